@@ -1,0 +1,11 @@
+/* commands.h — the `hq` subcommands. Each lives in core/cli/cmd_<name>.c and returns an exit
+ * status (HQ_EXIT_*); argv[0] is the subcommand name. */
+#ifndef HQ_CLI_COMMANDS_H
+#define HQ_CLI_COMMANDS_H
+
+#include "common_cli.h"
+
+int hq_cmd_info(int argc, char **argv);
+void hq_cmd_info_usage(FILE *out);
+
+#endif

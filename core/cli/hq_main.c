@@ -1,0 +1,56 @@
+/* hq_main.c — the `hq` command: dispatches to one subcommand per pipeline stage. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *out);
+    const char *summary;
+} subcommand_t;
+
+static const subcommand_t subcommands[] = {
+    {"info", hq_cmd_info, hq_cmd_info_usage,
+     "show an archive's state, hardware, layers and model script"},
+};
+enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: hq [-h] [--version] COMMAND [ARGS...]\n\n"
+                 "hq — post-training quantization toolchain for integer CNN accelerators.\n\n"
+                 "commands:\n");
+    for (int i = 0; i < SUBCOMMAND_COUNT; i++)
+        fprintf(out, "  %-12s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\noptions:\n"
+                 "  -h, --help                   show this help (hq COMMAND -h for a command)\n"
+                 "  --version                    print the version\n"
+                 "\nExit status: 0 success, 2 bad arguments or unreadable input.\n"
+                 "See hq(1), hq-har(5), hq-alls(5).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return HQ_EXIT_FAILURE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(stdout);
+        return HQ_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("hq %s\n", hq_version());
+        return HQ_EXIT_OK;
+    }
+    for (int i = 0; i < SUBCOMMAND_COUNT; i++)
+        if (!strcmp(argv[1], subcommands[i].name))
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "hq: unknown command '%s' (known:", argv[1]);
+    for (int i = 0; i < SUBCOMMAND_COUNT; i++)
+        fprintf(stderr, " %s", subcommands[i].name);
+    fprintf(stderr, ")\n");
+    return HQ_EXIT_FAILURE;
+}
