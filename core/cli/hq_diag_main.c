@@ -1,6 +1,7 @@
 /* hq_diag_main.c — `hq-diag`: the diagnostic front door. This release loads and validates the
  * archive and the dataset; the inspector runner arrives with the diagnostic core. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common_cli.h"
@@ -11,6 +12,33 @@ static const hq_cli_option_t diag_options[] = {
     {"--version", "print the version"},
     {NULL, NULL},
 };
+
+/* Reads every sample of every input once, in batches, so that unreadable or non-finite data is
+ * refused before any diagnostic is printed. */
+static hq_status_t check_dataset(hq_dataset_t *dataset, hq_error_t *err)
+{
+    enum { BATCH = 8 };
+    hq_status_t st = HQ_OK;
+    for (int input = 0; input < hq_dataset_input_count(dataset) && st == HQ_OK; input++) {
+        hq_shape_t shape = hq_dataset_input_shape(dataset, input);
+        size_t per_sample = 1;
+        for (int d = 0; d < shape.ndim; d++)
+            per_sample *= (size_t)shape.dims[d];
+        float *batch = malloc(per_sample * BATCH * sizeof *batch);
+        if (!batch) {
+            err->status = HQ_ERR_NOMEM;
+            snprintf(err->message, sizeof err->message, "out of memory reading the dataset");
+            return HQ_ERR_NOMEM;
+        }
+        int64_t count = hq_dataset_count(dataset);
+        for (int64_t first = 0; first < count && st == HQ_OK; first += BATCH) {
+            int64_t n = count - first < BATCH ? count - first : BATCH;
+            st = hq_dataset_read(dataset, input, first, n, batch, err);
+        }
+        free(batch);
+    }
+    return st;
+}
 
 static void usage(FILE *out)
 {
@@ -61,8 +89,11 @@ int main(int argc, char **argv)
         st = hq_archive_graph(archive, &graph, &err);
     if (st == HQ_OK && dataset_path)
         st = hq_dataset_open(dataset_path, graph, &dataset, &err);
+    if (st == HQ_OK && dataset)
+        st = check_dataset(dataset, &err);
     if (st != HQ_OK) {
         hq_cli_report("hq-diag", st, &err);
+        hq_dataset_destroy(dataset);
         hq_archive_destroy(archive);
         return HQ_EXIT_FAILURE;
     }

@@ -59,4 +59,8 @@ hq_status_t hqi_zip_writer_finish(hqi_zip_writer_t *writer, void **bytes, size_t
                                   hq_error_t *err);
 void hqi_zip_writer_destroy(hqi_zip_writer_t *writer);
 
+/* Test knob: while on, members added get zip64 extra fields (local and central) even when nothing
+ * needs them; when on at finish, the zip64 end of central directory record and locator are written. */
+void hqi_zip_writer_force_zip64(hqi_zip_writer_t *writer, bool force);
+
 #endif

@@ -61,9 +61,10 @@ case("info", p, "tiny.alls:1")
 p = write_har("npz_truncated.har", {"tiny.npz": members["tiny.npz"][:-100]}); case("info", p, "tiny.npz")
 zbuf = io.BytesIO()
 with zipfile.ZipFile(zbuf, "w") as z:
+    text = b"{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }"
+    text += b" " * (-(10 + len(text) + 1) % 64) + b"\n"
     z.writestr("tiny/conv1/kernel:0.npy",
-               b"\x93NUMPY\x01\x00v\x00{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }"
-               + b" " * 51 + b"\n" + b"\0" * 16)
+               b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + b"\0" * 16)
 p = write_har("npz_dtype.har", {"tiny.npz": zbuf.getvalue()}); case("info", p, "<c8")
 
 calib = os.path.join(src, "samples", "tiny_calib.npy")
@@ -72,7 +73,7 @@ p = os.path.join(out, "truncated.npy"); open(p, "wb").write(craw[:5000]); case("
 p = os.path.join(out, "short_header.npy"); open(p, "wb").write(craw[:20]); case("diag", p, "short_header.npy")
 hdr_end = craw.index(b"\n") + 1
 header = craw[:hdr_end].replace(b"(16, 16, 16, 3)", b"(99, 16, 16, 3)")
-p = os.path.join(out, "header_lies.npy"); open(p, "wb").write(header + craw[hdr_end:]); case("diag", p, "shape")
+p = os.path.join(out, "header_lies.npy"); open(p, "wb").write(header + craw[hdr_end:]); case("diag", p, "header promises")
 header = craw[:hdr_end].replace(b"'<f4'", b"'<c8'")
 p = os.path.join(out, "unknown_dtype.npy"); open(p, "wb").write(header + craw[hdr_end:]); case("diag", p, "<c8")
 a = np.zeros((4, 3, 16, 16), np.float32)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `cmake --install` puts binaries, libhq, public headers, man pages and hq.pc in the prefix; a
+# program built out of tree with `pkg-config --cflags --libs hq` links and runs against it; libhq
+# exports only hq_* symbols.
+set -euo pipefail
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$HQ_BUILD_DIR" --prefix "$prefix" >/dev/null
+libdir=$(dirname "$(find "$prefix" -name hq.pc | head -n1)")/..
+for f in bin/hq bin/hq-diag include/hq/hq.h include/hq/archive.h share/man/man1/hq.1 \
+         share/man/man1/hq-diag.1 share/man/man5/hq-har.5 share/man/man5/hq-alls.5; do
+  [ -e "$prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
+done
+ls "$libdir"/libhq.so* >/dev/null
+
+bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^_' || true)
+[ -z "$bad" ] || { echo "libhq exports non-API symbols:"; echo "$bad"; exit 1; }
+
+cat >"$prefix/use_hq.c" <<'C'
+#include <hq/hq.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+    hq_error_t err = {0};
+    hq_archive_t *archive = NULL;
+    if (hq_archive_open(argv[1], &archive, &err) != HQ_OK) { fprintf(stderr, "%s\n", err.message); return 1; }
+    printf("%s %s\n", hq_version(), hq_archive_net_name(archive));
+    int ok = !strcmp(hq_archive_net_name(archive), "tiny");
+    hq_archive_destroy(archive);
+    return ok ? 0 : 1;
+}
+C
+extra=""
+grep -q 'HQ_SANITIZE:BOOL=ON' "$HQ_BUILD_DIR/CMakeCache.txt" && extra="-fsanitize=address,undefined"
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+# shellcheck disable=SC2046
+cc -std=c11 $extra "$prefix/use_hq.c" -o "$prefix/use_hq" $(pkg-config --cflags --libs hq)
+LD_LIBRARY_PATH="$libdir" "$prefix/use_hq" "$HQ_SOURCE_DIR/samples/tiny.har"
+echo "installed tree works"
