@@ -101,7 +101,9 @@ HQ_API size_t hq_archive_member_count(const hq_archive_t *archive);
 HQ_API const char *hq_archive_member_name(const hq_archive_t *archive, size_t index);
 HQ_API hq_status_t hq_archive_member(const hq_archive_t *archive, const char *name,
                                      const void **bytes, size_t *len, hq_error_t *err);
-/* Adds or replaces a member with a copy of `bytes`. */
+/* Adds or replaces a member with a copy of `bytes`. The metadata member is refused. Replacing a
+ * known member (graph, params, script) drops its decoded object: pointers handed out earlier for
+ * it become invalid. */
 HQ_API hq_status_t hq_archive_set_member(hq_archive_t *archive, const char *name,
                                          const void *bytes, size_t len, hq_error_t *err);
 
