@@ -42,7 +42,7 @@ typedef struct collected {
 typedef struct run_state {
     collected_t *items;
     int count;
-    int64_t cursor;      /* first sample of the batch being run */
+    int64_t cursor; /* first sample of the batch being run */
 } run_state_t;
 
 static hq_status_t on_tap(void *user, int layer, int port, const hq_shape_t *shape,
@@ -162,8 +162,7 @@ int hq_cmd_emulate(int argc, char **argv)
         }
         bool takes_value = !strcmp(a, "-d") || !strcmp(a, "--dataset") || !strcmp(a, "-o") ||
                            !strcmp(a, "--output") || !strcmp(a, "--target") ||
-                           !strcmp(a, "--tap") || !strcmp(a, "-b") ||
-                           !strcmp(a, "--batch-size");
+                           !strcmp(a, "--tap") || !strcmp(a, "-b") || !strcmp(a, "--batch-size");
         if (takes_value && !next) {
             free(taps);
             return fail("option needs a value:", a);
@@ -249,8 +248,8 @@ int hq_cmd_emulate(int argc, char **argv)
         snprintf(err.message, sizeof err.message, "%s: the dataset has no samples", data);
     }
     if (st == HQ_OK)
-        st = hq_emulator_run_dataset(emu, dataset, batch_size, on_batch,
-                                     tap_count ? on_tap : NULL, &state, &err);
+        st = hq_emulator_run_dataset(emu, dataset, batch_size, on_batch, tap_count ? on_tap : NULL,
+                                     &state, &err);
     hq_npz_t *npz = NULL;
     if (st == HQ_OK && output) {
         st = hq_npz_create(&npz, &err);

@@ -7,6 +7,8 @@
 
 int hq_cmd_info(int argc, char **argv);
 void hq_cmd_info_usage(FILE *out);
+int hq_cmd_parse(int argc, char **argv);
+void hq_cmd_parse_usage(FILE *out);
 int hq_cmd_emulate(int argc, char **argv);
 void hq_cmd_emulate_usage(FILE *out);
 

@@ -14,6 +14,7 @@ typedef struct subcommand {
 static const subcommand_t subcommands[] = {
     {"info", hq_cmd_info, hq_cmd_info_usage,
      "show an archive's state, hardware, layers and model script"},
+    {"parse", hq_cmd_parse, hq_cmd_parse_usage, "import an ONNX model into a new archive"},
     {"emulate", hq_cmd_emulate, hq_cmd_emulate_usage,
      "run the float network on a dataset, write outputs and tapped layers"},
 };

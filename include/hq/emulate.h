@@ -23,8 +23,8 @@ extern "C" {
 
 /* Which params an emulator runs with. Values are append-only. */
 typedef enum hq_target {
-    HQ_TARGET_NATIVE = 0,       /* "native": the archive's <net>.npz, the network as exported */
-    HQ_TARGET_FP_OPTIMIZED,     /* "fp_optimized": <net>.fpo.npz (after the model script) */
+    HQ_TARGET_NATIVE = 0,   /* "native": the archive's <net>.npz, the network as exported */
+    HQ_TARGET_FP_OPTIMIZED, /* "fp_optimized": <net>.fpo.npz (after the model script) */
     HQ_TARGET_COUNT
 } hq_target_t;
 

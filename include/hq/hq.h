@@ -8,5 +8,7 @@
 #include "hq/script.h"
 #include "hq/archive.h"
 #include "hq/dataset.h"
+#include "hq/parse.h"
+#include "hq/emulate.h"
 
 #endif

@@ -1,0 +1,118 @@
+/* cmd_parse.c — `hq parse model.onnx`: imports an ONNX model into a new archive. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "hq/parse.h"
+
+static const hq_cli_option_t parse_options[] = {
+    {"-o, --output PATH", "archive to write (default: model name + .har)"},
+    {"--net-name NAME", "network name (default: the model file name)"},
+    {"--start-node-names NODE...", "the inputs of these ONNX nodes become the network inputs"},
+    {"--end-node-names NODE...", "the outputs of these ONNX nodes become the network outputs"},
+    {"--hw-arch ARCH", "target hardware recorded in the archive (default: hailo8)"},
+    {"-h, --help", "show this help"},
+    {NULL, NULL},
+};
+
+void hq_cmd_parse_usage(FILE *out)
+{
+    fprintf(out, "usage: hq parse [-h] [-o PATH] [--net-name NAME] [--start-node-names NODE...]\n"
+                 "                [--end-node-names NODE...] [--hw-arch ARCH] model.onnx\n\n"
+                 "Imports an ONNX model (NCHW) into a new archive in state parsed_model: the\n"
+                 "NHWC graph (.hn) and its weights (.npz). Convolutions absorb batch norms,\n"
+                 "activations and residual adds. The archive is written only on success.\n\n"
+                 "options:\n");
+    hq_cli_print_options(out, parse_options);
+}
+
+/* Collects the words after a list option up to the next option. */
+static int take_list(int argc, char **argv, int i, const char ***list, int *count)
+{
+    int k = i + 1;
+    while (k < argc && argv[k][0] != '-')
+        k++;
+    *list = (const char **)&argv[i + 1];
+    *count = k - i - 1;
+    return k - 1;
+}
+
+int hq_cmd_parse(int argc, char **argv)
+{
+    const char *model = NULL, *output = NULL;
+    hq_parse_options_t opts = {0};
+    const char **start = NULL, **end = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            hq_cmd_parse_usage(stdout);
+            return HQ_EXIT_OK;
+        }
+        bool has_value = i + 1 < argc;
+        if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--net-name") ||
+            !strcmp(a, "--hw-arch")) {
+            if (!has_value) {
+                fprintf(stderr, "hq parse: option '%s' needs a value\n", a);
+                return HQ_EXIT_FAILURE;
+            }
+            const char *v = argv[++i];
+            if (a[1] == 'o' || !strcmp(a, "--output"))
+                output = v;
+            else if (!strcmp(a, "--net-name"))
+                opts.net_name = v;
+            else
+                opts.hw_arch = v;
+        } else if (!strcmp(a, "--start-node-names") || !strcmp(a, "--end-node-names")) {
+            bool is_start = a[2] == 's';
+            i = take_list(argc, argv, i, is_start ? &start : &end,
+                          is_start ? &opts.start_count : &opts.end_count);
+            if ((is_start ? opts.start_count : opts.end_count) == 0) {
+                fprintf(stderr, "hq parse: option '%s' needs at least one node name\n", a);
+                return HQ_EXIT_FAILURE;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "hq parse: unknown option '%s'\n", a);
+            return HQ_EXIT_FAILURE;
+        } else if (model) {
+            fprintf(stderr, "hq parse: one model at a time ('%s' and '%s')\n", model, a);
+            return HQ_EXIT_FAILURE;
+        } else {
+            model = a;
+        }
+    }
+    if (!model) {
+        hq_cmd_parse_usage(stderr);
+        return HQ_EXIT_FAILURE;
+    }
+    opts.start_nodes = start;
+    opts.end_nodes = end;
+    hq_error_t err = {0};
+    hq_archive_t *archive = NULL;
+    hq_status_t st = hq_parse_onnx(model, &opts, &archive, &err);
+    char *path = NULL;
+    if (st == HQ_OK && !output) {
+        const char *net = hq_archive_net_name(archive);
+        path = malloc(strlen(net) + 5);
+        if (path)
+            sprintf(path, "%s.har", net);
+        output = path;
+    }
+    if (st == HQ_OK && output)
+        st = hq_archive_save(archive, output, &err);
+    if (st != HQ_OK) {
+        hq_cli_report("hq parse", st, &err);
+        hq_archive_destroy(archive);
+        free(path);
+        return HQ_EXIT_FAILURE;
+    }
+    hq_graph_t *graph = NULL;
+    int layers = 0;
+    if (hq_archive_graph(archive, &graph, &err) == HQ_OK)
+        layers = hq_graph_layer_count(graph);
+    printf("hq parse: wrote %s (%s, %d layers)\n", output, hq_archive_net_name(archive), layers);
+    hq_archive_destroy(archive);
+    free(path);
+    return HQ_EXIT_OK;
+}

@@ -1,0 +1,1456 @@
+/* test_onnx.c — ONNX import: op mappings, fusions, weight layouts, cuts and errors, on models
+ * encoded here with a small protobuf writer, plus single-op models from libonnx's test data
+ * checked numerically with the float emulator. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hq/emulate.h"
+#include "hq/parse.h"
+#include "onnx.pb-c.h"
+#include "util/util.h"
+
+/* ---- a minimal protobuf writer for ONNX models ------------------------------------------ */
+
+static void pb_varint_raw(hqi_buf_t *b, uint64_t v)
+{
+    do {
+        uint8_t byte = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            byte |= 0x80;
+        hqi_buf_append(b, &byte, 1);
+    } while (v);
+}
+
+static void pb_key(hqi_buf_t *b, int field, int wire)
+{
+    pb_varint_raw(b, (uint64_t)(field << 3 | wire));
+}
+
+static void pb_varint(hqi_buf_t *b, int field, int64_t v)
+{
+    pb_key(b, field, 0);
+    pb_varint_raw(b, (uint64_t)v);
+}
+
+static void pb_bytes(hqi_buf_t *b, int field, const void *data, size_t len)
+{
+    pb_key(b, field, 2);
+    pb_varint_raw(b, len);
+    hqi_buf_append(b, data, len);
+}
+
+static void pb_str(hqi_buf_t *b, int field, const char *s)
+{
+    pb_bytes(b, field, s, strlen(s));
+}
+
+static void pb_msg(hqi_buf_t *b, int field, hqi_buf_t *sub)
+{
+    pb_bytes(b, field, sub->data, sub->len);
+    hqi_buf_free(sub);
+}
+
+static void pb_float(hqi_buf_t *b, int field, float f)
+{
+    pb_key(b, field, 5);
+    hqi_buf_append(b, &f, 4);
+}
+
+typedef struct model {
+    hqi_buf_t graph;
+} model_t;
+
+static void tensor_proto(hqi_buf_t *t, const char *name, int ndim, const int64_t *dims,
+                         const float *f, const int64_t *q)
+{
+    int64_t count = 1;
+    for (int d = 0; d < ndim; d++) {
+        pb_varint(t, 1, dims[d]);
+        count *= dims[d];
+    }
+    pb_varint(t, 2,
+              f ? ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT : ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
+    if (name)
+        pb_str(t, 8, name);
+    if (f)
+        pb_bytes(t, 9, f, (size_t)count * 4);
+    else
+        pb_bytes(t, 9, q, (size_t)count * 8);
+}
+
+static void init_f(model_t *m, const char *name, int ndim, const int64_t *dims, const float *data)
+{
+    hqi_buf_t t = {0};
+    tensor_proto(&t, name, ndim, dims, data, NULL);
+    pb_msg(&m->graph, 5, &t);
+}
+
+static void init_i(model_t *m, const char *name, int ndim, const int64_t *dims, const int64_t *data)
+{
+    hqi_buf_t t = {0};
+    tensor_proto(&t, name, ndim, dims, NULL, data);
+    pb_msg(&m->graph, 5, &t);
+}
+
+/* Value info with a float tensor type; dims <= 0 are dynamic ("N"). */
+static void value_info(model_t *m, int field, const char *name, int ndim, const int64_t *dims)
+{
+    hqi_buf_t vi = {0}, type = {0}, tt = {0}, shape = {0};
+    for (int d = 0; d < ndim; d++) {
+        hqi_buf_t dim = {0};
+        if (dims[d] > 0)
+            pb_varint(&dim, 1, dims[d]);
+        else
+            pb_str(&dim, 2, d == 0 ? "N" : "height");
+        pb_msg(&shape, 1, &dim);
+    }
+    pb_varint(&tt, 1, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+    pb_msg(&tt, 2, &shape);
+    pb_msg(&type, 1, &tt);
+    pb_str(&vi, 1, name);
+    pb_msg(&vi, 2, &type);
+    pb_msg(&m->graph, field, &vi);
+}
+
+static void input(model_t *m, const char *name, int ndim, const int64_t *dims)
+{
+    value_info(m, 11, name, ndim, dims);
+}
+
+static void output(model_t *m, const char *name)
+{
+    value_info(m, 12, name, 0, NULL);
+}
+
+/* Adds a node. `ins`/`outs` are comma-separated names (an empty entry is an absent input);
+ * `attrs` is "key=value;..." where a value is "s:text", a float "1.5f" (ends in f), a float
+ * list "f:1,2", or integers "3" / "1,2,3". */
+static void node(model_t *m, const char *op, const char *name, const char *ins, const char *outs,
+                 const char *attrs)
+{
+    hqi_buf_t n = {0};
+    char buf[512];
+    for (int list = 0; list < 2; list++) {
+        const char *src = list ? outs : ins;
+        if (!src)
+            continue;
+        snprintf(buf, sizeof buf, "%s", src);
+        char *save = NULL;
+        char *p = buf;
+        for (;;) {
+            char *comma = strchr(p, ',');
+            if (comma)
+                *comma = '\0';
+            pb_str(&n, list ? 2 : 1, p);
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        (void)save;
+    }
+    pb_str(&n, 3, name);
+    pb_str(&n, 4, op);
+    if (attrs) {
+        snprintf(buf, sizeof buf, "%s", attrs);
+        for (char *item = strtok(buf, ";"); item; item = strtok(NULL, ";")) {
+            char *eq = strchr(item, '=');
+            *eq = '\0';
+            const char *key = item, *val = eq + 1;
+            hqi_buf_t a = {0};
+            pb_str(&a, 1, key);
+            size_t len = strlen(val);
+            if (!strncmp(val, "s:", 2)) {
+                pb_str(&a, 4, val + 2);
+                pb_varint(&a, 20, 3);
+            } else if (!strncmp(val, "f:", 2)) {
+                for (const char *q = val + 2; *q;) {
+                    char *end;
+                    pb_float(&a, 7, strtof(q, &end));
+                    q = *end == ',' ? end + 1 : end;
+                }
+                pb_varint(&a, 20, 6);
+            } else if (len && val[len - 1] == 'f') {
+                pb_float(&a, 2, strtof(val, NULL));
+                pb_varint(&a, 20, 1);
+            } else if (strchr(val, ',')) {
+                for (const char *q = val; *q;) {
+                    char *end;
+                    pb_varint(&a, 8, strtoll(q, &end, 10));
+                    q = *end == ',' ? end + 1 : end;
+                }
+                pb_varint(&a, 20, 7);
+            } else {
+                pb_varint(&a, 3, strtoll(val, NULL, 10));
+                pb_varint(&a, 20, 2);
+            }
+            pb_msg(&n, 5, &a);
+        }
+    }
+    pb_msg(&m->graph, 1, &n);
+}
+
+/* Finishes the model: the caller frees *bytes. */
+static void model_bytes(model_t *m, int opset, void **bytes, size_t *len)
+{
+    hqi_buf_t model = {0}, op = {0};
+    pb_varint(&model, 1, 8);
+    pb_str(&m->graph, 2, "test");
+    pb_msg(&model, 7, &m->graph);
+    pb_varint(&op, 2, opset);
+    pb_msg(&model, 8, &op);
+    assert_false(model.failed);
+    *bytes = model.data;
+    *len = model.len;
+}
+
+static hq_status_t parse_model(model_t *m, const hq_parse_options_t *opts, hq_archive_t **out,
+                               hq_error_t *err)
+{
+    void *bytes;
+    size_t len;
+    model_bytes(m, 13, &bytes, &len);
+    hq_status_t st = hq_parse_onnx_memory(bytes, len, "m.onnx", opts, out, err);
+    free(bytes);
+    return st;
+}
+
+static hq_archive_t *parse_ok(model_t *m)
+{
+    hq_archive_t *archive = NULL;
+    hq_error_t err = {0};
+    hq_status_t st = parse_model(m, NULL, &archive, &err);
+    if (st != HQ_OK)
+        fail_msg("parse failed: %s", err.message);
+    return archive;
+}
+
+static hq_graph_t *graph_of(hq_archive_t *a)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_archive_graph(a, &g, NULL), HQ_OK);
+    return g;
+}
+
+static const hq_layer_t *layer_named(hq_archive_t *a, const char *name)
+{
+    hq_graph_t *g = graph_of(a);
+    int i = hq_graph_find(g, name);
+    if (i < 0)
+        fail_msg("no layer '%s'", name);
+    return hq_graph_layer(g, i);
+}
+
+static const hq_tensor_t *param(hq_archive_t *a, const char *key)
+{
+    hq_npz_t *p = NULL;
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_NATIVE, &p, NULL), HQ_OK);
+    const hq_tensor_t *t = hq_npz_get(p, key);
+    if (!t)
+        fail_msg("no params key '%s'", key);
+    return t;
+}
+
+static bool has_param(hq_archive_t *a, const char *key)
+{
+    hq_npz_t *p = NULL;
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_NATIVE, &p, NULL), HQ_OK);
+    return hq_npz_get(p, key) != NULL;
+}
+
+static void expect_error(model_t *m, const hq_parse_options_t *opts, hq_status_t want,
+                         const char *message)
+{
+    hq_archive_t *archive = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(parse_model(m, opts, &archive, &err), want);
+    assert_null(archive);
+    if (!strstr(err.message, message))
+        fail_msg("error '%s' lacks '%s'", err.message, message);
+    assert_null(strchr(err.message, '\n'));
+}
+
+static int count_type(hq_archive_t *a, hq_layer_type_t type)
+{
+    hq_graph_t *g = graph_of(a);
+    int k = 0;
+    for (int i = 0; i < hq_graph_layer_count(g); i++)
+        k += hq_graph_layer(g, i)->type == type;
+    return k;
+}
+
+static const int64_t IMG[4] = {1, 2, 4, 4};
+
+/* A conv with 2 -> 3 channels, 3x3, weights w[o][i][y][x] = o*100 + i*10 + y*3 + x. */
+static void add_conv(model_t *m, const char *name, const char *in, const char *out,
+                     const char *attrs)
+{
+    float w[3 * 2 * 3 * 3], b[3] = {0.5f, -1.0f, 2.0f};
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 9; k++)
+                w[(o * 2 + i) * 9 + k] = (float)(o * 100 + i * 10 + k);
+    char wn[64], bn[64], ins[200];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    init_f(m, wn, 4, (int64_t[]){3, 2, 3, 3}, w);
+    init_f(m, bn, 1, (int64_t[]){3}, b);
+    snprintf(ins, sizeof ins, "%s,%s,%s", in, wn, bn);
+    node(m, "Conv", name, ins, out, attrs);
+}
+
+/* ---- op mappings ------------------------------------------------------------------------ */
+
+static void conv_weights_are_transposed_to_hwio_with_pads_and_names(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "image", 4, (int64_t[]){-1, 2, 4, 4});
+    add_conv(&m, "/conv/Conv", "image", "y", "pads=1,0,1,2;strides=1,2");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_string_equal(hq_archive_net_name(a), "m");
+    assert_int_equal(hq_archive_state(a), HQ_STATE_PARSED);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_string_equal(in->original_names[0], "image");
+    assert_int_equal(in->output_shape.dims[0], -1);
+    const hq_layer_t *conv = layer_named(a, "/conv/Conv");
+    assert_string_equal(conv->name, "m/conv1");
+    assert_int_equal(conv->type, HQ_LAYER_CONV);
+    assert_int_equal(conv->params.padding, HQ_PADDING_EXPLICIT);
+    assert_int_equal(conv->params.pads[0], 1); /* top */
+    assert_int_equal(conv->params.pads[1], 0); /* left */
+    assert_int_equal(conv->params.pads[2], 1); /* bottom */
+    assert_int_equal(conv->params.pads[3], 2); /* right */
+    assert_int_equal(conv->params.stride_w, 2);
+    /* H: (4 + 2 - 3) / 1 + 1 = 4; W: (4 + 2 - 3) / 2 + 1 = 2 */
+    assert_int_equal(conv->output_shape.dims[1], 4);
+    assert_int_equal(conv->output_shape.dims[2], 2);
+    assert_int_equal(conv->output_shape.dims[3], 3);
+    const hq_tensor_t *k = param(a, "m/conv1/kernel:0");
+    assert_int_equal(k->ndim, 4);
+    assert_int_equal(k->shape[0], 3);
+    assert_int_equal(k->shape[2], 2);
+    assert_int_equal(k->shape[3], 3);
+    const float *kd = k->data;
+    /* kernel[y][x][i][o] = w[o][i][y][x] = o*100 + i*10 + y*3 + x */
+    assert_float_equal(kd[((2 * 3 + 1) * 2 + 1) * 3 + 2], 200 + 10 + 7, 0);
+    assert_float_equal(kd[((0 * 3 + 2) * 2 + 0) * 3 + 1], 100 + 0 + 2, 0);
+    const hq_tensor_t *b = param(a, "m/conv1/bias:0");
+    assert_float_equal(((float *)b->data)[2], 2.0f, 0);
+    const hq_layer_t *out = layer_named(a, "m/output_layer1");
+    assert_string_equal(out->original_names[0], "y");
+    hq_archive_destroy(a);
+}
+
+static void conv_with_one_group_per_channel_becomes_dw(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float w[4 * 1 * 3 * 3];
+    for (int i = 0; i < 36; i++)
+        w[i] = (float)i;
+    init_f(&m, "w", 4, (int64_t[]){4, 1, 3, 3}, w);
+    node(&m, "Conv", "dw", "x,w", "y", "group=2;auto_pad=s:SAME_UPPER");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "dw");
+    assert_int_equal(l->type, HQ_LAYER_DW);
+    assert_int_equal(l->params.padding, HQ_PADDING_SAME_TENSORFLOW);
+    assert_int_equal(l->output_shape.dims[3], 4);
+    const hq_tensor_t *k = param(a, "m/dw1/kernel:0");
+    assert_int_equal(k->shape[2], 1);
+    assert_int_equal(k->shape[3], 4);
+    /* kernel[y][x][0][o] = w[o][0][y][x] */
+    assert_float_equal(((float *)k->data)[(1 * 3 + 2) * 4 + 3], 3 * 9 + 5, 0);
+    /* zero bias written when the node has none */
+    assert_float_equal(((float *)param(a, "m/dw1/bias:0")->data)[0], 0, 0);
+    hq_archive_destroy(a);
+}
+
+static void grouped_conv_keeps_groups_and_same_lower_padding(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 4, 5, 5});
+    float w[6 * 2 * 1 * 1] = {0};
+    init_f(&m, "w", 4, (int64_t[]){6, 2, 1, 1}, w);
+    node(&m, "Conv", "g", "x,w", "y", "group=2;auto_pad=s:SAME_LOWER;dilations=2,2");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "g");
+    assert_int_equal(l->type, HQ_LAYER_CONV);
+    assert_int_equal(l->params.groups, 2);
+    assert_int_equal(l->params.kernel_in, 2);
+    assert_int_equal(l->params.padding, HQ_PADDING_SAME);
+    assert_int_equal(l->params.dilation_h, 2);
+    hq_archive_destroy(a);
+}
+
+static void conv_transpose_becomes_deconv_with_ci_o_weights(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 3, 3});
+    float w[2 * 3 * 2 * 2];
+    for (int i = 0; i < 24; i++)
+        w[i] = (float)i;
+    init_f(&m, "w", 4, (int64_t[]){2, 3, 2, 2}, w);
+    node(&m, "ConvTranspose", "up", "x,w", "y", "strides=2,2;output_padding=1,1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "up");
+    assert_int_equal(l->type, HQ_LAYER_DECONV);
+    assert_int_equal(l->params.output_pads[0], 1);
+    assert_int_equal(l->output_shape.dims[1], (3 - 1) * 2 + 2 + 1);
+    assert_int_equal(l->output_shape.dims[3], 3);
+    const hq_tensor_t *k = param(a, "m/deconv1/kernel:0");
+    /* kernel[y][x][ci][o] = W[ci][o][y][x] */
+    assert_float_equal(((float *)k->data)[((1 * 2 + 0) * 2 + 1) * 3 + 2], (1 * 3 + 2) * 4 + 2, 0);
+    hq_archive_destroy(a);
+}
+
+static void batch_norm_after_conv_is_folded_into_kernel_and_bias(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c", "x", "t", NULL);
+    float s[3] = {2, 1, 1}, bb[3] = {1, 0, 0}, mean[3] = {0.5f, 0, 0}, var[3] = {3, 1, 1};
+    init_f(&m, "s", 1, (int64_t[]){3}, s);
+    init_f(&m, "bb", 1, (int64_t[]){3}, bb);
+    init_f(&m, "mean", 1, (int64_t[]){3}, mean);
+    init_f(&m, "var", 1, (int64_t[]){3}, var);
+    node(&m, "BatchNormalization", "bn", "t,s,bb,mean,var", "y", "epsilon=1.0f");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_BATCH_NORM), 0);
+    const hq_layer_t *l = layer_named(a, "bn");
+    assert_int_equal(l->type, HQ_LAYER_CONV);
+    assert_true(l->params.batch_norm);
+    assert_int_equal(l->original_name_count, 2);
+    /* channel 0: scale 2/sqrt(3+1) = 1; bias (0.5 - 0.5)*1 + 1 = 1 */
+    const float *k = param(a, "m/conv1/kernel:0")->data;
+    assert_float_equal(k[0], 0.0f, 1e-6);
+    assert_float_equal(k[1], 100.0f / sqrtf(2.0f), 1e-4);
+    assert_float_equal(((float *)param(a, "m/conv1/bias:0")->data)[0], 1.0f, 1e-6);
+    hq_archive_destroy(a);
+}
+
+static void batch_norm_with_a_shared_input_stays_a_layer_with_four_params(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c", "x", "t", NULL);
+    float one[3] = {1, 1, 1};
+    init_f(&m, "s", 1, (int64_t[]){3}, one);
+    node(&m, "BatchNormalization", "bn", "t,s,s,s,s", "y", NULL);
+    output(&m, "y");
+    output(&m, "t");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "bn");
+    assert_int_equal(l->type, HQ_LAYER_BATCH_NORM);
+    assert_false(layer_named(a, "c")->params.batch_norm);
+    assert_true(has_param(a, "m/batch_norm1/gamma:0"));
+    assert_true(has_param(a, "m/batch_norm1/beta:0"));
+    assert_true(has_param(a, "m/batch_norm1/moving_mean:0"));
+    assert_true(has_param(a, "m/batch_norm1/moving_variance:0"));
+    /* outputs in graph output order */
+    int count;
+    hq_graph_t *g = graph_of(a);
+    const int *outs = hq_graph_outputs(g, &count);
+    assert_int_equal(count, 2);
+    assert_string_equal(hq_graph_layer(g, outs[0])->original_names[0], "y");
+    assert_string_equal(hq_graph_layer(g, outs[1])->original_names[0], "t");
+    hq_archive_destroy(a);
+}
+
+static void relu_fuses_into_its_only_producer_and_not_into_a_shared_one(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Relu", "r1", "t1", "y1", NULL);
+    add_conv(&m, "c2", "x", "t2", NULL);
+    node(&m, "Relu", "r2", "t2", "y2", NULL);
+    output(&m, "y1");
+    output(&m, "y2");
+    output(&m, "t2");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c1")->params.activation, HQ_ACT_RELU);
+    assert_int_equal(layer_named(a, "r1")->type, HQ_LAYER_CONV);
+    assert_int_equal(layer_named(a, "c2")->params.activation, HQ_ACT_LINEAR);
+    assert_int_equal(layer_named(a, "r2")->type, HQ_LAYER_ACTIVATION);
+    assert_int_equal(layer_named(a, "r2")->params.activation, HQ_ACT_RELU);
+    hq_archive_destroy(a);
+}
+
+static void no_fusion_when_an_alias_of_the_producer_is_read_elsewhere(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c", "x", "t", NULL);
+    node(&m, "Identity", "id1", "t", "u", NULL);
+    node(&m, "Identity", "id2", "t", "v", NULL);
+    node(&m, "Relu", "r", "u", "y", NULL);
+    node(&m, "Sigmoid", "s", "v", "z", NULL);
+    output(&m, "y");
+    output(&m, "z");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c")->params.activation, HQ_ACT_LINEAR);
+    assert_int_equal(count_type(a, HQ_LAYER_ACTIVATION), 2);
+    hq_archive_destroy(a);
+    /* and a chain conv -> BN -> Relu still fuses completely */
+    model_t m2 = {0};
+    input(&m2, "x", 4, IMG);
+    add_conv(&m2, "c", "x", "t", NULL);
+    float one[3] = {1, 1, 1};
+    init_f(&m2, "s", 1, (int64_t[]){3}, one);
+    node(&m2, "BatchNormalization", "bn", "t,s,s,s,s", "b", NULL);
+    node(&m2, "Identity", "id", "b", "u", NULL);
+    node(&m2, "Relu", "r", "u", "y", NULL);
+    output(&m2, "y");
+    a = parse_ok(&m2);
+    assert_int_equal(hq_graph_layer_count(graph_of(a)), 3);
+    assert_int_equal(layer_named(a, "c")->params.activation, HQ_ACT_RELU);
+    assert_true(layer_named(a, "c")->params.batch_norm);
+    hq_archive_destroy(a);
+}
+
+static void clip_activations_map_to_relu6_leaky_hardsigmoid_and_clip(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float zero = 0, six = 6, lo = -1;
+    init_f(&m, "zero", 0, NULL, &zero);
+    init_f(&m, "six", 0, NULL, &six);
+    init_f(&m, "lo", 0, NULL, &lo);
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Clip", "clip6", "t1,zero,six", "y1", NULL);
+    add_conv(&m, "c2", "x", "t2", NULL);
+    node(&m, "LeakyRelu", "leaky", "t2", "y2", "alpha=0.25f");
+    add_conv(&m, "c3", "x", "t3", NULL);
+    node(&m, "HardSigmoid", "hs", "t3", "y3", "alpha=0.3f;beta=0.4f");
+    add_conv(&m, "c4", "x", "t4", NULL);
+    node(&m, "Clip", "clip", "t4,lo,six", "y4", NULL);
+    node(&m, "Sigmoid", "sig", "x", "y5", NULL);
+    for (int i = 1; i <= 5; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "y%d", i);
+        output(&m, name);
+    }
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c1")->params.activation, HQ_ACT_RELU6);
+    assert_int_equal(layer_named(a, "c2")->params.activation, HQ_ACT_LEAKY);
+    assert_float_equal(layer_named(a, "c2")->params.activation_alpha, 0.25f, 1e-7);
+    assert_int_equal(layer_named(a, "c3")->params.activation, HQ_ACT_HARDSIGMOID);
+    assert_float_equal(layer_named(a, "c3")->params.activation_beta, 0.4f, 1e-7);
+    assert_int_equal(layer_named(a, "c4")->params.activation, HQ_ACT_CLIP);
+    assert_float_equal(layer_named(a, "c4")->params.activation_alpha, -1.0f, 0);
+    assert_float_equal(layer_named(a, "c4")->params.activation_beta, 6.0f, 0);
+    /* the input layer has no activation field: a standalone activation layer */
+    assert_int_equal(layer_named(a, "sig")->type, HQ_LAYER_ACTIVATION);
+    hq_archive_destroy(a);
+}
+
+static void max_and_min_with_constants_become_clips_that_survive_a_save(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float zero = 0, six = 6, lo = -2;
+    init_f(&m, "zero", 0, NULL, &zero);
+    init_f(&m, "six", 0, NULL, &six);
+    init_f(&m, "lo", 0, NULL, &lo);
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Max", "max", "t1,zero", "a1", NULL);
+    node(&m, "Min", "min", "a1,six", "y1", NULL);
+    add_conv(&m, "c2", "x", "t2", NULL);
+    node(&m, "Max", "max2", "lo,t2", "y2", NULL);
+    output(&m, "y1");
+    output(&m, "y2");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c1")->params.activation, HQ_ACT_RELU6);
+    const hq_layer_t *c2 = layer_named(a, "c2");
+    assert_int_equal(c2->params.activation, HQ_ACT_CLIP);
+    assert_float_equal(c2->params.activation_alpha, -2, 0);
+    assert_true(c2->params.activation_beta >= 1e37f);
+    /* an open bound must still be a valid .hn number */
+    void *bytes;
+    size_t len;
+    hq_archive_t *again = NULL;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_archive_save_memory(a, &bytes, &len, NULL), HQ_OK);
+    assert_int_equal(hq_archive_open_memory(bytes, len, "m.har", &again, NULL), HQ_OK);
+    assert_int_equal(hq_archive_graph(again, &g, NULL), HQ_OK);
+    hq_archive_destroy(again);
+    free(bytes);
+    hq_archive_destroy(a);
+}
+
+static void non_finite_activation_parameters_are_refused(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "LeakyRelu", "leaky", "x", "y", "alpha=inff");
+    output(&m, "y");
+    expect_error(
+        &m, NULL, HQ_ERR_INVALID,
+        "m.onnx: node 'leaky' (LeakyRelu): activation parameter inf is not a finite number");
+}
+
+static void silu_and_hardswish_patterns_fuse_into_the_conv(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float three = 3, zero = 0, six = 6;
+    init_f(&m, "three", 0, NULL, &three);
+    init_f(&m, "zero", 0, NULL, &zero);
+    init_f(&m, "six", 0, NULL, &six);
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Sigmoid", "s1", "t1", "g1", NULL);
+    node(&m, "Mul", "silu", "t1,g1", "y1", NULL);
+    /* x * relu6(x + 3) / 6 */
+    add_conv(&m, "c2", "x", "t2", NULL);
+    node(&m, "Add", "a2", "t2,three", "p2", NULL);
+    node(&m, "Clip", "r2", "p2,zero,six", "q2", NULL);
+    node(&m, "Mul", "m2", "t2,q2", "u2", NULL);
+    node(&m, "Div", "hswish", "u2,six", "y2", NULL);
+    /* x * HardSigmoid(x, 1/6, 0.5) */
+    add_conv(&m, "c3", "x", "t3", NULL);
+    node(&m, "HardSigmoid", "h3", "t3", "g3", "alpha=0.16666667f;beta=0.5f");
+    node(&m, "Mul", "hswish2", "g3,t3", "y3", NULL);
+    output(&m, "y1");
+    output(&m, "y2");
+    output(&m, "y3");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c1")->params.activation, HQ_ACT_SILU);
+    assert_int_equal(layer_named(a, "c2")->params.activation, HQ_ACT_HARDSWISH);
+    assert_int_equal(layer_named(a, "c3")->params.activation, HQ_ACT_HARDSWISH);
+    assert_int_equal(count_type(a, HQ_LAYER_ACTIVATION), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_MULT), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 0);
+    /* every pattern node is remembered */
+    assert_int_equal(hq_graph_find(graph_of(a), "a2"), hq_graph_find(graph_of(a), "c2"));
+    hq_archive_destroy(a);
+}
+
+static void flatten_before_gemm_permutes_dense_rows_to_nhwc_order(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 1, 3}); /* C=2, H=1, W=3 */
+    /* Gemm B (transB): [cout=2, cin=6]; row r of A^T is c*3 + w */
+    float b[12];
+    for (int i = 0; i < 12; i++)
+        b[i] = (float)i;
+    float bias[2] = {7, 8};
+    init_f(&m, "B", 2, (int64_t[]){2, 6}, b);
+    init_f(&m, "C", 1, (int64_t[]){2}, bias);
+    node(&m, "Flatten", "flat", "x", "f", NULL);
+    node(&m, "Gemm", "fc", "f,B,C", "y", "transB=1;alpha=2.0f");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_RESHAPE) + count_type(a, HQ_LAYER_TRANSPOSE), 0);
+    const hq_layer_t *l = layer_named(a, "fc");
+    assert_int_equal(l->type, HQ_LAYER_DENSE);
+    const hq_tensor_t *k = param(a, "m/dense1/kernel:0");
+    assert_int_equal(k->shape[0], 6);
+    assert_int_equal(k->shape[1], 2);
+    /* NHWC row (w*2 + c) holds ONNX row (c*3 + w), times alpha */
+    const float *kd = k->data;
+    for (int c = 0; c < 2; c++)
+        for (int w = 0; w < 3; w++)
+            for (int o = 0; o < 2; o++)
+                assert_float_equal(kd[(w * 2 + c) * 2 + o], 2.0f * b[o * 6 + c * 3 + w], 0);
+    assert_float_equal(((float *)param(a, "m/dense1/bias:0")->data)[1], 8, 0);
+    hq_archive_destroy(a);
+}
+
+/* Runs a single-input, single-output archive on `in` (NHWC) with the emulator. */
+static void emulate(hq_archive_t *a, const float *in, float *out, int64_t out_count)
+{
+    hq_emulator_t *emu = NULL;
+    hq_error_t err = {0};
+    if (hq_emulator_create_from_archive(a, HQ_TARGET_NATIVE, &emu, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(hq_emulator_output_size(emu, 0), out_count);
+    const float *ins[1] = {in};
+    float *outs[1] = {out};
+    if (hq_emulator_run(emu, 1, ins, outs, NULL, NULL, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    hq_emulator_destroy(emu);
+}
+
+static void flatten_gemm_and_flatten_reshape_compute_what_onnx_computes(void **state)
+{
+    (void)state;
+    /* x: NCHW [1, 2, 2, 3] = 0..11; y = Gemm(Flatten(x), B) with B[k][o] = k*(o+1) */
+    float b[12 * 2];
+    for (int k = 0; k < 12; k++)
+        for (int o = 0; o < 2; o++)
+            b[k * 2 + o] = (float)(k * (o + 1)) * 0.01f;
+    float nchw[12], nhwc[12];
+    for (int i = 0; i < 12; i++)
+        nchw[i] = (float)i - 3.5f;
+    for (int ch = 0; ch < 2; ch++)
+        for (int y = 0; y < 2; y++)
+            for (int x = 0; x < 3; x++)
+                nhwc[(y * 3 + x) * 2 + ch] = nchw[(ch * 2 + y) * 3 + x];
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 2, 3});
+    init_f(&m, "B", 2, (int64_t[]){12, 2}, b);
+    node(&m, "Flatten", "flat", "x", "f", NULL);
+    node(&m, "Gemm", "fc", "f,B", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    float out[2];
+    emulate(a, nhwc, out, 2);
+    for (int o = 0; o < 2; o++) {
+        float want = 0;
+        for (int k = 0; k < 12; k++)
+            want += nchw[k] * b[k * 2 + o];
+        assert_float_equal(out[o], want, 1e-4);
+    }
+    hq_archive_destroy(a);
+    /* Flatten as an output: the NCHW order, through transpose + reshape */
+    model_t m2 = {0};
+    input(&m2, "x", 4, (int64_t[]){1, 2, 2, 3});
+    node(&m2, "Flatten", "flat", "x", "y", NULL);
+    output(&m2, "y");
+    a = parse_ok(&m2);
+    float flat[12];
+    emulate(a, nhwc, flat, 12);
+    for (int i = 0; i < 12; i++)
+        assert_float_equal(flat[i], nchw[i], 0);
+    hq_archive_destroy(a);
+    /* Reshape [1,2,2,3] -> [1,3,2,2]: transpose, reshape, transpose */
+    model_t m3 = {0};
+    input(&m3, "x", 4, (int64_t[]){1, 2, 2, 3});
+    int64_t shape[4] = {1, 3, 2, 2};
+    init_i(&m3, "shape", 1, (int64_t[]){4}, shape);
+    node(&m3, "Reshape", "rs", "x,shape", "y", NULL);
+    output(&m3, "y");
+    a = parse_ok(&m3);
+    float re[12];
+    emulate(a, nhwc, re, 12);
+    /* ONNX y[c][h][w] = nchw[(c*2 + h)*2 + w]; hq gives NHWC */
+    for (int ch = 0; ch < 3; ch++)
+        for (int y = 0; y < 2; y++)
+            for (int x = 0; x < 2; x++)
+                assert_float_equal(re[(y * 2 + x) * 3 + ch], nchw[(ch * 2 + y) * 2 + x], 0);
+    hq_archive_destroy(a);
+}
+
+static void flatten_feeding_a_non_dense_is_materialized_in_nchw_order(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 2, 2});
+    node(&m, "Flatten", "flat", "x", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 1);
+    const hq_layer_t *r = layer_named(a, "m/reshape1");
+    assert_int_equal(r->output_shape.ndim, 2);
+    assert_int_equal(r->output_shape.dims[1], 8);
+    hq_archive_destroy(a);
+}
+
+static void matmul_with_constant_becomes_dense_and_add_folds_into_bias(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 3});
+    float w[6] = {1, 2, 3, 4, 5, 6}, bias[2] = {10, 20};
+    init_f(&m, "W", 2, (int64_t[]){3, 2}, w);
+    init_f(&m, "bias", 1, (int64_t[]){2}, bias);
+    node(&m, "MatMul", "mm", "x,W", "t", NULL);
+    node(&m, "Add", "add", "t,bias", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_ADD), 0);
+    assert_float_equal(((float *)param(a, "m/dense1/kernel:0")->data)[3], 4, 0);
+    assert_float_equal(((float *)param(a, "m/dense1/bias:0")->data)[1], 20, 0);
+    assert_int_equal(hq_graph_find(graph_of(a), "add"), hq_graph_find(graph_of(a), "mm"));
+    hq_archive_destroy(a);
+}
+
+static void add_of_two_tensors_becomes_conv_elementwise_add_then_relu(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 3, 4, 4});
+    float w[3 * 3] = {0};
+    init_f(&m, "w", 4, (int64_t[]){3, 3, 1, 1}, w);
+    node(&m, "Conv", "c", "x,w", "t", NULL);
+    node(&m, "Add", "res", "x,t", "s", NULL);
+    node(&m, "Relu", "r", "s", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "c");
+    assert_true(l->params.elementwise_add);
+    assert_int_equal(l->input_count, 2);
+    assert_int_equal(l->params.activation, HQ_ACT_RELU);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_ADD), 0);
+    hq_archive_destroy(a);
+}
+
+static void elementwise_ops_between_tensors_and_with_constants(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    input(&m, "z", 4, IMG);
+    float k[2] = {2, 3}, full[2 * 4 * 4];
+    for (int i = 0; i < 32; i++)
+        full[i] = (float)i;
+    init_f(&m, "k", 3, (int64_t[]){2, 1, 1}, k);
+    init_f(&m, "full", 4, (int64_t[]){1, 2, 4, 4}, full);
+    node(&m, "Sub", "sub", "x,z", "a", NULL);
+    node(&m, "Mul", "mul", "a,k", "b", NULL);    /* not foldable: ew_sub producer */
+    node(&m, "Div", "div", "full,b", "c", NULL); /* constant first operand */
+    node(&m, "Max", "max", "c,z", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "sub")->type, HQ_LAYER_EW_SUB);
+    assert_int_equal(layer_named(a, "m/ew_mult1")->type, HQ_LAYER_EW_MULT);
+    assert_int_equal(layer_named(a, "m/ew_max1")->type, HQ_LAYER_EW_MAX);
+    const hq_layer_t *div = layer_named(a, "m/ew_div1");
+    hq_graph_t *g = graph_of(a);
+    assert_int_equal(hq_graph_layer(g, div->inputs[0])->type, HQ_LAYER_CONST_INPUT);
+    const hq_tensor_t *kc = param(a, "m/const_input1/const:0");
+    assert_int_equal(kc->shape[3], 2);
+    assert_float_equal(((float *)kc->data)[1], 3, 0);
+    const hq_tensor_t *fc = param(a, "m/const_input2/const:0");
+    /* NHWC [1, 4, 4, 2]: (h=1, w=2, c=1) = full[1][1][2] = 16 + 4 + 2 */
+    assert_float_equal(((float *)fc->data)[((1 * 4 + 2) * 2) + 1], 22, 0);
+    hq_archive_destroy(a);
+}
+
+static void pools_map_with_count_include_pad_and_ceil_mode(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 5, 5});
+    node(&m, "MaxPool", "mp", "x", "a", "kernel_shape=2,2;strides=2,2;ceil_mode=1");
+    node(&m, "AveragePool", "ap", "a", "b", "kernel_shape=3,3;pads=1,1,1,1;count_include_pad=1");
+    node(&m, "GlobalAveragePool", "gap", "b", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *mp = layer_named(a, "mp");
+    assert_int_equal(mp->type, HQ_LAYER_MAXPOOL);
+    assert_int_equal(mp->output_shape.dims[1], 3); /* ceil((5 - 2) / 2) + 1 */
+    const hq_layer_t *ap = layer_named(a, "ap");
+    assert_true(ap->params.count_include_pad);
+    assert_int_equal(ap->output_shape.dims[1], 3);
+    assert_int_equal(layer_named(a, "gap")->type, HQ_LAYER_GLOBAL_AVG_POOL);
+    hq_archive_destroy(a);
+}
+
+static void concat_split_slice_and_pad_remap_axes_to_nhwc(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 4, 6, 6});
+    int64_t split[2] = {1, 3}, starts[2] = {1, 2}, ends[2] = {5, 100}, axes[2] = {2, 1};
+    int64_t pads[8] = {0, 1, 2, 0, 0, 0, 1, 3};
+    init_i(&m, "split", 1, (int64_t[]){2}, split);
+    init_i(&m, "starts", 1, (int64_t[]){2}, starts);
+    init_i(&m, "ends", 1, (int64_t[]){2}, ends);
+    init_i(&m, "axes", 1, (int64_t[]){2}, axes);
+    init_i(&m, "pads", 1, (int64_t[]){8}, pads);
+    node(&m, "Split", "split", "x,split", "s0,s1", "axis=1");
+    node(&m, "Concat", "cat", "s1,s0", "c", "axis=1");
+    node(&m, "Slice", "slice", "c,starts,ends,axes", "d", NULL);
+    node(&m, "Pad", "pad", "d,pads", "y", "mode=s:reflect");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *sp = layer_named(a, "split");
+    assert_int_equal(sp->type, HQ_LAYER_FEATURE_SPLITTER);
+    assert_int_equal(sp->params.axis, 3);
+    assert_int_equal(sp->params.split_sizes[1], 3);
+    const hq_layer_t *cat = layer_named(a, "cat");
+    assert_int_equal(cat->params.axis, 3);
+    assert_int_equal(cat->input_ports[0], 1);
+    const hq_layer_t *sl = layer_named(a, "slice");
+    assert_int_equal(sl->params.slice_begin[0], 1); /* H */
+    assert_int_equal(sl->params.slice_end[0], 5);
+    assert_int_equal(sl->params.slice_begin[2], 2); /* C */
+    assert_int_equal(sl->params.slice_end[2], 4);
+    const hq_layer_t *pad = layer_named(a, "pad");
+    assert_int_equal(pad->params.pad_mode, HQ_PAD_REFLECT);
+    assert_int_equal(pad->params.pads[0], 2);
+    assert_int_equal(pad->params.pads[3], 3);
+    assert_int_equal(pad->params.pad_channels[0], 1);
+    /* [1, 4-2+1, 6] ... H = 4 + 2 + 1, W = 6 + 3, C = 2 + 1 */
+    assert_int_equal(pad->output_shape.dims[1], 7);
+    assert_int_equal(pad->output_shape.dims[2], 9);
+    assert_int_equal(pad->output_shape.dims[3], 3);
+    hq_archive_destroy(a);
+}
+
+static void constant_of_shape_channel_padding_becomes_a_pad_layer(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 3, 3});
+    int64_t shape[4] = {1, 5, 3, 3};
+    init_i(&m, "shape", 1, (int64_t[]){4}, shape);
+    node(&m, "ConstantOfShape", "zeros", "shape", "z", NULL);
+    node(&m, "Concat", "cat", "x,z", "y", "axis=1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *p = layer_named(a, "cat");
+    assert_int_equal(p->type, HQ_LAYER_PAD);
+    assert_int_equal(p->params.pad_channels[1], 5);
+    assert_int_equal(p->output_shape.dims[3], 7);
+    hq_archive_destroy(a);
+}
+
+static void resize_by_scales_and_sizes_sets_method_and_coordinates(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 3, 4});
+    float scales[4] = {1, 1, 2, 2};
+    int64_t sizes[4] = {1, 2, 5, 7};
+    init_f(&m, "scales", 1, (int64_t[]){4}, scales);
+    init_i(&m, "sizes", 1, (int64_t[]){4}, sizes);
+    node(&m, "Resize", "up", "x,,scales", "a",
+         "mode=s:nearest;coordinate_transformation_mode=s:asymmetric;nearest_mode=s:floor");
+    node(&m, "Resize", "lin", "a,,,sizes", "y",
+         "mode=s:linear;coordinate_transformation_mode=s:align_corners");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *up = layer_named(a, "up");
+    assert_int_equal(up->params.resize_method, HQ_RESIZE_NEAREST);
+    assert_int_equal(up->params.resize_coords, HQ_RESIZE_ASYMMETRIC);
+    assert_false(up->params.nearest_round);
+    assert_int_equal(up->output_shape.dims[1], 6);
+    assert_int_equal(up->output_shape.dims[2], 8);
+    const hq_layer_t *lin = layer_named(a, "lin");
+    assert_int_equal(lin->params.resize_method, HQ_RESIZE_BILINEAR);
+    assert_int_equal(lin->params.resize_coords, HQ_RESIZE_ALIGN_CORNERS);
+    assert_int_equal(lin->output_shape.dims[2], 7);
+    hq_archive_destroy(a);
+}
+
+static void shape_driven_reshape_is_folded_with_constant_nodes(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){-1, 3, 1, 1});
+    /* Paddle-style: weights as Constant nodes; reshape target from Shape -> Gather -> Concat */
+    hqi_buf_t t = {0}, attr = {0}, n = {0};
+    int64_t zero = 0, minus1[1] = {-1};
+    tensor_proto(&t, NULL, 0, NULL, NULL, &zero);
+    pb_str(&attr, 1, "value");
+    pb_msg(&attr, 5, &t);
+    pb_varint(&attr, 20, 4);
+    pb_str(&n, 2, "idx");
+    pb_str(&n, 3, "const_idx");
+    pb_str(&n, 4, "Constant");
+    pb_msg(&n, 5, &attr);
+    pb_msg(&m.graph, 1, &n);
+    init_i(&m, "minus1", 1, (int64_t[]){1}, minus1);
+    node(&m, "Shape", "shape", "x", "s", NULL);
+    node(&m, "Gather", "gather", "s,idx", "n", "axis=0");
+    node(&m, "Unsqueeze", "unsq", "n", "n1", "axes=0,");
+    node(&m, "Concat", "cat", "n1,minus1", "target", "axis=0");
+    node(&m, "Reshape", "reshape", "x,target", "y", NULL);
+    output(&m, "y");
+    void *bytes;
+    size_t len;
+    model_bytes(&m, 11, &bytes, &len);
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    hq_status_t st = hq_parse_onnx_memory(bytes, len, "m.onnx", NULL, &a, &err);
+    free(bytes);
+    if (st != HQ_OK)
+        fail_msg("%s", err.message);
+    /* [N,3,1,1] -> [N,3]: one reshape, no transpose */
+    hq_graph_t *g = graph_of(a);
+    assert_int_equal(hq_graph_layer_count(g), 3);
+    assert_int_equal(count_type(a, HQ_LAYER_RESHAPE), 1);
+    int count;
+    const int *outs = hq_graph_outputs(g, &count);
+    assert_int_equal(hq_graph_layer(g, outs[0])->output_shape.ndim, 2);
+    assert_int_equal(hq_graph_layer(g, outs[0])->output_shape.dims[1], 3);
+    hq_archive_destroy(a);
+}
+
+static void transpose_and_depth_to_space_and_softmax_remap(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 8, 2, 3});
+    node(&m, "DepthToSpace", "d2s", "x", "a", "blocksize=2;mode=s:CRD");
+    node(&m, "Transpose", "tr", "a", "b", "perm=0,1,3,2");
+    node(&m, "Softmax", "sm", "b", "y", "axis=1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *d = layer_named(a, "d2s");
+    assert_int_equal(d->type, HQ_LAYER_DEPTH_TO_SPACE);
+    assert_true(d->params.depth_to_space_crd);
+    const hq_layer_t *t = layer_named(a, "tr");
+    /* ONNX swaps H and W: NHWC perm [0, 2, 1, 3] */
+    assert_int_equal(t->params.perm[1], 2);
+    assert_int_equal(t->params.perm[2], 1);
+    assert_int_equal(t->params.perm[3], 3);
+    assert_int_equal(t->output_shape.dims[1], 6);
+    assert_int_equal(layer_named(a, "sm")->params.axis, 3);
+    hq_archive_destroy(a);
+}
+
+static void identity_and_dropout_disappear(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "Identity", "id", "x", "a", NULL);
+    node(&m, "Dropout", "drop", "a", "b", NULL);
+    node(&m, "Relu", "r", "b", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(hq_graph_layer_count(graph_of(a)), 3);
+    hq_archive_destroy(a);
+}
+
+/* ---- cuts ------------------------------------------------------------------------------- */
+
+static void build_chain(model_t *m)
+{
+    input(m, "x", 4, IMG);
+    add_conv(m, "c1", "x", "t1", NULL);
+    node(m, "Relu", "r1", "t1", "a", NULL);
+    node(m, "MaxPool", "mp", "a", "b", "kernel_shape=2,2;strides=2,2");
+    node(m, "NonMaxSuppression", "/head/NonMaxSuppression", "b", "y", NULL);
+    output(m, "y");
+}
+
+static void unsupported_op_names_node_type_and_the_way_out(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node '/head/NonMaxSuppression' (NonMaxSuppression) is not supported; "
+                 "cut the graph before it with --end-node-names mp");
+}
+
+static void end_node_names_make_their_outputs_the_outputs(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    const char *end[] = {"mp"};
+    hq_parse_options_t opts = {
+        .end_nodes = end, .end_count = 1, .net_name = "cut", .hw_arch = "hailo8l"};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(parse_model(&m, &opts, &a, &err), HQ_OK);
+    assert_string_equal(hq_archive_hw_arch(a), "hailo8l");
+    hq_graph_t *g = graph_of(a);
+    int count;
+    const int *outs = hq_graph_outputs(g, &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(hq_graph_layer(g, outs[0])->original_names[0], "b");
+    assert_int_equal(hq_graph_find(g, "cut/maxpool1"), hq_graph_layer(g, outs[0])->inputs[0]);
+    hq_archive_destroy(a);
+}
+
+static void start_node_names_make_their_inputs_inputs_with_inferred_shapes(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    const char *start[] = {"mp"}, *end[] = {"mp"};
+    hq_parse_options_t opts = {
+        .start_nodes = start, .start_count = 1, .end_nodes = end, .end_count = 1};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    hq_graph_t *g = graph_of(a);
+    assert_int_equal(hq_graph_layer_count(g), 3);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_string_equal(in->original_names[0], "a");
+    assert_int_equal(in->output_shape.dims[1], 2);
+    assert_int_equal(in->output_shape.dims[3], 3);
+    hq_archive_destroy(a);
+}
+
+static void unknown_cut_node_is_reported(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    const char *end[] = {"nope"};
+    hq_parse_options_t opts = {.end_nodes = end, .end_count = 1};
+    expect_error(&m, &opts, HQ_ERR_NOT_FOUND, "--end-node-names: no node named 'nope'");
+}
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+static void truncated_protobuf_is_one_clear_line(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    void *bytes;
+    size_t len;
+    model_bytes(&m, 13, &bytes, &len);
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(hq_parse_onnx_memory(bytes, len / 2, "m.onnx", NULL, &a, &err), HQ_ERR_FORMAT);
+    assert_null(a);
+    assert_non_null(strstr(err.message, "m.onnx: not a valid ONNX model"));
+    free(bytes);
+}
+
+static void missing_initializer_is_named(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "Conv", "c", "x,weights", "y", NULL);
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_INVALID,
+                 "m.onnx: node 'c' (Conv): input 'weights' is not an initializer, a graph input "
+                 "or the output of an earlier node");
+}
+
+static void dynamic_spatial_dimension_asks_for_a_static_shape(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){-1, 3, 0, 8});
+    node(&m, "Relu", "r", "x", "y", NULL);
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: input 'x': dimension 2 ('height') is dynamic; export the model with a "
+                 "static input shape");
+}
+
+static void wrong_rank_weights_and_inputs_are_refused(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float w[6] = {0};
+    init_f(&m, "w", 2, (int64_t[]){3, 2}, w);
+    node(&m, "Conv", "c", "x,w", "y", NULL);
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'c' (Conv): weights 'w' must be a 4-D float tensor (rank 2)");
+    model_t m2 = {0};
+    input(&m2, "x", 3, (int64_t[]){1, 2, 3});
+    node(&m2, "Relu", "r", "x", "y", NULL);
+    output(&m2, "y");
+    expect_error(&m2, NULL, HQ_ERR_UNSUPPORTED, "m.onnx: input 'x' has rank 3");
+    model_t m3 = {0};
+    input(&m3, "x", 4, IMG);
+    float w3[3 * 5 * 3 * 3] = {0};
+    init_f(&m3, "w", 4, (int64_t[]){3, 5, 3, 3}, w3);
+    node(&m3, "Conv", "c", "x,w", "y", NULL);
+    output(&m3, "y");
+    expect_error(&m3, NULL, HQ_ERR_INVALID, "do not fit 2 input channels");
+}
+
+/* ---- libonnx's single-op test models ---------------------------------------------------- */
+
+#define NODE_DATA "/usr/share/libonnx-testdata/data/node/"
+
+static hq_tensor_t *read_pb_tensor(const char *path)
+{
+    void *bytes;
+    size_t len;
+    if (hqi_read_file(path, (size_t)1 << 28, &bytes, &len, NULL) != HQ_OK)
+        return NULL;
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, bytes);
+    free(bytes);
+    assert_non_null(tp);
+    assert_int_equal(tp->data_type, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+    int64_t shape[HQ_TENSOR_MAX_DIMS];
+    for (size_t d = 0; d < tp->n_dims; d++)
+        shape[d] = tp->dims[d];
+    hq_tensor_t *t = NULL;
+    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, (int)tp->n_dims, shape, &t, NULL), HQ_OK);
+    if (tp->raw_data.len)
+        memcpy(t->data, tp->raw_data.data, t->nbytes);
+    else
+        memcpy(t->data, tp->float_data, t->nbytes);
+    onnx__tensor_proto__free_unpacked(tp, NULL);
+    return t;
+}
+
+/* Loads NODE_DATA/<name>/model.onnx with graph inputs 1.. turned into initializers from
+ * test_data_set_0, parses it, and checks the emulator's output against output_0.pb. */
+static uint8_t *node_test_bytes(const char *name, size_t *out_len)
+{
+    char path[512];
+    snprintf(path, sizeof path, NODE_DATA "%s/model.onnx", name);
+    void *bytes;
+    size_t len;
+    if (hqi_read_file(path, (size_t)1 << 28, &bytes, &len, NULL) != HQ_OK)
+        return NULL;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, len, bytes);
+    free(bytes);
+    assert_non_null(model);
+    Onnx__GraphProto *g = model->graph;
+    /* weights: inputs 1.. as initializers */
+    size_t extra = g->n_input > 1 ? g->n_input - 1 : 0;
+    Onnx__TensorProto **inits = calloc(g->n_initializer + extra + 1, sizeof *inits);
+    Onnx__TensorProto **loaded = calloc(extra + 1, sizeof *loaded);
+    char **own_names = calloc(extra + 1, sizeof *own_names);
+    for (size_t i = 0; i < g->n_initializer; i++)
+        inits[i] = g->initializer[i];
+    for (size_t i = 0; i < extra; i++) {
+        char in_path[600];
+        snprintf(in_path, sizeof in_path, NODE_DATA "%s/test_data_set_0/input_%zu.pb", name, i + 1);
+        void *tb;
+        size_t tl;
+        assert_int_equal(hqi_read_file(in_path, (size_t)1 << 28, &tb, &tl, NULL), HQ_OK);
+        loaded[i] = onnx__tensor_proto__unpack(NULL, tl, tb);
+        free(tb);
+        assert_non_null(loaded[i]);
+        own_names[i] = loaded[i]->name;
+        loaded[i]->name = g->input[i + 1]->name;
+        inits[g->n_initializer + i] = loaded[i];
+    }
+    Onnx__TensorProto **old_inits = g->initializer;
+    size_t old_n = g->n_initializer;
+    g->initializer = inits;
+    g->n_initializer = old_n + extra;
+    size_t packed_len = onnx__model_proto__get_packed_size(model);
+    uint8_t *packed = malloc(packed_len);
+    onnx__model_proto__pack(model, packed);
+    g->initializer = old_inits;
+    g->n_initializer = old_n;
+    for (size_t i = 0; i < extra; i++) {
+        loaded[i]->name = own_names[i];
+        onnx__tensor_proto__free_unpacked(loaded[i], NULL);
+    }
+    free(own_names);
+    free(loaded);
+    free(inits);
+    onnx__model_proto__free_unpacked(model, NULL);
+
+    *out_len = packed_len;
+    return packed;
+}
+
+static hq_archive_t *parse_node_test(const char *name, bool run)
+{
+    char path[512];
+    size_t packed_len;
+    uint8_t *packed = node_test_bytes(name, &packed_len);
+    if (!packed) {
+        skip();
+        return NULL;
+    }
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    hq_status_t st = hq_parse_onnx_memory(packed, packed_len, name, NULL, &a, &err);
+    free(packed);
+    if (st != HQ_OK)
+        fail_msg("%s", err.message);
+    if (!run)
+        return a;
+
+    /* numerical conformance: NCHW input -> NHWC, emulate, NHWC -> compare with NCHW output */
+    snprintf(path, sizeof path, NODE_DATA "%s/test_data_set_0/input_0.pb", name);
+    hq_tensor_t *x = read_pb_tensor(path);
+    snprintf(path, sizeof path, NODE_DATA "%s/test_data_set_0/output_0.pb", name);
+    hq_tensor_t *want = read_pb_tensor(path);
+    assert_int_equal(x->ndim, 4);
+    assert_int_equal(want->ndim, 4);
+    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
+    float *in = malloc(x->nbytes);
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t xx = 0; xx < w; xx++)
+                    in[((b * h + y) * w + xx) * c + ch] =
+                        ((float *)x->data)[((b * c + ch) * h + y) * w + xx];
+    hq_emulator_t *emu = NULL;
+    st = hq_emulator_create_from_archive(a, HQ_TARGET_NATIVE, &emu, &err);
+    if (st != HQ_OK)
+        fail_msg("%s", err.message);
+    float *out = malloc(want->nbytes);
+    const float *ins[1] = {in};
+    float *outs[1] = {out};
+    st = hq_emulator_run(emu, n, ins, outs, NULL, NULL, &err);
+    if (st != HQ_OK)
+        fail_msg("%s", err.message);
+    int64_t oc = want->shape[1], oh = want->shape[2], ow = want->shape[3];
+    assert_int_equal(hq_emulator_output_size(emu, 0), oc * oh * ow);
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t ch = 0; ch < oc; ch++)
+            for (int64_t y = 0; y < oh; y++)
+                for (int64_t xx = 0; xx < ow; xx++) {
+                    float e = ((float *)want->data)[((b * oc + ch) * oh + y) * ow + xx];
+                    float got = out[((b * oh + y) * ow + xx) * oc + ch];
+                    if (fabsf(e - got) > 1e-4f * (1 + fabsf(e)))
+                        fail_msg("%s: output [%lld,%lld,%lld,%lld] = %g, expected %g", name,
+                                 (long long)b, (long long)ch, (long long)y, (long long)xx, got, e);
+                }
+    hq_emulator_destroy(emu);
+    free(in);
+    free(out);
+    hq_tensor_destroy(x);
+    hq_tensor_destroy(want);
+    return a;
+}
+
+static void onnx_test_models_parse_into_the_expected_layers(void **state)
+{
+    (void)state;
+    /* 0.6 * 4 = 2.4: ONNX maps coordinates with 0.6, hq with the size ratio: refused */
+    size_t len;
+    uint8_t *bytes = node_test_bytes("test_resize_downsample_scales_linear", &len);
+    if (bytes) {
+        hq_archive_t *bad = NULL;
+        hq_error_t err = {0};
+        assert_int_equal(hq_parse_onnx_memory(bytes, len, "r.onnx", NULL, &bad, &err),
+                         HQ_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "fractional size"));
+        free(bytes);
+    }
+    hq_archive_t *a = parse_node_test("test_conv_with_strides_padding", false);
+    const hq_layer_t *l = layer_named(a, "test_conv_with_strides_padding/conv1");
+    assert_int_equal(l->params.stride_h, 2);
+    assert_int_equal(l->params.pads[0], 1);
+    assert_int_equal(l->output_shape.dims[1], 4);
+    hq_archive_destroy(a);
+    a = parse_node_test("test_maxpool_2d_pads", false);
+    assert_int_equal(count_type(a, HQ_LAYER_MAXPOOL), 1);
+    hq_archive_destroy(a);
+    a = parse_node_test("test_averagepool_2d_pads_count_include_pad", false);
+    l = layer_named(a, "y");
+    assert_true(l->params.count_include_pad);
+    hq_archive_destroy(a);
+    a = parse_node_test("test_depthtospace_crd_mode_example", false);
+    assert_true(layer_named(a, "y")->params.depth_to_space_crd);
+    hq_archive_destroy(a);
+    a = parse_node_test("test_resize_upsample_scales_nearest", false);
+    assert_int_equal(layer_named(a, "Y")->params.resize_method, HQ_RESIZE_NEAREST);
+    hq_archive_destroy(a);
+}
+
+static void onnx_test_models_match_their_reference_outputs_in_the_emulator(void **state)
+{
+    (void)state;
+    static const char *models[] = {
+        "test_conv_with_strides_padding",
+        "test_conv_with_strides_no_padding",
+        "test_conv_with_autopad_same",
+        "test_basic_conv_with_padding",
+        "test_maxpool_2d_pads",
+        "test_maxpool_2d_same_upper",
+        "test_maxpool_2d_strides",
+        "test_averagepool_2d_pads_count_include_pad",
+        "test_averagepool_2d_pads",
+        "test_averagepool_2d_same_lower",
+        "test_globalaveragepool",
+        "test_depthtospace_example",
+        "test_depthtospace_crd_mode_example",
+        "test_resize_upsample_scales_nearest",
+        "test_resize_upsample_scales_linear",
+        "test_resize_upsample_scales_linear_align_corners",
+        "test_convtranspose",
+        "test_convtranspose_pads",
+        "test_batchnorm_example",
+        "test_conv_with_strides_and_asymmetric_padding",
+        "test_maxpool_2d_ceil",
+        "test_averagepool_2d_ceil",
+        "test_averagepool_2d_precomputed_same_upper",
+        "test_maxpool_2d_precomputed_same_upper",
+        "test_averagepool_2d_same_upper",
+        "test_maxpool_2d_same_lower",
+        "test_maxpool_2d_default",
+        "test_averagepool_2d_default",
+        "test_averagepool_2d_strides",
+        "test_maxpool_2d_precomputed_pads",
+        "test_averagepool_2d_precomputed_pads_count_include_pad",
+        "test_resize_upsample_sizes_nearest",
+        "test_resize_downsample_sizes_linear_pytorch_half_pixel",
+        "test_resize_upsample_sizes_nearest_floor_align_corners",
+        "test_resize_downsample_sizes_nearest",
+        "test_upsample_nearest",
+        "test_spacetodepth",
+        "test_spacetodepth_example",
+        "test_convtranspose_autopad_same",
+        "test_convtranspose_dilations",
+        "test_convtranspose_kernel_shape",
+        "test_convtranspose_pad",
+        "test_convtranspose_with_kernel",
+        "test_constant_pad",
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, NODE_DATA "%s/model.onnx", models[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        fclose(f);
+        hq_archive_destroy(parse_node_test(models[i], true));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv_weights_are_transposed_to_hwio_with_pads_and_names),
+        cmocka_unit_test(conv_with_one_group_per_channel_becomes_dw),
+        cmocka_unit_test(grouped_conv_keeps_groups_and_same_lower_padding),
+        cmocka_unit_test(conv_transpose_becomes_deconv_with_ci_o_weights),
+        cmocka_unit_test(batch_norm_after_conv_is_folded_into_kernel_and_bias),
+        cmocka_unit_test(batch_norm_with_a_shared_input_stays_a_layer_with_four_params),
+        cmocka_unit_test(relu_fuses_into_its_only_producer_and_not_into_a_shared_one),
+        cmocka_unit_test(no_fusion_when_an_alias_of_the_producer_is_read_elsewhere),
+        cmocka_unit_test(clip_activations_map_to_relu6_leaky_hardsigmoid_and_clip),
+        cmocka_unit_test(max_and_min_with_constants_become_clips_that_survive_a_save),
+        cmocka_unit_test(non_finite_activation_parameters_are_refused),
+        cmocka_unit_test(silu_and_hardswish_patterns_fuse_into_the_conv),
+        cmocka_unit_test(flatten_before_gemm_permutes_dense_rows_to_nhwc_order),
+        cmocka_unit_test(flatten_feeding_a_non_dense_is_materialized_in_nchw_order),
+        cmocka_unit_test(flatten_gemm_and_flatten_reshape_compute_what_onnx_computes),
+        cmocka_unit_test(matmul_with_constant_becomes_dense_and_add_folds_into_bias),
+        cmocka_unit_test(add_of_two_tensors_becomes_conv_elementwise_add_then_relu),
+        cmocka_unit_test(elementwise_ops_between_tensors_and_with_constants),
+        cmocka_unit_test(pools_map_with_count_include_pad_and_ceil_mode),
+        cmocka_unit_test(concat_split_slice_and_pad_remap_axes_to_nhwc),
+        cmocka_unit_test(constant_of_shape_channel_padding_becomes_a_pad_layer),
+        cmocka_unit_test(resize_by_scales_and_sizes_sets_method_and_coordinates),
+        cmocka_unit_test(shape_driven_reshape_is_folded_with_constant_nodes),
+        cmocka_unit_test(transpose_and_depth_to_space_and_softmax_remap),
+        cmocka_unit_test(identity_and_dropout_disappear),
+        cmocka_unit_test(unsupported_op_names_node_type_and_the_way_out),
+        cmocka_unit_test(end_node_names_make_their_outputs_the_outputs),
+        cmocka_unit_test(start_node_names_make_their_inputs_inputs_with_inferred_shapes),
+        cmocka_unit_test(unknown_cut_node_is_reported),
+        cmocka_unit_test(truncated_protobuf_is_one_clear_line),
+        cmocka_unit_test(missing_initializer_is_named),
+        cmocka_unit_test(dynamic_spatial_dimension_asks_for_a_static_shape),
+        cmocka_unit_test(wrong_rank_weights_and_inputs_are_refused),
+        cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
+        cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
