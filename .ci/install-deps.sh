@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake gcc make pkg-config clang libclang-rt-14-dev
   libcjson-dev libstb-dev libcmocka-dev zlib1g-dev
-  libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
   python3 python3-numpy tar
 )
 
