@@ -12,30 +12,30 @@
 
 /* One activation: piece `port` of layer `layer`. */
 typedef struct value {
-  int layer;
-  int port;
-  int64_t size;  /* floats per sample */
-  int last_step; /* topological position of the last layer that reads it */
-  int slot; /* buffer holding it; -1 for input layers (the caller's data) */
+    int layer;
+    int port;
+    int64_t size;  /* floats per sample */
+    int last_step; /* topological position of the last layer that reads it */
+    int slot;      /* buffer holding it; -1 for input layers (the caller's data) */
 } value_t;
 
 struct hq_emulator {
-  const hq_graph_t *graph;
-  hq_target_t target;
-  char *name;                       /* prefixes error messages */
-  const hqi_emu_kernel_fn *kernels; /* per layer type */
-  int layer_count;
-  hqi_emu_params_t *params; /* per layer */
-  hq_tensor_t **converted; /* float32 copies of params stored in other dtypes */
-  int converted_count;
-  int *first_value; /* per layer: index of its port-0 value */
-  int value_count;
-  value_t *values;
-  int slot_count;
-  int64_t *slot_size; /* floats per sample */
-  float **slot_data;  /* allocated for slot_batch samples */
-  int64_t slot_batch;
-  int max_inputs, max_outputs; /* largest arity, for the call arrays */
+    const hq_graph_t *graph;
+    hq_target_t target;
+    char *name;                       /* prefixes error messages */
+    const hqi_emu_kernel_fn *kernels; /* per layer type */
+    int layer_count;
+    hqi_emu_params_t *params; /* per layer */
+    hq_tensor_t **converted;  /* float32 copies of params stored in other dtypes */
+    int converted_count;
+    int *first_value; /* per layer: index of its port-0 value */
+    int value_count;
+    value_t *values;
+    int slot_count;
+    int64_t *slot_size; /* floats per sample */
+    float **slot_data;  /* allocated for slot_batch samples */
+    int64_t slot_batch;
+    int max_inputs, max_outputs; /* largest arity, for the call arrays */
 };
 
 static const char *const target_names[HQ_TARGET_COUNT] = {
@@ -43,41 +43,44 @@ static const char *const target_names[HQ_TARGET_COUNT] = {
     [HQ_TARGET_FP_OPTIMIZED] = "fp_optimized",
 };
 
-HQ_API const char *hq_target_name(hq_target_t target) {
-  return (int)target >= 0 && target < HQ_TARGET_COUNT ? target_names[target]
-                                                      : NULL;
+HQ_API const char *hq_target_name(hq_target_t target)
+{
+    return (int)target >= 0 && target < HQ_TARGET_COUNT ? target_names[target] : NULL;
 }
 
-HQ_API hq_status_t hq_target_from_name(const char *name, hq_target_t *target) {
-  for (int t = 0; t < HQ_TARGET_COUNT; t++)
-    if (name && !strcmp(name, target_names[t])) {
-      *target = (hq_target_t)t;
-      return HQ_OK;
-    }
-  return HQ_ERR_NOT_FOUND;
+HQ_API hq_status_t hq_target_from_name(const char *name, hq_target_t *target)
+{
+    for (int t = 0; t < HQ_TARGET_COUNT; t++)
+        if (name && !strcmp(name, target_names[t])) {
+            *target = (hq_target_t)t;
+            return HQ_OK;
+        }
+    return HQ_ERR_NOT_FOUND;
 }
 
 /* Floats per sample of a shape (dims[0] is the batch); -1 on overflow or a bad
  * extent. */
-static int64_t per_sample(const hq_shape_t *shape) {
-  if (shape->ndim < 1 || shape->ndim > HQ_TENSOR_MAX_DIMS)
-    return -1;
-  int64_t count = 1;
-  for (int d = 1; d < shape->ndim; d++) {
-    if (shape->dims[d] < 1 || count > HQI_REF_MAX_ELEMENTS / shape->dims[d])
-      return -1;
-    count *= shape->dims[d];
-  }
-  return count;
+static int64_t per_sample(const hq_shape_t *shape)
+{
+    if (shape->ndim < 1 || shape->ndim > HQ_TENSOR_MAX_DIMS)
+        return -1;
+    int64_t count = 1;
+    for (int d = 1; d < shape->ndim; d++) {
+        if (shape->dims[d] < 1 || count > HQI_REF_MAX_ELEMENTS / shape->dims[d])
+            return -1;
+        count *= shape->dims[d];
+    }
+    return count;
 }
 
-static void format_dims(const int64_t *dims, int ndim, char *out, size_t size) {
-  size_t used = (size_t)snprintf(out, size, "[");
-  for (int d = 0; d < ndim && used < size; d++)
-    used += (size_t)snprintf(out + used, size - used, d ? ", %lld" : "%lld",
-                             (long long)dims[d]);
-  if (used < size)
-    snprintf(out + used, size - used, "]");
+static void format_dims(const int64_t *dims, int ndim, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used +=
+            (size_t)snprintf(out + used, size - used, d ? ", %lld" : "%lld", (long long)dims[d]);
+    if (used < size)
+        snprintf(out + used, size - used, "]");
 }
 
 /* ---- params
@@ -87,73 +90,74 @@ static void format_dims(const int64_t *dims, int ndim, char *out, size_t size) {
 /* A tensor a layer needs: key suffix, where it goes, and the shape its params
  * imply (ndim 0 = any shape with `count` elements). */
 typedef struct param_need {
-  const char *suffix;
-  const float **slot;
-  int64_t *count_slot;
-  int ndim;
-  int64_t dims[4];
-  int64_t count;
+    const char *suffix;
+    const float **slot;
+    int64_t *count_slot;
+    int ndim;
+    int64_t dims[4];
+    int64_t count;
 } param_need_t;
 
 typedef struct need_list {
-  param_need_t items[8];
-  int count;
+    param_need_t items[8];
+    int count;
 } need_list_t;
 
-static void need(need_list_t *list, const char *suffix, const float **slot,
-                 int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
-  param_need_t *n = &list->items[list->count++];
-  memset(n, 0, sizeof *n);
-  n->suffix = suffix;
-  n->slot = slot;
-  n->ndim = ndim;
-  n->dims[0] = d0;
-  n->dims[1] = d1;
-  n->dims[2] = d2;
-  n->dims[3] = d3;
+static void need(need_list_t *list, const char *suffix, const float **slot, int ndim, int64_t d0,
+                 int64_t d1, int64_t d2, int64_t d3)
+{
+    param_need_t *n = &list->items[list->count++];
+    memset(n, 0, sizeof *n);
+    n->suffix = suffix;
+    n->slot = slot;
+    n->ndim = ndim;
+    n->dims[0] = d0;
+    n->dims[1] = d1;
+    n->dims[2] = d2;
+    n->dims[3] = d3;
 }
 
-static int64_t layer_channels(const hq_layer_t *layer) {
-  const hq_shape_t *s = &layer->output_shape;
-  return s->ndim > 0 ? s->dims[s->ndim - 1] : 1;
+static int64_t layer_channels(const hq_layer_t *layer)
+{
+    const hq_shape_t *s = &layer->output_shape;
+    return s->ndim > 0 ? s->dims[s->ndim - 1] : 1;
 }
 
 /* Which tensors each layer type reads (STYLE: a table of small functions, not a
  * switch). */
-typedef void (*needs_fn)(const hq_layer_t *layer, hqi_emu_params_t *p,
-                         need_list_t *list);
+typedef void (*needs_fn)(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list);
 
-static void needs_conv(const hq_layer_t *layer, hqi_emu_params_t *p,
-                       need_list_t *list) {
-  const hq_layer_params_t *lp = &layer->params;
-  need(list, "kernel:0", &p->kernel, 4, lp->kernel_h, lp->kernel_w,
-       lp->kernel_in, lp->kernel_out);
-  if (lp->has_bias)
-    need(list, "bias:0", &p->bias, 1, lp->kernel_out, 0, 0, 0);
+static void needs_conv(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
+{
+    const hq_layer_params_t *lp = &layer->params;
+    need(list, "kernel:0", &p->kernel, 4, lp->kernel_h, lp->kernel_w, lp->kernel_in,
+         lp->kernel_out);
+    if (lp->has_bias)
+        need(list, "bias:0", &p->bias, 1, lp->kernel_out, 0, 0, 0);
 }
 
-static void needs_dense(const hq_layer_t *layer, hqi_emu_params_t *p,
-                        need_list_t *list) {
-  const hq_layer_params_t *lp = &layer->params;
-  need(list, "kernel:0", &p->kernel, 2, lp->kernel_in, lp->kernel_out, 0, 0);
-  if (lp->has_bias)
-    need(list, "bias:0", &p->bias, 1, lp->kernel_out, 0, 0, 0);
+static void needs_dense(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
+{
+    const hq_layer_params_t *lp = &layer->params;
+    need(list, "kernel:0", &p->kernel, 2, lp->kernel_in, lp->kernel_out, 0, 0);
+    if (lp->has_bias)
+        need(list, "bias:0", &p->bias, 1, lp->kernel_out, 0, 0, 0);
 }
 
-static void needs_batch_norm(const hq_layer_t *layer, hqi_emu_params_t *p,
-                             need_list_t *list) {
-  int64_t c = layer_channels(layer);
-  need(list, "gamma:0", &p->gamma, 1, c, 0, 0, 0);
-  need(list, "beta:0", &p->beta, 1, c, 0, 0, 0);
-  need(list, "moving_mean:0", &p->mean, 1, c, 0, 0, 0);
-  need(list, "moving_variance:0", &p->variance, 1, c, 0, 0, 0);
+static void needs_batch_norm(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
+{
+    int64_t c = layer_channels(layer);
+    need(list, "gamma:0", &p->gamma, 1, c, 0, 0, 0);
+    need(list, "beta:0", &p->beta, 1, c, 0, 0, 0);
+    need(list, "moving_mean:0", &p->mean, 1, c, 0, 0, 0);
+    need(list, "moving_variance:0", &p->variance, 1, c, 0, 0, 0);
 }
 
-static void needs_const(const hq_layer_t *layer, hqi_emu_params_t *p,
-                        need_list_t *list) {
-  need(list, "const:0", &p->constant, 0, 0, 0, 0, 0);
-  list->items[list->count - 1].count = per_sample(&layer->output_shape);
-  list->items[list->count - 1].count_slot = &p->constant_count;
+static void needs_const(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
+{
+    need(list, "const:0", &p->constant, 0, 0, 0, 0, 0);
+    list->items[list->count - 1].count = per_sample(&layer->output_shape);
+    list->items[list->count - 1].count_slot = &p->constant_count;
 }
 
 static const needs_fn needs_table[HQ_LAYER_TYPE_COUNT] = {
@@ -167,122 +171,114 @@ static const needs_fn needs_table[HQ_LAYER_TYPE_COUNT] = {
 
 /* A float32 view of `tensor`, converting (and keeping the copy) when stored
  * otherwise. */
-static hq_status_t float_data(hq_emulator_t *emu, const hq_tensor_t *tensor,
-                              const char *key, const float **data,
-                              hq_error_t *err) {
-  if (tensor->dtype == HQ_DTYPE_FLOAT32) {
-    *data = tensor->data;
+static hq_status_t float_data(hq_emulator_t *emu, const hq_tensor_t *tensor, const char *key,
+                              const float **data, hq_error_t *err)
+{
+    if (tensor->dtype == HQ_DTYPE_FLOAT32) {
+        *data = tensor->data;
+        return HQ_OK;
+    }
+    if (tensor->dtype != HQ_DTYPE_FLOAT16 && tensor->dtype != HQ_DTYPE_FLOAT64)
+        return hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: params key '%s': dtype %s, need a float",
+                         emu->name, key, hq_dtype_name(tensor->dtype));
+    hq_tensor_t *copy = NULL;
+    hq_status_t st = hq_tensor_convert(tensor, HQ_DTYPE_FLOAT32, &copy, err);
+    if (st != HQ_OK)
+        return st;
+    hq_tensor_t **grown =
+        realloc(emu->converted, (size_t)(emu->converted_count + 1) * sizeof *grown);
+    if (!grown) {
+        hq_tensor_destroy(copy);
+        return hqi_nomem(err, "emulator params");
+    }
+    emu->converted = grown;
+    emu->converted[emu->converted_count++] = copy;
+    *data = copy->data;
     return HQ_OK;
-  }
-  if (tensor->dtype != HQ_DTYPE_FLOAT16 && tensor->dtype != HQ_DTYPE_FLOAT64)
-    return hqi_error(err, HQ_ERR_UNSUPPORTED,
-                     "%s: params key '%s': dtype %s, need a float", emu->name,
-                     key, hq_dtype_name(tensor->dtype));
-  hq_tensor_t *copy = NULL;
-  hq_status_t st = hq_tensor_convert(tensor, HQ_DTYPE_FLOAT32, &copy, err);
-  if (st != HQ_OK)
-    return st;
-  hq_tensor_t **grown = realloc(
-      emu->converted, (size_t)(emu->converted_count + 1) * sizeof *grown);
-  if (!grown) {
-    hq_tensor_destroy(copy);
-    return hqi_nomem(err, "emulator params");
-  }
-  emu->converted = grown;
-  emu->converted[emu->converted_count++] = copy;
-  *data = copy->data;
-  return HQ_OK;
 }
 
-static hq_status_t bind_param(hq_emulator_t *emu, const hq_npz_t *params,
-                              const hq_layer_t *layer, const param_need_t *n,
-                              hq_error_t *err) {
-  char key[1024];
-  int len = snprintf(key, sizeof key, "%s/%s", layer->name, n->suffix);
-  if (len < 0 || (size_t)len >= sizeof key)
-    return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long",
-                     emu->name, layer->name);
-  const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
-  if (!t)
-    return hqi_error(err, HQ_ERR_NOT_FOUND,
-                     "%s: layer '%s': params key '%s' missing", emu->name,
-                     layer->name, key);
-  int64_t count = hq_tensor_count(t);
-  if (n->ndim > 0) {
-    bool same = t->ndim == n->ndim;
-    for (int d = 0; same && d < n->ndim; d++)
-      same = t->shape[d] == n->dims[d];
-    if (!same) {
-      char got[128], want[128];
-      format_dims(t->shape, t->ndim, got, sizeof got);
-      format_dims(n->dims, n->ndim, want, sizeof want);
-      return hqi_error(
-          err, HQ_ERR_INVALID,
-          "%s: layer '%s': params key '%s' has shape %s, expected %s",
-          emu->name, layer->name, key, got, want);
+static hq_status_t bind_param(hq_emulator_t *emu, const hq_npz_t *params, const hq_layer_t *layer,
+                              const param_need_t *n, hq_error_t *err)
+{
+    char key[1024];
+    int len = snprintf(key, sizeof key, "%s/%s", layer->name, n->suffix);
+    if (len < 0 || (size_t)len >= sizeof key)
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long", emu->name,
+                         layer->name);
+    const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
+    if (!t)
+        return hqi_error(err, HQ_ERR_NOT_FOUND, "%s: layer '%s': params key '%s' missing",
+                         emu->name, layer->name, key);
+    int64_t count = hq_tensor_count(t);
+    if (n->ndim > 0) {
+        bool same = t->ndim == n->ndim;
+        for (int d = 0; same && d < n->ndim; d++)
+            same = t->shape[d] == n->dims[d];
+        if (!same) {
+            char got[128], want[128];
+            format_dims(t->shape, t->ndim, got, sizeof got);
+            format_dims(n->dims, n->ndim, want, sizeof want);
+            return hqi_error(err, HQ_ERR_INVALID,
+                             "%s: layer '%s': params key '%s' has shape %s, expected %s", emu->name,
+                             layer->name, key, got, want);
+        }
+    } else if (count != n->count) {
+        return hqi_error(err, HQ_ERR_INVALID,
+                         "%s: layer '%s': params key '%s' has %lld values, expected %lld",
+                         emu->name, layer->name, key, (long long)count, (long long)n->count);
     }
-  } else if (count != n->count) {
-    return hqi_error(
-        err, HQ_ERR_INVALID,
-        "%s: layer '%s': params key '%s' has %lld values, expected %lld",
-        emu->name, layer->name, key, (long long)count, (long long)n->count);
-  }
-  if (n->count_slot)
-    *n->count_slot = count;
-  return float_data(emu, t, key, n->slot, err);
+    if (n->count_slot)
+        *n->count_slot = count;
+    return float_data(emu, t, key, n->slot, err);
 }
 
 /* The prelu slope: 1 value or one per channel. */
-static hq_status_t bind_slope(hq_emulator_t *emu, const hq_npz_t *params,
-                              const hq_layer_t *layer, hqi_emu_params_t *p,
-                              hq_error_t *err) {
-  char key[1024];
-  int len = snprintf(key, sizeof key, "%s/prelu_slope:0", layer->name);
-  if (len < 0 || (size_t)len >= sizeof key)
-    return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long",
-                     emu->name, layer->name);
-  const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
-  if (!t)
-    return hqi_error(err, HQ_ERR_NOT_FOUND,
-                     "%s: layer '%s': params key '%s' missing", emu->name,
-                     layer->name, key);
-  int64_t count = hq_tensor_count(t), channels = layer_channels(layer);
-  if (count != 1 && count != channels)
-    return hqi_error(
-        err, HQ_ERR_INVALID,
-        "%s: layer '%s': params key '%s' has %lld values, expected 1 or %lld",
-        emu->name, layer->name, key, (long long)count, (long long)channels);
-  p->slope_count = count;
-  return float_data(emu, t, key, &p->slope, err);
+static hq_status_t bind_slope(hq_emulator_t *emu, const hq_npz_t *params, const hq_layer_t *layer,
+                              hqi_emu_params_t *p, hq_error_t *err)
+{
+    char key[1024];
+    int len = snprintf(key, sizeof key, "%s/prelu_slope:0", layer->name);
+    if (len < 0 || (size_t)len >= sizeof key)
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long", emu->name,
+                         layer->name);
+    const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
+    if (!t)
+        return hqi_error(err, HQ_ERR_NOT_FOUND, "%s: layer '%s': params key '%s' missing",
+                         emu->name, layer->name, key);
+    int64_t count = hq_tensor_count(t), channels = layer_channels(layer);
+    if (count != 1 && count != channels)
+        return hqi_error(err, HQ_ERR_INVALID,
+                         "%s: layer '%s': params key '%s' has %lld values, expected 1 or %lld",
+                         emu->name, layer->name, key, (long long)count, (long long)channels);
+    p->slope_count = count;
+    return float_data(emu, t, key, &p->slope, err);
 }
 
-static hq_status_t bind_params(hq_emulator_t *emu, const hq_npz_t *params,
-                               hq_error_t *err) {
-  for (int i = 0; i < emu->layer_count; i++) {
-    const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
-    if ((int)layer->type < 0 || layer->type >= HQ_LAYER_TYPE_COUNT ||
-        !emu->kernels[layer->type])
-      return hqi_error(err, HQ_ERR_UNSUPPORTED,
-                       "%s: layer '%s': type '%s' cannot be emulated",
-                       emu->name, layer->name,
-                       hq_layer_type_name(layer->type)
-                           ? hq_layer_type_name(layer->type)
-                           : "?");
-    need_list_t list = {.count = 0};
-    if (needs_table[layer->type])
-      needs_table[layer->type](layer, &emu->params[i], &list);
-    for (int k = 0; k < list.count; k++) {
-      hq_status_t st = bind_param(emu, params, layer, &list.items[k], err);
-      if (st != HQ_OK)
-        return st;
+static hq_status_t bind_params(hq_emulator_t *emu, const hq_npz_t *params, hq_error_t *err)
+{
+    for (int i = 0; i < emu->layer_count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
+        if ((int)layer->type < 0 || layer->type >= HQ_LAYER_TYPE_COUNT ||
+            !emu->kernels[layer->type])
+            return hqi_error(err, HQ_ERR_UNSUPPORTED,
+                             "%s: layer '%s': type '%s' cannot be emulated", emu->name, layer->name,
+                             hq_layer_type_name(layer->type) ? hq_layer_type_name(layer->type)
+                                                             : "?");
+        need_list_t list = {.count = 0};
+        if (needs_table[layer->type])
+            needs_table[layer->type](layer, &emu->params[i], &list);
+        for (int k = 0; k < list.count; k++) {
+            hq_status_t st = bind_param(emu, params, layer, &list.items[k], err);
+            if (st != HQ_OK)
+                return st;
+        }
+        if (layer->params.activation == HQ_ACT_PRELU) {
+            hq_status_t st = bind_slope(emu, params, layer, &emu->params[i], err);
+            if (st != HQ_OK)
+                return st;
+        }
     }
-    if (layer->params.activation == HQ_ACT_PRELU) {
-      hq_status_t st = bind_slope(emu, params, layer, &emu->params[i], err);
-      if (st != HQ_OK)
-        return st;
-    }
-  }
-  return HQ_OK;
+    return HQ_OK;
 }
 
 /* ---- the buffer plan
@@ -292,519 +288,495 @@ static hq_status_t bind_params(hq_emulator_t *emu, const hq_npz_t *params,
  * runs and returning the slot when its last reader has run. A freed slot is
  * reused by the smallest fitting need (else the largest free slot grows), so a
  * chain needs only two or three slots. */
-static hq_status_t plan(hq_emulator_t *emu, hq_error_t *err) {
-  int order_count = 0;
-  const int *order = hq_graph_topo_order(emu->graph, &order_count);
-  emu->first_value =
-      calloc((size_t)emu->layer_count + 1, sizeof *emu->first_value);
-  if (!emu->first_value)
-    return hqi_nomem(err, "emulator plan");
-  int total = 0;
-  for (int i = 0; i < emu->layer_count; i++) {
-    const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
-    emu->first_value[i] = total;
-    total += hq_layer_port_count(layer);
-    if (layer->input_count > emu->max_inputs)
-      emu->max_inputs = layer->input_count;
-    if (hq_layer_port_count(layer) > emu->max_outputs)
-      emu->max_outputs = hq_layer_port_count(layer);
-  }
-  emu->first_value[emu->layer_count] = total;
-  if (emu->max_inputs < 1)
-    emu->max_inputs = 1;
-  emu->value_count = total;
-  emu->values = calloc((size_t)total + 1, sizeof *emu->values);
-  int *step_of = calloc((size_t)emu->layer_count + 1, sizeof *step_of);
-  /* at most one slot per value */
-  emu->slot_size = calloc((size_t)total + 1, sizeof *emu->slot_size);
-  bool *busy = calloc((size_t)total + 1, sizeof *busy);
-  hq_status_t st = HQ_OK;
-  if (!emu->values || !step_of || !emu->slot_size || !busy) {
-    st = hqi_nomem(err, "emulator plan");
-    goto done;
-  }
-  for (int t = 0; t < order_count; t++)
-    step_of[order[t]] = t;
-  for (int i = 0; i < emu->layer_count; i++) {
-    const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
-    for (int p = 0; p < hq_layer_port_count(layer); p++) {
-      value_t *v = &emu->values[emu->first_value[i] + p];
-      hq_shape_t shape = hq_layer_port_shape(layer, p);
-      v->layer = i;
-      v->port = p;
-      v->size = per_sample(&shape);
-      v->last_step = step_of[i];
-      v->slot = -1;
-      if (v->size < 1) {
-        st = hqi_error(err, HQ_ERR_LIMIT,
-                       "%s: layer '%s': output too large or empty", emu->name,
-                       layer->name);
+static hq_status_t plan(hq_emulator_t *emu, hq_error_t *err)
+{
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(emu->graph, &order_count);
+    emu->first_value = calloc((size_t)emu->layer_count + 1, sizeof *emu->first_value);
+    if (!emu->first_value)
+        return hqi_nomem(err, "emulator plan");
+    int total = 0;
+    for (int i = 0; i < emu->layer_count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
+        emu->first_value[i] = total;
+        total += hq_layer_port_count(layer);
+        if (layer->input_count > emu->max_inputs)
+            emu->max_inputs = layer->input_count;
+        if (hq_layer_port_count(layer) > emu->max_outputs)
+            emu->max_outputs = hq_layer_port_count(layer);
+    }
+    emu->first_value[emu->layer_count] = total;
+    if (emu->max_inputs < 1)
+        emu->max_inputs = 1;
+    emu->value_count = total;
+    emu->values = calloc((size_t)total + 1, sizeof *emu->values);
+    int *step_of = calloc((size_t)emu->layer_count + 1, sizeof *step_of);
+    /* at most one slot per value */
+    emu->slot_size = calloc((size_t)total + 1, sizeof *emu->slot_size);
+    bool *busy = calloc((size_t)total + 1, sizeof *busy);
+    hq_status_t st = HQ_OK;
+    if (!emu->values || !step_of || !emu->slot_size || !busy) {
+        st = hqi_nomem(err, "emulator plan");
         goto done;
-      }
     }
-  }
-  for (int i = 0; i < emu->layer_count; i++) {
-    const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
-    for (int k = 0; k < layer->input_count; k++) {
-      value_t *v = &emu->values[emu->first_value[layer->inputs[k]] +
-                                layer->input_ports[k]];
-      if (step_of[i] > v->last_step)
-        v->last_step = step_of[i];
+    for (int t = 0; t < order_count; t++)
+        step_of[order[t]] = t;
+    for (int i = 0; i < emu->layer_count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
+        for (int p = 0; p < hq_layer_port_count(layer); p++) {
+            value_t *v = &emu->values[emu->first_value[i] + p];
+            hq_shape_t shape = hq_layer_port_shape(layer, p);
+            v->layer = i;
+            v->port = p;
+            v->size = per_sample(&shape);
+            v->last_step = step_of[i];
+            v->slot = -1;
+            if (v->size < 1) {
+                st = hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': output too large or empty",
+                               emu->name, layer->name);
+                goto done;
+            }
+        }
     }
-  }
-  for (int t = 0; t < order_count; t++) {
-    const hq_layer_t *layer = hq_graph_layer(emu->graph, order[t]);
-    int first = emu->first_value[order[t]];
-    int ports = hq_layer_port_count(layer);
-    for (int p = 0; p < ports && layer->type != HQ_LAYER_INPUT; p++) {
-      value_t *v = &emu->values[first + p];
-      int best = -1, largest = -1;
-      for (int s = 0; s < emu->slot_count; s++) {
-        if (busy[s])
-          continue;
-        if (emu->slot_size[s] >= v->size &&
-            (best < 0 || emu->slot_size[s] < emu->slot_size[best]))
-          best = s;
-        if (largest < 0 || emu->slot_size[s] > emu->slot_size[largest])
-          largest = s;
-      }
-      if (best < 0)
-        best = largest;
-      if (best < 0)
-        best = emu->slot_count++;
-      if (emu->slot_size[best] < v->size)
-        emu->slot_size[best] = v->size;
-      busy[best] = true;
-      v->slot = best;
+    for (int i = 0; i < emu->layer_count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
+        for (int k = 0; k < layer->input_count; k++) {
+            value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
+            if (step_of[i] > v->last_step)
+                v->last_step = step_of[i];
+        }
     }
-    /* free what this step read for the last time, and outputs nobody reads */
-    for (int k = 0; k < layer->input_count; k++) {
-      value_t *v = &emu->values[emu->first_value[layer->inputs[k]] +
-                                layer->input_ports[k]];
-      if (v->last_step == t && v->slot >= 0)
-        busy[v->slot] = false;
+    for (int t = 0; t < order_count; t++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, order[t]);
+        int first = emu->first_value[order[t]];
+        int ports = hq_layer_port_count(layer);
+        for (int p = 0; p < ports && layer->type != HQ_LAYER_INPUT; p++) {
+            value_t *v = &emu->values[first + p];
+            int best = -1, largest = -1;
+            for (int s = 0; s < emu->slot_count; s++) {
+                if (busy[s])
+                    continue;
+                if (emu->slot_size[s] >= v->size &&
+                    (best < 0 || emu->slot_size[s] < emu->slot_size[best]))
+                    best = s;
+                if (largest < 0 || emu->slot_size[s] > emu->slot_size[largest])
+                    largest = s;
+            }
+            if (best < 0)
+                best = largest;
+            if (best < 0)
+                best = emu->slot_count++;
+            if (emu->slot_size[best] < v->size)
+                emu->slot_size[best] = v->size;
+            busy[best] = true;
+            v->slot = best;
+        }
+        /* free what this step read for the last time, and outputs nobody reads */
+        for (int k = 0; k < layer->input_count; k++) {
+            value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
+            if (v->last_step == t && v->slot >= 0)
+                busy[v->slot] = false;
+        }
+        for (int p = 0; p < ports; p++) {
+            value_t *v = &emu->values[first + p];
+            if (v->last_step == t && v->slot >= 0)
+                busy[v->slot] = false;
+        }
     }
-    for (int p = 0; p < ports; p++) {
-      value_t *v = &emu->values[first + p];
-      if (v->last_step == t && v->slot >= 0)
-        busy[v->slot] = false;
-    }
-  }
-  emu->slot_data = calloc((size_t)emu->slot_count + 1, sizeof *emu->slot_data);
-  if (!emu->slot_data)
-    st = hqi_nomem(err, "emulator plan");
+    emu->slot_data = calloc((size_t)emu->slot_count + 1, sizeof *emu->slot_data);
+    if (!emu->slot_data)
+        st = hqi_nomem(err, "emulator plan");
 done:
-  free(step_of);
-  free(busy);
-  return st;
+    free(step_of);
+    free(busy);
+    return st;
 }
 
 /* ---- create / destroy
  * -------------------------------------------------------------------- */
 
-HQ_API hq_status_t hq_emulator_create(const hq_graph_t *graph,
-                                      const hq_npz_t *params,
-                                      hq_target_t target, const char *name,
-                                      hq_emulator_t **out, hq_error_t *err) {
-  return hqi_emulator_create_with_kernels(graph, params, target, name,
-                                          hqi_emu_ref_kernels, out, err);
+HQ_API hq_status_t hq_emulator_create(const hq_graph_t *graph, const hq_npz_t *params,
+                                      hq_target_t target, const char *name, hq_emulator_t **out,
+                                      hq_error_t *err)
+{
+    return hqi_emulator_create_with_kernels(graph, params, target, name, hqi_emu_ref_kernels, out,
+                                            err);
 }
 
-hq_status_t hqi_emulator_create_with_kernels(
-    const hq_graph_t *graph, const hq_npz_t *params, hq_target_t target,
-    const char *name, const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
-    hq_error_t *err) {
-  if (!out)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: out is NULL");
-  *out = NULL;
-  if (!name)
-    name = "emulator";
-  if (!kernels)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no kernel table", name);
-  if (!graph || !hq_graph_is_finalized(graph))
-    return hqi_error(err, HQ_ERR_STATE,
-                     "%s: the graph is missing or not finalized", name);
-  if (!hq_target_name(target))
-    return hqi_error(err, HQ_ERR_ARGUMENT, "%s: unknown target %d", name,
-                     (int)target);
-  hq_emulator_t *emu = calloc(1, sizeof *emu);
-  if (!emu)
-    return hqi_nomem(err, "emulator");
-  emu->graph = graph;
-  emu->target = target;
-  emu->kernels = kernels;
-  emu->layer_count = hq_graph_layer_count(graph);
-  emu->name = hqi_strdup(name);
-  emu->params = calloc((size_t)emu->layer_count + 1, sizeof *emu->params);
-  hq_status_t st =
-      emu->name && emu->params ? HQ_OK : hqi_nomem(err, "emulator");
-  if (st == HQ_OK)
-    st = bind_params(emu, params, err);
-  if (st == HQ_OK)
-    st = plan(emu, err);
-  if (st != HQ_OK) {
-    hq_emulator_destroy(emu);
-    return st;
-  }
-  *out = emu;
-  return HQ_OK;
-}
-
-HQ_API hq_status_t hq_emulator_create_from_archive(hq_archive_t *archive,
-                                                   hq_target_t target,
-                                                   hq_emulator_t **out,
-                                                   hq_error_t *err) {
-  if (out)
+hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_npz_t *params,
+                                             hq_target_t target, const char *name,
+                                             const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
+                                             hq_error_t *err)
+{
+    if (!out)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: out is NULL");
     *out = NULL;
-  if (!archive)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: archive is NULL");
-  static const struct {
-    hq_params_kind_t kind;
-    const char *suffix;
-  } kinds[HQ_TARGET_COUNT] = {
-      [HQ_TARGET_NATIVE] = {HQ_PARAMS_NATIVE, "npz"},
-      [HQ_TARGET_FP_OPTIMIZED] = {HQ_PARAMS_FP_OPTIMIZED, "fpo.npz"},
-  };
-  const char *path = hq_archive_path(archive);
-  if (!path || !path[0])
-    path = hq_archive_net_name(archive);
-  if (!hq_target_name(target))
-    return hqi_error(err, HQ_ERR_ARGUMENT, "%s: unknown target %d", path,
-                     (int)target);
-  if (!hq_archive_has_params(archive, kinds[target].kind))
-    return hqi_error(
-        err, HQ_ERR_NOT_FOUND,
-        "%s: target %s needs member '%s.%s', which the archive lacks%s", path,
-        hq_target_name(target), hq_archive_net_name(archive),
-        kinds[target].suffix,
-        target == HQ_TARGET_FP_OPTIMIZED ? " (run hq optimize first)" : "");
-  hq_graph_t *graph = NULL;
-  hq_npz_t *params = NULL;
-  hq_status_t st = hq_archive_graph(archive, &graph, err);
-  if (st == HQ_OK)
-    st = hq_archive_params(archive, kinds[target].kind, &params, err);
-  if (st != HQ_OK)
-    return st;
-  char name[1024];
-  snprintf(name, sizeof name, "%s: %s.%s", path, hq_archive_net_name(archive),
-           kinds[target].suffix);
-  return hq_emulator_create(graph, params, target, name, out, err);
+    if (!name)
+        name = "emulator";
+    if (!kernels)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no kernel table", name);
+    if (!graph || !hq_graph_is_finalized(graph))
+        return hqi_error(err, HQ_ERR_STATE, "%s: the graph is missing or not finalized", name);
+    if (!hq_target_name(target))
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: unknown target %d", name, (int)target);
+    hq_emulator_t *emu = calloc(1, sizeof *emu);
+    if (!emu)
+        return hqi_nomem(err, "emulator");
+    emu->graph = graph;
+    emu->target = target;
+    emu->kernels = kernels;
+    emu->layer_count = hq_graph_layer_count(graph);
+    emu->name = hqi_strdup(name);
+    emu->params = calloc((size_t)emu->layer_count + 1, sizeof *emu->params);
+    hq_status_t st = emu->name && emu->params ? HQ_OK : hqi_nomem(err, "emulator");
+    if (st == HQ_OK)
+        st = bind_params(emu, params, err);
+    if (st == HQ_OK)
+        st = plan(emu, err);
+    if (st != HQ_OK) {
+        hq_emulator_destroy(emu);
+        return st;
+    }
+    *out = emu;
+    return HQ_OK;
 }
 
-static void release_slots(hq_emulator_t *emu) {
-  for (int s = 0; emu->slot_data && s < emu->slot_count; s++) {
-    free(emu->slot_data[s]);
-    emu->slot_data[s] = NULL;
-  }
-  emu->slot_batch = 0;
+HQ_API hq_status_t hq_emulator_create_from_archive(hq_archive_t *archive, hq_target_t target,
+                                                   hq_emulator_t **out, hq_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!archive)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: archive is NULL");
+    static const struct {
+        hq_params_kind_t kind;
+        const char *suffix;
+    } kinds[HQ_TARGET_COUNT] = {
+        [HQ_TARGET_NATIVE] = {HQ_PARAMS_NATIVE, "npz"},
+        [HQ_TARGET_FP_OPTIMIZED] = {HQ_PARAMS_FP_OPTIMIZED, "fpo.npz"},
+    };
+    const char *path = hq_archive_path(archive);
+    if (!path || !path[0])
+        path = hq_archive_net_name(archive);
+    if (!hq_target_name(target))
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: unknown target %d", path, (int)target);
+    if (!hq_archive_has_params(archive, kinds[target].kind))
+        return hqi_error(err, HQ_ERR_NOT_FOUND,
+                         "%s: target %s needs member '%s.%s', which the archive lacks%s", path,
+                         hq_target_name(target), hq_archive_net_name(archive), kinds[target].suffix,
+                         target == HQ_TARGET_FP_OPTIMIZED ? " (run hq optimize first)" : "");
+    hq_graph_t *graph = NULL;
+    hq_npz_t *params = NULL;
+    hq_status_t st = hq_archive_graph(archive, &graph, err);
+    if (st == HQ_OK)
+        st = hq_archive_params(archive, kinds[target].kind, &params, err);
+    if (st != HQ_OK)
+        return st;
+    char name[1024];
+    snprintf(name, sizeof name, "%s: %s.%s", path, hq_archive_net_name(archive),
+             kinds[target].suffix);
+    return hq_emulator_create(graph, params, target, name, out, err);
 }
 
-HQ_API void hq_emulator_destroy(hq_emulator_t *emulator) {
-  if (!emulator)
-    return;
-  release_slots(emulator);
-  for (int i = 0; i < emulator->converted_count; i++)
-    hq_tensor_destroy(emulator->converted[i]);
-  free(emulator->converted);
-  free(emulator->slot_data);
-  free(emulator->slot_size);
-  free(emulator->values);
-  free(emulator->first_value);
-  free(emulator->params);
-  free(emulator->name);
-  free(emulator);
+static void release_slots(hq_emulator_t *emu)
+{
+    for (int s = 0; emu->slot_data && s < emu->slot_count; s++) {
+        free(emu->slot_data[s]);
+        emu->slot_data[s] = NULL;
+    }
+    emu->slot_batch = 0;
 }
 
-HQ_API const hq_graph_t *hq_emulator_graph(const hq_emulator_t *emulator) {
-  return emulator ? emulator->graph : NULL;
+HQ_API void hq_emulator_destroy(hq_emulator_t *emulator)
+{
+    if (!emulator)
+        return;
+    release_slots(emulator);
+    for (int i = 0; i < emulator->converted_count; i++)
+        hq_tensor_destroy(emulator->converted[i]);
+    free(emulator->converted);
+    free(emulator->slot_data);
+    free(emulator->slot_size);
+    free(emulator->values);
+    free(emulator->first_value);
+    free(emulator->params);
+    free(emulator->name);
+    free(emulator);
 }
 
-HQ_API hq_target_t hq_emulator_target(const hq_emulator_t *emulator) {
-  return emulator ? emulator->target : HQ_TARGET_NATIVE;
+HQ_API const hq_graph_t *hq_emulator_graph(const hq_emulator_t *emulator)
+{
+    return emulator ? emulator->graph : NULL;
 }
 
-static int64_t layer_size(const hq_emulator_t *emulator, const int *layers,
-                          int count, int index) {
-  if (!emulator || !layers || index < 0 || index >= count)
-    return 0;
-  return emulator->values[emulator->first_value[layers[index]]].size;
+HQ_API hq_target_t hq_emulator_target(const hq_emulator_t *emulator)
+{
+    return emulator ? emulator->target : HQ_TARGET_NATIVE;
 }
 
-HQ_API int64_t hq_emulator_input_size(const hq_emulator_t *emulator,
-                                      int input) {
-  int count = 0;
-  const int *layers =
-      emulator ? hq_graph_inputs(emulator->graph, &count) : NULL;
-  return layer_size(emulator, layers, count, input);
+static int64_t layer_size(const hq_emulator_t *emulator, const int *layers, int count, int index)
+{
+    if (!emulator || !layers || index < 0 || index >= count)
+        return 0;
+    return emulator->values[emulator->first_value[layers[index]]].size;
 }
 
-HQ_API int64_t hq_emulator_output_size(const hq_emulator_t *emulator,
-                                       int output) {
-  int count = 0;
-  const int *layers =
-      emulator ? hq_graph_outputs(emulator->graph, &count) : NULL;
-  return layer_size(emulator, layers, count, output);
+HQ_API int64_t hq_emulator_input_size(const hq_emulator_t *emulator, int input)
+{
+    int count = 0;
+    const int *layers = emulator ? hq_graph_inputs(emulator->graph, &count) : NULL;
+    return layer_size(emulator, layers, count, input);
 }
 
-HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator,
-                                      int64_t batch) {
-  if (!emulator || batch < 1)
-    return 0;
-  int64_t floats = 0;
-  for (int s = 0; s < emulator->slot_count; s++) {
-    if (emulator->slot_size[s] > INT64_MAX / 4 / batch - floats)
-      return 0;
-    floats += emulator->slot_size[s] * batch;
-  }
-  return floats * (int64_t)sizeof(float);
+HQ_API int64_t hq_emulator_output_size(const hq_emulator_t *emulator, int output)
+{
+    int count = 0;
+    const int *layers = emulator ? hq_graph_outputs(emulator->graph, &count) : NULL;
+    return layer_size(emulator, layers, count, output);
+}
+
+HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t batch)
+{
+    if (!emulator || batch < 1)
+        return 0;
+    int64_t floats = 0;
+    for (int s = 0; s < emulator->slot_count; s++) {
+        if (emulator->slot_size[s] > INT64_MAX / 4 / batch - floats)
+            return 0;
+        floats += emulator->slot_size[s] * batch;
+    }
+    return floats * (int64_t)sizeof(float);
 }
 
 /* ---- running
  * -----------------------------------------------------------------------------
  */
 
-static hq_status_t ensure_slots(hq_emulator_t *emu, int64_t batch,
-                                hq_error_t *err) {
-  if (batch <= emu->slot_batch)
-    return HQ_OK;
-  release_slots(emu);
-  for (int s = 0; s < emu->slot_count; s++) {
-    size_t bytes;
-    if (emu->slot_size[s] > HQI_REF_MAX_ELEMENTS / batch ||
-        !hqi_mul_size((size_t)(emu->slot_size[s] * batch), sizeof(float),
-                      &bytes))
-      return hqi_error(err, HQ_ERR_LIMIT,
-                       "%s: batch of %lld samples is too large", emu->name,
-                       (long long)batch);
-    emu->slot_data[s] = malloc(bytes);
-    if (!emu->slot_data[s]) {
-      release_slots(emu);
-      return hqi_nomem(err, "emulator activations");
+static hq_status_t ensure_slots(hq_emulator_t *emu, int64_t batch, hq_error_t *err)
+{
+    if (batch <= emu->slot_batch)
+        return HQ_OK;
+    release_slots(emu);
+    for (int s = 0; s < emu->slot_count; s++) {
+        size_t bytes;
+        if (emu->slot_size[s] > HQI_REF_MAX_ELEMENTS / batch ||
+            !hqi_mul_size((size_t)(emu->slot_size[s] * batch), sizeof(float), &bytes))
+            return hqi_error(err, HQ_ERR_LIMIT, "%s: batch of %lld samples is too large", emu->name,
+                             (long long)batch);
+        emu->slot_data[s] = malloc(bytes);
+        if (!emu->slot_data[s]) {
+            release_slots(emu);
+            return hqi_nomem(err, "emulator activations");
+        }
     }
-  }
-  emu->slot_batch = batch;
-  return HQ_OK;
+    emu->slot_batch = batch;
+    return HQ_OK;
 }
 
-static hq_shape_t batched_shape(const hq_layer_t *layer, int port,
-                                int64_t batch) {
-  hq_shape_t shape = hq_layer_port_shape(layer, port);
-  shape.dims[0] = batch;
-  return shape;
+static hq_shape_t batched_shape(const hq_layer_t *layer, int port, int64_t batch)
+{
+    hq_shape_t shape = hq_layer_port_shape(layer, port);
+    shape.dims[0] = batch;
+    return shape;
 }
 
 /* Index of `layer` in a list, -1 when absent. */
-static int position(const int *list, int count, int layer) {
-  for (int i = 0; i < count; i++)
-    if (list[i] == layer)
-      return i;
-  return -1;
+static int position(const int *list, int count, int layer)
+{
+    for (int i = 0; i < count; i++)
+        if (list[i] == layer)
+            return i;
+    return -1;
 }
 
 /* Runs one layer: gathers its inputs, calls its kernel, taps and copies graph
  * outputs. */
 static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
                              const float *const *inputs, float *const *outputs,
-                             hq_emulator_tap_fn tap, void *user,
-                             hq_shape_t *in_shapes, const float **in_data,
-                             hq_shape_t *out_shapes, float **out_data,
-                             hq_error_t *err) {
-  const hq_graph_t *graph = emu->graph;
-  const hq_layer_t *layer = hq_graph_layer(graph, index);
-  int in_count = 0, out_count = 0;
-  const int *graph_inputs = hq_graph_inputs(graph, &in_count);
-  const int *graph_outputs = hq_graph_outputs(graph, &out_count);
-  hqi_emu_call_t call = {
-      .layer = layer, .params = &emu->params[index], .batch = batch};
-  int ports = hq_layer_port_count(layer);
+                             hq_emulator_tap_fn tap, void *user, hq_shape_t *in_shapes,
+                             const float **in_data, hq_shape_t *out_shapes, float **out_data,
+                             hq_error_t *err)
+{
+    const hq_graph_t *graph = emu->graph;
+    const hq_layer_t *layer = hq_graph_layer(graph, index);
+    int in_count = 0, out_count = 0;
+    const int *graph_inputs = hq_graph_inputs(graph, &in_count);
+    const int *graph_outputs = hq_graph_outputs(graph, &out_count);
+    hqi_emu_call_t call = {.layer = layer, .params = &emu->params[index], .batch = batch};
+    int ports = hq_layer_port_count(layer);
 
-  if (layer->type == HQ_LAYER_INPUT) {
-    int i = position(graph_inputs, in_count, index);
-    if (i < 0 || !inputs || !inputs[i])
-      return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'",
-                       emu->name, layer->name);
-    out_shapes[0] = batched_shape(layer, 0, batch);
-    if (tap)
-      return tap(user, index, 0, &out_shapes[0], inputs[i], err);
-    return HQ_OK;
-  }
-  for (int k = 0; k < layer->input_count; k++) {
-    const hq_layer_t *producer = hq_graph_layer(graph, layer->inputs[k]);
-    const value_t *v = &emu->values[emu->first_value[layer->inputs[k]] +
-                                    layer->input_ports[k]];
-    in_shapes[k] = batched_shape(producer, layer->input_ports[k], batch);
-    if (v->slot >= 0) {
-      in_data[k] = emu->slot_data[v->slot];
-    } else {
-      int i = position(graph_inputs, in_count, v->layer);
-      in_data[k] = i >= 0 && inputs ? inputs[i] : NULL;
+    if (layer->type == HQ_LAYER_INPUT) {
+        int i = position(graph_inputs, in_count, index);
+        if (i < 0 || !inputs || !inputs[i])
+            return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'", emu->name,
+                             layer->name);
+        out_shapes[0] = batched_shape(layer, 0, batch);
+        if (tap)
+            return tap(user, index, 0, &out_shapes[0], inputs[i], err);
+        return HQ_OK;
     }
-  }
-  for (int p = 0; p < ports; p++) {
-    out_shapes[p] = batched_shape(layer, p, batch);
-    out_data[p] = emu->slot_data[emu->values[emu->first_value[index] + p].slot];
-  }
-  call.input_count = layer->input_count;
-  call.input_shapes = in_shapes;
-  call.inputs = in_data;
-  call.output_count = ports;
-  call.output_shapes = out_shapes;
-  call.outputs = out_data;
-  hq_error_t detail = {0};
-  hq_status_t st = emu->kernels[layer->type](&call, &detail);
-  if (st != HQ_OK)
-    return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name,
-                     detail.message);
-  for (int p = 0; p < ports && tap; p++) {
-    st = tap(user, index, p, &out_shapes[p], out_data[p], err);
+    for (int k = 0; k < layer->input_count; k++) {
+        const hq_layer_t *producer = hq_graph_layer(graph, layer->inputs[k]);
+        const value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
+        in_shapes[k] = batched_shape(producer, layer->input_ports[k], batch);
+        if (v->slot >= 0) {
+            in_data[k] = emu->slot_data[v->slot];
+        } else {
+            int i = position(graph_inputs, in_count, v->layer);
+            in_data[k] = i >= 0 && inputs ? inputs[i] : NULL;
+        }
+    }
+    for (int p = 0; p < ports; p++) {
+        out_shapes[p] = batched_shape(layer, p, batch);
+        out_data[p] = emu->slot_data[emu->values[emu->first_value[index] + p].slot];
+    }
+    call.input_count = layer->input_count;
+    call.input_shapes = in_shapes;
+    call.inputs = in_data;
+    call.output_count = ports;
+    call.output_shapes = out_shapes;
+    call.outputs = out_data;
+    hq_error_t detail = {0};
+    hq_status_t st = emu->kernels[layer->type](&call, &detail);
     if (st != HQ_OK)
-      return st;
-  }
-  int o = position(graph_outputs, out_count, index);
-  if (o >= 0 && outputs && outputs[o])
-    memcpy(outputs[o], out_data[0],
-           (size_t)(emu->values[emu->first_value[index]].size * batch) *
-               sizeof(float));
-  return HQ_OK;
+        return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
+    for (int p = 0; p < ports && tap; p++) {
+        st = tap(user, index, p, &out_shapes[p], out_data[p], err);
+        if (st != HQ_OK)
+            return st;
+    }
+    int o = position(graph_outputs, out_count, index);
+    if (o >= 0 && outputs && outputs[o])
+        memcpy(outputs[o], out_data[0],
+               (size_t)(emu->values[emu->first_value[index]].size * batch) * sizeof(float));
+    return HQ_OK;
 }
 
 HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
-                                   const float *const *inputs,
-                                   float *const *outputs,
-                                   hq_emulator_tap_fn tap, void *user,
-                                   hq_error_t *err) {
-  if (!emulator)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator");
-  if (batch < 1)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "%s: batch %lld, need at least 1",
-                     emulator->name, (long long)batch);
-  int in_count = 0;
-  hq_graph_inputs(emulator->graph, &in_count);
-  if (in_count > 0 && !inputs)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no input data", emulator->name);
-  hq_status_t st = ensure_slots(emulator, batch, err);
-  if (st != HQ_OK)
+                                   const float *const *inputs, float *const *outputs,
+                                   hq_emulator_tap_fn tap, void *user, hq_error_t *err)
+{
+    if (!emulator)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator");
+    if (batch < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: batch %lld, need at least 1", emulator->name,
+                         (long long)batch);
+    int in_count = 0;
+    hq_graph_inputs(emulator->graph, &in_count);
+    if (in_count > 0 && !inputs)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no input data", emulator->name);
+    hq_status_t st = ensure_slots(emulator, batch, err);
+    if (st != HQ_OK)
+        return st;
+    hq_shape_t *in_shapes = calloc((size_t)emulator->max_inputs, sizeof *in_shapes);
+    const float **in_data = calloc((size_t)emulator->max_inputs, sizeof *in_data);
+    hq_shape_t *out_shapes = calloc((size_t)emulator->max_outputs, sizeof *out_shapes);
+    float **out_data = calloc((size_t)emulator->max_outputs, sizeof *out_data);
+    if (!in_shapes || !in_data || !out_shapes || !out_data)
+        st = hqi_nomem(err, "emulator run");
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(emulator->graph, &order_count);
+    for (int t = 0; t < order_count && st == HQ_OK; t++)
+        st = run_layer(emulator, order[t], batch, inputs, outputs, tap, user, in_shapes, in_data,
+                       out_shapes, out_data, err);
+    free(in_shapes);
+    free(in_data);
+    free(out_shapes);
+    free(out_data);
     return st;
-  hq_shape_t *in_shapes =
-      calloc((size_t)emulator->max_inputs, sizeof *in_shapes);
-  const float **in_data = calloc((size_t)emulator->max_inputs, sizeof *in_data);
-  hq_shape_t *out_shapes =
-      calloc((size_t)emulator->max_outputs, sizeof *out_shapes);
-  float **out_data = calloc((size_t)emulator->max_outputs, sizeof *out_data);
-  if (!in_shapes || !in_data || !out_shapes || !out_data)
-    st = hqi_nomem(err, "emulator run");
-  int order_count = 0;
-  const int *order = hq_graph_topo_order(emulator->graph, &order_count);
-  for (int t = 0; t < order_count && st == HQ_OK; t++)
-    st = run_layer(emulator, order[t], batch, inputs, outputs, tap, user,
-                   in_shapes, in_data, out_shapes, out_data, err);
-  free(in_shapes);
-  free(in_data);
-  free(out_shapes);
-  free(out_data);
-  return st;
 }
 
 /* ---- datasets
  * ----------------------------------------------------------------------------
  */
 
-HQ_API hq_status_t hq_emulator_run_dataset(hq_emulator_t *emulator,
-                                           hq_dataset_t *dataset,
-                                           int64_t batch_size,
-                                           hq_emulator_batch_fn on_batch,
-                                           hq_emulator_tap_fn tap, void *user,
-                                           hq_error_t *err) {
-  if (!emulator || !dataset)
-    return hqi_error(err, HQ_ERR_ARGUMENT,
-                     "emulator: NULL emulator or dataset");
-  if (batch_size < 1)
-    return hqi_error(err, HQ_ERR_ARGUMENT,
-                     "%s: batch size %lld, need at least 1", emulator->name,
-                     (long long)batch_size);
-  const hq_graph_t *graph = emulator->graph;
-  int in_count = 0, out_count = 0;
-  const int *graph_inputs = hq_graph_inputs(graph, &in_count);
-  hq_graph_outputs(graph, &out_count);
-  int64_t total = hq_dataset_count(dataset);
-  if (total < batch_size)
-    batch_size = total > 0 ? total : 1;
+HQ_API hq_status_t hq_emulator_run_dataset(hq_emulator_t *emulator, hq_dataset_t *dataset,
+                                           int64_t batch_size, hq_emulator_batch_fn on_batch,
+                                           hq_emulator_tap_fn tap, void *user, hq_error_t *err)
+{
+    if (!emulator || !dataset)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator or dataset");
+    if (batch_size < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: batch size %lld, need at least 1",
+                         emulator->name, (long long)batch_size);
+    const hq_graph_t *graph = emulator->graph;
+    int in_count = 0, out_count = 0;
+    const int *graph_inputs = hq_graph_inputs(graph, &in_count);
+    hq_graph_outputs(graph, &out_count);
+    int64_t total = hq_dataset_count(dataset);
+    if (total < batch_size)
+        batch_size = total > 0 ? total : 1;
 
-  int *source = calloc((size_t)in_count + 1, sizeof *source);
-  float **in_data = calloc((size_t)in_count + 1, sizeof *in_data);
-  float **out_data = calloc((size_t)out_count + 1, sizeof *out_data);
-  hq_status_t st = source && in_data && out_data
-                       ? HQ_OK
-                       : hqi_nomem(err, "emulator dataset");
-  int ds_count = hq_dataset_input_count(dataset);
-  for (int i = 0; i < in_count && st == HQ_OK; i++) {
-    const hq_layer_t *layer = hq_graph_layer(graph, graph_inputs[i]);
-    source[i] = -1;
-    for (int j = 0; j < ds_count; j++)
-      if (hq_dataset_input_layer(dataset, j) == graph_inputs[i])
-        source[i] = j;
-    if (source[i] < 0 && in_count == 1 && ds_count == 1 &&
-        hq_dataset_input_layer(dataset, 0) < 0)
-      source[i] = 0;
-    if (source[i] < 0) {
-      st = hqi_error(err, HQ_ERR_NOT_FOUND,
-                     "%s: the dataset has no data for input '%s'",
-                     emulator->name, layer->name);
-      break;
+    int *source = calloc((size_t)in_count + 1, sizeof *source);
+    float **in_data = calloc((size_t)in_count + 1, sizeof *in_data);
+    float **out_data = calloc((size_t)out_count + 1, sizeof *out_data);
+    hq_status_t st = source && in_data && out_data ? HQ_OK : hqi_nomem(err, "emulator dataset");
+    int ds_count = hq_dataset_input_count(dataset);
+    for (int i = 0; i < in_count && st == HQ_OK; i++) {
+        const hq_layer_t *layer = hq_graph_layer(graph, graph_inputs[i]);
+        source[i] = -1;
+        for (int j = 0; j < ds_count; j++)
+            if (hq_dataset_input_layer(dataset, j) == graph_inputs[i])
+                source[i] = j;
+        if (source[i] < 0 && in_count == 1 && ds_count == 1 &&
+            hq_dataset_input_layer(dataset, 0) < 0)
+            source[i] = 0;
+        if (source[i] < 0) {
+            st = hqi_error(err, HQ_ERR_NOT_FOUND, "%s: the dataset has no data for input '%s'",
+                           emulator->name, layer->name);
+            break;
+        }
+        hq_shape_t ds_shape = hq_dataset_input_shape(dataset, source[i]);
+        int64_t ds_size = 1;
+        for (int d = 0; d < ds_shape.ndim; d++)
+            ds_size = ds_shape.dims[d] > 0 && ds_size <= HQI_REF_MAX_ELEMENTS / ds_shape.dims[d]
+                          ? ds_size * ds_shape.dims[d]
+                          : -1;
+        int64_t want = hq_emulator_input_size(emulator, i);
+        if (ds_size != want) {
+            st = hqi_error(err, HQ_ERR_INVALID,
+                           "%s: input '%s' takes %lld values per sample, the dataset has %lld",
+                           emulator->name, layer->name, (long long)want, (long long)ds_size);
+            break;
+        }
+        size_t bytes;
+        if (!hqi_mul_size((size_t)want, (size_t)batch_size, &bytes) ||
+            !hqi_mul_size(bytes, sizeof(float), &bytes)) {
+            st = hqi_error(err, HQ_ERR_LIMIT, "%s: batch too large", emulator->name);
+            break;
+        }
+        in_data[i] = malloc(bytes);
+        if (!in_data[i])
+            st = hqi_nomem(err, "emulator dataset");
     }
-    hq_shape_t ds_shape = hq_dataset_input_shape(dataset, source[i]);
-    int64_t ds_size = 1;
-    for (int d = 0; d < ds_shape.ndim; d++)
-      ds_size = ds_shape.dims[d] > 0 &&
-                        ds_size <= HQI_REF_MAX_ELEMENTS / ds_shape.dims[d]
-                    ? ds_size * ds_shape.dims[d]
-                    : -1;
-    int64_t want = hq_emulator_input_size(emulator, i);
-    if (ds_size != want) {
-      st = hqi_error(
-          err, HQ_ERR_INVALID,
-          "%s: input '%s' takes %lld values per sample, the dataset has %lld",
-          emulator->name, layer->name, (long long)want, (long long)ds_size);
-      break;
+    for (int o = 0; o < out_count && st == HQ_OK; o++) {
+        size_t bytes;
+        if (!hqi_mul_size((size_t)hq_emulator_output_size(emulator, o), (size_t)batch_size,
+                          &bytes) ||
+            !hqi_mul_size(bytes, sizeof(float), &bytes)) {
+            st = hqi_error(err, HQ_ERR_LIMIT, "%s: batch too large", emulator->name);
+            break;
+        }
+        out_data[o] = malloc(bytes);
+        if (!out_data[o])
+            st = hqi_nomem(err, "emulator dataset");
     }
-    size_t bytes;
-    if (!hqi_mul_size((size_t)want, (size_t)batch_size, &bytes) ||
-        !hqi_mul_size(bytes, sizeof(float), &bytes)) {
-      st = hqi_error(err, HQ_ERR_LIMIT, "%s: batch too large", emulator->name);
-      break;
+    for (int64_t first = 0; first < total && st == HQ_OK; first += batch_size) {
+        int64_t count = total - first < batch_size ? total - first : batch_size;
+        for (int i = 0; i < in_count && st == HQ_OK; i++)
+            st = hq_dataset_read(dataset, source[i], first, count, in_data[i], err);
+        if (st == HQ_OK)
+            st = hq_emulator_run(emulator, count, (const float *const *)in_data, out_data, tap,
+                                 user, err);
+        if (st == HQ_OK && on_batch)
+            st = on_batch(user, first, count, (const float *const *)out_data, err);
     }
-    in_data[i] = malloc(bytes);
-    if (!in_data[i])
-      st = hqi_nomem(err, "emulator dataset");
-  }
-  for (int o = 0; o < out_count && st == HQ_OK; o++) {
-    size_t bytes;
-    if (!hqi_mul_size((size_t)hq_emulator_output_size(emulator, o),
-                      (size_t)batch_size, &bytes) ||
-        !hqi_mul_size(bytes, sizeof(float), &bytes)) {
-      st = hqi_error(err, HQ_ERR_LIMIT, "%s: batch too large", emulator->name);
-      break;
-    }
-    out_data[o] = malloc(bytes);
-    if (!out_data[o])
-      st = hqi_nomem(err, "emulator dataset");
-  }
-  for (int64_t first = 0; first < total && st == HQ_OK; first += batch_size) {
-    int64_t count = total - first < batch_size ? total - first : batch_size;
-    for (int i = 0; i < in_count && st == HQ_OK; i++)
-      st = hq_dataset_read(dataset, source[i], first, count, in_data[i], err);
-    if (st == HQ_OK)
-      st = hq_emulator_run(emulator, count, (const float *const *)in_data,
-                           out_data, tap, user, err);
-    if (st == HQ_OK && on_batch)
-      st = on_batch(user, first, count, (const float *const *)out_data, err);
-  }
-  for (int i = 0; in_data && i < in_count; i++)
-    free(in_data[i]);
-  for (int o = 0; out_data && o < out_count; o++)
-    free(out_data[o]);
-  free(source);
-  free(in_data);
-  free(out_data);
-  return st;
+    for (int i = 0; in_data && i < in_count; i++)
+        free(in_data[i]);
+    for (int o = 0; out_data && o < out_count; o++)
+        free(out_data[o]);
+    free(source);
+    free(in_data);
+    free(out_data);
+    return st;
 }

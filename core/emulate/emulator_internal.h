@@ -17,39 +17,38 @@
  * create time against the shapes the layer's params imply. NULL when the layer
  * has no such tensor. */
 typedef struct hqi_emu_params {
-  const float *kernel;   /* ".../kernel:0": [kh, kw, cin_per_group, cout], dense
-                            [cin, cout] */
-  const float *bias;     /* ".../bias:0": [cout] */
-  const float *gamma;    /* batch_norm ".../gamma:0": [C] */
-  const float *beta;     /* ".../beta:0": [C] */
-  const float *mean;     /* ".../moving_mean:0": [C] */
-  const float *variance; /* ".../moving_variance:0": [C] */
-  const float *slope;    /* prelu ".../prelu_slope:0": 1 or C values */
-  int64_t slope_count;
-  const float *constant; /* const_input ".../const:0": one sample (broadcast
-                            over the batch) */
-  int64_t constant_count;
+    const float *kernel;   /* ".../kernel:0": [kh, kw, cin_per_group, cout], dense
+                              [cin, cout] */
+    const float *bias;     /* ".../bias:0": [cout] */
+    const float *gamma;    /* batch_norm ".../gamma:0": [C] */
+    const float *beta;     /* ".../beta:0": [C] */
+    const float *mean;     /* ".../moving_mean:0": [C] */
+    const float *variance; /* ".../moving_variance:0": [C] */
+    const float *slope;    /* prelu ".../prelu_slope:0": 1 or C values */
+    int64_t slope_count;
+    const float *constant; /* const_input ".../const:0": one sample (broadcast
+                              over the batch) */
+    int64_t constant_count;
 } hqi_emu_params_t;
 
 /* Everything a layer kernel gets for one batch. Shapes carry the batch in
  * dims[0]. Outputs are dense buffers of exactly their shape and never overlap
  * the inputs. */
 typedef struct hqi_emu_call {
-  const hq_layer_t *layer;        /* type, params */
-  const hqi_emu_params_t *params; /* the layer's tensors */
-  int64_t batch;                  /* samples in this run, >= 1 */
-  int input_count;                /* input_layer: 1, the caller's data */
-  const hq_shape_t *input_shapes;
-  const float *const *inputs;
-  int output_count; /* hq_layer_port_count */
-  const hq_shape_t *output_shapes;
-  float *const *outputs;
+    const hq_layer_t *layer;        /* type, params */
+    const hqi_emu_params_t *params; /* the layer's tensors */
+    int64_t batch;                  /* samples in this run, >= 1 */
+    int input_count;                /* input_layer: 1, the caller's data */
+    const hq_shape_t *input_shapes;
+    const float *const *inputs;
+    int output_count; /* hq_layer_port_count */
+    const hq_shape_t *output_shapes;
+    float *const *outputs;
 } hqi_emu_call_t;
 
 /* Computes the layer's outputs. On failure fills a one-line message (the
  * executor prefixes the layer name). */
-typedef hq_status_t (*hqi_emu_kernel_fn)(const hqi_emu_call_t *call,
-                                         hq_error_t *err);
+typedef hq_status_t (*hqi_emu_kernel_fn)(const hqi_emu_call_t *call, hq_error_t *err);
 
 /* The reference kernel set: one entry per layer type; NULL = the type cannot be
  * emulated. */
@@ -58,9 +57,9 @@ extern const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT];
 /* hq_emulator_create with another kernel set (HQ_LAYER_TYPE_COUNT entries, NULL
  * = type not supported, refused at create time naming the layer). The table
  * must outlive the emulator. */
-hq_status_t hqi_emulator_create_with_kernels(
-    const hq_graph_t *graph, const hq_npz_t *params, hq_target_t target,
-    const char *name, const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
-    hq_error_t *err);
+hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_npz_t *params,
+                                             hq_target_t target, const char *name,
+                                             const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
+                                             hq_error_t *err);
 
 #endif

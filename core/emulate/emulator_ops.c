@@ -8,343 +8,349 @@
 #include "util/util.h"
 
 /* NHWC extents of a rank-4 shape. */
-static hq_status_t image_dims(const hq_shape_t *shape, const char *what,
-                              hqi_ref_dims_t *dims, hq_error_t *err) {
-  if (shape->ndim != 4)
-    return hqi_error(err, HQ_ERR_UNSUPPORTED,
-                     "%s has rank %d, the kernel needs NHWC (rank 4)", what,
-                     shape->ndim);
-  dims->n = shape->dims[0];
-  dims->h = shape->dims[1];
-  dims->w = shape->dims[2];
-  dims->c = shape->dims[3];
-  return HQ_OK;
+static hq_status_t image_dims(const hq_shape_t *shape, const char *what, hqi_ref_dims_t *dims,
+                              hq_error_t *err)
+{
+    if (shape->ndim != 4)
+        return hqi_error(err, HQ_ERR_UNSUPPORTED, "%s has rank %d, the kernel needs NHWC (rank 4)",
+                         what, shape->ndim);
+    dims->n = shape->dims[0];
+    dims->h = shape->dims[1];
+    dims->w = shape->dims[2];
+    dims->c = shape->dims[3];
+    return HQ_OK;
 }
 
-static int64_t shape_count(const hq_shape_t *shape) {
-  int64_t count = 1;
-  for (int i = 0; i < shape->ndim; i++)
-    count *= shape->dims[i];
-  return count;
+static int64_t shape_count(const hq_shape_t *shape)
+{
+    int64_t count = 1;
+    for (int i = 0; i < shape->ndim; i++)
+        count *= shape->dims[i];
+    return count;
 }
 
-static int64_t last_extent(const hq_shape_t *shape) {
-  return shape->ndim > 0 ? shape->dims[shape->ndim - 1] : 1;
+static int64_t last_extent(const hq_shape_t *shape)
+{
+    return shape->ndim > 0 ? shape->dims[shape->ndim - 1] : 1;
 }
 
-static hqi_ref_act_t layer_act(const hqi_emu_call_t *call) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_act_t act = {p->activation, p->activation_alpha, p->activation_beta,
-                       call->params->slope, call->params->slope_count};
-  return act;
+static hqi_ref_act_t layer_act(const hqi_emu_call_t *call)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_act_t act = {p->activation, p->activation_alpha, p->activation_beta,
+                         call->params->slope, call->params->slope_count};
+    return act;
 }
 
-static hqi_ref_window_t layer_window(const hq_layer_params_t *p, bool dilated) {
-  hqi_ref_window_t w = {p->kernel_h,
-                        p->kernel_w,
-                        p->stride_h,
-                        p->stride_w,
-                        dilated ? p->dilation_h : 1,
-                        dilated ? p->dilation_w : 1,
-                        p->pads[0],
-                        p->pads[1],
-                        p->pads[2],
-                        p->pads[3]};
-  return w;
+static hqi_ref_window_t layer_window(const hq_layer_params_t *p, bool dilated)
+{
+    hqi_ref_window_t w = {p->kernel_h,
+                          p->kernel_w,
+                          p->stride_h,
+                          p->stride_w,
+                          dilated ? p->dilation_h : 1,
+                          dilated ? p->dilation_w : 1,
+                          p->pads[0],
+                          p->pads[1],
+                          p->pads[2],
+                          p->pads[3]};
+    return w;
 }
 
 /* The weights were checked against the layer's kernel params at create time;
  * the tensors the kernel sees must agree with those params too, or the kernel
  * would index past the weights. */
-static hq_status_t check_weights(const hq_layer_params_t *p, int64_t in_c,
-                                 int64_t out_c, int64_t groups,
-                                 hq_error_t *err) {
-  if (groups < 1 || in_c != (int64_t)p->kernel_in * groups ||
-      out_c != p->kernel_out)
-    return hqi_error(
-        err, HQ_ERR_ARGUMENT,
-        "weights: kernel [%d, %d, %d, %d] does not fit %lld input and %lld "
-        "output channels in %lld groups",
-        p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out, (long long)in_c,
-        (long long)out_c, (long long)groups);
-  return HQ_OK;
+static hq_status_t check_weights(const hq_layer_params_t *p, int64_t in_c, int64_t out_c,
+                                 int64_t groups, hq_error_t *err)
+{
+    if (groups < 1 || in_c != (int64_t)p->kernel_in * groups || out_c != p->kernel_out)
+        return hqi_error(err, HQ_ERR_ARGUMENT,
+                         "weights: kernel [%d, %d, %d, %d] does not fit %lld input and %lld "
+                         "output channels in %lld groups",
+                         p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out, (long long)in_c,
+                         (long long)out_c, (long long)groups);
+    return HQ_OK;
 }
 
 /* input_layer, output_layer, reshape: the same values (reshape keeps NHWC
  * memory order). */
-static hq_status_t run_copy(const hqi_emu_call_t *call, hq_error_t *err) {
-  int64_t count = shape_count(&call->output_shapes[0]);
-  if (count != shape_count(&call->input_shapes[0]))
-    return hqi_error(
-        err, HQ_ERR_ARGUMENT, "copy: input has %lld values, output %lld",
-        (long long)shape_count(&call->input_shapes[0]), (long long)count);
-  memcpy(call->outputs[0], call->inputs[0], (size_t)count * sizeof(float));
-  return HQ_OK;
+static hq_status_t run_copy(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    int64_t count = shape_count(&call->output_shapes[0]);
+    if (count != shape_count(&call->input_shapes[0]))
+        return hqi_error(err, HQ_ERR_ARGUMENT, "copy: input has %lld values, output %lld",
+                         (long long)shape_count(&call->input_shapes[0]), (long long)count);
+    memcpy(call->outputs[0], call->inputs[0], (size_t)count * sizeof(float));
+    return HQ_OK;
 }
 
 /* const_input: the one-sample constant repeated over the batch. */
-static hq_status_t run_const(const hqi_emu_call_t *call, hq_error_t *err) {
-  int64_t per_sample = shape_count(&call->output_shapes[0]) / call->batch;
-  if (!call->params->constant || call->params->constant_count != per_sample)
-    return hqi_error(err, HQ_ERR_ARGUMENT,
-                     "const_input: constant has %lld values, need %lld",
-                     (long long)call->params->constant_count,
-                     (long long)per_sample);
-  for (int64_t n = 0; n < call->batch; n++)
-    memcpy(call->outputs[0] + n * per_sample, call->params->constant,
-           (size_t)per_sample * sizeof(float));
-  return HQ_OK;
+static hq_status_t run_const(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    int64_t per_sample = shape_count(&call->output_shapes[0]) / call->batch;
+    if (!call->params->constant || call->params->constant_count != per_sample)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "const_input: constant has %lld values, need %lld",
+                         (long long)call->params->constant_count, (long long)per_sample);
+    for (int64_t n = 0; n < call->batch; n++)
+        memcpy(call->outputs[0] + n * per_sample, call->params->constant,
+               (size_t)per_sample * sizeof(float));
+    return HQ_OK;
 }
 
-static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  st = check_weights(p, in.c, out.c, p->groups, err);
-  if (st != HQ_OK)
-    return st;
-  const float *addend = NULL;
-  if (p->elementwise_add) {
-    if (call->input_count < 2 || shape_count(&call->input_shapes[1]) !=
-                                     shape_count(&call->output_shapes[0]))
-      return hqi_error(
-          err, HQ_ERR_ARGUMENT,
-          "conv: elementwise_add needs a second input of the output's shape");
-    addend = call->inputs[1];
-  }
-  hqi_ref_conv_params_t cp = {layer_window(p, true), p->groups,
-                              layer_act(call)};
-  return hqi_ref_conv2d(&cp, in, call->inputs[0], call->params->kernel,
-                        call->params->bias, addend, out, call->outputs[0], err);
+static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    st = check_weights(p, in.c, out.c, p->groups, err);
+    if (st != HQ_OK)
+        return st;
+    const float *addend = NULL;
+    if (p->elementwise_add) {
+        if (call->input_count < 2 ||
+            shape_count(&call->input_shapes[1]) != shape_count(&call->output_shapes[0]))
+            return hqi_error(err, HQ_ERR_ARGUMENT,
+                             "conv: elementwise_add needs a second input of the output's shape");
+        addend = call->inputs[1];
+    }
+    hqi_ref_conv_params_t cp = {layer_window(p, true), p->groups, layer_act(call)};
+    return hqi_ref_conv2d(&cp, in, call->inputs[0], call->params->kernel, call->params->bias,
+                          addend, out, call->outputs[0], err);
 }
 
-static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  st = check_weights(p, in.c, out.c, p->groups, err);
-  if (st != HQ_OK)
-    return st;
-  hqi_ref_deconv_params_t dp = {layer_window(p, true), p->output_pads[0],
-                                p->output_pads[1], p->groups, layer_act(call)};
-  return hqi_ref_deconv2d(&dp, in, call->inputs[0], call->params->kernel,
-                          call->params->bias, out, call->outputs[0], err);
-}
-
-static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err) {
-  hqi_ref_act_t act = layer_act(call);
-  int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
-  int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
-  hq_status_t st = check_weights(&call->layer->params, cin, cout, 1, err);
-  if (st != HQ_OK)
-    return st;
-  return hqi_ref_dense(call->batch, cin, cout, call->inputs[0],
-                       call->params->kernel, call->params->bias, &act,
-                       call->outputs[0], err);
-}
-
-static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err) {
-  hqi_ref_act_t act = layer_act(call);
-  int64_t channels = last_extent(&call->input_shapes[0]);
-  int64_t rows = shape_count(&call->input_shapes[0]) / channels;
-  const hqi_emu_params_t *t = call->params;
-  return hqi_ref_batch_norm(rows, channels, call->inputs[0], t->gamma, t->beta,
-                            t->mean, t->variance, call->layer->params.epsilon,
-                            &act, call->outputs[0], err);
-}
-
-static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err) {
-  hqi_ref_act_t act = layer_act(call);
-  int64_t channels = last_extent(&call->input_shapes[0]);
-  int64_t rows = shape_count(&call->input_shapes[0]) / channels;
-  return hqi_ref_activation(&act, rows, channels, call->inputs[0],
+static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    st = check_weights(p, in.c, out.c, p->groups, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_deconv_params_t dp = {layer_window(p, true), p->output_pads[0], p->output_pads[1],
+                                  p->groups, layer_act(call)};
+    return hqi_ref_deconv2d(&dp, in, call->inputs[0], call->params->kernel, call->params->bias, out,
                             call->outputs[0], err);
 }
 
-static hq_status_t run_normalization(const hqi_emu_call_t *call,
-                                     hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_act_t act = layer_act(call);
-  int64_t channels = last_extent(&call->input_shapes[0]);
-  int64_t rows = shape_count(&call->input_shapes[0]) / channels;
-  return hqi_ref_normalization(rows, channels, call->inputs[0], p->mean, p->std,
-                               p->channels, &act, call->outputs[0], err);
+static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_act_t act = layer_act(call);
+    int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
+    int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
+    hq_status_t st = check_weights(&call->layer->params, cin, cout, 1, err);
+    if (st != HQ_OK)
+        return st;
+    return hqi_ref_dense(call->batch, cin, cout, call->inputs[0], call->params->kernel,
+                         call->params->bias, &act, call->outputs[0], err);
 }
 
-static hq_status_t run_pool(const hqi_emu_call_t *call, bool max,
-                            hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  hqi_ref_pool_params_t pp = {layer_window(p, false), p->count_include_pad};
-  return max ? hqi_ref_maxpool(&pp, in, call->inputs[0], out, call->outputs[0],
-                               err)
-             : hqi_ref_avgpool(&pp, in, call->inputs[0], out, call->outputs[0],
-                               err);
+static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_act_t act = layer_act(call);
+    int64_t channels = last_extent(&call->input_shapes[0]);
+    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    const hqi_emu_params_t *t = call->params;
+    return hqi_ref_batch_norm(rows, channels, call->inputs[0], t->gamma, t->beta, t->mean,
+                              t->variance, call->layer->params.epsilon, &act, call->outputs[0],
+                              err);
 }
 
-static hq_status_t run_maxpool(const hqi_emu_call_t *call, hq_error_t *err) {
-  return run_pool(call, true, err);
+static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_act_t act = layer_act(call);
+    int64_t channels = last_extent(&call->input_shapes[0]);
+    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    return hqi_ref_activation(&act, rows, channels, call->inputs[0], call->outputs[0], err);
 }
 
-static hq_status_t run_avgpool(const hqi_emu_call_t *call, hq_error_t *err) {
-  return run_pool(call, false, err);
+static hq_status_t run_normalization(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_act_t act = layer_act(call);
+    int64_t channels = last_extent(&call->input_shapes[0]);
+    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    return hqi_ref_normalization(rows, channels, call->inputs[0], p->mean, p->std, p->channels,
+                                 &act, call->outputs[0], err);
 }
 
-static hq_status_t run_global_avg_pool(const hqi_emu_call_t *call,
-                                       hq_error_t *err) {
-  hqi_ref_dims_t in;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st != HQ_OK)
-    return st;
-  return hqi_ref_global_avg_pool(in, call->inputs[0], call->outputs[0], err);
+static hq_status_t run_pool(const hqi_emu_call_t *call, bool max, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_pool_params_t pp = {layer_window(p, false), p->count_include_pad};
+    return max ? hqi_ref_maxpool(&pp, in, call->inputs[0], out, call->outputs[0], err)
+               : hqi_ref_avgpool(&pp, in, call->inputs[0], out, call->outputs[0], err);
+}
+
+static hq_status_t run_maxpool(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return run_pool(call, true, err);
+}
+
+static hq_status_t run_avgpool(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return run_pool(call, false, err);
+}
+
+static hq_status_t run_global_avg_pool(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_dims_t in;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st != HQ_OK)
+        return st;
+    return hqi_ref_global_avg_pool(in, call->inputs[0], call->outputs[0], err);
 }
 
 /* The kernel op of each elementwise layer type. */
 static const struct {
-  hq_layer_type_t type;
-  hqi_ref_ew_op_t op;
+    hq_layer_type_t type;
+    hqi_ref_ew_op_t op;
 } ew_ops[] = {
     {HQ_LAYER_EW_ADD, HQI_REF_EW_ADD},  {HQ_LAYER_EW_SUB, HQI_REF_EW_SUB},
     {HQ_LAYER_EW_MULT, HQI_REF_EW_MUL}, {HQ_LAYER_EW_DIV, HQI_REF_EW_DIV},
     {HQ_LAYER_EW_MAX, HQI_REF_EW_MAX},  {HQ_LAYER_EW_MIN, HQI_REF_EW_MIN},
 };
 
-static hq_status_t run_elementwise(const hqi_emu_call_t *call,
-                                   hq_error_t *err) {
-  for (size_t i = 0; i < sizeof ew_ops / sizeof ew_ops[0]; i++) {
-    if (ew_ops[i].type != call->layer->type)
-      continue;
-    if (call->input_count != 2)
-      return hqi_error(err, HQ_ERR_ARGUMENT,
-                       "elementwise: needs 2 inputs, has %d",
-                       call->input_count);
-    hqi_ref_act_t act = layer_act(call);
-    return hqi_ref_elementwise(ew_ops[i].op, &call->input_shapes[0],
-                               call->inputs[0], &call->input_shapes[1],
-                               call->inputs[1], &act, &call->output_shapes[0],
-                               call->outputs[0], err);
-  }
-  return hqi_error(err, HQ_ERR_UNSUPPORTED,
-                   "elementwise: not an elementwise layer");
+static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    for (size_t i = 0; i < sizeof ew_ops / sizeof ew_ops[0]; i++) {
+        if (ew_ops[i].type != call->layer->type)
+            continue;
+        if (call->input_count != 2)
+            return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs, has %d",
+                             call->input_count);
+        hqi_ref_act_t act = layer_act(call);
+        return hqi_ref_elementwise(ew_ops[i].op, &call->input_shapes[0], call->inputs[0],
+                                   &call->input_shapes[1], call->inputs[1], &act,
+                                   &call->output_shapes[0], call->outputs[0], err);
+    }
+    return hqi_error(err, HQ_ERR_UNSUPPORTED, "elementwise: not an elementwise layer");
 }
 
-static hq_status_t run_concat(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_concat(call->input_count, call->input_shapes, call->inputs,
-                        call->layer->params.axis, &call->output_shapes[0],
-                        call->outputs[0], err);
+static hq_status_t run_concat(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_concat(call->input_count, call->input_shapes, call->inputs,
+                          call->layer->params.axis, &call->output_shapes[0], call->outputs[0], err);
 }
 
-static hq_status_t run_split(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  if (call->output_count != p->split_count)
-    return hqi_error(err, HQ_ERR_ARGUMENT, "split: %d outputs for %d pieces",
-                     call->output_count, p->split_count);
-  return hqi_ref_split(&call->input_shapes[0], call->inputs[0], p->axis,
-                       p->split_count, p->split_sizes, call->outputs, err);
+static hq_status_t run_split(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    if (call->output_count != p->split_count)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "split: %d outputs for %d pieces",
+                         call->output_count, p->split_count);
+    return hqi_ref_split(&call->input_shapes[0], call->inputs[0], p->axis, p->split_count,
+                         p->split_sizes, call->outputs, err);
 }
 
-static hq_status_t run_slice(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  hqi_ref_slice_params_t sp;
-  for (int a = 0; a < 3; a++) {
-    sp.begin[a] = p->slice_begin[a];
-    sp.end[a] = p->slice_end[a];
-    sp.step[a] = p->slice_step[a];
-  }
-  return hqi_ref_slice(&sp, in, call->inputs[0], out, call->outputs[0], err);
+static hq_status_t run_slice(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_slice_params_t sp;
+    for (int a = 0; a < 3; a++) {
+        sp.begin[a] = p->slice_begin[a];
+        sp.end[a] = p->slice_end[a];
+        sp.step[a] = p->slice_step[a];
+    }
+    return hqi_ref_slice(&sp, in, call->inputs[0], out, call->outputs[0], err);
 }
 
-static hq_status_t run_pad(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  hqi_ref_pad_params_t pp = {p->pad_mode,
-                             p->pad_value,
-                             {p->pads[0], p->pads[1], p->pad_channels[0]},
-                             {p->pads[2], p->pads[3], p->pad_channels[1]}};
-  return hqi_ref_pad(&pp, in, call->inputs[0], out, call->outputs[0], err);
+static hq_status_t run_pad(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_pad_params_t pp = {p->pad_mode,
+                               p->pad_value,
+                               {p->pads[0], p->pads[1], p->pad_channels[0]},
+                               {p->pads[2], p->pads[3], p->pad_channels[1]}};
+    return hqi_ref_pad(&pp, in, call->inputs[0], out, call->outputs[0], err);
 }
 
-static hq_status_t run_resize(const hqi_emu_call_t *call, hq_error_t *err) {
-  const hq_layer_params_t *p = &call->layer->params;
-  hqi_ref_dims_t in, out;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st == HQ_OK)
-    st = image_dims(&call->output_shapes[0], "output", &out, err);
-  if (st != HQ_OK)
-    return st;
-  hqi_ref_resize_params_t rp = {p->resize_method, p->resize_coords,
-                                p->nearest_round};
-  return hqi_ref_resize(&rp, in, call->inputs[0], out, call->outputs[0], err);
+static hq_status_t run_resize(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &call->layer->params;
+    hqi_ref_dims_t in, out;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st == HQ_OK)
+        st = image_dims(&call->output_shapes[0], "output", &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_resize_params_t rp = {p->resize_method, p->resize_coords, p->nearest_round};
+    return hqi_ref_resize(&rp, in, call->inputs[0], out, call->outputs[0], err);
 }
 
-static hq_status_t run_depth_to_space(const hqi_emu_call_t *call,
-                                      hq_error_t *err) {
-  hqi_ref_dims_t in;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st != HQ_OK)
-    return st;
-  return hqi_ref_depth_to_space(call->layer->params.block_size,
-                                call->layer->params.depth_to_space_crd, in,
-                                call->inputs[0], call->outputs[0], err);
+static hq_status_t run_depth_to_space(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_dims_t in;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st != HQ_OK)
+        return st;
+    return hqi_ref_depth_to_space(call->layer->params.block_size,
+                                  call->layer->params.depth_to_space_crd, in, call->inputs[0],
+                                  call->outputs[0], err);
 }
 
-static hq_status_t run_space_to_depth(const hqi_emu_call_t *call,
-                                      hq_error_t *err) {
-  hqi_ref_dims_t in;
-  hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
-  if (st != HQ_OK)
-    return st;
-  return hqi_ref_space_to_depth(call->layer->params.block_size, in,
-                                call->inputs[0], call->outputs[0], err);
+static hq_status_t run_space_to_depth(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    hqi_ref_dims_t in;
+    hq_status_t st = image_dims(&call->input_shapes[0], "input", &in, err);
+    if (st != HQ_OK)
+        return st;
+    return hqi_ref_space_to_depth(call->layer->params.block_size, in, call->inputs[0],
+                                  call->outputs[0], err);
 }
 
-static hq_status_t run_softmax(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_softmax(&call->input_shapes[0], call->inputs[0],
-                         call->layer->params.axis, call->outputs[0], err);
+static hq_status_t run_softmax(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_softmax(&call->input_shapes[0], call->inputs[0], call->layer->params.axis,
+                           call->outputs[0], err);
 }
 
-static hq_status_t run_transpose(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_transpose(&call->input_shapes[0], call->inputs[0],
-                           call->layer->params.perm, call->outputs[0], err);
+static hq_status_t run_transpose(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_transpose(&call->input_shapes[0], call->inputs[0], call->layer->params.perm,
+                             call->outputs[0], err);
 }
 
-static hq_status_t run_reduce_max(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_reduce_max(&call->input_shapes[0], call->inputs[0],
-                            call->layer->params.axis, call->outputs[0], err);
+static hq_status_t run_reduce_max(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_reduce_max(&call->input_shapes[0], call->inputs[0], call->layer->params.axis,
+                              call->outputs[0], err);
 }
 
-static hq_status_t run_reduce_sum(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_reduce_sum(&call->input_shapes[0], call->inputs[0],
-                            call->layer->params.axis, call->outputs[0], err);
+static hq_status_t run_reduce_sum(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_reduce_sum(&call->input_shapes[0], call->inputs[0], call->layer->params.axis,
+                              call->outputs[0], err);
 }
 
-static hq_status_t run_argmax(const hqi_emu_call_t *call, hq_error_t *err) {
-  return hqi_ref_argmax(&call->input_shapes[0], call->inputs[0],
-                        call->outputs[0], err);
+static hq_status_t run_argmax(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_argmax(&call->input_shapes[0], call->inputs[0], call->outputs[0], err);
 }
 
 const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT] = {
