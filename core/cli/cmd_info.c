@@ -53,17 +53,11 @@ static void print_layers(const hq_graph_t *graph)
     printf("%d layers, %lld parameters\n", order_count, (long long)total);
 }
 
-static int print_script(hq_archive_t *archive, const char *path)
+static int print_script(const hq_script_t *script)
 {
     hq_error_t err = {0};
-    hq_script_t *script = NULL;
-    hq_status_t st = hq_archive_script(archive, &script, &err);
-    if (st != HQ_OK) {
-        hq_cli_report("hq info", st, &err);
-        return HQ_EXIT_FAILURE;
-    }
     char *text = NULL;
-    st = hq_script_print(script, &text, &err);
+    hq_status_t st = hq_script_print(script, &text, &err);
     if (st != HQ_OK) {
         hq_cli_report("hq info", st, &err);
         return HQ_EXIT_FAILURE;
@@ -72,7 +66,6 @@ static int print_script(hq_archive_t *archive, const char *path)
     if (text[0])
         fputs(text, stdout);
     free(text);
-    (void)path;
     return HQ_EXIT_OK;
 }
 
@@ -152,7 +145,7 @@ int hq_cmd_info(int argc, char **argv)
         printf(" %s", hq_graph_layer(graph, outs[i])->name);
     printf("\n");
     print_layers(graph);
-    int rc = print_script(archive, path);
+    int rc = print_script(script);
     hq_archive_destroy(archive);
     return rc;
 }
