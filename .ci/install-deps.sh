@@ -25,5 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Wait for a concurrent apt/dpkg (unattended upgrades, a parallel job) instead of failing.
+lock="-o DPkg::Lock::Timeout=600"
+$sudo apt-get $lock update -qq
+$sudo apt-get $lock install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
