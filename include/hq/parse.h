@@ -8,6 +8,7 @@
 
 #include "hq/archive.h"
 #include "hq/common.h"
+#include "hq/graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,12 @@ typedef struct hq_parse_options {
     const char *const *end_nodes;      /* cut: the outputs of these ONNX nodes become outputs */
     int end_count;
     const char *hw_arch;               /* target hardware recorded in the archive */
+    /* Shapes for the graph inputs that are not initializers, in ONNX order and layout
+     * ([N, C, H, W] or [N, C]; the batch is ignored): they fill dynamic dimensions (a model
+     * exported with dynamic height and width) and must agree with static ones. Fewer shapes than
+     * inputs leave the rest as the file says. */
+    const hq_shape_t *input_shapes;
+    int input_shape_count;
 } hq_parse_options_t;
 
 /* Parses the ONNX file at `path`. On success the caller owns *out (hq_archive_destroy), an

@@ -1053,6 +1053,21 @@ static void unsupported_op_names_node_type_and_the_way_out(void **state)
                  "cut the graph before it with --end-node-names mp");
 }
 
+static void the_way_out_names_a_computed_input_not_a_constant_node(void **state)
+{
+    (void)state;
+    /* Paddle keeps weights in Constant nodes: cutting at one would not get past the op */
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c1", "x", "t", NULL);
+    node(&m, "Constant", "kc", NULL, "k", "value_float=2.0f");
+    node(&m, "Mod", "mod", "k,t", "y", NULL);
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "node 'mod' (Mod) is not supported; cut the graph before it with "
+                 "--end-node-names c1");
+}
+
 static void end_node_names_make_their_outputs_the_outputs(void **state)
 {
     (void)state;
@@ -1159,10 +1174,10 @@ static void wrong_rank_weights_and_inputs_are_refused(void **state)
     expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
                  "m.onnx: node 'c' (Conv): weights 'w' must be a 4-D float tensor (rank 2)");
     model_t m2 = {0};
-    input(&m2, "x", 3, (int64_t[]){1, 2, 3});
+    input(&m2, "x", 5, (int64_t[]){1, 2, 3, 4, 5});
     node(&m2, "Relu", "r", "x", "y", NULL);
     output(&m2, "y");
-    expect_error(&m2, NULL, HQ_ERR_UNSUPPORTED, "m.onnx: input 'x' has rank 3");
+    expect_error(&m2, NULL, HQ_ERR_UNSUPPORTED, "m.onnx: input 'x' has rank 5");
     model_t m3 = {0};
     input(&m3, "x", 4, IMG);
     float w3[3 * 5 * 3 * 3] = {0};
@@ -1170,6 +1185,192 @@ static void wrong_rank_weights_and_inputs_are_refused(void **state)
     node(&m3, "Conv", "c", "x,w", "y", NULL);
     output(&m3, "y");
     expect_error(&m3, NULL, HQ_ERR_INVALID, "do not fit 2 input channels");
+}
+
+/* ---- input shapes, rank-3 tensors, refusals found by the conformance sweep --------------- */
+
+static void tensor_shapes_fill_dynamic_dimensions_and_must_agree_with_static_ones(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){-1, 3, 0, 0});
+    node(&m, "Relu", "r", "x", "y", NULL);
+    output(&m, "y");
+    hq_shape_t shapes[1] = {{4, {1, 3, 32, 64}}};
+    hq_parse_options_t opts = {.input_shapes = shapes, .input_shape_count = 1};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_int_equal(in->output_shape.dims[0], -1);
+    assert_int_equal(in->output_shape.dims[1], 32);
+    assert_int_equal(in->output_shape.dims[2], 64);
+    assert_int_equal(in->output_shape.dims[3], 3);
+    hq_archive_destroy(a);
+    /* without the shape the dynamic height is refused, with a hint */
+    model_t m1 = {0};
+    input(&m1, "x", 4, (int64_t[]){-1, 3, 0, 0});
+    node(&m1, "Relu", "r", "x", "y", NULL);
+    output(&m1, "y");
+    expect_error(&m1, NULL, HQ_ERR_UNSUPPORTED, "or give one with --tensor-shapes");
+    /* a given shape that contradicts a static dimension, or has another rank */
+    model_t m2 = {0};
+    input(&m2, "x", 4, (int64_t[]){-1, 3, 0, 0});
+    node(&m2, "Relu", "r", "x", "y", NULL);
+    output(&m2, "y");
+    shapes[0].dims[1] = 4;
+    expect_error(&m2, &opts, HQ_ERR_INVALID,
+                 "m.onnx: input 'x': dimension 1 is 3 in the model, 4 in the shape given for it");
+    model_t m3 = {0};
+    input(&m3, "x", 4, (int64_t[]){-1, 3, 0, 0});
+    node(&m3, "Relu", "r", "x", "y", NULL);
+    output(&m3, "y");
+    hq_shape_t flat[1] = {{2, {1, 3}}};
+    hq_parse_options_t opts3 = {.input_shapes = flat, .input_shape_count = 1};
+    expect_error(&m3, &opts3, HQ_ERR_INVALID,
+                 "input 'x' has rank 4, the shape given for it has rank 2");
+}
+
+static void rank_three_tensors_are_nchw_with_height_one_and_compute_what_onnx_does(void **state)
+{
+    (void)state;
+    /* x [1, 2, 3] -> Softmax(axis 2, over L) -> Transpose [0, 2, 1] -> y [1, 3, 2] */
+    model_t m = {0};
+    input(&m, "x", 3, (int64_t[]){1, 2, 3});
+    node(&m, "Softmax", "sm", "x", "s", "axis=2");
+    node(&m, "Transpose", "tr", "s", "y", "perm=0,2,1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_int_equal(in->output_shape.ndim, 4);
+    assert_int_equal(in->output_shape.dims[1], 1);
+    assert_int_equal(in->output_shape.dims[2], 3);
+    assert_int_equal(in->output_shape.dims[3], 2);
+    assert_int_equal(layer_named(a, "m/softmax1")->params.axis, 2); /* NHWC W = ONNX L */
+    /* ONNX x[c][l] = c * 3 + l; hq input [1, 1, L=3, C=2] holds x[c][l] at l * 2 + c */
+    float x[6], out[6];
+    for (int c = 0; c < 2; c++)
+        for (int l = 0; l < 3; l++)
+            x[l * 2 + c] = (float)(c * 3 + l);
+    emulate(a, x, out, 6);
+    /* ONNX y[l][c] = softmax over l of x[c][:]; y is [1, 3, 2] = hq [1, 1, 2, 3]: y[l][c] at
+     * c * 3 + l */
+    for (int c = 0; c < 2; c++) {
+        double sum = 0;
+        for (int l = 0; l < 3; l++)
+            sum += exp((double)(c * 3 + l));
+        for (int l = 0; l < 3; l++)
+            assert_float_equal(out[c * 3 + l], exp((double)(c * 3 + l)) / sum, 1e-6);
+    }
+    hq_archive_destroy(a);
+}
+
+static void axes_that_move_the_batch_and_training_dropout_are_refused(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 3, (int64_t[]){1, 2, 3});
+    node(&m, "Unsqueeze", "u", "x", "y", "axes=0,"); /* "0," : an ints attribute */
+    output(&m, "y");
+    void *bytes;
+    size_t len;
+    model_bytes(&m, 11, &bytes, &len); /* axes as an attribute: opset 11 */
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(hq_parse_onnx_memory(bytes, len, "m.onnx", NULL, &a, &err),
+                     HQ_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "node 'u' (Unsqueeze): a new axis before the batch"));
+    free(bytes);
+    model_t m2 = {0};
+    input(&m2, "x", 4, IMG);
+    int64_t yes = 1;
+    init_i(&m2, "training", 0, NULL, &yes);
+    float ratio = 0.5f;
+    init_f(&m2, "ratio", 0, NULL, &ratio);
+    node(&m2, "Dropout", "d", "x,ratio,training", "y", NULL);
+    output(&m2, "y");
+    expect_error(&m2, NULL, HQ_ERR_UNSUPPORTED,
+                 "node 'd' (Dropout): training_mode is not a constant false");
+}
+
+static void global_max_pool_is_one_maxpool_window_over_the_image(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "GlobalMaxPool", "g", "x", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *l = layer_named(a, "m/maxpool1");
+    assert_int_equal(l->params.kernel_h, 4);
+    assert_int_equal(l->params.kernel_w, 4);
+    assert_int_equal(l->output_shape.dims[1], 1);
+    float x[32], out[2];
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)((i * 7) % 32) - 3.0f; /* NHWC, channel = i % 2 */
+    emulate(a, x, out, 2);
+    float want[2] = {-1e30f, -1e30f};
+    for (int i = 0; i < 32; i++)
+        want[i % 2] = fmaxf(want[i % 2], x[i]);
+    assert_float_equal(out[0], want[0], 0);
+    assert_float_equal(out[1], want[1], 0);
+    hq_archive_destroy(a);
+}
+
+static void pixel_shuffle_reshape_transpose_reshape_becomes_depth_to_space(void **state)
+{
+    (void)state;
+    for (int crd = 0; crd < 2; crd++) {
+        /* x [1, 8, 1, 1] -> y [1, 2, 2, 2] with r = 2, C = 2 */
+        model_t m = {0};
+        input(&m, "x", 4, (int64_t[]){1, 8, 1, 1});
+        int64_t six[6] = {1, 2, 2, 2, 1, 1}, four[4] = {1, 2, 2, 2};
+        init_i(&m, "s6", 1, (int64_t[]){6}, six);
+        init_i(&m, "s4", 1, (int64_t[]){4}, four);
+        node(&m, "Reshape", "r1", "x,s6", "a", NULL);
+        node(&m, "Transpose", "t", "a", "b", crd ? "perm=0,1,4,2,5,3" : "perm=0,3,4,1,5,2");
+        node(&m, "Reshape", "r2", "b,s4", "y", NULL);
+        output(&m, "y");
+        hq_archive_t *a = parse_ok(&m);
+        assert_int_equal(count_type(a, HQ_LAYER_DEPTH_TO_SPACE), 1);
+        assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 0);
+        assert_int_equal(count_type(a, HQ_LAYER_RESHAPE), 0);
+        const hq_layer_t *l = layer_named(a, "m/depth_to_space1");
+        assert_int_equal(l->params.block_size, 2);
+        assert_int_equal(l->params.depth_to_space_crd, crd);
+        float x[8], out[8];
+        for (int i = 0; i < 8; i++)
+            x[i] = (float)(i + 1);
+        emulate(a, x, out, 8);
+        for (int c = 0; c < 2; c++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    int src = crd ? c * 4 + i * 2 + j : (i * 2 + j) * 2 + c;
+                    assert_float_equal(out[(i * 2 + j) * 2 + c], x[src], 0);
+                }
+        hq_archive_destroy(a);
+    }
+}
+
+static void default_network_name_drops_only_the_last_extension(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "Relu", "r", "x", "y", NULL);
+    output(&m, "y");
+    void *bytes;
+    size_t len;
+    model_bytes(&m, 13, &bytes, &len);
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(
+        hq_parse_onnx_memory(bytes, len, "models/ch_ppocr_mobile_v2.0_cls.onnx", NULL, &a, &err),
+        HQ_OK);
+    assert_string_equal(hq_archive_net_name(a), "ch_ppocr_mobile_v2_0_cls");
+    hq_archive_destroy(a);
+    free(bytes);
 }
 
 /* ---- libonnx's single-op test models ---------------------------------------------------- */
@@ -1442,6 +1643,7 @@ int main(void)
         cmocka_unit_test(transpose_and_depth_to_space_and_softmax_remap),
         cmocka_unit_test(identity_and_dropout_disappear),
         cmocka_unit_test(unsupported_op_names_node_type_and_the_way_out),
+        cmocka_unit_test(the_way_out_names_a_computed_input_not_a_constant_node),
         cmocka_unit_test(end_node_names_make_their_outputs_the_outputs),
         cmocka_unit_test(start_node_names_make_their_inputs_inputs_with_inferred_shapes),
         cmocka_unit_test(unknown_cut_node_is_reported),
@@ -1449,6 +1651,12 @@ int main(void)
         cmocka_unit_test(missing_initializer_is_named),
         cmocka_unit_test(dynamic_spatial_dimension_asks_for_a_static_shape),
         cmocka_unit_test(wrong_rank_weights_and_inputs_are_refused),
+        cmocka_unit_test(tensor_shapes_fill_dynamic_dimensions_and_must_agree_with_static_ones),
+        cmocka_unit_test(rank_three_tensors_are_nchw_with_height_one_and_compute_what_onnx_does),
+        cmocka_unit_test(axes_that_move_the_batch_and_training_dropout_are_refused),
+        cmocka_unit_test(global_max_pool_is_one_maxpool_window_over_the_image),
+        cmocka_unit_test(pixel_shuffle_reshape_transpose_reshape_becomes_depth_to_space),
+        cmocka_unit_test(default_network_name_drops_only_the_last_extension),
         cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
         cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),
     };
