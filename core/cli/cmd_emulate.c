@@ -10,18 +10,21 @@
 
 static const hq_cli_option_t emulate_options[] = {
     {"-d, --dataset PATH", "input data: .npy, .npz (one array per input) or an image folder"},
-    {"--target NAME", "params to run with: native (default) or fp_optimized"},
+    {"--target NAME", "params to run with: native (default), fp_optimized or quantized"},
     {"-o, --output PATH", "write outputs and taps to this .npz (else print a summary)"},
     {"--tap LAYER", "also save this layer's output (repeatable; scoped, bare or original name)"},
     {"-b, --batch-size N", "samples per batch (default 8)"},
+    {"-j, --threads N", "threads of the float kernels (default $HQ_THREADS, else all usable cores)"},
+    {"--stats", "print peak memory (activations + scratch) and time per layer type"},
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
 
 void hq_cmd_emulate_usage(FILE *out)
 {
-    fprintf(out, "usage: hq emulate [-h] model.har -d DATA [--target native|fp_optimized]\n"
-                 "                  [-o out.npz] [--tap LAYER ...] [-b N]\n\n"
+    fprintf(out, "usage: hq emulate [-h] model.har -d DATA\n"
+                 "                  [--target native|fp_optimized|quantized]\n"
+                 "                  [-o out.npz] [--tap LAYER ...] [-b N] [-j N] [--stats]\n\n"
                  "Runs the float network on every sample of DATA, in batches. With -o, writes an\n"
                  ".npz with one array per output layer (keyed by its scoped name) and one per\n"
                  "tapped layer, samples along axis 0; without -o prints shape, min, max and mean\n"
@@ -137,6 +140,39 @@ static void print_summary(const run_state_t *state)
     }
 }
 
+/* --stats: what ran, the planned memory at the batch used, and the kernel time per layer type
+ * (largest first). */
+static void print_stats(const hq_emulator_t *emu, int64_t batch, int64_t samples)
+{
+    const double mb = 1.0 / (1024.0 * 1024.0);
+    int64_t peak = hq_emulator_peak_bytes(emu, batch), scratch = hq_emulator_scratch_bytes(emu, batch);
+    printf("stats: kernels %s, %d thread%s, batch %lld, %lld samples\n", hq_emulator_kernels(emu),
+           hq_emulator_threads(emu), hq_emulator_threads(emu) == 1 ? "" : "s", (long long)batch,
+           (long long)samples);
+    printf("stats: peak memory %.2f MiB (activations %.2f MiB + scratch %.2f MiB)\n", peak * mb,
+           (peak - scratch) * mb, scratch * mb);
+    double seconds[HQ_LAYER_TYPE_COUNT], total = 0.0;
+    int64_t calls[HQ_LAYER_TYPE_COUNT];
+    bool shown[HQ_LAYER_TYPE_COUNT] = {false};
+    for (int t = 0; t < HQ_LAYER_TYPE_COUNT; t++) {
+        seconds[t] = hq_emulator_type_seconds(emu, (hq_layer_type_t)t, &calls[t]);
+        total += seconds[t];
+    }
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < HQ_LAYER_TYPE_COUNT; t++)
+            if (!shown[t] && calls[t] > 0 && (best < 0 || seconds[t] > seconds[best]))
+                best = t;
+        if (best < 0)
+            break;
+        shown[best] = true;
+        printf("stats: time %-16s %10.3f ms %5.1f%% (%lld layer runs)\n",
+               hq_layer_type_name((hq_layer_type_t)best), seconds[best] * 1e3,
+               total > 0 ? 100.0 * seconds[best] / total : 0.0, (long long)calls[best]);
+    }
+    printf("stats: time %-16s %10.3f ms\n", "total", total * 1e3);
+}
+
 static int fail(const char *message, const char *arg)
 {
     fprintf(stderr, "hq emulate: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
@@ -147,7 +183,8 @@ static int fail(const char *message, const char *arg)
 int hq_cmd_emulate(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *output = NULL, *target_name = "native";
-    long long batch_size = 8;
+    long long batch_size = 8, threads = 0;
+    bool stats = false;
     const char **taps = calloc((size_t)argc + 1, sizeof *taps);
     int tap_count = 0;
     if (!taps)
@@ -162,7 +199,8 @@ int hq_cmd_emulate(int argc, char **argv)
         }
         bool takes_value = !strcmp(a, "-d") || !strcmp(a, "--dataset") || !strcmp(a, "-o") ||
                            !strcmp(a, "--output") || !strcmp(a, "--target") ||
-                           !strcmp(a, "--tap") || !strcmp(a, "-b") || !strcmp(a, "--batch-size");
+                           !strcmp(a, "--tap") || !strcmp(a, "-b") || !strcmp(a, "--batch-size") ||
+                           !strcmp(a, "-j") || !strcmp(a, "--threads");
         if (takes_value && !next) {
             free(taps);
             return fail("option needs a value:", a);
@@ -182,6 +220,15 @@ int hq_cmd_emulate(int argc, char **argv)
                 free(taps);
                 return fail("batch size must be an integer from 1 to 2^30, got", argv[i]);
             }
+        } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
+            char *end = NULL;
+            threads = strtoll(argv[++i], &end, 10);
+            if (!end || *end || threads < 1 || threads > 256) {
+                free(taps);
+                return fail("threads must be an integer from 1 to 256, got", argv[i]);
+            }
+        } else if (!strcmp(a, "--stats")) {
+            stats = true;
         } else if (a[0] == '-' && a[1]) {
             free(taps);
             return fail("unknown option", a);
@@ -200,7 +247,7 @@ int hq_cmd_emulate(int argc, char **argv)
     hq_target_t target;
     if (hq_target_from_name(target_name, &target) != HQ_OK) {
         free(taps);
-        return fail("unknown target (native or fp_optimized)", target_name);
+        return fail("unknown target (native, fp_optimized or quantized)", target_name);
     }
 
     hq_error_t err = {0};
@@ -214,6 +261,8 @@ int hq_cmd_emulate(int argc, char **argv)
         st = hq_archive_graph(archive, &graph, &err);
     if (st == HQ_OK)
         st = hq_emulator_create_from_archive(archive, target, &emu, &err);
+    if (st == HQ_OK && threads > 0)
+        st = hq_emulator_set_threads(emu, (int)threads, &err);
     if (st == HQ_OK)
         st = hq_dataset_open(data, graph, &dataset, &err);
     int out_count = 0;
@@ -262,6 +311,8 @@ int hq_cmd_emulate(int argc, char **argv)
     }
     if (st == HQ_OK && !output)
         print_summary(&state);
+    if (st == HQ_OK && stats)
+        print_stats(emu, samples < batch_size ? samples : batch_size, samples);
     if (st != HQ_OK)
         hq_cli_report("hq emulate", st, &err);
     hq_npz_destroy(npz);

@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "emulate/emulator_internal.h"
 #include "emulate/kernels_ref.h"
+#include "emulate/qemulator.h"
 #include "hq/emulate.h"
+#include "util/threadpool.h"
 #include "util/util.h"
 
 /* One activation: piece `port` of layer `layer`. */
@@ -24,6 +27,8 @@ struct hq_emulator {
     hq_target_t target;
     char *name;                       /* prefixes error messages */
     const hqi_emu_kernel_fn *kernels; /* per layer type */
+    const hqi_emu_kernel_set_t *set;  /* kernels, prepare */
+    hqi_emu_kernel_set_t custom_set;  /* when created from a bare kernel table */
     int layer_count;
     hqi_emu_params_t *params; /* per layer */
     hq_tensor_t **converted;  /* float32 copies of params stored in other dtypes */
@@ -36,11 +41,22 @@ struct hq_emulator {
     float **slot_data;  /* allocated for slot_batch samples */
     int64_t slot_batch;
     int max_inputs, max_outputs; /* largest arity, for the call arrays */
+    /* fast kernel sets: per-layer prepared state, threads, one scratch buffer for all layers */
+    hqi_emu_prepared_t *prepared; /* per layer */
+    int threads;                  /* requested thread count, >= 1 */
+    hqi_threadpool_t *pool;       /* started lazily at the first run with threads > 1 */
+    float *scratch;
+    int64_t scratch_floats;       /* allocated */
+    /* --stats: time and calls per layer type */
+    double type_seconds[HQ_LAYER_TYPE_COUNT];
+    int64_t type_calls[HQ_LAYER_TYPE_COUNT];
+    hqi_qemu_t *quant; /* HQ_TARGET_QUANTIZED: the integer executor (qemulator.c) runs instead */
 };
 
 static const char *const target_names[HQ_TARGET_COUNT] = {
     [HQ_TARGET_NATIVE] = "native",
     [HQ_TARGET_FP_OPTIMIZED] = "fp_optimized",
+    [HQ_TARGET_QUANTIZED] = "quantized",
 };
 
 HQ_API const char *hq_target_name(hq_target_t target)
@@ -281,6 +297,45 @@ static hq_status_t bind_params(hq_emulator_t *emu, const hq_npz_t *params, hq_er
     return HQ_OK;
 }
 
+/* Lets the kernel set precompute each layer (packed weights, ...) and state its scratch. */
+static hq_status_t prepare_layers(hq_emulator_t *emu, hq_error_t *err)
+{
+    if (!emu->set->prepare)
+        return HQ_OK;
+    for (int i = 0; i < emu->layer_count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
+        hqi_emu_prepare_fn prepare = emu->set->prepare[layer->type];
+        if (!prepare)
+            continue;
+        hq_error_t detail = {0};
+        hq_status_t st = prepare(layer, &emu->params[i], &emu->prepared[i], &detail);
+        if (st == HQ_OK && (emu->prepared[i].scratch_per_thread < 0 ||
+                            emu->prepared[i].scratch_per_sample < 0))
+            st = hqi_error(&detail, HQ_ERR_LIMIT, "negative scratch size");
+        if (st != HQ_OK)
+            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name,
+                             detail.message);
+    }
+    return HQ_OK;
+}
+
+/* Scratch floats a run of `batch` samples needs on `threads` threads: the largest need of any
+ * layer, since layers run one at a time. -1 on overflow. */
+static int64_t scratch_need(const hq_emulator_t *emu, int64_t batch, int threads)
+{
+    int64_t most = 0;
+    for (int i = 0; emu->prepared && i < emu->layer_count; i++) {
+        const hqi_emu_prepared_t *p = &emu->prepared[i];
+        if (p->scratch_per_thread > HQI_REF_MAX_ELEMENTS / threads ||
+            p->scratch_per_sample > HQI_REF_MAX_ELEMENTS / batch)
+            return -1;
+        int64_t need = p->scratch_per_thread * threads + p->scratch_per_sample * batch;
+        if (need > most)
+            most = need;
+    }
+    return most;
+}
+
 /* ---- the buffer plan
  * --------------------------------------------------------------------- */
 
@@ -395,12 +450,21 @@ done:
 /* ---- create / destroy
  * -------------------------------------------------------------------- */
 
+const hqi_emu_kernel_set_t *hqi_emu_ref_set(void)
+{
+    static const hqi_emu_kernel_set_t set = {"reference", hqi_emu_ref_kernels, NULL};
+    return &set;
+}
+
 HQ_API hq_status_t hq_emulator_create(const hq_graph_t *graph, const hq_npz_t *params,
                                       hq_target_t target, const char *name, hq_emulator_t **out,
                                       hq_error_t *err)
 {
-    return hqi_emulator_create_with_kernels(graph, params, target, name, hqi_emu_ref_kernels, out,
-                                            err);
+    /* The reference set stays reachable for debugging a fast kernel from the command line. */
+    const char *choice = getenv("HQ_EMULATE_KERNELS");
+    const hqi_emu_kernel_set_t *set =
+        choice && !strcmp(choice, "reference") ? hqi_emu_ref_set() : hqi_emu_fast_set();
+    return hqi_emulator_create_with_set(graph, params, target, name, set, out, err);
 }
 
 hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_npz_t *params,
@@ -408,13 +472,28 @@ hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_n
                                              const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
                                              hq_error_t *err)
 {
+    hqi_emu_kernel_set_t set = {"custom", kernels, NULL};
+    hq_status_t st = hqi_emulator_create_with_set(graph, params, target, name, &set, out, err);
+    if (st == HQ_OK) {
+        (*out)->custom_set = set; /* the table is the caller's; the set struct is ours */
+        (*out)->set = &(*out)->custom_set;
+    }
+    return st;
+}
+
+hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t *params,
+                                         hq_target_t target, const char *name,
+                                         const hqi_emu_kernel_set_t *set, hq_emulator_t **out,
+                                         hq_error_t *err)
+{
     if (!out)
         return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: out is NULL");
     *out = NULL;
     if (!name)
         name = "emulator";
-    if (!kernels)
+    if (!set || !set->run)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no kernel table", name);
+    const hqi_emu_kernel_fn *kernels = set->run;
     if (!graph || !hq_graph_is_finalized(graph))
         return hqi_error(err, HQ_ERR_STATE, "%s: the graph is missing or not finalized", name);
     if (!hq_target_name(target))
@@ -425,12 +504,20 @@ hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_n
     emu->graph = graph;
     emu->target = target;
     emu->kernels = kernels;
+    emu->set = set;
+    emu->threads = hqi_default_threads();
     emu->layer_count = hq_graph_layer_count(graph);
     emu->name = hqi_strdup(name);
     emu->params = calloc((size_t)emu->layer_count + 1, sizeof *emu->params);
-    hq_status_t st = emu->name && emu->params ? HQ_OK : hqi_nomem(err, "emulator");
-    if (st == HQ_OK)
+    emu->prepared = calloc((size_t)emu->layer_count + 1, sizeof *emu->prepared);
+    hq_status_t st =
+        emu->name && emu->params && emu->prepared ? HQ_OK : hqi_nomem(err, "emulator");
+    if (st == HQ_OK && target == HQ_TARGET_QUANTIZED)
+        st = hqi_qemu_create(graph, params, name, &emu->quant, err); /* integer params */
+    else if (st == HQ_OK)
         st = bind_params(emu, params, err);
+    if (st == HQ_OK && !emu->quant)
+        st = prepare_layers(emu, err);
     if (st == HQ_OK)
         st = plan(emu, err);
     if (st != HQ_OK) {
@@ -454,6 +541,7 @@ HQ_API hq_status_t hq_emulator_create_from_archive(hq_archive_t *archive, hq_tar
     } kinds[HQ_TARGET_COUNT] = {
         [HQ_TARGET_NATIVE] = {HQ_PARAMS_NATIVE, "npz"},
         [HQ_TARGET_FP_OPTIMIZED] = {HQ_PARAMS_FP_OPTIMIZED, "fpo.npz"},
+        [HQ_TARGET_QUANTIZED] = {HQ_PARAMS_QUANTIZED, "q.npz"},
     };
     const char *path = hq_archive_path(archive);
     if (!path || !path[0])
@@ -464,7 +552,7 @@ HQ_API hq_status_t hq_emulator_create_from_archive(hq_archive_t *archive, hq_tar
         return hqi_error(err, HQ_ERR_NOT_FOUND,
                          "%s: target %s needs member '%s.%s', which the archive lacks%s", path,
                          hq_target_name(target), hq_archive_net_name(archive), kinds[target].suffix,
-                         target == HQ_TARGET_FP_OPTIMIZED ? " (run hq optimize first)" : "");
+                         target != HQ_TARGET_NATIVE ? " (run hq optimize first)" : "");
     hq_graph_t *graph = NULL;
     hq_npz_t *params = NULL;
     hq_status_t st = hq_archive_graph(archive, &graph, err);
@@ -492,6 +580,13 @@ HQ_API void hq_emulator_destroy(hq_emulator_t *emulator)
     if (!emulator)
         return;
     release_slots(emulator);
+    hqi_qemu_destroy(emulator->quant);
+    hqi_threadpool_destroy(emulator->pool);
+    free(emulator->scratch);
+    for (int i = 0; emulator->prepared && i < emulator->layer_count; i++)
+        if (emulator->prepared[i].release)
+            emulator->prepared[i].release(emulator->prepared[i].state);
+    free(emulator->prepared);
     for (int i = 0; i < emulator->converted_count; i++)
         hq_tensor_destroy(emulator->converted[i]);
     free(emulator->converted);
@@ -535,11 +630,21 @@ HQ_API int64_t hq_emulator_output_size(const hq_emulator_t *emulator, int output
     return layer_size(emulator, layers, count, output);
 }
 
+HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t batch)
+{
+    if (!emulator || batch < 1)
+        return 0;
+    int64_t floats = scratch_need(emulator, batch, emulator->threads);
+    return floats < 0 || floats > INT64_MAX / 4 ? 0 : floats * (int64_t)sizeof(float);
+}
+
 HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t batch)
 {
     if (!emulator || batch < 1)
         return 0;
-    int64_t floats = 0;
+    int64_t floats = scratch_need(emulator, batch, emulator->threads);
+    if (floats < 0)
+        return 0;
     for (int s = 0; s < emulator->slot_count; s++) {
         if (emulator->slot_size[s] > INT64_MAX / 4 / batch - floats)
             return 0;
@@ -548,9 +653,89 @@ HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t bat
     return floats * (int64_t)sizeof(float);
 }
 
+HQ_API hq_status_t hq_emulator_set_threads(hq_emulator_t *emulator, int threads, hq_error_t *err)
+{
+    if (!emulator)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator");
+    if (threads < 0 || threads > HQI_THREADS_MAX)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: %d threads, need 1 to %d (0 = default)",
+                         emulator->name, threads, HQI_THREADS_MAX);
+    if (threads == 0)
+        threads = hqi_default_threads();
+    if (threads != emulator->threads) {
+        hqi_threadpool_destroy(emulator->pool);
+        emulator->pool = NULL;
+        emulator->threads = threads;
+    }
+    return HQ_OK;
+}
+
+HQ_API int hq_emulator_threads(const hq_emulator_t *emulator)
+{
+    return emulator ? emulator->threads : 0;
+}
+
+HQ_API const char *hq_emulator_kernels(const hq_emulator_t *emulator)
+{
+    if (!emulator)
+        return "none";
+    if (emulator->set == hqi_emu_fast_set())
+        return hqi_emu_fast_description();
+    return emulator->set->name;
+}
+
+HQ_API double hq_emulator_type_seconds(const hq_emulator_t *emulator, hq_layer_type_t type,
+                                       int64_t *calls)
+{
+    bool known = emulator && (int)type >= 0 && type < HQ_LAYER_TYPE_COUNT;
+    if (calls)
+        *calls = known ? emulator->type_calls[type] : 0;
+    return known ? emulator->type_seconds[type] : 0.0;
+}
+
+HQ_API void hq_emulator_reset_stats(hq_emulator_t *emulator)
+{
+    if (!emulator)
+        return;
+    memset(emulator->type_seconds, 0, sizeof emulator->type_seconds);
+    memset(emulator->type_calls, 0, sizeof emulator->type_calls);
+}
+
 /* ---- running
  * -----------------------------------------------------------------------------
  */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Starts the pool for the requested thread count and grows the scratch for this batch. */
+static hq_status_t ensure_threads_and_scratch(hq_emulator_t *emu, int64_t batch, hq_error_t *err)
+{
+    if (emu->threads > 1 && !emu->pool) {
+        hq_status_t st = hqi_threadpool_create(emu->threads, &emu->pool, err);
+        if (st != HQ_OK)
+            return st;
+    }
+    int threads = hqi_threadpool_size(emu->pool);
+    int64_t need = scratch_need(emu, batch, threads);
+    size_t bytes;
+    if (need < 0 || !hqi_mul_size((size_t)need, sizeof(float), &bytes))
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: batch of %lld samples is too large", emu->name,
+                         (long long)batch);
+    if (need <= emu->scratch_floats)
+        return HQ_OK;
+    free(emu->scratch);
+    emu->scratch_floats = 0;
+    emu->scratch = malloc(bytes);
+    if (!emu->scratch)
+        return hqi_nomem(err, "emulator scratch");
+    emu->scratch_floats = need;
+    return HQ_OK;
+}
 
 static hq_status_t ensure_slots(hq_emulator_t *emu, int64_t batch, hq_error_t *err)
 {
@@ -636,8 +821,14 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     call.output_count = ports;
     call.output_shapes = out_shapes;
     call.outputs = out_data;
+    call.prepared = emu->prepared[index].state;
+    call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
+    call.pool = emu->pool;
     hq_error_t detail = {0};
+    double start = now_seconds();
     hq_status_t st = emu->kernels[layer->type](&call, &detail);
+    emu->type_seconds[layer->type] += now_seconds() - start;
+    emu->type_calls[layer->type]++;
     if (st != HQ_OK)
         return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
     for (int p = 0; p < ports && tap; p++) {
@@ -665,7 +856,11 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
     hq_graph_inputs(emulator->graph, &in_count);
     if (in_count > 0 && !inputs)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no input data", emulator->name);
+    if (emulator->quant) /* integer kernels, single-threaded: the same bytes at any thread count */
+        return hqi_qemu_run(emulator->quant, batch, inputs, outputs, tap, user, err);
     hq_status_t st = ensure_slots(emulator, batch, err);
+    if (st == HQ_OK)
+        st = ensure_threads_and_scratch(emulator, batch, err);
     if (st != HQ_OK)
         return st;
     hq_shape_t *in_shapes = calloc((size_t)emulator->max_inputs, sizeof *in_shapes);

@@ -12,6 +12,7 @@
 #include "hq/emulate.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
+#include "util/threadpool.h"
 
 /* A layer's tensors from the params set, float32, checked by the executor at
  * create time against the shapes the layer's params imply. NULL when the layer
@@ -44,6 +45,12 @@ typedef struct hqi_emu_call {
     int output_count; /* hq_layer_port_count */
     const hq_shape_t *output_shapes;
     float *const *outputs;
+    /* Appended for kernel sets that prepare layers and use threads (kernels_fast_ops.c);
+     * the reference kernels ignore them. */
+    const void *prepared;   /* the layer's hqi_emu_prepared_t.state, NULL when none */
+    float *scratch;         /* planned scratch holding at least the floats the layer's
+                               prepare asked for at this batch and thread count; NULL if 0 */
+    hqi_threadpool_t *pool; /* the emulator's threads; NULL = run serially */
 } hqi_emu_call_t;
 
 /* Computes the layer's outputs. On failure fills a one-line message (the
@@ -54,6 +61,36 @@ typedef hq_status_t (*hqi_emu_kernel_fn)(const hqi_emu_call_t *call, hq_error_t 
  * emulated. */
 extern const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT];
 
+/* What a kernel set precomputes for one layer at create time (packed weights, folded scales)
+ * and the scratch its kernel needs per run. The executor plans one scratch buffer for the
+ * largest need of any layer (layers run one at a time) and counts it in the peak bytes. */
+typedef struct hqi_emu_prepared {
+    void *state;                 /* owned by the emulator, freed with release; may be NULL */
+    void (*release)(void *state);
+    int64_t scratch_per_thread;  /* floats of scratch per thread of the pool */
+    int64_t scratch_per_sample;  /* plus floats per sample of the batch */
+} hqi_emu_prepared_t;
+
+/* Fills *out (zeroed by the caller) for a layer whose params were bound and checked. On
+ * failure fills a one-line message (the executor prefixes the layer name). */
+typedef hq_status_t (*hqi_emu_prepare_fn)(const hq_layer_t *layer, const hqi_emu_params_t *params,
+                                          hqi_emu_prepared_t *out, hq_error_t *err);
+
+/* A kernel set: what the executor dispatches to. */
+typedef struct hqi_emu_kernel_set {
+    const char *name;                  /* "reference", "fast" */
+    const hqi_emu_kernel_fn *run;      /* HQ_LAYER_TYPE_COUNT entries; NULL = not supported */
+    const hqi_emu_prepare_fn *prepare; /* NULL or HQ_LAYER_TYPE_COUNT entries (NULL = nothing) */
+} hqi_emu_kernel_set_t;
+
+/* The reference set (hqi_emu_ref_kernels, nothing prepared) and the fast set (kernels_fast*.c:
+ * packed-GEMM convolutions, AVX2+FMA when the CPU has them, threads; the reference kernel for
+ * every type it does not speed up). Static, never NULL. */
+const hqi_emu_kernel_set_t *hqi_emu_ref_set(void);
+const hqi_emu_kernel_set_t *hqi_emu_fast_set(void);
+/* "fast (avx2+fma)" or "fast (portable)": the fast set with the ISA it runs. */
+const char *hqi_emu_fast_description(void);
+
 /* hq_emulator_create with another kernel set (HQ_LAYER_TYPE_COUNT entries, NULL
  * = type not supported, refused at create time naming the layer). The table
  * must outlive the emulator. */
@@ -61,5 +98,11 @@ hq_status_t hqi_emulator_create_with_kernels(const hq_graph_t *graph, const hq_n
                                              hq_target_t target, const char *name,
                                              const hqi_emu_kernel_fn *kernels, hq_emulator_t **out,
                                              hq_error_t *err);
+/* The same with a whole kernel set (which must outlive the emulator). hq_emulator_create uses
+ * the fast set, or the reference set when the environment has HQ_EMULATE_KERNELS=reference. */
+hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t *params,
+                                         hq_target_t target, const char *name,
+                                         const hqi_emu_kernel_set_t *set, hq_emulator_t **out,
+                                         hq_error_t *err);
 
 #endif

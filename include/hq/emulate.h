@@ -25,6 +25,7 @@ extern "C" {
 typedef enum hq_target {
     HQ_TARGET_NATIVE = 0,   /* "native": the archive's <net>.npz, the network as exported */
     HQ_TARGET_FP_OPTIMIZED, /* "fp_optimized": <net>.fpo.npz (after the model script) */
+    HQ_TARGET_QUANTIZED,    /* "quantized": <net>.q.npz, integer kernels only (docs/numerics.md) */
     HQ_TARGET_COUNT
 } hq_target_t;
 
@@ -73,9 +74,27 @@ HQ_API hq_target_t hq_emulator_target(const hq_emulator_t *emulator);
 HQ_API int64_t hq_emulator_input_size(const hq_emulator_t *emulator, int input);
 HQ_API int64_t hq_emulator_output_size(const hq_emulator_t *emulator, int output);
 
-/* Bytes of activation buffers a run of `batch` samples holds at its peak (the planned buffers;
- * inputs and outputs passed by the caller are not counted). 0 when batch < 1 or on overflow. */
+/* Bytes of activation buffers a run of `batch` samples holds at its peak (the planned buffers
+ * plus the kernels' planned scratch at the current thread count; inputs and outputs passed by
+ * the caller are not counted). 0 when batch < 1 or on overflow. */
 HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t batch);
+/* The scratch part of hq_emulator_peak_bytes. */
+HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t batch);
+
+/* Threads the kernels use (the caller's thread included): 1 .. 256, or 0 for the default
+ * (HQ_THREADS when set, else the CPUs the process may run on). Results do not depend on it
+ * (bit for bit). Takes effect at the next run; not while a run is in progress. */
+HQ_API hq_status_t hq_emulator_set_threads(hq_emulator_t *emulator, int threads, hq_error_t *err);
+HQ_API int hq_emulator_threads(const hq_emulator_t *emulator);
+
+/* Wall-clock seconds spent in the kernels of layers of `type` over all runs since create or the
+ * last reset, and in *calls (may be NULL) how many layer runs that was. 0 when out of range. */
+/* Which kernels run: "reference", or "fast (avx2+fma)" / "fast (portable)". Static string. */
+HQ_API const char *hq_emulator_kernels(const hq_emulator_t *emulator);
+
+HQ_API double hq_emulator_type_seconds(const hq_emulator_t *emulator, hq_layer_type_t type,
+                                       int64_t *calls);
+HQ_API void hq_emulator_reset_stats(hq_emulator_t *emulator);
 
 /* Runs one batch of `batch` >= 1 samples. inputs[i] holds batch * hq_emulator_input_size(i)
  * floats of input i (NHWC, hq_graph_inputs order). `outputs` is NULL or an array of one pointer

@@ -1,0 +1,160 @@
+/* kernels_fast.h — fast float32 kernels of the emulator (NHWC, batched, threaded).
+ *
+ * The same operations as kernels_ref.h, computed in single precision with packed-GEMM
+ * convolutions and AVX2+FMA inner loops (a portable C version is chosen at run time when the CPU
+ * lacks AVX2 or FMA). They are tested against the reference kernels within HQI_FAST_TOLERANCE.
+ *
+ * Conventions (docs/kernels.md, "Fast kernels"):
+ * - Weights are packed once (hqi_fast_conv_prepare): the emulator does it at create time, so a
+ *   run never re-packs. The packed form owns its memory; the original weights may then go.
+ * - Kernels never allocate: the caller passes scratch of hqi_fast_conv_scratch floats per thread
+ *   (NULL when that is 0) and an optional thread pool.
+ * - Results do not depend on the thread count, bit for bit: every output element is computed by
+ *   one task with an arithmetic (order of the sums, block boundaries) that depends only on the
+ *   shapes, never on how the work is split.
+ * - Arguments are checked as in the reference kernels: inconsistent shapes give HQ_ERR_ARGUMENT
+ *   with one line "<kernel>: <field>: <problem>".
+ */
+#ifndef HQ_CORE_EMULATE_KERNELS_FAST_H
+#define HQ_CORE_EMULATE_KERNELS_FAST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emulate/kernels_ref.h"
+#include "hq/common.h"
+#include "util/threadpool.h"
+
+/* Fast vs reference: |fast - ref| <= HQI_FAST_TOLERANCE * (|ref| + sum of |terms|) + 1e-6 holds
+ * for every kernel (float accumulation of up to 2^16 products against the reference's double);
+ * tests check the plainer |fast - ref| <= 1e-4 * max(|ref|, 1e-1) on random data. */
+#define HQI_FAST_TOLERANCE 1e-4
+
+/* Micro-kernel tile: HQI_FAST_MR output rows (pixels) x HQI_FAST_NR output channels. */
+#define HQI_FAST_MR 6
+#define HQI_FAST_NR 16
+/* Rows of one packed A block and largest depth of one K block (A block = MC x KC floats). */
+#define HQI_FAST_MC 72
+#define HQI_FAST_KC 256
+
+/* The instruction set in use: "avx2+fma" or "portable". HQ_EMULATE_ISA=portable in the
+ * environment forces the portable code (chosen once, at the first call). */
+const char *hqi_fast_isa_name(void);
+
+/* What a prepared layer computes. */
+typedef enum hqi_fast_kind {
+    HQI_FAST_CONV = 0, /* conv2d, any groups; depthwise (groups == cin == cout) has its own loop */
+    HQI_FAST_DECONV,   /* transposed conv2d */
+    HQI_FAST_DENSE,    /* fully connected: cin x cout, window ignored */
+} hqi_fast_kind_t;
+
+/* Packed weights and geometry of one conv / deconv / dense layer. */
+typedef struct hqi_fast_conv hqi_fast_conv_t;
+
+/* Packs `weights` ([kh, kw, cin/groups, cout], dense [cin, cout]) and `bias` ([cout] or NULL).
+ * deconv: output_pad_h/w as in hqi_ref_deconv_params_t (0 otherwise). The caller owns *out
+ * (hqi_fast_conv_destroy). */
+typedef struct hqi_fast_conv_desc {
+    hqi_fast_kind_t kind;
+    hqi_ref_window_t window; /* conv, deconv */
+    int output_pad_h, output_pad_w;
+    int groups; /* >= 1 (dense: 1) */
+    int64_t cin, cout;
+} hqi_fast_conv_desc_t;
+
+hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float *weights,
+                                  const float *bias, hqi_fast_conv_t **out, hq_error_t *err);
+void hqi_fast_conv_destroy(hqi_fast_conv_t *conv);
+/* Scratch floats per thread a run of this layer needs (0 = pass NULL). */
+int64_t hqi_fast_conv_scratch(const hqi_fast_conv_t *conv);
+
+/* Runs the layer on `in` into `out` (extents as the reference kernel requires), then
+ * `addend` (conv only, out's shape, or NULL) and the activation, fused into the output loop.
+ * dense: in and out are [n, 1, 1, cin] / [n, 1, 1, cout] views of any flattened tensor. */
+hq_status_t hqi_fast_conv_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
+                              hqi_ref_dims_t in, const float *input, const float *addend,
+                              hqi_ref_dims_t out, float *output, float *scratch,
+                              hqi_threadpool_t *pool, hq_error_t *err);
+
+/* ---- memory-bound kernels (same contracts as the reference ones) -------------------------- */
+
+hq_status_t hqi_fast_activation(const hqi_ref_act_t *act, int64_t rows, int64_t channels,
+                                const float *input, float *output, hqi_threadpool_t *pool,
+                                hq_error_t *err);
+/* y = act(x * scale[c] + shift[c]): batch_norm folded at prepare time. May alias. */
+hq_status_t hqi_fast_affine(const hqi_ref_act_t *act, int64_t rows, int64_t channels,
+                            const float *scale, const float *shift, const float *input,
+                            float *output, hqi_threadpool_t *pool, hq_error_t *err);
+hq_status_t hqi_fast_maxpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t in,
+                             const float *input, hqi_ref_dims_t out, float *output,
+                             hqi_threadpool_t *pool, hq_error_t *err);
+hq_status_t hqi_fast_avgpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t in,
+                             const float *input, hqi_ref_dims_t out, float *output,
+                             hqi_threadpool_t *pool, hq_error_t *err);
+hq_status_t hqi_fast_global_avg_pool(hqi_ref_dims_t in, const float *input, float *output,
+                                     hqi_threadpool_t *pool, hq_error_t *err);
+/* Elementwise with the broadcasts real networks use: equal shapes, or one operand [N,1,1,C]
+ * (or [1,1,1,C], [N,1,1,1], a scalar) against a full [N,H,W,C]. HQ_ERR_UNSUPPORTED for other
+ * broadcasts: the caller then uses the reference kernel. */
+hq_status_t hqi_fast_elementwise(hqi_ref_ew_op_t op, const hq_shape_t *a_shape, const float *a,
+                                 const hq_shape_t *b_shape, const float *b,
+                                 const hqi_ref_act_t *act, const hq_shape_t *out_shape,
+                                 float *output, hqi_threadpool_t *pool, hq_error_t *err);
+/* Nearest and bilinear resize with the reference's coordinate rules (bilinear weights in single
+ * precision). */
+hq_status_t hqi_fast_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t in,
+                            const float *input, hqi_ref_dims_t out, float *output,
+                            hqi_threadpool_t *pool, hq_error_t *err);
+
+/* ---- shared by the kernels_fast_*.c files ------------------------------------------------- */
+
+/* The per-ISA inner loops. */
+typedef struct hqi_fast_isa {
+    const char *name;
+    /* c[r][0..16) = (init ? init[0..16) : c[r][0..16)) + sum_k a[r][k] * b[k*16 + j], r < 6.
+     * Every output element is summed in k order with one rounding per step (FMA or not). */
+    void (*gemm_6x16)(int64_t kc, const float *const *a, const float *b, float *const *c,
+                      const float *init);
+    /* row[j] = act(row[j] + (addend ? addend[j] : 0)), channel of j = channel0 + j. */
+    void (*act_row)(const hqi_ref_act_t *act, float *row, const float *addend, int64_t channel0,
+                    int64_t count);
+    /* Depthwise, multiplier 1, one output pixel: out[c] = bias[c] + sum over the `taps` (input
+     * pixel pointer, weight pointer) pairs of in[c] * w[c], c < channels, in tap order. */
+    void (*dw_pixel)(int64_t channels, int taps, const float *const *in, const float *const *w,
+                     const float *bias, float *out);
+    /* gemm_6x16 for the first 8 columns only (b keeps its 16-float rows, c rows need 8). */
+    void (*gemm_6x8)(int64_t kc, const float *const *a, const float *b, float *const *c,
+                     const float *init);
+    /* Depthwise, multiplier 1, `pixels` output pixels whose taps are all inside the input:
+     * pixel q reads in + q*step + offsets[t] for tap t (weights w + t*channels), same sums in
+     * the same order as dw_pixel. */
+    void (*dw_row)(int64_t channels, int64_t pixels, const float *in, int64_t step,
+                   const int64_t *offsets, int taps, const float *w, const float *bias, float *out);
+    /* z[i] = x[i*xs] op y[i*ys], i < n, strides 0 (broadcast one value) or 1; same float
+     * operations as the reference (max/min give NaN when either operand is NaN). z may alias a
+     * stride-1 operand. */
+    void (*ew)(hqi_ref_ew_op_t op, float *z, const float *x, int64_t xs, const float *y, int64_t ys,
+               int64_t n);
+    /* y[i] = x[i] when x[i] > y[i] or x[i] is NaN (maxpool's running max), i < n. */
+    void (*max_into)(float *y, const float *x, int64_t n);
+    /* Winograd F(2x2, 3x3) input transform B^T d B of one 4x4 tile, per channel c < channels:
+     * d[4*i + j] is the input pixel of tile row i, column j (a zero row when outside), and
+     * v[x * stride + c] receives transformed value x (0 .. 15). */
+    void (*wino_in)(int64_t channels, const float *const *d, float *v, int64_t stride);
+    /* Output transform A^T m A + bias: m[x * stride + c] for x < 16; y[2*i + j] is output pixel
+     * (i, j) of the tile or NULL when outside the output; bias may be NULL. */
+    void (*wino_out)(int64_t channels, const float *m, int64_t stride, const float *bias,
+                     float *const *y);
+} hqi_fast_isa_t;
+
+const hqi_fast_isa_t *hqi_fast_isa(void);
+/* Replaces the chosen ISA (NULL: back to the automatic choice). For tests, which run both the
+ * portable and the AVX2 code in one process; never while a kernel runs. */
+void hqi_fast_isa_override(const hqi_fast_isa_t *isa);
+/* One elementwise op on two floats, as the reference computes it (the tails of the ISA loops). */
+float hqi_fast_ew_one(hqi_ref_ew_op_t op, float x, float y);
+/* The portable and AVX2 tables (the AVX2 one is NULL when not compiled in). */
+extern const hqi_fast_isa_t hqi_fast_isa_portable;
+const hqi_fast_isa_t *hqi_fast_isa_avx2(void);
+
+#endif

@@ -1,0 +1,472 @@
+/* kernels_fast_avx2.c — the AVX2+FMA inner loops of the fast kernels. Each function carries
+ * __attribute__((target("avx2,fma"))), so the file builds with the project's portable flags and
+ * the code runs only after hqi_fast_isa_avx2 saw both features on the CPU. */
+#include <math.h>
+#include <string.h>
+
+#include "emulate/kernels_fast.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+
+#define HQ_AVX2 __attribute__((target("avx2,fma")))
+
+/* 12 accumulators of 8 floats, 2 B vectors and 1 broadcast: 15 of the 16 ymm registers. */
+HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const float *b,
+                                   float *const *c, const float *init)
+{
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (init) {
+        c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps(init);
+        c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(init + 8);
+    } else {
+        c00 = _mm256_loadu_ps(c[0]);
+        c01 = _mm256_loadu_ps(c[0] + 8);
+        c10 = _mm256_loadu_ps(c[1]);
+        c11 = _mm256_loadu_ps(c[1] + 8);
+        c20 = _mm256_loadu_ps(c[2]);
+        c21 = _mm256_loadu_ps(c[2] + 8);
+        c30 = _mm256_loadu_ps(c[3]);
+        c31 = _mm256_loadu_ps(c[3] + 8);
+        c40 = _mm256_loadu_ps(c[4]);
+        c41 = _mm256_loadu_ps(c[4] + 8);
+        c50 = _mm256_loadu_ps(c[5]);
+        c51 = _mm256_loadu_ps(c[5] + 8);
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        const __m256 b1 = _mm256_loadu_ps(b + 8);
+        b += 16;
+        __m256 av = _mm256_broadcast_ss(a0 + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a1 + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a2 + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a3 + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a4 + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a5 + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    _mm256_storeu_ps(c[0], c00);
+    _mm256_storeu_ps(c[0] + 8, c01);
+    _mm256_storeu_ps(c[1], c10);
+    _mm256_storeu_ps(c[1] + 8, c11);
+    _mm256_storeu_ps(c[2], c20);
+    _mm256_storeu_ps(c[2] + 8, c21);
+    _mm256_storeu_ps(c[3], c30);
+    _mm256_storeu_ps(c[3] + 8, c31);
+    _mm256_storeu_ps(c[4], c40);
+    _mm256_storeu_ps(c[4] + 8, c41);
+    _mm256_storeu_ps(c[5], c50);
+    _mm256_storeu_ps(c[5] + 8, c51);
+}
+
+/* e^x, 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial),
+ * within 2 ulp of expf over [-87.3, 88.7]; below that 0 (expf: a denormal or 0), above +inf,
+ * and NaN stays NaN. */
+HQ_AVX2 static __m256 exp_avx2(__m256 x)
+{
+    const __m256 hi = _mm256_set1_ps(88.7228391f), lo = _mm256_set1_ps(-87.3365448f);
+    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q), big = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+    __m256 v = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^n: n in [-126, 128]; split so that 2^n never leaves the normal range on its own */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i half = _mm256_srai_epi32(ni, 1);
+    __m256 s1 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), big);
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    return _mm256_blendv_ps(y, x, nan);
+}
+
+/* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below. */
+HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 e = exp_avx2(_mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), x, neg));
+    return _mm256_div_ps(_mm256_blendv_ps(one, e, neg), _mm256_add_ps(one, e));
+}
+
+/* The activations that are a few compares and multiplies run 8 lanes at a time, with the same
+ * operations in the same order as hqi_ref_activate (so the same bits); sigmoid, silu, tanh and
+ * exp use the vector e^x above (within a few ulp of the reference); prelu with a shared slope
+ * and the tails call hqi_ref_activate per element. */
+HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
+                                 int64_t channel0, int64_t count)
+{
+    int64_t j = 0;
+    if (addend) {
+        for (; j + 8 <= count; j += 8)
+            _mm256_storeu_ps(row + j,
+                             _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(addend + j)));
+        for (; j < count; j++)
+            row[j] += addend[j];
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 six = _mm256_set1_ps(6.0f), three = _mm256_set1_ps(3.0f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 alpha = _mm256_set1_ps(act->alpha), beta = _mm256_set1_ps(act->beta);
+    j = 0;
+    switch (act->type) {
+    case HQ_ACT_LINEAR:
+        return;
+    case HQ_ACT_RELU:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            /* x < 0 ? 0 : x keeps -0.0 and NaN as the scalar form does */
+            _mm256_storeu_ps(row + j,
+                             _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+        }
+        break;
+    case HQ_ACT_RELU6:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            __m256 y = _mm256_blendv_ps(x, six, _mm256_cmp_ps(x, six, _CMP_GT_OQ));
+            _mm256_storeu_ps(row + j,
+                             _mm256_blendv_ps(y, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+        }
+        break;
+    case HQ_ACT_LEAKY:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            __m256 neg = _mm256_cmp_ps(x, zero, _CMP_GE_OQ);
+            _mm256_storeu_ps(row + j, _mm256_blendv_ps(_mm256_mul_ps(alpha, x), x, neg));
+        }
+        break;
+    case HQ_ACT_PRELU:
+        if (act->slope_count != 1) {
+            for (; j + 8 <= count; j += 8) {
+                __m256 x = _mm256_loadu_ps(row + j);
+                __m256 s = _mm256_loadu_ps(act->slope + channel0 + j);
+                __m256 pos = _mm256_cmp_ps(x, zero, _CMP_GE_OQ);
+                _mm256_storeu_ps(row + j, _mm256_blendv_ps(_mm256_mul_ps(s, x), x, pos));
+            }
+        }
+        break;
+    case HQ_ACT_HARDSWISH:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            __m256 t = _mm256_add_ps(x, three);
+            __m256 r = _mm256_blendv_ps(t, six, _mm256_cmp_ps(t, six, _CMP_GT_OQ));
+            r = _mm256_blendv_ps(r, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+            _mm256_storeu_ps(row + j, _mm256_div_ps(_mm256_mul_ps(x, r), six));
+        }
+        break;
+    case HQ_ACT_HARDSIGMOID:
+        for (; j + 8 <= count; j += 8) {
+            __m256 y = _mm256_add_ps(_mm256_mul_ps(alpha, _mm256_loadu_ps(row + j)), beta);
+            __m256 r = _mm256_blendv_ps(y, one, _mm256_cmp_ps(y, one, _CMP_GT_OQ));
+            _mm256_storeu_ps(row + j,
+                             _mm256_blendv_ps(r, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ)));
+        }
+        break;
+    case HQ_ACT_SIGMOID:
+        for (; j + 8 <= count; j += 8)
+            _mm256_storeu_ps(row + j, sigmoid_avx2(_mm256_loadu_ps(row + j)));
+        break;
+    case HQ_ACT_SILU:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            _mm256_storeu_ps(row + j, _mm256_mul_ps(x, sigmoid_avx2(x)));
+        }
+        break;
+    case HQ_ACT_TANH:
+        /* tanh x = 2 sigmoid(2x) - 1: an absolute error of a few 1e-8 near 0 */
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            __m256 s2 = sigmoid_avx2(_mm256_add_ps(x, x));
+            _mm256_storeu_ps(row + j, _mm256_sub_ps(_mm256_add_ps(s2, s2), one));
+        }
+        break;
+    case HQ_ACT_EXP:
+        for (; j + 8 <= count; j += 8)
+            _mm256_storeu_ps(row + j, exp_avx2(_mm256_loadu_ps(row + j)));
+        break;
+    case HQ_ACT_CLIP:
+        for (; j + 8 <= count; j += 8) {
+            __m256 x = _mm256_loadu_ps(row + j);
+            __m256 y = _mm256_blendv_ps(x, beta, _mm256_cmp_ps(x, beta, _CMP_GT_OQ));
+            _mm256_storeu_ps(row + j,
+                             _mm256_blendv_ps(y, alpha, _mm256_cmp_ps(x, alpha, _CMP_LT_OQ)));
+        }
+        break;
+    default:
+        break;
+    }
+    for (; j < count; j++)
+        row[j] = hqi_ref_activate(act, row[j], channel0 + j);
+}
+
+HQ_AVX2 static void dw_pixel_avx2(int64_t channels, int taps, const float *const *in,
+                                  const float *const *w, const float *bias, float *out)
+{
+    int64_t c = 0;
+    for (; c + 32 <= channels; c += 32) {
+        __m256 a0, a1, a2, a3;
+        if (bias) {
+            a0 = _mm256_loadu_ps(bias + c);
+            a1 = _mm256_loadu_ps(bias + c + 8);
+            a2 = _mm256_loadu_ps(bias + c + 16);
+            a3 = _mm256_loadu_ps(bias + c + 24);
+        } else {
+            a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+        }
+        for (int t = 0; t < taps; t++) {
+            const float *x = in[t] + c, *k = w[t] + c;
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(k), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(k + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(k + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), _mm256_loadu_ps(k + 24), a3);
+        }
+        _mm256_storeu_ps(out + c, a0);
+        _mm256_storeu_ps(out + c + 8, a1);
+        _mm256_storeu_ps(out + c + 16, a2);
+        _mm256_storeu_ps(out + c + 24, a3);
+    }
+    for (; c + 8 <= channels; c += 8) {
+        __m256 acc = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int t = 0; t < taps; t++)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(in[t] + c), _mm256_loadu_ps(w[t] + c), acc);
+        _mm256_storeu_ps(out + c, acc);
+    }
+    for (; c < channels; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int t = 0; t < taps; t++)
+            acc = __builtin_fmaf(in[t][c], w[t][c], acc);
+        out[c] = acc;
+    }
+}
+
+HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float *b,
+                                  float *const *c, const float *init)
+{
+    __m256 c0, c1, c2, c3, c4, c5;
+    if (init) {
+        c0 = c1 = c2 = c3 = c4 = c5 = _mm256_loadu_ps(init);
+    } else {
+        c0 = _mm256_loadu_ps(c[0]);
+        c1 = _mm256_loadu_ps(c[1]);
+        c2 = _mm256_loadu_ps(c[2]);
+        c3 = _mm256_loadu_ps(c[3]);
+        c4 = _mm256_loadu_ps(c[4]);
+        c5 = _mm256_loadu_ps(c[5]);
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        b += 16;
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + k), b0, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + k), b0, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + k), b0, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + k), b0, c3);
+        c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), b0, c4);
+        c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, c5);
+    }
+    _mm256_storeu_ps(c[0], c0);
+    _mm256_storeu_ps(c[1], c1);
+    _mm256_storeu_ps(c[2], c2);
+    _mm256_storeu_ps(c[3], c3);
+    _mm256_storeu_ps(c[4], c4);
+    _mm256_storeu_ps(c[5], c5);
+}
+
+HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *in, int64_t step,
+                                const int64_t *offsets, int taps, const float *w, const float *bias,
+                                float *out)
+{
+    for (int64_t q = 0; q < pixels; q++) {
+        const float *base = in + q * step;
+        float *y = out + q * channels;
+        int64_t c = 0;
+        for (; c + 16 <= channels; c += 16) {
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            __m256 a1 = bias ? _mm256_loadu_ps(bias + c + 8) : _mm256_setzero_ps();
+            for (int t = 0; t < taps; t++) {
+                const float *x = base + offsets[t] + c, *k = w + t * channels + c;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(k), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(k + 8), a1);
+            }
+            _mm256_storeu_ps(y + c, a0);
+            _mm256_storeu_ps(y + c + 8, a1);
+        }
+        for (; c + 8 <= channels; c += 8) {
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            for (int t = 0; t < taps; t++)
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(base + offsets[t] + c),
+                                     _mm256_loadu_ps(w + t * channels + c), a0);
+            _mm256_storeu_ps(y + c, a0);
+        }
+        for (; c < channels; c++) {
+            float acc = bias ? bias[c] : 0.0f;
+            for (int t = 0; t < taps; t++)
+                acc = __builtin_fmaf(base[offsets[t] + c], w[t * channels + c], acc);
+            y[c] = acc;
+        }
+    }
+}
+
+HQ_AVX2 static __m256 ew_vec(hqi_ref_ew_op_t op, __m256 x, __m256 y)
+{
+    switch (op) {
+    case HQI_REF_EW_ADD:
+        return _mm256_add_ps(x, y);
+    case HQI_REF_EW_SUB:
+        return _mm256_sub_ps(x, y);
+    case HQI_REF_EW_MUL:
+        return _mm256_mul_ps(x, y);
+    case HQI_REF_EW_DIV:
+        return _mm256_div_ps(x, y);
+    case HQI_REF_EW_MAX:
+    case HQI_REF_EW_MIN: {
+        __m256 pick = op == HQI_REF_EW_MAX ? _mm256_cmp_ps(x, y, _CMP_GT_OQ)
+                                           : _mm256_cmp_ps(x, y, _CMP_LT_OQ);
+        __m256 r = _mm256_blendv_ps(y, x, pick);
+        return _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, y, _CMP_UNORD_Q));
+    }
+    default:
+        return x;
+    }
+}
+
+HQ_AVX2 static void ew_avx2(hqi_ref_ew_op_t op, float *z, const float *x, int64_t xs,
+                            const float *y, int64_t ys, int64_t n)
+{
+    int64_t i = 0;
+    if (xs && ys) {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(z + i, ew_vec(op, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    } else if (xs) {
+        const __m256 b = _mm256_set1_ps(y[0]);
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(z + i, ew_vec(op, _mm256_loadu_ps(x + i), b));
+    } else if (ys) {
+        const __m256 a = _mm256_set1_ps(x[0]);
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(z + i, ew_vec(op, a, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++)
+        z[i] = hqi_fast_ew_one(op, x[i * xs], y[i * ys]);
+}
+
+HQ_AVX2 static void max_into_avx2(float *y, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(y + i);
+        __m256 take =
+            _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ), _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(b, a, take));
+    }
+    for (; i < n; i++)
+        y[i] = (x[i] > y[i] || x[i] != x[i]) ? x[i] : y[i];
+}
+
+/* The same operations in the same order as the portable transforms, 8 channels at a time. */
+HQ_AVX2 static void wino_in_avx2(int64_t channels, const float *const *d, float *v,
+                                 int64_t stride)
+{
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        __m256 r[4][4];
+        for (int j = 0; j < 4; j++) {
+            __m256 d0 = _mm256_loadu_ps(d[j] + c), d1 = _mm256_loadu_ps(d[4 + j] + c);
+            __m256 d2 = _mm256_loadu_ps(d[8 + j] + c), d3 = _mm256_loadu_ps(d[12 + j] + c);
+            r[0][j] = _mm256_sub_ps(d0, d2);
+            r[1][j] = _mm256_add_ps(d1, d2);
+            r[2][j] = _mm256_sub_ps(d2, d1);
+            r[3][j] = _mm256_sub_ps(d1, d3);
+        }
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_ps(v + (4 * i + 0) * stride + c, _mm256_sub_ps(r[i][0], r[i][2]));
+            _mm256_storeu_ps(v + (4 * i + 1) * stride + c, _mm256_add_ps(r[i][1], r[i][2]));
+            _mm256_storeu_ps(v + (4 * i + 2) * stride + c, _mm256_sub_ps(r[i][2], r[i][1]));
+            _mm256_storeu_ps(v + (4 * i + 3) * stride + c, _mm256_sub_ps(r[i][1], r[i][3]));
+        }
+    }
+    if (c < channels) {
+        const float *rest[16];
+        for (int i = 0; i < 16; i++)
+            rest[i] = d[i] + c;
+        hqi_fast_isa_portable.wino_in(channels - c, rest, v + c, stride);
+    }
+}
+
+HQ_AVX2 static void wino_out_avx2(int64_t channels, const float *m, int64_t stride,
+                                  const float *bias, float *const *y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        __m256 s[2][4];
+        for (int j = 0; j < 4; j++) {
+            __m256 m0 = _mm256_loadu_ps(m + j * stride + c);
+            __m256 m1 = _mm256_loadu_ps(m + (4 + j) * stride + c);
+            __m256 m2 = _mm256_loadu_ps(m + (8 + j) * stride + c);
+            __m256 m3 = _mm256_loadu_ps(m + (12 + j) * stride + c);
+            s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+            s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+        }
+        __m256 b = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int i = 0; i < 2; i++) {
+            if (y[2 * i])
+                _mm256_storeu_ps(
+                    y[2 * i] + c,
+                    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b));
+            if (y[2 * i + 1])
+                _mm256_storeu_ps(
+                    y[2 * i + 1] + c,
+                    _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b));
+        }
+    }
+    if (c < channels) {
+        float *rest[4];
+        for (int i = 0; i < 4; i++)
+            rest[i] = y[i] ? y[i] + c : NULL;
+        hqi_fast_isa_portable.wino_out(channels - c, m + c, stride, bias ? bias + c : NULL, rest);
+    }
+}
+
+static const hqi_fast_isa_t isa_avx2 = {
+    "avx2+fma",    gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2,
+    gemm_6x8_avx2, dw_row_avx2,    ew_avx2,      max_into_avx2,
+    wino_in_avx2,  wino_out_avx2,
+};
+
+const hqi_fast_isa_t *hqi_fast_isa_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &isa_avx2 : NULL;
+}
+
+#else
+
+const hqi_fast_isa_t *hqi_fast_isa_avx2(void)
+{
+    return NULL;
+}
+
+#endif

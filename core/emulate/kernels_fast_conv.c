@@ -1,0 +1,887 @@
+/* kernels_fast_conv.c — fast convolution, transposed convolution and dense layers.
+ *
+ * Every one of them is a GEMM per group, C[M x N] = A[M x K] . B[K x N], with M output pixels,
+ * N output channels of the group and K = kh*kw*cin_per_group (the Hailo weight layout
+ * [kh, kw, cin/groups, cout] already is B, row-major). B is packed once into panels of
+ * HQI_FAST_NR columns per block of at most HQI_FAST_KC rows; A rows are either input pixels read
+ * in place (dense, 1x1 convolutions without padding, the taps of a transposed convolution) or
+ * gathered (im2col) block by block into the caller's per-thread scratch. The bias seeds the
+ * accumulators of the first K block; the addend and the activation are applied to each tile
+ * right after its last K block, while it is in L1.
+ *
+ * Determinism: K block boundaries depend only on K, and each output element is summed by one
+ * micro-kernel call per K block in a fixed order, so results are the same whatever the number
+ * of threads and however tasks are split (tasks are ranges of rows and of column panels). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulate/kernels_fast.h"
+#include "util/util.h"
+
+struct hqi_fast_conv {
+    hqi_fast_conv_desc_t desc;
+    int64_t cin_group, cout_group; /* channels per group */
+    int taps;                      /* kh * kw (dense: 1) */
+    int64_t depth;      /* K of one GEMM: conv taps * cin_group, deconv and dense cin_group */
+    int64_t panels;     /* column panels per group: ceil(cout_group / NR) */
+    int64_t block;      /* rows of a full K block */
+    int64_t blocks;     /* K blocks */
+    int64_t tap_blocks; /* tapwise: K blocks per tap */
+    bool depthwise;     /* conv with groups == cin == cout: the dedicated loop */
+    bool direct;        /* A rows read in place (no im2col) */
+    bool tapwise;       /* conv whose K blocks never straddle a tap: A rows are read
+                           in place per tap (a zero row where the tap is in the pad) */
+    bool scatter;       /* deconv with stride == kernel, no pads: one GEMM whose
+                           columns are (tap, channel), scattered to the output */
+    int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
+    bool winograd;      /* 3x3 stride 1: Winograd F(2x2, 3x3), 16 GEMMs of
+                           [tiles x cin] . [cin x cout] (packed: [16][cin x panels x NR]) */
+    int64_t wino_tiles; /* tiles of 2x2 outputs per task (a multiple of MR) */
+    float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
+    float *bias16;      /* [groups][panels x NR], zero padded; NULL without bias */
+    float *dw;          /* depthwise: [taps][C] */
+    float *bias;        /* [cout] or NULL */
+};
+
+static const float zeros16[HQI_FAST_NR];
+static const float zeros_row[HQI_FAST_KC]; /* a tap in the padding reads this */
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* First K row and depth of K block `b`. Blocks tile K in order; tapwise, each tap's cin_group
+ * rows are split alone. Both depend only on the shapes (determinism). */
+static int64_t block_start(const hqi_fast_conv_t *conv, int64_t b)
+{
+    if (conv->tapwise)
+        return (b / conv->tap_blocks) * conv->cin_group + (b % conv->tap_blocks) * conv->block;
+    return b * conv->block;
+}
+
+static int64_t block_rows(const hqi_fast_conv_t *conv, int64_t b)
+{
+    int64_t end = conv->tapwise ? (b / conv->tap_blocks + 1) * conv->cin_group : conv->depth;
+    int64_t k0 = block_start(conv, b);
+    return end - k0 < conv->block ? end - k0 : conv->block;
+}
+
+/* K block `b`'s panel `p` within one packed GEMM. */
+static const float *panel_of(const hqi_fast_conv_t *conv, const float *gemm, int64_t b, int64_t p)
+{
+    return gemm + block_start(conv, b) * conv->panels * HQI_FAST_NR +
+           p * block_rows(conv, b) * HQI_FAST_NR;
+}
+
+/* Packs B[k][j] = src[k * ld + j] (k < depth, j < cout_group) into `dst`. */
+static void pack_b(const hqi_fast_conv_t *conv, const float *src, int64_t ld, float *dst)
+{
+    for (int64_t b = 0; b < conv->blocks; b++) {
+        int64_t k0 = block_start(conv, b), rows = block_rows(conv, b);
+        for (int64_t p = 0; p < conv->panels; p++) {
+            float *panel = (float *)panel_of(conv, dst, b, p);
+            int64_t j0 = p * HQI_FAST_NR;
+            int64_t cols = conv->gemm_n - j0 < HQI_FAST_NR ? conv->gemm_n - j0 : HQI_FAST_NR;
+            for (int64_t k = 0; k < rows; k++) {
+                float *out = panel + k * HQI_FAST_NR;
+                const float *in = src + (k0 + k) * ld + j0;
+                for (int64_t j = 0; j < HQI_FAST_NR; j++)
+                    out[j] = j < cols ? in[j] : 0.0f;
+            }
+        }
+    }
+}
+
+void hqi_fast_conv_destroy(hqi_fast_conv_t *conv)
+{
+    if (!conv)
+        return;
+    free(conv->packed);
+    free(conv->bias16);
+    free(conv->dw);
+    free(conv->bias);
+    free(conv);
+}
+
+static float *alloc_floats(int64_t count)
+{
+    size_t bytes;
+    if (count < 1 || !hqi_mul_size((size_t)count, sizeof(float), &bytes))
+        return NULL;
+    return malloc(bytes);
+}
+
+hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float *weights,
+                                  const float *bias, hqi_fast_conv_t **out, hq_error_t *err)
+{
+    static const char kernel[] = "fast conv";
+    if (!out)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: out: pointer is NULL", kernel);
+    *out = NULL;
+    hq_status_t st;
+    if ((st = hqi_ref_need(desc, kernel, "desc", err)) ||
+        (st = hqi_ref_need(weights, kernel, "weights", err)))
+        return st;
+    if (desc->kind != HQI_FAST_DENSE && (st = hqi_ref_window_check(&desc->window, kernel, err)))
+        return st;
+    int groups = desc->kind == HQI_FAST_DENSE ? 1 : desc->groups;
+    if (groups < 1 || desc->cin < 1 || desc->cout < 1 || desc->cin % groups ||
+        desc->cout % groups || desc->cin > HQI_REF_MAX_PARAM || desc->cout > HQI_REF_MAX_PARAM)
+        return hqi_error(err, HQ_ERR_ARGUMENT,
+                         "%s: groups: %d groups do not divide %lld input and %lld output channels",
+                         kernel, groups, (long long)desc->cin, (long long)desc->cout);
+    hqi_fast_conv_t *conv = calloc(1, sizeof *conv);
+    if (!conv)
+        return hqi_nomem(err, kernel);
+    conv->desc = *desc;
+    conv->desc.groups = groups;
+    conv->cin_group = desc->cin / groups;
+    conv->cout_group = desc->cout / groups;
+    const hqi_ref_window_t *w = &desc->window;
+    conv->taps = desc->kind == HQI_FAST_DENSE ? 1 : w->kernel_h * w->kernel_w;
+    if (desc->kind != HQI_FAST_DENSE && (int64_t)w->kernel_h * w->kernel_w > (1 << 16)) {
+        hqi_fast_conv_destroy(conv);
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: window: more than 2^16 taps", kernel);
+    }
+    conv->depth = desc->kind == HQI_FAST_CONV ? conv->taps * conv->cin_group : conv->cin_group;
+    conv->scatter = desc->kind == HQI_FAST_DECONV && groups == 1 && conv->depth <= HQI_FAST_KC &&
+                    w->stride_h == w->kernel_h && w->stride_w == w->kernel_w &&
+                    w->dilation_h == 1 && w->dilation_w == 1 && !w->pad_top && !w->pad_left &&
+                    !w->pad_bottom && !w->pad_right && !desc->output_pad_h && !desc->output_pad_w;
+    conv->gemm_n = conv->scatter ? conv->taps * desc->cout : conv->cout_group;
+    conv->panels = ceil_div(conv->gemm_n, HQI_FAST_NR);
+    /* Winograd F(2x2, 3x3) does 2.25x fewer multiplies; with more than 256 channels its 16
+     * transformed weight matrices no longer stay in cache, and with few input channels the
+     * transforms cost more than they save. */
+    conv->winograd = desc->kind == HQI_FAST_CONV && groups == 1 && w->kernel_h == 3 &&
+                     w->kernel_w == 3 && w->stride_h == 1 && w->stride_w == 1 &&
+                     w->dilation_h == 1 && w->dilation_w == 1 && w->pad_top <= 2 &&
+                     w->pad_left <= 2 && w->pad_bottom <= 2 && w->pad_right <= 2 &&
+                     desc->cin >= 16 && desc->cin <= HQI_FAST_KC && desc->cout <= 256 &&
+                     !getenv("HQ_EMULATE_NO_WINOGRAD");
+    conv->depthwise = desc->kind == HQI_FAST_CONV && groups == desc->cin && groups == desc->cout;
+    conv->direct =
+        desc->kind != HQI_FAST_CONV || (w->kernel_h == 1 && w->kernel_w == 1 && !w->pad_top &&
+                                        !w->pad_left && !w->pad_bottom && !w->pad_right);
+    /* With 16 or more channels per tap, reading A rows in place beats gathering them. */
+    conv->tapwise = !conv->direct && !conv->winograd && conv->cin_group >= 16;
+    if (conv->winograd) {
+        conv->depth = desc->cin; /* each of the 16 GEMMs: K = cin in one block */
+        conv->blocks = 1;
+        conv->block = desc->cin;
+        int64_t row_floats = desc->cin + conv->panels * HQI_FAST_NR;
+        conv->wino_tiles = (16384 / row_floats) / HQI_FAST_MR * HQI_FAST_MR;
+        if (conv->wino_tiles < HQI_FAST_MR)
+            conv->wino_tiles = HQI_FAST_MR;
+        if (conv->wino_tiles > HQI_FAST_MC)
+            conv->wino_tiles = HQI_FAST_MC;
+    } else if (conv->tapwise) {
+        conv->tap_blocks = ceil_div(conv->cin_group, HQI_FAST_KC);
+        conv->block = ceil_div(conv->cin_group, conv->tap_blocks);
+        conv->blocks = conv->tap_blocks * conv->taps;
+    } else {
+        conv->blocks = ceil_div(conv->depth, HQI_FAST_KC);
+        conv->block = ceil_div(conv->depth, conv->blocks);
+    }
+    if (bias) {
+        conv->bias = alloc_floats(desc->cout);
+        if (!conv->bias) {
+            hqi_fast_conv_destroy(conv);
+            return hqi_nomem(err, kernel);
+        }
+        memcpy(conv->bias, bias, (size_t)desc->cout * sizeof(float));
+    }
+    if (conv->depthwise) {
+        conv->dw = alloc_floats((int64_t)conv->taps * desc->cout);
+        if (!conv->dw) {
+            hqi_fast_conv_destroy(conv);
+            return hqi_nomem(err, kernel);
+        }
+        memcpy(conv->dw, weights, (size_t)conv->taps * (size_t)desc->cout * sizeof(float));
+        *out = conv;
+        return HQ_OK;
+    }
+    int64_t gemms =
+        desc->kind == HQI_FAST_DECONV && !conv->scatter ? (int64_t)conv->taps * groups : groups;
+    if (conv->winograd)
+        gemms = 16;
+    int64_t per_gemm = conv->depth * conv->panels * HQI_FAST_NR;
+    if (per_gemm > HQI_REF_MAX_ELEMENTS / gemms) {
+        hqi_fast_conv_destroy(conv);
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: weights: more than 2^40 elements", kernel);
+    }
+    conv->packed = alloc_floats(per_gemm * gemms);
+    if (!conv->packed) {
+        hqi_fast_conv_destroy(conv);
+        return hqi_nomem(err, kernel);
+    }
+    if (conv->winograd) {
+        /* U = G g G^T per (ci, o), in double, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1];
+         * matrix x of the 16 is U[x / 4][x % 4] as a [cin x cout] B */
+        float *u = alloc_floats(16 * desc->cin * desc->cout);
+        if (!u) {
+            hqi_fast_conv_destroy(conv);
+            return hqi_nomem(err, kernel);
+        }
+        static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        for (int64_t ci = 0; ci < desc->cin; ci++)
+            for (int64_t o = 0; o < desc->cout; o++) {
+                double g[3][3], t[4][3];
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        g[ky][kx] = weights[((ky * 3 + kx) * desc->cin + ci) * desc->cout + o];
+                for (int i = 0; i < 4; i++)
+                    for (int kx = 0; kx < 3; kx++)
+                        t[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        u[((i * 4 + j) * desc->cin + ci) * desc->cout + o] =
+                            (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+            }
+        for (int x = 0; x < 16; x++)
+            pack_b(conv, u + x * desc->cin * desc->cout, desc->cout, conv->packed + x * per_gemm);
+        free(u);
+    }
+    if (conv->scatter) {
+        /* B[ci][t*cout + o] = weights[t][ci][o]: every tap's columns side by side */
+        float *wide = alloc_floats(conv->depth * conv->gemm_n);
+        if (!wide) {
+            hqi_fast_conv_destroy(conv);
+            return hqi_nomem(err, kernel);
+        }
+        for (int64_t t = 0; t < conv->taps; t++)
+            for (int64_t ci = 0; ci < conv->depth; ci++)
+                memcpy(wide + ci * conv->gemm_n + t * desc->cout,
+                       weights + (t * conv->depth + ci) * desc->cout,
+                       (size_t)desc->cout * sizeof(float));
+        pack_b(conv, wide, conv->gemm_n, conv->packed);
+        free(wide);
+    }
+    for (int64_t t = 0;
+         !conv->scatter && !conv->winograd && t < (desc->kind == HQI_FAST_DECONV ? conv->taps : 1);
+         t++)
+        for (int g = 0; g < groups; g++) {
+            /* conv/dense: row k of [K x cout] is weights + k*cout; deconv tap t: rows of
+             * weights[ky][kx] ([cin_group x cout]). */
+            const float *src = weights + t * conv->cin_group * desc->cout + g * conv->cout_group;
+            pack_b(conv, src, desc->cout, conv->packed + (t * groups + g) * per_gemm);
+        }
+    if (bias) {
+        conv->bias16 = calloc((size_t)(groups * conv->panels * HQI_FAST_NR), sizeof(float));
+        if (!conv->bias16) {
+            hqi_fast_conv_destroy(conv);
+            return hqi_nomem(err, kernel);
+        }
+        for (int g = 0; g < groups; g++)
+            for (int64_t j = 0; j < conv->gemm_n; j++) /* scatter: column j is channel j % cout */
+                conv->bias16[g * conv->panels * HQI_FAST_NR + j] =
+                    bias[g * conv->cout_group + j % conv->cout_group];
+    }
+    *out = conv;
+    return HQ_OK;
+}
+
+int64_t hqi_fast_conv_scratch(const hqi_fast_conv_t *conv)
+{
+    if (conv && conv->winograd) /* transformed inputs and products of one task's tiles */
+        return 16 * conv->wino_tiles * (conv->desc.cin + conv->panels * HQI_FAST_NR);
+    if (!conv || conv->depthwise || conv->direct || conv->tapwise)
+        return 0;
+    return HQI_FAST_MC * conv->block;
+}
+
+/* ---- the GEMM driver ------------------------------------------------------------------------ */
+
+/* One run: everything a task needs to find its rows. */
+typedef struct job {
+    const hqi_fast_conv_t *conv;
+    const hqi_fast_isa_t *isa;
+    const hqi_ref_act_t *act;
+    hqi_ref_dims_t in, out;
+    const float *input, *addend;
+    float *output;
+    float *scratch; /* per thread: MC x block */
+    int64_t rows;   /* M of one GEMM */
+    int64_t m_tiles, n_splits;
+    int tap;        /* deconv: the tap being accumulated */
+    bool seed_bias; /* first K block starts from the bias (else from C) */
+    bool epilogue;  /* apply addend + activation after the last K block */
+} job_t;
+
+/* The input pixel an A row reads (direct mode), at the group's first channel. */
+static const float *direct_row(const job_t *job, int g, int64_t m)
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    if (conv->desc.kind == HQI_FAST_CONV) {
+        int64_t ox = m % job->out.w, rest = m / job->out.w;
+        int64_t oy = rest % job->out.h, n = rest / job->out.h;
+        int64_t iy = oy * conv->desc.window.stride_h, ix = ox * conv->desc.window.stride_w;
+        return job->input + ((n * job->in.h + iy) * job->in.w + ix) * job->in.c +
+               g * conv->cin_group;
+    }
+    return job->input + m * job->in.c + g * conv->cin_group; /* dense, deconv: row m in place */
+}
+
+/* The output row C row m writes, at the group's first channel; NULL when it falls outside the
+ * output (deconv taps cropped by the pads). */
+static float *output_row(const job_t *job, int g, int64_t m)
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    int64_t index = m;
+    if (conv->desc.kind == HQI_FAST_DECONV) {
+        const hqi_ref_window_t *w = &conv->desc.window;
+        int64_t ix = m % job->in.w, rest = m / job->in.w;
+        int64_t iy = rest % job->in.h, n = rest / job->in.h;
+        int64_t ky = job->tap / w->kernel_w, kx = job->tap % w->kernel_w;
+        int64_t oy = iy * w->stride_h + ky * w->dilation_h - w->pad_top;
+        int64_t ox = ix * w->stride_w + kx * w->dilation_w - w->pad_left;
+        if (oy < 0 || oy >= job->out.h || ox < 0 || ox >= job->out.w)
+            return NULL;
+        index = (n * job->out.h + oy) * job->out.w + ox;
+    }
+    return job->output + index * job->out.c + g * conv->cout_group;
+}
+
+/* im2col of rows [m0, m0 + count) and K range [k0, k0 + depth) into dst (row-major). */
+static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t k0, int64_t depth,
+                        float *dst)
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t cpg = conv->cin_group, in_h = job->in.h, in_w = job->in.w, in_c = job->in.c;
+    const float *input = job->input + g * cpg;
+    /* the tap and channel where the block starts, and the row's pixel, advanced incrementally
+     * (divisions per element would cost more than the copy) */
+    const int64_t t0 = k0 / cpg, ci0 = k0 % cpg;
+    int64_t ox = m0 % job->out.w, oy = m0 / job->out.w % job->out.h;
+    int64_t n = m0 / job->out.w / job->out.h;
+    for (int r = 0; r < count; r++) {
+        float *to = dst + r * depth;
+        const float *const end = to + depth;
+        const int64_t y0 = oy * w->stride_h - w->pad_top, x0 = ox * w->stride_w - w->pad_left;
+        const float *image = input + n * in_h * in_w * in_c;
+        int64_t ky = t0 / w->kernel_w, kx = t0 % w->kernel_w, ci = ci0;
+        while (to < end) {
+            int64_t run = cpg - ci < end - to ? cpg - ci : end - to;
+            const int64_t iy = y0 + ky * w->dilation_h, ix = x0 + kx * w->dilation_w;
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
+                for (int64_t i = 0; i < run; i++)
+                    to[i] = 0.0f;
+            } else {
+                const float *from = image + (iy * in_w + ix) * in_c + ci;
+                for (int64_t i = 0; i < run; i++) /* runs are short here: no memcpy call */
+                    to[i] = from[i];
+            }
+            to += run;
+            ci = 0;
+            if (++kx == w->kernel_w) {
+                kx = 0;
+                ky++;
+            }
+        }
+        if (++ox == job->out.w) {
+            ox = 0;
+            if (++oy == job->out.h) {
+                oy = 0;
+                n++;
+            }
+        }
+    }
+}
+
+static void gemm_task(void *context, int64_t task, int thread)
+{
+    const job_t *job = context;
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_fast_isa_t *isa = job->isa;
+    const int64_t split = task % job->n_splits;
+    const int64_t tile = (task / job->n_splits) % job->m_tiles;
+    const int g = (int)(task / job->n_splits / job->m_tiles);
+    const int64_t m0 = tile * HQI_FAST_MC;
+    const int count = (int)(job->rows - m0 < HQI_FAST_MC ? job->rows - m0 : HQI_FAST_MC);
+    const int64_t p0 = conv->panels * split / job->n_splits;
+    const int64_t p1 = conv->panels * (split + 1) / job->n_splits;
+    const int64_t gemm_index =
+        conv->desc.kind == HQI_FAST_DECONV ? (int64_t)job->tap * conv->desc.groups + g : g;
+    const float *packed = conv->packed + gemm_index * conv->depth * conv->panels * HQI_FAST_NR;
+
+    const float *a_rows[HQI_FAST_MC];
+    float *c_rows[HQI_FAST_MC];
+    const float *add_rows[HQI_FAST_MC];
+    float dummy[HQI_FAST_MR][HQI_FAST_NR];
+    float edge[HQI_FAST_MR][HQI_FAST_NR];
+    memset(dummy, 0, sizeof dummy);
+    memset(edge, 0, sizeof edge);
+    int64_t origin_n[HQI_FAST_MC], origin_y[HQI_FAST_MC], origin_x[HQI_FAST_MC];
+    const hqi_ref_window_t *w = &conv->desc.window;
+    for (int r = 0; r < count; r++) {
+        c_rows[r] = output_row(job, g, m0 + r);
+        add_rows[r] = job->addend && c_rows[r] ? job->addend + (c_rows[r] - job->output) : NULL;
+        a_rows[r] = conv->direct ? direct_row(job, g, m0 + r) : NULL;
+        if (conv->tapwise) {
+            int64_t m = m0 + r;
+            origin_x[r] = (m % job->out.w) * w->stride_w - w->pad_left;
+            origin_y[r] = (m / job->out.w % job->out.h) * w->stride_h - w->pad_top;
+            origin_n[r] = m / job->out.w / job->out.h;
+        }
+    }
+    float *gathered =
+        job->scratch ? job->scratch + (int64_t)thread * HQI_FAST_MC * conv->block : NULL;
+    for (int64_t b = 0; b < conv->blocks; b++) {
+        const int64_t k0 = block_start(conv, b), depth = block_rows(conv, b);
+        const bool first = b == 0, last = b == conv->blocks - 1;
+        const float *a_block[HQI_FAST_MC];
+        if (conv->direct) {
+            for (int r = 0; r < count; r++)
+                a_block[r] = a_rows[r] + k0;
+        } else if (conv->tapwise) {
+            const int64_t t = k0 / conv->cin_group, ci = k0 % conv->cin_group;
+            const int64_t dy = (t / w->kernel_w) * w->dilation_h,
+                          dx = (t % w->kernel_w) * w->dilation_w;
+            for (int r = 0; r < count; r++) {
+                int64_t iy = origin_y[r] + dy, ix = origin_x[r] + dx;
+                a_block[r] =
+                    iy < 0 || iy >= job->in.h || ix < 0 || ix >= job->in.w
+                        ? zeros_row
+                        : job->input +
+                              ((origin_n[r] * job->in.h + iy) * job->in.w + ix) * job->in.c +
+                              g * conv->cin_group + ci;
+            }
+        } else {
+            gather_rows(job, g, m0, count, k0, depth, gathered);
+            for (int r = 0; r < count; r++)
+                a_block[r] = gathered + r * depth;
+        }
+        for (int64_t p = p0; p < p1; p++) {
+            const float *panel = panel_of(conv, packed, b, p);
+            const int64_t j0 = p * HQI_FAST_NR;
+            const int cols =
+                (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0 : HQI_FAST_NR);
+            const float *init = NULL;
+            if (first && job->seed_bias)
+                init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR : zeros16;
+            /* a last panel of at most 8 columns runs the 8-wide kernel */
+            const int width = cols <= 8 ? 8 : HQI_FAST_NR;
+            for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
+                const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
+                const float *a6[HQI_FAST_MR];
+                float *c6[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++) {
+                    /* rows past the end repeat the last row's A and write a dummy tile */
+                    a6[r] = a_block[r0 + (r < valid ? r : valid - 1)];
+                    float *row = r < valid ? c_rows[r0 + r] : NULL;
+                    if (cols < width) {
+                        c6[r] = edge[r];
+                        if (row && !init)
+                            memcpy(edge[r], row + j0, (size_t)cols * sizeof(float));
+                    } else {
+                        c6[r] = row ? row + j0 : dummy[r];
+                    }
+                }
+                if (width == 8)
+                    isa->gemm_6x8(depth, a6, panel, c6, init);
+                else
+                    isa->gemm_6x16(depth, a6, panel, c6, init);
+                for (int r = 0; r < valid; r++) {
+                    float *row = c_rows[r0 + r];
+                    if (!row)
+                        continue;
+                    if (cols < width)
+                        memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
+                    if (last && job->epilogue &&
+                        (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
+                        isa->act_row(job->act, row + j0,
+                                     add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
+                                     g * conv->cout_group + j0, cols);
+                }
+            }
+        }
+    }
+}
+
+/* Deconv with stride == kernel: input pixel m's row of (tap, channel) columns lands on the
+ * output pixels of its stride x stride block; tiles go through `edge` and are copied out in
+ * runs of channels of one tap, then get their activation. */
+static void scatter_task(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const job_t *job = context;
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_fast_isa_t *isa = job->isa;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t split = task % job->n_splits, tile = task / job->n_splits;
+    const int64_t m0 = tile * HQI_FAST_MC;
+    const int count = (int)(job->rows - m0 < HQI_FAST_MC ? job->rows - m0 : HQI_FAST_MC);
+    const int64_t p0 = conv->panels * split / job->n_splits;
+    const int64_t p1 = conv->panels * (split + 1) / job->n_splits;
+    const int64_t cout = conv->cout_group;
+    float edge[HQI_FAST_MR][HQI_FAST_NR];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *panel = panel_of(conv, conv->packed, 0, p);
+        const int64_t j0 = p * HQI_FAST_NR;
+        const int cols = (int)(conv->gemm_n - j0 < HQI_FAST_NR ? conv->gemm_n - j0 : HQI_FAST_NR);
+        const float *init = conv->bias16 ? conv->bias16 + p * HQI_FAST_NR : zeros16;
+        /* the panel's columns as runs of channels of one tap: where each run lands relative to
+         * the output pixel of the input pixel's block */
+        int runs = 0, run_start[HQI_FAST_NR], run_length[HQI_FAST_NR];
+        int64_t run_offset[HQI_FAST_NR], run_channel[HQI_FAST_NR];
+        for (int j = 0; j < cols; runs++) {
+            const int64_t column = j0 + j, t = column / cout, o = column % cout;
+            run_start[runs] = j;
+            run_length[runs] = (int)(cout - o < cols - j ? cout - o : cols - j);
+            run_channel[runs] = o;
+            run_offset[runs] = ((t / w->kernel_w) * job->out.w + t % w->kernel_w) * job->out.c + o;
+            j += run_length[runs];
+        }
+        for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
+            const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
+            const float *a6[HQI_FAST_MR];
+            float *c6[HQI_FAST_MR];
+            for (int r = 0; r < HQI_FAST_MR; r++) {
+                a6[r] = job->input + (m0 + r0 + (r < valid ? r : valid - 1)) * job->in.c;
+                c6[r] = edge[r];
+            }
+            if (cols <= 8)
+                isa->gemm_6x8(conv->depth, a6, panel, c6, init);
+            else
+                isa->gemm_6x16(conv->depth, a6, panel, c6, init);
+            for (int r = 0; r < valid; r++) {
+                const int64_t m = m0 + r0 + r;
+                const int64_t ix = m % job->in.w, iy = m / job->in.w % job->in.h;
+                const int64_t n = m / job->in.w / job->in.h;
+                float *base = job->output + ((n * job->out.h + iy * w->stride_h) * job->out.w +
+                                             ix * w->stride_w) *
+                                                job->out.c;
+                /* channel-independent activations act on the tile row at once */
+                if (job->act->type != HQ_ACT_LINEAR && job->act->type != HQ_ACT_PRELU)
+                    isa->act_row(job->act, edge[r], NULL, 0, cols);
+                for (int q = 0; q < runs; q++) {
+                    float *to = base + run_offset[q];
+                    const float *from = edge[r] + run_start[q];
+                    for (int i = 0; i < run_length[q]; i++) /* often 1 to 4 floats */
+                        to[i] = from[i];
+                    if (job->act->type == HQ_ACT_PRELU)
+                        isa->act_row(job->act, to, NULL, run_channel[q], run_length[q]);
+                }
+            }
+        }
+    }
+}
+
+/* Winograd F(2x2, 3x3): task = wino_tiles tiles of 2x2 outputs (tiles numbered over
+ * (n, tile row, tile column)). Input transform into v[16][tiles][cin], 16 GEMMs into
+ * m[16][tiles][panels*16], output transform + bias, then addend and activation per pixel. */
+static void winograd_task(void *context, int64_t task, int thread)
+{
+    const job_t *job = context;
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_fast_isa_t *isa = job->isa;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t cin = conv->desc.cin, cout = conv->desc.cout;
+    const int64_t ldm = conv->panels * HQI_FAST_NR, tiles = conv->wino_tiles;
+    const int64_t tiles_w = (job->out.w + 1) / 2, tiles_h = (job->out.h + 1) / 2;
+    const int64_t total = job->out.n * tiles_h * tiles_w;
+    const int64_t t0 = task * tiles;
+    const int count = (int)(total - t0 < tiles ? total - t0 : tiles);
+    float *v = job->scratch + (int64_t)thread * hqi_fast_conv_scratch(conv);
+    float *m = v + 16 * tiles * cin;
+    for (int r = 0; r < count; r++) {
+        const int64_t t = t0 + r, tx = t % tiles_w, ty = t / tiles_w % tiles_h;
+        const int64_t n = t / tiles_w / tiles_h;
+        const float *d[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int64_t iy = 2 * ty - w->pad_top + i, ix = 2 * tx - w->pad_left + j;
+                d[4 * i + j] = iy < 0 || iy >= job->in.h || ix < 0 || ix >= job->in.w
+                                   ? zeros_row
+                                   : job->input + ((n * job->in.h + iy) * job->in.w + ix) * cin;
+            }
+        isa->wino_in(cin, d, v + r * cin, tiles * cin);
+    }
+    float dummy[HQI_FAST_MR][HQI_FAST_NR];
+    for (int x = 0; x < 16; x++) {
+        const float *packed = conv->packed + x * cin * conv->panels * HQI_FAST_NR;
+        for (int64_t p = 0; p < conv->panels; p++) {
+            const float *panel = panel_of(conv, packed, 0, p);
+            for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
+                const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
+                const float *a6[HQI_FAST_MR];
+                float *c6[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++) {
+                    a6[r] = v + (x * tiles + r0 + (r < valid ? r : valid - 1)) * cin;
+                    c6[r] = r < valid ? m + (x * tiles + r0 + r) * ldm + p * HQI_FAST_NR
+                                      : dummy[r];
+                }
+                isa->gemm_6x16(cin, a6, panel, c6, zeros16);
+            }
+        }
+    }
+    for (int r = 0; r < count; r++) {
+        const int64_t t = t0 + r, tx = t % tiles_w, ty = t / tiles_w % tiles_h;
+        const int64_t n = t / tiles_w / tiles_h;
+        float *y[4];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+                int64_t oy = 2 * ty + i, ox = 2 * tx + j;
+                y[2 * i + j] = oy < job->out.h && ox < job->out.w
+                                   ? job->output + ((n * job->out.h + oy) * job->out.w + ox) * cout
+                                   : NULL;
+            }
+        isa->wino_out(cout, m + r * ldm, tiles * ldm, conv->bias, y);
+        for (int q = 0; q < 4; q++)
+            if (y[q] && (job->addend || job->act->type != HQ_ACT_LINEAR))
+                isa->act_row(job->act, y[q],
+                             job->addend ? job->addend + (y[q] - job->output) : NULL, 0, cout);
+    }
+}
+
+/* Splits the column panels when there are too few row tiles to keep every thread busy. */
+static void plan_tasks(job_t *job, int threads)
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    job->m_tiles = ceil_div(job->rows, HQI_FAST_MC);
+    job->n_splits = 1;
+    while (threads > 1 && conv->desc.groups * job->m_tiles * job->n_splits < 4 * threads &&
+           job->n_splits * 2 <= conv->panels)
+        job->n_splits *= 2;
+}
+
+static void run_gemms(job_t *job, hqi_threadpool_t *pool)
+{
+    plan_tasks(job, hqi_threadpool_size(pool));
+    hqi_threadpool_run(pool, job->conv->desc.groups * job->m_tiles * job->n_splits, gemm_task, job);
+}
+
+/* ---- depthwise ------------------------------------------------------------------------------ */
+
+static void depthwise_task(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const job_t *job = context;
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t oy = task % job->out.h, n = task / job->out.h;
+    const int64_t c = job->out.c;
+    const float *ins[64];
+    const float *ws[64];
+    /* the columns whose window lies inside the input, when the row's window rows do */
+    int64_t inner_lo = job->out.w, inner_hi = job->out.w;
+    const int64_t iy0 = oy * w->stride_h - w->pad_top;
+    const int taps = w->kernel_h * w->kernel_w;
+    if (iy0 >= 0 && iy0 + (int64_t)(w->kernel_h - 1) * w->dilation_h < job->in.h && taps <= 64) {
+        inner_lo = (w->pad_left + w->stride_w - 1) / w->stride_w;
+        int64_t span = job->in.w - 1 - (int64_t)(w->kernel_w - 1) * w->dilation_w + w->pad_left;
+        inner_hi = span < 0 ? inner_lo : span / w->stride_w + 1;
+        if (inner_hi > job->out.w)
+            inner_hi = job->out.w;
+        if (inner_hi < inner_lo)
+            inner_hi = inner_lo;
+    }
+    int64_t offsets[64];
+    for (int t = 0; t < taps && t < 64; t++)
+        offsets[t] = ((int64_t)(t / w->kernel_w) * w->dilation_h * job->in.w +
+                      (int64_t)(t % w->kernel_w) * w->dilation_w) *
+                     c;
+    for (int64_t ox = 0; ox < job->out.w; ox++) {
+        float *pixel = job->output + ((n * job->out.h + oy) * job->out.w + ox) * c;
+        if (ox == inner_lo && inner_hi > inner_lo) {
+            const float *first =
+                job->input +
+                ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
+            job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
+                             conv->dw, conv->bias, pixel);
+            const int64_t span = (inner_hi - inner_lo) * c;
+            if (job->act->type == HQ_ACT_PRELU) {
+                for (int64_t q = 0; q < inner_hi - inner_lo; q++)
+                    job->isa->act_row(
+                        job->act, pixel + q * c,
+                        job->addend ? job->addend + (pixel - job->output) + q * c : NULL, 0, c);
+            } else if (job->addend || job->act->type != HQ_ACT_LINEAR) {
+                job->isa->act_row(job->act, pixel,
+                                  job->addend ? job->addend + (pixel - job->output) : NULL, 0,
+                                  span);
+            }
+            ox = inner_hi - 1;
+            continue;
+        }
+        int used = 0;
+        bool seeded = false;
+        for (int ky = 0; ky < w->kernel_h; ky++) {
+            int64_t iy = oy * w->stride_h - w->pad_top + (int64_t)ky * w->dilation_h;
+            if (iy < 0 || iy >= job->in.h)
+                continue;
+            for (int kx = 0; kx < w->kernel_w; kx++) {
+                int64_t ix = ox * w->stride_w - w->pad_left + (int64_t)kx * w->dilation_w;
+                if (ix < 0 || ix >= job->in.w)
+                    continue;
+                ins[used] = job->input + ((n * job->in.h + iy) * job->in.w + ix) * c;
+                ws[used] = conv->dw + ((int64_t)ky * w->kernel_w + kx) * c;
+                if (++used == 64) {
+                    /* windows beyond 64 taps: continue the sum from the output itself */
+                    job->isa->dw_pixel(c, used, ins, ws, seeded ? pixel : conv->bias, pixel);
+                    seeded = true;
+                    used = 0;
+                }
+            }
+        }
+        if (used || !seeded)
+            job->isa->dw_pixel(c, used, ins, ws, seeded ? pixel : conv->bias, pixel);
+        if (job->addend || job->act->type != HQ_ACT_LINEAR)
+            job->isa->act_row(job->act, pixel,
+                              job->addend ? job->addend + (pixel - job->output) : NULL, 0, c);
+    }
+}
+
+/* ---- deconv bias and activation passes ------------------------------------------------------ */
+
+static void fill_bias_task(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const job_t *job = context;
+    const int64_t c = job->out.c, pixels = job->out.w;
+    float *row = job->output + task * pixels * c;
+    for (int64_t x = 0; x < pixels; x++) {
+        if (job->conv->bias)
+            memcpy(row + x * c, job->conv->bias, (size_t)c * sizeof(float));
+        else
+            memset(row + x * c, 0, (size_t)c * sizeof(float));
+    }
+}
+
+static void activate_task(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const job_t *job = context;
+    const int64_t c = job->out.c;
+    float *row = job->output + task * job->out.w * c;
+    for (int64_t x = 0; x < job->out.w; x++)
+        job->isa->act_row(job->act, row + x * c, NULL, 0, c);
+}
+
+/* ---- entry ---------------------------------------------------------------------------------- */
+
+static hq_status_t check_extent(const char *kernel, const char *axis, int64_t got, int64_t expected,
+                                hq_error_t *err)
+{
+    if (expected < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: window: kernel does not fit the %s axis",
+                         kernel, axis);
+    if (got != expected)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: %s extent %lld, expected %lld", kernel,
+                         axis, (long long)got, (long long)expected);
+    return HQ_OK;
+}
+
+static hq_status_t check_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
+                             hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
+                             float *output, float *scratch, hq_error_t *err)
+{
+    static const char *const names[] = {"conv2d", "deconv2d", "dense"};
+    const hqi_fast_conv_desc_t *d = &conv->desc;
+    const char *kernel = names[d->kind];
+    const hqi_ref_window_t *w = &d->window;
+    int64_t count;
+    hq_status_t st;
+    if ((st = hqi_ref_dims_count(in, kernel, "input", &count, err)) ||
+        (st = hqi_ref_dims_count(out, kernel, "output", &count, err)) ||
+        (st = hqi_ref_need(input, kernel, "input", err)) ||
+        (st = hqi_ref_need(output, kernel, "output", err)) ||
+        (st = hqi_ref_act_check(act, out.c, kernel, err)))
+        return st;
+    if (hqi_fast_conv_scratch(conv) > 0 && !scratch)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: scratch: pointer is NULL", kernel);
+    if (out.n != in.n)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: batch %lld differs from input %lld",
+                         kernel, (long long)out.n, (long long)in.n);
+    if (in.c != d->cin || out.c != d->cout)
+        return hqi_error(err, HQ_ERR_ARGUMENT,
+                         "%s: weights: prepared for %lld -> %lld channels, got %lld -> %lld",
+                         kernel, (long long)d->cin, (long long)d->cout, (long long)in.c,
+                         (long long)out.c);
+    if (d->kind == HQI_FAST_CONV)
+        return (st = check_extent(kernel, "H", out.h,
+                                  hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h,
+                                                        w->dilation_h, w->pad_top, w->pad_bottom,
+                                                        false),
+                                  err))
+                   ? st
+                   : check_extent(kernel, "W", out.w,
+                                  hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w,
+                                                        w->dilation_w, w->pad_left, w->pad_right,
+                                                        false),
+                                  err);
+    if (d->kind == HQI_FAST_DECONV)
+        return (st = check_extent(kernel, "H", out.h,
+                                  hqi_ref_deconv_extent(in.h, w->kernel_h, w->stride_h,
+                                                        w->dilation_h, w->pad_top, w->pad_bottom,
+                                                        d->output_pad_h),
+                                  err))
+                   ? st
+                   : check_extent(kernel, "W", out.w,
+                                  hqi_ref_deconv_extent(in.w, w->kernel_w, w->stride_w,
+                                                        w->dilation_w, w->pad_left, w->pad_right,
+                                                        d->output_pad_w),
+                                  err);
+    if (in.h != 1 || in.w != 1 || out.h != 1 || out.w != 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "dense: input: expected [n, 1, 1, c] views");
+    return HQ_OK;
+}
+
+hq_status_t hqi_fast_conv_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
+                              hqi_ref_dims_t in, const float *input, const float *addend,
+                              hqi_ref_dims_t out, float *output, float *scratch,
+                              hqi_threadpool_t *pool, hq_error_t *err)
+{
+    hq_status_t st = hqi_ref_need(conv, "fast conv", "conv", err);
+    if (st == HQ_OK)
+        st = hqi_ref_need(act, "fast conv", "activation", err);
+    if (st == HQ_OK)
+        st = check_run(conv, act, in, input, out, output, scratch, err);
+    if (st != HQ_OK)
+        return st;
+    job_t job = {
+        .conv = conv,
+        .isa = hqi_fast_isa(),
+        .act = act,
+        .in = in,
+        .out = out,
+        .input = input,
+        .addend = conv->desc.kind == HQI_FAST_CONV ? addend : NULL,
+        .output = output,
+        .scratch = scratch,
+        .seed_bias = true,
+        .epilogue = true,
+    };
+    if (conv->depthwise) {
+        hqi_threadpool_run(pool, out.n * out.h, depthwise_task, &job);
+        return HQ_OK;
+    }
+    if (conv->winograd) {
+        int64_t total = out.n * ((out.h + 1) / 2) * ((out.w + 1) / 2);
+        hqi_threadpool_run(pool, ceil_div(total, conv->wino_tiles), winograd_task, &job);
+        return HQ_OK;
+    }
+    if (conv->desc.kind == HQI_FAST_CONV || conv->desc.kind == HQI_FAST_DENSE) {
+        job.rows = out.n * out.h * out.w;
+        run_gemms(&job, pool);
+        return HQ_OK;
+    }
+    if (conv->scatter) {
+        job.rows = in.n * in.h * in.w;
+        plan_tasks(&job, hqi_threadpool_size(pool));
+        hqi_threadpool_run(pool, job.m_tiles * job.n_splits, scatter_task, &job);
+        return HQ_OK;
+    }
+    /* deconv: bias, then each tap's GEMM scattered onto the output in tap order, then the
+     * activation */
+    hqi_threadpool_run(pool, out.n * out.h, fill_bias_task, &job);
+    job.rows = in.n * in.h * in.w;
+    job.seed_bias = false;
+    job.epilogue = false;
+    for (job.tap = 0; job.tap < conv->taps; job.tap++)
+        run_gemms(&job, pool);
+    if (act->type != HQ_ACT_LINEAR)
+        hqi_threadpool_run(pool, out.n * out.h, activate_task, &job);
+    return HQ_OK;
+}

@@ -1,0 +1,198 @@
+/* kernels_fast_isa.c — the portable inner loops of the fast kernels and the run-time choice
+ * between them and the AVX2+FMA ones (kernels_fast_avx2.c). */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulate/kernels_fast.h"
+
+static void gemm_6x16_portable(int64_t kc, const float *const *a, const float *b, float *const *c,
+                               const float *init)
+{
+    float acc[HQI_FAST_MR][HQI_FAST_NR];
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        for (int j = 0; j < HQI_FAST_NR; j++)
+            acc[r][j] = init ? init[j] : c[r][j];
+    for (int64_t k = 0; k < kc; k++) {
+        const float *bk = b + k * HQI_FAST_NR;
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            const float av = a[r][k];
+            for (int j = 0; j < HQI_FAST_NR; j++)
+                acc[r][j] += av * bk[j];
+        }
+    }
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        memcpy(c[r], acc[r], sizeof acc[r]);
+}
+
+static void act_row_portable(const hqi_ref_act_t *act, float *row, const float *addend,
+                             int64_t channel0, int64_t count)
+{
+    if (addend)
+        for (int64_t j = 0; j < count; j++)
+            row[j] += addend[j];
+    if (act->type == HQ_ACT_LINEAR)
+        return;
+    for (int64_t j = 0; j < count; j++)
+        row[j] = hqi_ref_activate(act, row[j], channel0 + j);
+}
+
+static void dw_pixel_portable(int64_t channels, int taps, const float *const *in,
+                              const float *const *w, const float *bias, float *out)
+{
+    for (int64_t c = 0; c < channels; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int t = 0; t < taps; t++)
+            acc += in[t][c] * w[t][c];
+        out[c] = acc;
+    }
+}
+
+static void gemm_6x8_portable(int64_t kc, const float *const *a, const float *b, float *const *c,
+                              const float *init)
+{
+    float acc[HQI_FAST_MR][8];
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        for (int j = 0; j < 8; j++)
+            acc[r][j] = init ? init[j] : c[r][j];
+    for (int64_t k = 0; k < kc; k++) {
+        const float *bk = b + k * HQI_FAST_NR;
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            const float av = a[r][k];
+            for (int j = 0; j < 8; j++)
+                acc[r][j] += av * bk[j];
+        }
+    }
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        memcpy(c[r], acc[r], sizeof acc[r]);
+}
+
+static void dw_row_portable(int64_t channels, int64_t pixels, const float *in, int64_t step,
+                            const int64_t *offsets, int taps, const float *w, const float *bias,
+                            float *out)
+{
+    for (int64_t q = 0; q < pixels; q++) {
+        const float *base = in + q * step;
+        float *y = out + q * channels;
+        for (int64_t c = 0; c < channels; c++) {
+            float acc = bias ? bias[c] : 0.0f;
+            for (int t = 0; t < taps; t++)
+                acc += base[offsets[t] + c] * w[t * channels + c];
+            y[c] = acc;
+        }
+    }
+}
+
+float hqi_fast_ew_one(hqi_ref_ew_op_t op, float x, float y)
+{
+    switch (op) {
+    case HQI_REF_EW_ADD:
+        return x + y;
+    case HQI_REF_EW_SUB:
+        return x - y;
+    case HQI_REF_EW_MUL:
+        return x * y;
+    case HQI_REF_EW_DIV:
+        return x / y;
+    case HQI_REF_EW_MAX:
+        return x != x || y != y ? NAN : (x > y ? x : y);
+    case HQI_REF_EW_MIN:
+        return x != x || y != y ? NAN : (x < y ? x : y);
+    case HQI_REF_EW_COUNT:
+        break;
+    }
+    return x;
+}
+
+static void ew_portable(hqi_ref_ew_op_t op, float *z, const float *x, int64_t xs, const float *y,
+                        int64_t ys, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        z[i] = hqi_fast_ew_one(op, x[i * xs], y[i * ys]);
+}
+
+static void max_into_portable(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (x[i] > y[i] || x[i] != x[i]) ? x[i] : y[i];
+}
+
+static void wino_in_portable(int64_t channels, const float *const *d, float *v, int64_t stride)
+{
+    for (int64_t c = 0; c < channels; c++) {
+        float r[4][4], x[4][4];
+        for (int j = 0; j < 4; j++) {
+            r[0][j] = d[j][c] - d[8 + j][c];
+            r[1][j] = d[4 + j][c] + d[8 + j][c];
+            r[2][j] = d[8 + j][c] - d[4 + j][c];
+            r[3][j] = d[4 + j][c] - d[12 + j][c];
+        }
+        for (int i = 0; i < 4; i++) {
+            x[i][0] = r[i][0] - r[i][2];
+            x[i][1] = r[i][1] + r[i][2];
+            x[i][2] = r[i][2] - r[i][1];
+            x[i][3] = r[i][1] - r[i][3];
+        }
+        for (int i = 0; i < 16; i++)
+            v[i * stride + c] = x[i / 4][i % 4];
+    }
+}
+
+static void wino_out_portable(int64_t channels, const float *m, int64_t stride, const float *bias,
+                              float *const *y)
+{
+    for (int64_t c = 0; c < channels; c++) {
+        float s[2][4];
+        for (int j = 0; j < 4; j++) {
+            const float m0 = m[j * stride + c], m1 = m[(4 + j) * stride + c];
+            const float m2 = m[(8 + j) * stride + c], m3 = m[(12 + j) * stride + c];
+            s[0][j] = m0 + m1 + m2;
+            s[1][j] = m1 - m2 - m3;
+        }
+        const float b = bias ? bias[c] : 0.0f;
+        for (int i = 0; i < 2; i++) {
+            if (y[2 * i])
+                y[2 * i][c] = (s[i][0] + s[i][1] + s[i][2]) + b;
+            if (y[2 * i + 1])
+                y[2 * i + 1][c] = (s[i][1] - s[i][2] - s[i][3]) + b;
+        }
+    }
+}
+
+const hqi_fast_isa_t hqi_fast_isa_portable = {
+    "portable",        gemm_6x16_portable, act_row_portable, dw_pixel_portable,
+    gemm_6x8_portable, dw_row_portable,    ew_portable,      max_into_portable,
+    wino_in_portable,  wino_out_portable,
+};
+
+static const hqi_fast_isa_t *chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+    const char *force = getenv("HQ_EMULATE_ISA");
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    chosen = avx2 && !(force && !strcmp(force, "portable")) ? avx2 : &hqi_fast_isa_portable;
+}
+
+const hqi_fast_isa_t *hqi_fast_isa(void)
+{
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}
+
+void hqi_fast_isa_override(const hqi_fast_isa_t *isa)
+{
+    pthread_once(&chosen_once, choose);
+    if (isa) {
+        chosen = isa;
+    } else {
+        choose();
+    }
+}
+
+const char *hqi_fast_isa_name(void)
+{
+    return hqi_fast_isa()->name;
+}

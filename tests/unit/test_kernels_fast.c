@@ -1,0 +1,665 @@
+/* test_kernels_fast.c — the fast kernels (kernels_fast.h) against the reference kernels on random
+ * shapes (odd sizes, strides, dilations, groups, depthwise multipliers, pads, every activation),
+ * within the named tolerance, and bit for bit the same on 1, 2 and 3 threads. Each case runs
+ * with the ISA the machine offers and with the portable code. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "emulate/kernels_fast.h"
+#include "emulate/kernels_ref.h"
+#include "util/threadpool.h"
+
+/* |fast - ref| <= TOL * (1 + |ref|): float accumulation (fast) against double (reference) on
+ * sums of at most a few thousand products of values in [-1, 1). */
+#define TOL HQI_FAST_TOLERANCE
+
+static hqi_threadpool_t *pools[4]; /* [t] = t threads; [1] = NULL (serial) */
+
+static uint32_t rng = 1;
+static uint32_t next_u32(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+static int pick(int lo, int hi) /* inclusive */
+{
+    return lo + (int)(next_u32() % (uint32_t)(hi - lo + 1));
+}
+static void fill(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)((double)next_u32() / (double)(1u << 24) * 2.0 - 1.0);
+}
+static float *floats(int64_t n)
+{
+    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    assert_non_null(x);
+    return x;
+}
+
+static void assert_close(const float *got, const float *want, int64_t n, const char *what)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if ((isnan(want[i]) && isnan(got[i])) || want[i] == got[i])
+            continue;
+        double diff = fabs((double)got[i] - (double)want[i]);
+        if (!(diff <= TOL * (1.0 + fabs((double)want[i]))))
+            fail_msg("%s: element %lld: fast %.9g, reference %.9g", what, (long long)i,
+                     (double)got[i], (double)want[i]);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    pools[1] = NULL;
+    for (int t = 2; t <= 3; t++)
+        if (hqi_threadpool_create(t, &pools[t], NULL) != HQ_OK)
+            return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++)
+        hqi_threadpool_destroy(pools[t]);
+    return 0;
+}
+
+static const hq_activation_t all_acts[] = {
+    HQ_ACT_LINEAR, HQ_ACT_RELU,      HQ_ACT_RELU6,       HQ_ACT_LEAKY, HQ_ACT_PRELU, HQ_ACT_SIGMOID,
+    HQ_ACT_SILU,   HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,  HQ_ACT_CLIP,  HQ_ACT_EXP,
+};
+
+static hqi_ref_act_t make_act(hq_activation_t type, const float *slopes, int64_t channels)
+{
+    hqi_ref_act_t act = {type, 0.1f, 0.6f, NULL, 0};
+    if (type == HQ_ACT_HARDSIGMOID) {
+        act.alpha = 0.2f;
+        act.beta = 0.5f;
+    }
+    if (type == HQ_ACT_CLIP) {
+        act.alpha = -0.5f;
+        act.beta = 0.75f;
+    }
+    if (type == HQ_ACT_PRELU) {
+        act.slope = slopes;
+        act.slope_count = next_u32() % 2 ? channels : 1;
+    }
+    return act;
+}
+
+/* ---- conv / deconv / dense ------------------------------------------------------------------ */
+
+typedef struct conv_case {
+    hqi_fast_kind_t kind;
+    int64_t n, h, w, cin, cout;
+    int groups;
+    hqi_ref_window_t window;
+    int output_pad_h, output_pad_w;
+    bool bias, addend;
+    hq_activation_t act;
+} conv_case_t;
+
+/* Runs one case through the reference and through the fast kernel on 1, 2 and 3 threads. */
+static void check_conv_case(const conv_case_t *cc, const char *what)
+{
+    const hqi_ref_window_t *w = &cc->window;
+    hqi_ref_dims_t in = {cc->n, cc->h, cc->w, cc->cin}, out = {cc->n, 1, 1, cc->cout};
+    if (cc->kind == HQI_FAST_CONV) {
+        out.h = hqi_ref_window_extent(cc->h, w->kernel_h, w->stride_h, w->dilation_h, w->pad_top,
+                                      w->pad_bottom, false);
+        out.w = hqi_ref_window_extent(cc->w, w->kernel_w, w->stride_w, w->dilation_w, w->pad_left,
+                                      w->pad_right, false);
+    } else if (cc->kind == HQI_FAST_DECONV) {
+        out.h = hqi_ref_deconv_extent(cc->h, w->kernel_h, w->stride_h, w->dilation_h, w->pad_top,
+                                      w->pad_bottom, cc->output_pad_h);
+        out.w = hqi_ref_deconv_extent(cc->w, w->kernel_w, w->stride_w, w->dilation_w, w->pad_left,
+                                      w->pad_right, cc->output_pad_w);
+    }
+    assert_true(out.h >= 1 && out.w >= 1);
+    const int64_t kh = cc->kind == HQI_FAST_DENSE ? 1 : w->kernel_h;
+    const int64_t kw = cc->kind == HQI_FAST_DENSE ? 1 : w->kernel_w;
+    const int64_t weight_count = kh * kw * (cc->cin / cc->groups) * cc->cout;
+    const int64_t in_count = in.n * in.h * in.w * in.c, out_count = out.n * out.h * out.w * out.c;
+    float *x = floats(in_count), *k = floats(weight_count), *b = floats(cc->cout);
+    float *add = floats(out_count), *slopes = floats(cc->cout);
+    float *want = floats(out_count), *got = floats(out_count), *first = floats(out_count);
+    fill(x, in_count);
+    fill(k, weight_count);
+    fill(b, cc->cout);
+    fill(add, out_count);
+    fill(slopes, cc->cout);
+    hqi_ref_act_t act = make_act(cc->act, slopes, cc->cout);
+    hq_error_t err = {0};
+    hq_status_t st;
+    if (cc->kind == HQI_FAST_CONV) {
+        hqi_ref_conv_params_t p = {*w, cc->groups, act};
+        st = hqi_ref_conv2d(&p, in, x, k, cc->bias ? b : NULL, cc->addend ? add : NULL, out, want,
+                            &err);
+    } else if (cc->kind == HQI_FAST_DECONV) {
+        hqi_ref_deconv_params_t p = {*w, cc->output_pad_h, cc->output_pad_w, cc->groups, act};
+        st = hqi_ref_deconv2d(&p, in, x, k, cc->bias ? b : NULL, out, want, &err);
+    } else {
+        st = hqi_ref_dense(cc->n, cc->cin, cc->cout, x, k, cc->bias ? b : NULL, &act, want, &err);
+    }
+    if (st != HQ_OK)
+        fail_msg("%s: reference: %s", what, err.message);
+
+    hqi_fast_conv_desc_t desc = {cc->kind,   *w,      cc->output_pad_h, cc->output_pad_w,
+                                 cc->groups, cc->cin, cc->cout};
+    hqi_fast_conv_t *conv = NULL;
+    if (hqi_fast_conv_prepare(&desc, k, cc->bias ? b : NULL, &conv, &err) != HQ_OK)
+        fail_msg("%s: prepare: %s", what, err.message);
+    int64_t per_thread = hqi_fast_conv_scratch(conv);
+    float *scratch = per_thread ? floats(per_thread * 3) : NULL;
+    for (int threads = 1; threads <= 3; threads++) {
+        memset(got, 0xff, (size_t)out_count * sizeof(float)); /* NaN: catches unwritten cells */
+        if (hqi_fast_conv_run(conv, &act, in, x, cc->addend ? add : NULL, out, got, scratch,
+                              pools[threads], &err) != HQ_OK)
+            fail_msg("%s: fast: %s", what, err.message);
+        if (threads == 1) {
+            assert_close(got, want, out_count, what);
+            memcpy(first, got, (size_t)out_count * sizeof(float));
+        } else if (memcmp(first, got, (size_t)out_count * sizeof(float))) {
+            fail_msg("%s: %d threads differ from 1 thread", what, threads);
+        }
+    }
+    hqi_fast_conv_destroy(conv);
+    free(scratch);
+    free(x);
+    free(k);
+    free(b);
+    free(add);
+    free(slopes);
+    free(want);
+    free(got);
+    free(first);
+}
+
+static hqi_ref_window_t random_window(int max_kernel)
+{
+    hqi_ref_window_t w;
+    w.kernel_h = pick(1, max_kernel);
+    w.kernel_w = next_u32() % 3 ? w.kernel_h : pick(1, max_kernel);
+    w.stride_h = pick(1, 3);
+    w.stride_w = next_u32() % 3 ? w.stride_h : pick(1, 3);
+    w.dilation_h = next_u32() % 4 ? 1 : pick(2, 3);
+    w.dilation_w = next_u32() % 3 ? w.dilation_h : pick(1, 3);
+    w.pad_top = pick(0, w.kernel_h);
+    w.pad_left = pick(0, w.kernel_w);
+    w.pad_bottom = pick(0, w.kernel_h);
+    w.pad_right = pick(0, w.kernel_w);
+    return w;
+}
+
+/* Sizes that cross the tile edges: a few rows of 6, panels of 16 and 8, K blocks of 256. */
+static const int64_t channel_choices[] = {1, 3, 5, 8, 13, 16, 17, 24, 31, 40, 64};
+
+static void run_conv_cases(int count, uint32_t seed)
+{
+    rng = seed;
+    for (int i = 0; i < count; i++) {
+        conv_case_t cc = {.kind = HQI_FAST_CONV};
+        cc.n = pick(1, 3);
+        cc.window = random_window(5);
+        int shape = pick(0, 3); /* 0 dense, 1 grouped, 2 depthwise, 3 depthwise multiplier */
+        cc.groups = 1;
+        cc.cin = channel_choices[pick(0, 10)];
+        cc.cout = channel_choices[pick(0, 10)];
+        if (shape == 1) {
+            cc.groups = pick(2, 4);
+            cc.cin = cc.groups * pick(1, 20);
+            cc.cout = cc.groups * pick(1, 12);
+        } else if (shape >= 2) {
+            cc.groups = (int)channel_choices[pick(0, 10)];
+            cc.cin = cc.groups;
+            cc.cout = cc.groups * (shape == 3 ? pick(2, 3) : 1);
+        }
+        const hqi_ref_window_t *w = &cc.window;
+        int64_t eff_h = (int64_t)w->dilation_h * (w->kernel_h - 1) + 1;
+        int64_t eff_w = (int64_t)w->dilation_w * (w->kernel_w - 1) + 1;
+        cc.h = eff_h + pick(0, 12);
+        cc.w = eff_w + pick(0, 12);
+        cc.bias = next_u32() % 4 != 0;
+        cc.addend = next_u32() % 3 == 0;
+        cc.act = all_acts[i % (int)(sizeof all_acts / sizeof all_acts[0])];
+        char what[192];
+        snprintf(what, sizeof what,
+                 "case %d: conv n%lld %lldx%lldx%lld -> %lld, g%d, k%dx%d s%dx%d d%dx%d "
+                 "p%d,%d,%d,%d act %d",
+                 i, (long long)cc.n, (long long)cc.h, (long long)cc.w, (long long)cc.cin,
+                 (long long)cc.cout, cc.groups, w->kernel_h, w->kernel_w, w->stride_h, w->stride_w,
+                 w->dilation_h, w->dilation_w, w->pad_top, w->pad_left, w->pad_bottom, w->pad_right,
+                 (int)cc.act);
+        check_conv_case(&cc, what);
+    }
+}
+
+static void conv_matches_the_reference_on_random_shapes_and_threads(void **state)
+{
+    (void)state;
+    run_conv_cases(120, 7);
+}
+
+static void conv_with_a_deep_kernel_crosses_k_blocks_and_matches(void **state)
+{
+    (void)state;
+    rng = 99;
+    /* K = 3*3*300 (tapwise blocks of 150) and 5*5*12 = 300 (gathered blocks of 150), and a
+     * 1x1 with 600 input channels (direct, 3 blocks) */
+    const conv_case_t cases[] = {
+        {HQI_FAST_CONV,
+         2,
+         7,
+         9,
+         300,
+         37,
+         1,
+         {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+         0,
+         0,
+         true,
+         true,
+         HQ_ACT_RELU},
+        {HQI_FAST_CONV,
+         1,
+         11,
+         8,
+         12,
+         20,
+         1,
+         {5, 5, 2, 1, 1, 1, 2, 2, 2, 2},
+         0,
+         0,
+         true,
+         false,
+         HQ_ACT_HARDSWISH},
+        {HQI_FAST_CONV,
+         3,
+         5,
+         5,
+         600,
+         9,
+         1,
+         {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+         0,
+         0,
+         false,
+         true,
+         HQ_ACT_LINEAR},
+        {HQI_FAST_CONV,
+         2,
+         9,
+         9,
+         64,
+         64,
+         1,
+         {1, 1, 2, 2, 1, 1, 0, 0, 0, 0},
+         0,
+         0,
+         true,
+         false,
+         HQ_ACT_LEAKY},
+        /* more rows than one tile, 24 = 16 + 8 columns */
+        {HQI_FAST_CONV,
+         3,
+         7,
+         6,
+         20,
+         24,
+         1,
+         {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+         0,
+         0,
+         true,
+         false,
+         HQ_ACT_LINEAR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "deep case %zu", i);
+        check_conv_case(&cases[i], what);
+    }
+}
+
+static void deconv_matches_the_reference_with_and_without_overlap(void **state)
+{
+    (void)state;
+    rng = 1234;
+    for (int i = 0; i < 60; i++) {
+        conv_case_t cc = {.kind = HQI_FAST_DECONV};
+        cc.n = pick(1, 2);
+        cc.h = pick(1, 7);
+        cc.w = pick(1, 7);
+        if (i % 3 == 0) { /* stride == kernel, no pads: the scatter path */
+            int k = pick(1, 3);
+            cc.window = (hqi_ref_window_t){k, k, k, k, 1, 1, 0, 0, 0, 0};
+        } else {
+            cc.window = random_window(4);
+            hqi_ref_window_t *w = &cc.window;
+            w->pad_top = pick(0, w->kernel_h - 1);
+            w->pad_bottom = pick(0, w->kernel_h - 1);
+            w->pad_left = pick(0, w->kernel_w - 1);
+            w->pad_right = pick(0, w->kernel_w - 1);
+            cc.output_pad_h = pick(0, w->stride_h - 1);
+            cc.output_pad_w = pick(0, w->stride_w - 1);
+            if (hqi_ref_deconv_extent(cc.h, w->kernel_h, w->stride_h, w->dilation_h, w->pad_top,
+                                      w->pad_bottom, cc.output_pad_h) < 1 ||
+                hqi_ref_deconv_extent(cc.w, w->kernel_w, w->stride_w, w->dilation_w, w->pad_left,
+                                      w->pad_right, cc.output_pad_w) < 1) {
+                i--;
+                continue;
+            }
+        }
+        cc.groups = i % 5 == 4 ? 2 : 1;
+        cc.cin = cc.groups * pick(1, 20);
+        cc.cout = cc.groups * pick(1, 20);
+        cc.bias = i % 2 == 0;
+        cc.act = all_acts[i % (int)(sizeof all_acts / sizeof all_acts[0])];
+        char what[128];
+        snprintf(what, sizeof what, "deconv case %d: %lldx%lld %lld -> %lld g%d k%d s%d", i,
+                 (long long)cc.h, (long long)cc.w, (long long)cc.cin, (long long)cc.cout, cc.groups,
+                 cc.window.kernel_h, cc.window.stride_h);
+        check_conv_case(&cc, what);
+    }
+}
+
+static void dense_matches_the_reference_for_small_and_odd_sizes(void **state)
+{
+    (void)state;
+    rng = 555;
+    for (int i = 0; i < 30; i++) {
+        conv_case_t cc = {.kind = HQI_FAST_DENSE, .groups = 1, .h = 1, .w = 1};
+        cc.n = pick(1, 13);
+        cc.cin = pick(1, 700);
+        cc.cout = pick(1, 70);
+        cc.bias = i % 2 == 0;
+        cc.act = all_acts[i % (int)(sizeof all_acts / sizeof all_acts[0])];
+        char what[96];
+        snprintf(what, sizeof what, "dense case %d: %lld x %lld -> %lld", i, (long long)cc.n,
+                 (long long)cc.cin, (long long)cc.cout);
+        check_conv_case(&cc, what);
+    }
+}
+
+static void conv_refuses_shapes_it_was_not_prepared_for(void **state)
+{
+    (void)state;
+    float k[2 * 3 * 3 * 4] = {0}, x[5 * 5 * 2] = {0}, y[5 * 5 * 4], scratch[HQI_FAST_MC * 18];
+    hqi_fast_conv_desc_t desc = {HQI_FAST_CONV, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 1, 2, 4};
+    hqi_fast_conv_t *conv = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(hqi_fast_conv_prepare(&desc, k, NULL, &conv, &err), HQ_OK);
+    hqi_ref_act_t act = {HQ_ACT_LINEAR, 0, 0, NULL, 0};
+    hqi_ref_dims_t in = {1, 5, 5, 2}, out = {1, 5, 5, 4}, wrong = {1, 4, 5, 4};
+    assert_int_equal(hqi_fast_conv_scratch(conv), HQI_FAST_MC * 18); /* gathered: 2 channels */
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, out, y, NULL, NULL, &err),
+                     HQ_ERR_ARGUMENT);
+    assert_string_equal(err.message, "conv2d: scratch: pointer is NULL");
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, out, y, scratch, NULL, &err),
+                     HQ_OK);
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, wrong, y, scratch, NULL, &err),
+                     HQ_ERR_ARGUMENT);
+    assert_string_equal(err.message, "conv2d: output: H extent 4, expected 5");
+    hqi_ref_dims_t three = {1, 5, 5, 3};
+    assert_int_equal(hqi_fast_conv_run(conv, &act, three, x, NULL, out, y, scratch, NULL, &err),
+                     HQ_ERR_ARGUMENT);
+    hqi_fast_conv_destroy(conv);
+    desc.groups = 3; /* does not divide 2 channels */
+    assert_int_equal(hqi_fast_conv_prepare(&desc, k, NULL, &conv, &err), HQ_ERR_ARGUMENT);
+    assert_null(conv);
+}
+
+/* ---- memory-bound kernels ------------------------------------------------------------------- */
+
+static void pools_match_the_reference_including_ceil_extents_and_nan(void **state)
+{
+    (void)state;
+    rng = 4242;
+    for (int i = 0; i < 80; i++) {
+        hqi_ref_pool_params_t p = {random_window(4), next_u32() % 2 == 0};
+        p.window.dilation_h = p.window.dilation_w = 1;
+        hqi_ref_window_t *w = &p.window;
+        if (w->pad_top >= w->kernel_h)
+            w->pad_top = w->kernel_h - 1;
+        if (w->pad_left >= w->kernel_w)
+            w->pad_left = w->kernel_w - 1;
+        if (w->pad_bottom >= w->kernel_h)
+            w->pad_bottom = w->kernel_h - 1;
+        if (w->pad_right >= w->kernel_w)
+            w->pad_right = w->kernel_w - 1;
+        hqi_ref_dims_t in = {pick(1, 2), w->kernel_h + pick(0, 9), w->kernel_w + pick(0, 9),
+                             channel_choices[pick(0, 10)]};
+        bool ceil_mode = i % 2;
+        hqi_ref_dims_t out = {in.n,
+                              hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h, 1, w->pad_top,
+                                                    w->pad_bottom, ceil_mode),
+                              hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w, 1, w->pad_left,
+                                                    w->pad_right, ceil_mode),
+                              in.c};
+        int64_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        float *x = floats(n_in), *want = floats(n_out), *got = floats(n_out);
+        fill(x, n_in);
+        if (i % 7 == 0)
+            x[pick(0, (int)n_in - 1)] = NAN;
+        hq_error_t err = {0};
+        for (int max = 0; max <= 1; max++) {
+            hq_status_t st = max ? hqi_ref_maxpool(&p, in, x, out, want, &err)
+                                 : hqi_ref_avgpool(&p, in, x, out, want, &err);
+            if (st != HQ_OK)
+                fail_msg("pool case %d: reference: %s", i, err.message);
+            for (int threads = 1; threads <= 3; threads += 2) {
+                st = max ? hqi_fast_maxpool(&p, in, x, out, got, pools[threads], &err)
+                         : hqi_fast_avgpool(&p, in, x, out, got, pools[threads], &err);
+                if (st != HQ_OK)
+                    fail_msg("pool case %d: fast: %s", i, err.message);
+                char what[64];
+                snprintf(what, sizeof what, "pool case %d (%s)", i, max ? "max" : "avg");
+                if (max) /* a max is exact */
+                    for (int64_t q = 0; q < n_out; q++)
+                        if (!(isnan(want[q]) && isnan(got[q])) && want[q] != got[q])
+                            fail_msg("%s: element %lld: %g vs %g", what, (long long)q,
+                                     (double)got[q], (double)want[q]);
+                assert_close(got, want, n_out, what);
+            }
+        }
+        free(x);
+        free(want);
+        free(got);
+    }
+}
+
+static void global_avg_pool_of_a_large_map_stays_within_tolerance(void **state)
+{
+    (void)state;
+    rng = 77;
+    hqi_ref_dims_t in = {2, 160, 160, 19};
+    int64_t n = in.n * in.h * in.w * in.c;
+    float *x = floats(n), want[2 * 19], got[2 * 19];
+    fill(x, n);
+    for (int64_t i = 0; i < n; i++)
+        x[i] += 3.0f; /* a large mean: float row sums alone would drift */
+    hq_error_t err = {0};
+    assert_int_equal(hqi_ref_global_avg_pool(in, x, want, &err), HQ_OK);
+    assert_int_equal(hqi_fast_global_avg_pool(in, x, got, pools[2], &err), HQ_OK);
+    assert_close(got, want, 2 * 19, "global_avg_pool");
+    free(x);
+}
+
+static hq_shape_t shape4(int64_t n, int64_t h, int64_t w, int64_t c)
+{
+    hq_shape_t s = {4, {n, h, w, c}};
+    return s;
+}
+
+static void elementwise_matches_the_reference_for_every_op_and_broadcast(void **state)
+{
+    (void)state;
+    rng = 31337;
+    for (int op = 0; op < HQI_REF_EW_COUNT; op++) {
+        for (int pattern = 0; pattern < 6; pattern++) {
+            int64_t n = 2, h = 5, w = 7, c = channel_choices[pick(0, 10)];
+            hq_shape_t out = shape4(n, h, w, c), full = out;
+            hq_shape_t small = pattern < 2   ? shape4(n, 1, 1, c)
+                               : pattern < 4 ? shape4(1, 1, 1, 1)
+                                             : shape4(n, 1, 1, 1);
+            bool small_first = pattern % 2;
+            if (pattern == 5)
+                small = full; /* equal shapes */
+            int64_t n_full = n * h * w * c, n_small = small.dims[0] * small.dims[3];
+            if (pattern == 5)
+                n_small = n_full;
+            float *a = floats(n_full), *b = floats(n_small), *want = floats(n_full);
+            float *got = floats(n_full);
+            fill(a, n_full);
+            fill(b, n_small);
+            b[0] = 0.0f; /* a division by zero */
+            if (op >= HQI_REF_EW_MAX)
+                a[3 % n_full] = NAN;
+            float slopes[64];
+            fill(slopes, 64);
+            hqi_ref_act_t act = make_act(all_acts[(op * 6 + pattern) % 12], slopes, c);
+            const hq_shape_t *sa = small_first ? &small : &full, *sb = small_first ? &full : &small;
+            const float *pa = small_first ? b : a, *pb = small_first ? a : b;
+            hq_error_t err = {0};
+            assert_int_equal(
+                hqi_ref_elementwise((hqi_ref_ew_op_t)op, sa, pa, sb, pb, &act, &out, want, &err),
+                HQ_OK);
+            assert_int_equal(hqi_fast_elementwise((hqi_ref_ew_op_t)op, sa, pa, sb, pb, &act, &out,
+                                                  got, pools[3], &err),
+                             HQ_OK);
+            char what[64];
+            snprintf(what, sizeof what, "elementwise op %d pattern %d", op, pattern);
+            assert_close(got, want, n_full, what);
+            free(a);
+            free(b);
+            free(want);
+            free(got);
+        }
+    }
+    /* a broadcast the fast kernel leaves to the reference */
+    hq_shape_t a = shape4(2, 1, 7, 3), b = shape4(2, 5, 1, 3), out = shape4(2, 5, 7, 3);
+    float x[42], y[30], z[210];
+    hqi_ref_act_t linear = {HQ_ACT_LINEAR, 0, 0, NULL, 0};
+    hq_error_t err = {0};
+    assert_int_equal(
+        hqi_fast_elementwise(HQI_REF_EW_ADD, &a, x, &b, y, &linear, &out, z, NULL, &err),
+        HQ_ERR_UNSUPPORTED);
+}
+
+static void resize_matches_the_reference_for_every_mode(void **state)
+{
+    (void)state;
+    rng = 8080;
+    for (int method = 0; method <= HQ_RESIZE_BILINEAR; method++)
+        for (int coords = 0; coords <= HQ_RESIZE_PYTORCH_HALF_PIXEL; coords++)
+            for (int round = 0; round <= 1; round++) {
+                hqi_ref_resize_params_t p = {(hq_resize_method_t)method, (hq_resize_coords_t)coords,
+                                             round};
+                hqi_ref_dims_t in = {2, pick(1, 9), pick(1, 9), channel_choices[pick(0, 10)]};
+                hqi_ref_dims_t out = {2, pick(1, 20), pick(1, 20), in.c};
+                int64_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+                float *x = floats(n_in), *want = floats(n_out), *got = floats(n_out);
+                fill(x, n_in);
+                hq_error_t err = {0};
+                assert_int_equal(hqi_ref_resize(&p, in, x, out, want, &err), HQ_OK);
+                assert_int_equal(hqi_fast_resize(&p, in, x, out, got, pools[2], &err), HQ_OK);
+                assert_close(got, want, n_out, "resize");
+                free(x);
+                free(want);
+                free(got);
+            }
+}
+
+static void activation_and_folded_batch_norm_match_the_reference(void **state)
+{
+    (void)state;
+    rng = 2024;
+    for (size_t a = 0; a < sizeof all_acts / sizeof all_acts[0]; a++) {
+        int64_t rows = pick(1, 300), c = channel_choices[pick(0, 10)];
+        float *x = floats(rows * c), *want = floats(rows * c), *got = floats(rows * c);
+        float *gamma = floats(c), *beta = floats(c), *mean = floats(c), *var = floats(c);
+        float *scale = floats(c), *shift = floats(c), slopes[64];
+        fill(x, rows * c);
+        x[0] = 4.0f; /* past relu6's and hardswish's corners */
+        fill(gamma, c);
+        fill(beta, c);
+        fill(mean, c);
+        fill(var, c);
+        fill(slopes, 64);
+        for (int64_t k = 0; k < c; k++) {
+            var[k] = fabsf(var[k]) + 0.1f;
+            double s = gamma[k] / sqrt((double)var[k] + 1e-5);
+            scale[k] = (float)s;
+            shift[k] = (float)(beta[k] - mean[k] * s);
+        }
+        hqi_ref_act_t act = make_act(all_acts[a], slopes, c);
+        hq_error_t err = {0};
+        assert_int_equal(hqi_ref_activation(&act, rows, c, x, want, &err), HQ_OK);
+        assert_int_equal(hqi_fast_activation(&act, rows, c, x, got, pools[2], &err), HQ_OK);
+        assert_close(got, want, rows * c, "activation");
+        if (all_acts[a] != HQ_ACT_EXP && all_acts[a] != HQ_ACT_SIGMOID &&
+            all_acts[a] != HQ_ACT_SILU && all_acts[a] != HQ_ACT_TANH)
+            for (int64_t i = 0; i < rows * c; i++) /* the simple ones are the same formulas */
+                if (want[i] != got[i])
+                    fail_msg("activation %d: element %lld: %.9g vs %.9g", (int)all_acts[a],
+                             (long long)i, (double)got[i], (double)want[i]);
+        assert_int_equal(
+            hqi_ref_batch_norm(rows, c, x, gamma, beta, mean, var, 1e-5f, &act, want, &err), HQ_OK);
+        assert_int_equal(hqi_fast_affine(&act, rows, c, scale, shift, x, got, pools[3], &err),
+                         HQ_OK);
+        assert_close(got, want, rows * c, "batch_norm");
+        free(x);
+        free(want);
+        free(got);
+        free(gamma);
+        free(beta);
+        free(mean);
+        free(var);
+        free(scale);
+        free(shift);
+    }
+}
+
+static void the_portable_code_matches_the_reference_too(void **state)
+{
+    (void)state;
+    hqi_fast_isa_override(&hqi_fast_isa_portable);
+    assert_string_equal(hqi_fast_isa_name(), "portable");
+    run_conv_cases(40, 11);
+    rng = 12;
+    conv_case_t scatter = {
+        HQI_FAST_DECONV, 1, 5, 6, 7, 3, 1, {2, 2, 2, 2, 1, 1, 0, 0, 0, 0}, 0, 0, true, false,
+        HQ_ACT_SIGMOID};
+    check_conv_case(&scatter, "portable scatter deconv");
+    hqi_fast_isa_override(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv_matches_the_reference_on_random_shapes_and_threads),
+        cmocka_unit_test(conv_with_a_deep_kernel_crosses_k_blocks_and_matches),
+        cmocka_unit_test(deconv_matches_the_reference_with_and_without_overlap),
+        cmocka_unit_test(dense_matches_the_reference_for_small_and_odd_sizes),
+        cmocka_unit_test(conv_refuses_shapes_it_was_not_prepared_for),
+        cmocka_unit_test(pools_match_the_reference_including_ceil_extents_and_nan),
+        cmocka_unit_test(global_avg_pool_of_a_large_map_stays_within_tolerance),
+        cmocka_unit_test(elementwise_matches_the_reference_for_every_op_and_broadcast),
+        cmocka_unit_test(resize_matches_the_reference_for_every_mode),
+        cmocka_unit_test(activation_and_folded_batch_norm_match_the_reference),
+        cmocka_unit_test(the_portable_code_matches_the_reference_too),
+    };
+    printf("fast kernels: %s\n", hqi_fast_isa_name());
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
