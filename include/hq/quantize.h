@@ -38,6 +38,7 @@ typedef struct hq_optimize_options {
     int threads;              /* 0: default (HQ_THREADS or available cores) */
     hq_log_fn log;            /* may be NULL */
     void *log_user;
+    const char *script_name;  /* file name of the script, for messages (NULL: "model script") */
 } hq_optimize_options_t;
 
 /* Quantizes `archive` in place. `script` is the model script to apply (NULL: the archive's own);

@@ -1,0 +1,667 @@
+/* qemulator.c — the quantized emulator target: graph walk over uint8/uint16 code buffers, one
+ * integer reference kernel call per layer (core/runtime/hqrt_kernels_ref.c), quantization of the
+ * inputs and dequantization of taps and outputs. Owner: numerics helper (issue 6). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulate/qemulator.h"
+#include "runtime/hqrt_kernels_ref.h"
+#include "util/util.h"
+
+struct hqi_qemu {
+    const hq_graph_t *graph;
+    char *name;
+    hqi_qmodel_t *model;
+    int *last_step; /* per layer: topological position of its last reader */
+};
+
+/* Everything one layer call sees. */
+typedef struct qcall {
+    const hqi_qemu_t *qemu;
+    const hq_layer_t *layer;
+    const hqi_qlayer_t *q;
+    int64_t batch;
+    const hq_shape_t *in_shapes;
+    const void *const *inputs;
+    const hq_shape_t *out_shapes;
+    void *const *outputs;
+} qcall_t;
+
+typedef hq_status_t (*qkernel_fn)(const qcall_t *c, hq_error_t *err);
+
+static int64_t shape_count(const hq_shape_t *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++)
+        n *= s->dims[i];
+    return n;
+}
+
+static size_t code_size(int bits)
+{
+    return bits == 16 ? 2u : 1u;
+}
+
+static const hqi_qlayer_t *input_q(const qcall_t *c, int k)
+{
+    return &c->qemu->model->layers[c->layer->inputs[k]];
+}
+
+/* NHWC dims of a shape: rank 4 as is, rank 2 [N, C] as [N, 1, 1, C], rank 3 as [N, 1, D1, D2]. */
+static hq_status_t to_dims(const hq_shape_t *s, hqrt_dims_t *d, hq_error_t *err)
+{
+    if (s->ndim == 4) {
+        *d = (hqrt_dims_t){(int32_t)s->dims[0], (int32_t)s->dims[1], (int32_t)s->dims[2],
+                           (int32_t)s->dims[3]};
+    } else if (s->ndim == 2) {
+        *d = (hqrt_dims_t){(int32_t)s->dims[0], 1, 1, (int32_t)s->dims[1]};
+    } else if (s->ndim == 3) {
+        *d = (hqrt_dims_t){(int32_t)s->dims[0], 1, (int32_t)s->dims[1], (int32_t)s->dims[2]};
+    } else {
+        return hqi_error(err, HQ_ERR_UNSUPPORTED, "tensor of rank %d, need 2, 3 or 4", s->ndim);
+    }
+    return HQ_OK;
+}
+
+static hq_status_t to_shape(const hq_shape_t *s, hqrt_shape_t *o, hq_error_t *err)
+{
+    if (s->ndim < 1 || s->ndim > HQRT_MAX_DIMS)
+        return hqi_error(err, HQ_ERR_UNSUPPORTED, "tensor of rank %d", s->ndim);
+    o->ndim = s->ndim;
+    for (int i = 0; i < s->ndim; i++)
+        o->dims[i] = (int32_t)s->dims[i];
+    return HQ_OK;
+}
+
+static hq_status_t kernel_status(int rc, const char *kernel, hq_error_t *err)
+{
+    return rc == HQRT_KERNEL_OK
+               ? HQ_OK
+               : hqi_error(err, HQ_ERR_ARGUMENT, "%s: inconsistent shapes or params", kernel);
+}
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+static hq_status_t q_copy(const qcall_t *c, hq_error_t *err)
+{
+    int64_t n = shape_count(&c->out_shapes[0]);
+    if (n != shape_count(&c->in_shapes[0]) || input_q(c, 0)->bits != c->q->bits)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "copy: input and output differ");
+    memcpy(c->outputs[0], c->inputs[0], (size_t)n * code_size(c->q->bits));
+    return HQ_OK;
+}
+
+static hq_status_t q_const(const qcall_t *c, hq_error_t *err)
+{
+    (void)err;
+    int64_t per = shape_count(&c->out_shapes[0]) / c->batch;
+    size_t bytes = (size_t)per * code_size(c->q->bits);
+    for (int64_t n = 0; n < c->batch; n++)
+        memcpy((char *)c->outputs[0] + (size_t)n * bytes, c->q->constant, bytes);
+    return HQ_OK;
+}
+
+static hqrt_conv_params_t conv_params(const qcall_t *c)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    const hqi_qlayer_t *in = input_q(c, 0);
+    hqrt_conv_params_t cp = {
+        p->kernel_h,       p->kernel_w,       p->stride_h, p->stride_w, p->dilation_h,
+        p->dilation_w,     p->pads[0],        p->pads[1],  p->pads[2],  p->pads[3],
+        p->output_pads[0], p->output_pads[1], p->groups,   in->bits,    in->zp,
+        c->q->weight_bits, c->q->stage};
+    return cp;
+}
+
+static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqrt_conv_params_t cp = conv_params(c);
+    hqrt_addend_t add, *addp = NULL;
+    if (c->q->has_addend) {
+        if (c->layer->input_count < 2 ||
+            shape_count(&c->in_shapes[1]) != shape_count(&c->out_shapes[0]))
+            return hqi_error(err, HQ_ERR_ARGUMENT, "conv: the addend must have the output's shape");
+        add = (hqrt_addend_t){c->inputs[1], input_q(c, 1)->bits, input_q(c, 1)->zp,
+                              c->q->input_multiplier[0], c->q->input_shift[0]};
+        addp = &add;
+    }
+    return kernel_status(hqrt_conv2d(&cp, in, c->inputs[0], c->q->kernel, c->q->bias, addp, out,
+                                     c->outputs[0], NULL),
+                         "conv", err);
+}
+
+static hq_status_t q_deconv(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqrt_conv_params_t cp = conv_params(c);
+    return kernel_status(
+        hqrt_deconv2d(&cp, in, c->inputs[0], c->q->kernel, c->q->bias, out, c->outputs[0], NULL),
+        "deconv", err);
+}
+
+static hq_status_t q_dense(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_conv_params_t cp = conv_params(c);
+    int64_t cin = shape_count(&c->in_shapes[0]) / c->batch;
+    int64_t cout = shape_count(&c->out_shapes[0]) / c->batch;
+    return kernel_status(hqrt_dense(&cp, (int32_t)c->batch, (int32_t)cin, (int32_t)cout,
+                                    c->inputs[0], c->q->kernel, c->q->bias, c->outputs[0]),
+                         "dense", err);
+}
+
+/* batch_norm / normalization: a 1x1 depthwise conv over rows x C. */
+static hq_status_t q_affine(const qcall_t *c, hq_error_t *err)
+{
+    const hq_shape_t *s = &c->in_shapes[0];
+    int64_t C = s->dims[s->ndim - 1];
+    hqrt_dims_t d = {(int32_t)(shape_count(s) / C), 1, 1, (int32_t)C};
+    const hqi_qlayer_t *in = input_q(c, 0);
+    hqrt_conv_params_t cp = {1,          1, 1, 1, 1,          1,        0,      0,
+                             0,          0, 0, 0, (int32_t)C, in->bits, in->zp, c->q->weight_bits,
+                             c->q->stage};
+    return kernel_status(
+        hqrt_conv2d(&cp, d, c->inputs[0], c->q->kernel, c->q->bias, NULL, d, c->outputs[0], NULL),
+        "normalization", err);
+}
+
+static hqrt_pool_params_t pool_params(const qcall_t *c)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    const hqi_qlayer_t *in = input_q(c, 0);
+    hqrt_pool_params_t pp = {p->kernel_h, p->kernel_w, p->stride_h,
+                             p->stride_w, p->pads[0],  p->pads[1],
+                             p->pads[2],  p->pads[3],  p->count_include_pad ? 1 : 0,
+                             in->bits,    in->zp,      c->q->stage};
+    return pp;
+}
+
+static hq_status_t q_pool(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    hqrt_pool_params_t pp = pool_params(c);
+    if (c->layer->type == HQ_LAYER_MAXPOOL)
+        return kernel_status(hqrt_maxpool(&pp, in, c->inputs[0], out, c->outputs[0]), "maxpool",
+                             err);
+    return kernel_status(hqrt_avgpool(&pp, in, c->inputs[0], out, c->outputs[0]), "avgpool", err);
+}
+
+static hq_status_t q_global_pool(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st != HQ_OK)
+        return st;
+    const hqi_qlayer_t *iq = input_q(c, 0);
+    return kernel_status(
+        hqrt_global_avg_pool(iq->bits, iq->zp, &c->q->stage, in, c->inputs[0], c->outputs[0]),
+        "global_avg_pool", err);
+}
+
+/* The kernel op of each elementwise layer type (ew_sub is an add with a negative multiplier). */
+static const int32_t ew_op[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
+    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
+    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
+};
+
+static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
+{
+    if (c->layer->input_count != 2)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs");
+    hqrt_shape_t as, bs, os;
+    hq_status_t st = to_shape(&c->in_shapes[0], &as, err);
+    if (st == HQ_OK)
+        st = to_shape(&c->in_shapes[1], &bs, err);
+    if (st == HQ_OK)
+        st = to_shape(&c->out_shapes[0], &os, err);
+    if (st != HQ_OK)
+        return st;
+    const hqi_qlayer_t *a = input_q(c, 0), *b = input_q(c, 1);
+    hqrt_ew_params_t ep = {ew_op[c->layer->type],
+                           a->bits,
+                           a->zp,
+                           b->bits,
+                           b->zp,
+                           c->q->input_multiplier[0],
+                           c->q->input_shift[0],
+                           c->q->input_multiplier[1],
+                           c->q->input_shift[1],
+                           c->q->stage};
+    return kernel_status(
+        hqrt_elementwise(&ep, &as, c->inputs[0], &bs, c->inputs[1], &os, c->outputs[0]),
+        "elementwise", err);
+}
+
+static hq_status_t q_activation(const qcall_t *c, hq_error_t *err)
+{
+    const hqi_qlayer_t *in = input_q(c, 0);
+    const hq_shape_t *s = &c->in_shapes[0];
+    int64_t count = shape_count(s), channels = s->dims[s->ndim - 1];
+    if (c->q->lut)
+        return kernel_status(
+            hqrt_lut(in->bits, c->q->lut, c->q->bits, count, c->inputs[0], c->outputs[0]), "lut",
+            err);
+    return kernel_status(hqrt_activation(in->bits, in->zp, &c->q->stage, count / channels,
+                                         (int32_t)channels, c->inputs[0], c->outputs[0]),
+                         "activation", err);
+}
+
+static hq_status_t q_concat(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_shape_t shapes[64], os;
+    if (c->layer->input_count > 64)
+        return hqi_error(err, HQ_ERR_LIMIT, "concat: more than 64 inputs");
+    hq_status_t st = to_shape(&c->out_shapes[0], &os, err);
+    for (int k = 0; k < c->layer->input_count && st == HQ_OK; k++)
+        st = to_shape(&c->in_shapes[k], &shapes[k], err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(hqrt_concat(c->q->bits, c->layer->input_count, shapes, c->inputs,
+                                     c->layer->params.axis, &os, c->outputs[0]),
+                         "concat", err);
+}
+
+static hq_status_t q_split(const qcall_t *c, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    hqrt_shape_t is;
+    hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
+    if (st != HQ_OK)
+        return st;
+    int32_t sizes[256];
+    if (p->split_count < 1 || p->split_count > 256)
+        return hqi_error(err, HQ_ERR_LIMIT, "split: %d pieces", p->split_count);
+    for (int k = 0; k < p->split_count; k++)
+        sizes[k] = p->split_sizes[k];
+    return kernel_status(
+        hqrt_split(c->q->bits, &is, c->inputs[0], p->axis, p->split_count, sizes, c->outputs),
+        "split", err);
+}
+
+static hq_status_t q_slice(const qcall_t *c, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    const int32_t ext[3] = {in.h, in.w, in.c};
+    hqrt_slice_params_t sp;
+    for (int a = 0; a < 3; a++) {
+        sp.begin[a] = p->slice_begin[a];
+        sp.end[a] = p->slice_end[a] > ext[a] ? ext[a] : p->slice_end[a];
+        sp.step[a] = p->slice_step[a];
+    }
+    return kernel_status(hqrt_slice(c->q->bits, &sp, in, c->inputs[0], out, c->outputs[0]), "slice",
+                         err);
+}
+
+static hq_status_t q_pad(const qcall_t *c, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    static const int32_t modes[] = {[HQ_PAD_CONSTANT] = HQRT_PAD_CONSTANT,
+                                    [HQ_PAD_REFLECT] = HQRT_PAD_REFLECT,
+                                    [HQ_PAD_EDGE] = HQRT_PAD_EDGE};
+    hqrt_pad_params_t pp = {modes[p->pad_mode],
+                            c->q->pad_code,
+                            {p->pads[0], p->pads[1], p->pad_channels[0]},
+                            {p->pads[2], p->pads[3], p->pad_channels[1]}};
+    return kernel_status(hqrt_pad(c->q->bits, &pp, in, c->inputs[0], out, c->outputs[0]), "pad",
+                         err);
+}
+
+static hq_status_t q_resize(const qcall_t *c, hq_error_t *err)
+{
+    const hq_layer_params_t *p = &c->layer->params;
+    hqrt_dims_t in, out;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st == HQ_OK)
+        st = to_dims(&c->out_shapes[0], &out, err);
+    if (st != HQ_OK)
+        return st;
+    static const int32_t coords[] = {[HQ_RESIZE_ASYMMETRIC] = HQRT_COORDS_ASYMMETRIC,
+                                     [HQ_RESIZE_HALF_PIXEL] = HQRT_COORDS_HALF_PIXEL,
+                                     [HQ_RESIZE_ALIGN_CORNERS] = HQRT_COORDS_ALIGN_CORNERS,
+                                     [HQ_RESIZE_PYTORCH_HALF_PIXEL] =
+                                         HQRT_COORDS_PYTORCH_HALF_PIXEL};
+    hqrt_resize_params_t rp = {
+        p->resize_method == HQ_RESIZE_BILINEAR ? HQRT_RESIZE_BILINEAR : HQRT_RESIZE_NEAREST,
+        coords[p->resize_coords], p->nearest_round ? 1 : 0, c->q->bits, c->q->zp};
+    return kernel_status(hqrt_resize(&rp, in, c->inputs[0], out, c->outputs[0]), "resize", err);
+}
+
+static hq_status_t q_depth_to_space(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(hqrt_depth_to_space(c->q->bits, c->layer->params.block_size,
+                                             c->layer->params.depth_to_space_crd ? 1 : 0, in,
+                                             c->inputs[0], c->outputs[0]),
+                         "depth_to_space", err);
+}
+
+static hq_status_t q_space_to_depth(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_dims_t in;
+    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(hqrt_space_to_depth(c->q->bits, c->layer->params.block_size, in,
+                                             c->inputs[0], c->outputs[0]),
+                         "space_to_depth", err);
+}
+
+static hq_status_t q_transpose(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_shape_t is;
+    hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
+    if (st != HQ_OK)
+        return st;
+    int32_t perm[HQRT_MAX_DIMS];
+    for (int i = 0; i < is.ndim; i++)
+        perm[i] = c->layer->params.perm[i];
+    return kernel_status(hqrt_transpose(c->q->bits, &is, c->inputs[0], perm, c->outputs[0]),
+                         "transpose", err);
+}
+
+static hq_status_t q_reduce_max(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_shape_t is;
+    hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(
+        hqrt_reduce_max(c->q->bits, &is, c->inputs[0], c->layer->params.axis, c->outputs[0]),
+        "reduce_max", err);
+}
+
+static hq_status_t q_argmax(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_shape_t is;
+    hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(
+        hqrt_argmax(input_q(c, 0)->bits, &is, c->inputs[0], c->q->bits, c->outputs[0]), "argmax",
+        err);
+}
+
+static hq_status_t q_softmax(const qcall_t *c, hq_error_t *err)
+{
+    hqrt_shape_t is;
+    hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
+    if (st != HQ_OK)
+        return st;
+    return kernel_status(hqrt_softmax(input_q(c, 0)->bits, c->q->lut, &c->q->stage, &is,
+                                      c->layer->params.axis, c->inputs[0], c->outputs[0]),
+                         "softmax", err);
+}
+
+/* One entry per layer type; NULL: the type cannot run quantized (ew_div, reduce_sum:
+ * refused at create time naming the layer). */
+static const qkernel_fn qkernels[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_OUTPUT] = q_copy,
+    [HQ_LAYER_RESHAPE] = q_copy,
+    [HQ_LAYER_CONST_INPUT] = q_const,
+    [HQ_LAYER_CONV] = q_conv,
+    [HQ_LAYER_DW] = q_conv,
+    [HQ_LAYER_DECONV] = q_deconv,
+    [HQ_LAYER_DENSE] = q_dense,
+    [HQ_LAYER_BATCH_NORM] = q_affine,
+    [HQ_LAYER_NORMALIZATION] = q_affine,
+    [HQ_LAYER_MAXPOOL] = q_pool,
+    [HQ_LAYER_AVGPOOL] = q_pool,
+    [HQ_LAYER_GLOBAL_AVG_POOL] = q_global_pool,
+    [HQ_LAYER_EW_ADD] = q_ew,
+    [HQ_LAYER_EW_SUB] = q_ew,
+    [HQ_LAYER_EW_MULT] = q_ew,
+    [HQ_LAYER_EW_MAX] = q_ew,
+    [HQ_LAYER_EW_MIN] = q_ew,
+    [HQ_LAYER_ACTIVATION] = q_activation,
+    [HQ_LAYER_CONCAT] = q_concat,
+    [HQ_LAYER_FEATURE_SPLITTER] = q_split,
+    [HQ_LAYER_SLICE] = q_slice,
+    [HQ_LAYER_PAD] = q_pad,
+    [HQ_LAYER_RESIZE] = q_resize,
+    [HQ_LAYER_DEPTH_TO_SPACE] = q_depth_to_space,
+    [HQ_LAYER_SPACE_TO_DEPTH] = q_space_to_depth,
+    [HQ_LAYER_TRANSPOSE] = q_transpose,
+    [HQ_LAYER_REDUCE_MAX] = q_reduce_max,
+    [HQ_LAYER_ARGMAX] = q_argmax,
+    [HQ_LAYER_SOFTMAX] = q_softmax,
+};
+
+/* ---- create / destroy ------------------------------------------------------------------------ */
+
+hq_status_t hqi_qemu_create(const hq_graph_t *graph, const hq_npz_t *qparams, const char *name,
+                            hqi_qemu_t **out, hq_error_t *err)
+{
+    if (!out)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "quantized emulator: out is NULL");
+    *out = NULL;
+    if (!name)
+        name = "quantized emulator";
+    hqi_qemu_t *q = calloc(1, sizeof *q);
+    if (!q)
+        return hqi_nomem(err, "quantized emulator");
+    q->graph = graph;
+    q->name = hqi_strdup(name);
+    const int count = hq_graph_layer_count(graph);
+    q->last_step = calloc((size_t)count + 1, sizeof *q->last_step);
+    hq_status_t st = q->name && q->last_step ? HQ_OK : hqi_nomem(err, "quantized emulator");
+    if (st == HQ_OK)
+        st = hqi_qmodel_load(graph, qparams, name, &q->model, err);
+    for (int i = 0; i < count && st == HQ_OK; i++) {
+        const hq_layer_t *layer = hq_graph_layer(graph, i);
+        if (layer->type != HQ_LAYER_INPUT && !qkernels[layer->type])
+            st =
+                hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: layer '%s': type '%s' cannot run quantized",
+                          name, layer->name, hq_layer_type_name(layer->type));
+    }
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        const hq_layer_t *layer = hq_graph_layer(graph, order[t]);
+        q->last_step[order[t]] = t > q->last_step[order[t]] ? t : q->last_step[order[t]];
+        for (int k = 0; k < layer->input_count; k++)
+            if (q->last_step[layer->inputs[k]] < t)
+                q->last_step[layer->inputs[k]] = t;
+    }
+    if (st != HQ_OK) {
+        hqi_qemu_destroy(q);
+        return st;
+    }
+    *out = q;
+    return HQ_OK;
+}
+
+void hqi_qemu_destroy(hqi_qemu_t *q)
+{
+    if (!q)
+        return;
+    hqi_qmodel_destroy(q->model);
+    free(q->last_step);
+    free(q->name);
+    free(q);
+}
+
+const hqi_qlayer_t *hqi_qemu_layer(const hqi_qemu_t *q, int layer)
+{
+    return q && layer >= 0 && layer < q->model->layer_count ? &q->model->layers[layer] : NULL;
+}
+
+void hqi_qemu_quantize(const hqi_qlayer_t *q, const float *x, int64_t count, void *codes)
+{
+    for (int64_t i = 0; i < count; i++)
+        hqrt_store(codes, q->bits, (size_t)i, hqrt_quantize_value(x[i], q->scale, q->zp, q->bits));
+}
+
+void hqi_qemu_dequantize(const hqi_qlayer_t *q, const void *codes, int64_t count, float *x)
+{
+    for (int64_t i = 0; i < count; i++)
+        x[i] = hqrt_dequantize_value(hqrt_load(codes, q->bits, (size_t)i), q->scale, q->zp);
+}
+
+/* ---- running ------------------------------------------------------------------------------------
+ */
+
+static hq_shape_t batched(const hq_layer_t *layer, int port, int64_t batch)
+{
+    hq_shape_t s = hq_layer_port_shape(layer, port);
+    s.dims[0] = batch;
+    return s;
+}
+
+hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
+                               const void *const *inputs, void *const *outputs, hq_error_t *err)
+{
+    const hq_layer_t *layer = hq_graph_layer(q->graph, index);
+    if (!layer || batch < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: bad layer or batch", q->name);
+    if (layer->type == HQ_LAYER_INPUT)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: layer '%s': an input layer has no kernel",
+                         q->name, layer->name);
+    hq_shape_t in_shapes[64], out_shapes[256];
+    if (layer->input_count > 64 || hq_layer_port_count(layer) > 256)
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': too many inputs or outputs", q->name,
+                         layer->name);
+    for (int k = 0; k < layer->input_count; k++)
+        in_shapes[k] =
+            batched(hq_graph_layer(q->graph, layer->inputs[k]), layer->input_ports[k], batch);
+    for (int p = 0; p < hq_layer_port_count(layer); p++)
+        out_shapes[p] = batched(layer, p, batch);
+    qcall_t c = {q, layer, &q->model->layers[index], batch, in_shapes, inputs, out_shapes, outputs};
+    hq_error_t detail = {0};
+    hq_status_t st = qkernels[layer->type](&c, &detail);
+    if (st != HQ_OK)
+        return hqi_error(err, st, "%s: layer '%s': %s", q->name, layer->name, detail.message);
+    return HQ_OK;
+}
+
+/* Index of `layer` in a list, -1 when absent. */
+static int position(const int *list, int count, int layer)
+{
+    for (int i = 0; i < count; i++)
+        if (list[i] == layer)
+            return i;
+    return -1;
+}
+
+hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *inputs,
+                         float *const *outputs, hq_emulator_tap_fn tap, void *user, hq_error_t *err)
+{
+    const hq_graph_t *g = q->graph;
+    const int count = hq_graph_layer_count(g);
+    int in_count = 0, out_count = 0, order_count = 0;
+    const int *graph_inputs = hq_graph_inputs(g, &in_count);
+    const int *graph_outputs = hq_graph_outputs(g, &out_count);
+    const int *order = hq_graph_topo_order(g, &order_count);
+    /* codes[layer][port]: allocated when the layer runs, freed after its last reader */
+    void ***codes = calloc((size_t)count + 1, sizeof *codes);
+    float *deq = NULL;
+    size_t deq_size = 0;
+    hq_status_t st = codes ? HQ_OK : hqi_nomem(err, "quantized emulator");
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        const int i = order[t];
+        const hq_layer_t *layer = hq_graph_layer(g, i);
+        const hqi_qlayer_t *ql = &q->model->layers[i];
+        const int ports = hq_layer_port_count(layer);
+        codes[i] = calloc((size_t)ports, sizeof *codes[i]);
+        if (!codes[i]) {
+            st = hqi_nomem(err, "quantized emulator");
+            break;
+        }
+        for (int p = 0; p < ports && st == HQ_OK; p++) {
+            hq_shape_t s = batched(layer, p, batch);
+            codes[i][p] = malloc((size_t)shape_count(&s) * code_size(ql->bits) + 1);
+            if (!codes[i][p])
+                st = hqi_nomem(err, "quantized emulator");
+        }
+        if (st != HQ_OK)
+            break;
+        if (layer->type == HQ_LAYER_INPUT) {
+            int k = position(graph_inputs, in_count, i);
+            if (k < 0 || !inputs || !inputs[k]) {
+                st = hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'", q->name,
+                               layer->name);
+                break;
+            }
+            hq_shape_t s = batched(layer, 0, batch);
+            hqi_qemu_quantize(ql, inputs[k], shape_count(&s), codes[i][0]);
+        } else {
+            const void *ins[64];
+            for (int k = 0; k < layer->input_count && k < 64; k++)
+                ins[k] = codes[layer->inputs[k]][layer->input_ports[k]];
+            st = hqi_qemu_run_layer(q, i, batch, ins, codes[i], err);
+        }
+        for (int p = 0; p < ports && st == HQ_OK; p++) {
+            hq_shape_t s = batched(layer, p, batch);
+            int64_t n = shape_count(&s);
+            int o = p == 0 ? position(graph_outputs, out_count, i) : -1;
+            float *dst = o >= 0 && outputs && outputs[o] ? outputs[o] : NULL;
+            if (!dst && !tap)
+                continue;
+            if (!dst) {
+                if ((size_t)n > deq_size) {
+                    float *grown = realloc(deq, (size_t)n * sizeof *deq);
+                    if (!grown) {
+                        st = hqi_nomem(err, "quantized emulator");
+                        break;
+                    }
+                    deq = grown;
+                    deq_size = (size_t)n;
+                }
+                dst = deq;
+            }
+            hqi_qemu_dequantize(ql, codes[i][p], n, dst);
+            if (tap)
+                st = tap(user, i, p, &s, dst, err);
+        }
+        /* free what no later layer reads */
+        for (int k = 0; k < layer->input_count; k++) {
+            int producer = layer->inputs[k];
+            if (q->last_step[producer] == t && codes[producer]) {
+                for (int p = 0; p < hq_layer_port_count(hq_graph_layer(g, producer)); p++)
+                    free(codes[producer][p]);
+                free(codes[producer]);
+                codes[producer] = NULL;
+            }
+        }
+    }
+    for (int i = 0; codes && i < count; i++) {
+        if (!codes[i])
+            continue;
+        for (int p = 0; p < hq_layer_port_count(hq_graph_layer(g, i)); p++)
+            free(codes[i][p]);
+        free(codes[i]);
+    }
+    free(codes);
+    free(deq);
+    return st;
+}

@@ -1,0 +1,301 @@
+/* ranges.c — the float range each layer's output is quantized over, and weight clipping. Owned by
+ * the optimizer.
+ *
+ * Per layer: the observed calibration [min, max] by default, or the activation_clipping range
+ * (manual values, or percentiles of the calibration histogram), or force_range_out; always
+ * widened to contain 0 (zero padding and ReLU zeros must be exact). Then groups: a concat's inputs
+ * and output, and the layers that only move values (output, feature_splitter, maxpool, slice, pad,
+ * reshape, transpose, depth/space, nearest resize) with their input, form one group that gets one
+ * range, the union of its members' ranges — forced ranges, when a member has one, win over
+ * calibrated ones. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/optimize_internal.h"
+#include "util/util.h"
+
+/* Smallest range width handed to the integer builder: a layer that only ever output zeros still
+ * needs a non-zero scale. */
+#define MIN_RANGE 1e-6
+
+static const bool preserving_types[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_OUTPUT] = true,
+    [HQ_LAYER_FEATURE_SPLITTER] = true,
+    [HQ_LAYER_MAXPOOL] = true,
+    [HQ_LAYER_SLICE] = true,
+    [HQ_LAYER_PAD] = true,
+    [HQ_LAYER_RESHAPE] = true,
+    [HQ_LAYER_TRANSPOSE] = true,
+    [HQ_LAYER_DEPTH_TO_SPACE] = true,
+    [HQ_LAYER_SPACE_TO_DEPTH] = true,
+};
+
+bool hqi_range_preserving(const hq_layer_t *layer)
+{
+    if (layer->type == HQ_LAYER_RESIZE)
+        return layer->params.resize_method == HQ_RESIZE_NEAREST;
+    return layer->type >= 0 && layer->type < HQ_LAYER_TYPE_COUNT && preserving_types[layer->type] &&
+           layer->input_count == 1;
+}
+
+static int find(int *parent, int x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t *cal,
+                               const hqi_range_request_t *req, hqi_layer_quant_t *dec,
+                               const hqi_logger_t *logger, hq_error_t *err)
+{
+    int n = hq_graph_layer_count(graph);
+    double *lo = malloc(sizeof(double) * (size_t)(n ? n : 1) * 2);
+    int *parent = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    int *forced = calloc((size_t)(n ? n : 1), sizeof(int));
+    if (!lo || !parent || !forced) {
+        free(lo);
+        free(parent);
+        free(forced);
+        return hqi_nomem(err, "ranges");
+    }
+    double *hi = lo + n;
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        const hqi_layer_stats_t *s = cal ? &cal->layers[i] : NULL;
+        parent[i] = i;
+        lo[i] = s && s->seen ? s->min : 0.0;
+        hi[i] = s && s->seen ? s->max : 0.0;
+        const hqi_range_request_t *r = &req[i];
+        if (r->clip == HQI_CLIP_MANUAL) {
+            lo[i] = r->clip_a;
+            hi[i] = r->clip_b;
+        } else if (r->clip == HQI_CLIP_PERCENTILE && s) {
+            lo[i] = hqi_stats_percentile(s, r->clip_a);
+            hi[i] = hqi_stats_percentile(s, r->clip_b);
+        }
+        if (r->clip != HQI_CLIP_NONE)
+            forced[i] = 1;
+        if (r->clip != HQI_CLIP_NONE)
+            hqi_logf(logger, HQ_LOG_INFO,
+                     "%s: activation range clipped to [%g, %g] (observed [%g, %g])", l->bare_name,
+                     lo[i], hi[i], s && s->seen ? s->min : 0.0, s && s->seen ? s->max : 0.0);
+        if (r->force_out) {
+            lo[i] = r->force_lo;
+            hi[i] = r->force_hi;
+            forced[i] = 1;
+            if (lo[i] > 0 || hi[i] < 0)
+                hqi_logf(logger, HQ_LOG_WARNING,
+                         "%s: force_range_out [%g, %g] widened to contain 0", l->bare_name, lo[i],
+                         hi[i]);
+        }
+        lo[i] = lo[i] < 0 ? lo[i] : 0.0;
+        hi[i] = hi[i] > 0 ? hi[i] : 0.0;
+    }
+    /* groups: concat inputs + output, range-preserving layers + their input */
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        if (l->type == HQ_LAYER_CONCAT || hqi_range_preserving(l))
+            for (int k = 0; k < l->input_count; k++) {
+                int a = find(parent, i), b = find(parent, l->inputs[k]);
+                if (a != b)
+                    parent[a] = b;
+            }
+    }
+    double *glo = malloc(sizeof(double) * (size_t)(n ? n : 1) * 2);
+    int *gforced = calloc((size_t)(n ? n : 1), sizeof(int));
+    int *gsize = calloc((size_t)(n ? n : 1), sizeof(int));
+    if (!glo || !gforced || !gsize) {
+        free(lo);
+        free(parent);
+        free(forced);
+        free(glo);
+        free(gforced);
+        free(gsize);
+        return hqi_nomem(err, "ranges");
+    }
+    double *ghi = glo + n;
+    for (int i = 0; i < n; i++) {
+        glo[i] = 0.0;
+        ghi[i] = 0.0;
+    }
+    /* who speaks for a group: members with a request (force or clip) when there are any, else
+       the members that compute values; layers that only move values (and a concat's own
+       output) would re-widen a clipped input range */
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        int g = find(parent, i);
+        if (forced[i])
+            gforced[g] = 1;
+        if (!hqi_range_preserving(l) && l->type != HQ_LAYER_CONCAT)
+            gsize[g]++;
+    }
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        int g = find(parent, i);
+        bool source = !hqi_range_preserving(l) && l->type != HQ_LAYER_CONCAT;
+        if (gforced[g] ? !forced[i] : (gsize[g] > 0 && !source))
+            continue;
+        glo[g] = lo[i] < glo[g] ? lo[i] : glo[g];
+        ghi[g] = hi[i] > ghi[g] ? hi[i] : ghi[g];
+    }
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        int g = find(parent, i);
+        double a = glo[g], b = ghi[g];
+        if (b - a < MIN_RANGE)
+            b = a + MIN_RANGE;
+        dec[i].out_min = (float)a;
+        dec[i].out_max = (float)b;
+        if (l->type != HQ_LAYER_CONCAT)
+            continue;
+        for (int k = 0; k < l->input_count; k++) {
+            int p = l->inputs[k];
+            if (lo[p] != a || hi[p] != b) {
+                hqi_logf(logger, HQ_LOG_INFO,
+                         "%s: the inputs of the concat share one range [%g, %g] (%s alone "
+                         "spans [%g, %g])",
+                         l->bare_name, a, b, hq_graph_layer(graph, p)->bare_name, lo[p], hi[p]);
+                break;
+            }
+        }
+    }
+    free(lo);
+    free(parent);
+    free(forced);
+    free(glo);
+    free(gforced);
+    free(gsize);
+    return HQ_OK;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *params,
+                                    const hqi_range_request_t *req, hqi_layer_quant_t *dec,
+                                    hq_error_t *err)
+{
+    int n = hq_graph_layer_count(graph);
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        dec[i].weight_clip = 0.0f;
+        if (req[i].weight_clip == HQI_CLIP_NONE || !hqi_layer_has_weights(l->type))
+            continue;
+        if (req[i].weight_clip == HQI_CLIP_MANUAL) {
+            double a = fabs(req[i].weight_a), b = fabs(req[i].weight_b);
+            dec[i].weight_clip = (float)(a > b ? a : b);
+            continue;
+        }
+        const hq_tensor_t *k = hqi_param(params, l, "kernel:0");
+        if (!k)
+            return hqi_error(err, HQ_ERR_NOT_FOUND, "weights_clipping: %s has no kernel", l->name);
+        int64_t count = hq_tensor_count(k);
+        float *abs_w = malloc(sizeof(float) * (size_t)(count ? count : 1));
+        if (!abs_w)
+            return hqi_nomem(err, "weights_clipping");
+        for (int64_t j = 0; j < count; j++)
+            abs_w[j] = fabsf(((const float *)k->data)[j]);
+        qsort(abs_w, (size_t)count, sizeof(float), cmp_float);
+        double p = req[i].weight_b > 0 ? req[i].weight_b : req[i].weight_a;
+        int64_t at = (int64_t)floor(p / 100.0 * (double)(count - 1) + 0.5);
+        at = at < 0 ? 0 : at >= count ? count - 1 : at;
+        dec[i].weight_clip = count ? abs_w[at] : 0.0f;
+        free(abs_w);
+    }
+    return HQ_OK;
+}
+
+/* ---- pre-activation ranges of lookup-table activations ------------------------------------ */
+
+static double act_value(hq_activation_t act, double alpha, double beta, double x)
+{
+    switch (act) {
+    case HQ_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-x));
+    case HQ_ACT_TANH:
+        return tanh(x);
+    case HQ_ACT_SILU:
+        return x / (1.0 + exp(-x));
+    case HQ_ACT_HARDSWISH: {
+        double r = x + 3.0;
+        r = r < 0 ? 0 : r > 6 ? 6 : r;
+        return x * r / 6.0;
+    }
+    case HQ_ACT_HARDSIGMOID: {
+        double y = alpha * x + beta;
+        return y < 0 ? 0 : y > 1 ? 1 : y;
+    }
+    case HQ_ACT_EXP:
+        return exp(x);
+    default:
+        return x;
+    }
+}
+
+/* The x in [a, b] where the increasing f crosses y (f(a) <= y <= f(b)), by bisection. */
+static double crossing(hq_activation_t act, double alpha, double beta, double a, double b, double y)
+{
+    for (int i = 0; i < 200; i++) {
+        double m = 0.5 * (a + b);
+        if (act_value(act, alpha, beta, m) < y)
+            a = m;
+        else
+            b = m;
+    }
+    return b;
+}
+
+void hqi_lut_pre_range(hq_activation_t act, float alpha, float beta, double pre_min, double pre_max,
+                       double out_min, double out_max, int out_bits, double *lo, double *hi)
+{
+    *lo = pre_min;
+    *hi = pre_max;
+    double q = (out_max - out_min) / (ldexp(1.0, out_bits) - 1.0);
+    if (!(q > 0) || !(pre_max > pre_min))
+        return;
+    /* the increasing part of f that matters: below `flat` a non-monotonic f (silu, hardswish)
+       is within half a step of 0 */
+    double left = pre_min, right = pre_max;
+    if (act == HQ_ACT_HARDSWISH)
+        left = fmax(left, -3.0);
+    if (act == HQ_ACT_SILU) {
+        /* silu decreases to its minimum at -1.2785 and rises back to 0 towards -inf */
+        double x = -1.2785;
+        if (left < x && -act_value(act, alpha, beta, left) < q / 4) {
+            double a = left, b = x; /* silu(a) > -q/2 >= silu(b): find where it crosses */
+            for (int i = 0; i < 200; i++) {
+                double m = 0.5 * (a + b);
+                if (act_value(act, alpha, beta, m) > -q / 4)
+                    a = m;
+                else
+                    b = m;
+            }
+            left = a;
+        }
+        if (left < x)
+            left = fmin(left, x); /* keep the minimum itself */
+        *lo = left;
+        double top = out_max - q / 4;
+        if (right > 0 && act_value(act, alpha, beta, right) > top)
+            right = crossing(act, alpha, beta, fmax(left, 0.0), right, top);
+        *hi = right;
+        return;
+    }
+    if (act == HQ_ACT_HARDSIGMOID && alpha <= 0)
+        return; /* decreasing: leave the observed range */
+    /* inputs whose output is within a quarter step of the ends give the end codes */
+    double bottom = out_min + q / 4, top = out_max - q / 4;
+    if (act_value(act, alpha, beta, left) < bottom && act_value(act, alpha, beta, right) > bottom)
+        left = crossing(act, alpha, beta, left, right, bottom);
+    if (act_value(act, alpha, beta, right) > top && act_value(act, alpha, beta, left) < top)
+        right = crossing(act, alpha, beta, left, right, top);
+    *lo = left;
+    *hi = right;
+}

@@ -1,0 +1,916 @@
+/* test_optimize.c — the float half of `hq optimize` on small archives built with the graph API:
+ * model-script modifications (normalization, bgr_to_rgb, change_output_activation), batch-norm
+ * folding and equalization (the float function must not change), concat range sharing,
+ * compression choice, script handling. The integer builder is not needed here
+ * (hqi_optimize_run with build_integer false). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hq/emulate.h"
+#include "quant/optimize_internal.h"
+
+/* ---- logging ------------------------------------------------------------------------------ */
+
+typedef struct captured {
+    char text[32768];
+} captured_t;
+
+static void capture(void *user, hq_log_level_t level, const char *message)
+{
+    (void)level;
+    captured_t *c = user;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
+}
+
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* ---- building graphs, params and data ------------------------------------------------------ */
+
+static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
+{
+    int index = -1;
+    hq_error_t err = {0};
+    if (hq_graph_add_layer(g, name, type, &index, &err))
+        fail_msg("add_layer %s: %s", name, err.message);
+    return index;
+}
+
+static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
+{
+    int index = add(g, name, type);
+    hq_error_t err = {0};
+    if (hq_graph_connect(g, from, 0, index, &err))
+        fail_msg("connect: %s", err.message);
+    return index;
+}
+
+static void set_conv(hq_graph_t *g, int index, int k, int cin, int cout, hq_activation_t act)
+{
+    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
+    p->kernel_h = p->kernel_w = k;
+    p->kernel_in = cin;
+    p->kernel_out = cout;
+    p->padding = HQ_PADDING_EXPLICIT;
+    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
+    p->has_bias = true;
+    p->activation = act;
+}
+
+static void fill(float *x, int64_t n, uint32_t seed)
+{
+    uint32_t s = seed * 2654435761u + 1u;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0);
+    }
+}
+
+static float *put(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape, uint32_t seed)
+{
+    hq_tensor_t *t = NULL;
+    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
+    fill(t->data, hq_tensor_count(t), seed);
+    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
+    return (float *)hq_npz_get(npz, key)->data;
+}
+
+/* Kernel and bias for a conv layer; channel c of the output scaled by scale[c] when given. */
+static void conv_params(hq_npz_t *npz, const hq_graph_t *g, int index, uint32_t seed,
+                        const float *scale)
+{
+    const hq_layer_t *l = hq_graph_layer(g, index);
+    const hq_layer_params_t *p = &l->params;
+    char key[256];
+    snprintf(key, sizeof key, "%s/kernel:0", l->name);
+    int64_t kshape[4] = {p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out};
+    float *w = put(npz, key, 4, kshape, seed);
+    if (scale)
+        for (int64_t i = 0; i < kshape[0] * kshape[1] * kshape[2]; i++)
+            for (int c = 0; c < p->kernel_out; c++)
+                w[i * p->kernel_out + c] *= scale[c];
+    snprintf(key, sizeof key, "%s/bias:0", l->name);
+    int64_t bshape[1] = {p->kernel_out};
+    float *b = put(npz, key, 1, bshape, seed + 1);
+    for (int c = 0; c < p->kernel_out; c++)
+        b[c] *= 0.1f * (scale ? scale[c] : 1.0f);
+}
+
+static void finalize_ok(hq_graph_t *g)
+{
+    hq_error_t err = {0};
+    if (hq_graph_finalize(g, "test.hn", &err))
+        fail_msg("finalize: %s", err.message);
+}
+
+static int add_input(hq_graph_t *g, int h, int w, int c)
+{
+    int in = add(g, "input_layer1", HQ_LAYER_INPUT);
+    hq_shape_t shape = {4, {-1, h, w, c}};
+    assert_int_equal(hq_layer_set_output_shape(g, in, &shape, NULL), HQ_OK);
+    return in;
+}
+
+/* An archive holding clones of `g` and `params` (state parsed_model, hailo8). */
+static hq_archive_t *archive_of(const hq_graph_t *g, const hq_npz_t *params)
+{
+    hq_archive_t *a = NULL;
+    hq_graph_t *gc = NULL;
+    hq_npz_t *pc = NULL;
+    assert_int_equal(hq_archive_create(hq_graph_net_name(g), &a, NULL), HQ_OK);
+    assert_int_equal(hq_graph_clone(g, &gc, NULL), HQ_OK);
+    assert_int_equal(hq_npz_create(&pc, NULL), HQ_OK);
+    for (size_t i = 0; i < hq_npz_count(params); i++)
+        assert_int_equal(
+            hq_npz_put_copy(pc, hq_npz_key(params, i), hq_npz_get_index(params, i), NULL), HQ_OK);
+    assert_int_equal(hq_archive_set_graph(a, gc, NULL), HQ_OK);
+    assert_int_equal(hq_archive_set_params(a, HQ_PARAMS_NATIVE, pc, NULL), HQ_OK);
+    return a;
+}
+
+static char tmp_dir[64];
+
+static int make_tmp(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/hq_test_optimize_XXXXXX");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int remove_tmp(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes n samples of [h, w, c] data in [lo, hi) to a .npy and opens it for graph g. The values
+ * go to *values when it is not NULL (caller frees). */
+static hq_dataset_t *dataset_of(const hq_graph_t *g, int64_t n, int h, int w, int c, float lo,
+                                float hi, uint32_t seed, float **values)
+{
+    int64_t shape[4] = {n, h, w, c};
+    hq_tensor_t *t = NULL;
+    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
+    float *x = t->data;
+    fill(x, hq_tensor_count(t), seed);
+    for (int64_t i = 0; i < hq_tensor_count(t); i++)
+        x[i] = lo + (x[i] + 1.0f) * 0.5f * (hi - lo);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data_%u.npy", tmp_dir, seed);
+    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
+    if (values) {
+        *values = malloc(t->nbytes);
+        memcpy(*values, x, t->nbytes);
+    }
+    hq_tensor_destroy(t);
+    hq_dataset_t *ds = NULL;
+    hq_error_t err = {0};
+    if (hq_dataset_open(path, g, &ds, &err))
+        fail_msg("dataset: %s", err.message);
+    return ds;
+}
+
+static hq_script_t *script_of(const char *text)
+{
+    hq_script_t *s = NULL;
+    hq_error_t err = {0};
+    if (hq_script_parse(text, strlen(text), "test.alls", &s, &err))
+        fail_msg("script: %s", err.message);
+    return s;
+}
+
+/* Runs the optimizer's float half; fails the test on error. */
+static void run_ok(hq_archive_t *a, const char *script_text, hq_dataset_t *ds, captured_t *log,
+                   hqi_optimize_result_t *result)
+{
+    hq_script_t *s = script_of(script_text);
+    hq_optimize_options_t options = {0};
+    options.log = capture;
+    options.log_user = log;
+    options.script_name = "test.alls";
+    hq_error_t err = {0};
+    hq_status_t st = hqi_optimize_run(a, s, ds, &options, false, result, &err);
+    hq_script_destroy(s);
+    if (st != HQ_OK)
+        fail_msg("optimize: %s", err.message);
+}
+
+static hq_status_t run_status(hq_archive_t *a, const char *script_text, hq_dataset_t *ds,
+                              hq_error_t *err)
+{
+    hq_script_t *s = script_of(script_text);
+    hq_status_t st = hqi_optimize_run(a, s, ds, NULL, false, NULL, err);
+    hq_script_destroy(s);
+    return st;
+}
+
+/* Output 0 of a graph + params on n samples of x (caller frees). */
+static float *emulate(const hq_graph_t *g, const hq_npz_t *params, hq_target_t target,
+                      const float *x, int64_t n, int64_t *size)
+{
+    hq_emulator_t *emu = NULL;
+    hq_error_t err = {0};
+    if (hq_emulator_create(g, params, target, "test", &emu, &err))
+        fail_msg("emulator: %s", err.message);
+    *size = hq_emulator_output_size(emu, 0);
+    float *out = malloc(sizeof(float) * (size_t)(*size * n));
+    const float *ins[1] = {x};
+    float *outs[1] = {out};
+    if (hq_emulator_run(emu, n, ins, outs, NULL, NULL, &err))
+        fail_msg("run: %s", err.message);
+    hq_emulator_destroy(emu);
+    return out;
+}
+
+static void assert_close(const float *got, const float *want, int64_t n, double tol)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs((double)got[i] - want[i]) <= tol * (1.0 + fabs(want[i]))))
+            fail_msg("element %lld: got %.9g, want %.9g", (long long)i, (double)got[i],
+                     (double)want[i]);
+}
+
+/* ---- equalization ------------------------------------------------------------------------- */
+
+/* in -> conv1 (relu) -> conv2 (relu) -> act(relu) -> dw3 -> out, conv1's channels unbalanced. */
+static hq_graph_t *chain_graph(hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = add_input(g, 6, 6, 3);
+    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
+    set_conv(g, c1, 3, 3, 8, HQ_ACT_RELU);
+    int c2 = add_after(g, "conv2", HQ_LAYER_CONV, c1);
+    set_conv(g, c2, 1, 8, 6, HQ_ACT_LINEAR);
+    int act = add_after(g, "act1", HQ_LAYER_ACTIVATION, c2);
+    hq_graph_layer_mut(g, act)->params.activation = HQ_ACT_RELU;
+    int dw = add_after(g, "dw3", HQ_LAYER_DW, act);
+    set_conv(g, dw, 3, 1, 6, HQ_ACT_LINEAR);
+    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, dw);
+    finalize_ok(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    float s1[8] = {0.01f, 50.0f, 1.0f, 0.2f, 8.0f, 0.05f, 3.0f, 100.0f};
+    float s2[6] = {20.0f, 0.02f, 1.0f, 5.0f, 0.3f, 40.0f};
+    conv_params(*params, g, c1, 11, s1);
+    conv_params(*params, g, c2, 21, s2);
+    conv_params(*params, g, dw, 31, NULL);
+    return g;
+}
+
+/* max over channels / min over channels of max |w| per output channel */
+static double channel_spread(const hq_tensor_t *k)
+{
+    int64_t cout = k->shape[k->ndim - 1], rows = hq_tensor_count(k) / cout;
+    const float *w = k->data;
+    double lo = INFINITY, hi = 0;
+    for (int64_t c = 0; c < cout; c++) {
+        double m = 0;
+        for (int64_t r = 0; r < rows; r++)
+            m = fmax(m, fabs(w[r * cout + c]));
+        lo = fmin(lo, m);
+        hi = fmax(hi, m);
+    }
+    return hi / lo;
+}
+
+static void equalization_keeps_the_float_network_and_balances_channels(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = chain_graph(&params);
+    hq_archive_t *a = archive_of(g, params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, 6, 6, 6, 3, -1.0f, 1.0f, 5, &x);
+    captured_t log = {""};
+    hqi_optimize_result_t result;
+    run_ok(a, "pre_quantization_optimization(equalization, policy=enabled)\n", ds, &log, &result);
+    assert_int_equal(result.equalized_pairs, 2); /* conv1 -> conv2, conv2 -> act1 -> dw3 */
+    hqi_optimize_result_free(&result);
+    hq_graph_t *ng = NULL;
+    hq_npz_t *fpo = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    int64_t size = 0;
+    float *want = emulate(g, params, HQ_TARGET_NATIVE, x, 6, &size);
+    float *got = emulate(ng, fpo, HQ_TARGET_FP_OPTIMIZED, x, 6, &size);
+    assert_close(got, want, size * 6, 1e-4);
+    const hq_tensor_t *k_before = hq_npz_get(params, "net/conv1/kernel:0");
+    const hq_tensor_t *k_after = hq_npz_get(fpo, "net/conv1/kernel:0");
+    assert_true(channel_spread(k_after) < channel_spread(k_before) / 10.0);
+    free(want);
+    free(got);
+    hq_archive_destroy(a);
+
+    /* disabled: fp_optimized kernels are the native ones */
+    a = archive_of(g, params);
+    run_ok(a,
+           "pre_quantization_optimization(equalization, policy=disabled)\n"
+           "model_optimization_flavor(optimization_level=0)\n",
+           ds, &log, NULL);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    k_after = hq_npz_get(fpo, "net/conv1/kernel:0");
+    assert_memory_equal(k_after->data, k_before->data, k_before->nbytes);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    free(x);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- batch-norm folding ------------------------------------------------------------------- */
+
+static void a_standalone_batch_norm_is_folded_into_the_conv_before_it(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = add_input(g, 5, 5, 3);
+    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
+    set_conv(g, c1, 3, 3, 4, HQ_ACT_LINEAR);
+    int bn = add_after(g, "bn1", HQ_LAYER_BATCH_NORM, c1);
+    hq_graph_layer_mut(g, bn)->params.activation = HQ_ACT_RELU;
+    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, bn);
+    finalize_ok(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    conv_params(params, g, c1, 3, NULL);
+    int64_t c4[1] = {4};
+    put(params, "net/bn1/gamma:0", 1, c4, 7);
+    put(params, "net/bn1/beta:0", 1, c4, 8);
+    put(params, "net/bn1/moving_mean:0", 1, c4, 9);
+    float *var = put(params, "net/bn1/moving_variance:0", 1, c4, 10);
+    for (int i = 0; i < 4; i++)
+        var[i] = fabsf(var[i]) + 0.5f;
+    hq_archive_t *a = archive_of(g, params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, 4, 5, 5, 3, -2.0f, 2.0f, 9, &x);
+    captured_t log = {""};
+    hqi_optimize_result_t result;
+    run_ok(a, "", ds, &log, &result);
+    assert_int_equal(result.folded_batch_norms, 1);
+    hqi_optimize_result_free(&result);
+    assert_non_null(strstr(log.text, "batch norm bn1 folded into conv1"));
+    hq_graph_t *ng = NULL;
+    hq_npz_t *fpo = NULL, *native = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_int_equal(hq_graph_find(ng, "bn1"), -1);
+    const hq_layer_t *conv = hq_graph_layer(ng, hq_graph_find(ng, "conv1"));
+    assert_int_equal(conv->params.activation, HQ_ACT_RELU);
+    assert_true(conv->params.batch_norm);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_NATIVE, &native, NULL), HQ_OK);
+    int64_t size = 0;
+    float *want = emulate(g, params, HQ_TARGET_NATIVE, x, 4, &size);
+    float *got = emulate(ng, fpo, HQ_TARGET_FP_OPTIMIZED, x, 4, &size);
+    float *got_native = emulate(ng, native, HQ_TARGET_NATIVE, x, 4, &size);
+    assert_close(got, want, size * 4, 1e-4);
+    assert_close(got_native, want, size * 4, 1e-4);
+    free(want);
+    free(got);
+    free(got_native);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_archive_destroy(a);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- model modifications ------------------------------------------------------------------ */
+
+static hq_graph_t *single_conv_graph(hq_npz_t **params, hq_activation_t act)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = add_input(g, 4, 4, 3);
+    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
+    set_conv(g, c1, 3, 3, 5, act);
+    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
+    finalize_ok(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    conv_params(*params, g, c1, 41, NULL);
+    return g;
+}
+
+static void normalization_inserts_a_layer_after_the_input(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
+    hq_archive_t *a = archive_of(g, params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, 3, 4, 4, 3, 0.0f, 255.0f, 13, &x);
+    captured_t log = {""};
+    run_ok(a, "norm1 = normalization([10.0, 20.0, 30.0], [2.0, 4.0, 8.0])\n", ds, &log, NULL);
+    hq_graph_t *ng = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    int ni = hq_graph_find(ng, "norm1");
+    assert_true(ni >= 0);
+    const hq_layer_t *nl = hq_graph_layer(ng, ni);
+    assert_int_equal(nl->type, HQ_LAYER_NORMALIZATION);
+    assert_string_equal(hq_graph_layer(ng, nl->inputs[0])->bare_name, "input_layer1");
+    const hq_layer_t *conv = hq_graph_layer(ng, hq_graph_find(ng, "conv1"));
+    assert_int_equal(conv->inputs[0], ni);
+    hq_npz_t *fpo = NULL;
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    const hq_tensor_t *mean = hq_npz_get(fpo, "net/norm1/mean:0");
+    assert_non_null(mean);
+    assert_true(((const float *)mean->data)[2] == 30.0f);
+    assert_non_null(hq_npz_get(fpo, "net/norm1/std:0"));
+    assert_non_null(strstr(log.text, "norm1 inserted after input_layer1"));
+    /* new network on x == old network on (x - mean) / std */
+    float *xn = malloc(sizeof(float) * 3 * 4 * 4 * 3);
+    const float m[3] = {10, 20, 30}, s[3] = {2, 4, 8};
+    for (int i = 0; i < 3 * 4 * 4 * 3; i++)
+        xn[i] = (x[i] - m[i % 3]) / s[i % 3];
+    int64_t size = 0;
+    float *want = emulate(g, params, HQ_TARGET_NATIVE, xn, 3, &size);
+    float *got = emulate(ng, fpo, HQ_TARGET_FP_OPTIMIZED, x, 3, &size);
+    assert_close(got, want, size * 3, 1e-4);
+    free(want);
+    free(got);
+    free(xn);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_archive_destroy(a);
+    /* the wrong number of channels is refused naming the line */
+    a = archive_of(g, params);
+    ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 14, NULL);
+    hq_error_t err = {0};
+    assert_int_equal(run_status(a, "\nnormalization([1.0, 2.0], [1.0, 1.0])\n", ds, &err),
+                     HQ_ERR_INVALID);
+    assert_non_null(strstr(err.message, "test.alls:2: normalization"));
+    hq_dataset_destroy(ds);
+    hq_archive_destroy(a);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void bgr_to_rgb_is_folded_into_the_first_conv(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_RELU);
+    hq_archive_t *a = archive_of(g, params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 17, &x);
+    captured_t log = {""};
+    run_ok(a,
+           "normalization([0.1, 0.2, 0.3], [1.0, 2.0, 4.0])\n"
+           "input_conversion(bgr_to_rgb)\n",
+           ds, &log, NULL);
+    assert_non_null(strstr(log.text, "folded into conv1"));
+    hq_graph_t *ng = NULL;
+    hq_npz_t *fpo = NULL, *native = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_NATIVE, &native, NULL), HQ_OK);
+    /* the new network on BGR x == the old one on normalized RGB */
+    float *rgb = malloc(sizeof(float) * 2 * 4 * 4 * 3);
+    const float m[3] = {0.1f, 0.2f, 0.3f}, s[3] = {1, 2, 4};
+    for (int p = 0; p < 2 * 4 * 4; p++)
+        for (int c = 0; c < 3; c++)
+            rgb[p * 3 + c] = (x[p * 3 + 2 - c] - m[c]) / s[c];
+    int64_t size = 0;
+    float *want = emulate(g, params, HQ_TARGET_NATIVE, rgb, 2, &size);
+    float *got = emulate(ng, fpo, HQ_TARGET_FP_OPTIMIZED, x, 2, &size);
+    float *got_native = emulate(ng, native, HQ_TARGET_NATIVE, x, 2, &size);
+    assert_close(got, want, size * 2, 1e-4);
+    assert_close(got_native, want, size * 2, 1e-4);
+    free(want);
+    free(got);
+    free(got_native);
+    free(rgb);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_archive_destroy(a);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void change_output_activation_sets_the_layer_activation(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 19, NULL);
+    captured_t log = {""};
+    run_ok(a, "change_output_activation(conv1, sigmoid)\n", ds, &log, NULL);
+    hq_graph_t *ng = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_int_equal(hq_graph_layer(ng, hq_graph_find(ng, "conv1"))->params.activation,
+                     HQ_ACT_SIGMOID);
+    hq_archive_destroy(a);
+    a = archive_of(g, params);
+    hq_error_t err = {0};
+    assert_int_equal(run_status(a, "change_output_activation(output_layer1, relu)\n", ds, &err),
+                     HQ_ERR_INVALID);
+    assert_non_null(strstr(err.message, "has no activation"));
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- ranges ------------------------------------------------------------------------------- */
+
+/* in -> (conv_a small, conv_b large) -> concat|ew_add -> out */
+static hq_graph_t *two_branch_graph(hq_layer_type_t join, hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = add_input(g, 4, 4, 2);
+    int ca = add_after(g, "conv_a", HQ_LAYER_CONV, in);
+    set_conv(g, ca, 1, 2, 3, HQ_ACT_LINEAR);
+    int cb = add_after(g, "conv_b", HQ_LAYER_CONV, in);
+    set_conv(g, cb, 1, 2, 3, HQ_ACT_LINEAR);
+    int j = add_after(g, "join", join, ca);
+    hq_error_t err = {0};
+    assert_int_equal(hq_graph_connect(g, cb, 0, j, &err), HQ_OK);
+    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, j);
+    finalize_ok(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    float small[3] = {0.1f, 0.1f, 0.1f}, large[3] = {10.0f, 10.0f, 10.0f};
+    conv_params(*params, g, ca, 51, small);
+    conv_params(*params, g, cb, 52, large);
+    return g;
+}
+
+static void concat_inputs_share_one_range_and_add_inputs_do_not(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_branch_graph(HQ_LAYER_CONCAT, &params);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 4, 4, 4, 2, -1.0f, 1.0f, 23, NULL);
+    captured_t log = {""};
+    hqi_optimize_result_t r;
+    run_ok(a, "", ds, &log, &r);
+    int ia = hq_graph_find(g, "conv_a"), ib = hq_graph_find(g, "conv_b"),
+        ij = hq_graph_find(g, "join");
+    const hqi_layer_stats_t *sa = &r.calibration->layers[ia], *sb = &r.calibration->layers[ib];
+    assert_true(sb->max > 10 * sa->max); /* really different observed ranges */
+    assert_true(r.decisions[ia].out_min == r.decisions[ib].out_min);
+    assert_true(r.decisions[ia].out_max == r.decisions[ib].out_max);
+    assert_true(r.decisions[ij].out_max == r.decisions[ib].out_max);
+    assert_true(r.decisions[ia].out_min <= (float)fmin(sb->min, sa->min));
+    assert_true(r.decisions[ia].out_max >= (float)fmax(sb->max, sa->max));
+    assert_non_null(strstr(log.text, "join: the inputs of the concat share one range"));
+    hqi_optimize_result_free(&r);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+
+    g = two_branch_graph(HQ_LAYER_EW_ADD, &params);
+    a = archive_of(g, params);
+    ds = dataset_of(g, 4, 4, 4, 2, -1.0f, 1.0f, 23, NULL);
+    run_ok(a, "", ds, &log, &r);
+    assert_true(r.decisions[ia].out_max < r.decisions[ib].out_max / 10);
+    hqi_optimize_result_free(&r);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void forced_and_clipped_ranges_replace_the_observed_ones_and_contain_zero(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_branch_graph(HQ_LAYER_EW_ADD, &params);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 8, 4, 4, 2, -1.0f, 1.0f, 29, NULL);
+    captured_t log = {""};
+    hqi_optimize_result_t r;
+    run_ok(a,
+           "quantization_param(conv_a, force_range_out=[0.5, 3.0])\n"
+           "pre_quantization_optimization(activation_clipping, layers=[conv_b], mode=manual, "
+           "clipping_values=[-2.0, 2.5])\n"
+           "pre_quantization_optimization(activation_clipping, layers={join}, mode=percentile, "
+           "clipping_values=[1.0, 99.0])\n",
+           ds, &log, &r);
+    int ia = hq_graph_find(g, "conv_a"), ib = hq_graph_find(g, "conv_b"),
+        ij = hq_graph_find(g, "join");
+    assert_true(r.decisions[ia].out_min == 0.0f); /* widened to contain 0 */
+    assert_true(r.decisions[ia].out_max == 3.0f);
+    assert_true(r.decisions[ib].out_min == -2.0f);
+    assert_true(r.decisions[ib].out_max == 2.5f);
+    const hqi_layer_stats_t *sj = &r.calibration->layers[ij];
+    assert_true(r.decisions[ij].out_max < sj->max);
+    assert_true(r.decisions[ij].out_min > sj->min);
+    assert_true(r.decisions[ij].out_max > 0.5 * sj->max);
+    assert_non_null(strstr(log.text, "force_range_out [0.5, 3] widened to contain 0"));
+    hqi_optimize_result_free(&r);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void lookup_table_pre_ranges_skip_inputs_whose_output_saturates(void **state)
+{
+    (void)state;
+    double lo, hi;
+    /* hardswish is 0 below -3: exact cut */
+    hqi_lut_pre_range(HQ_ACT_HARDSWISH, 0, 0, -68.0, 40.0, -0.375, 40.0, 8, &lo, &hi);
+    assert_true(lo == -3.0);
+    assert_true(hi > 39.0 && hi <= 40.0);
+    /* sigmoid with an 8-bit [0, 1] output: beyond |x| ~ 6.9 every input gives an end code */
+    hqi_lut_pre_range(HQ_ACT_SIGMOID, 0, 0, -148.0, 100.0, 0.0, 1.0, 8, &lo, &hi);
+    double q = 1.0 / 255.0;
+    assert_true(fabs(1.0 / (1.0 + exp(-lo)) - q / 4) < 1e-9);
+    assert_true(fabs(1.0 / (1.0 + exp(-hi)) - (1 - q / 4)) < 1e-9);
+    /* 16-bit output keeps more of the tail */
+    double lo16, hi16;
+    hqi_lut_pre_range(HQ_ACT_SIGMOID, 0, 0, -148.0, 100.0, 0.0, 1.0, 16, &lo16, &hi16);
+    assert_true(lo16 < lo - 4.0);
+    /* an observed range inside the useful one is kept */
+    hqi_lut_pre_range(HQ_ACT_SIGMOID, 0, 0, -2.0, 1.5, 0.0, 1.0, 8, &lo, &hi);
+    assert_true(lo == -2.0 && hi == 1.5);
+    /* silu: far-left inputs are within a quarter step of 0; the minimum stays in range */
+    hqi_lut_pre_range(HQ_ACT_SILU, 0, 0, -50.0, 10.0, -0.28, 10.0, 8, &lo, &hi);
+    assert_true(lo > -50.0 && lo < -1.2785);
+    double q_silu = 10.28 / 255.0;
+    assert_true(fabs(lo / (1.0 + exp(-lo))) <= q_silu / 4 + 1e-9);
+    /* no saturation on the right of hardswish, nor above -3 on the left */
+    hqi_lut_pre_range(HQ_ACT_HARDSWISH, 0, 0, -2.0, 5.0, -0.375, 5.0, 8, &lo, &hi);
+    assert_true(lo == -2.0);
+}
+
+/* ---- compression -------------------------------------------------------------------------- */
+
+/* in -> conv1 (3x3, 4->64) -> conv2 (3x3, 64->32) -> conv3 (1x1, 32->16) -> conv4 (1x1 16->8) */
+static hq_graph_t *sized_graph(hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = add_input(g, 4, 4, 4);
+    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
+    set_conv(g, c1, 3, 4, 64, HQ_ACT_RELU);
+    int c2 = add_after(g, "conv2", HQ_LAYER_CONV, c1);
+    set_conv(g, c2, 3, 64, 32, HQ_ACT_RELU);
+    int c3 = add_after(g, "conv3", HQ_LAYER_CONV, c2);
+    set_conv(g, c3, 1, 32, 16, HQ_ACT_RELU);
+    int c4 = add_after(g, "conv4", HQ_LAYER_CONV, c3);
+    set_conv(g, c4, 1, 16, 8, HQ_ACT_LINEAR);
+    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, c4);
+    finalize_ok(g);
+    if (params) {
+        assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+        for (int i = c1; i <= c4; i++)
+            conv_params(*params, g, i, 60 + (uint32_t)i, NULL);
+    }
+    return g;
+}
+
+/* sizes: conv1 2304, conv2 18432, conv3 512, conv4 128; total 21376 */
+static void compression_levels_take_the_largest_layers_first(void **state)
+{
+    (void)state;
+    hq_graph_t *g = sized_graph(NULL);
+    int n = hq_graph_layer_count(g);
+    hqi_precision_request_t req[8] = {0};
+    hqi_layer_quant_t dec[8] = {0};
+    hqi_compression_result_t res;
+    captured_t log = {""};
+    hqi_logger_t logger = {capture, &log};
+    int c1 = hq_graph_find(g, "conv1"), c2 = hq_graph_find(g, "conv2"),
+        c3 = hq_graph_find(g, "conv3"), c4 = hq_graph_find(g, "conv4");
+    /* level 0: nothing */
+    assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
+    assert_int_equal(hqi_compression_choose(g, NULL, 0, -1, 1 << 30, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(res.layers_4bit, 0);
+    assert_int_equal(res.level, 0);
+    /* level 5: everything */
+    assert_int_equal(hqi_compression_choose(g, NULL, 5, -1, 1 << 30, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(res.layers_4bit, 4);
+    assert_true(fabs(res.ratio_4bit - 1.0) < 1e-12);
+    /* level 1 (20%): conv2 (86%) does not fit, conv1 (10.8%) does, conv3 (2.4%) too, conv4 too */
+    assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
+    assert_int_equal(hqi_compression_choose(g, NULL, 1, -1, 1 << 30, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(dec[c2].weight_bits, 8);
+    assert_int_equal(dec[c1].weight_bits, 4);
+    assert_int_equal(dec[c3].weight_bits, 4);
+    assert_int_equal(dec[c4].weight_bits, 4);
+    assert_true(fabs(res.ratio_4bit - (2304.0 + 512 + 128) / 21376.0) < 1e-9);
+    assert_int_equal(res.level, 1);
+    /* explicit ratio 0.9: conv2 first, then conv1 would overshoot, conv3 fits */
+    assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
+    assert_int_equal(hqi_compression_choose(g, NULL, 3, 0.9, 1 << 30, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(dec[c2].weight_bits, 4);
+    assert_int_equal(dec[c1].weight_bits, 8);
+    assert_int_equal(dec[c3].weight_bits, 4);
+    assert_int_equal(res.level, -2);
+    /* a locked layer is never compressed */
+    bool locked[8] = {false};
+    locked[c2] = true;
+    assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
+    assert_int_equal(hqi_compression_choose(g, locked, 5, -1, 1 << 30, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(dec[c2].weight_bits, 8);
+    assert_int_equal(dec[c1].weight_bits, 4);
+    (void)n;
+    hq_graph_destroy(g);
+}
+
+static void weights_beyond_the_arch_memory_are_compressed_implicitly(void **state)
+{
+    (void)state;
+    hq_graph_t *g = sized_graph(NULL);
+    hqi_precision_request_t req[8] = {0};
+    hqi_layer_quant_t dec[8] = {0};
+    hqi_compression_result_t res;
+    captured_t log = {""};
+    hqi_logger_t logger = {capture, &log};
+    int c1 = hq_graph_find(g, "conv1"), c2 = hq_graph_find(g, "conv2");
+    /* fits: no compression */
+    assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
+    assert_int_equal(hqi_compression_choose(g, NULL, -1, -1, 21376, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(res.layers_4bit, 0);
+    assert_int_equal(res.level, 0);
+    assert_string_equal(log.text, "");
+    /* 21376 bytes in 20000: saving 1376 bytes needs conv2 (saves 9216) */
+    assert_int_equal(hqi_compression_choose(g, NULL, -1, -1, 20000, dec, &res, &logger, NULL),
+                     HQ_OK);
+    assert_int_equal(res.level, -1);
+    assert_int_equal(dec[c2].weight_bits, 4);
+    assert_int_equal(dec[c1].weight_bits, 8);
+    assert_int_equal(res.weight_bytes, 21376 - 9216);
+    assert_non_null(strstr(log.text, "implicit compression"));
+    /* the per-arch table knows hailo8 and refuses names it does not know */
+    int64_t bytes = 0;
+    hq_error_t err = {0};
+    assert_int_equal(hqi_arch_weight_memory("hailo8", &bytes, NULL), HQ_OK);
+    assert_true(bytes > 0);
+    assert_int_equal(hqi_arch_weight_memory("hailo99", &bytes, &err), HQ_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.message, "hailo8l"));
+    hq_graph_destroy(g);
+}
+
+static void compression_level_from_the_script_lands_in_the_archive(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = sized_graph(&params);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 4, 0.0f, 1.0f, 31, NULL);
+    captured_t log = {""};
+    run_ok(a, "model_optimization_flavor(compression_level=5)\n", ds, &log, NULL);
+    hq_npz_t *q = NULL;
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    const hq_tensor_t *ratio = hq_npz_get(q, "net/compression/ratio_4bit:0");
+    const hq_tensor_t *level = hq_npz_get(q, "net/compression/level:0");
+    assert_non_null(ratio);
+    assert_non_null(level);
+    assert_true(((const float *)ratio->data)[0] == 1.0f);
+    assert_int_equal(((const int32_t *)level->data)[0], 5);
+    hq_graph_t *ng = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_string_equal(hq_graph_layer(ng, hq_graph_find(ng, "conv2"))->precision_mode, "a8_w4");
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- script handling ---------------------------------------------------------------------- */
+
+static void unknown_commands_are_kept_and_reported_once(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_RELU);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 37, NULL);
+    captured_t log = {""};
+    const char *text = "# comment kept\n"
+                       "nms_postprocess(meta.json, meta_arch=yolov5)\n"
+                       "nms_postprocess(other.json)\n"
+                       "post_quantization_optimization(finetune, policy=enabled)\n"
+                       "quantization_param(conv1, precision_mode=a16_w16, bias_mode=double)\n";
+    run_ok(a, text, ds, &log, NULL);
+    assert_int_equal(count_of(log.text, "nms_postprocess: not applied"), 1);
+    assert_int_equal(count_of(log.text, "post_quantization_optimization finetune: not applied"), 1);
+    assert_int_equal(count_of(log.text, "quantization_param key 'bias_mode': not applied"), 1);
+    hq_script_t *kept = NULL;
+    assert_int_equal(hq_archive_script(a, &kept, NULL), HQ_OK);
+    assert_int_equal(hq_script_command_count(kept), 5);
+    char *printed = NULL;
+    assert_int_equal(hq_script_print(kept, &printed, NULL), HQ_OK);
+    assert_non_null(strstr(printed, "nms_postprocess(other.json)"));
+    assert_non_null(strstr(printed, "# comment kept"));
+    free(printed);
+    hq_graph_t *ng = NULL;
+    assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
+    assert_string_equal(hq_graph_layer(ng, hq_graph_find(ng, "conv1"))->precision_mode, "a16_w16");
+    assert_int_equal(hq_archive_state(a), HQ_STATE_FP_OPTIMIZED);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void bad_script_values_and_archive_states_are_refused(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_RELU);
+    hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 41, NULL);
+    struct {
+        const char *script;
+        const char *message;
+    } cases[] = {
+        {"quantization_param(conv1, precision_mode=a9_w8)\n", "test.alls:1: quantization_param"},
+        {"quantization_param(conv9, precision_mode=a8_w8)\n", "no layer named 'conv9'"},
+        {"model_optimization_flavor(compression_level=7)\n", "compression_level must be"},
+        {"model_optimization_config(calibration, batch_size=0)\n", "batch_size must be"},
+        {"quantization_param(conv1, force_range_out=[3, 1])\n", "force_range_out"},
+        {"pre_quantization_optimization(activation_clipping, layers=[conv1], mode=percentile, "
+         "clipping_values=[50, 101])\n",
+         "percentiles"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hq_archive_t *a = archive_of(g, params);
+        hq_error_t err = {0};
+        assert_int_equal(run_status(a, cases[i].script, ds, &err), HQ_ERR_INVALID);
+        if (!strstr(err.message, cases[i].message))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.message, cases[i].message);
+        assert_int_equal(hq_archive_state(a), HQ_STATE_PARSED);
+        hq_archive_destroy(a);
+    }
+    hq_archive_t *a = archive_of(g, params);
+    assert_int_equal(hq_archive_set_state(a, HQ_STATE_QUANTIZED, NULL), HQ_OK);
+    hq_error_t err = {0};
+    assert_int_equal(run_status(a, "", ds, &err), HQ_ERR_STATE);
+    assert_non_null(strstr(err.message, "parsed_model"));
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+static void calibset_size_limits_the_samples_run(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
+    hq_archive_t *a = archive_of(g, params);
+    hq_dataset_t *ds = dataset_of(g, 20, 4, 4, 3, 0.0f, 1.0f, 43, NULL);
+    captured_t log = {""};
+    hqi_optimize_result_t r;
+    run_ok(a, "model_optimization_config(calibration, batch_size=3, calibset_size=7)\n", ds, &log,
+           &r);
+    assert_int_equal(r.calibration->samples, 7);
+    int in = hq_graph_find(g, "input_layer1");
+    assert_int_equal(r.calibration->layers[in].count, 7 * 4 * 4 * 3);
+    assert_non_null(strstr(log.text, "calibration: 7 sample(s) in batches of 3"));
+    hqi_optimize_result_free(&r);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(equalization_keeps_the_float_network_and_balances_channels),
+        cmocka_unit_test(a_standalone_batch_norm_is_folded_into_the_conv_before_it),
+        cmocka_unit_test(normalization_inserts_a_layer_after_the_input),
+        cmocka_unit_test(bgr_to_rgb_is_folded_into_the_first_conv),
+        cmocka_unit_test(change_output_activation_sets_the_layer_activation),
+        cmocka_unit_test(concat_inputs_share_one_range_and_add_inputs_do_not),
+        cmocka_unit_test(forced_and_clipped_ranges_replace_the_observed_ones_and_contain_zero),
+        cmocka_unit_test(lookup_table_pre_ranges_skip_inputs_whose_output_saturates),
+        cmocka_unit_test(compression_levels_take_the_largest_layers_first),
+        cmocka_unit_test(weights_beyond_the_arch_memory_are_compressed_implicitly),
+        cmocka_unit_test(compression_level_from_the_script_lands_in_the_archive),
+        cmocka_unit_test(unknown_commands_are_kept_and_reported_once),
+        cmocka_unit_test(bad_script_values_and_archive_states_are_refused),
+        cmocka_unit_test(calibset_size_limits_the_samples_run),
+    };
+    return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+}
