@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `cmake --install` puts binaries, libhq, public headers, man pages and hq.pc in the prefix; a
 # program built out of tree with `pkg-config --cflags --libs hq` links and runs against it; libhq
-# exports only hq_* symbols.
+# exports only hq_* symbols and the hqrt_* runtime API (libhq carries the deploy runtime too, so a
+# libhq user can run compiled programs without also linking libhqrt).
 set -euo pipefail
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
@@ -13,7 +14,7 @@ for f in bin/hq bin/hq-diag include/hq/hq.h include/hq/archive.h share/man/man1/
 done
 ls "$libdir"/libhq.so* >/dev/null
 
-bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^_' || true)
+bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^hqrt_' | grep -v '^_' || true)
 [ -z "$bad" ] || { echo "libhq exports non-API symbols:"; echo "$bad"; exit 1; }
 
 cat >"$prefix/use_hq.c" <<'C'

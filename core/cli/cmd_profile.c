@@ -1,0 +1,116 @@
+/* cmd_profile.c — `hq profile model_quantized.har [--hw-arch ARCH]`: per-layer MACs, weight
+ * bytes, precision and an ESTIMATED throughput from hq's cost model (docs/deploy.md).
+ * Owner: deploy helper (issue 7). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "hq/deploy.h"
+
+static const hq_cli_option_t profile_options[] = {
+    {"--hw-arch ARCH", "target architecture (default: the archive's hw_arch)"},
+    {"--a16 LAYER", "estimate as if LAYER were a16_w16 (repeatable): what raising it costs"},
+    {"-h, --help", "show this help"},
+    {NULL, NULL},
+};
+
+void hq_cmd_profile_usage(FILE *out)
+{
+    fprintf(out, "usage: hq profile [-h] model_quantized.har [--hw-arch ARCH] [--a16 LAYER ...]\n\n"
+                 "Prints, per layer, the multiply-accumulates, weight bytes and precision, and an\n"
+                 "ESTIMATED throughput (frames per second) with its breakdown from hq's\n"
+                 "per-architecture cost model (docs/deploy.md): 16-bit MACs cost 2x or 4x,\n"
+                 "4-bit weights halve weight bytes, weights beyond the weight memory stream.\n"
+                 "An estimate from a documented model, not a measurement or vendor data.\n\n"
+                 "options:\n");
+    hq_cli_print_options(out, profile_options);
+}
+
+static int fail(const char *message, const char *arg)
+{
+    fprintf(stderr, "hq profile: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "");
+    return HQ_EXIT_FAILURE;
+}
+
+int hq_cmd_profile(int argc, char **argv)
+{
+    const char *model = NULL, *hw_arch = NULL;
+    const char **raise = calloc((size_t)argc + 1, sizeof *raise);
+    int raise_count = 0;
+    if (!raise)
+        return fail("out of memory", NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            hq_cmd_profile_usage(stdout);
+            free(raise);
+            return HQ_EXIT_OK;
+        }
+        if ((!strcmp(a, "--hw-arch") || !strcmp(a, "--a16")) && i + 1 >= argc) {
+            free(raise);
+            return fail("option needs a value:", a);
+        }
+        if (!strcmp(a, "--hw-arch")) {
+            hw_arch = argv[++i];
+        } else if (!strcmp(a, "--a16")) {
+            raise[raise_count++] = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            free(raise);
+            return fail("unknown option", a);
+        } else if (model) {
+            free(raise);
+            return fail("one archive at a time, extra argument", a);
+        } else {
+            model = a;
+        }
+    }
+    if (!model) {
+        hq_cmd_profile_usage(stderr);
+        free(raise);
+        return HQ_EXIT_FAILURE;
+    }
+    hq_error_t err = {0};
+    hq_archive_t *archive = NULL;
+    hq_profile_t *pr = NULL;
+    hq_status_t st = hq_archive_open(model, &archive, &err);
+    if (st == HQ_OK)
+        st = hq_profile(archive, hw_arch, raise, raise_count, &pr, &err);
+    if (st != HQ_OK) {
+        hq_cli_report("hq profile", st, &err);
+        hq_archive_destroy(archive);
+        free(raise);
+        return HQ_EXIT_FAILURE;
+    }
+    const hq_cost_model_t *m = &pr->model;
+    printf("ESTIMATE for %s from hq's cost model (docs/deploy.md): not a measurement, not vendor "
+           "data\n",
+           m->hw_arch);
+    printf("model: %.3g MAC/s effective at a8_w8; a16_w8 x%.0f, a8_w16 x%.0f, a16_w16 x%.0f; "
+           "weight memory %.0f MiB\n\n",
+           m->macs_per_second, m->cost_a16_w8, m->cost_a8_w16, m->cost_a16_w16,
+           m->weight_memory_bytes / (1 << 20));
+    printf("%-36s %-16s %-10s %14s %12s %10s %10s %7s\n", "layer", "type", "precision", "MACs",
+           "weight B", "compute us", "memory us", "share");
+    for (int i = 0; i < pr->layer_count; i++) {
+        const hq_layer_cost_t *c = &pr->layers[i];
+        printf("%-36s %-16s %-10s %14lld %12lld %10.2f %10.2f %6.1f%%\n", c->name, c->type,
+               c->precision, (long long)c->macs, (long long)c->weight_bytes,
+               c->compute_seconds * 1e6, c->memory_seconds * 1e6,
+               pr->seconds_per_frame > 0 ? 100.0 * c->seconds / pr->seconds_per_frame : 0.0);
+    }
+    printf("\ntotal: %.3f GMAC per frame, %.2f MiB of weights (%s the %.0f MiB weight memory%s)\n",
+           (double)pr->total_macs / 1e9, (double)pr->total_weight_bytes / (1 << 20),
+           pr->weights_stream ? "exceed" : "fit", m->weight_memory_bytes / (1 << 20),
+           pr->weights_stream ? ": they stream every frame" : "");
+    printf("per frame: compute %.3f ms, memory %.3f ms, overhead %.3f ms (a layer costs the "
+           "larger of its compute and memory time, plus overhead)\n",
+           pr->compute_seconds * 1e3, pr->memory_seconds * 1e3, pr->overhead_seconds * 1e3);
+    printf("estimated throughput: %.1f FPS (%.3f ms per frame)%s\n", pr->fps,
+           pr->seconds_per_frame * 1e3, raise_count ? " with the --a16 layers at a16_w16" : "");
+    hq_profile_destroy(pr);
+    hq_archive_destroy(archive);
+    free(raise);
+    return HQ_EXIT_OK;
+}

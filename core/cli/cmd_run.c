@@ -1,0 +1,309 @@
+/* cmd_run.c — `hq run model.hqx -d input.npy [-o out.npz] [-j N]`: runs a compiled program with
+ * libhqrt. Float inputs are quantized with each input's qp by the runtime's helper (the quantized
+ * emulator's exact formula), the program runs integers only, outputs are dequantized. The bytes
+ * equal `hq emulate --target quantized` on the same data. Owner: deploy helper (issue 7). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "hq/hqrt.h"
+
+static const hq_cli_option_t run_options[] = {
+    {"-d, --dataset PATH", "input data: .npy (one input) or .npz (one array per input, by name)"},
+    {"-o, --output PATH", "write the dequantized outputs to this .npz (else print a summary)"},
+    {"--codes", "with -o: also write each output's raw integer codes as '<name>:codes'"},
+    {"-j, --threads N", "worker threads (default 1; every count gives the same bytes)"},
+    {"-h, --help", "show this help"},
+    {NULL, NULL},
+};
+
+void hq_cmd_run_usage(FILE *out)
+{
+    fprintf(out, "usage: hq run [-h] model.hqx -d DATA [-o out.npz] [--codes] [-j N]\n\n"
+                 "Runs a compiled program (.hqx, or a compiled .har holding one) on every sample\n"
+                 "of DATA with the deploy runtime (libhqrt): inputs quantized with their qp,\n"
+                 "integer arithmetic only, outputs dequantized. With -o, writes an .npz with one\n"
+                 "float32 array per output (keyed by its layer name), samples along axis 0;\n"
+                 "without -o prints shape, min, max and mean of each output and the run time.\n\n"
+                 "options:\n");
+    hq_cli_print_options(out, run_options);
+}
+
+static int fail(const char *message, const char *arg)
+{
+    fprintf(stderr, "hq run: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+    return HQ_EXIT_FAILURE;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Opens a `.hqx`, or the `<net>.hqx` member of a compiled archive (copied to aligned memory,
+ * kept in *owned until the model is closed). */
+static hq_status_t open_program(const char *path, hqrt_model_t **model, void **owned,
+                                hq_error_t *err)
+{
+    hqrt_error_t rerr = {0};
+    *owned = NULL;
+    if (!ends_with(path, ".har")) {
+        if (hqrt_open_file(path, model, &rerr) != HQRT_OK) {
+            snprintf(err->message, sizeof err->message, "%s", rerr.message);
+            return (hq_status_t)rerr.status;
+        }
+        return HQ_OK;
+    }
+    hq_archive_t *archive = NULL;
+    hq_status_t st = hq_archive_open(path, &archive, err);
+    const void *bytes = NULL;
+    size_t len = 0;
+    char member[512];
+    if (st == HQ_OK) {
+        snprintf(member, sizeof member, "%s.hqx", hq_archive_net_name(archive));
+        st = hq_archive_member(archive, member, &bytes, &len, err);
+        if (st == HQ_ERR_NOT_FOUND)
+            snprintf(err->message, sizeof err->message,
+                     "%.200s: no member %.200s (run hq compile first)", path, member);
+    }
+    if (st == HQ_OK) {
+        *owned = aligned_alloc(64, (len + 63) / 64 * 64 + 64);
+        if (!*owned) {
+            st = HQ_ERR_NOMEM;
+            snprintf(err->message, sizeof err->message, "out of memory");
+        } else {
+            memcpy(*owned, bytes, len);
+            snprintf(member, sizeof member, "%s(%s.hqx)", path, hq_archive_net_name(archive));
+            if (hqrt_open_memory(*owned, len, member, model, &rerr) != HQRT_OK) {
+                snprintf(err->message, sizeof err->message, "%s", rerr.message);
+                st = (hq_status_t)rerr.status;
+            }
+        }
+    }
+    hq_archive_destroy(archive);
+    return st;
+}
+
+/* The data array for input `io`: the .npy itself (one input), or the .npz array named like the
+ * input layer (scoped or bare name). Converted to float32; the caller owns *out. */
+static hq_status_t input_array(const char *data, const hq_npz_t *npz, const hq_tensor_t *npy,
+                               const hqrt_io_t *io, hq_tensor_t **out, hq_error_t *err)
+{
+    const hq_tensor_t *t = npy;
+    if (npz) {
+        const char *bare = strrchr(io->name, '/');
+        t = hq_npz_get(npz, io->name);
+        if (!t && bare)
+            t = hq_npz_get(npz, bare + 1);
+        if (!t) {
+            snprintf(err->message, sizeof err->message, "%s: no array named '%s' (or '%s')", data,
+                     io->name, bare ? bare + 1 : io->name);
+            return HQ_ERR_NOT_FOUND;
+        }
+    }
+    int64_t per = 1;
+    for (int d = 1; d < t->ndim; d++)
+        per *= t->shape[d];
+    if (t->ndim < 1 || t->ndim != io->ndim || per != io->elements) {
+        char want[96];
+        size_t used = 0;
+        for (int d = 1; d < io->ndim; d++)
+            used +=
+                (size_t)snprintf(want + used, sizeof want - used, ", %lld", (long long)io->dims[d]);
+        snprintf(err->message, sizeof err->message,
+                 "%s: array for input '%s' has %d dimensions and %lld values per sample; the "
+                 "program expects (N%s)",
+                 data, io->name, t->ndim, (long long)per, want);
+        return HQ_ERR_INVALID;
+    }
+    return hq_tensor_convert(t, HQ_DTYPE_FLOAT32, out, err);
+}
+
+static void print_summary(const char *name, const hq_tensor_t *t)
+{
+    const float *x = t->data;
+    int64_t n = hq_tensor_count(t);
+    double lo = 0, hi = 0, sum = 0;
+    for (int64_t k = 0; k < n; k++) {
+        lo = k == 0 || x[k] < lo ? x[k] : lo;
+        hi = k == 0 || x[k] > hi ? x[k] : hi;
+        sum += x[k];
+    }
+    char shape[128];
+    size_t used = (size_t)snprintf(shape, sizeof shape, "(");
+    for (int d = 0; d < t->ndim && used < sizeof shape; d++)
+        used += (size_t)snprintf(shape + used, sizeof shape - used, d ? ",%lld" : "%lld",
+                                 (long long)t->shape[d]);
+    if (used < sizeof shape)
+        snprintf(shape + used, sizeof shape - used, ")");
+    printf("%-32s output   shape %-18s min %-12.6g max %-12.6g mean %.6g\n", name, shape, lo, hi,
+           n ? sum / (double)n : 0.0);
+}
+
+int hq_cmd_run(int argc, char **argv)
+{
+    const char *model_path = NULL, *data = NULL, *output = NULL;
+    bool codes = false;
+    long threads = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            hq_cmd_run_usage(stdout);
+            return HQ_EXIT_OK;
+        }
+        bool takes_value = !strcmp(a, "-d") || !strcmp(a, "--dataset") || !strcmp(a, "-o") ||
+                           !strcmp(a, "--output") || !strcmp(a, "-j") || !strcmp(a, "--threads");
+        if (takes_value && i + 1 >= argc)
+            return fail("option needs a value:", a);
+        if (!strcmp(a, "-d") || !strcmp(a, "--dataset")) {
+            data = argv[++i];
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            output = argv[++i];
+        } else if (!strcmp(a, "--codes")) {
+            codes = true;
+        } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
+            char *end = NULL;
+            threads = strtol(argv[++i], &end, 10);
+            if (!end || *end || threads < 1 || threads > 64)
+                return fail("threads must be an integer from 1 to 64, got", argv[i]);
+        } else if (a[0] == '-' && a[1]) {
+            return fail("unknown option", a);
+        } else if (model_path) {
+            return fail("one program at a time, extra argument", a);
+        } else {
+            model_path = a;
+        }
+    }
+    if (!model_path || !data) {
+        hq_cmd_run_usage(stderr);
+        return HQ_EXIT_FAILURE;
+    }
+
+    hq_error_t err = {0};
+    hqrt_model_t *model = NULL;
+    void *owned = NULL;
+    hq_npz_t *npz = NULL, *result = NULL;
+    hq_tensor_t *npy = NULL;
+    hq_status_t st = open_program(model_path, &model, &owned, &err);
+    if (st == HQ_OK)
+        st = ends_with(data, ".npz") ? hq_npz_read_file(data, &npz, &err)
+                                     : hq_npy_read_file(data, &npy, &err);
+    hqrt_io_t io;
+    int in_count = 0, out_count = 0;
+    if (st == HQ_OK) {
+        hqrt_describe(model, HQRT_INPUT, 0, &io, NULL);
+        in_count = io.count;
+        hqrt_describe(model, HQRT_OUTPUT, 0, &io, NULL);
+        out_count = io.count;
+        if (npy && in_count != 1) {
+            st = HQ_ERR_INVALID;
+            snprintf(err.message, sizeof err.message,
+                     "%s: the program has %d inputs: give an .npz with one array per input", data,
+                     in_count);
+        }
+    }
+    void **in_codes = calloc((size_t)in_count + 1, sizeof *in_codes);
+    void **out_codes = calloc((size_t)out_count + 1, sizeof *out_codes);
+    int64_t samples = -1;
+    if (st == HQ_OK && (!in_codes || !out_codes)) {
+        st = HQ_ERR_NOMEM;
+        snprintf(err.message, sizeof err.message, "out of memory");
+    }
+    for (int i = 0; i < in_count && st == HQ_OK; i++) {
+        hq_tensor_t *x = NULL;
+        hqrt_describe(model, HQRT_INPUT, i, &io, NULL);
+        st = input_array(data, npz, npy, &io, &x, &err);
+        if (st == HQ_OK && samples >= 0 && x->shape[0] != samples) {
+            st = HQ_ERR_INVALID;
+            snprintf(err.message, sizeof err.message,
+                     "%s: inputs have different sample counts (%lld and %lld)", data,
+                     (long long)samples, (long long)x->shape[0]);
+        }
+        if (st == HQ_OK) {
+            samples = x->shape[0];
+            in_codes[i] = malloc((size_t)samples * io.bytes + 1);
+            if (!in_codes[i]) {
+                st = HQ_ERR_NOMEM;
+                snprintf(err.message, sizeof err.message, "out of memory");
+            } else {
+                hqrt_quantize(&io, x->data, samples * io.elements, in_codes[i]);
+            }
+        }
+        hq_tensor_destroy(x);
+    }
+    if (st == HQ_OK && samples < 1) {
+        st = HQ_ERR_INVALID;
+        snprintf(err.message, sizeof err.message, "%s: the dataset has no samples", data);
+    }
+    for (int o = 0; o < out_count && st == HQ_OK; o++) {
+        hqrt_describe(model, HQRT_OUTPUT, o, &io, NULL);
+        out_codes[o] = malloc((size_t)samples * io.bytes + 1);
+        if (!out_codes[o]) {
+            st = HQ_ERR_NOMEM;
+            snprintf(err.message, sizeof err.message, "out of memory");
+        }
+    }
+    double seconds = 0;
+    if (st == HQ_OK) {
+        hqrt_run_options_t options = {.threads = (int)threads};
+        hqrt_error_t rerr = {0};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (hqrt_run(model, samples, (const void *const *)in_codes, out_codes, &options, &rerr) !=
+            HQRT_OK) {
+            st = (hq_status_t)rerr.status;
+            snprintf(err.message, sizeof err.message, "%s", rerr.message);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
+    if (st == HQ_OK)
+        st = hq_npz_create(&result, &err);
+    for (int o = 0; o < out_count && st == HQ_OK; o++) {
+        hqrt_describe(model, HQRT_OUTPUT, o, &io, NULL);
+        int64_t shape[4] = {samples, io.dims[1], io.dims[2], io.dims[3]};
+        hq_tensor_t *y = NULL;
+        st = hq_tensor_create(HQ_DTYPE_FLOAT32, io.ndim, shape, &y, &err);
+        if (st != HQ_OK)
+            break;
+        hqrt_dequantize(&io, out_codes[o], samples * io.elements, y->data);
+        if (!output)
+            print_summary(io.name, y);
+        st = hq_npz_put(result, io.name, y, &err);
+        if (st == HQ_OK && codes) {
+            hq_tensor_t *c = NULL;
+            st = hq_tensor_create(io.bits == 8 ? HQ_DTYPE_UINT8 : HQ_DTYPE_UINT16, io.ndim, shape,
+                                  &c, &err);
+            if (st == HQ_OK) {
+                memcpy(c->data, out_codes[o], c->nbytes);
+                char key[600];
+                snprintf(key, sizeof key, "%s:codes", io.name);
+                st = hq_npz_put(result, key, c, &err);
+            }
+        }
+    }
+    if (st == HQ_OK && output)
+        st = hq_npz_write_file(output, result, true, &err);
+    if (st == HQ_OK && !output)
+        printf("ran %lld sample(s) in %.3f ms with %ld thread(s): %.1f samples/s (timing is "
+               "indicative only)\n",
+               (long long)samples, seconds * 1e3, threads,
+               seconds > 0 ? (double)samples / seconds : 0.0);
+    if (st != HQ_OK)
+        hq_cli_report("hq run", st, &err);
+    for (int i = 0; in_codes && i < in_count; i++)
+        free(in_codes[i]);
+    for (int o = 0; out_codes && o < out_count; o++)
+        free(out_codes[o]);
+    free(in_codes);
+    free(out_codes);
+    hq_npz_destroy(result);
+    hq_npz_destroy(npz);
+    hq_tensor_destroy(npy);
+    hqrt_close(model);
+    free(owned);
+    return st == HQ_OK ? HQ_EXIT_OK : HQ_EXIT_FAILURE;
+}

@@ -1,0 +1,119 @@
+/* hqrt_internal.h — the runtime's internal structures, shared by the validator
+ * (hqrt_program.c), the executor (hqrt_run.c) and the fast kernels (hqrt_kernels_avx2.c).
+ * Plain C; no libhq headers (libhqrt is built from core/runtime/ alone). Prefix hqrt_i_. */
+#ifndef HQRT_INTERNAL_H
+#define HQRT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hqrt_kernels_ref.h"
+#include "hq/hqrt.h"
+#include "hqrt_format.h"
+
+/* Live range of a tensor over the program, computed by the validator. */
+typedef struct hqrt_i_live {
+    int64_t def;  /* index of the producing op, -1 for a program input */
+    int64_t last; /* index of the last consuming op, op_count for a program output */
+} hqrt_i_live_t;
+
+#define HQRT_MAX_THREADS 64
+
+/* Per-op data prepared at open time for the fast kernels. Owned by the model. */
+typedef struct hqrt_i_prepared {
+    bool fast;            /* the op runs hqrt_i_conv_fast, split by output rows */
+    int kind;             /* fast kernel variant (hqrt_kernels_avx2.c) */
+    bool dense;           /* a dense op: the input is one pixel of h*w*c channels */
+    int64_t rows;         /* output rows the threads share */
+    void *packed;         /* weights repacked for the fast kernel (aligned_alloc), or NULL */
+    int64_t depth;        /* accumulation depth per output (taps * channels per group) */
+    int64_t depth_padded; /* depth rounded up to the kernel's vector width */
+    size_t scratch;       /* bytes of scratch one thread needs */
+} hqrt_i_prepared_t;
+
+struct hqrt_model {
+    char name[128];      /* file or memory name, for error messages */
+    const uint8_t *base; /* the whole program */
+    size_t size;
+    void *mapping; /* non-NULL when the program was mmap()ed by hqrt_open_file */
+    const hqx_header_t *header;
+    const hqx_tensor_t *tensors;
+    const hqx_op_t *ops;
+    const uint32_t *ids;
+    const char *strings;
+    hqrt_io_t *io;               /* input_count inputs, then output_count outputs */
+    hqrt_i_prepared_t *prepared; /* one per op */
+    size_t scratch_size;         /* kernel scratch bytes one thread needs for any op */
+    uint8_t *arena;              /* arena_size bytes, grown lazily by hqrt_run */
+    uint8_t *scratch;            /* scratch_size bytes per thread */
+    int scratch_threads;
+};
+
+/* Writes "name: message" into *err (when not NULL) and returns status. */
+hqrt_status_t hqrt_i_fail(hqrt_error_t *err, hqrt_status_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* FNV-1a-64 of the program with the header's checksum field read as zero. */
+uint64_t hqrt_i_checksum(const uint8_t *bytes, size_t len);
+
+/* Validates a whole program (see docs/deploy.md "Validation"). `name` prefixes the error line. */
+hqrt_status_t hqrt_i_validate(const uint8_t *bytes, size_t len, const char *name,
+                              hqrt_error_t *err);
+
+/* Address of a blob inside a validated program (NULL for an absent blob). */
+static inline const void *hqrt_i_blob(const hqrt_model_t *m, hqx_blob_t blob)
+{
+    return blob.size ? (const void *)(m->base + blob.offset) : NULL;
+}
+
+static inline const void *hqrt_i_params(const hqrt_model_t *m, const hqx_op_t *op)
+{
+    return m->base + op->params_offset;
+}
+
+/* The numerics' output stage for an on-disk stage of an op writing `out` (blobs validated). */
+static inline hqrt_output_stage_t hqrt_i_stage(const uint8_t *base, const hqx_stage_t *s,
+                                               const hqx_tensor_t *out)
+{
+    hqrt_output_stage_t st = {
+        .path = s->path,
+        .count = s->count,
+        .multiplier = s->multiplier.size
+                          ? (const int32_t *)(const void *)(base + s->multiplier.offset)
+                          : NULL,
+        .shift = s->shift.size ? (const int32_t *)(const void *)(base + s->shift.offset) : NULL,
+        .multiplier_neg = s->multiplier_neg.size
+                              ? (const int32_t *)(const void *)(base + s->multiplier_neg.offset)
+                              : NULL,
+        .shift_neg =
+            s->shift_neg.size ? (const int32_t *)(const void *)(base + s->shift_neg.offset) : NULL,
+        .lut = s->lut.size ? (const void *)(base + s->lut.offset) : NULL,
+        .pre_zp = s->pre_zp,
+        .out_bits = (int32_t)out->bits,
+        .out_zp = out->qp_zp,
+        .act_min = s->act_min,
+        .act_max = s->act_max,
+    };
+    return st;
+}
+
+/* Executor hooks used by hqrt_program.c at open/close. */
+hqrt_status_t hqrt_i_prepare(hqrt_model_t *model, hqrt_error_t *err);
+void hqrt_i_release(hqrt_model_t *model);
+
+/* The numerics' conv params for a validated conv/dense op. */
+void hqrt_i_conv_setup(const hqrt_model_t *m, const hqx_op_t *op, hqrt_conv_params_t *kp);
+
+/* Fast conv/dw/dense (hqrt_kernels_avx2.c). prepare decides whether an op qualifies (8-bit
+ * input, 4/8-bit weights, shapes the kernel handles) and packs its weights; run computes output
+ * rows [row_begin, row_end) bit-exactly like hqrt_conv2d / hqrt_dense (same int64 sums, same
+ * output stage functions). */
+hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
+                                  hqrt_i_prepared_t *prep, hqrt_error_t *err);
+int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                     const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
+                     hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
+                     uint8_t *scratch);
+
+#endif

@@ -1,0 +1,336 @@
+/* hqrt_kernels_avx2.c — AVX2 fast paths for conv, depthwise conv and dense on 8-bit activations
+ * with 4- or 8-bit weights. This machine class has no VNNI, and vpmaddubsw (u8 x s8 pairs summed
+ * into int16) saturates: 255*127*2 > 32767. So activations are centred first (q - zp, which lies
+ * in [-255, 255]) and widened to int16, weights widened to int16, and vpmaddwd sums pairs into
+ * int32 exactly (|pair| <= 2*255*128). An int32 lane then stays exact for depth <= 2^16, which
+ * prepare enforces. The int32 sum plus the int64 bias is the very accumulator of the reference
+ * kernels (hqrt_kernels_ref.c: exact integer sums), and the output stage is the numerics' own
+ * hqrt_output_code / hqrt_output_code_sum, so results are bit-exact by construction; tests
+ * check it on random shapes (tests/unit/test_hqrt_kernels.c).
+ *
+ * Kernels never allocate: scratch comes from the caller (prepare states how much). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "hqrt_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HQRT_HAVE_AVX2_BUILD 1
+#include <immintrin.h>
+#endif
+
+enum { KIND_GEMM = 1, KIND_DW = 2 };
+enum { PIXELS = 4 };         /* output pixels per GEMM block */
+#define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
+
+/* The end of one output value, written exactly as the reference conv does it. */
+static inline int32_t finish_value(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend,
+                                   int64_t acc, int32_t o, size_t oi)
+{
+    if (!addend)
+        return hqrt_output_code(&kp->out, acc, o);
+    int32_t i = kp->out.count == 1 ? 0 : o;
+    int64_t t1 = hqrt_requantize(acc, kp->out.multiplier[i], kp->out.shift[i], kp->out.path);
+    int64_t t2 = hqrt_requantize(hqrt_load(addend->data, addend->bits, oi) - addend->zp,
+                                 addend->multiplier, addend->shift, kp->out.path);
+    return hqrt_output_code_sum(&kp->out, t1 + t2, o);
+}
+
+#ifdef HQRT_HAVE_AVX2_BUILD
+
+static bool cpu_has_avx2(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached == 1;
+}
+
+/* Sums of 8 vectors of 8 int32 lanes: out[j] = sum of lanes of v[j]. */
+__attribute__((target("avx2"))) static inline __m256i hsum8(__m256i v0, __m256i v1, __m256i v2,
+                                                            __m256i v3, __m256i v4, __m256i v5,
+                                                            __m256i v6, __m256i v7)
+{
+    __m256i s01 = _mm256_hadd_epi32(v0, v1), s23 = _mm256_hadd_epi32(v2, v3);
+    __m256i s45 = _mm256_hadd_epi32(v4, v5), s67 = _mm256_hadd_epi32(v6, v7);
+    __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+    /* lanes: [0123 low halves | 0123 high halves], same for 4567 */
+    __m256i lo = _mm256_permute2x128_si256(s0123, s4567, 0x20);
+    __m256i hi = _mm256_permute2x128_si256(s0123, s4567, 0x31);
+    return _mm256_add_epi32(lo, hi);
+}
+
+/* Centred int16 patch of one output pixel: the taps in (ky, kx, i) order, 0 outside the input,
+ * zero tail up to depth_padded. */
+__attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t *kp,
+                                                        hqrt_dims_t in, const uint8_t *input,
+                                                        int64_t oy, int64_t ox, int64_t padded,
+                                                        int16_t *patch)
+{
+    const int32_t c = in.c;
+    const __m256i zp = _mm256_set1_epi16((int16_t)kp->in_zp);
+    int16_t *dst = patch;
+    for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
+        int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+        for (int32_t kx = 0; kx < kp->kernel_w; kx++, dst += c) {
+            int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
+            if (y < 0 || y >= in.h || x < 0 || x >= in.w) {
+                memset(dst, 0, (size_t)c * sizeof *dst);
+                continue;
+            }
+            const uint8_t *src = input + ((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c;
+            int32_t i = 0;
+            for (; i + 16 <= c; i += 16) {
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+                __m256i v = _mm256_sub_epi16(_mm256_cvtepu8_epi16(b), zp);
+                _mm256_storeu_si256((__m256i *)(void *)(dst + i), v);
+            }
+            for (; i < c; i++)
+                dst[i] = (int16_t)(src[i] - kp->in_zp);
+        }
+    }
+    int64_t used = dst - patch;
+    if (padded > used)
+        memset(dst, 0, (size_t)(padded - used) * sizeof *dst);
+}
+
+/* groups == 1 conv and dense: rows of the output, PIXELS pixels x 2 output channels per block. */
+__attribute__((target("avx2"))) static void
+gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+          const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend, hqrt_dims_t out,
+          uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch)
+{
+    const int64_t kpad = prep->depth_padded;
+    const int16_t *weights = prep->packed;
+    int16_t *patches = (int16_t *)(void *)scratch;
+    const int32_t cout = out.c;
+    const int32_t bits = kp->out.out_bits;
+    int64_t total = (row_end - row_begin) * out.w;
+    for (int64_t first = 0; first < total; first += PIXELS) {
+        int np = total - first < PIXELS ? (int)(total - first) : PIXELS;
+        size_t pix[PIXELS];
+        for (int j = 0; j < PIXELS; j++) {
+            int64_t k = first + (j < np ? j : 0);
+            int64_t oy = row_begin + k / out.w, ox = k % out.w;
+            pix[j] = (size_t)(oy * out.w + ox);
+            if (j < np)
+                build_patch(kp, in, input, oy, ox, kpad, patches + j * kpad);
+            else /* replicate pixel 0: computed, never stored */
+                memcpy(patches + j * kpad, patches, (size_t)kpad * sizeof *patches);
+        }
+        const int16_t *p0 = patches, *p1 = patches + kpad, *p2 = patches + 2 * kpad,
+                      *p3 = patches + 3 * kpad;
+        for (int32_t o = 0; o < cout; o += 2) {
+            int32_t o1 = o + 1 < cout ? o + 1 : o; /* odd tail: compute o twice */
+            const int16_t *w0 = weights + (size_t)o * (size_t)kpad;
+            const int16_t *w1 = weights + (size_t)o1 * (size_t)kpad;
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
+            __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            for (int64_t k = 0; k < kpad; k += 16) {
+                __m256i x0 = _mm256_load_si256((const __m256i *)(const void *)(p0 + k));
+                __m256i x1 = _mm256_load_si256((const __m256i *)(const void *)(p1 + k));
+                __m256i x2 = _mm256_load_si256((const __m256i *)(const void *)(p2 + k));
+                __m256i x3 = _mm256_load_si256((const __m256i *)(const void *)(p3 + k));
+                __m256i v0 = _mm256_load_si256((const __m256i *)(const void *)(w0 + k));
+                __m256i v1 = _mm256_load_si256((const __m256i *)(const void *)(w1 + k));
+                a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, v0));
+                a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, v0));
+                a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(x2, v0));
+                a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(x3, v0));
+                a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, v1));
+                a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, v1));
+                a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(x2, v1));
+                a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(x3, v1));
+            }
+            int32_t sums[8];
+            _mm256_storeu_si256((__m256i *)(void *)sums,
+                                hsum8(a00, a01, a02, a03, a10, a11, a12, a13));
+            for (int j = 0; j < np; j++) {
+                size_t oi = pix[j] * (size_t)cout + (size_t)o;
+                int64_t acc = (bias ? bias[o] : 0) + sums[j];
+                hqrt_store(output, bits, oi, finish_value(kp, addend, acc, o, oi));
+                if (o1 != o) {
+                    acc = (bias ? bias[o1] : 0) + sums[4 + j];
+                    hqrt_store(output, bits, oi + 1, finish_value(kp, addend, acc, o1, oi + 1));
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise (groups == channels, one output per input channel): channels in lanes of 8, int32
+ * products of the centred input and the weight. */
+__attribute__((target("avx2"))) static void
+dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+        const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend, hqrt_dims_t out,
+        uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch)
+{
+    const int32_t c = in.c;
+    const int64_t cpad = prep->depth_padded; /* channels rounded up to 8 */
+    const int32_t *weights = prep->packed;   /* [kh*kw][cpad] int32 */
+    int32_t *acc = (int32_t *)(void *)scratch;
+    const __m256i zp = _mm256_set1_epi32(kp->in_zp);
+    const int32_t bits = kp->out.out_bits;
+    for (int64_t oy = row_begin; oy < row_end; oy++)
+        for (int64_t ox = 0; ox < out.w; ox++) {
+            int64_t ch = 0;
+            for (; ch + 8 <= c; ch += 8) {
+                __m256i a = _mm256_setzero_si256();
+                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
+                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+                    if (y < 0 || y >= in.h)
+                        continue;
+                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
+                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
+                        if (x < 0 || x >= in.w)
+                            continue;
+                        const uint8_t *src =
+                            input + ((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + ch;
+                        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)src);
+                        __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(b), zp);
+                        __m256i w = _mm256_load_si256(
+                            (const __m256i *)(const void *)(weights +
+                                                            (ky * kp->kernel_w + kx) * cpad + ch));
+                        a = _mm256_add_epi32(a, _mm256_mullo_epi32(v, w));
+                    }
+                }
+                _mm256_storeu_si256((__m256i *)(void *)(acc + ch), a);
+            }
+            for (; ch < c; ch++) { /* channel tail */
+                int32_t a = 0;
+                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
+                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+                    if (y < 0 || y >= in.h)
+                        continue;
+                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
+                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
+                        if (x < 0 || x >= in.w)
+                            continue;
+                        int32_t q =
+                            input[((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + (size_t)ch] -
+                            kp->in_zp;
+                        a += q * weights[(ky * kp->kernel_w + kx) * cpad + ch];
+                    }
+                }
+                acc[ch] = a;
+            }
+            size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
+            for (int32_t o = 0; o < c; o++)
+                hqrt_store(
+                    output, bits, base + (size_t)o,
+                    finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o, base + (size_t)o));
+        }
+}
+
+#endif /* HQRT_HAVE_AVX2_BUILD */
+
+static int32_t weight_at(const void *w, int32_t bits, size_t i)
+{
+    return bits == 16 ? ((const int16_t *)w)[i] : ((const int8_t *)w)[i];
+}
+
+hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
+                                  hqrt_i_prepared_t *prep, hqrt_error_t *err)
+{
+    memset(prep, 0, sizeof *prep);
+#ifdef HQRT_HAVE_AVX2_BUILD
+    if (!cpu_has_avx2() || getenv("HQRT_NO_FAST"))
+        return HQRT_OK;
+    const hqx_conv_params_t *p = hqrt_i_params(m, op);
+    const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    if (ti->bits != 8 || (p->weight_bits != 4 && p->weight_bits != 8))
+        return HQRT_OK;
+    const void *w = hqrt_i_blob(m, p->weights);
+    const int32_t cout = (int32_t)to->c;
+    bool dense = op->code == HQX_OP_DENSE;
+    if (dense || p->groups == 1) {
+        int64_t taps = dense ? 1 : (int64_t)p->kernel_h * p->kernel_w;
+        int64_t cin = dense ? (int64_t)ti->h * ti->w * ti->c : ti->c;
+        int64_t depth = taps * cin;
+        if (depth > MAX_FAST_DEPTH)
+            return HQRT_OK;
+        int64_t kpad = (depth + 15) / 16 * 16;
+        size_t bytes = (size_t)kpad * (size_t)cout * sizeof(int16_t);
+        int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
+        if (!packed)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+        /* [cout][kpad]: patch order (ky, kx, i) is exactly the [kh, kw, cin, cout] row order */
+        for (int32_t o = 0; o < cout; o++) {
+            for (int64_t k = 0; k < depth; k++)
+                packed[(size_t)o * (size_t)kpad + (size_t)k] =
+                    (int16_t)weight_at(w, p->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
+            for (int64_t k = depth; k < kpad; k++)
+                packed[(size_t)o * (size_t)kpad + (size_t)k] = 0;
+        }
+        *prep = (hqrt_i_prepared_t){.fast = true,
+                                    .kind = KIND_GEMM,
+                                    .dense = dense,
+                                    .rows = dense ? 1 : to->h,
+                                    .packed = packed,
+                                    .depth = depth,
+                                    .depth_padded = kpad,
+                                    .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t)};
+        return HQRT_OK;
+    }
+    if ((uint32_t)p->groups == ti->c && ti->c == to->c) {
+        int64_t taps = (int64_t)p->kernel_h * p->kernel_w;
+        if (taps > MAX_FAST_DEPTH)
+            return HQRT_OK;
+        int64_t cpad = ((int64_t)ti->c + 7) / 8 * 8;
+        size_t bytes = (size_t)(taps * cpad) * sizeof(int32_t);
+        int32_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
+        if (!packed)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+        memset(packed, 0, bytes);
+        for (int64_t t = 0; t < taps; t++)
+            for (int32_t ch = 0; ch < cout; ch++)
+                packed[t * cpad + ch] = weight_at(w, p->weight_bits, (size_t)(t * cout + ch));
+        *prep = (hqrt_i_prepared_t){.fast = true,
+                                    .kind = KIND_DW,
+                                    .rows = to->h,
+                                    .packed = packed,
+                                    .depth = taps,
+                                    .depth_padded = cpad,
+                                    .scratch = (size_t)cpad * sizeof(int32_t)};
+    }
+#else
+    (void)m;
+    (void)op;
+    (void)err;
+    (void)weight_at;
+#endif
+    return HQRT_OK;
+}
+
+int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                     const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
+                     hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
+                     uint8_t *scratch)
+{
+#ifdef HQRT_HAVE_AVX2_BUILD
+    if (prep->kind == KIND_GEMM) {
+        hqrt_conv_params_t k = *kp;
+        hqrt_dims_t i = in, o = out;
+        if (prep->dense) { /* one pixel of h*w*c channels through a 1x1 window */
+            k.kernel_h = k.kernel_w = k.stride_h = k.stride_w = k.dilation_h = k.dilation_w = 1;
+            k.pad_top = k.pad_left = k.pad_bottom = k.pad_right = 0;
+            i = (hqrt_dims_t){1, 1, 1, in.h * in.w * in.c};
+            o = (hqrt_dims_t){1, 1, 1, out.c};
+        }
+        gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
+        return 0;
+    }
+    if (prep->kind == KIND_DW) {
+        dw_rows(prep, kp, in, input, bias, addend, out, output, row_begin, row_end, scratch);
+        return 0;
+    }
+#else
+    (void)prep, (void)kp, (void)in, (void)input, (void)bias, (void)addend, (void)out;
+    (void)output, (void)row_begin, (void)row_end, (void)scratch;
+#endif
+    return -1;
+}

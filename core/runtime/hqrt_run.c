@@ -1,0 +1,511 @@
+/* hqrt_run.c — the executor: runs a validated program op by op over a per-sample activation
+ * arena. Every op has a scalar reference path (the integer formulas of docs/numerics.md); conv,
+ * depthwise and dense on 8-bit activations also have an AVX2 path (hqrt_kernels_avx2.c) tested
+ * bit-exact against it. Threads split an op's output rows; each output value is computed by
+ * exactly one thread with the same arithmetic, so every thread count gives the same bytes. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hqrt_internal.h"
+
+/* What one thread runs: an op's output rows [row_begin, row_end) of one sample. Ops without a
+ * fast path run whole (rows 0 .. all) through the reference kernels. */
+typedef struct op_call {
+    const hqrt_model_t *m;
+    const hqx_op_t *op;
+    const hqrt_i_prepared_t *prep;
+    uint8_t *arena;
+    uint8_t *scratch; /* model->scratch_size bytes owned by this thread */
+    int64_t row_begin, row_end;
+} op_call_t;
+
+static const hqx_tensor_t *in_tensor(const op_call_t *c, int i)
+{
+    return &c->m->tensors[c->m->ids[c->op->inputs_first + (uint32_t)i]];
+}
+
+static const hqx_tensor_t *out_tensor(const op_call_t *c, int i)
+{
+    return &c->m->tensors[c->m->ids[c->op->outputs_first + (uint32_t)i]];
+}
+
+static hqrt_dims_t dims_of(const hqx_tensor_t *t)
+{
+    return (hqrt_dims_t){1, (int32_t)t->h, (int32_t)t->w, (int32_t)t->c};
+}
+
+static hqrt_shape_t shape_of(const hqx_tensor_t *t)
+{
+    if (t->ndim == 2)
+        return (hqrt_shape_t){2, {1, (int32_t)t->c}};
+    if (t->ndim == 3)
+        return (hqrt_shape_t){3, {1, (int32_t)t->w, (int32_t)t->c}};
+    return (hqrt_shape_t){4, {1, (int32_t)t->h, (int32_t)t->w, (int32_t)t->c}};
+}
+
+static uint8_t *data_of(const op_call_t *c, const hqx_tensor_t *t)
+{
+    return c->arena + t->arena_offset;
+}
+
+void hqrt_i_conv_setup(const hqrt_model_t *m, const hqx_op_t *op, hqrt_conv_params_t *kp)
+{
+    const hqx_conv_params_t *p = hqrt_i_params(m, op);
+    const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    *kp = (hqrt_conv_params_t){
+        .kernel_h = p->kernel_h,
+        .kernel_w = p->kernel_w,
+        .stride_h = p->stride_h,
+        .stride_w = p->stride_w,
+        .dilation_h = p->dilation_h,
+        .dilation_w = p->dilation_w,
+        .pad_top = p->pad_top,
+        .pad_left = p->pad_left,
+        .pad_bottom = p->pad_bottom,
+        .pad_right = p->pad_right,
+        .output_pad_h = p->output_pad_h,
+        .output_pad_w = p->output_pad_w,
+        .groups = p->groups,
+        .in_bits = (int32_t)ti->bits,
+        .in_zp = ti->qp_zp,
+        .weight_bits = p->weight_bits,
+        .out = hqrt_i_stage(m->base, &p->stage, to),
+    };
+}
+
+static int run_conv(const op_call_t *c)
+{
+    const hqx_conv_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    hqrt_conv_params_t kp;
+    hqrt_i_conv_setup(c->m, c->op, &kp);
+    hqrt_addend_t addend, *pa = NULL;
+    if (c->op->input_count == 2) {
+        const hqx_tensor_t *ta = in_tensor(c, 1);
+        addend = (hqrt_addend_t){data_of(c, ta), (int32_t)ta->bits, ta->qp_zp, p->addend_multiplier,
+                                 p->addend_shift};
+        pa = &addend;
+    }
+    const void *w = hqrt_i_blob(c->m, p->weights);
+    const int64_t *bias = hqrt_i_blob(c->m, p->bias);
+    if (c->prep->fast)
+        return hqrt_i_conv_fast(c->prep, &kp, dims_of(ti), data_of(c, ti), bias, pa, dims_of(to),
+                                data_of(c, to), c->row_begin, c->row_end, c->scratch);
+    if (c->op->code == HQX_OP_DENSE)
+        return hqrt_dense(&kp, 1, (int32_t)(ti->h * ti->w * ti->c), (int32_t)to->c, data_of(c, ti),
+                          w, bias, data_of(c, to));
+    return hqrt_conv2d(&kp, dims_of(ti), data_of(c, ti), w, bias, pa, dims_of(to), data_of(c, to),
+                       c->scratch);
+}
+
+static int run_pool(const op_call_t *c)
+{
+    const hqx_pool_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    hqrt_output_stage_t stage = {0};
+    if (c->op->code != HQX_OP_MAXPOOL)
+        stage = hqrt_i_stage(c->m->base, &p->stage, to);
+    if (c->op->code == HQX_OP_GLOBAL_AVG)
+        return hqrt_global_avg_pool((int32_t)ti->bits, ti->qp_zp, &stage, dims_of(ti),
+                                    data_of(c, ti), data_of(c, to));
+    hqrt_pool_params_t kp = {
+        .kernel_h = p->kernel_h,
+        .kernel_w = p->kernel_w,
+        .stride_h = p->stride_h,
+        .stride_w = p->stride_w,
+        .pad_top = p->pad_top,
+        .pad_left = p->pad_left,
+        .pad_bottom = p->pad_bottom,
+        .pad_right = p->pad_right,
+        .count_include_pad = p->count_include_pad,
+        .in_bits = (int32_t)ti->bits,
+        .in_zp = ti->qp_zp,
+        .out = stage,
+    };
+    if (c->op->code == HQX_OP_MAXPOOL)
+        return hqrt_maxpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
+    return hqrt_avgpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
+}
+
+static int run_eltwise(const op_call_t *c)
+{
+    const hqx_eltwise_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ta = in_tensor(c, 0), *tb = in_tensor(c, 1), *to = out_tensor(c, 0);
+    hqrt_ew_params_t kp = {
+        .op = p->op,
+        .a_bits = (int32_t)ta->bits,
+        .a_zp = ta->qp_zp,
+        .b_bits = (int32_t)tb->bits,
+        .b_zp = tb->qp_zp,
+        .a_multiplier = p->a_multiplier,
+        .a_shift = p->a_shift,
+        .b_multiplier = p->b_multiplier,
+        .b_shift = p->b_shift,
+        .out = hqrt_i_stage(c->m->base, &p->stage, to),
+    };
+    hqrt_shape_t as = shape_of(ta), bs = shape_of(tb), os = shape_of(to);
+    return hqrt_elementwise(&kp, &as, data_of(c, ta), &bs, data_of(c, tb), &os, data_of(c, to));
+}
+
+static int run_activation(const op_call_t *c)
+{
+    const hqx_stage_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    int64_t count = (int64_t)to->h * to->w * to->c;
+    if (c->op->code == HQX_OP_LUT)
+        return hqrt_lut((int32_t)ti->bits, hqrt_i_blob(c->m, p->stage.lut), (int32_t)to->bits,
+                        count, data_of(c, ti), data_of(c, to));
+    hqrt_output_stage_t stage = hqrt_i_stage(c->m->base, &p->stage, to);
+    return hqrt_activation((int32_t)ti->bits, ti->qp_zp, &stage, count / to->c, (int32_t)to->c,
+                           data_of(c, ti), data_of(c, to));
+}
+
+static int run_concat(const op_call_t *c)
+{
+    const hqx_axis_params_t *p = hqrt_i_params(c->m, c->op);
+    hqrt_shape_t shapes[HQX_MAX_OP_INPUTS];
+    const void *ins[HQX_MAX_OP_INPUTS];
+    void *outs[HQX_MAX_OP_OUTPUTS];
+    int32_t sizes[HQX_MAX_OP_OUTPUTS];
+    if (c->op->code == HQX_OP_CONCAT) {
+        const hqx_tensor_t *to = out_tensor(c, 0);
+        for (int i = 0; i < c->op->input_count; i++) {
+            shapes[i] = shape_of(in_tensor(c, i));
+            ins[i] = data_of(c, in_tensor(c, i));
+        }
+        hqrt_shape_t os = shape_of(to);
+        return hqrt_concat((int32_t)to->bits, c->op->input_count, shapes, ins, p->axis, &os,
+                           data_of(c, to));
+    }
+    const hqx_tensor_t *ti = in_tensor(c, 0);
+    for (int i = 0; i < c->op->output_count; i++) {
+        hqrt_shape_t s = shape_of(out_tensor(c, i));
+        sizes[i] = s.dims[p->axis];
+        outs[i] = data_of(c, out_tensor(c, i));
+    }
+    hqrt_shape_t is = shape_of(ti);
+    return hqrt_split((int32_t)ti->bits, &is, data_of(c, ti), p->axis, c->op->output_count, sizes,
+                      outs);
+}
+
+static int run_resize(const op_call_t *c)
+{
+    const hqx_resize_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    hqrt_resize_params_t kp = {p->method, p->coords, p->round_prefer_floor, (int32_t)ti->bits,
+                               ti->qp_zp};
+    return hqrt_resize(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
+}
+
+static int run_copy(const op_call_t *c)
+{
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    memcpy(data_of(c, to), data_of(c, ti), (size_t)to->bytes);
+    return 0;
+}
+
+static int run_deconv(const op_call_t *c)
+{
+    const hqx_conv_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    hqrt_conv_params_t kp;
+    hqrt_i_conv_setup(c->m, c->op, &kp);
+    return hqrt_deconv2d(&kp, dims_of(ti), data_of(c, ti), hqrt_i_blob(c->m, p->weights),
+                         hqrt_i_blob(c->m, p->bias), dims_of(to), data_of(c, to), c->scratch);
+}
+
+static int run_const(const op_call_t *c)
+{
+    const hqx_const_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *to = out_tensor(c, 0);
+    memcpy(data_of(c, to), hqrt_i_blob(c->m, p->data), (size_t)to->bytes);
+    return 0;
+}
+
+static int run_layout(const op_call_t *c)
+{
+    const void *params = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    const void *in = data_of(c, ti);
+    void *out = data_of(c, to);
+    int32_t bits = (int32_t)ti->bits;
+    hqrt_shape_t is = shape_of(ti);
+    switch (c->op->code) {
+    case HQX_OP_SLICE: {
+        const hqx_slice_params_t *p = params;
+        hqrt_slice_params_t kp;
+        memcpy(kp.begin, p->begin, sizeof kp.begin);
+        memcpy(kp.end, p->end, sizeof kp.end);
+        memcpy(kp.step, p->step, sizeof kp.step);
+        return hqrt_slice(bits, &kp, dims_of(ti), in, dims_of(to), out);
+    }
+    case HQX_OP_PAD: {
+        const hqx_pad_params_t *p = params;
+        hqrt_pad_params_t kp = {.mode = p->mode, .value_code = p->value_code};
+        memcpy(kp.before, p->before, sizeof kp.before);
+        memcpy(kp.after, p->after, sizeof kp.after);
+        return hqrt_pad(bits, &kp, dims_of(ti), in, dims_of(to), out);
+    }
+    case HQX_OP_DEPTH_TO_SPACE: {
+        const hqx_block_params_t *p = params;
+        return hqrt_depth_to_space(bits, p->block, p->crd, dims_of(ti), in, out);
+    }
+    case HQX_OP_SPACE_TO_DEPTH: {
+        const hqx_block_params_t *p = params;
+        return hqrt_space_to_depth(bits, p->block, dims_of(ti), in, out);
+    }
+    case HQX_OP_TRANSPOSE: {
+        const hqx_transpose_params_t *p = params;
+        return hqrt_transpose(bits, &is, in, p->perm, out);
+    }
+    case HQX_OP_REDUCE_MAX: {
+        const hqx_axis_params_t *p = params;
+        return hqrt_reduce_max(bits, &is, in, p->axis, out);
+    }
+    case HQX_OP_ARGMAX:
+        return hqrt_argmax(bits, &is, in, (int32_t)to->bits, out);
+    }
+    return -1;
+}
+
+typedef int (*op_run_fn)(const op_call_t *c);
+static const op_run_fn op_runs[HQX_OP_COUNT_] = {
+    [HQX_OP_CONV] = run_conv,
+    [HQX_OP_DENSE] = run_conv,
+    [HQX_OP_MAXPOOL] = run_pool,
+    [HQX_OP_AVGPOOL] = run_pool,
+    [HQX_OP_GLOBAL_AVG] = run_pool,
+    [HQX_OP_ELTWISE] = run_eltwise,
+    [HQX_OP_ACTIVATION] = run_activation,
+    [HQX_OP_LUT] = run_activation,
+    [HQX_OP_CONCAT] = run_concat,
+    [HQX_OP_SPLIT] = run_concat,
+    [HQX_OP_RESIZE] = run_resize,
+    [HQX_OP_COPY] = run_copy,
+    [HQX_OP_DECONV] = run_deconv,
+    [HQX_OP_CONST] = run_const,
+    [HQX_OP_SLICE] = run_layout,
+    [HQX_OP_PAD] = run_layout,
+    [HQX_OP_DEPTH_TO_SPACE] = run_layout,
+    [HQX_OP_SPACE_TO_DEPTH] = run_layout,
+    [HQX_OP_TRANSPOSE] = run_layout,
+    [HQX_OP_REDUCE_MAX] = run_layout,
+    [HQX_OP_ARGMAX] = run_layout,
+};
+
+/* ---- threads --------------------------------------------------------------------------------- */
+
+typedef struct run_shared {
+    const hqrt_model_t *m;
+    int64_t batch;
+    const void *const *inputs;
+    void *const *outputs;
+    int threads; /* final count, fixed before any worker passes the gate */
+    pthread_mutex_t lock;
+    pthread_cond_t gate_cond;
+    bool gate_open;
+    pthread_barrier_t barrier;
+    int failed_op; /* -1, or the first op whose kernel refused its arguments */
+} run_shared_t;
+
+typedef struct worker {
+    run_shared_t *s;
+    int index;
+    pthread_t thread;
+} worker_t;
+
+static void copy_io(const run_shared_t *s, int64_t sample, bool in)
+{
+    const hqrt_model_t *m = s->m;
+    const hqx_header_t *h = m->header;
+    uint32_t n = in ? h->input_count : h->output_count;
+    for (uint32_t i = 0; i < n; i++) {
+        const hqx_tensor_t *t = &m->tensors[m->ids[h->io_first + (in ? 0 : h->input_count) + i]];
+        if (in)
+            memcpy(m->arena + t->arena_offset,
+                   (const uint8_t *)s->inputs[i] + (size_t)sample * t->bytes, t->bytes);
+        else
+            memcpy((uint8_t *)s->outputs[i] + (size_t)sample * t->bytes, m->arena + t->arena_offset,
+                   t->bytes);
+    }
+}
+
+static void record_failure(run_shared_t *s, int op)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->failed_op < 0 || op < s->failed_op)
+        s->failed_op = op;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    run_shared_t *s = w->s;
+    pthread_mutex_lock(&s->lock);
+    while (!s->gate_open)
+        pthread_cond_wait(&s->gate_cond, &s->lock);
+    int threads = s->threads;
+    pthread_mutex_unlock(&s->lock);
+    if (w->index >= threads)
+        return NULL; /* a later thread failed to start: the run shrank */
+    const hqrt_model_t *m = s->m;
+    uint8_t *scratch = m->scratch + (size_t)w->index * m->scratch_size;
+    for (int64_t sample = 0; sample < s->batch; sample++) {
+        if (w->index == 0)
+            copy_io(s, sample, true);
+        if (threads > 1)
+            pthread_barrier_wait(&s->barrier);
+        for (uint32_t i = 0; i < m->header->op_count; i++) {
+            const hqx_op_t *op = &m->ops[i];
+            const hqrt_i_prepared_t *prep = &m->prepared[i];
+            /* Fast kernels split the output rows; reference kernels run whole on thread 0. */
+            int parts = prep->fast ? threads : 1;
+            if (w->index < parts) {
+                int64_t rows = prep->fast ? prep->rows : 1;
+                op_call_t call = {.m = m,
+                                  .op = op,
+                                  .prep = prep,
+                                  .arena = m->arena,
+                                  .scratch = scratch,
+                                  .row_begin = rows * w->index / parts,
+                                  .row_end = rows * (w->index + 1) / parts};
+                if (call.row_begin < call.row_end && op_runs[op->code](&call) != 0)
+                    record_failure(s, (int)i);
+            }
+            if (threads > 1)
+                pthread_barrier_wait(&s->barrier);
+        }
+        if (w->index == 0)
+            copy_io(s, sample, false);
+    }
+    return NULL;
+}
+
+static hqrt_status_t ensure_buffers(hqrt_model_t *model, int threads, hqrt_error_t *err)
+{
+    const hqx_header_t *h = model->header;
+    if (!model->arena) {
+        size_t size = (size_t)(h->arena_size + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
+        model->arena = aligned_alloc(HQX_ALIGN, size ? size : HQX_ALIGN);
+        if (!model->arena)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory for the %llu-byte arena",
+                               model->name, (unsigned long long)h->arena_size);
+    }
+    if (model->scratch_threads < threads) {
+        free(model->scratch);
+        model->scratch_threads = 0;
+        size_t size = model->scratch_size * (size_t)threads;
+        size = (size + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
+        model->scratch = aligned_alloc(HQX_ALIGN, size ? size : HQX_ALIGN);
+        if (!model->scratch)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory for kernel scratch",
+                               model->name);
+        model->scratch_threads = threads;
+    }
+    return HQRT_OK;
+}
+
+hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *inputs,
+                       void *const *outputs, const hqrt_run_options_t *options, hqrt_error_t *err)
+{
+    if (!model || batch < 0 || (batch && (!inputs || !outputs)))
+        return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "hqrt_run: invalid argument");
+    const hqx_header_t *h = model->header;
+    for (uint32_t i = 0; batch && i < h->input_count; i++)
+        if (!inputs[i])
+            return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "%s: input %u is NULL", model->name, i);
+    for (uint32_t i = 0; batch && i < h->output_count; i++)
+        if (!outputs[i])
+            return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "%s: output %u is NULL", model->name, i);
+    int threads = options && options->threads > 1 ? options->threads : 1;
+    if (threads > HQRT_MAX_THREADS)
+        threads = HQRT_MAX_THREADS;
+    hqrt_status_t st = ensure_buffers(model, threads, err);
+    if (st != HQRT_OK)
+        return st;
+    run_shared_t s = {.m = model,
+                      .batch = batch,
+                      .inputs = inputs,
+                      .outputs = outputs,
+                      .threads = threads,
+                      .failed_op = -1};
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.gate_cond, NULL);
+    worker_t workers[HQRT_MAX_THREADS];
+    for (int t = 0; t < threads; t++)
+        workers[t] = (worker_t){.s = &s, .index = t};
+    int started = 1;
+    while (started < threads &&
+           pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]) == 0)
+        started++;
+    /* Workers wait at the gate until the final thread count is known, so a failed
+     * pthread_create only shrinks the run (same bytes: results never depend on it). */
+    pthread_mutex_lock(&s.lock);
+    s.threads = started;
+    if (started > 1)
+        pthread_barrier_init(&s.barrier, NULL, (unsigned)started);
+    s.gate_open = true;
+    pthread_cond_broadcast(&s.gate_cond);
+    pthread_mutex_unlock(&s.lock);
+    worker_main(&workers[0]);
+    for (int t = 1; t < started; t++)
+        pthread_join(workers[t].thread, NULL);
+    if (started > 1)
+        pthread_barrier_destroy(&s.barrier);
+    pthread_cond_destroy(&s.gate_cond);
+    pthread_mutex_destroy(&s.lock);
+    if (s.failed_op >= 0)
+        return hqrt_i_fail(err, HQRT_ERR_FORMAT, "%s: layer %s: kernel refused its arguments",
+                           model->name, model->strings + model->ops[s.failed_op].name);
+    return HQRT_OK;
+}
+
+/* ---- open-time preparation ------------------------------------------------------------------ */
+
+hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
+{
+    const hqx_header_t *h = m->header;
+    m->prepared = calloc(h->op_count, sizeof *m->prepared);
+    if (!m->prepared)
+        return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+    size_t scratch = 0;
+    for (uint32_t i = 0; i < h->op_count; i++) {
+        const hqx_op_t *op = &m->ops[i];
+        if (op->code == HQX_OP_DECONV) {
+            hqrt_conv_params_t kp;
+            hqrt_i_conv_setup(m, op, &kp);
+            const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+            hqrt_dims_t in = {1, (int32_t)ti->h, (int32_t)ti->w, (int32_t)ti->c};
+            size_t need = hqrt_deconv2d_get_buffer_size(&kp, in);
+            scratch = need > scratch ? need : scratch;
+        }
+        if (op->code != HQX_OP_CONV && op->code != HQX_OP_DENSE)
+            continue;
+        hqrt_conv_params_t kp;
+        hqrt_i_conv_setup(m, op, &kp);
+        const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+        hqrt_dims_t in = {1, (int32_t)ti->h, (int32_t)ti->w, (int32_t)ti->c};
+        if (op->code == HQX_OP_CONV) {
+            size_t need = hqrt_conv2d_get_buffer_size(&kp, in);
+            scratch = need > scratch ? need : scratch;
+        }
+        hqrt_status_t st = hqrt_i_conv_prepare(m, op, &m->prepared[i], err);
+        if (st != HQRT_OK)
+            return st;
+        scratch = m->prepared[i].scratch > scratch ? m->prepared[i].scratch : scratch;
+    }
+    m->scratch_size = (scratch + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
+    return HQRT_OK;
+}
+
+void hqrt_i_release(hqrt_model_t *m)
+{
+    for (uint32_t i = 0; m->prepared && i < m->header->op_count; i++)
+        free(m->prepared[i].packed);
+    free(m->prepared);
+    m->prepared = NULL;
+}

@@ -1,0 +1,725 @@
+/* test_hqrt.c — the deploy runtime on its own: programs built in the test with the `.hqx` builder,
+ * run through the public API; AVX2 kernels against the numerics' reference kernels (bit-exact on
+ * random shapes), thread counts, and corrupted programs refused with one line. Links only
+ * libhqrt in the runtime-only target (test_hqrt_standalone), so it uses no libhq function. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hq/hqrt.h"
+#include "runtime/hqrt_builder.h"
+#include "runtime/hqrt_kernels_ref.h"
+
+/* ---- a tiny deterministic generator ------------------------------------------------------ */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
+{
+    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
+}
+
+/* ---- program construction helpers ---------------------------------------------------------- */
+
+typedef struct stage_data {
+    int32_t mult[512], shift[512];
+} stage_data_t;
+
+static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bits)
+{
+    stage_data_t d;
+    for (int i = 0; i < count; i++) {
+        d.mult[i] = rnd_range(1 << 30, INT32_MAX);
+        d.shift[i] = path == HQRT_PATH_WIDE ? rnd_range(-20, -8) : rnd_range(-12, -4);
+    }
+    hqx_stage_t s = {
+        .path = path, .count = count, .act_min = 0, .act_max = out_bits == 16 ? 65535 : 255};
+    s.multiplier = hqrt_b_blob(b, d.mult, (size_t)count * 4);
+    s.shift = hqrt_b_blob(b, d.shift, (size_t)count * 4);
+    return s;
+}
+
+typedef struct conv_case {
+    int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
+    int path, per_channel, dense, addend;
+} conv_case_t;
+
+/* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
+ * corpus of tests/fuzz/fuzz_hqx.c is made this way. */
+static void maybe_write_seed(const uint8_t *bytes, size_t len, bool always)
+{
+    static int seeds = 0, seen = 0;
+    const char *dir = getenv("HQRT_SEED_DIR");
+    if (!dir || len > 8192 || (!always && seen++ % 6))
+        return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/seed_%02d.hqx", dir, seeds++);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(bytes, 1, len, f);
+        fclose(f);
+    }
+}
+
+/* One-op program: input -> conv (or dense) -> output. */
+static uint8_t *build_conv(const conv_case_t *k, size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    assert_non_null(b);
+    int in_zp = rnd_range(0, k->in_bits == 16 ? 65535 : 255);
+    int32_t x =
+        hqrt_b_tensor(b, "net/input_layer1", k->dense ? 2 : 4, k->dense ? 1 : k->h,
+                      k->dense ? 1 : k->w, k->dense ? k->cin : k->cin, k->in_bits, 0.02f, in_zp);
+    int oh = k->dense ? 1 : (k->h + 2 * k->pad - k->dilation * (k->kh - 1) - 1) / k->stride + 1;
+    int ow = k->dense ? 1 : (k->w + 2 * k->pad - k->dilation * (k->kw - 1) - 1) / k->stride + 1;
+    int32_t y = hqrt_b_tensor(b, "net/conv1", k->dense ? 2 : 4, oh, ow, k->cout, k->out_bits, 0.05f,
+                              rnd_range(0, 100));
+    int32_t ins[2] = {x, -1};
+    int nin = 1;
+    hqx_conv_params_t p = {0};
+    if (!k->dense) {
+        p.kernel_h = k->kh;
+        p.kernel_w = k->kw;
+        p.stride_h = p.stride_w = k->stride;
+        p.dilation_h = p.dilation_w = k->dilation;
+        p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = k->pad;
+    }
+    p.groups = k->groups;
+    p.weight_bits = k->weight_bits;
+    size_t wcount =
+        (size_t)(k->dense ? 1 : k->kh * k->kw) * (size_t)(k->cin / k->groups) * (size_t)k->cout;
+    size_t wsize = wcount * (k->weight_bits == 16 ? 2 : 1);
+    uint8_t *w = malloc(wsize);
+    int wmax = (1 << (k->weight_bits - 1)) - 1;
+    for (size_t i = 0; i < wcount; i++) {
+        if (k->weight_bits == 16)
+            ((int16_t *)(void *)w)[i] = (int16_t)rnd_range(-wmax, wmax);
+        else
+            ((int8_t *)w)[i] = (int8_t)rnd_range(-wmax, wmax);
+    }
+    p.weights = hqrt_b_blob(b, w, wsize);
+    free(w);
+    int64_t bias[512];
+    for (int i = 0; i < k->cout; i++)
+        bias[i] = rnd_range(-100000, 100000);
+    p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
+    p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
+    if (k->addend) {
+        ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, 8, 0.1f, 7);
+        nin = 2;
+        p.addend_multiplier = rnd_range(1 << 30, INT32_MAX);
+        p.addend_shift = -2;
+    }
+    assert_int_equal(hqrt_b_op(b, k->dense ? HQX_OP_DENSE : HQX_OP_CONV, "net/conv1", &p, sizeof p,
+                               ins, (uint32_t)nin, &y, 1),
+                     0);
+    assert_int_equal(hqrt_b_io(b, ins, (uint32_t)nin, &y, 1), 0);
+    uint8_t *bytes = NULL;
+    int r = hqrt_b_finish(b, &bytes, len);
+    if (r)
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    maybe_write_seed(bytes, *len, false);
+    return bytes;
+}
+
+/* Runs a program on random codes with the reference kernels only, then with the fast kernels at
+ * 1 and 2 threads; all three must give the same bytes. */
+static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
+{
+    hqrt_model_t *ref = NULL, *fast = NULL;
+    hqrt_error_t err;
+    setenv("HQRT_NO_FAST", "1", 1);
+    if (hqrt_open_memory(bytes, len, "case", &ref, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    unsetenv("HQRT_NO_FAST");
+    if (hqrt_open_memory(bytes, len, "case", &fast, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    hqrt_io_t io;
+    int nin = 0;
+    void *ins[4] = {0};
+    for (int i = 0; hqrt_describe(ref, HQRT_INPUT, i, &io, NULL) == HQRT_OK; i++, nin++) {
+        ins[i] = malloc(io.bytes * (size_t)batch);
+        for (size_t k = 0; k < io.bytes * (size_t)batch; k++)
+            ((uint8_t *)ins[i])[k] = (uint8_t)rnd();
+        if (io.bits == 16) /* keep 16-bit codes anywhere in range */
+            for (size_t k = 0; k < io.bytes * (size_t)batch / 2; k++)
+                ((uint16_t *)ins[i])[k] = (uint16_t)rnd();
+    }
+    assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
+    int nout = io.count;
+    assert_true(nout <= 4);
+    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0};
+    size_t out_bytes[4];
+    for (int o = 0; o < nout; o++) {
+        hqrt_describe(ref, HQRT_OUTPUT, o, &io, NULL);
+        out_bytes[o] = io.bytes * (size_t)batch;
+        o1[o] = malloc(out_bytes[o]);
+        o2[o] = malloc(out_bytes[o]);
+        o3[o] = malloc(out_bytes[o]);
+    }
+    hqrt_run_options_t one = {1}, two = {2};
+    if (hqrt_run(ref, batch, (const void *const *)ins, o1, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    if (hqrt_run(fast, batch, (const void *const *)ins, o2, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    if (hqrt_run(fast, batch, (const void *const *)ins, o3, &two, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    for (int o = 0; o < nout; o++) {
+        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o];
+        for (size_t k = 0; k < out_bytes[o]; k++)
+            if (a[k] != b[k] || a[k] != c[k])
+                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u", o, k,
+                         out_bytes[o], a[k], b[k], c[k]);
+        free(o1[o]), free(o2[o]), free(o3[o]);
+    }
+    for (int i = 0; i < nin; i++)
+        free(ins[i]);
+    hqrt_close(ref);
+    hqrt_close(fast);
+}
+
+static void fast_conv_equals_reference_on_random_shapes(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 40; iter++) {
+        conv_case_t k = {
+            .h = rnd_range(1, 12),
+            .w = rnd_range(1, 12),
+            .cin = rnd_range(1, 40),
+            .cout = rnd_range(1, 37),
+            .kh = rnd_range(1, 3),
+            .kw = rnd_range(1, 3),
+            .stride = rnd_range(1, 2),
+            .dilation = rnd_range(1, 2),
+            .groups = 1,
+            .weight_bits = rnd() % 2 ? 8 : 4,
+            .in_bits = 8,
+            .out_bits = rnd() % 4 ? 8 : 16,
+            .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
+            .per_channel = (int)(rnd() % 2),
+            .addend = rnd() % 4 == 0,
+        };
+        k.pad = rnd_range(0, k.kh - 1);
+        if (k.h + 2 * k.pad < k.dilation * (k.kh - 1) + 1)
+            k.h = k.dilation * (k.kh - 1) + 1;
+        if (k.w + 2 * k.pad < k.dilation * (k.kw - 1) + 1)
+            k.w = k.dilation * (k.kw - 1) + 1;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 1 + iter % 3);
+        free(bytes);
+    }
+}
+
+static void fast_depthwise_equals_reference_on_random_shapes(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 30; iter++) {
+        int c = rnd_range(1, 45);
+        conv_case_t k = {
+            .h = rnd_range(3, 14),
+            .w = rnd_range(3, 14),
+            .cin = c,
+            .cout = c,
+            .kh = rnd_range(1, 5),
+            .kw = rnd_range(1, 5),
+            .stride = rnd_range(1, 2),
+            .dilation = 1,
+            .groups = c,
+            .weight_bits = rnd() % 2 ? 8 : 4,
+            .in_bits = 8,
+            .out_bits = 8,
+            .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
+            .per_channel = 1,
+            .addend = rnd() % 4 == 0,
+        };
+        k.pad = rnd_range(0, k.kh - 1);
+        if (k.h < k.kh)
+            k.h = k.kh;
+        if (k.w < k.kw)
+            k.w = k.kw;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+static void fast_dense_equals_reference_including_deep_inputs(void **state)
+{
+    (void)state;
+    int cins[] = {1, 15, 16, 17, 300, 4096};
+    for (size_t i = 0; i < sizeof cins / sizeof cins[0]; i++) {
+        conv_case_t k = {.cin = cins[i],
+                         .cout = rnd_range(1, 70),
+                         .groups = 1,
+                         .weight_bits = 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_WIDE,
+                         .per_channel = 1,
+                         .dense = 1};
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 3);
+        free(bytes);
+    }
+}
+
+static void sixteen_bit_layers_run_the_reference_path_identically_at_two_threads(void **state)
+{
+    (void)state;
+    conv_case_t k = {.h = 6,
+                     .w = 5,
+                     .cin = 7,
+                     .cout = 9,
+                     .kh = 3,
+                     .kw = 3,
+                     .stride = 1,
+                     .dilation = 1,
+                     .pad = 1,
+                     .groups = 1,
+                     .weight_bits = 16,
+                     .in_bits = 16,
+                     .out_bits = 16,
+                     .path = HQRT_PATH_WIDE,
+                     .per_channel = 1};
+    size_t len;
+    uint8_t *bytes = build_conv(&k, &len);
+    run_three_ways(bytes, len, 2);
+    free(bytes);
+}
+
+/* A hand-checked value: 1x1 conv, one input channel, weight 3, bias 10, zp 5, input code 9:
+ * acc = 10 + (9 - 5) * 3 = 22; multiplier 2^30 with shift 0 halves it: 11; + out zp 2 = 13. */
+static void conv_output_matches_a_hand_computed_value(void **state)
+{
+    (void)state;
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    int32_t x = hqrt_b_tensor(b, "net/in", 4, 1, 1, 1, 8, 1.0f, 5);
+    int32_t y = hqrt_b_tensor(b, "net/conv", 4, 1, 1, 1, 8, 1.0f, 2);
+    hqx_conv_params_t p = {.kernel_h = 1,
+                           .kernel_w = 1,
+                           .stride_h = 1,
+                           .stride_w = 1,
+                           .dilation_h = 1,
+                           .dilation_w = 1,
+                           .groups = 1,
+                           .weight_bits = 8};
+    int8_t w = 3;
+    int64_t bias = 10;
+    int32_t m = 1 << 30, s = 0;
+    p.weights = hqrt_b_blob(b, &w, 1);
+    p.bias = hqrt_b_blob(b, &bias, 8);
+    p.stage = (hqx_stage_t){.path = HQRT_PATH_GEMMLOWP, .count = 1, .act_max = 255};
+    p.stage.multiplier = hqrt_b_blob(b, &m, 4);
+    p.stage.shift = hqrt_b_blob(b, &s, 4);
+    assert_int_equal(hqrt_b_op(b, HQX_OP_CONV, "net/conv", &p, sizeof p, &x, 1, &y, 1), 0);
+    assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
+    uint8_t *bytes;
+    size_t len;
+    assert_int_equal(hqrt_b_finish(b, &bytes, &len), 0);
+    hqrt_b_destroy(b);
+    hqrt_model_t *model;
+    hqrt_error_t err;
+    assert_int_equal(hqrt_open_memory(bytes, len, "hand", &model, &err), HQRT_OK);
+    uint8_t in = 9, out = 0;
+    const void *ins[1] = {&in};
+    void *outs[1] = {&out};
+    assert_int_equal(hqrt_run(model, 1, ins, outs, NULL, &err), HQRT_OK);
+    assert_int_equal(out, 13);
+    in = 5; /* the zero point contributes nothing: acc = 10 -> 5 -> 7 */
+    assert_int_equal(hqrt_run(model, 1, ins, outs, NULL, &err), HQRT_OK);
+    assert_int_equal(out, 7);
+    hqrt_close(model);
+    free(bytes);
+}
+
+/* ---- every op in one program ------------------------------------------------------------------
+ */
+
+static int32_t tensor4(hqrt_builder_t *b, const char *name, uint32_t h, uint32_t w, uint32_t c,
+                       uint32_t bits)
+{
+    int32_t id = hqrt_b_tensor(b, name, 4, h, w, c, bits, 0.05f, bits == 16 ? 30000 : 100);
+    assert_true(id >= 0);
+    return id;
+}
+
+static hqx_blob_t random_blob(hqrt_builder_t *b, size_t size)
+{
+    uint8_t *d = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        d[i] = (uint8_t)rnd();
+    hqx_blob_t blob = hqrt_b_blob(b, d, size);
+    free(d);
+    return blob;
+}
+
+static void op1(hqrt_builder_t *b, uint32_t code, const char *name, const void *params,
+                uint32_t size, int32_t in, int32_t out)
+{
+    if (hqrt_b_op(b, code, name, params, size, &in, 1, &out, 1))
+        fail_msg("%s: %s", name, hqrt_b_error(b));
+}
+
+/* A program that uses every op code once (16-bit tensors where `wide`). */
+static uint8_t *build_zoo(bool wide, size_t *len)
+{
+    uint32_t ab = wide ? 16 : 8;
+    hqrt_builder_t *b = hqrt_b_create("zoo", "hailo8");
+    int32_t x = tensor4(b, "zoo/in", 6, 6, 4, 8);
+    hqx_conv_params_t cp = {.kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 1,
+                            .stride_w = 1,
+                            .dilation_h = 1,
+                            .dilation_w = 1,
+                            .pad_top = 1,
+                            .pad_left = 1,
+                            .pad_bottom = 1,
+                            .pad_right = 1,
+                            .groups = 1,
+                            .weight_bits = 8};
+    cp.weights = random_blob(b, 3 * 3 * 4 * 8);
+    cp.stage = make_stage(b, 8, HQRT_PATH_GEMMLOWP, (int)ab);
+    int32_t a = tensor4(b, "zoo/conv", 6, 6, 8, ab);
+    op1(b, HQX_OP_CONV, "zoo/conv", &cp, sizeof cp, x, a);
+    hqx_conv_params_t dw = cp;
+    dw.groups = 8;
+    dw.weight_bits = 4;
+    int8_t w4[72];
+    for (int i = 0; i < 72; i++)
+        w4[i] = (int8_t)rnd_range(-7, 7);
+    dw.weights = hqrt_b_blob(b, w4, sizeof w4);
+    dw.stage = make_stage(b, 8, HQRT_PATH_WIDE, 8);
+    int32_t bb = tensor4(b, "zoo/dw", 6, 6, 8, 8);
+    op1(b, HQX_OP_CONV, "zoo/dw", &dw, sizeof dw, a, bb);
+    hqx_pool_params_t mp = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    int32_t c = hqrt_b_tensor(b, "zoo/maxpool", 4, 3, 3, 8, 8, 0.05f, 100);
+    op1(b, HQX_OP_MAXPOOL, "zoo/maxpool", &mp, sizeof mp, bb, c);
+    hqx_pool_params_t ap = {.kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 1,
+                            .stride_w = 1,
+                            .pad_top = 1,
+                            .pad_left = 1,
+                            .pad_bottom = 1,
+                            .pad_right = 1,
+                            .count_include_pad = 0};
+    ap.stage = make_stage(b, 9, HQRT_PATH_GEMMLOWP, 8);
+    int32_t d = tensor4(b, "zoo/avgpool", 3, 3, 8, 8);
+    op1(b, HQX_OP_AVGPOOL, "zoo/avgpool", &ap, sizeof ap, c, d);
+    hqx_eltwise_params_t ep = {.op = HQRT_EW_ADD,
+                               .a_multiplier = 1 << 30,
+                               .a_shift = 1,
+                               .b_multiplier = -(1 << 30),
+                               .b_shift = 0};
+    ep.stage = make_stage(b, 1, HQRT_PATH_GEMMLOWP, 8);
+    ep.stage.multiplier = hqrt_b_blob(b, &(int32_t){1 << 30}, 4);
+    ep.stage.shift = hqrt_b_blob(b, &(int32_t){0}, 4);
+    int32_t e = tensor4(b, "zoo/ew_add", 3, 3, 8, 8);
+    int32_t cd[2] = {c, d};
+    assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "zoo/ew_add", &ep, sizeof ep, cd, 2, &e, 1), 0);
+    hqx_stage_params_t act = {make_stage(b, 8, HQRT_PATH_GEMMLOWP, 8)};
+    act.stage.multiplier_neg = act.stage.multiplier;
+    act.stage.shift_neg = act.stage.shift;
+    int32_t f = tensor4(b, "zoo/leaky", 3, 3, 8, 8);
+    op1(b, HQX_OP_ACTIVATION, "zoo/leaky", &act, sizeof act, e, f);
+    hqx_stage_params_t lut = {{0}};
+    lut.stage.lut = random_blob(b, 256);
+    int32_t g = tensor4(b, "zoo/sigmoid", 3, 3, 8, 8);
+    op1(b, HQX_OP_LUT, "zoo/sigmoid", &lut, sizeof lut, f, g);
+    hqx_axis_params_t axis3 = {.axis = 3};
+    int32_t g12[2] = {tensor4(b, "zoo/split", 3, 3, 3, 8), tensor4(b, "zoo/split:1", 3, 3, 5, 8)};
+    assert_int_equal(hqrt_b_op(b, HQX_OP_SPLIT, "zoo/split", &axis3, sizeof axis3, &g, 1, g12, 2),
+                     0);
+    int32_t h = tensor4(b, "zoo/concat", 3, 3, 8, 8);
+    int32_t g21[2] = {g12[1], g12[0]};
+    assert_int_equal(hqrt_b_op(b, HQX_OP_CONCAT, "zoo/concat", &axis3, sizeof axis3, g21, 2, &h, 1),
+                     0);
+    hqx_resize_params_t rp = {.method = HQRT_RESIZE_BILINEAR, .coords = HQRT_COORDS_HALF_PIXEL};
+    int32_t i = tensor4(b, "zoo/resize", 6, 6, 8, 8);
+    op1(b, HQX_OP_RESIZE, "zoo/resize", &rp, sizeof rp, h, i);
+    hqx_const_params_t kp = {random_blob(b, 6 * 6 * 8)};
+    int32_t k = tensor4(b, "zoo/const", 6, 6, 8, 8);
+    assert_int_equal(hqrt_b_op(b, HQX_OP_CONST, "zoo/const", &kp, sizeof kp, NULL, 0, &k, 1), 0);
+    hqx_eltwise_params_t mul = {.op = HQRT_EW_MULT};
+    mul.stage = make_stage(b, 1, HQRT_PATH_WIDE, 8);
+    int32_t l = tensor4(b, "zoo/ew_mult", 6, 6, 8, 8);
+    int32_t ik[2] = {i, k};
+    assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "zoo/ew_mult", &mul, sizeof mul, ik, 2, &l, 1),
+                     0);
+    hqx_slice_params_t sp = {.begin = {0, 1, 0}, .end = {6, 6, 8}, .step = {2, 1, 1}};
+    int32_t m = tensor4(b, "zoo/slice", 3, 5, 8, 8);
+    op1(b, HQX_OP_SLICE, "zoo/slice", &sp, sizeof sp, l, m);
+    hqx_pad_params_t pp = {.mode = HQRT_PAD_REFLECT, .before = {1, 0, 0}, .after = {0, 1, 0}};
+    int32_t n = tensor4(b, "zoo/pad", 4, 6, 8, 8);
+    op1(b, HQX_OP_PAD, "zoo/pad", &pp, sizeof pp, m, n);
+    hqx_block_params_t bp = {.block = 2, .crd = 1};
+    int32_t o = tensor4(b, "zoo/d2s", 8, 12, 2, 8);
+    op1(b, HQX_OP_DEPTH_TO_SPACE, "zoo/d2s", &bp, sizeof bp, n, o);
+    int32_t p = tensor4(b, "zoo/s2d", 4, 6, 8, 8);
+    op1(b, HQX_OP_SPACE_TO_DEPTH, "zoo/s2d", &bp, sizeof bp, o, p);
+    hqx_transpose_params_t tp = {{0, 2, 1, 3}};
+    int32_t q = tensor4(b, "zoo/transpose", 6, 4, 8, 8);
+    op1(b, HQX_OP_TRANSPOSE, "zoo/transpose", &tp, sizeof tp, p, q);
+    hqx_axis_params_t axis2 = {.axis = 2};
+    int32_t r = tensor4(b, "zoo/reduce_max", 6, 1, 8, 8);
+    op1(b, HQX_OP_REDUCE_MAX, "zoo/reduce_max", &axis2, sizeof axis2, q, r);
+    hqx_pool_params_t gp = {0};
+    gp.stage = make_stage(b, 1, HQRT_PATH_GEMMLOWP, 8);
+    int32_t s = tensor4(b, "zoo/gap", 1, 1, 8, 8);
+    op1(b, HQX_OP_GLOBAL_AVG, "zoo/gap", &gp, sizeof gp, q, s);
+    hqx_conv_params_t dc = cp;
+    dc.stride_h = dc.stride_w = 2;
+    dc.output_pad_h = dc.output_pad_w = 1;
+    dc.weights = random_blob(b, 3 * 3 * 8 * 4);
+    dc.stage = make_stage(b, 4, HQRT_PATH_WIDE, 8);
+    int32_t t = tensor4(b, "zoo/deconv", 8, 12, 4, 8);
+    op1(b, HQX_OP_DECONV, "zoo/deconv", &dc, sizeof dc, p, t);
+    hqx_conv_params_t fc = {.groups = 1, .weight_bits = 8};
+    fc.weights = random_blob(b, 8 * 5);
+    fc.stage = make_stage(b, 5, HQRT_PATH_GEMMLOWP, 8);
+    int32_t u = hqrt_b_tensor(b, "zoo/dense", 2, 1, 1, 5, 8, 0.1f, 3);
+    op1(b, HQX_OP_DENSE, "zoo/dense", &fc, sizeof fc, s, u);
+    int32_t v = tensor4(b, "zoo/argmax", 6, 1, 1, 8);
+    op1(b, HQX_OP_ARGMAX, "zoo/argmax", &axis3, sizeof axis3, r, v);
+    int32_t w = hqrt_b_tensor(b, "zoo/output_layer1", 2, 1, 1, 5, 8, 0.1f, 3);
+    op1(b, HQX_OP_COPY, "zoo/output_layer1", &axis3, sizeof axis3, u, w);
+    int32_t outs[3] = {t, w, v};
+    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 3), 0);
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    maybe_write_seed(bytes, *len, true);
+    return bytes;
+}
+
+static void every_op_validates_and_runs_identically_at_one_and_two_threads(void **state)
+{
+    (void)state;
+    for (int wide = 0; wide < 2; wide++) {
+        size_t len;
+        uint8_t *bytes = build_zoo(wide, &len);
+        hqrt_model_t *m = NULL;
+        hqrt_error_t err;
+        if (hqrt_open_memory(bytes, len, "zoo", &m, &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        hqrt_close(m);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* ---- a chain program for corruption tests ---------------------------------------------------- */
+
+static uint8_t *build_chain(size_t *len)
+{
+    conv_case_t k = {.h = 5,
+                     .w = 5,
+                     .cin = 3,
+                     .cout = 4,
+                     .kh = 3,
+                     .kw = 3,
+                     .stride = 1,
+                     .dilation = 1,
+                     .pad = 1,
+                     .groups = 1,
+                     .weight_bits = 8,
+                     .in_bits = 8,
+                     .out_bits = 8,
+                     .path = HQRT_PATH_GEMMLOWP,
+                     .per_channel = 1};
+    return build_conv(&k, len);
+}
+
+static hqrt_status_t open_bytes(const uint8_t *bytes, size_t len, hqrt_error_t *err)
+{
+    hqrt_model_t *m = NULL;
+    /* copy into an aligned buffer of exactly len bytes, as a file would be */
+    uint8_t *copy = aligned_alloc(64, (len + 63) / 64 * 64);
+    memcpy(copy, bytes, len);
+    hqrt_status_t st = hqrt_open_memory(copy, len, "prog.hqx", &m, err);
+    if (st == HQRT_OK)
+        assert_null(strchr(err->message, '\n'));
+    hqrt_close(m);
+    free(copy);
+    return st;
+}
+
+static void a_valid_program_opens(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    hqrt_error_t err = {0};
+    assert_int_equal(open_bytes(bytes, len, &err), HQRT_OK);
+    free(bytes);
+}
+
+static void refused(const uint8_t *bytes, size_t len, const char *expect)
+{
+    hqrt_error_t err = {0};
+    hqrt_status_t st = open_bytes(bytes, len, &err);
+    if (st == HQRT_OK)
+        fail_msg("a corrupt program was accepted (expected '%s')", expect);
+    assert_non_null(strstr(err.message, "prog.hqx"));
+    assert_null(strchr(err.message, '\n'));
+    if (!strstr(err.message, expect))
+        fail_msg("message '%s' does not say '%s'", err.message, expect);
+}
+
+static void every_flipped_byte_is_refused(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    for (size_t i = 0; i < len; i++) {
+        if (i >= 24 && i < 32)
+            continue; /* the checksum field itself: a flip there is a checksum mismatch too */
+        bytes[i] ^= 0x10;
+        hqrt_error_t err = {0};
+        if (open_bytes(bytes, len, &err) == HQRT_OK)
+            fail_msg("flipping byte %zu of %zu was not noticed", i, len);
+        bytes[i] ^= 0x10;
+    }
+    bytes[25] ^= 1;
+    refused(bytes, len, "checksum");
+    free(bytes);
+}
+
+static void a_truncated_program_is_refused(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    refused(bytes, len - 1, "truncated");
+    refused(bytes, 100, "shorter than");
+    refused(bytes, 0, "shorter than");
+    free(bytes);
+}
+
+static void a_wrong_version_is_refused(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    uint32_t v = 2;
+    memcpy(bytes + 8, &v, 4);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "version 2");
+    memcpy(bytes, "HQXPROG?", 8);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "bad magic");
+    free(bytes);
+}
+
+/* Corruptions that keep a valid checksum (resealed): the structural checks must catch them. */
+static void out_of_range_offsets_are_refused_even_with_a_valid_checksum(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    hqx_header_t h;
+    memcpy(&h, bytes, sizeof h);
+    hqx_op_t op;
+    memcpy(&op, bytes + h.ops_offset, sizeof op);
+    hqx_conv_params_t p;
+    memcpy(&p, bytes + op.params_offset, sizeof p);
+
+    uint8_t *work = malloc(len);
+#define MUTATE(field_ptr, value, expect)                                                           \
+    do {                                                                                           \
+        memcpy(work, bytes, len);                                                                  \
+        __typeof__(value) v_ = (value);                                                            \
+        memcpy(work + (field_ptr), &v_, sizeof v_);                                                \
+        hqrt_b_reseal(work, len);                                                                  \
+        refused(work, len, expect);                                                                \
+    } while (0)
+    size_t po = (size_t)op.params_offset;
+    MUTATE(po + offsetof(hqx_conv_params_t, weights.offset), (uint64_t)len, "weights blob");
+    MUTATE(po + offsetof(hqx_conv_params_t, weights.offset), p.weights.offset + 1, "weights blob");
+    MUTATE(po + offsetof(hqx_conv_params_t, weights.size), p.weights.size - 1, "weights blob");
+    MUTATE(po + offsetof(hqx_conv_params_t, bias.offset), (uint64_t)64, "bias blob");
+    MUTATE(offsetof(hqx_header_t, tensors_offset), (uint64_t)len - 8, "tensor table");
+    MUTATE(offsetof(hqx_header_t, ops_offset), (uint64_t)UINT64_MAX - 7, "op table");
+    MUTATE(offsetof(hqx_header_t, arena_size), (uint64_t)64, "arena");
+    MUTATE(h.ops_offset + offsetof(hqx_op_t, code), (uint32_t)99, "unknown op code");
+    MUTATE(h.ops_offset + offsetof(hqx_op_t, inputs_first), (uint32_t)h.id_count, "id list");
+    MUTATE(h.ids_offset, (uint32_t)h.tensor_count, "tensor id");
+    MUTATE(po + offsetof(hqx_conv_params_t, kernel_h), (int32_t)2, "window gives");
+    MUTATE(po + offsetof(hqx_conv_params_t, stage.count), (int32_t)3, "multipliers");
+    MUTATE(h.tensors_offset + sizeof(hqx_tensor_t) + offsetof(hqx_tensor_t, c), (uint32_t)5,
+           "size");
+    MUTATE(h.tensors_offset + offsetof(hqx_tensor_t, bits), (uint32_t)12, "bits");
+    /* two live tensors on the same arena bytes */
+    hqx_tensor_t t1;
+    memcpy(&t1, bytes + h.tensors_offset + sizeof(hqx_tensor_t), sizeof t1);
+    MUTATE(h.tensors_offset + offsetof(hqx_tensor_t, arena_offset), t1.arena_offset, "overlap");
+#undef MUTATE
+    free(work);
+    free(bytes);
+}
+
+static void a_missing_file_is_an_io_error(void **state)
+{
+    (void)state;
+    hqrt_model_t *m = (hqrt_model_t *)(uintptr_t)1;
+    hqrt_error_t err;
+    assert_int_equal(hqrt_open_file("/nonexistent/x.hqx", &m, &err), HQRT_ERR_IO);
+    assert_null(m);
+    assert_non_null(strstr(err.message, "/nonexistent/x.hqx"));
+}
+
+static void quantize_helpers_round_half_away_from_zero_and_clamp(void **state)
+{
+    (void)state;
+    hqrt_io_t io = {.bits = 8, .qp_scale = 0.5f, .qp_zp = 10};
+    float x[] = {0.25f, -0.25f, 1000.f, -1000.f, 0.0f};
+    uint8_t q[5];
+    hqrt_quantize(&io, x, 5, q);
+    assert_int_equal(q[0], 11); /* 0.5 -> 1 */
+    assert_int_equal(q[1], 9);  /* -0.5 -> -1 */
+    assert_int_equal(q[2], 255);
+    assert_int_equal(q[3], 0);
+    assert_int_equal(q[4], 10);
+    float back[5];
+    hqrt_dequantize(&io, q, 5, back);
+    assert_true(back[0] == 0.5f && back[4] == 0.0f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv_output_matches_a_hand_computed_value),
+        cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
+        cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
+        cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
+        cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
+        cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
+        cmocka_unit_test(a_valid_program_opens),
+        cmocka_unit_test(every_flipped_byte_is_refused),
+        cmocka_unit_test(a_truncated_program_is_refused),
+        cmocka_unit_test(a_wrong_version_is_refused),
+        cmocka_unit_test(out_of_range_offsets_are_refused_even_with_a_valid_checksum),
+        cmocka_unit_test(a_missing_file_is_an_io_error),
+        cmocka_unit_test(quantize_helpers_round_half_away_from_zero_and_clamp),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
