@@ -1,0 +1,173 @@
+/* diag_internal.h — the hq-diag runner's state shared by its units: the loader (loader.c), the
+ * statistics pass (stats.c), the inspector context and runner (runner.c), the script merge
+ * (merge.c) and the reports (report_json.c, report_html.c). Prefix hqi_diag_. Internal to libhq. */
+#ifndef HQI_DIAG_INTERNAL_H
+#define HQI_DIAG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hq/dataset.h"
+#include "hq/diag.h"
+#include "hq/emulate.h"
+#include "hq/inspector.h"
+
+/* One loaded module. */
+typedef struct hqi_diag_module {
+    char *path;                 /* file it was loaded from */
+    void *handle;               /* dlopen handle, dlclose'd on destroy */
+    const hq_inspector_t *desc; /* the module's descriptor (owned by the module) */
+    hq_inspector_t slots;       /* the descriptor's fields this host knows, zero beyond the
+                                   module's struct_size (so optional slots read as NULL) */
+} hqi_diag_module_t;
+
+/* A named number, copied. */
+typedef struct hqi_diag_number {
+    char *name;
+    double value;
+} hqi_diag_number_t;
+
+/* A finding, copied from the inspector. */
+typedef struct hqi_diag_finding {
+    int module; /* index into diag->modules */
+    hq_diag_level_t level;
+    int layer; /* -1: none */
+    char *message;
+    hqi_diag_number_t *numbers;
+    int number_count;
+    uint32_t flags; /* HQ_DIAG_SHOW_* */
+} hqi_diag_finding_t;
+
+/* A recommendation, copied, and what became of it. */
+typedef struct hqi_diag_rec {
+    int module;
+    hq_diag_level_t level;
+    int layer;
+    char *line; /* canonical text of the one command */
+    char *reason;
+    char *group; /* never NULL: a generated id when the inspector gave none */
+    hq_group_kind_t group_kind;
+    char *question; /* NULL: the default question */
+    int default_answer;
+    bool offered; /* its group was offered already */
+    bool accepted;
+} hqi_diag_rec_t;
+
+/* Streaming accumulator of one (layer, port) output; becomes an hq_layer_stats_t. */
+#define HQI_DIAG_FINE_BINS 1024
+typedef struct hqi_diag_acc {
+    int layer, port;
+    int64_t samples, count;
+    double min, max, sum, sumsq;
+    double pos_range, neg_range;     /* fine histograms cover [0, pos_range] and [-neg_range, 0] */
+    int64_t pos[HQI_DIAG_FINE_BINS]; /* fine bins of values >= 0 */
+    int64_t neg[HQI_DIAG_FINE_BINS]; /* fine bins of -value for values < 0 */
+    int channels;
+    double *mean_sum, *var_sum;         /* [channels] sums over samples of per-sample moments */
+    double *pre_mean_sum, *pre_var_sum; /* the same before the activation (NULL when none) */
+    int64_t pre_samples;
+    double *scratch; /* [2 * channels] per-sample sums */
+} hqi_diag_acc_t;
+
+/* The statistics of one target. */
+typedef struct hqi_diag_stats {
+    bool ran;                /* the pass completed */
+    char *why;               /* why not, when !ran */
+    hq_target_t target;      /* the emulation target used */
+    int count;               /* entries */
+    int *first;              /* [layer count + 1]: entries of layer L are first[L]..first[L+1]-1 */
+    hqi_diag_acc_t *acc;     /* [count] */
+    hq_layer_stats_t *stats; /* [count] finalized views */
+    float *arrays;           /* channel mean/std, preact mean/std of every entry */
+} hqi_diag_stats_t;
+
+/* Per-layer noise. */
+typedef struct hqi_diag_noise {
+    hq_layer_noise_t noise;
+    double signal, error; /* computed: sums over the run (when no archive value) */
+    bool computed;
+} hqi_diag_noise_t;
+
+/* A file an inspector wrote (images go into the HTML report). */
+typedef struct hqi_diag_file {
+    int module;
+    char *name;    /* file name inside output_dir */
+    char *caption; /* NULL unless written by write_image */
+    bool image;
+} hqi_diag_file_t;
+
+struct hq_diag {
+    hq_diag_options_t options; /* strings below are copies */
+    char *hw_arch;
+    char *output_dir;
+
+    hqi_diag_module_t *modules; /* loaded, in load order */
+    int module_count;
+    int *order; /* run order: indices into modules */
+    int order_count;
+    bool order_explicit; /* --order was given */
+
+    char *model_path;
+    char *dataset_path;
+    hq_archive_t *archive;
+    hq_graph_t *graph; /* owned by the archive */
+    hq_dataset_t *dataset;
+    int64_t samples; /* samples the run uses */
+
+    hqi_diag_stats_t stats[3]; /* by hq_stats_target_t */
+    hqi_diag_noise_t *noise;   /* [layer count] */
+    bool noise_loaded;
+    int output_count;
+    double *output_signal, *output_error; /* [outputs]: computed output SQNR */
+    bool output_sqnr_ran;
+
+    hq_emulator_t *emulators[8]; /* on-demand, by hq_target_t */
+
+    hqi_diag_finding_t *findings;
+    int finding_count;
+    hqi_diag_rec_t *recs;
+    int rec_count;
+    hqi_diag_file_t *files;
+    int file_count;
+    bool *failed;   /* [module_count] the module's init/run failed */
+    char **skipped; /* [module_count] skip reason, NULL when it ran */
+    bool ran;
+};
+
+/* Emits an event through the options' callback (no-op without one). printf-style text. */
+void hqi_diag_event(hq_diag_t *diag, hq_diag_event_kind_t kind, hq_diag_level_t level,
+                    const char *inspector, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* The quantized emulation target when this libhq has one ("quantized"), else -1. */
+int hqi_diag_quantized_target(void);
+
+/* Runs the statistics passes the selected inspectors need (stats.c). Never fails the run: a pass
+ * that cannot run records why. */
+void hqi_diag_compute_stats(hq_diag_t *diag);
+/* Loads per-layer noise from q.npz (stats.c). */
+void hqi_diag_load_noise(hq_diag_t *diag);
+/* SQNR (dB) of model output k measured in the pass (valid when output_sqnr_ran). */
+double hqi_diag_output_sqnr(const hq_diag_t *diag, int output);
+/* Frees every statistics pass. */
+void hqi_diag_free_stats(hq_diag_t *diag);
+/* An emulator for `target`, built on first use and cached. */
+hq_status_t hqi_diag_emulator(hq_diag_t *diag, hq_target_t target, hq_emulator_t **out,
+                              hq_error_t *err);
+/* Reads samples [first, first+count) of every dataset input into per-graph-input buffers
+ * (caller-owned, graph input order). */
+hq_status_t hqi_diag_read_batch(hq_diag_t *diag, int64_t first, int64_t count, float **inputs,
+                                hq_error_t *err);
+/* Floats per sample of graph input i. */
+int64_t hqi_diag_input_size(const hq_diag_t *diag, int input);
+
+/* Does command `b` (a new line) contradict `a` (an existing line)? (merge.c) */
+bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);
+
+/* "info", "warning", "error". */
+const char *hqi_diag_level_word(hq_diag_level_t level);
+
+/* "Module name" of the module index (for messages). */
+const char *hqi_diag_module_name(const hq_diag_t *diag, int module);
+
+#endif

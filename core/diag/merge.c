@@ -1,0 +1,206 @@
+/* merge.c — the output model script: the archive's script with the accepted recommendations
+ * merged in. A new line that contradicts an existing line (same command about the same subject
+ * and setting) takes its place, and the old line stays as a comment that says so; other lines are
+ * appended, so later lines win as in any model script. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag/diag_internal.h"
+#include "util/util.h"
+
+/* The text of a positional identifier-like value (layer name, glob, feature keyword), or NULL. */
+static const char *subject_text(const hq_value_t *v)
+{
+    if (!v)
+        return NULL;
+    if (v->kind == HQ_VALUE_IDENT || v->kind == HQ_VALUE_GLOB || v->kind == HQ_VALUE_STRING)
+        return v->text;
+    return NULL;
+}
+
+/* Whether two `layers=` values share a layer (a single value counts as a one-item list). */
+static bool layers_overlap(const hq_value_t *a, const hq_value_t *b)
+{
+    int na = a->kind == HQ_VALUE_LIST ? a->item_count : 1;
+    int nb = b->kind == HQ_VALUE_LIST ? b->item_count : 1;
+    for (int i = 0; i < na; i++) {
+        const hq_value_t *x = a->kind == HQ_VALUE_LIST ? &a->items[i] : a;
+        for (int k = 0; k < nb; k++) {
+            const hq_value_t *y = b->kind == HQ_VALUE_LIST ? &b->items[k] : b;
+            if (x->text && y->text && !strcmp(x->text, y->text))
+                return true;
+        }
+    }
+    return false;
+}
+
+static int setting_count(const hq_command_t *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->arg_count; i++)
+        n += c->args[i].key && strcmp(c->args[i].key, "layers") != 0;
+    return n;
+}
+
+bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b)
+{
+    if (!a->name || !b->name || strcmp(a->name, b->name))
+        return false;
+    /* `x = normalization(...)` against `y = normalization(...)`: different layers */
+    if (a->result_count && b->result_count &&
+        (a->result_count != b->result_count || strcmp(a->results[0], b->results[0])))
+        return false;
+    /* the subject: first positional name (layer, glob, or feature such as activation_clipping) */
+    const char *sa = subject_text(hq_command_positional(a, 0));
+    const char *sb = subject_text(hq_command_positional(b, 0));
+    if ((sa || sb) && (!sa || !sb || strcmp(sa, sb)))
+        return false;
+    const hq_value_t *la = hq_command_kwarg(a, "layers"), *lb = hq_command_kwarg(b, "layers");
+    if ((la || lb) && (!la || !lb || !layers_overlap(la, lb)))
+        return false;
+    /* the same setting: both without settings (normalization), or a shared setting key */
+    int ka = setting_count(a), kb = setting_count(b);
+    if (!ka && !kb)
+        return true;
+    for (int i = 0; i < b->arg_count; i++)
+        if (b->args[i].key && strcmp(b->args[i].key, "layers") &&
+            hq_command_kwarg(a, b->args[i].key))
+            return true;
+    return false;
+}
+
+/* Appends a comment line, keeping it on one line. */
+static void put_comment(hqi_buf_t *out, const char *prefix, const char *text)
+{
+    hqi_buf_printf(out, "# %s", prefix);
+    for (const char *p = text; p && *p; p++)
+        hqi_buf_append(out, *p == '\n' || *p == '\r' ? " " : p, 1);
+    hqi_buf_append(out, "\n", 1);
+}
+
+hq_status_t hq_diag_script_text(const hq_diag_t *diag, char **text, hq_error_t *err)
+{
+    *text = NULL;
+    if (!diag->archive)
+        return hqi_error(err, HQ_ERR_STATE, "hq-diag: no model opened");
+    hq_script_t *base = NULL;
+    hq_status_t st = hq_archive_script(diag->archive, &base, err);
+    if (st != HQ_OK)
+        return st;
+    int accepted = hq_diag_accepted_count(diag);
+    /* parse the accepted lines once; which existing command each one replaces */
+    hq_script_t **lines = calloc((size_t)diag->rec_count + 1, sizeof *lines);
+    int *replaces = malloc(((size_t)diag->rec_count + 1) * sizeof *replaces);
+    int base_count = hq_script_command_count(base);
+    int *replaced_by = malloc(((size_t)base_count + 1) * sizeof *replaced_by);
+    if (!lines || !replaces || !replaced_by) {
+        free(lines);
+        free(replaces);
+        free(replaced_by);
+        return hqi_nomem(err, "merge");
+    }
+    for (int c = 0; c < base_count; c++)
+        replaced_by[c] = -1;
+    for (int r = 0; r < diag->rec_count && st == HQ_OK; r++) {
+        replaces[r] = -1;
+        if (!diag->recs[r].accepted)
+            continue;
+        st = hq_script_parse(diag->recs[r].line, strlen(diag->recs[r].line), "recommendation",
+                             &lines[r], err);
+        if (st != HQ_OK)
+            break;
+        const hq_command_t *mine = NULL;
+        for (int i = 0; i < hq_script_command_count(lines[r]); i++)
+            if (hq_script_command(lines[r], i)->name)
+                mine = hq_script_command(lines[r], i);
+        for (int c = 0; mine && c < base_count; c++) {
+            if (!hqi_diag_commands_contradict(hq_script_command(base, c), mine))
+                continue;
+            /* a later accepted line about the same thing wins over an earlier one */
+            for (int p = 0; p < r; p++)
+                if (replaces[p] == c)
+                    replaces[p] = -2; /* superseded: written as a comment */
+            replaced_by[c] = r;
+            if (replaces[r] == -1)
+                replaces[r] = c;
+        }
+    }
+    hqi_buf_t out = {0};
+    if (st == HQ_OK) {
+        hqi_buf_printf(&out, "# Model script for %s written by hq-diag %s: the archive's script",
+                       hq_archive_net_name(diag->archive), hq_version());
+        hqi_buf_printf(&out,
+                       " with %d accepted recommendation(s). Run: hq optimize -m <this file>\n",
+                       accepted);
+    }
+    for (int c = 0; c < base_count && st == HQ_OK; c++) {
+        char *old = NULL;
+        st = hq_command_print(hq_script_command(base, c), &old, err);
+        if (st != HQ_OK)
+            break;
+        int r = replaced_by[c];
+        if (r < 0) {
+            hqi_buf_printf(&out, "%s\n", old);
+        } else {
+            char prefix[256];
+            snprintf(prefix, sizeof prefix,
+                     "hq-diag (%s) replaced: ", hqi_diag_module_name(diag, diag->recs[r].module));
+            put_comment(&out, prefix, old);
+            if (replaces[r] == c) {
+                put_comment(&out, "reason: ", diag->recs[r].reason);
+                hqi_buf_printf(&out, "%s\n", diag->recs[r].line);
+            }
+        }
+        free(old);
+    }
+    bool header = false;
+    for (int r = 0; r < diag->rec_count && st == HQ_OK; r++) {
+        if (!diag->recs[r].accepted || replaces[r] >= 0)
+            continue;
+        if (!header) {
+            hqi_buf_printf(&out, "\n# ---- added by hq-diag ----\n");
+            header = true;
+        }
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "%s: ", hqi_diag_module_name(diag, diag->recs[r].module));
+        put_comment(&out, prefix, diag->recs[r].reason);
+        if (replaces[r] == -2)
+            hqi_buf_printf(&out, "# superseded by a later recommendation: %s\n",
+                           diag->recs[r].line);
+        else
+            hqi_buf_printf(&out, "%s\n", diag->recs[r].line);
+    }
+    for (int r = 0; r < diag->rec_count; r++)
+        hq_script_destroy(lines[r]);
+    free(lines);
+    free(replaces);
+    free(replaced_by);
+    hqi_buf_zeros(&out, 1);
+    if (st == HQ_OK && out.failed)
+        st = hqi_nomem(err, "merge");
+    if (st != HQ_OK) {
+        hqi_buf_free(&out);
+        return st;
+    }
+    /* the result must be a script `hq optimize -m` accepts */
+    hq_script_t *check = NULL;
+    st = hq_script_parse((const char *)out.data, out.len - 1, "merged model script", &check, err);
+    hq_script_destroy(check);
+    if (st != HQ_OK) {
+        hqi_buf_free(&out);
+        return st;
+    }
+    *text = (char *)out.data;
+    return HQ_OK;
+}
+
+hq_status_t hq_diag_write_script(const hq_diag_t *diag, const char *path, hq_error_t *err)
+{
+    char *text = NULL;
+    hq_status_t st = hq_diag_script_text(diag, &text, err);
+    if (st == HQ_OK)
+        st = hqi_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return st;
+}

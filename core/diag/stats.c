@@ -1,0 +1,795 @@
+/* stats.c — the ONE streaming statistics pass of hq-diag: every selected emulation target (float,
+ * quantized, native) runs over the same dataset batches in lockstep, and a tap folds every layer
+ * output into small accumulators (range, adaptive histogram, per-channel per-sample moments,
+ * pre-activation moments, SQNR against the float pass). Nothing keeps the activations of more than
+ * one batch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag/diag_internal.h"
+#include "util/util.h"
+
+/* Above this many bytes of float activations per batch, per-layer SQNR is not computed in the
+ * pass (it needs the float outputs of a batch kept until the quantized run of that batch). */
+#define NOISE_BUFFER_LIMIT ((size_t)512 << 20)
+
+int hqi_diag_quantized_target(void)
+{
+    hq_target_t t;
+    return hq_target_from_name("quantized", &t) == HQ_OK ? (int)t : -1;
+}
+
+/* ---- accumulators --------------------------------------------------------------------------- */
+
+/* Doubles `*range` (merging bin pairs) until it holds v; a first range is the power of two above
+ * v, so that later doublings keep the bin edges exact. */
+static void grow_range(double *range, int64_t *bins, double v)
+{
+    if (v <= *range)
+        return;
+    if (*range == 0) {
+        int e;
+        frexp(v, &e);
+        *range = ldexp(1.0, e);
+        return;
+    }
+    while (v > *range) {
+        for (int b = 0; b < HQI_DIAG_FINE_BINS; b++) {
+            int64_t c = bins[b];
+            bins[b] = 0;
+            bins[b / 2] += c;
+        }
+        *range *= 2;
+    }
+}
+
+/* Range, moments and fine histogram of n values. Two sweeps: the first finds the batch range
+ * (so the histogram ranges grow once per call, not per value), the second bins. */
+static void acc_values(hqi_diag_acc_t *a, const float *data, int64_t n)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    double sum = 0, sumsq = 0;
+    int64_t finite = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float x = data[i];
+        if (!isfinite(x))
+            continue;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        sum += x;
+        sumsq += (double)x * x;
+        finite++;
+    }
+    if (!finite)
+        return;
+    if (a->count == 0 || lo < a->min)
+        a->min = lo;
+    if (a->count == 0 || hi > a->max)
+        a->max = hi;
+    a->count += finite;
+    a->sum += sum;
+    a->sumsq += sumsq;
+    if (hi > 0)
+        grow_range(&a->pos_range, a->pos, hi);
+    if (lo < 0)
+        grow_range(&a->neg_range, a->neg, -(double)lo);
+    double pos_scale = a->pos_range > 0 ? HQI_DIAG_FINE_BINS / a->pos_range : 0;
+    double neg_scale = a->neg_range > 0 ? HQI_DIAG_FINE_BINS / a->neg_range : 0;
+    for (int64_t i = 0; i < n; i++) {
+        float x = data[i];
+        if (!isfinite(x))
+            continue;
+        int b;
+        if (x >= 0) {
+            b = (int)(x * pos_scale);
+            a->pos[b < HQI_DIAG_FINE_BINS ? b : HQI_DIAG_FINE_BINS - 1]++;
+        } else {
+            b = (int)(-(double)x * neg_scale);
+            a->neg[b < HQI_DIAG_FINE_BINS ? b : HQI_DIAG_FINE_BINS - 1]++;
+        }
+    }
+}
+
+/* Per-sample, per-channel mean and variance over the spatial positions, summed over samples. */
+static hq_status_t acc_channels(hqi_diag_acc_t *a, const hq_shape_t *shape, const float *data,
+                                bool preact, hq_error_t *err)
+{
+    int64_t batch = shape->ndim > 0 ? shape->dims[0] : 1;
+    int channels = shape->ndim >= 2 ? (int)shape->dims[shape->ndim - 1] : 1;
+    int64_t spatial = 1;
+    for (int d = 1; d < shape->ndim - 1; d++)
+        spatial *= shape->dims[d];
+    if (channels <= 0 || spatial <= 0 || batch <= 0)
+        return HQ_OK;
+    if (a->channels == 0)
+        a->channels = channels;
+    if (a->channels != channels)
+        return HQ_OK; /* a layer cannot change its channel count between batches */
+    double **mean = preact ? &a->pre_mean_sum : &a->mean_sum;
+    double **var = preact ? &a->pre_var_sum : &a->var_sum;
+    if (!*mean) {
+        *mean = calloc((size_t)channels, sizeof **mean);
+        *var = calloc((size_t)channels, sizeof **var);
+        if (!a->scratch)
+            a->scratch = calloc(2 * (size_t)channels, sizeof *a->scratch);
+        if (!*mean || !*var || !a->scratch)
+            return hqi_nomem(err, "hq-diag statistics");
+    }
+    double *s = a->scratch, *ss = a->scratch + channels;
+    for (int64_t n = 0; n < batch; n++) {
+        memset(s, 0, 2 * (size_t)channels * sizeof *s);
+        const float *x = data + n * spatial * channels;
+        for (int64_t p = 0; p < spatial; p++, x += channels)
+            for (int c = 0; c < channels; c++) {
+                s[c] += x[c];
+                ss[c] += (double)x[c] * x[c];
+            }
+        for (int c = 0; c < channels; c++) {
+            double m = s[c] / (double)spatial;
+            double v = ss[c] / (double)spatial - m * m;
+            (*mean)[c] += m;
+            (*var)[c] += v > 0 ? v : 0;
+        }
+    }
+    if (preact)
+        a->pre_samples += batch;
+    else
+        a->samples += batch;
+    return HQ_OK;
+}
+
+static void acc_free(hqi_diag_acc_t *a)
+{
+    free(a->mean_sum);
+    free(a->var_sum);
+    free(a->pre_mean_sum);
+    free(a->pre_var_sum);
+    free(a->scratch);
+}
+
+/* Folds the fine histograms into HQ_STATS_HISTOGRAM_BINS bins over [min(min,0), max(max,0)]. */
+static void finish_histogram(const hqi_diag_acc_t *a, hq_layer_stats_t *s)
+{
+    double lo = a->min < 0 ? a->min : 0, hi = a->max > 0 ? a->max : 0;
+    s->histogram_lo = (float)lo;
+    s->histogram_hi = (float)hi;
+    memset(s->histogram, 0, sizeof s->histogram);
+    double w = (hi - lo) / HQ_STATS_HISTOGRAM_BINS;
+    for (int sign = 0; sign < 2; sign++) {
+        const int64_t *bins = sign ? a->neg : a->pos;
+        double range = sign ? a->neg_range : a->pos_range;
+        double fw = range / HQI_DIAG_FINE_BINS;
+        for (int b = 0; b < HQI_DIAG_FINE_BINS; b++) {
+            if (!bins[b])
+                continue;
+            /* the values of a fine bin lie in its interval clipped to the observed range */
+            double from = b * fw, to = (b + 1) * fw;
+            double lim = sign ? -a->min : a->max;
+            double lower = sign ? 0 : 0;
+            if (to > lim)
+                to = lim;
+            if (from < lower)
+                from = lower;
+            double center = (from + to) / 2;
+            if (sign)
+                center = -center;
+            int k = w > 0 ? (int)floor((center - lo) / w) : 0;
+            if (k < 0)
+                k = 0;
+            if (k >= HQ_STATS_HISTOGRAM_BINS)
+                k = HQ_STATS_HISTOGRAM_BINS - 1;
+            s->histogram[k] += bins[b];
+        }
+    }
+}
+
+static hq_status_t finish_set(hqi_diag_stats_t *set, hq_error_t *err)
+{
+    size_t floats = 0;
+    for (int i = 0; i < set->count; i++)
+        floats += 2 * (size_t)set->acc[i].channels * (set->acc[i].pre_mean_sum ? 2 : 1);
+    set->stats = calloc((size_t)set->count ? (size_t)set->count : 1, sizeof *set->stats);
+    set->arrays = calloc(floats ? floats : 1, sizeof *set->arrays);
+    if (!set->stats || !set->arrays)
+        return hqi_nomem(err, "hq-diag statistics");
+    float *next = set->arrays;
+    for (int i = 0; i < set->count; i++) {
+        const hqi_diag_acc_t *a = &set->acc[i];
+        hq_layer_stats_t *s = &set->stats[i];
+        s->struct_size = sizeof *s;
+        s->layer = a->layer;
+        s->port = a->port;
+        s->target = set->target;
+        s->samples = a->samples;
+        s->count = a->count;
+        s->min = (float)(a->count ? a->min : 0);
+        s->max = (float)(a->count ? a->max : 0);
+        s->mean = a->count ? a->sum / (double)a->count : 0;
+        double var = a->count ? a->sumsq / (double)a->count - s->mean * s->mean : 0;
+        s->std = var > 0 ? sqrt(var) : 0;
+        finish_histogram(a, s);
+        s->channels = a->channels;
+        if (a->mean_sum && a->samples > 0) {
+            float *m = next, *sd = next + a->channels;
+            next += 2 * a->channels;
+            for (int c = 0; c < a->channels; c++) {
+                m[c] = (float)(a->mean_sum[c] / (double)a->samples);
+                sd[c] = (float)sqrt(a->var_sum[c] / (double)a->samples);
+            }
+            s->channel_mean = m;
+            s->channel_std = sd;
+        }
+        if (a->pre_mean_sum && a->pre_samples > 0) {
+            float *m = next, *sd = next + a->channels;
+            next += 2 * a->channels;
+            for (int c = 0; c < a->channels; c++) {
+                m[c] = (float)(a->pre_mean_sum[c] / (double)a->pre_samples);
+                sd[c] = (float)sqrt(a->pre_var_sum[c] / (double)a->pre_samples);
+            }
+            s->preact_mean = m;
+            s->preact_std = sd;
+        }
+    }
+    return HQ_OK;
+}
+
+static void free_set(hqi_diag_stats_t *set)
+{
+    for (int i = 0; i < set->count; i++)
+        acc_free(&set->acc[i]);
+    free(set->acc);
+    free(set->first);
+    free(set->stats);
+    free(set->arrays);
+    free(set->why);
+    memset(set, 0, sizeof *set);
+}
+
+void hqi_diag_free_stats(hq_diag_t *diag)
+{
+    for (int t = 0; t < 3; t++)
+        free_set(&diag->stats[t]);
+    free(diag->noise);
+    diag->noise = NULL;
+    free(diag->output_signal);
+    free(diag->output_error);
+    diag->output_signal = diag->output_error = NULL;
+}
+
+static hq_status_t init_set(hq_diag_t *diag, hqi_diag_stats_t *set, hq_target_t target,
+                            hq_error_t *err)
+{
+    int layers = hq_graph_layer_count(diag->graph);
+    set->target = target;
+    set->first = calloc((size_t)layers + 1, sizeof *set->first);
+    if (!set->first)
+        return hqi_nomem(err, "hq-diag statistics");
+    for (int l = 0; l < layers; l++)
+        set->first[l + 1] = set->first[l] + hq_layer_port_count(hq_graph_layer(diag->graph, l));
+    set->count = set->first[layers];
+    set->acc = calloc((size_t)set->count ? (size_t)set->count : 1, sizeof *set->acc);
+    if (!set->acc)
+        return hqi_nomem(err, "hq-diag statistics");
+    for (int l = 0; l < layers; l++)
+        for (int p = set->first[l]; p < set->first[l + 1]; p++) {
+            set->acc[p].layer = l;
+            set->acc[p].port = p - set->first[l];
+        }
+    return HQ_OK;
+}
+
+/* ---- the pass ------------------------------------------------------------------------------- */
+
+/* A float graph whose conv/dw/dense/deconv activations are split into separate activation layers
+ * (appended, so the original indices hold), so that the tap sees pre-activation values. */
+typedef struct split_graph {
+    hq_graph_t *graph;
+    int original_count;
+    int *origin; /* [layer count of graph]: original layer of an appended activation, or -1 */
+    bool *split; /* [original_count]: this layer's tap is pre-activation only */
+} split_graph_t;
+
+static bool has_preact(hq_layer_type_t type)
+{
+    return type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DENSE ||
+           type == HQ_LAYER_DECONV;
+}
+
+static void split_free(split_graph_t *s)
+{
+    hq_graph_destroy(s->graph);
+    free(s->origin);
+    free(s->split);
+    memset(s, 0, sizeof *s);
+}
+
+static hq_status_t split_activations(const hq_graph_t *graph, split_graph_t *s, hq_error_t *err)
+{
+    memset(s, 0, sizeof *s);
+    s->original_count = hq_graph_layer_count(graph);
+    hq_status_t st = hq_graph_clone(graph, &s->graph, err);
+    s->split = calloc((size_t)s->original_count + 1, sizeof *s->split);
+    if (st == HQ_OK && !s->split)
+        st = hqi_nomem(err, "hq-diag statistics");
+    int added = 0;
+    for (int l = 0; l < s->original_count && st == HQ_OK; l++) {
+        const hq_layer_t *layer = hq_graph_layer(graph, l);
+        hq_activation_t act = layer->params.activation;
+        if (!has_preact(layer->type) || act == HQ_ACT_LINEAR || act == HQ_ACT_PRELU)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "hq_diag_preact_%d", l);
+        int index;
+        st = hq_graph_add_layer(s->graph, name, HQ_LAYER_ACTIVATION, &index, err);
+        if (st != HQ_OK)
+            break;
+        hq_layer_t *a = hq_graph_layer_mut(s->graph, index);
+        a->params.activation = act;
+        a->params.activation_alpha = layer->params.activation_alpha;
+        a->params.activation_beta = layer->params.activation_beta;
+        hq_graph_layer_mut(s->graph, l)->params.activation = HQ_ACT_LINEAR;
+        st = hq_graph_insert_after(s->graph, l, index, err);
+        s->split[l] = true;
+        added++;
+    }
+    if (st == HQ_OK)
+        st = hq_graph_finalize(s->graph, "hq-diag pre-activation graph", err);
+    if (st == HQ_OK) {
+        int n = hq_graph_layer_count(s->graph);
+        s->origin = malloc((size_t)n * sizeof *s->origin);
+        if (!s->origin)
+            st = hqi_nomem(err, "hq-diag statistics");
+        for (int l = 0; st == HQ_OK && l < n; l++) {
+            s->origin[l] = -1;
+            const hq_layer_t *layer = hq_graph_layer(s->graph, l);
+            if (l >= s->original_count && layer->input_count == 1)
+                s->origin[l] = layer->inputs[0];
+        }
+    }
+    if (st != HQ_OK)
+        split_free(s);
+    return st;
+}
+
+typedef struct pass {
+    hq_diag_t *diag;
+    int slot; /* hq_stats_target_t being filled */
+    hqi_diag_stats_t *set;
+    const split_graph_t *split; /* NULL: the tap sees the archive graph */
+    bool keep_float;            /* copy float outputs for the noise computation */
+    bool compare;               /* quantized run: compare against the kept float outputs */
+    float **kept;               /* [entries] float outputs of the current batch */
+    int64_t *kept_len;          /* [entries] floats in kept[i] */
+    double *signal, *error;     /* [entries] */
+} pass_t;
+
+static int64_t shape_elements(const hq_shape_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < shape->ndim; d++)
+        n *= shape->dims[d];
+    return n;
+}
+
+static hq_status_t tap(void *user, int layer, int port, const hq_shape_t *shape, const float *data,
+                       hq_error_t *err)
+{
+    pass_t *p = user;
+    bool preact_only = false;
+    int original = layer;
+    if (p->split) {
+        if (layer >= p->split->original_count) {
+            original = p->split->origin[layer];
+            if (original < 0)
+                return HQ_OK;
+            port = 0;
+        } else if (p->split->split[layer]) {
+            preact_only = true;
+        }
+    }
+    if (original < 0 || original >= hq_graph_layer_count(p->diag->graph))
+        return HQ_OK;
+    if (port < 0 || p->set->first[original] + port >= p->set->first[original + 1])
+        return HQ_OK;
+    int entry = p->set->first[original] + port;
+    hqi_diag_acc_t *a = &p->set->acc[entry];
+    int64_t n = shape_elements(shape);
+    if (preact_only)
+        return acc_channels(a, shape, data, true, err);
+    acc_values(a, data, n);
+    hq_status_t st = acc_channels(a, shape, data, false, err);
+    if (st == HQ_OK && has_preact(hq_graph_layer(p->diag->graph, original)->type) && p->split &&
+        !p->split->split[original])
+        st = acc_channels(a, shape, data, true, err); /* linear activation: pre == post */
+    if (st != HQ_OK)
+        return st;
+    if (p->keep_float) {
+        if (p->kept_len[entry] < n) {
+            float *grown = realloc(p->kept[entry], (size_t)n * sizeof *grown);
+            if (!grown)
+                return hqi_nomem(err, "hq-diag noise buffers");
+            p->kept[entry] = grown;
+        }
+        memcpy(p->kept[entry], data, (size_t)n * sizeof *data);
+        p->kept_len[entry] = n;
+    }
+    if (p->compare && p->kept[entry] && p->kept_len[entry] == n) {
+        const float *f = p->kept[entry];
+        for (int64_t i = 0; i < n; i++) {
+            double d = (double)data[i] - f[i];
+            if (isfinite(d)) {
+                p->signal[entry] += (double)f[i] * f[i];
+                p->error[entry] += d * d;
+            }
+        }
+    }
+    return HQ_OK;
+}
+
+int64_t hqi_diag_input_size(const hq_diag_t *diag, int input)
+{
+    int count;
+    const int *inputs = hq_graph_inputs(diag->graph, &count);
+    if (input < 0 || input >= count)
+        return 0;
+    hq_shape_t shape = hq_graph_layer(diag->graph, inputs[input])->output_shape;
+    int64_t n = 1;
+    for (int d = 1; d < shape.ndim; d++)
+        n *= shape.dims[d];
+    return n;
+}
+
+hq_status_t hqi_diag_read_batch(hq_diag_t *diag, int64_t first, int64_t count, float **inputs,
+                                hq_error_t *err)
+{
+    int graph_count;
+    const int *graph_inputs = hq_graph_inputs(diag->graph, &graph_count);
+    for (int i = 0; i < hq_dataset_input_count(diag->dataset); i++) {
+        int layer = hq_dataset_input_layer(diag->dataset, i), slot = i;
+        for (int g = 0; g < graph_count; g++)
+            if (graph_inputs[g] == layer)
+                slot = g;
+        if (slot >= graph_count)
+            return hqi_error(err, HQ_ERR_INVALID, "%s: dataset input %d feeds no model input",
+                             diag->dataset_path, i);
+        hq_status_t st = hq_dataset_read(diag->dataset, i, first, count, inputs[slot], err);
+        if (st != HQ_OK)
+            return st;
+    }
+    return HQ_OK;
+}
+
+hq_status_t hqi_diag_emulator(hq_diag_t *diag, hq_target_t target, hq_emulator_t **out,
+                              hq_error_t *err)
+{
+    if ((int)target < 0 || (size_t)target >= sizeof diag->emulators / sizeof diag->emulators[0])
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulation target %d does not exist", (int)target);
+    if (!diag->emulators[target]) {
+        hq_status_t st =
+            hq_emulator_create_from_archive(diag->archive, target, &diag->emulators[target], err);
+        if (st != HQ_OK)
+            return st;
+    }
+    *out = diag->emulators[target];
+    return HQ_OK;
+}
+
+void hqi_diag_load_noise(hq_diag_t *diag)
+{
+    int layers = hq_graph_layer_count(diag->graph);
+    free(diag->noise);
+    diag->noise = calloc((size_t)layers + 1, sizeof *diag->noise);
+    if (!diag->noise)
+        return;
+    hq_npz_t *q = NULL;
+    if (hq_archive_has_params(diag->archive, HQ_PARAMS_QUANTIZED))
+        hq_archive_params(diag->archive, HQ_PARAMS_QUANTIZED, &q, NULL);
+    for (int l = 0; l < layers; l++) {
+        hq_layer_noise_t *n = &diag->noise[l].noise;
+        n->struct_size = sizeof *n;
+        n->layer = l;
+        n->source = "archive";
+        if (!q)
+            continue;
+        const hq_layer_t *layer = hq_graph_layer(diag->graph, l);
+        char key[512];
+        snprintf(key, sizeof key, "%s/layer_noise_analysis/snr:0", layer->name);
+        const hq_tensor_t *t = hq_npz_get(q, key);
+        if (t && t->dtype == HQ_DTYPE_FLOAT32 && t->nbytes >= 4) {
+            n->has_cumulative = true;
+            n->cumulative_db = ((const float *)t->data)[0];
+        }
+        snprintf(key, sizeof key, "%s/layer_noise_analysis/partial_snr:0", layer->name);
+        t = hq_npz_get(q, key);
+        if (t && t->dtype == HQ_DTYPE_FLOAT32 && t->nbytes >= 4) {
+            n->has_partial = true;
+            n->partial_db = ((const float *)t->data)[0];
+        }
+    }
+    diag->noise_loaded = true;
+}
+
+static double sqnr_db(double signal, double error)
+{
+    if (error <= 0)
+        return signal > 0 ? 200.0 : 0.0; /* identical: report a ceiling, not infinity */
+    if (signal <= 0)
+        return -200.0;
+    return 10.0 * log10(signal / error);
+}
+
+static bool any_needs(hq_diag_t *diag, uint32_t needs)
+{
+    return hq_diag_order_needs(diag, needs);
+}
+
+typedef struct run {
+    int slot; /* hq_stats_target_t */
+    hq_target_t target;
+    split_graph_t split; /* float pass: the graph with activations split off */
+    bool use_split;
+    bool active; /* the emulator was built; the run takes part in the pass */
+    hq_emulator_t *emu;
+    hq_npz_t *params; /* borrowed from the archive */
+    float **outputs;  /* [outputs] one batch of model outputs */
+} run_t;
+
+/* The float emulator on the split graph; on failure the pass goes on without pre-activation
+ * moments (the plain emulator is built by the caller). */
+static void start_split_float(hq_diag_t *d, run_t *run)
+{
+    hq_params_kind_t kind =
+        run->target == HQ_TARGET_FP_OPTIMIZED ? HQ_PARAMS_FP_OPTIMIZED : HQ_PARAMS_NATIVE;
+    hq_error_t se = {0};
+    if (hq_archive_params(d->archive, kind, &run->params, &se) == HQ_OK &&
+        split_activations(d->graph, &run->split, &se) == HQ_OK &&
+        hq_emulator_create(run->split.graph, run->params, run->target, hq_archive_path(d->archive),
+                           &run->emu, &se) == HQ_OK) {
+        run->use_split = true;
+        return;
+    }
+    split_free(&run->split);
+    hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO, NULL,
+                   "pre-activation statistics unavailable: %s", se.message);
+}
+
+void hqi_diag_compute_stats(hq_diag_t *diag)
+{
+    hq_error_t err = {0};
+    hq_diag_t *d = diag;
+    if (!d->noise_loaded)
+        hqi_diag_load_noise(d);
+    bool want_float =
+        d->dataset &&
+        any_needs(d, HQ_NEEDS_FLOAT_STATS | HQ_NEEDS_RGB_IMAGES | HQ_NEEDS_QUANTIZED_STATS |
+                         HQ_NEEDS_NATIVE_STATS | HQ_NEEDS_NOISE_ANALYSIS);
+    bool quantized = hq_archive_state(d->archive) >= HQ_STATE_QUANTIZED &&
+                     hq_archive_has_params(d->archive, HQ_PARAMS_QUANTIZED);
+    int qt = hqi_diag_quantized_target();
+    bool archive_noise = false;
+    for (int l = 0; d->noise && l < hq_graph_layer_count(d->graph); l++)
+        archive_noise |= d->noise[l].noise.has_cumulative;
+    bool want_quant = d->dataset && quantized &&
+                      (any_needs(d, HQ_NEEDS_QUANTIZED_STATS) ||
+                       (!archive_noise && any_needs(d, HQ_NEEDS_NOISE_ANALYSIS)));
+    hq_target_t float_target = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED)
+                                   ? HQ_TARGET_FP_OPTIMIZED
+                                   : HQ_TARGET_NATIVE;
+    bool want_native =
+        want_float && float_target != HQ_TARGET_NATIVE && any_needs(d, HQ_NEEDS_NATIVE_STATS);
+    const char *no_data = d->dataset ? "no selected inspector needs it" : "no dataset (-d) given";
+    for (int t = 0; t < 3; t++) {
+        free_set(&d->stats[t]);
+        d->stats[t].why = hqi_strdup(no_data);
+    }
+    if (!want_quant && d->dataset && !quantized) {
+        free(d->stats[HQ_STATS_QUANTIZED].why);
+        d->stats[HQ_STATS_QUANTIZED].why = hqi_strdup("the model is not quantized");
+    } else if (want_quant && qt < 0) {
+        free(d->stats[HQ_STATS_QUANTIZED].why);
+        d->stats[HQ_STATS_QUANTIZED].why =
+            hqi_strdup("quantized emulation is not available in this libhq");
+        want_quant = false;
+    }
+    if (!want_float)
+        return;
+
+    /* the targets of the pass: float (split graph for pre-activation), quantized, native */
+    run_t runs[3];
+    memset(runs, 0, sizeof runs);
+    int run_count = 0;
+    runs[run_count].slot = HQ_STATS_FLOAT;
+    runs[run_count++].target = float_target;
+    if (want_quant) {
+        runs[run_count].slot = HQ_STATS_QUANTIZED;
+        runs[run_count++].target = (hq_target_t)qt;
+    }
+    if (want_native) {
+        runs[run_count].slot = HQ_STATS_NATIVE;
+        runs[run_count++].target = HQ_TARGET_NATIVE;
+    }
+
+    int layers = hq_graph_layer_count(d->graph);
+    int out_count;
+    hq_graph_outputs(d->graph, &out_count);
+    int in_count;
+    hq_graph_inputs(d->graph, &in_count);
+    int64_t batch = d->options.batch_size;
+    float **inputs = calloc((size_t)in_count + 1, sizeof *inputs);
+    pass_t passes[3];
+    memset(passes, 0, sizeof passes);
+    hq_status_t st = inputs ? HQ_OK : hqi_nomem(&err, "hq-diag");
+    for (int i = 0; i < in_count && st == HQ_OK; i++)
+        if (!(inputs[i] = malloc((size_t)(batch * hqi_diag_input_size(d, i)) * sizeof(float))))
+            st = hqi_nomem(&err, "hq-diag input batch");
+
+    for (int r = 0; r < run_count && st == HQ_OK; r++) {
+        hqi_diag_stats_t *set = &d->stats[runs[r].slot];
+        hq_error_t e = {0};
+        hq_status_t rs = init_set(d, set, runs[r].target, &e);
+        if (rs == HQ_OK && runs[r].slot == HQ_STATS_FLOAT)
+            start_split_float(d, &runs[r]);
+        if (rs == HQ_OK && !runs[r].emu)
+            rs = hq_emulator_create_from_archive(d->archive, runs[r].target, &runs[r].emu, &e);
+        if (rs == HQ_OK) {
+            runs[r].outputs = calloc((size_t)out_count + 1, sizeof *runs[r].outputs);
+            if (!runs[r].outputs)
+                rs = hqi_nomem(&e, "hq-diag");
+            for (int k = 0; k < out_count && rs == HQ_OK; k++)
+                if (!(runs[r].outputs[k] =
+                          malloc((size_t)(batch * hq_emulator_output_size(runs[r].emu, k)) *
+                                 sizeof(float))))
+                    rs = hqi_nomem(&e, "hq-diag output batch");
+        }
+        if (rs != HQ_OK) {
+            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
+                           "Statistics of %s emulation unavailable: %s",
+                           hq_target_name(runs[r].target) ? hq_target_name(runs[r].target) : "?",
+                           e.message);
+            free_set(set);
+            set->why = hqi_strdup(e.message);
+            if (runs[r].slot == HQ_STATS_FLOAT) { /* nothing to compare with: stop */
+                st = rs;
+                err = e;
+            }
+            continue;
+        }
+        runs[r].active = true;
+        passes[r] = (pass_t){.diag = d,
+                             .slot = runs[r].slot,
+                             .set = set,
+                             .split = runs[r].use_split ? &runs[r].split : NULL};
+    }
+
+    /* per-layer SQNR in lockstep: needs the float outputs of a batch kept for the quantized run */
+    int quant_run = -1;
+    for (int r = 0; r < run_count; r++)
+        if (runs[r].slot == HQ_STATS_QUANTIZED && runs[r].active && runs[0].active)
+            quant_run = r;
+    double *signal = NULL, *error = NULL;
+    float **kept = NULL;
+    int64_t *kept_len = NULL;
+    if (st == HQ_OK && quant_run > 0) {
+        size_t bytes = 0;
+        for (int l = 0; l < layers; l++) {
+            const hq_layer_t *layer = hq_graph_layer(d->graph, l);
+            for (int p = 0; p < hq_layer_port_count(layer); p++) {
+                hq_shape_t shape = hq_layer_port_shape(layer, p);
+                int64_t per_sample = 1;
+                for (int k = 1; k < shape.ndim; k++)
+                    per_sample *= shape.dims[k] > 0 ? shape.dims[k] : 1;
+                bytes += (size_t)per_sample * (size_t)batch * sizeof(float);
+            }
+        }
+        int entries = d->stats[HQ_STATS_FLOAT].count;
+        if (bytes <= NOISE_BUFFER_LIMIT && entries == d->stats[HQ_STATS_QUANTIZED].count) {
+            signal = calloc((size_t)entries + 1, sizeof *signal);
+            error = calloc((size_t)entries + 1, sizeof *error);
+            kept = calloc((size_t)entries + 1, sizeof *kept);
+            kept_len = calloc((size_t)entries + 1, sizeof *kept_len);
+            if (signal && error && kept && kept_len) {
+                passes[0].keep_float = true;
+                passes[0].kept = passes[quant_run].kept = kept;
+                passes[0].kept_len = passes[quant_run].kept_len = kept_len;
+                passes[quant_run].compare = true;
+                passes[quant_run].signal = signal;
+                passes[quant_run].error = error;
+            }
+        } else {
+            hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO, NULL,
+                           "per-layer SQNR not computed: a batch of float activations needs %zu MB",
+                           bytes >> 20);
+        }
+        d->output_count = out_count;
+        free(d->output_signal);
+        free(d->output_error);
+        d->output_signal = calloc((size_t)out_count + 1, sizeof *d->output_signal);
+        d->output_error = calloc((size_t)out_count + 1, sizeof *d->output_error);
+    }
+
+    int64_t total = d->samples;
+    for (int64_t first = 0; first < total && st == HQ_OK; first += batch) {
+        int64_t n = total - first < batch ? total - first : batch;
+        st = hqi_diag_read_batch(d, first, n, inputs, &err);
+        for (int r = 0; r < run_count && st == HQ_OK; r++)
+            if (runs[r].active)
+                st = hq_emulator_run(runs[r].emu, n, (const float *const *)inputs, runs[r].outputs,
+                                     tap, &passes[r], &err);
+        if (st == HQ_OK && quant_run > 0 && d->output_signal && d->output_error)
+            for (int k = 0; k < out_count; k++) {
+                int64_t size = n * hq_emulator_output_size(runs[0].emu, k);
+                if (size != n * hq_emulator_output_size(runs[quant_run].emu, k))
+                    continue;
+                for (int64_t i = 0; i < size; i++) {
+                    double f = runs[0].outputs[k][i], e = runs[quant_run].outputs[k][i] - f;
+                    d->output_signal[k] += f * f;
+                    d->output_error[k] += e * e;
+                }
+            }
+        if (d->options.on_event) {
+            hq_diag_event_t ev = {.kind = HQ_DIAG_EVENT_PROGRESS,
+                                  .text = "Collecting statistics",
+                                  .done = first + n,
+                                  .total = total};
+            d->options.on_event(d->options.event_user, &ev);
+        }
+    }
+
+    for (int r = 0; r < run_count; r++) {
+        hqi_diag_stats_t *set = &d->stats[runs[r].slot];
+        hq_error_t e = {0};
+        if (!runs[r].active) {
+            /* its reason is recorded already */
+        } else if (st == HQ_OK && finish_set(set, &e) == HQ_OK) {
+            set->ran = true;
+            free(set->why);
+            set->why = NULL;
+        } else {
+            free(set->why);
+            set->why = hqi_strdup(st != HQ_OK ? err.message : e.message);
+        }
+        hq_emulator_destroy(runs[r].emu);
+        split_free(&runs[r].split);
+        if (runs[r].outputs)
+            for (int k = 0; k < out_count; k++)
+                free(runs[r].outputs[k]);
+        free(runs[r].outputs);
+    }
+    if (st != HQ_OK)
+        hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
+                       "Statistics pass failed: %s", err.message);
+    if (st == HQ_OK && quant_run > 0) {
+        d->output_sqnr_ran = d->output_signal && d->output_error;
+        if (signal && error && d->noise)
+            for (int l = 0; l < layers; l++) {
+                int entry = d->stats[HQ_STATS_FLOAT].first ? d->stats[HQ_STATS_FLOAT].first[l] : -1;
+                hqi_diag_noise_t *n = &d->noise[l];
+                if (entry < 0 || n->noise.has_cumulative || (!signal[entry] && !error[entry]))
+                    continue;
+                n->signal = signal[entry];
+                n->error = error[entry];
+                n->computed = true;
+                n->noise.has_cumulative = true;
+                n->noise.cumulative_db = sqnr_db(signal[entry], error[entry]);
+                n->noise.source = "computed";
+            }
+    }
+    if (kept)
+        for (int i = 0; i < d->stats[HQ_STATS_FLOAT].count; i++)
+            free(kept[i]);
+    free(kept);
+    free(kept_len);
+    free(signal);
+    free(error);
+    if (inputs)
+        for (int i = 0; i < in_count; i++)
+            free(inputs[i]);
+    free(inputs);
+}
+
+double hqi_diag_output_sqnr(const hq_diag_t *diag, int output)
+{
+    return sqnr_db(diag->output_signal[output], diag->output_error[output]);
+}

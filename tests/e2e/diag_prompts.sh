@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The interactive fix-up prompts, driven through a real pseudo-terminal (diag_pty.py): yes/no and
+# none/warning/all questions answered y, n, all, an invalid answer re-asked until valid, Enter
+# taking the default, the overwrite question; each run's model script is checked. Also: colours
+# on a terminal, none with NO_COLOR.
+set -euo pipefail
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+good="$HQ_BUILD_DIR/tests/plugins/good"
+calib="$HQ_SOURCE_DIR/samples/tiny_calib.npy"
+/usr/bin/python3 "$HQ_SOURCE_DIR/tests/e2e/diag_fixtures.py" "$work"
+cd "$work"
+fail=0
+drive() { # steps file, script path, extra hq-diag args...
+  local steps=$1 out=$2; shift 2
+  set +e
+  /usr/bin/python3 "$HQ_SOURCE_DIR/tests/e2e/diag_pty.py" "$steps" -- "$HQ_DIAG" --plugin-path "$good" \
+    --order TestFindings TestClipping -d "$calib" --output-model-script "$out" "$@" quantized.har \
+    >transcript.txt 2>&1
+  rc=$?
+  set -e
+  tr -d '\r' <transcript.txt >t.txt
+}
+check() {
+  local what=$1; shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; sed 's/^/     | /' t.txt; fail=1; fi
+}
+
+# 1. y to the yes/no group, "all" to the clipping group, n to the compression group
+cat >steps1 <<'S'
+expect Use 16-bit precision for conv1? [Y/n]
+send y
+expect Clip the activation ranges? (none/warning/all) [warning]
+send all
+expect Apply the recommended changes? [y/N]
+send n
+S
+drive steps1 one.alls
+check "answers y / all / n: exit 1 (error finding) and the prompts were shown" bash -c "[ $rc -eq 1 ]"
+check "  y accepted the precision line (replacing the archive's a8_w8 line)" \
+  bash -c 'grep -qx "quantization_param(conv1, precision_mode=a16_w16)" one.alls &&
+           grep -q "^# hq-diag (TestFindings) replaced: quantization_param(conv1, precision_mode=a8_w8)" one.alls'
+check "  all accepted both clipping lines, n refused the compression line" \
+  bash -c 'grep -q "^pre_quantization_optimization(activation_clipping, layers=\[conv1\]" one.alls &&
+           grep -q "^pre_quantization_optimization(activation_clipping, layers=\[conv2\]" one.alls &&
+           ! grep -q "compression_level" one.alls'
+check "  the console is coloured on a terminal" bash -c 'grep -q $'"'"'\033\[33m\[warning\]'"'"' t.txt'
+
+# 2. n, then an invalid answer re-asked until valid, then Enter (default) — with NO_COLOR
+cat >steps2 <<'S'
+expect Use 16-bit precision for conv1? [Y/n]
+send n
+expect Clip the activation ranges? (none/warning/all) [warning]
+send maybe
+expect Please answer none, warning or all.
+expect Clip the activation ranges? (none/warning/all) [warning]
+send none
+expect Apply the recommended changes? [y/N]
+send sure
+expect Please answer y or n.
+expect Apply the recommended changes? [y/N]
+send yes
+S
+NO_COLOR=1 drive steps2 two.alls
+check "answers n / invalid then none / invalid then yes" bash -c "[ $rc -eq 1 ]"
+check "  n and none refused their lines, yes accepted the compression line" \
+  bash -c '! grep -q "precision_mode=a16_w16" two.alls && ! grep -q "^pre_quantization" two.alls &&
+           grep -qx "model_optimization_flavor(compression_level=0)" two.alls &&
+           grep -qx "quantization_param(conv1, precision_mode=a8_w8)  # chosen by hand" two.alls'
+check "  NO_COLOR: no escape sequences" bash -c '! grep -q $'"'"'\033\['"'"' t.txt'
+
+# 3. Enter takes each default; the existing file is overwritten only after a yes
+cat >steps3 <<'S'
+expect Use 16-bit precision for conv1? [Y/n]
+send
+expect Clip the activation ranges? (none/warning/all) [warning]
+send
+expect Apply the recommended changes? [y/N]
+send
+expect two.alls exists. Overwrite it? [y/N]
+send y
+S
+drive steps3 two.alls
+check "Enter takes the defaults (yes / warning / no) and y overwrites" \
+  bash -c '[ '"$rc"' -eq 1 ] && grep -qx "quantization_param(conv1, precision_mode=a16_w16)" two.alls &&
+           grep -q "layers=\[conv1\]" two.alls && ! grep -q "layers=\[conv2\]" two.alls &&
+           ! grep -q "compression_level" two.alls && [ ! -e two_1.alls ]'
+
+# 4. refusing the overwrite writes a numbered file; end of input takes the defaults
+cat >steps4 <<'S'
+expect Use 16-bit precision for conv1? [Y/n]
+send n
+expect Clip the activation ranges? (none/warning/all) [warning]
+eof
+expect Apply the recommended changes? [y/N] n (end of input)
+expect two.alls exists. Overwrite it? [y/N] n (end of input)
+expect writing the model script to two_1.alls
+S
+cp two.alls before.alls
+drive steps4 two.alls
+check "end of input takes the defaults; no overwrite means a numbered name" \
+  bash -c '[ '"$rc"' -eq 1 ] && cmp -s before.alls two.alls && [ -s two_1.alls ] && ! grep -q "precision_mode=a16_w16" two_1.alls &&
+           grep -q "layers=\[conv1\]" two_1.alls && grep -q "writing the model script to two_1.alls" t.txt'
+
+# 5. --no-interactive on a terminal asks nothing
+cat >steps5 <<'S'
+expect Done:
+S
+drive steps5 five.alls --no-interactive
+check "--no-interactive on a terminal asks nothing and takes the defaults" \
+  bash -c '[ '"$rc"' -eq 1 ] && ! grep -q "\[Y/n\]" t.txt && grep -qx "quantization_param(conv1, precision_mode=a16_w16)" five.alls'
+exit $fail
