@@ -1,0 +1,114 @@
+/* batchnorm.c — BatchNormInspector (HIGH): was the model trained without batch normalization?
+ *
+ * A model with a batch norm folded into any conv/dw/deconv/dense (or a standalone batch_norm
+ * layer) is fine: nothing is said. Otherwise, without data, two warnings (no batch norm; the
+ * distribution check is skipped). With data, per weighted layer, the per-channel pre-activation
+ * mean and std: a layer is an outlier when more than 5% of its channels have |mean| > 5 or more
+ * than 5% have std > 3 (the original tool's thresholds); outliers are listed in a warning and an
+ * error suggests retraining with batch normalization.
+ *
+ * "Data" is the float statistics pass of this run (-d), else the calibration statistics the
+ * quantizer stored in q.npz (stats/preact_mean:0, stats/preact_std:0, same definition), so that a
+ * quantized archive is checked even without -d. Owner: inspectors helper. */
+#include "inspector_util.h"
+
+#define MEAN_LIMIT 5.0
+#define STD_LIMIT 3.0
+#define CHANNEL_SHARE 0.05
+
+/* Pre-activation moments of layer `l`: float statistics, else q.npz calibration statistics.
+ * `*source` names where they came from. */
+static bool preact(hq_inspector_context_t *ctx, int l, const float **mean, const float **std,
+                   int *channels, const char **source)
+{
+    const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, 0);
+    const hq_layer_t *layer = ctx->layer(ctx, l);
+    if (s && s->preact_mean && s->preact_std) {
+        *mean = s->preact_mean, *std = s->preact_std, *channels = s->channels;
+        *source = "dataset";
+        return true;
+    }
+    /* a linear layer's output is its pre-activation */
+    if (s && s->channel_mean && s->channel_std && layer->params.activation == HQ_ACT_LINEAR) {
+        *mean = s->channel_mean, *std = s->channel_std, *channels = s->channels;
+        *source = "dataset";
+        return true;
+    }
+    const hq_tensor_t *m = ctx->layer_tensor(ctx, HQ_PARAMS_QUANTIZED, l, "stats/preact_mean:0");
+    const hq_tensor_t *d = ctx->layer_tensor(ctx, HQ_PARAMS_QUANTIZED, l, "stats/preact_std:0");
+    if (m && d && m->dtype == HQ_DTYPE_FLOAT32 && d->dtype == HQ_DTYPE_FLOAT32 &&
+        hq_tensor_count(m) == hq_tensor_count(d) && hq_tensor_count(m) > 0) {
+        *mean = m->data, *std = d->data, *channels = (int)hq_tensor_count(m);
+        *source = "calibration statistics";
+        return true;
+    }
+    return false;
+}
+
+static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err)
+{
+    (void)state;
+    (void)err;
+    int n = ctx->layer_count(ctx), weighted = 0;
+    for (int l = 0; l < n; l++) {
+        const hq_layer_t *layer = ctx->layer(ctx, l);
+        if (layer->type == HQ_LAYER_BATCH_NORM || (insp_has_weights(layer->type) &&
+                                                   layer->params.batch_norm)) {
+            ctx->log(ctx, "batch normalization found at %s: nothing to check", layer->bare_name);
+            return HQ_OK;
+        }
+        weighted += insp_has_weights(layer->type);
+    }
+    if (weighted == 0) {
+        ctx->skip(ctx, "the model has no conv, dw, deconv or dense layer");
+        return HQ_OK;
+    }
+    insp_text_t list = {.len = 0};
+    int outliers = 0, checked = 0;
+    const char *source = NULL;
+    for (int l = 0; l < n; l++) {
+        const hq_layer_t *layer = ctx->layer(ctx, l);
+        const float *mean, *std;
+        int channels;
+        if (!insp_has_weights(layer->type) || !preact(ctx, l, &mean, &std, &channels, &source))
+            continue;
+        checked++;
+        int big_mean = 0, big_std = 0;
+        for (int c = 0; c < channels; c++) {
+            big_mean += fabsf(mean[c]) > MEAN_LIMIT;
+            big_std += std[c] > STD_LIMIT;
+        }
+        double share_mean = (double)big_mean / channels, share_std = (double)big_std / channels;
+        ctx->log(ctx, "%s: %.1f%% channels |mean| > 5, %.1f%% std > 3", layer->bare_name,
+                 share_mean * 100, share_std * 100);
+        if (share_mean > CHANNEL_SHARE || share_std > CHANNEL_SHARE) {
+            insp_append(&list, "%s%s (%.0f%% of channels |mean| > 5, %.0f%% std > 3)",
+                        outliers ? ", " : "", layer->bare_name, share_mean * 100,
+                        share_std * 100);
+            outliers++;
+        }
+    }
+    if (checked == 0) {
+        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, NULL, 0,
+                  "No batch normalization layers were found in the model");
+        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, NULL, 0,
+                  "Skipping the pre-activation distribution check: no dataset given (-d) and no "
+                  "calibration statistics in the archive");
+        return HQ_OK;
+    }
+    if (outliers == 0)
+        return HQ_OK;
+    hq_diag_number_t nums[] = {{"outlier_layers", outliers}, {"checked_layers", checked}};
+    insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, nums, 2,
+              "No batch normalization, and %d of %d layers have pre-activation distributions far "
+              "from standard (from the %s): %s",
+              outliers, checked, source, list.buf);
+    insp_emit(ctx, HQ_DIAG_ERROR, -1, 0, NULL, 0,
+              "The model seems trained without batch normalization: its activations are hard to "
+              "quantize; consider retraining it with batch normalization");
+    return HQ_OK;
+}
+
+HQ_INSPECTOR_DEFINE("BatchNormInspector",
+                    "was the model trained without batch normalization (pre-activation moments)",
+                    HQ_PRIORITY_HIGH, 0, run)

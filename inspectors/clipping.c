@@ -1,0 +1,140 @@
+/* clipping.c — ClippingInspector (LOW): activation ranges stretched by rare values.
+ *
+ * Per activation layer, the 100-bin histogram of its fp-optimized output over [min, max] (union
+ * with 0) from the float statistics pass. A range wider than 40 is a warning. Each tail — the
+ * original tool looked only at the high one, a defect fixed here — is the run of bins at that end
+ * of the range holding at most 3 values each; a tail covering more than 20% of the range is a
+ * warning, 5-20% an info, each with the manual range that drops it:
+ *   pre_quantization_optimization(activation_clipping, layers=[L], mode=manual,
+ *                                 clipping_values=[lo, hi])
+ * offered as one none/warning/all group (non-interactive default: warning). A histogram whose
+ * every bin holds at most 3 values (too few values to tell a tail from the data; the original
+ * tool crashed here) is logged and left alone. Owner: inspectors helper. */
+#include "inspector_util.h"
+
+#define RANGE_LIMIT 40.0
+#define SPARSE_BIN 3   /* a bin with at most this many values is "empty" */
+#define WARNING_SHARE 0.20
+#define INFO_SHARE 0.05
+/* Fewer values than this (20 per bin on average) cannot tell a tail from sampling noise: a
+ * global pool or a dense output over a few samples has empty bins everywhere. Such layers are
+ * logged, not judged (the original tool judged them, and crashed when no bin held more than 3). */
+#define MIN_VALUES (20 * HQ_STATS_HISTOGRAM_BINS)
+
+/* Layers whose output only repeats values of their input (data movement) or that are not
+ * activations: their range is their producer's, so it is judged there. */
+static const bool not_own_range[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_INPUT] = true,          [HQ_LAYER_OUTPUT] = true,
+    [HQ_LAYER_CONST_INPUT] = true,    [HQ_LAYER_MAXPOOL] = true,
+    [HQ_LAYER_CONCAT] = true,         [HQ_LAYER_FEATURE_SPLITTER] = true,
+    [HQ_LAYER_SLICE] = true,          [HQ_LAYER_PAD] = true,
+    [HQ_LAYER_RESHAPE] = true,        [HQ_LAYER_TRANSPOSE] = true,
+    [HQ_LAYER_DEPTH_TO_SPACE] = true, [HQ_LAYER_SPACE_TO_DEPTH] = true,
+    [HQ_LAYER_ARGMAX] = true,         [HQ_LAYER_REDUCE_MAX] = true,
+};
+
+static bool own_range(hq_layer_type_t t)
+{
+    return t >= 0 && t < HQ_LAYER_TYPE_COUNT && !not_own_range[t];
+}
+
+static hq_diag_level_t tail_level(double share)
+{
+    return share > WARNING_SHARE ? HQ_DIAG_WARNING : HQ_DIAG_INFO;
+}
+
+static void inspect(hq_inspector_context_t *ctx, int l, int port)
+{
+    const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, port);
+    if (!s || s->count == 0)
+        return;
+    const char *name = insp_name(ctx, l);
+    double lo = s->histogram_lo, hi = s->histogram_hi, width = hi - lo;
+    if (s->max - s->min > RANGE_LIMIT) {
+        hq_diag_number_t n[] = {{"min", s->min}, {"max", s->max}};
+        insp_emit(ctx, HQ_DIAG_WARNING, l, HQ_DIAG_SHOW_HISTOGRAM, n, 2,
+                  "Activation range of layer %s is high (%.4g, %.4g)", name, s->min, s->max);
+    }
+    if (!(width > 0))
+        return;
+    if (s->count < MIN_VALUES) {
+        ctx->log(ctx, "%s: %lld values, too few to judge the tails of its histogram", name,
+                 (long long)s->count);
+        return;
+    }
+    int low = 0, high = 0;
+    while (low < HQ_STATS_HISTOGRAM_BINS && s->histogram[low] <= SPARSE_BIN)
+        low++;
+    if (low == HQ_STATS_HISTOGRAM_BINS) {
+        ctx->log(ctx, "%s: every histogram bin holds at most %d values (%lld values in all): "
+                      "no tail can be told from the data",
+                 name, SPARSE_BIN, (long long)s->count);
+        return;
+    }
+    while (high < HQ_STATS_HISTOGRAM_BINS && s->histogram[HQ_STATS_HISTOGRAM_BINS - 1 - high] <= SPARSE_BIN)
+        high++;
+    /* the part of the range that only exists because the range must hold 0 is not a tail of the
+     * data: clipping cannot remove it */
+    if (lo >= 0 || s->min >= 0)
+        low = 0;
+    if (hi <= 0 || s->max <= 0)
+        high = 0;
+    double bin = width / HQ_STATS_HISTOGRAM_BINS;
+    double share_low = (double)low / HQ_STATS_HISTOGRAM_BINS;
+    double share_high = (double)high / HQ_STATS_HISTOGRAM_BINS;
+    bool flag_low = share_low >= INFO_SHARE, flag_high = share_high >= INFO_SHARE;
+    if (!flag_low && !flag_high)
+        return;
+    double new_lo = flag_low ? lo + low * bin : fmin(s->min, 0);
+    double new_hi = flag_high ? hi - high * bin : fmax(s->max, 0);
+    hq_diag_level_t level = HQ_DIAG_INFO;
+    insp_text_t msg = {.len = 0};
+    insp_append(&msg, "Layer %s:", name);
+    if (flag_high) {
+        level = tail_level(share_high) > level ? tail_level(share_high) : level;
+        insp_append(&msg, " the top %.0f%% of its range [%.4g, %.4g] holds at most %d values per bin",
+                    share_high * 100, new_hi, hi, SPARSE_BIN);
+    }
+    if (flag_low) {
+        level = tail_level(share_low) > level ? tail_level(share_low) : level;
+        insp_append(&msg, "%s the bottom %.0f%% of its range [%.4g, %.4g] holds at most %d values "
+                          "per bin",
+                    flag_high ? ";" : "", share_low * 100, lo, new_lo, SPARSE_BIN);
+    }
+    insp_append(&msg, "; suggested manual range [%.4g, %.4g]", new_lo, new_hi);
+    hq_diag_number_t n[] = {{"min", s->min},           {"max", s->max},
+                            {"share_low", share_low},  {"share_high", share_high},
+                            {"clip_low", new_lo},      {"clip_high", new_hi}};
+    insp_emit(ctx, level, l, HQ_DIAG_SHOW_HISTOGRAM, n, 6, "%s", msg.buf);
+    char line[512], reason[256];
+    snprintf(line, sizeof line,
+             "pre_quantization_optimization(activation_clipping, layers=[%s], mode=manual, "
+             "clipping_values=[%.6g, %.6g])",
+             name, new_lo, new_hi);
+    snprintf(reason, sizeof reason, "%.0f%% of the range of %s holds almost no values",
+             ((flag_low ? share_low : 0) + (flag_high ? share_high : 0)) * 100, name);
+    insp_recommend(ctx, level, l, line, reason, "clipping", HQ_GROUP_LEVELS,
+                   "Clip the activation ranges? (none: no layer, warning: the layers with a "
+                   "warning, all: every layer)",
+                   HQ_ACCEPT_WARNING);
+}
+
+static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err)
+{
+    (void)state;
+    (void)err;
+    int count = 0;
+    const int *order = ctx->topo_order(ctx, &count);
+    for (int i = 0; i < count; i++) {
+        const hq_layer_t *l = ctx->layer(ctx, order[i]);
+        if (!l || !own_range(l->type))
+            continue;
+        for (int port = 0; port < hq_layer_port_count(l); port++)
+            inspect(ctx, order[i], port);
+    }
+    return HQ_OK;
+}
+
+HQ_INSPECTOR_DEFINE("ClippingInspector",
+                    "activation ranges stretched by rare values at either end",
+                    HQ_PRIORITY_LOW, HQ_NEEDS_DATASET | HQ_NEEDS_FLOAT_STATS, run)

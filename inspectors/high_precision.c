@@ -1,0 +1,296 @@
+/* high_precision.c — HighPrecisionInspector (MEDIUM): which layers are the noise bottlenecks, and
+ * which 16-bit layers buy the most accuracy for the least throughput.
+ *
+ * Per-layer SQNR from noise analysis: the partial SQNR (`hq analyze-noise --advanced`: SQNR at
+ * the outputs when only that layer is quantized) when present, else the cumulative SQNR, with a
+ * warning saying which command gives the better data. Input, output, const and argmax layers are
+ * skipped. Outliers: SQNR <= Q25 - 1.5 IQR of the layers' SQNRs, or SQNR <= 10 dB; each is a
+ * warning "name, SQNR, precision mode". Beyond the original tool: for the outliers, the lines
+ *   quantization_param(L, precision_mode=a16_w16)
+ * with the layers precision propagation drags along (DESIGN §5: pass-through layers such as
+ * concat, feature_splitter, ew_add, pools, resize and slice output what they receive, so their
+ * whole group of tensors turns 16-bit, and the layers reading those tensors read 16 bit), the
+ * estimated throughput cost of that set (hq_profile of deploy.h when libhq has it, else a MAC
+ * count weighted 4x for a16_w16 and 2x for a 16-bit input), ordered by expected gain per cost.
+ * Owner: inspectors helper. */
+#include <hq/deploy.h>
+
+#include "inspector_util.h"
+
+/* hq_profile arrives with the deploy helper; until libhq exports it the MAC estimate is used. */
+#pragma weak hq_profile
+#pragma weak hq_profile_destroy
+
+#define LOW_SQNR_DB 10.0
+#define IQR_FACTOR 1.5
+#define MAX_RECOMMENDED 5
+/* MAC-count cost model (used only without hq_profile): relative cost of a MAC. */
+#define MAC_COST_A16_W16 4.0
+#define MAC_COST_A16_IN 2.0
+
+/* Types whose output width is their input width (core/quant/precision.c, DESIGN §5). */
+static const bool passthrough[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_OUTPUT] = true,         [HQ_LAYER_CONCAT] = true,
+    [HQ_LAYER_FEATURE_SPLITTER] = true, [HQ_LAYER_EW_ADD] = true,
+    [HQ_LAYER_EW_SUB] = true,         [HQ_LAYER_EW_MAX] = true,
+    [HQ_LAYER_EW_MIN] = true,         [HQ_LAYER_MAXPOOL] = true,
+    [HQ_LAYER_AVGPOOL] = true,        [HQ_LAYER_GLOBAL_AVG_POOL] = true,
+    [HQ_LAYER_RESIZE] = true,         [HQ_LAYER_SLICE] = true,
+    [HQ_LAYER_PAD] = true,            [HQ_LAYER_RESHAPE] = true,
+    [HQ_LAYER_TRANSPOSE] = true,      [HQ_LAYER_DEPTH_TO_SPACE] = true,
+    [HQ_LAYER_SPACE_TO_DEPTH] = true,
+};
+
+static const bool skipped[HQ_LAYER_TYPE_COUNT] = {
+    [HQ_LAYER_INPUT] = true, [HQ_LAYER_OUTPUT] = true, [HQ_LAYER_CONST_INPUT] = true,
+    [HQ_LAYER_ARGMAX] = true,
+};
+
+static bool is_passthrough(hq_layer_type_t t)
+{
+    return t >= 0 && t < HQ_LAYER_TYPE_COUNT && passthrough[t];
+}
+
+typedef struct candidate {
+    int layer;
+    double sqnr;     /* dB, partial or cumulative */
+    double gain_db;  /* expected SQNR gain (dB) */
+    double cost;     /* relative throughput cost (share of the network's time or MACs) */
+    bool low, outlier;
+} candidate_t;
+
+typedef struct state {
+    int n;
+    int *parent;       /* union-find over layer output tensors */
+    bool *mark;        /* scratch: layers dragged by one request */
+    candidate_t *cand;
+    int cand_count;
+    bool partial;
+    double total_macs;
+} state_t;
+
+static int find(int *parent, int x)
+{
+    while (parent[x] != x)
+        x = parent[x] = parent[parent[x]];
+    return x;
+}
+
+/* Marks the layers a 16-bit request on `l` changes, and returns its MAC-weighted extra cost. */
+static double drag(hq_inspector_context_t *ctx, state_t *s, int l)
+{
+    memset(s->mark, 0, (size_t)s->n * sizeof *s->mark);
+    const hq_layer_t *layer = ctx->layer(ctx, l);
+    bool *group16 = s->mark + s->n; /* tensor groups turned 16-bit, by root */
+    memset(group16, 0, (size_t)s->n * sizeof *group16);
+    group16[find(s->parent, l)] = true;
+    for (int i = 0; i < layer->input_count; i++)
+        group16[find(s->parent, layer->inputs[i])] = true;
+    double extra = (double)insp_macs(layer) * (MAC_COST_A16_W16 - 1.0);
+    for (int x = 0; x < s->n; x++) {
+        if (x == l)
+            continue;
+        const hq_layer_t *xl = ctx->layer(ctx, x);
+        bool writes16 = group16[find(s->parent, x)];
+        bool reads16 = false;
+        for (int i = 0; i < xl->input_count; i++)
+            reads16 = reads16 || group16[find(s->parent, xl->inputs[i])];
+        if (writes16 || reads16)
+            s->mark[x] = true;
+        if (reads16 && insp_has_weights(xl->type))
+            extra += (double)insp_macs(xl) * (MAC_COST_A16_IN - 1.0);
+    }
+    return extra;
+}
+
+/* Estimated relative cost of raising `l` (and what it drags) to 16 bit. */
+static double cost_of(hq_inspector_context_t *ctx, state_t *s, int l, const hq_profile_t *base,
+                      insp_text_t *dragged)
+{
+    double macs_extra = drag(ctx, s, l);
+    const char *names[256];
+    int count = 0;
+    names[count++] = ctx->layer(ctx, l)->name;
+    for (int x = 0; x < s->n; x++) {
+        const hq_layer_t *xl = ctx->layer(ctx, x);
+        if (!s->mark[x] || xl->type == HQ_LAYER_OUTPUT)
+            continue;
+        insp_append(dragged, "%s%s", dragged->len ? ", " : "", xl->bare_name);
+        if (count < 256)
+            names[count++] = xl->name;
+    }
+    if (base && hq_profile) {
+        hq_profile_t *p = NULL;
+        if (hq_profile(ctx->archive(ctx), ctx->hw_arch(ctx), names, count, &p, NULL) == HQ_OK) {
+            double c = (p->seconds_per_frame - base->seconds_per_frame) / base->seconds_per_frame;
+            hq_profile_destroy(p);
+            return c > 0 ? c : 0;
+        }
+    }
+    return s->total_macs > 0 ? macs_extra / s->total_macs : 0;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    const candidate_t *x = a, *y = b;
+    double vx = x->gain_db / (x->cost + 1e-3), vy = y->gain_db / (y->cost + 1e-3);
+    return vx > vy ? -1 : vx < vy;
+}
+
+static double db_to_noise(double db)
+{
+    return pow(10.0, -db / 10.0);
+}
+
+/* Expected SQNR gain of raising `l`: a16_w16 makes the layer's input and output tensors 16-bit,
+ * which cuts their quantization noise by 2^16 in power. Partial SQNR: the layer's share of the
+ * summed output noise. Cumulative SQNR: what is left is the noise already present one step
+ * further back (at the inputs of the layers feeding `l`), so the gain is the SQNR lost between
+ * there and `l`, at most 48 dB. A heuristic for ranking, documented in docs/inspectors.md. */
+static double expected_gain(hq_inspector_context_t *ctx, const state_t *s, int l, double sqnr,
+                            double partial_sum)
+{
+    double own = db_to_noise(sqnr), keep = 1.0 / 65536.0;
+    if (s->partial) {
+        double rest = partial_sum - own * (1 - keep);
+        return rest > 0 ? 10.0 * log10(partial_sum / rest) : 48.0;
+    }
+    const hq_layer_t *layer = ctx->layer(ctx, l);
+    double inherited = 0;
+    for (int i = 0; i < layer->input_count; i++) {
+        const hq_layer_t *p = ctx->layer(ctx, layer->inputs[i]);
+        for (int k = 0; p && k < p->input_count; k++) {
+            const hq_layer_noise_t *n = ctx->layer_noise(ctx, p->inputs[k]);
+            if (n && n->has_cumulative)
+                inherited = fmax(inherited, db_to_noise(n->cumulative_db));
+        }
+    }
+    double after = fmax(inherited, own * keep);
+    return own > after ? 10.0 * log10(own / after) : 0.0;
+}
+
+static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error_t *err)
+{
+    (void)state_unused;
+    state_t s = {.n = ctx->layer_count(ctx)};
+    s.parent = malloc((size_t)s.n * sizeof *s.parent);
+    s.mark = calloc((size_t)s.n * 2, sizeof *s.mark);
+    s.cand = calloc((size_t)s.n, sizeof *s.cand);
+    double *values = calloc((size_t)s.n, sizeof *values);
+    if (!s.parent || !s.mark || !s.cand || !values) {
+        free(s.parent), free(s.mark), free(s.cand), free(values);
+        if (err) {
+            err->status = HQ_ERR_NOMEM;
+            snprintf(err->message, sizeof err->message, "HighPrecisionInspector: out of memory");
+        }
+        return HQ_ERR_NOMEM;
+    }
+    for (int x = 0; x < s.n; x++)
+        s.parent[x] = x;
+    for (int x = 0; x < s.n; x++) {
+        const hq_layer_t *xl = ctx->layer(ctx, x);
+        s.total_macs += (double)insp_macs(xl);
+        if (is_passthrough(xl->type))
+            for (int i = 0; i < xl->input_count; i++)
+                s.parent[find(s.parent, xl->inputs[i])] = find(s.parent, x);
+    }
+    /* partial SQNR only when every considered layer has it */
+    int with_partial = 0, with_any = 0;
+    for (int x = 0; x < s.n; x++) {
+        const hq_layer_t *xl = ctx->layer(ctx, x);
+        const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
+        if (skipped[xl->type] || !n)
+            continue;
+        with_any++;
+        with_partial += n->has_partial;
+    }
+    s.partial = with_any > 0 && with_partial == with_any;
+    if (!s.partial)
+        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, NULL, 0,
+                  "Using the cumulative SQNR of each layer (everything quantized up to it), which "
+                  "also counts the noise of the layers before; run `hq analyze-noise --advanced` "
+                  "for the partial SQNR of each layer alone, a better ranking");
+    double partial_sum = 0;
+    for (int x = 0; x < s.n; x++) {
+        const hq_layer_t *xl = ctx->layer(ctx, x);
+        const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
+        if (skipped[xl->type] || !n || (s.partial ? !n->has_partial : !n->has_cumulative))
+            continue;
+        double db = s.partial ? n->partial_db : n->cumulative_db;
+        s.cand[s.cand_count++] = (candidate_t){.layer = x, .sqnr = db};
+        values[s.cand_count - 1] = db;
+        partial_sum += db_to_noise(db);
+    }
+    qsort(values, (size_t)s.cand_count, sizeof *values, insp_cmp_double);
+    double q25 = insp_quantile(values, s.cand_count, 0.25);
+    double q75 = insp_quantile(values, s.cand_count, 0.75);
+    double fence = q25 - IQR_FACTOR * (q75 - q25);
+    ctx->log(ctx, "%d layers with %s SQNR; Q25 %.2f dB, Q75 %.2f dB, fence %.2f dB",
+             s.cand_count, s.partial ? "partial" : "cumulative", q25, q75, fence);
+    hq_profile_t *base = NULL;
+    if (hq_profile && hq_profile(ctx->archive(ctx), ctx->hw_arch(ctx), NULL, 0, &base, NULL) != HQ_OK)
+        base = NULL;
+    int flagged = 0;
+    for (int i = 0; i < s.cand_count; i++) {
+        candidate_t *c = &s.cand[i];
+        const hq_layer_t *l = ctx->layer(ctx, c->layer);
+        c->low = c->sqnr <= LOW_SQNR_DB;
+        c->outlier = s.cand_count >= 4 && c->sqnr <= fence;
+        if (!c->low && !c->outlier)
+            continue;
+        const char *mode = l->precision_mode[0] ? l->precision_mode : "a8_w8";
+        hq_diag_number_t nums[] = {{"sqnr_db", c->sqnr}, {"q25_db", q25}, {"fence_db", fence}};
+        insp_emit(ctx, HQ_DIAG_WARNING, c->layer, 0, nums, 3,
+                  "%s, SQNR %.2f dB, precision mode %s (%s%s%s)", l->bare_name, c->sqnr, mode,
+                  c->low ? "at most 10 dB" : "", c->low && c->outlier ? "; " : "",
+                  c->outlier ? "outlier: below Q25 - 1.5 IQR" : "");
+        c->gain_db = expected_gain(ctx, &s, c->layer, c->sqnr, partial_sum);
+        if (strncmp(mode, "a16_w16", 7) == 0)
+            continue; /* already as precise as it gets */
+        insp_text_t dragged = {.len = 0};
+        c->cost = cost_of(ctx, &s, c->layer, base, &dragged);
+        flagged++;
+        ctx->log(ctx, "%s: expected gain %.2f dB, cost %.4f, drags: %s", l->bare_name, c->gain_db,
+                 c->cost, dragged.len ? dragged.buf : "nothing");
+    }
+    /* recommendations, best gain per cost first */
+    candidate_t *rec = calloc((size_t)(flagged > 0 ? flagged : 1), sizeof *rec);
+    int rc = 0;
+    for (int i = 0; rec && i < s.cand_count; i++)
+        if ((s.cand[i].low || s.cand[i].outlier) &&
+            strncmp(ctx->layer(ctx, s.cand[i].layer)->precision_mode, "a16_w16", 7) != 0)
+            rec[rc++] = s.cand[i];
+    if (rec)
+        qsort(rec, (size_t)rc, sizeof *rec, by_value);
+    for (int i = 0; i < rc && i < MAX_RECOMMENDED; i++) {
+        const hq_layer_t *l = ctx->layer(ctx, rec[i].layer);
+        insp_text_t dragged = {.len = 0};
+        double cost = cost_of(ctx, &s, rec[i].layer, base, &dragged);
+        char line[384];
+        snprintf(line, sizeof line, "quantization_param(%s, precision_mode=a16_w16)", l->bare_name);
+        insp_text_t reason = {.len = 0};
+        insp_append(&reason,
+                    "SQNR %.1f dB; expected gain %.1f dB for an estimated %.1f%% more %s "
+                    "(rank %d by gain per cost)",
+                    rec[i].sqnr, rec[i].gain_db, cost * 100.0,
+                    base ? "time per frame (hq profile)" : "MAC-weighted compute", i + 1);
+        if (dragged.len)
+            insp_append(&reason, "; precision propagation also changes: %s", dragged.buf);
+        insp_recommend(ctx, HQ_DIAG_WARNING, rec[i].layer, line, reason.buf, "high_precision",
+                       HQ_GROUP_LEVELS,
+                       "Raise the noisiest layers to 16 bit? (none/warning/all)",
+                       HQ_ACCEPT_WARNING);
+    }
+    if (base && hq_profile_destroy)
+        hq_profile_destroy(base);
+    free(rec);
+    free(values);
+    free(s.parent);
+    free(s.mark);
+    free(s.cand);
+    return HQ_OK;
+}
+
+HQ_INSPECTOR_DEFINE("HighPrecisionInspector",
+                    "noise bottlenecks by SQNR, and the 16-bit layers worth their cost",
+                    HQ_PRIORITY_MEDIUM, HQ_NEEDS_QUANTIZED | HQ_NEEDS_NOISE_ANALYSIS, run)

@@ -1,0 +1,238 @@
+/* inspector_util.h — small helpers shared by the hq-diag inspectors (the .c files of
+ * inspectors/ and plugins/). Header-only and `static inline`: every inspector is its own dlopen()ed module, so
+ * nothing here may need a shared object of its own. Everything goes through the context table of
+ * include/hq/inspector.h and the public libhq API; nothing prints, nothing allocates beyond the
+ * call. Owner: the inspectors helper. */
+#ifndef HQ_INSPECTOR_UTIL_H
+#define HQ_INSPECTOR_UTIL_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hq/inspector.h>
+
+/* The descriptor and the one exported entry of a module. */
+#define HQ_INSPECTOR_DEFINE(NAME, DESCRIPTION, PRIORITY, NEEDS, RUN)                               \
+    static const hq_inspector_t insp_descriptor = {                                               \
+        .abi_version = HQ_INSPECTOR_ABI_VERSION,                                                  \
+        .struct_size = sizeof(hq_inspector_t),                                                    \
+        .name = NAME,                                                                             \
+        .description = DESCRIPTION,                                                               \
+        .priority = PRIORITY,                                                                     \
+        .needs = NEEDS,                                                                           \
+        .run = RUN,                                                                               \
+    };                                                                                            \
+    HQ_INSPECTOR_EXPORT const hq_inspector_t *hq_inspector_entry(void);                           \
+    const hq_inspector_t *hq_inspector_entry(void) { return &insp_descriptor; }
+
+/* Text buffers: messages and script lines are short; layer lists are cut with "..." when long. */
+#define INSP_TEXT_MAX 2048
+
+/* A growing string in a fixed buffer: appends printf-style, truncates (ending in "...") instead
+ * of overflowing. */
+typedef struct insp_text {
+    char buf[INSP_TEXT_MAX];
+    size_t len;
+} insp_text_t;
+
+__attribute__((format(printf, 2, 3))) static inline void insp_append(insp_text_t *t,
+                                                                       const char *fmt, ...)
+{
+    if (t->len >= sizeof t->buf - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof t->buf - t->len) {
+        t->len = sizeof t->buf - 1;
+        memcpy(t->buf + sizeof t->buf - 4, "...", 4);
+    } else {
+        t->len += (size_t)n;
+    }
+}
+
+/* "[a, b, c]" of `n` values times `scale`, shortest round-tripping-ish form (%.6g). */
+static inline void insp_append_list(insp_text_t *t, const float *v, int n, double scale)
+{
+    insp_append(t, "[");
+    for (int i = 0; i < n; i++)
+        insp_append(t, "%s%.6g", i ? ", " : "", (double)v[i] * scale);
+    insp_append(t, "]");
+}
+
+/* A finding with numbers and flags; message printf-formatted. */
+__attribute__((format(printf, 7, 8))) static inline void
+insp_emit(hq_inspector_context_t *ctx, hq_diag_level_t level, int layer, uint32_t flags,
+          const hq_diag_number_t *numbers, int number_count, const char *fmt, ...)
+{
+    insp_text_t msg = {.len = 0};
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg.buf, sizeof msg.buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg.buf[0] = '\0';
+    hq_diagnostic_t d = {.struct_size = sizeof d, .level = level, .layer = layer,
+                         .message = msg.buf, .numbers = numbers, .number_count = number_count,
+                         .flags = flags};
+    ctx->diagnostic(ctx, &d);
+}
+
+/* A recommendation; a line the host refuses is logged (it is a bug of the inspector, not of the
+ * model) and the run goes on. */
+static inline void insp_recommend(hq_inspector_context_t *ctx, hq_diag_level_t level, int layer,
+                                  const char *line, const char *reason, const char *group,
+                                  hq_group_kind_t kind, const char *question, int default_answer)
+{
+    hq_recommendation_t r = {.struct_size = sizeof r, .level = level, .layer = layer,
+                             .line = line, .reason = reason, .group = group, .group_kind = kind,
+                             .question = question, .default_answer = default_answer};
+    hq_error_t err = {0};
+    if (ctx->recommend(ctx, &r, &err) != HQ_OK)
+        ctx->log(ctx, "recommendation refused: %s (%s)", line, err.message);
+}
+
+/* Bare name of a layer ("conv3"), "?" when out of range. */
+static inline const char *insp_name(hq_inspector_context_t *ctx, int layer)
+{
+    const hq_layer_t *l = ctx->layer(ctx, layer);
+    return l ? l->bare_name : "?";
+}
+
+/* Whether the layer multiplies by weights (conv, dw, deconv, dense). */
+static inline bool insp_has_weights(hq_layer_type_t type)
+{
+    return type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DECONV ||
+           type == HQ_LAYER_DENSE;
+}
+
+/* Multiply-accumulates per frame of a weighted layer (0 for others). */
+static inline int64_t insp_macs(const hq_layer_t *l)
+{
+    if (!insp_has_weights(l->type))
+        return 0;
+    const hq_layer_params_t *p = &l->params;
+    int64_t out = 1;
+    for (int d = 1; d < l->output_shape.ndim; d++)
+        out *= l->output_shape.dims[d] > 0 ? l->output_shape.dims[d] : 1;
+    if (l->type == HQ_LAYER_DENSE)
+        return out * p->kernel_in;
+    if (l->type == HQ_LAYER_DECONV) { /* every input pixel scatters a kernel */
+        int64_t in = 1;
+        for (int d = 1; l->input_shape_count > 0 && d < l->input_shapes[0].ndim; d++)
+            in *= l->input_shapes[0].dims[d] > 0 ? l->input_shapes[0].dims[d] : 1;
+        return in * p->kernel_h * p->kernel_w * p->kernel_out;
+    }
+    return out * p->kernel_h * p->kernel_w * (p->kernel_in > 0 ? p->kernel_in : 1);
+}
+
+/* Sorts doubles ascending (for quantiles). */
+static inline int insp_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Linear-interpolated quantile q in [0, 1] of sorted values (numpy's default method). */
+static inline double insp_quantile(const double *sorted, int n, double q)
+{
+    if (n <= 0)
+        return NAN;
+    double pos = q * (n - 1);
+    int lo = (int)floor(pos);
+    int hi = lo + 1 < n ? lo + 1 : lo;
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/* Per-channel statistics of an input's raw data over the samples of the run, with the
+ * contract's definition (mean per sample over H*W then averaged; std = sqrt of the mean per-sample
+ * variance). `mean`/`std` hold `channels` values; false (nothing written) when the data cannot be
+ * read or has another channel count. Reads in batches: nothing holds the whole dataset. */
+static inline bool insp_input_channel_stats(hq_inspector_context_t *ctx, int input, int channels,
+                                            double *mean, double *std, double *min, double *max)
+{
+    hq_shape_t s = ctx->dataset_input_shape(ctx, input);
+    if (s.ndim < 1 || s.dims[s.ndim - 1] != channels || channels <= 0)
+        return false;
+    int64_t per = 1;
+    for (int d = 0; d < s.ndim; d++)
+        per *= s.dims[d];
+    int64_t spatial = per / channels, samples = ctx->sample_count(ctx);
+    enum { BATCH = 4 };
+    float *buf = malloc((size_t)(per * BATCH) * sizeof *buf);
+    double *m = calloc((size_t)channels * 4, sizeof *m);
+    if (!buf || !m || spatial <= 0 || samples <= 0) {
+        free(buf);
+        free(m);
+        return false;
+    }
+    double *v = m + channels, *sm = v + channels, *sq = sm + channels;
+    bool ok = true;
+    *min = INFINITY;
+    *max = -INFINITY;
+    for (int64_t first = 0; first < samples && ok; first += BATCH) {
+        int64_t n = samples - first < BATCH ? samples - first : BATCH;
+        hq_error_t err = {0};
+        if (ctx->read_samples(ctx, input, first, n, buf, &err) != HQ_OK) {
+            ctx->log(ctx, "reading samples: %s", err.message);
+            ok = false;
+            break;
+        }
+        for (int64_t k = 0; k < n; k++) {
+            memset(sm, 0, (size_t)channels * 2 * sizeof *sm);
+            const float *x = buf + k * per;
+            for (int64_t p = 0; p < spatial; p++)
+                for (int c = 0; c < channels; c++) {
+                    double val = x[p * channels + c];
+                    sm[c] += val;
+                    sq[c] += val * val;
+                    if (val < *min)
+                        *min = val;
+                    if (val > *max)
+                        *max = val;
+                }
+            for (int c = 0; c < channels; c++) {
+                double mu = sm[c] / (double)spatial;
+                double var = sq[c] / (double)spatial - mu * mu;
+                m[c] += mu;
+                v[c] += var > 0 ? var : 0;
+            }
+        }
+    }
+    if (ok)
+        for (int c = 0; c < channels; c++) {
+            mean[c] = m[c] / (double)samples;
+            std[c] = sqrt(v[c] / (double)samples);
+        }
+    free(buf);
+    free(m);
+    return ok;
+}
+
+/* ---- the RGB/BGR hint of the Image inspector --------------------------------------------------
+ * Measured by tests/fixtures/inspectors/measure_rgb_bgr.py on real photographs (skimage data,
+ * opencv-doc sample images); the constants below are what that script printed, and the unit test
+ * test_inspector_image.c re-measures the hit rate on the held-out photos it lists.
+ *
+ * Feature: the difference between the mean of channel 0 and the mean of channel 2, relative to
+ * the mean intensity. In daylight photographs red outweighs blue (ImageNet's channel means are
+ * 0.485, 0.456, 0.406); reading a BGR image as RGB flips the sign. */
+#define INSP_RGB_BGR_THRESHOLD 0.0 /* score above: RGB; below: BGR (see the script's output) */
+#define INSP_RGB_BGR_MARGIN 0.03   /* |score| below this: no hint (too close to call) */
+
+/* The score of per-channel means (channel order as stored): > 0 looks RGB, < 0 looks BGR. */
+static inline double insp_rgb_score(const double *channel_mean)
+{
+    double intensity = (channel_mean[0] + channel_mean[1] + channel_mean[2]) / 3.0;
+    if (!(intensity > 0))
+        return 0.0;
+    return (channel_mean[0] - channel_mean[2]) / intensity;
+}
+
+#endif

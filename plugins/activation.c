@@ -1,0 +1,89 @@
+/* activation.c — ActivationInspector (plugins/, LOW): activations that quantize badly.
+ *
+ * SiLU layers (x * sigmoid(x), fused by `hq parse`) are a warning: their output's negative dip is
+ * small next to the positive range, so an 8-bit per-tensor range resolves it poorly. The
+ * swish-with-beta pattern — x scaled (a normalization, or an ew_mult/ew_div by a constant), a
+ * sigmoid, then an ew_mult with the unscaled x — is a warning too: it is three quantized layers
+ * instead of one, each adding noise. Owner: inspectors helper. */
+#include "../inspectors/inspector_util.h"
+
+/* Whether layer `l` applies a sigmoid (a standalone activation or a fused one). */
+static bool is_sigmoid(const hq_layer_t *l)
+{
+    return l && (l->type == HQ_LAYER_ACTIVATION || l->type == HQ_LAYER_NORMALIZATION ||
+                 l->type == HQ_LAYER_EW_MULT || l->type == HQ_LAYER_EW_DIV ||
+                 l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW || l->type == HQ_LAYER_DENSE) &&
+           l->params.activation == HQ_ACT_SIGMOID;
+}
+
+/* Whether `l` scales its first input `x` by a constant (normalization, or ew_mult/ew_div whose
+ * other input is a const_input); *x receives that input. */
+static bool scales(hq_inspector_context_t *ctx, const hq_layer_t *l, int *x)
+{
+    if (!l || l->input_count < 1)
+        return false;
+    if (l->type == HQ_LAYER_NORMALIZATION) {
+        *x = l->inputs[0];
+        return true;
+    }
+    if ((l->type == HQ_LAYER_EW_MULT || l->type == HQ_LAYER_EW_DIV) && l->input_count == 2) {
+        for (int k = 0; k < 2; k++) {
+            const hq_layer_t *other = ctx->layer(ctx, l->inputs[1 - k]);
+            if (other && other->type == HQ_LAYER_CONST_INPUT) {
+                *x = l->inputs[k];
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The x of the pattern ending at the sigmoid layer `s` (s applies sigmoid to a scaled x, either
+ * fused into the scaling layer or as a separate activation after it), or -1. */
+static int swish_source(hq_inspector_context_t *ctx, int s)
+{
+    const hq_layer_t *l = ctx->layer(ctx, s);
+    int x = -1;
+    if (scales(ctx, l, &x)) /* sigmoid fused into the scaling layer */
+        return x;
+    if (l && l->type == HQ_LAYER_ACTIVATION && l->input_count == 1 &&
+        scales(ctx, ctx->layer(ctx, l->inputs[0]), &x))
+        return x;
+    return -1;
+}
+
+static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err)
+{
+    (void)state;
+    (void)err;
+    int n = ctx->layer_count(ctx);
+    for (int i = 0; i < n; i++) {
+        const hq_layer_t *l = ctx->layer(ctx, i);
+        if (l->params.activation == HQ_ACT_SILU && l->type != HQ_LAYER_INPUT)
+            insp_emit(ctx, HQ_DIAG_WARNING, i, 0, NULL, 0,
+                      "Layer %s uses a SiLU activation: its small negative part shares one "
+                      "8-bit range with a large positive part; if accuracy drops here, consider "
+                      "a 16-bit output for it or a ReLU-family activation when retraining",
+                      l->bare_name);
+        if (l->type != HQ_LAYER_EW_MULT || l->input_count != 2)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const hq_layer_t *sig = ctx->layer(ctx, l->inputs[k]);
+            if (!is_sigmoid(sig))
+                continue;
+            int x = swish_source(ctx, l->inputs[k]);
+            if (x >= 0 && x == l->inputs[1 - k]) {
+                insp_emit(ctx, HQ_DIAG_WARNING, i, 0, NULL, 0,
+                          "Layers %s, %s form a swish with beta != 1 (x * sigmoid(beta * x)) "
+                          "ending at %s: three quantized layers, each adding noise, where a SiLU "
+                          "(beta = 1) is one",
+                          insp_name(ctx, x), sig->bare_name, l->bare_name);
+                break;
+            }
+        }
+    }
+    return HQ_OK;
+}
+
+HQ_INSPECTOR_DEFINE("ActivationInspector", "SiLU layers and the swish-with-beta pattern",
+                    HQ_PRIORITY_LOW, 0, run)
