@@ -1,0 +1,343 @@
+#!/usr/bin/python3
+"""Quantization quality against the peer: hq optimize vs torch FX post-training quantization.
+
+Trains, with Debian's torch, a small clean CNN (conv+batch norm+ReLU x3, global average pool,
+linear) on real data: scikit-learn's handwritten digits as 24x24 colour images, the same data and
+training loop as the bundled sample (samples/make_sample.py), but without the sample's seeded
+problems. Exports it to ONNX, then quantizes it on the SAME 64 calibration images (training split,
+normalized as the model expects) with
+
+  torch   FX PTQ, engine "onednn", the onednn default qconfig (per-channel symmetric int8 weights,
+          histogram-calibrated uint8 activations), prepare_fx -> calibration passes -> convert_fx;
+  hq      `hq parse` + `hq optimize` (default a8_w8, and a16_w16 everywhere through
+          `quantization_param({*}, precision_mode=a16_w16)`), then `hq emulate --target quantized`;
+
+and prints, for each, the top-1 accuracy on the held-out split, the output SQNR against the float
+model (dB, 10*log10(sum x^2 / sum (x - xq)^2) over all logits of the held-out split; also over
+the calibration images, where no range clipping can occur) and the
+quantization wall time, median of --repeat runs (torch: prepare + calibration + convert in this
+process; hq: the whole `hq optimize` process, including loading and writing the archives).
+The float model's accuracy, and hq's float emulation of the parsed ONNX, are printed as references.
+
+Run: bench/run_quant_quality.sh (builds hq, writes bench/results/), or directly:
+  /usr/bin/python3 bench/quant_quality.py --hq build/release/hq [--work DIR]
+Timings are wall-clock on a shared machine: noisy; torch runs single-threaded (--threads).
+"""
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in samples/
+sys.path.insert(0, os.path.join(ROOT, "samples"))
+import make_sample as sample  # noqa: E402  (shared data and training helpers)
+
+CALIB_COUNT = 64
+CALIB_BATCH = 8  # hq's default calibration batch size; torch calibrates with the same batches
+A16_SCRIPT = "quantization_param({*}, precision_mode=a16_w16)\n"
+
+
+def clean_net(torch):
+    """The bench's model: the sample's layout with batch norm after every conv and one head."""
+    nn = torch.nn
+    torch.manual_seed(sample.SEED)
+
+    class CleanNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+            self.bn2 = nn.BatchNorm2d(32)
+            self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
+            self.bn3 = nn.BatchNorm2d(64)
+            self.pool = nn.MaxPool2d(2)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+            x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+            x = torch.relu(self.bn3(self.conv3(x)))
+            return self.fc(torch.flatten(self.gap(x), 1))
+
+    return CleanNet()
+
+
+def sqnr_db(reference, test):
+    reference = np.asarray(reference, np.float64)
+    noise = reference - np.asarray(test, np.float64)
+    signal_power = float((reference**2).sum())
+    noise_power = float((noise**2).sum())
+    return float("inf") if noise_power == 0.0 else 10.0 * np.log10(signal_power / noise_power)
+
+
+def torch_fx_ptq(torch, model, calib_nchw):
+    """Returns (quantized model, seconds) for onednn per-channel FX PTQ on the calibration set."""
+    import copy
+
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "onednn"
+    started = time.perf_counter()
+    example = (torch.from_numpy(calib_nchw[:1]),)
+    prepared = prepare_fx(copy.deepcopy(model).eval(), get_default_qconfig_mapping("onednn"), example)
+    with torch.no_grad():
+        for start in range(0, len(calib_nchw), CALIB_BATCH):
+            prepared(torch.from_numpy(calib_nchw[start:start + CALIB_BATCH]))
+    quantized = convert_fx(prepared)
+    return quantized, time.perf_counter() - started
+
+
+def run(command, what):
+    """Runs a command, returns (stdout, seconds); raises with its stderr when it fails."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): {' '.join(command)}\n"
+                           f"{done.stderr.strip()}")
+    return done.stdout + done.stderr, seconds
+
+
+def load_single_output(path):
+    with np.load(path) as outputs:
+        keys = [k for k in outputs.files if "output" in k] or outputs.files
+        return outputs[keys[0]].reshape(outputs[keys[0]].shape[0], -1)
+
+
+def hq_quantize(hq, work, har, calib_path, eval_path, name, script, repeat):
+    """hq optimize (+ optional script) then quantized emulation; returns (logits, seconds, log)."""
+    command = [hq, "optimize", har, "-d", calib_path, "-o", os.path.join(work, name + ".har")]
+    if script:
+        script_path = os.path.join(work, name + ".alls")
+        with open(script_path, "w") as f:
+            f.write(script)
+        command[3:3] = ["-m", script_path]
+    runs = [run(command, f"hq optimize ({name})") for _ in range(repeat)]
+    log, seconds = runs[0][0], float(np.median([r[1] for r in runs]))
+    out_path = os.path.join(work, name + "_out.npz")
+    run([hq, "emulate", os.path.join(work, name + ".har"), "-d", eval_path, "--target", "quantized",
+         "-o", out_path], f"hq emulate --target quantized ({name})")
+    return load_single_output(out_path), seconds, log
+
+
+def hq_supports_optimize(hq):
+    done = subprocess.run([hq, "optimize", "--help"], capture_output=True, text=True)
+    return done.returncode == 0 and "optimize" in done.stdout + done.stderr
+
+
+DET_SIZE = 320  # PP-OCRv4 det input side here (multiple of 32; 640 would quadruple the CPU time)
+DET_MEAN = np.array([0.485, 0.456, 0.406])  # PaddleOCR NormalizeImage, applied to the BGR image
+DET_STD = np.array([0.229, 0.224, 0.225])
+DET_THRESHOLD = 0.3  # DB post-processing's binarization threshold on the probability map
+SKIMAGE_DATA = "/usr/lib/python3/dist-packages/skimage/data"
+# Calibration crops come from these photos and scans; the held-out images are other files, two of
+# them pages of printed text (what the detector is for).
+DET_CALIB_IMAGES = ("astronaut.png", "brick.png", "bw_text.png", "camera.png", "cell.png",
+                    "chelsea.png", "clock_motion.png", "coins.png", "color.png", "grass.png",
+                    "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+                    "motorcycle_left.png", "retina.jpg", "rocket.jpg")
+DET_HELD_OUT_IMAGES = ("page.png", "text.png", "coffee.png", "motorcycle_right.png")
+
+
+def det_image(name):
+    """A skimage image as float64 HWC BGR 0-255 (cv2.imread's layout, what PaddleOCR feeds)."""
+    from skimage import io
+
+    image = np.asarray(io.imread(os.path.join(SKIMAGE_DATA, name)))
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return image[..., :3][..., ::-1].astype(np.float64)
+
+
+def det_crop(image, rng, whole=False):
+    """A square crop (the whole image when `whole`, squashed to a square) resized to DET_SIZE,
+    normalized the PaddleOCR way, HWC float32."""
+    from skimage.transform import resize
+
+    if not whole:
+        h, w = image.shape[:2]
+        side = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        image = image[top:top + side, left:left + side]
+    image = resize(image, (DET_SIZE, DET_SIZE), order=1, anti_aliasing=True, preserve_range=True)
+    return ((image / 255.0 - DET_MEAN) / DET_STD).astype(np.float32)
+
+
+def det_section(hq, work):
+    """PP-OCRv4 det (issue 6): quantized a8_w8 with 64 real calibration images; output SQNR and
+    text-mask agreement against hq's float emulation (itself checked against onnxruntime by the
+    ONNX tests) on held-out images. Returns the lines to print."""
+    cache = os.environ.get("HQ_MODEL_CACHE") or os.path.join(ROOT, ".cache", "models")
+    model = os.path.join(cache, "ocr", "ch_PP-OCRv4_det_infer.onnx")
+    if not os.path.exists(model):
+        fetch = subprocess.run([os.path.join(ROOT, "tests", "models", "fetch_models.sh")],
+                               capture_output=True, text=True)
+        if fetch.returncode != 0 or not os.path.exists(model):
+            return [f"PP-OCRv4 det: skipped, model not fetched ({fetch.stderr.strip()})"]
+    rng = np.random.default_rng(sample.SEED)
+    images = {name: det_image(name) for name in DET_CALIB_IMAGES}
+    names = [DET_CALIB_IMAGES[i % len(DET_CALIB_IMAGES)] for i in range(CALIB_COUNT)]
+    calib = np.stack([det_crop(images[name], rng) for name in names])
+    held_out = []
+    for name in DET_HELD_OUT_IMAGES:
+        image = det_image(name)
+        held_out += [det_crop(image, rng, whole=True), det_crop(image, rng)]
+    held_out = np.stack(held_out)
+    calib_path = os.path.join(work, "det_calib.npy")
+    eval_path = os.path.join(work, "det_eval.npy")
+    np.save(calib_path, calib)
+    np.save(eval_path, held_out)
+    har = os.path.join(work, "det.har")
+    quantized_har = os.path.join(work, "det_quantized.har")
+    run([hq, "parse", model, "--tensor-shapes", f"1,3,{DET_SIZE},{DET_SIZE}", "-o", har],
+        "hq parse (det)")
+    _, seconds = run([hq, "optimize", har, "-d", calib_path, "-o", quantized_har],
+                     "hq optimize (det)")
+    outputs = {}
+    for target, path in (("native", har), ("quantized", quantized_har)):
+        out = os.path.join(work, f"det_{target}.npz")
+        run([hq, "emulate", path, "-d", eval_path, "--target", target, "-o", out],
+            f"hq emulate --target {target} (det)")
+        outputs[target] = load_single_output(out)
+    reference, test = outputs["native"], outputs["quantized"]
+    agree = (reference > DET_THRESHOLD) == (test > DET_THRESHOLD)
+    per_image = agree.mean(axis=1)
+    text_share = (reference > DET_THRESHOLD).mean()
+    return [
+        f"PP-OCRv4 det, {DET_SIZE}x{DET_SIZE}, hq optimize a8_w8 on {CALIB_COUNT} real calibration "
+        f"crops ({len(DET_CALIB_IMAGES)} skimage images), {len(held_out)} held-out images "
+        f"({', '.join(DET_HELD_OUT_IMAGES)}: whole and one crop each):",
+        f"  output SQNR vs float {sqnr_db(reference, test):.2f} dB; text mask (p > "
+        f"{DET_THRESHOLD}) agreement {agree.mean() * 100:.2f}% of pixels (worst image "
+        f"{per_image.min() * 100:.2f}%; {text_share * 100:.1f}% of pixels are text in float); "
+        f"hq optimize {seconds:.1f} s",
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hq", default=os.path.join(ROOT, "build", "release", "hq"),
+                        help="the hq binary (default: build/release/hq)")
+    parser.add_argument("--work", help="folder for the intermediate files (default: a temporary one)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
+    parser.add_argument("--no-det", action="store_true",
+                        help="skip the PP-OCRv4 det part (it fetches the model and takes minutes)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="quantization runs per tool; the median time is printed (default 5)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = args.work or tempfile.mkdtemp(prefix="hq-quant-quality-")
+    os.makedirs(work, exist_ok=True)
+    print(f"# hq quantization quality vs torch FX PTQ (onednn), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+          f"torch {torch.__version__}, {args.threads} thread(s); timings are noisy (shared machine)")
+
+    images, labels, _ = sample.digits_rgb()
+    train_idx, test_idx = sample.split(labels)
+    mean01, std01 = sample.channel_stats(images[train_idx])
+    x_train = sample.to_model_input(images[train_idx], mean01, std01)
+    x_test = sample.to_model_input(images[test_idx], mean01, std01)
+    y_test = labels[test_idx]
+    rng = np.random.default_rng(sample.SEED)
+    calib_pick = np.sort(rng.choice(len(train_idx), CALIB_COUNT, replace=False))
+    calib_nchw = np.ascontiguousarray(x_train[calib_pick])
+
+    started = time.perf_counter()
+    model = sample.train(torch, clean_net(torch), x_train, labels[train_idx], epochs=args.epochs)
+    train_seconds = time.perf_counter() - started
+    # Every model runs on the held-out images followed by the calibration images: accuracy and
+    # SQNR on the former; the SQNR on the latter has no range clipping (the ranges were calibrated
+    # on exactly those images), which separates arithmetic noise from range coverage.
+    x_all = np.concatenate([x_test, calib_nchw])
+    with torch.no_grad():
+        float_logits = model(torch.from_numpy(x_all)).numpy()
+
+    def score(label, logits, seconds=None):
+        held_out, calib = logits[:len(x_test)], logits[len(x_test):]
+        same = logits is float_logits
+        rows.append((label, sample.accuracy(held_out, y_test),
+                     None if same else sqnr_db(float_logits[:len(x_test)], held_out),
+                     None if same else sqnr_db(float_logits[len(x_test):], calib), seconds))
+    print(f"# data: sklearn load_digits as 24x24 RGB, {len(train_idx)} train / {len(test_idx)} "
+          f"held-out images, {CALIB_COUNT} calibration images from the train split; "
+          f"trained {args.epochs} epochs in {train_seconds:.0f} s")
+
+    rows = []
+    score("float (torch)", float_logits)
+
+    ptq = [torch_fx_ptq(torch, model, calib_nchw) for _ in range(args.repeat)]
+    quantized, torch_seconds = ptq[0][0], float(np.median([p[1] for p in ptq]))
+    with torch.no_grad():
+        torch_logits = quantized(torch.from_numpy(x_all)).numpy()
+    score("torch FX PTQ int8 (onednn, per-channel)", torch_logits, torch_seconds)
+
+    onnx_path = os.path.join(work, "digits.onnx")
+    sample.export_onnx(torch, model, x_test[:1], onnx_path, "logits")
+    calib_path = os.path.join(work, "calib.npy")
+    eval_path = os.path.join(work, "eval.npy")
+    np.save(calib_path, np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)))
+    np.save(eval_path, np.ascontiguousarray(x_all.transpose(0, 2, 3, 1)))
+
+    missing = None
+    hq = args.hq
+    if not (os.path.isfile(hq) and os.access(hq, os.X_OK)):
+        missing = f"no hq binary at {hq}"
+    else:
+        version, _ = run([hq, "--version"], "hq --version")
+        commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                capture_output=True, text=True).stdout.strip() or "unknown"
+        print(f"# {version.strip()} ({hq}), source tree {commit}")
+        har = os.path.join(work, "digits.har")
+        run([hq, "parse", onnx_path, "-o", har], "hq parse")
+        native_path = os.path.join(work, "native_out.npz")
+        run([hq, "emulate", har, "-d", eval_path, "-o", native_path], "hq emulate (native)")
+        native_logits = load_single_output(native_path)
+        score("hq float emulation (native)", native_logits)
+        if not hq_supports_optimize(hq):
+            missing = f"{hq} has no `optimize` command yet"
+        else:
+            for name, label, script in (("a8_w8", "hq optimize a8_w8", None),
+                                        ("a16_w16", "hq optimize a16_w16", A16_SCRIPT)):
+                logits, seconds, _ = hq_quantize(hq, work, har, calib_path, eval_path, name, script,
+                                                 args.repeat)
+                score(label, logits, seconds)
+
+    print()
+    print(f"{'model':<42} {'top-1':>8} {'SQNR dB':>8} {'(calib)':>8} {'quant. time':>12}")
+    for label, top1, sqnr, sqnr_calib, seconds in rows:
+        sqnr_text = "-" if sqnr is None else f"{sqnr:8.2f}"
+        calib_text = "-" if sqnr_calib is None else f"{sqnr_calib:8.2f}"
+        time_text = "-" if seconds is None else f"{seconds:10.2f} s"
+        print(f"{label:<42} {top1 * 100:7.2f}% {sqnr_text:>8} {calib_text:>8} {time_text:>12}")
+    print()
+    print(f"top-1 and SQNR: {len(test_idx)} held-out images (one image = "
+          f"{100.0 / len(test_idx):.2f}% top-1); SQNR (calib): the {CALIB_COUNT} calibration images,")
+    print("where no value falls outside the calibrated ranges. Quantization time: median of "
+          f"{args.repeat} runs.")
+    if missing:
+        print(f"hq rows missing: {missing}")
+    elif not args.no_det:
+        print()
+        for line in det_section(hq, work):
+            print(line)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
