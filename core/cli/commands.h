@@ -11,5 +11,15 @@ int hq_cmd_parse(int argc, char **argv);
 void hq_cmd_parse_usage(FILE *out);
 int hq_cmd_emulate(int argc, char **argv);
 void hq_cmd_emulate_usage(FILE *out);
+int hq_cmd_optimize(int argc, char **argv);
+void hq_cmd_optimize_usage(FILE *out);
+int hq_cmd_compile(int argc, char **argv);
+void hq_cmd_compile_usage(FILE *out);
+int hq_cmd_run(int argc, char **argv);
+void hq_cmd_run_usage(FILE *out);
+int hq_cmd_profile(int argc, char **argv);
+void hq_cmd_profile_usage(FILE *out);
+int hq_cmd_analyze_noise(int argc, char **argv);
+void hq_cmd_analyze_noise_usage(FILE *out);
 
 #endif

@@ -17,6 +17,15 @@ static const subcommand_t subcommands[] = {
     {"parse", hq_cmd_parse, hq_cmd_parse_usage, "import an ONNX model into a new archive"},
     {"emulate", hq_cmd_emulate, hq_cmd_emulate_usage,
      "run the float network on a dataset, write outputs and tapped layers"},
+    {"optimize", hq_cmd_optimize, hq_cmd_optimize_usage,
+     "quantize a parsed archive with a model script and calibration data"},
+    {"compile", hq_cmd_compile, hq_cmd_compile_usage,
+     "compile a quantized archive into an integer program (.hqx)"},
+    {"run", hq_cmd_run, hq_cmd_run_usage, "run a compiled program with the deploy runtime"},
+    {"profile", hq_cmd_profile, hq_cmd_profile_usage,
+     "per-layer MACs, weight bytes and an estimated throughput on a target"},
+    {"analyze-noise", hq_cmd_analyze_noise, hq_cmd_analyze_noise_usage,
+     "per-layer SQNR of a quantized archive (snr, partial_snr), stored in it"},
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
 

@@ -10,5 +10,9 @@
 #include "hq/dataset.h"
 #include "hq/parse.h"
 #include "hq/emulate.h"
+#include "hq/deploy.h"
+#include "hq/hqrt.h"
+#include "hq/inspector.h"
+#include "hq/diag.h"
 
 #endif
