@@ -112,6 +112,7 @@ static void setup(void)
         input[i] = (float)((int)(i * 37 % 11) - 5) / 2.0f;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!graph)
