@@ -5,13 +5,19 @@
  * (2 * multiply-adds of conv, dw, deconv and dense layers) and the achieved GFLOP/s.
  *
  * Built and run by bench/run_emulate.sh (public API only: cc -Iinclude hq_bench.c -lhq).
- * usage: hq_bench model.har [-j THREADS] [-b BATCH] [-n RUNS] [-w WARMUP] [-d input.npy]
- *        [--per-type] [--per-layer] [--info]
+ * usage: hq_bench model.har [-j THREADS] [-b BATCH] [-n RUNS] [-t MIN_MS] [-w WARMUP] [-d input.npy]
+ *        [--per-type] [--per-layer] [--info] [--cpu-time]
+ * --cpu-time times with the process's CPU time instead of the wall clock: for comparing two
+ * builds on a machine loaded by other work (meaningful with -j 1 only; never in results).
+ * -t: keep running past RUNS until the timed runs add up to MIN_MS (at most 100 * RUNS runs), so
+ * that the median of a model of a millisecond is not a handful of samples.
  * --info prints the kernels the emulator runs (hq_emulator_kernels) and exits.
  * --per-layer adds `runs` untimed runs whose tap callback times each layer (the time since the
  * previous tap) and prints each layer's least milliseconds, shape and GFLOP/s.
  * output: one line "ms_median=... ms_min=... ms_max=... gflop=... gflops=... threads=...
- *         batch=... peak_bytes=..." (and with --per-type, the seconds per layer type). */
+ *         batch=... peak_bytes=... ms_all=t1,t2,..." (ms_all: every timed run, in run order, for
+ *         run_emulate.sh, which pools the runs of several interleaved invocations), and with
+ *         --per-type, the seconds per layer type. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -21,10 +27,12 @@
 
 #include "hq/hq.h"
 
+static clockid_t timing_clock = CLOCK_MONOTONIC;
+
 static double now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(timing_clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
@@ -108,8 +116,8 @@ static void print_layers(const layer_clock_t *clock)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hq_bench model.har [-j THREADS] [-b BATCH] [-n RUNS] [-w WARMUP] "
-                    "[-d input.npy] [--per-type] [--per-layer] [--info]\n");
+    fprintf(stderr, "usage: hq_bench model.har [-j THREADS] [-b BATCH] [-n RUNS] [-t MIN_MS] [-w WARMUP] "
+                    "[-d input.npy] [--per-type] [--per-layer] [--info] [--cpu-time]\n");
     return 2;
 }
 
@@ -117,6 +125,7 @@ int main(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
     int threads = 0, runs = 10, warmup = 2, per_type = 0, per_layer = 0, info = 0;
+    double min_ms = 0.0;
     long batch = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -126,12 +135,16 @@ int main(int argc, char **argv)
             per_layer = 1;
         else if (!strcmp(a, "--info"))
             info = 1;
+        else if (!strcmp(a, "--cpu-time"))
+            timing_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (!strcmp(a, "-j") && next)
             threads = atoi(argv[++i]);
         else if (!strcmp(a, "-b") && next)
             batch = atol(argv[++i]);
         else if (!strcmp(a, "-n") && next)
             runs = atoi(argv[++i]);
+        else if (!strcmp(a, "-t") && next)
+            min_ms = atof(argv[++i]);
         else if (!strcmp(a, "-w") && next)
             warmup = atoi(argv[++i]);
         else if (!strcmp(a, "-d") && next)
@@ -200,19 +213,26 @@ int main(int argc, char **argv)
             return 1;
         }
     hq_emulator_reset_stats(emu);
-    double *ms = calloc((size_t)runs, sizeof *ms);
-    for (int r = 0; r < runs; r++) {
+    const int most = min_ms > 0 ? 100 * runs : runs;
+    double *ms = calloc((size_t)most, sizeof *ms), total = 0.0;
+    int done = 0;
+    while (done < most && (done < runs || total < min_ms)) {
         double start = now_ms();
         hq_emulator_run(emu, batch, (const float *const *)inputs, outputs, NULL, NULL, &err);
-        ms[r] = now_ms() - start;
+        ms[done] = now_ms() - start;
+        total += ms[done++];
     }
+    runs = done;
+    char *all = calloc((size_t)runs, 16);
+    for (int r = 0, used = 0; all && r < runs; r++)
+        used += snprintf(all + used, (size_t)(runs * 16 - used), r ? ",%.3f" : "%.3f", ms[r]);
     qsort(ms, (size_t)runs, sizeof *ms, compare_double);
     double median = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
     double gflop = graph_flops(graph) * (double)batch * 1e-9;
     printf("ms_median=%.3f ms_min=%.3f ms_max=%.3f gflop=%.4f gflops=%.2f threads=%d batch=%ld "
-           "peak_bytes=%lld\n",
+           "peak_bytes=%lld ms_all=%s\n",
            median, ms[0], ms[runs - 1], gflop, gflop / (median * 1e-3), hq_emulator_threads(emu),
-           batch, (long long)hq_emulator_peak_bytes(emu, batch));
+           batch, (long long)hq_emulator_peak_bytes(emu, batch), all ? all : "");
     for (int t = 0; per_type && t < HQ_LAYER_TYPE_COUNT; t++) {
         int64_t calls = 0;
         double seconds = hq_emulator_type_seconds(emu, (hq_layer_type_t)t, &calls);
@@ -239,6 +259,7 @@ int main(int argc, char **argv)
     free(inputs);
     free(outputs);
     free(ms);
+    free(all);
     hq_emulator_destroy(emu);
     hq_archive_destroy(archive);
     return 0;

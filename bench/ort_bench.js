@@ -1,14 +1,19 @@
 // ort_bench.js — times onnxruntime-node (CPU) on one ONNX model, the peer of bench/hq_bench.c:
 // session created and the input filled before the clock starts, `warmup` runs, then `runs` timed
-// runs of one batch; prints "ms_median=... ms_min=... ms_max=..." on one line.
+// runs of one batch; prints "ms_median=... ms_min=... ms_max=... ms_all=t1,t2,..." on one line
+// (ms_all: every timed run in run order, pooled by run_emulate.sh over interleaved invocations).
 // The input is the same deterministic pseudo-random sequence as hq_bench.c's, generated in NHWC
 // order and transposed to NCHW, so both runtimes see the same values.
-// usage: node ort_bench.js MODULE_DIR model.onnx N,C,H,W THREADS RUNS WARMUP
+// usage: node ort_bench.js MODULE_DIR model.onnx N,C,H,W THREADS RUNS WARMUP [MIN_MS]
+// MIN_MS: keep running past RUNS until the timed runs add up to MIN_MS (at most 100 * RUNS), as
+// hq_bench -t does.
 'use strict';
 const path = require('path');
 
 async function main() {
-    const [moduleDir, model, shapeText, threadsText, runsText, warmupText] = process.argv.slice(2);
+    const [moduleDir, model, shapeText, threadsText, runsText, warmupText, minText] =
+        process.argv.slice(2);
+    const minMs = Number(minText || 0);
     const ort = require(path.join(moduleDir, 'onnxruntime-node'));
     const [n, c, h, w] = shapeText.split(',').map(Number);
     const threads = Number(threadsText), runs = Number(runsText), warmup = Number(warmupText);
@@ -34,15 +39,19 @@ async function main() {
     for (let r = 0; r < warmup; r++)
         await session.run(feeds);
     const ms = [];
-    for (let r = 0; r < runs; r++) {
+    let total = 0;
+    while (ms.length < (minMs > 0 ? 100 * runs : runs) && (ms.length < runs || total < minMs)) {
         const start = process.hrtime.bigint();
         await session.run(feeds);
         ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+        total += ms[ms.length - 1];
     }
+    const count = ms.length;
+    const all = ms.map((t) => t.toFixed(3)).join(',');
     ms.sort((a, b) => a - b);
-    const median = runs % 2 ? ms[(runs - 1) / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
+    const median = count % 2 ? ms[(count - 1) / 2] : 0.5 * (ms[count / 2 - 1] + ms[count / 2]);
     console.log(`ms_median=${median.toFixed(3)} ms_min=${ms[0].toFixed(3)} ` +
-                `ms_max=${ms[runs - 1].toFixed(3)}`);
+                `ms_max=${ms[count - 1].toFixed(3)} ms_all=${all}`);
 }
 
 main().catch((e) => {

@@ -2,13 +2,19 @@
 # run_emulate.sh — hq's float emulation against onnxruntime (CPU) on the same models, inputs,
 # threads and batch. Prints the machine, then one line per case:
 #   model  input  threads  batch  hq_ms  ort_ms  ratio(ort/hq)  hq_GFLOP/s
-# hq_ms and ort_ms are medians of RUNS timed runs after WARMUP untimed ones, measured back to
-# back in this script (bench/hq_bench.c times hq_emulator_run only; bench/ort_bench.js times
-# session.run only). ratio > 1 means hq is faster.
+# Each case runs ROUNDS rounds; a round starts hq_bench and ort_bench once each (alternating which
+# goes first), and each does WARMUP untimed runs then RUNS/ROUNDS timed runs, or more until they add
+# up to MIN_MS (so that a model of a millisecond gets hundreds of runs). hq_ms and ort_ms are the
+# medians of all the timed runs of each, so that the load of other processes hits both
+# runtimes alike (bench/hq_bench.c times hq_emulator_run only; bench/ort_bench.js times
+# session.run only). ratio > 1 means hq is faster; hq_GFLOP/s = conv/dw/deconv/dense FLOPs
+# (2 per multiply-add) / hq_ms.
 #
-# usage: bench/run_emulate.sh [--build DIR] [--runs N] [--warmup N] [--threads "1 2"]
-#                             [--batches "1 8"] [--models "det cls resnet18 mobilenet_v2"]
-#                             [--out FILE]
+# usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS] [--quick]
+#                             [--threads "1 2"] [--batches "1 8"]
+#                             [--models "det cls resnet18 mobilenet_v2"] [--out FILE]
+#   defaults: --runs 12 --rounds 4 --warmup 2 --min-ms 250; --quick = --runs 4 --rounds 2
+#   --min-ms 50 (for development).
 # Needs: a built tree (default <repo>/build, with libhq.so and hq), cc, node and npm (models and
 # onnxruntime-node come from tests/models/fetch_models.sh; the torch models from
 # tests/models/make_torch_models.py with python3-torch and python3-torchvision, skipped with a
@@ -18,8 +24,10 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$repo/build"
-runs=10
+runs=12
+rounds=4
 warmup=2
+min_ms=250
 threads_list="1 2"
 batches="1 8"
 models="det cls resnet18 mobilenet_v2"
@@ -28,15 +36,21 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
+    --min-ms) min_ms=$2; shift 2 ;;
+    --quick) runs=4; rounds=2; min_ms=50; shift ;;
     --threads) threads_list=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
+[[ $runs =~ ^[0-9]+$ && $rounds =~ ^[0-9]+$ && $warmup =~ ^[0-9]+$ && $min_ms =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] &&
+    [ "$runs" -ge "$rounds" ] ||
+    { echo "run_emulate.sh: --runs, --rounds, --warmup, --min-ms: need integers, runs >= rounds >= 1" >&2; exit 2; }
 build=$(cd "$build" && pwd)
 hq="$build/hq"
 [ -x "$hq" ] && [ -f "$build/libhq.so" ] ||
@@ -110,37 +124,68 @@ done
 
 # ---- the machine -----------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+family=$(awk -F': ' '/^cpu family/ { print $2; exit }' /proc/cpuinfo)
+cpu_model=$(awk -F': ' '/^model\t/ { print $2; exit }' /proc/cpuinfo)
+mhz=$(awk -F': ' '/^cpu MHz/ { printf "%.0f", $2; exit }' /proc/cpuinfo)
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_vnni' |
-    tr '\n' ' ')
+    tr '\n' ' ' | sed 's/ $//')
+caches=$(for index in /sys/devices/system/cpu/cpu0/cache/index*; do
+    [ -f "$index/size" ] && [ "$(cat "$index/type")" != Instruction ] &&
+        printf 'L%s %s, ' "$(cat "$index/level")" "$(cat "$index/size")"
+done 2>/dev/null | sed 's/, $//')
+ort_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$node_modules/onnxruntime-node/package.json" |
+    head -n1)
 kernels='?'
 [ ${#ready[@]} -gt 0 ] && kernels=$("$work/hq_bench" "$work/${ready[0]}.har" --info)
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
-    echo "# hq float emulation vs onnxruntime-node 1.30.0 (CPU), $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "# machine: $cpu; flags: ${flags:-none}; cores available: $(nproc); hq kernels: $kernels"
+    echo "# hq float emulation vs onnxruntime-node ${ort_version:-?} (CPU), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# machine: $cpu (family $family model $cpu_model, ${mhz} MHz); flags: ${flags:-none}"
+    echo "# cores available: $(nproc); caches: ${caches:-?}; hq kernels: $kernels"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# medians of $runs runs after $warmup warm-up runs; ratio = ort_ms / hq_ms (> 1: hq faster)"
+    echo "# per case: $rounds rounds of (hq_bench, ort_bench) alternating which starts, each $warmup" \
+        "warm-up + $((runs / rounds)) timed runs or more up to ${min_ms} ms; ms = median of all timed runs"
+    echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms"
     for line in "${skipped[@]}"; do echo "$line"; done
     printf '%-14s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
         hq_GFLOP/s
 } | report
 
-median_of() { sed -n 's/.*ms_median=\([0-9.]*\).*/\1/p'; }
+# the ms_all lists of several invocations -> their median
+all_of() { sed -n 's/.*ms_all=\([0-9.,]*\).*/\1/p' | tr ',' '\n'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2];
+                                              else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+per_round=$((runs / rounds))
 for model in "${ready[@]}"; do
     input=$(tr ',' 'x' <<<"${shape[$model]#*,}")
     for threads in $threads_list; do
         for batch in $batches; do
-            hq_line=$("$work/hq_bench" "$work/$model.har" -j "$threads" -b "$batch" -n "$runs" \
-                -w "$warmup")
-            ort_line=$(node "$repo/bench/ort_bench.js" "$node_modules" "${peer[$model]}" \
-                "$batch,${shape[$model]}" "$threads" "$runs" "$warmup")
-            hq_ms=$(median_of <<<"$hq_line")
-            ort_ms=$(median_of <<<"$ort_line")
-            gflops=$(sed -n 's/.*gflops=\([0-9.]*\).*/\1/p' <<<"$hq_line")
-            ratio=$(awk -v a="$ort_ms" -v b="$hq_ms" 'BEGIN { printf "%.2f", a / b }')
-            printf '%-14s %-12s %7s %5s %10.1f %10.1f %7s %10s\n' "$model" "$input" "$threads" \
-                "$batch" "$hq_ms" "$ort_ms" "$ratio" "$gflops" | report
+            hq_times=""
+            ort_times=""
+            gflop=""
+            for ((round = 0; round < rounds; round++)); do
+                for side in hq ort; do
+                    # odd rounds start with onnxruntime
+                    [ $((round % 2)) -eq 1 ] && side=$([ $side = hq ] && echo ort || echo hq)
+                    if [ $side = hq ]; then
+                        line=$("$work/hq_bench" "$work/$model.har" -j "$threads" -b "$batch" \
+                            -n "$per_round" -t "$min_ms" -w "$warmup")
+                        hq_times+="$(all_of <<<"$line")"$'\n'
+                        gflop=$(sed -n 's/.*gflop=\([0-9.]*\).*/\1/p' <<<"$line")
+                    else
+                        line=$(node "$repo/bench/ort_bench.js" "$node_modules" "${peer[$model]}" \
+                            "$batch,${shape[$model]}" "$threads" "$per_round" "$warmup" "$min_ms")
+                        ort_times+="$(all_of <<<"$line")"$'\n'
+                    fi
+                done
+            done
+            hq_ms=$(grep . <<<"$hq_times" | median)
+            ort_ms=$(grep . <<<"$ort_times" | median)
+            awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
+                -v o="$ort_ms" -v g="$gflop" 'BEGIN {
+                    printf "%-14s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f\n", m, i, t, b, h, o,
+                        o / h, g / (h * 1e-3) }' | report
         done
     done
 done

@@ -6,7 +6,8 @@
  * different from the effective one ("<net>/compression/level:0"): one info each. Beyond the
  * original tool: the measured cost of each 4-bit layer — the SQNR of its 4-bit weights against
  * the float weights next to what 8 bit would give (from the params, no data needed), and the SQNR
- * drop across the layer when noise analysis is available. Owner: inspectors helper. */
+ * drop across the layer from noise analysis next to the median drop across the weighted layers
+ * that kept 8-bit weights. Owner: inspectors helper. */
 #include "inspector_util.h"
 
 /* The explicit compression_level of the script (last one wins), or -1. */
@@ -65,16 +66,53 @@ static bool input_sqnr(hq_inspector_context_t *ctx, int l, double *db)
     return true;
 }
 
+/* SQNR lost across weighted layer `l` (its input's SQNR minus its output's, cumulative noise
+ * analysis); false when unknown. */
+static bool sqnr_drop(hq_inspector_context_t *ctx, int l, double *out_db, double *in_db)
+{
+    const hq_layer_noise_t *noise = ctx->layer_noise(ctx, l);
+    if (!noise || !noise->has_cumulative || !input_sqnr(ctx, l, in_db))
+        return false;
+    *out_db = noise->cumulative_db;
+    return true;
+}
+
+static bool is_4bit(hq_inspector_context_t *ctx, int l)
+{
+    double bits = 0;
+    return insp_has_weights(ctx->layer(ctx, l)->type) &&
+           ctx->layer_scalar(ctx, HQ_PARAMS_QUANTIZED, l, "weight_bits:0", &bits) && bits == 4;
+}
+
+/* Median SQNR drop across the weighted layers that kept 8-bit weights: the reference a 4-bit
+ * layer's drop is measured against. NAN when no such layer has noise analysis. */
+static double median_8bit_drop(hq_inspector_context_t *ctx)
+{
+    int n = ctx->layer_count(ctx), k = 0;
+    double *drops = malloc((size_t)(n > 0 ? n : 1) * sizeof *drops);
+    if (!drops)
+        return NAN;
+    for (int l = 0; l < n; l++) {
+        double out_db, in_db;
+        if (insp_has_weights(ctx->layer(ctx, l)->type) && !is_4bit(ctx, l) &&
+            sqnr_drop(ctx, l, &out_db, &in_db))
+            drops[k++] = in_db - out_db;
+    }
+    qsort(drops, (size_t)k, sizeof *drops, insp_cmp_double);
+    double median = k > 0 ? insp_quantile(drops, k, 0.5) : NAN;
+    free(drops);
+    return median;
+}
+
 static void report_costs(hq_inspector_context_t *ctx)
 {
     int n = ctx->layer_count(ctx);
+    double reference = median_8bit_drop(ctx);
     for (int l = 0; l < n; l++) {
         const hq_layer_t *layer = ctx->layer(ctx, l);
-        double bits = 0;
-        if (!insp_has_weights(layer->type) ||
-            !ctx->layer_scalar(ctx, HQ_PARAMS_QUANTIZED, l, "weight_bits:0", &bits) || bits != 4)
+        if (!is_4bit(ctx, l))
             continue;
-        hq_diag_number_t nums[5];
+        hq_diag_number_t nums[6];
         int k = 0;
         insp_text_t msg = {.len = 0};
         insp_append(&msg, "Layer %s has 4-bit weights", layer->bare_name);
@@ -88,12 +126,16 @@ static void report_costs(hq_inspector_context_t *ctx)
             nums[k++] = (hq_diag_number_t){"weight_sqnr_8bit_db", s8};
         }
         const hq_layer_noise_t *noise = ctx->layer_noise(ctx, l);
-        double before;
-        if (noise && noise->has_cumulative && input_sqnr(ctx, l, &before)) {
-            insp_append(&msg, "; output SQNR %.1f dB (its input: %.1f dB)", noise->cumulative_db,
-                        before);
-            nums[k++] = (hq_diag_number_t){"output_sqnr_db", noise->cumulative_db};
-            nums[k++] = (hq_diag_number_t){"sqnr_drop_db", before - noise->cumulative_db};
+        double out_db, in_db;
+        if (sqnr_drop(ctx, l, &out_db, &in_db)) {
+            insp_append(&msg, "; measured output SQNR %.1f dB, %.1f dB %s its input's", out_db,
+                        fabs(in_db - out_db), in_db >= out_db ? "below" : "above");
+            nums[k++] = (hq_diag_number_t){"output_sqnr_db", out_db};
+            nums[k++] = (hq_diag_number_t){"sqnr_drop_db", in_db - out_db};
+            if (!isnan(reference)) {
+                insp_append(&msg, " (the 8-bit weighted layers lose %.1f dB on median)", reference);
+                nums[k++] = (hq_diag_number_t){"median_8bit_drop_db", reference};
+            }
         }
         if (noise && noise->has_partial) {
             insp_append(&msg, "; %.1f dB at the outputs when only it is quantized",
@@ -102,6 +144,22 @@ static void report_costs(hq_inspector_context_t *ctx)
         }
         insp_emit(ctx, HQ_DIAG_INFO, l, 0, nums, k, "%s", msg.buf);
     }
+}
+
+/* What decided the 4-bit share (the effective level of the archive). */
+static const char *effective_text(double effective, char *buf, size_t size)
+{
+    if (effective == -1)
+        snprintf(buf, size,
+                 "implicit compression (the weights exceed the weight memory hq "
+                 "models for the target)");
+    else if (effective == -2)
+        snprintf(buf, size, "an explicit auto_4bit_weights_ratio, which wins over the level");
+    else if (effective >= 0)
+        snprintf(buf, size, "level %d", (int)effective);
+    else
+        snprintf(buf, size, "not recorded in the archive");
+    return buf;
 }
 
 static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err)
@@ -138,11 +196,13 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     hq_diag_number_t share[] = {{"ratio_4bit", ratio}, {"effective_level", effective}};
     insp_emit(ctx, HQ_DIAG_INFO, -1, 0, share, 2, "%.1f%% of the weights are compressed to 4 bit",
               ratio * 100.0);
+    char why[160];
     if (explicit_level < 0) {
         insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, share, 2,
                   "Implicit compression: %.1f%% of the weights are at 4 bit although the model "
-                  "script sets no compression_level; 4-bit weights usually cost accuracy",
-                  ratio * 100.0);
+                  "script sets no compression_level (decided by %s); 4-bit weights usually cost "
+                  "accuracy",
+                  ratio * 100.0, effective_text(effective, why, sizeof why));
         static const char reason[] =
             "turns off the implicit 4-bit compression (check that the model still fits the "
             "target's weight memory)";
@@ -157,16 +217,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                   "compression_level=%d is set explicitly in the model script and was applied",
                   explicit_level);
     } else {
-        if (effective >= 0)
-            insp_emit(ctx, HQ_DIAG_INFO, -1, 0, share, 2,
-                      "compression_level=%d is set in the model script, but the effective level "
-                      "is %d",
-                      explicit_level, (int)effective);
-        else
-            insp_emit(ctx, HQ_DIAG_INFO, -1, 0, share, 2,
-                      "compression_level=%d is set in the model script; the archive does not "
-                      "record the effective level",
-                      explicit_level);
+        insp_emit(ctx, HQ_DIAG_INFO, -1, 0, share, 2,
+                  "compression_level=%d is set in the model script, but the effective compression "
+                  "is %s",
+                  explicit_level, effective_text(effective, why, sizeof why));
     }
     report_costs(ctx);
     return HQ_OK;

@@ -228,7 +228,8 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     ctx->log(ctx, "%d layers with %s SQNR; Q25 %.2f dB, Q75 %.2f dB, fence %.2f dB",
              s.cand_count, s.partial ? "partial" : "cumulative", q25, q75, fence);
     hq_profile_t *base = NULL;
-    if (hq_profile && hq_profile(ctx->archive(ctx), ctx->hw_arch(ctx), NULL, 0, &base, NULL) != HQ_OK)
+    if (hq_profile &&
+        hq_profile(ctx->archive(ctx), ctx->hw_arch(ctx), NULL, 0, &base, NULL) != HQ_OK)
         base = NULL;
     int flagged = 0;
     for (int i = 0; i < s.cand_count; i++) {

@@ -2,13 +2,16 @@
  *
  * Static: an input with no normalization layer on its path; a normalization whose constants are
  * all below 1 (the 0-1 scale of torchvision's Normalize, suspicious for 0-255 camera data).
- * Data (when a dataset is given): per-channel mean/std (per sample, then averaged; std = sqrt of the
- * mean per-sample variance) at each normalization output and at inputs without one; outside mean
- * (-2, 5) / std (0.1, 5) is an error ("not normalized" above, "normalized twice" below); data that
- * already looks normalized (every channel mean in [-0.5, 1], std in [0.1, 2]) in front of a
- * normalization layer is an error ("normalized twice?"). Beyond the original tool: the
- * recommendation is the exact normalization line that makes the observed data standard (or the
- * script's constants x255 when the data shows that was the mistake). Owner: inspectors helper. */
+ * Data (when a dataset is given): per-channel mean/std (per sample, then averaged; std = sqrt of
+ * the mean per-sample variance) at each normalization output and at inputs without one; outside
+ * mean (-2, 5) / std (0.1, 5) is an error ("not normalized" above, "normalized twice" below);
+ * data that already looks normalized (every channel mean in [-0.5, 1], std in [0.1, 2]) in front
+ * of a normalization layer that moves it out of that window is an error ("normalized twice?"):
+ * 0-1 pixels in front of 0-1 constants also "look normalized" and come out standard, the original
+ * tool's false alarm, and are an info here, as are 0-1 constants meeting 0-1 data. Beyond the
+ * original tool: the recommendation is the exact normalization line that makes the observed data
+ * standard (or the script's constants x255 when the data shows that was the mistake).
+ * Owner: inspectors helper. */
 #include "inspector_util.h"
 
 /* Thresholds of the original tool. */
@@ -49,8 +52,8 @@ static int normalization_after(hq_inspector_context_t *ctx, int input)
     return -1;
 }
 
-/* Index of the script command that created normalization layer `layer` (`name = normalization(..)`),
- * or -1. */
+/* Index of the script command that created normalization layer `layer` (`name =
+ * normalization(..)`), or -1. */
 static int command_of(hq_inspector_context_t *ctx, const char *bare)
 {
     for (int i = ctx->find_command(ctx, "normalization", 0); i >= 0;
@@ -66,10 +69,12 @@ typedef struct moments {
     int channels;
     double mean[MAX_CHANNELS], std[MAX_CHANNELS];
     double min_mean, max_mean, min_std, max_std;
+    double min_value, max_value; /* raw values (input data only; NAN otherwise) */
 } moments_t;
 
 static void summarize(moments_t *m)
 {
+    m->min_value = m->max_value = NAN;
     m->min_mean = m->min_std = INFINITY;
     m->max_mean = m->max_std = -INFINITY;
     for (int c = 0; c < m->channels; c++) {
@@ -100,9 +105,8 @@ static bool looks_normalized(const moments_t *m)
 static bool input_moments(hq_inspector_context_t *ctx, int input_layer, moments_t *m)
 {
     const hq_layer_t *l = ctx->layer(ctx, input_layer);
-    int channels = l && l->output_shape.ndim > 0
-                       ? (int)l->output_shape.dims[l->output_shape.ndim - 1]
-                       : 0;
+    int channels =
+        l && l->output_shape.ndim > 0 ? (int)l->output_shape.dims[l->output_shape.ndim - 1] : 0;
     if (!ctx->has_dataset(ctx) || channels <= 0 || channels > MAX_CHANNELS)
         return false;
     for (int i = 0; i < ctx->dataset_input_count(ctx); i++) {
@@ -113,6 +117,8 @@ static bool input_moments(hq_inspector_context_t *ctx, int input_layer, moments_
         if (!insp_input_channel_stats(ctx, i, channels, m->mean, m->std, &lo, &hi))
             return false;
         summarize(m);
+        m->min_value = lo;
+        m->max_value = hi;
         return true;
     }
     return false;
@@ -253,7 +259,15 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
         summarize(&fixed);
         x255_fits = outside(&fixed) == 0;
     }
-    if (small) {
+    /* 0-1 data that the 0-1 constants make standard: the scale is right (torchvision's setup) */
+    bool consistent =
+        small && have_in && have_out && where == 0 && in.min_value >= 0 && in.max_value <= 1.0;
+    if (consistent)
+        insp_emit(ctx, HQ_DIAG_INFO, norm, 0, NULL, 0,
+                  "Normalization layer %s has mean and std all below 1 (the 0-1 scale), and so "
+                  "has the data (values in [%.4g, %.4g]), which comes out standard: consistent",
+                  nname, in.min_value, in.max_value);
+    if (small && !consistent) {
         bool confirmed = where > 0 && x255_fits;
         insp_emit(ctx, HQ_DIAG_WARNING, norm, 0, NULL, 0,
                   "Normalization layer %s has mean and std all below 1, which looks like the 0-1 "
@@ -270,7 +284,13 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
                            confirmed ? HQ_ANSWER_YES : HQ_ANSWER_NO);
         }
     }
-    if (have_in && looks_normalized(&in)) {
+    /* Data that looks normalized is only normalized twice when the layer moves it out of the
+     * standard window: 0-1 pixels in front of 0-1 constants look "normalized" by the original
+     * tool's rule too, and come out standard (its false alarm, fixed here). */
+    bool standard_out = have_out && where == 0;
+    if (have_in && looks_normalized(&in) && standard_out)
+        ctx->log(ctx, "data at %s looks normalized, but %s keeps it standard", iname, nname);
+    if (have_in && looks_normalized(&in) && !standard_out) {
         range_numbers(nums, &in);
         insp_emit(ctx, HQ_DIAG_ERROR, input, HQ_DIAG_SHOW_CHANNELS, nums, 4,
                   "Data at input layer %s already looks normalized (per-channel mean in "
@@ -280,8 +300,8 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
         insp_text_t line = {.len = 0};
         observed_line(&line, nname, input_count > 1 ? iname : NULL, &in);
         insp_recommend(ctx, HQ_DIAG_ERROR, norm, line.buf,
-                       "the data is already normalized: this line (nearly the identity) keeps it "
-                       "standard instead of normalizing it again",
+                       "the data is already normalized (or in the 0-1 scale): this line, "
+                       "measured on it, makes it standard instead of normalizing it again",
                        "normalization", HQ_GROUP_YES_NO,
                        "Replace the normalization with the one measured on the data?",
                        HQ_ANSWER_YES);

@@ -1,17 +1,24 @@
-/* postquant_algo.c — PostQuantAlgoInspector (plugins/, LOW): post-quantization features of the
- * model script.
+/* postquant_algo.c — PostQuantAlgoInspector (plugins/, LOW): the optimization level and the
+ * post-quantization features of the model script.
  *
- * Bias correction disabled (`post_quantization_optimization(bias_correction, policy=disabled)`,
- * or optimization_level < 2 without it enabled) is a warning with the line that enables it.
- * `finetune` / `adaround` requested: hq applies neither (docs/quantizer.md); an info says so, and a
- * warning when the calibration set is below the 1024 samples such training needs. Any
- * combination of commands is read without failing. Owner: inspectors helper. */
+ * As the original tool: an info with the optimization level and whether it is implicit (no
+ * `model_optimization_flavor(optimization_level=N)`, hq's default 2) or explicit, and one info per
+ * post-quantization feature (bias_correction, finetune, adaround) saying whether it is enabled.
+ * Explicit level below 2: the original offers one level more; in hq level 2 is everything there is
+ * (docs/quantizer.md: 0 = no equalization and no bias correction, 1 = no bias correction, 3 and 4
+ * = 2), so the line offered is `optimization_level=2` (a yes/no group, default yes). Explicit 2-4:
+ * an info that no level does more in hq. Implicit level with features configured by hand: the
+ * original's "non-default config" info. Beyond it: bias correction switched off by the script is
+ * a warning with the line that enables it; finetune/adaround requested is an info saying hq does
+ * not apply them. The original indexed its feature table by name and crashed when the one feature
+ * enabled was not bias_correction; here any combination of commands, values of any kind or none at
+ * all, is read without failing. Owner: inspectors helper. */
 #include "../inspectors/inspector_util.h"
 
-#define TRAINING_SAMPLES 1024
+#define DEFAULT_LEVEL 2
 
 /* Policy of `post_quantization_optimization(feature, policy=...)`: 1 enabled, 0 disabled, -1
- * absent (last one wins). */
+ * absent (last one wins; a line without policy= means disabled, as in the original). */
 static int policy(hq_inspector_context_t *ctx, const char *feature)
 {
     int p = -1;
@@ -22,57 +29,87 @@ static int policy(hq_inspector_context_t *ctx, const char *feature)
         if (!f || !f->text || strcmp(f->text, feature))
             continue;
         const hq_value_t *v = hq_command_kwarg(c, "policy");
-        p = v && v->text && !strcmp(v->text, "disabled") ? 0 : 1;
+        p = v && v->text && !strcmp(v->text, "enabled") ? 1 : 0;
     }
     return p;
 }
 
-static double optimization_level(hq_inspector_context_t *ctx)
+/* The script's optimization_level (last one wins); false when it sets none. */
+static bool explicit_level(hq_inspector_context_t *ctx, double *level)
 {
-    double level = 2;
+    bool found = false;
     for (int i = ctx->find_command(ctx, "model_optimization_flavor", 0); i >= 0;
          i = ctx->find_command(ctx, "model_optimization_flavor", i + 1)) {
         const hq_value_t *v = hq_command_kwarg(ctx->command(ctx, i), "optimization_level");
-        if (v && v->kind == HQ_VALUE_NUMBER)
-            level = v->number;
+        if (v && v->kind == HQ_VALUE_NUMBER) {
+            *level = v->number;
+            found = true;
+        }
     }
-    return level;
+    return found;
 }
 
 static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err)
 {
     (void)state;
     (void)err;
-    double level = optimization_level(ctx);
-    int bias = policy(ctx, "bias_correction");
-    if (bias == 0 || (bias < 0 && level < 2)) {
-        hq_diag_number_t n[] = {{"optimization_level", level}};
+    double level = DEFAULT_LEVEL;
+    bool explicit = explicit_level(ctx, &level);
+    hq_diag_number_t n[] = {{"optimization_level", level}};
+    insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1, "%s optimization level: %g",
+              explicit ? "Explicit" : "Implicit", level);
+    static const char *const features[] = {"bias_correction", "finetune", "adaround"};
+    int configured = 0;
+    for (int k = 0; k < 3; k++) {
+        int p = policy(ctx, features[k]);
+        configured += p >= 0;
+        bool on = p == 1 || (p < 0 && k == 0 && level >= 2);
+        insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0, "%s is %s%s", features[k],
+                  on ? "enabled" : "disabled",
+                  p >= 0   ? " (model script)"
+                  : k == 0 ? " (optimization level)"
+                           : "");
+        if (on && k > 0)
+            insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0,
+                      "%s is requested, but hq does not train during quantization: the line is "
+                      "kept in the script and not applied (docs/quantizer.md)",
+                      features[k]);
+    }
+    if (policy(ctx, "bias_correction") == 0) {
         insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, n, 1,
-                  "Bias correction is off (%s): the mean shift quantization adds to each layer "
-                  "is left uncorrected",
-                  bias == 0 ? "disabled in the model script" : "optimization_level below 2");
+                  "Bias correction is disabled in the model script: the mean shift quantization "
+                  "adds to each layer is left uncorrected");
         insp_recommend(ctx, HQ_DIAG_WARNING, -1,
                        "post_quantization_optimization(bias_correction, policy=enabled)",
-                       "bias correction removes the mean error of quantized layers",
+                       "bias correction removes the mean error of quantized layers (analytic in "
+                       "hq: it costs no training)",
                        "bias_correction", HQ_GROUP_YES_NO, "Enable bias correction?",
                        HQ_ANSWER_YES);
     }
-    static const char *const trained[] = {"finetune", "adaround"};
-    for (int k = 0; k < 2; k++) {
-        if (policy(ctx, trained[k]) != 1)
-            continue;
-        insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0,
-                  "%s is requested, but hq does not train during quantization: the line is "
-                  "kept in the script and not applied (docs/quantizer.md)",
-                  trained[k]);
-        if (ctx->has_dataset(ctx) && ctx->sample_count(ctx) < TRAINING_SAMPLES)
-            insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, NULL, 0,
-                      "%s needs a training set of at least %d samples; the dataset has %lld",
-                      trained[k], TRAINING_SAMPLES, (long long)ctx->sample_count(ctx));
+    if (!explicit) {
+        if (configured > 0)
+            insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0,
+                      "Non-default configuration with the implicit optimization level");
+        return HQ_OK;
+    }
+    if (level < DEFAULT_LEVEL) {
+        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, n, 1,
+                  "optimization_level=%g turns off %s: raising it costs seconds in hq", level,
+                  level < 1 ? "equalization and bias correction" : "bias correction");
+        insp_recommend(ctx, HQ_DIAG_WARNING, -1, "model_optimization_flavor(optimization_level=2)",
+                       "level 2 adds equalization and analytic bias correction, everything hq "
+                       "has (the original tool offers one level more at a time)",
+                       "optimization_level", HQ_GROUP_YES_NO,
+                       "Would you like to increase the optimization level?", HQ_ANSWER_YES);
+    } else {
+        insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,
+                  "optimization_level=%g: hq runs everything it has from level 2 on; for more "
+                  "accuracy see the advanced commands of hq-alls(5) (precision_mode, clipping)",
+                  level);
     }
     return HQ_OK;
 }
 
 HQ_INSPECTOR_DEFINE("PostQuantAlgoInspector",
-                    "bias correction, finetune and adaround settings of the script",
+                    "optimization level, bias correction, finetune and adaround settings",
                     HQ_PRIORITY_LOW, 0, run)

@@ -126,6 +126,13 @@ int hq_cmd_parse(int argc, char **argv)
             model = a;
         }
     }
+    if (!model && (start || end || shape_words)) {
+        /* the lists run to the next option, so a model written after one was taken as a name */
+        fprintf(stderr, "hq parse: no model.onnx given (a list option takes every word up to "
+                        "the next option: put the model before --start-node-names, "
+                        "--end-node-names and --tensor-shapes)\n");
+        return HQ_EXIT_FAILURE;
+    }
     if (!model) {
         hq_cmd_parse_usage(stderr);
         return HQ_EXIT_FAILURE;

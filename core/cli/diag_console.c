@@ -20,8 +20,10 @@ void diag_console_init(diag_console_t *console, FILE *out, FILE *log)
     console->out = out;
     console->log = log;
     const char *no_colour = getenv("NO_COLOR");
-    console->colour = isatty(fileno(out)) && !(no_colour && no_colour[0]) &&
-                      !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
+    bool allowed =
+        !(no_colour && no_colour[0]) && !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
+    console->colour = allowed && isatty(fileno(out));
+    console->colour_err = allowed && isatty(STDERR_FILENO);
     console->progress = isatty(STDERR_FILENO);
 }
 
@@ -66,7 +68,7 @@ static void end_progress(diag_console_t *c)
 /* "[level] " in colour when allowed. */
 static void prefix(diag_console_t *c, FILE *f, hq_diag_level_t level)
 {
-    bool colour = c->colour && f == c->out;
+    bool colour = f == c->out ? c->colour : f == stderr && c->colour_err;
     if (colour)
         fprintf(f, "%s[%s]\033[0m ", level_colours[level], word(level));
     else

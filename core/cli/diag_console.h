@@ -14,6 +14,7 @@ typedef struct diag_console {
     FILE *in;           /* answers (stdin) when interactive */
     FILE *prompt;       /* where questions are written (stdout) */
     bool colour;        /* ANSI colours on `out` */
+    bool colour_err;    /* ANSI colours on stderr ("[error] Model is not quantized") */
     bool progress;      /* progress bar on stderr */
     bool progress_open; /* a bar line is on screen */
     bool input_closed;  /* EOF seen: further questions take their defaults */

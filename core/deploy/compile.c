@@ -351,6 +351,13 @@ static hq_status_t emit(compiler_t *cc, int index)
                        l->name, &ap, sizeof ap, ins, 1, outs, 1);
         break;
     }
+    case HQ_LAYER_SOFTMAX: {
+        hqx_softmax_params_t sp = {.axis = p->axis};
+        sp.exp_lut = hqrt_b_blob(cc->b, q->lut, ((size_t)1 << in_bits) * sizeof(int32_t));
+        sp.stage = stage_blobs(cc, &q->stage, q->bits);
+        rc = hqrt_b_op(cc->b, HQX_OP_SOFTMAX, l->name, &sp, sizeof sp, ins, 1, outs, 1);
+        break;
+    }
     default:
         return layer_error(cc, l, "not supported by the deploy runtime");
     }

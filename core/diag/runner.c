@@ -383,6 +383,17 @@ static hq_status_t ctx_emulate(hq_inspector_context_t *ctx, hq_target_t target, 
             st = hq_emulator_run(emu, n, (const float *const *)inputs, outputs, tap, user, err);
         if (st == HQ_OK && on_batch)
             st = on_batch(user, at, n, (const float *const *)outputs, err);
+        if (st == HQ_OK && d->options.on_event) { /* the progress bar of an inspector's pass */
+            char what[160];
+            snprintf(what, sizeof what, "%s: emulating (%s)",
+                     hqi_diag_module_name(d, HOST(ctx)->module),
+                     hq_target_name(target) ? hq_target_name(target) : "?");
+            hq_diag_event_t ev = {.kind = HQ_DIAG_EVENT_PROGRESS,
+                                  .text = what,
+                                  .done = at + n - first,
+                                  .total = count};
+            d->options.on_event(d->options.event_user, &ev);
+        }
     }
     for (int i = 0; inputs && i < in_count; i++)
         free(inputs[i]);

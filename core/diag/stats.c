@@ -534,6 +534,7 @@ typedef struct run {
     hq_emulator_t *emu;
     hq_npz_t *params; /* borrowed from the archive */
     float **outputs;  /* [outputs] one batch of model outputs */
+    int64_t batches;  /* batches emulated in the pass (logged: one pass, every batch once) */
 } run_t;
 
 /* The float emulator on the split graph; on failure the pass goes on without pre-activation
@@ -709,14 +710,17 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
         d->output_error = calloc((size_t)out_count + 1, sizeof *d->output_error);
     }
 
-    int64_t total = d->samples;
+    int64_t total = d->samples, batches_read = 0;
     for (int64_t first = 0; first < total && st == HQ_OK; first += batch) {
         int64_t n = total - first < batch ? total - first : batch;
         st = hqi_diag_read_batch(d, first, n, inputs, &err);
+        batches_read += st == HQ_OK;
         for (int r = 0; r < run_count && st == HQ_OK; r++)
-            if (runs[r].active)
+            if (runs[r].active) {
                 st = hq_emulator_run(runs[r].emu, n, (const float *const *)inputs, runs[r].outputs,
                                      tap, &passes[r], &err);
+                runs[r].batches += st == HQ_OK;
+            }
         if (st == HQ_OK && quant_run > 0 && d->output_signal && d->output_error)
             for (int k = 0; k < out_count; k++) {
                 int64_t size = n * hq_emulator_output_size(runs[0].emu, k);
@@ -737,6 +741,23 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
         }
     }
 
+    {
+        /* one line saying what the one pass did: each batch read once and run once per target */
+        static const char *const slots[] = {"float", "quantized", "native"};
+        char targets[256] = "";
+        size_t at = 0;
+        for (int r = 0; r < run_count && at < sizeof targets; r++)
+            if (runs[r].active)
+                at += (size_t)snprintf(
+                    targets + at, sizeof targets - at, "%s%s %s (%lld)", at ? ", " : "",
+                    slots[runs[r].slot],
+                    hq_target_name(runs[r].target) ? hq_target_name(runs[r].target) : "?",
+                    (long long)runs[r].batches);
+        hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO, NULL,
+                       "statistics pass: %lld samples in %lld batches of %lld, each read once; "
+                       "batches emulated per target: %s",
+                       (long long)total, (long long)batches_read, (long long)batch, targets);
+    }
     for (int r = 0; r < run_count; r++) {
         hqi_diag_stats_t *set = &d->stats[runs[r].slot];
         hq_error_t e = {0};

@@ -638,10 +638,32 @@ HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t 
     return floats < 0 || floats > INT64_MAX / 4 ? 0 : floats * (int64_t)sizeof(float);
 }
 
+/* Samples per pass of a run without a tap: the network runs on `chunk` samples at a time, so
+ * that a pass's activations stay in the caches (a batch of 8 at 224x224 whose largest layers
+ * hold tens of MB each would otherwise stream every layer through memory). Every layer computes
+ * each sample alone with the same arithmetic whatever the batch (docs/kernels.md), so the
+ * results are the same bits as one pass. HQ_EMULATE_CHUNK=N in the environment fixes it. */
+#define HQI_EMU_CHUNK_FLOATS (4 << 20) /* activations of one pass: 16 MiB, half the L3 */
+static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
+{
+    if (tapped || batch <= 1 || emu->quant)
+        return batch;
+    const char *env = getenv("HQ_EMULATE_CHUNK");
+    int64_t chunk = env && atoll(env) > 0 ? atoll(env) : 0;
+    if (!chunk) {
+        int64_t per_sample = 0;
+        for (int s = 0; s < emu->slot_count; s++)
+            per_sample += emu->slot_size[s];
+        chunk = per_sample > 0 ? HQI_EMU_CHUNK_FLOATS / per_sample : batch;
+    }
+    return chunk < 1 ? 1 : chunk > batch ? batch : chunk;
+}
+
 HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t batch)
 {
     if (!emulator || batch < 1)
         return 0;
+    batch = chunk_of(emulator, batch, false);
     int64_t floats = scratch_need(emulator, batch, emulator->threads);
     if (floats < 0)
         return 0;
@@ -667,6 +689,8 @@ HQ_API hq_status_t hq_emulator_set_threads(hq_emulator_t *emulator, int threads,
         emulator->pool = NULL;
         emulator->threads = threads;
     }
+    if (emulator->quant) /* the integer kernels split batches by sample: same bytes at any count */
+        return hqi_qemu_set_threads(emulator->quant, threads, err);
     return HQ_OK;
 }
 
@@ -856,11 +880,12 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
     hq_graph_inputs(emulator->graph, &in_count);
     if (in_count > 0 && !inputs)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no input data", emulator->name);
-    if (emulator->quant) /* integer kernels, single-threaded: the same bytes at any thread count */
+    if (emulator->quant) /* integer kernels, batch split by sample: the same bytes at any count */
         return hqi_qemu_run(emulator->quant, batch, inputs, outputs, tap, user, err);
-    hq_status_t st = ensure_slots(emulator, batch, err);
+    const int64_t chunk = chunk_of(emulator, batch, tap != NULL);
+    hq_status_t st = ensure_slots(emulator, chunk, err);
     if (st == HQ_OK)
-        st = ensure_threads_and_scratch(emulator, batch, err);
+        st = ensure_threads_and_scratch(emulator, chunk, err);
     if (st != HQ_OK)
         return st;
     hq_shape_t *in_shapes = calloc((size_t)emulator->max_inputs, sizeof *in_shapes);
@@ -869,11 +894,29 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
     float **out_data = calloc((size_t)emulator->max_outputs, sizeof *out_data);
     if (!in_shapes || !in_data || !out_shapes || !out_data)
         st = hqi_nomem(err, "emulator run");
-    int order_count = 0;
+    int order_count = 0, out_count = 0;
     const int *order = hq_graph_topo_order(emulator->graph, &order_count);
-    for (int t = 0; t < order_count && st == HQ_OK; t++)
-        st = run_layer(emulator, order[t], batch, inputs, outputs, tap, user, in_shapes, in_data,
-                       out_shapes, out_data, err);
+    hq_graph_outputs(emulator->graph, &out_count);
+    /* per pass, the caller's inputs and outputs from the pass's first sample on */
+    const float **pass_in = calloc((size_t)in_count + 1, sizeof *pass_in);
+    float **pass_out = calloc((size_t)out_count + 1, sizeof *pass_out);
+    if (st == HQ_OK && (!pass_in || !pass_out))
+        st = hqi_nomem(err, "emulator run");
+    for (int64_t first = 0; first < batch && st == HQ_OK; first += chunk) {
+        int64_t count = batch - first < chunk ? batch - first : chunk;
+        for (int i = 0; i < in_count; i++)
+            pass_in[i] = inputs[i] ? inputs[i] + first * hq_emulator_input_size(emulator, i)
+                                   : NULL;
+        for (int o = 0; o < out_count; o++)
+            pass_out[o] = outputs && outputs[o]
+                              ? outputs[o] + first * hq_emulator_output_size(emulator, o)
+                              : NULL;
+        for (int t = 0; t < order_count && st == HQ_OK; t++)
+            st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
+                           tap, user, in_shapes, in_data, out_shapes, out_data, err);
+    }
+    free(pass_in);
+    free(pass_out);
     free(in_shapes);
     free(in_data);
     free(out_shapes);

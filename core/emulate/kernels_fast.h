@@ -108,13 +108,24 @@ hq_status_t hqi_fast_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_
 
 /* ---- shared by the kernels_fast_*.c files ------------------------------------------------- */
 
+/* What a GEMM micro-kernel applies to its tile after the sums, as act_row would (the same
+ * operations, the same bits): c[r][j] = act(c[r][j] + (add[r] ? add[r][j] : 0)), channel of
+ * column j = channel0 + j. add[r] has as many columns as the tile (full tiles only). */
+typedef struct hqi_fast_epi {
+    const hqi_ref_act_t *act;
+    const float *add[HQI_FAST_MR];
+    int64_t channel0;
+} hqi_fast_epi_t;
+
 /* The per-ISA inner loops. */
 typedef struct hqi_fast_isa {
     const char *name;
-    /* c[r][0..16) = (init ? init[0..16) : c[r][0..16)) + sum_k a[r][k] * b[k*16 + j], r < 6.
-     * Every output element is summed in k order with one rounding per step (FMA or not). */
+    /* c[r][0..16) = (init ? init[0..16) : c[r][0..16)) + sum_k a[r][k] * b[k*16 + j], r < 6,
+     * then the epilogue `epi` when not NULL (in registers for the activations that are a few
+     * compares and multiplies). Every output element is summed in k order with one rounding
+     * per step (FMA or not). */
     void (*gemm_6x16)(int64_t kc, const float *const *a, const float *b, float *const *c,
-                      const float *init);
+                      const float *init, const hqi_fast_epi_t *epi);
     /* row[j] = act(row[j] + (addend ? addend[j] : 0)), channel of j = channel0 + j. */
     void (*act_row)(const hqi_ref_act_t *act, float *row, const float *addend, int64_t channel0,
                     int64_t count);
@@ -124,12 +135,14 @@ typedef struct hqi_fast_isa {
                      const float *bias, float *out);
     /* gemm_6x16 for the first 8 columns only (b keeps its 16-float rows, c rows need 8). */
     void (*gemm_6x8)(int64_t kc, const float *const *a, const float *b, float *const *c,
-                     const float *init);
+                     const float *init, const hqi_fast_epi_t *epi);
     /* Depthwise, multiplier 1, `pixels` output pixels whose taps are all inside the input:
      * pixel q reads in + q*step + offsets[t] for tap t (weights w + t*channels), same sums in
-     * the same order as dw_pixel. */
+     * the same order as dw_pixel; then, as act_row would (channel0 0), the addend (NULL or laid
+     * out as out) and the activation (NULL: none). */
     void (*dw_row)(int64_t channels, int64_t pixels, const float *in, int64_t step,
-                   const int64_t *offsets, int taps, const float *w, const float *bias, float *out);
+                   const int64_t *offsets, int taps, const float *w, const float *bias, float *out,
+                   const hqi_ref_act_t *act, const float *addend);
     /* z[i] = x[i*xs] op y[i*ys], i < n, strides 0 (broadcast one value) or 1; same float
      * operations as the reference (max/min give NaN when either operand is NaN). z may alias a
      * stride-1 operand. */
@@ -145,6 +158,12 @@ typedef struct hqi_fast_isa {
      * (i, j) of the tile or NULL when outside the output; bias may be NULL. */
     void (*wino_out)(int64_t channels, const float *m, int64_t stride, const float *bias,
                      float *const *y);
+    /* Winograd F(4x4, 3x3): input transform B^T d B of one 6x6 tile (d[6*i + j], 36 values
+     * per channel into v[x * stride + c]) and output transform A^T m A + bias into the 4x4
+     * output pixels y[4*i + j] (NULL when outside the output). */
+    void (*wino4_in)(int64_t channels, const float *const *d, float *v, int64_t stride);
+    void (*wino4_out)(int64_t channels, const float *m, int64_t stride, const float *bias,
+                      float *const *y);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);

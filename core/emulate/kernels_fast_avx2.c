@@ -2,6 +2,7 @@
  * __attribute__((target("avx2,fma"))), so the file builds with the project's portable flags and
  * the code runs only after hqi_fast_isa_avx2 saw both features on the CPU. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "emulate/kernels_fast.h"
@@ -11,9 +12,81 @@
 
 #define HQ_AVX2 __attribute__((target("avx2,fma")))
 
+HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
+                                 int64_t channel0, int64_t count);
+
+/* The activations the GEMM epilogue applies in registers: the same operations as act_row_avx2's
+ * vector loops (so the same bits); the others go through act_row_avx2 after the store. */
+static bool act_in_registers(const hqi_ref_act_t *act)
+{
+    switch (act->type) {
+    case HQ_ACT_LINEAR:
+    case HQ_ACT_RELU:
+    case HQ_ACT_RELU6:
+    case HQ_ACT_LEAKY:
+    case HQ_ACT_HARDSWISH:
+    case HQ_ACT_HARDSIGMOID:
+    case HQ_ACT_CLIP:
+        return true;
+    case HQ_ACT_PRELU:
+        return act->slope_count != 1;
+    default:
+        return false;
+    }
+}
+
+/* act_row_avx2's vector step for one register; `slope` = the 8 PReLU slopes of its columns. */
+HQ_AVX2 static inline __attribute__((always_inline)) __m256
+act8(const hqi_ref_act_t *act, __m256 x, const float *slope)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    switch (act->type) {
+    case HQ_ACT_RELU:
+        return _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+    case HQ_ACT_RELU6: {
+        const __m256 six = _mm256_set1_ps(6.0f);
+        __m256 y = _mm256_blendv_ps(x, six, _mm256_cmp_ps(x, six, _CMP_GT_OQ));
+        return _mm256_blendv_ps(y, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+    }
+    case HQ_ACT_LEAKY:
+        return _mm256_blendv_ps(_mm256_mul_ps(_mm256_set1_ps(act->alpha), x), x,
+                                _mm256_cmp_ps(x, zero, _CMP_GE_OQ));
+    case HQ_ACT_PRELU:
+        return _mm256_blendv_ps(_mm256_mul_ps(_mm256_loadu_ps(slope), x), x,
+                                _mm256_cmp_ps(x, zero, _CMP_GE_OQ));
+    case HQ_ACT_HARDSWISH: {
+        const __m256 six = _mm256_set1_ps(6.0f);
+        __m256 t = _mm256_add_ps(x, _mm256_set1_ps(3.0f));
+        __m256 r = _mm256_blendv_ps(t, six, _mm256_cmp_ps(t, six, _CMP_GT_OQ));
+        r = _mm256_blendv_ps(r, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+        return _mm256_div_ps(_mm256_mul_ps(x, r), six);
+    }
+    case HQ_ACT_HARDSIGMOID: {
+        const __m256 one = _mm256_set1_ps(1.0f);
+        __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(act->alpha), x),
+                                 _mm256_set1_ps(act->beta));
+        __m256 r = _mm256_blendv_ps(y, one, _mm256_cmp_ps(y, one, _CMP_GT_OQ));
+        return _mm256_blendv_ps(r, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ));
+    }
+    case HQ_ACT_CLIP: {
+        const __m256 alpha = _mm256_set1_ps(act->alpha), beta = _mm256_set1_ps(act->beta);
+        __m256 y = _mm256_blendv_ps(x, beta, _mm256_cmp_ps(x, beta, _CMP_GT_OQ));
+        return _mm256_blendv_ps(y, alpha, _mm256_cmp_ps(x, alpha, _CMP_LT_OQ));
+    }
+    default:
+        return x;
+    }
+}
+
+/* One row of a tile: the addend, then the activation, in registers. */
+#define EPI_ADD(v, row, off) \
+    if (epi->add[row])       \
+    v = _mm256_add_ps(v, _mm256_loadu_ps(epi->add[row] + (off)))
+#define EPI_ACT(v, off) v = act8(epi->act, v, slope + (off))
+
 /* 12 accumulators of 8 floats, 2 B vectors and 1 broadcast: 15 of the 16 ymm registers. */
 HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const float *b,
-                                   float *const *c, const float *init)
+                                   float *const *c, const float *init, const hqi_fast_epi_t *epi)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (init) {
@@ -57,6 +130,37 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
         c50 = _mm256_fmadd_ps(av, b0, c50);
         c51 = _mm256_fmadd_ps(av, b1, c51);
     }
+    const bool fused = epi && act_in_registers(epi->act);
+    if (fused) {
+        const float *slope = epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0
+                                                            : NULL;
+        EPI_ADD(c00, 0, 0);
+        EPI_ADD(c01, 0, 8);
+        EPI_ADD(c10, 1, 0);
+        EPI_ADD(c11, 1, 8);
+        EPI_ADD(c20, 2, 0);
+        EPI_ADD(c21, 2, 8);
+        EPI_ADD(c30, 3, 0);
+        EPI_ADD(c31, 3, 8);
+        EPI_ADD(c40, 4, 0);
+        EPI_ADD(c41, 4, 8);
+        EPI_ADD(c50, 5, 0);
+        EPI_ADD(c51, 5, 8);
+        if (epi->act->type != HQ_ACT_LINEAR) {
+            EPI_ACT(c00, 0);
+            EPI_ACT(c01, 8);
+            EPI_ACT(c10, 0);
+            EPI_ACT(c11, 8);
+            EPI_ACT(c20, 0);
+            EPI_ACT(c21, 8);
+            EPI_ACT(c30, 0);
+            EPI_ACT(c31, 8);
+            EPI_ACT(c40, 0);
+            EPI_ACT(c41, 8);
+            EPI_ACT(c50, 0);
+            EPI_ACT(c51, 8);
+        }
+    }
     _mm256_storeu_ps(c[0], c00);
     _mm256_storeu_ps(c[0] + 8, c01);
     _mm256_storeu_ps(c[1], c10);
@@ -69,6 +173,8 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
     _mm256_storeu_ps(c[4] + 8, c41);
     _mm256_storeu_ps(c[5], c50);
     _mm256_storeu_ps(c[5] + 8, c51);
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        act_row_avx2(epi->act, c[r], epi->add[r], epi->channel0, HQI_FAST_NR);
 }
 
 /* e^x, 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial),
@@ -263,7 +369,7 @@ HQ_AVX2 static void dw_pixel_avx2(int64_t channels, int taps, const float *const
 }
 
 HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float *b,
-                                  float *const *c, const float *init)
+                                  float *const *c, const float *init, const hqi_fast_epi_t *epi)
 {
     __m256 c0, c1, c2, c3, c4, c5;
     if (init) {
@@ -287,46 +393,135 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
         c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), b0, c4);
         c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, c5);
     }
+    const bool fused = epi && act_in_registers(epi->act);
+    if (fused) {
+        const float *slope = epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0
+                                                            : NULL;
+        EPI_ADD(c0, 0, 0);
+        EPI_ADD(c1, 1, 0);
+        EPI_ADD(c2, 2, 0);
+        EPI_ADD(c3, 3, 0);
+        EPI_ADD(c4, 4, 0);
+        EPI_ADD(c5, 5, 0);
+        if (epi->act->type != HQ_ACT_LINEAR) {
+            EPI_ACT(c0, 0);
+            EPI_ACT(c1, 0);
+            EPI_ACT(c2, 0);
+            EPI_ACT(c3, 0);
+            EPI_ACT(c4, 0);
+            EPI_ACT(c5, 0);
+        }
+    }
     _mm256_storeu_ps(c[0], c0);
     _mm256_storeu_ps(c[1], c1);
     _mm256_storeu_ps(c[2], c2);
     _mm256_storeu_ps(c[3], c3);
     _mm256_storeu_ps(c[4], c4);
     _mm256_storeu_ps(c[5], c5);
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        act_row_avx2(epi->act, c[r], epi->add[r], epi->channel0, 8);
+}
+
+/* Four pixels of 8 channels at a time (each weight load serves four FMAs), the pixels outside
+ * and the channels inside, so that the few input pixels a group reads stay in L1 while all
+ * their channels are done; every output element still sums bias, then the taps in order, with
+ * one FMA each, as dw_pixel does. The addend and the activation follow in registers. */
+HQ_AVX2 static inline __attribute__((always_inline)) __m256
+dw_finish(__m256 v, const hqi_ref_act_t *act, const float *add, const float *slope)
+{
+    if (add)
+        v = _mm256_add_ps(v, _mm256_loadu_ps(add));
+    return act ? act8(act, v, slope) : v;
 }
 
 HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *in, int64_t step,
                                 const int64_t *offsets, int taps, const float *w, const float *bias,
-                                float *out)
+                                float *out, const hqi_ref_act_t *act, const float *addend)
 {
-    for (int64_t q = 0; q < pixels; q++) {
+    const bool fused = !act || act_in_registers(act);
+    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
+    const float *vadd = fused ? addend : NULL;
+    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
+    int64_t q = 0;
+    if (taps == 9) {
+        const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2], o3 = offsets[3],
+                      o4 = offsets[4], o5 = offsets[5], o6 = offsets[6], o7 = offsets[7],
+                      o8 = offsets[8];
+#define DW_TAP(t, o)                                        \
+    k = _mm256_loadu_ps(w + (t) * channels + c);            \
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0); \
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1); \
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2); \
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
+        for (; q + 4 <= pixels; q += 4) {
+            for (int64_t c = 0; c + 8 <= channels; c += 8) {
+                const float *x0 = in + q * step + c, *x1 = x0 + step, *x2 = x1 + step,
+                            *x3 = x2 + step;
+                __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+                __m256 a1 = a0, a2 = a0, a3 = a0, k;
+                DW_TAP(0, o0);
+                DW_TAP(1, o1);
+                DW_TAP(2, o2);
+                DW_TAP(3, o3);
+                DW_TAP(4, o4);
+                DW_TAP(5, o5);
+                DW_TAP(6, o6);
+                DW_TAP(7, o7);
+                DW_TAP(8, o8);
+                const float *slope = prelu ? vact->slope + c : NULL;
+                float *y = out + q * channels + c;
+                const float *add = vadd ? vadd + q * channels + c : NULL;
+                _mm256_storeu_ps(y, dw_finish(a0, vact, add, slope));
+                _mm256_storeu_ps(y + channels,
+                                 dw_finish(a1, vact, add ? add + channels : NULL, slope));
+                _mm256_storeu_ps(y + 2 * channels,
+                                 dw_finish(a2, vact, add ? add + 2 * channels : NULL, slope));
+                _mm256_storeu_ps(y + 3 * channels,
+                                 dw_finish(a3, vact, add ? add + 3 * channels : NULL, slope));
+            }
+            /* the channels past the last multiple of 8, one pixel at a time */
+            for (int64_t p = q; p < q + 4 && channels % 8; p++) {
+                const float *base = in + p * step;
+                float *y = out + p * channels;
+                for (int64_t d = channels - channels % 8; d < channels; d++) {
+                    float acc = bias ? bias[d] : 0.0f;
+                    for (int t = 0; t < 9; t++)
+                        acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
+                    if (vadd)
+                        acc += vadd[p * channels + d];
+                    y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
+                }
+                if (act && !fused)
+                    act_row_avx2(act, y, addend ? addend + p * channels : NULL, 0, channels);
+            }
+            for (int64_t p = q; p < q + 4 && !(channels % 8) && act && !fused; p++)
+                act_row_avx2(act, out + p * channels, addend ? addend + p * channels : NULL, 0,
+                             channels);
+        }
+#undef DW_TAP
+    }
+    for (; q < pixels; q++) {
         const float *base = in + q * step;
         float *y = out + q * channels;
-        int64_t c = 0;
-        for (; c + 16 <= channels; c += 16) {
-            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
-            __m256 a1 = bias ? _mm256_loadu_ps(bias + c + 8) : _mm256_setzero_ps();
-            for (int t = 0; t < taps; t++) {
-                const float *x = base + offsets[t] + c, *k = w + t * channels + c;
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(k), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(k + 8), a1);
-            }
-            _mm256_storeu_ps(y + c, a0);
-            _mm256_storeu_ps(y + c + 8, a1);
-        }
-        for (; c + 8 <= channels; c += 8) {
-            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        int64_t d = 0;
+        for (; d + 8 <= channels; d += 8) {
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + d) : _mm256_setzero_ps();
             for (int t = 0; t < taps; t++)
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(base + offsets[t] + c),
-                                     _mm256_loadu_ps(w + t * channels + c), a0);
-            _mm256_storeu_ps(y + c, a0);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(base + offsets[t] + d),
+                                     _mm256_loadu_ps(w + t * channels + d), a0);
+            _mm256_storeu_ps(y + d, dw_finish(a0, vact, vadd ? vadd + q * channels + d : NULL,
+                                              prelu ? vact->slope + d : NULL));
         }
-        for (; c < channels; c++) {
-            float acc = bias ? bias[c] : 0.0f;
+        for (; d < channels; d++) {
+            float acc = bias ? bias[d] : 0.0f;
             for (int t = 0; t < taps; t++)
-                acc = __builtin_fmaf(base[offsets[t] + c], w[t * channels + c], acc);
-            y[c] = acc;
+                acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
+            if (vadd)
+                acc += vadd[q * channels + d];
+            y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
         }
+        if (act && !fused)
+            act_row_avx2(act, y, addend ? addend + q * channels : NULL, 0, channels);
     }
 }
 
@@ -450,10 +645,93 @@ HQ_AVX2 static void wino_out_avx2(int64_t channels, const float *m, int64_t stri
     }
 }
 
+/* F(4x4, 3x3): the same transforms as the portable code, 8 channels at a time. */
+HQ_AVX2 static inline __attribute__((always_inline)) void wino4_bt8(const __m256 d[6], __m256 r[6])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
+                 five = _mm256_set1_ps(5.0f);
+    const __m256 d4_d2 = _mm256_sub_ps(d[4], d[2]), d3_d1 = _mm256_sub_ps(d[3], d[1]);
+    const __m256 d1d2 = _mm256_add_ps(d[1], d[2]), d3d4 = _mm256_add_ps(d[3], d[4]);
+    r[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[2], _mm256_mul_ps(four, d[0])), d[4]);
+    r[1] = _mm256_fnmadd_ps(four, d1d2, d3d4);
+    r[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(d[1], d[2]), _mm256_sub_ps(d[4], d[3]));
+    r[3] = _mm256_fmadd_ps(two, d3_d1, d4_d2);
+    r[4] = _mm256_fnmadd_ps(two, d3_d1, d4_d2);
+    r[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[3], _mm256_mul_ps(four, d[1])), d[5]);
+}
+
+HQ_AVX2 static inline __attribute__((always_inline)) void wino4_at8(const __m256 m[6], __m256 r[4])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
+                 eight = _mm256_set1_ps(8.0f);
+    const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
+    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
+    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+    r[1] = _mm256_fmadd_ps(two, d, b);
+    r[2] = _mm256_fmadd_ps(four, c, a);
+    r[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d, b), m[5]);
+}
+
+HQ_AVX2 static void wino4_in_avx2(int64_t channels, const float *const *d, float *v,
+                                  int64_t stride)
+{
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        __m256 t[6][6], col[6], r[6];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                col[i] = _mm256_loadu_ps(d[6 * i + j] + c);
+            wino4_bt8(col, r);
+            for (int i = 0; i < 6; i++)
+                t[i][j] = r[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            wino4_bt8(t[i], r);
+            for (int j = 0; j < 6; j++)
+                _mm256_storeu_ps(v + (6 * i + j) * stride + c, r[j]);
+        }
+    }
+    if (c < channels) {
+        const float *rest[36];
+        for (int i = 0; i < 36; i++)
+            rest[i] = d[i] + c;
+        hqi_fast_isa_portable.wino4_in(channels - c, rest, v + c, stride);
+    }
+}
+
+HQ_AVX2 static void wino4_out_avx2(int64_t channels, const float *m, int64_t stride,
+                                   const float *bias, float *const *y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        __m256 t[4][6], col[6], r[4];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                col[i] = _mm256_loadu_ps(m + (6 * i + j) * stride + c);
+            wino4_at8(col, r);
+            for (int i = 0; i < 4; i++)
+                t[i][j] = r[i];
+        }
+        const __m256 b = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            wino4_at8(t[i], r);
+            for (int j = 0; j < 4; j++)
+                if (y[4 * i + j])
+                    _mm256_storeu_ps(y[4 * i + j] + c, _mm256_add_ps(r[j], b));
+        }
+    }
+    if (c < channels) {
+        float *rest[16];
+        for (int i = 0; i < 16; i++)
+            rest[i] = y[i] ? y[i] + c : NULL;
+        hqi_fast_isa_portable.wino4_out(channels - c, m + c, stride, bias ? bias + c : NULL, rest);
+    }
+}
+
 static const hqi_fast_isa_t isa_avx2 = {
     "avx2+fma",    gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2,
     gemm_6x8_avx2, dw_row_avx2,    ew_avx2,      max_into_avx2,
-    wino_in_avx2,  wino_out_avx2,
+    wino_in_avx2,  wino_out_avx2, wino4_in_avx2, wino4_out_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)

@@ -36,7 +36,8 @@ struct hqi_fast_conv {
     int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
     bool winograd;      /* 3x3 stride 1: Winograd F(2x2, 3x3), 16 GEMMs of
                            [tiles x cin] . [cin x cout] (packed: [16][cin x panels x NR]) */
-    int64_t wino_tiles; /* tiles of 2x2 outputs per task (a multiple of MR) */
+    int wino_n;         /* output tile: 2 (F(2x2, 3x3), 16 GEMMs) or 4 (F(4x4, 3x3), 36) */
+    int64_t wino_tiles; /* tiles per task (a multiple of MR) */
     float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
     float *bias16;      /* [groups][panels x NR], zero padded; NULL without bias */
     float *dw;          /* depthwise: [taps][C] */
@@ -167,11 +168,19 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
     /* With 16 or more channels per tap, reading A rows in place beats gathering them. */
     conv->tapwise = !conv->direct && !conv->winograd && conv->cin_group >= 16;
     if (conv->winograd) {
-        conv->depth = desc->cin; /* each of the 16 GEMMs: K = cin in one block */
+        /* F(4x4, 3x3) does 4x fewer multiplies than the direct form (F(2x2): 2.25x) for more
+         * transform work and 36 weight matrices: taken while those stay small (at most
+         * 128 x 128 channels: 2.4 MB). Its errors stay within the tolerance (the transforms
+         * use multiples of 2, 4, 5 and 8, and the weights' 1/6 and 1/24 are made in double). */
+        conv->wino_n = desc->cin <= 128 && desc->cout <= 128 && !getenv("HQ_EMULATE_WINOGRAD2")
+                           ? 4
+                           : 2;
+        const int64_t xs = (int64_t)(conv->wino_n + 2) * (conv->wino_n + 2);
+        conv->depth = desc->cin; /* each of the 16 (36) GEMMs: K = cin in one block */
         conv->blocks = 1;
         conv->block = desc->cin;
         int64_t row_floats = desc->cin + conv->panels * HQI_FAST_NR;
-        conv->wino_tiles = (16384 / row_floats) / HQI_FAST_MR * HQI_FAST_MR;
+        conv->wino_tiles = (16384 * 16 / xs / row_floats) / HQI_FAST_MR * HQI_FAST_MR;
         if (conv->wino_tiles < HQI_FAST_MR)
             conv->wino_tiles = HQI_FAST_MR;
         if (conv->wino_tiles > HQI_FAST_MC)
@@ -205,7 +214,7 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
     int64_t gemms =
         desc->kind == HQI_FAST_DECONV && !conv->scatter ? (int64_t)conv->taps * groups : groups;
     if (conv->winograd)
-        gemms = 16;
+        gemms = (int64_t)(conv->wino_n + 2) * (conv->wino_n + 2);
     int64_t per_gemm = conv->depth * conv->panels * HQI_FAST_NR;
     if (per_gemm > HQI_REF_MAX_ELEMENTS / gemms) {
         hqi_fast_conv_destroy(conv);
@@ -219,27 +228,36 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
     if (conv->winograd) {
         /* U = G g G^T per (ci, o), in double, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1];
          * matrix x of the 16 is U[x / 4][x % 4] as a [cin x cout] B */
-        float *u = alloc_floats(16 * desc->cin * desc->cout);
+        const int t_size = conv->wino_n + 2; /* input tile side: 4 or 6 */
+        float *u = alloc_floats(gemms * desc->cin * desc->cout);
         if (!u) {
             hqi_fast_conv_destroy(conv);
             return hqi_nomem(err, kernel);
         }
-        static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        /* F(2x2): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; F(4x4): Lavin and Gray's G */
+        static const double G2[6][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        static const double G4[6][3] = {{0.25, 0, 0},
+                                        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                        {0, 0, 1}};
+        const double(*G)[3] = conv->wino_n == 4 ? G4 : G2;
         for (int64_t ci = 0; ci < desc->cin; ci++)
             for (int64_t o = 0; o < desc->cout; o++) {
-                double g[3][3], t[4][3];
+                double g[3][3], t[6][3];
                 for (int ky = 0; ky < 3; ky++)
                     for (int kx = 0; kx < 3; kx++)
                         g[ky][kx] = weights[((ky * 3 + kx) * desc->cin + ci) * desc->cout + o];
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < t_size; i++)
                     for (int kx = 0; kx < 3; kx++)
                         t[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++)
-                        u[((i * 4 + j) * desc->cin + ci) * desc->cout + o] =
+                for (int i = 0; i < t_size; i++)
+                    for (int j = 0; j < t_size; j++)
+                        u[((i * t_size + j) * desc->cin + ci) * desc->cout + o] =
                             (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
             }
-        for (int x = 0; x < 16; x++)
+        for (int64_t x = 0; x < gemms; x++)
             pack_b(conv, u + x * desc->cin * desc->cout, desc->cout, conv->packed + x * per_gemm);
         free(u);
     }
@@ -285,7 +303,8 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
 int64_t hqi_fast_conv_scratch(const hqi_fast_conv_t *conv)
 {
     if (conv && conv->winograd) /* transformed inputs and products of one task's tiles */
-        return 16 * conv->wino_tiles * (conv->desc.cin + conv->panels * HQI_FAST_NR);
+        return (int64_t)(conv->wino_n + 2) * (conv->wino_n + 2) * conv->wino_tiles *
+               (conv->desc.cin + conv->panels * HQI_FAST_NR);
     if (!conv || conv->depthwise || conv->direct || conv->tapwise)
         return 0;
     return HQI_FAST_MC * conv->block;
@@ -369,9 +388,27 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
                 for (int64_t i = 0; i < run; i++)
                     to[i] = 0.0f;
             } else {
+                /* with every channel of a pixel in K (one group) and no horizontal dilation,
+                 * the taps left in this kernel row that fall inside the input are one
+                 * contiguous stretch of NHWC memory: copy them at once */
+                if (cpg == in_c && ci == 0 && w->dilation_w == 1) {
+                    int64_t taps = w->kernel_w - kx;
+                    if (taps > in_w - ix)
+                        taps = in_w - ix;
+                    run = taps * cpg < end - to ? taps * cpg : end - to;
+                }
                 const float *from = image + (iy * in_w + ix) * in_c + ci;
                 for (int64_t i = 0; i < run; i++) /* runs are short here: no memcpy call */
                     to[i] = from[i];
+                to += run;
+                /* whole taps done (a partial one only where the block ends, ending the loop) */
+                kx += (ci + run) / cpg;
+                ci = (ci + run) % cpg;
+                while (kx >= w->kernel_w) {
+                    kx -= w->kernel_w;
+                    ky++;
+                }
+                continue;
             }
             to += run;
             ci = 0;
@@ -453,7 +490,20 @@ static void gemm_task(void *context, int64_t task, int thread)
             for (int r = 0; r < count; r++)
                 a_block[r] = gathered + r * depth;
         }
-        for (int64_t p = p0; p < p1; p++) {
+        /* Tiles in panel-major order keep one B panel in L1 over all rows (deep K); when the
+         * whole K block of B fits in 16 KiB, row-major order writes each output row's cache
+         * lines one after the other instead, which the prefetchers follow (shallow K, where
+         * storing C is the cost). The sums are the same either way. */
+        const int64_t np = p1 - p0, nr = (count + HQI_FAST_MR - 1) / HQI_FAST_MR;
+        const bool rows_outer = depth * (p1 - p0) * HQI_FAST_NR <= 4096;
+        /* after the last K block: the addend and the activation */
+        const bool finish =
+            last && job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR);
+        hqi_fast_epi_t epi = {.act = job->act};
+        const bool deconv = conv->desc.kind == HQI_FAST_DECONV; /* rows may fall outside */
+        for (int64_t step = 0; step < np * nr; step++) {
+            const int64_t p = rows_outer ? p0 + step % np : p0 + step / nr;
+            const int r0 = (int)(rows_outer ? step / np : step % nr) * HQI_FAST_MR;
             const float *panel = panel_of(conv, packed, b, p);
             const int64_t j0 = p * HQI_FAST_NR;
             const int cols =
@@ -463,7 +513,20 @@ static void gemm_task(void *context, int64_t task, int thread)
                 init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR : zeros16;
             /* a last panel of at most 8 columns runs the 8-wide kernel */
             const int width = cols <= 8 ? 8 : HQI_FAST_NR;
-            for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
+            if (cols == HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv) {
+                /* the common tile: 6 rows that all exist, 16 columns (no copies, no dummies) */
+                float *c6[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++)
+                    c6[r] = c_rows[r0 + r] + j0;
+                if (finish) {
+                    epi.channel0 = g * conv->cout_group + j0;
+                    for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
+                        epi.add[r] = add_rows[r0 + r] + j0;
+                }
+                isa->gemm_6x16(depth, a_block + r0, panel, c6, init, finish ? &epi : NULL);
+                continue;
+            }
+            {
                 const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
                 const float *a6[HQI_FAST_MR];
                 float *c6[HQI_FAST_MR];
@@ -479,17 +542,28 @@ static void gemm_task(void *context, int64_t task, int thread)
                         c6[r] = row ? row + j0 : dummy[r];
                     }
                 }
+                /* full tiles get the addend and activation inside the micro-kernel, while
+                 * the sums are still in registers; edge tiles after the copy-out */
+                const hqi_fast_epi_t *fused = NULL;
+                if (finish && cols == width) {
+                    epi.channel0 = g * conv->cout_group + j0;
+                    if (job->addend)
+                        for (int r = 0; r < HQI_FAST_MR; r++)
+                            epi.add[r] = r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0
+                                                                       : NULL;
+                    fused = &epi;
+                }
                 if (width == 8)
-                    isa->gemm_6x8(depth, a6, panel, c6, init);
+                    isa->gemm_6x8(depth, a6, panel, c6, init, fused);
                 else
-                    isa->gemm_6x16(depth, a6, panel, c6, init);
+                    isa->gemm_6x16(depth, a6, panel, c6, init, fused);
                 for (int r = 0; r < valid; r++) {
                     float *row = c_rows[r0 + r];
                     if (!row)
                         continue;
                     if (cols < width)
                         memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
-                    if (last && job->epilogue &&
+                    if (finish && !fused &&
                         (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
                         isa->act_row(job->act, row + j0,
                                      add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
@@ -543,9 +617,9 @@ static void scatter_task(void *context, int64_t task, int thread)
                 c6[r] = edge[r];
             }
             if (cols <= 8)
-                isa->gemm_6x8(conv->depth, a6, panel, c6, init);
+                isa->gemm_6x8(conv->depth, a6, panel, c6, init, NULL);
             else
-                isa->gemm_6x16(conv->depth, a6, panel, c6, init);
+                isa->gemm_6x16(conv->depth, a6, panel, c6, init, NULL);
             for (int r = 0; r < valid; r++) {
                 const int64_t m = m0 + r0 + r;
                 const int64_t ix = m % job->in.w, iy = m / job->in.w % job->in.h;
@@ -569,38 +643,44 @@ static void scatter_task(void *context, int64_t task, int thread)
     }
 }
 
-/* Winograd F(2x2, 3x3): task = wino_tiles tiles of 2x2 outputs (tiles numbered over
- * (n, tile row, tile column)). Input transform into v[16][tiles][cin], 16 GEMMs into
- * m[16][tiles][panels*16], output transform + bias, then addend and activation per pixel. */
+/* Winograd F(n x n, 3x3), n = 2 or 4: task = wino_tiles tiles of n x n outputs (tiles numbered
+ * over (n, tile row, tile column)). Input transform of (n+2) x (n+2) input tiles into
+ * v[X][tiles][cin], X = (n+2)^2 GEMMs into m[X][tiles][panels*16], output transform + bias, then
+ * addend and activation per pixel. */
 static void winograd_task(void *context, int64_t task, int thread)
 {
     const job_t *job = context;
     const hqi_fast_conv_t *conv = job->conv;
     const hqi_fast_isa_t *isa = job->isa;
     const hqi_ref_window_t *w = &conv->desc.window;
+    const int n_out = conv->wino_n, t_in = n_out + 2, xs = t_in * t_in;
     const int64_t cin = conv->desc.cin, cout = conv->desc.cout;
     const int64_t ldm = conv->panels * HQI_FAST_NR, tiles = conv->wino_tiles;
-    const int64_t tiles_w = (job->out.w + 1) / 2, tiles_h = (job->out.h + 1) / 2;
+    const int64_t tiles_w = (job->out.w + n_out - 1) / n_out;
+    const int64_t tiles_h = (job->out.h + n_out - 1) / n_out;
     const int64_t total = job->out.n * tiles_h * tiles_w;
     const int64_t t0 = task * tiles;
     const int count = (int)(total - t0 < tiles ? total - t0 : tiles);
     float *v = job->scratch + (int64_t)thread * hqi_fast_conv_scratch(conv);
-    float *m = v + 16 * tiles * cin;
+    float *m = v + xs * tiles * cin;
     for (int r = 0; r < count; r++) {
         const int64_t t = t0 + r, tx = t % tiles_w, ty = t / tiles_w % tiles_h;
         const int64_t n = t / tiles_w / tiles_h;
-        const float *d[16];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) {
-                int64_t iy = 2 * ty - w->pad_top + i, ix = 2 * tx - w->pad_left + j;
-                d[4 * i + j] = iy < 0 || iy >= job->in.h || ix < 0 || ix >= job->in.w
-                                   ? zeros_row
-                                   : job->input + ((n * job->in.h + iy) * job->in.w + ix) * cin;
+        const float *d[36];
+        for (int i = 0; i < t_in; i++)
+            for (int j = 0; j < t_in; j++) {
+                int64_t iy = n_out * ty - w->pad_top + i, ix = n_out * tx - w->pad_left + j;
+                d[t_in * i + j] = iy < 0 || iy >= job->in.h || ix < 0 || ix >= job->in.w
+                                      ? zeros_row
+                                      : job->input + ((n * job->in.h + iy) * job->in.w + ix) * cin;
             }
-        isa->wino_in(cin, d, v + r * cin, tiles * cin);
+        if (n_out == 4)
+            isa->wino4_in(cin, d, v + r * cin, tiles * cin);
+        else
+            isa->wino_in(cin, d, v + r * cin, tiles * cin);
     }
     float dummy[HQI_FAST_MR][HQI_FAST_NR];
-    for (int x = 0; x < 16; x++) {
+    for (int x = 0; x < xs; x++) {
         const float *packed = conv->packed + x * cin * conv->panels * HQI_FAST_NR;
         for (int64_t p = 0; p < conv->panels; p++) {
             const float *panel = panel_of(conv, packed, 0, p);
@@ -613,23 +693,27 @@ static void winograd_task(void *context, int64_t task, int thread)
                     c6[r] = r < valid ? m + (x * tiles + r0 + r) * ldm + p * HQI_FAST_NR
                                       : dummy[r];
                 }
-                isa->gemm_6x16(cin, a6, panel, c6, zeros16);
+                isa->gemm_6x16(cin, a6, panel, c6, zeros16, NULL);
             }
         }
     }
     for (int r = 0; r < count; r++) {
         const int64_t t = t0 + r, tx = t % tiles_w, ty = t / tiles_w % tiles_h;
         const int64_t n = t / tiles_w / tiles_h;
-        float *y[4];
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++) {
-                int64_t oy = 2 * ty + i, ox = 2 * tx + j;
-                y[2 * i + j] = oy < job->out.h && ox < job->out.w
-                                   ? job->output + ((n * job->out.h + oy) * job->out.w + ox) * cout
-                                   : NULL;
+        float *y[16];
+        for (int i = 0; i < n_out; i++)
+            for (int j = 0; j < n_out; j++) {
+                int64_t oy = n_out * ty + i, ox = n_out * tx + j;
+                y[n_out * i + j] =
+                    oy < job->out.h && ox < job->out.w
+                        ? job->output + ((n * job->out.h + oy) * job->out.w + ox) * cout
+                        : NULL;
             }
-        isa->wino_out(cout, m + r * ldm, tiles * ldm, conv->bias, y);
-        for (int q = 0; q < 4; q++)
+        if (n_out == 4)
+            isa->wino4_out(cout, m + r * ldm, tiles * ldm, conv->bias, y);
+        else
+            isa->wino_out(cout, m + r * ldm, tiles * ldm, conv->bias, y);
+        for (int q = 0; q < n_out * n_out; q++)
             if (y[q] && (job->addend || job->act->type != HQ_ACT_LINEAR))
                 isa->act_row(job->act, y[q],
                              job->addend ? job->addend + (y[q] - job->output) : NULL, 0, cout);
@@ -689,19 +773,10 @@ static void depthwise_task(void *context, int64_t task, int thread)
             const float *first =
                 job->input +
                 ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
+            const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
             job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
-                             conv->dw, conv->bias, pixel);
-            const int64_t span = (inner_hi - inner_lo) * c;
-            if (job->act->type == HQ_ACT_PRELU) {
-                for (int64_t q = 0; q < inner_hi - inner_lo; q++)
-                    job->isa->act_row(
-                        job->act, pixel + q * c,
-                        job->addend ? job->addend + (pixel - job->output) + q * c : NULL, 0, c);
-            } else if (job->addend || job->act->type != HQ_ACT_LINEAR) {
-                job->isa->act_row(job->act, pixel,
-                                  job->addend ? job->addend + (pixel - job->output) : NULL, 0,
-                                  span);
-            }
+                             conv->dw, conv->bias, pixel, finish ? job->act : NULL,
+                             job->addend ? job->addend + (pixel - job->output) : NULL);
             ox = inner_hi - 1;
             continue;
         }
@@ -858,7 +933,8 @@ hq_status_t hqi_fast_conv_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *
         return HQ_OK;
     }
     if (conv->winograd) {
-        int64_t total = out.n * ((out.h + 1) / 2) * ((out.w + 1) / 2);
+        const int n = conv->wino_n;
+        int64_t total = out.n * ((out.h + n - 1) / n) * ((out.w + n - 1) / n);
         hqi_threadpool_run(pool, ceil_div(total, conv->wino_tiles), winograd_task, &job);
         return HQ_OK;
     }

@@ -7,8 +7,17 @@
 
 #include "emulate/kernels_fast.h"
 
+static void act_row_portable(const hqi_ref_act_t *act, float *row, const float *addend,
+                             int64_t channel0, int64_t count);
+
+static void epilogue_portable(const hqi_fast_epi_t *epi, float *const *c, int64_t width)
+{
+    for (int r = 0; epi && r < HQI_FAST_MR; r++)
+        act_row_portable(epi->act, c[r], epi->add[r], epi->channel0, width);
+}
+
 static void gemm_6x16_portable(int64_t kc, const float *const *a, const float *b, float *const *c,
-                               const float *init)
+                               const float *init, const hqi_fast_epi_t *epi)
 {
     float acc[HQI_FAST_MR][HQI_FAST_NR];
     for (int r = 0; r < HQI_FAST_MR; r++)
@@ -24,6 +33,7 @@ static void gemm_6x16_portable(int64_t kc, const float *const *a, const float *b
     }
     for (int r = 0; r < HQI_FAST_MR; r++)
         memcpy(c[r], acc[r], sizeof acc[r]);
+    epilogue_portable(epi, c, HQI_FAST_NR);
 }
 
 static void act_row_portable(const hqi_ref_act_t *act, float *row, const float *addend,
@@ -50,7 +60,7 @@ static void dw_pixel_portable(int64_t channels, int taps, const float *const *in
 }
 
 static void gemm_6x8_portable(int64_t kc, const float *const *a, const float *b, float *const *c,
-                              const float *init)
+                              const float *init, const hqi_fast_epi_t *epi)
 {
     float acc[HQI_FAST_MR][8];
     for (int r = 0; r < HQI_FAST_MR; r++)
@@ -66,11 +76,12 @@ static void gemm_6x8_portable(int64_t kc, const float *const *a, const float *b,
     }
     for (int r = 0; r < HQI_FAST_MR; r++)
         memcpy(c[r], acc[r], sizeof acc[r]);
+    epilogue_portable(epi, c, 8);
 }
 
 static void dw_row_portable(int64_t channels, int64_t pixels, const float *in, int64_t step,
                             const int64_t *offsets, int taps, const float *w, const float *bias,
-                            float *out)
+                            float *out, const hqi_ref_act_t *act, const float *addend)
 {
     for (int64_t q = 0; q < pixels; q++) {
         const float *base = in + q * step;
@@ -81,6 +92,8 @@ static void dw_row_portable(int64_t channels, int64_t pixels, const float *in, i
                 acc += base[offsets[t] + c] * w[t * channels + c];
             y[c] = acc;
         }
+        if (act && (addend || act->type != HQ_ACT_LINEAR))
+            act_row_portable(act, y, addend ? addend + q * channels : NULL, 0, channels);
     }
 }
 
@@ -160,10 +173,70 @@ static void wino_out_portable(int64_t channels, const float *m, int64_t stride, 
     }
 }
 
+/* F(4x4, 3x3) (Lavin and Gray): B^T rows on a column d0..d5 of the tile, then on the rows. */
+static void wino4_bt(const float d[6], float r[6])
+{
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = -4.0f * d[1] - 4.0f * d[2] + d[3] + d[4];
+    r[2] = 4.0f * d[1] - 4.0f * d[2] - d[3] + d[4];
+    r[3] = -2.0f * d[1] - d[2] + 2.0f * d[3] + d[4];
+    r[4] = 2.0f * d[1] - d[2] - 2.0f * d[3] + d[4];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+static void wino4_at(const float m[6], float r[4])
+{
+    r[0] = m[0] + m[1] + m[2] + m[3] + m[4];
+    r[1] = m[1] - m[2] + 2.0f * m[3] - 2.0f * m[4];
+    r[2] = m[1] + m[2] + 4.0f * m[3] + 4.0f * m[4];
+    r[3] = m[1] - m[2] + 8.0f * m[3] - 8.0f * m[4] + m[5];
+}
+
+static void wino4_in_portable(int64_t channels, const float *const *d, float *v, int64_t stride)
+{
+    for (int64_t c = 0; c < channels; c++) {
+        float t[6][6], col[6], r[6];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                col[i] = d[6 * i + j][c];
+            wino4_bt(col, r);
+            for (int i = 0; i < 6; i++)
+                t[i][j] = r[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            wino4_bt(t[i], r);
+            for (int j = 0; j < 6; j++)
+                v[(6 * i + j) * stride + c] = r[j];
+        }
+    }
+}
+
+static void wino4_out_portable(int64_t channels, const float *m, int64_t stride, const float *bias,
+                               float *const *y)
+{
+    for (int64_t c = 0; c < channels; c++) {
+        float t[4][6], col[6], r[4];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                col[i] = m[(6 * i + j) * stride + c];
+            wino4_at(col, r);
+            for (int i = 0; i < 4; i++)
+                t[i][j] = r[i];
+        }
+        const float b = bias ? bias[c] : 0.0f;
+        for (int i = 0; i < 4; i++) {
+            wino4_at(t[i], r);
+            for (int j = 0; j < 4; j++)
+                if (y[4 * i + j])
+                    y[4 * i + j][c] = r[j] + b;
+        }
+    }
+}
+
 const hqi_fast_isa_t hqi_fast_isa_portable = {
     "portable",        gemm_6x16_portable, act_row_portable, dw_pixel_portable,
     gemm_6x8_portable, dw_row_portable,    ew_portable,      max_into_portable,
-    wino_in_portable,  wino_out_portable,
+    wino_in_portable,  wino_out_portable, wino4_in_portable, wino4_out_portable,
 };
 
 static const hqi_fast_isa_t *chosen;

@@ -6,13 +6,16 @@
 
 #include "emulate/qemulator.h"
 #include "runtime/hqrt_kernels_ref.h"
+#include "util/threadpool.h"
 #include "util/util.h"
 
 struct hqi_qemu {
     const hq_graph_t *graph;
     char *name;
     hqi_qmodel_t *model;
-    int *last_step; /* per layer: topological position of its last reader */
+    int *last_step;         /* per layer: topological position of its last reader */
+    int threads;            /* >= 1: samples of a batch are split over this many threads */
+    hqi_threadpool_t *pool; /* started lazily at the first split run */
 };
 
 /* Everything one layer call sees. */
@@ -471,6 +474,7 @@ hq_status_t hqi_qemu_create(const hq_graph_t *graph, const hq_npz_t *qparams, co
     if (!q)
         return hqi_nomem(err, "quantized emulator");
     q->graph = graph;
+    q->threads = hqi_default_threads();
     q->name = hqi_strdup(name);
     const int count = hq_graph_layer_count(graph);
     q->last_step = calloc((size_t)count + 1, sizeof *q->last_step);
@@ -506,6 +510,7 @@ void hqi_qemu_destroy(hqi_qemu_t *q)
     if (!q)
         return;
     hqi_qmodel_destroy(q->model);
+    hqi_threadpool_destroy(q->pool);
     free(q->last_step);
     free(q->name);
     free(q);
@@ -538,19 +543,27 @@ static hq_shape_t batched(const hq_layer_t *layer, int port, int64_t batch)
     return s;
 }
 
-hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
-                               const void *const *inputs, void *const *outputs, hq_error_t *err)
+hq_status_t hqi_qemu_set_threads(hqi_qemu_t *q, int threads, hq_error_t *err)
 {
-    const hq_layer_t *layer = hq_graph_layer(q->graph, index);
-    if (!layer || batch < 1)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: bad layer or batch", q->name);
-    if (layer->type == HQ_LAYER_INPUT)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: layer '%s': an input layer has no kernel",
-                         q->name, layer->name);
+    if (!q || threads < 0 || threads > HQI_THREADS_MAX)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "quantized emulator: %d threads, need 1 to %d",
+                         threads, HQI_THREADS_MAX);
+    if (threads == 0)
+        threads = hqi_default_threads();
+    if (threads != q->threads) {
+        hqi_threadpool_destroy(q->pool);
+        q->pool = NULL;
+        q->threads = threads;
+    }
+    return HQ_OK;
+}
+
+/* One layer call on `batch` samples, on the calling thread. */
+static hq_status_t run_layer_serial(const hqi_qemu_t *q, const hq_layer_t *layer, int index,
+                                    int64_t batch, const void *const *inputs,
+                                    void *const *outputs, hq_error_t *err)
+{
     hq_shape_t in_shapes[64], out_shapes[256];
-    if (layer->input_count > 64 || hq_layer_port_count(layer) > 256)
-        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': too many inputs or outputs", q->name,
-                         layer->name);
     for (int k = 0; k < layer->input_count; k++)
         in_shapes[k] =
             batched(hq_graph_layer(q->graph, layer->inputs[k]), layer->input_ports[k], batch);
@@ -562,6 +575,108 @@ hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
     if (st != HQ_OK)
         return hqi_error(err, st, "%s: layer '%s': %s", q->name, layer->name, detail.message);
     return HQ_OK;
+}
+
+/* Layer types whose kernel treats the batch as an outer loop over independent samples (every
+ * operand's axis 0 is the batch, nothing moves data across it): their samples can be split over
+ * threads, each slice computing exactly the codes the whole call would. */
+static bool splits_by_sample(hq_layer_type_t type)
+{
+    switch (type) {
+    case HQ_LAYER_CONV:
+    case HQ_LAYER_DW:
+    case HQ_LAYER_DECONV:
+    case HQ_LAYER_DENSE:
+    case HQ_LAYER_BATCH_NORM:
+    case HQ_LAYER_NORMALIZATION:
+    case HQ_LAYER_MAXPOOL:
+    case HQ_LAYER_AVGPOOL:
+    case HQ_LAYER_GLOBAL_AVG_POOL:
+    case HQ_LAYER_EW_ADD:
+    case HQ_LAYER_EW_SUB:
+    case HQ_LAYER_EW_MULT:
+    case HQ_LAYER_EW_MAX:
+    case HQ_LAYER_EW_MIN:
+    case HQ_LAYER_ACTIVATION:
+    case HQ_LAYER_RESIZE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+typedef struct slice_job {
+    const hqi_qemu_t *q;
+    const hq_layer_t *layer;
+    int index;
+    int64_t batch, slices;
+    const void *const *inputs;
+    void *const *outputs;
+    hq_status_t *status; /* per slice */
+    hq_error_t *errors;  /* per slice */
+} slice_job_t;
+
+static void run_slice(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const slice_job_t *j = context;
+    const hq_layer_t *layer = j->layer;
+    const int64_t first = j->batch * task / j->slices, last = j->batch * (task + 1) / j->slices;
+    const void *ins[64];
+    void *outs[256];
+    for (int k = 0; k < layer->input_count; k++) {
+        const hq_layer_t *producer = hq_graph_layer(j->q->graph, layer->inputs[k]);
+        hq_shape_t one = batched(producer, layer->input_ports[k], 1);
+        size_t bytes = (size_t)shape_count(&one) *
+                       code_size(j->q->model->layers[layer->inputs[k]].bits);
+        ins[k] = (const char *)j->inputs[k] + (size_t)first * bytes;
+    }
+    for (int p = 0; p < hq_layer_port_count(layer); p++) {
+        hq_shape_t one = batched(layer, p, 1);
+        size_t bytes = (size_t)shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
+        outs[p] = (char *)j->outputs[p] + (size_t)first * bytes;
+    }
+    j->status[task] = run_layer_serial(j->q, layer, j->index, last - first, ins, outs,
+                                       &j->errors[task]);
+}
+
+hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
+                               const void *const *inputs, void *const *outputs, hq_error_t *err)
+{
+    const hq_layer_t *layer = hq_graph_layer(q->graph, index);
+    if (!layer || batch < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: bad layer or batch", q->name);
+    if (layer->type == HQ_LAYER_INPUT)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: layer '%s': an input layer has no kernel",
+                         q->name, layer->name);
+    if (layer->input_count > 64 || hq_layer_port_count(layer) > 256)
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': too many inputs or outputs", q->name,
+                         layer->name);
+    int64_t slices = q->threads < batch ? q->threads : batch;
+    if (slices < 2 || !splits_by_sample(layer->type))
+        return run_layer_serial(q, layer, index, batch, inputs, outputs, err);
+    /* the pool is created on first use; the emulator is otherwise read-only during a run */
+    hqi_qemu_t *mutable_q = (hqi_qemu_t *)q;
+    if (!q->pool) {
+        hq_status_t created = hqi_threadpool_create(q->threads, &mutable_q->pool, err);
+        if (created != HQ_OK)
+            return created;
+    }
+    hq_status_t status[HQI_THREADS_MAX];
+    hq_error_t *errors = calloc((size_t)slices, sizeof *errors);
+    if (!errors)
+        return hqi_nomem(err, "quantized emulator");
+    slice_job_t job = {q, layer, index, batch, slices, inputs, outputs, status, errors};
+    hqi_threadpool_run(q->pool, slices, run_slice, &job);
+    hq_status_t st = HQ_OK;
+    for (int64_t t = 0; t < slices && st == HQ_OK; t++)
+        if (status[t] != HQ_OK) {
+            st = status[t];
+            if (err)
+                *err = errors[t];
+        }
+    free(errors);
+    return st;
 }
 
 /* Index of `layer` in a list, -1 when absent. */

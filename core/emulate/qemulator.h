@@ -1,7 +1,7 @@
 /* qemulator.h — the quantized target of the emulator: float inputs are quantized with the input
  * layers' encodings, every layer runs the integer reference kernels of core/runtime/ on uint8 /
- * uint16 codes, and outputs and taps are dequantized. Single-threaded by design: results are the
- * same bytes whatever thread count the float emulator is set to. emulator.c dispatches here for
+ * uint16 codes, and outputs and taps are dequantized. Threads split a batch by samples only
+ * (hqi_qemu_set_threads): results are the same bytes at any thread count. emulator.c dispatches here for
  * HQ_TARGET_QUANTIZED. Owner: numerics helper (issue 6). */
 #ifndef HQ_CORE_EMULATE_QEMULATOR_H
 #define HQ_CORE_EMULATE_QEMULATOR_H
@@ -25,6 +25,11 @@ void hqi_qemu_destroy(hqi_qemu_t *qemu);
 hq_status_t hqi_qemu_run(hqi_qemu_t *qemu, int64_t batch, const float *const *inputs,
                          float *const *outputs, hq_emulator_tap_fn tap, void *user,
                          hq_error_t *err);
+
+/* Threads the samples of a batch are split over (0: HQ_THREADS or the available cores, the
+ * default). Each layer's kernel runs on disjoint slices of samples, each slice computing exactly
+ * the codes of a whole-batch call, so results are the same bytes for any thread count. */
+hq_status_t hqi_qemu_set_threads(hqi_qemu_t *qemu, int threads, hq_error_t *err);
 
 /* The decoded integer params of a layer (NULL when out of range). Owned by the emulator. */
 const hqi_qlayer_t *hqi_qemu_layer(const hqi_qemu_t *qemu, int layer);

@@ -9,6 +9,7 @@
 
 #include "hq/parse.h"
 #include "onnx.pb-c.h"
+#include "quant/optimize_internal.h" /* hqi_arch_weight_memory: the known hw_arch names */
 #include "util/util.h"
 
 /* Largest element count of one constant tensor hq accepts (2^31 floats = 8 GiB). */
@@ -2099,47 +2100,77 @@ static hq_status_t op_pool(ctx_t *c, const Onnx__NodeProto *n)
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "kernel_shape must be 2 positive values");
     if (attr_int(n, "storage_order", 0))
         NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "storage_order=1");
-    if ((st = new_layer(c, max ? HQ_LAYER_MAXPOOL : HQ_LAYER_AVGPOOL, n, &index)) != HQ_OK ||
-        (st = connect_value(c, x, index)) != HQ_OK)
+    hq_layer_params_t w;
+    memset(&w, 0, sizeof w);
+    w.stride_h = w.stride_w = w.dilation_h = w.dilation_w = 1;
+    w.kernel_h = (int)ks[0];
+    w.kernel_w = (int)ks[1];
+    if ((st = window_params(c, n, &w, false)) != HQ_OK)
         return st;
-    hq_layer_params_t *p = lp(c, index);
-    p->kernel_h = (int)ks[0];
-    p->kernel_w = (int)ks[1];
-    if ((st = window_params(c, n, p, false)) != HQ_OK)
-        return st;
-    p->count_include_pad = !max && attr_int(n, "count_include_pad", 0);
-    if (attr_int(n, "ceil_mode", 0) && p->padding == HQ_PADDING_EXPLICIT) {
-        /* Ceil mode: extra rows/cols at the end so the floor rule gives the ceil size. */
+    bool include_pad = !max && attr_int(n, "count_include_pad", 0);
+    /* Ceil mode: extra rows/cols at the end so the floor rule gives the ceil size; a last
+     * window that would start in the end padding is dropped, as ONNX does. */
+    int extra[2] = {0, 0};
+    bool explicit_pads = w.padding == HQ_PADDING_EXPLICIT;
+    if (attr_int(n, "ceil_mode", 0) &&
+        (w.padding == HQ_PADDING_EXPLICIT || w.padding == HQ_PADDING_VALID)) {
+        if (w.padding == HQ_PADDING_VALID)
+            memset(w.pads, 0, sizeof w.pads);
         int64_t ext[2] = {dims[2], dims[3]};
         for (int a = 0; a < 2; a++) {
-            int s = a ? p->stride_w : p->stride_h, kk = a ? p->kernel_w : p->kernel_h;
-            int64_t span = ext[a] + p->pads[a] + p->pads[a + 2] - kk;
+            int s = a ? w.stride_w : w.stride_h, kk = a ? w.kernel_w : w.kernel_h;
+            int64_t span = ext[a] + w.pads[a] + w.pads[a + 2] - kk;
             if (span < 0)
                 continue;
             int64_t out = (span + s - 1) / s + 1;
-            if ((out - 1) * s >= ext[a] + p->pads[a]) /* last window must start inside */
+            if ((out - 1) * s >= ext[a] + w.pads[a]) /* last window must start inside */
                 out--;
-            int64_t extra = (out - 1) * s + kk - (ext[a] + p->pads[a] + p->pads[a + 2]);
-            if (extra > 0)
-                p->pads[a + 2] += (int)extra;
-        }
-    } else if (attr_int(n, "ceil_mode", 0) && p->padding == HQ_PADDING_VALID) {
-        p->padding = HQ_PADDING_EXPLICIT;
-        memset(p->pads, 0, sizeof p->pads);
-        int64_t ext[2] = {dims[2], dims[3]};
-        for (int a = 0; a < 2; a++) {
-            int s = a ? p->stride_w : p->stride_h, kk = a ? p->kernel_w : p->kernel_h;
-            int64_t span = ext[a] - kk;
-            if (span < 0)
-                continue;
-            int64_t out = (span + s - 1) / s + 1;
-            if ((out - 1) * s >= ext[a])
-                out--;
-            int64_t extra = (out - 1) * s + kk - ext[a];
-            if (extra > 0)
-                p->pads[a + 2] += (int)extra;
+            int64_t more = (out - 1) * s + kk - (ext[a] + w.pads[a] + w.pads[a + 2]);
+            if (more > 0)
+                extra[a] = (int)more;
         }
     }
+    /* The ceil-mode cells are never counted by ONNX's average (its divisor stops at the
+     * declared pads), but hq counts every padded cell when count_include_pad is set. Without
+     * declared pads that is count_include_pad = 0; with them, the declared pads become a zero
+     * `pad` layer (cells the average then counts as data) and the pool pads only the ceil
+     * cells, uncounted: the same divisor as ONNX. */
+    int pad_layer = -1;
+    if (include_pad && (extra[0] || extra[1])) {
+        include_pad = false;
+        if (explicit_pads) {
+            if ((st = new_layer(c, HQ_LAYER_PAD, NULL, &pad_layer)) != HQ_OK ||
+                (st = connect_value(c, x, pad_layer)) != HQ_OK)
+                return st;
+            hq_layer_params_t *pp = lp(c, pad_layer);
+            pp->pad_mode = HQ_PAD_CONSTANT;
+            pp->pad_value = 0.0f;
+            pp->padding = HQ_PADDING_EXPLICIT;
+            memcpy(pp->pads, w.pads, sizeof pp->pads);
+            memset(w.pads, 0, sizeof w.pads);
+        }
+    }
+    if (extra[0] || extra[1]) {
+        w.padding = HQ_PADDING_EXPLICIT;
+        w.pads[2] += extra[0];
+        w.pads[3] += extra[1];
+    }
+    if ((st = new_layer(c, max ? HQ_LAYER_MAXPOOL : HQ_LAYER_AVGPOOL, n, &index)) != HQ_OK)
+        return st;
+    st = pad_layer >= 0 ? hq_graph_connect(c->graph, pad_layer, 0, index, c->err)
+                        : connect_value(c, x, index);
+    if (st != HQ_OK)
+        return st;
+    hq_layer_params_t *p = lp(c, index);
+    p->kernel_h = w.kernel_h;
+    p->kernel_w = w.kernel_w;
+    p->stride_h = w.stride_h;
+    p->stride_w = w.stride_w;
+    p->dilation_h = w.dilation_h;
+    p->dilation_w = w.dilation_w;
+    p->padding = w.padding;
+    memcpy(p->pads, w.pads, sizeof p->pads);
+    p->count_include_pad = include_pad;
     return set_layer_output(c, n, 0, index, 0, 4);
 }
 
@@ -2468,7 +2499,12 @@ static hq_status_t op_resize(ctx_t *c, const Onnx__NodeProto *n)
         }
     }
     if (out[0] != dims[0] || out[1] != dims[1])
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "resizing the batch or the channels");
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "resizing the batch or the channels (output [%lld, %lld, %lld, %lld] for "
+                  "an input [1, %lld, %lld, %lld]; hq runs samples one by one, so the batch "
+                  "in sizes must be 1)",
+                  (long long)out[0], (long long)out[1], (long long)out[2], (long long)out[3],
+                  (long long)dims[1], (long long)dims[2], (long long)dims[3]);
     if (out[2] < 1 || out[3] < 1 || out[2] > (1 << 20) || out[3] > (1 << 20))
         NODE_FAIL(c, n, HQ_ERR_INVALID, "output size %lldx%lld", (long long)out[2],
                   (long long)out[3]);
@@ -2561,9 +2597,11 @@ static hq_status_t reshape_value_4d(ctx_t *c, const Onnx__NodeProto *n, value_t 
         return alias_output(c, n, x);
     int index;
     hq_shape_t shape = {4, {-1, to[2], to[3], to[1]}};
-    bool simple =
-        (rank == 2 && to[2] * to[3] == 1) ||
-        (rank == 4 && ((in[2] * in[3] == 1 && to[2] * to[3] == 1) || (in[1] == 1 && to[1] == 1)));
+    /* One reshape when the NHWC order is the NCHW order's: no spatial extent on either side,
+     * or the channels unchanged (H x W regrouped, e.g. [N, C, H, W] -> [N, C, H*W]: c stays
+     * innermost in NHWC and (h, w) keep their row-major order). */
+    bool simple = (rank == 2 && to[2] * to[3] == 1) ||
+                  (rank == 4 && ((in[2] * in[3] == 1 && to[2] * to[3] == 1) || in[1] == to[1]));
     if (simple) {
         if ((st = add_reshape(c, x, &shape, &index)) != HQ_OK)
             return st;
@@ -3095,9 +3133,11 @@ static hq_status_t unsupported_node(ctx_t *c, const Onnx__NodeProto *n)
         if (in && in->producer >= 0 && in->kind == VALUE_LAYER)
             producer = node_label(c->g->node[in->producer]);
     }
-    if (!producer)
-        return hqi_error(c->err, HQ_ERR_UNSUPPORTED, "%s: node '%s' (%s) is not supported", c->name,
-                         node_label(n), n->op_type);
+    if (!producer) /* it reads network inputs: the way out is to start after it */
+        return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
+                         "%s: node '%s' (%s) is not supported; it reads the network input "
+                         "directly, so there is no node before it to cut the graph at",
+                         c->name, node_label(n), n->op_type);
     return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
                      "%s: node '%s' (%s) is not supported; cut the graph before it with "
                      "--end-node-names %s",
@@ -3203,17 +3243,20 @@ static hq_status_t add_graph_inputs(ctx_t *c, const input_override_t *overrides,
         if ((st = add_input(c, overrides[i].name, overrides[i].rank, overrides[i].dims, &count)) !=
             HQ_OK)
             return st;
-    if (override_count)
-        return HQ_OK;
+    /* With --start-node-names, graph inputs still read after the cut (a skip connection
+     * from the image, a second input) stay inputs, after the cut tensors. */
     int position = -1; /* among the graph inputs that are not initializers */
     for (size_t i = 0; i < c->g->n_input; i++) {
         Onnx__ValueInfoProto *vi = c->g->input[i];
         const char *name = vi->name ? vi->name : "";
         value_t *v = value_of(c, name);
-        if (v && v->kind == VALUE_UNKNOWN)
+        bool overridden = false;
+        for (int k = 0; k < override_count; k++)
+            overridden |= !strcmp(overrides[k].name, name);
+        if (v && (v->kind == VALUE_UNKNOWN || overridden))
             position++;
         if (!v || v->kind != VALUE_UNKNOWN || !v->needed)
-            continue; /* an initializer listed as input, or unused */
+            continue; /* an initializer listed as input, a cut tensor, or unused */
         const hq_shape_t *given =
             position < c->input_shape_count ? &c->input_shapes[position] : NULL;
         /* `type` is a oneof: a sequence or optional input shares the tensor_type slot */
@@ -3708,14 +3751,13 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
         ctx_free(&c);
         if (st == HQ_OK)
             st = ctx_init(&c, model, name, net, err);
-        if (st != HQ_OK)
-            free(cut);
-        else
-            c.name = name, (void)0;
-        /* `cut` strings point into the model; keep the array until the end. */
-        if (st == HQ_OK) {
-            st = convert(&c, outputs, output_count, overrides, override_count);
+        if (st == HQ_OK && opts->input_shape_count > 0) { /* graph inputs read after the cut */
+            c.input_shapes = opts->input_shapes;
+            c.input_shape_count = opts->input_shape_count;
         }
+        /* `cut` strings point into the model; the array is freed once, here. */
+        if (st == HQ_OK)
+            st = convert(&c, outputs, output_count, overrides, override_count);
         free(cut);
     } else if (st == HQ_OK) {
         st = convert(&c, outputs, output_count, NULL, 0);
@@ -3728,8 +3770,14 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
         st = build_params(&c, &params);
     if (st == HQ_OK)
         st = hq_archive_create(net, &archive, err);
-    if (st == HQ_OK && opts && opts->hw_arch)
-        st = hq_archive_set_hw_arch(archive, opts->hw_arch, err);
+    if (st == HQ_OK && opts && opts->hw_arch) {
+        int64_t memory;
+        hq_error_t why = {0};
+        if (hqi_arch_weight_memory(opts->hw_arch, &memory, &why) != HQ_OK)
+            st = hqi_error(err, HQ_ERR_ARGUMENT, "%s: --hw-arch: %s", name, why.message);
+        else
+            st = hq_archive_set_hw_arch(archive, opts->hw_arch, err);
+    }
     if (st == HQ_OK) {
         st = hq_archive_set_graph(archive, c.graph, err);
         c.graph = NULL;

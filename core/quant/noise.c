@@ -245,6 +245,8 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
         st = hq_emulator_create(graph, fpo, HQ_TARGET_FP_OPTIMIZED, name, &emu, err);
     if (st == HQ_OK && options && options->threads > 0)
         st = hq_emulator_set_threads(emu, options->threads, err);
+    if (st == HQ_OK && options && options->threads > 0)
+        st = hqi_qemu_set_threads(n.qemu, options->threads, err);
 
     n.first_port = calloc((size_t)n.layer_count + 1, sizeof *n.first_port);
     n.signal = calloc((size_t)n.layer_count + 1, sizeof *n.signal);

@@ -112,6 +112,7 @@ typedef enum hqx_op_code {
     HQX_OP_TRANSPOSE = 19,      /* hqx_transpose_params_t */
     HQX_OP_REDUCE_MAX = 20,     /* hqx_axis_params_t */
     HQX_OP_ARGMAX = 21,         /* hqx_axis_params_t (unused: the last axis) */
+    HQX_OP_SOFTMAX = 22,        /* hqx_softmax_params_t */
     HQX_OP_COUNT_
 } hqx_op_code_t;
 
@@ -205,12 +206,22 @@ typedef struct hqx_resize_params {
     int32_t reserved;
 } hqx_resize_params_t;
 
+/* Softmax along `axis` (hqrt_softmax): exp_lut is int32 [2^in_bits] in Q30, exp_lut[0] == 2^30,
+ * every entry in [0, 2^30]; the stage has one multiplier (the Q31 probability to the output). */
+typedef struct hqx_softmax_params {
+    int32_t axis; /* as hqx_axis_params_t */
+    int32_t reserved;
+    hqx_blob_t exp_lut;
+    hqx_stage_t stage;
+} hqx_softmax_params_t;
+
 _Static_assert(sizeof(hqx_header_t) == HQX_HEADER_SIZE, "header layout");
 _Static_assert(sizeof(hqx_tensor_t) == 48, "tensor layout");
 _Static_assert(sizeof(hqx_op_t) == 32, "op layout");
 _Static_assert(sizeof(hqx_blob_t) == 16, "blob layout");
 _Static_assert(sizeof(hqx_stage_t) == 104, "stage layout");
 _Static_assert(sizeof(hqx_conv_params_t) == 200, "conv params layout");
+_Static_assert(sizeof(hqx_softmax_params_t) == 128, "softmax params layout");
 
 /* FNV-1a-64 constants (the checksum). */
 #define HQX_FNV_OFFSET 0xcbf29ce484222325ull

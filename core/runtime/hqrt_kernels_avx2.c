@@ -6,7 +6,7 @@
  * prepare enforces. The int32 sum plus the int64 bias is the very accumulator of the reference
  * kernels (hqrt_kernels_ref.c: exact integer sums), and the output stage is the numerics' own
  * hqrt_output_code / hqrt_output_code_sum, so results are bit-exact by construction; tests
- * check it on random shapes (tests/unit/test_hqrt_kernels.c).
+ * check it on random shapes (tests/unit/test_hqrt.c).
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -20,7 +20,7 @@
 #include <immintrin.h>
 #endif
 
-enum { KIND_GEMM = 1, KIND_DW = 2 };
+enum { KIND_GEMM = 1, KIND_DW = 2, KIND_VNNI = 3, KIND_MAXPOOL = 4 };
 enum { PIXELS = 4 };         /* output pixels per GEMM block */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
@@ -225,6 +225,365 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
         }
 }
 
+/* ---- AVX-512 VNNI (vpdpbusd) ----------------------------------------------------------------
+ * Used instead of gemm_rows when the CPU has AVX512-VNNI (HQRT_NO_VNNI=1 forces the AVX2 path).
+ * vpdpbusd sums four u8 x s8 products into an int32 lane WITHOUT saturation, so the raw codes are
+ * used as they are: raw = sum q*w, |raw| <= depth * 255 * 128 < 2^31 for depth <= 65536, and the
+ * exact centred sum is raw - in_zp * sum(w) (padded taps hold in_zp, so they contribute 0).
+ * Weights are packed [cout/16 blocks][depth/4][16 channels][4 taps] int8, followed by the int32
+ * column sums. A tile is VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm
+ * accumulators. The output stage is vectorized for the common case (32-bit path, no lut, no
+ * negative-side multipliers, 8-bit output) with the very integer steps of hqrt_numerics.h, and
+ * falls back to finish_value otherwise. */
+
+enum { VNNI_PIXELS = 6, VNNI_BLOCKS = 4, VNNI_CHUNK = 8 };
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+static bool cpu_has_vnni(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512vnni")
+                     ? 1
+                     : 0;
+    }
+    return cached == 1;
+}
+
+/* hqrt_requantize32 on 8 int64 lanes holding int32 values: shift left with int32 saturation,
+ * SRDHM (nudge, truncating division by 2^31, the INT32_MIN^2 case saturating), then
+ * RoundingDivideByPOT. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i rq32_x8(__m512i x, __m512i m, __m512i shift)
+{
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+    __m512i left = _mm512_max_epi64(shift, zero);
+    __m512i right = _mm512_max_epi64(_mm512_sub_epi64(zero, shift), zero);
+    __m512i xs = _mm512_sllv_epi64(x, left);
+    xs = _mm512_min_epi64(_mm512_max_epi64(xs, _mm512_set1_epi64(INT32_MIN)),
+                          _mm512_set1_epi64(INT32_MAX));
+    __m512i ab = _mm512_mul_epi32(xs, m);
+    __m512i nudge = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(ab, zero),
+                                            _mm512_set1_epi64((int64_t)1 << 30),
+                                            _mm512_set1_epi64(1 - ((int64_t)1 << 30)));
+    __m512i v = _mm512_add_epi64(ab, nudge);
+    v = _mm512_mask_add_epi64(v, _mm512_cmplt_epi64_mask(v, zero), v,
+                              _mm512_set1_epi64(((int64_t)1 << 31) - 1));
+    __m512i q = _mm512_min_epi64(_mm512_srai_epi64(v, 31), _mm512_set1_epi64(INT32_MAX));
+    __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, right), one);
+    __m512i rem = _mm512_and_si512(q, mask);
+    __m512i thr = _mm512_srli_epi64(mask, 1);
+    thr = _mm512_mask_add_epi64(thr, _mm512_cmplt_epi64_mask(q, zero), thr, one);
+    __m512i r = _mm512_srav_epi64(q, right);
+    return _mm512_mask_add_epi64(r, _mm512_cmpgt_epi64_mask(rem, thr), r, one);
+}
+
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i stage_param_x8(const int32_t *a, int32_t count, int32_t o)
+{
+    if (count == 1)
+        return _mm512_set1_epi64(a[0]);
+    return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + o)));
+}
+
+/* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
+ * corr = bias - in_zp * sum(w) per channel (int64, precomputed at prepare). */
+VNNI_TARGET static inline __attribute__((always_inline)) void
+vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
+                  const __m512i *raw, int np, const size_t *pix, int32_t o0, int32_t cout,
+                  uint8_t *output)
+{
+    const hqrt_output_stage_t *st = &kp->out;
+    int32_t n = cout - o0 < 16 ? cout - o0 : 16;
+    bool vec = n == 16 && st->path == HQRT_PATH_GEMMLOWP && !st->multiplier_neg && !st->lut &&
+               st->out_bits == 8 && (!addend || addend->bits == 8 || addend->bits == 16);
+    if (!vec) {
+        for (int j = 0; j < np; j++) {
+            int32_t sums[16];
+            _mm512_storeu_si512((void *)sums, raw[j]);
+            size_t base = pix[j] * (size_t)cout + (size_t)o0;
+            for (int32_t l = 0; l < n; l++)
+                hqrt_store(output, st->out_bits, base + (size_t)l,
+                           finish_value(kp, addend, corr[o0 + l] + (int64_t)sums[l], o0 + l,
+                                        base + (size_t)l));
+        }
+        return;
+    }
+    const __m512i lo32 = _mm512_set1_epi64(INT32_MIN), hi32 = _mm512_set1_epi64(INT32_MAX);
+    const __m512i zp_out = _mm512_set1_epi64(st->out_zp), amin = _mm512_set1_epi64(st->act_min),
+                  amax = _mm512_set1_epi64(st->act_max), one = _mm512_set1_epi64(1),
+                  zero = _mm512_setzero_si512();
+    const __m512i fmask = _mm512_set1_epi64(((int64_t)1 << HQRT_SUM_FRAC_BITS) - 1),
+                  fhalf = _mm512_srli_epi64(fmask, 1);
+    __m512i am = zero, ash = zero, azp = zero;
+    if (addend) {
+        am = _mm512_set1_epi64(addend->multiplier);
+        ash = _mm512_set1_epi64(addend->shift);
+        azp = _mm512_set1_epi64(addend->zp);
+    }
+    for (int half = 0; half < 2; half++) {
+        int32_t o = o0 + 8 * half;
+        __m512i c = _mm512_loadu_si512((const void *)(corr + o));
+        __m512i m = stage_param_x8(st->multiplier, st->count, o);
+        __m512i sh = stage_param_x8(st->shift, st->count, o);
+        for (int j = 0; j < np; j++) {
+            size_t oi = pix[j] * (size_t)cout + (size_t)o;
+            __m512i r = _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(raw[j], 1)
+                                                   : _mm512_castsi512_si256(raw[j]));
+            __m512i acc = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(r, c), lo32), hi32);
+            __m512i y = rq32_x8(acc, m, sh);
+            if (addend) {
+                __m512i a;
+                if (addend->bits == 8)
+                    a = _mm512_cvtepu8_epi64(_mm_loadl_epi64(
+                        (const __m128i *)(const void *)((const uint8_t *)addend->data + oi)));
+                else
+                    a = _mm512_cvtepu16_epi64(_mm_loadu_si128(
+                        (const __m128i *)(const void *)((const uint16_t *)addend->data + oi)));
+                __m512i z = _mm512_add_epi64(y, rq32_x8(_mm512_sub_epi64(a, azp), am, ash));
+                /* RoundingDivideByPOT by HQRT_SUM_FRAC_BITS on int64 */
+                __m512i rem = _mm512_and_si512(z, fmask);
+                __m512i thr =
+                    _mm512_mask_add_epi64(fhalf, _mm512_cmplt_epi64_mask(z, zero), fhalf, one);
+                y = _mm512_srai_epi64(z, HQRT_SUM_FRAC_BITS);
+                y = _mm512_mask_add_epi64(y, _mm512_cmpgt_epi64_mask(rem, thr), y, one);
+            }
+            __m512i code = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp_out), amin), amax);
+            _mm_storel_epi64((__m128i *)(void *)(output + oi), _mm512_cvtepi64_epi8(code));
+        }
+    }
+}
+
+/* One tile: VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels. The 24
+ * accumulators are named variables (an array made gcc move them around every step). */
+VNNI_TARGET static inline __attribute__((always_inline)) void
+vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, const int nb,
+          __m512i acc[][VNNI_BLOCKS])
+{
+    const __m512i z = _mm512_setzero_si512();
+    __m512i a00 = z, a01 = z, a02 = z, a03 = z;
+    __m512i a10 = z, a11 = z, a12 = z, a13 = z;
+    __m512i a20 = z, a21 = z, a22 = z, a23 = z;
+    __m512i a30 = z, a31 = z, a32 = z, a33 = z;
+    __m512i a40 = z, a41 = z, a42 = z, a43 = z;
+    __m512i a50 = z, a51 = z, a52 = z, a53 = z;
+    const size_t stream = (size_t)k4n * 64;
+    const int8_t *w0 = w, *w1 = w + stream, *w2 = w + 2 * stream, *w3 = w + 3 * stream;
+    const uint8_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4],
+                  *r5 = rows[5];
+    for (int64_t k = 0; k < k4n; k++) {
+        const size_t off = (size_t)k * 64;
+        __m512i v0 = _mm512_load_si512((const void *)(w0 + off)), v1 = z, v2 = z, v3 = z;
+        if (nb > 1)
+            v1 = _mm512_load_si512((const void *)(w1 + off));
+        if (nb > 2)
+            v2 = _mm512_load_si512((const void *)(w2 + off));
+        if (nb > 3)
+            v3 = _mm512_load_si512((const void *)(w3 + off));
+#define ROW(j, c0, c1, c2, c3)                                                                     \
+    do {                                                                                           \
+        int32_t q4;                                                                                \
+        memcpy(&q4, r##j + 4 * k, 4);                                                              \
+        __m512i x = _mm512_set1_epi32(q4);                                                         \
+        c0 = _mm512_dpbusd_epi32(c0, x, v0);                                                       \
+        if (nb > 1)                                                                                \
+            c1 = _mm512_dpbusd_epi32(c1, x, v1);                                                   \
+        if (nb > 2)                                                                                \
+            c2 = _mm512_dpbusd_epi32(c2, x, v2);                                                   \
+        if (nb > 3)                                                                                \
+            c3 = _mm512_dpbusd_epi32(c3, x, v3);                                                   \
+    } while (0)
+        ROW(0, a00, a01, a02, a03);
+        ROW(1, a10, a11, a12, a13);
+        ROW(2, a20, a21, a22, a23);
+        ROW(3, a30, a31, a32, a33);
+        ROW(4, a40, a41, a42, a43);
+        ROW(5, a50, a51, a52, a53);
+#undef ROW
+    }
+    acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
+    acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
+    acc[2][0] = a20, acc[2][1] = a21, acc[2][2] = a22, acc[2][3] = a23;
+    acc[3][0] = a30, acc[3][1] = a31, acc[3][2] = a32, acc[3][3] = a33;
+    acc[4][0] = a40, acc[4][1] = a41, acc[4][2] = a42, acc[4][3] = a43;
+    acc[5][0] = a50, acc[5][1] = a51, acc[5][2] = a52, acc[5][3] = a53;
+}
+
+/* n bytes from src (or the byte `fill` when src is NULL) to dst: 64 at a time, a masked tail. */
+VNNI_TARGET static inline __attribute__((always_inline)) void put_bytes(uint8_t *dst,
+                                                                        const uint8_t *src,
+                                                                        int fill, size_t n)
+{
+    const __m512i v = _mm512_set1_epi8((char)fill);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512((void *)(dst + i),
+                            src ? _mm512_loadu_si512((const void *)(src + i)) : v);
+    if (i < n) {
+        __mmask64 mask = ((__mmask64)1 << (n - i)) - 1;
+        _mm512_mask_storeu_epi8(dst + i, mask,
+                                src ? _mm512_maskz_loadu_epi8(mask, src + i) : v);
+    }
+}
+
+/* u8 patch of one output pixel: taps in (ky, kx, i) order, in_zp outside the input, zero tail.
+ * With dilation_w == 1 the taps of one kernel row inside the input are one contiguous span. */
+VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                       const uint8_t *input, int64_t oy, int64_t ox,
+                                       int64_t padded, uint8_t *patch)
+{
+    const size_t c = (size_t)in.c;
+    const int32_t kw = kp->kernel_w;
+    uint8_t *dst = patch;
+    const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+    for (int32_t ky = 0; ky < kp->kernel_h; ky++, dst += (size_t)kw * c) {
+        int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+        if (y < 0 || y >= in.h) {
+            put_bytes(dst, NULL, kp->in_zp, (size_t)kw * c);
+            continue;
+        }
+        const uint8_t *row = input + (size_t)y * (size_t)in.w * c;
+        if (kp->dilation_w == 1) {
+            int64_t a = x0 < 0 ? -x0 : 0; /* taps [a, b) lie inside the input */
+            if (a > kw)
+                a = kw;
+            int64_t b = in.w - x0 < kw ? in.w - x0 : kw;
+            if (b < a)
+                b = a;
+            if (a > 0)
+                put_bytes(dst, NULL, kp->in_zp, (size_t)a * c);
+            if (b > a)
+                put_bytes(dst + (size_t)a * c, row + (size_t)(x0 + a) * c, 0,
+                          (size_t)(b - a) * c);
+            if (kw > b)
+                put_bytes(dst + (size_t)b * c, NULL, kp->in_zp, (size_t)(kw - b) * c);
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++) {
+            int64_t x = x0 + (int64_t)kx * kp->dilation_w;
+            if (x < 0 || x >= in.w)
+                put_bytes(dst + (size_t)kx * c, NULL, kp->in_zp, c);
+            else
+                put_bytes(dst + (size_t)kx * c, row + (size_t)x * c, 0, c);
+        }
+    }
+    int64_t used = dst - patch;
+    if (padded > used)
+        put_bytes(dst, NULL, 0, (size_t)(padded - used));
+}
+
+VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                                  hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                                  const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                                  int64_t row_begin, int64_t row_end, uint8_t *scratch)
+{
+    const int64_t kbytes = prep->depth_padded, k4n = kbytes / 4;
+    const int8_t *weights = prep->packed;
+    const int32_t cout = out.c, blocks = (cout + 15) / 16;
+    const int64_t *corr = (const int64_t *)(const void *)(weights + (size_t)blocks *
+                                                                        (size_t)kbytes * 16);
+    (void)bias; /* folded into corr */
+    const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
+                        kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
+                        kp->pad_right == 0 && in.c % 4 == 0;
+    int64_t total = (row_end - row_begin) * out.w;
+    /* Chunks of VNNI_CHUNK tiles: the patches of a chunk are built once, then every block of
+     * VNNI_BLOCKS x 16 channels runs over all its tiles, so that a block's weights are read from
+     * memory once per chunk, not once per tile (the deep layers' weights exceed L2). */
+    for (int64_t first = 0; first < total; first += VNNI_PIXELS * VNNI_CHUNK) {
+        int64_t count = total - first < VNNI_PIXELS * VNNI_CHUNK ? total - first
+                                                                 : VNNI_PIXELS * VNNI_CHUNK;
+        int tiles = (int)((count + VNNI_PIXELS - 1) / VNNI_PIXELS);
+        const uint8_t *rows[VNNI_CHUNK][VNNI_PIXELS];
+        size_t pix[VNNI_CHUNK][VNNI_PIXELS];
+        int np[VNNI_CHUNK];
+        for (int t = 0; t < tiles; t++) {
+            int64_t tile_first = first + (int64_t)t * VNNI_PIXELS;
+            np[t] = count - (int64_t)t * VNNI_PIXELS < VNNI_PIXELS
+                        ? (int)(count - (int64_t)t * VNNI_PIXELS)
+                        : VNNI_PIXELS;
+            for (int j = 0; j < VNNI_PIXELS; j++) {
+                int64_t k = tile_first + (j < np[t] ? j : 0);
+                int64_t oy = row_begin + k / out.w, ox = k % out.w;
+                pix[t][j] = (size_t)(oy * out.w + ox);
+                if (j >= np[t])
+                    rows[t][j] = rows[t][0]; /* computed, never stored */
+                else if (direct)
+                    rows[t][j] = input + ((size_t)(oy * kp->stride_h) * (size_t)in.w +
+                                          (size_t)(ox * kp->stride_w)) *
+                                             (size_t)in.c;
+                else {
+                    uint8_t *patch =
+                        scratch + ((size_t)t * VNNI_PIXELS + (size_t)j) * (size_t)kbytes;
+                    build_patch_u8(kp, in, input, oy, ox, kbytes, patch);
+                    rows[t][j] = patch;
+                }
+            }
+        }
+        for (int32_t b0 = 0; b0 < blocks; b0 += VNNI_BLOCKS) {
+            int nb = blocks - b0 < VNNI_BLOCKS ? blocks - b0 : VNNI_BLOCKS;
+            const int8_t *w = weights + (size_t)b0 * (size_t)k4n * 64;
+            for (int t = 0; t < tiles; t++) {
+                __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
+                switch (nb) {
+                case 4: vnni_tile(rows[t], w, k4n, 4, acc); break;
+                case 3: vnni_tile(rows[t], w, k4n, 3, acc); break;
+                case 2: vnni_tile(rows[t], w, k4n, 2, acc); break;
+                default: vnni_tile(rows[t], w, k4n, 1, acc); break;
+                }
+                for (int b = 0; b < nb; b++) {
+                    __m512i raw[VNNI_PIXELS];
+                    for (int j = 0; j < VNNI_PIXELS; j++)
+                        raw[j] = acc[j][b];
+                    vnni_finish_block(kp, addend, corr, raw, np[t], pix[t], (b0 + b) * 16, cout,
+                                      output);
+                }
+            }
+        }
+    }
+}
+
+/* 8-bit maxpool over output rows [row_begin, row_end): the max of the window's input codes,
+ * 32 channels at a time (vpmaxub), in_zp for a window without input cells, as hqrt_maxpool. */
+__attribute__((target("avx2"))) static void maxpool_rows(const hqrt_pool_params_t *kp,
+                                                         hqrt_dims_t in, const uint8_t *input,
+                                                         hqrt_dims_t out, uint8_t *output,
+                                                         int64_t row_begin, int64_t row_end)
+{
+    const size_t c = (size_t)in.c;
+    for (int64_t oy = row_begin; oy < row_end; oy++)
+        for (int64_t ox = 0; ox < out.w; ox++) {
+            uint8_t *dst = output + ((size_t)oy * (size_t)out.w + (size_t)ox) * c;
+            int64_t y0 = oy * kp->stride_h - kp->pad_top, x0 = ox * kp->stride_w - kp->pad_left;
+            int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + kp->kernel_h < in.h ? y0 + kp->kernel_h : in.h;
+            int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + kp->kernel_w < in.w ? x0 + kp->kernel_w : in.w;
+            if (ya >= yb || xa >= xb) {
+                memset(dst, kp->in_zp, c);
+                continue;
+            }
+            size_t ch = 0;
+            for (; ch + 32 <= c; ch += 32) {
+                __m256i best = _mm256_setzero_si256();
+                for (int64_t y = ya; y < yb; y++)
+                    for (int64_t x = xa; x < xb; x++)
+                        best = _mm256_max_epu8(
+                            best, _mm256_loadu_si256((const __m256i *)(const void *)(
+                                      input + ((size_t)y * (size_t)in.w + (size_t)x) * c + ch)));
+                _mm256_storeu_si256((__m256i *)(void *)(dst + ch), best);
+            }
+            for (; ch < c; ch++) {
+                uint8_t best = 0;
+                for (int64_t y = ya; y < yb; y++)
+                    for (int64_t x = xa; x < xb; x++) {
+                        uint8_t q = input[((size_t)y * (size_t)in.w + (size_t)x) * c + ch];
+                        best = q > best ? q : best;
+                    }
+                dst[ch] = best;
+            }
+        }
+}
+
 #endif /* HQRT_HAVE_AVX2_BUILD */
 
 static int32_t weight_at(const void *w, int32_t bits, size_t i)
@@ -253,6 +612,43 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
         int64_t depth = taps * cin;
         if (depth > MAX_FAST_DEPTH)
             return HQRT_OK;
+        if (cpu_has_vnni() && !getenv("HQRT_NO_VNNI")) {
+            int64_t kbytes = (depth + 3) / 4 * 4;
+            int32_t blocks = (cout + 15) / 16;
+            size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
+            size_t all = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
+            int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
+            if (!packed)
+                return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+            memset(packed, 0, all);
+            /* then corr[o] = bias[o] - in_zp * sum_k w[k][o]: raw + corr is the exact
+             * accumulator of the reference kernel */
+            int64_t *corr = (int64_t *)(void *)(packed + wbytes);
+            const int64_t *bias = hqrt_i_blob(m, p->bias);
+            /* [block][k/4][16 channels][4 taps]; the patch order (ky, kx, i) is the row order
+             * of the [kh, kw, cin, cout] weights */
+            for (int32_t o = 0; o < cout; o++)
+                for (int64_t k = 0; k < depth; k++) {
+                    int32_t v = weight_at(w, p->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
+                    size_t at = ((size_t)(o / 16) * (size_t)(kbytes / 4) + (size_t)(k / 4)) * 64 +
+                                (size_t)(o % 16) * 4 + (size_t)(k % 4);
+                    packed[at] = (int8_t)v;
+                    corr[o] -= (int64_t)ti->qp_zp * v;
+                }
+            for (int32_t o = 0; bias && o < cout; o++)
+                corr[o] += bias[o];
+            bool direct = dense || (p->kernel_h == 1 && p->kernel_w == 1);
+            *prep = (hqrt_i_prepared_t){.fast = true,
+                                        .kind = KIND_VNNI,
+                                        .dense = dense,
+                                        .direct = direct,
+                                        .rows = dense ? 1 : to->h,
+                                        .packed = packed,
+                                        .depth = depth,
+                                        .depth_padded = kbytes,
+                                        .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes)};
+            return HQRT_OK;
+        }
         int64_t kpad = (depth + 15) / 16 * 16;
         size_t bytes = (size_t)kpad * (size_t)cout * sizeof(int16_t);
         int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
@@ -324,6 +720,18 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
         gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
         return 0;
     }
+    if (prep->kind == KIND_VNNI) {
+        hqrt_conv_params_t k = *kp;
+        hqrt_dims_t i = in, o = out;
+        if (prep->dense) {
+            k.kernel_h = k.kernel_w = k.stride_h = k.stride_w = k.dilation_h = k.dilation_w = 1;
+            k.pad_top = k.pad_left = k.pad_bottom = k.pad_right = 0;
+            i = (hqrt_dims_t){1, 1, 1, in.h * in.w * in.c};
+            o = (hqrt_dims_t){1, 1, 1, out.c};
+        }
+        vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
+        return 0;
+    }
     if (prep->kind == KIND_DW) {
         dw_rows(prep, kp, in, input, bias, addend, out, output, row_begin, row_end, scratch);
         return 0;
@@ -331,6 +739,37 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
 #else
     (void)prep, (void)kp, (void)in, (void)input, (void)bias, (void)addend, (void)out;
     (void)output, (void)row_begin, (void)row_end, (void)scratch;
+#endif
+    return -1;
+}
+
+void hqrt_i_pool_prepare(const hqrt_model_t *m, const hqx_op_t *op, hqrt_i_prepared_t *prep)
+{
+    memset(prep, 0, sizeof *prep);
+#ifdef HQRT_HAVE_AVX2_BUILD
+    const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    if (op->code != HQX_OP_MAXPOOL || ti->bits != 8 || !cpu_has_avx2() || getenv("HQRT_NO_FAST"))
+        return;
+    *prep = (hqrt_i_prepared_t){.fast = true, .kind = KIND_MAXPOOL, .rows = to->h};
+#else
+    (void)m;
+    (void)op;
+#endif
+}
+
+int hqrt_i_maxpool_fast(const hqrt_i_prepared_t *prep, const hqrt_pool_params_t *kp, hqrt_dims_t in,
+                        const uint8_t *input, hqrt_dims_t out, uint8_t *output, int64_t row_begin,
+                        int64_t row_end)
+{
+#ifdef HQRT_HAVE_AVX2_BUILD
+    if (prep->kind == KIND_MAXPOOL && kp->in_bits == 8 && in.c == out.c) {
+        maxpool_rows(kp, in, input, out, output, row_begin, row_end);
+        return 0;
+    }
+#else
+    (void)prep, (void)kp, (void)in, (void)input, (void)out, (void)output, (void)row_begin;
+    (void)row_end;
 #endif
     return -1;
 }

@@ -493,6 +493,32 @@ static hqrt_status_t check_reduce(const check_t *c, const hqx_op_t *op)
                     op_name(c, op));
 }
 
+static hqrt_status_t check_softmax(const check_t *c, const hqx_op_t *op)
+{
+    const hqx_softmax_params_t *p = (const void *)(c->base + op->params_offset);
+    const hqx_tensor_t *in = op_tensor(c, op, false, 0), *out = op_tensor(c, op, true, 0);
+    const char *ln = op_name(c, op);
+    int64_t id[4], od[4];
+    int n = tensor_dims(in, id);
+    bool ok = tensor_dims(out, od) == n && p->axis >= 1 && p->axis < n;
+    for (int d = 0; ok && d < n; d++)
+        ok = od[d] == id[d];
+    if (!ok)
+        return BAD("%s: layer %s: softmax axis %d or output shape invalid", c->name, ln, p->axis);
+    uint64_t entries = (uint64_t)1 << in->bits;
+    if (!blob_ok(c, p->exp_lut, entries * 4))
+        return BAD("%s: layer %s: softmax exp table needs %llu bytes in the data area", c->name, ln,
+                   (unsigned long long)(entries * 4));
+    const int32_t *e = (const int32_t *)(const void *)(c->base + p->exp_lut.offset);
+    ok = e[0] == (1 << 30);
+    for (uint64_t d = 1; ok && d < entries; d++)
+        ok = e[d] >= 0 && e[d] <= (1 << 30);
+    if (!ok)
+        return BAD("%s: layer %s: softmax exp table must start with 2^30 and stay in [0, 2^30]",
+                   c->name, ln);
+    return check_stage(c, op, &p->stage, out, 1, true);
+}
+
 /* What each op code accepts. Table over switch: adding an op is one row. */
 typedef struct op_rule {
     const char *name;
@@ -528,6 +554,7 @@ static const op_rule_t op_rules[HQX_OP_COUNT_] = {
     [HQX_OP_TRANSPOSE] = {"transpose", sizeof(hqx_transpose_params_t), 1, 1, 1, 1, check_transpose},
     [HQX_OP_REDUCE_MAX] = {"reduce_max", sizeof(hqx_axis_params_t), 1, 1, 1, 1, check_reduce},
     [HQX_OP_ARGMAX] = {"argmax", sizeof(hqx_axis_params_t), 1, 1, 1, 1, check_reduce},
+    [HQX_OP_SOFTMAX] = {"softmax", sizeof(hqx_softmax_params_t), 1, 1, 1, 1, check_softmax},
 };
 
 static hqrt_status_t check_sections(check_t *c)

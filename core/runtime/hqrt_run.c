@@ -125,6 +125,9 @@ static int run_pool(const op_call_t *c)
         .in_zp = ti->qp_zp,
         .out = stage,
     };
+    if (c->op->code == HQX_OP_MAXPOOL && c->prep->fast)
+        return hqrt_i_maxpool_fast(c->prep, &kp, dims_of(ti), data_of(c, ti), dims_of(to),
+                                   data_of(c, to), c->row_begin, c->row_end);
     if (c->op->code == HQX_OP_MAXPOOL)
         return hqrt_maxpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
     return hqrt_avgpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
@@ -267,6 +270,12 @@ static int run_layout(const op_call_t *c)
     }
     case HQX_OP_ARGMAX:
         return hqrt_argmax(bits, &is, in, (int32_t)to->bits, out);
+    case HQX_OP_SOFTMAX: {
+        const hqx_softmax_params_t *p = params;
+        hqrt_output_stage_t stage = hqrt_i_stage(c->m->base, &p->stage, to);
+        return hqrt_softmax(bits, (const int32_t *)hqrt_i_blob(c->m, p->exp_lut), &stage, &is,
+                            p->axis, in, out);
+    }
     }
     return -1;
 }
@@ -294,6 +303,7 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
     [HQX_OP_TRANSPOSE] = run_layout,
     [HQX_OP_REDUCE_MAX] = run_layout,
     [HQX_OP_ARGMAX] = run_layout,
+    [HQX_OP_SOFTMAX] = run_layout,
 };
 
 /* ---- threads --------------------------------------------------------------------------------- */
@@ -483,6 +493,8 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
             size_t need = hqrt_deconv2d_get_buffer_size(&kp, in);
             scratch = need > scratch ? need : scratch;
         }
+        if (op->code == HQX_OP_MAXPOOL)
+            hqrt_i_pool_prepare(m, op, &m->prepared[i]);
         if (op->code != HQX_OP_CONV && op->code != HQX_OP_DENSE)
             continue;
         hqrt_conv_params_t kp;

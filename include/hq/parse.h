@@ -18,11 +18,15 @@ extern "C" {
  * (without folder and extension), the whole graph is imported and hw_arch is "hailo8". */
 typedef struct hq_parse_options {
     const char *net_name;              /* network name (layer scope, archive member names) */
-    const char *const *start_nodes;    /* cut: the inputs of these ONNX nodes become inputs */
+    /* cut: the computed inputs of these ONNX nodes become inputs (graph inputs still read
+     * after the cut stay inputs, after them) */
+    const char *const *start_nodes;
     int start_count;
     const char *const *end_nodes;      /* cut: the outputs of these ONNX nodes become outputs */
     int end_count;
-    const char *hw_arch;               /* target hardware recorded in the archive */
+    /* target hardware recorded in the archive: hailo8, hailo8r, hailo8l, hailo15h, hailo15m,
+     * hailo15l or hailo10h (another name is refused, HQ_ERR_ARGUMENT) */
+    const char *hw_arch;
     /* Shapes for the graph inputs that are not initializers, in ONNX order and layout
      * ([N, C, H, W] or [N, C]; the batch is ignored): they fill dynamic dimensions (a model
      * exported with dynamic height and width) and must agree with static ones. Fewer shapes than

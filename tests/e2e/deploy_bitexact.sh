@@ -1,67 +1,156 @@
 #!/usr/bin/env bash
-# The deploy runtime is bit-exact with quantized emulation: for every model quantized here,
-# `hq run` (libhqrt, AVX2 kernels where they apply) at 1 and 2 threads writes the very bytes of
-# `hq emulate --target quantized` on the same inputs. Models: the fixture conv.onnx, and, when
-# the shared model cache has them (tests/models/fetch_models.sh, make_torch_models.py), torchvision
-# resnet18 and mobilenet_v2 and PP-OCRv4 det (at 96x96).
+# The deploy runtime is bit-exact with quantized emulation on every model the test suite quantizes
+# from its committed fixtures: for each, `hq run` on the compiled program (libhqrt: AVX-512 VNNI or
+# AVX2 kernels where they apply, the shared reference kernels elsewhere) at 1 and 2 threads, and
+# on the compiled archive, writes the very bytes of `hq emulate --target quantized` on the same
+# inputs. Models: the conv fixture; the sample model with its model script; small_cnn with the
+# optimize test's precision script (a16_w16, a16_w16_a8, a8_w8_a16 layers) and with 4-bit
+# compression; the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
+# activations, two outputs, concat heads); and every ONNX pattern case that quantizes (a case that
+# `hq emulate --target quantized` refuses must be refused by `hq compile` too). The test also
+# checks that the models compared cover a8_w8, a16_w16 and 4-bit-weight layers.
+# Real models (resnet18, mobilenet_v2, PP-OCR det and cls): tests/e2e/deploy_bitexact_real.sh.
 set -euo pipefail
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cache=${HQ_MODEL_CACHE:-$HQ_SOURCE_DIR/.cache/models}
+src=$HQ_SOURCE_DIR
 status=0
-checked=0
+: >"$tmp/names"
 
-# check NAME ONNX NCHW-SHAPE|- SAMPLES H W C
-check() {
-    local name=$1 onnx=$2 shape=$3 n=$4 h=$5 w=$6 c=$7
+# quantize NAME ONNX CALIB.npy INPUT.npy SCRIPT.alls|-: parse, optimize, compile, emulate, run
+quantize() {
+    local name=$1 onnx=$2 calib=$3 input=$4 script=$5
     local extra=()
-    [ "$shape" != "-" ] && extra=(--tensor-shapes "$shape")
-    "$HQ" parse "$onnx" -o "$tmp/$name.har" "${extra[@]}" >/dev/null
-    "$py" -c "import numpy as np; np.save('$tmp/$name.npy', np.random.RandomState(7).rand($n,$h,$w,$c).astype(np.float32) * 2 - 0.5)"
-    "$HQ" optimize "$tmp/$name.har" -d "$tmp/$name.npy" -o "$tmp/${name}_q.har" >/dev/null
-    "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
-    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$tmp/$name.npy" -o "$tmp/${name}_emu.npz" >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$tmp/$name.npy" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$tmp/$name.npy" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
-    "$HQ" run "$tmp/${name}_c.har" -d "$tmp/$name.npy" -o "$tmp/${name}_har.npz" >/dev/null
-    "$py" - "$tmp/$name" "$name" <<'PY' || status=1
-import sys
-import numpy as np
-base, name = sys.argv[1], sys.argv[2]
-emu = np.load(base + "_emu.npz")
-runs = {k: np.load(base + "_" + k + ".npz") for k in ("run1", "run2", "har")}
-ok = True
-for key in emu.files:
-    want = np.ascontiguousarray(emu[key]).tobytes()
-    for label, r in runs.items():
-        got = np.ascontiguousarray(r[key]).tobytes() if key in r.files else b""
-        if got != want:
-            diff = np.abs(r[key].astype(np.float64) - emu[key]).max() if key in r.files else "missing"
-            print("%s: %s: hq run (%s) differs from hq emulate --target quantized (max diff %s)"
-                  % (name, key, label, diff))
-            ok = False
-print("%s: %d output(s), %d bytes each run: %s" % (name, len(emu.files),
-      sum(emu[k].nbytes for k in emu.files), "bit-exact at 1 and 2 threads" if ok else "MISMATCH"))
-sys.exit(0 if ok else 1)
-PY
-    checked=$((checked + 1))
+    [ "$script" != "-" ] && extra=(-m "$script")
+    "$HQ" parse "$onnx" -o "$tmp/$name.har" >/dev/null
+    "$HQ" optimize "$tmp/$name.har" -d "$calib" -o "$tmp/${name}_q.har" "${extra[@]}" >/dev/null
+    compare "$name" "$input"
 }
 
-check conv "$HQ_SOURCE_DIR/tests/fixtures/onnx/conv.onnx" - 16 4 4 2
-if [ -f "$cache/torch/resnet18.onnx" ]; then
-    # the reference kernels of the emulator are slow under the sanitizers: resnet18 then skipped
-    if ! ldd "$HQ" | grep -q libasan; then
-        check resnet18 "$cache/torch/resnet18.onnx" - 1 224 224 3
+# compare NAME INPUT.npy: $tmp/NAME_q.har compiled, emulated and run
+compare() {
+    local name=$1 input=$2
+    "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
+    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emu.npz" >/dev/null
+    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
+    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
+    "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
+    echo "$name" >>"$tmp/names"
+}
+
+# inputs: random data for the fixtures without a calibration set, first samples of the others
+"$py" - "$tmp" "$src" <<'PY'
+import sys
+import numpy as np
+tmp, src = sys.argv[1], sys.argv[2]
+r = np.random.RandomState(7)
+np.save(tmp + "/conv.npy", (r.rand(16, 4, 4, 2) * 2 - 0.5).astype(np.float32))
+np.save(tmp + "/small_calib.npy", r.uniform(0, 255, (20, 16, 16, 3)).astype(np.float32))
+np.save(tmp + "/small_in.npy", r.uniform(-20, 280, (3, 16, 16, 3)).astype(np.float32))
+np.save(tmp + "/sample_in.npy", np.load(src + "/samples/sample_calib.npy")[:6])
+rgb = np.load(src + "/tests/fixtures/inspectors/data/calib_rgb.npy")
+np.save(tmp + "/rgb.npy", rgb)
+np.save(tmp + "/rgb_in.npy", rgb[-4:].astype(np.float32))
+PY
+
+quantize conv "$src/tests/fixtures/onnx/conv.onnx" "$tmp/conv.npy" "$tmp/conv.npy" -
+quantize sample "$src/samples/sample.onnx" "$src/samples/sample_calib.npy" "$tmp/sample_in.npy" \
+    "$src/samples/sample_correct.alls"
+
+# small_cnn: the optimize test's mixed-precision script, then 4-bit compression
+cat >"$tmp/mixed.alls" <<'ALLS'
+norm1 = normalization([127.5, 127.5, 127.5], [64.0, 64.0, 64.0])
+quantization_param(conv1, precision_mode=a16_w16)
+model_optimization_config(calibration, batch_size=4, calibset_size=16)
+ALLS
+cat >"$tmp/w4.alls" <<'ALLS'
+norm1 = normalization([127.5, 127.5, 127.5], [64.0, 64.0, 64.0])
+model_optimization_flavor(compression_level=3)
+ALLS
+quantize small_mixed "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
+    "$tmp/small_in.npy" "$tmp/mixed.alls"
+quantize small_w4 "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
+    "$tmp/small_in.npy" "$tmp/w4.alls"
+
+# the inspector fixtures, with the scripts their tests quantize them with
+ins="$src/tests/fixtures/inspectors/data"
+quantize bn_w4 "$ins/bn_net.onnx" "$tmp/rgb.npy" "$tmp/rgb_in.npy" "$ins/compress_explicit.alls"
+quantize bn_auto4 "$ins/bn_net.onnx" "$tmp/rgb.npy" "$tmp/rgb_in.npy" "$ins/compress_implicit.alls"
+quantize hp "$ins/hp_net.onnx" "$tmp/rgb.npy" "$tmp/rgb_in.npy" "$ins/hp.alls"
+for net in nobn_net concat_net twoout_net tail_net edge_bn_net bounded_net silu_net; do
+    quantize "$net" "$ins/$net.onnx" "$tmp/rgb.npy" "$tmp/rgb_in.npy" "$ins/norm_ok.alls"
+done
+
+# every ONNX pattern case that quantizes; the others must be refused by compile as by emulate
+"$py" "$src/tests/models/pattern_cases.py" inputs "$src/tests/fixtures/onnx/patterns" "$tmp"
+refused=0
+while read -r case; do
+    in="$tmp/$case.nhwc.npy"
+    "$HQ" parse "$src/tests/fixtures/onnx/patterns/$case.onnx" -o "$tmp/p_$case.har" >/dev/null
+    "$HQ" optimize "$tmp/p_$case.har" -d "$in" -o "$tmp/p_${case}_q.har" >/dev/null 2>&1 || continue
+    if ! "$HQ" emulate "$tmp/p_${case}_q.har" --target quantized -d "$in" -o "$tmp/e.npz" \
+        >/dev/null 2>"$tmp/emu_err"; then
+        if "$HQ" compile "$tmp/p_${case}_q.har" -o "$tmp/p_$case.hqx" >/dev/null 2>"$tmp/err"; then
+            echo "$case: hq emulate --target quantized refuses it ($(cat "$tmp/emu_err")) but hq compile accepts it"
+            status=1
+        fi
+        refused=$((refused + 1))
+        continue
     fi
-    check mobilenet_v2 "$cache/torch/mobilenet_v2.onnx" - 1 224 224 3
-else
-    echo "deploy_bitexact: torch models not in $cache/torch (tests/models/make_torch_models.py): skipped"
-fi
-if [ -f "$cache/ocr/ch_PP-OCRv4_det_infer.onnx" ]; then
-    check ppocr_det "$cache/ocr/ch_PP-OCRv4_det_infer.onnx" 1,3,96,96 2 96 96 3
-else
-    echo "deploy_bitexact: OCR models not in $cache/ocr (tests/models/fetch_models.sh): skipped"
-fi
-echo "deploy_bitexact: $checked model(s) checked"
+    compare "p_$case" "$in"
+done < <("$py" "$src/tests/models/pattern_cases.py" list)
+echo "deploy_bitexact: $refused pattern case(s) not quantizable, refused alike by emulate and compile"
+
+"$py" - "$tmp" <<'PY' || status=1
+import json
+import sys
+import tarfile
+import numpy as np
+tmp = sys.argv[1]
+names = open(tmp + "/names").read().split()
+ok_all, modes = True, {}
+for name in names:
+    base = tmp + "/" + name
+    emu = np.load(base + "_emu.npz")
+    ok = True
+    for label in ("run1", "run2", "har"):
+        got = np.load(base + "_" + label + ".npz")
+        if sorted(got.files) != sorted(emu.files):
+            print("%s: hq run (%s) outputs %s, emulate %s" % (name, label, got.files, emu.files))
+            ok = False
+            continue
+        for key in emu.files:
+            a, b = np.ascontiguousarray(emu[key]), np.ascontiguousarray(got[key])
+            if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                diff = np.abs(b.astype(np.float64) - a).max() if a.shape == b.shape else "shape"
+                print("%s: %s: hq run (%s) differs from hq emulate --target quantized (max diff %s)"
+                      % (name, key, label, diff))
+                ok = False
+    with tarfile.open(base + "_q.har") as t:
+        hn = json.load(t.extractfile([m for m in t.getmembers() if m.name.endswith(".hn")][0]))
+    layer_modes = set()
+    for layer in hn["layers"].values():
+        q = layer.get("quantization_params", {})
+        mode = q.get("precision_mode", layer.get("precision_mode"))
+        if mode and layer.get("type") in ("conv", "dense", "dw", "deconv"):
+            layer_modes.add(mode)
+    for m in layer_modes:
+        modes.setdefault(m, []).append(name)
+    print("%-45s %d output(s), %7d bytes: %s  [%s]" % (
+        name, len(emu.files), sum(emu[k].nbytes for k in emu.files),
+        "bit-exact (1 thread, 2 threads, compiled .har)" if ok else "MISMATCH",
+        " ".join(sorted(layer_modes))))
+    ok_all &= ok
+need = {"a8_w8": lambda m: m == "a8_w8", "a16_w16*": lambda m: m.startswith("a16_w16"),
+        "4-bit weights": lambda m: "_w4" in m}
+for what, test in need.items():
+    who = sorted({n for m, ns in modes.items() if test(m) for n in ns})
+    print("coverage %-14s %s" % (what, "%d model(s): %s%s" % (len(who), ", ".join(who[:6]),
+          ", ..." if len(who) > 6 else "") if who else "NONE"))
+    if not who:
+        ok_all = False
+print("deploy_bitexact: %d model(s) compared" % len(names))
+sys.exit(0 if ok_all and len(names) >= 20 else 1)
+PY
 exit $status

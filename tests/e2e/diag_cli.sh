@@ -84,6 +84,31 @@ s = [x for x in d["diagnostics"] if x["message"] == "Input statistics"][0]["numb
 assert s["samples"] == 16 and 0 <= s["min"] < 1 and 254 < s["max"] <= 255, s
 assert d["files"] == [{"inspector": "TestStats", "name": "test_stats.png"}]
 PY'
+check "  ... with exactly the fields the man page's JSON schema names" \
+  /usr/bin/python3 - "$HQ_SOURCE_DIR/man/hq-diag.1" <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+block = page[page.index(".SH JSON"):]
+block = block[block.index(".nf"):block.index(".fi")]
+documented = set(re.findall(r'"([a-z_]+)":', block))
+def keys(value, into):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            into.add(k)
+            if k != "numbers":  # its keys are the inspectors' number names
+                keys(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            keys(v, into)
+    return into
+real = keys(json.load(open("out.json")), set())
+documented.discard("name")  # also the man page's placeholder inside "numbers"
+real.discard("name")
+assert real == documented, ("undocumented: %s; documented but absent: %s"
+                            % (sorted(real - documented), sorted(documented - real)))
+for section in ("inspectors", "diagnostics", "recommendations", "layer_sqnr", "files"):
+    assert json.load(open("out.json"))[section], section + " is empty: the check would be vacuous"
+PY
 check "--report is one self-contained page with SVG charts and the saved image" \
   bash -c 'grep -q "<svg" out.html && grep -q "data:image/png;base64," out.html &&
            ! grep -q "<script" out.html && [ -z "$(grep -o "https\?://[^\"]*" out.html | grep -v "^http://www.w3.org/2000/svg$")" ] &&
@@ -110,6 +135,20 @@ check "a broken --plugin-path module is refused with its reason and the run goes
 check "-c limits the samples used" \
   bash -c '"$HQ_DIAG" --plugin-path '"$good"' --order TestStats -c 5 --json c.json -d '"$calib"' quantized.har >/dev/null 2>&1 <&- &&
            /usr/bin/python3 -c "import json; d=json.load(open(\"c.json\")); assert d[\"samples\"] == 5, d[\"samples\"]"'
+/usr/bin/python3 -c "import numpy as np; np.save('many.npy', np.concatenate([np.load('$calib')] * 7))"
+check "without -c, 64 samples are used (of 112)" \
+  bash -c '"$HQ_DIAG" --plugin-path '"$good"' --order TestStats --json c64.json -d many.npy quantized.har >/dev/null 2>&1 <&- &&
+           /usr/bin/python3 -c "import json; d=json.load(open(\"c64.json\")); assert d[\"samples\"] == 64, d[\"samples\"]"'
+check "a failing inspector is reported as an error; the ones after it still run" \
+  bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestFailing TestQuiet --output-model-script f.alls \
+             quantized.har >out.txt 2>&1 <&-; [ $? -eq 1 ] &&
+           grep -qx "\[warning\] Finding made before the failure" out.txt &&
+           grep -qx "\[error\] Inspector TestFailing failed: deliberate test failure" out.txt &&
+           grep -qx "Module: TestQuiet" out.txt && grep -q "All quiet" out.txt'
+check "a model script that cannot be written: exit 2, one line naming it, nothing left behind" \
+  bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestQuiet \
+             --output-model-script nodir/x.alls quantized.har >out.txt 2>err.txt <&-; [ $? -eq 2 ] &&
+           [ "$(wc -l <err.txt)" -eq 1 ] && grep -q "nodir/x.alls" err.txt && [ ! -e nodir ]'
 check "a bad -c is refused" \
   bash -c 'set +e; "$HQ_DIAG" -c 0 parsed.har >/dev/null 2>err.txt; [ $? -eq 2 ] && grep -q "not a positive number" err.txt'
 /usr/bin/python3 -c "import numpy as np; np.save('neg.npy', np.load('$calib') - 128)"

@@ -109,4 +109,35 @@ S
 drive steps5 five.alls --no-interactive
 check "--no-interactive on a terminal asks nothing and takes the defaults" \
   bash -c '[ '"$rc"' -eq 1 ] && ! grep -q "\[Y/n\]" t.txt && grep -qx "quantization_param(conv1, precision_mode=a16_w16)" five.alls'
+
+# 6. the progress bar: on a terminal's stderr during the statistics pass, never when redirected
+cat >steps6 <<'S'
+expect Collecting statistics [
+expect ] 16/16
+expect Module: TestStats
+expect Done:
+S
+set +e
+/usr/bin/python3 "$HQ_SOURCE_DIR/tests/e2e/diag_pty.py" steps6 -- "$HQ_DIAG" --plugin-path "$good" \
+  --order TestStats -d "$calib" --no-interactive quantized.har >transcript.txt 2>&1
+rc=$?
+set -e
+tr -d '\r' <transcript.txt >t.txt
+check "a progress bar is drawn on a terminal during the statistics pass" \
+  bash -c '[ '"$rc"' -eq 0 ] && grep -q "Collecting statistics \[#\{30\}\] 16/16" t.txt'
+"$HQ_DIAG" --plugin-path "$good" --order TestStats -d "$calib" --no-interactive quantized.har \
+  >t.txt 2>err.txt <&- || true
+check "  ... and not when stderr is not a terminal" \
+  bash -c 'grep -q "^Module: TestStats" t.txt && ! grep -q "Collecting statistics" t.txt err.txt'
+
+# 7. errors on stderr are coloured too when stderr is a terminal
+printf 'expect Model is not quantized\n' >steps7
+set +e
+/usr/bin/python3 "$HQ_SOURCE_DIR/tests/e2e/diag_pty.py" steps7 -- "$HQ_DIAG" --plugin-path "$good" \
+  --order TestQuantized parsed.har >transcript.txt 2>&1
+rc=$?
+set -e
+tr -d '\r' <transcript.txt >t.txt
+check "\"[error] Model is not quantized\" on a terminal's stderr: coloured, exit 2" \
+  bash -c '[ '"$rc"' -eq 2 ] && grep -q $'"'"'\033\[1;31m\[error\]\033\[0m Model is not quantized'"'"' t.txt'
 exit $fail

@@ -29,6 +29,33 @@ ls -A | grep -qv -e '^conv.har$' -e '^out.txt$' -e '^err.txt$' && { echo "stray 
 "$HQ" parse "$fix/nms_head.onnx" -o head.har --end-node-names mp >/dev/null
 "$HQ" info head.har | grep -q "maxpool1"
 
+# both cuts, a network name and a target: only the maxpool is left, its input is the relu's output
+"$HQ" parse "$fix/nms_head.onnx" -o mid.har --start-node-names mp --end-node-names mp \
+    --net-name mid --hw-arch hailo8l >/dev/null
+"$HQ" info mid.har >info.txt
+grep -q "^hw_arch: *hailo8l" info.txt
+grep -q "^inputs: *mid/input_layer1$" info.txt
+grep -q "^3 layers" info.txt
+grep -q "mid/maxpool1 *maxpool" info.txt
+rm -f mid.har info.txt
+set +e
+"$HQ" parse "$fix/conv.onnx" -o arch.har --hw-arch hailo9 2>err.txt
+rc=$?
+set -e
+test $rc -eq 2
+test "$(wc -l <err.txt)" -eq 1
+grep -q "conv.onnx: --hw-arch: unknown hw_arch 'hailo9' (known: hailo8," err.txt
+test ! -e arch.har
+
+# a model written after a list option is read as a node name: one line saying so, exit 2
+set +e
+"$HQ" parse --end-node-names mp "$fix/nms_head.onnx" 2>err.txt
+rc=$?
+set -e
+test $rc -eq 2
+test "$(wc -l <err.txt)" -eq 1
+grep -q "no model.onnx given (a list option takes every word up to the next option" err.txt
+
 # truncated file: one line, exit 2
 head -c 40 "$fix/conv.onnx" >trunc.onnx
 set +e

@@ -119,10 +119,10 @@ static void loading_a_folder_reports_each_broken_module_and_keeps_the_others(voi
     hq_diag_t *diag = make(&ev, NULL, NULL);
     hq_error_t err = {0};
     assert_int_equal(hq_diag_load_plugins(diag, GOOD, true, &err), HQ_OK);
-    assert_int_equal(hq_diag_inspector_count(diag), 8);
+    assert_int_equal(hq_diag_inspector_count(diag), 9);
     assert_int_equal(hq_diag_load_plugins(diag, BROKEN, true, &err), HQ_OK);
     assert_int_equal(ev.warnings, 5); /* duplicate, garbage, nosymbol, nulldesc, wrongabi */
-    assert_int_equal(hq_diag_inspector_count(diag), 8);
+    assert_int_equal(hq_diag_inspector_count(diag), 9);
     /* a folder the user named must exist; an implicit one may not */
     assert_int_equal(hq_diag_load_plugins(diag, "/nonexistent/hq", true, &err), HQ_ERR_NOT_FOUND);
     assert_int_equal(hq_diag_load_plugins(diag, "/nonexistent/hq", false, &err), HQ_OK);
@@ -136,9 +136,11 @@ static void default_order_is_priority_then_name(void **state)
     hq_diag_t *diag = make(&ev, NULL, NULL);
     hq_error_t err = {0};
     assert_int_equal(hq_diag_load_plugins(diag, GOOD, true, &err), HQ_OK);
-    const char *expected[] = {"TestFindings", "TestFailing", "TestQuiet",     "TestClipping",
-                              "TestImages",   "TestNoise",   "TestQuantized", "TestStats"};
-    for (int i = 0; i < 8; i++)
+    const char *expected[] = {"TestFindings", "TestFailing",   "TestQuiet",
+                              "TestClipping", "TestContext",   "TestImages",
+                              "TestNoise",    "TestQuantized", "TestStats"};
+    assert_int_equal(hq_diag_inspector_count(diag), 9);
+    for (int i = 0; i < 9; i++)
         assert_string_equal(hq_diag_inspector(diag, i)->name, expected[i]);
     hq_diag_destroy(diag);
 }
@@ -154,7 +156,7 @@ static void order_refuses_unknown_name_listing_known_ones(void **state)
     assert_int_equal(hq_diag_set_order(diag, names, 2, &err), HQ_ERR_NOT_FOUND);
     assert_non_null(strstr(err.message, "'Nope'"));
     assert_non_null(strstr(err.message, "TestFindings, TestFailing, TestQuiet, TestClipping"));
-    assert_int_equal(hq_diag_inspector_count(diag), 8); /* unchanged */
+    assert_int_equal(hq_diag_inspector_count(diag), 9); /* unchanged */
     /* case and an "Inspector" suffix do not matter; the list replaces the order */
     const char *ok[] = {"teststatsinspector", "TESTQUIET"};
     assert_int_equal(hq_diag_set_order(diag, ok, 2, &err), HQ_OK);

@@ -41,12 +41,22 @@ typedef struct stage_data {
 static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bits)
 {
     stage_data_t d;
+    /* mostly right shifts; some left shifts (saturating), negative multipliers and narrowed
+     * clamps, so that the fast kernels' output stages meet every branch of the numerics */
     for (int i = 0; i < count; i++) {
         d.mult[i] = rnd_range(1 << 30, INT32_MAX);
+        if (rnd() % 8 == 0)
+            d.mult[i] = -d.mult[i];
         d.shift[i] = path == HQRT_PATH_WIDE ? rnd_range(-20, -8) : rnd_range(-12, -4);
+        if (rnd() % 8 == 0)
+            d.shift[i] = rnd_range(0, 24);
     }
-    hqx_stage_t s = {
-        .path = path, .count = count, .act_min = 0, .act_max = out_bits == 16 ? 65535 : 255};
+    int32_t top = out_bits == 16 ? 65535 : 255;
+    hqx_stage_t s = {.path = path, .count = count, .act_min = 0, .act_max = top};
+    if (rnd() % 4 == 0) {
+        s.act_min = rnd_range(0, top / 8);
+        s.act_max = rnd_range(top - top / 8, top);
+    }
     s.multiplier = hqrt_b_blob(b, d.mult, (size_t)count * 4);
     s.shift = hqrt_b_blob(b, d.shift, (size_t)count * 4);
     return s;
@@ -137,10 +147,11 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
 }
 
 /* Runs a program on random codes with the reference kernels only, then with the fast kernels at
- * 1 and 2 threads; all three must give the same bytes. */
+ * 1 and 2 threads (AVX-512 VNNI where the CPU has it), then with the AVX2 kernels alone
+ * (HQRT_NO_VNNI); all must give the same bytes. */
 static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
 {
-    hqrt_model_t *ref = NULL, *fast = NULL;
+    hqrt_model_t *ref = NULL, *fast = NULL, *avx2 = NULL;
     hqrt_error_t err;
     setenv("HQRT_NO_FAST", "1", 1);
     if (hqrt_open_memory(bytes, len, "case", &ref, &err) != HQRT_OK)
@@ -148,6 +159,10 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
     unsetenv("HQRT_NO_FAST");
     if (hqrt_open_memory(bytes, len, "case", &fast, &err) != HQRT_OK)
         fail_msg("%s", err.message);
+    setenv("HQRT_NO_VNNI", "1", 1);
+    if (hqrt_open_memory(bytes, len, "case", &avx2, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    unsetenv("HQRT_NO_VNNI");
     hqrt_io_t io;
     int nin = 0;
     void *ins[4] = {0};
@@ -162,7 +177,7 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
     assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
     int nout = io.count;
     assert_true(nout <= 4);
-    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0};
+    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0};
     size_t out_bytes[4];
     for (int o = 0; o < nout; o++) {
         hqrt_describe(ref, HQRT_OUTPUT, o, &io, NULL);
@@ -170,6 +185,7 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
         o1[o] = malloc(out_bytes[o]);
         o2[o] = malloc(out_bytes[o]);
         o3[o] = malloc(out_bytes[o]);
+        o4[o] = malloc(out_bytes[o]);
     }
     hqrt_run_options_t one = {1}, two = {2};
     if (hqrt_run(ref, batch, (const void *const *)ins, o1, &one, &err) != HQRT_OK)
@@ -178,18 +194,21 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
         fail_msg("%s", err.message);
     if (hqrt_run(fast, batch, (const void *const *)ins, o3, &two, &err) != HQRT_OK)
         fail_msg("%s", err.message);
+    if (hqrt_run(avx2, batch, (const void *const *)ins, o4, &two, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
     for (int o = 0; o < nout; o++) {
-        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o];
+        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o];
         for (size_t k = 0; k < out_bytes[o]; k++)
-            if (a[k] != b[k] || a[k] != c[k])
-                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u", o, k,
-                         out_bytes[o], a[k], b[k], c[k]);
-        free(o1[o]), free(o2[o]), free(o3[o]);
+            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k])
+                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u", o,
+                         k, out_bytes[o], a[k], b[k], c[k], d[k]);
+        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]);
     }
     for (int i = 0; i < nin; i++)
         free(ins[i]);
     hqrt_close(ref);
     hqrt_close(fast);
+    hqrt_close(avx2);
 }
 
 static void fast_conv_equals_reference_on_random_shapes(void **state)
@@ -200,7 +219,7 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
             .h = rnd_range(1, 12),
             .w = rnd_range(1, 12),
             .cin = rnd_range(1, 40),
-            .cout = rnd_range(1, 37),
+            .cout = iter % 4 ? rnd_range(1, 37) : rnd_range(40, 130), /* 1..9 blocks of 16 */
             .kh = rnd_range(1, 3),
             .kw = rnd_range(1, 3),
             .stride = rnd_range(1, 2),
@@ -377,6 +396,18 @@ static void op1(hqrt_builder_t *b, uint32_t code, const char *name, const void *
         fail_msg("%s: %s", name, hqrt_b_error(b));
 }
 
+/* The Q30 exp table of an 8-bit softmax: 2^30 * exp(-d / 16) in integers (halving every 11
+ * steps), with entry `bad` (when > 0) pushed above 2^30. */
+static hqx_blob_t softmax_table(hqrt_builder_t *b, int bad)
+{
+    int32_t e[256];
+    for (int d = 0; d < 256; d++)
+        e[d] = (int32_t)((1 << 30) >> (d / 11));
+    if (bad > 0)
+        e[bad] = (1 << 30) + 1;
+    return hqrt_b_blob(b, e, sizeof e);
+}
+
 /* A program that uses every op code once (16-bit tensors where `wide`). */
 static uint8_t *build_zoo(bool wide, size_t *len)
 {
@@ -501,8 +532,13 @@ static uint8_t *build_zoo(bool wide, size_t *len)
     op1(b, HQX_OP_ARGMAX, "zoo/argmax", &axis3, sizeof axis3, r, v);
     int32_t w = hqrt_b_tensor(b, "zoo/output_layer1", 2, 1, 1, 5, 8, 0.1f, 3);
     op1(b, HQX_OP_COPY, "zoo/output_layer1", &axis3, sizeof axis3, u, w);
-    int32_t outs[3] = {t, w, v};
-    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 3), 0);
+    hqx_softmax_params_t smp = {.axis = 3};
+    smp.exp_lut = softmax_table(b, 0);
+    smp.stage = make_stage(b, 1, HQRT_PATH_WIDE, 8);
+    int32_t y = tensor4(b, "zoo/softmax", 6, 1, 8, 8);
+    op1(b, HQX_OP_SOFTMAX, "zoo/softmax", &smp, sizeof smp, r, y);
+    int32_t outs[4] = {t, w, v, y};
+    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 4), 0);
     uint8_t *bytes = NULL;
     if (hqrt_b_finish(b, &bytes, len))
         fail_msg("builder: %s", hqrt_b_error(b));
@@ -583,6 +619,26 @@ static void refused(const uint8_t *bytes, size_t len, const char *expect)
     assert_null(strchr(err.message, '\n'));
     if (!strstr(err.message, expect))
         fail_msg("message '%s' does not say '%s'", err.message, expect);
+}
+
+static void a_softmax_exp_table_above_two_to_the_thirty_is_refused(void **state)
+{
+    (void)state;
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    int32_t x = tensor4(b, "net/input_layer1", 2, 3, 10, 8);
+    int32_t y = tensor4(b, "net/softmax1", 2, 3, 10, 8);
+    hqx_softmax_params_t p = {.axis = 3};
+    p.exp_lut = softmax_table(b, 17);
+    p.stage = make_stage(b, 1, HQRT_PATH_WIDE, 8);
+    op1(b, HQX_OP_SOFTMAX, "net/softmax1", &p, sizeof p, x, y);
+    assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (hqrt_b_finish(b, &bytes, &len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    refused(bytes, len, "softmax exp table");
+    free(bytes);
 }
 
 static void every_flipped_byte_is_refused(void **state)
@@ -713,6 +769,7 @@ int main(void)
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
+        cmocka_unit_test(a_softmax_exp_table_above_two_to_the_thirty_is_refused),
         cmocka_unit_test(a_valid_program_opens),
         cmocka_unit_test(every_flipped_byte_is_refused),
         cmocka_unit_test(a_truncated_program_is_refused),

@@ -310,6 +310,34 @@ static void conv_with_a_deep_kernel_crosses_k_blocks_and_matches(void **state)
          true,
          false,
          HQ_ACT_LEAKY},
+        /* Winograd F(4x4, 3x3) at its largest (128 -> 128 channels), odd extents (partial
+         * tiles), with addend, and F(2x2, 3x3) above it (160 -> 144) */
+        {HQI_FAST_CONV,
+         2,
+         13,
+         10,
+         128,
+         128,
+         1,
+         {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+         0,
+         0,
+         true,
+         true,
+         HQ_ACT_RELU},
+        {HQI_FAST_CONV,
+         1,
+         9,
+         7,
+         160,
+         144,
+         1,
+         {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+         0,
+         0,
+         true,
+         false,
+         HQ_ACT_LINEAR},
         /* more rows than one tile, 24 = 16 + 8 columns */
         {HQI_FAST_CONV,
          3,
@@ -330,6 +358,40 @@ static void conv_with_a_deep_kernel_crosses_k_blocks_and_matches(void **state)
         snprintf(what, sizeof what, "deep case %zu", i);
         check_conv_case(&cases[i], what);
     }
+}
+
+/* The addend and activation applied inside the micro-kernels (GEMM tiles of 16 and 8 columns,
+ * rows of depthwise 3x3 pixels four at a time) against the reference, for every activation,
+ * with and without an addend, with channel counts that leave vector and scalar tails. */
+static void fused_epilogues_match_the_reference_for_every_activation(void **state)
+{
+    (void)state;
+    rng = 2026;
+    const int64_t dw_channels[] = {8, 13, 24, 40};
+    const int acts = (int)(sizeof all_acts / sizeof all_acts[0]);
+    for (int a = 0; a < acts; a++)
+        for (int with_addend = 0; with_addend < 2; with_addend++) {
+            /* 1x1 (direct, full 16- and 8-wide tiles), 3x3 dense (tapwise) and 3x3 depthwise
+             * at strides 1 and 2 */
+            const conv_case_t cases[] = {
+                {HQI_FAST_CONV, 2, 5, 7, 16, 40, 1, {1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 0, 0,
+                 a % 2 == 0, with_addend, all_acts[a]},
+                {HQI_FAST_CONV, 1, 6, 9, 24, 32, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, true,
+                 with_addend, all_acts[a]},
+                {HQI_FAST_CONV, 2, 6, 19, dw_channels[a % 4], dw_channels[a % 4],
+                 (int)dw_channels[a % 4], {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, a % 3 != 0,
+                 with_addend, all_acts[a]},
+                {HQI_FAST_CONV, 1, 9, 23, dw_channels[(a + 1) % 4], dw_channels[(a + 1) % 4],
+                 (int)dw_channels[(a + 1) % 4], {3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 0, 0, true,
+                 with_addend, all_acts[a]},
+            };
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char what[96];
+                snprintf(what, sizeof what, "fused case %zu, act %d, addend %d", i,
+                         (int)all_acts[a], with_addend);
+                check_conv_case(&cases[i], what);
+            }
+        }
 }
 
 static void deconv_matches_the_reference_with_and_without_overlap(void **state)
@@ -649,6 +711,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_matches_the_reference_on_random_shapes_and_threads),
+        cmocka_unit_test(fused_epilogues_match_the_reference_for_every_activation),
         cmocka_unit_test(conv_with_a_deep_kernel_crosses_k_blocks_and_matches),
         cmocka_unit_test(deconv_matches_the_reference_with_and_without_overlap),
         cmocka_unit_test(dense_matches_the_reference_for_small_and_odd_sizes),

@@ -286,6 +286,50 @@ static void a_batch_gives_the_same_bits_as_its_samples_one_by_one(void **state)
     net_free(&net);
 }
 
+static hq_status_t ignore_tap(void *user, int layer, int port, const hq_shape_t *shape,
+                              const float *data, hq_error_t *err)
+{
+    (void)user, (void)layer, (void)port, (void)shape, (void)data, (void)err;
+    return HQ_OK;
+}
+
+/* An untapped run goes through the network a few samples at a time (HQ_EMULATE_CHUNK fixes how
+ * many; a tapped run is one pass): the same bits, and the peak of one pass. */
+static void passes_of_a_few_samples_give_the_same_bits_as_one_pass(void **state)
+{
+    (void)state;
+    net_t net;
+    net_build(&net);
+    hq_emulator_t *emu = NULL;
+    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
+                                                  hqi_emu_fast_set(), &emu, NULL),
+                     HQ_OK);
+    assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
+    float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], whole[BATCH * 10], parts[BATCH * 10];
+    fill(x, BATCH * 13 * 11 * 5, 300);
+    fill(x2, BATCH * 8, 301);
+    const float *inputs[2] = {x, x2};
+    float *outputs[1] = {whole};
+    assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, ignore_tap, NULL, NULL), HQ_OK);
+    const int64_t peak_one = hq_emulator_peak_bytes(emu, 1);
+    for (int chunk = 1; chunk < BATCH; chunk++) {
+        char text[8];
+        snprintf(text, sizeof text, "%d", chunk);
+        setenv("HQ_EMULATE_CHUNK", text, 1);
+        memset(parts, 0xff, sizeof parts);
+        outputs[0] = parts;
+        assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, NULL, NULL, NULL), HQ_OK);
+        assert_memory_equal(whole, parts, sizeof whole);
+        if (chunk == 1)
+            assert_int_equal(hq_emulator_peak_bytes(emu, BATCH), peak_one);
+        else
+            assert_true(hq_emulator_peak_bytes(emu, BATCH) > peak_one);
+    }
+    unsetenv("HQ_EMULATE_CHUNK");
+    hq_emulator_destroy(emu);
+    net_free(&net);
+}
+
 static void peak_bytes_count_the_planned_scratch_per_thread(void **state)
 {
     (void)state;
@@ -301,10 +345,10 @@ static void peak_bytes_count_the_planned_scratch_per_thread(void **state)
     assert_int_equal(hq_emulator_scratch_bytes(ref, 4), 0);
     assert_int_equal(hq_emulator_set_threads(fast, 1, NULL), HQ_OK);
     /* the largest need: conv1 gathers MC rows x (3*3*5 = 45) floats per thread; conv2
-     * (Winograd, 20 -> 24 channels) holds 16 transformed values of its tiles' inputs (20) and
-     * products (24 padded to 32) */
+     * (Winograd F(4x4, 3x3), 20 -> 24 channels) holds 36 transformed values of its tiles'
+     * inputs (20) and products (24 padded to 32) */
     int64_t one = hq_emulator_scratch_bytes(fast, 4);
-    int64_t gathered = HQI_FAST_MC * 45, winograd = 16 * HQI_FAST_MC * (20 + 32);
+    int64_t gathered = HQI_FAST_MC * 45, winograd = 36 * HQI_FAST_MC * (20 + 32);
     assert_int_equal(one, (gathered > winograd ? gathered : winograd) * (int64_t)sizeof(float));
     assert_int_equal(hq_emulator_peak_bytes(fast, 4), hq_emulator_peak_bytes(ref, 4) + one);
     assert_int_equal(hq_emulator_set_threads(fast, 3, NULL), HQ_OK);
@@ -351,6 +395,7 @@ int main(void)
         cmocka_unit_test(every_layer_of_the_fast_set_matches_the_reference_set),
         cmocka_unit_test(the_fast_set_gives_the_same_bits_on_one_two_and_three_threads),
         cmocka_unit_test(a_batch_gives_the_same_bits_as_its_samples_one_by_one),
+        cmocka_unit_test(passes_of_a_few_samples_give_the_same_bits_as_one_pass),
         cmocka_unit_test(peak_bytes_count_the_planned_scratch_per_thread),
         cmocka_unit_test(layer_type_seconds_count_every_layer_run),
     };

@@ -862,6 +862,53 @@ static void pools_map_with_count_include_pad_and_ceil_mode(void **state)
     hq_archive_destroy(a);
 }
 
+static void ceil_mode_average_with_pads_counted_is_a_pad_then_an_uncounted_pool(void **state)
+{
+    (void)state;
+    /* ONNX's divisor stops at the declared pads: the ceil-mode cells beyond are not counted.
+     * x = 1..9 on 3x3, kernel 2, stride 2, pads 1 at the top only, ceil: output 2x2; the
+     * bottom-right window covers rows 1..2 (row 3 is a ceil cell) and columns 1..2 (column 3
+     * likewise), divisor 4, not 4 with 2 cells of ceil padding counted as zeros. */
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 1, 3, 3});
+    node(&m, "AveragePool", "ap", "x", "y",
+         "kernel_shape=2,2;strides=2,2;pads=1,0,0,0;count_include_pad=1;ceil_mode=1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_PAD), 1);
+    const hq_layer_t *ap = layer_named(a, "ap");
+    assert_int_equal(ap->type, HQ_LAYER_AVGPOOL);
+    assert_false(ap->params.count_include_pad);
+    assert_int_equal(ap->output_shape.dims[1], 2);
+    assert_int_equal(ap->output_shape.dims[2], 2);
+    const float in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float out[4];
+    emulate(a, in, out, 4);
+    /* windows: rows {-1 (pad), 0} x cols {0, 1}: (0 + 0 + 1 + 2) / 4; cols {2, 3}: (0 + 3) / 2
+     * (column 3 is a ceil cell, uncounted; the pad row is counted); rows {1, 2} x cols {0, 1}:
+     * (4 + 5 + 7 + 8) / 4; x cols {2, 3}: (6 + 9) / 2 */
+    assert_float_equal(out[0], 0.75f, 1e-6);
+    assert_float_equal(out[1], 1.5f, 1e-6);
+    assert_float_equal(out[2], 6.0f, 1e-6);
+    assert_float_equal(out[3], 7.5f, 1e-6);
+    hq_archive_destroy(a);
+
+    /* without declared pads the average counts only the image */
+    model_t m2 = {0};
+    input(&m2, "x", 4, (int64_t[]){1, 1, 3, 3});
+    node(&m2, "AveragePool", "ap", "x", "y",
+         "kernel_shape=2,2;strides=2,2;count_include_pad=1;ceil_mode=1");
+    output(&m2, "y");
+    a = parse_ok(&m2);
+    assert_int_equal(count_type(a, HQ_LAYER_PAD), 0);
+    emulate(a, in, out, 4);
+    assert_float_equal(out[0], 3.0f, 1e-6);  /* (1 + 2 + 4 + 5) / 4 */
+    assert_float_equal(out[1], 4.5f, 1e-6);  /* (3 + 6) / 2 */
+    assert_float_equal(out[2], 7.5f, 1e-6);  /* (7 + 8) / 2 */
+    assert_float_equal(out[3], 9.0f, 1e-6);
+    hq_archive_destroy(a);
+}
+
 static void concat_split_slice_and_pad_remap_axes_to_nhwc(void **state)
 {
     (void)state;
@@ -1108,6 +1155,45 @@ static void start_node_names_make_their_inputs_inputs_with_inferred_shapes(void 
     assert_int_equal(in->output_shape.dims[1], 2);
     assert_int_equal(in->output_shape.dims[3], 3);
     hq_archive_destroy(a);
+}
+
+static void graph_inputs_read_after_a_start_cut_stay_inputs(void **state)
+{
+    (void)state;
+    /* a skip connection from the image: cutting at c2 keeps x, which the Concat still reads */
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "Sigmoid", "s", "x", "a", NULL);
+    add_conv(&m, "c2", "a", "t2", "pads=1,1,1,1");
+    node(&m, "Concat", "cat", "t2,x", "y", "axis=1");
+    output(&m, "y");
+    const char *start[] = {"c2"};
+    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    hq_graph_t *g = graph_of(a);
+    int count;
+    const int *ins = hq_graph_inputs(g, &count);
+    assert_int_equal(count, 2);
+    assert_string_equal(hq_graph_layer(g, ins[0])->original_names[0], "a");
+    assert_string_equal(hq_graph_layer(g, ins[1])->original_names[0], "x");
+    assert_int_equal(count_type(a, HQ_LAYER_ACTIVATION), 0); /* the sigmoid is cut off */
+    assert_int_equal(count_type(a, HQ_LAYER_CONCAT), 1);
+    assert_int_equal(layer_named(a, "cat")->output_shape.dims[3], 5);
+    hq_archive_destroy(a);
+}
+
+static void an_unknown_hw_arch_is_refused_naming_the_known_ones(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_chain(&m);
+    const char *end[] = {"mp"};
+    hq_parse_options_t opts = {.end_nodes = end, .end_count = 1, .hw_arch = "hailo9"};
+    expect_error(&m, &opts, HQ_ERR_ARGUMENT,
+                 "m.onnx: --hw-arch: unknown hw_arch 'hailo9' (known: hailo8, ");
 }
 
 static void unknown_cut_node_is_reported(void **state)
@@ -1636,6 +1722,7 @@ int main(void)
         cmocka_unit_test(add_of_two_tensors_becomes_conv_elementwise_add_then_relu),
         cmocka_unit_test(elementwise_ops_between_tensors_and_with_constants),
         cmocka_unit_test(pools_map_with_count_include_pad_and_ceil_mode),
+        cmocka_unit_test(ceil_mode_average_with_pads_counted_is_a_pad_then_an_uncounted_pool),
         cmocka_unit_test(concat_split_slice_and_pad_remap_axes_to_nhwc),
         cmocka_unit_test(constant_of_shape_channel_padding_becomes_a_pad_layer),
         cmocka_unit_test(resize_by_scales_and_sizes_sets_method_and_coordinates),
@@ -1646,6 +1733,8 @@ int main(void)
         cmocka_unit_test(the_way_out_names_a_computed_input_not_a_constant_node),
         cmocka_unit_test(end_node_names_make_their_outputs_the_outputs),
         cmocka_unit_test(start_node_names_make_their_inputs_inputs_with_inferred_shapes),
+        cmocka_unit_test(graph_inputs_read_after_a_start_cut_stay_inputs),
+        cmocka_unit_test(an_unknown_hw_arch_is_refused_naming_the_known_ones),
         cmocka_unit_test(unknown_cut_node_is_reported),
         cmocka_unit_test(truncated_protobuf_is_one_clear_line),
         cmocka_unit_test(missing_initializer_is_named),

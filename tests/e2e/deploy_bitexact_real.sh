@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# deploy_bitexact.sh on the real models the suite quantizes, when the shared model cache has them
+# (tests/models/make_torch_models.py, tests/models/fetch_models.sh): torchvision resnet18 and
+# mobilenet_v2 (224x224, the cache's real astronaut image), PP-OCRv4 det (at 96x96, 2 samples)
+# and PP-OCR mobile cls (48x192, 2 samples, ends in a softmax). For each, `hq run` of the
+# compiled program at 1 and 2 threads and of the compiled archive writes the very bytes of
+# `hq emulate --target quantized` on the same inputs. Models missing from the cache are skipped
+# with a message (the test then checks what it has).
+set -euo pipefail
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cache=${HQ_MODEL_CACHE:-$HQ_SOURCE_DIR/.cache/models}
+: >"$tmp/names"
+
+# check NAME ONNX NCHW-SHAPE|- INPUT.npy
+check() {
+    local name=$1 onnx=$2 shape=$3 input=$4
+    local extra=()
+    [ "$shape" != "-" ] && extra=(--tensor-shapes "$shape")
+    "$HQ" parse "$onnx" -o "$tmp/$name.har" "${extra[@]}" >/dev/null
+    "$HQ" optimize "$tmp/$name.har" -d "$input" -o "$tmp/${name}_q.har" >/dev/null
+    "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
+    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emu.npz" >/dev/null
+    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
+    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
+    "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
+    echo "$name" >>"$tmp/names"
+}
+
+"$py" -c "
+import numpy as np
+r = np.random.RandomState(7)
+np.save('$tmp/det.npy', r.rand(2, 96, 96, 3).astype(np.float32) * 2 - 1)
+np.save('$tmp/cls.npy', r.rand(2, 48, 192, 3).astype(np.float32) * 2 - 1)"
+
+if [ -f "$cache/torch/resnet18.onnx" ] && [ -f "$cache/torch/input_nhwc.npy" ]; then
+    # the reference kernels of the emulator are slow under the sanitizers: resnet18 then skipped
+    if ! ldd "$HQ" | grep -q libasan; then
+        check resnet18 "$cache/torch/resnet18.onnx" - "$cache/torch/input_nhwc.npy"
+    fi
+    check mobilenet_v2 "$cache/torch/mobilenet_v2.onnx" - "$cache/torch/input_nhwc.npy"
+else
+    echo "deploy_bitexact_real: torch models not in $cache/torch (tests/models/make_torch_models.py): skipped"
+fi
+if [ -f "$cache/ocr/ch_PP-OCRv4_det_infer.onnx" ]; then
+    check ppocr_det "$cache/ocr/ch_PP-OCRv4_det_infer.onnx" 1,3,96,96 "$tmp/det.npy"
+    check ppocr_cls "$cache/ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx" 1,3,48,192 "$tmp/cls.npy"
+else
+    echo "deploy_bitexact_real: OCR models not in $cache/ocr (tests/models/fetch_models.sh): skipped"
+fi
+
+"$py" - "$tmp" <<'PY'
+import sys
+import numpy as np
+tmp = sys.argv[1]
+names = open(tmp + "/names").read().split()
+ok_all = True
+for name in names:
+    base = tmp + "/" + name
+    emu = np.load(base + "_emu.npz")
+    ok = True
+    for label in ("run1", "run2", "har"):
+        got = np.load(base + "_" + label + ".npz")
+        for key in emu.files:
+            a = np.ascontiguousarray(emu[key])
+            b = np.ascontiguousarray(got[key]) if key in got.files else None
+            if b is None or a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                diff = "missing" if b is None else (np.abs(b.astype(np.float64) - a).max()
+                                                    if a.shape == b.shape else "shape")
+                print("%s: %s: hq run (%s) differs from hq emulate --target quantized (max diff %s)"
+                      % (name, key, label, diff))
+                ok = False
+    print("%-14s %d output(s), %6d bytes: %s" % (name, len(emu.files),
+          sum(emu[k].nbytes for k in emu.files),
+          "bit-exact (1 thread, 2 threads, compiled .har)" if ok else "MISMATCH"))
+    ok_all &= ok
+print("deploy_bitexact_real: %d model(s) compared" % len(names))
+sys.exit(0 if ok_all else 1)
+PY
