@@ -452,15 +452,26 @@ def _(g, x):
     return [2, 4, 3, 4]
 
 
-@case("opset10_resize_and_opset11_squeeze_attributes", ["resize", "global_avg_pool", "dense",
-                                                        "ew_mult", "reshape"],
-      [("resize", {"resize_method": "nearest_neighbor"})], opset=10)
+@case("opset10_resize_pad_and_squeeze_attributes", ["resize", "global_avg_pool", "dense",
+                                                    "ew_mult", "reshape", "pad"],
+      [("resize", {"resize_method": "nearest_neighbor"}), ("pad", {"pad_mode": "constant"})],
+      opset=10)
 def _(g, x):
     g.out(g.op("Resize", [x, g.const([1.0, 1.0, 2.0, 2.0])], mode="nearest"))
+    g.out(g.op("Pad", [x], pads=[0, 0, 1, 2, 0, 0, 0, 1], value=0.5))  # Pad-2: attributes
     s = g.op("Squeeze", [g.op("GlobalAveragePool", [x])], axes=[2, 3])
     s = g.op("Gemm", [s, g.weights(3, 3), g.weights(3)])
     g.out(g.op("Mul", [x, g.op("Unsqueeze", [s], axes=[2, 3])]))
     return [2, 3, 4, 5]
+
+
+@case("constant_operands_with_batch_one", ["concat", "const_input", "ew_mult", "const_input",
+                                           "conv"], [("concat", {"axis": 3})])
+def _(g, x):
+    # batch 1, as exported: constants of the full [1, C, H, W] shape are operands
+    g.out(g.op("Concat", [g.conv(x, 3, 2), g.const(g.rng.uniform(-1, 1, (1, 2, 4, 5)))], axis=1))
+    g.out(g.op("Mul", [x, g.const(g.rng.uniform(-1, 1, (1, 3, 4, 5)))]))
+    return [1, 3, 4, 5]
 
 
 @case("depth_to_space_and_softmax", ["depth_to_space", "depth_to_space", "softmax", "softmax"],

@@ -1160,15 +1160,18 @@ static void start_node_names_make_their_inputs_inputs_with_inferred_shapes(void 
 static void graph_inputs_read_after_a_start_cut_stay_inputs(void **state)
 {
     (void)state;
-    /* a skip connection from the image: cutting at c2 keeps x, which the Concat still reads */
+    /* a skip connection from the image: cutting at c2 keeps x, which the Concat still reads;
+     * x has a dynamic size that --tensor-shapes gives (both passes must see it) */
     model_t m = {0};
-    input(&m, "x", 4, IMG);
+    input(&m, "x", 4, (int64_t[]){-1, 2, 0, 0});
     node(&m, "Sigmoid", "s", "x", "a", NULL);
     add_conv(&m, "c2", "a", "t2", "pads=1,1,1,1");
     node(&m, "Concat", "cat", "t2,x", "y", "axis=1");
     output(&m, "y");
     const char *start[] = {"c2"};
-    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
+    hq_shape_t shapes[1] = {{4, {1, 2, 4, 4}}};
+    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1, .input_shapes = shapes,
+                               .input_shape_count = 1};
     hq_archive_t *a = NULL;
     hq_error_t err = {0};
     if (parse_model(&m, &opts, &a, &err) != HQ_OK)
@@ -1183,6 +1186,23 @@ static void graph_inputs_read_after_a_start_cut_stay_inputs(void **state)
     assert_int_equal(count_type(a, HQ_LAYER_CONCAT), 1);
     assert_int_equal(layer_named(a, "cat")->output_shape.dims[3], 5);
     hq_archive_destroy(a);
+}
+
+static void a_start_cut_whose_prefix_fails_reports_it_once(void **state)
+{
+    (void)state;
+    /* the shapes of the cut tensors come from converting the part before the cut: when that
+     * fails the error is reported (this path once freed the cut list twice) */
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    node(&m, "Erf", "erf", "x", "e", NULL);
+    add_conv(&m, "c2", "e", "y", NULL);
+    output(&m, "y");
+    const char *start[] = {"c2"};
+    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
+    expect_error(&m, &opts, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'erf' (Erf) is not supported; it reads the network input "
+                 "directly, so there is no node before it to cut the graph at");
 }
 
 static void an_unknown_hw_arch_is_refused_naming_the_known_ones(void **state)
@@ -1734,6 +1754,7 @@ int main(void)
         cmocka_unit_test(end_node_names_make_their_outputs_the_outputs),
         cmocka_unit_test(start_node_names_make_their_inputs_inputs_with_inferred_shapes),
         cmocka_unit_test(graph_inputs_read_after_a_start_cut_stay_inputs),
+        cmocka_unit_test(a_start_cut_whose_prefix_fails_reports_it_once),
         cmocka_unit_test(an_unknown_hw_arch_is_refused_naming_the_known_ones),
         cmocka_unit_test(unknown_cut_node_is_reported),
         cmocka_unit_test(truncated_protobuf_is_one_clear_line),
