@@ -1001,7 +1001,7 @@ static hq_status_t fold_slice(ctx_t *c, const Onnx__NodeProto *n, const hq_tenso
 static hq_status_t slice_params(ctx_t *c, const Onnx__NodeProto *n, int rank, int64_t *starts,
                                 int64_t *ends, int64_t *axes, int64_t *steps, int *k)
 {
-    int ks, ke, ka = -1, kp = -1;
+    int ks = 0, ke = 0, ka = -1, kp = -1;
     const int64_t *a = attr_ints(n, "starts", &ks);
     hq_status_t st;
     if (ks >= 0) {
@@ -1130,7 +1130,7 @@ static hq_status_t fold_node_inner(ctx_t *c, const Onnx__NodeProto *n, bool *don
     }
     if (!strcmp(op, "ConstantOfShape")) {
         int64_t shape[HQ_TENSOR_MAX_DIMS];
-        int nd;
+        int nd = 0;
         if ((st = ints_of(c, n, a, shape, HQ_TENSOR_MAX_DIMS, &nd)) != HQ_OK)
             return st;
         const Onnx__AttributeProto *va = find_attr(n, "value");
