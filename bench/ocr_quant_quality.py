@@ -6,11 +6,15 @@ Issue 6, "must show": the real text detector (PaddleOCR's PP-OCRv4 det, ONNX fro
 calibration photos, evaluated on held-out real images (pages of text, signs, photos):
 
   hq      `hq parse` + `hq optimize` (default script: a8_w8, equalization, bias correction), then
-          `hq emulate --target quantized` (bit-exact integer emulation);
+          `hq emulate --target quantized` (bit-exact integer emulation); then again with
+          a16_w16 on the --a16-layers layers of lowest partial_snr (`hq analyze-noise
+          --analyze-mode advanced` on 4 calibration images), the mixed-precision fix the noise
+          analysis points to;
   torch   the same ONNX graph rebuilt as a torch.nn.Module (ocr_det_torch() below: nn.Conv2d,
           nn.ConvTranspose2d, nn.BatchNorm2d and functional ops, weights copied from the ONNX
           Constants), FX PTQ with engine "onednn" and its default qconfig mapping (per-channel
-          symmetric int8 weights, histogram-calibrated uint8 activations), prepare_fx ->
+          symmetric int8 weights, histogram-calibrated uint8 activations; ConvTranspose2d
+          per-tensor weights, torch 1.13 has no per-channel ones there), prepare_fx ->
           calibration on the SAME 64 images in batches of 8 -> convert_fx.
 
 Printed for each, on the held-out images: the output SQNR against its own float model (dB,
@@ -28,7 +32,9 @@ in float64 numpy (the code of tests/models/real_cases.py), so the inputs are the
 every machine.
 
 Run: bench/run_ocr_quant_quality.sh (writes bench/results/<date>-ocr-quant.txt), or
-  /usr/bin/python3 bench/ocr_quant_quality.py --hq BUILD/hq [--size 320] [--repeat 10] [--work DIR]
+  /usr/bin/python3 bench/ocr_quant_quality.py --hq BUILD/hq [--size 320] [--repeat 3]
+      [--a16-layers 8] [--threads 2] [--skip-torch] [--work DIR]
+One hq optimize of this model takes minutes on a loaded 2-core machine: --repeat defaults to 3.
 """
 import argparse
 import copy
@@ -310,15 +316,46 @@ def mask_scores(reference, test):
     return float((ref == got).mean()), float(agree.min()), float(iou)
 
 
+def sensitive_layers(hq, work, har, calib_path, count, threads):
+    """The `count` layers with the lowest partial_snr (SQNR at the output when only that layer
+    is quantized) of `hq analyze-noise --analyze-mode advanced` on the first 4 calibration
+    images: the layers hq-diag would recommend for 16 bit. Returns (names, table lines)."""
+    out = os.path.join(work, "analyzed.har")
+    table, _ = run([hq, "analyze-noise", har, "-d", calib_path, "-c", "4", "--analyze-mode",
+                    "advanced", "-o", out, "-j", str(threads)], "hq analyze-noise")
+    rows = []
+    for line in table.splitlines():
+        cols = line.split()
+        if len(cols) == 4 and cols[1].startswith("a") and "_w" in cols[1]:
+            try:
+                rows.append((float(cols[3]), cols[0]))
+            except ValueError:
+                pass
+    rows.sort()
+    return [name for _, name in rows[:count]], rows[:count]
+
+
+def hq_quantize(hq, har, calib_path, out, script, threads, repeat):
+    """hq optimize (warm-up + `repeat` timed runs): returns (median seconds, log of the first)."""
+    command = [hq, "optimize", har, "-d", calib_path, "-o", out, "-j", str(threads)]
+    if script:
+        command[3:3] = ["-m", script]
+    log, seconds = run(command, "hq optimize")
+    times = [run(command, "hq optimize")[1] for _ in range(repeat)] if repeat else [seconds]
+    return float(np.median(times)), log
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hq", default=os.path.join(ROOT, "build", "release", "hq"))
     parser.add_argument("--size", type=int, default=320, help="input side, multiple of 32 (320)")
-    parser.add_argument("--repeat", type=int, default=10,
-                        help="timed quantization runs per tool after one warm-up (default 10)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed quantization runs per tool after one warm-up (default 3: "
+                             "one run takes minutes here)")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for torch and for hq (-j), default 2")
-    parser.add_argument("--script", help="an .alls for hq optimize (default: none, hq's defaults)")
+    parser.add_argument("--a16-layers", type=int, default=8,
+                        help="layers put at a16_w16 in the second hq run (default 8)")
     parser.add_argument("--work", help="folder for intermediate files (default: a temporary one)")
     parser.add_argument("--skip-torch", action="store_true", help="hq only")
     args = parser.parse_args()
@@ -352,48 +389,57 @@ def main():
     print(f"# PP-OCRv4 det: hq optimize vs torch FX PTQ (onednn), "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
-          f"{args.threads} thread(s) for both tools; timings are noisy (shared machine)")
+          f"{args.threads} thread(s) for both tools; shared machine: timings are noisy")
     print(f"# {version.strip()} ({hq}), source tree {commit}; torch {torch.__version__}")
-    print(f"# model: {os.path.basename(onnx_path)}, input 1x3x{size}x{size} (shorter side resized, centre "
-          f"crop, BGR, ImageNet mean/std); {len(calib)} calibration images (skimage, opencv-doc, darknet "
-          f"photos), {len(held)} held-out: {', '.join(os.path.basename(p) for p in HELD_OUT_IMAGES)}")
+    print(f"# model: {os.path.basename(onnx_path)}, input 1x3x{size}x{size} (shorter side resized, "
+          f"centre crop, BGR, ImageNet mean/std); {len(calib)} calibration images (skimage, "
+          f"opencv-doc, darknet photos), {len(held)} held-out: "
+          f"{', '.join(os.path.basename(p) for p in HELD_OUT_IMAGES)}")
 
     # hq: parse, float reference, optimize (timed), quantized emulation
-    har, qhar = os.path.join(work, "det.har"), os.path.join(work, "det_quantized.har")
+    har = os.path.join(work, "det.har")
     run([hq, "parse", onnx_path, "--tensor-shapes", f"1,3,{size},{size}", "-o", har], "hq parse")
     native_out = os.path.join(work, "native.npz")
     run([hq, "emulate", har, "-d", eval_path, "-o", native_out, "-j", str(args.threads)],
         "hq emulate (native)")
     hq_float = hq_output(native_out)
-    command = [hq, "optimize", har, "-d", calib_path, "-o", qhar, "-j", str(args.threads)]
-    if args.script:
-        command[3:3] = ["-m", args.script]
-    log, _ = run(command, "hq optimize")  # warm-up (page cache), its log is printed below
-    hq_seconds = float(np.median([run(command, "hq optimize")[1] for _ in range(args.repeat)]))
-    quant_out = os.path.join(work, "quantized.npz")
-    run([hq, "emulate", qhar, "-d", eval_path, "--target", "quantized", "-o", quant_out],
-        "hq emulate --target quantized")
-    hq_quant = hq_output(quant_out)
 
-    rows = []
-    agree, worst, iou = mask_scores(hq_float, hq_quant)
-    rows.append(("hq optimize a8_w8 (default script)", sqnr_db(hq_float, hq_quant), agree, worst,
-                 iou, hq_seconds))
+    def hq_emulate(qhar, name):
+        out = os.path.join(work, name + ".npz")
+        run([hq, "emulate", qhar, "-d", eval_path, "--target", "quantized", "-o", out, "-j",
+             str(args.threads)], "hq emulate --target quantized")
+        return hq_output(out)
+
+    rows, notes = [], []
+    qhar = os.path.join(work, "det_a8.har")
+    hq_seconds, log = hq_quantize(hq, har, calib_path, qhar, None, args.threads, args.repeat)
+    hq_quant = hq_emulate(qhar, "a8")
+    rows.append(("hq optimize a8_w8 (default script)", hq_float, hq_quant, hq_seconds))
+    if args.a16_layers > 0:
+        names, table = sensitive_layers(hq, work, qhar, calib_path, args.a16_layers, args.threads)
+        script = os.path.join(work, "a16.alls")
+        with open(script, "w") as f:
+            f.write(f"quantization_param([{', '.join(names)}], precision_mode=a16_w16)\n")
+        mixed_har = os.path.join(work, "det_mixed.har")
+        seconds, _ = hq_quantize(hq, har, calib_path, mixed_har, script, args.threads, 0)
+        rows.append((f"hq optimize, {len(names)} layers a16_w16", hq_float,
+                     hq_emulate(mixed_har, "mixed"), seconds))
+        notes.append("a16_w16 layers (lowest partial_snr of `hq analyze-noise --analyze-mode "
+                     "advanced` on 4 calibration images, dB): "
+                     + ", ".join(f"{n} {v:.1f}" for v, n in table))
     torch_float = None
     if not args.skip_torch:
         model = ocr_det_torch(torch, onnx_path)
         torch_float = torch_run(torch, model, held)
         torch_fx_ptq(torch, model, calib)  # warm-up
-        ptq = [torch_fx_ptq(torch, model, calib) for _ in range(args.repeat)]
+        ptq = [torch_fx_ptq(torch, model, calib) for _ in range(max(args.repeat, 1))]
         torch_seconds = float(np.median([p[1] for p in ptq]))
-        torch_quant = torch_run(torch, ptq[0][0], held)
-        agree, worst, iou = mask_scores(torch_float, torch_quant)
-        rows.append(("torch FX PTQ int8 (onednn, per-channel)", sqnr_db(torch_float, torch_quant),
-                     agree, worst, iou, torch_seconds))
+        rows.append(("torch FX PTQ int8 (onednn, per-channel)", torch_float,
+                     torch_run(torch, ptq[0][0], held), torch_seconds))
 
     print()
     if torch_float is not None:
-        agree, worst, iou = mask_scores(torch_float, hq_float)
+        agree, _, _ = mask_scores(torch_float, hq_float)
         print(f"float references: hq float emulation vs the torch rebuild: SQNR "
               f"{sqnr_db(torch_float, hq_float):.1f} dB, masks agree on {agree * 100:.3f}% of pixels")
     print(f"text pixels in the float mask (p > {THRESHOLD}): "
@@ -401,23 +447,28 @@ def main():
     print()
     print(f"{'quantized model (vs its own float)':<42} {'SQNR dB':>8} {'mask agree':>11} "
           f"{'worst img':>10} {'text IoU':>9} {'quant. time':>12}")
-    for label, sqnr, agree, worst, iou, seconds in rows:
-        print(f"{label:<42} {sqnr:8.2f} {agree * 100:10.2f}% {worst * 100:9.2f}% {iou:9.3f} "
-              f"{seconds:10.2f} s")
-    if len(rows) == 2:
-        print(f"{'hq / torch quantization time':<42} {'':>8} {'':>11} {'':>10} {'':>9} "
-              f"{rows[0][5] / rows[1][5]:11.2f}x")
+    for label, ref, got, seconds in rows:
+        agree, worst, iou = mask_scores(ref, got)
+        print(f"{label:<42} {sqnr_db(ref, got):8.2f} {agree * 100:10.2f}% {worst * 100:9.2f}% "
+              f"{iou:9.3f} {seconds:10.2f} s")
+    if torch_float is not None:
+        print(f"{'hq a8_w8 / torch quantization time':<42} {'':>8} {'':>11} {'':>10} {'':>9} "
+              f"{rows[0][3] / rows[-1][3]:11.2f}x")
     print()
-    per_image = ((hq_float > THRESHOLD) == (hq_quant > THRESHOLD)).reshape(len(held), -1).mean(1)
-    print("hq mask agreement per held-out image: " + ", ".join(
-        f"{os.path.basename(p).rsplit('.', 1)[0]} {a * 100:.2f}%"
-        for p, a in zip(HELD_OUT_IMAGES, per_image)))
-    print(f"quantization time: median of {args.repeat} runs after one warm-up; hq = the whole "
-          f"`hq optimize` process (load, fold, equalize, calibrate {len(calib)} images, build, "
-          f"noise analysis, write); torch = prepare_fx + calibration + convert_fx.")
-    noise = [line for line in log.splitlines() if "optimize: done" in line or "noise analysis" in line]
-    if noise:
-        print("hq optimize log: " + " | ".join(line.strip() for line in noise))
+    for label, ref, got, _ in rows:
+        per_image = ((ref > THRESHOLD) == (got > THRESHOLD)).reshape(len(held), -1).mean(1)
+        print(f"mask agreement per image, {label}: " + ", ".join(
+            f"{os.path.basename(p).rsplit('.', 1)[0]} {a * 100:.2f}%"
+            for p, a in zip(HELD_OUT_IMAGES, per_image)))
+    for note in notes:
+        print(note)
+    print(f"quantization time: median of {max(args.repeat, 1)} run(s) after one warm-up (the "
+          f"a16 row: one run); hq = the whole `hq optimize` process (load, fold, equalize, "
+          f"calibrate {len(calib)} images, build, noise analysis of {len(calib)} images, write); "
+          f"torch = prepare_fx + calibration + convert_fx.")
+    done = [line.strip() for line in log.splitlines() if "optimize: done" in line]
+    if done:
+        print(f"hq optimize a8_w8 log: {done[0]} (before the noise analysis)")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0

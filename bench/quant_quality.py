@@ -122,8 +122,9 @@ def hq_quantize(hq, work, har, calib_path, eval_path, name, script, repeat):
         with open(script_path, "w") as f:
             f.write(script)
         command[3:3] = ["-m", script_path]
+    log, _ = run(command, f"hq optimize ({name})")  # warm-up
     runs = [run(command, f"hq optimize ({name})") for _ in range(repeat)]
-    log, seconds = runs[0][0], float(np.median([r[1] for r in runs]))
+    seconds = float(np.median([r[1] for r in runs]))
     out_path = os.path.join(work, name + "_out.npz")
     run([hq, "emulate", os.path.join(work, name + ".har"), "-d", eval_path, "--target", "quantized",
          "-o", out_path], f"hq emulate --target quantized ({name})")
@@ -135,95 +136,6 @@ def hq_supports_optimize(hq):
     return done.returncode == 0 and "optimize" in done.stdout + done.stderr
 
 
-DET_SIZE = 320  # PP-OCRv4 det input side here (multiple of 32; 640 would quadruple the CPU time)
-DET_MEAN = np.array([0.485, 0.456, 0.406])  # PaddleOCR NormalizeImage, applied to the BGR image
-DET_STD = np.array([0.229, 0.224, 0.225])
-DET_THRESHOLD = 0.3  # DB post-processing's binarization threshold on the probability map
-SKIMAGE_DATA = "/usr/lib/python3/dist-packages/skimage/data"
-# Calibration crops come from these photos and scans; the held-out images are other files, two of
-# them pages of printed text (what the detector is for).
-DET_CALIB_IMAGES = ("astronaut.png", "brick.png", "bw_text.png", "camera.png", "cell.png",
-                    "chelsea.png", "clock_motion.png", "coins.png", "color.png", "grass.png",
-                    "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
-                    "motorcycle_left.png", "retina.jpg", "rocket.jpg")
-DET_HELD_OUT_IMAGES = ("page.png", "text.png", "coffee.png", "motorcycle_right.png")
-
-
-def det_image(name):
-    """A skimage image as float64 HWC BGR 0-255 (cv2.imread's layout, what PaddleOCR feeds)."""
-    from skimage import io
-
-    image = np.asarray(io.imread(os.path.join(SKIMAGE_DATA, name)))
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return image[..., :3][..., ::-1].astype(np.float64)
-
-
-def det_crop(image, rng, whole=False):
-    """A square crop (the whole image when `whole`, squashed to a square) resized to DET_SIZE,
-    normalized the PaddleOCR way, HWC float32."""
-    from skimage.transform import resize
-
-    if not whole:
-        h, w = image.shape[:2]
-        side = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
-        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        image = image[top:top + side, left:left + side]
-    image = resize(image, (DET_SIZE, DET_SIZE), order=1, anti_aliasing=True, preserve_range=True)
-    return ((image / 255.0 - DET_MEAN) / DET_STD).astype(np.float32)
-
-
-def det_section(hq, work):
-    """PP-OCRv4 det (issue 6): quantized a8_w8 with 64 real calibration images; output SQNR and
-    text-mask agreement against hq's float emulation (itself checked against onnxruntime by the
-    ONNX tests) on held-out images. Returns the lines to print."""
-    cache = os.environ.get("HQ_MODEL_CACHE") or os.path.join(ROOT, ".cache", "models")
-    model = os.path.join(cache, "ocr", "ch_PP-OCRv4_det_infer.onnx")
-    if not os.path.exists(model):
-        fetch = subprocess.run([os.path.join(ROOT, "tests", "models", "fetch_models.sh")],
-                               capture_output=True, text=True)
-        if fetch.returncode != 0 or not os.path.exists(model):
-            return [f"PP-OCRv4 det: skipped, model not fetched ({fetch.stderr.strip()})"]
-    rng = np.random.default_rng(sample.SEED)
-    images = {name: det_image(name) for name in DET_CALIB_IMAGES}
-    names = [DET_CALIB_IMAGES[i % len(DET_CALIB_IMAGES)] for i in range(CALIB_COUNT)]
-    calib = np.stack([det_crop(images[name], rng) for name in names])
-    held_out = []
-    for name in DET_HELD_OUT_IMAGES:
-        image = det_image(name)
-        held_out += [det_crop(image, rng, whole=True), det_crop(image, rng)]
-    held_out = np.stack(held_out)
-    calib_path = os.path.join(work, "det_calib.npy")
-    eval_path = os.path.join(work, "det_eval.npy")
-    np.save(calib_path, calib)
-    np.save(eval_path, held_out)
-    har = os.path.join(work, "det.har")
-    quantized_har = os.path.join(work, "det_quantized.har")
-    run([hq, "parse", model, "--tensor-shapes", f"1,3,{DET_SIZE},{DET_SIZE}", "-o", har],
-        "hq parse (det)")
-    _, seconds = run([hq, "optimize", har, "-d", calib_path, "-o", quantized_har],
-                     "hq optimize (det)")
-    outputs = {}
-    for target, path in (("native", har), ("quantized", quantized_har)):
-        out = os.path.join(work, f"det_{target}.npz")
-        run([hq, "emulate", path, "-d", eval_path, "--target", target, "-o", out],
-            f"hq emulate --target {target} (det)")
-        outputs[target] = load_single_output(out)
-    reference, test = outputs["native"], outputs["quantized"]
-    agree = (reference > DET_THRESHOLD) == (test > DET_THRESHOLD)
-    per_image = agree.mean(axis=1)
-    text_share = (reference > DET_THRESHOLD).mean()
-    return [
-        f"PP-OCRv4 det, {DET_SIZE}x{DET_SIZE}, hq optimize a8_w8 on {CALIB_COUNT} real calibration "
-        f"crops ({len(DET_CALIB_IMAGES)} skimage images), {len(held_out)} held-out images "
-        f"({', '.join(DET_HELD_OUT_IMAGES)}: whole and one crop each):",
-        f"  output SQNR vs float {sqnr_db(reference, test):.2f} dB; text mask (p > "
-        f"{DET_THRESHOLD}) agreement {agree.mean() * 100:.2f}% of pixels (worst image "
-        f"{per_image.min() * 100:.2f}%; {text_share * 100:.1f}% of pixels are text in float); "
-        f"hq optimize {seconds:.1f} s",
-    ]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hq", default=os.path.join(ROOT, "build", "release", "hq"),
@@ -231,10 +143,8 @@ def main():
     parser.add_argument("--work", help="folder for the intermediate files (default: a temporary one)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
-    parser.add_argument("--no-det", action="store_true",
-                        help="skip the PP-OCRv4 det part (it fetches the model and takes minutes)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="quantization runs per tool; the median time is printed (default 5)")
+    parser.add_argument("--repeat", type=int, default=10,
+                        help="quantization runs per tool; the median time is printed (default 10)")
     args = parser.parse_args()
 
     import torch
@@ -279,6 +189,7 @@ def main():
     rows = []
     score("float (torch)", float_logits)
 
+    torch_fx_ptq(torch, model, calib_nchw)  # warm-up
     ptq = [torch_fx_ptq(torch, model, calib_nchw) for _ in range(args.repeat)]
     quantized, torch_seconds = ptq[0][0], float(np.median([p[1] for p in ptq]))
     with torch.no_grad():
@@ -327,13 +238,10 @@ def main():
     print(f"top-1 and SQNR: {len(test_idx)} held-out images (one image = "
           f"{100.0 / len(test_idx):.2f}% top-1); SQNR (calib): the {CALIB_COUNT} calibration images,")
     print("where no value falls outside the calibrated ranges. Quantization time: median of "
-          f"{args.repeat} runs.")
+          f"{args.repeat} runs after one warm-up.")
     if missing:
         print(f"hq rows missing: {missing}")
-    elif not args.no_det:
-        print()
-        for line in det_section(hq, work):
-            print(line)
+    print("PP-OCRv4 det (real detector, real images): bench/ocr_quant_quality.py")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if missing else 0

@@ -10,7 +10,8 @@
 # session.run only). ratio > 1 means hq is faster; hq_GFLOP/s = conv/dw/deconv/dense FLOPs
 # (2 per multiply-add) / hq_ms.
 #
-# usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS] [--quick]
+# usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
+#                             [--quick]
 #                             [--threads "1 2"] [--batches "1 8"]
 #                             [--models "det cls resnet18 mobilenet_v2"] [--out FILE]
 #   defaults: --runs 12 --rounds 4 --warmup 2 --min-ms 250; --quick = --runs 4 --rounds 2
@@ -44,13 +45,19 @@ while [ $# -gt 0 ]; do
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
-[[ $runs =~ ^[0-9]+$ && $rounds =~ ^[0-9]+$ && $warmup =~ ^[0-9]+$ && $min_ms =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] &&
-    [ "$runs" -ge "$rounds" ] ||
-    { echo "run_emulate.sh: --runs, --rounds, --warmup, --min-ms: need integers, runs >= rounds >= 1" >&2; exit 2; }
+numbers_ok() {
+    [[ $runs =~ ^[0-9]+$ && $rounds =~ ^[0-9]+$ && $warmup =~ ^[0-9]+$ && $min_ms =~ ^[0-9]+$ ]] &&
+        [ "$rounds" -ge 1 ] && [ "$runs" -ge "$rounds" ]
+}
+numbers_ok || {
+    echo "run_emulate.sh: --runs, --rounds, --warmup, --min-ms: need integers," \
+        "runs >= rounds >= 1" >&2
+    exit 2
+}
 build=$(cd "$build" && pwd)
 hq="$build/hq"
 [ -x "$hq" ] && [ -f "$build/libhq.so" ] ||
@@ -133,19 +140,21 @@ caches=$(for index in /sys/devices/system/cpu/cpu0/cache/index*; do
     [ -f "$index/size" ] && [ "$(cat "$index/type")" != Instruction ] &&
         printf 'L%s %s, ' "$(cat "$index/level")" "$(cat "$index/size")"
 done 2>/dev/null | sed 's/, $//')
-ort_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$node_modules/onnxruntime-node/package.json" |
-    head -n1)
+ort_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+    "$node_modules/onnxruntime-node/package.json" | head -n1)
 kernels='?'
 [ ${#ready[@]} -gt 0 ] && kernels=$("$work/hq_bench" "$work/${ready[0]}.har" --info)
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
-    echo "# hq float emulation vs onnxruntime-node ${ort_version:-?} (CPU), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# hq float emulation vs onnxruntime-node ${ort_version:-?} (CPU)," \
+        "$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "# machine: $cpu (family $family model $cpu_model, ${mhz} MHz); flags: ${flags:-none}"
     echo "# cores available: $(nproc); caches: ${caches:-?}; hq kernels: $kernels"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# per case: $rounds rounds of (hq_bench, ort_bench) alternating which starts, each $warmup" \
-        "warm-up + $((runs / rounds)) timed runs or more up to ${min_ms} ms; ms = median of all timed runs"
+    echo "# per case: $rounds rounds of (hq_bench, ort_bench) alternating which starts, each" \
+        "$warmup warm-up + $((runs / rounds)) timed runs or more up to ${min_ms} ms;" \
+        "ms = median of all timed runs"
     echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms"
     for line in "${skipped[@]}"; do echo "$line"; done
     printf '%-14s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
@@ -154,8 +163,11 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 
 # the ms_all lists of several invocations -> their median
 all_of() { sed -n 's/.*ms_all=\([0-9.,]*\).*/\1/p' | tr ',' '\n'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2];
-                                              else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() {
+    sort -g | awk '{ v[NR] = $1 }
+        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]
+              else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 per_round=$((runs / rounds))
 for model in "${ready[@]}"; do
     input=$(tr ',' 'x' <<<"${shape[$model]#*,}")

@@ -279,7 +279,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
             insp_append(&reason, "; precision propagation also changes: %s", dragged.buf);
         insp_recommend(ctx, HQ_DIAG_WARNING, rec[i].layer, line, reason.buf, "high_precision",
                        HQ_GROUP_LEVELS,
-                       "Raise the noisiest layers to 16 bit? (none/warning/all)",
+                       "Raise the noisiest layers to 16 bit?",
                        HQ_ACCEPT_WARNING);
     }
     if (base && hq_profile_destroy)

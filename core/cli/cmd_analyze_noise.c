@@ -13,7 +13,7 @@ static const hq_cli_option_t noise_options[] = {
     {"--analyze-mode MODE", "simple (cumulative snr) or advanced (also partial_snr, default)"},
     {"-c, --count N", "use the first N samples (default: all)"},
     {"-o, --output PATH", "write the archive here (default: rewrite model.har in place)"},
-    {"-j, --threads N", "float emulation threads (default: HQ_THREADS or the cores)"},
+    {"-j, --threads N", "threads, float and integer (default: HQ_THREADS or the cores)"},
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };

@@ -840,7 +840,7 @@ static void offer_groups(hq_diag_t *d, int module)
                     ? first->default_answer
                     : HQ_ACCEPT_WARNING;
             answer = ask(d, module,
-                         question ? question : "Apply the recommended changes? (none/warning/all)",
+                         question ? question : "Apply the recommended changes?",
                          levels, 3, def);
         } else {
             int def = first->default_answer == HQ_ANSWER_YES ? 0 : 1;

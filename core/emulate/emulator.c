@@ -1,6 +1,7 @@
 /* emulator.c — the float graph executor: params lookup and validation, the
  * liveness-based buffer plan, and running batches (single batch or a whole
  * dataset) through a kernel table. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,12 +639,16 @@ HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t 
     return floats < 0 || floats > INT64_MAX / 4 ? 0 : floats * (int64_t)sizeof(float);
 }
 
-/* Samples per pass of a run without a tap: the network runs on `chunk` samples at a time, so
- * that a pass's activations stay in the caches (a batch of 8 at 224x224 whose largest layers
- * hold tens of MB each would otherwise stream every layer through memory). Every layer computes
- * each sample alone with the same arithmetic whatever the batch (docs/kernels.md), so the
- * results are the same bits as one pass. HQ_EMULATE_CHUNK=N in the environment fixes it. */
-#define HQI_EMU_CHUNK_FLOATS (4 << 20) /* activations of one pass: 16 MiB, half the L3 */
+/* Samples per pass of a run without a tap: the network runs on `chunk` samples at a time. A
+ * pass reads every weight once and writes its activations: one sample per pass keeps a large
+ * network's activations in the caches (a batch of 8 at 640x640 holds hundreds of MB), while a
+ * network whose weights outweigh its activations (resnet18: 47 MB of weights, 6 MB of
+ * activations per sample) is better run in few passes. So: as many samples as there are
+ * weight bytes per activation byte of a sample, within 1 .. batch (measured, batch 8, 1 thread:
+ * det 683 ms at 1 sample per pass against 764 at 8, mobilenet_v2 82 ms at 2 against 101 at 1
+ * and 105 at 8, resnet18 250 ms at 8 against 320 at 2). Every layer computes each sample
+ * with the same arithmetic whatever the batch (docs/kernels.md), so the results are the same
+ * bits as one pass. HQ_EMULATE_CHUNK=N in the environment fixes it. */
 static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
 {
     if (tapped || batch <= 1 || emu->quant)
@@ -651,10 +656,18 @@ static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
     const char *env = getenv("HQ_EMULATE_CHUNK");
     int64_t chunk = env && atoll(env) > 0 ? atoll(env) : 0;
     if (!chunk) {
-        int64_t per_sample = 0;
+        double weights = 0.0, activations = 0.0;
         for (int s = 0; s < emu->slot_count; s++)
-            per_sample += emu->slot_size[s];
-        chunk = per_sample > 0 ? HQI_EMU_CHUNK_FLOATS / per_sample : batch;
+            activations += (double)emu->slot_size[s];
+        for (int i = 0; i < emu->layer_count; i++) {
+            const hq_layer_t *l = hq_graph_layer(emu->graph, i);
+            if (l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW ||
+                l->type == HQ_LAYER_DECONV || l->type == HQ_LAYER_DENSE)
+                weights += (double)l->params.kernel_h * l->params.kernel_w *
+                           l->params.kernel_in * l->params.kernel_out;
+        }
+        double ratio = activations > 0 ? weights / activations + 0.5 : (double)batch;
+        chunk = ratio < (double)batch ? (int64_t)ratio : batch;
     }
     return chunk < 1 ? 1 : chunk > batch ? batch : chunk;
 }
@@ -798,6 +811,39 @@ static int position(const int *list, int count, int layer)
     return -1;
 }
 
+/* A layer whose work is a few microseconds runs on the caller's thread alone: waking the pool
+ * would cost about as much, and on a loaded machine a worker that is not scheduled in time
+ * makes it cost far more (PP-OCR cls has dozens of layers on a 1x1 or 3x96 map). Below 256K
+ * multiply-adds for conv, depthwise, deconv and dense layers, below 32K output values for the
+ * others. The results do not change: the kernels give the same bits on any thread count.
+ * HQ_EMULATE_PARALLEL_ALL=1 in the environment hands every layer to the pool (tests). */
+static bool small_work(const hq_layer_t *layer, const hq_shape_t *out_shapes, int ports)
+{
+    const char *all = getenv("HQ_EMULATE_PARALLEL_ALL");
+    if (all && all[0] == '1')
+        return false;
+    double outputs = 0.0;
+    for (int p = 0; p < ports; p++) {
+        double count = 1.0;
+        for (int d = 0; d < out_shapes[p].ndim; d++)
+            count *= (double)out_shapes[p].dims[d];
+        outputs += count;
+    }
+    const hq_layer_params_t *lp = &layer->params;
+    switch (layer->type) {
+    case HQ_LAYER_CONV:
+    case HQ_LAYER_DW:
+    case HQ_LAYER_DECONV:
+    case HQ_LAYER_DENSE:
+        return outputs * (double)(lp->kernel_h > 0 ? lp->kernel_h : 1) *
+                   (double)(lp->kernel_w > 0 ? lp->kernel_w : 1) *
+                   (double)(lp->kernel_in > 0 ? lp->kernel_in : 1) <
+               262144.0;
+    default:
+        return outputs < 32768.0;
+    }
+}
+
 /* Runs one layer: gathers its inputs, calls its kernel, taps and copies graph
  * outputs. */
 static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
@@ -847,7 +893,7 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     call.outputs = out_data;
     call.prepared = emu->prepared[index].state;
     call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
-    call.pool = emu->pool;
+    call.pool = small_work(layer, out_shapes, ports) ? NULL : emu->pool;
     hq_error_t detail = {0};
     double start = now_seconds();
     hq_status_t st = emu->kernels[layer->type](&call, &detail);

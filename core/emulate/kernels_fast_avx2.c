@@ -453,21 +453,48 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1); \
     a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2); \
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
+        /* 3x3, stride 1, no dilation: the four pixels' windows share columns, so each kernel
+         * row loads its 6 input columns once for the 12 FMAs (same sums, same order) */
+        const bool dense_row = step == channels && o1 - o0 == channels && o2 - o1 == channels &&
+                               o4 - o3 == channels && o5 - o4 == channels &&
+                               o7 - o6 == channels && o8 - o7 == channels;
+#define DW_ROW(t, o)                                                                      \
+    {                                                                                     \
+        const float *r = x0 + (o);                                                        \
+        const __m256 k0 = _mm256_loadu_ps(w + (t) * channels + c);                        \
+        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                  \
+        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                  \
+        const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);         \
+        const __m256 v2 = _mm256_loadu_ps(r + 2 * channels);                              \
+        const __m256 v3 = _mm256_loadu_ps(r + 3 * channels);                              \
+        const __m256 v4 = _mm256_loadu_ps(r + 4 * channels);                              \
+        const __m256 v5 = _mm256_loadu_ps(r + 5 * channels);                              \
+        a0 = _mm256_fmadd_ps(v2, k2, _mm256_fmadd_ps(v1, k1, _mm256_fmadd_ps(v0, k0, a0))); \
+        a1 = _mm256_fmadd_ps(v3, k2, _mm256_fmadd_ps(v2, k1, _mm256_fmadd_ps(v1, k0, a1))); \
+        a2 = _mm256_fmadd_ps(v4, k2, _mm256_fmadd_ps(v3, k1, _mm256_fmadd_ps(v2, k0, a2))); \
+        a3 = _mm256_fmadd_ps(v5, k2, _mm256_fmadd_ps(v4, k1, _mm256_fmadd_ps(v3, k0, a3))); \
+    }
         for (; q + 4 <= pixels; q += 4) {
             for (int64_t c = 0; c + 8 <= channels; c += 8) {
                 const float *x0 = in + q * step + c, *x1 = x0 + step, *x2 = x1 + step,
                             *x3 = x2 + step;
                 __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
                 __m256 a1 = a0, a2 = a0, a3 = a0, k;
-                DW_TAP(0, o0);
-                DW_TAP(1, o1);
-                DW_TAP(2, o2);
-                DW_TAP(3, o3);
-                DW_TAP(4, o4);
-                DW_TAP(5, o5);
-                DW_TAP(6, o6);
-                DW_TAP(7, o7);
-                DW_TAP(8, o8);
+                if (dense_row) {
+                    DW_ROW(0, o0);
+                    DW_ROW(3, o3);
+                    DW_ROW(6, o6);
+                } else {
+                    DW_TAP(0, o0);
+                    DW_TAP(1, o1);
+                    DW_TAP(2, o2);
+                    DW_TAP(3, o3);
+                    DW_TAP(4, o4);
+                    DW_TAP(5, o5);
+                    DW_TAP(6, o6);
+                    DW_TAP(7, o7);
+                    DW_TAP(8, o8);
+                }
                 const float *slope = prelu ? vact->slope + c : NULL;
                 float *y = out + q * channels + c;
                 const float *add = vadd ? vadd + q * channels + c : NULL;
@@ -499,6 +526,7 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
                              channels);
         }
 #undef DW_TAP
+#undef DW_ROW
     }
     for (; q < pixels; q++) {
         const float *base = in + q * step;

@@ -34,8 +34,8 @@ struct hqi_fast_conv {
     bool scatter;       /* deconv with stride == kernel, no pads: one GEMM whose
                            columns are (tap, channel), scattered to the output */
     int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
-    bool winograd;      /* 3x3 stride 1: Winograd F(2x2, 3x3), 16 GEMMs of
-                           [tiles x cin] . [cin x cout] (packed: [16][cin x panels x NR]) */
+    bool winograd;      /* 3x3 stride 1: Winograd, (n+2)^2 GEMMs of [tiles x cin] . [cin x
+                           cout] (packed: [(n+2)^2][cin x panels x NR]), n = wino_n */
     int wino_n;         /* output tile: 2 (F(2x2, 3x3), 16 GEMMs) or 4 (F(4x4, 3x3), 36) */
     int64_t wino_tiles; /* tiles per task (a multiple of MR) */
     float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
@@ -152,9 +152,9 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
                     !w->pad_bottom && !w->pad_right && !desc->output_pad_h && !desc->output_pad_w;
     conv->gemm_n = conv->scatter ? conv->taps * desc->cout : conv->cout_group;
     conv->panels = ceil_div(conv->gemm_n, HQI_FAST_NR);
-    /* Winograd F(2x2, 3x3) does 2.25x fewer multiplies; with more than 256 channels its 16
-     * transformed weight matrices no longer stay in cache, and with few input channels the
-     * transforms cost more than they save. */
+    /* Winograd F(2x2, 3x3) does 2.25x fewer multiplies, F(4x4, 3x3) 4x; with more than 256
+     * channels the transformed weight matrices no longer stay in cache, and with few input
+     * channels the transforms cost more than they save. */
     conv->winograd = desc->kind == HQI_FAST_CONV && groups == 1 && w->kernel_h == 3 &&
                      w->kernel_w == 3 && w->stride_h == 1 && w->stride_w == 1 &&
                      w->dilation_h == 1 && w->dilation_w == 1 && w->pad_top <= 2 &&

@@ -84,7 +84,8 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
                 maxabs = dec[i].weight_clip;
             if (maxabs <= 0.0)
                 continue;
-            double scale = maxabs / qmax, shift = 0.0;
+            /* the contract's weight scale: float32(m / W) (docs/numerics.md section 2) */
+            double scale = (double)(float)(maxabs / qmax), shift = 0.0;
             int64_t g = o / cout_pg;
             for (int64_t t = 0; t < taps; t++)
                 for (int64_t j = 0; j < cin_pg; j++) {

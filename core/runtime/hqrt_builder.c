@@ -378,9 +378,12 @@ int hqrt_b_finish(hqrt_builder_t *b, uint8_t **bytes, size_t *len)
             }
         }
     }
-    memcpy(out + ids_at, b->ids, b->id_count * sizeof(uint32_t));
-    memcpy(out + strings_at, b->strings, b->strings_len);
-    memcpy(out + data_at, b->data, b->data_len);
+    if (b->id_count) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(out + ids_at, b->ids, b->id_count * sizeof(uint32_t));
+    if (b->strings_len)
+        memcpy(out + strings_at, b->strings, b->strings_len);
+    if (b->data_len) /* a program without weights or tables has no data */
+        memcpy(out + data_at, b->data, b->data_len);
     hqrt_b_reseal(out, total);
     *bytes = out;
     *len = total;

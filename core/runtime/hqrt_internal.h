@@ -22,11 +22,11 @@ typedef struct hqrt_i_live {
 
 /* Per-op data prepared at open time for the fast kernels. Owned by the model. */
 typedef struct hqrt_i_prepared {
-    bool fast;            /* the op runs hqrt_i_conv_fast, split by output rows */
+    bool fast;            /* the op runs a fast kernel (conv/dense, maxpool), split by rows */
     int kind;             /* fast kernel variant (hqrt_kernels_avx2.c) */
     bool dense;           /* a dense op: the input is one pixel of h*w*c channels */
     bool direct;          /* VNNI: 1x1 window, input pixels used in place when possible */
-    int64_t rows;         /* output rows the threads share */
+    int64_t rows;         /* output rows (VNNI conv: output pixels) the threads share */
     void *packed;         /* weights repacked for the fast kernel (aligned_alloc), or NULL */
     int64_t depth;        /* accumulation depth per output (taps * channels per group) */
     int64_t depth_padded; /* depth rounded up to the kernel's vector width */

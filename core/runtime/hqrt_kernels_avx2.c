@@ -1,12 +1,18 @@
-/* hqrt_kernels_avx2.c — AVX2 fast paths for conv, depthwise conv and dense on 8-bit activations
- * with 4- or 8-bit weights. This machine class has no VNNI, and vpmaddubsw (u8 x s8 pairs summed
- * into int16) saturates: 255*127*2 > 32767. So activations are centred first (q - zp, which lies
- * in [-255, 255]) and widened to int16, weights widened to int16, and vpmaddwd sums pairs into
- * int32 exactly (|pair| <= 2*255*128). An int32 lane then stays exact for depth <= 2^16, which
- * prepare enforces. The int32 sum plus the int64 bias is the very accumulator of the reference
- * kernels (hqrt_kernels_ref.c: exact integer sums), and the output stage is the numerics' own
- * hqrt_output_code / hqrt_output_code_sum, so results are bit-exact by construction; tests
- * check it on random shapes (tests/unit/test_hqrt.c).
+/* hqrt_kernels_avx2.c — the runtime's fast kernels, chosen at open time by CPU feature:
+ * - AVX-512 VNNI (vpdpbusd): conv with groups == 1 and dense on 8-bit activations with 4- or
+ *   8-bit weights (see the section below; HQRT_NO_VNNI=1 forces the AVX2 path);
+ * - AVX2: the same without VNNI, depthwise conv, and 8-bit maxpool (vpmaxub).
+ * HQRT_NO_FAST=1 disables all of them (reference kernels only).
+ *
+ * AVX2 conv/dense: vpmaddubsw (u8 x s8 pairs summed into int16) saturates: 255*127*2 > 32767.
+ * So activations are centred first (q - zp, which lies in [-255, 255]) and widened to int16,
+ * weights widened to int16, and vpmaddwd sums pairs into int32 exactly (|pair| <= 2*255*128).
+ * An int32 lane then stays exact for depth <= 2^16, which prepare enforces. The int32 sum plus
+ * the int64 bias is the very accumulator of the reference kernels (hqrt_kernels_ref.c: exact
+ * integer sums), and the output stage is the numerics' own hqrt_output_code /
+ * hqrt_output_code_sum (or, on the VNNI path, the same integer steps in vector lanes), so
+ * results are bit-exact by construction; tests check it on random shapes (tests/unit/
+ * test_hqrt.c) and on whole models against the quantized emulator (tests/e2e/deploy_bitexact*).
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -287,6 +293,37 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i stage_param_x8(
     return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + o)));
 }
 
+/* hqrt_srdhm on 16 int32 lanes: even and odd lanes multiplied into int64 separately. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_fix(__m512i p)
+{
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i v = _mm512_add_epi64(p, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(p, zero),
+                                                            _mm512_set1_epi64((int64_t)1 << 30),
+                                                            _mm512_set1_epi64(1 - ((int64_t)1 << 30))));
+    v = _mm512_mask_add_epi64(v, _mm512_cmplt_epi64_mask(v, zero), v,
+                              _mm512_set1_epi64(((int64_t)1 << 31) - 1));
+    return _mm512_min_epi64(_mm512_srai_epi64(v, 31), _mm512_set1_epi64(INT32_MAX));
+}
+
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_x16(__m512i x, __m512i m)
+{
+    __m512i qe = srdhm_fix(_mm512_mul_epi32(x, m));
+    __m512i qo = srdhm_fix(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)));
+    return _mm512_mask_blend_epi32(0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+}
+
+/* hqrt_rounding_divide_by_pot on 16 int32 lanes, exponents `right` in 0..31. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i rdpot_x16(__m512i q, __m512i right)
+{
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    __m512i rem = _mm512_and_si512(q, mask);
+    __m512i thr = _mm512_srli_epi32(mask, 1);
+    thr = _mm512_mask_add_epi32(thr, _mm512_cmplt_epi32_mask(q, _mm512_setzero_si512()), thr, one);
+    __m512i r = _mm512_srav_epi32(q, right);
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+}
+
 /* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
  * corr = bias - in_zp * sum(w) per channel (int64, precomputed at prepare). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
@@ -310,6 +347,62 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         }
         return;
     }
+    /* 16 int32 lanes unless a fused addend's own shift is a left shift: every step of
+     * hqrt_requantize32 stays in int32 (the left pre-shift saturating lane by lane). A pixel
+     * whose addend sum could leave int32 goes through the int64 lanes below. */
+    uint32_t slow = (1u << np) - 1;
+    __m512i m16 = st->count == 1 ? _mm512_set1_epi32(st->multiplier[0])
+                                 : _mm512_loadu_si512((const void *)(st->multiplier + o0));
+    __m512i sh16 = st->count == 1 ? _mm512_set1_epi32(st->shift[0])
+                                  : _mm512_loadu_si512((const void *)(st->shift + o0));
+    if (!addend || addend->shift <= 0) {
+        const __m512i zero16 = _mm512_setzero_si512();
+        const __m512i left = _mm512_max_epi32(sh16, zero16);
+        const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero16, sh16), zero16);
+        const bool any_left = _mm512_cmpgt_epi32_mask(sh16, zero16) != 0;
+        const __m512i c0 = _mm512_loadu_si512((const void *)(corr + o0));
+        const __m512i c1 = _mm512_loadu_si512((const void *)(corr + o0 + 8));
+        const __m512i zp16 = _mm512_set1_epi32(st->out_zp), min16 = _mm512_set1_epi32(st->act_min),
+                      max16 = _mm512_set1_epi32(st->act_max);
+        for (int j = 0; j < np; j++) {
+            size_t oi = pix[j] * (size_t)cout + (size_t)o0;
+            __m256i x0 = _mm512_cvtsepi64_epi32(
+                _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(raw[j])), c0));
+            __m256i x1 = _mm512_cvtsepi64_epi32(
+                _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(raw[j], 1)), c1));
+            __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+            if (any_left) { /* x * 2^left saturated to int32, as hqrt_requantize32 */
+                __m512i xs = _mm512_sllv_epi32(x, left);
+                __mmask16 over = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(xs, left), x);
+                __m512i sat = _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(x, zero16),
+                                                      _mm512_set1_epi32(INT32_MAX),
+                                                      _mm512_set1_epi32(INT32_MIN));
+                x = _mm512_mask_blend_epi32(over, xs, sat);
+            }
+            __m512i y = rdpot_x16(srdhm_x16(x, m16), right);
+            if (addend) {
+                __m512i a =
+                    addend->bits == 8
+                        ? _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                              (const __m128i *)(const void *)((const uint8_t *)addend->data + oi)))
+                        : _mm512_cvtepu16_epi32(_mm256_loadu_si256(
+                              (const __m256i *)(const void *)((const uint16_t *)addend->data + oi)));
+                a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
+                __m512i t2 = rdpot_x16(srdhm_x16(a, _mm512_set1_epi32(addend->multiplier)),
+                                       _mm512_set1_epi32(-addend->shift));
+                const __m512i limit = _mm512_set1_epi32((1 << 30) - 1);
+                if (_mm512_cmpgt_epu32_mask(_mm512_abs_epi32(y), limit) |
+                    _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(t2), limit))
+                    continue; /* int64 lanes below */
+                y = rdpot_x16(_mm512_add_epi32(y, t2), _mm512_set1_epi32(HQRT_SUM_FRAC_BITS));
+            }
+            __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
+            _mm_storeu_si128((__m128i *)(void *)(output + oi), _mm512_cvtepi32_epi8(code));
+            slow &= ~(1u << j);
+        }
+    }
+    if (!slow)
+        return;
     const __m512i lo32 = _mm512_set1_epi64(INT32_MIN), hi32 = _mm512_set1_epi64(INT32_MAX);
     const __m512i zp_out = _mm512_set1_epi64(st->out_zp), amin = _mm512_set1_epi64(st->act_min),
                   amax = _mm512_set1_epi64(st->act_max), one = _mm512_set1_epi64(1),
@@ -328,6 +421,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         __m512i m = stage_param_x8(st->multiplier, st->count, o);
         __m512i sh = stage_param_x8(st->shift, st->count, o);
         for (int j = 0; j < np; j++) {
+            if (!(slow & (1u << j)))
+                continue;
             size_t oi = pix[j] * (size_t)cout + (size_t)o;
             __m512i r = _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(raw[j], 1)
                                                    : _mm512_castsi512_si256(raw[j]));
@@ -355,11 +450,12 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     }
 }
 
-/* One tile: VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels. The 24
- * accumulators are named variables (an array made gcc move them around every step). */
+/* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels
+ * (both compile-time constants after inlining). The 24 accumulators are named variables (an
+ * array made gcc move them around every step). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
-vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, const int nb,
-          __m512i acc[][VNNI_BLOCKS])
+vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg, size_t seg_stride,
+          const int nb, const int mp, __m512i acc[][VNNI_BLOCKS])
 {
     const __m512i z = _mm512_setzero_si512();
     __m512i a00 = z, a01 = z, a02 = z, a03 = z;
@@ -369,10 +465,14 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, const int nb
     __m512i a40 = z, a41 = z, a42 = z, a43 = z;
     __m512i a50 = z, a51 = z, a52 = z, a53 = z;
     const size_t stream = (size_t)k4n * 64;
-    const int8_t *w0 = w, *w1 = w + stream, *w2 = w + 2 * stream, *w3 = w + 3 * stream;
-    const uint8_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4],
-                  *r5 = rows[5];
-    for (int64_t k = 0; k < k4n; k++) {
+    const int64_t seg_k4 = k4n / nseg;
+    for (int64_t sg = 0; sg < nseg; sg++) {
+    const size_t at = (size_t)sg * seg_stride;
+    const int8_t *w0 = w + (size_t)sg * (size_t)seg_k4 * 64, *w1 = w0 + stream, *w2 = w0 + 2 * stream,
+                 *w3 = w0 + 3 * stream;
+    const uint8_t *r0 = rows[0] + at, *r1 = rows[1] + at, *r2 = rows[2] + at, *r3 = rows[3] + at,
+                  *r4 = rows[4] + at, *r5 = rows[5] + at;
+    for (int64_t k = 0; k < seg_k4; k++) {
         const size_t off = (size_t)k * 64;
         __m512i v0 = _mm512_load_si512((const void *)(w0 + off)), v1 = z, v2 = z, v3 = z;
         if (nb > 1)
@@ -383,6 +483,8 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, const int nb
             v3 = _mm512_load_si512((const void *)(w3 + off));
 #define ROW(j, c0, c1, c2, c3)                                                                     \
     do {                                                                                           \
+        if (mp <= j)                                                                               \
+            break;                                                                                 \
         int32_t q4;                                                                                \
         memcpy(&q4, r##j + 4 * k, 4);                                                              \
         __m512i x = _mm512_set1_epi32(q4);                                                         \
@@ -401,6 +503,7 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, const int nb
         ROW(4, a40, a41, a42, a43);
         ROW(5, a50, a51, a52, a53);
 #undef ROW
+    }
     }
     acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
     acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
@@ -487,28 +590,50 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
                         kp->pad_right == 0 && in.c % 4 == 0;
-    int64_t total = (row_end - row_begin) * out.w;
+    int64_t total = row_end - row_begin; /* VNNI ops are split by output pixels, not rows */
     /* Chunks of VNNI_CHUNK tiles: the patches of a chunk are built once, then every block of
      * VNNI_BLOCKS x 16 channels runs over all its tiles, so that a block's weights are read from
      * memory once per chunk, not once per tile (the deep layers' weights exceed L2). */
-    for (int64_t first = 0; first < total; first += VNNI_PIXELS * VNNI_CHUNK) {
-        int64_t count = total - first < VNNI_PIXELS * VNNI_CHUNK ? total - first
-                                                                 : VNNI_PIXELS * VNNI_CHUNK;
+    const bool segmented = !direct && kp->dilation_w == 1 && in.c % 4 == 0 &&
+                           kbytes == (int64_t)kp->kernel_h * kp->kernel_w * in.c;
+    const size_t seg_stride = (size_t)kp->dilation_h * (size_t)in.w * (size_t)in.c;
+    /* Chunks of equal tile counts (49 pixels: 5 + 4 tiles, not 8 + 1): the weights are streamed
+     * once per chunk, so a nearly empty last chunk would cost as much as a full one. */
+    const int64_t all_tiles = (total + VNNI_PIXELS - 1) / VNNI_PIXELS;
+    const int64_t chunks = (all_tiles + VNNI_CHUNK - 1) / VNNI_CHUNK;
+    const int64_t per_chunk = chunks ? (all_tiles + chunks - 1) / chunks : 0;
+    for (int64_t first = 0; first < total; first += VNNI_PIXELS * per_chunk) {
+        int64_t count = total - first < VNNI_PIXELS * per_chunk ? total - first
+                                                                : VNNI_PIXELS * per_chunk;
         int tiles = (int)((count + VNNI_PIXELS - 1) / VNNI_PIXELS);
         const uint8_t *rows[VNNI_CHUNK][VNNI_PIXELS];
         size_t pix[VNNI_CHUNK][VNNI_PIXELS];
         int np[VNNI_CHUNK];
+        bool seg[VNNI_CHUNK];
         for (int t = 0; t < tiles; t++) {
             int64_t tile_first = first + (int64_t)t * VNNI_PIXELS;
             np[t] = count - (int64_t)t * VNNI_PIXELS < VNNI_PIXELS
                         ? (int)(count - (int64_t)t * VNNI_PIXELS)
                         : VNNI_PIXELS;
+            /* segments: a tile whose windows all lie inside the input reads each kernel row's
+             * kw*c contiguous bytes in place (no patch) */
+            seg[t] = segmented;
+            for (int j = 0; seg[t] && j < np[t]; j++) {
+                int64_t p = row_begin + tile_first + j, oy = p / out.w, ox = p % out.w;
+                int64_t y0 = oy * kp->stride_h - kp->pad_top, x0 = ox * kp->stride_w - kp->pad_left;
+                seg[t] = y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h &&
+                         x0 >= 0 && x0 + kp->kernel_w - 1 < in.w;
+            }
             for (int j = 0; j < VNNI_PIXELS; j++) {
                 int64_t k = tile_first + (j < np[t] ? j : 0);
-                int64_t oy = row_begin + k / out.w, ox = k % out.w;
+                int64_t oy = (row_begin + k) / out.w, ox = (row_begin + k) % out.w;
                 pix[t][j] = (size_t)(oy * out.w + ox);
                 if (j >= np[t])
-                    rows[t][j] = rows[t][0]; /* computed, never stored */
+                    rows[t][j] = rows[t][0]; /* never read: the tile kernel has np rows */
+                else if (seg[t])
+                    rows[t][j] = input + ((size_t)(oy * kp->stride_h - kp->pad_top) * (size_t)in.w +
+                                          (size_t)(ox * kp->stride_w - kp->pad_left)) *
+                                             (size_t)in.c;
                 else if (direct)
                     rows[t][j] = input + ((size_t)(oy * kp->stride_h) * (size_t)in.w +
                                           (size_t)(ox * kp->stride_w)) *
@@ -526,11 +651,34 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
             const int8_t *w = weights + (size_t)b0 * (size_t)k4n * 64;
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
-                switch (nb) {
-                case 4: vnni_tile(rows[t], w, k4n, 4, acc); break;
-                case 3: vnni_tile(rows[t], w, k4n, 3, acc); break;
-                case 2: vnni_tile(rows[t], w, k4n, 2, acc); break;
-                default: vnni_tile(rows[t], w, k4n, 1, acc); break;
+                const int64_t ns = seg[t] ? kp->kernel_h : 1;
+                const size_t ss = seg[t] ? seg_stride : 0;
+                switch (np[t] * 8 + nb) { /* a partial tile computes only its pixels */
+                case 52: vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, acc); break;
+                case 51: vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, acc); break;
+                case 50: vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, acc); break;
+                case 49: vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, acc); break;
+                case 44: vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, acc); break;
+                case 43: vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, acc); break;
+                case 42: vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, acc); break;
+                case 41: vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, acc); break;
+                case 36: vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, acc); break;
+                case 35: vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, acc); break;
+                case 34: vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, acc); break;
+                case 33: vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, acc); break;
+                case 28: vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, acc); break;
+                case 27: vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, acc); break;
+                case 26: vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, acc); break;
+                case 25: vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, acc); break;
+                case 20: vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, acc); break;
+                case 19: vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, acc); break;
+                case 18: vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, acc); break;
+                case 17: vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, acc); break;
+                case 12: vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, acc); break;
+                case 11: vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, acc); break;
+                case 10: vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, acc); break;
+                case 9: vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, acc); break;
+                default: break;
                 }
                 for (int b = 0; b < nb; b++) {
                     __m512i raw[VNNI_PIXELS];
@@ -642,7 +790,7 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                         .kind = KIND_VNNI,
                                         .dense = dense,
                                         .direct = direct,
-                                        .rows = dense ? 1 : to->h,
+                                        .rows = dense ? 1 : (int64_t)to->h * to->w,
                                         .packed = packed,
                                         .depth = depth,
                                         .depth_padded = kbytes,

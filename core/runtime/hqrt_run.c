@@ -5,6 +5,7 @@
  * exactly one thread with the same arithmetic, so every thread count gives the same bytes. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +309,58 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
 
 /* ---- threads --------------------------------------------------------------------------------- */
 
+/* The barrier between ops: spin briefly (an op of a small layer takes microseconds, and a
+ * futex sleep/wake costs about as much), then sleep on a condition variable, so that a loaded
+ * machine does not burn its cores in busy waits. */
+enum { BARRIER_SPINS = 4000 };
+
+typedef struct op_barrier {
+    atomic_int arrived;
+    atomic_int generation;
+    int parties;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} op_barrier_t;
+
+static void barrier_init(op_barrier_t *b, int parties)
+{
+    atomic_init(&b->arrived, 0);
+    atomic_init(&b->generation, 0);
+    b->parties = parties;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+}
+
+static void barrier_destroy(op_barrier_t *b)
+{
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->lock);
+}
+
+static void barrier_wait(op_barrier_t *b)
+{
+    int gen = atomic_load(&b->generation);
+    if (atomic_fetch_add(&b->arrived, 1) == b->parties - 1) {
+        atomic_store(&b->arrived, 0); /* nobody arrives again before the generation moves */
+        pthread_mutex_lock(&b->lock);
+        atomic_fetch_add(&b->generation, 1);
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    for (int i = 0; i < BARRIER_SPINS; i++) {
+        if (atomic_load(&b->generation) != gen)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&b->lock);
+    while (atomic_load(&b->generation) == gen)
+        pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
 typedef struct run_shared {
     const hqrt_model_t *m;
     int64_t batch;
@@ -317,7 +370,7 @@ typedef struct run_shared {
     pthread_mutex_t lock;
     pthread_cond_t gate_cond;
     bool gate_open;
-    pthread_barrier_t barrier;
+    op_barrier_t barrier;
     int failed_op; /* -1, or the first op whose kernel refused its arguments */
 } run_shared_t;
 
@@ -368,7 +421,7 @@ static void *worker_main(void *arg)
         if (w->index == 0)
             copy_io(s, sample, true);
         if (threads > 1)
-            pthread_barrier_wait(&s->barrier);
+            barrier_wait(&s->barrier);
         for (uint32_t i = 0; i < m->header->op_count; i++) {
             const hqx_op_t *op = &m->ops[i];
             const hqrt_i_prepared_t *prep = &m->prepared[i];
@@ -387,7 +440,7 @@ static void *worker_main(void *arg)
                     record_failure(s, (int)i);
             }
             if (threads > 1)
-                pthread_barrier_wait(&s->barrier);
+                barrier_wait(&s->barrier);
         }
         if (w->index == 0)
             copy_io(s, sample, false);
@@ -457,7 +510,7 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     pthread_mutex_lock(&s.lock);
     s.threads = started;
     if (started > 1)
-        pthread_barrier_init(&s.barrier, NULL, (unsigned)started);
+        barrier_init(&s.barrier, started);
     s.gate_open = true;
     pthread_cond_broadcast(&s.gate_cond);
     pthread_mutex_unlock(&s.lock);
@@ -465,7 +518,7 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     for (int t = 1; t < started; t++)
         pthread_join(workers[t].thread, NULL);
     if (started > 1)
-        pthread_barrier_destroy(&s.barrier);
+        barrier_destroy(&s.barrier);
     pthread_cond_destroy(&s.gate_cond);
     pthread_mutex_destroy(&s.lock);
     if (s.failed_op >= 0)

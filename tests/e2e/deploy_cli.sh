@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hq compile / hq run on bad input: a corrupted program (flipped byte, truncated, wrong version,
-# not a program) is refused by `hq run` with ONE line on stderr, exit 2, and no output file; an
+# an offset out of range under a valid checksum, not a program) is refused by `hq run` with ONE
+# line on stderr, exit 2, and no output file; an
 # archive that is not quantized is refused by `hq compile` and nothing is written.
 set -euo pipefail
 py=/usr/bin/python3
@@ -40,11 +41,25 @@ flip = bytearray(data); flip[size // 2] ^= 0x40; open(tmp + "/flip.hqx", "wb").w
 open(tmp + "/trunc.hqx", "wb").write(data[: size - 7])
 ver = bytearray(data); struct.pack_into("<I", ver, 8, 9); open(tmp + "/version.hqx", "wb").write(ver)
 open(tmp + "/text.hqx", "wb").write(b"this is not a program" * 20)
+
+
+def resealed(d):  # FNV-1a-64 over the file with the checksum bytes read as zero
+    d[24:32] = bytes(8)
+    h = 0xcbf29ce484222325
+    for x in d:
+        h = ((h ^ x) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    struct.pack_into("<Q", d, 24, h)
+    return d
+
+
+oob = bytearray(data); struct.pack_into("<Q", oob, 88, size + 64)   # ops_offset past the end
+open(tmp + "/oob.hqx", "wb").write(resealed(oob))
 PY
 refused "$tmp/flip.hqx" "checksum mismatch" "flipped byte"
 refused "$tmp/trunc.hqx" "truncated" "truncated"
 refused "$tmp/version.hqx" "version 9" "wrong version"
 refused "$tmp/text.hqx" "bad magic" "not a program"
+refused "$tmp/oob.hqx" "out of bounds" "offset out of range (valid checksum)"
 refused "$tmp/missing.hqx" "No such file" "missing file"
 [ $fail -eq 0 ] && echo "deploy_cli: all bad programs refused with one line"
 exit $fail

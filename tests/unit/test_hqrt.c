@@ -244,6 +244,39 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
     }
 }
 
+/* Channels a multiple of 4 and windows inside the input: the VNNI kernel then reads each kernel
+ * row of the input in place (no patch), tiles at the border still through patches. */
+static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state)
+{
+    (void)state;
+    static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
+                                    {4, 3, 3, 1, 1, 1},  {8, 3, 3, 2, 1, 1}, {64, 3, 3, 1, 1, 0},
+                                    {12, 5, 5, 1, 1, 2}, {16, 3, 1, 1, 2, 0}, {4, 1, 3, 2, 1, 1},
+                                    {20, 3, 3, 1, 2, 2}, {32, 2, 2, 2, 1, 0}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        conv_case_t k = {.h = rnd_range(12, 20),
+                         .w = rnd_range(12, 20),
+                         .cin = shapes[i][0],
+                         .cout = rnd_range(1, 80),
+                         .kh = shapes[i][1],
+                         .kw = shapes[i][2],
+                         .stride = shapes[i][3],
+                         .dilation = shapes[i][4],
+                         .pad = shapes[i][5],
+                         .groups = 1,
+                         .weight_bits = i % 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = 1,
+                         .addend = i % 3 == 0};
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
 static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
@@ -765,6 +798,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_output_matches_a_hand_computed_value),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
+        cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),

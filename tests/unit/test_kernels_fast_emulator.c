@@ -246,9 +246,14 @@ static void the_fast_set_gives_the_same_bits_on_one_two_and_three_threads(void *
     net_t net;
     net_build(&net);
     taps_t one = {0}, more = {0};
+    /* every layer of this small network is below the work the executor hands to the pool:
+     * hand them all to it, and also check the default (serial small layers) */
     run_taps(&net, hqi_emu_fast_set(), 1, &one);
-    for (int threads = 2; threads <= 3; threads++) {
-        run_taps(&net, hqi_emu_fast_set(), threads, &more);
+    for (int threads = 2; threads <= 4; threads++) {
+        if (threads <= 3)
+            setenv("HQ_EMULATE_PARALLEL_ALL", "1", 1);
+        run_taps(&net, hqi_emu_fast_set(), threads == 4 ? 2 : threads, &more);
+        unsetenv("HQ_EMULATE_PARALLEL_ALL");
         for (int layer = 0; layer < MAX_LAYERS; layer++)
             if (one.data[layer] &&
                 memcmp(one.data[layer], more.data[layer], (size_t)one.count[layer] * sizeof(float)))

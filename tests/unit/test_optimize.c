@@ -894,6 +894,69 @@ static void calibset_size_limits_the_samples_run(void **state)
     hq_graph_destroy(g);
 }
 
+/* Analytic bias correction against a hand computation (docs/quantizer.md section 8): 4-bit
+ * weights [0.3, -0.1] on one output channel quantize with scale 0.3 / 7 to [7, -2], so
+ * dW = [0, -2 * 0.3 / 7 + 0.1]; with input channel means [2, 5] the bias loses
+ * sum dW * E[x] = 5 * (0.1 - 0.6 / 7). 16-bit weights leave it (almost) alone. */
+static void bias_correction_subtracts_the_expected_weight_error(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(hq_graph_create("bc", &g, &err), HQ_OK);
+    int in = add(g, "in", HQ_LAYER_INPUT);
+    hq_shape_t s = {4, {-1, 2, 2, 2}};
+    assert_int_equal(hq_layer_set_output_shape(g, in, &s, &err), HQ_OK);
+    int conv = add_after(g, "conv", HQ_LAYER_CONV, in);
+    set_conv(g, conv, 1, 2, 1, HQ_ACT_LINEAR);
+    add_after(g, "out", HQ_LAYER_OUTPUT, conv);
+    finalize_ok(g);
+    hq_npz_t *fpo = NULL;
+    assert_int_equal(hq_npz_create(&fpo, &err), HQ_OK);
+    int64_t ks[4] = {1, 1, 2, 1}, bs[1] = {1};
+    char kkey[256], bkey[256];
+    snprintf(kkey, sizeof kkey, "%s/kernel:0", hq_graph_layer(g, conv)->name);
+    snprintf(bkey, sizeof bkey, "%s/bias:0", hq_graph_layer(g, conv)->name);
+    float *w = put(fpo, kkey, 4, ks, 1);
+    float *b = put(fpo, bkey, 1, bs, 2);
+    w[0] = 0.3f;
+    w[1] = -0.1f;
+    b[0] = 0.25f;
+    double means[2] = {2.0, 5.0};
+    hqi_layer_stats_t stats[3] = {{0}};
+    stats[in].seen = true;
+    stats[in].channels = 2;
+    stats[in].channel_mean = means;
+    hqi_calibration_t cal = {3, stats, 4};
+    hqi_layer_quant_t dec[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        dec[i] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0};
+    dec[conv].weight_bits = 4;
+    hq_npz_t *out = NULL;
+    int corrected = 0;
+    if (hqi_bias_correct(g, fpo, &cal, dec, &out, &corrected, &err))
+        fail_msg("%s", err.message);
+    assert_int_equal(corrected, 1);
+    double scale = (double)(float)(0.3f / 7.0); /* float32(m / W), docs/numerics.md */
+    double dw1 = -2.0 * scale - (double)-0.1f, dw0 = 7.0 * scale - (double)0.3f;
+    double want = 0.25 - (dw0 * 2.0 + dw1 * 5.0);
+    assert_float_equal(((const float *)hq_npz_get(out, bkey)->data)[0], want, 1e-6);
+    assert_float_equal(b[0], 0.25f, 0.0f); /* the fp-optimized params keep the float bias */
+    hq_npz_destroy(out);
+    /* 16 bit: scale 0.3 / 32767, -0.1 / scale = -10922.33 -> -10922, a correction of ~1.5e-5 */
+    dec[conv].weight_bits = 16;
+    assert_int_equal(hqi_bias_correct(g, fpo, &cal, dec, &out, &corrected, &err), HQ_OK);
+    scale = (double)(float)(0.3f / 32767.0);
+    dw0 = 32767.0 * scale - (double)0.3f;
+    dw1 = -10922.0 * scale - (double)-0.1f;
+    want = 0.25 - (dw0 * 2.0 + dw1 * 5.0);
+    assert_true(fabs(want - 0.25) > 1e-6 && fabs(want - 0.25) < 1e-4);
+    assert_float_equal(((const float *)hq_npz_get(out, bkey)->data)[0], want, 1e-7);
+    hq_npz_destroy(out);
+    hq_npz_destroy(fpo);
+    hq_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -911,6 +974,7 @@ int main(void)
         cmocka_unit_test(unknown_commands_are_kept_and_reported_once),
         cmocka_unit_test(bad_script_values_and_archive_states_are_refused),
         cmocka_unit_test(calibset_size_limits_the_samples_run),
+        cmocka_unit_test(bias_correction_subtracts_the_expected_weight_error),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }

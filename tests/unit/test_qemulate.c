@@ -423,6 +423,7 @@ static void results_do_not_depend_on_batching_or_threads(void **state)
     float whole[16], single[16], threaded[16];
     const float *ins[1] = {n.input};
     float *outs[1] = {whole};
+    assert_int_equal(hq_emulator_set_threads(emu, 1, &err), HQ_OK);
     assert_int_equal(hq_emulator_run(emu, 4, ins, outs, NULL, NULL, &err), HQ_OK);
     for (int b = 0; b < 4; b++) {
         const float *one[1] = {n.input + b * n.in_size};
@@ -430,10 +431,13 @@ static void results_do_not_depend_on_batching_or_threads(void **state)
         assert_int_equal(hq_emulator_run(emu, 1, one, o, NULL, NULL, &err), HQ_OK);
     }
     assert_memory_equal(whole, single, sizeof whole);
-    assert_int_equal(hq_emulator_set_threads(emu, 2, &err), HQ_OK);
-    outs[0] = threaded;
-    assert_int_equal(hq_emulator_run(emu, 4, ins, outs, NULL, NULL, &err), HQ_OK);
-    assert_memory_equal(whole, threaded, sizeof whole);
+    for (int threads = 2; threads <= 5; threads++) { /* 2 and 3 split 4 samples unevenly */
+        assert_int_equal(hq_emulator_set_threads(emu, threads, &err), HQ_OK);
+        memset(threaded, 0, sizeof threaded);
+        outs[0] = threaded;
+        assert_int_equal(hq_emulator_run(emu, 4, ins, outs, NULL, NULL, &err), HQ_OK);
+        assert_memory_equal(whole, threaded, sizeof whole);
+    }
     hq_emulator_destroy(emu);
     hq_npz_destroy(q);
     free_net(&n);
