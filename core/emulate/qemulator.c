@@ -560,8 +560,8 @@ hq_status_t hqi_qemu_set_threads(hqi_qemu_t *q, int threads, hq_error_t *err)
 
 /* One layer call on `batch` samples, on the calling thread. */
 static hq_status_t run_layer_serial(const hqi_qemu_t *q, const hq_layer_t *layer, int index,
-                                    int64_t batch, const void *const *inputs,
-                                    void *const *outputs, hq_error_t *err)
+                                    int64_t batch, const void *const *inputs, void *const *outputs,
+                                    hq_error_t *err)
 {
     hq_shape_t in_shapes[64], out_shapes[256];
     for (int k = 0; k < layer->input_count; k++)
@@ -627,8 +627,8 @@ static void run_slice(void *context, int64_t task, int thread)
     for (int k = 0; k < layer->input_count; k++) {
         const hq_layer_t *producer = hq_graph_layer(j->q->graph, layer->inputs[k]);
         hq_shape_t one = batched(producer, layer->input_ports[k], 1);
-        size_t bytes = (size_t)shape_count(&one) *
-                       code_size(j->q->model->layers[layer->inputs[k]].bits);
+        size_t bytes =
+            (size_t)shape_count(&one) * code_size(j->q->model->layers[layer->inputs[k]].bits);
         ins[k] = (const char *)j->inputs[k] + (size_t)first * bytes;
     }
     for (int p = 0; p < hq_layer_port_count(layer); p++) {
@@ -636,8 +636,8 @@ static void run_slice(void *context, int64_t task, int thread)
         size_t bytes = (size_t)shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
         outs[p] = (char *)j->outputs[p] + (size_t)first * bytes;
     }
-    j->status[task] = run_layer_serial(j->q, layer, j->index, last - first, ins, outs,
-                                       &j->errors[task]);
+    j->status[task] =
+        run_layer_serial(j->q, layer, j->index, last - first, ins, outs, &j->errors[task]);
 }
 
 hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,

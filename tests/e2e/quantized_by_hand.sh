@@ -18,3 +18,7 @@ taps=()
 for l in conv1 conv2 ew_add1 global_avg_pool1 dense1; do taps+=(--tap "$l"); done
 "$HQ" emulate "$work/q.har" -d "$work/data.npy" --target quantized -o "$work/out.npz" "${taps[@]}"
 "$py" "$by_hand" check "$work/q.har" "$work/data.npy" "$work/out.npz"
+# the same on inputs that are exact rounding ties of the input quantization (both signs)
+"$py" "$by_hand" ties "$work/q.har" "$work/data.npy" "$work/ties.npy"
+"$HQ" emulate "$work/q.har" -d "$work/ties.npy" --target quantized -o "$work/ties.npz" "${taps[@]}"
+"$py" "$by_hand" check "$work/q.har" "$work/ties.npy" "$work/ties.npz"
