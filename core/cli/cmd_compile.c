@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -65,6 +66,11 @@ static int write_atomic(const char *path, const void *bytes, size_t len, hq_erro
     snprintf(tmp, n, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     int ok = fd >= 0;
+    if (ok) { /* mkstemp creates 0600: give the program the usual 0666 & ~umask */
+        mode_t mask = umask(0);
+        umask(mask);
+        ok = fchmod(fd, 0666 & ~mask) == 0;
+    }
     const unsigned char *p = bytes;
     for (size_t done = 0; ok && done < len;) {
         ssize_t w = write(fd, p + done, len - done);

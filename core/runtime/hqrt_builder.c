@@ -228,7 +228,8 @@ static const blob_fields_t op_blobs[HQX_OP_COUNT_] = {
                         STAGE_BLOBS(hqx_conv_params_t)},
                        7},
     [HQX_OP_CONST] = {{offsetof(hqx_const_params_t, data)}, 1},
-    [HQX_OP_SOFTMAX] = {{offsetof(hqx_softmax_params_t, exp_lut), STAGE_BLOBS(hqx_softmax_params_t)},
+    [HQX_OP_SOFTMAX] = {{offsetof(hqx_softmax_params_t, exp_lut),
+                         STAGE_BLOBS(hqx_softmax_params_t)},
                         6},
 };
 

@@ -116,7 +116,8 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
                      const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
                      uint8_t *scratch);
-/* 8-bit maxpool split by output rows (AVX2), prepared at open time; 0, or -1 when not applicable. */
+/* 8-bit maxpool split by output rows (AVX2), prepared at open time; 0, or -1 when not applicable.
+ */
 void hqrt_i_pool_prepare(const hqrt_model_t *m, const hqx_op_t *op, hqrt_i_prepared_t *prep);
 int hqrt_i_maxpool_fast(const hqrt_i_prepared_t *prep, const hqrt_pool_params_t *kp, hqrt_dims_t in,
                         const uint8_t *input, hqrt_dims_t out, uint8_t *output, int64_t row_begin,

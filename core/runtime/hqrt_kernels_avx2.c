@@ -262,7 +262,8 @@ static bool cpu_has_vnni(void)
 /* hqrt_requantize32 on 8 int64 lanes holding int32 values: shift left with int32 saturation,
  * SRDHM (nudge, truncating division by 2^31, the INT32_MIN^2 case saturating), then
  * RoundingDivideByPOT. */
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i rq32_x8(__m512i x, __m512i m, __m512i shift)
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i rq32_x8(__m512i x, __m512i m,
+                                                                         __m512i shift)
 {
     const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
     __m512i left = _mm512_max_epi64(shift, zero);
@@ -286,7 +287,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i rq32_x8(__m512i
     return _mm512_mask_add_epi64(r, _mm512_cmpgt_epi64_mask(rem, thr), r, one);
 }
 
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i stage_param_x8(const int32_t *a, int32_t count, int32_t o)
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i
+stage_param_x8(const int32_t *a, int32_t count, int32_t o)
 {
     if (count == 1)
         return _mm512_set1_epi64(a[0]);
@@ -297,9 +299,10 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i stage_param_x8(
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_fix(__m512i p)
 {
     const __m512i zero = _mm512_setzero_si512();
-    __m512i v = _mm512_add_epi64(p, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(p, zero),
-                                                            _mm512_set1_epi64((int64_t)1 << 30),
-                                                            _mm512_set1_epi64(1 - ((int64_t)1 << 30))));
+    __m512i v =
+        _mm512_add_epi64(p, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(p, zero),
+                                                    _mm512_set1_epi64((int64_t)1 << 30),
+                                                    _mm512_set1_epi64(1 - ((int64_t)1 << 30))));
     v = _mm512_mask_add_epi64(v, _mm512_cmplt_epi64_mask(v, zero), v,
                               _mm512_set1_epi64(((int64_t)1 << 31) - 1));
     return _mm512_min_epi64(_mm512_srai_epi64(v, 31), _mm512_set1_epi64(INT32_MAX));
@@ -385,8 +388,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     addend->bits == 8
                         ? _mm512_cvtepu8_epi32(_mm_loadu_si128(
                               (const __m128i *)(const void *)((const uint8_t *)addend->data + oi)))
-                        : _mm512_cvtepu16_epi32(_mm256_loadu_si256(
-                              (const __m256i *)(const void *)((const uint16_t *)addend->data + oi)));
+                        : _mm512_cvtepu16_epi32(_mm256_loadu_si256((
+                              const __m256i *)(const void *)((const uint16_t *)addend->data + oi)));
                 a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
                 __m512i t2 = rdpot_x16(srdhm_x16(a, _mm512_set1_epi32(addend->multiplier)),
                                        _mm512_set1_epi32(-addend->shift));
@@ -396,7 +399,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     continue; /* int64 lanes below */
                 y = rdpot_x16(_mm512_add_epi32(y, t2), _mm512_set1_epi32(HQRT_SUM_FRAC_BITS));
             }
-            __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
+            __m512i code =
+                _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
             _mm_storeu_si128((__m128i *)(void *)(output + oi), _mm512_cvtepi32_epi8(code));
             slow &= ~(1u << j);
         }
@@ -444,7 +448,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 y = _mm512_srai_epi64(z, HQRT_SUM_FRAC_BITS);
                 y = _mm512_mask_add_epi64(y, _mm512_cmpgt_epi64_mask(rem, thr), y, one);
             }
-            __m512i code = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp_out), amin), amax);
+            __m512i code =
+                _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp_out), amin), amax);
             _mm_storel_epi64((__m128i *)(void *)(output + oi), _mm512_cvtepi64_epi8(code));
         }
     }
@@ -467,20 +472,20 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
     const size_t stream = (size_t)k4n * 64;
     const int64_t seg_k4 = k4n / nseg;
     for (int64_t sg = 0; sg < nseg; sg++) {
-    const size_t at = (size_t)sg * seg_stride;
-    const int8_t *w0 = w + (size_t)sg * (size_t)seg_k4 * 64, *w1 = w0 + stream, *w2 = w0 + 2 * stream,
-                 *w3 = w0 + 3 * stream;
-    const uint8_t *r0 = rows[0] + at, *r1 = rows[1] + at, *r2 = rows[2] + at, *r3 = rows[3] + at,
-                  *r4 = rows[4] + at, *r5 = rows[5] + at;
-    for (int64_t k = 0; k < seg_k4; k++) {
-        const size_t off = (size_t)k * 64;
-        __m512i v0 = _mm512_load_si512((const void *)(w0 + off)), v1 = z, v2 = z, v3 = z;
-        if (nb > 1)
-            v1 = _mm512_load_si512((const void *)(w1 + off));
-        if (nb > 2)
-            v2 = _mm512_load_si512((const void *)(w2 + off));
-        if (nb > 3)
-            v3 = _mm512_load_si512((const void *)(w3 + off));
+        const size_t at = (size_t)sg * seg_stride;
+        const int8_t *w0 = w + (size_t)sg * (size_t)seg_k4 * 64, *w1 = w0 + stream,
+                     *w2 = w0 + 2 * stream, *w3 = w0 + 3 * stream;
+        const uint8_t *r0 = rows[0] + at, *r1 = rows[1] + at, *r2 = rows[2] + at,
+                      *r3 = rows[3] + at, *r4 = rows[4] + at, *r5 = rows[5] + at;
+        for (int64_t k = 0; k < seg_k4; k++) {
+            const size_t off = (size_t)k * 64;
+            __m512i v0 = _mm512_load_si512((const void *)(w0 + off)), v1 = z, v2 = z, v3 = z;
+            if (nb > 1)
+                v1 = _mm512_load_si512((const void *)(w1 + off));
+            if (nb > 2)
+                v2 = _mm512_load_si512((const void *)(w2 + off));
+            if (nb > 3)
+                v3 = _mm512_load_si512((const void *)(w3 + off));
 #define ROW(j, c0, c1, c2, c3)                                                                     \
     do {                                                                                           \
         if (mp <= j)                                                                               \
@@ -496,14 +501,14 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
         if (nb > 3)                                                                                \
             c3 = _mm512_dpbusd_epi32(c3, x, v3);                                                   \
     } while (0)
-        ROW(0, a00, a01, a02, a03);
-        ROW(1, a10, a11, a12, a13);
-        ROW(2, a20, a21, a22, a23);
-        ROW(3, a30, a31, a32, a33);
-        ROW(4, a40, a41, a42, a43);
-        ROW(5, a50, a51, a52, a53);
+            ROW(0, a00, a01, a02, a03);
+            ROW(1, a10, a11, a12, a13);
+            ROW(2, a20, a21, a22, a23);
+            ROW(3, a30, a31, a32, a33);
+            ROW(4, a40, a41, a42, a43);
+            ROW(5, a50, a51, a52, a53);
 #undef ROW
-    }
+        }
     }
     acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
     acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
@@ -514,9 +519,8 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
 }
 
 /* n bytes from src (or the byte `fill` when src is NULL) to dst: 64 at a time, a masked tail. */
-VNNI_TARGET static inline __attribute__((always_inline)) void put_bytes(uint8_t *dst,
-                                                                        const uint8_t *src,
-                                                                        int fill, size_t n)
+VNNI_TARGET static inline __attribute__((always_inline)) void
+put_bytes(uint8_t *dst, const uint8_t *src, int fill, size_t n)
 {
     const __m512i v = _mm512_set1_epi8((char)fill);
     size_t i = 0;
@@ -525,16 +529,15 @@ VNNI_TARGET static inline __attribute__((always_inline)) void put_bytes(uint8_t 
                             src ? _mm512_loadu_si512((const void *)(src + i)) : v);
     if (i < n) {
         __mmask64 mask = ((__mmask64)1 << (n - i)) - 1;
-        _mm512_mask_storeu_epi8(dst + i, mask,
-                                src ? _mm512_maskz_loadu_epi8(mask, src + i) : v);
+        _mm512_mask_storeu_epi8(dst + i, mask, src ? _mm512_maskz_loadu_epi8(mask, src + i) : v);
     }
 }
 
 /* u8 patch of one output pixel: taps in (ky, kx, i) order, in_zp outside the input, zero tail.
  * With dilation_w == 1 the taps of one kernel row inside the input are one contiguous span. */
 VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t in,
-                                       const uint8_t *input, int64_t oy, int64_t ox,
-                                       int64_t padded, uint8_t *patch)
+                                       const uint8_t *input, int64_t oy, int64_t ox, int64_t padded,
+                                       uint8_t *patch)
 {
     const size_t c = (size_t)in.c;
     const int32_t kw = kp->kernel_w;
@@ -557,8 +560,7 @@ VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t
             if (a > 0)
                 put_bytes(dst, NULL, kp->in_zp, (size_t)a * c);
             if (b > a)
-                put_bytes(dst + (size_t)a * c, row + (size_t)(x0 + a) * c, 0,
-                          (size_t)(b - a) * c);
+                put_bytes(dst + (size_t)a * c, row + (size_t)(x0 + a) * c, 0, (size_t)(b - a) * c);
             if (kw > b)
                 put_bytes(dst + (size_t)b * c, NULL, kp->in_zp, (size_t)(kw - b) * c);
             continue;
@@ -584,8 +586,8 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int64_t kbytes = prep->depth_padded, k4n = kbytes / 4;
     const int8_t *weights = prep->packed;
     const int32_t cout = out.c, blocks = (cout + 15) / 16;
-    const int64_t *corr = (const int64_t *)(const void *)(weights + (size_t)blocks *
-                                                                        (size_t)kbytes * 16);
+    const int64_t *corr =
+        (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
@@ -603,8 +605,8 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int64_t chunks = (all_tiles + VNNI_CHUNK - 1) / VNNI_CHUNK;
     const int64_t per_chunk = chunks ? (all_tiles + chunks - 1) / chunks : 0;
     for (int64_t first = 0; first < total; first += VNNI_PIXELS * per_chunk) {
-        int64_t count = total - first < VNNI_PIXELS * per_chunk ? total - first
-                                                                : VNNI_PIXELS * per_chunk;
+        int64_t count =
+            total - first < VNNI_PIXELS * per_chunk ? total - first : VNNI_PIXELS * per_chunk;
         int tiles = (int)((count + VNNI_PIXELS - 1) / VNNI_PIXELS);
         const uint8_t *rows[VNNI_CHUNK][VNNI_PIXELS];
         size_t pix[VNNI_CHUNK][VNNI_PIXELS];
@@ -654,31 +656,80 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
                 const size_t ss = seg[t] ? seg_stride : 0;
                 switch (np[t] * 8 + nb) { /* a partial tile computes only its pixels */
-                case 52: vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, acc); break;
-                case 51: vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, acc); break;
-                case 50: vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, acc); break;
-                case 49: vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, acc); break;
-                case 44: vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, acc); break;
-                case 43: vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, acc); break;
-                case 42: vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, acc); break;
-                case 41: vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, acc); break;
-                case 36: vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, acc); break;
-                case 35: vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, acc); break;
-                case 34: vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, acc); break;
-                case 33: vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, acc); break;
-                case 28: vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, acc); break;
-                case 27: vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, acc); break;
-                case 26: vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, acc); break;
-                case 25: vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, acc); break;
-                case 20: vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, acc); break;
-                case 19: vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, acc); break;
-                case 18: vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, acc); break;
-                case 17: vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, acc); break;
-                case 12: vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, acc); break;
-                case 11: vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, acc); break;
-                case 10: vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, acc); break;
-                case 9: vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, acc); break;
-                default: break;
+                case 52:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, acc);
+                    break;
+                case 51:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, acc);
+                    break;
+                case 50:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, acc);
+                    break;
+                case 49:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, acc);
+                    break;
+                case 44:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, acc);
+                    break;
+                case 43:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, acc);
+                    break;
+                case 42:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, acc);
+                    break;
+                case 41:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, acc);
+                    break;
+                case 36:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, acc);
+                    break;
+                case 35:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, acc);
+                    break;
+                case 34:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, acc);
+                    break;
+                case 33:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, acc);
+                    break;
+                case 28:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, acc);
+                    break;
+                case 27:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, acc);
+                    break;
+                case 26:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, acc);
+                    break;
+                case 25:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, acc);
+                    break;
+                case 20:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, acc);
+                    break;
+                case 19:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, acc);
+                    break;
+                case 18:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, acc);
+                    break;
+                case 17:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, acc);
+                    break;
+                case 12:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, acc);
+                    break;
+                case 11:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, acc);
+                    break;
+                case 10:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, acc);
+                    break;
+                case 9:
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, acc);
+                    break;
+                default:
+                    break;
                 }
                 for (int b = 0; b < nb; b++) {
                     __m512i raw[VNNI_PIXELS];
@@ -716,8 +767,12 @@ __attribute__((target("avx2"))) static void maxpool_rows(const hqrt_pool_params_
                 for (int64_t y = ya; y < yb; y++)
                     for (int64_t x = xa; x < xb; x++)
                         best = _mm256_max_epu8(
-                            best, _mm256_loadu_si256((const __m256i *)(const void *)(
-                                      input + ((size_t)y * (size_t)in.w + (size_t)x) * c + ch)));
+                            best, _mm256_loadu_si256(
+                                      (const __m256i *)(const void *)(input +
+                                                                      ((size_t)y * (size_t)in.w +
+                                                                       (size_t)x) *
+                                                                          c +
+                                                                      ch)));
                 _mm256_storeu_si256((__m256i *)(void *)(dst + ch), best);
             }
             for (; ch < c; ch++) {

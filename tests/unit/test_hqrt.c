@@ -250,7 +250,7 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
 {
     (void)state;
     static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
-                                    {4, 3, 3, 1, 1, 1},  {8, 3, 3, 2, 1, 1}, {64, 3, 3, 1, 1, 0},
+                                    {4, 3, 3, 1, 1, 1},  {8, 3, 3, 2, 1, 1},  {64, 3, 3, 1, 1, 0},
                                     {12, 5, 5, 1, 1, 2}, {16, 3, 1, 1, 2, 0}, {4, 1, 3, 2, 1, 1},
                                     {20, 3, 3, 1, 2, 2}, {32, 2, 2, 2, 1, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
