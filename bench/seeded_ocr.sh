@@ -55,7 +55,7 @@ strip() { sed -e "s#$work/##g" -e "s#$build/##g" -e "s#$repo/##g"; }
 show() {
     local status=0
     say '```'
-    printf '$ %s\n' "$*" | strip >>"$t"
+    { printf '$'; printf ' %q' "$@"; printf '\n'; } | strip >>"$t"
     "$@" >"$work/.out" 2>&1 || status=$?
     strip <"$work/.out" >>"$t"
     say "(exit status $status)"
@@ -73,7 +73,7 @@ say ""
 say "## Data"
 say ""
 say '```'
-cat "$work/images.log" >>"$t"
+strip <"$work/images.log" >>"$t"
 say '```'
 "$hq" parse "$det" -o "$work/det.har" --net-name "$net" --tensor-shapes "1,3,$size,$size" >/dev/null
 # the reference: the float network on PaddleOCR-preprocessed held-out images (BGR, normalized)
