@@ -131,6 +131,7 @@ struct hq_diag {
     int file_count;
     bool *failed;   /* [module_count] the module's init/run failed */
     char **skipped; /* [module_count] skip reason, NULL when it ran */
+    const char *input_changed_by; /* an accepted line that changes the model's input, or NULL */
     bool ran;
 };
 

@@ -807,7 +807,20 @@ static const char *unmet_need(hq_diag_t *d, uint32_t needs, char *buf, size_t si
     return NULL;
 }
 
-/* Offers the recommendation groups module `module` made, in the order of their first line. */
+/* True when a model-script line changes what the network sees at its input (a normalization
+ * layer or an input conversion): every statistic of this run was measured before it. */
+static bool changes_input(const char *line)
+{
+    if (strstr(line, "input_conversion("))
+        return true;
+    const char *p = strstr(line, "normalization(");
+    return p && (p == line || p[-1] == ' ' || p[-1] == '=');
+}
+
+/* Offers the recommendation groups module `module` made, in the order of their first line. Once a
+ * line that changes the input is accepted, the groups offered after it default to none/no: their
+ * evidence (ranges, histograms, SQNR) was measured on the input as it was, and accepting them
+ * together with the fix can undo it (a clipping range measured on un-normalized data). */
 static void offer_groups(hq_diag_t *d, int module)
 {
     static const char *const yes_no[] = {"y", "n"};
@@ -833,17 +846,26 @@ static void offer_groups(hq_diag_t *d, int module)
             if (d->options.on_event)
                 d->options.on_event(d->options.event_user, &ev);
         }
+        bool stale = d->input_changed_by && !changes_input(first->line);
+        if (stale)
+            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, name,
+                           "These lines were measured before the accepted `%s` changed the "
+                           "input; they default to no: re-run hq optimize with the new script, "
+                           "then hq-diag, to get them measured again",
+                           d->input_changed_by);
         int answer;
         if (first->group_kind == HQ_GROUP_LEVELS) {
             int def =
                 first->default_answer >= HQ_ACCEPT_NONE && first->default_answer <= HQ_ACCEPT_ALL
                     ? first->default_answer
                     : HQ_ACCEPT_WARNING;
+            if (stale)
+                def = HQ_ACCEPT_NONE;
             answer = ask(d, module,
                          question ? question : "Apply the recommended changes?",
                          levels, 3, def);
         } else {
-            int def = first->default_answer == HQ_ANSWER_YES ? 0 : 1;
+            int def = first->default_answer == HQ_ANSWER_YES && !stale ? 0 : 1;
             answer = ask(d, module, question ? question : "Apply the recommended changes?", yes_no,
                          2, def) == 0
                          ? HQ_ACCEPT_ALL
@@ -858,6 +880,8 @@ static void offer_groups(hq_diag_t *d, int module)
             r->accepted = answer == HQ_ACCEPT_ALL ||
                           (answer == HQ_ACCEPT_WARNING && r->level >= HQ_DIAG_WARNING);
             accepted += r->accepted;
+            if (r->accepted && !d->input_changed_by && changes_input(r->line))
+                d->input_changed_by = r->line;
         }
         static const char *const answers[] = {"none", "warning", "all"};
         if (d->options.ask)
