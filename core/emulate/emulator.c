@@ -47,7 +47,7 @@ struct hq_emulator {
     int threads;                  /* requested thread count, >= 1 */
     hqi_threadpool_t *pool;       /* started lazily at the first run with threads > 1 */
     float *scratch;
-    int64_t scratch_floats;       /* allocated */
+    int64_t scratch_floats; /* allocated */
     /* --stats: time and calls per layer type */
     double type_seconds[HQ_LAYER_TYPE_COUNT];
     int64_t type_calls[HQ_LAYER_TYPE_COUNT];
@@ -310,12 +310,11 @@ static hq_status_t prepare_layers(hq_emulator_t *emu, hq_error_t *err)
             continue;
         hq_error_t detail = {0};
         hq_status_t st = prepare(layer, &emu->params[i], &emu->prepared[i], &detail);
-        if (st == HQ_OK && (emu->prepared[i].scratch_per_thread < 0 ||
-                            emu->prepared[i].scratch_per_sample < 0))
+        if (st == HQ_OK &&
+            (emu->prepared[i].scratch_per_thread < 0 || emu->prepared[i].scratch_per_sample < 0))
             st = hqi_error(&detail, HQ_ERR_LIMIT, "negative scratch size");
         if (st != HQ_OK)
-            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name,
-                             detail.message);
+            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
     }
     return HQ_OK;
 }
@@ -511,8 +510,7 @@ hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t
     emu->name = hqi_strdup(name);
     emu->params = calloc((size_t)emu->layer_count + 1, sizeof *emu->params);
     emu->prepared = calloc((size_t)emu->layer_count + 1, sizeof *emu->prepared);
-    hq_status_t st =
-        emu->name && emu->params && emu->prepared ? HQ_OK : hqi_nomem(err, "emulator");
+    hq_status_t st = emu->name && emu->params && emu->prepared ? HQ_OK : hqi_nomem(err, "emulator");
     if (st == HQ_OK && target == HQ_TARGET_QUANTIZED)
         st = hqi_qemu_create(graph, params, name, &emu->quant, err); /* integer params */
     else if (st == HQ_OK)
@@ -661,10 +659,10 @@ static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
             activations += (double)emu->slot_size[s];
         for (int i = 0; i < emu->layer_count; i++) {
             const hq_layer_t *l = hq_graph_layer(emu->graph, i);
-            if (l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW ||
-                l->type == HQ_LAYER_DECONV || l->type == HQ_LAYER_DENSE)
-                weights += (double)l->params.kernel_h * l->params.kernel_w *
-                           l->params.kernel_in * l->params.kernel_out;
+            if (l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW || l->type == HQ_LAYER_DECONV ||
+                l->type == HQ_LAYER_DENSE)
+                weights += (double)l->params.kernel_h * l->params.kernel_w * l->params.kernel_in *
+                           l->params.kernel_out;
         }
         double ratio = activations > 0 ? weights / activations + 0.5 : (double)batch;
         chunk = ratio < (double)batch ? (int64_t)ratio : batch;
@@ -951,8 +949,7 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
     for (int64_t first = 0; first < batch && st == HQ_OK; first += chunk) {
         int64_t count = batch - first < chunk ? batch - first : chunk;
         for (int i = 0; i < in_count; i++)
-            pass_in[i] = inputs[i] ? inputs[i] + first * hq_emulator_input_size(emulator, i)
-                                   : NULL;
+            pass_in[i] = inputs[i] ? inputs[i] + first * hq_emulator_input_size(emulator, i) : NULL;
         for (int o = 0; o < out_count; o++)
             pass_out[o] = outputs && outputs[o]
                               ? outputs[o] + first * hq_emulator_output_size(emulator, o)

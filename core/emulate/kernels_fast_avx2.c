@@ -36,8 +36,8 @@ static bool act_in_registers(const hqi_ref_act_t *act)
 }
 
 /* act_row_avx2's vector step for one register; `slope` = the 8 PReLU slopes of its columns. */
-HQ_AVX2 static inline __attribute__((always_inline)) __m256
-act8(const hqi_ref_act_t *act, __m256 x, const float *slope)
+HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_act_t *act, __m256 x,
+                                                                 const float *slope)
 {
     const __m256 zero = _mm256_setzero_ps();
     switch (act->type) {
@@ -63,8 +63,8 @@ act8(const hqi_ref_act_t *act, __m256 x, const float *slope)
     }
     case HQ_ACT_HARDSIGMOID: {
         const __m256 one = _mm256_set1_ps(1.0f);
-        __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(act->alpha), x),
-                                 _mm256_set1_ps(act->beta));
+        __m256 y =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(act->alpha), x), _mm256_set1_ps(act->beta));
         __m256 r = _mm256_blendv_ps(y, one, _mm256_cmp_ps(y, one, _CMP_GT_OQ));
         return _mm256_blendv_ps(r, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ));
     }
@@ -79,8 +79,8 @@ act8(const hqi_ref_act_t *act, __m256 x, const float *slope)
 }
 
 /* One row of a tile: the addend, then the activation, in registers. */
-#define EPI_ADD(v, row, off) \
-    if (epi->add[row])       \
+#define EPI_ADD(v, row, off)                                                                       \
+    if (epi->add[row])                                                                             \
     v = _mm256_add_ps(v, _mm256_loadu_ps(epi->add[row] + (off)))
 #define EPI_ACT(v, off) v = act8(epi->act, v, slope + (off))
 
@@ -132,8 +132,8 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
-        const float *slope = epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0
-                                                            : NULL;
+        const float *slope =
+            epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 : NULL;
         EPI_ADD(c00, 0, 0);
         EPI_ADD(c01, 0, 8);
         EPI_ADD(c10, 1, 0);
@@ -395,8 +395,8 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
-        const float *slope = epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0
-                                                            : NULL;
+        const float *slope =
+            epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 : NULL;
         EPI_ADD(c0, 0, 0);
         EPI_ADD(c1, 1, 0);
         EPI_ADD(c2, 2, 0);
@@ -447,32 +447,32 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
         const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2], o3 = offsets[3],
                       o4 = offsets[4], o5 = offsets[5], o6 = offsets[6], o7 = offsets[7],
                       o8 = offsets[8];
-#define DW_TAP(t, o)                                        \
-    k = _mm256_loadu_ps(w + (t) * channels + c);            \
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0); \
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1); \
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2); \
+#define DW_TAP(t, o)                                                                               \
+    k = _mm256_loadu_ps(w + (t)*channels + c);                                                     \
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0);                                        \
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1);                                        \
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2);                                        \
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
         /* 3x3, stride 1, no dilation: the four pixels' windows share columns, so each kernel
          * row loads its 6 input columns once for the 12 FMAs (same sums, same order) */
         const bool dense_row = step == channels && o1 - o0 == channels && o2 - o1 == channels &&
-                               o4 - o3 == channels && o5 - o4 == channels &&
-                               o7 - o6 == channels && o8 - o7 == channels;
-#define DW_ROW(t, o)                                                                      \
-    {                                                                                     \
-        const float *r = x0 + (o);                                                        \
-        const __m256 k0 = _mm256_loadu_ps(w + (t) * channels + c);                        \
-        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                  \
-        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                  \
-        const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);         \
-        const __m256 v2 = _mm256_loadu_ps(r + 2 * channels);                              \
-        const __m256 v3 = _mm256_loadu_ps(r + 3 * channels);                              \
-        const __m256 v4 = _mm256_loadu_ps(r + 4 * channels);                              \
-        const __m256 v5 = _mm256_loadu_ps(r + 5 * channels);                              \
-        a0 = _mm256_fmadd_ps(v2, k2, _mm256_fmadd_ps(v1, k1, _mm256_fmadd_ps(v0, k0, a0))); \
-        a1 = _mm256_fmadd_ps(v3, k2, _mm256_fmadd_ps(v2, k1, _mm256_fmadd_ps(v1, k0, a1))); \
-        a2 = _mm256_fmadd_ps(v4, k2, _mm256_fmadd_ps(v3, k1, _mm256_fmadd_ps(v2, k0, a2))); \
-        a3 = _mm256_fmadd_ps(v5, k2, _mm256_fmadd_ps(v4, k1, _mm256_fmadd_ps(v3, k0, a3))); \
+                               o4 - o3 == channels && o5 - o4 == channels && o7 - o6 == channels &&
+                               o8 - o7 == channels;
+#define DW_ROW(t, o)                                                                               \
+    {                                                                                              \
+        const float *r = x0 + (o);                                                                 \
+        const __m256 k0 = _mm256_loadu_ps(w + (t)*channels + c);                                   \
+        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                           \
+        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                           \
+        const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);                  \
+        const __m256 v2 = _mm256_loadu_ps(r + 2 * channels);                                       \
+        const __m256 v3 = _mm256_loadu_ps(r + 3 * channels);                                       \
+        const __m256 v4 = _mm256_loadu_ps(r + 4 * channels);                                       \
+        const __m256 v5 = _mm256_loadu_ps(r + 5 * channels);                                       \
+        a0 = _mm256_fmadd_ps(v2, k2, _mm256_fmadd_ps(v1, k1, _mm256_fmadd_ps(v0, k0, a0)));        \
+        a1 = _mm256_fmadd_ps(v3, k2, _mm256_fmadd_ps(v2, k1, _mm256_fmadd_ps(v1, k0, a1)));        \
+        a2 = _mm256_fmadd_ps(v4, k2, _mm256_fmadd_ps(v3, k1, _mm256_fmadd_ps(v2, k0, a2)));        \
+        a3 = _mm256_fmadd_ps(v5, k2, _mm256_fmadd_ps(v4, k1, _mm256_fmadd_ps(v3, k0, a3)));        \
     }
         for (; q + 4 <= pixels; q += 4) {
             for (int64_t c = 0; c + 8 <= channels; c += 8) {
@@ -610,8 +610,7 @@ HQ_AVX2 static void max_into_avx2(float *y, const float *x, int64_t n)
 }
 
 /* The same operations in the same order as the portable transforms, 8 channels at a time. */
-HQ_AVX2 static void wino_in_avx2(int64_t channels, const float *const *d, float *v,
-                                 int64_t stride)
+HQ_AVX2 static void wino_in_avx2(int64_t channels, const float *const *d, float *v, int64_t stride)
 {
     int64_t c = 0;
     for (; c + 8 <= channels; c += 8) {
@@ -700,8 +699,7 @@ HQ_AVX2 static inline __attribute__((always_inline)) void wino4_at8(const __m256
     r[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d, b), m[5]);
 }
 
-HQ_AVX2 static void wino4_in_avx2(int64_t channels, const float *const *d, float *v,
-                                  int64_t stride)
+HQ_AVX2 static void wino4_in_avx2(int64_t channels, const float *const *d, float *v, int64_t stride)
 {
     int64_t c = 0;
     for (; c + 8 <= channels; c += 8) {
@@ -757,9 +755,8 @@ HQ_AVX2 static void wino4_out_avx2(int64_t channels, const float *m, int64_t str
 }
 
 static const hqi_fast_isa_t isa_avx2 = {
-    "avx2+fma",    gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2,
-    gemm_6x8_avx2, dw_row_avx2,    ew_avx2,      max_into_avx2,
-    wino_in_avx2,  wino_out_avx2, wino4_in_avx2, wino4_out_avx2,
+    "avx2+fma", gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2, gemm_6x8_avx2, dw_row_avx2,
+    ew_avx2,    max_into_avx2,  wino_in_avx2, wino_out_avx2, wino4_in_avx2, wino4_out_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)

@@ -172,9 +172,8 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
          * transform work and 36 weight matrices: taken while those stay small (at most
          * 128 x 128 channels: 2.4 MB). Its errors stay within the tolerance (the transforms
          * use multiples of 2, 4, 5 and 8, and the weights' 1/6 and 1/24 are made in double). */
-        conv->wino_n = desc->cin <= 128 && desc->cout <= 128 && !getenv("HQ_EMULATE_WINOGRAD2")
-                           ? 4
-                           : 2;
+        conv->wino_n =
+            desc->cin <= 128 && desc->cout <= 128 && !getenv("HQ_EMULATE_WINOGRAD2") ? 4 : 2;
         const int64_t xs = (int64_t)(conv->wino_n + 2) * (conv->wino_n + 2);
         conv->depth = desc->cin; /* each of the 16 (36) GEMMs: K = cin in one block */
         conv->blocks = 1;
@@ -549,8 +548,8 @@ static void gemm_task(void *context, int64_t task, int thread)
                     epi.channel0 = g * conv->cout_group + j0;
                     if (job->addend)
                         for (int r = 0; r < HQI_FAST_MR; r++)
-                            epi.add[r] = r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0
-                                                                       : NULL;
+                            epi.add[r] =
+                                r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL;
                     fused = &epi;
                 }
                 if (width == 8)
@@ -563,8 +562,7 @@ static void gemm_task(void *context, int64_t task, int thread)
                         continue;
                     if (cols < width)
                         memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
-                    if (finish && !fused &&
-                        (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
+                    if (finish && !fused && (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
                         isa->act_row(job->act, row + j0,
                                      add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
                                      g * conv->cout_group + j0, cols);
@@ -690,8 +688,7 @@ static void winograd_task(void *context, int64_t task, int thread)
                 float *c6[HQI_FAST_MR];
                 for (int r = 0; r < HQI_FAST_MR; r++) {
                     a6[r] = v + (x * tiles + r0 + (r < valid ? r : valid - 1)) * cin;
-                    c6[r] = r < valid ? m + (x * tiles + r0 + r) * ldm + p * HQI_FAST_NR
-                                      : dummy[r];
+                    c6[r] = r < valid ? m + (x * tiles + r0 + r) * ldm + p * HQI_FAST_NR : dummy[r];
                 }
                 isa->gemm_6x16(cin, a6, panel, c6, zeros16, NULL);
             }

@@ -29,7 +29,7 @@ struct hqi_threadpool {
      * checks the generation, so a worker that wakes late, after its run is over, can never
      * take a task of a later run; it simply finds nothing left to do. */
     atomic_uint_fast64_t ticket;
-    atomic_int_fast64_t completed; /* tasks of the current run finished */
+    atomic_int_fast64_t completed;  /* tasks of the current run finished */
     atomic_uint_fast64_t published; /* generation, for workers spinning before they sleep */
 };
 
@@ -76,8 +76,8 @@ static void *worker_main(void *raw)
     hqi_threadpool_t *pool = arg.pool;
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN_POLLS &&
-                        atomic_load_explicit(&pool->published, memory_order_acquire) == seen;
+        for (int i = 0;
+             i < SPIN_POLLS && atomic_load_explicit(&pool->published, memory_order_acquire) == seen;
              i++)
             cpu_relax();
         pthread_mutex_lock(&pool->lock);
@@ -186,8 +186,8 @@ void hqi_threadpool_run(hqi_threadpool_t *pool, int64_t count, hqi_task_fn fn, v
     drain(pool, generation, fn, context, count, 0);
     /* the tasks other threads still run: wait for them, politely when it takes long (the
      * machine may be shared); workers that never woke up hold no task and are not waited for */
-    for (int spins = 0;
-         atomic_load_explicit(&pool->completed, memory_order_acquire) < count; spins++) {
+    for (int spins = 0; atomic_load_explicit(&pool->completed, memory_order_acquire) < count;
+         spins++) {
         if (spins < SPIN_POLLS)
             cpu_relax();
         else
