@@ -11,6 +11,7 @@
 #include "hq/common.h"
 #include "hq/emulate.h"
 #include "hq/graph.h"
+#include "emulate/kernels_ref.h"
 #include "hq/tensor.h"
 #include "util/threadpool.h"
 
@@ -52,6 +53,11 @@ typedef struct hqi_emu_call {
                                prepare asked for at this batch and thread count; NULL if 0 */
     hqi_threadpool_t *pool; /* the emulator's threads; NULL = run serially */
 } hqi_emu_call_t;
+
+/* The layer's fused activation (type, alpha/beta, PReLU slopes) and its kernel window (sizes,
+ * strides, pads; dilation only when `dilated`), as both kernel sets take them. */
+hqi_ref_act_t hqi_emu_layer_act(const hqi_emu_call_t *call);
+hqi_ref_window_t hqi_emu_layer_window(const hq_layer_params_t *p, bool dilated);
 
 /* Computes the layer's outputs. On failure fills a one-line message (the
  * executor prefixes the layer name). */

@@ -34,7 +34,7 @@ static int64_t last_extent(const hq_shape_t *shape)
     return shape->ndim > 0 ? shape->dims[shape->ndim - 1] : 1;
 }
 
-static hqi_ref_act_t layer_act(const hqi_emu_call_t *call)
+hqi_ref_act_t hqi_emu_layer_act(const hqi_emu_call_t *call)
 {
     const hq_layer_params_t *p = &call->layer->params;
     hqi_ref_act_t act = {p->activation, p->activation_alpha, p->activation_beta,
@@ -42,7 +42,7 @@ static hqi_ref_act_t layer_act(const hqi_emu_call_t *call)
     return act;
 }
 
-static hqi_ref_window_t layer_window(const hq_layer_params_t *p, bool dilated)
+hqi_ref_window_t hqi_emu_layer_window(const hq_layer_params_t *p, bool dilated)
 {
     hqi_ref_window_t w = {p->kernel_h,
                           p->kernel_w,
@@ -117,7 +117,7 @@ static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err)
                              "conv: elementwise_add needs a second input of the output's shape");
         addend = call->inputs[1];
     }
-    hqi_ref_conv_params_t cp = {layer_window(p, true), p->groups, layer_act(call)};
+    hqi_ref_conv_params_t cp = {hqi_emu_layer_window(p, true), p->groups, hqi_emu_layer_act(call)};
     return hqi_ref_conv2d(&cp, in, call->inputs[0], call->params->kernel, call->params->bias,
                           addend, out, call->outputs[0], err);
 }
@@ -134,15 +134,15 @@ static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err)
     st = check_weights(p, in.c, out.c, p->groups, err);
     if (st != HQ_OK)
         return st;
-    hqi_ref_deconv_params_t dp = {layer_window(p, true), p->output_pads[0], p->output_pads[1],
-                                  p->groups, layer_act(call)};
+    hqi_ref_deconv_params_t dp = {hqi_emu_layer_window(p, true), p->output_pads[0], p->output_pads[1],
+                                  p->groups, hqi_emu_layer_act(call)};
     return hqi_ref_deconv2d(&dp, in, call->inputs[0], call->params->kernel, call->params->bias, out,
                             call->outputs[0], err);
 }
 
 static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
     int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
     hq_status_t st = check_weights(&call->layer->params, cin, cout, 1, err);
@@ -154,7 +154,7 @@ static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
 
 static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
     int64_t rows = shape_count(&call->input_shapes[0]) / channels;
     const hqi_emu_params_t *t = call->params;
@@ -165,7 +165,7 @@ static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
 
 static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
     int64_t rows = shape_count(&call->input_shapes[0]) / channels;
     return hqi_ref_activation(&act, rows, channels, call->inputs[0], call->outputs[0], err);
@@ -174,7 +174,7 @@ static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 static hq_status_t run_normalization(const hqi_emu_call_t *call, hq_error_t *err)
 {
     const hq_layer_params_t *p = &call->layer->params;
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
     int64_t rows = shape_count(&call->input_shapes[0]) / channels;
     return hqi_ref_normalization(rows, channels, call->inputs[0], p->mean, p->std, p->channels,
@@ -190,7 +190,7 @@ static hq_status_t run_pool(const hqi_emu_call_t *call, bool max, hq_error_t *er
         st = image_dims(&call->output_shapes[0], "output", &out, err);
     if (st != HQ_OK)
         return st;
-    hqi_ref_pool_params_t pp = {layer_window(p, false), p->count_include_pad};
+    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, false), p->count_include_pad};
     return max ? hqi_ref_maxpool(&pp, in, call->inputs[0], out, call->outputs[0], err)
                : hqi_ref_avgpool(&pp, in, call->inputs[0], out, call->outputs[0], err);
 }
@@ -232,7 +232,7 @@ static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
         if (call->input_count != 2)
             return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs, has %d",
                              call->input_count);
-        hqi_ref_act_t act = layer_act(call);
+        hqi_ref_act_t act = hqi_emu_layer_act(call);
         return hqi_ref_elementwise(ew_ops[i].op, &call->input_shapes[0], call->inputs[0],
                                    &call->input_shapes[1], call->inputs[1], &act,
                                    &call->output_shapes[0], call->outputs[0], err);

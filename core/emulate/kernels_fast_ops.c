@@ -19,29 +19,6 @@ static int64_t shape_count(const hq_shape_t *shape)
     return count;
 }
 
-static hqi_ref_act_t layer_act(const hqi_emu_call_t *call)
-{
-    const hq_layer_params_t *p = &call->layer->params;
-    hqi_ref_act_t act = {p->activation, p->activation_alpha, p->activation_beta,
-                         call->params->slope, call->params->slope_count};
-    return act;
-}
-
-static hqi_ref_window_t layer_window(const hq_layer_params_t *p, bool dilated)
-{
-    hqi_ref_window_t w = {p->kernel_h,
-                          p->kernel_w,
-                          p->stride_h,
-                          p->stride_w,
-                          dilated ? p->dilation_h : 1,
-                          dilated ? p->dilation_w : 1,
-                          p->pads[0],
-                          p->pads[1],
-                          p->pads[2],
-                          p->pads[3]};
-    return w;
-}
-
 static bool image_dims(const hq_shape_t *shape, hqi_ref_dims_t *dims)
 {
     if (shape->ndim != 4)
@@ -71,7 +48,7 @@ static hq_status_t prepare_conv_kind(const hq_layer_t *layer, const hqi_emu_para
     const hq_layer_params_t *p = &layer->params;
     hqi_fast_conv_desc_t desc = {
         .kind = kind,
-        .window = layer_window(p, true),
+        .window = hqi_emu_layer_window(p, true),
         .output_pad_h = kind == HQI_FAST_DECONV ? p->output_pads[0] : 0,
         .output_pad_w = kind == HQI_FAST_DECONV ? p->output_pads[1] : 0,
         .groups = kind == HQI_FAST_DENSE ? 1 : p->groups,
@@ -123,7 +100,7 @@ static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err)
                              "conv: elementwise_add needs a second input of the output's shape");
         addend = call->inputs[1];
     }
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     return hqi_fast_conv_run(call->prepared, &act, in, call->inputs[0], addend, out,
                              call->outputs[0], call->scratch, call->pool, err);
 }
@@ -134,7 +111,7 @@ static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err)
     if (!call->prepared || !image_dims(&call->input_shapes[0], &in) ||
         !image_dims(&call->output_shapes[0], &out))
         return reference(call, err);
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     return hqi_fast_conv_run(call->prepared, &act, in, call->inputs[0], NULL, out, call->outputs[0],
                              call->scratch, call->pool, err);
 }
@@ -143,7 +120,7 @@ static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
 {
     if (!call->prepared)
         return reference(call, err);
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
     int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
     hqi_ref_dims_t in = {call->batch, 1, 1, cin}, out = {call->batch, 1, 1, cout};
@@ -186,7 +163,7 @@ static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
         if (!((double)t->variance[c] + (double)call->layer->params.epsilon > 0.0))
             return reference(call, err); /* the reference names the bad variance */
     const float *folded = call->prepared;
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     return hqi_fast_affine(&act, shape_count(s) / channels, channels, folded, folded + channels,
                            call->inputs[0], call->outputs[0], call->pool, err);
 }
@@ -197,7 +174,7 @@ static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 {
     const hq_shape_t *s = &call->input_shapes[0];
     int64_t channels = s->ndim > 0 ? s->dims[s->ndim - 1] : 1;
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     return hqi_fast_activation(&act, shape_count(s) / channels, channels, call->inputs[0],
                                call->outputs[0], call->pool, err);
 }
@@ -208,7 +185,7 @@ static hq_status_t run_pool(const hqi_emu_call_t *call, bool max, hq_error_t *er
     hqi_ref_dims_t in, out;
     if (!image_dims(&call->input_shapes[0], &in) || !image_dims(&call->output_shapes[0], &out))
         return reference(call, err);
-    hqi_ref_pool_params_t pp = {layer_window(p, false), p->count_include_pad};
+    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, false), p->count_include_pad};
     return max ? hqi_fast_maxpool(&pp, in, call->inputs[0], out, call->outputs[0], call->pool, err)
                : hqi_fast_avgpool(&pp, in, call->inputs[0], out, call->outputs[0], call->pool, err);
 }
@@ -241,7 +218,7 @@ static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
 {
     if (call->input_count != 2)
         return reference(call, err);
-    hqi_ref_act_t act = layer_act(call);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
     hq_error_t detail = {0};
     hq_status_t st = hqi_fast_elementwise(
         ew_ops[call->layer->type], &call->input_shapes[0], call->inputs[0], &call->input_shapes[1],
