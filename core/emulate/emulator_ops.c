@@ -134,8 +134,8 @@ static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err)
     st = check_weights(p, in.c, out.c, p->groups, err);
     if (st != HQ_OK)
         return st;
-    hqi_ref_deconv_params_t dp = {hqi_emu_layer_window(p, true), p->output_pads[0], p->output_pads[1],
-                                  p->groups, hqi_emu_layer_act(call)};
+    hqi_ref_deconv_params_t dp = {hqi_emu_layer_window(p, true), p->output_pads[0],
+                                  p->output_pads[1], p->groups, hqi_emu_layer_act(call)};
     return hqi_ref_deconv2d(&dp, in, call->inputs[0], call->params->kernel, call->params->bias, out,
                             call->outputs[0], err);
 }
