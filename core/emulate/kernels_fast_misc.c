@@ -350,50 +350,16 @@ hq_status_t hqi_fast_elementwise(hqi_ref_ew_op_t op, const hq_shape_t *a_shape, 
 
 /* ---- resize --------------------------------------------------------------------------------- */
 
-/* The reference's sampling rule (kernels_ref_layout.c), per output index. */
-static double resize_coord(hq_resize_coords_t coords, int64_t x, int64_t in, int64_t out)
-{
-    const double scale = (double)out / (double)in;
-    switch (coords) {
-    case HQ_RESIZE_ASYMMETRIC:
-        return (double)x / scale;
-    case HQ_RESIZE_HALF_PIXEL:
-        return ((double)x + 0.5) / scale - 0.5;
-    case HQ_RESIZE_PYTORCH_HALF_PIXEL:
-        return out > 1 ? ((double)x + 0.5) / scale - 0.5 : 0.0;
-    case HQ_RESIZE_ALIGN_CORNERS:
-        return out > 1 ? (double)x * (double)(in - 1) / (double)(out - 1) : 0.0;
-    }
-    return 0.0;
-}
-
-static int64_t clamp_index(double v, int64_t extent)
-{
-    if (!(v >= 0.0))
-        return 0;
-    if (v >= (double)(extent - 1))
-        return extent - 1;
-    return (int64_t)v;
-}
-
 typedef struct tap {
     int64_t lo, hi;
     float weight_hi;
 } tap_t;
 
+/* The reference's sampling (hqi_ref_resize_tap), with the weight as the float the loops use. */
 static tap_t resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in, int64_t out)
 {
-    const double v = resize_coord(p->coords, x, in, out);
-    tap_t t;
-    if (p->method == HQ_RESIZE_NEAREST) {
-        t.lo = t.hi = clamp_index(p->round_prefer_floor ? ceil(v - 0.5) : floor(v), in);
-        t.weight_hi = 0.0f;
-        return t;
-    }
-    const double base = floor(v);
-    t.lo = clamp_index(base, in);
-    t.hi = clamp_index(base + 1.0, in);
-    t.weight_hi = (float)(v - base);
+    hqi_ref_resize_tap_t r = hqi_ref_resize_tap(p, x, in, out);
+    tap_t t = {r.lo, r.hi, (float)r.weight_hi};
     return t;
 }
 

@@ -247,6 +247,17 @@ typedef struct hqi_ref_resize_params {
     bool round_prefer_floor; /* nearest: round_prefer_floor (true) or floor (false) */
 } hqi_ref_resize_params_t;
 
+/* Per-axis sampling of output coordinate `x` (ONNX coordinate_transformation_mode, nearest
+ * rounding or linear): two source indices, clamped to the input, and the weight of the second
+ * (0 for nearest). The fast kernels sample with it too, so both sets agree exactly. */
+typedef struct hqi_ref_resize_tap {
+    int64_t lo, hi;
+    double weight_hi;
+} hqi_ref_resize_tap_t;
+
+hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in,
+                                        int64_t out);
+
 hq_status_t hqi_ref_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t in,
                            const float *input, hqi_ref_dims_t out, float *output,
                            hq_error_t *err);

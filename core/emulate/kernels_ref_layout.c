@@ -247,17 +247,11 @@ static int64_t clamp_index(double v, int64_t extent)
     return (int64_t)v;
 }
 
-/* Per-axis sampling: two source indices and the weight of the second. */
-typedef struct resize_tap {
-    int64_t lo, hi;
-    double weight_hi;
-} resize_tap_t;
-
-static resize_tap_t resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in,
-                               int64_t out)
+hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in,
+                                        int64_t out)
 {
     const double v = resize_coord(p->coords, x, in, out);
-    resize_tap_t t;
+    hqi_ref_resize_tap_t t;
     if (p->method == HQ_RESIZE_NEAREST) {
         t.lo = t.hi = clamp_index(p->round_prefer_floor ? ceil(v - 0.5) : floor(v), in);
         t.weight_hi = 0.0;
@@ -291,9 +285,9 @@ hq_status_t hqi_ref_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t
     float *y = output;
     for (int64_t n = 0; n < out.n; n++)
         for (int64_t oy = 0; oy < out.h; oy++) {
-            const resize_tap_t ty = resize_tap(params, oy, in.h, out.h);
+            const hqi_ref_resize_tap_t ty = hqi_ref_resize_tap(params, oy, in.h, out.h);
             for (int64_t ox = 0; ox < out.w; ox++) {
-                const resize_tap_t tx = resize_tap(params, ox, in.w, out.w);
+                const hqi_ref_resize_tap_t tx = hqi_ref_resize_tap(params, ox, in.w, out.w);
                 const float *r0 = input + (n * in.h + ty.lo) * in.w * in.c;
                 const float *r1 = input + (n * in.h + ty.hi) * in.w * in.c;
                 if (params->method == HQ_RESIZE_NEAREST) {
