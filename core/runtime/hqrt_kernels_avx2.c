@@ -295,17 +295,15 @@ stage_param_x8(const int32_t *a, int32_t count, int32_t o)
     return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + o)));
 }
 
-/* hqrt_srdhm on 16 int32 lanes: even and odd lanes multiplied into int64 separately. */
+/* hqrt_srdhm on 16 int32 lanes: even and odd lanes multiplied into int64 separately.
+ * gemmlowp's nudged truncating division is floor((ab + 2^30) / 2^31) for either sign of ab:
+ * ab >= 0: trunc((ab + 2^30) / 2^31) is the floor; ab < 0: ab + 1 - 2^30 < 0, so the truncating
+ * division is floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31), the same. The only result above
+ * INT32_MAX (INT32_MIN^2) saturates. */
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_fix(__m512i p)
 {
-    const __m512i zero = _mm512_setzero_si512();
-    __m512i v =
-        _mm512_add_epi64(p, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(p, zero),
-                                                    _mm512_set1_epi64((int64_t)1 << 30),
-                                                    _mm512_set1_epi64(1 - ((int64_t)1 << 30))));
-    v = _mm512_mask_add_epi64(v, _mm512_cmplt_epi64_mask(v, zero), v,
-                              _mm512_set1_epi64(((int64_t)1 << 31) - 1));
-    return _mm512_min_epi64(_mm512_srai_epi64(v, 31), _mm512_set1_epi64(INT32_MAX));
+    __m512i v = _mm512_srai_epi64(_mm512_add_epi64(p, _mm512_set1_epi64((int64_t)1 << 30)), 31);
+    return _mm512_min_epi64(v, _mm512_set1_epi64(INT32_MAX));
 }
 
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_x16(__m512i x, __m512i m)
@@ -325,6 +323,20 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i rdpot_x16(__m51
     thr = _mm512_mask_add_epi32(thr, _mm512_cmplt_epi32_mask(q, _mm512_setzero_si512()), thr, one);
     __m512i r = _mm512_srav_epi32(q, right);
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+}
+
+/* x * 2^left on 16 int32 lanes, saturated to int32 lane by lane (hqrt_requantize32's
+ * pre-shift; `left` in 0..30). */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m512i x,
+                                                                             __m512i left)
+{
+    const __m512i zero16 = _mm512_setzero_si512();
+    __m512i xs = _mm512_sllv_epi32(x, left);
+    __mmask16 over = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(xs, left), x);
+    __m512i sat =
+        _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(x, zero16), _mm512_set1_epi32(INT32_MAX),
+                                _mm512_set1_epi32(INT32_MIN));
+    return _mm512_mask_blend_epi32(over, xs, sat);
 }
 
 /* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
@@ -350,15 +362,15 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         }
         return;
     }
-    /* 16 int32 lanes unless a fused addend's own shift is a left shift: every step of
-     * hqrt_requantize32 stays in int32 (the left pre-shift saturating lane by lane). A pixel
-     * whose addend sum could leave int32 goes through the int64 lanes below. */
+    /* 16 int32 lanes: every step of hqrt_requantize32 stays in int32 (the left pre-shifts,
+     * the layer's and a fused addend's, saturating lane by lane). A pixel whose addend sum
+     * could leave int32 goes through the int64 lanes below. */
     uint32_t slow = (1u << np) - 1;
     __m512i m16 = st->count == 1 ? _mm512_set1_epi32(st->multiplier[0])
                                  : _mm512_loadu_si512((const void *)(st->multiplier + o0));
     __m512i sh16 = st->count == 1 ? _mm512_set1_epi32(st->shift[0])
                                   : _mm512_loadu_si512((const void *)(st->shift + o0));
-    if (!addend || addend->shift <= 0) {
+    {
         const __m512i zero16 = _mm512_setzero_si512();
         const __m512i left = _mm512_max_epi32(sh16, zero16);
         const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero16, sh16), zero16);
@@ -374,14 +386,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
             __m256i x1 = _mm512_cvtsepi64_epi32(
                 _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(raw[j], 1)), c1));
             __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
-            if (any_left) { /* x * 2^left saturated to int32, as hqrt_requantize32 */
-                __m512i xs = _mm512_sllv_epi32(x, left);
-                __mmask16 over = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(xs, left), x);
-                __m512i sat = _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(x, zero16),
-                                                      _mm512_set1_epi32(INT32_MAX),
-                                                      _mm512_set1_epi32(INT32_MIN));
-                x = _mm512_mask_blend_epi32(over, xs, sat);
-            }
+            if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
+                x = sat_shl_x16(x, left);
             __m512i y = rdpot_x16(srdhm_x16(x, m16), right);
             if (addend) {
                 __m512i a =
@@ -391,8 +397,11 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                         : _mm512_cvtepu16_epi32(_mm256_loadu_si256((
                               const __m256i *)(const void *)((const uint16_t *)addend->data + oi)));
                 a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
-                __m512i t2 = rdpot_x16(srdhm_x16(a, _mm512_set1_epi32(addend->multiplier)),
-                                       _mm512_set1_epi32(-addend->shift));
+                if (addend->shift > 0)
+                    a = sat_shl_x16(a, _mm512_set1_epi32(addend->shift));
+                __m512i t2 = srdhm_x16(a, _mm512_set1_epi32(addend->multiplier));
+                if (addend->shift < 0)
+                    t2 = rdpot_x16(t2, _mm512_set1_epi32(-addend->shift));
                 const __m512i limit = _mm512_set1_epi32((1 << 30) - 1);
                 if (_mm512_cmpgt_epu32_mask(_mm512_abs_epi32(y), limit) |
                     _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(t2), limit))

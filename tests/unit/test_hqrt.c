@@ -131,7 +131,10 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
         ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, 8, 0.1f, 7);
         nin = 2;
         p.addend_multiplier = rnd_range(1 << 30, INT32_MAX);
-        p.addend_shift = -2;
+        /* right shifts, the left shifts of real residual adds (addend to the output scale
+         * times 2^8), and left shifts that saturate */
+        int kind = rnd_range(0, 2);
+        p.addend_shift = kind == 0 ? -2 : kind == 1 ? rnd_range(1, 10) : rnd_range(20, 30);
     }
     assert_int_equal(hqrt_b_op(b, k->dense ? HQX_OP_DENSE : HQX_OP_CONV, "net/conv1", &p, sizeof p,
                                ins, (uint32_t)nin, &y, 1),
