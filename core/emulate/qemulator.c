@@ -66,6 +66,13 @@ static hq_status_t to_dims(const hq_shape_t *s, hqrt_dims_t *d, hq_error_t *err)
     return HQ_OK;
 }
 
+/* The dims of the layer's first input and of its output. */
+static hq_status_t io_dims(const qcall_t *c, hqrt_dims_t *in, hqrt_dims_t *out, hq_error_t *err)
+{
+    hq_status_t st = to_dims(&c->in_shapes[0], in, err);
+    return st != HQ_OK ? st : to_dims(&c->out_shapes[0], out, err);
+}
+
 static hq_status_t to_shape(const hq_shape_t *s, hqrt_shape_t *o, hq_error_t *err)
 {
     if (s->ndim < 1 || s->ndim > HQRT_MAX_DIMS)
@@ -119,9 +126,7 @@ static hqrt_conv_params_t conv_params(const qcall_t *c)
 static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
 {
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     hqrt_conv_params_t cp = conv_params(c);
@@ -142,9 +147,7 @@ static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
 static hq_status_t q_deconv(const qcall_t *c, hq_error_t *err)
 {
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     hqrt_conv_params_t cp = conv_params(c);
@@ -192,9 +195,7 @@ static hqrt_pool_params_t pool_params(const qcall_t *c)
 static hq_status_t q_pool(const qcall_t *c, hq_error_t *err)
 {
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     hqrt_pool_params_t pp = pool_params(c);
@@ -301,9 +302,7 @@ static hq_status_t q_slice(const qcall_t *c, hq_error_t *err)
 {
     const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     const int32_t ext[3] = {in.h, in.w, in.c};
@@ -321,9 +320,7 @@ static hq_status_t q_pad(const qcall_t *c, hq_error_t *err)
 {
     const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     static const int32_t modes[] = {[HQ_PAD_CONSTANT] = HQRT_PAD_CONSTANT,
@@ -341,9 +338,7 @@ static hq_status_t q_resize(const qcall_t *c, hq_error_t *err)
 {
     const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st == HQ_OK)
-        st = to_dims(&c->out_shapes[0], &out, err);
+    hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
     static const int32_t coords[] = {[HQ_RESIZE_ASYMMETRIC] = HQRT_COORDS_ASYMMETRIC,
