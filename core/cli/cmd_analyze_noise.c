@@ -40,16 +40,6 @@ static int fail(const char *message, const char *arg)
     return HQ_EXIT_FAILURE;
 }
 
-static bool parse_count(const char *text, long long lo, long long hi, long long *out)
-{
-    char *end = NULL;
-    long long v = strtoll(text, &end, 10);
-    if (!end || *end || end == text || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 static void print_table(hq_archive_t *archive, const hq_graph_t *graph, bool advanced)
 {
     hq_npz_t *q = NULL;
@@ -99,10 +89,10 @@ int hq_cmd_analyze_noise(int argc, char **argv)
         } else if (!strcmp(a, "--analyze-mode")) {
             mode_name = argv[++i];
         } else if (!strcmp(a, "-c") || !strcmp(a, "--count")) {
-            if (!parse_count(argv[++i], 1, 1LL << 40, &count))
+            if (!hq_cli_parse_int(argv[++i], 1, 1LL << 40, &count))
                 return fail("count must be a positive integer, got", argv[i]);
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
-            if (!parse_count(argv[++i], 1, 256, &threads))
+            if (!hq_cli_parse_int(argv[++i], 1, 256, &threads))
                 return fail("threads must be an integer from 1 to 256, got", argv[i]);
         } else if (a[0] == '-' && a[1]) {
             return fail("unknown option", a);

@@ -214,16 +214,12 @@ int hq_cmd_emulate(int argc, char **argv)
         } else if (!strcmp(a, "--tap")) {
             taps[tap_count++] = argv[++i];
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            char *end = NULL;
-            batch_size = strtoll(argv[++i], &end, 10);
-            if (!end || *end || batch_size < 1 || batch_size > (1LL << 30)) {
+            if (!hq_cli_parse_int(argv[++i], 1, 1LL << 30, &batch_size)) {
                 free(taps);
                 return fail("batch size must be an integer from 1 to 2^30, got", argv[i]);
             }
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
-            char *end = NULL;
-            threads = strtoll(argv[++i], &end, 10);
-            if (!end || *end || threads < 1 || threads > 256) {
+            if (!hq_cli_parse_int(argv[++i], 1, 256, &threads)) {
                 free(taps);
                 return fail("threads must be an integer from 1 to 256, got", argv[i]);
             }

@@ -135,9 +135,7 @@ int hq_cmd_optimize(int argc, char **argv)
         } else if (!strcmp(a, "--hw-arch")) {
             hw_arch = argv[++i];
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
-            char *end = NULL;
-            threads = strtoll(argv[++i], &end, 10);
-            if (!end || *end || threads < 1 || threads > 1024)
+            if (!hq_cli_parse_int(argv[++i], 1, 1024, &threads))
                 return fail("threads must be an integer from 1 to 1024, got", argv[i]);
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             log_state.verbose = true;

@@ -147,7 +147,7 @@ int hq_cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *output = NULL;
     bool codes = false;
-    long threads = 1;
+    long long threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -165,9 +165,7 @@ int hq_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--codes")) {
             codes = true;
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
-            char *end = NULL;
-            threads = strtol(argv[++i], &end, 10);
-            if (!end || *end || threads < 1 || threads > 64)
+            if (!hq_cli_parse_int(argv[++i], 1, 64, &threads))
                 return fail("threads must be an integer from 1 to 64, got", argv[i]);
         } else if (a[0] == '-' && a[1]) {
             return fail("unknown option", a);
@@ -288,7 +286,7 @@ int hq_cmd_run(int argc, char **argv)
     if (st == HQ_OK && output)
         st = hq_npz_write_file(output, result, true, &err);
     if (st == HQ_OK && !output)
-        printf("ran %lld sample(s) in %.3f ms with %ld thread(s): %.1f samples/s (timing is "
+        printf("ran %lld sample(s) in %.3f ms with %lld thread(s): %.1f samples/s (timing is "
                "indicative only)\n",
                (long long)samples, seconds * 1e3, threads,
                seconds > 0 ? (double)samples / seconds : 0.0);

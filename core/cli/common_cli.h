@@ -3,6 +3,7 @@
 #ifndef HQ_CLI_COMMON_H
 #define HQ_CLI_COMMON_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "hq/hq.h"
@@ -21,5 +22,9 @@ typedef struct hq_cli_option {
 
 /* Prints the usage line, the option table and a trailing note to `out`. */
 void hq_cli_print_options(FILE *out, const hq_cli_option_t *options);
+
+/* Parses a whole decimal integer in [lo, hi] into *out; false (and *out untouched) when the text
+ * is empty, has anything after the digits, or is out of range. */
+bool hq_cli_parse_int(const char *text, long long lo, long long hi, long long *out);
 
 #endif
