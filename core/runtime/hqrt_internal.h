@@ -19,6 +19,8 @@ typedef struct hqrt_i_live {
 } hqrt_i_live_t;
 
 #define HQRT_MAX_THREADS 64
+/* Bytes after each arena that fast kernels may read (never use) with full-width vector loads. */
+#define HQRT_ARENA_SLACK 64
 
 /* Per-op data prepared at open time for the fast kernels. Owned by the model. */
 typedef struct hqrt_i_prepared {
@@ -31,6 +33,7 @@ typedef struct hqrt_i_prepared {
     int64_t depth;        /* accumulation depth per output (taps * channels per group) */
     int64_t depth_padded; /* depth rounded up to the kernel's vector width */
     size_t scratch;       /* bytes of scratch one thread needs */
+    const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
 } hqrt_i_prepared_t;
 
 struct hqrt_model {
@@ -46,7 +49,9 @@ struct hqrt_model {
     hqrt_io_t *io;               /* input_count inputs, then output_count outputs */
     hqrt_i_prepared_t *prepared; /* one per op */
     size_t scratch_size;         /* kernel scratch bytes one thread needs for any op */
-    uint8_t *arena;              /* arena_size bytes, grown lazily by hqrt_run */
+    uint8_t *arena;              /* arena_count arenas of arena_stride bytes, made by hqrt_run */
+    size_t arena_stride;         /* arena_size rounded up, plus HQRT_ARENA_SLACK */
+    int arena_count;             /* one per thread that runs whole samples */
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
 };

@@ -380,7 +380,7 @@ typedef struct worker {
     pthread_t thread;
 } worker_t;
 
-static void copy_io(const run_shared_t *s, int64_t sample, bool in)
+static void copy_io(const run_shared_t *s, uint8_t *arena, int64_t sample, bool in)
 {
     const hqrt_model_t *m = s->m;
     const hqx_header_t *h = m->header;
@@ -388,10 +388,10 @@ static void copy_io(const run_shared_t *s, int64_t sample, bool in)
     for (uint32_t i = 0; i < n; i++) {
         const hqx_tensor_t *t = &m->tensors[m->ids[h->io_first + (in ? 0 : h->input_count) + i]];
         if (in)
-            memcpy(m->arena + t->arena_offset,
+            memcpy(arena + t->arena_offset,
                    (const uint8_t *)s->inputs[i] + (size_t)sample * t->bytes, t->bytes);
         else
-            memcpy((uint8_t *)s->outputs[i] + (size_t)sample * t->bytes, m->arena + t->arena_offset,
+            memcpy((uint8_t *)s->outputs[i] + (size_t)sample * t->bytes, arena + t->arena_offset,
                    t->bytes);
     }
 }
@@ -404,6 +404,38 @@ static void record_failure(run_shared_t *s, int op)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* One sample through every op. parts > 1: this is thread `index` of `parts` sharing the fast
+ * ops' output rows in one arena, with a barrier after each op; parts == 1: the whole sample. */
+static void run_sample(run_shared_t *s, int index, int parts, uint8_t *arena, uint8_t *scratch)
+{
+    const hqrt_model_t *m = s->m;
+    for (uint32_t i = 0; i < m->header->op_count; i++) {
+        const hqrt_i_prepared_t *prep = &m->prepared[i];
+        /* Fast kernels split the output rows; reference kernels run whole on thread 0. */
+        int op_parts = prep->fast ? parts : 1;
+        if (index < op_parts) {
+            int64_t rows = prep->fast ? prep->rows : 1;
+            op_call_t call = {.m = m,
+                              .op = &m->ops[i],
+                              .prep = prep,
+                              .arena = arena,
+                              .scratch = scratch,
+                              .row_begin = rows * index / op_parts,
+                              .row_end = rows * (index + 1) / op_parts};
+            if (call.row_begin < call.row_end && op_runs[m->ops[i].code](&call) != 0)
+                record_failure(s, (int)i);
+        }
+        if (parts > 1)
+            barrier_wait(&s->barrier);
+    }
+}
+
+/* A batch runs in two phases. First, while at least `threads` samples are left, every thread
+ * runs whole samples in its own arena (sample index, index + threads, ...): no barriers and the
+ * weights of a layer are read by every core at once. Then the rest (fewer samples than threads,
+ * or all of a batch on one thread) runs sample by sample in arena 0 with every op's output rows
+ * split over the threads. The same kernels compute every value either way, so the bytes never
+ * depend on the thread count. */
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -417,46 +449,43 @@ static void *worker_main(void *arg)
         return NULL; /* a later thread failed to start: the run shrank */
     const hqrt_model_t *m = s->m;
     uint8_t *scratch = m->scratch + (size_t)w->index * m->scratch_size;
-    for (int64_t sample = 0; sample < s->batch; sample++) {
+    int64_t whole = threads > 1 ? s->batch / threads * threads : 0;
+    uint8_t *own = m->arena + (size_t)w->index * m->arena_stride;
+    for (int64_t sample = w->index; sample < whole; sample += threads) {
+        copy_io(s, own, sample, true);
+        run_sample(s, 0, 1, own, scratch);
+        copy_io(s, own, sample, false);
+    }
+    /* arena 0 is thread 0's: the others touch it only after the barrier below, which thread 0
+     * reaches once its own samples are done and the next input is in place */
+    for (int64_t sample = whole; sample < s->batch; sample++) {
         if (w->index == 0)
-            copy_io(s, sample, true);
+            copy_io(s, m->arena, sample, true);
         if (threads > 1)
             barrier_wait(&s->barrier);
-        for (uint32_t i = 0; i < m->header->op_count; i++) {
-            const hqx_op_t *op = &m->ops[i];
-            const hqrt_i_prepared_t *prep = &m->prepared[i];
-            /* Fast kernels split the output rows; reference kernels run whole on thread 0. */
-            int parts = prep->fast ? threads : 1;
-            if (w->index < parts) {
-                int64_t rows = prep->fast ? prep->rows : 1;
-                op_call_t call = {.m = m,
-                                  .op = op,
-                                  .prep = prep,
-                                  .arena = m->arena,
-                                  .scratch = scratch,
-                                  .row_begin = rows * w->index / parts,
-                                  .row_end = rows * (w->index + 1) / parts};
-                if (call.row_begin < call.row_end && op_runs[op->code](&call) != 0)
-                    record_failure(s, (int)i);
-            }
-            if (threads > 1)
-                barrier_wait(&s->barrier);
-        }
+        run_sample(s, w->index, threads, m->arena, scratch);
         if (w->index == 0)
-            copy_io(s, sample, false);
+            copy_io(s, m->arena, sample, false);
     }
     return NULL;
 }
 
-static hqrt_status_t ensure_buffers(hqrt_model_t *model, int threads, hqrt_error_t *err)
+static hqrt_status_t ensure_buffers(hqrt_model_t *model, int threads, int arenas, hqrt_error_t *err)
 {
     const hqx_header_t *h = model->header;
-    if (!model->arena) {
-        size_t size = (size_t)(h->arena_size + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
-        model->arena = aligned_alloc(HQX_ALIGN, size ? size : HQX_ALIGN);
+    if (model->arena_count < arenas) {
+        free(model->arena);
+        model->arena_count = 0;
+        size_t stride = (size_t)(h->arena_size + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN +
+                        (HQRT_ARENA_SLACK + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
+        model->arena = aligned_alloc(HQX_ALIGN, stride * (size_t)arenas);
         if (!model->arena)
-            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory for the %llu-byte arena",
-                               model->name, (unsigned long long)h->arena_size);
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM,
+                               "%s: out of memory for %d arena(s) of %llu bytes", model->name,
+                               arenas, (unsigned long long)h->arena_size);
+        memset(model->arena, 0, stride * (size_t)arenas); /* the slack is read, so defined */
+        model->arena_stride = stride;
+        model->arena_count = arenas;
     }
     if (model->scratch_threads < threads) {
         free(model->scratch);
@@ -487,7 +516,7 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     int threads = options && options->threads > 1 ? options->threads : 1;
     if (threads > HQRT_MAX_THREADS)
         threads = HQRT_MAX_THREADS;
-    hqrt_status_t st = ensure_buffers(model, threads, err);
+    hqrt_status_t st = ensure_buffers(model, threads, batch >= threads ? threads : 1, err);
     if (st != HQRT_OK)
         return st;
     run_shared_t s = {.m = model,
