@@ -295,34 +295,68 @@ stage_param_x8(const int32_t *a, int32_t count, int32_t o)
     return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + o)));
 }
 
-/* hqrt_srdhm on 16 int32 lanes: even and odd lanes multiplied into int64 separately.
- * gemmlowp's nudged truncating division is floor((ab + 2^30) / 2^31) for either sign of ab:
- * ab >= 0: trunc((ab + 2^30) / 2^31) is the floor; ab < 0: ab + 1 - 2^30 < 0, so the truncating
- * division is floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31), the same. The only result above
- * INT32_MAX (INT32_MIN^2) saturates. */
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_fix(__m512i p)
+/* The 32-bit path's two roundings as one (m >= 0, right = max(-shift, 0) in 0..31): with
+ * A = x*m + 2^30, SRDHM(x, m) = floor(A / 2^31) for either sign (gemmlowp's nudged truncation:
+ * A >= 0 truncates to the floor; for A < 0 the nudge 1 - 2^30 plus the truncation's 2^31 - 1
+ * give the same A), and RoundingDivideByPOT(q, r) = floor((q + 2^(r-1) - [q < 0]) / 2^r). Nested
+ * floors of divisions by powers of two compose, so
+ *   y = floor((x*m + round - [A < 0] * neg) / 2^(31 + r)),
+ *   round = 2^30 + 2^(30 + r), neg = 2^31   (r >= 1);   round = 2^30, neg = 0   (r == 0).
+ * m >= 0 never meets SRDHM's one overflow (INT32_MIN^2). Constants per channel are prepared in
+ * the even/odd lane order of vpmuldq (vnni_fin_t). */
+typedef struct vnni_fin {
+    int32_t corr[16];    /* bias - in_zp * sum(w): raw + corr is the exact int32 accumulator */
+    int32_t mul[16];     /* m of channel l in lane l */
+    int32_t mul_odd[16]; /* m of channel 2i+1 in lane 2i (vpmuldq reads the even lanes) */
+    int32_t left[16];    /* max(shift, 0): hqrt_requantize32's saturating pre-shift */
+    int64_t round[2][8]; /* [even/odd channels] the constant above */
+    int64_t neg[2][8];   /* 2^31 or 0 */
+    int64_t shift[2][8]; /* 31 + r */
+    int32_t usable;      /* the block's stage and accumulator bounds allow this path */
+    int32_t unused[15];
+} vnni_fin_t;
+
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i
+rq_merged_x8(__m512i x, __m512i m, __m512i round, __m512i neg, __m512i shift, const bool exact_neg)
 {
-    __m512i v = _mm512_srai_epi64(_mm512_add_epi64(p, _mm512_set1_epi64((int64_t)1 << 30)), 31);
-    return _mm512_min_epi64(v, _mm512_set1_epi64(INT32_MAX));
+    __m512i ab = _mm512_mul_epi32(x, m);
+    __m512i a = _mm512_add_epi64(ab, round);
+    if (exact_neg)
+        a = _mm512_mask_sub_epi64(
+            a, _mm512_cmplt_epi64_mask(ab, _mm512_set1_epi64(-((int64_t)1 << 30))), a, neg);
+    return _mm512_srav_epi64(a, shift);
 }
 
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i srdhm_x16(__m512i x, __m512i m)
+/* hqrt_requantize32 on 16 int32 lanes already pre-shifted, the result in int32 lanes.
+ * exact_neg false skips the correction for A < 0: then every such lane gives y_correct or
+ * y_correct + 1, both <= 0 (A + round < 2^(31 + r)), which is only right when the caller clamps
+ * every y <= 0 to one code (act_min >= out_zp, no addend). */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i
+rq_merged_x16(__m512i x, __m512i m, __m512i m_odd, const int64_t round[2][8],
+              const int64_t neg[2][8], const int64_t shift[2][8], const bool exact_neg)
 {
-    __m512i qe = srdhm_fix(_mm512_mul_epi32(x, m));
-    __m512i qo = srdhm_fix(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)));
-    return _mm512_mask_blend_epi32(0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+    __m512i ye = rq_merged_x8(x, m, _mm512_load_si512((const void *)round[0]),
+                              _mm512_load_si512((const void *)neg[0]),
+                              _mm512_load_si512((const void *)shift[0]), exact_neg);
+    __m512i yo =
+        rq_merged_x8(_mm512_srli_epi64(x, 32), m_odd, _mm512_load_si512((const void *)round[1]),
+                     _mm512_load_si512((const void *)neg[1]),
+                     _mm512_load_si512((const void *)shift[1]), exact_neg);
+    return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
 }
 
-/* hqrt_rounding_divide_by_pot on 16 int32 lanes, exponents `right` in 0..31. */
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i rdpot_x16(__m512i q, __m512i right)
+/* The per-lane constants of one requantization (m, shift) into fin's even/odd slots. */
+static void fin_constants(int32_t m, int32_t shift, int lane, vnni_fin_t *f)
 {
-    const __m512i one = _mm512_set1_epi32(1);
-    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    __m512i rem = _mm512_and_si512(q, mask);
-    __m512i thr = _mm512_srli_epi32(mask, 1);
-    thr = _mm512_mask_add_epi32(thr, _mm512_cmplt_epi32_mask(q, _mm512_setzero_si512()), thr, one);
-    __m512i r = _mm512_srav_epi32(q, right);
-    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+    int32_t r = shift < 0 ? -shift : 0;
+    int half = lane % 2, at = lane / 2;
+    f->mul[lane] = m;
+    if (half)
+        f->mul_odd[2 * at] = m;
+    f->left[lane] = shift > 0 ? shift : 0;
+    f->round[half][at] = ((int64_t)1 << 30) + (r ? (int64_t)1 << (30 + r) : 0);
+    f->neg[half][at] = r ? (int64_t)1 << 31 : 0;
+    f->shift[half][at] = 31 + r;
 }
 
 /* x * 2^left on 16 int32 lanes, saturated to int32 lane by lane (hqrt_requantize32's
@@ -340,18 +374,81 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m
 }
 
 /* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
+ * fin (prepared, see vnni_fin_t) when the block's accumulators always fit int32 and its stage
+ * is the plain 32-bit path into 8-bit codes; afin likewise for a fused addend (NULL: none, or
+ * not on that path). Pixels the int32 lanes cannot finish exactly (an addend sum that could
+ * leave int32) go through int64 lanes (rq32_x8), or one value at a time through finish_value.
  * corr = bias - in_zp * sum(w) per channel (int64, precomputed at prepare). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
-                  const __m512i *raw, int np, const size_t *pix, int32_t o0, int32_t cout,
-                  uint8_t *output)
+                  const vnni_fin_t *fin, const vnni_fin_t *afin, const __m512i *raw, int np,
+                  const size_t *pix, int32_t o0, int32_t cout, uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
+    uint32_t slow = (1u << np) - 1;
+    if (fin && (!addend || afin)) {
+        const __mmask16 lanes = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+        const __m512i m = _mm512_load_si512((const void *)fin->mul);
+        const __m512i m_odd = _mm512_load_si512((const void *)fin->mul_odd);
+        const __m512i left = _mm512_load_si512((const void *)fin->left);
+        const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+        const bool floor_clamped = !addend && st->act_min >= st->out_zp;
+        const __m512i zp16 = _mm512_set1_epi32(st->out_zp), min16 = _mm512_set1_epi32(st->act_min),
+                      max16 = _mm512_set1_epi32(st->act_max);
+        for (int j = 0; j < np; j++) {
+            size_t oi = pix[j] * (size_t)cout + (size_t)o0;
+            __m512i x = raw[j]; /* the tile started from fin->corr */
+            if (any_left)       /* x * 2^left saturated to int32, as hqrt_requantize32 */
+                x = sat_shl_x16(x, left);
+            __m512i y = floor_clamped
+                            ? rq_merged_x16(x, m, m_odd, fin->round, fin->neg, fin->shift, false)
+                            : rq_merged_x16(x, m, m_odd, fin->round, fin->neg, fin->shift, true);
+            if (addend) {
+                __m512i a = addend->bits == 8 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(
+                                                    lanes, (const uint8_t *)addend->data + oi))
+                                              : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+                                                    lanes, (const uint16_t *)addend->data + oi));
+                a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
+                if (afin->left[0] > 0)
+                    a = sat_shl_x16(a, _mm512_set1_epi32(afin->left[0]));
+                __m512i t2 = rq_merged_x16(a, _mm512_set1_epi32(afin->mul[0]),
+                                           _mm512_set1_epi32(afin->mul[0]), afin->round, afin->neg,
+                                           afin->shift, true);
+                /* both terms within +-(2^30 - 128): the sum and its rounding stay in int32 */
+                const __m512i limit = _mm512_set1_epi32((1 << 30) - 128);
+                if (_mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(y), limit) |
+                    _mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(t2), limit))
+                    continue; /* int64 lanes below */
+                /* RoundingDivideByPOT(sum, 8) = floor((sum + 128 - [sum < 0]) / 256) */
+                __m512i sum = _mm512_add_epi32(y, t2);
+                sum = _mm512_add_epi32(_mm512_add_epi32(sum, _mm512_set1_epi32(128)),
+                                       _mm512_srai_epi32(sum, 31));
+                y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
+            }
+            __m512i code =
+                _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
+            __m128i bytes = _mm512_cvtepi32_epi8(code);
+            if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
+                _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
+            else
+                _mm_mask_storeu_epi8(output + oi, lanes, bytes);
+            slow &= ~(1u << j);
+        }
+        if (!slow)
+            return;
+    }
+    __m512i raw_only[VNNI_PIXELS]; /* the fallbacks below add corr in int64 */
+    for (int j = 0; j < np; j++)
+        raw_only[j] =
+            fin ? _mm512_sub_epi32(raw[j], _mm512_load_si512((const void *)fin->corr)) : raw[j];
+    raw = raw_only;
     bool vec = n == 16 && st->path == HQRT_PATH_GEMMLOWP && !st->multiplier_neg && !st->lut &&
                st->out_bits == 8 && (!addend || addend->bits == 8 || addend->bits == 16);
     if (!vec) {
         for (int j = 0; j < np; j++) {
+            if (!(slow & (1u << j)))
+                continue;
             int32_t sums[16];
             _mm512_storeu_si512((void *)sums, raw[j]);
             size_t base = pix[j] * (size_t)cout + (size_t)o0;
@@ -362,60 +459,6 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         }
         return;
     }
-    /* 16 int32 lanes: every step of hqrt_requantize32 stays in int32 (the left pre-shifts,
-     * the layer's and a fused addend's, saturating lane by lane). A pixel whose addend sum
-     * could leave int32 goes through the int64 lanes below. */
-    uint32_t slow = (1u << np) - 1;
-    __m512i m16 = st->count == 1 ? _mm512_set1_epi32(st->multiplier[0])
-                                 : _mm512_loadu_si512((const void *)(st->multiplier + o0));
-    __m512i sh16 = st->count == 1 ? _mm512_set1_epi32(st->shift[0])
-                                  : _mm512_loadu_si512((const void *)(st->shift + o0));
-    {
-        const __m512i zero16 = _mm512_setzero_si512();
-        const __m512i left = _mm512_max_epi32(sh16, zero16);
-        const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero16, sh16), zero16);
-        const bool any_left = _mm512_cmpgt_epi32_mask(sh16, zero16) != 0;
-        const __m512i c0 = _mm512_loadu_si512((const void *)(corr + o0));
-        const __m512i c1 = _mm512_loadu_si512((const void *)(corr + o0 + 8));
-        const __m512i zp16 = _mm512_set1_epi32(st->out_zp), min16 = _mm512_set1_epi32(st->act_min),
-                      max16 = _mm512_set1_epi32(st->act_max);
-        for (int j = 0; j < np; j++) {
-            size_t oi = pix[j] * (size_t)cout + (size_t)o0;
-            __m256i x0 = _mm512_cvtsepi64_epi32(
-                _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(raw[j])), c0));
-            __m256i x1 = _mm512_cvtsepi64_epi32(
-                _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(raw[j], 1)), c1));
-            __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
-            if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
-                x = sat_shl_x16(x, left);
-            __m512i y = rdpot_x16(srdhm_x16(x, m16), right);
-            if (addend) {
-                __m512i a =
-                    addend->bits == 8
-                        ? _mm512_cvtepu8_epi32(_mm_loadu_si128(
-                              (const __m128i *)(const void *)((const uint8_t *)addend->data + oi)))
-                        : _mm512_cvtepu16_epi32(_mm256_loadu_si256((
-                              const __m256i *)(const void *)((const uint16_t *)addend->data + oi)));
-                a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
-                if (addend->shift > 0)
-                    a = sat_shl_x16(a, _mm512_set1_epi32(addend->shift));
-                __m512i t2 = srdhm_x16(a, _mm512_set1_epi32(addend->multiplier));
-                if (addend->shift < 0)
-                    t2 = rdpot_x16(t2, _mm512_set1_epi32(-addend->shift));
-                const __m512i limit = _mm512_set1_epi32((1 << 30) - 1);
-                if (_mm512_cmpgt_epu32_mask(_mm512_abs_epi32(y), limit) |
-                    _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(t2), limit))
-                    continue; /* int64 lanes below */
-                y = rdpot_x16(_mm512_add_epi32(y, t2), _mm512_set1_epi32(HQRT_SUM_FRAC_BITS));
-            }
-            __m512i code =
-                _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
-            _mm_storeu_si128((__m128i *)(void *)(output + oi), _mm512_cvtepi32_epi8(code));
-            slow &= ~(1u << j);
-        }
-    }
-    if (!slow)
-        return;
     const __m512i lo32 = _mm512_set1_epi64(INT32_MIN), hi32 = _mm512_set1_epi64(INT32_MAX);
     const __m512i zp_out = _mm512_set1_epi64(st->out_zp), amin = _mm512_set1_epi64(st->act_min),
                   amax = _mm512_set1_epi64(st->act_max), one = _mm512_set1_epi64(1),
@@ -469,15 +512,16 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
  * array made gcc move them around every step). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg, size_t seg_stride,
-          const int nb, const int mp, __m512i acc[][VNNI_BLOCKS])
+          const int nb, const int mp, const __m512i *init, __m512i acc[][VNNI_BLOCKS])
 {
     const __m512i z = _mm512_setzero_si512();
-    __m512i a00 = z, a01 = z, a02 = z, a03 = z;
-    __m512i a10 = z, a11 = z, a12 = z, a13 = z;
-    __m512i a20 = z, a21 = z, a22 = z, a23 = z;
-    __m512i a30 = z, a31 = z, a32 = z, a33 = z;
-    __m512i a40 = z, a41 = z, a42 = z, a43 = z;
-    __m512i a50 = z, a51 = z, a52 = z, a53 = z;
+    const __m512i i0 = init[0], i1 = init[1], i2 = init[2], i3 = init[3];
+    __m512i a00 = i0, a01 = i1, a02 = i2, a03 = i3;
+    __m512i a10 = i0, a11 = i1, a12 = i2, a13 = i3;
+    __m512i a20 = i0, a21 = i1, a22 = i2, a23 = i3;
+    __m512i a30 = i0, a31 = i1, a32 = i2, a33 = i3;
+    __m512i a40 = i0, a41 = i1, a42 = i2, a43 = i3;
+    __m512i a50 = i0, a51 = i1, a52 = i2, a53 = i3;
     const size_t stream = (size_t)k4n * 64;
     const int64_t seg_k4 = k4n / nseg;
     for (int64_t sg = 0; sg < nseg; sg++) {
@@ -543,7 +587,11 @@ put_bytes(uint8_t *dst, const uint8_t *src, int fill, size_t n)
 }
 
 /* u8 patch of one output pixel: taps in (ky, kx, i) order, in_zp outside the input, zero tail.
- * With dilation_w == 1 the taps of one kernel row inside the input are one contiguous span. */
+ * With dilation_w == 1 the taps of one kernel row inside the input are one contiguous span; a
+ * span of at most 64 bytes (a first conv's 7 taps x 3 channels) is copied with one full-width
+ * load and store: the load may read past the tensor into the arena's slack, the store writes
+ * past the span into bytes the next row, the zero tail or the next patch then overwrite (the
+ * scratch has 64 bytes of slack after the last patch). */
 VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                        const uint8_t *input, int64_t oy, int64_t ox, int64_t padded,
                                        uint8_t *patch)
@@ -559,6 +607,15 @@ VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t
             continue;
         }
         const uint8_t *row = input + (size_t)y * (size_t)in.w * c;
+        if (kp->dilation_w == 1 && x0 >= 0 && x0 + kw <= in.w && (size_t)kw * c <= 64) {
+            const uint8_t *src = row + (size_t)x0 * c;
+            if ((size_t)kw * c <= 32)
+                _mm256_storeu_si256((__m256i *)(void *)dst,
+                                    _mm256_loadu_si256((const __m256i *)(const void *)src));
+            else
+                _mm512_storeu_si512((void *)dst, _mm512_loadu_si512((const void *)src));
+            continue;
+        }
         if (kp->dilation_w == 1) {
             int64_t a = x0 < 0 ? -x0 : 0; /* taps [a, b) lie inside the input */
             if (a > kw)
@@ -598,6 +655,15 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int64_t *corr =
         (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
+    const vnni_fin_t *fin = prep->finish;
+    /* a fused addend's requantization, the same constants in every lane */
+    _Alignas(64) vnni_fin_t addend_fin;
+    const vnni_fin_t *afin = NULL;
+    if (fin && addend && addend->multiplier >= 0 && addend->shift >= -31 && addend->shift <= 30) {
+        for (int l = 0; l < 16; l++)
+            fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
+        afin = &addend_fin;
+    }
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
                         kp->pad_right == 0 && in.c % 4 == 0;
@@ -621,38 +687,47 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
         size_t pix[VNNI_CHUNK][VNNI_PIXELS];
         int np[VNNI_CHUNK];
         bool seg[VNNI_CHUNK];
+        /* the chunk's pixels in order: one division for its first, then a running (oy, ox) */
+        int64_t oy = (row_begin + first) / out.w, ox = (row_begin + first) % out.w;
         for (int t = 0; t < tiles; t++) {
-            int64_t tile_first = first + (int64_t)t * VNNI_PIXELS;
             np[t] = count - (int64_t)t * VNNI_PIXELS < VNNI_PIXELS
                         ? (int)(count - (int64_t)t * VNNI_PIXELS)
                         : VNNI_PIXELS;
+            int64_t ys[VNNI_PIXELS], xs[VNNI_PIXELS];
+            for (int j = 0; j < np[t]; j++) {
+                ys[j] = oy, xs[j] = ox;
+                if (++ox == out.w)
+                    ox = 0, oy++;
+            }
             /* segments: a tile whose windows all lie inside the input reads each kernel row's
              * kw*c contiguous bytes in place (no patch) */
             seg[t] = segmented;
             for (int j = 0; seg[t] && j < np[t]; j++) {
-                int64_t p = row_begin + tile_first + j, oy = p / out.w, ox = p % out.w;
-                int64_t y0 = oy * kp->stride_h - kp->pad_top, x0 = ox * kp->stride_w - kp->pad_left;
+                int64_t y0 = ys[j] * kp->stride_h - kp->pad_top;
+                int64_t x0 = xs[j] * kp->stride_w - kp->pad_left;
                 seg[t] = y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h &&
                          x0 >= 0 && x0 + kp->kernel_w - 1 < in.w;
             }
             for (int j = 0; j < VNNI_PIXELS; j++) {
-                int64_t k = tile_first + (j < np[t] ? j : 0);
-                int64_t oy = (row_begin + k) / out.w, ox = (row_begin + k) % out.w;
-                pix[t][j] = (size_t)(oy * out.w + ox);
-                if (j >= np[t])
-                    rows[t][j] = rows[t][0]; /* never read: the tile kernel has np rows */
-                else if (seg[t])
-                    rows[t][j] = input + ((size_t)(oy * kp->stride_h - kp->pad_top) * (size_t)in.w +
-                                          (size_t)(ox * kp->stride_w - kp->pad_left)) *
-                                             (size_t)in.c;
+                if (j >= np[t]) { /* never read or stored: the tile kernel has np rows */
+                    pix[t][j] = pix[t][0];
+                    rows[t][j] = rows[t][0];
+                    continue;
+                }
+                pix[t][j] = (size_t)(ys[j] * out.w + xs[j]);
+                if (seg[t])
+                    rows[t][j] =
+                        input + ((size_t)(ys[j] * kp->stride_h - kp->pad_top) * (size_t)in.w +
+                                 (size_t)(xs[j] * kp->stride_w - kp->pad_left)) *
+                                    (size_t)in.c;
                 else if (direct)
-                    rows[t][j] = input + ((size_t)(oy * kp->stride_h) * (size_t)in.w +
-                                          (size_t)(ox * kp->stride_w)) *
+                    rows[t][j] = input + ((size_t)(ys[j] * kp->stride_h) * (size_t)in.w +
+                                          (size_t)(xs[j] * kp->stride_w)) *
                                              (size_t)in.c;
                 else {
                     uint8_t *patch =
                         scratch + ((size_t)t * VNNI_PIXELS + (size_t)j) * (size_t)kbytes;
-                    build_patch_u8(kp, in, input, oy, ox, kbytes, patch);
+                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, patch);
                     rows[t][j] = patch;
                 }
             }
@@ -660,82 +735,89 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
         for (int32_t b0 = 0; b0 < blocks; b0 += VNNI_BLOCKS) {
             int nb = blocks - b0 < VNNI_BLOCKS ? blocks - b0 : VNNI_BLOCKS;
             const int8_t *w = weights + (size_t)b0 * (size_t)k4n * 64;
+            __m512i init[VNNI_BLOCKS]; /* fin: accumulators start from the int32 corr */
+            const vnni_fin_t *bfin[VNNI_BLOCKS] = {0};
+            for (int b = 0; b < VNNI_BLOCKS; b++) {
+                bfin[b] = fin && b < nb && fin[b0 + b].usable ? fin + b0 + b : NULL;
+                init[b] = bfin[b] ? _mm512_load_si512((const void *)bfin[b]->corr)
+                                  : _mm512_setzero_si512();
+            }
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
                 const size_t ss = seg[t] ? seg_stride : 0;
                 switch (np[t] * 8 + nb) { /* a partial tile computes only its pixels */
                 case 52:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, init, acc);
                     break;
                 case 51:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, init, acc);
                     break;
                 case 50:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, init, acc);
                     break;
                 case 49:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, init, acc);
                     break;
                 case 44:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, init, acc);
                     break;
                 case 43:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, init, acc);
                     break;
                 case 42:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, init, acc);
                     break;
                 case 41:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, init, acc);
                     break;
                 case 36:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, init, acc);
                     break;
                 case 35:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, init, acc);
                     break;
                 case 34:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, init, acc);
                     break;
                 case 33:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, init, acc);
                     break;
                 case 28:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, init, acc);
                     break;
                 case 27:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, init, acc);
                     break;
                 case 26:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, init, acc);
                     break;
                 case 25:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, init, acc);
                     break;
                 case 20:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, init, acc);
                     break;
                 case 19:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, init, acc);
                     break;
                 case 18:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, init, acc);
                     break;
                 case 17:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, init, acc);
                     break;
                 case 12:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, init, acc);
                     break;
                 case 11:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, init, acc);
                     break;
                 case 10:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, init, acc);
                     break;
                 case 9:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, init, acc);
                     break;
                 default:
                     break;
@@ -744,8 +826,8 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     __m512i raw[VNNI_PIXELS];
                     for (int j = 0; j < VNNI_PIXELS; j++)
                         raw[j] = acc[j][b];
-                    vnni_finish_block(kp, addend, corr, raw, np[t], pix[t], (b0 + b) * 16, cout,
-                                      output);
+                    vnni_finish_block(kp, addend, corr, bfin[b], afin, raw, np[t], pix[t],
+                                      (b0 + b) * 16, cout, output);
                 }
             }
         }
@@ -803,6 +885,49 @@ static int32_t weight_at(const void *w, int32_t bits, size_t i)
     return bits == 16 ? ((const int16_t *)w)[i] : ((const int8_t *)w)[i];
 }
 
+#ifdef HQRT_HAVE_AVX2_BUILD
+/* Fills the int32 finish constants of every block of 16 channels; false when no block can use
+ * them. A block can when the stage is the 32-bit path into 8-bit codes without a lut or
+ * negative-side multipliers, its multipliers are >= 0, and every channel's accumulator, raw +
+ * corr for any u8 codes, fits int32 (so hqrt_requantize's saturation to int32 never acts). */
+static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, int32_t wbits,
+                                int64_t depth, int32_t cout, const int64_t *corr, vnni_fin_t *fin)
+{
+    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->lut || st->out_bits != 8)
+        return false;
+    bool any = false;
+    for (int32_t b = 0; b < (cout + 15) / 16; b++)
+        fin[b].usable = 1;
+    for (int32_t o = 0; o < (cout + 15) / 16 * 16; o++) {
+        vnni_fin_t *f = &fin[o / 16];
+        if (o >= cout) { /* lanes past cout: computed, never stored */
+            f->corr[o % 16] = 0;
+            fin_constants(0, 0, o % 16, f);
+            continue;
+        }
+        int32_t i = st->count == 1 ? 0 : o;
+        if (st->multiplier[i] < 0)
+            f->usable = 0;
+        int64_t pos = 0, neg = 0;
+        for (int64_t k = 0; k < depth; k++) {
+            int32_t v = weight_at(w, wbits, (size_t)k * (size_t)cout + (size_t)o);
+            if (v > 0)
+                pos += v;
+            else
+                neg += v;
+        }
+        int64_t lo = corr[o] + 255 * neg, hi = corr[o] + 255 * pos;
+        if (lo < INT32_MIN || hi > INT32_MAX)
+            f->usable = 0;
+        f->corr[o % 16] = (int32_t)corr[o];
+        fin_constants(st->multiplier[i], st->shift[i], o % 16, f);
+    }
+    for (int32_t b = 0; b < (cout + 15) / 16; b++)
+        any = any || fin[b].usable;
+    return any;
+}
+#endif
+
 hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                   hqrt_i_prepared_t *prep, hqrt_error_t *err)
 {
@@ -828,7 +953,8 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
             int64_t kbytes = (depth + 3) / 4 * 4;
             int32_t blocks = (cout + 15) / 16;
             size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
-            size_t all = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
+            size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
+            size_t all = fin_at + (size_t)blocks * sizeof(vnni_fin_t);
             int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
             if (!packed)
                 return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
@@ -849,6 +975,10 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                 }
             for (int32_t o = 0; bias && o < cout; o++)
                 corr[o] += bias[o];
+            hqrt_conv_params_t kp;
+            hqrt_i_conv_setup(m, op, &kp);
+            vnni_fin_t *fin = (vnni_fin_t *)(void *)(packed + fin_at);
+            bool exact32 = vnni_prepare_finish(&kp.out, w, p->weight_bits, depth, cout, corr, fin);
             bool direct = dense || (p->kernel_h == 1 && p->kernel_w == 1);
             *prep = (hqrt_i_prepared_t){.fast = true,
                                         .kind = KIND_VNNI,
@@ -858,7 +988,9 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                         .packed = packed,
                                         .depth = depth,
                                         .depth_padded = kbytes,
-                                        .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes)};
+                                        .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes) +
+                                                   64, /* build_patch_u8's wide stores */
+                                        .finish = exact32 ? fin : NULL};
             return HQRT_OK;
         }
         int64_t kpad = (depth + 15) / 16 * 16;

@@ -149,10 +149,11 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
     return bytes;
 }
 
-/* Runs a program on random codes with the reference kernels only, then with the fast kernels at
- * 1 and 2 threads (AVX-512 VNNI where the CPU has it), then with the AVX2 kernels alone
- * (HQRT_NO_VNNI); all must give the same bytes. */
-static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
+/* Runs a program on random codes (input 0: `codes` when not NULL, the same for every sample)
+ * with the reference kernels only, then with the fast kernels at 1 and 2 threads (AVX-512 VNNI
+ * where the CPU has it), then with the AVX2 kernels alone (HQRT_NO_VNNI); all must give the
+ * same bytes. */
+static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, const uint8_t *codes)
 {
     hqrt_model_t *ref = NULL, *fast = NULL, *avx2 = NULL;
     hqrt_error_t err;
@@ -176,6 +177,8 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
         if (io.bits == 16) /* keep 16-bit codes anywhere in range */
             for (size_t k = 0; k < io.bytes * (size_t)batch / 2; k++)
                 ((uint16_t *)ins[i])[k] = (uint16_t)rnd();
+        for (int64_t n = 0; i == 0 && codes && n < batch; n++)
+            memcpy((uint8_t *)ins[i] + (size_t)n * io.bytes, codes, io.bytes);
     }
     assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
     int nout = io.count;
@@ -212,6 +215,11 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
     hqrt_close(ref);
     hqrt_close(fast);
     hqrt_close(avx2);
+}
+
+static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
+{
+    run_three_ways_on(bytes, len, batch, NULL);
 }
 
 static void fast_conv_equals_reference_on_random_shapes(void **state)
@@ -276,6 +284,83 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
         size_t len;
         uint8_t *bytes = build_conv(&k, &len);
         run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* The VNNI output stage runs the 32-bit path's two roundings as one shift on int32 lanes (and
+ * skips the negative-side correction when every y <= 0 clamps to one code). This walks 256
+ * consecutive accumulators of every channel through it: a 1x1 conv with weights 1 over input
+ * codes 0..255 gives acc = bias[o] + code. Multipliers 2^30 (an exact tie every 2^(r+1)
+ * accumulators), 2^30 + 1, INT32_MAX, 0 and random; right shifts 0..31 and left shifts; bias
+ * centred where the output codes change; clamps below, at and above the zero point; and a
+ * residual addend with a tie-making multiplier. 40 channels: two blocks and a partial one. */
+static void vector_output_stage_equals_reference_on_every_accumulator_of_a_window(void **state)
+{
+    (void)state;
+    static const int32_t variants[][4] = {/* out_zp, act_min, act_max, addend */
+                                          {128, 0, 255, 0},   {3, 3, 255, 0},   {0, 0, 255, 0},
+                                          {200, 210, 240, 0}, {128, 0, 255, 1}, {0, 0, 255, 1}};
+    uint8_t codes[256];
+    for (int i = 0; i < 256; i++)
+        codes[i] = (uint8_t)i;
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        enum { COUT = 40 };
+        hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+        assert_non_null(b);
+        int32_t x = hqrt_b_tensor(b, "net/input_layer1", 4, 1, 256, 1, 8, 0.02f, 0);
+        int32_t y = hqrt_b_tensor(b, "net/conv1", 4, 1, 256, COUT, 8, 0.05f, variants[v][0]);
+        int32_t ins[2] = {x, -1};
+        hqx_conv_params_t p = {.kernel_h = 1,
+                               .kernel_w = 1,
+                               .stride_h = 1,
+                               .stride_w = 1,
+                               .dilation_h = 1,
+                               .dilation_w = 1,
+                               .groups = 1,
+                               .weight_bits = 8};
+        int8_t w[COUT];
+        int64_t bias[COUT];
+        stage_data_t d;
+        for (int o = 0; o < COUT; o++) {
+            static const int32_t mults[] = {1 << 30, (1 << 30) + 1, INT32_MAX, 0, 0};
+            w[o] = 1;
+            d.mult[o] = o % 5 == 4 ? rnd_range(1 << 30, INT32_MAX) : mults[o % 5];
+            d.shift[o] = o % 7 == 6 ? rnd_range(1, 6) : -((o * 3 + (int)v) % 32);
+            double scale = d.mult[o]; /* m * 2^(shift - 31), no libm: the test links libhqrt only */
+            for (int e = d.shift[o] - 31; e < 0; e++)
+                scale /= 2;
+            for (int e = d.shift[o] - 31; e > 0; e--)
+                scale *= 2;
+            int64_t centre = scale > 1e-9 ? (int64_t)(rnd_range(-120, 120) / scale) : 0;
+            if (centre > INT32_MAX / 2 || centre < -INT32_MAX / 2)
+                centre = rnd_range(-100000, 100000);
+            bias[o] = centre - 128;
+        }
+        p.weights = hqrt_b_blob(b, w, sizeof w);
+        p.bias = hqrt_b_blob(b, bias, sizeof bias);
+        p.stage = (hqx_stage_t){.path = HQRT_PATH_GEMMLOWP,
+                                .count = COUT,
+                                .act_min = variants[v][1],
+                                .act_max = variants[v][2],
+                                .multiplier = hqrt_b_blob(b, d.mult, COUT * 4),
+                                .shift = hqrt_b_blob(b, d.shift, COUT * 4)};
+        int nin = 1;
+        if (variants[v][3]) {
+            ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, 1, 256, COUT, 8, 0.1f, 7);
+            nin = 2;
+            p.addend_multiplier = 1 << 30;
+            p.addend_shift = v % 2 ? -3 : 2;
+        }
+        assert_int_equal(
+            hqrt_b_op(b, HQX_OP_CONV, "net/conv1", &p, sizeof p, ins, (uint32_t)nin, &y, 1), 0);
+        assert_int_equal(hqrt_b_io(b, ins, (uint32_t)nin, &y, 1), 0);
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (hqrt_b_finish(b, &bytes, &len))
+            fail_msg("builder: %s", hqrt_b_error(b));
+        hqrt_b_destroy(b);
+        run_three_ways_on(bytes, len, 2, codes);
         free(bytes);
     }
 }
@@ -802,6 +887,7 @@ int main(void)
         cmocka_unit_test(conv_output_matches_a_hand_computed_value),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
+        cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
