@@ -29,9 +29,11 @@ typedef struct hqrt_i_prepared {
     bool dense;           /* a dense op: the input is one pixel of h*w*c channels */
     bool direct;          /* VNNI: 1x1 window, input pixels used in place when possible */
     int64_t rows;         /* output rows (VNNI conv: output pixels) the threads share */
+    int64_t min_rows;     /* fewest rows worth one piece of a shared op (>= 1) */
     void *packed;         /* weights repacked for the fast kernel (aligned_alloc), or NULL */
     int64_t depth;        /* accumulation depth per output (taps * channels per group) */
     int64_t depth_padded; /* depth rounded up to the kernel's vector width */
+    int64_t row_bytes;    /* VNNI: bytes per kernel row when rows are padded to 4, else 0 */
     size_t scratch;       /* bytes of scratch one thread needs */
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
 } hqrt_i_prepared_t;

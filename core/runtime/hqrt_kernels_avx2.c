@@ -313,7 +313,8 @@ typedef struct vnni_fin {
     int64_t neg[2][8];   /* 2^31 or 0 */
     int64_t shift[2][8]; /* 31 + r */
     int32_t usable;      /* the block's stage and accumulator bounds allow this path */
-    int32_t unused[15];
+    int32_t y_bound;     /* no channel's requantized y exceeds this in magnitude */
+    int32_t unused[14];
 } vnni_fin_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i
@@ -345,6 +346,16 @@ rq_merged_x16(__m512i x, __m512i m, __m512i m_odd, const int64_t round[2][8],
     return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
 }
 
+/* A bound on |hqrt_requantize32(x, m, shift)| for |x| <= x_max, m >= 0 (saturated to
+ * INT32_MAX): the pre-shift saturates at 2^31, then |y| <= x*m / 2^(31 + r) + 1. */
+static int32_t requantized_bound(int64_t x_max, int32_t m, int32_t shift)
+{
+    int32_t left = shift > 0 ? shift : 0, r = shift < 0 ? -shift : 0;
+    int64_t x = x_max > ((int64_t)1 << 31) >> left ? (int64_t)1 << 31 : x_max << left;
+    int64_t y = ((x * m) >> (31 + r)) + 1;
+    return y > INT32_MAX ? INT32_MAX : (int32_t)y;
+}
+
 /* The per-lane constants of one requantization (m, shift) into fin's even/odd slots. */
 static void fin_constants(int32_t m, int32_t shift, int lane, vnni_fin_t *f)
 {
@@ -373,6 +384,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m
     return _mm512_mask_blend_epi32(over, xs, sat);
 }
 
+#define SUM_LIMIT ((1 << 30) - 128)
+
 /* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
  * fin (prepared, see vnni_fin_t) when the block's accumulators always fit int32 and its stage
  * is the plain 32-bit path into 8-bit codes; afin likewise for a fused addend (NULL: none, or
@@ -381,8 +394,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m
  * corr = bias - in_zp * sum(w) per channel (int64, precomputed at prepare). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
-                  const vnni_fin_t *fin, const vnni_fin_t *afin, const __m512i *raw, int np,
-                  const size_t *pix, int32_t o0, int32_t cout, uint8_t *output)
+                  const vnni_fin_t *fin, const vnni_fin_t *afin, bool sum_check, const __m512i *raw,
+                  int np, const size_t *pix, int32_t o0, int32_t cout, uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
@@ -415,10 +428,11 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 __m512i t2 = rq_merged_x16(a, _mm512_set1_epi32(afin->mul[0]),
                                            _mm512_set1_epi32(afin->mul[0]), afin->round, afin->neg,
                                            afin->shift, true);
-                /* both terms within +-(2^30 - 128): the sum and its rounding stay in int32 */
-                const __m512i limit = _mm512_set1_epi32((1 << 30) - 128);
-                if (_mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(y), limit) |
-                    _mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(t2), limit))
+                /* both terms within +-SUM_LIMIT: the sum and its rounding stay in int32 (checked
+                 * only when the prepared bounds do not prove it) */
+                const __m512i limit = _mm512_set1_epi32(SUM_LIMIT);
+                if (sum_check && (_mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(y), limit) |
+                                  _mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(t2), limit)))
                     continue; /* int64 lanes below */
                 /* RoundingDivideByPOT(sum, 8) = floor((sum + 128 - [sum < 0]) / 256) */
                 __m512i sum = _mm512_add_epi32(y, t2);
@@ -522,16 +536,16 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
     __m512i a30 = i0, a31 = i1, a32 = i2, a33 = i3;
     __m512i a40 = i0, a41 = i1, a42 = i2, a43 = i3;
     __m512i a50 = i0, a51 = i1, a52 = i2, a53 = i3;
-    const size_t stream = (size_t)k4n * 64;
+    const size_t step = (size_t)nb * 64; /* the group's weights: [k/4][nb blocks][64 bytes] */
     const int64_t seg_k4 = k4n / nseg;
     for (int64_t sg = 0; sg < nseg; sg++) {
         const size_t at = (size_t)sg * seg_stride;
-        const int8_t *w0 = w + (size_t)sg * (size_t)seg_k4 * 64, *w1 = w0 + stream,
-                     *w2 = w0 + 2 * stream, *w3 = w0 + 3 * stream;
+        const int8_t *w0 = w + (size_t)sg * (size_t)seg_k4 * step, *w1 = w0 + 64, *w2 = w0 + 128,
+                     *w3 = w0 + 192;
         const uint8_t *r0 = rows[0] + at, *r1 = rows[1] + at, *r2 = rows[2] + at,
                       *r3 = rows[3] + at, *r4 = rows[4] + at, *r5 = rows[5] + at;
         for (int64_t k = 0; k < seg_k4; k++) {
-            const size_t off = (size_t)k * 64;
+            const size_t off = (size_t)k * step;
             __m512i v0 = _mm512_load_si512((const void *)(w0 + off)), v1 = z, v2 = z, v3 = z;
             if (nb > 1)
                 v1 = _mm512_load_si512((const void *)(w1 + off));
@@ -591,17 +605,21 @@ put_bytes(uint8_t *dst, const uint8_t *src, int fill, size_t n)
  * span of at most 64 bytes (a first conv's 7 taps x 3 channels) is copied with one full-width
  * load and store: the load may read past the tensor into the arena's slack, the store writes
  * past the span into bytes the next row, the zero tail or the next patch then overwrite (the
- * scratch has 64 bytes of slack after the last patch). */
+ * scratch has 64 bytes of slack after the last patch). Kernel rows start every row_stride
+ * bytes: kw*c, or that rounded up to 4 (row-padded weights, see vnni_rows), the gap zero. */
 VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                        const uint8_t *input, int64_t oy, int64_t ox, int64_t padded,
-                                       uint8_t *patch)
+                                       size_t row_stride, uint8_t *patch)
 {
     const size_t c = (size_t)in.c;
     const int32_t kw = kp->kernel_w;
+    const size_t gap = row_stride - (size_t)kw * c;
     uint8_t *dst = patch;
     const int64_t x0 = ox * kp->stride_w - kp->pad_left;
-    for (int32_t ky = 0; ky < kp->kernel_h; ky++, dst += (size_t)kw * c) {
+    for (int32_t ky = 0; ky < kp->kernel_h; ky++, dst += row_stride) {
         int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+        if (gap)
+            put_bytes(dst + (size_t)kw * c, NULL, 0, gap);
         if (y < 0 || y >= in.h) {
             put_bytes(dst, NULL, kp->in_zp, (size_t)kw * c);
             continue;
@@ -659,10 +677,14 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     /* a fused addend's requantization, the same constants in every lane */
     _Alignas(64) vnni_fin_t addend_fin;
     const vnni_fin_t *afin = NULL;
+    int32_t t2_bound = INT32_MAX; /* bounds |the addend's requantized term| */
     if (fin && addend && addend->multiplier >= 0 && addend->shift >= -31 && addend->shift <= 30) {
         for (int l = 0; l < 16; l++)
             fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
         afin = &addend_fin;
+        int64_t top = addend->bits == 16 ? 65535 : 255;
+        t2_bound = requantized_bound(addend->zp > top - addend->zp ? addend->zp : top - addend->zp,
+                                     addend->multiplier, addend->shift);
     }
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
@@ -671,8 +693,12 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     /* Chunks of VNNI_CHUNK tiles: the patches of a chunk are built once, then every block of
      * VNNI_BLOCKS x 16 channels runs over all its tiles, so that a block's weights are read from
      * memory once per chunk, not once per tile (the deep layers' weights exceed L2). */
-    const bool segmented = !direct && kp->dilation_w == 1 && in.c % 4 == 0 &&
-                           kbytes == (int64_t)kp->kernel_h * kp->kernel_w * in.c;
+    const size_t row_stride =
+        prep->row_bytes ? (size_t)prep->row_bytes : (size_t)kp->kernel_w * (size_t)in.c;
+    const bool segmented =
+        !direct && kp->dilation_w == 1 &&
+        (prep->row_bytes ||
+         (in.c % 4 == 0 && kbytes == (int64_t)kp->kernel_h * kp->kernel_w * in.c));
     const size_t seg_stride = (size_t)kp->dilation_h * (size_t)in.w * (size_t)in.c;
     /* Chunks of equal tile counts (49 pixels: 5 + 4 tiles, not 8 + 1): the weights are streamed
      * once per chunk, so a nearly empty last chunk would cost as much as a full one. */
@@ -727,7 +753,7 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                 else {
                     uint8_t *patch =
                         scratch + ((size_t)t * VNNI_PIXELS + (size_t)j) * (size_t)kbytes;
-                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, patch);
+                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, row_stride, patch);
                     rows[t][j] = patch;
                 }
             }
@@ -826,8 +852,10 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     __m512i raw[VNNI_PIXELS];
                     for (int j = 0; j < VNNI_PIXELS; j++)
                         raw[j] = acc[j][b];
-                    vnni_finish_block(kp, addend, corr, bfin[b], afin, raw, np[t], pix[t],
-                                      (b0 + b) * 16, cout, output);
+                    vnni_finish_block(kp, addend, corr, bfin[b], afin,
+                                      !bfin[b] || bfin[b]->y_bound > SUM_LIMIT ||
+                                          t2_bound > SUM_LIMIT,
+                                      raw, np[t], pix[t], (b0 + b) * 16, cout, output);
                 }
             }
         }
@@ -897,7 +925,7 @@ static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, in
         return false;
     bool any = false;
     for (int32_t b = 0; b < (cout + 15) / 16; b++)
-        fin[b].usable = 1;
+        fin[b].usable = 1, fin[b].y_bound = 0;
     for (int32_t o = 0; o < (cout + 15) / 16 * 16; o++) {
         vnni_fin_t *f = &fin[o / 16];
         if (o >= cout) { /* lanes past cout: computed, never stored */
@@ -919,6 +947,11 @@ static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, in
         int64_t lo = corr[o] + 255 * neg, hi = corr[o] + 255 * pos;
         if (lo < INT32_MIN || hi > INT32_MAX)
             f->usable = 0;
+        int32_t yb = requantized_bound(lo < 0 && -lo > hi ? -lo
+                                       : hi < 0           ? -hi
+                                                          : hi,
+                                       st->multiplier[i] < 0 ? 0 : st->multiplier[i], st->shift[i]);
+        f->y_bound = yb > f->y_bound ? yb : f->y_bound;
         f->corr[o % 16] = (int32_t)corr[o];
         fin_constants(st->multiplier[i], st->shift[i], o % 16, f);
     }
@@ -950,7 +983,13 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
         if (depth > MAX_FAST_DEPTH)
             return HQRT_OK;
         if (cpu_has_vnni() && !getenv("HQRT_NO_VNNI")) {
-            int64_t kbytes = (depth + 3) / 4 * 4;
+            /* A kernel row of taps that is not a whole number of 4-byte groups (a first conv's
+             * 7 taps x 3 channels) is padded to one with zero weights: vnni_rows then reads
+             * such rows in place from the input, the pad bytes (the next pixel's, or the
+             * arena's slack) multiplied by 0. */
+            int64_t span = dense ? depth : (int64_t)p->kernel_w * cin;
+            int64_t row_bytes = !dense && p->dilation_w == 1 && span % 4 ? (span + 3) / 4 * 4 : 0;
+            int64_t kbytes = row_bytes ? (int64_t)p->kernel_h * row_bytes : (depth + 3) / 4 * 4;
             int32_t blocks = (cout + 15) / 16;
             size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
             size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
@@ -963,13 +1002,18 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
              * accumulator of the reference kernel */
             int64_t *corr = (int64_t *)(void *)(packed + wbytes);
             const int64_t *bias = hqrt_i_blob(m, p->bias);
-            /* [block][k/4][16 channels][4 taps]; the patch order (ky, kx, i) is the row order
-             * of the [kh, kw, cin, cout] weights */
+            /* groups of VNNI_BLOCKS blocks of 16 channels (the last may have fewer), each
+             * [k/4][block][16 channels][4 taps], so that a tile reads one sequential stream; the
+             * patch order (ky, kx, i) is the row order of the [kh, kw, cin, cout] weights */
             for (int32_t o = 0; o < cout; o++)
                 for (int64_t k = 0; k < depth; k++) {
                     int32_t v = weight_at(w, p->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
-                    size_t at = ((size_t)(o / 16) * (size_t)(kbytes / 4) + (size_t)(k / 4)) * 64 +
-                                (size_t)(o % 16) * 4 + (size_t)(k % 4);
+                    int32_t b0 = o / 16 / VNNI_BLOCKS * VNNI_BLOCKS;
+                    int32_t nb = blocks - b0 < VNNI_BLOCKS ? blocks - b0 : VNNI_BLOCKS;
+                    int64_t kk = row_bytes ? k / span * row_bytes + k % span : k;
+                    size_t at = (size_t)b0 * (size_t)kbytes * 16 +
+                                ((size_t)(kk / 4) * (size_t)nb + (size_t)(o / 16 - b0)) * 64 +
+                                (size_t)(o % 16) * 4 + (size_t)(kk % 4);
                     packed[at] = (int8_t)v;
                     corr[o] -= (int64_t)ti->qp_zp * v;
                 }
@@ -985,9 +1029,11 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                         .dense = dense,
                                         .direct = direct,
                                         .rows = dense ? 1 : (int64_t)to->h * to->w,
+                                        .min_rows = 4 * VNNI_PIXELS, /* weights per piece */
                                         .packed = packed,
                                         .depth = depth,
                                         .depth_padded = kbytes,
+                                        .row_bytes = row_bytes,
                                         .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes) +
                                                    64, /* build_patch_u8's wide stores */
                                         .finish = exact32 ? fin : NULL};

@@ -1,8 +1,9 @@
 /* hqrt_run.c — the executor: runs a validated program op by op over a per-sample activation
  * arena. Every op has a scalar reference path (the integer formulas of docs/numerics.md); conv,
  * depthwise and dense on 8-bit activations also have an AVX2 path (hqrt_kernels_avx2.c) tested
- * bit-exact against it. Threads split an op's output rows; each output value is computed by
- * exactly one thread with the same arithmetic, so every thread count gives the same bytes. */
+ * bit-exact against it. Threads run whole samples of a batch, or share one sample by claiming
+ * pieces of each op's output rows; each output value is computed by exactly one thread with the
+ * same arithmetic, so every thread count gives the same bytes. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
@@ -312,7 +313,7 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
 /* The barrier between ops: spin briefly (an op of a small layer takes microseconds, and a
  * futex sleep/wake costs about as much), then sleep on a condition variable, so that a loaded
  * machine does not burn its cores in busy waits. */
-enum { BARRIER_SPINS = 4000 };
+enum { BARRIER_SPINS = 4000, PIECES_PER_THREAD = 6 };
 
 typedef struct op_barrier {
     atomic_int arrived;
@@ -371,7 +372,8 @@ typedef struct run_shared {
     pthread_cond_t gate_cond;
     bool gate_open;
     op_barrier_t barrier;
-    int failed_op; /* -1, or the first op whose kernel refused its arguments */
+    atomic_int *claims; /* per op: pieces handed out so far (split samples), reset per sample */
+    int failed_op;      /* -1, or the first op whose kernel refused its arguments */
 } run_shared_t;
 
 typedef struct worker {
@@ -406,24 +408,45 @@ static void record_failure(run_shared_t *s, int op)
 
 /* One sample through every op. parts > 1: this is thread `index` of `parts` sharing the fast
  * ops' output rows in one arena, with a barrier after each op; parts == 1: the whole sample. */
-static void run_sample(run_shared_t *s, int index, int parts, uint8_t *arena, uint8_t *scratch)
+/* Pieces an op's output rows are cut into when `parts` threads share a sample: several per
+ * thread, so that a thread the machine stalls (a preempted vCPU) holds up the others for one
+ * piece, not half the op; at least min_rows rows each (a VNNI conv streams its weights once per
+ * piece). Reference kernels run whole: one piece. */
+static int64_t piece_count(const hqrt_i_prepared_t *prep, int parts)
+{
+    if (!prep->fast || parts <= 1)
+        return 1;
+    int64_t most = prep->rows / (prep->min_rows > 1 ? prep->min_rows : 1);
+    int64_t want = (int64_t)parts * PIECES_PER_THREAD;
+    return most < 1 ? 1 : most < want ? most : want;
+}
+
+/* One sample through every op. parts == 1: the whole sample on this thread. parts > 1: the
+ * `parts` threads share the sample in arena 0, each op's pieces claimed one at a time from an
+ * atomic counter, a barrier after each op; which thread computes a piece never changes its
+ * bytes. */
+static void run_sample(run_shared_t *s, int parts, uint8_t *arena, uint8_t *scratch)
 {
     const hqrt_model_t *m = s->m;
     for (uint32_t i = 0; i < m->header->op_count; i++) {
         const hqrt_i_prepared_t *prep = &m->prepared[i];
-        /* Fast kernels split the output rows; reference kernels run whole on thread 0. */
-        int op_parts = prep->fast ? parts : 1;
-        if (index < op_parts) {
-            int64_t rows = prep->fast ? prep->rows : 1;
+        int64_t pieces = piece_count(prep, parts);
+        int64_t rows = prep->fast ? prep->rows : 1;
+        for (;;) {
+            int64_t piece = parts > 1 ? atomic_fetch_add(&s->claims[i], 1) : 0;
+            if (piece >= pieces)
+                break;
             op_call_t call = {.m = m,
                               .op = &m->ops[i],
                               .prep = prep,
                               .arena = arena,
                               .scratch = scratch,
-                              .row_begin = rows * index / op_parts,
-                              .row_end = rows * (index + 1) / op_parts};
+                              .row_begin = rows * piece / pieces,
+                              .row_end = rows * (piece + 1) / pieces};
             if (call.row_begin < call.row_end && op_runs[m->ops[i].code](&call) != 0)
                 record_failure(s, (int)i);
+            if (parts == 1)
+                break;
         }
         if (parts > 1)
             barrier_wait(&s->barrier);
@@ -453,17 +476,20 @@ static void *worker_main(void *arg)
     uint8_t *own = m->arena + (size_t)w->index * m->arena_stride;
     for (int64_t sample = w->index; sample < whole; sample += threads) {
         copy_io(s, own, sample, true);
-        run_sample(s, 0, 1, own, scratch);
+        run_sample(s, 1, own, scratch);
         copy_io(s, own, sample, false);
     }
     /* arena 0 is thread 0's: the others touch it only after the barrier below, which thread 0
      * reaches once its own samples are done and the next input is in place */
     for (int64_t sample = whole; sample < s->batch; sample++) {
-        if (w->index == 0)
+        if (w->index == 0) {
             copy_io(s, m->arena, sample, true);
+            for (uint32_t i = 0; threads > 1 && i < m->header->op_count; i++)
+                atomic_store(&s->claims[i], 0); /* everyone is past the last op's barrier */
+        }
         if (threads > 1)
             barrier_wait(&s->barrier);
-        run_sample(s, w->index, threads, m->arena, scratch);
+        run_sample(s, threads, m->arena, scratch);
         if (w->index == 0)
             copy_io(s, m->arena, sample, false);
     }
@@ -527,6 +553,16 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
                       .failed_op = -1};
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.gate_cond, NULL);
+    if (threads > 1) {
+        s.claims = malloc(h->op_count * sizeof *s.claims);
+        if (!s.claims) {
+            pthread_cond_destroy(&s.gate_cond);
+            pthread_mutex_destroy(&s.lock);
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", model->name);
+        }
+        for (uint32_t i = 0; i < h->op_count; i++)
+            atomic_init(&s.claims[i], 0);
+    }
     worker_t workers[HQRT_MAX_THREADS];
     for (int t = 0; t < threads; t++)
         workers[t] = (worker_t){.s = &s, .index = t};
@@ -550,6 +586,7 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
         barrier_destroy(&s.barrier);
     pthread_cond_destroy(&s.gate_cond);
     pthread_mutex_destroy(&s.lock);
+    free(s.claims);
     if (s.failed_op >= 0)
         return hqrt_i_fail(err, HQRT_ERR_FORMAT, "%s: layer %s: kernel refused its arguments",
                            model->name, model->strings + model->ops[s.failed_op].name);

@@ -255,15 +255,19 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
     }
 }
 
-/* Channels a multiple of 4 and windows inside the input: the VNNI kernel then reads each kernel
- * row of the input in place (no patch), tiles at the border still through patches. */
+/* Channels a multiple of 4 (or kernel rows padded to 4 bytes with zero weights, c = 3, 5, 1)
+ * and windows inside the input: the VNNI kernel then reads each kernel row of the input in place
+ * (no patch), tiles at the border still through patches. */
 static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state)
 {
     (void)state;
     static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
                                     {4, 3, 3, 1, 1, 1},  {8, 3, 3, 2, 1, 1},  {64, 3, 3, 1, 1, 0},
                                     {12, 5, 5, 1, 1, 2}, {16, 3, 1, 1, 2, 0}, {4, 1, 3, 2, 1, 1},
-                                    {20, 3, 3, 1, 2, 2}, {32, 2, 2, 2, 1, 0}};
+                                    {20, 3, 3, 1, 2, 2}, {32, 2, 2, 2, 1, 0},
+                                    /* rows of taps padded to 4 bytes: a first conv's 7 x 3 */
+                                    {3, 7, 7, 2, 1, 3},  {3, 3, 3, 1, 1, 1},  {5, 1, 1, 1, 1, 0},
+                                    {1, 3, 5, 1, 1, 2},  {6, 3, 3, 2, 2, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         conv_case_t k = {.h = rnd_range(12, 20),
                          .w = rnd_range(12, 20),
@@ -294,13 +298,15 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
  * codes 0..255 gives acc = bias[o] + code. Multipliers 2^30 (an exact tie every 2^(r+1)
  * accumulators), 2^30 + 1, INT32_MAX, 0 and random; right shifts 0..31 and left shifts; bias
  * centred where the output codes change; clamps below, at and above the zero point; and a
- * residual addend with a tie-making multiplier. 40 channels: two blocks and a partial one. */
+ * residual addend with a tie-making multiplier, or one whose term saturates so that the int32
+ * sum would overflow. 40 channels: two blocks and a partial one. */
 static void vector_output_stage_equals_reference_on_every_accumulator_of_a_window(void **state)
 {
     (void)state;
     static const int32_t variants[][4] = {/* out_zp, act_min, act_max, addend */
                                           {128, 0, 255, 0},   {3, 3, 255, 0},   {0, 0, 255, 0},
-                                          {200, 210, 240, 0}, {128, 0, 255, 1}, {0, 0, 255, 1}};
+                                          {200, 210, 240, 0}, {128, 0, 255, 1}, {0, 0, 255, 1},
+                                          {128, 0, 255, 2}};
     uint8_t codes[256];
     for (int i = 0; i < 256; i++)
         codes[i] = (uint8_t)i;
@@ -349,8 +355,9 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
         if (variants[v][3]) {
             ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, 1, 256, COUT, 8, 0.1f, 7);
             nin = 2;
-            p.addend_multiplier = 1 << 30;
-            p.addend_shift = v % 2 ? -3 : 2;
+            /* 1: ties; 2: a saturating pre-shift, so that the sum leaves int32 */
+            p.addend_multiplier = variants[v][3] == 1 ? 1 << 30 : INT32_MAX;
+            p.addend_shift = variants[v][3] == 2 ? 30 : v % 2 ? -3 : 2;
         }
         assert_int_equal(
             hqrt_b_op(b, HQX_OP_CONV, "net/conv1", &p, sizeof p, ins, (uint32_t)nin, &y, 1), 0);
