@@ -521,12 +521,34 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     }
 }
 
+/* The common output stage finished straight from the tile's registers: every block of the
+ * group has int32 constants (fin), no pre-shift, all 16 lanes stored, no addend, and every
+ * y <= 0 clamps to one code (act_min >= out_zp), so the negative-side correction is moot. */
+typedef struct vnni_epilogue {
+    const vnni_fin_t *fin[VNNI_BLOCKS];
+    uint8_t *out[VNNI_PIXELS]; /* where the group's first block of pixel j goes */
+    int32_t zp, lo, hi;        /* out_zp, act_min, act_max */
+} vnni_epilogue_t;
+
+VNNI_TARGET static inline __attribute__((always_inline)) void
+epilogue_store(__m512i x, const __m512i *k, __m512i zp, __m512i lo, __m512i hi, uint8_t *dst)
+{
+    /* k: mul, mul_odd, round even/odd, shift even/odd (vnni_fin_t) */
+    __m512i ye = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k[0]), k[2]), k[4]);
+    __m512i yo = _mm512_srav_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), k[1]), k[3]), k[5]);
+    __m512i y = _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+    __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtepi32_epi8(code));
+}
+
 /* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels
  * (both compile-time constants after inlining). The 24 accumulators are named variables (an
  * array made gcc move them around every step). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg, size_t seg_stride,
-          const int nb, const int mp, const __m512i *init, __m512i acc[][VNNI_BLOCKS])
+          const int nb, const int mp, const __m512i *init, const vnni_epilogue_t *ep,
+          __m512i acc[][VNNI_BLOCKS])
 {
     const __m512i z = _mm512_setzero_si512();
     const __m512i i0 = init[0], i1 = init[1], i2 = init[2], i3 = init[3];
@@ -576,6 +598,39 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
             ROW(5, a50, a51, a52, a53);
 #undef ROW
         }
+    }
+    if (ep) {
+        const __m512i zp = _mm512_set1_epi32(ep->zp), lo = _mm512_set1_epi32(ep->lo),
+                      hi = _mm512_set1_epi32(ep->hi);
+#define EPI(b, x0, x1, x2, x3, x4, x5)                                                             \
+    do {                                                                                           \
+        if (nb <= b)                                                                               \
+            break;                                                                                 \
+        const vnni_fin_t *f = ep->fin[b];                                                          \
+        const __m512i k[6] = {_mm512_load_si512((const void *)f->mul),                             \
+                              _mm512_load_si512((const void *)f->mul_odd),                         \
+                              _mm512_load_si512((const void *)f->round[0]),                        \
+                              _mm512_load_si512((const void *)f->round[1]),                        \
+                              _mm512_load_si512((const void *)f->shift[0]),                        \
+                              _mm512_load_si512((const void *)f->shift[1])};                       \
+        epilogue_store(x0, k, zp, lo, hi, ep->out[0] + 16 * b);                                    \
+        if (mp > 1)                                                                                \
+            epilogue_store(x1, k, zp, lo, hi, ep->out[1] + 16 * b);                                \
+        if (mp > 2)                                                                                \
+            epilogue_store(x2, k, zp, lo, hi, ep->out[2] + 16 * b);                                \
+        if (mp > 3)                                                                                \
+            epilogue_store(x3, k, zp, lo, hi, ep->out[3] + 16 * b);                                \
+        if (mp > 4)                                                                                \
+            epilogue_store(x4, k, zp, lo, hi, ep->out[4] + 16 * b);                                \
+        if (mp > 5)                                                                                \
+            epilogue_store(x5, k, zp, lo, hi, ep->out[5] + 16 * b);                                \
+    } while (0)
+        EPI(0, a00, a10, a20, a30, a40, a50);
+        EPI(1, a01, a11, a21, a31, a41, a51);
+        EPI(2, a02, a12, a22, a32, a42, a52);
+        EPI(3, a03, a13, a23, a33, a43, a53);
+#undef EPI
+        return;
     }
     acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
     acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
@@ -768,87 +823,103 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                 init[b] = bfin[b] ? _mm512_load_si512((const void *)bfin[b]->corr)
                                   : _mm512_setzero_si512();
             }
+            /* the group's blocks finish in the tile's registers (vnni_epilogue_t) */
+            bool fused = !addend && kp->out.act_min >= kp->out.out_zp && (b0 + nb) * 16 <= cout;
+            for (int b = 0; b < nb; b++)
+                fused = fused && bfin[b] &&
+                        !_mm512_test_epi32_mask(_mm512_load_si512((const void *)bfin[b]->left),
+                                                _mm512_load_si512((const void *)bfin[b]->left));
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
+                vnni_epilogue_t ep;
+                const vnni_epilogue_t *epp = NULL;
+                if (fused) {
+                    for (int b = 0; b < nb; b++)
+                        ep.fin[b] = bfin[b];
+                    for (int j = 0; j < np[t]; j++)
+                        ep.out[j] = output + pix[t][j] * (size_t)cout + (size_t)b0 * 16;
+                    ep.zp = kp->out.out_zp, ep.lo = kp->out.act_min, ep.hi = kp->out.act_max;
+                    epp = &ep;
+                }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
                 const size_t ss = seg[t] ? seg_stride : 0;
                 switch (np[t] * 8 + nb) { /* a partial tile computes only its pixels */
                 case 52:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, init, epp, acc);
                     break;
                 case 51:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, init, epp, acc);
                     break;
                 case 50:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, init, epp, acc);
                     break;
                 case 49:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, init, epp, acc);
                     break;
                 case 44:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, init, epp, acc);
                     break;
                 case 43:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, init, epp, acc);
                     break;
                 case 42:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, init, epp, acc);
                     break;
                 case 41:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, init, epp, acc);
                     break;
                 case 36:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, init, epp, acc);
                     break;
                 case 35:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, init, epp, acc);
                     break;
                 case 34:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, init, epp, acc);
                     break;
                 case 33:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, init, epp, acc);
                     break;
                 case 28:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, init, epp, acc);
                     break;
                 case 27:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, init, epp, acc);
                     break;
                 case 26:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, init, epp, acc);
                     break;
                 case 25:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, init, epp, acc);
                     break;
                 case 20:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, init, epp, acc);
                     break;
                 case 19:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, init, epp, acc);
                     break;
                 case 18:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, init, epp, acc);
                     break;
                 case 17:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, init, epp, acc);
                     break;
                 case 12:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, init, epp, acc);
                     break;
                 case 11:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, init, epp, acc);
                     break;
                 case 10:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, init, epp, acc);
                     break;
                 case 9:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, init, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, init, epp, acc);
                     break;
                 default:
                     break;
                 }
-                for (int b = 0; b < nb; b++) {
+                for (int b = 0; !fused && b < nb; b++) {
                     __m512i raw[VNNI_PIXELS];
                     for (int j = 0; j < VNNI_PIXELS; j++)
                         raw[j] = acc[j][b];

@@ -262,12 +262,20 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
 {
     (void)state;
     static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
-                                    {4, 3, 3, 1, 1, 1},  {8, 3, 3, 2, 1, 1},  {64, 3, 3, 1, 1, 0},
-                                    {12, 5, 5, 1, 1, 2}, {16, 3, 1, 1, 2, 0}, {4, 1, 3, 2, 1, 1},
-                                    {20, 3, 3, 1, 2, 2}, {32, 2, 2, 2, 1, 0},
+                                    {4, 3, 3, 1, 1, 1},
+                                    {8, 3, 3, 2, 1, 1},
+                                    {64, 3, 3, 1, 1, 0},
+                                    {12, 5, 5, 1, 1, 2},
+                                    {16, 3, 1, 1, 2, 0},
+                                    {4, 1, 3, 2, 1, 1},
+                                    {20, 3, 3, 1, 2, 2},
+                                    {32, 2, 2, 2, 1, 0},
                                     /* rows of taps padded to 4 bytes: a first conv's 7 x 3 */
-                                    {3, 7, 7, 2, 1, 3},  {3, 3, 3, 1, 1, 1},  {5, 1, 1, 1, 1, 0},
-                                    {1, 3, 5, 1, 1, 2},  {6, 3, 3, 2, 2, 1}};
+                                    {3, 7, 7, 2, 1, 3},
+                                    {3, 3, 3, 1, 1, 1},
+                                    {5, 1, 1, 1, 1, 0},
+                                    {1, 3, 5, 1, 1, 2},
+                                    {6, 3, 3, 2, 2, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         conv_case_t k = {.h = rnd_range(12, 20),
                          .w = rnd_range(12, 20),
@@ -299,7 +307,8 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
  * accumulators), 2^30 + 1, INT32_MAX, 0 and random; right shifts 0..31 and left shifts; bias
  * centred where the output codes change; clamps below, at and above the zero point; and a
  * residual addend with a tie-making multiplier, or one whose term saturates so that the int32
- * sum would overflow. 40 channels: two blocks and a partial one. */
+ * sum would overflow. 40 channels (two blocks and a partial one), or 80 where the stage of the
+ * first four blocks runs fused into the tile. */
 static void vector_output_stage_equals_reference_on_every_accumulator_of_a_window(void **state)
 {
     (void)state;
@@ -311,11 +320,15 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
     for (int i = 0; i < 256; i++)
         codes[i] = (uint8_t)i;
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        enum { COUT = 40 };
+        /* every y <= 0 clamped to one code, no addend: 80 channels, the first 64 without left
+         * shifts (the group's output stage runs in the tile's registers); else 40 */
+        enum { MAX_COUT = 80 };
+        const bool floor_clamped = variants[v][1] >= variants[v][0] && !variants[v][3];
+        const int cout = floor_clamped ? 80 : 40;
         hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
         assert_non_null(b);
         int32_t x = hqrt_b_tensor(b, "net/input_layer1", 4, 1, 256, 1, 8, 0.02f, 0);
-        int32_t y = hqrt_b_tensor(b, "net/conv1", 4, 1, 256, COUT, 8, 0.05f, variants[v][0]);
+        int32_t y = hqrt_b_tensor(b, "net/conv1", 4, 1, 256, cout, 8, 0.05f, variants[v][0]);
         int32_t ins[2] = {x, -1};
         hqx_conv_params_t p = {.kernel_h = 1,
                                .kernel_w = 1,
@@ -325,14 +338,15 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
                                .dilation_w = 1,
                                .groups = 1,
                                .weight_bits = 8};
-        int8_t w[COUT];
-        int64_t bias[COUT];
+        int8_t w[MAX_COUT];
+        int64_t bias[MAX_COUT];
         stage_data_t d;
-        for (int o = 0; o < COUT; o++) {
+        for (int o = 0; o < cout; o++) {
             static const int32_t mults[] = {1 << 30, (1 << 30) + 1, INT32_MAX, 0, 0};
             w[o] = 1;
             d.mult[o] = o % 5 == 4 ? rnd_range(1 << 30, INT32_MAX) : mults[o % 5];
-            d.shift[o] = o % 7 == 6 ? rnd_range(1, 6) : -((o * 3 + (int)v) % 32);
+            d.shift[o] = o % 7 == 6 && (!floor_clamped || o >= 64) ? rnd_range(1, 6)
+                                                                   : -((o * 3 + (int)v) % 32);
             double scale = d.mult[o]; /* m * 2^(shift - 31), no libm: the test links libhqrt only */
             for (int e = d.shift[o] - 31; e < 0; e++)
                 scale /= 2;
@@ -343,17 +357,17 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
                 centre = rnd_range(-100000, 100000);
             bias[o] = centre - 128;
         }
-        p.weights = hqrt_b_blob(b, w, sizeof w);
-        p.bias = hqrt_b_blob(b, bias, sizeof bias);
+        p.weights = hqrt_b_blob(b, w, (size_t)cout);
+        p.bias = hqrt_b_blob(b, bias, (size_t)cout * sizeof bias[0]);
         p.stage = (hqx_stage_t){.path = HQRT_PATH_GEMMLOWP,
-                                .count = COUT,
+                                .count = cout,
                                 .act_min = variants[v][1],
                                 .act_max = variants[v][2],
-                                .multiplier = hqrt_b_blob(b, d.mult, COUT * 4),
-                                .shift = hqrt_b_blob(b, d.shift, COUT * 4)};
+                                .multiplier = hqrt_b_blob(b, d.mult, (size_t)cout * 4),
+                                .shift = hqrt_b_blob(b, d.shift, (size_t)cout * 4)};
         int nin = 1;
         if (variants[v][3]) {
-            ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, 1, 256, COUT, 8, 0.1f, 7);
+            ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, 1, 256, cout, 8, 0.1f, 7);
             nin = 2;
             /* 1: ties; 2: a saturating pre-shift, so that the sum leaves int32 */
             p.addend_multiplier = variants[v][3] == 1 ? 1 << 30 : INT32_MAX;
