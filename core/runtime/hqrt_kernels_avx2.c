@@ -521,25 +521,54 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     }
 }
 
-/* The common output stage finished straight from the tile's registers: every block of the
- * group has int32 constants (fin), no pre-shift, all 16 lanes stored, no addend, and every
- * y <= 0 clamps to one code (act_min >= out_zp), so the negative-side correction is moot. */
+/* The output stage finished straight from a full tile's registers (6 pixels) when every block
+ * of the group has int32 constants (fin) without a pre-shift and all 16 lanes are stored:
+ * EPI_CLAMPED: no addend and every y <= 0 clamps to one code (act_min >= out_zp), so the
+ *   negative-side correction is moot;
+ * EPI_EXACT: no addend, the correction applied;
+ * EPI_ADDEND: an 8-bit addend whose pre-shifted term cannot saturate and whose sum with y is
+ *   proved to stay in int32 (vnni_rows checks both). */
+enum { EPI_CLAMPED = 1, EPI_EXACT = 2, EPI_ADDEND = 3 };
+
 typedef struct vnni_epilogue {
     const vnni_fin_t *fin[VNNI_BLOCKS];
-    uint8_t *out[VNNI_PIXELS]; /* where the group's first block of pixel j goes */
-    int32_t zp, lo, hi;        /* out_zp, act_min, act_max */
+    uint8_t *out[VNNI_PIXELS];       /* where the group's first block of pixel j goes */
+    const uint8_t *add[VNNI_PIXELS]; /* EPI_ADDEND: the addend at the same place */
+    const vnni_fin_t *afin;          /* EPI_ADDEND: the addend's requantization */
+    int32_t a_zp, a_left;
+    int32_t zp, lo, hi; /* out_zp, act_min, act_max */
+    int mode;
 } vnni_epilogue_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
-epilogue_store(__m512i x, const __m512i *k, __m512i zp, __m512i lo, __m512i hi, uint8_t *dst)
+epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m512i *ak,
+               const __m512i *c, int b, int j, const int mode)
 {
-    /* k: mul, mul_odd, round even/odd, shift even/odd (vnni_fin_t) */
-    __m512i ye = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k[0]), k[2]), k[4]);
-    __m512i yo = _mm512_srav_epi64(
-        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), k[1]), k[3]), k[5]);
-    __m512i y = _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
-    __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
-    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtepi32_epi8(code));
+    /* k: mul, mul_odd, round even/odd, shift even/odd, neg even/odd (vnni_fin_t); c: zp, lo, hi */
+    __m512i pe = _mm512_mul_epi32(x, k[0]);
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k[1]);
+    __m512i ae = _mm512_add_epi64(pe, k[2]), ao = _mm512_add_epi64(po, k[3]);
+    if (mode != EPI_CLAMPED) {
+        const __m512i t = _mm512_set1_epi64(-((int64_t)1 << 30));
+        ae = _mm512_mask_sub_epi64(ae, _mm512_cmplt_epi64_mask(pe, t), ae, k[6]);
+        ao = _mm512_mask_sub_epi64(ao, _mm512_cmplt_epi64_mask(po, t), ao, k[7]);
+    }
+    __m512i y = _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(ae, k[4]),
+                                        _mm512_slli_epi64(_mm512_srav_epi64(ao, k[5]), 32));
+    if (mode == EPI_ADDEND) {
+        __m512i a = _mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(ep->add[j] + 16 * b)));
+        a = _mm512_sllv_epi32(_mm512_sub_epi32(a, ak[0]), ak[1]);
+        __m512i t2 =
+            rq_merged_x16(a, ak[2], ak[2], ep->afin->round, ep->afin->neg, ep->afin->shift, true);
+        /* RoundingDivideByPOT(y + t2, 8) = floor((sum + 128 - [sum < 0]) / 256) */
+        __m512i sum = _mm512_add_epi32(y, t2);
+        sum = _mm512_add_epi32(_mm512_add_epi32(sum, _mm512_set1_epi32(128)),
+                               _mm512_srai_epi32(sum, 31));
+        y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
+    }
+    __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, c[0]), c[1]), c[2]);
+    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), _mm512_cvtepi32_epi8(code));
 }
 
 /* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels
@@ -599,36 +628,47 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
 #undef ROW
         }
     }
-    if (ep) {
-        const __m512i zp = _mm512_set1_epi32(ep->zp), lo = _mm512_set1_epi32(ep->lo),
-                      hi = _mm512_set1_epi32(ep->hi);
-#define EPI(b, x0, x1, x2, x3, x4, x5)                                                             \
+    if (mp == VNNI_PIXELS && ep) { /* full tiles only: 3 modes x 4 block counts */
+        const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
+                              _mm512_set1_epi32(ep->hi)};
+        __m512i ak[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        if (ep->mode == EPI_ADDEND)
+            ak[0] = _mm512_set1_epi32(ep->a_zp), ak[1] = _mm512_set1_epi32(ep->a_left),
+            ak[2] = _mm512_set1_epi32(ep->afin->mul[0]);
+#define EPI(b, mode, x0, x1, x2, x3, x4, x5)                                                       \
     do {                                                                                           \
         if (nb <= b)                                                                               \
             break;                                                                                 \
         const vnni_fin_t *f = ep->fin[b];                                                          \
-        const __m512i k[6] = {_mm512_load_si512((const void *)f->mul),                             \
+        const __m512i k[8] = {_mm512_load_si512((const void *)f->mul),                             \
                               _mm512_load_si512((const void *)f->mul_odd),                         \
                               _mm512_load_si512((const void *)f->round[0]),                        \
                               _mm512_load_si512((const void *)f->round[1]),                        \
                               _mm512_load_si512((const void *)f->shift[0]),                        \
-                              _mm512_load_si512((const void *)f->shift[1])};                       \
-        epilogue_store(x0, k, zp, lo, hi, ep->out[0] + 16 * b);                                    \
-        if (mp > 1)                                                                                \
-            epilogue_store(x1, k, zp, lo, hi, ep->out[1] + 16 * b);                                \
-        if (mp > 2)                                                                                \
-            epilogue_store(x2, k, zp, lo, hi, ep->out[2] + 16 * b);                                \
-        if (mp > 3)                                                                                \
-            epilogue_store(x3, k, zp, lo, hi, ep->out[3] + 16 * b);                                \
-        if (mp > 4)                                                                                \
-            epilogue_store(x4, k, zp, lo, hi, ep->out[4] + 16 * b);                                \
-        if (mp > 5)                                                                                \
-            epilogue_store(x5, k, zp, lo, hi, ep->out[5] + 16 * b);                                \
+                              _mm512_load_si512((const void *)f->shift[1]),                        \
+                              _mm512_load_si512((const void *)f->neg[0]),                          \
+                              _mm512_load_si512((const void *)f->neg[1])};                         \
+        epilogue_store(x0, k, ep, ak, c, b, 0, mode);                                              \
+        epilogue_store(x1, k, ep, ak, c, b, 1, mode);                                              \
+        epilogue_store(x2, k, ep, ak, c, b, 2, mode);                                              \
+        epilogue_store(x3, k, ep, ak, c, b, 3, mode);                                              \
+        epilogue_store(x4, k, ep, ak, c, b, 4, mode);                                              \
+        epilogue_store(x5, k, ep, ak, c, b, 5, mode);                                              \
     } while (0)
-        EPI(0, a00, a10, a20, a30, a40, a50);
-        EPI(1, a01, a11, a21, a31, a41, a51);
-        EPI(2, a02, a12, a22, a32, a42, a52);
-        EPI(3, a03, a13, a23, a33, a43, a53);
+#define EPI_ALL(mode)                                                                              \
+    do {                                                                                           \
+        EPI(0, mode, a00, a10, a20, a30, a40, a50);                                                \
+        EPI(1, mode, a01, a11, a21, a31, a41, a51);                                                \
+        EPI(2, mode, a02, a12, a22, a32, a42, a52);                                                \
+        EPI(3, mode, a03, a13, a23, a33, a43, a53);                                                \
+    } while (0)
+        if (ep->mode == EPI_CLAMPED)
+            EPI_ALL(EPI_CLAMPED);
+        else if (ep->mode == EPI_EXACT)
+            EPI_ALL(EPI_EXACT);
+        else
+            EPI_ALL(EPI_ADDEND);
+#undef EPI_ALL
 #undef EPI
         return;
     }
@@ -733,13 +773,17 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     _Alignas(64) vnni_fin_t addend_fin;
     const vnni_fin_t *afin = NULL;
     int32_t t2_bound = INT32_MAX; /* bounds |the addend's requantized term| */
+    bool epi_addend = false;
     if (fin && addend && addend->multiplier >= 0 && addend->shift >= -31 && addend->shift <= 30) {
         for (int l = 0; l < 16; l++)
             fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
         afin = &addend_fin;
         int64_t top = addend->bits == 16 ? 65535 : 255;
-        t2_bound = requantized_bound(addend->zp > top - addend->zp ? addend->zp : top - addend->zp,
-                                     addend->multiplier, addend->shift);
+        int64_t a_max = addend->zp > top - addend->zp ? addend->zp : top - addend->zp;
+        t2_bound = requantized_bound(a_max, addend->multiplier, addend->shift);
+        /* the fused epilogue: 8-bit, a pre-shift that never saturates, a sum inside int32 */
+        int32_t a_left = addend->shift > 0 ? addend->shift : 0;
+        epi_addend = addend->bits == 8 && a_max << a_left <= INT32_MAX && t2_bound <= SUM_LIMIT;
     }
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
@@ -823,22 +867,35 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                 init[b] = bfin[b] ? _mm512_load_si512((const void *)bfin[b]->corr)
                                   : _mm512_setzero_si512();
             }
-            /* the group's blocks finish in the tile's registers (vnni_epilogue_t) */
-            bool fused = !addend && kp->out.act_min >= kp->out.out_zp && (b0 + nb) * 16 <= cout;
+            /* full tiles of the group finish in the tile's registers (vnni_epilogue_t) */
+            int mode = !addend      ? (kp->out.act_min >= kp->out.out_zp ? EPI_CLAMPED : EPI_EXACT)
+                       : epi_addend ? EPI_ADDEND
+                                    : 0;
             for (int b = 0; b < nb; b++)
-                fused = fused && bfin[b] &&
-                        !_mm512_test_epi32_mask(_mm512_load_si512((const void *)bfin[b]->left),
-                                                _mm512_load_si512((const void *)bfin[b]->left));
+                if (!bfin[b] || (addend && bfin[b]->y_bound > SUM_LIMIT) ||
+                    _mm512_test_epi32_mask(_mm512_load_si512((const void *)bfin[b]->left),
+                                           _mm512_load_si512((const void *)bfin[b]->left)))
+                    mode = 0;
+            if ((b0 + nb) * 16 > cout)
+                mode = 0;
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
                 vnni_epilogue_t ep;
                 const vnni_epilogue_t *epp = NULL;
+                const bool fused = mode && np[t] == VNNI_PIXELS;
                 if (fused) {
                     for (int b = 0; b < nb; b++)
                         ep.fin[b] = bfin[b];
-                    for (int j = 0; j < np[t]; j++)
-                        ep.out[j] = output + pix[t][j] * (size_t)cout + (size_t)b0 * 16;
+                    for (int j = 0; j < VNNI_PIXELS; j++) {
+                        size_t at = pix[t][j] * (size_t)cout + (size_t)b0 * 16;
+                        ep.out[j] = output + at;
+                        ep.add[j] = mode == EPI_ADDEND ? (const uint8_t *)addend->data + at : NULL;
+                    }
+                    ep.afin = afin;
+                    ep.a_zp = addend ? addend->zp : 0;
+                    ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
                     ep.zp = kp->out.out_zp, ep.lo = kp->out.act_min, ep.hi = kp->out.act_max;
+                    ep.mode = mode;
                     epp = &ep;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;

@@ -308,7 +308,7 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
  * centred where the output codes change; clamps below, at and above the zero point; and a
  * residual addend with a tie-making multiplier, or one whose term saturates so that the int32
  * sum would overflow. 40 channels (two blocks and a partial one), or 80 where the stage of the
- * first four blocks runs fused into the tile. */
+ * first four blocks runs fused into the tile (exact, clamped and addend modes). */
 static void vector_output_stage_equals_reference_on_every_accumulator_of_a_window(void **state)
 {
     (void)state;
@@ -320,11 +320,11 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
     for (int i = 0; i < 256; i++)
         codes[i] = (uint8_t)i;
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        /* every y <= 0 clamped to one code, no addend: 80 channels, the first 64 without left
-         * shifts (the group's output stage runs in the tile's registers); else 40 */
+        /* 80 channels, the first 64 without left shifts (the first group's output stage then
+         * runs in the tile's registers: exact, clamped, addend modes), or 40 (a partial block) */
         enum { MAX_COUT = 80 };
-        const bool floor_clamped = variants[v][1] >= variants[v][0] && !variants[v][3];
-        const int cout = floor_clamped ? 80 : 40;
+        const bool fused = v == 0 || v == 1 || v == 4 || v == 5;
+        const int cout = fused ? 80 : 40;
         hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
         assert_non_null(b);
         int32_t x = hqrt_b_tensor(b, "net/input_layer1", 4, 1, 256, 1, 8, 0.02f, 0);
@@ -345,8 +345,8 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
             static const int32_t mults[] = {1 << 30, (1 << 30) + 1, INT32_MAX, 0, 0};
             w[o] = 1;
             d.mult[o] = o % 5 == 4 ? rnd_range(1 << 30, INT32_MAX) : mults[o % 5];
-            d.shift[o] = o % 7 == 6 && (!floor_clamped || o >= 64) ? rnd_range(1, 6)
-                                                                   : -((o * 3 + (int)v) % 32);
+            d.shift[o] =
+                o % 7 == 6 && (!fused || o >= 64) ? rnd_range(1, 6) : -((o * 3 + (int)v) % 32);
             double scale = d.mult[o]; /* m * 2^(shift - 31), no libm: the test links libhqrt only */
             for (int e = d.shift[o] - 31; e < 0; e++)
                 scale /= 2;
