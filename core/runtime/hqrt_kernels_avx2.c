@@ -521,7 +521,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     }
 }
 
-/* The output stage finished straight from a full tile's registers (6 pixels) when every block
+/* The output stage of a full tile (6 pixels), specialized, when every block
  * of the group has int32 constants (fin) without a pre-shift and all 16 lanes are stored:
  * EPI_CLAMPED: no addend and every y <= 0 clamps to one code (act_min >= out_zp), so the
  *   negative-side correction is moot;
@@ -571,13 +571,45 @@ epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m
     _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), _mm512_cvtepi32_epi8(code));
 }
 
+/* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
+ * 24 inlined variants times the modes made the file take minutes to compile with sanitizers). */
+VNNI_TARGET static __attribute__((noinline)) void
+vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
+{
+    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
+                          _mm512_set1_epi32(ep->hi)};
+    __m512i ak[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    if (ep->mode == EPI_ADDEND)
+        ak[0] = _mm512_set1_epi32(ep->a_zp), ak[1] = _mm512_set1_epi32(ep->a_left),
+        ak[2] = _mm512_set1_epi32(ep->afin->mul[0]);
+    for (int b = 0; b < nb; b++) {
+        const vnni_fin_t *f = ep->fin[b];
+        const __m512i k[8] = {_mm512_load_si512((const void *)f->mul),
+                              _mm512_load_si512((const void *)f->mul_odd),
+                              _mm512_load_si512((const void *)f->round[0]),
+                              _mm512_load_si512((const void *)f->round[1]),
+                              _mm512_load_si512((const void *)f->shift[0]),
+                              _mm512_load_si512((const void *)f->shift[1]),
+                              _mm512_load_si512((const void *)f->neg[0]),
+                              _mm512_load_si512((const void *)f->neg[1])};
+        if (ep->mode == EPI_CLAMPED)
+            for (int j = 0; j < VNNI_PIXELS; j++)
+                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_CLAMPED);
+        else if (ep->mode == EPI_EXACT)
+            for (int j = 0; j < VNNI_PIXELS; j++)
+                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_EXACT);
+        else
+            for (int j = 0; j < VNNI_PIXELS; j++)
+                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_ADDEND);
+    }
+}
+
 /* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels
  * (both compile-time constants after inlining). The 24 accumulators are named variables (an
  * array made gcc move them around every step). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg, size_t seg_stride,
-          const int nb, const int mp, const __m512i *init, const vnni_epilogue_t *ep,
-          __m512i acc[][VNNI_BLOCKS])
+          const int nb, const int mp, const __m512i *init, __m512i acc[][VNNI_BLOCKS])
 {
     const __m512i z = _mm512_setzero_si512();
     const __m512i i0 = init[0], i1 = init[1], i2 = init[2], i3 = init[3];
@@ -627,50 +659,6 @@ vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg
             ROW(5, a50, a51, a52, a53);
 #undef ROW
         }
-    }
-    if (mp == VNNI_PIXELS && ep) { /* full tiles only: 3 modes x 4 block counts */
-        const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
-                              _mm512_set1_epi32(ep->hi)};
-        __m512i ak[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-        if (ep->mode == EPI_ADDEND)
-            ak[0] = _mm512_set1_epi32(ep->a_zp), ak[1] = _mm512_set1_epi32(ep->a_left),
-            ak[2] = _mm512_set1_epi32(ep->afin->mul[0]);
-#define EPI(b, mode, x0, x1, x2, x3, x4, x5)                                                       \
-    do {                                                                                           \
-        if (nb <= b)                                                                               \
-            break;                                                                                 \
-        const vnni_fin_t *f = ep->fin[b];                                                          \
-        const __m512i k[8] = {_mm512_load_si512((const void *)f->mul),                             \
-                              _mm512_load_si512((const void *)f->mul_odd),                         \
-                              _mm512_load_si512((const void *)f->round[0]),                        \
-                              _mm512_load_si512((const void *)f->round[1]),                        \
-                              _mm512_load_si512((const void *)f->shift[0]),                        \
-                              _mm512_load_si512((const void *)f->shift[1]),                        \
-                              _mm512_load_si512((const void *)f->neg[0]),                          \
-                              _mm512_load_si512((const void *)f->neg[1])};                         \
-        epilogue_store(x0, k, ep, ak, c, b, 0, mode);                                              \
-        epilogue_store(x1, k, ep, ak, c, b, 1, mode);                                              \
-        epilogue_store(x2, k, ep, ak, c, b, 2, mode);                                              \
-        epilogue_store(x3, k, ep, ak, c, b, 3, mode);                                              \
-        epilogue_store(x4, k, ep, ak, c, b, 4, mode);                                              \
-        epilogue_store(x5, k, ep, ak, c, b, 5, mode);                                              \
-    } while (0)
-#define EPI_ALL(mode)                                                                              \
-    do {                                                                                           \
-        EPI(0, mode, a00, a10, a20, a30, a40, a50);                                                \
-        EPI(1, mode, a01, a11, a21, a31, a41, a51);                                                \
-        EPI(2, mode, a02, a12, a22, a32, a42, a52);                                                \
-        EPI(3, mode, a03, a13, a23, a33, a43, a53);                                                \
-    } while (0)
-        if (ep->mode == EPI_CLAMPED)
-            EPI_ALL(EPI_CLAMPED);
-        else if (ep->mode == EPI_EXACT)
-            EPI_ALL(EPI_EXACT);
-        else
-            EPI_ALL(EPI_ADDEND);
-#undef EPI_ALL
-#undef EPI
-        return;
     }
     acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
     acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
@@ -881,7 +869,6 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
                 vnni_epilogue_t ep;
-                const vnni_epilogue_t *epp = NULL;
                 const bool fused = mode && np[t] == VNNI_PIXELS;
                 if (fused) {
                     for (int b = 0; b < nb; b++)
@@ -896,86 +883,87 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
                     ep.zp = kp->out.out_zp, ep.lo = kp->out.act_min, ep.hi = kp->out.act_max;
                     ep.mode = mode;
-                    epp = &ep;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
                 const size_t ss = seg[t] ? seg_stride : 0;
                 switch (np[t] * 8 + nb) { /* a partial tile computes only its pixels */
                 case 52:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 6, init, acc);
                     break;
                 case 51:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 6, init, acc);
                     break;
                 case 50:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 6, init, acc);
                     break;
                 case 49:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 6, init, acc);
                     break;
                 case 44:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 5, init, acc);
                     break;
                 case 43:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 5, init, acc);
                     break;
                 case 42:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 5, init, acc);
                     break;
                 case 41:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 5, init, acc);
                     break;
                 case 36:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 4, init, acc);
                     break;
                 case 35:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 4, init, acc);
                     break;
                 case 34:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 4, init, acc);
                     break;
                 case 33:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 4, init, acc);
                     break;
                 case 28:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 3, init, acc);
                     break;
                 case 27:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 3, init, acc);
                     break;
                 case 26:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 3, init, acc);
                     break;
                 case 25:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 3, init, acc);
                     break;
                 case 20:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 2, init, acc);
                     break;
                 case 19:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 2, init, acc);
                     break;
                 case 18:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 2, init, acc);
                     break;
                 case 17:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 2, init, acc);
                     break;
                 case 12:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 4, 1, init, acc);
                     break;
                 case 11:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 3, 1, init, acc);
                     break;
                 case 10:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 2, 1, init, acc);
                     break;
                 case 9:
-                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, init, epp, acc);
+                    vnni_tile(rows[t], w, k4n, ns, ss, 1, 1, init, acc);
                     break;
                 default:
                     break;
                 }
+                if (fused)
+                    vnni_epilogue_run(&ep, acc, nb);
                 for (int b = 0; !fused && b < nb; b++) {
                     __m512i raw[VNNI_PIXELS];
                     for (int j = 0; j < VNNI_PIXELS; j++)

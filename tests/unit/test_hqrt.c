@@ -84,6 +84,19 @@ static void maybe_write_seed(const uint8_t *bytes, size_t len, bool always)
     }
 }
 
+/* A 1x1 conv, stride 1, 8-bit weights: the params every hand-made case starts from. */
+static hqx_conv_params_t pointwise_params(void)
+{
+    return (hqx_conv_params_t){.kernel_h = 1,
+                               .kernel_w = 1,
+                               .stride_h = 1,
+                               .stride_w = 1,
+                               .dilation_h = 1,
+                               .dilation_w = 1,
+                               .groups = 1,
+                               .weight_bits = 8};
+}
+
 /* One-op program: input -> conv (or dense) -> output. */
 static uint8_t *build_conv(const conv_case_t *k, size_t *len)
 {
@@ -330,14 +343,7 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
         int32_t x = hqrt_b_tensor(b, "net/input_layer1", 4, 1, 256, 1, 8, 0.02f, 0);
         int32_t y = hqrt_b_tensor(b, "net/conv1", 4, 1, 256, cout, 8, 0.05f, variants[v][0]);
         int32_t ins[2] = {x, -1};
-        hqx_conv_params_t p = {.kernel_h = 1,
-                               .kernel_w = 1,
-                               .stride_h = 1,
-                               .stride_w = 1,
-                               .dilation_h = 1,
-                               .dilation_w = 1,
-                               .groups = 1,
-                               .weight_bits = 8};
+        hqx_conv_params_t p = pointwise_params();
         int8_t w[MAX_COUT];
         int64_t bias[MAX_COUT];
         stage_data_t d;
@@ -473,14 +479,7 @@ static void conv_output_matches_a_hand_computed_value(void **state)
     hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
     int32_t x = hqrt_b_tensor(b, "net/in", 4, 1, 1, 1, 8, 1.0f, 5);
     int32_t y = hqrt_b_tensor(b, "net/conv", 4, 1, 1, 1, 8, 1.0f, 2);
-    hqx_conv_params_t p = {.kernel_h = 1,
-                           .kernel_w = 1,
-                           .stride_h = 1,
-                           .stride_w = 1,
-                           .dilation_h = 1,
-                           .dilation_w = 1,
-                           .groups = 1,
-                           .weight_bits = 8};
+    hqx_conv_params_t p = pointwise_params();
     int8_t w = 3;
     int64_t bias = 10;
     int32_t m = 1 << 30, s = 0;
