@@ -16,7 +16,7 @@
 #
 # usage: bench/run_deploy.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--quick]
 #                            [--threads "1 2"] [--batches "1 8"] [--out FILE]
-#   defaults: --runs 12 --rounds 4 --warmup 2; --quick = --runs 4 --rounds 2 (development).
+#   defaults: --runs 24 --rounds 8 --warmup 2; --quick = --runs 4 --rounds 2 (development).
 # Needs: a built tree (default <repo>/build with hq and libhqrt_static.a), cc, /usr/bin/python3
 # with python3-torch and python3-torchvision. Models go to ${HQ_MODEL_CACHE:-<repo>/.cache/models}
 # /deploy (never committed).
@@ -24,8 +24,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$repo/build"
-runs=12
-rounds=4
+runs=24
+rounds=8
 warmup=2
 threads_list="1 2"
 batches="1 8"
