@@ -236,11 +236,13 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
  * vpdpbusd sums four u8 x s8 products into an int32 lane WITHOUT saturation, so the raw codes are
  * used as they are: raw = sum q*w, |raw| <= depth * 255 * 128 < 2^31 for depth <= 65536, and the
  * exact centred sum is raw - in_zp * sum(w) (padded taps hold in_zp, so they contribute 0).
- * Weights are packed [cout/16 blocks][depth/4][16 channels][4 taps] int8, followed by the int32
- * column sums. A tile is VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm
- * accumulators. The output stage is vectorized for the common case (32-bit path, no lut, no
- * negative-side multipliers, 8-bit output) with the very integer steps of hqrt_numerics.h, and
- * falls back to finish_value otherwise. */
+ * Weights are packed per group of VNNI_BLOCKS blocks of 16 channels as [depth/4][block][16
+ * channels][4 taps] int8 (one sequential stream per tile), followed by the int64 corrections
+ * (bias - in_zp * column sum) and the per-block output-stage constants (vnni_fin_t). A tile is
+ * VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm accumulators. The output
+ * stage is vectorized for the common case (32-bit path, no lut, no negative-side multipliers,
+ * 8-bit output) with the integer steps of hqrt_numerics.h merged as shown at vnni_fin_t, and
+ * falls back to int64 lanes or finish_value otherwise. */
 
 enum { VNNI_PIXELS = 6, VNNI_BLOCKS = 4, VNNI_CHUNK = 8 };
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
@@ -604,9 +606,10 @@ vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
     }
 }
 
-/* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes) x nb blocks of 16 channels
- * (both compile-time constants after inlining). The 24 accumulators are named variables (an
- * array made gcc move them around every step). */
+/* One tile: mp <= VNNI_PIXELS pixels (rows[j], each k4n*4 bytes, read as nseg segments
+ * seg_stride apart) x nb blocks of 16 channels (both compile-time constants after inlining).
+ * Accumulators start from init (the blocks' int32 corrections, or 0). The 24 accumulators are
+ * named variables (an array made gcc move them around every step). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_tile(const uint8_t *const *rows, const int8_t *w, int64_t k4n, int64_t nseg, size_t seg_stride,
           const int nb, const int mp, const __m512i *init, __m512i acc[][VNNI_BLOCKS])
