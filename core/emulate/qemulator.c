@@ -1,10 +1,15 @@
 /* qemulator.c — the quantized emulator target: graph walk over uint8/uint16 code buffers, one
- * integer reference kernel call per layer (core/runtime/hqrt_kernels_ref.c), quantization of the
- * inputs and dequantization of taps and outputs. Owner: numerics helper (issue 6). */
+ * integer kernel call per layer, quantization of the inputs and dequantization of taps and
+ * outputs. Conv, depthwise and dense layers on 8-bit activations with 4/8-bit weights run the
+ * deploy runtime's fast kernels (core/runtime/hqrt_kernels_avx2.c, prepared once per layer,
+ * tested bit-exact against the reference); everything else, and everything under
+ * HQ_EMULATE_KERNELS=reference, runs the reference kernels (core/runtime/hqrt_kernels_ref.c).
+ * Owner: numerics helper (issue 6). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "emulate/qemulator.h"
+#include "runtime/hqrt_internal.h"
 #include "runtime/hqrt_kernels_ref.h"
 #include "util/threadpool.h"
 #include "util/util.h"
@@ -13,9 +18,10 @@ struct hqi_qemu {
     const hq_graph_t *graph;
     char *name;
     hqi_qmodel_t *model;
-    int *last_step;         /* per layer: topological position of its last reader */
-    int threads;            /* >= 1: samples of a batch are split over this many threads */
-    hqi_threadpool_t *pool; /* started lazily at the first split run */
+    int *last_step;          /* per layer: topological position of its last reader */
+    int threads;             /* >= 1: samples of a batch are split over this many threads */
+    hqi_threadpool_t *pool;  /* started lazily at the first split run */
+    hqrt_i_prepared_t *fast; /* per layer: the fast kernel's packed weights (fast == false: none) */
 };
 
 /* Everything one layer call sees. */
@@ -28,6 +34,7 @@ typedef struct qcall {
     const void *const *inputs;
     const hq_shape_t *out_shapes;
     void *const *outputs;
+    const hqrt_i_prepared_t *fast; /* this layer's fast kernel, or NULL */
 } qcall_t;
 
 typedef hq_status_t (*qkernel_fn)(const qcall_t *c, hq_error_t *err);
@@ -43,6 +50,13 @@ static int64_t shape_count(const hq_shape_t *s)
 static size_t code_size(int bits)
 {
     return bits == 16 ? 2u : 1u;
+}
+
+static hq_shape_t batched(const hq_layer_t *layer, int port, int64_t batch)
+{
+    hq_shape_t s = hq_layer_port_shape(layer, port);
+    s.dims[0] = batch;
+    return s;
 }
 
 static const hqi_qlayer_t *input_q(const qcall_t *c, int k)
@@ -123,6 +137,36 @@ static hqrt_conv_params_t conv_params(const qcall_t *c)
     return cp;
 }
 
+/* A conv/dw/dense layer through its prepared fast kernel, sample by sample (the kernel takes one
+ * sample; in and out carry the batch in n). Bit-exact with the reference kernels. */
+static hq_status_t run_fast(const qcall_t *c, const hqrt_conv_params_t *cp, hqrt_dims_t in,
+                            hqrt_dims_t out, const hqrt_addend_t *addend, hq_error_t *err)
+{
+    const size_t in_bytes = (size_t)in.h * (size_t)in.w * (size_t)in.c;
+    const size_t out_count = (size_t)out.h * (size_t)out.w * (size_t)out.c;
+    const size_t out_bytes = out_count * code_size(c->q->bits);
+    uint8_t *scratch =
+        c->fast->scratch ? aligned_alloc(64, (c->fast->scratch + 63) / 64 * 64) : NULL;
+    if (c->fast->scratch && !scratch)
+        return hqi_nomem(err, "quantized emulator");
+    hqrt_dims_t in1 = {1, in.h, in.w, in.c}, out1 = {1, out.h, out.w, out.c};
+    int rc = 0;
+    for (int64_t n = 0; n < in.n && rc == 0; n++) {
+        hqrt_addend_t add1;
+        if (addend) {
+            add1 = *addend;
+            add1.data =
+                (const char *)addend->data + (size_t)n * out_count * code_size(addend->bits);
+        }
+        rc = hqrt_i_conv_fast(
+            c->fast, cp, in1, (const uint8_t *)c->inputs[0] + (size_t)n * in_bytes, c->q->bias,
+            addend ? &add1 : NULL, out1, (uint8_t *)c->outputs[0] + (size_t)n * out_bytes, 0,
+            c->fast->rows, scratch);
+    }
+    free(scratch);
+    return rc == 0 ? HQ_OK : hqi_error(err, HQ_ERR_ARGUMENT, "fast conv: inconsistent params");
+}
+
 static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
 {
     hqrt_dims_t in, out;
@@ -139,6 +183,8 @@ static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
                               c->q->input_multiplier[0], c->q->input_shift[0]};
         addp = &add;
     }
+    if (c->fast)
+        return run_fast(c, &cp, in, out, addp, err);
     return kernel_status(hqrt_conv2d(&cp, in, c->inputs[0], c->q->kernel, c->q->bias, addp, out,
                                      c->outputs[0], NULL),
                          "conv", err);
@@ -161,6 +207,9 @@ static hq_status_t q_dense(const qcall_t *c, hq_error_t *err)
     hqrt_conv_params_t cp = conv_params(c);
     int64_t cin = shape_count(&c->in_shapes[0]) / c->batch;
     int64_t cout = shape_count(&c->out_shapes[0]) / c->batch;
+    if (c->fast)
+        return run_fast(c, &cp, (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cin},
+                        (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cout}, NULL, err);
     return kernel_status(hqrt_dense(&cp, (int32_t)c->batch, (int32_t)cin, (int32_t)cout,
                                     c->inputs[0], c->q->kernel, c->q->bias, c->outputs[0]),
                          "dense", err);
@@ -457,6 +506,53 @@ static const qkernel_fn qkernels[HQ_LAYER_TYPE_COUNT] = {
 
 /* ---- create / destroy ------------------------------------------------------------------------ */
 
+/* Packs the weights of every conv/dw/dense layer the fast kernels take (8-bit input, 4/8-bit
+ * weights; hqrt_i_conv_prepare_kernel decides), unless HQ_EMULATE_KERNELS=reference. The
+ * emulator's buffers have no slack after them, so the kernels are told never to read past an
+ * input (exact_reads). */
+static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
+{
+    const char *choice = getenv("HQ_EMULATE_KERNELS");
+    if (choice && !strcmp(choice, "reference"))
+        return HQ_OK;
+    const int count = hq_graph_layer_count(q->graph);
+    q->fast = calloc((size_t)count + 1, sizeof *q->fast);
+    if (!q->fast)
+        return hqi_nomem(err, "quantized emulator");
+    for (int i = 0; i < count; i++) {
+        const hq_layer_t *layer = hq_graph_layer(q->graph, i);
+        const hqi_qlayer_t *ql = &q->model->layers[i];
+        bool dense = layer->type == HQ_LAYER_DENSE;
+        if ((layer->type != HQ_LAYER_CONV && layer->type != HQ_LAYER_DW && !dense) ||
+            layer->input_count < 1 || !ql->kernel)
+            continue;
+        hq_shape_t in_shape =
+            batched(hq_graph_layer(q->graph, layer->inputs[0]), layer->input_ports[0], 1);
+        hq_shape_t out_shape = batched(layer, 0, 1);
+        qcall_t c = {.qemu = q,
+                     .layer = layer,
+                     .q = ql,
+                     .batch = 1,
+                     .in_shapes = &in_shape,
+                     .out_shapes = &out_shape};
+        hqrt_dims_t in, out;
+        if (io_dims(&c, &in, &out, NULL) != HQ_OK)
+            continue; /* the layer call reports it */
+        if (dense) {
+            in = (hqrt_dims_t){1, 1, 1, (int32_t)shape_count(&in_shape)};
+            out = (hqrt_dims_t){1, 1, 1, (int32_t)shape_count(&out_shape)};
+        }
+        hqrt_conv_params_t cp = conv_params(&c);
+        if (hqrt_output_stage_check(&cp.out, out.c) != HQRT_KERNEL_OK)
+            continue; /* likewise */
+        hqrt_error_t rerr;
+        if (hqrt_i_conv_prepare_kernel(&cp, dense, in, out, ql->kernel, ql->bias, true, q->name,
+                                       &q->fast[i], &rerr) != HQRT_OK)
+            return hqi_error(err, HQ_ERR_NOMEM, "%s", rerr.message);
+    }
+    return HQ_OK;
+}
+
 hq_status_t hqi_qemu_create(const hq_graph_t *graph, const hq_npz_t *qparams, const char *name,
                             hqi_qemu_t **out, hq_error_t *err)
 {
@@ -492,6 +588,8 @@ hq_status_t hqi_qemu_create(const hq_graph_t *graph, const hq_npz_t *qparams, co
             if (q->last_step[layer->inputs[k]] < t)
                 q->last_step[layer->inputs[k]] = t;
     }
+    if (st == HQ_OK)
+        st = prepare_fast(q, err);
     if (st != HQ_OK) {
         hqi_qemu_destroy(q);
         return st;
@@ -504,6 +602,9 @@ void hqi_qemu_destroy(hqi_qemu_t *q)
 {
     if (!q)
         return;
+    for (int i = 0; q->fast && i < hq_graph_layer_count(q->graph); i++)
+        free(q->fast[i].packed);
+    free(q->fast);
     hqi_qmodel_destroy(q->model);
     hqi_threadpool_destroy(q->pool);
     free(q->last_step);
@@ -531,13 +632,6 @@ void hqi_qemu_dequantize(const hqi_qlayer_t *q, const void *codes, int64_t count
 /* ---- running ------------------------------------------------------------------------------------
  */
 
-static hq_shape_t batched(const hq_layer_t *layer, int port, int64_t batch)
-{
-    hq_shape_t s = hq_layer_port_shape(layer, port);
-    s.dims[0] = batch;
-    return s;
-}
-
 hq_status_t hqi_qemu_set_threads(hqi_qemu_t *q, int threads, hq_error_t *err)
 {
     if (!q || threads < 0 || threads > HQI_THREADS_MAX)
@@ -564,7 +658,9 @@ static hq_status_t run_layer_serial(const hqi_qemu_t *q, const hq_layer_t *layer
             batched(hq_graph_layer(q->graph, layer->inputs[k]), layer->input_ports[k], batch);
     for (int p = 0; p < hq_layer_port_count(layer); p++)
         out_shapes[p] = batched(layer, p, batch);
-    qcall_t c = {q, layer, &q->model->layers[index], batch, in_shapes, inputs, out_shapes, outputs};
+    qcall_t c = {q,          layer,     &q->model->layers[index],
+                 batch,      in_shapes, inputs,
+                 out_shapes, outputs,   q->fast && q->fast[index].fast ? &q->fast[index] : NULL};
     hq_error_t detail = {0};
     hq_status_t st = qkernels[layer->type](&c, &detail);
     if (st != HQ_OK)

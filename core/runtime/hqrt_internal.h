@@ -34,6 +34,7 @@ typedef struct hqrt_i_prepared {
     int64_t depth;        /* accumulation depth per output (taps * channels per group) */
     int64_t depth_padded; /* depth rounded up to the kernel's vector width */
     int64_t row_bytes;    /* VNNI: bytes per kernel row when rows are padded to 4, else 0 */
+    bool exact_reads;     /* never read past an input's last byte (buffers without slack) */
     size_t scratch;       /* bytes of scratch one thread needs */
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
 } hqrt_i_prepared_t;
@@ -119,6 +120,13 @@ void hqrt_i_conv_setup(const hqrt_model_t *m, const hqx_op_t *op, hqrt_conv_para
  * output stage functions). */
 hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                   hqrt_i_prepared_t *prep, hqrt_error_t *err);
+/* The same from the kernel's own parameters (in/out dims of one sample); exact_reads for input
+ * buffers without HQRT_ARENA_SLACK bytes after them (no padded rows, no wide patch copies). The
+ * quantized emulator prepares its conv/dense layers this way. Free prep->packed when done. */
+hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dense, hqrt_dims_t in,
+                                         hqrt_dims_t out, const void *w, const int64_t *bias,
+                                         bool exact_reads, const char *name,
+                                         hqrt_i_prepared_t *prep, hqrt_error_t *err);
 int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
                      const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,

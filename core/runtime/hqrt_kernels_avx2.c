@@ -695,7 +695,7 @@ put_bytes(uint8_t *dst, const uint8_t *src, int fill, size_t n)
  * bytes: kw*c, or that rounded up to 4 (row-padded weights, see vnni_rows), the gap zero. */
 VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                        const uint8_t *input, int64_t oy, int64_t ox, int64_t padded,
-                                       size_t row_stride, uint8_t *patch)
+                                       size_t row_stride, bool wide, uint8_t *patch)
 {
     const size_t c = (size_t)in.c;
     const int32_t kw = kp->kernel_w;
@@ -711,7 +711,7 @@ VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t
             continue;
         }
         const uint8_t *row = input + (size_t)y * (size_t)in.w * c;
-        if (kp->dilation_w == 1 && x0 >= 0 && x0 + kw <= in.w && (size_t)kw * c <= 64) {
+        if (wide && kp->dilation_w == 1 && x0 >= 0 && x0 + kw <= in.w && (size_t)kw * c <= 64) {
             const uint8_t *src = row + (size_t)x0 * c;
             if ((size_t)kw * c <= 32)
                 _mm256_storeu_si256((__m256i *)(void *)dst,
@@ -843,7 +843,8 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                 else {
                     uint8_t *patch =
                         scratch + ((size_t)t * VNNI_PIXELS + (size_t)j) * (size_t)kbytes;
-                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, row_stride, patch);
+                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, row_stride,
+                                   !prep->exact_reads, patch);
                     rows[t][j] = patch;
                 }
             }
@@ -1083,21 +1084,33 @@ static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, in
 hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                   hqrt_i_prepared_t *prep, hqrt_error_t *err)
 {
+    const hqx_conv_params_t *p = hqrt_i_params(m, op);
+    const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    hqrt_conv_params_t kp;
+    hqrt_i_conv_setup(m, op, &kp);
+    hqrt_dims_t in = {1, (int32_t)ti->h, (int32_t)ti->w, (int32_t)ti->c};
+    hqrt_dims_t out = {1, (int32_t)to->h, (int32_t)to->w, (int32_t)to->c};
+    return hqrt_i_conv_prepare_kernel(&kp, op->code == HQX_OP_DENSE, in, out,
+                                      hqrt_i_blob(m, p->weights), hqrt_i_blob(m, p->bias), false,
+                                      m->name, prep, err);
+}
+
+hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dense, hqrt_dims_t in,
+                                         hqrt_dims_t out, const void *w, const int64_t *bias,
+                                         bool exact_reads, const char *name,
+                                         hqrt_i_prepared_t *prep, hqrt_error_t *err)
+{
     memset(prep, 0, sizeof *prep);
 #ifdef HQRT_HAVE_AVX2_BUILD
     if (!cpu_has_avx2() || getenv("HQRT_NO_FAST"))
         return HQRT_OK;
-    const hqx_conv_params_t *p = hqrt_i_params(m, op);
-    const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
-    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
-    if (ti->bits != 8 || (p->weight_bits != 4 && p->weight_bits != 8))
+    if (kp->in_bits != 8 || (kp->weight_bits != 4 && kp->weight_bits != 8) || !w)
         return HQRT_OK;
-    const void *w = hqrt_i_blob(m, p->weights);
-    const int32_t cout = (int32_t)to->c;
-    bool dense = op->code == HQX_OP_DENSE;
-    if (dense || p->groups == 1) {
-        int64_t taps = dense ? 1 : (int64_t)p->kernel_h * p->kernel_w;
-        int64_t cin = dense ? (int64_t)ti->h * ti->w * ti->c : ti->c;
+    const int32_t cout = out.c;
+    if (dense || kp->groups == 1) {
+        int64_t taps = dense ? 1 : (int64_t)kp->kernel_h * kp->kernel_w;
+        int64_t cin = dense ? (int64_t)in.h * in.w * in.c : in.c;
         int64_t depth = taps * cin;
         if (depth > MAX_FAST_DEPTH)
             return HQRT_OK;
@@ -1106,27 +1119,27 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
              * 7 taps x 3 channels) is padded to one with zero weights: vnni_rows then reads
              * such rows in place from the input, the pad bytes (the next pixel's, or the
              * arena's slack) multiplied by 0. */
-            int64_t span = dense ? depth : (int64_t)p->kernel_w * cin;
-            int64_t row_bytes = !dense && p->dilation_w == 1 && span % 4 ? (span + 3) / 4 * 4 : 0;
-            int64_t kbytes = row_bytes ? (int64_t)p->kernel_h * row_bytes : (depth + 3) / 4 * 4;
+            int64_t span = dense ? depth : (int64_t)kp->kernel_w * cin;
+            int64_t row_bytes =
+                !dense && !exact_reads && kp->dilation_w == 1 && span % 4 ? (span + 3) / 4 * 4 : 0;
+            int64_t kbytes = row_bytes ? (int64_t)kp->kernel_h * row_bytes : (depth + 3) / 4 * 4;
             int32_t blocks = (cout + 15) / 16;
             size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
             size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
             size_t all = fin_at + (size_t)blocks * sizeof(vnni_fin_t);
             int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
             if (!packed)
-                return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+                return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
             memset(packed, 0, all);
             /* then corr[o] = bias[o] - in_zp * sum_k w[k][o]: raw + corr is the exact
              * accumulator of the reference kernel */
             int64_t *corr = (int64_t *)(void *)(packed + wbytes);
-            const int64_t *bias = hqrt_i_blob(m, p->bias);
             /* groups of VNNI_BLOCKS blocks of 16 channels (the last may have fewer), each
              * [k/4][block][16 channels][4 taps], so that a tile reads one sequential stream; the
              * patch order (ky, kx, i) is the row order of the [kh, kw, cin, cout] weights */
             for (int32_t o = 0; o < cout; o++)
                 for (int64_t k = 0; k < depth; k++) {
-                    int32_t v = weight_at(w, p->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
+                    int32_t v = weight_at(w, kp->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
                     int32_t b0 = o / 16 / VNNI_BLOCKS * VNNI_BLOCKS;
                     int32_t nb = blocks - b0 < VNNI_BLOCKS ? blocks - b0 : VNNI_BLOCKS;
                     int64_t kk = row_bytes ? k / span * row_bytes + k % span : k;
@@ -1134,25 +1147,25 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
                                 ((size_t)(kk / 4) * (size_t)nb + (size_t)(o / 16 - b0)) * 64 +
                                 (size_t)(o % 16) * 4 + (size_t)(kk % 4);
                     packed[at] = (int8_t)v;
-                    corr[o] -= (int64_t)ti->qp_zp * v;
+                    corr[o] -= (int64_t)kp->in_zp * v;
                 }
             for (int32_t o = 0; bias && o < cout; o++)
                 corr[o] += bias[o];
-            hqrt_conv_params_t kp;
-            hqrt_i_conv_setup(m, op, &kp);
             vnni_fin_t *fin = (vnni_fin_t *)(void *)(packed + fin_at);
-            bool exact32 = vnni_prepare_finish(&kp.out, w, p->weight_bits, depth, cout, corr, fin);
-            bool direct = dense || (p->kernel_h == 1 && p->kernel_w == 1);
+            bool exact32 =
+                vnni_prepare_finish(&kp->out, w, kp->weight_bits, depth, cout, corr, fin);
+            bool direct = dense || (kp->kernel_h == 1 && kp->kernel_w == 1);
             *prep = (hqrt_i_prepared_t){.fast = true,
                                         .kind = KIND_VNNI,
                                         .dense = dense,
                                         .direct = direct,
-                                        .rows = dense ? 1 : (int64_t)to->h * to->w,
+                                        .rows = dense ? 1 : (int64_t)out.h * out.w,
                                         .min_rows = 4 * VNNI_PIXELS, /* weights per piece */
                                         .packed = packed,
                                         .depth = depth,
                                         .depth_padded = kbytes,
                                         .row_bytes = row_bytes,
+                                        .exact_reads = exact_reads,
                                         .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes) +
                                                    64, /* build_patch_u8's wide stores */
                                         .finish = exact32 ? fin : NULL};
@@ -1162,50 +1175,49 @@ hqrt_status_t hqrt_i_conv_prepare(const hqrt_model_t *m, const hqx_op_t *op,
         size_t bytes = (size_t)kpad * (size_t)cout * sizeof(int16_t);
         int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
         if (!packed)
-            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
         /* [cout][kpad]: patch order (ky, kx, i) is exactly the [kh, kw, cin, cout] row order */
         for (int32_t o = 0; o < cout; o++) {
             for (int64_t k = 0; k < depth; k++)
                 packed[(size_t)o * (size_t)kpad + (size_t)k] =
-                    (int16_t)weight_at(w, p->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
+                    (int16_t)weight_at(w, kp->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
             for (int64_t k = depth; k < kpad; k++)
                 packed[(size_t)o * (size_t)kpad + (size_t)k] = 0;
         }
         *prep = (hqrt_i_prepared_t){.fast = true,
                                     .kind = KIND_GEMM,
                                     .dense = dense,
-                                    .rows = dense ? 1 : to->h,
+                                    .rows = dense ? 1 : out.h,
                                     .packed = packed,
                                     .depth = depth,
                                     .depth_padded = kpad,
                                     .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t)};
         return HQRT_OK;
     }
-    if ((uint32_t)p->groups == ti->c && ti->c == to->c) {
-        int64_t taps = (int64_t)p->kernel_h * p->kernel_w;
+    if (kp->groups == in.c && in.c == out.c) {
+        int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w;
         if (taps > MAX_FAST_DEPTH)
             return HQRT_OK;
-        int64_t cpad = ((int64_t)ti->c + 7) / 8 * 8;
+        int64_t cpad = ((int64_t)in.c + 7) / 8 * 8;
         size_t bytes = (size_t)(taps * cpad) * sizeof(int32_t);
         int32_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
         if (!packed)
-            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
         memset(packed, 0, bytes);
         for (int64_t t = 0; t < taps; t++)
             for (int32_t ch = 0; ch < cout; ch++)
-                packed[t * cpad + ch] = weight_at(w, p->weight_bits, (size_t)(t * cout + ch));
+                packed[t * cpad + ch] = weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
         *prep = (hqrt_i_prepared_t){.fast = true,
                                     .kind = KIND_DW,
-                                    .rows = to->h,
+                                    .rows = out.h,
                                     .packed = packed,
                                     .depth = taps,
                                     .depth_padded = cpad,
                                     .scratch = (size_t)cpad * sizeof(int32_t)};
     }
 #else
-    (void)m;
-    (void)op;
-    (void)err;
+    (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;
+    (void)name, (void)err;
     (void)weight_at;
 #endif
     return HQRT_OK;

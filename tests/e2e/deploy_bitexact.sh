@@ -3,7 +3,9 @@
 # from its committed fixtures: for each, `hq run` on the compiled program (libhqrt: AVX-512 VNNI or
 # AVX2 kernels where they apply, the shared reference kernels elsewhere) at 1 and 2 threads, and
 # on the compiled archive, writes the very bytes of `hq emulate --target quantized` on the same
-# inputs. Models: the conv fixture; the sample model with its model script; small_cnn with the
+# inputs (the emulation with HQ_EMULATE_KERNELS=reference, i.e. the scalar reference kernels;
+# the default emulation, whose conv/dense layers run the runtime's fast kernels, is compared too,
+# as "emufast"). Models: the conv fixture; the sample model with its model script; small_cnn with the
 # optimize test's precision script (a16_w16, a16_w16_a8, a8_w8_a16 layers) and with 4-bit
 # compression; the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
 # activations, two outputs, concat heads); and every ONNX pattern case that quantizes (a case that
@@ -32,7 +34,10 @@ quantize() {
 compare() {
     local name=$1 input=$2
     "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
-    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emu.npz" >/dev/null
+    HQ_EMULATE_KERNELS=reference "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" \
+        -o "$tmp/${name}_emu.npz" >/dev/null
+    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emufast.npz" \
+        -j 2 >/dev/null
     "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
     "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
     "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
@@ -114,7 +119,7 @@ for name in names:
     base = tmp + "/" + name
     emu = np.load(base + "_emu.npz")
     ok = True
-    for label in ("run1", "run2", "har"):
+    for label in ("run1", "run2", "har", "emufast"):
         got = np.load(base + "_" + label + ".npz")
         if sorted(got.files) != sorted(emu.files):
             print("%s: hq run (%s) outputs %s, emulate %s" % (name, label, got.files, emu.files))

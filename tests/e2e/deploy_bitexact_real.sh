@@ -4,7 +4,8 @@
 # mobilenet_v2 (224x224, the cache's real astronaut image), PP-OCRv4 det (at 96x96, 2 samples)
 # and PP-OCR mobile cls (48x192, 2 samples, ends in a softmax). For each, `hq run` of the
 # compiled program at 1 and 2 threads and of the compiled archive writes the very bytes of
-# `hq emulate --target quantized` on the same inputs. Models missing from the cache are skipped
+# `hq emulate --target quantized` on the same inputs (with HQ_EMULATE_KERNELS=reference; the
+# default emulation, fast conv/dense kernels, is compared too as "emufast"). Models missing from the cache are skipped
 # with a message (the test then checks what it has).
 set -euo pipefail
 py=/usr/bin/python3
@@ -21,7 +22,10 @@ check() {
     "$HQ" parse "$onnx" -o "$tmp/$name.har" "${extra[@]}" >/dev/null
     "$HQ" optimize "$tmp/$name.har" -d "$input" -o "$tmp/${name}_q.har" >/dev/null
     "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
-    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emu.npz" >/dev/null
+    HQ_EMULATE_KERNELS=reference "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" \
+        -o "$tmp/${name}_emu.npz" >/dev/null
+    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emufast.npz" \
+        -j 2 >/dev/null
     "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
     "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
     "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
@@ -60,7 +64,7 @@ for name in names:
     base = tmp + "/" + name
     emu = np.load(base + "_emu.npz")
     ok = True
-    for label in ("run1", "run2", "har"):
+    for label in ("run1", "run2", "har", "emufast"):
         got = np.load(base + "_" + label + ".npz")
         for key in emu.files:
             a = np.ascontiguousarray(emu[key])
@@ -73,7 +77,7 @@ for name in names:
                 ok = False
     print("%-14s %d output(s), %6d bytes: %s" % (name, len(emu.files),
           sum(emu[k].nbytes for k in emu.files),
-          "bit-exact (1 thread, 2 threads, compiled .har)" if ok else "MISMATCH"))
+          "bit-exact (1 thread, 2 threads, compiled .har, fast emulation)" if ok else "MISMATCH"))
     ok_all &= ok
 print("deploy_bitexact_real: %d model(s) compared" % len(names))
 sys.exit(0 if ok_all else 1)
