@@ -14,7 +14,7 @@ static const hq_cli_option_t emulate_options[] = {
     {"-o, --output PATH", "write outputs and taps to this .npz (else print a summary)"},
     {"--tap LAYER", "also save this layer's output (repeatable; scoped, bare or original name)"},
     {"-b, --batch-size N", "samples per batch (default 8)"},
-    {"-j, --threads N", "threads of the float kernels (default $HQ_THREADS, else all usable cores)"},
+    {"-j, --threads N", "threads, for either target (default $HQ_THREADS, else all usable cores)"},
     {"--stats", "print peak memory (activations + scratch) and time per layer type"},
     {"-h, --help", "show this help"},
     {NULL, NULL},
