@@ -805,10 +805,15 @@ VNNI_TARGET static void vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
         bool seg[VNNI_CHUNK];
         /* the chunk's pixels in order: one division for its first, then a running (oy, ox) */
         int64_t oy = (row_begin + first) / out.w, ox = (row_begin + first) % out.w;
-        for (int t = 0; t < tiles; t++) {
+        for (int t = 0; t < tiles; t++)
             np[t] = count - (int64_t)t * VNNI_PIXELS < VNNI_PIXELS
                         ? (int)(count - (int64_t)t * VNNI_PIXELS)
                         : VNNI_PIXELS;
+        if (tiles >= 2 && np[tiles - 1] <= 2) { /* 6 + 1 -> 4 + 3, 6 + 2 -> 4 + 4 */
+            int two = VNNI_PIXELS + np[tiles - 1];
+            np[tiles - 2] = (two + 1) / 2, np[tiles - 1] = two / 2;
+        }
+        for (int t = 0; t < tiles; t++) {
             int64_t ys[VNNI_PIXELS], xs[VNNI_PIXELS];
             for (int j = 0; j < np[t]; j++) {
                 ys[j] = oy, xs[j] = ox;
