@@ -409,8 +409,10 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
         const bool floor_clamped = !addend && st->act_min >= st->out_zp;
-        const __m512i zp16 = _mm512_set1_epi32(st->out_zp), min16 = _mm512_set1_epi32(st->act_min),
-                      max16 = _mm512_set1_epi32(st->act_max);
+        /* y is clamped before the zero point is added: y + zp could leave int32 */
+        const __m512i zp16 = _mm512_set1_epi32(st->out_zp),
+                      min16 = _mm512_set1_epi32(st->act_min - st->out_zp),
+                      max16 = _mm512_set1_epi32(st->act_max - st->out_zp);
         for (int j = 0; j < np; j++) {
             size_t oi = pix[j] * (size_t)cout + (size_t)o0;
             __m512i x = raw[j]; /* the tile started from fin->corr */
@@ -443,7 +445,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
             }
             __m512i code =
-                _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp16), min16), max16);
+                _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, min16), max16), zp16);
             __m128i bytes = _mm512_cvtepi32_epi8(code);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
@@ -569,7 +571,7 @@ epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m
                                _mm512_srai_epi32(sum, 31));
         y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
     }
-    __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, c[0]), c[1]), c[2]);
+    __m512i code = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]);
     _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), _mm512_cvtepi32_epi8(code));
 }
 
@@ -578,8 +580,9 @@ epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m
 VNNI_TARGET static __attribute__((noinline)) void
 vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
 {
-    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
-                          _mm512_set1_epi32(ep->hi)};
+    /* zp, then the clamp in y's units (act - zp): y + zp could leave int32, the clamped y not */
+    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo - ep->zp),
+                          _mm512_set1_epi32(ep->hi - ep->zp)};
     __m512i ak[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
     if (ep->mode == EPI_ADDEND)
         ak[0] = _mm512_set1_epi32(ep->a_zp), ak[1] = _mm512_set1_epi32(ep->a_left),
