@@ -330,22 +330,54 @@ rq_merged_x8(__m512i x, __m512i m, __m512i round, __m512i neg, __m512i shift, co
     return _mm512_srav_epi64(a, shift);
 }
 
+/* A block's requantization constants in registers (vnni_fin_t loaded once per block). */
+typedef struct vnni_rq {
+    __m512i m, m_odd, round[2], neg[2], shift[2];
+} vnni_rq_t;
+
+VNNI_TARGET static inline __attribute__((always_inline)) vnni_rq_t rq_load(const vnni_fin_t *f)
+{
+    vnni_rq_t k;
+    k.m = _mm512_load_si512((const void *)f->mul);
+    k.m_odd = _mm512_load_si512((const void *)f->mul_odd);
+    for (int h = 0; h < 2; h++) {
+        k.round[h] = _mm512_load_si512((const void *)f->round[h]);
+        k.neg[h] = _mm512_load_si512((const void *)f->neg[h]);
+        k.shift[h] = _mm512_load_si512((const void *)f->shift[h]);
+    }
+    return k;
+}
+
 /* hqrt_requantize32 on 16 int32 lanes already pre-shifted, the result in int32 lanes.
  * exact_neg false skips the correction for A < 0: then every such lane gives y_correct or
  * y_correct + 1, both <= 0 (A + round < 2^(31 + r)), which is only right when the caller clamps
  * every y <= 0 to one code (act_min >= out_zp, no addend). */
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i
-rq_merged_x16(__m512i x, __m512i m, __m512i m_odd, const int64_t round[2][8],
-              const int64_t neg[2][8], const int64_t shift[2][8], const bool exact_neg)
+rq_merged_x16(__m512i x, const vnni_rq_t *k, const bool exact_neg)
 {
-    __m512i ye = rq_merged_x8(x, m, _mm512_load_si512((const void *)round[0]),
-                              _mm512_load_si512((const void *)neg[0]),
-                              _mm512_load_si512((const void *)shift[0]), exact_neg);
-    __m512i yo =
-        rq_merged_x8(_mm512_srli_epi64(x, 32), m_odd, _mm512_load_si512((const void *)round[1]),
-                     _mm512_load_si512((const void *)neg[1]),
-                     _mm512_load_si512((const void *)shift[1]), exact_neg);
+    __m512i ye = rq_merged_x8(x, k->m, k->round[0], k->neg[0], k->shift[0], exact_neg);
+    __m512i yo = rq_merged_x8(_mm512_srli_epi64(x, 32), k->m_odd, k->round[1], k->neg[1],
+                              k->shift[1], exact_neg);
     return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+}
+
+/* RoundingDivideByPOT(y + t2, 8) = floor((sum + 128 - [sum < 0]) / 256), both terms within
+ * +-SUM_LIMIT so that nothing leaves int32. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i residual_sum(__m512i y, __m512i t2)
+{
+    __m512i sum = _mm512_add_epi32(y, t2);
+    sum =
+        _mm512_add_epi32(_mm512_add_epi32(sum, _mm512_set1_epi32(128)), _mm512_srai_epi32(sum, 31));
+    return _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
+}
+
+/* 8-bit output codes from y: clamped in y's units (act - zp; y + zp could leave int32), then
+ * the zero point added. c: zp, act_min - zp, act_max - zp. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m128i code_bytes(__m512i y,
+                                                                            const __m512i *c)
+{
+    return _mm512_cvtepi32_epi8(
+        _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]));
 }
 
 /* A bound on |hqrt_requantize32(x, m, shift)| for |x| <= x_max, m >= 0 (saturated to
@@ -404,23 +436,20 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     uint32_t slow = (1u << np) - 1;
     if (fin && (!addend || afin)) {
         const __mmask16 lanes = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
-        const __m512i m = _mm512_load_si512((const void *)fin->mul);
-        const __m512i m_odd = _mm512_load_si512((const void *)fin->mul_odd);
+        const vnni_rq_t k = rq_load(fin);
+        const vnni_rq_t ak = afin ? rq_load(afin) : k;
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
         const bool floor_clamped = !addend && st->act_min >= st->out_zp;
-        /* y is clamped before the zero point is added: y + zp could leave int32 */
-        const __m512i zp16 = _mm512_set1_epi32(st->out_zp),
-                      min16 = _mm512_set1_epi32(st->act_min - st->out_zp),
-                      max16 = _mm512_set1_epi32(st->act_max - st->out_zp);
+        const __m512i c[3] = {_mm512_set1_epi32(st->out_zp),
+                              _mm512_set1_epi32(st->act_min - st->out_zp),
+                              _mm512_set1_epi32(st->act_max - st->out_zp)};
         for (int j = 0; j < np; j++) {
             size_t oi = pix[j] * (size_t)cout + (size_t)o0;
             __m512i x = raw[j]; /* the tile started from fin->corr */
             if (any_left)       /* x * 2^left saturated to int32, as hqrt_requantize32 */
                 x = sat_shl_x16(x, left);
-            __m512i y = floor_clamped
-                            ? rq_merged_x16(x, m, m_odd, fin->round, fin->neg, fin->shift, false)
-                            : rq_merged_x16(x, m, m_odd, fin->round, fin->neg, fin->shift, true);
+            __m512i y = floor_clamped ? rq_merged_x16(x, &k, false) : rq_merged_x16(x, &k, true);
             if (addend) {
                 __m512i a = addend->bits == 8 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(
                                                     lanes, (const uint8_t *)addend->data + oi))
@@ -429,24 +458,16 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
                 if (afin->left[0] > 0)
                     a = sat_shl_x16(a, _mm512_set1_epi32(afin->left[0]));
-                __m512i t2 = rq_merged_x16(a, _mm512_set1_epi32(afin->mul[0]),
-                                           _mm512_set1_epi32(afin->mul[0]), afin->round, afin->neg,
-                                           afin->shift, true);
+                __m512i t2 = rq_merged_x16(a, &ak, true);
                 /* both terms within +-SUM_LIMIT: the sum and its rounding stay in int32 (checked
                  * only when the prepared bounds do not prove it) */
                 const __m512i limit = _mm512_set1_epi32(SUM_LIMIT);
                 if (sum_check && (_mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(y), limit) |
                                   _mm512_mask_cmpgt_epu32_mask(lanes, _mm512_abs_epi32(t2), limit)))
                     continue; /* int64 lanes below */
-                /* RoundingDivideByPOT(sum, 8) = floor((sum + 128 - [sum < 0]) / 256) */
-                __m512i sum = _mm512_add_epi32(y, t2);
-                sum = _mm512_add_epi32(_mm512_add_epi32(sum, _mm512_set1_epi32(128)),
-                                       _mm512_srai_epi32(sum, 31));
-                y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
+                y = residual_sum(y, t2);
             }
-            __m512i code =
-                _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, min16), max16), zp16);
-            __m128i bytes = _mm512_cvtepi32_epi8(code);
+            __m128i bytes = code_bytes(y, c);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
             else
@@ -545,34 +566,18 @@ typedef struct vnni_epilogue {
 } vnni_epilogue_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
-epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m512i *ak,
-               const __m512i *c, int b, int j, const int mode)
+epilogue_store(__m512i x, const vnni_rq_t *k, const vnni_epilogue_t *ep, const vnni_rq_t *ak,
+               const __m512i *a_shift, const __m512i *c, int b, int j, const int mode)
 {
-    /* k: mul, mul_odd, round even/odd, shift even/odd, neg even/odd (vnni_fin_t); c: zp, lo, hi */
-    __m512i pe = _mm512_mul_epi32(x, k[0]);
-    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k[1]);
-    __m512i ae = _mm512_add_epi64(pe, k[2]), ao = _mm512_add_epi64(po, k[3]);
-    if (mode != EPI_CLAMPED) {
-        const __m512i t = _mm512_set1_epi64(-((int64_t)1 << 30));
-        ae = _mm512_mask_sub_epi64(ae, _mm512_cmplt_epi64_mask(pe, t), ae, k[6]);
-        ao = _mm512_mask_sub_epi64(ao, _mm512_cmplt_epi64_mask(po, t), ao, k[7]);
-    }
-    __m512i y = _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(ae, k[4]),
-                                        _mm512_slli_epi64(_mm512_srav_epi64(ao, k[5]), 32));
+    /* c: zp, act_min - zp, act_max - zp; a_shift: the addend's zero point and left shift */
+    __m512i y = rq_merged_x16(x, k, mode != EPI_CLAMPED);
     if (mode == EPI_ADDEND) {
         __m512i a = _mm512_cvtepu8_epi32(
             _mm_loadu_si128((const __m128i *)(const void *)(ep->add[j] + 16 * b)));
-        a = _mm512_sllv_epi32(_mm512_sub_epi32(a, ak[0]), ak[1]);
-        __m512i t2 =
-            rq_merged_x16(a, ak[2], ak[2], ep->afin->round, ep->afin->neg, ep->afin->shift, true);
-        /* RoundingDivideByPOT(y + t2, 8) = floor((sum + 128 - [sum < 0]) / 256) */
-        __m512i sum = _mm512_add_epi32(y, t2);
-        sum = _mm512_add_epi32(_mm512_add_epi32(sum, _mm512_set1_epi32(128)),
-                               _mm512_srai_epi32(sum, 31));
-        y = _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
+        a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
+        y = residual_sum(y, rq_merged_x16(a, ak, true));
     }
-    __m512i code = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]);
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), _mm512_cvtepi32_epi8(code));
+    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), code_bytes(y, c));
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -580,32 +585,23 @@ epilogue_store(__m512i x, const __m512i *k, const vnni_epilogue_t *ep, const __m
 VNNI_TARGET static __attribute__((noinline)) void
 vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
 {
-    /* zp, then the clamp in y's units (act - zp): y + zp could leave int32, the clamped y not */
     const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo - ep->zp),
                           _mm512_set1_epi32(ep->hi - ep->zp)};
-    __m512i ak[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    if (ep->mode == EPI_ADDEND)
-        ak[0] = _mm512_set1_epi32(ep->a_zp), ak[1] = _mm512_set1_epi32(ep->a_left),
-        ak[2] = _mm512_set1_epi32(ep->afin->mul[0]);
+    const bool addend = ep->mode == EPI_ADDEND;
+    const __m512i a_shift[2] = {_mm512_set1_epi32(addend ? ep->a_zp : 0),
+                                _mm512_set1_epi32(addend ? ep->a_left : 0)};
     for (int b = 0; b < nb; b++) {
-        const vnni_fin_t *f = ep->fin[b];
-        const __m512i k[8] = {_mm512_load_si512((const void *)f->mul),
-                              _mm512_load_si512((const void *)f->mul_odd),
-                              _mm512_load_si512((const void *)f->round[0]),
-                              _mm512_load_si512((const void *)f->round[1]),
-                              _mm512_load_si512((const void *)f->shift[0]),
-                              _mm512_load_si512((const void *)f->shift[1]),
-                              _mm512_load_si512((const void *)f->neg[0]),
-                              _mm512_load_si512((const void *)f->neg[1])};
+        const vnni_rq_t k = rq_load(ep->fin[b]);
+        const vnni_rq_t ak = addend ? rq_load(ep->afin) : k;
         if (ep->mode == EPI_CLAMPED)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_CLAMPED);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_CLAMPED);
         else if (ep->mode == EPI_EXACT)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_EXACT);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_EXACT);
         else
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], k, ep, ak, c, b, j, EPI_ADDEND);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_ADDEND);
     }
 }
 
@@ -1237,7 +1233,7 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
                      uint8_t *scratch)
 {
 #ifdef HQRT_HAVE_AVX2_BUILD
-    if (prep->kind == KIND_GEMM) {
+    if (prep->kind == KIND_GEMM || prep->kind == KIND_VNNI) {
         hqrt_conv_params_t k = *kp;
         hqrt_dims_t i = in, o = out;
         if (prep->dense) { /* one pixel of h*w*c channels through a 1x1 window */
@@ -1246,19 +1242,10 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
             i = (hqrt_dims_t){1, 1, 1, in.h * in.w * in.c};
             o = (hqrt_dims_t){1, 1, 1, out.c};
         }
-        gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
-        return 0;
-    }
-    if (prep->kind == KIND_VNNI) {
-        hqrt_conv_params_t k = *kp;
-        hqrt_dims_t i = in, o = out;
-        if (prep->dense) {
-            k.kernel_h = k.kernel_w = k.stride_h = k.stride_w = k.dilation_h = k.dilation_w = 1;
-            k.pad_top = k.pad_left = k.pad_bottom = k.pad_right = 0;
-            i = (hqrt_dims_t){1, 1, 1, in.h * in.w * in.c};
-            o = (hqrt_dims_t){1, 1, 1, out.c};
-        }
-        vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
+        if (prep->kind == KIND_GEMM)
+            gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
+        else
+            vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
         return 0;
     }
     if (prep->kind == KIND_DW) {

@@ -406,8 +406,6 @@ static void record_failure(run_shared_t *s, int op)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* One sample through every op. parts > 1: this is thread `index` of `parts` sharing the fast
- * ops' output rows in one arena, with a barrier after each op; parts == 1: the whole sample. */
 /* Pieces an op's output rows are cut into when `parts` threads share a sample: several per
  * thread, so that a thread the machine stalls (a preempted vCPU) holds up the others for one
  * piece, not half the op; at least min_rows rows each (a VNNI conv streams its weights once per
