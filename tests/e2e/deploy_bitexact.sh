@@ -31,18 +31,7 @@ quantize() {
 }
 
 # compare NAME INPUT.npy: $tmp/NAME_q.har compiled, emulated and run
-compare() {
-    local name=$1 input=$2
-    "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
-    HQ_EMULATE_KERNELS=reference "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" \
-        -o "$tmp/${name}_emu.npz" >/dev/null
-    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emufast.npz" \
-        -j 2 >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
-    "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
-    echo "$name" >>"$tmp/names"
-}
+. "$src/tests/fixtures/deploy/compare.sh"
 
 # inputs: random data for the fixtures without a calibration set, first samples of the others
 "$py" - "$tmp" "$src" <<'PY'

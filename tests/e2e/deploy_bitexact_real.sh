@@ -13,6 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cache=${HQ_MODEL_CACHE:-$HQ_SOURCE_DIR/.cache/models}
 : >"$tmp/names"
+. "$HQ_SOURCE_DIR/tests/fixtures/deploy/compare.sh"
 
 # check NAME ONNX NCHW-SHAPE|- INPUT.npy
 check() {
@@ -21,15 +22,7 @@ check() {
     [ "$shape" != "-" ] && extra=(--tensor-shapes "$shape")
     "$HQ" parse "$onnx" -o "$tmp/$name.har" "${extra[@]}" >/dev/null
     "$HQ" optimize "$tmp/$name.har" -d "$input" -o "$tmp/${name}_q.har" >/dev/null
-    "$HQ" compile "$tmp/${name}_q.har" -o "$tmp/$name.hqx" --har "$tmp/${name}_c.har" >/dev/null
-    HQ_EMULATE_KERNELS=reference "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" \
-        -o "$tmp/${name}_emu.npz" >/dev/null
-    "$HQ" emulate "$tmp/${name}_q.har" --target quantized -d "$input" -o "$tmp/${name}_emufast.npz" \
-        -j 2 >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run1.npz" -j 1 >/dev/null
-    "$HQ" run "$tmp/$name.hqx" -d "$input" -o "$tmp/${name}_run2.npz" -j 2 >/dev/null
-    "$HQ" run "$tmp/${name}_c.har" -d "$input" -o "$tmp/${name}_har.npz" -j 2 >/dev/null
-    echo "$name" >>"$tmp/names"
+    compare "$name" "$input"
 }
 
 "$py" -c "
