@@ -506,6 +506,20 @@ static const qkernel_fn qkernels[HQ_LAYER_TYPE_COUNT] = {
 
 /* ---- create / destroy ------------------------------------------------------------------------ */
 
+/* The output dims a conv's window geometry gives: the fast kernels index the input from the
+ * output position without the reference kernels' per-tap bounds, so a layer whose stored shapes
+ * disagree (a damaged archive) stays on the reference path, which reports it. */
+static bool conv_geometry_ok(const hqrt_conv_params_t *cp, hqrt_dims_t in, hqrt_dims_t out)
+{
+    if (cp->stride_h < 1 || cp->stride_w < 1 || cp->dilation_h < 1 || cp->dilation_w < 1)
+        return false;
+    int64_t span_h = (int64_t)cp->dilation_h * (cp->kernel_h - 1) + 1;
+    int64_t span_w = (int64_t)cp->dilation_w * (cp->kernel_w - 1) + 1;
+    int64_t h = (int64_t)in.h + cp->pad_top + cp->pad_bottom - span_h;
+    int64_t w = (int64_t)in.w + cp->pad_left + cp->pad_right - span_w;
+    return h >= 0 && w >= 0 && h / cp->stride_h + 1 == out.h && w / cp->stride_w + 1 == out.w;
+}
+
 /* Packs the weights of every conv/dw/dense layer the fast kernels take (8-bit input, 4/8-bit
  * weights; hqrt_i_conv_prepare_kernel decides), unless HQ_EMULATE_KERNELS=reference. The
  * emulator's buffers have no slack after them, so the kernels are told never to read past an
@@ -543,7 +557,8 @@ static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
             out = (hqrt_dims_t){1, 1, 1, (int32_t)shape_count(&out_shape)};
         }
         hqrt_conv_params_t cp = conv_params(&c);
-        if (hqrt_output_stage_check(&cp.out, out.c) != HQRT_KERNEL_OK)
+        if (hqrt_output_stage_check(&cp.out, out.c) != HQRT_KERNEL_OK ||
+            (!dense && !conv_geometry_ok(&cp, in, out)))
             continue; /* likewise */
         hqrt_error_t rerr;
         if (hqrt_i_conv_prepare_kernel(&cp, dense, in, out, ql->kernel, ql->bias, true, q->name,
