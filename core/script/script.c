@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "script/script_internal.h"
+#include "script/script_query.h"
 #include "util/util.h"
 
 /* Name used in messages for scripts that did not come from a file. */
@@ -178,6 +179,11 @@ HQ_API hq_status_t hq_script_parse(const char *text, size_t len, const char *nam
     }
     *out = script;
     return HQ_OK;
+}
+
+const char *hqi_script_name(const hq_script_t *script)
+{
+    return script ? script->name : NULL;
 }
 
 HQ_API int hq_script_command_count(const hq_script_t *script)
