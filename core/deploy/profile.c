@@ -1,53 +1,25 @@
-/* profile.c — hq's per-architecture cost model and hq_profile: per-layer MACs, weight bytes,
- * precision and an ESTIMATED throughput. The numbers are hq's model (docs/deploy.md "Cost
- * model"), round figures derived from public peak TOPS and a fixed utilisation, not vendor data:
- * they rank layers and show relative costs (what a 16-bit layer costs against an 8-bit one),
- * they do not predict a device's frame rate. Owner: deploy helper (issue 7). */
+/* profile.c — hq_profile: per-layer MACs, weight bytes, precision and an ESTIMATED throughput
+ * from hq's per-architecture cost model (the table in graph/hw_arch.c; docs/deploy.md "Cost
+ * model"): round figures, not vendor data. They rank layers and show relative costs (what a
+ * 16-bit layer costs against an 8-bit one), they do not predict a device's frame rate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/hw_arch.h"
 #include "hq/deploy.h"
-#include "quant/optimize_internal.h"
 #include "quant/quant.h"
 #include "util/util.h"
-
-/* Peak int8 TOPS / 2 = MAC/s, times 30 % utilisation; 16-bit MACs cost 2x (one 16-bit operand)
- * or 4x (both); 4-bit weights cost the same MACs but half the weight bytes. Weight memory is the
- * optimizer's table (hqi_arch_weight_memory), filled in at lookup. */
-static const hq_cost_model_t models[] = {
-    {"hailo8", 26e12 / 2 * 0.3, 2, 2, 4, 1, 0, 4e9, 200e9, 2e-6},
-    {"hailo8r", 26e12 / 2 * 0.3, 2, 2, 4, 1, 0, 4e9, 200e9, 2e-6},
-    {"hailo8l", 13e12 / 2 * 0.3, 2, 2, 4, 1, 0, 4e9, 100e9, 2e-6},
-    {"hailo15h", 20e12 / 2 * 0.3, 2, 2, 4, 1, 0, 8e9, 150e9, 2e-6},
-    {"hailo15m", 7e12 / 2 * 0.3, 2, 2, 4, 1, 0, 8e9, 100e9, 2e-6},
-    {"hailo15l", 3e12 / 2 * 0.3, 2, 2, 4, 1, 0, 8e9, 60e9, 2e-6},
-    {"hailo10h", 40e12 / 2 * 0.3, 2, 2, 4, 1, 0, 16e9, 200e9, 2e-6},
-};
-enum { MODEL_COUNT = sizeof models / sizeof models[0] };
 
 hq_status_t hq_cost_model_get(const char *hw_arch, hq_cost_model_t *model, hq_error_t *err)
 {
     if (!model)
         return hqi_error(err, HQ_ERR_ARGUMENT, "hq_cost_model_get: model is NULL");
-    for (int i = 0; i < MODEL_COUNT; i++) {
-        if (!hw_arch || strcmp(hw_arch, models[i].hw_arch))
-            continue;
-        *model = models[i];
-        int64_t bytes = 0;
-        hq_status_t st = hqi_arch_weight_memory(hw_arch, &bytes, err);
-        if (st != HQ_OK)
-            return st;
-        model->weight_memory_bytes = (double)bytes;
-        return HQ_OK;
-    }
-    char known[256];
-    size_t used = 0;
-    for (int i = 0; i < MODEL_COUNT && used < sizeof known; i++)
-        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
-                                 models[i].hw_arch);
-    return hqi_error(err, HQ_ERR_NOT_FOUND, "unknown hw_arch '%s' (known: %s)",
-                     hw_arch ? hw_arch : "(none)", known);
+    const hq_cost_model_t *arch = NULL;
+    hq_status_t st = hqi_hw_arch_find(hw_arch, &arch, err);
+    if (st == HQ_OK)
+        *model = *arch;
+    return st;
 }
 
 static int64_t per_sample(hq_shape_t s)

@@ -9,7 +9,7 @@
 
 #include "hq/parse.h"
 #include "onnx.pb-c.h"
-#include "quant/optimize_internal.h" /* hqi_arch_weight_memory: the known hw_arch names */
+#include "graph/hw_arch.h"
 #include "util/util.h"
 
 /* Largest element count of one constant tensor hq accepts (2^31 floats = 8 GiB). */
@@ -3771,9 +3771,9 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
     if (st == HQ_OK)
         st = hq_archive_create(net, &archive, err);
     if (st == HQ_OK && opts && opts->hw_arch) {
-        int64_t memory;
+        const hq_cost_model_t *arch = NULL;
         hq_error_t why = {0};
-        if (hqi_arch_weight_memory(opts->hw_arch, &memory, &why) != HQ_OK)
+        if (hqi_hw_arch_find(opts->hw_arch, &arch, &why) != HQ_OK)
             st = hqi_error(err, HQ_ERR_ARGUMENT, "%s: --hw-arch: %s", name, why.message);
         else
             st = hq_archive_set_hw_arch(archive, opts->hw_arch, err);
