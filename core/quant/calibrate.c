@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "hq/emulate.h"
-#include "quant/optimize_internal.h"
+#include "quant/calibrate.h"
+#include "quant/precision.h"
 #include "util/util.h"
 
 #define SPLIT_SUFFIX "__hq_preact_act"

@@ -3,46 +3,19 @@
  * model_optimization_flavor(compression_level=L) asks for a share of the weights at 4 bit
  * (hqi_compression_level_ratio), model_optimization_config(compression_params,
  * auto_4bit_weights_ratio=r) for the share r. Without either, weights that do not fit the target's
- * weight memory (hq's per-architecture model below, NOT vendor data) are compressed implicitly,
- * just enough to fit. Layers are taken largest first; a layer whose precision the script fixed,
+ * weight memory (hq's per-architecture model in graph/hw_arch.c, NOT vendor data) are compressed
+ * implicitly, just enough to fit. Layers are taken largest first; a layer whose precision the script fixed,
  * and layers with 16-bit weights, are never touched. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/compression.h"
+#include "quant/precision.h"
 #include "util/util.h"
-
-/* hq's model of on-chip weight memory per architecture (docs/quantizer.md). Round numbers chosen
- * so that small and medium CNNs fit and large detectors do not; not vendor data. */
-static const struct {
-    const char *arch;
-    int64_t bytes;
-} arch_memory[] = {
-    {"hailo8", 16LL << 20},   {"hailo8r", 16LL << 20},  {"hailo8l", 8LL << 20},
-    {"hailo15h", 16LL << 20}, {"hailo15m", 12LL << 20}, {"hailo15l", 8LL << 20},
-    {"hailo10h", 32LL << 20},
-};
-enum { ARCH_COUNT = sizeof arch_memory / sizeof arch_memory[0] };
 
 /* Share of weights at 4 bit per compression_level. */
 static const double level_ratio[6] = {0.0, 0.2, 0.4, 0.6, 0.8, 1.0};
-
-hq_status_t hqi_arch_weight_memory(const char *hw_arch, int64_t *bytes, hq_error_t *err)
-{
-    for (int i = 0; i < ARCH_COUNT; i++)
-        if (hw_arch && strcmp(hw_arch, arch_memory[i].arch) == 0) {
-            *bytes = arch_memory[i].bytes;
-            return HQ_OK;
-        }
-    char known[256];
-    size_t used = 0;
-    for (int i = 0; i < ARCH_COUNT && used < sizeof known; i++)
-        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
-                                 arch_memory[i].arch);
-    return hqi_error(err, HQ_ERR_NOT_FOUND, "unknown hw_arch '%s' (known: %s)",
-                     hw_arch ? hw_arch : "(none)", known);
-}
 
 double hqi_compression_level_ratio(int level)
 {

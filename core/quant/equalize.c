@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/equalize.h"
 #include "util/util.h"
 
 #define SWEEPS 3

@@ -1,775 +1,34 @@
-/* optimize.c — hq_optimize: the quantizer's driver. Owned by the optimizer.
+/* optimize.c — hq_optimize: the quantizer's driver, one named step after the other.
  *
  * Steps (docs/quantizer.md): model-modification commands of the script in order (normalization,
  * input_conversion bgr_to_rgb, change_output_activation); batch-norm folding and cross-layer
  * equalization (fp-optimized params); one calibration pass; precision propagation; compression;
  * ranges and clipping; bias correction; integer params (hqi_quant_build_params, core/quant/
- * qparams.c); statistics and decisions into the archive; simple noise analysis.
+ * qparams.c); statistics and decisions into the archive; simple noise analysis. What the script's
+ * commands mean is read in optimize_script.c.
  *
  * The archive's graph becomes the modified graph. The native params are rewritten only where the
  * graph itself changed (a folded batch norm, a channel swap folded into a kernel), so that native
  * emulation of the quantized archive computes the exported network with the model-script
  * modifications, and fp_optimized computes the same function with the float optimizations. */
-#include <math.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "quant/optimize_internal.h"
-#include "script/script_internal.h"
+#include "graph/hw_arch.h"
+#include "quant/calibrate.h"
+#include "quant/compression.h"
+#include "quant/equalize.h"
+#include "quant/optimize.h"
+#include "quant/optimize_bias.h"
+#include "quant/optimize_script.h"
+#include "quant/precision.h"
+#include "quant/quant_util.h"
+#include "quant/ranges.h"
+#include "script/script_query.h"
 #include "util/util.h"
-
-
-/* ---- small shared helpers ----------------------------------------------------------------- */
-
-void hqi_logf(const hqi_logger_t *logger, hq_log_level_t level, const char *fmt, ...)
-{
-    if (!logger || !logger->fn)
-        return;
-    char message[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    logger->fn(logger->user, level, message);
-}
-
-const hq_tensor_t *hqi_param(const hq_npz_t *params, const hq_layer_t *layer, const char *suffix)
-{
-    char key[768];
-    snprintf(key, sizeof key, "%s/%s", layer->name, suffix);
-    return hq_npz_get(params, key);
-}
-
-hq_status_t hqi_param_f32(hq_npz_t *params, const hq_layer_t *layer, const char *suffix,
-                          hq_tensor_t **out, hq_error_t *err)
-{
-    char key[768];
-    snprintf(key, sizeof key, "%s/%s", layer->name, suffix);
-    const hq_tensor_t *t = hq_npz_get(params, key);
-    if (!t)
-        return hqi_error(err, HQ_ERR_NOT_FOUND, "params: no '%s'", key);
-    if (t->dtype != HQ_DTYPE_FLOAT32) {
-        hq_tensor_t *c = NULL;
-        hq_status_t st = hq_tensor_convert(t, HQ_DTYPE_FLOAT32, &c, err);
-        if (st == HQ_OK)
-            st = hq_npz_put(params, key, c, err);
-        if (st != HQ_OK)
-            return st;
-        t = hq_npz_get(params, key);
-    }
-    /* the set owns the tensor; callers change its values in place */
-    *out = (hq_tensor_t *)t;
-    return HQ_OK;
-}
-
-static hq_status_t put_vector(hq_npz_t *npz, const char *prefix, const char *suffix,
-                              hq_dtype_t dtype, const void *v, int64_t n, hq_error_t *err)
-{
-    hq_tensor_t *t = NULL;
-    hq_status_t st = hq_tensor_create(dtype, 1, &n, &t, err);
-    if (st != HQ_OK)
-        return st;
-    if (n)
-        memcpy(t->data, v, (size_t)n * hq_dtype_size(dtype));
-    char key[768];
-    snprintf(key, sizeof key, "%s/%s", prefix, suffix);
-    return hq_npz_put(npz, key, t, err);
-}
-
-hq_status_t hqi_put_f32(hq_npz_t *npz, const char *prefix, const char *suffix, const float *v,
-                        int64_t n, hq_error_t *err)
-{
-    return put_vector(npz, prefix, suffix, HQ_DTYPE_FLOAT32, v, n, err);
-}
-
-hq_status_t hqi_put_i32(hq_npz_t *npz, const char *prefix, const char *suffix, const int32_t *v,
-                        int64_t n, hq_error_t *err)
-{
-    return put_vector(npz, prefix, suffix, HQ_DTYPE_INT32, v, n, err);
-}
-
-hq_status_t hqi_put_i64(hq_npz_t *npz, const char *prefix, const char *suffix, const int64_t *v,
-                        int64_t n, hq_error_t *err)
-{
-    return put_vector(npz, prefix, suffix, HQ_DTYPE_INT64, v, n, err);
-}
-
-/* ---- the run's state ---------------------------------------------------------------------- */
-
-typedef struct opt {
-    const char *script_name;
-    hqi_logger_t log;
-    hq_graph_t *graph; /* working copy, handed to the archive at the end */
-    hq_npz_t *native;  /* working copy */
-    hq_npz_t *fpo;
-    hqi_optimize_config_t cfg;
-    char **noted; /* command names already reported "not applied" */
-    int noted_count;
-    int applied, not_applied;
-} opt_t;
-
-static hq_status_t script_error(opt_t *o, const hq_command_t *c, hq_error_t *err, const char *fmt,
-                                ...) __attribute__((format(printf, 4, 5)));
-
-static hq_status_t script_error(opt_t *o, const hq_command_t *c, hq_error_t *err, const char *fmt,
-                                ...)
-{
-    char detail[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    return hqi_error(err, HQ_ERR_INVALID, "%s:%d: %s: %s", o->script_name, c->line, c->name,
-                     detail);
-}
-
-/* Reports a command (or command + key) as not applied, once per distinct text. */
-static void not_applied(opt_t *o, const hq_command_t *c, const char *what)
-{
-    char text[256];
-    snprintf(text, sizeof text, "%s%s%s", c->name, what ? " " : "", what ? what : "");
-    for (int i = 0; i < o->noted_count; i++)
-        if (strcmp(o->noted[i], text) == 0)
-            return;
-    char **grown = realloc(o->noted, sizeof(char *) * (size_t)(o->noted_count + 1));
-    if (grown) {
-        o->noted = grown;
-        o->noted[o->noted_count] = hqi_strdup(text);
-        if (o->noted[o->noted_count])
-            o->noted_count++;
-    }
-    o->not_applied++;
-    hqi_logf(&o->log, HQ_LOG_WARNING, "%s:%d: %s: not applied (kept in the script)", o->script_name,
-             c->line, text);
-}
-
-static bool value_number(const hq_value_t *v, double *out)
-{
-    if (!v || v->kind != HQ_VALUE_NUMBER)
-        return false;
-    *out = v->number;
-    return true;
-}
-
-static bool value_word(const hq_value_t *v, const char *word)
-{
-    return v && (v->kind == HQ_VALUE_IDENT || v->kind == HQ_VALUE_STRING) && v->text &&
-           strcmp(v->text, word) == 0;
-}
-
-static bool value_pair(const hq_value_t *v, double *a, double *b)
-{
-    return v && v->kind == HQ_VALUE_LIST && v->item_count == 2 && value_number(&v->items[0], a) &&
-           value_number(&v->items[1], b);
-}
-
-/* Marks the layers a value names: a name (scoped, bare or original), a glob, or a list of those.
- * A name that matches nothing is an error; a glob that matches nothing a warning. */
-static hq_status_t select_layers(opt_t *o, const hq_command_t *c, const hq_value_t *v, bool *mask,
-                                 hq_error_t *err)
-{
-    int n = hq_graph_layer_count(o->graph);
-    if (!v)
-        return script_error(o, c, err, "no layers given");
-    if (v->kind == HQ_VALUE_LIST) {
-        for (int i = 0; i < v->item_count; i++) {
-            hq_status_t st = select_layers(o, c, &v->items[i], mask, err);
-            if (st != HQ_OK)
-                return st;
-        }
-        return HQ_OK;
-    }
-    if (v->kind == HQ_VALUE_GLOB) {
-        int hits = 0;
-        for (int i = 0; i < n; i++)
-            if (hq_glob_match(v->text, hq_graph_layer(o->graph, i)->name)) {
-                mask[i] = true;
-                hits++;
-            }
-        if (!hits)
-            hqi_logf(&o->log, HQ_LOG_WARNING, "%s:%d: %s: {%s} matches no layer", o->script_name,
-                     c->line, c->name, v->text);
-        return HQ_OK;
-    }
-    if (v->kind != HQ_VALUE_IDENT && v->kind != HQ_VALUE_STRING)
-        return script_error(o, c, err, "expected a layer name, a glob or a list of them");
-    int index = hq_graph_find(o->graph, v->text);
-    if (index < 0)
-        return script_error(o, c, err, "no layer named '%s'", v->text);
-    mask[index] = true;
-    return HQ_OK;
-}
-
-/* ---- model modifications ------------------------------------------------------------------ */
-
-static hq_status_t read_float_list(opt_t *o, const hq_command_t *c, const hq_value_t *v,
-                                   const char *what, float **out, int *count, hq_error_t *err)
-{
-    if (!v || v->kind != HQ_VALUE_LIST || v->item_count < 1)
-        return script_error(o, c, err, "%s must be a list of numbers", what);
-    float *f = malloc(sizeof(float) * (size_t)v->item_count);
-    if (!f)
-        return hqi_nomem(err, "normalization");
-    for (int i = 0; i < v->item_count; i++) {
-        double d;
-        if (!value_number(&v->items[i], &d)) {
-            free(f);
-            return script_error(o, c, err, "%s must be a list of numbers", what);
-        }
-        f[i] = (float)d;
-    }
-    *out = f;
-    *count = v->item_count;
-    return HQ_OK;
-}
-
-/* Input layers a command addresses: the one named by `v` (when given) or all of them. */
-static int target_inputs(opt_t *o, const hq_value_t *v, int *targets)
-{
-    int count = 0;
-    const int *ins = hq_graph_inputs(o->graph, &count);
-    if (!v)
-        for (int i = 0; i < count; i++)
-            targets[i] = ins[i];
-    if (!v)
-        return count;
-    int index = v->text ? hq_graph_find(o->graph, v->text) : -1;
-    if (index < 0 || hq_graph_layer(o->graph, index)->type != HQ_LAYER_INPUT)
-        return -1;
-    targets[0] = index;
-    return 1;
-}
-
-static int64_t channels_of(const hq_layer_t *l)
-{
-    return l->output_shape.ndim > 1 ? l->output_shape.dims[l->output_shape.ndim - 1] : 1;
-}
-
-static hq_status_t apply_normalization(opt_t *o, const hq_command_t *c, hq_error_t *err)
-{
-    float *mean = NULL, *std = NULL;
-    int nm = 0, ns = 0;
-    hq_status_t st = read_float_list(o, c, hq_command_positional(c, 0), "mean", &mean, &nm, err);
-    if (st == HQ_OK)
-        st = read_float_list(o, c, hq_command_positional(c, 1), "std", &std, &ns, err);
-    int targets[64];
-    int count = st == HQ_OK ? target_inputs(o, hq_command_positional(c, 2), targets) : 0;
-    if (st == HQ_OK && (count < 0 || count > 64))
-        st = script_error(o, c, err, "the third argument must name an input layer");
-    for (int k = 0; k < count && st == HQ_OK; k++) {
-        const hq_layer_t *in = hq_graph_layer(o->graph, targets[k]);
-        int64_t ch = channels_of(in);
-        if ((nm != ch && nm != 1) || (ns != ch && ns != 1)) {
-            st = script_error(o, c, err, "%s has %lld channels but mean has %d and std %d values",
-                              in->bare_name, (long long)ch, nm, ns);
-            break;
-        }
-        float *m = malloc(sizeof(float) * (size_t)ch * 2);
-        if (!m) {
-            st = hqi_nomem(err, "normalization");
-            break;
-        }
-        float *s = m + ch;
-        for (int64_t i = 0; i < ch; i++) {
-            m[i] = mean[nm == 1 ? 0 : i];
-            s[i] = std[ns == 1 ? 0 : i];
-            if (!(s[i] != 0.0f) || !isfinite(s[i]) || !isfinite(m[i])) {
-                free(m);
-                m = NULL;
-                st = script_error(o, c, err, "std must be finite and non-zero, mean finite");
-                break;
-            }
-        }
-        if (!m)
-            break;
-        char name[256];
-        if (c->result_count > 0 && count == 1)
-            snprintf(name, sizeof name, "%s", c->results[0]);
-        else if (c->result_count > 0)
-            snprintf(name, sizeof name, "%s_%d", c->results[0], k + 1);
-        else
-            for (int i = 1; i < 100000; i++) {
-                snprintf(name, sizeof name, "normalization%d", i);
-                if (hq_graph_find(o->graph, name) < 0)
-                    break;
-            }
-        if (hq_graph_find(o->graph, name) >= 0) {
-            free(m);
-            st = script_error(o, c, err, "a layer named '%s' already exists", name);
-            break;
-        }
-        int index = -1;
-        char in_name[256];
-        snprintf(in_name, sizeof in_name, "%s", in->bare_name);
-        st = hq_graph_add_layer(o->graph, name, HQ_LAYER_NORMALIZATION, &index, err);
-        if (st == HQ_OK)
-            st = hq_layer_set_normalization(o->graph, index, m, s, (int)ch, err);
-        if (st == HQ_OK)
-            st = hq_graph_insert_after(o->graph, targets[k], index, err);
-        const hq_layer_t *nl = st == HQ_OK ? hq_graph_layer(o->graph, index) : NULL;
-        if (st == HQ_OK)
-            st = hqi_put_f32(o->fpo, nl->name, "mean:0", m, ch, err);
-        if (st == HQ_OK)
-            st = hqi_put_f32(o->fpo, nl->name, "std:0", s, ch, err);
-        if (st == HQ_OK)
-            hqi_logf(&o->log, HQ_LOG_INFO, "%s inserted after %s: (x - mean) / std per channel",
-                     name, in_name);
-        free(m);
-    }
-    free(mean);
-    free(std);
-    return st;
-}
-
-/* Reverses the input-channel axis of a conv kernel [kh, kw, cin, cout] in a params set. */
-static hq_status_t reverse_kernel_inputs(hq_npz_t *params, const hq_layer_t *conv, hq_error_t *err)
-{
-    hq_tensor_t *k = NULL;
-    hq_status_t st = hqi_param_f32(params, conv, "kernel:0", &k, err);
-    if (st != HQ_OK)
-        return st;
-    int64_t taps = (int64_t)conv->params.kernel_h * conv->params.kernel_w;
-    int64_t cin = conv->params.kernel_in, cout = conv->params.kernel_out;
-    if (conv->type == HQ_LAYER_DENSE)
-        taps = 1;
-    if (hq_tensor_count(k) != taps * cin * cout)
-        return hqi_error(err, HQ_ERR_INVALID, "%s: kernel size does not match its shape",
-                         conv->name);
-    float *w = k->data;
-    for (int64_t t = 0; t < taps; t++)
-        for (int64_t i = 0; i < cin / 2; i++)
-            for (int64_t oc = 0; oc < cout; oc++) {
-                float *a = &w[(t * cin + i) * cout + oc],
-                      *b = &w[(t * cin + cin - 1 - i) * cout + oc];
-                float tmp = *a;
-                *a = *b;
-                *b = tmp;
-            }
-    return HQ_OK;
-}
-
-/* Collects the layers a channel swap after `from` must be folded into: through normalization
- * layers (their mean/std get swapped) to conv layers with groups == 1. False when some path
- * reaches anything else. */
-static bool swap_plan(const hq_graph_t *g, int from, int *convs, int *nconv, int *norms, int *nnorm,
-                      int cap)
-{
-    const hq_layer_t *l = hq_graph_layer(g, from);
-    for (int i = 0; i < l->output_count; i++) {
-        int c = l->outputs[i];
-        const hq_layer_t *cl = hq_graph_layer(g, c);
-        if (cl->type == HQ_LAYER_NORMALIZATION && cl->input_count == 1) {
-            if (*nnorm >= cap)
-                return false;
-            norms[(*nnorm)++] = c;
-            if (!swap_plan(g, c, convs, nconv, norms, nnorm, cap))
-                return false;
-        } else if (cl->type == HQ_LAYER_CONV && cl->params.groups == 1 && cl->inputs[0] == from) {
-            if (*nconv >= cap)
-                return false;
-            convs[(*nconv)++] = c;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
-static hq_status_t apply_input_conversion(opt_t *o, const hq_command_t *c, hq_error_t *err)
-{
-    const hq_value_t *conv = NULL, *layer = NULL;
-    for (int i = 0; i < c->arg_count; i++) {
-        const hq_value_t *v = &c->args[i].value;
-        if (c->args[i].key)
-            continue;
-        if (v->kind == HQ_VALUE_IDENT && v->text && strstr(v->text, "_to_"))
-            conv = v;
-        else
-            layer = v;
-    }
-    if (!conv) {
-        not_applied(o, c, "(no conversion named)");
-        return HQ_OK;
-    }
-    if (!value_word(conv, "bgr_to_rgb") && !value_word(conv, "rgb_to_bgr")) {
-        char what[128];
-        snprintf(what, sizeof what, "%s", conv->text);
-        not_applied(o, c, what);
-        return HQ_OK;
-    }
-    int targets[64];
-    int count = target_inputs(o, layer, targets);
-    if (count < 0 || count > 64)
-        return script_error(o, c, err, "'%s' is not an input layer",
-                            layer && layer->text ? layer->text : "?");
-    for (int k = 0; k < count; k++) {
-        const hq_layer_t *in = hq_graph_layer(o->graph, targets[k]);
-        int convs[64], norms[64], nconv = 0, nnorm = 0;
-        if (channels_of(in) != 3 ||
-            !swap_plan(o->graph, targets[k], convs, &nconv, norms, &nnorm, 64) || nconv == 0) {
-            hqi_logf(&o->log, HQ_LOG_WARNING,
-                     "%s:%d: input_conversion(%s) not applied to %s: hq folds the channel swap "
-                     "into 3-channel convolutions that read the input (through normalization "
-                     "layers), and this input feeds something else",
-                     o->script_name, c->line, conv->text, in->bare_name);
-            o->not_applied++;
-            continue;
-        }
-        for (int i = 0; i < nnorm; i++) {
-            hq_layer_t *nl = hq_graph_layer_mut(o->graph, norms[i]);
-            int ch = nl->params.channels;
-            for (int j = 0; j < ch / 2; j++) {
-                float t = nl->params.mean[j];
-                nl->params.mean[j] = nl->params.mean[ch - 1 - j];
-                nl->params.mean[ch - 1 - j] = t;
-                t = nl->params.std[j];
-                nl->params.std[j] = nl->params.std[ch - 1 - j];
-                nl->params.std[ch - 1 - j] = t;
-            }
-            hq_status_t st = hqi_put_f32(o->fpo, nl->name, "mean:0", nl->params.mean, ch, err);
-            if (st == HQ_OK)
-                st = hqi_put_f32(o->fpo, nl->name, "std:0", nl->params.std, ch, err);
-            if (st != HQ_OK)
-                return st;
-        }
-        for (int i = 0; i < nconv; i++) {
-            const hq_layer_t *cl = hq_graph_layer(o->graph, convs[i]);
-            hq_status_t st = reverse_kernel_inputs(o->fpo, cl, err);
-            if (st == HQ_OK)
-                st = reverse_kernel_inputs(o->native, cl, err);
-            if (st != HQ_OK)
-                return st;
-            hqi_logf(&o->log, HQ_LOG_INFO,
-                     "input_conversion(%s): channel order of %s reversed, folded into %s",
-                     conv->text, in->bare_name, cl->bare_name);
-        }
-    }
-    return HQ_OK;
-}
-
-static hq_status_t apply_change_activation(opt_t *o, const hq_command_t *c, hq_error_t *err)
-{
-    const hq_value_t *act_value = hq_command_positional(c, 1);
-    hq_activation_t act;
-    if (!act_value || !act_value->text || hq_activation_from_name(act_value->text, &act) != HQ_OK)
-        return script_error(o, c, err, "second argument must be an activation name");
-    int n = hq_graph_layer_count(o->graph);
-    bool *mask = calloc((size_t)(n ? n : 1), sizeof(bool));
-    if (!mask)
-        return hqi_nomem(err, "change_output_activation");
-    hq_status_t st = select_layers(o, c, hq_command_positional(c, 0), mask, err);
-    static const bool carries[HQ_LAYER_TYPE_COUNT] = {
-        [HQ_LAYER_CONV] = true,          [HQ_LAYER_DW] = true,         [HQ_LAYER_DECONV] = true,
-        [HQ_LAYER_DENSE] = true,         [HQ_LAYER_ACTIVATION] = true, [HQ_LAYER_BATCH_NORM] = true,
-        [HQ_LAYER_NORMALIZATION] = true, [HQ_LAYER_EW_ADD] = true,     [HQ_LAYER_EW_SUB] = true,
-        [HQ_LAYER_EW_MULT] = true,
-    };
-    for (int i = 0; i < n && st == HQ_OK; i++) {
-        if (!mask[i])
-            continue;
-        hq_layer_t *l = hq_graph_layer_mut(o->graph, i);
-        if (!carries[l->type]) {
-            st = script_error(o, c, err, "%s is a %s, which has no activation", l->bare_name,
-                              hq_layer_type_name(l->type));
-            break;
-        }
-        if (act == HQ_ACT_PRELU) {
-            st = script_error(o, c, err, "prelu needs slopes; it cannot be set by the script");
-            break;
-        }
-        hqi_logf(&o->log, HQ_LOG_INFO, "%s: activation %s -> %s", l->bare_name,
-                 hq_activation_name(l->params.activation), hq_activation_name(act));
-        l->params.activation = act;
-        if (act == HQ_ACT_LEAKY && l->params.activation_alpha == 0.0f)
-            l->params.activation_alpha = 0.01f;
-    }
-    free(mask);
-    return st;
-}
-
-/* ---- configuration commands --------------------------------------------------------------- */
-
-/* Reports keys of a command that hq does not read. `known` is NULL-terminated. */
-static void unknown_keys(opt_t *o, const hq_command_t *c, const char *const *known)
-{
-    for (int i = 0; i < c->arg_count; i++) {
-        const char *k = c->args[i].key;
-        if (!k)
-            continue;
-        bool ok = false;
-        for (int j = 0; known[j]; j++)
-            ok = ok || strcmp(known[j], k) == 0;
-        if (!ok) {
-            char what[160];
-            snprintf(what, sizeof what, "key '%s'", k);
-            not_applied(o, c, what);
-        }
-    }
-}
-
-static hq_status_t read_policy(opt_t *o, const hq_command_t *c, int *policy, hq_error_t *err)
-{
-    const hq_value_t *v = hq_command_kwarg(c, "policy");
-    if (!v || value_word(v, "enabled"))
-        *policy = 1;
-    else if (value_word(v, "disabled"))
-        *policy = 0;
-    else
-        return script_error(o, c, err, "policy must be enabled or disabled");
-    return HQ_OK;
-}
-
-static hq_status_t read_int_key(opt_t *o, const hq_command_t *c, const char *key, int64_t lo,
-                                int64_t hi, int64_t *out, hq_error_t *err)
-{
-    const hq_value_t *v = hq_command_kwarg(c, key);
-    double d;
-    if (!v)
-        return HQ_OK;
-    if (!value_number(v, &d) || d != floor(d) || d < (double)lo || d > (double)hi)
-        return script_error(o, c, err, "%s must be an integer from %lld to %lld", key,
-                            (long long)lo, (long long)hi);
-    *out = (int64_t)d;
-    return HQ_OK;
-}
-
-static hq_status_t config_command(opt_t *o, const hq_command_t *c, bool *handled, hq_error_t *err)
-{
-    hqi_optimize_config_t *cfg = &o->cfg;
-    const hq_value_t *first = hq_command_positional(c, 0);
-    hq_status_t st = HQ_OK;
-    *handled = true;
-    if (strcmp(c->name, "model_optimization_flavor") == 0) {
-        int64_t level = cfg->optimization_level, comp = cfg->compression_level;
-        st = read_int_key(o, c, "optimization_level", 0, 4, &level, err);
-        if (st == HQ_OK)
-            st = read_int_key(o, c, "compression_level", 0, 5, &comp, err);
-        cfg->optimization_level = (int)level;
-        cfg->compression_level = (int)comp;
-        static const char *const known[] = {"optimization_level", "compression_level", NULL};
-        unknown_keys(o, c, known);
-    } else if (strcmp(c->name, "model_optimization_config") == 0 &&
-               value_word(first, "calibration")) {
-        st = read_int_key(o, c, "batch_size", 1, 1 << 20, &cfg->batch_size, err);
-        if (st == HQ_OK)
-            st = read_int_key(o, c, "calibset_size", 1, INT64_C(1) << 40, &cfg->calibset_size, err);
-        static const char *const known[] = {"batch_size", "calibset_size", NULL};
-        unknown_keys(o, c, known);
-    } else if (strcmp(c->name, "model_optimization_config") == 0 &&
-               value_word(first, "compression_params")) {
-        const hq_value_t *v = hq_command_kwarg(c, "auto_4bit_weights_ratio");
-        double r;
-        if (v && (!value_number(v, &r) || r < 0 || r > 1))
-            return script_error(o, c, err, "auto_4bit_weights_ratio must be a number from 0 to 1");
-        if (v)
-            cfg->auto_4bit_ratio = r;
-        static const char *const known[] = {"auto_4bit_weights_ratio", NULL};
-        unknown_keys(o, c, known);
-    } else if (strcmp(c->name, "pre_quantization_optimization") == 0 &&
-               value_word(first, "equalization")) {
-        st = read_policy(o, c, &cfg->equalization, err);
-        static const char *const known[] = {"policy", NULL};
-        unknown_keys(o, c, known);
-    } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
-               value_word(first, "bias_correction")) {
-        st = read_policy(o, c, &cfg->bias_correction, err);
-        static const char *const known[] = {"policy", NULL};
-        unknown_keys(o, c, known);
-    } else {
-        *handled = false;
-    }
-    return st;
-}
-
-/* Layer-addressed commands, read once the graph is final. */
-static hq_status_t layer_command(opt_t *o, const hq_command_t *c, hqi_precision_request_t *prec,
-                                 hqi_range_request_t *ranges, bool *handled, hq_error_t *err)
-{
-    int n = hq_graph_layer_count(o->graph);
-    const hq_value_t *first = hq_command_positional(c, 0);
-    bool *mask = calloc((size_t)(n ? n : 1), sizeof(bool));
-    if (!mask)
-        return hqi_nomem(err, "model script");
-    hq_status_t st = HQ_OK;
-    *handled = true;
-    if (strcmp(c->name, "quantization_param") == 0) {
-        st = select_layers(o, c, first, mask, err);
-        const hq_value_t *mode = hq_command_kwarg(c, "precision_mode");
-        const hq_value_t *fout = hq_command_kwarg(c, "force_range_out");
-        const hq_value_t *fin = hq_command_kwarg(c, "force_range_in");
-        hqi_precision_request_t req;
-        double a = 0, b = 0, ia = 0, ib = 0;
-        if (st == HQ_OK && mode && (!mode->text || hqi_precision_parse(mode->text, &req) != HQ_OK))
-            st = script_error(o, c, err, "precision_mode '%s' is not a{8|16}_w{4|8|16}[_a{8|16}]",
-                              mode->text ? mode->text : "(list)");
-        if (st == HQ_OK && fout && (!value_pair(fout, &a, &b) || a > b))
-            st = script_error(o, c, err, "force_range_out must be [min, max] with min <= max");
-        if (st == HQ_OK && fin && (!value_pair(fin, &ia, &ib) || ia > ib))
-            st = script_error(o, c, err, "force_range_in must be [min, max] with min <= max");
-        for (int i = 0; i < n && st == HQ_OK; i++) {
-            if (!mask[i])
-                continue;
-            const hq_layer_t *l = hq_graph_layer(o->graph, i);
-            if (mode) {
-                prec[i] = req;
-                prec[i].line = c->line;
-            }
-            if (fout) {
-                ranges[i].force_out = true;
-                ranges[i].force_lo = (float)a;
-                ranges[i].force_hi = (float)b;
-            }
-            /* an input range is the range of what the layer reads: its producers' outputs */
-            for (int k = 0; fin && k < l->input_count; k++) {
-                ranges[l->inputs[k]].force_out = true;
-                ranges[l->inputs[k]].force_lo = (float)ia;
-                ranges[l->inputs[k]].force_hi = (float)ib;
-            }
-        }
-        static const char *const known[] = {"precision_mode", "force_range_out", "force_range_in",
-                                            NULL};
-        if (st == HQ_OK)
-            unknown_keys(o, c, known);
-    } else if (strcmp(c->name, "pre_quantization_optimization") == 0 &&
-               (value_word(first, "activation_clipping") ||
-                value_word(first, "weights_clipping"))) {
-        bool weights = value_word(first, "weights_clipping");
-        const hq_value_t *layers = hq_command_kwarg(c, "layers");
-        if (layers)
-            st = select_layers(o, c, layers, mask, err);
-        else
-            for (int i = 0; i < n; i++)
-                mask[i] = true;
-        const hq_value_t *mode = hq_command_kwarg(c, "mode");
-        const hq_value_t *values = hq_command_kwarg(c, "clipping_values");
-        hqi_clip_mode_t m = HQI_CLIP_NONE;
-        double a = 0, b = 0;
-        if (st == HQ_OK) {
-            if (!mode || value_word(mode, "disabled"))
-                m = HQI_CLIP_NONE;
-            else if (value_word(mode, "manual"))
-                m = HQI_CLIP_MANUAL;
-            else if (value_word(mode, "percentile"))
-                m = HQI_CLIP_PERCENTILE;
-            else {
-                char what[160];
-                snprintf(what, sizeof what, "mode=%s", mode->text ? mode->text : "?");
-                not_applied(o, c, what);
-                free(mask);
-                return HQ_OK;
-            }
-        }
-        if (st == HQ_OK && m != HQI_CLIP_NONE) {
-            if (!value_pair(values, &a, &b) && !(weights && values && value_number(values, &b)))
-                st = script_error(o, c, err, "clipping_values must be [low, high]");
-            else if (m == HQI_CLIP_PERCENTILE && (a < 0 || b > 100 || a > b))
-                st = script_error(o, c, err, "percentiles must satisfy 0 <= low <= high <= 100");
-            else if (m == HQI_CLIP_MANUAL && a > b)
-                st =
-                    script_error(o, c, err, "clipping_values must be [low, high] with low <= high");
-        }
-        for (int i = 0; i < n && st == HQ_OK; i++) {
-            if (!mask[i])
-                continue;
-            if (weights) {
-                ranges[i].weight_clip = m;
-                ranges[i].weight_a = a;
-                ranges[i].weight_b = b;
-            } else {
-                ranges[i].clip = m;
-                ranges[i].clip_a = a;
-                ranges[i].clip_b = b;
-            }
-        }
-        static const char *const known[] = {"layers", "mode", "clipping_values", "policy", NULL};
-        if (st == HQ_OK)
-            unknown_keys(o, c, known);
-    } else {
-        *handled = false;
-    }
-    free(mask);
-    return st;
-}
-
-/* Commands that change the graph or configure the run, in script order. */
-static hq_status_t first_pass(opt_t *o, const hq_script_t *script, hq_error_t *err)
-{
-    for (int i = 0; i < hq_script_command_count(script); i++) {
-        const hq_command_t *c = hq_script_command(script, i);
-        if (!c->name)
-            continue;
-        hq_status_t st = HQ_OK;
-        bool handled = false;
-        if (strcmp(c->name, "normalization") == 0) {
-            st = apply_normalization(o, c, err);
-            handled = true;
-            o->applied++;
-        } else if (strcmp(c->name, "input_conversion") == 0) {
-            int before = o->not_applied;
-            st = apply_input_conversion(o, c, err);
-            handled = true;
-            if (o->not_applied == before)
-                o->applied++;
-        } else if (strcmp(c->name, "change_output_activation") == 0) {
-            st = apply_change_activation(o, c, err);
-            handled = true;
-            o->applied++;
-        } else {
-            st = config_command(o, c, &handled, err);
-            if (handled)
-                o->applied++;
-        }
-        if (st != HQ_OK)
-            return st;
-        /* finalize after each modification so that later commands see shapes */
-        if (handled && !hq_graph_is_finalized(o->graph)) {
-            st = hq_graph_finalize(o->graph, o->script_name, err);
-            if (st != HQ_OK)
-                return st;
-        }
-    }
-    return HQ_OK;
-}
-
-static hq_status_t second_pass(opt_t *o, const hq_script_t *script, hqi_precision_request_t *prec,
-                               hqi_range_request_t *ranges, hq_error_t *err)
-{
-    static const char *const first_pass_names[] = {"normalization", "input_conversion",
-                                                   "change_output_activation", NULL};
-    for (int i = 0; i < hq_script_command_count(script); i++) {
-        const hq_command_t *c = hq_script_command(script, i);
-        if (!c->name)
-            continue;
-        bool done = false;
-        for (int j = 0; first_pass_names[j]; j++)
-            done = done || strcmp(c->name, first_pass_names[j]) == 0;
-        if (done)
-            continue;
-        bool handled = false;
-        hq_status_t st = config_command(o, c, &handled, NULL);
-        (void)st; /* already read and checked by the first pass */
-        if (handled)
-            continue;
-        st = layer_command(o, c, prec, ranges, &handled, err);
-        if (st != HQ_OK)
-            return st;
-        if (handled) {
-            o->applied++;
-            continue;
-        }
-        const hq_value_t *first = hq_command_positional(c, 0);
-        char what[160] = "";
-        if (first && first->text && (strstr(c->name, "optimization") || strstr(c->name, "config")))
-            snprintf(what, sizeof what, "%s", first->text);
-        not_applied(o, c, what[0] ? what : NULL);
-    }
-    return HQ_OK;
-}
-
-/* ---- the run ------------------------------------------------------------------------------ */
 
 static hq_status_t clone_params_f32(const hq_npz_t *src, hq_npz_t **out, hq_error_t *err)
 {
@@ -807,18 +66,6 @@ static double seconds_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->batch_size = 8;
-    cfg->calibset_size = 64;
-    cfg->optimization_level = 2;
-    cfg->compression_level = -1;
-    cfg->auto_4bit_ratio = -1.0;
-    cfg->equalization = -1;
-    cfg->bias_correction = -1;
-}
-
 void hqi_optimize_result_free(hqi_optimize_result_t *result)
 {
     if (!result)
@@ -828,31 +75,70 @@ void hqi_optimize_result_free(hqi_optimize_result_t *result)
     memset(result, 0, sizeof *result);
 }
 
-hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in,
-                             hq_dataset_t *calib, const hq_optimize_options_t *options,
-                             bool build_integer, hqi_optimize_result_t *result, hq_error_t *err)
+/* ---- one run, step by step ---------------------------------------------------------------- */
+
+/* Everything one run holds between its steps. The run owns every pointer here except `script`
+ * (the caller's or the archive's) and `options`; run_close frees what is left. */
+typedef struct run {
+    hqi_optimize_work_t work; /* working graph and params, the script's configuration */
+    const hq_optimize_options_t *options;
+    const char *path;    /* the archive's path, for messages */
+    const char *hw_arch; /* the target: the options' or the archive's */
+    int64_t memory;      /* the target's weight memory in bytes */
+    const hq_script_t *script;
+    int ds_inputs;      /* inputs of the calibration dataset */
+    char **input_names; /* [ds_inputs] the original graph's layer each dataset input feeds */
+    bool names_ok;      /* input_names complete; else the dataset's inputs are taken in order */
+    int n;              /* layers of the final graph */
+    hqi_precision_request_t *prec; /* [n] the script's precision requests */
+    hqi_range_request_t *ranges;   /* [n] the script's range and clipping requests */
+    hqi_layer_quant_t *dec;        /* [n] the decisions */
+    bool *locked;                  /* [n] precision fixed by the script: never compressed */
+    hqi_calibration_t *cal;
+    hqi_compression_result_t comp;
+    bool bias_correction;
+    int folded, pairs, corrected; /* batch norms folded, pairs equalized, layers bias-corrected */
+    hq_npz_t *build_params;       /* bias-corrected fp params for the builder (NULL: fpo) */
+    hq_npz_t *q;                  /* the quantized params */
+    hq_script_t *script_copy;     /* the script used, for the archive */
+} run_t;
+
+/* Dataset input j was matched to an input layer of the original graph: keep its name, which the
+ * modified graph still has. Without all names the dataset's inputs are taken in order. */
+static void keep_input_names(run_t *r, const hq_graph_t *original, hq_dataset_t *calib)
 {
-    hq_optimize_options_t none = {0};
-    const hq_optimize_options_t *opt_in = options ? options : &none;
-    opt_t o = {0};
-    o.log.fn = opt_in->log;
-    o.log.user = opt_in->log_user;
-    hqi_optimize_config_defaults(&o.cfg);
-    if (result)
-        memset(result, 0, sizeof *result);
+    r->ds_inputs = hq_dataset_input_count(calib);
+    r->input_names = calloc((size_t)(r->ds_inputs > 0 ? r->ds_inputs : 1), sizeof(char *));
+    r->names_ok = r->input_names != NULL;
+    for (int j = 0; j < r->ds_inputs && r->names_ok; j++) {
+        int layer = hq_dataset_input_layer(calib, j);
+        if (layer < 0) {
+            r->names_ok = false;
+            break;
+        }
+        r->input_names[j] = hqi_strdup(hq_graph_layer(original, layer)->name);
+        r->names_ok = r->input_names[j] != NULL;
+    }
+}
+
+/* Checks the archive and the target, then makes the working copies of graph and params. */
+static hq_status_t run_open(run_t *r, hq_archive_t *archive, const hq_script_t *script_in,
+                            hq_dataset_t *calib, hq_error_t *err)
+{
     if (!archive || !calib)
         return hqi_error(err, HQ_ERR_ARGUMENT, "hq_optimize: NULL archive or dataset");
-    const char *path = hq_archive_path(archive)[0] ? hq_archive_path(archive) : "archive";
+    r->path = hq_archive_path(archive)[0] ? hq_archive_path(archive) : "archive";
     if (hq_archive_state(archive) != HQ_STATE_PARSED)
         return hqi_error(err, HQ_ERR_STATE,
                          "%s: state is %s; hq optimize starts from a parsed_model archive "
                          "(the output of hq parse)",
-                         path, hq_model_state_name(hq_archive_state(archive)));
-    const char *hw_arch = opt_in->hw_arch ? opt_in->hw_arch : hq_archive_hw_arch(archive);
-    int64_t memory = 0;
-    hq_status_t st = hqi_arch_weight_memory(hw_arch, &memory, err);
+                         r->path, hq_model_state_name(hq_archive_state(archive)));
+    r->hw_arch = r->options->hw_arch ? r->options->hw_arch : hq_archive_hw_arch(archive);
+    const hq_cost_model_t *arch = NULL;
+    hq_status_t st = hqi_hw_arch_find(r->hw_arch, &arch, err);
     if (st != HQ_OK)
         return st;
+    r->memory = (int64_t)arch->weight_memory_bytes;
     hq_graph_t *original = NULL;
     hq_npz_t *native_in = NULL;
     hq_script_t *own_script = NULL;
@@ -863,241 +149,302 @@ hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in
         st = hq_archive_script(archive, &own_script, err);
     if (st != HQ_OK)
         return st;
-    const hq_script_t *script = script_in ? script_in : own_script;
+    r->script = script_in ? script_in : own_script;
     /* messages name the script's file; the archive's own script is named after the archive */
-    o.script_name = script->name && script->name[0] ? script->name
-                    : opt_in->script_name           ? opt_in->script_name
+    const char *name = hqi_script_name(r->script);
+    r->work.script_name = name && name[0]           ? name
+                          : r->options->script_name ? r->options->script_name
                                                     : "model script";
-    /* dataset input j was matched to an input layer of the original graph: keep its name */
-    int ds_inputs = hq_dataset_input_count(calib);
-    char **input_names = calloc((size_t)(ds_inputs > 0 ? ds_inputs : 1), sizeof(char *));
-    bool names_ok = input_names != NULL;
-    for (int j = 0; j < ds_inputs && names_ok; j++) {
-        int layer = hq_dataset_input_layer(calib, j);
-        if (layer < 0) {
-            names_ok = false;
-            break;
-        }
-        input_names[j] = hqi_strdup(hq_graph_layer(original, layer)->name);
-        names_ok = input_names[j] != NULL;
-    }
-    st = hq_graph_clone(original, &o.graph, err);
+    keep_input_names(r, original, calib);
+    st = hq_graph_clone(original, &r->work.graph, err);
     if (st == HQ_OK)
-        st = clone_params_f32(native_in, &o.native, err);
+        st = clone_params_f32(native_in, &r->work.native, err);
     if (st == HQ_OK)
-        st = clone_params_f32(native_in, &o.fpo, err);
+        st = clone_params_f32(native_in, &r->work.fpo, err);
+    return st;
+}
 
-    int n = 0;
-    hqi_precision_request_t *prec = NULL;
-    hqi_range_request_t *ranges = NULL;
-    hqi_layer_quant_t *dec = NULL;
-    bool *locked = NULL;
-    hqi_calibration_t *cal = NULL;
-    hq_npz_t *build_params = NULL, *q = NULL;
-    hq_script_t *script_copy = NULL;
-    double t0 = seconds_now();
-
-    /* 1. model modifications and configuration */
+/* Model modifications and configuration, batch-norm folding and equalization. */
+static hq_status_t run_float_optimizations(run_t *r, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st = hqi_optimize_script_modify(w, r->script, err);
     if (st == HQ_OK)
-        st = first_pass(&o, script, err);
-    /* 2. float optimizations */
-    int folded = 0, pairs = 0;
-    if (st == HQ_OK)
-        st = hqi_fold_batch_norms(o.graph, o.native, o.fpo, &folded, &o.log, err);
-    if (st == HQ_OK && !hq_graph_is_finalized(o.graph))
-        st = hq_graph_finalize(o.graph, path, err);
-    int level = o.cfg.optimization_level;
-    bool equalize = o.cfg.equalization >= 0 ? o.cfg.equalization == 1 : level >= 1;
-    bool bias_correction = o.cfg.bias_correction >= 0 ? o.cfg.bias_correction == 1 : level >= 2;
+        st = hqi_fold_batch_norms(w->graph, w->native, w->fpo, &r->folded, &w->log, err);
+    if (st == HQ_OK && !hq_graph_is_finalized(w->graph))
+        st = hq_graph_finalize(w->graph, r->path, err);
+    int level = w->cfg.optimization_level;
+    bool equalize = w->cfg.equalization >= 0 ? w->cfg.equalization == 1 : level >= 1;
+    r->bias_correction = w->cfg.bias_correction >= 0 ? w->cfg.bias_correction == 1 : level >= 2;
     if (st == HQ_OK && equalize)
-        st = hqi_equalize(o.graph, o.fpo, &pairs, &o.log, err);
-    if (st == HQ_OK) {
-        if (level >= 3)
-            hqi_logf(&o.log, HQ_LOG_INFO,
-                     "optimization_level %d runs what level 2 runs in hq (no finetune or "
-                     "adaround)",
-                     level);
-        hqi_logf(&o.log, HQ_LOG_INFO,
-                 "float optimizations: %d batch norm(s) folded, equalization %s (%d pair(s))",
-                 folded, equalize ? "on" : "off", pairs);
+        st = hqi_equalize(w->graph, w->fpo, &r->pairs, &w->log, err);
+    if (st != HQ_OK)
+        return st;
+    if (level >= 3)
+        hqi_logf(&w->log, HQ_LOG_INFO,
+                 "optimization_level %d runs what level 2 runs in hq (no finetune or "
+                 "adaround)",
+                 level);
+    hqi_logf(&w->log, HQ_LOG_INFO,
+             "float optimizations: %d batch norm(s) folded, equalization %s (%d pair(s))",
+             r->folded, equalize ? "on" : "off", r->pairs);
+    return HQ_OK;
+}
+
+/* The layer-addressed commands, which see the final graph. */
+static hq_status_t run_layer_requests(run_t *r, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    int n = r->n = hq_graph_layer_count(w->graph);
+    r->prec = calloc((size_t)(n ? n : 1), sizeof *r->prec);
+    r->ranges = calloc((size_t)(n ? n : 1), sizeof *r->ranges);
+    r->dec = calloc((size_t)(n ? n : 1), sizeof *r->dec);
+    r->locked = calloc((size_t)(n ? n : 1), sizeof *r->locked);
+    if (!r->prec || !r->ranges || !r->dec || !r->locked)
+        return hqi_nomem(err, "hq_optimize");
+    hq_status_t st = hqi_optimize_script_requests(w, r->script, r->prec, r->ranges, err);
+    if (st == HQ_OK)
+        hqi_logf(&w->log, HQ_LOG_INFO, "model script: %d command(s) applied, %d not applied",
+                 w->applied, w->not_applied);
+    return st;
+}
+
+/* One pass of the fp-optimized network over the calibration set. */
+static hq_status_t run_calibration(run_t *r, hq_dataset_t *calib, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    const hq_optimize_options_t *opt = r->options;
+    int64_t calibset = opt->calibset_size > 0 ? opt->calibset_size : w->cfg.calibset_size;
+    int64_t batch = opt->batch_size > 0 ? opt->batch_size : w->cfg.batch_size;
+    int64_t available = hq_dataset_count(calib);
+    if (calibset > available) {
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "calibset_size %lld but the dataset has %lld samples: using %lld",
+                 (long long)calibset, (long long)available, (long long)available);
+        calibset = available;
     }
-    /* layer-addressed commands see the final graph */
-    if (st == HQ_OK) {
-        n = hq_graph_layer_count(o.graph);
-        prec = calloc((size_t)(n ? n : 1), sizeof *prec);
-        ranges = calloc((size_t)(n ? n : 1), sizeof *ranges);
-        dec = calloc((size_t)(n ? n : 1), sizeof *dec);
-        locked = calloc((size_t)(n ? n : 1), sizeof *locked);
-        if (!prec || !ranges || !dec || !locked)
-            st = hqi_nomem(err, "hq_optimize");
-    }
+    double t1 = seconds_now();
+    hq_status_t st = hqi_calibrate(w->graph, w->fpo, calib, r->names_ok ? r->input_names : NULL,
+                                   calibset, batch, opt->threads, &w->log, &r->cal, err);
     if (st == HQ_OK)
-        st = second_pass(&o, script, prec, ranges, err);
+        hqi_logf(&w->log, HQ_LOG_INFO, "calibration: %lld sample(s) in batches of %lld, %.2f s",
+                 (long long)calibset, (long long)batch, seconds_now() - t1);
+    return st;
+}
+
+/* Precision, compression, ranges and weight clipping of every layer. */
+static hq_status_t run_decisions(run_t *r, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st = hqi_precision_propagate(w->graph, r->prec, r->dec, &w->log, err);
+    if (st != HQ_OK)
+        return st;
+    for (int i = 0; i < r->n; i++)
+        r->locked[i] = r->prec[i].in_bits != 0;
+    st = hqi_compression_choose(w->graph, r->locked, w->cfg.compression_level,
+                                w->cfg.auto_4bit_ratio, r->memory, r->dec, &r->comp, &w->log, err);
+    if (st != HQ_OK)
+        return st;
+    const hqi_compression_result_t *comp = &r->comp;
+    hqi_logf(&w->log, HQ_LOG_INFO,
+             "compression: %.1f%% of weights at 4 bit (%d layer(s), level %d), weights %lld "
+             "bytes of %lld modelled for %s",
+             comp->ratio_4bit * 100.0, comp->layers_4bit, comp->level,
+             (long long)comp->weight_bytes, (long long)r->memory, r->hw_arch);
+    st = hqi_ranges_compute(w->graph, r->cal, r->ranges, r->dec, &w->log, err);
     if (st == HQ_OK)
-        hqi_logf(&o.log, HQ_LOG_INFO, "model script: %d command(s) applied, %d not applied",
-                 o.applied, o.not_applied);
-    /* 3. calibration */
-    int64_t calibset = opt_in->calibset_size > 0 ? opt_in->calibset_size : o.cfg.calibset_size;
-    int64_t batch = opt_in->batch_size > 0 ? opt_in->batch_size : o.cfg.batch_size;
-    if (st == HQ_OK) {
-        int64_t available = hq_dataset_count(calib);
-        if (calibset > available) {
-            hqi_logf(&o.log, HQ_LOG_WARNING,
-                     "calibset_size %lld but the dataset has %lld samples: using %lld",
-                     (long long)calibset, (long long)available, (long long)available);
-            calibset = available;
-        }
-        double t1 = seconds_now();
-        st = hqi_calibrate(o.graph, o.fpo, calib, names_ok ? input_names : NULL, calibset, batch,
-                           opt_in->threads, &o.log, &cal, err);
-        if (st == HQ_OK)
-            hqi_logf(&o.log, HQ_LOG_INFO, "calibration: %lld sample(s) in batches of %lld, %.2f s",
-                     (long long)calibset, (long long)batch, seconds_now() - t1);
-    }
-    /* 4. precision, 5. compression, 6. ranges */
-    if (st == HQ_OK)
-        st = hqi_precision_propagate(o.graph, prec, dec, &o.log, err);
-    hqi_compression_result_t comp = {0};
-    if (st == HQ_OK) {
-        for (int i = 0; i < n; i++)
-            locked[i] = prec[i].in_bits != 0;
-        st = hqi_compression_choose(o.graph, locked, o.cfg.compression_level, o.cfg.auto_4bit_ratio,
-                                    memory, dec, &comp, &o.log, err);
-    }
-    if (st == HQ_OK)
-        hqi_logf(&o.log, HQ_LOG_INFO,
-                 "compression: %.1f%% of weights at 4 bit (%d layer(s), level %d), weights %lld "
-                 "bytes of %lld modelled for %s",
-                 comp.ratio_4bit * 100.0, comp.layers_4bit, comp.level,
-                 (long long)comp.weight_bytes, (long long)memory, hw_arch);
-    if (st == HQ_OK)
-        st = hqi_ranges_compute(o.graph, cal, ranges, dec, &o.log, err);
-    if (st == HQ_OK)
-        st = hqi_weight_clip_compute(o.graph, o.fpo, ranges, dec, err);
-    /* fused activations through a lookup table need the pre-activation range */
-    for (int i = 0; i < n && st == HQ_OK; i++) {
-        const hq_layer_t *l = hq_graph_layer(o.graph, i);
-        const hqi_layer_stats_t *s = &cal->layers[i];
+        st = hqi_weight_clip_compute(w->graph, w->fpo, r->ranges, r->dec, err);
+    return st;
+}
+
+/* Fused activations computed through a lookup table need the pre-activation range. */
+static void run_lut_ranges(run_t *r)
+{
+    hqi_optimize_work_t *w = &r->work;
+    for (int i = 0; i < r->n; i++) {
+        const hq_layer_t *l = hq_graph_layer(w->graph, i);
+        const hqi_layer_stats_t *s = &r->cal->layers[i];
+        hqi_layer_quant_t *d = &r->dec[i];
         if (!hqi_layer_has_weights(l->type) || !s->preact_samples ||
             !lut_activation[l->params.activation])
             continue;
         double lo = 0, hi = 0;
         hqi_lut_pre_range(l->params.activation, l->params.activation_alpha,
-                          l->params.activation_beta, s->preact_min, s->preact_max, dec[i].out_min,
-                          dec[i].out_max, dec[i].output_bits, &lo, &hi);
-        dec[i].pre_min = (float)(lo < 0 ? lo : 0.0);
-        dec[i].pre_max = (float)(hi > 0 ? hi : 0.0);
+                          l->params.activation_beta, s->preact_min, s->preact_max, d->out_min,
+                          d->out_max, d->output_bits, &lo, &hi);
+        d->pre_min = (float)(lo < 0 ? lo : 0.0);
+        d->pre_max = (float)(hi > 0 ? hi : 0.0);
         if (lo > s->preact_min || hi < s->preact_max)
-            hqi_logf(&o.log, HQ_LOG_DEBUG,
+            hqi_logf(&w->log, HQ_LOG_DEBUG,
                      "%s: %s pre-activation range [%g, %g] narrowed to [%g, %g] (the output "
                      "saturates outside)",
                      l->bare_name, hq_activation_name(l->params.activation), s->preact_min,
                      s->preact_max, lo, hi);
-        if (dec[i].pre_max - dec[i].pre_min < 1e-6f)
-            dec[i].pre_max = dec[i].pre_min + 1e-6f;
+        if (d->pre_max - d->pre_min < 1e-6f)
+            d->pre_max = d->pre_min + 1e-6f;
     }
-    /* 8. bias correction (on the params handed to the builder only) */
-    int corrected = 0;
-    if (st == HQ_OK && bias_correction) {
-        st = hqi_bias_correct(o.graph, o.fpo, cal, dec, &build_params, &corrected, err);
-        if (st == HQ_OK)
-            hqi_logf(&o.log, HQ_LOG_INFO, "bias correction: %d layer(s) corrected", corrected);
+}
+
+/* Bias correction (on the params handed to the builder only), then the integer params; without
+ * build_integer an empty set that the statistics go into. */
+static hq_status_t run_integer_params(run_t *r, bool build_integer, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st = HQ_OK;
+    if (r->bias_correction) {
+        st = hqi_bias_correct(w->graph, w->fpo, r->cal, r->dec, &r->build_params, &r->corrected,
+                              err);
+        if (st != HQ_OK)
+            return st;
+        hqi_logf(&w->log, HQ_LOG_INFO, "bias correction: %d layer(s) corrected", r->corrected);
     }
-    /* 7. integer params */
-    if (st == HQ_OK && build_integer) {
-        st = hqi_quant_build_params(o.graph, build_params ? build_params : o.fpo, dec, &q, err);
-        if (st == HQ_OK)
-            hqi_logf(&o.log, HQ_LOG_INFO, "integer params: %zu arrays", hq_npz_count(q));
-    } else if (st == HQ_OK) {
-        st = hq_npz_create(&q, err);
-    }
-    /* 9. statistics, compression keys, precision modes, then the archive */
+    if (!build_integer)
+        return hq_npz_create(&r->q, err);
+    st = hqi_quant_build_params(w->graph, r->build_params ? r->build_params : w->fpo, r->dec, &r->q,
+                                err);
     if (st == HQ_OK)
-        st = hqi_calibration_store(o.graph, cal, q, err);
-    if (st == HQ_OK) {
-        char prefix[600];
-        snprintf(prefix, sizeof prefix, "%s", hq_graph_net_name(o.graph));
-        float ratio = (float)comp.ratio_4bit;
-        int32_t lvl = comp.level;
-        st = hqi_put_f32(q, prefix, "compression/ratio_4bit:0", &ratio, 1, err);
-        if (st == HQ_OK)
-            st = hqi_put_i32(q, prefix, "compression/level:0", &lvl, 1, err);
-    }
-    for (int i = 0; i < n && st == HQ_OK; i++) {
-        hq_layer_t *l = hq_graph_layer_mut(o.graph, i);
-        hqi_precision_name(dec[i].input_bits, dec[i].weight_bits, dec[i].output_bits,
+        hqi_logf(&w->log, HQ_LOG_INFO, "integer params: %zu arrays", hq_npz_count(r->q));
+    return st;
+}
+
+/* Statistics, compression keys and precision modes: what the archive records of the decisions. */
+static hq_status_t run_record_decisions(run_t *r, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st = hqi_calibration_store(w->graph, r->cal, r->q, err);
+    if (st != HQ_OK)
+        return st;
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s", hq_graph_net_name(w->graph));
+    float ratio = (float)r->comp.ratio_4bit;
+    int32_t lvl = r->comp.level;
+    st = hqi_put_f32(r->q, prefix, "compression/ratio_4bit:0", &ratio, 1, err);
+    if (st == HQ_OK)
+        st = hqi_put_i32(r->q, prefix, "compression/level:0", &lvl, 1, err);
+    if (st != HQ_OK)
+        return st;
+    for (int i = 0; i < r->n; i++) {
+        hq_layer_t *l = hq_graph_layer_mut(w->graph, i);
+        hqi_precision_name(r->dec[i].input_bits, r->dec[i].weight_bits, r->dec[i].output_bits,
                            l->precision_mode);
     }
-    if (st == HQ_OK && !hq_graph_is_finalized(o.graph))
-        st = hq_graph_finalize(o.graph, path, err);
+    if (!hq_graph_is_finalized(w->graph))
+        st = hq_graph_finalize(w->graph, r->path, err);
+    return st;
+}
+
+/* Hands graph, params and a copy of the script to the archive and sets its state. */
+static hq_status_t run_hand_over(run_t *r, hq_archive_t *archive, bool build_integer,
+                                 hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
     /* the script used, as text, so the archive owns its copy */
+    char *text = NULL;
+    hq_status_t st = hq_script_print(r->script, &text, err);
+    if (st == HQ_OK)
+        st = hq_script_parse(text, strlen(text), w->script_name, &r->script_copy, err);
+    free(text);
+    if (st == HQ_OK && r->options->hw_arch)
+        st = hq_archive_set_hw_arch(archive, r->options->hw_arch, err);
     if (st == HQ_OK) {
-        char *text = NULL;
-        st = hq_script_print(script, &text, err);
-        if (st == HQ_OK)
-            st = hq_script_parse(text, strlen(text), o.script_name, &script_copy, err);
-        free(text);
-    }
-    if (st == HQ_OK && opt_in->hw_arch)
-        st = hq_archive_set_hw_arch(archive, opt_in->hw_arch, err);
-    if (st == HQ_OK) {
-        hq_graph_t *g = o.graph;
-        o.graph = NULL;
+        hq_graph_t *g = w->graph;
+        w->graph = NULL;
         st = hq_archive_set_graph(archive, g, err);
     }
     if (st == HQ_OK) {
-        hq_npz_t *p = o.native;
-        o.native = NULL;
+        hq_npz_t *p = w->native;
+        w->native = NULL;
         st = hq_archive_set_params(archive, HQ_PARAMS_NATIVE, p, err);
     }
     if (st == HQ_OK) {
-        hq_npz_t *p = o.fpo;
-        o.fpo = NULL;
+        hq_npz_t *p = w->fpo;
+        w->fpo = NULL;
         st = hq_archive_set_params(archive, HQ_PARAMS_FP_OPTIMIZED, p, err);
     }
     if (st == HQ_OK) {
-        hq_npz_t *p = q;
-        q = NULL;
+        hq_npz_t *p = r->q;
+        r->q = NULL;
         st = hq_archive_set_params(archive, HQ_PARAMS_QUANTIZED, p, err);
     }
     if (st == HQ_OK) {
-        hq_script_t *s = script_copy;
-        script_copy = NULL;
+        hq_script_t *s = r->script_copy;
+        r->script_copy = NULL;
         st = hq_archive_set_script(archive, s, err);
     }
     if (st == HQ_OK)
         st = hq_archive_set_state(archive,
                                   build_integer ? HQ_STATE_QUANTIZED : HQ_STATE_FP_OPTIMIZED, err);
+    return st;
+}
+
+/* Moves the decisions and statistics into `result`. */
+static void run_take_result(run_t *r, hqi_optimize_result_t *result)
+{
+    result->decisions = r->dec;
+    result->layer_count = r->n;
+    result->calibration = r->cal;
+    result->compression = r->comp;
+    result->equalized_pairs = r->pairs;
+    result->folded_batch_norms = r->folded;
+    result->bias_corrected = r->corrected;
+    r->dec = NULL;
+    r->cal = NULL;
+}
+
+static void run_close(run_t *r)
+{
+    for (int j = 0; r->input_names && j < r->ds_inputs; j++)
+        free(r->input_names[j]);
+    free(r->input_names);
+    hqi_optimize_work_clear(&r->work);
+    hq_graph_destroy(r->work.graph);
+    hq_npz_destroy(r->work.native);
+    hq_npz_destroy(r->work.fpo);
+    hq_npz_destroy(r->build_params);
+    hq_npz_destroy(r->q);
+    hq_script_destroy(r->script_copy);
+    hqi_calibration_destroy(r->cal);
+    free(r->prec);
+    free(r->ranges);
+    free(r->dec);
+    free(r->locked);
+}
+
+hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in,
+                             hq_dataset_t *calib, const hq_optimize_options_t *options,
+                             bool build_integer, hqi_optimize_result_t *result, hq_error_t *err)
+{
+    static const hq_optimize_options_t none = {0};
+    run_t r = {0};
+    r.options = options ? options : &none;
+    r.work.log.fn = r.options->log;
+    r.work.log.user = r.options->log_user;
+    hqi_optimize_config_defaults(&r.work.cfg);
+    if (result)
+        memset(result, 0, sizeof *result);
+    hq_status_t st = run_open(&r, archive, script_in, calib, err);
+    double t0 = seconds_now();
     if (st == HQ_OK)
-        hqi_logf(&o.log, HQ_LOG_INFO, "optimize: done in %.2f s", seconds_now() - t0);
-    if (st == HQ_OK && result) {
-        result->decisions = dec;
-        result->layer_count = n;
-        result->calibration = cal;
-        result->compression = comp;
-        result->equalized_pairs = pairs;
-        result->folded_batch_norms = folded;
-        result->bias_corrected = corrected;
-        dec = NULL;
-        cal = NULL;
-    }
-    for (int j = 0; input_names && j < ds_inputs; j++)
-        free(input_names[j]);
-    free(input_names);
-    for (int i = 0; i < o.noted_count; i++)
-        free(o.noted[i]);
-    free(o.noted);
-    hq_graph_destroy(o.graph);
-    hq_npz_destroy(o.native);
-    hq_npz_destroy(o.fpo);
-    hq_npz_destroy(build_params);
-    hq_npz_destroy(q);
-    hq_script_destroy(script_copy);
-    hqi_calibration_destroy(cal);
-    free(prec);
-    free(ranges);
-    free(dec);
-    free(locked);
+        st = run_float_optimizations(&r, err);
+    if (st == HQ_OK)
+        st = run_layer_requests(&r, err);
+    if (st == HQ_OK)
+        st = run_calibration(&r, calib, err);
+    if (st == HQ_OK)
+        st = run_decisions(&r, err);
+    if (st == HQ_OK)
+        run_lut_ranges(&r);
+    if (st == HQ_OK)
+        st = run_integer_params(&r, build_integer, err);
+    if (st == HQ_OK)
+        st = run_record_decisions(&r, err);
+    if (st == HQ_OK)
+        st = run_hand_over(&r, archive, build_integer, err);
+    if (st == HQ_OK)
+        hqi_logf(&r.work.log, HQ_LOG_INFO, "optimize: done in %.2f s", seconds_now() - t0);
+    if (st == HQ_OK && result)
+        run_take_result(&r, result);
+    run_close(&r);
     return st;
 }
 

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/optimize_bias.h"
+#include "quant/quant_util.h"
 #include "util/util.h"
 
 static hq_status_t clone_npz(const hq_npz_t *src, hq_npz_t **out, hq_error_t *err)

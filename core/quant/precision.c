@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/precision.h"
 #include "util/util.h"
 
 /* Layer types whose output width is their input width. */

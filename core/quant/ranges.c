@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/precision.h"
+#include "quant/ranges.h"
 #include "util/util.h"
 
 /* Smallest range width handed to the integer builder: a layer that only ever output zeros still

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/calibrate.h"
 
 #define DIR HQ_FIXTURES "/calibrate/"
 

@@ -16,7 +16,12 @@
 #include <cmocka.h>
 
 #include "hq/emulate.h"
-#include "quant/optimize_internal.h"
+#include "graph/hw_arch.h"
+#include "quant/compression.h"
+#include "quant/optimize.h"
+#include "quant/optimize_bias.h"
+#include "quant/precision.h"
+#include "quant/ranges.h"
 
 /* ---- logging ------------------------------------------------------------------------------ */
 
@@ -761,11 +766,11 @@ static void weights_beyond_the_arch_memory_are_compressed_implicitly(void **stat
     assert_int_equal(res.weight_bytes, 21376 - 9216);
     assert_non_null(strstr(log.text, "implicit compression"));
     /* the per-arch table knows hailo8 and refuses names it does not know */
-    int64_t bytes = 0;
+    const hq_cost_model_t *arch = NULL;
     hq_error_t err = {0};
-    assert_int_equal(hqi_arch_weight_memory("hailo8", &bytes, NULL), HQ_OK);
-    assert_true(bytes > 0);
-    assert_int_equal(hqi_arch_weight_memory("hailo99", &bytes, &err), HQ_ERR_NOT_FOUND);
+    assert_int_equal(hqi_hw_arch_find("hailo8", &arch, NULL), HQ_OK);
+    assert_true(arch->weight_memory_bytes > 0);
+    assert_int_equal(hqi_hw_arch_find("hailo99", &arch, &err), HQ_ERR_NOT_FOUND);
     assert_non_null(strstr(err.message, "hailo8l"));
     hq_graph_destroy(g);
 }

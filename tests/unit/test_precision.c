@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "quant/optimize_internal.h"
+#include "quant/precision.h"
 
 typedef struct captured {
     char text[8192];

@@ -1,0 +1,57 @@
+/* optimize_script.h — the model script as `hq optimize` reads it (optimize_script.c): the
+ * model-modification commands, the configuration commands and the per-layer precision and range
+ * requests. Internal to libhq; prefix hqi_. */
+#ifndef HQI_OPTIMIZE_SCRIPT_H
+#define HQI_OPTIMIZE_SCRIPT_H
+
+#include <stdint.h>
+
+#include "hq/graph.h"
+#include "hq/script.h"
+#include "hq/tensor.h"
+#include "quant/precision.h"
+#include "quant/quant_util.h"
+#include "quant/ranges.h"
+
+/* Settings the script's configuration commands give (defaults in hqi_optimize_config_defaults). */
+typedef struct hqi_optimize_config {
+    int64_t batch_size;     /* model_optimization_config(calibration, batch_size=8) */
+    int64_t calibset_size;  /* ... calibset_size=64 */
+    int optimization_level; /* model_optimization_flavor(optimization_level=2) */
+    int compression_level;  /* -1: not given */
+    double auto_4bit_ratio; /* -1: not given */
+    int equalization;       /* -1: from the level, 0 disabled, 1 enabled */
+    int bias_correction;    /* -1: from the level, 0 disabled, 1 enabled */
+} hqi_optimize_config_t;
+
+void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg);
+
+/* What one run works on: the copies the script's commands edit, what they configured and what
+ * they reported. graph, native and fpo belong to the run (hqi_optimize_work_clear leaves them);
+ * `noted` belongs to the work. */
+typedef struct hqi_optimize_work {
+    const char *script_name; /* names the script in messages */
+    hqi_logger_t log;
+    hq_graph_t *graph; /* working copy, handed to the archive at the end */
+    hq_npz_t *native;  /* working copy */
+    hq_npz_t *fpo;
+    hqi_optimize_config_t cfg;
+    char **noted; /* command names already reported "not applied" */
+    int noted_count;
+    int applied, not_applied; /* commands, for the summary line */
+} hqi_optimize_work_t;
+
+/* The commands that change the graph (normalization, input_conversion bgr_to_rgb,
+ * change_output_activation) or configure the run, in script order. The graph is finalized after
+ * each so that later commands see shapes. */
+hq_status_t hqi_optimize_script_modify(hqi_optimize_work_t *work, const hq_script_t *script,
+                                       hq_error_t *err);
+/* The layer-addressed commands, read once the graph is final: fills `prec` and `ranges` (one
+ * zeroed entry per layer, indexed like the graph) and reports every command hq does not apply. */
+hq_status_t hqi_optimize_script_requests(hqi_optimize_work_t *work, const hq_script_t *script,
+                                         hqi_precision_request_t *prec,
+                                         hqi_range_request_t *ranges, hq_error_t *err);
+/* Frees what the work owns (not the graph or params). */
+void hqi_optimize_work_clear(hqi_optimize_work_t *work);
+
+#endif
