@@ -515,6 +515,114 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
     return st;
 }
 
+/* quantization_param(layers, precision_mode=..., force_range_out=[lo, hi],
+ * force_range_in=[lo, hi]): precision and range requests of the layers named. */
+static hq_status_t read_quantization_param(hqi_optimize_work_t *o, const hq_command_t *c,
+                                           bool *mask, hqi_precision_request_t *prec,
+                                           hqi_range_request_t *ranges, hq_error_t *err)
+{
+    int n = hq_graph_layer_count(o->graph);
+    const hq_value_t *first = hq_command_positional(c, 0);
+    hq_status_t st = select_layers(o, c, first, mask, err);
+    const hq_value_t *mode = hq_command_kwarg(c, "precision_mode");
+    const hq_value_t *fout = hq_command_kwarg(c, "force_range_out");
+    const hq_value_t *fin = hq_command_kwarg(c, "force_range_in");
+    hqi_precision_request_t req;
+    double a = 0, b = 0, ia = 0, ib = 0;
+    if (st == HQ_OK && mode && (!mode->text || hqi_precision_parse(mode->text, &req) != HQ_OK))
+        st = script_error(o, c, err, "precision_mode '%s' is not a{8|16}_w{4|8|16}[_a{8|16}]",
+                          mode->text ? mode->text : "(list)");
+    if (st == HQ_OK && fout && (!value_pair(fout, &a, &b) || a > b))
+        st = script_error(o, c, err, "force_range_out must be [min, max] with min <= max");
+    if (st == HQ_OK && fin && (!value_pair(fin, &ia, &ib) || ia > ib))
+        st = script_error(o, c, err, "force_range_in must be [min, max] with min <= max");
+    for (int i = 0; i < n && st == HQ_OK; i++) {
+        if (!mask[i])
+            continue;
+        const hq_layer_t *l = hq_graph_layer(o->graph, i);
+        if (mode) {
+            prec[i] = req;
+            prec[i].line = c->line;
+        }
+        if (fout) {
+            ranges[i].force_out = true;
+            ranges[i].force_lo = (float)a;
+            ranges[i].force_hi = (float)b;
+        }
+        /* an input range is the range of what the layer reads: its producers' outputs */
+        for (int k = 0; fin && k < l->input_count; k++) {
+            ranges[l->inputs[k]].force_out = true;
+            ranges[l->inputs[k]].force_lo = (float)ia;
+            ranges[l->inputs[k]].force_hi = (float)ib;
+        }
+    }
+    static const char *const known[] = {"precision_mode", "force_range_out", "force_range_in",
+                                        NULL};
+    if (st == HQ_OK)
+        unknown_keys(o, c, known);
+    return st;
+}
+
+/* pre_quantization_optimization(activation_clipping | weights_clipping, layers=..., mode=...,
+ * clipping_values=...): clipping requests of the layers named (all when no layers=). */
+static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, bool *mask,
+                                 hqi_range_request_t *ranges, hq_error_t *err)
+{
+    int n = hq_graph_layer_count(o->graph);
+    const hq_value_t *first = hq_command_positional(c, 0);
+    hq_status_t st = HQ_OK;
+    bool weights = value_word(first, "weights_clipping");
+    const hq_value_t *layers = hq_command_kwarg(c, "layers");
+    if (layers)
+        st = select_layers(o, c, layers, mask, err);
+    else
+        for (int i = 0; i < n; i++)
+            mask[i] = true;
+    const hq_value_t *mode = hq_command_kwarg(c, "mode");
+    const hq_value_t *values = hq_command_kwarg(c, "clipping_values");
+    hqi_clip_mode_t m = HQI_CLIP_NONE;
+    double a = 0, b = 0;
+    if (st == HQ_OK) {
+        if (!mode || value_word(mode, "disabled"))
+            m = HQI_CLIP_NONE;
+        else if (value_word(mode, "manual"))
+            m = HQI_CLIP_MANUAL;
+        else if (value_word(mode, "percentile"))
+            m = HQI_CLIP_PERCENTILE;
+        else {
+            char what[160];
+            snprintf(what, sizeof what, "mode=%s", mode->text ? mode->text : "?");
+            not_applied(o, c, what);
+            return HQ_OK;
+        }
+    }
+    if (st == HQ_OK && m != HQI_CLIP_NONE) {
+        if (!value_pair(values, &a, &b) && !(weights && values && value_number(values, &b)))
+            st = script_error(o, c, err, "clipping_values must be [low, high]");
+        else if (m == HQI_CLIP_PERCENTILE && (a < 0 || b > 100 || a > b))
+            st = script_error(o, c, err, "percentiles must satisfy 0 <= low <= high <= 100");
+        else if (m == HQI_CLIP_MANUAL && a > b)
+            st = script_error(o, c, err, "clipping_values must be [low, high] with low <= high");
+    }
+    for (int i = 0; i < n && st == HQ_OK; i++) {
+        if (!mask[i])
+            continue;
+        if (weights) {
+            ranges[i].weight_clip = m;
+            ranges[i].weight_a = a;
+            ranges[i].weight_b = b;
+        } else {
+            ranges[i].clip = m;
+            ranges[i].clip_a = a;
+            ranges[i].clip_b = b;
+        }
+    }
+    static const char *const known[] = {"layers", "mode", "clipping_values", "policy", NULL};
+    if (st == HQ_OK)
+        unknown_keys(o, c, known);
+    return st;
+}
+
 /* Layer-addressed commands, read once the graph is final. */
 static hq_status_t layer_command(hqi_optimize_work_t *o, const hq_command_t *c,
                                  hqi_precision_request_t *prec, hqi_range_request_t *ranges,
@@ -528,97 +636,11 @@ static hq_status_t layer_command(hqi_optimize_work_t *o, const hq_command_t *c,
     hq_status_t st = HQ_OK;
     *handled = true;
     if (strcmp(c->name, "quantization_param") == 0) {
-        st = select_layers(o, c, first, mask, err);
-        const hq_value_t *mode = hq_command_kwarg(c, "precision_mode");
-        const hq_value_t *fout = hq_command_kwarg(c, "force_range_out");
-        const hq_value_t *fin = hq_command_kwarg(c, "force_range_in");
-        hqi_precision_request_t req;
-        double a = 0, b = 0, ia = 0, ib = 0;
-        if (st == HQ_OK && mode && (!mode->text || hqi_precision_parse(mode->text, &req) != HQ_OK))
-            st = script_error(o, c, err, "precision_mode '%s' is not a{8|16}_w{4|8|16}[_a{8|16}]",
-                              mode->text ? mode->text : "(list)");
-        if (st == HQ_OK && fout && (!value_pair(fout, &a, &b) || a > b))
-            st = script_error(o, c, err, "force_range_out must be [min, max] with min <= max");
-        if (st == HQ_OK && fin && (!value_pair(fin, &ia, &ib) || ia > ib))
-            st = script_error(o, c, err, "force_range_in must be [min, max] with min <= max");
-        for (int i = 0; i < n && st == HQ_OK; i++) {
-            if (!mask[i])
-                continue;
-            const hq_layer_t *l = hq_graph_layer(o->graph, i);
-            if (mode) {
-                prec[i] = req;
-                prec[i].line = c->line;
-            }
-            if (fout) {
-                ranges[i].force_out = true;
-                ranges[i].force_lo = (float)a;
-                ranges[i].force_hi = (float)b;
-            }
-            /* an input range is the range of what the layer reads: its producers' outputs */
-            for (int k = 0; fin && k < l->input_count; k++) {
-                ranges[l->inputs[k]].force_out = true;
-                ranges[l->inputs[k]].force_lo = (float)ia;
-                ranges[l->inputs[k]].force_hi = (float)ib;
-            }
-        }
-        static const char *const known[] = {"precision_mode", "force_range_out", "force_range_in",
-                                            NULL};
-        if (st == HQ_OK)
-            unknown_keys(o, c, known);
+        st = read_quantization_param(o, c, mask, prec, ranges, err);
     } else if (strcmp(c->name, "pre_quantization_optimization") == 0 &&
                (value_word(first, "activation_clipping") ||
                 value_word(first, "weights_clipping"))) {
-        bool weights = value_word(first, "weights_clipping");
-        const hq_value_t *layers = hq_command_kwarg(c, "layers");
-        if (layers)
-            st = select_layers(o, c, layers, mask, err);
-        else
-            for (int i = 0; i < n; i++)
-                mask[i] = true;
-        const hq_value_t *mode = hq_command_kwarg(c, "mode");
-        const hq_value_t *values = hq_command_kwarg(c, "clipping_values");
-        hqi_clip_mode_t m = HQI_CLIP_NONE;
-        double a = 0, b = 0;
-        if (st == HQ_OK) {
-            if (!mode || value_word(mode, "disabled"))
-                m = HQI_CLIP_NONE;
-            else if (value_word(mode, "manual"))
-                m = HQI_CLIP_MANUAL;
-            else if (value_word(mode, "percentile"))
-                m = HQI_CLIP_PERCENTILE;
-            else {
-                char what[160];
-                snprintf(what, sizeof what, "mode=%s", mode->text ? mode->text : "?");
-                not_applied(o, c, what);
-                free(mask);
-                return HQ_OK;
-            }
-        }
-        if (st == HQ_OK && m != HQI_CLIP_NONE) {
-            if (!value_pair(values, &a, &b) && !(weights && values && value_number(values, &b)))
-                st = script_error(o, c, err, "clipping_values must be [low, high]");
-            else if (m == HQI_CLIP_PERCENTILE && (a < 0 || b > 100 || a > b))
-                st = script_error(o, c, err, "percentiles must satisfy 0 <= low <= high <= 100");
-            else if (m == HQI_CLIP_MANUAL && a > b)
-                st =
-                    script_error(o, c, err, "clipping_values must be [low, high] with low <= high");
-        }
-        for (int i = 0; i < n && st == HQ_OK; i++) {
-            if (!mask[i])
-                continue;
-            if (weights) {
-                ranges[i].weight_clip = m;
-                ranges[i].weight_a = a;
-                ranges[i].weight_b = b;
-            } else {
-                ranges[i].clip = m;
-                ranges[i].clip_a = a;
-                ranges[i].clip_b = b;
-            }
-        }
-        static const char *const known[] = {"layers", "mode", "clipping_values", "policy", NULL};
-        if (st == HQ_OK)
-            unknown_keys(o, c, known);
+        st = read_clipping(o, c, mask, ranges, err);
     } else {
         *handled = false;
     }
