@@ -1,6 +1,5 @@
 /* cmd_analyze_noise.c — `hq analyze-noise model_quantized.har -d DATA`: per-layer SQNR of the
- * quantized model against fp_optimized, stored in the archive's q.npz and printed as a table.
- * Owned by the numerics helper (issue 6). */
+ * quantized model against fp_optimized, stored in the archive's q.npz and printed as a table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +30,6 @@ void hq_cmd_analyze_noise_usage(FILE *out)
         "archive (layer_noise_analysis/snr:0, partial_snr:0) and printed.\n\n"
         "options:\n");
     hq_cli_print_options(out, noise_options);
-}
-
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq analyze-noise: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
 }
 
 static void print_table(hq_archive_t *archive, const hq_graph_t *graph, bool advanced)
@@ -81,7 +73,7 @@ int hq_cmd_analyze_noise(int argc, char **argv)
                            !strcmp(a, "-c") || !strcmp(a, "--count") || !strcmp(a, "-j") ||
                            !strcmp(a, "--threads");
         if (takes_value && !next)
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq analyze-noise", "option needs a value:", a);
         if (!strcmp(a, "-d") || !strcmp(a, "--dataset")) {
             data = argv[++i];
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -90,16 +82,14 @@ int hq_cmd_analyze_noise(int argc, char **argv)
             mode_name = argv[++i];
         } else if (!strcmp(a, "-c") || !strcmp(a, "--count")) {
             if (!hq_cli_parse_int(argv[++i], 1, 1LL << 40, &count))
-                return fail("count must be a positive integer, got", argv[i]);
+                return hq_cli_fail("hq analyze-noise", "count must be a positive integer, got",
+                                   argv[i]);
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
             if (!hq_cli_parse_int(argv[++i], 1, 256, &threads))
-                return fail("threads must be an integer from 1 to 256, got", argv[i]);
-        } else if (a[0] == '-' && a[1]) {
-            return fail("unknown option", a);
-        } else if (model) {
-            return fail("one archive at a time, extra argument", a);
-        } else {
-            model = a;
+                return hq_cli_fail("hq analyze-noise",
+                                   "threads must be an integer from 1 to 256, got", argv[i]);
+        } else if (hq_cli_positional("hq analyze-noise", "archive", a, &model) != HQ_EXIT_OK) {
+            return HQ_EXIT_FAILURE;
         }
     }
     if (!model || !data) {
@@ -112,7 +102,8 @@ int hq_cmd_analyze_noise(int argc, char **argv)
     else if (!strcmp(mode_name, "advanced"))
         mode = HQ_NOISE_ADVANCED;
     else
-        return fail("--analyze-mode must be simple or advanced, got", mode_name);
+        return hq_cli_fail("hq analyze-noise", "--analyze-mode must be simple or advanced, got",
+                           mode_name);
 
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;

@@ -1,6 +1,6 @@
 /* cmd_compile.c — `hq compile model_quantized.har [-o model.hqx]`: compiles a quantized archive
  * into an integer-only `.hqx` program for libhqrt, and writes the compiled archive (state
- * compiled_model, the program embedded as `<net>.hqx`). Owner: deploy helper (issue 7). */
+ * compiled_model, the program embedded as `<net>.hqx`). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,29 +31,6 @@ void hq_cmd_compile_usage(FILE *out)
                  "member <net>.hqx. Nothing is written when a layer cannot be compiled.\n\n"
                  "options:\n");
     hq_cli_print_options(out, compile_options);
-}
-
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq compile: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
-}
-
-/* "<dir>/<stem><suffix>" for "<dir>/<stem>.<ext>". Caller frees. */
-static char *derived_name(const char *model, const char *suffix)
-{
-    size_t len = strlen(model);
-    const char *slash = strrchr(model, '/');
-    const char *dot = strrchr(model, '.');
-    if (dot && (!slash || dot > slash + 1))
-        len = (size_t)(dot - model);
-    char *out = malloc(len + strlen(suffix) + 1);
-    if (out) {
-        memcpy(out, model, len);
-        strcpy(out + len, suffix);
-    }
-    return out;
 }
 
 /* Temporary file in the same folder, fsync, rename: `path` is never half-written. */
@@ -105,27 +82,23 @@ int hq_cmd_compile(int argc, char **argv)
         }
         bool takes_value = !strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--har");
         if (takes_value && i + 1 >= argc)
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq compile", "option needs a value:", a);
         if (!strcmp(a, "-o") || !strcmp(a, "--output"))
             output = argv[++i];
         else if (!strcmp(a, "--har"))
             har = argv[++i];
-        else if (a[0] == '-' && a[1])
-            return fail("unknown option", a);
-        else if (model)
-            return fail("one archive at a time, extra argument", a);
-        else
-            model = a;
+        else if (hq_cli_positional("hq compile", "archive", a, &model) != HQ_EXIT_OK)
+            return HQ_EXIT_FAILURE;
     }
     if (!model) {
         hq_cmd_compile_usage(stderr);
         return HQ_EXIT_FAILURE;
     }
-    char *out_default = output ? NULL : derived_name(model, ".hqx");
-    char *har_default = har ? NULL : derived_name(model, "_compiled.har");
+    char *out_default = output ? NULL : hq_cli_derived_name(model, ".hqx");
+    char *har_default = har ? NULL : hq_cli_derived_name(model, "_compiled.har");
     if ((!output && !out_default) || (!har && !har_default)) {
         free(out_default), free(har_default);
-        return fail("out of memory", NULL);
+        return hq_cli_fail("hq compile", "out of memory", NULL);
     }
     output = output ? output : out_default;
     har = har ? har : har_default;

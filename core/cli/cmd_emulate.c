@@ -1,6 +1,5 @@
 /* cmd_emulate.c — `hq emulate model.har -d data`: runs the float network on a dataset and writes
  * the outputs (and tapped layers) to an .npz, or prints a per-output summary. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,25 +117,7 @@ static void print_summary(const run_state_t *state)
 {
     for (int i = 0; i < state->count; i++) {
         const collected_t *c = &state->items[i];
-        const hq_tensor_t *t = c->tensor;
-        const float *x = t->data;
-        int64_t n = hq_tensor_count(t);
-        double lo = INFINITY, hi = -INFINITY, sum = 0.0;
-        for (int64_t k = 0; k < n; k++) {
-            lo = x[k] < lo ? x[k] : lo;
-            hi = x[k] > hi ? x[k] : hi;
-            sum += x[k];
-        }
-        char shape[128];
-        size_t used = (size_t)snprintf(shape, sizeof shape, "(");
-        for (int d = 0; d < t->ndim && used < sizeof shape; d++)
-            used += (size_t)snprintf(shape + used, sizeof shape - used, d ? ",%lld" : "%lld",
-                                     (long long)t->shape[d]);
-        if (used < sizeof shape)
-            snprintf(shape + used, sizeof shape - used, ")");
-        printf("%-32s %-8s shape %-18s min %-12.6g max %-12.6g mean %.6g\n", c->key,
-               c->output >= 0 ? "output" : "tap", shape, n ? lo : 0.0, n ? hi : 0.0,
-               n ? sum / (double)n : 0.0);
+        hq_cli_print_tensor_summary(c->key, c->output >= 0 ? "output" : "tap", c->tensor);
     }
 }
 
@@ -173,13 +154,6 @@ static void print_stats(const hq_emulator_t *emu, int64_t batch, int64_t samples
     printf("stats: time %-16s %10.3f ms\n", "total", total * 1e3);
 }
 
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq emulate: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
-}
-
 int hq_cmd_emulate(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *output = NULL, *target_name = "native";
@@ -188,7 +162,7 @@ int hq_cmd_emulate(int argc, char **argv)
     const char **taps = calloc((size_t)argc + 1, sizeof *taps);
     int tap_count = 0;
     if (!taps)
-        return fail("out of memory", NULL);
+        return hq_cli_fail("hq emulate", "out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -203,7 +177,7 @@ int hq_cmd_emulate(int argc, char **argv)
                            !strcmp(a, "-j") || !strcmp(a, "--threads");
         if (takes_value && !next) {
             free(taps);
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq emulate", "option needs a value:", a);
         }
         if (!strcmp(a, "-d") || !strcmp(a, "--dataset")) {
             data = argv[++i];
@@ -216,23 +190,20 @@ int hq_cmd_emulate(int argc, char **argv)
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
             if (!hq_cli_parse_int(argv[++i], 1, 1LL << 30, &batch_size)) {
                 free(taps);
-                return fail("batch size must be an integer from 1 to 2^30, got", argv[i]);
+                return hq_cli_fail("hq emulate",
+                                   "batch size must be an integer from 1 to 2^30, got", argv[i]);
             }
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
             if (!hq_cli_parse_int(argv[++i], 1, 256, &threads)) {
                 free(taps);
-                return fail("threads must be an integer from 1 to 256, got", argv[i]);
+                return hq_cli_fail("hq emulate", "threads must be an integer from 1 to 256, got",
+                                   argv[i]);
             }
         } else if (!strcmp(a, "--stats")) {
             stats = true;
-        } else if (a[0] == '-' && a[1]) {
+        } else if (hq_cli_positional("hq emulate", "archive", a, &model) != HQ_EXIT_OK) {
             free(taps);
-            return fail("unknown option", a);
-        } else if (model) {
-            free(taps);
-            return fail("one archive at a time, extra argument", a);
-        } else {
-            model = a;
+            return HQ_EXIT_FAILURE;
         }
     }
     if (!model || !data) {
@@ -243,7 +214,8 @@ int hq_cmd_emulate(int argc, char **argv)
     hq_target_t target;
     if (hq_target_from_name(target_name, &target) != HQ_OK) {
         free(taps);
-        return fail("unknown target (native, fp_optimized or quantized)", target_name);
+        return hq_cli_fail("hq emulate", "unknown target (native, fp_optimized or quantized)",
+                           target_name);
     }
 
     hq_error_t err = {0};

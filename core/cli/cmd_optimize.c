@@ -1,5 +1,5 @@
 /* cmd_optimize.c — `hq optimize model.har -d CALIB`: quantizes a parsed archive with a model
- * script and a calibration set, and writes the quantized archive. Owned by the optimizer. */
+ * script and a calibration set, and writes the quantized archive. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,29 +44,6 @@ static void print_log(void *user, hq_log_level_t level, const char *message)
         return;
     printf("[%s] %s\n", level_names[level >= 0 && level <= HQ_LOG_ERROR ? level : 1], message);
     fflush(stdout);
-}
-
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq optimize: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
-}
-
-/* "<dir>/<stem>_quantized.har" for "<dir>/<stem>.har" (or any other name). Caller frees. */
-static char *default_output(const char *model)
-{
-    size_t len = strlen(model);
-    const char *slash = strrchr(model, '/');
-    const char *dot = strrchr(model, '.');
-    if (dot && (!slash || dot > slash + 1))
-        len = (size_t)(dot - model);
-    char *out = malloc(len + sizeof "_quantized.har");
-    if (out) {
-        memcpy(out, model, len);
-        memcpy(out + len, "_quantized.har", sizeof "_quantized.har");
-    }
-    return out;
 }
 
 static hq_status_t read_script(const char *path, hq_script_t **out, hq_error_t *err)
@@ -125,7 +102,7 @@ int hq_cmd_optimize(int argc, char **argv)
                            !strcmp(a, "--model-script") || !strcmp(a, "--hw-arch") ||
                            !strcmp(a, "-j") || !strcmp(a, "--threads");
         if (takes_value && !next)
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq optimize", "option needs a value:", a);
         if (!strcmp(a, "-d") || !strcmp(a, "--dataset")) {
             data = argv[++i];
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -136,24 +113,21 @@ int hq_cmd_optimize(int argc, char **argv)
             hw_arch = argv[++i];
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
             if (!hq_cli_parse_int(argv[++i], 1, 1024, &threads))
-                return fail("threads must be an integer from 1 to 1024, got", argv[i]);
+                return hq_cli_fail("hq optimize", "threads must be an integer from 1 to 1024, got",
+                                   argv[i]);
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             log_state.verbose = true;
-        } else if (a[0] == '-' && a[1]) {
-            return fail("unknown option", a);
-        } else if (model) {
-            return fail("one archive at a time, extra argument", a);
-        } else {
-            model = a;
+        } else if (hq_cli_positional("hq optimize", "archive", a, &model) != HQ_EXIT_OK) {
+            return HQ_EXIT_FAILURE;
         }
     }
     if (!model || !data) {
         hq_cmd_optimize_usage(stderr);
         return HQ_EXIT_FAILURE;
     }
-    char *out_path = output ? NULL : default_output(model);
+    char *out_path = output ? NULL : hq_cli_derived_name(model, "_quantized.har");
     if (!output && !out_path)
-        return fail("out of memory", NULL);
+        return hq_cli_fail("hq optimize", "out of memory", NULL);
     if (!output)
         output = out_path;
 

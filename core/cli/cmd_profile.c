@@ -1,6 +1,5 @@
 /* cmd_profile.c — `hq profile model_quantized.har [--hw-arch ARCH]`: per-layer MACs, weight
- * bytes, precision and an ESTIMATED throughput from hq's cost model (docs/deploy.md).
- * Owner: deploy helper (issue 7). */
+ * bytes, precision and an ESTIMATED throughput from hq's cost model (docs/deploy.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,20 +26,13 @@ void hq_cmd_profile_usage(FILE *out)
     hq_cli_print_options(out, profile_options);
 }
 
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq profile: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
-}
-
 int hq_cmd_profile(int argc, char **argv)
 {
     const char *model = NULL, *hw_arch = NULL;
     const char **raise = calloc((size_t)argc + 1, sizeof *raise);
     int raise_count = 0;
     if (!raise)
-        return fail("out of memory", NULL);
+        return hq_cli_fail("hq profile", "out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -50,20 +42,15 @@ int hq_cmd_profile(int argc, char **argv)
         }
         if ((!strcmp(a, "--hw-arch") || !strcmp(a, "--a16")) && i + 1 >= argc) {
             free(raise);
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq profile", "option needs a value:", a);
         }
         if (!strcmp(a, "--hw-arch")) {
             hw_arch = argv[++i];
         } else if (!strcmp(a, "--a16")) {
             raise[raise_count++] = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
+        } else if (hq_cli_positional("hq profile", "archive", a, &model) != HQ_EXIT_OK) {
             free(raise);
-            return fail("unknown option", a);
-        } else if (model) {
-            free(raise);
-            return fail("one archive at a time, extra argument", a);
-        } else {
-            model = a;
+            return HQ_EXIT_FAILURE;
         }
     }
     if (!model) {

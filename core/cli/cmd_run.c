@@ -1,7 +1,7 @@
 /* cmd_run.c — `hq run model.hqx -d input.npy [-o out.npz] [-j N]`: runs a compiled program with
  * libhqrt. Float inputs are quantized with each input's qp by the runtime's helper (the quantized
  * emulator's exact formula), the program runs integers only, outputs are dequantized. The bytes
- * equal `hq emulate --target quantized` on the same data. Owner: deploy helper (issue 7). */
+ * equal `hq emulate --target quantized` on the same data. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +29,6 @@ void hq_cmd_run_usage(FILE *out)
                  "without -o prints shape, min, max and mean of each output and the run time.\n\n"
                  "options:\n");
     hq_cli_print_options(out, run_options);
-}
-
-static int fail(const char *message, const char *arg)
-{
-    fprintf(stderr, "hq run: %s%s%s%s\n", message, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
-    return HQ_EXIT_FAILURE;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -122,27 +116,6 @@ static hq_status_t input_array(const char *data, const hq_npz_t *npz, const hq_t
     return hq_tensor_convert(t, HQ_DTYPE_FLOAT32, out, err);
 }
 
-static void print_summary(const char *name, const hq_tensor_t *t)
-{
-    const float *x = t->data;
-    int64_t n = hq_tensor_count(t);
-    double lo = 0, hi = 0, sum = 0;
-    for (int64_t k = 0; k < n; k++) {
-        lo = k == 0 || x[k] < lo ? x[k] : lo;
-        hi = k == 0 || x[k] > hi ? x[k] : hi;
-        sum += x[k];
-    }
-    char shape[128];
-    size_t used = (size_t)snprintf(shape, sizeof shape, "(");
-    for (int d = 0; d < t->ndim && used < sizeof shape; d++)
-        used += (size_t)snprintf(shape + used, sizeof shape - used, d ? ",%lld" : "%lld",
-                                 (long long)t->shape[d]);
-    if (used < sizeof shape)
-        snprintf(shape + used, sizeof shape - used, ")");
-    printf("%-32s output   shape %-18s min %-12.6g max %-12.6g mean %.6g\n", name, shape, lo, hi,
-           n ? sum / (double)n : 0.0);
-}
-
 int hq_cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *output = NULL;
@@ -157,7 +130,7 @@ int hq_cmd_run(int argc, char **argv)
         bool takes_value = !strcmp(a, "-d") || !strcmp(a, "--dataset") || !strcmp(a, "-o") ||
                            !strcmp(a, "--output") || !strcmp(a, "-j") || !strcmp(a, "--threads");
         if (takes_value && i + 1 >= argc)
-            return fail("option needs a value:", a);
+            return hq_cli_fail("hq run", "option needs a value:", a);
         if (!strcmp(a, "-d") || !strcmp(a, "--dataset")) {
             data = argv[++i];
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -166,13 +139,10 @@ int hq_cmd_run(int argc, char **argv)
             codes = true;
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
             if (!hq_cli_parse_int(argv[++i], 1, 64, &threads))
-                return fail("threads must be an integer from 1 to 64, got", argv[i]);
-        } else if (a[0] == '-' && a[1]) {
-            return fail("unknown option", a);
-        } else if (model_path) {
-            return fail("one program at a time, extra argument", a);
-        } else {
-            model_path = a;
+                return hq_cli_fail("hq run", "threads must be an integer from 1 to 64, got",
+                                   argv[i]);
+        } else if (hq_cli_positional("hq run", "program", a, &model_path) != HQ_EXIT_OK) {
+            return HQ_EXIT_FAILURE;
         }
     }
     if (!model_path || !data) {
@@ -269,7 +239,7 @@ int hq_cmd_run(int argc, char **argv)
             break;
         hqrt_dequantize(&io, out_codes[o], samples * io.elements, y->data);
         if (!output)
-            print_summary(io.name, y);
+            hq_cli_print_tensor_summary(io.name, "output", y);
         st = hq_npz_put(result, io.name, y, &err);
         if (st == HQ_OK && codes) {
             hq_tensor_t *c = NULL;

@@ -1,5 +1,6 @@
-/* common_cli.h — helpers shared by the `hq` and `hq-diag` mains: failure reporting and option
- * tables that drive both --help and the man-page consistency test. */
+/* common_cli.h — helpers shared by the `hq` and `hq-diag` mains: failure reporting, option
+ * tables that drive both --help and the man-page consistency test, the end of an option loop,
+ * derived file names and the one-line summary of a tensor. */
 #ifndef HQ_CLI_COMMON_H
 #define HQ_CLI_COMMON_H
 
@@ -14,6 +15,10 @@ enum { HQ_EXIT_OK = 0, HQ_EXIT_FINDINGS = 1, HQ_EXIT_FAILURE = 2 };
 /* Prints "<program>: <message>" on stderr (the detail from err, else the status string). */
 void hq_cli_report(const char *program, hq_status_t status, const hq_error_t *err);
 
+/* Prints "<program>: <message>" on stderr, then " '<arg>'" when arg is not NULL; returns
+ * HQ_EXIT_FAILURE, so that a command's argument parsing can `return hq_cli_fail(...)`. */
+int hq_cli_fail(const char *program, const char *message, const char *arg);
+
 /* One option of a command, as --help prints it and the man page documents it. */
 typedef struct hq_cli_option {
     const char *flags;    /* "-d, --dataset PATH" */
@@ -26,5 +31,21 @@ void hq_cli_print_options(FILE *out, const hq_cli_option_t *options);
 /* Parses a whole decimal integer in [lo, hi] into *out; false (and *out untouched) when the text
  * is empty, has anything after the digits, or is out of range. */
 bool hq_cli_parse_int(const char *text, long long lo, long long hi, long long *out);
+
+/* Takes a command-line word that no option of the command claimed: an option ("-x", where a lone
+ * "-" is a positional) is unknown; a positional is stored in *positional, unless one was already
+ * there ("one <what> at a time", `what` being e.g. "archive"). Returns HQ_EXIT_OK, or
+ * HQ_EXIT_FAILURE after saying why on stderr (hq_cli_fail). */
+int hq_cli_positional(const char *program, const char *what, const char *word,
+                      const char **positional);
+
+/* "<dir>/<stem><suffix>" for "<dir>/<stem>.<ext>" (the path itself plus suffix when its last
+ * component has no extension), or NULL when out of memory. The caller frees it. */
+char *hq_cli_derived_name(const char *path, const char *suffix);
+
+/* Prints one line on stdout: `name`, `kind` ("output", "tap"), the shape, and the minimum,
+ * maximum and mean of the float32 tensor `t` (NaN values are left out of the minimum and maximum;
+ * an empty tensor shows 0 for all three). */
+void hq_cli_print_tensor_summary(const char *name, const char *kind, const hq_tensor_t *t);
 
 #endif

@@ -1,6 +1,7 @@
 /* diag_internal.h — the hq-diag runner's state shared by its units: the loader (loader.c), the
- * statistics pass (stats.c), the inspector context and runner (runner.c), the script merge
- * (merge.c) and the reports (report_json.c, report_html.c). Prefix hqi_diag_. Internal to libhq. */
+ * statistics pass (stats.c), the inspector context (context.c), the runner (runner.c), the script
+ * merge (merge.c) and the reports (report_json.c, report_html.c). Prefix hqi_diag_. Internal to
+ * libhq. */
 #ifndef HQI_DIAG_INTERNAL_H
 #define HQI_DIAG_INTERNAL_H
 
@@ -161,6 +162,29 @@ hq_status_t hqi_diag_read_batch(hq_diag_t *diag, int64_t first, int64_t count, f
                                 hq_error_t *err);
 /* Floats per sample of graph input i. */
 int64_t hqi_diag_input_size(const hq_diag_t *diag, int input);
+
+/* What ctx->host points at during one inspector's init/run/fini. */
+typedef struct hqi_diag_host {
+    hq_diag_t *diag;
+    int module;        /* index into diag->modules */
+    char *skip_reason; /* set by ctx->skip; owned by the runner once the inspector returns */
+    int rec_serial;    /* numbering of groups the inspector left unnamed */
+} hqi_diag_host_t;
+
+/* Fills every slot of the inspector context for one inspector's run on `host` (context.c). */
+void hqi_diag_fill_context(hq_inspector_context_t *ctx, hqi_diag_host_t *host);
+/* Copies a finding of module `module` into diag->findings and emits it as a message event; a bad
+ * level becomes an error and a bad layer -1 (context.c). */
+void hqi_diag_add_finding(hq_diag_t *diag, int module, hq_diag_level_t level, int layer,
+                          const char *message, const hq_diag_number_t *numbers, int number_count,
+                          uint32_t flags);
+/* Asks the options' question callback; without one, or on an answer out of range, the default
+ * (context.c). */
+int hqi_diag_ask(hq_diag_t *diag, int module, const char *question, const char *const *choices,
+                 int count, int default_index);
+/* The statistics set behind a stats target: native asked while the float pass ran on native
+ * params is that pass; NULL for a target out of range (context.c). */
+const hqi_diag_stats_t *hqi_diag_stats_set(const hq_diag_t *diag, hq_stats_target_t target);
 
 /* Does command `b` (a new line) contradict `a` (an existing line)? (merge.c) */
 bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);

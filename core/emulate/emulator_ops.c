@@ -21,14 +21,6 @@ static hq_status_t image_dims(const hq_shape_t *shape, const char *what, hqi_ref
     return HQ_OK;
 }
 
-static int64_t shape_count(const hq_shape_t *shape)
-{
-    int64_t count = 1;
-    for (int i = 0; i < shape->ndim; i++)
-        count *= shape->dims[i];
-    return count;
-}
-
 static int64_t last_extent(const hq_shape_t *shape)
 {
     return shape->ndim > 0 ? shape->dims[shape->ndim - 1] : 1;
@@ -76,10 +68,10 @@ static hq_status_t check_weights(const hq_layer_params_t *p, int64_t in_c, int64
  * memory order). */
 static hq_status_t run_copy(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    int64_t count = shape_count(&call->output_shapes[0]);
-    if (count != shape_count(&call->input_shapes[0]))
+    int64_t count = hqi_shape_count(&call->output_shapes[0]);
+    if (count != hqi_shape_count(&call->input_shapes[0]))
         return hqi_error(err, HQ_ERR_ARGUMENT, "copy: input has %lld values, output %lld",
-                         (long long)shape_count(&call->input_shapes[0]), (long long)count);
+                         (long long)hqi_shape_count(&call->input_shapes[0]), (long long)count);
     memcpy(call->outputs[0], call->inputs[0], (size_t)count * sizeof(float));
     return HQ_OK;
 }
@@ -87,7 +79,7 @@ static hq_status_t run_copy(const hqi_emu_call_t *call, hq_error_t *err)
 /* const_input: the one-sample constant repeated over the batch. */
 static hq_status_t run_const(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    int64_t per_sample = shape_count(&call->output_shapes[0]) / call->batch;
+    int64_t per_sample = hqi_shape_count(&call->output_shapes[0]) / call->batch;
     if (!call->params->constant || call->params->constant_count != per_sample)
         return hqi_error(err, HQ_ERR_ARGUMENT, "const_input: constant has %lld values, need %lld",
                          (long long)call->params->constant_count, (long long)per_sample);
@@ -112,7 +104,7 @@ static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err)
     const float *addend = NULL;
     if (p->elementwise_add) {
         if (call->input_count < 2 ||
-            shape_count(&call->input_shapes[1]) != shape_count(&call->output_shapes[0]))
+            hqi_shape_count(&call->input_shapes[1]) != hqi_shape_count(&call->output_shapes[0]))
             return hqi_error(err, HQ_ERR_ARGUMENT,
                              "conv: elementwise_add needs a second input of the output's shape");
         addend = call->inputs[1];
@@ -143,8 +135,8 @@ static hq_status_t run_deconv(const hqi_emu_call_t *call, hq_error_t *err)
 static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
 {
     hqi_ref_act_t act = hqi_emu_layer_act(call);
-    int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
-    int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
+    int64_t cin = hqi_shape_count(&call->input_shapes[0]) / call->batch;
+    int64_t cout = hqi_shape_count(&call->output_shapes[0]) / call->batch;
     hq_status_t st = check_weights(&call->layer->params, cin, cout, 1, err);
     if (st != HQ_OK)
         return st;
@@ -156,7 +148,7 @@ static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
 {
     hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
-    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    int64_t rows = hqi_shape_count(&call->input_shapes[0]) / channels;
     const hqi_emu_params_t *t = call->params;
     return hqi_ref_batch_norm(rows, channels, call->inputs[0], t->gamma, t->beta, t->mean,
                               t->variance, call->layer->params.epsilon, &act, call->outputs[0],
@@ -167,7 +159,7 @@ static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 {
     hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
-    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    int64_t rows = hqi_shape_count(&call->input_shapes[0]) / channels;
     return hqi_ref_activation(&act, rows, channels, call->inputs[0], call->outputs[0], err);
 }
 
@@ -176,7 +168,7 @@ static hq_status_t run_normalization(const hqi_emu_call_t *call, hq_error_t *err
     const hq_layer_params_t *p = &call->layer->params;
     hqi_ref_act_t act = hqi_emu_layer_act(call);
     int64_t channels = last_extent(&call->input_shapes[0]);
-    int64_t rows = shape_count(&call->input_shapes[0]) / channels;
+    int64_t rows = hqi_shape_count(&call->input_shapes[0]) / channels;
     return hqi_ref_normalization(rows, channels, call->inputs[0], p->mean, p->std, p->channels,
                                  &act, call->outputs[0], err);
 }

@@ -138,41 +138,11 @@ static void pool_task(void *context, int64_t task, int thread)
     }
 }
 
-static hq_status_t check_pool(const char *kernel, const hqi_ref_pool_params_t *params,
-                              hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
-                              float *output, hq_error_t *err)
-{
-    int64_t count;
-    hq_status_t st;
-    if ((st = hqi_ref_need(params, kernel, "params", err)) ||
-        (st = hqi_ref_window_check(&params->window, kernel, err)) ||
-        (st = hqi_ref_dims_count(in, kernel, "input", &count, err)) ||
-        (st = hqi_ref_dims_count(out, kernel, "output", &count, err)) ||
-        (st = hqi_ref_need(input, kernel, "input", err)) ||
-        (st = hqi_ref_need(output, kernel, "output", err)))
-        return st;
-    const hqi_ref_window_t *w = &params->window;
-    int64_t floor_h = hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h, w->dilation_h,
-                                            w->pad_top, w->pad_bottom, false);
-    int64_t ceil_h = hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h, w->dilation_h,
-                                           w->pad_top, w->pad_bottom, true);
-    int64_t floor_w = hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w, w->dilation_w,
-                                            w->pad_left, w->pad_right, false);
-    int64_t ceil_w = hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w, w->dilation_w,
-                                           w->pad_left, w->pad_right, true);
-    if (out.n != in.n || out.c != in.c || floor_h < 1 || floor_w < 1 || out.h < floor_h ||
-        out.h > ceil_h || out.w < floor_w || out.w > ceil_w)
-        return hqi_error(err, HQ_ERR_ARGUMENT,
-                         "%s: output: [%lld, %lld, %lld, %lld] does not fit the window", kernel,
-                         (long long)out.n, (long long)out.h, (long long)out.w, (long long)out.c);
-    return HQ_OK;
-}
-
 static hq_status_t run_pool(const char *kernel, bool max, const hqi_ref_pool_params_t *params,
                             hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
                             float *output, hqi_threadpool_t *pool, hq_error_t *err)
 {
-    hq_status_t st = check_pool(kernel, params, in, input, out, output, err);
+    hq_status_t st = hqi_ref_pool_check(kernel, params, in, input, out, output, err);
     if (st != HQ_OK)
         return st;
     pool_job_t job = {params, in, out, input, output, max};

@@ -11,14 +11,6 @@
 #include "emulate/kernels_fast.h"
 #include "util/util.h"
 
-static int64_t shape_count(const hq_shape_t *shape)
-{
-    int64_t count = 1;
-    for (int i = 0; i < shape->ndim; i++)
-        count *= shape->dims[i];
-    return count;
-}
-
 static bool image_dims(const hq_shape_t *shape, hqi_ref_dims_t *dims)
 {
     if (shape->ndim != 4)
@@ -95,7 +87,7 @@ static hq_status_t run_conv(const hqi_emu_call_t *call, hq_error_t *err)
     const float *addend = NULL;
     if (p->elementwise_add) {
         if (call->input_count < 2 ||
-            shape_count(&call->input_shapes[1]) != shape_count(&call->output_shapes[0]))
+            hqi_shape_count(&call->input_shapes[1]) != hqi_shape_count(&call->output_shapes[0]))
             return hqi_error(err, HQ_ERR_ARGUMENT,
                              "conv: elementwise_add needs a second input of the output's shape");
         addend = call->inputs[1];
@@ -121,8 +113,8 @@ static hq_status_t run_dense(const hqi_emu_call_t *call, hq_error_t *err)
     if (!call->prepared)
         return reference(call, err);
     hqi_ref_act_t act = hqi_emu_layer_act(call);
-    int64_t cin = shape_count(&call->input_shapes[0]) / call->batch;
-    int64_t cout = shape_count(&call->output_shapes[0]) / call->batch;
+    int64_t cin = hqi_shape_count(&call->input_shapes[0]) / call->batch;
+    int64_t cout = hqi_shape_count(&call->output_shapes[0]) / call->batch;
     hqi_ref_dims_t in = {call->batch, 1, 1, cin}, out = {call->batch, 1, 1, cout};
     return hqi_fast_conv_run(call->prepared, &act, in, call->inputs[0], NULL, out, call->outputs[0],
                              call->scratch, call->pool, err);
@@ -164,7 +156,7 @@ static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
             return reference(call, err); /* the reference names the bad variance */
     const float *folded = call->prepared;
     hqi_ref_act_t act = hqi_emu_layer_act(call);
-    return hqi_fast_affine(&act, shape_count(s) / channels, channels, folded, folded + channels,
+    return hqi_fast_affine(&act, hqi_shape_count(s) / channels, channels, folded, folded + channels,
                            call->inputs[0], call->outputs[0], call->pool, err);
 }
 
@@ -175,7 +167,7 @@ static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
     const hq_shape_t *s = &call->input_shapes[0];
     int64_t channels = s->ndim > 0 ? s->dims[s->ndim - 1] : 1;
     hqi_ref_act_t act = hqi_emu_layer_act(call);
-    return hqi_fast_activation(&act, shape_count(s) / channels, channels, call->inputs[0],
+    return hqi_fast_activation(&act, hqi_shape_count(s) / channels, channels, call->inputs[0],
                                call->outputs[0], call->pool, err);
 }
 

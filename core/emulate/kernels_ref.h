@@ -172,6 +172,12 @@ hq_status_t hqi_ref_maxpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t 
 hq_status_t hqi_ref_avgpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t in,
                             const float *input, hqi_ref_dims_t out, float *output,
                             hq_error_t *err);
+/* Checks the arguments of a max or average pool: pointers, window, dims, the same batch and
+ * channels, and out extents between the floor and ceil rules (messages name `kernel`). The fast
+ * pools check with it too. */
+hq_status_t hqi_ref_pool_check(const char *kernel, const hqi_ref_pool_params_t *params,
+                               hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
+                               const float *output, hq_error_t *err);
 /* out[n,0,0,c] = mean over h, w of in[n,h,w,c]; output [in.n, 1, 1, in.c]. */
 hq_status_t hqi_ref_global_avg_pool(hqi_ref_dims_t in, const float *input, float *output,
                                     hq_error_t *err);

@@ -5,10 +5,9 @@
 #include "emulate/kernels_ref.h"
 #include "util/util.h"
 
-/* Checks the pool arguments; out extents may be anything between the floor and ceil rules. */
-static hq_status_t check_pool(const char *kernel, const hqi_ref_pool_params_t *params,
-                              hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
-                              float *output, hq_error_t *err)
+hq_status_t hqi_ref_pool_check(const char *kernel, const hqi_ref_pool_params_t *params,
+                               hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
+                               const float *output, hq_error_t *err)
 {
     int64_t count;
     hq_status_t st;
@@ -54,7 +53,7 @@ hq_status_t hqi_ref_maxpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t 
                             const float *input, hqi_ref_dims_t out, float *output,
                             hq_error_t *err)
 {
-    hq_status_t st = check_pool("maxpool", params, in, input, out, output, err);
+    hq_status_t st = hqi_ref_pool_check("maxpool", params, in, input, out, output, err);
     if (st)
         return st;
     const hqi_ref_window_t *w = &params->window;
@@ -88,7 +87,7 @@ hq_status_t hqi_ref_avgpool(const hqi_ref_pool_params_t *params, hqi_ref_dims_t 
                             const float *input, hqi_ref_dims_t out, float *output,
                             hq_error_t *err)
 {
-    hq_status_t st = check_pool("avgpool", params, in, input, out, output, err);
+    hq_status_t st = hqi_ref_pool_check("avgpool", params, in, input, out, output, err);
     if (st)
         return st;
     const hqi_ref_window_t *w = &params->window;

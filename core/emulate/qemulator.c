@@ -39,14 +39,6 @@ typedef struct qcall {
 
 typedef hq_status_t (*qkernel_fn)(const qcall_t *c, hq_error_t *err);
 
-static int64_t shape_count(const hq_shape_t *s)
-{
-    int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= s->dims[i];
-    return n;
-}
-
 static size_t code_size(int bits)
 {
     return bits == 16 ? 2u : 1u;
@@ -108,8 +100,8 @@ static hq_status_t kernel_status(int rc, const char *kernel, hq_error_t *err)
 
 static hq_status_t q_copy(const qcall_t *c, hq_error_t *err)
 {
-    int64_t n = shape_count(&c->out_shapes[0]);
-    if (n != shape_count(&c->in_shapes[0]) || input_q(c, 0)->bits != c->q->bits)
+    int64_t n = hqi_shape_count(&c->out_shapes[0]);
+    if (n != hqi_shape_count(&c->in_shapes[0]) || input_q(c, 0)->bits != c->q->bits)
         return hqi_error(err, HQ_ERR_ARGUMENT, "copy: input and output differ");
     memcpy(c->outputs[0], c->inputs[0], (size_t)n * code_size(c->q->bits));
     return HQ_OK;
@@ -118,7 +110,7 @@ static hq_status_t q_copy(const qcall_t *c, hq_error_t *err)
 static hq_status_t q_const(const qcall_t *c, hq_error_t *err)
 {
     (void)err;
-    int64_t per = shape_count(&c->out_shapes[0]) / c->batch;
+    int64_t per = hqi_shape_count(&c->out_shapes[0]) / c->batch;
     size_t bytes = (size_t)per * code_size(c->q->bits);
     for (int64_t n = 0; n < c->batch; n++)
         memcpy((char *)c->outputs[0] + (size_t)n * bytes, c->q->constant, bytes);
@@ -177,7 +169,7 @@ static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
     hqrt_addend_t add, *addp = NULL;
     if (c->q->has_addend) {
         if (c->layer->input_count < 2 ||
-            shape_count(&c->in_shapes[1]) != shape_count(&c->out_shapes[0]))
+            hqi_shape_count(&c->in_shapes[1]) != hqi_shape_count(&c->out_shapes[0]))
             return hqi_error(err, HQ_ERR_ARGUMENT, "conv: the addend must have the output's shape");
         add = (hqrt_addend_t){c->inputs[1], input_q(c, 1)->bits, input_q(c, 1)->zp,
                               c->q->input_multiplier[0], c->q->input_shift[0]};
@@ -205,8 +197,8 @@ static hq_status_t q_deconv(const qcall_t *c, hq_error_t *err)
 static hq_status_t q_dense(const qcall_t *c, hq_error_t *err)
 {
     hqrt_conv_params_t cp = conv_params(c);
-    int64_t cin = shape_count(&c->in_shapes[0]) / c->batch;
-    int64_t cout = shape_count(&c->out_shapes[0]) / c->batch;
+    int64_t cin = hqi_shape_count(&c->in_shapes[0]) / c->batch;
+    int64_t cout = hqi_shape_count(&c->out_shapes[0]) / c->batch;
     if (c->fast)
         return run_fast(c, &cp, (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cin},
                         (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cout}, NULL, err);
@@ -220,7 +212,7 @@ static hq_status_t q_affine(const qcall_t *c, hq_error_t *err)
 {
     const hq_shape_t *s = &c->in_shapes[0];
     int64_t C = s->dims[s->ndim - 1];
-    hqrt_dims_t d = {(int32_t)(shape_count(s) / C), 1, 1, (int32_t)C};
+    hqrt_dims_t d = {(int32_t)(hqi_shape_count(s) / C), 1, 1, (int32_t)C};
     const hqi_qlayer_t *in = input_q(c, 0);
     hqrt_conv_params_t cp = {1,          1, 1, 1, 1,          1,        0,      0,
                              0,          0, 0, 0, (int32_t)C, in->bits, in->zp, c->q->weight_bits,
@@ -305,7 +297,7 @@ static hq_status_t q_activation(const qcall_t *c, hq_error_t *err)
 {
     const hqi_qlayer_t *in = input_q(c, 0);
     const hq_shape_t *s = &c->in_shapes[0];
-    int64_t count = shape_count(s), channels = s->dims[s->ndim - 1];
+    int64_t count = hqi_shape_count(s), channels = s->dims[s->ndim - 1];
     if (c->q->lut)
         return kernel_status(
             hqrt_lut(in->bits, c->q->lut, c->q->bits, count, c->inputs[0], c->outputs[0]), "lut",
@@ -553,8 +545,8 @@ static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
         if (io_dims(&c, &in, &out, NULL) != HQ_OK)
             continue; /* the layer call reports it */
         if (dense) {
-            in = (hqrt_dims_t){1, 1, 1, (int32_t)shape_count(&in_shape)};
-            out = (hqrt_dims_t){1, 1, 1, (int32_t)shape_count(&out_shape)};
+            in = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&in_shape)};
+            out = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&out_shape)};
         }
         hqrt_conv_params_t cp = conv_params(&c);
         if (hqrt_output_stage_check(&cp.out, out.c) != HQRT_KERNEL_OK ||
@@ -734,12 +726,13 @@ static void run_slice(void *context, int64_t task, int thread)
         const hq_layer_t *producer = hq_graph_layer(j->q->graph, layer->inputs[k]);
         hq_shape_t one = batched(producer, layer->input_ports[k], 1);
         size_t bytes =
-            (size_t)shape_count(&one) * code_size(j->q->model->layers[layer->inputs[k]].bits);
+            (size_t)hqi_shape_count(&one) * code_size(j->q->model->layers[layer->inputs[k]].bits);
         ins[k] = (const char *)j->inputs[k] + (size_t)first * bytes;
     }
     for (int p = 0; p < hq_layer_port_count(layer); p++) {
         hq_shape_t one = batched(layer, p, 1);
-        size_t bytes = (size_t)shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
+        size_t bytes =
+            (size_t)hqi_shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
         outs[p] = (char *)j->outputs[p] + (size_t)first * bytes;
     }
     j->status[task] =
@@ -820,7 +813,7 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *input
         }
         for (int p = 0; p < ports && st == HQ_OK; p++) {
             hq_shape_t s = batched(layer, p, batch);
-            codes[i][p] = malloc((size_t)shape_count(&s) * code_size(ql->bits) + 1);
+            codes[i][p] = malloc((size_t)hqi_shape_count(&s) * code_size(ql->bits) + 1);
             if (!codes[i][p])
                 st = hqi_nomem(err, "quantized emulator");
         }
@@ -834,7 +827,7 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *input
                 break;
             }
             hq_shape_t s = batched(layer, 0, batch);
-            hqi_qemu_quantize(ql, inputs[k], shape_count(&s), codes[i][0]);
+            hqi_qemu_quantize(ql, inputs[k], hqi_shape_count(&s), codes[i][0]);
         } else {
             const void *ins[64];
             for (int k = 0; k < layer->input_count && k < 64; k++)
@@ -843,7 +836,7 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *input
         }
         for (int p = 0; p < ports && st == HQ_OK; p++) {
             hq_shape_t s = batched(layer, p, batch);
-            int64_t n = shape_count(&s);
+            int64_t n = hqi_shape_count(&s);
             int o = p == 0 ? position(graph_outputs, out_count, i) : -1;
             float *dst = o >= 0 && outputs && outputs[o] ? outputs[o] : NULL;
             if (!dst && !tap)

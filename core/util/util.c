@@ -1,4 +1,5 @@
-/* util.c — internal helpers: errors, whole-file I/O, atomic writes, buffers, float16. */
+/* util.c — internal helpers: errors, whole-file I/O, atomic writes, buffers, float16, shape
+ * element counts. */
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "hq/graph.h"
 
 hq_status_t hqi_error(hq_error_t *err, hq_status_t status, const char *fmt, ...)
 {
@@ -289,4 +292,12 @@ uint16_t hqi_float_to_half(float f)
     if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
         half++; /* may carry into the exponent, which is the correct rounding */
     return (uint16_t)(sign | half);
+}
+
+int64_t hqi_shape_count(const hq_shape_t *shape)
+{
+    int64_t count = 1;
+    for (int i = 0; i < shape->ndim; i++)
+        count *= shape->dims[i];
+    return count;
 }

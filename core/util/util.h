@@ -1,5 +1,6 @@
 /* util.h — internal helpers shared by libhq's units: error reporting, whole-file I/O, atomic
- * writes, growable byte buffers, checked arithmetic, float16. Prefix hqi_ (internal). */
+ * writes, growable byte buffers, checked arithmetic, float16, shape element counts. Prefix hqi_
+ * (internal). */
 #ifndef HQ_CORE_UTIL_H
 #define HQ_CORE_UTIL_H
 
@@ -48,5 +49,10 @@ char *hqi_strndup(const char *s, size_t n);
 /* IEEE half <-> single conversion (round to nearest even on the way down). */
 float hqi_half_to_float(uint16_t h);
 uint16_t hqi_float_to_half(float f);
+
+/* Elements of a shape: the product of all its dims (1 for rank 0). The dims must be valid: no
+ * overflow check. */
+struct hq_shape;
+int64_t hqi_shape_count(const struct hq_shape *shape);
 
 #endif

@@ -1,4 +1,6 @@
-/* hq.h — umbrella header of libhq. */
+/* hq.h — umbrella header of libhq: includes every public header of include/hq/ (the unit test
+ * test_public_headers builds a program that includes only this one). The hqrt_* functions of
+ * hqrt.h live in libhqrt: link both (pkg-config hq). */
 #ifndef HQ_HQ_H
 #define HQ_HQ_H
 
@@ -10,6 +12,7 @@
 #include "hq/dataset.h"
 #include "hq/parse.h"
 #include "hq/emulate.h"
+#include "hq/quantize.h"
 #include "hq/deploy.h"
 #include "hq/hqrt.h"
 #include "hq/inspector.h"

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#if defined(HQ_BUILDING_LIBRARY) || defined(HQRT_BUILDING_LIBRARY)
+#if defined(HQRT_BUILDING_LIBRARY)
 #define HQRT_API __attribute__((visibility("default")))
 #else
 #define HQRT_API

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `cmake --install` puts binaries, libhq, public headers, man pages and hq.pc in the prefix; a
-# program built out of tree with `pkg-config --cflags --libs hq` links and runs against it; libhq
-# exports only hq_* symbols and the hqrt_* runtime API (libhq carries the deploy runtime too, so a
-# libhq user can run compiled programs without also linking libhqrt).
+# program built out of tree with `pkg-config --cflags --libs hq` links and runs against it, the
+# runtime's hqrt_* API included (hq.pc links libhqrt too); libhq exports only hq_* symbols: the
+# deploy runtime inside it keeps its API local, libhqrt.so is the one library that exports it.
 set -euo pipefail
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
@@ -14,7 +14,7 @@ for f in bin/hq bin/hq-diag include/hq/hq.h include/hq/archive.h share/man/man1/
 done
 ls "$libdir"/libhq.so* >/dev/null
 
-bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^hqrt_' | grep -v '^_' || true)
+bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^_' || true)
 [ -z "$bad" ] || { echo "libhq exports non-API symbols:"; echo "$bad"; exit 1; }
 
 cat >"$prefix/use_hq.c" <<'C'
@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;
     if (hq_archive_open(argv[1], &archive, &err) != HQ_OK) { fprintf(stderr, "%s\n", err.message); return 1; }
-    printf("%s %s\n", hq_version(), hq_archive_net_name(archive));
+    printf("%s %s %s\n", hq_version(), hq_archive_net_name(archive), hqrt_status_text(HQRT_OK));
     int ok = !strcmp(hq_archive_net_name(archive), "tiny");
     hq_archive_destroy(archive);
     return ok ? 0 : 1;
