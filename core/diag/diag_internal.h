@@ -11,6 +11,7 @@
 #include "hq/diag.h"
 #include "hq/emulate.h"
 #include "hq/inspector.h"
+#include "stats/stats.h"
 
 /* One loaded module. */
 typedef struct hqi_diag_module {
@@ -53,20 +54,11 @@ typedef struct hqi_diag_rec {
     bool accepted;
 } hqi_diag_rec_t;
 
-/* Streaming accumulator of one (layer, port) output; becomes an hq_layer_stats_t. */
-#define HQI_DIAG_FINE_BINS 1024
+/* Statistics of one (layer, port) output, accumulated by the statistics engine (core/stats);
+ * becomes an hq_layer_stats_t. */
 typedef struct hqi_diag_acc {
     int layer, port;
-    int64_t samples, count;
-    double min, max, sum, sumsq;
-    double pos_range, neg_range;     /* fine histograms cover [0, pos_range] and [-neg_range, 0] */
-    int64_t pos[HQI_DIAG_FINE_BINS]; /* fine bins of values >= 0 */
-    int64_t neg[HQI_DIAG_FINE_BINS]; /* fine bins of -value for values < 0 */
-    int channels;
-    double *mean_sum, *var_sum;         /* [channels] sums over samples of per-sample moments */
-    double *pre_mean_sum, *pre_var_sum; /* the same before the activation (NULL when none) */
-    int64_t pre_samples;
-    double *scratch; /* [2 * channels] per-sample sums */
+    hqi_stats_t stats;
 } hqi_diag_acc_t;
 
 /* The statistics of one target. */

@@ -977,7 +977,7 @@ hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in
     /* fused activations through a lookup table need the pre-activation range */
     for (int i = 0; i < n && st == HQ_OK; i++) {
         const hq_layer_t *l = hq_graph_layer(o.graph, i);
-        const hqi_layer_stats_t *s = &cal->layers[i];
+        const hqi_stats_t *s = &cal->layers[i];
         if (!hqi_layer_has_weights(l->type) || !s->preact_samples ||
             !lut_activation[l->params.activation])
             continue;
