@@ -51,6 +51,14 @@ static hq_diag_level_t tail_level(double share)
     return share > WARNING_SHARE ? HQ_DIAG_WARNING : HQ_DIAG_INFO;
 }
 
+static bool has_empty_bin(const int64_t *bins, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (bins[i] == 0)
+            return true;
+    return false;
+}
+
 static void inspect(hq_inspector_context_t *ctx, int l, int port)
 {
     const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, port);
@@ -93,6 +101,12 @@ static void inspect(hq_inspector_context_t *ctx, int l, int port)
     if (lo >= 0 || s->min >= 0)
         low = 0;
     if (hi <= 0 || s->max <= 0)
+        high = 0;
+    /* a range stretched by rare values leaves empty bins; a sparse end without one is the
+     * distribution thinning out, which clipping would cut into */
+    if (!has_empty_bin(s->histogram, low))
+        low = 0;
+    if (!has_empty_bin(s->histogram + HQ_STATS_HISTOGRAM_BINS - high, high))
         high = 0;
     double bin = width / HQ_STATS_HISTOGRAM_BINS;
     double share_low = (double)low / HQ_STATS_HISTOGRAM_BINS;
