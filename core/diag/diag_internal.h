@@ -138,6 +138,10 @@ int hqi_diag_quantized_target(void);
 /* Runs the statistics passes the selected inspectors need (stats.c). Never fails the run: a pass
  * that cannot run records why. */
 void hqi_diag_compute_stats(hq_diag_t *diag);
+/* Fills the hq_layer_stats_t view of one accumulator (all but layer, port, target): the range,
+ * moments and histogram, the per-channel and pre-activation moments (per-sample std) written to
+ * `arrays` (room for 4 * channels floats), which `s` then points into. Returns the floats used. */
+size_t hqi_diag_stats_view(const hqi_stats_t *stats, float *arrays, hq_layer_stats_t *s);
 /* Loads per-layer noise from q.npz (stats.c). */
 void hqi_diag_load_noise(hq_diag_t *diag);
 /* SQNR (dB) of model output k measured in the pass (valid when output_sqnr_ran). */

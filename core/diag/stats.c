@@ -26,13 +26,36 @@ int hqi_diag_quantized_target(void)
 
 /* ---- accumulators --------------------------------------------------------------------------- */
 
-/* The reported view of one accumulator: hq_layer_stats_t's moments and histogram. */
-static void finish_histogram(const hqi_stats_t *a, hq_layer_stats_t *s)
+size_t hqi_diag_stats_view(const hqi_stats_t *a, float *arrays, hq_layer_stats_t *s)
 {
+    s->struct_size = sizeof *s;
+    s->samples = a->samples;
+    s->count = a->count;
+    s->min = (float)(a->count ? a->min : 0);
+    s->max = (float)(a->count ? a->max : 0);
+    s->mean = a->count ? a->sum / (double)a->count : 0;
+    double var = a->count ? a->sumsq / (double)a->count - s->mean * s->mean : 0;
+    s->std = var > 0 ? sqrt(var) : 0;
     double lo, hi;
     hqi_stats_histogram(a, s->histogram, &lo, &hi);
     s->histogram_lo = (float)lo;
     s->histogram_hi = (float)hi;
+    s->channels = a->samples > 0 ? a->channels : 0;
+    size_t used = 0;
+    if (a->samples > 0) {
+        s->channel_mean = arrays;
+        s->channel_std = arrays + a->channels;
+        used += 2 * (size_t)a->channels;
+        hqi_stats_channel_moments(a, a->samples, arrays, arrays + a->channels);
+    }
+    if (a->has_preact && a->preact_samples > 0) {
+        float *m = arrays + used;
+        s->preact_mean = m;
+        s->preact_std = m + a->channels;
+        used += 2 * (size_t)a->channels;
+        hqi_stats_preact_moments(a, HQI_STATS_SPREAD_PER_SAMPLE, m, m + a->channels);
+    }
+    return used;
 }
 
 static hq_status_t finish_set(hqi_diag_stats_t *set, hq_error_t *err)
@@ -48,35 +71,11 @@ static hq_status_t finish_set(hqi_diag_stats_t *set, hq_error_t *err)
         return hqi_nomem(err, "hq-diag statistics");
     float *next = set->arrays;
     for (int i = 0; i < set->count; i++) {
-        const hqi_stats_t *a = &set->acc[i].stats;
         hq_layer_stats_t *s = &set->stats[i];
-        s->struct_size = sizeof *s;
+        next += hqi_diag_stats_view(&set->acc[i].stats, next, s);
         s->layer = set->acc[i].layer;
         s->port = set->acc[i].port;
         s->target = set->target;
-        s->samples = a->samples;
-        s->count = a->count;
-        s->min = (float)(a->count ? a->min : 0);
-        s->max = (float)(a->count ? a->max : 0);
-        s->mean = a->count ? a->sum / (double)a->count : 0;
-        double var = a->count ? a->sumsq / (double)a->count - s->mean * s->mean : 0;
-        s->std = var > 0 ? sqrt(var) : 0;
-        finish_histogram(a, s);
-        s->channels = a->samples > 0 ? a->channels : 0;
-        if (a->samples > 0) {
-            s->channel_mean = next;
-            s->channel_std = next + a->channels;
-            next += 2 * a->channels;
-            hqi_stats_channel_moments(a, a->samples, (float *)s->channel_mean,
-                                      (float *)s->channel_std);
-        }
-        if (a->has_preact && a->preact_samples > 0) {
-            s->preact_mean = next;
-            s->preact_std = next + a->channels;
-            next += 2 * a->channels;
-            hqi_stats_preact_moments(a, HQI_STATS_SPREAD_PER_SAMPLE, (float *)s->preact_mean,
-                                     (float *)s->preact_std);
-        }
     }
     return HQ_OK;
 }
