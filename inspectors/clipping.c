@@ -3,8 +3,9 @@
  * Per activation layer, the 100-bin histogram of its fp-optimized output over [min, max] (union
  * with 0) from the float statistics pass. A range wider than 40 is a warning. Each tail — the
  * original tool looked only at the high one, a defect fixed here — is the run of bins at that end
- * of the range holding at most 3 values each; a tail covering more than 20% of the range is a
- * warning, 5-20% an info, each with the manual range that drops it:
+ * of the range holding at most 3 values each, with at least one empty bin among them; a tail
+ * covering more than 20% of the range is a warning, 5-20% an info, each with the manual range
+ * that drops it:
  *   pre_quantization_optimization(activation_clipping, layers=[L], mode=manual,
  *                                 clipping_values=[lo, hi])
  * offered as one none/warning/all group (non-interactive default: warning). A histogram of too few
