@@ -3,8 +3,9 @@
  * Per activation layer, the 100-bin histogram of its fp-optimized output over [min, max] (union
  * with 0) from the float statistics pass. A range wider than 40 is a warning. Each tail — the
  * original tool looked only at the high one, a defect fixed here — is the run of bins at that end
- * of the range holding at most 3 values each; a tail covering more than 20% of the range is a
- * warning, 5-20% an info, each with the manual range that drops it:
+ * of the range holding at most 3 values each, with at least one empty bin among them; a tail
+ * covering more than 20% of the range is a warning, 5-20% an info, each with the manual range
+ * that drops it:
  *   pre_quantization_optimization(activation_clipping, layers=[L], mode=manual,
  *                                 clipping_values=[lo, hi])
  * offered as one none/warning/all group (non-interactive default: warning). A histogram of too few
@@ -51,6 +52,14 @@ static hq_diag_level_t tail_level(double share)
     return share > WARNING_SHARE ? HQ_DIAG_WARNING : HQ_DIAG_INFO;
 }
 
+static bool has_empty_bin(const int64_t *bins, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (bins[i] == 0)
+            return true;
+    return false;
+}
+
 static void inspect(hq_inspector_context_t *ctx, int l, int port)
 {
     const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, port);
@@ -93,6 +102,12 @@ static void inspect(hq_inspector_context_t *ctx, int l, int port)
     if (lo >= 0 || s->min >= 0)
         low = 0;
     if (hi <= 0 || s->max <= 0)
+        high = 0;
+    /* a range stretched by rare values leaves empty bins; a sparse end without one is the
+     * distribution thinning out, which clipping would cut into */
+    if (!has_empty_bin(s->histogram, low))
+        low = 0;
+    if (!has_empty_bin(s->histogram + HQ_STATS_HISTOGRAM_BINS - high, high))
         high = 0;
     double bin = width / HQ_STATS_HISTOGRAM_BINS;
     double share_low = (double)low / HQ_STATS_HISTOGRAM_BINS;

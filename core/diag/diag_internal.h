@@ -12,6 +12,7 @@
 #include "hq/diag.h"
 #include "hq/emulate.h"
 #include "hq/inspector.h"
+#include "stats/stats.h"
 
 /* One loaded module. */
 typedef struct hqi_diag_module {
@@ -54,20 +55,11 @@ typedef struct hqi_diag_rec {
     bool accepted;
 } hqi_diag_rec_t;
 
-/* Streaming accumulator of one (layer, port) output; becomes an hq_layer_stats_t. */
-#define HQI_DIAG_FINE_BINS 1024
+/* Statistics of one (layer, port) output, accumulated by the statistics engine (core/stats);
+ * becomes an hq_layer_stats_t. */
 typedef struct hqi_diag_acc {
     int layer, port;
-    int64_t samples, count;
-    double min, max, sum, sumsq;
-    double pos_range, neg_range;     /* fine histograms cover [0, pos_range] and [-neg_range, 0] */
-    int64_t pos[HQI_DIAG_FINE_BINS]; /* fine bins of values >= 0 */
-    int64_t neg[HQI_DIAG_FINE_BINS]; /* fine bins of -value for values < 0 */
-    int channels;
-    double *mean_sum, *var_sum;         /* [channels] sums over samples of per-sample moments */
-    double *pre_mean_sum, *pre_var_sum; /* the same before the activation (NULL when none) */
-    int64_t pre_samples;
-    double *scratch; /* [2 * channels] per-sample sums */
+    hqi_stats_t stats;
 } hqi_diag_acc_t;
 
 /* The statistics of one target. */
@@ -147,6 +139,10 @@ int hqi_diag_quantized_target(void);
 /* Runs the statistics passes the selected inspectors need (stats.c). Never fails the run: a pass
  * that cannot run records why. */
 void hqi_diag_compute_stats(hq_diag_t *diag);
+/* Fills the hq_layer_stats_t view of one accumulator (all but layer, port, target): the range,
+ * moments and histogram, the per-channel and pre-activation moments (per-sample std) written to
+ * `arrays` (room for 4 * channels floats), which `s` then points into. Returns the floats used. */
+size_t hqi_diag_stats_view(const hqi_stats_t *stats, float *arrays, hq_layer_stats_t *s);
 /* Loads per-layer noise from q.npz (stats.c). */
 void hqi_diag_load_noise(hq_diag_t *diag);
 /* SQNR (dB) of model output k measured in the pass (valid when output_sqnr_ran). */

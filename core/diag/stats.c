@@ -1,8 +1,11 @@
 /* stats.c — the ONE streaming statistics pass of hq-diag: every selected emulation target (float,
  * quantized, native) runs over the same dataset batches in lockstep, and a tap folds every layer
- * output into small accumulators (range, adaptive histogram, per-channel per-sample moments,
- * pre-activation moments, SQNR against the float pass). Nothing keeps the activations of more than
- * one batch. */
+ * output into the statistics engine's accumulators (core/stats: range, histogram, per-channel
+ * per-sample moments, pre-activation moments on the float pass) and into the SQNR against the
+ * float pass. Nothing keeps the activations of more than one batch. The histograms are binned as
+ * calibration bins them, so that for the same samples in the same batches (hq-diag's and
+ * calibration's defaults: 64 samples, batches of 8) a layer's float histogram is the one the
+ * archive stores. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,214 +26,56 @@ int hqi_diag_quantized_target(void)
 
 /* ---- accumulators --------------------------------------------------------------------------- */
 
-/* Doubles `*range` (merging bin pairs) until it holds v; a first range is the power of two above
- * v, so that later doublings keep the bin edges exact. */
-static void grow_range(double *range, int64_t *bins, double v)
+size_t hqi_diag_stats_view(const hqi_stats_t *a, float *arrays, hq_layer_stats_t *s)
 {
-    if (v <= *range)
-        return;
-    if (*range == 0) {
-        int e;
-        frexp(v, &e);
-        *range = ldexp(1.0, e);
-        return;
-    }
-    while (v > *range) {
-        for (int b = 0; b < HQI_DIAG_FINE_BINS; b++) {
-            int64_t c = bins[b];
-            bins[b] = 0;
-            bins[b / 2] += c;
-        }
-        *range *= 2;
-    }
-}
-
-/* Range, moments and fine histogram of n values. Two sweeps: the first finds the batch range
- * (so the histogram ranges grow once per call, not per value), the second bins. */
-static void acc_values(hqi_diag_acc_t *a, const float *data, int64_t n)
-{
-    float lo = INFINITY, hi = -INFINITY;
-    double sum = 0, sumsq = 0;
-    int64_t finite = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float x = data[i];
-        if (!isfinite(x))
-            continue;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-        sum += x;
-        sumsq += (double)x * x;
-        finite++;
-    }
-    if (!finite)
-        return;
-    if (a->count == 0 || lo < a->min)
-        a->min = lo;
-    if (a->count == 0 || hi > a->max)
-        a->max = hi;
-    a->count += finite;
-    a->sum += sum;
-    a->sumsq += sumsq;
-    if (hi > 0)
-        grow_range(&a->pos_range, a->pos, hi);
-    if (lo < 0)
-        grow_range(&a->neg_range, a->neg, -(double)lo);
-    double pos_scale = a->pos_range > 0 ? HQI_DIAG_FINE_BINS / a->pos_range : 0;
-    double neg_scale = a->neg_range > 0 ? HQI_DIAG_FINE_BINS / a->neg_range : 0;
-    for (int64_t i = 0; i < n; i++) {
-        float x = data[i];
-        if (!isfinite(x))
-            continue;
-        int b;
-        if (x >= 0) {
-            b = (int)(x * pos_scale);
-            a->pos[b < HQI_DIAG_FINE_BINS ? b : HQI_DIAG_FINE_BINS - 1]++;
-        } else {
-            b = (int)(-(double)x * neg_scale);
-            a->neg[b < HQI_DIAG_FINE_BINS ? b : HQI_DIAG_FINE_BINS - 1]++;
-        }
-    }
-}
-
-/* Per-sample, per-channel mean and variance over the spatial positions, summed over samples. */
-static hq_status_t acc_channels(hqi_diag_acc_t *a, const hq_shape_t *shape, const float *data,
-                                bool preact, hq_error_t *err)
-{
-    int64_t batch = shape->ndim > 0 ? shape->dims[0] : 1;
-    int channels = shape->ndim >= 2 ? (int)shape->dims[shape->ndim - 1] : 1;
-    int64_t spatial = 1;
-    for (int d = 1; d < shape->ndim - 1; d++)
-        spatial *= shape->dims[d];
-    if (channels <= 0 || spatial <= 0 || batch <= 0)
-        return HQ_OK;
-    if (a->channels == 0)
-        a->channels = channels;
-    if (a->channels != channels)
-        return HQ_OK; /* a layer cannot change its channel count between batches */
-    double **mean = preact ? &a->pre_mean_sum : &a->mean_sum;
-    double **var = preact ? &a->pre_var_sum : &a->var_sum;
-    if (!*mean) {
-        *mean = calloc((size_t)channels, sizeof **mean);
-        *var = calloc((size_t)channels, sizeof **var);
-        if (!a->scratch)
-            a->scratch = calloc(2 * (size_t)channels, sizeof *a->scratch);
-        if (!*mean || !*var || !a->scratch)
-            return hqi_nomem(err, "hq-diag statistics");
-    }
-    double *s = a->scratch, *ss = a->scratch + channels;
-    for (int64_t n = 0; n < batch; n++) {
-        memset(s, 0, 2 * (size_t)channels * sizeof *s);
-        const float *x = data + n * spatial * channels;
-        for (int64_t p = 0; p < spatial; p++, x += channels)
-            for (int c = 0; c < channels; c++) {
-                s[c] += x[c];
-                ss[c] += (double)x[c] * x[c];
-            }
-        for (int c = 0; c < channels; c++) {
-            double m = s[c] / (double)spatial;
-            double v = ss[c] / (double)spatial - m * m;
-            (*mean)[c] += m;
-            (*var)[c] += v > 0 ? v : 0;
-        }
-    }
-    if (preact)
-        a->pre_samples += batch;
-    else
-        a->samples += batch;
-    return HQ_OK;
-}
-
-static void acc_free(hqi_diag_acc_t *a)
-{
-    free(a->mean_sum);
-    free(a->var_sum);
-    free(a->pre_mean_sum);
-    free(a->pre_var_sum);
-    free(a->scratch);
-}
-
-/* Folds the fine histograms into HQ_STATS_HISTOGRAM_BINS bins over [min(min,0), max(max,0)]. */
-static void finish_histogram(const hqi_diag_acc_t *a, hq_layer_stats_t *s)
-{
-    double lo = a->min < 0 ? a->min : 0, hi = a->max > 0 ? a->max : 0;
+    s->struct_size = sizeof *s;
+    s->samples = a->samples;
+    s->count = a->count;
+    s->min = (float)(a->count ? a->min : 0);
+    s->max = (float)(a->count ? a->max : 0);
+    s->mean = a->count ? a->sum / (double)a->count : 0;
+    double var = a->count ? a->sumsq / (double)a->count - s->mean * s->mean : 0;
+    s->std = var > 0 ? sqrt(var) : 0;
+    double lo, hi;
+    hqi_stats_histogram(a, s->histogram, &lo, &hi);
     s->histogram_lo = (float)lo;
     s->histogram_hi = (float)hi;
-    memset(s->histogram, 0, sizeof s->histogram);
-    double w = (hi - lo) / HQ_STATS_HISTOGRAM_BINS;
-    for (int sign = 0; sign < 2; sign++) {
-        const int64_t *bins = sign ? a->neg : a->pos;
-        double range = sign ? a->neg_range : a->pos_range;
-        double fw = range / HQI_DIAG_FINE_BINS;
-        for (int b = 0; b < HQI_DIAG_FINE_BINS; b++) {
-            if (!bins[b])
-                continue;
-            /* the values of a fine bin lie in its interval clipped to the observed range */
-            double from = b * fw, to = (b + 1) * fw;
-            double lim = sign ? -a->min : a->max;
-            double lower = sign ? 0 : 0;
-            if (to > lim)
-                to = lim;
-            if (from < lower)
-                from = lower;
-            double center = (from + to) / 2;
-            if (sign)
-                center = -center;
-            int k = w > 0 ? (int)floor((center - lo) / w) : 0;
-            if (k < 0)
-                k = 0;
-            if (k >= HQ_STATS_HISTOGRAM_BINS)
-                k = HQ_STATS_HISTOGRAM_BINS - 1;
-            s->histogram[k] += bins[b];
-        }
+    s->channels = a->samples > 0 ? a->channels : 0;
+    size_t used = 0;
+    if (a->samples > 0) {
+        s->channel_mean = arrays;
+        s->channel_std = arrays + a->channels;
+        used += 2 * (size_t)a->channels;
+        hqi_stats_channel_moments(a, a->samples, arrays, arrays + a->channels);
     }
+    if (a->has_preact && a->preact_samples > 0) {
+        float *m = arrays + used;
+        s->preact_mean = m;
+        s->preact_std = m + a->channels;
+        used += 2 * (size_t)a->channels;
+        hqi_stats_preact_moments(a, HQI_STATS_SPREAD_PER_SAMPLE, m, m + a->channels);
+    }
+    return used;
 }
 
 static hq_status_t finish_set(hqi_diag_stats_t *set, hq_error_t *err)
 {
     size_t floats = 0;
-    for (int i = 0; i < set->count; i++)
-        floats += 2 * (size_t)set->acc[i].channels * (set->acc[i].pre_mean_sum ? 2 : 1);
+    for (int i = 0; i < set->count; i++) {
+        const hqi_stats_t *a = &set->acc[i].stats;
+        floats += 2 * (size_t)a->channels * (a->has_preact ? 2 : 1);
+    }
     set->stats = calloc((size_t)set->count ? (size_t)set->count : 1, sizeof *set->stats);
     set->arrays = calloc(floats ? floats : 1, sizeof *set->arrays);
     if (!set->stats || !set->arrays)
         return hqi_nomem(err, "hq-diag statistics");
     float *next = set->arrays;
     for (int i = 0; i < set->count; i++) {
-        const hqi_diag_acc_t *a = &set->acc[i];
         hq_layer_stats_t *s = &set->stats[i];
-        s->struct_size = sizeof *s;
-        s->layer = a->layer;
-        s->port = a->port;
+        next += hqi_diag_stats_view(&set->acc[i].stats, next, s);
+        s->layer = set->acc[i].layer;
+        s->port = set->acc[i].port;
         s->target = set->target;
-        s->samples = a->samples;
-        s->count = a->count;
-        s->min = (float)(a->count ? a->min : 0);
-        s->max = (float)(a->count ? a->max : 0);
-        s->mean = a->count ? a->sum / (double)a->count : 0;
-        double var = a->count ? a->sumsq / (double)a->count - s->mean * s->mean : 0;
-        s->std = var > 0 ? sqrt(var) : 0;
-        finish_histogram(a, s);
-        s->channels = a->channels;
-        if (a->mean_sum && a->samples > 0) {
-            float *m = next, *sd = next + a->channels;
-            next += 2 * a->channels;
-            for (int c = 0; c < a->channels; c++) {
-                m[c] = (float)(a->mean_sum[c] / (double)a->samples);
-                sd[c] = (float)sqrt(a->var_sum[c] / (double)a->samples);
-            }
-            s->channel_mean = m;
-            s->channel_std = sd;
-        }
-        if (a->pre_mean_sum && a->pre_samples > 0) {
-            float *m = next, *sd = next + a->channels;
-            next += 2 * a->channels;
-            for (int c = 0; c < a->channels; c++) {
-                m[c] = (float)(a->pre_mean_sum[c] / (double)a->pre_samples);
-                sd[c] = (float)sqrt(a->pre_var_sum[c] / (double)a->pre_samples);
-            }
-            s->preact_mean = m;
-            s->preact_std = sd;
-        }
     }
     return HQ_OK;
 }
@@ -238,7 +83,7 @@ static hq_status_t finish_set(hqi_diag_stats_t *set, hq_error_t *err)
 static void free_set(hqi_diag_stats_t *set)
 {
     for (int i = 0; i < set->count; i++)
-        acc_free(&set->acc[i]);
+        hqi_stats_free(&set->acc[i].stats);
     free(set->acc);
     free(set->first);
     free(set->stats);
@@ -272,92 +117,30 @@ static hq_status_t init_set(hq_diag_t *diag, hqi_diag_stats_t *set, hq_target_t 
     set->acc = calloc((size_t)set->count ? (size_t)set->count : 1, sizeof *set->acc);
     if (!set->acc)
         return hqi_nomem(err, "hq-diag statistics");
-    for (int l = 0; l < layers; l++)
+    for (int l = 0; l < layers; l++) {
+        const hq_layer_t *layer = hq_graph_layer(diag->graph, l);
         for (int p = set->first[l]; p < set->first[l + 1]; p++) {
-            set->acc[p].layer = l;
-            set->acc[p].port = p - set->first[l];
+            hqi_diag_acc_t *a = &set->acc[p];
+            a->layer = l;
+            a->port = p - set->first[l];
+            hq_shape_t shape = hq_layer_port_shape(layer, a->port);
+            int channels = shape.ndim > 1 ? (int)shape.dims[shape.ndim - 1] : 1;
+            hq_status_t st = hqi_stats_init(&a->stats, channels, hqi_stats_has_preact(layer->type),
+                                            "hq-diag statistics", err);
+            if (st != HQ_OK)
+                return st;
         }
+    }
     return HQ_OK;
 }
 
 /* ---- the pass ------------------------------------------------------------------------------- */
 
-/* A float graph whose conv/dw/dense/deconv activations are split into separate activation layers
- * (appended, so the original indices hold), so that the tap sees pre-activation values. */
-typedef struct split_graph {
-    hq_graph_t *graph;
-    int original_count;
-    int *origin; /* [layer count of graph]: original layer of an appended activation, or -1 */
-    bool *split; /* [original_count]: this layer's tap is pre-activation only */
-} split_graph_t;
-
-static bool has_preact(hq_layer_type_t type)
-{
-    return type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DENSE ||
-           type == HQ_LAYER_DECONV;
-}
-
-static void split_free(split_graph_t *s)
-{
-    hq_graph_destroy(s->graph);
-    free(s->origin);
-    free(s->split);
-    memset(s, 0, sizeof *s);
-}
-
-static hq_status_t split_activations(const hq_graph_t *graph, split_graph_t *s, hq_error_t *err)
-{
-    memset(s, 0, sizeof *s);
-    s->original_count = hq_graph_layer_count(graph);
-    hq_status_t st = hq_graph_clone(graph, &s->graph, err);
-    s->split = calloc((size_t)s->original_count + 1, sizeof *s->split);
-    if (st == HQ_OK && !s->split)
-        st = hqi_nomem(err, "hq-diag statistics");
-    int added = 0;
-    for (int l = 0; l < s->original_count && st == HQ_OK; l++) {
-        const hq_layer_t *layer = hq_graph_layer(graph, l);
-        hq_activation_t act = layer->params.activation;
-        if (!has_preact(layer->type) || act == HQ_ACT_LINEAR || act == HQ_ACT_PRELU)
-            continue;
-        char name[256];
-        snprintf(name, sizeof name, "hq_diag_preact_%d", l);
-        int index;
-        st = hq_graph_add_layer(s->graph, name, HQ_LAYER_ACTIVATION, &index, err);
-        if (st != HQ_OK)
-            break;
-        hq_layer_t *a = hq_graph_layer_mut(s->graph, index);
-        a->params.activation = act;
-        a->params.activation_alpha = layer->params.activation_alpha;
-        a->params.activation_beta = layer->params.activation_beta;
-        hq_graph_layer_mut(s->graph, l)->params.activation = HQ_ACT_LINEAR;
-        st = hq_graph_insert_after(s->graph, l, index, err);
-        s->split[l] = true;
-        added++;
-    }
-    if (st == HQ_OK)
-        st = hq_graph_finalize(s->graph, "hq-diag pre-activation graph", err);
-    if (st == HQ_OK) {
-        int n = hq_graph_layer_count(s->graph);
-        s->origin = malloc((size_t)n * sizeof *s->origin);
-        if (!s->origin)
-            st = hqi_nomem(err, "hq-diag statistics");
-        for (int l = 0; st == HQ_OK && l < n; l++) {
-            s->origin[l] = -1;
-            const hq_layer_t *layer = hq_graph_layer(s->graph, l);
-            if (l >= s->original_count && layer->input_count == 1)
-                s->origin[l] = layer->inputs[0];
-        }
-    }
-    if (st != HQ_OK)
-        split_free(s);
-    return st;
-}
-
 typedef struct pass {
     hq_diag_t *diag;
     int slot; /* hq_stats_target_t being filled */
     hqi_diag_stats_t *set;
-    const split_graph_t *split; /* NULL: the tap sees the archive graph */
+    const hqi_stats_split_t *split; /* NULL: the tap sees the archive graph */
     bool keep_float;            /* copy float outputs for the noise computation */
     bool compare;               /* quantized run: compare against the kept float outputs */
     float **kept;               /* [entries] float outputs of the current batch */
@@ -377,34 +160,25 @@ static hq_status_t tap(void *user, int layer, int port, const hq_shape_t *shape,
                        hq_error_t *err)
 {
     pass_t *p = user;
-    bool preact_only = false;
+    unsigned kind = HQI_STATS_TAP_OUTPUT;
     int original = layer;
     if (p->split) {
-        if (layer >= p->split->original_count) {
-            original = p->split->origin[layer];
-            if (original < 0)
-                return HQ_OK;
-            port = 0;
-        } else if (p->split->split[layer]) {
-            preact_only = true;
-        }
+        kind = hqi_stats_tap_kind(p->split, layer, &original);
+        if (layer >= p->split->original_count)
+            port = 0; /* an appended activation reports its layer's output */
     }
-    if (original < 0 || original >= hq_graph_layer_count(p->diag->graph))
+    if (!kind || original < 0 || original >= hq_graph_layer_count(p->diag->graph))
         return HQ_OK;
     if (port < 0 || p->set->first[original] + port >= p->set->first[original + 1])
         return HQ_OK;
     int entry = p->set->first[original] + port;
-    hqi_diag_acc_t *a = &p->set->acc[entry];
+    hqi_stats_t *a = &p->set->acc[entry].stats;
     int64_t n = shape_elements(shape);
-    if (preact_only)
-        return acc_channels(a, shape, data, true, err);
-    acc_values(a, data, n);
-    hq_status_t st = acc_channels(a, shape, data, false, err);
-    if (st == HQ_OK && has_preact(hq_graph_layer(p->diag->graph, original)->type) && p->split &&
-        !p->split->split[original])
-        st = acc_channels(a, shape, data, true, err); /* linear activation: pre == post */
-    if (st != HQ_OK)
-        return st;
+    if (kind & HQI_STATS_TAP_PREACT)
+        hqi_stats_add_preact(a, shape, data);
+    if (!(kind & HQI_STATS_TAP_OUTPUT))
+        return HQ_OK;
+    hqi_stats_add_output(a, shape, data);
     if (p->keep_float) {
         if (p->kept_len[entry] < n) {
             float *grown = realloc(p->kept[entry], (size_t)n * sizeof *grown);
@@ -528,7 +302,7 @@ static bool any_needs(hq_diag_t *diag, uint32_t needs)
 typedef struct run {
     int slot; /* hq_stats_target_t */
     hq_target_t target;
-    split_graph_t split; /* float pass: the graph with activations split off */
+    hqi_stats_split_t split; /* float pass: the graph with activations split off */
     bool use_split;
     bool active; /* the emulator was built; the run takes part in the pass */
     hq_emulator_t *emu;
@@ -545,13 +319,13 @@ static void start_split_float(hq_diag_t *d, run_t *run)
         run->target == HQ_TARGET_FP_OPTIMIZED ? HQ_PARAMS_FP_OPTIMIZED : HQ_PARAMS_NATIVE;
     hq_error_t se = {0};
     if (hq_archive_params(d->archive, kind, &run->params, &se) == HQ_OK &&
-        split_activations(d->graph, &run->split, &se) == HQ_OK &&
+        hqi_stats_split_activations(d->graph, &run->split, &se) == HQ_OK &&
         hq_emulator_create(run->split.graph, run->params, run->target, hq_archive_path(d->archive),
                            &run->emu, &se) == HQ_OK) {
         run->use_split = true;
         return;
     }
-    split_free(&run->split);
+    hqi_stats_split_free(&run->split);
     hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO, NULL,
                    "pre-activation statistics unavailable: %s", se.message);
 }
@@ -772,7 +546,7 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
             set->why = hqi_strdup(st != HQ_OK ? err.message : e.message);
         }
         hq_emulator_destroy(runs[r].emu);
-        split_free(&runs[r].split);
+        hqi_stats_split_free(&runs[r].split);
         if (runs[r].outputs)
             for (int k = 0; k < out_count; k++)
                 free(runs[r].outputs[k]);

@@ -263,7 +263,7 @@ static void run_lut_ranges(run_t *r)
     hqi_optimize_work_t *w = &r->work;
     for (int i = 0; i < r->n; i++) {
         const hq_layer_t *l = hq_graph_layer(w->graph, i);
-        const hqi_layer_stats_t *s = &r->cal->layers[i];
+        const hqi_stats_t *s = &r->cal->layers[i];
         hqi_layer_quant_t *d = &r->dec[i];
         if (!hqi_layer_has_weights(l->type) || !s->preact_samples ||
             !lut_activation[l->params.activation])

@@ -56,7 +56,7 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
         const hq_layer_t *l = hq_graph_layer(graph, i);
         if (!correctable(graph, l) || dec[i].weight_bits < 2)
             continue;
-        const hqi_layer_stats_t *in = &cal->layers[l->inputs[0]];
+        const hqi_stats_t *in = &cal->layers[l->inputs[0]];
         if (!in->seen)
             continue;
         const hq_tensor_t *k = hqi_param(npz, l, "kernel:0");
@@ -94,7 +94,8 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
                     double c = v > maxabs ? maxabs : v < -maxabs ? -maxabs : v;
                     double q = round(c / scale);
                     q = q > qmax ? qmax : q < -qmax ? -qmax : q;
-                    shift += (q * scale - v) * in->channel_mean[g * cin_pg + j];
+                    shift += (q * scale - v) *
+                             (in->channel_mean_sum[g * cin_pg + j] / (double)cal->samples);
                 }
             b[o] = (float)(b[o] - shift);
         }

@@ -66,7 +66,7 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
     double *hi = lo + n;
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        const hqi_layer_stats_t *s = cal ? &cal->layers[i] : NULL;
+        const hqi_stats_t *s = cal ? &cal->layers[i] : NULL;
         parent[i] = i;
         lo[i] = s && s->seen ? s->min : 0.0;
         hi[i] = s && s->seen ? s->max : 0.0;

@@ -179,8 +179,9 @@ typedef struct hq_layer_stats {
     float histogram_hi;
     int64_t histogram[HQ_STATS_HISTOGRAM_BINS]; /* counts of values per bin; bin i covers
                                   [lo + i*w, lo + (i+1)*w), w = (hi - lo) / 100, last bin closed.
-                                  Built in one pass by merging a finer adaptive histogram: a count
-                                  may sit one fine bin (< 1/5 of a bin) away from its exact bin */
+                                  Built in one pass as calibration builds the archive's histogram
+                                  (docs/diag.md): exact unless the range grew, then a count may be
+                                  shared with the next bin (< 1/2000 of the range away) */
     int channels;                               /* C of the output (last dimension) */
     const float *channel_mean; /* [channels] per-channel mean of the output, computed per sample
                                   over H*W then averaged over samples */

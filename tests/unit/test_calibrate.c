@@ -111,19 +111,19 @@ static void check_ranges_and_moments(fixture_t *f, const hqi_calibration_t *cal)
     const char *layers[] = {"input_layer1", "conv1", "gap", "conv2"};
     for (int i = 0; i < 4; i++) {
         int index = hq_graph_find(f->graph, layers[i]);
-        const hqi_layer_stats_t *s = &cal->layers[index];
+        const hqi_stats_t *s = &cal->layers[index];
         const float *lim = expect(f, layers[i], "limvals", 2);
         assert_near(s->min, lim[0], 1e-5, layers[i]);
         assert_near(s->max, lim[1], 1e-5, layers[i]);
         const float *mean = expect(f, layers[i], "channel_mean", s->channels);
         for (int c = 0; c < s->channels; c++)
-            assert_near(s->channel_mean[c], mean[c], 1e-5, "channel mean");
+            assert_near(s->channel_mean_sum[c] / (double)cal->samples, mean[c], 1e-5, "channel mean");
     }
     const char *convs[] = {"conv1", "conv2"};
     for (int i = 0; i < 2; i++) {
-        const hqi_layer_stats_t *s = &cal->layers[hq_graph_find(f->graph, convs[i])];
+        const hqi_stats_t *s = &cal->layers[hq_graph_find(f->graph, convs[i])];
         float m[8], sd[8];
-        hqi_stats_preact(s, m, sd);
+        hqi_stats_preact_moments(s, HQI_STATS_SPREAD_STORED, m, sd);
         const float *want_m = expect(f, convs[i], "preact_mean", s->channels);
         const float *want_s = expect(f, convs[i], "preact_std", s->channels);
         for (int c = 0; c < s->channels; c++) {
@@ -133,7 +133,7 @@ static void check_ranges_and_moments(fixture_t *f, const hqi_calibration_t *cal)
         assert_true(s->preact_samples == 12);
     }
     /* relu: conv1's pre-activation goes negative, its output does not */
-    const hqi_layer_stats_t *s1 = &cal->layers[hq_graph_find(f->graph, "conv1")];
+    const hqi_stats_t *s1 = &cal->layers[hq_graph_find(f->graph, "conv1")];
     assert_true(s1->preact_min < 0.0);
     assert_true(s1->min >= 0.0);
 }
@@ -141,7 +141,7 @@ static void check_ranges_and_moments(fixture_t *f, const hqi_calibration_t *cal)
 static int64_t hist_l1(const int64_t *a, const int64_t *b)
 {
     int64_t d = 0;
-    for (int i = 0; i < HQI_HIST_BINS; i++)
+    for (int i = 0; i < HQI_STATS_BINS; i++)
         d += a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
     return d;
 }
@@ -154,17 +154,17 @@ static void one_batch_matches_numpy_exactly(void **state)
     check_ranges_and_moments(f, cal);
     const char *layers[] = {"input_layer1", "conv1", "gap", "conv2"};
     for (int i = 0; i < 4; i++) {
-        const hqi_layer_stats_t *s = &cal->layers[hq_graph_find(f->graph, layers[i])];
-        int64_t hist[HQI_HIST_BINS];
-        hqi_stats_histogram(s, hist);
-        const int64_t *want = expect(f, layers[i], "hist", HQI_HIST_BINS);
+        const hqi_stats_t *s = &cal->layers[hq_graph_find(f->graph, layers[i])];
+        int64_t hist[HQI_STATS_BINS];
+        hqi_stats_histogram(s, hist, NULL, NULL);
+        const int64_t *want = expect(f, layers[i], "hist", HQI_STATS_BINS);
         /* float32 vs float64 edges may move a value sitting on a bin edge */
         if (hist_l1(hist, want) > 2)
             fail_msg("%s: histogram differs from numpy by %lld counts", layers[i],
                      (long long)hist_l1(hist, want));
     }
-    const hqi_layer_stats_t *in = &cal->layers[hq_graph_find(f->graph, "input_layer1")];
-    double width = (in->max - in->min) / HQI_FINE_BINS;
+    const hqi_stats_t *in = &cal->layers[hq_graph_find(f->graph, "input_layer1")];
+    double width = (in->max - in->min) / HQI_STATS_FINE_BINS;
     assert_near(hqi_stats_percentile(in, 50), *(const float *)expect(f, "input_layer1", "p50", 1),
                 2 * width, "p50");
     assert_near(hqi_stats_percentile(in, 99), *(const float *)expect(f, "input_layer1", "p99", 1),
@@ -180,13 +180,13 @@ static void small_batches_give_the_same_ranges_and_a_close_histogram(void **stat
     int grown = 0;
     const char *layers[] = {"input_layer1", "conv1", "gap", "conv2"};
     for (int i = 0; i < 4; i++) {
-        const hqi_layer_stats_t *s = &cal->layers[hq_graph_find(f->graph, layers[i])];
-        int64_t hist[HQI_HIST_BINS], total = 0;
-        hqi_stats_histogram(s, hist);
-        for (int b = 0; b < HQI_HIST_BINS; b++)
+        const hqi_stats_t *s = &cal->layers[hq_graph_find(f->graph, layers[i])];
+        int64_t hist[HQI_STATS_BINS], total = 0;
+        hqi_stats_histogram(s, hist, NULL, NULL);
+        for (int b = 0; b < HQI_STATS_BINS; b++)
             total += hist[b];
         assert_int_equal(total, s->count);
-        const int64_t *want = expect(f, layers[i], "hist", HQI_HIST_BINS);
+        const int64_t *want = expect(f, layers[i], "hist", HQI_STATS_BINS);
         grown += s->fine_lo != fmin(s->min, 0) || s->fine_hi != fmax(s->max, 0);
         /* a re-binned working bin moves at most to the neighbouring stored bin */
         if (hist_l1(hist, want) > total / 20 + 2)

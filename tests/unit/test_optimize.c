@@ -570,7 +570,7 @@ static void concat_inputs_share_one_range_and_add_inputs_do_not(void **state)
     run_ok(a, "", ds, &log, &r);
     int ia = hq_graph_find(g, "conv_a"), ib = hq_graph_find(g, "conv_b"),
         ij = hq_graph_find(g, "join");
-    const hqi_layer_stats_t *sa = &r.calibration->layers[ia], *sb = &r.calibration->layers[ib];
+    const hqi_stats_t *sa = &r.calibration->layers[ia], *sb = &r.calibration->layers[ib];
     assert_true(sb->max > 10 * sa->max); /* really different observed ranges */
     assert_true(r.decisions[ia].out_min == r.decisions[ib].out_min);
     assert_true(r.decisions[ia].out_max == r.decisions[ib].out_max);
@@ -618,7 +618,7 @@ static void forced_and_clipped_ranges_replace_the_observed_ones_and_contain_zero
     assert_true(r.decisions[ia].out_max == 3.0f);
     assert_true(r.decisions[ib].out_min == -2.0f);
     assert_true(r.decisions[ib].out_max == 2.5f);
-    const hqi_layer_stats_t *sj = &r.calibration->layers[ij];
+    const hqi_stats_t *sj = &r.calibration->layers[ij];
     assert_true(r.decisions[ij].out_max < sj->max);
     assert_true(r.decisions[ij].out_min > sj->min);
     assert_true(r.decisions[ij].out_max > 0.5 * sj->max);
@@ -927,11 +927,11 @@ static void bias_correction_subtracts_the_expected_weight_error(void **state)
     w[0] = 0.3f;
     w[1] = -0.1f;
     b[0] = 0.25f;
-    double means[2] = {2.0, 5.0};
-    hqi_layer_stats_t stats[3] = {{0}};
+    double means[2] = {2.0 * 4, 5.0 * 4}; /* summed over 4 samples: channel means 2 and 5 */
+    hqi_stats_t stats[3] = {{0}};
     stats[in].seen = true;
     stats[in].channels = 2;
-    stats[in].channel_mean = means;
+    stats[in].channel_mean_sum = means;
     hqi_calibration_t cal = {3, stats, 4};
     hqi_layer_quant_t dec[3] = {{0}};
     for (int i = 0; i < 3; i++)

@@ -1,0 +1,297 @@
+/* stats.c — the streaming accumulator of stats.h: range, working histogram, per-channel moments
+ * of a layer output and of its pre-activation, and what is read from them at the end.
+ *
+ * One pass only: the histogram's range is not known before the data has been seen, so the
+ * working histogram of HQI_STATS_FINE_BINS bins starts over the first batch's
+ * [min(min,0), max(max,0)] and grows by doubling towards the side that overflowed (pairs of bins
+ * merge exactly). The reported 100-bin histogram is re-binned from it over the final range: exact
+ * when the range never grew (the first batch held the extremes), else a working bin that straddles
+ * reported bins is shared between them in proportion to the overlap (the working range is at most
+ * 4x the final one, so a working bin is at most 1/2000 of the final range: the shared counts are
+ * the only approximation). The working grid depends on the batches (the first one sets it), so
+ * two passes give the same histogram when they see the same samples in the same batches. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats/stats.h"
+#include "util/util.h"
+
+hq_status_t hqi_stats_init(hqi_stats_t *s, int channels, bool preact, const char *where,
+                           hq_error_t *err)
+{
+    memset(s, 0, sizeof *s);
+    s->channels = channels;
+    s->has_preact = preact;
+    size_t c = channels > 0 ? (size_t)channels : 1;
+    s->fine = calloc(HQI_STATS_FINE_BINS, sizeof *s->fine);
+    s->channel_mean_sum = calloc(c, sizeof(double));
+    s->channel_var_sum = calloc(c, sizeof(double));
+    if (preact) {
+        s->preact_mean_sum = calloc(c, sizeof(double));
+        s->preact_var_sum = calloc(c, sizeof(double));
+        s->preact_sq_sum = calloc(c, sizeof(double));
+    }
+    if (!s->fine || !s->channel_mean_sum || !s->channel_var_sum ||
+        (preact && (!s->preact_mean_sum || !s->preact_var_sum || !s->preact_sq_sum)))
+        return hqi_nomem(err, where);
+    return HQ_OK;
+}
+
+void hqi_stats_free(hqi_stats_t *s)
+{
+    if (!s)
+        return;
+    free(s->fine);
+    free(s->channel_mean_sum);
+    free(s->channel_var_sum);
+    free(s->preact_mean_sum);
+    free(s->preact_var_sum);
+    free(s->preact_sq_sum);
+    memset(s, 0, sizeof *s);
+}
+
+static int64_t element_count(const hq_shape_t *shape)
+{
+    int64_t total = 1;
+    for (int d = 0; d < shape->ndim; d++)
+        total *= shape->dims[d];
+    return total;
+}
+
+/* Grows the working histogram until it covers [lo, hi]. */
+static void grow(hqi_stats_t *s, double lo, double hi)
+{
+    for (int guard = 0; guard < 2100 && (lo < s->fine_lo || hi > s->fine_hi); guard++) {
+        double width = s->fine_hi - s->fine_lo;
+        int64_t *f = s->fine;
+        if (hi > s->fine_hi) {
+            for (int i = 0; i < HQI_STATS_FINE_BINS / 2; i++)
+                f[i] = f[2 * i] + f[2 * i + 1];
+            memset(f + HQI_STATS_FINE_BINS / 2, 0, sizeof(int64_t) * (HQI_STATS_FINE_BINS / 2));
+            s->fine_hi = s->fine_lo + 2 * width;
+        } else {
+            for (int i = 0; i < HQI_STATS_FINE_BINS / 2; i++)
+                f[HQI_STATS_FINE_BINS - 1 - i] =
+                    f[HQI_STATS_FINE_BINS - 1 - 2 * i] + f[HQI_STATS_FINE_BINS - 2 - 2 * i];
+            memset(f, 0, sizeof(int64_t) * (HQI_STATS_FINE_BINS / 2));
+            s->fine_lo = s->fine_hi - 2 * width;
+        }
+    }
+}
+
+void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
+{
+    int64_t total = element_count(shape);
+    double bmin = INFINITY, bmax = -INFINITY, sum = 0.0, sumsq = 0.0;
+    for (int64_t i = 0; i < total; i++) {
+        double v = x[i];
+        if (!isfinite(v)) {
+            s->nonfinite++;
+            continue;
+        }
+        bmin = v < bmin ? v : bmin;
+        bmax = v > bmax ? v : bmax;
+        sum += v;
+        sumsq += v * v;
+    }
+    if (bmin > bmax)
+        return;
+    s->sum += sum;
+    s->sumsq += sumsq;
+    double lo = bmin < 0 ? bmin : 0, hi = bmax > 0 ? bmax : 0; /* ranges always contain 0 */
+    if (!s->seen) {
+        s->seen = true;
+        s->min = bmin;
+        s->max = bmax;
+        s->fine_lo = lo;
+        s->fine_hi = hi > lo ? hi : lo + 1.0;
+    } else {
+        s->min = bmin < s->min ? bmin : s->min;
+        s->max = bmax > s->max ? bmax : s->max;
+    }
+    grow(s, lo, hi);
+    double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo);
+    for (int64_t i = 0; i < total; i++) {
+        double v = x[i];
+        if (!isfinite(v))
+            continue;
+        int64_t b = (int64_t)((v - s->fine_lo) * scale);
+        b = b < 0 ? 0 : b >= HQI_STATS_FINE_BINS ? HQI_STATS_FINE_BINS - 1 : b;
+        s->fine[b]++;
+        s->count++;
+    }
+    /* per-channel moments: one sweep of sum and sum of squares per sample and channel */
+    int64_t batch = shape->dims[0], c = s->channels;
+    int64_t per = batch > 0 ? total / batch : 0;
+    int64_t spatial = c > 0 ? per / c : 0;
+    if (c <= 0 || spatial <= 0)
+        return;
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            double csum = 0.0, csq = 0.0;
+            const float *p = x + n * per + ch;
+            for (int64_t k = 0; k < spatial; k++) {
+                double v = isfinite(p[k * c]) ? p[k * c] : 0.0;
+                csum += v;
+                csq += v * v;
+            }
+            double mean = csum / (double)spatial, var = csq / (double)spatial - mean * mean;
+            s->channel_mean_sum[ch] += mean;
+            s->channel_var_sum[ch] += var > 0 ? var : 0;
+        }
+    s->samples += batch;
+}
+
+void hqi_stats_add_preact(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
+{
+    if (!s->has_preact)
+        return;
+    int64_t batch = shape->dims[0], c = s->channels, total = element_count(shape);
+    int64_t per = batch > 0 ? total / batch : 0;
+    int64_t spatial = c > 0 ? per / c : 0;
+    if (c <= 0 || spatial <= 0)
+        return;
+    s->preact_spatial = spatial;
+    for (int64_t i = 0; i < total; i++) {
+        double v = x[i];
+        if (!isfinite(v))
+            continue;
+        if (!s->preact_samples && i == 0)
+            s->preact_min = s->preact_max = v;
+        s->preact_min = v < s->preact_min ? v : s->preact_min;
+        s->preact_max = v > s->preact_max ? v : s->preact_max;
+    }
+    /* two passes per sample and channel: the variance is stored (q.npz), so no cancellation */
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *p = x + n * per + ch;
+            double sum = 0.0;
+            for (int64_t k = 0; k < spatial; k++)
+                sum += p[k * c];
+            double mean = sum / (double)spatial, var = 0.0;
+            for (int64_t k = 0; k < spatial; k++) {
+                double dv = p[k * c] - mean;
+                var += dv * dv;
+            }
+            var /= (double)spatial;
+            if (isfinite(mean) && isfinite(var)) {
+                s->preact_mean_sum[ch] += mean;
+                s->preact_var_sum[ch] += var;
+                s->preact_sq_sum[ch] += mean * mean;
+            }
+        }
+        s->preact_samples++;
+    }
+}
+
+void hqi_stats_histogram(const hqi_stats_t *s, int64_t hist[HQI_STATS_BINS], double *lo_out,
+                         double *hi_out)
+{
+    memset(hist, 0, sizeof(int64_t) * HQI_STATS_BINS);
+    double lo = s->min < 0 ? s->min : 0, hi = s->max > 0 ? s->max : 0;
+    if (lo_out)
+        *lo_out = s->seen ? lo : 0;
+    if (hi_out)
+        *hi_out = s->seen ? hi : 0;
+    if (!s->seen)
+        return;
+    if (!(hi > lo) || (s->fine_lo == lo && s->fine_hi == hi)) {
+        /* the working grid is the final range: exact (see the file comment) */
+        for (int i = 0; i < HQI_STATS_FINE_BINS; i++)
+            hist[hi > lo ? i / (HQI_STATS_FINE_BINS / HQI_STATS_BINS) : 0] += s->fine[i];
+        return;
+    }
+    /* a working bin straddling reported bins is shared in proportion to the overlap; the shares
+       are rounded by largest remainder so that the total count is kept */
+    double share[HQI_STATS_BINS] = {0};
+    double fw = (s->fine_hi - s->fine_lo) / HQI_STATS_FINE_BINS, cw = (hi - lo) / HQI_STATS_BINS;
+    for (int i = 0; i < HQI_STATS_FINE_BINS; i++) {
+        if (!s->fine[i])
+            continue;
+        double a = s->fine_lo + i * fw, b = a + fw;
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        if (b <= a) { /* outside [lo, hi]: only rounding puts counts there */
+            int j = s->fine_lo + (i + 0.5) * fw < lo ? 0 : HQI_STATS_BINS - 1;
+            share[j] += (double)s->fine[i];
+            continue;
+        }
+        int ja = (int)floor((a - lo) / cw), jb = (int)floor((b - lo) / cw);
+        ja = ja < 0 ? 0 : ja >= HQI_STATS_BINS ? HQI_STATS_BINS - 1 : ja;
+        jb = jb < 0 ? 0 : jb >= HQI_STATS_BINS ? HQI_STATS_BINS - 1 : jb;
+        for (int j = ja; j <= jb; j++) {
+            double x0 = lo + j * cw, x1 = x0 + cw;
+            double o0 = a > x0 ? a : x0, o1 = b < x1 ? b : x1;
+            if (o1 > o0)
+                share[j] += (double)s->fine[i] * (o1 - o0) / (b - a);
+        }
+    }
+    int64_t assigned = 0;
+    for (int j = 0; j < HQI_STATS_BINS; j++) {
+        hist[j] = (int64_t)floor(share[j]);
+        share[j] -= (double)hist[j];
+        assigned += hist[j];
+    }
+    for (int64_t left = s->count - assigned; left > 0; left--) {
+        int best = 0;
+        for (int j = 1; j < HQI_STATS_BINS; j++)
+            best = share[j] > share[best] ? j : best;
+        hist[best]++;
+        share[best] = -1.0;
+    }
+}
+
+/* The value of rank r (0-based) in sorted order, the counts of a working bin taken as spread
+ * evenly over it: within one working bin of the true value. */
+static double value_at_rank(const hqi_stats_t *s, double r)
+{
+    double fw = (s->fine_hi - s->fine_lo) / HQI_STATS_FINE_BINS, below = 0.0;
+    for (int i = 0; i < HQI_STATS_FINE_BINS; i++) {
+        if (s->fine[i] && below + (double)s->fine[i] > r)
+            return s->fine_lo + (i + (r - below + 0.5) / (double)s->fine[i]) * fw;
+        below += (double)s->fine[i];
+    }
+    return s->max;
+}
+
+double hqi_stats_percentile(const hqi_stats_t *s, double percent)
+{
+    if (!s->seen || s->count == 0)
+        return 0.0;
+    if (percent <= 0)
+        return s->min;
+    if (percent >= 100)
+        return s->max;
+    /* numpy's default ("linear"): between the order statistics around p * (count - 1) */
+    double k = percent / 100.0 * (double)(s->count - 1);
+    double r = floor(k), frac = k - r;
+    double v = value_at_rank(s, r) * (1.0 - frac) + value_at_rank(s, r + 1) * frac;
+    return v < s->min ? s->min : v > s->max ? s->max : v;
+}
+
+void hqi_stats_channel_moments(const hqi_stats_t *s, int64_t samples, float *mean, float *std)
+{
+    for (int c = 0; c < s->channels; c++) {
+        if (mean)
+            mean[c] = (float)(s->channel_mean_sum[c] / (double)samples);
+        if (std)
+            std[c] = (float)sqrt(s->channel_var_sum[c] / (double)samples);
+    }
+}
+
+void hqi_stats_preact_moments(const hqi_stats_t *s, hqi_stats_spread_t spread, float *mean,
+                              float *std)
+{
+    for (int c = 0; c < s->channels; c++) {
+        double n = (double)(s->preact_samples ? s->preact_samples : 1);
+        double m = s->preact_mean_sum ? s->preact_mean_sum[c] / n : 0.0;
+        double v;
+        if (spread == HQI_STATS_SPREAD_PER_SAMPLE || s->preact_spatial > 1)
+            v = s->preact_var_sum ? s->preact_var_sum[c] / n : 0.0;
+        else /* one value per sample: the spread across samples */
+            v = s->preact_sq_sum ? s->preact_sq_sum[c] / n - m * m : 0.0;
+        mean[c] = (float)m;
+        std[c] = (float)sqrt(v > 0 ? v : 0.0);
+    }
+}
