@@ -11,7 +11,7 @@
 
 #include "hq/deploy.h"
 #include "hq/hqrt.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "runtime/hqrt_builder.h"
 #include "util/util.h"
 
