@@ -436,7 +436,7 @@ static bool conv_geometry_ok(const hqrt_conv_params_t *cp, hqrt_dims_t in, hqrt_
     return h >= 0 && w >= 0 && h / cp->stride_h + 1 == out.h && w / cp->stride_w + 1 == out.w;
 }
 
-/* Packs the weights of every conv/dw/dense layer the fast kernels take (8-bit input, 4/8-bit
+/* Packs the weights of every conv/dw/dense op the fast kernels take (8-bit input, 4/8-bit
  * weights; hqrt_i_conv_prepare_kernel decides), unless HQ_EMULATE_KERNELS=reference. The
  * emulator's buffers have no slack after them, so the kernels are told never to read past an
  * input (exact_reads). */
@@ -451,10 +451,9 @@ static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
         return hqi_nomem(err, "quantized emulator");
     for (int i = 0; i < count; i++) {
         const hq_layer_t *layer = hq_graph_layer(q->graph, i);
-        const hqi_qlayer_t *ql = &q->model->layers[i];
-        bool dense = layer->type == HQ_LAYER_DENSE;
-        if ((layer->type != HQ_LAYER_CONV && layer->type != HQ_LAYER_DW && !dense) ||
-            layer->input_count < 1 || !ql->kernel)
+        const hqi_op_t *op = &q->ops[i];
+        bool dense = op->code == HQX_OP_DENSE;
+        if ((op->code != HQX_OP_CONV || is_affine(layer)) && !dense)
             continue;
         hq_shape_t in_shape =
             batched(hq_graph_layer(q->graph, layer->inputs[0]), layer->input_ports[0], 1);
@@ -466,13 +465,13 @@ static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
             in = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&in_shape)};
             out = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&out_shape)};
         }
-        const hqrt_conv_params_t *cp = &q->ops[i].u.conv.params;
+        const hqrt_conv_params_t *cp = &op->u.conv.params;
         if (hqrt_output_stage_check(&cp->out, out.c) != HQRT_KERNEL_OK ||
             (!dense && !conv_geometry_ok(cp, in, out)))
             continue; /* likewise */
         hqrt_error_t rerr;
-        if (hqrt_i_conv_prepare_kernel(cp, dense, in, out, q->ops[i].u.conv.weights.data,
-                                       q->ops[i].u.conv.bias.data, true, q->name, &q->fast[i],
+        if (hqrt_i_conv_prepare_kernel(cp, dense, in, out, op->u.conv.weights.data,
+                                       op->u.conv.bias.data, true, q->name, &q->fast[i],
                                        &rerr) != HQRT_OK)
             return hqi_error(err, HQ_ERR_NOMEM, "%s", rerr.message);
     }
