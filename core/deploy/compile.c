@@ -1,17 +1,18 @@
 /* compile.c — hq_compile: a quantized archive -> a `.hqx` integer program (docs/deploy.md).
  *
- * The integer params are decoded by the numerics' own decoder (hqi_qmodel_load), and each layer
- * becomes the op whose runtime kernel is the one the quantized emulator calls for that layer type
- * (core/emulate/qemulator.c), with the same parameters: the program runs the same arithmetic by
- * construction. Layout, arena plan and checksum are the builder's (core/runtime/hqrt_builder.c).
- * Owner: deploy helper (issue 7). */
+ * The integer params are decoded by the numerics' decoder (hqi_qmodel_load) and each layer is
+ * lowered to its runtime op by hqi_lower_layer (core/numerics/lower.c), the very op the quantized
+ * emulator runs: this file only checks the program format's limits and writes the op's kernel
+ * arguments in the program's layout. Layout, arena plan and checksum are the builder's
+ * (core/runtime/hqrt_builder.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hq/deploy.h"
 #include "hq/hqrt.h"
-#include "quant/quant.h"
+#include "numerics/lower.h"
+#include "numerics/qmodel.h"
 #include "runtime/hqrt_builder.h"
 #include "util/util.h"
 
@@ -67,8 +68,8 @@ static size_t code_bytes(int bits)
     return bits == 16 ? 2 : 1;
 }
 
-/* The on-disk output stage of a decoded stage; LUTs have 2^out_bits codes. */
-static hqx_stage_t stage_blobs(compiler_t *cc, const hqrt_output_stage_t *s, int out_bits)
+/* The on-disk output stage of a kernel's output stage; LUTs have 2^out_bits codes. */
+static hqx_stage_t stage_blobs(compiler_t *cc, const hqrt_output_stage_t *s)
 {
     hqx_stage_t d = {.path = s->path,
                      .count = s->count,
@@ -85,7 +86,8 @@ static hqx_stage_t stage_blobs(compiler_t *cc, const hqrt_output_stage_t *s, int
         d.shift_neg = hqrt_b_blob(cc->b, s->shift_neg, n);
     }
     if (s->lut)
-        d.lut = hqrt_b_blob(cc->b, s->lut, ((size_t)1 << out_bits) * code_bytes(out_bits));
+        d.lut = hqrt_b_blob(cc->b, s->lut,
+                            ((size_t)1 << s->out_bits) * code_bytes(s->out_bits));
     return d;
 }
 
@@ -96,271 +98,171 @@ static void input_ids(compiler_t *cc, const hq_layer_t *l, int32_t *ids)
         ids[k] = cc->tensor[l->inputs[k]][l->input_ports[k]];
 }
 
-static const int32_t ew_ops[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
-    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
-    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
-};
-
-/* Per-sample element count of a layer's input k. */
-static int64_t input_elements(compiler_t *cc, const hq_layer_t *l, int k)
+static hqx_blob_t data_blob(compiler_t *cc, hqi_op_data_t d)
 {
-    hq_shape_t s = hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[k]), l->input_ports[k]);
-    int64_t n = 1;
-    for (int d = 1; d < s.ndim; d++)
-        n *= s.dims[d];
-    return n;
+    return hqrt_b_blob(cc->b, d.data, d.size);
 }
 
+/* The params struct of a lowered op, in the program's layout; *size its bytes. */
+static void serialize(compiler_t *cc, const hqi_op_t *op, void *params, uint32_t *size)
+{
+    switch (op->code) {
+    case HQX_OP_CONV:
+    case HQX_OP_DENSE:
+    case HQX_OP_DECONV: {
+        const hqrt_conv_params_t *k = &op->u.conv.params;
+        hqx_conv_params_t cp = {.kernel_h = k->kernel_h,
+                                .kernel_w = k->kernel_w,
+                                .stride_h = k->stride_h,
+                                .stride_w = k->stride_w,
+                                .dilation_h = k->dilation_h,
+                                .dilation_w = k->dilation_w,
+                                .pad_top = k->pad_top,
+                                .pad_left = k->pad_left,
+                                .pad_bottom = k->pad_bottom,
+                                .pad_right = k->pad_right,
+                                .groups = k->groups,
+                                .weight_bits = k->weight_bits,
+                                .addend_multiplier = op->u.conv.addend_multiplier,
+                                .addend_shift = op->u.conv.addend_shift,
+                                .output_pad_h = k->output_pad_h,
+                                .output_pad_w = k->output_pad_w};
+        cp.weights = data_blob(cc, op->u.conv.weights);
+        cp.bias = data_blob(cc, op->u.conv.bias);
+        cp.stage = stage_blobs(cc, &k->out);
+        memcpy(params, &cp, *size = sizeof cp);
+        return;
+    }
+    case HQX_OP_MAXPOOL:
+    case HQX_OP_AVGPOOL:
+    case HQX_OP_GLOBAL_AVG: {
+        const hqrt_pool_params_t *k = &op->u.pool;
+        hqx_pool_params_t pp = {.kernel_h = k->kernel_h,
+                                .kernel_w = k->kernel_w,
+                                .stride_h = k->stride_h,
+                                .stride_w = k->stride_w,
+                                .pad_top = k->pad_top,
+                                .pad_left = k->pad_left,
+                                .pad_bottom = k->pad_bottom,
+                                .pad_right = k->pad_right,
+                                .count_include_pad = k->count_include_pad};
+        if (op->code != HQX_OP_MAXPOOL)
+            pp.stage = stage_blobs(cc, &k->out);
+        memcpy(params, &pp, *size = sizeof pp);
+        return;
+    }
+    case HQX_OP_ELTWISE: {
+        const hqrt_ew_params_t *k = &op->u.eltwise;
+        hqx_eltwise_params_t ep = {.op = k->op,
+                                   .a_multiplier = k->a_multiplier,
+                                   .a_shift = k->a_shift,
+                                   .b_multiplier = k->b_multiplier,
+                                   .b_shift = k->b_shift};
+        ep.stage = stage_blobs(cc, &k->out);
+        memcpy(params, &ep, *size = sizeof ep);
+        return;
+    }
+    case HQX_OP_ACTIVATION:
+    case HQX_OP_LUT: {
+        hqx_stage_params_t sp = {0};
+        if (op->code == HQX_OP_LUT)
+            sp.stage.lut = data_blob(cc, op->u.activation.lut);
+        else
+            sp.stage = stage_blobs(cc, &op->u.activation.stage);
+        memcpy(params, &sp, *size = sizeof sp);
+        return;
+    }
+    case HQX_OP_SOFTMAX: {
+        hqx_softmax_params_t sp = {.axis = op->u.softmax.axis};
+        sp.exp_lut = data_blob(cc, op->u.softmax.exp_lut);
+        sp.stage = stage_blobs(cc, &op->u.softmax.stage);
+        memcpy(params, &sp, *size = sizeof sp);
+        return;
+    }
+    case HQX_OP_CONST: {
+        hqx_const_params_t kp = {data_blob(cc, op->u.constant.codes)};
+        memcpy(params, &kp, *size = sizeof kp);
+        return;
+    }
+    case HQX_OP_SLICE: {
+        hqx_slice_params_t sp = {0};
+        memcpy(sp.begin, op->u.slice.params.begin, sizeof sp.begin);
+        memcpy(sp.end, op->u.slice.params.end, sizeof sp.end);
+        memcpy(sp.step, op->u.slice.params.step, sizeof sp.step);
+        memcpy(params, &sp, *size = sizeof sp);
+        return;
+    }
+    case HQX_OP_PAD: {
+        hqx_pad_params_t pp = {.mode = op->u.pad.params.mode,
+                               .value_code = op->u.pad.params.value_code};
+        memcpy(pp.before, op->u.pad.params.before, sizeof pp.before);
+        memcpy(pp.after, op->u.pad.params.after, sizeof pp.after);
+        memcpy(params, &pp, *size = sizeof pp);
+        return;
+    }
+    case HQX_OP_RESIZE: {
+        hqx_resize_params_t rp = {.method = op->u.resize.method,
+                                  .coords = op->u.resize.coords,
+                                  .round_prefer_floor = op->u.resize.round_prefer_floor};
+        memcpy(params, &rp, *size = sizeof rp);
+        return;
+    }
+    case HQX_OP_DEPTH_TO_SPACE:
+    case HQX_OP_SPACE_TO_DEPTH: {
+        hqx_block_params_t bp = {.block = op->u.block.block, .crd = op->u.block.crd};
+        memcpy(params, &bp, *size = sizeof bp);
+        return;
+    }
+    case HQX_OP_TRANSPOSE: {
+        hqx_transpose_params_t tp;
+        memcpy(tp.perm, op->u.transpose.perm, sizeof tp.perm);
+        memcpy(params, &tp, *size = sizeof tp);
+        return;
+    }
+    default: { /* CONCAT, SPLIT, REDUCE_MAX, ARGMAX, COPY */
+        hqx_axis_params_t ap = {.axis = op->u.axis.axis};
+        memcpy(params, &ap, *size = sizeof ap);
+        return;
+    }
+    }
+}
+
+/* One layer: its op as the numerics lower it, checked against the program format's limits and
+ * serialized. */
 static hq_status_t emit(compiler_t *cc, int index)
 {
     const hq_layer_t *l = hq_graph_layer(cc->graph, index);
-    const hqi_qlayer_t *q = &cc->qmodel->layers[index];
-    const hq_layer_params_t *p = &l->params;
     int32_t ins[HQX_MAX_OP_INPUTS];
     if (l->input_count > (int)HQX_MAX_OP_INPUTS)
         return layer_error(cc, l, "more inputs than the program format allows (64)");
-    input_ids(cc, l, ins);
-    int32_t *outs = cc->tensor[index];
-    int ports = hq_layer_port_count(l);
-    int32_t in_bits = l->input_count ? cc->qmodel->layers[l->inputs[0]].bits : 0;
-    int rc = 0;
-    switch (l->type) {
-    case HQ_LAYER_CONV:
-    case HQ_LAYER_DW:
-    case HQ_LAYER_DENSE:
-    case HQ_LAYER_BATCH_NORM:
-    case HQ_LAYER_NORMALIZATION: {
-        bool dense = l->type == HQ_LAYER_DENSE;
-        bool affine = l->type == HQ_LAYER_BATCH_NORM || l->type == HQ_LAYER_NORMALIZATION;
-        hq_shape_t os = hq_layer_port_shape(l, 0);
-        int64_t cout = os.dims[os.ndim - 1];
-        int64_t cin = dense ? input_elements(cc, l, 0) : 0;
-        hqx_conv_params_t cp = {.groups = dense ? 1 : p->groups, .weight_bits = q->weight_bits};
-        int64_t taps = 1, cpg = 1;
-        if (affine) { /* a 1x1 depthwise conv, as the emulator runs it */
-            cp.kernel_h = cp.kernel_w = cp.stride_h = cp.stride_w = 1;
-            cp.dilation_h = cp.dilation_w = 1;
-            cp.groups = (int32_t)cout;
-        } else if (!dense) {
-            cp.kernel_h = p->kernel_h;
-            cp.kernel_w = p->kernel_w;
-            cp.stride_h = p->stride_h;
-            cp.stride_w = p->stride_w;
-            cp.dilation_h = p->dilation_h;
-            cp.dilation_w = p->dilation_w;
-            cp.pad_top = p->pads[0];
-            cp.pad_left = p->pads[1];
-            cp.pad_bottom = p->pads[2];
-            cp.pad_right = p->pads[3];
-            hq_shape_t is =
-                hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[0]), l->input_ports[0]);
-            taps = (int64_t)p->kernel_h * p->kernel_w;
-            cpg = p->groups > 0 ? is.dims[is.ndim - 1] / p->groups : 0;
-        }
-        if (!q->kernel || (q->weight_bits != 4 && q->weight_bits != 8 && q->weight_bits != 16))
-            return layer_error(cc, l, "no integer kernel in the quantized params");
-        int64_t wcount = dense ? cin * cout : taps * cpg * cout;
-        cp.weights = hqrt_b_blob(cc->b, q->kernel, (size_t)wcount * code_bytes(q->weight_bits));
-        if (q->bias)
-            cp.bias = hqrt_b_blob(cc->b, q->bias, (size_t)cout * sizeof(int64_t));
-        cp.stage = stage_blobs(cc, &q->stage, q->bits);
-        int nin = 1;
-        if (q->has_addend && !dense && !affine) {
-            if (l->input_count < 2)
-                return layer_error(cc, l, "elementwise_add without a second input");
-            cp.addend_multiplier = q->input_multiplier[0];
-            cp.addend_shift = q->input_shift[0];
-            nin = 2;
-        }
-        rc = hqrt_b_op(cc->b, dense ? HQX_OP_DENSE : HQX_OP_CONV, l->name, &cp, sizeof cp, ins,
-                       (uint32_t)nin, outs, 1);
-        break;
-    }
-    case HQ_LAYER_MAXPOOL:
-    case HQ_LAYER_AVGPOOL:
-    case HQ_LAYER_GLOBAL_AVG_POOL: {
-        hqx_pool_params_t pp = {0};
-        uint32_t code = HQX_OP_GLOBAL_AVG;
-        if (l->type != HQ_LAYER_GLOBAL_AVG_POOL) {
-            pp = (hqx_pool_params_t){.kernel_h = p->kernel_h,
-                                     .kernel_w = p->kernel_w,
-                                     .stride_h = p->stride_h,
-                                     .stride_w = p->stride_w,
-                                     .pad_top = p->pads[0],
-                                     .pad_left = p->pads[1],
-                                     .pad_bottom = p->pads[2],
-                                     .pad_right = p->pads[3],
-                                     .count_include_pad = p->count_include_pad ? 1 : 0};
-            code = l->type == HQ_LAYER_MAXPOOL ? HQX_OP_MAXPOOL : HQX_OP_AVGPOOL;
-        }
-        if (l->type != HQ_LAYER_MAXPOOL)
-            pp.stage = stage_blobs(cc, &q->stage, q->bits);
-        rc = hqrt_b_op(cc->b, code, l->name, &pp, sizeof pp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_EW_ADD:
-    case HQ_LAYER_EW_SUB:
-    case HQ_LAYER_EW_MULT:
-    case HQ_LAYER_EW_MAX:
-    case HQ_LAYER_EW_MIN: {
-        if (l->input_count != 2)
-            return layer_error(cc, l, "needs two inputs");
-        hqx_eltwise_params_t ep = {.op = ew_ops[l->type],
-                                   .a_multiplier = q->input_multiplier[0],
-                                   .a_shift = q->input_shift[0],
-                                   .b_multiplier = q->input_multiplier[1],
-                                   .b_shift = q->input_shift[1]};
-        ep.stage = stage_blobs(cc, &q->stage, q->bits);
-        rc = hqrt_b_op(cc->b, HQX_OP_ELTWISE, l->name, &ep, sizeof ep, ins, 2, outs, 1);
-        break;
-    }
-    case HQ_LAYER_ACTIVATION: {
-        hqx_stage_params_t sp = {0};
-        uint32_t code = HQX_OP_ACTIVATION;
-        if (q->lut) {
-            code = HQX_OP_LUT;
-            sp.stage.lut = hqrt_b_blob(cc->b, q->lut, ((size_t)1 << in_bits) * code_bytes(q->bits));
-        } else {
-            sp.stage = stage_blobs(cc, &q->stage, q->bits);
-        }
-        rc = hqrt_b_op(cc->b, code, l->name, &sp, sizeof sp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_CONCAT:
-    case HQ_LAYER_FEATURE_SPLITTER: {
-        hqx_axis_params_t ap = {.axis = p->axis};
-        bool split = l->type == HQ_LAYER_FEATURE_SPLITTER;
-        if (split && ports > (int)HQX_MAX_OP_OUTPUTS)
-            return layer_error(cc, l, "more pieces than the program format allows (64)");
-        rc = hqrt_b_op(cc->b, split ? HQX_OP_SPLIT : HQX_OP_CONCAT, l->name, &ap, sizeof ap, ins,
-                       (uint32_t)l->input_count, outs, split ? (uint32_t)ports : 1);
-        break;
-    }
-    case HQ_LAYER_RESIZE: {
-        static const int32_t coords[] = {[HQ_RESIZE_ASYMMETRIC] = HQRT_COORDS_ASYMMETRIC,
-                                         [HQ_RESIZE_HALF_PIXEL] = HQRT_COORDS_HALF_PIXEL,
-                                         [HQ_RESIZE_ALIGN_CORNERS] = HQRT_COORDS_ALIGN_CORNERS,
-                                         [HQ_RESIZE_PYTORCH_HALF_PIXEL] =
-                                             HQRT_COORDS_PYTORCH_HALF_PIXEL};
-        hqx_resize_params_t rp = {.method = p->resize_method == HQ_RESIZE_BILINEAR
-                                                ? HQRT_RESIZE_BILINEAR
-                                                : HQRT_RESIZE_NEAREST,
-                                  .coords = coords[p->resize_coords],
-                                  .round_prefer_floor = p->nearest_round ? 1 : 0};
-        rc = hqrt_b_op(cc->b, HQX_OP_RESIZE, l->name, &rp, sizeof rp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_OUTPUT:
-    case HQ_LAYER_RESHAPE: {
-        hqx_axis_params_t none = {0};
-        rc = hqrt_b_op(cc->b, HQX_OP_COPY, l->name, &none, sizeof none, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_DECONV: {
-        hq_shape_t os = hq_layer_port_shape(l, 0);
-        hq_shape_t is =
-            hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[0]), l->input_ports[0]);
-        int64_t cout = os.dims[os.ndim - 1];
-        int64_t cpg = p->groups > 0 ? is.dims[is.ndim - 1] / p->groups : 0;
-        hqx_conv_params_t cp = {.kernel_h = p->kernel_h,
-                                .kernel_w = p->kernel_w,
-                                .stride_h = p->stride_h,
-                                .stride_w = p->stride_w,
-                                .dilation_h = p->dilation_h,
-                                .dilation_w = p->dilation_w,
-                                .pad_top = p->pads[0],
-                                .pad_left = p->pads[1],
-                                .pad_bottom = p->pads[2],
-                                .pad_right = p->pads[3],
-                                .output_pad_h = p->output_pads[0],
-                                .output_pad_w = p->output_pads[1],
-                                .groups = p->groups,
-                                .weight_bits = q->weight_bits};
-        if (!q->kernel)
-            return layer_error(cc, l, "no integer kernel in the quantized params");
-        int64_t wcount = (int64_t)p->kernel_h * p->kernel_w * cpg * cout;
-        cp.weights = hqrt_b_blob(cc->b, q->kernel, (size_t)wcount * code_bytes(q->weight_bits));
-        if (q->bias)
-            cp.bias = hqrt_b_blob(cc->b, q->bias, (size_t)cout * sizeof(int64_t));
-        cp.stage = stage_blobs(cc, &q->stage, q->bits);
-        rc = hqrt_b_op(cc->b, HQX_OP_DECONV, l->name, &cp, sizeof cp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_CONST_INPUT: {
-        hq_shape_t os = hq_layer_port_shape(l, 0);
-        int64_t n = 1;
-        for (int d = 1; d < os.ndim; d++)
-            n *= os.dims[d];
-        if (!q->constant)
-            return layer_error(cc, l, "no constant codes in the quantized params");
-        hqx_const_params_t kp = {hqrt_b_blob(cc->b, q->constant, (size_t)n * code_bytes(q->bits))};
-        rc = hqrt_b_op(cc->b, HQX_OP_CONST, l->name, &kp, sizeof kp, ins, 0, outs, 1);
-        break;
-    }
-    case HQ_LAYER_SLICE: {
-        hq_shape_t is =
-            hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[0]), l->input_ports[0]);
-        uint32_t nd, ext[3];
-        if (!extents(&is, &nd, &ext[0], &ext[1], &ext[2]))
-            return layer_error(cc, l, "input rank outside the program format");
-        hqx_slice_params_t sp = {0};
-        for (int a = 0; a < 3; a++) { /* the emulator clamps the end to the extent too */
-            sp.begin[a] = p->slice_begin[a];
-            sp.end[a] = p->slice_end[a] > (int)ext[a] ? (int)ext[a] : p->slice_end[a];
-            sp.step[a] = p->slice_step[a];
-        }
-        rc = hqrt_b_op(cc->b, HQX_OP_SLICE, l->name, &sp, sizeof sp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_PAD: {
-        static const int32_t modes[] = {[HQ_PAD_CONSTANT] = HQRT_PAD_CONSTANT,
-                                        [HQ_PAD_REFLECT] = HQRT_PAD_REFLECT,
-                                        [HQ_PAD_EDGE] = HQRT_PAD_EDGE};
-        hqx_pad_params_t pp = {.mode = modes[p->pad_mode],
-                               .value_code = q->pad_code,
-                               .before = {p->pads[0], p->pads[1], p->pad_channels[0]},
-                               .after = {p->pads[2], p->pads[3], p->pad_channels[1]}};
-        rc = hqrt_b_op(cc->b, HQX_OP_PAD, l->name, &pp, sizeof pp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_DEPTH_TO_SPACE:
-    case HQ_LAYER_SPACE_TO_DEPTH: {
-        hqx_block_params_t bp = {.block = p->block_size, .crd = p->depth_to_space_crd ? 1 : 0};
-        rc = hqrt_b_op(cc->b,
-                       l->type == HQ_LAYER_DEPTH_TO_SPACE ? HQX_OP_DEPTH_TO_SPACE
-                                                          : HQX_OP_SPACE_TO_DEPTH,
-                       l->name, &bp, sizeof bp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_TRANSPOSE: {
-        hqx_transpose_params_t tp = {{0, 1, 2, 3}};
-        hq_shape_t is =
-            hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[0]), l->input_ports[0]);
-        if (is.ndim > 4)
-            return layer_error(cc, l, "rank above 4");
-        for (int d = 0; d < is.ndim; d++)
-            tp.perm[d] = p->perm[d];
-        rc = hqrt_b_op(cc->b, HQX_OP_TRANSPOSE, l->name, &tp, sizeof tp, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_REDUCE_MAX:
-    case HQ_LAYER_ARGMAX: {
-        hqx_axis_params_t ap = {.axis = p->axis};
-        rc = hqrt_b_op(cc->b, l->type == HQ_LAYER_ARGMAX ? HQX_OP_ARGMAX : HQX_OP_REDUCE_MAX,
-                       l->name, &ap, sizeof ap, ins, 1, outs, 1);
-        break;
-    }
-    case HQ_LAYER_SOFTMAX: {
-        hqx_softmax_params_t sp = {.axis = p->axis};
-        sp.exp_lut = hqrt_b_blob(cc->b, q->lut, ((size_t)1 << in_bits) * sizeof(int32_t));
-        sp.stage = stage_blobs(cc, &q->stage, q->bits);
-        rc = hqrt_b_op(cc->b, HQX_OP_SOFTMAX, l->name, &sp, sizeof sp, ins, 1, outs, 1);
-        break;
-    }
-    default:
+    if (!hqi_lower_supported(l->type))
         return layer_error(cc, l, "not supported by the deploy runtime");
+    hqi_op_t op;
+    hq_error_t detail = {0};
+    if (hqi_lower_layer(cc->graph, cc->qmodel, index, &op, &detail) != HQ_OK)
+        return layer_error(cc, l, detail.message);
+    if (op.code == HQX_OP_SPLIT && op.output_count > (int)HQX_MAX_OP_OUTPUTS)
+        return layer_error(cc, l, "more pieces than the program format allows (64)");
+    if (op.code == HQX_OP_SLICE || op.code == HQX_OP_TRANSPOSE) {
+        hq_shape_t is =
+            hq_layer_port_shape(hq_graph_layer(cc->graph, l->inputs[0]), l->input_ports[0]);
+        uint32_t nd, h, w, c;
+        if (op.code == HQX_OP_SLICE && !extents(&is, &nd, &h, &w, &c))
+            return layer_error(cc, l, "input rank outside the program format");
+        if (op.code == HQX_OP_TRANSPOSE && is.ndim > 4)
+            return layer_error(cc, l, "rank above 4");
     }
+    input_ids(cc, l, ins);
+    union {
+        hqx_conv_params_t conv;
+        hqx_softmax_params_t softmax;
+        hqx_pool_params_t pool;
+        hqx_eltwise_params_t eltwise;
+    } params; /* room for the largest params struct */
+    uint32_t size = 0;
+    serialize(cc, &op, &params, &size);
+    int rc = hqrt_b_op(cc->b, op.code, l->name, &params, size, ins, (uint32_t)op.input_count,
+                       cc->tensor[index], (uint32_t)op.output_count);
     return rc ? builder_error(cc, l) : HQ_OK;
 }
 

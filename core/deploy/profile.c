@@ -8,7 +8,7 @@
 
 #include "graph/hw_arch.h"
 #include "hq/deploy.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "util/util.h"
 
 hq_status_t hq_cost_model_get(const char *hw_arch, hq_cost_model_t *model, hq_error_t *err)

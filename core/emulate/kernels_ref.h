@@ -28,6 +28,7 @@
 
 #include "hq/common.h"
 #include "hq/graph.h"
+#include "numerics/activation.h"
 
 /* Largest element count of any one tensor a kernel accepts (2^40, ~4 TB of floats). */
 #define HQI_REF_MAX_ELEMENTS ((int64_t)1 << 40)
@@ -42,20 +43,10 @@ typedef struct hqi_ref_dims {
     int64_t c; /* channels (innermost, contiguous) */
 } hqi_ref_dims_t;
 
-/* A fused or standalone activation. */
-typedef struct hqi_ref_act {
-    hq_activation_t type; /* HQ_ACT_LINEAR when none */
-    float alpha;          /* leaky slope; hardsigmoid alpha; clip minimum */
-    float beta;           /* hardsigmoid beta; clip maximum */
-    const float *slope;   /* prelu: one slope per channel (innermost axis), else ignored/NULL */
-    int64_t slope_count;  /* prelu: number of slopes, 1 (shared) or the channel count */
-} hqi_ref_act_t;
-
 /* ---- activation -------------------------------------------------------------------------- */
 
-/* f(x) for an activation whose params were checked by hqi_ref_act_check; `channel` selects the
- * prelu slope (ignored otherwise). Exposed so that fast kernels share the exact formulas. */
-float hqi_ref_activate(const hqi_ref_act_t *act, float x, int64_t channel);
+/* hqi_ref_act_t and its f(x), hqi_ref_activate, are numerics/activation.h's: the lookup tables of
+ * quantized activations sample the very same function. */
 /* Checks an activation for a tensor with `channels` innermost channels: known type, prelu slope
  * present with 1 or `channels` entries, clip min <= max. `kernel` names the caller in errors. */
 hq_status_t hqi_ref_act_check(const hqi_ref_act_t *act, int64_t channels, const char *kernel,

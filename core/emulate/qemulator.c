@@ -1,14 +1,16 @@
 /* qemulator.c — the quantized emulator target: graph walk over uint8/uint16 code buffers, one
- * integer kernel call per layer, quantization of the inputs and dequantization of taps and
- * outputs. Conv, depthwise and dense layers on 8-bit activations with 4/8-bit weights run the
- * deploy runtime's fast kernels (core/runtime/hqrt_kernels_avx2.c, prepared once per layer,
- * tested bit-exact against the reference); everything else, and everything under
- * HQ_EMULATE_KERNELS=reference, runs the reference kernels (core/runtime/hqrt_kernels_ref.c).
- * Owner: numerics helper (issue 6). */
+ * runtime op per layer (lowered once, at create, by hqi_lower_layer: the op the compiler writes
+ * into the program), quantization of the inputs and dequantization of taps and outputs. Each op
+ * is the kernel call the deploy runtime's executor makes for it, on batched buffers. Conv,
+ * depthwise and dense layers on 8-bit activations with 4/8-bit weights run the deploy runtime's
+ * fast kernels (core/runtime/hqrt_kernels_avx2.c, prepared once per layer, tested bit-exact
+ * against the reference); everything else, and everything under HQ_EMULATE_KERNELS=reference,
+ * runs the reference kernels (core/runtime/hqrt_kernels_ref.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "emulate/qemulator.h"
+#include "numerics/lower.h"
 #include "runtime/hqrt_internal.h"
 #include "runtime/hqrt_kernels_ref.h"
 #include "util/threadpool.h"
@@ -18,6 +20,7 @@ struct hqi_qemu {
     const hq_graph_t *graph;
     char *name;
     hqi_qmodel_t *model;
+    hqi_op_t *ops;           /* per layer: its runtime op (hqi_lower_layer); input layers none */
     int *last_step;          /* per layer: topological position of its last reader */
     int threads;             /* >= 1: samples of a batch are split over this many threads */
     hqi_threadpool_t *pool;  /* started lazily at the first split run */
@@ -28,7 +31,7 @@ struct hqi_qemu {
 typedef struct qcall {
     const hqi_qemu_t *qemu;
     const hq_layer_t *layer;
-    const hqi_qlayer_t *q;
+    const hqi_op_t *op; /* the layer's runtime op */
     int64_t batch;
     const hq_shape_t *in_shapes;
     const void *const *inputs;
@@ -96,14 +99,14 @@ static hq_status_t kernel_status(int rc, const char *kernel, hq_error_t *err)
                : hqi_error(err, HQ_ERR_ARGUMENT, "%s: inconsistent shapes or params", kernel);
 }
 
-/* ---- kernels ------------------------------------------------------------------------------ */
+/* ---- the runtime ops, on a batch of samples ------------------------------------------------ */
 
 static hq_status_t q_copy(const qcall_t *c, hq_error_t *err)
 {
     int64_t n = hqi_shape_count(&c->out_shapes[0]);
-    if (n != hqi_shape_count(&c->in_shapes[0]) || input_q(c, 0)->bits != c->q->bits)
+    if (n != hqi_shape_count(&c->in_shapes[0]) || input_q(c, 0)->bits != c->op->u.axis.bits)
         return hqi_error(err, HQ_ERR_ARGUMENT, "copy: input and output differ");
-    memcpy(c->outputs[0], c->inputs[0], (size_t)n * code_size(c->q->bits));
+    memcpy(c->outputs[0], c->inputs[0], (size_t)n * code_size(c->op->u.axis.bits));
     return HQ_OK;
 }
 
@@ -111,22 +114,10 @@ static hq_status_t q_const(const qcall_t *c, hq_error_t *err)
 {
     (void)err;
     int64_t per = hqi_shape_count(&c->out_shapes[0]) / c->batch;
-    size_t bytes = (size_t)per * code_size(c->q->bits);
+    size_t bytes = (size_t)per * code_size(c->op->u.constant.bits);
     for (int64_t n = 0; n < c->batch; n++)
-        memcpy((char *)c->outputs[0] + (size_t)n * bytes, c->q->constant, bytes);
+        memcpy((char *)c->outputs[0] + (size_t)n * bytes, c->op->u.constant.codes.data, bytes);
     return HQ_OK;
-}
-
-static hqrt_conv_params_t conv_params(const qcall_t *c)
-{
-    const hq_layer_params_t *p = &c->layer->params;
-    const hqi_qlayer_t *in = input_q(c, 0);
-    hqrt_conv_params_t cp = {
-        p->kernel_h,       p->kernel_w,       p->stride_h, p->stride_w, p->dilation_h,
-        p->dilation_w,     p->pads[0],        p->pads[1],  p->pads[2],  p->pads[3],
-        p->output_pads[0], p->output_pads[1], p->groups,   in->bits,    in->zp,
-        c->q->weight_bits, c->q->stage};
-    return cp;
 }
 
 /* A conv/dw/dense layer through its prepared fast kernel, sample by sample (the kernel takes one
@@ -136,7 +127,7 @@ static hq_status_t run_fast(const qcall_t *c, const hqrt_conv_params_t *cp, hqrt
 {
     const size_t in_bytes = (size_t)in.h * (size_t)in.w * (size_t)in.c;
     const size_t out_count = (size_t)out.h * (size_t)out.w * (size_t)out.c;
-    const size_t out_bytes = out_count * code_size(c->q->bits);
+    const size_t out_bytes = out_count * code_size(cp->out.out_bits);
     uint8_t *scratch =
         c->fast->scratch ? aligned_alloc(64, (c->fast->scratch + 63) / 64 * 64) : NULL;
     if (c->fast->scratch && !scratch)
@@ -150,35 +141,48 @@ static hq_status_t run_fast(const qcall_t *c, const hqrt_conv_params_t *cp, hqrt
             add1.data =
                 (const char *)addend->data + (size_t)n * out_count * code_size(addend->bits);
         }
-        rc = hqrt_i_conv_fast(
-            c->fast, cp, in1, (const uint8_t *)c->inputs[0] + (size_t)n * in_bytes, c->q->bias,
-            addend ? &add1 : NULL, out1, (uint8_t *)c->outputs[0] + (size_t)n * out_bytes, 0,
-            c->fast->rows, scratch);
+        rc = hqrt_i_conv_fast(c->fast, cp, in1,
+                              (const uint8_t *)c->inputs[0] + (size_t)n * in_bytes,
+                              c->op->u.conv.bias.data, addend ? &add1 : NULL, out1,
+                              (uint8_t *)c->outputs[0] + (size_t)n * out_bytes, 0, c->fast->rows,
+                              scratch);
     }
     free(scratch);
     return rc == 0 ? HQ_OK : hqi_error(err, HQ_ERR_ARGUMENT, "fast conv: inconsistent params");
 }
 
+static bool is_affine(const hq_layer_t *layer)
+{
+    return layer->type == HQ_LAYER_BATCH_NORM || layer->type == HQ_LAYER_NORMALIZATION;
+}
+
 static hq_status_t q_conv(const qcall_t *c, hq_error_t *err)
 {
+    const hqrt_conv_params_t *cp = &c->op->u.conv.params;
+    const void *w = c->op->u.conv.weights.data;
+    const int64_t *bias = c->op->u.conv.bias.data;
+    if (is_affine(c->layer)) { /* a 1x1 depthwise conv over rows x C, of any rank */
+        const hq_shape_t *s = &c->in_shapes[0];
+        int64_t C = s->dims[s->ndim - 1];
+        hqrt_dims_t d = {(int32_t)(hqi_shape_count(s) / C), 1, 1, (int32_t)C};
+        return kernel_status(hqrt_conv2d(cp, d, c->inputs[0], w, bias, NULL, d, c->outputs[0], NULL),
+                             "normalization", err);
+    }
     hqrt_dims_t in, out;
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    hqrt_conv_params_t cp = conv_params(c);
     hqrt_addend_t add, *addp = NULL;
-    if (c->q->has_addend) {
-        if (c->layer->input_count < 2 ||
-            hqi_shape_count(&c->in_shapes[1]) != hqi_shape_count(&c->out_shapes[0]))
+    if (c->op->input_count == 2) {
+        if (hqi_shape_count(&c->in_shapes[1]) != hqi_shape_count(&c->out_shapes[0]))
             return hqi_error(err, HQ_ERR_ARGUMENT, "conv: the addend must have the output's shape");
         add = (hqrt_addend_t){c->inputs[1], input_q(c, 1)->bits, input_q(c, 1)->zp,
-                              c->q->input_multiplier[0], c->q->input_shift[0]};
+                              c->op->u.conv.addend_multiplier, c->op->u.conv.addend_shift};
         addp = &add;
     }
     if (c->fast)
-        return run_fast(c, &cp, in, out, addp, err);
-    return kernel_status(hqrt_conv2d(&cp, in, c->inputs[0], c->q->kernel, c->q->bias, addp, out,
-                                     c->outputs[0], NULL),
+        return run_fast(c, cp, in, out, addp, err);
+    return kernel_status(hqrt_conv2d(cp, in, c->inputs[0], w, bias, addp, out, c->outputs[0], NULL),
                          "conv", err);
 }
 
@@ -188,49 +192,24 @@ static hq_status_t q_deconv(const qcall_t *c, hq_error_t *err)
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    hqrt_conv_params_t cp = conv_params(c);
-    return kernel_status(
-        hqrt_deconv2d(&cp, in, c->inputs[0], c->q->kernel, c->q->bias, out, c->outputs[0], NULL),
-        "deconv", err);
+    return kernel_status(hqrt_deconv2d(&c->op->u.conv.params, in, c->inputs[0],
+                                       c->op->u.conv.weights.data, c->op->u.conv.bias.data, out,
+                                       c->outputs[0], NULL),
+                         "deconv", err);
 }
 
 static hq_status_t q_dense(const qcall_t *c, hq_error_t *err)
 {
-    hqrt_conv_params_t cp = conv_params(c);
+    const hqrt_conv_params_t *cp = &c->op->u.conv.params;
     int64_t cin = hqi_shape_count(&c->in_shapes[0]) / c->batch;
     int64_t cout = hqi_shape_count(&c->out_shapes[0]) / c->batch;
     if (c->fast)
-        return run_fast(c, &cp, (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cin},
+        return run_fast(c, cp, (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cin},
                         (hqrt_dims_t){(int32_t)c->batch, 1, 1, (int32_t)cout}, NULL, err);
-    return kernel_status(hqrt_dense(&cp, (int32_t)c->batch, (int32_t)cin, (int32_t)cout,
-                                    c->inputs[0], c->q->kernel, c->q->bias, c->outputs[0]),
+    return kernel_status(hqrt_dense(cp, (int32_t)c->batch, (int32_t)cin, (int32_t)cout,
+                                    c->inputs[0], c->op->u.conv.weights.data,
+                                    c->op->u.conv.bias.data, c->outputs[0]),
                          "dense", err);
-}
-
-/* batch_norm / normalization: a 1x1 depthwise conv over rows x C. */
-static hq_status_t q_affine(const qcall_t *c, hq_error_t *err)
-{
-    const hq_shape_t *s = &c->in_shapes[0];
-    int64_t C = s->dims[s->ndim - 1];
-    hqrt_dims_t d = {(int32_t)(hqi_shape_count(s) / C), 1, 1, (int32_t)C};
-    const hqi_qlayer_t *in = input_q(c, 0);
-    hqrt_conv_params_t cp = {1,          1, 1, 1, 1,          1,        0,      0,
-                             0,          0, 0, 0, (int32_t)C, in->bits, in->zp, c->q->weight_bits,
-                             c->q->stage};
-    return kernel_status(
-        hqrt_conv2d(&cp, d, c->inputs[0], c->q->kernel, c->q->bias, NULL, d, c->outputs[0], NULL),
-        "normalization", err);
-}
-
-static hqrt_pool_params_t pool_params(const qcall_t *c)
-{
-    const hq_layer_params_t *p = &c->layer->params;
-    const hqi_qlayer_t *in = input_q(c, 0);
-    hqrt_pool_params_t pp = {p->kernel_h, p->kernel_w, p->stride_h,
-                             p->stride_w, p->pads[0],  p->pads[1],
-                             p->pads[2],  p->pads[3],  p->count_include_pad ? 1 : 0,
-                             in->bits,    in->zp,      c->q->stage};
-    return pp;
 }
 
 static hq_status_t q_pool(const qcall_t *c, hq_error_t *err)
@@ -239,11 +218,11 @@ static hq_status_t q_pool(const qcall_t *c, hq_error_t *err)
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    hqrt_pool_params_t pp = pool_params(c);
-    if (c->layer->type == HQ_LAYER_MAXPOOL)
-        return kernel_status(hqrt_maxpool(&pp, in, c->inputs[0], out, c->outputs[0]), "maxpool",
+    const hqrt_pool_params_t *pp = &c->op->u.pool;
+    if (c->op->code == HQX_OP_MAXPOOL)
+        return kernel_status(hqrt_maxpool(pp, in, c->inputs[0], out, c->outputs[0]), "maxpool",
                              err);
-    return kernel_status(hqrt_avgpool(&pp, in, c->inputs[0], out, c->outputs[0]), "avgpool", err);
+    return kernel_status(hqrt_avgpool(pp, in, c->inputs[0], out, c->outputs[0]), "avgpool", err);
 }
 
 static hq_status_t q_global_pool(const qcall_t *c, hq_error_t *err)
@@ -252,23 +231,14 @@ static hq_status_t q_global_pool(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
     if (st != HQ_OK)
         return st;
-    const hqi_qlayer_t *iq = input_q(c, 0);
+    const hqrt_pool_params_t *pp = &c->op->u.pool;
     return kernel_status(
-        hqrt_global_avg_pool(iq->bits, iq->zp, &c->q->stage, in, c->inputs[0], c->outputs[0]),
+        hqrt_global_avg_pool(pp->in_bits, pp->in_zp, &pp->out, in, c->inputs[0], c->outputs[0]),
         "global_avg_pool", err);
 }
 
-/* The kernel op of each elementwise layer type (ew_sub is an add with a negative multiplier). */
-static const int32_t ew_op[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
-    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
-    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
-};
-
 static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
 {
-    if (c->layer->input_count != 2)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs");
     hqrt_shape_t as, bs, os;
     hq_status_t st = to_shape(&c->in_shapes[0], &as, err);
     if (st == HQ_OK)
@@ -277,33 +247,25 @@ static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
         st = to_shape(&c->out_shapes[0], &os, err);
     if (st != HQ_OK)
         return st;
-    const hqi_qlayer_t *a = input_q(c, 0), *b = input_q(c, 1);
-    hqrt_ew_params_t ep = {ew_op[c->layer->type],
-                           a->bits,
-                           a->zp,
-                           b->bits,
-                           b->zp,
-                           c->q->input_multiplier[0],
-                           c->q->input_shift[0],
-                           c->q->input_multiplier[1],
-                           c->q->input_shift[1],
-                           c->q->stage};
-    return kernel_status(
-        hqrt_elementwise(&ep, &as, c->inputs[0], &bs, c->inputs[1], &os, c->outputs[0]),
-        "elementwise", err);
+    return kernel_status(hqrt_elementwise(&c->op->u.eltwise, &as, c->inputs[0], &bs, c->inputs[1],
+                                          &os, c->outputs[0]),
+                         "elementwise", err);
 }
 
 static hq_status_t q_activation(const qcall_t *c, hq_error_t *err)
 {
-    const hqi_qlayer_t *in = input_q(c, 0);
     const hq_shape_t *s = &c->in_shapes[0];
     int64_t count = hqi_shape_count(s), channels = s->dims[s->ndim - 1];
-    if (c->q->lut)
-        return kernel_status(
-            hqrt_lut(in->bits, c->q->lut, c->q->bits, count, c->inputs[0], c->outputs[0]), "lut",
-            err);
-    return kernel_status(hqrt_activation(in->bits, in->zp, &c->q->stage, count / channels,
-                                         (int32_t)channels, c->inputs[0], c->outputs[0]),
+    int32_t in_bits = c->op->u.activation.in_bits;
+    const hqrt_output_stage_t *stage = &c->op->u.activation.stage;
+    if (c->op->code == HQX_OP_LUT)
+        return kernel_status(hqrt_lut(in_bits, c->op->u.activation.lut.data,
+                                      c->op->u.activation.out_bits, count, c->inputs[0],
+                                      c->outputs[0]),
+                             "lut", err);
+    return kernel_status(hqrt_activation(in_bits, c->op->u.activation.in_zp, stage,
+                                         count / channels, (int32_t)channels, c->inputs[0],
+                                         c->outputs[0]),
                          "activation", err);
 }
 
@@ -317,102 +279,72 @@ static hq_status_t q_concat(const qcall_t *c, hq_error_t *err)
         st = to_shape(&c->in_shapes[k], &shapes[k], err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_concat(c->q->bits, c->layer->input_count, shapes, c->inputs,
-                                     c->layer->params.axis, &os, c->outputs[0]),
+    return kernel_status(hqrt_concat(c->op->u.axis.bits, c->op->input_count, shapes, c->inputs,
+                                     c->op->u.axis.axis, &os, c->outputs[0]),
                          "concat", err);
 }
 
 static hq_status_t q_split(const qcall_t *c, hq_error_t *err)
 {
-    const hq_layer_params_t *p = &c->layer->params;
     hqrt_shape_t is;
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
     int32_t sizes[256];
-    if (p->split_count < 1 || p->split_count > 256)
-        return hqi_error(err, HQ_ERR_LIMIT, "split: %d pieces", p->split_count);
-    for (int k = 0; k < p->split_count; k++)
-        sizes[k] = p->split_sizes[k];
-    return kernel_status(
-        hqrt_split(c->q->bits, &is, c->inputs[0], p->axis, p->split_count, sizes, c->outputs),
-        "split", err);
+    int32_t count = c->op->u.axis.split_count;
+    if (count < 1 || count > 256)
+        return hqi_error(err, HQ_ERR_LIMIT, "split: %d pieces", count);
+    for (int k = 0; k < count; k++)
+        sizes[k] = c->op->u.axis.split_sizes[k];
+    return kernel_status(hqrt_split(c->op->u.axis.bits, &is, c->inputs[0], c->op->u.axis.axis,
+                                    count, sizes, c->outputs),
+                         "split", err);
 }
 
 static hq_status_t q_slice(const qcall_t *c, hq_error_t *err)
 {
-    const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    const int32_t ext[3] = {in.h, in.w, in.c};
-    hqrt_slice_params_t sp;
-    for (int a = 0; a < 3; a++) {
-        sp.begin[a] = p->slice_begin[a];
-        sp.end[a] = p->slice_end[a] > ext[a] ? ext[a] : p->slice_end[a];
-        sp.step[a] = p->slice_step[a];
-    }
-    return kernel_status(hqrt_slice(c->q->bits, &sp, in, c->inputs[0], out, c->outputs[0]), "slice",
-                         err);
+    return kernel_status(hqrt_slice(c->op->u.slice.bits, &c->op->u.slice.params, in, c->inputs[0],
+                                    out, c->outputs[0]),
+                         "slice", err);
 }
 
 static hq_status_t q_pad(const qcall_t *c, hq_error_t *err)
 {
-    const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    static const int32_t modes[] = {[HQ_PAD_CONSTANT] = HQRT_PAD_CONSTANT,
-                                    [HQ_PAD_REFLECT] = HQRT_PAD_REFLECT,
-                                    [HQ_PAD_EDGE] = HQRT_PAD_EDGE};
-    hqrt_pad_params_t pp = {modes[p->pad_mode],
-                            c->q->pad_code,
-                            {p->pads[0], p->pads[1], p->pad_channels[0]},
-                            {p->pads[2], p->pads[3], p->pad_channels[1]}};
-    return kernel_status(hqrt_pad(c->q->bits, &pp, in, c->inputs[0], out, c->outputs[0]), "pad",
-                         err);
+    return kernel_status(
+        hqrt_pad(c->op->u.pad.bits, &c->op->u.pad.params, in, c->inputs[0], out, c->outputs[0]),
+        "pad", err);
 }
 
 static hq_status_t q_resize(const qcall_t *c, hq_error_t *err)
 {
-    const hq_layer_params_t *p = &c->layer->params;
     hqrt_dims_t in, out;
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    static const int32_t coords[] = {[HQ_RESIZE_ASYMMETRIC] = HQRT_COORDS_ASYMMETRIC,
-                                     [HQ_RESIZE_HALF_PIXEL] = HQRT_COORDS_HALF_PIXEL,
-                                     [HQ_RESIZE_ALIGN_CORNERS] = HQRT_COORDS_ALIGN_CORNERS,
-                                     [HQ_RESIZE_PYTORCH_HALF_PIXEL] =
-                                         HQRT_COORDS_PYTORCH_HALF_PIXEL};
-    hqrt_resize_params_t rp = {
-        p->resize_method == HQ_RESIZE_BILINEAR ? HQRT_RESIZE_BILINEAR : HQRT_RESIZE_NEAREST,
-        coords[p->resize_coords], p->nearest_round ? 1 : 0, c->q->bits, c->q->zp};
-    return kernel_status(hqrt_resize(&rp, in, c->inputs[0], out, c->outputs[0]), "resize", err);
+    return kernel_status(hqrt_resize(&c->op->u.resize, in, c->inputs[0], out, c->outputs[0]),
+                         "resize", err);
 }
 
-static hq_status_t q_depth_to_space(const qcall_t *c, hq_error_t *err)
+static hq_status_t q_block(const qcall_t *c, hq_error_t *err)
 {
     hqrt_dims_t in;
     hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_depth_to_space(c->q->bits, c->layer->params.block_size,
-                                             c->layer->params.depth_to_space_crd ? 1 : 0, in,
-                                             c->inputs[0], c->outputs[0]),
-                         "depth_to_space", err);
-}
-
-static hq_status_t q_space_to_depth(const qcall_t *c, hq_error_t *err)
-{
-    hqrt_dims_t in;
-    hq_status_t st = to_dims(&c->in_shapes[0], &in, err);
-    if (st != HQ_OK)
-        return st;
-    return kernel_status(hqrt_space_to_depth(c->q->bits, c->layer->params.block_size, in,
-                                             c->inputs[0], c->outputs[0]),
+    int32_t bits = c->op->u.block.bits, block = c->op->u.block.block;
+    if (c->op->code == HQX_OP_DEPTH_TO_SPACE)
+        return kernel_status(hqrt_depth_to_space(bits, block, c->op->u.block.crd, in,
+                                                 c->inputs[0], c->outputs[0]),
+                             "depth_to_space", err);
+    return kernel_status(hqrt_space_to_depth(bits, block, in, c->inputs[0], c->outputs[0]),
                          "space_to_depth", err);
 }
 
@@ -422,10 +354,8 @@ static hq_status_t q_transpose(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
-    int32_t perm[HQRT_MAX_DIMS];
-    for (int i = 0; i < is.ndim; i++)
-        perm[i] = c->layer->params.perm[i];
-    return kernel_status(hqrt_transpose(c->q->bits, &is, c->inputs[0], perm, c->outputs[0]),
+    return kernel_status(hqrt_transpose(c->op->u.transpose.bits, &is, c->inputs[0],
+                                        c->op->u.transpose.perm, c->outputs[0]),
                          "transpose", err);
 }
 
@@ -435,9 +365,9 @@ static hq_status_t q_reduce_max(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(
-        hqrt_reduce_max(c->q->bits, &is, c->inputs[0], c->layer->params.axis, c->outputs[0]),
-        "reduce_max", err);
+    return kernel_status(hqrt_reduce_max(c->op->u.axis.bits, &is, c->inputs[0],
+                                         c->op->u.axis.axis, c->outputs[0]),
+                         "reduce_max", err);
 }
 
 static hq_status_t q_argmax(const qcall_t *c, hq_error_t *err)
@@ -446,9 +376,9 @@ static hq_status_t q_argmax(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(
-        hqrt_argmax(input_q(c, 0)->bits, &is, c->inputs[0], c->q->bits, c->outputs[0]), "argmax",
-        err);
+    return kernel_status(hqrt_argmax(c->op->u.axis.bits, &is, c->inputs[0],
+                                     c->op->u.axis.out_bits, c->outputs[0]),
+                         "argmax", err);
 }
 
 static hq_status_t q_softmax(const qcall_t *c, hq_error_t *err)
@@ -457,43 +387,37 @@ static hq_status_t q_softmax(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_softmax(input_q(c, 0)->bits, c->q->lut, &c->q->stage, &is,
-                                      c->layer->params.axis, c->inputs[0], c->outputs[0]),
+    return kernel_status(hqrt_softmax(c->op->u.softmax.in_bits, c->op->u.softmax.exp_lut.data,
+                                      &c->op->u.softmax.stage, &is, c->op->u.softmax.axis,
+                                      c->inputs[0], c->outputs[0]),
                          "softmax", err);
 }
 
-/* One entry per layer type; NULL: the type cannot run quantized (ew_div, reduce_sum:
- * refused at create time naming the layer). */
-static const qkernel_fn qkernels[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = q_copy,
-    [HQ_LAYER_RESHAPE] = q_copy,
-    [HQ_LAYER_CONST_INPUT] = q_const,
-    [HQ_LAYER_CONV] = q_conv,
-    [HQ_LAYER_DW] = q_conv,
-    [HQ_LAYER_DECONV] = q_deconv,
-    [HQ_LAYER_DENSE] = q_dense,
-    [HQ_LAYER_BATCH_NORM] = q_affine,
-    [HQ_LAYER_NORMALIZATION] = q_affine,
-    [HQ_LAYER_MAXPOOL] = q_pool,
-    [HQ_LAYER_AVGPOOL] = q_pool,
-    [HQ_LAYER_GLOBAL_AVG_POOL] = q_global_pool,
-    [HQ_LAYER_EW_ADD] = q_ew,
-    [HQ_LAYER_EW_SUB] = q_ew,
-    [HQ_LAYER_EW_MULT] = q_ew,
-    [HQ_LAYER_EW_MAX] = q_ew,
-    [HQ_LAYER_EW_MIN] = q_ew,
-    [HQ_LAYER_ACTIVATION] = q_activation,
-    [HQ_LAYER_CONCAT] = q_concat,
-    [HQ_LAYER_FEATURE_SPLITTER] = q_split,
-    [HQ_LAYER_SLICE] = q_slice,
-    [HQ_LAYER_PAD] = q_pad,
-    [HQ_LAYER_RESIZE] = q_resize,
-    [HQ_LAYER_DEPTH_TO_SPACE] = q_depth_to_space,
-    [HQ_LAYER_SPACE_TO_DEPTH] = q_space_to_depth,
-    [HQ_LAYER_TRANSPOSE] = q_transpose,
-    [HQ_LAYER_REDUCE_MAX] = q_reduce_max,
-    [HQ_LAYER_ARGMAX] = q_argmax,
-    [HQ_LAYER_SOFTMAX] = q_softmax,
+/* One entry per runtime op: the kernel call the program's executor (core/runtime/hqrt_run.c)
+ * makes for it, on the emulator's batched buffers. */
+static const qkernel_fn qkernels[HQX_OP_COUNT_] = {
+    [HQX_OP_CONV] = q_conv,
+    [HQX_OP_DENSE] = q_dense,
+    [HQX_OP_MAXPOOL] = q_pool,
+    [HQX_OP_AVGPOOL] = q_pool,
+    [HQX_OP_GLOBAL_AVG] = q_global_pool,
+    [HQX_OP_ELTWISE] = q_ew,
+    [HQX_OP_ACTIVATION] = q_activation,
+    [HQX_OP_LUT] = q_activation,
+    [HQX_OP_CONCAT] = q_concat,
+    [HQX_OP_SPLIT] = q_split,
+    [HQX_OP_RESIZE] = q_resize,
+    [HQX_OP_COPY] = q_copy,
+    [HQX_OP_DECONV] = q_deconv,
+    [HQX_OP_CONST] = q_const,
+    [HQX_OP_SLICE] = q_slice,
+    [HQX_OP_PAD] = q_pad,
+    [HQX_OP_DEPTH_TO_SPACE] = q_block,
+    [HQX_OP_SPACE_TO_DEPTH] = q_block,
+    [HQX_OP_TRANSPOSE] = q_transpose,
+    [HQX_OP_REDUCE_MAX] = q_reduce_max,
+    [HQX_OP_ARGMAX] = q_argmax,
+    [HQX_OP_SOFTMAX] = q_softmax,
 };
 
 /* ---- create / destroy ------------------------------------------------------------------------ */
@@ -512,7 +436,7 @@ static bool conv_geometry_ok(const hqrt_conv_params_t *cp, hqrt_dims_t in, hqrt_
     return h >= 0 && w >= 0 && h / cp->stride_h + 1 == out.h && w / cp->stride_w + 1 == out.w;
 }
 
-/* Packs the weights of every conv/dw/dense layer the fast kernels take (8-bit input, 4/8-bit
+/* Packs the weights of every conv/dw/dense op the fast kernels take (8-bit input, 4/8-bit
  * weights; hqrt_i_conv_prepare_kernel decides), unless HQ_EMULATE_KERNELS=reference. The
  * emulator's buffers have no slack after them, so the kernels are told never to read past an
  * input (exact_reads). */
@@ -527,34 +451,28 @@ static hq_status_t prepare_fast(hqi_qemu_t *q, hq_error_t *err)
         return hqi_nomem(err, "quantized emulator");
     for (int i = 0; i < count; i++) {
         const hq_layer_t *layer = hq_graph_layer(q->graph, i);
-        const hqi_qlayer_t *ql = &q->model->layers[i];
-        bool dense = layer->type == HQ_LAYER_DENSE;
-        if ((layer->type != HQ_LAYER_CONV && layer->type != HQ_LAYER_DW && !dense) ||
-            layer->input_count < 1 || !ql->kernel)
+        const hqi_op_t *op = &q->ops[i];
+        bool dense = op->code == HQX_OP_DENSE;
+        if ((op->code != HQX_OP_CONV || is_affine(layer)) && !dense)
             continue;
         hq_shape_t in_shape =
             batched(hq_graph_layer(q->graph, layer->inputs[0]), layer->input_ports[0], 1);
         hq_shape_t out_shape = batched(layer, 0, 1);
-        qcall_t c = {.qemu = q,
-                     .layer = layer,
-                     .q = ql,
-                     .batch = 1,
-                     .in_shapes = &in_shape,
-                     .out_shapes = &out_shape};
         hqrt_dims_t in, out;
-        if (io_dims(&c, &in, &out, NULL) != HQ_OK)
+        if (to_dims(&in_shape, &in, NULL) != HQ_OK || to_dims(&out_shape, &out, NULL) != HQ_OK)
             continue; /* the layer call reports it */
         if (dense) {
             in = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&in_shape)};
             out = (hqrt_dims_t){1, 1, 1, (int32_t)hqi_shape_count(&out_shape)};
         }
-        hqrt_conv_params_t cp = conv_params(&c);
-        if (hqrt_output_stage_check(&cp.out, out.c) != HQRT_KERNEL_OK ||
-            (!dense && !conv_geometry_ok(&cp, in, out)))
+        const hqrt_conv_params_t *cp = &op->u.conv.params;
+        if (hqrt_output_stage_check(&cp->out, out.c) != HQRT_KERNEL_OK ||
+            (!dense && !conv_geometry_ok(cp, in, out)))
             continue; /* likewise */
         hqrt_error_t rerr;
-        if (hqrt_i_conv_prepare_kernel(&cp, dense, in, out, ql->kernel, ql->bias, true, q->name,
-                                       &q->fast[i], &rerr) != HQRT_OK)
+        if (hqrt_i_conv_prepare_kernel(cp, dense, in, out, op->u.conv.weights.data,
+                                       op->u.conv.bias.data, true, q->name, &q->fast[i],
+                                       &rerr) != HQRT_OK)
             return hqi_error(err, HQ_ERR_NOMEM, "%s", rerr.message);
     }
     return HQ_OK;
@@ -579,12 +497,28 @@ hq_status_t hqi_qemu_create(const hq_graph_t *graph, const hq_npz_t *qparams, co
     hq_status_t st = q->name && q->last_step ? HQ_OK : hqi_nomem(err, "quantized emulator");
     if (st == HQ_OK)
         st = hqi_qmodel_load(graph, qparams, name, &q->model, err);
+    if (st == HQ_OK) {
+        q->ops = calloc((size_t)count + 1, sizeof *q->ops);
+        if (!q->ops)
+            st = hqi_nomem(err, "quantized emulator");
+    }
     for (int i = 0; i < count && st == HQ_OK; i++) {
         const hq_layer_t *layer = hq_graph_layer(graph, i);
-        if (layer->type != HQ_LAYER_INPUT && !qkernels[layer->type])
+        if (layer->type == HQ_LAYER_INPUT)
+            continue;
+        if (!hqi_lower_supported(layer->type)) {
             st =
                 hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: layer '%s': type '%s' cannot run quantized",
                           name, layer->name, hq_layer_type_name(layer->type));
+            break;
+        }
+        hq_error_t detail = {0};
+        st = hqi_lower_layer(graph, q->model, i, &q->ops[i], &detail);
+        if (st != HQ_OK)
+            hqi_error(err, st, "%s: layer '%s': %s", name, layer->name, detail.message);
+        else if (!qkernels[q->ops[i].code])
+            st = hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: layer '%s': op %u cannot run quantized",
+                           name, layer->name, q->ops[i].code);
     }
     int order_count = 0;
     const int *order = hq_graph_topo_order(graph, &order_count);
@@ -612,6 +546,7 @@ void hqi_qemu_destroy(hqi_qemu_t *q)
     for (int i = 0; q->fast && i < hq_graph_layer_count(q->graph); i++)
         free(q->fast[i].packed);
     free(q->fast);
+    free(q->ops);
     hqi_qmodel_destroy(q->model);
     hqi_threadpool_destroy(q->pool);
     free(q->last_step);
@@ -665,11 +600,17 @@ static hq_status_t run_layer_serial(const hqi_qemu_t *q, const hq_layer_t *layer
             batched(hq_graph_layer(q->graph, layer->inputs[k]), layer->input_ports[k], batch);
     for (int p = 0; p < hq_layer_port_count(layer); p++)
         out_shapes[p] = batched(layer, p, batch);
-    qcall_t c = {q,          layer,     &q->model->layers[index],
-                 batch,      in_shapes, inputs,
-                 out_shapes, outputs,   q->fast && q->fast[index].fast ? &q->fast[index] : NULL};
+    qcall_t c = {.qemu = q,
+                 .layer = layer,
+                 .op = &q->ops[index],
+                 .batch = batch,
+                 .in_shapes = in_shapes,
+                 .inputs = inputs,
+                 .out_shapes = out_shapes,
+                 .outputs = outputs,
+                 .fast = q->fast && q->fast[index].fast ? &q->fast[index] : NULL};
     hq_error_t detail = {0};
-    hq_status_t st = qkernels[layer->type](&c, &detail);
+    hq_status_t st = qkernels[c.op->code](&c, &detail);
     if (st != HQ_OK)
         return hqi_error(err, st, "%s: layer '%s': %s", q->name, layer->name, detail.message);
     return HQ_OK;
@@ -731,8 +672,7 @@ static void run_slice(void *context, int64_t task, int thread)
     }
     for (int p = 0; p < hq_layer_port_count(layer); p++) {
         hq_shape_t one = batched(layer, p, 1);
-        size_t bytes =
-            (size_t)hqi_shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
+        size_t bytes = (size_t)hqi_shape_count(&one) * code_size(j->q->model->layers[j->index].bits);
         outs[p] = (char *)j->outputs[p] + (size_t)first * bytes;
     }
     j->status[task] =

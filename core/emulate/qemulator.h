@@ -2,14 +2,14 @@
  * layers' encodings, every layer runs the integer reference kernels of core/runtime/ on uint8 /
  * uint16 codes, and outputs and taps are dequantized. Threads split a batch by samples only
  * (hqi_qemu_set_threads): results are the same bytes at any thread count. emulator.c dispatches
- * here for HQ_TARGET_QUANTIZED. Owner: numerics helper (issue 6). */
+ * here for HQ_TARGET_QUANTIZED. */
 #ifndef HQ_CORE_EMULATE_QEMULATOR_H
 #define HQ_CORE_EMULATE_QEMULATOR_H
 
 #include <stdint.h>
 
 #include "hq/emulate.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 typedef struct hqi_qemu hqi_qemu_t;
 

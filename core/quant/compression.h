@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "hq/graph.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "quant/quant_util.h"
 
 /* Share of weights at 4 bit for compression_level 0..5. */

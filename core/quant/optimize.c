@@ -3,8 +3,8 @@
  * Steps (docs/quantizer.md): model-modification commands of the script in order (normalization,
  * input_conversion bgr_to_rgb, change_output_activation); batch-norm folding and cross-layer
  * equalization (fp-optimized params); one calibration pass; precision propagation; compression;
- * ranges and clipping; bias correction; integer params (hqi_quant_build_params, core/quant/
- * qparams.c); statistics and decisions into the archive; simple noise analysis. What the script's
+ * ranges and clipping; bias correction; integer params (hqi_quant_build_params, core/numerics/
+ * qmodel_build.c); statistics and decisions into the archive; simple noise analysis. What the script's
  * commands mean is read in optimize_script.c.
  *
  * The archive's graph becomes the modified graph. The native params are rewritten only where the

@@ -12,7 +12,7 @@
 #include "hq/script.h"
 #include "quant/calibrate.h"
 #include "quant/compression.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 /* What a run decided, for tests and callers that want more than the archive. */
 typedef struct hqi_optimize_result {

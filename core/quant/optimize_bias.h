@@ -5,7 +5,7 @@
 #include "hq/graph.h"
 #include "hq/tensor.h"
 #include "quant/calibrate.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 /* Subtracts, per output channel, the expected output error the weight quantization causes
  * (sum of dW * E[input channel]), from the biases of a copy of `fpo`. The caller owns *out. */

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 #include "hq/graph.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "quant/quant_util.h"
 
 /* What the script asked for one layer; 0 = not asked. `line` is the script line (0: none). */

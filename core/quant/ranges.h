@@ -8,7 +8,7 @@
 #include "hq/graph.h"
 #include "hq/tensor.h"
 #include "quant/calibrate.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "quant/quant_util.h"
 
 typedef enum hqi_clip_mode {

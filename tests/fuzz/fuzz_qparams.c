@@ -12,7 +12,7 @@
 #include "emulate/qemulator.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 static hq_graph_t *graph;
 static hq_npz_t *base;

@@ -17,7 +17,7 @@
 #include "hq/dataset.h"
 #include "hq/emulate.h"
 #include "hq/quantize.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 static uint32_t rng = 99;
 static float frand(void)

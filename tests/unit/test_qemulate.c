@@ -16,7 +16,7 @@
 #include "hq/emulate.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 /* ---- building graphs and params ---------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
 
 #include "hq/graph.h"
 #include "hq/tensor.h"
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 
 static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
 {

@@ -1,5 +1,5 @@
 /* test_requantize.c — the integer arithmetic of hqrt_numerics.h and the multiplier / activation
- * encoding formulas of qparams.c against values computed by hand (docs/numerics.md). */
+ * encoding formulas of numerics/qmodel_build.c against values computed by hand (docs/numerics.md). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "quant/quant.h"
+#include "numerics/qmodel.h"
 #include "runtime/hqrt_numerics.h"
 
 static void srdhm_rounds_half_up_and_saturates(void **state)

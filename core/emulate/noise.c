@@ -8,7 +8,7 @@
  * integer kernel, its output codes are dequantized and replace L's float output; everything else
  * stays float. SQNR of the model outputs (all outputs pooled) against the all-float outputs ->
  * ".../partial_snr:0". For an input layer "quantized" means quantize-dequantize of the input.
- * Values are clamped to [-200, 200] dB (200 = no noise at all). Owner: numerics helper. */
+ * Values are clamped to [-200, 200] dB (200 = no noise at all). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

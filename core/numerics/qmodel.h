@@ -1,8 +1,10 @@
-/* quant.h — the contract between the quantizer's decisions (core/quant/optimize*.c) and the integer
- * parameter builder (core/quant/qparams.c): what the optimizer decides per layer, and what the
- * builder turns into `<net>.q.npz`. Internal to libhq. */
-#ifndef HQI_QUANT_H
-#define HQI_QUANT_H
+/* qmodel.h — the quantized model: what the optimizer decides per layer (hqi_layer_quant_t), the
+ * builder that turns those decisions into the integer params of `<net>.q.npz`
+ * (core/numerics/qmodel_build.c), and the decoded per-layer params every integer consumer reads
+ * (hqi_qmodel_t, core/numerics/qmodel_load.c). Internal to libhq; the formulas are in
+ * docs/numerics.md, the keys in hq-har(5). */
+#ifndef HQ_CORE_NUMERICS_QMODEL_H
+#define HQ_CORE_NUMERICS_QMODEL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include "hq/common.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
+#include "runtime/hqrt_kernels_ref.h"
 
 /* One layer's quantization decisions, indexed like the graph's layers. */
 typedef struct hqi_layer_quant {
@@ -19,7 +22,6 @@ typedef struct hqi_layer_quant {
     float out_min, out_max;  /* float range of the output (always contains 0), after clipping and
                                 forced ranges; concat inputs already share the concat's range */
     float weight_clip;       /* > 0: clip |w| to this before quantizing (weights_clipping); 0: none */
-    /* appended by the numerics helper: */
     float pre_min, pre_max;  /* float range of the PRE-activation value of a layer whose fused
                                 activation goes through a lookup table (sigmoid, silu, tanh,
                                 hardswish, hardsigmoid, exp); both 0: derived from the output range
@@ -34,9 +36,7 @@ hq_status_t hqi_quant_build_params(const hq_graph_t *graph, const hq_npz_t *fpo_
                                    const hqi_layer_quant_t *decisions, hq_npz_t **out,
                                    hq_error_t *err);
 
-/* ---- appended by the numerics helper ----------------------------------------------------- */
-
-#include "runtime/hqrt_kernels_ref.h"
+/* ---- scalar formulas ------------------------------------------------------------------------ */
 
 /* TFLite QuantizeMultiplier: ratio = m * 2^(shift - 31) with |m| in [2^30, 2^31) from frexp,
  * rounded half away from zero; ratio 0 or below 2^-32 gives (0, 0); above 2^30 saturates to
@@ -48,7 +48,10 @@ void hqi_quant_multiplier(double ratio, int32_t *multiplier, int32_t *shift);
  * clamped to the code range; a zero-width range gives scale 1, zp 0. */
 void hqi_quant_activation_qp(double lo, double hi, int bits, float *scale, int32_t *zp);
 
-/* One layer's integer params decoded from q.npz, for the quantized emulator and the compiler.
+/* ---- the decoded model ---------------------------------------------------------------------- */
+
+/* One layer's integer params decoded from q.npz, which hqi_lower_layer (lower.h) turns into the
+ * runtime op that the quantized emulator runs and the compiler writes.
  * Pointers point into the npz tensors (borrowed: the npz must outlive the model). Fields a layer
  * type does not use are zero/NULL. */
 typedef struct hqi_qlayer {
@@ -78,5 +81,10 @@ typedef struct hqi_qmodel {
 hq_status_t hqi_qmodel_load(const hq_graph_t *graph, const hq_npz_t *qparams, const char *name,
                             hqi_qmodel_t **out, hq_error_t *err);
 void hqi_qmodel_destroy(hqi_qmodel_t *model);
+
+/* Layer types whose output is a copy (or a selection) of their input codes: they keep their
+ * input's encoding whatever the decision says (the builder gives them the input's, the loader
+ * insists on it). */
+bool hqi_qmodel_keeps_encoding(hq_layer_type_t type);
 
 #endif
