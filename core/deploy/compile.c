@@ -96,12 +96,6 @@ static void input_ids(compiler_t *cc, const hq_layer_t *l, int32_t *ids)
         ids[k] = cc->tensor[l->inputs[k]][l->input_ports[k]];
 }
 
-static const int32_t ew_ops[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
-    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
-    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
-};
-
 /* Per-sample element count of a layer's input k. */
 static int64_t input_elements(compiler_t *cc, const hq_layer_t *l, int k)
 {
@@ -206,7 +200,7 @@ static hq_status_t emit(compiler_t *cc, int index)
     case HQ_LAYER_EW_MIN: {
         if (l->input_count != 2)
             return layer_error(cc, l, "needs two inputs");
-        hqx_eltwise_params_t ep = {.op = ew_ops[l->type],
+        hqx_eltwise_params_t ep = {.op = hqi_quant_ew_kernel_op(l->type),
                                    .a_multiplier = q->input_multiplier[0],
                                    .a_shift = q->input_shift[0],
                                    .b_multiplier = q->input_multiplier[1],

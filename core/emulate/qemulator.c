@@ -258,13 +258,6 @@ static hq_status_t q_global_pool(const qcall_t *c, hq_error_t *err)
         "global_avg_pool", err);
 }
 
-/* The kernel op of each elementwise layer type (ew_sub is an add with a negative multiplier). */
-static const int32_t ew_op[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
-    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
-    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
-};
-
 static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
 {
     if (c->layer->input_count != 2)
@@ -278,7 +271,7 @@ static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
     if (st != HQ_OK)
         return st;
     const hqi_qlayer_t *a = input_q(c, 0), *b = input_q(c, 1);
-    hqrt_ew_params_t ep = {ew_op[c->layer->type],
+    hqrt_ew_params_t ep = {hqi_quant_ew_kernel_op(c->layer->type),
                            a->bits,
                            a->zp,
                            b->bits,

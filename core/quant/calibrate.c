@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "hq/emulate.h"
 #include "quant/calibrate.h"
 #include "quant/precision.h"
@@ -189,7 +190,7 @@ static hq_status_t calibration_graph(const hq_graph_t *graph, hq_graph_t **out, 
     int added = 0;
     for (int i = 0; i < n && st == HQ_OK; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        if (!hqi_layer_has_weights(l->type) || l->params.activation == HQ_ACT_LINEAR ||
+        if (!hqi_layer_traits(l->type)->has_weights || l->params.activation == HQ_ACT_LINEAR ||
             l->params.activation == HQ_ACT_PRELU || l->output_count == 0)
             continue;
         char name[512];
@@ -219,7 +220,7 @@ static hq_status_t calibration_graph(const hq_graph_t *graph, hq_graph_t **out, 
         for (int i = 0; i < total; i++) {
             own[i] = i;
             if (i < n)
-                pre[i] = hqi_layer_has_weights(hq_graph_layer(graph, i)->type);
+                pre[i] = hqi_layer_traits(hq_graph_layer(graph, i)->type)->has_weights;
         }
         /* the added activation layers follow their conv */
         for (int i = n; i < total; i++) {
@@ -291,7 +292,7 @@ hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_da
         hqi_layer_stats_t *s = &cal->layers[i];
         hq_shape_t shape = hq_layer_port_shape(l, 0);
         s->channels = shape.ndim > 1 ? (int)shape.dims[shape.ndim - 1] : 1;
-        s->has_preact = hqi_layer_has_weights(l->type);
+        s->has_preact = hqi_layer_traits(l->type)->has_weights;
         s->fine = calloc(HQI_FINE_BINS, sizeof(int64_t));
         s->channel_mean = calloc((size_t)s->channels, sizeof(double));
         if (s->has_preact) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "emulate/kernels_ref.h"
+#include "graph/layer_types.h"
 #include "quant/quant.h"
 #include "util/util.h"
 
@@ -125,17 +126,6 @@ static hq_status_t get_float(builder_t *b, const hq_layer_t *layer, const char *
     hq_tensor_destroy(f);
     return *values ? HQ_OK : hqi_nomem(b->err, "quantized params");
 }
-
-/* Layer types whose output is a copy (or a selection) of their input codes: they keep the input
- * encoding whatever the decision says (DESIGN §5: they output what they receive). */
-static const bool passthrough[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = true,         [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_CONCAT] = true,         [HQ_LAYER_FEATURE_SPLITTER] = true,
-    [HQ_LAYER_SLICE] = true,          [HQ_LAYER_PAD] = true,
-    [HQ_LAYER_RESIZE] = true,         [HQ_LAYER_DEPTH_TO_SPACE] = true,
-    [HQ_LAYER_SPACE_TO_DEPTH] = true, [HQ_LAYER_RESHAPE] = true,
-    [HQ_LAYER_TRANSPOSE] = true,      [HQ_LAYER_REDUCE_MAX] = true,
-};
 
 static bool act_uses_lut(hq_activation_t a)
 {
@@ -514,6 +504,18 @@ static hq_status_t build_ew(builder_t *b, int index)
     return st;
 }
 
+int32_t hqi_quant_ew_kernel_op(hq_layer_type_t type)
+{
+    /* ew_sub runs as an add: build_ew negated b's multiplier */
+    static const int32_t ops[HQ_EW_COUNT] = {
+        [HQ_EW_NONE] = -1,           [HQ_EW_ADD] = HQRT_EW_ADD, [HQ_EW_SUB] = HQRT_EW_ADD,
+        [HQ_EW_MULT] = HQRT_EW_MULT, [HQ_EW_DIV] = -1,          [HQ_EW_MAX] = HQRT_EW_MAX,
+        [HQ_EW_MIN] = HQRT_EW_MIN,
+    };
+    const hq_layer_type_traits_t *t = hqi_layer_traits(type);
+    return t->quant_form == HQ_QUANT_ELEMENTWISE ? ops[t->ew_op] : -1;
+}
+
 static hq_status_t build_pool(builder_t *b, int index)
 {
     const hq_layer_t *layer = hq_graph_layer(b->graph, index);
@@ -657,12 +659,13 @@ static const build_fn builders[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_PAD] = build_pad,
 };
 
-/* The output encoding of a layer: its decision, or its input's for pass-through types. */
+/* The output encoding of a layer: its decision, or its input's for the types that pass codes
+ * through (copy or select them): those keep the input encoding whatever the decision says. */
 static hq_status_t choose_qp(builder_t *b, int index)
 {
     const hq_layer_t *layer = hq_graph_layer(b->graph, index);
     const hqi_layer_quant_t *d = &b->decisions[index];
-    if (passthrough[layer->type] && layer->input_count >= 1) {
+    if (hqi_layer_traits(layer->type)->passes_codes && layer->input_count >= 1) {
         int first = layer->inputs[0];
         b->scale[index] = b->scale[first];
         b->zp[index] = b->zp[first];
@@ -686,7 +689,7 @@ static hq_status_t choose_qp(builder_t *b, int index)
         return hqi_error(b->err, HQ_ERR_INVALID, "layer '%s': output_bits %d, need 8 or 16",
                          layer->name, bits);
     b->bits[index] = bits;
-    if (layer->type == HQ_LAYER_ARGMAX) {
+    if (hqi_layer_traits(layer->type)->quant_form == HQ_QUANT_INDEX) {
         b->scale[index] = 1.0f; /* the code is the index */
         b->zp[index] = 0;
         return HQ_OK;
@@ -849,7 +852,8 @@ static hq_status_t load_layer(loader_t *l, int index, hqi_qmodel_t *model)
                          "%s: layer '%s': encoding out of range (bits %d, zp %d, scale %g)",
                          l->name, layer->name, q->bits, q->zp, (double)q->scale);
     /* pass-through kernels read their inputs with their own encoding: it must be the same */
-    for (int k = 0; passthrough[layer->type] && k < layer->input_count; k++) {
+    const bool passes_codes = hqi_layer_traits(layer->type)->passes_codes;
+    for (int k = 0; passes_codes && k < layer->input_count; k++) {
         const hqi_qlayer_t *in = &model->layers[layer->inputs[k]];
         if (in->bits != q->bits || in->zp != q->zp || in->scale != q->scale)
             return hqi_error(l->err, HQ_ERR_INVALID,

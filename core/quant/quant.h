@@ -79,4 +79,8 @@ hq_status_t hqi_qmodel_load(const hq_graph_t *graph, const hq_npz_t *qparams, co
                             hqi_qmodel_t **out, hq_error_t *err);
 void hqi_qmodel_destroy(hqi_qmodel_t *model);
 
+/* The HQRT_EW_* op that runs an elementwise layer of `type` (its traits' ew_op): ew_sub is an add
+ * whose b multiplier the builder negated. -1 for a type without an integer elementwise form. */
+int32_t hqi_quant_ew_kernel_op(hq_layer_type_t type);
+
 #endif
