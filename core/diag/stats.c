@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "diag/diag_internal.h"
+#include "graph/layer_types.h"
 #include "util/util.h"
 
 /* Above this many bytes of float activations per batch, per-layer SQNR is not computed in the
@@ -293,8 +294,7 @@ typedef struct split_graph {
 
 static bool has_preact(hq_layer_type_t type)
 {
-    return type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DENSE ||
-           type == HQ_LAYER_DECONV;
+    return hqi_layer_traits(type)->has_weights;
 }
 
 static void split_free(split_graph_t *s)
