@@ -52,12 +52,12 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     int n = ctx->layer_count(ctx), weighted = 0;
     for (int l = 0; l < n; l++) {
         const hq_layer_t *layer = ctx->layer(ctx, l);
-        if (layer->type == HQ_LAYER_BATCH_NORM || (insp_has_weights(layer->type) &&
-                                                   layer->params.batch_norm)) {
+        if (layer->type == HQ_LAYER_BATCH_NORM ||
+            (insp_traits(layer->type)->has_weights && layer->params.batch_norm)) {
             ctx->log(ctx, "batch normalization found at %s: nothing to check", layer->bare_name);
             return HQ_OK;
         }
-        weighted += insp_has_weights(layer->type);
+        weighted += insp_traits(layer->type)->has_weights;
     }
     if (weighted == 0) {
         ctx->skip(ctx, "the model has no conv, dw, deconv or dense layer");
@@ -70,7 +70,8 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
         const hq_layer_t *layer = ctx->layer(ctx, l);
         const float *mean, *std;
         int channels;
-        if (!insp_has_weights(layer->type) || !preact(ctx, l, &mean, &std, &channels, &source))
+        if (!insp_traits(layer->type)->has_weights ||
+            !preact(ctx, l, &mean, &std, &channels, &source))
             continue;
         checked++;
         int big_mean = 0, big_std = 0;

@@ -30,21 +30,15 @@
  * (docs/inspectors.md). */
 #define MIN_VALUES_PER_CHANNEL HQ_STATS_HISTOGRAM_BINS
 
-/* Layers whose output only repeats values of their input (data movement) or that are not
- * activations: their range is their producer's, so it is judged there. */
-static const bool not_own_range[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_INPUT] = true,          [HQ_LAYER_OUTPUT] = true,
-    [HQ_LAYER_CONST_INPUT] = true,    [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_CONCAT] = true,         [HQ_LAYER_FEATURE_SPLITTER] = true,
-    [HQ_LAYER_SLICE] = true,          [HQ_LAYER_PAD] = true,
-    [HQ_LAYER_RESHAPE] = true,        [HQ_LAYER_TRANSPOSE] = true,
-    [HQ_LAYER_DEPTH_TO_SPACE] = true, [HQ_LAYER_SPACE_TO_DEPTH] = true,
-    [HQ_LAYER_ARGMAX] = true,         [HQ_LAYER_REDUCE_MAX] = true,
-};
-
+/* Whether a layer's output is an activation with a range of its own. Not for layers whose output
+ * only repeats values of their input (data movement, concat, maxpool, reduce_max: their range is
+ * their producer's, so it is judged there), nor for sources (input, const_input) and index
+ * outputs (argmax), which are not activations. */
 static bool own_range(hq_layer_type_t t)
 {
-    return t >= 0 && t < HQ_LAYER_TYPE_COUNT && !not_own_range[t];
+    const hq_layer_type_traits_t *traits = insp_traits(t);
+    return traits->max_inputs != 0 && !traits->repeats_values &&
+           traits->quant_form != HQ_QUANT_INDEX;
 }
 
 static hq_diag_level_t tail_level(double share)

@@ -80,7 +80,7 @@ static bool sqnr_drop(hq_inspector_context_t *ctx, int l, double *out_db, double
 static bool is_4bit(hq_inspector_context_t *ctx, int l)
 {
     double bits = 0;
-    return insp_has_weights(ctx->layer(ctx, l)->type) &&
+    return insp_traits(ctx->layer(ctx, l)->type)->has_weights &&
            ctx->layer_scalar(ctx, HQ_PARAMS_QUANTIZED, l, "weight_bits:0", &bits) && bits == 4;
 }
 
@@ -94,7 +94,7 @@ static double median_8bit_drop(hq_inspector_context_t *ctx)
         return NAN;
     for (int l = 0; l < n; l++) {
         double out_db, in_db;
-        if (insp_has_weights(ctx->layer(ctx, l)->type) && !is_4bit(ctx, l) &&
+        if (insp_traits(ctx->layer(ctx, l)->type)->has_weights && !is_4bit(ctx, l) &&
             sqnr_drop(ctx, l, &out_db, &in_db))
             drops[k++] = in_db - out_db;
     }
@@ -172,7 +172,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
         double all = 0, four = 0, bits;
         for (int l = 0; l < ctx->layer_count(ctx); l++) {
             const hq_layer_t *layer = ctx->layer(ctx, l);
-            if (!insp_has_weights(layer->type))
+            if (!insp_traits(layer->type)->has_weights)
                 continue;
             double count = (double)hq_layer_param_count(layer);
             all += count;

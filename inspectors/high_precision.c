@@ -28,27 +28,12 @@
 #define MAC_COST_A16_W16 4.0
 #define MAC_COST_A16_IN 2.0
 
-/* Types whose output width is their input width (core/quant/precision.c, DESIGN §5). */
-static const bool passthrough[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = true,         [HQ_LAYER_CONCAT] = true,
-    [HQ_LAYER_FEATURE_SPLITTER] = true, [HQ_LAYER_EW_ADD] = true,
-    [HQ_LAYER_EW_SUB] = true,         [HQ_LAYER_EW_MAX] = true,
-    [HQ_LAYER_EW_MIN] = true,         [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_AVGPOOL] = true,        [HQ_LAYER_GLOBAL_AVG_POOL] = true,
-    [HQ_LAYER_RESIZE] = true,         [HQ_LAYER_SLICE] = true,
-    [HQ_LAYER_PAD] = true,            [HQ_LAYER_RESHAPE] = true,
-    [HQ_LAYER_TRANSPOSE] = true,      [HQ_LAYER_DEPTH_TO_SPACE] = true,
-    [HQ_LAYER_SPACE_TO_DEPTH] = true,
-};
-
-static const bool skipped[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_INPUT] = true, [HQ_LAYER_OUTPUT] = true, [HQ_LAYER_CONST_INPUT] = true,
-    [HQ_LAYER_ARGMAX] = true,
-};
-
-static bool is_passthrough(hq_layer_type_t t)
+/* Layers whose SQNR is not judged: sources (input, const_input: no inputs), an output layer (the
+ * copy of the layer it names, judged there) and an index output (argmax). */
+static bool skipped(hq_layer_type_t t)
 {
-    return t >= 0 && t < HQ_LAYER_TYPE_COUNT && passthrough[t];
+    const hq_layer_type_traits_t *traits = insp_traits(t);
+    return traits->max_inputs == 0 || traits->quant_form == HQ_QUANT_INDEX || t == HQ_LAYER_OUTPUT;
 }
 
 typedef struct candidate {
@@ -97,7 +82,7 @@ static double drag(hq_inspector_context_t *ctx, state_t *s, int l)
             reads16 = reads16 || group16[find(s->parent, xl->inputs[i])];
         if (writes16 || reads16)
             s->mark[x] = true;
-        if (reads16 && insp_has_weights(xl->type))
+        if (reads16 && insp_traits(xl->type)->has_weights)
             extra += (double)insp_macs(xl) * (MAC_COST_A16_IN - 1.0);
     }
     return extra;
@@ -190,7 +175,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     for (int x = 0; x < s.n; x++) {
         const hq_layer_t *xl = ctx->layer(ctx, x);
         s.total_macs += (double)insp_macs(xl);
-        if (is_passthrough(xl->type))
+        if (insp_traits(xl->type)->passes_precision)
             for (int i = 0; i < xl->input_count; i++)
                 s.parent[find(s.parent, xl->inputs[i])] = find(s.parent, x);
     }
@@ -199,7 +184,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     for (int x = 0; x < s.n; x++) {
         const hq_layer_t *xl = ctx->layer(ctx, x);
         const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
-        if (skipped[xl->type] || !n)
+        if (skipped(xl->type) || !n)
             continue;
         with_any++;
         with_partial += n->has_partial;
@@ -214,7 +199,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     for (int x = 0; x < s.n; x++) {
         const hq_layer_t *xl = ctx->layer(ctx, x);
         const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
-        if (skipped[xl->type] || !n || (s.partial ? !n->has_partial : !n->has_cumulative))
+        if (skipped(xl->type) || !n || (s.partial ? !n->has_partial : !n->has_cumulative))
             continue;
         double db = s.partial ? n->partial_db : n->cumulative_db;
         s.cand[s.cand_count++] = (candidate_t){.layer = x, .sqnr = db};

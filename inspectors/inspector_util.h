@@ -105,17 +105,19 @@ static inline const char *insp_name(hq_inspector_context_t *ctx, int layer)
     return l ? l->bare_name : "?";
 }
 
-/* Whether the layer multiplies by weights (conv, dw, deconv, dense). */
-static inline bool insp_has_weights(hq_layer_type_t type)
+/* The traits of a layer type (hq/layer_types.h: has_weights, passes_precision, ...); an all-false
+ * row for an out-of-range type, so a property check needs no NULL test. */
+static inline const hq_layer_type_traits_t *insp_traits(hq_layer_type_t type)
 {
-    return type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DECONV ||
-           type == HQ_LAYER_DENSE;
+    static const hq_layer_type_traits_t none = {.struct_size = sizeof none};
+    const hq_layer_type_traits_t *traits = hq_layer_type_traits(type);
+    return traits ? traits : &none;
 }
 
 /* Multiply-accumulates per frame of a weighted layer (0 for others). */
 static inline int64_t insp_macs(const hq_layer_t *l)
 {
-    if (!insp_has_weights(l->type))
+    if (!insp_traits(l->type)->has_weights)
         return 0;
     const hq_layer_params_t *p = &l->params;
     int64_t out = 1;

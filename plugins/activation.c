@@ -10,10 +10,7 @@
 /* Whether layer `l` applies a sigmoid (a standalone activation or a fused one). */
 static bool is_sigmoid(const hq_layer_t *l)
 {
-    return l && (l->type == HQ_LAYER_ACTIVATION || l->type == HQ_LAYER_NORMALIZATION ||
-                 l->type == HQ_LAYER_EW_MULT || l->type == HQ_LAYER_EW_DIV ||
-                 l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW || l->type == HQ_LAYER_DENSE) &&
-           l->params.activation == HQ_ACT_SIGMOID;
+    return l && insp_traits(l->type)->fused_activation && l->params.activation == HQ_ACT_SIGMOID;
 }
 
 /* Whether `l` scales its first input `x` by a constant (normalization, or ew_mult/ew_div whose

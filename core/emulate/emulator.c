@@ -659,8 +659,7 @@ static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
             activations += (double)emu->slot_size[s];
         for (int i = 0; i < emu->layer_count; i++) {
             const hq_layer_t *l = hq_graph_layer(emu->graph, i);
-            if (l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW || l->type == HQ_LAYER_DECONV ||
-                l->type == HQ_LAYER_DENSE)
+            if (hqi_layer_traits(l->type)->has_weights)
                 weights += (double)l->params.kernel_h * l->params.kernel_w * l->params.kernel_in *
                            l->params.kernel_out;
         }
@@ -828,18 +827,12 @@ static bool small_work(const hq_layer_t *layer, const hq_shape_t *out_shapes, in
         outputs += count;
     }
     const hq_layer_params_t *lp = &layer->params;
-    switch (layer->type) {
-    case HQ_LAYER_CONV:
-    case HQ_LAYER_DW:
-    case HQ_LAYER_DECONV:
-    case HQ_LAYER_DENSE:
+    if (hqi_layer_traits(layer->type)->has_weights)
         return outputs * (double)(lp->kernel_h > 0 ? lp->kernel_h : 1) *
                    (double)(lp->kernel_w > 0 ? lp->kernel_w : 1) *
                    (double)(lp->kernel_in > 0 ? lp->kernel_in : 1) <
                262144.0;
-    default:
-        return outputs < 32768.0;
-    }
+    return outputs < 32768.0;
 }
 
 /* Runs one layer: gathers its inputs, calls its kernel, taps and copies graph

@@ -12,6 +12,7 @@
 #include "hq/emulate.h"
 #include "hq/graph.h"
 #include "emulate/kernels_ref.h"
+#include "graph/layer_types.h"
 #include "hq/tensor.h"
 #include "util/threadpool.h"
 

@@ -206,30 +206,18 @@ static hq_status_t run_global_avg_pool(const hqi_emu_call_t *call, hq_error_t *e
     return hqi_ref_global_avg_pool(in, call->inputs[0], call->outputs[0], err);
 }
 
-/* The kernel op of each elementwise layer type. */
-static const struct {
-    hq_layer_type_t type;
-    hqi_ref_ew_op_t op;
-} ew_ops[] = {
-    {HQ_LAYER_EW_ADD, HQI_REF_EW_ADD},  {HQ_LAYER_EW_SUB, HQI_REF_EW_SUB},
-    {HQ_LAYER_EW_MULT, HQI_REF_EW_MUL}, {HQ_LAYER_EW_DIV, HQI_REF_EW_DIV},
-    {HQ_LAYER_EW_MAX, HQI_REF_EW_MAX},  {HQ_LAYER_EW_MIN, HQI_REF_EW_MIN},
-};
-
 static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
 {
-    for (size_t i = 0; i < sizeof ew_ops / sizeof ew_ops[0]; i++) {
-        if (ew_ops[i].type != call->layer->type)
-            continue;
-        if (call->input_count != 2)
-            return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs, has %d",
-                             call->input_count);
-        hqi_ref_act_t act = hqi_emu_layer_act(call);
-        return hqi_ref_elementwise(ew_ops[i].op, &call->input_shapes[0], call->inputs[0],
-                                   &call->input_shapes[1], call->inputs[1], &act,
-                                   &call->output_shapes[0], call->outputs[0], err);
-    }
-    return hqi_error(err, HQ_ERR_UNSUPPORTED, "elementwise: not an elementwise layer");
+    hq_ew_op_t op = hqi_layer_traits(call->layer->type)->ew_op;
+    if (op == HQ_EW_NONE)
+        return hqi_error(err, HQ_ERR_UNSUPPORTED, "elementwise: not an elementwise layer");
+    if (call->input_count != 2)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "elementwise: needs 2 inputs, has %d",
+                         call->input_count);
+    hqi_ref_act_t act = hqi_emu_layer_act(call);
+    return hqi_ref_elementwise(hqi_ref_ew_op_of(op), &call->input_shapes[0], call->inputs[0],
+                               &call->input_shapes[1], call->inputs[1], &act,
+                               &call->output_shapes[0], call->outputs[0], err);
 }
 
 static hq_status_t run_concat(const hqi_emu_call_t *call, hq_error_t *err)

@@ -200,12 +200,6 @@ static hq_status_t run_global_avg_pool(const hqi_emu_call_t *call, hq_error_t *e
     return hqi_fast_global_avg_pool(in, call->inputs[0], call->outputs[0], call->pool, err);
 }
 
-static const hqi_ref_ew_op_t ew_ops[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQI_REF_EW_ADD,  [HQ_LAYER_EW_SUB] = HQI_REF_EW_SUB,
-    [HQ_LAYER_EW_MULT] = HQI_REF_EW_MUL, [HQ_LAYER_EW_DIV] = HQI_REF_EW_DIV,
-    [HQ_LAYER_EW_MAX] = HQI_REF_EW_MAX,  [HQ_LAYER_EW_MIN] = HQI_REF_EW_MIN,
-};
-
 static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
 {
     if (call->input_count != 2)
@@ -213,8 +207,9 @@ static hq_status_t run_elementwise(const hqi_emu_call_t *call, hq_error_t *err)
     hqi_ref_act_t act = hqi_emu_layer_act(call);
     hq_error_t detail = {0};
     hq_status_t st = hqi_fast_elementwise(
-        ew_ops[call->layer->type], &call->input_shapes[0], call->inputs[0], &call->input_shapes[1],
-        call->inputs[1], &act, &call->output_shapes[0], call->outputs[0], call->pool, &detail);
+        hqi_ref_ew_op_of(hqi_layer_traits(call->layer->type)->ew_op), &call->input_shapes[0],
+        call->inputs[0], &call->input_shapes[1], call->inputs[1], &act, &call->output_shapes[0],
+        call->outputs[0], call->pool, &detail);
     if (st == HQ_ERR_UNSUPPORTED)
         return reference(call, err);
     if (st != HQ_OK && err)

@@ -185,6 +185,18 @@ typedef enum hqi_ref_ew_op {
     HQI_REF_EW_COUNT
 } hqi_ref_ew_op_t;
 
+/* The kernel op of a layer type's elementwise operation (hq_layer_type_traits_t.ew_op);
+ * HQI_REF_EW_COUNT, which the kernels refuse, for HQ_EW_NONE. */
+static inline hqi_ref_ew_op_t hqi_ref_ew_op_of(hq_ew_op_t op)
+{
+    static const hqi_ref_ew_op_t ops[HQ_EW_COUNT] = {
+        [HQ_EW_NONE] = HQI_REF_EW_COUNT, [HQ_EW_ADD] = HQI_REF_EW_ADD, [HQ_EW_SUB] = HQI_REF_EW_SUB,
+        [HQ_EW_MULT] = HQI_REF_EW_MUL,   [HQ_EW_DIV] = HQI_REF_EW_DIV, [HQ_EW_MAX] = HQI_REF_EW_MAX,
+        [HQ_EW_MIN] = HQI_REF_EW_MIN,
+    };
+    return (unsigned)op < HQ_EW_COUNT ? ops[op] : HQI_REF_EW_COUNT;
+}
+
 /* out = act(a op b) with broadcasting: a and b have the rank of `out`; along every axis
  * (the batch included) each operand's extent equals out's or is 1 (then it is repeated), and
  * out's extent is the larger of the two. Float math in single precision, as ONNX. `output` may

@@ -387,7 +387,7 @@ HQ_API hq_status_t hq_graph_add_layer(hq_graph_t *graph, const char *bare_name,
 {
     if (!graph || !bare_name || !bare_name[0])
         return hqi_error(err, HQ_ERR_ARGUMENT, "hq_graph_add_layer: graph or name is missing");
-    if (!hqi_layer_type_info(type))
+    if (!hq_layer_type_traits(type))
         return hqi_error(err, HQ_ERR_ARGUMENT, "hq_graph_add_layer: layer '%s': unknown type %d",
                          bare_name, (int)type);
     size_t net_len = strlen(graph->net_name), bare_len = strlen(bare_name);
@@ -737,8 +737,7 @@ static hq_status_t check_edges(hq_graph_t *graph, const char *file, hq_error_t *
     int n = graph->layer_count;
     for (int c = 0; c < n; c++) {
         hq_layer_t *l = &graph->nodes[c]->layer;
-        const hqi_layer_type_info_t *info = hqi_layer_type_info(l->type);
-        if (!info)
+        if (!hq_layer_type_traits(l->type))
             return hqi_error(err, HQ_ERR_INVALID, "%s: layer '%s': unknown type %d", file,
                              l->name, (int)l->type);
         for (int j = 0; j < l->input_count; j++)
@@ -820,7 +819,7 @@ static hq_status_t check_arity(const hq_graph_t *graph, const char *file, hq_err
 {
     for (int i = 0; i < graph->layer_count; i++) {
         const hq_layer_t *l = &graph->nodes[i]->layer;
-        const hqi_layer_type_info_t *info = hqi_layer_type_info(l->type);
+        const hq_layer_type_traits_t *info = hqi_layer_traits(l->type);
         if (l->input_count < info->min_inputs ||
             (info->max_inputs >= 0 && l->input_count > info->max_inputs)) {
             if (info->min_inputs == info->max_inputs)
@@ -994,7 +993,7 @@ HQ_API hq_status_t hq_graph_finalize(hq_graph_t *graph, const char *name, hq_err
     for (int i = 0; i < graph->layer_count; i++) {
         hqi_node_t *node = graph->nodes[i];
         node->check_input_shapes = false;
-        if (!hqi_layer_type_info(node->layer.type)->shape_is_stored) {
+        if (!hqi_layer_type_row(node->layer.type)->shape_is_stored) {
             free(node->stored_shapes);
             node->stored_shapes = NULL;
             node->stored_shape_count = 0;

@@ -6,13 +6,15 @@
 #include <cjson/cJSON.h>
 
 #include "hq/graph.h"
+#include "graph/layer_types.h"
 
 /* Largest extent hq accepts for any dimension or param; keeps all shape arithmetic in int64
  * far from overflow. */
 #define HQI_GRAPH_MAX_DIM ((int64_t)1 << 30)
 
-/* Param keys of the `.hn` "params" object, one bit each. The type table says which keys a layer
- * type reads and writes; any other key is kept raw. The order here is the order of writing. */
+/* Param keys of the `.hn` "params" object, one bit each. The layer type table says which keys
+ * a layer type reads and writes; any other key is kept raw. The order here is the order of
+ * writing. */
 enum {
     HQI_P_KERNEL_SHAPE = 1u << 0,
     HQI_P_STRIDES = 1u << 1,
@@ -38,16 +40,9 @@ enum {
     HQI_P_PERM = 1u << 21,
 };
 
-/* What the graph knows about each layer type. */
-typedef struct hqi_layer_type_info {
-    const char *name;          /* `.hn` "type" string */
-    int min_inputs, max_inputs;/* arity; max -1 = unbounded */
-    unsigned param_keys;       /* HQI_P_* keys this type reads and writes */
-    bool shape_is_stored;      /* the output shape is given, not inferred (input, resize, ...) */
-} hqi_layer_type_info_t;
-
-/* Type table entry, or NULL when `type` is out of range. */
-const hqi_layer_type_info_t *hqi_layer_type_info(hq_layer_type_t type);
+/* HQI_P_* keys a layer type reads and writes (its row in core/graph/layer_types.c); 0 when out
+ * of range. */
+unsigned hqi_layer_param_keys(hq_layer_type_t type);
 
 /* One layer plus what only the graph sees. `layer` is first so a node pointer is a layer
  * pointer; nodes are allocated one by one so layer pointers stay put while the graph grows. */

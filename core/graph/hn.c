@@ -417,7 +417,7 @@ static hq_status_t read_params(reader_t *r, hqi_node_t *node, const cJSON *param
 {
     if (!cJSON_IsObject(params))
         return bad(r, HQ_ERR_FORMAT, "'params' must be an object");
-    unsigned keys = hqi_layer_type_info(node->layer.type)->param_keys;
+    unsigned keys = hqi_layer_param_keys(node->layer.type);
     const cJSON *item;
     cJSON_ArrayForEach(item, params)
     {
@@ -866,7 +866,7 @@ static bool write_params(cJSON *obj, const hqi_node_t *node)
 {
     const hq_layer_t *l = &node->layer;
     const hq_layer_params_t *p = &l->params;
-    unsigned keys = hqi_layer_type_info(l->type)->param_keys;
+    unsigned keys = hqi_layer_param_keys(l->type);
     bool ok = true;
     if (keys & HQI_P_KERNEL_SHAPE) {
         int k4[4] = {p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out};

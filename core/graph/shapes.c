@@ -1,5 +1,5 @@
-/* shapes.c — the table of layer types (`.hn` names, arity, params, shape source), activation
- * names, default params, and per-type param checks and shape inference (NHWC). */
+/* shapes.c — activation names, default params, and per-type param checks and shape inference
+ * (NHWC). What each layer type is (name, arity, params) is in layer_types.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,51 +7,6 @@
 
 #include "graph/graph_internal.h"
 #include "util/util.h"
-
-#define CONV_KEYS                                                                          \
-    (HQI_P_KERNEL_SHAPE | HQI_P_STRIDES | HQI_P_DILATIONS | HQI_P_GROUPS | HQI_P_PADDING |   \
-     HQI_P_PADS | HQI_P_BIAS | HQI_P_BATCH_NORM | HQI_P_ELEMENTWISE_ADD | HQI_P_ACTIVATION)
-#define POOL_KEYS (HQI_P_KERNEL_SHAPE | HQI_P_STRIDES | HQI_P_PADDING | HQI_P_PADS)
-
-static const hqi_layer_type_info_t type_table[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_INPUT] = {"input_layer", 0, 0, 0, true},
-    [HQ_LAYER_OUTPUT] = {"output_layer", 1, 1, 0, false},
-    [HQ_LAYER_CONV] = {"conv", 1, 2, CONV_KEYS, false},
-    [HQ_LAYER_DW] = {"dw", 1, 2, CONV_KEYS, false},
-    [HQ_LAYER_DECONV] = {"deconv", 1, 1,
-                         (CONV_KEYS & ~HQI_P_ELEMENTWISE_ADD) | HQI_P_OUTPUT_PADDING, false},
-    [HQ_LAYER_DENSE] = {"dense", 1, 1,
-                        HQI_P_KERNEL_SHAPE | HQI_P_BIAS | HQI_P_BATCH_NORM | HQI_P_ACTIVATION,
-                        false},
-    [HQ_LAYER_BATCH_NORM] = {"batch_norm", 1, 1, HQI_P_EPSILON | HQI_P_ACTIVATION, false},
-    [HQ_LAYER_ACTIVATION] = {"activation", 1, 1, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_NORMALIZATION] = {"normalization", 1, 1, HQI_P_MEAN_STD | HQI_P_ACTIVATION, false},
-    [HQ_LAYER_MAXPOOL] = {"maxpool", 1, 1, POOL_KEYS, false},
-    [HQ_LAYER_AVGPOOL] = {"avgpool", 1, 1, POOL_KEYS | HQI_P_COUNT_INCLUDE_PAD, false},
-    [HQ_LAYER_GLOBAL_AVG_POOL] = {"global_avg_pool", 1, 1, 0, false},
-    [HQ_LAYER_EW_ADD] = {"ew_add", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_EW_SUB] = {"ew_sub", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_EW_MULT] = {"ew_mult", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_EW_DIV] = {"ew_div", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_EW_MAX] = {"ew_max", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_EW_MIN] = {"ew_min", 2, 2, HQI_P_ACTIVATION, false},
-    [HQ_LAYER_CONCAT] = {"concat", 2, -1, HQI_P_AXIS, false},
-    [HQ_LAYER_FEATURE_SPLITTER] = {"feature_splitter", 1, 1, HQI_P_AXIS | HQI_P_SPLIT_SIZES,
-                                   false},
-    [HQ_LAYER_SLICE] = {"slice", 1, 1, HQI_P_SLICE, false},
-    [HQ_LAYER_PAD] = {"pad", 1, 1, HQI_P_PADS | HQI_P_PAD_MODE, false},
-    [HQ_LAYER_RESIZE] = {"resize", 1, 1, HQI_P_RESIZE, true},
-    [HQ_LAYER_DEPTH_TO_SPACE] = {"depth_to_space", 1, 1, HQI_P_BLOCK_SIZE | HQI_P_D2S_MODE,
-                                 false},
-    [HQ_LAYER_SPACE_TO_DEPTH] = {"space_to_depth", 1, 1, HQI_P_BLOCK_SIZE, false},
-    [HQ_LAYER_SOFTMAX] = {"softmax", 1, 1, HQI_P_AXIS, false},
-    [HQ_LAYER_CONST_INPUT] = {"const_input", 0, 0, 0, true},
-    [HQ_LAYER_RESHAPE] = {"reshape", 1, 1, 0, true},
-    [HQ_LAYER_TRANSPOSE] = {"transpose", 1, 1, HQI_P_PERM, false},
-    [HQ_LAYER_REDUCE_MAX] = {"reduce_max", 1, 1, HQI_P_AXIS, false},
-    [HQ_LAYER_REDUCE_SUM] = {"reduce_sum", 1, 1, HQI_P_AXIS, false},
-    [HQ_LAYER_ARGMAX] = {"argmax", 1, 1, 0, false},
-};
 
 static const char *const activation_names[HQ_ACT_COUNT] = {
     [HQ_ACT_LINEAR] = "linear",   [HQ_ACT_RELU] = "relu",
@@ -62,36 +17,11 @@ static const char *const activation_names[HQ_ACT_COUNT] = {
     [HQ_ACT_CLIP] = "clip",       [HQ_ACT_EXP] = "exp",
 };
 
-const hqi_layer_type_info_t *hqi_layer_type_info(hq_layer_type_t type)
-{
-    if ((int)type < 0 || type >= HQ_LAYER_TYPE_COUNT)
-        return NULL;
-    return &type_table[type];
-}
-
-HQ_API const char *hq_layer_type_name(hq_layer_type_t type)
-{
-    const hqi_layer_type_info_t *info = hqi_layer_type_info(type);
-    return info ? info->name : NULL;
-}
-
 HQ_API const char *hq_activation_name(hq_activation_t activation)
 {
     if ((int)activation < 0 || activation >= HQ_ACT_COUNT)
         return NULL;
     return activation_names[activation];
-}
-
-HQ_API hq_status_t hq_layer_type_from_name(const char *name, hq_layer_type_t *type)
-{
-    for (int i = 0; name && i < HQ_LAYER_TYPE_COUNT; i++) {
-        if (strcmp(type_table[i].name, name) == 0) {
-            if (type)
-                *type = (hq_layer_type_t)i;
-            return HQ_OK;
-        }
-    }
-    return HQ_ERR_NOT_FOUND;
 }
 
 HQ_API hq_status_t hq_activation_from_name(const char *name, hq_activation_t *activation)
@@ -120,9 +50,7 @@ void hqi_layer_params_default(hq_layer_type_t type, hq_layer_params_t *p)
     p->epsilon = 1e-5f;
     for (int i = 0; i < HQ_TENSOR_MAX_DIMS; i++)
         p->perm[i] = i;
-    if (type == HQ_LAYER_CONV || type == HQ_LAYER_DW || type == HQ_LAYER_DECONV ||
-        type == HQ_LAYER_DENSE)
-        p->has_bias = true;
+    p->has_bias = hqi_layer_traits(type)->has_weights;
 }
 
 void hqi_layer_params_free(hq_layer_params_t *p)
@@ -229,8 +157,8 @@ static hq_status_t set_out(infer_ctx_t *ctx, const hq_shape_t *out)
 
 static hq_status_t check_activation(infer_ctx_t *ctx)
 {
-    const hqi_layer_type_info_t *info = hqi_layer_type_info(ctx->layer->type);
-    if ((info->param_keys & HQI_P_ACTIVATION) && !hq_activation_name(ctx->layer->params.activation))
+    if (hqi_layer_traits(ctx->layer->type)->fused_activation &&
+        !hq_activation_name(ctx->layer->params.activation))
         return FAIL(ctx, "unknown activation %d", (int)ctx->layer->params.activation);
     return HQ_OK;
 }

@@ -2,6 +2,7 @@
  * that compute it (lower.h). One function per family of types, one table from type to function. */
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "numerics/lower.h"
 #include "util/util.h"
 
@@ -166,19 +167,24 @@ static hq_status_t lower_pool(const lowering_t *c, hqi_op_t *op)
     return HQ_OK;
 }
 
-/* The kernel op of each elementwise layer type (ew_sub is an add with a negative multiplier). */
-static const int32_t ew_ops[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_EW_ADD] = HQRT_EW_ADD,   [HQ_LAYER_EW_SUB] = HQRT_EW_ADD,
-    [HQ_LAYER_EW_MULT] = HQRT_EW_MULT, [HQ_LAYER_EW_MAX] = HQRT_EW_MAX,
-    [HQ_LAYER_EW_MIN] = HQRT_EW_MIN,
-};
+int32_t hqi_quant_ew_kernel_op(hq_layer_type_t type)
+{
+    /* ew_sub runs as an add: the builder negated b's multiplier */
+    static const int32_t ops[HQ_EW_COUNT] = {
+        [HQ_EW_NONE] = -1,           [HQ_EW_ADD] = HQRT_EW_ADD, [HQ_EW_SUB] = HQRT_EW_ADD,
+        [HQ_EW_MULT] = HQRT_EW_MULT, [HQ_EW_DIV] = -1,          [HQ_EW_MAX] = HQRT_EW_MAX,
+        [HQ_EW_MIN] = HQRT_EW_MIN,
+    };
+    const hq_layer_type_traits_t *t = hqi_layer_traits(type);
+    return t->quant_form == HQ_QUANT_ELEMENTWISE ? ops[t->ew_op] : -1;
+}
 
 static hq_status_t lower_eltwise(const lowering_t *c, hqi_op_t *op)
 {
     if (c->layer->input_count != 2)
         return refuse(c, "needs two inputs");
     const hqi_qlayer_t *q = c->q, *a = input_q(c, 0), *b = input_q(c, 1);
-    op->u.eltwise = (hqrt_ew_params_t){.op = ew_ops[c->layer->type],
+    op->u.eltwise = (hqrt_ew_params_t){.op = hqi_quant_ew_kernel_op(c->layer->type),
                                        .a_bits = a->bits,
                                        .a_zp = a->zp,
                                        .b_bits = b->bits,

@@ -85,6 +85,10 @@ typedef struct hqi_op {
 /* True when hqi_lower_layer knows the layer type (every type but input, ew_div and reduce_sum). */
 bool hqi_lower_supported(hq_layer_type_t type);
 
+/* The HQRT_EW_* op that runs an elementwise layer of `type` (its traits' ew_op): ew_sub is an add
+ * whose b multiplier the builder negated. -1 for a type without an integer elementwise form. */
+int32_t hqi_quant_ew_kernel_op(hq_layer_type_t type);
+
 /* Lowers layer `index` of `graph` with the decoded params of `model` into *op. Pointers in *op
  * borrow from the model (and from the graph's layer params): they live as long as those do.
  * Fails with HQ_ERR_UNSUPPORTED and a message without any prefix (the caller names the layer)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "numerics/activation.h"
 #include "numerics/qmodel.h"
 #include "util/util.h"
@@ -128,18 +129,9 @@ static hq_status_t get_float(builder_t *b, const hq_layer_t *layer, const char *
 
 /* Layer types whose output is a copy (or a selection) of their input codes: they output what
  * they receive, so they keep the input encoding whatever the decision says. */
-static const bool passthrough[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = true,         [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_CONCAT] = true,         [HQ_LAYER_FEATURE_SPLITTER] = true,
-    [HQ_LAYER_SLICE] = true,          [HQ_LAYER_PAD] = true,
-    [HQ_LAYER_RESIZE] = true,         [HQ_LAYER_DEPTH_TO_SPACE] = true,
-    [HQ_LAYER_SPACE_TO_DEPTH] = true, [HQ_LAYER_RESHAPE] = true,
-    [HQ_LAYER_TRANSPOSE] = true,      [HQ_LAYER_REDUCE_MAX] = true,
-};
-
 bool hqi_qmodel_keeps_encoding(hq_layer_type_t type)
 {
-    return (int)type >= 0 && type < HQ_LAYER_TYPE_COUNT && passthrough[type];
+    return hqi_layer_traits(type)->passes_codes;
 }
 
 static bool act_uses_lut(hq_activation_t a)
@@ -667,7 +659,7 @@ static hq_status_t choose_qp(builder_t *b, int index)
 {
     const hq_layer_t *layer = hq_graph_layer(b->graph, index);
     const hqi_layer_quant_t *d = &b->decisions[index];
-    if (passthrough[layer->type] && layer->input_count >= 1) {
+    if (hqi_qmodel_keeps_encoding(layer->type) && layer->input_count >= 1) {
         int first = layer->inputs[0];
         b->scale[index] = b->scale[first];
         b->zp[index] = b->zp[first];

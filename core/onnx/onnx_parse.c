@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "hq/parse.h"
 #include "onnx.pb-c.h"
 #include "graph/hw_arch.h"
@@ -1830,8 +1831,7 @@ static bool foldable_producer(ctx_t *c, const value_t *x, bool scale)
     if (!sole_reader(c, x, 1))
         return false;
     const hq_layer_t *p = hq_graph_layer(c->graph, x->layer);
-    if (p->type != HQ_LAYER_CONV && p->type != HQ_LAYER_DW && p->type != HQ_LAYER_DECONV &&
-        p->type != HQ_LAYER_DENSE)
+    if (!hqi_layer_traits(p->type)->has_weights)
         return false;
     if (p->params.activation != HQ_ACT_LINEAR)
         return false;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "quant/compression.h"
 #include "quant/precision.h"
 #include "util/util.h"
@@ -57,7 +58,7 @@ hq_status_t hqi_compression_choose(const hq_graph_t *graph, const bool *locked, 
     int64_t total = 0, bits_total = 0;
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        if (!hqi_layer_has_weights(l->type))
+        if (!hqi_layer_traits(l->type)->has_weights)
             continue;
         int64_t k = kernel_count(l);
         total += k;
@@ -68,7 +69,8 @@ hq_status_t hqi_compression_choose(const hq_graph_t *graph, const bool *locked, 
     qsort(cand, (size_t)count, sizeof *cand, by_size_desc);
     int64_t already4 = 0;
     for (int i = 0; i < n; i++)
-        if (hqi_layer_has_weights(hq_graph_layer(graph, i)->type) && dec[i].weight_bits == 4)
+        if (hqi_layer_traits(hq_graph_layer(graph, i)->type)->has_weights &&
+            dec[i].weight_bits == 4)
             already4 += kernel_count(hq_graph_layer(graph, i));
     int64_t bytes = (bits_total + 7) / 8;
     bool implicit = level < 0 && ratio < 0;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "graph/hw_arch.h"
+#include "graph/layer_types.h"
 #include "quant/calibrate.h"
 #include "quant/compression.h"
 #include "quant/equalize.h"
@@ -265,7 +266,7 @@ static void run_lut_ranges(run_t *r)
         const hq_layer_t *l = hq_graph_layer(w->graph, i);
         const hqi_stats_t *s = &r->cal->layers[i];
         hqi_layer_quant_t *d = &r->dec[i];
-        if (!hqi_layer_has_weights(l->type) || !s->preact_samples ||
+        if (!hqi_layer_traits(l->type)->has_weights || !s->preact_samples ||
             !lut_activation[l->params.activation])
             continue;
         double lo = 0, hi = 0;

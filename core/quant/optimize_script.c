@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "quant/optimize_script.h"
 #include "util/util.h"
 
@@ -390,17 +391,11 @@ static hq_status_t apply_change_activation(hqi_optimize_work_t *o, const hq_comm
     if (!mask)
         return hqi_nomem(err, "change_output_activation");
     hq_status_t st = select_layers(o, c, hq_command_positional(c, 0), mask, err);
-    static const bool carries[HQ_LAYER_TYPE_COUNT] = {
-        [HQ_LAYER_CONV] = true,          [HQ_LAYER_DW] = true,         [HQ_LAYER_DECONV] = true,
-        [HQ_LAYER_DENSE] = true,         [HQ_LAYER_ACTIVATION] = true, [HQ_LAYER_BATCH_NORM] = true,
-        [HQ_LAYER_NORMALIZATION] = true, [HQ_LAYER_EW_ADD] = true,     [HQ_LAYER_EW_SUB] = true,
-        [HQ_LAYER_EW_MULT] = true,
-    };
     for (int i = 0; i < n && st == HQ_OK; i++) {
         if (!mask[i])
             continue;
         hq_layer_t *l = hq_graph_layer_mut(o->graph, i);
-        if (!carries[l->type]) {
+        if (!hqi_layer_traits(l->type)->fused_activation) {
             st = script_error(o, c, err, "%s is a %s, which has no activation", l->bare_name,
                               hq_layer_type_name(l->type));
             break;

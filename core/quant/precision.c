@@ -13,46 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "quant/precision.h"
 #include "util/util.h"
-
-/* Layer types whose output width is their input width. */
-static const bool passthrough_types[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = true,
-    [HQ_LAYER_CONCAT] = true,
-    [HQ_LAYER_FEATURE_SPLITTER] = true,
-    [HQ_LAYER_EW_ADD] = true,
-    [HQ_LAYER_EW_SUB] = true,
-    [HQ_LAYER_EW_MAX] = true,
-    [HQ_LAYER_EW_MIN] = true,
-    [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_AVGPOOL] = true,
-    [HQ_LAYER_GLOBAL_AVG_POOL] = true,
-    [HQ_LAYER_RESIZE] = true,
-    [HQ_LAYER_SLICE] = true,
-    [HQ_LAYER_PAD] = true,
-    [HQ_LAYER_RESHAPE] = true,
-    [HQ_LAYER_TRANSPOSE] = true,
-    [HQ_LAYER_DEPTH_TO_SPACE] = true,
-    [HQ_LAYER_SPACE_TO_DEPTH] = true,
-};
-
-static const bool weighted_types[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_CONV] = true,
-    [HQ_LAYER_DW] = true,
-    [HQ_LAYER_DECONV] = true,
-    [HQ_LAYER_DENSE] = true,
-};
-
-bool hqi_precision_passthrough(hq_layer_type_t type)
-{
-    return type >= 0 && type < HQ_LAYER_TYPE_COUNT && passthrough_types[type];
-}
-
-bool hqi_layer_has_weights(hq_layer_type_t type)
-{
-    return type >= 0 && type < HQ_LAYER_TYPE_COUNT && weighted_types[type];
-}
 
 static bool read_bits(const char **s, char letter, int *bits)
 {
@@ -150,7 +113,7 @@ static void chain_text(const hq_graph_t *graph, int from, int to, char *buf, siz
         int t = queue[head++];
         const hq_layer_t *l = hq_graph_layer(graph, t);
         /* neighbours: producers of a pass-through t, and pass-through consumers of t */
-        if (hqi_precision_passthrough(l->type))
+        if (hqi_layer_traits(l->type)->passes_precision)
             for (int i = 0; i < l->input_count; i++)
                 if (prev[l->inputs[i]] == -2) {
                     prev[l->inputs[i]] = t;
@@ -158,7 +121,8 @@ static void chain_text(const hq_graph_t *graph, int from, int to, char *buf, siz
                 }
         for (int i = 0; i < l->output_count; i++) {
             int c = l->outputs[i];
-            if (hqi_precision_passthrough(hq_graph_layer(graph, c)->type) && prev[c] == -2) {
+            if (hqi_layer_traits(hq_graph_layer(graph, c)->type)->passes_precision &&
+                prev[c] == -2) {
                 prev[c] = t;
                 queue[tail++] = c;
             }
@@ -257,7 +221,7 @@ hq_status_t hqi_precision_propagate(const hq_graph_t *graph,
         parent[i] = i;
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        if (hqi_precision_passthrough(l->type))
+        if (hqi_layer_traits(l->type)->passes_precision)
             for (int k = 0; k < l->input_count; k++)
                 unite(parent, i, l->inputs[k]);
     }
@@ -267,7 +231,7 @@ hq_status_t hqi_precision_propagate(const hq_graph_t *graph,
         if (!r->in_bits)
             continue;
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        if (hqi_precision_passthrough(l->type) && r->in_bits != r->out_bits) {
+        if (hqi_layer_traits(l->type)->passes_precision && r->in_bits != r->out_bits) {
             st = hqi_error(err, HQ_ERR_INVALID,
                            "precision_mode: line %d: %s is a %s, which outputs what it receives: "
                            "it cannot turn %d-bit input into %d-bit output (%s)",
@@ -275,8 +239,8 @@ hq_status_t hqi_precision_propagate(const hq_graph_t *graph,
                            r->out_bits, r->mode);
             break;
         }
-        if (r->weight_bits != 8 && !hqi_layer_has_weights(l->type) && l->type != HQ_LAYER_INPUT &&
-            r->weight_bits != r->in_bits)
+        if (r->weight_bits != 8 && !hqi_layer_traits(l->type)->has_weights &&
+            l->type != HQ_LAYER_INPUT && r->weight_bits != r->in_bits)
             hqi_logf(logger, HQ_LOG_WARNING,
                      "%s has no weights: the w%d of %s (line %d) is ignored", l->bare_name,
                      r->weight_bits, r->mode, r->line);
@@ -302,7 +266,7 @@ hq_status_t hqi_precision_propagate(const hq_graph_t *graph,
             }
         }
         const hqi_precision_request_t *r = &requests[i];
-        if (!hqi_layer_has_weights(l->type))
+        if (!hqi_layer_traits(l->type)->has_weights)
             d->weight_bits = 0;
         else if (r->in_bits)
             d->weight_bits = r->weight_bits;
@@ -325,7 +289,7 @@ hq_status_t hqi_precision_propagate(const hq_graph_t *graph,
                 if (sources[find(parent, l->inputs[k])].bits == 16)
                     self.tensor = l->inputs[k];
         full_chain(graph, s, &self, chain, sizeof chain);
-        const char *why = hqi_precision_passthrough(l->type)
+        const char *why = hqi_layer_traits(l->type)->passes_precision
                               ? "it outputs what it receives, and 16 bit comes from"
                           : self.input ? "it reads a 16-bit tensor because of"
                                        : "its output is read at 16 bit because of";

@@ -23,11 +23,6 @@ hq_status_t hqi_precision_parse(const char *mode, hqi_precision_request_t *out);
 /* The canonical name of a mode: "a8_w8" when in == out, else "a8_w8_a16". For layers without
  * weights pass weight_bits 0: the name then uses the input width for w. */
 void hqi_precision_name(int in_bits, int weight_bits, int out_bits, char name[16]);
-/* True for layer types that output what they receive (DESIGN §5): their output width is their
- * input width and all their inputs share it. */
-bool hqi_precision_passthrough(hq_layer_type_t type);
-/* True for layers with a kernel (conv, dw, deconv, dense). */
-bool hqi_layer_has_weights(hq_layer_type_t type);
 
 /* Chooses input/weight/output bits of every layer of a finalized graph from the requests (one per
  * layer, indexed like the graph): defaults a8_w8, 16 bit spreads through pass-through layers and

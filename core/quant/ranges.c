@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "quant/precision.h"
 #include "quant/ranges.h"
 #include "util/util.h"
@@ -20,24 +21,11 @@
  * needs a non-zero scale. */
 #define MIN_RANGE 1e-6
 
-static const bool preserving_types[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_OUTPUT] = true,
-    [HQ_LAYER_FEATURE_SPLITTER] = true,
-    [HQ_LAYER_MAXPOOL] = true,
-    [HQ_LAYER_SLICE] = true,
-    [HQ_LAYER_PAD] = true,
-    [HQ_LAYER_RESHAPE] = true,
-    [HQ_LAYER_TRANSPOSE] = true,
-    [HQ_LAYER_DEPTH_TO_SPACE] = true,
-    [HQ_LAYER_SPACE_TO_DEPTH] = true,
-};
-
 bool hqi_range_preserving(const hq_layer_t *layer)
 {
     if (layer->type == HQ_LAYER_RESIZE)
         return layer->params.resize_method == HQ_RESIZE_NEAREST;
-    return layer->type >= 0 && layer->type < HQ_LAYER_TYPE_COUNT && preserving_types[layer->type] &&
-           layer->input_count == 1;
+    return hqi_layer_traits(layer->type)->range_preserving && layer->input_count >= 1;
 }
 
 static int find(int *parent, int x)
@@ -99,7 +87,7 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
     /* groups: concat inputs + output, range-preserving layers + their input */
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        if (l->type == HQ_LAYER_CONCAT || hqi_range_preserving(l))
+        if (hqi_range_preserving(l))
             for (int k = 0; k < l->input_count; k++) {
                 int a = find(parent, i), b = find(parent, l->inputs[k]);
                 if (a != b)
@@ -131,13 +119,13 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
         int g = find(parent, i);
         if (forced[i])
             gforced[g] = 1;
-        if (!hqi_range_preserving(l) && l->type != HQ_LAYER_CONCAT)
+        if (!hqi_range_preserving(l))
             gsize[g]++;
     }
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
         int g = find(parent, i);
-        bool source = !hqi_range_preserving(l) && l->type != HQ_LAYER_CONCAT;
+        bool source = !hqi_range_preserving(l);
         if (gforced[g] ? !forced[i] : (gsize[g] > 0 && !source))
             continue;
         glo[g] = lo[i] < glo[g] ? lo[i] : glo[g];
@@ -187,7 +175,7 @@ hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *par
     for (int i = 0; i < n; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
         dec[i].weight_clip = 0.0f;
-        if (req[i].weight_clip == HQI_CLIP_NONE || !hqi_layer_has_weights(l->type))
+        if (req[i].weight_clip == HQI_CLIP_NONE || !hqi_layer_traits(l->type)->has_weights)
             continue;
         if (req[i].weight_clip == HQI_CLIP_MANUAL) {
             double a = fabs(req[i].weight_a), b = fabs(req[i].weight_b);

@@ -28,8 +28,8 @@ typedef struct hqi_range_request {
     double weight_a, weight_b;
 } hqi_range_request_t;
 
-/* True for layers whose output range is their input range (no rescaling in integer: they move
- * values without computing new ones). */
+/* True for layers whose output shares one calibrated range with their inputs: the layer type's
+ * range_preserving trait, and a resize whose method is nearest. */
 bool hqi_range_preserving(const hq_layer_t *layer);
 
 /* Fills out_min/out_max of every decision: observed min/max (or clipped / forced), always

@@ -4,21 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/layer_types.h"
 #include "stats/stats.h"
 #include "util/util.h"
 
 #define SPLIT_SUFFIX "__hq_preact_act"
 
-static const bool preact_types[HQ_LAYER_TYPE_COUNT] = {
-    [HQ_LAYER_CONV] = true,
-    [HQ_LAYER_DW] = true,
-    [HQ_LAYER_DECONV] = true,
-    [HQ_LAYER_DENSE] = true,
-};
-
 bool hqi_stats_has_preact(hq_layer_type_t type)
 {
-    return (int)type >= 0 && type < HQ_LAYER_TYPE_COUNT && preact_types[type];
+    return hqi_layer_traits(type)->has_weights;
 }
 
 /* The activation can move into a layer of its own: a prelu cannot, its slope tensor is keyed by

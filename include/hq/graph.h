@@ -11,48 +11,12 @@
 #include <stdint.h>
 
 #include "hq/common.h"
+#include "hq/layer_types.h"
 #include "hq/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Layer types, named as in Hailo's `.hn` ("type" field). Values are append-only. */
-typedef enum hq_layer_type {
-    HQ_LAYER_INPUT = 0,          /* "input_layer": a network input, no params */
-    HQ_LAYER_OUTPUT,             /* "output_layer": a network output, identity */
-    HQ_LAYER_CONV,               /* "conv": 2-D convolution, optional groups, fused bias/BN/add/act */
-    HQ_LAYER_DW,                 /* "dw": depthwise convolution (groups == channels) */
-    HQ_LAYER_DECONV,             /* "deconv": transposed convolution */
-    HQ_LAYER_DENSE,              /* "dense": fully connected on [-1, C] */
-    HQ_LAYER_BATCH_NORM,         /* "batch_norm": standalone batch normalization */
-    HQ_LAYER_ACTIVATION,         /* "activation": standalone activation */
-    HQ_LAYER_NORMALIZATION,      /* "normalization": (x - mean) / std per channel */
-    HQ_LAYER_MAXPOOL,            /* "maxpool" */
-    HQ_LAYER_AVGPOOL,            /* "avgpool" */
-    HQ_LAYER_GLOBAL_AVG_POOL,    /* "global_avg_pool": mean over H and W, keeps [-1,1,1,C] */
-    HQ_LAYER_EW_ADD,             /* "ew_add": a + b, NHWC broadcast */
-    HQ_LAYER_EW_SUB,             /* "ew_sub": a - b */
-    HQ_LAYER_EW_MULT,            /* "ew_mult": a * b */
-    HQ_LAYER_EW_DIV,             /* "ew_div": a / b */
-    HQ_LAYER_EW_MAX,             /* "ew_max": max(a, b) */
-    HQ_LAYER_EW_MIN,             /* "ew_min": min(a, b) */
-    HQ_LAYER_CONCAT,             /* "concat": along `axis` */
-    HQ_LAYER_FEATURE_SPLITTER,   /* "feature_splitter": split along `axis` into `split_sizes` */
-    HQ_LAYER_SLICE,              /* "slice": begin/end/step on H, W, C */
-    HQ_LAYER_PAD,                /* "pad": explicit padding on H, W, C */
-    HQ_LAYER_RESIZE,             /* "resize": nearest or bilinear to an output size */
-    HQ_LAYER_DEPTH_TO_SPACE,     /* "depth_to_space" */
-    HQ_LAYER_SPACE_TO_DEPTH,     /* "space_to_depth" */
-    HQ_LAYER_SOFTMAX,            /* "softmax": along `axis` */
-    HQ_LAYER_CONST_INPUT,        /* "const_input": a constant tensor from the params (".../const:0") */
-    HQ_LAYER_RESHAPE,            /* "reshape": same elements in NHWC memory order, new shape */
-    HQ_LAYER_TRANSPOSE,          /* "transpose": permutes the axes of the NHWC tensor by `perm` */
-    HQ_LAYER_REDUCE_MAX,         /* "reduce_max": over `axis`, kept as size 1 */
-    HQ_LAYER_REDUCE_SUM,         /* "reduce_sum": over `axis`, kept as size 1 */
-    HQ_LAYER_ARGMAX,             /* "argmax": over channels */
-    HQ_LAYER_TYPE_COUNT
-} hq_layer_type_t;
 
 /* Activations (the "activation" param of conv/dw/dense/ew/activation layers). Append-only. */
 typedef enum hq_activation {
@@ -165,11 +129,10 @@ typedef struct hq_layer {
 
 typedef struct hq_graph hq_graph_t;
 
-/* `.hn` name of a type / activation ("conv", "relu"), or NULL when out of range. Static strings. */
-HQ_API const char *hq_layer_type_name(hq_layer_type_t type);
+/* `.hn` name of an activation ("relu"), or NULL when out of range. Static string. (Layer type
+ * names: hq_layer_type_name in hq/layer_types.h.) */
 HQ_API const char *hq_activation_name(hq_activation_t activation);
-/* Reverse lookups; HQ_ERR_NOT_FOUND for an unknown name. */
-HQ_API hq_status_t hq_layer_type_from_name(const char *name, hq_layer_type_t *type);
+/* Reverse lookup; HQ_ERR_NOT_FOUND for an unknown name. */
 HQ_API hq_status_t hq_activation_from_name(const char *name, hq_activation_t *activation);
 
 /* An empty, unfinalized graph for network `net_name`. The caller owns *out (hq_graph_destroy). */

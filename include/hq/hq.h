@@ -6,6 +6,7 @@
 
 #include "hq/common.h"
 #include "hq/tensor.h"
+#include "hq/layer_types.h"
 #include "hq/graph.h"
 #include "hq/script.h"
 #include "hq/archive.h"
