@@ -22,14 +22,15 @@ static bool preact(hq_inspector_context_t *ctx, int l, const float **mean, const
                    int *channels, const char **source)
 {
     const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, 0);
-    const hq_layer_t *layer = ctx->layer(ctx, l);
+    hq_inspector_params_t params;
+    insp_params(ctx, l, &params);
     if (s && s->preact_mean && s->preact_std) {
         *mean = s->preact_mean, *std = s->preact_std, *channels = s->channels;
         *source = "dataset";
         return true;
     }
     /* a linear layer's output is its pre-activation */
-    if (s && s->channel_mean && s->channel_std && layer->params.activation == HQ_ACT_LINEAR) {
+    if (s && s->channel_mean && s->channel_std && params.activation == HQ_ACT_LINEAR) {
         *mean = s->channel_mean, *std = s->channel_std, *channels = s->channels;
         *source = "dataset";
         return true;
@@ -51,13 +52,16 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     (void)err;
     int n = ctx->layer_count(ctx), weighted = 0;
     for (int l = 0; l < n; l++) {
-        const hq_layer_t *layer = ctx->layer(ctx, l);
-        if (layer->type == HQ_LAYER_BATCH_NORM ||
-            (insp_traits(layer->type)->has_weights && layer->params.batch_norm)) {
-            ctx->log(ctx, "batch normalization found at %s: nothing to check", layer->bare_name);
+        hq_inspector_layer_t layer;
+        hq_inspector_params_t params;
+        insp_layer(ctx, l, &layer);
+        insp_params(ctx, l, &params);
+        if (layer.type == HQ_LAYER_BATCH_NORM || (insp_traits(layer.type)->has_weights &&
+                                                  params.batch_norm)) {
+            ctx->log(ctx, "batch normalization found at %s: nothing to check", layer.bare_name);
             return HQ_OK;
         }
-        weighted += insp_traits(layer->type)->has_weights;
+        weighted += insp_traits(layer.type)->has_weights;
     }
     if (weighted == 0) {
         ctx->skip(ctx, "the model has no conv, dw, deconv or dense layer");
@@ -67,11 +71,11 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     int outliers = 0, checked = 0;
     const char *source = NULL;
     for (int l = 0; l < n; l++) {
-        const hq_layer_t *layer = ctx->layer(ctx, l);
+        hq_inspector_layer_t layer;
+        insp_layer(ctx, l, &layer);
         const float *mean, *std;
         int channels;
-        if (!insp_traits(layer->type)->has_weights ||
-            !preact(ctx, l, &mean, &std, &channels, &source))
+        if (!insp_traits(layer.type)->has_weights || !preact(ctx, l, &mean, &std, &channels, &source))
             continue;
         checked++;
         int big_mean = 0, big_std = 0;
@@ -80,11 +84,11 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
             big_std += std[c] > STD_LIMIT;
         }
         double share_mean = (double)big_mean / channels, share_std = (double)big_std / channels;
-        ctx->log(ctx, "%s: %.1f%% channels |mean| > 5, %.1f%% std > 3", layer->bare_name,
+        ctx->log(ctx, "%s: %.1f%% channels |mean| > 5, %.1f%% std > 3", layer.bare_name,
                  share_mean * 100, share_std * 100);
         if (share_mean > CHANNEL_SHARE || share_std > CHANNEL_SHARE) {
             insp_append(&list, "%s%s (%.0f%% of channels |mean| > 5, %.0f%% std > 3)",
-                        outliers ? ", " : "", layer->bare_name, share_mean * 100,
+                        outliers ? ", " : "", layer.bare_name, share_mean * 100,
                         share_std * 100);
             outliers++;
         }

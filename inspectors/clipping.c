@@ -152,10 +152,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     int count = 0;
     const int *order = ctx->topo_order(ctx, &count);
     for (int i = 0; i < count; i++) {
-        const hq_layer_t *l = ctx->layer(ctx, order[i]);
-        if (!l || !own_range(l->type))
+        hq_inspector_layer_t l;
+        if (!insp_layer(ctx, order[i], &l) || !own_range(l.type))
             continue;
-        for (int port = 0; port < hq_layer_port_count(l); port++)
+        for (int port = 0; port < l.port_count; port++)
             inspect(ctx, order[i], port);
     }
     return HQ_OK;

@@ -56,10 +56,10 @@ static const hq_tensor_t *float_kernel(hq_inspector_context_t *ctx, int l)
 /* SQNR (dB) of the layer feeding `l` (first input), from noise analysis; false when unknown. */
 static bool input_sqnr(hq_inspector_context_t *ctx, int l, double *db)
 {
-    const hq_layer_t *layer = ctx->layer(ctx, l);
-    if (!layer || layer->input_count < 1)
+    hq_inspector_layer_t layer;
+    if (!insp_layer(ctx, l, &layer) || layer.input_count < 1)
         return false;
-    const hq_layer_noise_t *n = ctx->layer_noise(ctx, layer->inputs[0]);
+    const hq_layer_noise_t *n = ctx->layer_noise(ctx, layer.inputs[0]);
     if (!n || !n->has_cumulative)
         return false;
     *db = n->cumulative_db;
@@ -80,7 +80,8 @@ static bool sqnr_drop(hq_inspector_context_t *ctx, int l, double *out_db, double
 static bool is_4bit(hq_inspector_context_t *ctx, int l)
 {
     double bits = 0;
-    return insp_traits(ctx->layer(ctx, l)->type)->has_weights &&
+    hq_inspector_layer_t layer;
+    return insp_layer(ctx, l, &layer) && insp_traits(layer.type)->has_weights &&
            ctx->layer_scalar(ctx, HQ_PARAMS_QUANTIZED, l, "weight_bits:0", &bits) && bits == 4;
 }
 
@@ -94,7 +95,8 @@ static double median_8bit_drop(hq_inspector_context_t *ctx)
         return NAN;
     for (int l = 0; l < n; l++) {
         double out_db, in_db;
-        if (insp_traits(ctx->layer(ctx, l)->type)->has_weights && !is_4bit(ctx, l) &&
+        hq_inspector_layer_t layer;
+        if (insp_layer(ctx, l, &layer) && insp_traits(layer.type)->has_weights && !is_4bit(ctx, l) &&
             sqnr_drop(ctx, l, &out_db, &in_db))
             drops[k++] = in_db - out_db;
     }
@@ -109,15 +111,16 @@ static void report_costs(hq_inspector_context_t *ctx)
     int n = ctx->layer_count(ctx);
     double reference = median_8bit_drop(ctx);
     for (int l = 0; l < n; l++) {
-        const hq_layer_t *layer = ctx->layer(ctx, l);
-        if (!is_4bit(ctx, l))
+        hq_inspector_layer_t layer;
+        hq_inspector_params_t params;
+        if (!is_4bit(ctx, l) || !insp_layer(ctx, l, &layer) || !insp_params(ctx, l, &params))
             continue;
         hq_diag_number_t nums[6];
         int k = 0;
         insp_text_t msg = {.len = 0};
-        insp_append(&msg, "Layer %s has 4-bit weights", layer->bare_name);
+        insp_append(&msg, "Layer %s has 4-bit weights", layer.bare_name);
         const hq_tensor_t *w = float_kernel(ctx, l);
-        int64_t cout = layer->params.kernel_out;
+        int64_t cout = params.kernel_out;
         if (w && cout > 0 && hq_tensor_count(w) % cout == 0) {
             double s4 = weight_sqnr(w->data, hq_tensor_count(w), cout, 4);
             double s8 = weight_sqnr(w->data, hq_tensor_count(w), cout, 8);
@@ -171,10 +174,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
         /* older archives: count the 4-bit layers' weights ourselves */
         double all = 0, four = 0, bits;
         for (int l = 0; l < ctx->layer_count(ctx); l++) {
-            const hq_layer_t *layer = ctx->layer(ctx, l);
-            if (!insp_traits(layer->type)->has_weights)
+            hq_inspector_layer_t layer;
+            if (!insp_layer(ctx, l, &layer) || !insp_traits(layer.type)->has_weights)
                 continue;
-            double count = (double)hq_layer_param_count(layer);
+            double count = (double)layer.param_count;
             all += count;
             if (ctx->layer_scalar(ctx, HQ_PARAMS_QUANTIZED, l, "weight_bits:0", &bits) && bits == 4)
                 four += count;

@@ -30,15 +30,16 @@ static bool layer_range(hq_inspector_context_t *ctx, int l, int port, double *lo
  * -1. */
 static int feeding_concat(hq_inspector_context_t *ctx, int out)
 {
-    const hq_layer_t *l = ctx->layer(ctx, out);
-    for (int hops = 0; l && l->input_count == 1 && hops < 8; hops++) {
-        int p = l->inputs[0];
-        const hq_layer_t *pl = ctx->layer(ctx, p);
-        if (!pl)
+    hq_inspector_layer_t l;
+    bool found = insp_layer(ctx, out, &l);
+    for (int hops = 0; found && l.input_count == 1 && hops < 8; hops++) {
+        int p = l.inputs[0];
+        hq_inspector_layer_t pl;
+        if (!insp_layer(ctx, p, &pl))
             return -1;
-        if (pl->type == HQ_LAYER_CONCAT)
+        if (pl.type == HQ_LAYER_CONCAT)
             return p;
-        if (pl->type != HQ_LAYER_RESHAPE && pl->type != HQ_LAYER_TRANSPOSE)
+        if (pl.type != HQ_LAYER_RESHAPE && pl.type != HQ_LAYER_TRANSPOSE)
             return -1;
         l = pl;
     }
@@ -50,14 +51,15 @@ static void inspect_output(hq_inspector_context_t *ctx, int out)
     int concat = feeding_concat(ctx, out);
     if (concat < 0)
         return;
-    const hq_layer_t *c = ctx->layer(ctx, concat);
+    hq_inspector_layer_t concat_layer, *c = &concat_layer;
+    insp_layer(ctx, concat, c);
     insp_text_t names = {.len = 0}, ranges = {.len = 0};
     double clo, chi;
     bool have_shared = layer_range(ctx, concat, 0, &clo, &chi);
     double worst = 0;
     for (int i = 0; i < c->input_count; i++) {
-        const hq_layer_t *in = ctx->layer(ctx, c->inputs[i]);
-        if (!in)
+        hq_inspector_layer_t input_layer, *in = &input_layer;
+        if (!insp_layer(ctx, c->inputs[i], in))
             continue;
         insp_append(&names, "%s%s", i ? ", " : "", in->bare_name);
         if (in->original_name_count > 0) {

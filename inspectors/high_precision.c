@@ -65,25 +65,27 @@ static int find(int *parent, int x)
 static double drag(hq_inspector_context_t *ctx, state_t *s, int l)
 {
     memset(s->mark, 0, (size_t)s->n * sizeof *s->mark);
-    const hq_layer_t *layer = ctx->layer(ctx, l);
+    hq_inspector_layer_t layer;
+    insp_layer(ctx, l, &layer);
     bool *group16 = s->mark + s->n; /* tensor groups turned 16-bit, by root */
     memset(group16, 0, (size_t)s->n * sizeof *group16);
     group16[find(s->parent, l)] = true;
-    for (int i = 0; i < layer->input_count; i++)
-        group16[find(s->parent, layer->inputs[i])] = true;
-    double extra = (double)insp_macs(layer) * (MAC_COST_A16_W16 - 1.0);
+    for (int i = 0; i < layer.input_count; i++)
+        group16[find(s->parent, layer.inputs[i])] = true;
+    double extra = (double)insp_macs(ctx, l) * (MAC_COST_A16_W16 - 1.0);
     for (int x = 0; x < s->n; x++) {
         if (x == l)
             continue;
-        const hq_layer_t *xl = ctx->layer(ctx, x);
+        hq_inspector_layer_t xl;
+        insp_layer(ctx, x, &xl);
         bool writes16 = group16[find(s->parent, x)];
         bool reads16 = false;
-        for (int i = 0; i < xl->input_count; i++)
-            reads16 = reads16 || group16[find(s->parent, xl->inputs[i])];
+        for (int i = 0; i < xl.input_count; i++)
+            reads16 = reads16 || group16[find(s->parent, xl.inputs[i])];
         if (writes16 || reads16)
             s->mark[x] = true;
-        if (reads16 && insp_traits(xl->type)->has_weights)
-            extra += (double)insp_macs(xl) * (MAC_COST_A16_IN - 1.0);
+        if (reads16 && insp_traits(xl.type)->has_weights)
+            extra += (double)insp_macs(ctx, x) * (MAC_COST_A16_IN - 1.0);
     }
     return extra;
 }
@@ -95,14 +97,17 @@ static double cost_of(hq_inspector_context_t *ctx, state_t *s, int l, const hq_p
     double macs_extra = drag(ctx, s, l);
     const char *names[256];
     int count = 0;
-    names[count++] = ctx->layer(ctx, l)->name;
+    hq_inspector_layer_t layer;
+    insp_layer(ctx, l, &layer);
+    names[count++] = layer.name;
     for (int x = 0; x < s->n; x++) {
-        const hq_layer_t *xl = ctx->layer(ctx, x);
-        if (!s->mark[x] || xl->type == HQ_LAYER_OUTPUT)
+        hq_inspector_layer_t xl;
+        insp_layer(ctx, x, &xl);
+        if (!s->mark[x] || xl.type == HQ_LAYER_OUTPUT)
             continue;
-        insp_append(dragged, "%s%s", dragged->len ? ", " : "", xl->bare_name);
+        insp_append(dragged, "%s%s", dragged->len ? ", " : "", xl.bare_name);
         if (count < 256)
-            names[count++] = xl->name;
+            names[count++] = xl.name;
     }
     if (base && hq_profile) {
         hq_profile_t *p = NULL;
@@ -140,12 +145,14 @@ static double expected_gain(hq_inspector_context_t *ctx, const state_t *s, int l
         double rest = partial_sum - own * (1 - keep);
         return rest > 0 ? 10.0 * log10(partial_sum / rest) : 48.0;
     }
-    const hq_layer_t *layer = ctx->layer(ctx, l);
+    hq_inspector_layer_t layer;
+    insp_layer(ctx, l, &layer);
     double inherited = 0;
-    for (int i = 0; i < layer->input_count; i++) {
-        const hq_layer_t *p = ctx->layer(ctx, layer->inputs[i]);
-        for (int k = 0; p && k < p->input_count; k++) {
-            const hq_layer_noise_t *n = ctx->layer_noise(ctx, p->inputs[k]);
+    for (int i = 0; i < layer.input_count; i++) {
+        hq_inspector_layer_t p;
+        bool found = insp_layer(ctx, layer.inputs[i], &p);
+        for (int k = 0; found && k < p.input_count; k++) {
+            const hq_layer_noise_t *n = ctx->layer_noise(ctx, p.inputs[k]);
             if (n && n->has_cumulative)
                 inherited = fmax(inherited, db_to_noise(n->cumulative_db));
         }
@@ -173,18 +180,20 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     for (int x = 0; x < s.n; x++)
         s.parent[x] = x;
     for (int x = 0; x < s.n; x++) {
-        const hq_layer_t *xl = ctx->layer(ctx, x);
-        s.total_macs += (double)insp_macs(xl);
-        if (insp_traits(xl->type)->passes_precision)
-            for (int i = 0; i < xl->input_count; i++)
-                s.parent[find(s.parent, xl->inputs[i])] = find(s.parent, x);
+        hq_inspector_layer_t xl;
+        insp_layer(ctx, x, &xl);
+        s.total_macs += (double)insp_macs(ctx, x);
+        if (insp_traits(xl.type)->passes_precision)
+            for (int i = 0; i < xl.input_count; i++)
+                s.parent[find(s.parent, xl.inputs[i])] = find(s.parent, x);
     }
     /* partial SQNR only when every considered layer has it */
     int with_partial = 0, with_any = 0;
     for (int x = 0; x < s.n; x++) {
-        const hq_layer_t *xl = ctx->layer(ctx, x);
+        hq_inspector_layer_t xl;
+        insp_layer(ctx, x, &xl);
         const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
-        if (skipped(xl->type) || !n)
+        if (skipped(xl.type) || !n)
             continue;
         with_any++;
         with_partial += n->has_partial;
@@ -197,9 +206,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
                   "for the partial SQNR of each layer alone, a better ranking");
     double partial_sum = 0;
     for (int x = 0; x < s.n; x++) {
-        const hq_layer_t *xl = ctx->layer(ctx, x);
+        hq_inspector_layer_t xl;
+        insp_layer(ctx, x, &xl);
         const hq_layer_noise_t *n = ctx->layer_noise(ctx, x);
-        if (skipped(xl->type) || !n || (s.partial ? !n->has_partial : !n->has_cumulative))
+        if (skipped(xl.type) || !n || (s.partial ? !n->has_partial : !n->has_cumulative))
             continue;
         double db = s.partial ? n->partial_db : n->cumulative_db;
         s.cand[s.cand_count++] = (candidate_t){.layer = x, .sqnr = db};
@@ -219,7 +229,8 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     int flagged = 0;
     for (int i = 0; i < s.cand_count; i++) {
         candidate_t *c = &s.cand[i];
-        const hq_layer_t *l = ctx->layer(ctx, c->layer);
+        hq_inspector_layer_t layer, *l = &layer;
+        insp_layer(ctx, c->layer, l);
         c->low = c->sqnr <= LOW_SQNR_DB;
         c->outlier = s.cand_count >= 4 && c->sqnr <= fence;
         if (!c->low && !c->outlier)
@@ -242,14 +253,17 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     /* recommendations, best gain per cost first */
     candidate_t *rec = calloc((size_t)(flagged > 0 ? flagged : 1), sizeof *rec);
     int rc = 0;
-    for (int i = 0; rec && i < s.cand_count; i++)
-        if ((s.cand[i].low || s.cand[i].outlier) &&
-            strncmp(ctx->layer(ctx, s.cand[i].layer)->precision_mode, "a16_w16", 7) != 0)
+    for (int i = 0; rec && i < s.cand_count; i++) {
+        hq_inspector_layer_t l;
+        insp_layer(ctx, s.cand[i].layer, &l);
+        if ((s.cand[i].low || s.cand[i].outlier) && strncmp(l.precision_mode, "a16_w16", 7) != 0)
             rec[rc++] = s.cand[i];
+    }
     if (rec)
         qsort(rec, (size_t)rc, sizeof *rec, by_value);
     for (int i = 0; i < rc && i < MAX_RECOMMENDED; i++) {
-        const hq_layer_t *l = ctx->layer(ctx, rec[i].layer);
+        hq_inspector_layer_t layer, *l = &layer;
+        insp_layer(ctx, rec[i].layer, l);
         insp_text_t dragged = {.len = 0};
         double cost = cost_of(ctx, &s, rec[i].layer, base, &dragged);
         char line[384];

@@ -98,11 +98,25 @@ static inline void insp_recommend(hq_inspector_context_t *ctx, hq_diag_level_t l
         ctx->log(ctx, "recommendation refused: %s (%s)", line, err.message);
 }
 
+/* Layer `index` into *l (zeroed, false, when out of range). */
+static inline bool insp_layer(hq_inspector_context_t *ctx, int index, hq_inspector_layer_t *l)
+{
+    *l = (hq_inspector_layer_t){.struct_size = sizeof *l};
+    return ctx->layer_info(ctx, index, l);
+}
+
+/* The typed params of layer `index` into *p (zeroed, false, when out of range). */
+static inline bool insp_params(hq_inspector_context_t *ctx, int index, hq_inspector_params_t *p)
+{
+    *p = (hq_inspector_params_t){.struct_size = sizeof *p};
+    return ctx->layer_params(ctx, index, p);
+}
+
 /* Bare name of a layer ("conv3"), "?" when out of range. */
 static inline const char *insp_name(hq_inspector_context_t *ctx, int layer)
 {
-    const hq_layer_t *l = ctx->layer(ctx, layer);
-    return l ? l->bare_name : "?";
+    hq_inspector_layer_t l;
+    return insp_layer(ctx, layer, &l) ? l.bare_name : "?";
 }
 
 /* The traits of a layer type (hq/layer_types.h: has_weights, passes_precision, ...); an all-false
@@ -114,12 +128,16 @@ static inline const hq_layer_type_traits_t *insp_traits(hq_layer_type_t type)
     return traits ? traits : &none;
 }
 
-/* Multiply-accumulates per frame of a weighted layer (0 for others). */
-static inline int64_t insp_macs(const hq_layer_t *l)
+/* Multiply-accumulates per frame of weighted layer `index` (0 for others). */
+static inline int64_t insp_macs(hq_inspector_context_t *ctx, int index)
 {
-    if (!insp_traits(l->type)->has_weights)
+    hq_inspector_layer_t layer;
+    hq_inspector_params_t params;
+    if (!insp_layer(ctx, index, &layer) || !insp_traits(layer.type)->has_weights ||
+        !insp_params(ctx, index, &params))
         return 0;
-    const hq_layer_params_t *p = &l->params;
+    const hq_inspector_layer_t *l = &layer;
+    const hq_inspector_params_t *p = &params;
     int64_t out = 1;
     for (int d = 1; d < l->output_shape.ndim; d++)
         out *= l->output_shape.dims[d] > 0 ? l->output_shape.dims[d] : 1;

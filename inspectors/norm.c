@@ -38,15 +38,16 @@ static int normalization_after(hq_inspector_context_t *ctx, int input)
     int queue[64], head = 0, tail = 0;
     queue[tail++] = input;
     while (head < tail) {
-        const hq_layer_t *l = ctx->layer(ctx, queue[head++]);
-        for (int k = 0; l && k < l->output_count; k++) {
-            const hq_layer_t *c = ctx->layer(ctx, l->outputs[k]);
-            if (!c)
+        hq_inspector_layer_t l;
+        bool found = insp_layer(ctx, queue[head++], &l);
+        for (int k = 0; found && k < l.output_count; k++) {
+            hq_inspector_layer_t c;
+            if (!insp_layer(ctx, l.outputs[k], &c))
                 continue;
-            if (c->type == HQ_LAYER_NORMALIZATION)
-                return l->outputs[k];
-            if (transparent(c->type) && tail < 64)
-                queue[tail++] = l->outputs[k];
+            if (c.type == HQ_LAYER_NORMALIZATION)
+                return l.outputs[k];
+            if (transparent(c.type) && tail < 64)
+                queue[tail++] = l.outputs[k];
         }
     }
     return -1;
@@ -104,9 +105,10 @@ static bool looks_normalized(const moments_t *m)
 /* Per-channel moments of the raw data at input `input_layer` (false without data). */
 static bool input_moments(hq_inspector_context_t *ctx, int input_layer, moments_t *m)
 {
-    const hq_layer_t *l = ctx->layer(ctx, input_layer);
-    int channels =
-        l && l->output_shape.ndim > 0 ? (int)l->output_shape.dims[l->output_shape.ndim - 1] : 0;
+    hq_inspector_layer_t l;
+    int channels = insp_layer(ctx, input_layer, &l) && l.output_shape.ndim > 0
+                       ? (int)l.output_shape.dims[l.output_shape.ndim - 1]
+                       : 0;
     if (!ctx->has_dataset(ctx) || channels <= 0 || channels > MAX_CHANNELS)
         return false;
     for (int i = 0; i < ctx->dataset_input_count(ctx); i++) {
@@ -130,7 +132,8 @@ static bool input_moments(hq_inspector_context_t *ctx, int input_layer, moments_
 static bool normalization_moments(hq_inspector_context_t *ctx, int norm, const moments_t *in,
                                   bool in_valid, moments_t *out)
 {
-    const hq_layer_t *l = ctx->layer(ctx, norm);
+    hq_inspector_params_t params, *p = &params;
+    bool found = insp_params(ctx, norm, p);
     const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, norm, 0);
     if (s && s->channel_mean && s->channel_std && s->channels <= MAX_CHANNELS) {
         out->channels = s->channels;
@@ -141,12 +144,12 @@ static bool normalization_moments(hq_inspector_context_t *ctx, int norm, const m
         summarize(out);
         return true;
     }
-    if (!in_valid || !l || l->params.channels != in->channels)
+    if (!in_valid || !found || p->channels != in->channels)
         return false;
     out->channels = in->channels;
     for (int c = 0; c < in->channels; c++) {
-        double sd = l->params.std[c];
-        out->mean[c] = (in->mean[c] - l->params.mean[c]) / sd;
+        double sd = p->std[c];
+        out->mean[c] = (in->mean[c] - p->mean[c]) / sd;
         out->std[c] = in->std[c] / fabs(sd);
     }
     summarize(out);
@@ -229,17 +232,18 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
     }
 
     /* static: constants in the 0-1 scale */
-    const hq_layer_t *nl = ctx->layer(ctx, norm);
-    const char *nname = nl->bare_name;
-    bool small = nl->params.channels > 0;
-    for (int c = 0; c < nl->params.channels; c++)
-        small = small && fabsf(nl->params.mean[c]) < 1.0f && fabsf(nl->params.std[c]) < 1.0f;
+    hq_inspector_params_t norm_params, *np = &norm_params;
+    insp_params(ctx, norm, np);
+    const char *nname = insp_name(ctx, norm);
+    bool small = np->channels > 0;
+    for (int c = 0; c < np->channels; c++)
+        small = small && fabsf(np->mean[c]) < 1.0f && fabsf(np->std[c]) < 1.0f;
     insp_text_t x255 = {.len = 0};
     if (small) {
         insp_append(&x255, "%s = normalization(", nname);
-        insp_append_list(&x255, nl->params.mean, nl->params.channels, 255.0);
+        insp_append_list(&x255, np->mean, np->channels, 255.0);
         insp_append(&x255, ", ");
-        insp_append_list(&x255, nl->params.std, nl->params.channels, 255.0);
+        insp_append_list(&x255, np->std, np->channels, 255.0);
         if (input_count > 1)
             insp_append(&x255, ", %s", iname);
         insp_append(&x255, ")");
@@ -250,11 +254,11 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
     /* The script's constants x255 are the fix when they make the observed data standard: they
      * keep what the model was trained with. Otherwise the measured line is. */
     bool x255_fits = false;
-    if (small && have_in && in.channels == nl->params.channels) {
+    if (small && have_in && in.channels == np->channels) {
         fixed.channels = in.channels;
         for (int c = 0; c < in.channels; c++) {
-            fixed.mean[c] = (in.mean[c] - 255.0 * nl->params.mean[c]) / (255.0 * nl->params.std[c]);
-            fixed.std[c] = in.std[c] / fabs(255.0 * nl->params.std[c]);
+            fixed.mean[c] = (in.mean[c] - 255.0 * np->mean[c]) / (255.0 * np->std[c]);
+            fixed.std[c] = in.std[c] / fabs(255.0 * np->std[c]);
         }
         summarize(&fixed);
         x255_fits = outside(&fixed) == 0;
@@ -315,7 +319,7 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
               "[%.4g, %.4g] (expected mean in (-2, 5), std in (0.1, 5))",
               nname, where > 0 ? "not normalized" : "normalized twice", out.min_mean, out.max_mean,
               out.min_std, out.max_std);
-    if (!have_in || in.channels != nl->params.channels)
+    if (!have_in || in.channels != np->channels)
         return;
     if (x255_fits)
         return; /* the x255 line above, now at error level, is the fix */

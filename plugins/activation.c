@@ -7,15 +7,16 @@
  * instead of one, each adding noise. Owner: inspectors helper. */
 #include "../inspectors/inspector_util.h"
 
-/* Whether layer `l` applies a sigmoid (a standalone activation or a fused one). */
-static bool is_sigmoid(const hq_layer_t *l)
+/* Whether layer `l` (NULL: none) with params `p` applies a sigmoid (a standalone activation or a
+ * fused one). */
+static bool is_sigmoid(const hq_inspector_layer_t *l, const hq_inspector_params_t *p)
 {
-    return l && insp_traits(l->type)->fused_activation && l->params.activation == HQ_ACT_SIGMOID;
+    return l && insp_traits(l->type)->fused_activation && p->activation == HQ_ACT_SIGMOID;
 }
 
-/* Whether `l` scales its first input `x` by a constant (normalization, or ew_mult/ew_div whose
- * other input is a const_input); *x receives that input. */
-static bool scales(hq_inspector_context_t *ctx, const hq_layer_t *l, int *x)
+/* Whether `l` (NULL: none) scales its first input `x` by a constant (normalization, or
+ * ew_mult/ew_div whose other input is a const_input); *x receives that input. */
+static bool scales(hq_inspector_context_t *ctx, const hq_inspector_layer_t *l, int *x)
 {
     if (!l || l->input_count < 1)
         return false;
@@ -25,8 +26,8 @@ static bool scales(hq_inspector_context_t *ctx, const hq_layer_t *l, int *x)
     }
     if ((l->type == HQ_LAYER_EW_MULT || l->type == HQ_LAYER_EW_DIV) && l->input_count == 2) {
         for (int k = 0; k < 2; k++) {
-            const hq_layer_t *other = ctx->layer(ctx, l->inputs[1 - k]);
-            if (other && other->type == HQ_LAYER_CONST_INPUT) {
+            hq_inspector_layer_t other;
+            if (insp_layer(ctx, l->inputs[1 - k], &other) && other.type == HQ_LAYER_CONST_INPUT) {
                 *x = l->inputs[k];
                 return true;
             }
@@ -39,12 +40,13 @@ static bool scales(hq_inspector_context_t *ctx, const hq_layer_t *l, int *x)
  * fused into the scaling layer or as a separate activation after it), or -1. */
 static int swish_source(hq_inspector_context_t *ctx, int s)
 {
-    const hq_layer_t *l = ctx->layer(ctx, s);
+    hq_inspector_layer_t layer, input;
+    const hq_inspector_layer_t *l = insp_layer(ctx, s, &layer) ? &layer : NULL;
     int x = -1;
     if (scales(ctx, l, &x)) /* sigmoid fused into the scaling layer */
         return x;
     if (l && l->type == HQ_LAYER_ACTIVATION && l->input_count == 1 &&
-        scales(ctx, ctx->layer(ctx, l->inputs[0]), &x))
+        scales(ctx, insp_layer(ctx, l->inputs[0], &input) ? &input : NULL, &x))
         return x;
     return -1;
 }
@@ -55,8 +57,11 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     (void)err;
     int n = ctx->layer_count(ctx);
     for (int i = 0; i < n; i++) {
-        const hq_layer_t *l = ctx->layer(ctx, i);
-        if (l->params.activation == HQ_ACT_SILU && l->type != HQ_LAYER_INPUT)
+        hq_inspector_layer_t layer, *l = &layer;
+        hq_inspector_params_t params;
+        insp_layer(ctx, i, l);
+        insp_params(ctx, i, &params);
+        if (params.activation == HQ_ACT_SILU && l->type != HQ_LAYER_INPUT)
             insp_emit(ctx, HQ_DIAG_WARNING, i, 0, NULL, 0,
                       "Layer %s uses a SiLU activation: its small negative part shares one "
                       "8-bit range with a large positive part; if accuracy drops here, consider "
@@ -65,8 +70,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
         if (l->type != HQ_LAYER_EW_MULT || l->input_count != 2)
             continue;
         for (int k = 0; k < 2; k++) {
-            const hq_layer_t *sig = ctx->layer(ctx, l->inputs[k]);
-            if (!is_sigmoid(sig))
+            hq_inspector_layer_t sig_layer, *sig = &sig_layer;
+            hq_inspector_params_t sig_params;
+            if (!insp_layer(ctx, l->inputs[k], sig) ||
+                !insp_params(ctx, l->inputs[k], &sig_params) || !is_sigmoid(sig, &sig_params))
                 continue;
             int x = swish_source(ctx, l->inputs[k]);
             if (x >= 0 && x == l->inputs[1 - k]) {

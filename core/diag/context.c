@@ -41,9 +41,17 @@ static int ctx_layer_count(hq_inspector_context_t *ctx)
 {
     return hq_graph_layer_count(DIAG(ctx)->graph);
 }
-static const hq_layer_t *ctx_layer(hq_inspector_context_t *ctx, int index)
+static const void *ctx_layer_v1(hq_inspector_context_t *ctx, int index)
 {
-    return hq_graph_layer(DIAG(ctx)->graph, index);
+    return hqi_diag_layer_1_0(DIAG(ctx), index);
+}
+static bool ctx_layer_info(hq_inspector_context_t *ctx, int index, hq_inspector_layer_t *layer)
+{
+    return hqi_diag_layer_info(DIAG(ctx)->graph, index, layer);
+}
+static bool ctx_layer_params(hq_inspector_context_t *ctx, int index, hq_inspector_params_t *params)
+{
+    return hqi_diag_layer_params(DIAG(ctx)->graph, index, params);
 }
 static int ctx_find_layer(hq_inspector_context_t *ctx, const char *name)
 {
@@ -623,7 +631,7 @@ static hq_status_t ctx_write_image(hq_inspector_context_t *ctx, const char *name
 void hqi_diag_fill_context(hq_inspector_context_t *ctx, hqi_diag_host_t *host)
 {
     memset(ctx, 0, sizeof *ctx);
-    ctx->abi_version = HQ_INSPECTOR_ABI_VERSION;
+    ctx->abi_version = HQ_INSPECTOR_ABI_MAJOR;
     ctx->struct_size = sizeof *ctx;
     ctx->host = host;
     ctx->net_name = ctx_net_name;
@@ -632,7 +640,7 @@ void hqi_diag_fill_context(hq_inspector_context_t *ctx, hqi_diag_host_t *host)
     ctx->archive = ctx_archive;
     ctx->graph = ctx_graph;
     ctx->layer_count = ctx_layer_count;
-    ctx->layer = ctx_layer;
+    ctx->layer_v1 = ctx_layer_v1;
     ctx->find_layer = ctx_find_layer;
     ctx->topo_order = ctx_topo_order;
     ctx->inputs = ctx_inputs;
@@ -668,4 +676,6 @@ void hqi_diag_fill_context(hq_inspector_context_t *ctx, hqi_diag_host_t *host)
     ctx->output_dir = ctx_output_dir;
     ctx->write_file = ctx_write_file;
     ctx->write_image = ctx_write_image;
+    ctx->layer_info = ctx_layer_info;
+    ctx->layer_params = ctx_layer_params;
 }

@@ -1,7 +1,7 @@
 /* diag_internal.h — the hq-diag runner's state shared by its units: the loader (loader.c), the
- * statistics pass (stats.c), the inspector context (context.c), the runner (runner.c), the script
- * merge (merge.c) and the reports (report_json.c, report_html.c). Prefix hqi_diag_. Internal to
- * libhq. */
+ * statistics pass (stats.c), the inspector context (context.c) with its layer views (layers.c),
+ * the runner (runner.c), the script merge (merge.c) and the reports (report_json.c,
+ * report_html.c). Prefix hqi_diag_. Internal to libhq. */
 #ifndef HQI_DIAG_INTERNAL_H
 #define HQI_DIAG_INTERNAL_H
 
@@ -13,6 +13,9 @@
 #include "hq/emulate.h"
 #include "hq/inspector.h"
 #include "stats/stats.h"
+
+/* Every layer in the frozen 1.0 layout of hq_layer_t (layers.c). */
+typedef struct hqi_diag_layers_1_0 hqi_diag_layers_1_0_t;
 
 /* One loaded module. */
 typedef struct hqi_diag_module {
@@ -115,6 +118,7 @@ struct hq_diag {
     bool output_sqnr_ran;
 
     hq_emulator_t *emulators[8]; /* on-demand, by hq_target_t */
+    hqi_diag_layers_1_0_t *layers_1_0; /* built on the first layer_v1 call (modules of ABI 1.0) */
 
     hqi_diag_finding_t *findings;
     int finding_count;
@@ -181,6 +185,15 @@ int hqi_diag_ask(hq_diag_t *diag, int module, const char *question, const char *
 /* The statistics set behind a stats target: native asked while the float pass ran on native
  * params is that pass; NULL for a target out of range (context.c). */
 const hqi_diag_stats_t *hqi_diag_stats_set(const hq_diag_t *diag, hq_stats_target_t target);
+/* The context's layers (layers.c). Layer `index` in the frozen 1.0 layout of hq_layer_t, built
+ * for every layer on first use and kept in diag until hq_diag_destroy; NULL when out of range or
+ * out of memory. */
+const void *hqi_diag_layer_1_0(hq_diag_t *diag, int index);
+void hqi_diag_free_layers_1_0(hqi_diag_layers_1_0_t *layers);
+/* Layer `index` / its params into a module's sized struct (the layer_info and layer_params
+ * slots of inspector.h). */
+bool hqi_diag_layer_info(const hq_graph_t *graph, int index, hq_inspector_layer_t *layer);
+bool hqi_diag_layer_params(const hq_graph_t *graph, int index, hq_inspector_params_t *params);
 
 /* Does command `b` (a new line) contradict `a` (an existing line)? (merge.c) */
 bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);

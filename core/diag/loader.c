@@ -92,6 +92,7 @@ void hq_diag_destroy(hq_diag_t *diag)
     for (size_t t = 0; t < sizeof diag->emulators / sizeof diag->emulators[0]; t++)
         hq_emulator_destroy(diag->emulators[t]);
     hq_dataset_destroy(diag->dataset);
+    hqi_diag_free_layers_1_0(diag->layers_1_0);
     hq_archive_destroy(diag->archive);
     for (int i = 0; i < diag->module_count; i++) {
         free(diag->modules[i].path);
@@ -185,16 +186,24 @@ hq_status_t hq_diag_load_plugin(hq_diag_t *diag, const char *path, hq_error_t *e
     if (!desc) {
         st = hqi_error(err, HQ_ERR_INVALID, "%s: %s() returned a NULL descriptor", path,
                        HQ_INSPECTOR_ENTRY_SYMBOL);
-    } else if (desc->abi_version != HQ_INSPECTOR_ABI_VERSION) {
+    } else if (HQ_INSPECTOR_ABI_MAJOR_OF(desc->abi_version) != HQ_INSPECTOR_ABI_MAJOR) {
         st = hqi_error(err, HQ_ERR_UNSUPPORTED,
                        "%s: inspector ABI version %u, but this hq-diag speaks version %u "
                        "(rebuild the module against this hq's inspector.h)",
-                       path, (unsigned)desc->abi_version, HQ_INSPECTOR_ABI_VERSION);
+                       path, (unsigned)HQ_INSPECTOR_ABI_MAJOR_OF(desc->abi_version),
+                       HQ_INSPECTOR_ABI_MAJOR);
+    } else if (HQ_INSPECTOR_ABI_MINOR_OF(desc->abi_version) > HQ_INSPECTOR_ABI_MINOR) {
+        st = hqi_error(err, HQ_ERR_UNSUPPORTED,
+                       "%s: inspector ABI version %u.%u, newer than this hq-diag's %u.%u (update "
+                       "hq, or rebuild the module against this hq's inspector.h)",
+                       path, (unsigned)HQ_INSPECTOR_ABI_MAJOR_OF(desc->abi_version),
+                       (unsigned)HQ_INSPECTOR_ABI_MINOR_OF(desc->abi_version),
+                       HQ_INSPECTOR_ABI_MAJOR, HQ_INSPECTOR_ABI_MINOR);
     } else if (desc->struct_size < offsetof(hq_inspector_t, fini) + sizeof desc->fini) {
         st = hqi_error(err, HQ_ERR_UNSUPPORTED,
-                       "%s: descriptor struct_size %u is smaller than the version-%u descriptor "
+                       "%s: descriptor struct_size %u is smaller than the version-1.0 descriptor "
                        "(%zu bytes)",
-                       path, (unsigned)desc->struct_size, HQ_INSPECTOR_ABI_VERSION,
+                       path, (unsigned)desc->struct_size,
                        offsetof(hq_inspector_t, fini) + sizeof desc->fini);
     } else if (!valid_name(desc->name)) {
         st = hqi_error(err, HQ_ERR_INVALID,

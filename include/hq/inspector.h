@@ -1,5 +1,5 @@
-/* inspector.h — the hq-diag plugin ABI (DESIGN §7): what an inspector module exports and the API
- * table the host (hq-diag) hands it.
+/* inspector.h — the hq-diag plugin ABI: what an inspector module exports and the API table the
+ * host (hq-diag) hands it.
  *
  * An inspector is a shared object (a CMake MODULE) that exports ONE symbol,
  *
@@ -13,14 +13,17 @@
  * exit, never read stdin and never link the CLI; they may call any public libhq function (hq_*),
  * e.g. hq_layer_type_name or hq_command_kwarg.
  *
- * Compatibility rules (SQLite vtables, ggml backends):
- * - every struct here starts with a size (and the descriptor and context with the ABI version);
- *   fields and slots are only ever APPENDED, never reordered, retyped or removed;
- * - the host accepts a descriptor whose abi_version equals HQ_INSPECTOR_ABI_VERSION and whose
- *   struct_size is at least the size of the version-1 descriptor; a larger descriptor (built
- *   against a newer header) is accepted and its unknown tail ignored;
- * - a plugin that uses a context slot added after version 1 checks HQ_CONTEXT_HAS(ctx, slot)
- *   first; every slot present in version 1 is always non-NULL;
+ * Compatibility rules (SQLite vtables, ggml backends; hq-inspector(3) has the full list):
+ * - the version is MAJOR.MINOR. The host refuses a module of another major, and a module of a
+ *   newer minor than its own; it runs every module of its major and an equal or older minor;
+ * - every struct here starts with a size (and the descriptor with the ABI version); fields and
+ *   slots are only ever APPENDED (a minor bump), never reordered, retyped or removed (that would
+ *   be a major bump);
+ * - layers reach a module only as hq_inspector_layer_t and hq_inspector_params_t, structs of this
+ *   header that the host fills up to the size the module asks for; the graph's own hq_layer_t
+ *   may change freely without moving a field a built module reads;
+ * - a plugin that uses a context slot added after the minor it declares checks
+ *   HQ_CONTEXT_HAS(ctx, slot) first; every slot up to the declared minor is always non-NULL;
  * - the host copies every string and array a plugin hands it; a plugin may pass stack buffers.
  *
  * Ownership, in one sentence per kind of object: everything the context returns (graph, layers,
@@ -46,9 +49,20 @@
 extern "C" {
 #endif
 
-/* Version of this ABI. Bumped only for an incompatible change (which the append-only rule is
- * meant to make unnecessary); appending slots does not change it. */
-#define HQ_INSPECTOR_ABI_VERSION 1u
+/* The ABI version, MAJOR.MINOR. The major changes only for an incompatible change (one the
+ * append-only rule cannot express); the minor counts what was appended since: 1.0 the first ABI,
+ * 1.1 the layer_info and layer_params slots (1.0's `layer` stays, as layer_v1).
+ * hq_inspector_t.abi_version packs both, major in the low 16 bits and minor in the high 16: a 1.0
+ * module carries the value 1, and a host that predates a minor refuses modules built for it (their
+ * version differs from its own) instead of calling a slot it does not have. */
+#define HQ_INSPECTOR_ABI_MAJOR 1u
+#define HQ_INSPECTOR_ABI_MINOR 1u
+#define HQ_INSPECTOR_ABI(major, minor) (((uint32_t)(minor) << 16) | (uint32_t)(major))
+#define HQ_INSPECTOR_ABI_MAJOR_OF(version) (0xffffu & (uint32_t)(version))
+#define HQ_INSPECTOR_ABI_MINOR_OF(version) ((uint32_t)(version) >> 16)
+/* What a module built against this header declares (a module that runs on older hosts declares
+ * the older minor, HQ_INSPECTOR_ABI(1, 0), and tests the newer slots with HQ_CONTEXT_HAS). */
+#define HQ_INSPECTOR_ABI_VERSION HQ_INSPECTOR_ABI(HQ_INSPECTOR_ABI_MAJOR, HQ_INSPECTOR_ABI_MINOR)
 
 /* The name of the one symbol every module exports. */
 #define HQ_INSPECTOR_ENTRY_SYMBOL "hq_inspector_entry"
@@ -204,13 +218,87 @@ typedef struct hq_layer_noise {
     const char *source;   /* "archive" (q.npz layer_noise_analysis) or "computed" (this run) */
 } hq_layer_noise_t;
 
+/* A layer as a module reads it (ctx->layer_info): this header's own copy of the fields of the
+ * graph's hq_layer_t, append-only, so that a change of hq_layer_t never moves a field a built
+ * module reads. The module sets `struct_size`; the host fills that many bytes at most. Pointers
+ * are owned by the host and valid until `run` returns. */
+typedef struct hq_inspector_layer {
+    uint32_t struct_size;              /* in: sizeof(hq_inspector_layer_t) of the module;
+                                          out: the bytes the host filled (the rest is zero) */
+    const char *name;                  /* scoped name "net/conv3" (the key in the `.hn`) */
+    const char *bare_name;             /* the part after the last '/': "conv3" */
+    hq_layer_type_t type;              /* HQ_LAYER_* */
+    int input_count;                   /* producers, in the order the op uses them */
+    const int *inputs;                 /* [input_count] producer layer indices */
+    const int *input_ports;            /* [input_count] output piece of each producer (0 unless a
+                                          feature_splitter) */
+    int output_count;                  /* consuming edges */
+    const int *outputs;                /* [output_count] consumer layer indices */
+    const int *output_ports;           /* [output_count] piece sent along each edge */
+    int input_shape_count;             /* entries of input_shapes */
+    const hq_shape_t *input_shapes;    /* one per input */
+    hq_shape_t output_shape;           /* shape of the result (of piece 0 for a splitter) */
+    int port_count;                    /* output pieces: split_count of a splitter, else 1 */
+    int original_name_count;           /* entries of original_names */
+    const char *const *original_names; /* names in the source framework (ONNX node names) */
+    const char *precision_mode;        /* "a8_w8", ... once quantized; "" before */
+    int64_t param_count;               /* weights the params define (kernel + bias), as
+                                          hq_layer_param_count */
+    /* New fields go here, at the end, only. */
+} hq_inspector_layer_t;
+
+/* The typed params of a layer (ctx->layer_params), the fields of graph.h's hq_layer_params_t
+ * with the same names and meanings, in this header's own append-only layout. Only the fields of
+ * the layer's type are meaningful; the others are zero. The module sets `struct_size`; arrays are
+ * owned by the host and valid until `run` returns. */
+typedef struct hq_inspector_params {
+    uint32_t struct_size;             /* in: sizeof(hq_inspector_params_t) of the module;
+                                         out: the bytes the host filled (the rest is zero) */
+    int kernel_h, kernel_w;           /* conv, dw, deconv window; also the pool window */
+    int kernel_in, kernel_out;        /* input channels per group, output channels */
+    int stride_h, stride_w;           /* also pools, space/depth */
+    int dilation_h, dilation_w;       /* conv, dw */
+    int groups;                       /* 1 = dense convolution */
+    hq_padding_t padding;             /* VALID, SAME, SAME_TENSORFLOW or EXPLICIT */
+    int pads[4];                      /* top, left, bottom, right: always resolved */
+    int output_pads[2];               /* deconv extra rows/cols at the end */
+    bool has_bias;                    /* the params hold ".../bias:0" */
+    bool batch_norm;                  /* a batch norm was folded into kernel and bias */
+    bool elementwise_add;             /* a second input is added before the activation */
+    hq_activation_t activation;       /* fused activation */
+    float activation_alpha;           /* leaky slope, hardsigmoid alpha, clip min */
+    float activation_beta;            /* hardsigmoid beta, clip max */
+    bool count_include_pad;           /* avgpool */
+    int axis;                         /* concat/feature_splitter/softmax/reduce, NHWC index */
+    int split_count;                  /* feature_splitter: number of pieces */
+    const int *split_sizes;           /* [split_count] extent of each piece along `axis` */
+    int slice_begin[3];               /* slice, on H, W, C */
+    int slice_end[3];                 /* slice, exclusive */
+    int slice_step[3];                /* slice, >= 1 */
+    hq_pad_mode_t pad_mode;           /* pad */
+    float pad_value;                  /* pad, constant mode */
+    int pad_channels[2];              /* pad: before, after (with `pads` for H/W) */
+    hq_resize_method_t resize_method; /* resize */
+    hq_resize_coords_t resize_coords; /* resize: coordinate transformation */
+    bool nearest_round;               /* resize: round_prefer_floor instead of floor */
+    int block_size;                   /* depth_to_space/space_to_depth */
+    bool depth_to_space_crd;          /* "CRD" (true) or "DCR" (false) */
+    int channels;                     /* normalization: entries of mean/std */
+    const float *mean;                /* [channels] normalization mean per channel */
+    const float *std;                 /* [channels] normalization std per channel */
+    float epsilon;                    /* batch_norm */
+    int perm[HQ_TENSOR_MAX_DIMS];     /* transpose, over the shape's ndim */
+    /* New fields go here, at the end, only. */
+} hq_inspector_params_t;
+
 typedef struct hq_inspector_context hq_inspector_context_t;
 
 /* The context: a versioned API table. The host fills it; the plugin only reads it. Each slot is
  * called as ctx->slot(ctx, ...). Strings returned are owned by the host (valid until `run`
  * returns). Layer arguments are graph layer indices (hq_graph_find maps names to indices). */
 struct hq_inspector_context {
-    uint32_t abi_version; /* HQ_INSPECTOR_ABI_VERSION of the host */
+    uint32_t abi_version; /* the host's major version, HQ_INSPECTOR_ABI_MAJOR (what 1.0 modules
+                             saw: its minor shows in struct_size) */
     uint32_t struct_size; /* sizeof(hq_inspector_context_t) of the host: see HQ_CONTEXT_HAS */
     void *host;           /* opaque host data; plugins never touch it */
 
@@ -223,11 +311,16 @@ struct hq_inspector_context {
     const char *(*hw_arch)(hq_inspector_context_t *ctx);
     /* The archive itself (read-only use: hq_archive_* getters). */
     hq_archive_t *(*archive)(hq_inspector_context_t *ctx);
-    /* The finalized graph (use with graph.h: hq_graph_layer, hq_graph_find, ...). */
+    /* The finalized graph, for libhq's graph functions (hq_graph_*). A module that reads
+     * hq_layer_t through them depends on libhq's own ABI, not on this one: read layers through
+     * layer_info and layer_params instead. */
     const hq_graph_t *(*graph)(hq_inspector_context_t *ctx);
-    /* Number of layers, and layer `index` (NULL when out of range): hq_graph_layer_count/layer. */
+    /* Number of layers (indices 0 .. count-1). */
     int (*layer_count)(hq_inspector_context_t *ctx);
-    const hq_layer_t *(*layer)(hq_inspector_context_t *ctx, int index);
+    /* ABI 1.0's `layer`, kept at its place for modules built against 1.0: layer `index` in the
+     * 1.0 layout of hq_layer_t, frozen (a copy the host keeps, whatever hq_layer_t has become),
+     * NULL when out of range. New modules call layer_info and layer_params. */
+    const void *(*layer_v1)(hq_inspector_context_t *ctx, int index);
     /* Index of a layer by scoped, bare or original name; -1 when none matches. */
     int (*find_layer)(hq_inspector_context_t *ctx, const char *name);
     /* Topological order / input layers / output layers: `count` indices (hq_graph_*). */
@@ -345,17 +438,28 @@ struct hq_inspector_context {
                                int channels, const uint8_t *pixels, const char *caption,
                                hq_error_t *err);
 
+    /* ---- layers, in this header's own layout (ABI 1.1) ----------------------------------- */
+    /* Layer `index` into the module's *layer: the host fills min(layer->struct_size, its own
+     * sizeof(hq_inspector_layer_t)) bytes, zeroes the rest of the module's struct and sets
+     * struct_size to the bytes it filled. false, and *layer left alone, when `index` is out of
+     * range or struct_size is smaller than a uint32_t. */
+    bool (*layer_info)(hq_inspector_context_t *ctx, int index, hq_inspector_layer_t *layer);
+    /* The typed params of layer `index` into the module's *params, filled the same way. */
+    bool (*layer_params)(hq_inspector_context_t *ctx, int index, hq_inspector_params_t *params);
+
     /* New slots go here, at the end, only. */
 };
 
-/* True when the host's context has slot `field` (for slots appended after version 1). */
+/* True when the host's context has slot `field`: needed only for slots appended after the minor
+ * version the module declares (the host refuses a module of a newer minor than its own). */
 #define HQ_CONTEXT_HAS(ctx, field)                                                                 \
     ((ctx)->struct_size >= offsetof(hq_inspector_context_t, field) + sizeof((ctx)->field) &&       \
      (ctx)->field != NULL)
 
 /* The descriptor a module returns. Static and const in the module; the host never writes it. */
 typedef struct hq_inspector {
-    uint32_t abi_version;             /* HQ_INSPECTOR_ABI_VERSION the module was built with */
+    uint32_t abi_version;             /* HQ_INSPECTOR_ABI_VERSION the module was built with
+                                         (major and minor, see HQ_INSPECTOR_ABI) */
     uint32_t struct_size;             /* sizeof(hq_inspector_t) the module was built with */
     const char *name;                 /* unique, e.g. "Clipping" (shown as "Module: Clipping";
                                          --order matches it case-insensitively) */

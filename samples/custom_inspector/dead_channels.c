@@ -48,8 +48,9 @@ static hq_status_t dead_channels_run(hq_inspector_context_t *ctx, void *state, h
     const dead_channels_state_t *s = state;
     int layers_with_dead = 0, checked = 0;
     for (int l = 0; l < ctx->layer_count(ctx); l++) {
-        const hq_layer_t *layer = ctx->layer(ctx, l);
-        if (!has_weights(layer->type))
+        /* the layer, in the ABI's own layout: set struct_size, the host fills up to it */
+        hq_inspector_layer_t layer = {.struct_size = sizeof layer};
+        if (!ctx->layer_info(ctx, l, &layer) || !has_weights(layer.type))
             continue;
         /* statistics of the float pass (fp-optimized params, or native without them) */
         const hq_layer_stats_t *st = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, 0);
@@ -76,7 +77,7 @@ static hq_status_t dead_channels_run(hq_inspector_context_t *ctx, void *state, h
         char message[512];
         snprintf(message, sizeof message,
                  "Layer %s: %d of %d output channels never fire on the %lld samples (first: %d)",
-                 layer->bare_name, dead, st->channels, (long long)st->samples, first_dead);
+                 layer.bare_name, dead, st->channels, (long long)st->samples, first_dead);
         hq_diagnostic_t finding = {
             .struct_size = sizeof finding, /* always: lets the host read older/newer plugins */
             .level = dead * 2 > st->channels ? HQ_DIAG_WARNING : HQ_DIAG_INFO,
@@ -122,7 +123,7 @@ static void dead_channels_fini(void *state)
 
 /* The descriptor: static and const; the host never writes it. */
 static const hq_inspector_t descriptor = {
-    .abi_version = HQ_INSPECTOR_ABI_VERSION, /* the ABI this file was compiled against */
+    .abi_version = HQ_INSPECTOR_ABI_VERSION, /* the ABI (major.minor) this file was built for */
     .struct_size = sizeof(hq_inspector_t),   /* lets newer hosts know which slots exist */
     .name = "DeadChannels",                  /* unique; "Module: DeadChannels"; --order name */
     .description = "output channels that never fire on the data",

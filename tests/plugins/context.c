@@ -113,8 +113,9 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
 
     /* on-demand emulation on the float target the statistics used */
     seen_t seen = {.conv1 = conv1, .conv1_max = -INFINITY};
-    const hq_layer_t *out_layer = ctx->layer(ctx, outs[0]);
-    seen.output_size = per_sample(&out_layer->output_shape);
+    hq_inspector_layer_t out_layer = {.struct_size = sizeof out_layer};
+    ctx->layer_info(ctx, outs[0], &out_layer);
+    seen.output_size = per_sample(&out_layer.output_shape);
     seen.first_output = calloc((size_t)seen.output_size, sizeof(float));
     int64_t samples = ctx->sample_count(ctx);
     hq_target_t target = stats ? stats->target : HQ_TARGET_NATIVE;

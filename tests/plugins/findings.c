@@ -16,8 +16,9 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                                .numbers = numbers,
                                .number_count = 2};
     ctx->diagnostic(ctx, &warning);
+    hq_inspector_layer_t layer = {.struct_size = sizeof layer};
     ctx->diagnosticf(ctx, HQ_DIAG_ERROR, conv1, "Test error on layer %s",
-                     conv1 >= 0 ? ctx->layer(ctx, conv1)->bare_name : "?");
+                     ctx->layer_info(ctx, conv1, &layer) ? layer.bare_name : "?");
     hq_recommendation_t rec = {.struct_size = sizeof rec,
                                .level = HQ_DIAG_WARNING,
                                .layer = conv1,

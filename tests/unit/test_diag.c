@@ -93,6 +93,24 @@ static void loader_refuses_abi_mismatch_naming_both_versions(void **state)
     refused(BROKEN "/wrongabi.so", HQ_ERR_UNSUPPORTED, "ABI version 99", "speaks version 1");
 }
 
+static void loader_refuses_newer_minor_naming_both_versions(void **state)
+{
+    (void)state;
+    refused(HQ_TEST_PLUGINS "/abi/newer_minor.so", HQ_ERR_UNSUPPORTED, "ABI version 1.99",
+            "newer than this hq-diag's 1.1");
+}
+
+static void loader_accepts_a_module_built_against_the_1_0_headers(void **state)
+{
+    (void)state;
+    events_t ev;
+    hq_diag_t *diag = make(&ev, NULL, NULL);
+    hq_error_t err = {0};
+    assert_int_equal(hq_diag_load_plugin(diag, HQ_TEST_PLUGINS "/abi/layers_1_0.so", &err), HQ_OK);
+    assert_int_equal(hq_diag_inspector(diag, 0)->abi_version, 1);
+    hq_diag_destroy(diag);
+}
+
 static void loader_refuses_null_descriptor(void **state)
 {
     (void)state;
@@ -464,6 +482,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loader_refuses_module_without_entry_symbol),
         cmocka_unit_test(loader_refuses_abi_mismatch_naming_both_versions),
+        cmocka_unit_test(loader_refuses_newer_minor_naming_both_versions),
+        cmocka_unit_test(loader_accepts_a_module_built_against_the_1_0_headers),
         cmocka_unit_test(loader_refuses_null_descriptor),
         cmocka_unit_test(loader_refuses_duplicate_name),
         cmocka_unit_test(loader_refuses_file_that_does_not_load_with_the_reason_and_ldd_hint),
