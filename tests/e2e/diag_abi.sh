@@ -39,13 +39,13 @@ for har in parsed quantized sample_quantized; do
     bash -c "[ -s out_$har/layers_1_0.txt ] &&
              diff out_$har/layers_1_0.txt <(sed '/^out_of_range=/q' out_$har/layers.txt)"
   check "$har: the layers read agree with the archive's .hn" \
-    /usr/bin/python3 - "$har.har" "out_$har/layers_1_0.txt" "$HQ_SOURCE_DIR/include/hq/graph.h" <<'PY'
+    /usr/bin/python3 - "$har.har" "out_$har/layers_1_0.txt" "$HQ_SOURCE_DIR/include/hq" <<'PY'
 import json, re, sys, tarfile
-har, dump, graph_h = sys.argv[1:4]
+har, dump, include_dir = sys.argv[1:4]
 with tarfile.open(har) as t:
     hn = json.loads(t.extractfile([n for n in t.getnames() if n.endswith(".hn")][0]).read())
 # enum names in declaration order (the enums are append-only: their values are part of the ABI)
-text = open(graph_h).read()
+text = "".join(open(f"{include_dir}/{h}").read() for h in ("layer_types.h", "graph.h"))
 def enum(name):
     body = re.search(r"typedef enum %s \{(.*?)\}" % name, text, re.S).group(1)
     return re.findall(r'/\* "([a-z_0-9]+)"', body)
