@@ -21,5 +21,7 @@ int hq_cmd_profile(int argc, char **argv);
 void hq_cmd_profile_usage(FILE *out);
 int hq_cmd_analyze_noise(int argc, char **argv);
 void hq_cmd_analyze_noise_usage(FILE *out);
+int hq_cmd_compare(int argc, char **argv);
+void hq_cmd_compare_usage(FILE *out);
 
 #endif

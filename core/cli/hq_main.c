@@ -26,6 +26,8 @@ static const subcommand_t subcommands[] = {
      "per-layer MACs, weight bytes and an estimated throughput on a target"},
     {"analyze-noise", hq_cmd_analyze_noise, hq_cmd_analyze_noise_usage,
      "per-layer SQNR of a quantized archive (snr, partial_snr), stored in it"},
+    {"compare", hq_cmd_compare, hq_cmd_compare_usage,
+     "per-output SQNR, cosine and largest difference between two sets of outputs"},
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
 
