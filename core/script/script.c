@@ -125,7 +125,49 @@ static hq_status_t reserve_one(hq_script_t *script, hq_error_t *err)
     return HQ_OK;
 }
 
-/* Parses one line (without its '\n'; trailing '\r's are dropped here) and appends it. */
+/* Where the command that starts at text[pos] ends: at the first line break outside every open
+ * parenthesis and bracket (so a long command may continue over several lines, as Hailo's scripts
+ * write them), or at the end of the text. Strings, globs and '#' comments are skipped so that a
+ * bracket inside them does not count; a string or comment never runs past its own line. Sets
+ * *newlines to the line breaks inside the command. */
+static size_t logical_line_end(const char *text, size_t len, size_t pos, int *newlines)
+{
+    int depth = 0;
+    *newlines = 0;
+    for (size_t i = pos; i < len; i++) {
+        char c = text[i];
+        if (c == '\n') {
+            if (depth <= 0)
+                return i;
+            ++*newlines;
+        } else if (c == '(' || c == '[') {
+            depth++;
+        } else if (c == ')' || c == ']') {
+            depth--;
+        } else if (c == '#') {
+            while (i + 1 < len && text[i + 1] != '\n')
+                i++;
+        } else if (c == '"' || c == '\'') {
+            while (i + 1 < len && text[i + 1] != '\n' && text[i + 1] != c) {
+                if (text[i + 1] == '\\' && i + 2 < len && text[i + 2] != '\n')
+                    i++;
+                i++;
+            }
+            if (i + 1 < len && text[i + 1] == c)
+                i++;
+        } else if (c == '{') {
+            int braces = 1;
+            while (i + 1 < len && text[i + 1] != '\n' && braces > 0) {
+                i++;
+                braces += text[i] == '{' ? 1 : text[i] == '}' ? -1 : 0;
+            }
+        }
+    }
+    return len;
+}
+
+/* Parses one command (line breaks inside it only within open parentheses or brackets; trailing
+ * '\r's are dropped here) and appends it. */
 static hq_status_t append_parsed(hq_script_t *script, const char *text, size_t len, int line,
                                  hq_error_t *err)
 {
@@ -166,16 +208,17 @@ HQ_API hq_status_t hq_script_parse(const char *text, size_t len, const char *nam
         return hqi_nomem(err, name);
     }
     size_t pos = 0;
-    int line = 0;
+    int line = 1;
     while (pos < len) {
-        const char *newline = memchr(text + pos, '\n', len - pos);
-        size_t end = newline ? (size_t)(newline - text) : len;
-        st = append_parsed(script, text + pos, end - pos, ++line, err);
+        int newlines = 0;
+        size_t end = logical_line_end(text, len, pos, &newlines);
+        st = append_parsed(script, text + pos, end - pos, line, err);
         if (st != HQ_OK) {
             hq_script_destroy(script);
             return st;
         }
-        pos = newline ? end + 1 : len;
+        line += newlines + 1;
+        pos = end < len ? end + 1 : len;
     }
     *out = script;
     return HQ_OK;

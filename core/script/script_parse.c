@@ -7,9 +7,11 @@
  *   string  := '"' ... '"' | '\'' ... '\''   escapes \\ \' \" \n \t \r \xHH; any other
  *              backslash is kept as written (like Python)
  *   glob    := '{' ... '}'   identifier characters, * ? [ ] ! ^ , spaces and nested { }
- *   comment := '#' to the end of the line, kept verbatim
- * Every error names "<file>:<line>:<column>", the column (1-based, in bytes) of the offending
- * token. Input is hostile: no recursion deeper than HQI_SCRIPT_MAX_DEPTH, no unchecked sizes. */
+ *   comment := '#' to the end of the line, kept verbatim when it ends the command; a comment on
+ *              a line that the command continues past is dropped
+ * A command may continue over several lines while a parenthesis or bracket is open (script.c
+ * cuts the text into commands); line breaks inside one are white space here. Every error names
+ * "<file>:<line>:<column>", the line and column (1-based, in bytes) of the offending token. Input is hostile: no recursion deeper than HQI_SCRIPT_MAX_DEPTH, no unchecked sizes. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,8 +47,10 @@ typedef struct parser {
     size_t len;
     size_t pos;       /* where the next token starts being looked for */
     token_t token;    /* current lookahead */
+    size_t prev_end;  /* one past the token before the lookahead */
+    size_t last_text; /* offset of the command's last non-blank byte (or len when blank) */
     const char *name; /* file name for messages */
-    int line;
+    int line;         /* the line the command starts on */
     hq_error_t *err;
 } parser_t;
 
@@ -81,7 +85,29 @@ static hq_status_t fail(parser_t *p, hq_status_t status, size_t offset, const ch
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return hqi_error(p->err, status, "%s:%d:%zu: %s", p->name, p->line, offset + 1, what);
+    int line = p->line;
+    size_t column = offset;
+    for (size_t i = 0; i < offset && i < p->len; i++)
+        if (p->text[i] == '\n') {
+            line++;
+            column = offset - i - 1;
+        }
+    return hqi_error(p->err, status, "%s:%d:%zu: %s", p->name, line, column + 1, what);
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Offset of the line break between the previous token and the lookahead, or (size_t)-1: an
+ * error there reads "found end of line", as it would on a one-line command. */
+static size_t break_before_token(const parser_t *p)
+{
+    for (size_t i = p->prev_end; i < p->token.start && i < p->len; i++)
+        if (p->text[i] == '\n')
+            return i;
+    return (size_t)-1;
 }
 
 /* A character as an error message shows it: 'x' or '\xHH'. */
@@ -162,8 +188,18 @@ static hq_status_t lex(parser_t *p, token_t *t)
     const char *s = p->text;
     size_t len = p->len;
     size_t i = p->pos;
-    while (i < len && (s[i] == ' ' || s[i] == '\t'))
-        i++;
+    for (;;) {
+        while (i < len && is_blank(s[i]))
+            i++;
+        if (i >= len || s[i] != '#')
+            break;
+        size_t end = i;
+        while (end < len && s[end] != '\n')
+            end++;
+        if (p->last_text < end) /* the comment that ends the command: a token */
+            break;
+        i = end; /* a comment on a line the command continues past */
+    }
     t->start = i;
     if (i >= len) {
         t->kind = TOKEN_END;
@@ -180,8 +216,11 @@ static hq_status_t lex(parser_t *p, token_t *t)
         t->kind = punctuation_kinds[punct - punctuation];
         t->end = i + 1;
     } else if (c == '#') {
+        size_t j = i;
+        while (j < len && s[j] != '\n' && s[j] != '\r')
+            j++;
         t->kind = TOKEN_COMMENT;
-        t->end = len;
+        t->end = j;
     } else if (hqi_script_is_ident_start(c)) {
         size_t j = i + 1;
         while (j < len && hqi_script_is_ident_char((unsigned char)s[j]))
@@ -209,12 +248,12 @@ static hq_status_t lex(parser_t *p, token_t *t)
         t->end = j;
     } else if (c == '"' || c == '\'') {
         size_t j = i + 1;
-        while (j < len && (unsigned char)s[j] != c) {
-            if (s[j] == '\\')
+        while (j < len && (unsigned char)s[j] != c && s[j] != '\n') {
+            if (s[j] == '\\' && j + 1 < len && s[j + 1] != '\n')
                 j++;
             j++;
         }
-        if (j >= len)
+        if (j >= len || s[j] == '\n')
             return fail(p, HQ_ERR_FORMAT, i, "unterminated string: no closing %c", c);
         t->kind = TOKEN_STRING;
         t->end = j + 1;
@@ -249,6 +288,7 @@ static hq_status_t lex(parser_t *p, token_t *t)
 
 static hq_status_t advance(parser_t *p)
 {
+    p->prev_end = p->token.end;
     return lex(p, &p->token);
 }
 
@@ -257,7 +297,7 @@ bool hqi_script_is_single_token(const char *text, hq_value_kind_t kind)
     if (!text)
         return false;
     size_t len = strlen(text);
-    parser_t p = {.text = text, .len = len, .name = "", .line = 0, .err = NULL};
+    parser_t p = {.text = text, .len = len, .last_text = len, .name = "", .line = 0, .err = NULL};
     token_t t;
     if (len == 0 || lex(&p, &t) != HQ_OK || t.start != 0 || t.end != len)
         return false;
@@ -384,6 +424,11 @@ static hq_status_t parse_list(parser_t *p, hq_value_t *value, int depth)
             return advance(p);
         char found[64];
         describe_token(p, &p->token, found, sizeof found);
+        size_t line_end = break_before_token(p);
+        if (line_end != (size_t)-1 && p->token.kind != TOKEN_RBRACKET)
+            return fail(p, HQ_ERR_FORMAT, line_end,
+                        "expected ']' to close the list opened at column %zu, found end of line",
+                        open + 1);
         if (p->token.kind == TOKEN_END || p->token.kind == TOKEN_COMMENT ||
             p->token.kind == TOKEN_RPAREN)
             return fail(p, HQ_ERR_FORMAT, p->token.start,
@@ -495,6 +540,11 @@ static hq_status_t parse_arguments(parser_t *p, hq_command_t *command, size_t op
             return advance(p);
         char found[64];
         describe_token(p, &p->token, found, sizeof found);
+        size_t line_end = break_before_token(p);
+        if (line_end != (size_t)-1)
+            return fail(p, HQ_ERR_FORMAT, line_end,
+                        "expected ')' after argument list (opened at column %zu), found end of line",
+                        open + 1);
         if (p->token.kind == TOKEN_END || p->token.kind == TOKEN_COMMENT)
             return fail(p, HQ_ERR_FORMAT, p->token.start,
                         "expected ')' after argument list (opened at column %zu), found %s",
@@ -521,6 +571,13 @@ static hq_status_t expect_name(parser_t *p, const char *what)
     char found[64];
     describe_token(p, t, found, sizeof found);
     return fail(p, HQ_ERR_FORMAT, t->start, "expected %s, found %s", what, found);
+}
+
+/* A result target: a name, or a brace list (`{}`, `{a, b}`) as Hailo's scripts write for layers a
+ * command creates. */
+static hq_status_t expect_result(parser_t *p, const char *what)
+{
+    return p->token.kind == TOKEN_GLOB ? HQ_OK : expect_name(p, what);
 }
 
 static hq_status_t push_result(parser_t *p, hq_command_t *command, const token_t *t)
@@ -551,17 +608,23 @@ static hq_status_t parse_line(parser_t *p, hq_command_t *command)
         return HQ_OK;
     if (p->token.kind == TOKEN_COMMENT)
         return take_comment(p, command);
-    if ((st = expect_name(p, "a command name")) != HQ_OK)
+    if ((st = expect_result(p, "a command name")) != HQ_OK)
         return st;
     token_t name = p->token;
     if ((st = advance(p)) != HQ_OK)
         return st;
+    if (name.kind == TOKEN_GLOB && p->token.kind != TOKEN_COMMA && p->token.kind != TOKEN_EQUALS) {
+        char found[64];
+        describe_token(p, &p->token, found, sizeof found);
+        return fail(p, HQ_ERR_FORMAT, p->token.start,
+                    "expected ',' or '=' after the result list, found %s", found);
+    }
     if (p->token.kind == TOKEN_COMMA || p->token.kind == TOKEN_EQUALS) {
         if ((st = push_result(p, command, &name)) != HQ_OK)
             return st;
         while (p->token.kind == TOKEN_COMMA) {
             if ((st = advance(p)) != HQ_OK ||
-                (st = expect_name(p, "a result name after ','")) != HQ_OK ||
+                (st = expect_result(p, "a result name after ','")) != HQ_OK ||
                 (st = push_result(p, command, &p->token)) != HQ_OK || (st = advance(p)) != HQ_OK)
                 return st;
         }
@@ -608,7 +671,12 @@ hq_status_t hqi_script_parse_line(const char *text, size_t len, const char *name
 {
     memset(command, 0, sizeof *command);
     command->line = line;
-    parser_t p = {.text = text, .len = len, .name = name, .line = line, .err = err};
+    size_t last_text = len;
+    while (last_text > 0 && is_blank(text[last_text - 1]))
+        last_text--;
+    last_text = last_text > 0 ? last_text - 1 : len;
+    parser_t p = {.text = text, .len = len, .last_text = last_text, .name = name, .line = line,
+                  .err = err};
     hq_status_t st = parse_line(&p, command);
     if (st != HQ_OK) {
         hqi_command_clear(command);

@@ -54,6 +54,24 @@ static bool is_glob_text(const char *s)
     return depth == 0 && !blank;
 }
 
+/* A brace-list result as the parser keeps it: `{}` or `{a, b}`, braces included. */
+static bool is_result_list(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 2 || s[0] != '{' || s[n - 1] != '}')
+        return false;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (!hqi_script_is_glob_char((unsigned char)s[i]))
+            return false;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        depth += s[i] == '{' ? 1 : s[i] == '}' ? -1 : 0;
+        if (depth <= 0 && i + 1 < n)
+            return false;
+    }
+    return depth == 0;
+}
+
 static void put_string(printer_t *pr, const char *text, char quote)
 {
     char q[2] = {quote, '\0'};
@@ -156,8 +174,8 @@ static hq_status_t put_command(printer_t *pr, const hq_command_t *command)
         (command->arg_count > 0 && !command->args))
         return refuse(pr, "inconsistent result or argument count");
     for (int i = 0; i < command->result_count; i++) {
-        if (!is_name(command->results[i]))
-            return refuse(pr, "result name is not a valid identifier");
+        if (!is_name(command->results[i]) && !is_result_list(command->results[i]))
+            return refuse(pr, "result name is not a valid identifier or brace list");
         put(pr, i > 0 ? ", " : "");
         put(pr, command->results[i]);
     }

@@ -1,7 +1,9 @@
 /* script.h — the model script (`.alls`): parsing, printing and layer-name globs.
  *
- * Grammar (one command per line, `#` starts a comment):
- *   line    := [ident {',' ident} '='] ident '(' [arg {',' arg}] ')' [comment]
+ * Grammar (one command per line, continued over further lines while a '(' or '[' is open; `#`
+ * starts a comment):
+ *   line    := [target {',' target} '='] ident '(' [arg {',' arg}] ')' [comment]
+ *   target  := ident | '{' [glob-text] '}'   e.g. `{} = defuse_block(matmul1, defuse_count=4)`
  *   arg     := value | ident '=' value
  *   value   := number | ident | string | glob | '[' [value {',' value}] ']'
  *   glob    := '{' glob-text '}'            e.g. {conv*}, {conv1, conv2}
@@ -42,9 +44,10 @@ typedef struct hq_arg {
 /* One command. Blank and comment-only lines are kept as commands with name == NULL so that the
  * script prints back with its comments. */
 typedef struct hq_command {
-    int line;                   /* 1-based source line */
+    int line;                   /* 1-based source line (the first, for a multi-line command) */
     int result_count;
-    char **results;             /* `a, b = cmd(...)` -> {"a", "b"} */
+    char **results;             /* `a, b = cmd(...)` -> {"a", "b"}; a brace target keeps its
+                                   braces: `{} = cmd(...)` -> {"{}"} */
     char *name;                 /* "quantization_param", or NULL for blank/comment lines */
     int arg_count;
     hq_arg_t *args;

@@ -277,6 +277,143 @@ static void printing_then_parsing_gives_the_same_script(void **state)
     hq_script_destroy(second);
 }
 
+static void continues_a_command_over_lines_while_a_parenthesis_is_open(void **state)
+{
+    (void)state;
+    hq_script_t *script = parse_ok(
+        "post_quantization_optimization(finetune, policy=enabled, loss_layer_names=[conv1,\n"
+        "    conv2],   # the heads\r\n"
+        "  loss_types=[l2rel,\n"
+        "              l2rel],\n"
+        "  epochs=4)  # four epochs\n"
+        "next(1)\n");
+    assert_int_equal(hq_script_command_count(script), 2);
+    const hq_command_t *c = hq_script_command(script, 0);
+    assert_int_equal(c->line, 1);
+    assert_string_equal(c->name, "post_quantization_optimization");
+    assert_int_equal(c->arg_count, 5);
+    const hq_value_t *names = hq_command_kwarg(c, "loss_layer_names");
+    assert_non_null(names);
+    assert_int_equal(names->item_count, 2);
+    assert_string_equal(names->items[1].text, "conv2");
+    assert_int_equal(hq_command_kwarg(c, "loss_types")->item_count, 2);
+    assert_string_equal(hq_command_kwarg(c, "epochs")->text, "4");
+    assert_string_equal(c->comment, " four epochs");
+    const hq_command_t *next = hq_script_command(script, 1);
+    assert_int_equal(next->line, 6);
+    assert_string_equal(next->name, "next");
+    hq_script_destroy(script);
+}
+
+static void takes_brace_lists_as_result_targets(void **state)
+{
+    (void)state;
+    hq_script_t *script = parse_ok("{} = defuse_block(matmul1, defuse_count=4)\n"
+                                   "a, {b, c} = shortcut(conv1, conv2)\n");
+    const hq_command_t *c = hq_script_command(script, 0);
+    assert_int_equal(c->result_count, 1);
+    assert_string_equal(c->results[0], "{}");
+    assert_string_equal(c->name, "defuse_block");
+    c = hq_script_command(script, 1);
+    assert_int_equal(c->result_count, 2);
+    assert_string_equal(c->results[0], "a");
+    assert_string_equal(c->results[1], "{b, c}");
+    hq_script_destroy(script);
+    assert_prints_as("{ }= defuse(x)", "{ } = defuse(x)\n");
+    expect_format_error("{a} defuse(x)",
+                        "model.alls:1:5: expected ',' or '=' after the result list, found 'defuse'");
+}
+
+static void reports_errors_in_a_continued_command_at_their_own_line(void **state)
+{
+    (void)state;
+    expect_format_error("cmd(a,\n  b c)\n",
+                        "model.alls:2:5: expected ',' or ')' after argument, found 'c'");
+    expect_format_error("x(1)\ncmd(a, b\nnext(c)\n",
+                        "model.alls:2:9: expected ')' after argument list (opened at column 4), "
+                        "found end of line");
+    expect_format_error("cmd([a, b\n  c])\n",
+                        "model.alls:1:10: expected ']' to close the list opened at column 5, "
+                        "found end of line");
+    expect_format_error("cmd(a, 'b\n  ')\n", "model.alls:1:8: unterminated string: no closing '");
+}
+
+/* Every command name of Hailo's model-script vocabulary, as its compiler and optimizer document
+ * them: each must parse and print back unchanged. */
+static void parses_every_command_of_the_vocabulary_and_prints_it_back(void **state)
+{
+    (void)state;
+    const char *source =
+        "normalization1 = normalization([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])\n"
+        "yuv_to_rgb1 = input_conversion(yuv_to_rgb)\n"
+        "resize1 = resize(resize_shapes=[480, 640])\n"
+        "model_optimization_flavor(optimization_level=2, compression_level=1)\n"
+        "model_optimization_config(calibration, batch_size=8, calibset_size=64)\n"
+        "model_optimization_config(checker_cfg, policy=disabled)\n"
+        "quantization_param({conv*}, precision_mode=a8_w4)\n"
+        "quantization_param(output_layer1, precision_mode=a16_w16)\n"
+        "pre_quantization_optimization(equalization, policy=disabled)\n"
+        "pre_quantization_optimization(activation_clipping, layers={conv*}, mode=percentile, "
+        "clipping_values=[0.01, 99.99])\n"
+        "pre_quantization_optimization(weights_clipping, layers=[conv1], mode=mmse)\n"
+        "pre_quantization_optimization(dead_channels_removal, policy=enabled)\n"
+        "pre_quantization_optimization(ew_add_fusing, policy=disabled)\n"
+        "pre_quantization_optimization(global_avgpool_reduction, layers=avgpool1, division_factors=[4, 4])\n"
+        "pre_quantization_optimization(matmul_correction, layers={matmul*}, correction_type=zp_comp_block)\n"
+        "pre_quantization_optimization(se_optimization, policy=enabled)\n"
+        "pre_quantization_optimization(layer_norm_decomposition, mode=nn_core)\n"
+        "post_quantization_optimization(finetune, policy=enabled, dataset_size=4000, epochs=8,\n"
+        "    loss_layer_names=[conv1, conv2], loss_types=[l2rel, l2rel])\n"
+        "post_quantization_optimization(bias_correction, policy=enabled)\n"
+        "post_quantization_optimization(adaround, policy=enabled, epochs=320, b_range=[20, 2])\n"
+        "change_output_activation(conv63, sigmoid)\n"
+        "nms_postprocess(\"nms_config.json\", meta_arch=yolov8, engine=cpu)\n"
+        "set_seed(seed=42)\n"
+        "allocator_param(timeout=1800, automatic_ddr=disabled, spatial_defuse_legacy=True)\n"
+        "compilation_param({conv*}, balance_output_multisplit=enabled)\n"
+        "buffers(conv1, conv2, 3, 3, FULL_ROW)\n"
+        "net_context_0 = context([conv1, conv2_sd0-2, conv3])\n"
+        "context_switch_param(mode=enabled, slotter_chances=200)\n"
+        "b0 = bucket([input_layer1, conv1])\n"
+        "join(concat4, [conv21_d0, conv21_d1], join_type=SHMIFO)\n"
+        "ws1 = shape_splitter(SPLIT_WIDTH, conv42, [conv42_sd0, conv42_sd1])\n"
+        "remove_node(format_conversion1)\n"
+        "net = network_group([net])\n"
+        "a, b, c = transpose_concat(concat1)\n"
+        "spatial_reshape_flow_params(buffer_size_factor=4.0)\n"
+        "out1 = output_layer(conv71, offdevice_layer=nms1)\n"
+        "resources_param(max_control_utilization=0.9, max_compute_utilization=0.9)\n"
+        "performance_param(compiler_optimization_level=max)\n"
+        "platform_param(targets=[ethernet])\n"
+        "hef_param(should_use_sequencer=true)\n"
+        "{} = defuse_block(matmul1, defuse_count=4)\n"
+        "m1, m2 = defuse(ew_mult1, 2, defuse_type=EW_MULT_ON_MAC)\n"
+        "shortcut1 = shortcut(conv1, conv2)\n"
+        "concat1 = concat(conv1, conv2)\n"
+        "format_conversion1 = format_conversion(conv1, nv12_to_hailo_yuv)\n"
+        "reshape_yuy2 = input_conversion(input_layer1, yuy2_to_hailo_yuv, emulator_support=True)\n"
+        "output_mux(conv1, conv2)\n"
+        "place(cluster_0, [conv1])\n"
+        "collapse_depthwise(dw1)\n"
+        "logits_layer(conv63, sigmoid)\n";
+    hq_script_t *first = parse_ok(source);
+    assert_int_equal(hq_script_command_count(first), 50);
+    char *printed = print_script(first);
+    hq_script_t *second = parse_ok(printed);
+    assert_int_equal(hq_script_command_count(second), hq_script_command_count(first));
+    for (int i = 0; i < hq_script_command_count(first); i++) {
+        hq_command_t a = *hq_script_command(first, i), b = *hq_script_command(second, i);
+        a.line = b.line = 0; /* the multi-line command prints on one line */
+        assert_true(hqi_command_equal(&a, &b));
+    }
+    char *reprinted = print_script(second);
+    assert_string_equal(printed, reprinted);
+    free(printed);
+    free(reprinted);
+    hq_script_destroy(first);
+    hq_script_destroy(second);
+}
+
 static void reports_a_missing_closing_parenthesis_with_line_and_column(void **state)
 {
     (void)state;
@@ -525,6 +662,10 @@ int main(void)
         cmocka_unit_test(empty_input_is_a_script_without_commands),
         cmocka_unit_test(prints_canonical_spacing),
         cmocka_unit_test(printing_then_parsing_gives_the_same_script),
+        cmocka_unit_test(continues_a_command_over_lines_while_a_parenthesis_is_open),
+        cmocka_unit_test(takes_brace_lists_as_result_targets),
+        cmocka_unit_test(reports_errors_in_a_continued_command_at_their_own_line),
+        cmocka_unit_test(parses_every_command_of_the_vocabulary_and_prints_it_back),
         cmocka_unit_test(reports_a_missing_closing_parenthesis_with_line_and_column),
         cmocka_unit_test(reports_an_unterminated_string_at_its_opening_quote),
         cmocka_unit_test(reports_unbalanced_brackets),
