@@ -19,7 +19,7 @@
         recommendation, offered with default "no", is accepted)
 
 Images are the real photographs the machine has (python3-skimage's data folder, opencv-doc's
-examples, darknet's data; REAL_DATA.md), resized to SIZE x SIZE with cv2.INTER_LINEAR geometry
+examples, darknet's data), resized to SIZE x SIZE with cv2.INTER_LINEAR geometry
 (PaddleOCR's DetResizeForTest with a fixed image_shape resizes without keeping the aspect ratio).
 Grayscale files count only when they hold text (they are repeated to 3 channels). When fewer than
 64 colour images are available, centre crops (60%) of the largest calibration images fill up the

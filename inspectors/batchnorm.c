@@ -9,7 +9,7 @@
  *
  * "Data" is the float statistics pass of this run (-d), else the calibration statistics the
  * quantizer stored in q.npz (stats/preact_mean:0, stats/preact_std:0, same definition), so that a
- * quantized archive is checked even without -d. Owner: inspectors helper. */
+ * quantized archive is checked even without -d. */
 #include "inspector_util.h"
 
 #define MEAN_LIMIT 5.0

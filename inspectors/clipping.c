@@ -10,8 +10,7 @@
  *                                 clipping_values=[lo, hi])
  * offered as one none/warning/all group (non-interactive default: warning). A histogram of too few
  * values — under 2000, or under 100 per channel (global pools, dense outputs) — or whose every bin
- * holds at most 3 values (the original tool crashed here) is logged and left alone.
- * Owner: inspectors helper. */
+ * holds at most 3 values (the original tool crashed here) is logged and left alone. */
 #include "inspector_util.h"
 
 #define RANGE_LIMIT 40.0

@@ -7,7 +7,7 @@
  * original tool: the measured cost of each 4-bit layer — the SQNR of its 4-bit weights against
  * the float weights next to what 8 bit would give (from the params, no data needed), and the SQNR
  * drop across the layer from noise analysis next to the median drop across the weighted layers
- * that kept 8-bit weights. Owner: inspectors helper. */
+ * that kept 8-bit weights. */
 #include "inspector_util.h"
 
 /* The explicit compression_level of the script (last one wins), or -1. */

@@ -2,10 +2,10 @@
  *
  * An output layer fed by a concat gets a warning naming the concat, the layers before it (and
  * their original names), and saying they could be the outputs instead: the inputs of a concat
- * share one quantization range (DESIGN §5), so a narrow head concatenated with a wide one loses
+ * share one quantization range (docs/numerics.md), so a narrow head concatenated with a wide one loses
  * resolution. Beyond the original tool: the range each concat input has alone against the shared
  * range, and the bits that costs it (log2 of the ratio of the widths), from the float statistics
- * of this run or, without -d, the calibration ranges stored in q.npz. Owner: inspectors helper. */
+ * of this run or, without -d, the calibration ranges stored in q.npz. */
 #include "inspector_util.h"
 
 /* Range [lo, hi] of a layer's output (union with 0, as the quantizer builds ranges). */

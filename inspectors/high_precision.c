@@ -7,17 +7,17 @@
  * skipped. Outliers: SQNR <= Q25 - 1.5 IQR of the layers' SQNRs, or SQNR <= 10 dB; each is a
  * warning "name, SQNR, precision mode". Beyond the original tool: for the outliers, the lines
  *   quantization_param(L, precision_mode=a16_w16)
- * with the layers precision propagation drags along (DESIGN §5: pass-through layers such as
+ * with the layers precision propagation drags along (pass-through layers such as
  * concat, feature_splitter, ew_add, pools, resize and slice output what they receive, so their
  * whole group of tensors turns 16-bit, and the layers reading those tensors read 16 bit), the
  * estimated throughput cost of that set (hq_profile of deploy.h when libhq has it, else a MAC
- * count weighted 4x for a16_w16 and 2x for a 16-bit input), ordered by expected gain per cost.
- * Owner: inspectors helper. */
+ * count weighted 4x for a16_w16 and 2x for a 16-bit input), ordered by expected gain per cost. */
 #include <hq/deploy.h>
 
 #include "inspector_util.h"
 
-/* hq_profile arrives with the deploy helper; until libhq exports it the MAC estimate is used. */
+/* Weak, so that the module also loads into a host whose libhq lacks hq_profile; the MAC estimate
+ * is used then. */
 #pragma weak hq_profile
 #pragma weak hq_profile_destroy
 

@@ -7,8 +7,7 @@
  * which of the two the data more likely is, from the channel statistics measured on real
  * photographs by tests/fixtures/inspectors/measure_rgb_bgr.py (constants in inspector_util.h;
  * tests/e2e/inspector_image.sh reports its hit rate on held-out photos). The message calls it a
- * heuristic, and its recommendation (input_conversion) is not applied by default.
- * Owner: inspectors helper. */
+ * heuristic, and its recommendation (input_conversion) is not applied by default. */
 #include "inspector_util.h"
 
 #define GRID 4

@@ -2,7 +2,7 @@
  * inspectors/ and plugins/). Header-only and `static inline`: every inspector is its own dlopen()ed module, so
  * nothing here may need a shared object of its own. Everything goes through the context table of
  * include/hq/inspector.h and the public libhq API; nothing prints, nothing allocates beyond the
- * call. Owner: the inspectors helper. */
+ * call. */
 #ifndef HQ_INSPECTOR_UTIL_H
 #define HQ_INSPECTOR_UTIL_H
 

@@ -10,8 +10,7 @@
  * 0-1 pixels in front of 0-1 constants also "look normalized" and come out standard, the original
  * tool's false alarm, and are an info here, as are 0-1 constants meeting 0-1 data. Beyond the
  * original tool: the recommendation is the exact normalization line that makes the observed data
- * standard (or the script's constants x255 when the data shows that was the mistake).
- * Owner: inspectors helper. */
+ * standard (or the script's constants x255 when the data shows that was the mistake). */
 #include "inspector_util.h"
 
 /* Thresholds of the original tool. */

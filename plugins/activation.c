@@ -4,7 +4,7 @@
  * small next to the positive range, so an 8-bit per-tensor range resolves it poorly. The
  * swish-with-beta pattern — x scaled (a normalization, or an ew_mult/ew_div by a constant), a
  * sigmoid, then an ew_mult with the unscaled x — is a warning too: it is three quantized layers
- * instead of one, each adding noise. Owner: inspectors helper. */
+ * instead of one, each adding noise. */
 #include "../inspectors/inspector_util.h"
 
 /* Whether layer `l` (NULL: none) with params `p` applies a sigmoid (a standalone activation or a

@@ -12,7 +12,7 @@
  * a warning with the line that enables it; finetune/adaround requested is an info saying hq does
  * not apply them. The original indexed its feature table by name and crashed when the one feature
  * enabled was not bias_correction; here any combination of commands, values of any kind or none at
- * all, is read without failing. Owner: inspectors helper. */
+ * all, is read without failing. */
 #include "../inspectors/inspector_util.h"
 
 #define DEFAULT_LEVEL 2

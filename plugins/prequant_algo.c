@@ -6,8 +6,7 @@
  * above it a warning (a larger set only changes the statistics collection; a larger set for an
  * algorithm is that algorithm's own setting), below it an info. Beyond it: equalization disabled
  * by the script is an info. Any combination of commands, values of any kind or none at all, is
- * read without failing (the size is read from `calibration` lines only, where hq reads it).
- * Owner: inspectors helper. */
+ * read without failing (the size is read from `calibration` lines only, where hq reads it). */
 #include "../inspectors/inspector_util.h"
 
 #define DEFAULT_CALIBSET 64

@@ -2,7 +2,7 @@
  * float network over the first calibset_size samples, folding every layer's output and
  * pre-activation into the statistics engine (core/stats: range, histogram, per-channel output
  * means, per-channel pre-activation moments), and the storing of those statistics in q.npz.
- * Owned by the optimizer. Pre-activations are tapped on the engine's split-activation clone of the
+ * Pre-activations are tapped on the engine's split-activation clone of the
  * graph (hqi_stats_split_activations), the same one hq-diag's statistics pass runs on. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* compression.c — which layers get 4-bit weights. Owned by the optimizer.
+/* compression.c — which layers get 4-bit weights.
  *
  * model_optimization_flavor(compression_level=L) asks for a share of the weights at 4 bit
  * (hqi_compression_level_ratio), model_optimization_config(compression_params,

@@ -1,5 +1,5 @@
 /* equalize.c — float optimizations of `hq optimize` that do not change what the network computes:
- * batch-norm folding and cross-layer equalization. Owned by the optimizer.
+ * batch-norm folding and cross-layer equalization.
  *
  * Cross-layer equalization (Nagel et al., "Data-Free Quantization", 2019): for a pair
  * A -> (relu|leaky|prelu|linear) -> B where A's output feeds only B, output channel c of A is

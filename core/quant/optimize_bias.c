@@ -1,5 +1,5 @@
 /* optimize_bias.c — post_quantization_optimization(bias_correction): per-channel bias correction
- * from calibration data. Owned by the optimizer.
+ * from calibration data.
  *
  * Quantizing a kernel W to W + dW shifts the expected output of channel o by
  * sum over taps and input channels of dW[t, i, o] * E[x_i], where E[x_i] is the calibration mean

@@ -1,5 +1,5 @@
 /* precision.c — per-layer bit widths for `hq optimize`: precision-mode names, and the propagation
- * of DESIGN §5. Owned by the optimizer.
+ * rules of docs/numerics.md (pass-through layers output what they receive).
  *
  * Model: every tensor (a layer's output, all pieces of a splitter alike) has one width, 8 or 16
  * bit. A layer that "outputs what it receives" (pass-through: concat, feature_splitter, ew_add,

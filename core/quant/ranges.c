@@ -1,5 +1,5 @@
-/* ranges.c — the float range each layer's output is quantized over, and weight clipping. Owned by
- * the optimizer.
+/* ranges.c — the float range each layer's output is quantized over, and weight
+ * clipping.
  *
  * Per layer: the observed calibration [min, max] by default, or the activation_clipping range
  * (manual values, or percentiles of the calibration histogram), or force_range_out; always

@@ -1,7 +1,6 @@
 /* hqrt_kernels_ref.c — the scalar integer reference kernels (see hqrt_kernels_ref.h and
  * docs/numerics.md). Plain C11, no allocation, no float math: compiled unchanged into libhq
- * (quantized emulation) and libhqrt (deploy runtime).
- * Owner: numerics helper (issue 6). */
+ * (quantized emulation) and libhqrt (deploy runtime). */
 #include <string.h>
 
 #include "hqrt_kernels_ref.h"

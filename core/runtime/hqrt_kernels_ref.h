@@ -4,7 +4,6 @@
  * runs them, and the deploy runtime (libhqrt) compiles this very file, so emulation and deployment
  * are bit-exact by construction; fast kernels are tested bit-exact against them. The formulas are
  * in docs/numerics.md; the parameters come from `<net>.q.npz` (keys in hq-har(5)).
- * Owner: numerics helper (issue 6).
  *
  * Conventions (CMSIS-NN style):
  * - Plain C11, depends only on <stdint.h>/<stddef.h>/<string.h>; no allocation, no globals, no

@@ -4,8 +4,7 @@
  * the definition. Shared verbatim by libhq (quantized emulation) and libhqrt (deploy runtime), so
  * it depends on nothing but <stdint.h> and <stddef.h>: plain C11, no allocation, no float math
  * except in the I/O helpers hqrt_quantize_value / hqrt_dequantize_value (which run outside the
- * layers, on the model's inputs and outputs).
- * Owner: numerics helper (issue 6). */
+ * layers, on the model's inputs and outputs). */
 #ifndef HQRT_NUMERICS_H
 #define HQRT_NUMERICS_H
 

@@ -1,4 +1,4 @@
-/* archive.h — the model archive (`.har`): a flat ustar tar in Hailo's layout (DESIGN §4.1).
+/* archive.h — the model archive (`.har`): a flat ustar tar in Hailo's layout (hq-har(5)).
  *
  *   <net>.metadata.json  state, hn member name, hw_arch, hq_version
  *   <net>.hn             the graph (graph.h)

@@ -49,7 +49,7 @@ scale = 1.0 + np.abs(logits)
 err = np.max(np.abs(got - logits) / scale)
 assert err <= 1e-5, f"output differs from numpy by {err} (relative)"
 # conv1 sums 27 products of pixels up to 255 in float (the fast kernels, docs/kernels.md): an
-# error of a few 1e-5 on outputs near 0.5 is float rounding, inside DESIGN's 1e-4
+# error of a few 1e-5 on outputs near 0.5 is float rounding, inside the 1e-4 import tolerance
 assert np.max(np.abs(b8["tiny/conv1"] - conv1) / (1 + np.abs(conv1))) <= 1e-4
 assert b8["tiny/conv1"].shape == (16, 16, 16, 8)
 assert np.array_equal(b8["tiny/fc1"], got)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every option --help prints appears in the command's man page, and every option the man page
-# documents in OPTIONS appears in --help (STYLE.md: one source of truth for CLI options).
+# documents in OPTIONS appears in --help (one source of truth for CLI options).
 set -euo pipefail
 man_dir="$HQ_SOURCE_DIR/man"
 fail=0

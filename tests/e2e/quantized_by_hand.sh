@@ -4,7 +4,6 @@
 # run by `hq emulate --target quantized` with every layer tapped, and recomputed in int64 numpy
 # from the archive's q.npz and the documented formulas only
 # (tests/fixtures/optimize/numerics_by_hand.py); every tap must be equal bit for bit.
-# Owner: quantizer/numerics (issue 6).
 set -euo pipefail
 py=/usr/bin/python3
 by_hand="$HQ_SOURCE_DIR/tests/fixtures/optimize/numerics_by_hand.py"

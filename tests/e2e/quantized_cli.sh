@@ -2,7 +2,7 @@
 # `hq emulate --target quantized` and `hq analyze-noise` on the bundled sample model: the quantized
 # outputs are close to fp_optimized (SQNR), identical at 1 and 2 threads; analyze-noise stores
 # snr and partial_snr for every layer (in place, or into -o leaving the input untouched); bad
-# invocations fail with one line, exit 2, and write nothing. Owner: numerics helper.
+# invocations fail with one line, exit 2, and write nothing.
 set -euo pipefail
 py=/usr/bin/python3
 onnx="$HQ_SOURCE_DIR/samples/sample.onnx"

@@ -4,7 +4,7 @@
  * bilinear resize, pad, concat, standalone activation table, softmax), then the fuzz input is
  * XORed over the values of its tensors (keys, dtypes and shapes kept), and the result is loaded
  * and, when accepted, run. Property: the decoder accepts only params the kernels can run without
- * reading or writing out of bounds or overflowing (ASan + UBSan watch). Owner: numerics helper. */
+ * reading or writing out of bounds or overflowing (ASan + UBSan watch). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

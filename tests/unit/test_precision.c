@@ -1,4 +1,4 @@
-/* test_precision.c — precision modes and their propagation (DESIGN §5) on graphs built with the
+/* test_precision.c — precision modes and their propagation (docs/numerics.md) on graphs built with the
  * graph API: 16 bit spreading through a feature_splitter and a concat, raised layers logged with
  * their reason, contradictions refused naming the chain of layers. */
 #include <setjmp.h>
