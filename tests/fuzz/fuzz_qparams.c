@@ -13,32 +13,17 @@
 #include "hq/graph.h"
 #include "hq/tensor.h"
 #include "numerics/qmodel.h"
+#include "test_graphs.h"
 
 static hq_graph_t *graph;
 static hq_npz_t *base;
 static float input[2 * 4 * 4 * 2];
 
-static int add(const char *name, hq_layer_type_t type, int from)
-{
-    int index = -1;
-    if (hq_graph_add_layer(graph, name, type, &index, NULL) != HQ_OK)
-        abort();
-    if (from >= 0 && hq_graph_connect(graph, from, 0, index, NULL) != HQ_OK)
-        abort();
-    return index;
-}
-
+/* A k x k conv with "same" padding and activation_alpha 0.1 (the leaky slope). */
 static void conv(int index, int k, int cin, int cout, hq_activation_t act)
 {
-    hq_layer_params_t *p = &hq_graph_layer_mut(graph, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
-    p->has_bias = true;
-    p->activation = act;
-    p->activation_alpha = 0.1f;
+    test_set_conv(graph, index, k, cin, cout, k / 2, act);
+    hq_graph_layer_mut(graph, index)->params.activation_alpha = 0.1f;
 }
 
 static void put(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape, float seed)
@@ -56,38 +41,38 @@ static void setup(void)
 {
     if (hq_graph_create("f", &graph, NULL) != HQ_OK)
         abort();
-    int in = add("in", HQ_LAYER_INPUT, -1);
+    int in = test_add_layer(graph, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t s = {4, {-1, 4, 4, 2}};
     hq_layer_set_output_shape(graph, in, &s, NULL);
-    int c1 = add("c1", HQ_LAYER_CONV, in);
+    int c1 = test_add_layer(graph, "c1", HQ_LAYER_CONV, in);
     conv(c1, 3, 2, 4, HQ_ACT_LEAKY);
-    int dw = add("dw", HQ_LAYER_DW, c1);
+    int dw = test_add_layer(graph, "dw", HQ_LAYER_DW, c1);
     conv(dw, 3, 1, 4, HQ_ACT_SIGMOID);
-    int sum = add("sum", HQ_LAYER_EW_ADD, c1);
+    int sum = test_add_layer(graph, "sum", HQ_LAYER_EW_ADD, c1);
     hq_graph_connect(graph, dw, 0, sum, NULL);
-    int mul = add("mul", HQ_LAYER_EW_MULT, sum);
+    int mul = test_add_layer(graph, "mul", HQ_LAYER_EW_MULT, sum);
     hq_graph_connect(graph, dw, 0, mul, NULL);
-    int pad = add("pad", HQ_LAYER_PAD, mul);
+    int pad = test_add_layer(graph, "pad", HQ_LAYER_PAD, mul);
     hq_layer_params_t *p = &hq_graph_layer_mut(graph, pad)->params;
     p->pads[2] = p->pads[3] = 1;
     p->pad_value = 0.5f;
-    int ap = add("ap", HQ_LAYER_AVGPOOL, pad);
+    int ap = test_add_layer(graph, "ap", HQ_LAYER_AVGPOOL, pad);
     p = &hq_graph_layer_mut(graph, ap)->params;
     p->kernel_h = p->kernel_w = 2;
     p->stride_h = p->stride_w = 1;
     p->pads[0] = p->pads[1] = 1;
-    int rs = add("rs", HQ_LAYER_RESIZE, ap);
+    int rs = test_add_layer(graph, "rs", HQ_LAYER_RESIZE, ap);
     hq_graph_layer_mut(graph, rs)->params.resize_method = HQ_RESIZE_BILINEAR;
     hq_graph_layer_mut(graph, rs)->params.resize_coords = HQ_RESIZE_HALF_PIXEL;
     hq_shape_t rshape = {4, {-1, 3, 3, 4}};
     hq_graph_layer_mut(graph, rs)->output_shape = rshape;
-    int act = add("act", HQ_LAYER_ACTIVATION, rs);
+    int act = test_add_layer(graph, "act", HQ_LAYER_ACTIVATION, rs);
     hq_graph_layer_mut(graph, act)->params.activation = HQ_ACT_TANH;
-    int sm = add("sm", HQ_LAYER_SOFTMAX, act);
+    int sm = test_add_layer(graph, "sm", HQ_LAYER_SOFTMAX, act);
     hq_graph_layer_mut(graph, sm)->params.axis = 3;
-    int cat = add("cat", HQ_LAYER_CONCAT, sm);
+    int cat = test_add_layer(graph, "cat", HQ_LAYER_CONCAT, sm);
     hq_graph_connect(graph, sm, 0, cat, NULL);
-    add("out", HQ_LAYER_OUTPUT, cat);
+    test_add_layer(graph, "out", HQ_LAYER_OUTPUT, cat);
     if (hq_graph_finalize(graph, "f", NULL) != HQ_OK)
         abort();
     hq_npz_t *fpo = NULL;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "quant/calibrate.h"
+#include "test_graphs.h"
 
 #define DIR HQ_FIXTURES "/calibrate/"
 
@@ -25,41 +26,20 @@ typedef struct fixture {
     hq_dataset_t *data;
 } fixture_t;
 
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = -1;
-    assert_int_equal(hq_graph_add_layer(g, name, type, &index, NULL), HQ_OK);
-    if (from >= 0)
-        assert_int_equal(hq_graph_connect(g, from, 0, index, NULL), HQ_OK);
-    return index;
-}
-
-static void set_conv(hq_graph_t *g, int index, int k, int cin, int cout, hq_activation_t act)
-{
-    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
-    p->has_bias = true;
-    p->activation = act;
-}
-
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
     hq_error_t err = {0};
     assert_int_equal(hq_graph_create("net", &f->graph, NULL), HQ_OK);
-    int in = add(f->graph, "input_layer1", HQ_LAYER_INPUT, -1);
+    int in = test_add_layer(f->graph, "input_layer1", HQ_LAYER_INPUT, -1);
     hq_shape_t shape = {4, {-1, 6, 5, 3}};
     assert_int_equal(hq_layer_set_output_shape(f->graph, in, &shape, NULL), HQ_OK);
-    int c1 = add(f->graph, "conv1", HQ_LAYER_CONV, in);
-    set_conv(f->graph, c1, 3, 3, 4, HQ_ACT_RELU);
-    int gap = add(f->graph, "gap", HQ_LAYER_GLOBAL_AVG_POOL, c1);
-    int c2 = add(f->graph, "conv2", HQ_LAYER_CONV, gap);
-    set_conv(f->graph, c2, 1, 4, 2, HQ_ACT_LINEAR);
-    add(f->graph, "output_layer1", HQ_LAYER_OUTPUT, c2);
+    int c1 = test_add_layer(f->graph, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(f->graph, c1, 3, 3, 4, 1, HQ_ACT_RELU);
+    int gap = test_add_layer(f->graph, "gap", HQ_LAYER_GLOBAL_AVG_POOL, c1);
+    int c2 = test_add_layer(f->graph, "conv2", HQ_LAYER_CONV, gap);
+    test_set_conv(f->graph, c2, 1, 4, 2, 0, HQ_ACT_LINEAR);
+    test_add_layer(f->graph, "output_layer1", HQ_LAYER_OUTPUT, c2);
     if (hq_graph_finalize(f->graph, "test.hn", &err))
         fail_msg("finalize: %s", err.message);
     if (hq_npz_read_file(DIR "params.npz", &f->params, &err) ||

@@ -19,86 +19,10 @@
 #include "hq/emulate.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
+#include "test_graphs.h"
 
 /* ---- building graphs
  * -------------------------------------------------------------------- */
-
-static hq_shape_t shape4(int64_t h, int64_t w, int64_t c)
-{
-    hq_shape_t s = {4, {-1, h, w, c}};
-    return s;
-}
-
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    return index;
-}
-
-static void link_layers(hq_graph_t *g, int from, int port, int to)
-{
-    hq_error_t err = {0};
-    if (hq_graph_connect(g, from, port, to, &err))
-        fail_msg("connect: %s", err.message);
-}
-
-static int add_input(hq_graph_t *g, const char *name, hq_shape_t shape)
-{
-    int index = add(g, name, HQ_LAYER_INPUT);
-    assert_int_equal(hq_layer_set_output_shape(g, index, &shape, NULL), HQ_OK);
-    return index;
-}
-
-static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = add(g, name, type);
-    link_layers(g, from, 0, index);
-    return index;
-}
-
-static void finalize_ok(hq_graph_t *g)
-{
-    hq_error_t err = {0};
-    if (hq_graph_finalize(g, "test.hn", &err))
-        fail_msg("finalize: %s", err.message);
-}
-
-static void set_conv(hq_graph_t *g, int index, int k, int cin, int cout, int pad,
-                     hq_activation_t act)
-{
-    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = pad;
-    p->has_bias = true;
-    p->activation = act;
-}
-
-/* Deterministic values in [-1, 1). */
-static void fill(float *x, int64_t n, uint32_t seed)
-{
-    uint32_t s = seed * 2654435761u + 1u;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0);
-    }
-}
-
-static const float *put(hq_npz_t *npz, const char *key, int ndim, int64_t d0, int64_t d1,
-                        int64_t d2, int64_t d3, uint32_t seed)
-{
-    int64_t shape[4] = {d0, d1, d2, d3};
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
-    fill(t->data, hq_tensor_count(t), seed);
-    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
-    return hq_npz_get(npz, key)->data;
-}
 
 static hq_emulator_t *create_ok(const hq_graph_t *g, const hq_npz_t *params)
 {
@@ -133,25 +57,25 @@ static void cnn_build(cnn_t *c)
     memset(c, 0, sizeof *c);
     assert_int_equal(hq_graph_create("net", &c->graph, NULL), HQ_OK);
     hq_graph_t *g = c->graph;
-    c->in = add_input(g, "input_layer1", shape4(4, 4, 2));
-    c->conv = add_after(g, "conv1", HQ_LAYER_CONV, c->in);
-    set_conv(g, c->conv, 3, 2, 3, 1, HQ_ACT_RELU);
-    c->pool = add_after(g, "maxpool1", HQ_LAYER_MAXPOOL, c->conv);
+    c->in = test_add_input(g, "input_layer1", 4, 4, 2);
+    c->conv = test_add_layer(g, "conv1", HQ_LAYER_CONV, c->in);
+    test_set_conv(g, c->conv, 3, 2, 3, 1, HQ_ACT_RELU);
+    c->pool = test_add_layer(g, "maxpool1", HQ_LAYER_MAXPOOL, c->conv);
     hq_layer_params_t *pp = &hq_graph_layer_mut(g, c->pool)->params;
     pp->kernel_h = pp->kernel_w = 2;
     pp->stride_h = pp->stride_w = 2;
-    c->fc = add_after(g, "fc1", HQ_LAYER_DENSE, c->pool);
+    c->fc = test_add_layer(g, "fc1", HQ_LAYER_DENSE, c->pool);
     hq_layer_params_t *fp = &hq_graph_layer_mut(g, c->fc)->params;
     fp->kernel_in = 12;
     fp->kernel_out = 5;
     fp->has_bias = true;
-    c->out = add_after(g, "output_layer1", HQ_LAYER_OUTPUT, c->fc);
-    finalize_ok(g);
+    c->out = test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c->fc);
+    test_finalize(g);
     assert_int_equal(hq_npz_create(&c->params, NULL), HQ_OK);
-    c->k1 = put(c->params, "net/conv1/kernel:0", 4, 3, 3, 2, 3, 1);
-    c->b1 = put(c->params, "net/conv1/bias:0", 1, 3, 0, 0, 0, 2);
-    c->k2 = put(c->params, "net/fc1/kernel:0", 2, 12, 5, 0, 0, 3);
-    c->b2 = put(c->params, "net/fc1/bias:0", 1, 5, 0, 0, 0, 4);
+    c->k1 = test_put_filled(c->params, "net/conv1/kernel:0", 4, (int64_t[]){3, 3, 2, 3}, 1);
+    c->b1 = test_put_filled(c->params, "net/conv1/bias:0", 1, (int64_t[]){3}, 2);
+    c->k2 = test_put_filled(c->params, "net/fc1/kernel:0", 2, (int64_t[]){12, 5}, 3);
+    c->b2 = test_put_filled(c->params, "net/fc1/bias:0", 1, (int64_t[]){5}, 4);
 }
 
 static void cnn_free(cnn_t *c)
@@ -201,7 +125,7 @@ static void conv_relu_maxpool_dense_matches_a_direct_computation(void **state)
     assert_int_equal(hq_emulator_input_size(emu, 0), 32);
     assert_int_equal(hq_emulator_output_size(emu, 0), 5);
     float x[3 * 32], y[3 * 5];
-    fill(x, 3 * 32, 7);
+    test_fill(x, 3 * 32, 7);
     for (int i = 0; i < 3 * 32; i++)
         x[i] *= 4.0f;
     const float *inputs[1] = {x};
@@ -242,7 +166,7 @@ static void taps_see_every_layer_once_per_batch_with_the_batch_in_the_shape(void
     cnn_build(&c);
     hq_emulator_t *emu = create_ok(c.graph, c.params);
     float x[2 * 32];
-    fill(x, 64, 9);
+    test_fill(x, 64, 9);
     const float *inputs[1] = {x};
     tap_log_t log;
     memset(&log, 0, sizeof log);
@@ -290,7 +214,7 @@ static void batch_size_does_not_change_results(void **state)
     cnn_build(&c);
     hq_emulator_t *emu = create_ok(c.graph, c.params);
     float x[7 * 32], whole[7 * 5], single[7 * 5];
-    fill(x, 7 * 32, 11);
+    test_fill(x, 7 * 32, 11);
     const float *inputs[1] = {x};
     float *outputs[1] = {whole};
     assert_int_equal(hq_emulator_run(emu, 7, inputs, outputs, NULL, NULL, NULL), HQ_OK);
@@ -334,7 +258,7 @@ static void streaming_a_dataset_in_batches_of_any_size_gives_the_same_outputs(vo
     int64_t shape[4] = {7, 4, 4, 2};
     hq_tensor_t *t = NULL;
     assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
-    fill(t->data, 7 * 32, 13);
+    test_fill(t->data, 7 * 32, 13);
     assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
     double want[7 * 5];
     for (int n = 0; n < 7; n++)
@@ -395,7 +319,7 @@ static void a_misshapen_kernel_is_refused_with_both_shapes(void **state)
     (void)state;
     cnn_t c;
     cnn_build(&c);
-    put(c.params, "net/conv1/kernel:0", 4, 3, 3, 2, 4, 1);
+    test_put_filled(c.params, "net/conv1/kernel:0", 4, (int64_t[]){3, 3, 2, 4}, 1);
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     assert_int_equal(hq_emulator_create(c.graph, c.params, HQ_TARGET_NATIVE, "m.har", &emu, &err),
@@ -412,7 +336,7 @@ static void float64_params_are_converted(void **state)
     cnn_t c;
     cnn_build(&c);
     float x[32], want_out[5], got_out[5];
-    fill(x, 32, 5);
+    test_fill(x, 32, 5);
     const float *inputs[1] = {x};
     float *outputs[1] = {want_out};
     hq_emulator_t *emu = create_ok(c.graph, c.params);
@@ -478,7 +402,7 @@ static void an_unfinalized_graph_is_refused(void **state)
     (void)state;
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    add_input(g, "in", shape4(2, 2, 1));
+    test_add_input(g, "in", 2, 2, 1);
     hq_emulator_t *emu = NULL;
     assert_int_equal(hq_emulator_create(g, NULL, HQ_TARGET_NATIVE, "x", &emu, NULL), HQ_ERR_STATE);
     assert_null(emu);
@@ -493,15 +417,15 @@ static void the_planned_peak_is_below_the_sum_of_activations_on_a_chain(void **s
     (void)state;
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int prev = add_input(g, "in", shape4(8, 8, 4));
+    int prev = test_add_input(g, "in", 8, 8, 4);
     char name[16];
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof name, "act%d", i);
-        prev = add_after(g, name, HQ_LAYER_ACTIVATION, prev);
+        prev = test_add_layer(g, name, HQ_LAYER_ACTIVATION, prev);
         hq_graph_layer_mut(g, prev)->params.activation = i % 2 ? HQ_ACT_RELU : HQ_ACT_TANH;
     }
-    add_after(g, "out", HQ_LAYER_OUTPUT, prev);
-    finalize_ok(g);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, prev);
+    test_finalize(g);
     hq_emulator_t *emu = create_ok(g, NULL);
     int64_t one = 8 * 8 * 4 * (int64_t)sizeof(float);
     int64_t sum = one * 9; /* eight activations and the output */
@@ -518,7 +442,7 @@ static void the_planned_peak_is_below_the_sum_of_activations_on_a_chain(void **s
     assert_int_equal(hq_emulator_peak_bytes(emu, 0), 0);
     /* and the values are still right: tanh then relu, alternating */
     float x[256], y[256];
-    fill(x, 256, 3);
+    test_fill(x, 256, 3);
     const float *inputs[1] = {x};
     float *outputs[1] = {y};
     assert_int_equal(hq_emulator_run(emu, 1, inputs, outputs, NULL, NULL, NULL), HQ_OK);
@@ -538,18 +462,18 @@ static void a_residual_branch_keeps_its_input_alive_until_the_add(void **state)
     /* in -> conv 1x1 (x2, bias 1) -> ew_add(in, conv) -> out */
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, "in", shape4(2, 2, 1));
-    int conv = add_after(g, "conv", HQ_LAYER_CONV, in);
-    set_conv(g, conv, 1, 1, 1, 0, HQ_ACT_LINEAR);
-    int sum = add(g, "add", HQ_LAYER_EW_ADD);
-    link_layers(g, in, 0, sum);
-    link_layers(g, conv, 0, sum);
-    add_after(g, "out", HQ_LAYER_OUTPUT, sum);
-    finalize_ok(g);
+    int in = test_add_input(g, "in", 2, 2, 1);
+    int conv = test_add_layer(g, "conv", HQ_LAYER_CONV, in);
+    test_set_conv(g, conv, 1, 1, 1, 0, HQ_ACT_LINEAR);
+    int sum = test_add_layer(g, "add", HQ_LAYER_EW_ADD, -1);
+    test_connect(g, in, 0, sum);
+    test_connect(g, conv, 0, sum);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, sum);
+    test_finalize(g);
     hq_npz_t *params = NULL;
     assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
-    float *k = (float *)put(params, "net/conv/kernel:0", 4, 1, 1, 1, 1, 0);
-    float *b = (float *)put(params, "net/conv/bias:0", 1, 1, 0, 0, 0, 0);
+    float *k = test_put_filled(params, "net/conv/kernel:0", 4, (int64_t[]){1, 1, 1, 1}, 0);
+    float *b = test_put_filled(params, "net/conv/bias:0", 1, (int64_t[]){1}, 0);
     k[0] = 2.0f;
     b[0] = 1.0f;
     hq_emulator_t *emu = create_ok(g, params);
@@ -571,16 +495,16 @@ static void a_splitter_reports_each_piece_and_feeds_the_right_consumer(void **st
      * out0 */
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, "in", shape4(1, 1, 4));
-    int split = add_after(g, "split", HQ_LAYER_FEATURE_SPLITTER, in);
+    int in = test_add_input(g, "in", 1, 1, 4);
+    int split = test_add_layer(g, "split", HQ_LAYER_FEATURE_SPLITTER, in);
     int sizes[2] = {1, 3};
     assert_int_equal(hq_layer_set_split_sizes(g, split, sizes, 2, NULL), HQ_OK);
-    int out0 = add(g, "out0", HQ_LAYER_OUTPUT);
-    link_layers(g, split, 0, out0);
-    int red = add(g, "sum", HQ_LAYER_REDUCE_SUM);
-    link_layers(g, split, 1, red);
-    add_after(g, "out1", HQ_LAYER_OUTPUT, red);
-    finalize_ok(g);
+    int out0 = test_add_layer(g, "out0", HQ_LAYER_OUTPUT, -1);
+    test_connect(g, split, 0, out0);
+    int red = test_add_layer(g, "sum", HQ_LAYER_REDUCE_SUM, -1);
+    test_connect(g, split, 1, red);
+    test_add_layer(g, "out1", HQ_LAYER_OUTPUT, red);
+    test_finalize(g);
     hq_emulator_t *emu = create_ok(g, NULL);
     float x[8] = {1, 2, 3, 4, 10, 20, 30, 40}, y0[2], y1[2];
     const float *inputs[1] = {x};
@@ -603,31 +527,31 @@ static void batch_norm_prelu_and_const_input_use_their_params(void **state)
     /* in [1,1,2] -> batch_norm (prelu) -> ew_mult(const) -> out */
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, "in", shape4(1, 1, 2));
-    int bn = add_after(g, "bn", HQ_LAYER_BATCH_NORM, in);
+    int in = test_add_input(g, "in", 1, 1, 2);
+    int bn = test_add_layer(g, "bn", HQ_LAYER_BATCH_NORM, in);
     hq_graph_layer_mut(g, bn)->params.activation = HQ_ACT_PRELU;
     hq_graph_layer_mut(g, bn)->params.epsilon = 0.0f;
-    int k = add(g, "k", HQ_LAYER_CONST_INPUT);
-    hq_shape_t ks = shape4(1, 1, 2);
+    int k = test_add_layer(g, "k", HQ_LAYER_CONST_INPUT, -1);
+    hq_shape_t ks = test_shape4(1, 1, 2);
     assert_int_equal(hq_layer_set_output_shape(g, k, &ks, NULL), HQ_OK);
-    int mul = add(g, "mul", HQ_LAYER_EW_MULT);
-    link_layers(g, bn, 0, mul);
-    link_layers(g, k, 0, mul);
-    add_after(g, "out", HQ_LAYER_OUTPUT, mul);
-    finalize_ok(g);
+    int mul = test_add_layer(g, "mul", HQ_LAYER_EW_MULT, -1);
+    test_connect(g, bn, 0, mul);
+    test_connect(g, k, 0, mul);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, mul);
+    test_finalize(g);
     hq_npz_t *params = NULL;
     assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
-    float *gamma = (float *)put(params, "net/bn/gamma:0", 1, 2, 0, 0, 0, 0);
-    float *beta = (float *)put(params, "net/bn/beta:0", 1, 2, 0, 0, 0, 0);
-    float *mean = (float *)put(params, "net/bn/moving_mean:0", 1, 2, 0, 0, 0, 0);
-    float *var = (float *)put(params, "net/bn/moving_variance:0", 1, 2, 0, 0, 0, 0);
-    float *slope = (float *)put(params, "net/bn/prelu_slope:0", 1, 2, 0, 0, 0, 0);
+    float *gamma = test_put_filled(params, "net/bn/gamma:0", 1, (int64_t[]){2}, 0);
+    float *beta = test_put_filled(params, "net/bn/beta:0", 1, (int64_t[]){2}, 0);
+    float *mean = test_put_filled(params, "net/bn/moving_mean:0", 1, (int64_t[]){2}, 0);
+    float *var = test_put_filled(params, "net/bn/moving_variance:0", 1, (int64_t[]){2}, 0);
+    float *slope = test_put_filled(params, "net/bn/prelu_slope:0", 1, (int64_t[]){2}, 0);
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     assert_int_equal(hq_emulator_create(g, params, HQ_TARGET_NATIVE, "t", &emu, &err),
                      HQ_ERR_NOT_FOUND);
     assert_string_equal(err.message, "t: layer 'net/k': params key 'net/k/const:0' missing");
-    float *cst = (float *)put(params, "net/k/const:0", 3, 1, 1, 2, 0, 0);
+    float *cst = test_put_filled(params, "net/k/const:0", 3, (int64_t[]){1, 1, 2}, 0);
     gamma[0] = 2, gamma[1] = 1;
     beta[0] = 0, beta[1] = 1;
     mean[0] = 1, mean[1] = 0;
@@ -662,16 +586,16 @@ static void setup_nothing(hq_graph_t *g, int index)
 }
 static void setup_conv(hq_graph_t *g, int index)
 {
-    set_conv(g, index, 3, 4, 4, 1, HQ_ACT_RELU6);
+    test_set_conv(g, index, 3, 4, 4, 1, HQ_ACT_RELU6);
 }
 static void setup_dw(hq_graph_t *g, int index)
 {
-    set_conv(g, index, 3, 1, 8, 1, HQ_ACT_LEAKY);
+    test_set_conv(g, index, 3, 1, 8, 1, HQ_ACT_LEAKY);
     hq_graph_layer_mut(g, index)->params.activation_alpha = 0.1f;
 }
 static void setup_deconv(hq_graph_t *g, int index)
 {
-    set_conv(g, index, 2, 4, 2, 0, HQ_ACT_LINEAR);
+    test_set_conv(g, index, 2, 4, 2, 0, HQ_ACT_LINEAR);
     hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
     p->stride_h = p->stride_w = 2;
 }
@@ -726,7 +650,7 @@ static void setup_pad(hq_graph_t *g, int index)
 }
 static void setup_resize(hq_graph_t *g, int index)
 {
-    hq_shape_t out = shape4(7, 8, 4);
+    hq_shape_t out = test_shape4(7, 8, 4);
     assert_int_equal(hq_layer_set_output_shape(g, index, &out, NULL), HQ_OK);
     hq_graph_layer_mut(g, index)->params.resize_method = HQ_RESIZE_BILINEAR;
     hq_graph_layer_mut(g, index)->params.resize_coords = HQ_RESIZE_HALF_PIXEL;
@@ -737,7 +661,7 @@ static void setup_block(hq_graph_t *g, int index)
 }
 static void setup_reshape(hq_graph_t *g, int index)
 {
-    hq_shape_t out = shape4(16, 2, 2);
+    hq_shape_t out = test_shape4(16, 2, 2);
     assert_int_equal(hq_layer_set_output_shape(g, index, &out, NULL), HQ_OK);
 }
 static void setup_transpose(hq_graph_t *g, int index)
@@ -797,19 +721,20 @@ static void put_layer_params(hq_npz_t *npz, const hq_layer_t *l)
                                           "moving_variance:0"};
     if (l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW || l->type == HQ_LAYER_DECONV) {
         snprintf(key, sizeof key, "%s/kernel:0", l->name);
-        put(npz, key, 4, p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out, 31);
+        test_put_filled(npz, key, 4,
+                        (int64_t[]){p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out}, 31);
     }
     if (l->type == HQ_LAYER_DENSE) {
         snprintf(key, sizeof key, "%s/kernel:0", l->name);
-        put(npz, key, 2, p->kernel_in, p->kernel_out, 0, 0, 32);
+        test_put_filled(npz, key, 2, (int64_t[]){p->kernel_in, p->kernel_out}, 32);
     }
     if (p->has_bias) {
         snprintf(key, sizeof key, "%s/bias:0", l->name);
-        put(npz, key, 1, p->kernel_out, 0, 0, 0, 33);
+        test_put_filled(npz, key, 1, (int64_t[]){p->kernel_out}, 33);
     }
     for (int k = 0; l->type == HQ_LAYER_BATCH_NORM && k < 4; k++) {
         snprintf(key, sizeof key, "%s/%s", l->name, bn_keys[k]);
-        float *x = (float *)put(npz, key, 1, c, 0, 0, 0, 34 + (uint32_t)k);
+        float *x = test_put_filled(npz, key, 1, (int64_t[]){c}, 34 + (uint32_t)k);
         for (int64_t i = 0; k == 3 && i < c; i++)
             x[i] = 1.0f + fabsf(x[i]); /* a positive variance */
     }
@@ -828,17 +753,18 @@ static void every_layer_type_runs_and_gives_the_same_result_in_any_batch(void **
             fail_msg("no test case for layer type %s", hq_layer_type_name((hq_layer_type_t)type));
         hq_graph_t *g = NULL;
         assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-        int in = add_input(g, "in", shape4(4, 4, 4)), in2 = -1;
+        int in = test_add_input(g, "in", 4, 4, 4), in2 = -1;
         if (tc->inputs == 2)
-            in2 = add_input(g, "in2", type == HQ_LAYER_CONCAT ? shape4(4, 4, 4) : shape4(1, 1, 4));
-        int layer = add_after(g, "layer", (hq_layer_type_t)type, in);
+            in2 = type == HQ_LAYER_CONCAT ? test_add_input(g, "in2", 4, 4, 4)
+                                          : test_add_input(g, "in2", 1, 1, 4);
+        int layer = test_add_layer(g, "layer", (hq_layer_type_t)type, in);
         if (in2 >= 0)
-            link_layers(g, in2, 0, layer);
+            test_connect(g, in2, 0, layer);
         tc->setup(g, layer);
         int pieces = type == HQ_LAYER_FEATURE_SPLITTER ? 2 : 1;
         for (int p = 0; p < pieces; p++) {
-            int out = add(g, p ? "out1" : "out0", HQ_LAYER_OUTPUT);
-            link_layers(g, layer, p, out);
+            int out = test_add_layer(g, p ? "out1" : "out0", HQ_LAYER_OUTPUT, -1);
+            test_connect(g, layer, p, out);
         }
         hq_error_t err = {0};
         if (hq_graph_finalize(g, "test.hn", &err))
@@ -851,8 +777,8 @@ static void every_layer_type_runs_and_gives_the_same_result_in_any_batch(void **
             fail_msg("%s: create: %s", hq_layer_type_name((hq_layer_type_t)type), err.message);
         int64_t in_size[2] = {hq_emulator_input_size(emu, 0), hq_emulator_input_size(emu, 1)};
         float x[3 * 64], x2[3 * 64], whole[2][3 * 512], single[2][3 * 512];
-        fill(x, 3 * 64, 40 + (uint32_t)type);
-        fill(x2, 3 * 64, 80 + (uint32_t)type);
+        test_fill(x, 3 * 64, 40 + (uint32_t)type);
+        test_fill(x2, 3 * 64, 80 + (uint32_t)type);
         for (int i = 0; i < 3 * 64; i++)
             x2[i] = x2[i] >= 0 ? x2[i] + 0.5f : x2[i] - 0.5f; /* no division by ~0 */
         const float *inputs[2] = {x, x2};
@@ -920,7 +846,7 @@ static void the_fp_optimized_target_uses_the_fpo_params_and_needs_them(void **st
     assert_int_equal(hq_archive_set_params(archive, HQ_PARAMS_FP_OPTIMIZED, fpo, NULL), HQ_OK);
 
     float x[32], y_native[5], y_fpo[5];
-    fill(x, 32, 21);
+    test_fill(x, 32, 21);
     const float *inputs[1] = {x};
     float *outputs[1] = {y_native};
     if (hq_emulator_create_from_archive(archive, HQ_TARGET_NATIVE, &emu, &err))

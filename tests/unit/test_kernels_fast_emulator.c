@@ -19,26 +19,10 @@
 #include "hq/emulate.h"
 #include "hq/graph.h"
 #include "hq/tensor.h"
+#include "test_graphs.h"
 
 #define MAX_LAYERS 32
 #define BATCH 3
-
-static hq_shape_t shape4(int64_t h, int64_t w, int64_t c)
-{
-    hq_shape_t s = {4, {-1, h, w, c}};
-    return s;
-}
-
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    if (from >= 0 && hq_graph_connect(g, from, 0, index, &err))
-        fail_msg("connect: %s", err.message);
-    return index;
-}
 
 static hq_layer_params_t *params_of(hq_graph_t *g, int index)
 {
@@ -59,26 +43,6 @@ static void set_window(hq_graph_t *g, int index, int k, int stride, int pad, int
     p->activation = act;
 }
 
-static void fill(float *x, int64_t n, uint32_t seed)
-{
-    uint32_t s = seed * 2654435761u + 1u;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0);
-    }
-}
-
-static float *put(hq_npz_t *npz, const char *key, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                  int64_t d3, uint32_t seed)
-{
-    int64_t shape[4] = {d0, d1, d2, d3};
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
-    fill(t->data, hq_tensor_count(t), seed);
-    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
-    return hq_npz_get(npz, key)->data;
-}
-
 typedef struct net {
     hq_graph_t *graph;
     hq_npz_t *params;
@@ -93,67 +57,67 @@ static void net_build(net_t *net)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add(g, "in", HQ_LAYER_INPUT, -1);
-    hq_shape_t s = shape4(13, 11, 5);
+    int in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
+    hq_shape_t s = test_shape4(13, 11, 5);
     assert_int_equal(hq_layer_set_output_shape(g, in, &s, NULL), HQ_OK);
-    int in2 = add(g, "in2", HQ_LAYER_INPUT, -1);
-    s = shape4(1, 1, 8);
+    int in2 = test_add_layer(g, "in2", HQ_LAYER_INPUT, -1);
+    s = test_shape4(1, 1, 8);
     assert_int_equal(hq_layer_set_output_shape(g, in2, &s, NULL), HQ_OK);
-    int conv1 = add(g, "conv1", HQ_LAYER_CONV, in);
+    int conv1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
     set_window(g, conv1, 3, 1, 1, 5, 20, HQ_ACT_RELU6);
-    int dw = add(g, "dw", HQ_LAYER_DW, conv1);
+    int dw = test_add_layer(g, "dw", HQ_LAYER_DW, conv1);
     set_window(g, dw, 3, 2, 1, 1, 20, HQ_ACT_HARDSWISH);
     params_of(g, dw)->groups = 20;
-    int conv2 = add(g, "conv2", HQ_LAYER_CONV, dw);
+    int conv2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, dw);
     set_window(g, conv2, 3, 1, 1, 20, 24, HQ_ACT_LINEAR);
-    int conv3 = add(g, "conv3", HQ_LAYER_CONV, conv2);
+    int conv3 = test_add_layer(g, "conv3", HQ_LAYER_CONV, conv2);
     set_window(g, conv3, 1, 1, 0, 24, 20, HQ_ACT_LEAKY);
     params_of(g, conv3)->activation_alpha = 0.1f;
     params_of(g, conv3)->elementwise_add = true;
     hq_error_t err = {0};
     if (hq_graph_connect(g, dw, 0, conv3, &err))
         fail_msg("connect: %s", err.message);
-    int pool = add(g, "pool", HQ_LAYER_MAXPOOL, conv3);
+    int pool = test_add_layer(g, "pool", HQ_LAYER_MAXPOOL, conv3);
     set_window(g, pool, 2, 2, 0, 0, 0, HQ_ACT_LINEAR);
-    int deconv = add(g, "deconv", HQ_LAYER_DECONV, pool);
+    int deconv = test_add_layer(g, "deconv", HQ_LAYER_DECONV, pool);
     set_window(g, deconv, 2, 2, 0, 20, 8, HQ_ACT_SIGMOID);
-    int resize = add(g, "resize", HQ_LAYER_RESIZE, deconv);
-    s = shape4(9, 10, 8);
+    int resize = test_add_layer(g, "resize", HQ_LAYER_RESIZE, deconv);
+    s = test_shape4(9, 10, 8);
     assert_int_equal(hq_layer_set_output_shape(g, resize, &s, NULL), HQ_OK);
     params_of(g, resize)->resize_method = HQ_RESIZE_BILINEAR;
     params_of(g, resize)->resize_coords = HQ_RESIZE_HALF_PIXEL;
-    int bn = add(g, "bn", HQ_LAYER_BATCH_NORM, resize);
+    int bn = test_add_layer(g, "bn", HQ_LAYER_BATCH_NORM, resize);
     params_of(g, bn)->epsilon = 1e-3f;
-    int mult = add(g, "mult", HQ_LAYER_EW_MULT, bn);
+    int mult = test_add_layer(g, "mult", HQ_LAYER_EW_MULT, bn);
     if (hq_graph_connect(g, in2, 0, mult, &err))
         fail_msg("connect: %s", err.message);
-    int gap = add(g, "gap", HQ_LAYER_GLOBAL_AVG_POOL, mult);
-    int fc = add(g, "fc", HQ_LAYER_DENSE, gap);
+    int gap = test_add_layer(g, "gap", HQ_LAYER_GLOBAL_AVG_POOL, mult);
+    int fc = test_add_layer(g, "fc", HQ_LAYER_DENSE, gap);
     set_window(g, fc, 1, 1, 0, 8, 10, HQ_ACT_LINEAR);
-    add(g, "out", HQ_LAYER_OUTPUT, fc);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, fc);
     if (hq_graph_finalize(g, "test.hn", &err))
         fail_msg("finalize: %s", err.message);
 
     hq_npz_t *p = NULL;
     assert_int_equal(hq_npz_create(&p, NULL), HQ_OK);
-    put(p, "net/conv1/kernel:0", 4, 3, 3, 5, 20, 1);
-    put(p, "net/conv1/bias:0", 1, 20, 0, 0, 0, 2);
-    put(p, "net/dw/kernel:0", 4, 3, 3, 1, 20, 3);
-    put(p, "net/dw/bias:0", 1, 20, 0, 0, 0, 4);
-    put(p, "net/conv2/kernel:0", 4, 3, 3, 20, 24, 5);
-    put(p, "net/conv2/bias:0", 1, 24, 0, 0, 0, 6);
-    put(p, "net/conv3/kernel:0", 4, 1, 1, 24, 20, 7);
-    put(p, "net/conv3/bias:0", 1, 20, 0, 0, 0, 8);
-    put(p, "net/deconv/kernel:0", 4, 2, 2, 20, 8, 9);
-    put(p, "net/deconv/bias:0", 1, 8, 0, 0, 0, 10);
-    put(p, "net/bn/gamma:0", 1, 8, 0, 0, 0, 11);
-    put(p, "net/bn/beta:0", 1, 8, 0, 0, 0, 12);
-    put(p, "net/bn/moving_mean:0", 1, 8, 0, 0, 0, 13);
-    float *var = put(p, "net/bn/moving_variance:0", 1, 8, 0, 0, 0, 14);
+    test_put_filled(p, "net/conv1/kernel:0", 4, (int64_t[]){3, 3, 5, 20}, 1);
+    test_put_filled(p, "net/conv1/bias:0", 1, (int64_t[]){20}, 2);
+    test_put_filled(p, "net/dw/kernel:0", 4, (int64_t[]){3, 3, 1, 20}, 3);
+    test_put_filled(p, "net/dw/bias:0", 1, (int64_t[]){20}, 4);
+    test_put_filled(p, "net/conv2/kernel:0", 4, (int64_t[]){3, 3, 20, 24}, 5);
+    test_put_filled(p, "net/conv2/bias:0", 1, (int64_t[]){24}, 6);
+    test_put_filled(p, "net/conv3/kernel:0", 4, (int64_t[]){1, 1, 24, 20}, 7);
+    test_put_filled(p, "net/conv3/bias:0", 1, (int64_t[]){20}, 8);
+    test_put_filled(p, "net/deconv/kernel:0", 4, (int64_t[]){2, 2, 20, 8}, 9);
+    test_put_filled(p, "net/deconv/bias:0", 1, (int64_t[]){8}, 10);
+    test_put_filled(p, "net/bn/gamma:0", 1, (int64_t[]){8}, 11);
+    test_put_filled(p, "net/bn/beta:0", 1, (int64_t[]){8}, 12);
+    test_put_filled(p, "net/bn/moving_mean:0", 1, (int64_t[]){8}, 13);
+    float *var = test_put_filled(p, "net/bn/moving_variance:0", 1, (int64_t[]){8}, 14);
     for (int i = 0; i < 8; i++)
         var[i] = 0.5f + fabsf(var[i]);
-    put(p, "net/fc/kernel:0", 2, 8, 10, 0, 0, 15);
-    put(p, "net/fc/bias:0", 1, 10, 0, 0, 0, 16);
+    test_put_filled(p, "net/fc/kernel:0", 2, (int64_t[]){8, 10}, 15);
+    test_put_filled(p, "net/fc/bias:0", 1, (int64_t[]){10}, 16);
     net->graph = g;
     net->params = p;
 }
@@ -203,8 +167,8 @@ static void run_taps(const net_t *net, const hqi_emu_kernel_set_t *set, int thre
         fail_msg("create: %s", err.message);
     assert_int_equal(hq_emulator_set_threads(emu, threads, &err), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], y[BATCH * 10];
-    fill(x, BATCH * 13 * 11 * 5, 100);
-    fill(x2, BATCH * 8, 101);
+    test_fill(x, BATCH * 13 * 11 * 5, 100);
+    test_fill(x2, BATCH * 8, 101);
     const float *inputs[2] = {x, x2};
     float *outputs[1] = {y};
     if (hq_emulator_run(emu, BATCH, inputs, outputs, keep_tap, taps, &err))
@@ -276,8 +240,8 @@ static void a_batch_gives_the_same_bits_as_its_samples_one_by_one(void **state)
                      HQ_OK);
     assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], whole[BATCH * 10], single[BATCH * 10];
-    fill(x, BATCH * 13 * 11 * 5, 200);
-    fill(x2, BATCH * 8, 201);
+    test_fill(x, BATCH * 13 * 11 * 5, 200);
+    test_fill(x2, BATCH * 8, 201);
     const float *inputs[2] = {x, x2};
     float *outputs[1] = {whole};
     assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, NULL, NULL, NULL), HQ_OK);
@@ -311,8 +275,8 @@ static void passes_of_a_few_samples_give_the_same_bits_as_one_pass(void **state)
                      HQ_OK);
     assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], whole[BATCH * 10], parts[BATCH * 10];
-    fill(x, BATCH * 13 * 11 * 5, 300);
-    fill(x2, BATCH * 8, 301);
+    test_fill(x, BATCH * 13 * 11 * 5, 300);
+    test_fill(x2, BATCH * 8, 301);
     const float *inputs[2] = {x, x2};
     float *outputs[1] = {whole};
     assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, ignore_tap, NULL, NULL), HQ_OK);

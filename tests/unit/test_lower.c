@@ -12,22 +12,7 @@
 
 #include "hq/graph.h"
 #include "numerics/lower.h"
-
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    return index;
-}
-
-static void link_layers(hq_graph_t *g, int from, int to)
-{
-    hq_error_t err = {0};
-    if (hq_graph_connect(g, from, 0, to, &err))
-        fail_msg("connect: %s", err.message);
-}
+#include "test_graphs.h"
 
 static const int32_t multiplier[4] = {1 << 30, 1 << 30, 1 << 30, 1 << 30};
 static const int32_t shift[4] = {-1, -1, -1, -1};
@@ -63,11 +48,11 @@ static int setup(void **state)
     assert_int_equal(hq_graph_create("net", &n.g, &err), HQ_OK);
     hq_graph_t *g = n.g;
     hq_shape_t s = {4, {-1, 4, 4, 2}}, s4 = {4, {-1, 4, 4, 4}};
-    n.in = add(g, "in", HQ_LAYER_INPUT);
+    n.in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
     assert_int_equal(hq_layer_set_output_shape(g, n.in, &s, &err), HQ_OK);
-    n.side = add(g, "side", HQ_LAYER_INPUT);
+    n.side = test_add_layer(g, "side", HQ_LAYER_INPUT, -1);
     assert_int_equal(hq_layer_set_output_shape(g, n.side, &s4, &err), HQ_OK);
-    n.conv = add(g, "conv", HQ_LAYER_CONV);
+    n.conv = test_add_layer(g, "conv", HQ_LAYER_CONV, -1);
     hq_layer_params_t *p = &hq_graph_layer_mut(g, n.conv)->params;
     p->kernel_h = p->kernel_w = 3;
     p->kernel_in = 2;
@@ -76,17 +61,17 @@ static int setup(void **state)
     p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = 1;
     p->has_bias = true;
     p->elementwise_add = true;
-    link_layers(g, n.in, n.conv);
-    link_layers(g, n.side, n.conv);
-    n.sub = add(g, "sub", HQ_LAYER_EW_SUB);
-    link_layers(g, n.conv, n.sub);
-    link_layers(g, n.side, n.sub);
-    n.bn = add(g, "bn", HQ_LAYER_BATCH_NORM);
-    link_layers(g, n.sub, n.bn);
-    n.div = add(g, "div", HQ_LAYER_EW_DIV);
-    link_layers(g, n.bn, n.div);
-    link_layers(g, n.side, n.div);
-    link_layers(g, n.div, add(g, "out", HQ_LAYER_OUTPUT));
+    test_connect(g, n.in, 0, n.conv);
+    test_connect(g, n.side, 0, n.conv);
+    n.sub = test_add_layer(g, "sub", HQ_LAYER_EW_SUB, -1);
+    test_connect(g, n.conv, 0, n.sub);
+    test_connect(g, n.side, 0, n.sub);
+    n.bn = test_add_layer(g, "bn", HQ_LAYER_BATCH_NORM, -1);
+    test_connect(g, n.sub, 0, n.bn);
+    n.div = test_add_layer(g, "div", HQ_LAYER_EW_DIV, -1);
+    test_connect(g, n.bn, 0, n.div);
+    test_connect(g, n.side, 0, n.div);
+    test_connect(g, n.div, 0, test_add_layer(g, "out", HQ_LAYER_OUTPUT, -1));
     if (hq_graph_finalize(g, "net", &err))
         fail_msg("finalize: %s", err.message);
 

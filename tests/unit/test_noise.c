@@ -18,45 +18,10 @@
 #include "hq/emulate.h"
 #include "hq/quantize.h"
 #include "numerics/qmodel.h"
+#include "test_graphs.h"
 
+/* The state of test_uniform for the weights and inputs; make() restarts it. */
 static uint32_t rng = 99;
-static float frand(void)
-{
-    rng = rng * 1664525u + 1013904223u;
-    return (float)((rng >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-}
-
-static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    assert_int_equal(hq_graph_add_layer(g, name, type, &index, &err), HQ_OK);
-    if (from >= 0)
-        assert_int_equal(hq_graph_connect(g, from, 0, index, &err), HQ_OK);
-    return index;
-}
-
-static void conv(hq_graph_t *g, int index, int k, int cin, int cout, hq_activation_t act)
-{
-    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
-    p->has_bias = true;
-    p->activation = act;
-}
-
-static void put_random(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape, float amp)
-{
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
-    float *v = t->data;
-    for (int64_t i = 0; i < hq_tensor_count(t); i++)
-        v[i] = amp * frand();
-    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
-}
 
 typedef struct ranges {
     float lo[16], hi[16];
@@ -95,33 +60,33 @@ static fixture_t make(int c2_bits)
     rng = 99;
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("chain", &g, &err), HQ_OK);
-    int in = add_after(g, "in", HQ_LAYER_INPUT, -1);
+    int in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t s = {4, {-1, 6, 6, 4}};
     assert_int_equal(hq_layer_set_output_shape(g, in, &s, &err), HQ_OK);
-    f.c1 = add_after(g, "c1", HQ_LAYER_CONV, in);
-    conv(g, f.c1, 3, 4, 8, HQ_ACT_RELU);
-    f.c2 = add_after(g, "c2", HQ_LAYER_CONV, f.c1);
-    conv(g, f.c2, 3, 8, 8, HQ_ACT_RELU);
-    f.c3 = add_after(g, "c3", HQ_LAYER_CONV, f.c2);
-    conv(g, f.c3, 1, 8, 4, HQ_ACT_LINEAR);
-    f.out = add_after(g, "out", HQ_LAYER_OUTPUT, f.c3);
+    f.c1 = test_add_layer(g, "c1", HQ_LAYER_CONV, in);
+    test_set_conv(g, f.c1, 3, 4, 8, 1, HQ_ACT_RELU);
+    f.c2 = test_add_layer(g, "c2", HQ_LAYER_CONV, f.c1);
+    test_set_conv(g, f.c2, 3, 8, 8, 1, HQ_ACT_RELU);
+    f.c3 = test_add_layer(g, "c3", HQ_LAYER_CONV, f.c2);
+    test_set_conv(g, f.c3, 1, 8, 4, 0, HQ_ACT_LINEAR);
+    f.out = test_add_layer(g, "out", HQ_LAYER_OUTPUT, f.c3);
     assert_int_equal(hq_graph_finalize(g, "chain", &err), HQ_OK);
     hq_npz_t *fpo = NULL;
     assert_int_equal(hq_npz_create(&fpo, &err), HQ_OK);
     int64_t k1[4] = {3, 3, 4, 8}, k2[4] = {3, 3, 8, 8}, k3[4] = {1, 1, 8, 4}, b8[1] = {8},
             b4[1] = {4};
-    put_random(fpo, "chain/c1/kernel:0", 4, k1, 0.4f);
-    put_random(fpo, "chain/c1/bias:0", 1, b8, 0.1f);
-    put_random(fpo, "chain/c2/kernel:0", 4, k2, 0.3f);
-    put_random(fpo, "chain/c2/bias:0", 1, b8, 0.1f);
-    put_random(fpo, "chain/c3/kernel:0", 4, k3, 0.5f);
-    put_random(fpo, "chain/c3/bias:0", 1, b4, 0.1f);
+    test_put_uniform(fpo, "chain/c1/kernel:0", 4, k1, 0.4f, &rng);
+    test_put_uniform(fpo, "chain/c1/bias:0", 1, b8, 0.1f, &rng);
+    test_put_uniform(fpo, "chain/c2/kernel:0", 4, k2, 0.3f, &rng);
+    test_put_uniform(fpo, "chain/c2/bias:0", 1, b8, 0.1f, &rng);
+    test_put_uniform(fpo, "chain/c3/kernel:0", 4, k3, 0.5f, &rng);
+    test_put_uniform(fpo, "chain/c3/bias:0", 1, b4, 0.1f, &rng);
     /* the data set, as a file */
     hq_tensor_t *x = NULL;
     int64_t xs[4] = {SAMPLES, 6, 6, 4};
     assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, xs, &x, &err), HQ_OK);
     for (int64_t i = 0; i < SAMPLES * IN_SIZE; i++)
-        ((float *)x->data)[i] = 2.0f * frand();
+        ((float *)x->data)[i] = 2.0f * test_uniform(&rng);
     snprintf(f.path, sizeof f.path, "/tmp/hq_test_noise_%d.npy", (int)getpid());
     assert_int_equal(hq_npy_write_file(f.path, x, &err), HQ_OK);
     /* decisions from float min/max over the data */

@@ -22,6 +22,7 @@
 #include "quant/optimize_bias.h"
 #include "quant/precision.h"
 #include "quant/ranges.h"
+#include "test_graphs.h"
 
 /* ---- logging ------------------------------------------------------------------------------ */
 
@@ -47,54 +48,6 @@ static int count_of(const char *text, const char *needle)
 
 /* ---- building graphs, params and data ------------------------------------------------------ */
 
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    return index;
-}
-
-static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = add(g, name, type);
-    hq_error_t err = {0};
-    if (hq_graph_connect(g, from, 0, index, &err))
-        fail_msg("connect: %s", err.message);
-    return index;
-}
-
-static void set_conv(hq_graph_t *g, int index, int k, int cin, int cout, hq_activation_t act)
-{
-    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
-    p->has_bias = true;
-    p->activation = act;
-}
-
-static void fill(float *x, int64_t n, uint32_t seed)
-{
-    uint32_t s = seed * 2654435761u + 1u;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0);
-    }
-}
-
-static float *put(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape, uint32_t seed)
-{
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
-    fill(t->data, hq_tensor_count(t), seed);
-    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
-    return (float *)hq_npz_get(npz, key)->data;
-}
-
 /* Kernel and bias for a conv layer; channel c of the output scaled by scale[c] when given. */
 static void conv_params(hq_npz_t *npz, const hq_graph_t *g, int index, uint32_t seed,
                         const float *scale)
@@ -104,31 +57,16 @@ static void conv_params(hq_npz_t *npz, const hq_graph_t *g, int index, uint32_t 
     char key[256];
     snprintf(key, sizeof key, "%s/kernel:0", l->name);
     int64_t kshape[4] = {p->kernel_h, p->kernel_w, p->kernel_in, p->kernel_out};
-    float *w = put(npz, key, 4, kshape, seed);
+    float *w = test_put_filled(npz, key, 4, kshape, seed);
     if (scale)
         for (int64_t i = 0; i < kshape[0] * kshape[1] * kshape[2]; i++)
             for (int c = 0; c < p->kernel_out; c++)
                 w[i * p->kernel_out + c] *= scale[c];
     snprintf(key, sizeof key, "%s/bias:0", l->name);
     int64_t bshape[1] = {p->kernel_out};
-    float *b = put(npz, key, 1, bshape, seed + 1);
+    float *b = test_put_filled(npz, key, 1, bshape, seed + 1);
     for (int c = 0; c < p->kernel_out; c++)
         b[c] *= 0.1f * (scale ? scale[c] : 1.0f);
-}
-
-static void finalize_ok(hq_graph_t *g)
-{
-    hq_error_t err = {0};
-    if (hq_graph_finalize(g, "test.hn", &err))
-        fail_msg("finalize: %s", err.message);
-}
-
-static int add_input(hq_graph_t *g, int h, int w, int c)
-{
-    int in = add(g, "input_layer1", HQ_LAYER_INPUT);
-    hq_shape_t shape = {4, {-1, h, w, c}};
-    assert_int_equal(hq_layer_set_output_shape(g, in, &shape, NULL), HQ_OK);
-    return in;
 }
 
 /* An archive holding clones of `g` and `params` (state parsed_model, hailo8). */
@@ -174,7 +112,7 @@ static hq_dataset_t *dataset_of(const hq_graph_t *g, int64_t n, int h, int w, in
     hq_tensor_t *t = NULL;
     assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
     float *x = t->data;
-    fill(x, hq_tensor_count(t), seed);
+    test_fill(x, hq_tensor_count(t), seed);
     for (int64_t i = 0; i < hq_tensor_count(t); i++)
         x[i] = lo + (x[i] + 1.0f) * 0.5f * (hi - lo);
     char path[128];
@@ -259,17 +197,17 @@ static hq_graph_t *chain_graph(hq_npz_t **params)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, 6, 6, 3);
-    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
-    set_conv(g, c1, 3, 3, 8, HQ_ACT_RELU);
-    int c2 = add_after(g, "conv2", HQ_LAYER_CONV, c1);
-    set_conv(g, c2, 1, 8, 6, HQ_ACT_LINEAR);
-    int act = add_after(g, "act1", HQ_LAYER_ACTIVATION, c2);
+    int in = test_add_input(g, "input_layer1", 6, 6, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_RELU);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, 1, 8, 6, 0, HQ_ACT_LINEAR);
+    int act = test_add_layer(g, "act1", HQ_LAYER_ACTIVATION, c2);
     hq_graph_layer_mut(g, act)->params.activation = HQ_ACT_RELU;
-    int dw = add_after(g, "dw3", HQ_LAYER_DW, act);
-    set_conv(g, dw, 3, 1, 6, HQ_ACT_LINEAR);
-    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, dw);
-    finalize_ok(g);
+    int dw = test_add_layer(g, "dw3", HQ_LAYER_DW, act);
+    test_set_conv(g, dw, 3, 1, 6, 1, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, dw);
+    test_finalize(g);
     assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
     float s1[8] = {0.01f, 50.0f, 1.0f, 0.2f, 8.0f, 0.05f, 3.0f, 100.0f};
     float s2[6] = {20.0f, 0.02f, 1.0f, 5.0f, 0.3f, 40.0f};
@@ -346,21 +284,21 @@ static void a_standalone_batch_norm_is_folded_into_the_conv_before_it(void **sta
     (void)state;
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, 5, 5, 3);
-    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
-    set_conv(g, c1, 3, 3, 4, HQ_ACT_LINEAR);
-    int bn = add_after(g, "bn1", HQ_LAYER_BATCH_NORM, c1);
+    int in = test_add_input(g, "input_layer1", 5, 5, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 4, 1, HQ_ACT_LINEAR);
+    int bn = test_add_layer(g, "bn1", HQ_LAYER_BATCH_NORM, c1);
     hq_graph_layer_mut(g, bn)->params.activation = HQ_ACT_RELU;
-    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, bn);
-    finalize_ok(g);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, bn);
+    test_finalize(g);
     hq_npz_t *params = NULL;
     assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
     conv_params(params, g, c1, 3, NULL);
     int64_t c4[1] = {4};
-    put(params, "net/bn1/gamma:0", 1, c4, 7);
-    put(params, "net/bn1/beta:0", 1, c4, 8);
-    put(params, "net/bn1/moving_mean:0", 1, c4, 9);
-    float *var = put(params, "net/bn1/moving_variance:0", 1, c4, 10);
+    test_put_filled(params, "net/bn1/gamma:0", 1, c4, 7);
+    test_put_filled(params, "net/bn1/beta:0", 1, c4, 8);
+    test_put_filled(params, "net/bn1/moving_mean:0", 1, c4, 9);
+    float *var = test_put_filled(params, "net/bn1/moving_variance:0", 1, c4, 10);
     for (int i = 0; i < 4; i++)
         var[i] = fabsf(var[i]) + 0.5f;
     hq_archive_t *a = archive_of(g, params);
@@ -403,11 +341,11 @@ static hq_graph_t *single_conv_graph(hq_npz_t **params, hq_activation_t act)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, 4, 4, 3);
-    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
-    set_conv(g, c1, 3, 3, 5, act);
-    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
-    finalize_ok(g);
+    int in = test_add_input(g, "input_layer1", 4, 4, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 5, 1, act);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
+    test_finalize(g);
     assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
     conv_params(*params, g, c1, 41, NULL);
     return g;
@@ -541,16 +479,16 @@ static hq_graph_t *two_branch_graph(hq_layer_type_t join, hq_npz_t **params)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, 4, 4, 2);
-    int ca = add_after(g, "conv_a", HQ_LAYER_CONV, in);
-    set_conv(g, ca, 1, 2, 3, HQ_ACT_LINEAR);
-    int cb = add_after(g, "conv_b", HQ_LAYER_CONV, in);
-    set_conv(g, cb, 1, 2, 3, HQ_ACT_LINEAR);
-    int j = add_after(g, "join", join, ca);
+    int in = test_add_input(g, "input_layer1", 4, 4, 2);
+    int ca = test_add_layer(g, "conv_a", HQ_LAYER_CONV, in);
+    test_set_conv(g, ca, 1, 2, 3, 0, HQ_ACT_LINEAR);
+    int cb = test_add_layer(g, "conv_b", HQ_LAYER_CONV, in);
+    test_set_conv(g, cb, 1, 2, 3, 0, HQ_ACT_LINEAR);
+    int j = test_add_layer(g, "join", join, ca);
     hq_error_t err = {0};
     assert_int_equal(hq_graph_connect(g, cb, 0, j, &err), HQ_OK);
-    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, j);
-    finalize_ok(g);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, j);
+    test_finalize(g);
     assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
     float small[3] = {0.1f, 0.1f, 0.1f}, large[3] = {10.0f, 10.0f, 10.0f};
     conv_params(*params, g, ca, 51, small);
@@ -667,17 +605,17 @@ static hq_graph_t *sized_graph(hq_npz_t **params)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add_input(g, 4, 4, 4);
-    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
-    set_conv(g, c1, 3, 4, 64, HQ_ACT_RELU);
-    int c2 = add_after(g, "conv2", HQ_LAYER_CONV, c1);
-    set_conv(g, c2, 3, 64, 32, HQ_ACT_RELU);
-    int c3 = add_after(g, "conv3", HQ_LAYER_CONV, c2);
-    set_conv(g, c3, 1, 32, 16, HQ_ACT_RELU);
-    int c4 = add_after(g, "conv4", HQ_LAYER_CONV, c3);
-    set_conv(g, c4, 1, 16, 8, HQ_ACT_LINEAR);
-    add_after(g, "output_layer1", HQ_LAYER_OUTPUT, c4);
-    finalize_ok(g);
+    int in = test_add_input(g, "input_layer1", 4, 4, 4);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 4, 64, 1, HQ_ACT_RELU);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, 3, 64, 32, 1, HQ_ACT_RELU);
+    int c3 = test_add_layer(g, "conv3", HQ_LAYER_CONV, c2);
+    test_set_conv(g, c3, 1, 32, 16, 0, HQ_ACT_RELU);
+    int c4 = test_add_layer(g, "conv4", HQ_LAYER_CONV, c3);
+    test_set_conv(g, c4, 1, 16, 8, 0, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c4);
+    test_finalize(g);
     if (params) {
         assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
         for (int i = c1; i <= c4; i++)
@@ -909,21 +847,21 @@ static void bias_correction_subtracts_the_expected_weight_error(void **state)
     hq_graph_t *g = NULL;
     hq_error_t err = {0};
     assert_int_equal(hq_graph_create("bc", &g, &err), HQ_OK);
-    int in = add(g, "in", HQ_LAYER_INPUT);
+    int in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t s = {4, {-1, 2, 2, 2}};
     assert_int_equal(hq_layer_set_output_shape(g, in, &s, &err), HQ_OK);
-    int conv = add_after(g, "conv", HQ_LAYER_CONV, in);
-    set_conv(g, conv, 1, 2, 1, HQ_ACT_LINEAR);
-    add_after(g, "out", HQ_LAYER_OUTPUT, conv);
-    finalize_ok(g);
+    int conv = test_add_layer(g, "conv", HQ_LAYER_CONV, in);
+    test_set_conv(g, conv, 1, 2, 1, 0, HQ_ACT_LINEAR);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, conv);
+    test_finalize(g);
     hq_npz_t *fpo = NULL;
     assert_int_equal(hq_npz_create(&fpo, &err), HQ_OK);
     int64_t ks[4] = {1, 1, 2, 1}, bs[1] = {1};
     char kkey[256], bkey[256];
     snprintf(kkey, sizeof kkey, "%s/kernel:0", hq_graph_layer(g, conv)->name);
     snprintf(bkey, sizeof bkey, "%s/bias:0", hq_graph_layer(g, conv)->name);
-    float *w = put(fpo, kkey, 4, ks, 1);
-    float *b = put(fpo, bkey, 1, bs, 2);
+    float *w = test_put_filled(fpo, kkey, 4, ks, 1);
+    float *b = test_put_filled(fpo, bkey, 1, bs, 2);
     w[0] = 0.3f;
     w[1] = -0.1f;
     b[0] = 0.25f;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "quant/precision.h"
+#include "test_graphs.h"
 
 typedef struct captured {
     char text[8192];
@@ -23,22 +24,6 @@ static void capture(void *user, hq_log_level_t level, const char *message)
     captured_t *c = user;
     size_t used = strlen(c->text);
     snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
-}
-
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    return index;
-}
-
-static void link_port(hq_graph_t *g, int from, int port, int to)
-{
-    hq_error_t err = {0};
-    if (hq_graph_connect(g, from, port, to, &err))
-        fail_msg("connect: %s", err.message);
 }
 
 static void set_conv(hq_graph_t *g, int index, int cin, int cout)
@@ -58,27 +43,27 @@ static hq_graph_t *splitter_graph(void)
 {
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = add(g, "input_layer1", HQ_LAYER_INPUT);
+    int in = test_add_layer(g, "input_layer1", HQ_LAYER_INPUT, -1);
     hq_shape_t shape = {4, {-1, 4, 4, 3}};
     assert_int_equal(hq_layer_set_output_shape(g, in, &shape, NULL), HQ_OK);
-    int c1 = add(g, "conv1", HQ_LAYER_CONV);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, -1);
     set_conv(g, c1, 3, 4);
-    int fs = add(g, "fs", HQ_LAYER_FEATURE_SPLITTER);
+    int fs = test_add_layer(g, "fs", HQ_LAYER_FEATURE_SPLITTER, -1);
     int sizes[2] = {2, 2};
     assert_int_equal(hq_layer_set_split_sizes(g, fs, sizes, 2, NULL), HQ_OK);
-    int c2 = add(g, "conv2", HQ_LAYER_CONV);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, -1);
     set_conv(g, c2, 2, 4);
-    int c3 = add(g, "conv3", HQ_LAYER_CONV);
+    int c3 = test_add_layer(g, "conv3", HQ_LAYER_CONV, -1);
     set_conv(g, c3, 2, 4);
-    int cat = add(g, "concat1", HQ_LAYER_CONCAT);
-    int out = add(g, "output_layer1", HQ_LAYER_OUTPUT);
-    link_port(g, in, 0, c1);
-    link_port(g, c1, 0, fs);
-    link_port(g, fs, 0, c2);
-    link_port(g, fs, 1, c3);
-    link_port(g, c2, 0, cat);
-    link_port(g, c3, 0, cat);
-    link_port(g, cat, 0, out);
+    int cat = test_add_layer(g, "concat1", HQ_LAYER_CONCAT, -1);
+    int out = test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, -1);
+    test_connect(g, in, 0, c1);
+    test_connect(g, c1, 0, fs);
+    test_connect(g, fs, 0, c2);
+    test_connect(g, fs, 1, c3);
+    test_connect(g, c2, 0, cat);
+    test_connect(g, c3, 0, cat);
+    test_connect(g, cat, 0, out);
     hq_error_t err = {0};
     if (hq_graph_finalize(g, "test.hn", &err))
         fail_msg("finalize: %s", err.message);

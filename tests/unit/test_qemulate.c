@@ -17,74 +17,12 @@
 #include "hq/graph.h"
 #include "hq/tensor.h"
 #include "numerics/qmodel.h"
+#include "test_graphs.h"
 
 /* ---- building graphs and params ---------------------------------------------------------------
  */
 
-static int add(hq_graph_t *g, const char *name, hq_layer_type_t type)
-{
-    int index = -1;
-    hq_error_t err = {0};
-    if (hq_graph_add_layer(g, name, type, &index, &err))
-        fail_msg("add_layer %s: %s", name, err.message);
-    return index;
-}
-
-static void link_layers(hq_graph_t *g, int from, int to)
-{
-    hq_error_t err = {0};
-    if (hq_graph_connect(g, from, 0, to, &err))
-        fail_msg("connect: %s", err.message);
-}
-
-static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = add(g, name, type);
-    link_layers(g, from, index);
-    return index;
-}
-
-static void set_conv(hq_graph_t *g, int index, int k, int cin, int cout, hq_activation_t act)
-{
-    hq_layer_params_t *p = &hq_graph_layer_mut(g, index)->params;
-    p->kernel_h = p->kernel_w = k;
-    p->kernel_in = cin;
-    p->kernel_out = cout;
-    p->padding = HQ_PADDING_EXPLICIT;
-    p->pads[0] = p->pads[1] = p->pads[2] = p->pads[3] = k / 2;
-    p->has_bias = true;
-    p->activation = act;
-}
-
-static void put_floats(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape,
-                       const float *values)
-{
-    hq_tensor_t *t = NULL;
-    hq_error_t err = {0};
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, &err), HQ_OK);
-    memcpy(t->data, values, t->nbytes);
-    assert_int_equal(hq_npz_put(npz, key, t, &err), HQ_OK);
-}
-
 static uint32_t rng_state = 12345;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-}
-
-static void put_random(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape, float amp)
-{
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++)
-        n *= shape[d];
-    float *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = amp * frand();
-    put_floats(npz, key, ndim, shape, v);
-    free(v);
-}
-
 /* Per-layer float min/max over a batch, through the float emulator's taps. */
 typedef struct ranges {
     float *lo, *hi;
@@ -190,20 +128,20 @@ static void tiny_model_output_matches_the_hand_computation(void **state)
     hq_graph_t *g = NULL;
     hq_error_t err = {0};
     assert_int_equal(hq_graph_create("tiny", &g, &err), HQ_OK);
-    int in = add(g, "in", HQ_LAYER_INPUT);
+    int in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t s = {4, {-1, 1, 2, 1}};
     assert_int_equal(hq_layer_set_output_shape(g, in, &s, &err), HQ_OK);
-    int conv = add_after(g, "conv", HQ_LAYER_CONV, in);
-    set_conv(g, conv, 1, 1, 2, HQ_ACT_RELU);
-    int out = add_after(g, "out", HQ_LAYER_OUTPUT, conv);
+    int conv = test_add_layer(g, "conv", HQ_LAYER_CONV, in);
+    test_set_conv(g, conv, 1, 1, 2, 0, HQ_ACT_RELU);
+    int out = test_add_layer(g, "out", HQ_LAYER_OUTPUT, conv);
     (void)out;
     assert_int_equal(hq_graph_finalize(g, "tiny", &err), HQ_OK);
     hq_npz_t *fpo = NULL;
     assert_int_equal(hq_npz_create(&fpo, &err), HQ_OK);
     const float w[2] = {0.5f, -1.0f}, b[2] = {0.1f, 0.2f};
     int64_t ks[4] = {1, 1, 1, 2}, bs[1] = {2};
-    put_floats(fpo, "tiny/conv/kernel:0", 4, ks, w);
-    put_floats(fpo, "tiny/conv/bias:0", 1, bs, b);
+    test_put_floats(fpo, "tiny/conv/kernel:0", 4, ks, w);
+    test_put_floats(fpo, "tiny/conv/bias:0", 1, bs, b);
     hqi_layer_quant_t d[3] = {{8, 0, 8, -1.0f, 1.0f, 0, 0, 0},
                               {8, 8, 8, 0.0f, 2.0f, 0, 0, 0},
                               {8, 0, 8, 0.0f, 2.0f, 0, 0, 0}};
@@ -276,63 +214,63 @@ static net_t make_net_with(int64_t batch, bool softmax)
     rng_state = 777;
     assert_int_equal(hq_graph_create("net", &n.g, &err), HQ_OK);
     hq_graph_t *g = n.g;
-    int in = add(g, "in", HQ_LAYER_INPUT);
+    int in = test_add_layer(g, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t s = {4, {-1, 8, 8, 3}};
     assert_int_equal(hq_layer_set_output_shape(g, in, &s, &err), HQ_OK);
-    int c1 = add_after(g, "conv1", HQ_LAYER_CONV, in);
-    set_conv(g, c1, 3, 3, 8, HQ_ACT_RELU);
-    int dw = add_after(g, "dw", HQ_LAYER_DW, c1);
-    set_conv(g, dw, 3, 1, 8, HQ_ACT_RELU6);
-    int c2 = add_after(g, "conv2", HQ_LAYER_CONV, dw);
-    set_conv(g, c2, 1, 8, 8, HQ_ACT_LINEAR);
-    int addl = add_after(g, "add", HQ_LAYER_EW_ADD, c2);
-    link_layers(g, c1, addl);
-    int act = add_after(g, "silu", HQ_LAYER_ACTIVATION, addl);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_RELU);
+    int dw = test_add_layer(g, "dw", HQ_LAYER_DW, c1);
+    test_set_conv(g, dw, 3, 1, 8, 1, HQ_ACT_RELU6);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, dw);
+    test_set_conv(g, c2, 1, 8, 8, 0, HQ_ACT_LINEAR);
+    int addl = test_add_layer(g, "add", HQ_LAYER_EW_ADD, c2);
+    test_connect(g, c1, 0, addl);
+    int act = test_add_layer(g, "silu", HQ_LAYER_ACTIVATION, addl);
     hq_graph_layer_mut(g, act)->params.activation = HQ_ACT_SILU;
-    int cat = add_after(g, "cat", HQ_LAYER_CONCAT, act);
-    link_layers(g, c1, cat);
-    int rs = add_after(g, "resize", HQ_LAYER_RESIZE, cat);
+    int cat = test_add_layer(g, "cat", HQ_LAYER_CONCAT, act);
+    test_connect(g, c1, 0, cat);
+    int rs = test_add_layer(g, "resize", HQ_LAYER_RESIZE, cat);
     hq_graph_layer_mut(g, rs)->params.resize_method = HQ_RESIZE_BILINEAR;
     hq_graph_layer_mut(g, rs)->params.resize_coords = HQ_RESIZE_HALF_PIXEL;
     hq_shape_t rshape = {4, {-1, 16, 16, 16}};
     hq_graph_layer_mut(g, rs)->output_shape = rshape;
-    int ap = add_after(g, "avgpool", HQ_LAYER_AVGPOOL, rs);
+    int ap = test_add_layer(g, "avgpool", HQ_LAYER_AVGPOOL, rs);
     hq_layer_params_t *pp = &hq_graph_layer_mut(g, ap)->params;
     pp->kernel_h = pp->kernel_w = pp->stride_h = pp->stride_w = 2;
-    int mp = add_after(g, "maxpool", HQ_LAYER_MAXPOOL, ap);
+    int mp = test_add_layer(g, "maxpool", HQ_LAYER_MAXPOOL, ap);
     pp = &hq_graph_layer_mut(g, mp)->params;
     pp->kernel_h = pp->kernel_w = pp->stride_h = pp->stride_w = 2;
-    int gp = add_after(g, "gap", HQ_LAYER_GLOBAL_AVG_POOL, mp);
-    int fc = add_after(g, "fc", HQ_LAYER_DENSE, gp);
+    int gp = test_add_layer(g, "gap", HQ_LAYER_GLOBAL_AVG_POOL, mp);
+    int fc = test_add_layer(g, "fc", HQ_LAYER_DENSE, gp);
     pp = &hq_graph_layer_mut(g, fc)->params;
     pp->kernel_in = 16;
     pp->kernel_out = 4;
     pp->has_bias = true;
     int last = fc;
     if (softmax) {
-        last = add_after(g, "softmax", HQ_LAYER_SOFTMAX, fc);
+        last = test_add_layer(g, "softmax", HQ_LAYER_SOFTMAX, fc);
         hq_graph_layer_mut(g, last)->params.axis = 1;
     }
-    add_after(g, "out", HQ_LAYER_OUTPUT, last);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, last);
     if (hq_graph_finalize(g, "net", &err))
         fail_msg("finalize: %s", err.message);
     assert_int_equal(hq_npz_create(&n.params, &err), HQ_OK);
     int64_t k1[4] = {3, 3, 3, 8}, kd[4] = {3, 3, 1, 8}, k2[4] = {1, 1, 8, 8}, kf[2] = {16, 4},
             b8[1] = {8}, b4[1] = {4};
-    put_random(n.params, "net/conv1/kernel:0", 4, k1, 0.4f);
-    put_random(n.params, "net/conv1/bias:0", 1, b8, 0.1f);
-    put_random(n.params, "net/dw/kernel:0", 4, kd, 0.5f);
-    put_random(n.params, "net/dw/bias:0", 1, b8, 0.1f);
-    put_random(n.params, "net/conv2/kernel:0", 4, k2, 0.5f);
-    put_random(n.params, "net/conv2/bias:0", 1, b8, 0.1f);
-    put_random(n.params, "net/fc/kernel:0", 2, kf, 0.5f);
-    put_random(n.params, "net/fc/bias:0", 1, b4, 0.1f);
+    test_put_uniform(n.params, "net/conv1/kernel:0", 4, k1, 0.4f, &rng_state);
+    test_put_uniform(n.params, "net/conv1/bias:0", 1, b8, 0.1f, &rng_state);
+    test_put_uniform(n.params, "net/dw/kernel:0", 4, kd, 0.5f, &rng_state);
+    test_put_uniform(n.params, "net/dw/bias:0", 1, b8, 0.1f, &rng_state);
+    test_put_uniform(n.params, "net/conv2/kernel:0", 4, k2, 0.5f, &rng_state);
+    test_put_uniform(n.params, "net/conv2/bias:0", 1, b8, 0.1f, &rng_state);
+    test_put_uniform(n.params, "net/fc/kernel:0", 2, kf, 0.5f, &rng_state);
+    test_put_uniform(n.params, "net/fc/bias:0", 1, b4, 0.1f, &rng_state);
     n.batch = batch;
     n.in_size = 8 * 8 * 3;
     n.out_size = 4;
     n.input = malloc((size_t)(batch * n.in_size) * sizeof(float));
     for (int64_t i = 0; i < batch * n.in_size; i++)
-        n.input[i] = 2.0f * frand();
+        n.input[i] = 2.0f * test_uniform(&rng_state);
     return n;
 }
 

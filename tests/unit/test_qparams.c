@@ -13,24 +13,7 @@
 #include "hq/graph.h"
 #include "hq/tensor.h"
 #include "numerics/qmodel.h"
-
-static int add_after(hq_graph_t *g, const char *name, hq_layer_type_t type, int from)
-{
-    int index = -1;
-    assert_int_equal(hq_graph_add_layer(g, name, type, &index, NULL), HQ_OK);
-    if (from >= 0)
-        assert_int_equal(hq_graph_connect(g, from, 0, index, NULL), HQ_OK);
-    return index;
-}
-
-static void put_floats(hq_npz_t *npz, const char *key, int ndim, const int64_t *shape,
-                       const float *values)
-{
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, ndim, shape, &t, NULL), HQ_OK);
-    memcpy(t->data, values, t->nbytes);
-    assert_int_equal(hq_npz_put(npz, key, t, NULL), HQ_OK);
-}
+#include "test_graphs.h"
 
 static const hq_tensor_t *get(const hq_npz_t *q, const char *key, hq_dtype_t dtype)
 {
@@ -52,10 +35,10 @@ static small_t make_small(hq_activation_t act)
 {
     small_t s = {0};
     assert_int_equal(hq_graph_create("m", &s.g, NULL), HQ_OK);
-    int in = add_after(s.g, "in", HQ_LAYER_INPUT, -1);
+    int in = test_add_layer(s.g, "in", HQ_LAYER_INPUT, -1);
     hq_shape_t shape = {4, {-1, 1, 1, 1}};
     assert_int_equal(hq_layer_set_output_shape(s.g, in, &shape, NULL), HQ_OK);
-    int conv = add_after(s.g, "conv", HQ_LAYER_CONV, in);
+    int conv = test_add_layer(s.g, "conv", HQ_LAYER_CONV, in);
     hq_layer_params_t *p = &hq_graph_layer_mut(s.g, conv)->params;
     p->kernel_h = p->kernel_w = 1;
     p->kernel_in = 1;
@@ -63,13 +46,13 @@ static small_t make_small(hq_activation_t act)
     p->has_bias = true;
     p->activation = act;
     p->activation_alpha = 0.1f;
-    add_after(s.g, "out", HQ_LAYER_OUTPUT, conv);
+    test_add_layer(s.g, "out", HQ_LAYER_OUTPUT, conv);
     assert_int_equal(hq_graph_finalize(s.g, "m", NULL), HQ_OK);
     assert_int_equal(hq_npz_create(&s.fpo, NULL), HQ_OK);
     const float w[2] = {0.5f, -0.25f}, b[2] = {0.1f, -0.3f};
     int64_t ks[4] = {1, 1, 1, 2}, bs[1] = {2};
-    put_floats(s.fpo, "m/conv/kernel:0", 4, ks, w);
-    put_floats(s.fpo, "m/conv/bias:0", 1, bs, b);
+    test_put_floats(s.fpo, "m/conv/kernel:0", 4, ks, w);
+    test_put_floats(s.fpo, "m/conv/bias:0", 1, bs, b);
     s.d[0] = (hqi_layer_quant_t){8, 0, 8, 0.0f, 2.0f, 0, 0, 0};
     s.d[1] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0};
     s.d[2] = (hqi_layer_quant_t){8, 0, 8, -5.0f, 5.0f, 0, 0, 0}; /* ignored: pass-through */
@@ -198,13 +181,14 @@ static void concat_inputs_with_different_encodings_are_refused(void **state)
     (void)state;
     hq_graph_t *g = NULL;
     assert_int_equal(hq_graph_create("c", &g, NULL), HQ_OK);
-    int a = add_after(g, "a", HQ_LAYER_INPUT, -1), b = add_after(g, "b", HQ_LAYER_INPUT, -1);
+    int a = test_add_layer(g, "a", HQ_LAYER_INPUT, -1),
+        b = test_add_layer(g, "b", HQ_LAYER_INPUT, -1);
     hq_shape_t shape = {4, {-1, 1, 1, 2}};
     assert_int_equal(hq_layer_set_output_shape(g, a, &shape, NULL), HQ_OK);
     assert_int_equal(hq_layer_set_output_shape(g, b, &shape, NULL), HQ_OK);
-    int cat = add_after(g, "cat", HQ_LAYER_CONCAT, a);
+    int cat = test_add_layer(g, "cat", HQ_LAYER_CONCAT, a);
     assert_int_equal(hq_graph_connect(g, b, 0, cat, NULL), HQ_OK);
-    add_after(g, "out", HQ_LAYER_OUTPUT, cat);
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, cat);
     assert_int_equal(hq_graph_finalize(g, "c", NULL), HQ_OK);
     hqi_layer_quant_t d[4] = {{8, 0, 8, -1, 1, 0, 0, 0},
                               {8, 0, 8, -1, 1, 0, 0, 0},
@@ -244,7 +228,7 @@ static void loader_checks_dtypes_and_ranges_naming_the_key(void **state)
     for (size_t i = 0; i < hq_npz_count(q); i++)
         assert_int_equal(hq_npz_put_copy(bad, hq_npz_key(q, i), hq_npz_get_index(q, i), NULL),
                          HQ_OK);
-    put_floats(bad, "m/conv/kernel:0", 4, ks, w);
+    test_put_floats(bad, "m/conv/kernel:0", 4, ks, w);
     assert_int_equal(hqi_qmodel_load(s.g, bad, "m.q.npz", &m, &err), HQ_ERR_INVALID);
     assert_null(m);
     assert_non_null(strstr(err.message, "m/conv/kernel:0"));
