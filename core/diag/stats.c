@@ -148,14 +148,6 @@ typedef struct pass {
     double *signal, *error;     /* [entries] */
 } pass_t;
 
-static int64_t shape_elements(const hq_shape_t *shape)
-{
-    int64_t n = 1;
-    for (int d = 0; d < shape->ndim; d++)
-        n *= shape->dims[d];
-    return n;
-}
-
 static hq_status_t tap(void *user, int layer, int port, const hq_shape_t *shape, const float *data,
                        hq_error_t *err)
 {
@@ -173,7 +165,7 @@ static hq_status_t tap(void *user, int layer, int port, const hq_shape_t *shape,
         return HQ_OK;
     int entry = p->set->first[original] + port;
     hqi_stats_t *a = &p->set->acc[entry].stats;
-    int64_t n = shape_elements(shape);
+    int64_t n = hqi_shape_count(shape);
     if (kind & HQI_STATS_TAP_PREACT)
         hqi_stats_add_preact(a, shape, data);
     if (!(kind & HQI_STATS_TAP_OUTPUT))
