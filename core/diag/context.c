@@ -10,6 +10,7 @@
 #include <stb_image_write.h>
 
 #include "diag/diag_internal.h"
+#include "script/script_query.h"
 #include "util/util.h"
 
 #define HOST(ctx) ((hqi_diag_host_t *)(ctx)->host)
@@ -432,6 +433,9 @@ static hq_status_t ctx_recommend(hq_inspector_context_t *ctx, const hq_recommend
     if (st == HQ_OK && commands != 1)
         st = hqi_error(err, HQ_ERR_FORMAT, "recommended line '%s' holds %d commands, 1 expected",
                        v.line, commands);
+    /* a line hq optimize would refuse (a misspelt command or key) is no recommendation */
+    if (st == HQ_OK)
+        st = hqi_script_check_command(command, "recommended line", NULL, NULL, NULL, err);
     char *canonical = NULL;
     if (st == HQ_OK)
         st = hq_command_print(command, &canonical, err);

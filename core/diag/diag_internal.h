@@ -195,6 +195,10 @@ void hqi_diag_free_layers_1_0(hqi_diag_layers_1_0_t *layers);
 bool hqi_diag_layer_info(const hq_graph_t *graph, int index, hq_inspector_layer_t *layer);
 bool hqi_diag_layer_params(const hq_graph_t *graph, int index, hq_inspector_params_t *params);
 
+/* Warns (a host message) about each line of the archive's script that the model-script
+ * vocabulary refuses (a near miss of a known command, first word or key), which `hq optimize -m`
+ * would refuse in the script hq-diag writes (merge.c). */
+void hqi_diag_check_script(hq_diag_t *diag);
 /* Does command `b` (a new line) contradict `a` (an existing line)? (merge.c) */
 bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);
 

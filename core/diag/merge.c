@@ -1,12 +1,15 @@
 /* merge.c — the output model script: the archive's script with the accepted recommendations
  * merged in. A new line that contradicts an existing line (same command about the same subject
  * and setting) takes its place, and the old line stays as a comment that says so; other lines are
- * appended, so later lines win as in any model script. */
+ * appended, so later lines win as in any model script. The archive's script is checked against
+ * the model-script vocabulary when the model is opened, since the output carries it to
+ * `hq optimize -m`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "diag/diag_internal.h"
+#include "script/script_query.h"
 #include "util/util.h"
 
 /* The text of a positional identifier-like value (layer name, glob, feature keyword), or NULL. */
@@ -68,6 +71,22 @@ bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b)
             hq_command_kwarg(a, b->args[i].key))
             return true;
     return false;
+}
+
+void hqi_diag_check_script(hq_diag_t *diag)
+{
+    hq_script_t *script = NULL;
+    if (hq_archive_script(diag->archive, &script, NULL) != HQ_OK)
+        return;
+    for (int i = 0; i < hq_script_command_count(script); i++) {
+        hq_error_t err = {0};
+        if (hqi_script_check_command(hq_script_command(script, i), hqi_script_name(script), NULL,
+                                     NULL, NULL, &err) != HQ_OK)
+            hqi_diag_event(diag, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
+                           "%s: hq optimize refuses a model script with this line; the script "
+                           "hq-diag writes keeps it",
+                           err.message);
+    }
 }
 
 /* Appends a comment line, keeping it on one line. */

@@ -48,6 +48,8 @@ hq_status_t hq_diag_open(hq_diag_t *diag, const char *model_path, const char *da
     if (st == HQ_OK) {
         hq_script_t *script;
         st = hq_archive_script(diag->archive, &script, err); /* a bad script fails here, early */
+        if (st == HQ_OK)
+            hqi_diag_check_script(diag);
     }
     if (st == HQ_OK && dataset_path)
         st = hq_dataset_open(dataset_path, diag->graph, &diag->dataset, err);

@@ -2,8 +2,11 @@
  * the first applies the model modifications (normalization layers, an input channel swap folded
  * into the first convolutions, a changed output activation) and reads the configuration commands,
  * in script order; the second, on the final graph, turns quantization_param and the clipping
- * commands into per-layer precision and range requests. Commands hq does not read are reported
- * "not applied" once each and kept in the script. */
+ * commands into per-layer precision and range requests. Before either, every command is checked
+ * against the model-script vocabulary (core/script/vocabulary.c): a near miss of a known name is
+ * an error, a name far from every known one a warning. Quantizer commands hq does not read are
+ * reported "not applied" once each; compiler-side commands are counted in one line. All are kept
+ * in the script. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "graph/layer_types.h"
 #include "quant/optimize_script.h"
+#include "script/script_query.h"
 #include "util/util.h"
 
 void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg)
@@ -52,14 +56,12 @@ static hq_status_t script_error(hqi_optimize_work_t *o, const hq_command_t *c, h
                      detail);
 }
 
-/* Reports a command (or command + key) as not applied, once per distinct text. */
-static void not_applied(hqi_optimize_work_t *o, const hq_command_t *c, const char *what)
+/* Whether `text` is noted for the first time (then it is noted). */
+static bool first_note(hqi_optimize_work_t *o, const char *text)
 {
-    char text[256];
-    snprintf(text, sizeof text, "%s%s%s", c->name, what ? " " : "", what ? what : "");
     for (int i = 0; i < o->noted_count; i++)
         if (strcmp(o->noted[i], text) == 0)
-            return;
+            return false;
     char **grown = realloc(o->noted, sizeof(char *) * (size_t)(o->noted_count + 1));
     if (grown) {
         o->noted = grown;
@@ -67,9 +69,51 @@ static void not_applied(hqi_optimize_work_t *o, const hq_command_t *c, const cha
         if (o->noted[o->noted_count])
             o->noted_count++;
     }
+    return true;
+}
+
+/* Reports a command (or command + key) as not applied, once per distinct text. */
+static void not_applied(hqi_optimize_work_t *o, const hq_command_t *c, const char *what)
+{
+    char text[256];
+    snprintf(text, sizeof text, "%s%s%s", c->name, what ? " " : "", what ? what : "");
+    if (!first_note(o, text))
+        return;
     o->not_applied++;
     hqi_logf(&o->log, HQ_LOG_WARNING, "%s:%d: %s: not applied (kept in the script)", o->script_name,
              c->line, text);
+}
+
+/* A name the vocabulary does not know and that is no near miss of a known one: reported once
+ * per distinct text, kept in the script. */
+static void unknown_name(void *user, const hq_command_t *c, const char *what)
+{
+    hqi_optimize_work_t *o = user;
+    if (!first_note(o, what))
+        return;
+    o->not_applied++;
+    hqi_logf(&o->log, HQ_LOG_WARNING, "%s:%d: %s (kept in the script)", o->script_name, c->line,
+             what);
+}
+
+/* Checks every command against the vocabulary before any is applied, and counts the
+ * compiler-side ones in one line. */
+static hq_status_t check_vocabulary(hqi_optimize_work_t *o, const hq_script_t *script,
+                                    hq_error_t *err)
+{
+    int compiler = 0;
+    for (int i = 0; i < hq_script_command_count(script); i++) {
+        const hqi_script_spec_t *spec = NULL;
+        hq_status_t st = hqi_script_check_command(hq_script_command(script, i), o->script_name,
+                                                  &spec, unknown_name, o, err);
+        if (st != HQ_OK)
+            return st;
+        compiler += spec && spec->side == HQI_SCRIPT_COMPILER;
+    }
+    if (compiler)
+        hqi_logf(&o->log, HQ_LOG_INFO, "%s: %d compiler-side command%s kept for the compiler",
+                 o->script_name, compiler, compiler == 1 ? "" : "s");
+    return HQ_OK;
 }
 
 static bool value_number(const hq_value_t *v, double *out)
@@ -416,12 +460,14 @@ static hq_status_t apply_change_activation(hqi_optimize_work_t *o, const hq_comm
 
 /* ---- configuration commands --------------------------------------------------------------- */
 
-/* Reports keys of a command that hq does not read. `known` is NULL-terminated. */
+/* Reports keys of a command that hq does not read. `known` is NULL-terminated. Keys the
+ * vocabulary does not know were reported by check_vocabulary. */
 static void unknown_keys(hqi_optimize_work_t *o, const hq_command_t *c, const char *const *known)
 {
+    const hqi_script_spec_t *spec = hqi_script_spec(c->name);
     for (int i = 0; i < c->arg_count; i++) {
         const char *k = c->args[i].key;
-        if (!k)
+        if (!k || hqi_script_key_unknown(spec, c, k))
             continue;
         bool ok = false;
         for (int j = 0; known[j]; j++)
@@ -646,6 +692,9 @@ static hq_status_t layer_command(hqi_optimize_work_t *o, const hq_command_t *c,
 hq_status_t hqi_optimize_script_modify(hqi_optimize_work_t *o, const hq_script_t *script,
                                        hq_error_t *err)
 {
+    hq_status_t checked = check_vocabulary(o, script, err);
+    if (checked != HQ_OK)
+        return checked;
     for (int i = 0; i < hq_script_command_count(script); i++) {
         const hq_command_t *c = hq_script_command(script, i);
         if (!c->name)
@@ -710,6 +759,10 @@ hq_status_t hqi_optimize_script_requests(hqi_optimize_work_t *o, const hq_script
             o->applied++;
             continue;
         }
+        /* compiler-side commands were counted and unknown ones reported by check_vocabulary */
+        const hqi_script_spec_t *spec = hqi_script_spec(c->name);
+        if (!spec || spec->side == HQI_SCRIPT_COMPILER || hqi_script_word_unknown(spec, c))
+            continue;
         const hq_value_t *first = hq_command_positional(c, 0);
         char what[160] = "";
         if (first && first->text && (strstr(c->name, "optimization") || strstr(c->name, "config")))

@@ -40,6 +40,9 @@ check "  ... and prints the module line and a separator" \
 check "an inspector without its data is skipped with the reason" \
   bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestStats parsed.har >out.txt 2>&1;
            grep -q "Skipping TestStats, no dataset given" out.txt'
+check "a misspelt line in the archive's script is named with a did-you-mean; the run goes on" \
+  bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestQuiet typo.har >out.txt 2>&1;
+           [ $? -eq 0 ] && grep -q "tiny.alls:2: unknown command .quantizaton_param. (did you mean .quantization_param.?)" out.txt'
 check "an error-level finding exits 1" \
   run 1 --plugin-path "$good" --order TestFindings TestClipping -d "$calib" quantized.har
 check "the log has a timestamp and the inspector name on every line" \

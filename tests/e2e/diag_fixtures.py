@@ -5,6 +5,8 @@
   quantized.har  the same network marked quantized_model, with fp-optimized params (a copy of the
                  native ones), a <net>.q.npz holding noise-analysis SQNR for conv1/conv2, and a
                  model script whose conv1 precision line contradicts TestFindings' recommendation
+  typo.har       quantized.har with a misspelt command in its model script (written by a tool
+                 other than hq optimize, which refuses it)
 
 The quantized params are not a real quantization: they exist to exercise hq-diag's plumbing
 (state checks, noise loading, script merge), not the integer emulation.
@@ -47,12 +49,22 @@ members[f"{net}.alls"] = (
     "quantization_param(conv1, precision_mode=a8_w8)  # chosen by hand\n"
     "model_optimization_flavor(optimization_level=2)\n").encode()
 
-data = io.BytesIO()
-with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-    for name, payload in members.items():
-        info = tarfile.TarInfo(name)
-        info.size = len(payload)
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(payload))
-with open(os.path.join(out_dir, "quantized.har"), "wb") as f:
-    f.write(data.getvalue())
+
+
+def write_archive(name):
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, payload in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(data.getvalue())
+
+
+write_archive("quantized.har")
+members[f"{net}.alls"] = (
+    "# test script\n"
+    "quantizaton_param(conv1, precision_mode=a8_w8)\n").encode()
+write_archive("typo.har")

@@ -125,4 +125,51 @@ expect_fail bad.har "$HQ" optimize small_quantized.har -d calib.npy -o bad.har
 grep -q "parsed_model" err.txt
 "$py" -c "import numpy as np; np.save('wrong.npy', np.zeros((4, 8, 8, 3), np.float32))"
 expect_fail bad.har "$HQ" optimize small.har -d wrong.npy -o bad.har
+
+# the model-script vocabulary: a misspelt command, key or algorithm is refused with a did-you-mean
+printf 'quantizaton_param(conv1, precision_mode=a16_w16)\n' > typo_command.alls
+expect_fail bad.har "$HQ" optimize small.har -d calib.npy -m typo_command.alls -o bad.har
+grep -qF "typo_command.alls:1: unknown command 'quantizaton_param' (did you mean 'quantization_param'?)" err.txt
+printf '# a comment\nquantization_param(conv1, precison_mode=a16_w16)\n' > typo_key.alls
+expect_fail bad.har "$HQ" optimize small.har -d calib.npy -m typo_key.alls -o bad.har
+grep -qF "typo_key.alls:2: quantization_param: unknown key 'precison_mode' (did you mean 'precision_mode'?)" err.txt
+printf 'model_optimization_flavor(compresion_level=1)\n' > typo_key2.alls
+expect_fail bad.har "$HQ" optimize small.har -d calib.npy -m typo_key2.alls -o bad.har
+grep -qF "unknown key 'compresion_level' (did you mean 'compression_level'?)" err.txt
+printf 'post_quantization_optimization(finetun, policy=enabled)\n' > typo_word.alls
+expect_fail bad.har "$HQ" optimize small.har -d calib.npy -m typo_word.alls -o bad.har
+grep -qF "post_quantization_optimization: unknown algorithm 'finetun' (did you mean 'finetune'?)" err.txt
+
+# compiler-side commands are kept and counted in one line; a name far from every known one is a
+# warning; both stay in the archive's script
+cat > compiler.alls <<'ALLS'
+norm1 = normalization([127.5, 127.5, 127.5], [64.0, 64.0, 64.0])
+buffers(conv1, conv2, 2)
+compilation_param(conv1, resources_allocation_strategy=manual_scs_selection)
+allocator_param(timeout=3600, enable_muxer=False)
+performance_param(compiler_optimization_level=max)
+resources_param(max_compute_utilization=0.8, max_memory_utilization=0.8)
+context_switch_param(mode=enabled)
+shortcut(conv1, conv2)
+defuse(conv4, 2)
+context_0 = context([conv1, conv2])
+context_0.place(0, [conv1, conv2])
+hef_param(share_config=enabled)
+platform_param(hef_version=5)
+network_group([small_cnn])
+brand_new_compiler_option(level=3)
+ALLS
+"$HQ" optimize small.har -d calib.npy -m compiler.alls -o compiler.har > log.txt 2>&1
+[ "$(grep -c 'compiler-side command' log.txt)" = 1 ]
+grep -qF "[info] compiler.alls: 13 compiler-side commands kept for the compiler" log.txt
+grep -qF "[warning] compiler.alls:15: unknown command 'brand_new_compiler_option' (kept in the script)" log.txt
+if grep -q "not applied (kept" log.txt; then cat log.txt; exit 1; fi
+grep -qF "model script: 1 command(s) applied, 1 not applied" log.txt
+"$py" - <<'PY'
+import tarfile
+alls = tarfile.open("compiler.har").extractfile("small_cnn.alls").read().decode()
+for line in ("context_0.place(0, [conv1, conv2])", "brand_new_compiler_option(level=3)",
+             "buffers(conv1, conv2, 2)"):
+    assert line in alls, (line, alls)
+PY
 echo "optimize_cli: ok"

@@ -3,13 +3,15 @@
  * is identical text and the re-parsed commands equal the originals structurally (all but the line
  * number, since a command written over several lines prints on one); each command
  * printed alone and appended to a fresh script parses back to the same command. Glob values are
- * run through hq_glob_match. Any violation aborts. */
+ * run through hq_glob_match and every command through the vocabulary check. Any violation
+ * aborts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hq/script.h"
 #include "script/script_internal.h"
+#include "script/script_query.h"
 
 static void violation(const char *what, const char *detail)
 {
@@ -57,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             violation("re-parsed command differs", first);
         for (int j = 0; j < a->arg_count; j++)
             exercise_globs(&a->args[j].value);
+        /* the vocabulary check: an error is one line naming the script */
+        if (hqi_script_check_command(a, "fuzz.alls", NULL, NULL, NULL, &err) != HQ_OK &&
+            (strncmp(err.message, "fuzz.alls:", 10) != 0 || strchr(err.message, '\n')))
+            violation("vocabulary check gave an ill-formed message", err.message);
         char *line = NULL;
         if (hq_command_print(a, &line, &err) != HQ_OK)
             violation("command does not print", err.message);

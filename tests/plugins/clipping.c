@@ -40,6 +40,10 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     bad.line = "not a command(";
     if (st == HQ_OK && ctx->recommend(ctx, &bad, &refused) == HQ_OK)
         ctx->diagnosticf(ctx, HQ_DIAG_ERROR, -1, "a malformed line was accepted");
+    /* and so is a line hq optimize would refuse: a misspelt key */
+    bad.line = "model_optimization_flavor(compresion_level=0)";
+    if (st == HQ_OK && ctx->recommend(ctx, &bad, &refused) == HQ_OK)
+        ctx->diagnosticf(ctx, HQ_DIAG_ERROR, -1, "a misspelt line was accepted");
     return st;
 }
 
