@@ -49,6 +49,7 @@ hq_status_t onnxi_ints_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_ten
     *count = (int)k;
     return HQ_OK;
 }
+
 static hq_status_t fold_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *a,
                                const hq_tensor_t *b, char op)
 {
@@ -106,6 +107,7 @@ static hq_status_t fold_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, const h
     }
     return onnxi_set_const_output(c, n, 0, t);
 }
+
 static hq_status_t fold_arithmetic(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                    hq_tensor_t *const in[4], char op)
 {

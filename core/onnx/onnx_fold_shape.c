@@ -34,6 +34,7 @@ hq_status_t onnxi_axes_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, int rank, in
     }
     return HQ_OK;
 }
+
 static hq_status_t fold_reshape_to(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *src,
                                    int nd, const int64_t *shape)
 {
@@ -51,6 +52,7 @@ static hq_status_t fold_reshape_to(onnxi_ctx_t *c, const Onnx__NodeProto *n, con
         memcpy(t->data, src->data, t->nbytes);
     return onnxi_set_const_output(c, n, 0, t);
 }
+
 /* Resolves a Reshape target (0 = copy, -1 = infer) against `in` dims. */
 hq_status_t onnxi_reshape_target(onnxi_ctx_t *c, const Onnx__NodeProto *n, const int64_t *in,
                                  int in_nd, const hq_tensor_t *shape_t, int64_t *out, int *out_nd)
@@ -92,6 +94,7 @@ hq_status_t onnxi_reshape_target(onnxi_ctx_t *c, const Onnx__NodeProto *n, const
                   (long long)known);
     return HQ_OK;
 }
+
 static hq_status_t slice_constant(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *src,
                                   const int64_t *starts, const int64_t *ends, const int64_t *axes,
                                   const int64_t *steps, int k)
@@ -144,6 +147,7 @@ static hq_status_t slice_constant(onnxi_ctx_t *c, const Onnx__NodeProto *n, cons
     }
     return onnxi_set_const_output(c, n, 0, t);
 }
+
 /* Slice parameters from attributes (opset < 10) or inputs. */
 hq_status_t onnxi_slice_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, int rank, int64_t *starts,
                                int64_t *ends, int64_t *axes, int64_t *steps, int *k)
@@ -202,6 +206,7 @@ hq_status_t onnxi_slice_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, int ran
     }
     return HQ_OK;
 }
+
 static hq_status_t fold_squeeze_or_unsqueeze(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                              hq_tensor_t *const in[4], bool un)
 {

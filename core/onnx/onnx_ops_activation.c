@@ -28,6 +28,7 @@ static bool has_activation_field(hq_layer_type_t t)
         return false;
     }
 }
+
 /* Applies activation `act` to value x on behalf of node n: fused into x's producer when n is its
  * only consumer, else a standalone activation layer. `slope` (prelu, per channel) is copied. */
 hq_status_t onnxi_apply_activation(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
@@ -96,6 +97,7 @@ hq_status_t onnxi_apply_activation(onnxi_ctx_t *c, const Onnx__NodeProto *n, onn
     }
     return onnxi_set_layer_output(c, n, 0, target, 0, x->rank);
 }
+
 /* Input 0 of an activation node, which must be a computed tensor. */
 static hq_status_t activation_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t **x)
 {

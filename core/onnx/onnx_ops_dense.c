@@ -81,6 +81,7 @@ static hq_status_t convert_dense(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool 
     onnxi_layer_params(c, index)->has_bias = true;
     return onnxi_set_layer_output(c, n, 0, index, 0, 2);
 }
+
 hq_status_t onnxi_convert_gemm(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_dense(c, n, true);
@@ -105,6 +106,7 @@ bool onnxi_can_absorb_affine(onnxi_ctx_t *c, const onnxi_value_t *x, bool scale)
         return false;
     return onnxi_get_param(c, x->layer, "kernel:0") && onnxi_get_param(c, x->layer, "bias:0");
 }
+
 /* y = x * scale[o] + shift[o] folded into x's producer (output channel is the last kernel axis). */
 void onnxi_absorb_affine(onnxi_ctx_t *c, const onnxi_value_t *x, const float *scale,
                          const float *shift)
@@ -119,6 +121,7 @@ void onnxi_absorb_affine(onnxi_ctx_t *c, const onnxi_value_t *x, const float *sc
     for (int64_t o = 0; o < cout; o++)
         bd[o] = bd[o] * (scale ? scale[o] : 1.0f) + (shift ? shift[o] : 0.0f);
 }
+
 hq_status_t onnxi_convert_batch_norm(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;

@@ -59,6 +59,7 @@ hq_status_t onnxi_add_const_layer(onnxi_ctx_t *c, const Onnx__NodeProto *n, cons
         return st;
     return hq_layer_set_output_shape(c->graph, *index, &shape, c->err);
 }
+
 /* The binary op that becomes an ew_* layer of type `type`. */
 static hq_status_t convert_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_layer_type_t type)
 {
@@ -157,6 +158,7 @@ static hq_status_t convert_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_l
         return st;
     return onnxi_set_layer_output(c, n, 0, index, 0, a->rank);
 }
+
 hq_status_t onnxi_convert_add(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_binary(c, n, HQ_LAYER_EW_ADD);

@@ -92,6 +92,7 @@ hq_status_t onnxi_convert_concat(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     }
     return onnxi_set_layer_output(c, n, 0, index, 0, ref->rank);
 }
+
 hq_status_t onnxi_convert_split(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -147,6 +148,7 @@ hq_status_t onnxi_convert_split(onnxi_ctx_t *c, const Onnx__NodeProto *n)
             return st;
     return HQ_OK;
 }
+
 hq_status_t onnxi_convert_slice(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -211,6 +213,7 @@ hq_status_t onnxi_convert_slice(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     }
     return onnxi_set_layer_output(c, n, 0, index, 0, rank);
 }
+
 hq_status_t onnxi_convert_pad(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -270,6 +273,7 @@ hq_status_t onnxi_convert_pad(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     p->pad_channels[1] = (int)pads[5];
     return onnxi_set_layer_output(c, n, 0, index, 0, 4);
 }
+
 hq_status_t onnxi_convert_transpose(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -312,6 +316,7 @@ hq_status_t onnxi_convert_transpose(onnxi_ctx_t *c, const Onnx__NodeProto *n)
         return st;
     return onnxi_set_layer_output(c, n, 0, index, 0, x->rank);
 }
+
 hq_status_t onnxi_convert_shape(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -339,6 +344,7 @@ hq_status_t onnxi_convert_shape(onnxi_ctx_t *c, const Onnx__NodeProto *n)
         ((int64_t *)t->data)[i] = dims[start + i];
     return onnxi_set_const_output(c, n, 0, t);
 }
+
 /* Identity and Dropout (dropout = true: its training_mode input must be a constant false). */
 static hq_status_t convert_passthrough(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool dropout)
 {

@@ -78,6 +78,7 @@ static hq_status_t reshape_value_4d(onnxi_ctx_t *c, const Onnx__NodeProto *n, on
         return st;
     return onnxi_set_layer_output(c, n, 0, index, 0, 4);
 }
+
 /* Reshape to an ONNX shape of rank 2, 3 or 4 with batch 1. A rank-3 shape [1, C, L] is built as
  * the rank-4 [1, C, 1, L] (the same hq tensor) and then labelled rank 3. */
 static hq_status_t reshape_value(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
@@ -95,6 +96,7 @@ static hq_status_t reshape_value(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi
         out->rank = to_rank;
     return st;
 }
+
 /* Input 0 of a reshaping node (a computed tensor) and its ONNX shape. */
 static hq_status_t reshape_source(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t **x,
                                   int *rank, int64_t in[4])

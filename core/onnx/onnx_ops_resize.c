@@ -116,6 +116,7 @@ static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool
         return st;
     return onnxi_set_layer_output(c, n, 0, index, 0, 4);
 }
+
 hq_status_t onnxi_convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_resize(c, n, false);

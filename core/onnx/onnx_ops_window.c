@@ -54,6 +54,7 @@ static hq_status_t window_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_la
     }
     return HQ_OK;
 }
+
 hq_status_t onnxi_image_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t **x,
                               int64_t dims[4])
 {
@@ -71,6 +72,7 @@ hq_status_t onnxi_image_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_va
                   (*x)->name, rank);
     return st;
 }
+
 /* Conv (transposed = false) and ConvTranspose. */
 static hq_status_t convert_conv(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool transposed)
 {
@@ -200,6 +202,7 @@ static hq_status_t convert_conv(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool t
         return st;
     return onnxi_set_layer_output(c, n, 0, index, 0, 4);
 }
+
 hq_status_t onnxi_convert_conv(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_conv(c, n, false);
@@ -318,6 +321,7 @@ static hq_status_t convert_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool g
     p->count_include_pad = include_pad;
     return onnxi_set_layer_output(c, n, 0, index, 0, 4);
 }
+
 hq_status_t onnxi_convert_max_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_pool(c, n, false, true);
@@ -346,6 +350,7 @@ void onnxi_lifted_free(onnxi_lifted_node_t *l)
     free(l->copies);
     free(l->ints);
 }
+
 hq_status_t onnxi_lift_1d_node(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_lifted_node_t *l)
 {
     memset(l, 0, sizeof *l);

@@ -14,6 +14,7 @@ typedef struct input_override {
     int rank;
     int64_t dims[4];
 } input_override_t;
+
 /* The one-line answer for an operator hq cannot map. */
 static hq_status_t unsupported_node(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
@@ -34,6 +35,7 @@ static hq_status_t unsupported_node(onnxi_ctx_t *c, const Onnx__NodeProto *n)
                      "--end-node-names %s",
                      c->name, onnxi_node_label(n), n->op_type, producer);
 }
+
 static hq_status_t add_input(onnxi_ctx_t *c, const char *name, int rank, const int64_t *dims,
                              int *count)
 {
@@ -69,6 +71,7 @@ static hq_status_t add_input(onnxi_ctx_t *c, const char *name, int rank, const i
     (*count)++;
     return HQ_OK;
 }
+
 static hq_status_t add_graph_inputs(onnxi_ctx_t *c, const input_override_t *overrides,
                                     int override_count)
 {
@@ -156,6 +159,7 @@ static hq_status_t add_graph_inputs(onnxi_ctx_t *c, const input_override_t *over
                          c->name);
     return HQ_OK;
 }
+
 static int find_node(const onnxi_ctx_t *c, const char *name)
 {
     for (size_t i = 0; i < c->g->n_node; i++)
@@ -163,6 +167,7 @@ static int find_node(const onnxi_ctx_t *c, const char *name)
             return (int)i;
     return -1;
 }
+
 /* The node has read its inputs: they no longer count as pending reads. */
 static void release_inputs(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
@@ -172,6 +177,7 @@ static void release_inputs(onnxi_ctx_t *c, const Onnx__NodeProto *n)
             v->uses--;
     }
 }
+
 /* True when node n (op row `op`) is a 1-D conv or pool on a [N, C, L] tensor. */
 static bool lift_candidate(onnxi_ctx_t *c, const Onnx__NodeProto *n, const onnxi_op_t *op)
 {
@@ -317,6 +323,7 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
         st = hq_graph_finalize(c->graph, c->name, c->err);
     return st;
 }
+
 static void ctx_free(onnxi_ctx_t *c)
 {
     for (int i = 0; i < c->value_count; i++) {
@@ -331,6 +338,7 @@ static void ctx_free(onnxi_ctx_t *c)
     hq_graph_destroy(c->graph);
     memset(c, 0, sizeof *c);
 }
+
 static hq_status_t ctx_init(onnxi_ctx_t *c, Onnx__ModelProto *model, const char *name,
                             const char *net_name, hq_error_t *err)
 {
@@ -347,6 +355,7 @@ static hq_status_t ctx_init(onnxi_ctx_t *c, Onnx__ModelProto *model, const char 
     }
     return hq_graph_create(net_name, &c->graph, err);
 }
+
 /* The network name from a file name: no folder, no extension, [A-Za-z0-9_] only. */
 static void default_net_name(const char *name, char *out, size_t size)
 {
@@ -365,6 +374,7 @@ static void default_net_name(const char *name, char *out, size_t size)
     if (!len)
         snprintf(out, size, "net");
 }
+
 static hq_status_t build_params(onnxi_ctx_t *c, hq_npz_t **out)
 {
     hq_npz_t *npz;
@@ -383,6 +393,7 @@ static hq_status_t build_params(onnxi_ctx_t *c, hq_npz_t **out)
     *out = npz;
     return HQ_OK;
 }
+
 /* Tensor names that the cut makes outputs or inputs. */
 static hq_status_t cut_tensors(onnxi_ctx_t *c, const char *const *nodes, int count, bool inputs,
                                const char ***names, int *name_count)
@@ -428,6 +439,7 @@ static hq_status_t cut_tensors(onnxi_ctx_t *c, const char *const *nodes, int cou
     *name_count = k;
     return HQ_OK;
 }
+
 static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
                                const hq_parse_options_t *opts, hq_archive_t **out, hq_error_t *err)
 {
@@ -548,6 +560,7 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
     *out = archive;
     return HQ_OK;
 }
+
 HQ_API hq_status_t hq_parse_onnx_memory(const void *bytes, size_t len, const char *name,
                                         const hq_parse_options_t *opts, hq_archive_t **out,
                                         hq_error_t *err)
@@ -565,6 +578,7 @@ HQ_API hq_status_t hq_parse_onnx_memory(const void *bytes, size_t len, const cha
     onnx__model_proto__free_unpacked(model, NULL);
     return st;
 }
+
 HQ_API hq_status_t hq_parse_onnx(const char *path, const hq_parse_options_t *opts,
                                  hq_archive_t **out, hq_error_t *err)
 {

@@ -14,21 +14,25 @@ static const Onnx__NodeProto *producer_of(onnxi_ctx_t *c, const char *name)
     onnxi_value_t *v = onnxi_value_of(c, name);
     return v && v->producer >= 0 ? c->g->node[v->producer] : NULL;
 }
+
 static bool literal(onnxi_ctx_t *c, const char *name, double want)
 {
     onnxi_value_t *v = onnxi_value_of(c, name);
     return v && v->kind == VALUE_CONST && hq_tensor_count(v->constant) == 1 &&
            fabs(onnxi_tensor_at(v->constant, 0) - want) < 1e-5;
 }
+
 static int uses_of(onnxi_ctx_t *c, const char *name)
 {
     onnxi_value_t *v = onnxi_value_of(c, name);
     return v ? v->uses : 0;
 }
+
 static bool is_op(const Onnx__NodeProto *n, const char *op, size_t inputs)
 {
     return n && n->op_type && !strcmp(n->op_type, op) && n->n_input >= inputs && n->n_output >= 1;
 }
+
 /* s == x + 3 (Add with a literal 3). */
 static bool is_x_plus_3(onnxi_ctx_t *c, const char *s, const char *x, const Onnx__NodeProto **add)
 {
@@ -39,6 +43,7 @@ static bool is_x_plus_3(onnxi_ctx_t *c, const char *s, const char *x, const Onnx
     return (!strcmp(a->input[0], x) && literal(c, a->input[1], 3)) ||
            (!strcmp(a->input[1], x) && literal(c, a->input[0], 3));
 }
+
 /* s == relu6(x + 3): Clip(x + 3, 0, 6). */
 static bool is_relu6_x_plus_3(onnxi_ctx_t *c, const char *s, const char *x,
                               const Onnx__NodeProto **nodes)
@@ -55,6 +60,7 @@ static bool is_relu6_x_plus_3(onnxi_ctx_t *c, const char *s, const char *x,
     nodes[0] = cl;
     return range && is_x_plus_3(c, cl->input[0], x, &nodes[1]);
 }
+
 /* s == x / 6 or x * (1/6); *inner = x. */
 static bool is_div6(onnxi_ctx_t *c, const Onnx__NodeProto *d, const char **inner)
 {
@@ -71,6 +77,7 @@ static bool is_div6(onnxi_ctx_t *c, const Onnx__NodeProto *d, const char **inner
     }
     return false;
 }
+
 static void plan_activation(onnxi_ctx_t *c, int node, const char *x, hq_activation_t act,
                             const Onnx__NodeProto **skipped, int count, int x_uses)
 {
@@ -89,6 +96,7 @@ static void plan_activation(onnxi_ctx_t *c, int node, const char *x, hq_activati
             p->extra_names[p->extra_count++] = onnxi_node_label(skipped[i]);
     }
 }
+
 /* Marks the nodes of each SiLU / HardSwish decomposition: the last node becomes the
  * activation, the others are skipped. */
 void onnxi_plan_patterns(onnxi_ctx_t *c)
@@ -137,6 +145,7 @@ void onnxi_plan_patterns(onnxi_ctx_t *c)
         }
     }
 }
+
 /* ---- PixelShuffle --------------------------------------------------------------------------- */
 
 /* The only node reading tensor `name` after node index `after`, and its index; NULL when the
@@ -157,6 +166,7 @@ static const Onnx__NodeProto *sole_consumer(onnxi_ctx_t *c, const char *name, si
     }
     return NULL;
 }
+
 /* PyTorch's PixelShuffle as exported before DepthToSpace had a CRD mode: Reshape to
  * [N, C, r, r, H, W] -> Transpose [0, 1, 4, 2, 5, 3] -> Reshape to [N, C, H·r, W·r] is
  * DepthToSpace CRD; [N, r, r, C, H, W] with [0, 3, 4, 1, 5, 2] is DCR. `n` is the first
