@@ -50,6 +50,8 @@ hq_status_t onnxi_ints_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_ten
     return HQ_OK;
 }
 
+/* a `op` b (one of + - * /) with numpy broadcasting; int64 only when both are (division then
+ * truncates, and x / 0 is 0). */
 static hq_status_t fold_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *a,
                                const hq_tensor_t *b, char op)
 {
