@@ -3,15 +3,15 @@
  * into the program), quantization of the inputs and dequantization of taps and outputs. Each op
  * is the kernel call the deploy runtime's executor makes for it, on batched buffers. Conv,
  * depthwise and dense layers on 8-bit activations with 4/8-bit weights run the deploy runtime's
- * fast kernels (core/runtime/hqrt_kernels_avx2.c, prepared once per layer, tested bit-exact
- * against the reference); everything else, and everything under HQ_EMULATE_KERNELS=reference,
+ * fast kernels (core/runtime/hqrt_fast.h, prepared once per layer, tested bit-exact against the
+ * reference); everything else, and everything under HQ_EMULATE_KERNELS=reference,
  * runs the reference kernels (core/runtime/hqrt_kernels_ref.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "emulate/qemulator.h"
 #include "numerics/lower.h"
-#include "runtime/hqrt_internal.h"
+#include "runtime/hqrt_fast.h"
 #include "runtime/hqrt_kernels_ref.h"
 #include "util/threadpool.h"
 #include "util/util.h"
