@@ -1,9 +1,10 @@
 /* hqrt_run.c — the executor: runs a validated program op by op over a per-sample activation
  * arena. Every op has a scalar reference path (the integer formulas of docs/numerics.md); conv,
- * depthwise and dense on 8-bit activations also have an AVX2 path (hqrt_kernels_avx2.c) tested
- * bit-exact against it. Threads run whole samples of a batch, or share one sample by claiming
- * pieces of each op's output rows; each output value is computed by exactly one thread with the
- * same arithmetic, so every thread count gives the same bytes. */
+ * depthwise and dense on 8-bit activations also have a fast path (AVX2: hqrt_kernels_avx2.c,
+ * AVX-512 VNNI: hqrt_kernels_vnni.c; interface hqrt_fast.h) tested bit-exact against it. Threads
+ * run whole samples of a batch, or share one sample by claiming pieces of each op's output rows;
+ * each output value is computed by exactly one thread with the same arithmetic, so every thread
+ * count gives the same bytes. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
