@@ -81,39 +81,67 @@ static hq_status_t open_program(const char *path, hqrt_model_t **model, void **o
     return st;
 }
 
-/* The data array for input `io`: the .npy itself (one input), or the .npz array named like the
- * input layer (scoped or bare name). Converted to float32; the caller owns *out. */
-static hq_status_t input_array(const char *data, const hq_npz_t *npz, const hq_tensor_t *npy,
-                               const hqrt_io_t *io, hq_tensor_t **out, hq_error_t *err)
+/* A graph of the program's input layers alone, each with its name and per-sample shape: what
+ * hq_dataset_open needs to match `.npz` arrays to inputs by name and to check every array's shape
+ * against its input, so that `hq run` accepts and refuses data exactly as `hq emulate` does. The
+ * caller owns *out. */
+static hq_status_t program_inputs_graph(const hqrt_model_t *model, hq_graph_t **out,
+                                        hq_error_t *err)
 {
-    const hq_tensor_t *t = npy;
-    if (npz) {
-        const char *bare = strrchr(io->name, '/');
-        t = hq_npz_get(npz, io->name);
-        if (!t && bare)
-            t = hq_npz_get(npz, bare + 1);
-        if (!t) {
-            snprintf(err->message, sizeof err->message, "%s: no array named '%s' (or '%s')", data,
-                     io->name, bare ? bare + 1 : io->name);
-            return HQ_ERR_NOT_FOUND;
-        }
+    hqrt_io_t io;
+    hqrt_describe(model, HQRT_INPUT, 0, &io, NULL);
+    int count = io.count;
+    const char *slash = strrchr(io.name, '/');
+    char net[512];
+    if (slash && slash > io.name)
+        snprintf(net, sizeof net, "%.*s", (int)(slash - io.name), io.name);
+    else
+        snprintf(net, sizeof net, "program");
+    hq_graph_t *graph = NULL;
+    hq_status_t st = hq_graph_create(net, &graph, err);
+    for (int i = 0; i < count && st == HQ_OK; i++) {
+        hqrt_describe(model, HQRT_INPUT, i, &io, NULL);
+        slash = strrchr(io.name, '/');
+        int index = -1;
+        st = hq_graph_add_layer(graph, slash ? slash + 1 : io.name, HQ_LAYER_INPUT, &index, err);
+        hq_shape_t shape = {.ndim = io.ndim, .dims = {-1}};
+        for (int d = 1; d < io.ndim; d++)
+            shape.dims[d] = io.dims[d];
+        if (st == HQ_OK)
+            st = hq_layer_set_output_shape(graph, index, &shape, err);
     }
-    int64_t per = 1;
-    for (int d = 1; d < t->ndim; d++)
-        per *= t->shape[d];
-    if (t->ndim < 1 || t->ndim != io->ndim || per != io->elements) {
-        char want[96];
-        size_t used = 0;
-        for (int d = 1; d < io->ndim; d++)
-            used +=
-                (size_t)snprintf(want + used, sizeof want - used, ", %lld", (long long)io->dims[d]);
-        snprintf(err->message, sizeof err->message,
-                 "%s: array for input '%s' has %d dimensions and %lld values per sample; the "
-                 "program expects (N%s)",
-                 data, io->name, t->ndim, (long long)per, want);
-        return HQ_ERR_INVALID;
+    if (st == HQ_OK)
+        st = hq_graph_finalize(graph, net, err);
+    if (st != HQ_OK) {
+        hq_graph_destroy(graph);
+        graph = NULL;
     }
-    return hq_tensor_convert(t, HQ_DTYPE_FLOAT32, out, err);
+    *out = graph;
+    return st;
+}
+
+/* Reads every sample of the dataset's input `input` (which feeds program input `io`) and
+ * quantizes it into `codes` (hq_dataset_count * io->bytes), a chunk of samples at a time. */
+static hq_status_t quantize_input(hq_dataset_t *dataset, int input, const hqrt_io_t *io,
+                                  void *codes, hq_error_t *err)
+{
+    enum { CHUNK = 64 };
+    int64_t samples = hq_dataset_count(dataset);
+    float *values = malloc((size_t)CHUNK * (size_t)io->elements * sizeof *values);
+    if (!values) {
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return HQ_ERR_NOMEM;
+    }
+    hq_status_t st = HQ_OK;
+    for (int64_t first = 0; first < samples && st == HQ_OK; first += CHUNK) {
+        int64_t n = samples - first < CHUNK ? samples - first : CHUNK;
+        st = hq_dataset_read(dataset, input, first, n, values, err);
+        if (st == HQ_OK)
+            hqrt_quantize(io, values, n * io->elements,
+                          (unsigned char *)codes + (size_t)first * io->bytes);
+    }
+    free(values);
+    return st;
 }
 
 int hq_cmd_run(int argc, char **argv)
@@ -153,12 +181,14 @@ int hq_cmd_run(int argc, char **argv)
     hq_error_t err = {0};
     hqrt_model_t *model = NULL;
     void *owned = NULL;
-    hq_npz_t *npz = NULL, *result = NULL;
-    hq_tensor_t *npy = NULL;
+    hq_npz_t *result = NULL;
+    hq_graph_t *inputs = NULL;
+    hq_dataset_t *dataset = NULL;
     hq_status_t st = open_program(model_path, &model, &owned, &err);
     if (st == HQ_OK)
-        st = ends_with(data, ".npz") ? hq_npz_read_file(data, &npz, &err)
-                                     : hq_npy_read_file(data, &npy, &err);
+        st = program_inputs_graph(model, &inputs, &err);
+    if (st == HQ_OK)
+        st = hq_dataset_open(data, inputs, &dataset, &err);
     hqrt_io_t io;
     int in_count = 0, out_count = 0;
     if (st == HQ_OK) {
@@ -166,45 +196,25 @@ int hq_cmd_run(int argc, char **argv)
         in_count = io.count;
         hqrt_describe(model, HQRT_OUTPUT, 0, &io, NULL);
         out_count = io.count;
-        if (npy && in_count != 1) {
-            st = HQ_ERR_INVALID;
-            snprintf(err.message, sizeof err.message,
-                     "%s: the program has %d inputs: give an .npz with one array per input", data,
-                     in_count);
-        }
     }
     void **in_codes = calloc((size_t)in_count + 1, sizeof *in_codes);
     void **out_codes = calloc((size_t)out_count + 1, sizeof *out_codes);
-    int64_t samples = -1;
+    int64_t samples = st == HQ_OK ? hq_dataset_count(dataset) : 0;
     if (st == HQ_OK && (!in_codes || !out_codes)) {
         st = HQ_ERR_NOMEM;
         snprintf(err.message, sizeof err.message, "out of memory");
     }
+    /* The dataset's inputs follow the graph's input layers, made in the program's input order. */
     for (int i = 0; i < in_count && st == HQ_OK; i++) {
-        hq_tensor_t *x = NULL;
-        hqrt_describe(model, HQRT_INPUT, i, &io, NULL);
-        st = input_array(data, npz, npy, &io, &x, &err);
-        if (st == HQ_OK && samples >= 0 && x->shape[0] != samples) {
-            st = HQ_ERR_INVALID;
-            snprintf(err.message, sizeof err.message,
-                     "%s: inputs have different sample counts (%lld and %lld)", data,
-                     (long long)samples, (long long)x->shape[0]);
+        int program_input = hq_dataset_input_layer(dataset, i);
+        hqrt_describe(model, HQRT_INPUT, program_input, &io, NULL);
+        in_codes[program_input] = malloc((size_t)samples * io.bytes + 1);
+        if (!in_codes[program_input]) {
+            st = HQ_ERR_NOMEM;
+            snprintf(err.message, sizeof err.message, "out of memory");
+        } else {
+            st = quantize_input(dataset, i, &io, in_codes[program_input], &err);
         }
-        if (st == HQ_OK) {
-            samples = x->shape[0];
-            in_codes[i] = malloc((size_t)samples * io.bytes + 1);
-            if (!in_codes[i]) {
-                st = HQ_ERR_NOMEM;
-                snprintf(err.message, sizeof err.message, "out of memory");
-            } else {
-                hqrt_quantize(&io, x->data, samples * io.elements, in_codes[i]);
-            }
-        }
-        hq_tensor_destroy(x);
-    }
-    if (st == HQ_OK && samples < 1) {
-        st = HQ_ERR_INVALID;
-        snprintf(err.message, sizeof err.message, "%s: the dataset has no samples", data);
     }
     for (int o = 0; o < out_count && st == HQ_OK; o++) {
         hqrt_describe(model, HQRT_OUTPUT, o, &io, NULL);
@@ -269,8 +279,8 @@ int hq_cmd_run(int argc, char **argv)
     free(in_codes);
     free(out_codes);
     hq_npz_destroy(result);
-    hq_npz_destroy(npz);
-    hq_tensor_destroy(npy);
+    hq_dataset_destroy(dataset);
+    hq_graph_destroy(inputs);
     hqrt_close(model);
     free(owned);
     return st == HQ_OK ? HQ_EXIT_OK : HQ_EXIT_FAILURE;
