@@ -105,6 +105,10 @@ int hq_cmd_analyze_noise(int argc, char **argv)
         return hq_cli_fail("hq analyze-noise", "--analyze-mode must be simple or advanced, got",
                            mode_name);
 
+    /* Without -o the archive is rewritten in place. */
+    if (hq_cli_check_output_file("hq analyze-noise", output ? "-o" : "archive",
+                                 output ? output : model) != HQ_EXIT_OK)
+        return HQ_EXIT_FAILURE;
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;
     hq_graph_t *graph = NULL;

@@ -102,6 +102,13 @@ int hq_cmd_compile(int argc, char **argv)
     }
     output = output ? output : out_default;
     har = har ? har : har_default;
+    if (hq_cli_check_output_file("hq compile", out_default ? "output" : "-o", output) !=
+            HQ_EXIT_OK ||
+        hq_cli_check_output_file("hq compile", har_default ? "output" : "--har", har) !=
+            HQ_EXIT_OK) {
+        free(out_default), free(har_default);
+        return HQ_EXIT_FAILURE;
+    }
 
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;

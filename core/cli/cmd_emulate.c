@@ -217,6 +217,10 @@ int hq_cmd_emulate(int argc, char **argv)
         return hq_cli_fail("hq emulate", "unknown target (native, fp_optimized or quantized)",
                            target_name);
     }
+    if (output && hq_cli_check_output_file("hq emulate", "-o", output) != HQ_EXIT_OK) {
+        free(taps);
+        return HQ_EXIT_FAILURE;
+    }
 
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;

@@ -130,6 +130,10 @@ int hq_cmd_optimize(int argc, char **argv)
         return hq_cli_fail("hq optimize", "out of memory", NULL);
     if (!output)
         output = out_path;
+    if (hq_cli_check_output_file("hq optimize", out_path ? "output" : "-o", output) != HQ_EXIT_OK) {
+        free(out_path);
+        return HQ_EXIT_FAILURE;
+    }
 
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;

@@ -137,6 +137,10 @@ int hq_cmd_parse(int argc, char **argv)
         hq_cmd_parse_usage(stderr);
         return HQ_EXIT_FAILURE;
     }
+    /* Without -o the archive is named after the network, in the current folder. */
+    if (output ? hq_cli_check_output_file("hq parse", "-o", output) != HQ_EXIT_OK
+               : hq_cli_check_output_folder("hq parse", "output folder", ".") != HQ_EXIT_OK)
+        return HQ_EXIT_FAILURE;
     opts.start_nodes = start;
     opts.end_nodes = end;
     hq_error_t err = {0};

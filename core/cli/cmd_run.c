@@ -177,6 +177,8 @@ int hq_cmd_run(int argc, char **argv)
         hq_cmd_run_usage(stderr);
         return HQ_EXIT_FAILURE;
     }
+    if (output && hq_cli_check_output_file("hq run", "-o", output) != HQ_EXIT_OK)
+        return HQ_EXIT_FAILURE;
 
     hq_error_t err = {0};
     hqrt_model_t *model = NULL;

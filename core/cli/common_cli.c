@@ -1,10 +1,16 @@
-/* common_cli.c — failure reporting, option printing, derived names and tensor summaries shared
- * by the hq mains. */
+/* common_cli.c — failure reporting, option printing, output-path checks, derived names and
+ * tensor summaries shared by the hq mains. */
 #include "common_cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Room for a path and a few words about it in one message. */
+#define PATH_MAX_TEXT 4200
 
 void hq_cli_report(const char *program, hq_status_t status, const hq_error_t *err)
 {
@@ -46,6 +52,66 @@ int hq_cli_positional(const char *program, const char *what, const char *word,
         return hq_cli_fail(program, message, word);
     }
     *positional = word;
+    return HQ_EXIT_OK;
+}
+
+/* Says in `why` what keeps `folder` from receiving new files; false when nothing does. */
+static bool folder_unwritable(const char *folder, char *why, size_t size)
+{
+    struct stat sb;
+    if (stat(folder, &sb) != 0) {
+        if (errno == ENOENT)
+            snprintf(why, size, "folder %s does not exist", folder);
+        else
+            snprintf(why, size, "folder %s: %s", folder, strerror(errno));
+        return true;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(why, size, "%s is not a folder", folder);
+        return true;
+    }
+    if (access(folder, W_OK | X_OK) != 0) {
+        snprintf(why, size, "folder %s is not writable: %s", folder, strerror(errno));
+        return true;
+    }
+    return false;
+}
+
+int hq_cli_check_output_file(const char *program, const char *option, const char *path)
+{
+    char why[PATH_MAX_TEXT];
+    size_t len = strlen(path);
+    struct stat sb;
+    if (len == 0) {
+        fprintf(stderr, "%s: %s: the output path is empty\n", program, option);
+        return HQ_EXIT_FAILURE;
+    }
+    if (path[len - 1] == '/' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+        fprintf(stderr, "%s: %s %s: is a folder, not a file\n", program, option, path);
+        return HQ_EXIT_FAILURE;
+    }
+    const char *slash = strrchr(path, '/');
+    char folder[PATH_MAX_TEXT];
+    if (!slash)
+        snprintf(folder, sizeof folder, ".");
+    else if (slash == path)
+        snprintf(folder, sizeof folder, "/");
+    else
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    if (folder_unwritable(folder, why, sizeof why)) {
+        fprintf(stderr, "%s: %s %s: %s\n", program, option, path, why);
+        return HQ_EXIT_FAILURE;
+    }
+    return HQ_EXIT_OK;
+}
+
+int hq_cli_check_output_folder(const char *program, const char *option, const char *path)
+{
+    char why[PATH_MAX_TEXT];
+    if (folder_unwritable(path[0] ? path : ".", why, sizeof why)) {
+        fprintf(stderr, "%s: %s %s: %s\n", program, option, path, why);
+        return HQ_EXIT_FAILURE;
+    }
     return HQ_EXIT_OK;
 }
 

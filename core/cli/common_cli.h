@@ -1,6 +1,6 @@
 /* common_cli.h — helpers shared by the `hq` and `hq-diag` mains: failure reporting, option
  * tables that drive both --help and the man-page consistency test, the end of an option loop,
- * derived file names and the one-line summary of a tensor. */
+ * the up-front check of output paths, derived file names and the one-line summary of a tensor. */
 #ifndef HQ_CLI_COMMON_H
 #define HQ_CLI_COMMON_H
 
@@ -38,6 +38,18 @@ bool hq_cli_parse_int(const char *text, long long lo, long long hi, long long *o
  * HQ_EXIT_FAILURE after saying why on stderr (hq_cli_fail). */
 int hq_cli_positional(const char *program, const char *what, const char *word,
                       const char **positional);
+
+/* Checks, before a command does any work, that an output file can be written at `path`: the path
+ * is not empty, does not end in '/', is not an existing folder, and its folder exists, is a folder
+ * and may be written to (outputs are written beside their final name and renamed into place, so
+ * the folder's permission is what counts). `option` names where the path came from ("-o",
+ * "--json", "output" for a default name). Returns HQ_EXIT_OK, or prints one line
+ * "<program>: <option> <path>: <what is wrong>" on stderr and returns HQ_EXIT_FAILURE. */
+int hq_cli_check_output_file(const char *program, const char *option, const char *path);
+
+/* The same check for a folder that will receive files: `path` exists, is a folder and may be
+ * written to. */
+int hq_cli_check_output_folder(const char *program, const char *option, const char *path);
 
 /* "<dir>/<stem><suffix>" for "<dir>/<stem>.<ext>" (the path itself plus suffix when its last
  * component has no extension), or NULL when out of memory. The caller frees it. */

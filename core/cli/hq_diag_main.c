@@ -78,6 +78,26 @@ static bool looks_like_model(const char *s)
     return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".har")) || is_file(s);
 }
 
+/* Every file hq-diag may write, checked before any work: the log (whose folder also receives
+ * the inspectors' files), the model script when named, the JSON and the HTML report. Returns -1
+ * when all can be written, else the exit status. */
+static int check_outputs(const args_t *a)
+{
+    const struct {
+        const char *option, *path;
+    } outputs[] = {
+        {"--log-path", a->log_path},
+        {"--output-model-script", a->script_path},
+        {"--json", a->json_path},
+        {"--report", a->report_path},
+    };
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        if (outputs[i].path &&
+            hq_cli_check_output_file("hq-diag", outputs[i].option, outputs[i].path) != HQ_EXIT_OK)
+            return HQ_EXIT_FAILURE;
+    return -1;
+}
+
 /* Returns -1 on success, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
@@ -171,7 +191,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         usage(stderr);
         return HQ_EXIT_FAILURE;
     }
-    return -1;
+    return a->list ? -1 : check_outputs(a);
 }
 
 /* The built-in plugin folder: next to the executable in a build tree, relative to it in an
