@@ -3,6 +3,8 @@
 # program built out of tree with `pkg-config --cflags --libs hq` links and runs against it, the
 # runtime's hqrt_* API included (hq.pc links libhqrt too); libhq exports only hq_* symbols: the
 # deploy runtime inside it keeps its API local, libhqrt.so is the one library that exports it.
+# The installed hq and hq-diag run with an empty environment (no LD_LIBRARY_PATH, no ldconfig):
+# they and the inspector modules find libhq through their RUNPATH ($ORIGIN/...).
 set -euo pipefail
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
@@ -13,6 +15,21 @@ for f in bin/hq bin/hq-diag include/hq/hq.h include/hq/archive.h share/man/man1/
   [ -e "$prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 ls "$libdir"/libhq.so* >/dev/null
+
+# Installed programs run as they are: no LD_LIBRARY_PATH, no ldconfig, not even a PATH.
+env -i "$prefix/bin/hq" --version | grep -q '^hq ' || { echo "installed hq --version failed"; exit 1; }
+env -i "$prefix/bin/hq-diag" --help | grep -q '^usage: hq-diag' ||
+  { echo "installed hq-diag --help failed"; exit 1; }
+listed=$(env -i "$prefix/bin/hq-diag" --list-inspectors)
+grep -qF "$prefix/" <<<"$listed" || { echo "installed hq-diag found no installed inspector:"; echo "$listed"; exit 1; }
+modules=$(find "$prefix" -path '*/hq/inspectors/*.so')
+[ -n "$modules" ] || { echo "no inspector module installed"; exit 1; }
+for f in "$prefix/bin/hq" "$prefix/bin/hq-diag" $modules; do
+  readelf -d "$f" | grep -q 'R.*PATH.*\$ORIGIN' || { echo "$f: no \$ORIGIN RUNPATH"; exit 1; }
+  if env -i /usr/bin/ldd "$f" | grep -E 'libhq(rt)?\.so.*not found'; then
+    echo "$f does not find libhq by itself"; exit 1
+  fi
+done
 
 bad=$(nm -D --defined-only "$libdir/libhq.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^hq_' | grep -v '^_' || true)
 [ -z "$bad" ] || { echo "libhq exports non-API symbols:"; echo "$bad"; exit 1; }
