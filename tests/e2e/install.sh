@@ -11,7 +11,8 @@ trap 'rm -rf "$prefix"' EXIT
 cmake --install "$HQ_BUILD_DIR" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name hq.pc | head -n1)")/..
 for f in bin/hq bin/hq-diag include/hq/hq.h include/hq/archive.h share/man/man1/hq.1 \
-         share/man/man1/hq-diag.1 share/man/man5/hq-har.5 share/man/man5/hq-alls.5; do
+         share/man/man1/hq-diag.1 share/man/man5/hq-har.5 share/man/man5/hq-alls.5 \
+         share/bash-completion/completions/hq share/bash-completion/completions/hq-diag; do
   [ -e "$prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 ls "$libdir"/libhq.so* >/dev/null
@@ -22,9 +23,13 @@ env -i "$prefix/bin/hq-diag" --help | grep -q '^usage: hq-diag' ||
   { echo "installed hq-diag --help failed"; exit 1; }
 listed=$(env -i "$prefix/bin/hq-diag" --list-inspectors)
 grep -qF "$prefix/" <<<"$listed" || { echo "installed hq-diag found no installed inspector:"; echo "$listed"; exit 1; }
+# the installed completion registers both programs
+bash -c 'source "$1/hq" && source "$1/hq-diag" && complete -p hq hq-diag' _ \
+  "$prefix/share/bash-completion/completions" >/dev/null || { echo "installed completion broken"; exit 1; }
 modules=$(find "$prefix" -path '*/hq/inspectors/*.so')
 [ -n "$modules" ] || { echo "no inspector module installed"; exit 1; }
 for f in "$prefix/bin/hq" "$prefix/bin/hq-diag" $modules; do
+  # shellcheck disable=SC2016 # a literal $ORIGIN
   readelf -d "$f" | grep -q 'R.*PATH.*\$ORIGIN' || { echo "$f: no \$ORIGIN RUNPATH"; exit 1; }
   if env -i /usr/bin/ldd "$f" | grep -E 'libhq(rt)?\.so.*not found'; then
     echo "$f does not find libhq by itself"; exit 1

@@ -29,7 +29,8 @@ refused() {
   before=$(cd "$work" && find . | sort)
   (cd "$work/out" && "$@") >"$logs/stdout" 2>"$logs/err" || code=$?
   after=$(cd "$work" && find . | sort)
-  local what="$(basename "$1") $2 $option $path"
+  local what
+  what="$(basename "$1") $2 $option $path"
   [ $code -eq 2 ] || { echo "FAIL $what: exit $code, expected 2"; fail=1; }
   [ "$(wc -l <"$logs/err")" -eq 1 ] || { echo "FAIL $what: expected one line on stderr:"; cat "$logs/err"; fail=1; }
   grep -qF -- "$option $path:" "$logs/err" || { echo "FAIL $what: message does not name '$option $path':"; cat "$logs/err"; fail=1; }
