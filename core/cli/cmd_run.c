@@ -1,7 +1,8 @@
 /* cmd_run.c — `hq run model.hqx -d input.npy [-o out.npz] [-j N]`: runs a compiled program with
- * libhqrt. Float inputs are quantized with each input's qp by the runtime's helper (the quantized
- * emulator's exact formula), the program runs integers only, outputs are dequantized. The bytes
- * equal `hq emulate --target quantized` on the same data. */
+ * libhqrt. The data is read and checked by hq_dataset, like every other command's; float inputs
+ * are quantized with each input's qp by the runtime's helper (the quantized emulator's exact
+ * formula), the program runs integers only, outputs are dequantized. The bytes equal
+ * `hq emulate --target quantized` on the same data. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "hq/hqrt.h"
 
 static const hq_cli_option_t run_options[] = {
-    {"-d, --dataset PATH", "input data: .npy (one input) or .npz (one array per input, by name)"},
+    {"-d, --dataset PATH", "input data: .npy, .npz (one array per input) or an image folder"},
     {"-o, --output PATH", "write the dequantized outputs to this .npz (else print a summary)"},
     {"--codes", "with -o: also write each output's raw integer codes as '<name>:codes'"},
     {"-j, --threads N", "worker threads (default 1; every count gives the same bytes)"},
