@@ -335,8 +335,12 @@ int hqrt_b_finish(hqrt_builder_t *b, uint8_t **bytes, size_t *len)
     uint8_t *out = calloc(1, total);
     if (!out)
         return fail(b, "out of memory for a %zu-byte program", total);
+    uint32_t version = 1;
+    for (uint32_t i = 0; i < b->op_count; i++)
+        if (hqx_op_version(b->ops[i].op.code) > version)
+            version = hqx_op_version(b->ops[i].op.code);
     hqx_header_t h = {
-        .version = HQX_VERSION,
+        .version = version,
         .header_size = HQX_HEADER_SIZE,
         .total_size = total,
         .net_name = b->net_name,

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define HQX_MAGIC "HQXPROG\n" /* 8 bytes, no NUL */
-#define HQX_VERSION 1u
+#define HQX_VERSION 2u /* the newest format: this runtime reads versions 1 .. HQX_VERSION */
 #define HQX_HEADER_SIZE 160u
 #define HQX_ALIGN 64u /* every data blob starts at a multiple of this file offset */
 #define HQX_MAX_TENSORS 65536u
@@ -29,6 +29,7 @@
 #define HQX_MAX_DIM (1u << 24)                   /* any H, W or C */
 #define HQX_MAX_TENSOR_BYTES ((uint64_t)1 << 32) /* per sample */
 #define HQX_MAX_PARAM 4096                       /* any kernel size, stride, dilation or pad */
+#define HQX_MAX_VIEW_DIMS 6                      /* rank of a transpose_view's view */
 
 /* The header. Field offsets are part of the format (static asserts below). */
 typedef struct hqx_header {
@@ -38,7 +39,7 @@ typedef struct hqx_header {
     uint64_t total_size;     /*  16 file size in bytes */
     uint64_t checksum;       /*  24 FNV-1a-64 of the whole file with these 8 bytes read as 0 */
     char hw_arch[16];        /*  32 target architecture, NUL-padded ("hailo8") */
-    uint32_t flags;          /*  48 must be 0 in version 1 */
+    uint32_t flags;          /*  48 must be 0 (versions 1 and 2) */
     uint32_t net_name;       /*  52 string offset of the network name */
     uint32_t tensor_count;   /*  56 */
     uint32_t op_count;       /*  60 */
@@ -113,8 +114,18 @@ typedef enum hqx_op_code {
     HQX_OP_REDUCE_MAX = 20,     /* hqx_axis_params_t */
     HQX_OP_ARGMAX = 21,         /* hqx_axis_params_t (unused: the last axis) */
     HQX_OP_SOFTMAX = 22,        /* hqx_softmax_params_t */
+    /* version 2 */
+    HQX_OP_TRANSPOSE_VIEW = 23, /* hqx_transpose_view_params_t */
     HQX_OP_COUNT_
 } hqx_op_code_t;
+
+/* The format version that introduced op `code`. A program carries the highest version among its
+ * ops, so one that uses only version-1 ops is byte for byte what a version-1 compiler wrote and
+ * every version-1 runtime still reads it; a runtime refuses a version it does not know. */
+static inline uint32_t hqx_op_version(uint32_t code)
+{
+    return code >= HQX_OP_TRANSPOSE_VIEW ? 2u : 1u;
+}
 
 /* The output stage every arithmetic op ends with (docs/numerics.md "output stage"): requantize
  * with multiplier/shift (per channel or one), optional negative-side pair (leaky, prelu),
@@ -199,6 +210,18 @@ typedef struct hqx_transpose_params {
     int32_t perm[4]; /* over the tensor's rank (batch included): perm[0] == 0 */
 } hqx_transpose_params_t;
 
+/* A transpose of the input's codes read as a row-major tensor of another shape, the view (a
+ * channel shuffle is [1, H, W, g, C/g] with perm [0, 1, 2, 4, 3]); the output tensor receives
+ * the result row-major, whatever its own extents. */
+typedef struct hqx_transpose_view_params {
+    int32_t ndim;                    /* rank of the view: 2 .. HQX_MAX_VIEW_DIMS */
+    int32_t dims[HQX_MAX_VIEW_DIMS]; /* dims[0] == 1 (one sample); product == the input's and the
+                                        output's element count; 1 past ndim */
+    int32_t perm[HQX_MAX_VIEW_DIMS]; /* a permutation of 0 .. ndim-1, perm[0] == 0; identity past
+                                        ndim */
+    int32_t reserved;
+} hqx_transpose_view_params_t;
+
 typedef struct hqx_resize_params {
     int32_t method; /* HQRT_RESIZE_* */
     int32_t coords; /* HQRT_COORDS_* */
@@ -222,6 +245,7 @@ _Static_assert(sizeof(hqx_blob_t) == 16, "blob layout");
 _Static_assert(sizeof(hqx_stage_t) == 104, "stage layout");
 _Static_assert(sizeof(hqx_conv_params_t) == 200, "conv params layout");
 _Static_assert(sizeof(hqx_softmax_params_t) == 128, "softmax params layout");
+_Static_assert(sizeof(hqx_transpose_view_params_t) == 56, "transpose_view params layout");
 
 /* FNV-1a-64 constants (the checksum). */
 #define HQX_FNV_OFFSET 0xcbf29ce484222325ull

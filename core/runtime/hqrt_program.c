@@ -476,6 +476,34 @@ static hqrt_status_t check_transpose(const check_t *c, const hqx_op_t *op)
                     op_name(c, op));
 }
 
+static hqrt_status_t check_transpose_view(const check_t *c, const hqx_op_t *op)
+{
+    const hqx_transpose_view_params_t *p = (const void *)(c->base + op->params_offset);
+    const hqx_tensor_t *in = op_tensor(c, op, false, 0), *out = op_tensor(c, op, true, 0);
+    bool seen[HQX_MAX_VIEW_DIMS] = {false};
+    uint64_t count = 1;
+    bool ok = p->ndim >= 2 && p->ndim <= (int32_t)HQX_MAX_VIEW_DIMS && p->dims[0] == 1 &&
+              p->perm[0] == 0 && in->bits == out->bits && p->reserved == 0;
+    for (int d = 0; ok && d < HQX_MAX_VIEW_DIMS; d++) {
+        if (d >= p->ndim) {
+            ok = p->dims[d] == 1 && p->perm[d] == d;
+            continue;
+        }
+        ok = p->dims[d] >= 1 && (uint64_t)p->dims[d] <= HQX_MAX_DIM && p->perm[d] >= 0 &&
+             p->perm[d] < p->ndim && !seen[p->perm[d]];
+        if (ok) {
+            seen[p->perm[d]] = true;
+            count *= (uint64_t)p->dims[d];
+        }
+    }
+    uint64_t in_count = (uint64_t)in->h * in->w * in->c;
+    uint64_t out_count = (uint64_t)out->h * out->w * out->c;
+    return ok && count == in_count && count == out_count
+               ? HQRT_OK
+               : BAD("%s: layer %s: the view or its permutation does not fit the input and output",
+                     c->name, op_name(c, op));
+}
+
 static hqrt_status_t check_reduce(const check_t *c, const hqx_op_t *op)
 {
     const hqx_axis_params_t *p = (const void *)(c->base + op->params_offset);
@@ -555,6 +583,8 @@ static const op_rule_t op_rules[HQX_OP_COUNT_] = {
     [HQX_OP_REDUCE_MAX] = {"reduce_max", sizeof(hqx_axis_params_t), 1, 1, 1, 1, check_reduce},
     [HQX_OP_ARGMAX] = {"argmax", sizeof(hqx_axis_params_t), 1, 1, 1, 1, check_reduce},
     [HQX_OP_SOFTMAX] = {"softmax", sizeof(hqx_softmax_params_t), 1, 1, 1, 1, check_softmax},
+    [HQX_OP_TRANSPOSE_VIEW] = {"transpose_view", sizeof(hqx_transpose_view_params_t), 1, 1, 1, 1,
+                               check_transpose_view},
 };
 
 static hqrt_status_t check_sections(check_t *c)
@@ -649,6 +679,9 @@ static hqrt_status_t check_ops(const check_t *c, hqrt_i_live_t *live)
         if (op->code == 0 || op->code >= HQX_OP_COUNT_ || !op_rules[op->code].check)
             return BAD("%s: op %u (%s): unknown op code %u", c->name, i, op_name(c, op), op->code);
         const op_rule_t *r = &op_rules[op->code];
+        if (hqx_op_version(op->code) > h->version)
+            return BAD("%s: op %u (%s): %s needs format version %u, the program is version %u",
+                       c->name, i, op_name(c, op), r->name, hqx_op_version(op->code), h->version);
         if (op->input_count < r->min_inputs || op->input_count > r->max_inputs ||
             op->output_count < r->min_outputs || op->output_count > r->max_outputs)
             return BAD("%s: op %u (%s): %s with %u inputs and %u outputs", c->name, i,
@@ -753,10 +786,10 @@ hqrt_status_t hqrt_i_validate(const uint8_t *bytes, size_t len, const char *name
     c->h = h;
     if (memcmp(h->magic, HQX_MAGIC, 8))
         return BAD("%s: not an hq program (bad magic)", name);
-    if (h->version != HQX_VERSION)
+    if (h->version < 1 || h->version > HQX_VERSION)
         return hqrt_i_fail(err, HQRT_ERR_UNSUPPORTED,
-                           "%s: program format version %u, this runtime reads version %u", name,
-                           h->version, HQX_VERSION);
+                           "%s: program format version %u, this runtime reads versions 1 to %u",
+                           name, h->version, HQX_VERSION);
     if (h->header_size != HQX_HEADER_SIZE)
         return BAD("%s: header size %u, expected %u", name, h->header_size, HQX_HEADER_SIZE);
     if (h->total_size != len)

@@ -267,6 +267,12 @@ static int run_layout(const op_call_t *c)
         const hqx_transpose_params_t *p = params;
         return hqrt_transpose(bits, &is, in, p->perm, out);
     }
+    case HQX_OP_TRANSPOSE_VIEW: {
+        const hqx_transpose_view_params_t *p = params;
+        hqrt_shape_t view = {.ndim = p->ndim};
+        memcpy(view.dims, p->dims, sizeof p->dims);
+        return hqrt_transpose(bits, &view, in, p->perm, out);
+    }
     case HQX_OP_REDUCE_MAX: {
         const hqx_axis_params_t *p = params;
         return hqrt_reduce_max(bits, &is, in, p->axis, out);
@@ -282,6 +288,8 @@ static int run_layout(const op_call_t *c)
     }
     return -1;
 }
+
+_Static_assert(HQX_MAX_VIEW_DIMS <= HQRT_MAX_DIMS, "a transpose_view's view is a kernel shape");
 
 typedef int (*op_run_fn)(const op_call_t *c);
 static const op_run_fn op_runs[HQX_OP_COUNT_] = {
@@ -307,6 +315,7 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
     [HQX_OP_REDUCE_MAX] = run_layout,
     [HQX_OP_ARGMAX] = run_layout,
     [HQX_OP_SOFTMAX] = run_layout,
+    [HQX_OP_TRANSPOSE_VIEW] = run_layout,
 };
 
 /* ---- threads --------------------------------------------------------------------------------- */

@@ -819,10 +819,14 @@ static void a_wrong_version_is_refused(void **state)
     (void)state;
     size_t len;
     uint8_t *bytes = build_chain(&len);
-    uint32_t v = 2;
+    uint32_t v = HQX_VERSION + 1;
     memcpy(bytes + 8, &v, 4);
     hqrt_b_reseal(bytes, len);
-    refused(bytes, len, "version 2");
+    refused(bytes, len, "version 3");
+    v = 0;
+    memcpy(bytes + 8, &v, 4);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "version 0");
     memcpy(bytes, "HQXPROG?", 8);
     hqrt_b_reseal(bytes, len);
     refused(bytes, len, "bad magic");
@@ -830,6 +834,75 @@ static void a_wrong_version_is_refused(void **state)
 }
 
 /* Corruptions that keep a valid checksum (resealed): the structural checks must catch them. */
+/* in [1, 2, 2, 6] -> channel shuffle with 3 groups as a transpose of the view [1, 4, 3, 2]. */
+static uint8_t *build_shuffle(const hqx_transpose_view_params_t *vp, size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    int32_t x = tensor4(b, "net/in", 2, 2, 6, 8), y = tensor4(b, "net/shuffle", 2, 2, 6, 8);
+    op1(b, HQX_OP_TRANSPOSE_VIEW, "net/shuffle", vp, sizeof *vp, x, y);
+    assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    return bytes;
+}
+
+static void a_program_carries_the_oldest_version_that_has_all_its_ops(void **state)
+{
+    (void)state;
+    size_t len;
+    uint32_t version;
+    uint8_t *bytes = build_chain(&len); /* version-1 ops only: a version-1 file */
+    memcpy(&version, bytes + 8, 4);
+    assert_int_equal(version, 1);
+    free(bytes);
+    const hqx_transpose_view_params_t vp = {
+        .ndim = 4, .dims = {1, 4, 3, 2, 1, 1}, .perm = {0, 1, 3, 2, 4, 5}};
+    bytes = build_shuffle(&vp, &len);
+    memcpy(&version, bytes + 8, 4);
+    assert_int_equal(version, 2);
+    hqrt_model_t *model;
+    hqrt_error_t err;
+    if (hqrt_open_memory(bytes, len, "shuffle", &model, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    uint8_t in[24], out[24];
+    for (int i = 0; i < 24; i++)
+        in[i] = (uint8_t)i;
+    const void *ins[1] = {in};
+    void *outs[1] = {out};
+    assert_int_equal(hqrt_run(model, 1, ins, outs, NULL, &err), HQRT_OK);
+    for (int r = 0; r < 4; r++) /* output channel i*3 + j takes input channel j*2 + i */
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                assert_int_equal(out[r * 6 + i * 3 + j], in[r * 6 + j * 2 + i]);
+    hqrt_close(model);
+    run_three_ways(bytes, len, 2);
+    version = 1; /* a version-1 reader never knew the op: the file may not claim version 1 */
+    memcpy(bytes + 8, &version, 4);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "transpose_view needs format version 2");
+    free(bytes);
+}
+
+static void a_transpose_view_that_does_not_fit_its_tensors_is_refused(void **state)
+{
+    (void)state;
+    const hqx_transpose_view_params_t bad[] = {
+        {.ndim = 4, .dims = {1, 4, 3, 3, 1, 1}, .perm = {0, 1, 3, 2, 4, 5}}, /* 36 elements */
+        {.ndim = 4, .dims = {1, 4, 3, 2, 1, 1}, .perm = {0, 1, 3, 3, 4, 5}}, /* not a perm */
+        {.ndim = 4, .dims = {1, 4, 3, 2, 1, 1}, .perm = {1, 0, 3, 2, 4, 5}}, /* moves the batch */
+        {.ndim = 7, .dims = {1, 4, 3, 2, 1, 1}, .perm = {0, 1, 3, 2, 4, 5}}, /* rank */
+        {.ndim = 3, .dims = {1, 4, 6, 2, 1, 1}, .perm = {0, 2, 1, 3, 4, 5}}, /* past ndim */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t len;
+        uint8_t *bytes = build_shuffle(&bad[i], &len);
+        refused(bytes, len, "does not fit the input and output");
+        free(bytes);
+    }
+}
+
 static void out_of_range_offsets_are_refused_even_with_a_valid_checksum(void **state)
 {
     (void)state;
@@ -919,6 +992,8 @@ int main(void)
         cmocka_unit_test(every_flipped_byte_is_refused),
         cmocka_unit_test(a_truncated_program_is_refused),
         cmocka_unit_test(a_wrong_version_is_refused),
+        cmocka_unit_test(a_program_carries_the_oldest_version_that_has_all_its_ops),
+        cmocka_unit_test(a_transpose_view_that_does_not_fit_its_tensors_is_refused),
         cmocka_unit_test(out_of_range_offsets_are_refused_even_with_a_valid_checksum),
         cmocka_unit_test(a_missing_file_is_an_io_error),
         cmocka_unit_test(quantize_helpers_round_half_away_from_zero_and_clamp),
