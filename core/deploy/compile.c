@@ -219,6 +219,13 @@ static void serialize(compiler_t *cc, const hqi_op_t *op, void *params, uint32_t
         memcpy(params, &tp, *size = sizeof tp);
         return;
     }
+    case HQX_OP_TRANSPOSE_VIEW: {
+        hqx_transpose_view_params_t vp = {.ndim = op->u.transpose.view_ndim};
+        memcpy(vp.dims, op->u.transpose.view, sizeof vp.dims);
+        memcpy(vp.perm, op->u.transpose.perm, sizeof vp.perm);
+        memcpy(params, &vp, *size = sizeof vp);
+        return;
+    }
     default: { /* CONCAT, SPLIT, REDUCE_MAX, ARGMAX, COPY */
         hqx_axis_params_t ap = {.axis = op->u.axis.axis};
         memcpy(params, &ap, *size = sizeof ap);

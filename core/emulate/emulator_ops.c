@@ -333,6 +333,12 @@ static hq_status_t run_argmax(const hqi_emu_call_t *call, hq_error_t *err)
     return hqi_ref_argmax(&call->input_shapes[0], call->inputs[0], call->outputs[0], err);
 }
 
+static hq_status_t run_channel_shuffle(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_channel_shuffle(&call->input_shapes[0], call->layer->params.groups,
+                                   call->inputs[0], call->outputs[0], err);
+}
+
 const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_INPUT] = run_copy,
     [HQ_LAYER_OUTPUT] = run_copy,
@@ -366,4 +372,5 @@ const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_MAX] = run_reduce_max,
     [HQ_LAYER_REDUCE_SUM] = run_reduce_sum,
     [HQ_LAYER_ARGMAX] = run_argmax,
+    [HQ_LAYER_CHANNEL_SHUFFLE] = run_channel_shuffle,
 };

@@ -105,6 +105,8 @@ hq_status_t hqi_fast_elementwise(hqi_ref_ew_op_t op, const hq_shape_t *a_shape, 
 hq_status_t hqi_fast_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t in,
                             const float *input, hqi_ref_dims_t out, float *output,
                             hqi_threadpool_t *pool, hq_error_t *err);
+hq_status_t hqi_fast_channel_shuffle(const hq_shape_t *shape, int groups, const float *input,
+                                     float *output, hqi_threadpool_t *pool, hq_error_t *err);
 
 /* ---- shared by the kernels_fast_*.c files ------------------------------------------------- */
 

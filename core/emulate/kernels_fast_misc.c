@@ -1,5 +1,6 @@
 /* kernels_fast_misc.c — the memory-bound fast kernels: standalone activation and batch norm
- * (folded to a per-channel affine), pools, elementwise with the common broadcasts, resize.
+ * (folded to a per-channel affine), pools, elementwise with the common broadcasts, resize,
+ * channel shuffle.
  * Single-precision loops over contiguous channel runs, split into row tasks for the thread
  * pool; each output element is computed by one task with a partition-independent arithmetic. */
 #include <math.h>
@@ -388,5 +389,62 @@ hq_status_t hqi_fast_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: batch or channels differ", kernel);
     resize_job_t job = {params, in, out, input, output};
     hqi_threadpool_run(pool, out.n * out.h, resize_task, &job);
+    return HQ_OK;
+}
+
+/* ---- channel shuffle ------------------------------------------------------------------------ */
+
+typedef struct shuffle_job {
+    int64_t rows, channels, groups, chunk;
+    const float *input;
+    float *output;
+} shuffle_job_t;
+
+/* Walks each row by input group: every group is read as one contiguous run and scattered with a
+ * fixed stride, g interleaved streams instead of C/g strided gathers. */
+static void shuffle_task(void *context, int64_t task, int thread)
+{
+    (void)thread;
+    const shuffle_job_t *job = context;
+    const int64_t c = job->channels, g = job->groups, per_group = c / g;
+    int64_t r0 = task * job->chunk;
+    int64_t r1 = r0 + job->chunk < job->rows ? r0 + job->chunk : job->rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = job->input + r * c;
+        float *y = job->output + r * c;
+        if (g == 2) { /* ShuffleNetV2's case: interleave the two halves */
+            const float *a = x, *b = x + per_group;
+            for (int64_t i = 0; i < per_group; i++) {
+                y[2 * i] = a[i];
+                y[2 * i + 1] = b[i];
+            }
+            continue;
+        }
+        for (int64_t j = 0; j < g; j++) {
+            const float *src = x + j * per_group;
+            for (int64_t i = 0; i < per_group; i++)
+                y[i * g + j] = src[i];
+        }
+    }
+}
+
+hq_status_t hqi_fast_channel_shuffle(const hq_shape_t *shape, int groups, const float *input,
+                                     float *output, hqi_threadpool_t *pool, hq_error_t *err)
+{
+    static const char kernel[] = "channel_shuffle";
+    int64_t count;
+    hq_status_t st;
+    if ((st = hqi_ref_shape_count(shape, kernel, "input", &count, err)) ||
+        (st = hqi_ref_need(input, kernel, "input", err)) ||
+        (st = hqi_ref_need(output, kernel, "output", err)))
+        return st;
+    const int64_t c = shape->dims[shape->ndim - 1];
+    if (c < 1 || groups < 1 || c % groups != 0)
+        return hqi_error(err, HQ_ERR_ARGUMENT,
+                         "%s: groups %d must be at least 1 and divide the %lld channels", kernel,
+                         groups, (long long)c);
+    const int64_t rows = count / c;
+    shuffle_job_t job = {rows, c, groups, rows_per_task(rows, c), input, output};
+    hqi_threadpool_run(pool, (rows + job.chunk - 1) / job.chunk, shuffle_task, &job);
     return HQ_OK;
 }

@@ -227,6 +227,12 @@ static hq_status_t run_resize(const hqi_emu_call_t *call, hq_error_t *err)
     return hqi_fast_resize(&rp, in, call->inputs[0], out, call->outputs[0], call->pool, err);
 }
 
+static hq_status_t run_channel_shuffle(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_fast_channel_shuffle(&call->input_shapes[0], call->layer->params.groups,
+                                    call->inputs[0], call->outputs[0], call->pool, err);
+}
+
 /* ---- the set -------------------------------------------------------------------------------- */
 
 static const hqi_emu_kernel_fn fast_overrides[HQ_LAYER_TYPE_COUNT] = {
@@ -246,6 +252,7 @@ static const hqi_emu_kernel_fn fast_overrides[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_EW_MAX] = run_elementwise,
     [HQ_LAYER_EW_MIN] = run_elementwise,
     [HQ_LAYER_RESIZE] = run_resize,
+    [HQ_LAYER_CHANNEL_SHUFFLE] = run_channel_shuffle,
 };
 
 static const hqi_emu_prepare_fn fast_prepare[HQ_LAYER_TYPE_COUNT] = {

@@ -286,6 +286,13 @@ hq_status_t hqi_ref_space_to_depth(int block, hqi_ref_dims_t in, const float *in
 hq_status_t hqi_ref_transpose(const hq_shape_t *in_shape, const float *input, const int *perm,
                               float *output, hq_error_t *err);
 
+/* Channel shuffle (ShuffleNet) with g = `groups` over the last axis, C channels, g dividing C:
+ * out[..., i*g + j] = in[..., j*(C/g) + i] for i < C/g, j < g, which is ONNX's NCHW
+ * Reshape [N, g, C/g, H, W], Transpose [0, 2, 1, 3, 4], Reshape [N, C, H, W]. Output shape =
+ * input shape; must not alias. */
+hq_status_t hqi_ref_channel_shuffle(const hq_shape_t *shape, int groups, const float *input,
+                                    float *output, hq_error_t *err);
+
 /* ---- reductions -------------------------------------------------------------------------- */
 
 /* Softmax along `axis`: out = exp(x - max) / sum(exp(x - max)), max and sum per slice (sum in

@@ -1,5 +1,5 @@
 /* kernels_ref_layout.c — reference data-movement kernels: concat, split, slice, pad, resize,
- * depth_to_space, space_to_depth and transpose. */
+ * depth_to_space, space_to_depth, transpose and channel_shuffle. */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -419,5 +419,28 @@ hq_status_t hqi_ref_transpose(const hq_shape_t *in_shape, const float *input, co
             index[i] = 0;
         }
     }
+    return HQ_OK;
+}
+
+hq_status_t hqi_ref_channel_shuffle(const hq_shape_t *shape, int groups, const float *input,
+                                    float *output, hq_error_t *err)
+{
+    static const char kernel[] = "channel_shuffle";
+    int64_t count;
+    hq_status_t st;
+    if ((st = hqi_ref_shape_count(shape, kernel, "input", &count, err)) ||
+        (st = hqi_ref_need(input, kernel, "input", err)) ||
+        (st = hqi_ref_need(output, kernel, "output", err)))
+        return st;
+    const int64_t c = shape->dims[shape->ndim - 1], g = groups;
+    if (c < 1 || g < 1 || c % g != 0)
+        return hqi_error(err, HQ_ERR_ARGUMENT,
+                         "%s: groups %lld must be at least 1 and divide the %lld channels", kernel,
+                         (long long)g, (long long)c);
+    const int64_t per_group = c / g, rows = count / c;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < per_group; i++)
+            for (int64_t j = 0; j < g; j++)
+                output[r * c + i * g + j] = input[r * c + j * per_group + i];
     return HQ_OK;
 }

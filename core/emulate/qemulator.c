@@ -354,6 +354,12 @@ static hq_status_t q_transpose(const qcall_t *c, hq_error_t *err)
     hq_status_t st = to_shape(&c->in_shapes[0], &is, err);
     if (st != HQ_OK)
         return st;
+    if (c->op->code == HQX_OP_TRANSPOSE_VIEW) { /* the view of one sample, batched */
+        int32_t batch = is.dims[0];
+        is.ndim = c->op->u.transpose.view_ndim;
+        memcpy(is.dims, c->op->u.transpose.view, sizeof is.dims);
+        is.dims[0] = batch;
+    }
     return kernel_status(hqrt_transpose(c->op->u.transpose.bits, &is, c->inputs[0],
                                         c->op->u.transpose.perm, c->outputs[0]),
                          "transpose", err);
@@ -415,6 +421,7 @@ static const qkernel_fn qkernels[HQX_OP_COUNT_] = {
     [HQX_OP_DEPTH_TO_SPACE] = q_block,
     [HQX_OP_SPACE_TO_DEPTH] = q_block,
     [HQX_OP_TRANSPOSE] = q_transpose,
+    [HQX_OP_TRANSPOSE_VIEW] = q_transpose,
     [HQX_OP_REDUCE_MAX] = q_reduce_max,
     [HQX_OP_ARGMAX] = q_argmax,
     [HQX_OP_SOFTMAX] = q_softmax,

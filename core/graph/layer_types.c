@@ -132,6 +132,9 @@ const hqi_layer_type_row_t hqi_layer_type_rows[HQ_LAYER_TYPE_COUNT + 1] = {
                              .param_keys = HQI_P_AXIS},
     [HQ_LAYER_ARGMAX] = {.traits = {TRAITS, .name = "argmax", .min_inputs = 1, .max_inputs = 1,
                                     .quant_form = HQ_QUANT_INDEX}},
+    [HQ_LAYER_CHANNEL_SHUFFLE] = {.traits = {TRAITS, .name = "channel_shuffle", .min_inputs = 1,
+                                             .max_inputs = 1, MOVES_VALUES},
+                                  .param_keys = HQI_P_GROUPS},
     /* stands for every out-of-range type in hqi_layer_traits() */
     [HQ_LAYER_TYPE_COUNT] = {.traits = {TRAITS, .name = NULL}},
 };

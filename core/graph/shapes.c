@@ -629,6 +629,16 @@ static hq_status_t infer_transpose(infer_ctx_t *ctx)
     return set_out(ctx, &out);
 }
 
+static hq_status_t infer_channel_shuffle(infer_ctx_t *ctx)
+{
+    const hq_shape_t *in = in_shape(ctx, 0);
+    int64_t c = in->dims[in->ndim - 1], g = ctx->layer->params.groups;
+    if (g < 1 || c % g != 0)
+        return FAIL(ctx, "groups %lld must be at least 1 and divide the %lld channels",
+                    (long long)g, (long long)c);
+    return set_out(ctx, in);
+}
+
 static hq_status_t infer_reduce(infer_ctx_t *ctx)
 {
     hq_status_t st;
@@ -694,6 +704,7 @@ static const infer_fn infer_table[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_MAX] = infer_reduce,
     [HQ_LAYER_REDUCE_SUM] = infer_reduce,
     [HQ_LAYER_ARGMAX] = infer_argmax,
+    [HQ_LAYER_CHANNEL_SHUFFLE] = infer_channel_shuffle,
 };
 
 hq_status_t hqi_layer_infer_shape(hq_layer_t *layer, const hqi_node_t *node, const char *file,

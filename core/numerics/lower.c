@@ -358,6 +358,30 @@ static hq_status_t lower_transpose(const lowering_t *c, hqi_op_t *op)
     return HQ_OK;
 }
 
+/* channel_shuffle: the last axis C viewed as [g, C/g] and those two swapped, i.e. a transpose
+ * of the rank+1 view [1, ..., g, C/g] with the last two axes exchanged. */
+static hq_status_t lower_channel_shuffle(const lowering_t *c, hqi_op_t *op)
+{
+    hq_shape_t is = input_shape(c, 0);
+    int64_t channels = is.dims[is.ndim - 1], groups = c->layer->params.groups;
+    if (is.ndim + 1 > HQRT_MAX_DIMS || groups < 1 || channels % groups != 0)
+        return refuse(c, "channel_shuffle: groups must divide the channels of a rank <= 5 input");
+    int n = is.ndim + 1;
+    for (int d = 0; d < HQRT_MAX_DIMS; d++) {
+        op->u.transpose.view[d] = d == 0 || d >= n ? 1 : (int32_t)is.dims[d];
+        op->u.transpose.perm[d] = d;
+    }
+    op->u.transpose.view[n - 2] = (int32_t)groups;
+    op->u.transpose.view[n - 1] = (int32_t)(channels / groups);
+    op->u.transpose.perm[n - 2] = n - 1;
+    op->u.transpose.perm[n - 1] = n - 2;
+    op->u.transpose.view_ndim = n;
+    op->code = HQX_OP_TRANSPOSE_VIEW;
+    op->input_count = 1;
+    op->u.transpose.bits = c->q->bits;
+    return HQ_OK;
+}
+
 /* One entry per layer type; NULL: no runtime op (input layers, ew_div, reduce_sum). */
 static const lower_fn lowerings[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_OUTPUT] = lower_axis,
@@ -389,6 +413,7 @@ static const lower_fn lowerings[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_MAX] = lower_axis,
     [HQ_LAYER_ARGMAX] = lower_axis,
     [HQ_LAYER_SOFTMAX] = lower_softmax,
+    [HQ_LAYER_CHANNEL_SHUFFLE] = lower_channel_shuffle,
 };
 
 bool hqi_lower_supported(hq_layer_type_t type)

@@ -75,9 +75,13 @@ typedef struct hqi_op {
             int32_t block;
             int32_t crd;
         } block;
-        struct { /* TRANSPOSE */
+        struct { /* TRANSPOSE, TRANSPOSE_VIEW */
             int32_t bits;
             int32_t perm[HQRT_MAX_DIMS]; /* over the rank, batch included; identity past it */
+            /* TRANSPOSE_VIEW: the input read as this shape, one sample (view[0] == 1, 1 past
+             * view_ndim); TRANSPOSE: view_ndim 0, the input's own shape */
+            int32_t view_ndim;
+            int32_t view[HQRT_MAX_DIMS];
         } transpose;
     } u;
 } hqi_op_t;

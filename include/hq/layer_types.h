@@ -49,6 +49,8 @@ typedef enum hq_layer_type {
     HQ_LAYER_REDUCE_MAX,  /* "reduce_max": over `axis`, kept as size 1 */
     HQ_LAYER_REDUCE_SUM,  /* "reduce_sum": over `axis`, kept as size 1 */
     HQ_LAYER_ARGMAX,      /* "argmax": over channels */
+    HQ_LAYER_CHANNEL_SHUFFLE, /* "channel_shuffle": output channel i*groups + j is input channel
+                               * j*(C/groups) + i (ShuffleNet) */
     HQ_LAYER_TYPE_COUNT
 } hq_layer_type_t;
 

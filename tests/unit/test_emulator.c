@@ -669,6 +669,10 @@ static void setup_transpose(hq_graph_t *g, int index)
     int perm[4] = {0, 2, 1, 3};
     memcpy(hq_graph_layer_mut(g, index)->params.perm, perm, sizeof perm);
 }
+static void setup_groups2(hq_graph_t *g, int index)
+{
+    hq_graph_layer_mut(g, index)->params.groups = 2;
+}
 static void setup_axis2(hq_graph_t *g, int index)
 {
     hq_graph_layer_mut(g, index)->params.axis = 2;
@@ -709,6 +713,7 @@ static const type_case_t type_cases[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_MAX] = {setup_axis2, 1},
     [HQ_LAYER_REDUCE_SUM] = {setup_axis2, 1},
     [HQ_LAYER_ARGMAX] = {setup_nothing, 1},
+    [HQ_LAYER_CHANNEL_SHUFFLE] = {setup_groups2, 1},
 };
 
 /* Params of the shapes the layer's params imply, made up. */

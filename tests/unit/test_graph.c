@@ -665,6 +665,20 @@ static void depth_and_space_trade_channels_for_pixels(void **state)
     infer_fails(HQ_LAYER_SPACE_TO_DEPTH, shape4(3, 4, 6), set_block2, "not divisible");
 }
 
+static void set_groups3(hq_graph_t *g, int i, hq_layer_params_t *p)
+{
+    (void)g;
+    (void)i;
+    p->groups = 3;
+}
+
+static void channel_shuffle_keeps_the_shape_when_groups_divide_the_channels(void **state)
+{
+    (void)state;
+    assert_shape(infer(HQ_LAYER_CHANNEL_SHUFFLE, shape4(3, 4, 12), set_groups3), 4, 3, 4, 12);
+    infer_fails(HQ_LAYER_CHANNEL_SHUFFLE, shape4(3, 4, 8), set_groups3, "divide the 8 channels");
+}
+
 static void set_perm(hq_graph_t *g, int i, hq_layer_params_t *p)
 {
     (void)g;
@@ -815,6 +829,7 @@ int main(void)
         cmocka_unit_test(slice_and_pad_change_extents),
         cmocka_unit_test(resize_and_reshape_take_the_given_shape),
         cmocka_unit_test(depth_and_space_trade_channels_for_pixels),
+        cmocka_unit_test(channel_shuffle_keeps_the_shape_when_groups_divide_the_channels),
         cmocka_unit_test(shape_keeping_and_axis_ops_infer_as_documented),
         cmocka_unit_test(normalization_needs_one_mean_and_std_per_channel),
         cmocka_unit_test(const_input_takes_its_stored_shape),

@@ -407,6 +407,33 @@ static void a_param_key_of_another_type_is_kept_raw(void **state)
     hq_graph_destroy(g);
 }
 
+static void channel_shuffle_reads_and_writes_its_groups(void **state)
+{
+    (void)state;
+    const char *json = chain("channel_shuffle", "{\"groups\":3}", 6);
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_from_json(json, strlen(json), "model.hn", &g, NULL), HQ_OK);
+    const hq_layer_t *x = hq_graph_layer(g, 1);
+    assert_int_equal(x->type, HQ_LAYER_CHANNEL_SHUFFLE);
+    assert_int_equal(x->params.groups, 3);
+    assert_shape(x->output_shape, 4, 4, 4, 6);
+    char *out = to_json(g);
+    assert_non_null(strstr(out, "\"type\":\t\"channel_shuffle\""));
+    assert_non_null(strstr(out, "\"groups\":\t3"));
+    assert_null(strstr(out, "\"activation\"")); /* only its own key */
+    hq_graph_t *h = NULL;
+    assert_int_equal(hq_graph_from_json(out, strlen(out), "again.hn", &h, NULL), HQ_OK);
+    assert_graphs_equal(g, h);
+    char *again = to_json(h);
+    assert_string_equal(out, again);
+    free(out);
+    free(again);
+    hq_graph_destroy(g);
+    hq_graph_destroy(h);
+    expect_error(chain("channel_shuffle", "{\"groups\":4}", 6), HQ_ERR_INVALID,
+                 "groups 4 must be at least 1 and divide the 6 channels");
+}
+
 static void writing_an_unfinalized_graph_is_refused(void **state)
 {
     (void)state;
@@ -439,6 +466,7 @@ int main(void)
         cmocka_unit_test(resize_takes_its_stored_shape_and_checks_channels),
         cmocka_unit_test(a_param_key_of_another_type_is_kept_raw),
         cmocka_unit_test(writing_an_unfinalized_graph_is_refused),
+        cmocka_unit_test(channel_shuffle_reads_and_writes_its_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -729,6 +729,33 @@ static void resize_matches_the_reference_for_every_mode(void **state)
             }
 }
 
+static void channel_shuffle_matches_the_reference_bit_for_bit_on_any_threads(void **state)
+{
+    (void)state;
+    rng = 9090;
+    const int64_t groups[] = {1, 2, 3, 4, 8};
+    for (int k = 0; k < 5; k++)
+        for (int t = 1; t <= 3; t++) {
+            int64_t g = groups[k], c = g * channel_choices[pick(0, 10)];
+            hq_shape_t s = shape4(pick(1, 3), pick(1, 9), pick(1, 9), c);
+            int64_t n = s.dims[0] * s.dims[1] * s.dims[2] * c;
+            float *x = floats(n), *want = floats(n), *got = floats(n);
+            fill(x, n);
+            hq_error_t err = {0};
+            assert_int_equal(hqi_ref_channel_shuffle(&s, (int)g, x, want, &err), HQ_OK);
+            assert_int_equal(hqi_fast_channel_shuffle(&s, (int)g, x, got, pools[t], &err), HQ_OK);
+            assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            free(x);
+            free(want);
+            free(got);
+        }
+    float x[6], y[6];
+    const hq_shape_t s = shape4(1, 1, 1, 6);
+    hq_error_t err = {0};
+    assert_int_equal(hqi_fast_channel_shuffle(&s, 4, x, y, NULL, &err), HQ_ERR_ARGUMENT);
+    assert_non_null(strstr(err.message, "channel_shuffle: groups 4"));
+}
+
 static void activation_and_folded_batch_norm_match_the_reference(void **state)
 {
     (void)state;
@@ -807,6 +834,7 @@ int main(void)
         cmocka_unit_test(global_avg_pool_of_a_large_map_stays_within_tolerance),
         cmocka_unit_test(elementwise_matches_the_reference_for_every_op_and_broadcast),
         cmocka_unit_test(resize_matches_the_reference_for_every_mode),
+        cmocka_unit_test(channel_shuffle_matches_the_reference_bit_for_bit_on_any_threads),
         cmocka_unit_test(activation_and_folded_batch_norm_match_the_reference),
         cmocka_unit_test(the_portable_code_matches_the_reference_too),
     };

@@ -826,6 +826,62 @@ static void transpose_nhwc_to_nchw_and_back_over_eight_axes(void **state)
     assert_non_null(strstr(err.message, "perm"));
 }
 
+/* ONNX's channel shuffle, step by step on an NHWC tensor: to NCHW, Reshape [N, g, C/g, H, W],
+ * Transpose [0, 2, 1, 3, 4], Reshape [N, C, H, W], back to NHWC. */
+static void onnx_channel_shuffle(const int64_t d[4], int64_t g, const float *x, float *y)
+{
+    const int64_t n = d[0], h = d[1], w = d[2], c = d[3], cpg = c / g;
+    float nchw[4096], shuffled[4096];
+    assert_true(n * h * w * c <= 4096);
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t i = 0; i < h * w; i++)
+                nchw[(b * c + k) * h * w + i] = x[(b * h * w + i) * c + k];
+    /* [N, g, C/g, HW] -> [N, C/g, g, HW]; reshaped back, channel (q, p) is q * g + p */
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t p = 0; p < g; p++)
+            for (int64_t q = 0; q < cpg; q++)
+                for (int64_t i = 0; i < h * w; i++)
+                    shuffled[((b * cpg + q) * g + p) * h * w + i] =
+                        nchw[((b * g + p) * cpg + q) * h * w + i];
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t i = 0; i < h * w; i++)
+                y[(b * h * w + i) * c + k] = shuffled[(b * c + k) * h * w + i];
+}
+
+static void channel_shuffle_matches_onnx_reshape_transpose_reshape(void **state)
+{
+    (void)state;
+    /* numpy, x = arange(12).reshape(1, 1, 2, 6) in NHWC, ONNX's three steps in NCHW */
+    const float want_g2[12] = {0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11};
+    const float want_g3[12] = {0, 2, 4, 1, 3, 5, 6, 8, 10, 7, 9, 11};
+    float x[12], y[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i;
+    const hq_shape_t s = {4, {1, 1, 2, 6}};
+    assert_int_equal(hqi_ref_channel_shuffle(&s, 2, x, y, NULL), HQ_OK);
+    assert_close_array(y, want_g2, 12, 0);
+    assert_int_equal(hqi_ref_channel_shuffle(&s, 3, x, y, NULL), HQ_OK);
+    assert_close_array(y, want_g3, 12, 0);
+    assert_int_equal(hqi_ref_channel_shuffle(&s, 1, x, y, NULL), HQ_OK); /* one group: a copy */
+    assert_close_array(y, x, 12, 0);
+    const int64_t groups[] = {2, 3, 4, 6, 12};
+    for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
+        const int64_t d[4] = {2, 3, 5, 12};
+        const hq_shape_t big = {4, {d[0], d[1], d[2], d[3]}};
+        float a[360], got[360], want[360];
+        fill(a, 360, 50 + (uint32_t)k);
+        onnx_channel_shuffle(d, groups[k], a, want);
+        assert_int_equal(hqi_ref_channel_shuffle(&big, (int)groups[k], a, got, NULL), HQ_OK);
+        assert_close_array(got, want, 360, 0);
+    }
+    hq_error_t err;
+    assert_int_equal(hqi_ref_channel_shuffle(&s, 4, x, y, &err), HQ_ERR_ARGUMENT);
+    assert_non_null(strstr(err.message, "channel_shuffle: groups 4"));
+    assert_int_equal(hqi_ref_channel_shuffle(&s, 0, x, y, &err), HQ_ERR_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +917,7 @@ int main(void)
         cmocka_unit_test(softmax_sums_to_one_and_is_stable_at_one_thousand),
         cmocka_unit_test(reduce_max_sum_and_argmax_on_an_axis),
         cmocka_unit_test(transpose_nhwc_to_nchw_and_back_over_eight_axes),
+        cmocka_unit_test(channel_shuffle_matches_onnx_reshape_transpose_reshape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
