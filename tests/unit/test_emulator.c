@@ -116,6 +116,50 @@ static void cnn_direct(const cnn_t *c, const float *x, double *logits)
     }
 }
 
+/* ---- channel shuffle
+ * -------------------------------------------------------------------- */
+
+/* ONNX's channel shuffle of one NHWC pixel row set, as numpy does it: NCHW Reshape [N, g, C/g,
+ * H, W], Transpose [0, 2, 1, 3, 4], Reshape back; output channel (q, p) of [C/g, g] is q*g + p. */
+static void onnx_shuffle(const float *x, int64_t pixels, int64_t c, int64_t g, double *y)
+{
+    for (int64_t i = 0; i < pixels; i++)
+        for (int64_t p = 0; p < g; p++)
+            for (int64_t q = 0; q < c / g; q++)
+                y[i * c + q * g + p] = x[i * c + p * (c / g) + q];
+}
+
+static void channel_shuffle_graph_matches_onnx_with_either_kernel_set(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "in", 3, 5, 12);
+    int shuffle = test_add_layer(g, "shuffle", HQ_LAYER_CHANNEL_SHUFFLE, in);
+    hq_graph_layer_mut(g, shuffle)->params.groups = 3;
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, shuffle);
+    test_finalize(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    float x[2 * 180], y[2 * 180];
+    double want[2 * 180];
+    test_fill(x, 2 * 180, 21);
+    onnx_shuffle(x, 2 * 15, 12, 3, want);
+    for (int reference = 0; reference < 2; reference++) {
+        if (reference)
+            setenv("HQ_EMULATE_KERNELS", "reference", 1);
+        hq_emulator_t *emu = create_ok(g, params);
+        unsetenv("HQ_EMULATE_KERNELS");
+        const float *inputs[1] = {x};
+        float *outputs[1] = {y};
+        assert_int_equal(hq_emulator_run(emu, 2, inputs, outputs, NULL, NULL, NULL), HQ_OK);
+        assert_close(y, want, 2 * 180, 0);
+        hq_emulator_destroy(emu);
+    }
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 static void conv_relu_maxpool_dense_matches_a_direct_computation(void **state)
 {
     (void)state;
@@ -888,6 +932,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_relu_maxpool_dense_matches_a_direct_computation),
+        cmocka_unit_test(channel_shuffle_graph_matches_onnx_with_either_kernel_set),
         cmocka_unit_test(taps_see_every_layer_once_per_batch_with_the_batch_in_the_shape),
         cmocka_unit_test(a_failing_tap_stops_the_run_with_its_status),
         cmocka_unit_test(batch_size_does_not_change_results),

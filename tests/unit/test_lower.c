@@ -183,6 +183,33 @@ static void a_type_without_a_runtime_op_is_refused(void **state)
     assert_non_null(strstr(err.message, "ew_div"));
 }
 
+static void channel_shuffle_is_a_transpose_of_the_channels_split_in_two(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "in", 4, 5, 6);
+    int shuffle = test_add_layer(g, "shuffle", HQ_LAYER_CHANNEL_SHUFFLE, in);
+    hq_graph_layer_mut(g, shuffle)->params.groups = 3;
+    test_add_layer(g, "out", HQ_LAYER_OUTPUT, shuffle);
+    test_finalize(g);
+    hqi_qlayer_t layers[3];
+    for (int i = 0; i < 3; i++)
+        layers[i] = (hqi_qlayer_t){.bits = 16, .scale = 0.5f, .zp = 3};
+    hqi_qmodel_t model = {.layer_count = 3, .layers = layers};
+    hqi_op_t op;
+    assert_int_equal(hqi_lower_layer(g, &model, shuffle, &op, NULL), HQ_OK);
+    assert_int_equal(op.code, HQX_OP_TRANSPOSE_VIEW);
+    assert_int_equal(op.input_count, 1);
+    assert_int_equal(op.u.transpose.bits, 16);
+    const int32_t view[HQRT_MAX_DIMS] = {1, 4, 5, 3, 2, 1};
+    const int32_t perm[HQRT_MAX_DIMS] = {0, 1, 2, 4, 3, 5};
+    assert_int_equal(op.u.transpose.view_ndim, 5);
+    assert_memory_equal(op.u.transpose.view, view, sizeof view);
+    assert_memory_equal(op.u.transpose.perm, perm, sizeof perm);
+    hq_graph_destroy(g);
+}
+
 static void missing_weights_are_refused_without_a_layer_prefix(void **state)
 {
     net_t *n = *state;
@@ -203,6 +230,7 @@ int main(void)
         cmocka_unit_test(batch_norm_is_a_1x1_depthwise_conv_over_its_channels),
         cmocka_unit_test(a_type_without_a_runtime_op_is_refused),
         cmocka_unit_test(missing_weights_are_refused_without_a_layer_prefix),
+        cmocka_unit_test(channel_shuffle_is_a_transpose_of_the_channels_split_in_two),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
