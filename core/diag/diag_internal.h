@@ -114,8 +114,13 @@ struct hq_diag {
     hqi_diag_noise_t *noise;   /* [layer count] */
     bool noise_loaded;
     int output_count;
-    double *output_signal, *output_error; /* [outputs]: computed output SQNR */
+    double *output_signal, *output_error; /* [outputs]: quantized against the float target */
     bool output_sqnr_ran;
+    double *native_signal, *native_error; /* [outputs]: fp_optimized against native */
+    bool native_sqnr_ran;
+    bool verdict_made;            /* the headline measured at least one stage */
+    hq_diag_level_t verdict_level; /* the headline's verdict (headline.c) */
+    char *verdict_summary;         /* its one-line summary, NULL before the run */
 
     hq_emulator_t *emulators[8]; /* on-demand, by hq_target_t */
     hqi_diag_layers_1_0_t *layers_1_0; /* built on the first layer_v1 call (modules of ABI 1.0) */
@@ -151,6 +156,11 @@ size_t hqi_diag_stats_view(const hqi_stats_t *stats, float *arrays, hq_layer_sta
 void hqi_diag_load_noise(hq_diag_t *diag);
 /* SQNR (dB) of model output k measured in the pass (valid when output_sqnr_ran). */
 double hqi_diag_output_sqnr(const hq_diag_t *diag, int output);
+/* SQNR (dB) of model output k of fp_optimized against native (valid when native_sqnr_ran). */
+double hqi_diag_native_sqnr(const hq_diag_t *diag, int output);
+/* The headline: prints the stage table (output SQNR per output and stage) and records the verdict
+ * as a host finding, or says why nothing was measured (headline.c). Runs after the pass. */
+void hqi_diag_headline(hq_diag_t *diag);
 /* Frees every statistics pass. */
 void hqi_diag_free_stats(hq_diag_t *diag);
 /* An emulator for `target`, built on first use and cached. */

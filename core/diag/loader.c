@@ -69,6 +69,7 @@ static void free_findings(hq_diag_t *diag)
         free(diag->findings[i].numbers);
     }
     free(diag->findings);
+    free(diag->verdict_summary);
     for (int i = 0; i < diag->rec_count; i++) {
         free(diag->recs[i].line);
         free(diag->recs[i].reason);

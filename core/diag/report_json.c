@@ -11,7 +11,7 @@
 #include "diag/diag_internal.h"
 #include "util/util.h"
 
-#define HQ_DIAG_JSON_SCHEMA 1
+#define HQ_DIAG_JSON_SCHEMA 2
 
 static const char *const priority_words[] = {"high", "medium", "low"};
 
@@ -116,9 +116,31 @@ static cJSON *build(const hq_diag_t *d)
         cJSON_AddStringToObject(o, "source", n->source ? n->source : "archive");
         cJSON_AddItemToArray(noise, o);
     }
+    /* the headline's stage table and verdict (headline.c) */
     cJSON *outputs = cJSON_AddArrayToObject(root, "output_sqnr_db");
-    for (int k = 0; d->output_sqnr_ran && k < d->output_count; k++)
-        cJSON_AddItemToArray(outputs, number(hqi_diag_output_sqnr(d, k)));
+    int output_count = 0;
+    const int *output_layers = d->graph ? hq_graph_outputs(d->graph, &output_count) : NULL;
+    bool quant = d->output_sqnr_ran && d->output_count == output_count;
+    bool native = d->native_sqnr_ran && d->output_count == output_count;
+    for (int k = 0; (quant || native) && k < output_count; k++) {
+        cJSON *o = cJSON_CreateObject();
+        const hq_layer_t *out = hq_graph_layer(d->graph, output_layers[k]);
+        cJSON_AddItemToObject(o, "output", layer_json(d, output_layers[k]));
+        cJSON_AddItemToObject(o, "layer",
+                              layer_json(d, out->input_count == 1 ? out->inputs[0] : -1));
+        cJSON_AddItemToObject(o, "quantized_vs_fp_optimized_db",
+                              quant ? number(hqi_diag_output_sqnr(d, k)) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "fp_optimized_vs_native_db",
+                              native ? number(hqi_diag_native_sqnr(d, k)) : cJSON_CreateNull());
+        cJSON_AddItemToArray(outputs, o);
+    }
+    if (d->verdict_made) {
+        cJSON *verdict = cJSON_AddObjectToObject(root, "verdict");
+        cJSON_AddStringToObject(verdict, "level", hqi_diag_level_word(d->verdict_level));
+        cJSON_AddStringToObject(verdict, "summary", d->verdict_summary);
+    } else {
+        cJSON_AddNullToObject(root, "verdict");
+    }
 
     cJSON *files = cJSON_AddArrayToObject(root, "files");
     for (int i = 0; i < d->file_count; i++) {

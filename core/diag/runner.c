@@ -84,16 +84,20 @@ static bool is_quantized(const hq_diag_t *d)
            hq_archive_has_params(d->archive, HQ_PARAMS_QUANTIZED);
 }
 
+/* What only a quantized model has: its params, its emulation, its noise analysis. */
+#define NEEDS_QUANTIZATION                                                                         \
+    (HQ_NEEDS_QUANTIZED | HQ_NEEDS_QUANTIZED_STATS | HQ_NEEDS_NOISE_ANALYSIS)
+
 /* Why an inspector with these needs cannot run here, or NULL. `buf` holds built reasons. */
 static const char *unmet_need(hq_diag_t *d, uint32_t needs, char *buf, size_t size)
 {
     const char *why;
+    if ((needs & NEEDS_QUANTIZATION) && !is_quantized(d))
+        return "the model is not quantized";
     if ((needs & (HQ_NEEDS_DATASET | HQ_NEEDS_FLOAT_STATS | HQ_NEEDS_QUANTIZED_STATS |
                   HQ_NEEDS_RGB_IMAGES | HQ_NEEDS_NATIVE_STATS)) &&
         !d->dataset)
         return "no dataset given (use -d DATASET)";
-    if ((needs & (HQ_NEEDS_QUANTIZED | HQ_NEEDS_QUANTIZED_STATS)) && !is_quantized(d))
-        return "the model is not quantized";
     if ((needs & HQ_NEEDS_FP_OPTIMIZED) &&
         !hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED))
         return "the archive has no fp-optimized params (run hq optimize)";
@@ -233,9 +237,17 @@ hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err)
         return hqi_error(err, HQ_ERR_STATE, "hq-diag: no model opened");
     if (d->ran)
         return hqi_error(err, HQ_ERR_STATE, "hq-diag: already ran");
-    if (!is_quantized(d) && hq_diag_order_needs(d, HQ_NEEDS_QUANTIZED | HQ_NEEDS_QUANTIZED_STATS |
-                                                       HQ_NEEDS_NOISE_ANALYSIS))
-        return hqi_error(err, HQ_ERR_STATE, "Model is not quantized");
+    /* pre-quantization: the inspectors that need nothing quantized run; when every selected one
+     * needs it, nothing can run and the error says what makes the archive usable */
+    int need_quantization = 0;
+    for (int i = 0; !is_quantized(d) && i < d->order_count; i++)
+        need_quantization += (d->modules[d->order[i]].slots.needs & NEEDS_QUANTIZATION) != 0;
+    if (need_quantization > 0 && need_quantization == d->order_count)
+        return hqi_error(err, HQ_ERR_STATE,
+                         "Model %s is not quantized (state %s) and every selected inspector "
+                         "needs a quantized model; quantize it first: hq optimize %s -d DATASET",
+                         d->model_path, hq_model_state_name(hq_archive_state(d->archive)),
+                         d->model_path);
     d->ran = true;
     d->failed = calloc((size_t)d->module_count + 1, sizeof *d->failed);
     d->skipped = calloc((size_t)d->module_count + 1, sizeof *d->skipped);
@@ -247,6 +259,28 @@ hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err)
                    hq_model_state_name(hq_archive_state(d->archive)),
                    d->dataset ? d->dataset_path : "none", (long long)d->samples);
     hqi_diag_compute_stats(d);
+    hqi_diag_headline(d);
+    if (!is_quantized(d)) {
+        char names[1024] = "";
+        size_t at = 0;
+        for (int i = 0; i < d->order_count && at < sizeof names; i++) {
+            const hq_inspector_t *desc = &d->modules[d->order[i]].slots;
+            if (desc->needs & NEEDS_QUANTIZATION)
+                at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", at ? ", " : "",
+                                       desc->name);
+        }
+        if (need_quantization)
+            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL,
+                           "Pre-quantization run (%s is %s): skipped %d inspector(s) that need a "
+                           "quantized model: %s (hq optimize %s -d DATASET quantizes it)",
+                           d->model_path, hq_model_state_name(hq_archive_state(d->archive)),
+                           need_quantization, names, d->model_path);
+        else
+            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL,
+                           "Pre-quantization run (%s is %s): no selected inspector needs a "
+                           "quantized model",
+                           d->model_path, hq_model_state_name(hq_archive_state(d->archive)));
+    }
 
     for (int i = 0; i < d->order_count; i++) {
         int m = d->order[i];
@@ -255,7 +289,12 @@ hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err)
         const char *why = unmet_need(d, desc->needs, buf, sizeof buf);
         if (why) {
             d->skipped[m] = hqi_strdup(why);
-            hqi_diag_event(d, HQ_DIAG_EVENT_SKIP, HQ_DIAG_INFO, desc->name, "%s", why);
+            /* the pre-quantization line named these already */
+            if (!is_quantized(d) && (desc->needs & NEEDS_QUANTIZATION))
+                hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO, desc->name, "Skipping %s, %s",
+                               desc->name, why);
+            else
+                hqi_diag_event(d, HQ_DIAG_EVENT_SKIP, HQ_DIAG_INFO, desc->name, "%s", why);
             continue;
         }
         hqi_diag_event(d, HQ_DIAG_EVENT_MODULE, HQ_DIAG_INFO, desc->name, "%s", desc->name);

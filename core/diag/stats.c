@@ -100,7 +100,10 @@ void hqi_diag_free_stats(hq_diag_t *diag)
     diag->noise = NULL;
     free(diag->output_signal);
     free(diag->output_error);
+    free(diag->native_signal);
+    free(diag->native_error);
     diag->output_signal = diag->output_error = NULL;
+    diag->native_signal = diag->native_error = NULL;
 }
 
 static hq_status_t init_set(hq_diag_t *diag, hqi_diag_stats_t *set, hq_target_t target,
@@ -303,6 +306,23 @@ typedef struct run {
     int64_t batches;  /* batches emulated in the pass (logged: one pass, every batch once) */
 } run_t;
 
+/* Adds one batch of `n` samples to the output SQNR of `test` against `reference`: the signal is
+ * the reference output, the error their difference. */
+static void add_output_noise(const run_t *test, const run_t *reference, int64_t n, int out_count,
+                             double *signal, double *error)
+{
+    for (int k = 0; k < out_count; k++) {
+        int64_t size = n * hq_emulator_output_size(reference->emu, k);
+        if (size != n * hq_emulator_output_size(test->emu, k))
+            continue;
+        for (int64_t i = 0; i < size; i++) {
+            double f = reference->outputs[k][i], e = test->outputs[k][i] - f;
+            signal[k] += f * f;
+            error[k] += e * e;
+        }
+    }
+}
+
 /* The float emulator on the split graph; on failure the pass goes on without pre-activation
  * moments (the plain emulator is built by the caller). */
 static void start_split_float(hq_diag_t *d, run_t *run)
@@ -328,24 +348,28 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
     hq_diag_t *d = diag;
     if (!d->noise_loaded)
         hqi_diag_load_noise(d);
-    bool want_float =
-        d->dataset &&
-        any_needs(d, HQ_NEEDS_FLOAT_STATS | HQ_NEEDS_RGB_IMAGES | HQ_NEEDS_QUANTIZED_STATS |
-                         HQ_NEEDS_NATIVE_STATS | HQ_NEEDS_NOISE_ANALYSIS);
     bool quantized = hq_archive_state(d->archive) >= HQ_STATE_QUANTIZED &&
                      hq_archive_has_params(d->archive, HQ_PARAMS_QUANTIZED);
+    bool fp_optimized = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED);
+    /* the headline (headline.c) compares the model outputs of every stage the archive has */
+    bool headline = d->dataset && (quantized || fp_optimized);
+    bool want_float =
+        headline ||
+        (d->dataset &&
+         any_needs(d, HQ_NEEDS_FLOAT_STATS | HQ_NEEDS_RGB_IMAGES | HQ_NEEDS_QUANTIZED_STATS |
+                          HQ_NEEDS_NATIVE_STATS | HQ_NEEDS_NOISE_ANALYSIS));
     int qt = hqi_diag_quantized_target();
     bool archive_noise = false;
     for (int l = 0; d->noise && l < hq_graph_layer_count(d->graph); l++)
         archive_noise |= d->noise[l].noise.has_cumulative;
-    bool want_quant = d->dataset && quantized &&
-                      (any_needs(d, HQ_NEEDS_QUANTIZED_STATS) ||
-                       (!archive_noise && any_needs(d, HQ_NEEDS_NOISE_ANALYSIS)));
-    hq_target_t float_target = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED)
-                                   ? HQ_TARGET_FP_OPTIMIZED
-                                   : HQ_TARGET_NATIVE;
-    bool want_native =
-        want_float && float_target != HQ_TARGET_NATIVE && any_needs(d, HQ_NEEDS_NATIVE_STATS);
+    /* inspectors_quant: an inspector needs the quantized statistics or the per-layer SQNR
+     * computed in the pass; the headline alone needs only the model outputs */
+    bool inspectors_quant = d->dataset && quantized &&
+                            (any_needs(d, HQ_NEEDS_QUANTIZED_STATS) ||
+                             (!archive_noise && any_needs(d, HQ_NEEDS_NOISE_ANALYSIS)));
+    bool want_quant = inspectors_quant || (headline && quantized);
+    hq_target_t float_target = fp_optimized ? HQ_TARGET_FP_OPTIMIZED : HQ_TARGET_NATIVE;
+    bool want_native = want_float && float_target != HQ_TARGET_NATIVE;
     const char *no_data = d->dataset ? "no selected inspector needs it" : "no dataset (-d) given";
     for (int t = 0; t < 3; t++) {
         free_set(&d->stats[t]);
@@ -411,8 +435,13 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
                     rs = hqi_nomem(&e, "hq-diag output batch");
         }
         if (rs != HQ_OK) {
-            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
-                           "Statistics of %s emulation unavailable: %s",
+            /* a run only the headline asked for is reported by the headline */
+            bool inspectors_asked = runs[r].slot == HQ_STATS_FLOAT ||
+                                    (runs[r].slot == HQ_STATS_QUANTIZED && inspectors_quant) ||
+                                    (runs[r].slot == HQ_STATS_NATIVE &&
+                                     any_needs(d, HQ_NEEDS_NATIVE_STATS));
+            hqi_diag_event(d, inspectors_asked ? HQ_DIAG_EVENT_MESSAGE : HQ_DIAG_EVENT_LOG,
+                           HQ_DIAG_WARNING, NULL, "Statistics of %s emulation unavailable: %s",
                            hq_target_name(runs[r].target) ? hq_target_name(runs[r].target) : "?",
                            e.message);
             free_set(set);
@@ -431,14 +460,18 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
     }
 
     /* per-layer SQNR in lockstep: needs the float outputs of a batch kept for the quantized run */
-    int quant_run = -1;
-    for (int r = 0; r < run_count; r++)
+    int quant_run = -1, native_run = -1;
+    for (int r = 0; r < run_count; r++) {
         if (runs[r].slot == HQ_STATS_QUANTIZED && runs[r].active && runs[0].active)
             quant_run = r;
+        if (runs[r].slot == HQ_STATS_NATIVE && runs[r].active && runs[0].active)
+            native_run = r;
+    }
+    d->output_count = out_count;
     double *signal = NULL, *error = NULL;
     float **kept = NULL;
     int64_t *kept_len = NULL;
-    if (st == HQ_OK && quant_run > 0) {
+    if (st == HQ_OK && quant_run > 0 && inspectors_quant) {
         size_t bytes = 0;
         for (int l = 0; l < layers; l++) {
             const hq_layer_t *layer = hq_graph_layer(d->graph, l);
@@ -469,11 +502,18 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
                            "per-layer SQNR not computed: a batch of float activations needs %zu MB",
                            bytes >> 20);
         }
-        d->output_count = out_count;
+    }
+    if (st == HQ_OK && quant_run > 0) {
         free(d->output_signal);
         free(d->output_error);
         d->output_signal = calloc((size_t)out_count + 1, sizeof *d->output_signal);
         d->output_error = calloc((size_t)out_count + 1, sizeof *d->output_error);
+    }
+    if (st == HQ_OK && native_run > 0) {
+        free(d->native_signal);
+        free(d->native_error);
+        d->native_signal = calloc((size_t)out_count + 1, sizeof *d->native_signal);
+        d->native_error = calloc((size_t)out_count + 1, sizeof *d->native_error);
     }
 
     int64_t total = d->samples, batches_read = 0;
@@ -488,16 +528,11 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
                 runs[r].batches += st == HQ_OK;
             }
         if (st == HQ_OK && quant_run > 0 && d->output_signal && d->output_error)
-            for (int k = 0; k < out_count; k++) {
-                int64_t size = n * hq_emulator_output_size(runs[0].emu, k);
-                if (size != n * hq_emulator_output_size(runs[quant_run].emu, k))
-                    continue;
-                for (int64_t i = 0; i < size; i++) {
-                    double f = runs[0].outputs[k][i], e = runs[quant_run].outputs[k][i] - f;
-                    d->output_signal[k] += f * f;
-                    d->output_error[k] += e * e;
-                }
-            }
+            add_output_noise(&runs[quant_run], &runs[0], n, out_count, d->output_signal,
+                             d->output_error);
+        if (st == HQ_OK && native_run > 0 && d->native_signal && d->native_error)
+            add_output_noise(&runs[0], &runs[native_run], n, out_count, d->native_signal,
+                             d->native_error);
         if (d->options.on_event) {
             hq_diag_event_t ev = {.kind = HQ_DIAG_EVENT_PROGRESS,
                                   .text = "Collecting statistics",
@@ -547,6 +582,8 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
     if (st != HQ_OK)
         hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
                        "Statistics pass failed: %s", err.message);
+    if (st == HQ_OK && native_run > 0)
+        d->native_sqnr_ran = d->native_signal && d->native_error;
     if (st == HQ_OK && quant_run > 0) {
         d->output_sqnr_ran = d->output_signal && d->output_error;
         if (signal && error && d->noise)
@@ -579,4 +616,9 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
 double hqi_diag_output_sqnr(const hq_diag_t *diag, int output)
 {
     return sqnr_db(diag->output_signal[output], diag->output_error[output]);
+}
+
+double hqi_diag_native_sqnr(const hq_diag_t *diag, int output)
+{
+    return sqnr_db(diag->native_signal[output], diag->native_error[output]);
 }

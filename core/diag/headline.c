@@ -1,0 +1,226 @@
+/* headline.c — what hq-diag says first: the output SQNR of every model output at each stage the
+ * archive holds (the stage table: quantized against fp_optimized, fp_optimized against native),
+ * measured in the statistics pass on the diagnosis samples, and a verdict naming the outputs
+ * and the stage that lose the accuracy. The verdict is a host finding, so an error verdict makes
+ * the exit status 1 like any error finding. Thresholds and their reasons: docs/diag.md,
+ * "The headline". */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag/diag_internal.h"
+#include "util/util.h"
+
+/* Below the floor an output is broken (error); from the floor to the good level it is degraded
+ * (warning); at the good level or above, healthy (info). */
+#define HQI_DIAG_SQNR_FLOOR_DB 10.0
+#define HQI_DIAG_SQNR_GOOD_DB 20.0
+/* What sqnr_db reports for bit-identical outputs (stats.c). */
+#define HQI_DIAG_SQNR_IDENTICAL_DB 200.0
+
+enum { STAGE_FLOAT_OPT, STAGE_QUANT, STAGE_COUNT };
+
+typedef struct stage {
+    bool measured;
+    const char *column; /* table header */
+    const char *name;   /* what the verdict calls it */
+} stage_t;
+
+static hq_diag_level_t level_of(double db)
+{
+    return db < HQI_DIAG_SQNR_FLOOR_DB  ? HQ_DIAG_ERROR
+           : db < HQI_DIAG_SQNR_GOOD_DB ? HQ_DIAG_WARNING
+                                        : HQ_DIAG_INFO;
+}
+
+static double stage_db(const hq_diag_t *d, int stage, int output)
+{
+    return stage == STAGE_QUANT ? hqi_diag_output_sqnr(d, output) : hqi_diag_native_sqnr(d, output);
+}
+
+/* Appends printf-style text to buf (truncating at size). */
+static void append(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t at = strlen(buf);
+    if (at + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + at, size - at, fmt, ap);
+    va_end(ap);
+}
+
+/* "12.34" (with " dB" when `unit`), or "identical" for bit-identical outputs. */
+static void format_db(char *buf, size_t size, double db, bool unit)
+{
+    if (db >= HQI_DIAG_SQNR_IDENTICAL_DB)
+        snprintf(buf, size, "identical");
+    else
+        snprintf(buf, size, unit ? "%.2f dB" : "%.2f", db);
+}
+
+/* "output_layer2 (dense2)": the output layer and the layer that feeds it, which is the name the
+ * user knows the head by. */
+static void output_label(const hq_diag_t *d, int layer, char *buf, size_t size)
+{
+    const hq_layer_t *out = hq_graph_layer(d->graph, layer);
+    if (out->input_count == 1)
+        snprintf(buf, size, "%s (%s)", out->bare_name,
+                 hq_graph_layer(d->graph, out->inputs[0])->bare_name);
+    else
+        snprintf(buf, size, "%s", out->bare_name);
+}
+
+void hqi_diag_headline(hq_diag_t *d)
+{
+    char label[512];
+    int count;
+    const int *outputs = hq_graph_outputs(d->graph, &count);
+    bool quantized = hq_archive_state(d->archive) >= HQ_STATE_QUANTIZED &&
+                     hq_archive_has_params(d->archive, HQ_PARAMS_QUANTIZED);
+    if (!quantized)
+        return; /* the runner's pre-quantization line says what this run is */
+    if (!d->dataset) {
+        hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL,
+                       "Output SQNR not measured: no dataset given (use -d DATASET)");
+        return;
+    }
+    bool fp_optimized = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED);
+    stage_t stages[STAGE_COUNT] = {
+        [STAGE_FLOAT_OPT] = {d->native_sqnr_ran && d->output_count == count,
+                             "fp_optimized vs native", "the float optimizations"},
+        [STAGE_QUANT] = {d->output_sqnr_ran && d->output_count == count,
+                         fp_optimized ? "quantized vs fp_optimized" : "quantized vs native",
+                         "quantization"},
+    };
+    if (!stages[STAGE_QUANT].measured) {
+        const char *why = d->stats[HQ_STATS_QUANTIZED].why;
+        hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
+                       "Output SQNR of the quantized model not measured: %s",
+                       why ? why : "the statistics pass did not run");
+    }
+    if (!stages[STAGE_QUANT].measured && !stages[STAGE_FLOAT_OPT].measured)
+        return;
+
+    /* the stage table: one row per output, one column per measured stage */
+    int width = 14; /* room for the header's "Output SQNR (dB)" */
+    for (int k = 0; k < count; k++) {
+        output_label(d, outputs[k], label, sizeof label);
+        int n = (int)strlen(label);
+        width = n > width ? n : width;
+    }
+    char line[1024];
+    snprintf(line, sizeof line, "%-*s", width + 2, "Output SQNR (dB)");
+    for (int s = 0; s < STAGE_COUNT; s++)
+        if (stages[s].measured)
+            append(line, sizeof line, "  %26s", stages[s].column);
+    append(line, sizeof line, "  (%lld samples)", (long long)d->samples);
+    hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL, "%s", line);
+
+    hq_diag_level_t verdict = HQ_DIAG_INFO;
+    hq_diag_level_t *levels = calloc((size_t)count + 1, sizeof *levels);
+    int *worst_stage = calloc((size_t)count + 1, sizeof *worst_stage);
+    if (!levels || !worst_stage) {
+        free(levels);
+        free(worst_stage);
+        return;
+    }
+    int worst_output = 0;
+    double worst_db = 1e300;
+    for (int k = 0; k < count; k++) {
+        output_label(d, outputs[k], label, sizeof label);
+        snprintf(line, sizeof line, "  %-*s", width, label);
+        double low = 1e300;
+        for (int s = 0; s < STAGE_COUNT; s++) {
+            if (!stages[s].measured)
+                continue;
+            double db = stage_db(d, s, k);
+            char text[32];
+            format_db(text, sizeof text, db, false);
+            append(line, sizeof line, "  %26s", text);
+            if (db < low) {
+                low = db;
+                worst_stage[k] = s;
+            }
+        }
+        levels[k] = level_of(low);
+        verdict = levels[k] > verdict ? levels[k] : verdict;
+        if (low < worst_db) {
+            worst_db = low;
+            worst_output = k;
+        }
+        hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL, "%s", line);
+    }
+
+    /* the verdict: which outputs, at which stage */
+    char summary[2048] = "";
+    if (verdict == HQ_DIAG_INFO) {
+        char text[32];
+        format_db(text, sizeof text, worst_db, true);
+        output_label(d, outputs[worst_output], label, sizeof label);
+        snprintf(summary, sizeof summary,
+                 "healthy: every output at %.0f dB or more (lowest: %s, %s in %s)",
+                 HQI_DIAG_SQNR_GOOD_DB, label, text, stages[worst_stage[worst_output]].name);
+    } else {
+        bool blamed[STAGE_COUNT] = {false};
+        int stage_count = 0;
+        for (int k = 0; k < count; k++)
+            if (levels[k] == verdict && !blamed[worst_stage[k]]) {
+                blamed[worst_stage[k]] = true;
+                stage_count++;
+            }
+        if (stage_count == 2)
+            append(summary, sizeof summary, "%s and %s", stages[STAGE_FLOAT_OPT].name,
+                   stages[STAGE_QUANT].name);
+        else
+            append(summary, sizeof summary, "%s",
+                   stages[blamed[STAGE_QUANT] ? STAGE_QUANT : STAGE_FLOAT_OPT].name);
+        append(summary, sizeof summary, " %s the model: ",
+               verdict == HQ_DIAG_ERROR ? (stage_count == 2 ? "break" : "breaks")
+                                        : (stage_count == 2 ? "degrade" : "degrades"));
+        bool first = true;
+        for (int k = 0; k < count; k++) {
+            if (levels[k] != verdict)
+                continue;
+            output_label(d, outputs[k], label, sizeof label);
+            append(summary, sizeof summary, "%soutput %s at %.2f dB", first ? "" : ", ", label,
+                   stage_db(d, worst_stage[k], k));
+            if (stage_count == 2)
+                append(summary, sizeof summary, " in %s", stages[worst_stage[k]].name);
+            first = false;
+        }
+        if (verdict == HQ_DIAG_ERROR)
+            append(summary, sizeof summary, " (below the %.0f dB floor)", HQI_DIAG_SQNR_FLOOR_DB);
+        else
+            append(summary, sizeof summary, " (%.0f-%.0f dB: expect a visible accuracy loss)",
+                   HQI_DIAG_SQNR_FLOOR_DB, HQI_DIAG_SQNR_GOOD_DB);
+        first = true;
+        for (int k = 0; k < count; k++) {
+            if (levels[k] == verdict)
+                continue;
+            char text[32];
+            format_db(text, sizeof text, stage_db(d, worst_stage[k], k), true);
+            output_label(d, outputs[k], label, sizeof label);
+            append(summary, sizeof summary, "%s%s %s", first ? "; other outputs: " : ", ", label,
+                   text);
+            first = false;
+        }
+    }
+    free(levels);
+    free(worst_stage);
+    /* a quantized model whose quantized outputs could not be measured is not called healthy */
+    if (verdict == HQ_DIAG_INFO && !stages[STAGE_QUANT].measured)
+        return;
+
+    free(d->verdict_summary);
+    d->verdict_summary = hqi_strdup(summary);
+    d->verdict_level = verdict;
+    d->verdict_made = d->verdict_summary != NULL;
+    char message[sizeof summary + 16];
+    snprintf(message, sizeof message, "Verdict: %s", summary);
+    hq_diag_number_t number = {"output_sqnr_db", worst_db};
+    hqi_diag_add_finding(d, -1, verdict, outputs[worst_output], message, &number, 1, 0);
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Writes the archives of tests/e2e/diag_headline.sh into the folder given as argument, from the
+committed tests/fixtures/inspectors/data/twoout_net.parsed.har made by `hq parse` (passed as the
+second argument: the test parses it first, this script needs numpy only):
+
+  fragile.parsed.har  twoout_net (two heads: dense1 -> output_layer1, dense2 -> output_layer2)
+                      with conv2's channels 1 and 2 copies of channel 0, so that global_avg_pool2
+                      holds the same value x three times, and dense2's kernel [7, -3.4, -3.4, 0...]
+                      (bias 0): the second head computes 0.2 x as a difference of large terms.
+                      With 8-bit weights the rounding of -3.4 and the activation noise leave it
+                      about 14 dB (degraded); with 4-bit weights -3.4 rounds to -3 and the head
+                      computes about 1.0 x, an error larger than the signal: below 0 dB. dense1, whose
+                      weights do not cancel, keeps the first head above 30 dB.
+  w4_head.alls        4-bit weights on dense2 only, equalization and bias correction off (they
+                      would move the weights set here)
+  w8.alls             the same without the 4-bit line
+
+Run: /usr/bin/python3 tests/e2e/diag_headline_fixtures.py OUT_DIR twoout_net.parsed.har
+"""
+import io
+import os
+import sys
+import tarfile
+
+import numpy as np
+
+out_dir, src = sys.argv[1], sys.argv[2]
+net = "twoout_net"
+with tarfile.open(src) as tar:
+    members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+params = dict(np.load(io.BytesIO(members[f"{net}.npz"])))
+kernel = params[f"{net}/conv2/kernel:0"].copy()  # HWIO
+bias = params[f"{net}/conv2/bias:0"].copy()
+for c in (1, 2):
+    kernel[..., c] = kernel[..., 0]
+    bias[c] = bias[0]
+params[f"{net}/conv2/kernel:0"] = kernel
+params[f"{net}/conv2/bias:0"] = bias
+dense = np.zeros_like(params[f"{net}/dense2/kernel:0"])
+dense[:3, 0] = [7.0, -3.4, -3.4]
+params[f"{net}/dense2/kernel:0"] = dense
+params[f"{net}/dense2/bias:0"] = np.zeros_like(params[f"{net}/dense2/bias:0"])
+buf = io.BytesIO()
+np.savez(buf, **params)
+members[f"{net}.npz"] = buf.getvalue()
+
+data = io.BytesIO()
+with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    for name, payload in members.items():
+        info = tarfile.TarInfo(name)
+        info.size = len(payload)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(payload))
+with open(os.path.join(out_dir, "fragile.parsed.har"), "wb") as f:
+    f.write(data.getvalue())
+
+common = ("pre_quantization_optimization(equalization, policy=disabled)\n"
+          "post_quantization_optimization(bias_correction, policy=disabled)\n")
+with open(os.path.join(out_dir, "w8.alls"), "w") as f:
+    f.write("# 8-bit everywhere: both heads healthy\n" + common)
+with open(os.path.join(out_dir, "w4_head.alls"), "w") as f:
+    f.write("# 4-bit weights on the fragile head only\n" + common +
+            "quantization_param(dense2, precision_mode=a8_w4)\n")
