@@ -5,6 +5,7 @@
  * the exit status 1 like any error finding. Thresholds and their reasons: docs/diag.md,
  * "The headline". */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -109,11 +109,14 @@ HQ_API hq_status_t hq_diag_open(hq_diag_t *diag, const char *model_path, const c
 /* The archive opened (owned by the runner), NULL before hq_diag_open. */
 HQ_API hq_archive_t *hq_diag_archive(hq_diag_t *diag);
 
-/* Runs: refuses (HQ_ERR_STATE, "Model is not quantized") an unquantized archive when a selected
- * inspector needs quantized data; computes the statistics passes the selected inspectors need;
- * runs each inspector (skipping those whose needs are not met), offering each inspector's
- * recommendation groups after its run. Returns HQ_OK when it ran (even with error findings or
- * failed inspectors). */
+/* Runs: refuses (HQ_ERR_STATE, "Model <file> is not quantized ...", naming the hq optimize
+ * command) an unquantized archive when every selected inspector needs a quantized model (with
+ * some that do not, those run and the others are skipped, named in one message); computes the
+ * statistics pass (every stage the archive has, when a dataset is open); reports the headline
+ * (output SQNR per output and stage, and the verdict as a finding of hq-diag); runs each
+ * inspector (skipping those whose needs are not met), offering each inspector's recommendation
+ * groups after its run. Returns HQ_OK when it ran (even with error findings or failed
+ * inspectors). */
 HQ_API hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err);
 
 /* Findings of the run at `level` (exactly), and inspectors that failed. */

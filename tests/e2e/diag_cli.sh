@@ -30,9 +30,13 @@ check "an unknown --order name exits 2 listing the known inspectors" \
   bash -c 'run() { "$HQ_DIAG" "$@" >out.txt 2>err.txt; }; set +e;
            run --plugin-path '"$good"' --order TestQuiet Nope parsed.har; [ $? -eq 2 ] &&
            grep -q "unknown inspector .Nope.; known inspectors: .*TestFindings" err.txt'
-check "an unquantized model exits 2 when a selected inspector needs quantized data" \
+check "an unquantized model exits 2 when every selected inspector needs quantized data" \
   bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestQuantized parsed.har >out.txt 2>err.txt;
-           [ $? -eq 2 ] && grep -qx "\[error\] Model is not quantized" err.txt'
+           [ $? -eq 2 ] && grep -q "^\[error\] Model parsed.har is not quantized .*: hq optimize parsed.har -d DATASET$" err.txt'
+check "  ... and runs the others when some need nothing quantized, naming the skipped in one line" \
+  bash -c 'set +e; "$HQ_DIAG" --plugin-path '"$good"' --order TestQuantized TestQuiet parsed.har >out.txt 2>err.txt;
+           [ $? -eq 0 ] && grep -q "^\[info\] Pre-quantization run (parsed.har is parsed_model): skipped 1 inspector(s) that need a quantized model: TestQuantized " out.txt &&
+           grep -qx "Module: TestQuiet" out.txt && ! grep -q "Skipping TestQuantized" out.txt'
 check "an unquantized model runs inspectors that need no quantized data (exit 0)" \
   run 0 --plugin-path "$good" --order TestQuiet parsed.har
 check "  ... and prints the module line and a separator" \
@@ -74,7 +78,7 @@ check "--json writes valid JSON with findings, numbers and recommendations" \
            /usr/bin/python3 - <<PY
 import json
 d = json.load(open("out.json"))
-assert d["schema"] == 1 and d["network"] == "tiny" and d["exit_status"] == 1, d
+assert d["schema"] == 2 and d["network"] == "tiny" and d["exit_status"] == 1, d
 assert d["summary"]["error"] == 2 and d["summary"]["failed_inspectors"] == 1, d["summary"]
 w = [x for x in d["diagnostics"] if x["message"] == "Layer conv1 is a test warning"][0]
 assert w["level"] == "warning" and w["layer"] == "conv1" and w["numbers"] == {"sqnr_db": 7.5, "threshold_db": 10}, w

@@ -225,7 +225,8 @@ static void unquantized_model_is_refused_only_when_an_inspector_needs_quantized_
     assert_int_equal(hq_diag_set_order(diag, needs, 1, &err), HQ_OK);
     assert_int_equal(hq_diag_open(diag, TINY, NULL, &err), HQ_OK);
     assert_int_equal(hq_diag_run(diag, &err), HQ_ERR_STATE);
-    assert_string_equal(err.message, "Model is not quantized");
+    assert_non_null(strstr(err.message, "is not quantized"));
+    assert_non_null(strstr(err.message, "hq optimize"));
     hq_diag_destroy(diag);
 
     const char *plain[] = {"TestQuiet"};
