@@ -5,8 +5,8 @@ import os
 import numpy as np
 
 from . import _lib
-from ._data import ARRAY_NAME
-from .errors import ArgumentError, InvalidError, NotFoundError
+from ._data import Dataset
+from .errors import ArgumentError, NotFoundError
 
 _INPUT, _OUTPUT = 0, 1
 
@@ -81,53 +81,68 @@ class Program:
     def outputs(self):
         return [self._info(io) for io in self._ios(_OUTPUT)]
 
+    def _inputs_graph(self, ins):
+        """A graph of the program's input layers alone (names, per-sample shapes): what the
+        dataset needs to match arrays to inputs and check their shapes, as `hq run` does."""
+        first = ins[0].name.decode()
+        net = first.rsplit("/", 1)[0] if "/" in first.lstrip("/") else "program"
+        graph = ctypes.c_void_p()
+        err = _lib.new_error()
+        _lib.check(_lib.hq.hq_graph_create(net.encode(), ctypes.byref(graph), ctypes.byref(err)),
+                   err)
+        try:
+            for io in ins:
+                index = ctypes.c_int(-1)
+                bare = io.name.decode().rsplit("/", 1)[-1]
+                _lib.check(_lib.hq.hq_graph_add_layer(graph, bare.encode(), 0, ctypes.byref(index),
+                                                      ctypes.byref(err)), err)
+                shape = _lib.Shape()
+                shape.ndim = io.ndim
+                shape.dims[0] = -1
+                for d in range(1, io.ndim):
+                    shape.dims[d] = io.dims[d]
+                _lib.check(_lib.hq.hq_layer_set_output_shape(graph, index, ctypes.byref(shape),
+                                                             ctypes.byref(err)), err)
+            _lib.check(_lib.hq.hq_graph_finalize(graph, net.encode(), ctypes.byref(err)), err)
+        except BaseException:
+            _lib.hq.hq_graph_destroy(graph)
+            raise
+        return graph
+
     def run(self, x, threads=1, codes=False):
-        """Runs every sample of `x` (`hq run`): a float array [N, ...] for a one-input program or
-        a dict {input layer name (scoped or bare): array}; values quantized with each input's
-        qp, integer arithmetic only, outputs dequantized. Returns {output layer name: float32
-        array}, and with codes=True also '<name>:codes' with the raw integer codes."""
+        """Runs every sample of `x` (`hq run`): a float array [N, ...] for a one-input program, a
+        dict {input layer name (scoped or bare): array}, or a path; read and checked by the
+        library as `hq run -d` reads a file (an in-memory array is named "array" in messages).
+        Values are quantized with each input's qp, integer arithmetic only, outputs
+        dequantized. Returns {output layer name: float32 array}, and with codes=True also
+        '<name>:codes' with the raw integer codes."""
         if not self._model:
             raise ArgumentError("the program is closed")
         if not isinstance(threads, int) or not 1 <= threads <= 64:
             raise ArgumentError(f"threads must be an integer from 1 to 64, got '{threads}'")
         ins = self._ios(_INPUT)
         outs = self._ios(_OUTPUT)
-        if not isinstance(x, dict) and len(ins) != 1:
-            raise InvalidError(f"{ARRAY_NAME}: the program has {len(ins)} inputs: give a dict "
-                               f"with one array per input")
         rt = _lib.hqrt()
-        in_codes = []
-        samples = -1
-        for io in ins:
-            name = io.name.decode()
-            bare = name.rsplit("/", 1)[-1]
-            if isinstance(x, dict):
-                if name in x:
-                    t = x[name]
-                elif bare in x:
-                    t = x[bare]
-                else:
-                    raise NotFoundError(f"{ARRAY_NAME}: no array named '{name}' (or '{bare}')")
-            else:
-                t = x
-            t = np.asarray(t)
-            per = int(np.prod(t.shape[1:])) if t.ndim >= 1 else 1
-            if t.ndim < 1 or t.ndim != io.ndim or per != io.elements:
-                want = "".join(f", {int(io.dims[d])}" for d in range(1, io.ndim))
-                raise InvalidError(f"{ARRAY_NAME}: array for input '{name}' has {t.ndim} "
-                                   f"dimensions and {per} values per sample; the program expects "
-                                   f"(N{want})")
-            if samples >= 0 and t.shape[0] != samples:
-                raise InvalidError(f"{ARRAY_NAME}: inputs have different sample counts "
-                                   f"({samples} and {t.shape[0]})")
-            samples = t.shape[0]
-            values = np.ascontiguousarray(t, dtype=np.float32)
-            q = np.empty(samples * io.elements, dtype=np.uint8 if io.bits == 8 else np.uint16)
-            rt.hqrt_quantize(ctypes.byref(io), values.ctypes.data, samples * io.elements,
-                             q.ctypes.data)
-            in_codes.append(q)
-        if samples < 1:
-            raise InvalidError(f"{ARRAY_NAME}: the dataset has no samples")
+        graph = self._inputs_graph(ins)
+        try:
+            with Dataset(x, graph) as data:
+                samples = data.count()
+                in_codes = [None] * len(ins)
+                err = _lib.new_error()
+                # the dataset's inputs follow the graph's input layers: the program's order
+                for i in range(_lib.hq.hq_dataset_input_count(data.ptr)):
+                    k = _lib.hq.hq_dataset_input_layer(data.ptr, i)
+                    io = ins[k]
+                    values = np.empty(samples * io.elements, dtype=np.float32)
+                    _lib.check(_lib.hq.hq_dataset_read(data.ptr, i, 0, samples,
+                                                       values.ctypes.data, ctypes.byref(err)), err)
+                    q = np.empty(samples * io.elements,
+                                 dtype=np.uint8 if io.bits == 8 else np.uint16)
+                    rt.hqrt_quantize(ctypes.byref(io), values.ctypes.data, samples * io.elements,
+                                     q.ctypes.data)
+                    in_codes[k] = q
+        finally:
+            _lib.hq.hq_graph_destroy(graph)
         out_codes = [np.empty(samples * io.elements, dtype=np.uint8 if io.bits == 8 else np.uint16)
                      for io in outs]
         in_ptrs = (ctypes.c_void_p * len(in_codes))(*[c.ctypes.data for c in in_codes])

@@ -1,5 +1,6 @@
 """What the tests share: the sample's paths, the `hq` command ($HQ) and the CLI's results on
 the sample, made once per test run in a temporary folder."""
+import atexit
 import os
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ HQ = os.environ.get("HQ", "hq")
 
 _work = tempfile.TemporaryDirectory(prefix="hq_python_tests_")
 WORK = _work.name
+atexit.register(_work.cleanup)
 _done = {}
 
 

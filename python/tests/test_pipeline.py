@@ -172,7 +172,7 @@ class QuantizedTests(unittest.TestCase):
         weights = [l["bare_name"] for l in self.q.layers if l["type"] in ("conv", "dense")]
         for a16 in ([], weights[:2]):
             p = hq.profile(self.q, a16=a16)
-            args = ["profile", helpers.cli_quantized()]
+            args = ["profile", helpers.cli_quantized(), "--all"]
             for name in a16:
                 args += ["--a16", name]
             text = helpers.hq_cli(*args).stdout
@@ -207,9 +207,17 @@ class QuantizedTests(unittest.TestCase):
         again = hq.Program.open(path)
         self.assertEqual(again.inputs, program.inputs)
         self.assertEqual(again.run(self.x, threads=2)[key].tobytes(), got[key].tobytes())
-        with self.assertRaises(hq.InvalidError) as ctx:
-            program.run(self.x[:, :5])
-        self.assertIn("the program expects", str(ctx.exception))
+        self.assertEqual(program.run(helpers.work("x12.npy"))[key].tobytes(), got[key].tobytes())
+        bad = self.x.copy()
+        bad[2, 1, 1, 1] = np.nan
+        for name, array in (("nan", bad), ("short", np.ascontiguousarray(self.x[:, :5]))):
+            path = helpers.work(f"run_{name}.npy")
+            np.save(path, array)
+            want = cli_error(helpers.hq_cli("run", helpers.work("cli.hqx"), "-d", path,
+                                            check=False), "run")
+            with self.assertRaises(hq.InvalidError) as ctx:
+                program.run(array)
+            self.assertEqual(str(ctx.exception), want.replace(path, "array"))
 
     def test_compile_refuses_a_parsed_archive(self):
         with self.assertRaises(hq.Error):
