@@ -48,8 +48,9 @@ typedef struct dataset_input {
 struct hq_dataset {
     source_kind_t kind;
     char *path;
-    void *map; /* mmap()ed file (npy, npz), or NULL */
+    void *map; /* mmap()ed file (npy, npz), the caller's bytes (borrowed), or NULL */
     size_t map_len;
+    bool borrowed; /* `map` is the caller's memory (hq_dataset_open_memory): never unmapped */
     hqi_zip_t zip;
     bool zip_open;
     int64_t count; /* samples */
@@ -92,7 +93,7 @@ HQ_API void hq_dataset_destroy(hq_dataset_t *ds)
     free(ds->inputs);
     if (ds->zip_open)
         hqi_zip_close(&ds->zip);
-    if (ds->map)
+    if (ds->map && !ds->borrowed)
         munmap(ds->map, ds->map_len);
     for (size_t i = 0; i < ds->file_count; i++)
         free(ds->files[i]);
@@ -221,7 +222,7 @@ static hq_status_t check_against_layer(const dataset_input_t *in, int64_t sample
 
 static hq_status_t open_npy(hq_dataset_t *ds, const hq_graph_t *graph, hq_error_t *err)
 {
-    hq_status_t st = map_file(ds, err);
+    hq_status_t st = ds->borrowed ? HQ_OK : map_file(ds, err);
     if (st != HQ_OK)
         return st;
     ds->inputs = calloc(1, sizeof *ds->inputs);
@@ -363,7 +364,7 @@ static hq_status_t open_npz(hq_dataset_t *ds, const hq_graph_t *graph, hq_error_
         return hqi_error(err, HQ_ERR_ARGUMENT,
                          "%s: a .npz dataset needs the graph to match its arrays to input layers",
                          ds->path);
-    hq_status_t st = map_file(ds, err);
+    hq_status_t st = ds->borrowed ? HQ_OK : map_file(ds, err);
     if (st != HQ_OK)
         return st;
     st = hqi_zip_open(ds->map, ds->map_len, ds->path, &ds->zip, err);
@@ -578,6 +579,24 @@ static hq_status_t open_images(hq_dataset_t *ds, const hq_graph_t *graph, hq_err
 
 /* ---- open ------------------------------------------------------------------------------- */
 
+/* Opens a `.npy` or `.npz` source by its first bytes (content decides, not the name). */
+static hq_status_t open_by_magic(hq_dataset_t *ds, const unsigned char *magic, size_t got,
+                                 const hq_graph_t *graph, hq_error_t *err)
+{
+    if (got >= 6 && memcmp(magic, "\x93NUMPY", 6) == 0) {
+        ds->kind = SOURCE_NPY;
+        return open_npy(ds, graph, err);
+    }
+    if (got >= 4 && magic[0] == 'P' && magic[1] == 'K' &&
+        ((magic[2] == 3 && magic[3] == 4) || (magic[2] == 5 && magic[3] == 6))) {
+        ds->kind = SOURCE_NPZ;
+        return open_npz(ds, graph, err);
+    }
+    return hqi_error(err, HQ_ERR_FORMAT,
+                     "%s: not a .npy or .npz file (expected the \\x93NUMPY or zip magic)",
+                     ds->path);
+}
+
 HQ_API hq_status_t hq_dataset_open(const char *path, const hq_graph_t *graph, hq_dataset_t **out,
                                    hq_error_t *err)
 {
@@ -613,19 +632,41 @@ HQ_API hq_status_t hq_dataset_open(const char *path, const hq_graph_t *graph, hq
             fclose(f);
         if (!f) {
             st = hqi_error(err, HQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        } else if (got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) {
-            ds->kind = SOURCE_NPY;
-            st = open_npy(ds, graph, err);
-        } else if (got >= 4 && magic[0] == 'P' && magic[1] == 'K' &&
-                   ((magic[2] == 3 && magic[3] == 4) || (magic[2] == 5 && magic[3] == 6))) {
-            ds->kind = SOURCE_NPZ;
-            st = open_npz(ds, graph, err);
         } else {
-            st = hqi_error(err, HQ_ERR_FORMAT,
-                           "%s: not a .npy or .npz file (expected the \\x93NUMPY or zip magic)",
-                           path);
+            st = open_by_magic(ds, magic, got, graph, err);
         }
     }
+    if (st != HQ_OK) {
+        hq_dataset_destroy(ds);
+        return st;
+    }
+    *out = ds;
+    return HQ_OK;
+}
+
+HQ_API hq_status_t hq_dataset_open_memory(const void *bytes, size_t len, const char *name,
+                                          const hq_graph_t *graph, hq_dataset_t **out,
+                                          hq_error_t *err)
+{
+    if (!out)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "hq_dataset_open_memory: out is NULL");
+    *out = NULL;
+    if (!bytes && len > 0)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "hq_dataset_open_memory: bytes is NULL");
+    if (!name)
+        name = "dataset";
+    hq_dataset_t *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return hqi_nomem(err, name);
+    ds->path = hqi_strdup(name);
+    if (!ds->path) {
+        free(ds);
+        return hqi_nomem(err, name);
+    }
+    ds->map = (void *)(uintptr_t)bytes;
+    ds->map_len = len;
+    ds->borrowed = true;
+    hq_status_t st = open_by_magic(ds, bytes, len, graph, err);
     if (st != HQ_OK) {
         hq_dataset_destroy(ds);
         return st;

@@ -24,6 +24,13 @@ typedef struct hq_dataset hq_dataset_t;
  * a graph a `.npy` is taken as is and a folder is refused. The caller owns *out. */
 HQ_API hq_status_t hq_dataset_open(const char *path, const hq_graph_t *graph, hq_dataset_t **out,
                                    hq_error_t *err);
+/* The same for a `.npy` or `.npz` held in memory (`len` bytes, e.g. numpy.save into a buffer):
+ * the same checks and messages, with `name` (NULL: "dataset") in place of the file name. The
+ * bytes are borrowed, not copied: they must stay valid and unchanged until the dataset is
+ * destroyed. The caller owns *out. */
+HQ_API hq_status_t hq_dataset_open_memory(const void *bytes, size_t len, const char *name,
+                                          const hq_graph_t *graph, hq_dataset_t **out,
+                                          hq_error_t *err);
 HQ_API void hq_dataset_destroy(hq_dataset_t *dataset);
 
 /* Number of samples (N). */

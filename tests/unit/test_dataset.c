@@ -1051,6 +1051,47 @@ static void refuses_image_folders_without_images_or_with_a_non_image_input(void 
     hq_graph_destroy(four);
 }
 
+/* A .npy held in memory: the same samples, checks and messages as the file, named by `name`;
+ * the bytes are borrowed (read in place until destroy). */
+static void opens_npy_from_memory(void **state)
+{
+    (void)state;
+    float data[2 * 4 * 4 * 3];
+    for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
+        data[i] = (float)i;
+    int64_t shape[] = {2, 4, 4, 3};
+    size_t len;
+    uint8_t *bytes = npy_bytes("<f4", false, shape, 4, data, sizeof data, &len);
+    hq_graph_t *g = one_input_graph(4, 4, 3);
+    hq_dataset_t *ds = NULL;
+    hq_error_t err;
+    assert_int_equal(hq_dataset_open_memory(bytes, len, "array", g, &ds, &err), HQ_OK);
+    assert_int_equal(hq_dataset_count(ds), 2);
+    float out[2 * 4 * 4 * 3];
+    read_ok(ds, 0, 0, 2, out);
+    assert_memory_equal(out, data, sizeof data);
+    hq_dataset_destroy(ds);
+
+    data[1 * 48 + 5] = NAN;
+    free(bytes);
+    bytes = npy_bytes("<f4", false, shape, 4, data, sizeof data, &len);
+    assert_int_equal(hq_dataset_open_memory(bytes, len, "array", g, &ds, &err), HQ_OK);
+    assert_int_equal(hq_dataset_read(ds, 0, 0, 2, out, &err), HQ_ERR_INVALID);
+    assert_string_equal(err.message, "array: sample 1: value at (0, 1, 2) is NaN");
+    hq_dataset_destroy(ds);
+
+    hq_graph_t *bad = one_input_graph(8, 8, 3);
+    assert_int_equal(hq_dataset_open_memory(bytes, len, "array", bad, &ds, &err), HQ_ERR_INVALID);
+    assert_null(ds);
+    assert_non_null(strstr(err.message, "array: shape (2, 4, 4, 3) does not match input layer"));
+    assert_int_equal(hq_dataset_open_memory("junk", 4, NULL, g, &ds, &err), HQ_ERR_FORMAT);
+    assert_non_null(strstr(err.message, "dataset: not a .npy or .npz file"));
+    assert_int_equal(hq_dataset_open_memory(NULL, 0, "empty", g, &ds, &err), HQ_ERR_FORMAT);
+    hq_graph_destroy(bad);
+    hq_graph_destroy(g);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1105,7 @@ int main(void)
         cmocka_unit_test(hints_nchw_when_channels_come_first),
         cmocka_unit_test(refuses_npy_for_a_graph_with_two_inputs),
         cmocka_unit_test(refuses_nan_and_infinity_naming_file_and_sample),
+        cmocka_unit_test(opens_npy_from_memory),
         cmocka_unit_test(refuses_float64_beyond_float32_range),
         cmocka_unit_test(checks_the_requested_range),
         cmocka_unit_test(refuses_an_empty_dataset),
