@@ -51,7 +51,16 @@ typedef struct onnxi_node_plan {
     const char **extra_names; /* node names of the pattern, for original_names */
     int extra_count;
     int x_uses; /* reads of act_input by the node itself (the others are skipped) */
+    int channels_last; /* ONNXI_CL_*: the node's part in a channels-last input or output */
 } onnxi_node_plan_t;
+
+/* Parts of a node next to a channels-last (NHWC) input or output (onnx_channels_last.c). */
+enum {
+    ONNXI_CL_NONE = 0,
+    ONNXI_CL_PREPROCESS,     /* Mul/Add/Sub/Div by a constant or Cast to float on NHWC data */
+    ONNXI_CL_TO_NCHW,        /* the Transpose (or C = 1 Reshape) to NCHW: vanishes */
+    ONNXI_CL_TO_NHWC_OUTPUT, /* the final Transpose (or C = 1 Reshape) to NHWC: vanishes */
+};
 
 /* The state of one conversion (one pass of onnx_parse.c's convert). */
 typedef struct onnxi_ctx {
@@ -67,6 +76,7 @@ typedef struct onnxi_ctx {
     onnxi_param_t *params;
     int param_count, param_cap;
     onnxi_node_plan_t *plans;
+    const bool *node_needed; /* per node: on a path to an output (set before planning) */
     const char **plan_names; /* storage of every plan's extra_names */
     int counters[HQ_LAYER_TYPE_COUNT];
     int64_t limit;                  /* largest tensor onnxi_new_tensor makes (smaller while
@@ -76,6 +86,8 @@ typedef struct onnxi_ctx {
                      as 2-D with H = 1 (onnxi_lift_1d_node): onnxi_image_input and the conv
                      convert take rank 3 */
     int input_shape_count;
+    bool shapes_only; /* the pass before a --start-node-names cut, which only learns the shapes of
+                         the cut tensors: elementwise ops hq cannot convert pass their input on */
 } onnxi_ctx_t;
 
 /* ---- the op table (onnx_ops.c) ------------------------------------------------------------ */
@@ -376,5 +388,26 @@ void onnxi_plan_patterns(onnxi_ctx_t *c);
  * *done = true, the two later nodes planned as skipped); *done = false when they are not that. */
 hq_status_t onnxi_pixel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
                                 const int64_t *in, const int64_t *to, bool *done);
+
+/* ---- channels-last inputs and outputs (onnx_channels_last.c) ------------------------------ */
+
+/* True when graph input `name` of ONNX shape `dims` is an NHWC input (read only through a
+ * transpose to NCHW, maybe after preprocessing by constants): its nodes are planned and `dims`
+ * becomes the [N, C, H, W] the network sees. */
+bool onnxi_plan_channels_last_input(onnxi_ctx_t *c, const char *name, int rank, int64_t dims[4]);
+/* Plans the final transposes to NHWC of the outputs that no node reads. */
+void onnxi_plan_channels_last_outputs(onnxi_ctx_t *c, const char *const *outputs, int count);
+/* Converts a node planned with channels-last role `role`; *done = false when an output transpose
+ * turns out not to vanish (then it is converted as usual). */
+hq_status_t onnxi_convert_channels_last(onnxi_ctx_t *c, const Onnx__NodeProto *n, int role,
+                                        bool *done);
+
+/* ---- cuts around what cannot be converted (onnx_cut_hint.c) ------------------------------- */
+
+/* The one-line error for node n, which no layer can take: it names the complete
+ * --end-node-names (and --start-node-names) that leaves out every such node on the way to
+ * `outputs`. */
+hq_status_t onnxi_unconvertible_node(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                     const char *const *outputs, int output_count);
 
 #endif

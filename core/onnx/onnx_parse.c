@@ -15,27 +15,6 @@ typedef struct input_override {
     int64_t dims[4];
 } input_override_t;
 
-/* The one-line answer for an operator hq cannot map. */
-static hq_status_t unsupported_node(onnxi_ctx_t *c, const Onnx__NodeProto *n)
-{
-    const char *producer = NULL;
-    for (size_t k = 0; k < n->n_input && !producer; k++) {
-        onnxi_value_t *in = n->input[k][0] ? onnxi_value_of(c, n->input[k]) : NULL;
-        /* a computed input: cutting at a Constant node (Paddle's weights) would not help */
-        if (in && in->producer >= 0 && in->kind == VALUE_LAYER)
-            producer = onnxi_node_label(c->g->node[in->producer]);
-    }
-    if (!producer) /* it reads network inputs: the way out is to start after it */
-        return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
-                         "%s: node '%s' (%s) is not supported; it reads the network input "
-                         "directly, so there is no node before it to cut the graph at",
-                         c->name, onnxi_node_label(n), n->op_type);
-    return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
-                     "%s: node '%s' (%s) is not supported; cut the graph before it with "
-                     "--end-node-names %s",
-                     c->name, onnxi_node_label(n), n->op_type, producer);
-}
-
 static hq_status_t add_input(onnxi_ctx_t *c, const char *name, int rank, const int64_t *dims,
                              int *count)
 {
@@ -151,6 +130,8 @@ static hq_status_t add_graph_inputs(onnxi_ctx_t *c, const input_override_t *over
                                      : "?");
             dims[d] = d == 0 ? 1 : dim->dim_value;
         }
+        /* NHWC data read through a transpose to NCHW: the input layer is [N, H, W, C] */
+        onnxi_plan_channels_last_input(c, name, rank, dims);
         if ((st = add_input(c, name, rank, dims, &count)) != HQ_OK)
             return st;
     }
@@ -160,10 +141,16 @@ static hq_status_t add_graph_inputs(onnxi_ctx_t *c, const input_override_t *over
     return HQ_OK;
 }
 
+/* The node named `name`; else a nameless node whose label (first output) it is, as the error
+ * messages name such a node. */
 static int find_node(const onnxi_ctx_t *c, const char *name)
 {
     for (size_t i = 0; i < c->g->n_node; i++)
         if (c->g->node[i]->name && !strcmp(c->g->node[i]->name, name))
+            return (int)i;
+    for (size_t i = 0; i < c->g->n_node; i++)
+        if ((!c->g->node[i]->name || !c->g->node[i]->name[0]) &&
+            !strcmp(onnxi_node_label(c->g->node[i]), name))
             return (int)i;
     return -1;
 }
@@ -176,6 +163,32 @@ static void release_inputs(onnxi_ctx_t *c, const Onnx__NodeProto *n)
         if (v && v->uses > 0)
             v->uses--;
     }
+}
+
+/* True for an op whose one data input has the shape of its output (the shapes-only pass lets
+ * such a node stand for its input). */
+static bool keeps_shape(const char *op)
+{
+    static const char *const ops[] = {"Abs",   "Ceil",     "Floor", "Round",    "Sign", "Neg",
+                                      "Sqrt",  "Log",      "Erf",   "Cast",     "Not",  "Elu",
+                                      "Selu",  "Softplus", "Gelu",  "Softsign", "Mish", "Sin",
+                                      "Cos",   "IsNaN",    "IsInf", "Reciprocal"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(ops[i], op))
+            return true;
+    return false;
+}
+
+/* Node n, which no layer can take: an error naming the way out, or in the shapes-only pass
+ * before a start cut, an elementwise op standing for its input. */
+static hq_status_t unconvertible(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                 const char *const *outputs, int output_count)
+{
+    onnxi_value_t *x;
+    if (c->shapes_only && keeps_shape(n->op_type) && n->n_output == 1 &&
+        onnxi_layer_input(c, n, 0, &x) == HQ_OK && x)
+        return onnxi_alias_output(c, n, x);
+    return onnxi_unconvertible_node(c, n, outputs, output_count);
 }
 
 /* True when node n (op row `op`) is a 1-D conv or pool on a [N, C, L] tensor. */
@@ -259,7 +272,9 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
                 v->uses++;
             }
     }
+    c->node_needed = node_needed;
     onnxi_plan_patterns(c);
+    onnxi_plan_channels_last_outputs(c, outputs, output_count);
     st = add_graph_inputs(c, overrides, override_count);
     for (size_t i = 0; i < g->n_node && st == HQ_OK; i++) {
         Onnx__NodeProto *n = g->node[i];
@@ -269,9 +284,12 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
             release_inputs(c, n);
             continue;
         }
-        if (c->plans[i].act >= 0) {
+        bool done = false;
+        if (c->plans[i].channels_last)
+            st = onnxi_convert_channels_last(c, n, c->plans[i].channels_last, &done);
+        if (st == HQ_OK && !done && c->plans[i].act >= 0) {
             st = onnxi_convert_planned_activation(c, n, &c->plans[i]);
-        } else {
+        } else if (st == HQ_OK && !done) {
             const onnxi_op_t *op = onnxi_find_op(n->op_type);
             bool folded;
             st = onnxi_fold_node(c, n, op, &folded);
@@ -290,11 +308,13 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
                         o->rank = 3;
                 }
             } else if (st == HQ_OK && !folded) {
-                st = op && op->convert ? op->convert(c, n) : unsupported_node(c, n);
+                st = op && op->convert ? op->convert(c, n)
+                                       : unconvertible(c, n, outputs, output_count);
             }
         }
         release_inputs(c, n);
     }
+    c->node_needed = NULL;
     free(node_needed);
     if (st != HQ_OK)
         return st;
@@ -440,6 +460,36 @@ static hq_status_t cut_tensors(onnxi_ctx_t *c, const char *const *nodes, int cou
     return HQ_OK;
 }
 
+/* The static shapes the model's value_info records for tensors `names` (batch free); false
+ * unless every one is there with rank 2, 3 or 4. */
+static bool recorded_shapes(const Onnx__GraphProto *g, const char *const *names, int count,
+                            input_override_t *overrides)
+{
+    for (int i = 0; i < count; i++) {
+        const Onnx__TensorShapeProto *shape = NULL;
+        for (size_t k = 0; k < g->n_value_info && !shape; k++) {
+            const Onnx__ValueInfoProto *vi = g->value_info[k];
+            if (vi->name && !strcmp(vi->name, names[i]) && vi->type &&
+                vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
+                vi->type->tensor_type->shape)
+                shape = vi->type->tensor_type->shape;
+        }
+        if (!shape || shape->n_dim < 2 || shape->n_dim > 4)
+            return false;
+        overrides[i].name = names[i];
+        overrides[i].rank = (int)shape->n_dim;
+        overrides[i].dims[0] = 1;
+        for (size_t d = 1; d < shape->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = shape->dim[d];
+            if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+                dim->dim_value < 1)
+                return false;
+            overrides[i].dims[d] = dim->dim_value;
+        }
+    }
+    return true;
+}
+
 static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
                                const hq_parse_options_t *opts, hq_archive_t **out, hq_error_t *err)
 {
@@ -485,12 +535,20 @@ static hq_status_t parse_model(Onnx__ModelProto *model, const char *name,
                            "%s: --start-node-names: the nodes have no "
                            "computed inputs",
                            name);
-        if (st == HQ_OK)
-            st = convert(&c, cut, cut_count, NULL, 0);
         if (st == HQ_OK) {
-            overrides = calloc((size_t)cut_count, sizeof *overrides);
+            overrides = calloc((size_t)cut_count + 1, sizeof *overrides);
             if (!overrides)
                 st = hqi_nomem(err, name);
+        }
+        c.shapes_only = true;
+        if (st == HQ_OK)
+            st = convert(&c, cut, cut_count, NULL, 0);
+        /* nodes before the cut that hq cannot convert (preprocessing): the shapes the model
+         * records for the cut tensors do as well */
+        if (st == HQ_ERR_UNSUPPORTED && recorded_shapes(c.g, cut, cut_count, overrides)) {
+            st = HQ_OK;
+            override_count = cut_count;
+        } else if (st == HQ_OK) {
             int count = 0;
             const int *outs = hq_graph_outputs(c.graph, &count);
             for (int i = 0; st == HQ_OK && i < cut_count && i < count; i++) {

@@ -28,7 +28,7 @@ save("input_rank.onnx", [helper.make_node("Relu", ["x"], ["y"], name="relu")], [
 # an op hq does not map, after a supported one
 save("unsupported.onnx", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
                           helper.make_node("Erf", ["c"], ["y"], name="erf")], [w])
-# an unsupported op on the input itself: no node before it to cut at
+# an unsupported op on the input itself: the network starts after it
 save("unsupported_first.onnx", [helper.make_node("Erf", ["x"], ["e"], name="erf"),
                                 helper.make_node("Conv", ["e", "w"], ["y"], name="conv")], [w])
 PY
@@ -56,8 +56,8 @@ expect_fail empty.onnx "empty.onnx: "
 expect_fail missing.onnx "missing.onnx: node 'conv' (Conv): input 'w' is not an initializer, a graph input or the output of an earlier node"
 expect_fail rank.onnx "rank.onnx: node 'conv' (Conv): weights 'w' must be a 4-D float tensor (rank 2)"
 expect_fail input_rank.onnx "input_rank.onnx: input 'x' has rank 5"
-expect_fail unsupported.onnx "unsupported.onnx: node 'erf' (Erf) is not supported; cut the graph before it with --end-node-names conv"
-expect_fail unsupported_first.onnx "unsupported_first.onnx: node 'erf' (Erf) is not supported; it reads the network input directly, so there is no node before it to cut the graph at"
+expect_fail unsupported.onnx "unsupported.onnx: node 'erf' (Erf) is post-processing hq cannot convert; cut before it with --end-node-names conv"
+expect_fail unsupported_first.onnx "unsupported_first.onnx: node 'erf' (Erf) is preprocessing hq cannot convert; start after it with --start-node-names conv"
 expect_fail no_such_file.onnx "no_such_file.onnx"
 # the way out works
 "$HQ" parse unsupported.onnx -o cut.har --end-node-names conv >/dev/null

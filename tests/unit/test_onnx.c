@@ -1096,8 +1096,8 @@ static void unsupported_op_names_node_type_and_the_way_out(void **state)
     model_t m = {0};
     build_chain(&m);
     expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
-                 "m.onnx: node '/head/NonMaxSuppression' (NonMaxSuppression) is not supported; "
-                 "cut the graph before it with --end-node-names mp");
+                 "m.onnx: node '/head/NonMaxSuppression' (NonMaxSuppression) is post-processing "
+                 "hq cannot convert; cut before it with --end-node-names mp");
 }
 
 static void the_way_out_names_a_computed_input_not_a_constant_node(void **state)
@@ -1111,7 +1111,7 @@ static void the_way_out_names_a_computed_input_not_a_constant_node(void **state)
     node(&m, "Mod", "mod", "k,t", "y", NULL);
     output(&m, "y");
     expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
-                 "node 'mod' (Mod) is not supported; cut the graph before it with "
+                 "node 'mod' (Mod) is post-processing hq cannot convert; cut before it with "
                  "--end-node-names c1");
 }
 
@@ -1195,14 +1195,84 @@ static void a_start_cut_whose_prefix_fails_reports_it_once(void **state)
      * fails the error is reported (this path once freed the cut list twice) */
     model_t m = {0};
     input(&m, "x", 4, IMG);
-    node(&m, "Erf", "erf", "x", "e", NULL);
+    node(&m, "Hardmax", "hm", "x", "e", NULL);
     add_conv(&m, "c2", "e", "y", NULL);
     output(&m, "y");
     const char *start[] = {"c2"};
     hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
     expect_error(&m, &opts, HQ_ERR_UNSUPPORTED,
-                 "m.onnx: node 'erf' (Erf) is not supported; it reads the network input "
-                 "directly, so there is no node before it to cut the graph at");
+                 "m.onnx: node 'hm' (Hardmax) is not supported; it reads the network input "
+                 "directly and feeds the output, so there is no node to cut the graph at");
+}
+
+static void build_rounded_input(model_t *m)
+{
+    input(m, "x", 4, IMG);
+    node(m, "Round", "round", "x", "e", NULL);
+    add_conv(m, "c2", "e", "y", NULL);
+    output(m, "y");
+}
+
+static void unconvertible_preprocessing_names_the_start_cut_that_then_parses(void **state)
+{
+    (void)state;
+    /* an elementwise op hq cannot convert on the image: the network starts after it, and the
+     * cut tensor has the image's shape */
+    model_t m = {0};
+    build_rounded_input(&m);
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'round' (Round) is preprocessing hq cannot convert; start after it "
+                 "with --start-node-names c2");
+    m = (model_t){0};
+    build_rounded_input(&m);
+    const char *start[] = {"c2"};
+    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_string_equal(in->original_names[0], "e");
+    assert_int_equal(in->output_shape.dims[3], IMG[1]);
+    assert_int_equal(count_type(a, HQ_LAYER_CONV), 1);
+    hq_archive_destroy(a);
+}
+
+static void build_two_decoded_heads(model_t *m)
+{
+    input(m, "x", 4, IMG);
+    add_conv(m, "body", "x", "f", NULL);
+    node(m, "Relu", "box", "f", "b", NULL);
+    node(m, "Sigmoid", "score", "f", "s", NULL);
+    node(m, "NonZero", "nz", "s", "i", NULL);
+    node(m, "Gather", "pick", "b,i", "y", NULL);
+    node(m, "Tanh", "aux", "f", "z", NULL);
+    output(m, "y");
+    output(m, "z");
+}
+
+static void the_end_cut_covers_every_path_to_the_outputs(void **state)
+{
+    (void)state;
+    /* two heads, each decoded by an op hq cannot convert, and a third output that needs none:
+     * the cut names the last layer of both heads and the producer of the third output */
+    model_t m = {0};
+    build_two_decoded_heads(&m);
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'nz' (NonZero) is post-processing hq cannot convert; cut before "
+                 "it with --end-node-names score box aux");
+    m = (model_t){0};
+    build_two_decoded_heads(&m);
+    const char *end[] = {"score", "box", "aux"};
+    hq_parse_options_t opts = {.end_nodes = end, .end_count = 3};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    int count;
+    hq_graph_outputs(graph_of(a), &count);
+    assert_int_equal(count, 3);
+    hq_archive_destroy(a);
 }
 
 static void an_unknown_hw_arch_is_refused_naming_the_known_ones(void **state)
@@ -1755,6 +1825,8 @@ int main(void)
         cmocka_unit_test(start_node_names_make_their_inputs_inputs_with_inferred_shapes),
         cmocka_unit_test(graph_inputs_read_after_a_start_cut_stay_inputs),
         cmocka_unit_test(a_start_cut_whose_prefix_fails_reports_it_once),
+        cmocka_unit_test(unconvertible_preprocessing_names_the_start_cut_that_then_parses),
+        cmocka_unit_test(the_end_cut_covers_every_path_to_the_outputs),
         cmocka_unit_test(an_unknown_hw_arch_is_refused_naming_the_known_ones),
         cmocka_unit_test(unknown_cut_node_is_reported),
         cmocka_unit_test(truncated_protobuf_is_one_clear_line),
