@@ -52,6 +52,8 @@ struct hq_emulator {
     double type_seconds[HQ_LAYER_TYPE_COUNT];
     int64_t type_calls[HQ_LAYER_TYPE_COUNT];
     hqi_qemu_t *quant; /* HQ_TARGET_QUANTIZED: the integer executor (qemulator.c) runs instead */
+    hq_progress_fn progress; /* hq_emulator_run_dataset reports here; NULL: nowhere */
+    void *progress_user;
 };
 
 static const char *const target_names[HQ_TARGET_COUNT] = {
@@ -964,6 +966,14 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
  * ----------------------------------------------------------------------------
  */
 
+HQ_API void hq_emulator_set_progress(hq_emulator_t *emulator, hq_progress_fn progress, void *user)
+{
+    if (!emulator)
+        return;
+    emulator->progress = progress;
+    emulator->progress_user = user;
+}
+
 HQ_API hq_status_t hq_emulator_run_dataset(hq_emulator_t *emulator, hq_dataset_t *dataset,
                                            int64_t batch_size, hq_emulator_batch_fn on_batch,
                                            hq_emulator_tap_fn tap, void *user, hq_error_t *err)
@@ -1044,6 +1054,8 @@ HQ_API hq_status_t hq_emulator_run_dataset(hq_emulator_t *emulator, hq_dataset_t
                                  user, err);
         if (st == HQ_OK && on_batch)
             st = on_batch(user, first, count, (const float *const *)out_data, err);
+        if (st == HQ_OK && emulator->progress)
+            emulator->progress(emulator->progress_user, "emulation", first + count, total);
     }
     for (int i = 0; in_data && i < in_count; i++)
         free(in_data[i]);

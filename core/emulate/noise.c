@@ -332,6 +332,12 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
     }
     int order_count = 0;
     const int *order = hq_graph_topo_order(graph, &order_count);
+    /* progress in sample runs: advanced runs the float network once more per layer */
+    hq_progress_fn progress = options ? options->progress : NULL;
+    const char *stage =
+        mode == HQ_NOISE_ADVANCED ? "noise analysis (advanced)" : "noise analysis (simple)";
+    int64_t runs_per_sample = mode == HQ_NOISE_ADVANCED ? (int64_t)order_count + 1 : 1;
+    int64_t runs_done = 0;
     for (int64_t first = 0; first < total && st == HQ_OK; first += batch) {
         int64_t b = total - first < batch ? total - first : batch;
         n.batch = b;
@@ -346,6 +352,9 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
         if (st == HQ_OK)
             st =
                 hqi_qemu_run(n.qemu, b, (const float *const *)pristine, NULL, compare_tap, &n, err);
+        runs_done += b;
+        if (st == HQ_OK && progress)
+            progress(options->progress_user, stage, runs_done, total * runs_per_sample);
         for (int t = 0; t < order_count && st == HQ_OK && mode == HQ_NOISE_ADVANCED; t++) {
             n.only = order[t];
             n.only_done = false;
@@ -362,6 +371,9 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
                     partial_e[order[t]] += d * d;
                 }
             }
+            runs_done += b;
+            if (st == HQ_OK && progress)
+                progress(options->progress_user, stage, runs_done, total * runs_per_sample);
         }
     }
     for (int i = 0; i < n.layer_count && st == HQ_OK; i++) {

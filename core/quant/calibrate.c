@@ -48,7 +48,8 @@ static hq_status_t on_tap(void *user, int layer, int port, const hq_shape_t *sha
 
 hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_dataset_t *data,
                           char *const *input_names, int64_t count, int64_t batch_size, int threads,
-                          const hqi_logger_t *logger, hqi_calibration_t **out, hq_error_t *err)
+                          const hqi_logger_t *logger, hq_progress_fn progress, void *progress_user,
+                          hqi_calibration_t **out, hq_error_t *err)
 {
     *out = NULL;
     int n = hq_graph_layer_count(graph);
@@ -131,6 +132,8 @@ hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_da
         if (st == HQ_OK)
             hqi_logf(logger, HQ_LOG_DEBUG, "calibration: %lld/%lld samples", (long long)(first + b),
                      (long long)count);
+        if (st == HQ_OK && progress)
+            progress(progress_user, "calibration", first + b, count);
     }
     cal->samples = count;
     for (int i = 0; i < n && st == HQ_OK; i++) {

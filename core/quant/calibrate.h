@@ -23,10 +23,12 @@ typedef struct hqi_calibration {
 /* Runs the fp-optimized float network once over samples [0, count) of `data` in batches of
  * `batch_size`, collecting every layer's statistics. Dataset inputs are matched to the graph's
  * inputs by `input_names` (one per dataset input, the layer names they fed when the dataset was
- * opened; NULL: in order). The caller owns *out (hqi_calibration_destroy). */
+ * opened; NULL: in order). `progress` (may be NULL) hears "calibration" after every batch. The
+ * caller owns *out (hqi_calibration_destroy). */
 hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_dataset_t *data,
                           char *const *input_names, int64_t count, int64_t batch_size, int threads,
-                          const hqi_logger_t *logger, hqi_calibration_t **out, hq_error_t *err);
+                          const hqi_logger_t *logger, hq_progress_fn progress, void *progress_user,
+                          hqi_calibration_t **out, hq_error_t *err);
 void hqi_calibration_destroy(hqi_calibration_t *calibration);
 /* Stores the statistics under "<layer>/stats/..." in `q` (keys in docs/quantizer.md). */
 hq_status_t hqi_calibration_store(const hq_graph_t *graph, const hqi_calibration_t *calibration,

@@ -225,8 +225,9 @@ static hq_status_t run_calibration(run_t *r, hq_dataset_t *calib, hq_error_t *er
         calibset = available;
     }
     double t1 = seconds_now();
-    hq_status_t st = hqi_calibrate(w->graph, w->fpo, calib, r->names_ok ? r->input_names : NULL,
-                                   calibset, batch, opt->threads, &w->log, &r->cal, err);
+    hq_status_t st =
+        hqi_calibrate(w->graph, w->fpo, calib, r->names_ok ? r->input_names : NULL, calibset, batch,
+                      opt->threads, &w->log, opt->progress, opt->progress_user, &r->cal, err);
     if (st == HQ_OK)
         hqi_logf(&w->log, HQ_LOG_INFO, "calibration: %lld sample(s) in batches of %lld, %.2f s",
                  (long long)calibset, (long long)batch, seconds_now() - t1);
@@ -462,6 +463,10 @@ HQ_API hq_status_t hq_optimize(hq_archive_t *archive, const hq_script_t *script,
     if (st != HQ_OK)
         return st;
     hqi_logger_t log = {options ? options->log : NULL, options ? options->log_user : NULL};
+    if (options && options->no_noise_analysis) {
+        hqi_logf(&log, HQ_LOG_INFO, "noise analysis: skipped (no per-layer SNR stored)");
+        return HQ_OK;
+    }
     hq_error_t noise_err = {0};
     hq_status_t nst =
         hq_analyze_noise(archive, calib, calibset, HQ_NOISE_SIMPLE, options, &noise_err);

@@ -46,6 +46,13 @@ typedef struct hq_error {
     char message[HQ_ERROR_MESSAGE_MAX];  /* "file.npy: header field 'descr': unknown dtype '<c8'" */
 } hq_error_t;
 
+/* Called by a long pass (calibration, noise analysis, emulation over a dataset) as it advances:
+ * `stage` names the pass ("calibration", "noise analysis (advanced)"), `done` of `total` units
+ * (samples, or float runs where a pass runs the network more than once per sample) are finished.
+ * Called at least once per batch, with done == total last; `stage` is valid only during the call.
+ * It must not call back into the object that reports. */
+typedef void (*hq_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
 /* Version of the library actually loaded (may differ from HQ_VERSION_STRING at build time). */
 HQ_API const char *hq_version(void);
 

@@ -104,6 +104,11 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
                                    const float *const *inputs, float *const *outputs,
                                    hq_emulator_tap_fn tap, void *user, hq_error_t *err);
 
+/* Where hq_emulator_run_dataset reports its progress (stage "emulation", samples done of the
+ * dataset's count, after every batch); NULL (the default) for none. Takes effect at the next
+ * run. */
+HQ_API void hq_emulator_set_progress(hq_emulator_t *emulator, hq_progress_fn progress, void *user);
+
 /* Runs every sample of `dataset` in batches of at most `batch_size`, calling `tap` (may be NULL)
  * for every layer of every batch and `on_batch` (may be NULL) with each batch's outputs.
  * Dataset inputs are matched to the graph's input layers (a dataset opened without a graph

@@ -39,6 +39,10 @@ typedef struct hq_optimize_options {
     hq_log_fn log;            /* may be NULL */
     void *log_user;
     const char *script_name;  /* file name of the script, for messages (NULL: "model script") */
+    hq_progress_fn progress;  /* calibration and noise analysis report here; may be NULL */
+    void *progress_user;
+    int no_noise_analysis;    /* hq_optimize only: non-zero skips the closing simple noise
+                                 analysis (the archive then has no layer_noise_analysis keys) */
 } hq_optimize_options_t;
 
 /* Quantizes `archive` in place. `script` is the model script to apply (NULL: the archive's own);

@@ -81,7 +81,8 @@ static hqi_calibration_t *calibrate(fixture_t *f, int64_t batch)
 {
     hqi_calibration_t *cal = NULL;
     hq_error_t err = {0};
-    if (hqi_calibrate(f->graph, f->params, f->data, NULL, 0, batch, 1, NULL, &cal, &err))
+    if (hqi_calibrate(f->graph, f->params, f->data, NULL, 0, batch, 1, NULL, NULL, NULL, &cal,
+                      &err))
         fail_msg("calibrate: %s", err.message);
     return cal;
 }
