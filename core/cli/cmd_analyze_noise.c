@@ -13,6 +13,7 @@ static const hq_cli_option_t noise_options[] = {
     {"-c, --count N", "use the first N samples (default: all)"},
     {"-o, --output PATH", "write the archive here (default: rewrite model.har in place)"},
     {"-j, --threads N", "threads, float and integer (default: HQ_THREADS or the cores)"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -22,12 +23,15 @@ void hq_cmd_analyze_noise_usage(FILE *out)
     fprintf(
         out,
         "usage: hq analyze-noise [-h] model_quantized.har -d DATA\n"
-        "                        [--analyze-mode simple|advanced] [-c N] [-o out.har] [-j N]\n\n"
+        "                        [--analyze-mode simple|advanced] [-c N] [-o out.har] [-j N]\n"
+        "                        [-q]\n\n"
         "Measures quantization noise layer by layer: snr is the SQNR (dB) of each layer's\n"
         "output with everything quantized, against fp_optimized; partial_snr (advanced)\n"
         "the SQNR of the model outputs when only that layer is quantized. SQNR = 10 log10\n"
         "(sum x^2 / sum (x - xq)^2) pooled over the data. Results are stored in the\n"
-        "archive (layer_noise_analysis/snr:0, partial_snr:0) and printed.\n\n"
+        "archive (layer_noise_analysis/snr:0, partial_snr:0) and printed.\n"
+        "advanced runs the float network once more per layer for every batch (about\n"
+        "layers + 1 times the cost of simple); simple is one float and one integer run.\n\n"
         "options:\n");
     hq_cli_print_options(out, noise_options);
 }
@@ -61,6 +65,7 @@ int hq_cmd_analyze_noise(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *output = NULL, *mode_name = "advanced";
     long long count = 0, threads = 0;
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -88,6 +93,8 @@ int hq_cmd_analyze_noise(int argc, char **argv)
             if (!hq_cli_parse_int(argv[++i], 1, 256, &threads))
                 return hq_cli_fail("hq analyze-noise",
                                    "threads must be an integer from 1 to 256, got", argv[i]);
+        } else if (hq_cli_is_quiet(a)) {
+            quiet = true;
         } else if (hq_cli_positional("hq analyze-noise", "archive", a, &model) != HQ_EXIT_OK) {
             return HQ_EXIT_FAILURE;
         }
@@ -118,10 +125,15 @@ int hq_cmd_analyze_noise(int argc, char **argv)
         st = hq_archive_graph(archive, &graph, &err);
     if (st == HQ_OK)
         st = hq_dataset_open(data, graph, &dataset, &err);
+    hq_cli_progress_t bar;
+    hq_cli_progress_init(&bar, quiet);
     hq_optimize_options_t options = {0};
     options.threads = (int)threads;
+    options.progress = hq_cli_progress;
+    options.progress_user = &bar;
     if (st == HQ_OK)
         st = hq_analyze_noise(archive, dataset, count, mode, &options, &err);
+    hq_cli_progress_end(&bar);
     if (st == HQ_OK)
         st = hq_archive_save(archive, output ? output : model, &err);
     if (st == HQ_OK) {

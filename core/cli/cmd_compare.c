@@ -16,6 +16,7 @@ static const hq_cli_option_t compare_options[] = {
     {"--target TARGET", "with --against: native (default), fp_optimized or quantized"},
     {"--min-sqnr DB", "exit 1 when any output's SQNR is below DB"},
     {"--threshold T", "also report mask agreement: share of elements on the same side of T"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -24,7 +25,7 @@ void hq_cmd_compare_usage(FILE *out)
 {
     fprintf(out,
             "usage: hq compare [-h] [--min-sqnr DB] [--threshold T] REF.npz OTHER.npz\n"
-            "       hq compare [...] REF.npz --against MODEL.har -d DATA [--target TARGET]\n\n"
+            "       hq compare [...] REF.npz --against MODEL.har -d DATA [--target TARGET] [-q]\n\n"
             "Compares every array that both files hold (an .npy counts as one array, matched\n"
             "to the other file's only array), REF taken as the truth: SQNR in dB (inf when\n"
             "identical), cosine similarity, largest absolute difference, and for class vectors\n"
@@ -161,7 +162,7 @@ static void format_shape(const hq_tensor_t *t, char *out, size_t size)
 }
 
 /* Runs `hq emulate MODEL -d DATA --target T -o TMP` in this process and reads TMP back. */
-static hq_status_t emulate_set(const char *model, const char *data, const char *target,
+static hq_status_t emulate_set(const char *model, const char *data, const char *target, bool quiet,
                                hq_npz_t **out, hq_error_t *err)
 {
     char folder[] = "/tmp/hq-compare-XXXXXX";
@@ -172,9 +173,9 @@ static hq_status_t emulate_set(const char *model, const char *data, const char *
     char path[sizeof folder + 16];
     snprintf(path, sizeof path, "%s/out.npz", folder);
     char *argv[] = {"emulate", (char *)model, "-d", (char *)data, "--target", (char *)target,
-                    "-o", path, NULL};
+                    "-o", path, quiet ? "-q" : NULL, NULL};
     hq_status_t st = HQ_OK;
-    if (hq_cmd_emulate(8, argv) != HQ_EXIT_OK) {
+    if (hq_cmd_emulate(quiet ? 9 : 8, argv) != HQ_EXIT_OK) {
         /* hq emulate has said what went wrong on stderr */
         err->message[0] = '\0';
         st = err->status = HQ_ERR_INVALID;
@@ -200,7 +201,7 @@ int hq_cmd_compare(int argc, char **argv)
     const char *paths[2] = {NULL, NULL}, *against = NULL, *data = NULL, *target = "native";
     int path_count = 0;
     double min_sqnr = -INFINITY, threshold = 0;
-    bool threshold_given = false, min_given = false;
+    bool threshold_given = false, min_given = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -231,6 +232,8 @@ int hq_cmd_compare(int argc, char **argv)
                 threshold = v;
                 threshold_given = true;
             }
+        } else if (hq_cli_is_quiet(a)) {
+            quiet = true;
         } else if (a[0] == '-' && a[1]) {
             return hq_cli_fail("hq compare", "unknown option", a);
         } else if (path_count < 2) {
@@ -252,7 +255,7 @@ int hq_cmd_compare(int argc, char **argv)
     hq_npz_t *sets[2] = {NULL, NULL};
     hq_status_t st = read_set(paths[0], &sets[0], &err);
     if (st == HQ_OK)
-        st = against ? emulate_set(against, data, target, &sets[1], &err)
+        st = against ? emulate_set(against, data, target, quiet, &sets[1], &err)
                      : read_set(paths[1], &sets[1], &err);
     const char *other_name = against ? against : paths[1];
     int compared = 0, below = 0;

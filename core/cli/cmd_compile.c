@@ -16,13 +16,14 @@
 static const hq_cli_option_t compile_options[] = {
     {"-o, --output PATH", "program to write (default: <model>.hqx next to the archive)"},
     {"--har PATH", "compiled archive to write (default: <model>_compiled.har)"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
 
 void hq_cmd_compile_usage(FILE *out)
 {
-    fprintf(out, "usage: hq compile [-h] model_quantized.har [-o model.hqx] [--har PATH]\n\n"
+    fprintf(out, "usage: hq compile [-h] model_quantized.har [-o model.hqx] [--har PATH] [-q]\n\n"
                  "Compiles a quantized archive into an integer-only program (.hqx) that libhqrt\n"
                  "and `hq run` execute: one op per layer, integer weights, biases,\n"
                  "requantization multipliers/shifts and lookup tables, the activation arena\n"
@@ -87,6 +88,8 @@ int hq_cmd_compile(int argc, char **argv)
             output = argv[++i];
         else if (!strcmp(a, "--har"))
             har = argv[++i];
+        else if (hq_cli_is_quiet(a))
+            continue; /* no progress bar to silence: accepted like every command */
         else if (hq_cli_positional("hq compile", "archive", a, &model) != HQ_EXIT_OK)
             return HQ_EXIT_FAILURE;
     }

@@ -15,6 +15,7 @@ static const hq_cli_option_t emulate_options[] = {
     {"-b, --batch-size N", "samples per batch (default 8)"},
     {"-j, --threads N", "threads, for either target (default $HQ_THREADS, else all usable cores)"},
     {"--stats", "print peak memory (activations + scratch) and time per layer type"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -23,7 +24,7 @@ void hq_cmd_emulate_usage(FILE *out)
 {
     fprintf(out, "usage: hq emulate [-h] model.har -d DATA\n"
                  "                  [--target native|fp_optimized|quantized]\n"
-                 "                  [-o out.npz] [--tap LAYER ...] [-b N] [-j N] [--stats]\n\n"
+                 "                  [-o out.npz] [--tap LAYER ...] [-b N] [-j N] [--stats] [-q]\n\n"
                  "Runs the float network on every sample of DATA, in batches. With -o, writes an\n"
                  ".npz with one array per output layer (keyed by its scoped name) and one per\n"
                  "tapped layer, samples along axis 0; without -o prints shape, min, max and mean\n"
@@ -158,7 +159,7 @@ int hq_cmd_emulate(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *output = NULL, *target_name = "native";
     long long batch_size = 8, threads = 0;
-    bool stats = false;
+    bool stats = false, quiet = false;
     const char **taps = calloc((size_t)argc + 1, sizeof *taps);
     int tap_count = 0;
     if (!taps)
@@ -201,6 +202,8 @@ int hq_cmd_emulate(int argc, char **argv)
             }
         } else if (!strcmp(a, "--stats")) {
             stats = true;
+        } else if (hq_cli_is_quiet(a)) {
+            quiet = true;
         } else if (hq_cli_positional("hq emulate", "archive", a, &model) != HQ_EXIT_OK) {
             free(taps);
             return HQ_EXIT_FAILURE;
@@ -268,9 +271,13 @@ int hq_cmd_emulate(int argc, char **argv)
         st = HQ_ERR_INVALID;
         snprintf(err.message, sizeof err.message, "%s: the dataset has no samples", data);
     }
+    hq_cli_progress_t bar;
+    hq_cli_progress_init(&bar, quiet);
+    hq_emulator_set_progress(emu, hq_cli_progress, &bar);
     if (st == HQ_OK)
         st = hq_emulator_run_dataset(emu, dataset, batch_size, on_batch, tap_count ? on_tap : NULL,
                                      &state, &err);
+    hq_cli_progress_end(&bar);
     hq_npz_t *npz = NULL;
     if (st == HQ_OK && output) {
         st = hq_npz_create(&npz, &err);

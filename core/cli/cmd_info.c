@@ -6,13 +6,14 @@
 #include "commands.h"
 
 static const hq_cli_option_t info_options[] = {
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
 
 void hq_cmd_info_usage(FILE *out)
 {
-    fprintf(out, "usage: hq info [-h] model.har\n\n"
+    fprintf(out, "usage: hq info [-h] [-q] model.har\n\n"
                  "Shows the archive's network name, state, hardware architecture, a table of\n"
                  "layers (name, type, input and output shapes, parameter count, precision once\n"
                  "quantized), the parameter sets present, and the model script.\n\noptions:\n");
@@ -77,6 +78,8 @@ int hq_cmd_info(int argc, char **argv)
             hq_cmd_info_usage(stdout);
             return HQ_EXIT_OK;
         }
+        if (hq_cli_is_quiet(argv[i]))
+            continue; /* no progress bar to silence: accepted like every command */
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "hq info: unknown option '%s'\n", argv[i]);
             return HQ_EXIT_FAILURE;

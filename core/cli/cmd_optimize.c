@@ -14,6 +14,8 @@ static const hq_cli_option_t optimize_options[] = {
     {"--hw-arch ARCH", "target architecture (default: the archive's hw_arch)"},
     {"-j, --threads N", "worker threads (default: HQ_THREADS or the available cores)"},
     {"-v, --verbose", "also print debug lines (per-batch progress, equalized pairs)"},
+    {"--no-noise-analysis", "skip the closing noise analysis (no snr keys in the archive)"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -22,11 +24,13 @@ void hq_cmd_optimize_usage(FILE *out)
 {
     fprintf(out,
             "usage: hq optimize [-h] model.har -d CALIB [-m script.alls] [-o out.har]\n"
-            "                   [--hw-arch ARCH] [-j N] [-v]\n\n"
+            "                   [--hw-arch ARCH] [-j N] [-v] [--no-noise-analysis] [-q]\n\n"
             "Quantizes a parsed archive: applies the model script, folds and equalizes in\n"
             "float, calibrates on the first calibset_size samples of CALIB, chooses per-layer\n"
             "precision, ranges and compression, builds the integer params and writes the\n"
-            "archive in state quantized_model. Decisions are printed as they are made.\n\n"
+            "archive in state quantized_model. Decisions are printed as they are made.\n"
+            "Last, a simple noise analysis over the calibration samples stores each layer's\n"
+            "snr (what hq-diag's HighPrecision inspector reads) unless --no-noise-analysis.\n\n"
             "options:\n");
     hq_cli_print_options(out, optimize_options);
 }
@@ -35,6 +39,7 @@ static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
 typedef struct log_state {
     bool verbose;
+    hq_cli_progress_t *bar; /* ended before a line is printed */
 } log_state_t;
 
 static void print_log(void *user, hq_log_level_t level, const char *message)
@@ -42,6 +47,7 @@ static void print_log(void *user, hq_log_level_t level, const char *message)
     const log_state_t *state = user;
     if (level == HQ_LOG_DEBUG && !state->verbose)
         return;
+    hq_cli_progress_end(state->bar);
     printf("[%s] %s\n", level_names[level >= 0 && level <= HQ_LOG_ERROR ? level : 1], message);
     fflush(stdout);
 }
@@ -89,7 +95,9 @@ int hq_cmd_optimize(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *output = NULL, *script_path = NULL, *hw_arch = NULL;
     long long threads = 0;
-    log_state_t log_state = {false};
+    bool quiet = false, no_noise_analysis = false;
+    hq_cli_progress_t bar;
+    log_state_t log_state = {false, &bar};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -117,6 +125,10 @@ int hq_cmd_optimize(int argc, char **argv)
                                    argv[i]);
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             log_state.verbose = true;
+        } else if (!strcmp(a, "--no-noise-analysis")) {
+            no_noise_analysis = true;
+        } else if (hq_cli_is_quiet(a)) {
+            quiet = true;
         } else if (hq_cli_positional("hq optimize", "archive", a, &model) != HQ_EXIT_OK) {
             return HQ_EXIT_FAILURE;
         }
@@ -135,6 +147,7 @@ int hq_cmd_optimize(int argc, char **argv)
         return HQ_EXIT_FAILURE;
     }
 
+    hq_cli_progress_init(&bar, quiet);
     hq_error_t err = {0};
     hq_archive_t *archive = NULL;
     hq_graph_t *graph = NULL;
@@ -156,7 +169,11 @@ int hq_cmd_optimize(int argc, char **argv)
         options.log = print_log;
         options.log_user = &log_state;
         options.script_name = script_path ? script_path : model;
+        options.progress = hq_cli_progress;
+        options.progress_user = &bar;
+        options.no_noise_analysis = no_noise_analysis;
         st = hq_optimize(archive, script, dataset, &options, &err);
+        hq_cli_progress_end(&bar);
     }
     if (st == HQ_OK)
         st = hq_archive_save(archive, output, &err);

@@ -15,6 +15,7 @@ static const hq_cli_option_t parse_options[] = {
     {"--hw-arch ARCH", "target hardware recorded in the archive (default: hailo8)"},
     {"--tensor-shapes SHAPE...",
      "NCHW shapes of the inputs, in ONNX order, e.g. 1,3,640,640: fill dynamic dimensions"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -23,7 +24,7 @@ void hq_cmd_parse_usage(FILE *out)
 {
     fprintf(out, "usage: hq parse [-h] [-o PATH] [--net-name NAME] [--start-node-names NODE...]\n"
                  "                [--end-node-names NODE...] [--hw-arch ARCH]\n"
-                 "                [--tensor-shapes SHAPE...] model.onnx\n\n"
+                 "                [--tensor-shapes SHAPE...] [-q] model.onnx\n\n"
                  "Imports an ONNX model (NCHW) into a new archive in state parsed_model: the\n"
                  "NHWC graph (.hn) and its weights (.npz). Convolutions absorb batch norms,\n"
                  "activations and residual adds. The archive is written only on success.\n\n"
@@ -116,6 +117,8 @@ int hq_cmd_parse(int argc, char **argv)
                 }
             opts.input_shapes = shapes;
             opts.input_shape_count = shape_count;
+        } else if (hq_cli_is_quiet(a)) {
+            continue; /* no progress bar to silence: accepted like every command */
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hq parse: unknown option '%s'\n", a);
             return HQ_EXIT_FAILURE;

@@ -12,6 +12,7 @@ static const hq_cli_option_t profile_options[] = {
     {"--hw-arch ARCH", "target architecture (default: the archive's hw_arch)"},
     {"--a16 LAYER", "estimate as if LAYER were a16_w16 (repeatable): what raising it costs"},
     {"--all", "list every layer, also those without MACs or weights"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
@@ -19,7 +20,8 @@ static const hq_cli_option_t profile_options[] = {
 void hq_cmd_profile_usage(FILE *out)
 {
     fprintf(out,
-            "usage: hq profile [-h] model_quantized.har [--hw-arch ARCH] [--a16 LAYER ...] [--all]\n\n"
+            "usage: hq profile [-h] model_quantized.har [--hw-arch ARCH] [--a16 LAYER ...] [--all]\n"
+            "                  [-q]\n\n"
             "Prints an ESTIMATED throughput (frames per second) from hq's per-architecture cost\n"
             "model (docs/deploy.md): a total line, then one row per layer with its precision,\n"
             "multiply-accumulates, weight bytes, compute and memory time and share of the frame,\n"
@@ -113,6 +115,8 @@ int hq_cmd_profile(int argc, char **argv)
             raise[raise_count++] = argv[++i];
         } else if (!strcmp(a, "--all")) {
             all = true;
+        } else if (hq_cli_is_quiet(a)) {
+            continue; /* no progress bar to silence: accepted like every command */
         } else if (hq_cli_positional("hq profile", "archive", a, &model) != HQ_EXIT_OK) {
             free(raise);
             return HQ_EXIT_FAILURE;

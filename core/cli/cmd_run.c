@@ -16,13 +16,14 @@ static const hq_cli_option_t run_options[] = {
     {"-o, --output PATH", "write the dequantized outputs to this .npz (else print a summary)"},
     {"--codes", "with -o: also write each output's raw integer codes as '<name>:codes'"},
     {"-j, --threads N", "worker threads (default 1; every count gives the same bytes)"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
 };
 
 void hq_cmd_run_usage(FILE *out)
 {
-    fprintf(out, "usage: hq run [-h] model.hqx -d DATA [-o out.npz] [--codes] [-j N]\n\n"
+    fprintf(out, "usage: hq run [-h] model.hqx -d DATA [-o out.npz] [--codes] [-j N] [-q]\n\n"
                  "Runs a compiled program (.hqx, or a compiled .har holding one) on every sample\n"
                  "of DATA with the deploy runtime (libhqrt): inputs quantized with their qp,\n"
                  "integer arithmetic only, outputs dequantized. With -o, writes an .npz with one\n"
@@ -145,10 +146,53 @@ static hq_status_t quantize_input(hq_dataset_t *dataset, int input, const hqrt_i
     return st;
 }
 
+/* hqrt_run over [0, samples) a few samples at a time, drawing the progress bar after each:
+ * samples are independent, so the codes are the same as one run over all of them. */
+static hq_status_t run_in_chunks(hqrt_model_t *model, int64_t samples, void **in_codes,
+                                 void **out_codes, const hqrt_run_options_t *options,
+                                 hq_cli_progress_t *bar, hq_error_t *err)
+{
+    enum { CHUNK = 8, MAX_IO = 64 };
+    hqrt_io_t io;
+    hqrt_describe(model, HQRT_INPUT, 0, &io, NULL);
+    int in_count = io.count;
+    hqrt_describe(model, HQRT_OUTPUT, 0, &io, NULL);
+    int out_count = io.count;
+    if (in_count > MAX_IO || out_count > MAX_IO) { /* not worth a bar: one run */
+        hqrt_error_t rerr = {0};
+        if (hqrt_run(model, samples, (const void *const *)in_codes, out_codes, options, &rerr) ==
+            HQRT_OK)
+            return HQ_OK;
+        snprintf(err->message, sizeof err->message, "%s", rerr.message);
+        return err->status = (hq_status_t)rerr.status;
+    }
+    const void *in[MAX_IO];
+    void *out[MAX_IO];
+    for (int64_t first = 0; first < samples; first += CHUNK) {
+        int64_t n = samples - first < CHUNK ? samples - first : CHUNK;
+        for (int i = 0; i < in_count; i++) {
+            hqrt_describe(model, HQRT_INPUT, i, &io, NULL);
+            in[i] = (const char *)in_codes[i] + (size_t)first * io.bytes;
+        }
+        for (int o = 0; o < out_count; o++) {
+            hqrt_describe(model, HQRT_OUTPUT, o, &io, NULL);
+            out[o] = (char *)out_codes[o] + (size_t)first * io.bytes;
+        }
+        hqrt_error_t rerr = {0};
+        if (hqrt_run(model, n, in, out, options, &rerr) != HQRT_OK) {
+            hq_cli_progress_end(bar);
+            snprintf(err->message, sizeof err->message, "%s", rerr.message);
+            return err->status = (hq_status_t)rerr.status;
+        }
+        hq_cli_progress(bar, "run", first + n, samples);
+    }
+    return HQ_OK;
+}
+
 int hq_cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *output = NULL;
-    bool codes = false;
+    bool codes = false, quiet = false;
     long long threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -170,6 +214,8 @@ int hq_cmd_run(int argc, char **argv)
             if (!hq_cli_parse_int(argv[++i], 1, 64, &threads))
                 return hq_cli_fail("hq run", "threads must be an integer from 1 to 64, got",
                                    argv[i]);
+        } else if (hq_cli_is_quiet(a)) {
+            quiet = true;
         } else if (hq_cli_positional("hq run", "program", a, &model_path) != HQ_EXIT_OK) {
             return HQ_EXIT_FAILURE;
         }
@@ -233,10 +279,16 @@ int hq_cmd_run(int argc, char **argv)
         hqrt_error_t rerr = {0};
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (hqrt_run(model, samples, (const void *const *)in_codes, out_codes, &options, &rerr) !=
-            HQRT_OK) {
-            st = (hq_status_t)rerr.status;
-            snprintf(err.message, sizeof err.message, "%s", rerr.message);
+        hq_cli_progress_t bar;
+        hq_cli_progress_init(&bar, quiet);
+        if (!bar.enabled) {
+            if (hqrt_run(model, samples, (const void *const *)in_codes, out_codes, &options,
+                         &rerr) != HQRT_OK) {
+                st = (hq_status_t)rerr.status;
+                snprintf(err.message, sizeof err.message, "%s", rerr.message);
+            }
+        } else {
+            st = run_in_chunks(model, samples, in_codes, out_codes, &options, &bar, &err);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -1,5 +1,5 @@
-/* common_cli.c — failure reporting, option printing, output-path checks, derived names and
- * tensor summaries shared by the hq mains. */
+/* common_cli.c — failure reporting, option printing, output-path checks, derived names, tensor
+ * summaries and the progress bar shared by the hq mains. */
 #include "common_cli.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Room for a path and a few words about it in one message. */
@@ -149,4 +150,87 @@ void hq_cli_print_tensor_summary(const char *name, const char *kind, const hq_te
         snprintf(shape + used, sizeof shape - used, ")");
     printf("%-32s %-8s shape %-18s min %-12.6g max %-12.6g mean %.6g\n", name, kind, shape,
            n ? lo : 0.0, n ? hi : 0.0, n ? sum / (double)n : 0.0);
+}
+
+bool hq_cli_is_quiet(const char *word)
+{
+    return !strcmp(word, "-q") || !strcmp(word, "--quiet");
+}
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void hq_cli_progress_init(hq_cli_progress_t *bar, bool quiet)
+{
+    memset(bar, 0, sizeof *bar);
+    bar->enabled = !quiet && isatty(STDERR_FILENO);
+}
+
+void hq_cli_progress_end(hq_cli_progress_t *bar)
+{
+    if (bar && bar->open) {
+        fputc('\n', stderr);
+        fflush(stderr);
+        bar->open = false;
+    }
+}
+
+/* "1:05" or "2:03:40". */
+static void format_duration(double seconds, char *out, size_t size)
+{
+    long long s = seconds < 0 ? 0 : (long long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(out, size, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(out, size, "%lld:%02lld", s / 60, s % 60);
+}
+
+void hq_cli_progress(void *user, const char *stage, int64_t done, int64_t total)
+{
+    hq_cli_progress_t *bar = user;
+    if (!bar || !bar->enabled || total <= 0)
+        return;
+    if (!stage)
+        stage = "";
+    done = done < 0 ? 0 : done > total ? total : done;
+    double now = monotonic_seconds();
+    bool new_stage = strncmp(bar->stage, stage, sizeof bar->stage - 1) != 0 || !bar->open;
+    if (new_stage) {
+        hq_cli_progress_end(bar);
+        snprintf(bar->stage, sizeof bar->stage, "%s", stage);
+        bar->started = now;
+        bar->first = done;
+    } else if (done < total && now - bar->drawn < 0.1) {
+        return;
+    }
+    bar->drawn = now;
+    enum { WIDTH = 30 };
+    int filled = (int)(done * WIDTH / total);
+    char cells[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++)
+        cells[i] = i < filled ? '#' : '.';
+    cells[WIDTH] = '\0';
+    char timing[48] = "";
+    char t[24];
+    if (done == total && !new_stage) {
+        format_duration(now - bar->started, t, sizeof t);
+        snprintf(timing, sizeof timing, " in %s", t);
+    } else if (done < total && done > bar->first && now > bar->started) {
+        format_duration((now - bar->started) / (double)(done - bar->first) * (double)(total - done),
+                        t, sizeof t);
+        snprintf(timing, sizeof timing, " ETA %s", t);
+    } else if (done < total) {
+        snprintf(timing, sizeof timing, " ETA --:--");
+    }
+    /* \033[K clears what a longer previous line left behind */
+    fprintf(stderr, "\r%s [%s] %lld/%lld %3d%%%s\033[K", bar->stage, cells, (long long)done,
+            (long long)total, (int)(done * 100 / total), timing);
+    bar->open = true;
+    if (done == total)
+        hq_cli_progress_end(bar);
+    fflush(stderr);
 }

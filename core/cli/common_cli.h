@@ -1,10 +1,12 @@
 /* common_cli.h — helpers shared by the `hq` and `hq-diag` mains: failure reporting, option
  * tables that drive both --help and the man-page consistency test, the end of an option loop,
- * the up-front check of output paths, derived file names and the one-line summary of a tensor. */
+ * the up-front check of output paths, derived file names, the one-line summary of a tensor and
+ * the progress bar. */
 #ifndef HQ_CLI_COMMON_H
 #define HQ_CLI_COMMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hq/hq.h"
@@ -59,5 +61,28 @@ char *hq_cli_derived_name(const char *path, const char *suffix);
  * maximum and mean of the float32 tensor `t` (NaN values are left out of the minimum and maximum;
  * an empty tensor shows 0 for all three). */
 void hq_cli_print_tensor_summary(const char *name, const char *kind, const hq_tensor_t *t);
+
+/* The progress bar of the long passes, on stderr: "\r<stage> [####......] done/total pct ETA".
+ * Drawn only when stderr is a terminal and --quiet was not given, so that piped or redirected
+ * runs write exactly what they wrote without it. */
+typedef struct hq_cli_progress {
+    bool enabled;   /* stderr is a terminal and --quiet was not given */
+    bool open;      /* a bar line is on screen (no newline yet) */
+    char stage[96]; /* the pass drawn */
+    double started; /* monotonic seconds of the stage's first report */
+    int64_t first;  /* units done at that report: the rate is measured from there */
+    double drawn;   /* monotonic seconds of the last redraw (redraws are 10 a second at most) */
+} hq_cli_progress_t;
+
+/* The --quiet option row every command's table carries; hq_cli_is_quiet recognizes it. */
+#define HQ_CLI_QUIET_OPTION {"-q, --quiet", "no progress bar (drawn on stderr only on a terminal)"}
+bool hq_cli_is_quiet(const char *word);
+
+void hq_cli_progress_init(hq_cli_progress_t *bar, bool quiet);
+/* hq_progress_fn with `user` a hq_cli_progress_t: redraws the bar; a new stage starts a new line,
+ * done == total ends it. */
+void hq_cli_progress(void *user, const char *stage, int64_t done, int64_t total);
+/* Ends an open bar line (before other output goes to the terminal, or after a failed pass). */
+void hq_cli_progress_end(hq_cli_progress_t *bar);
 
 #endif

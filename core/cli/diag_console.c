@@ -14,7 +14,7 @@
 static const char *const level_words[] = {"info", "warning", "error"};
 static const char *const level_colours[] = {"\033[32m", "\033[33m", "\033[1;31m"};
 
-void diag_console_init(diag_console_t *console, FILE *out, FILE *log)
+void diag_console_init(diag_console_t *console, FILE *out, FILE *log, bool quiet)
 {
     memset(console, 0, sizeof *console);
     console->out = out;
@@ -24,7 +24,7 @@ void diag_console_init(diag_console_t *console, FILE *out, FILE *log)
         !(no_colour && no_colour[0]) && !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
     console->colour = allowed && isatty(fileno(out));
     console->colour_err = allowed && isatty(STDERR_FILENO);
-    console->progress = isatty(STDERR_FILENO);
+    hq_cli_progress_init(&console->bar, quiet);
 }
 
 static const char *word(hq_diag_level_t level)
@@ -59,10 +59,7 @@ void diag_console_log(diag_console_t *console, const char *inspector, const char
 
 static void end_progress(diag_console_t *c)
 {
-    if (c->progress_open) {
-        fputc('\n', stderr);
-        c->progress_open = false;
-    }
+    hq_cli_progress_end(&c->bar);
 }
 
 /* "[level] " in colour when allowed. */
@@ -131,20 +128,7 @@ void diag_console_event(void *user, const hq_diag_event_t *e)
                          e->detail ? e->detail : "");
         break;
     case HQ_DIAG_EVENT_PROGRESS:
-        if (c->progress && e->total > 0) {
-            enum { WIDTH = 30 };
-            int filled = (int)(e->done * WIDTH / e->total);
-            char bar[WIDTH + 1];
-            for (int i = 0; i < WIDTH; i++)
-                bar[i] = i < filled ? '#' : '.';
-            bar[WIDTH] = '\0';
-            fprintf(stderr, "\r%s [%s] %lld/%lld", e->text ? e->text : "", bar, (long long)e->done,
-                    (long long)e->total);
-            fflush(stderr);
-            c->progress_open = e->done < e->total;
-            if (!c->progress_open)
-                fputc('\n', stderr);
-        }
+        hq_cli_progress(&c->bar, e->text, e->done, e->total);
         break;
     case HQ_DIAG_EVENT_LOG:
         diag_console_log(c, e->inspector, "debug", "%s", e->text);

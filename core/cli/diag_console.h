@@ -6,22 +6,23 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "common_cli.h"
 #include "hq/diag.h"
 
 typedef struct diag_console {
-    FILE *out;          /* console (stdout) */
-    FILE *log;          /* log file, NULL when none */
-    FILE *in;           /* answers (stdin) when interactive */
-    FILE *prompt;       /* where questions are written (stdout) */
-    bool colour;        /* ANSI colours on `out` */
-    bool colour_err;    /* ANSI colours on stderr ("[error] Model is not quantized") */
-    bool progress;      /* progress bar on stderr */
-    bool progress_open; /* a bar line is on screen */
-    bool input_closed;  /* EOF seen: further questions take their defaults */
+    FILE *out;             /* console (stdout) */
+    FILE *log;             /* log file, NULL when none */
+    FILE *in;              /* answers (stdin) when interactive */
+    FILE *prompt;          /* where questions are written (stdout) */
+    bool colour;           /* ANSI colours on `out` */
+    bool colour_err;       /* ANSI colours on stderr ("[error] Model is not quantized") */
+    hq_cli_progress_t bar; /* the progress bar on stderr (common_cli.h) */
+    bool input_closed;     /* EOF seen: further questions take their defaults */
 } diag_console_t;
 
-/* Sets up colour and progress from the terminal and the environment. */
-void diag_console_init(diag_console_t *console, FILE *out, FILE *log);
+/* Sets up colour and progress from the terminal and the environment; `quiet` turns the progress
+ * bar off. */
+void diag_console_init(diag_console_t *console, FILE *out, FILE *log, bool quiet);
 /* hq_diag_event_fn: prints and logs one event. */
 void diag_console_event(void *user, const hq_diag_event_t *event);
 /* hq_diag_ask_fn: asks on the terminal until the answer is one of the choices. */

@@ -33,6 +33,7 @@ static const hq_cli_option_t diag_options[] = {
     {"--list-inspectors", "list the inspectors found and exit"},
     {"--json PATH", "write every finding and recommendation as JSON"},
     {"--report PATH.html", "write a self-contained HTML report"},
+    HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {"--version", "print the version"},
     {NULL, NULL},
@@ -45,7 +46,7 @@ static void usage(FILE *out)
         "usage: hq-diag [-d DATASET] [-c DATA_COUNT] [-a HW_ARCH] [--log-path PATH]\n"
         "               [--no-interactive] [--output-model-script PATH] [--order INSPECTOR ...]\n"
         "               [--plugin-path DIR] [--list-inspectors] [--json PATH]\n"
-        "               [--report PATH.html] [-h] [--version] model.har\n\n"
+        "               [--report PATH.html] [-q] [-h] [--version] model.har\n\n"
         "Looks at a quantized model archive and its calibration data, says what most likely\n"
         "hurts accuracy, and offers the model-script lines that fix it.\n\n"
         "options:\n");
@@ -59,7 +60,7 @@ static void usage(FILE *out)
 typedef struct args {
     const char *model, *dataset, *hw_arch, *log_path, *script_path, *json_path, *report_path;
     long long count;
-    bool no_interactive, list;
+    bool no_interactive, list, quiet;
     const char **order;
     int order_count;
     const char **plugin_dirs;
@@ -136,6 +137,8 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->no_interactive = true;
         } else if (!strcmp(o, "--list-inspectors")) {
             a->list = true;
+        } else if (hq_cli_is_quiet(o)) {
+            a->quiet = true;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--data-count")) {
             if (++i >= argc) {
                 fprintf(stderr, "hq-diag: %s needs a number\n", o);
@@ -376,7 +379,7 @@ int main(int argc, char **argv)
     char *pending = NULL;
     size_t pending_len = 0;
     FILE *log = a.list ? NULL : open_memstream(&pending, &pending_len);
-    diag_console_init(&console, stdout, log);
+    diag_console_init(&console, stdout, log, a.quiet);
     bool interactive =
         !a.no_interactive && !a.list && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     if (interactive) {
