@@ -4,6 +4,7 @@
  * moments must match; the histogram exactly when one batch holds the extremes, within the
  * documented re-binning error otherwise. */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -203,12 +204,47 @@ static void statistics_are_stored_under_the_documented_keys(void **state)
     hqi_calibration_destroy(cal);
 }
 
+typedef struct progress_log {
+    int calls;
+    int64_t last_done, last_total;
+    bool increasing;
+} progress_log_t;
+
+static void record_progress(void *user, const char *stage, int64_t done, int64_t total)
+{
+    progress_log_t *log = user;
+    assert_string_equal(stage, "calibration");
+    log->increasing &= done > log->last_done;
+    log->calls++;
+    log->last_done = done;
+    log->last_total = total;
+}
+
+static void progress_is_reported_after_every_batch_and_ends_at_the_total(void **state)
+{
+    fixture_t *f = *state;
+    int64_t samples = hq_dataset_count(f->data);
+    progress_log_t log = {.increasing = true};
+    hqi_calibration_t *cal = NULL;
+    hq_error_t err = {0};
+    if (hqi_calibrate(f->graph, f->params, f->data, NULL, 0, 2, 1, NULL, record_progress, &log,
+                      &cal, &err))
+        fail_msg("calibrate: %s", err.message);
+    assert_int_equal(log.calls, (samples + 1) / 2);
+    assert_true(log.increasing);
+    assert_int_equal(log.last_done, samples);
+    assert_int_equal(log.last_total, samples);
+    hqi_calibration_destroy(cal);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(one_batch_matches_numpy_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(small_batches_give_the_same_ranges_and_a_close_histogram,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            progress_is_reported_after_every_batch_and_ends_at_the_total, setup, teardown),
         cmocka_unit_test_setup_teardown(statistics_are_stored_under_the_documented_keys, setup,
                                         teardown),
     };
