@@ -41,7 +41,6 @@ static void usage(FILE *out)
     fprintf(out, "\noptions:\n"
                  "  -h, --help                   show this help (hq COMMAND -h for a command)\n"
                  "  --version                    print the version\n"
-                 "  -q, --quiet                  (after a command) no progress bar on stderr\n"
                  "\nExit status: 0 success, 2 bad arguments or unreadable input.\n"
                  "See hq(1), hq-har(5), hq-alls(5).\n");
 }
