@@ -226,9 +226,13 @@ void hq_cli_progress(void *user, const char *stage, int64_t done, int64_t total)
     } else if (done < total) {
         snprintf(timing, sizeof timing, " ETA --:--");
     }
-    /* \033[K clears what a longer previous line left behind */
-    fprintf(stderr, "\r%s [%s] %lld/%lld %3d%%%s\033[K", bar->stage, cells, (long long)done,
-            (long long)total, (int)(done * 100 / total), timing);
+    /* spaces blank what a longer previous line left: the bar writes no escape sequence, so that
+     * a terminal with NO_COLOR gets none */
+    int width = fprintf(stderr, "\r%s [%s] %lld/%lld %3d%%%s", bar->stage, cells, (long long)done,
+                        (long long)total, (int)(done * 100 / total), timing);
+    if (!new_stage && width < bar->width)
+        fprintf(stderr, "%*s", bar->width - width, "");
+    bar->width = width > bar->width || new_stage ? width : bar->width;
     bar->open = true;
     if (done == total)
         hq_cli_progress_end(bar);

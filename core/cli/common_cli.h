@@ -72,6 +72,7 @@ typedef struct hq_cli_progress {
     double started; /* monotonic seconds of the stage's first report */
     int64_t first;  /* units done at that report: the rate is measured from there */
     double drawn;   /* monotonic seconds of the last redraw (redraws are 10 a second at most) */
+    int width;      /* characters of the line on screen, which a shorter redraw blanks out */
 } hq_cli_progress_t;
 
 /* The --quiet option row every command's table carries; hq_cli_is_quiet recognizes it. */

@@ -27,6 +27,7 @@ $tty opt_tty.out opt_tty.err -- "$HQ" optimize small.har -d calib.npy -o q_tty.h
 has_bar opt_tty.err calibration
 has_bar opt_tty.err 'noise analysis (simple)'
 grep -q '100%' opt_tty.err
+absent $'\033' opt_tty.err   # no escape sequence: NO_COLOR terminals get none
 "$HQ" optimize small.har -d calib.npy -o q_pipe.har > opt_pipe.out 2> opt_pipe.err
 [ ! -s opt_pipe.err ]   # nothing on stderr, as before there was a bar
 "$HQ" optimize small.har -d calib.npy -o q_pipe2.har 2>&1 | cat > opt_pipe2.out
