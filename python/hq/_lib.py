@@ -50,13 +50,17 @@ class ParseOptions(ctypes.Structure):
 
 
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64,
+                               ctypes.c_int64)
 
 
 class OptimizeOptions(ctypes.Structure):
     """hq_optimize_options_t"""
     _fields_ = [("hw_arch", ctypes.c_char_p), ("calibset_size", ctypes.c_int64),
                 ("batch_size", ctypes.c_int64), ("threads", ctypes.c_int), ("log", LOG_FN),
-                ("log_user", ctypes.c_void_p), ("script_name", ctypes.c_char_p)]
+                ("log_user", ctypes.c_void_p), ("script_name", ctypes.c_char_p),
+                ("progress", PROGRESS_FN), ("progress_user", ctypes.c_void_p),
+                ("no_noise_analysis", ctypes.c_int)]
 
 
 class CostModel(ctypes.Structure):
