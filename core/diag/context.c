@@ -439,9 +439,18 @@ static hq_status_t ctx_recommend(hq_inspector_context_t *ctx, const hq_recommend
     char *canonical = NULL;
     if (st == HQ_OK)
         st = hq_command_print(command, &canonical, err);
+    bool held = st == HQ_OK && hqi_diag_script_holds(d, command);
     hq_script_destroy(one);
     if (st != HQ_OK)
         return st;
+    /* the script already says it: offering it again would only repeat the line */
+    if (held) {
+        hqi_diag_event(d, HQ_DIAG_EVENT_LOG, HQ_DIAG_INFO,
+                       hqi_diag_module_name(d, HOST(ctx)->module),
+                       "not recommended again, the model script holds it: %s", canonical);
+        free(canonical);
+        return HQ_OK;
+    }
     hqi_diag_rec_t *grown = realloc(d->recs, (size_t)(d->rec_count + 1) * sizeof *grown);
     if (!grown) {
         free(canonical);

@@ -211,6 +211,10 @@ bool hqi_diag_layer_params(const hq_graph_t *graph, int index, hq_inspector_para
 void hqi_diag_check_script(hq_diag_t *diag);
 /* Does command `b` (a new line) contradict `a` (an existing line)? (merge.c) */
 bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);
+/* Whether the archive's script already applies `line`: its last line about the same setting
+ * (hqi_diag_commands_contradict) holds every argument of `line`, numbers to 3 significant
+ * digits. Such a recommendation is not offered again. */
+bool hqi_diag_script_holds(const hq_diag_t *diag, const hq_command_t *line);
 
 /* "info", "warning", "error". */
 const char *hqi_diag_level_word(hq_diag_level_t level);

@@ -73,6 +73,56 @@ bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b)
     return false;
 }
 
+/* Whether two values are the same setting: numbers equal to 3 significant digits (a value an
+ * inspector measured again prints the same), names and strings equal, lists item by item. */
+static bool values_equal(const hq_value_t *a, const hq_value_t *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == HQ_VALUE_NUMBER) {
+        char x[32], y[32];
+        snprintf(x, sizeof x, "%.3g", a->number);
+        snprintf(y, sizeof y, "%.3g", b->number);
+        return !strcmp(x, y);
+    }
+    if (a->kind == HQ_VALUE_LIST) {
+        if (a->item_count != b->item_count)
+            return false;
+        for (int i = 0; i < a->item_count; i++)
+            if (!values_equal(&a->items[i], &b->items[i]))
+                return false;
+        return true;
+    }
+    return a->text && b->text && !strcmp(a->text, b->text);
+}
+
+/* Whether `have` sets every argument of `line` to the same value. */
+static bool command_holds(const hq_command_t *have, const hq_command_t *line)
+{
+    int positional = 0;
+    for (int i = 0; i < line->arg_count; i++) {
+        const hq_arg_t *arg = &line->args[i];
+        const hq_value_t *v = arg->key ? hq_command_kwarg(have, arg->key)
+                                       : hq_command_positional(have, positional++);
+        if (!v || !values_equal(v, &arg->value))
+            return false;
+    }
+    return true;
+}
+
+bool hqi_diag_script_holds(const hq_diag_t *diag, const hq_command_t *line)
+{
+    hq_script_t *script = NULL;
+    if (!diag->archive || hq_archive_script(diag->archive, &script, NULL) != HQ_OK)
+        return false;
+    /* the last line about the same setting is the one hq optimize applies */
+    const hq_command_t *last = NULL;
+    for (int i = 0; i < hq_script_command_count(script); i++)
+        if (hqi_diag_commands_contradict(hq_script_command(script, i), line))
+            last = hq_script_command(script, i);
+    return last && command_holds(last, line);
+}
+
 void hqi_diag_check_script(hq_diag_t *diag)
 {
     hq_script_t *script = NULL;
@@ -96,6 +146,20 @@ static void put_comment(hqi_buf_t *out, const char *prefix, const char *text)
     for (const char *p = text; p && *p; p++)
         hqi_buf_append(out, *p == '\n' || *p == '\r' ? " " : p, 1);
     hqi_buf_append(out, "\n", 1);
+}
+
+/* The first words of the output's first line, and the line above the appended lines. */
+#define HEADER_START "Model script for "
+#define ADDED_MARKER "---- added by hq-diag ----"
+
+/* The one command of a parsed recommendation (NULL: none). */
+static const hq_command_t *last_command(const hq_script_t *line)
+{
+    const hq_command_t *mine = NULL;
+    for (int i = 0; line && i < hq_script_command_count(line); i++)
+        if (hq_script_command(line, i)->name)
+            mine = hq_script_command(line, i);
+    return mine;
 }
 
 hq_status_t hq_diag_script_text(const hq_diag_t *diag, char **text, hq_error_t *err)
@@ -129,10 +193,21 @@ hq_status_t hq_diag_script_text(const hq_diag_t *diag, char **text, hq_error_t *
                              &lines[r], err);
         if (st != HQ_OK)
             break;
-        const hq_command_t *mine = NULL;
-        for (int i = 0; i < hq_script_command_count(lines[r]); i++)
-            if (hq_script_command(lines[r], i)->name)
-                mine = hq_script_command(lines[r], i);
+        const hq_command_t *mine = last_command(lines[r]);
+        /* an earlier accepted line about the same setting gives way to this one: in the base's
+         * place when it had one, else as a comment */
+        for (int p = 0; mine && p < r; p++) {
+            const hq_command_t *earlier = last_command(lines[p]);
+            if (!diag->recs[p].accepted || replaces[p] == -2 || !earlier ||
+                !hqi_diag_commands_contradict(earlier, mine))
+                continue;
+            if (replaces[p] >= 0) {
+                replaced_by[replaces[p]] = r;
+                if (replaces[r] == -1)
+                    replaces[r] = replaces[p];
+            }
+            replaces[p] = -2;
+        }
         for (int c = 0; mine && c < base_count; c++) {
             if (!hqi_diag_commands_contradict(hq_script_command(base, c), mine))
                 continue;
@@ -147,15 +222,24 @@ hq_status_t hq_diag_script_text(const hq_diag_t *diag, char **text, hq_error_t *
     }
     hqi_buf_t out = {0};
     if (st == HQ_OK) {
-        hqi_buf_printf(&out, "# Model script for %s written by hq-diag %s: the archive's script",
+        hqi_buf_printf(&out, "# %s%s written by hq-diag %s: the archive's script", HEADER_START,
                        hq_archive_net_name(diag->archive), hq_version());
         hqi_buf_printf(&out,
                        " with %d accepted recommendation(s). Run: hq optimize -m <this file>\n",
                        accepted);
     }
+    bool header = false; /* the "added by hq-diag" marker is written (or the base has it) */
     for (int c = 0; c < base_count && st == HQ_OK; c++) {
+        const hq_command_t *command = hq_script_command(base, c);
+        /* a script hq-diag wrote before: its first line is replaced by this run's, and its
+         * marker still heads the lines appended after it */
+        if (!command->name && command->comment && strstr(command->comment, HEADER_START) &&
+            strstr(command->comment, "written by hq-diag"))
+            continue;
+        if (!command->name && command->comment && strstr(command->comment, ADDED_MARKER))
+            header = true;
         char *old = NULL;
-        st = hq_command_print(hq_script_command(base, c), &old, err);
+        st = hq_command_print(command, &old, err);
         if (st != HQ_OK)
             break;
         int r = replaced_by[c];
@@ -173,12 +257,11 @@ hq_status_t hq_diag_script_text(const hq_diag_t *diag, char **text, hq_error_t *
         }
         free(old);
     }
-    bool header = false;
     for (int r = 0; r < diag->rec_count && st == HQ_OK; r++) {
         if (!diag->recs[r].accepted || replaces[r] >= 0)
             continue;
         if (!header) {
-            hqi_buf_printf(&out, "\n# ---- added by hq-diag ----\n");
+            hqi_buf_printf(&out, "\n# %s\n", ADDED_MARKER);
             header = true;
         }
         char prefix[256];

@@ -356,6 +356,38 @@ static void a_line_contradicts_only_the_same_setting_of_the_same_subject(void **
                             "normalization2 = normalization([0, 0, 0], [255, 255, 255])"));
 }
 
+static void a_line_the_script_already_holds_is_not_recommended_again(void **state)
+{
+    (void)state;
+    hq_error_t err = {0};
+    hq_archive_t *archive = NULL;
+    assert_int_equal(hq_archive_open(TINY, &archive, &err), HQ_OK);
+    /* conv1's precision as TestFindings says; conv1's clipping equal to 3 significant digits;
+     * conv2's clipping different */
+    const char *alls = "quantization_param(conv1, precision_mode=a16_w16)\n"
+                       "pre_quantization_optimization(activation_clipping, layers=[conv1], "
+                       "mode=manual, clipping_values=[0, 4.5003])\n"
+                       "pre_quantization_optimization(activation_clipping, layers=[conv2], "
+                       "mode=manual, clipping_values=[0, 2.1])\n";
+    assert_int_equal(hq_archive_set_member(archive, "tiny.alls", alls, strlen(alls), &err), HQ_OK);
+    char dir[] = "/tmp/hq_test_diag_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/model.har", dir);
+    assert_int_equal(hq_archive_save(archive, path, &err), HQ_OK);
+    hq_archive_destroy(archive);
+
+    events_t ev;
+    const char *names[] = {"TestFindings", "TestClipping"};
+    hq_diag_t *diag = run_with(&ev, names, 2, path, NULL, NULL, NULL, HQ_OK);
+    assert_int_equal(diag->rec_count, 2);
+    assert_non_null(strstr(diag->recs[0].line, "layers=[conv2]"));
+    assert_string_equal(diag->recs[1].line, "model_optimization_flavor(compression_level=0)");
+    hq_diag_destroy(diag);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void merged_script_replaces_the_contradicted_line_and_says_so(void **state)
 {
     (void)state;
@@ -497,6 +529,7 @@ int main(void)
         cmocka_unit_test(non_interactive_groups_take_their_defaults),
         cmocka_unit_test(answers_decide_which_lines_are_accepted),
         cmocka_unit_test(a_line_contradicts_only_the_same_setting_of_the_same_subject),
+        cmocka_unit_test(a_line_the_script_already_holds_is_not_recommended_again),
         cmocka_unit_test(merged_script_replaces_the_contradicted_line_and_says_so),
         cmocka_unit_test(statistics_pass_matches_statistics_computed_from_the_dataset),
     };
