@@ -40,7 +40,7 @@ expect _hq "" "$HQ" run m.hqx -d ""  # a file name: left to readline
 expect _hq_diag "--output-model-script" "$HQ_DIAG" --output-m
 expect _hq_diag "--json" "$HQ_DIAG" -d x.npy --js
 expect _hq_diag "BatchNormInspector" "$HQ_DIAG" --order Ba
-expect _hq_diag "ClippingInspector CompressionInspector ConcatenatedOutputsInspector" "$HQ_DIAG" --order NormInspector C
+expect _hq_diag "CalibrationSetInspector ClippingInspector CompressionInspector ConcatenatedOutputsInspector" "$HQ_DIAG" --order NormInspector C
 expect _hq_diag "NormInspector,ImageInspector" "$HQ_DIAG" --order NormInspector,Im
 expect _hq_diag "" "$HQ_DIAG" -d x
 [ $fail -eq 0 ] && echo "bash completion works for hq and hq-diag"
