@@ -646,7 +646,7 @@ static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, 
     if (st == HQ_OK && searched && values)
         st = script_error(o, c, err, "mode=%s searches the clip itself: it takes no clipping_values",
                           mode->text);
-    else if (st == HQ_OK && m != HQI_CLIP_NONE) {
+    else if (st == HQ_OK && m != HQI_CLIP_NONE && !searched) {
         if (!value_pair(values, &a, &b) && !(weights && values && value_number(values, &b)))
             st = script_error(o, c, err, "clipping_values must be [low, high]");
         else if (m == HQI_CLIP_PERCENTILE && (a < 0 || b > 100 || a > b))
