@@ -26,6 +26,10 @@ typedef struct hqi_layer_quant {
                                 activation goes through a lookup table (sigmoid, silu, tanh,
                                 hardswish, hardsigmoid, exp); both 0: derived from the output range
                                 as docs/numerics.md says. Ignored for other layers. */
+    float *weight_clip_channels; /* [output channels] or NULL: per output channel clip of |w|
+                                    (weights_clipping mmse), replacing weight_clip; > 0 clips,
+                                    0 leaves the channel unclipped. Owned by the optimizer
+                                    (hqi_weight_clip_free). */
 } hqi_layer_quant_t;
 
 /* Builds the integer params of a quantized model from the graph, its fp-optimized float params and

@@ -304,7 +304,7 @@ static hq_status_t build_weighted(builder_t *b, int index, const float *w, int64
                          (long long)wcount, (long long)cout);
     const double s_in = b->scale[layer->inputs[0]];
     const int32_t wmax = (1 << (wb - 1)) - 1;
-    const double clip = d->weight_clip > 0 ? d->weight_clip : INFINITY;
+    const double layer_clip = d->weight_clip > 0 ? d->weight_clip : INFINITY;
     float *ks = NULL;
     double *acc_scale = calloc((size_t)cout, sizeof *acc_scale);
     void *kq = NULL, *bq = NULL;
@@ -316,6 +316,9 @@ static hq_status_t build_weighted(builder_t *b, int index, const float *w, int64
     if (st == HQ_OK)
         st = put(b, layer, "bias:0", HQ_DTYPE_INT64, 1, &cout, &bq);
     for (int64_t c = 0; st == HQ_OK && c < cout; c++) {
+        const double clip = d->weight_clip_channels && d->weight_clip_channels[c] > 0
+                                ? d->weight_clip_channels[c]
+                                : layer_clip;
         double m = 0;
         for (int64_t i = c; i < wcount; i += cout) {
             double v = fabs((double)w[i]);

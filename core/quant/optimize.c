@@ -71,6 +71,7 @@ void hqi_optimize_result_free(hqi_optimize_result_t *result)
 {
     if (!result)
         return;
+    hqi_weight_clip_free(result->decisions, result->layer_count);
     free(result->decisions);
     hqi_calibration_destroy(result->calibration);
     memset(result, 0, sizeof *result);
@@ -408,6 +409,7 @@ static void run_close(run_t *r)
     hqi_calibration_destroy(r->cal);
     free(r->prec);
     free(r->ranges);
+    hqi_weight_clip_free(r->dec, r->n);
     free(r->dec);
     free(r->locked);
 }

@@ -81,8 +81,10 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
             double maxabs = 0.0;
             for (int64_t r = 0; r < taps * cin_pg; r++)
                 maxabs = fmax(maxabs, fabs(w[r * cout + o]));
-            if (dec[i].weight_clip > 0 && maxabs > dec[i].weight_clip)
-                maxabs = dec[i].weight_clip;
+            double clip = dec[i].weight_clip_channels ? dec[i].weight_clip_channels[o]
+                                                       : dec[i].weight_clip;
+            if (clip > 0 && maxabs > clip)
+                maxabs = clip;
             if (maxabs <= 0.0)
                 continue;
             /* the contract's weight scale: float32(m / W) (docs/numerics.md section 2) */

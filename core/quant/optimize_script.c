@@ -605,7 +605,8 @@ static hq_status_t read_quantization_param(hqi_optimize_work_t *o, const hq_comm
 }
 
 /* pre_quantization_optimization(activation_clipping | weights_clipping, layers=..., mode=...,
- * clipping_values=...): clipping requests of the layers named (all when no layers=). */
+ * clipping_values=...): clipping requests of the layers named (all when no layers=). The search
+ * modes (mmse, and mmse_if4b for weights) take no clipping_values. */
 static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, bool *mask,
                                  hqi_range_request_t *ranges, hq_error_t *err)
 {
@@ -630,6 +631,10 @@ static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, 
             m = HQI_CLIP_MANUAL;
         else if (value_word(mode, "percentile"))
             m = HQI_CLIP_PERCENTILE;
+        else if (value_word(mode, "mmse"))
+            m = HQI_CLIP_MMSE;
+        else if (weights && value_word(mode, "mmse_if4b"))
+            m = HQI_CLIP_MMSE_IF4B;
         else {
             char what[160];
             snprintf(what, sizeof what, "mode=%s", mode->text ? mode->text : "?");
@@ -637,7 +642,11 @@ static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, 
             return HQ_OK;
         }
     }
-    if (st == HQ_OK && m != HQI_CLIP_NONE) {
+    bool searched = m == HQI_CLIP_MMSE || m == HQI_CLIP_MMSE_IF4B;
+    if (st == HQ_OK && searched && values)
+        st = script_error(o, c, err, "mode=%s searches the clip itself: it takes no clipping_values",
+                          mode->text);
+    else if (st == HQ_OK && m != HQI_CLIP_NONE && !searched) {
         if (!value_pair(values, &a, &b) && !(weights && values && value_number(values, &b)))
             st = script_error(o, c, err, "clipping_values must be [low, high]");
         else if (m == HQI_CLIP_PERCENTILE && (a < 0 || b > 100 || a > b))

@@ -2,7 +2,8 @@
  * clipping.
  *
  * Per layer: the observed calibration [min, max] by default, or the activation_clipping range
- * (manual values, or percentiles of the calibration histogram), or force_range_out; always
+ * (manual values, percentiles of the calibration histogram, or the least-MSE clip of that
+ * histogram), or force_range_out; always
  * widened to contain 0 (zero padding and ReLU zeros must be exact). Then groups: a concat's inputs
  * and output, and the layers that only move values (output, feature_splitter, maxpool, slice, pad,
  * reshape, transpose, depth/space, nearest resize) with their input, form one group that gets one
@@ -15,6 +16,7 @@
 #include "graph/layer_types.h"
 #include "quant/precision.h"
 #include "quant/ranges.h"
+#include "runtime/hqrt_numerics.h"
 #include "util/util.h"
 
 /* Smallest range width handed to the integer builder: a layer that only ever output zeros still
@@ -65,6 +67,9 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
         } else if (r->clip == HQI_CLIP_PERCENTILE && s) {
             lo[i] = hqi_stats_percentile(s, r->clip_a);
             hi[i] = hqi_stats_percentile(s, r->clip_b);
+        } else if (r->clip == HQI_CLIP_MMSE && s) {
+            hqi_clip_mmse_activation(s, dec[i].output_bits ? dec[i].output_bits : 8, &lo[i],
+                                     &hi[i]);
         }
         if (r->clip != HQI_CLIP_NONE)
             forced[i] = 1;
@@ -161,10 +166,171 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
     return HQ_OK;
 }
 
+/* ---- activation clipping by least MSE -------------------------------------------------------- */
+
+/* Edge k of the working histogram. */
+static double fine_edge(const hqi_stats_t *s, int k)
+{
+    return s->fine_lo + (s->fine_hi - s->fine_lo) * k / HQI_STATS_FINE_BINS;
+}
+
+double hqi_clip_activation_error(const hqi_stats_t *s, int bits, double lo, double hi)
+{
+    if (!s->fine)
+        return 0.0;
+    double w = (s->fine_hi - s->fine_lo) / HQI_STATS_FINE_BINS;
+    double step = (hi - lo) / (ldexp(1.0, bits) - 1.0), e = 0.0;
+    for (int j = 0; j < HQI_STATS_FINE_BINS; j++) {
+        double x = s->fine_lo + (j + 0.5) * w, c = (double)s->fine[j];
+        e += x < lo ? c * (x - lo) * (x - lo) : x > hi ? c * (x - hi) * (x - hi)
+                                                       : c * step * step / 12.0;
+    }
+    return e;
+}
+
+void hqi_clip_mmse_activation(const hqi_stats_t *s, int bits, double *lo, double *hi)
+{
+    enum { NB = HQI_STATS_FINE_BINS };
+    *lo = *hi = 0.0;
+    if (!s->seen || !s->fine)
+        return;
+    int first = -1, last = -1;
+    for (int j = 0; j < NB; j++)
+        if (s->fine[j]) {
+            first = first < 0 ? j : first;
+            last = j;
+        }
+    *lo = s->min < 0 ? s->min : 0.0;
+    *hi = s->max > 0 ? s->max : 0.0;
+    double *e_low = malloc(sizeof(double) * (NB + 1) * 3);
+    if (first < 0 || !e_low) {
+        free(e_low);
+        return; /* no clipping */
+    }
+    double *e_high = e_low + NB + 1, *below = e_high + NB + 1;
+    /* candidates: lo at edges a in [a0, k0] (edge <= 0), hi at edges b in [k1, b1] (edge >= 0) */
+    int k0 = 0;
+    while (k0 < NB && fine_edge(s, k0 + 1) <= 0.0)
+        k0++;
+    int k1 = fine_edge(s, k0) == 0.0 ? k0 : k0 + 1;
+    int a0 = first < k0 ? first : k0, b1 = last + 1 > k1 ? last + 1 : k1;
+    double w = (s->fine_hi - s->fine_lo) / NB;
+    /* clipping errors, accumulated bin by bin from the empty ends: t1 and t2 are the sums of
+       count * distance and count * distance^2 to the current edge */
+    double t0 = 0, t1 = 0, t2 = 0;
+    for (int a = a0; a <= k0; a++) {
+        e_low[a] = t2;
+        t2 += 2 * w * t1 + w * w * t0 + (double)s->fine[a] * w * w / 4;
+        t1 += w * t0 + (double)s->fine[a] * w / 2;
+        t0 += (double)s->fine[a];
+    }
+    t0 = t1 = t2 = 0;
+    for (int b = b1; b >= k1; b--) {
+        e_high[b] = t2;
+        if (b == 0)
+            break;
+        double c = (double)s->fine[b - 1];
+        t2 += 2 * w * t1 + w * w * t0 + c * w * w / 4;
+        t1 += w * t0 + c * w / 2;
+        t0 += c;
+    }
+    below[0] = 0;
+    for (int j = 0; j < NB; j++)
+        below[j + 1] = below[j] + (double)s->fine[j];
+    /* both clipping errors grow as an edge moves towards 0 and the rounding error is >= 0, so a
+       sweep stops as soon as the clipping errors alone reach the best */
+    double levels = ldexp(1.0, bits) - 1.0, best = INFINITY;
+    int best_a = a0, best_b = b1;
+    for (int a = a0; a <= k0 && e_low[a] < best; a++) {
+        double ea = fine_edge(s, a);
+        for (int b = b1; b >= k1 && e_low[a] + e_high[b] < best; b--) {
+            double step = (fine_edge(s, b) - ea) / levels;
+            double e = e_low[a] + e_high[b] + (below[b] - below[a]) * step * step / 12.0;
+            if (e < best) {
+                best = e;
+                best_a = a;
+                best_b = b;
+            }
+        }
+    }
+    double a = fine_edge(s, best_a), b = fine_edge(s, best_b);
+    a = a > s->min ? a : s->min;
+    b = b < s->max ? b : s->max;
+    *lo = a < 0 ? a : 0.0;
+    *hi = b > 0 ? b : 0.0;
+    free(e_low);
+}
+
+/* ---- weight clipping ------------------------------------------------------------------------ */
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
     return x < y ? -1 : x > y;
+}
+
+double hqi_weight_clip_error(const float *w, int64_t count, int64_t stride, int bits, double clip)
+{
+    if (!(clip > 0))
+        return 0.0;
+    const int64_t wmax = ((int64_t)1 << (bits - 1)) - 1;
+    float scale = (float)(clip / (double)wmax);
+    if (!(scale > 0))
+        scale = 1e-30f;
+    double e = 0.0;
+    for (int64_t k = 0; k < count; k++) {
+        double v = (double)w[k * stride];
+        double c = v > clip ? clip : v < -clip ? -clip : v;
+        int64_t q = hqrt_round_double(c / (double)scale);
+        q = q > wmax ? wmax : q < -wmax ? -wmax : q;
+        double d = v - (double)q * (double)scale;
+        e += d * d;
+    }
+    return e;
+}
+
+double hqi_weight_clip_mmse(const float *w, int64_t count, int64_t stride, int bits)
+{
+    double m = 0.0;
+    for (int64_t k = 0; k < count; k++)
+        m = fmax(m, fabs((double)w[k * stride]));
+    if (!(m > 0))
+        return 0.0;
+    double best_clip = m, best = hqi_weight_clip_error(w, count, stride, bits, m);
+    for (int k = HQI_WEIGHT_CLIP_STEPS - 1; k >= 1; k--) {
+        double clip = m * k / HQI_WEIGHT_CLIP_STEPS;
+        double e = hqi_weight_clip_error(w, count, stride, bits, clip);
+        if (e < best) {
+            best = e;
+            best_clip = clip;
+        }
+    }
+    return best_clip;
+}
+
+void hqi_weight_clip_free(hqi_layer_quant_t *dec, int count)
+{
+    for (int i = 0; dec && i < count; i++) {
+        free(dec[i].weight_clip_channels);
+        dec[i].weight_clip_channels = NULL;
+    }
+}
+
+/* Per output channel least-MSE clips of one layer (kernel's last axis = output channels). */
+static hq_status_t weight_clip_channels(const hq_layer_t *l, const hq_tensor_t *k,
+                                        hqi_layer_quant_t *d, hq_error_t *err)
+{
+    int64_t count = hq_tensor_count(k), cout = l->params.kernel_out;
+    if (k->dtype != HQ_DTYPE_FLOAT32 || cout < 1 || count % cout)
+        return HQ_OK; /* not a layout the builder clips per channel */
+    float *clips = malloc(sizeof(float) * (size_t)cout);
+    if (!clips)
+        return hqi_nomem(err, "weights_clipping");
+    int bits = d->weight_bits ? d->weight_bits : 8;
+    for (int64_t c = 0; c < cout; c++)
+        clips[c] = (float)hqi_weight_clip_mmse((const float *)k->data + c, count / cout, cout, bits);
+    d->weight_clip_channels = clips;
+    return HQ_OK;
 }
 
 hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *params,
@@ -182,7 +348,15 @@ hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *par
             dec[i].weight_clip = (float)(a > b ? a : b);
             continue;
         }
+        if (req[i].weight_clip == HQI_CLIP_MMSE_IF4B && dec[i].weight_bits != 4)
+            continue;
         const hq_tensor_t *k = hqi_param(params, l, "kernel:0");
+        if (req[i].weight_clip == HQI_CLIP_MMSE || req[i].weight_clip == HQI_CLIP_MMSE_IF4B) {
+            hq_status_t st = k ? weight_clip_channels(l, k, &dec[i], err) : HQ_OK;
+            if (st != HQ_OK)
+                return st;
+            continue;
+        }
         if (!k)
             return hqi_error(err, HQ_ERR_NOT_FOUND, "weights_clipping: %s has no kernel", l->name);
         int64_t count = hq_tensor_count(k);

@@ -15,6 +15,8 @@ typedef enum hqi_clip_mode {
     HQI_CLIP_NONE = 0,
     HQI_CLIP_MANUAL,     /* clip to [a, b] */
     HQI_CLIP_PERCENTILE, /* clip to the [a, b] percentiles */
+    HQI_CLIP_MMSE,       /* the clip with the least expected quantization MSE */
+    HQI_CLIP_MMSE_IF4B,  /* weights only: HQI_CLIP_MMSE on layers with 4-bit weights */
 } hqi_clip_mode_t;
 
 /* Range requests of one layer from the script. */
@@ -23,8 +25,9 @@ typedef struct hqi_range_request {
     float force_lo, force_hi;
     hqi_clip_mode_t clip; /* pre_quantization_optimization(activation_clipping, ...) */
     double clip_a, clip_b;
-    hqi_clip_mode_t weight_clip; /* weights_clipping: manual (|w| <= max(|a|,|b|)) or percentile
-                                    (of |w|, clip_b or clip_a when one value) */
+    hqi_clip_mode_t weight_clip; /* weights_clipping: manual (|w| <= max(|a|,|b|)), percentile
+                                    (of |w| in the layer, clip_b or clip_a when one value), mmse
+                                    (per output channel), mmse_if4b */
     double weight_a, weight_b;
 } hqi_range_request_t;
 
@@ -38,10 +41,39 @@ bool hqi_range_preserving(const hq_layer_t *layer);
 hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t *calibration,
                                const hqi_range_request_t *requests, hqi_layer_quant_t *decisions,
                                const hqi_logger_t *logger, hq_error_t *err);
-/* weight_clip of every decision from the weights_clipping requests and the fp params. */
+/* weight_clip (or weight_clip_channels) of every decision from the weights_clipping requests
+ * and the fp params; weight_bits must be decided. The per-channel arrays are the decisions' own:
+ * free them with hqi_weight_clip_free. */
 hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *params,
                                     const hqi_range_request_t *requests,
                                     hqi_layer_quant_t *decisions, hq_error_t *err);
+/* Frees the weight_clip_channels of `count` decisions and sets them to NULL. Accepts NULL. */
+void hqi_weight_clip_free(hqi_layer_quant_t *decisions, int count);
+
+/* Activation clipping by least expected MSE, from the working histogram of `stats` (fine bins of
+ * width w over [fine_lo, fine_hi], each bin's values taken at its centre): over the bin edges
+ * lo <= 0 <= hi between the edge at or below the observed min and the edge at or above the
+ * observed max, the pair minimising
+ *     sum over bins below lo of count * (centre - lo)^2 + the same above hi
+ *     + (values inside) * step^2 / 12,   step = (hi - lo) / (2^bits - 1).
+ * The chosen edges are then brought inside the observed [min, max] (so no clipping gives exactly
+ * the observed range) and made to contain 0. [0, 0] before any value. */
+void hqi_clip_mmse_activation(const hqi_stats_t *stats, int bits, double *lo, double *hi);
+/* The expected MSE (the sum above, not divided by the count) of quantizing the histogram of
+ * `stats` over [lo, hi] at `bits`, lo and hi being bin edges. */
+double hqi_clip_activation_error(const hqi_stats_t *stats, int bits, double lo, double hi);
+
+/* Fractions of a channel's max |w| the weight mmse search tries: k / HQI_WEIGHT_CLIP_STEPS for
+ * k = 1 .. HQI_WEIGHT_CLIP_STEPS (the last is no clipping). */
+#define HQI_WEIGHT_CLIP_STEPS 200
+/* The sum of (w - q(w))^2 over `count` weights w[k * stride] with the builder's symmetric
+ * quantizer at `bits` (scale = float32(clip / (2^(bits-1) - 1)), |w| clipped to `clip`, rounding
+ * half away from zero). 0 when clip <= 0. */
+double hqi_weight_clip_error(const float *w, int64_t count, int64_t stride, int bits, double clip);
+/* The clip of one channel (w[k * stride], k < count) with the least hqi_weight_clip_error over
+ * the fractions of max |w| above; max |w| itself when nothing clips better (ties keep the larger
+ * clip). */
+double hqi_weight_clip_mmse(const float *w, int64_t count, int64_t stride, int bits);
 
 /* The pre-activation range a lookup-table activation needs: the observed [pre_min, pre_max]
  * narrowed to where the activation's output is more than a quarter output step inside the output

@@ -87,7 +87,7 @@ static void setup(void)
     for (int i = 0; i < count; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
         int wb = l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW ? (i == dw ? 16 : 4) : 0;
-        d[i] = (hqi_layer_quant_t){8, wb, i == dw || i == sum ? 16 : 8, -2.0f, 3.0f, 0, 0, 0};
+        d[i] = (hqi_layer_quant_t){8, wb, i == dw || i == sum ? 16 : 8, -2.0f, 3.0f, 0, 0, 0, NULL};
     }
     if (hqi_quant_build_params(graph, fpo, d, &base, NULL) != HQ_OK)
         abort();

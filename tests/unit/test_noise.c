@@ -102,7 +102,7 @@ static fixture_t make(int c2_bits)
     for (int i = 0; i < 5; i++) {
         const hq_layer_t *l = hq_graph_layer(g, i);
         int wb = l->type == HQ_LAYER_CONV ? (i == f.c2 ? c2_bits : 8) : 0;
-        d[i] = (hqi_layer_quant_t){8, wb, 8, r.lo[i], r.hi[i], 0, 0, 0};
+        d[i] = (hqi_layer_quant_t){8, wb, 8, r.lo[i], r.hi[i], 0, 0, 0, NULL};
     }
     hq_npz_t *q = NULL;
     if (hqi_quant_build_params(g, fpo, d, &q, &err))

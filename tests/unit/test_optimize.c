@@ -873,7 +873,7 @@ static void bias_correction_subtracts_the_expected_weight_error(void **state)
     hqi_calibration_t cal = {3, stats, 4};
     hqi_layer_quant_t dec[3] = {{0}};
     for (int i = 0; i < 3; i++)
-        dec[i] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0};
+        dec[i] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0, NULL};
     dec[conv].weight_bits = 4;
     hq_npz_t *out = NULL;
     int corrected = 0;

@@ -80,7 +80,7 @@ static hqi_layer_quant_t *decide(const hq_graph_t *g, const hq_npz_t *params, co
         const hq_layer_t *l = hq_graph_layer(g, i);
         bool weights = l->type == HQ_LAYER_CONV || l->type == HQ_LAYER_DW ||
                        l->type == HQ_LAYER_DENSE || l->type == HQ_LAYER_DECONV;
-        d[i] = (hqi_layer_quant_t){abits, weights ? wbits : 0, abits, r.lo[i], r.hi[i], 0, 0, 0};
+        d[i] = (hqi_layer_quant_t){abits, weights ? wbits : 0, abits, r.lo[i], r.hi[i], 0, 0, 0, NULL};
     }
     free(r.lo);
     free(r.hi);
@@ -142,9 +142,9 @@ static void tiny_model_output_matches_the_hand_computation(void **state)
     int64_t ks[4] = {1, 1, 1, 2}, bs[1] = {2};
     test_put_floats(fpo, "tiny/conv/kernel:0", 4, ks, w);
     test_put_floats(fpo, "tiny/conv/bias:0", 1, bs, b);
-    hqi_layer_quant_t d[3] = {{8, 0, 8, -1.0f, 1.0f, 0, 0, 0},
-                              {8, 8, 8, 0.0f, 2.0f, 0, 0, 0},
-                              {8, 0, 8, 0.0f, 2.0f, 0, 0, 0}};
+    hqi_layer_quant_t d[3] = {{8, 0, 8, -1.0f, 1.0f, 0, 0, 0, NULL},
+                              {8, 8, 8, 0.0f, 2.0f, 0, 0, 0, NULL},
+                              {8, 0, 8, 0.0f, 2.0f, 0, 0, 0, NULL}};
     hq_npz_t *q = NULL;
     if (hqi_quant_build_params(g, fpo, d, &q, &err))
         fail_msg("%s", err.message);

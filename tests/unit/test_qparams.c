@@ -53,9 +53,9 @@ static small_t make_small(hq_activation_t act)
     int64_t ks[4] = {1, 1, 1, 2}, bs[1] = {2};
     test_put_floats(s.fpo, "m/conv/kernel:0", 4, ks, w);
     test_put_floats(s.fpo, "m/conv/bias:0", 1, bs, b);
-    s.d[0] = (hqi_layer_quant_t){8, 0, 8, 0.0f, 2.0f, 0, 0, 0};
-    s.d[1] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0};
-    s.d[2] = (hqi_layer_quant_t){8, 0, 8, -5.0f, 5.0f, 0, 0, 0}; /* ignored: pass-through */
+    s.d[0] = (hqi_layer_quant_t){8, 0, 8, 0.0f, 2.0f, 0, 0, 0, NULL};
+    s.d[1] = (hqi_layer_quant_t){8, 8, 8, -1.0f, 1.0f, 0, 0, 0, NULL};
+    s.d[2] = (hqi_layer_quant_t){8, 0, 8, -5.0f, 5.0f, 0, 0, 0, NULL}; /* ignored: pass-through */
     return s;
 }
 
@@ -190,10 +190,10 @@ static void concat_inputs_with_different_encodings_are_refused(void **state)
     assert_int_equal(hq_graph_connect(g, b, 0, cat, NULL), HQ_OK);
     test_add_layer(g, "out", HQ_LAYER_OUTPUT, cat);
     assert_int_equal(hq_graph_finalize(g, "c", NULL), HQ_OK);
-    hqi_layer_quant_t d[4] = {{8, 0, 8, -1, 1, 0, 0, 0},
-                              {8, 0, 8, -1, 1, 0, 0, 0},
-                              {8, 0, 8, -1, 1, 0, 0, 0},
-                              {8, 0, 8, -1, 1, 0, 0, 0}};
+    hqi_layer_quant_t d[4] = {{8, 0, 8, -1, 1, 0, 0, 0, NULL},
+                              {8, 0, 8, -1, 1, 0, 0, 0, NULL},
+                              {8, 0, 8, -1, 1, 0, 0, 0, NULL},
+                              {8, 0, 8, -1, 1, 0, 0, 0, NULL}};
     hq_npz_t *q = NULL;
     hq_error_t err = {0};
     assert_int_equal(hqi_quant_build_params(g, NULL, d, &q, &err), HQ_OK); /* shared: fine */
