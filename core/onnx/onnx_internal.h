@@ -319,6 +319,7 @@ hq_status_t onnxi_convert_conv_transpose(onnxi_ctx_t *c, const Onnx__NodeProto *
 hq_status_t onnxi_convert_max_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_average_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_global_average_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n);
+hq_status_t onnxi_convert_reduce_mean(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_global_max_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 
 /* A 1-D op on [N, C, L] is the 2-D op on [N, C, 1, L]: the node is copied with its spatial
@@ -388,6 +389,11 @@ void onnxi_plan_patterns(onnxi_ctx_t *c);
  * *done = true, the two later nodes planned as skipped); *done = false when they are not that. */
 hq_status_t onnxi_pixel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
                                 const int64_t *in, const int64_t *to, bool *done);
+/* Reshape `n` to the 5-D [N, g, C/g, H, W] and a Transpose swapping axes 1 and 2, read only by a
+ * Reshape, as one channel_shuffle layer (groups g) giving the Transpose's output as [N, C, H, W]
+ * (then *done = true, the Transpose planned as skipped); *done = false when they are not that. */
+hq_status_t onnxi_channel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
+                                  const int64_t *in, const int64_t *to, bool *done);
 
 /* ---- channels-last inputs and outputs (onnx_channels_last.c) ------------------------------ */
 

@@ -13,6 +13,7 @@ static const onnxi_op_t op_table[] = {
     {"AveragePool", onnxi_convert_average_pool, NULL, true},
     {"GlobalAveragePool", onnxi_convert_global_average_pool, NULL, true},
     {"GlobalMaxPool", onnxi_convert_global_max_pool, NULL, true},
+    {"ReduceMean", onnxi_convert_reduce_mean, NULL, false},
     /* dense layers and batch norm (onnx_ops_dense.c) */
     {"Gemm", onnxi_convert_gemm, NULL, false},
     {"MatMul", onnxi_convert_matmul, NULL, false},

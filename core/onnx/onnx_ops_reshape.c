@@ -126,6 +126,9 @@ hq_status_t onnxi_convert_reshape(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     if (to_rank == 6 && rank == 4 && to[0] == 1 && !x->flat &&
         (st = onnxi_pixel_shuffle(c, n, x, in, to, &done)) != HQ_OK)
         return st;
+    if (to_rank == 5 && rank == 4 && to[0] == 1 && !x->flat &&
+        (st = onnxi_channel_shuffle(c, n, x, in, to, &done)) != HQ_OK)
+        return st;
     if (done)
         return HQ_OK;
     return reshape_value(c, n, x, to_rank, to);

@@ -1,6 +1,7 @@
 /* onnx_ops_window.c — the ops that slide a window over H and W: Conv (conv, dw), ConvTranspose
- * (deconv), MaxPool, AveragePool and the global pools; weights go from ONNX [O, I, kH, kW] to
- * hq [kH, kW, I, O]. A 1-D form on [N, C, L] is converted as the 2-D op with H = 1. */
+ * (deconv), MaxPool, AveragePool, the global pools and ReduceMean over H and W; weights go from
+ * ONNX [O, I, kH, kW] to hq [kH, kW, I, O]. A 1-D form on [N, C, L] is converted as the 2-D op
+ * with H = 1. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,10 @@ static hq_status_t window_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_la
         if (k != 2 || v[0] < 1 || v[1] < 1 || v[0] > 4096 || v[1] > 4096)
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "dilations must be 2 positive values");
         if (!dilations_allowed && (v[0] != 1 || v[1] != 1))
-            NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "dilated pooling is not supported");
+            NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                      "dilations [%lld, %lld]: hq's pool layers have no dilation (neither the "
+                      ".hn nor the compiled pool op carries one)",
+                      (long long)v[0], (long long)v[1]);
         p->dilation_h = (int)v[0];
         p->dilation_w = (int)v[1];
     }
@@ -340,6 +344,43 @@ hq_status_t onnxi_convert_global_max_pool(onnxi_ctx_t *c, const Onnx__NodeProto 
 hq_status_t onnxi_convert_global_average_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     return convert_pool(c, n, true, false);
+}
+
+/* ReduceMean over H and W (axes [2, 3], either order, negative forms too) of an [N, C, H, W]
+ * tensor, as torch exports x.mean([2, 3]): global_avg_pool. With keepdims 0 the [N, C] result is
+ * the pending flatten of that [N, C, 1, 1], as a Flatten after GlobalAveragePool would be. */
+hq_status_t onnxi_convert_reduce_mean(onnxi_ctx_t *c, const Onnx__NodeProto *n)
+{
+    onnxi_value_t *x;
+    int64_t dims[4], axes[HQ_TENSOR_MAX_DIMS];
+    int count;
+    hq_status_t st;
+    if ((st = onnxi_image_input(c, n, &x, dims)) != HQ_OK ||
+        (st = onnxi_axes_of(c, n, 4, axes, &count)) != HQ_OK)
+        return st;
+    bool h = false, w = false, other = false;
+    for (int i = 0; i < count; i++) {
+        h |= axes[i] == 2;
+        w |= axes[i] == 3;
+        other |= axes[i] < 2;
+    }
+    if (count != 2 || !h || !w || other)
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "mean over axes other than [2, 3] (hq averages over H and W only)");
+    int index;
+    if ((st = onnxi_new_layer(c, HQ_LAYER_GLOBAL_AVG_POOL, n, &index)) != HQ_OK ||
+        (st = onnxi_connect_value(c, x, index)) != HQ_OK ||
+        (st = onnxi_set_layer_output(c, n, 0, index, 0, 4)) != HQ_OK)
+        return st;
+    if (!onnxi_attr_int(n, "keepdims", 1)) {
+        onnxi_value_t *out = onnxi_value_of(c, n->output[0]);
+        out->rank = 2;
+        out->flat = true;
+        out->flat_c = dims[1];
+        out->flat_h = 1;
+        out->flat_w = 1;
+    }
+    return HQ_OK;
 }
 
 /* ---- 1-D convolutions and pools ------------------------------------------------------------ */

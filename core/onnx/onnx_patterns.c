@@ -1,7 +1,9 @@
 /* onnx_patterns.c — multi-node patterns recognised before or during conversion: the SiLU and
  * HardSwish decompositions (x * sigmoid(x), x * relu6(x + 3) / 6, ...) become one activation,
- * and PyTorch's exported PixelShuffle (Reshape -> Transpose -> Reshape) one depth_to_space. */
+ * PyTorch's exported PixelShuffle (Reshape -> Transpose -> Reshape) one depth_to_space, and
+ * ShuffleNet's channel shuffle (Reshape -> Transpose, then any Reshape) one channel_shuffle. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,4 +222,44 @@ hq_status_t onnxi_pixel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_
     c->plans[ri].skip = true;
     *done = true;
     return onnxi_set_layer_output(c, r2, 0, index, 0, 4);
+}
+
+/* ShuffleNet's channel shuffle as PyTorch exports x.view(N, g, C/g, H, W).transpose(1, 2)
+ * .contiguous().view(N, C, H, W): Reshape to [N, g, C/g, H, W] -> Transpose [0, 2, 1, 3, 4] is
+ * channel_shuffle with groups g, whose NCHW output holds the transposed 5-D tensor's elements in
+ * the same order. So the Transpose's output becomes that layer's [N, C, H, W] and the Reshape
+ * that alone reads it converts as usual (to [N, C, H, W] it vanishes). Its target is often not
+ * known yet here (torch computes it from Shape after the Transpose); a 0 entry in it would copy
+ * a 5-D extent, which torch never writes. `n` is the first Reshape, `to` its 5-D target. */
+hq_status_t onnxi_channel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
+                                  const int64_t *in, const int64_t *to, bool *done)
+{
+    *done = false;
+    static const int64_t swap_groups[5] = {0, 2, 1, 3, 4};
+    if (to[1] * to[2] != in[1] || to[3] != in[2] || to[4] != in[3] || to[1] < 1 ||
+        to[1] > INT32_MAX)
+        return HQ_OK;
+    size_t self = 0, ti, ri;
+    while (self < c->g->n_node && c->g->node[self] != n)
+        self++;
+    const Onnx__NodeProto *t = sole_consumer(c, n->output[0], self, &ti);
+    if (!t || strcmp(t->op_type, "Transpose") || t->n_output != 1)
+        return HQ_OK;
+    int k;
+    const int64_t *perm = onnxi_attr_ints(t, "perm", &k);
+    if (k != 5 || memcmp(perm, swap_groups, sizeof swap_groups))
+        return HQ_OK;
+    const Onnx__NodeProto *r2 = sole_consumer(c, t->output[0], ti, &ri);
+    if (!r2 || strcmp(r2->op_type, "Reshape"))
+        return HQ_OK;
+    int index;
+    hq_status_t st;
+    if ((st = onnxi_new_layer(c, HQ_LAYER_CHANNEL_SHUFFLE, n, &index)) != HQ_OK ||
+        (st = onnxi_connect_value(c, x, index)) != HQ_OK ||
+        (st = hq_layer_add_original_name(c->graph, index, onnxi_node_label(t), c->err)) != HQ_OK)
+        return st;
+    onnxi_layer_params(c, index)->groups = (int)to[1];
+    c->plans[ti].skip = true;
+    *done = true;
+    return onnxi_set_layer_output(c, t, 0, index, 0, 4);
 }

@@ -1529,6 +1529,55 @@ static void pixel_shuffle_reshape_transpose_reshape_becomes_depth_to_space(void 
     }
 }
 
+static void channel_shuffle_reshape_transpose_reshape_becomes_channel_shuffle(void **state)
+{
+    (void)state;
+    /* x [1, 6, 1, 1] viewed as [1, g = 3, 2, 1, 1], axes 1 and 2 swapped, viewed back */
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 6, 1, 1});
+    int64_t five[5] = {1, 3, 2, 1, 1}, four[4] = {1, -1, 1, 1};
+    init_i(&m, "s5", 1, (int64_t[]){5}, five);
+    init_i(&m, "s4", 1, (int64_t[]){4}, four);
+    node(&m, "Reshape", "r1", "x,s5", "a", NULL);
+    node(&m, "Transpose", "t", "a", "b", "perm=0,2,1,3,4");
+    node(&m, "Reshape", "r2", "b,s4", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_CHANNEL_SHUFFLE), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_RESHAPE), 0);
+    assert_int_equal(layer_named(a, "m/channel_shuffle1")->params.groups, 3);
+    float x[6] = {1, 2, 3, 4, 5, 6}, out[6];
+    emulate(a, x, out, 6);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            assert_float_equal(out[i * 3 + j], x[j * 2 + i], 0);
+    hq_archive_destroy(a);
+}
+
+static void reduce_mean_over_h_and_w_is_a_global_average_pool(void **state)
+{
+    (void)state;
+    for (int keep = 0; keep < 2; keep++) {
+        model_t m = {0};
+        input(&m, "x", 4, (int64_t[]){1, 2, 2, 2});
+        node(&m, "ReduceMean", "mean", "x", "y", keep ? "axes=-1,2" : "axes=2,3;keepdims=0");
+        output(&m, "y");
+        hq_archive_t *a = parse_ok(&m);
+        assert_int_equal(count_type(a, HQ_LAYER_GLOBAL_AVG_POOL), 1);
+        float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[2]; /* NHWC: channel 0 = 1, 3, 5, 7 */
+        emulate(a, x, out, 2);
+        assert_float_equal(out[0], 4, 1e-6);
+        assert_float_equal(out[1], 5, 1e-6);
+        hq_archive_destroy(a);
+    }
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 2, 2});
+    node(&m, "ReduceMean", "mean", "x", "y", "axes=1,2,3");
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED, "mean over axes other than [2, 3]");
+}
+
 static void default_network_name_drops_only_the_last_extension(void **state)
 {
     (void)state;
@@ -1838,6 +1887,8 @@ int main(void)
         cmocka_unit_test(axes_that_move_the_batch_and_training_dropout_are_refused),
         cmocka_unit_test(global_max_pool_is_one_maxpool_window_over_the_image),
         cmocka_unit_test(pixel_shuffle_reshape_transpose_reshape_becomes_depth_to_space),
+        cmocka_unit_test(channel_shuffle_reshape_transpose_reshape_becomes_channel_shuffle),
+        cmocka_unit_test(reduce_mean_over_h_and_w_is_a_global_average_pool),
         cmocka_unit_test(default_network_name_drops_only_the_last_extension),
         cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
         cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),

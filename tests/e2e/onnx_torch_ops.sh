@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Torch exports of the ops real networks need beyond the basic set (tests/models/torch_op_cases.py,
+# Debian's torch, built in a temporary folder): hq parse gives the expected layers (a
+# ShuffleNetV2 block's Reshape -> Transpose -> Reshape is one channel_shuffle, x.mean([2, 3]) one
+# global_avg_pool, PReLU with a [C, 1, 1] or [1] slope fuses into the conv) and hq emulate
+# (native) on the NHWC data equals torch's output: |hq - torch| <= 1e-4 * max|torch| + 1e-5;
+# a dilated MaxPool is refused with one line naming the node and the dilations. Skipped (exit 0 with a note) only when
+# /usr/bin/python3 cannot import torch and torchvision.
+set -euo pipefail
+py=/usr/bin/python3
+if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
+    echo "onnx_torch_ops: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
+    exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+cases="shuffle_block shufflenet_v2_x0_5 mnasnet0_5 reduce_mean_keep prelu_slopes"
+"$py" "$HQ_SOURCE_DIR/tests/models/torch_op_cases.py" . $cases pool_dilated 2>/dev/null
+status=0
+fail() { echo "FAIL $*"; status=1; }
+
+# layer counts by type that each parse must give
+declare -A want=([shuffle_block]="channel_shuffle=1 transpose=0 reshape=0"
+                 [shufflenet_v2_x0_5]="channel_shuffle=16 transpose=0 reshape=0 global_avg_pool=1"
+                 [mnasnet0_5]="global_avg_pool=1 reshape=0"
+                 [reduce_mean_keep]="global_avg_pool=1"
+                 [prelu_slopes]="conv=2 activation=0")
+for m in $cases; do
+    "$HQ" parse "$m.onnx" -o "$m.har" >/dev/null || { fail "$m: hq parse"; continue; }
+    "$HQ" info "$m.har" >"$m.info"
+    for w in ${want[$m]}; do
+        got=$(awk -v t="${w%=*}" -v p="$m/" 'index($1, p) == 1 && $2 == t' "$m.info" | wc -l)
+        [ "$got" = "${w#*=}" ] || fail "$m: $got ${w%=*} layers, not ${w#*=}"
+    done
+    "$HQ" emulate "$m.har" -d "$m.input.npy" -o "$m.npz" >/dev/null
+    "$py" - "$m.npz" "$m.output.npy" "$m" <<'PY' || status=1
+import sys
+import numpy as np
+out = np.load(sys.argv[1])
+got = out[list(out.keys())[0]].astype(np.float64)
+ref = np.load(sys.argv[2]).astype(np.float64)
+if got.shape != ref.shape:
+    print("FAIL %s: hq output %s, torch %s" % (sys.argv[3], got.shape, ref.shape))
+    sys.exit(1)
+err = np.abs(got - ref).max()
+bound = 1e-4 * np.abs(ref).max() + 1e-5
+print("%s: %s, max|hq - torch| %.3g, max|ref| %.4g, bound %.3g" % (
+    sys.argv[3], got.shape, err, np.abs(ref).max(), bound))
+sys.exit(0 if err <= bound else 1)
+PY
+done
+
+set +e
+"$HQ" parse pool_dilated.onnx -o pool_dilated.har >/dev/null 2>pool.err
+rc=$?
+set -e
+want="hq parse: pool_dilated.onnx: node '/pool/MaxPool' (MaxPool): dilations [2, 2]: hq's pool layers have no dilation (neither the .hn nor the compiled pool op carries one)"
+[ "$rc" = 2 ] && [ "$(cat pool.err)" = "$want" ] && [ ! -e pool_dilated.har ] ||
+    fail "dilated MaxPool: exit $rc, '$(cat pool.err)'"
+exit $status
