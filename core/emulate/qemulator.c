@@ -247,8 +247,9 @@ static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
         st = to_shape(&c->out_shapes[0], &os, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_elementwise(&c->op->u.eltwise, &as, c->inputs[0], &bs, c->inputs[1],
-                                          &os, c->outputs[0]),
+    return kernel_status(hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &c->op->u.eltwise, &as,
+                                                 c->inputs[0], &bs, c->inputs[1], &os,
+                                                 c->outputs[0]),
                          "elementwise", err);
 }
 

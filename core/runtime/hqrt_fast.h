@@ -49,4 +49,22 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
                      uint8_t *scratch);
 
+/* Vector lanes for the per-element kernels (hqrt_kernels_stage.c), bit-exact with the
+ * reference. hqrt_i_vector_isa: the variant this CPU runs now, HQRT_ISA_AVX512 (AVX512F/BW/DQ/
+ * VL), HQRT_ISA_AVX2 (also with HQRT_NO_VNNI=1), or HQRT_ISA_REFERENCE (no AVX2, or
+ * HQRT_NO_FAST=1); every function below takes it, so tests can run each variant. */
+enum { HQRT_ISA_REFERENCE = 0, HQRT_ISA_AVX2 = 1, HQRT_ISA_AVX512 = 2 };
+int hqrt_i_vector_isa(void);
+
+/* out[j] = hqrt_output_code(stage, (bias ? bias[ch0 + j] : 0) + acc[j], ch0 + j) for j < n,
+ * codes of stage->out_bits bits. The 64-bit path runs the reference. */
+void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                      const int64_t *bias, int32_t ch0, int32_t n, void *out);
+
+/* hqrt_elementwise (same arguments, same status, same codes): vector runs along the innermost
+ * axis for every broadcast form on the 32-bit path; the reference otherwise. */
+int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape,
+                            const void *a, const hqrt_shape_t *b_shape, const void *b,
+                            const hqrt_shape_t *out_shape, void *output);
+
 #endif

@@ -163,6 +163,7 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     int32_t *acc = (int32_t *)(void *)scratch;
     const __m256i zp = _mm256_set1_epi32(kp->in_zp);
     const int32_t bits = kp->out.out_bits;
+    const int isa = hqrt_i_vector_isa();
     for (int64_t oy = row_begin; oy < row_end; oy++)
         for (int64_t ox = 0; ox < out.w; ox++) {
             int64_t ch = 0;
@@ -207,6 +208,11 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 acc[ch] = a;
             }
             size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
+            if (!addend) {
+                hqrt_i_stage_row(isa, &kp->out, acc, bias, 0, c,
+                                 output + base * (bits == 16 ? 2u : 1u));
+                continue;
+            }
             for (int32_t o = 0; o < c; o++)
                 hqrt_store(output, bits, base + (size_t)o,
                            hqrt_i_finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o,

@@ -396,8 +396,9 @@ static size_t broadcast_offset(const hqrt_shape_t *s, const hqrt_shape_t *out, c
     return off;
 }
 
-int hqrt_elementwise(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
-                     const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *output)
+int hqrt_elementwise_check(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                           const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
+                           const void *output)
 {
     if (!p || !a || !b || !output || !shape_ok(as) || !shape_ok(bs) || !shape_ok(os) ||
         as->ndim != os->ndim || bs->ndim != os->ndim)
@@ -413,7 +414,13 @@ int hqrt_elementwise(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const vo
         p->b_shift < -31 || p->b_shift > 30)
         return HQRT_KERNEL_ERR_ARGUMENT;
     const int32_t channels = os->dims[os->ndim - 1];
-    if (hqrt_output_stage_check(&p->out, channels) != HQRT_KERNEL_OK)
+    return hqrt_output_stage_check(&p->out, channels);
+}
+
+int hqrt_elementwise(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                     const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *output)
+{
+    if (hqrt_elementwise_check(p, as, a, bs, b, os, output) != HQRT_KERNEL_OK)
         return HQRT_KERNEL_ERR_ARGUMENT;
     int32_t coord[HQRT_MAX_DIMS] = {0};
     const int64_t total = shape_count(os);

@@ -166,6 +166,10 @@ typedef struct hqrt_ew_params {
 int hqrt_elementwise(const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape, const void *a,
                      const hqrt_shape_t *b_shape, const void *b, const hqrt_shape_t *out_shape,
                      void *output);
+/* HQRT_KERNEL_OK when hqrt_elementwise accepts these arguments (its own check). */
+int hqrt_elementwise_check(const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape,
+                           const void *a, const hqrt_shape_t *b_shape, const void *b,
+                           const hqrt_shape_t *out_shape, const void *output);
 
 /* Standalone activation on rows x channels codes: acc = q - in_zp, then the output stage
  * (relu/relu6/clip/linear: clamp; leaky/prelu: multiplier_neg). */

@@ -263,12 +263,18 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     bool vec = n == 16 && st->path == HQRT_PATH_GEMMLOWP && !st->multiplier_neg && !st->lut &&
                st->out_bits == 8 && (!addend || addend->bits == 8 || addend->bits == 16);
     if (!vec) {
+        const int isa = addend ? HQRT_ISA_REFERENCE : hqrt_i_vector_isa();
         for (int j = 0; j < np; j++) {
             if (!(slow & (1u << j)))
                 continue;
             int32_t sums[16];
             _mm512_storeu_si512((void *)sums, raw[j]);
             size_t base = pix[j] * (size_t)cout + (size_t)o0;
+            if (isa != HQRT_ISA_REFERENCE) {
+                hqrt_i_stage_row(isa, st, sums, corr, o0, n,
+                                 output + base * (st->out_bits == 16 ? 2u : 1u));
+                continue;
+            }
             for (int32_t l = 0; l < n; l++)
                 hqrt_store(output, st->out_bits, base + (size_t)l,
                            hqrt_i_finish_value(kp, addend, corr[o0 + l] + (int64_t)sums[l], o0 + l,

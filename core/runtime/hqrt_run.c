@@ -153,7 +153,8 @@ static int run_eltwise(const op_call_t *c)
         .out = hqrt_i_stage(c->m->base, &p->stage, to),
     };
     hqrt_shape_t as = shape_of(ta), bs = shape_of(tb), os = shape_of(to);
-    return hqrt_elementwise(&kp, &as, data_of(c, ta), &bs, data_of(c, tb), &os, data_of(c, to));
+    return hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &kp, &as, data_of(c, ta), &bs,
+                                   data_of(c, tb), &os, data_of(c, to));
 }
 
 static int run_activation(const op_call_t *c)

@@ -15,6 +15,7 @@
 
 #include "hq/hqrt.h"
 #include "runtime/hqrt_builder.h"
+#include "runtime/hqrt_fast.h"
 #include "runtime/hqrt_kernels_ref.h"
 
 /* ---- a tiny deterministic generator ------------------------------------------------------ */
@@ -976,6 +977,162 @@ static void quantize_helpers_round_half_away_from_zero_and_clamp(void **state)
     assert_true(back[0] == 0.5f && back[4] == 0.0f);
 }
 
+/* ---- vector per-element kernels (hqrt_kernels_stage.c) against the reference --------------- */
+
+/* A multiplier: 0, or |m| in [2^30, 2^31), either sign (ew_sub's b is negative). */
+static int32_t random_multiplier(void)
+{
+    int32_t kind = rnd_range(0, 9);
+    if (kind == 0)
+        return 0;
+    int32_t m = kind == 1   ? INT32_MAX
+                : kind == 2 ? (int32_t)1 << 30
+                            : (int32_t)((1u << 30) + (rnd() % (1u << 30)));
+    return rnd() % 4 == 0 ? -m : m;
+}
+
+/* A shift: the extremes of [-31, 30] sometimes, else a realistic one. */
+static int32_t random_shift(void)
+{
+    int32_t kind = rnd_range(0, 5);
+    return kind == 0 ? -31 : kind == 1 ? 30 : kind == 2 ? rnd_range(-31, 30) : rnd_range(-14, 2);
+}
+
+typedef struct random_stage {
+    int32_t mult[64], shift[64], mult_neg[64], shift_neg[64];
+    uint16_t lut[65536];
+    hqrt_output_stage_t stage;
+} random_stage_t;
+
+/* A random valid output stage for `channels` channels (<= 64): per tensor or per channel,
+ * with or without negative-side multipliers and a lut; path 32-bit mostly. */
+static void random_stage(random_stage_t *r, int32_t channels, int32_t out_bits)
+{
+    int32_t count = rnd() % 2 ? 1 : channels, max = out_bits == 16 ? 65535 : 255;
+    for (int32_t i = 0; i < count; i++) {
+        r->mult[i] = random_multiplier(), r->shift[i] = random_shift();
+        r->mult_neg[i] = random_multiplier(), r->shift_neg[i] = random_shift();
+    }
+    for (int32_t i = 0; i <= max; i++) {
+        uint16_t v = (uint16_t)rnd_range(0, max);
+        if (out_bits == 16)
+            r->lut[i] = v;
+        else
+            ((uint8_t *)r->lut)[i] = (uint8_t)v;
+    }
+    int32_t lo = rnd() % 3 ? 0 : rnd_range(0, max), hi = rnd() % 3 ? max : rnd_range(lo, max);
+    r->stage = (hqrt_output_stage_t){.path = rnd() % 8 ? HQRT_PATH_GEMMLOWP : HQRT_PATH_WIDE,
+                                     .count = count,
+                                     .multiplier = r->mult,
+                                     .shift = r->shift,
+                                     .multiplier_neg = rnd() % 4 ? NULL : r->mult_neg,
+                                     .shift_neg = NULL,
+                                     .lut = rnd() % 4 ? NULL : r->lut,
+                                     .pre_zp = rnd_range(0, max),
+                                     .out_bits = out_bits,
+                                     .out_zp = rnd_range(0, max),
+                                     .act_min = lo,
+                                     .act_max = hi};
+    if (r->stage.multiplier_neg)
+        r->stage.shift_neg = r->shift_neg;
+}
+
+static int32_t random_accumulator(void)
+{
+    int32_t kind = rnd_range(0, 3);
+    return kind == 0   ? (int32_t)rnd() * (rnd() % 2 ? 1 : -1)
+           : kind == 1 ? (rnd() % 2 ? INT32_MAX : INT32_MIN)
+                       : rnd_range(-70000, 70000);
+}
+
+static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    int32_t acc[64];
+    int64_t bias[64];
+    uint16_t want[64], got[64];
+    for (int iter = 0; iter < 3000; iter++) {
+        int32_t n = rnd_range(1, 64), bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, n, bits);
+        for (int32_t j = 0; j < n; j++) {
+            acc[j] = random_accumulator();
+            int32_t kind = rnd_range(0, 3);
+            bias[j] = kind == 0 ? 0
+                      : kind == 1 ? (int64_t)random_accumulator() * 1000
+                                  : (int64_t)rnd_range(-100000, 100000);
+        }
+        const int64_t *b = rnd() % 2 ? bias : NULL;
+        hqrt_i_stage_row(HQRT_ISA_REFERENCE, &r.stage, acc, b, 0, n, want);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_row(isa, &r.stage, acc, b, 0, n, got);
+            assert_memory_equal(got, want, (size_t)n * (bits == 16 ? 2 : 1));
+        }
+    }
+}
+
+static void vector_elementwise_equals_reference_for_every_broadcast_form(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint16_t a[8192], b[8192], want[8192], got[8192]; /* 5^3 * 64 codes at most */
+    for (int iter = 0; iter < 3000; iter++) {
+        hqrt_shape_t os = {.ndim = rnd_range(1, 4)}, as, bs;
+        int64_t total = 1;
+        for (int d = 0; d < os.ndim; d++) {
+            os.dims[d] = rnd_range(1, d == os.ndim - 1 ? 64 : 5);
+            total *= os.dims[d];
+        }
+        as = bs = os;
+        int32_t form = rnd_range(0, 4); /* same shape; a vector [.., 1, 1, C]; each dim random */
+        for (int d = 0; d < os.ndim && form > 0; d++) {
+            bool inner = d == os.ndim - 1;
+            if (form == 1 && !inner && d > 0)
+                bs.dims[d] = 1; /* [N, 1, 1, C] */
+            else if (form == 2 && !inner)
+                bs.dims[d] = 1; /* [1, 1, C] */
+            else if (form >= 3 && rnd() % 2)
+                (rnd() % 2 ? as : bs).dims[d] = 1;
+        }
+        if (rnd() % 2) { /* the broadcast operand first */
+            hqrt_shape_t t = as;
+            as = bs, bs = t;
+        }
+        hqrt_ew_params_t p = {.op = rnd_range(HQRT_EW_ADD, HQRT_EW_MIN),
+                              .a_bits = rnd() % 3 ? 8 : 16,
+                              .b_bits = rnd() % 3 ? 8 : 16,
+                              .a_multiplier = random_multiplier(),
+                              .a_shift = random_shift(),
+                              .b_multiplier = random_multiplier(),
+                              .b_shift = random_shift()};
+        p.a_zp = rnd_range(0, p.a_bits == 16 ? 65535 : 255);
+        p.b_zp = rnd_range(0, p.b_bits == 16 ? 65535 : 255);
+        int32_t out_bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, os.dims[os.ndim - 1], out_bits);
+        p.out = r.stage;
+        for (size_t i = 0; i < 8192; i++) {
+            a[i] = (uint16_t)rnd(), b[i] = (uint16_t)rnd();
+            if (p.a_bits == 8)
+                ((uint8_t *)a)[i] = (uint8_t)rnd();
+            if (p.b_bits == 8)
+                ((uint8_t *)b)[i] = (uint8_t)rnd();
+        }
+        assert_int_equal(hqrt_elementwise(&p, &as, a, &bs, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_elementwise_fast(isa, &p, &as, a, &bs, b, &os, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total * (out_bits == 16 ? 2 : 1));
+        }
+    }
+    /* the same status as the reference for arguments it refuses */
+    hqrt_shape_t s4 = {.ndim = 1, .dims = {4}}, s3 = {.ndim = 1, .dims = {3}};
+    hqrt_ew_params_t p = {.op = HQRT_EW_ADD, .a_bits = 8, .b_bits = 8, .out = r.stage};
+    assert_int_equal(hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &p, &s4, a, &s3, b, &s4, got),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -984,6 +1141,8 @@ int main(void)
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
+        cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),

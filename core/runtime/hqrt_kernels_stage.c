@@ -1,0 +1,378 @@
+/* hqrt_kernels_stage.c — vector lanes for the per-element kernels: the output stage applied to
+ * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations) and
+ * hqrt_elementwise (hqrt_i_elementwise_fast). AVX-512BW or AVX2, chosen at run time by CPU flag
+ * (hqrt_i_vector_isa); the reference kernels otherwise.
+ *
+ * Bit-exact by construction: every lane is an int64 holding exactly the int64 value of the
+ * reference (hqrt_numerics.h), and each step is the reference's step on that value, so no int32
+ * bound needs proving. The 32-bit path's requantization is hqrt_requantize32 as written there
+ * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT); the
+ * 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The code is written once
+ * with GCC vector extensions (8 x int64 lanes) in always_inline functions and compiled into one
+ * entry per instruction set (AVX-512: one zmm per vector; AVX2: two ymm). LUT activations look
+ * the table up one lane at a time after the vector requantization (a gather could read past the
+ * table's end). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hqrt_fast.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HQRT_HAVE_VECTOR_STAGE 1
+#endif
+
+#define LANES 8
+
+#ifdef HQRT_HAVE_VECTOR_STAGE
+/* Vectors pass between static always_inline functions only, never across a call. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define INLINE static inline __attribute__((always_inline))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define AVX2_TARGET __attribute__((target("avx2")))
+
+typedef int64_t lanes_t __attribute__((vector_size(LANES * 8)));
+typedef int32_t lanes32_t __attribute__((vector_size(LANES * 4)));
+typedef uint16_t lanes16_t __attribute__((vector_size(LANES * 2)));
+typedef uint8_t lanes8_t __attribute__((vector_size(LANES)));
+
+static int cpu_isa(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+                     ? HQRT_ISA_AVX512
+                 : __builtin_cpu_supports("avx2") ? HQRT_ISA_AVX2
+                                                  : HQRT_ISA_REFERENCE;
+    }
+    return cached;
+}
+#endif
+
+int hqrt_i_vector_isa(void)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (getenv("HQRT_NO_FAST"))
+        return HQRT_ISA_REFERENCE;
+    int isa = cpu_isa();
+    return isa == HQRT_ISA_AVX512 && getenv("HQRT_NO_VNNI") ? HQRT_ISA_AVX2 : isa;
+#else
+    return HQRT_ISA_REFERENCE;
+#endif
+}
+
+#ifdef HQRT_HAVE_VECTOR_STAGE
+
+INLINE lanes_t splat(int64_t v)
+{
+    return (lanes_t){0} + v;
+}
+
+/* a where mask (-1), else b */
+INLINE lanes_t pick(lanes_t mask, lanes_t a, lanes_t b)
+{
+    return (mask & a) | (~mask & b);
+}
+
+INLINE lanes_t lanes_min(lanes_t a, lanes_t b)
+{
+    return pick(a < b, a, b);
+}
+
+INLINE lanes_t lanes_max(lanes_t a, lanes_t b)
+{
+    return pick(a > b, a, b);
+}
+
+INLINE lanes_t clamp32(lanes_t v)
+{
+    return lanes_min(lanes_max(v, splat(INT32_MIN)), splat(INT32_MAX));
+}
+
+/* hqrt_requantize32 on lanes holding int32 values (m, shift as the reference allows). */
+INLINE lanes_t requantize32(lanes_t x, lanes_t m, lanes_t shift)
+{
+    const lanes_t zero = splat(0);
+    lanes_t left = lanes_max(shift, zero), right = lanes_max(-shift, zero);
+    lanes_t xs = clamp32(x << left); /* |x| < 2^31, left <= 30: exact in int64 */
+    /* hqrt_srdhm: |ab| <= 2^62; nudge; truncation toward zero = floor after adding 2^31 - 1
+     * to a negative value; the one overflow (INT32_MIN^2 -> 2^31) saturates */
+    lanes_t ab = xs * m;
+    lanes_t v = ab + pick(ab >= zero, splat((int64_t)1 << 30), splat(1 - ((int64_t)1 << 30)));
+    v += (v < zero) & splat(((int64_t)1 << 31) - 1);
+    lanes_t q = lanes_min(v >> 31, splat(INT32_MAX));
+    /* hqrt_rounding_divide_by_pot; a mask is -1 where true, so subtracting it adds 1 */
+    lanes_t mask = (splat(1) << right) - 1;
+    lanes_t threshold = (mask >> 1) - (q < zero);
+    return (q >> right) - ((q & mask) > threshold);
+}
+
+/* The 32-bit-path stage constants of LANES consecutive channels (or one, splatted). */
+typedef struct stage_lanes {
+    lanes_t m, shift;         /* multiplier, shift */
+    lanes_t m_neg, shift_neg; /* for negative values, when has_neg */
+} stage_lanes_t;
+
+INLINE lanes_t load_params(const int32_t *a, int32_t count, int32_t ch, int n)
+{
+    if (count == 1)
+        return splat(a[0]);
+    lanes32_t v = {0};
+    memcpy(&v, a + ch, (size_t)n * sizeof(int32_t));
+    return __builtin_convertvector(v, lanes_t);
+}
+
+INLINE void stage_load(const hqrt_output_stage_t *s, int32_t ch, int n, stage_lanes_t *k)
+{
+    k->m = load_params(s->multiplier, s->count, ch, n);
+    k->shift = load_params(s->shift, s->count, ch, n);
+    if (s->multiplier_neg) {
+        k->m_neg = load_params(s->multiplier_neg, s->count, ch, n);
+        k->shift_neg = load_params(s->shift_neg, s->count, ch, n);
+    }
+}
+
+/* y of hqrt_output_code (32-bit path). */
+INLINE lanes_t stage_y(const hqrt_output_stage_t *s, const stage_lanes_t *k, lanes_t acc)
+{
+    lanes_t m = k->m, shift = k->shift;
+    if (s->multiplier_neg) {
+        lanes_t negative = acc < splat(0);
+        m = pick(negative, k->m_neg, m);
+        shift = pick(negative, k->shift_neg, shift);
+    }
+    return requantize32(clamp32(acc), m, shift);
+}
+
+/* y of hqrt_output_code_sum (32-bit path): z carries HQRT_SUM_FRAC_BITS fraction bits. */
+INLINE lanes_t stage_y_sum(const hqrt_output_stage_t *s, const stage_lanes_t *k, lanes_t z)
+{
+    const lanes_t zero = splat(0);
+    if (s->multiplier_neg)
+        z = pick(z < zero, requantize32(clamp32(z), k->m_neg, k->shift_neg), z);
+    const lanes_t mask = splat(((int64_t)1 << HQRT_SUM_FRAC_BITS) - 1);
+    return (z >> HQRT_SUM_FRAC_BITS) - ((z & mask) > ((mask >> 1) - (z < zero)));
+}
+
+/* The reference's finish: lut or out_zp, then act_min/act_max; n codes stored at out[0..n). */
+INLINE void stage_store(const hqrt_output_stage_t *s, lanes_t y, int n, void *out)
+{
+    lanes_t code;
+    if (s->lut) {
+        lanes_t pre =
+            lanes_min(lanes_max(y + s->pre_zp, splat(0)), splat(hqrt_code_max(s->out_bits)));
+        int64_t idx[LANES], looked[LANES];
+        memcpy(idx, &pre, sizeof idx);
+        for (int l = 0; l < LANES; l++)
+            looked[l] = hqrt_load(s->lut, s->out_bits, (size_t)(l < n ? idx[l] : 0));
+        memcpy(&code, looked, sizeof code);
+    } else {
+        code = y + s->out_zp;
+    }
+    code = lanes_min(lanes_max(code, splat(s->act_min)), splat(s->act_max));
+    if (s->out_bits == 16) {
+        lanes16_t c = __builtin_convertvector(code, lanes16_t);
+        memcpy(out, &c, (size_t)n * 2);
+    } else {
+        lanes8_t c = __builtin_convertvector(code, lanes8_t);
+        memcpy(out, &c, (size_t)n);
+    }
+}
+
+/* hqrt_i_stage_row's body: acc[j] + bias[ch0 + j] in channel ch0 + j. */
+INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const int64_t *bias,
+                      int32_t ch0, int32_t n, void *out)
+{
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    stage_lanes_t k = {0};
+    if (s->count == 1)
+        stage_load(s, 0, LANES, &k);
+    for (int32_t j = 0; j < n; j += LANES) {
+        int w = n - j < LANES ? (int)(n - j) : LANES;
+        if (s->count != 1)
+            stage_load(s, ch0 + j, w, &k);
+        lanes32_t a32 = {0};
+        memcpy(&a32, acc + j, (size_t)w * sizeof(int32_t));
+        lanes_t a = __builtin_convertvector(a32, lanes_t);
+        if (bias) {
+            lanes_t b = {0};
+            memcpy(&b, bias + ch0 + j, (size_t)w * sizeof(int64_t));
+            a += b;
+        }
+        stage_store(s, stage_y(s, &k, a), w, (uint8_t *)out + (size_t)j * esize);
+    }
+}
+
+AVX512_TARGET static void stage_row_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
+                                           const int64_t *bias, int32_t ch0, int32_t n, void *out)
+{
+    stage_row(s, acc, bias, ch0, n, out);
+}
+
+AVX2_TARGET static void stage_row_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
+                                       const int64_t *bias, int32_t ch0, int32_t n, void *out)
+{
+    stage_row(s, acc, bias, ch0, n, out);
+}
+
+/* LANES centred codes q - zp from `bits`-bit codes at p (stride 1), or p[0] in every lane
+ * (stride 0); n of them (the others 0). */
+INLINE lanes_t load_codes(const void *p, int32_t bits, int stride, int n, int32_t zp)
+{
+    lanes_t v;
+    if (stride == 0) {
+        v = splat(hqrt_load(p, bits, 0));
+    } else if (bits == 16) {
+        lanes16_t c = {0};
+        memcpy(&c, p, (size_t)n * 2);
+        v = __builtin_convertvector(c, lanes_t);
+    } else {
+        lanes8_t c = {0};
+        memcpy(&c, p, (size_t)n);
+        v = __builtin_convertvector(c, lanes_t);
+    }
+    return v - zp;
+}
+
+/* One run of n outputs of hqrt_elementwise (32-bit path): a and b advance by their strides
+ * (1, or 0 for an operand broadcast along the run); output channel ch0 + j (per-channel stages:
+ * the run lies within one innermost row). */
+INLINE void ew_run(const hqrt_ew_params_t *p, const void *a, int a_stride, const void *b,
+                   int b_stride, int32_t ch0, int64_t n, void *out)
+{
+    const hqrt_output_stage_t *s = &p->out;
+    const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
+                 osize = s->out_bits == 16 ? 2 : 1;
+    const lanes_t am = splat(p->a_multiplier), ash = splat(p->a_shift),
+                  bm = splat(p->b_multiplier), bsh = splat(p->b_shift);
+    stage_lanes_t k = {0};
+    if (s->count == 1)
+        stage_load(s, 0, LANES, &k);
+    for (int64_t j = 0; j < n; j += LANES) {
+        int w = n - j < LANES ? (int)(n - j) : LANES;
+        if (s->count != 1)
+            stage_load(s, ch0 + (int32_t)j, w, &k);
+        lanes_t qa = load_codes((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
+                                a_stride, w, p->a_zp);
+        lanes_t qb = load_codes((const uint8_t *)b + (size_t)(j * b_stride) * bsize, p->b_bits,
+                                b_stride, w, p->b_zp);
+        lanes_t y;
+        if (p->op == HQRT_EW_MULT) {
+            y = stage_y(s, &k, qa * qb);
+        } else {
+            /* both terms are int32 values: hqrt_add_sat's +-2^62 clamps never act */
+            lanes_t ta = requantize32(qa, am, ash), tb = requantize32(qb, bm, bsh);
+            lanes_t z = p->op == HQRT_EW_ADD   ? ta + tb
+                        : p->op == HQRT_EW_MAX ? lanes_max(ta, tb)
+                                               : lanes_min(ta, tb);
+            y = stage_y_sum(s, &k, z);
+        }
+        stage_store(s, y, w, (uint8_t *)out + (size_t)j * osize);
+    }
+}
+
+/* Offset into an operand broadcast to `out` of the element at out coordinate `coord`. */
+static size_t broadcast_offset(const hqrt_shape_t *s, const hqrt_shape_t *out, const int32_t *coord)
+{
+    size_t off = 0;
+    for (int d = 0; d < out->ndim; d++)
+        off = off * (size_t)s->dims[d] + (size_t)(s->dims[d] == 1 ? 0 : coord[d]);
+    return off;
+}
+
+static bool same_shape(const hqrt_shape_t *a, const hqrt_shape_t *b)
+{
+    for (int d = 0; d < a->ndim; d++)
+        if (a->dims[d] != b->dims[d])
+            return false;
+    return true;
+}
+
+/* The whole op as runs along the innermost axis (one run when nothing broadcasts and the stage
+ * is per tensor). */
+INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                   const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out)
+{
+    const int nd = os->ndim;
+    const int32_t c = os->dims[nd - 1];
+    int64_t total = 1;
+    for (int d = 0; d < nd; d++)
+        total *= os->dims[d];
+    if (p->out.count == 1 && same_shape(as, os) && same_shape(bs, os)) {
+        ew_run(p, a, 1, b, 1, 0, total, out);
+        return;
+    }
+    const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
+                 osize = p->out.out_bits == 16 ? 2 : 1;
+    const int a_stride = as->dims[nd - 1] == c ? 1 : 0, b_stride = bs->dims[nd - 1] == c ? 1 : 0;
+    int32_t coord[HQRT_MAX_DIMS] = {0};
+    for (int64_t row = 0; row < total / c; row++) {
+        ew_run(p, (const uint8_t *)a + broadcast_offset(as, os, coord) * asize, a_stride,
+               (const uint8_t *)b + broadcast_offset(bs, os, coord) * bsize, b_stride, 0, c,
+               (uint8_t *)out + (size_t)(row * c) * osize);
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++coord[d] < os->dims[d])
+                break;
+            coord[d] = 0;
+        }
+    }
+}
+
+AVX512_TARGET static void ew_avx512(const hqrt_ew_params_t *p, const hqrt_shape_t *as,
+                                    const void *a, const hqrt_shape_t *bs, const void *b,
+                                    const hqrt_shape_t *os, void *out)
+{
+    ew_all(p, as, a, bs, b, os, out);
+}
+
+AVX2_TARGET static void ew_avx2(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                                const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
+                                void *out)
+{
+    ew_all(p, as, a, bs, b, os, out);
+}
+#endif /* HQRT_HAVE_VECTOR_STAGE */
+
+void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
+                      const int64_t *bias, int32_t ch0, int32_t n, void *out)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX512) {
+        stage_row_avx512(s, acc, bias, ch0, n, out);
+        return;
+    }
+    if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
+        stage_row_avx2(s, acc, bias, ch0, n, out);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    for (int32_t j = 0; j < n; j++)
+        hqrt_store(out, s->out_bits, (size_t)j,
+                   hqrt_output_code(s, (bias ? bias[ch0 + j] : 0) + acc[j], ch0 + j));
+}
+
+int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
+                            const void *a, const hqrt_shape_t *bs, const void *b,
+                            const hqrt_shape_t *os, void *out)
+{
+    int rc = hqrt_elementwise_check(p, as, a, bs, b, os, out);
+    if (rc != HQRT_KERNEL_OK || p->out.path != HQRT_PATH_GEMMLOWP)
+        return hqrt_elementwise(p, as, a, bs, b, os, out);
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (isa == HQRT_ISA_AVX512) {
+        ew_avx512(p, as, a, bs, b, os, out);
+        return HQRT_KERNEL_OK;
+    }
+    if (isa == HQRT_ISA_AVX2) {
+        ew_avx2(p, as, a, bs, b, os, out);
+        return HQRT_KERNEL_OK;
+    }
+#else
+    (void)isa;
+#endif
+    return hqrt_elementwise(p, as, a, bs, b, os, out);
+}
