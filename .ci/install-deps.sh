@@ -9,6 +9,8 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
   python3 python3-numpy tar
 )
+# dpkg-shlibdeps computes the Debian package's Depends (cpack -G DEB, tests/e2e/deb_package.sh).
+packages+=(dpkg-dev)
 # Torch-built test models (tests/models/make_torch_models.py), the sample's generator
 # (samples/make_sample.py) and the quantization-quality bench; real images and digits for them.
 packages+=(python3-torch python3-torchvision python3-sklearn python3-skimage python3-onnx)
