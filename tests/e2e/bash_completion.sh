@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The bash completion (completion/hq.bash, installed as share/bash-completion/completions/hq and
+# The bash completion (core/cli/hq.bash-completion, installed as share/bash-completion/completions/hq and
 # hq-diag) registers both programs and completes hq's subcommands, each subcommand's flags, the
 # values of --target, hq-diag's flags and the inspector names --order takes -- all read from the
 # programs' own --help and --list-inspectors.
 set -euo pipefail
 fail=0
 # shellcheck source=/dev/null
-source "$HQ_SOURCE_DIR/completion/hq.bash"
+source "$HQ_SOURCE_DIR/core/cli/hq.bash-completion"
 complete -p hq | grep -q -- '-F _hq hq$' || { echo "FAIL complete -p hq: $(complete -p hq)"; fail=1; }
 complete -p hq-diag | grep -q -- '-F _hq_diag hq-diag$' || { echo "FAIL complete -p hq-diag"; fail=1; }
 
