@@ -46,6 +46,27 @@ static hq_status_t on_tap(void *user, int layer, int port, const hq_shape_t *sha
     return HQ_OK;
 }
 
+hq_status_t hqi_calibration_sources(const hq_graph_t *graph, hq_dataset_t *data,
+                                    char *const *input_names, int *source, hq_error_t *err)
+{
+    int in_count = 0;
+    const int *ins = hq_graph_inputs(graph, &in_count);
+    int ds_count = hq_dataset_input_count(data);
+    for (int k = 0; k < in_count; k++) {
+        source[k] = -1;
+        const hq_layer_t *in = hq_graph_layer(graph, ins[k]);
+        for (int j = 0; j < ds_count; j++)
+            if (input_names ? strcmp(input_names[j], in->name) == 0 : j == k)
+                source[k] = j;
+        if (source[k] < 0 && ds_count == 1 && in_count == 1)
+            source[k] = 0;
+        if (source[k] < 0)
+            return hqi_error(err, HQ_ERR_NOT_FOUND,
+                             "calibration: the dataset has no data for input '%s'", in->name);
+    }
+    return HQ_OK;
+}
+
 hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_dataset_t *data,
                           char *const *input_names, int64_t count, int64_t batch_size, int threads,
                           const hqi_logger_t *logger, hq_progress_fn progress, void *progress_user,
@@ -86,25 +107,15 @@ hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_da
     /* dataset input j feeds graph input k */
     int in_count = 0;
     const int *ins = st == HQ_OK ? hq_graph_inputs(g, &in_count) : NULL;
-    int ds_count = hq_dataset_input_count(data);
     int *source = st == HQ_OK ? malloc(sizeof(int) * (size_t)(in_count ? in_count : 1)) : NULL;
     float **buffers =
         st == HQ_OK ? calloc((size_t)(in_count ? in_count : 1), sizeof(float *)) : NULL;
     if (st == HQ_OK && (!source || !buffers))
         st = hqi_nomem(err, "calibration");
+    if (st == HQ_OK)
+        st = hqi_calibration_sources(g, data, input_names, source, err);
     for (int k = 0; k < in_count && st == HQ_OK; k++) {
-        source[k] = -1;
         const hq_layer_t *in = hq_graph_layer(g, ins[k]);
-        for (int j = 0; j < ds_count; j++)
-            if (input_names ? strcmp(input_names[j], in->name) == 0 : j == k)
-                source[k] = j;
-        if (source[k] < 0 && ds_count == 1 && in_count == 1)
-            source[k] = 0;
-        if (source[k] < 0) {
-            st = hqi_error(err, HQ_ERR_NOT_FOUND,
-                           "calibration: the dataset has no data for input '%s'", in->name);
-            break;
-        }
         int64_t size = hq_emulator_input_size(emu, k);
         hq_shape_t ds = hq_dataset_input_shape(data, source[k]);
         int64_t ds_size = 1;

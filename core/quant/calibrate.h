@@ -29,6 +29,10 @@ hq_status_t hqi_calibrate(const hq_graph_t *graph, const hq_npz_t *params, hq_da
                           char *const *input_names, int64_t count, int64_t batch_size, int threads,
                           const hqi_logger_t *logger, hq_progress_fn progress, void *progress_user,
                           hqi_calibration_t **out, hq_error_t *err);
+/* Which dataset input feeds each input of `graph` (hq_graph_inputs order) into source[], matched
+ * by `input_names` as hqi_calibrate matches them. HQ_ERR_NOT_FOUND names an input without data. */
+hq_status_t hqi_calibration_sources(const hq_graph_t *graph, hq_dataset_t *data,
+                                    char *const *input_names, int *source, hq_error_t *err);
 void hqi_calibration_destroy(hqi_calibration_t *calibration);
 /* Stores the statistics under "<layer>/stats/..." in `q` (keys in docs/quantizer.md). */
 hq_status_t hqi_calibration_store(const hq_graph_t *graph, const hqi_calibration_t *calibration,

@@ -97,6 +97,8 @@ typedef struct run {
     hqi_layer_quant_t *dec;        /* [n] the decisions */
     bool *locked;                  /* [n] precision fixed by the script: never compressed */
     hqi_calibration_t *cal;
+    hq_dataset_t *calib;           /* the calibration set (borrowed) */
+    int64_t calibset, batch;       /* samples calibrated, in batches of */
     hqi_compression_result_t comp;
     bool bias_correction;
     int folded, pairs, corrected; /* batch norms folded, pairs equalized, layers bias-corrected */
@@ -226,6 +228,9 @@ static hq_status_t run_calibration(run_t *r, hq_dataset_t *calib, hq_error_t *er
         calibset = available;
     }
     double t1 = seconds_now();
+    r->calib = calib;
+    r->calibset = calibset;
+    r->batch = batch;
     hq_status_t st =
         hqi_calibrate(w->graph, w->fpo, calib, r->names_ok ? r->input_names : NULL, calibset, batch,
                       opt->threads, &w->log, opt->progress, opt->progress_user, &r->cal, err);
@@ -294,7 +299,7 @@ static hq_status_t run_integer_params(run_t *r, bool build_integer, hq_error_t *
 {
     hqi_optimize_work_t *w = &r->work;
     hq_status_t st = HQ_OK;
-    if (r->bias_correction) {
+    if (r->bias_correction && !w->cfg.bias_iterative) {
         st = hqi_bias_correct(w->graph, w->fpo, r->cal, r->dec, &r->build_params, &r->corrected,
                               err);
         if (st != HQ_OK)
@@ -307,6 +312,16 @@ static hq_status_t run_integer_params(run_t *r, bool build_integer, hq_error_t *
                                 err);
     if (st == HQ_OK)
         hqi_logf(&w->log, HQ_LOG_INFO, "integer params: %zu arrays", hq_npz_count(r->q));
+    if (st == HQ_OK && r->bias_correction && w->cfg.bias_iterative) {
+        double t0 = seconds_now();
+        st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
+                                        r->names_ok ? r->input_names : NULL, r->calibset,
+                                        r->batch, r->options->threads, &r->corrected, err);
+        if (st == HQ_OK)
+            hqi_logf(&w->log, HQ_LOG_INFO,
+                     "bias correction (iterative): %d layer(s) corrected, %.2f s", r->corrected,
+                     seconds_now() - t0);
+    }
     return st;
 }
 

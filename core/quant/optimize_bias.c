@@ -8,14 +8,22 @@
  * with the weight quantizer of the contract (symmetric per output channel, q in
  * [-(2^(b-1)-1), 2^(b-1)-1], |w| clipped to weight_clip when set, rounding half away from zero);
  * border taps that read padding are treated like interior ones (an approximation). This is the
- * analytic form: no quantized emulation is run. */
+ * analytic form: no quantized emulation is run.
+ *
+ * hqi_bias_correct_iterative is the measured form (mode=iterative): it runs the quantized emulator
+ * and corrects the integer biases, one layer at a time, so each correction sees the errors that
+ * the layers before it leave after their own correction. It measures the layer's output (after
+ * its fused activation), so a channel clipped by a ReLU is corrected only by what the clip lets
+ * through. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "emulate/qemulator.h"
 #include "quant/optimize_bias.h"
 #include "quant/quant_util.h"
+#include "runtime/hqrt_numerics.h"
 #include "util/util.h"
 
 static hq_status_t clone_npz(const hq_npz_t *src, hq_npz_t **out, hq_error_t *err)
@@ -109,4 +117,138 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
     }
     *out = npz;
     return HQ_OK;
+}
+
+/* ---- the iterative form ------------------------------------------------------------------- */
+
+/* Per-channel sums of per-sample means of one layer's output, as the calibration statistics sum
+ * them (hqi_stats_t channel_mean_sum). */
+typedef struct channel_means {
+    int layer;
+    int64_t channels;
+    double *sum; /* [channels] */
+} channel_means_t;
+
+static hq_status_t add_channel_means(void *user, int layer, int port, const hq_shape_t *shape,
+                                     const float *data, hq_error_t *err)
+{
+    (void)err;
+    channel_means_t *m = user;
+    if (layer != m->layer || port != 0)
+        return HQ_OK;
+    int64_t per_sample = 1;
+    for (int d = 1; d < shape->ndim; d++)
+        per_sample *= shape->dims[d];
+    int64_t positions = per_sample / m->channels;
+    for (int64_t n = 0; n < shape->dims[0]; n++) {
+        const float *x = data + n * per_sample;
+        for (int64_t p = 0; p < positions; p++)
+            for (int64_t c = 0; c < m->channels; c++)
+                if (isfinite(x[p * m->channels + c]))
+                    m->sum[c] += (double)x[p * m->channels + c] / (double)positions;
+    }
+    return HQ_OK;
+}
+
+/* One pass of the quantized network (params as they are now) over the calibration samples,
+ * summing the per-sample channel means of layer m->layer. *qemu is replaced by an emulator of the
+ * current params (the caller destroys it). */
+static hq_status_t measure_layer(const hq_graph_t *graph, const hq_npz_t *q, hq_dataset_t *data,
+                                 const int *source, float *const *buffers, int64_t count,
+                                 int64_t batch_size, int threads, channel_means_t *m,
+                                 hqi_qemu_t **qemu, hq_error_t *err)
+{
+    hqi_qemu_destroy(*qemu);
+    *qemu = NULL;
+    hq_status_t st = hqi_qemu_create(graph, q, "bias correction (iterative)", qemu, err);
+    if (st == HQ_OK && threads > 0)
+        st = hqi_qemu_set_threads(*qemu, threads, err);
+    int in_count = 0;
+    hq_graph_inputs(graph, &in_count);
+    memset(m->sum, 0, sizeof(double) * (size_t)m->channels);
+    for (int64_t first = 0; first < count && st == HQ_OK; first += batch_size) {
+        int64_t b = count - first < batch_size ? count - first : batch_size;
+        for (int k = 0; k < in_count && st == HQ_OK; k++)
+            st = hq_dataset_read(data, source[k], first, b, buffers[k], err);
+        if (st == HQ_OK)
+            st = hqi_qemu_run(*qemu, b, (const float *const *)buffers, NULL, add_channel_means, m,
+                              err);
+    }
+    return st;
+}
+
+hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibration_t *cal,
+                                       hq_npz_t *q, hq_dataset_t *data, char *const *input_names,
+                                       int64_t count, int64_t batch_size, int threads,
+                                       int *corrected, hq_error_t *err)
+{
+    *corrected = 0;
+    int64_t available = hq_dataset_count(data);
+    if (count <= 0 || count > available)
+        count = available;
+    if (batch_size < 1)
+        batch_size = 8;
+    int in_count = 0, order_count = 0, max_channels = 1;
+    const int *ins = hq_graph_inputs(graph, &in_count);
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    for (int i = 0; i < hq_graph_layer_count(graph); i++)
+        if (cal->layers[i].channels > max_channels)
+            max_channels = cal->layers[i].channels;
+    int *source = calloc((size_t)in_count + 1, sizeof *source);
+    float **buffers = calloc((size_t)in_count + 1, sizeof *buffers);
+    channel_means_t m = {0};
+    m.sum = calloc((size_t)max_channels, sizeof *m.sum);
+    hq_status_t st =
+        source && buffers && m.sum ? HQ_OK : hqi_nomem(err, "bias correction (iterative)");
+    if (st == HQ_OK)
+        st = hqi_calibration_sources(graph, data, input_names, source, err);
+    for (int k = 0; k < in_count && st == HQ_OK; k++) {
+        hq_shape_t s = hq_layer_port_shape(hq_graph_layer(graph, ins[k]), 0);
+        int64_t size = 1;
+        for (int d = 1; d < s.ndim; d++)
+            size *= s.dims[d];
+        size_t bytes;
+        if (!hqi_mul_size((size_t)size, (size_t)batch_size * sizeof(float), &bytes) ||
+            !(buffers[k] = malloc(bytes)))
+            st = hqi_nomem(err, "bias correction (iterative)");
+    }
+    hqi_qemu_t *qemu = NULL;
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        int i = order[t];
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        const hqi_stats_t *f = &cal->layers[i];
+        if (!correctable(graph, l) || !f->seen || f->samples < 1)
+            continue;
+        const hq_tensor_t *bias = hqi_param(q, l, "bias:0");
+        const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
+        int64_t cout = f->channels;
+        if (!bias || !ks || bias->dtype != HQ_DTYPE_INT64 || ks->dtype != HQ_DTYPE_FLOAT32 ||
+            hq_tensor_count(bias) != cout || hq_tensor_count(ks) != cout)
+            continue;
+        m.layer = i;
+        m.channels = cout;
+        st = measure_layer(graph, q, data, source, buffers, count, batch_size, threads, &m, &qemu,
+                           err);
+        if (st != HQ_OK)
+            break;
+        double s_in = hqi_qemu_layer(qemu, l->inputs[0])->scale;
+        int64_t *b = bias->data;
+        const float *w_scale = ks->data;
+        for (int64_t c = 0; c < cout; c++) {
+            double error = m.sum[c] / (double)count - f->channel_mean_sum[c] / (double)f->samples;
+            double acc_scale = s_in * (double)w_scale[c];
+            if (!(acc_scale > 0) || !isfinite(error))
+                continue;
+            int64_t delta = hqrt_round_double(error / acc_scale);
+            b[c] = hqrt_clamp64(b[c] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
+        }
+        (*corrected)++;
+    }
+    hqi_qemu_destroy(qemu);
+    for (int k = 0; buffers && k < in_count; k++)
+        free(buffers[k]);
+    free(buffers);
+    free(source);
+    free(m.sum);
+    return st;
 }

@@ -548,7 +548,12 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
     } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
                value_word(first, "bias_correction")) {
         st = read_policy(o, c, &cfg->bias_correction, err);
-        static const char *const known[] = {"policy", NULL};
+        const hq_value_t *mode = hq_command_kwarg(c, "mode");
+        if (st == HQ_OK && mode && !value_word(mode, "analytic") && !value_word(mode, "iterative"))
+            st = script_error(o, c, err, "mode must be analytic or iterative");
+        if (st == HQ_OK && mode)
+            cfg->bias_iterative = value_word(mode, "iterative");
+        static const char *const known[] = {"policy", "mode", NULL};
         unknown_keys(o, c, known);
     } else {
         *handled = false;

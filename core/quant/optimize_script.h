@@ -4,6 +4,7 @@
 #ifndef HQI_OPTIMIZE_SCRIPT_H
 #define HQI_OPTIMIZE_SCRIPT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hq/graph.h"
@@ -22,6 +23,9 @@ typedef struct hqi_optimize_config {
     double auto_4bit_ratio; /* -1: not given */
     int equalization;       /* -1: from the level, 0 disabled, 1 enabled */
     int bias_correction;    /* -1: from the level, 0 disabled, 1 enabled */
+    bool bias_iterative;    /* bias_correction mode=iterative: measured on the quantized network
+                               layer by layer, corrected on the integer biases; false: the analytic
+                               form (mode=analytic, the default) */
 } hqi_optimize_config_t;
 
 void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg);

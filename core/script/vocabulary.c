@@ -111,8 +111,10 @@ static const char *const adaround_keys[] = {"policy",
                                             "mode",
                                             NULL};
 
+static const char *const bias_correction_keys[] = {"policy", "layers", "mode", NULL};
+
 static const hqi_script_word_t post_quantization_words[] = {
-    {"bias_correction", policy_layers_keys},
+    {"bias_correction", bias_correction_keys},
     {"finetune", finetune_keys},
     {"adaround", adaround_keys},
     {NULL, NULL},

@@ -5,7 +5,8 @@
 # on the compiled archive, writes the very bytes of `hq emulate --target quantized` on the same
 # inputs (the emulation with HQ_EMULATE_KERNELS=reference, i.e. the scalar reference kernels;
 # the default emulation, whose conv/dense layers run the runtime's fast kernels, is compared too,
-# as "emufast"). Models: the conv fixture; the sample model with its model script; small_cnn with the
+# as "emufast"). Models: the conv fixture; the sample model with its model script (and with
+# iterative bias correction); small_cnn with the
 # optimize test's precision script (a16_w16, a16_w16_a8, a8_w8_a16 layers) and with 4-bit
 # compression; the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
 # activations, two outputs, concat heads); and every ONNX pattern case that quantizes (a case that
@@ -51,6 +52,13 @@ PY
 quantize conv "$src/tests/fixtures/onnx/conv.onnx" "$tmp/conv.npy" "$tmp/conv.npy" -
 quantize sample "$src/samples/sample.onnx" "$src/samples/sample_calib.npy" "$tmp/sample_in.npy" \
     "$src/samples/sample_correct.alls"
+
+# the sample again, its integer biases corrected iteratively on the quantized network
+cat "$src/samples/sample_correct.alls" >"$tmp/iterative.alls"
+echo 'post_quantization_optimization(bias_correction, policy=enabled, mode=iterative)' \
+    >>"$tmp/iterative.alls"
+quantize sample_iterative "$src/samples/sample.onnx" "$src/samples/sample_calib.npy" \
+    "$tmp/sample_in.npy" "$tmp/iterative.alls"
 
 # small_cnn: the optimize test's mixed-precision script, then 4-bit compression
 cat >"$tmp/mixed.alls" <<'ALLS'
