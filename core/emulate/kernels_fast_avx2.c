@@ -220,8 +220,8 @@ HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 
 /* The activations that are a few compares and multiplies run 8 lanes at a time, with the same
  * operations in the same order as hqi_ref_activate (so the same bits); sigmoid, silu, tanh and
- * exp use the vector e^x above (within a few ulp of the reference); prelu with a shared slope
- * and the tails call hqi_ref_activate per element. */
+ * exp use the vector e^x above (within a few ulp of the reference); prelu with a shared slope,
+ * gelu and the tails call hqi_ref_activate per element. */
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count)
 {

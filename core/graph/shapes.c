@@ -15,6 +15,7 @@ static const char *const activation_names[HQ_ACT_COUNT] = {
     [HQ_ACT_SILU] = "silu",       [HQ_ACT_HARDSWISH] = "hardswish",
     [HQ_ACT_HARDSIGMOID] = "hardsigmoid", [HQ_ACT_TANH] = "tanh",
     [HQ_ACT_CLIP] = "clip",       [HQ_ACT_EXP] = "exp",
+    [HQ_ACT_GELU] = "gelu",
 };
 
 HQ_API const char *hq_activation_name(hq_activation_t activation)

@@ -47,6 +47,9 @@ float hqi_ref_activate(const hqi_ref_act_t *act, float x, int64_t channel)
         return x < act->alpha ? act->alpha : (x > act->beta ? act->beta : x);
     case HQ_ACT_EXP:
         return expf(x);
+    case HQ_ACT_GELU:
+        /* the exact (erf) form, in the order torch computes it */
+        return x * 0.5f * (1.0f + erff(x * 0.70710678118654752f));
     case HQ_ACT_COUNT:
         break;
     }

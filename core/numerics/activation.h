@@ -1,7 +1,7 @@
 /* activation.h — the float activation functions, defined once: the float reference kernels
  * (core/emulate/kernels_ref*.c) and their fast paths apply them, and the quantized model's builder
  * (qmodel_build.c) samples them into the lookup tables of sigmoid, silu, tanh, hardswish,
- * hardsigmoid and exp, so a table entry is exactly f of its input value. */
+ * hardsigmoid, exp and gelu, so a table entry is exactly f of its input value. */
 #ifndef HQ_CORE_NUMERICS_ACTIVATION_H
 #define HQ_CORE_NUMERICS_ACTIVATION_H
 

@@ -137,7 +137,8 @@ bool hqi_qmodel_keeps_encoding(hq_layer_type_t type)
 static bool act_uses_lut(hq_activation_t a)
 {
     return a == HQ_ACT_SIGMOID || a == HQ_ACT_SILU || a == HQ_ACT_HARDSWISH ||
-           a == HQ_ACT_HARDSIGMOID || a == HQ_ACT_TANH || a == HQ_ACT_EXP;
+           a == HQ_ACT_HARDSIGMOID || a == HQ_ACT_TANH || a == HQ_ACT_EXP ||
+           a == HQ_ACT_GELU;
 }
 
 /* The fallback pre-activation range of a LUT activation (docs/numerics.md). */
@@ -163,7 +164,7 @@ static void derive_pre_range(const hq_layer_t *layer, const hqi_layer_quant_t *d
         *hi = log(omax > 1e-6 ? omax : 1e-6);
         *lo = *hi - 16;
         break;
-    default: /* silu, hardswish: identity-like for large x */
+    default: /* silu, hardswish, gelu: identity-like for large x */
         *lo = -8;
         *hi = omax * 1.05 + 0.1;
         break;

@@ -296,7 +296,7 @@ hq_status_t onnxi_fold_transpose(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_te
 hq_status_t onnxi_apply_activation(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
                                    hq_activation_t act, float alpha, float beta, const float *slope,
                                    int uses_here);
-/* A node planned as an activation pattern (SiLU, HardSwish decompositions). */
+/* A node planned as an activation pattern (SiLU, HardSwish, GELU decompositions). */
 hq_status_t onnxi_convert_planned_activation(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                              const onnxi_node_plan_t *p);
 hq_status_t onnxi_convert_relu(onnxi_ctx_t *c, const Onnx__NodeProto *n);
@@ -308,6 +308,7 @@ hq_status_t onnxi_convert_tanh(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_hard_sigmoid(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_hard_swish(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_exp(onnxi_ctx_t *c, const Onnx__NodeProto *n);
+hq_status_t onnxi_convert_gelu(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 
 /* ---- windows: conv, deconv, pools, 1-D forms (onnx_ops_window.c) -------------------------- */
 
@@ -383,7 +384,7 @@ hq_status_t onnxi_convert_upsample(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 
 /* ---- multi-node patterns (onnx_patterns.c) ------------------------------------------------ */
 
-/* Marks SiLU and HardSwish decompositions in c->plans before conversion. */
+/* Marks SiLU, HardSwish and GELU decompositions in c->plans before conversion. */
 void onnxi_plan_patterns(onnxi_ctx_t *c);
 /* Reshape `n` to the 6-D `to`, a Transpose and a Reshape back as one depth_to_space layer (then
  * *done = true, the two later nodes planned as skipped); *done = false when they are not that. */

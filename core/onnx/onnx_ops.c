@@ -28,6 +28,7 @@ static const onnxi_op_t op_table[] = {
     {"HardSigmoid", onnxi_convert_hard_sigmoid, NULL, false},
     {"HardSwish", onnxi_convert_hard_swish, NULL, false},
     {"Exp", onnxi_convert_exp, NULL, false},
+    {"Gelu", onnxi_convert_gelu, NULL, false},
     /* elementwise (onnx_ops_elementwise.c; folds in onnx_fold.c) */
     {"Add", onnxi_convert_add, onnxi_fold_add, false},
     {"Sub", onnxi_convert_sub, onnxi_fold_sub, false},

@@ -1,6 +1,6 @@
 /* onnx_ops_activation.c — activations: fused into the producing layer when it is the only
- * reader (clip ranges intersect), else an activation layer; also the SiLU / HardSwish patterns
- * that onnx_patterns.c plans. */
+ * reader (clip ranges intersect), else an activation layer; also the SiLU / HardSwish / GELU
+ * patterns that onnx_patterns.c plans. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -144,6 +144,16 @@ hq_status_t onnxi_convert_hard_swish(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     return convert_plain(c, n, HQ_ACT_HARDSWISH);
 }
 
+/* Gelu (opset 20): the exact erf form only. */
+hq_status_t onnxi_convert_gelu(onnxi_ctx_t *c, const Onnx__NodeProto *n)
+{
+    const char *approximate = onnxi_attr_string(n, "approximate", "none");
+    if (strcmp(approximate, "none") != 0)
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "approximate '%s' is not supported (only 'none')",
+                  approximate);
+    return convert_plain(c, n, HQ_ACT_GELU);
+}
+
 hq_status_t onnxi_convert_leaky_relu(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -201,7 +211,7 @@ hq_status_t onnxi_convert_prelu(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     return st;
 }
 
-/* A node planned as an activation pattern (SiLU, HardSwish decompositions). */
+/* A node planned as an activation pattern (SiLU, HardSwish, GELU decompositions). */
 hq_status_t onnxi_convert_planned_activation(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                              const onnxi_node_plan_t *p)
 {

@@ -1,5 +1,6 @@
-/* onnx_patterns.c — multi-node patterns recognised before or during conversion: the SiLU and
- * HardSwish decompositions (x * sigmoid(x), x * relu6(x + 3) / 6, ...) become one activation,
+/* onnx_patterns.c — multi-node patterns recognised before or during conversion: the SiLU,
+ * HardSwish and GELU decompositions (x * sigmoid(x), x * relu6(x + 3) / 6,
+ * x * 0.5 * (1 + erf(x / sqrt(2))), ...) become one activation,
  * PyTorch's exported PixelShuffle (Reshape -> Transpose -> Reshape) one depth_to_space, and
  * ShuffleNet's channel shuffle (Reshape -> Transpose, then any Reshape) one channel_shuffle. */
 #include <math.h>
@@ -9,7 +10,7 @@
 
 #include "onnx/onnx_internal.h"
 
-/* ---- SiLU and HardSwish decompositions ------------------------------------------------------ */
+/* ---- SiLU, HardSwish and GELU decompositions ------------------------------------------- */
 
 static const Onnx__NodeProto *producer_of(onnxi_ctx_t *c, const char *name)
 {
@@ -80,6 +81,59 @@ static bool is_div6(onnxi_ctx_t *c, const Onnx__NodeProto *d, const char **inner
     return false;
 }
 
+/* d == x / 2 or x * 0.5 (either operand order); *inner = x. */
+static bool is_half(onnxi_ctx_t *c, const Onnx__NodeProto *d, const char **inner)
+{
+    if (is_op(d, "Div", 2) && literal(c, d->input[1], 2)) {
+        *inner = d->input[0];
+        return true;
+    }
+    if (is_op(d, "Mul", 2)) {
+        for (int i = 0; i < 2; i++)
+            if (literal(c, d->input[i], 0.5)) {
+                *inner = d->input[1 - i];
+                return true;
+            }
+    }
+    return false;
+}
+
+/* A scalar constant within 1e-4 (relative) of `want`: exporters round 1/sqrt(2) and sqrt(2). */
+static bool near_literal(onnxi_ctx_t *c, const char *name, double want)
+{
+    onnxi_value_t *v = onnxi_value_of(c, name);
+    return v && v->kind == VALUE_CONST && hq_tensor_count(v->constant) == 1 &&
+           fabs(onnxi_tensor_at(v->constant, 0) - want) < 1e-4 * want;
+}
+
+/* s == 1 + Erf(x / sqrt(2)) (Div by sqrt(2) or Mul by 1/sqrt(2), either operand order), each
+ * tensor in between read once; *x = x and nodes[0..2] = Add, Erf, Div/Mul. */
+static bool is_one_plus_erf(onnxi_ctx_t *c, const char *s, const char **x,
+                            const Onnx__NodeProto **nodes)
+{
+    const Onnx__NodeProto *a = producer_of(c, s);
+    if (!is_op(a, "Add", 2) || uses_of(c, s) != 1)
+        return false;
+    const char *e = literal(c, a->input[1], 1) ? a->input[0]
+                    : literal(c, a->input[0], 1) ? a->input[1]
+                                                 : NULL;
+    const Onnx__NodeProto *erf = e ? producer_of(c, e) : NULL;
+    if (!is_op(erf, "Erf", 1) || uses_of(c, e) != 1 || uses_of(c, erf->input[0]) != 1)
+        return false;
+    const Onnx__NodeProto *d = producer_of(c, erf->input[0]);
+    *x = NULL;
+    if (is_op(d, "Div", 2) && near_literal(c, d->input[1], 1.41421356237309505))
+        *x = d->input[0];
+    else if (is_op(d, "Mul", 2))
+        for (int i = 0; i < 2 && !*x; i++)
+            if (near_literal(c, d->input[i], 0.70710678118654752))
+                *x = d->input[1 - i];
+    nodes[0] = a;
+    nodes[1] = erf;
+    nodes[2] = d;
+    return *x != NULL;
+}
+
 static void plan_activation(onnxi_ctx_t *c, int node, const char *x, hq_activation_t act,
                             const Onnx__NodeProto **skipped, int count, int x_uses)
 {
@@ -99,7 +153,46 @@ static void plan_activation(onnxi_ctx_t *c, int node, const char *x, hq_activati
     }
 }
 
-/* Marks the nodes of each SiLU / HardSwish decomposition: the last node becomes the
+/* GELU, x * 0.5 * (1 + Erf(x / sqrt(2))) in the groupings exporters write: ((x * e) * 0.5 (torch's
+ * nn.GELU), (x * 0.5) * e, x * (e * 0.5), with e = 1 + Erf(...) and 0.5 or / 2. Plans node i. */
+static bool plan_gelu(onnxi_ctx_t *c, int i, const Onnx__NodeProto *n)
+{
+    const Onnx__NodeProto *nodes[4];
+    const char *inner, *x;
+    /* (x * e) * 0.5 */
+    if (is_half(c, n, &inner) && uses_of(c, inner) == 1) {
+        const Onnx__NodeProto *m = producer_of(c, inner);
+        for (int k = 0; k < 2 && is_op(m, "Mul", 2); k++)
+            if (is_one_plus_erf(c, m->input[k], &x, nodes) && !strcmp(m->input[1 - k], x)) {
+                nodes[3] = m;
+                plan_activation(c, i, x, HQ_ACT_GELU, nodes, 4, 0);
+                return true;
+            }
+    }
+    if (!is_op(n, "Mul", 2))
+        return false;
+    for (int k = 0; k < 2; k++) {
+        const char *a = n->input[k], *b = n->input[1 - k];
+        const Onnx__NodeProto *h = producer_of(c, b);
+        /* (x * 0.5) * e */
+        if (is_one_plus_erf(c, a, &x, nodes) && uses_of(c, b) == 1 && is_half(c, h, &inner) &&
+            !strcmp(inner, x)) {
+            nodes[3] = h;
+            plan_activation(c, i, x, HQ_ACT_GELU, nodes, 4, 0);
+            return true;
+        }
+        /* x * (e * 0.5) */
+        if (uses_of(c, b) == 1 && is_half(c, h, &inner) && is_one_plus_erf(c, inner, &x, nodes) &&
+            !strcmp(a, x)) {
+            nodes[3] = h;
+            plan_activation(c, i, x, HQ_ACT_GELU, nodes, 4, 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Marks the nodes of each SiLU / HardSwish / GELU decomposition: the last node becomes the
  * activation, the others are skipped. */
 void onnxi_plan_patterns(onnxi_ctx_t *c)
 {
@@ -124,6 +217,8 @@ void onnxi_plan_patterns(onnxi_ctx_t *c)
             if (c->plans[i].act >= 0)
                 continue;
         }
+        if (plan_gelu(c, (int)i, n))
+            continue;
         if (!is_op(n, "Mul", 2))
             continue;
         for (int k = 0; k < 2 && c->plans[i].act < 0; k++) {

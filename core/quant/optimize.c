@@ -58,6 +58,7 @@ static hq_status_t clone_params_f32(const hq_npz_t *src, hq_npz_t **out, hq_erro
 static const bool lut_activation[HQ_ACT_COUNT] = {
     [HQ_ACT_SIGMOID] = true,   [HQ_ACT_SILU] = true,        [HQ_ACT_TANH] = true,
     [HQ_ACT_HARDSWISH] = true, [HQ_ACT_HARDSIGMOID] = true, [HQ_ACT_EXP] = true,
+    [HQ_ACT_GELU] = true,
 };
 
 static double seconds_now(void)

@@ -397,6 +397,8 @@ static double act_value(hq_activation_t act, double alpha, double beta, double x
     }
     case HQ_ACT_EXP:
         return exp(x);
+    case HQ_ACT_GELU:
+        return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
     default:
         return x;
     }
@@ -423,16 +425,17 @@ void hqi_lut_pre_range(hq_activation_t act, float alpha, float beta, double pre_
     double q = (out_max - out_min) / (ldexp(1.0, out_bits) - 1.0);
     if (!(q > 0) || !(pre_max > pre_min))
         return;
-    /* the increasing part of f that matters: below `flat` a non-monotonic f (silu, hardswish)
-       is within half a step of 0 */
+    /* the increasing part of f that matters: below `flat` a non-monotonic f (silu, gelu,
+       hardswish) is within half a step of 0 */
     double left = pre_min, right = pre_max;
     if (act == HQ_ACT_HARDSWISH)
         left = fmax(left, -3.0);
-    if (act == HQ_ACT_SILU) {
-        /* silu decreases to its minimum at -1.2785 and rises back to 0 towards -inf */
-        double x = -1.2785;
+    if (act == HQ_ACT_SILU || act == HQ_ACT_GELU) {
+        /* silu decreases to its minimum at -1.2785 (gelu at -0.7518) and rises back to 0
+           towards -inf */
+        double x = act == HQ_ACT_SILU ? -1.2785 : -0.7518;
         if (left < x && -act_value(act, alpha, beta, left) < q / 4) {
-            double a = left, b = x; /* silu(a) > -q/2 >= silu(b): find where it crosses */
+            double a = left, b = x; /* f(a) > -q/2 >= f(b): find where it crosses */
             for (int i = 0; i < 200; i++) {
                 double m = 0.5 * (a + b);
                 if (act_value(act, alpha, beta, m) > -q / 4)

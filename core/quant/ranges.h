@@ -77,8 +77,8 @@ double hqi_weight_clip_mmse(const float *w, int64_t count, int64_t stride, int b
 
 /* The pre-activation range a lookup-table activation needs: the observed [pre_min, pre_max]
  * narrowed to where the activation's output is more than a quarter output step inside the output
- * range (sigmoid, tanh, hardsigmoid, exp saturate; hardswish is 0 below -3; silu is within a
- * quarter step of 0 far left), so the pre-activation codes are not spent on inputs that give the
+ * range (sigmoid, tanh, hardsigmoid, exp saturate; hardswish is 0 below -3; silu and gelu are
+ * within a quarter step of 0 far left), so the pre-activation codes are not spent on inputs that give the
  * same output. Exact for the integer output: inputs cut off all round to the same output code. */
 void hqi_lut_pre_range(hq_activation_t act, float alpha, float beta, double pre_min, double pre_max,
                        double out_min, double out_max, int out_bits, double *lo, double *hi);

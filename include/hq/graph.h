@@ -32,6 +32,7 @@ typedef enum hq_activation {
     HQ_ACT_TANH,          /* "tanh" */
     HQ_ACT_CLIP,          /* "clip": clamp(x, alpha, beta) (alpha = min, beta = max) */
     HQ_ACT_EXP,           /* "exp" */
+    HQ_ACT_GELU,          /* "gelu": x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2))) */
     HQ_ACT_COUNT
 } hq_activation_t;
 

@@ -78,6 +78,7 @@ static int teardown(void **state)
 static const hq_activation_t all_acts[] = {
     HQ_ACT_LINEAR, HQ_ACT_RELU,      HQ_ACT_RELU6,       HQ_ACT_LEAKY, HQ_ACT_PRELU, HQ_ACT_SIGMOID,
     HQ_ACT_SILU,   HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,  HQ_ACT_CLIP,  HQ_ACT_EXP,
+    HQ_ACT_GELU,
 };
 
 static hqi_ref_act_t make_act(hq_activation_t type, const float *slopes, int64_t channels)

@@ -361,6 +361,12 @@ static void every_activation_follows_its_formula(void **state)
         {{HQ_ACT_CLIP, -1, 2, NULL, 0}, -5, -1},
         {{HQ_ACT_CLIP, -1, 2, NULL, 0}, 0.5f, 0.5f},
         {{HQ_ACT_EXP, 0, 0, NULL, 0}, 1, 2.718281828459045f},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, 1, 0.8413447460685429f},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, -1, -0.1586552539314571f},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, 0, 0},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, 3, 2.99595030590511f},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, -0.75, -0.1699705143f},
+        {{HQ_ACT_GELU, 0, 0, NULL, 0}, -10, 0},
     };
     for (int i = 0; i < COUNT(cases); i++) {
         float y;

@@ -649,6 +649,75 @@ static void silu_and_hardswish_patterns_fuse_into_the_conv(void **state)
     hq_archive_destroy(a);
 }
 
+static void gelu_erf_forms_and_the_gelu_op_become_gelu(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    float one = 1, half = 0.5f, two = 2, sqrt2 = 1.41421f, rsqrt2 = 0.70710677f;
+    init_f(&m, "one", 0, NULL, &one);
+    init_f(&m, "half", 0, NULL, &half);
+    init_f(&m, "two", 0, NULL, &two);
+    init_f(&m, "sqrt2", 0, NULL, &sqrt2);
+    init_f(&m, "rsqrt2", 0, NULL, &rsqrt2);
+    /* torch's nn.GELU: ((x * (1 + Erf(x / sqrt2))) * 0.5 */
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Div", "d1", "t1,sqrt2", "s1", NULL);
+    node(&m, "Erf", "e1", "s1", "f1", NULL);
+    node(&m, "Add", "a1", "f1,one", "g1", NULL);
+    node(&m, "Mul", "m1", "t1,g1", "h1", NULL);
+    node(&m, "Mul", "gelu1", "h1,half", "y1", NULL);
+    /* (x * 0.5) * (1 + Erf(x * 0.7071)), the erf output first */
+    add_conv(&m, "c2", "x", "t2", NULL);
+    node(&m, "Mul", "h2", "half,t2", "u2", NULL);
+    node(&m, "Mul", "d2", "rsqrt2,t2", "s2", NULL);
+    node(&m, "Erf", "e2", "s2", "f2", NULL);
+    node(&m, "Add", "a2", "one,f2", "g2", NULL);
+    node(&m, "Mul", "gelu2", "g2,u2", "y2", NULL);
+    /* x * ((1 + Erf(x / sqrt2)) / 2), standalone: c3's output has another reader */
+    add_conv(&m, "c3", "x", "t3", NULL);
+    node(&m, "Div", "d3", "t3,sqrt2", "s3", NULL);
+    node(&m, "Erf", "e3", "s3", "f3", NULL);
+    node(&m, "Add", "a3", "f3,one", "g3", NULL);
+    node(&m, "Div", "h3", "g3,two", "u3", NULL);
+    node(&m, "Mul", "gelu3", "t3,u3", "y3", NULL);
+    node(&m, "Relu", "r3", "t3", "z3", NULL);
+    /* the Gelu op (opset 20) */
+    add_conv(&m, "c4", "x", "t4", NULL);
+    node(&m, "Gelu", "gelu4", "t4", "y4", "approximate=s:none");
+    output(&m, "y1");
+    output(&m, "y2");
+    output(&m, "y3");
+    output(&m, "z3");
+    output(&m, "y4");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(layer_named(a, "c1")->params.activation, HQ_ACT_GELU);
+    assert_int_equal(layer_named(a, "c2")->params.activation, HQ_ACT_GELU);
+    assert_int_equal(layer_named(a, "c3")->params.activation, HQ_ACT_LINEAR);
+    assert_int_equal(layer_named(a, "gelu3")->params.activation, HQ_ACT_GELU);
+    assert_int_equal(layer_named(a, "c4")->params.activation, HQ_ACT_GELU);
+    assert_int_equal(count_type(a, HQ_LAYER_ACTIVATION), 2); /* gelu3, r3 */
+    assert_int_equal(count_type(a, HQ_LAYER_EW_MULT), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_DIV), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 0);
+    /* every pattern node is remembered */
+    assert_int_equal(hq_graph_find(graph_of(a), "e1"), hq_graph_find(graph_of(a), "c1"));
+    assert_int_equal(hq_graph_find(graph_of(a), "h2"), hq_graph_find(graph_of(a), "c2"));
+    hq_archive_destroy(a);
+}
+
+static void gelu_tanh_approximation_is_refused(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c1", "x", "t1", NULL);
+    node(&m, "Gelu", "gelu", "t1", "y", "approximate=s:tanh");
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'gelu' (Gelu): approximate 'tanh' is not supported (only 'none')");
+}
+
 static void flatten_before_gemm_permutes_dense_rows_to_nhwc_order(void **state)
 {
     (void)state;
@@ -1854,6 +1923,8 @@ int main(void)
         cmocka_unit_test(max_and_min_with_constants_become_clips_that_survive_a_save),
         cmocka_unit_test(non_finite_activation_parameters_are_refused),
         cmocka_unit_test(silu_and_hardswish_patterns_fuse_into_the_conv),
+        cmocka_unit_test(gelu_erf_forms_and_the_gelu_op_become_gelu),
+        cmocka_unit_test(gelu_tanh_approximation_is_refused),
         cmocka_unit_test(flatten_before_gemm_permutes_dense_rows_to_nhwc_order),
         cmocka_unit_test(flatten_feeding_a_non_dense_is_materialized_in_nchw_order),
         cmocka_unit_test(flatten_gemm_and_flatten_reshape_compute_what_onnx_computes),

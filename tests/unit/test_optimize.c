@@ -593,6 +593,12 @@ static void lookup_table_pre_ranges_skip_inputs_whose_output_saturates(void **st
     assert_true(lo > -50.0 && lo < -1.2785);
     double q_silu = 10.28 / 255.0;
     assert_true(fabs(lo / (1.0 + exp(-lo))) <= q_silu / 4 + 1e-9);
+    /* gelu: the same, its minimum -0.17 at -0.7518 */
+    hqi_lut_pre_range(HQ_ACT_GELU, 0, 0, -50.0, 10.0, -0.17, 10.0, 8, &lo, &hi);
+    assert_true(lo > -50.0 && lo < -0.7518);
+    double q_gelu = 10.17 / 255.0;
+    assert_true(fabs(0.5 * lo * (1.0 + erf(lo / sqrt(2.0)))) <= q_gelu / 4 + 1e-9);
+    assert_true(0.5 * (lo + 0.01) * (1.0 + erf((lo + 0.01) / sqrt(2.0))) < -q_gelu / 4);
     /* no saturation on the right of hardswish, nor above -3 on the left */
     hqi_lut_pre_range(HQ_ACT_HARDSWISH, 0, 0, -2.0, 5.0, -0.375, 5.0, 8, &lo, &hi);
     assert_true(lo == -2.0);
