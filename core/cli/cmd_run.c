@@ -16,6 +16,7 @@ static const hq_cli_option_t run_options[] = {
     {"-o, --output PATH", "write the dequantized outputs to this .npz (else print a summary)"},
     {"--codes", "with -o: also write each output's raw integer codes as '<name>:codes'"},
     {"-j, --threads N", "worker threads (default 1; every count gives the same bytes)"},
+    {"--stats", "print the kernel time per op kind and of the 10 slowest ops"},
     HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {NULL, NULL},
@@ -23,7 +24,8 @@ static const hq_cli_option_t run_options[] = {
 
 void hq_cmd_run_usage(FILE *out)
 {
-    fprintf(out, "usage: hq run [-h] model.hqx -d DATA [-o out.npz] [--codes] [-j N] [-q]\n\n"
+    fprintf(out, "usage: hq run [-h] model.hqx -d DATA [-o out.npz] [--codes] [-j N] [--stats]\n"
+                 "              [-q]\n\n"
                  "Runs a compiled program (.hqx, or a compiled .har holding one) on every sample\n"
                  "of DATA with the deploy runtime (libhqrt): inputs quantized with their qp,\n"
                  "integer arithmetic only, outputs dequantized. With -o, writes an .npz with one\n"
@@ -189,10 +191,81 @@ static hq_status_t run_in_chunks(hqrt_model_t *model, int64_t samples, void **in
     return HQ_OK;
 }
 
+/* --stats: the profiled kernel time per op kind, largest first, with the number of op runs, the
+ * total, then the slowest ops. Times are summed over threads, so with -j N the total may exceed
+ * the run's wall time. */
+enum { STATS_TOP_OPS = 10 };
+
+static void print_stats(const hqrt_model_t *model)
+{
+    hqrt_op_profile_t p;
+    if (hqrt_op_profile(model, 0, &p, NULL) != HQRT_OK)
+        return;
+    const int count = p.count;
+    /* kinds in first-seen order, then ranked */
+    const char *kinds[64];
+    double kind_seconds[64] = {0};
+    int64_t kind_runs[64] = {0};
+    int kind_count = 0;
+    double total = 0.0;
+    for (int i = 0; i < count; i++) {
+        hqrt_op_profile(model, i, &p, NULL);
+        int k = 0;
+        while (k < kind_count && strcmp(kinds[k], p.kind) != 0)
+            k++;
+        if (k == kind_count) {
+            if (kind_count == 64)
+                continue;
+            kinds[kind_count++] = p.kind;
+        }
+        kind_seconds[k] += p.seconds;
+        kind_runs[k] += p.runs;
+        total += p.seconds;
+    }
+    bool shown[64] = {false};
+    for (int n = 0; n < kind_count; n++) {
+        int best = -1;
+        for (int k = 0; k < kind_count; k++)
+            if (!shown[k] && (best < 0 || kind_seconds[k] > kind_seconds[best]))
+                best = k;
+        shown[best] = true;
+        printf("stats: time %-16s %10.3f ms %5.1f%% (%lld op runs)\n", kinds[best],
+               kind_seconds[best] * 1e3, total > 0 ? 100.0 * kind_seconds[best] / total : 0.0,
+               (long long)kind_runs[best]);
+    }
+    printf("stats: time %-16s %10.3f ms\n", "total", total * 1e3);
+    /* the slowest ops: a top-N by repeated insertion, ties in program order */
+    int top[STATS_TOP_OPS];
+    double top_seconds[STATS_TOP_OPS];
+    int top_count = 0;
+    for (int i = 0; i < count; i++) {
+        hqrt_op_profile(model, i, &p, NULL);
+        int at = top_count;
+        while (at > 0 && p.seconds > top_seconds[at - 1])
+            at--;
+        if (at >= STATS_TOP_OPS)
+            continue;
+        int last = top_count < STATS_TOP_OPS ? top_count : STATS_TOP_OPS - 1;
+        for (int j = last; j > at; j--) {
+            top[j] = top[j - 1];
+            top_seconds[j] = top_seconds[j - 1];
+        }
+        top[at] = i;
+        top_seconds[at] = p.seconds;
+        if (top_count < STATS_TOP_OPS)
+            top_count++;
+    }
+    for (int j = 0; j < top_count; j++) {
+        hqrt_op_profile(model, top[j], &p, NULL);
+        printf("stats: op %s (%s) %.3f ms %.1f%% (%lld op runs)\n", p.name, p.kind,
+               p.seconds * 1e3, total > 0 ? 100.0 * p.seconds / total : 0.0, (long long)p.runs);
+    }
+}
+
 int hq_cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *output = NULL;
-    bool codes = false, quiet = false;
+    bool codes = false, quiet = false, stats = false;
     long long threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -210,6 +283,8 @@ int hq_cmd_run(int argc, char **argv)
             output = argv[++i];
         } else if (!strcmp(a, "--codes")) {
             codes = true;
+        } else if (!strcmp(a, "--stats")) {
+            stats = true;
         } else if (!strcmp(a, "-j") || !strcmp(a, "--threads")) {
             if (!hq_cli_parse_int(argv[++i], 1, 64, &threads))
                 return hq_cli_fail("hq run", "threads must be an integer from 1 to 64, got",
@@ -234,6 +309,13 @@ int hq_cmd_run(int argc, char **argv)
     hq_graph_t *inputs = NULL;
     hq_dataset_t *dataset = NULL;
     hq_status_t st = open_program(model_path, &model, &owned, &err);
+    if (st == HQ_OK && stats) {
+        hqrt_error_t rerr = {0};
+        if (hqrt_set_profiling(model, 1, &rerr) != HQRT_OK) {
+            st = (hq_status_t)rerr.status;
+            snprintf(err.message, sizeof err.message, "%s", rerr.message);
+        }
+    }
     if (st == HQ_OK)
         st = program_inputs_graph(model, &inputs, &err);
     if (st == HQ_OK)
@@ -325,6 +407,8 @@ int hq_cmd_run(int argc, char **argv)
                "indicative only)\n",
                (long long)samples, seconds * 1e3, threads,
                seconds > 0 ? (double)samples / seconds : 0.0);
+    if (st == HQ_OK && stats)
+        print_stats(model);
     if (st != HQ_OK)
         hq_cli_report("hq run", st, &err);
     for (int i = 0; in_codes && i < in_count; i++)

@@ -517,6 +517,8 @@ hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t
         st = hqi_qemu_create(graph, params, name, &emu->quant, err); /* integer params */
     else if (st == HQ_OK)
         st = bind_params(emu, params, err);
+    if (st == HQ_OK && emu->quant)
+        hqi_qemu_time_layers(emu->quant, emu->type_seconds, emu->type_calls);
     if (st == HQ_OK && !emu->quant)
         st = prepare_layers(emu, err);
     if (st == HQ_OK)

@@ -8,6 +8,7 @@
  * runs the reference kernels (core/runtime/hqrt_kernels_ref.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "emulate/qemulator.h"
 #include "numerics/lower.h"
@@ -25,6 +26,8 @@ struct hqi_qemu {
     int threads;             /* >= 1: samples of a batch are split over this many threads */
     hqi_threadpool_t *pool;  /* started lazily at the first split run */
     hqrt_i_prepared_t *fast; /* per layer: the fast kernel's packed weights (fast == false: none) */
+    double *type_seconds;    /* per layer type: kernel wall time is added here; NULL: not timed */
+    int64_t *type_calls;     /* per layer type: layer runs, beside type_seconds */
 };
 
 /* Everything one layer call sees. */
@@ -597,6 +600,19 @@ hq_status_t hqi_qemu_set_threads(hqi_qemu_t *q, int threads, hq_error_t *err)
     return HQ_OK;
 }
 
+void hqi_qemu_time_layers(hqi_qemu_t *q, double *type_seconds, int64_t *type_calls)
+{
+    q->type_seconds = type_seconds;
+    q->type_calls = type_seconds ? type_calls : NULL;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* One layer call on `batch` samples, on the calling thread. */
 static hq_status_t run_layer_serial(const hqi_qemu_t *q, const hq_layer_t *layer, int index,
                                     int64_t batch, const void *const *inputs, void *const *outputs,
@@ -687,6 +703,13 @@ static void run_slice(void *context, int64_t task, int thread)
         run_layer_serial(j->q, layer, j->index, last - first, ins, outs, &j->errors[task]);
 }
 
+/* The pool is created on first use; the emulator is otherwise read-only during a run. */
+static hq_status_t ensure_pool(const hqi_qemu_t *q, hq_error_t *err)
+{
+    hqi_qemu_t *mutable_q = (hqi_qemu_t *)q;
+    return q->pool ? HQ_OK : hqi_threadpool_create(q->threads, &mutable_q->pool, err);
+}
+
 hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
                                const void *const *inputs, void *const *outputs, hq_error_t *err)
 {
@@ -702,13 +725,9 @@ hq_status_t hqi_qemu_run_layer(const hqi_qemu_t *q, int index, int64_t batch,
     int64_t slices = q->threads < batch ? q->threads : batch;
     if (slices < 2 || !splits_by_sample(layer->type))
         return run_layer_serial(q, layer, index, batch, inputs, outputs, err);
-    /* the pool is created on first use; the emulator is otherwise read-only during a run */
-    hqi_qemu_t *mutable_q = (hqi_qemu_t *)q;
-    if (!q->pool) {
-        hq_status_t created = hqi_threadpool_create(q->threads, &mutable_q->pool, err);
-        if (created != HQ_OK)
-            return created;
-    }
+    hq_status_t created = ensure_pool(q, err);
+    if (created != HQ_OK)
+        return created;
     hq_status_t status[HQI_THREADS_MAX];
     hq_error_t *errors = calloc((size_t)slices, sizeof *errors);
     if (!errors)
@@ -749,6 +768,9 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *input
     float *deq = NULL;
     size_t deq_size = 0;
     hq_status_t st = codes ? HQ_OK : hqi_nomem(err, "quantized emulator");
+    /* timed runs start the threads first, so that the first split layer is not charged for it */
+    if (st == HQ_OK && q->type_seconds && q->threads > 1 && batch > 1)
+        st = ensure_pool(q, err);
     for (int t = 0; t < order_count && st == HQ_OK; t++) {
         const int i = order[t];
         const hq_layer_t *layer = hq_graph_layer(g, i);
@@ -780,7 +802,12 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *q, int64_t batch, const float *const *input
             const void *ins[64];
             for (int k = 0; k < layer->input_count && k < 64; k++)
                 ins[k] = codes[layer->inputs[k]][layer->input_ports[k]];
+            double start = q->type_seconds ? now_seconds() : 0.0;
             st = hqi_qemu_run_layer(q, i, batch, ins, codes[i], err);
+            if (q->type_seconds) {
+                q->type_seconds[layer->type] += now_seconds() - start;
+                q->type_calls[layer->type]++;
+            }
         }
         for (int p = 0; p < ports && st == HQ_OK; p++) {
             hq_shape_t s = batched(layer, p, batch);

@@ -31,6 +31,12 @@ hq_status_t hqi_qemu_run(hqi_qemu_t *qemu, int64_t batch, const float *const *in
  * the codes of a whole-batch call, so results are the same bytes for any thread count. */
 hq_status_t hqi_qemu_set_threads(hqi_qemu_t *qemu, int threads, hq_error_t *err);
 
+/* Per layer type accumulators (HQ_LAYER_TYPE_COUNT entries each, borrowed: they must outlive the
+ * emulator) that every hqi_qemu_run adds each layer's wall-clock time (the whole layer call, its
+ * threads included; input layers not) and one run to. NULL (the default): nothing is timed.
+ * hqi_qemu_run_layer alone is never timed. */
+void hqi_qemu_time_layers(hqi_qemu_t *qemu, double *type_seconds, int64_t *type_calls);
+
 /* The decoded integer params of a layer (NULL when out of range). Owned by the emulator. */
 const hqi_qlayer_t *hqi_qemu_layer(const hqi_qemu_t *qemu, int layer);
 

@@ -21,6 +21,12 @@ typedef struct hqrt_i_live {
     int64_t last; /* index of the last consuming op, op_count for a program output */
 } hqrt_i_live_t;
 
+/* What one op cost over profiled runs (hqrt_set_profiling). */
+typedef struct hqrt_i_op_time {
+    double seconds; /* in its kernel calls, summed over threads */
+    int64_t runs;   /* samples it ran on */
+} hqrt_i_op_time_t;
+
 #define HQRT_MAX_THREADS 64
 struct hqrt_model {
     char name[128];      /* file or memory name, for error messages */
@@ -40,6 +46,8 @@ struct hqrt_model {
     int arena_count;             /* one per thread that runs whole samples */
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
+    bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */
+    hqrt_i_op_time_t *op_time;   /* one per op: profiled totals; NULL until profiling is first on */
 };
 
 /* Writes "name: message" into *err (when not NULL) and returns status. */
@@ -89,6 +97,9 @@ static inline hqrt_output_stage_t hqrt_i_stage(const uint8_t *base, const hqx_st
     };
     return st;
 }
+
+/* The name of an op code ("conv", "maxpool", ...; docs/deploy.md), "?" for an unknown code. */
+const char *hqrt_i_op_kind(uint32_t code);
 
 /* Executor hooks used by hqrt_program.c at open/close. */
 hqrt_status_t hqrt_i_prepare(hqrt_model_t *model, hqrt_error_t *err);

@@ -587,6 +587,11 @@ static const op_rule_t op_rules[HQX_OP_COUNT_] = {
                                check_transpose_view},
 };
 
+const char *hqrt_i_op_kind(uint32_t code)
+{
+    return code < HQX_OP_COUNT_ && op_rules[code].name ? op_rules[code].name : "?";
+}
+
 static hqrt_status_t check_sections(check_t *c)
 {
     const hqx_header_t *h = c->h;
@@ -952,6 +957,7 @@ void hqrt_close(hqrt_model_t *model)
     free(model->io);
     free(model->arena);
     free(model->scratch);
+    free(model->op_time);
     if (model->mapping)
         munmap(model->mapping, model->size);
     free(model);

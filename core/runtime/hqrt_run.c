@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hqrt_internal.h"
 
@@ -385,6 +386,8 @@ typedef struct run_shared {
     op_barrier_t barrier;
     atomic_int *claims; /* per op: pieces handed out so far (split samples), reset per sample */
     int failed_op;      /* -1, or the first op whose kernel refused its arguments */
+    hqrt_i_op_time_t *times; /* profiling: op_count per thread, thread t's from t * op_count;
+                                NULL: not profiling */
 } run_shared_t;
 
 typedef struct worker {
@@ -430,11 +433,20 @@ static int64_t piece_count(const hqrt_i_prepared_t *prep, int parts)
     return most < 1 ? 1 : most < want ? most : want;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* One sample through every op. parts == 1: the whole sample on this thread. parts > 1: the
  * `parts` threads share the sample in arena 0, each op's pieces claimed one at a time from an
  * atomic counter, a barrier after each op; which thread computes a piece never changes its
- * bytes. */
-static void run_sample(run_shared_t *s, int parts, uint8_t *arena, uint8_t *scratch)
+ * bytes. `times` (NULL: not profiling) is this thread's per-op accumulators: the time of the
+ * pieces it ran, and the sample counted by whoever claimed piece 0. */
+static void run_sample(run_shared_t *s, int parts, uint8_t *arena, uint8_t *scratch,
+                       hqrt_i_op_time_t *times)
 {
     const hqrt_model_t *m = s->m;
     for (uint32_t i = 0; i < m->header->op_count; i++) {
@@ -452,8 +464,13 @@ static void run_sample(run_shared_t *s, int parts, uint8_t *arena, uint8_t *scra
                               .scratch = scratch,
                               .row_begin = rows * piece / pieces,
                               .row_end = rows * (piece + 1) / pieces};
+            double start = times ? now_seconds() : 0.0;
             if (call.row_begin < call.row_end && op_runs[m->ops[i].code](&call) != 0)
                 record_failure(s, (int)i);
+            if (times) {
+                times[i].seconds += now_seconds() - start;
+                times[i].runs += piece == 0;
+            }
             if (parts == 1)
                 break;
         }
@@ -483,9 +500,11 @@ static void *worker_main(void *arg)
     uint8_t *scratch = m->scratch + (size_t)w->index * m->scratch_size;
     int64_t whole = threads > 1 ? s->batch / threads * threads : 0;
     uint8_t *own = m->arena + (size_t)w->index * m->arena_stride;
+    hqrt_i_op_time_t *times =
+        s->times ? s->times + (size_t)w->index * m->header->op_count : NULL;
     for (int64_t sample = w->index; sample < whole; sample += threads) {
         copy_io(s, own, sample, true);
-        run_sample(s, 1, own, scratch);
+        run_sample(s, 1, own, scratch, times);
         copy_io(s, own, sample, false);
     }
     /* arena 0 is thread 0's: the others touch it only after the barrier below, which thread 0
@@ -498,7 +517,7 @@ static void *worker_main(void *arg)
         }
         if (threads > 1)
             barrier_wait(&s->barrier);
-        run_sample(s, threads, m->arena, scratch);
+        run_sample(s, threads, m->arena, scratch, times);
         if (w->index == 0)
             copy_io(s, m->arena, sample, false);
     }
@@ -560,6 +579,11 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
                       .outputs = outputs,
                       .threads = threads,
                       .failed_op = -1};
+    if (model->profiling) {
+        s.times = calloc((size_t)threads * h->op_count, sizeof *s.times);
+        if (!s.times)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", model->name);
+    }
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.gate_cond, NULL);
     if (threads > 1) {
@@ -567,6 +591,7 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
         if (!s.claims) {
             pthread_cond_destroy(&s.gate_cond);
             pthread_mutex_destroy(&s.lock);
+            free(s.times);
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", model->name);
         }
         for (uint32_t i = 0; i < h->op_count; i++)
@@ -596,9 +621,52 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     pthread_cond_destroy(&s.gate_cond);
     pthread_mutex_destroy(&s.lock);
     free(s.claims);
+    for (int t = 0; s.times && t < started; t++)
+        for (uint32_t i = 0; i < h->op_count; i++) {
+            model->op_time[i].seconds += s.times[(size_t)t * h->op_count + i].seconds;
+            model->op_time[i].runs += s.times[(size_t)t * h->op_count + i].runs;
+        }
+    free(s.times);
     if (s.failed_op >= 0)
         return hqrt_i_fail(err, HQRT_ERR_FORMAT, "%s: layer %s: kernel refused its arguments",
                            model->name, model->strings + model->ops[s.failed_op].name);
+    return HQRT_OK;
+}
+
+/* ---- profiling ------------------------------------------------------------------------------ */
+
+hqrt_status_t hqrt_set_profiling(hqrt_model_t *model, int on, hqrt_error_t *err)
+{
+    if (!model)
+        return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "hqrt_set_profiling: NULL model");
+    if (on && !model->op_time) {
+        model->op_time = calloc(model->header->op_count, sizeof *model->op_time);
+        if (!model->op_time)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", model->name);
+    } else if (on) {
+        memset(model->op_time, 0, model->header->op_count * sizeof *model->op_time);
+    }
+    model->profiling = on != 0;
+    return HQRT_OK;
+}
+
+hqrt_status_t hqrt_op_profile(const hqrt_model_t *model, int index, hqrt_op_profile_t *profile,
+                              hqrt_error_t *err)
+{
+    if (!model || !profile)
+        return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "hqrt_op_profile: NULL argument");
+    uint32_t count = model->header->op_count;
+    if (index < 0 || (uint32_t)index >= count)
+        return hqrt_i_fail(err, HQRT_ERR_ARGUMENT, "%s: no op %d (the program has %u)",
+                           model->name, index, count);
+    const hqx_op_t *op = &model->ops[index];
+    *profile = (hqrt_op_profile_t){
+        .count = (int)count,
+        .name = model->strings + op->name,
+        .kind = hqrt_i_op_kind(op->code),
+        .seconds = model->op_time ? model->op_time[index].seconds : 0.0,
+        .runs = model->op_time ? model->op_time[index].runs : 0,
+    };
     return HQRT_OK;
 }
 

@@ -5,7 +5,8 @@
  * helpers at the program's edges.
  *
  * The five functions: hqrt_open_file / hqrt_open_memory, hqrt_describe, hqrt_run (with
- * hqrt_quantize / hqrt_dequantize), hqrt_close, hqrt_status_text.
+ * hqrt_quantize / hqrt_dequantize), hqrt_close, hqrt_status_text; opt-in per-op timing with
+ * hqrt_set_profiling / hqrt_op_profile.
  *
  *   hqrt_model_t *m; hqrt_error_t e;
  *   if (hqrt_open_file("net.hqx", &m, &e) != HQRT_OK) { fprintf(stderr, "%s\n", e.message); ... }
@@ -110,6 +111,28 @@ HQRT_API void hqrt_close(hqrt_model_t *model);
 
 /* Name of a status code ("corrupt program", ...). Static string. */
 HQRT_API const char *hqrt_status_text(hqrt_status_t status);
+
+/* Profiling (opt-in; appended after the five functions above). While on, every hqrt_run times
+ * each op's kernel calls with a monotonic clock; off (the default), a run pays one test per op.
+ * Results never depend on it.
+ *
+ * hqrt_set_profiling(model, 1) turns it on and zeroes the totals; (model, 0) turns it off and
+ * keeps them. Not while a run is in progress. */
+HQRT_API hqrt_status_t hqrt_set_profiling(hqrt_model_t *model, int on, hqrt_error_t *err);
+
+/* What one op of the program cost over the profiled runs. Plain data; strings owned by the model
+ * (name) or static (kind). */
+typedef struct hqrt_op_profile {
+    int count;        /* number of ops in the program (op indices 0 .. count-1, run order) */
+    const char *name; /* the op's scoped layer name "net/conv1" */
+    const char *kind; /* the op's kind: "conv", "dense", "maxpool", ... (docs/deploy.md, "Ops") */
+    double seconds;   /* time in its kernel calls, summed over the threads that ran them */
+    int64_t runs;     /* samples it ran on (a sample shared by threads counts once) */
+} hqrt_op_profile_t;
+
+/* Describes op `index` (0 .. count-1; index 0 always exists) with its profiled totals. */
+HQRT_API hqrt_status_t hqrt_op_profile(const hqrt_model_t *model, int index,
+                                       hqrt_op_profile_t *profile, hqrt_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,8 @@ for bad in cjson libz protobuf libhq.so libm.so; do
 done
 exports=$(nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | sort)
 expected=$(printf '%s\n' hqrt_close hqrt_dequantize hqrt_describe hqrt_open_file \
-  hqrt_open_memory hqrt_quantize hqrt_run hqrt_status_text | sort)
+  hqrt_open_memory hqrt_quantize hqrt_run hqrt_status_text hqrt_set_profiling hqrt_op_profile |
+  sort)
 if [ "$exports" != "$expected" ]; then
   echo "libhqrt exports differ from the public API:"; diff <(echo "$expected") <(echo "$exports"); exit 1
 fi

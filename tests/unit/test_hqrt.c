@@ -743,6 +743,59 @@ static hqrt_status_t open_bytes(const uint8_t *bytes, size_t len, hqrt_error_t *
     return st;
 }
 
+/* Profiling counts each op once per sample, whether a thread runs the sample whole or threads
+ * share it (batch 3 at 2 threads: both), and never changes the bytes. */
+static void profiling_counts_one_run_per_op_and_sample_and_keeps_the_bytes(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_chain(&len);
+    hqrt_model_t *model;
+    hqrt_error_t err;
+    assert_int_equal(hqrt_open_memory(bytes, len, "profiled", &model, &err), HQRT_OK);
+    hqrt_io_t in_io, out_io;
+    assert_int_equal(hqrt_describe(model, HQRT_INPUT, 0, &in_io, &err), HQRT_OK);
+    assert_int_equal(hqrt_describe(model, HQRT_OUTPUT, 0, &out_io, &err), HQRT_OK);
+    enum { BATCH = 3 };
+    uint8_t *in = malloc(BATCH * in_io.bytes), *plain = malloc(BATCH * out_io.bytes),
+            *profiled = malloc(BATCH * out_io.bytes);
+    for (size_t i = 0; i < BATCH * in_io.bytes; i++)
+        in[i] = (uint8_t)rnd();
+    const void *ins[1] = {in};
+    void *outs[1] = {plain};
+    hqrt_run_options_t two = {.threads = 2};
+    assert_int_equal(hqrt_run(model, BATCH, ins, outs, &two, &err), HQRT_OK);
+    hqrt_op_profile_t p;
+    assert_int_equal(hqrt_op_profile(model, 0, &p, &err), HQRT_OK);
+    assert_true(p.count >= 1);
+    assert_int_equal(p.runs, 0); /* not profiling: nothing counted */
+    assert_int_equal(hqrt_set_profiling(model, 1, &err), HQRT_OK);
+    outs[0] = profiled;
+    assert_int_equal(hqrt_run(model, BATCH, ins, outs, &two, &err), HQRT_OK);
+    assert_memory_equal(plain, profiled, BATCH * out_io.bytes);
+    const int count = p.count;
+    for (int i = 0; i < count; i++) {
+        assert_int_equal(hqrt_op_profile(model, i, &p, &err), HQRT_OK);
+        assert_int_equal(p.runs, BATCH);
+        assert_true(p.seconds >= 0.0);
+        assert_non_null(p.name);
+        assert_string_not_equal(p.kind, "?");
+    }
+    assert_int_equal(hqrt_set_profiling(model, 0, &err), HQRT_OK); /* off keeps the totals */
+    assert_int_equal(hqrt_run(model, BATCH, ins, outs, NULL, &err), HQRT_OK);
+    assert_int_equal(hqrt_op_profile(model, 0, &p, &err), HQRT_OK);
+    assert_int_equal(p.runs, BATCH);
+    assert_int_equal(hqrt_set_profiling(model, 1, &err), HQRT_OK); /* on again starts from zero */
+    assert_int_equal(hqrt_op_profile(model, 0, &p, &err), HQRT_OK);
+    assert_int_equal(p.runs, 0);
+    assert_int_equal(hqrt_op_profile(model, count, &p, &err), HQRT_ERR_ARGUMENT);
+    hqrt_close(model);
+    free(in);
+    free(plain);
+    free(profiled);
+    free(bytes);
+}
+
 static void a_valid_program_opens(void **state)
 {
     (void)state;
@@ -1137,6 +1190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_output_matches_a_hand_computed_value),
+        cmocka_unit_test(profiling_counts_one_run_per_op_and_sample_and_keeps_the_bytes),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
