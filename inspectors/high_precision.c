@@ -236,13 +236,19 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
         if (!c->low && !c->outlier)
             continue;
         const char *mode = l->precision_mode[0] ? l->precision_mode : "a8_w8";
-        hq_diag_number_t nums[] = {{"sqnr_db", c->sqnr}, {"q25_db", q25}, {"fence_db", fence}};
-        insp_emit(ctx, HQ_DIAG_WARNING, c->layer, 0, nums, 3,
+        c->gain_db = expected_gain(ctx, &s, c->layer, c->sqnr, partial_sum);
+        /* expected_gain_db: what hq-diag's triage ranks by (docs/diag.md, "Triage"); a layer
+         * already at 16 bit has nothing to gain */
+        bool raised = strncmp(mode, "a16_w16", 7) == 0;
+        hq_diag_number_t nums[] = {{"sqnr_db", c->sqnr},
+                                   {"q25_db", q25},
+                                   {"fence_db", fence},
+                                   {"expected_gain_db", raised ? 0.0 : c->gain_db}};
+        insp_emit(ctx, HQ_DIAG_WARNING, c->layer, 0, nums, 4,
                   "%s, SQNR %.2f dB, precision mode %s (%s%s%s)", l->bare_name, c->sqnr, mode,
                   c->low ? "at most 10 dB" : "", c->low && c->outlier ? "; " : "",
                   c->outlier ? "outlier: below Q25 - 1.5 IQR" : "");
-        c->gain_db = expected_gain(ctx, &s, c->layer, c->sqnr, partial_sum);
-        if (strncmp(mode, "a16_w16", 7) == 0)
+        if (raised)
             continue; /* already as precise as it gets */
         insp_text_t dragged = {.len = 0};
         c->cost = cost_of(ctx, &s, c->layer, base, &dragged);

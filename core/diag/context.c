@@ -385,8 +385,9 @@ void hqi_diag_add_finding(hq_diag_t *d, int module, hq_diag_level_t level, int l
         }
     }
     d->finding_count++;
-    hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, level, hqi_diag_module_name(d, module), "%s",
-                   f->message);
+    if (!hqi_diag_finding_folds(d, module, level, layer)) /* folded ones: hqi_diag_fold_findings */
+        hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, level, hqi_diag_module_name(d, module), "%s",
+                       f->message);
 }
 
 static void ctx_diagnostic(hq_inspector_context_t *ctx, const hq_diagnostic_t *diagnostic)

@@ -216,6 +216,37 @@ bool hqi_diag_commands_contradict(const hq_command_t *a, const hq_command_t *b);
  * digits. Such a recommendation is not offered again. */
 bool hqi_diag_script_holds(const hq_diag_t *diag, const hq_command_t *line);
 
+/* ---- console folding and triage (triage.c) ---- */
+
+/* Whether a finding is folded into its inspector's summary lines instead of printed on its own:
+ * an inspector's (not the host's) finding about a layer, below error level. */
+bool hqi_diag_finding_folds(const hq_diag_t *diag, int module, hq_diag_level_t level, int layer);
+/* After module `module` ran: its folded findings of each level become one console line, the
+ * finding itself when it is alone, else "<name>: <n> warning(s) on <k> layer(s); worst a, b, c"
+ * (worst: lowest measured layer SQNR first, then reported order), and each becomes a
+ * HQ_DIAG_EVENT_DETAIL (the log). */
+void hqi_diag_fold_findings(hq_diag_t *diag, int module);
+
+/* Causes the triage lists at most. */
+#define HQI_DIAG_TRIAGE_MAX 5
+
+/* One cause of the triage: an inspector (or the host's verdict, module -1) with a finding at
+ * warning or error level, or with a recommended line. */
+typedef struct hqi_diag_cause {
+    int module;              /* index into diag->modules; -1: the host (the headline verdict) */
+    hq_diag_level_t level;   /* its worst finding's or recommendation's level */
+    double expected_gain_db; /* largest `expected_gain_db` number of its findings; NAN: none */
+    int line_count;          /* its recommended lines */
+    char summary[1024];      /* one line: its worst finding (or the verdict) */
+} hqi_diag_cause_t;
+
+/* The causes, ranked (docs/diag.md, "Triage"): level (error > warning > info), then an expected
+ * gain (present before absent, larger first), then inspector priority (the host after every
+ * inspector), then a cause with a recommended line before one without, then run order. Fills at most `max`; returns how many. */
+int hqi_diag_triage(const hq_diag_t *diag, hqi_diag_cause_t *causes, int max);
+/* Reports the triage as HQ_DIAG_EVENT_TRIAGE lines (the end of hq_diag_run). */
+void hqi_diag_report_triage(hq_diag_t *diag);
+
 /* "info", "warning", "error". */
 const char *hqi_diag_level_word(hq_diag_level_t level);
 

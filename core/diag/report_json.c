@@ -11,7 +11,7 @@
 #include "diag/diag_internal.h"
 #include "util/util.h"
 
-#define HQ_DIAG_JSON_SCHEMA 2
+#define HQ_DIAG_JSON_SCHEMA 3
 
 static const char *const priority_words[] = {"high", "medium", "low"};
 
@@ -140,6 +140,31 @@ static cJSON *build(const hq_diag_t *d)
         cJSON_AddStringToObject(verdict, "summary", d->verdict_summary);
     } else {
         cJSON_AddNullToObject(root, "verdict");
+    }
+
+    /* the ranked causes (triage.c): measured_gain_db stays null until a run measures it */
+    cJSON *triage = cJSON_AddArrayToObject(root, "triage");
+    hqi_diag_cause_t causes[HQI_DIAG_TRIAGE_MAX];
+    int cause_count = d->ran ? hqi_diag_triage(d, causes, HQI_DIAG_TRIAGE_MAX) : 0;
+    for (int i = 0; i < cause_count; i++) {
+        const hqi_diag_cause_t *c = &causes[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "rank", i + 1);
+        cJSON_AddStringToObject(o, "inspector", hqi_diag_module_name(d, c->module));
+        cJSON_AddStringToObject(o, "level", hqi_diag_level_word(c->level));
+        cJSON_AddStringToObject(o, "summary", c->summary);
+        cJSON *lines = cJSON_AddArrayToObject(o, "lines");
+        for (int k = 0; k < d->rec_count; k++) {
+            if (d->recs[k].module != c->module)
+                continue;
+            cJSON *line = cJSON_CreateObject();
+            cJSON_AddStringToObject(line, "line", d->recs[k].line);
+            cJSON_AddBoolToObject(line, "accepted", d->recs[k].accepted);
+            cJSON_AddItemToArray(lines, line);
+        }
+        cJSON_AddItemToObject(o, "expected_gain_db", number(c->expected_gain_db));
+        cJSON_AddNullToObject(o, "measured_gain_db");
+        cJSON_AddItemToArray(triage, o);
     }
 
     cJSON *files = cJSON_AddArrayToObject(root, "files");

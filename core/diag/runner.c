@@ -323,8 +323,10 @@ hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err)
             hqi_diag_event(d, HQ_DIAG_EVENT_SKIP, HQ_DIAG_INFO, desc->name, "%s", d->skipped[m]);
         }
         free(host.skip_reason);
+        hqi_diag_fold_findings(d, m);
         offer_groups(d, m);
     }
+    hqi_diag_report_triage(d);
     return HQ_OK;
 }
 

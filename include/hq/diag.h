@@ -40,6 +40,10 @@ typedef enum hq_diag_event_kind {
     HQ_DIAG_EVENT_LOG,      /* a line for the log file only */
     HQ_DIAG_EVENT_RECOMMENDATION, /* a recommended line is offered: `text` is the script line,
                                      `detail` the reason, `level` its level */
+    HQ_DIAG_EVENT_DETAIL, /* a finding folded into its inspector's summary line: `level`, `text`
+                             (the log shows it, a console need not) */
+    HQ_DIAG_EVENT_TRIAGE, /* one line of the ranked triage that ends a run: `text` as it is
+                             shown, `level` that of its cause */
 } hq_diag_event_kind_t;
 
 /* One event. Strings are valid only during the callback. */
@@ -114,8 +118,9 @@ HQ_API hq_archive_t *hq_diag_archive(hq_diag_t *diag);
  * some that do not, those run and the others are skipped, named in one message); computes the
  * statistics pass (every stage the archive has, when a dataset is open); reports the headline
  * (output SQNR per output and stage, and the verdict as a finding of hq-diag); runs each
- * inspector (skipping those whose needs are not met), offering each inspector's recommendation
- * groups after its run. Returns HQ_OK when it ran (even with error findings or failed
+ * inspector (skipping those whose needs are not met), folding its per-layer findings below
+ * error level into summary messages (each one a DETAIL event) and offering its recommendation
+ * groups after its run; ends with the ranked triage (TRIAGE events). Returns HQ_OK when it ran (even with error findings or failed
  * inspectors). */
 HQ_API hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err);
 

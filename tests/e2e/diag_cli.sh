@@ -78,7 +78,7 @@ check "--json writes valid JSON with findings, numbers and recommendations" \
            /usr/bin/python3 - <<PY
 import json
 d = json.load(open("out.json"))
-assert d["schema"] == 2 and d["network"] == "tiny" and d["exit_status"] == 1, d
+assert d["schema"] == 3 and d["network"] == "tiny" and d["exit_status"] == 1, d
 assert d["summary"]["error"] == 2 and d["summary"]["failed_inspectors"] == 1, d["summary"]
 w = [x for x in d["diagnostics"] if x["message"] == "Layer conv1 is a test warning"][0]
 assert w["level"] == "warning" and w["layer"] == "conv1" and w["numbers"] == {"sqnr_db": 7.5, "threshold_db": 10}, w
@@ -113,7 +113,7 @@ documented.discard("name")  # also the man page's placeholder inside "numbers"
 real.discard("name")
 assert real == documented, ("undocumented: %s; documented but absent: %s"
                             % (sorted(real - documented), sorted(documented - real)))
-for section in ("inspectors", "diagnostics", "recommendations", "layer_sqnr", "files"):
+for section in ("inspectors", "diagnostics", "recommendations", "layer_sqnr", "files", "triage"):
     assert json.load(open("out.json"))[section], section + " is empty: the check would be vacuous"
 PY
 check "--report is one self-contained page with SVG charts and the saved image" \
