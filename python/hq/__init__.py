@@ -9,6 +9,7 @@ libhq is found from $HQ_LIBRARY, else beside an installed copy of this package, 
 dynamic linker. docs/python.md describes the API."""
 from . import _lib
 from .archive import Archive
+from .diag import Finding, Recommendation, Report, compare, diag
 from .errors import (ArgumentError, Error, FormatError, InvalidError, IoError, LimitError,
                      NoMemoryError, NotFoundError, StateError, UnsupportedError)
 from .pipeline import compile, optimize, parse, profile
@@ -19,4 +20,5 @@ library_path = _lib.hq_path
 
 __all__ = ["Archive", "Program", "parse", "optimize", "profile", "compile", "Error", "IoError",
            "FormatError", "UnsupportedError", "NoMemoryError", "ArgumentError", "NotFoundError",
-           "LimitError", "InvalidError", "StateError", "library_path"]
+           "LimitError", "InvalidError", "StateError", "library_path", "diag", "compare", "Report", "Finding",
+           "Recommendation"]

@@ -98,6 +98,28 @@ BATCH_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctype
                             ctypes.POINTER(ctypes.POINTER(ctypes.c_float)),
                             ctypes.POINTER(ErrorStruct))
 
+
+
+class DiagEvent(ctypes.Structure):
+    """hq_diag_event_t"""
+    _fields_ = [("kind", ctypes.c_int), ("level", ctypes.c_int), ("inspector", ctypes.c_char_p),
+                ("text", ctypes.c_char_p), ("detail", ctypes.c_char_p),
+                ("done", ctypes.c_int64), ("total", ctypes.c_int64)]
+
+
+DIAG_EVENT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(DiagEvent))
+DIAG_ASK_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                               ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int)
+
+
+class DiagOptions(ctypes.Structure):
+    """hq_diag_options_t"""
+    _fields_ = [("hw_arch", ctypes.c_char_p), ("sample_count", ctypes.c_int64),
+                ("batch_size", ctypes.c_int64), ("output_dir", ctypes.c_char_p),
+                ("on_event", DIAG_EVENT_FN), ("event_user", ctypes.c_void_p),
+                ("ask", DIAG_ASK_FN), ("ask_user", ctypes.c_void_p)]
+
+
 # libhqrt
 
 HQRT_ERROR_MAX = 256
@@ -188,6 +210,17 @@ _HQ_FUNCTIONS = {
     "hq_profile": (I, [P, S, ctypes.POINTER(S), I, ctypes.POINTER(ctypes.POINTER(Profile)), ERR]),
     "hq_profile_destroy": (None, [ctypes.POINTER(Profile)]),
     "hq_compile": (I, [P, PP, ctypes.POINTER(Z), ERR]),
+    "hq_diag_create": (I, [ctypes.POINTER(DiagOptions), PP, ERR]),
+    "hq_diag_destroy": (None, [P]),
+    "hq_diag_load_plugins": (I, [P, S, ctypes.c_bool, ERR]),
+    "hq_diag_load_plugin": (I, [P, S, ERR]),
+    "hq_diag_inspector_count": (I, [P]),
+    "hq_diag_set_order": (I, [P, ctypes.POINTER(S), I, ERR]),
+    "hq_diag_open": (I, [P, S, S, ERR]),
+    "hq_diag_run": (I, [P, ERR]),
+    "hq_diag_script_text": (I, [P, PP, ERR]),
+    "hq_diag_write_json": (I, [P, S, ERR]),
+    "hq_diag_write_html": (I, [P, S, ERR]),
 }
 
 RTERR = ctypes.POINTER(RtErrorStruct)

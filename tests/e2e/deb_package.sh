@@ -3,7 +3,8 @@
 # folder, its metadata (dpkg-deb -f: name, version, Depends), then `dpkg-deb -x` into a scratch
 # root and the package's own files run from there with an empty environment: hq --version, the
 # demo (hq parse -> hq optimize -> hq-diag --no-interactive on the packaged sample, with the
-# inspector modules of the package), and `import hq` in Python finding the package's libhq.
+# inspector modules of the package), and `import hq` in Python finding the package's libhq and
+# (hq.diag) its inspector modules.
 # The package is never installed into the system with `dpkg -i`: the test runs as root on shared
 # CI machines, where installing would replace whatever hq is there for everyone else.
 # Skipped (exit 0 with a message) when cpack or dpkg-deb is missing.
@@ -110,6 +111,14 @@ import hq, hq._lib, sys
 hq.parse(sys.argv[1])
 print(hq.__version__, hq._lib.hq_path)" "$1/share/hq/samples/sample.onnx") &&
              [[ "$out" == "$2 $1/"*/libhq.so ]] || { echo "python3 printed: ${out:-nothing}"; exit 1; }' _ "$usr" "$version"
+  check "  ... and hq.diag loads the package's inspectors and finds what hq-diag found" \
+    bash -c 'env -i PYTHONPATH="$1/lib/python3/dist-packages" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c "
+import hq, json, sys
+report = hq.diag(\"sample_quantized.har\", sys.argv[1])
+want = json.load(open(\"findings.json\"))[\"diagnostics\"]
+assert [f.message for f in report.findings] == [d[\"message\"] for d in want], report
+assert all(i[\"path\"].startswith(sys.argv[2]) for i in report.data[\"inspectors\"])
+" "$1/share/hq/samples/sample_calib.npy" "$1/"' _ "$usr"
 fi
 
 exit $fail
