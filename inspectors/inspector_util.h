@@ -1,6 +1,6 @@
 /* inspector_util.h — small helpers shared by the hq-diag inspectors (the .c files of
- * inspectors/ and plugins/). Header-only and `static inline`: every inspector is its own dlopen()ed module, so
- * nothing here may need a shared object of its own. Everything goes through the context table of
+ * inspectors/ and plugins/). Header-only and `static inline`: every inspector is its own
+ * dlopen()ed module, so nothing here may need a shared object of its own. Everything goes through the context table of
  * include/hq/inspector.h and the public libhq API; nothing prints, nothing allocates beyond the
  * call. */
 #ifndef HQ_INSPECTOR_UTIL_H
@@ -257,6 +257,27 @@ static inline double insp_rgb_score(const double *channel_mean)
     if (!(intensity > 0))
         return 0.0;
     return (channel_mean[0] - channel_mean[2]) / intensity;
+}
+
+/* The last numeric value of `key` among the script's commands named `command` whose first
+ * positional is the word `first` (any, when NULL); false when there is none. */
+static inline bool insp_script_number(hq_inspector_context_t *ctx, const char *command,
+                                      const char *first, const char *key, double *value)
+{
+    bool found = false;
+    for (int i = ctx->find_command(ctx, command, 0); i >= 0;
+         i = ctx->find_command(ctx, command, i + 1)) {
+        const hq_command_t *c = ctx->command(ctx, i);
+        const hq_value_t *p = hq_command_positional(c, 0);
+        if (first && (!p || !p->text || strcmp(p->text, first)))
+            continue;
+        const hq_value_t *v = hq_command_kwarg(c, key);
+        if (v && v->kind == HQ_VALUE_NUMBER) {
+            *value = v->number;
+            found = true;
+        }
+    }
+    return found;
 }
 
 #endif

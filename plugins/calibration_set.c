@@ -31,26 +31,6 @@
  * levels 3-4 run what 2 runs in hq. */
 static const int NEEDED_BY_LEVEL[5] = {64, 64, 64, 64, 64};
 
-/* Last numeric `key` of commands `command` (whose first positional is `first`, when given). */
-static bool script_number(hq_inspector_context_t *ctx, const char *command, const char *first,
-                          const char *key, double *value)
-{
-    bool found = false;
-    for (int i = ctx->find_command(ctx, command, 0); i >= 0;
-         i = ctx->find_command(ctx, command, i + 1)) {
-        const hq_command_t *c = ctx->command(ctx, i);
-        const hq_value_t *p = hq_command_positional(c, 0);
-        if (first && (!p || !p->text || strcmp(p->text, first)))
-            continue;
-        const hq_value_t *v = hq_command_kwarg(c, key);
-        if (v && v->kind == HQ_VALUE_NUMBER) {
-            *value = v->number;
-            found = true;
-        }
-    }
-    return found;
-}
-
 /* One input of the dataset: its shape and what the pass gathered. */
 typedef struct input_stats {
     int layer;            /* input layer index (-1: unknown) */
@@ -282,9 +262,9 @@ static const char *input_label(hq_inspector_context_t *ctx, const state_t *s, in
 static void check_count(hq_inspector_context_t *ctx, int64_t count)
 {
     double calibset = DEFAULT_CALIBSET, level = DEFAULT_LEVEL;
-    bool explicit_size =
-        script_number(ctx, "model_optimization_config", "calibration", "calibset_size", &calibset);
-    script_number(ctx, "model_optimization_flavor", NULL, "optimization_level", &level);
+    bool explicit_size = insp_script_number(ctx, "model_optimization_config", "calibration",
+                                            "calibset_size", &calibset);
+    insp_script_number(ctx, "model_optimization_flavor", NULL, "optimization_level", &level);
     int lvl = level < 0 ? 0 : level > 4 ? 4 : (int)level;
     int needed = NEEDED_BY_LEVEL[lvl];
     int64_t used = count < (int64_t)calibset ? count : (int64_t)calibset;
@@ -431,7 +411,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *unused, hq_error_t *er
         return st;
     int64_t count = hq_dataset_count(s.dataset);
     double calibset = DEFAULT_CALIBSET;
-    script_number(ctx, "model_optimization_config", "calibration", "calibset_size", &calibset);
+    insp_script_number(ctx, "model_optimization_config", "calibration", "calibset_size", &calibset);
     s.analyzed = count < (int64_t)calibset ? count : (int64_t)calibset;
     if (s.analyzed > MAX_ANALYZED)
         s.analyzed = MAX_ANALYZED;

@@ -11,27 +11,6 @@
 
 #define DEFAULT_CALIBSET 64
 
-/* Last numeric value of `key` among commands named `command` whose first positional is `first`;
- * false when absent. */
-static bool number_of(hq_inspector_context_t *ctx, const char *command, const char *first,
-                      const char *key, double *value)
-{
-    bool found = false;
-    for (int i = ctx->find_command(ctx, command, 0); i >= 0;
-         i = ctx->find_command(ctx, command, i + 1)) {
-        const hq_command_t *c = ctx->command(ctx, i);
-        const hq_value_t *p = hq_command_positional(c, 0);
-        if (!p || !p->text || strcmp(p->text, first))
-            continue;
-        const hq_value_t *v = hq_command_kwarg(c, key);
-        if (v && v->kind == HQ_VALUE_NUMBER) {
-            *value = v->number;
-            found = true;
-        }
-    }
-    return found;
-}
-
 /* Whether `command(first, policy=disabled)` is the last word on `first`. */
 static bool disabled(hq_inspector_context_t *ctx, const char *command, const char *first)
 {
@@ -52,7 +31,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     (void)state;
     (void)err;
     double calibset = DEFAULT_CALIBSET;
-    number_of(ctx, "model_optimization_config", "calibration", "calibset_size", &calibset);
+    insp_script_number(ctx, "model_optimization_config", "calibration", "calibset_size", &calibset);
     hq_diag_number_t n[] = {{"calibset_size", calibset}};
     if (calibset > DEFAULT_CALIBSET)
         insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, n, 1,
