@@ -1,8 +1,8 @@
 /* inspector_util.h — small helpers shared by the hq-diag inspectors (the .c files of
  * inspectors/ and plugins/). Header-only and `static inline`: every inspector is its own
- * dlopen()ed module, so nothing here may need a shared object of its own. Everything goes through the context table of
- * include/hq/inspector.h and the public libhq API; nothing prints, nothing allocates beyond the
- * call. */
+ * dlopen()ed module, so nothing here may need a shared object of its own. Everything goes
+ * through the context table of include/hq/inspector.h and the public libhq API; nothing prints,
+ * nothing allocates beyond the call. */
 #ifndef HQ_INSPECTOR_UTIL_H
 #define HQ_INSPECTOR_UTIL_H
 
