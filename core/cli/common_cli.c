@@ -62,17 +62,17 @@ static bool folder_unwritable(const char *folder, char *why, size_t size)
     struct stat sb;
     if (stat(folder, &sb) != 0) {
         if (errno == ENOENT)
-            snprintf(why, size, "folder %s does not exist", folder);
+            snprintf(why, size, "folder %.1024s does not exist", folder);
         else
-            snprintf(why, size, "folder %s: %s", folder, strerror(errno));
+            snprintf(why, size, "folder %.1024s: %s", folder, strerror(errno));
         return true;
     }
     if (!S_ISDIR(sb.st_mode)) {
-        snprintf(why, size, "%s is not a folder", folder);
+        snprintf(why, size, "%.1024s is not a folder", folder);
         return true;
     }
     if (access(folder, W_OK | X_OK) != 0) {
-        snprintf(why, size, "folder %s is not writable: %s", folder, strerror(errno));
+        snprintf(why, size, "folder %.1024s is not writable: %s", folder, strerror(errno));
         return true;
     }
     return false;
