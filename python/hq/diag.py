@@ -66,6 +66,10 @@ class Report:
         self.output_sqnr = {o["output"]: {k: v for k, v in o.items() if k != "output"}
                             for o in data.get("output_sqnr_db", [])}
         self.exit_status = data["exit_status"]
+        # the ranked causes (at most 5), as hq-diag ends its console and --json: dicts with rank,
+        # inspector, level, summary, lines ([{line, accepted}]), expected_gain_db,
+        # measured_gain_db
+        self.triage = data.get("triage", [])
 
     def script(self):
         """The archive's model script merged with the accepted lines: the text hq-diag writes

@@ -76,14 +76,34 @@ def _read_script(script):
                         f"{type(script).__name__}")
 
 
-def optimize(archive, calib, script=None, threads=0, hw_arch=None, log=None):
+def optimize(archive, calib, script=None, threads=0, hw_arch=None, log=None, level=None):
     """Quantizes a copy of `archive` (`hq optimize`) and returns it (state quantized_model);
     `archive` itself is left as it was.
 
     `calib`: the calibration data (path, numpy array or dict, as for Archive.emulate).
     `script`: None (the archive's own model script), the path of an `.alls`, script text (a
     string with a '(' or a newline) or a list of lines. `log`: a callable(level, message)
-    receiving the quantizer's log lines (level 0 debug .. 3 error)."""
+    receiving the quantizer's log lines (level 0 debug .. 3 error). `level`: an optimization
+    level 0..4, appended to the script as `model_optimization_flavor(optimization_level=L)`
+    (a later line wins, so it overrides the script's own; None: the script's)."""
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
+            raise ArgumentError(f"level must be an integer from 0 to 4, not {level!r}")
+        if script is None:
+            script = archive.script
+        elif isinstance(script, (str, os.PathLike)) and not (
+                isinstance(script, str) and ("(" in script or "\n" in script)):
+            path = os.fspath(script)
+            try:
+                with open(path, "rb") as f:
+                    script = f.read().decode("utf-8", "replace")
+            except FileNotFoundError:
+                raise NotFoundError(f"{path}: No such file or directory") from None
+        if isinstance(script, (list, tuple)):
+            script = "\n".join(script) + "\n"
+        if script and not script.endswith("\n"):
+            script += "\n"
+        script = (script or "") + f"model_optimization_flavor(optimization_level={level})\n"
     result = archive.copy()
     script_ptr, script_name = _read_script(script)
     try:

@@ -60,6 +60,9 @@ class DiagTests(unittest.TestCase):
                           for r in self.cli_json["recommendations"]])
         self.assertTrue(any(r.accepted and "normalization" in r.line for r in recs))
         self.assertEqual(self.report.verdict, self.cli_json["verdict"])
+        self.assertEqual(self.report.triage, self.cli_json["triage"])
+        self.assertEqual(self.report.triage[0]["rank"], 1)
+        self.assertEqual(self.report.triage[0]["inspector"], "NormInspector")
         self.assertTrue(self.report.output_sqnr)
         for name, o in self.report.output_sqnr.items():
             self.assertIn("quantized_vs_fp_optimized_db", o)

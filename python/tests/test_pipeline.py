@@ -113,6 +113,19 @@ class QuantizedTests(unittest.TestCase):
         precisions = {l["precision_mode"] for l in q.layers if l["type"] != "input_layer"}
         self.assertIn("a8_w8", precisions)
 
+    def test_level_is_a_script_line_that_overrides_the_scripts_own(self):
+        with open(helpers.ALLS) as f:
+            text = f.read()
+        q = hq.optimize(self.parsed, helpers.CALIB, helpers.ALLS, level=0)
+        same = hq.optimize(self.parsed, helpers.CALIB,
+                           text + "model_optimization_flavor(optimization_level=0)\n")
+        self.assertEqual(q.save_bytes(), same.save_bytes())
+        self.assertTrue(q.script.rstrip().endswith(
+            "model_optimization_flavor(optimization_level=0)"), q.script)
+        for bad in (5, -1, 1.5, True, "2"):
+            with self.assertRaises(hq.ArgumentError):
+                hq.optimize(self.parsed, helpers.CALIB, helpers.ALLS, level=bad)
+
     def test_optimize_refuses_a_bad_script(self):
         line = "quantization_parm(conv1, precision_mode=a16_w16)\n"
         path = helpers.work("misspelled.alls")
