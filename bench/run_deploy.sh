@@ -70,7 +70,7 @@ if [ ! -f "$work/resnet18.hqx" ] || [ "$work/resnet18.hqx" -ot "$hq" ] ||
 fi
 rm -f "$work/resnet18_int8_onednn.pt" # torch's int8 model is rebuilt from the current weights
 "$py" "$repo/bench/deploy_torch.py" bench "$work" -n 1 -w 0 >/dev/null
-gmac=$("$hq" profile "$work/resnet18_q.har" | sed -n 's/^total: \([0-9.]*\) GMAC.*/\1/p' | head -n1)
+gmac=$("$hq" profile "$work/resnet18_q.har" | sed -n 's/^total: .*, \([0-9.]*\) GMAC per frame.*/\1/p' | head -n1)
 
 # ---- the machine -------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
