@@ -267,9 +267,9 @@ static hq_status_t q_activation(const qcall_t *c, hq_error_t *err)
                                       c->op->u.activation.out_bits, count, c->inputs[0],
                                       c->outputs[0]),
                              "lut", err);
-    return kernel_status(hqrt_activation(in_bits, c->op->u.activation.in_zp, stage,
-                                         count / channels, (int32_t)channels, c->inputs[0],
-                                         c->outputs[0]),
+    return kernel_status(hqrt_i_activation_fast(hqrt_i_vector_isa(), in_bits,
+                                                c->op->u.activation.in_zp, stage, count / channels,
+                                                (int32_t)channels, c->inputs[0], c->outputs[0]),
                          "activation", err);
 }
 

@@ -67,4 +67,10 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_
                             const void *a, const hqrt_shape_t *b_shape, const void *b,
                             const hqrt_shape_t *out_shape, void *output);
 
+/* hqrt_activation (same arguments, same status, same codes): the centred codes q - in_zp run
+ * through hqrt_i_stage_row in chunks (per tensor: across rows; per channel: within a row). */
+int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
+                           const hqrt_output_stage_t *stage, int64_t rows, int32_t channels,
+                           const void *input, void *output);
+
 #endif

@@ -449,11 +449,20 @@ int hqrt_elementwise(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const vo
     return HQRT_KERNEL_OK;
 }
 
-int hqrt_activation(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out, int64_t rows,
-                    int32_t channels, const void *input, void *output)
+int hqrt_activation_check(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out,
+                          int64_t rows, int32_t channels, const void *input, const void *output)
 {
     if (!input || !output || rows < 1 || channels < 1 || !bits_ok(in_bits) || in_zp < 0 ||
         in_zp > hqrt_code_max(in_bits) || hqrt_output_stage_check(out, channels) != HQRT_KERNEL_OK)
+        return HQRT_KERNEL_ERR_ARGUMENT;
+    return HQRT_KERNEL_OK;
+}
+
+int hqrt_activation(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out, int64_t rows,
+                    int32_t channels, const void *input, void *output)
+{
+    if (hqrt_activation_check(in_bits, in_zp, out, rows, channels, input, output) !=
+        HQRT_KERNEL_OK)
         return HQRT_KERNEL_ERR_ARGUMENT;
     for (int64_t r = 0; r < rows; r++)
         for (int32_t c = 0; c < channels; c++) {

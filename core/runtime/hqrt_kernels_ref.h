@@ -175,6 +175,9 @@ int hqrt_elementwise_check(const hqrt_ew_params_t *params, const hqrt_shape_t *a
  * (relu/relu6/clip/linear: clamp; leaky/prelu: multiplier_neg). */
 int hqrt_activation(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out, int64_t rows,
                     int32_t channels, const void *input, void *output);
+/* HQRT_KERNEL_OK when hqrt_activation accepts these arguments (its own check). */
+int hqrt_activation_check(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out,
+                          int64_t rows, int32_t channels, const void *input, const void *output);
 /* out[i] = lut[in[i]]: a table of 2^in_bits codes of out_bits bits (sigmoid, tanh, silu, ...). */
 int hqrt_lut(int32_t in_bits, const void *lut, int32_t out_bits, int64_t count, const void *input,
              void *output);

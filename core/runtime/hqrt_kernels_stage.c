@@ -1,6 +1,6 @@
 /* hqrt_kernels_stage.c — vector lanes for the per-element kernels: the output stage applied to
- * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations) and
- * hqrt_elementwise (hqrt_i_elementwise_fast). AVX-512BW or AVX2, chosen at run time by CPU flag
+ * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations),
+ * hqrt_elementwise (hqrt_i_elementwise_fast) and hqrt_activation (hqrt_i_activation_fast). AVX-512BW or AVX2, chosen at run time by CPU flag
  * (hqrt_i_vector_isa); the reference kernels otherwise.
  *
  * Bit-exact by construction: every lane is an int64 holding exactly the int64 value of the
@@ -375,4 +375,32 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
     (void)isa;
 #endif
     return hqrt_elementwise(p, as, a, bs, b, os, out);
+}
+
+/* Centred codes per hqrt_i_stage_row call: a stack buffer, as kernels never allocate. */
+#define ACTIVATION_CHUNK 256
+
+int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
+                           const hqrt_output_stage_t *s, int64_t rows, int32_t channels,
+                           const void *input, void *output)
+{
+    int rc = hqrt_activation_check(in_bits, in_zp, s, rows, channels, input, output);
+    if (rc != HQRT_KERNEL_OK || s->path != HQRT_PATH_GEMMLOWP || isa == HQRT_ISA_REFERENCE)
+        return hqrt_activation(in_bits, in_zp, s, rows, channels, input, output);
+    /* hqrt_activation's acc = q - in_zp fits int32 (|acc| < 2^16) and its channel is the
+     * index within the row; a per-tensor stage ignores the channel, so its rows run as one. */
+    const int64_t run = s->count == 1 ? rows * channels : channels;
+    const int64_t runs = s->count == 1 ? 1 : rows;
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    int32_t acc[ACTIVATION_CHUNK];
+    for (int64_t r = 0; r < runs; r++)
+        for (int64_t c0 = 0; c0 < run; c0 += ACTIVATION_CHUNK) {
+            int32_t n = run - c0 < ACTIVATION_CHUNK ? (int32_t)(run - c0) : ACTIVATION_CHUNK;
+            size_t first = (size_t)(r * run + c0);
+            for (int32_t j = 0; j < n; j++)
+                acc[j] = hqrt_load(input, in_bits, first + (size_t)j) - in_zp;
+            hqrt_i_stage_row(isa, s, acc, NULL, s->count == 1 ? 0 : (int32_t)c0, n,
+                             (uint8_t *)output + first * esize);
+        }
+    return HQRT_KERNEL_OK;
 }

@@ -167,8 +167,8 @@ static int run_activation(const op_call_t *c)
         return hqrt_lut((int32_t)ti->bits, hqrt_i_blob(c->m, p->stage.lut), (int32_t)to->bits,
                         count, data_of(c, ti), data_of(c, to));
     hqrt_output_stage_t stage = hqrt_i_stage(c->m->base, &p->stage, to);
-    return hqrt_activation((int32_t)ti->bits, ti->qp_zp, &stage, count / to->c, (int32_t)to->c,
-                           data_of(c, ti), data_of(c, to));
+    return hqrt_i_activation_fast(hqrt_i_vector_isa(), (int32_t)ti->bits, ti->qp_zp, &stage,
+                                  count / to->c, (int32_t)to->c, data_of(c, ti), data_of(c, to));
 }
 
 static int run_concat(const op_call_t *c)

@@ -1186,6 +1186,42 @@ static void vector_elementwise_equals_reference_for_every_broadcast_form(void **
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
+static void vector_activation_equals_reference_for_every_stage_form(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint16_t in[2048], want[2048], got[2048]; /* 32 rows of 64 channels at most */
+    for (int iter = 0; iter < 3000; iter++) {
+        int32_t channels = rnd_range(1, 64), in_bits = rnd() % 3 ? 8 : 16;
+        int64_t rows = rnd_range(1, 32);
+        int32_t in_max = in_bits == 16 ? 65535 : 255, kind = rnd_range(0, 3);
+        int32_t in_zp = kind == 0 ? 0 : kind == 1 ? in_max : rnd_range(0, in_max);
+        int32_t out_bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, channels, out_bits);
+        for (size_t i = 0; i < 2048; i++) {
+            int32_t code = rnd() % 8 == 0 ? (rnd() % 2 ? in_max : 0) : rnd_range(0, in_max);
+            if (in_bits == 16)
+                in[i] = (uint16_t)code;
+            else
+                ((uint8_t *)in)[i] = (uint8_t)code;
+        }
+        assert_int_equal(hqrt_activation(in_bits, in_zp, &r.stage, rows, channels, in, want),
+                         HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_activation_fast(isa, in_bits, in_zp, &r.stage, rows, channels,
+                                                    in, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)(rows * channels) * (out_bits == 16 ? 2 : 1));
+        }
+    }
+    /* the same status as the reference for arguments it refuses */
+    assert_int_equal(hqrt_i_activation_fast(hqrt_i_vector_isa(), 8, 256, &r.stage, 1, 1, in, got),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+    assert_int_equal(hqrt_i_activation_fast(hqrt_i_vector_isa(), 8, 0, &r.stage, 0, 1, in, got),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1197,6 +1233,7 @@ int main(void)
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
+        cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
