@@ -4,8 +4,9 @@
  * is the kernel call the deploy runtime's executor makes for it, on batched buffers. Conv,
  * depthwise and dense layers on 8-bit activations with 4/8-bit weights run the deploy runtime's
  * fast kernels (core/runtime/hqrt_fast.h, prepared once per layer, tested bit-exact against the
- * reference); everything else, and everything under HQ_EMULATE_KERNELS=reference,
- * runs the reference kernels (core/runtime/hqrt_kernels_ref.c). */
+ * reference), elementwise and activation layers its vector kernels; everything else, and
+ * everything under HQ_EMULATE_KERNELS=reference, runs the reference kernels
+ * (core/runtime/hqrt_kernels_ref.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,13 @@ typedef struct qcall {
 } qcall_t;
 
 typedef hq_status_t (*qkernel_fn)(const qcall_t *c, hq_error_t *err);
+
+/* The vector variant the elementwise and activation kernels run: none under
+ * HQ_EMULATE_KERNELS=reference (no fast kernels were prepared), else the CPU's. */
+static int vector_isa(const qcall_t *c)
+{
+    return c->qemu->fast ? hqrt_i_vector_isa() : HQRT_ISA_REFERENCE;
+}
 
 static size_t code_size(int bits)
 {
@@ -250,7 +258,7 @@ static hq_status_t q_ew(const qcall_t *c, hq_error_t *err)
         st = to_shape(&c->out_shapes[0], &os, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &c->op->u.eltwise, &as,
+    return kernel_status(hqrt_i_elementwise_fast(vector_isa(c), &c->op->u.eltwise, &as,
                                                  c->inputs[0], &bs, c->inputs[1], &os,
                                                  c->outputs[0]),
                          "elementwise", err);
@@ -267,7 +275,7 @@ static hq_status_t q_activation(const qcall_t *c, hq_error_t *err)
                                       c->op->u.activation.out_bits, count, c->inputs[0],
                                       c->outputs[0]),
                              "lut", err);
-    return kernel_status(hqrt_i_activation_fast(hqrt_i_vector_isa(), in_bits,
+    return kernel_status(hqrt_i_activation_fast(vector_isa(c), in_bits,
                                                 c->op->u.activation.in_zp, stage, count / channels,
                                                 (int32_t)channels, c->inputs[0], c->outputs[0]),
                          "activation", err);
