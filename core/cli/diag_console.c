@@ -118,14 +118,15 @@ void diag_console_event(void *user, const hq_diag_event_t *e)
         break;
     case HQ_DIAG_EVENT_RECOMMENDATION:
         end_progress(c);
-        prefix(c, c->out, HQ_DIAG_INFO);
-        fprintf(c->out, "Recommended: %s", e->text);
+        fputs("  ", c->out);
+        prefix(c, c->out, e->level);
+        fprintf(c->out, "%d. %s", e->number, e->text);
         if (e->detail && e->detail[0])
             fprintf(c->out, "  # %s", e->detail);
         fputc('\n', c->out);
         fflush(c->out);
-        diag_console_log(c, e->inspector, "info", "Recommended: %s  # %s", e->text,
-                         e->detail ? e->detail : "");
+        diag_console_log(c, e->inspector, word(e->level), "Recommended %d. %s  # %s", e->number,
+                         e->text, e->detail ? e->detail : "");
         break;
     case HQ_DIAG_EVENT_PROGRESS:
         hq_cli_progress(&c->bar, e->text, e->done, e->total);
@@ -221,5 +222,68 @@ int diag_console_ask(void *user, const char *inspector, const char *question,
                 fprintf(c->prompt, "%s%s", i ? (i == count - 1 ? " or " : ", ") : "", choices[i]);
             fprintf(c->prompt, ".\n");
         }
+    }
+}
+
+/* Reads "1 3", "1-3" or a mix into accepted[]; false (nothing set) when a number is out of
+ * 1..count or the text is not numbers. */
+static bool parse_numbers(const char *text, int count, bool *accepted)
+{
+    bool wanted[count > 0 ? count : 1];
+    memset(wanted, 0, sizeof wanted);
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        long first = strtol(p, &end, 10), last;
+        if (end == p)
+            return false;
+        p = end;
+        if (*p == '-') {
+            last = strtol(p + 1, &end, 10);
+            if (end == p + 1)
+                return false;
+            p = end;
+        } else {
+            last = first;
+        }
+        if (first < 1 || last > count || first > last)
+            return false;
+        for (long k = first; k <= last; k++)
+            wanted[k - 1] = true;
+    }
+    memcpy(accepted, wanted, (size_t)count * sizeof *accepted);
+    return true;
+}
+
+void diag_console_pick(void *user, const char *inspector, int count, bool *accepted)
+{
+    diag_console_t *c = user;
+    end_progress(c);
+    if (!c->in)
+        return;
+    for (;;) {
+        fprintf(c->prompt, "Lines to accept (e.g. 1 3 or 1-%d; Enter for none): ", count);
+        fflush(c->prompt);
+        if (c->input_closed) {
+            fprintf(c->prompt, "(end of input)\n");
+            return;
+        }
+        char line[256];
+        if (!fgets(line, sizeof line, c->in)) {
+            c->input_closed = true;
+            fputc('\n', c->prompt);
+            diag_console_log(c, inspector, "info", "pick -> end of input, none");
+            return;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        if (parse_numbers(line, count, accepted)) {
+            diag_console_log(c, inspector, "info", "pick -> '%s'", line);
+            return;
+        }
+        fprintf(c->prompt, "Please give numbers from 1 to %d, e.g. 1 3 or 1-%d.\n", count, count);
     }
 }

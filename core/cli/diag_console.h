@@ -25,6 +25,9 @@ typedef struct diag_console {
 void diag_console_init(diag_console_t *console, FILE *out, FILE *log, bool quiet);
 /* hq_diag_event_fn: prints and logs one event. */
 void diag_console_event(void *user, const hq_diag_event_t *event);
+/* hq_diag_pick_fn on the terminal: asks for line numbers ("1 3", "1-3", Enter for none) until
+ * they are valid; takes none at end of input. */
+void diag_console_pick(void *user, const char *inspector, int count, bool *accepted);
 /* hq_diag_ask_fn: asks on the terminal until the answer is one of the choices. */
 int diag_console_ask(void *user, const char *inspector, const char *question,
                      const char *const *choices, int count, int default_index);

@@ -27,6 +27,7 @@ static const hq_cli_option_t diag_options[] = {
     {"-a, --hw-arch ARCH", "target hardware (default: the archive's)"},
     {"--log-path PATH", "log file (default hq-diag.log); its folder receives inspector files"},
     {"--no-interactive", "never ask: take the documented default answers"},
+    {"--accept all|none|defaults", "never ask: accept every line, none, or the defaults"},
     {"--output-model-script PATH", "where to write the fixed model script"},
     {"--order INSPECTOR ...", "run exactly these inspectors, in this order"},
     {"--plugin-path DIR", "load inspector modules from DIR too (repeatable)"},
@@ -41,15 +42,15 @@ static const hq_cli_option_t diag_options[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: hq-diag [-d DATASET] [-c DATA_COUNT] [-a HW_ARCH] [--log-path PATH]\n"
-        "               [--no-interactive] [--output-model-script PATH] [--order INSPECTOR ...]\n"
-        "               [--plugin-path DIR] [--list-inspectors] [--json PATH]\n"
-        "               [--report PATH.html] [-q] [-h] [--version] model.har\n\n"
-        "Looks at a quantized model archive and its calibration data, says what most likely\n"
-        "hurts accuracy, and offers the model-script lines that fix it.\n\n"
-        "options:\n");
+    fprintf(out,
+            "usage: hq-diag [-d DATASET] [-c DATA_COUNT] [-a HW_ARCH] [--log-path PATH]\n"
+            "               [--no-interactive] [--accept all|none|defaults]\n"
+            "               [--output-model-script PATH] [--order INSPECTOR ...]\n"
+            "               [--plugin-path DIR] [--list-inspectors] [--json PATH]\n"
+            "               [--report PATH.html] [-q] [-h] [--version] model.har\n\n"
+            "Looks at a quantized model archive and its calibration data, says what most likely\n"
+            "hurts accuracy, and offers the model-script lines that fix it.\n\n"
+            "options:\n");
     hq_cli_print_options(out, diag_options);
     fprintf(out, "\nInspector modules come from the install's plugin folder, HQ_PLUGIN_PATH\n"
                  "(colon-separated) and --plugin-path. NO_COLOR disables colours.\n"
@@ -61,6 +62,7 @@ typedef struct args {
     const char *model, *dataset, *hw_arch, *log_path, *script_path, *json_path, *report_path;
     long long count;
     bool no_interactive, list, quiet;
+    hq_diag_accept_t accept; /* --accept; set, it implies --no-interactive */
     const char **order;
     int order_count;
     const char **plugin_dirs;
@@ -133,6 +135,17 @@ static int parse_args(int argc, char **argv, args_t *a)
             value = &a->json_path;
         } else if (!strcmp(o, "--report")) {
             value = &a->report_path;
+        } else if (!strcmp(o, "--accept")) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (!strcmp(v, "all"))
+                a->accept = HQ_DIAG_ACCEPT_ALL;
+            else if (!strcmp(v, "none"))
+                a->accept = HQ_DIAG_ACCEPT_NONE;
+            else if (strcmp(v, "defaults")) {
+                fprintf(stderr, "hq-diag: --accept takes all, none or defaults, not '%s'\n", v);
+                return HQ_EXIT_FAILURE;
+            }
+            a->no_interactive = true;
         } else if (!strcmp(o, "--no-interactive")) {
             a->no_interactive = true;
         } else if (!strcmp(o, "--list-inspectors")) {
@@ -396,6 +409,8 @@ int main(int argc, char **argv)
         .event_user = &console,
         .ask = interactive ? diag_console_ask : NULL,
         .ask_user = &console,
+        .pick = interactive ? diag_console_pick : NULL,
+        .accept = a.accept,
     };
     hq_error_t err = {0};
     hq_diag_t *diag = NULL;

@@ -156,13 +156,15 @@ static bool changes_input(const char *line)
 static void offer_groups(hq_diag_t *d, int module)
 {
     static const char *const yes_no[] = {"y", "n"};
-    static const char *const levels[] = {"none", "warning", "all"};
+    static const char *const levels[] = {"none", "warning", "all", "pick"};
+    enum { PICK = 3 };
     const char *name = hqi_diag_module_name(d, module);
     for (int i = 0; i < d->rec_count; i++) {
         hqi_diag_rec_t *first = &d->recs[i];
         if (first->module != module || first->offered)
             continue;
         const char *question = NULL;
+        int number = 0;
         for (int k = i; k < d->rec_count; k++) {
             hqi_diag_rec_t *r = &d->recs[k];
             if (r->module != module || strcmp(r->group, first->group))
@@ -174,7 +176,8 @@ static void offer_groups(hq_diag_t *d, int module)
                                   .level = r->level,
                                   .inspector = name,
                                   .text = r->line,
-                                  .detail = r->reason};
+                                  .detail = r->reason,
+                                  .number = ++number};
             if (d->options.on_event)
                 d->options.on_event(d->options.event_user, &ev);
         }
@@ -195,7 +198,7 @@ static void offer_groups(hq_diag_t *d, int module)
                 def = HQ_ACCEPT_NONE;
             answer = hqi_diag_ask(d, module,
                                   question ? question : "Apply the recommended changes?", levels,
-                                  3, def);
+                                  d->options.pick ? 4 : 3, def);
         } else {
             int def = first->default_answer == HQ_ANSWER_YES && !stale ? 0 : 1;
             answer = hqi_diag_ask(d, module,
@@ -204,22 +207,40 @@ static void offer_groups(hq_diag_t *d, int module)
                          ? HQ_ACCEPT_ALL
                          : HQ_ACCEPT_NONE;
         }
+        if (!d->options.ask && d->options.accept == HQ_DIAG_ACCEPT_NONE)
+            answer = HQ_ACCEPT_NONE;
+        else if (!d->options.ask && d->options.accept == HQ_DIAG_ACCEPT_ALL)
+            answer = HQ_ACCEPT_ALL;
+        bool *picked = NULL;
+        if (answer == PICK) {
+            picked = calloc((size_t)number, sizeof *picked);
+            if (picked)
+                d->options.pick(d->options.ask_user, name, number, picked);
+        }
         int accepted = 0, total = 0;
         for (int k = i; k < d->rec_count; k++) {
             hqi_diag_rec_t *r = &d->recs[k];
             if (r->module != module || strcmp(r->group, first->group))
                 continue;
             total++;
-            r->accepted = answer == HQ_ACCEPT_ALL ||
-                          (answer == HQ_ACCEPT_WARNING && r->level >= HQ_DIAG_WARNING);
+            r->accepted = answer == PICK
+                              ? picked && picked[total - 1]
+                              : answer == HQ_ACCEPT_ALL ||
+                                    (answer == HQ_ACCEPT_WARNING && r->level >= HQ_DIAG_WARNING);
             accepted += r->accepted;
             if (r->accepted && !d->input_changed_by && changes_input(r->line))
                 d->input_changed_by = r->line;
         }
+        free(picked);
         static const char *const answers[] = {"none", "warning", "all"};
         if (d->options.ask)
             hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, name,
                            "Accepted %d of %d recommended line(s)", accepted, total);
+        else if (d->options.accept != HQ_DIAG_ACCEPT_DEFAULTS)
+            hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, name,
+                           "Accepted %d of %d recommended line(s) (non-interactive answer: %s)",
+                           accepted, total,
+                           d->options.accept == HQ_DIAG_ACCEPT_ALL ? "all" : "none");
         else
             hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, name,
                            "Accepted %d of %d recommended line(s) (non-interactive default: %s)",

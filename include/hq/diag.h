@@ -54,6 +54,7 @@ typedef struct hq_diag_event {
     const char *text;      /* message, reason, pass name or script line */
     const char *detail;    /* RECOMMENDATION: the reason; else NULL */
     int64_t done, total;   /* PROGRESS */
+    int number;            /* RECOMMENDATION: 1-based position of the line within its group */
 } hq_diag_event_t;
 
 typedef void (*hq_diag_event_fn)(void *user, const hq_diag_event_t *event);
@@ -62,6 +63,18 @@ typedef void (*hq_diag_event_fn)(void *user, const hq_diag_event_t *event);
  * chosen index. `default_index` is what Enter means. Called only when the options gave one. */
 typedef int (*hq_diag_ask_fn)(void *user, const char *inspector, const char *question,
                               const char *const *choices, int count, int default_index);
+
+/* Asks which of the `count` lines just offered as one group (numbered 1..count by their events)
+ * to accept, after the user answered "pick" to the group question; sets accepted[i] for line
+ * i + 1 (all false on entry). */
+typedef void (*hq_diag_pick_fn)(void *user, const char *inspector, int count, bool *accepted);
+
+/* Non-interactive answers to the recommendation groups (used when `ask` is NULL). */
+typedef enum hq_diag_accept {
+    HQ_DIAG_ACCEPT_DEFAULTS = 0, /* each group's documented default */
+    HQ_DIAG_ACCEPT_NONE,         /* refuse every line */
+    HQ_DIAG_ACCEPT_ALL,          /* accept every line */
+} hq_diag_accept_t;
 
 typedef struct hq_diag_options {
     const char *hw_arch;       /* NULL: the archive's hw_arch */
@@ -72,6 +85,9 @@ typedef struct hq_diag_options {
     void *event_user;
     hq_diag_ask_fn ask; /* NULL: non-interactive (every question takes its default) */
     void *ask_user;
+    hq_diag_pick_fn pick;    /* NULL: level groups offer none/warning/all only; with it, also pick
+                                (answered through ask, then pick asks for the line numbers) */
+    hq_diag_accept_t accept; /* without ask: how the recommendation groups are answered */
 } hq_diag_options_t;
 
 /* A runner with no inspector loaded. `options` may be NULL (defaults) and is copied (strings

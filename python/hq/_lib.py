@@ -104,12 +104,14 @@ class DiagEvent(ctypes.Structure):
     """hq_diag_event_t"""
     _fields_ = [("kind", ctypes.c_int), ("level", ctypes.c_int), ("inspector", ctypes.c_char_p),
                 ("text", ctypes.c_char_p), ("detail", ctypes.c_char_p),
-                ("done", ctypes.c_int64), ("total", ctypes.c_int64)]
+                ("done", ctypes.c_int64), ("total", ctypes.c_int64), ("number", ctypes.c_int)]
 
 
 DIAG_EVENT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(DiagEvent))
 DIAG_ASK_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
                                ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int)
+DIAG_PICK_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                ctypes.POINTER(ctypes.c_bool))
 
 
 class DiagOptions(ctypes.Structure):
@@ -117,7 +119,8 @@ class DiagOptions(ctypes.Structure):
     _fields_ = [("hw_arch", ctypes.c_char_p), ("sample_count", ctypes.c_int64),
                 ("batch_size", ctypes.c_int64), ("output_dir", ctypes.c_char_p),
                 ("on_event", DIAG_EVENT_FN), ("event_user", ctypes.c_void_p),
-                ("ask", DIAG_ASK_FN), ("ask_user", ctypes.c_void_p)]
+                ("ask", DIAG_ASK_FN), ("ask_user", ctypes.c_void_p),
+                ("pick", DIAG_PICK_FN), ("accept", ctypes.c_int)]
 
 
 # libhqrt

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The interactive fix-up prompts, driven through a real pseudo-terminal (diag_pty.py): yes/no and
-# none/warning/all questions answered y, n, all, an invalid answer re-asked until valid, Enter
-# taking the default, the overwrite question; each run's model script is checked. Also: colours
-# on a terminal, none with NO_COLOR.
+# none/warning/all/pick questions answered y, n, all, pick, an invalid answer re-asked until valid,
+# Enter taking the default, the overwrite question; each run's model script is checked. Also:
+# colours on a terminal, none with NO_COLOR; --accept none/all.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -30,7 +30,7 @@ check() {
 cat >steps1 <<'S'
 expect Use 16-bit precision for conv1? [Y/n]
 send y
-expect Clip the activation ranges? (none/warning/all) [warning]
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
 send all
 expect Apply the recommended changes? [y/N]
 send n
@@ -50,10 +50,10 @@ check "  the console is coloured on a terminal" bash -c 'grep -q $'"'"'\033\[33m
 cat >steps2 <<'S'
 expect Use 16-bit precision for conv1? [Y/n]
 send n
-expect Clip the activation ranges? (none/warning/all) [warning]
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
 send maybe
-expect Please answer none, warning or all.
-expect Clip the activation ranges? (none/warning/all) [warning]
+expect Please answer none, warning, all or pick.
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
 send none
 expect Apply the recommended changes? [y/N]
 send sure
@@ -73,7 +73,7 @@ check "  NO_COLOR: no escape sequences" bash -c '! grep -q $'"'"'\033\['"'"' t.t
 cat >steps3 <<'S'
 expect Use 16-bit precision for conv1? [Y/n]
 send
-expect Clip the activation ranges? (none/warning/all) [warning]
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
 send
 expect Apply the recommended changes? [y/N]
 send
@@ -90,7 +90,7 @@ check "Enter takes the defaults (yes / warning / no) and y overwrites" \
 cat >steps4 <<'S'
 expect Use 16-bit precision for conv1? [Y/n]
 send n
-expect Clip the activation ranges? (none/warning/all) [warning]
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
 eof
 expect Apply the recommended changes? [y/N] n (end of input)
 expect two.alls exists. Overwrite it? [y/N] n (end of input)
@@ -109,6 +109,51 @@ S
 drive steps5 five.alls --no-interactive
 check "--no-interactive on a terminal asks nothing and takes the defaults" \
   bash -c '[ '"$rc"' -eq 1 ] && ! grep -q "\[Y/n\]" t.txt && grep -qx "quantization_param(conv1, precision_mode=a16_w16)" five.alls'
+
+# 5b. each line shows its level and its number within the group
+check "  each recommendation is shown at its level, numbered within its group" \
+  bash -c 'sed "s/\x1b\[[0-9;]*m//g" t.txt >plain.txt &&
+           grep -q "^  \[warning\] 1\. pre_quantization_optimization(activation_clipping, layers=\[conv1\]" plain.txt &&
+           grep -q "^  \[info\] 2\. pre_quantization_optimization(activation_clipping, layers=\[conv2\]" plain.txt'
+
+# 5c. pick: an out-of-range number is asked again once with a hint, then 2 accepts only line 2
+cat >steps5c <<'S'
+expect Use 16-bit precision for conv1? [Y/n]
+send n
+expect Clip the activation ranges? (none/warning/all/pick) [warning]
+send pick
+expect Lines to accept (e.g. 1 3 or 1-2; Enter for none):
+send 3
+expect Please give numbers from 1 to 2, e.g. 1 3 or 1-2.
+expect Lines to accept (e.g. 1 3 or 1-2; Enter for none):
+send 2
+expect Apply the recommended changes? [y/N]
+send n
+S
+NO_COLOR=1 drive steps5c pick.alls
+check "pick, then 3 (re-asked once with a hint), then 2 accepts only line 2 of the clipping group" \
+  bash -c '[ '"$rc"' -eq 1 ] && [ $(grep -c "^Please give numbers" t.txt) -eq 1 ] &&
+           grep -q "^pre_quantization_optimization(activation_clipping, layers=\[conv2\]" pick.alls &&
+           ! grep -q "^pre_quantization_optimization(activation_clipping, layers=\[conv1\]" pick.alls &&
+           ! grep -q "precision_mode=a16_w16" pick.alls && ! grep -q "compression_level" pick.alls &&
+           grep -q "Accepted 1 of 2 recommended line(s)" t.txt'
+
+# 5d. --accept none asks nothing and writes no script; --accept all accepts every line
+rm -f diagnostic_tiny.alls
+"$HQ_DIAG" --plugin-path "$good" --order TestFindings TestClipping -d "$calib" --accept none \
+  quantized.har >t.txt 2>&1 || true
+check "--accept none writes no model script" \
+  bash -c '[ ! -e diagnostic_tiny.alls ] && grep -q "no model script written" t.txt &&
+           grep -q "(non-interactive answer: none)" t.txt'
+"$HQ_DIAG" --plugin-path "$good" --order TestFindings TestClipping -d "$calib" --accept all \
+  --output-model-script all.alls quantized.har >t.txt 2>&1 || true
+check "--accept all accepts every recommended line" \
+  bash -c 'grep -q "layers=\[conv1\]" all.alls && grep -q "layers=\[conv2\]" all.alls &&
+           grep -qx "model_optimization_flavor(compression_level=0)" all.alls &&
+           grep -qx "quantization_param(conv1, precision_mode=a16_w16)" all.alls'
+"$HQ_DIAG" --accept some quantized.har >t.txt 2>&1 && rc=0 || rc=$?
+check "--accept with another word is refused" \
+  bash -c '[ '"$rc"' -ne 0 ] && grep -q "takes all, none or defaults" t.txt'
 
 # 6. the progress bar: on a terminal's stderr during the statistics pass, never when redirected
 cat >steps6 <<'S'
