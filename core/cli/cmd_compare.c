@@ -36,16 +36,10 @@ void hq_cmd_compare_usage(FILE *out)
                  "--min-sqnr, 2 bad arguments or unreadable input.\n");
 }
 
-static bool has_suffix(const char *path, const char *suffix)
-{
-    size_t n = strlen(path), m = strlen(suffix);
-    return n >= m && strcmp(path + n - m, suffix) == 0;
-}
-
 /* Reads an .npz, or an .npy as a set of one array named "array". */
 static hq_status_t read_set(const char *path, hq_npz_t **out, hq_error_t *err)
 {
-    if (!has_suffix(path, ".npy"))
+    if (!hq_cli_has_suffix(path, ".npy"))
         return hq_npz_read_file(path, out, err);
     hq_tensor_t *tensor = NULL;
     hq_status_t st = hq_npy_read_file(path, &tensor, err);

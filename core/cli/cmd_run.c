@@ -35,12 +35,6 @@ void hq_cmd_run_usage(FILE *out)
     hq_cli_print_options(out, run_options);
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 /* Opens a `.hqx`, or the `<net>.hqx` member of a compiled archive (copied to aligned memory,
  * kept in *owned until the model is closed). */
 static hq_status_t open_program(const char *path, hqrt_model_t **model, void **owned,
@@ -48,7 +42,7 @@ static hq_status_t open_program(const char *path, hqrt_model_t **model, void **o
 {
     hqrt_error_t rerr = {0};
     *owned = NULL;
-    if (!ends_with(path, ".har")) {
+    if (!hq_cli_has_suffix(path, ".har")) {
         if (hqrt_open_file(path, model, &rerr) != HQRT_OK) {
             snprintf(err->message, sizeof err->message, "%s", rerr.message);
             return (hq_status_t)rerr.status;

@@ -116,6 +116,12 @@ int hq_cli_check_output_folder(const char *program, const char *option, const ch
     return HQ_EXIT_OK;
 }
 
+bool hq_cli_has_suffix(const char *text, const char *suffix)
+{
+    size_t n = strlen(text), k = strlen(suffix);
+    return n >= k && strcmp(text + n - k, suffix) == 0;
+}
+
 char *hq_cli_derived_name(const char *path, const char *suffix)
 {
     size_t len = strlen(path);

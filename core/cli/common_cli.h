@@ -53,6 +53,9 @@ int hq_cli_check_output_file(const char *program, const char *option, const char
  * written to. */
 int hq_cli_check_output_folder(const char *program, const char *option, const char *path);
 
+/* Whether `text` ends with `suffix` (a file name's extension, say). */
+bool hq_cli_has_suffix(const char *text, const char *suffix);
+
 /* "<dir>/<stem><suffix>" for "<dir>/<stem>.<ext>" (the path itself plus suffix when its last
  * component has no extension), or NULL when out of memory. The caller frees it. */
 char *hq_cli_derived_name(const char *path, const char *suffix);
