@@ -54,26 +54,31 @@ def parse(onnx_path, net_name=None, hw_arch=None, start_nodes=None, end_nodes=No
     return Archive(ptr)
 
 
-def _read_script(script):
-    """(hq_script_t pointer or None, name for messages) from a path, text or list of lines."""
+def _script_text(script):
+    """(script text or None, name for messages) from None, a path, text or a list of lines."""
     if script is None:
         return None, None
     if isinstance(script, (list, tuple)):
-        return parse_script("\n".join(script) + "\n", "model script"), "model script"
+        return "\n".join(script) + "\n", "model script"
     if isinstance(script, str) and ("(" in script or "\n" in script):
-        return parse_script(script, "model script"), "model script"
+        return script, "model script"
     if isinstance(script, (str, os.PathLike)):
         path = os.fspath(script)
         try:
             with open(path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
+                return f.read().decode("utf-8", "replace"), path
         except FileNotFoundError:
             raise NotFoundError(f"{path}: No such file or directory") from None
         except OSError as e:
             raise IoError(f"{path}: {e.strerror}") from None
-        return parse_script(text, path), path
     raise ArgumentError(f"script must be a path, model-script text or a list of lines, not "
                         f"{type(script).__name__}")
+
+
+def _read_script(script):
+    """(hq_script_t pointer or None, name for messages) from a path, text or list of lines."""
+    text, name = _script_text(script)
+    return (parse_script(text, name) if text is not None else None), name
 
 
 def optimize(archive, calib, script=None, threads=0, hw_arch=None, log=None, level=None):
@@ -89,21 +94,12 @@ def optimize(archive, calib, script=None, threads=0, hw_arch=None, log=None, lev
     if level is not None:
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
             raise ArgumentError(f"level must be an integer from 0 to 4, not {level!r}")
-        if script is None:
-            script = archive.script
-        elif isinstance(script, (str, os.PathLike)) and not (
-                isinstance(script, str) and ("(" in script or "\n" in script)):
-            path = os.fspath(script)
-            try:
-                with open(path, "rb") as f:
-                    script = f.read().decode("utf-8", "replace")
-            except FileNotFoundError:
-                raise NotFoundError(f"{path}: No such file or directory") from None
-        if isinstance(script, (list, tuple)):
-            script = "\n".join(script) + "\n"
-        if script and not script.endswith("\n"):
-            script += "\n"
-        script = (script or "") + f"model_optimization_flavor(optimization_level={level})\n"
+        text = _script_text(script)[0]
+        if text is None:
+            text = archive.script
+        if text and not text.endswith("\n"):
+            text += "\n"
+        script = (text or "") + f"model_optimization_flavor(optimization_level={level})\n"
     result = archive.copy()
     script_ptr, script_name = _read_script(script)
     try:
