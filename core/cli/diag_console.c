@@ -137,6 +137,14 @@ void diag_console_event(void *user, const hq_diag_event_t *e)
     case HQ_DIAG_EVENT_DETAIL: /* the summary line stands for it on the console */
         diag_console_log(c, e->inspector, word(e->level), "%s", e->text);
         break;
+    case HQ_DIAG_EVENT_VERIFY: /* its heading starts "Verification", its rows are indented */
+        end_progress(c);
+        if (e->text[0] != ' ')
+            fprintf(c->out, "%s\n", SEPARATOR);
+        fprintf(c->out, "%s\n", e->text);
+        fflush(c->out);
+        diag_console_log(c, NULL, word(e->level), "%s", e->text);
+        break;
     case HQ_DIAG_EVENT_TRIAGE:
         end_progress(c);
         if (!e->inspector) /* the heading */

@@ -34,6 +34,14 @@ static const hq_cli_option_t diag_options[] = {
     {"--list-inspectors", "list the inspectors found and exit"},
     {"--json PATH", "write every finding and recommendation as JSON"},
     {"--report PATH.html", "write a self-contained HTML report"},
+    {"--reference REF.npz", "the original framework's outputs on the diagnosis samples: adds the "
+                            "stage native vs reference"},
+    {"--verify", "re-quantize in memory with the accepted lines and measure the gain"},
+    {"--verify-data PATH", "held-out samples for --verify (default: dataset samples after "
+                           "calibset_size)"},
+    {"--verify-from PARSED.har", "re-quantize from this parsed archive (needed when the script "
+                                 "changed the graph)"},
+    {"-j, --threads N", "threads of --verify's re-quantizations and emulations"},
     HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},
     {"--version", "print the version"},
@@ -47,7 +55,9 @@ static void usage(FILE *out)
             "               [--no-interactive] [--accept all|none|defaults]\n"
             "               [--output-model-script PATH] [--order INSPECTOR ...]\n"
             "               [--plugin-path DIR] [--list-inspectors] [--json PATH]\n"
-            "               [--report PATH.html] [-q] [-h] [--version] model.har\n\n"
+            "               [--report PATH.html] [--reference REF.npz] [--verify]\n"
+            "               [--verify-data PATH] [--verify-from PARSED.har] [-j N] [-q] [-h]\n"
+            "               [--version] model.har\n\n"
             "Looks at a quantized model archive and its calibration data, says what most likely\n"
             "hurts accuracy, and offers the model-script lines that fix it.\n\n"
             "options:\n");
@@ -60,8 +70,9 @@ static void usage(FILE *out)
 
 typedef struct args {
     const char *model, *dataset, *hw_arch, *log_path, *script_path, *json_path, *report_path;
-    long long count;
-    bool no_interactive, list, quiet;
+    const char *reference, *verify_data, *verify_from;
+    long long count, threads;
+    bool no_interactive, list, quiet, verify;
     hq_diag_accept_t accept; /* --accept; set, it implies --no-interactive */
     const char **order;
     int order_count;
@@ -135,6 +146,19 @@ static int parse_args(int argc, char **argv, args_t *a)
             value = &a->json_path;
         } else if (!strcmp(o, "--report")) {
             value = &a->report_path;
+        } else if (!strcmp(o, "--reference")) {
+            value = &a->reference;
+        } else if (!strcmp(o, "--verify")) {
+            a->verify = true;
+        } else if (!strcmp(o, "--verify-data")) {
+            value = &a->verify_data;
+        } else if (!strcmp(o, "--verify-from")) {
+            value = &a->verify_from;
+        } else if (!strcmp(o, "-j") || !strcmp(o, "--threads")) {
+            if (++i >= argc || !hq_cli_parse_int(argv[i], 1, 256, &a->threads)) {
+                fprintf(stderr, "hq-diag: %s: threads must be an integer from 1 to 256\n", o);
+                return HQ_EXIT_FAILURE;
+            }
         } else if (!strcmp(o, "--accept")) {
             const char *v = i + 1 < argc ? argv[++i] : "";
             if (!strcmp(v, "all"))
@@ -205,6 +229,11 @@ static int parse_args(int argc, char **argv, args_t *a)
     }
     if (!a->model && !a->list) {
         usage(stderr);
+        return HQ_EXIT_FAILURE;
+    }
+    if ((a->verify_data || a->verify_from) && !a->verify) {
+        fprintf(stderr, "hq-diag: %s is an option of --verify: add --verify\n",
+                a->verify_data ? "--verify-data" : "--verify-from");
         return HQ_EXIT_FAILURE;
     }
     return a->list ? -1 : check_outputs(a);
@@ -438,6 +467,19 @@ int main(int argc, char **argv)
             rc = HQ_EXIT_FAILURE;
         }
     }
+    /* --reference and --verify are checked before any work, like the inputs */
+    if (rc < 0 && a.reference && hq_diag_set_reference(diag, a.reference, &err) != HQ_OK) {
+        hq_cli_report("hq-diag", err.status, &err);
+        rc = HQ_EXIT_FAILURE;
+    }
+    if (rc < 0 && a.verify) {
+        hq_diag_verify_options_t verify = {
+            .data_path = a.verify_data, .from_path = a.verify_from, .threads = (int)a.threads};
+        if (hq_diag_set_verify(diag, &verify, &err) != HQ_OK) {
+            hq_cli_report("hq-diag", err.status, &err);
+            rc = HQ_EXIT_FAILURE;
+        }
+    }
     if (rc < 0 && log) {
         fflush(log);
         FILE *file = fopen(a.log_path, "w");
@@ -467,6 +509,10 @@ int main(int argc, char **argv)
                 hq_cli_report("hq-diag", err.status, &err);
             rc = HQ_EXIT_FAILURE;
         }
+    }
+    if (rc < 0 && a.verify && hq_diag_verify(diag, &err) != HQ_OK) {
+        hq_cli_report("hq-diag", err.status, &err);
+        rc = HQ_EXIT_FAILURE;
     }
     if (rc < 0)
         rc = write_script(diag, &a, &console, interactive);

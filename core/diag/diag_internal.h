@@ -17,6 +17,11 @@
 /* Every layer in the frozen 1.0 layout of hq_layer_t (layers.c). */
 typedef struct hqi_diag_layers_1_0 hqi_diag_layers_1_0_t;
 
+/* The reference outputs and the native-vs-reference SQNR (reference.c). */
+typedef struct hqi_diag_reference hqi_diag_reference_t;
+/* The verification's settings and results (verify.c). */
+typedef struct hqi_diag_verify hqi_diag_verify_t;
+
 /* One loaded module. */
 typedef struct hqi_diag_module {
     char *path;                 /* file it was loaded from */
@@ -135,6 +140,9 @@ struct hq_diag {
     char **skipped; /* [module_count] skip reason, NULL when it ran */
     const char *input_changed_by; /* an accepted line that changes the model's input, or NULL */
     bool ran;
+
+    hqi_diag_reference_t *reference; /* --reference: the outputs and their SQNR (reference.c) */
+    hqi_diag_verify_t *verify;       /* --verify: its settings and figures (verify.c) */
 };
 
 /* Emits an event through the options' callback (no-op without one). printf-style text. */
@@ -246,6 +254,26 @@ typedef struct hqi_diag_cause {
 int hqi_diag_triage(const hq_diag_t *diag, hqi_diag_cause_t *causes, int max);
 /* Reports the triage as HQ_DIAG_EVENT_TRIAGE lines (the end of hq_diag_run). */
 void hqi_diag_report_triage(hq_diag_t *diag);
+
+/* ---- the reference stage (reference.c) and the verification (verify.c) ---- */
+
+/* Output SQNR in dB from the sums of squared reference values and squared differences, with the
+ * conventions of the headline: 200 for identical outputs (stats.c). */
+double hqi_diag_sqnr_db(double signal, double error);
+/* Runs the native emulation over the diagnosis samples against the reference outputs (when
+ * hq_diag_set_reference gave some); never fails the run: a failure is reported and the stage
+ * left out. */
+void hqi_diag_reference_pass(hq_diag_t *diag);
+/* Whether the native-vs-reference SQNR was measured for every output, and its value. */
+bool hqi_diag_reference_ran(const hq_diag_t *diag);
+double hqi_diag_reference_sqnr(const hq_diag_t *diag, int output);
+void hqi_diag_free_reference(hqi_diag_reference_t *reference);
+/* The measured gain of the triage cause of module `module` (the change of the lowest output
+ * SQNR when its accepted lines alone are applied), NAN when not measured. */
+double hqi_diag_measured_gain(const hq_diag_t *diag, int module);
+/* The `verify` object of the JSON report (a cJSON *), or NULL when --verify did not run. */
+void *hqi_diag_verify_json(const hq_diag_t *diag);
+void hqi_diag_free_verify(hqi_diag_verify_t *verify);
 
 /* "info", "warning", "error". */
 const char *hqi_diag_level_word(hq_diag_level_t level);

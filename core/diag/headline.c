@@ -1,6 +1,7 @@
 /* headline.c — what hq-diag says first: the output SQNR of every model output at each stage the
- * archive holds (the stage table: quantized against fp_optimized, fp_optimized against native),
- * measured in the statistics pass on the diagnosis samples, and a verdict naming the outputs
+ * archive holds (the stage table: native against the framework's reference outputs when
+ * --reference gave them, fp_optimized against native, quantized against fp_optimized),
+ * measured on the diagnosis samples, and a verdict naming the outputs
  * and the stage that lose the accuracy. The verdict is a host finding, so an error verdict makes
  * the exit status 1 like any error finding. Thresholds and their reasons: docs/diag.md,
  * "The headline". */
@@ -20,7 +21,7 @@
 /* What sqnr_db reports for bit-identical outputs (stats.c). */
 #define HQI_DIAG_SQNR_IDENTICAL_DB 200.0
 
-enum { STAGE_FLOAT_OPT, STAGE_QUANT, STAGE_COUNT };
+enum { STAGE_TRANSLATION, STAGE_FLOAT_OPT, STAGE_QUANT, STAGE_COUNT };
 
 typedef struct stage {
     bool measured;
@@ -37,7 +38,9 @@ static hq_diag_level_t level_of(double db)
 
 static double stage_db(const hq_diag_t *d, int stage, int output)
 {
-    return stage == STAGE_QUANT ? hqi_diag_output_sqnr(d, output) : hqi_diag_native_sqnr(d, output);
+    return stage == STAGE_QUANT         ? hqi_diag_output_sqnr(d, output)
+           : stage == STAGE_TRANSLATION ? hqi_diag_reference_sqnr(d, output)
+                                        : hqi_diag_native_sqnr(d, output);
 }
 
 /* Appends printf-style text to buf (truncating at size). */
@@ -91,6 +94,8 @@ void hqi_diag_headline(hq_diag_t *d)
     }
     bool fp_optimized = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED);
     stage_t stages[STAGE_COUNT] = {
+        [STAGE_TRANSLATION] = {hqi_diag_reference_ran(d), "native vs reference",
+                               "the translation"},
         [STAGE_FLOAT_OPT] = {d->native_sqnr_ran && d->output_count == count,
                              "fp_optimized vs native", "the float optimizations"},
         [STAGE_QUANT] = {d->output_sqnr_ran && d->output_count == count,
@@ -103,7 +108,8 @@ void hqi_diag_headline(hq_diag_t *d)
                        "Output SQNR of the quantized model not measured: %s",
                        why ? why : "the statistics pass did not run");
     }
-    if (!stages[STAGE_QUANT].measured && !stages[STAGE_FLOAT_OPT].measured)
+    if (!stages[STAGE_QUANT].measured && !stages[STAGE_FLOAT_OPT].measured &&
+        !stages[STAGE_TRANSLATION].measured)
         return;
 
     /* the stage table: one row per output, one column per measured stage */
@@ -173,15 +179,17 @@ void hqi_diag_headline(hq_diag_t *d)
                 blamed[worst_stage[k]] = true;
                 stage_count++;
             }
-        if (stage_count == 2)
-            append(summary, sizeof summary, "%s and %s", stages[STAGE_FLOAT_OPT].name,
-                   stages[STAGE_QUANT].name);
-        else
-            append(summary, sizeof summary, "%s",
-                   stages[blamed[STAGE_QUANT] ? STAGE_QUANT : STAGE_FLOAT_OPT].name);
+        /* "the translation", "a and b", "a, b and c", in pipeline order */
+        for (int s = 0, named = 0; s < STAGE_COUNT; s++)
+            if (blamed[s])
+                append(summary, sizeof summary, "%s%s",
+                       named++ == 0                 ? ""
+                       : named == stage_count       ? " and "
+                                                    : ", ",
+                       stages[s].name);
         append(summary, sizeof summary, " %s the model: ",
-               verdict == HQ_DIAG_ERROR ? (stage_count == 2 ? "break" : "breaks")
-                                        : (stage_count == 2 ? "degrade" : "degrades"));
+               verdict == HQ_DIAG_ERROR ? (stage_count > 1 ? "break" : "breaks")
+                                        : (stage_count > 1 ? "degrade" : "degrades"));
         bool first = true;
         for (int k = 0; k < count; k++) {
             if (levels[k] != verdict)
@@ -189,7 +197,7 @@ void hqi_diag_headline(hq_diag_t *d)
             output_label(d, outputs[k], label, sizeof label);
             append(summary, sizeof summary, "%soutput %s at %.2f dB", first ? "" : ", ", label,
                    stage_db(d, worst_stage[k], k));
-            if (stage_count == 2)
+            if (stage_count > 1)
                 append(summary, sizeof summary, " in %s", stages[worst_stage[k]].name);
             first = false;
         }

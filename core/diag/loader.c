@@ -90,6 +90,8 @@ void hq_diag_destroy(hq_diag_t *diag)
         return;
     free_findings(diag);
     hqi_diag_free_stats(diag);
+    hqi_diag_free_reference(diag->reference);
+    hqi_diag_free_verify(diag->verify);
     for (size_t t = 0; t < sizeof diag->emulators / sizeof diag->emulators[0]; t++)
         hq_emulator_destroy(diag->emulators[t]);
     hq_dataset_destroy(diag->dataset);

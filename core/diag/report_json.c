@@ -11,7 +11,7 @@
 #include "diag/diag_internal.h"
 #include "util/util.h"
 
-#define HQ_DIAG_JSON_SCHEMA 3
+#define HQ_DIAG_JSON_SCHEMA 4
 
 static const char *const priority_words[] = {"high", "medium", "low"};
 
@@ -122,7 +122,8 @@ static cJSON *build(const hq_diag_t *d)
     const int *output_layers = d->graph ? hq_graph_outputs(d->graph, &output_count) : NULL;
     bool quant = d->output_sqnr_ran && d->output_count == output_count;
     bool native = d->native_sqnr_ran && d->output_count == output_count;
-    for (int k = 0; (quant || native) && k < output_count; k++) {
+    bool reference = hqi_diag_reference_ran(d);
+    for (int k = 0; (quant || native || reference) && k < output_count; k++) {
         cJSON *o = cJSON_CreateObject();
         const hq_layer_t *out = hq_graph_layer(d->graph, output_layers[k]);
         cJSON_AddItemToObject(o, "output", layer_json(d, output_layers[k]));
@@ -132,6 +133,9 @@ static cJSON *build(const hq_diag_t *d)
                               quant ? number(hqi_diag_output_sqnr(d, k)) : cJSON_CreateNull());
         cJSON_AddItemToObject(o, "fp_optimized_vs_native_db",
                               native ? number(hqi_diag_native_sqnr(d, k)) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "native_vs_reference_db",
+                              reference ? number(hqi_diag_reference_sqnr(d, k))
+                                        : cJSON_CreateNull());
         cJSON_AddItemToArray(outputs, o);
     }
     if (d->verdict_made) {
@@ -142,7 +146,7 @@ static cJSON *build(const hq_diag_t *d)
         cJSON_AddNullToObject(root, "verdict");
     }
 
-    /* the ranked causes (triage.c): measured_gain_db stays null until a run measures it */
+    /* the ranked causes (triage.c): measured_gain_db is --verify's (verify.c), else null */
     cJSON *triage = cJSON_AddArrayToObject(root, "triage");
     hqi_diag_cause_t causes[HQI_DIAG_TRIAGE_MAX];
     int cause_count = d->ran ? hqi_diag_triage(d, causes, HQI_DIAG_TRIAGE_MAX) : 0;
@@ -163,9 +167,16 @@ static cJSON *build(const hq_diag_t *d)
             cJSON_AddItemToArray(lines, line);
         }
         cJSON_AddItemToObject(o, "expected_gain_db", number(c->expected_gain_db));
-        cJSON_AddNullToObject(o, "measured_gain_db");
+        cJSON_AddItemToObject(o, "measured_gain_db",
+                              number(hqi_diag_measured_gain(d, c->module)));
         cJSON_AddItemToArray(triage, o);
     }
+
+    cJSON *verify = hqi_diag_verify_json(d);
+    if (verify)
+        cJSON_AddItemToObject(root, "verify", verify);
+    else
+        cJSON_AddNullToObject(root, "verify");
 
     cJSON *files = cJSON_AddArrayToObject(root, "files");
     for (int i = 0; i < d->file_count; i++) {

@@ -280,6 +280,7 @@ hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err)
                    hq_model_state_name(hq_archive_state(d->archive)),
                    d->dataset ? d->dataset_path : "none", (long long)d->samples);
     hqi_diag_compute_stats(d);
+    hqi_diag_reference_pass(d);
     hqi_diag_headline(d);
     if (!is_quantized(d)) {
         char names[1024] = "";

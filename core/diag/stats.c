@@ -289,6 +289,11 @@ static double sqnr_db(double signal, double error)
     return 10.0 * log10(signal / error);
 }
 
+double hqi_diag_sqnr_db(double signal, double error)
+{
+    return sqnr_db(signal, error);
+}
+
 static bool any_needs(hq_diag_t *diag, uint32_t needs)
 {
     return hq_diag_order_needs(diag, needs);

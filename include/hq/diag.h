@@ -11,7 +11,10 @@
  *   hq_diag_create(&options, &diag, &err);
  *   hq_diag_load_plugins(diag, dir, false, &err);         (once per plugin folder)
  *   hq_diag_open(diag, "model.har", "calib.npy", &err);
+ *   hq_diag_set_reference(diag, "ref.npz", &err);           (optional)
+ *   hq_diag_set_verify(diag, &verify_options, &err);        (optional)
  *   hq_diag_run(diag, &err);
+ *   hq_diag_verify(diag, &err);                              (after hq_diag_set_verify)
  *   hq_diag_write_script(diag, "diagnostic_net.alls", &err);
  *   hq_diag_destroy(diag);
  */
@@ -44,6 +47,8 @@ typedef enum hq_diag_event_kind {
                              (the log shows it, a console need not) */
     HQ_DIAG_EVENT_TRIAGE, /* one line of the ranked triage that ends a run: `text` as it is
                              shown, `level` that of its cause */
+    HQ_DIAG_EVENT_VERIFY, /* one line of the verification table (hq_diag_verify): `text` as it
+                             is shown, `level` info (a gain) or warning (a loss, a failed run) */
 } hq_diag_event_kind_t;
 
 /* One event. Strings are valid only during the callback. */
@@ -139,6 +144,40 @@ HQ_API hq_archive_t *hq_diag_archive(hq_diag_t *diag);
  * groups after its run; ends with the ranked triage (TRIAGE events). Returns HQ_OK when it ran (even with error findings or failed
  * inspectors). */
 HQ_API hq_status_t hq_diag_run(hq_diag_t *diag, hq_error_t *err);
+
+/* The original framework's outputs on the diagnosis samples (an .npz with one array per model
+ * output, keyed by the output layer's scoped, bare or original name, or else taken in output
+ * order; or an .npy for a one-output model), for the stage "native vs reference (translation)"
+ * of the headline. Call after hq_diag_open, before hq_diag_run. Fails (HQ_ERR_INVALID, naming
+ * the file and the array) when an array is missing, holds fewer samples than the run uses, or
+ * has another per-sample shape than its output (hq's outputs are NHWC; size-1 dimensions are
+ * ignored in the comparison). */
+HQ_API hq_status_t hq_diag_set_reference(hq_diag_t *diag, const char *path, hq_error_t *err);
+
+/* What hq_diag_verify re-quantizes from and measures on. */
+typedef struct hq_diag_verify_options {
+    const char *data_path; /* held-out samples (.npy, .npz or image folder); NULL: the samples
+                              of the run's dataset after the script's calibset_size */
+    const char *from_path; /* parsed archive to re-quantize from; NULL: the archive opened,
+                              taken back to its float model (refused when its script changed
+                              the graph) */
+    int threads;           /* for the re-quantizations and emulations; 0: the default */
+} hq_diag_verify_options_t;
+
+/* Checks, before the run, everything hq_diag_verify needs, so that a run that cannot verify
+ * stops before any work: a dataset (the calibration data), held-out samples, an archive that
+ * can be re-quantized. Call after hq_diag_open. `options` is copied (strings too). Fails with
+ * HQ_ERR_INVALID / HQ_ERR_STATE and one message naming the file and the flag to give. */
+HQ_API hq_status_t hq_diag_set_verify(hq_diag_t *diag, const hq_diag_verify_options_t *options,
+                                      hq_error_t *err);
+/* After hq_diag_run: re-quantizes in memory (hq_optimize, the user's files untouched) with the
+ * archive's script merged with the accepted lines (as hq_diag_script_text merges them): the
+ * whole accepted set, and each cause of the triage that has accepted lines alone; measures the
+ * output SQNR (quantized against fp_optimized) of the archive as given and of each
+ * re-quantization on the held-out samples; reports the table as HQ_DIAG_EVENT_VERIFY events and
+ * keeps the figures for the JSON report (`verify`, and `measured_gain_db` of the triage). A
+ * re-quantization that fails is reported in the table and does not fail the call. */
+HQ_API hq_status_t hq_diag_verify(hq_diag_t *diag, hq_error_t *err);
 
 /* Findings of the run at `level` (exactly), and inspectors that failed. */
 HQ_API int hq_diag_finding_count(const hq_diag_t *diag, hq_diag_level_t level);
