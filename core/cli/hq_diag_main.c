@@ -34,13 +34,10 @@ static const hq_cli_option_t diag_options[] = {
     {"--list-inspectors", "list the inspectors found and exit"},
     {"--json PATH", "write every finding and recommendation as JSON"},
     {"--report PATH.html", "write a self-contained HTML report"},
-    {"--reference REF.npz", "the original framework's outputs on the diagnosis samples: adds the "
-                            "stage native vs reference"},
+    {"--reference REF.npz", "the framework's outputs on the diagnosis samples (stage: translation)"},
     {"--verify", "re-quantize in memory with the accepted lines and measure the gain"},
-    {"--verify-data PATH", "held-out samples for --verify (default: dataset samples after "
-                           "calibset_size)"},
-    {"--verify-from PARSED.har", "re-quantize from this parsed archive (needed when the script "
-                                 "changed the graph)"},
+    {"--verify-data PATH", "held-out samples for --verify (default: the dataset's after calibset)"},
+    {"--verify-from PARSED.har", "the parsed archive to re-quantize from (script changed the graph)"},
     {"-j, --threads N", "threads of --verify's re-quantizations and emulations"},
     HQ_CLI_QUIET_OPTION,
     {"-h, --help", "show this help"},

@@ -102,11 +102,12 @@ static hq_status_t take_output(hq_diag_t *d, hqi_diag_reference_t *r, const hq_n
     hq_shape_t out = hq_layer_port_shape(l, 0);
     char have[160], want[160];
     shape_text(t->shape, t->ndim, have, sizeof have);
+    out.dims[0] = t->shape[0]; /* the batch: hq's output shapes leave it open */
     shape_text(out.dims, out.ndim, want, sizeof want);
     if (t->ndim < 1 || !same_sample_shape(t, out))
         return hqi_error(err, HQ_ERR_INVALID,
-                         "%s: array '%s' has shape %s; output %s is %s per batch of N (NHWC: "
-                         "transpose NCHW outputs)",
+                         "%s: array '%s' has shape %s; output %s needs %s (hq's outputs are "
+                         "NHWC: transpose NCHW outputs)",
                          r->path, key, have, l->bare_name, want);
     if (t->shape[0] < d->samples)
         return hqi_error(err, HQ_ERR_INVALID,

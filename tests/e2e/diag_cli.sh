@@ -78,7 +78,7 @@ check "--json writes valid JSON with findings, numbers and recommendations" \
            /usr/bin/python3 - <<PY
 import json
 d = json.load(open("out.json"))
-assert d["schema"] == 3 and d["network"] == "tiny" and d["exit_status"] == 1, d
+assert d["schema"] == 4 and d["network"] == "tiny" and d["exit_status"] == 1, d
 assert d["summary"]["error"] == 2 and d["summary"]["failed_inspectors"] == 1, d["summary"]
 w = [x for x in d["diagnostics"] if x["message"] == "Layer conv1 is a test warning"][0]
 assert w["level"] == "warning" and w["layer"] == "conv1" and w["numbers"] == {"sqnr_db": 7.5, "threshold_db": 10}, w
@@ -109,6 +109,11 @@ def keys(value, into):
             keys(v, into)
     return into
 real = keys(json.load(open("out.json")), set())
+# the "verify" object is null without --verify: its own keys (checked by diag_verify.sh) are absent
+start = block.index('"verify":')
+end = block.index("| null,", start)
+assert json.load(open("out.json"))["verify"] is None
+documented = set(re.findall(r'"([a-z_]+)":', block[:start] + block[end:])) | {"verify"}
 documented.discard("name")  # also the man page's placeholder inside "numbers"
 real.discard("name")
 assert real == documented, ("undocumented: %s; documented but absent: %s"

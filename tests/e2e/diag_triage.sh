@@ -49,7 +49,7 @@ check "--json: triage ranked 1..k with the documented keys, NormInspector first"
   /usr/bin/python3 - <<'PY'
 import json
 d = json.load(open("out.json"))
-assert d["schema"] == 3, d["schema"]
+assert d["schema"] == 4, d["schema"]
 t = d["triage"]
 assert 1 <= len(t) <= 5, t
 assert [e["rank"] for e in t] == list(range(1, len(t) + 1)), t
