@@ -111,7 +111,7 @@ def keys(value, into):
 real = keys(json.load(open("out.json")), set())
 # the "verify" object is null without --verify: its own keys (checked by diag_verify.sh) are absent
 start = block.index('"verify":')
-end = block.index("| null,", start)
+end = block.index("}]} | null,", start)
 assert json.load(open("out.json"))["verify"] is None
 documented = set(re.findall(r'"([a-z_]+)":', block[:start] + block[end:])) | {"verify"}
 documented.discard("name")  # also the man page's placeholder inside "numbers"
