@@ -273,6 +273,10 @@ void hqi_diag_free_reference(hqi_diag_reference_t *reference);
 double hqi_diag_measured_gain(const hq_diag_t *diag, int module);
 /* The `verify` object of the JSON report (a cJSON *), or NULL when --verify did not run. */
 void *hqi_diag_verify_json(const hq_diag_t *diag);
+/* Appends the verification table to an HTML report ("Verified fixes"); nothing when --verify did
+ * not run. */
+struct hqi_buf;
+void hqi_diag_verify_html(const hq_diag_t *diag, struct hqi_buf *out);
 void hqi_diag_free_verify(hqi_diag_verify_t *verify);
 
 /* "info", "warning", "error". */

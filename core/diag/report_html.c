@@ -297,6 +297,7 @@ hq_status_t hq_diag_write_html(const hq_diag_t *d, const char *path, hq_error_t 
     if (d->rec_count)
         hqi_buf_printf(&b, "</table>\n");
 
+    hqi_diag_verify_html(d, &b);
     sqnr_chart(&b, d);
     bool images = false;
     for (int i = 0; i < d->file_count; i++)

@@ -622,3 +622,79 @@ void *hqi_diag_verify_json(const hq_diag_t *d)
     }
     return o;
 }
+
+/* Text with the characters HTML gives a meaning escaped. */
+static void html_text(hqi_buf_t *b, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '<')
+            hqi_buf_printf(b, "&lt;");
+        else if (*s == '>')
+            hqi_buf_printf(b, "&gt;");
+        else if (*s == '&')
+            hqi_buf_printf(b, "&amp;");
+        else if (*s == '"')
+            hqi_buf_printf(b, "&quot;");
+        else
+            hqi_buf_printf(b, "%c", *s);
+    }
+}
+
+void hqi_diag_verify_html(const hq_diag_t *d, hqi_buf_t *b)
+{
+    const hqi_diag_verify_t *v = d->verify;
+    if (!v || !v->ran)
+        return;
+    hqi_buf_printf(b, "<h2 id=\"verify\">Verified fixes</h2>\n<p>Output SQNR (dB, quantized vs "
+                      "fp_optimized) on %lld held-out sample(s) of <code>",
+                   (long long)v->count);
+    html_text(b, v->data_path ? v->data_path : d->dataset_path);
+    hqi_buf_printf(b, "</code>%s, the archive as given and re-quantized in memory from <code>",
+                   v->data_path ? "" : " after calibset_size");
+    html_text(b, v->from_path ? v->from_path : d->model_path);
+    hqi_buf_printf(b, "</code> with each group's accepted lines.</p>\n");
+    if (v->run_count == 0) {
+        hqi_buf_printf(b, "<p>No line accepted: nothing re-quantized.</p>\n");
+        return;
+    }
+    int count;
+    const int *outputs = hq_graph_outputs(d->graph, &count);
+    hqi_buf_printf(b, "<table><tr><th>group</th><th>lines</th>");
+    for (int k = 0; k < count && k < v->output_count; k++) {
+        hqi_buf_printf(b, "<th>");
+        html_text(b, hq_graph_layer(d->graph, outputs[k])->bare_name);
+        hqi_buf_printf(b, " before &rarr; after</th>");
+    }
+    hqi_buf_printf(b, "<th>gain (dB)</th></tr>\n");
+    for (int i = 0; i < v->run_count; i++) {
+        const verify_run_t *run = &v->runs[i];
+        hqi_buf_printf(b, "<tr><td>");
+        if (run->module == VERIFY_ALL)
+            hqi_buf_printf(b, "all accepted");
+        else {
+            hqi_buf_printf(b, "%d. ", run->rank);
+            html_text(b, hqi_diag_module_name(d, run->module));
+        }
+        hqi_buf_printf(b, "</td><td>");
+        for (int r = 0; r < d->rec_count; r++)
+            if (d->recs[r].accepted &&
+                (run->module == VERIFY_ALL || d->recs[r].module == run->module)) {
+                hqi_buf_printf(b, "<code>");
+                html_text(b, d->recs[r].line);
+                hqi_buf_printf(b, "</code><br>");
+            }
+        hqi_buf_printf(b, "</td>");
+        if (!run->ok) {
+            hqi_buf_printf(b, "<td colspan=\"%d\" class=\"warning\">failed: ", v->output_count + 1);
+            html_text(b, run->error);
+            hqi_buf_printf(b, "</td></tr>\n");
+            continue;
+        }
+        for (int k = 0; k < v->output_count; k++)
+            hqi_buf_printf(b, "<td>%.2f &rarr; %.2f</td>", v->before_db[k], run->after_db[k]);
+        double gain = run_gain(v, run);
+        hqi_buf_printf(b, "<td class=\"%s\">%+.2f</td></tr>\n", gain < 0 ? "warning" : "info",
+                       gain);
+    }
+    hqi_buf_printf(b, "</table>\n");
+}

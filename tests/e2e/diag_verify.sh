@@ -58,10 +58,14 @@ refused "--verify-data without --verify" "add --verify" \
 sums_before=$(md5sum sample.har sample_q.har)
 set +e
 "$HQ_DIAG" --accept all -d "$calib" --verify --verify-from sample.har --verify-data held.npy \
-  -j 2 --json out.json --output-model-script merged.alls sample_q.har >out.txt 2>err.txt </dev/null
+  -j 2 --json out.json --report out.html --output-model-script merged.alls sample_q.har \
+  >out.txt 2>err.txt </dev/null
 rc=$?
 set -e
 check "the verified run exits 1 (the seeded errors)" [ $rc -eq 1 ]
+check "the report has the verification table" \
+  bash -c 'grep -q "<h2 id=\"verify\">Verified fixes</h2>" out.html &&
+           grep -q "<td>1. NormInspector</td><td><code>normalization1 = normalization(" out.html'
 check "the user's archives are untouched" [ "$(md5sum sample.har sample_q.har)" = "$sums_before" ]
 check "the console shows the verification table" \
   bash -c 'grep -q "^Verification: output SQNR" out.txt &&
