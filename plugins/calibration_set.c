@@ -10,7 +10,11 @@
  *   area-averaged copy below NEAR_SHARE of the input's value range), against the first copy;
  * - too little diversity: one image repeated, a channel constant across the set, every sample
  *   within NEAR_SHARE of the set's mean image;
- * - the value range, stated once per input (0..1, 0..255, normalized or none of these).
+ * - the value range, stated once per input (0..1, 0..255, normalized or none of these);
+ * - with held-out data (hq-diag --verify-data, the context's validation_path), a mismatch of
+ *   calibration and validation: a channel whose validation mean lies more than SHIFT_LIMIT
+ *   calibration stds from the calibration mean, or whose std differs by more than a factor
+ *   SCALE_LIMIT (docs/inspectors.md has the measurement behind both).
  * The layout (NHWC/NCHW) is not checked: samples reach inspectors as NHWC, and opening a file
  * whose arrays look channels-first already fails with a hint to transpose. */
 #include "../inspectors/inspector_util.h"
@@ -24,6 +28,8 @@
 #define NEAR_SHARE 0.01    /* near duplicate: mean |a - b| below 1% of the value range */
 #define DUPLICATE_SHARE 0.10 /* duplicates above 10% of the set: a warning */
 #define LISTED 8           /* duplicate indices named in the message */
+#define SHIFT_LIMIT 0.5    /* mismatch: validation channel mean this many calibration stds away */
+#define SCALE_LIMIT 1.5    /* mismatch: validation channel std this factor above or below */
 
 /* Calibration samples each optimization level needs for stable ranges (docs/inspectors.md):
  * every level calibrates ranges (min/max, percentiles) from one pass; level 2 adds bias
@@ -39,6 +45,7 @@ typedef struct input_stats {
     int64_t offset;       /* where this input's pooled values start in a sample's vector */
     double min, max, sum, sum_sq; /* over every value of every analyzed sample */
     double *channel_min, *channel_max; /* [channels] */
+    double *channel_sum, *channel_sum_sq; /* [channels] over every analyzed value */
 } input_stats_t;
 
 /* Everything the run reads and computes; freed by state_free. */
@@ -59,6 +66,8 @@ static void state_free(state_t *s)
     for (int i = 0; s->in && i < s->inputs; i++) {
         free(s->in[i].channel_min);
         free(s->in[i].channel_max);
+        free(s->in[i].channel_sum);
+        free(s->in[i].channel_sum_sq);
     }
     free(s->in);
     free(s->buf);
@@ -101,7 +110,9 @@ static bool input_setup(state_t *s, int i, int64_t *offset)
     in->max = -INFINITY;
     in->channel_min = malloc((size_t)in->channels * sizeof *in->channel_min);
     in->channel_max = malloc((size_t)in->channels * sizeof *in->channel_max);
-    if (!in->channel_min || !in->channel_max)
+    in->channel_sum = calloc((size_t)in->channels, sizeof *in->channel_sum);
+    in->channel_sum_sq = calloc((size_t)in->channels, sizeof *in->channel_sum_sq);
+    if (!in->channel_min || !in->channel_max || !in->channel_sum || !in->channel_sum_sq)
         return false;
     for (int64_t c = 0; c < in->channels; c++) {
         in->channel_min[c] = INFINITY;
@@ -128,6 +139,8 @@ static void input_fold(input_stats_t *in, const float *x, float *out)
                     sum[cell * in->channels + c] += v;
                 in->sum += v;
                 in->sum_sq += v * v;
+                in->channel_sum[c] += v;
+                in->channel_sum_sq[c] += v * v;
                 if (v < in->channel_min[c])
                     in->channel_min[c] = v;
                 if (v > in->channel_max[c])
@@ -402,6 +415,98 @@ static void state_range(hq_inspector_context_t *ctx, const state_t *s)
     }
 }
 
+/* Per-channel mean and std of `count` values per channel from their sums. */
+static void channel_moments(double sum, double sum_sq, double count, double *mean, double *std)
+{
+    *mean = count > 0 ? sum / count : 0;
+    double var = count > 0 ? sum_sq / count - *mean * *mean : 0;
+    *std = var > 0 ? sqrt(var) : 0;
+}
+
+/* Compares the held-out data's per-channel mean and std with the calibration samples': a
+ * validation set prepared differently (another scale, channel order or normalization) or drawn
+ * from another domain shows as a shifted or rescaled channel. */
+static hq_status_t check_validation(hq_inspector_context_t *ctx, const state_t *s,
+                                    hq_error_t *err)
+{
+    const char *path = HQ_CONTEXT_HAS(ctx, validation_path) ? ctx->validation_path(ctx) : NULL;
+    if (!path)
+        return HQ_OK;
+    hq_dataset_t *held = NULL;
+    hq_status_t st = hq_dataset_open(path, ctx->graph(ctx), &held, err);
+    if (st != HQ_OK)
+        return st;
+    int64_t count = hq_dataset_count(held);
+    if (count > MAX_ANALYZED)
+        count = MAX_ANALYZED;
+    for (int i = 0; i < s->inputs && i < hq_dataset_input_count(held) && st == HQ_OK; i++) {
+        const input_stats_t *in = &s->in[i];
+        double *sum = calloc((size_t)in->channels, sizeof *sum);
+        double *sum_sq = calloc((size_t)in->channels, sizeof *sum_sq);
+        float *x = malloc((size_t)in->elements * sizeof *x);
+        if (!sum || !sum_sq || !x)
+            st = HQ_ERR_NOMEM;
+        for (int64_t k = 0; k < count && st == HQ_OK; k++) {
+            st = hq_dataset_read(held, i, k, 1, x, err);
+            for (int64_t j = 0; st == HQ_OK && j < in->elements; j++) {
+                sum[j % in->channels] += x[j];
+                sum_sq[j % in->channels] += (double)x[j] * x[j];
+            }
+        }
+        /* the channel furthest off, by mean shift and by std ratio */
+        double per_channel = (double)(in->elements / in->channels);
+        double worst_shift = 0, worst_scale = 1;
+        int64_t shift_at = 0, scale_at = 0;
+        double cm[2] = {0}, cs[2] = {0}, vm[2] = {0}, vs[2] = {0}; /* [0] shift, [1] scale */
+        for (int64_t c = 0; st == HQ_OK && c < in->channels; c++) {
+            double m0, s0, m1, s1;
+            channel_moments(in->channel_sum[c], in->channel_sum_sq[c],
+                            per_channel * (double)s->analyzed, &m0, &s0);
+            channel_moments(sum[c], sum_sq[c], per_channel * (double)count, &m1, &s1);
+            double shift = s0 > 0 ? fabs(m1 - m0) / s0 : (m1 != m0 ? INFINITY : 0);
+            double scale = s0 > 0 && s1 > 0 ? (s1 > s0 ? s1 / s0 : s0 / s1)
+                           : s0 != s1       ? INFINITY
+                                            : 1;
+            if (shift > worst_shift) {
+                worst_shift = shift;
+                shift_at = c;
+                cm[0] = m0, cs[0] = s0, vm[0] = m1, vs[0] = s1;
+            }
+            if (scale > worst_scale) {
+                worst_scale = scale;
+                scale_at = c;
+                cm[1] = m0, cs[1] = s0, vm[1] = m1, vs[1] = s1;
+            }
+        }
+        free(sum);
+        free(sum_sq);
+        free(x);
+        if (st != HQ_OK)
+            break;
+        char label[128];
+        const char *name = input_label(ctx, s, i, label, sizeof label);
+        hq_diag_number_t num[] = {{"mean_shift_std", worst_shift},
+                                  {"std_ratio", worst_scale},
+                                  {"validation_samples", (double)count}};
+        ctx->log(ctx, "validation %s: largest mean shift %.3g calibration std (channel %lld), "
+                      "largest std ratio %.3g (channel %lld)",
+                 name, worst_shift, (long long)shift_at, worst_scale, (long long)scale_at);
+        int at = worst_shift > SHIFT_LIMIT ? 0 : 1;
+        if (worst_shift <= SHIFT_LIMIT && worst_scale <= SCALE_LIMIT)
+            continue;
+        insp_emit(ctx, HQ_DIAG_WARNING, in->layer, 0, num, 3,
+                  "Calibration and validation data of %s differ: channel %lld has mean %.4g, "
+                  "std %.4g in the %lld calibration sample(s) and mean %.4g, std %.4g in %s (%.3g "
+                  "calibration stds apart, std x%.3g; limits %g and x%g): prepare both the same "
+                  "way (scale, channel order, normalization), from the same domain",
+                  name, (long long)(at ? scale_at : shift_at), cm[at], cs[at],
+                  (long long)s->analyzed, vm[at], vs[at], path, worst_shift, worst_scale,
+                  SHIFT_LIMIT, SCALE_LIMIT);
+    }
+    hq_dataset_destroy(held);
+    return st;
+}
+
 static hq_status_t run(hq_inspector_context_t *ctx, void *unused, hq_error_t *err)
 {
     (void)unused;
@@ -429,6 +534,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *unused, hq_error_t *er
             check_duplicates(ctx, &s);
             check_channels(ctx, &s);
             state_range(ctx, &s);
+            st = check_validation(ctx, &s, err);
         }
     }
     state_free(&s);

@@ -187,6 +187,10 @@ static const char *ctx_dataset_path(hq_inspector_context_t *ctx)
 {
     return DIAG(ctx)->dataset_path ? DIAG(ctx)->dataset_path : "";
 }
+static const char *ctx_validation_path(hq_inspector_context_t *ctx)
+{
+    return hqi_diag_validation_path(DIAG(ctx));
+}
 static int ctx_dataset_input_count(hq_inspector_context_t *ctx)
 {
     return DIAG(ctx)->dataset ? hq_dataset_input_count(DIAG(ctx)->dataset) : 0;
@@ -692,4 +696,5 @@ void hqi_diag_fill_context(hq_inspector_context_t *ctx, hqi_diag_host_t *host)
     ctx->write_image = ctx_write_image;
     ctx->layer_info = ctx_layer_info;
     ctx->layer_params = ctx_layer_params;
+    ctx->validation_path = ctx_validation_path;
 }

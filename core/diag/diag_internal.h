@@ -278,6 +278,8 @@ void *hqi_diag_verify_json(const hq_diag_t *diag);
 struct hqi_buf;
 void hqi_diag_verify_html(const hq_diag_t *diag, struct hqi_buf *out);
 void hqi_diag_free_verify(hqi_diag_verify_t *verify);
+/* The --verify-data path (the context's validation_path), or NULL. */
+const char *hqi_diag_validation_path(const hq_diag_t *diag);
 
 /* "info", "warning", "error". */
 const char *hqi_diag_level_word(hq_diag_level_t level);

@@ -546,6 +546,11 @@ hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
 
 /* ---- results -------------------------------------------------------------------------------- */
 
+const char *hqi_diag_validation_path(const hq_diag_t *d)
+{
+    return d->verify ? d->verify->data_path : NULL;
+}
+
 double hqi_diag_measured_gain(const hq_diag_t *d, int module)
 {
     const hqi_diag_verify_t *v = d->verify;

@@ -51,12 +51,13 @@ extern "C" {
 
 /* The ABI version, MAJOR.MINOR. The major changes only for an incompatible change (one the
  * append-only rule cannot express); the minor counts what was appended since: 1.0 the first ABI,
- * 1.1 the layer_info and layer_params slots (1.0's `layer` stays, as layer_v1).
+ * 1.1 the layer_info and layer_params slots (1.0's `layer` stays, as layer_v1), 1.2 the
+ * validation_path slot.
  * hq_inspector_t.abi_version packs both, major in the low 16 bits and minor in the high 16: a 1.0
  * module carries the value 1, and a host that predates a minor refuses modules built for it (their
  * version differs from its own) instead of calling a slot it does not have. */
 #define HQ_INSPECTOR_ABI_MAJOR 1u
-#define HQ_INSPECTOR_ABI_MINOR 1u
+#define HQ_INSPECTOR_ABI_MINOR 2u
 #define HQ_INSPECTOR_ABI(major, minor) (((uint32_t)(minor) << 16) | (uint32_t)(major))
 #define HQ_INSPECTOR_ABI_MAJOR_OF(version) (0xffffu & (uint32_t)(version))
 #define HQ_INSPECTOR_ABI_MINOR_OF(version) ((uint32_t)(version) >> 16)
@@ -446,6 +447,12 @@ struct hq_inspector_context {
     bool (*layer_info)(hq_inspector_context_t *ctx, int index, hq_inspector_layer_t *layer);
     /* The typed params of layer `index` into the module's *params, filled the same way. */
     bool (*layer_params)(hq_inspector_context_t *ctx, int index, hq_inspector_params_t *params);
+
+    /* ---- held-out data (ABI 1.2) ----------------------------------------------------------- */
+    /* Path of the held-out validation data given with hq-diag --verify-data (a dataset like
+     * dataset_path, to open with hq_dataset_open against the graph), or NULL when none was
+     * given. */
+    const char *(*validation_path)(hq_inspector_context_t *ctx);
 
     /* New slots go here, at the end, only. */
 };

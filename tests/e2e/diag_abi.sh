@@ -112,7 +112,7 @@ check "another major is refused with one line naming the file and both versions"
            grep -q '^\[warning\] Refused plugin .*/wrongabi.so: inspector ABI version 99, but this hq-diag speaks version 1 ' refused.txt"
 check "a newer minor is refused with one line naming the file and both versions" \
   bash -c "[ \$(grep -c newer_minor refused.txt) -eq 1 ] &&
-           grep -q '^\[warning\] Refused plugin .*/newer_minor.so: inspector ABI version 1.99, newer than this hq-diag.s 1.1 ' refused.txt"
+           grep -q '^\[warning\] Refused plugin .*/newer_minor.so: inspector ABI version 1.99, newer than this hq-diag.s 1.2 ' refused.txt"
 check "after the refusals the run goes on (exit 0) with the modules that load" \
   bash -c "[ $rc -eq 0 ] && grep -qx 'Module: TestLayers' refused.txt"
 exit $fail

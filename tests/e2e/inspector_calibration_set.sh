@@ -5,7 +5,9 @@
 # statement), 30% duplicates (19 samples: 10 exact copies, 9 with a small noise; the warning names
 # indices), channel 2 zeroed (constant channel), one image 64 times, and the crops against a
 # script asking calibset_size=100 (the warning with the calibset_size=64 line, accepted; the
-# re-optimized archive is quiet).
+# re-optimized archive is quiet). With held-out data (--verify --verify-data): the second half
+# of the crops (the same photos) is no mismatch; the crops in BGR order and in the 0..1 scale
+# are, naming the channel and both means.
 source "$HQ_SOURCE_DIR/tests/fixtures/inspectors/lib.sh"
 A=CalibrationSetInspector
 /usr/bin/python3 - "$work" <<'PY'
@@ -25,6 +27,7 @@ const[..., 2] = 0
 np.save(os.path.join(out, "cs_constant.npy"), const)
 np.save(os.path.join(out, "cs_one.npy"), np.repeat(crops[:1], 64, axis=0))
 np.save(os.path.join(out, "cs_01.npy"), crops / 255.0)
+np.save(os.path.join(out, "cs_second_half.npy"), crops[32:])
 PY
 cat >"$work/cs_big.alls" <<'ALLS'
 normalization1 = normalization([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
@@ -49,6 +52,18 @@ check one $A --finding 'warning:-:All 64 calibration samples are one image repea
 
 diag cs unit -d "$work/cs_01.npy" --order $A
 check unit $A --quiet --finding 'info:*:0..1 data'
+
+# calibration against held-out data: the archive's script changed the graph (normalization), so
+# --verify re-quantizes from the parsed archive
+for held in second_half bgr 01; do
+  file=$([ $held = bgr ] && echo calib_bgr.npy || echo cs_$held.npy)
+  diag cs held_$held -d "$work/calib_rgb.npy" --order $A --verify \
+    --verify-from "$work/bn_net.parsed.har" --verify-data "$work/$file"
+done
+check held_second_half $A --quiet --no-finding '*:*:Calibration and validation data'
+check held_bgr $A --finding 'warning:*:Calibration and validation data of the input differ: channel'
+check held_01 $A --finding 'warning:*:Calibration and validation data of the input differ: channel' \
+  --finding 'warning:*:limits 0.5 and x1.5'
 
 quantize cs_big bn_net.onnx cs_big.alls calib_rgb.npy
 diag cs_big big -d "$work/calib_rgb.npy" --order $A --output-model-script "$work/big.alls"

@@ -97,7 +97,7 @@ static void loader_refuses_newer_minor_naming_both_versions(void **state)
 {
     (void)state;
     refused(HQ_TEST_PLUGINS "/abi/newer_minor.so", HQ_ERR_UNSUPPORTED, "ABI version 1.99",
-            "newer than this hq-diag's 1.1");
+            "newer than this hq-diag's 1.2");
 }
 
 static void loader_accepts_a_module_built_against_the_1_0_headers(void **state)
