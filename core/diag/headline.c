@@ -85,7 +85,7 @@ void hqi_diag_headline(hq_diag_t *d)
     const int *outputs = hq_graph_outputs(d->graph, &count);
     bool quantized = hq_archive_state(d->archive) >= HQ_STATE_QUANTIZED &&
                      hq_archive_has_params(d->archive, HQ_PARAMS_QUANTIZED);
-    if (!quantized)
+    if (!quantized && !hqi_diag_reference_ran(d))
         return; /* the runner's pre-quantization line says what this run is */
     if (!d->dataset) {
         hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_INFO, NULL,
@@ -102,7 +102,7 @@ void hqi_diag_headline(hq_diag_t *d)
                          fp_optimized ? "quantized vs fp_optimized" : "quantized vs native",
                          "quantization"},
     };
-    if (!stages[STAGE_QUANT].measured) {
+    if (quantized && !stages[STAGE_QUANT].measured) {
         const char *why = d->stats[HQ_STATS_QUANTIZED].why;
         hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, NULL,
                        "Output SQNR of the quantized model not measured: %s",
@@ -180,13 +180,14 @@ void hqi_diag_headline(hq_diag_t *d)
                 stage_count++;
             }
         /* "the translation", "a and b", "a, b and c", in pipeline order */
-        for (int s = 0, named = 0; s < STAGE_COUNT; s++)
-            if (blamed[s])
-                append(summary, sizeof summary, "%s%s",
-                       named++ == 0                 ? ""
-                       : named == stage_count       ? " and "
-                                                    : ", ",
-                       stages[s].name);
+        int named = 0;
+        for (int s = 0; s < STAGE_COUNT; s++) {
+            if (!blamed[s])
+                continue;
+            const char *joint = named == 0 ? "" : named == stage_count - 1 ? " and " : ", ";
+            append(summary, sizeof summary, "%s%s", joint, stages[s].name);
+            named++;
+        }
         append(summary, sizeof summary, " %s the model: ",
                verdict == HQ_DIAG_ERROR ? (stage_count > 1 ? "break" : "breaks")
                                         : (stage_count > 1 ? "degrade" : "degrades"));
@@ -221,7 +222,7 @@ void hqi_diag_headline(hq_diag_t *d)
     free(levels);
     free(worst_stage);
     /* a quantized model whose quantized outputs could not be measured is not called healthy */
-    if (verdict == HQ_DIAG_INFO && !stages[STAGE_QUANT].measured)
+    if (verdict == HQ_DIAG_INFO && quantized && !stages[STAGE_QUANT].measured)
         return;
 
     free(d->verdict_summary);

@@ -3,7 +3,8 @@
 # the bundled sample quantized without a script (its native graph is the parsed one), a reference
 # made by `hq emulate` of the parsed archive on the same samples is identical (the stage reads
 # "identical", 200 in --json) and the verdict healthy; a perturbed reference falls below the
-# 10 dB floor and the verdict names the translation (exit 1); arrays taken in output order work
+# 10 dB floor and the verdict names the translation (exit 1), on the parsed archive too (a
+# pre-quantization run, where it is the only stage); arrays taken in output order work
 # as keyed ones; a wrong shape or too few samples is one line naming the file, exit 2, nothing
 # written.
 set -euo pipefail
@@ -60,6 +61,17 @@ d = json.load(open("perturbed.json"))
 assert d["output_sqnr_db"][0]["native_vs_reference_db"] < 10, d["output_sqnr_db"]
 assert d["verdict"]["level"] == "error" and "translation" in d["verdict"]["summary"], d["verdict"]
 PY
+
+# before quantization: the translation is the one stage there is, the cheap check first
+set +e
+"$HQ_DIAG" --no-interactive -d "$calib" --reference perturbed.npz --json parsed.json \
+  --log-path parsed.log sample.har >parsed.out 2>&1 </dev/null
+echo $? >parsed.rc
+set -e
+check "a parsed archive: the stage table has the translation, the verdict names it (exit 1)" \
+  bash -c 'grep -Eq "Output SQNR \(dB\) +native vs reference +\(64 samples\)$" parsed.out &&
+           grep -q "^\[error\] Verdict: the translation breaks the model" parsed.out &&
+           [ "$(cat parsed.rc)" = 1 ]'
 
 run in_order in_order.npz
 check "arrays in output order count as keyed ones" [ "$(stage in_order.json)" = 200 ]
