@@ -13,10 +13,10 @@
 struct hqi_diag_reference {
     char *path;
     int output_count;
-    double **values;       /* [outputs] the reference of every sample the run uses, float64 */
-    int64_t *sizes;        /* [outputs] floats per sample */
+    double **values;        /* [outputs] the reference of every sample the run uses, float64 */
+    int64_t *sizes;         /* [outputs] floats per sample */
     double *signal, *error; /* [outputs] sums over the samples */
-    bool ran;              /* the pass completed for every output */
+    bool ran;               /* the pass completed for every output */
 };
 
 void hqi_diag_free_reference(hqi_diag_reference_t *r)
@@ -221,8 +221,10 @@ void hqi_diag_reference_pass(hq_diag_t *d)
             st = hqi_nomem(&err, "hq-diag reference pass");
     for (int k = 0; st == HQ_OK && k < r->output_count; k++) {
         if (hq_emulator_output_size(emu, k) != r->sizes[k])
-            st = hqi_error(&err, HQ_ERR_INVALID, "%s: output %d has %lld values per sample, the "
-                           "model %lld", r->path, k, (long long)r->sizes[k],
+            st = hqi_error(&err, HQ_ERR_INVALID,
+                           "%s: output %d has %lld values per sample, the "
+                           "model %lld",
+                           r->path, k, (long long)r->sizes[k],
                            (long long)hq_emulator_output_size(emu, k));
         else if (!(outputs[k] = malloc((size_t)(batch * r->sizes[k]) * sizeof(float))))
             st = hqi_nomem(&err, "hq-diag reference pass");

@@ -27,10 +27,15 @@ typedef struct verify_run {
 } verify_run_t;
 
 #define VERIFY_ALL (-2)
+#define VERIFY_NONE (-3) /* the archive's script alone: does re-quantizing reproduce it? */
+/* Largest difference from the archive's own figures that still counts as reproduced: the
+ * rounding of the printed figures; re-quantizing the same float model with the same script and
+ * data gives the same integer params, hence the same figures, bit for bit. */
+#define VERIFY_REPRODUCED_DB 0.01
 
 struct hqi_diag_verify {
-    char *data_path;       /* --verify-data, or NULL */
-    char *from_path;       /* --verify-from, or NULL: the archive opened */
+    char *data_path; /* --verify-data, or NULL */
+    char *from_path; /* --verify-from, or NULL: the archive opened */
     int threads;
     hq_dataset_t *held;    /* the held-out samples: --verify-data, or the run's dataset */
     bool own_held;         /* held was opened here */
@@ -38,7 +43,8 @@ struct hqi_diag_verify {
     int64_t calibset_size; /* of the archive's script: the samples calibration uses */
     bool ran;
     int output_count;
-    double *before_db; /* [outputs] the archive as given */
+    double *before_db;     /* [outputs] the archive as given */
+    verify_run_t baseline; /* the archive's script re-quantized without any accepted line */
     verify_run_t *runs;
     int run_count;
 };
@@ -55,6 +61,8 @@ void hqi_diag_free_verify(hqi_diag_verify_t *v)
     }
     free(v->runs);
     free(v->before_db);
+    free(v->baseline.after_db);
+    free(v->baseline.error);
     free(v->data_path);
     free(v->from_path);
     free(v);
@@ -131,11 +139,10 @@ static hq_status_t check_source(hq_diag_t *d, hqi_diag_verify_t *v, hq_error_t *
                            "%s: --verify-from needs the parsed archive (the output of hq parse), "
                            "not a %s",
                            v->from_path, hq_model_state_name(hq_archive_state(from)));
-        if (st == HQ_OK &&
-            strcmp(hq_archive_net_name(from), hq_archive_net_name(d->archive)) != 0)
+        if (st == HQ_OK && strcmp(hq_archive_net_name(from), hq_archive_net_name(d->archive)) != 0)
             st = hqi_error(err, HQ_ERR_INVALID,
-                           "%s: --verify-from holds network %s, and %s network %s",
-                           v->from_path, hq_archive_net_name(from), d->model_path,
+                           "%s: --verify-from holds network %s, and %s network %s", v->from_path,
+                           hq_archive_net_name(from), d->model_path,
                            hq_archive_net_name(d->archive));
         hq_archive_destroy(from);
         return st;
@@ -171,8 +178,7 @@ hq_status_t hq_diag_set_verify(hq_diag_t *d, const hq_diag_verify_options_t *opt
     v->threads = options->threads;
     v->data_path = options->data_path ? hqi_strdup(options->data_path) : NULL;
     v->from_path = options->from_path ? hqi_strdup(options->from_path) : NULL;
-    hq_status_t st = (options->data_path && !v->data_path) ||
-                             (options->from_path && !v->from_path)
+    hq_status_t st = (options->data_path && !v->data_path) || (options->from_path && !v->from_path)
                          ? hqi_nomem(err, "--verify")
                          : check_source(d, v, err);
     hq_script_t *script = NULL;
@@ -194,8 +200,7 @@ hq_status_t hq_diag_set_verify(hq_diag_t *d, const hq_diag_verify_options_t *opt
         int64_t n = hq_dataset_count(d->dataset);
         v->held = d->dataset;
         v->first = v->calibset_size;
-        v->count = n - v->first < d->options.sample_count ? n - v->first
-                                                           : d->options.sample_count;
+        v->count = n - v->first < d->options.sample_count ? n - v->first : d->options.sample_count;
         if (v->count <= 0)
             st = hqi_error(err, HQ_ERR_INVALID,
                            "%s: --verify needs held-out samples, and the dataset's %lld sample(s) "
@@ -289,8 +294,8 @@ static hq_status_t measure(hq_diag_t *d, hq_archive_t *archive, const char *labe
         hq_graph_inputs(graph, &in_count);
     int64_t batch = d->options.batch_size;
     float **inputs = calloc((size_t)in_count + 1, sizeof *inputs);
-    float **a = calloc((size_t)out_count + 1, sizeof *a), **b = calloc((size_t)out_count + 1,
-                                                                         sizeof *b);
+    float **a = calloc((size_t)out_count + 1, sizeof *a),
+          **b = calloc((size_t)out_count + 1, sizeof *b);
     double *signal = calloc((size_t)out_count + 1, sizeof *signal);
     double *error = calloc((size_t)out_count + 1, sizeof *error);
     if (st == HQ_OK && (!inputs || !a || !b || !signal || !error))
@@ -354,7 +359,8 @@ static hq_status_t run_script(hq_diag_t *d, const verify_run_t *run, hq_script_t
         return hqi_nomem(err, "--verify");
     for (int r = 0; r < d->rec_count; r++) {
         kept[r] = d->recs[r].accepted;
-        d->recs[r].accepted = kept[r] && (run->module == VERIFY_ALL || d->recs[r].module == run->module);
+        d->recs[r].accepted =
+            kept[r] && (run->module == VERIFY_ALL || d->recs[r].module == run->module);
     }
     char *text = NULL;
     hq_status_t st = hq_diag_script_text(d, &text, err);
@@ -427,7 +433,20 @@ static double run_gain(const hqi_diag_verify_t *v, const verify_run_t *run)
 
 static const char *run_label(const hq_diag_t *d, const verify_run_t *run)
 {
-    return run->module == VERIFY_ALL ? "every accepted line" : hqi_diag_module_name(d, run->module);
+    return run->module == VERIFY_ALL    ? "every accepted line"
+           : run->module == VERIFY_NONE ? "the archive's script"
+                                        : hqi_diag_module_name(d, run->module);
+}
+
+/* Whether re-quantizing with the archive's script alone gave the archive's figures. */
+static bool reproduced(const hqi_diag_verify_t *v)
+{
+    if (!v->baseline.ok)
+        return false;
+    for (int k = 0; k < v->output_count; k++)
+        if (!(fabs(v->baseline.after_db[k] - v->before_db[k]) <= VERIFY_REPRODUCED_DB))
+            return false;
+    return true;
 }
 
 static hq_status_t add_run(hqi_diag_verify_t *v, int module, int rank, int lines, hq_error_t *err)
@@ -471,13 +490,25 @@ static void report(hq_diag_t *d)
                  hq_graph_layer(d->graph, outputs[k])->bare_name);
     snprintf(line + strlen(line), sizeof line - strlen(line), "  %10s", "gain");
     hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_INFO, NULL, "%s", line);
+    if (!v->baseline.ok)
+        hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_WARNING, NULL,
+                       "  the archive's script alone could not be re-quantized: %s",
+                       v->baseline.error ? v->baseline.error : "?");
+    else if (!reproduced(v))
+        hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_WARNING, NULL,
+                       "  the archive's script alone, re-quantized, gives %.2f dB where the "
+                       "archive gives %.2f (lowest output): the archive was quantized with other "
+                       "calibration data or settings; the gains below mix that difference in",
+                       lowest(v->baseline.after_db, v->output_count),
+                       lowest(v->before_db, v->output_count));
     for (int i = 0; i < v->run_count; i++) {
         const verify_run_t *run = &v->runs[i];
         char group[128];
         if (run->module == VERIFY_ALL)
             snprintf(group, sizeof group, "all accepted");
         else
-            snprintf(group, sizeof group, "%d. %s", run->rank, hqi_diag_module_name(d, run->module));
+            snprintf(group, sizeof group, "%d. %s", run->rank,
+                     hqi_diag_module_name(d, run->module));
         snprintf(line, sizeof line, "  %-28s %5d", group, run->line_count);
         if (!run->ok) {
             snprintf(line + strlen(line), sizeof line - strlen(line), "  failed: %s",
@@ -531,8 +562,17 @@ hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
     }
     if (st == HQ_OK)
         st = measure(d, d->archive, "the archive as given", v->before_db, err);
+    v->baseline.module = VERIFY_NONE;
+    v->baseline.after_db = calloc((size_t)v->output_count + 1, sizeof *v->baseline.after_db);
+    if (st == HQ_OK && !v->baseline.after_db)
+        st = hqi_nomem(err, "--verify");
     if (st != HQ_OK)
         return st;
+    hq_error_t baseline_err = {0};
+    v->baseline.ok =
+        requantize(d, &v->baseline, run_label(d, &v->baseline), &baseline_err) == HQ_OK;
+    if (!v->baseline.ok)
+        v->baseline.error = hqi_strdup(baseline_err.message);
     for (int i = 0; i < v->run_count; i++) {
         verify_run_t *run = &v->runs[i];
         hq_error_t e = {0};
@@ -596,6 +636,13 @@ void *hqi_diag_verify_json(const hq_diag_t *d)
         cJSON_AddItemToArray(outputs,
                              cJSON_CreateString(hq_graph_layer(d->graph, layers[k])->bare_name));
     cJSON_AddItemToObject(o, "before_db", db_array(v->before_db, v->output_count));
+    cJSON_AddItemToObject(o, "baseline_db",
+                          v->baseline.ok ? db_array(v->baseline.after_db, v->output_count)
+                                         : cJSON_CreateNull());
+    if (v->baseline.ok)
+        cJSON_AddBoolToObject(o, "reproduced", reproduced(v));
+    else
+        cJSON_AddNullToObject(o, "reproduced");
     cJSON *runs = cJSON_AddArrayToObject(o, "runs");
     for (int i = 0; i < v->run_count; i++) {
         const verify_run_t *run = &v->runs[i];
@@ -610,7 +657,8 @@ void *hqi_diag_verify_json(const hq_diag_t *d)
         }
         cJSON *lines = cJSON_AddArrayToObject(r, "lines");
         for (int k = 0; k < d->rec_count; k++)
-            if (d->recs[k].accepted && (run->module == VERIFY_ALL || d->recs[k].module == run->module))
+            if (d->recs[k].accepted &&
+                (run->module == VERIFY_ALL || d->recs[k].module == run->module))
                 cJSON_AddItemToArray(lines, cJSON_CreateString(d->recs[k].line));
         if (run->ok) {
             cJSON_AddItemToObject(r, "after_db", db_array(run->after_db, v->output_count));
@@ -650,14 +698,22 @@ void hqi_diag_verify_html(const hq_diag_t *d, hqi_buf_t *b)
     const hqi_diag_verify_t *v = d->verify;
     if (!v || !v->ran)
         return;
-    hqi_buf_printf(b, "<h2 id=\"verify\">Verified fixes</h2>\n<p>Output SQNR (dB, quantized vs "
-                      "fp_optimized) on %lld held-out sample(s) of <code>",
+    hqi_buf_printf(b,
+                   "<h2 id=\"verify\">Verified fixes</h2>\n<p>Output SQNR (dB, quantized vs "
+                   "fp_optimized) on %lld held-out sample(s) of <code>",
                    (long long)v->count);
     html_text(b, v->data_path ? v->data_path : d->dataset_path);
     hqi_buf_printf(b, "</code>%s, the archive as given and re-quantized in memory from <code>",
                    v->data_path ? "" : " after calibset_size");
     html_text(b, v->from_path ? v->from_path : d->model_path);
     hqi_buf_printf(b, "</code> with each group's accepted lines.</p>\n");
+    if (v->baseline.ok && !reproduced(v))
+        hqi_buf_printf(b,
+                       "<p class=\"warning\">The archive's script alone, re-quantized, gives "
+                       "%.2f dB where the archive gives %.2f (lowest output): the archive was "
+                       "quantized with other calibration data or settings.</p>\n",
+                       lowest(v->baseline.after_db, v->output_count),
+                       lowest(v->before_db, v->output_count));
     if (v->run_count == 0) {
         hqi_buf_printf(b, "<p>No line accepted: nothing re-quantized.</p>\n");
         return;

@@ -4,8 +4,9 @@
 # the parsed archive (the script changed the graph, so the quantized one cannot be taken back)
 # and reports a positive measured gain for NormInspector's line, the seeded cause; every figure
 # equals what a separate `hq optimize -m <merged script>` + `hq emulate` / `hq compare` gives on
-# the same held-out samples (within 0.01 dB); the user's files are untouched; a run that cannot
-# verify says which flag to give, exits 2 and writes nothing.
+# the same held-out samples (within 0.01 dB); the archive's own script re-quantized reproduces the
+# archive (and calibration data other than the archive's is called out); the user's files are
+# untouched; a run that cannot verify says which flag to give, exits 2 and writes nothing.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -111,6 +112,8 @@ def close(a, b, what):
     assert len(a) == len(b) and all(abs(x - y) < 0.01 for x, y in zip(a, b)), (what, a, b)
 
 close(v["before_db"], sqnr("sample_q"), "before")
+# the archive's own script, re-quantized from the parsed archive, reproduces the archive exactly
+assert v["reproduced"] is True and v["baseline_db"] == v["before_db"], v
 close(v["before_db"], printed("sample_q"), "before, hq compare")
 runs = {r["inspector"] or "all": r for r in v["runs"]}
 assert runs["all"]["group"] == "all" and len(runs["all"]["lines"]) == 3, runs["all"]
@@ -148,4 +151,11 @@ assert b["held_out"]["samples"] == 32, b["held_out"]
 assert a["before_db"] == b["before_db"], (a["before_db"], b["before_db"])
 assert [r["after_db"] for r in a["runs"]] == [r["after_db"] for r in b["runs"]], (a, b)
 PY
+# calibration data other than the archive's: the re-quantized baseline differs, and the table
+# says so before the gains
+"$HQ_DIAG" --accept all -d held.npy --verify --verify-from sample.har --verify-data tail.npy \
+  --json other.json --log-path c.log sample_q.har >other.txt 2>&1 </dev/null || true
+check "other calibration data: the table warns that the archive is not reproduced" \
+  bash -c 'grep -q "^  the archive.s script alone, re-quantized, gives [0-9.]* dB where the archive gives [0-9.]* (lowest output): the archive was quantized with other calibration data" other.txt &&
+           /usr/bin/python3 -c "import json; v = json.load(open(\"other.json\"))[\"verify\"]; assert v[\"reproduced\"] is False and abs(v[\"baseline_db\"][0] - v[\"before_db\"][0]) > 0.01, v"'
 exit $fail
