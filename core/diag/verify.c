@@ -4,50 +4,16 @@
  * hq_diag_script_text merges them: once with every accepted line, and once with the accepted
  * lines of each cause of the triage alone. The output SQNR (quantized against fp_optimized, the
  * headline's measure) of the archive as given and of each re-quantization, on held-out samples,
- * gives the measured gain of each group. docs/diag.md, "Verified fixes". */
+ * gives the measured gain of each group; verify_report.c reports them. docs/diag.md,
+ * "Verified fixes". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "diag/diag_internal.h"
+#include "diag/verify_internal.h"
 #include "hq/quantize.h"
 #include "util/util.h"
-
-/* One re-quantization: the whole accepted set, or one triage cause's accepted lines. */
-typedef struct verify_run {
-    int module;       /* the cause's module; -2: every accepted line */
-    int rank;         /* the cause's triage rank; 0 for every accepted line */
-    int line_count;   /* accepted lines it applies */
-    double *after_db; /* [outputs] */
-    bool ok;
-    char *error; /* why the re-quantization or its measurement failed */
-} verify_run_t;
-
-#define VERIFY_ALL (-2)
-#define VERIFY_NONE (-3) /* the archive's script alone: does re-quantizing reproduce it? */
-/* Largest difference from the archive's own figures that still counts as reproduced: the
- * rounding of the printed figures; re-quantizing the same float model with the same script and
- * data gives the same integer params, hence the same figures, bit for bit. */
-#define VERIFY_REPRODUCED_DB 0.01
-
-struct hqi_diag_verify {
-    char *data_path; /* --verify-data, or NULL */
-    char *from_path; /* --verify-from, or NULL: the archive opened */
-    int threads;
-    hq_dataset_t *held;    /* the held-out samples: --verify-data, or the run's dataset */
-    bool own_held;         /* held was opened here */
-    int64_t first, count;  /* held-out samples [first, first + count) of held */
-    int64_t calibset_size; /* of the archive's script: the samples calibration uses */
-    bool ran;
-    int output_count;
-    double *before_db;     /* [outputs] the archive as given */
-    verify_run_t baseline; /* the archive's script re-quantized without any accepted line */
-    verify_run_t *runs;
-    int run_count;
-};
 
 void hqi_diag_free_verify(hqi_diag_verify_t *v)
 {
@@ -351,7 +317,7 @@ static hq_status_t measure(hq_diag_t *d, hq_archive_t *archive, const char *labe
 
 /* The merged script with only the accepted lines `run` applies (every accepted line, or the
  * cause's): hq_diag_script_text with the other accepted lines set aside for the call. */
-static hq_status_t run_script(hq_diag_t *d, const verify_run_t *run, hq_script_t **out,
+static hq_status_t run_script(hq_diag_t *d, const hqi_diag_verify_run_t *run, hq_script_t **out,
                               hq_error_t *err)
 {
     bool *kept = malloc(((size_t)d->rec_count + 1) * sizeof *kept);
@@ -360,7 +326,7 @@ static hq_status_t run_script(hq_diag_t *d, const verify_run_t *run, hq_script_t
     for (int r = 0; r < d->rec_count; r++) {
         kept[r] = d->recs[r].accepted;
         d->recs[r].accepted =
-            kept[r] && (run->module == VERIFY_ALL || d->recs[r].module == run->module);
+            kept[r] && (run->module == HQI_DIAG_VERIFY_ALL || d->recs[r].module == run->module);
     }
     char *text = NULL;
     hq_status_t st = hq_diag_script_text(d, &text, err);
@@ -374,7 +340,8 @@ static hq_status_t run_script(hq_diag_t *d, const verify_run_t *run, hq_script_t
 }
 
 /* Re-quantizes in memory with the run's lines and measures it. */
-static hq_status_t requantize(hq_diag_t *d, verify_run_t *run, const char *label, hq_error_t *err)
+static hq_status_t requantize(hq_diag_t *d, hqi_diag_verify_run_t *run, const char *label,
+                              hq_error_t *err)
 {
     hqi_diag_verify_t *v = d->verify;
     hq_script_t *script = NULL;
@@ -416,46 +383,13 @@ static hq_status_t requantize(hq_diag_t *d, verify_run_t *run, const char *label
     return st;
 }
 
-/* The lowest of the outputs' figures. */
-static double lowest(const double *db, int count)
-{
-    double low = INFINITY;
-    for (int k = 0; k < count; k++)
-        low = db[k] < low ? db[k] : low;
-    return low;
-}
-
-static double run_gain(const hqi_diag_verify_t *v, const verify_run_t *run)
-{
-    return run->ok ? lowest(run->after_db, v->output_count) - lowest(v->before_db, v->output_count)
-                   : NAN;
-}
-
-static const char *run_label(const hq_diag_t *d, const verify_run_t *run)
-{
-    return run->module == VERIFY_ALL    ? "every accepted line"
-           : run->module == VERIFY_NONE ? "the archive's script"
-                                        : hqi_diag_module_name(d, run->module);
-}
-
-/* Whether re-quantizing with the archive's script alone gave the archive's figures. */
-static bool reproduced(const hqi_diag_verify_t *v)
-{
-    if (!v->baseline.ok)
-        return false;
-    for (int k = 0; k < v->output_count; k++)
-        if (!(fabs(v->baseline.after_db[k] - v->before_db[k]) <= VERIFY_REPRODUCED_DB))
-            return false;
-    return true;
-}
-
 static hq_status_t add_run(hqi_diag_verify_t *v, int module, int rank, int lines, hq_error_t *err)
 {
-    verify_run_t *grown = realloc(v->runs, ((size_t)v->run_count + 1) * sizeof *grown);
+    hqi_diag_verify_run_t *grown = realloc(v->runs, ((size_t)v->run_count + 1) * sizeof *grown);
     if (!grown)
         return hqi_nomem(err, "--verify");
     v->runs = grown;
-    verify_run_t *run = &v->runs[v->run_count];
+    hqi_diag_verify_run_t *run = &v->runs[v->run_count];
     memset(run, 0, sizeof *run);
     run->module = module;
     run->rank = rank;
@@ -465,67 +399,6 @@ static hq_status_t add_run(hqi_diag_verify_t *v, int module, int rank, int lines
         return hqi_nomem(err, "--verify");
     v->run_count++;
     return HQ_OK;
-}
-
-/* The table: one row per run, "before -> after" per output, the gain of the lowest output. */
-static void report(hq_diag_t *d)
-{
-    hqi_diag_verify_t *v = d->verify;
-    int count;
-    const int *outputs = hq_graph_outputs(d->graph, &count);
-    char line[2048], source[1200];
-    if (v->data_path)
-        snprintf(source, sizeof source, "%lld held-out sample(s) of %s", (long long)v->count,
-                 v->data_path);
-    else
-        snprintf(source, sizeof source, "samples %lld..%lld of %s (after calibset_size)",
-                 (long long)v->first, (long long)(v->first + v->count - 1), d->dataset_path);
-    hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_INFO, NULL,
-                   "Verification: output SQNR (dB, quantized vs fp_optimized) on %s; "
-                   "re-quantized in memory from %s with calibration data %s",
-                   source, v->from_path ? v->from_path : d->model_path, d->dataset_path);
-    snprintf(line, sizeof line, "  %-28s %5s", "group", "lines");
-    for (int k = 0; k < count && k < v->output_count; k++)
-        snprintf(line + strlen(line), sizeof line - strlen(line), "  %22s",
-                 hq_graph_layer(d->graph, outputs[k])->bare_name);
-    snprintf(line + strlen(line), sizeof line - strlen(line), "  %10s", "gain");
-    hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_INFO, NULL, "%s", line);
-    if (!v->baseline.ok)
-        hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_WARNING, NULL,
-                       "  the archive's script alone could not be re-quantized: %s",
-                       v->baseline.error ? v->baseline.error : "?");
-    else if (!reproduced(v))
-        hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_WARNING, NULL,
-                       "  the archive's script alone, re-quantized, gives %.2f dB where the "
-                       "archive gives %.2f (lowest output): the archive was quantized with other "
-                       "calibration data or settings; the gains below mix that difference in",
-                       lowest(v->baseline.after_db, v->output_count),
-                       lowest(v->before_db, v->output_count));
-    for (int i = 0; i < v->run_count; i++) {
-        const verify_run_t *run = &v->runs[i];
-        char group[128];
-        if (run->module == VERIFY_ALL)
-            snprintf(group, sizeof group, "all accepted");
-        else
-            snprintf(group, sizeof group, "%d. %s", run->rank,
-                     hqi_diag_module_name(d, run->module));
-        snprintf(line, sizeof line, "  %-28s %5d", group, run->line_count);
-        if (!run->ok) {
-            snprintf(line + strlen(line), sizeof line - strlen(line), "  failed: %s",
-                     run->error ? run->error : "?");
-            hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, HQ_DIAG_WARNING, NULL, "%s", line);
-            continue;
-        }
-        for (int k = 0; k < v->output_count; k++) {
-            char pair[64];
-            snprintf(pair, sizeof pair, "%.2f -> %.2f", v->before_db[k], run->after_db[k]);
-            snprintf(line + strlen(line), sizeof line - strlen(line), "  %22s", pair);
-        }
-        double gain = run_gain(v, run);
-        snprintf(line + strlen(line), sizeof line - strlen(line), "  %+7.2f dB", gain);
-        hqi_diag_event(d, HQ_DIAG_EVENT_VERIFY, gain < 0 ? HQ_DIAG_WARNING : HQ_DIAG_INFO, NULL,
-                       "%s", line);
-    }
 }
 
 hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
@@ -550,7 +423,7 @@ hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
     }
     /* the runs: every accepted line, then each ranked cause with accepted lines of its own
      * (unless they are every accepted line: that run stands for it) */
-    hq_status_t st = add_run(v, VERIFY_ALL, 0, accepted, err);
+    hq_status_t st = add_run(v, HQI_DIAG_VERIFY_ALL, 0, accepted, err);
     hqi_diag_cause_t causes[HQI_DIAG_TRIAGE_MAX];
     int cause_count = hqi_diag_triage(d, causes, HQI_DIAG_TRIAGE_MAX);
     for (int i = 0; st == HQ_OK && i < cause_count; i++) {
@@ -562,7 +435,7 @@ hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
     }
     if (st == HQ_OK)
         st = measure(d, d->archive, "the archive as given", v->before_db, err);
-    v->baseline.module = VERIFY_NONE;
+    v->baseline.module = HQI_DIAG_VERIFY_NONE;
     v->baseline.after_db = calloc((size_t)v->output_count + 1, sizeof *v->baseline.after_db);
     if (st == HQ_OK && !v->baseline.after_db)
         st = hqi_nomem(err, "--verify");
@@ -570,192 +443,16 @@ hq_status_t hq_diag_verify(hq_diag_t *d, hq_error_t *err)
         return st;
     hq_error_t baseline_err = {0};
     v->baseline.ok =
-        requantize(d, &v->baseline, run_label(d, &v->baseline), &baseline_err) == HQ_OK;
+        requantize(d, &v->baseline, hqi_diag_verify_label(d, &v->baseline), &baseline_err) == HQ_OK;
     if (!v->baseline.ok)
         v->baseline.error = hqi_strdup(baseline_err.message);
     for (int i = 0; i < v->run_count; i++) {
-        verify_run_t *run = &v->runs[i];
+        hqi_diag_verify_run_t *run = &v->runs[i];
         hq_error_t e = {0};
-        run->ok = requantize(d, run, run_label(d, run), &e) == HQ_OK;
+        run->ok = requantize(d, run, hqi_diag_verify_label(d, run), &e) == HQ_OK;
         if (!run->ok)
             run->error = hqi_strdup(e.message);
     }
-    report(d);
+    hqi_diag_verify_report(d);
     return HQ_OK;
-}
-
-/* ---- results -------------------------------------------------------------------------------- */
-
-const char *hqi_diag_validation_path(const hq_diag_t *d)
-{
-    return d->verify ? d->verify->data_path : NULL;
-}
-
-double hqi_diag_measured_gain(const hq_diag_t *d, int module)
-{
-    const hqi_diag_verify_t *v = d->verify;
-    if (!v || !v->ran || module < 0)
-        return NAN;
-    int lines = 0, accepted = hq_diag_accepted_count(d);
-    for (int r = 0; r < d->rec_count; r++)
-        lines += d->recs[r].accepted && d->recs[r].module == module;
-    for (int i = 0; i < v->run_count; i++) {
-        const verify_run_t *run = &v->runs[i];
-        /* a cause whose lines are every accepted line was measured by the first run */
-        if (run->module == module || (run->module == VERIFY_ALL && lines > 0 && lines == accepted))
-            return run_gain(v, run);
-    }
-    return NAN;
-}
-
-static cJSON *db_array(const double *db, int count)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (int k = 0; a && k < count; k++)
-        cJSON_AddItemToArray(a, isfinite(db[k]) ? cJSON_CreateNumber(db[k]) : cJSON_CreateNull());
-    return a;
-}
-
-void *hqi_diag_verify_json(const hq_diag_t *d)
-{
-    const hqi_diag_verify_t *v = d->verify;
-    if (!v || !v->ran)
-        return NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *held = cJSON_AddObjectToObject(o, "held_out");
-    cJSON_AddStringToObject(held, "data", v->data_path ? v->data_path : d->dataset_path);
-    cJSON_AddNumberToObject(held, "first", (double)v->first);
-    cJSON_AddNumberToObject(held, "samples", (double)v->count);
-    cJSON_AddStringToObject(o, "from", v->from_path ? v->from_path : d->model_path);
-    cJSON_AddStringToObject(o, "calibration_data", d->dataset_path);
-    cJSON_AddStringToObject(o, "measure", "quantized_vs_fp_optimized");
-    cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
-    int count;
-    const int *layers = hq_graph_outputs(d->graph, &count);
-    for (int k = 0; k < count && k < v->output_count; k++)
-        cJSON_AddItemToArray(outputs,
-                             cJSON_CreateString(hq_graph_layer(d->graph, layers[k])->bare_name));
-    cJSON_AddItemToObject(o, "before_db", db_array(v->before_db, v->output_count));
-    cJSON_AddItemToObject(o, "baseline_db",
-                          v->baseline.ok ? db_array(v->baseline.after_db, v->output_count)
-                                         : cJSON_CreateNull());
-    if (v->baseline.ok)
-        cJSON_AddBoolToObject(o, "reproduced", reproduced(v));
-    else
-        cJSON_AddNullToObject(o, "reproduced");
-    cJSON *runs = cJSON_AddArrayToObject(o, "runs");
-    for (int i = 0; i < v->run_count; i++) {
-        const verify_run_t *run = &v->runs[i];
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "group", run->module == VERIFY_ALL ? "all" : "cause");
-        if (run->module == VERIFY_ALL) {
-            cJSON_AddNullToObject(r, "rank");
-            cJSON_AddNullToObject(r, "inspector");
-        } else {
-            cJSON_AddNumberToObject(r, "rank", run->rank);
-            cJSON_AddStringToObject(r, "inspector", hqi_diag_module_name(d, run->module));
-        }
-        cJSON *lines = cJSON_AddArrayToObject(r, "lines");
-        for (int k = 0; k < d->rec_count; k++)
-            if (d->recs[k].accepted &&
-                (run->module == VERIFY_ALL || d->recs[k].module == run->module))
-                cJSON_AddItemToArray(lines, cJSON_CreateString(d->recs[k].line));
-        if (run->ok) {
-            cJSON_AddItemToObject(r, "after_db", db_array(run->after_db, v->output_count));
-            double gain = run_gain(v, run);
-            cJSON_AddItemToObject(r, "gain_db",
-                                  isfinite(gain) ? cJSON_CreateNumber(gain) : cJSON_CreateNull());
-            cJSON_AddNullToObject(r, "error");
-        } else {
-            cJSON_AddNullToObject(r, "after_db");
-            cJSON_AddNullToObject(r, "gain_db");
-            cJSON_AddStringToObject(r, "error", run->error ? run->error : "");
-        }
-        cJSON_AddItemToArray(runs, r);
-    }
-    return o;
-}
-
-/* Text with the characters HTML gives a meaning escaped. */
-static void html_text(hqi_buf_t *b, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '<')
-            hqi_buf_printf(b, "&lt;");
-        else if (*s == '>')
-            hqi_buf_printf(b, "&gt;");
-        else if (*s == '&')
-            hqi_buf_printf(b, "&amp;");
-        else if (*s == '"')
-            hqi_buf_printf(b, "&quot;");
-        else
-            hqi_buf_printf(b, "%c", *s);
-    }
-}
-
-void hqi_diag_verify_html(const hq_diag_t *d, hqi_buf_t *b)
-{
-    const hqi_diag_verify_t *v = d->verify;
-    if (!v || !v->ran)
-        return;
-    hqi_buf_printf(b,
-                   "<h2 id=\"verify\">Verified fixes</h2>\n<p>Output SQNR (dB, quantized vs "
-                   "fp_optimized) on %lld held-out sample(s) of <code>",
-                   (long long)v->count);
-    html_text(b, v->data_path ? v->data_path : d->dataset_path);
-    hqi_buf_printf(b, "</code>%s, the archive as given and re-quantized in memory from <code>",
-                   v->data_path ? "" : " after calibset_size");
-    html_text(b, v->from_path ? v->from_path : d->model_path);
-    hqi_buf_printf(b, "</code> with each group's accepted lines.</p>\n");
-    if (v->baseline.ok && !reproduced(v))
-        hqi_buf_printf(b,
-                       "<p class=\"warning\">The archive's script alone, re-quantized, gives "
-                       "%.2f dB where the archive gives %.2f (lowest output): the archive was "
-                       "quantized with other calibration data or settings.</p>\n",
-                       lowest(v->baseline.after_db, v->output_count),
-                       lowest(v->before_db, v->output_count));
-    if (v->run_count == 0) {
-        hqi_buf_printf(b, "<p>No line accepted: nothing re-quantized.</p>\n");
-        return;
-    }
-    int count;
-    const int *outputs = hq_graph_outputs(d->graph, &count);
-    hqi_buf_printf(b, "<table><tr><th>group</th><th>lines</th>");
-    for (int k = 0; k < count && k < v->output_count; k++) {
-        hqi_buf_printf(b, "<th>");
-        html_text(b, hq_graph_layer(d->graph, outputs[k])->bare_name);
-        hqi_buf_printf(b, " before &rarr; after</th>");
-    }
-    hqi_buf_printf(b, "<th>gain (dB)</th></tr>\n");
-    for (int i = 0; i < v->run_count; i++) {
-        const verify_run_t *run = &v->runs[i];
-        hqi_buf_printf(b, "<tr><td>");
-        if (run->module == VERIFY_ALL)
-            hqi_buf_printf(b, "all accepted");
-        else {
-            hqi_buf_printf(b, "%d. ", run->rank);
-            html_text(b, hqi_diag_module_name(d, run->module));
-        }
-        hqi_buf_printf(b, "</td><td>");
-        for (int r = 0; r < d->rec_count; r++)
-            if (d->recs[r].accepted &&
-                (run->module == VERIFY_ALL || d->recs[r].module == run->module)) {
-                hqi_buf_printf(b, "<code>");
-                html_text(b, d->recs[r].line);
-                hqi_buf_printf(b, "</code><br>");
-            }
-        hqi_buf_printf(b, "</td>");
-        if (!run->ok) {
-            hqi_buf_printf(b, "<td colspan=\"%d\" class=\"warning\">failed: ", v->output_count + 1);
-            html_text(b, run->error);
-            hqi_buf_printf(b, "</td></tr>\n");
-            continue;
-        }
-        for (int k = 0; k < v->output_count; k++)
-            hqi_buf_printf(b, "<td>%.2f &rarr; %.2f</td>", v->before_db[k], run->after_db[k]);
-        double gain = run_gain(v, run);
-        hqi_buf_printf(b, "<td class=\"%s\">%+.2f</td></tr>\n", gain < 0 ? "warning" : "info",
-                       gain);
-    }
-    hqi_buf_printf(b, "</table>\n");
 }
