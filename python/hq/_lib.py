@@ -123,6 +123,12 @@ class DiagOptions(ctypes.Structure):
                 ("pick", DIAG_PICK_FN), ("accept", ctypes.c_int)]
 
 
+class DiagVerifyOptions(ctypes.Structure):
+    """hq_diag_verify_options_t"""
+    _fields_ = [("data_path", ctypes.c_char_p), ("from_path", ctypes.c_char_p),
+                ("threads", ctypes.c_int)]
+
+
 # libhqrt
 
 HQRT_ERROR_MAX = 256
@@ -224,6 +230,9 @@ _HQ_FUNCTIONS = {
     "hq_diag_script_text": (I, [P, PP, ERR]),
     "hq_diag_write_json": (I, [P, S, ERR]),
     "hq_diag_write_html": (I, [P, S, ERR]),
+    "hq_diag_set_reference": (I, [P, S, ERR]),
+    "hq_diag_set_verify": (I, [P, ctypes.POINTER(DiagVerifyOptions), ERR]),
+    "hq_diag_verify": (I, [P, ERR]),
 }
 
 RTERR = ctypes.POINTER(RtErrorStruct)

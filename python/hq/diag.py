@@ -70,6 +70,8 @@ class Report:
         # inspector, level, summary, lines ([{line, accepted}]), expected_gain_db,
         # measured_gain_db
         self.triage = data.get("triage", [])
+        # --verify's figures (hq-diag(1), JSON: verify), None without verify=True
+        self.verify = data.get("verify")
 
     def script(self):
         """The archive's model script merged with the accepted lines: the text hq-diag writes
@@ -158,6 +160,17 @@ class _Run:
         return words.index(word) if word in words else default_index
 
 
+def _as_file(data, folder, name):
+    """A path as given, or arrays (an array, or a dict of them) written to `folder` as .npy/.npz
+    (so that they pass the same checks as files)."""
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data)
+    path = os.path.join(folder, name + (".npz" if isinstance(data, dict) else ".npy"))
+    with open(path, "wb") as f:
+        f.write(to_npy_bytes(data))
+    return path
+
+
 def _order_names(order):
     if isinstance(order, str):
         order = order.replace(",", " ").split()
@@ -191,7 +204,8 @@ def _load_plugins(diag, plugin_path):
 
 
 def diag(archive, calib=None, order=None, accept="defaults", count=64, hw_arch=None,
-         output_dir=".", plugin_path=None):
+         output_dir=".", plugin_path=None, reference=None, verify=False, verify_data=None,
+         verify_from=None, threads=0):
     """Runs hq-diag on `archive` (an Archive or a .har path) with `calib` (a path, an array or a
     dict of arrays, as for hq.optimize; None: no dataset) and returns a Report.
 
@@ -201,7 +215,11 @@ def diag(archive, calib=None, order=None, accept="defaults", count=64, hw_arch=N
     yes/no groups are accepted only when every line is, none/warning/all groups with the widest
     answer that takes no refused line); `count`: samples used (`-c`); `output_dir`: where
     inspectors write their files (hq-diag: the log's folder); `plugin_path`: more inspector
-    folders or module files (`--plugin-path`)."""
+    folders or module files (`--plugin-path`); `reference`: the framework's outputs on the
+    diagnosis samples (`--reference`: a path, an array or a dict of arrays); `verify`: re-quantize
+    with the accepted lines and measure the gains (`--verify`), on `verify_data` (a path or an
+    array, `--verify-data`), from the parsed archive `verify_from` (`--verify-from`), with
+    `threads` (`-j`); the figures are in Report.verify."""
     if not (accept in ("defaults", "all", "none") or callable(accept)):
         raise ArgumentError(f"accept: 'defaults', 'all', 'none' or a callable, not {accept!r}")
     if int(count) < 1:
@@ -241,7 +259,20 @@ def diag(archive, calib=None, order=None, accept="defaults", count=64, hw_arch=N
                     f.write(to_npy_bytes(calib))
             _lib.check(_lib.hq.hq_diag_open(ptr, _lib.encode(model), _lib.encode(data),
                                             ctypes.byref(err)), err)
+            if reference is not None:
+                path = _as_file(reference, tmp, "reference")
+                _lib.check(_lib.hq.hq_diag_set_reference(ptr, _lib.encode(path),
+                                                         ctypes.byref(err)), err)
+            if verify:
+                held = None if verify_data is None else _as_file(verify_data, tmp, "held_out")
+                verify_options = _lib.DiagVerifyOptions(
+                    _lib.encode(held), _lib.encode(None if verify_from is None
+                                                   else os.fspath(verify_from)), int(threads))
+                _lib.check(_lib.hq.hq_diag_set_verify(ptr, ctypes.byref(verify_options),
+                                                      ctypes.byref(err)), err)
             _lib.check(_lib.hq.hq_diag_run(ptr, ctypes.byref(err)), err)
+            if verify:
+                _lib.check(_lib.hq.hq_diag_verify(ptr, ctypes.byref(err)), err)
             if run.error is not None:
                 raise run.error
             text = ctypes.c_void_p()

@@ -120,6 +120,32 @@ class DiagTests(unittest.TestCase):
                 if f.inspector in ("NormInspector", "hq-diag")]
         self.assertEqual([(f.inspector, f.level, f.message) for f in report.findings], want)
 
+    def test_verify_and_reference_equal_the_cli(self):
+        held = np.load(os.path.join(helpers.SOURCE, "samples", "sample_eval.npz"))["images"]
+        held = held[:16].astype(np.float32)
+        held_path = helpers.work("held.npy")
+        np.save(held_path, held)
+        ref_path = helpers.work("reference.npz")
+        helpers.hq_cli("emulate", self.model, "-d", helpers.CALIB, "-o", ref_path, "-q")
+        cli_json = helpers.work("cli_verify.json")
+        hq_diag_cli(self.model, "-d", helpers.CALIB, "--accept", "all", "--verify",
+                    "--verify-from", helpers.cli_parsed(), "--verify-data", held_path,
+                    "--reference", ref_path, "--json", cli_json)
+        with open(cli_json) as f:
+            cli = json.load(f)
+        reference = dict(np.load(ref_path))
+        report = hq.diag(self.model, helpers.CALIB, accept="all", verify=True, verify_data=held,
+                         verify_from=helpers.cli_parsed(), reference=reference)
+        self.assertEqual(report.verify["before_db"], cli["verify"]["before_db"])
+        self.assertEqual([r["after_db"] for r in report.verify["runs"]],
+                         [r["after_db"] for r in cli["verify"]["runs"]])
+        self.assertTrue(report.verify["reproduced"])
+        self.assertEqual(report.output_sqnr, {o["output"]: {k: v for k, v in o.items()
+                                                            if k != "output"}
+                                              for o in cli["output_sqnr_db"]})
+        self.assertEqual(report.output_sqnr["output_layer1"]["native_vs_reference_db"], 200)
+        self.assertIsNone(self.report.verify)
+
     def test_bad_arguments(self):
         with self.assertRaises(hq.NotFoundError) as ctx:
             hq.diag(self.model, helpers.CALIB, order="no_such_inspector")
