@@ -151,6 +151,29 @@ assert b["held_out"]["samples"] == 32, b["held_out"]
 assert a["before_db"] == b["before_db"], (a["before_db"], b["before_db"])
 assert [r["after_db"] for r in a["runs"]] == [r["after_db"] for r in b["runs"]], (a, b)
 PY
+# an archive whose script changed nothing in the graph is taken back to its float model itself
+# (no --verify-from): the archive's script re-quantized reproduces it, and every accepted line
+# gives what hq optimize of the parsed archive with the written script gives
+"$HQ" optimize sample.har -d "$calib" -o plain_q.har >/dev/null
+"$HQ_DIAG" --accept all -d "$calib" --verify --verify-data held.npy --json plain.json \
+  --output-model-script plain.alls --log-path d.log plain_q.har >plain.txt 2>&1 </dev/null || true
+"$HQ" optimize sample.har -m plain.alls -d "$calib" -o plain_all.har >/dev/null
+"$HQ" emulate plain_all.har -d held.npy --target fp_optimized -o plain_all.fpo.npz -q
+"$HQ" emulate plain_all.har -d held.npy --target quantized -o plain_all.q.npz -q
+check "the quantized archive itself as the float model: reproduced, the same figures" \
+  /usr/bin/python3 - <<'PY'
+import json
+import numpy as np
+v = json.load(open("plain.json"))["verify"]
+assert v["from"] == "plain_q.har" and v["reproduced"] is True, v
+assert v["baseline_db"] == v["before_db"], v
+f, q = np.load("plain_all.fpo.npz"), np.load("plain_all.q.npz")
+a, b = [x[f.files[0]].astype(np.float64) for x in (f, q)]
+want = 10 * np.log10((a * a).sum() / ((b - a) ** 2).sum())
+got = [r for r in v["runs"] if r["group"] == "all"][0]["after_db"][0]
+assert abs(got - want) < 0.01, (got, want)
+PY
+
 # calibration data other than the archive's: the re-quantized baseline differs, and the table
 # says so before the gains
 "$HQ_DIAG" --accept all -d held.npy --verify --verify-from sample.har --verify-data tail.npy \
