@@ -158,7 +158,10 @@ void *hqi_diag_verify_json(const hq_diag_t *d)
     for (int k = 0; k < count && k < v->output_count; k++)
         cJSON_AddItemToArray(outputs,
                              cJSON_CreateString(hq_graph_layer(d->graph, layers[k])->bare_name));
-    cJSON_AddItemToObject(o, "before_db", db_array(v->before_db, v->output_count));
+    /* with no accepted line nothing was re-quantized, nor measured */
+    cJSON_AddItemToObject(o, "before_db",
+                          v->run_count ? db_array(v->before_db, v->output_count)
+                                       : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "baseline_db",
                           v->baseline.ok ? db_array(v->baseline.after_db, v->output_count)
                                          : cJSON_CreateNull());

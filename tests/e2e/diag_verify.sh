@@ -174,6 +174,13 @@ got = [r for r in v["runs"] if r["group"] == "all"][0]["after_db"][0]
 assert abs(got - want) < 0.01, (got, want)
 PY
 
+# nothing accepted: nothing re-quantized, said in one line, null figures
+"$HQ_DIAG" --accept none -d "$calib" --verify --verify-from sample.har --verify-data held.npy \
+  --json none.json --log-path e.log sample_q.har >none.txt 2>&1 </dev/null || true
+check "nothing accepted: one line, null figures, no run" \
+  bash -c 'grep -qx "Verification: no line accepted, nothing to re-quantize" none.txt &&
+           /usr/bin/python3 -c "import json; v = json.load(open(\"none.json\"))[\"verify\"]; assert v[\"runs\"] == [] and v[\"before_db\"] is None and v[\"reproduced\"] is None, v"'
+
 # calibration data other than the archive's: the re-quantized baseline differs, and the table
 # says so before the gains
 "$HQ_DIAG" --accept all -d held.npy --verify --verify-from sample.har --verify-data tail.npy \
