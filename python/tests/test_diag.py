@@ -130,7 +130,8 @@ class DiagTests(unittest.TestCase):
         cli_json = helpers.work("cli_verify.json")
         hq_diag_cli(self.model, "-d", helpers.CALIB, "--accept", "all", "--verify",
                     "--verify-from", helpers.cli_parsed(), "--verify-data", held_path,
-                    "--reference", ref_path, "--json", cli_json)
+                    "--reference", ref_path, "--json", cli_json,
+                    "--log-path", helpers.work("cli_verify.log"))
         with open(cli_json) as f:
             cli = json.load(f)
         reference = dict(np.load(ref_path))
