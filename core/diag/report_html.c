@@ -1,35 +1,24 @@
-/* report_html.c — `hq-diag --report PATH.html`: one self-contained page (no network, no script):
- * the findings, the recommendations, a per-layer SQNR chart and the histograms behind range
- * findings as inline SVG, and the images the inspectors saved as base64 data URIs. */
+/* report_html.c — `hq-diag --report PATH.html`: one self-contained page (no network) laid out
+ * for a person: the summary first (the verdict, the output SQNR per output and stage, the
+ * verified fixes, the ranked triage with its fix lines), a table of contents, the per-layer SQNR
+ * chart, then one section per inspector, collapsed (<details>), holding its findings with the
+ * histograms and channel charts behind them, its recommended lines and its images (base64 data
+ * URIs). The charts are inline SVG (report_html_charts.c); a short inline script expands and
+ * collapses the sections and records on the root element that the page rendered without a
+ * script error and where the summary sits (tests/e2e/report_browser.sh reads it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag/diag_internal.h"
-#include "util/util.h"
+#include "diag/report_html_internal.h"
 
-static void esc(hqi_buf_t *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<':
-            hqi_buf_printf(b, "&lt;");
-            break;
-        case '>':
-            hqi_buf_printf(b, "&gt;");
-            break;
-        case '&':
-            hqi_buf_printf(b, "&amp;");
-            break;
-        case '"':
-            hqi_buf_printf(b, "&quot;");
-            break;
-        default:
-            hqi_buf_append(b, s, 1);
-        }
-    }
-}
+/* Histograms drawn per inspector (each one is ~10 kB of SVG; the rest are in --json). */
+#define HTML_HISTOGRAMS_PER_INSPECTOR 24
+/* What sqnr_db reports for bit-identical outputs (stats.c). */
+#define HTML_SQNR_IDENTICAL_DB 200.0
+
+#define esc hqi_diag_html_escape
 
 static void base64(hqi_buf_t *b, const uint8_t *p, size_t n)
 {
@@ -52,124 +41,6 @@ static const char *layer_name(const hq_diag_t *d, int layer)
     return l ? l->bare_name : "";
 }
 
-/* Bars of per-layer SQNR (cumulative, and partial where known), in topological order. */
-static void sqnr_chart(hqi_buf_t *b, const hq_diag_t *d)
-{
-    int count = 0;
-    const int *topo = hq_graph_topo_order(d->graph, &count);
-    int shown = 0;
-    double top = 10;
-    for (int i = 0; d->noise && i < count; i++) {
-        const hq_layer_noise_t *n = &d->noise[topo[i]].noise;
-        if (!n->has_cumulative && !n->has_partial)
-            continue;
-        shown++;
-        if (n->has_cumulative && n->cumulative_db > top)
-            top = n->cumulative_db;
-        if (n->has_partial && n->partial_db > top)
-            top = n->partial_db;
-    }
-    hqi_buf_printf(b, "<h2>Per-layer SQNR</h2>\n");
-    if (!shown) {
-        hqi_buf_printf(b, "<p>No noise analysis in the archive and none computed in this run "
-                          "(run <code>hq analyze-noise</code>).</p>\n");
-        return;
-    }
-    if (top > 80)
-        top = 80;
-    int bar = 14, w = 720, left = 160, height = shown * (bar + 4) + 30;
-    hqi_buf_printf(b,
-                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                   "role=\"img\" aria-label=\"per-layer SQNR in dB\">\n",
-                   w + left + 60, height);
-    int y = 20;
-    for (int t = 0; t <= (int)top; t += 10) {
-        double x = left + w * t / top;
-        hqi_buf_printf(
-            b,
-            "<line x1=\"%.1f\" y1=\"12\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-            "<text x=\"%.1f\" y=\"10\" font-size=\"9\" text-anchor=\"middle\">%d dB</text>\n",
-            x, x, height, x, t);
-    }
-    for (int i = 0; i < count; i++) {
-        const hq_layer_noise_t *n = &d->noise[topo[i]].noise;
-        if (!n->has_cumulative && !n->has_partial)
-            continue;
-        hqi_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">", left - 4,
-                       y + bar - 3);
-        esc(b, layer_name(d, topo[i]));
-        hqi_buf_printf(b, "</text>");
-        double v = n->has_partial ? n->partial_db : n->cumulative_db;
-        double len = v <= 0 ? 1 : (v > top ? top : v) / top * w;
-        const char *colour = v <= 10 ? "#c0392b" : v <= 20 ? "#e67e22" : "#2e86c1";
-        hqi_buf_printf(b,
-                       "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">"
-                       "<title>%.2f dB (%s)</title></rect>"
-                       "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%.1f</text>\n",
-                       left, y, len, bar, colour, v, n->has_partial ? "partial" : "cumulative",
-                       left + len + 3, y + bar - 3, v);
-        y += bar + 4;
-    }
-    hqi_buf_printf(b,
-                   "</svg>\n<p class=\"note\">Bars: partial SQNR (only this layer quantized) "
-                   "where known, else cumulative SQNR. Red &le; 10 dB, orange &le; 20 dB.</p>\n");
-}
-
-static void histogram_svg(hqi_buf_t *b, const hq_layer_stats_t *s)
-{
-    int64_t peak = 1;
-    for (int i = 0; i < HQ_STATS_HISTOGRAM_BINS; i++)
-        if (s->histogram[i] > peak)
-            peak = s->histogram[i];
-    int w = 4, h = 120;
-    hqi_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">\n",
-                   HQ_STATS_HISTOGRAM_BINS * w + 20, h + 30);
-    double lp = log1p((double)peak);
-    for (int i = 0; i < HQ_STATS_HISTOGRAM_BINS; i++) {
-        if (!s->histogram[i])
-            continue;
-        double bh = log1p((double)s->histogram[i]) / lp * h;
-        hqi_buf_printf(b,
-                       "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"#2e86c1\">"
-                       "<title>%lld</title></rect>\n",
-                       10 + i * w, h - bh, w - 1, bh, (long long)s->histogram[i]);
-    }
-    hqi_buf_printf(b,
-                   "<text x=\"10\" y=\"%d\" font-size=\"10\">%g</text>"
-                   "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%g</text>"
-                   "</svg>\n",
-                   h + 14, s->histogram_lo, 10 + HQ_STATS_HISTOGRAM_BINS * w, h + 14,
-                   s->histogram_hi);
-}
-
-/* Per-channel means (bars) and stds (ticks) of a layer output, around a zero line. */
-static void channels_svg(hqi_buf_t *b, const hq_layer_stats_t *s)
-{
-    if (!s->channel_mean || !s->channel_std || s->channels <= 0)
-        return;
-    double top = 1e-12;
-    for (int c = 0; c < s->channels; c++) {
-        top = fmax(top, fabs(s->channel_mean[c]) + s->channel_std[c]);
-    }
-    int n = s->channels > 512 ? 512 : s->channels;
-    int w = n > 128 ? 2 : 6, h = 60;
-    hqi_buf_printf(b,
-                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
-                   "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>\n",
-                   n * w + 20, 2 * h + 20, h + 5, n * w + 20, h + 5);
-    for (int c = 0; c < n; c++) {
-        double m = s->channel_mean[c] / top * h, sd = s->channel_std[c] / top * h;
-        hqi_buf_printf(b,
-                       "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"#2e86c1\">"
-                       "<title>channel %d: mean %g, std %g</title></rect>"
-                       "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e67e22\"/>\n",
-                       10 + c * w, m >= 0 ? h + 5 - m : h + 5, w > 2 ? w - 1 : w, fabs(m), c,
-                       s->channel_mean[c], s->channel_std[c], 10 + c * w + w / 2, h + 5 - m - sd,
-                       10 + c * w + w / 2, h + 5 - m + sd);
-    }
-    hqi_buf_printf(b, "</svg>\n");
-}
-
 static const hq_layer_stats_t *float_stats(const hq_diag_t *d, int layer)
 {
     const hqi_diag_stats_t *set = &d->stats[HQ_STATS_FLOAT];
@@ -177,6 +48,165 @@ static const hq_layer_stats_t *float_stats(const hq_diag_t *d, int layer)
         return NULL;
     return &set->stats[set->first[layer]];
 }
+
+/* The id of a module's section ("inspector-3"; the host's is "inspector-host"). */
+static void section_id(hqi_buf_t *b, int module)
+{
+    if (module < 0)
+        hqi_buf_printf(b, "inspector-host");
+    else
+        hqi_buf_printf(b, "inspector-%d", module);
+}
+
+static const char *module_status(const hq_diag_t *d, int m)
+{
+    if (d->failed && d->failed[m])
+        return "failed";
+    if (d->skipped && d->skipped[m])
+        return "skipped";
+    return d->ran ? "ran" : "not run";
+}
+
+/* ---- the summary --------------------------------------------------------------------------- */
+
+static const char *db_class(double db)
+{
+    return db < 10 ? "error" : db < 20 ? "warning" : "info";
+}
+
+static void db_cell(hqi_buf_t *b, bool measured, double db)
+{
+    if (!measured)
+        hqi_buf_printf(b, "<td class=\"num\">&mdash;</td>");
+    else if (db >= HTML_SQNR_IDENTICAL_DB)
+        hqi_buf_printf(b, "<td class=\"num info\">identical</td>");
+    else
+        hqi_buf_printf(b, "<td class=\"num %s\">%.2f</td>", db_class(db), db);
+}
+
+/* The headline: the verdict and the output SQNR per output and stage (headline.c measures them;
+ * the same figures as --json's output_sqnr_db and verdict). */
+static void headline(hqi_buf_t *b, const hq_diag_t *d)
+{
+    int count = 0;
+    const int *outputs = hq_graph_outputs(d->graph, &count);
+    bool quant = d->output_sqnr_ran && d->output_count == count;
+    bool native = d->native_sqnr_ran && d->output_count == count;
+    if (d->verdict_made) {
+        const char *level = hqi_diag_level_word(d->verdict_level);
+        hqi_buf_printf(b, "<p id=\"verdict\" class=\"verdict %s\"><b>Verdict (%s):</b> ", level,
+                       level);
+        esc(b, d->verdict_summary);
+        hqi_buf_printf(b, "</p>\n");
+    }
+    if (!quant && !native) {
+        hqi_buf_printf(b, "<p id=\"headline\" class=\"verdict\">Output SQNR not measured: ");
+        if (hq_archive_state(d->archive) < HQ_STATE_QUANTIZED)
+            hqi_buf_printf(b, "the archive is not quantized (a pre-quantization run; "
+                              "<code>hq optimize</code> quantizes it).");
+        else if (!d->dataset)
+            hqi_buf_printf(b, "no dataset given (<code>-d DATASET</code>).");
+        else
+            esc(b, d->stats[HQ_STATS_QUANTIZED].why ? d->stats[HQ_STATS_QUANTIZED].why
+                                                    : "the statistics pass did not run.");
+        hqi_buf_printf(b, "</p>\n");
+        return;
+    }
+    bool fp_optimized = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED);
+    hqi_buf_printf(b, "<table id=\"headline\" class=\"headline\"><caption>Output SQNR (dB) on "
+                      "%lld sample(s): below 10 error, 10 to 20 warning</caption>"
+                      "<tr><th>output (layer feeding it)</th>",
+                   (long long)d->samples);
+    if (native)
+        hqi_buf_printf(b, "<th class=\"num\">fp_optimized vs native</th>");
+    if (quant)
+        hqi_buf_printf(b, "<th class=\"num\">quantized vs %s</th>",
+                       fp_optimized ? "fp_optimized" : "native");
+    hqi_buf_printf(b, "</tr>\n");
+    for (int k = 0; k < count; k++) {
+        const hq_layer_t *out = hq_graph_layer(d->graph, outputs[k]);
+        hqi_buf_printf(b, "<tr><td><code>");
+        esc(b, out->bare_name);
+        hqi_buf_printf(b, "</code>");
+        if (out->input_count == 1) {
+            hqi_buf_printf(b, " (");
+            esc(b, layer_name(d, out->inputs[0]));
+            hqi_buf_printf(b, ")");
+        }
+        hqi_buf_printf(b, "</td>");
+        if (native)
+            db_cell(b, true, hqi_diag_native_sqnr(d, k));
+        if (quant)
+            db_cell(b, true, hqi_diag_output_sqnr(d, k));
+        hqi_buf_printf(b, "</tr>\n");
+    }
+    hqi_buf_printf(b, "</table>\n");
+}
+
+/* Verified fixes: the output SQNR measured after re-quantizing with the accepted lines. This run
+ * measures none; the place stays, named, so the summary's layout does not move when it does. */
+static void verified_fixes(hqi_buf_t *b, const hq_diag_t *d)
+{
+    (void)d;
+    hqi_buf_printf(b, "<p id=\"verified-fixes\" class=\"note\"><b>Verified fixes:</b> not "
+                      "measured in this run; the triage's gains are the inspectors' "
+                      "estimates.</p>\n");
+}
+
+static void triage(hqi_buf_t *b, const hq_diag_t *d)
+{
+    hqi_buf_printf(b, "<h3 id=\"triage\">Triage: the causes, most likely first</h3>\n");
+    hqi_diag_cause_t causes[HQI_DIAG_TRIAGE_MAX];
+    int n = d->ran ? hqi_diag_triage(d, causes, HQI_DIAG_TRIAGE_MAX) : 0;
+    if (n == 0) {
+        hqi_buf_printf(b, "<p>No cause found (no warning, error or recommended line).</p>\n");
+        return;
+    }
+    hqi_buf_printf(b, "<ol class=\"triage\">\n");
+    for (int i = 0; i < n; i++) {
+        const hqi_diag_cause_t *c = &causes[i];
+        const char *level = hqi_diag_level_word(c->level);
+        hqi_buf_printf(b, "<li><span class=\"%s\">%s</span> <a href=\"#", level, level);
+        section_id(b, c->module);
+        hqi_buf_printf(b, "\">");
+        esc(b, hqi_diag_module_name(d, c->module));
+        hqi_buf_printf(b, "</a>: ");
+        esc(b, c->summary);
+        if (!isnan(c->expected_gain_db))
+            hqi_buf_printf(b, " <span class=\"gain\">(expected gain %.1f dB)</span>",
+                           c->expected_gain_db);
+        bool lines = false;
+        for (int k = 0; k < d->rec_count; k++) {
+            const hqi_diag_rec_t *r = &d->recs[k];
+            if (r->module != c->module)
+                continue;
+            hqi_buf_printf(b, "%s<li><code>", lines ? "" : "<ul class=\"lines\">");
+            esc(b, r->line);
+            hqi_buf_printf(b, "</code>%s</li>", r->accepted ? " <i>accepted</i>" : "");
+            lines = true;
+        }
+        hqi_buf_printf(b, "%s</li>\n", lines ? "</ul>" : "");
+    }
+    hqi_buf_printf(b, "</ol>\n");
+}
+
+static void summary(hqi_buf_t *b, const hq_diag_t *d)
+{
+    hqi_buf_printf(b, "<section id=\"summary\">\n<h2>Summary</h2>\n");
+    headline(b, d);
+    hqi_buf_printf(b,
+                   "<p id=\"counts\"><span class=\"error\">%d error(s)</span>, <span "
+                   "class=\"warning\">%d warning(s)</span>, <span class=\"info\">%d info</span>; "
+                   "%d of %d recommended line(s) accepted.</p>\n",
+                   hq_diag_finding_count(d, HQ_DIAG_ERROR),
+                   hq_diag_finding_count(d, HQ_DIAG_WARNING),
+                   hq_diag_finding_count(d, HQ_DIAG_INFO), hq_diag_accepted_count(d), d->rec_count);
+    verified_fixes(b, d);
+    triage(b, d);
+    hqi_buf_printf(b, "</section>\n");
+}
+
+/* ---- per-inspector sections ---------------------------------------------------------------- */
 
 static void embed_image(hqi_buf_t *b, const hq_diag_t *d, const hqi_diag_file_t *f)
 {
@@ -192,13 +222,216 @@ static void embed_image(hqi_buf_t *b, const hq_diag_t *d, const hqi_diag_file_t 
     esc(b, f->name);
     hqi_buf_printf(b, "\" src=\"data:%s;base64,", mime);
     base64(b, bytes, len);
-    hqi_buf_printf(b, "\"><figcaption>");
-    esc(b, hqi_diag_module_name(d, f->module));
-    hqi_buf_printf(b, ": ");
+    hqi_buf_printf(b, "\"><figcaption><code>");
+    esc(b, f->name);
+    hqi_buf_printf(b, "</code>: ");
     esc(b, f->caption ? f->caption : f->name);
     hqi_buf_printf(b, "</figcaption></figure>\n");
     free(bytes);
 }
+
+/* The suggested clip points a finding names (numbers clip_low and clip_high, ClippingInspector's
+ * recommendation), if any. */
+static bool clip_points(const hqi_diag_finding_t *f, double *lo, double *hi)
+{
+    bool has_lo = false, has_hi = false;
+    for (int k = 0; k < f->number_count; k++) {
+        if (!strcmp(f->numbers[k].name, "clip_low")) {
+            *lo = f->numbers[k].value;
+            has_lo = true;
+        } else if (!strcmp(f->numbers[k].name, "clip_high")) {
+            *hi = f->numbers[k].value;
+            has_hi = true;
+        }
+    }
+    return has_lo && has_hi && isfinite(*lo) && isfinite(*hi);
+}
+
+/* Whether finding i is the one of its module whose histogram is drawn for its layer: the
+ * first that names clip points, else the first of that layer (a layer can have a range finding
+ * and a clipping finding; one histogram shows both). */
+static bool draws_histogram(const hq_diag_t *d, int i)
+{
+    const hqi_diag_finding_t *f = &d->findings[i];
+    if (!(f->flags & HQ_DIAG_SHOW_HISTOGRAM))
+        return false;
+    double lo, hi;
+    bool clip = clip_points(f, &lo, &hi);
+    for (int k = 0; k < d->finding_count; k++) {
+        const hqi_diag_finding_t *g = &d->findings[k];
+        if (k == i || g->module != f->module || g->layer != f->layer ||
+            !(g->flags & HQ_DIAG_SHOW_HISTOGRAM))
+            continue;
+        bool g_clip = clip_points(g, &lo, &hi);
+        if ((g_clip && !clip) || (g_clip == clip && k < i))
+            return false;
+    }
+    return true;
+}
+
+static void findings_table(hqi_buf_t *b, const hq_diag_t *d, int module)
+{
+    int shown = 0, histograms = 0, skipped_charts = 0;
+    for (int i = 0; i < d->finding_count; i++) {
+        const hqi_diag_finding_t *f = &d->findings[i];
+        bool mine = module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
+        if (!mine)
+            continue;
+        if (!shown++)
+            hqi_buf_printf(b, "<table><tr><th>level</th><th>layer</th><th>finding</th></tr>\n");
+        const char *lv = hqi_diag_level_word(f->level);
+        hqi_buf_printf(b, "<tr><td class=\"%s\">%s</td><td><code>", lv, lv);
+        esc(b, layer_name(d, f->layer));
+        hqi_buf_printf(b, "</code></td><td>");
+        esc(b, f->message);
+        const hq_layer_stats_t *s = draws_histogram(d, i) ? float_stats(d, f->layer) : NULL;
+        if (s && histograms < HTML_HISTOGRAMS_PER_INSPECTOR) {
+            double lo = 0, hi = 0;
+            bool clip = clip_points(f, &lo, &hi);
+            hqi_buf_printf(b, "<br>");
+            hqi_diag_html_histogram(b, s, clip, lo, hi);
+            histograms++;
+        } else if (s) {
+            skipped_charts++;
+        }
+        s = f->flags & HQ_DIAG_SHOW_CHANNELS ? float_stats(d, f->layer) : NULL;
+        if (s) {
+            hqi_buf_printf(b, "<br>");
+            hqi_diag_html_channels(b, s);
+        }
+        hqi_buf_printf(b, "</td></tr>\n");
+    }
+    if (shown)
+        hqi_buf_printf(b, "</table>\n");
+    else
+        hqi_buf_printf(b, "<p>No finding.</p>\n");
+    if (skipped_charts)
+        hqi_buf_printf(b,
+                       "<p class=\"note\">Histograms of the first %d findings drawn; %d more "
+                       "findings' statistics are in <code>--json</code>.</p>\n",
+                       HTML_HISTOGRAMS_PER_INSPECTOR, skipped_charts);
+}
+
+static void recommendations_table(hqi_buf_t *b, const hq_diag_t *d, int module)
+{
+    bool any = false;
+    for (int i = 0; i < d->rec_count; i++) {
+        const hqi_diag_rec_t *r = &d->recs[i];
+        if (r->module != module)
+            continue;
+        if (!any)
+            hqi_buf_printf(b, "<h4>Recommended lines</h4>\n<table><tr><th>level</th><th>line"
+                              "</th><th>reason</th><th>accepted</th></tr>\n");
+        any = true;
+        const char *lv = hqi_diag_level_word(r->level);
+        hqi_buf_printf(b, "<tr><td class=\"%s\">%s</td><td><code>", lv, lv);
+        esc(b, r->line);
+        hqi_buf_printf(b, "</code></td><td>");
+        esc(b, r->reason);
+        hqi_buf_printf(b, "</td><td>%s</td></tr>\n", r->accepted ? "yes" : "no");
+    }
+    if (any)
+        hqi_buf_printf(b, "</table>\n");
+}
+
+/* Findings of the module at each level, for its section's one-line summary. */
+static void level_counts(const hq_diag_t *d, int module, int counts[3])
+{
+    counts[0] = counts[1] = counts[2] = 0;
+    for (int i = 0; i < d->finding_count; i++) {
+        const hqi_diag_finding_t *f = &d->findings[i];
+        bool mine = module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
+        if (mine && f->level >= HQ_DIAG_INFO && f->level <= HQ_DIAG_ERROR)
+            counts[f->level]++;
+    }
+}
+
+static void inspector_section(hqi_buf_t *b, const hq_diag_t *d, int module)
+{
+    int counts[3];
+    level_counts(d, module, counts);
+    int lines = 0;
+    for (int i = 0; i < d->rec_count; i++)
+        lines += d->recs[i].module == module;
+    hqi_buf_printf(b, "<details class=\"inspector\" id=\"");
+    section_id(b, module);
+    hqi_buf_printf(b, "\"><summary><b>");
+    esc(b, hqi_diag_module_name(d, module));
+    hqi_buf_printf(b, "</b> &mdash; ");
+    if (module >= 0) {
+        hqi_buf_printf(b, "%s", module_status(d, module));
+        if (d->skipped && d->skipped[module]) {
+            hqi_buf_printf(b, " (");
+            esc(b, d->skipped[module]);
+            hqi_buf_printf(b, ")");
+        }
+        hqi_buf_printf(b, "; ");
+    }
+    hqi_buf_printf(b,
+                   "<span class=\"%s\">%d error(s)</span>, <span class=\"%s\">%d "
+                   "warning(s)</span>, %d info, %d recommended line(s)</summary>\n",
+                   counts[HQ_DIAG_ERROR] ? "error" : "quiet", counts[HQ_DIAG_ERROR],
+                   counts[HQ_DIAG_WARNING] ? "warning" : "quiet", counts[HQ_DIAG_WARNING],
+                   counts[HQ_DIAG_INFO], lines);
+    if (module >= 0 && d->modules[module].slots.description) {
+        hqi_buf_printf(b, "<p class=\"note\">");
+        esc(b, d->modules[module].slots.description);
+        hqi_buf_printf(b, "</p>\n");
+    }
+    findings_table(b, d, module);
+    recommendations_table(b, d, module);
+    for (int i = 0; i < d->file_count; i++)
+        if (d->files[i].image && d->files[i].module == module)
+            embed_image(b, d, &d->files[i]);
+    hqi_buf_printf(b, "</details>\n");
+}
+
+/* ---- the page ------------------------------------------------------------------------------ */
+
+static const char page_style[] =
+    "body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222;"
+    "line-height:1.35}h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.25em;margin:1em 0 .4em;"
+    "border-bottom:1px solid #ddd}h3{font-size:1.05em;margin:.8em 0 .3em}"
+    "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:3px 6px;"
+    "text-align:left;vertical-align:top}table.headline{width:auto;margin:.3em 0}"
+    "caption{text-align:left;color:#666;font-size:90%}.num{text-align:right}"
+    ".error{color:#c0392b;font-weight:bold}.warning{color:#b9770e;font-weight:bold}"
+    ".info{color:#2e86c1}.quiet{color:#666}code{background:#f4f4f4;padding:1px 3px}"
+    ".note,.meta{color:#666;font-size:90%}.verdict{font-size:1.1em;margin:.3em 0}"
+    "nav{font-size:90%;margin:.3em 0}nav a{margin-right:.6em;white-space:nowrap}ol.triage li{margin:.3em 0}"
+    "ul.lines{margin:.2em 0;padding-left:1.2em;list-style:none}.gain{color:#444}"
+    "details.inspector{border:1px solid #ddd;margin:.4em 0;padding:.3em .6em}"
+    "details.inspector>summary{cursor:pointer}figure{display:inline-block;margin:1em}"
+    "svg.chart{max-width:100%;height:auto;font-family:sans-serif}"
+    "svg .tick{font-size:10px;fill:#555}svg .axis{font-size:11px;fill:#333}"
+    "svg .legend{font-size:11px;fill:#333}svg .partial rect,svg .partial-key{fill:#9ecae1}"
+    "svg .cumulative{fill:none;stroke:#1f4e79;stroke-width:1.6}"
+    "svg rect.hover{fill:transparent}svg rect.hover:hover{fill:rgba(0,0,0,.06)}";
+
+/* First thing in <head>: counts script errors, so the page can say it rendered without one. */
+static const char page_error_catcher[] =
+    "<script>window.hqReportErrors=[];window.addEventListener('error',function(e){"
+    "window.hqReportErrors.push(String(e.message));});</script>\n";
+
+/* Last thing in <body>: the expand/collapse buttons; a link to a closed section opens it; the
+ * root element records that the page rendered (data-rendered), the script errors seen
+ * (data-script-errors) and where the summary's headline ends on the page, in CSS pixels
+ * (data-headline-bottom), which the browser test compares with the first screen. */
+static const char page_script[] =
+    "<script>(function(){\n"
+    "var sections=document.querySelectorAll('details.inspector');\n"
+    "function all(open){for(var i=0;i<sections.length;i++)sections[i].open=open;}\n"
+    "document.getElementById('expand-all').addEventListener('click',function(){all(true);});\n"
+    "document.getElementById('collapse-all').addEventListener('click',function(){all(false);});\n"
+    "function reveal(){var t=location.hash&&document.getElementById(location.hash.slice(1));\n"
+    "if(t&&t.tagName==='DETAILS'){t.open=true;t.scrollIntoView();}}\n"
+    "window.addEventListener('hashchange',reveal);reveal();\n"
+    "var root=document.documentElement,h=document.getElementById('headline');\n"
+    "root.setAttribute('data-headline-bottom',"
+    "String(Math.round(h.getBoundingClientRect().bottom+window.scrollY)));\n"
+    "root.setAttribute('data-script-errors',String(window.hqReportErrors.length));\n"
+    "root.setAttribute('data-rendered','yes');\n"
+    "})();</script>\n";
 
 hq_status_t hq_diag_write_html(const hq_diag_t *d, const char *path, hq_error_t *err)
 {
@@ -207,107 +440,47 @@ hq_status_t hq_diag_write_html(const hq_diag_t *d, const char *path, hq_error_t 
     hqi_buf_t b = {0};
     const char *net = hq_archive_net_name(d->archive);
     hqi_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                       "<title>hq-diag: ");
+                       "<meta name=\"viewport\" content=\"width=device-width\">\n");
+    hqi_buf_printf(&b, "%s<title>hq-diag: ", page_error_catcher);
     esc(&b, net);
-    hqi_buf_printf(&b,
-                   "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;"
-                   "color:#222}table{border-collapse:collapse;width:100%%}td,th{border:1px solid "
-                   "#ccc;padding:4px 6px;text-align:left;vertical-align:top}.error{color:#c0392b;"
-                   "font-weight:bold}.warning{color:#b9770e;font-weight:bold}.info{color:#2e86c1}"
-                   "code{background:#f4f4f4;padding:1px 3px}.note{color:#666;font-size:90%%}"
-                   "figure{display:inline-block;margin:1em}</style></head><body>\n");
-    hqi_buf_printf(&b, "<h1>hq-diag report: ");
+    hqi_buf_printf(&b, "</title>\n<style>%s</style></head><body>\n", page_style);
+    hqi_buf_printf(&b, "<header><h1>hq-diag report: ");
     esc(&b, net);
-    hqi_buf_printf(&b, "</h1>\n<p>Model <code>");
+    hqi_buf_printf(&b, "</h1>\n<p class=\"meta\">Model <code>");
     esc(&b, d->model_path);
     hqi_buf_printf(&b, "</code> (%s, %s), dataset <code>",
                    hq_model_state_name(hq_archive_state(d->archive)), d->hw_arch ? d->hw_arch : "");
     esc(&b, d->dataset ? d->dataset_path : "none");
-    hqi_buf_printf(&b, "</code>, %lld samples. hq %s.</p>\n", (long long)d->samples, hq_version());
-    hqi_buf_printf(&b,
-                   "<p><span class=\"error\">%d error(s)</span>, <span class=\"warning\">%d "
-                   "warning(s)</span>, <span class=\"info\">%d info</span>; %d of %d "
-                   "recommendation(s) accepted.</p>\n",
-                   hq_diag_finding_count(d, HQ_DIAG_ERROR),
-                   hq_diag_finding_count(d, HQ_DIAG_WARNING),
-                   hq_diag_finding_count(d, HQ_DIAG_INFO), hq_diag_accepted_count(d), d->rec_count);
-
-    hqi_buf_printf(&b, "<h2>Inspectors</h2>\n<table><tr><th>inspector</th><th>status</th></tr>\n");
+    hqi_buf_printf(&b, "</code>, %lld sample(s). hq %s.</p>\n", (long long)d->samples,
+                   hq_version());
+    hqi_buf_printf(&b, "<nav id=\"contents\"><b>Contents:</b> <a href=\"#summary\">Summary</a> "
+                       "<a href=\"#triage\">Triage</a> <a href=\"#sqnr-per-layer\">Per-layer "
+                       "SQNR</a> <a href=\"#inspectors\">Inspectors</a>:");
     for (int i = 0; i < d->order_count; i++) {
-        int m = d->order[i];
-        hqi_buf_printf(&b, "<tr><td>");
-        esc(&b, d->modules[m].slots.name);
-        hqi_buf_printf(&b, "</td><td>");
-        if (d->failed && d->failed[m])
-            hqi_buf_printf(&b, "failed");
-        else if (d->skipped && d->skipped[m]) {
-            hqi_buf_printf(&b, "skipped: ");
-            esc(&b, d->skipped[m]);
-        } else
-            hqi_buf_printf(&b, d->ran ? "ran" : "not run");
-        hqi_buf_printf(&b, "</td></tr>\n");
+        hqi_buf_printf(&b, " <a href=\"#");
+        section_id(&b, d->order[i]);
+        hqi_buf_printf(&b, "\">");
+        esc(&b, d->modules[d->order[i]].slots.name);
+        hqi_buf_printf(&b, "</a>");
     }
-    hqi_buf_printf(&b, "</table>\n<h2>Findings</h2>\n");
-    if (!d->finding_count)
-        hqi_buf_printf(&b, "<p>No finding.</p>\n");
-    else
-        hqi_buf_printf(&b, "<table><tr><th>level</th><th>inspector</th><th>layer</th>"
-                           "<th>message</th></tr>\n");
-    for (int i = 0; i < d->finding_count; i++) {
-        const hqi_diag_finding_t *f = &d->findings[i];
-        const char *lv = hqi_diag_level_word(f->level);
-        hqi_buf_printf(&b, "<tr><td class=\"%s\">%s</td><td>", lv, lv);
-        esc(&b, hqi_diag_module_name(d, f->module));
-        hqi_buf_printf(&b, "</td><td>");
-        esc(&b, layer_name(d, f->layer));
-        hqi_buf_printf(&b, "</td><td>");
-        esc(&b, f->message);
-        const hq_layer_stats_t *s =
-            f->flags & HQ_DIAG_SHOW_HISTOGRAM ? float_stats(d, f->layer) : NULL;
-        if (s) {
-            hqi_buf_printf(&b, "<br>");
-            histogram_svg(&b, s);
-        }
-        s = f->flags & HQ_DIAG_SHOW_CHANNELS ? float_stats(d, f->layer) : NULL;
-        if (s) {
-            hqi_buf_printf(&b, "<br>");
-            channels_svg(&b, s);
-        }
-        hqi_buf_printf(&b, "</td></tr>\n");
-    }
-    if (d->finding_count)
-        hqi_buf_printf(&b, "</table>\n");
+    hqi_buf_printf(&b, "</nav></header>\n");
 
-    hqi_buf_printf(&b, "<h2>Recommendations</h2>\n");
-    if (!d->rec_count)
-        hqi_buf_printf(&b, "<p>None.</p>\n");
-    else
-        hqi_buf_printf(&b, "<table><tr><th>accepted</th><th>inspector</th><th>line</th>"
-                           "<th>reason</th></tr>\n");
-    for (int i = 0; i < d->rec_count; i++) {
-        const hqi_diag_rec_t *r = &d->recs[i];
-        hqi_buf_printf(&b, "<tr><td>%s</td><td>", r->accepted ? "yes" : "no");
-        esc(&b, hqi_diag_module_name(d, r->module));
-        hqi_buf_printf(&b, "</td><td><code>");
-        esc(&b, r->line);
-        hqi_buf_printf(&b, "</code></td><td>");
-        esc(&b, r->reason);
-        hqi_buf_printf(&b, "</td></tr>\n");
-    }
-    if (d->rec_count)
-        hqi_buf_printf(&b, "</table>\n");
+    summary(&b, d);
 
-    hqi_diag_verify_html(d, &b);
-    sqnr_chart(&b, d);
-    bool images = false;
-    for (int i = 0; i < d->file_count; i++)
-        if (d->files[i].image) {
-            if (!images)
-                hqi_buf_printf(&b, "<h2>Images</h2>\n");
-            images = true;
-            embed_image(&b, d, &d->files[i]);
-        }
-    hqi_buf_printf(&b, "</body></html>\n");
+    hqi_buf_printf(&b, "<section id=\"sqnr-per-layer\">\n<h2>Per-layer SQNR</h2>\n");
+    hqi_diag_html_sqnr_chart(&b, d);
+    hqi_buf_printf(&b, "</section>\n");
+
+    hqi_buf_printf(&b, "<section id=\"inspectors\">\n<h2>Inspectors</h2>\n<p><button "
+                       "type=\"button\" id=\"expand-all\">Expand all</button> <button "
+                       "type=\"button\" id=\"collapse-all\">Collapse all</button></p>\n");
+    int host[3];
+    level_counts(d, -1, host);
+    if (host[0] + host[1] + host[2] > 0)
+        inspector_section(&b, d, -1);
+    for (int i = 0; i < d->order_count; i++)
+        inspector_section(&b, d, d->order[i]);
+    hqi_buf_printf(&b, "</section>\n%s</body></html>\n", page_script);
     if (b.failed) {
         hqi_buf_free(&b);
         return hqi_nomem(err, path);
