@@ -3,6 +3,7 @@
  * prompts are in diag_console.c. Exit: 0 ran without error finding, 1 error finding, 2 could not
  * run. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,9 @@
 
 static const hq_cli_option_t diag_options[] = {
     {"-d, --dataset PATH", "calibration data: .npy, .npz or a folder of images"},
-    {"-c, --data-count COUNT", "samples of the dataset to use (default 64)"},
+    {"-c, --data-count COUNT", "samples of the dataset to use (default 64; at most all)"},
     {"-a, --hw-arch ARCH", "target hardware (default: the archive's)"},
-    {"--log-path PATH", "log file (default hq-diag.log); its folder receives inspector files"},
+    {"--log-path PATH", "log file (default hq-diag.log); inspector files go to <stem>_files/"},
     {"--no-interactive", "never ask: take the documented default answers"},
     {"--accept all|none|defaults", "never ask: accept every line, none, or the defaults"},
     {"--output-model-script PATH", "where to write the fixed model script"},
@@ -69,6 +70,7 @@ typedef struct args {
     const char *model, *dataset, *hw_arch, *log_path, *script_path, *json_path, *report_path;
     const char *reference, *verify_data, *verify_from;
     long long count, threads;
+    bool count_given; /* -c was on the command line */
     bool no_interactive, list, quiet, verify;
     hq_diag_accept_t accept; /* --accept; set, it implies --no-interactive */
     const char **order;
@@ -89,9 +91,20 @@ static bool looks_like_model(const char *s)
     return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".har")) || is_file(s);
 }
 
-/* Every file hq-diag may write, checked before any work: the log (whose folder also receives
- * the inspectors' files), the model script when named, the JSON and the HTML report. Returns -1
- * when all can be written, else the exit status. */
+/* The folder of this run's inspector files: the log's path without its extension, plus
+ * "_files" ("runs/a.log": "runs/a_files"), so that runs with their own logs never share a file. */
+static void files_folder(const char *log_path, char *out, size_t size)
+{
+    const char *slash = strrchr(log_path, '/');
+    const char *base = slash ? slash + 1 : log_path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot > base ? (size_t)(dot - log_path) : strlen(log_path);
+    snprintf(out, size, "%.*s_files", (int)stem, log_path);
+}
+
+/* Every file hq-diag may write, checked before any work: the log (and the folder of the
+ * inspectors' files next to it), the model script when named, the JSON and the HTML report.
+ * Returns -1 when all can be written, else the exit status. */
 static int check_outputs(const args_t *a)
 {
     const struct {
@@ -106,6 +119,19 @@ static int check_outputs(const args_t *a)
         if (outputs[i].path &&
             hq_cli_check_output_file("hq-diag", outputs[i].option, outputs[i].path) != HQ_EXIT_OK)
             return HQ_EXIT_FAILURE;
+    char files[PATH_MAX];
+    files_folder(a->log_path, files, sizeof files);
+    struct stat sb;
+    if (stat(files, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr,
+                "hq-diag: --log-path %s: %s, the folder of the inspectors' files, is not a "
+                "folder\n",
+                a->log_path, files);
+        return HQ_EXIT_FAILURE;
+    }
+    if (stat(files, &sb) == 0 &&
+        hq_cli_check_output_folder("hq-diag", "--log-path", files) != HQ_EXIT_OK)
+        return HQ_EXIT_FAILURE;
     return -1;
 }
 
@@ -185,6 +211,7 @@ static int parse_args(int argc, char **argv, args_t *a)
                 fprintf(stderr, "hq-diag: %s: '%s' is not a positive number\n", o, argv[i]);
                 return HQ_EXIT_FAILURE;
             }
+            a->count_given = true;
         } else if (!strcmp(o, "--plugin-path")) {
             if (++i >= argc) {
                 fprintf(stderr, "hq-diag: %s needs a folder\n", o);
@@ -336,7 +363,18 @@ static void list_inspectors(const hq_diag_t *diag)
     }
 }
 
-/* "<stem>_<n><ext>" for the first n >= 1 that does not exist. */
+/* Creates `path` empty unless it exists: true when this run made it (the script written there
+ * then replaces it), so two runs at once never pick the same name. */
+static bool reserve(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* "<stem>_<n><ext>" for the first n >= 1 that does not exist, reserved. */
 static void numbered_name(const char *path, char *out, size_t size)
 {
     const char *slash = strrchr(path, '/');
@@ -345,7 +383,7 @@ static void numbered_name(const char *path, char *out, size_t size)
         dot = path + strlen(path);
     for (int n = 1; n < 10000; n++) {
         snprintf(out, size, "%.*s_%d%s", (int)(dot - path), path, n, dot);
-        if (access(out, F_OK) != 0)
+        if (reserve(out))
             return;
     }
 }
@@ -365,7 +403,8 @@ static int write_script(hq_diag_t *diag, const args_t *a, diag_console_t *consol
         return -1;
     }
     char other[PATH_MAX + 16];
-    if (access(path, F_OK) == 0) {
+    bool reserved = !a->script_path && reserve(path);
+    if (!reserved && access(path, F_OK) == 0) {
         bool overwrite = false;
         if (interactive) {
             static const char *const yes_no[] = {"y", "n"};
@@ -378,10 +417,13 @@ static int write_script(hq_diag_t *diag, const args_t *a, diag_console_t *consol
             diag_console_line(console, HQ_DIAG_WARNING, false,
                               "%s exists; writing the model script to %s instead", path, other);
             path = other;
+            reserved = true;
         }
     }
     hq_error_t err = {0};
     if (hq_diag_write_script(diag, path, &err) != HQ_OK) {
+        if (reserved)
+            unlink(path);
         hq_cli_report("hq-diag", err.status, &err);
         return HQ_EXIT_FAILURE;
     }
@@ -392,16 +434,35 @@ static int write_script(hq_diag_t *diag, const args_t *a, diag_console_t *consol
     return -1;
 }
 
-/* The folder of the log file: inspectors write their files there. */
-static void log_folder(const char *log_path, char *out, size_t size)
+/* Opens the log for this run: refused (exit status) when another process holds its lock, else
+ * locked and emptied. The lock (fcntl, released by the kernel when the process ends, so a crash
+ * leaves none) keeps two runs from writing one log and one files folder. *out is the stream. */
+static int open_log(const char *path, FILE **out)
 {
-    const char *slash = strrchr(log_path, '/');
-    if (!slash)
-        snprintf(out, size, ".");
-    else if (slash == log_path)
-        snprintf(out, size, "/");
-    else
-        snprintf(out, size, "%.*s", (int)(slash - log_path), log_path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "hq-diag: %s: cannot open the log file: %s\n", path, strerror(errno));
+        return HQ_EXIT_FAILURE;
+    }
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &lock) != 0) {
+        struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        bool known = fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
+        fprintf(stderr,
+                "hq-diag: --log-path %s: in use by another hq-diag run (process %ld); give "
+                "each run its own --log-path\n",
+                path, known ? (long)holder.l_pid : -1L);
+        close(fd);
+        return HQ_EXIT_FAILURE;
+    }
+    FILE *file = ftruncate(fd, 0) == 0 ? fdopen(fd, "w") : NULL;
+    if (!file) {
+        fprintf(stderr, "hq-diag: %s: cannot open the log file: %s\n", path, strerror(errno));
+        close(fd);
+        return HQ_EXIT_FAILURE;
+    }
+    *out = file;
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -426,7 +487,7 @@ int main(int argc, char **argv)
         console.prompt = stdout;
     }
     char out_dir[PATH_MAX];
-    log_folder(a.log_path, out_dir, sizeof out_dir);
+    files_folder(a.log_path, out_dir, sizeof out_dir);
     hq_diag_options_t options = {
         .hw_arch = a.hw_arch,
         .sample_count = a.count,
@@ -479,12 +540,9 @@ int main(int argc, char **argv)
     }
     if (rc < 0 && log) {
         fflush(log);
-        FILE *file = fopen(a.log_path, "w");
-        if (!file) {
-            fprintf(stderr, "hq-diag: %s: cannot open the log file: %s\n", a.log_path,
-                    strerror(errno));
-            rc = HQ_EXIT_FAILURE;
-        } else {
+        FILE *file = NULL;
+        rc = open_log(a.log_path, &file);
+        if (file) {
             fwrite(pending, 1, pending_len, file);
             fflush(file);
             fclose(log);
@@ -499,6 +557,12 @@ int main(int argc, char **argv)
             a.hw_arch ? a.hw_arch : hq_archive_hw_arch(archive),
             a.dataset ? "dataset " : "no dataset", a.dataset ? a.dataset : "",
             hq_diag_inspector_count(diag));
+        int64_t used = hq_diag_sample_count(diag);
+        if (a.dataset && a.count_given && used < a.count)
+            diag_console_line(&console, HQ_DIAG_WARNING, false,
+                              "-c %lld asked for more samples than the dataset holds; using all "
+                              "%lld",
+                              a.count, (long long)used);
         if (hq_diag_run(diag, &err) != HQ_OK) {
             if (err.status == HQ_ERR_STATE)
                 diag_console_line(&console, HQ_DIAG_ERROR, true, "%s", err.message);

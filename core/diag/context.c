@@ -1,11 +1,13 @@
 /* context.c — the inspector context: the API table of inspector.h that hq-diag hands each
  * inspector. Every slot reads the run's model, dataset and statistics, or copies what the
  * inspector emits (findings, recommendations, files) into the run's state. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <stb_image_write.h>
 
@@ -554,6 +556,10 @@ static hq_status_t file_path(hq_diag_t *d, const char *name, char *path, size_t 
                          name ? name : "(null)");
     if ((size_t)snprintf(path, size, "%s/%s", d->output_dir, name) >= size)
         return hqi_error(err, HQ_ERR_LIMIT, "write_file: path too long");
+    /* the folder is made on the first file: a run that writes none leaves no empty folder */
+    if (mkdir(d->output_dir, 0777) != 0 && errno != EEXIST)
+        return hqi_error(err, HQ_ERR_IO, "%s: cannot make the output folder: %s", d->output_dir,
+                         strerror(errno));
     return HQ_OK;
 }
 

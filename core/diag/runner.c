@@ -76,6 +76,11 @@ hq_archive_t *hq_diag_archive(hq_diag_t *diag)
     return diag->archive;
 }
 
+int64_t hq_diag_sample_count(const hq_diag_t *diag)
+{
+    return diag->samples;
+}
+
 /* ---- the run -------------------------------------------------------------------------------- */
 
 static bool is_quantized(const hq_diag_t *d)

@@ -85,7 +85,8 @@ typedef struct hq_diag_options {
     const char *hw_arch;       /* NULL: the archive's hw_arch */
     int64_t sample_count;      /* samples of the dataset to use; 0: 64 */
     int64_t batch_size;        /* emulation batch; 0: 8 */
-    const char *output_dir;    /* where inspectors write files; NULL: "." */
+    const char *output_dir;    /* where inspectors write files, made on the first file (its
+                                  parent must exist); NULL: "." */
     hq_diag_event_fn on_event; /* may be NULL */
     void *event_user;
     hq_diag_ask_fn ask; /* NULL: non-interactive (every question takes its default) */
@@ -133,6 +134,9 @@ HQ_API hq_status_t hq_diag_open(hq_diag_t *diag, const char *model_path, const c
                                 hq_error_t *err);
 /* The archive opened (owned by the runner), NULL before hq_diag_open. */
 HQ_API hq_archive_t *hq_diag_archive(hq_diag_t *diag);
+/* Samples of the dataset the run uses: the options' sample_count, or every sample of a smaller
+ * dataset; 0 before hq_diag_open or without a dataset. */
+HQ_API int64_t hq_diag_sample_count(const hq_diag_t *diag);
 
 /* Runs: refuses (HQ_ERR_STATE, "Model <file> is not quantized ...", naming the hq optimize
  * command) an unquantized archive when every selected inspector needs a quantized model (with

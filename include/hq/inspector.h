@@ -427,7 +427,8 @@ struct hq_inspector_context {
                       int count, int default_index);
 
     /* ---- files ----------------------------------------------------------------------------- */
-    /* The output folder (where the log, images and reports go), without trailing '/'. */
+    /* The output folder of this run (where write_file and write_image write; hq-diag gives each
+     * log its own), without trailing '/'. */
     const char *(*output_dir)(hq_inspector_context_t *ctx);
     /* Writes `len` bytes to <output_dir>/<name> atomically (name: no '/' and no ".."). */
     hq_status_t (*write_file)(hq_inspector_context_t *ctx, const char *name, const void *bytes,

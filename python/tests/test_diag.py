@@ -35,7 +35,9 @@ class DiagTests(unittest.TestCase):
             cls.cli_json_text = f.read()
         cls.cli_json = json.loads(cls.cli_json_text)
         # inspectors name the folder they write to in findings: the same folder as the CLI's
-        cls.report = hq.diag(cls.model, helpers.CALIB, output_dir=helpers.work("cli_diag"))
+        # (the files folder of its log, cli_diag/hq-diag.log)
+        cls.report = hq.diag(cls.model, helpers.CALIB,
+                             output_dir=os.path.join(helpers.work("cli_diag"), "hq-diag_files"))
         cls.out = helpers.work("py_diag")
         os.makedirs(cls.out, exist_ok=True)
 

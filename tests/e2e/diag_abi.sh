@@ -36,10 +36,10 @@ for har in parsed quantized sample_quantized; do
     bash -c "[ $rc -eq 0 ] && grep -qx 'Module: TestLayers10' out_$har/console.txt &&
              grep -qx 'Module: TestLayers' out_$har/console.txt"
   check "$har: the 1.0 module reads every layer field as the current ABI gives it" \
-    bash -c "[ -s out_$har/layers_1_0.txt ] &&
-             diff out_$har/layers_1_0.txt <(sed '/^out_of_range=/q' out_$har/layers.txt)"
+    bash -c "[ -s out_$har/hq-diag_files/layers_1_0.txt ] &&
+             diff out_$har/hq-diag_files/layers_1_0.txt <(sed '/^out_of_range=/q' out_$har/hq-diag_files/layers.txt)"
   check "$har: the layers read agree with the archive's .hn" \
-    /usr/bin/python3 - "$har.har" "out_$har/layers_1_0.txt" "$HQ_SOURCE_DIR/include/hq" <<'PY'
+    /usr/bin/python3 - "$har.har" "out_$har/hq-diag_files/layers_1_0.txt" "$HQ_SOURCE_DIR/include/hq" <<'PY'
 import json, re, sys, tarfile
 har, dump, include_dir = sys.argv[1:4]
 with tarfile.open(har) as t:
@@ -92,14 +92,14 @@ print(len(names), "layers;", "checked", ", ".join(sorted(checked)) or "names, ty
 PY
 done
 check "the sample's quantized archive exercised precision modes, normalization and kernels" \
-  bash -c "grep -q 'precision_mode=a8_w8' out_sample_quantized/layers.txt &&
-           grep -q 'type=8 ' out_sample_quantized/layers.txt &&
-           grep -q 'kernel=3,3,' out_sample_quantized/layers.txt"
+  bash -c "grep -q 'precision_mode=a8_w8' out_sample_quantized/hq-diag_files/layers.txt &&
+           grep -q 'type=8 ' out_sample_quantized/hq-diag_files/layers.txt &&
+           grep -q 'kernel=3,3,' out_sample_quantized/hq-diag_files/layers.txt"
 check "layer_info and layer_params fill the module's struct and say how much" \
   grep -qx "layer_size=1 params_size=1 bigger_filled=1 future_zeroed=1 older_filled=1 older_type_untouched=1 older_name=input_layer1" \
-  out_parsed/layers.txt
+  out_parsed/hq-diag_files/layers.txt
 check "port and param counts come with the layer" \
-  bash -c "grep -qx '1 ports=1 params=224' out_parsed/layers.txt && grep -qx '0 ports=1 params=0' out_parsed/layers.txt"
+  bash -c "grep -qx '1 ports=1 params=224' out_parsed/hq-diag_files/layers.txt && grep -qx '0 ports=1 params=0' out_parsed/hq-diag_files/layers.txt"
 
 set +e
 "$HQ_DIAG" --plugin-path "$broken/wrongabi.so" --plugin-path "$abi/newer_minor.so" \

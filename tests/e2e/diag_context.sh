@@ -3,7 +3,7 @@
 # plugin (tests/plugins/context.c), which reports what each slot returned as numbers of one
 # finding: model, params, script, dataset, statistics, on-demand emulation (taps agree with the
 # cached statistics, emulate_inputs with emulate), questions (defaults when non-interactive, the
-# answers typed on a real terminal otherwise) and write_file into the log's folder.
+# answers typed on a real terminal otherwise) and write_file into the log's files folder.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -59,14 +59,15 @@ assert n["stats_conv1_max"] > 0 and n["emulate_conv1_max"] == n["stats_conv1_max
 assert n["emulate_outside_refused"] == 1, n
 assert n["emulate_inputs_max_diff"] == 0, n   # read_samples + emulate_inputs == emulate
 PY
-check "non-interactive questions take their defaults; write_file writes into the log's folder only" \
+check "non-interactive questions take their defaults; write_file writes into the log's files folder only" \
   bash -c '/usr/bin/python3 - "$1" <<PY
 import ast, sys
 n = ast.literal_eval(sys.argv[1])
 assert (n["interactive"], n["answer_yes_no"], n["answer_choice"]) == (0, 1, 2), n
 assert n["write_file_status"] == 0 and n["write_file_escape_refused"] == 1 and n["output_dir_set"] == 1, n
 PY
-[ "$(cat out/context.txt)" = "written by TestContext" ] && [ ! -e escape.txt ] && [ ! -e context.txt ]' _ "$(numbers c.json)"
+[ "$(cat out/hq-diag_files/context.txt)" = "written by TestContext" ] && [ ! -e escape.txt ] &&
+[ ! -e context.txt ] && [ ! -e out/context.txt ]' _ "$(numbers c.json)"
 
 cat >steps <<'S'
 expect TestContext: emulating (fp_optimized) [##############################] 16/16

@@ -24,8 +24,8 @@ expect "standard.jpg and inverse.jpg are 4x4 grids of the photos, channels swapp
 import sys
 import numpy as np
 from PIL import Image
-std = np.asarray(Image.open(sys.argv[1] + "/standard.jpg").convert("RGB"), np.float64)
-inv = np.asarray(Image.open(sys.argv[1] + "/inverse.jpg").convert("RGB"), np.float64)
+std = np.asarray(Image.open(sys.argv[1] + "/hq-diag_files/standard.jpg").convert("RGB"), np.float64)
+inv = np.asarray(Image.open(sys.argv[1] + "/hq-diag_files/inverse.jpg").convert("RGB"), np.float64)
 data = np.load(sys.argv[2])[:16].astype(np.float64)
 grid = data.reshape(4, 4, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(128, 128, 3)
 err_std = np.abs(std - grid).mean()
@@ -49,7 +49,7 @@ expect "hq optimize applies the offered input_conversion line" bash -c "
 # absent: normalized data (negative values) is not images
 diag bn std -d "$work/calib_std.npy" --order $I
 check std $I --status skipped --silent
-expect "no image is written for normalized data" test ! -e "$work/std/standard.jpg"
+expect "no image is written for normalized data" test ! -e "$work/std/hq-diag_files"
 
 # the hint on held-out real photographs, as hq-diag computes it
 held="$work/heldout"
