@@ -114,7 +114,7 @@ print(hq.__version__, hq._lib.hq_path)" "$1/share/hq/samples/sample.onnx") &&
   check "  ... and hq.diag loads the package's inspectors and finds what hq-diag found" \
     bash -c 'env -i PYTHONPATH="$1/lib/python3/dist-packages" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c "
 import hq, json, sys
-report = hq.diag(\"sample_quantized.har\", sys.argv[1])
+report = hq.diag(\"sample_quantized.har\", sys.argv[1], output_dir=\"hq-diag_files\")
 want = json.load(open(\"findings.json\"))[\"diagnostics\"]
 assert [f.message for f in report.findings] == [d[\"message\"] for d in want], report
 assert all(i[\"path\"].startswith(sys.argv[2]) for i in report.data[\"inspectors\"])
