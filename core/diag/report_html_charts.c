@@ -132,24 +132,8 @@ void hqi_diag_html_sqnr_chart(hqi_buf_t *b, const hq_diag_t *d)
                    "<text class=\"axis\" transform=\"translate(14 %.1f) rotate(-90)\" "
                    "text-anchor=\"middle\">SQNR (dB)</text>\n",
                    f.top + f.height / 2);
-    static const struct {
-        double db;
-        const char *colour, *label;
-    } levels[] = {{CHART_DB_FLOOR, "#c0392b", "10 dB: error floor"},
-                  {CHART_DB_GOOD, "#e67e22", "20 dB: good"}};
-    for (size_t k = 0; k < sizeof levels / sizeof levels[0]; k++) {
-        if (levels[k].db < f.lo || levels[k].db > f.hi)
-            continue;
-        double y = frame_y(&f, levels[k].db);
-        hqi_buf_printf(b,
-                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                       "stroke-dasharray=\"5 4\"/><text x=\"%.1f\" y=\"%.1f\" class=\"tick\" "
-                       "text-anchor=\"end\" fill=\"%s\">%s</text>\n",
-                       f.left, y, f.left + f.width, y, levels[k].colour, f.left + f.width - 2,
-                       y - 3, levels[k].colour, levels[k].label);
-    }
-    /* partial SQNR bars, then the cumulative line on top; a transparent column per layer carries
-     * the tooltip */
+    /* partial SQNR bars, the headline's levels and the cumulative line on top; a transparent
+     * column per layer carries the tooltip */
     hqi_buf_printf(b, "<g class=\"partial\">");
     int at = 0;
     for (int i = 0; i < count; i++) {
@@ -169,6 +153,24 @@ void hqi_diag_html_sqnr_chart(hqi_buf_t *b, const hq_diag_t *d)
             beyond_mark(b, x + step / 2, y, n->partial_db > f.hi, "#5d8aa8");
     }
     hqi_buf_printf(b, "</g>\n");
+    /* the headline's levels, over the bars */
+    static const struct {
+        double db;
+        const char *colour, *label;
+    } levels[] = {{CHART_DB_FLOOR, "#c0392b", "10 dB: error floor"},
+                  {CHART_DB_GOOD, "#e67e22", "20 dB: good"}};
+    for (size_t k = 0; k < sizeof levels / sizeof levels[0]; k++) {
+        if (levels[k].db < f.lo || levels[k].db > f.hi)
+            continue;
+        double y = frame_y(&f, levels[k].db);
+        hqi_buf_printf(b,
+                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                       "stroke-dasharray=\"5 4\"/><text x=\"%.1f\" y=\"%.1f\" class=\"tick\" "
+                       "text-anchor=\"end\" style=\"fill:%s;paint-order:stroke;stroke:#fff;"
+                       "stroke-width:3px\">%s</text>\n",
+                       f.left, y, f.left + f.width, y, levels[k].colour, f.left + f.width - 2,
+                       y - 3, levels[k].colour, levels[k].label);
+    }
     if (any_cumulative) {
         hqi_buf_printf(b, "<polyline class=\"cumulative\" points=\"");
         at = 0;
@@ -358,7 +360,7 @@ void hqi_diag_html_histogram(hqi_buf_t *b, const hq_layer_stats_t *s, bool clip,
                            "<line class=\"clip\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                            "stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\">"
                            "<title>suggested clip %.4g</title></line>"
-                           "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" fill=\"#c0392b\" "
+                           "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" style=\"fill:#c0392b\" "
                            "text-anchor=\"%s\">clip %.3g</text>",
                            x, top, x, axis_y, points[k], k ? x - 3 : x + 3, top + 9,
                            k ? "end" : "start", points[k]);
