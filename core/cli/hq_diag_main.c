@@ -24,7 +24,8 @@
 
 static const hq_cli_option_t diag_options[] = {
     {"-d, --dataset PATH", "calibration data: .npy, .npz or a folder of images"},
-    {"-c, --data-count COUNT", "samples of the dataset to use (default 64; all when it holds fewer)"},
+    {"-c, --data-count COUNT",
+     "samples of the dataset to use (default 64; all when it holds fewer)"},
     {"-a, --hw-arch ARCH", "target hardware (default: the archive's)"},
     {"--log-path PATH", "log file (default hq-diag.log); inspector files go to <stem>_files/"},
     {"--no-interactive", "never ask: take the documented default answers"},

@@ -113,9 +113,10 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
         return;
     }
     bool fp_optimized = hq_archive_has_params(d->archive, HQ_PARAMS_FP_OPTIMIZED);
-    hqi_buf_printf(b, "<table id=\"headline\" class=\"headline\"><caption>Output SQNR (dB) on "
-                      "%lld sample(s): below 10 error, 10 to 20 warning</caption>"
-                      "<tr><th>output (layer feeding it)</th>",
+    hqi_buf_printf(b,
+                   "<table id=\"headline\" class=\"headline\"><caption>Output SQNR (dB) on "
+                   "%lld sample(s): below 10 error, 10 to 20 warning</caption>"
+                   "<tr><th>output (layer feeding it)</th>",
                    (long long)d->samples);
     if (native)
         hqi_buf_printf(b, "<th class=\"num\">fp_optimized vs native</th>");
@@ -274,7 +275,8 @@ static void findings_table(hqi_buf_t *b, const hq_diag_t *d, int module)
     int shown = 0, histograms = 0, skipped_charts = 0;
     for (int i = 0; i < d->finding_count; i++) {
         const hqi_diag_finding_t *f = &d->findings[i];
-        bool mine = module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
+        bool mine =
+            module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
         if (!mine)
             continue;
         if (!shown++)
@@ -340,7 +342,8 @@ static void level_counts(const hq_diag_t *d, int module, int counts[3])
     counts[0] = counts[1] = counts[2] = 0;
     for (int i = 0; i < d->finding_count; i++) {
         const hqi_diag_finding_t *f = &d->findings[i];
-        bool mine = module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
+        bool mine =
+            module < 0 ? f->module < 0 || f->module >= d->module_count : f->module == module;
         if (mine && f->level >= HQ_DIAG_INFO && f->level <= HQ_DIAG_ERROR)
             counts[f->level]++;
     }
@@ -398,7 +401,8 @@ static const char page_style[] =
     ".error{color:#c0392b;font-weight:bold}.warning{color:#b9770e;font-weight:bold}"
     ".info{color:#2e86c1}.quiet{color:#666}code{background:#f4f4f4;padding:1px 3px}"
     ".note,.meta{color:#666;font-size:90%}.verdict{font-size:1.1em;margin:.3em 0}"
-    "nav{font-size:90%;margin:.3em 0}nav a{margin-right:.6em;white-space:nowrap}ol.triage li{margin:.3em 0}"
+    "nav{font-size:90%;margin:.3em 0}nav a{margin-right:.6em;white-space:nowrap}"
+    "nav a.group{margin-right:0}ol.triage li{margin:.3em 0}"
     "ul.lines{margin:.2em 0;padding-left:1.2em;list-style:none}.gain{color:#444}"
     "details.inspector{border:1px solid #ddd;margin:.4em 0;padding:.3em .6em}"
     "details.inspector>summary{cursor:pointer}figure{display:inline-block;margin:1em}"
@@ -455,7 +459,7 @@ hq_status_t hq_diag_write_html(const hq_diag_t *d, const char *path, hq_error_t 
                    hq_version());
     hqi_buf_printf(&b, "<nav id=\"contents\"><b>Contents:</b> <a href=\"#summary\">Summary</a> "
                        "<a href=\"#triage\">Triage</a> <a href=\"#sqnr-per-layer\">Per-layer "
-                       "SQNR</a> <a href=\"#inspectors\">Inspectors</a>:");
+                       "SQNR</a> <a class=\"group\" href=\"#inspectors\">Inspectors</a>:");
     for (int i = 0; i < d->order_count; i++) {
         hqi_buf_printf(&b, " <a href=\"#");
         section_id(&b, d->order[i]);

@@ -122,11 +122,11 @@ void hqi_diag_html_sqnr_chart(hqi_buf_t *b, const hq_diag_t *d)
     /* dB grid, ticks and axis title */
     for (double t = f.lo; t <= f.hi + 1e-9; t += 10) {
         double y = frame_y(&f, t);
-        hqi_buf_printf(b,
-                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>"
-                       "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%.0f</text>\n",
-                       f.left, y, f.left + f.width, y, t == 0 ? "#888" : "#e4e4e4", f.left - 4,
-                       y + 3, t);
+        hqi_buf_printf(
+            b,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%.0f</text>\n",
+            f.left, y, f.left + f.width, y, t == 0 ? "#888" : "#e4e4e4", f.left - 4, y + 3, t);
     }
     hqi_buf_printf(b,
                    "<text class=\"axis\" transform=\"translate(14 %.1f) rotate(-90)\" "
@@ -221,10 +221,11 @@ void hqi_diag_html_sqnr_chart(hqi_buf_t *b, const hq_diag_t *d)
                    f.left, axis_y, f.left + f.width, axis_y, f.left, f.top, f.left, axis_y);
     for (int k = 0; k < shown; k += every) {
         double x = f.left + step * k + step / 2;
-        hqi_buf_printf(b,
-                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>"
-                       "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%d</text>",
-                       x, axis_y, x, axis_y + 4, x, axis_y + 15, k + 1);
+        hqi_buf_printf(
+            b,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%d</text>",
+            x, axis_y, x, axis_y + 4, x, axis_y + 15, k + 1);
     }
     hqi_buf_printf(b,
                    "\n<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">layer, in "
@@ -296,7 +297,7 @@ void hqi_diag_html_histogram(hqi_buf_t *b, const hq_layer_stats_t *s, bool clip,
         decades = 1;
     double span = decades + 0.3;
 #define HIST_Y(c) (top + height - height * (log10((double)(c)) + 0.3) / span)
-#define HIST_X(v) (left + width * ((v) - lo) / (hi - lo))
+#define HIST_X(v) (left + width * ((v)-lo) / (hi - lo))
     hqi_buf_printf(b,
                    "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
                    "height=\"%.0f\" role=\"img\" aria-label=\"histogram of the layer output, "
@@ -401,8 +402,8 @@ void hqi_diag_html_channels(hqi_buf_t *b, const hq_layer_stats_t *s)
                        "<title>channel %d: mean %g, std %g</title></rect>"
                        "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e67e22\"/>\n",
                        left + c * w, m >= 0 ? h + 5 - m : h + 5, w > 2 ? w - 1 : w, fabs(m), c,
-                       s->channel_mean[c], s->channel_std[c], left + c * w + w / 2,
-                       h + 5 - m - sd, left + c * w + w / 2, h + 5 - m + sd);
+                       s->channel_mean[c], s->channel_std[c], left + c * w + w / 2, h + 5 - m - sd,
+                       left + c * w + w / 2, h + 5 - m + sd);
     }
     hqi_buf_printf(b,
                    "<text class=\"axis\" x=\"%d\" y=\"%d\">channel (%d%s): mean (bars) and mean "
