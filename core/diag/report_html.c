@@ -92,6 +92,7 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
     const int *outputs = hq_graph_outputs(d->graph, &count);
     bool quant = d->output_sqnr_ran && d->output_count == count;
     bool native = d->native_sqnr_ran && d->output_count == count;
+    bool reference = hqi_diag_reference_ran(d);
     if (d->verdict_made) {
         const char *level = hqi_diag_level_word(d->verdict_level);
         hqi_buf_printf(b, "<p id=\"verdict\" class=\"verdict %s\"><b>Verdict (%s):</b> ", level,
@@ -99,7 +100,7 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
         esc(b, d->verdict_summary);
         hqi_buf_printf(b, "</p>\n");
     }
-    if (!quant && !native) {
+    if (!quant && !native && !reference) {
         hqi_buf_printf(b, "<p id=\"headline\" class=\"verdict\">Output SQNR not measured: ");
         if (hq_archive_state(d->archive) < HQ_STATE_QUANTIZED)
             hqi_buf_printf(b, "the archive is not quantized (a pre-quantization run; "
@@ -118,6 +119,8 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
                    "%lld sample(s): below 10 error, 10 to 20 warning</caption>"
                    "<tr><th>output (layer feeding it)</th>",
                    (long long)d->samples);
+    if (reference)
+        hqi_buf_printf(b, "<th class=\"num\">native vs reference</th>");
     if (native)
         hqi_buf_printf(b, "<th class=\"num\">fp_optimized vs native</th>");
     if (quant)
@@ -135,6 +138,8 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
             hqi_buf_printf(b, ")");
         }
         hqi_buf_printf(b, "</td>");
+        if (reference)
+            db_cell(b, true, hqi_diag_reference_sqnr(d, k));
         if (native)
             db_cell(b, true, hqi_diag_native_sqnr(d, k));
         if (quant)
@@ -144,14 +149,24 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
     hqi_buf_printf(b, "</table>\n");
 }
 
-/* Verified fixes: the output SQNR measured after re-quantizing with the accepted lines. This run
- * measures none; the place stays, named, so the summary's layout does not move when it does. */
+/* Verified fixes: the output SQNR measured after re-quantizing with the accepted lines
+ * (--verify's table, verify_report.c); without --verify, one line saying the gains are
+ * estimates. */
 static void verified_fixes(hqi_buf_t *b, const hq_diag_t *d)
 {
-    (void)d;
-    hqi_buf_printf(b, "<p id=\"verified-fixes\" class=\"note\"><b>Verified fixes:</b> not "
-                      "measured in this run; the triage's gains are the inspectors' "
-                      "estimates.</p>\n");
+    hqi_buf_t table = {0};
+    hqi_diag_verify_html(d, &table);
+    if (table.len > 0) {
+        hqi_buf_printf(b, "<div id=\"verified-fixes\">\n");
+        hqi_buf_append(b, table.data, table.len);
+        hqi_buf_printf(b, "</div>\n");
+    } else {
+        hqi_buf_printf(b, "<p id=\"verified-fixes\" class=\"note\"><b>Verified fixes:</b> not "
+                          "measured in this run (<code>--verify</code> measures them); the "
+                          "triage's gains are the inspectors' estimates.</p>\n");
+    }
+    b->failed |= table.failed;
+    hqi_buf_free(&table);
 }
 
 static void triage(hqi_buf_t *b, const hq_diag_t *d)
@@ -176,6 +191,10 @@ static void triage(hqi_buf_t *b, const hq_diag_t *d)
         if (!isnan(c->expected_gain_db))
             hqi_buf_printf(b, " <span class=\"gain\">(expected gain %.1f dB)</span>",
                            c->expected_gain_db);
+        double measured = hqi_diag_measured_gain(d, c->module);
+        if (!isnan(measured))
+            hqi_buf_printf(b, " <span class=\"gain\"><b>(measured gain %+.2f dB)</b></span>",
+                           measured);
         bool lines = false;
         for (int k = 0; k < d->rec_count; k++) {
             const hqi_diag_rec_t *r = &d->recs[k];
@@ -202,8 +221,8 @@ static void summary(hqi_buf_t *b, const hq_diag_t *d)
                    hq_diag_finding_count(d, HQ_DIAG_ERROR),
                    hq_diag_finding_count(d, HQ_DIAG_WARNING),
                    hq_diag_finding_count(d, HQ_DIAG_INFO), hq_diag_accepted_count(d), d->rec_count);
-    verified_fixes(b, d);
     triage(b, d);
+    verified_fixes(b, d);
     hqi_buf_printf(b, "</section>\n");
 }
 

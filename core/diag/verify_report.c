@@ -225,7 +225,7 @@ void hqi_diag_verify_html(const hq_diag_t *d, hqi_buf_t *b)
     if (!v || !v->ran)
         return;
     hqi_buf_printf(b,
-                   "<h2 id=\"verify\">Verified fixes</h2>\n<p>Output SQNR (dB, quantized vs "
+                   "<h3 id=\"verify\">Verified fixes</h3>\n<p>Output SQNR (dB, quantized vs "
                    "fp_optimized) on %lld held-out sample(s) of <code>",
                    (long long)v->count);
     html_text(b, v->data_path ? v->data_path : d->dataset_path);

@@ -5,7 +5,8 @@
 # bit-identical 200 dB and a collapsed -35 dB value: the axis stops at 80 and -20 dB, both
 # marked with an arrow, the true values in the tooltips); on the bundled sample, the summary
 # comes first, the inspector sections are collapsed, and ClippingInspector's histograms have a
-# log count axis with the clip point of its recommended line marked.
+# log count axis with the clip point of its recommended line marked; with --verify, the summary
+# holds the verification table and the triage the measured gain.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -78,8 +79,8 @@ check "the sample's report: summary, contents and triage before the chart and th
   /usr/bin/python3 - sample.html <<'PY'
 import sys
 page = open(sys.argv[1]).read()
-order = ['id="contents"', 'id="summary"', 'id="verdict"', 'id="headline"', 'id="verified-fixes"',
-         'id="triage"', 'id="sqnr-chart"', '<details class="inspector"']
+order = ['id="contents"', 'id="summary"', 'id="verdict"', 'id="headline"', 'id="triage"',
+         'id="verified-fixes"', 'id="sqnr-chart"', '<details class="inspector"']
 at = [page.find(k) for k in order]
 assert all(a >= 0 for a in at) and at == sorted(at), dict(zip(order, at))
 assert page.count('<details class="inspector"') == 12 and "<details open" not in page  # 11 + hq-diag's
@@ -99,6 +100,23 @@ for lo, hi in lines:  # each recommended line's upper clip point is marked on a 
     assert any(abs(m - float(hi)) <= 1e-3 * abs(float(hi)) for m in marked), (hi, marked)
 assert clip.count("count (log)</text>") == clip.count('aria-label="histogram') >= 7
 assert re.search(r'text-anchor="end">1k</text>', clip) and re.search(r'text-anchor="end">10k</text>', clip)
+PY
+
+# with --verify, its table is the summary's verified fixes and the triage shows the measured gain
+/usr/bin/python3 -c "import numpy as np; np.save('held.npy', np.load('$samples/sample_calib.npy')[::-1][:32].copy())"
+"$HQ_DIAG" --no-interactive -d "$samples/sample_calib.npy" --verify --verify-from sample.har \
+  --verify-data held.npy --report verified.html sample_q.har >verified.txt 2>&1 </dev/null || [ $? -eq 1 ]
+check "with --verify: the verification table in the summary, the measured gain in the triage" \
+  /usr/bin/python3 - verified.html sample.html <<'PY'
+import re, sys
+page, plain = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+summary = page[page.index('id="summary"'):page.index("</section>", page.index('id="summary"'))]
+assert '<div id="verified-fixes">' in summary and "Verified fixes</h3>" in summary
+triage = summary[summary.index('id="triage"'):summary.index('id="verified-fixes"')]
+gain = re.search(r"NormInspector</a>:.*?\(measured gain ([-+0-9.]+) dB\)", triage, re.S)
+table = re.search(r"<td>all accepted</td>.*?>([-+0-9.]+)</td></tr>", summary, re.S)
+assert gain and table and float(gain.group(1)) == float(table.group(1)), (gain, table)
+assert "measured gain" not in plain and "not measured in this run" in plain
 PY
 
 [ $fail -eq 0 ] && echo "the report's chart, summary and histograms are as documented"

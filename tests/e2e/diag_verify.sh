@@ -65,7 +65,7 @@ rc=$?
 set -e
 check "the verified run exits 1 (the seeded errors)" [ $rc -eq 1 ]
 check "the report has the verification table" \
-  bash -c 'grep -q "<h2 id=\"verify\">Verified fixes</h2>" out.html &&
+  bash -c 'grep -q "<h3 id=\"verify\">Verified fixes</h3>" out.html &&
            grep -q "<td>1. NormInspector</td><td><code>normalization1 = normalization(" out.html'
 check "the user's archives are untouched" [ "$(md5sum sample.har sample_q.har)" = "$sums_before" ]
 check "the console shows the verification table" \

@@ -59,9 +59,9 @@ check "  ... the summary holds the verdict, the stage table, the verified fixes 
 import sys
 dom = open(sys.argv[1]).read()
 at = {k: dom.find(k) for k in ('id="summary"', 'id="verdict"', 'id="headline"', 'quantized vs fp_optimized',
-                               'id="verified-fixes"', 'id="triage"', '<details', 'id="sqnr-chart"')}
+                               'id="triage"', 'id="verified-fixes"', '<details', 'id="sqnr-chart"')}
 assert all(v >= 0 for v in at.values()), at
-order = ['id="summary"', 'id="verdict"', 'id="headline"', 'id="verified-fixes"', 'id="triage"',
+order = ['id="summary"', 'id="verdict"', 'id="headline"', 'id="triage"', 'id="verified-fixes"',
          'id="sqnr-chart"', '<details']
 assert [at[k] for k in order] == sorted(at[k] for k in order), at
 # the triage ranks the seeded normalization mistake first, with its fix line
