@@ -6,7 +6,8 @@
 # marked with an arrow, the true values in the tooltips); on the bundled sample, the summary
 # comes first, the inspector sections are collapsed, and ClippingInspector's histograms have a
 # log count axis with the clip point of its recommended line marked; with --verify, the summary
-# holds the verification table and the triage the measured gain.
+# holds the verification table and the triage the measured gain; with --reference, the headline
+# table has the translation stage.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -117,6 +118,23 @@ gain = re.search(r"NormInspector</a>:.*?\(measured gain ([-+0-9.]+) dB\)", triag
 table = re.search(r"<td>all accepted</td>.*?>([-+0-9.]+)</td></tr>", summary, re.S)
 assert gain and table and float(gain.group(1)) == float(table.group(1)), (gain, table)
 assert "measured gain" not in plain and "not measured in this run" in plain
+PY
+
+# with --reference, the headline table has the translation stage too
+"$HQ" emulate sample.har -d "$samples/sample_calib.npy" -o ref.npz -q
+"$HQ_DIAG" --no-interactive -d "$samples/sample_calib.npy" --reference ref.npz --json ref.json \
+  --report ref.html sample_q.har >ref.txt 2>&1 </dev/null || [ $? -eq 1 ]
+check "with --reference: the headline table's stages are the console's, with the same figures" \
+  /usr/bin/python3 - ref.html ref.json <<'PY'
+import json, re, sys
+page, d = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+table = page[page.index('<table id="headline"'):page.index("</table>", page.index('<table id="headline"'))]
+heads = re.findall(r'<th class="num">([^<]+)</th>', table)
+assert heads == ["native vs reference", "fp_optimized vs native", "quantized vs fp_optimized"], heads
+cells = re.findall(r'<td class="num [a-z]+">([^<]+)</td>', table)
+o = d["output_sqnr_db"][0]
+want = [o["native_vs_reference_db"], o["fp_optimized_vs_native_db"], o["quantized_vs_fp_optimized_db"]]
+assert cells == ["identical" if v >= 200 else "%.2f" % v for v in want], (cells, want)
 PY
 
 [ $fail -eq 0 ] && echo "the report's chart, summary and histograms are as documented"
