@@ -28,10 +28,10 @@ static bool is_weighted(const char *op)
            !strcmp(op, "MatMul");
 }
 
-static bool convertible(const char *op)
+static bool convertible(const Onnx__NodeProto *n)
 {
-    const onnxi_op_t *row = onnxi_find_op(op);
-    return row && row->convert;
+    const onnxi_op_t *row = onnxi_find_op(n->op_type);
+    return row && row->convert && (strcmp(n->op_type, "Cast") || onnxi_cast_to_float(n));
 }
 
 static int *flag_of(onnxi_ctx_t *c, int *flags, const char *name)
@@ -82,7 +82,7 @@ hq_status_t onnxi_unconvertible_node(onnxi_ctx_t *c, const Onnx__NodeProto *n,
             in |= *flag_of(c, flags, m->input[k]);
         if (!(in & DATA) || !strcmp(m->op_type, "Shape"))
             continue;
-        bool bad = m == n || (!convertible(m->op_type) && !c->plans[i].channels_last);
+        bool bad = m == n || (!convertible(m) && !c->plans[i].channels_last);
         int out = DATA | (in & (AFTER_BODY | POST));
         if (is_weighted(m->op_type))
             out |= AFTER_BODY;

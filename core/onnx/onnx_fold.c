@@ -19,14 +19,15 @@ hq_status_t onnxi_fold_node(onnxi_ctx_t *c, const Onnx__NodeProto *n, const onnx
     /* the inputs are checked for every node, folding or not: an undefined input name is
      * reported here, before any convert sees the node */
     hq_tensor_t *in[4] = {0};
-    for (size_t i = 0; i < n->n_input && i < 4; i++) {
+    for (size_t i = 0; i < n->n_input; i++) {
         onnxi_value_t *v;
         hq_status_t st = onnxi_node_input(c, n, i, &v);
         if (st != HQ_OK)
             return st;
         if (v && v->kind != VALUE_CONST)
             return HQ_OK;
-        in[i] = v ? v->constant : NULL;
+        if (i < 4)
+            in[i] = v ? v->constant : NULL;
     }
     if (n->n_input == 0 || !in[0] || !op || !op->fold)
         return HQ_OK;
@@ -50,96 +51,64 @@ hq_status_t onnxi_ints_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_ten
     return HQ_OK;
 }
 
-/* a `op` b (one of + - * /) with numpy broadcasting; int64 only when both are (division then
- * truncates, and x / 0 is 0). */
-static hq_status_t fold_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *a,
-                               const hq_tensor_t *b, char op)
+static double add(const double *x, int count, bool integer)
 {
-    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-    int64_t shape[HQ_TENSOR_MAX_DIMS], sa[HQ_TENSOR_MAX_DIMS], sb[HQ_TENSOR_MAX_DIMS];
-    int64_t as[HQ_TENSOR_MAX_DIMS], bs[HQ_TENSOR_MAX_DIMS];
-    onnxi_strides_of(a, as);
-    onnxi_strides_of(b, bs);
-    for (int d = 0; d < nd; d++) {
-        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
-        int64_t ea = da >= 0 ? a->shape[da] : 1, eb = db >= 0 ? b->shape[db] : 1;
-        if (ea != eb && ea != 1 && eb != 1)
-            NODE_FAIL(c, n, HQ_ERR_INVALID, "operands do not broadcast");
-        shape[d] = ea == 1 ? eb : ea;
-        sa[d] = (da >= 0 && ea != 1) ? as[da] : 0;
-        sb[d] = (db >= 0 && eb != 1) ? bs[db] : 0;
-    }
-    hq_dtype_t dt = (a->dtype == HQ_DTYPE_INT64 && b->dtype == HQ_DTYPE_INT64) ? HQ_DTYPE_INT64
-                                                                               : HQ_DTYPE_FLOAT32;
-    hq_tensor_t *t;
-    hq_status_t st = onnxi_new_tensor(c, dt, nd, shape, &t);
-    if (st != HQ_OK)
-        return st;
-    int64_t count = hq_tensor_count(t), idx[HQ_TENSOR_MAX_DIMS] = {0};
-    for (int64_t i = 0; i < count; i++) {
-        int64_t ia = 0, ib = 0;
-        for (int d = 0; d < nd; d++) {
-            ia += idx[d] * sa[d];
-            ib += idx[d] * sb[d];
-        }
-        double x = onnxi_tensor_at(a, ia), y = onnxi_tensor_at(b, ib), r;
-        switch (op) {
-        case '+':
-            r = x + y;
-            break;
-        case '-':
-            r = x - y;
-            break;
-        case '*':
-            r = x * y;
-            break;
-        default:
-            if (dt == HQ_DTYPE_INT64)
-                r = y == 0 ? 0 : (double)((int64_t)x / (int64_t)y);
-            else
-                r = x / y;
-            break;
-        }
-        onnxi_put_at(t, i, r);
-        for (int d = nd - 1; d >= 0; d--) {
-            if (++idx[d] < shape[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-    return onnxi_set_const_output(c, n, 0, t);
+    return x[0] + x[1];
 }
 
+static double subtract(const double *x, int count, bool integer)
+{
+    return x[0] - x[1];
+}
+
+static double multiply(const double *x, int count, bool integer)
+{
+    return x[0] * x[1];
+}
+
+/* int64 division truncates (as onnxruntime's does), and x / 0 is 0 there */
+static double divide(const double *x, int count, bool integer)
+{
+    if (integer)
+        return x[1] == 0 ? 0 : (double)((int64_t)x[0] / (int64_t)x[1]);
+    return x[0] / x[1];
+}
+
+/* a `fn` b with numpy broadcasting; int64 only when both are. */
 static hq_status_t fold_arithmetic(onnxi_ctx_t *c, const Onnx__NodeProto *n,
-                                   hq_tensor_t *const in[4], char op)
+                                   hq_tensor_t *const in[4], onnxi_elementwise_fn fn)
 {
     if (!in[1])
         NODE_FAIL(c, n, HQ_ERR_FORMAT, "needs two inputs");
-    return fold_binary(c, n, in[0], in[1], op);
+    const hq_tensor_t *t[2] = {in[0], in[1]};
+    hq_dtype_t dtype = in[0]->dtype == HQ_DTYPE_INT64 && in[1]->dtype == HQ_DTYPE_INT64
+                           ? HQ_DTYPE_INT64
+                           : HQ_DTYPE_FLOAT32;
+    return onnxi_fold_elementwise(c, n, t, 2, dtype, fn, 0);
 }
 
 hq_status_t onnxi_fold_add(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                            bool *folded)
 {
-    return fold_arithmetic(c, n, in, '+');
+    return fold_arithmetic(c, n, in, add);
 }
 
 hq_status_t onnxi_fold_sub(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                            bool *folded)
 {
-    return fold_arithmetic(c, n, in, '-');
+    return fold_arithmetic(c, n, in, subtract);
 }
 
 hq_status_t onnxi_fold_mul(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                            bool *folded)
 {
-    return fold_arithmetic(c, n, in, '*');
+    return fold_arithmetic(c, n, in, multiply);
 }
 
 hq_status_t onnxi_fold_div(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                            bool *folded)
 {
-    return fold_arithmetic(c, n, in, '/');
+    return fold_arithmetic(c, n, in, divide);
 }
 
 /* y = fn(x) elementwise, computed in double, stored in x's type. */
@@ -201,18 +170,36 @@ hq_status_t onnxi_fold_identity(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_ten
     return onnxi_alias_output(c, n, onnxi_value_of(c, n->input[0]));
 }
 
+/* Shape of a constant, with opset 15's start and end (clamped, negative from the back). */
 hq_status_t onnxi_fold_shape(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                              bool *folded)
 {
     hq_tensor_t *a = in[0], *t = NULL;
     hq_status_t st;
-    int64_t dims[HQ_TENSOR_MAX_DIMS];
-    for (int d = 0; d < a->ndim; d++)
-        dims[d] = a->shape[d];
-    int64_t len = a->ndim;
+    int64_t rank = a->ndim;
+    int64_t start = onnxi_attr_int(n, "start", 0), end = onnxi_attr_int(n, "end", rank);
+    start += start < 0 ? rank : 0;
+    end += end < 0 ? rank : 0;
+    start = start < 0 ? 0 : start > rank ? rank : start;
+    end = end < start ? start : end > rank ? rank : end;
+    int64_t len = end - start;
     if ((st = onnxi_new_tensor(c, HQ_DTYPE_INT64, 1, &len, &t)) != HQ_OK)
         return st;
-    memcpy(t->data, dims, (size_t)len * sizeof(int64_t));
+    for (int64_t i = 0; i < len; i++)
+        ((int64_t *)t->data)[i] = a->shape[start + i];
+    return onnxi_set_const_output(c, n, 0, t);
+}
+
+/* Size: the element count as an int64 scalar. */
+hq_status_t onnxi_fold_size(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                            bool *folded)
+{
+    hq_tensor_t *t = NULL;
+    int64_t none[1] = {0};
+    hq_status_t st = onnxi_new_tensor(c, HQ_DTYPE_INT64, 0, none, &t);
+    if (st != HQ_OK)
+        return st;
+    ((int64_t *)t->data)[0] = hq_tensor_count(in[0]);
     return onnxi_set_const_output(c, n, 0, t);
 }
 
@@ -228,9 +215,13 @@ hq_status_t onnxi_fold_cast(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_
     if ((st = onnxi_new_tensor(c, fl ? HQ_DTYPE_FLOAT32 : HQ_DTYPE_INT64, a->ndim, a->shape, &t)) !=
         HQ_OK)
         return st;
+    /* to an integer type truncates toward zero; to bool is x != 0 */
+    bool to_bool = to == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     for (int64_t i = 0; i < hq_tensor_count(t); i++) {
         double x = onnxi_tensor_at(a, i);
-        if (!fl && !(x > -9.2e18 && x < 9.2e18))
+        if (to_bool)
+            x = x != 0;
+        else if (!fl && !(x > -9.2e18 && x < 9.2e18))
             x = 0;
         onnxi_put_at(t, i, x);
     }

@@ -88,6 +88,8 @@ typedef struct onnxi_ctx {
     int input_shape_count;
     bool shapes_only; /* the pass before a --start-node-names cut, which only learns the shapes of
                          the cut tensors: elementwise ops hq cannot convert pass their input on */
+    const char *const *outputs; /* the tensors the conversion makes outputs (for the cut hint) */
+    int output_count;
 } onnxi_ctx_t;
 
 /* ---- the op table (onnx_ops.c) ------------------------------------------------------------ */
@@ -246,6 +248,20 @@ hq_status_t onnxi_reshape_target(onnxi_ctx_t *c, const Onnx__NodeProto *n, const
 hq_status_t onnxi_slice_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, int rank, int64_t *starts,
                                int64_t *ends, int64_t *axes, int64_t *steps, int *k);
 
+/* Most inputs an elementwise fold takes (Where has 3; variadic Min/Max/Sum/Mean up to this). */
+#define ONNXI_MAX_ELEMENTWISE 16
+/* One output element from the input elements x[0..count-1] (integer: every input is int64). */
+typedef double (*onnxi_elementwise_fn)(const double *x, int count, bool integer);
+/* Output `output` of n = fn over t[0..count-1] with ONNX multidirectional (numpy) broadcasting,
+ * as a `dtype` tensor. A t[k] without data stands for its shape only (Expand's target). */
+hq_status_t onnxi_fold_elementwise(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                   const hq_tensor_t *const *t, int count, hq_dtype_t dtype,
+                                   onnxi_elementwise_fn fn, size_t output);
+/* Split's part sizes along an axis of `extent`: the `split` input or attribute, else equal parts
+ * (num_outputs of opset 18: the last may be smaller); at most `max`. */
+hq_status_t onnxi_split_sizes(onnxi_ctx_t *c, const Onnx__NodeProto *n, int64_t extent,
+                              int64_t *sizes, int max, int *count);
+
 hq_status_t onnxi_fold_identity(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                                 bool *folded);
 hq_status_t onnxi_fold_add(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
@@ -288,6 +304,59 @@ hq_status_t onnxi_fold_slice(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor
                              bool *folded);
 hq_status_t onnxi_fold_transpose(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                                  bool *folded);
+hq_status_t onnxi_fold_size(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                            bool *folded);
+/* onnx_fold_logic.c */
+hq_status_t onnxi_fold_equal(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                             bool *folded);
+hq_status_t onnxi_fold_less(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                            bool *folded);
+hq_status_t onnxi_fold_less_or_equal(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                     hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_greater(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                               bool *folded);
+hq_status_t onnxi_fold_greater_or_equal(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                        hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_and(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_or(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                          bool *folded);
+hq_status_t onnxi_fold_xor(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_not(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_where(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                             bool *folded);
+hq_status_t onnxi_fold_min(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_max(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_sum(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_mean(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                            bool *folded);
+hq_status_t onnxi_fold_mod(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_pow(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                           bool *folded);
+hq_status_t onnxi_fold_range(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                             bool *folded);
+hq_status_t onnxi_fold_expand(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                              bool *folded);
+hq_status_t onnxi_fold_tile(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                            bool *folded);
+hq_status_t onnxi_fold_split(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
+                             bool *folded);
+hq_status_t onnxi_fold_reduce_sum(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                  hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_reduce_prod(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                   hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_reduce_mean(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                   hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_reduce_max(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                  hq_tensor_t *const in[4], bool *folded);
+hq_status_t onnxi_fold_reduce_min(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                  hq_tensor_t *const in[4], bool *folded);
 
 /* ---- activations (onnx_ops_activation.c) -------------------------------------------------- */
 
@@ -370,6 +439,9 @@ hq_status_t onnxi_convert_depth_to_space(onnxi_ctx_t *c, const Onnx__NodeProto *
 hq_status_t onnxi_convert_space_to_depth(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_softmax(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_identity(onnxi_ctx_t *c, const Onnx__NodeProto *n);
+/* True when Cast node n casts to a floating-point type (float32 in hq). */
+bool onnxi_cast_to_float(const Onnx__NodeProto *n);
+hq_status_t onnxi_convert_cast(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_dropout(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_shape(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_reshape(onnxi_ctx_t *c, const Onnx__NodeProto *n);

@@ -374,6 +374,26 @@ hq_status_t onnxi_convert_dropout(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     return convert_passthrough(c, n, true);
 }
 
+bool onnxi_cast_to_float(const Onnx__NodeProto *n)
+{
+    int64_t to = onnxi_attr_int(n, "to", 0);
+    return to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+           to == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
+           to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+           to == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
+}
+
+/* Cast of a computed tensor: to a floating-point type it passes through (hq computes in float32;
+ * tf2onnx writes such casts around preprocessing); to an integer or bool it would change the
+ * values, which no layer does: the node is then reported as one hq cannot convert, with the cut
+ * that leaves it out. */
+hq_status_t onnxi_convert_cast(onnxi_ctx_t *c, const Onnx__NodeProto *n)
+{
+    if (!onnxi_cast_to_float(n) && !c->shapes_only) /* that pass only learns shapes */
+        return onnxi_unconvertible_node(c, n, c->outputs, c->output_count);
+    return convert_passthrough(c, n, false);
+}
+
 hq_status_t onnxi_convert_softmax(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;

@@ -273,6 +273,8 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
             }
     }
     c->node_needed = node_needed;
+    c->outputs = outputs;
+    c->output_count = output_count;
     onnxi_plan_patterns(c);
     onnxi_plan_channels_last_outputs(c, outputs, output_count);
     st = add_graph_inputs(c, overrides, override_count);

@@ -1908,6 +1908,169 @@ static void onnx_test_models_match_their_reference_outputs_in_the_emulator(void 
     }
 }
 
+/* ---- constant folding: what the evaluator computes ------------------------------------------ */
+
+/* Parses m, whose graph ends Add(x, Cast(c, float)) -> y on an input x [N, k], and checks that y
+ * = want for x = 0: the folded constant c reached the network with these values. */
+static void expect_folded(model_t *m, int k, const float *want)
+{
+    node(m, "Cast", "to_float", "c", "cf", "to=1");
+    node(m, "Add", "add", "x,cf", "y", NULL);
+    output(m, "y");
+    hq_archive_t *a = parse_ok(m);
+    assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 1);
+    float zeros[16] = {0}, got[16];
+    emulate(a, zeros, got, k);
+    for (int i = 0; i < k; i++)
+        if (got[i] != want[i])
+            fail_msg("element %d: folded %g, expected %g", i, got[i], want[i]);
+    hq_archive_destroy(a);
+}
+
+static void comparisons_where_and_range_fold_with_broadcasting(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    int64_t zero = 0, one = 1, ten = 10;
+    init_i(&m, "zero", 0, NULL, &zero);
+    init_i(&m, "one", 0, NULL, &one);
+    init_i(&m, "ten", 1, (int64_t[]){1}, &ten);
+    node(&m, "Shape", "shape", "x", "s", NULL);                /* [1, 4] */
+    node(&m, "Gather", "width", "s,one", "w", "axis=0");        /* 4 */
+    node(&m, "Range", "range", "zero,w,one", "r", NULL);        /* [0, 1, 2, 3] */
+    node(&m, "Greater", "gt", "r,one", "big", NULL);            /* [F, F, T, T] */
+    node(&m, "Neg", "neg", "r", "nr", NULL);                    /* [0, -1, -2, -3] */
+    node(&m, "Where", "where", "big,r,nr", "w1", NULL);         /* [0, -1, 2, 3] */
+    node(&m, "Equal", "eq", "r,w", "last", NULL);               /* [F, F, F, F] */
+    node(&m, "Not", "not", "last", "notlast", NULL);            /* [T, T, T, T] */
+    node(&m, "LessOrEqual", "le", "r,one", "small", NULL);      /* [T, T, F, F] */
+    node(&m, "And", "and", "small,notlast", "pick", NULL);      /* [T, T, F, F] */
+    node(&m, "Where", "where2", "pick,ten,w1", "c", NULL);      /* [10, 10, 2, 3] */
+    expect_folded(&m, 4, (const float[]){10, 10, 2, 3});
+}
+
+static void expand_tile_reductions_and_variadic_ops_fold(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    int64_t one = 1, three = 3, two[1] = {2}, four[1] = {4}, alt[4] = {2, 1, 2, 1};
+    int64_t minus3 = -3;
+    init_i(&m, "one", 0, NULL, &one);
+    init_i(&m, "three", 0, NULL, &three);
+    init_i(&m, "rep2", 1, (int64_t[]){1}, two);
+    init_i(&m, "shape4", 1, (int64_t[]){1}, four);
+    init_i(&m, "alt", 1, (int64_t[]){4}, alt);
+    init_i(&m, "m3", 0, NULL, &minus3);
+    node(&m, "Shape", "shape", "x", "s", NULL);                  /* [1, 4] */
+    node(&m, "ReduceProd", "prod", "s", "p", "keepdims=0");       /* 4 */
+    node(&m, "Expand", "expand", "p,shape4", "e", NULL);          /* [4, 4, 4, 4] */
+    node(&m, "Range", "range", "one,three,one", "r", NULL);       /* [1, 2] */
+    node(&m, "Tile", "tile", "r,rep2", "t", NULL);                /* [1, 2, 1, 2] */
+    node(&m, "Mul", "mul", "t,e", "te", NULL);                    /* [4, 8, 4, 8] */
+    node(&m, "Min", "min", "t,alt,te", "lo", NULL);               /* [1, 1, 1, 1] */
+    node(&m, "Pow", "pow", "t,rep2", "sq", NULL);                 /* [1, 4, 1, 4] */
+    node(&m, "Mod", "mod", "m3,t", "md", NULL);                   /* [0, 1, 0, 1] */
+    node(&m, "Max", "max", "md,lo", "hi", NULL);                  /* [1, 1, 1, 1] */
+    node(&m, "Sum", "sum", "te,sq,hi,md", "c0", NULL);            /* [6, 14, 6, 14] */
+    node(&m, "ReduceSum", "rsum", "c0", "total", "keepdims=1");   /* [40] */
+    node(&m, "Sub", "sub", "c0,total", "c", NULL);                /* [-34, -26, -34, -26] */
+    expect_folded(&m, 4, (const float[]){-34, -26, -34, -26});
+}
+
+static void split_concat_slice_and_size_fold_on_floats(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    float v[6] = {1.5f, 2, 3, 4, 5, 6.25f};
+    int64_t sizes[2] = {2, 4}, start = 1, end = 3, axis = 0;
+    init_f(&m, "v", 1, (int64_t[]){6}, v);
+    init_i(&m, "sizes", 1, (int64_t[]){2}, sizes);
+    init_i(&m, "start", 1, (int64_t[]){1}, &start);
+    init_i(&m, "end", 1, (int64_t[]){1}, &end);
+    init_i(&m, "axis", 1, (int64_t[]){1}, &axis);
+    node(&m, "Split", "split", "v,sizes", "a,b", "axis=0");         /* [1.5, 2], [3, 4, 5, 6.25] */
+    node(&m, "Slice", "slice", "b,start,end,axis", "bs", NULL);     /* [4, 5] */
+    node(&m, "Concat", "cat", "a,bs", "ab", "axis=0");              /* [1.5, 2, 4, 5] */
+    node(&m, "Size", "size", "v", "n", NULL);                       /* 6 */
+    node(&m, "Cast", "nf", "n", "nfl", "to=1");
+    node(&m, "Mean", "mean", "ab,nfl", "c", NULL);                  /* [3.75, 4, 5, 5.5] */
+    expect_folded(&m, 4, (const float[]){3.75f, 4, 5, 5.5f});
+}
+
+static void integer_division_truncates_and_casts_truncate_toward_zero(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    int64_t num[4] = {7, -7, 9, 5}, den[4] = {2, 2, 0, -3};
+    float f[4] = {-2.75f, 2.75f, 0.0f, -0.5f};
+    init_i(&m, "num", 1, (int64_t[]){4}, num);
+    init_i(&m, "den", 1, (int64_t[]){4}, den);
+    init_f(&m, "f", 1, (int64_t[]){4}, f);
+    node(&m, "Div", "div", "num,den", "q", NULL);       /* [3, -3, 0, -1] */
+    node(&m, "Cast", "trunc", "f", "fi", "to=7");       /* [-2, 2, 0, 0] */
+    node(&m, "Cast", "truth", "f", "fb", "to=9");       /* [1, 1, 0, 1] */
+    node(&m, "Sum", "sum", "q,fi,fb", "c", NULL);       /* [2, 0, 0, 0] */
+    expect_folded(&m, 4, (const float[]){2, 0, 0, 0});
+}
+
+static void equal_cast_and_where_on_computed_tensors_are_refused_naming_the_node(void **state)
+{
+    (void)state;
+    static const char *const ops[][3] = {{"Equal", "x,zero", NULL},
+                                         {"Where", "zero,x,x", NULL},
+                                         {"Cast", "x", "to=7"}};
+    for (int i = 0; i < 3; i++) {
+        model_t m = {0};
+        input(&m, "x", 4, IMG);
+        float zero = 0;
+        init_f(&m, "zero", 0, NULL, &zero);
+        add_conv(&m, "c1", "x", "t", NULL);
+        char ins[32];
+        snprintf(ins, sizeof ins, "%s", ops[i][1]);
+        ins[0] = ins[0] == 'x' ? 't' : ins[0];
+        for (char *p = ins; (p = strstr(p, ",x")) != NULL; p += 2)
+            p[1] = 't';
+        node(&m, ops[i][0], "op", ins, "y", ops[i][2]);
+        output(&m, "y");
+        char want[128];
+        snprintf(want, sizeof want,
+                 "m.onnx: node 'op' (%s) is post-processing hq cannot convert; cut before it with "
+                 "--end-node-names c1",
+                 ops[i][0]);
+        expect_error(&m, NULL, HQ_ERR_UNSUPPORTED, want);
+    }
+    /* a Cast to float of a computed tensor passes through */
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    add_conv(&m, "c1", "x", "t", NULL);
+    node(&m, "Cast", "tofloat", "t", "y", "to=1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(hq_graph_layer_count(graph_of(a)), 3);
+    hq_archive_destroy(a);
+}
+
+static void a_fold_that_does_not_broadcast_names_the_node_and_both_extents(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    int64_t a3[3] = {1, 2, 3}, a2[2] = {1, 2};
+    init_i(&m, "a3", 1, (int64_t[]){3}, a3);
+    init_i(&m, "a2", 1, (int64_t[]){2}, a2);
+    node(&m, "Equal", "eq", "a3,a2", "c", NULL);
+    node(&m, "Cast", "to_float", "c", "cf", "to=1");
+    node(&m, "Add", "add", "x,cf", "y", NULL);
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_INVALID,
+                 "node 'eq' (Equal): inputs do not broadcast (dimension 0 is 3 in one, 2 in "
+                 "another)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1937,6 +2100,12 @@ int main(void)
         cmocka_unit_test(constant_of_shape_channel_padding_becomes_a_pad_layer),
         cmocka_unit_test(resize_by_scales_and_sizes_sets_method_and_coordinates),
         cmocka_unit_test(shape_driven_reshape_is_folded_with_constant_nodes),
+        cmocka_unit_test(comparisons_where_and_range_fold_with_broadcasting),
+        cmocka_unit_test(expand_tile_reductions_and_variadic_ops_fold),
+        cmocka_unit_test(split_concat_slice_and_size_fold_on_floats),
+        cmocka_unit_test(integer_division_truncates_and_casts_truncate_toward_zero),
+        cmocka_unit_test(equal_cast_and_where_on_computed_tensors_are_refused_naming_the_node),
+        cmocka_unit_test(a_fold_that_does_not_broadcast_names_the_node_and_both_extents),
         cmocka_unit_test(transpose_and_depth_to_space_and_softmax_remap),
         cmocka_unit_test(identity_and_dropout_disappear),
         cmocka_unit_test(unsupported_op_names_node_type_and_the_way_out),
