@@ -279,7 +279,12 @@ static hq_status_t run_resize(const hqi_emu_call_t *call, hq_error_t *err)
         st = image_dims(&call->output_shapes[0], "output", &out, err);
     if (st != HQ_OK)
         return st;
-    hqi_ref_resize_params_t rp = {p->resize_method, p->resize_coords, p->nearest_round};
+    hqi_ref_resize_params_t rp = {.method = p->resize_method,
+                                  .coords = p->resize_coords,
+                                  .round_prefer_floor = p->nearest_round,
+                                  .nearest_ceil = p->nearest_ceil,
+                                  .scale_h = p->resize_scales[0],
+                                  .scale_w = p->resize_scales[1]};
     return hqi_ref_resize(&rp, in, call->inputs[0], out, call->outputs[0], err);
 }
 

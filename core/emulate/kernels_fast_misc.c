@@ -327,9 +327,10 @@ typedef struct tap {
 } tap_t;
 
 /* The reference's sampling (hqi_ref_resize_tap), with the weight as the float the loops use. */
-static tap_t resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in, int64_t out)
+static tap_t resize_tap(const hqi_ref_resize_params_t *p, double scale, int64_t x, int64_t in,
+                        int64_t out)
 {
-    hqi_ref_resize_tap_t r = hqi_ref_resize_tap(p, x, in, out);
+    hqi_ref_resize_tap_t r = hqi_ref_resize_tap(p, scale, x, in, out);
     tap_t t = {r.lo, r.hi, (float)r.weight_hi};
     return t;
 }
@@ -348,12 +349,12 @@ static void resize_task(void *context, int64_t task, int thread)
     const hqi_ref_dims_t in = job->in, out = job->out;
     const int64_t oy = task % out.h, n = task / out.h;
     const int64_t c = in.c;
-    const tap_t ty = resize_tap(job->params, oy, in.h, out.h);
+    const tap_t ty = resize_tap(job->params, job->params->scale_h, oy, in.h, out.h);
     const float *r0 = job->input + (n * in.h + ty.lo) * in.w * c;
     const float *r1 = job->input + (n * in.h + ty.hi) * in.w * c;
     float *y = job->output + (n * out.h + oy) * out.w * c;
     for (int64_t ox = 0; ox < out.w; ox++, y += c) {
-        const tap_t tx = resize_tap(job->params, ox, in.w, out.w);
+        const tap_t tx = resize_tap(job->params, job->params->scale_w, ox, in.w, out.w);
         if (job->params->method == HQ_RESIZE_NEAREST) {
             memcpy(y, r0 + tx.lo * c, (size_t)c * sizeof(float));
             continue;
@@ -383,7 +384,7 @@ hq_status_t hqi_fast_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_
         (st = hqi_ref_need(output, kernel, "output", err)))
         return st;
     if ((int)params->method < 0 || params->method > HQ_RESIZE_BILINEAR || (int)params->coords < 0 ||
-        params->coords > HQ_RESIZE_PYTORCH_HALF_PIXEL)
+        params->coords > HQ_RESIZE_TF_HALF_PIXEL_FOR_NN)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: method: unknown method or coords", kernel);
     if (out.c != in.c || out.n != in.n)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: batch or channels differ", kernel);

@@ -244,16 +244,22 @@ hq_status_t hqi_ref_pad(const hqi_ref_pad_params_t *params, hqi_ref_dims_t in,
                         const float *input, hqi_ref_dims_t out, float *output, hq_error_t *err);
 
 /* Resize of H and W to out.h x out.w (out.n == in.n, out.c == in.c), following the ONNX
- * Resize reference with sizes given (scale = out/in per axis, in double):
+ * Resize reference (scale per axis, in double: the given scale_h / scale_w, or out/in when 0):
  * x_in = asymmetric: x/scale; half_pixel: (x+0.5)/scale-0.5; pytorch_half_pixel: same, 0 when
- * out == 1; align_corners: x*(in-1)/(out-1), 0 when out == 1.
- * Nearest: index floor(x_in) or, with round_prefer_floor, ceil(x_in - 0.5); clamped to the input.
+ * out == 1; align_corners: x*(in-1)/(out-1), 0 when out == 1; tf_half_pixel_for_nn:
+ * (x+0.5)/scale.
+ * Nearest: index floor(x_in), ceil(x_in), round_prefer_floor ceil(x_in - 0.5) or
+ * round_prefer_ceil floor(x_in + 0.5); clamped to the input.
  * Bilinear: x0 = floor(x_in), weight x_in - x0 on x0+1, indices clamped to the input (no
  * extrapolation), rows first then columns, weights in double. */
 typedef struct hqi_ref_resize_params {
     hq_resize_method_t method;
     hq_resize_coords_t coords;
-    bool round_prefer_floor; /* nearest: round_prefer_floor (true) or floor (false) */
+    bool round_prefer_floor; /* nearest: rounds to the nearest index (ties by nearest_ceil)
+                                instead of rounding down or up */
+    bool nearest_ceil;       /* nearest: ceil / round_prefer_ceil instead of floor /
+                                round_prefer_floor */
+    double scale_h, scale_w; /* > 0: the scale of each axis; 0: out / in */
 } hqi_ref_resize_params_t;
 
 /* Per-axis sampling of output coordinate `x` (ONNX coordinate_transformation_mode, nearest
@@ -264,8 +270,8 @@ typedef struct hqi_ref_resize_tap {
     double weight_hi;
 } hqi_ref_resize_tap_t;
 
-hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in,
-                                        int64_t out);
+hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, double scale, int64_t x,
+                                        int64_t in, int64_t out);
 
 hq_status_t hqi_ref_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t in,
                            const float *input, hqi_ref_dims_t out, float *output,

@@ -222,9 +222,11 @@ hq_status_t hqi_ref_pad(const hqi_ref_pad_params_t *params, hqi_ref_dims_t in,
 }
 
 /* Input coordinate of output coordinate `x` (ONNX coordinate_transformation_mode). */
-static double resize_coord(hq_resize_coords_t coords, int64_t x, int64_t in, int64_t out)
+static double resize_coord(hq_resize_coords_t coords, double scale, int64_t x, int64_t in,
+                           int64_t out)
 {
-    const double scale = (double)out / (double)in;
+    if (!(scale > 0))
+        scale = (double)out / (double)in;
     switch (coords) {
     case HQ_RESIZE_ASYMMETRIC:
         return (double)x / scale;
@@ -234,6 +236,8 @@ static double resize_coord(hq_resize_coords_t coords, int64_t x, int64_t in, int
         return out > 1 ? ((double)x + 0.5) / scale - 0.5 : 0.0;
     case HQ_RESIZE_ALIGN_CORNERS:
         return out > 1 ? (double)x * (double)(in - 1) / (double)(out - 1) : 0.0;
+    case HQ_RESIZE_TF_HALF_PIXEL_FOR_NN:
+        return ((double)x + 0.5) / scale;
     }
     return 0.0;
 }
@@ -247,13 +251,16 @@ static int64_t clamp_index(double v, int64_t extent)
     return (int64_t)v;
 }
 
-hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, int64_t x, int64_t in,
-                                        int64_t out)
+hqi_ref_resize_tap_t hqi_ref_resize_tap(const hqi_ref_resize_params_t *p, double scale, int64_t x,
+                                        int64_t in, int64_t out)
 {
-    const double v = resize_coord(p->coords, x, in, out);
+    const double v = resize_coord(p->coords, scale, x, in, out);
     hqi_ref_resize_tap_t t;
     if (p->method == HQ_RESIZE_NEAREST) {
-        t.lo = t.hi = clamp_index(p->round_prefer_floor ? ceil(v - 0.5) : floor(v), in);
+        const double index = p->round_prefer_floor ? (p->nearest_ceil ? floor(v + 0.5)
+                                                                      : ceil(v - 0.5))
+                                                   : (p->nearest_ceil ? ceil(v) : floor(v));
+        t.lo = t.hi = clamp_index(index, in);
         t.weight_hi = 0.0;
         return t;
     }
@@ -276,7 +283,7 @@ hq_status_t hqi_ref_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t
     if ((int)params->method < 0 || params->method > HQ_RESIZE_BILINEAR)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: method: unknown method %d", kernel,
                          (int)params->method);
-    if ((int)params->coords < 0 || params->coords > HQ_RESIZE_PYTORCH_HALF_PIXEL)
+    if ((int)params->coords < 0 || params->coords > HQ_RESIZE_TF_HALF_PIXEL_FOR_NN)
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: coords: unknown mode %d", kernel,
                          (int)params->coords);
     if (out.c != in.c)
@@ -285,9 +292,9 @@ hq_status_t hqi_ref_resize(const hqi_ref_resize_params_t *params, hqi_ref_dims_t
     float *y = output;
     for (int64_t n = 0; n < out.n; n++)
         for (int64_t oy = 0; oy < out.h; oy++) {
-            const hqi_ref_resize_tap_t ty = hqi_ref_resize_tap(params, oy, in.h, out.h);
+            const hqi_ref_resize_tap_t ty = hqi_ref_resize_tap(params, params->scale_h, oy, in.h, out.h);
             for (int64_t ox = 0; ox < out.w; ox++) {
-                const hqi_ref_resize_tap_t tx = hqi_ref_resize_tap(params, ox, in.w, out.w);
+                const hqi_ref_resize_tap_t tx = hqi_ref_resize_tap(params, params->scale_w, ox, in.w, out.w);
                 const float *r0 = input + (n * in.h + ty.lo) * in.w * in.c;
                 const float *r1 = input + (n * in.h + ty.hi) * in.w * in.c;
                 if (params->method == HQ_RESIZE_NEAREST) {

@@ -32,7 +32,8 @@ enum {
     HQI_P_SPLIT_SIZES = 1u << 13,
     HQI_P_SLICE = 1u << 14, /* "slice_begin", "slice_end", "slice_step" */
     HQI_P_PAD_MODE = 1u << 15, /* "pad_mode", "pad_value", "pad_channels" */
-    HQI_P_RESIZE = 1u << 16, /* "resize_method", "resize_coords", "nearest_round" */
+    HQI_P_RESIZE = 1u << 16, /* "resize_method", "resize_coords", "nearest_round",
+                                "nearest_ceil", "resize_scales" */
     HQI_P_BLOCK_SIZE = 1u << 17,
     HQI_P_D2S_MODE = 1u << 18, /* "mode" */
     HQI_P_MEAN_STD = 1u << 19,

@@ -25,7 +25,7 @@ typedef struct reader {
 static const char *const padding_names[] = {"VALID", "SAME", "SAME_TENSORFLOW", "EXPLICIT"};
 static const char *const resize_method_names[] = {"nearest_neighbor", "bilinear"};
 static const char *const resize_coords_names[] = {"asymmetric", "half_pixel", "align_corners",
-                                                  "pytorch_half_pixel"};
+                                                  "pytorch_half_pixel", "tf_half_pixel_for_nn"};
 static const char *const pad_mode_names[] = {"constant", "reflect", "edge"};
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -242,6 +242,8 @@ static const param_key_t param_keys[] = {
     {"resize_method", HQI_P_RESIZE},
     {"resize_coords", HQI_P_RESIZE},
     {"nearest_round", HQI_P_RESIZE},
+    {"nearest_ceil", HQI_P_RESIZE},
+    {"resize_scales", HQI_P_RESIZE},
     {"block_size", HQI_P_BLOCK_SIZE},
     {"mode", HQI_P_D2S_MODE},
     {"mean", HQI_P_MEAN_STD},
@@ -379,6 +381,16 @@ static hq_status_t read_param(reader_t *r, hq_layer_t *l, const cJSON *item)
             p->resize_coords = (hq_resize_coords_t)tmp;
     } else if (strcmp(key, "nearest_round") == 0) {
         st = read_bool(r, item, key, &p->nearest_round);
+    } else if (strcmp(key, "nearest_ceil") == 0) {
+        st = read_bool(r, item, key, &p->nearest_ceil);
+    } else if (strcmp(key, "resize_scales") == 0) {
+        if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != 2)
+            return bad(r, HQ_ERR_FORMAT, "'%s' must be an array of 2 numbers", key);
+        for (int i = 0; i < 2 && !st; i++) {
+            st = read_float(r, cJSON_GetArrayItem(item, i), key, &p->resize_scales[i]);
+            if (!st && p->resize_scales[i] < 0)
+                return bad(r, HQ_ERR_FORMAT, "'%s' must not be negative", key);
+        }
     } else if (strcmp(key, "block_size") == 0) {
         st = read_int32(r, item, key, &p->block_size);
     } else if (strcmp(key, "mode") == 0) {
@@ -948,6 +960,11 @@ static bool write_params(cJSON *obj, const hqi_node_t *node)
                                          ? resize_coords_names[c]
                                          : "asymmetric") &&
              cJSON_AddBoolToObject(obj, "nearest_round", p->nearest_round);
+        /* written only when set, so the .hn of a plain resize reads as it always has */
+        if (p->nearest_ceil)
+            ok = ok && cJSON_AddBoolToObject(obj, "nearest_ceil", true);
+        if (p->resize_scales[0] != 0 || p->resize_scales[1] != 0)
+            ok = ok && add_floats(obj, "resize_scales", p->resize_scales, 2);
     }
     if (keys & HQI_P_BLOCK_SIZE)
         ok = ok && cJSON_AddNumberToObject(obj, "block_size", p->block_size);

@@ -547,8 +547,11 @@ static hq_status_t infer_resize(infer_ctx_t *ctx)
         return st;
     if ((int)p->resize_method < 0 || p->resize_method > HQ_RESIZE_BILINEAR)
         return FAIL(ctx, "resize_method: unknown method %d", (int)p->resize_method);
-    if ((int)p->resize_coords < 0 || p->resize_coords > HQ_RESIZE_PYTORCH_HALF_PIXEL)
+    if ((int)p->resize_coords < 0 || p->resize_coords > HQ_RESIZE_TF_HALF_PIXEL_FOR_NN)
         return FAIL(ctx, "resize_coords: unknown mode %d", (int)p->resize_coords);
+    for (int i = 0; i < 2; i++)
+        if (!(p->resize_scales[i] >= 0 && p->resize_scales[i] < 65536))
+            return FAIL(ctx, "resize_scales: %g is not a scale", p->resize_scales[i]);
     const hq_shape_t *in = in_shape(ctx, 0);
     if (out.ndim != 4 || out.dims[3] != in->dims[3]) {
         char a[160], b[160];

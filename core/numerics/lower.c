@@ -315,8 +315,28 @@ static hq_status_t lower_pad(const lowering_t *c, hqi_op_t *op)
     return HQ_OK;
 }
 
+const char *hqi_lower_params_unsupported(const hq_layer_t *layer)
+{
+    const hq_layer_params_t *p = &layer->params;
+    if (layer->type != HQ_LAYER_RESIZE)
+        return NULL;
+    if (p->resize_coords == HQ_RESIZE_TF_HALF_PIXEL_FOR_NN)
+        return "resize with coordinates tf_half_pixel_for_nn has no integer form (the integer "
+               "resize maps asymmetric, half_pixel, pytorch_half_pixel and align_corners)";
+    if (p->resize_method == HQ_RESIZE_NEAREST && p->nearest_ceil)
+        return "resize with nearest rounding up (ceil or round_prefer_ceil) has no integer form "
+               "(the integer resize rounds down or to the nearest, ties down)";
+    if (p->resize_scales[0] != 0 || p->resize_scales[1] != 0)
+        return "resize by a scale that is not output / input (a fractional output size from "
+               "ONNX scales) has no integer form; export the model with sizes instead of scales";
+    return NULL;
+}
+
 static hq_status_t lower_resize(const lowering_t *c, hqi_op_t *op)
 {
+    const char *why = hqi_lower_params_unsupported(c->layer);
+    if (why)
+        return refuse(c, why);
     static const int32_t coords[] = {[HQ_RESIZE_ASYMMETRIC] = HQRT_COORDS_ASYMMETRIC,
                                      [HQ_RESIZE_HALF_PIXEL] = HQRT_COORDS_HALF_PIXEL,
                                      [HQ_RESIZE_ALIGN_CORNERS] = HQRT_COORDS_ALIGN_CORNERS,

@@ -88,6 +88,10 @@ typedef struct hqi_op {
 
 /* True when hqi_lower_layer knows the layer type (every type but input, ew_div and reduce_sum). */
 bool hqi_lower_supported(hq_layer_type_t type);
+/* NULL when the layer's params have an integer form, else why not (a static string: the integer
+ * resize maps coordinates with output / input and rounds nearest down or to the nearest, ties
+ * down; the float kernels take every ONNX form). */
+const char *hqi_lower_params_unsupported(const hq_layer_t *layer);
 
 /* The HQRT_EW_* op that runs an elementwise layer of `type` (its traits' ew_op): ew_sub is an add
  * whose b multiplier the builder negated. -1 for a type without an integer elementwise form. */

@@ -6,6 +6,50 @@
 
 #include "onnx/onnx_internal.h"
 
+/* The 4 values of a scales or sizes input given for `axes` (opset 18), the others `fill`. */
+static hq_status_t per_axis(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_tensor_t *t,
+                            const char *what, const int64_t *axes, int axis_count, double fill,
+                            double out[4])
+{
+    int64_t want = axis_count ? axis_count : 4;
+    if (hq_tensor_count(t) != want)
+        NODE_FAIL(c, n, HQ_ERR_INVALID, "%s needs %lld values", what, (long long)want);
+    for (int i = 0; i < 4; i++)
+        out[i] = axis_count ? fill : onnxi_tensor_at(t, i);
+    for (int i = 0; i < axis_count; i++)
+        out[axes[i]] = onnxi_tensor_at(t, i);
+    return HQ_OK;
+}
+
+/* Maps ONNX's coordinate_transformation_mode to hq's; fails naming what hq cannot do. */
+static hq_status_t coords_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool old_defaults,
+                             hq_resize_coords_t *coords)
+{
+    static const struct {
+        const char *name;
+        hq_resize_coords_t coords;
+    } modes[] = {{"asymmetric", HQ_RESIZE_ASYMMETRIC},
+                 {"half_pixel", HQ_RESIZE_HALF_PIXEL},
+                 {"align_corners", HQ_RESIZE_ALIGN_CORNERS},
+                 {"pytorch_half_pixel", HQ_RESIZE_PYTORCH_HALF_PIXEL},
+                 {"tf_half_pixel_for_nn", HQ_RESIZE_TF_HALF_PIXEL_FOR_NN}};
+    const char *ctm = onnxi_attr_string(n, "coordinate_transformation_mode",
+                                        old_defaults ? "asymmetric" : "half_pixel");
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(ctm, modes[i].name)) {
+            *coords = modes[i].coords;
+            return HQ_OK;
+        }
+    if (!strcmp(ctm, "tf_crop_and_resize"))
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "coordinate_transformation_mode 'tf_crop_and_resize' (a crop box from the roi "
+                  "input, then a resize) is not supported; hq resizes the whole image");
+    NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+              "coordinate_transformation_mode '%s' is not supported (hq takes asymmetric, "
+              "half_pixel, pytorch_half_pixel, align_corners and tf_half_pixel_for_nn)",
+              ctm);
+}
+
 /* Resize and Upsample (upsample = true: scales only, opset 7-9 defaults). */
 static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool upsample)
 {
@@ -14,16 +58,13 @@ static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool
     hq_status_t st = onnxi_image_input(c, n, &x, dims);
     if (st != HQ_OK)
         return st;
+    bool old_defaults = upsample || c->opset < 11;
     hq_tensor_t *scales = NULL, *sizes = NULL;
-    float attr_scales[4];
-    int k;
     const Onnx__AttributeProto *sa = onnxi_find_attr(n, "scales");
     if (upsample && sa) {
         if (sa->n_floats != 4)
             NODE_FAIL(c, n, HQ_ERR_INVALID, "scales needs 4 values");
-        for (int i = 0; i < 4; i++)
-            attr_scales[i] = sa->floats[i];
-    } else if (upsample || c->opset < 11) {
+    } else if (old_defaults) {
         if ((st = onnxi_const_input(c, n, 1, true, &scales)) != HQ_OK)
             return st;
     } else {
@@ -32,33 +73,42 @@ static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool
             return st;
         if (scales && hq_tensor_count(scales) == 0)
             scales = NULL;
+        if (sizes && hq_tensor_count(sizes) == 0)
+            sizes = NULL;
         if (!scales && !sizes)
             NODE_FAIL(c, n, HQ_ERR_INVALID, "needs scales or sizes");
     }
-    (void)k;
-    if (onnxi_find_attr(n, "axes"))
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "the axes attribute");
+    /* opset 18: scales / sizes for the listed axes only; hq resizes H and W */
+    int64_t axes[4];
+    int axis_count = 0;
+    if (onnxi_find_attr(n, "axes") && (st = onnxi_axes_of(c, n, 4, axes, &axis_count)) != HQ_OK)
+        return st;
+    if (onnxi_attr_int(n, "antialias", 0))
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "antialias 1 (a filter widened by the downscale) is not supported");
+    const char *policy = onnxi_attr_string(n, "keep_aspect_ratio_policy", "stretch");
+    if (sizes && strcmp(policy, "stretch"))
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "keep_aspect_ratio_policy '%s' is not supported; export with the output size",
+                  policy);
     int64_t out[4];
+    double scale[4] = {1, 1, 1, 1};
     if (sizes) {
-        if (hq_tensor_count(sizes) != 4)
-            NODE_FAIL(c, n, HQ_ERR_INVALID, "sizes needs 4 values");
+        double v[4];
+        if ((st = per_axis(c, n, sizes, "sizes", axes, axis_count, 0, v)) != HQ_OK)
+            return st;
         for (int i = 0; i < 4; i++)
-            out[i] = onnxi_tensor_int_at(sizes, i);
+            out[i] = axis_count && v[i] == 0 ? dims[i] : (int64_t)v[i];
     } else {
-        if (scales && hq_tensor_count(scales) != 4)
-            NODE_FAIL(c, n, HQ_ERR_INVALID, "scales needs 4 values");
+        if (scales && (st = per_axis(c, n, scales, "scales", axes, axis_count, 1, scale)) != HQ_OK)
+            return st;
         for (int i = 0; i < 4; i++) {
-            double s = scales ? onnxi_tensor_at(scales, i) : attr_scales[i];
-            if (!(s > 0 && s < 65536))
-                NODE_FAIL(c, n, HQ_ERR_INVALID, "scale %g", s);
-            out[i] = (int64_t)floor((double)dims[i] * s);
-            /* hq resizes to an output size and maps coordinates with out/in; ONNX maps them
-             * with the given scale, which differs when in * scale is not whole. */
-            if (i >= 2 && fabs((double)out[i] - (double)dims[i] * s) > 1e-6 * (double)out[i])
-                NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
-                          "scale %g on an extent of %lld gives a fractional size; export with "
-                          "sizes or a whole scale",
-                          s, (long long)dims[i]);
+            if (!scales)
+                scale[i] = sa->floats[i];
+            if (!(scale[i] > 0 && scale[i] < 65536))
+                NODE_FAIL(c, n, HQ_ERR_INVALID, "scale %g", scale[i]);
+            /* ONNX: output = floor(input * scale), coordinates mapped with the scale itself */
+            out[i] = (int64_t)floor((double)dims[i] * scale[i]);
         }
     }
     if (out[0] != dims[0] || out[1] != dims[1])
@@ -78,30 +128,39 @@ static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool
     else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
         method = HQ_RESIZE_BILINEAR;
     else
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "mode '%s'", mode);
-    char ctm[64];
-    snprintf(ctm, sizeof ctm, "%s",
-             onnxi_attr_string(n, "coordinate_transformation_mode",
-                               upsample || c->opset < 11 ? "asymmetric" : "half_pixel"));
-    hq_resize_coords_t coords;
-    if (!strcmp(ctm, "asymmetric"))
-        coords = HQ_RESIZE_ASYMMETRIC;
-    else if (!strcmp(ctm, "half_pixel"))
-        coords = HQ_RESIZE_HALF_PIXEL;
-    else if (!strcmp(ctm, "align_corners"))
-        coords = HQ_RESIZE_ALIGN_CORNERS;
-    else if (!strcmp(ctm, "pytorch_half_pixel"))
-        coords = HQ_RESIZE_PYTORCH_HALF_PIXEL;
-    else
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s'", ctm);
-    bool round = false;
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "mode '%s' is not supported (hq resizes nearest or "
+                  "linear)",
+                  mode);
+    hq_resize_coords_t coords = HQ_RESIZE_ASYMMETRIC;
+    if ((st = coords_of(c, n, old_defaults, &coords)) != HQ_OK)
+        return st;
+    bool round = false, up = false;
     if (method == HQ_RESIZE_NEAREST) {
-        const char *nm = onnxi_attr_string(
-            n, "nearest_mode", upsample || c->opset < 11 ? "floor" : "round_prefer_floor");
+        const char *nm =
+            onnxi_attr_string(n, "nearest_mode", old_defaults ? "floor" : "round_prefer_floor");
         if (!strcmp(nm, "round_prefer_floor"))
             round = true;
+        else if (!strcmp(nm, "round_prefer_ceil"))
+            round = up = true;
+        else if (!strcmp(nm, "ceil"))
+            up = true;
         else if (strcmp(nm, "floor"))
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "nearest_mode '%s'", nm);
+    }
+    /* a scale the output size does not give exactly (10 x 0.75 -> 7, not 7.5) is kept */
+    float kept[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        if (sizes || (float)scale[2 + i] == (float)((double)out[2 + i] / (double)dims[2 + i]))
+            continue;
+        if (coords == HQ_RESIZE_ALIGN_CORNERS)
+            NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                      "align_corners with scale %g on an extent of %lld (a fractional output "
+                      "size): the ONNX reference maps with %g - 1, onnxruntime with %lld - 1; "
+                      "export with sizes",
+                      scale[2 + i], (long long)dims[2 + i], (double)dims[2 + i] * scale[2 + i],
+                      (long long)out[2 + i]);
+        kept[i] = (float)scale[2 + i];
     }
     int index;
     if ((st = onnxi_new_layer(c, HQ_LAYER_RESIZE, n, &index)) != HQ_OK ||
@@ -111,6 +170,9 @@ static hq_status_t convert_resize(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool
     p->resize_method = method;
     p->resize_coords = coords;
     p->nearest_round = round;
+    p->nearest_ceil = up;
+    p->resize_scales[0] = kept[0];
+    p->resize_scales[1] = kept[1];
     hq_shape_t shape = {4, {-1, out[2], out[3], out[1]}};
     if ((st = hq_layer_set_output_shape(c->graph, index, &shape, c->err)) != HQ_OK)
         return st;

@@ -19,6 +19,7 @@
 
 #include "graph/hw_arch.h"
 #include "graph/layer_types.h"
+#include "numerics/lower.h"
 #include "quant/calibrate.h"
 #include "quant/compression.h"
 #include "quant/equalize.h"
@@ -167,6 +168,21 @@ static hq_status_t run_open(run_t *r, hq_archive_t *archive, const hq_script_t *
     if (st == HQ_OK)
         st = clone_params_f32(native_in, &r->work.fpo, err);
     return st;
+}
+
+/* A layer whose params have no integer form (a resize the integer kernel does not compute) is
+ * refused before any calibration, naming the layer and why. */
+static hq_status_t check_integer_forms(const run_t *r, hq_error_t *err)
+{
+    const hq_graph_t *g = r->work.graph;
+    for (int i = 0; i < hq_graph_layer_count(g); i++) {
+        const hq_layer_t *layer = hq_graph_layer(g, i);
+        const char *why = hqi_lower_params_unsupported(layer);
+        if (why)
+            return hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: layer '%s': %s", r->path, layer->name,
+                             why);
+    }
+    return HQ_OK;
 }
 
 /* Model modifications and configuration, batch-norm folding and equalization. */
@@ -444,6 +460,8 @@ hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in
         memset(result, 0, sizeof *result);
     hq_status_t st = run_open(&r, archive, script_in, calib, err);
     double t0 = seconds_now();
+    if (st == HQ_OK)
+        st = check_integer_forms(&r, err);
     if (st == HQ_OK)
         st = run_float_optimizations(&r, err);
     if (st == HQ_OK)

@@ -54,6 +54,7 @@ typedef enum hq_resize_coords {
     HQ_RESIZE_HALF_PIXEL,        /* "half_pixel": x_in = (x_out + 0.5) / scale - 0.5 */
     HQ_RESIZE_ALIGN_CORNERS,     /* "align_corners": x_in = x_out * (in - 1) / (out - 1) */
     HQ_RESIZE_PYTORCH_HALF_PIXEL,/* "pytorch_half_pixel": half_pixel, but 0 when out == 1 */
+    HQ_RESIZE_TF_HALF_PIXEL_FOR_NN,/* "tf_half_pixel_for_nn": x_in = (x_out + 0.5) / scale */
 } hq_resize_coords_t;
 
 typedef enum hq_pad_mode {
@@ -106,6 +107,11 @@ typedef struct hq_layer_params {
     float *std;                      /* ["std"] per channel */
     float epsilon;                   /* batch_norm ["epsilon"] */
     int perm[HQ_TENSOR_MAX_DIMS];    /* transpose ["perm"], over the shape's ndim */
+    bool nearest_ceil;               /* resize ["nearest_ceil"]: nearest rounds up: ceil, or with
+                                        nearest_round round_prefer_ceil */
+    float resize_scales[2];          /* resize ["resize_scales"]: the scales (H, W) coordinates are
+                                        mapped with; 0 = output / input extent. ONNX gives them
+                                        when output = floor(input * scale) is not exact */
 } hq_layer_params_t;
 
 /* A layer as the graph stores it. Read-only for users; change it through the graph functions. */

@@ -294,7 +294,11 @@ static void run(cursor_t *c, hq_error_t *err, float *slopes)
     }
     case 12: {
         hqi_ref_resize_params_t p = {(hq_resize_method_t)(byte(c) % 3),
-                                     (hq_resize_coords_t)(byte(c) % 5), byte(c) % 2};
+                                     (hq_resize_coords_t)(byte(c) % 6),
+                                     byte(c) % 2,
+                                     byte(c) % 2,
+                                     byte(c) % 2 ? byte(c) / 16.0 : 0,
+                                     byte(c) % 2 ? byte(c) / 16.0 : 0};
         hqi_ref_dims_t out = {in.n, extent(c), extent(c), maybe_wrong(c, in.c)};
         int64_t nout = image_count(out);
         if (nout == -2)

@@ -711,10 +711,14 @@ static void resize_matches_the_reference_for_every_mode(void **state)
     (void)state;
     rng = 8080;
     for (int method = 0; method <= HQ_RESIZE_BILINEAR; method++)
-        for (int coords = 0; coords <= HQ_RESIZE_PYTORCH_HALF_PIXEL; coords++)
-            for (int round = 0; round <= 1; round++) {
-                hqi_ref_resize_params_t p = {(hq_resize_method_t)method, (hq_resize_coords_t)coords,
-                                             round};
+        for (int coords = 0; coords <= HQ_RESIZE_TF_HALF_PIXEL_FOR_NN; coords++)
+            for (int round = 0; round < 8; round++) {
+                hqi_ref_resize_params_t p = {(hq_resize_method_t)method,
+                                             (hq_resize_coords_t)coords,
+                                             round & 1,
+                                             (round & 2) != 0,
+                                             round & 4 ? 1.7 : 0,
+                                             round & 4 ? 0.6 : 0};
                 hqi_ref_dims_t in = {2, pick(1, 9), pick(1, 9), channel_choices[pick(0, 10)]};
                 hqi_ref_dims_t out = {2, pick(1, 20), pick(1, 20), in.c};
                 int64_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;

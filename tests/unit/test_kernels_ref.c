@@ -612,22 +612,23 @@ static void pad_constant_reflect_and_edge_on_width_and_channels(void **state)
 
 /* Independent 1-D resize: the ONNX reference written per mode, in the test's own words. */
 static float resize_1d(const float *x, int in, int out, int pos, hq_resize_method_t method,
-                       hq_resize_coords_t coords, bool round_prefer_floor)
+                       hq_resize_coords_t coords, bool round_prefer_floor, bool up, double scale)
 {
-    double ratio = (double)in / (double)out, v;
+    double s = scale > 0 ? scale : (double)out / in, v;
     if (coords == HQ_RESIZE_ALIGN_CORNERS)
         v = out == 1 ? 0 : pos * (in - 1.0) / (out - 1.0);
     else if (coords == HQ_RESIZE_ASYMMETRIC)
-        v = pos / ((double)out / in);
+        v = pos / s;
     else if (coords == HQ_RESIZE_PYTORCH_HALF_PIXEL && out == 1)
         v = 0;
+    else if (coords == HQ_RESIZE_TF_HALF_PIXEL_FOR_NN)
+        v = (pos + 0.5) / s;
     else
-        v = (pos + 0.5) / ((double)out / in) - 0.5;
-    (void)ratio;
+        v = (pos + 0.5) / s - 0.5;
     if (method == HQ_RESIZE_NEAREST) {
         double frac = v - floor(v);
         int idx = (int)floor(v);
-        if (round_prefer_floor && frac > 0.5)
+        if (round_prefer_floor ? (frac > 0.5 || (up && frac == 0.5)) : (up && frac > 0))
             idx++;
         idx = idx < 0 ? 0 : idx > in - 1 ? in - 1 : idx;
         return x[idx];
@@ -645,11 +646,11 @@ static void resize_matches_hand_values_for_each_coordinate_mode(void **state)
     const float two[2] = {0, 4};
     float out[4];
     hqi_ref_dims_t d2 = {1, 1, 2, 1}, d4 = {1, 1, 4, 1}, d3 = {1, 1, 3, 1}, d1 = {1, 1, 1, 1};
-    hqi_ref_resize_params_t p = {HQ_RESIZE_NEAREST, HQ_RESIZE_ASYMMETRIC, false};
+    hqi_ref_resize_params_t p = {.method = HQ_RESIZE_NEAREST, .coords = HQ_RESIZE_ASYMMETRIC};
     assert_int_equal(hqi_ref_resize(&p, d2, two, d4, out, NULL), HQ_OK);
     const float nearest[4] = {0, 0, 4, 4};
     assert_close_array(out, nearest, 4, 0);
-    p = (hqi_ref_resize_params_t){HQ_RESIZE_BILINEAR, HQ_RESIZE_HALF_PIXEL, false};
+    p = (hqi_ref_resize_params_t){.method = HQ_RESIZE_BILINEAR, .coords = HQ_RESIZE_HALF_PIXEL};
     assert_int_equal(hqi_ref_resize(&p, d2, two, d4, out, NULL), HQ_OK);
     const float half_pixel[4] = {0, 1, 3, 4}; /* x_in = -0.25, 0.25, 0.75, 1.25, clamped */
     assert_close_array(out, half_pixel, 4, 1e-7);
@@ -677,7 +678,7 @@ static void resize_nearest_floor_and_round_prefer_floor_differ_where_they_should
     const float in[3] = {10, 20, 30};
     float out[5];
     hqi_ref_dims_t d3 = {1, 1, 3, 1}, d5 = {1, 1, 5, 1};
-    hqi_ref_resize_params_t p = {HQ_RESIZE_NEAREST, HQ_RESIZE_HALF_PIXEL, false};
+    hqi_ref_resize_params_t p = {.method = HQ_RESIZE_NEAREST, .coords = HQ_RESIZE_HALF_PIXEL};
     assert_int_equal(hqi_ref_resize(&p, d3, in, d5, out, NULL), HQ_OK);
     const float floor_mode[5] = {10, 10, 20, 20, 30};
     assert_close_array(out, floor_mode, 5, 0);
@@ -685,11 +686,38 @@ static void resize_nearest_floor_and_round_prefer_floor_differ_where_they_should
     assert_int_equal(hqi_ref_resize(&p, d3, in, d5, out, NULL), HQ_OK);
     const float round_mode[5] = {10, 10, 20, 30, 30};
     assert_close_array(out, round_mode, 5, 0);
-    /* A tie (x_in = 1.5, asymmetric 3 -> 2) goes to the floor. */
+    p.nearest_ceil = true; /* round_prefer_ceil: only ties differ from round_prefer_floor */
+    assert_int_equal(hqi_ref_resize(&p, d3, in, d5, out, NULL), HQ_OK);
+    assert_close_array(out, round_mode, 5, 0);
+    p.round_prefer_floor = false; /* ceil */
+    assert_int_equal(hqi_ref_resize(&p, d3, in, d5, out, NULL), HQ_OK);
+    const float ceil_mode[5] = {10, 20, 20, 30, 30};
+    assert_close_array(out, ceil_mode, 5, 0);
+    /* A tie (x_in = 1.5, asymmetric 3 -> 2) goes to the floor, or with prefer_ceil up. */
     hqi_ref_dims_t d2 = {1, 1, 2, 1};
     p.coords = HQ_RESIZE_ASYMMETRIC;
+    p.round_prefer_floor = true;
+    p.nearest_ceil = false;
     assert_int_equal(hqi_ref_resize(&p, d3, in, d2, out, NULL), HQ_OK);
     assert_float_equal(out[1], 20, 0);
+    p.nearest_ceil = true;
+    assert_int_equal(hqi_ref_resize(&p, d3, in, d2, out, NULL), HQ_OK);
+    assert_float_equal(out[1], 30, 0);
+    /* A given scale maps with it, not with out / in: 3 -> 4 at scale 1.5, asymmetric, floor:
+     * x_in = 0, 0.67, 1.33, 2 (out / in would give 0, 0.75, 1.5, 2.25) */
+    hqi_ref_dims_t d4 = {1, 1, 4, 1};
+    p.round_prefer_floor = false;
+    p.nearest_ceil = false;
+    p.scale_w = 1.5;
+    p.coords = HQ_RESIZE_TF_HALF_PIXEL_FOR_NN; /* x_in = 0.33, 1, 1.67, 2.33 */
+    assert_int_equal(hqi_ref_resize(&p, d3, in, d4, out, NULL), HQ_OK);
+    const float tf_nn[4] = {10, 20, 20, 30};
+    assert_close_array(out, tf_nn, 4, 0);
+    p.method = HQ_RESIZE_BILINEAR;
+    p.coords = HQ_RESIZE_ASYMMETRIC;
+    assert_int_equal(hqi_ref_resize(&p, d3, in, d4, out, NULL), HQ_OK);
+    const float scaled[4] = {10, 10 + 20 / 3.0f, 20 + 10 / 3.0f, 30};
+    assert_close_array(out, scaled, 4, 1e-5);
 }
 
 static void resize_2d_matches_a_separable_independent_implementation(void **state)
@@ -699,10 +727,15 @@ static void resize_2d_matches_a_separable_independent_implementation(void **stat
     float in[N * IH * IW * C], out[N * OH * OW * C], want[N * OH * OW * C];
     fill(in, COUNT(in), 10);
     for (int method = 0; method < 2; method++)
-        for (int coords = 0; coords < 4; coords++)
-            for (int rnd = 0; rnd < 2; rnd++) {
+        for (int coords = 0; coords <= HQ_RESIZE_TF_HALF_PIXEL_FOR_NN; coords++)
+            for (int rnd = 0; rnd < 8; rnd++) {
+                /* rounding to the nearest or not, up or down, scale out / in or a given one */
                 hqi_ref_resize_params_t p = {(hq_resize_method_t)method,
-                                             (hq_resize_coords_t)coords, rnd != 0};
+                                             (hq_resize_coords_t)coords,
+                                             rnd & 1,
+                                             (rnd & 2) != 0,
+                                             rnd & 4 ? 2.4 : 0,
+                                             rnd & 4 ? 1.3 : 0};
                 hqi_ref_dims_t di = {N, IH, IW, C}, dout = {N, OH, OW, C};
                 assert_int_equal(hqi_ref_resize(&p, di, in, dout, out, NULL), HQ_OK);
                 for (int n = 0; n < N; n++)
@@ -713,14 +746,15 @@ static void resize_2d_matches_a_separable_independent_implementation(void **stat
                             for (int x = 0; x < IW; x++)
                                 line[x] = in[((n * IH + y) * IW + x) * C + c];
                             for (int x = 0; x < OW; x++)
-                                rows[x * IH + y] = resize_1d(line, IW, OW, x, p.method, p.coords,
-                                                             p.round_prefer_floor);
+                                rows[x * IH + y] =
+                                    resize_1d(line, IW, OW, x, p.method, p.coords,
+                                              p.round_prefer_floor, p.nearest_ceil, p.scale_w);
                         }
                         for (int x = 0; x < OW; x++)
                             for (int y = 0; y < OH; y++)
                                 want[((n * OH + y) * OW + x) * C + c] =
                                     resize_1d(&rows[x * IH], IH, OH, y, p.method, p.coords,
-                                              p.round_prefer_floor);
+                                              p.round_prefer_floor, p.nearest_ceil, p.scale_h);
                     }
                 assert_close_array(out, want, COUNT(want), 1e-6);
             }

@@ -1066,6 +1066,77 @@ static void resize_by_scales_and_sizes_sets_method_and_coordinates(void **state)
     hq_archive_destroy(a);
 }
 
+static void resize_nearest_modes_fractional_scales_and_axes_are_kept_through_the_hn(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 3, 4});
+    float frac[4] = {1, 1, 1.5f, 1.3f}, hw[2] = {2, 2};
+    int64_t sizes[4] = {1, 2, 5, 7};
+    init_f(&m, "frac", 1, (int64_t[]){4}, frac);
+    init_f(&m, "hw", 1, (int64_t[]){2}, hw);
+    init_i(&m, "sizes", 1, (int64_t[]){4}, sizes);
+    node(&m, "Resize", "ceil", "x,,frac", "a",
+         "mode=s:nearest;coordinate_transformation_mode=s:half_pixel;nearest_mode=s:ceil");
+    node(&m, "Resize", "prefer_ceil", "a,,,sizes", "b",
+         "mode=s:nearest;coordinate_transformation_mode=s:tf_half_pixel_for_nn;"
+         "nearest_mode=s:round_prefer_ceil");
+    node(&m, "Resize", "by_axes", "b,,hw", "y", "mode=s:linear;axes=2,3");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    hq_graph_t *g = graph_of(a);
+    char *json = NULL;
+    size_t len = 0;
+    hq_graph_t *back = NULL;
+    assert_int_equal(hq_graph_to_json(g, &json, &len, NULL), HQ_OK);
+    assert_int_equal(hq_graph_from_json(json, len, "m.hn", &back, NULL), HQ_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        const hq_graph_t *gr = pass ? back : g;
+        /* 3 x 1.5 = 4.5 -> 4 rows, mapped with 1.5; 4 x 1.3 = 5.2 -> 5 columns, with 1.3 */
+        const hq_layer_t *ceil_layer = hq_graph_layer(gr, hq_graph_find(gr, "ceil"));
+        assert_int_equal(ceil_layer->output_shape.dims[1], 4);
+        assert_int_equal(ceil_layer->output_shape.dims[2], 5);
+        assert_float_equal(ceil_layer->params.resize_scales[0], 1.5f, 0);
+        assert_float_equal(ceil_layer->params.resize_scales[1], 1.3f, 0);
+        assert_true(ceil_layer->params.nearest_ceil);
+        assert_false(ceil_layer->params.nearest_round);
+        const hq_layer_t *pc = hq_graph_layer(gr, hq_graph_find(gr, "prefer_ceil"));
+        assert_int_equal(pc->params.resize_coords, HQ_RESIZE_TF_HALF_PIXEL_FOR_NN);
+        assert_true(pc->params.nearest_ceil && pc->params.nearest_round);
+        assert_float_equal(pc->params.resize_scales[0], 0, 0); /* sizes: out / in */
+        const hq_layer_t *ax = hq_graph_layer(gr, hq_graph_find(gr, "by_axes"));
+        assert_int_equal(ax->output_shape.dims[1], 10);
+        assert_int_equal(ax->output_shape.dims[2], 14);
+        assert_float_equal(ax->params.resize_scales[1], 0, 0); /* whole: out / in */
+    }
+    free(json);
+    hq_graph_destroy(back);
+    hq_archive_destroy(a);
+}
+
+static void resize_forms_hq_cannot_compute_are_refused_with_the_reason(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"mode=s:cubic", "mode 'cubic' is not supported (hq resizes nearest or linear)"},
+        {"mode=s:linear;coordinate_transformation_mode=s:tf_crop_and_resize",
+         "'tf_crop_and_resize' (a crop box from the roi input, then a resize) is not supported"},
+        {"mode=s:linear;antialias=1", "antialias 1"},
+        {"mode=s:linear;coordinate_transformation_mode=s:align_corners",
+         "align_corners with scale 1.3 on an extent of 4 (a fractional output size): the ONNX "
+         "reference maps with 5.2 - 1, onnxruntime with 5 - 1; export with sizes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        model_t m = {0};
+        input(&m, "x", 4, (int64_t[]){1, 2, 3, 4});
+        float frac[4] = {1, 1, 2, 1.3f};
+        init_f(&m, "frac", 1, (int64_t[]){4}, frac);
+        node(&m, "Resize", "r", "x,,frac", "y", cases[i][0]);
+        output(&m, "y");
+        expect_error(&m, NULL, HQ_ERR_UNSUPPORTED, cases[i][1]);
+    }
+}
+
 static void shape_driven_reshape_is_folded_with_constant_nodes(void **state)
 {
     (void)state;
@@ -1816,15 +1887,20 @@ static hq_archive_t *parse_node_test(const char *name, bool run)
 static void onnx_test_models_parse_into_the_expected_layers(void **state)
 {
     (void)state;
-    /* 0.6 * 4 = 2.4: ONNX maps coordinates with 0.6, hq with the size ratio: refused */
+    /* 0.6 * 4 = 2.4: ONNX maps coordinates with 0.6, not with the size ratio 2 / 4: the
+     * layer keeps the scale */
     size_t len;
     uint8_t *bytes = node_test_bytes("test_resize_downsample_scales_linear", &len);
     if (bytes) {
-        hq_archive_t *bad = NULL;
+        hq_archive_t *r = NULL;
         hq_error_t err = {0};
-        assert_int_equal(hq_parse_onnx_memory(bytes, len, "r.onnx", NULL, &bad, &err),
-                         HQ_ERR_UNSUPPORTED);
-        assert_non_null(strstr(err.message, "fractional size"));
+        if (hq_parse_onnx_memory(bytes, len, "r.onnx", NULL, &r, &err) != HQ_OK)
+            fail_msg("%s", err.message);
+        const hq_layer_t *resize = layer_named(r, "Y");
+        assert_float_equal(resize->params.resize_scales[0], 0.6f, 0);
+        assert_float_equal(resize->params.resize_scales[1], 0.6f, 0);
+        assert_int_equal(resize->output_shape.dims[2], 2);
+        hq_archive_destroy(r);
         free(bytes);
     }
     hq_archive_t *a = parse_node_test("test_conv_with_strides_padding", false);
@@ -2099,6 +2175,8 @@ int main(void)
         cmocka_unit_test(concat_split_slice_and_pad_remap_axes_to_nhwc),
         cmocka_unit_test(constant_of_shape_channel_padding_becomes_a_pad_layer),
         cmocka_unit_test(resize_by_scales_and_sizes_sets_method_and_coordinates),
+        cmocka_unit_test(resize_nearest_modes_fractional_scales_and_axes_are_kept_through_the_hn),
+        cmocka_unit_test(resize_forms_hq_cannot_compute_are_refused_with_the_reason),
         cmocka_unit_test(shape_driven_reshape_is_folded_with_constant_nodes),
         cmocka_unit_test(comparisons_where_and_range_fold_with_broadcasting),
         cmocka_unit_test(expand_tile_reductions_and_variadic_ops_fold),

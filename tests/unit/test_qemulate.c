@@ -415,6 +415,53 @@ static void taps_see_every_layer_and_a_missing_key_is_refused(void **state)
     free_net(&n);
 }
 
+static void resize_forms_without_an_integer_kernel_are_refused_naming_the_layer(void **state)
+{
+    (void)state;
+    net_t n = make_net(2);
+    float *ref = malloc((size_t)(n.batch * n.out_size) * sizeof(float));
+    hqi_layer_quant_t *d = decide(n.g, n.params, n.input, n.batch, 8, 8, ref);
+    hq_npz_t *q = NULL;
+    hq_error_t err = {0};
+    if (hqi_quant_build_params(n.g, n.params, d, &q, &err))
+        fail_msg("build: %s", err.message);
+    hq_layer_params_t *p = &hq_graph_layer_mut(n.g, hq_graph_find(n.g, "resize"))->params;
+    const hq_layer_params_t saved = *p;
+    /* nearest rounding up, a scale that is not out / in, tf_half_pixel_for_nn */
+    for (int form = 0; form <= 3; form++) {
+        p = &hq_graph_layer_mut(n.g, hq_graph_find(n.g, "resize"))->params;
+        *p = saved;
+        if (form == 0) {
+            p->resize_method = HQ_RESIZE_NEAREST;
+            p->nearest_ceil = true;
+        } else if (form == 1) {
+            p->resize_scales[0] = p->resize_scales[1] = 1.9f;
+        } else if (form == 2) {
+            p->resize_method = HQ_RESIZE_NEAREST;
+            p->resize_coords = HQ_RESIZE_TF_HALF_PIXEL_FOR_NN;
+        }
+        if (hq_graph_finalize(n.g, "net", &err))
+            fail_msg("finalize: %s", err.message);
+        hq_emulator_t *emu = NULL;
+        hq_status_t st = hq_emulator_create(n.g, q, HQ_TARGET_QUANTIZED, "net", &emu, &err);
+        if (form == 3) { /* the layer as it was: no refusal */
+            assert_int_equal(st, HQ_OK);
+            hq_emulator_destroy(emu);
+            continue;
+        }
+        if (st != HQ_ERR_UNSUPPORTED)
+            fail_msg("form %d: status %d, '%s'", form, (int)st, err.message);
+        assert_null(emu);
+        if (!strstr(err.message, "layer 'net/resize'") || !strstr(err.message, "no integer form"))
+            fail_msg("form %d: '%s'", form, err.message);
+        assert_null(strchr(err.message, '\n'));
+    }
+    hq_npz_destroy(q);
+    free(d);
+    free(ref);
+    free_net(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +471,7 @@ int main(void)
         cmocka_unit_test(a_softmax_head_is_quantized_too),
         cmocka_unit_test(results_do_not_depend_on_batching_or_threads),
         cmocka_unit_test(taps_see_every_layer_and_a_missing_key_is_refused),
+        cmocka_unit_test(resize_forms_without_an_integer_kernel_are_refused_naming_the_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

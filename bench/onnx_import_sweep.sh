@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# onnx_import_sweep.sh — imports what real exporters write and checks it against onnxruntime:
+# torchvision classifiers x ONNX opsets 11/13/17 x static/dynamic batch and F.interpolate forms
+# (bench/onnx_import_sweep.py has the list), each `hq parse` + `hq emulate` (native float) vs
+# onnxruntime-node within 1e-4 of the output range, or hq's one-line refusal. Prints the machine,
+# one line per case, a closing count and the failures with their reason.
+#
+# usage: bench/onnx_import_sweep.sh [--build DIR] [--cases REGEX] [--out FILE]
+#   --build   a built tree with the hq CLI (default <repo>/build/dev)
+#   --cases   only the cases whose name (e.g. resnet18_op13_dynamic) matches REGEX
+#   --out     also write the report to FILE (e.g. bench/results/<date>-onnx-import-sweep.txt)
+# Needs /usr/bin/python3 with torch and torchvision (models are exported into
+# <repo>/.cache/models/sweep, git-ignored, kept between runs) and node with onnxruntime-node
+# (found in HQ_NODE_MODULES, <repo>/.cache/models/node_modules, or fetched there by
+# tests/models/fetch_models.sh).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="$repo/build/dev"
+cases=""
+out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) build=$2; shift 2 ;;
+    --cases) cases=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "onnx_import_sweep.sh: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
+    esac
+done
+hq="$build/hq"
+[ -x "$hq" ] || { echo "onnx_import_sweep.sh: $hq: no hq CLI; build the tree first" >&2; exit 2; }
+modules=${HQ_NODE_MODULES:-$repo/.cache/models/node_modules}
+if [ ! -d "$modules/onnxruntime-node" ]; then
+    "$repo/tests/models/fetch_models.sh" >/dev/null
+fi
+[ -d "$modules/onnxruntime-node" ] ||
+    { echo "onnx_import_sweep.sh: no onnxruntime-node under $modules" >&2; exit 2; }
+
+report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
+[ -z "$out" ] || : >"$out"
+{
+    echo "# ONNX import sweep, $(date -u '+%Y-%m-%d %H:%M UTC'), hq $(git -C "$repo" rev-parse --short HEAD)"
+    echo "# machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores, $(uname -sr)"
+    echo "# torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), torchvision $(/usr/bin/python3 -c 'import torchvision; print(torchvision.__version__)'), onnxruntime-node $(node -p "require('$modules/onnxruntime-node/package.json').version")"
+    echo "# pass: max|hq - onnxruntime| <= 1e-4 * (max - min of the onnxruntime output); classifiers at 96x96"
+} | report
+set +e
+/usr/bin/python3 "$repo/bench/onnx_import_sweep.py" --hq "$hq" --node-modules "$modules" \
+    --cases "$cases" | report
+status=${PIPESTATUS[0]}
+exit "$status"
