@@ -2,9 +2,11 @@
 """The ONNX import sweep: what real exporters write, imported by hq and checked against onnxruntime.
 
 Exports torchvision classifiers (random weights, BatchNorm statistics recomputed on one random
-batch so that every layer has activations of order one) and F.interpolate modules at ONNX opsets
-11, 13 and 17, with a static and a dynamic batch, into a cache folder (never committed). For each
-case: `hq parse`, then `hq emulate` (native float) on the NHWC input, against onnxruntime-node
+batch so that every layer has activations of order one), F.interpolate modules and small modules
+that compute with their input's shape, at ONNX opsets 11, 13 and 17, into a cache folder (never
+committed): with a static shape, a dynamic batch, and a dynamic batch, height and width
+("dynamic_hw": the shape arithmetic stays in the graph as Shape/Gather/Range/... subgraphs, which
+hq folds with the size given by `--tensor-shapes`). For each case: `hq parse`, then `hq emulate` (native float) on the NHWC input, against onnxruntime-node
 (CPU, fp32) on the NCHW input. A case passes when max|hq - ort| <= 1e-4 * (max(ort) - min(ort)),
 or is reported with hq's one-line refusal. One line per case, then a closing count; the failures
 are listed again at the end with their reason.
@@ -57,18 +59,27 @@ RESIZES = {
     "resize_bilinear_down_size": dict(mode="bilinear", size=(5, 9), align_corners=False),
     "resize_bilinear_x0_75": dict(mode="bilinear", scale_factor=0.75, align_corners=False),
     "resize_nearest_down_x0_5": dict(mode="nearest", scale_factor=0.5),
+    # refused, with the reason: align_corners by a fractional scale, bicubic
+    "resize_bilinear_align_x1_7": dict(mode="bilinear", scale_factor=1.7, align_corners=True),
+    "resize_bicubic_x2": dict(mode="bicubic", scale_factor=2.0, align_corners=False),
 }
+
+
+# modules whose forward computes with the input's shape (what detectors and segmentation nets
+# do to pad to a stride, build coordinate grids or broadcast a bias)
+SHAPE_MODULES = ("pad_to_multiple", "expand_bias", "arange_scale")
 
 
 def all_cases():
     cases = []
     for model in CLASSIFIERS:
         for opset in OPSETS:
-            for batch in ("static", "dynamic"):
+            for batch in ("static", "dynamic", "dynamic_hw"):
                 cases.append((model, opset, batch))
-    for model in RESIZES:
+    for model in tuple(RESIZES) + SHAPE_MODULES:
         for opset in OPSETS:
-            cases.append((model, opset, "static"))
+            for batch in ("static", "dynamic_hw"):
+                cases.append((model, opset, batch))
     return cases
 
 
@@ -89,11 +100,15 @@ def build_module(name, size):
     import torch
     import torchvision
 
+    ShapeModule = shape_module_class()
     torch.manual_seed(SEED)
     if name in CLASSIFIERS:
         model = getattr(torchvision.models, name)(weights=None, **CLASSIFIERS[name])
         calibration = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(SEED))
         return recompute_batch_norm(model, calibration), (1, 3, size, size)
+
+    if name in SHAPE_MODULES:
+        return ShapeModule(name).eval(), (1, 3, 13, 18)
 
     spec = RESIZES[name]
 
@@ -108,6 +123,32 @@ def build_module(name, size):
     return Resize().eval(), (1, 3, 10, 12)
 
 
+def shape_module_class():
+    import torch
+
+    class ShapeModule(torch.nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.kind = kind
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.head = torch.nn.Conv2d(8, 4, 3, stride=2)
+            self.bias = torch.nn.Parameter(torch.randn(1, 8, 1, 1))
+
+        def forward(self, x):
+            y = self.conv(x)
+            if self.kind == "pad_to_multiple":  # pad H and W up to a multiple of 8
+                h, w = y.shape[2], y.shape[3]
+                y = torch.nn.functional.pad(y, (0, (8 - w % 8) % 8, 0, (8 - h % 8) % 8))
+            elif self.kind == "expand_bias":  # a bias broadcast to the full shape first
+                y = y + self.bias.expand(y.shape[0], y.shape[1], y.shape[2], y.shape[3])
+            else:  # channel weights 1..C built from the shape
+                c = y.shape[1]
+                y = y * (torch.arange(c, dtype=torch.float32) + 1).view(1, c, 1, 1) / c
+            return self.head(torch.relu(y))
+
+    return ShapeModule
+
+
 def export(name, opset, batch, folder, size):
     """Writes <case>.onnx and <case>.input.npy (NCHW) unless present; returns the case stem."""
     import torch
@@ -117,7 +158,11 @@ def export(name, opset, batch, folder, size):
         return stem
     module, shape = build_module(name, size)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(SEED + 1))
-    dynamic = {"input": {0: "batch"}, "output": {0: "batch"}} if batch == "dynamic" else None
+    dynamic = None
+    if batch == "dynamic":
+        dynamic = {"input": {0: "batch"}, "output": {0: "batch"}}
+    elif batch == "dynamic_hw":
+        dynamic = {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(module, x, stem + ".tmp.onnx", opset_version=opset,
                           input_names=["input"], output_names=["output"], dynamic_axes=dynamic,
@@ -141,8 +186,11 @@ def run_case(args, stem, work):
                             stem + ".input.npy", ref_prefix], capture_output=True, text=True)
         if r.returncode != 0:
             return "FAIL", "onnxruntime: " + first_line(r.stderr)
-    r = subprocess.run([args.hq, "parse", stem + ".onnx", "-o", base + ".har"],
-                       capture_output=True, text=True)
+    shape = np.load(stem + ".input.npy").shape
+    command = [args.hq, "parse", stem + ".onnx", "-o", base + ".har"]
+    if stem.endswith("_dynamic_hw"):
+        command += ["--tensor-shapes", ",".join(str(d) for d in shape)]
+    r = subprocess.run(command, capture_output=True, text=True)
     if r.returncode != 0:
         return "REFUSED", first_line(r.stderr)
     nhwc = np.ascontiguousarray(np.load(stem + ".input.npy").transpose(0, 2, 3, 1))

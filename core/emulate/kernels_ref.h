@@ -244,7 +244,8 @@ hq_status_t hqi_ref_pad(const hqi_ref_pad_params_t *params, hqi_ref_dims_t in,
                         const float *input, hqi_ref_dims_t out, float *output, hq_error_t *err);
 
 /* Resize of H and W to out.h x out.w (out.n == in.n, out.c == in.c), following the ONNX
- * Resize reference (scale per axis, in double: the given scale_h / scale_w, or out/in when 0):
+ * Resize reference (scale per axis: the given scale_h / scale_w, coordinates then computed in
+ * float32 as onnxruntime does, or out/in in double when 0):
  * x_in = asymmetric: x/scale; half_pixel: (x+0.5)/scale-0.5; pytorch_half_pixel: same, 0 when
  * out == 1; align_corners: x*(in-1)/(out-1), 0 when out == 1; tf_half_pixel_for_nn:
  * (x+0.5)/scale.

@@ -222,11 +222,33 @@ hq_status_t hqi_ref_pad(const hqi_ref_pad_params_t *params, hqi_ref_dims_t in,
 }
 
 /* Input coordinate of output coordinate `x` (ONNX coordinate_transformation_mode). */
+/* With a given scale, in float32 as onnxruntime computes it: there 17 / 1.7f is 10 (nearest index
+ * 10), in double 9.9999997 (index 9). */
+static double resize_coord_given_scale(hq_resize_coords_t coords, float scale, int64_t x,
+                                       int64_t in, int64_t out)
+{
+    const float xf = (float)x;
+    switch (coords) {
+    case HQ_RESIZE_ASYMMETRIC:
+        return xf / scale;
+    case HQ_RESIZE_HALF_PIXEL:
+        return (xf + 0.5f) / scale - 0.5f;
+    case HQ_RESIZE_PYTORCH_HALF_PIXEL:
+        return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0;
+    case HQ_RESIZE_ALIGN_CORNERS:
+        return out > 1 ? (double)x * (double)(in - 1) / (double)(out - 1) : 0.0;
+    case HQ_RESIZE_TF_HALF_PIXEL_FOR_NN:
+        return (xf + 0.5f) / scale;
+    }
+    return 0.0;
+}
+
 static double resize_coord(hq_resize_coords_t coords, double scale, int64_t x, int64_t in,
                            int64_t out)
 {
-    if (!(scale > 0))
-        scale = (double)out / (double)in;
+    if (scale > 0)
+        return resize_coord_given_scale(coords, (float)scale, x, in, out);
+    scale = (double)out / (double)in;
     switch (coords) {
     case HQ_RESIZE_ASYMMETRIC:
         return (double)x / scale;

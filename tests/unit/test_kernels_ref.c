@@ -615,7 +615,13 @@ static float resize_1d(const float *x, int in, int out, int pos, hq_resize_metho
                        hq_resize_coords_t coords, bool round_prefer_floor, bool up, double scale)
 {
     double s = scale > 0 ? scale : (double)out / in, v;
-    if (coords == HQ_RESIZE_ALIGN_CORNERS)
+    if (scale > 0 && coords != HQ_RESIZE_ALIGN_CORNERS) { /* float32, as onnxruntime */
+        float sf = (float)scale, half = coords == HQ_RESIZE_ASYMMETRIC ? 0.0f : 0.5f;
+        float shift = coords == HQ_RESIZE_ASYMMETRIC || coords == HQ_RESIZE_TF_HALF_PIXEL_FOR_NN
+                          ? 0.0f
+                          : 0.5f;
+        v = coords == HQ_RESIZE_PYTORCH_HALF_PIXEL && out == 1 ? 0 : ((float)pos + half) / sf - shift;
+    } else if (coords == HQ_RESIZE_ALIGN_CORNERS)
         v = out == 1 ? 0 : pos * (in - 1.0) / (out - 1.0);
     else if (coords == HQ_RESIZE_ASYMMETRIC)
         v = pos / s;
@@ -713,6 +719,17 @@ static void resize_nearest_floor_and_round_prefer_floor_differ_where_they_should
     assert_int_equal(hqi_ref_resize(&p, d3, in, d4, out, NULL), HQ_OK);
     const float tf_nn[4] = {10, 20, 20, 30};
     assert_close_array(out, tf_nn, 4, 0);
+    /* 12 -> 20 at 1.7, asymmetric floor: output 17 reads index 10 (17 / 1.7f is 10 in float,
+     * as onnxruntime computes it; 9.9999997 in double) */
+    float ramp[12], wide[20];
+    for (int i = 0; i < 12; i++)
+        ramp[i] = (float)i;
+    hqi_ref_dims_t d12 = {1, 1, 12, 1}, d20 = {1, 1, 20, 1};
+    hqi_ref_resize_params_t q = {.method = HQ_RESIZE_NEAREST,
+                                 .coords = HQ_RESIZE_ASYMMETRIC,
+                                 .scale_w = 1.7};
+    assert_int_equal(hqi_ref_resize(&q, d12, ramp, d20, wide, NULL), HQ_OK);
+    assert_float_equal(wide[17], 10, 0);
     p.method = HQ_RESIZE_BILINEAR;
     p.coords = HQ_RESIZE_ASYMMETRIC;
     assert_int_equal(hqi_ref_resize(&p, d3, in, d4, out, NULL), HQ_OK);
