@@ -6,7 +6,9 @@ batch so that every layer has activations of order one), F.interpolate modules a
 that compute with their input's shape, at ONNX opsets 11, 13 and 17, into a cache folder (never
 committed): with a static shape, a dynamic batch, and a dynamic batch, height and width
 ("dynamic_hw": the shape arithmetic stays in the graph as Shape/Gather/Range/... subgraphs, which
-hq folds with the size given by `--tensor-shapes`). For each case: `hq parse`, then `hq emulate` (native float) on the NHWC input, against onnxruntime-node
+hq folds with the size given by `--tensor-shapes`; "dynamic_hw_unfolded", at opset 13, also
+without torch's constant folding, so every weight transpose and shape computation is a node).
+For each case: `hq parse`, then `hq emulate` (native float) on the NHWC input, against onnxruntime-node
 (CPU, fp32) on the NCHW input. A case passes when max|hq - ort| <= 1e-4 * (max(ort) - min(ort)),
 or is reported with hq's one-line refusal. One line per case, then a closing count; the failures
 are listed again at the end with their reason.
@@ -47,6 +49,10 @@ CLASSIFIERS = {
     "densenet121": {},
 }
 
+# torchvision segmentation nets (output 'out': [N, 21, H, W], upsampled by F.interpolate to the
+# input's size, which the export computes from Shape)
+SEGMENTERS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+
 # F.interpolate forms (mode, align_corners, scale or size); the module convolves first so that
 # the resize reads a computed tensor, as in a network
 RESIZES = {
@@ -72,10 +78,13 @@ SHAPE_MODULES = ("pad_to_multiple", "expand_bias", "arange_scale")
 
 def all_cases():
     cases = []
-    for model in CLASSIFIERS:
+    for model in tuple(CLASSIFIERS) + SEGMENTERS:
         for opset in OPSETS:
             for batch in ("static", "dynamic", "dynamic_hw"):
                 cases.append((model, opset, batch))
+        # exported without torch's constant folding: every weight and shape computation stays
+        # a node for hq to fold
+        cases.append((model, 13, "dynamic_hw_unfolded"))
     for model in tuple(RESIZES) + SHAPE_MODULES:
         for opset in OPSETS:
             for batch in ("static", "dynamic_hw"):
@@ -106,6 +115,20 @@ def build_module(name, size):
         model = getattr(torchvision.models, name)(weights=None, **CLASSIFIERS[name])
         calibration = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(SEED))
         return recompute_batch_norm(model, calibration), (1, 3, size, size)
+
+    if name in SEGMENTERS:
+
+        class Segmenter(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = getattr(torchvision.models.segmentation, name)(
+                    weights=None, weights_backbone=None)
+
+            def forward(self, x):
+                return self.net(x)["out"]
+
+        calibration = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(SEED))
+        return recompute_batch_norm(Segmenter(), calibration), (1, 3, size, size)
 
     if name in SHAPE_MODULES:
         return ShapeModule(name).eval(), (1, 3, 13, 18)
@@ -161,12 +184,12 @@ def export(name, opset, batch, folder, size):
     dynamic = None
     if batch == "dynamic":
         dynamic = {"input": {0: "batch"}, "output": {0: "batch"}}
-    elif batch == "dynamic_hw":
+    elif batch.startswith("dynamic_hw"):
         dynamic = {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(module, x, stem + ".tmp.onnx", opset_version=opset,
                           input_names=["input"], output_names=["output"], dynamic_axes=dynamic,
-                          do_constant_folding=True)
+                          do_constant_folding=not batch.endswith("_unfolded"))
     os.replace(stem + ".tmp.onnx", stem + ".onnx")
     np.save(stem + ".input.npy", x.numpy().astype(np.float32))
     return stem
@@ -188,7 +211,7 @@ def run_case(args, stem, work):
             return "FAIL", "onnxruntime: " + first_line(r.stderr)
     shape = np.load(stem + ".input.npy").shape
     command = [args.hq, "parse", stem + ".onnx", "-o", base + ".har"]
-    if stem.endswith("_dynamic_hw"):
+    if "_dynamic_hw" in stem:
         command += ["--tensor-shapes", ",".join(str(d) for d in shape)]
     r = subprocess.run(command, capture_output=True, text=True)
     if r.returncode != 0:
