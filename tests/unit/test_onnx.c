@@ -2076,6 +2076,30 @@ static void split_concat_slice_and_size_fold_on_floats(void **state)
     expect_folded(&m, 4, (const float[]){3.75f, 4, 5, 5.5f});
 }
 
+static void less_or_xor_float_mod_and_the_other_reductions_fold(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){-1, 4});
+    float grid[8] = {-3.5f, 2, 7, -1, 4, -6, 0.5f, 9}, three = 3;
+    int64_t two = 2, one = 1;
+    init_f(&m, "grid", 2, (int64_t[]){2, 4}, grid);
+    init_f(&m, "three", 0, NULL, &three);
+    init_i(&m, "two", 0, NULL, &two);
+    init_i(&m, "one", 0, NULL, &one);
+    node(&m, "ReduceMax", "rmax", "grid", "hi", "axes=0,;keepdims=0");   /* [4, 2, 7, 9] */
+    node(&m, "ReduceMin", "rmin", "grid", "lo", "axes=0,;keepdims=0");   /* [-3.5, -6, 0.5, -1] */
+    node(&m, "ReduceMean", "rmean", "grid", "mid", "axes=0,;keepdims=0"); /* [0.25, -2, 3.75, 4] */
+    node(&m, "Mod", "fmod", "hi,three", "rem", "fmod=1");               /* [1, 2, 1, 0] */
+    node(&m, "Less", "lt", "lo,mid", "below", NULL);                    /* [T, T, T, T] */
+    node(&m, "GreaterOrEqual", "ge", "rem,one", "ge1", NULL);           /* [T, T, T, F] */
+    node(&m, "Xor", "xor", "below,ge1", "x1", NULL);                    /* [F, F, F, T] */
+    node(&m, "Or", "or", "x1,x1", "x2", NULL);                          /* [F, F, F, T] */
+    node(&m, "Where", "pick", "x2,two,rem", "r", NULL);                 /* [1, 2, 1, 2] */
+    node(&m, "Add", "sum", "r,mid", "c", NULL);                         /* [1.25, 0, 4.75, 6] */
+    expect_folded(&m, 4, (const float[]){1.25f, 0, 4.75f, 6});
+}
+
 static void integer_division_truncates_and_casts_truncate_toward_zero(void **state)
 {
     (void)state;
@@ -2181,6 +2205,7 @@ int main(void)
         cmocka_unit_test(comparisons_where_and_range_fold_with_broadcasting),
         cmocka_unit_test(expand_tile_reductions_and_variadic_ops_fold),
         cmocka_unit_test(split_concat_slice_and_size_fold_on_floats),
+        cmocka_unit_test(less_or_xor_float_mod_and_the_other_reductions_fold),
         cmocka_unit_test(integer_division_truncates_and_casts_truncate_toward_zero),
         cmocka_unit_test(equal_cast_and_where_on_computed_tensors_are_refused_naming_the_node),
         cmocka_unit_test(a_fold_that_does_not_broadcast_names_the_node_and_both_extents),
