@@ -66,11 +66,13 @@ static double multiply(const double *x, int count, bool integer)
     return x[0] * x[1];
 }
 
-/* int64 division truncates (as onnxruntime's does), and x / 0 is 0 there */
+/* int64 division truncates (as onnxruntime's does), and x / 0 is 0 there; the integer
+ * operands arrive as doubles, so the quotient is truncated in double (exact for the shapes and
+ * indices folded here, and no overflow for values past int64) */
 static double divide(const double *x, int count, bool integer)
 {
     if (integer)
-        return x[1] == 0 ? 0 : (double)((int64_t)x[0] / (int64_t)x[1]);
+        return x[1] == 0 ? 0 : trunc(x[0] / x[1]);
     return x[0] / x[1];
 }
 
