@@ -197,9 +197,15 @@ def export(name, opset, batch, folder, size):
     return stem
 
 
+CACHE_PREFIX = []  # the cache folder, left out of the messages (they name the model file)
+
+
 def first_line(text):
     lines = [l for l in text.strip().splitlines() if l.strip()]
-    return lines[-1] if lines else "(no message)"
+    line = lines[-1] if lines else "(no message)"
+    for prefix in CACHE_PREFIX:
+        line = line.replace(prefix, "")
+    return line
 
 
 def run_case(args, stem, work):
@@ -251,6 +257,7 @@ def main():
     warnings.filterwarnings("ignore")  # torch's exporter warns on every case
     torch.set_num_threads(1)
     os.makedirs(args.cache, exist_ok=True)
+    CACHE_PREFIX.append(os.path.join(os.path.abspath(args.cache), ""))
     work = os.path.join(args.cache, "run")
     os.makedirs(work, exist_ok=True)
     pattern = re.compile(args.cases)
