@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emulate/noise.h"
 #include "emulate/qemulator.h"
 #include "hq/emulate.h"
 #include "hq/quantize.h"
@@ -47,7 +48,7 @@ static int64_t per_sample(const hq_shape_t *s)
     return n;
 }
 
-static double to_db(double signal, double error)
+double hqi_noise_db(double signal, double error)
 {
     if (!(error > 0))
         return NOISE_DB_LIMIT;
@@ -378,9 +379,9 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
     }
     for (int i = 0; i < n.layer_count && st == HQ_OK; i++) {
         const hq_layer_t *l = hq_graph_layer(graph, i);
-        st = put_db(q, l, "snr:0", to_db(n.signal[i], n.error[i]), err);
+        st = put_db(q, l, "snr:0", hqi_noise_db(n.signal[i], n.error[i]), err);
         if (st == HQ_OK && mode == HQ_NOISE_ADVANCED)
-            st = put_db(q, l, "partial_snr:0", to_db(partial_s[i], partial_e[i]), err);
+            st = put_db(q, l, "partial_snr:0", hqi_noise_db(partial_s[i], partial_e[i]), err);
     }
     for (int i = 0; in_data && i < in_count; i++) {
         free(in_data[i]);

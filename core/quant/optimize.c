@@ -3,9 +3,15 @@
  * Steps (docs/quantizer.md): model-modification commands of the script in order (normalization,
  * input_conversion bgr_to_rgb, change_output_activation); batch-norm folding and cross-layer
  * equalization (fp-optimized params); one calibration pass; precision propagation; compression;
- * ranges and clipping; bias correction; integer params (hqi_quant_build_params, core/numerics/
- * qmodel_build.c); statistics and decisions into the archive; simple noise analysis. What the script's
- * commands mean is read in optimize_script.c.
+ * ranges and clipping; integer params (hqi_quant_build_params, core/numerics/qmodel_build.c);
+ * the post-quantization algorithms (bias correction); statistics and decisions into the archive;
+ * simple noise analysis. What the script's commands mean is read in optimize_script.c.
+ *
+ * Which optimization algorithms run is one table (`algorithms`): per algorithm the lowest
+ * optimization level that runs it, the samples each level wants and its run function (NULL when
+ * hq does not have it). The script's policy= overrides the level. Each algorithm logs one line:
+ * run or skipped and why, its time and, for those acting on the integer params, the output SQNR
+ * it gained on held-back samples (holdout.c).
  *
  * The archive's graph becomes the modified graph. The native params are rewritten only where the
  * graph itself changed (a folded batch norm, a channel swap folded into a kernel), so that native
@@ -23,6 +29,7 @@
 #include "quant/calibrate.h"
 #include "quant/compression.h"
 #include "quant/equalize.h"
+#include "quant/holdout.h"
 #include "quant/optimize.h"
 #include "quant/optimize_bias.h"
 #include "quant/optimize_script.h"
@@ -102,9 +109,12 @@ typedef struct run {
     hq_dataset_t *calib;           /* the calibration set (borrowed) */
     int64_t calibset, batch;       /* samples calibrated, in batches of */
     hqi_compression_result_t comp;
-    bool bias_correction;
+    int level;                    /* the optimization level used */
+    int bias_mode;                /* HQI_BIAS_ANALYTIC or HQI_BIAS_ITERATIVE */
     int folded, pairs, corrected; /* batch norms folded, pairs equalized, layers bias-corrected */
-    hq_npz_t *build_params;       /* bias-corrected fp params for the builder (NULL: fpo) */
+    hqi_holdout_t holdout;        /* the samples gains are measured on */
+    hqi_sqnr_probe_t *probe;      /* measures them (NULL until an algorithm on integers runs) */
+    double sqnr;                  /* output SQNR of `q` on the probe's samples, dB */
     hq_npz_t *q;                  /* the quantized params */
     hq_script_t *script_copy;     /* the script used, for the archive */
 } run_t;
@@ -185,7 +195,190 @@ static hq_status_t check_integer_forms(const run_t *r, hq_error_t *err)
     return HQ_OK;
 }
 
-/* Model modifications and configuration, batch-norm folding and equalization. */
+/* ---- optimization levels ------------------------------------------------------------------ */
+
+#define LEVELS 5 /* optimization_level 0 .. 4 */
+
+/* Runs one algorithm on `images` samples (0: it needs none beyond calibration) and describes what
+ * it did in `detail` ("12 pair(s)"). */
+typedef hq_status_t (*algorithm_fn)(run_t *r, int64_t images, char *detail, size_t size,
+                                    hq_error_t *err);
+
+/* One row per algorithm of the optimization levels, in the order they run. */
+typedef struct algorithm {
+    hqi_algorithm_t id;    /* names the algorithm and indexes the script's policy */
+    int min_level;         /* the lowest optimization_level that runs it */
+    int64_t images[LEVELS]; /* per level, the samples it wants; 0: the calibration set */
+    bool on_integers;      /* acts on the integer params: its output-SQNR gain is measured */
+    algorithm_fn run;      /* NULL: not available in hq (a warning says so when asked for) */
+} algorithm_t;
+
+static hq_status_t run_equalization(run_t *r, int64_t images, char *detail, size_t size,
+                                    hq_error_t *err);
+static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, size_t size,
+                                       hq_error_t *err);
+
+/* The levels as Hailo documents them: 0 equalization; 1 + iterative bias correction; 2 (the
+ * default) + finetune on 1024 images; 3 + AdaRound on 256 images; 4 AdaRound on 1024 images.
+ * Algorithms that change weights run before bias correction, which corrects what they leave. */
+static const algorithm_t algorithms[] = {
+    {HQI_ALGORITHM_EQUALIZATION, 0, {0, 0, 0, 0, 0}, false, run_equalization},
+    {HQI_ALGORITHM_FINETUNE, 2, {0, 0, 1024, 1024, 1024}, true, NULL},
+    {HQI_ALGORITHM_ADAROUND, 3, {0, 0, 0, 256, 1024}, true, NULL},
+    {HQI_ALGORITHM_BIAS_CORRECTION, 1, {0, 0, 0, 0, 0}, true, run_bias_correction},
+};
+
+/* Whether row `a` runs, and why, into `why`. */
+static bool algorithm_decided(const run_t *r, const algorithm_t *a, char *why, size_t size)
+{
+    int policy = r->work.cfg.policy[a->id];
+    if (policy >= 0) {
+        snprintf(why, size, "policy=%s in the script", policy ? "enabled" : "disabled");
+        return policy == 1;
+    }
+    snprintf(why, size, "level %d %s %d", r->level, r->level >= a->min_level ? ">=" : "<",
+             a->min_level);
+    return r->level >= a->min_level;
+}
+
+/* The samples row `a` runs on at the run's level; `note` says when the dataset has fewer than
+ * the level wants (the algorithm then runs on what there is). */
+static int64_t algorithm_images(const run_t *r, const algorithm_t *a, char *note, size_t size)
+{
+    note[0] = '\0';
+    int64_t wanted = a->images[r->level];
+    if (wanted == 0)
+        return 0;
+    int64_t usable = r->holdout.usable;
+    if (wanted <= usable) {
+        snprintf(note, size, " on %lld images", (long long)wanted);
+        return wanted;
+    }
+    snprintf(note, size,
+             " on %lld images: level %d wants %lld, the dataset has %lld%s, so it runs on what "
+             "there is",
+             (long long)usable, r->level, (long long)wanted, (long long)usable,
+             r->holdout.on_calibration ? "" : " besides the held-back samples");
+    return usable;
+}
+
+/* The held-back samples and the float outputs on them, made before the first measurement. */
+static hq_status_t probe_open(run_t *r, hq_error_t *err)
+{
+    if (r->probe)
+        return HQ_OK;
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st = hqi_sqnr_probe_create(w->graph, w->fpo, r->calib,
+                                           r->names_ok ? r->input_names : NULL, &r->holdout,
+                                           r->batch, r->options->threads, &r->probe, err);
+    if (st == HQ_OK)
+        st = hqi_sqnr_probe_measure(r->probe, r->q, &r->sqnr, err);
+    if (st != HQ_OK)
+        return st;
+    if (r->holdout.on_calibration)
+        hqi_logf(&w->log, HQ_LOG_INFO,
+                 "output SQNR measured on %lld calibration sample(s): the dataset has no sample "
+                 "beyond calibset_size %lld to hold back; %.2f dB before post-quantization "
+                 "algorithms",
+                 (long long)r->holdout.count, (long long)r->calibset, r->sqnr);
+    else
+        hqi_logf(&w->log, HQ_LOG_INFO,
+                 "output SQNR measured on %lld held-back sample(s) [%lld, %lld) that calibration "
+                 "did not see; %.2f dB before post-quantization algorithms",
+                 (long long)r->holdout.count, (long long)r->holdout.first,
+                 (long long)(r->holdout.first + r->holdout.count), r->sqnr);
+    return HQ_OK;
+}
+
+/* Runs (or says why it skips) every row of one phase: the float rows before calibration, the
+ * integer rows after the integer params are built. One line per row. */
+static hq_status_t run_algorithms(run_t *r, bool on_integers, bool build_integer, hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    for (size_t k = 0; k < sizeof algorithms / sizeof algorithms[0]; k++) {
+        const algorithm_t *a = &algorithms[k];
+        const char *name = hqi_algorithm_names[a->id];
+        char why[160], note[200], detail[160] = "";
+        if (a->on_integers != on_integers)
+            continue;
+        if (!algorithm_decided(r, a, why, sizeof why)) {
+            hqi_logf(&w->log, HQ_LOG_INFO, "%s: skipped (%s)", name, why);
+            continue;
+        }
+        if (!a->run) {
+            hqi_logf(&w->log, HQ_LOG_WARNING, "%s: not available in hq, skipped (%s asks for it)",
+                     name, why);
+            continue;
+        }
+        if (on_integers && !build_integer) {
+            hqi_logf(&w->log, HQ_LOG_INFO, "%s: skipped (no integer params are built)", name);
+            continue;
+        }
+        int64_t images = algorithm_images(r, a, note, sizeof note);
+        double before = 0;
+        hq_status_t st = on_integers ? probe_open(r, err) : HQ_OK;
+        before = r->sqnr;
+        double t0 = seconds_now();
+        if (st == HQ_OK)
+            st = a->run(r, images, detail, sizeof detail, err);
+        double seconds = seconds_now() - t0;
+        if (st == HQ_OK && on_integers)
+            st = hqi_sqnr_probe_measure(r->probe, r->q, &r->sqnr, err);
+        if (st != HQ_OK)
+            return st;
+        if (on_integers)
+            hqi_logf(&w->log, HQ_LOG_INFO,
+                     "%s: run (%s)%s: %s, %.2f s; output SQNR %.2f -> %.2f dB, gain %+.2f dB on "
+                     "%s samples",
+                     name, why, note, detail, seconds, before, r->sqnr, r->sqnr - before,
+                     r->holdout.on_calibration ? "calibration" : "held-back");
+        else
+            hqi_logf(&w->log, HQ_LOG_INFO,
+                     "%s: run (%s)%s: %s, %.2f s; gain not measured (it acts before calibration: "
+                     "compare with policy=disabled)",
+                     name, why, note, detail, seconds);
+    }
+    return HQ_OK;
+}
+
+static hq_status_t run_equalization(run_t *r, int64_t images, char *detail, size_t size,
+                                    hq_error_t *err)
+{
+    (void)images;
+    hq_status_t st = hqi_equalize(r->work.graph, r->work.fpo, &r->pairs, &r->work.log, err);
+    snprintf(detail, size, "%d pair(s) equalized", r->pairs);
+    return st;
+}
+
+/* Analytic: the corrected float biases go through the builder again. Iterative: the integer
+ * biases are corrected layer by layer on the quantized network. */
+static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, size_t size,
+                                       hq_error_t *err)
+{
+    (void)images;
+    hqi_optimize_work_t *w = &r->work;
+    hq_status_t st;
+    if (r->bias_mode == HQI_BIAS_ITERATIVE) {
+        st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
+                                        r->names_ok ? r->input_names : NULL, r->calibset,
+                                        r->batch, r->options->threads, &r->corrected, err);
+    } else {
+        hq_npz_t *corrected = NULL, *q = NULL;
+        st = hqi_bias_correct(w->graph, w->fpo, r->cal, r->dec, &corrected, &r->corrected, err);
+        if (st == HQ_OK)
+            st = hqi_quant_build_params(w->graph, corrected, r->dec, &q, err);
+        hq_npz_destroy(corrected);
+        if (st == HQ_OK) {
+            hq_npz_destroy(r->q);
+            r->q = q;
+        }
+    }
+    snprintf(detail, size, "%s, %d layer(s) corrected",
+             r->bias_mode == HQI_BIAS_ITERATIVE ? "iterative" : "analytic", r->corrected);
+    return st;
+}
+
+/* Model modifications and configuration, batch-norm folding and the float algorithms. */
 static hq_status_t run_float_optimizations(run_t *r, hq_error_t *err)
 {
     hqi_optimize_work_t *w = &r->work;
@@ -194,22 +387,17 @@ static hq_status_t run_float_optimizations(run_t *r, hq_error_t *err)
         st = hqi_fold_batch_norms(w->graph, w->native, w->fpo, &r->folded, &w->log, err);
     if (st == HQ_OK && !hq_graph_is_finalized(w->graph))
         st = hq_graph_finalize(w->graph, r->path, err);
-    int level = w->cfg.optimization_level;
-    bool equalize = w->cfg.equalization >= 0 ? w->cfg.equalization == 1 : level >= 1;
-    r->bias_correction = w->cfg.bias_correction >= 0 ? w->cfg.bias_correction == 1 : level >= 2;
-    if (st == HQ_OK && equalize)
-        st = hqi_equalize(w->graph, w->fpo, &r->pairs, &w->log, err);
     if (st != HQ_OK)
         return st;
-    if (level >= 3)
-        hqi_logf(&w->log, HQ_LOG_INFO,
-                 "optimization_level %d runs what level 2 runs in hq (no finetune or "
-                 "adaround)",
-                 level);
-    hqi_logf(&w->log, HQ_LOG_INFO,
-             "float optimizations: %d batch norm(s) folded, equalization %s (%d pair(s))",
-             r->folded, equalize ? "on" : "off", r->pairs);
-    return HQ_OK;
+    r->level = w->cfg.optimization_level;
+    r->bias_mode = w->cfg.bias_mode >= 0 ? w->cfg.bias_mode : HQI_BIAS_ITERATIVE;
+    if (w->cfg.optimization_level_line > 0)
+        hqi_logf(&w->log, HQ_LOG_INFO, "optimization level %d (%s:%d)", r->level,
+                 w->script_name, w->cfg.optimization_level_line);
+    else
+        hqi_logf(&w->log, HQ_LOG_INFO, "optimization level %d (the default)", r->level);
+    hqi_logf(&w->log, HQ_LOG_INFO, "batch norms: %d folded", r->folded);
+    return run_algorithms(r, false, false, err);
 }
 
 /* The layer-addressed commands, which see the final graph. */
@@ -244,6 +432,7 @@ static hq_status_t run_calibration(run_t *r, hq_dataset_t *calib, hq_error_t *er
                  (long long)calibset, (long long)available, (long long)available);
         calibset = available;
     }
+    r->holdout = hqi_holdout_split(available, calibset, HQI_HOLDOUT_MAX);
     double t1 = seconds_now();
     r->calib = calib;
     r->calibset = calibset;
@@ -310,35 +499,20 @@ static void run_lut_ranges(run_t *r)
     }
 }
 
-/* Bias correction (on the params handed to the builder only), then the integer params; without
- * build_integer an empty set that the statistics go into. */
+/* The integer params, then the algorithms that act on them; without build_integer an empty set
+ * that the statistics go into. */
 static hq_status_t run_integer_params(run_t *r, bool build_integer, hq_error_t *err)
 {
     hqi_optimize_work_t *w = &r->work;
-    hq_status_t st = HQ_OK;
-    if (r->bias_correction && !w->cfg.bias_iterative) {
-        st = hqi_bias_correct(w->graph, w->fpo, r->cal, r->dec, &r->build_params, &r->corrected,
-                              err);
-        if (st != HQ_OK)
-            return st;
-        hqi_logf(&w->log, HQ_LOG_INFO, "bias correction: %d layer(s) corrected", r->corrected);
-    }
-    if (!build_integer)
-        return hq_npz_create(&r->q, err);
-    st = hqi_quant_build_params(w->graph, r->build_params ? r->build_params : w->fpo, r->dec, &r->q,
-                                err);
-    if (st == HQ_OK)
+    hq_status_t st = build_integer
+                         ? hqi_quant_build_params(w->graph, w->fpo, r->dec, &r->q, err)
+                         : hq_npz_create(&r->q, err);
+    if (st == HQ_OK && build_integer)
         hqi_logf(&w->log, HQ_LOG_INFO, "integer params: %zu arrays", hq_npz_count(r->q));
-    if (st == HQ_OK && r->bias_correction && w->cfg.bias_iterative) {
-        double t0 = seconds_now();
-        st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
-                                        r->names_ok ? r->input_names : NULL, r->calibset,
-                                        r->batch, r->options->threads, &r->corrected, err);
-        if (st == HQ_OK)
-            hqi_logf(&w->log, HQ_LOG_INFO,
-                     "bias correction (iterative): %d layer(s) corrected, %.2f s", r->corrected,
-                     seconds_now() - t0);
-    }
+    if (st == HQ_OK)
+        st = run_algorithms(r, true, build_integer, err);
+    hqi_sqnr_probe_destroy(r->probe);
+    r->probe = NULL;
     return st;
 }
 
@@ -435,7 +609,7 @@ static void run_close(run_t *r)
     hq_graph_destroy(r->work.graph);
     hq_npz_destroy(r->work.native);
     hq_npz_destroy(r->work.fpo);
-    hq_npz_destroy(r->build_params);
+    hqi_sqnr_probe_destroy(r->probe);
     hq_npz_destroy(r->q);
     hq_script_destroy(r->script_copy);
     hqi_calibration_destroy(r->cal);

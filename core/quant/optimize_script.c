@@ -26,9 +26,17 @@ void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg)
     cfg->optimization_level = 2;
     cfg->compression_level = -1;
     cfg->auto_4bit_ratio = -1.0;
-    cfg->equalization = -1;
-    cfg->bias_correction = -1;
+    for (int a = 0; a < HQI_ALGORITHM_COUNT; a++)
+        cfg->policy[a] = -1;
+    cfg->bias_mode = -1;
 }
+
+const char *const hqi_algorithm_names[HQI_ALGORITHM_COUNT] = {
+    [HQI_ALGORITHM_EQUALIZATION] = "equalization",
+    [HQI_ALGORITHM_FINETUNE] = "finetune",
+    [HQI_ALGORITHM_ADAROUND] = "adaround",
+    [HQI_ALGORITHM_BIAS_CORRECTION] = "bias_correction",
+};
 
 void hqi_optimize_work_clear(hqi_optimize_work_t *work)
 {
@@ -519,6 +527,8 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
         st = read_int_key(o, c, "optimization_level", 0, 4, &level, err);
         if (st == HQ_OK)
             st = read_int_key(o, c, "compression_level", 0, 5, &comp, err);
+        if (st == HQ_OK && hq_command_kwarg(c, "optimization_level"))
+            cfg->optimization_level_line = c->line;
         cfg->optimization_level = (int)level;
         cfg->compression_level = (int)comp;
         static const char *const known[] = {"optimization_level", "compression_level", NULL};
@@ -542,19 +552,27 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
         unknown_keys(o, c, known);
     } else if (strcmp(c->name, "pre_quantization_optimization") == 0 &&
                value_word(first, "equalization")) {
-        st = read_policy(o, c, &cfg->equalization, err);
+        st = read_policy(o, c, &cfg->policy[HQI_ALGORITHM_EQUALIZATION], err);
         static const char *const known[] = {"policy", NULL};
         unknown_keys(o, c, known);
     } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
                value_word(first, "bias_correction")) {
-        st = read_policy(o, c, &cfg->bias_correction, err);
+        st = read_policy(o, c, &cfg->policy[HQI_ALGORITHM_BIAS_CORRECTION], err);
         const hq_value_t *mode = hq_command_kwarg(c, "mode");
         if (st == HQ_OK && mode && !value_word(mode, "analytic") && !value_word(mode, "iterative"))
             st = script_error(o, c, err, "mode must be analytic or iterative");
         if (st == HQ_OK && mode)
-            cfg->bias_iterative = value_word(mode, "iterative");
+            cfg->bias_mode = value_word(mode, "iterative") ? HQI_BIAS_ITERATIVE : HQI_BIAS_ANALYTIC;
         static const char *const known[] = {"policy", "mode", NULL};
         unknown_keys(o, c, known);
+    } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
+               (value_word(first, "finetune") || value_word(first, "adaround"))) {
+        /* not in hq: the policy decides whether the level table says it was asked for; the
+           command stays "not applied" (handled is false) */
+        hqi_algorithm_t a =
+            value_word(first, "finetune") ? HQI_ALGORITHM_FINETUNE : HQI_ALGORITHM_ADAROUND;
+        st = read_policy(o, c, &cfg->policy[a], err);
+        *handled = false;
     } else {
         *handled = false;
     }

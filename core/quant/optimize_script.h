@@ -14,18 +14,33 @@
 #include "quant/quant_util.h"
 #include "quant/ranges.h"
 
+/* The optimization algorithms of optimization levels, in the order they run (optimize.c's level
+ * table has one row each); their names are the first word of pre_/post_quantization_optimization. */
+typedef enum hqi_algorithm {
+    HQI_ALGORITHM_EQUALIZATION,
+    HQI_ALGORITHM_FINETUNE,
+    HQI_ALGORITHM_ADAROUND,
+    HQI_ALGORITHM_BIAS_CORRECTION,
+    HQI_ALGORITHM_COUNT
+} hqi_algorithm_t;
+
+/* "equalization", "finetune", ... (static strings), indexed by hqi_algorithm_t. */
+extern const char *const hqi_algorithm_names[HQI_ALGORITHM_COUNT];
+
+enum { HQI_BIAS_ANALYTIC = 0, HQI_BIAS_ITERATIVE = 1 };
+
 /* Settings the script's configuration commands give (defaults in hqi_optimize_config_defaults). */
 typedef struct hqi_optimize_config {
     int64_t batch_size;     /* model_optimization_config(calibration, batch_size=8) */
     int64_t calibset_size;  /* ... calibset_size=64 */
     int optimization_level; /* model_optimization_flavor(optimization_level=2) */
+    int optimization_level_line; /* the script line that set it; 0: the default */
     int compression_level;  /* -1: not given */
     double auto_4bit_ratio; /* -1: not given */
-    int equalization;       /* -1: from the level, 0 disabled, 1 enabled */
-    int bias_correction;    /* -1: from the level, 0 disabled, 1 enabled */
-    bool bias_iterative;    /* bias_correction mode=iterative: measured on the quantized network
-                               layer by layer, corrected on the integer biases; false: the analytic
-                               form (mode=analytic, the default) */
+    int policy[HQI_ALGORITHM_COUNT]; /* per algorithm, the script's policy=: -1 not given (the
+                                        level decides), 0 disabled, 1 enabled */
+    int bias_mode;          /* bias_correction mode=: -1 not given (the level decides),
+                               HQI_BIAS_ANALYTIC or HQI_BIAS_ITERATIVE */
 } hqi_optimize_config_t;
 
 void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg);
