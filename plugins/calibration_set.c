@@ -32,9 +32,9 @@
 #define SCALE_LIMIT 1.5    /* mismatch: validation channel std this factor above or below */
 
 /* Calibration samples each optimization level needs for stable ranges (docs/inspectors.md):
- * every level calibrates ranges (min/max, percentiles) from one pass; level 2 adds bias
- * correction from per-channel means of the same pass, which settle before the range tails do;
- * levels 3-4 run what 2 runs in hq. */
+ * every level calibrates ranges (min/max, percentiles) from one pass; level 1 adds bias
+ * correction, which measures per-channel means on the same samples, and means settle before the
+ * range tails do; levels 2-4 add finetune and AdaRound, which hq does not have. */
 static const int NEEDED_BY_LEVEL[5] = {64, 64, 64, 64, 64};
 
 /* One input of the dataset: its shape and what the pass gathered. */

@@ -4,10 +4,11 @@
  * As the original tool: an info with the optimization level and whether it is implicit (no
  * `model_optimization_flavor(optimization_level=N)`, hq's default 2) or explicit, and one info per
  * post-quantization feature (bias_correction, finetune, adaround) saying whether it is enabled.
- * Explicit level below 2: the original offers one level more; in hq level 2 is everything there is
- * (docs/quantizer.md: 0 = no equalization and no bias correction, 1 = no bias correction, 3 and 4
- * = 2), so the line offered is `optimization_level=2` (a yes/no group, default yes). Explicit 2-4:
- * an info that no level does more in hq. Implicit level with features configured by hand: the
+ * Explicit level 0: the original offers one level more; in hq level 1 already runs everything
+ * there is (docs/quantizer.md: 0 = equalization only, 1 + bias correction, 2-4 add finetune and
+ * AdaRound, which hq does not have), so the line offered is the default `optimization_level=2` (a
+ * yes/no group, default yes). Explicit 1-4: an info that no level does more in hq. Implicit level
+ * with features configured by hand: the
  * original's "non-default config" info. Beyond it: bias correction switched off by the script is
  * a warning with the line that enables it; finetune/adaround requested is an info saying hq does
  * not apply them. The original indexed its feature table by name and crashed when the one feature
@@ -63,7 +64,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     for (int k = 0; k < 3; k++) {
         int p = policy(ctx, features[k]);
         configured += p >= 0;
-        bool on = p == 1 || (p < 0 && k == 0 && level >= 2);
+        bool on = p == 1 || (p < 0 && k == 0 && level >= 1);
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0, "%s is %s%s", features[k],
                   on ? "enabled" : "disabled",
                   p >= 0   ? " (model script)"
@@ -81,8 +82,8 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                   "adds to each layer is left uncorrected");
         insp_recommend(ctx, HQ_DIAG_WARNING, -1,
                        "post_quantization_optimization(bias_correction, policy=enabled)",
-                       "bias correction removes the mean error of quantized layers (analytic in "
-                       "hq: it costs no training)",
+                       "bias correction removes the mean error of quantized layers (it costs "
+                       "no training: one pass over the calibration set)",
                        "bias_correction", HQ_GROUP_YES_NO, "Enable bias correction?",
                        HQ_ANSWER_YES);
     }
@@ -92,18 +93,19 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                       "Non-default configuration with the implicit optimization level");
         return HQ_OK;
     }
-    if (level < DEFAULT_LEVEL) {
+    if (level < 1) {
         insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, n, 1,
-                  "optimization_level=%g turns off %s: raising it costs seconds in hq", level,
-                  level < 1 ? "equalization and bias correction" : "bias correction");
+                  "optimization_level=%g turns off bias correction: raising it costs seconds in "
+                  "hq",
+                  level);
         insp_recommend(ctx, HQ_DIAG_WARNING, -1, "model_optimization_flavor(optimization_level=2)",
-                       "level 2 adds equalization and analytic bias correction, everything hq "
-                       "has (the original tool offers one level more at a time)",
+                       "from level 1 on hq adds iterative bias correction, everything it has (the "
+                       "original tool offers one level more at a time)",
                        "optimization_level", HQ_GROUP_YES_NO,
                        "Would you like to increase the optimization level?", HQ_ANSWER_YES);
     } else {
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,
-                  "optimization_level=%g: hq runs everything it has from level 2 on; for more "
+                  "optimization_level=%g: hq runs everything it has from level 1 on; for more "
                   "accuracy see the advanced commands of hq-alls(5) (precision_mode, clipping)",
                   level);
     }

@@ -361,7 +361,8 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
     if (r->bias_mode == HQI_BIAS_ITERATIVE) {
         st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
                                         r->names_ok ? r->input_names : NULL, r->calibset,
-                                        r->batch, r->options->threads, &r->corrected, err);
+                                        r->batch, r->options->threads, 0, &r->corrected,
+                                        err);
     } else {
         hq_npz_t *corrected = NULL, *q = NULL;
         st = hqi_bias_correct(w->graph, w->fpo, r->cal, r->dec, &corrected, &r->corrected, err);

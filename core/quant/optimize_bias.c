@@ -177,10 +177,241 @@ static hq_status_t measure_layer(const hq_graph_t *graph, const hq_npz_t *q, hq_
     return st;
 }
 
+/* The correction of one layer from the per-channel sums of its measured output (m), in place
+ * on bias:0 of q. Returns whether any bias changed. */
+static bool correct_layer(const hqi_stats_t *f, const hq_tensor_t *bias, const hq_tensor_t *ks,
+                          double s_in, const channel_means_t *m, int64_t count)
+{
+    int64_t *b = bias->data;
+    const float *w_scale = ks->data;
+    bool changed = false;
+    for (int64_t c = 0; c < m->channels; c++) {
+        double error = m->sum[c] / (double)count - f->channel_mean_sum[c] / (double)f->samples;
+        double acc_scale = s_in * (double)w_scale[c];
+        if (!(acc_scale > 0) || !isfinite(error))
+            continue;
+        int64_t delta = hqrt_round_double(error / acc_scale);
+        int64_t corrected = hqrt_clamp64(b[c] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
+        changed = changed || corrected != b[c];
+        b[c] = corrected;
+    }
+    return changed;
+}
+
+/* The integer bias and kernel scale of a layer the iterative form corrects, or false. */
+static bool correction_params(const hq_graph_t *graph, const hqi_calibration_t *cal,
+                              const hq_npz_t *q, int i, const hq_tensor_t **bias,
+                              const hq_tensor_t **ks)
+{
+    const hq_layer_t *l = hq_graph_layer(graph, i);
+    const hqi_stats_t *f = &cal->layers[i];
+    if (!correctable(graph, l) || !f->seen || f->samples < 1)
+        return false;
+    *bias = hqi_param(q, l, "bias:0");
+    *ks = hqi_param(q, l, "kernel_scale:0");
+    int64_t cout = f->channels;
+    return *bias && *ks && (*bias)->dtype == HQ_DTYPE_INT64 && (*ks)->dtype == HQ_DTYPE_FLOAT32 &&
+           hq_tensor_count(*bias) == cout && hq_tensor_count(*ks) == cout;
+}
+
+/* One full pass of the quantized network per corrected layer. */
+static hq_status_t correct_by_passes(const hq_graph_t *graph, const hqi_calibration_t *cal,
+                                     hq_npz_t *q, hq_dataset_t *data, const int *source,
+                                     float *const *buffers, int64_t count, int64_t batch_size,
+                                     int threads, channel_means_t *m, int *corrected,
+                                     hq_error_t *err)
+{
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    hqi_qemu_t *qemu = NULL;
+    hq_status_t st = HQ_OK;
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        int i = order[t];
+        const hq_tensor_t *bias = NULL, *ks = NULL;
+        if (!correction_params(graph, cal, q, i, &bias, &ks))
+            continue;
+        m->layer = i;
+        m->channels = cal->layers[i].channels;
+        st = measure_layer(graph, q, data, source, buffers, count, batch_size, threads, m, &qemu,
+                           err);
+        if (st != HQ_OK)
+            break;
+        double s_in = hqi_qemu_layer(qemu, hq_graph_layer(graph, i)->inputs[0])->scale;
+        correct_layer(&cal->layers[i], bias, ks, s_in, m, count);
+        (*corrected)++;
+    }
+    hqi_qemu_destroy(qemu);
+    return st;
+}
+
+static size_t code_bytes(int bits)
+{
+    return bits > 8 ? 2u : 1u;
+}
+
+/* Per layer, the topological step of its last reader (its own step when nothing reads it). */
+static int *last_readers(const hq_graph_t *graph)
+{
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    int *last = calloc((size_t)hq_graph_layer_count(graph) + 1, sizeof *last);
+    for (int t = 0; last && t < order_count; t++) {
+        const hq_layer_t *l = hq_graph_layer(graph, order[t]);
+        last[order[t]] = t > last[order[t]] ? t : last[order[t]];
+        for (int k = 0; k < l->input_count; k++)
+            last[l->inputs[k]] = t > last[l->inputs[k]] ? t : last[l->inputs[k]];
+    }
+    return last;
+}
+
+/* Bytes of output codes (all ports, `count` samples) of layer i. */
+static int64_t layer_code_bytes(const hq_graph_t *graph, const hqi_qemu_t *qemu, int i,
+                                int64_t count)
+{
+    const hq_layer_t *l = hq_graph_layer(graph, i);
+    int64_t bytes = 0;
+    for (int p = 0; p < hq_layer_port_count(l); p++) {
+        hq_shape_t s = hq_layer_port_shape(l, p);
+        int64_t n = (int64_t)code_bytes(hqi_qemu_layer(qemu, i)->bits) * count;
+        for (int d = 1; d < s.ndim; d++)
+            n *= s.dims[d];
+        bytes += n;
+    }
+    return bytes;
+}
+
+/* The most bytes of codes the walk below holds at once. */
+static int64_t walk_peak_bytes(const hq_graph_t *graph, const hqi_qemu_t *qemu, const int *last,
+                               int64_t count)
+{
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    int64_t live = 0, peak = 0;
+    for (int t = 0; t < order_count; t++) {
+        live += layer_code_bytes(graph, qemu, order[t], count);
+        peak = live > peak ? live : peak;
+        for (int j = 0; j <= t; j++)
+            if (last[order[j]] == t)
+                live -= layer_code_bytes(graph, qemu, order[j], count);
+    }
+    return peak;
+}
+
+/* One walk through the layers in topological order, every layer run once on all `count` samples
+ * from the codes its producers left (a corrected layer twice: measured, then run again with its
+ * corrected bias); codes are freed after their last reader. The same codes, sums and corrections
+ * as correct_by_passes, without re-running the layers before each corrected one. */
+static hq_status_t correct_by_walk(const hq_graph_t *graph, const hqi_calibration_t *cal,
+                                   hq_npz_t *q, hq_dataset_t *data, const int *source,
+                                   float *const *buffers, int64_t count, int64_t batch_size,
+                                   int threads, const int *last, channel_means_t *m,
+                                   hqi_qemu_t **qemu, int *corrected, hq_error_t *err)
+{
+    int layers = hq_graph_layer_count(graph), order_count = 0, in_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    const int *ins = hq_graph_inputs(graph, &in_count);
+    void ***codes = calloc((size_t)layers + 1, sizeof *codes);
+    hq_status_t st = codes ? HQ_OK : hqi_nomem(err, "bias correction (iterative)");
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        int i = order[t];
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        const hqi_qlayer_t *ql = hqi_qemu_layer(*qemu, i);
+        int ports = hq_layer_port_count(l);
+        int64_t per_sample[256] = {0};
+        if (ports > 256 || l->input_count > 64) {
+            st = hqi_error(err, HQ_ERR_LIMIT, "bias correction (iterative): layer '%s': too many "
+                           "inputs or outputs", l->name);
+            break;
+        }
+        codes[i] = calloc((size_t)ports, sizeof *codes[i]);
+        if (!codes[i])
+            st = hqi_nomem(err, "bias correction (iterative)");
+        for (int p = 0; p < ports && st == HQ_OK; p++) {
+            hq_shape_t s = hq_layer_port_shape(l, p);
+            per_sample[p] = 1;
+            for (int d = 1; d < s.ndim; d++)
+                per_sample[p] *= s.dims[d];
+            if (!(codes[i][p] = malloc((size_t)(per_sample[p] * count) * code_bytes(ql->bits) + 1)))
+                st = hqi_nomem(err, "bias correction (iterative)");
+        }
+        if (st != HQ_OK)
+            break;
+        if (l->type == HQ_LAYER_INPUT) {
+            int k = 0;
+            while (k < in_count && ins[k] != i)
+                k++;
+            if (k == in_count)
+                st = hqi_error(err, HQ_ERR_INVALID, "bias correction (iterative): input layer "
+                               "'%s' is not an input of the graph", l->name);
+            for (int64_t first = 0; first < count && st == HQ_OK; first += batch_size) {
+                int64_t b = count - first < batch_size ? count - first : batch_size;
+                st = hq_dataset_read(data, source[k], first, b, buffers[k], err);
+                if (st == HQ_OK)
+                    hqi_qemu_quantize(ql, buffers[k], b * per_sample[0],
+                                      (char *)codes[i][0] +
+                                          (size_t)(first * per_sample[0]) * code_bytes(ql->bits));
+            }
+        } else {
+            const void *in_codes[64];
+            for (int k = 0; k < l->input_count; k++)
+                in_codes[k] = codes[l->inputs[k]][l->input_ports[k]];
+            st = hqi_qemu_run_layer(*qemu, i, count, in_codes, codes[i], err);
+            const hq_tensor_t *bias = NULL, *ks = NULL;
+            if (st == HQ_OK && correction_params(graph, cal, q, i, &bias, &ks)) {
+                /* the sums of add_channel_means, batch after batch as the full passes take them */
+                m->layer = i;
+                m->channels = cal->layers[i].channels;
+                memset(m->sum, 0, sizeof(double) * (size_t)m->channels);
+                hq_shape_t s = hq_layer_port_shape(l, 0);
+                for (int64_t first = 0; first < count; first += batch_size) {
+                    int64_t b = count - first < batch_size ? count - first : batch_size;
+                    float *x = buffers[in_count];
+                    hqi_qemu_dequantize(ql,
+                                        (const char *)codes[i][0] +
+                                            (size_t)(first * per_sample[0]) * code_bytes(ql->bits),
+                                        b * per_sample[0], x);
+                    s.dims[0] = b;
+                    add_channel_means(m, i, 0, &s, x, NULL);
+                }
+                double s_in = hqi_qemu_layer(*qemu, l->inputs[0])->scale;
+                if (correct_layer(&cal->layers[i], bias, ks, s_in, m, count)) {
+                    hqi_qemu_destroy(*qemu);
+                    *qemu = NULL;
+                    st = hqi_qemu_create(graph, q, "bias correction (iterative)", qemu, err);
+                    if (st == HQ_OK && threads > 0)
+                        st = hqi_qemu_set_threads(*qemu, threads, err);
+                    if (st == HQ_OK)
+                        st = hqi_qemu_run_layer(*qemu, i, count, in_codes, codes[i], err);
+                }
+                (*corrected)++;
+            }
+        }
+        /* free what no later layer reads */
+        for (int j = 0; j <= t; j++) {
+            int k = order[j];
+            if (last[k] != t || !codes[k])
+                continue;
+            for (int p = 0; p < hq_layer_port_count(hq_graph_layer(graph, k)); p++)
+                free(codes[k][p]);
+            free(codes[k]);
+            codes[k] = NULL;
+        }
+    }
+    for (int i = 0; codes && i < layers; i++) {
+        if (!codes[i])
+            continue;
+        for (int p = 0; p < hq_layer_port_count(hq_graph_layer(graph, i)); p++)
+            free(codes[i][p]);
+        free(codes[i]);
+    }
+    free(codes);
+    return st;
+}
+
 hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibration_t *cal,
                                        hq_npz_t *q, hq_dataset_t *data, char *const *input_names,
                                        int64_t count, int64_t batch_size, int threads,
-                                       int *corrected, hq_error_t *err)
+                                       int64_t cache_limit, int *corrected, hq_error_t *err)
 {
     *corrected = 0;
     int64_t available = hq_dataset_count(data);
@@ -188,14 +419,16 @@ hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibr
         count = available;
     if (batch_size < 1)
         batch_size = 8;
-    int in_count = 0, order_count = 0, max_channels = 1;
+    if (cache_limit == 0)
+        cache_limit = HQI_BIAS_CACHE_BYTES;
+    int in_count = 0, max_channels = 1;
     const int *ins = hq_graph_inputs(graph, &in_count);
-    const int *order = hq_graph_topo_order(graph, &order_count);
     for (int i = 0; i < hq_graph_layer_count(graph); i++)
         if (cal->layers[i].channels > max_channels)
             max_channels = cal->layers[i].channels;
     int *source = calloc((size_t)in_count + 1, sizeof *source);
-    float **buffers = calloc((size_t)in_count + 1, sizeof *buffers);
+    /* one batch of each input, and one of the largest layer output for the walk's sums */
+    float **buffers = calloc((size_t)in_count + 2, sizeof *buffers);
     channel_means_t m = {0};
     m.sum = calloc((size_t)max_channels, sizeof *m.sum);
     hq_status_t st =
@@ -212,40 +445,35 @@ hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibr
             !(buffers[k] = malloc(bytes)))
             st = hqi_nomem(err, "bias correction (iterative)");
     }
-    hqi_qemu_t *qemu = NULL;
-    for (int t = 0; t < order_count && st == HQ_OK; t++) {
-        int i = order[t];
-        const hq_layer_t *l = hq_graph_layer(graph, i);
-        const hqi_stats_t *f = &cal->layers[i];
-        if (!correctable(graph, l) || !f->seen || f->samples < 1)
-            continue;
-        const hq_tensor_t *bias = hqi_param(q, l, "bias:0");
-        const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
-        int64_t cout = f->channels;
-        if (!bias || !ks || bias->dtype != HQ_DTYPE_INT64 || ks->dtype != HQ_DTYPE_FLOAT32 ||
-            hq_tensor_count(bias) != cout || hq_tensor_count(ks) != cout)
-            continue;
-        m.layer = i;
-        m.channels = cout;
-        st = measure_layer(graph, q, data, source, buffers, count, batch_size, threads, &m, &qemu,
-                           err);
-        if (st != HQ_OK)
-            break;
-        double s_in = hqi_qemu_layer(qemu, l->inputs[0])->scale;
-        int64_t *b = bias->data;
-        const float *w_scale = ks->data;
-        for (int64_t c = 0; c < cout; c++) {
-            double error = m.sum[c] / (double)count - f->channel_mean_sum[c] / (double)f->samples;
-            double acc_scale = s_in * (double)w_scale[c];
-            if (!(acc_scale > 0) || !isfinite(error))
-                continue;
-            int64_t delta = hqrt_round_double(error / acc_scale);
-            b[c] = hqrt_clamp64(b[c] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
-        }
-        (*corrected)++;
+    int64_t largest = 1;
+    for (int i = 0; i < hq_graph_layer_count(graph); i++) {
+        hq_shape_t s = hq_layer_port_shape(hq_graph_layer(graph, i), 0);
+        int64_t size = 1;
+        for (int d = 1; d < s.ndim; d++)
+            size *= s.dims[d];
+        largest = size > largest ? size : largest;
     }
+    size_t bytes;
+    if (st == HQ_OK && (!hqi_mul_size((size_t)largest, (size_t)batch_size * sizeof(float), &bytes) ||
+                        !(buffers[in_count] = malloc(bytes))))
+        st = hqi_nomem(err, "bias correction (iterative)");
+    hqi_qemu_t *qemu = NULL;
+    int *last = st == HQ_OK ? last_readers(graph) : NULL;
+    if (st == HQ_OK && !last)
+        st = hqi_nomem(err, "bias correction (iterative)");
+    if (st == HQ_OK)
+        st = hqi_qemu_create(graph, q, "bias correction (iterative)", &qemu, err);
+    if (st == HQ_OK && threads > 0)
+        st = hqi_qemu_set_threads(qemu, threads, err);
+    if (st == HQ_OK && cache_limit > 0 && walk_peak_bytes(graph, qemu, last, count) <= cache_limit)
+        st = correct_by_walk(graph, cal, q, data, source, buffers, count, batch_size, threads,
+                             last, &m, &qemu, corrected, err);
+    else if (st == HQ_OK)
+        st = correct_by_passes(graph, cal, q, data, source, buffers, count, batch_size, threads,
+                               &m, corrected, err);
     hqi_qemu_destroy(qemu);
-    for (int k = 0; buffers && k < in_count; k++)
+    free(last);
+    for (int k = 0; buffers && k <= in_count; k++)
         free(buffers[k]);
     free(buffers);
     free(source);

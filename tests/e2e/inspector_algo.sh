@@ -33,7 +33,7 @@ check small $P --quiet --finding 'info:-:Calibset size is 16, lower than the def
 diag bad bad -d "$work/calib_rgb.npy" --order $P,$Q
 check bad $P --quiet --finding 'info:-:Calibset size is 16' --finding 'info:-:Equalization is disabled'
 check bad $Q --finding 'info:-:Explicit optimization level: 0' \
-  --finding 'warning:-:optimization_level=0 turns off equalization and bias correction' \
+  --finding 'warning:-:optimization_level=0 turns off bias correction' \
   --finding 'warning:-:Bias correction is disabled in the model script' \
   --finding 'info:-:finetune is enabled (model script)' \
   --finding 'info:-:finetune is requested, but hq does not train' \
@@ -41,7 +41,7 @@ check bad $Q --finding 'info:-:Explicit optimization level: 0' \
   --accepted 'warning:-:post_quantization_optimization(bias_correction, policy=enabled)'
 diag level3 level3 --order $Q
 check level3 $Q --quiet --finding 'info:-:Explicit optimization level: 3' \
-  --finding 'info:-:hq runs everything it has from level 2 on'
+  --finding 'info:-:hq runs everything it has from level 1 on'
 
 # combinations: hq optimize of the tiny 4x4 model with each script (the script travels in the
 # archive), then both inspectors; a crash or a refused recommendation line fails

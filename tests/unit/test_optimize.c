@@ -1066,6 +1066,81 @@ static void iterative_bias_correction_zeroes_the_mean_error_of_each_channel(void
     hq_graph_destroy(g);
 }
 
+/* The walk that runs every layer once on cached codes and the full passes before each corrected
+ * layer give the same integer params, byte for byte, on a network with a branch and a 16-bit
+ * layer. */
+static void iterative_bias_correction_by_walk_matches_full_passes(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", 6, 6, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_RELU);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, 3, 8, 6, 1, HQ_ACT_LINEAR);
+    int c3 = test_add_layer(g, "conv3", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c3, 1, 8, 6, 0, HQ_ACT_LINEAR);
+    int add = test_add_layer(g, "ew_add1", HQ_LAYER_EW_ADD, c2);
+    test_connect(g, c3, 0, add);
+    int c4 = test_add_layer(g, "conv4", HQ_LAYER_CONV, add);
+    test_set_conv(g, c4, 3, 6, 5, 1, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c4);
+    test_finalize(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    conv_params(params, g, c1, 111, NULL);
+    conv_params(params, g, c2, 121, NULL);
+    conv_params(params, g, c3, 131, NULL);
+    conv_params(params, g, c4, 141, NULL);
+    hq_dataset_t *ds = dataset_of(g, 21, 6, 6, 3, -1.0f, 2.0f, 151, NULL);
+    hq_archive_t *a = archive_of(g, params);
+    hq_script_t *s = script_of("quantization_param({conv*}, precision_mode=a8_w4)\n"
+                               "quantization_param(conv4, precision_mode=a8_w8_a16)\n"
+                               "model_optimization_config(calibration, batch_size=4)\n"
+                               "post_quantization_optimization(bias_correction, policy=disabled)\n");
+    hqi_optimize_result_t result;
+    hq_error_t err = {0};
+    if (hqi_optimize_run(a, s, ds, NULL, true, &result, &err))
+        fail_msg("optimize: %s", err.message);
+    hq_script_destroy(s);
+    hq_graph_t *qg = NULL;
+    hq_npz_t *q = NULL, *copies[2];
+    assert_int_equal(hq_archive_graph(a, &qg, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    int64_t limits[2] = {0, -1};
+    int corrected[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(hq_npz_create(&copies[k], NULL), HQ_OK);
+        for (size_t i = 0; i < hq_npz_count(q); i++)
+            assert_int_equal(hq_npz_put_copy(copies[k], hq_npz_key(q, i), hq_npz_get_index(q, i),
+                                             NULL),
+                             HQ_OK);
+        if (hqi_bias_correct_iterative(qg, result.calibration, copies[k], ds, NULL, 21, 4, 2,
+                                       limits[k], &corrected[k], &err))
+            fail_msg("iterative: %s", err.message);
+    }
+    assert_int_equal(corrected[0], 4);
+    assert_int_equal(corrected[1], 4);
+    int changed = 0;
+    for (size_t i = 0; i < hq_npz_count(q); i++) {
+        const char *key = hq_npz_key(q, i);
+        const hq_tensor_t *t0 = hq_npz_get(copies[0], key), *t1 = hq_npz_get(copies[1], key);
+        assert_int_equal(t0->nbytes, t1->nbytes);
+        if (memcmp(t0->data, t1->data, t1->nbytes))
+            fail_msg("%s differs between the walk and the full passes", key);
+        changed += memcmp(t0->data, hq_npz_get_index(q, i)->data, t0->nbytes) != 0;
+    }
+    assert_int_equal(changed, 4); /* the four biases, and nothing else */
+    for (int k = 0; k < 2; k++)
+        hq_npz_destroy(copies[k]);
+    hqi_optimize_result_free(&result);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- gains on held-back samples ------------------------------------------------------------ */
 
 static double sqnr_of(const float *ref, const float *got, int64_t n)
@@ -1180,6 +1255,7 @@ int main(void)
         cmocka_unit_test(calibset_size_limits_the_samples_run),
         cmocka_unit_test(bias_correction_subtracts_the_expected_weight_error),
         cmocka_unit_test(iterative_bias_correction_zeroes_the_mean_error_of_each_channel),
+        cmocka_unit_test(iterative_bias_correction_by_walk_matches_full_passes),
         cmocka_unit_test(gains_are_the_output_sqnr_on_the_held_back_samples),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
