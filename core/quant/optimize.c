@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "emulate/qemulator.h"
 #include "graph/hw_arch.h"
 #include "graph/layer_types.h"
 #include "numerics/lower.h"
@@ -114,6 +115,9 @@ typedef struct run {
     int folded, pairs, corrected; /* batch norms folded, pairs equalized, layers bias-corrected */
     hqi_holdout_t holdout;        /* the samples gains are measured on */
     hqi_sqnr_probe_t *probe;      /* measures them (NULL until an algorithm on integers runs) */
+    int emulation;                /* the quantized network can be emulated: -1 not known yet,
+                                     0 no (`no_emulation` says why), 1 yes */
+    hq_error_t no_emulation;
     double sqnr;                  /* output SQNR of `q` on the probe's samples, dB */
     hq_npz_t *q;                  /* the quantized params */
     hq_script_t *script_copy;     /* the script used, for the archive */
@@ -262,10 +266,23 @@ static int64_t algorithm_images(const run_t *r, const algorithm_t *a, char *note
     return usable;
 }
 
+/* Whether the quantized emulator runs the integer params (a layer type without a quantized
+ * kernel stops it): measurements and the iterative bias correction need it, the archive does not. */
+static bool quantized_emulation(run_t *r)
+{
+    if (r->emulation < 0) {
+        hqi_qemu_t *qemu = NULL;
+        r->emulation = hqi_qemu_create(r->work.graph, r->q, "quantized params", &qemu,
+                                       &r->no_emulation) == HQ_OK;
+        hqi_qemu_destroy(qemu);
+    }
+    return r->emulation == 1;
+}
+
 /* The held-back samples and the float outputs on them, made before the first measurement. */
 static hq_status_t probe_open(run_t *r, hq_error_t *err)
 {
-    if (r->probe)
+    if (r->probe || !quantized_emulation(r))
         return HQ_OK;
     hqi_optimize_work_t *w = &r->work;
     hq_status_t st = hqi_sqnr_probe_create(w->graph, w->fpo, r->calib,
@@ -315,18 +332,22 @@ static hq_status_t run_algorithms(run_t *r, bool on_integers, bool build_integer
             continue;
         }
         int64_t images = algorithm_images(r, a, note, sizeof note);
-        double before = 0;
         hq_status_t st = on_integers ? probe_open(r, err) : HQ_OK;
-        before = r->sqnr;
+        double before = r->sqnr;
         double t0 = seconds_now();
         if (st == HQ_OK)
             st = a->run(r, images, detail, sizeof detail, err);
         double seconds = seconds_now() - t0;
-        if (st == HQ_OK && on_integers)
+        if (st == HQ_OK && on_integers && r->probe)
             st = hqi_sqnr_probe_measure(r->probe, r->q, &r->sqnr, err);
         if (st != HQ_OK)
             return st;
-        if (on_integers)
+        if (on_integers && !r->probe)
+            hqi_logf(&w->log, HQ_LOG_INFO,
+                     "%s: run (%s)%s: %s, %.2f s; gain not measured: the quantized network "
+                     "cannot be emulated (%s)",
+                     name, why, note, detail, seconds, r->no_emulation.message);
+        else if (on_integers)
             hqi_logf(&w->log, HQ_LOG_INFO,
                      "%s: run (%s)%s: %s, %.2f s; output SQNR %.2f -> %.2f dB, gain %+.2f dB on "
                      "%s samples",
@@ -358,6 +379,13 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
     (void)images;
     hqi_optimize_work_t *w = &r->work;
     hq_status_t st;
+    if (r->bias_mode == HQI_BIAS_ITERATIVE && !quantized_emulation(r)) {
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "bias_correction: the iterative form measures on the quantized network, which "
+                 "cannot be emulated (%s): the analytic form instead",
+                 r->no_emulation.message);
+        r->bias_mode = HQI_BIAS_ANALYTIC;
+    }
     if (r->bias_mode == HQI_BIAS_ITERATIVE) {
         st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
                                         r->names_ok ? r->input_names : NULL, r->calibset,
@@ -468,7 +496,8 @@ static hq_status_t run_decisions(run_t *r, hq_error_t *err)
              (long long)comp->weight_bytes, (long long)r->memory, r->hw_arch);
     st = hqi_ranges_compute(w->graph, r->cal, r->ranges, r->dec, &w->log, err);
     if (st == HQ_OK)
-        st = hqi_weight_clip_compute(w->graph, w->fpo, r->ranges, r->dec, err);
+        st = hqi_weight_clip_compute(w->graph, w->fpo, r->ranges, r->dec, r->options->threads,
+                                     err);
     return st;
 }
 
@@ -627,6 +656,7 @@ hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in
 {
     static const hq_optimize_options_t none = {0};
     run_t r = {0};
+    r.emulation = -1;
     r.options = options ? options : &none;
     r.work.log.fn = r.options->log;
     r.work.log.user = r.options->log_user;

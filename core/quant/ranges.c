@@ -17,6 +17,7 @@
 #include "quant/precision.h"
 #include "quant/ranges.h"
 #include "runtime/hqrt_numerics.h"
+#include "util/threadpool.h"
 #include "util/util.h"
 
 /* Smallest range width handed to the integer builder: a layer that only ever output zeros still
@@ -316,9 +317,30 @@ void hqi_weight_clip_free(hqi_layer_quant_t *dec, int count)
     }
 }
 
-/* Per output channel least-MSE clips of one layer (kernel's last axis = output channels). */
+static hq_status_t weight_clips(const hq_graph_t *graph, const hq_npz_t *params,
+                                const hqi_range_request_t *req, hqi_layer_quant_t *dec,
+                                hqi_threadpool_t *pool, hq_error_t *err);
+
+/* One layer's per-channel search, one task per output channel. */
+typedef struct clip_job {
+    const float *w;
+    int64_t per_channel, cout;
+    int bits;
+    float *clips;
+} clip_job_t;
+
+static void clip_channel(void *context, int64_t c, int thread)
+{
+    (void)thread;
+    const clip_job_t *j = context;
+    j->clips[c] = (float)hqi_weight_clip_mmse(j->w + c, j->per_channel, j->cout, j->bits);
+}
+
+/* Per output channel least-MSE clips of one layer (kernel's last axis = output channels), the
+ * channels shared out over `pool` (NULL: in order). */
 static hq_status_t weight_clip_channels(const hq_layer_t *l, const hq_tensor_t *k,
-                                        hqi_layer_quant_t *d, hq_error_t *err)
+                                        hqi_layer_quant_t *d, hqi_threadpool_t *pool,
+                                        hq_error_t *err)
 {
     int64_t count = hq_tensor_count(k), cout = l->params.kernel_out;
     if (k->dtype != HQ_DTYPE_FLOAT32 || cout < 1 || count % cout)
@@ -326,16 +348,36 @@ static hq_status_t weight_clip_channels(const hq_layer_t *l, const hq_tensor_t *
     float *clips = malloc(sizeof(float) * (size_t)cout);
     if (!clips)
         return hqi_nomem(err, "weights_clipping");
-    int bits = d->weight_bits ? d->weight_bits : 8;
-    for (int64_t c = 0; c < cout; c++)
-        clips[c] = (float)hqi_weight_clip_mmse((const float *)k->data + c, count / cout, cout, bits);
+    clip_job_t job = {k->data, count / cout, cout, d->weight_bits ? d->weight_bits : 8, clips};
+    hqi_threadpool_run(pool, cout, clip_channel, &job);
     d->weight_clip_channels = clips;
     return HQ_OK;
 }
 
 hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *params,
                                     const hqi_range_request_t *req, hqi_layer_quant_t *dec,
-                                    hq_error_t *err)
+                                    int threads, hq_error_t *err)
+{
+    int n = hq_graph_layer_count(graph);
+    hqi_threadpool_t *pool = NULL;
+    bool searched = false;
+    for (int i = 0; i < n; i++)
+        searched = searched || req[i].weight_clip == HQI_CLIP_MMSE ||
+                   req[i].weight_clip == HQI_CLIP_MMSE_IF4B;
+    if (searched) {
+        hq_status_t st =
+            hqi_threadpool_create(threads > 0 ? threads : hqi_default_threads(), &pool, err);
+        if (st != HQ_OK)
+            return st;
+    }
+    hq_status_t st = weight_clips(graph, params, req, dec, pool, err);
+    hqi_threadpool_destroy(pool);
+    return st;
+}
+
+static hq_status_t weight_clips(const hq_graph_t *graph, const hq_npz_t *params,
+                                const hqi_range_request_t *req, hqi_layer_quant_t *dec,
+                                hqi_threadpool_t *pool, hq_error_t *err)
 {
     int n = hq_graph_layer_count(graph);
     for (int i = 0; i < n; i++) {
@@ -352,7 +394,7 @@ hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *par
             continue;
         const hq_tensor_t *k = hqi_param(params, l, "kernel:0");
         if (req[i].weight_clip == HQI_CLIP_MMSE || req[i].weight_clip == HQI_CLIP_MMSE_IF4B) {
-            hq_status_t st = k ? weight_clip_channels(l, k, &dec[i], err) : HQ_OK;
+            hq_status_t st = k ? weight_clip_channels(l, k, &dec[i], pool, err) : HQ_OK;
             if (st != HQ_OK)
                 return st;
             continue;

@@ -42,11 +42,13 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
                                const hqi_range_request_t *requests, hqi_layer_quant_t *decisions,
                                const hqi_logger_t *logger, hq_error_t *err);
 /* weight_clip (or weight_clip_channels) of every decision from the weights_clipping requests
- * and the fp params; weight_bits must be decided. The per-channel arrays are the decisions' own:
- * free them with hqi_weight_clip_free. */
+ * and the fp params; weight_bits must be decided. The per-channel searches (mmse, mmse_if4b)
+ * share the output channels out over `threads` threads (0: the default count); the result does
+ * not depend on it. The per-channel arrays are the decisions' own: free them with
+ * hqi_weight_clip_free. */
 hq_status_t hqi_weight_clip_compute(const hq_graph_t *graph, const hq_npz_t *params,
                                     const hqi_range_request_t *requests,
-                                    hqi_layer_quant_t *decisions, hq_error_t *err);
+                                    hqi_layer_quant_t *decisions, int threads, hq_error_t *err);
 /* Frees the weight_clip_channels of `count` decisions and sets them to NULL. Accepts NULL. */
 void hqi_weight_clip_free(hqi_layer_quant_t *decisions, int count);
 

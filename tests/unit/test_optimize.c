@@ -1141,6 +1141,55 @@ static void iterative_bias_correction_by_walk_matches_full_passes(void **state)
     hq_graph_destroy(g);
 }
 
+/* A layer without a quantized kernel (ew_div) leaves the archive buildable but the quantized
+ * network not emulated: bias correction falls back to the analytic form with a warning and its
+ * gain is said not to be measured; the run succeeds. */
+static void without_quantized_emulation_bias_correction_is_analytic_and_gain_unmeasured(void **s)
+{
+    (void)s;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", 6, 6, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 4, 1, HQ_ACT_RELU);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, 3, 4, 4, 1, HQ_ACT_LINEAR);
+    int div = test_add_layer(g, "ew_div1", HQ_LAYER_EW_DIV, c2);
+    test_connect(g, c1, 0, div);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, div);
+    test_finalize(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    conv_params(params, g, c1, 161, NULL);
+    conv_params(params, g, c2, 171, NULL);
+    hq_dataset_t *ds = dataset_of(g, 12, 6, 6, 3, 0.5f, 2.0f, 181, NULL);
+    hq_archive_t *a = archive_of(g, params);
+    hq_script_t *script = script_of("model_optimization_flavor(optimization_level=1)\n");
+    captured_t log = {""};
+    hq_optimize_options_t options = {0};
+    options.log = capture;
+    options.log_user = &log;
+    hq_error_t err = {0};
+    hq_status_t st = hqi_optimize_run(a, script, ds, &options, true, NULL, &err);
+    hq_script_destroy(script);
+    if (st != HQ_OK)
+        fail_msg("optimize: %s", err.message);
+    assert_int_equal(count_of(log.text, "bias_correction: the iterative form measures on the "
+                                        "quantized network, which cannot be emulated"),
+                     1);
+    assert_int_equal(count_of(log.text, "bias_correction: run (level 1 >= 1): analytic, 2 layer(s) "
+                                        "corrected"),
+                     1);
+    assert_int_equal(count_of(log.text, "gain not measured: the quantized network cannot be "
+                                        "emulated"),
+                     1);
+    assert_int_equal(hq_archive_state(a), HQ_STATE_QUANTIZED);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- gains on held-back samples ------------------------------------------------------------ */
 
 static double sqnr_of(const float *ref, const float *got, int64_t n)
@@ -1257,6 +1306,8 @@ int main(void)
         cmocka_unit_test(iterative_bias_correction_zeroes_the_mean_error_of_each_channel),
         cmocka_unit_test(iterative_bias_correction_by_walk_matches_full_passes),
         cmocka_unit_test(gains_are_the_output_sqnr_on_the_held_back_samples),
+        cmocka_unit_test(
+            without_quantized_emulation_bias_correction_is_analytic_and_gain_unmeasured),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }

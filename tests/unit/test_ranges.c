@@ -181,7 +181,7 @@ static void weight_clip_layer(int weight_bits, hqi_clip_mode_t mode, hqi_layer_q
     memset(dec, 0, sizeof(hqi_layer_quant_t) * 3);
     req[conv].weight_clip = mode;
     dec[conv].weight_bits = weight_bits;
-    assert_int_equal(hqi_weight_clip_compute(g, params, req, dec, NULL), HQ_OK);
+    assert_int_equal(hqi_weight_clip_compute(g, params, req, dec, 2, NULL), HQ_OK);
     hq_npz_destroy(params);
     hq_graph_destroy(g);
 }
