@@ -41,12 +41,12 @@ struct hqi_sqnr_probe {
     int64_t first, count, batch;
     int threads;
     int in_count, out_count;
-    int *source;        /* [in_count] the dataset input of each graph input */
-    int64_t *in_size;   /* [in_count] floats per sample */
-    int64_t *out_size;  /* [out_count] floats per sample */
-    float **inputs;     /* [in_count] one batch */
-    float **reference;  /* [out_count] count samples of fp_optimized outputs */
-    float **outputs;    /* [out_count] one batch of the quantized outputs */
+    int *source;       /* [in_count] the dataset input of each graph input */
+    int64_t *in_size;  /* [in_count] floats per sample */
+    int64_t *out_size; /* [out_count] floats per sample */
+    float **inputs;    /* [in_count] one batch */
+    float **reference; /* [out_count] count samples of fp_optimized outputs */
+    float **outputs;   /* [out_count] one batch of the quantized outputs */
 };
 
 void hqi_sqnr_probe_destroy(hqi_sqnr_probe_t *p)
@@ -112,10 +112,10 @@ hq_status_t hqi_sqnr_probe_create(const hq_graph_t *graph, const hq_npz_t *fpo, 
     p->inputs = calloc((size_t)p->in_count + 1, sizeof *p->inputs);
     p->reference = calloc((size_t)p->out_count + 1, sizeof *p->reference);
     p->outputs = calloc((size_t)p->out_count + 1, sizeof *p->outputs);
-    hq_status_t st = p->source && p->in_size && p->out_size && p->inputs && p->reference &&
-                             p->outputs
-                         ? HQ_OK
-                         : hqi_nomem(err, "output SQNR");
+    hq_status_t st =
+        p->source && p->in_size && p->out_size && p->inputs && p->reference && p->outputs
+            ? HQ_OK
+            : hqi_nomem(err, "output SQNR");
     hq_emulator_t *emu = NULL;
     if (st == HQ_OK)
         st = hqi_calibration_sources(graph, data, input_names, p->source, err);

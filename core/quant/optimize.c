@@ -267,7 +267,8 @@ static int64_t algorithm_images(const run_t *r, const algorithm_t *a, char *note
 }
 
 /* Whether the quantized emulator runs the integer params (a layer type without a quantized
- * kernel stops it): measurements and the iterative bias correction need it, the archive does not. */
+ * kernel stops it): measurements and the iterative bias correction need it, the archive does
+ * not. */
 static bool quantized_emulation(run_t *r)
 {
     if (r->emulation < 0) {

@@ -454,8 +454,8 @@ hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibr
         largest = size > largest ? size : largest;
     }
     size_t bytes;
-    if (st == HQ_OK && (!hqi_mul_size((size_t)largest, (size_t)batch_size * sizeof(float), &bytes) ||
-                        !(buffers[in_count] = malloc(bytes))))
+    bool room = hqi_mul_size((size_t)largest, (size_t)batch_size * sizeof(float), &bytes);
+    if (st == HQ_OK && (!room || !(buffers[in_count] = malloc(bytes))))
         st = hqi_nomem(err, "bias correction (iterative)");
     hqi_qemu_t *qemu = NULL;
     int *last = st == HQ_OK ? last_readers(graph) : NULL;

@@ -15,7 +15,8 @@
 #include "quant/ranges.h"
 
 /* The optimization algorithms of optimization levels, in the order they run (optimize.c's level
- * table has one row each); their names are the first word of pre_/post_quantization_optimization. */
+ * table has one row each); their names are the first word of pre_quantization_optimization or
+ * post_quantization_optimization. */
 typedef enum hqi_algorithm {
     HQI_ALGORITHM_EQUALIZATION,
     HQI_ALGORITHM_FINETUNE,

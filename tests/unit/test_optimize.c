@@ -1095,10 +1095,11 @@ static void iterative_bias_correction_by_walk_matches_full_passes(void **state)
     conv_params(params, g, c4, 141, NULL);
     hq_dataset_t *ds = dataset_of(g, 21, 6, 6, 3, -1.0f, 2.0f, 151, NULL);
     hq_archive_t *a = archive_of(g, params);
-    hq_script_t *s = script_of("quantization_param({conv*}, precision_mode=a8_w4)\n"
-                               "quantization_param(conv4, precision_mode=a8_w8_a16)\n"
-                               "model_optimization_config(calibration, batch_size=4)\n"
-                               "post_quantization_optimization(bias_correction, policy=disabled)\n");
+    hq_script_t *s =
+        script_of("quantization_param({conv*}, precision_mode=a8_w4)\n"
+                  "quantization_param(conv4, precision_mode=a8_w8_a16)\n"
+                  "model_optimization_config(calibration, batch_size=4)\n"
+                  "post_quantization_optimization(bias_correction, policy=disabled)\n");
     hqi_optimize_result_t result;
     hq_error_t err = {0};
     if (hqi_optimize_run(a, s, ds, NULL, true, &result, &err))
@@ -1245,7 +1246,8 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
         hq_script_destroy(s);
         assert_int_equal(hq_archive_params(archives[m], HQ_PARAMS_QUANTIZED, &qs[m], NULL), HQ_OK);
     }
-    assert_int_equal(count_of(log.text, "output SQNR measured on 8 held-back sample(s) [16, 24)"), 1);
+    assert_int_equal(
+        count_of(log.text, "output SQNR measured on 8 held-back sample(s) [16, 24)"), 1);
     hq_graph_t *qg = NULL;
     hq_npz_t *fpo = NULL;
     assert_int_equal(hq_archive_graph(archives[1], &qg, NULL), HQ_OK);
