@@ -12,8 +12,7 @@ static const hq_cli_option_t optimize_options[] = {
     {"-m, --model-script PATH", "model script (.alls) to apply (default: the archive's own)"},
     {"-o, --output PATH", "quantized archive to write (default: <model>_quantized.har)"},
     {"--hw-arch ARCH", "target architecture (default: the archive's hw_arch)"},
-    {"-j, --threads N", "threads of every pass the optimizer runs (default: HQ_THREADS or the "
-                        "available cores)"},
+    {"-j, --threads N", "threads of every optimizer pass (default: HQ_THREADS or the cores)"},
     {"-v, --verbose", "also print debug lines (per-batch progress, equalized pairs)"},
     {"--no-noise-analysis", "skip the closing noise analysis (no snr keys in the archive)"},
     HQ_CLI_QUIET_OPTION,
@@ -32,8 +31,8 @@ void hq_cmd_optimize_usage(FILE *out)
             "post-quantization algorithms (bias correction) and writes the archive in state\n"
             "quantized_model. Decisions are printed as they are made: the optimization level\n"
             "first, then per algorithm run or skipped and why, its time and the output SQNR\n"
-            "it gained, measured on the samples of CALIB beyond calibset_size (at most 16),\n"
-            "else on calibration samples.\n"
+            "it gained, measured on the last samples of CALIB beyond calibset_size (at most\n"
+            "16), else on calibration samples.\n"
             "Last, a simple noise analysis over the calibration samples stores each layer's\n"
             "snr (what hq-diag's HighPrecision inspector reads) unless --no-noise-analysis.\n\n"
             "options:\n");
