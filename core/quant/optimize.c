@@ -441,6 +441,10 @@ static hq_status_t run_layer_requests(run_t *r, hq_error_t *err)
     r->locked = calloc((size_t)(n ? n : 1), sizeof *r->locked);
     if (!r->prec || !r->ranges || !r->dec || !r->locked)
         return hqi_nomem(err, "hq_optimize");
+    /* Hailo's default, and what measurements favour (docs/quantizer.md section 6): the
+       least-MSE clip per output channel on layers with 4-bit weights; the script overrides it */
+    for (int i = 0; i < n; i++)
+        r->ranges[i].weight_clip = HQI_CLIP_MMSE_IF4B;
     hq_status_t st = hqi_optimize_script_requests(w, r->script, r->prec, r->ranges, err);
     if (st == HQ_OK)
         hqi_logf(&w->log, HQ_LOG_INFO, "model script: %d command(s) applied, %d not applied",
@@ -499,6 +503,12 @@ static hq_status_t run_decisions(run_t *r, hq_error_t *err)
     if (st == HQ_OK)
         st = hqi_weight_clip_compute(w->graph, w->fpo, r->ranges, r->dec, r->options->threads,
                                      err);
+    int searched = 0;
+    for (int i = 0; st == HQ_OK && i < r->n; i++)
+        searched += r->dec[i].weight_clip_channels != NULL;
+    if (searched)
+        hqi_logf(&w->log, HQ_LOG_INFO,
+                 "weights clipping: least-MSE clip per output channel on %d layer(s)", searched);
     return st;
 }
 

@@ -20,7 +20,7 @@ no_bar() {  # nothing of a bar: no carriage return, no bar cells, no escape
   ! grep -q "$cr" "$1" && ! grep -q '\[[#.]\{30\}\]' "$1" && ! grep -q $'\033' "$1"
 }
 absent() { if grep -q "$@"; then echo "unexpected: $*"; return 1; fi; }
-no_timing() { sed -E 's/[0-9]+\.[0-9]+ s$/T s/' "$1"; }  # optimize prints its run times
+no_timing() { sed -E 's/[0-9]+\.[0-9]+ s(;|$)/T s\1/g' "$1"; }  # optimize prints its run times
 
 # hq optimize: calibration and the closing noise analysis
 $tty opt_tty.out opt_tty.err -- "$HQ" optimize small.har -d calib.npy -o q_tty.har
