@@ -35,6 +35,11 @@ hqi_holdout_t hqi_holdout_split(int64_t available, int64_t calibset, int64_t mos
     return h;
 }
 
+int64_t hqi_holdout_images(const hqi_holdout_t *split, int64_t wanted)
+{
+    return wanted < split->usable ? wanted : split->usable;
+}
+
 struct hqi_sqnr_probe {
     const hq_graph_t *graph;
     hq_dataset_t *data;

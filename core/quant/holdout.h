@@ -27,6 +27,10 @@ typedef struct hqi_holdout {
  * (on_calibration). calibset is taken as at most `available`; most >= 1. */
 hqi_holdout_t hqi_holdout_split(int64_t available, int64_t calibset, int64_t most);
 
+/* The samples an algorithm that wants `wanted` images trains on: [0, min(wanted, usable)), so
+ * never a held-back one; fewer than wanted when the dataset is short (the caller says so). */
+int64_t hqi_holdout_images(const hqi_holdout_t *split, int64_t wanted);
+
 /* The output SQNR of quantized params against the fp_optimized network on fixed samples. */
 typedef struct hqi_sqnr_probe hqi_sqnr_probe_t;
 

@@ -253,17 +253,16 @@ static int64_t algorithm_images(const run_t *r, const algorithm_t *a, char *note
     int64_t wanted = a->images[r->level];
     if (wanted == 0)
         return 0;
-    int64_t usable = r->holdout.usable;
-    if (wanted <= usable) {
+    int64_t images = hqi_holdout_images(&r->holdout, wanted);
+    if (images == wanted)
         snprintf(note, size, " on %lld images", (long long)wanted);
-        return wanted;
-    }
-    snprintf(note, size,
-             " on %lld images: level %d wants %lld, the dataset has %lld%s, so it runs on what "
-             "there is",
-             (long long)usable, r->level, (long long)wanted, (long long)usable,
-             r->holdout.on_calibration ? "" : " besides the held-back samples");
-    return usable;
+    else
+        snprintf(note, size,
+                 " on %lld images: level %d wants %lld, the dataset has %lld%s, so it runs on "
+                 "what there is",
+                 (long long)images, r->level, (long long)wanted, (long long)images,
+                 r->holdout.on_calibration ? "" : " besides the held-back samples");
+    return images;
 }
 
 /* Whether the quantized emulator runs the integer params (a layer type without a quantized

@@ -69,12 +69,31 @@ static void the_held_back_samples_never_overlap_calibration_or_training(void **s
         }
 }
 
+static void an_algorithm_wanting_more_images_than_there_are_runs_on_what_there_is(void **state)
+{
+    (void)state;
+    /* 76 samples, calibration on 64: 12 held back, 64 to train on */
+    hqi_holdout_t h = hqi_holdout_split(76, 64, HQI_HOLDOUT_MAX);
+    assert_int_equal(hqi_holdout_images(&h, 256), 64);
+    assert_int_equal(hqi_holdout_images(&h, 32), 32);
+    /* 2000 samples: AdaRound's 1024 fit before the 16 held back */
+    h = hqi_holdout_split(2000, 64, HQI_HOLDOUT_MAX);
+    assert_int_equal(hqi_holdout_images(&h, 1024), 1024);
+    h = hqi_holdout_split(1030, 64, HQI_HOLDOUT_MAX);
+    assert_int_equal(hqi_holdout_images(&h, 1024), 1014);
+    assert_true(hqi_holdout_images(&h, 1024) <= h.first);
+    /* nothing held back: every sample */
+    h = hqi_holdout_split(64, 64, HQI_HOLDOUT_MAX);
+    assert_int_equal(hqi_holdout_images(&h, 1024), 64);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(samples_beyond_the_calibration_set_are_held_back_from_the_end),
         cmocka_unit_test(without_samples_beyond_calibration_the_first_calibration_samples_measure),
         cmocka_unit_test(the_held_back_samples_never_overlap_calibration_or_training),
+        cmocka_unit_test(an_algorithm_wanting_more_images_than_there_are_runs_on_what_there_is),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
