@@ -25,7 +25,7 @@ hq_status_t hqi_bias_correct(const hq_graph_t *graph, const hq_npz_t *fpo,
  * `cache_limit` bytes (0: HQI_BIAS_CACHE_BYTES), every layer runs once on the codes its producers
  * left; otherwise (or with a negative limit) the network runs in full over the samples before
  * each corrected layer. Both give the same params, byte for byte. */
-#define HQI_BIAS_CACHE_BYTES ((int64_t)512 << 20)
+#define HQI_BIAS_CACHE_BYTES ((int64_t)1 << 30)
 hq_status_t hqi_bias_correct_iterative(const hq_graph_t *graph, const hqi_calibration_t *calibration,
                                        hq_npz_t *q, hq_dataset_t *data, char *const *input_names,
                                        int64_t count, int64_t batch_size, int threads,
