@@ -1,22 +1,33 @@
 /* clipping.c — ClippingInspector (LOW): activation ranges stretched by rare values.
  *
  * Per activation layer, the 100-bin histogram of its fp-optimized output over [min, max] (union
- * with 0) from the float statistics pass. A range wider than 40 is a warning. Each tail — the
- * original tool looked only at the high one, a defect fixed here — is the run of bins at that end
- * of the range holding at most 3 values each, with at least one empty bin among them; a tail
- * covering more than 20% of the range is a warning, 5-20% an info, each with the manual range
- * that drops it:
+ * with 0) from the float statistics pass. Each tail — the original tool looked only at the high
+ * one, a defect fixed here — is the run of bins at that end of the range holding at most 3 values
+ * each, with at least one empty bin among them; a tail of at least 5% of the range is reported
+ * with the manual range that drops it:
  *   pre_quantization_optimization(activation_clipping, layers=[L], mode=manual,
  *                                 clipping_values=[lo, hi])
- * offered as one none/warning/all group (non-interactive default: warning). A histogram of too few
- * values — under 2000, or under 100 per channel (global pools, dense outputs) — or whose every bin
- * holds at most 3 values (the original tool crashed here) is logged and left alone. */
+ * What the clip buys is computed from the histogram: the layer's quantization error (step^2/12
+ * for the values inside, the squared distance to the edge for the clipped ones) at the layer's
+ * output bits, with and without the clip. With noise analysis, that cut of the layer's own noise is
+ * turned into an expected output-SQNR gain by the layer's share of the noise the layers add
+ * (inspector_util.h, "the noise budget"); the finding is a warning when that gain is at least
+ * 1 dB and an output is below the healthy 20 dB, an info otherwise. Without noise analysis the
+ * layer's own gain stands in, against one bit (6 dB). The original tool's "range above 40" rule is
+ * gone: a wide range costs nothing by itself (resnet18's healthy layers span up to 55, PP-OCRv4
+ * det's up to 300; docs/inspectors.md). Lines are offered as one none/warning/all group
+ * (non-interactive default: warning). A histogram of too few values — under 2000, or under 100 per
+ * channel (global pools, dense outputs) — or whose every bin holds at most 3 values (the original
+ * tool crashed here) is logged and left alone. */
 #include "inspector_util.h"
 
-#define RANGE_LIMIT 40.0
 #define SPARSE_BIN 3 /* a bin with at most this many values is "empty" */
-#define WARNING_SHARE 0.20
 #define INFO_SHARE 0.05
+/* A warning needs this expected output-SQNR gain (the least a script change is worth, as for
+ * HighPrecisionInspector) ... */
+#define MIN_GAIN_DB 1.0
+/* ... or, without noise analysis, this gain of the layer's own SQNR: one bit of its range. */
+#define MIN_LAYER_GAIN_DB 6.02
 /* Fewer values than this (20 per bin on average) cannot tell a tail from sampling noise: a
  * global pool or a dense output over a few samples has empty bins everywhere. Such layers are
  * logged, not judged (the original tool judged them, and crashed when no bin held more than 3). */
@@ -40,9 +51,26 @@ static bool own_range(hq_layer_type_t t)
            traits->quant_form != HQ_QUANT_INDEX;
 }
 
-static hq_diag_level_t tail_level(double share)
+/* The layer's own SQNR gain (dB) of clipping its histogram to [new_lo, new_hi] at `bits` output
+ * bits: quantization error without the clip (step^2/12 everywhere) against with it (step^2/12
+ * inside, the squared distance of the bin's centre to the nearer edge outside). */
+static double clip_gain_db(const hq_layer_stats_t *s, double new_lo, double new_hi, int bits)
 {
-    return share > WARNING_SHARE ? HQ_DIAG_WARNING : HQ_DIAG_INFO;
+    double lo = s->histogram_lo, hi = s->histogram_hi;
+    double bin = (hi - lo) / HQ_STATS_HISTOGRAM_BINS, levels = ldexp(1.0, bits) - 1;
+    double step = (hi - lo) / levels, step_c = (new_hi - new_lo) / levels;
+    double full = 0, clipped = 0;
+    for (int i = 0; i < HQ_STATS_HISTOGRAM_BINS; i++) {
+        double n = (double)s->histogram[i], centre = lo + (i + 0.5) * bin;
+        full += n * step * step / 12.0;
+        if (centre > new_hi)
+            clipped += n * (centre - new_hi) * (centre - new_hi);
+        else if (centre < new_lo)
+            clipped += n * (new_lo - centre) * (new_lo - centre);
+        else
+            clipped += n * step_c * step_c / 12.0;
+    }
+    return clipped > 0 && full > 0 ? 10.0 * log10(full / clipped) : 0.0;
 }
 
 static bool has_empty_bin(const int64_t *bins, int count)
@@ -53,18 +81,13 @@ static bool has_empty_bin(const int64_t *bins, int count)
     return false;
 }
 
-static void inspect(hq_inspector_context_t *ctx, int l, int port)
+static void inspect(hq_inspector_context_t *ctx, int l, int port, double budget, bool healthy)
 {
     const hq_layer_stats_t *s = ctx->layer_stats(ctx, HQ_STATS_FLOAT, l, port);
     if (!s || s->count == 0)
         return;
     const char *name = insp_name(ctx, l);
     double lo = s->histogram_lo, hi = s->histogram_hi, width = hi - lo;
-    if (s->max - s->min > RANGE_LIMIT) {
-        hq_diag_number_t n[] = {{"min", s->min}, {"max", s->max}};
-        insp_emit(ctx, HQ_DIAG_WARNING, l, HQ_DIAG_SHOW_HISTOGRAM, n, 2,
-                  "Activation range of layer %s is high (%.4g, %.4g)", name, s->min, s->max);
-    }
     if (!(width > 0))
         return;
     if (s->count < MIN_VALUES) {
@@ -110,34 +133,55 @@ static void inspect(hq_inspector_context_t *ctx, int l, int port)
         return;
     double new_lo = flag_low ? lo + low * bin : fmin(s->min, 0);
     double new_hi = flag_high ? hi - high * bin : fmax(s->max, 0);
-    hq_diag_level_t level = HQ_DIAG_INFO;
+    hq_inspector_layer_t layer;
+    insp_layer(ctx, l, &layer);
+    int bits = strncmp(layer.precision_mode, "a16", 3) == 0 ? 16 : 8;
+    double layer_gain = clip_gain_db(s, new_lo, new_hi, bits);
+    if (!(layer_gain > 0)) { /* the clipped values' error outweighs the finer step */
+        ctx->log(ctx, "%s: clipping to [%.4g, %.4g] would change its SQNR by %.2f dB: not offered",
+                 name, new_lo, new_hi, layer_gain);
+        return;
+    }
+    double cut = insp_added_noise(ctx, l) * (1.0 - pow(10.0, -layer_gain / 10.0));
+    bool budgeted = budget > 0;
+    double gain = budgeted ? insp_budget_gain(cut, budget) : NAN;
+    bool costly = budgeted ? gain >= MIN_GAIN_DB : layer_gain >= MIN_LAYER_GAIN_DB;
+    hq_diag_level_t level = costly && !healthy ? HQ_DIAG_WARNING : HQ_DIAG_INFO;
     insp_text_t msg = {.len = 0};
     insp_append(&msg, "Layer %s:", name);
-    if (flag_high) {
-        level = tail_level(share_high) > level ? tail_level(share_high) : level;
+    if (flag_high)
         insp_append(&msg,
                     " the top %.0f%% of its range [%.4g, %.4g] holds at most %d values per bin",
                     share_high * 100, new_hi, hi, SPARSE_BIN);
-    }
-    if (flag_low) {
-        level = tail_level(share_low) > level ? tail_level(share_low) : level;
+    if (flag_low)
         insp_append(&msg,
                     "%s the bottom %.0f%% of its range [%.4g, %.4g] holds at most %d values "
                     "per bin",
                     flag_high ? ";" : "", share_low * 100, lo, new_lo, SPARSE_BIN);
-    }
-    insp_append(&msg, "; suggested manual range [%.4g, %.4g]", new_lo, new_hi);
-    hq_diag_number_t n[] = {{"min", s->min},          {"max", s->max},
-                            {"share_low", share_low}, {"share_high", share_high},
-                            {"clip_low", new_lo},     {"clip_high", new_hi}};
-    insp_emit(ctx, level, l, HQ_DIAG_SHOW_HISTOGRAM, n, 6, "%s", msg.buf);
+    insp_append(&msg, "; suggested manual range [%.4g, %.4g], which raises the layer's SQNR by "
+                "%.1f dB", new_lo, new_hi, layer_gain);
+    if (budgeted)
+        insp_append(&msg, " and the output SQNR by an expected %.2f dB", gain);
+    if (healthy && costly)
+        insp_append(&msg, " (the outputs are already healthy)");
+    hq_diag_number_t n[] = {{"min", s->min},
+                            {"max", s->max},
+                            {"share_low", share_low},
+                            {"share_high", share_high},
+                            {"clip_low", new_lo},
+                            {"clip_high", new_hi},
+                            {"layer_gain_db", layer_gain},
+                            {"expected_gain_db", gain}};
+    insp_emit(ctx, level, l, HQ_DIAG_SHOW_HISTOGRAM, n, budgeted ? 8 : 7, "%s", msg.buf);
     char line[512], reason[256];
     snprintf(line, sizeof line,
              "pre_quantization_optimization(activation_clipping, layers=[%s], mode=manual, "
              "clipping_values=[%.6g, %.6g])",
              name, new_lo, new_hi);
-    snprintf(reason, sizeof reason, "%.0f%% of the range of %s holds almost no values",
-             ((flag_low ? share_low : 0) + (flag_high ? share_high : 0)) * 100, name);
+    snprintf(reason, sizeof reason,
+             "%.0f%% of the range of %s holds almost no values; the clip raises its SQNR by "
+             "%.1f dB",
+             ((flag_low ? share_low : 0) + (flag_high ? share_high : 0)) * 100, name, layer_gain);
     insp_recommend(ctx, level, l, line, reason, "clipping", HQ_GROUP_LEVELS,
                    "Clip the activation ranges? (none: no layer, warning: the layers with a "
                    "warning, all: every layer)",
@@ -150,12 +194,14 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     (void)err;
     int count = 0;
     const int *order = ctx->topo_order(ctx, &count);
+    double output_db, budget = insp_noise_budget(ctx);
+    bool healthy = insp_outputs_healthy(ctx, &output_db);
     for (int i = 0; i < count; i++) {
         hq_inspector_layer_t l;
         if (!insp_layer(ctx, order[i], &l) || !own_range(l.type))
             continue;
         for (int port = 0; port < l.port_count; port++)
-            inspect(ctx, order[i], port);
+            inspect(ctx, order[i], port, budget, healthy);
     }
     return HQ_OK;
 }

@@ -106,6 +106,25 @@ static double median_8bit_drop(hq_inspector_context_t *ctx)
     return median;
 }
 
+/* Expected output-SQNR gain (dB) of 8-bit weights everywhere: each 4-bit layer's added noise
+ * (inspector_util.h, "the noise budget") cut by its drop beyond the median drop of the 8-bit
+ * weighted layers, as a share of the budget. NAN without noise analysis. */
+static double expected_gain(hq_inspector_context_t *ctx)
+{
+    double reference = median_8bit_drop(ctx), budget = insp_noise_budget(ctx), cut = 0;
+    if (isnan(reference) || !(budget > 0))
+        return NAN;
+    int n = ctx->layer_count(ctx);
+    for (int l = 0; l < n; l++) {
+        double out_db, in_db;
+        if (!is_4bit(ctx, l) || !sqnr_drop(ctx, l, &out_db, &in_db))
+            continue;
+        double excess = fmax(0.0, (in_db - out_db) - reference);
+        cut += insp_added_noise(ctx, l) * (1.0 - pow(10.0, -excess / 10.0));
+    }
+    return insp_budget_gain(cut, budget);
+}
+
 static void report_costs(hq_inspector_context_t *ctx)
 {
     int n = ctx->layer_count(ctx);
@@ -201,11 +220,20 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
               ratio * 100.0);
     char why[160];
     if (explicit_level < 0) {
-        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, share, 2,
+        /* expected_gain_db: what hq-diag's triage ranks by (docs/diag.md, "Triage") */
+        double gain = expected_gain(ctx);
+        hq_diag_number_t implicit[] = {{"ratio_4bit", ratio},
+                                       {"effective_level", effective},
+                                       {"expected_gain_db", gain}};
+        insp_text_t cost = {.len = 0};
+        if (!isnan(gain))
+            insp_append(&cost, "; 8-bit weights are expected to raise the output SQNR by %.1f dB",
+                        gain);
+        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, implicit, 3,
                   "Implicit compression: %.1f%% of the weights are at 4 bit although the model "
                   "script sets no compression_level (decided by %s); 4-bit weights usually cost "
-                  "accuracy",
-                  ratio * 100.0, effective_text(effective, why, sizeof why));
+                  "accuracy%s",
+                  ratio * 100.0, effective_text(effective, why, sizeof why), cost.buf);
         static const char reason[] =
             "turns off the implicit 4-bit compression (check that the model still fits the "
             "target's weight memory)";

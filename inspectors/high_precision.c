@@ -21,8 +21,10 @@
 #pragma weak hq_profile
 #pragma weak hq_profile_destroy
 
-#define LOW_SQNR_DB 10.0
-#define IQR_FACTOR 1.5
+/* A layer is flagged when raising it to 16 bit is expected to raise the output SQNR by at least
+ * this much: 1 dB is a fifth less noise power, the least a change of the model script is worth;
+ * measured on real models in docs/inspectors.md. */
+#define MIN_GAIN_DB 1.0
 #define MAX_RECOMMENDED 5
 /* MAC-count cost model (used only without hq_profile): relative cost of a MAC. */
 #define MAC_COST_A16_W16 4.0
@@ -32,8 +34,7 @@
  * copy of the layer it names, judged there) and an index output (argmax). */
 static bool skipped(hq_layer_type_t t)
 {
-    const hq_layer_type_traits_t *traits = insp_traits(t);
-    return traits->max_inputs == 0 || traits->quant_form == HQ_QUANT_INDEX || t == HQ_LAYER_OUTPUT;
+    return !insp_adds_noise(t);
 }
 
 typedef struct candidate {
@@ -41,7 +42,7 @@ typedef struct candidate {
     double sqnr;     /* dB, partial or cumulative */
     double gain_db;  /* expected SQNR gain (dB) */
     double cost;     /* relative throughput cost (share of the network's time or MACs) */
-    bool low, outlier;
+    bool low; /* flagged: expected gain of at least MIN_GAIN_DB */
 } candidate_t;
 
 typedef struct state {
@@ -132,33 +133,51 @@ static double db_to_noise(double db)
     return pow(10.0, -db / 10.0);
 }
 
-/* Expected SQNR gain of raising `l`: a16_w16 makes the layer's input and output tensors 16-bit,
- * which cuts their quantization noise by 2^16 in power. Partial SQNR: the layer's share of the
- * summed output noise. Cumulative SQNR: what is left is the noise already present one step
- * further back (at the inputs of the layers feeding `l`), so the gain is the SQNR lost between
- * there and `l`, at most 48 dB. A heuristic for ranking, documented in docs/inspectors.md. */
-static double expected_gain(hq_inspector_context_t *ctx, const state_t *s, int l, double sqnr,
-                            double partial_sum)
+/* Noise power (relative to the signal) of `layer`'s output, everything quantized up to it; 0 when
+ * unmeasured. */
+static double cumulative_noise(hq_inspector_context_t *ctx, int layer)
 {
-    double own = db_to_noise(sqnr), keep = 1.0 / 65536.0;
+    double noise;
+    return insp_cumulative_noise(ctx, layer, &noise) ? noise : 0.0;
+}
+
+/* The noise layer `l` adds itself: partial SQNR, its noise at the outputs when only it is
+ * quantized; cumulative SQNR, the drop across the layer (insp_added_noise), so that a layer deep
+ * in a network whose cumulative SQNR is low everywhere adds little when its inputs were already
+ * as noisy. */
+static double added_noise(hq_inspector_context_t *ctx, const state_t *s, int l, double sqnr)
+{
+    return s->partial ? db_to_noise(sqnr) : insp_added_noise(ctx, l);
+}
+
+/* Expected output-SQNR gain (dB) of raising `l` to a16_w16, which makes its input and output
+ * tensors 16-bit and cuts their rounding noise by 2^16 in power. What it removes: partial SQNR,
+ * the layer's own noise at the outputs; cumulative SQNR, its output's noise down to what is left
+ * one step further back (the noise at the inputs of the layers feeding it, whose outputs turn
+ * 16-bit too). The gain is that removed noise as a share of all the noise the layers add
+ * (`total`, the sum of added_noise): 10 log10(total / (total - removed)), at most 20 dB. Relative
+ * noise is assumed to travel to the outputs unchanged; a ranking estimate, measured against
+ * re-quantization in docs/inspectors.md. */
+static double expected_gain(hq_inspector_context_t *ctx, const state_t *s, int l, double sqnr,
+                            double total)
+{
+    double own = db_to_noise(sqnr), keep = 1.0 / 65536.0, removed;
     if (s->partial) {
-        double rest = partial_sum - own * (1 - keep);
-        return rest > 0 ? 10.0 * log10(partial_sum / rest) : 48.0;
-    }
-    hq_inspector_layer_t layer;
-    insp_layer(ctx, l, &layer);
-    double inherited = 0;
-    for (int i = 0; i < layer.input_count; i++) {
-        hq_inspector_layer_t p;
-        bool found = insp_layer(ctx, layer.inputs[i], &p);
-        for (int k = 0; found && k < p.input_count; k++) {
-            const hq_layer_noise_t *n = ctx->layer_noise(ctx, p.inputs[k]);
-            if (n && n->has_cumulative)
-                inherited = fmax(inherited, db_to_noise(n->cumulative_db));
+        removed = own * (1 - keep);
+    } else {
+        hq_inspector_layer_t layer;
+        insp_layer(ctx, l, &layer);
+        double inherited = 0;
+        for (int i = 0; i < layer.input_count; i++) {
+            hq_inspector_layer_t p;
+            bool found = insp_layer(ctx, layer.inputs[i], &p);
+            for (int k = 0; found && k < p.input_count; k++)
+                inherited = fmax(inherited, cumulative_noise(ctx, p.inputs[k]));
         }
+        double after = fmax(inherited, own * keep);
+        removed = own > after ? own - after : 0.0;
     }
-    double after = fmax(inherited, own * keep);
-    return own > after ? 10.0 * log10(own / after) : 0.0;
+    return insp_budget_gain(removed, total);
 }
 
 static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error_t *err)
@@ -200,11 +219,9 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     }
     s.partial = with_any > 0 && with_partial == with_any;
     if (!s.partial)
-        insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, NULL, 0,
-                  "Using the cumulative SQNR of each layer (everything quantized up to it), which "
-                  "also counts the noise of the layers before; run `hq analyze-noise --advanced` "
-                  "for the partial SQNR of each layer alone, a better ranking");
-    double partial_sum = 0;
+        ctx->log(ctx, "using the cumulative SQNR of each layer (everything quantized up to it); "
+                      "`hq analyze-noise --advanced` gives the partial SQNR of each layer alone");
+    double total = 0;
     for (int x = 0; x < s.n; x++) {
         hq_inspector_layer_t xl;
         insp_layer(ctx, x, &xl);
@@ -214,14 +231,21 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
         double db = s.partial ? n->partial_db : n->cumulative_db;
         s.cand[s.cand_count++] = (candidate_t){.layer = x, .sqnr = db};
         values[s.cand_count - 1] = db;
-        partial_sum += db_to_noise(db);
+        total += added_noise(ctx, &s, x, db);
     }
+    /* the inputs' own rounding is noise no 16-bit layer removes */
+    int input_count = 0;
+    const int *inputs = ctx->inputs(ctx, &input_count);
+    for (int k = 0; !s.partial && k < input_count; k++)
+        total += insp_added_noise(ctx, inputs[k]);
     qsort(values, (size_t)s.cand_count, sizeof *values, insp_cmp_double);
     double q25 = insp_quantile(values, s.cand_count, 0.25);
-    double q75 = insp_quantile(values, s.cand_count, 0.75);
-    double fence = q25 - IQR_FACTOR * (q75 - q25);
-    ctx->log(ctx, "%d layers with %s SQNR; Q25 %.2f dB, Q75 %.2f dB, fence %.2f dB",
-             s.cand_count, s.partial ? "partial" : "cumulative", q25, q75, fence);
+    ctx->log(ctx, "%d layers with %s SQNR; Q25 %.2f dB; summed added noise %.4g (%.2f dB)",
+             s.cand_count, s.partial ? "partial" : "cumulative", q25, total,
+             total > 0 ? -10.0 * log10(total) : INFINITY);
+    double output_db;
+    bool healthy = insp_outputs_healthy(ctx, &output_db);
+    hq_diag_level_t level = healthy ? HQ_DIAG_INFO : HQ_DIAG_WARNING;
     hq_profile_t *base = NULL;
     if (hq_profile &&
         hq_profile(ctx->archive(ctx), ctx->hw_arch(ctx), NULL, 0, &base, NULL) != HQ_OK)
@@ -231,30 +255,29 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
         candidate_t *c = &s.cand[i];
         hq_inspector_layer_t layer, *l = &layer;
         insp_layer(ctx, c->layer, l);
-        c->low = c->sqnr <= LOW_SQNR_DB;
-        c->outlier = s.cand_count >= 4 && c->sqnr <= fence;
-        if (!c->low && !c->outlier)
-            continue;
         const char *mode = l->precision_mode[0] ? l->precision_mode : "a8_w8";
-        c->gain_db = expected_gain(ctx, &s, c->layer, c->sqnr, partial_sum);
-        /* expected_gain_db: what hq-diag's triage ranks by (docs/diag.md, "Triage"); a layer
-         * already at 16 bit has nothing to gain */
+        /* a layer already at 16 bit has nothing to gain */
         bool raised = strncmp(mode, "a16_w16", 7) == 0;
+        c->gain_db = raised ? 0.0 : expected_gain(ctx, &s, c->layer, c->sqnr, total);
+        c->low = c->gain_db >= MIN_GAIN_DB;
+        ctx->log(ctx, "%s: SQNR %.2f dB, precision mode %s, expected output gain %.2f dB%s",
+                 l->bare_name, c->sqnr, mode, c->gain_db, c->low ? " (flagged)" : "");
+        if (!c->low)
+            continue;
+        /* expected_gain_db: what hq-diag's triage ranks by (docs/diag.md, "Triage") */
         hq_diag_number_t nums[] = {{"sqnr_db", c->sqnr},
-                                   {"q25_db", q25},
-                                   {"fence_db", fence},
-                                   {"expected_gain_db", raised ? 0.0 : c->gain_db}};
-        insp_emit(ctx, HQ_DIAG_WARNING, c->layer, 0, nums, 4,
-                  "%s, SQNR %.2f dB, precision mode %s (%s%s%s)", l->bare_name, c->sqnr, mode,
-                  c->low ? "at most 10 dB" : "", c->low && c->outlier ? "; " : "",
-                  c->outlier ? "outlier: below Q25 - 1.5 IQR" : "");
-        if (raised)
-            continue; /* already as precise as it gets */
+                                   {"expected_gain_db", c->gain_db},
+                                   {"output_sqnr_db", output_db}};
+        insp_emit(ctx, level, c->layer, 0, nums, 3,
+                  "%s, %s SQNR %.2f dB, precision mode %s: a16_w16 is expected to raise the output "
+                  "SQNR by %.1f dB (its share of the noise the layers add)%s",
+                  l->bare_name, s.partial ? "partial" : "cumulative", c->sqnr, mode, c->gain_db,
+                  healthy ? "; the outputs are already healthy" : "");
         insp_text_t dragged = {.len = 0};
         c->cost = cost_of(ctx, &s, c->layer, base, &dragged);
         flagged++;
-        ctx->log(ctx, "%s: expected gain %.2f dB, cost %.4f, drags: %s", l->bare_name, c->gain_db,
-                 c->cost, dragged.len ? dragged.buf : "nothing");
+        ctx->log(ctx, "%s: cost %.4f, drags: %s", l->bare_name, c->cost,
+                 dragged.len ? dragged.buf : "nothing");
     }
     /* recommendations, best gain per cost first */
     candidate_t *rec = calloc((size_t)(flagged > 0 ? flagged : 1), sizeof *rec);
@@ -262,7 +285,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
     for (int i = 0; rec && i < s.cand_count; i++) {
         hq_inspector_layer_t l;
         insp_layer(ctx, s.cand[i].layer, &l);
-        if ((s.cand[i].low || s.cand[i].outlier) && strncmp(l.precision_mode, "a16_w16", 7) != 0)
+        if (s.cand[i].low)
             rec[rc++] = s.cand[i];
     }
     if (rec)
@@ -282,7 +305,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state_unused, hq_error
                     base ? "time per frame (hq profile)" : "MAC-weighted compute", i + 1);
         if (dragged.len)
             insp_append(&reason, "; precision propagation also changes: %s", dragged.buf);
-        insp_recommend(ctx, HQ_DIAG_WARNING, rec[i].layer, line, reason.buf, "high_precision",
+        insp_recommend(ctx, level, rec[i].layer, line, reason.buf, "high_precision",
                        HQ_GROUP_LEVELS,
                        "Raise the noisiest layers to 16 bit?",
                        HQ_ACCEPT_WARNING);

@@ -2,7 +2,7 @@
  *
  * Needs a dataset whose first input is [H, W, 3] images with no negative value. Saves
  * `standard.jpg` (the first 16 samples as stored, a 4x4 grid) and `inverse.jpg` (the same with the
- * channel order reversed) in the output folder, with the warning to compare them: the one with
+ * channel order reversed) in the output folder, with an info saying to compare them: the one with
  * natural colours shows the order of the data. Beyond the original tool: a numeric hint saying
  * which of the two the data more likely is, from the channel statistics measured on real
  * photographs by tests/fixtures/inspectors/measure_rgb_bgr.py (constants in inspector_util.h;
@@ -104,7 +104,8 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     if (st != HQ_OK)
         return st;
     const char *dir = ctx->output_dir(ctx);
-    insp_emit(ctx, HQ_DIAG_WARNING, ctx->dataset_input_layer(ctx, input), 0, NULL, 0,
+    /* an info: the files are a fact of every run, not a finding (the hint below is the finding) */
+    insp_emit(ctx, HQ_DIAG_INFO, ctx->dataset_input_layer(ctx, input), 0, NULL, 0,
               "Saved standard.jpg (the first %lld images as stored) and inverse.jpg (channels "
               "reversed) in %s: compare them; the one with natural colours has the channel order "
               "of your data, which must match what the model was trained with",

@@ -235,6 +235,116 @@ static inline bool insp_input_channel_stats(hq_inspector_context_t *ctx, int inp
     return ok;
 }
 
+/* ---- what quantization costs this model ------------------------------------------------------
+ * The floor of hq-diag's "healthy" verdict (docs/diag.md, "The headline"): at 20 dB the RMS error
+ * of an output is 10% of its RMS value. Inspectors whose finding is a quantization cost (ranges,
+ * 16-bit layers, pre-activation spread) report it at warning level only when some output is below
+ * this floor, or when nothing measured the outputs: on a model whose every output is at 20 dB or
+ * more their fix cannot buy accuracy that matters, so the finding is an info (docs/inspectors.md
+ * has the measurements). */
+#define INSP_HEALTHY_OUTPUT_DB 20.0
+
+/* The lowest output SQNR (dB, quantized vs float) this run measured, else the lowest cumulative
+ * SQNR of an output layer in the noise analysis; false when neither exists. */
+static inline bool insp_worst_output_sqnr(hq_inspector_context_t *ctx, double *db)
+{
+    int count = 0;
+    const int *outputs = ctx->outputs(ctx, &count);
+    bool found = false;
+    *db = INFINITY;
+    for (int k = 0; k < count; k++) {
+        double v;
+        if (ctx->output_sqnr(ctx, k, &v) && isfinite(v)) {
+            *db = fmin(*db, v);
+            found = true;
+        }
+    }
+    for (int k = 0; !found && k < count; k++) {
+        const hq_layer_noise_t *n = ctx->layer_noise(ctx, outputs[k]);
+        if (n && n->has_cumulative) {
+            *db = fmin(*db, n->cumulative_db);
+            found = *db < INFINITY;
+        }
+    }
+    return found;
+}
+
+/* Whether the quantized model is measured healthy: every output at INSP_HEALTHY_OUTPUT_DB or more.
+ * `*db` gets the lowest output SQNR (NAN when unmeasured). */
+static inline bool insp_outputs_healthy(hq_inspector_context_t *ctx, double *db)
+{
+    double v;
+    if (!insp_worst_output_sqnr(ctx, &v)) {
+        *db = NAN;
+        return false;
+    }
+    *db = v;
+    return v >= INSP_HEALTHY_OUTPUT_DB;
+}
+
+/* ---- the noise budget: which layer's quantization noise reaches the outputs ----------------------
+ * From the cumulative SQNR of noise analysis (everything quantized up to a layer). A layer adds
+ * the noise of its output minus the largest noise its inputs bring, in powers relative to the
+ * signal; the layers' added noises sum to the budget. Relative noise is assumed to travel to the
+ * outputs unchanged, so cutting a layer's added noise by a factor buys the output SQNR its share of
+ * the budget: 10 log10(total / (total - cut)). A ranking estimate; docs/inspectors.md compares it
+ * with re-quantization. */
+
+/* Whether a layer's noise counts in the budget: not sources (input, const_input), output layers
+ * (copies of the layer they name) or index outputs (argmax). */
+static inline bool insp_adds_noise(hq_layer_type_t t)
+{
+    const hq_layer_type_traits_t *traits = insp_traits(t);
+    return traits->max_inputs != 0 && traits->quant_form != HQ_QUANT_INDEX &&
+           t != HQ_LAYER_OUTPUT;
+}
+
+/* Relative noise power of layer `l`'s output (cumulative); false when unmeasured. */
+static inline bool insp_cumulative_noise(hq_inspector_context_t *ctx, int l, double *noise)
+{
+    const hq_layer_noise_t *n = ctx->layer_noise(ctx, l);
+    if (!n || !n->has_cumulative)
+        return false;
+    *noise = pow(10.0, -n->cumulative_db / 10.0);
+    return true;
+}
+
+/* The noise layer `l` adds (cumulative SQNR), 0 when unmeasured. */
+static inline double insp_added_noise(hq_inspector_context_t *ctx, int l)
+{
+    hq_inspector_layer_t layer;
+    double own, in, inherited = 0;
+    if (!insp_layer(ctx, l, &layer) || !insp_cumulative_noise(ctx, l, &own))
+        return 0.0;
+    for (int i = 0; i < layer.input_count; i++)
+        if (insp_cumulative_noise(ctx, layer.inputs[i], &in))
+            inherited = fmax(inherited, in);
+    return own > inherited ? own - inherited : 0.0;
+}
+
+/* The budget: the summed added noise of every counted layer and of the inputs (their own
+ * rounding, which no layer's fix removes); 0 without noise analysis. */
+static inline double insp_noise_budget(hq_inspector_context_t *ctx)
+{
+    double total = 0;
+    int n = ctx->layer_count(ctx);
+    for (int l = 0; l < n; l++) {
+        hq_inspector_layer_t layer;
+        if (insp_layer(ctx, l, &layer) &&
+            (insp_adds_noise(layer.type) || layer.type == HQ_LAYER_INPUT))
+            total += insp_added_noise(ctx, l);
+    }
+    return total;
+}
+
+/* Output-SQNR gain (dB) of removing `cut` of a budget `total`, at most 20 dB. */
+static inline double insp_budget_gain(double cut, double total)
+{
+    if (!(total > 0) || !(cut > 0))
+        return 0.0;
+    return -10.0 * log10(1.0 - fmin(cut / total, 0.99));
+}
+
 /* ---- the RGB/BGR hint of the Image inspector --------------------------------------------------
  * Measured by tests/fixtures/inspectors/measure_rgb_bgr.py on real photographs (skimage data,
  * opencv-doc and darknet sample images): the constants below are what that script fitted on one

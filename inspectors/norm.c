@@ -180,6 +180,30 @@ static void observed_line(insp_text_t *line, const char *name, const char *input
     insp_append(line, ")");
 }
 
+/* Whether the normalization's constants times `factor` make data with moments `in` standard;
+ * `line` gets `N = normalization([...], [...])` with the scaled constants. */
+static bool scaled_fits(const hq_inspector_params_t *np, const moments_t *in, double factor,
+                        const char *nname, const char *input, insp_text_t *line)
+{
+    static moments_t fixed; /* large; the host runs one inspector at a time */
+    insp_append(line, "%s = normalization(", nname);
+    insp_append_list(line, np->mean, np->channels, factor);
+    insp_append(line, ", ");
+    insp_append_list(line, np->std, np->channels, factor);
+    if (input)
+        insp_append(line, ", %s", input);
+    insp_append(line, ")");
+    if (in->channels != np->channels)
+        return false;
+    fixed.channels = in->channels;
+    for (int c = 0; c < in->channels; c++) {
+        fixed.mean[c] = (in->mean[c] - factor * np->mean[c]) / (factor * np->std[c]);
+        fixed.std[c] = in->std[c] / fabs(factor * np->std[c]);
+    }
+    summarize(&fixed);
+    return outside(&fixed) == 0;
+}
+
 static void range_numbers(hq_diag_number_t *n, const moments_t *m)
 {
     n[0] = (hq_diag_number_t){"mean_min", m->min_mean};
@@ -193,18 +217,24 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
 {
     const char *iname = insp_name(ctx, input);
     int norm = normalization_after(ctx, input);
-    static moments_t in, out, fixed; /* large; the host runs one inspector at a time */
+    static moments_t in, out; /* large; the host runs one inspector at a time */
     bool have_in = input_moments(ctx, input, &in);
     hq_diag_number_t nums[4];
 
     if (norm < 0) {
+        int where = have_in ? outside(&in) : 0;
+        if (have_in && where == 0) { /* normalized before hq: what the data shows is standard */
+            insp_emit(ctx, HQ_DIAG_INFO, input, 0, NULL, 0,
+                      "Input layer %s has no normalization layer, and the data comes in standard "
+                      "(per-channel mean in [%.4g, %.4g], std in [%.4g, %.4g]): normalized "
+                      "before hq",
+                      iname, in.min_mean, in.max_mean, in.min_std, in.max_std);
+            return;
+        }
         insp_emit(ctx, HQ_DIAG_WARNING, input, 0, NULL, 0,
                   "Input layer %s doesn't have normalization. Was the data normalized manually?",
                   iname);
         if (!have_in)
-            return;
-        int where = outside(&in);
-        if (where == 0)
             return;
         range_numbers(nums, &in);
         insp_emit(ctx, HQ_DIAG_ERROR, input, HQ_DIAG_SHOW_CHANNELS, nums, 4,
@@ -237,31 +267,18 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
     bool small = np->channels > 0;
     for (int c = 0; c < np->channels; c++)
         small = small && fabsf(np->mean[c]) < 1.0f && fabsf(np->std[c]) < 1.0f;
-    insp_text_t x255 = {.len = 0};
-    if (small) {
-        insp_append(&x255, "%s = normalization(", nname);
-        insp_append_list(&x255, np->mean, np->channels, 255.0);
-        insp_append(&x255, ", ");
-        insp_append_list(&x255, np->std, np->channels, 255.0);
-        if (input_count > 1)
-            insp_append(&x255, ", %s", iname);
-        insp_append(&x255, ")");
-    }
-
     bool have_out = normalization_moments(ctx, norm, &in, have_in, &out);
     int where = have_out ? outside(&out) : 0;
-    /* The script's constants x255 are the fix when they make the observed data standard: they
-     * keep what the model was trained with. Otherwise the measured line is. */
-    bool x255_fits = false;
-    if (small && have_in && in.channels == np->channels) {
-        fixed.channels = in.channels;
-        for (int c = 0; c < in.channels; c++) {
-            fixed.mean[c] = (in.mean[c] - 255.0 * np->mean[c]) / (255.0 * np->std[c]);
-            fixed.std[c] = in.std[c] / fabs(255.0 * np->std[c]);
-        }
-        summarize(&fixed);
-        x255_fits = outside(&fixed) == 0;
-    }
+    /* The script's constants x255 (0-1 constants, 0-255 data) or /255 (0-255 constants, 0-1
+     * data) are the fix when they make the observed data standard: they keep what the model was
+     * trained with. Only when neither does is the measured line the fix. */
+    const char *multi = input_count > 1 ? iname : NULL;
+    insp_text_t x255 = {.len = 0}, div255 = {.len = 0};
+    bool x255_fits = small && have_in && scaled_fits(np, &in, 255.0, nname, multi, &x255);
+    if (small && !have_in)
+        scaled_fits(np, &in, 255.0, nname, multi, &x255); /* the line, offered without data */
+    bool data01 = have_in && in.min_value >= 0 && in.max_value <= 1.0;
+    bool div255_fits = !small && data01 && scaled_fits(np, &in, 1.0 / 255.0, nname, multi, &div255);
     /* 0-1 data that the 0-1 constants make standard: the scale is right (torchvision's setup) */
     bool consistent =
         small && have_in && have_out && where == 0 && in.min_value >= 0 && in.max_value <= 1.0;
@@ -300,11 +317,20 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
                   "[%.4g, %.4g], std in [%.4g, %.4g]) and normalization layer %s normalizes it "
                   "again: normalized twice?",
                   iname, in.min_mean, in.max_mean, in.min_std, in.max_std, nname);
+        if (div255_fits) {
+            insp_recommend(ctx, HQ_DIAG_ERROR, norm, div255.buf,
+                           "the data is 0-1 while the constants are for 0-255 pixels: /255 they "
+                           "are the training constants again and make the observed data standard",
+                           "normalization", HQ_GROUP_YES_NO,
+                           "Scale the normalization constants to 0-1 (/255)?", HQ_ANSWER_YES);
+            return;
+        }
         insp_text_t line = {.len = 0};
         observed_line(&line, nname, input_count > 1 ? iname : NULL, &in);
         insp_recommend(ctx, HQ_DIAG_ERROR, norm, line.buf,
-                       "the data is already normalized (or in the 0-1 scale): this line, "
-                       "measured on it, makes it standard instead of normalizing it again",
+                       "the data is already normalized, and neither the constants x255 nor /255 "
+                       "explain it: this line, measured on it, makes it standard instead of "
+                       "normalizing it again",
                        "normalization", HQ_GROUP_YES_NO,
                        "Replace the normalization with the one measured on the data?",
                        HQ_ANSWER_YES);
@@ -322,6 +348,14 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
         return;
     if (x255_fits)
         return; /* the x255 line above, now at error level, is the fix */
+    if (div255_fits) {
+        insp_recommend(ctx, HQ_DIAG_ERROR, norm, div255.buf,
+                       "the data is 0-1 while the constants are for 0-255 pixels: /255 they are "
+                       "the training constants again and make the observed data standard",
+                       "normalization", HQ_GROUP_YES_NO,
+                       "Scale the normalization constants to 0-1 (/255)?", HQ_ANSWER_YES);
+        return;
+    }
     insp_text_t line = {.len = 0};
     observed_line(&line, nname, input_count > 1 ? iname : NULL, &in);
     char reason[256];

@@ -245,12 +245,18 @@ typedef struct hqi_diag_cause {
     hq_diag_level_t level;   /* its worst finding's or recommendation's level */
     double expected_gain_db; /* largest `expected_gain_db` number of its findings; NAN: none */
     int line_count;          /* its recommended lines */
+    bool fixes_input;        /* one of them changes the network's input (normalization, ...) */
     char summary[1024];      /* one line: its worst finding (or the verdict) */
 } hqi_diag_cause_t;
 
-/* The causes, ranked (docs/diag.md, "Triage"): level (error > warning > info), then an expected
- * gain (present before absent, larger first), then inspector priority (the host after every
- * inspector), then a cause with a recommended line before one without, then run order. Fills at most `max`; returns how many. */
+/* True when a model-script line changes what the network sees at its input (a normalization
+ * layer or an input conversion): every statistic of a run was measured before it. */
+bool hqi_diag_changes_input(const char *line);
+/* The causes, ranked (docs/diag.md, "Triage"): a cause whose fix line changes the input first,
+ * then an inspector's cause with a fix line before the host's verdict, then level (error >
+ * warning > info), then an expected gain (present before absent, larger first), then inspector
+ * priority (the host after every inspector), then a cause with a recommended line before one
+ * without, then run order. Fills at most `max`; returns how many. */
 int hqi_diag_triage(const hq_diag_t *diag, hqi_diag_cause_t *causes, int max);
 /* Reports the triage as HQ_DIAG_EVENT_TRIAGE lines (the end of hq_diag_run). */
 void hqi_diag_report_triage(hq_diag_t *diag);

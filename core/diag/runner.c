@@ -146,7 +146,7 @@ static const char *unmet_need(hq_diag_t *d, uint32_t needs, char *buf, size_t si
 
 /* True when a model-script line changes what the network sees at its input (a normalization
  * layer or an input conversion): every statistic of this run was measured before it. */
-static bool changes_input(const char *line)
+bool hqi_diag_changes_input(const char *line)
 {
     if (strstr(line, "input_conversion("))
         return true;
@@ -186,7 +186,7 @@ static void offer_groups(hq_diag_t *d, int module)
             if (d->options.on_event)
                 d->options.on_event(d->options.event_user, &ev);
         }
-        bool stale = d->input_changed_by && !changes_input(first->line);
+        bool stale = d->input_changed_by && !hqi_diag_changes_input(first->line);
         if (stale)
             hqi_diag_event(d, HQ_DIAG_EVENT_MESSAGE, HQ_DIAG_WARNING, name,
                            "These lines were measured before the accepted `%s` changed the "
@@ -233,7 +233,7 @@ static void offer_groups(hq_diag_t *d, int module)
                               : answer == HQ_ACCEPT_ALL ||
                                     (answer == HQ_ACCEPT_WARNING && r->level >= HQ_DIAG_WARNING);
             accepted += r->accepted;
-            if (r->accepted && !d->input_changed_by && changes_input(r->line))
+            if (r->accepted && !d->input_changed_by && hqi_diag_changes_input(r->line))
                 d->input_changed_by = r->line;
         }
         free(picked);

@@ -132,6 +132,13 @@ static int run_position(const hq_diag_t *d, int module)
 
 static bool ranks_before(const hq_diag_t *d, const hqi_diag_cause_t *a, const hqi_diag_cause_t *b)
 {
+    /* a wrong input first: every other cause was measured on it */
+    if (a->fixes_input != b->fixes_input)
+        return a->fixes_input;
+    /* the verdict says how much is lost, not why: a cause with a fix line comes before it */
+    bool fa = a->module >= 0 && a->line_count > 0, fb = b->module >= 0 && b->line_count > 0;
+    if ((a->module < 0 && fb) || (b->module < 0 && fa))
+        return fa;
     if (a->level != b->level)
         return a->level > b->level;
     bool ga = !isnan(a->expected_gain_db), gb = !isnan(b->expected_gain_db);
@@ -171,7 +178,11 @@ static bool cause_of(const hq_diag_t *d, int module, hqi_diag_cause_t *c)
     }
     int recs = 0;
     for (int i = 0; i < d->rec_count; i++)
-        recs += d->recs[i].module == module;
+        if (d->recs[i].module == module) {
+            recs++;
+            c->fixes_input = c->fixes_input || (d->recs[i].level >= HQ_DIAG_WARNING &&
+                                                hqi_diag_changes_input(d->recs[i].line));
+        }
     if (worst < 0 && recs == 0)
         return false;
     c->line_count = recs;

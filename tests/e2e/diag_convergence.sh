@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # hq-diag converges: its accepted lines, re-optimized with `hq optimize -m`, are not recommended
-# again. tail_net (tests/fixtures/inspectors) on the photo crops draws manual-clipping warnings
-# that --no-interactive accepts; the written script re-quantizes the model, and a second run with
-# every inspector recommends no line the script already holds (numbers compared to 3 significant
+# again. spike_net (tests/fixtures/inspectors) on its 512 samples draws a manual-clipping warning
+# that --no-interactive accepts (ClippingInspector alone: with HighPrecisionInspector the layer
+# also turns 16-bit, and then no clip is worth offering); the written script re-quantizes the
+# model, and a second run recommends no line the script already holds (numbers compared to 3 significant
 # digits), and writes a script no longer than the first (one header line, one marker), with no
 # two lines for one setting.
 source "$HQ_SOURCE_DIR/tests/fixtures/inspectors/lib.sh"
-quantize tail tail_net.onnx norm_ok.alls calib_rgb.npy
-diag tail first -d "$work/calib_rgb.npy" --output-model-script "$work/first.alls"
-"$HQ" optimize "$work/tail_net.parsed.har" -d "$work/calib_rgb.npy" -m "$work/first.alls" \
+quantize spike spike_net.onnx spike.alls spike_calib.npy
+diag spike first --order ClippingInspector -c 512 -d "$work/spike_calib.npy" --output-model-script "$work/first.alls"
+"$HQ" optimize "$work/spike_net.parsed.har" -d "$work/spike_calib.npy" -m "$work/first.alls" \
   -o "$work/again.har" >"$work/again.log" 2>&1 || { cat "$work/again.log"; exit 1; }
-diag again second -d "$work/calib_rgb.npy" --output-model-script "$work/second.alls"
+diag again second --order ClippingInspector -c 512 -d "$work/spike_calib.npy" --output-model-script "$work/second.alls"
 
 /usr/bin/python3 - "$work" <<'PY' || failures=$((failures + 1))
 import json, os, re, sys

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ImageInspector on archives made by hq parse + hq optimize from bn_net.onnx and real photos
 # (tests/fixtures/inspectors): RGB photos (0-255 and 0-1) give standard.jpg and inverse.jpg (4x4
-# grids, valid JPEGs, the second the first with channels reversed), the warning to compare them
+# grids, valid JPEGs, the second the first with channels reversed), the info saying to compare them
 # and the RGB hint (an info); the same photos BGR give the BGR hint (a warning) and the
 # input_conversion line, offered but not accepted by default, which hq optimize applies; data with
 # negative values (normalized) is skipped. Then the hint as hq-diag computes it on the held-out
@@ -15,8 +15,8 @@ quantize bn bn_net.onnx norm_ok.alls calib_rgb.npy
 
 diag bn rgb -d "$work/calib_rgb.npy" --order $I
 check rgb $I --status ran --exit-status 0 \
-  --finding 'warning:input_layer1:Saved standard.jpg (the first 16 images as stored) and inverse.jpg (channels reversed)' \
-  --finding 'warning:input_layer1:compare them' \
+  --finding 'info:input_layer1:Saved standard.jpg (the first 16 images as stored) and inverse.jpg (channels reversed)' \
+  --finding 'info:input_layer1:compare them' \
   --finding 'info:-:Heuristic hint: the data looks RGB' --finding 'info:-:held-out real photographs' \
   --no-finding 'warning:*:looks BGR' --no-rec '*:*:'
 expect "standard.jpg and inverse.jpg are 4x4 grids of the photos, channels swapped" \
@@ -34,10 +34,10 @@ print(f"  {std.shape}: mean abs difference to the data {err_std:.2f} (standard),
 sys.exit(0 if std.shape == (128, 128, 3) and err_std < 6 and err_inv < 6 else 1)
 PY
 diag bn rgb01 -d "$work/calib_01.npy" --order $I
-check rgb01 $I --finding 'warning:input_layer1:Saved standard.jpg' --finding 'info:-:looks RGB'
+check rgb01 $I --finding 'info:input_layer1:Saved standard.jpg' --finding 'info:-:looks RGB'
 
 diag bn bgr -d "$work/calib_bgr.npy" --order $I
-check bgr $I --exit-status 0 --finding 'warning:input_layer1:Saved standard.jpg' \
+check bgr $I --exit-status 0 --finding 'info:input_layer1:Saved standard.jpg' \
   --finding 'warning:input_layer1:Heuristic hint: the data looks BGR' \
   --refused 'warning:input_layer1:input_conversion(input_layer1, bgr_to_rgb)'
 expect "hq optimize applies the offered input_conversion line" bash -c "

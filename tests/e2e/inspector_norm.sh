@@ -4,9 +4,10 @@
 # 0-255 data (warning, error "not normalized", the x255 line accepted) and without data (the line
 # offered, not accepted); 0-1 data with 0-1 constants (an info, no alarm: the original tool's
 # "normalized twice?" false alarm); already normalized data in front of a normalization (error
-# "normalized twice?"); no normalization layer (warning) with raw data (error, and the measured
-# line, checked against numpy) and with data normalized twice (error); re-optimizing with the
-# accepted lines silences it; the (-2, 5) x (0.1, 5) window at its edges (mean 4.9 / 5.1, std
+# "normalized twice?", the measured line) and 0-1 data in front of 0-255 constants (the same
+# error, the constants /255); no normalization layer with raw data (warning, error, and the
+# measured line, checked against numpy), with hand-normalized data (an info) and with data
+# normalized twice (error); re-optimizing with the accepted lines silences it; the (-2, 5) x (0.1, 5) window at its edges (mean 4.9 / 5.1, std
 # 0.11 / 0.09).
 source "$HQ_SOURCE_DIR/tests/fixtures/inspectors/lib.sh"
 N=NormInspector
@@ -41,7 +42,9 @@ check scale_nodata $N --exit-status 0 \
 diag bn_scale_fixed scale_fixed -d "$work/calib_rgb.npy" --order $N
 check scale_fixed $N --silent --exit-status 0
 
-# present: data already normalized (ImageNet) or 0-1, in front of the 0-255 normalization
+# present: data already normalized (ImageNet) or 0-1, in front of the 0-255 normalization. The
+# 0-1 data gets the script's constants /255 (the training constants); the normalized data, which
+# neither x255 nor /255 explains, the line measured on it
 for set in std 01; do
   diag bn_ok twice_$set -d "$work/calib_$set.npy" --order $N
   check twice_$set $N --exit-status 1 \
@@ -49,6 +52,16 @@ for set in std 01; do
     --finding 'error:input_layer1:normalized twice?' \
     --accepted 'error:normalization1:normalization1 = normalization('
 done
+check twice_01 $N \
+  --accepted 'error:normalization1:normalization1 = normalization([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])' \
+  --reason 'error:normalization1:/255 they are the training constants again'
+check twice_std $N --no-rec '*:*:normalization([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])' \
+  --reason 'error:normalization1:neither the constants x255 nor /255 explain it'
+# absent: the /255 line applied to the 0-1 data
+"$HQ" optimize "$work/bn_net.parsed.har" -d "$work/calib_01.npy" -m "$work/twice_01/diagnostic_bn_net.alls" \
+  -o "$work/bn_div_fixed.har" >"$work/div.log" 2>&1
+diag bn_div_fixed div_fixed -d "$work/calib_01.npy" --order $N
+check div_fixed $N --quiet --exit-status 0
 
 # present: no normalization layer, raw 0-255 photos
 diag bn_none raw -d "$work/calib_rgb.npy" --order $N
@@ -77,9 +90,9 @@ PY
 diag bn_raw_fixed raw_fixed -d "$work/calib_rgb.npy" --order $N
 check raw_fixed $N --silent --exit-status 0
 
-# no normalization layer, data normalized by hand: only the question
+# no normalization layer, data normalized by hand (standard by the window): an info
 diag bn_none manual -d "$work/calib_std.npy" --order $N
-check manual $N --exit-status 1 --finding "warning:input_layer1:Was the data normalized manually?" \
+check manual $N --exit-status 1 --quiet --finding "info:input_layer1:normalized before hq" \
   --no-finding 'error:*:'
 # no normalization layer, data normalized twice by hand (std 3.6, mean down to -2.1)
 diag bn_none manual_twice -d "$work/calib_twice.npy" --order $N
