@@ -109,15 +109,15 @@ for c in m49:- m51:"is not normalized" s011:- s009:"is normalized twice"; do
   fi
 done
 # once the x255 line is accepted, the groups offered after it were measured on the un-normalized
-# input: they are offered with a warning and default to none (Clipping's would clip conv2 at a
-# range measured on data 200x too large)
-diag bn_01 stale -d "$work/calib_rgb.npy" --order $N ClippingInspector
+# input: they are offered with a warning and default to none (HighPrecision's 16-bit conv2 was
+# ranked on data 200x too large)
+diag bn_01 stale -d "$work/calib_rgb.npy" --order $N HighPrecisionInspector
 check stale $N --exit-status 1 \
   --accepted 'error:normalization1:normalization1 = normalization([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])'
-check stale ClippingInspector --refused 'info:conv2:pre_quantization_optimization(activation_clipping, layers=[conv2]'
+check stale HighPrecisionInspector --refused '*:conv2:quantization_param(conv2, precision_mode=a16_w16)'
 if grep -q 'measured before the accepted `normalization1 = normalization' "$work/stale.out" &&
    grep -q 'Accepted 0 of 1 recommended line(s) (non-interactive default: none)' "$work/stale.out"; then
-  echo "stale: clipping lines after the accepted normalization default to none"
+  echo "stale: 16-bit lines after the accepted normalization default to none"
 else
   echo "FAIL stale: no stale-evidence warning or a non-none default"; cat "$work/stale.out"
   failures=$((failures + 1))
