@@ -2,10 +2,14 @@
  * which 16-bit layers buy the most accuracy for the least throughput.
  *
  * Per-layer SQNR from noise analysis: the partial SQNR (`hq analyze-noise --advanced`: SQNR at
- * the outputs when only that layer is quantized) when present, else the cumulative SQNR, with a
- * warning saying which command gives the better data. Input, output, const and argmax layers are
- * skipped. Outliers: SQNR <= Q25 - 1.5 IQR of the layers' SQNRs, or SQNR <= 10 dB; each is a
- * warning "name, SQNR, precision mode". Beyond the original tool: for the outliers, the lines
+ * the outputs when only that layer is quantized) when present, else the cumulative SQNR (the log
+ * says which). Input, output, const and argmax layers are skipped. A layer is flagged by the
+ * output-SQNR gain a16_w16 is expected to buy — its share of the noise the layers add (the noise
+ * budget of inspector_util.h) — when that is at least 1 dB: the original tool's rules (SQNR <= 10
+ * dB, or below Q25 - 1.5 IQR) flagged a whole network whose cumulative SQNR is low everywhere
+ * (56 layers of a correctly prepared PP-OCRv4 det; docs/inspectors.md). Flagged layers are
+ * warnings when an output is below the healthy 20 dB or unmeasured, infos otherwise. Beyond the
+ * original tool: for them, the lines
  *   quantization_param(L, precision_mode=a16_w16)
  * with the layers precision propagation drags along (pass-through layers such as
  * concat, feature_splitter, ew_add, pools, resize and slice output what they receive, so their
