@@ -53,10 +53,12 @@ gains = {m.group(1): float(m.group(2)) for m in re.finditer(
     r"\] (\w+): SQNR [-0-9.]+ dB, precision mode \w+, expected output gain ([0-9.]+) dB",
     open(sys.argv[2]).read())}
 judged = {l["layer"] for l in r["layer_sqnr"] if not l["layer"].startswith(("input_layer", "output_layer"))}
-want = {k for k, g in gains.items() if g >= 1.0}
+# the log rounds to 0.01 dB: a layer logged at 1.00 may fall either side of the bar
+want = {k for k, g in gains.items() if g > 1.005}
+maybe = {k for k, g in gains.items() if 0.995 <= g <= 1.005}
 got = {d["layer"] for d in r["diagnostics"] if d["inspector"] == "HighPrecisionInspector" and d["layer"]}
 print(f"  gains {dict((k, round(g, 2)) for k, g in gains.items())}: flagged {sorted(got)}")
-sys.exit(0 if want == got and judged <= set(gains) else 1)
+sys.exit(0 if want <= got <= want | maybe and want and judged <= set(gains) else 1)
 PY
 
 # absent: the accepted lines applied
