@@ -181,6 +181,26 @@ INLINE void stage_store(const hqrt_output_stage_t *s, lanes_t y, int n, void *ou
     }
 }
 
+/* w (<= LANES) outputs of hqrt_i_stage_row from acc[j], channel ch0 + j onwards. Called with
+ * the constant LANES for whole vectors, so that every copy in and out is one full-width load or
+ * store (a copy of a run-time length goes through the stack, and reading a vector back from
+ * there stalls on store forwarding). */
+INLINE void stage_lanes(const hqrt_output_stage_t *s, stage_lanes_t *k, const int32_t *acc,
+                        const int64_t *bias, int32_t ch0, int32_t j, int w, void *out)
+{
+    if (s->count != 1)
+        stage_load(s, ch0 + j, w, k);
+    lanes32_t a32 = {0};
+    memcpy(&a32, acc + j, (size_t)w * sizeof(int32_t));
+    lanes_t a = __builtin_convertvector(a32, lanes_t);
+    if (bias) {
+        lanes_t b = {0};
+        memcpy(&b, bias + ch0 + j, (size_t)w * sizeof(int64_t));
+        a += b;
+    }
+    stage_store(s, stage_y(s, k, a), w, out);
+}
+
 /* hqrt_i_stage_row's body: acc[j] + bias[ch0 + j] in channel ch0 + j. */
 INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const int64_t *bias,
                       int32_t ch0, int32_t n, void *out)
@@ -189,20 +209,11 @@ INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const in
     stage_lanes_t k = {0};
     if (s->count == 1)
         stage_load(s, 0, LANES, &k);
-    for (int32_t j = 0; j < n; j += LANES) {
-        int w = n - j < LANES ? (int)(n - j) : LANES;
-        if (s->count != 1)
-            stage_load(s, ch0 + j, w, &k);
-        lanes32_t a32 = {0};
-        memcpy(&a32, acc + j, (size_t)w * sizeof(int32_t));
-        lanes_t a = __builtin_convertvector(a32, lanes_t);
-        if (bias) {
-            lanes_t b = {0};
-            memcpy(&b, bias + ch0 + j, (size_t)w * sizeof(int64_t));
-            a += b;
-        }
-        stage_store(s, stage_y(s, &k, a), w, (uint8_t *)out + (size_t)j * esize);
-    }
+    int32_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        stage_lanes(s, &k, acc, bias, ch0, j, LANES, (uint8_t *)out + (size_t)j * esize);
+    if (j < n)
+        stage_lanes(s, &k, acc, bias, ch0, j, (int)(n - j), (uint8_t *)out + (size_t)j * esize);
 }
 
 AVX512_TARGET static void stage_row_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
@@ -236,6 +247,30 @@ INLINE lanes_t load_codes(const void *p, int32_t bits, int stride, int n, int32_
     return v - zp;
 }
 
+/* w (<= LANES) outputs of ew_run from a, b (already advanced) in channel ch0 onwards. */
+INLINE void ew_lanes(const hqrt_ew_params_t *p, stage_lanes_t *k, lanes_t am, lanes_t ash,
+                     lanes_t bm, lanes_t bsh, const void *a, int a_stride, const void *b,
+                     int b_stride, int32_t ch0, int w, void *out)
+{
+    const hqrt_output_stage_t *s = &p->out;
+    if (s->count != 1)
+        stage_load(s, ch0, w, k);
+    lanes_t qa = load_codes(a, p->a_bits, a_stride, w, p->a_zp);
+    lanes_t qb = load_codes(b, p->b_bits, b_stride, w, p->b_zp);
+    lanes_t y;
+    if (p->op == HQRT_EW_MULT) {
+        y = stage_y(s, k, qa * qb);
+    } else {
+        /* both terms are int32 values: hqrt_add_sat's +-2^62 clamps never act */
+        lanes_t ta = requantize32(qa, am, ash), tb = requantize32(qb, bm, bsh);
+        lanes_t z = p->op == HQRT_EW_ADD   ? ta + tb
+                    : p->op == HQRT_EW_MAX ? lanes_max(ta, tb)
+                                           : lanes_min(ta, tb);
+        y = stage_y_sum(s, k, z);
+    }
+    stage_store(s, y, w, out);
+}
+
 /* One run of n outputs of hqrt_elementwise (32-bit path): a and b advance by their strides
  * (1, or 0 for an operand broadcast along the run); output channel ch0 + j (per-channel stages:
  * the run lies within one innermost row). */
@@ -250,27 +285,15 @@ INLINE void ew_run(const hqrt_ew_params_t *p, const void *a, int a_stride, const
     stage_lanes_t k = {0};
     if (s->count == 1)
         stage_load(s, 0, LANES, &k);
-    for (int64_t j = 0; j < n; j += LANES) {
-        int w = n - j < LANES ? (int)(n - j) : LANES;
-        if (s->count != 1)
-            stage_load(s, ch0 + (int32_t)j, w, &k);
-        lanes_t qa = load_codes((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
-                                a_stride, w, p->a_zp);
-        lanes_t qb = load_codes((const uint8_t *)b + (size_t)(j * b_stride) * bsize, p->b_bits,
-                                b_stride, w, p->b_zp);
-        lanes_t y;
-        if (p->op == HQRT_EW_MULT) {
-            y = stage_y(s, &k, qa * qb);
-        } else {
-            /* both terms are int32 values: hqrt_add_sat's +-2^62 clamps never act */
-            lanes_t ta = requantize32(qa, am, ash), tb = requantize32(qb, bm, bsh);
-            lanes_t z = p->op == HQRT_EW_ADD   ? ta + tb
-                        : p->op == HQRT_EW_MAX ? lanes_max(ta, tb)
-                                               : lanes_min(ta, tb);
-            y = stage_y_sum(s, &k, z);
-        }
-        stage_store(s, y, w, (uint8_t *)out + (size_t)j * osize);
-    }
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES) /* whole vectors: a constant width (see stage_lanes) */
+        ew_lanes(p, &k, am, ash, bm, bsh, (const uint8_t *)a + (size_t)(j * a_stride) * asize,
+                 a_stride, (const uint8_t *)b + (size_t)(j * b_stride) * bsize, b_stride,
+                 ch0 + (int32_t)j, LANES, (uint8_t *)out + (size_t)j * osize);
+    if (j < n)
+        ew_lanes(p, &k, am, ash, bm, bsh, (const uint8_t *)a + (size_t)(j * a_stride) * asize,
+                 a_stride, (const uint8_t *)b + (size_t)(j * b_stride) * bsize, b_stride,
+                 ch0 + (int32_t)j, (int)(n - j), (uint8_t *)out + (size_t)j * osize);
 }
 
 /* Offset into an operand broadcast to `out` of the element at out coordinate `coord`. */
