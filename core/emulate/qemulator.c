@@ -203,9 +203,9 @@ static hq_status_t q_deconv(const qcall_t *c, hq_error_t *err)
     hq_status_t st = io_dims(c, &in, &out, err);
     if (st != HQ_OK)
         return st;
-    return kernel_status(hqrt_deconv2d(&c->op->u.conv.params, in, c->inputs[0],
-                                       c->op->u.conv.weights.data, c->op->u.conv.bias.data, out,
-                                       c->outputs[0], NULL),
+    return kernel_status(hqrt_i_deconv_fast(vector_isa(c), &c->op->u.conv.params, in,
+                                            c->inputs[0], c->op->u.conv.weights.data,
+                                            c->op->u.conv.bias.data, out, c->outputs[0], NULL),
                          "deconv", err);
 }
 

@@ -73,4 +73,11 @@ int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
                            const hqrt_output_stage_t *stage, int64_t rows, int32_t channels,
                            const void *input, void *output);
 
+/* hqrt_deconv2d (same arguments, same status, same codes): output channels in vector lanes with
+ * int32 sums for 8-bit inputs and 4/8-bit weights, groups 1 (hqrt_kernels_deconv.c); the
+ * reference otherwise. */
+int hqrt_i_deconv_fast(int isa, const hqrt_conv_params_t *params, hqrt_dims_t in, const void *input,
+                       const void *weights, const int64_t *bias, hqrt_dims_t out, void *output,
+                       void *scratch);
+
 #endif

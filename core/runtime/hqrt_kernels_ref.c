@@ -196,11 +196,9 @@ size_t hqrt_deconv2d_get_buffer_size(const hqrt_conv_params_t *params, hqrt_dims
     return 0;
 }
 
-int hqrt_deconv2d(const hqrt_conv_params_t *p, hqrt_dims_t in, const void *input,
-                  const void *weights, const int64_t *bias, hqrt_dims_t out, void *output,
-                  void *scratch)
+int hqrt_deconv2d_check(const hqrt_conv_params_t *p, hqrt_dims_t in, const void *input,
+                        const void *weights, hqrt_dims_t out, const void *output)
 {
-    (void)scratch;
     if (conv_check(p, in, input, weights, out, output) != HQRT_KERNEL_OK)
         return HQRT_KERNEL_ERR_ARGUMENT;
     if (p->output_pad_h < 0 || p->output_pad_w < 0)
@@ -211,6 +209,16 @@ int hqrt_deconv2d(const hqrt_conv_params_t *p, hqrt_dims_t in, const void *input
                      (int64_t)p->dilation_w * (p->kernel_w - 1) + 1 + p->output_pad_w;
     if (out.h != full_h - p->pad_top - p->pad_bottom ||
         out.w != full_w - p->pad_left - p->pad_right)
+        return HQRT_KERNEL_ERR_ARGUMENT;
+    return HQRT_KERNEL_OK;
+}
+
+int hqrt_deconv2d(const hqrt_conv_params_t *p, hqrt_dims_t in, const void *input,
+                  const void *weights, const int64_t *bias, hqrt_dims_t out, void *output,
+                  void *scratch)
+{
+    (void)scratch;
+    if (hqrt_deconv2d_check(p, in, input, weights, out, output) != HQRT_KERNEL_OK)
         return HQRT_KERNEL_ERR_ARGUMENT;
     const int32_t cpg = in.c / p->groups, opg = out.c / p->groups;
     for (int32_t n = 0; n < out.n; n++)
@@ -461,8 +469,7 @@ int hqrt_activation_check(int32_t in_bits, int32_t in_zp, const hqrt_output_stag
 int hqrt_activation(int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *out, int64_t rows,
                     int32_t channels, const void *input, void *output)
 {
-    if (hqrt_activation_check(in_bits, in_zp, out, rows, channels, input, output) !=
-        HQRT_KERNEL_OK)
+    if (hqrt_activation_check(in_bits, in_zp, out, rows, channels, input, output) != HQRT_KERNEL_OK)
         return HQRT_KERNEL_ERR_ARGUMENT;
     for (int64_t r = 0; r < rows; r++)
         for (int32_t c = 0; c < channels; c++) {

@@ -115,6 +115,9 @@ size_t hqrt_deconv2d_get_buffer_size(const hqrt_conv_params_t *params, hqrt_dims
 int hqrt_deconv2d(const hqrt_conv_params_t *params, hqrt_dims_t in, const void *input,
                   const void *weights, const int64_t *bias, hqrt_dims_t out, void *output,
                   void *scratch);
+/* HQRT_KERNEL_OK when hqrt_deconv2d accepts these arguments (its own check). */
+int hqrt_deconv2d_check(const hqrt_conv_params_t *params, hqrt_dims_t in, const void *input,
+                        const void *weights, hqrt_dims_t out, const void *output);
 
 /* Fully connected: acc[n,o] = bias[o] + sum_i (in[n,i] - in_zp) * w[i,o]; `params` uses
  * in_bits/in_zp/weight_bits/out only. */

@@ -1,7 +1,8 @@
 /* hqrt_kernels_stage.c — vector lanes for the per-element kernels: the output stage applied to
  * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations),
- * hqrt_elementwise (hqrt_i_elementwise_fast) and hqrt_activation (hqrt_i_activation_fast). AVX-512BW or AVX2, chosen at run time by CPU flag
- * (hqrt_i_vector_isa); the reference kernels otherwise.
+ * hqrt_elementwise (hqrt_i_elementwise_fast) and hqrt_activation (hqrt_i_activation_fast).
+ * AVX-512BW or AVX2, chosen at run time by CPU flag (hqrt_i_vector_isa); the reference kernels
+ * otherwise.
  *
  * Bit-exact by construction: every lane is an int64 holding exactly the int64 value of the
  * reference (hqrt_numerics.h), and each step is the reference's step on that value, so no int32
@@ -280,8 +281,8 @@ INLINE void ew_run(const hqrt_ew_params_t *p, const void *a, int a_stride, const
     const hqrt_output_stage_t *s = &p->out;
     const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
                  osize = s->out_bits == 16 ? 2 : 1;
-    const lanes_t am = splat(p->a_multiplier), ash = splat(p->a_shift),
-                  bm = splat(p->b_multiplier), bsh = splat(p->b_shift);
+    const lanes_t am = splat(p->a_multiplier), ash = splat(p->a_shift), bm = splat(p->b_multiplier),
+                  bsh = splat(p->b_shift);
     stage_lanes_t k = {0};
     if (s->count == 1)
         stage_load(s, 0, LANES, &k);
@@ -403,9 +404,8 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
 /* Centred codes per hqrt_i_stage_row call: a stack buffer, as kernels never allocate. */
 #define ACTIVATION_CHUNK 256
 
-int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
-                           const hqrt_output_stage_t *s, int64_t rows, int32_t channels,
-                           const void *input, void *output)
+int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp, const hqrt_output_stage_t *s,
+                           int64_t rows, int32_t channels, const void *input, void *output)
 {
     int rc = hqrt_activation_check(in_bits, in_zp, s, rows, channels, input, output);
     if (rc != HQRT_KERNEL_OK || s->path != HQRT_PATH_GEMMLOWP || isa == HQRT_ISA_REFERENCE)

@@ -221,8 +221,9 @@ static int run_deconv(const op_call_t *c)
     const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
     hqrt_conv_params_t kp;
     hqrt_i_conv_setup(c->m, c->op, &kp);
-    return hqrt_deconv2d(&kp, dims_of(ti), data_of(c, ti), hqrt_i_blob(c->m, p->weights),
-                         hqrt_i_blob(c->m, p->bias), dims_of(to), data_of(c, to), c->scratch);
+    return hqrt_i_deconv_fast(hqrt_i_vector_isa(), &kp, dims_of(ti), data_of(c, ti),
+                              hqrt_i_blob(c->m, p->weights), hqrt_i_blob(c->m, p->bias),
+                              dims_of(to), data_of(c, to), c->scratch);
 }
 
 static int run_const(const op_call_t *c)

@@ -1111,7 +1111,7 @@ static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
         for (int32_t j = 0; j < n; j++) {
             acc[j] = random_accumulator();
             int32_t kind = rnd_range(0, 3);
-            bias[j] = kind == 0 ? 0
+            bias[j] = kind == 0   ? 0
                       : kind == 1 ? (int64_t)random_accumulator() * 1000
                                   : (int64_t)rnd_range(-100000, 100000);
         }
@@ -1186,6 +1186,94 @@ static void vector_elementwise_equals_reference_for_every_broadcast_form(void **
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
+static void vector_deconv_equals_reference_on_random_shapes(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int16_t w[4 * 4 * 48 * 64];
+    static uint16_t in[2 * 9 * 9 * 48], want[2 * 40 * 40 * 64], got[2 * 40 * 40 * 64];
+    static int64_t bias[64];
+    for (int iter = 0; iter < 600; iter++) {
+        hqrt_conv_params_t p = {.kernel_h = rnd_range(1, 4),
+                                .kernel_w = rnd_range(1, 4),
+                                .stride_h = rnd_range(1, 3),
+                                .stride_w = rnd_range(1, 3),
+                                .dilation_h = rnd() % 4 ? 1 : 2,
+                                .dilation_w = rnd() % 4 ? 1 : 2,
+                                .groups = rnd() % 6 ? 1 : 2,
+                                .in_bits = rnd() % 5 ? 8 : 16,
+                                .weight_bits = rnd() % 5 == 0 ? 16
+                                               : rnd() % 4    ? 8
+                                                              : 4};
+        p.output_pad_h = rnd_range(0, p.stride_h - 1),
+        p.output_pad_w = rnd_range(0, p.stride_w - 1);
+        p.in_zp = rnd_range(0, p.in_bits == 16 ? 65535 : 255);
+        hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 9), rnd_range(1, 9),
+                          p.groups * rnd_range(1, 24)};
+        hqrt_dims_t od = {id.n, 0, 0, p.groups * rnd_range(1, 32)};
+        int64_t full_h = (int64_t)(id.h - 1) * p.stride_h +
+                         (int64_t)p.dilation_h * (p.kernel_h - 1) + 1 + p.output_pad_h;
+        int64_t full_w = (int64_t)(id.w - 1) * p.stride_w +
+                         (int64_t)p.dilation_w * (p.kernel_w - 1) + 1 + p.output_pad_w;
+        p.pad_top = rnd_range(0, (int32_t)(full_h - 1) / 2),
+        p.pad_bottom = rnd_range(0, (int32_t)(full_h - 1) / 2);
+        p.pad_left = rnd_range(0, (int32_t)(full_w - 1) / 2),
+        p.pad_right = rnd_range(0, (int32_t)(full_w - 1) / 2);
+        od.h = (int32_t)(full_h - p.pad_top - p.pad_bottom),
+        od.w = (int32_t)(full_w - p.pad_left - p.pad_right);
+        int32_t out_bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, od.c, out_bits);
+        p.out = r.stage;
+        size_t wcount =
+            (size_t)p.kernel_h * (size_t)p.kernel_w * (size_t)(id.c / p.groups) * (size_t)od.c;
+        int32_t wmax = p.weight_bits == 16 ? 32767 : p.weight_bits == 8 ? 127 : 7;
+        for (size_t i = 0; i < wcount; i++) {
+            int32_t v = rnd() % 8 ? rnd_range(-wmax - 1, wmax) : (rnd() % 2 ? -wmax - 1 : wmax);
+            if (p.weight_bits == 16)
+                w[i] = (int16_t)v;
+            else
+                ((int8_t *)w)[i] = (int8_t)v;
+        }
+        for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+            in[i] = (uint16_t)rnd();
+            ((uint8_t *)in)[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        }
+        for (int32_t o = 0; o < od.c; o++) {
+            int32_t kind = rnd_range(0, 3);
+            bias[o] = kind == 0   ? (int64_t)rnd_range(-100000, 100000)
+                      : kind == 1 ? (int64_t)random_accumulator() * (rnd() % 2 ? 1 : 4)
+                      : kind == 2 ? 0
+                                  : (rnd() % 2 ? 1 : -1) * ((int64_t)1 << rnd_range(29, 62));
+        }
+        const int64_t *b = rnd() % 4 ? bias : NULL;
+        size_t bytes =
+            (size_t)od.n * (size_t)od.h * (size_t)od.w * (size_t)od.c * (out_bits == 16 ? 2 : 1);
+        assert_true(bytes <= sizeof want);
+        assert_int_equal(hqrt_deconv2d(&p, id, in, w, b, od, want, NULL), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_deconv_fast(isa, &p, id, in, w, b, od, got, NULL),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, bytes);
+        }
+    }
+    /* the same status as the reference for arguments it refuses (an output extent off by one) */
+    hqrt_conv_params_t p = {.kernel_h = 2,
+                            .kernel_w = 2,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .dilation_h = 1,
+                            .dilation_w = 1,
+                            .groups = 1,
+                            .in_bits = 8,
+                            .weight_bits = 8,
+                            .out = r.stage};
+    p.out.count = 1;
+    hqrt_dims_t id = {1, 3, 3, 4}, od = {1, 7, 6, 4};
+    assert_int_equal(hqrt_i_deconv_fast(hqrt_i_vector_isa(), &p, id, in, w, NULL, od, got, NULL),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+}
+
 static void vector_activation_equals_reference_for_every_stage_form(void **state)
 {
     (void)state;
@@ -1209,9 +1297,9 @@ static void vector_activation_equals_reference_for_every_stage_form(void **state
                          HQRT_KERNEL_OK);
         for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
             memset(got, 0xAB, sizeof got);
-            assert_int_equal(hqrt_i_activation_fast(isa, in_bits, in_zp, &r.stage, rows, channels,
-                                                    in, got),
-                             HQRT_KERNEL_OK);
+            assert_int_equal(
+                hqrt_i_activation_fast(isa, in_bits, in_zp, &r.stage, rows, channels, in, got),
+                HQRT_KERNEL_OK);
             assert_memory_equal(got, want, (size_t)(rows * channels) * (out_bits == 16 ? 2 : 1));
         }
     }
@@ -1234,6 +1322,7 @@ int main(void)
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),

@@ -1,0 +1,156 @@
+/* hqrt_kernels_deconv.c — the fast deconvolution (hqrt_i_deconv_fast): the reference's gather
+ * (hqrt_deconv2d: output pixel by output pixel, the taps that reach it), with the output
+ * channels in the vector lanes. Each tap's input code is multiplied into a row of weights
+ * ([kh, kw, cin, cout] keeps a tap's cout weights of one input channel contiguous) and summed in
+ * int32, then the row of sums goes through the vector output stage (hqrt_i_stage_row).
+ *
+ * Bit-exact with the reference: with 8-bit codes (|q - zp| <= 255) and 4/8-bit weights
+ * (|w| <= 128) a sum over at most DECONV_MAX_DEPTH = 65536 products stays below 2^31, so the
+ * int32 sum equals the reference's int64 one, and the stage adds the bias in int64 exactly as
+ * hqrt_output_code does. Other layers (16-bit codes or weights, groups, deeper sums, a bias
+ * beyond +-2^62 that the reference clamps) run the reference. The loop is compiled once for
+ * AVX-512 and once for AVX2 (target attributes, chosen by hqrt_i_vector_isa like the other
+ * per-element kernels); HQRT_ISA_REFERENCE runs hqrt_deconv2d itself. */
+#include <string.h>
+
+#include "hqrt_fast.h"
+#include "hqrt_numerics.h"
+
+/* int32 sums per pass (a run of output pixels of one row, or part of one pixel's channels):
+ * on the stack, as kernels never allocate. */
+#define DECONV_CHUNK 4096
+#define DECONV_MAX_DEPTH 65536
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* acc[j] += sums of output pixel (n, oh, ow), channels [o0, o0 + width). */
+INLINE void deconv_pixel(const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8_t *input,
+                         const int8_t *weights, hqrt_dims_t out, int32_t n, int32_t oh, int32_t ow,
+                         int32_t o0, int32_t width, int32_t *acc)
+{
+    const int32_t cin = in.c, cout = out.c, zp = p->in_zp;
+    const int64_t fy = (int64_t)oh + p->pad_top, fx = (int64_t)ow + p->pad_left;
+    for (int32_t ky = 0; ky < p->kernel_h; ky++) {
+        const int64_t ty = fy - (int64_t)ky * p->dilation_h;
+        if (ty < 0 || ty % p->stride_h || ty / p->stride_h >= in.h)
+            continue;
+        const int64_t ih = ty / p->stride_h;
+        for (int32_t kx = 0; kx < p->kernel_w; kx++) {
+            const int64_t tx = fx - (int64_t)kx * p->dilation_w;
+            if (tx < 0 || tx % p->stride_w || tx / p->stride_w >= in.w)
+                continue;
+            const int64_t iw = tx / p->stride_w;
+            const uint8_t *src =
+                input +
+                (((size_t)n * (size_t)in.h + (size_t)ih) * (size_t)in.w + (size_t)iw) * (size_t)cin;
+            const int8_t *wt =
+                weights +
+                ((size_t)ky * (size_t)p->kernel_w + (size_t)kx) * (size_t)cin * (size_t)cout +
+                (size_t)o0;
+            for (int32_t i = 0; i < cin; i++) {
+                const int32_t q = (int32_t)src[i] - zp;
+                const int8_t *row = wt + (size_t)i * (size_t)cout;
+                for (int32_t j = 0; j < width; j++)
+                    acc[j] += q * (int32_t)row[j];
+            }
+        }
+    }
+}
+
+/* Every output pixel; the caller checked the shapes and numerics. A per-tensor stage runs once
+ * per run of pixels (what keeps layers of one or a few output channels vector-wide); a
+ * per-channel one once per pixel (and channel chunk). */
+INLINE void deconv_all(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8_t *input,
+                       const int8_t *weights, const int64_t *bias, hqrt_dims_t out, uint8_t *output)
+{
+    const size_t esize = p->out.out_bits == 16 ? 2 : 1;
+    const int32_t cout = out.c;
+    int32_t acc[DECONV_CHUNK];
+    /* runs seed the int32 sums with the bias: exact when |bias| <= 2^30 and the sum of at most
+     * 32768 products of |q| <= 255 and |w| <= 128 stays below 2^30 in magnitude */
+    bool runs = p->out.count == 1 && cout <= DECONV_CHUNK &&
+                (int64_t)p->kernel_h * p->kernel_w * in.c <= 32768;
+    for (int32_t o = 0; runs && bias && o < cout; o++)
+        runs = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    const int32_t run = runs ? DECONV_CHUNK / cout : 1;
+    for (int32_t n = 0; n < out.n; n++)
+        for (int32_t oh = 0; oh < out.h; oh++) {
+            uint8_t *row_out =
+                output +
+                (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w * (size_t)cout) * esize;
+            for (int32_t ow0 = 0; ow0 < out.w; ow0 += run) {
+                const int32_t pixels = out.w - ow0 < run ? out.w - ow0 : run;
+                if (runs) {
+                    for (int32_t k = 0; k < pixels; k++)
+                        for (int32_t j = 0; j < cout; j++)
+                            acc[(size_t)k * (size_t)cout + (size_t)j] = bias ? (int32_t)bias[j] : 0;
+                    for (int32_t k = 0; k < pixels; k++)
+                        deconv_pixel(p, in, input, weights, out, n, oh, ow0 + k, 0, cout,
+                                     acc + (size_t)k * (size_t)cout);
+                    hqrt_i_stage_row(isa, &p->out, acc, NULL, 0, pixels * cout,
+                                     row_out + (size_t)ow0 * (size_t)cout * esize);
+                    continue;
+                }
+                for (int32_t o0 = 0; o0 < cout; o0 += DECONV_CHUNK) {
+                    const int32_t width = cout - o0 < DECONV_CHUNK ? cout - o0 : DECONV_CHUNK;
+                    memset(acc, 0, (size_t)width * sizeof(int32_t));
+                    deconv_pixel(p, in, input, weights, out, n, oh, ow0, o0, width, acc);
+                    hqrt_i_stage_row(isa, &p->out, acc, bias, o0, width,
+                                     row_out + ((size_t)ow0 * (size_t)cout + (size_t)o0) * esize);
+                }
+            }
+        }
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HQRT_HAVE_VECTOR_DECONV 1
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) static void
+deconv_avx512(const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8_t *input,
+              const int8_t *weights, const int64_t *bias, hqrt_dims_t out, uint8_t *output)
+{
+    deconv_all(HQRT_ISA_AVX512, p, in, input, weights, bias, out, output);
+}
+
+__attribute__((target("avx2"))) static void deconv_avx2(const hqrt_conv_params_t *p, hqrt_dims_t in,
+                                                        const uint8_t *input, const int8_t *weights,
+                                                        const int64_t *bias, hqrt_dims_t out,
+                                                        uint8_t *output)
+{
+    deconv_all(HQRT_ISA_AVX2, p, in, input, weights, bias, out, output);
+}
+#endif
+
+/* The layer qualifies for the int32 sums (see the header comment) and its arguments are those
+ * the reference accepted (hqrt_deconv2d_check). */
+static bool deconv_qualifies(const hqrt_conv_params_t *p, hqrt_dims_t in, const int64_t *bias,
+                             hqrt_dims_t out)
+{
+    if (p->in_bits != 8 || (p->weight_bits != 4 && p->weight_bits != 8) || p->groups != 1 ||
+        (int64_t)p->kernel_h * p->kernel_w * in.c > DECONV_MAX_DEPTH)
+        return false;
+    if (bias)
+        for (int32_t o = 0; o < out.c; o++)
+            if (bias[o] > HQRT_ACC_LIMIT || bias[o] < -HQRT_ACC_LIMIT)
+                return false;
+    return true;
+}
+
+int hqrt_i_deconv_fast(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const void *input,
+                       const void *weights, const int64_t *bias, hqrt_dims_t out, void *output,
+                       void *scratch)
+{
+#ifdef HQRT_HAVE_VECTOR_DECONV
+    if (isa != HQRT_ISA_REFERENCE &&
+        hqrt_deconv2d_check(p, in, input, weights, out, output) == HQRT_KERNEL_OK &&
+        deconv_qualifies(p, in, bias, out)) {
+        if (isa == HQRT_ISA_AVX512)
+            deconv_avx512(p, in, input, weights, bias, out, output);
+        else
+            deconv_avx2(p, in, input, weights, bias, out, output);
+        return HQRT_KERNEL_OK;
+    }
+#else
+    (void)isa;
+#endif
+    return hqrt_deconv2d(p, in, input, weights, bias, out, output, scratch);
+}
