@@ -154,8 +154,18 @@ static int run_eltwise(const op_call_t *c)
         .out = hqrt_i_stage(c->m->base, &p->stage, to),
     };
     hqrt_shape_t as = shape_of(ta), bs = shape_of(tb), os = shape_of(to);
-    return hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &kp, &as, data_of(c, ta), &bs,
-                                   data_of(c, tb), &os, data_of(c, to));
+    const uint8_t *a = data_of(c, ta), *b = data_of(c, tb);
+    uint8_t *out = data_of(c, to);
+    if (c->prep->fast) { /* output rows [row_begin, row_end): each element is computed alone */
+        const int64_t first = c->row_begin, count = c->row_end - c->row_begin;
+        a += first * (as.dims[1] == 1 ? 0 : as.dims[2] * as.dims[3]) * (ta->bits == 16 ? 2 : 1);
+        b += first * (bs.dims[1] == 1 ? 0 : bs.dims[2] * bs.dims[3]) * (tb->bits == 16 ? 2 : 1);
+        out += first * os.dims[2] * os.dims[3] * (to->bits == 16 ? 2 : 1);
+        as.dims[1] = as.dims[1] == 1 ? 1 : (int32_t)count;
+        bs.dims[1] = bs.dims[1] == 1 ? 1 : (int32_t)count;
+        os.dims[1] = (int32_t)count;
+    }
+    return hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &kp, &as, a, &bs, b, &os, out);
 }
 
 static int run_activation(const op_call_t *c)
@@ -221,9 +231,18 @@ static int run_deconv(const op_call_t *c)
     const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
     hqrt_conv_params_t kp;
     hqrt_i_conv_setup(c->m, c->op, &kp);
+    hqrt_dims_t out = dims_of(to);
+    uint8_t *output = data_of(c, to);
+    if (c->prep->fast) { /* output rows [row_begin, row_end): the same gather with those rows
+                          * as the only ones left between the pads */
+        kp.pad_top += (int32_t)c->row_begin;
+        kp.pad_bottom += out.h - (int32_t)c->row_end;
+        output += c->row_begin * out.w * out.c * (to->bits == 16 ? 2 : 1);
+        out.h = (int32_t)(c->row_end - c->row_begin);
+    }
     return hqrt_i_deconv_fast(hqrt_i_vector_isa(), &kp, dims_of(ti), data_of(c, ti),
-                              hqrt_i_blob(c->m, p->weights), hqrt_i_blob(c->m, p->bias),
-                              dims_of(to), data_of(c, to), c->scratch);
+                              hqrt_i_blob(c->m, p->weights), hqrt_i_blob(c->m, p->bias), out,
+                              output, c->scratch);
 }
 
 static int run_const(const op_call_t *c)
@@ -673,6 +692,9 @@ hqrt_status_t hqrt_op_profile(const hqrt_model_t *model, int index, hqrt_op_prof
 
 /* ---- open-time preparation ------------------------------------------------------------------ */
 
+/* Fewest output elements of an elementwise op worth one piece of a shared sample. */
+#define ELTWISE_PIECE 8192
+
 hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
 {
     const hqx_header_t *h = m->header;
@@ -692,6 +714,17 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         }
         if (op->code == HQX_OP_MAXPOOL)
             hqrt_i_pool_prepare(m, op, &m->prepared[i]);
+        if ((op->code == HQX_OP_DECONV || op->code == HQX_OP_ELTWISE) &&
+            hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {
+            /* vector kernels whose output rows the threads of one sample can share */
+            const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+            int64_t row = (int64_t)to->w * to->c, min_rows = (ELTWISE_PIECE + row - 1) / row;
+            if (to->ndim == 4 && to->h > 1)
+                m->prepared[i] = (hqrt_i_prepared_t){
+                    .fast = true,
+                    .rows = to->h,
+                    .min_rows = op->code == HQX_OP_ELTWISE && min_rows > 1 ? min_rows : 1};
+        }
         if (op->code != HQX_OP_CONV && op->code != HQX_OP_DENSE)
             continue;
         hqrt_conv_params_t kp;
