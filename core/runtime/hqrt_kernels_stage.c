@@ -217,6 +217,104 @@ INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const in
         stage_lanes(s, &k, acc, bias, ch0, j, (int)(n - j), (uint8_t *)out + (size_t)j * esize);
 }
 
+/* The output stage without a lut on the 32-bit path in int32 lanes (16 per zmm): the same steps
+ * as requantize32 / stage_store, with each int64 intermediate of the reference formed where it
+ * can exceed int32 (the bias sum, the left shift and the SRDHM product, as vpmuldq's even and
+ * odd lanes) and narrowed with saturation exactly where the reference clamps. */
+#include <immintrin.h>
+
+AVX512_TARGET static inline __m512i sat_sum32(__m512i acc, const int64_t *bias, __mmask16 k)
+{
+    /* clamp32((int64)acc + bias) of 16 lanes, as two halves of 8 int64 */
+    __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
+    __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1));
+    lo = _mm512_add_epi64(lo, _mm512_maskz_loadu_epi64((__mmask8)k, bias));
+    hi = _mm512_add_epi64(hi, _mm512_maskz_loadu_epi64((__mmask8)(k >> 8), bias + 8));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi64_epi32(lo)),
+                              _mm512_cvtsepi64_epi32(hi), 1);
+}
+
+AVX512_TARGET static inline __m512i requantize32_i32(__m512i x, __m512i m, __m512i shift)
+{
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i left = _mm512_max_epi32(shift, zero),
+            right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+    /* xs = clamp32(x << left), the shift in int64 */
+    __m512i xlo = _mm512_sllv_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(x)),
+                                    _mm512_cvtepi32_epi64(_mm512_castsi512_si256(left)));
+    __m512i xhi = _mm512_sllv_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(x, 1)),
+                                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(left, 1)));
+    __m512i xs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi64_epi32(xlo)),
+                                    _mm512_cvtsepi64_epi32(xhi), 1);
+    /* SRDHM: ab = xs * m in int64 (even lanes, then odd lanes moved down), nudge, truncation
+     * toward zero (floor after adding 2^31 - 1 to a negative value), saturation at INT32_MAX */
+    const __m512i pos = _mm512_set1_epi64((int64_t)1 << 30),
+                  neg = _mm512_set1_epi64(1 - ((int64_t)1 << 30));
+    const __m512i bias_neg = _mm512_set1_epi64(((int64_t)1 << 31) - 1),
+                  top = _mm512_set1_epi64(INT32_MAX);
+    __m512i q2[2];
+    for (int half = 0; half < 2; half++) {
+        __m512i a = half ? _mm512_srli_epi64(xs, 32) : xs, b = half ? _mm512_srli_epi64(m, 32) : m;
+        __m512i ab = _mm512_mul_epi32(a, b);
+        __m512i v = _mm512_add_epi64(
+            ab, _mm512_mask_blend_epi64(_mm512_cmpge_epi64_mask(ab, zero), neg, pos));
+        v = _mm512_mask_add_epi64(v, _mm512_cmplt_epi64_mask(v, zero), v, bias_neg);
+        q2[half] = _mm512_min_epi64(_mm512_srai_epi64(v, 31), top);
+    }
+    __m512i q = _mm512_mask_blend_epi32((__mmask16)0xAAAA, q2[0], _mm512_slli_epi64(q2[1], 32));
+    /* RoundingDivideByPOT by right (0..31) */
+    __m512i mask =
+        _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1));
+    __m512i threshold =
+        _mm512_mask_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_cmplt_epi32_mask(q, zero),
+                              _mm512_srai_epi32(mask, 1), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srav_epi32(q, right);
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(q, mask), threshold),
+                                 r, _mm512_set1_epi32(1));
+}
+
+AVX512_TARGET static void stage_row_i32_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
+                                               const int64_t *bias, int32_t ch0, int32_t n,
+                                               void *out)
+{
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    __m512i m = _mm512_set1_epi32(s->multiplier[0]), sh = _mm512_set1_epi32(s->shift[0]);
+    __m512i mn = has_neg ? _mm512_set1_epi32(s->multiplier_neg[0]) : m;
+    __m512i shn = has_neg ? _mm512_set1_epi32(s->shift_neg[0]) : sh;
+    /* y + out_zp can only wrap for |y| >= 2^31 - 2^16; beyond +-2^20 the clamp to the codes'
+     * range gives act_min or act_max either way */
+    const __m512i ylo = _mm512_set1_epi32(-(1 << 20)), yhi = _mm512_set1_epi32(1 << 20);
+    const __m512i zp = _mm512_set1_epi32(s->out_zp), amin = _mm512_set1_epi32(s->act_min),
+                  amax = _mm512_set1_epi32(s->act_max);
+    for (int32_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        if (per_channel) {
+            m = _mm512_maskz_loadu_epi32(k, s->multiplier + ch0 + j);
+            sh = _mm512_maskz_loadu_epi32(k, s->shift + ch0 + j);
+            if (has_neg) {
+                mn = _mm512_maskz_loadu_epi32(k, s->multiplier_neg + ch0 + j);
+                shn = _mm512_maskz_loadu_epi32(k, s->shift_neg + ch0 + j);
+            }
+        }
+        __m512i a = _mm512_maskz_loadu_epi32(k, acc + j);
+        if (bias)
+            a = sat_sum32(a, bias + ch0 + j, k); /* |bias| < 2^62: the sign survives the clamp */
+        __m512i mm = m, ss = sh;
+        if (has_neg) {
+            __mmask16 negative = _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512());
+            mm = _mm512_mask_blend_epi32(negative, m, mn);
+            ss = _mm512_mask_blend_epi32(negative, sh, shn);
+        }
+        __m512i y = requantize32_i32(a, mm, ss);
+        y = _mm512_min_epi32(_mm512_max_epi32(y, ylo), yhi);
+        __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), amin), amax);
+        if (s->out_bits == 16)
+            _mm512_mask_cvtepi32_storeu_epi16((uint16_t *)out + j, k, code);
+        else
+            _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)out + j, k, code);
+    }
+}
+
 AVX512_TARGET static void stage_row_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
                                            const int64_t *bias, int32_t ch0, int32_t n, void *out)
 {
@@ -364,7 +462,10 @@ void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
 {
 #ifdef HQRT_HAVE_VECTOR_STAGE
     if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX512) {
-        stage_row_avx512(s, acc, bias, ch0, n, out);
+        if (s->lut)
+            stage_row_avx512(s, acc, bias, ch0, n, out);
+        else
+            stage_row_i32_avx512(s, acc, bias, ch0, n, out);
         return;
     }
     if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
