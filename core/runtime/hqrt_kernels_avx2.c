@@ -329,9 +329,9 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w;
         if (taps > MAX_FAST_DEPTH)
             return HQRT_OK;
-        int64_t cpad = ((int64_t)in.c + 7) / 8 * 8;
+        int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* 8 lanes (AVX2) or 16 (AVX-512) */
         size_t bytes = (size_t)(taps * cpad) * sizeof(int32_t);
-        int32_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
+        int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
         memset(packed, 0, bytes);
@@ -340,7 +340,9 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                 packed[t * cpad + ch] =
                     hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
         *prep = (hqrt_i_prepared_t){.fast = true,
-                                    .kind = HQRT_KIND_DW,
+                                    .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512
+                                                ? HQRT_KIND_DW512
+                                                : HQRT_KIND_DW,
                                     .rows = out.h,
                                     .packed = packed,
                                     .depth = taps,
@@ -374,6 +376,11 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
         else
             hqrt_i_vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end,
                              scratch);
+        return 0;
+    }
+    if (prep->kind == HQRT_KIND_DW512) {
+        hqrt_i_dw_rows_avx512(prep, kp, in, input, bias, addend, out, output, row_begin, row_end,
+                              scratch);
         return 0;
     }
     if (prep->kind == HQRT_KIND_DW) {

@@ -16,7 +16,13 @@
 #endif
 
 /* hqrt_i_prepared_t.kind: which fast kernel an op was prepared for. */
-enum { HQRT_KIND_GEMM = 1, HQRT_KIND_DW = 2, HQRT_KIND_VNNI = 3, HQRT_KIND_MAXPOOL = 4 };
+enum {
+    HQRT_KIND_GEMM = 1,
+    HQRT_KIND_DW = 2,
+    HQRT_KIND_VNNI = 3,
+    HQRT_KIND_MAXPOOL = 4,
+    HQRT_KIND_DW512 = 5
+};
 
 /* The end of one output value, written exactly as the reference conv does it. */
 static inline int32_t hqrt_i_finish_value(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend,
@@ -55,6 +61,14 @@ void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *k
                       const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
                       hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
                       uint8_t *scratch);
+
+/* Depthwise output rows [row_begin, row_end) on AVX-512 (hqrt_kernels_dw.c): an op prepared with
+ * kind HQRT_KIND_DW512 (weights [kh*kw][cpad] int32, cpad a multiple of 16; scratch cpad
+ * int32). */
+void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                           hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                           const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                           int64_t row_begin, int64_t row_end, uint8_t *scratch);
 #endif
 
 #endif

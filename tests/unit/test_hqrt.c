@@ -398,7 +398,7 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
 static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
-    for (int iter = 0; iter < 30; iter++) {
+    for (int iter = 0; iter < 60; iter++) {
         int c = rnd_range(1, 45);
         conv_case_t k = {
             .h = rnd_range(3, 14),
@@ -408,20 +408,20 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
             .kh = rnd_range(1, 5),
             .kw = rnd_range(1, 5),
             .stride = rnd_range(1, 2),
-            .dilation = 1,
+            .dilation = rnd() % 3 ? 1 : 2,
             .groups = c,
             .weight_bits = rnd() % 2 ? 8 : 4,
             .in_bits = 8,
-            .out_bits = 8,
+            .out_bits = rnd() % 4 ? 8 : 16,
             .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
             .per_channel = 1,
             .addend = rnd() % 4 == 0,
         };
         k.pad = rnd_range(0, k.kh - 1);
-        if (k.h < k.kh)
-            k.h = k.kh;
-        if (k.w < k.kw)
-            k.w = k.kw;
+        if (k.h < (k.kh - 1) * k.dilation + 1)
+            k.h = (k.kh - 1) * k.dilation + 1;
+        if (k.w < (k.kw - 1) * k.dilation + 1)
+            k.w = (k.kw - 1) * k.dilation + 1;
         size_t len;
         uint8_t *bytes = build_conv(&k, &len);
         run_three_ways(bytes, len, 2);
