@@ -12,7 +12,9 @@
  * with GCC vector extensions (8 x int64 lanes) in always_inline functions and compiled into one
  * entry per instruction set (AVX-512: one zmm per vector; AVX2: two ymm). LUT activations look
  * the table up one lane at a time after the vector requantization (a gather could read past the
- * table's end). */
+ * table's end). On AVX-512, stages without a lut (the output stage and elementwise) run in 16
+ * int32 lanes instead (stage_row_i32, ew_run_i32), forming the reference's int64 values only
+ * where they can leave int32. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,7 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HQRT_HAVE_VECTOR_STAGE 1
+#include <immintrin.h>
 #endif
 
 #define LANES 8
@@ -221,8 +224,6 @@ INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const in
  * as requantize32 / stage_store, with each int64 intermediate of the reference formed where it
  * can exceed int32 (the bias sum, the left shift and the SRDHM product, as vpmuldq's even and
  * odd lanes) and narrowed with saturation exactly where the reference clamps. */
-#include <immintrin.h>
-
 AVX512_TARGET static inline __m512i sat_sum32(__m512i acc, const int64_t *bias, __mmask16 k)
 {
     /* clamp32((int64)acc + bias) of 16 lanes, as two halves of 8 int64 */
@@ -395,6 +396,124 @@ INLINE void ew_run(const hqrt_ew_params_t *p, const void *a, int a_stride, const
                  ch0 + (int32_t)j, (int)(n - j), (uint8_t *)out + (size_t)j * osize);
 }
 
+/* 16 centred codes q - zp (mask k) from `bits`-bit codes at p (stride 1), or p[0] in every
+ * lane (stride 0). */
+AVX512_TARGET static inline __m512i codes_i32(const void *p, int32_t bits, int stride, __mmask16 k,
+                                              int32_t zp)
+{
+    __m512i v;
+    if (stride == 0)
+        v = _mm512_set1_epi32(hqrt_load(p, bits, 0));
+    else if (bits == 16)
+        v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+    else
+        v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, p));
+    return _mm512_sub_epi32(v, _mm512_set1_epi32(zp));
+}
+
+/* clamp32 of an int64 held as two halves of 8 lanes, back in 16 int32 lanes */
+AVX512_TARGET static inline __m512i narrow_sat(__m512i lo, __m512i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi64_epi32(lo)),
+                              _mm512_cvtsepi64_epi32(hi), 1);
+}
+
+AVX512_TARGET static inline __m512i widen_lo(__m512i v)
+{
+    return _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
+}
+
+AVX512_TARGET static inline __m512i widen_hi(__m512i v)
+{
+    return _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1));
+}
+
+/* RoundingDivideByPOT64(z, HQRT_SUM_FRAC_BITS) on 8 int64 lanes */
+AVX512_TARGET static inline __m512i sum_round(__m512i z)
+{
+    const __m512i mask = _mm512_set1_epi64(((int64_t)1 << HQRT_SUM_FRAC_BITS) - 1);
+    const __m512i half = _mm512_srai_epi64(mask, 1), one = _mm512_set1_epi64(1);
+    __m512i threshold =
+        _mm512_mask_add_epi64(half, _mm512_cmplt_epi64_mask(z, _mm512_setzero_si512()), half, one);
+    __m512i r = _mm512_srai_epi64(z, HQRT_SUM_FRAC_BITS);
+    return _mm512_mask_add_epi64(r, _mm512_cmpgt_epi64_mask(_mm512_and_si512(z, mask), threshold),
+                                 r, one);
+}
+
+/* ew_run for a stage without a lut on AVX-512, 16 int32 lanes: hqrt_elementwise's steps, with
+ * the int64 values of the reference formed where they can exceed int32 (a 16-bit product, the
+ * sum of two requantized terms and its rounding) and saturated where the reference clamps. */
+AVX512_TARGET __attribute__((noinline)) static void ew_run_i32(const hqrt_ew_params_t *p,
+                                                               const void *a, int a_stride,
+                                                               const void *b, int b_stride,
+                                                               int32_t ch0, int64_t n, void *out)
+{
+    const hqrt_output_stage_t *s = &p->out;
+    const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1;
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const __m512i am = _mm512_set1_epi32(p->a_multiplier), ash = _mm512_set1_epi32(p->a_shift),
+                  bm = _mm512_set1_epi32(p->b_multiplier), bsh = _mm512_set1_epi32(p->b_shift);
+    __m512i m = _mm512_set1_epi32(s->multiplier[0]), sh = _mm512_set1_epi32(s->shift[0]);
+    __m512i mn = has_neg ? _mm512_set1_epi32(s->multiplier_neg[0]) : m;
+    __m512i shn = has_neg ? _mm512_set1_epi32(s->shift_neg[0]) : sh;
+    const __m512i ylo = _mm512_set1_epi32(-(1 << 20)), yhi = _mm512_set1_epi32(1 << 20);
+    const __m512i zp = _mm512_set1_epi32(s->out_zp), amin = _mm512_set1_epi32(s->act_min),
+                  amax = _mm512_set1_epi32(s->act_max), zero = _mm512_setzero_si512();
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        if (per_channel) {
+            const int32_t ch = ch0 + (int32_t)j;
+            m = _mm512_maskz_loadu_epi32(k, s->multiplier + ch);
+            sh = _mm512_maskz_loadu_epi32(k, s->shift + ch);
+            if (has_neg) {
+                mn = _mm512_maskz_loadu_epi32(k, s->multiplier_neg + ch);
+                shn = _mm512_maskz_loadu_epi32(k, s->shift_neg + ch);
+            }
+        }
+        __m512i qa = codes_i32((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
+                               a_stride, k, p->a_zp);
+        __m512i qb = codes_i32((const uint8_t *)b + (size_t)(j * b_stride) * bsize, p->b_bits,
+                               b_stride, k, p->b_zp);
+        __m512i y;
+        if (p->op == HQRT_EW_MULT) {
+            /* clamp32 of the int64 product (16-bit codes: up to 2^32), then hqrt_output_code */
+            __m512i p_lo = _mm512_mul_epi32(widen_lo(qa), widen_lo(qb));
+            __m512i p_hi = _mm512_mul_epi32(widen_hi(qa), widen_hi(qb));
+            __m512i acc = narrow_sat(p_lo, p_hi);
+            __m512i mm = m, ss = sh;
+            if (has_neg) {
+                __mmask16 negative = _mm512_cmplt_epi32_mask(acc, zero);
+                mm = _mm512_mask_blend_epi32(negative, m, mn);
+                ss = _mm512_mask_blend_epi32(negative, sh, shn);
+            }
+            y = requantize32_i32(acc, mm, ss);
+        } else {
+            __m512i ta = requantize32_i32(qa, am, ash), tb = requantize32_i32(qb, bm, bsh);
+            __m512i zlo, zhi;
+            if (p->op == HQRT_EW_ADD) {
+                zlo = _mm512_add_epi64(widen_lo(ta), widen_lo(tb));
+                zhi = _mm512_add_epi64(widen_hi(ta), widen_hi(tb));
+            } else {
+                __m512i z =
+                    p->op == HQRT_EW_MAX ? _mm512_max_epi32(ta, tb) : _mm512_min_epi32(ta, tb);
+                zlo = widen_lo(z), zhi = widen_hi(z);
+            }
+            if (has_neg) { /* z < 0: requantize32(clamp32(z)) with the negative side's constants */
+                __m512i r = requantize32_i32(narrow_sat(zlo, zhi), mn, shn);
+                zlo = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(zlo, zero), zlo, widen_lo(r));
+                zhi = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(zhi, zero), zhi, widen_hi(r));
+            }
+            y = narrow_sat(sum_round(zlo), sum_round(zhi)); /* |y| < 2^25: exact */
+        }
+        y = _mm512_min_epi32(_mm512_max_epi32(y, ylo), yhi);
+        __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), amin), amax);
+        if (s->out_bits == 16)
+            _mm512_mask_cvtepi32_storeu_epi16((uint16_t *)out + j, k, code);
+        else
+            _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)out + j, k, code);
+    }
+}
+
 /* Offset into an operand broadcast to `out` of the element at out coordinate `coord`. */
 static size_t broadcast_offset(const hqrt_shape_t *s, const hqrt_shape_t *out, const int32_t *coord)
 {
@@ -415,7 +534,8 @@ static bool same_shape(const hqrt_shape_t *a, const hqrt_shape_t *b)
 /* The whole op as runs along the innermost axis (one run when nothing broadcasts and the stage
  * is per tensor). */
 INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
-                   const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out)
+                   const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out,
+                   bool i32)
 {
     const int nd = os->ndim;
     const int32_t c = os->dims[nd - 1];
@@ -423,7 +543,10 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
     for (int d = 0; d < nd; d++)
         total *= os->dims[d];
     if (p->out.count == 1 && same_shape(as, os) && same_shape(bs, os)) {
-        ew_run(p, a, 1, b, 1, 0, total, out);
+        if (i32)
+            ew_run_i32(p, a, 1, b, 1, 0, total, out);
+        else
+            ew_run(p, a, 1, b, 1, 0, total, out);
         return;
     }
     const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
@@ -431,9 +554,13 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
     const int a_stride = as->dims[nd - 1] == c ? 1 : 0, b_stride = bs->dims[nd - 1] == c ? 1 : 0;
     int32_t coord[HQRT_MAX_DIMS] = {0};
     for (int64_t row = 0; row < total / c; row++) {
-        ew_run(p, (const uint8_t *)a + broadcast_offset(as, os, coord) * asize, a_stride,
-               (const uint8_t *)b + broadcast_offset(bs, os, coord) * bsize, b_stride, 0, c,
-               (uint8_t *)out + (size_t)(row * c) * osize);
+        const uint8_t *ra = (const uint8_t *)a + broadcast_offset(as, os, coord) * asize;
+        const uint8_t *rb = (const uint8_t *)b + broadcast_offset(bs, os, coord) * bsize;
+        uint8_t *ro = (uint8_t *)out + (size_t)(row * c) * osize;
+        if (i32)
+            ew_run_i32(p, ra, a_stride, rb, b_stride, 0, c, ro);
+        else
+            ew_run(p, ra, a_stride, rb, b_stride, 0, c, ro);
         for (int d = nd - 2; d >= 0; d--) {
             if (++coord[d] < os->dims[d])
                 break;
@@ -446,14 +573,14 @@ AVX512_TARGET static void ew_avx512(const hqrt_ew_params_t *p, const hqrt_shape_
                                     const void *a, const hqrt_shape_t *bs, const void *b,
                                     const hqrt_shape_t *os, void *out)
 {
-    ew_all(p, as, a, bs, b, os, out);
+    ew_all(p, as, a, bs, b, os, out, !p->out.lut);
 }
 
 AVX2_TARGET static void ew_avx2(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
                                 const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
                                 void *out)
 {
-    ew_all(p, as, a, bs, b, os, out);
+    ew_all(p, as, a, bs, b, os, out, false);
 }
 #endif /* HQRT_HAVE_VECTOR_STAGE */
 
