@@ -12,9 +12,9 @@
  * with GCC vector extensions (8 x int64 lanes) in always_inline functions and compiled into one
  * entry per instruction set (AVX-512: one zmm per vector; AVX2: two ymm). LUT activations look
  * the table up one lane at a time after the vector requantization (a gather could read past the
- * table's end). On AVX-512, stages without a lut (the output stage and elementwise) run in 16
- * int32 lanes instead (stage_row_i32, ew_run_i32), forming the reference's int64 values only
- * where they can leave int32. */
+ * table's end). On AVX-512 the output stage (stage_row_i32, luts by gathers kept inside the
+ * table) and elementwise without a lut (ew_run_i32) run in 16 int32 lanes instead, forming the
+ * reference's int64 values only where they can leave int32. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,6 +274,23 @@ AVX512_TARGET static inline __m512i requantize32_i32(__m512i x, __m512i m, __m51
                                  r, _mm512_set1_epi32(1));
 }
 
+/* lut[clamp(y + pre_zp, 0, max)] for 16 lanes (mask k), by 4-byte gathers that stay inside
+ * the table: the 4 bytes that END at the entry (the entry is their top byte or half), or, for
+ * the first entries, the 4 bytes that start there (the entry is their low byte or half). */
+AVX512_TARGET static inline __m512i lut_lookup(const hqrt_output_stage_t *s, __m512i y, __mmask16 k)
+{
+    const int32_t max = hqrt_code_max(s->out_bits), esize = s->out_bits == 16 ? 2 : 1;
+    __m512i idx = _mm512_min_epi32(
+        _mm512_max_epi32(_mm512_add_epi32(y, _mm512_set1_epi32(s->pre_zp)), _mm512_setzero_si512()),
+        _mm512_set1_epi32(max));
+    __m512i byte = _mm512_mullo_epi32(idx, _mm512_set1_epi32(esize)); /* first byte of the entry */
+    __mmask16 ends = _mm512_cmpge_epi32_mask(byte, _mm512_set1_epi32(4 - esize));
+    __m512i start = _mm512_mask_sub_epi32(byte, ends, byte, _mm512_set1_epi32(4 - esize));
+    __m512i word = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, start, s->lut, 1);
+    __m512i shift = _mm512_maskz_mov_epi32(ends, _mm512_set1_epi32(32 - 8 * esize));
+    return _mm512_and_si512(_mm512_srlv_epi32(word, shift), _mm512_set1_epi32(max));
+}
+
 AVX512_TARGET static void stage_row_i32_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
                                                const int64_t *bias, int32_t ch0, int32_t n,
                                                void *out)
@@ -308,18 +325,13 @@ AVX512_TARGET static void stage_row_i32_avx512(const hqrt_output_stage_t *s, con
         }
         __m512i y = requantize32_i32(a, mm, ss);
         y = _mm512_min_epi32(_mm512_max_epi32(y, ylo), yhi);
-        __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), amin), amax);
+        __m512i code = s->lut ? lut_lookup(s, y, k) : _mm512_add_epi32(y, zp);
+        code = _mm512_min_epi32(_mm512_max_epi32(code, amin), amax);
         if (s->out_bits == 16)
             _mm512_mask_cvtepi32_storeu_epi16((uint16_t *)out + j, k, code);
         else
             _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)out + j, k, code);
     }
-}
-
-AVX512_TARGET static void stage_row_avx512(const hqrt_output_stage_t *s, const int32_t *acc,
-                                           const int64_t *bias, int32_t ch0, int32_t n, void *out)
-{
-    stage_row(s, acc, bias, ch0, n, out);
 }
 
 AVX2_TARGET static void stage_row_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
@@ -589,10 +601,7 @@ void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
 {
 #ifdef HQRT_HAVE_VECTOR_STAGE
     if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX512) {
-        if (s->lut)
-            stage_row_avx512(s, acc, bias, ch0, n, out);
-        else
-            stage_row_i32_avx512(s, acc, bias, ch0, n, out);
+        stage_row_i32_avx512(s, acc, bias, ch0, n, out);
         return;
     }
     if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
