@@ -1,14 +1,15 @@
 #!/usr/bin/python3
-"""The torch side of bench/run_deploy.sh: one torchvision resnet18 (random weights, seeded),
+"""The torch side of bench/run_deploy.sh: a torchvision classifier (random weights, seeded),
 exported for hq and quantized to int8 by torch itself (FX post-training quantization, backend
-onednn: Debian's torch 1.13 has no fbgemm), then timed.
+onednn: Debian's torch 1.13 has no fbgemm), then timed. MODEL is one of resnet18 (the default),
+mobilenet_v2, mobilenet_v3_large, efficientnet_b0.
 
-  deploy_torch.py make DIR
-      writes DIR/resnet18.pt (state dict), DIR/resnet18.onnx (opset 13, input [1,3,224,224]),
+  deploy_torch.py make DIR [-m MODEL]
+      writes DIR/MODEL.pt (state dict), DIR/MODEL.onnx (opset 13, input [1,3,224,224]),
       DIR/calib_nchw.npy and DIR/calib_nhwc.npy (the 16 calibration samples both quantizers use).
       Idempotent: existing files are kept.
-  deploy_torch.py bench DIR -j THREADS -b BATCH -n RUNS -w WARMUP [-c]
-      loads (or builds once and caches as DIR/resnet18_int8_onednn.pt) the int8 model: prepare_fx
+  deploy_torch.py bench DIR [-m MODEL] -j THREADS -b BATCH -n RUNS -w WARMUP [-c]
+      loads (or builds once and caches as DIR/MODEL_int8_onednn.pt) the int8 model: prepare_fx
       with get_default_qconfig_mapping("onednn") (per-channel int8 weights, uint8 activations),
       calibration on calib_nchw.npy, convert_fx, torch.jit.trace + freeze. Times `runs` calls on
       one batch of seeded random input after `warmup` untimed calls and prints
@@ -32,19 +33,22 @@ SIZE = 224
 CALIB = 16
 
 
-def resnet18():
+MODELS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0")
+
+
+def build(name):
     import torch
     import torchvision
 
     torch.manual_seed(SEED)
-    return torchvision.models.resnet18(weights=None)
+    return getattr(torchvision.models, name)(weights=None)
 
 
-def cmd_make(folder):
+def cmd_make(folder, name):
     import torch
 
     os.makedirs(folder, exist_ok=True)
-    state, onnx_path = os.path.join(folder, "resnet18.pt"), os.path.join(folder, "resnet18.onnx")
+    state, onnx_path = os.path.join(folder, name + ".pt"), os.path.join(folder, name + ".onnx")
     nchw_path, nhwc_path = os.path.join(folder, "calib_nchw.npy"), os.path.join(folder, "calib_nhwc.npy")
     if not os.path.exists(nchw_path):
         rng = np.random.RandomState(SEED)
@@ -55,7 +59,7 @@ def cmd_make(folder):
         os.replace(nchw_path + ".tmp.npy", nchw_path)
     calib = torch.from_numpy(np.load(nchw_path))
     if not os.path.exists(state):
-        model = resnet18()
+        model = build(name)
         model.train()
         with torch.no_grad():  # real BatchNorm statistics of the calibration batch
             for m in model.modules():
@@ -67,7 +71,7 @@ def cmd_make(folder):
         torch.save(model.state_dict(), state + ".tmp")
         os.replace(state + ".tmp", state)
     if not os.path.exists(onnx_path):
-        model = resnet18()
+        model = build(name)
         model.load_state_dict(torch.load(state))
         model.eval()
         torch.onnx.export(model, torch.zeros(1, 3, SIZE, SIZE), onnx_path + ".tmp", opset_version=13,
@@ -76,17 +80,17 @@ def cmd_make(folder):
     print(onnx_path)
 
 
-def int8_model(folder):
+def int8_model(folder, name):
     import torch
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     torch.backends.quantized.engine = "onednn"
-    cached = os.path.join(folder, "resnet18_int8_onednn.pt")
+    cached = os.path.join(folder, name + "_int8_onednn.pt")
     if os.path.exists(cached):
         return torch.jit.load(cached)
-    model = resnet18()
-    model.load_state_dict(torch.load(os.path.join(folder, "resnet18.pt")))
+    model = build(name)
+    model.load_state_dict(torch.load(os.path.join(folder, name + ".pt")))
     model.eval()
     calib = torch.from_numpy(np.load(os.path.join(folder, "calib_nchw.npy")))
     example = torch.zeros(1, 3, SIZE, SIZE)
@@ -101,12 +105,12 @@ def int8_model(folder):
     return torch.jit.load(cached)
 
 
-def cmd_bench(folder, threads, batch, runs, warmup):
+def cmd_bench(folder, name, threads, batch, runs, warmup):
     import torch
 
     torch.backends.quantized.engine = "onednn"
     torch.set_num_threads(threads)
-    model = int8_model(folder)
+    model = int8_model(folder, name)
     x = torch.from_numpy(np.random.RandomState(1).standard_normal((batch, 3, SIZE, SIZE))
                          .astype(np.float32))
     times = []
@@ -135,13 +139,24 @@ def cmd_info():
         torch.__version__, ",".join(torch.backends.quantized.supported_engines), isa))
 
 
+def model_option(rest):
+    """(MODEL of -m, the other arguments); exits on an unknown model."""
+    if "-m" not in rest:
+        return "resnet18", rest
+    i = rest.index("-m")
+    if i + 1 >= len(rest) or rest[i + 1] not in MODELS:
+        sys.exit("deploy_torch.py: -m: expected one of %s" % ", ".join(MODELS))
+    return rest[i + 1], rest[:i] + rest[i + 2:]
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "make":
-        cmd_make(argv[2])
+        name, _ = model_option(argv[3:])
+        cmd_make(argv[2], name)
         return 0
     if len(argv) >= 3 and argv[1] == "bench":
         opts = {"-j": 1, "-b": 1, "-n": 10, "-w": 2}
-        rest = argv[3:]
+        name, rest = model_option(argv[3:])
         if "-c" in rest:  # process CPU time instead of wall clock (development aid)
             global CLOCK
             CLOCK = time.process_time
@@ -150,7 +165,7 @@ def main(argv):
             if rest[i] not in opts:
                 break
             opts[rest[i]] = int(rest[i + 1])
-        cmd_bench(argv[2], opts["-j"], opts["-b"], opts["-n"], opts["-w"])
+        cmd_bench(argv[2], name, opts["-j"], opts["-b"], opts["-n"], opts["-w"])
         return 0
     if len(argv) == 2 and argv[1] == "info":
         cmd_info()

@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# run_deploy.sh — hq's deploy runtime (libhqrt, `hq run`'s engine) against torch's int8 engine on
-# the same torch-built resnet18 (torchvision architecture, random seeded weights, BatchNorm
-# statistics from the calibration batch, 224x224): hq parses torch's ONNX export, quantizes it
-# with `hq optimize` and compiles it with `hq compile`; torch quantizes the very same weights with
-# FX post-training quantization on backend onednn (Debian's torch 1.13 has no fbgemm), both
-# calibrated on the same 16 samples (bench/deploy_torch.py). Prints the machine, then one line per
-# case:  model  threads  batch  hq_ms  torch_ms  ratio(torch/hq)  hq_GMAC/s
+# run_deploy.sh — hq's deploy runtime (libhqrt, `hq run`'s engine) against torch's int8 engine and
+# against hq's own float emulation of the same network. Models (--models, default all):
+#   resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0: torchvision architectures, random
+#     seeded weights, BatchNorm statistics from the calibration batch, 224x224; hq parses torch's
+#     ONNX export, quantizes it (a8_w8, `hq optimize` on the 16 calibration samples) and compiles
+#     it; torch quantizes the very same weights with FX post-training quantization on backend
+#     onednn (Debian's torch 1.13 has no fbgemm), calibrated on the same samples
+#     (bench/deploy_torch.py).
+#   ppocr_det320 (and ppocr_det640): PP-OCRv4 det (tests/models/fetch_models.sh) at 320x320
+#     (640x640), quantized on 8 real images (bench/seeded_ocr.py, PaddleOCR normalization); torch
+#     has no such model, so its torch column is "-".
+# Prints the machine, then one line per case:
+#   model  threads  batch  hq_ms  torch_ms  float_ms  vs_torch  vs_float  hq_GMAC/s
 # Each case runs ROUNDS rounds; a round starts deploy_bench (C, links only libhqrt: times hqrt_run
-# on one batch of input codes) and deploy_torch.py bench (times the frozen TorchScript int8
-# model) once each, alternating which goes first, each doing WARMUP untimed runs then
-# RUNS/ROUNDS timed runs. hq_ms and torch_ms are the medians of all RUNS timed runs of each
-# (wall clock), so that the load of other processes hits both alike. ratio > 1: hq faster.
+# on one batch of input codes), deploy_torch.py bench (times the frozen TorchScript int8 model)
+# and hq_bench (times hq_emulator_run of the float archive), rotating which goes first, each doing
+# WARMUP untimed runs then RUNS/ROUNDS timed runs. The ms columns are the medians of all RUNS
+# timed runs of each (wall clock), so that the load of other processes hits all alike.
+# vs_torch = torch_ms / hq_ms, vs_float = float_ms / hq_ms (> 1: hq run faster).
 # hq_ms covers the integer network only (input codes in, output codes out); torch's time includes
 # its float->uint8 quantize of the input and dequantize of the logits (a few microseconds here).
 #
 # usage: bench/run_deploy.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--quick]
-#                            [--threads "1 2"] [--batches "1 8"] [--out FILE]
+#                            [--threads "1 2"] [--batches "1 8"] [--models "..."] [--out FILE]
 #   defaults: --runs 24 --rounds 8 --warmup 2; --quick = --runs 4 --rounds 2 (development).
-# Needs: a built tree (default <repo>/build with hq and libhqrt_static.a), cc, /usr/bin/python3
-# with python3-torch and python3-torchvision. Models go to ${HQ_MODEL_CACHE:-<repo>/.cache/models}
-# /deploy (never committed).
+# Needs: a built tree (default <repo>/build with hq, libhq and libhqrt_static.a), cc,
+# /usr/bin/python3 with python3-torch and python3-torchvision. Models go to
+# ${HQ_MODEL_CACHE:-<repo>/.cache/models}/deploy (never committed).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +36,7 @@ rounds=8
 warmup=2
 threads_list="1 2"
 batches="1 8"
+models="resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0 ppocr_det320"
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,8 +47,9 @@ while [ $# -gt 0 ]; do
     --quick) runs=4; rounds=2; shift ;;
     --threads) threads_list=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "run_deploy.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -59,18 +68,51 @@ work="$cache/deploy"
 mkdir -p "$work"
 
 # ---- models (before any timing) ----------------------------------------------------------------
-"$py" "$repo/bench/deploy_torch.py" make "$work" >/dev/null
 cc -O2 -std=c11 -I"$repo/include" "$repo/bench/deploy_bench.c" "$build/libhqrt_static.a" -lpthread \
     -o "$work/deploy_bench"
-if [ ! -f "$work/resnet18.hqx" ] || [ "$work/resnet18.hqx" -ot "$hq" ] ||
-    [ "$work/resnet18.hqx" -ot "$work/resnet18.onnx" ]; then
-    "$hq" parse "$work/resnet18.onnx" -o "$work/resnet18.har" >/dev/null
-    "$hq" optimize "$work/resnet18.har" -d "$work/calib_nhwc.npy" -o "$work/resnet18_q.har" >/dev/null
-    "$hq" compile "$work/resnet18_q.har" -o "$work/resnet18.hqx" --har "$work/resnet18_c.har" >/dev/null
-fi
-rm -f "$work/resnet18_int8_onednn.pt" # torch's int8 model is rebuilt from the current weights
-"$py" "$repo/bench/deploy_torch.py" bench "$work" -n 1 -w 0 >/dev/null
-gmac=$("$hq" profile "$work/resnet18_q.har" | sed -n 's/^total: .*, \([0-9.]*\) GMAC per frame.*/\1/p' | head -n1)
+cc -O2 -std=c11 -I"$repo/include" "$repo/bench/hq_bench.c" -L"$build" -lhq \
+    -Wl,-rpath,"$build" -o "$work/hq_bench"
+first_model() { set -- $models; echo "$1"; }
+stale() { [ ! -f "$1" ] || [ "$1" -ot "$hq" ] || [ "$1" -ot "$2" ]; }
+declare -A gmac
+for model in $models; do
+    case $model in
+    ppocr_det*)
+        size=${model#ppocr_det}
+        [[ $size =~ ^[0-9]+$ ]] || { echo "run_deploy.sh: unknown model '$model'" >&2; exit 2; }
+        det=$(awk '$1 == "det" { print $2 }' <<<"$("$repo/tests/models/fetch_models.sh")")
+        if [ ! -f "$work/ocr$size/calib_rgb.npy" ]; then
+            "$py" "$repo/bench/seeded_ocr.py" images "$work/ocr$size" "$size" >/dev/null
+            "$py" -c 'import sys, numpy as np
+np.save(sys.argv[2], np.load(sys.argv[1])[:8])' "$work/ocr$size/calib_rgb.npy" "$work/ocr$size/calib8.npy"
+        fi
+        printf '%s\n' 'input_conversion(rgb_to_bgr)' \
+            'normalization1 = normalization([103.53, 116.28, 123.675], [57.375, 57.12, 58.395])' \
+            >"$work/ppocr.alls"
+        if stale "$work/$model.hqx" "$det"; then
+            "$hq" parse "$det" -o "$work/$model.har" --net-name "$model" \
+                --tensor-shapes "1,3,$size,$size" >/dev/null
+            "$hq" optimize "$work/$model.har" -d "$work/ocr$size/calib8.npy" -m "$work/ppocr.alls" \
+                -o "$work/${model}_q.har" >/dev/null
+            "$hq" compile "$work/${model}_q.har" -o "$work/$model.hqx" >/dev/null
+        fi
+        ;;
+    resnet18 | mobilenet_v2 | mobilenet_v3_large | efficientnet_b0)
+        "$py" "$repo/bench/deploy_torch.py" make "$work" -m "$model" >/dev/null
+        if stale "$work/$model.hqx" "$work/$model.onnx"; then
+            "$hq" parse "$work/$model.onnx" -o "$work/$model.har" >/dev/null
+            "$hq" optimize "$work/$model.har" -d "$work/calib_nhwc.npy" -o "$work/${model}_q.har" \
+                >/dev/null
+            "$hq" compile "$work/${model}_q.har" -o "$work/$model.hqx" >/dev/null
+        fi
+        rm -f "$work/${model}_int8_onednn.pt" # torch's int8 model is rebuilt from the current weights
+        "$py" "$repo/bench/deploy_torch.py" bench "$work" -m "$model" -n 1 -w 0 >/dev/null
+        ;;
+    *) echo "run_deploy.sh: unknown model '$model'" >&2; exit 2 ;;
+    esac
+    gmac[$model]=$("$hq" profile "$work/${model}_q.har" |
+        sed -n 's/^total: .*, \([0-9.]*\) GMAC per frame.*/\1/p' | head -n1)
+done
 
 # ---- the machine -------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -84,52 +126,69 @@ caches=$(for index in /sys/devices/system/cpu/cpu0/cache/index*; do
         printf 'L%s %s, ' "$(cat "$index/level")" "$(cat "$index/size")"
 done 2>/dev/null | sed 's/, $//')
 torch_version=$("$py" -c 'import torch; print(torch.__version__)')
-onednn_isa=$(ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$py" "$repo/bench/deploy_torch.py" bench "$work" -n 1 -w 0 2>&1 |
+onednn_isa=$(ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$py" "$repo/bench/deploy_torch.py" bench "$work" -m mobilenet_v2 -n 1 -w 0 2>&1 |
     sed -n 's/.*,isa:\(.*\)$/\1/p' | head -n1)
-hq_kernels="AVX2 (vpmaddwd)"
+hq_kernels="AVX2 (vpmaddwd) conv/dense, AVX2 depthwise/maxpool, AVX2 output stage/eltwise/deconv"
 grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo &&
-    hq_kernels="AVX-512 VNNI (vpdpbusd) conv/dense, AVX2 depthwise/maxpool"
+    hq_kernels="AVX-512 VNNI (vpdpbusd) conv/dense, AVX2 depthwise/maxpool, AVX-512 output stage/eltwise/deconv"
+float_kernels=$("$work/hq_bench" "$work/$(first_model).har" --info 2>/dev/null || echo "?")
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
-    echo "# hq run (libhqrt int8) vs torch $torch_version onednn int8 (FX PTQ), resnet18 224x224, random weights, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# hq run (libhqrt int8) vs torch $torch_version onednn int8 (FX PTQ) and vs hq's float emulation (hq_bench), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# models: $models (torchvision: random weights, 224x224; PP-OCRv4 det: quantized on 8 real images)"
     echo "# machine: $cpu (family $family model $cpu_model, ${mhz} MHz); flags: ${flags:-none}"
     echo "# cores available: $(nproc); caches: ${caches:-?}"
-    echo "# hq kernels: $hq_kernels; oneDNN ISA: ${onednn_isa:-?}"
+    echo "# hq kernels: $hq_kernels; hq float emulation: $float_kernels; oneDNN ISA: ${onednn_isa:-?}"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# per case: $rounds rounds of (deploy_bench, deploy_torch.py) alternating which starts, each" \
+    echo "# per case: $rounds rounds of (deploy_bench, deploy_torch.py, hq_bench) rotating which starts, each" \
         "$warmup warm-up + $((runs / rounds)) timed runs; ms = median of all $runs timed runs (wall clock)"
-    echo "# ratio = torch_ms / hq_ms (> 1: hq faster); hq_GMAC/s = ${gmac:-?} GMAC per sample (hq profile) x batch / hq_ms"
-    printf '%-10s %7s %5s %10s %10s %7s %10s\n' model threads batch hq_ms torch_ms ratio hq_GMAC/s
+    echo "# vs_torch = torch_ms / hq_ms, vs_float = float_ms / hq_ms (> 1: hq run faster); hq_GMAC/s = GMAC per sample (hq profile) x batch / hq_ms"
+    printf '%-18s %7s %5s %9s %9s %9s %8s %8s %9s\n' model threads batch hq_ms torch_ms float_ms \
+        vs_torch vs_float hq_GMAC/s
 } | report
 
 all_of() { sed -n 's/.*ms_all=\([0-9.,]*\).*/\1/p' | tr ',' '\n'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2];
                                               else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 per_round=$((runs / rounds))
-for threads in $threads_list; do
-    for batch in $batches; do
-        hq_times=""
-        torch_times=""
-        for ((round = 0; round < rounds; round++)); do
-            for side in hq torch; do
-                [ $((round % 2)) -eq 1 ] && side=$([ $side = hq ] && echo torch || echo hq)
-                if [ $side = hq ]; then
-                    line=$("$work/deploy_bench" "$work/resnet18.hqx" -j "$threads" -b "$batch" \
-                        -n "$per_round" -w "$warmup")
-                    hq_times+="$(all_of <<<"$line")"$'\n'
-                else
-                    line=$("$py" "$repo/bench/deploy_torch.py" bench "$work" -j "$threads" \
-                        -b "$batch" -n "$per_round" -w "$warmup")
-                    torch_times+="$(all_of <<<"$line")"$'\n'
-                fi
+for model in $models; do
+    has_torch=1
+    [[ $model == ppocr_det* ]] && has_torch=0
+    for threads in $threads_list; do
+        for batch in $batches; do
+            hq_times="" torch_times="" float_times=""
+            for ((round = 0; round < rounds; round++)); do
+                sides=(hq torch float)
+                for ((k = 0; k < 3; k++)); do
+                    side=${sides[$(((k + round) % 3))]}
+                    case $side in
+                    hq)
+                        line=$("$work/deploy_bench" "$work/$model.hqx" -j "$threads" -b "$batch" \
+                            -n "$per_round" -w "$warmup")
+                        hq_times+="$(all_of <<<"$line")"$'\n' ;;
+                    torch)
+                        [ $has_torch = 1 ] || continue
+                        line=$("$py" "$repo/bench/deploy_torch.py" bench "$work" -m "$model" \
+                            -j "$threads" -b "$batch" -n "$per_round" -w "$warmup")
+                        torch_times+="$(all_of <<<"$line")"$'\n' ;;
+                    float)
+                        line=$("$work/hq_bench" "$work/$model.har" -j "$threads" -b "$batch" \
+                            -n "$per_round" -w "$warmup")
+                        float_times+="$(all_of <<<"$line")"$'\n' ;;
+                    esac
+                done
             done
+            hq_ms=$(grep . <<<"$hq_times" | median)
+            torch_ms=$( [ $has_torch = 1 ] && grep . <<<"$torch_times" | median || echo 0)
+            float_ms=$(grep . <<<"$float_times" | median)
+            awk -v n="$model" -v t="$threads" -v b="$batch" -v h="$hq_ms" -v o="$torch_ms" \
+                -v f="$float_ms" -v m="${gmac[$model]:-0}" 'BEGIN {
+                    ts = o > 0 ? sprintf("%9.2f", o) : sprintf("%9s", "-")
+                    rs = o > 0 ? sprintf("%8.2f", o / h) : sprintf("%8s", "-")
+                    printf "%-18s %7s %5s %9.2f %s %9.2f %s %8.2f %9.1f\n", n, t, b, h, ts, f, rs,
+                        f / h, m * b / (h * 1e-3) }' | report
         done
-        hq_ms=$(grep . <<<"$hq_times" | median)
-        torch_ms=$(grep . <<<"$torch_times" | median)
-        awk -v t="$threads" -v b="$batch" -v h="$hq_ms" -v o="$torch_ms" -v m="${gmac:-0}" 'BEGIN {
-                printf "%-10s %7s %5s %10.2f %10.2f %7.2f %10.1f\n", "resnet18", t, b, h, o, o / h,
-                    m * b / (h * 1e-3) }' | report
     done
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | report
