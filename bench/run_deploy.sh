@@ -128,9 +128,11 @@ done 2>/dev/null | sed 's/, $//')
 torch_version=$("$py" -c 'import torch; print(torch.__version__)')
 onednn_isa=$(ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$py" "$repo/bench/deploy_torch.py" bench "$work" -m mobilenet_v2 -n 1 -w 0 2>&1 |
     sed -n 's/.*,isa:\(.*\)$/\1/p' | head -n1)
-hq_kernels="AVX2 (vpmaddwd) conv/dense, AVX2 depthwise/maxpool, AVX2 output stage/eltwise/deconv"
+hq_kernels="AVX2 (vpmaddwd) conv/dense, AVX2 depthwise/maxpool/output stage/eltwise/deconv"
+grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
+    hq_kernels="AVX2 (vpmaddwd) conv/dense and maxpool, AVX-512 depthwise/output stage/eltwise/deconv"
 grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo &&
-    hq_kernels="AVX-512 VNNI (vpdpbusd) conv/dense, AVX2 depthwise/maxpool, AVX-512 output stage/eltwise/deconv"
+    hq_kernels="AVX-512 VNNI (vpdpbusd) conv/dense, AVX-512 depthwise/output stage/eltwise/deconv, AVX2 maxpool"
 float_kernels=$("$work/hq_bench" "$work/$(first_model).har" --info 2>/dev/null || echo "?")
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
