@@ -709,6 +709,7 @@ static const infer_fn infer_table[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_SUM] = infer_reduce,
     [HQ_LAYER_ARGMAX] = infer_argmax,
     [HQ_LAYER_CHANNEL_SHUFFLE] = infer_channel_shuffle,
+    [HQ_LAYER_LAYER_NORM] = infer_same,
 };
 
 hq_status_t hqi_layer_infer_shape(hq_layer_t *layer, const hqi_node_t *node, const char *file,

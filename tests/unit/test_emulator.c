@@ -758,6 +758,7 @@ static const type_case_t type_cases[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_SUM] = {setup_axis2, 1},
     [HQ_LAYER_ARGMAX] = {setup_nothing, 1},
     [HQ_LAYER_CHANNEL_SHUFFLE] = {setup_groups2, 1},
+    [HQ_LAYER_LAYER_NORM] = {setup_batch_norm, 1},
 };
 
 /* Params of the shapes the layer's params imply, made up. */
@@ -786,6 +787,10 @@ static void put_layer_params(hq_npz_t *npz, const hq_layer_t *l)
         float *x = test_put_filled(npz, key, 1, (int64_t[]){c}, 34 + (uint32_t)k);
         for (int64_t i = 0; k == 3 && i < c; i++)
             x[i] = 1.0f + fabsf(x[i]); /* a positive variance */
+    }
+    for (int k = 0; l->type == HQ_LAYER_LAYER_NORM && k < 2; k++) {
+        snprintf(key, sizeof key, "%s/%s", l->name, bn_keys[k]);
+        test_put_filled(npz, key, 1, (int64_t[]){c}, 38 + (uint32_t)k);
     }
 }
 

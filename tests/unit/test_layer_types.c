@@ -171,6 +171,7 @@ static void only_ew_div_and_reduce_sum_lack_an_integer_form(void **state)
     assert_int_equal(traits(HQ_LAYER_ARGMAX)->quant_form, HQ_QUANT_INDEX);
     assert_int_equal(traits(HQ_LAYER_INPUT)->quant_form, HQ_QUANT_INPUT);
     assert_int_equal(traits(HQ_LAYER_CONST_INPUT)->quant_form, HQ_QUANT_CONST);
+    assert_int_equal(traits(HQ_LAYER_LAYER_NORM)->quant_form, HQ_QUANT_NORM);
     assert_int_equal(traits(HQ_LAYER_INPUT)->max_inputs, 0);
     assert_int_equal(traits(HQ_LAYER_CONST_INPUT)->max_inputs, 0);
 }
