@@ -164,6 +164,12 @@ static hq_status_t run_layer_norm(const hqi_emu_call_t *call, hq_error_t *err)
                               err);
 }
 
+static hq_status_t run_matmul(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_matmul(&call->input_shapes[0], call->inputs[0], &call->input_shapes[1],
+                          call->inputs[1], call->outputs[0], err);
+}
+
 static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 {
     hqi_ref_act_t act = hqi_emu_layer_act(call);
@@ -388,4 +394,5 @@ const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_ARGMAX] = run_argmax,
     [HQ_LAYER_CHANNEL_SHUFFLE] = run_channel_shuffle,
     [HQ_LAYER_LAYER_NORM] = run_layer_norm,
+    [HQ_LAYER_MATMUL] = run_matmul,
 };

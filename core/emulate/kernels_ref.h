@@ -150,6 +150,12 @@ hq_status_t hqi_ref_layer_norm(int64_t rows, int64_t channels, const float *inpu
                                const float *gamma, const float *beta, float epsilon,
                                float *output, hq_error_t *err);
 
+/* Matrix product per channel (kernels_ref_layer_norm.c): a [N, I, K, C], b [N, K, J, C],
+ * out [N, I, J, C] = sum_k a[n,i,k,c] * b[n,k,j,c], summed in double in k order. The shapes are
+ * the hq (NHWC) shapes, batch included; out must not alias the inputs. */
+hq_status_t hqi_ref_matmul(const hq_shape_t *a_shape, const float *a, const hq_shape_t *b_shape,
+                           const float *b, float *output, hq_error_t *err);
+
 /* ---- pooling ----------------------------------------------------------------------------- */
 
 /* Pool geometry. The window covers rows oh*sh - pt + ky*dh (ky < kernel_h), same for columns.

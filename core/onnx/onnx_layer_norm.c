@@ -79,8 +79,7 @@ static bool channel_values(const hq_tensor_t *t, int rank, int axis, int64_t cha
 }
 
 /* Input i of n as a layer value, a view kept as it is (onnxi_layer_input would materialize it). */
-static hq_status_t view_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, size_t i,
-                              onnxi_value_t **x)
+static hq_status_t view_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, size_t i, onnxi_value_t **x)
 {
     hq_status_t st = onnxi_node_input(c, n, i, x);
     if (st != HQ_OK)
@@ -111,7 +110,7 @@ static hq_status_t add_layer_norm(onnxi_ctx_t *c, const Onnx__NodeProto *n,
         b[k] = 0.0f;
     }
     const int rank = onnx_rank(x), axis = channel_axis(x);
-    const char *bad = gamma && !channel_values(gamma, rank, axis, channels, g)  ? "scale"
+    const char *bad = gamma && !channel_values(gamma, rank, axis, channels, g) ? "scale"
                       : beta && !channel_values(beta, rank, axis, channels, b) ? "bias"
                                                                                : NULL;
     if (bad) {
@@ -262,8 +261,8 @@ static void plan_from(onnxi_ctx_t *c, size_t i)
         div = t;
     }
     double two, eps;
-    if (!is_op(pow, "Pow", 2) || strcmp(pow->input[0], d) || !scalar_const(c, pow->input[1], &two) ||
-        two != 2.0 || uses_of(c, pow->output[0]) != 1)
+    if (!is_op(pow, "Pow", 2) || strcmp(pow->input[0], d) ||
+        !scalar_const(c, pow->input[1], &two) || two != 2.0 || uses_of(c, pow->output[0]) != 1)
         return;
     int ir2 = reader(c, pow->output[0], 0, 0);
     const Onnx__NodeProto *r2 = ir2 >= 0 ? c->g->node[ir2] : NULL;
@@ -422,11 +421,10 @@ static hq_status_t matmul_on_view(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnx
  * they run on a view as it is laid out once their constants are in NCHW order. */
 static bool elementwise_op(const char *op)
 {
-    static const char *const ops[] = {"Add",         "Sub",       "Mul",     "Div",
-                                      "Max",         "Min",       "Relu",    "Clip",
-                                      "LeakyRelu",   "Sigmoid",   "Tanh",    "HardSigmoid",
-                                      "HardSwish",   "Exp",       "Gelu",    "Identity",
-                                      "Dropout"};
+    static const char *const ops[] = {
+        "Add",       "Sub",  "Mul",       "Div",      "Max",    "Min",
+        "Relu",      "Clip", "LeakyRelu", "Sigmoid",  "Tanh",   "HardSigmoid",
+        "HardSwish", "Exp",  "Gelu",      "Identity", "Dropout"};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
         if (!strcmp(op, ops[i]))
             return true;

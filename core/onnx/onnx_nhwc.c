@@ -105,6 +105,9 @@ hq_status_t onnxi_materialize(onnxi_ctx_t *c, onnxi_value_t *v)
         static const int to_onnx_order[4] = {0, 2, 3, 1};
         int index;
         hq_status_t st = onnxi_add_transpose(c, v->layer, v->port, to_onnx_order, 4, &index);
+        const Onnx__NodeProto *t = v->producer >= 0 ? c->g->node[v->producer] : NULL;
+        if (st == HQ_OK && t && !strcmp(t->op_type, "Transpose")) /* the node it stands for */
+            st = hq_layer_add_original_name(c->graph, index, onnxi_node_label(t), c->err);
         if (st != HQ_OK)
             return st;
         v->layer = index;

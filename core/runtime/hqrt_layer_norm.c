@@ -60,8 +60,8 @@ int hqrt_layer_norm(const hqrt_layer_norm_params_t *p, int64_t rows, int32_t cha
             /* |C x - S1| * 2^m <= sqrt(C - 1) * root < 2^39, so the Q16 numerator stays < 2^55 */
             int64_t d = c_count * x - s1;
             int64_t t = divide_rounded(d * ((int64_t)1 << (m + HQRT_NORM_FRAC_BITS)), root);
-            int64_t g = p->weight_bits == 16 ? ((const int16_t *)gamma)[c]
-                                             : ((const int8_t *)gamma)[c];
+            int64_t g =
+                p->weight_bits == 16 ? ((const int16_t *)gamma)[c] : ((const int8_t *)gamma)[c];
             int64_t acc = hqrt_add_sat(t * g, bias ? bias[c] : 0);
             hqrt_store(output, p->out.out_bits, base + (size_t)c,
                        hqrt_output_code(&p->out, acc, (int32_t)c));

@@ -53,6 +53,9 @@ typedef enum hq_layer_type {
                                * j*(C/groups) + i (ShuffleNet) */
     HQ_LAYER_LAYER_NORM,      /* "layer_norm": each position's channels normalized to mean 0 and
                                * variance 1 (epsilon added), then gamma[c] * x + beta[c] */
+    HQ_LAYER_MATMUL,          /* "matmul": a product of two computed tensors, one matrix per
+                               * channel: out[n,i,j,c] = sum_k a[n,i,k,c] * b[n,k,j,c] (ONNX
+                               * MatMul of [N, C, I, K] and [N, C, K, J]: attention) */
     HQ_LAYER_TYPE_COUNT
 } hq_layer_type_t;
 

@@ -1857,6 +1857,7 @@ static void a_channels_last_view_read_by_another_op_is_materialized(void **state
     output(&m, "y");
     hq_archive_t *a = parse_ok(&m);
     assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 1);
+    assert_int_equal(layer_named(a, "to_nhwc")->type, HQ_LAYER_TRANSPOSE); /* its ONNX name */
     const float x[4] = {0, 1, 2, 2}; /* NHWC: position 0 (0, 1), position 1 (2, 2) */
     float out[4];
     emulate(a, x, out, 4);
@@ -1866,6 +1867,41 @@ static void a_channels_last_view_read_by_another_op_is_materialized(void **state
     assert_float_equal(out[2], 0.5f, 1e-6);
     assert_float_equal(out[3], 0.5f, 1e-6);
     hq_archive_destroy(a);
+}
+
+/* Attention's scores: x [1, 2 heads, 2, 3] times its own transpose [1, 2, 3, 2] -> [1, 2, 2, 2],
+ * one product per head; a rank-3 product is refused naming the node. */
+static void matmul_of_two_computed_tensors_is_one_product_per_channel(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 2, 3});
+    node(&m, "Transpose", "kt", "x", "t", "perm=0,1,3,2");
+    node(&m, "MatMul", "scores", "x,t", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_MATMUL), 1);
+    float x[12], out[8];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)(i % 5) - 1.5f;
+    emulate(a, x, out, 8);
+    /* NHWC x[i][k][h] = x[(i * 3 + k) * 2 + h]; out[i][j][h] = sum_k x[i][k][h] x[j][k][h] */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int h = 0; h < 2; h++) {
+                float want = 0;
+                for (int k = 0; k < 3; k++)
+                    want += x[(i * 3 + k) * 2 + h] * x[(j * 3 + k) * 2 + h];
+                assert_float_equal(out[(i * 2 + j) * 2 + h], want, 1e-5);
+            }
+    hq_archive_destroy(a);
+    model_t r = {0};
+    input(&r, "x", 3, (int64_t[]){1, 2, 3});
+    node(&r, "Transpose", "kt", "x", "t", "perm=0,2,1");
+    node(&r, "MatMul", "scores", "x,t", "y", NULL);
+    output(&r, "y");
+    expect_error(&r, NULL, HQ_ERR_UNSUPPORTED,
+                 "node 'scores' (MatMul): MatMul of two computed tensors of ranks 3 and 3");
 }
 
 static void default_network_name_drops_only_the_last_extension(void **state)
@@ -2386,6 +2422,7 @@ int main(void)
         cmocka_unit_test(layer_norm_decomposition_becomes_one_layer_norm),
         cmocka_unit_test(layer_norm_over_other_axes_than_the_channels_is_refused),
         cmocka_unit_test(a_channels_last_view_read_by_another_op_is_materialized),
+        cmocka_unit_test(matmul_of_two_computed_tensors_is_one_product_per_channel),
         cmocka_unit_test(default_network_name_drops_only_the_last_extension),
         cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
         cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),
