@@ -1819,6 +1819,29 @@ static void layer_norm_decomposition_becomes_one_layer_norm(void **state)
     }
 }
 
+/* LayerNormalization of [N, C] features (a transformer MLP's input): over C, no view needed. */
+static void layer_normalization_of_a_feature_vector_normalizes_its_channels(void **state)
+{
+    (void)state;
+    const float g[4] = {1, 2, -1, 0.5f}, b[4] = {0, 0.5f, 0, -1};
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){1, 4});
+    init_f(&m, "g", 1, (int64_t[]){4}, g);
+    init_f(&m, "b", 1, (int64_t[]){4}, b);
+    node(&m, "LayerNormalization", "ln", "x,g,b", "y", "axis=1;epsilon=0.001f");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_LAYER_NORM), 1);
+    const float x[4] = {3, -1, 0.5f, 2};
+    double want[4];
+    layer_norm_rows(x, 1, 4, g, b, 1e-3, want);
+    float out[4];
+    emulate(a, x, out, 4);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(out[i], want[i], 1e-5);
+    hq_archive_destroy(a);
+}
+
 static void layer_norm_over_other_axes_than_the_channels_is_refused(void **state)
 {
     (void)state;
@@ -2420,6 +2443,7 @@ int main(void)
         cmocka_unit_test(reduce_mean_over_h_and_w_is_a_global_average_pool),
         cmocka_unit_test(layer_normalization_between_channels_last_transposes_needs_no_transpose),
         cmocka_unit_test(layer_norm_decomposition_becomes_one_layer_norm),
+        cmocka_unit_test(layer_normalization_of_a_feature_vector_normalizes_its_channels),
         cmocka_unit_test(layer_norm_over_other_axes_than_the_channels_is_refused),
         cmocka_unit_test(a_channels_last_view_read_by_another_op_is_materialized),
         cmocka_unit_test(matmul_of_two_computed_tensors_is_one_product_per_channel),
