@@ -219,6 +219,15 @@ static void serialize(compiler_t *cc, const hqi_op_t *op, void *params, uint32_t
         memcpy(params, &tp, *size = sizeof tp);
         return;
     }
+    case HQX_OP_LAYER_NORM: {
+        hqx_layer_norm_params_t np = {.weight_bits = op->u.layer_norm.params.weight_bits,
+                                      .epsilon_term = op->u.layer_norm.params.epsilon_term};
+        np.gamma = data_blob(cc, op->u.layer_norm.gamma);
+        np.bias = data_blob(cc, op->u.layer_norm.bias);
+        np.stage = stage_blobs(cc, &op->u.layer_norm.params.out);
+        memcpy(params, &np, *size = sizeof np);
+        return;
+    }
     case HQX_OP_TRANSPOSE_VIEW: {
         hqx_transpose_view_params_t vp = {.ndim = op->u.transpose.view_ndim};
         memcpy(vp.dims, op->u.transpose.view, sizeof vp.dims);
@@ -265,6 +274,7 @@ static hq_status_t emit(compiler_t *cc, int index)
         hqx_softmax_params_t softmax;
         hqx_pool_params_t pool;
         hqx_eltwise_params_t eltwise;
+        hqx_layer_norm_params_t layer_norm;
     } params; /* room for the largest params struct */
     uint32_t size = 0;
     serialize(cc, &op, &params, &size);

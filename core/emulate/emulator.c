@@ -172,6 +172,13 @@ static void needs_batch_norm(const hq_layer_t *layer, hqi_emu_params_t *p, need_
     need(list, "moving_variance:0", &p->variance, 1, c, 0, 0, 0);
 }
 
+static void needs_layer_norm(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
+{
+    int64_t c = layer_channels(layer);
+    need(list, "gamma:0", &p->gamma, 1, c, 0, 0, 0);
+    need(list, "beta:0", &p->beta, 1, c, 0, 0, 0);
+}
+
 static void needs_const(const hq_layer_t *layer, hqi_emu_params_t *p, need_list_t *list)
 {
     need(list, "const:0", &p->constant, 0, 0, 0, 0, 0);
@@ -186,6 +193,7 @@ static const needs_fn needs_table[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_DENSE] = needs_dense,
     [HQ_LAYER_BATCH_NORM] = needs_batch_norm,
     [HQ_LAYER_CONST_INPUT] = needs_const,
+    [HQ_LAYER_LAYER_NORM] = needs_layer_norm,
 };
 
 /* A float32 view of `tensor`, converting (and keeping the copy) when stored

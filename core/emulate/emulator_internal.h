@@ -23,7 +23,7 @@ typedef struct hqi_emu_params {
     const float *kernel;   /* ".../kernel:0": [kh, kw, cin_per_group, cout], dense
                               [cin, cout] */
     const float *bias;     /* ".../bias:0": [cout] */
-    const float *gamma;    /* batch_norm ".../gamma:0": [C] */
+    const float *gamma;    /* batch_norm, layer_norm ".../gamma:0": [C] */
     const float *beta;     /* ".../beta:0": [C] */
     const float *mean;     /* ".../moving_mean:0": [C] */
     const float *variance; /* ".../moving_variance:0": [C] */

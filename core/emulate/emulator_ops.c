@@ -155,6 +155,21 @@ static hq_status_t run_batch_norm(const hqi_emu_call_t *call, hq_error_t *err)
                               err);
 }
 
+static hq_status_t run_layer_norm(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    int64_t channels = last_extent(&call->input_shapes[0]);
+    int64_t rows = hqi_shape_count(&call->input_shapes[0]) / channels;
+    return hqi_ref_layer_norm(rows, channels, call->inputs[0], call->params->gamma,
+                              call->params->beta, call->layer->params.epsilon, call->outputs[0],
+                              err);
+}
+
+static hq_status_t run_matmul(const hqi_emu_call_t *call, hq_error_t *err)
+{
+    return hqi_ref_matmul(&call->input_shapes[0], call->inputs[0], &call->input_shapes[1],
+                          call->inputs[1], call->outputs[0], err);
+}
+
 static hq_status_t run_activation(const hqi_emu_call_t *call, hq_error_t *err)
 {
     hqi_ref_act_t act = hqi_emu_layer_act(call);
@@ -378,4 +393,6 @@ const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_SUM] = run_reduce_sum,
     [HQ_LAYER_ARGMAX] = run_argmax,
     [HQ_LAYER_CHANNEL_SHUFFLE] = run_channel_shuffle,
+    [HQ_LAYER_LAYER_NORM] = run_layer_norm,
+    [HQ_LAYER_MATMUL] = run_matmul,
 };

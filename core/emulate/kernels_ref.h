@@ -141,6 +141,21 @@ hq_status_t hqi_ref_normalization(int64_t rows, int64_t channels, const float *i
                                   const float *mean, const float *std, int64_t count,
                                   const hqi_ref_act_t *act, float *output, hq_error_t *err);
 
+/* Layer normalization over the channels of each row (kernels_ref_layer_norm.c):
+ * out = gamma[c] * (x - mean) / sqrt(var + epsilon) + beta[c], mean and the population variance
+ * of the row's `channels` values computed in double (two passes), as ONNX LayerNormalization
+ * over the last axis. gamma/beta may be NULL (1 and 0); epsilon must be >= 0 and finite.
+ * `output` may alias `input`. */
+hq_status_t hqi_ref_layer_norm(int64_t rows, int64_t channels, const float *input,
+                               const float *gamma, const float *beta, float epsilon,
+                               float *output, hq_error_t *err);
+
+/* Matrix product per channel (kernels_ref_layer_norm.c): a [N, I, K, C], b [N, K, J, C],
+ * out [N, I, J, C] = sum_k a[n,i,k,c] * b[n,k,j,c], summed in double in k order. The shapes are
+ * the hq (NHWC) shapes, batch included; out must not alias the inputs. */
+hq_status_t hqi_ref_matmul(const hq_shape_t *a_shape, const float *a, const hq_shape_t *b_shape,
+                           const float *b, float *output, hq_error_t *err);
+
 /* ---- pooling ----------------------------------------------------------------------------- */
 
 /* Pool geometry. The window covers rows oh*sh - pt + ky*dh (ky < kernel_h), same for columns.

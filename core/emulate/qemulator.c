@@ -411,6 +411,19 @@ static hq_status_t q_softmax(const qcall_t *c, hq_error_t *err)
                          "softmax", err);
 }
 
+static hq_status_t q_layer_norm(const qcall_t *c, hq_error_t *err)
+{
+    const hq_shape_t *s = &c->in_shapes[0];
+    int64_t channels = s->dims[s->ndim - 1];
+    if (channels > INT32_MAX)
+        return hqi_error(err, HQ_ERR_LIMIT, "layer_norm: %lld channels", (long long)channels);
+    return kernel_status(hqrt_layer_norm(&c->op->u.layer_norm.params,
+                                         hqi_shape_count(s) / channels, (int32_t)channels,
+                                         c->inputs[0], c->op->u.layer_norm.gamma.data,
+                                         c->op->u.layer_norm.bias.data, c->outputs[0]),
+                         "layer_norm", err);
+}
+
 /* One entry per runtime op: the kernel call the program's executor (core/runtime/hqrt_run.c)
  * makes for it, on the emulator's batched buffers. */
 static const qkernel_fn qkernels[HQX_OP_COUNT_] = {
@@ -434,6 +447,7 @@ static const qkernel_fn qkernels[HQX_OP_COUNT_] = {
     [HQX_OP_SPACE_TO_DEPTH] = q_block,
     [HQX_OP_TRANSPOSE] = q_transpose,
     [HQX_OP_TRANSPOSE_VIEW] = q_transpose,
+    [HQX_OP_LAYER_NORM] = q_layer_norm,
     [HQX_OP_REDUCE_MAX] = q_reduce_max,
     [HQX_OP_ARGMAX] = q_argmax,
     [HQX_OP_SOFTMAX] = q_softmax,

@@ -135,6 +135,13 @@ const hqi_layer_type_row_t hqi_layer_type_rows[HQ_LAYER_TYPE_COUNT + 1] = {
     [HQ_LAYER_CHANNEL_SHUFFLE] = {.traits = {TRAITS, .name = "channel_shuffle", .min_inputs = 1,
                                              .max_inputs = 1, MOVES_VALUES},
                                   .param_keys = HQI_P_GROUPS},
+    /* its output range is its own (gamma, beta); 16-bit inputs or outputs are chosen per layer */
+    [HQ_LAYER_LAYER_NORM] = {.traits = {TRAITS, .name = "layer_norm", .min_inputs = 1,
+                                        .max_inputs = 1, .quant_form = HQ_QUANT_NORM},
+                             .param_keys = HQI_P_EPSILON},
+    /* float only: no integer form yet (hq optimize and compile refuse it naming the layer) */
+    [HQ_LAYER_MATMUL] = {.traits = {TRAITS, .name = "matmul", .min_inputs = 2, .max_inputs = 2,
+                                    .quant_form = HQ_QUANT_NONE}},
     /* stands for every out-of-range type in hqi_layer_traits() */
     [HQ_LAYER_TYPE_COUNT] = {.traits = {TRAITS, .name = NULL}},
 };

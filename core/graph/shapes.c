@@ -643,6 +643,23 @@ static hq_status_t infer_channel_shuffle(infer_ctx_t *ctx)
     return set_out(ctx, in);
 }
 
+/* a [N, I, K, C] times b [N, K, J, C], one matrix product per channel: [N, I, J, C]. */
+static hq_status_t infer_matmul(infer_ctx_t *ctx)
+{
+    hq_status_t st;
+    if ((st = need_image(ctx, 0)) || (st = need_image(ctx, 1)))
+        return st;
+    const hq_shape_t *a = in_shape(ctx, 0), *b = in_shape(ctx, 1);
+    if (a->dims[2] != b->dims[1] || a->dims[3] != b->dims[3])
+        return FAIL(ctx,
+                    "matmul of [-1, %lld, %lld, %lld] and [-1, %lld, %lld, %lld]: the first's W "
+                    "must be the second's H and the channels equal",
+                    (long long)a->dims[1], (long long)a->dims[2], (long long)a->dims[3],
+                    (long long)b->dims[1], (long long)b->dims[2], (long long)b->dims[3]);
+    hq_shape_t out = {4, {-1, a->dims[1], b->dims[2], a->dims[3]}};
+    return set_out(ctx, &out);
+}
+
 static hq_status_t infer_reduce(infer_ctx_t *ctx)
 {
     hq_status_t st;
@@ -709,6 +726,8 @@ static const infer_fn infer_table[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_SUM] = infer_reduce,
     [HQ_LAYER_ARGMAX] = infer_argmax,
     [HQ_LAYER_CHANNEL_SHUFFLE] = infer_channel_shuffle,
+    [HQ_LAYER_LAYER_NORM] = infer_same,
+    [HQ_LAYER_MATMUL] = infer_matmul,
 };
 
 hq_status_t hqi_layer_infer_shape(hq_layer_t *layer, const hqi_node_t *node, const char *file,

@@ -402,6 +402,29 @@ static hq_status_t lower_channel_shuffle(const lowering_t *c, hqi_op_t *op)
     return HQ_OK;
 }
 
+/* layer_norm: the runtime's integer layer normalization; gamma codes and bias are the layer's
+ * kernel:0 and bias:0 (docs/numerics.md). */
+static hq_status_t lower_layer_norm(const lowering_t *c, hqi_op_t *op)
+{
+    const hqi_qlayer_t *q = c->q, *in = input_q(c, 0);
+    hq_shape_t is = input_shape(c, 0);
+    int64_t channels = is.dims[is.ndim - 1];
+    if (!q->kernel || !q->bias)
+        return refuse(c, "no gamma codes or bias in the quantized params");
+    if (channels > HQRT_NORM_MAX_CHANNELS)
+        return refuse(c, "layer_norm over more than 32767 channels");
+    op->code = HQX_OP_LAYER_NORM;
+    op->input_count = 1;
+    op->u.layer_norm.params = (hqrt_layer_norm_params_t){.in_bits = in->bits,
+                                                         .in_zp = in->zp,
+                                                         .weight_bits = q->weight_bits,
+                                                         .epsilon_term = q->epsilon_term,
+                                                         .out = q->stage};
+    op->u.layer_norm.gamma = data(q->kernel, (size_t)channels * code_bytes(q->weight_bits));
+    op->u.layer_norm.bias = data(q->bias, (size_t)channels * sizeof(int64_t));
+    return HQ_OK;
+}
+
 /* One entry per layer type; NULL: no runtime op (input layers, ew_div, reduce_sum). */
 static const lower_fn lowerings[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_OUTPUT] = lower_axis,
@@ -434,6 +457,7 @@ static const lower_fn lowerings[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_ARGMAX] = lower_axis,
     [HQ_LAYER_SOFTMAX] = lower_softmax,
     [HQ_LAYER_CHANNEL_SHUFFLE] = lower_channel_shuffle,
+    [HQ_LAYER_LAYER_NORM] = lower_layer_norm,
 };
 
 bool hqi_lower_supported(hq_layer_type_t type)

@@ -83,6 +83,11 @@ typedef struct hqi_op {
             int32_t view_ndim;
             int32_t view[HQRT_MAX_DIMS];
         } transpose;
+        struct { /* LAYER_NORM */
+            hqrt_layer_norm_params_t params;
+            hqi_op_data_t gamma; /* int8 (4/8-bit) or int16 [C] */
+            hqi_op_data_t bias;  /* int64 [C] in the accumulator scale */
+        } layer_norm;
     } u;
 } hqi_op_t;
 

@@ -72,6 +72,7 @@ typedef struct hqi_qlayer {
     const void *constant;       /* const_input: const:0 codes */
     int32_t pad_code;           /* pad (constant mode): pad_code:0 */
     bool has_addend;            /* conv with elementwise_add */
+    int64_t epsilon_term;       /* layer_norm: epsilon_term:0, epsilon in C^2 input codes^2 */
 } hqi_qlayer_t;
 
 typedef struct hqi_qmodel {

@@ -288,10 +288,11 @@ static hq_status_t put_path(builder_t *b, const hq_layer_t *layer, int weight_bi
 /* ---- weighted layers ------------------------------------------------------------------------- */
 
 /* Quantizes a float kernel (last axis = cout) and bias per output channel, writes kernel:0 (with
- * `shape`), kernel_scale:0, bias:0, weight_bits:0 and the output stage. */
+ * `shape`), kernel_scale:0, bias:0, weight_bits:0 and the output stage. `s_in` is the scale of
+ * the values the kernel multiplies (the input's, or layer_norm's 2^-16). */
 static hq_status_t build_weighted(builder_t *b, int index, const float *w, int64_t wcount, int ndim,
                                   const int64_t *shape, const float *bias, int64_t cout,
-                                  const float *slope, int64_t slope_count)
+                                  const float *slope, int64_t slope_count, double s_in)
 {
     const hq_layer_t *layer = hq_graph_layer(b->graph, index);
     const hqi_layer_quant_t *d = &b->decisions[index];
@@ -303,7 +304,6 @@ static hq_status_t build_weighted(builder_t *b, int index, const float *w, int64
         return hqi_error(b->err, HQ_ERR_INVALID,
                          "layer '%s': kernel of %lld values for %lld channels", layer->name,
                          (long long)wcount, (long long)cout);
-    const double s_in = b->scale[layer->inputs[0]];
     const int32_t wmax = (1 << (wb - 1)) - 1;
     const double layer_clip = d->weight_clip > 0 ? d->weight_clip : INFINITY;
     float *ks = NULL;
@@ -420,7 +420,7 @@ static hq_status_t build_conv_like(builder_t *b, int index)
                        (long long)wcount);
     if (st == HQ_OK)
         st = build_weighted(b, index, w, wcount, dense ? 2 : 4, dense ? shape2 : shape4, bias, cout,
-                            slope, scount);
+                            slope, scount, b->scale[layer->inputs[0]]);
     free(w);
     free(bias);
     free(slope);
@@ -468,7 +468,8 @@ static hq_status_t build_affine(builder_t *b, int index)
         st = get_slope(b, layer, &slope, &scount);
     int64_t shape[4] = {1, 1, 1, C};
     if (st == HQ_OK)
-        st = build_weighted(b, index, a, C, 4, shape, k, C, slope, scount);
+        st = build_weighted(b, index, a, C, 4, shape, k, C, slope, scount,
+                            b->scale[layer->inputs[0]]);
     free(a);
     free(k);
     free(g);
@@ -476,6 +477,46 @@ static hq_status_t build_affine(builder_t *b, int index)
     free(mu);
     free(var);
     free(slope);
+    return st;
+}
+
+/* layer_norm: the integer layer normalization of docs/numerics.md. The normalized value t is in
+ * Q16 (scale 2^-16), gamma quantizes per channel to exactly +-W (its magnitude goes into the
+ * channel's multiplier), beta is the bias in the accumulator scale 2^-16 * kernel_scale_c, and
+ * epsilon becomes epsilon_term = round(epsilon * C^2 / scale_in^2), the unit of C * S2 - S1^2. */
+static hq_status_t build_layer_norm(builder_t *b, int index)
+{
+    const hq_layer_t *layer = hq_graph_layer(b->graph, index);
+    const hq_shape_t *os = &layer->output_shape;
+    int64_t C = os->dims[os->ndim - 1], n1 = 0, n2 = 0;
+    float *g = NULL, *be = NULL;
+    hq_status_t st = get_float(b, layer, "gamma:0", &g, &n1);
+    if (st == HQ_OK)
+        st = get_float(b, layer, "beta:0", &be, &n2);
+    if (st == HQ_OK && (n1 != C || n2 != C))
+        st = hqi_error(b->err, HQ_ERR_INVALID, "layer '%s': layer_norm params need %lld values",
+                       layer->name, (long long)C);
+    if (st == HQ_OK && C > HQRT_NORM_MAX_CHANNELS)
+        st = hqi_error(b->err, HQ_ERR_UNSUPPORTED,
+                       "layer '%s': layer_norm over %lld channels; the integer form takes at most "
+                       "%d",
+                       layer->name, (long long)C, HQRT_NORM_MAX_CHANNELS);
+    int64_t shape[1] = {C};
+    if (st == HQ_OK)
+        st = build_weighted(b, index, g, C, 1, shape, be, C, NULL, 0,
+                            ldexp(1.0, -HQRT_NORM_FRAC_BITS));
+    if (st == HQ_OK) {
+        double s_in = b->scale[layer->inputs[0]];
+        double e = (double)layer->params.epsilon * (double)C * (double)C / (s_in * s_in);
+        double limit = (double)HQRT_NORM_EPSILON_MAX;
+        int64_t term = !(e >= 1.0) ? 1 : e >= limit ? HQRT_NORM_EPSILON_MAX : hqrt_round_double(e);
+        int64_t one = 1;
+        void *data;
+        if ((st = put(b, layer, "epsilon_term:0", HQ_DTYPE_INT64, 1, &one, &data)) == HQ_OK)
+            *(int64_t *)data = term;
+    }
+    free(g);
+    free(be);
     return st;
 }
 
@@ -656,6 +697,7 @@ static const build_fn builders[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_CONST_INPUT] = build_const,
     [HQ_LAYER_SOFTMAX] = build_softmax,
     [HQ_LAYER_PAD] = build_pad,
+    [HQ_LAYER_LAYER_NORM] = build_layer_norm,
 };
 
 /* The output encoding of a layer: its decision, or its input's for pass-through types. */

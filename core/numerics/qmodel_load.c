@@ -130,9 +130,11 @@ static hq_status_t load_layer(loader_t *l, int index, hqi_qmodel_t *model)
     case HQ_LAYER_DECONV:
     case HQ_LAYER_DENSE:
     case HQ_LAYER_BATCH_NORM:
-    case HQ_LAYER_NORMALIZATION: {
+    case HQ_LAYER_NORMALIZATION:
+    case HQ_LAYER_LAYER_NORM: {
         const hq_layer_params_t *p = &layer->params;
-        bool affine = layer->type == HQ_LAYER_BATCH_NORM || layer->type == HQ_LAYER_NORMALIZATION;
+        bool affine = layer->type == HQ_LAYER_BATCH_NORM || layer->type == HQ_LAYER_NORMALIZATION ||
+                      layer->type == HQ_LAYER_LAYER_NORM;
         int64_t cout = affine ? channels : p->kernel_out;
         int64_t wcount = affine ? cout
                          : layer->type == HQ_LAYER_DENSE
@@ -163,6 +165,16 @@ static hq_status_t load_layer(loader_t *l, int index, hqi_qmodel_t *model)
             q->has_addend = true;
             q->input_multiplier[0] = *(const int32_t *)am;
             q->input_shift[0] = *(const int32_t *)as;
+        }
+        if (layer->type == HQ_LAYER_LAYER_NORM) {
+            const void *eps;
+            if ((st = key_get(l, "epsilon_term:0", HQ_DTYPE_INT64, 1, true, &eps, NULL)))
+                return st;
+            q->epsilon_term = *(const int64_t *)eps;
+            if (q->epsilon_term < 1 || q->epsilon_term > HQRT_NORM_EPSILON_MAX)
+                return hqi_error(l->err, HQ_ERR_INVALID,
+                                 "%s: layer '%s': epsilon_term:0 %lld outside [1, 2^61]", l->name,
+                                 layer->name, (long long)q->epsilon_term);
         }
         return load_stage(l, q, cout, true);
     }

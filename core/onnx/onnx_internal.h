@@ -30,6 +30,9 @@ typedef struct onnxi_value {
                               hq tensor [-1, 1, L, C], i.e. NCHW with H = 1) or 4 */
     bool flat;             /* VALUE_LAYER: ONNX [N, C*H*W] view of a rank-4 layer output that
                               is not materialized yet (a dense consuming it permutes its rows) */
+    bool nhwc;             /* VALUE_LAYER, rank 4: the ONNX tensor is [N, H, W, C], the layer
+                              output itself (a Transpose [0, 2, 3, 1] that made no layer); a node
+                              that cannot read it so gets it materialized (onnx_layer_norm.c) */
     int64_t flat_c, flat_h, flat_w;
     int uses;     /* consuming node inputs + graph outputs (needed nodes only) */
     int producer; /* index of the node producing it, -1 for none */
@@ -52,6 +55,11 @@ typedef struct onnxi_node_plan {
     int extra_count;
     int x_uses; /* reads of act_input by the node itself (the others are skipped) */
     int channels_last; /* ONNXI_CL_*: the node's part in a channels-last input or output */
+    /* a layer normalization decomposition ending at this node (onnx_layer_norm.c): its first
+     * ReduceMean (input and axes), epsilon, and the gamma / beta constants (NULL: none) */
+    const Onnx__NodeProto *norm_mean;
+    float norm_epsilon;
+    const char *norm_gamma, *norm_beta;
 } onnxi_node_plan_t;
 
 /* Parts of a node next to a channels-last (NHWC) input or output (onnx_channels_last.c). */
@@ -467,6 +475,20 @@ hq_status_t onnxi_pixel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_
  * (then *done = true, the Transpose planned as skipped); *done = false when they are not that. */
 hq_status_t onnxi_channel_shuffle(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
                                   const int64_t *in, const int64_t *to, bool *done);
+
+/* ---- layer normalization and channels-last views (onnx_layer_norm.c) ---------------------- */
+
+/* Marks each ReduceMean -> Sub -> Pow 2 -> ReduceMean -> Add eps -> Sqrt -> Div (-> Mul gamma)
+ * (-> Add beta) decomposition: the last node becomes the layer_norm, the others are skipped. */
+void onnxi_plan_layer_norm(onnxi_ctx_t *c);
+/* LayerNormalization (opset 17) over the channel axis. */
+hq_status_t onnxi_convert_layer_norm(onnxi_ctx_t *c, const Onnx__NodeProto *n);
+/* Converts node n when it is a planned layer normalization, a Transpose between NCHW and a
+ * channels-last view, or a node reading a channels-last view that can run on it as it is laid
+ * out (MatMul with a constant, elementwise ops and activations): then *done = true. Any other
+ * node reading such a view gets it materialized first (*done = false). */
+hq_status_t onnxi_convert_nhwc_view(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                    const onnxi_node_plan_t *plan, bool *done);
 
 /* ---- channels-last inputs and outputs (onnx_channels_last.c) ------------------------------ */
 

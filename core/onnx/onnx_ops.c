@@ -18,6 +18,8 @@ static const onnxi_op_t op_table[] = {
     {"Gemm", onnxi_convert_gemm, NULL, false},
     {"MatMul", onnxi_convert_matmul, NULL, false},
     {"BatchNormalization", onnxi_convert_batch_norm, NULL, false},
+    /* layer normalization over the channels (onnx_layer_norm.c) */
+    {"LayerNormalization", onnxi_convert_layer_norm, NULL, false},
     /* activations (onnx_ops_activation.c) */
     {"Relu", onnxi_convert_relu, NULL, false},
     {"Clip", onnxi_convert_clip, NULL, false},

@@ -1,5 +1,5 @@
 /* onnx_ops_dense.c — Gemm and MatMul (dense layers, rows permuted when the input is a pending
- * NCHW flatten) and BatchNormalization (folded into the producing conv/dense when it is the only
+ * NCHW flatten; MatMul of two computed tensors a matmul layer) and BatchNormalization (folded into the producing conv/dense when it is the only
  * reader, else a batch_norm layer); the scale/shift folding Add, Sub, Mul and Div share. */
 #include <math.h>
 #include <stdlib.h>
@@ -87,9 +87,41 @@ hq_status_t onnxi_convert_gemm(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     return convert_dense(c, n, true);
 }
 
+/* MatMul of two computed tensors [N, C, I, K] x [N, C, K, J] (attention's Q K^T and A V, with
+ * the heads as C): a matmul layer, one product per channel of the hq tensors [-1, I, K, C] and
+ * [-1, K, J, C]. */
+static hq_status_t convert_matmul_computed(onnxi_ctx_t *c, const Onnx__NodeProto *n)
+{
+    onnxi_value_t *a, *b;
+    hq_status_t st;
+    if ((st = onnxi_layer_input(c, n, 0, &a)) != HQ_OK ||
+        (st = onnxi_layer_input(c, n, 1, &b)) != HQ_OK)
+        return st;
+    int ra, rb;
+    int64_t da[4], db[4];
+    if ((st = onnxi_onnx_shape_of(c, a, &ra, da)) != HQ_OK ||
+        (st = onnxi_onnx_shape_of(c, b, &rb, db)) != HQ_OK)
+        return st;
+    if (ra != 4 || rb != 4 || da[1] != db[1] || da[3] != db[2])
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "MatMul of two computed tensors of ranks %d and %d; hq multiplies [N, C, I, K] "
+                  "by [N, C, K, J] (rank 4, the same C, the first's last extent the second's third)",
+                  ra, rb);
+    int index;
+    if ((st = onnxi_new_layer(c, HQ_LAYER_MATMUL, n, &index)) != HQ_OK ||
+        (st = onnxi_connect_value(c, a, index)) != HQ_OK ||
+        (st = onnxi_connect_value(c, b, index)) != HQ_OK)
+        return st;
+    return onnxi_set_layer_output(c, n, 0, index, 0, 4);
+}
+
 hq_status_t onnxi_convert_matmul(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
-    return convert_dense(c, n, false);
+    onnxi_value_t *b = NULL;
+    hq_status_t st = n->n_input >= 2 ? onnxi_node_input(c, n, 1, &b) : HQ_OK;
+    if (st != HQ_OK)
+        return st;
+    return b && b->kind == VALUE_LAYER ? convert_matmul_computed(c, n) : convert_dense(c, n, false);
 }
 
 /* True when producer of x takes scale/shift folding (weights, bias, linear activation). */

@@ -276,6 +276,7 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
     c->outputs = outputs;
     c->output_count = output_count;
     onnxi_plan_patterns(c);
+    onnxi_plan_layer_norm(c);
     onnxi_plan_channels_last_outputs(c, outputs, output_count);
     st = add_graph_inputs(c, overrides, override_count);
     for (size_t i = 0; i < g->n_node && st == HQ_OK; i++) {
@@ -289,6 +290,8 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
         bool done = false;
         if (c->plans[i].channels_last)
             st = onnxi_convert_channels_last(c, n, c->plans[i].channels_last, &done);
+        if (st == HQ_OK && !done)
+            st = onnxi_convert_nhwc_view(c, n, &c->plans[i], &done);
         if (st == HQ_OK && !done && c->plans[i].act >= 0) {
             st = onnxi_convert_planned_activation(c, n, &c->plans[i]);
         } else if (st == HQ_OK && !done) {

@@ -189,6 +189,7 @@ hq_status_t onnxi_set_layer_output(onnxi_ctx_t *c, const Onnx__NodeProto *n, siz
     v->port = port;
     v->rank = rank;
     v->flat = false;
+    v->nhwc = false;
     return HQ_OK;
 }
 
@@ -213,6 +214,7 @@ hq_status_t onnxi_alias_output(onnxi_ctx_t *c, const Onnx__NodeProto *n, const o
     v->port = src->port;
     v->rank = src->rank;
     v->flat = src->flat;
+    v->nhwc = src->nhwc;
     v->flat_c = src->flat_c;
     v->flat_h = src->flat_h;
     v->flat_w = src->flat_w;

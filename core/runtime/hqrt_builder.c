@@ -231,6 +231,10 @@ static const blob_fields_t op_blobs[HQX_OP_COUNT_] = {
     [HQX_OP_SOFTMAX] = {{offsetof(hqx_softmax_params_t, exp_lut),
                          STAGE_BLOBS(hqx_softmax_params_t)},
                         6},
+    [HQX_OP_LAYER_NORM] = {{offsetof(hqx_layer_norm_params_t, gamma),
+                            offsetof(hqx_layer_norm_params_t, bias),
+                            STAGE_BLOBS(hqx_layer_norm_params_t)},
+                           7},
 };
 
 /* Greedy-by-size arena plan: biggest tensors first, each at the lowest 64-aligned offset that

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define HQX_MAGIC "HQXPROG\n" /* 8 bytes, no NUL */
-#define HQX_VERSION 2u /* the newest format: this runtime reads versions 1 .. HQX_VERSION */
+#define HQX_VERSION 3u /* the newest format: this runtime reads versions 1 .. HQX_VERSION */
 #define HQX_HEADER_SIZE 160u
 #define HQX_ALIGN 64u /* every data blob starts at a multiple of this file offset */
 #define HQX_MAX_TENSORS 65536u
@@ -39,7 +39,7 @@ typedef struct hqx_header {
     uint64_t total_size;     /*  16 file size in bytes */
     uint64_t checksum;       /*  24 FNV-1a-64 of the whole file with these 8 bytes read as 0 */
     char hw_arch[16];        /*  32 target architecture, NUL-padded ("hailo8") */
-    uint32_t flags;          /*  48 must be 0 (versions 1 and 2) */
+    uint32_t flags;          /*  48 must be 0 (versions 1 to 3) */
     uint32_t net_name;       /*  52 string offset of the network name */
     uint32_t tensor_count;   /*  56 */
     uint32_t op_count;       /*  60 */
@@ -116,6 +116,8 @@ typedef enum hqx_op_code {
     HQX_OP_SOFTMAX = 22,        /* hqx_softmax_params_t */
     /* version 2 */
     HQX_OP_TRANSPOSE_VIEW = 23, /* hqx_transpose_view_params_t */
+    /* version 3 */
+    HQX_OP_LAYER_NORM = 24, /* hqx_layer_norm_params_t */
     HQX_OP_COUNT_
 } hqx_op_code_t;
 
@@ -124,7 +126,7 @@ typedef enum hqx_op_code {
  * every version-1 runtime still reads it; a runtime refuses a version it does not know. */
 static inline uint32_t hqx_op_version(uint32_t code)
 {
-    return code >= HQX_OP_TRANSPOSE_VIEW ? 2u : 1u;
+    return code >= HQX_OP_LAYER_NORM ? 3u : code >= HQX_OP_TRANSPOSE_VIEW ? 2u : 1u;
 }
 
 /* The output stage every arithmetic op ends with (docs/numerics.md "output stage"): requantize
@@ -238,6 +240,16 @@ typedef struct hqx_softmax_params {
     hqx_stage_t stage;
 } hqx_softmax_params_t;
 
+/* Layer normalization over the channels of each position (hqrt_layer_norm). */
+typedef struct hqx_layer_norm_params {
+    int32_t weight_bits;  /* 4 or 8 (int8 gamma codes) or 16 (int16) */
+    int32_t reserved;
+    int64_t epsilon_term; /* round(epsilon * C^2 / in_scale^2), 1 .. 2^61 */
+    hqx_blob_t gamma;     /* [C] codes */
+    hqx_blob_t bias;      /* absent or int64 [C] in the accumulator scale, |bias| <= 2^62 */
+    hqx_stage_t stage;    /* count 1 or C */
+} hqx_layer_norm_params_t;
+
 _Static_assert(sizeof(hqx_header_t) == HQX_HEADER_SIZE, "header layout");
 _Static_assert(sizeof(hqx_tensor_t) == 48, "tensor layout");
 _Static_assert(sizeof(hqx_op_t) == 32, "op layout");
@@ -246,6 +258,7 @@ _Static_assert(sizeof(hqx_stage_t) == 104, "stage layout");
 _Static_assert(sizeof(hqx_conv_params_t) == 200, "conv params layout");
 _Static_assert(sizeof(hqx_softmax_params_t) == 128, "softmax params layout");
 _Static_assert(sizeof(hqx_transpose_view_params_t) == 56, "transpose_view params layout");
+_Static_assert(sizeof(hqx_layer_norm_params_t) == 152, "layer_norm params layout");
 
 /* FNV-1a-64 constants (the checksum). */
 #define HQX_FNV_OFFSET 0xcbf29ce484222325ull

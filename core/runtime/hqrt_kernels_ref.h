@@ -250,4 +250,28 @@ int hqrt_softmax(int32_t in_bits, const int32_t *exp_lut, const hqrt_output_stag
 int hqrt_argmax(int32_t in_bits, const hqrt_shape_t *shape, const void *input, int32_t out_bits,
                 void *output);
 
+/* ---- layer normalization (hqrt_layer_norm.c) ------------------------------------------- */
+
+#define HQRT_NORM_FRAC_BITS 16         /* fraction bits of the normalized value t */
+#define HQRT_NORM_MAX_CHANNELS 32767   /* keeps C * sum(x^2) and every product below 2^62 */
+#define HQRT_NORM_EPSILON_MAX ((int64_t)1 << 61)
+
+typedef struct hqrt_layer_norm_params {
+    int32_t in_bits, in_zp;  /* input activation encoding */
+    int32_t weight_bits;     /* 4 or 8 (int8_t gamma codes), 16 (int16_t) */
+    int64_t epsilon_term;    /* round(epsilon * C^2 / in_scale^2), 1 .. HQRT_NORM_EPSILON_MAX */
+    hqrt_output_stage_t out; /* count 1 or C */
+} hqrt_layer_norm_params_t;
+
+/* Layer normalization over the C channels of each of `rows` positions, in integers only
+ * (docs/numerics.md "layer_norm"): with x = q - in_zp,
+ *   S1 = sum x, S2 = sum x^2                 (int64)
+ *   V  = C * S2 - S1^2 + epsilon_term        (C^2 (variance + epsilon) in input codes^2)
+ *   m  = the largest m >= 0 with V * 4^m < 2^62;  R = floor(sqrt(V * 4^m))   (exact, bitwise)
+ *   t  = round((C x - S1) * 2^(m + 16) / R)  (the normalized value in Q16, ties away from 0)
+ *   acc = t * gamma[c] + bias[c], then the output stage of channel c.
+ * gamma holds C codes, bias C int64 values in the accumulator scale (may be NULL: 0). */
+int hqrt_layer_norm(const hqrt_layer_norm_params_t *params, int64_t rows, int32_t channels,
+                    const void *input, const void *gamma, const int64_t *bias, void *output);
+
 #endif

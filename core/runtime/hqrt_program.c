@@ -547,6 +547,32 @@ static hqrt_status_t check_softmax(const check_t *c, const hqx_op_t *op)
     return check_stage(c, op, &p->stage, out, 1, true);
 }
 
+static hqrt_status_t check_layer_norm(const check_t *c, const hqx_op_t *op)
+{
+    const hqx_layer_norm_params_t *p = (const void *)(c->base + op->params_offset);
+    const hqx_tensor_t *in = op_tensor(c, op, false, 0), *out = op_tensor(c, op, true, 0);
+    const char *ln = op_name(c, op);
+    if (!same_extent(in, out) || in->c > HQRT_NORM_MAX_CHANNELS || p->reserved != 0 ||
+        (p->weight_bits != 4 && p->weight_bits != 8 && p->weight_bits != 16) ||
+        p->epsilon_term < 1 || p->epsilon_term > HQRT_NORM_EPSILON_MAX)
+        return BAD("%s: layer %s: layer_norm shape, channels (at most %d), weight bits or "
+                   "epsilon term invalid",
+                   c->name, ln, HQRT_NORM_MAX_CHANNELS);
+    if (!blob_ok(c, p->gamma, (uint64_t)out->c * (p->weight_bits == 16 ? 2 : 1)))
+        return BAD("%s: layer %s: layer_norm gamma blob is not %u codes in the data area", c->name,
+                   ln, out->c);
+    if (p->bias.size || p->bias.offset) {
+        if (!blob_ok(c, p->bias, (uint64_t)out->c * 8))
+            return BAD("%s: layer %s: bias blob out of bounds or not %u int64", c->name, ln,
+                       out->c);
+        const int64_t *bias = (const int64_t *)(c->base + p->bias.offset);
+        for (uint32_t i = 0; i < out->c; i++)
+            if (bias[i] > ((int64_t)1 << 62) || bias[i] < -((int64_t)1 << 62))
+                return BAD("%s: layer %s: bias %u out of range", c->name, ln, i);
+    }
+    return check_stage(c, op, &p->stage, out, out->c, true);
+}
+
 /* What each op code accepts. Table over switch: adding an op is one row. */
 typedef struct op_rule {
     const char *name;
@@ -585,6 +611,8 @@ static const op_rule_t op_rules[HQX_OP_COUNT_] = {
     [HQX_OP_SOFTMAX] = {"softmax", sizeof(hqx_softmax_params_t), 1, 1, 1, 1, check_softmax},
     [HQX_OP_TRANSPOSE_VIEW] = {"transpose_view", sizeof(hqx_transpose_view_params_t), 1, 1, 1, 1,
                                check_transpose_view},
+    [HQX_OP_LAYER_NORM] = {"layer_norm", sizeof(hqx_layer_norm_params_t), 1, 1, 1, 1,
+                           check_layer_norm},
 };
 
 const char *hqrt_i_op_kind(uint32_t code)

@@ -311,6 +311,20 @@ static int run_layout(const op_call_t *c)
     return -1;
 }
 
+static int run_layer_norm(const op_call_t *c)
+{
+    const hqx_layer_norm_params_t *p = hqrt_i_params(c->m, c->op);
+    const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    hqrt_layer_norm_params_t kp = {.in_bits = (int32_t)ti->bits,
+                                   .in_zp = ti->qp_zp,
+                                   .weight_bits = p->weight_bits,
+                                   .epsilon_term = p->epsilon_term,
+                                   .out = hqrt_i_stage(c->m->base, &p->stage, to)};
+    return hqrt_layer_norm(&kp, (int64_t)ti->h * ti->w, (int32_t)ti->c, data_of(c, ti),
+                           hqrt_i_blob(c->m, p->gamma), hqrt_i_blob(c->m, p->bias),
+                           data_of(c, to));
+}
+
 _Static_assert(HQX_MAX_VIEW_DIMS <= HQRT_MAX_DIMS, "a transpose_view's view is a kernel shape");
 
 typedef int (*op_run_fn)(const op_call_t *c);
@@ -338,6 +352,7 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
     [HQX_OP_ARGMAX] = run_layout,
     [HQX_OP_SOFTMAX] = run_layout,
     [HQX_OP_TRANSPOSE_VIEW] = run_layout,
+    [HQX_OP_LAYER_NORM] = run_layer_norm,
 };
 
 /* ---- threads --------------------------------------------------------------------------------- */

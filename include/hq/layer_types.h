@@ -51,6 +51,11 @@ typedef enum hq_layer_type {
     HQ_LAYER_ARGMAX,      /* "argmax": over channels */
     HQ_LAYER_CHANNEL_SHUFFLE, /* "channel_shuffle": output channel i*groups + j is input channel
                                * j*(C/groups) + i (ShuffleNet) */
+    HQ_LAYER_LAYER_NORM,      /* "layer_norm": each position's channels normalized to mean 0 and
+                               * variance 1 (epsilon added), then gamma[c] * x + beta[c] */
+    HQ_LAYER_MATMUL,          /* "matmul": a product of two computed tensors, one matrix per
+                               * channel: out[n,i,j,c] = sum_k a[n,i,k,c] * b[n,k,j,c] (ONNX
+                               * MatMul of [N, C, I, K] and [N, C, K, J]: attention) */
     HQ_LAYER_TYPE_COUNT
 } hq_layer_type_t;
 
@@ -80,6 +85,8 @@ typedef enum hq_quant_form {
     HQ_QUANT_SOFTMAX,     /* an exp table indexed by the code distance to the maximum */
     HQ_QUANT_CODES,       /* moves or selects input codes: the output keeps the input's encoding */
     HQ_QUANT_INDEX,       /* the output code is an index (scale 1, zero point 0), not a value */
+    HQ_QUANT_NORM,        /* integer mean and variance per position, fixed-point reciprocal
+                           * square root, per-channel scale and bias, requantization */
     HQ_QUANT_FORM_COUNT
 } hq_quant_form_t;
 

@@ -758,6 +758,8 @@ static const type_case_t type_cases[HQ_LAYER_TYPE_COUNT] = {
     [HQ_LAYER_REDUCE_SUM] = {setup_axis2, 1},
     [HQ_LAYER_ARGMAX] = {setup_nothing, 1},
     [HQ_LAYER_CHANNEL_SHUFFLE] = {setup_groups2, 1},
+    [HQ_LAYER_LAYER_NORM] = {setup_batch_norm, 1},
+    [HQ_LAYER_MATMUL] = {setup_nothing, 2},
 };
 
 /* Params of the shapes the layer's params imply, made up. */
@@ -787,6 +789,10 @@ static void put_layer_params(hq_npz_t *npz, const hq_layer_t *l)
         for (int64_t i = 0; k == 3 && i < c; i++)
             x[i] = 1.0f + fabsf(x[i]); /* a positive variance */
     }
+    for (int k = 0; l->type == HQ_LAYER_LAYER_NORM && k < 2; k++) {
+        snprintf(key, sizeof key, "%s/%s", l->name, bn_keys[k]);
+        test_put_filled(npz, key, 1, (int64_t[]){c}, 38 + (uint32_t)k);
+    }
 }
 
 static void every_layer_type_runs_and_gives_the_same_result_in_any_batch(void **state)
@@ -804,7 +810,8 @@ static void every_layer_type_runs_and_gives_the_same_result_in_any_batch(void **
         assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
         int in = test_add_input(g, "in", 4, 4, 4), in2 = -1;
         if (tc->inputs == 2)
-            in2 = type == HQ_LAYER_CONCAT ? test_add_input(g, "in2", 4, 4, 4)
+            in2 = type == HQ_LAYER_CONCAT || type == HQ_LAYER_MATMUL
+                      ? test_add_input(g, "in2", 4, 4, 4)
                                           : test_add_input(g, "in2", 1, 1, 4);
         int layer = test_add_layer(g, "layer", (hq_layer_type_t)type, in);
         if (in2 >= 0)

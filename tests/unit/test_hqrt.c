@@ -876,7 +876,7 @@ static void a_wrong_version_is_refused(void **state)
     uint32_t v = HQX_VERSION + 1;
     memcpy(bytes + 8, &v, 4);
     hqrt_b_reseal(bytes, len);
-    refused(bytes, len, "version 3");
+    refused(bytes, len, "version 4");
     v = 0;
     memcpy(bytes + 8, &v, 4);
     hqrt_b_reseal(bytes, len);
@@ -936,6 +936,67 @@ static void a_program_carries_the_oldest_version_that_has_all_its_ops(void **sta
     memcpy(bytes + 8, &version, 4);
     hqrt_b_reseal(bytes, len);
     refused(bytes, len, "transpose_view needs format version 2");
+    free(bytes);
+}
+
+/* in [1, 1, 2, 4] (8 bits, zp 100) -> layer_norm with gamma codes 1, the Q16 normalized value
+ * requantized by 2^-12 (16 codes per unit), bias 20480 (5 codes) on channel 3. */
+static uint8_t *build_layer_norm(int64_t epsilon_term, int32_t weight_bits, size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    int32_t x = tensor4(b, "net/in", 1, 2, 4, 8), y = tensor4(b, "net/norm", 1, 2, 4, 8);
+    const int8_t gamma[4] = {1, 1, 1, 1};
+    const int64_t bias[4] = {0, 0, 0, 20480};
+    const int32_t mult = 1 << 30, shift = -11;
+    hqx_layer_norm_params_t p = {.weight_bits = weight_bits, .epsilon_term = epsilon_term};
+    p.gamma = hqrt_b_blob(b, gamma, sizeof gamma);
+    p.bias = hqrt_b_blob(b, bias, sizeof bias);
+    p.stage = (hqx_stage_t){.path = HQRT_PATH_GEMMLOWP, .count = 1, .act_max = 255};
+    p.stage.multiplier = hqrt_b_blob(b, &mult, 4);
+    p.stage.shift = hqrt_b_blob(b, &shift, 4);
+    op1(b, HQX_OP_LAYER_NORM, "net/norm", &p, sizeof p, x, y);
+    assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    return bytes;
+}
+
+static void layer_norm_runs_the_integer_formula_in_a_version_3_program(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_layer_norm(1, 8, &len);
+    uint32_t version;
+    memcpy(&version, bytes + 8, 4);
+    assert_int_equal(version, 3);
+    hqrt_model_t *model;
+    hqrt_error_t err;
+    if (hqrt_open_memory(bytes, len, "norm", &model, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    /* position 0: x = -3, -1, 1, 3: S1 = 0, S2 = 20, V = 4 * 20 + 1 = 81 = 9^2, so
+     * t = round(4x * 2^16 / 9) = -87381, -29127, 29127, 87381 and the codes 100 + t / 4096
+     * (+ 5 on channel 3); position 1 is constant: t = 0 */
+    const uint8_t in[8] = {97, 99, 101, 103, 100, 100, 100, 100};
+    const uint8_t want[8] = {79, 93, 107, 126, 100, 100, 100, 105};
+    uint8_t out[8];
+    const void *ins[1] = {in};
+    void *outs[1] = {out};
+    assert_int_equal(hqrt_run(model, 1, ins, outs, NULL, &err), HQRT_OK);
+    assert_memory_equal(out, want, 8);
+    hqrt_close(model);
+    run_three_ways(bytes, len, 3);
+    version = 2; /* a version-2 reader never knew the op */
+    memcpy(bytes + 8, &version, 4);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "layer_norm needs format version 3");
+    free(bytes);
+    bytes = build_layer_norm(0, 8, &len); /* the epsilon term keeps V >= 1 */
+    refused(bytes, len, "epsilon term invalid");
+    free(bytes);
+    bytes = build_layer_norm(1, 16, &len); /* 16-bit gamma: the 4-byte blob is too short */
+    refused(bytes, len, "gamma blob is not 4 codes");
     free(bytes);
 }
 
@@ -1333,6 +1394,7 @@ int main(void)
         cmocka_unit_test(a_wrong_version_is_refused),
         cmocka_unit_test(a_program_carries_the_oldest_version_that_has_all_its_ops),
         cmocka_unit_test(a_transpose_view_that_does_not_fit_its_tensors_is_refused),
+        cmocka_unit_test(layer_norm_runs_the_integer_formula_in_a_version_3_program),
         cmocka_unit_test(out_of_range_offsets_are_refused_even_with_a_valid_checksum),
         cmocka_unit_test(a_missing_file_is_an_io_error),
         cmocka_unit_test(quantize_helpers_round_half_away_from_zero_and_clamp),

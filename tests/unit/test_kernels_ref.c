@@ -291,6 +291,45 @@ static void dense_multiplies_rows_by_the_cin_by_cout_matrix(void **state)
     assert_close_array(out, want, 4, 0);
 }
 
+static void layer_norm_normalizes_each_row_over_its_channels_then_scales_and_shifts(void **state)
+{
+    (void)state;
+    /* row 0: mean 2.5, population variance 1.25, + epsilon 0.25 = 1.5; row 1 is constant */
+    const float in[8] = {1, 2, 3, 4, 5, 5, 5, 5}, gamma[4] = {1, 2, 1, -1}, beta[4] = {0, 0, 1, 0};
+    float out[8];
+    assert_int_equal(hqi_ref_layer_norm(2, 4, in, gamma, beta, 0.25f, out, NULL), HQ_OK);
+    const float want[8] = {-1.22474487f, -0.81649658f, 1.40824829f, -1.22474487f, 0, 0, 1, 0};
+    assert_close_array(out, want, 8, 1e-7);
+    /* without gamma and beta: the normalized values alone, in place */
+    float inplace[4] = {1, 2, 3, 4};
+    assert_int_equal(hqi_ref_layer_norm(1, 4, inplace, NULL, NULL, 0.25f, inplace, NULL), HQ_OK);
+    const float plain[4] = {-1.22474487f, -0.40824829f, 0.40824829f, 1.22474487f};
+    assert_close_array(inplace, plain, 4, 1e-7);
+    hq_error_t err;
+    assert_int_equal(hqi_ref_layer_norm(2, 4, in, gamma, beta, 0.0f, out, &err), HQ_ERR_ARGUMENT);
+    assert_non_null(strstr(err.message, "row 1 has variance 0"));
+    assert_int_equal(hqi_ref_layer_norm(2, 4, in, gamma, beta, -1.0f, out, &err), HQ_ERR_ARGUMENT);
+}
+
+static void matmul_multiplies_one_matrix_per_channel(void **state)
+{
+    (void)state;
+    /* channel 0: [[1, 2, 3], [4, 5, 6]] x [[1, 0], [0, 1], [1, 1]]; channel 1: the identity-ish
+     * a = [[1, 0, 0], [0, 1, 0]] x b = [[2, 3], [4, 5], [6, 7]] */
+    const float a[12] = {1, 1, 2, 0, 3, 0, 4, 0, 5, 1, 6, 0};
+    const float b[12] = {1, 2, 0, 3, 0, 4, 1, 5, 1, 6, 1, 7};
+    hq_shape_t as = {4, {1, 2, 3, 2}}, bs = {4, {1, 3, 2, 2}};
+    float out[8];
+    assert_int_equal(hqi_ref_matmul(&as, a, &bs, b, out, NULL), HQ_OK);
+    /* out[i][j][c]: channel 0 [[4, 5], [10, 11]], channel 1 [[2, 3], [4, 5]] */
+    const float want[8] = {4, 2, 5, 3, 10, 4, 11, 5};
+    assert_close_array(out, want, 8, 0);
+    hq_error_t err;
+    hq_shape_t wrong = {4, {1, 2, 2, 2}};
+    assert_int_equal(hqi_ref_matmul(&as, a, &wrong, b, out, &err), HQ_ERR_ARGUMENT);
+    assert_non_null(strstr(err.message, "must agree in N, K and C"));
+}
+
 static void batch_norm_scales_by_gamma_over_sqrt_var_plus_epsilon(void **state)
 {
     (void)state;
@@ -955,6 +994,8 @@ int main(void)
         cmocka_unit_test(deconv_with_groups_and_dilation_matches_a_scatter_implementation),
         cmocka_unit_test(dense_multiplies_rows_by_the_cin_by_cout_matrix),
         cmocka_unit_test(batch_norm_scales_by_gamma_over_sqrt_var_plus_epsilon),
+        cmocka_unit_test(layer_norm_normalizes_each_row_over_its_channels_then_scales_and_shifts),
+        cmocka_unit_test(matmul_multiplies_one_matrix_per_channel),
         cmocka_unit_test(normalization_subtracts_mean_and_divides_by_std_per_channel),
         cmocka_unit_test(every_activation_follows_its_formula),
         cmocka_unit_test(maxpool_treats_pads_as_minus_infinity),

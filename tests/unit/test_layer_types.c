@@ -162,15 +162,16 @@ static void types_that_pass_codes_are_the_codes_form_and_keep_the_width(void **s
     assert_false(traits(HQ_LAYER_EW_MULT)->passes_precision);
 }
 
-static void only_ew_div_and_reduce_sum_lack_an_integer_form(void **state)
+static void only_ew_div_reduce_sum_and_matmul_lack_an_integer_form(void **state)
 {
     (void)state;
     for (int i = 0; i < HQ_LAYER_TYPE_COUNT; i++)
         assert_int_equal(traits((hq_layer_type_t)i)->quant_form == HQ_QUANT_NONE,
-                         i == HQ_LAYER_EW_DIV || i == HQ_LAYER_REDUCE_SUM);
+                         i == HQ_LAYER_EW_DIV || i == HQ_LAYER_REDUCE_SUM || i == HQ_LAYER_MATMUL);
     assert_int_equal(traits(HQ_LAYER_ARGMAX)->quant_form, HQ_QUANT_INDEX);
     assert_int_equal(traits(HQ_LAYER_INPUT)->quant_form, HQ_QUANT_INPUT);
     assert_int_equal(traits(HQ_LAYER_CONST_INPUT)->quant_form, HQ_QUANT_CONST);
+    assert_int_equal(traits(HQ_LAYER_LAYER_NORM)->quant_form, HQ_QUANT_NORM);
     assert_int_equal(traits(HQ_LAYER_INPUT)->max_inputs, 0);
     assert_int_equal(traits(HQ_LAYER_CONST_INPUT)->max_inputs, 0);
 }
@@ -185,7 +186,7 @@ int main(void)
         cmocka_unit_test(elementwise_ops_map_onto_the_float_and_integer_kernels),
         cmocka_unit_test(every_type_with_an_activation_param_carries_a_fused_activation),
         cmocka_unit_test(types_that_pass_codes_are_the_codes_form_and_keep_the_width),
-        cmocka_unit_test(only_ew_div_and_reduce_sum_lack_an_integer_form),
+        cmocka_unit_test(only_ew_div_reduce_sum_and_matmul_lack_an_integer_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

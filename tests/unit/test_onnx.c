@@ -1718,6 +1718,215 @@ static void reduce_mean_over_h_and_w_is_a_global_average_pool(void **state)
     expect_error(&m, NULL, HQ_ERR_UNSUPPORTED, "mean over axes other than [2, 3]");
 }
 
+/* ONNX LayerNormalization over the last axis of rows x c values (double). */
+static void layer_norm_rows(const float *x, int rows, int c, const float *g, const float *b,
+                            double eps, double *y)
+{
+    for (int r = 0; r < rows; r++) {
+        double mean = 0, var = 0;
+        for (int k = 0; k < c; k++)
+            mean += x[r * c + k] / (double)c;
+        for (int k = 0; k < c; k++)
+            var += (x[r * c + k] - mean) * (x[r * c + k] - mean) / (double)c;
+        for (int k = 0; k < c; k++)
+            y[r * c + k] = (x[r * c + k] - mean) / sqrt(var + eps) * g[k] + b[k];
+    }
+}
+
+/* x [1, 3, 1, 2] -> Transpose to [N, H, W, C] -> normalize over C -> MatMul [3, 2] + bias ->
+ * Transpose back: in hq a layer_norm and a 1x1 conv on NHWC, no transpose. */
+static void layer_normalization_between_channels_last_transposes_needs_no_transpose(void **state)
+{
+    (void)state;
+    const float g[3] = {1.5f, -0.5f, 1}, b[3] = {0.25f, 0, -1}, w[6] = {1, -1, 0.5f, 2, -2, 0};
+    const float bias[2] = {0.5f, -0.25f};
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 3, 1, 2});
+    init_f(&m, "g", 1, (int64_t[]){3}, g);
+    init_f(&m, "b", 1, (int64_t[]){3}, b);
+    init_f(&m, "w", 2, (int64_t[]){3, 2}, w);
+    init_f(&m, "bias", 1, (int64_t[]){2}, bias);
+    node(&m, "Transpose", "to_nhwc", "x", "a", "perm=0,2,3,1");
+    node(&m, "LayerNormalization", "ln", "a,g,b", "n", "axis=-1;epsilon=0.01f");
+    node(&m, "MatMul", "fc", "n,w", "f", NULL);
+    node(&m, "Add", "fc_bias", "bias,f", "h", NULL);
+    node(&m, "Transpose", "to_nchw", "h", "y", "perm=0,3,1,2");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_LAYER_NORM), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_CONV), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 0);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_ADD), 0);
+    assert_float_equal(layer_named(a, "ln")->params.epsilon, 0.01f, 0);
+    const float x[6] = {1, 2, 4, 3, 3, 6}; /* NHWC: two positions of three channels */
+    double n[6];
+    layer_norm_rows(x, 2, 3, g, b, 0.01, n);
+    float out[4];
+    emulate(a, x, out, 4);
+    for (int p = 0; p < 2; p++)
+        for (int o = 0; o < 2; o++) {
+            double want = bias[o];
+            for (int c = 0; c < 3; c++)
+                want += n[p * 3 + c] * w[c * 2 + o];
+            assert_float_equal(out[p * 2 + o], want, 1e-5);
+        }
+    hq_archive_destroy(a);
+}
+
+/* torch's opset-13 LayerNorm: ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul gamma,
+ * Add beta; over the last axis of a channels-last view and over axis 1 of an NCHW tensor. */
+static void layer_norm_decomposition_becomes_one_layer_norm(void **state)
+{
+    (void)state;
+    const float g[3] = {2, 1, 0.5f}, b[3] = {0, 1, -1}, two = 2, eps = 1e-3f;
+    for (int nchw = 0; nchw < 2; nchw++) {
+        model_t m = {0};
+        input(&m, "x", 4, (int64_t[]){1, 3, 1, 2});
+        init_f(&m, "g", 1, (int64_t[]){3}, g);
+        init_f(&m, "g3", 3, (int64_t[]){3, 1, 1}, g);
+        init_f(&m, "b", 1, (int64_t[]){3}, b);
+        init_f(&m, "b3", 3, (int64_t[]){3, 1, 1}, b);
+        init_f(&m, "two", 0, NULL, &two);
+        init_f(&m, "eps", 0, NULL, &eps);
+        const char *x = nchw ? "x" : "t";
+        if (!nchw)
+            node(&m, "Transpose", "to_nhwc", "x", "t", "perm=0,2,3,1");
+        char ins[64];
+        node(&m, "ReduceMean", "mean", x, "mu", nchw ? "axes=1," : "axes=-1,");
+        snprintf(ins, sizeof ins, "%s,mu", x);
+        node(&m, "Sub", "sub", ins, "d", NULL);
+        node(&m, "Pow", "pow", "d,two", "d2", NULL);
+        node(&m, "ReduceMean", "var", "d2", "v", nchw ? "axes=1," : "axes=-1,");
+        node(&m, "Add", "add_eps", "v,eps", "ve", NULL);
+        node(&m, "Sqrt", "sqrt", "ve", "sd", NULL);
+        node(&m, "Div", "div", "d,sd", "nm", NULL);
+        node(&m, "Mul", "gamma", nchw ? "nm,g3" : "nm,g", "ng", NULL);
+        node(&m, "Add", "beta", nchw ? "ng,b3" : "b,ng", nchw ? "y" : "nb", NULL);
+        if (!nchw)
+            node(&m, "Transpose", "to_nchw", "nb", "y", "perm=0,3,1,2");
+        output(&m, "y");
+        hq_archive_t *a = parse_ok(&m);
+        assert_int_equal(count_type(a, HQ_LAYER_LAYER_NORM), 1);
+        assert_int_equal(hq_graph_layer_count(graph_of(a)), 3); /* input, layer_norm, output */
+        const float in[6] = {1, -2, 4, 0.5f, 3, 3};
+        double want[6];
+        layer_norm_rows(in, 2, 3, g, b, eps, want);
+        float out[6];
+        emulate(a, in, out, 6);
+        for (int i = 0; i < 6; i++)
+            assert_float_equal(out[i], want[i], 1e-5);
+        hq_archive_destroy(a);
+    }
+}
+
+/* LayerNormalization of [N, C] features (a transformer MLP's input): over C, no view needed. */
+static void layer_normalization_of_a_feature_vector_normalizes_its_channels(void **state)
+{
+    (void)state;
+    const float g[4] = {1, 2, -1, 0.5f}, b[4] = {0, 0.5f, 0, -1};
+    model_t m = {0};
+    input(&m, "x", 2, (int64_t[]){1, 4});
+    init_f(&m, "g", 1, (int64_t[]){4}, g);
+    init_f(&m, "b", 1, (int64_t[]){4}, b);
+    node(&m, "LayerNormalization", "ln", "x,g,b", "y", "axis=1;epsilon=0.001f");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_LAYER_NORM), 1);
+    const float x[4] = {3, -1, 0.5f, 2};
+    double want[4];
+    layer_norm_rows(x, 1, 4, g, b, 1e-3, want);
+    float out[4];
+    emulate(a, x, out, 4);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(out[i], want[i], 1e-5);
+    hq_archive_destroy(a);
+}
+
+static void layer_norm_over_other_axes_than_the_channels_is_refused(void **state)
+{
+    (void)state;
+    const float g[6] = {1, 1, 1, 1, 1, 1}, two = 2, eps = 1e-5f;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 3, 1, 2});
+    init_f(&m, "g", 3, (int64_t[]){3, 1, 2}, g);
+    node(&m, "LayerNormalization", "ln", "x,g", "y", "axis=1");
+    output(&m, "y");
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED, "node 'ln' (LayerNormalization): normalizes over "
+                                               "axes 1..3 of the rank-4 tensor 'x'");
+    model_t d = {0};
+    input(&d, "x", 4, (int64_t[]){1, 3, 1, 2});
+    init_f(&d, "two", 0, NULL, &two);
+    init_f(&d, "eps", 0, NULL, &eps);
+    node(&d, "ReduceMean", "mean", "x", "mu", "axes=-1,");
+    node(&d, "Sub", "sub", "x,mu", "dd", NULL);
+    node(&d, "Pow", "pow", "dd,two", "d2", NULL);
+    node(&d, "ReduceMean", "var", "d2", "v", "axes=-1,");
+    node(&d, "Add", "add_eps", "v,eps", "ve", NULL);
+    node(&d, "Sqrt", "sqrt", "ve", "sd", NULL);
+    node(&d, "Div", "div", "dd,sd", "y", NULL);
+    output(&d, "y");
+    expect_error(&d, NULL, HQ_ERR_UNSUPPORTED, "node 'mean' (ReduceMean): normalizes over axes [3]");
+}
+
+/* A channels-last view read by an op that needs the NCHW meaning gets the transpose hq always
+ * made: Softmax over the view's last axis is a softmax over C. */
+static void a_channels_last_view_read_by_another_op_is_materialized(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 1, 2});
+    node(&m, "Transpose", "to_nhwc", "x", "a", "perm=0,2,3,1");
+    node(&m, "Softmax", "sm", "a", "y", "axis=-1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 1);
+    assert_int_equal(layer_named(a, "to_nhwc")->type, HQ_LAYER_TRANSPOSE); /* its ONNX name */
+    const float x[4] = {0, 1, 2, 2}; /* NHWC: position 0 (0, 1), position 1 (2, 2) */
+    float out[4];
+    emulate(a, x, out, 4);
+    /* the output [N, H, W, C] read as NCHW: hq holds it as [1, W, C, H], i.e. the same order */
+    assert_float_equal(out[0], 1 / (1 + expf(1)), 1e-6);
+    assert_float_equal(out[1], 1 / (1 + expf(-1)), 1e-6);
+    assert_float_equal(out[2], 0.5f, 1e-6);
+    assert_float_equal(out[3], 0.5f, 1e-6);
+    hq_archive_destroy(a);
+}
+
+/* Attention's scores: x [1, 2 heads, 2, 3] times its own transpose [1, 2, 3, 2] -> [1, 2, 2, 2],
+ * one product per head; a rank-3 product is refused naming the node. */
+static void matmul_of_two_computed_tensors_is_one_product_per_channel(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 2, 3});
+    node(&m, "Transpose", "kt", "x", "t", "perm=0,1,3,2");
+    node(&m, "MatMul", "scores", "x,t", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_MATMUL), 1);
+    float x[12], out[8];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)(i % 5) - 1.5f;
+    emulate(a, x, out, 8);
+    /* NHWC x[i][k][h] = x[(i * 3 + k) * 2 + h]; out[i][j][h] = sum_k x[i][k][h] x[j][k][h] */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int h = 0; h < 2; h++) {
+                float want = 0;
+                for (int k = 0; k < 3; k++)
+                    want += x[(i * 3 + k) * 2 + h] * x[(j * 3 + k) * 2 + h];
+                assert_float_equal(out[(i * 2 + j) * 2 + h], want, 1e-5);
+            }
+    hq_archive_destroy(a);
+    model_t r = {0};
+    input(&r, "x", 3, (int64_t[]){1, 2, 3});
+    node(&r, "Transpose", "kt", "x", "t", "perm=0,2,1");
+    node(&r, "MatMul", "scores", "x,t", "y", NULL);
+    output(&r, "y");
+    expect_error(&r, NULL, HQ_ERR_UNSUPPORTED,
+                 "node 'scores' (MatMul): MatMul of two computed tensors of ranks 3 and 3");
+}
+
 static void default_network_name_drops_only_the_last_extension(void **state)
 {
     (void)state;
@@ -2232,6 +2441,12 @@ int main(void)
         cmocka_unit_test(pixel_shuffle_reshape_transpose_reshape_becomes_depth_to_space),
         cmocka_unit_test(channel_shuffle_reshape_transpose_reshape_becomes_channel_shuffle),
         cmocka_unit_test(reduce_mean_over_h_and_w_is_a_global_average_pool),
+        cmocka_unit_test(layer_normalization_between_channels_last_transposes_needs_no_transpose),
+        cmocka_unit_test(layer_norm_decomposition_becomes_one_layer_norm),
+        cmocka_unit_test(layer_normalization_of_a_feature_vector_normalizes_its_channels),
+        cmocka_unit_test(layer_norm_over_other_axes_than_the_channels_is_refused),
+        cmocka_unit_test(a_channels_last_view_read_by_another_op_is_materialized),
+        cmocka_unit_test(matmul_of_two_computed_tensors_is_one_product_per_channel),
         cmocka_unit_test(default_network_name_drops_only_the_last_extension),
         cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
         cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),
