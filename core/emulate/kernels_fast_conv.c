@@ -45,6 +45,7 @@ struct hqi_fast_conv {
 };
 
 static const float zeros16[HQI_FAST_NR];
+static const float zeros32[2 * HQI_FAST_NR];
 static const float zeros_row[HQI_FAST_KC]; /* a tap in the padding reads this */
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -495,77 +496,103 @@ static void gemm_task(void *context, int64_t task, int thread)
          * storing C is the cost). The sums are the same either way. */
         const int64_t np = p1 - p0, nr = (count + HQI_FAST_MR - 1) / HQI_FAST_MR;
         const bool rows_outer = depth * (p1 - p0) * HQI_FAST_NR <= 4096;
+        /* an ISA with a 32-column tile takes the panels two at a time (the same sums) */
+        const int64_t pw = isa->gemm_6x32 ? 2 : 1, npg = (np + pw - 1) / pw;
         /* after the last K block: the addend and the activation */
         const bool finish =
             last && job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR);
         hqi_fast_epi_t epi = {.act = job->act};
         const bool deconv = conv->desc.kind == HQI_FAST_DECONV; /* rows may fall outside */
-        for (int64_t step = 0; step < np * nr; step++) {
-            const int64_t p = rows_outer ? p0 + step % np : p0 + step / nr;
-            const int r0 = (int)(rows_outer ? step / np : step % nr) * HQI_FAST_MR;
-            const float *panel = panel_of(conv, packed, b, p);
-            const int64_t j0 = p * HQI_FAST_NR;
-            const int cols =
-                (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0 : HQI_FAST_NR);
-            const float *init = NULL;
-            if (first && job->seed_bias)
-                init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR : zeros16;
-            /* a last panel of at most 8 columns runs the 8-wide kernel */
-            const int width = cols <= 8 ? 8 : HQI_FAST_NR;
-            if (cols == HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv) {
-                /* the common tile: 6 rows that all exist, 16 columns (no copies, no dummies) */
+        for (int64_t step = 0; step < npg * nr; step++) {
+            const int64_t pg = p0 + (rows_outer ? step % npg : step / nr) * pw;
+            const int r0 = (int)(rows_outer ? step / npg : step % nr) * HQI_FAST_MR;
+            if (pw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
+                r0 + HQI_FAST_MR <= count && !deconv) {
+                /* two full panels of 6 existing rows: the 32-column tile */
+                const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
                 for (int r = 0; r < HQI_FAST_MR; r++)
                     c6[r] = c_rows[r0 + r] + j0;
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR
+                                        : zeros32;
                 if (finish) {
                     epi.channel0 = g * conv->cout_group + j0;
                     for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
                         epi.add[r] = add_rows[r0 + r] + j0;
                 }
-                isa->gemm_6x16(depth, a_block + r0, panel, c6, init, finish ? &epi : NULL);
+                isa->gemm_6x32(depth, a_block + r0, panel_of(conv, packed, b, pg),
+                               panel_of(conv, packed, b, pg + 1), c6, init, finish ? &epi : NULL);
                 continue;
             }
-            {
-                const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
-                const float *a6[HQI_FAST_MR];
-                float *c6[HQI_FAST_MR];
-                for (int r = 0; r < HQI_FAST_MR; r++) {
-                    /* rows past the end repeat the last row's A and write a dummy tile */
-                    a6[r] = a_block[r0 + (r < valid ? r : valid - 1)];
-                    float *row = r < valid ? c_rows[r0 + r] : NULL;
-                    if (cols < width) {
-                        c6[r] = edge[r];
-                        if (row && !init)
-                            memcpy(edge[r], row + j0, (size_t)cols * sizeof(float));
-                    } else {
-                        c6[r] = row ? row + j0 : dummy[r];
+            for (int64_t p = pg; p < pg + pw && p < p1; p++) {
+                const float *panel = panel_of(conv, packed, b, p);
+                const int64_t j0 = p * HQI_FAST_NR;
+                const int cols = (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0
+                                                                           : HQI_FAST_NR);
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR
+                                        : zeros16;
+                /* a last panel of at most 8 columns runs the 8-wide kernel */
+                const int width = cols <= 8 ? 8 : HQI_FAST_NR;
+                if (cols == HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv) {
+                    /* the common tile: 6 rows that all exist, 16 columns (no copies, no dummies) */
+                    float *c6[HQI_FAST_MR];
+                    for (int r = 0; r < HQI_FAST_MR; r++)
+                        c6[r] = c_rows[r0 + r] + j0;
+                    if (finish) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
+                            epi.add[r] = add_rows[r0 + r] + j0;
                     }
+                    isa->gemm_6x16(depth, a_block + r0, panel, c6, init, finish ? &epi : NULL);
+                    continue;
                 }
-                /* full tiles get the addend and activation inside the micro-kernel, while
-                 * the sums are still in registers; edge tiles after the copy-out */
-                const hqi_fast_epi_t *fused = NULL;
-                if (finish && cols == width) {
-                    epi.channel0 = g * conv->cout_group + j0;
-                    if (job->addend)
-                        for (int r = 0; r < HQI_FAST_MR; r++)
-                            epi.add[r] =
-                                r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL;
-                    fused = &epi;
-                }
-                if (width == 8)
-                    isa->gemm_6x8(depth, a6, panel, c6, init, fused);
-                else
-                    isa->gemm_6x16(depth, a6, panel, c6, init, fused);
-                for (int r = 0; r < valid; r++) {
-                    float *row = c_rows[r0 + r];
-                    if (!row)
-                        continue;
-                    if (cols < width)
-                        memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
-                    if (finish && !fused && (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
-                        isa->act_row(job->act, row + j0,
-                                     add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
-                                     g * conv->cout_group + j0, cols);
+                {
+                    const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
+                    const float *a6[HQI_FAST_MR];
+                    float *c6[HQI_FAST_MR];
+                    for (int r = 0; r < HQI_FAST_MR; r++) {
+                        /* rows past the end repeat the last row's A and write a dummy tile */
+                        a6[r] = a_block[r0 + (r < valid ? r : valid - 1)];
+                        float *row = r < valid ? c_rows[r0 + r] : NULL;
+                        if (cols < width) {
+                            c6[r] = edge[r];
+                            if (row && !init)
+                                memcpy(edge[r], row + j0, (size_t)cols * sizeof(float));
+                        } else {
+                            c6[r] = row ? row + j0 : dummy[r];
+                        }
+                    }
+                    /* full tiles get the addend and activation inside the micro-kernel, while
+                     * the sums are still in registers; edge tiles after the copy-out */
+                    const hqi_fast_epi_t *fused = NULL;
+                    if (finish && cols == width) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        if (job->addend)
+                            for (int r = 0; r < HQI_FAST_MR; r++)
+                                epi.add[r] =
+                                    r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL;
+                        fused = &epi;
+                    }
+                    if (width == 8)
+                        isa->gemm_6x8(depth, a6, panel, c6, init, fused);
+                    else
+                        isa->gemm_6x16(depth, a6, panel, c6, init, fused);
+                    for (int r = 0; r < valid; r++) {
+                        float *row = c_rows[r0 + r];
+                        if (!row)
+                            continue;
+                        if (cols < width)
+                            memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
+                        if (finish && !fused &&
+                            (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
+                            isa->act_row(job->act, row + j0,
+                                         add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
+                                         g * conv->cout_group + j0, cols);
+                    }
                 }
             }
         }

@@ -1,7 +1,8 @@
 /* test_kernels_fast.c — the fast kernels (kernels_fast.h) against the reference kernels on random
  * shapes (odd sizes, strides, dilations, groups, depthwise multipliers, pads, every activation),
  * within the named tolerance, and bit for bit the same on 1, 2 and 3 threads. Each case runs
- * with the ISA the machine offers and with the portable code. */
+ * with the ISA the machine offers and with the portable code; the random and mobile-network
+ * cases also with every narrower ISA the CPU runs (AVX-512, AVX2, portable). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,9 +77,9 @@ static int teardown(void **state)
 }
 
 static const hq_activation_t all_acts[] = {
-    HQ_ACT_LINEAR, HQ_ACT_RELU,      HQ_ACT_RELU6,       HQ_ACT_LEAKY, HQ_ACT_PRELU, HQ_ACT_SIGMOID,
-    HQ_ACT_SILU,   HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,  HQ_ACT_CLIP,  HQ_ACT_EXP,
-    HQ_ACT_GELU,
+    HQ_ACT_LINEAR,  HQ_ACT_RELU, HQ_ACT_RELU6,     HQ_ACT_LEAKY,       HQ_ACT_PRELU,
+    HQ_ACT_SIGMOID, HQ_ACT_SILU, HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,
+    HQ_ACT_CLIP,    HQ_ACT_EXP,  HQ_ACT_GELU,
 };
 
 static hqi_ref_act_t make_act(hq_activation_t type, const float *slopes, int64_t channels)
@@ -111,8 +112,9 @@ typedef struct conv_case {
     hq_activation_t act;
 } conv_case_t;
 
-/* Runs one case through the reference and through the fast kernel on 1, 2 and 3 threads. */
-static void check_conv_case(const conv_case_t *cc, const char *what)
+/* Runs one case through the reference and through the fast kernel on 1, 2 and 3 threads;
+ * returns the fast output (the caller frees it) and its element count. */
+static float *conv_case_output(const conv_case_t *cc, const char *what, int64_t *count)
 {
     const hqi_ref_window_t *w = &cc->window;
     hqi_ref_dims_t in = {cc->n, cc->h, cc->w, cc->cin}, out = {cc->n, 1, 1, cc->cout};
@@ -184,7 +186,14 @@ static void check_conv_case(const conv_case_t *cc, const char *what)
     free(slopes);
     free(want);
     free(got);
-    free(first);
+    *count = out_count;
+    return first;
+}
+
+static void check_conv_case(const conv_case_t *cc, const char *what)
+{
+    int64_t count;
+    free(conv_case_output(cc, what, &count));
 }
 
 static hqi_ref_window_t random_window(int max_kernel)
@@ -825,6 +834,212 @@ static void the_portable_code_matches_the_reference_too(void **state)
     hqi_fast_isa_override(NULL);
 }
 
+/* Layers of MobileNetV2/V3 and EfficientNet shape (depthwise 3x3 and 5x5 at strides 1 and 2
+ * with channel counts off the 16-lane grid, narrow 1x1 convolutions K = 16..64 with and without
+ * residual addend, the 3-channel stem), shrunk to small maps with odd sizes. */
+static const conv_case_t mobile_cases[] = {
+    {HQI_FAST_CONV,
+     2,
+     13,
+     11,
+     72,
+     72,
+     72,
+     {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     15,
+     9,
+     61,
+     61,
+     61,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     11,
+     14,
+     120,
+     120,
+     120,
+     {5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_SILU},
+    {HQI_FAST_CONV,
+     2,
+     17,
+     12,
+     40,
+     40,
+     40,
+     {5, 5, 2, 2, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_PRELU},
+    {HQI_FAST_CONV,
+     1,
+     9,
+     9,
+     37,
+     37,
+     37,
+     {3, 3, 1, 1, 2, 2, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_LINEAR},
+    {HQI_FAST_CONV,
+     2,
+     7,
+     13,
+     16,
+     96,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     11,
+     7,
+     24,
+     144,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     9,
+     10,
+     64,
+     40,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_LINEAR},
+    {HQI_FAST_CONV,
+     2,
+     5,
+     11,
+     40,
+     83,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_SIGMOID},
+    {HQI_FAST_CONV,
+     1,
+     23,
+     21,
+     3,
+     32,
+     1,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_DENSE,
+     3,
+     1,
+     1,
+     77,
+     70,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_LEAKY},
+};
+
+/* Every ISA the CPU runs (portable, AVX2, AVX-512) against the reference on random shapes and
+ * mobile-network shapes; the AVX2 and AVX-512 results are the same bits (the same sums per
+ * element, one FMA per product in the same order, the same epilogue operations). */
+static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {&hqi_fast_isa_portable, hqi_fast_isa_avx2(),
+                                    hqi_fast_isa_avx512()};
+    const int n_cases = (int)(sizeof mobile_cases / sizeof mobile_cases[0]);
+    float *avx2_out[sizeof mobile_cases / sizeof mobile_cases[0]] = {NULL};
+    for (int i = 0; i < 3; i++) {
+        if (!isas[i])
+            continue;
+        hqi_fast_isa_override(isas[i]);
+        assert_string_equal(hqi_fast_isa_name(), isas[i]->name);
+        run_conv_cases(50, 31);
+        for (int c = 0; c < n_cases; c++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s: mobile case %d", isas[i]->name, c);
+            rng = 1000u + (uint32_t)c;
+            int64_t count;
+            float *got = conv_case_output(&mobile_cases[c], what, &count);
+            if (i == 1) {
+                avx2_out[c] = got;
+                continue;
+            }
+            if (i == 2 && avx2_out[c])
+                for (int64_t e = 0; e < count; e++)
+                    if (memcmp(&got[e], &avx2_out[c][e], sizeof(float)))
+                        fail_msg("%s: element %lld: avx512 %.9g, avx2 %.9g", what, (long long)e,
+                                 (double)got[e], (double)avx2_out[c][e]);
+            free(got);
+        }
+    }
+    for (int c = 0; c < n_cases; c++)
+        free(avx2_out[c]);
+    hqi_fast_isa_override(NULL);
+}
+
+/* HQ_EMULATE_ISA narrows the choice; without it the widest the CPU runs is chosen. */
+static void the_environment_forces_a_narrower_isa(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *widest = hqi_fast_isa_avx512() ? hqi_fast_isa_avx512()
+                                   : hqi_fast_isa_avx2() ? hqi_fast_isa_avx2()
+                                                         : &hqi_fast_isa_portable;
+    assert_int_equal(setenv("HQ_EMULATE_ISA", "portable", 1), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), "portable");
+    assert_int_equal(setenv("HQ_EMULATE_ISA", "avx2", 1), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), hqi_fast_isa_avx2() ? "avx2+fma" : "portable");
+    assert_int_equal(unsetenv("HQ_EMULATE_ISA"), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), widest->name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,6 +1057,8 @@ int main(void)
         cmocka_unit_test(channel_shuffle_matches_the_reference_bit_for_bit_on_any_threads),
         cmocka_unit_test(activation_and_folded_batch_norm_match_the_reference),
         cmocka_unit_test(the_portable_code_matches_the_reference_too),
+        cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
+        cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
     printf("fast kernels: %s\n", hqi_fast_isa_name());
     return cmocka_run_group_tests(tests, setup, teardown);
