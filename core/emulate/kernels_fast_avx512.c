@@ -18,11 +18,17 @@
 
 #define HQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 
-/* The activations applied in registers (as kernels_fast_avx2.c: a few compares and multiplies,
- * so the same bits as act_row); the others go through act_row after the store. */
-static bool act_in_registers(const hqi_ref_act_t *act)
+/* The activations applied in registers: the same operations as act_row's vector loops, so the
+ * same bits (a few compares and multiplies; sigmoid and silu with the vector e^x, which act_row
+ * applies to whole groups of 8 only: a row whose length is not a multiple of 8 leaves its tail
+ * to hqi_ref_activate, so `whole` says whether every lane is in such a group); the others go
+ * through act_row after the store. */
+static bool act_in_registers(const hqi_ref_act_t *act, bool whole)
 {
     switch (act->type) {
+    case HQ_ACT_SIGMOID:
+    case HQ_ACT_SILU:
+        return whole;
     case HQ_ACT_LINEAR:
     case HQ_ACT_RELU:
     case HQ_ACT_RELU6:
@@ -36,6 +42,46 @@ static bool act_in_registers(const hqi_ref_act_t *act)
     default:
         return false;
     }
+}
+
+/* e^x and sigmoid, 16 lanes: kernels_fast_avx2.c's exp_avx2 and sigmoid_avx2 operation for
+ * operation (Cephes' expf, within 2 ulp of expf), so the same bits as act_row. */
+HQ_AVX512 static inline __attribute__((always_inline)) __m512 exp16(__m512 x)
+{
+    const __m512 hi = _mm512_set1_ps(88.7228391f), lo = _mm512_set1_ps(-87.3365448f);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __mmask16 big = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
+    const __mmask16 small = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    __m512 v = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), v);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i ni = _mm512_cvtps_epi32(n);
+    const __m512i half = _mm512_srai_epi32(ni, 1);
+    const __m512 s1 =
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, _mm512_set1_epi32(127)), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(ni, half), _mm512_set1_epi32(127)), 23));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    y = _mm512_mask_blend_ps(big, y, _mm512_set1_ps(__builtin_inff()));
+    y = _mm512_mask_blend_ps(small, y, _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(nan, y, x);
+}
+
+HQ_AVX512 static inline __attribute__((always_inline)) __m512 sigmoid16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 e = exp16(_mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_setzero_ps(), x), x));
+    return _mm512_div_ps(_mm512_mask_blend_ps(neg, one, e), _mm512_add_ps(one, e));
 }
 
 /* act_row's vector step for 16 lanes (mask: the lanes that exist, for the slope load). */
@@ -76,6 +122,10 @@ act16(const hqi_ref_act_t *act, __m512 x, const float *slope, __mmask16 lanes)
         __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, beta, _CMP_GT_OQ), x, beta);
         return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, alpha, _CMP_LT_OQ), y, alpha);
     }
+    case HQ_ACT_SIGMOID:
+        return sigmoid16(x);
+    case HQ_ACT_SILU:
+        return _mm512_mul_ps(x, sigmoid16(x));
     default:
         return x;
     }
@@ -120,7 +170,7 @@ HQ_AVX512 static void gemm_6x16_avx512(int64_t kc, const float *const *a, const 
         c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), b0, c4);
         c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c5);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && act_in_registers(epi->act, true);
     if (fused) {
         c0 = epi16(epi, c0, 0, 0);
         c1 = epi16(epi, c1, 1, 0);
@@ -187,7 +237,7 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         c50 = _mm512_fmadd_ps(av, b0, c50);
         c51 = _mm512_fmadd_ps(av, b1, c51);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && act_in_registers(epi->act, true);
     if (fused) {
         c00 = epi16(epi, c00, 0, 0);
         c01 = epi16(epi, c01, 0, 16);
@@ -241,7 +291,7 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                                     const float *bias, float *out, const hqi_ref_act_t *act,
                                     const float *addend)
 {
-    const bool fused = !act || act_in_registers(act);
+    const bool fused = !act || act_in_registers(act, channels % 8 == 0);
     const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
