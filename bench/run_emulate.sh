@@ -13,14 +13,15 @@
 # usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
 #                             [--quick]
 #                             [--threads "1 2"] [--batches "1 8"]
-#                             [--models "det cls resnet18 mobilenet_v2"] [--out FILE]
+#                             [--models "det cls resnet18 mobilenet_v2 mobilenet_v3_large
+#                                        efficientnet_b0"] [--out FILE]
 #   defaults: --runs 12 --rounds 4 --warmup 2 --min-ms 250; --quick = --runs 4 --rounds 2
 #   --min-ms 50 (for development).
 # Needs: a built tree (default <repo>/build, with libhq.so and hq), cc, node and npm (models and
 # onnxruntime-node come from tests/models/fetch_models.sh; the torch models from
-# tests/models/make_torch_models.py with python3-torch and python3-torchvision, skipped with a
-# message when absent), /usr/bin/python3 with python3-onnx (the batch-1 torch exports are given a
-# symbolic batch dimension for onnxruntime).
+# tests/models/make_torch_models.py and bench/make_bench_models.py with python3-torch and
+# python3-torchvision, skipped with a message when absent), /usr/bin/python3 with python3-onnx
+# (the batch-1 torch exports are given a symbolic batch dimension for onnxruntime).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +32,8 @@ warmup=2
 min_ms=250
 threads_list="1 2"
 batches="1 8"
-models="det cls resnet18 mobilenet_v2"
+models="det cls resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0"
+torch_models=" resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0 "
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -72,7 +74,7 @@ paths=$("$repo/tests/models/fetch_models.sh")
 path_of() { awk -v k="$1" '$1 == k { print $2 }' <<<"$paths"; }
 node_modules=$(path_of node_modules)
 torch_ok=1
-if ! "$py" "$repo/tests/models/make_torch_models.py" >"$work/torch.log" 2>&1; then
+if ! "$py" "$repo/bench/make_bench_models.py" >"$work/torch.log" 2>&1; then
     torch_ok=0
 fi
 
@@ -82,6 +84,8 @@ onnx[det]=$(path_of det); shape[det]=3,640,640
 onnx[cls]=$(path_of cls); shape[cls]=3,48,192
 onnx[resnet18]=$cache/torch/resnet18.onnx; shape[resnet18]=3,224,224
 onnx[mobilenet_v2]=$cache/torch/mobilenet_v2.onnx; shape[mobilenet_v2]=3,224,224
+onnx[mobilenet_v3_large]=$cache/torch/mobilenet_v3_large.onnx; shape[mobilenet_v3_large]=3,224,224
+onnx[efficientnet_b0]=$cache/torch/efficientnet_b0.onnx; shape[efficientnet_b0]=3,224,224
 
 # onnxruntime needs a batch dimension it can vary: the torch exports fix it to 1
 dynamic_batch() {
@@ -110,8 +114,8 @@ for model in $models; do
     src=${onnx[$model]:-}
     [ -n "$src" ] || { echo "run_emulate.sh: unknown model '$model'" >&2; exit 2; }
     if [ ! -f "$src" ]; then
-        if [[ $model == resnet18 || $model == mobilenet_v2 ]] && [ $torch_ok -eq 0 ]; then
-            skipped+=("# $model: skipped, tests/models/make_torch_models.py could not build it (python3-torch/python3-torchvision missing? see $work/torch.log)")
+        if [[ $torch_models == *" $model "* ]] && [ $torch_ok -eq 0 ]; then
+            skipped+=("# $model: skipped, bench/make_bench_models.py could not build it (python3-torch/python3-torchvision missing? see $work/torch.log)")
             continue
         fi
         echo "run_emulate.sh: $src is missing" >&2
@@ -122,7 +126,7 @@ for model in $models; do
         "$hq" parse "$src" -o "$har" --net-name "$model" --tensor-shapes "1,${shape[$model]}" >/dev/null
     fi
     peer[$model]="$src"
-    if [[ $model == resnet18 || $model == mobilenet_v2 ]]; then
+    if [[ $torch_models == *" $model "* ]]; then
         peer[$model]="$work/$model.dynamic.onnx"
         [ -f "${peer[$model]}" ] && [ "${peer[$model]}" -nt "$src" ] || dynamic_batch "$src" "${peer[$model]}"
     fi
@@ -157,7 +161,7 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
         "ms = median of all timed runs"
     echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms"
     for line in "${skipped[@]}"; do echo "$line"; done
-    printf '%-14s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
+    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
         hq_GFLOP/s
 } | report
 
@@ -196,7 +200,7 @@ for model in "${ready[@]}"; do
             ort_ms=$(grep . <<<"$ort_times" | median)
             awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
                 -v o="$ort_ms" -v g="$gflop" 'BEGIN {
-                    printf "%-14s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f\n", m, i, t, b, h, o,
+                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f\n", m, i, t, b, h, o,
                         o / h, g / (h * 1e-3) }' | report
         done
     done

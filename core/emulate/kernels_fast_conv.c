@@ -773,11 +773,20 @@ static void depthwise_task(void *context, int64_t task, int thread)
     const int64_t c = job->out.c;
     const float *ins[64];
     const float *ws[64];
-    /* the columns whose window lies inside the input, when the row's window rows do */
+    /* the kernel rows inside the input (all but the first and last output rows: all of them),
+     * and the columns whose window lies inside the input: those run as rows of pixels over the
+     * taps of the kernel rows inside, which are the taps a pixel sums, in the same order */
     int64_t inner_lo = job->out.w, inner_hi = job->out.w;
-    const int64_t iy0 = oy * w->stride_h - w->pad_top;
-    const int taps = w->kernel_h * w->kernel_w;
-    if (iy0 >= 0 && iy0 + (int64_t)(w->kernel_h - 1) * w->dilation_h < job->in.h && taps <= 64) {
+    int ky_lo = 0, ky_hi = w->kernel_h - 1;
+    while (ky_lo < w->kernel_h &&
+           oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h < 0)
+        ky_lo++;
+    while (ky_hi >= 0 &&
+           oy * w->stride_h - w->pad_top + (int64_t)ky_hi * w->dilation_h >= job->in.h)
+        ky_hi--;
+    const int64_t iy0 = oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h;
+    const int taps = (ky_hi - ky_lo + 1) * w->kernel_w;
+    if (ky_lo <= ky_hi && w->kernel_h * w->kernel_w <= 64) {
         inner_lo = (w->pad_left + w->stride_w - 1) / w->stride_w;
         int64_t span = job->in.w - 1 - (int64_t)(w->kernel_w - 1) * w->dilation_w + w->pad_left;
         inner_hi = span < 0 ? inner_lo : span / w->stride_w + 1;
@@ -799,7 +808,8 @@ static void depthwise_task(void *context, int64_t task, int thread)
                 ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
             const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
             job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
-                             conv->dw, conv->bias, pixel, finish ? job->act : NULL,
+                             conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
+                             finish ? job->act : NULL,
                              job->addend ? job->addend + (pixel - job->output) : NULL);
             ox = inner_hi - 1;
             continue;
