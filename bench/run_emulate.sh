@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # run_emulate.sh — hq's float emulation against onnxruntime (CPU) on the same models, inputs,
 # threads and batch. Prints the machine, then one line per case:
-#   model  input  threads  batch  hq_ms  ort_ms  ratio(ort/hq)  hq_GFLOP/s
+#   model  input  threads  batch  hq_ms  ort_ms  ratio(ort/hq)  hq_GFLOP/s  peak%
 # Each case runs ROUNDS rounds; a round starts hq_bench and ort_bench once each (alternating which
 # goes first), and each does WARMUP untimed runs then RUNS/ROUNDS timed runs, or more until they add
 # up to MIN_MS (so that a model of a millisecond gets hundreds of runs). hq_ms and ort_ms are the
 # medians of all the timed runs of each, so that the load of other processes hits both
 # runtimes alike (bench/hq_bench.c times hq_emulator_run only; bench/ort_bench.js times
 # session.run only). ratio > 1 means hq is faster; hq_GFLOP/s = conv/dw/deconv/dense FLOPs
-# (2 per multiply-add) / hq_ms.
+# (2 per multiply-add) / hq_ms; peak% = hq_GFLOP/s against the machine's sgemm peak per core
+# (bench/sgemm_peak.py, measured once per run) times the threads.
 #
 # usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
 #                             [--quick]
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -148,6 +149,8 @@ ort_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
     "$node_modules/onnxruntime-node/package.json" | head -n1)
 kernels='?'
 [ ${#ready[@]} -gt 0 ] && kernels=$("$work/hq_bench" "$work/${ready[0]}.har" --info)
+# the machine's sgemm peak per core (torch's BLAS, one thread), the yardstick of hq_GFLOP/s
+peak=$("$py" "$repo/bench/sgemm_peak.py" 2>/dev/null | sed -n 's/.*sgemm_gflops=\([0-9.]*\).*/\1/p' || true)
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
@@ -159,10 +162,13 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
     echo "# per case: $rounds rounds of (hq_bench, ort_bench) alternating which starts, each" \
         "$warmup warm-up + $((runs / rounds)) timed runs or more up to ${min_ms} ms;" \
         "ms = median of all timed runs"
-    echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms"
+    echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms;" \
+        "peak% = hq_GFLOP/s / (sgemm peak x threads)"
+    echo "# sgemm peak: ${peak:-?} GFLOP/s per core (bench/sgemm_peak.py: torch's CPU sgemm," \
+        "1 thread, 1024^3, median of 20)"
     for line in "${skipped[@]}"; do echo "$line"; done
-    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
-        hq_GFLOP/s
+    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s %6s\n' model input threads batch hq_ms ort_ms \
+        ratio hq_GFLOP/s peak%
 } | report
 
 # the ms_all lists of several invocations -> their median
@@ -199,9 +205,10 @@ for model in "${ready[@]}"; do
             hq_ms=$(grep . <<<"$hq_times" | median)
             ort_ms=$(grep . <<<"$ort_times" | median)
             awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
-                -v o="$ort_ms" -v g="$gflop" 'BEGIN {
-                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f\n", m, i, t, b, h, o,
-                        o / h, g / (h * 1e-3) }' | report
+                -v o="$ort_ms" -v g="$gflop" -v p="${peak:-0}" 'BEGIN {
+                    r = g / (h * 1e-3)
+                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f %6s\n", m, i, t, b, h, o,
+                        o / h, r, p > 0 ? sprintf("%.0f", 100 * r / (p * t)) : "?" }' | report
         done
     done
 done

@@ -391,8 +391,9 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
                 /* with every channel of a pixel in K (one group) and no horizontal dilation,
                  * the taps left in this kernel row that fall inside the input are one
                  * contiguous stretch of NHWC memory: copy them at once */
+                int64_t taps = 1;
                 if (cpg == in_c && ci == 0 && w->dilation_w == 1) {
-                    int64_t taps = w->kernel_w - kx;
+                    taps = w->kernel_w - kx;
                     if (taps > in_w - ix)
                         taps = in_w - ix;
                     run = taps * cpg < end - to ? taps * cpg : end - to;
@@ -401,9 +402,11 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
                 for (int64_t i = 0; i < run; i++) /* runs are short here: no memcpy call */
                     to[i] = from[i];
                 to += run;
-                /* whole taps done (a partial one only where the block ends, ending the loop) */
-                kx += (ci + run) / cpg;
-                ci = (ci + run) % cpg;
+                /* `taps` whole taps done: a run cut short by the block's end ends the loop, so
+                 * the position only has to be right when the run was whole (and no division
+                 * per run, which cost more than the copy of a 3-channel stem's taps) */
+                kx += taps;
+                ci = 0;
                 while (kx >= w->kernel_w) {
                     kx -= w->kernel_w;
                     ky++;
@@ -498,6 +501,8 @@ static void gemm_task(void *context, int64_t task, int thread)
         const bool rows_outer = depth * (p1 - p0) * HQI_FAST_NR <= 4096;
         /* an ISA with a 32-column tile takes the panels two at a time (the same sums) */
         const int64_t pw = isa->gemm_6x32 ? 2 : 1, npg = (np + pw - 1) / pw;
+        /* this K block's panels (panel_of, without its divisions in the tile loop) */
+        const float *block_b = panel_of(conv, packed, b, 0);
         /* after the last K block: the addend and the activation */
         const bool finish =
             last && job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR);
@@ -522,12 +527,13 @@ static void gemm_task(void *context, int64_t task, int thread)
                     for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
                         epi.add[r] = add_rows[r0 + r] + j0;
                 }
-                isa->gemm_6x32(depth, a_block + r0, panel_of(conv, packed, b, pg),
-                               panel_of(conv, packed, b, pg + 1), c6, init, finish ? &epi : NULL);
+                isa->gemm_6x32(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
+                               block_b + (pg + 1) * depth * HQI_FAST_NR, c6, init,
+                               finish ? &epi : NULL);
                 continue;
             }
             for (int64_t p = pg; p < pg + pw && p < p1; p++) {
-                const float *panel = panel_of(conv, packed, b, p);
+                const float *panel = block_b + p * depth * HQI_FAST_NR;
                 const int64_t j0 = p * HQI_FAST_NR;
                 const int cols = (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0
                                                                            : HQI_FAST_NR);
