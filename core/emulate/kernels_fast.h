@@ -2,7 +2,8 @@
  *
  * The same operations as kernels_ref.h, computed in single precision with packed-GEMM
  * convolutions and AVX-512 or AVX2+FMA inner loops (chosen at run time from the CPU's features;
- * a portable C version when it has neither). They are tested against the reference kernels within HQI_FAST_TOLERANCE.
+ * a portable C version when it has neither). They are tested against the reference kernels within
+ * HQI_FAST_TOLERANCE.
  *
  * Conventions (docs/kernels.md, "Fast kernels"):
  * - Weights are packed once (hqi_fast_conv_prepare): the emulator does it at create time, so a
@@ -172,6 +173,12 @@ typedef struct hqi_fast_isa {
      * NULL when the ISA has no wider tile (the caller then runs gemm_6x16 twice). */
     void (*gemm_6x32)(int64_t kc, const float *const *a, const float *b, const float *b2,
                       float *const *c, const float *init, const hqi_fast_epi_t *epi);
+    /* One row over n (1..8) full panels: c[16*j + i] = (init ? init[16*j + i] : c[..]) +
+     * sum_k a[k] * b[j * panel_stride + k*16 + i], then the epilogue (epi->add[0], a row of
+     * 16*n columns; channel of column x = epi->channel0 + x); the same sums per element as
+     * gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of copies). */
+    void (*gemm_1xn)(int64_t kc, const float *a, const float *b, int64_t panel_stride, int n,
+                     float *c, const float *init, const hqi_fast_epi_t *epi);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);

@@ -755,9 +755,18 @@ HQ_AVX2 static void wino4_out_avx2(int64_t channels, const float *m, int64_t str
 }
 
 static const hqi_fast_isa_t isa_avx2 = {
-    "avx2+fma", gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2, gemm_6x8_avx2, dw_row_avx2,
-    ew_avx2,    max_into_avx2,  wino_in_avx2, wino_out_avx2, wino4_in_avx2, wino4_out_avx2,
-    NULL,
+    .name = "avx2+fma",
+    .gemm_6x16 = gemm_6x16_avx2,
+    .act_row = act_row_avx2,
+    .dw_pixel = dw_pixel_avx2,
+    .gemm_6x8 = gemm_6x8_avx2,
+    .dw_row = dw_row_avx2,
+    .ew = ew_avx2,
+    .max_into = max_into_avx2,
+    .wino_in = wino_in_avx2,
+    .wino_out = wino_out_avx2,
+    .wino4_in = wino4_in_avx2,
+    .wino4_out = wino4_out_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)

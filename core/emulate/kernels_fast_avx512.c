@@ -269,6 +269,58 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
 }
 
+/* One row over N full panels: N accumulators (independent chains, so the FMAs overlap), one
+ * B load per FMA, a broadcast of a[k] shared by all. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const int N, float *c,
+              const float *init, const hqi_fast_epi_t *epi)
+{
+    __m512 acc[8];
+    for (int j = 0; j < N; j++)
+        acc[j] = _mm512_loadu_ps(init ? init + 16 * j : c + 16 * j);
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 av = _mm512_set1_ps(a[k]);
+        for (int j = 0; j < N; j++)
+            acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + j * stride + k * 16), acc[j]);
+    }
+    const bool fused = epi && act_in_registers(epi->act, true);
+    for (int j = 0; j < N; j++)
+        _mm512_storeu_ps(c + 16 * j, fused ? epi16(epi, acc[j], 0, 16 * j) : acc[j]);
+    if (epi && !fused)
+        hqi_fast_isa_avx2()->act_row(epi->act, c, epi->add[0], epi->channel0, 16 * (int64_t)N);
+}
+
+HQ_AVX512 static void gemm_1xn_avx512(int64_t kc, const float *a, const float *b, int64_t stride,
+                                      int n, float *c, const float *init, const hqi_fast_epi_t *epi)
+{
+    switch (n) {
+    case 8:
+        gemm_1xn_body(kc, a, b, stride, 8, c, init, epi);
+        break;
+    case 7:
+        gemm_1xn_body(kc, a, b, stride, 7, c, init, epi);
+        break;
+    case 6:
+        gemm_1xn_body(kc, a, b, stride, 6, c, init, epi);
+        break;
+    case 5:
+        gemm_1xn_body(kc, a, b, stride, 5, c, init, epi);
+        break;
+    case 4:
+        gemm_1xn_body(kc, a, b, stride, 4, c, init, epi);
+        break;
+    case 3:
+        gemm_1xn_body(kc, a, b, stride, 3, c, init, epi);
+        break;
+    case 2:
+        gemm_1xn_body(kc, a, b, stride, 2, c, init, epi);
+        break;
+    default:
+        gemm_1xn_body(kc, a, b, stride, 1, c, init, epi);
+        break;
+    }
+}
+
 /* One depthwise output register: the addend (laid out as the output), then the activation. */
 HQ_AVX512 static inline __attribute__((always_inline)) void
 dw_store(float *y, __m512 v, __mmask16 lanes, const hqi_ref_act_t *vact, const float *add,
@@ -398,6 +450,7 @@ const hqi_fast_isa_t *hqi_fast_isa_avx512(void)
         hqi_fast_isa_t isa = *avx2;
         isa.gemm_6x16 = gemm_6x16_avx512;
         isa.gemm_6x32 = gemm_6x32_avx512;
+        isa.gemm_1xn = gemm_1xn_avx512;
         isa.dw_row = dw_row_avx512;
         isa.dw_pixel = dw_pixel_avx512;
         isa.name = "avx512";

@@ -46,6 +46,7 @@ struct hqi_fast_conv {
 
 static const float zeros16[HQI_FAST_NR];
 static const float zeros32[2 * HQI_FAST_NR];
+static const float zeros_wide[8 * HQI_FAST_NR];
 static const float zeros_row[HQI_FAST_KC]; /* a tap in the padding reads this */
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -503,6 +504,11 @@ static void gemm_task(void *context, int64_t task, int thread)
         const int64_t pw = isa->gemm_6x32 ? 2 : 1, npg = (np + pw - 1) / pw;
         /* this K block's panels (panel_of, without its divisions in the tile loop) */
         const float *block_b = panel_of(conv, packed, b, 0);
+        /* a last tile of one row (a batch-1 dense or squeeze-excitation layer is only that)
+         * goes through the one-row kernel over up to 8 full panels at once, not a 6-row tile
+         * of copies; its partial panel, if any, stays with the tiles */
+        const bool single_tail =
+            isa->gemm_1xn && conv->desc.kind != HQI_FAST_DECONV && count % HQI_FAST_MR == 1;
         /* after the last K block: the addend and the activation */
         const bool finish =
             last && job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR);
@@ -534,6 +540,8 @@ static void gemm_task(void *context, int64_t task, int thread)
             }
             for (int64_t p = pg; p < pg + pw && p < p1; p++) {
                 const float *panel = block_b + p * depth * HQI_FAST_NR;
+                if (single_tail && r0 == count - 1 && (p + 1) * HQI_FAST_NR <= conv->cout_group)
+                    continue;
                 const int64_t j0 = p * HQI_FAST_NR;
                 const int cols = (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0
                                                                            : HQI_FAST_NR);
@@ -600,6 +608,23 @@ static void gemm_task(void *context, int64_t task, int thread)
                                          g * conv->cout_group + j0, cols);
                     }
                 }
+            }
+        }
+        if (single_tail) {
+            const int r = count - 1;
+            int64_t full =
+                conv->cout_group / HQI_FAST_NR < p1 ? conv->cout_group / HQI_FAST_NR : p1;
+            for (int64_t p = p0; p < full; p += 8) {
+                const int n = (int)(full - p < 8 ? full - p : 8);
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR
+                                        : zeros_wide;
+                epi.channel0 = g * conv->cout_group + p * HQI_FAST_NR;
+                epi.add[0] = add_rows[r] ? add_rows[r] + p * HQI_FAST_NR : NULL;
+                isa->gemm_1xn(depth, a_block[r], block_b + p * depth * HQI_FAST_NR,
+                              depth * HQI_FAST_NR, n, c_rows[r] + p * HQI_FAST_NR, init,
+                              finish ? &epi : NULL);
             }
         }
     }

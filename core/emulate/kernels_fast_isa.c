@@ -235,10 +235,18 @@ static void wino4_out_portable(int64_t channels, const float *m, int64_t stride,
 }
 
 const hqi_fast_isa_t hqi_fast_isa_portable = {
-    "portable",        gemm_6x16_portable, act_row_portable,  dw_pixel_portable,
-    gemm_6x8_portable, dw_row_portable,    ew_portable,       max_into_portable,
-    wino_in_portable,  wino_out_portable,  wino4_in_portable, wino4_out_portable,
-    NULL,
+    .name = "portable",
+    .gemm_6x16 = gemm_6x16_portable,
+    .act_row = act_row_portable,
+    .dw_pixel = dw_pixel_portable,
+    .gemm_6x8 = gemm_6x8_portable,
+    .dw_row = dw_row_portable,
+    .ew = ew_portable,
+    .max_into = max_into_portable,
+    .wino_in = wino_in_portable,
+    .wino_out = wino_out_portable,
+    .wino4_in = wino4_in_portable,
+    .wino4_out = wino4_out_portable,
 };
 
 static const hqi_fast_isa_t *chosen;
