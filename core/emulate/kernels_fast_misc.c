@@ -177,6 +177,7 @@ static void gap_task(void *context, int64_t task, int thread)
 {
     (void)thread;
     const gap_job_t *job = context;
+    const hqi_fast_isa_t *isa = hqi_fast_isa();
     const hqi_ref_dims_t in = job->in;
     const int64_t c = in.c;
     float *y = job->output + task * c;
@@ -188,9 +189,8 @@ static void gap_task(void *context, int64_t task, int thread)
         for (int64_t iy = 0; iy < in.h; iy++) {
             float row[512] = {0};
             const float *x = job->input + ((task * in.h + iy) * in.w) * c + k0;
-            for (int64_t ix = 0; ix < in.w; ix++)
-                for (int64_t k = 0; k < width; k++)
-                    row[k] += x[ix * c + k];
+            for (int64_t ix = 0; ix < in.w; ix++) /* row += pixel, in vector registers */
+                isa->ew(HQI_REF_EW_ADD, row, row, 1, x + ix * c, 1, width);
             for (int64_t k = 0; k < width; k++)
                 total[k] += row[k];
         }
