@@ -9,7 +9,7 @@
 # runtimes alike (bench/hq_bench.c times hq_emulator_run only; bench/ort_bench.js times
 # session.run only). ratio > 1 means hq is faster; hq_GFLOP/s = conv/dw/deconv/dense FLOPs
 # (2 per multiply-add) / hq_ms; peak% = hq_GFLOP/s against the machine's sgemm peak per core
-# (bench/sgemm_peak.py, measured once per run) times the threads.
+# (bench/sgemm_peak.py: torch's oneDNN, measured once per run) times the threads.
 #
 # usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
 #                             [--quick]
@@ -164,8 +164,8 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
         "ms = median of all timed runs"
     echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms;" \
         "peak% = hq_GFLOP/s / (sgemm peak x threads)"
-    echo "# sgemm peak: ${peak:-?} GFLOP/s per core (bench/sgemm_peak.py: torch's CPU sgemm," \
-        "1 thread, 1024^3, median of 20)"
+    echo "# sgemm peak: ${peak:-?} GFLOP/s per core (bench/sgemm_peak.py: torch's oneDNN," \
+        "1 thread, 1024^3, process CPU time, median of 20)"
     for line in "${skipped[@]}"; do echo "$line"; done
     printf '%-18s %-12s %7s %5s %10s %10s %7s %10s %6s\n' model input threads batch hq_ms ort_ms \
         ratio hq_GFLOP/s peak%
@@ -207,8 +207,9 @@ for model in "${ready[@]}"; do
             awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
                 -v o="$ort_ms" -v g="$gflop" -v p="${peak:-0}" 'BEGIN {
                     r = g / (h * 1e-3)
+                    share = p > 0 ? sprintf("%.0f", 100 * r / (p * t)) : "?"
                     printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f %6s\n", m, i, t, b, h, o,
-                        o / h, r, p > 0 ? sprintf("%.0f", 100 * r / (p * t)) : "?" }' | report
+                        o / h, r, share }' | report
         done
     done
 done
