@@ -334,10 +334,12 @@ dw_store(float *y, __m512 v, __mmask16 lanes, const hqi_ref_act_t *vact, const f
 }
 
 /* Depthwise rows: four output pixels x 16 channels per step (each weight load serves four
- * FMAs), all channels of the four pixels before the next four so that the input pixels they
- * read stay in L1; any number of taps (3x3, 5x5, ...). 3x3 stride 1 loads the 6 input columns
- * of a kernel row once for its 12 FMAs. Each output element: bias, then the taps in order, one
- * FMA each (as dw_pixel). Channels past the last multiple of 16 run under a mask. */
+ * FMAs), one block of 16 channels along the whole row before the next, so that the kernel rows'
+ * inputs of that block (kh x W x 64 bytes) stay in L1 while the windows slide over them, and a
+ * 3x3 kernel's nine weight registers stay loaded; any number of taps (3x3, 5x5, ...). 3x3
+ * stride 1 loads the 6 input columns of a kernel row once for its 12 FMAs. Each output element:
+ * bias, then the taps in order, one FMA each (as dw_pixel). Channels past the last multiple of 16
+ * run under a mask. */
 HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
                                     const int64_t *offsets, int taps, const float *w,
                                     const float *bias, float *out, const hqi_ref_act_t *act,
@@ -352,20 +354,22 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                         offsets[4] - offsets[3] == channels &&
                         offsets[5] - offsets[4] == channels &&
                         offsets[7] - offsets[6] == channels && offsets[8] - offsets[7] == channels;
-    int64_t q = 0;
-    for (; q + 4 <= pixels; q += 4) {
-        for (int64_t c = 0; c < channels; c += 16) {
-            const __mmask16 m =
-                channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+    for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        const float *slope = prelu ? vact->slope + c : NULL;
+        __m512 k3[9]; /* 3x3: the weights stay in registers over the row */
+        for (int t = 0; dense3 && t < 9; t++)
+            k3[t] = _mm512_maskz_loadu_ps(m, w + t * channels + c);
+        int64_t q = 0;
+        for (; q + 4 <= pixels; q += 4) {
             const float *x0 = in + q * step + c;
-            __m512 a0 = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
-            __m512 a1 = a0, a2 = a0, a3 = a0;
+            __m512 a0 = seed, a1 = seed, a2 = seed, a3 = seed;
             if (dense3) {
                 for (int t = 0; t < 9; t += 3) {
                     const float *r = x0 + offsets[t];
-                    const __m512 k0 = _mm512_maskz_loadu_ps(m, w + t * channels + c);
-                    const __m512 k1 = _mm512_maskz_loadu_ps(m, w + (t + 1) * channels + c);
-                    const __m512 k2 = _mm512_maskz_loadu_ps(m, w + (t + 2) * channels + c);
+                    const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
                     const __m512 v0 = _mm512_maskz_loadu_ps(m, r);
                     const __m512 v1 = _mm512_maskz_loadu_ps(m, r + channels);
                     const __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * channels);
@@ -392,7 +396,6 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                     a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x3 + o), k, a3);
                 }
             }
-            const float *slope = prelu ? vact->slope + c : NULL;
             float *y = out + q * channels + c;
             const float *add = vadd ? vadd + q * channels + c : NULL;
             dw_store(y, a0, m, vact, add, slope);
@@ -400,23 +403,19 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
             dw_store(y + 2 * channels, a2, m, vact, add ? add + 2 * channels : NULL, slope);
             dw_store(y + 3 * channels, a3, m, vact, add ? add + 3 * channels : NULL, slope);
         }
-    }
-    for (; q < pixels; q++) {
-        const float *base = in + q * step;
-        for (int64_t c = 0; c < channels; c += 16) {
-            const __mmask16 m =
-                channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
-            __m512 a0 = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        for (; q < pixels; q++) {
+            const float *base = in + q * step + c;
+            __m512 a0 = seed;
             for (int t = 0; t < taps; t++)
-                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, base + offsets[t] + c),
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, base + offsets[t]),
                                      _mm512_maskz_loadu_ps(m, w + t * channels + c), a0);
             dw_store(out + q * channels + c, a0, m, vact, vadd ? vadd + q * channels + c : NULL,
-                     prelu ? vact->slope + c : NULL);
+                     slope);
         }
     }
     if (act && !fused) {
         const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
-        for (q = 0; q < pixels; q++)
+        for (int64_t q = 0; q < pixels; q++)
             avx2->act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0,
                           channels);
     }
