@@ -1052,7 +1052,8 @@ static const conv_case_t mobile_cases[] = {
 
 /* Every ISA the CPU runs (portable, AVX2, AVX-512) against the reference on random shapes and
  * mobile-network shapes; the AVX2 and AVX-512 results are the same bits (the same sums per
- * element, one FMA per product in the same order, the same epilogue operations). */
+ * element, one FMA per product in the same order, the same epilogue operations) except where
+ * AVX-512 computes sigmoid and silu its own way. */
 static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **state)
 {
     (void)state;
@@ -1076,7 +1077,8 @@ static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **sta
                 avx2_out[c] = got;
                 continue;
             }
-            if (i == 2 && avx2_out[c])
+            const hq_activation_t act = mobile_cases[c].act;
+            if (i == 2 && avx2_out[c] && act != HQ_ACT_SIGMOID && act != HQ_ACT_SILU)
                 for (int64_t e = 0; e < count; e++)
                     if (memcmp(&got[e], &avx2_out[c][e], sizeof(float)))
                         fail_msg("%s: element %lld: avx512 %.9g, avx2 %.9g", what, (long long)e,
