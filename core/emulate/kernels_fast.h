@@ -179,6 +179,9 @@ typedef struct hqi_fast_isa {
      * gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of copies). */
     void (*gemm_1xn)(int64_t kc, const float *a, const float *b, int64_t panel_stride, int n,
                      float *c, const float *init, const hqi_fast_epi_t *epi);
+    /* row[k] = x[k] + x[stride + k] + ... + x[(pixels - 1) * stride + k], k < width, summed in
+     * pixel order in float from 0 (the row sums of the global average pool). */
+    void (*sum_pixels)(const float *x, int64_t pixels, int64_t stride, int64_t width, float *row);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);

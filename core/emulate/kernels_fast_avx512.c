@@ -10,6 +10,7 @@
  * elements per register differs, so the sums are the same bits as the AVX2 code's. So are the
  * epilogues, except sigmoid and silu, which run in registers here with their own e^x and
  * reciprocal (within a few ulp). */
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -413,6 +414,34 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
     }
 }
 
+/* Row sums of the global average pool: 64 channels (four registers) at a time, every pixel
+ * added in order; the last registers under a mask. */
+HQ_AVX512 static void sum_pixels_avx512(const float *x, int64_t pixels, int64_t stride,
+                                        int64_t width, float *row)
+{
+    for (int64_t k = 0; k < width; k += 64) {
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) {
+            const int64_t left = width - k - 16 * j;
+            m[j] = left >= 16 ? (__mmask16)0xffff
+                   : left > 0 ? (__mmask16)((1u << left) - 1)
+                              : (__mmask16)0;
+        }
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        const float *p = x + k;
+        for (int64_t q = 0; q < pixels; q++, p += stride) {
+            s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m[0], p));
+            s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m[1], p + 16));
+            s2 = _mm512_add_ps(s2, _mm512_maskz_loadu_ps(m[2], p + 32));
+            s3 = _mm512_add_ps(s3, _mm512_maskz_loadu_ps(m[3], p + 48));
+        }
+        _mm512_mask_storeu_ps(row + k, m[0], s0);
+        _mm512_mask_storeu_ps(row + k + 16, m[1], s1);
+        _mm512_mask_storeu_ps(row + k + 32, m[2], s2);
+        _mm512_mask_storeu_ps(row + k + 48, m[3], s3);
+    }
+}
+
 /* Depthwise, one output pixel (the border pixels): 16 channels per register, a masked tail. */
 HQ_AVX512 static void dw_pixel_avx512(int64_t channels, int taps, const float *const *in,
                                       const float *const *w, const float *bias, float *out)
@@ -429,24 +458,29 @@ HQ_AVX512 static void dw_pixel_avx512(int64_t channels, int taps, const float *c
 }
 
 static hqi_fast_isa_t isa_avx512;
+static pthread_once_t isa_avx512_once = PTHREAD_ONCE_INIT;
+
+/* The AVX2 table with the AVX-512 entries over it (filled once). */
+static void fill_avx512(void)
+{
+    isa_avx512 = *hqi_fast_isa_avx2();
+    isa_avx512.name = "avx512";
+    isa_avx512.gemm_6x16 = gemm_6x16_avx512;
+    isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_1xn = gemm_1xn_avx512;
+    isa_avx512.dw_row = dw_row_avx512;
+    isa_avx512.dw_pixel = dw_pixel_avx512;
+    isa_avx512.sum_pixels = sum_pixels_avx512;
+}
 
 const hqi_fast_isa_t *hqi_fast_isa_avx512(void)
 {
-    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
     __builtin_cpu_init();
-    if (!avx2 || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+    if (!hqi_fast_isa_avx2() || !__builtin_cpu_supports("avx512f") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq") ||
+        !__builtin_cpu_supports("avx512vl"))
         return NULL;
-    if (!isa_avx512.name) { /* the same table every time: filling it twice writes the same */
-        hqi_fast_isa_t isa = *avx2;
-        isa.gemm_6x16 = gemm_6x16_avx512;
-        isa.gemm_6x32 = gemm_6x32_avx512;
-        isa.gemm_1xn = gemm_1xn_avx512;
-        isa.dw_row = dw_row_avx512;
-        isa.dw_pixel = dw_pixel_avx512;
-        isa.name = "avx512";
-        isa_avx512 = isa;
-    }
+    pthread_once(&isa_avx512_once, fill_avx512);
     return &isa_avx512;
 }
 

@@ -234,6 +234,16 @@ static void wino4_out_portable(int64_t channels, const float *m, int64_t stride,
     }
 }
 
+static void sum_pixels_portable(const float *x, int64_t pixels, int64_t stride, int64_t width,
+                                float *row)
+{
+    for (int64_t k = 0; k < width; k++)
+        row[k] = 0.0f;
+    for (int64_t p = 0; p < pixels; p++)
+        for (int64_t k = 0; k < width; k++)
+            row[k] += x[p * stride + k];
+}
+
 const hqi_fast_isa_t hqi_fast_isa_portable = {
     .name = "portable",
     .gemm_6x16 = gemm_6x16_portable,
@@ -247,6 +257,7 @@ const hqi_fast_isa_t hqi_fast_isa_portable = {
     .wino_out = wino_out_portable,
     .wino4_in = wino4_in_portable,
     .wino4_out = wino4_out_portable,
+    .sum_pixels = sum_pixels_portable,
 };
 
 static const hqi_fast_isa_t *chosen;

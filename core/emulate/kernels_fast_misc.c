@@ -187,10 +187,9 @@ static void gap_task(void *context, int64_t task, int thread)
         const int64_t width = c - k0 < 512 ? c - k0 : 512;
         double total[512] = {0};
         for (int64_t iy = 0; iy < in.h; iy++) {
-            float row[512] = {0};
+            float row[512];
             const float *x = job->input + ((task * in.h + iy) * in.w) * c + k0;
-            for (int64_t ix = 0; ix < in.w; ix++) /* row += pixel, in vector registers */
-                isa->ew(HQI_REF_EW_ADD, row, row, 1, x + ix * c, 1, width);
+            isa->sum_pixels(x, in.w, c, width, row);
             for (int64_t k = 0; k < width; k++)
                 total[k] += row[k];
         }
