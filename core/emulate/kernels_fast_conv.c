@@ -31,6 +31,8 @@ struct hqi_fast_conv {
     bool direct;        /* A rows read in place (no im2col) */
     bool tapwise;       /* conv whose K blocks never straddle a tap: A rows are read
                            in place per tap (a zero row where the tap is in the pad) */
+    bool rowwise;       /* conv with few input channels, one group: one K block per kernel
+                           row, read in place where the window row lies inside the input */
     bool scatter;       /* deconv with stride == kernel, no pads: one GEMM whose
                            columns are (tap, channel), scattered to the output */
     int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
@@ -169,6 +171,13 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
                                         !w->pad_left && !w->pad_bottom && !w->pad_right);
     /* With 16 or more channels per tap, reading A rows in place beats gathering them. */
     conv->tapwise = !conv->direct && !conv->winograd && conv->cin_group >= 16;
+    /* With fewer (a first convolution on RGB), a kernel row's kw x cin values are contiguous in
+     * NHWC memory wherever the window row lies inside the input: one K block per kernel row
+     * reads them in place (gathered only at the left and right borders) instead of an im2col
+     * copy of every row. The sums are the same, k after k (only where K is cut differs). */
+    conv->rowwise = desc->kind == HQI_FAST_CONV && !conv->direct && !conv->winograd &&
+                    !conv->tapwise && !conv->depthwise && groups == 1 && w->dilation_w == 1 &&
+                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC;
     if (conv->winograd) {
         /* F(4x4, 3x3) does 4x fewer multiplies than the direct form (F(2x2): 2.25x) for more
          * transform work and 36 weight matrices: taken while those stay small (at most
@@ -186,6 +195,9 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
             conv->wino_tiles = HQI_FAST_MR;
         if (conv->wino_tiles > HQI_FAST_MC)
             conv->wino_tiles = HQI_FAST_MC;
+    } else if (conv->rowwise) {
+        conv->blocks = w->kernel_h;
+        conv->block = (int64_t)w->kernel_w * desc->cin;
     } else if (conv->tapwise) {
         conv->tap_blocks = ceil_div(conv->cin_group, HQI_FAST_KC);
         conv->block = ceil_div(conv->cin_group, conv->tap_blocks);
@@ -460,7 +472,7 @@ static void gemm_task(void *context, int64_t task, int thread)
         c_rows[r] = output_row(job, g, m0 + r);
         add_rows[r] = job->addend && c_rows[r] ? job->addend + (c_rows[r] - job->output) : NULL;
         a_rows[r] = conv->direct ? direct_row(job, g, m0 + r) : NULL;
-        if (conv->tapwise) {
+        if (conv->tapwise || conv->rowwise) {
             int64_t m = m0 + r;
             origin_x[r] = (m % job->out.w) * w->stride_w - w->pad_left;
             origin_y[r] = (m / job->out.w % job->out.h) * w->stride_h - w->pad_top;
@@ -488,6 +500,25 @@ static void gemm_task(void *context, int64_t task, int thread)
                         : job->input +
                               ((origin_n[r] * job->in.h + iy) * job->in.w + ix) * job->in.c +
                               g * conv->cin_group + ci;
+            }
+        } else if (conv->rowwise) {
+            const int64_t dy = b * w->dilation_h, in_c = job->in.c; /* block b: kernel row b */
+            for (int r = 0; r < count; r++) {
+                const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
+                const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
+                if (iy < 0 || iy >= job->in.h) {
+                    a_block[r] = zeros_row;
+                } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
+                    a_block[r] = line + ix * in_c;
+                } else { /* the window row crosses the left or right border */
+                    float *to = gathered + r * depth;
+                    for (int kx = 0; kx < w->kernel_w; kx++)
+                        for (int64_t ci = 0; ci < in_c; ci++)
+                            to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
+                                                     ? line[(ix + kx) * in_c + ci]
+                                                     : 0.0f;
+                    a_block[r] = to;
+                }
             }
         } else {
             gather_rows(job, g, m0, count, k0, depth, gathered);
