@@ -341,18 +341,11 @@ typedef struct job {
     bool epilogue;  /* apply addend + activation after the last K block */
 } job_t;
 
-/* The input pixel an A row reads (direct mode), at the group's first channel. */
+/* The input row an A row reads in direct mode for a dense layer or a deconv tap (row m in
+ * place), at the group's first channel; convolutions find theirs from the output pixel. */
 static const float *direct_row(const job_t *job, int g, int64_t m)
 {
-    const hqi_fast_conv_t *conv = job->conv;
-    if (conv->desc.kind == HQI_FAST_CONV) {
-        int64_t ox = m % job->out.w, rest = m / job->out.w;
-        int64_t oy = rest % job->out.h, n = rest / job->out.h;
-        int64_t iy = oy * conv->desc.window.stride_h, ix = ox * conv->desc.window.stride_w;
-        return job->input + ((n * job->in.h + iy) * job->in.w + ix) * job->in.c +
-               g * conv->cin_group;
-    }
-    return job->input + m * job->in.c + g * conv->cin_group; /* dense, deconv: row m in place */
+    return job->input + m * job->in.c + g * job->conv->cin_group;
 }
 
 /* The output row C row m writes, at the group's first channel; NULL when it falls outside the
@@ -468,15 +461,33 @@ static void gemm_task(void *context, int64_t task, int thread)
     memset(edge, 0, sizeof edge);
     int64_t origin_n[HQI_FAST_MC], origin_y[HQI_FAST_MC], origin_x[HQI_FAST_MC];
     const hqi_ref_window_t *w = &conv->desc.window;
+    /* the output pixel of row m0, then advanced row by row (no divisions per row) */
+    int64_t ox = m0 % job->out.w, oy = m0 / job->out.w % job->out.h;
+    int64_t on = m0 / job->out.w / job->out.h;
+    const bool conv_rows = conv->desc.kind == HQI_FAST_CONV;
     for (int r = 0; r < count; r++) {
         c_rows[r] = output_row(job, g, m0 + r);
         add_rows[r] = job->addend && c_rows[r] ? job->addend + (c_rows[r] - job->output) : NULL;
-        a_rows[r] = conv->direct ? direct_row(job, g, m0 + r) : NULL;
+        a_rows[r] = NULL;
+        if (conv->direct)
+            a_rows[r] =
+                conv_rows
+                    ? job->input +
+                          ((on * job->in.h + oy * w->stride_h) * job->in.w + ox * w->stride_w) *
+                              job->in.c +
+                          g * conv->cin_group
+                    : direct_row(job, g, m0 + r);
         if (conv->tapwise || conv->rowwise) {
-            int64_t m = m0 + r;
-            origin_x[r] = (m % job->out.w) * w->stride_w - w->pad_left;
-            origin_y[r] = (m / job->out.w % job->out.h) * w->stride_h - w->pad_top;
-            origin_n[r] = m / job->out.w / job->out.h;
+            origin_x[r] = ox * w->stride_w - w->pad_left;
+            origin_y[r] = oy * w->stride_h - w->pad_top;
+            origin_n[r] = on;
+        }
+        if (++ox == job->out.w) {
+            ox = 0;
+            if (++oy == job->out.h) {
+                oy = 0;
+                on++;
+            }
         }
     }
     float *gathered =
