@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
 # run_emulate.sh — hq's float emulation against onnxruntime (CPU) on the same models, inputs,
 # threads and batch. Prints the machine, then one line per case:
-#   model  input  threads  batch  hq_ms  ort_ms  ratio(ort/hq)  hq_GFLOP/s
+#   model  input  threads  batch  hq_ms  ort_ms  ratio(ort/hq)  hq_GFLOP/s  peak%
 # Each case runs ROUNDS rounds; a round starts hq_bench and ort_bench once each (alternating which
 # goes first), and each does WARMUP untimed runs then RUNS/ROUNDS timed runs, or more until they add
 # up to MIN_MS (so that a model of a millisecond gets hundreds of runs). hq_ms and ort_ms are the
 # medians of all the timed runs of each, so that the load of other processes hits both
 # runtimes alike (bench/hq_bench.c times hq_emulator_run only; bench/ort_bench.js times
 # session.run only). ratio > 1 means hq is faster; hq_GFLOP/s = conv/dw/deconv/dense FLOPs
-# (2 per multiply-add) / hq_ms.
+# (2 per multiply-add) / hq_ms; peak% = hq_GFLOP/s against the machine's sgemm peak per core
+# (bench/sgemm_peak.py: torch's oneDNN, measured once per run) times the threads.
 #
 # usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
 #                             [--quick]
 #                             [--threads "1 2"] [--batches "1 8"]
-#                             [--models "det cls resnet18 mobilenet_v2"] [--out FILE]
+#                             [--models "det cls resnet18 mobilenet_v2 mobilenet_v3_large
+#                                        efficientnet_b0"] [--out FILE]
 #   defaults: --runs 12 --rounds 4 --warmup 2 --min-ms 250; --quick = --runs 4 --rounds 2
 #   --min-ms 50 (for development).
 # Needs: a built tree (default <repo>/build, with libhq.so and hq), cc, node and npm (models and
 # onnxruntime-node come from tests/models/fetch_models.sh; the torch models from
-# tests/models/make_torch_models.py with python3-torch and python3-torchvision, skipped with a
-# message when absent), /usr/bin/python3 with python3-onnx (the batch-1 torch exports are given a
-# symbolic batch dimension for onnxruntime).
+# tests/models/make_torch_models.py and bench/make_bench_models.py with python3-torch and
+# python3-torchvision, skipped with a message when absent), /usr/bin/python3 with python3-onnx
+# (the batch-1 torch exports are given a symbolic batch dimension for onnxruntime).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +33,8 @@ warmup=2
 min_ms=250
 threads_list="1 2"
 batches="1 8"
-models="det cls resnet18 mobilenet_v2"
+models="det cls resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0"
+torch_models=" resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0 "
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -72,7 +75,7 @@ paths=$("$repo/tests/models/fetch_models.sh")
 path_of() { awk -v k="$1" '$1 == k { print $2 }' <<<"$paths"; }
 node_modules=$(path_of node_modules)
 torch_ok=1
-if ! "$py" "$repo/tests/models/make_torch_models.py" >"$work/torch.log" 2>&1; then
+if ! "$py" "$repo/bench/make_bench_models.py" >"$work/torch.log" 2>&1; then
     torch_ok=0
 fi
 
@@ -82,6 +85,8 @@ onnx[det]=$(path_of det); shape[det]=3,640,640
 onnx[cls]=$(path_of cls); shape[cls]=3,48,192
 onnx[resnet18]=$cache/torch/resnet18.onnx; shape[resnet18]=3,224,224
 onnx[mobilenet_v2]=$cache/torch/mobilenet_v2.onnx; shape[mobilenet_v2]=3,224,224
+onnx[mobilenet_v3_large]=$cache/torch/mobilenet_v3_large.onnx; shape[mobilenet_v3_large]=3,224,224
+onnx[efficientnet_b0]=$cache/torch/efficientnet_b0.onnx; shape[efficientnet_b0]=3,224,224
 
 # onnxruntime needs a batch dimension it can vary: the torch exports fix it to 1
 dynamic_batch() {
@@ -110,8 +115,8 @@ for model in $models; do
     src=${onnx[$model]:-}
     [ -n "$src" ] || { echo "run_emulate.sh: unknown model '$model'" >&2; exit 2; }
     if [ ! -f "$src" ]; then
-        if [[ $model == resnet18 || $model == mobilenet_v2 ]] && [ $torch_ok -eq 0 ]; then
-            skipped+=("# $model: skipped, tests/models/make_torch_models.py could not build it (python3-torch/python3-torchvision missing? see $work/torch.log)")
+        if [[ $torch_models == *" $model "* ]] && [ $torch_ok -eq 0 ]; then
+            skipped+=("# $model: skipped, bench/make_bench_models.py could not build it (python3-torch/python3-torchvision missing? see $work/torch.log)")
             continue
         fi
         echo "run_emulate.sh: $src is missing" >&2
@@ -122,7 +127,7 @@ for model in $models; do
         "$hq" parse "$src" -o "$har" --net-name "$model" --tensor-shapes "1,${shape[$model]}" >/dev/null
     fi
     peer[$model]="$src"
-    if [[ $model == resnet18 || $model == mobilenet_v2 ]]; then
+    if [[ $torch_models == *" $model "* ]]; then
         peer[$model]="$work/$model.dynamic.onnx"
         [ -f "${peer[$model]}" ] && [ "${peer[$model]}" -nt "$src" ] || dynamic_batch "$src" "${peer[$model]}"
     fi
@@ -144,6 +149,8 @@ ort_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
     "$node_modules/onnxruntime-node/package.json" | head -n1)
 kernels='?'
 [ ${#ready[@]} -gt 0 ] && kernels=$("$work/hq_bench" "$work/${ready[0]}.har" --info)
+# the machine's sgemm peak per core (torch's BLAS, one thread), the yardstick of hq_GFLOP/s
+peak=$("$py" "$repo/bench/sgemm_peak.py" 2>/dev/null | sed -n 's/.*sgemm_gflops=\([0-9.]*\).*/\1/p' || true)
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
@@ -155,10 +162,13 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
     echo "# per case: $rounds rounds of (hq_bench, ort_bench) alternating which starts, each" \
         "$warmup warm-up + $((runs / rounds)) timed runs or more up to ${min_ms} ms;" \
         "ms = median of all timed runs"
-    echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms"
+    echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms;" \
+        "peak% = hq_GFLOP/s / (sgemm peak x threads)"
+    echo "# sgemm peak: ${peak:-?} GFLOP/s per core (bench/sgemm_peak.py: torch's oneDNN," \
+        "1 thread, 1024^3, process CPU time, median of 20)"
     for line in "${skipped[@]}"; do echo "$line"; done
-    printf '%-14s %-12s %7s %5s %10s %10s %7s %10s\n' model input threads batch hq_ms ort_ms ratio \
-        hq_GFLOP/s
+    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s %6s\n' model input threads batch hq_ms ort_ms \
+        ratio hq_GFLOP/s peak%
 } | report
 
 # the ms_all lists of several invocations -> their median
@@ -195,9 +205,11 @@ for model in "${ready[@]}"; do
             hq_ms=$(grep . <<<"$hq_times" | median)
             ort_ms=$(grep . <<<"$ort_times" | median)
             awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
-                -v o="$ort_ms" -v g="$gflop" 'BEGIN {
-                    printf "%-14s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f\n", m, i, t, b, h, o,
-                        o / h, g / (h * 1e-3) }' | report
+                -v o="$ort_ms" -v g="$gflop" -v p="${peak:-0}" 'BEGIN {
+                    r = g / (h * 1e-3)
+                    share = p > 0 ? sprintf("%.0f", 100 * r / (p * t)) : "?"
+                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f %6s\n", m, i, t, b, h, o,
+                        o / h, r, share }' | report
         done
     done
 done

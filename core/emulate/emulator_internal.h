@@ -91,11 +91,11 @@ typedef struct hqi_emu_kernel_set {
 } hqi_emu_kernel_set_t;
 
 /* The reference set (hqi_emu_ref_kernels, nothing prepared) and the fast set (kernels_fast*.c:
- * packed-GEMM convolutions, AVX2+FMA when the CPU has them, threads; the reference kernel for
- * every type it does not speed up). Static, never NULL. */
+ * packed-GEMM convolutions, AVX-512 or AVX2+FMA when the CPU has them, threads; the reference
+ * kernel for every type it does not speed up). Static, never NULL. */
 const hqi_emu_kernel_set_t *hqi_emu_ref_set(void);
 const hqi_emu_kernel_set_t *hqi_emu_fast_set(void);
-/* "fast (avx2+fma)" or "fast (portable)": the fast set with the ISA it runs. */
+/* "fast (avx512)", "fast (avx2+fma)" or "fast (portable)": the fast set with the ISA it runs. */
 const char *hqi_emu_fast_description(void);
 
 /* hq_emulator_create with another kernel set (HQ_LAYER_TYPE_COUNT entries, NULL

@@ -1,8 +1,9 @@
 /* kernels_fast.h — fast float32 kernels of the emulator (NHWC, batched, threaded).
  *
  * The same operations as kernels_ref.h, computed in single precision with packed-GEMM
- * convolutions and AVX2+FMA inner loops (a portable C version is chosen at run time when the CPU
- * lacks AVX2 or FMA). They are tested against the reference kernels within HQI_FAST_TOLERANCE.
+ * convolutions and AVX-512 or AVX2+FMA inner loops (chosen at run time from the CPU's features;
+ * a portable C version when it has neither). They are tested against the reference kernels within
+ * HQI_FAST_TOLERANCE.
  *
  * Conventions (docs/kernels.md, "Fast kernels"):
  * - Weights are packed once (hqi_fast_conv_prepare): the emulator does it at create time, so a
@@ -37,8 +38,9 @@
 #define HQI_FAST_MC 72
 #define HQI_FAST_KC 256
 
-/* The instruction set in use: "avx2+fma" or "portable". HQ_EMULATE_ISA=portable in the
- * environment forces the portable code (chosen once, at the first call). */
+/* The instruction set in use: "avx512", "avx2+fma" or "portable", the widest the CPU has.
+ * HQ_EMULATE_ISA=avx2 or portable in the environment forces that narrower code (chosen once, at
+ * the first call; a value naming code the CPU cannot run is ignored). */
 const char *hqi_fast_isa_name(void);
 
 /* What a prepared layer computes. */
@@ -166,6 +168,20 @@ typedef struct hqi_fast_isa {
     void (*wino4_in)(int64_t channels, const float *const *d, float *v, int64_t stride);
     void (*wino4_out)(int64_t channels, const float *m, int64_t stride, const float *bias,
                       float *const *y);
+    /* gemm_6x16 over two packed panels side by side (b: columns 0..15, b2: 16..31), c rows of
+     * 32 columns, init of 32 floats, epi->add rows of 32 columns; the same sums per element.
+     * NULL when the ISA has no wider tile (the caller then runs gemm_6x16 twice). */
+    void (*gemm_6x32)(int64_t kc, const float *const *a, const float *b, const float *b2,
+                      float *const *c, const float *init, const hqi_fast_epi_t *epi);
+    /* One row over n (1..8) full panels: c[16*j + i] = (init ? init[16*j + i] : c[..]) +
+     * sum_k a[k] * b[j * panel_stride + k*16 + i], then the epilogue (epi->add[0], a row of
+     * 16*n columns; channel of column x = epi->channel0 + x); the same sums per element as
+     * gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of copies). */
+    void (*gemm_1xn)(int64_t kc, const float *a, const float *b, int64_t panel_stride, int n,
+                     float *c, const float *init, const hqi_fast_epi_t *epi);
+    /* row[k] = x[k] + x[stride + k] + ... + x[(pixels - 1) * stride + k], k < width, summed in
+     * pixel order in float from 0 (the row sums of the global average pool). */
+    void (*sum_pixels)(const float *x, int64_t pixels, int64_t stride, int64_t width, float *row);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);
@@ -174,8 +190,10 @@ const hqi_fast_isa_t *hqi_fast_isa(void);
 void hqi_fast_isa_override(const hqi_fast_isa_t *isa);
 /* One elementwise op on two floats, as the reference computes it (the tails of the ISA loops). */
 float hqi_fast_ew_one(hqi_ref_ew_op_t op, float x, float y);
-/* The portable and AVX2 tables (the AVX2 one is NULL when not compiled in). */
+/* The portable, AVX2 and AVX-512 tables (the last two NULL when not compiled in or when the CPU
+ * lacks the features: AVX2+FMA; AVX-512F/BW/DQ/VL besides). */
 extern const hqi_fast_isa_t hqi_fast_isa_portable;
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void);
+const hqi_fast_isa_t *hqi_fast_isa_avx512(void);
 
 #endif

@@ -754,9 +754,44 @@ HQ_AVX2 static void wino4_out_avx2(int64_t channels, const float *m, int64_t str
     }
 }
 
+/* Row sums of the global average pool: 32 channels (four registers) at a time, every pixel
+ * added in order, then the channels past the last multiple of 32 (the same adds per lane). */
+HQ_AVX2 static void sum_pixels_avx2(const float *x, int64_t pixels, int64_t stride, int64_t width,
+                                    float *row)
+{
+    int64_t k = 0;
+    for (; k + 32 <= width; k += 32) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        const float *p = x + k;
+        for (int64_t q = 0; q < pixels; q++, p += stride) {
+            s0 = _mm256_add_ps(s0, _mm256_loadu_ps(p));
+            s1 = _mm256_add_ps(s1, _mm256_loadu_ps(p + 8));
+            s2 = _mm256_add_ps(s2, _mm256_loadu_ps(p + 16));
+            s3 = _mm256_add_ps(s3, _mm256_loadu_ps(p + 24));
+        }
+        _mm256_storeu_ps(row + k, s0);
+        _mm256_storeu_ps(row + k + 8, s1);
+        _mm256_storeu_ps(row + k + 16, s2);
+        _mm256_storeu_ps(row + k + 24, s3);
+    }
+    if (k < width)
+        hqi_fast_isa_portable.sum_pixels(x + k, pixels, stride, width - k, row + k);
+}
+
 static const hqi_fast_isa_t isa_avx2 = {
-    "avx2+fma", gemm_6x16_avx2, act_row_avx2, dw_pixel_avx2, gemm_6x8_avx2, dw_row_avx2,
-    ew_avx2,    max_into_avx2,  wino_in_avx2, wino_out_avx2, wino4_in_avx2, wino4_out_avx2,
+    .name = "avx2+fma",
+    .gemm_6x16 = gemm_6x16_avx2,
+    .act_row = act_row_avx2,
+    .dw_pixel = dw_pixel_avx2,
+    .gemm_6x8 = gemm_6x8_avx2,
+    .dw_row = dw_row_avx2,
+    .ew = ew_avx2,
+    .max_into = max_into_avx2,
+    .wino_in = wino_in_avx2,
+    .wino_out = wino_out_avx2,
+    .wino4_in = wino4_in_avx2,
+    .wino4_out = wino4_out_avx2,
+    .sum_pixels = sum_pixels_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)

@@ -31,6 +31,8 @@ struct hqi_fast_conv {
     bool direct;        /* A rows read in place (no im2col) */
     bool tapwise;       /* conv whose K blocks never straddle a tap: A rows are read
                            in place per tap (a zero row where the tap is in the pad) */
+    bool rowwise;       /* conv with few input channels, one group: one K block per kernel
+                           row, read in place where the window row lies inside the input */
     bool scatter;       /* deconv with stride == kernel, no pads: one GEMM whose
                            columns are (tap, channel), scattered to the output */
     int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
@@ -45,6 +47,8 @@ struct hqi_fast_conv {
 };
 
 static const float zeros16[HQI_FAST_NR];
+static const float zeros32[2 * HQI_FAST_NR];
+static const float zeros_wide[8 * HQI_FAST_NR];
 static const float zeros_row[HQI_FAST_KC]; /* a tap in the padding reads this */
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -167,6 +171,13 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
                                         !w->pad_left && !w->pad_bottom && !w->pad_right);
     /* With 16 or more channels per tap, reading A rows in place beats gathering them. */
     conv->tapwise = !conv->direct && !conv->winograd && conv->cin_group >= 16;
+    /* With fewer (a first convolution on RGB), a kernel row's kw x cin values are contiguous in
+     * NHWC memory wherever the window row lies inside the input: one K block per kernel row
+     * reads them in place (gathered only at the left and right borders) instead of an im2col
+     * copy of every row. The sums are the same, k after k (only where K is cut differs). */
+    conv->rowwise = desc->kind == HQI_FAST_CONV && !conv->direct && !conv->winograd &&
+                    !conv->tapwise && !conv->depthwise && groups == 1 && w->dilation_w == 1 &&
+                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC;
     if (conv->winograd) {
         /* F(4x4, 3x3) does 4x fewer multiplies than the direct form (F(2x2): 2.25x) for more
          * transform work and 36 weight matrices: taken while those stay small (at most
@@ -184,6 +195,9 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
             conv->wino_tiles = HQI_FAST_MR;
         if (conv->wino_tiles > HQI_FAST_MC)
             conv->wino_tiles = HQI_FAST_MC;
+    } else if (conv->rowwise) {
+        conv->blocks = w->kernel_h;
+        conv->block = (int64_t)w->kernel_w * desc->cin;
     } else if (conv->tapwise) {
         conv->tap_blocks = ceil_div(conv->cin_group, HQI_FAST_KC);
         conv->block = ceil_div(conv->cin_group, conv->tap_blocks);
@@ -327,18 +341,11 @@ typedef struct job {
     bool epilogue;  /* apply addend + activation after the last K block */
 } job_t;
 
-/* The input pixel an A row reads (direct mode), at the group's first channel. */
+/* The input row an A row reads in direct mode for a dense layer or a deconv tap (row m in
+ * place), at the group's first channel; convolutions find theirs from the output pixel. */
 static const float *direct_row(const job_t *job, int g, int64_t m)
 {
-    const hqi_fast_conv_t *conv = job->conv;
-    if (conv->desc.kind == HQI_FAST_CONV) {
-        int64_t ox = m % job->out.w, rest = m / job->out.w;
-        int64_t oy = rest % job->out.h, n = rest / job->out.h;
-        int64_t iy = oy * conv->desc.window.stride_h, ix = ox * conv->desc.window.stride_w;
-        return job->input + ((n * job->in.h + iy) * job->in.w + ix) * job->in.c +
-               g * conv->cin_group;
-    }
-    return job->input + m * job->in.c + g * conv->cin_group; /* dense, deconv: row m in place */
+    return job->input + m * job->in.c + g * job->conv->cin_group;
 }
 
 /* The output row C row m writes, at the group's first channel; NULL when it falls outside the
@@ -390,8 +397,9 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
                 /* with every channel of a pixel in K (one group) and no horizontal dilation,
                  * the taps left in this kernel row that fall inside the input are one
                  * contiguous stretch of NHWC memory: copy them at once */
+                int64_t taps = 1;
                 if (cpg == in_c && ci == 0 && w->dilation_w == 1) {
-                    int64_t taps = w->kernel_w - kx;
+                    taps = w->kernel_w - kx;
                     if (taps > in_w - ix)
                         taps = in_w - ix;
                     run = taps * cpg < end - to ? taps * cpg : end - to;
@@ -400,9 +408,11 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
                 for (int64_t i = 0; i < run; i++) /* runs are short here: no memcpy call */
                     to[i] = from[i];
                 to += run;
-                /* whole taps done (a partial one only where the block ends, ending the loop) */
-                kx += (ci + run) / cpg;
-                ci = (ci + run) % cpg;
+                /* `taps` whole taps done: a run cut short by the block's end ends the loop, so
+                 * the position only has to be right when the run was whole (and no division
+                 * per run, which cost more than the copy of a 3-channel stem's taps) */
+                kx += taps;
+                ci = 0;
                 while (kx >= w->kernel_w) {
                     kx -= w->kernel_w;
                     ky++;
@@ -451,15 +461,33 @@ static void gemm_task(void *context, int64_t task, int thread)
     memset(edge, 0, sizeof edge);
     int64_t origin_n[HQI_FAST_MC], origin_y[HQI_FAST_MC], origin_x[HQI_FAST_MC];
     const hqi_ref_window_t *w = &conv->desc.window;
+    /* the output pixel of row m0, then advanced row by row (no divisions per row) */
+    int64_t ox = m0 % job->out.w, oy = m0 / job->out.w % job->out.h;
+    int64_t on = m0 / job->out.w / job->out.h;
+    const bool conv_rows = conv->desc.kind == HQI_FAST_CONV;
     for (int r = 0; r < count; r++) {
         c_rows[r] = output_row(job, g, m0 + r);
         add_rows[r] = job->addend && c_rows[r] ? job->addend + (c_rows[r] - job->output) : NULL;
-        a_rows[r] = conv->direct ? direct_row(job, g, m0 + r) : NULL;
-        if (conv->tapwise) {
-            int64_t m = m0 + r;
-            origin_x[r] = (m % job->out.w) * w->stride_w - w->pad_left;
-            origin_y[r] = (m / job->out.w % job->out.h) * w->stride_h - w->pad_top;
-            origin_n[r] = m / job->out.w / job->out.h;
+        a_rows[r] = NULL;
+        if (conv->direct)
+            a_rows[r] =
+                conv_rows
+                    ? job->input +
+                          ((on * job->in.h + oy * w->stride_h) * job->in.w + ox * w->stride_w) *
+                              job->in.c +
+                          g * conv->cin_group
+                    : direct_row(job, g, m0 + r);
+        if (conv->tapwise || conv->rowwise) {
+            origin_x[r] = ox * w->stride_w - w->pad_left;
+            origin_y[r] = oy * w->stride_h - w->pad_top;
+            origin_n[r] = on;
+        }
+        if (++ox == job->out.w) {
+            ox = 0;
+            if (++oy == job->out.h) {
+                oy = 0;
+                on++;
+            }
         }
     }
     float *gathered =
@@ -484,6 +512,25 @@ static void gemm_task(void *context, int64_t task, int thread)
                               ((origin_n[r] * job->in.h + iy) * job->in.w + ix) * job->in.c +
                               g * conv->cin_group + ci;
             }
+        } else if (conv->rowwise) {
+            const int64_t dy = b * w->dilation_h, in_c = job->in.c; /* block b: kernel row b */
+            for (int r = 0; r < count; r++) {
+                const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
+                const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
+                if (iy < 0 || iy >= job->in.h) {
+                    a_block[r] = zeros_row;
+                } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
+                    a_block[r] = line + ix * in_c;
+                } else { /* the window row crosses the left or right border */
+                    float *to = gathered + r * depth;
+                    for (int kx = 0; kx < w->kernel_w; kx++)
+                        for (int64_t ci = 0; ci < in_c; ci++)
+                            to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
+                                                     ? line[(ix + kx) * in_c + ci]
+                                                     : 0.0f;
+                    a_block[r] = to;
+                }
+            }
         } else {
             gather_rows(job, g, m0, count, k0, depth, gathered);
             for (int r = 0; r < count; r++)
@@ -495,78 +542,131 @@ static void gemm_task(void *context, int64_t task, int thread)
          * storing C is the cost). The sums are the same either way. */
         const int64_t np = p1 - p0, nr = (count + HQI_FAST_MR - 1) / HQI_FAST_MR;
         const bool rows_outer = depth * (p1 - p0) * HQI_FAST_NR <= 4096;
+        /* an ISA with a 32-column tile takes the panels two at a time (the same sums) */
+        const int64_t pw = isa->gemm_6x32 ? 2 : 1, npg = (np + pw - 1) / pw;
+        /* this K block's panels (panel_of, without its divisions in the tile loop) */
+        const float *block_b = panel_of(conv, packed, b, 0);
+        /* a last tile of one row (a batch-1 dense or squeeze-excitation layer is only that)
+         * goes through the one-row kernel over up to 8 full panels at once, not a 6-row tile
+         * of copies; its partial panel, if any, stays with the tiles */
+        const bool single_tail =
+            isa->gemm_1xn && conv->desc.kind != HQI_FAST_DECONV && count % HQI_FAST_MR == 1;
         /* after the last K block: the addend and the activation */
         const bool finish =
             last && job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR);
         hqi_fast_epi_t epi = {.act = job->act};
         const bool deconv = conv->desc.kind == HQI_FAST_DECONV; /* rows may fall outside */
-        for (int64_t step = 0; step < np * nr; step++) {
-            const int64_t p = rows_outer ? p0 + step % np : p0 + step / nr;
-            const int r0 = (int)(rows_outer ? step / np : step % nr) * HQI_FAST_MR;
-            const float *panel = panel_of(conv, packed, b, p);
-            const int64_t j0 = p * HQI_FAST_NR;
-            const int cols =
-                (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0 : HQI_FAST_NR);
-            const float *init = NULL;
-            if (first && job->seed_bias)
-                init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR : zeros16;
-            /* a last panel of at most 8 columns runs the 8-wide kernel */
-            const int width = cols <= 8 ? 8 : HQI_FAST_NR;
-            if (cols == HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv) {
-                /* the common tile: 6 rows that all exist, 16 columns (no copies, no dummies) */
+        for (int64_t step = 0; step < npg * nr; step++) {
+            const int64_t pg = p0 + (rows_outer ? step % npg : step / nr) * pw;
+            const int r0 = (int)(rows_outer ? step / npg : step % nr) * HQI_FAST_MR;
+            if (pw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
+                r0 + HQI_FAST_MR <= count && !deconv) {
+                /* two full panels of 6 existing rows: the 32-column tile */
+                const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
                 for (int r = 0; r < HQI_FAST_MR; r++)
                     c6[r] = c_rows[r0 + r] + j0;
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR
+                                        : zeros32;
                 if (finish) {
                     epi.channel0 = g * conv->cout_group + j0;
                     for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
                         epi.add[r] = add_rows[r0 + r] + j0;
                 }
-                isa->gemm_6x16(depth, a_block + r0, panel, c6, init, finish ? &epi : NULL);
+                isa->gemm_6x32(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
+                               block_b + (pg + 1) * depth * HQI_FAST_NR, c6, init,
+                               finish ? &epi : NULL);
                 continue;
             }
-            {
-                const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
-                const float *a6[HQI_FAST_MR];
-                float *c6[HQI_FAST_MR];
-                for (int r = 0; r < HQI_FAST_MR; r++) {
-                    /* rows past the end repeat the last row's A and write a dummy tile */
-                    a6[r] = a_block[r0 + (r < valid ? r : valid - 1)];
-                    float *row = r < valid ? c_rows[r0 + r] : NULL;
-                    if (cols < width) {
-                        c6[r] = edge[r];
-                        if (row && !init)
-                            memcpy(edge[r], row + j0, (size_t)cols * sizeof(float));
-                    } else {
-                        c6[r] = row ? row + j0 : dummy[r];
+            for (int64_t p = pg; p < pg + pw && p < p1; p++) {
+                const float *panel = block_b + p * depth * HQI_FAST_NR;
+                if (single_tail && r0 == count - 1 && (p + 1) * HQI_FAST_NR <= conv->cout_group)
+                    continue;
+                const int64_t j0 = p * HQI_FAST_NR;
+                const int cols = (int)(conv->cout_group - j0 < HQI_FAST_NR ? conv->cout_group - j0
+                                                                           : HQI_FAST_NR);
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR
+                                        : zeros16;
+                /* a last panel of at most 8 columns runs the 8-wide kernel */
+                const int width = cols <= 8 ? 8 : HQI_FAST_NR;
+                if (cols == HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv) {
+                    /* the common tile: 6 rows that all exist, 16 columns (no copies, no dummies) */
+                    float *c6[HQI_FAST_MR];
+                    for (int r = 0; r < HQI_FAST_MR; r++)
+                        c6[r] = c_rows[r0 + r] + j0;
+                    if (finish) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
+                            epi.add[r] = add_rows[r0 + r] + j0;
+                    }
+                    isa->gemm_6x16(depth, a_block + r0, panel, c6, init, finish ? &epi : NULL);
+                    continue;
+                }
+                {
+                    const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
+                    const float *a6[HQI_FAST_MR];
+                    float *c6[HQI_FAST_MR];
+                    for (int r = 0; r < HQI_FAST_MR; r++) {
+                        /* rows past the end repeat the last row's A and write a dummy tile */
+                        a6[r] = a_block[r0 + (r < valid ? r : valid - 1)];
+                        float *row = r < valid ? c_rows[r0 + r] : NULL;
+                        if (cols < width) {
+                            c6[r] = edge[r];
+                            if (row && !init)
+                                memcpy(edge[r], row + j0, (size_t)cols * sizeof(float));
+                        } else {
+                            c6[r] = row ? row + j0 : dummy[r];
+                        }
+                    }
+                    /* full tiles get the addend and activation inside the micro-kernel, while
+                     * the sums are still in registers; edge tiles after the copy-out */
+                    const hqi_fast_epi_t *fused = NULL;
+                    if (finish && cols == width) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        if (job->addend)
+                            for (int r = 0; r < HQI_FAST_MR; r++)
+                                epi.add[r] =
+                                    r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL;
+                        fused = &epi;
+                    }
+                    if (width == 8)
+                        isa->gemm_6x8(depth, a6, panel, c6, init, fused);
+                    else
+                        isa->gemm_6x16(depth, a6, panel, c6, init, fused);
+                    for (int r = 0; r < valid; r++) {
+                        float *row = c_rows[r0 + r];
+                        if (!row)
+                            continue;
+                        if (cols < width)
+                            memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
+                        if (finish && !fused &&
+                            (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
+                            isa->act_row(job->act, row + j0,
+                                         add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
+                                         g * conv->cout_group + j0, cols);
                     }
                 }
-                /* full tiles get the addend and activation inside the micro-kernel, while
-                 * the sums are still in registers; edge tiles after the copy-out */
-                const hqi_fast_epi_t *fused = NULL;
-                if (finish && cols == width) {
-                    epi.channel0 = g * conv->cout_group + j0;
-                    if (job->addend)
-                        for (int r = 0; r < HQI_FAST_MR; r++)
-                            epi.add[r] =
-                                r < valid && add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL;
-                    fused = &epi;
-                }
-                if (width == 8)
-                    isa->gemm_6x8(depth, a6, panel, c6, init, fused);
-                else
-                    isa->gemm_6x16(depth, a6, panel, c6, init, fused);
-                for (int r = 0; r < valid; r++) {
-                    float *row = c_rows[r0 + r];
-                    if (!row)
-                        continue;
-                    if (cols < width)
-                        memcpy(row + j0, edge[r], (size_t)cols * sizeof(float));
-                    if (finish && !fused && (add_rows[r0 + r] || job->act->type != HQ_ACT_LINEAR))
-                        isa->act_row(job->act, row + j0,
-                                     add_rows[r0 + r] ? add_rows[r0 + r] + j0 : NULL,
-                                     g * conv->cout_group + j0, cols);
-                }
+            }
+        }
+        if (single_tail) {
+            const int r = count - 1;
+            int64_t full =
+                conv->cout_group / HQI_FAST_NR < p1 ? conv->cout_group / HQI_FAST_NR : p1;
+            for (int64_t p = p0; p < full; p += 8) {
+                const int n = (int)(full - p < 8 ? full - p : 8);
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + p) * HQI_FAST_NR
+                                        : zeros_wide;
+                epi.channel0 = g * conv->cout_group + p * HQI_FAST_NR;
+                epi.add[0] = add_rows[r] ? add_rows[r] + p * HQI_FAST_NR : NULL;
+                isa->gemm_1xn(depth, a_block[r], block_b + p * depth * HQI_FAST_NR,
+                              depth * HQI_FAST_NR, n, c_rows[r] + p * HQI_FAST_NR, init,
+                              finish ? &epi : NULL);
             }
         }
     }
@@ -746,11 +846,20 @@ static void depthwise_task(void *context, int64_t task, int thread)
     const int64_t c = job->out.c;
     const float *ins[64];
     const float *ws[64];
-    /* the columns whose window lies inside the input, when the row's window rows do */
+    /* the kernel rows inside the input (all but the first and last output rows: all of them),
+     * and the columns whose window lies inside the input: those run as rows of pixels over the
+     * taps of the kernel rows inside, which are the taps a pixel sums, in the same order */
     int64_t inner_lo = job->out.w, inner_hi = job->out.w;
-    const int64_t iy0 = oy * w->stride_h - w->pad_top;
-    const int taps = w->kernel_h * w->kernel_w;
-    if (iy0 >= 0 && iy0 + (int64_t)(w->kernel_h - 1) * w->dilation_h < job->in.h && taps <= 64) {
+    int ky_lo = 0, ky_hi = w->kernel_h - 1;
+    while (ky_lo < w->kernel_h &&
+           oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h < 0)
+        ky_lo++;
+    while (ky_hi >= 0 &&
+           oy * w->stride_h - w->pad_top + (int64_t)ky_hi * w->dilation_h >= job->in.h)
+        ky_hi--;
+    const int64_t iy0 = oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h;
+    const int taps = (ky_hi - ky_lo + 1) * w->kernel_w;
+    if (ky_lo <= ky_hi && w->kernel_h * w->kernel_w <= 64) {
         inner_lo = (w->pad_left + w->stride_w - 1) / w->stride_w;
         int64_t span = job->in.w - 1 - (int64_t)(w->kernel_w - 1) * w->dilation_w + w->pad_left;
         inner_hi = span < 0 ? inner_lo : span / w->stride_w + 1;
@@ -772,7 +881,8 @@ static void depthwise_task(void *context, int64_t task, int thread)
                 ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
             const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
             job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
-                             conv->dw, conv->bias, pixel, finish ? job->act : NULL,
+                             conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
+                             finish ? job->act : NULL,
                              job->addend ? job->addend + (pixel - job->output) : NULL);
             ox = inner_hi - 1;
             continue;

@@ -1,5 +1,6 @@
 /* kernels_fast_isa.c — the portable inner loops of the fast kernels and the run-time choice
- * between them and the AVX2+FMA ones (kernels_fast_avx2.c). */
+ * between them, the AVX2+FMA ones (kernels_fast_avx2.c) and the AVX-512 ones
+ * (kernels_fast_avx512.c). */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -233,10 +234,30 @@ static void wino4_out_portable(int64_t channels, const float *m, int64_t stride,
     }
 }
 
+static void sum_pixels_portable(const float *x, int64_t pixels, int64_t stride, int64_t width,
+                                float *row)
+{
+    for (int64_t k = 0; k < width; k++)
+        row[k] = 0.0f;
+    for (int64_t p = 0; p < pixels; p++)
+        for (int64_t k = 0; k < width; k++)
+            row[k] += x[p * stride + k];
+}
+
 const hqi_fast_isa_t hqi_fast_isa_portable = {
-    "portable",        gemm_6x16_portable, act_row_portable,  dw_pixel_portable,
-    gemm_6x8_portable, dw_row_portable,    ew_portable,       max_into_portable,
-    wino_in_portable,  wino_out_portable,  wino4_in_portable, wino4_out_portable,
+    .name = "portable",
+    .gemm_6x16 = gemm_6x16_portable,
+    .act_row = act_row_portable,
+    .dw_pixel = dw_pixel_portable,
+    .gemm_6x8 = gemm_6x8_portable,
+    .dw_row = dw_row_portable,
+    .ew = ew_portable,
+    .max_into = max_into_portable,
+    .wino_in = wino_in_portable,
+    .wino_out = wino_out_portable,
+    .wino4_in = wino4_in_portable,
+    .wino4_out = wino4_out_portable,
+    .sum_pixels = sum_pixels_portable,
 };
 
 static const hqi_fast_isa_t *chosen;
@@ -245,8 +266,12 @@ static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 static void choose(void)
 {
     const char *force = getenv("HQ_EMULATE_ISA");
-    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
-    chosen = avx2 && !(force && !strcmp(force, "portable")) ? avx2 : &hqi_fast_isa_portable;
+    const hqi_fast_isa_t *avx512 = hqi_fast_isa_avx512(), *avx2 = hqi_fast_isa_avx2();
+    if (force && !strcmp(force, "portable"))
+        avx512 = avx2 = NULL;
+    else if (force && !strcmp(force, "avx2"))
+        avx512 = NULL;
+    chosen = avx512 ? avx512 : avx2 ? avx2 : &hqi_fast_isa_portable;
 }
 
 const hqi_fast_isa_t *hqi_fast_isa(void)

@@ -177,18 +177,19 @@ static void gap_task(void *context, int64_t task, int thread)
 {
     (void)thread;
     const gap_job_t *job = context;
+    const hqi_fast_isa_t *isa = hqi_fast_isa();
     const hqi_ref_dims_t in = job->in;
     const int64_t c = in.c;
     float *y = job->output + task * c;
-    for (int64_t k0 = 0; k0 < c; k0 += 64) {
-        const int64_t width = c - k0 < 64 ? c - k0 : 64;
-        double total[64] = {0};
+    /* channels in chunks of up to 512: one pass over the map for most layers (each element's
+     * sums are the same whatever the chunk) */
+    for (int64_t k0 = 0; k0 < c; k0 += 512) {
+        const int64_t width = c - k0 < 512 ? c - k0 : 512;
+        double total[512] = {0};
         for (int64_t iy = 0; iy < in.h; iy++) {
-            float row[64] = {0};
+            float row[512];
             const float *x = job->input + ((task * in.h + iy) * in.w) * c + k0;
-            for (int64_t ix = 0; ix < in.w; ix++)
-                for (int64_t k = 0; k < width; k++)
-                    row[k] += x[ix * c + k];
+            isa->sum_pixels(x, in.w, c, width, row);
             for (int64_t k = 0; k < width; k++)
                 total[k] += row[k];
         }

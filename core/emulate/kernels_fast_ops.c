@@ -289,5 +289,8 @@ const hqi_emu_kernel_set_t *hqi_emu_fast_set(void)
 
 const char *hqi_emu_fast_description(void)
 {
-    return strcmp(hqi_fast_isa_name(), "portable") ? "fast (avx2+fma)" : "fast (portable)";
+    const char *isa = hqi_fast_isa_name();
+    return !strcmp(isa, "avx512")     ? "fast (avx512)"
+           : !strcmp(isa, "portable") ? "fast (portable)"
+                                      : "fast (avx2+fma)";
 }

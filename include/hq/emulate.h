@@ -89,7 +89,8 @@ HQ_API int hq_emulator_threads(const hq_emulator_t *emulator);
 
 /* Wall-clock seconds spent in the kernels of layers of `type` over all runs since create or the
  * last reset, and in *calls (may be NULL) how many layer runs that was. 0 when out of range. */
-/* Which kernels run: "reference", or "fast (avx2+fma)" / "fast (portable)". Static string. */
+/* Which kernels run: "reference", or "fast (avx512)" / "fast (avx2+fma)" / "fast (portable)".
+ * Static string. */
 HQ_API const char *hq_emulator_kernels(const hq_emulator_t *emulator);
 
 HQ_API double hq_emulator_type_seconds(const hq_emulator_t *emulator, hq_layer_type_t type,

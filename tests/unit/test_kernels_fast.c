@@ -1,7 +1,8 @@
 /* test_kernels_fast.c — the fast kernels (kernels_fast.h) against the reference kernels on random
  * shapes (odd sizes, strides, dilations, groups, depthwise multipliers, pads, every activation),
  * within the named tolerance, and bit for bit the same on 1, 2 and 3 threads. Each case runs
- * with the ISA the machine offers and with the portable code. */
+ * with the ISA the machine offers and with the portable code; the random and mobile-network
+ * cases also with every narrower ISA the CPU runs (AVX-512, AVX2, portable). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,9 +77,9 @@ static int teardown(void **state)
 }
 
 static const hq_activation_t all_acts[] = {
-    HQ_ACT_LINEAR, HQ_ACT_RELU,      HQ_ACT_RELU6,       HQ_ACT_LEAKY, HQ_ACT_PRELU, HQ_ACT_SIGMOID,
-    HQ_ACT_SILU,   HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,  HQ_ACT_CLIP,  HQ_ACT_EXP,
-    HQ_ACT_GELU,
+    HQ_ACT_LINEAR,  HQ_ACT_RELU, HQ_ACT_RELU6,     HQ_ACT_LEAKY,       HQ_ACT_PRELU,
+    HQ_ACT_SIGMOID, HQ_ACT_SILU, HQ_ACT_HARDSWISH, HQ_ACT_HARDSIGMOID, HQ_ACT_TANH,
+    HQ_ACT_CLIP,    HQ_ACT_EXP,  HQ_ACT_GELU,
 };
 
 static hqi_ref_act_t make_act(hq_activation_t type, const float *slopes, int64_t channels)
@@ -111,8 +112,9 @@ typedef struct conv_case {
     hq_activation_t act;
 } conv_case_t;
 
-/* Runs one case through the reference and through the fast kernel on 1, 2 and 3 threads. */
-static void check_conv_case(const conv_case_t *cc, const char *what)
+/* Runs one case through the reference and through the fast kernel on 1, 2 and 3 threads;
+ * returns the fast output (the caller frees it) and its element count. */
+static float *conv_case_output(const conv_case_t *cc, const char *what, int64_t *count)
 {
     const hqi_ref_window_t *w = &cc->window;
     hqi_ref_dims_t in = {cc->n, cc->h, cc->w, cc->cin}, out = {cc->n, 1, 1, cc->cout};
@@ -184,7 +186,14 @@ static void check_conv_case(const conv_case_t *cc, const char *what)
     free(slopes);
     free(want);
     free(got);
-    free(first);
+    *count = out_count;
+    return first;
+}
+
+static void check_conv_case(const conv_case_t *cc, const char *what)
+{
+    int64_t count;
+    free(conv_case_output(cc, what, &count));
 }
 
 static hqi_ref_window_t random_window(int max_kernel)
@@ -551,7 +560,8 @@ static void conv_refuses_shapes_it_was_not_prepared_for(void **state)
     assert_int_equal(hqi_fast_conv_prepare(&desc, k, NULL, &conv, &err), HQ_OK);
     hqi_ref_act_t act = {HQ_ACT_LINEAR, 0, 0, NULL, 0};
     hqi_ref_dims_t in = {1, 5, 5, 2}, out = {1, 5, 5, 4}, wrong = {1, 4, 5, 4};
-    assert_int_equal(hqi_fast_conv_scratch(conv), HQI_FAST_MC * 18); /* gathered: 2 channels */
+    /* row-wise: border pixels gather one kernel row (3 taps x 2 channels) */
+    assert_int_equal(hqi_fast_conv_scratch(conv), HQI_FAST_MC * 6);
     assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, out, y, NULL, NULL, &err),
                      HQ_ERR_ARGUMENT);
     assert_string_equal(err.message, "conv2d: scratch: pointer is NULL");
@@ -628,7 +638,7 @@ static void pools_match_the_reference_including_ceil_extents_and_nan(void **stat
     }
 }
 
-static void global_avg_pool_of_a_large_map_stays_within_tolerance(void **state)
+static void global_avg_pool_of_a_large_map_stays_within_tolerance_on_every_isa(void **state)
 {
     (void)state;
     rng = 77;
@@ -643,6 +653,36 @@ static void global_avg_pool_of_a_large_map_stays_within_tolerance(void **state)
     assert_int_equal(hqi_fast_global_avg_pool(in, x, got, pools[2], &err), HQ_OK);
     assert_close(got, want, 2 * 19, "global_avg_pool");
     free(x);
+    /* every ISA, channel counts on and off the vector widths (row sums of 8, 16 and 64 lanes
+     * with masked or scalar tails, and more than one chunk of 512), the same bits */
+    const hqi_fast_isa_t *isas[] = {&hqi_fast_isa_portable, hqi_fast_isa_avx2(),
+                                    hqi_fast_isa_avx512()};
+    const int64_t widths[] = {1, 13, 32, 77, 144, 600};
+    for (int k = 0; k < 6; k++) {
+        hqi_ref_dims_t d = {2, 9, 11, widths[k]};
+        int64_t count = d.n * d.h * d.w * d.c;
+        float *y = floats(count), *ref = floats(2 * d.c), *first = floats(2 * d.c),
+              *out = floats(2 * d.c);
+        fill(y, count);
+        assert_int_equal(hqi_ref_global_avg_pool(d, y, ref, &err), HQ_OK);
+        for (int i = 0; i < 3; i++) {
+            if (!isas[i])
+                continue;
+            hqi_fast_isa_override(isas[i]);
+            assert_int_equal(hqi_fast_global_avg_pool(d, y, out, pools[2], &err), HQ_OK);
+            assert_close(out, ref, 2 * d.c, isas[i]->name);
+            if (i == 0)
+                memcpy(first, out, (size_t)(2 * d.c) * sizeof(float));
+            else if (memcmp(first, out, (size_t)(2 * d.c) * sizeof(float)))
+                fail_msg("global_avg_pool %lld channels: %s differs from portable", (long long)d.c,
+                         isas[i]->name);
+        }
+        hqi_fast_isa_override(NULL);
+        free(y);
+        free(ref);
+        free(first);
+        free(out);
+    }
 }
 
 static hq_shape_t shape4(int64_t n, int64_t h, int64_t w, int64_t c)
@@ -825,6 +865,281 @@ static void the_portable_code_matches_the_reference_too(void **state)
     hqi_fast_isa_override(NULL);
 }
 
+/* Layers of MobileNetV2/V3 and EfficientNet shape (depthwise 3x3 and 5x5 at strides 1 and 2
+ * with channel counts off the 16-lane grid, narrow 1x1 convolutions K = 16..64 with and without
+ * residual addend, the 3-channel stem), shrunk to small maps with odd sizes. */
+static const conv_case_t mobile_cases[] = {
+    {HQI_FAST_CONV,
+     2,
+     13,
+     11,
+     72,
+     72,
+     72,
+     {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     15,
+     9,
+     61,
+     61,
+     61,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     11,
+     14,
+     120,
+     120,
+     120,
+     {5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_SILU},
+    {HQI_FAST_CONV,
+     2,
+     17,
+     12,
+     40,
+     40,
+     40,
+     {5, 5, 2, 2, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_PRELU},
+    {HQI_FAST_CONV,
+     1,
+     9,
+     9,
+     37,
+     37,
+     37,
+     {3, 3, 1, 1, 2, 2, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_LINEAR},
+    {HQI_FAST_CONV,
+     2,
+     7,
+     13,
+     16,
+     96,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     11,
+     7,
+     24,
+     144,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     9,
+     10,
+     64,
+     40,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_LINEAR},
+    {HQI_FAST_CONV,
+     2,
+     5,
+     11,
+     40,
+     83,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_SIGMOID},
+    {HQI_FAST_CONV,
+     1,
+     23,
+     21,
+     3,
+     32,
+     1,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_DENSE,
+     3,
+     1,
+     1,
+     77,
+     70,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_LEAKY},
+    /* one-row GEMMs: batch-1 dense (62 full panels and a partial one, two K blocks) and
+     * squeeze-excitation 1x1 convolutions on a 1x1 map, batch 1 and 7 (a full tile + a row) */
+    {HQI_FAST_DENSE,
+     1,
+     1,
+     1,
+     300,
+     1000,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     1,
+     1,
+     72,
+     24,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU},
+    {HQI_FAST_CONV,
+     1,
+     1,
+     1,
+     24,
+     72,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSIGMOID},
+    {HQI_FAST_CONV,
+     7,
+     1,
+     1,
+     40,
+     160,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     false,
+     true,
+     HQ_ACT_SILU},
+    {HQI_FAST_DENSE,
+     1,
+     1,
+     1,
+     64,
+     48,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_GELU},
+};
+
+/* Every ISA the CPU runs (portable, AVX2, AVX-512) against the reference on random shapes and
+ * mobile-network shapes; the AVX2 and AVX-512 results are the same bits (the same sums per
+ * element, one FMA per product in the same order, the same epilogue operations) except where
+ * AVX-512 computes sigmoid and silu its own way. */
+static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {&hqi_fast_isa_portable, hqi_fast_isa_avx2(),
+                                    hqi_fast_isa_avx512()};
+    const int n_cases = (int)(sizeof mobile_cases / sizeof mobile_cases[0]);
+    float *avx2_out[sizeof mobile_cases / sizeof mobile_cases[0]] = {NULL};
+    for (int i = 0; i < 3; i++) {
+        if (!isas[i])
+            continue;
+        hqi_fast_isa_override(isas[i]);
+        assert_string_equal(hqi_fast_isa_name(), isas[i]->name);
+        run_conv_cases(50, 31);
+        for (int c = 0; c < n_cases; c++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s: mobile case %d", isas[i]->name, c);
+            rng = 1000u + (uint32_t)c;
+            int64_t count;
+            float *got = conv_case_output(&mobile_cases[c], what, &count);
+            if (i == 1) {
+                avx2_out[c] = got;
+                continue;
+            }
+            const hq_activation_t act = mobile_cases[c].act;
+            if (i == 2 && avx2_out[c] && act != HQ_ACT_SIGMOID && act != HQ_ACT_SILU)
+                for (int64_t e = 0; e < count; e++)
+                    if (memcmp(&got[e], &avx2_out[c][e], sizeof(float)))
+                        fail_msg("%s: element %lld: avx512 %.9g, avx2 %.9g", what, (long long)e,
+                                 (double)got[e], (double)avx2_out[c][e]);
+            free(got);
+        }
+    }
+    for (int c = 0; c < n_cases; c++)
+        free(avx2_out[c]);
+    hqi_fast_isa_override(NULL);
+}
+
+/* HQ_EMULATE_ISA narrows the choice; without it the widest the CPU runs is chosen. */
+static void the_environment_forces_a_narrower_isa(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *widest = hqi_fast_isa_avx512() ? hqi_fast_isa_avx512()
+                                   : hqi_fast_isa_avx2() ? hqi_fast_isa_avx2()
+                                                         : &hqi_fast_isa_portable;
+    assert_int_equal(setenv("HQ_EMULATE_ISA", "portable", 1), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), "portable");
+    assert_int_equal(setenv("HQ_EMULATE_ISA", "avx2", 1), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), hqi_fast_isa_avx2() ? "avx2+fma" : "portable");
+    assert_int_equal(unsetenv("HQ_EMULATE_ISA"), 0);
+    hqi_fast_isa_override(NULL);
+    assert_string_equal(hqi_fast_isa_name(), widest->name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -836,12 +1151,14 @@ int main(void)
         cmocka_unit_test(dense_matches_the_reference_for_small_and_odd_sizes),
         cmocka_unit_test(conv_refuses_shapes_it_was_not_prepared_for),
         cmocka_unit_test(pools_match_the_reference_including_ceil_extents_and_nan),
-        cmocka_unit_test(global_avg_pool_of_a_large_map_stays_within_tolerance),
+        cmocka_unit_test(global_avg_pool_of_a_large_map_stays_within_tolerance_on_every_isa),
         cmocka_unit_test(elementwise_matches_the_reference_for_every_op_and_broadcast),
         cmocka_unit_test(resize_matches_the_reference_for_every_mode),
         cmocka_unit_test(channel_shuffle_matches_the_reference_bit_for_bit_on_any_threads),
         cmocka_unit_test(activation_and_folded_batch_norm_match_the_reference),
         cmocka_unit_test(the_portable_code_matches_the_reference_too),
+        cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
+        cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
     printf("fast kernels: %s\n", hqi_fast_isa_name());
     return cmocka_run_group_tests(tests, setup, teardown);

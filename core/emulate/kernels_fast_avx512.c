@@ -1,0 +1,494 @@
+/* kernels_fast_avx512.c — the AVX-512 inner loops of the fast kernels: the GEMM micro-kernels
+ * (6 rows x 16 or 32 columns in zmm registers) and the depthwise rows (16 channels per register,
+ * the channels past the last multiple of 16 under a mask). Each function carries
+ * __attribute__((target(...))), so the file builds with the project's portable flags and the
+ * code runs only after hqi_fast_isa_avx512 saw AVX-512F/BW/DQ/VL on the CPU. The other entries of
+ * the table (activations, elementwise, Winograd transforms, the 8-column GEMM) are the AVX2 ones.
+ *
+ * Every output element is summed as in the AVX2 and portable code: the seed (bias or the
+ * previous K block), then the products in k (tap) order with one FMA each; only the number of
+ * elements per register differs, so the sums are the same bits as the AVX2 code's. So are the
+ * epilogues, except sigmoid and silu, which run in registers here with their own e^x and
+ * reciprocal (within a few ulp). */
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "emulate/kernels_fast.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define HQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+
+/* The activations applied in registers: those that are a few compares and multiplies, with
+ * the same operations as act_row's vector loops (so the same bits), and sigmoid and silu
+ * (sigmoid16 below, within a few ulp of act_row's); the others go through act_row after the
+ * store. */
+static bool act_in_registers(const hqi_ref_act_t *act)
+{
+    switch (act->type) {
+    case HQ_ACT_SIGMOID:
+    case HQ_ACT_SILU:
+    case HQ_ACT_LINEAR:
+    case HQ_ACT_RELU:
+    case HQ_ACT_RELU6:
+    case HQ_ACT_LEAKY:
+    case HQ_ACT_HARDSWISH:
+    case HQ_ACT_HARDSIGMOID:
+    case HQ_ACT_CLIP:
+        return true;
+    case HQ_ACT_PRELU:
+        return act->slope_count != 1;
+    default:
+        return false;
+    }
+}
+
+/* sigmoid, 16 lanes, as the reference writes it (1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
+ * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial (as
+ * kernels_fast_avx2.c's exp_avx2) with 2^n by scalef, and the quotient by a reciprocal estimate
+ * refined by one Newton step rather than a division. About 20 operations a register instead of
+ * the AVX2 form's 35 and a division: in the epilogue of a narrow 1x1 convolution (K = 16) the
+ * activation, not the GEMM, is most of the time. Within a few ulp of the reference; NaN stays
+ * NaN. */
+HQ_AVX512 static inline __attribute__((always_inline)) __m512 sigmoid16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    /* -|x|, kept above expf's normal range (e^-87.3 ~ 1e-38: 1 + e rounds to 1 long before) */
+    const __m512 a =
+        _mm512_max_ps(_mm512_or_ps(x, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(-87.3365448f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), a);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
+    const __m512 e = _mm512_scalef_ps(p, n);
+    const __m512 d = _mm512_add_ps(one, e);
+    __m512 q = _mm512_rcp14_ps(d);
+    q = _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, _mm512_set1_ps(2.0f)));
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mul_ps(_mm512_mask_blend_ps(neg, one, e), q);
+}
+
+/* act_row's vector step for 16 lanes (mask: the lanes that exist, for the slope load). */
+HQ_AVX512 static inline __attribute__((always_inline)) __m512
+act16(const hqi_ref_act_t *act, __m512 x, const float *slope, __mmask16 lanes)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    switch (act->type) {
+    case HQ_ACT_RELU:
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, zero);
+    case HQ_ACT_RELU6: {
+        const __m512 six = _mm512_set1_ps(6.0f);
+        __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, six, _CMP_GT_OQ), x, six);
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), y, zero);
+    }
+    case HQ_ACT_LEAKY:
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ),
+                                    _mm512_mul_ps(_mm512_set1_ps(act->alpha), x), x);
+    case HQ_ACT_PRELU:
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ),
+                                    _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, slope), x), x);
+    case HQ_ACT_HARDSWISH: {
+        const __m512 six = _mm512_set1_ps(6.0f);
+        __m512 t = _mm512_add_ps(x, _mm512_set1_ps(3.0f));
+        __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), t, six);
+        r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), r, zero);
+        return _mm512_div_ps(_mm512_mul_ps(x, r), six);
+    }
+    case HQ_ACT_HARDSIGMOID: {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        __m512 y =
+            _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(act->alpha), x), _mm512_set1_ps(act->beta));
+        __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, one, _CMP_GT_OQ), y, one);
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_LT_OQ), r, zero);
+    }
+    case HQ_ACT_CLIP: {
+        const __m512 alpha = _mm512_set1_ps(act->alpha), beta = _mm512_set1_ps(act->beta);
+        __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, beta, _CMP_GT_OQ), x, beta);
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, alpha, _CMP_LT_OQ), y, alpha);
+    }
+    case HQ_ACT_SIGMOID:
+        return sigmoid16(x);
+    case HQ_ACT_SILU:
+        return _mm512_mul_ps(x, sigmoid16(x));
+    default:
+        return x;
+    }
+}
+
+/* The epilogue of one 16-column register of tile row `row`, columns off .. off+15. */
+HQ_AVX512 static inline __attribute__((always_inline)) __m512 epi16(const hqi_fast_epi_t *epi,
+                                                                    __m512 v, int row, int off)
+{
+    if (epi->add[row])
+        v = _mm512_add_ps(v, _mm512_loadu_ps(epi->add[row] + off));
+    if (epi->act->type != HQ_ACT_LINEAR)
+        v = act16(epi->act, v,
+                  epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 + off : NULL,
+                  0xffff);
+    return v;
+}
+
+/* 6 x 16: one zmm accumulator per row. */
+HQ_AVX512 static void gemm_6x16_avx512(int64_t kc, const float *const *a, const float *b,
+                                       float *const *c, const float *init,
+                                       const hqi_fast_epi_t *epi)
+{
+    __m512 c0, c1, c2, c3, c4, c5;
+    if (init) {
+        c0 = c1 = c2 = c3 = c4 = c5 = _mm512_loadu_ps(init);
+    } else {
+        c0 = _mm512_loadu_ps(c[0]);
+        c1 = _mm512_loadu_ps(c[1]);
+        c2 = _mm512_loadu_ps(c[2]);
+        c3 = _mm512_loadu_ps(c[3]);
+        c4 = _mm512_loadu_ps(c[4]);
+        c5 = _mm512_loadu_ps(c[5]);
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * 16);
+        c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), b0, c0);
+        c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), b0, c1);
+        c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), b0, c2);
+        c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), b0, c3);
+        c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), b0, c4);
+        c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c5);
+    }
+    const bool fused = epi && act_in_registers(epi->act);
+    if (fused) {
+        c0 = epi16(epi, c0, 0, 0);
+        c1 = epi16(epi, c1, 1, 0);
+        c2 = epi16(epi, c2, 2, 0);
+        c3 = epi16(epi, c3, 3, 0);
+        c4 = epi16(epi, c4, 4, 0);
+        c5 = epi16(epi, c5, 5, 0);
+    }
+    _mm512_storeu_ps(c[0], c0);
+    _mm512_storeu_ps(c[1], c1);
+    _mm512_storeu_ps(c[2], c2);
+    _mm512_storeu_ps(c[3], c3);
+    _mm512_storeu_ps(c[4], c4);
+    _mm512_storeu_ps(c[5], c5);
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, HQI_FAST_NR);
+}
+
+/* 6 x 32 over two packed panels (b: columns 0..15, b2: 16..31): 12 accumulators, two B loads
+ * and six broadcasts per k, so the two FMA ports, not the loads, set the pace. */
+HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const float *b,
+                                       const float *b2, float *const *c, const float *init,
+                                       const hqi_fast_epi_t *epi)
+{
+    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (init) {
+        c00 = c10 = c20 = c30 = c40 = c50 = _mm512_loadu_ps(init);
+        c01 = c11 = c21 = c31 = c41 = c51 = _mm512_loadu_ps(init + 16);
+    } else {
+        c00 = _mm512_loadu_ps(c[0]);
+        c01 = _mm512_loadu_ps(c[0] + 16);
+        c10 = _mm512_loadu_ps(c[1]);
+        c11 = _mm512_loadu_ps(c[1] + 16);
+        c20 = _mm512_loadu_ps(c[2]);
+        c21 = _mm512_loadu_ps(c[2] + 16);
+        c30 = _mm512_loadu_ps(c[3]);
+        c31 = _mm512_loadu_ps(c[3] + 16);
+        c40 = _mm512_loadu_ps(c[4]);
+        c41 = _mm512_loadu_ps(c[4] + 16);
+        c50 = _mm512_loadu_ps(c[5]);
+        c51 = _mm512_loadu_ps(c[5] + 16);
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * 16);
+        const __m512 b1 = _mm512_loadu_ps(b2 + k * 16);
+        __m512 av = _mm512_set1_ps(a0[k]);
+        c00 = _mm512_fmadd_ps(av, b0, c00);
+        c01 = _mm512_fmadd_ps(av, b1, c01);
+        av = _mm512_set1_ps(a1[k]);
+        c10 = _mm512_fmadd_ps(av, b0, c10);
+        c11 = _mm512_fmadd_ps(av, b1, c11);
+        av = _mm512_set1_ps(a2[k]);
+        c20 = _mm512_fmadd_ps(av, b0, c20);
+        c21 = _mm512_fmadd_ps(av, b1, c21);
+        av = _mm512_set1_ps(a3[k]);
+        c30 = _mm512_fmadd_ps(av, b0, c30);
+        c31 = _mm512_fmadd_ps(av, b1, c31);
+        av = _mm512_set1_ps(a4[k]);
+        c40 = _mm512_fmadd_ps(av, b0, c40);
+        c41 = _mm512_fmadd_ps(av, b1, c41);
+        av = _mm512_set1_ps(a5[k]);
+        c50 = _mm512_fmadd_ps(av, b0, c50);
+        c51 = _mm512_fmadd_ps(av, b1, c51);
+    }
+    const bool fused = epi && act_in_registers(epi->act);
+    if (fused) {
+        c00 = epi16(epi, c00, 0, 0);
+        c01 = epi16(epi, c01, 0, 16);
+        c10 = epi16(epi, c10, 1, 0);
+        c11 = epi16(epi, c11, 1, 16);
+        c20 = epi16(epi, c20, 2, 0);
+        c21 = epi16(epi, c21, 2, 16);
+        c30 = epi16(epi, c30, 3, 0);
+        c31 = epi16(epi, c31, 3, 16);
+        c40 = epi16(epi, c40, 4, 0);
+        c41 = epi16(epi, c41, 4, 16);
+        c50 = epi16(epi, c50, 5, 0);
+        c51 = epi16(epi, c51, 5, 16);
+    }
+    _mm512_storeu_ps(c[0], c00);
+    _mm512_storeu_ps(c[0] + 16, c01);
+    _mm512_storeu_ps(c[1], c10);
+    _mm512_storeu_ps(c[1] + 16, c11);
+    _mm512_storeu_ps(c[2], c20);
+    _mm512_storeu_ps(c[2] + 16, c21);
+    _mm512_storeu_ps(c[3], c30);
+    _mm512_storeu_ps(c[3] + 16, c31);
+    _mm512_storeu_ps(c[4], c40);
+    _mm512_storeu_ps(c[4] + 16, c41);
+    _mm512_storeu_ps(c[5], c50);
+    _mm512_storeu_ps(c[5] + 16, c51);
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
+}
+
+/* One row over N full panels: N accumulators (independent chains, so the FMAs overlap), one
+ * B load per FMA, a broadcast of a[k] shared by all. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const int N, float *c,
+              const float *init, const hqi_fast_epi_t *epi)
+{
+    __m512 acc[8];
+    for (int j = 0; j < N; j++)
+        acc[j] = _mm512_loadu_ps(init ? init + 16 * j : c + 16 * j);
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 av = _mm512_set1_ps(a[k]);
+        for (int j = 0; j < N; j++)
+            acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + j * stride + k * 16), acc[j]);
+    }
+    const bool fused = epi && act_in_registers(epi->act);
+    for (int j = 0; j < N; j++)
+        _mm512_storeu_ps(c + 16 * j, fused ? epi16(epi, acc[j], 0, 16 * j) : acc[j]);
+    if (epi && !fused)
+        hqi_fast_isa_avx2()->act_row(epi->act, c, epi->add[0], epi->channel0, 16 * (int64_t)N);
+}
+
+HQ_AVX512 static void gemm_1xn_avx512(int64_t kc, const float *a, const float *b, int64_t stride,
+                                      int n, float *c, const float *init, const hqi_fast_epi_t *epi)
+{
+    switch (n) {
+    case 8:
+        gemm_1xn_body(kc, a, b, stride, 8, c, init, epi);
+        break;
+    case 7:
+        gemm_1xn_body(kc, a, b, stride, 7, c, init, epi);
+        break;
+    case 6:
+        gemm_1xn_body(kc, a, b, stride, 6, c, init, epi);
+        break;
+    case 5:
+        gemm_1xn_body(kc, a, b, stride, 5, c, init, epi);
+        break;
+    case 4:
+        gemm_1xn_body(kc, a, b, stride, 4, c, init, epi);
+        break;
+    case 3:
+        gemm_1xn_body(kc, a, b, stride, 3, c, init, epi);
+        break;
+    case 2:
+        gemm_1xn_body(kc, a, b, stride, 2, c, init, epi);
+        break;
+    default:
+        gemm_1xn_body(kc, a, b, stride, 1, c, init, epi);
+        break;
+    }
+}
+
+/* One depthwise output register: the addend (laid out as the output), then the activation. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+dw_store(float *y, __m512 v, __mmask16 lanes, const hqi_ref_act_t *vact, const float *add,
+         const float *slope)
+{
+    if (add)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, add));
+    if (vact)
+        v = act16(vact, v, slope, lanes);
+    _mm512_mask_storeu_ps(y, lanes, v);
+}
+
+/* Depthwise rows: four output pixels x 16 channels per step (each weight load serves four
+ * FMAs), one block of 16 channels along the whole row before the next, so that the kernel rows'
+ * inputs of that block (kh x W x 64 bytes) stay in L1 while the windows slide over them, and a
+ * 3x3 kernel's nine weight registers stay loaded; any number of taps (3x3, 5x5, ...). 3x3
+ * stride 1 loads the 6 input columns of a kernel row once for its 12 FMAs. Each output element:
+ * bias, then the taps in order, one FMA each (as dw_pixel). Channels past the last multiple of 16
+ * run under a mask. */
+HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
+                                    const int64_t *offsets, int taps, const float *w,
+                                    const float *bias, float *out, const hqi_ref_act_t *act,
+                                    const float *addend)
+{
+    const bool fused = !act || act_in_registers(act);
+    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
+    const float *vadd = fused ? addend : NULL;
+    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
+    const bool dense3 = taps == 9 && step == channels && offsets[1] - offsets[0] == channels &&
+                        offsets[2] - offsets[1] == channels &&
+                        offsets[4] - offsets[3] == channels &&
+                        offsets[5] - offsets[4] == channels &&
+                        offsets[7] - offsets[6] == channels && offsets[8] - offsets[7] == channels;
+    for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        const float *slope = prelu ? vact->slope + c : NULL;
+        __m512 k3[9]; /* 3x3: the weights stay in registers over the row */
+        for (int t = 0; dense3 && t < 9; t++)
+            k3[t] = _mm512_maskz_loadu_ps(m, w + t * channels + c);
+        int64_t q = 0;
+        for (; q + 4 <= pixels; q += 4) {
+            const float *x0 = in + q * step + c;
+            __m512 a0 = seed, a1 = seed, a2 = seed, a3 = seed;
+            if (dense3) {
+                for (int t = 0; t < 9; t += 3) {
+                    const float *r = x0 + offsets[t];
+                    const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
+                    const __m512 v0 = _mm512_maskz_loadu_ps(m, r);
+                    const __m512 v1 = _mm512_maskz_loadu_ps(m, r + channels);
+                    const __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * channels);
+                    const __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * channels);
+                    const __m512 v4 = _mm512_maskz_loadu_ps(m, r + 4 * channels);
+                    const __m512 v5 = _mm512_maskz_loadu_ps(m, r + 5 * channels);
+                    a0 = _mm512_fmadd_ps(v2, k2,
+                                         _mm512_fmadd_ps(v1, k1, _mm512_fmadd_ps(v0, k0, a0)));
+                    a1 = _mm512_fmadd_ps(v3, k2,
+                                         _mm512_fmadd_ps(v2, k1, _mm512_fmadd_ps(v1, k0, a1)));
+                    a2 = _mm512_fmadd_ps(v4, k2,
+                                         _mm512_fmadd_ps(v3, k1, _mm512_fmadd_ps(v2, k0, a2)));
+                    a3 = _mm512_fmadd_ps(v5, k2,
+                                         _mm512_fmadd_ps(v4, k1, _mm512_fmadd_ps(v3, k0, a3)));
+                }
+            } else {
+                const float *x1 = x0 + step, *x2 = x1 + step, *x3 = x2 + step;
+                for (int t = 0; t < taps; t++) {
+                    const int64_t o = offsets[t];
+                    const __m512 k = _mm512_maskz_loadu_ps(m, w + t * channels + c);
+                    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + o), k, a0);
+                    a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x1 + o), k, a1);
+                    a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x2 + o), k, a2);
+                    a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x3 + o), k, a3);
+                }
+            }
+            float *y = out + q * channels + c;
+            const float *add = vadd ? vadd + q * channels + c : NULL;
+            dw_store(y, a0, m, vact, add, slope);
+            dw_store(y + channels, a1, m, vact, add ? add + channels : NULL, slope);
+            dw_store(y + 2 * channels, a2, m, vact, add ? add + 2 * channels : NULL, slope);
+            dw_store(y + 3 * channels, a3, m, vact, add ? add + 3 * channels : NULL, slope);
+        }
+        for (; q < pixels; q++) {
+            const float *base = in + q * step + c;
+            __m512 a0 = seed;
+            for (int t = 0; t < taps; t++)
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, base + offsets[t]),
+                                     _mm512_maskz_loadu_ps(m, w + t * channels + c), a0);
+            dw_store(out + q * channels + c, a0, m, vact, vadd ? vadd + q * channels + c : NULL,
+                     slope);
+        }
+    }
+    if (act && !fused) {
+        const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+        for (int64_t q = 0; q < pixels; q++)
+            avx2->act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0,
+                          channels);
+    }
+}
+
+/* Row sums of the global average pool: 64 channels (four registers) at a time, every pixel
+ * added in order; the last registers under a mask. */
+HQ_AVX512 static void sum_pixels_avx512(const float *x, int64_t pixels, int64_t stride,
+                                        int64_t width, float *row)
+{
+    for (int64_t k = 0; k < width; k += 64) {
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) {
+            const int64_t left = width - k - 16 * j;
+            m[j] = left >= 16 ? (__mmask16)0xffff
+                   : left > 0 ? (__mmask16)((1u << left) - 1)
+                              : (__mmask16)0;
+        }
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        const float *p = x + k;
+        for (int64_t q = 0; q < pixels; q++, p += stride) {
+            s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m[0], p));
+            s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m[1], p + 16));
+            s2 = _mm512_add_ps(s2, _mm512_maskz_loadu_ps(m[2], p + 32));
+            s3 = _mm512_add_ps(s3, _mm512_maskz_loadu_ps(m[3], p + 48));
+        }
+        _mm512_mask_storeu_ps(row + k, m[0], s0);
+        _mm512_mask_storeu_ps(row + k + 16, m[1], s1);
+        _mm512_mask_storeu_ps(row + k + 32, m[2], s2);
+        _mm512_mask_storeu_ps(row + k + 48, m[3], s3);
+    }
+}
+
+/* Depthwise, one output pixel (the border pixels): 16 channels per register, a masked tail. */
+HQ_AVX512 static void dw_pixel_avx512(int64_t channels, int taps, const float *const *in,
+                                      const float *const *w, const float *bias, float *out)
+{
+    for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        __m512 acc = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        for (int t = 0; t < taps; t++)
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, in[t] + c),
+                                  _mm512_maskz_loadu_ps(m, w[t] + c), acc);
+        _mm512_mask_storeu_ps(out + c, m, acc);
+    }
+}
+
+static hqi_fast_isa_t isa_avx512;
+static pthread_once_t isa_avx512_once = PTHREAD_ONCE_INIT;
+
+/* The AVX2 table with the AVX-512 entries over it (filled once). */
+static void fill_avx512(void)
+{
+    isa_avx512 = *hqi_fast_isa_avx2();
+    isa_avx512.name = "avx512";
+    isa_avx512.gemm_6x16 = gemm_6x16_avx512;
+    isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_1xn = gemm_1xn_avx512;
+    isa_avx512.dw_row = dw_row_avx512;
+    isa_avx512.dw_pixel = dw_pixel_avx512;
+    isa_avx512.sum_pixels = sum_pixels_avx512;
+}
+
+const hqi_fast_isa_t *hqi_fast_isa_avx512(void)
+{
+    __builtin_cpu_init();
+    if (!hqi_fast_isa_avx2() || !__builtin_cpu_supports("avx512f") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return NULL;
+    pthread_once(&isa_avx512_once, fill_avx512);
+    return &isa_avx512;
+}
+
+#else
+
+const hqi_fast_isa_t *hqi_fast_isa_avx512(void)
+{
+    return NULL;
+}
+
+#endif
