@@ -193,6 +193,25 @@ static void assert_close(const float *got, const float *want, int64_t n, double 
 
 /* ---- equalization ------------------------------------------------------------------------- */
 
+/* in -> conv1 (3x3, 8 channels) -> conv2 (3x3, 6 channels) -> out, both linear, weights drawn
+ * from the two seeds. */
+static hq_graph_t *two_convs_graph(hq_npz_t **params, uint32_t seed1, uint32_t seed2)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", 6, 6, 3);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_LINEAR);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, 3, 8, 6, 1, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
+    test_finalize(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    conv_params(*params, g, c1, seed1, NULL);
+    conv_params(*params, g, c2, seed2, NULL);
+    return g;
+}
+
 /* in -> conv1 (relu) -> conv2 (relu) -> act(relu) -> dw3 -> out, conv1's channels unbalanced. */
 static hq_graph_t *chain_graph(hq_npz_t **params)
 {
@@ -989,19 +1008,8 @@ static double bias_step(hq_archive_t *a, const char *name, int64_t c)
 static void iterative_bias_correction_zeroes_the_mean_error_of_each_channel(void **state)
 {
     (void)state;
-    hq_graph_t *g = NULL;
-    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = test_add_input(g, "input_layer1", 6, 6, 3);
-    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
-    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_LINEAR);
-    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
-    test_set_conv(g, c2, 3, 8, 6, 1, HQ_ACT_LINEAR);
-    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
-    test_finalize(g);
     hq_npz_t *params = NULL;
-    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
-    conv_params(params, g, c1, 51, NULL);
-    conv_params(params, g, c2, 61, NULL);
+    hq_graph_t *g = two_convs_graph(&params, 51, 61);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 24, 6, 6, 3, 0.0f, 2.0f, 71, &x);
     const char *common = "quantization_param({conv*}, precision_mode=a8_w4)\n"
@@ -1209,19 +1217,8 @@ static double sqnr_of(const float *ref, const float *got, int64_t n)
 static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
 {
     (void)state;
-    hq_graph_t *g = NULL;
-    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = test_add_input(g, "input_layer1", 6, 6, 3);
-    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
-    test_set_conv(g, c1, 3, 3, 8, 1, HQ_ACT_LINEAR);
-    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
-    test_set_conv(g, c2, 3, 8, 6, 1, HQ_ACT_LINEAR);
-    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
-    test_finalize(g);
     hq_npz_t *params = NULL;
-    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
-    conv_params(params, g, c1, 81, NULL);
-    conv_params(params, g, c2, 91, NULL);
+    hq_graph_t *g = two_convs_graph(&params, 81, 91);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 24, 6, 6, 3, 0.0f, 2.0f, 101, &x);
     const char *modes[2] = {"disabled", "enabled"};
