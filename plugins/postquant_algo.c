@@ -10,8 +10,8 @@
  * yes/no group, default yes). Explicit 1-4: an info that no level does more in hq. Implicit level
  * with features configured by hand: the
  * original's "non-default config" info. Beyond it: bias correction switched off by the script is
- * a warning with the line that enables it; finetune/adaround requested is an info saying hq does
- * not apply them. The original indexed its feature table by name and crashed when the one feature
+ * a warning with the line that enables it; finetune requested is an info saying hq does not
+ * apply it (adaround it does). The original indexed its feature table by name and crashed when the one feature
  * enabled was not bias_correction; here any combination of commands, values of any kind or none at
  * all, is read without failing. */
 #include "../inspectors/inspector_util.h"
@@ -70,7 +70,7 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                   p >= 0   ? " (model script)"
                   : k == 0 ? " (optimization level)"
                            : "");
-        if (on && k > 0)
+        if (on && k == 1) /* adaround runs in hq (docs/quantizer.md); finetune does not */
             insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0,
                       "%s is requested, but hq does not train during quantization: the line is "
                       "kept in the script and not applied (docs/quantizer.md)",

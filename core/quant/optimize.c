@@ -27,6 +27,7 @@
 #include "graph/hw_arch.h"
 #include "graph/layer_types.h"
 #include "numerics/lower.h"
+#include "quant/adaround.h"
 #include "quant/calibrate.h"
 #include "quant/compression.h"
 #include "quant/equalize.h"
@@ -221,15 +222,19 @@ static hq_status_t run_equalization(run_t *r, int64_t images, char *detail, size
                                     hq_error_t *err);
 static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, size_t size,
                                        hq_error_t *err);
+static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t size,
+                                hq_error_t *err);
 
 /* The levels as Hailo documents them: 0 equalization; 1 + iterative bias correction; 2 (the
  * default) + finetune on 1024 images; 3 + AdaRound on 256 images; 4 AdaRound on 1024 images.
- * Algorithms that change weights run before bias correction, which corrects what they leave. */
+ * Finetune would run before bias correction, which corrects what it leaves. AdaRound runs after
+ * it: the analytic form rebuilds the integer kernels from the float ones, and AdaRound keeps
+ * either form's correction valid (adaround.h). */
 static const algorithm_t algorithms[] = {
     {HQI_ALGORITHM_EQUALIZATION, 0, {0, 0, 0, 0, 0}, false, run_equalization},
     {HQI_ALGORITHM_FINETUNE, 2, {0, 0, 1024, 1024, 1024}, true, NULL},
-    {HQI_ALGORITHM_ADAROUND, 3, {0, 0, 0, 256, 1024}, true, NULL},
     {HQI_ALGORITHM_BIAS_CORRECTION, 1, {0, 0, 0, 0, 0}, true, run_bias_correction},
+    {HQI_ALGORITHM_ADAROUND, 3, {0, 0, 0, 256, 1024}, true, run_adaround},
 };
 
 /* Whether row `a` runs, and why, into `why`. */
@@ -404,6 +409,46 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
     }
     snprintf(detail, size, "%s, %d layer(s) corrected",
              r->bias_mode == HQI_BIAS_ITERATIVE ? "iterative" : "analytic", r->corrected);
+    return st;
+}
+
+/* Learned rounding of the integer weights on `images` samples (the script's dataset_size, else
+ * the level's, else the calibration set), after bias correction when it ran. */
+static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t size,
+                                hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    if (!quantized_emulation(r)) {
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "adaround: the layers' inputs come from the quantized network, which cannot be "
+                 "emulated (%s): the weights keep round-to-nearest",
+                 r->no_emulation.message);
+        snprintf(detail, size, "nothing trained");
+        return HQ_OK;
+    }
+    hqi_adaround_config_t cfg = w->cfg.adaround;
+    int64_t wanted = cfg.dataset_size > 0 ? cfg.dataset_size : images > 0 ? images : r->calibset;
+    cfg.dataset_size = hqi_holdout_images(&r->holdout, wanted);
+    if (cfg.dataset_size < wanted && w->cfg.adaround.dataset_size > 0)
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "adaround: dataset_size %lld, but the dataset has %lld sample(s) besides the "
+                 "held-back ones: training on those",
+                 (long long)wanted, (long long)cfg.dataset_size);
+    char why[160];
+    const algorithm_t *bc = &algorithms[2];
+    hqi_adaround_bias_t bias = !algorithm_decided(r, bc, why, sizeof why) ? HQI_ADAROUND_BIAS_NONE
+                               : r->bias_mode == HQI_BIAS_ITERATIVE ? HQI_ADAROUND_BIAS_ITERATIVE
+                                                                    : HQI_ADAROUND_BIAS_ANALYTIC;
+    hqi_adaround_data_t data = {r->calib, r->names_ok ? r->input_names : NULL, r->cal,
+                                r->calibset, r->batch};
+    hqi_adaround_report_t rep = {0};
+    hq_status_t st = hqi_adaround_run(w->graph, w->fpo, r->dec, r->q, &cfg, bias, &data,
+                                      r->options->threads, &w->log, &rep, err);
+    snprintf(detail, size,
+             "%d layer(s) on %lld sample(s), reconstruction error %.4g -> %.4g, %lld channel(s) "
+             "kept nearest",
+             rep.layers, (long long)rep.samples, rep.error_nearest, rep.error_adaround,
+             (long long)rep.kept_nearest);
     return st;
 }
 

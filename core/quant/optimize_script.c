@@ -29,6 +29,7 @@ void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg)
     for (int a = 0; a < HQI_ALGORITHM_COUNT; a++)
         cfg->policy[a] = -1;
     cfg->bias_mode = -1;
+    hqi_adaround_defaults(&cfg->adaround);
 }
 
 const char *const hqi_algorithm_names[HQI_ALGORITHM_COUNT] = {
@@ -515,6 +516,62 @@ static hq_status_t read_int_key(hqi_optimize_work_t *o, const hq_command_t *c, c
     return HQ_OK;
 }
 
+/* A number key in [lo, hi] (lo excluded when lo_open). */
+static hq_status_t read_real_key(hqi_optimize_work_t *o, const hq_command_t *c, const char *key,
+                                 double lo, double hi, bool lo_open, double *out, hq_error_t *err)
+{
+    const hq_value_t *v = hq_command_kwarg(c, key);
+    double d;
+    if (!v)
+        return HQ_OK;
+    if (!value_number(v, &d) || !(lo_open ? d > lo : d >= lo) || !(d <= hi))
+        return script_error(o, c, err, "%s must be a number %s %g and at most %g", key,
+                            lo_open ? "above" : "from", lo, hi);
+    *out = d;
+    return HQ_OK;
+}
+
+/* post_quantization_optimization(adaround, policy=, dataset_size=, epochs=, batch_size=,
+ * learning_rate=, warmup=, b_range=[start, end], mode=train_4bit|train_all, weight=). */
+static hq_status_t read_adaround(hqi_optimize_work_t *o, const hq_command_t *c, hq_error_t *err)
+{
+    hqi_adaround_config_t *a = &o->cfg.adaround;
+    hq_status_t st = read_policy(o, c, &o->cfg.policy[HQI_ALGORITHM_ADAROUND], err);
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "dataset_size", 1, INT64_C(1) << 40, &a->dataset_size, err);
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "epochs", 1, 100000, &a->epochs, err);
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "batch_size", 1, 1 << 20, &a->batch_size, err);
+    if (st == HQ_OK)
+        st = read_real_key(o, c, "learning_rate", 0, 10, true, &a->learning_rate, err);
+    if (st == HQ_OK)
+        st = read_real_key(o, c, "warmup", 0, 0.99, false, &a->warmup, err);
+    if (st == HQ_OK)
+        st = read_real_key(o, c, "weight", 0, 1e6, false, &a->weight, err);
+    const hq_value_t *range = hq_command_kwarg(c, "b_range");
+    double b0, b1;
+    if (st == HQ_OK && range) {
+        if (!value_pair(range, &b0, &b1) || !(b1 >= 1) || !(b0 >= b1) || !(b0 <= 1000))
+            st = script_error(o, c, err,
+                              "b_range must be [start, end] with 1000 >= start >= end >= 1");
+        else
+            a->beta_start = b0, a->beta_end = b1;
+    }
+    const hq_value_t *mode = hq_command_kwarg(c, "mode");
+    if (st == HQ_OK && mode && !value_word(mode, "train_4bit") && !value_word(mode, "train_all"))
+        st = script_error(o, c, err, "mode must be train_4bit or train_all");
+    if (st == HQ_OK && mode)
+        a->train_all = value_word(mode, "train_all");
+    static const char *const known[] = {"policy",        "dataset_size", "epochs",
+                                        "batch_size",    "learning_rate", "warmup",
+                                        "weight",        "b_range",       "mode",
+                                        NULL};
+    if (st == HQ_OK)
+        unknown_keys(o, c, known);
+    return st;
+}
+
 static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c, bool *handled,
                                   hq_error_t *err)
 {
@@ -566,12 +623,13 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
         static const char *const known[] = {"policy", "mode", NULL};
         unknown_keys(o, c, known);
     } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
-               (value_word(first, "finetune") || value_word(first, "adaround"))) {
+               value_word(first, "adaround")) {
+        st = read_adaround(o, c, err);
+    } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
+               value_word(first, "finetune")) {
         /* not in hq: the policy decides whether the level table says it was asked for; the
            command stays "not applied" (handled is false) */
-        hqi_algorithm_t a =
-            value_word(first, "finetune") ? HQI_ALGORITHM_FINETUNE : HQI_ALGORITHM_ADAROUND;
-        st = read_policy(o, c, &cfg->policy[a], err);
+        st = read_policy(o, c, &cfg->policy[HQI_ALGORITHM_FINETUNE], err);
         *handled = false;
     } else {
         *handled = false;

@@ -6,9 +6,9 @@
 # inputs (the emulation with HQ_EMULATE_KERNELS=reference, i.e. the scalar reference kernels;
 # the default emulation, whose conv/dense layers run the runtime's fast kernels, is compared too,
 # as "emufast"). Models: the conv fixture; the sample model with its model script (and with
-# iterative bias correction); small_cnn with the
-# optimize test's precision script (a16_w16, a16_w16_a8, a8_w8_a16 layers) and with 4-bit
-# compression; the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
+# iterative bias correction); small_cnn with the optimize test's precision script (a16_w16,
+# a16_w16_a8, a8_w8_a16 layers), with 4-bit compression, and with 4-bit compression and AdaRound;
+# the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
 # activations, two outputs, concat heads); and every ONNX pattern case that quantizes (a case that
 # `hq emulate --target quantized` refuses must be refused by `hq compile` too). The test also
 # checks that the models compared cover a8_w8, a16_w16 and 4-bit-weight layers.
@@ -74,6 +74,12 @@ quantize small_mixed "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_c
     "$tmp/small_in.npy" "$tmp/mixed.alls"
 quantize small_w4 "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
     "$tmp/small_in.npy" "$tmp/w4.alls"
+# ... and with AdaRound on every weighted layer (only the integer kernels and biases change)
+cat "$tmp/w4.alls" >"$tmp/w4_adaround.alls"
+echo 'post_quantization_optimization(adaround, policy=enabled, mode=train_all, epochs=4)' \
+    >>"$tmp/w4_adaround.alls"
+quantize small_w4_adaround "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
+    "$tmp/small_in.npy" "$tmp/w4_adaround.alls"
 
 # the inspector fixtures, with the scripts their tests quantize them with
 ins="$src/tests/fixtures/inspectors/data"

@@ -1,0 +1,852 @@
+/* adaround.c — post_quantization_optimization(adaround): learned rounding of the integer weights
+ * (Nagel et al., "Up or Down? Adaptive Rounding for Post-Training Quantization", 2020).
+ *
+ * Round-to-nearest minimises each weight's own error; what matters is the error of the layer's
+ * output. For every trained layer each weight w (per output channel scale s, clipped as the
+ * builder clips it) gets a rounding variable V and the soft weight s * (floor(w / s) + h(V)),
+ * h(V) = clip(sigmoid(V) * (zeta - gamma) + gamma, 0, 1), zeta = 1.1, gamma = -0.1, V starting
+ * where h equals the fractional part (so training starts from the float kernel). Adam minimises,
+ * per output channel,
+ *     mean over sampled positions of (soft output - float output)^2 / unit
+ *       + lambda * sum over the channel's weights of (1 - |2h - 1|^beta),
+ * unit being the same mean for round-to-nearest's kernel divided by the channel's weight count,
+ * with the regulariser off for the warm-up share of the steps and beta annealed linearly from
+ * b_range[0] to b_range[1] after it, which pushes every h to 0 or 1. The weight then becomes
+ * floor(w / s) + (h >= 0.5): it moves at most one step from floor, and only kernel:0 (and, after
+ * a bias correction, bias:0) of the integer params change, so the emulator, the compiler and the
+ * runtime keep computing the same integers from them.
+ *
+ * The outputs compared are pre-activation (the accumulator before bias, addend and fused
+ * activation; the bias is the same on both sides): that loss is the same quadratic for every
+ * activation, including the lookup-table ones, and a conv's elementwise addend lies outside the
+ * weights' reach. Both sides read the same input: the layer's input as the quantized network
+ * computes it (dequantized codes), with every earlier trained layer already hard rounded, so a
+ * layer learns to fit the kernel to the inputs it will really see.
+ *
+ * The quantized network runs once, layer by layer in topological order over all the samples at
+ * once (the codes of every tensor still to be read are kept): a trained layer draws its patches
+ * from its input's codes, is trained and hard rounded, and only then runs, so every later layer
+ * reads what the final network computes. Of each sample,
+ * `positions` output positions are drawn (without repetition, a fixed seed per layer and sample)
+ * and their input patches kept. Output channels are independent problems: each thread trains
+ * blocks of up to 8 channels of one group with its own Adam state, so the result does not depend
+ * on the thread count. A channel whose learned rounding does not lower its error on the sampled
+ * patches keeps round-to-nearest. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "emulate/qemulator.h"
+#include "quant/adaround.h"
+#include "quant/calibrate.h"
+#include "quant/optimize_bias.h"
+#include "runtime/hqrt_numerics.h"
+#include "util/threadpool.h"
+#include "util/util.h"
+
+#define ZETA 1.1
+#define GAMMA (-0.1)
+#define BLOCK 8                   /* output channels one task trains together */
+#define EMULATE_BATCH 8           /* samples per dataset read and per dequantized chunk */
+#define PATCH_BUDGET (256u << 20) /* bytes of input patches kept for one layer */
+
+static const char where[] = "adaround";
+
+void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dataset_size = 0;
+    cfg->epochs = 320;
+    cfg->batch_size = 8;
+    cfg->learning_rate = 0.01;
+    cfg->warmup = 0.2;
+    cfg->beta_start = 20.0;
+    cfg->beta_end = 2.0;
+    cfg->weight = 16.0;
+    cfg->positions = 64;
+    /* a measurement knob (docs/quantizer.md): the positions drawn per sample, 0 for all */
+    const char *env = getenv("HQ_ADAROUND_POSITIONS");
+    char *end = NULL;
+    long long v = env ? strtoll(env, &end, 10) : -1;
+    if (env && end && *end == '\0' && v >= 0)
+        cfg->positions = v;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* ---- one layer ------------------------------------------------------------------------------- */
+
+/* A layer being trained: its geometry, its sampled input patches and its params. */
+typedef struct job {
+    int layer;
+    const hq_layer_t *l;
+    int weight_bits;
+    bool dense;
+    int64_t groups, cin_pg, taps, kpg; /* kpg = taps * cin_pg: one patch of one group */
+    int64_t cout, cout_pg;
+    int64_t out_h, out_w;           /* conv-like: output extent; dense: positions = out_h */
+    int64_t in_h, in_w, in_c;       /* conv-like input extent; dense: in_c = kernel_in */
+    int64_t positions;              /* output positions per sample (out_h * out_w, dense: rows) */
+    int64_t per_sample;             /* positions drawn per sample */
+    int64_t samples, rows;          /* rows = samples * per_sample */
+    int64_t collected;              /* samples whose patches the emulator's tap delivered */
+    float *patches;                 /* [groups][rows][kpg] */
+    int64_t *pick;                  /* [positions] scratch of the draw */
+    const float *w_float;           /* fpo kernel [kpg * cout] in kernel order */
+    void *w_int;                    /* q kernel:0, int8 or int16, rewritten in place */
+    const float *w_scale;           /* q kernel_scale:0 [cout] */
+    int64_t *bias;                  /* q bias:0 [cout] or NULL */
+    double s_in;                    /* the input's activation scale */
+    const hqi_layer_quant_t *dec;
+    /* results per output channel */
+    double *err_nearest, *err_learned, *mean_change; /* [cout] */
+    unsigned char *keep_nearest;                     /* [cout] */
+} job_t;
+
+static void job_free(job_t *j)
+{
+    free(j->patches);
+    free(j->pick);
+    free(j->err_nearest);
+    free(j->err_learned);
+    free(j->mean_change);
+    free(j->keep_nearest);
+    memset(j, 0, sizeof *j);
+}
+
+/* Whether layer i is trained, and its geometry; false (nothing allocated) for a layer that is
+ * not, or whose params do not have the shapes the builder writes. */
+static bool job_init(job_t *j, const hq_graph_t *graph, const hq_npz_t *fpo, const hq_npz_t *q,
+                     const hqi_layer_quant_t *dec, int i, const hqi_adaround_config_t *cfg)
+{
+    const hq_layer_t *l = hq_graph_layer(graph, i);
+    memset(j, 0, sizeof *j);
+    if (l->type != HQ_LAYER_CONV && l->type != HQ_LAYER_DW && l->type != HQ_LAYER_DECONV &&
+        l->type != HQ_LAYER_DENSE)
+        return false;
+    int wb = dec[i].weight_bits;
+    if ((wb != 4 && wb != 8 && wb != 16) || (!cfg->train_all && wb != 4) || l->input_count < 1)
+        return false;
+    const hq_layer_params_t *p = &l->params;
+    const hq_tensor_t *wf = hqi_param(fpo, l, "kernel:0");
+    const hq_tensor_t *wq = hqi_param(q, l, "kernel:0");
+    const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
+    const hq_tensor_t *bq = hqi_param(q, l, "bias:0");
+    j->cout = p->kernel_out;
+    j->cin_pg = p->kernel_in;
+    if (!wf || !wq || !ks || wf->dtype != HQ_DTYPE_FLOAT32 || ks->dtype != HQ_DTYPE_FLOAT32 ||
+        wq->dtype != (wb == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || j->cout < 1 ||
+        j->cin_pg < 1 || hq_tensor_count(ks) != j->cout ||
+        hq_tensor_count(wq) != hq_tensor_count(wf) ||
+        (bq && (bq->dtype != HQ_DTYPE_INT64 || hq_tensor_count(bq) != j->cout)))
+        return false;
+    hq_shape_t in = l->input_shapes[0];
+    j->dense = l->type == HQ_LAYER_DENSE;
+    if (j->dense) {
+        int64_t per = 1;
+        for (int d = 1; d < in.ndim; d++)
+            per *= in.dims[d];
+        if (per % j->cin_pg)
+            return false;
+        j->groups = 1;
+        j->taps = 1;
+        j->in_c = j->cin_pg;
+        j->out_h = per / j->cin_pg;
+        j->out_w = 1;
+    } else {
+        if (in.ndim != 4 || l->output_shape.ndim != 4 || in.dims[3] % j->cin_pg)
+            return false;
+        j->in_h = in.dims[1];
+        j->in_w = in.dims[2];
+        j->in_c = in.dims[3];
+        j->out_h = l->output_shape.dims[1];
+        j->out_w = l->output_shape.dims[2];
+        j->groups = j->in_c / j->cin_pg;
+        j->taps = (int64_t)p->kernel_h * p->kernel_w;
+    }
+    j->kpg = j->taps * j->cin_pg;
+    if (j->groups < 1 || j->cout % j->groups || hq_tensor_count(wf) != j->kpg * j->cout ||
+        j->out_h < 1 || j->out_w < 1)
+        return false;
+    j->cout_pg = j->cout / j->groups;
+    j->layer = i;
+    j->l = l;
+    j->weight_bits = wb;
+    j->dec = &dec[i];
+    j->w_float = wf->data;
+    j->w_int = wq->data;
+    j->w_scale = ks->data;
+    j->bias = bq ? bq->data : NULL;
+    j->positions = j->out_h * j->out_w;
+    return true;
+}
+
+/* Allocates the patches of `samples` samples with at most `positions` drawn per sample (fewer
+ * when the layer's patches would pass PATCH_BUDGET). */
+static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_error_t *err)
+{
+    int64_t per = positions > 0 && positions < j->positions ? positions : j->positions;
+    double bytes_per = (double)samples * (double)j->groups * (double)j->kpg * sizeof(float);
+    if (bytes_per * (double)per > (double)PATCH_BUDGET)
+        per = (int64_t)((double)PATCH_BUDGET / bytes_per);
+    if (per < 1)
+        per = 1;
+    j->per_sample = per;
+    j->samples = samples;
+    j->rows = samples * per;
+    size_t bytes = 0;
+    if (!hqi_mul_size((size_t)(j->rows * j->groups), (size_t)j->kpg * sizeof(float), &bytes) ||
+        !(j->patches = malloc(bytes ? bytes : 1)) ||
+        !(j->pick = malloc(sizeof *j->pick * (size_t)j->positions)) ||
+        !(j->err_nearest = calloc((size_t)j->cout, sizeof(double))) ||
+        !(j->err_learned = calloc((size_t)j->cout, sizeof(double))) ||
+        !(j->mean_change = calloc((size_t)j->cout, sizeof(double))) ||
+        !(j->keep_nearest = calloc((size_t)j->cout, 1)))
+        return hqi_nomem(err, where);
+    return HQ_OK;
+}
+
+/* The input index a conv or deconv tap reads for output row/column `o` (-1: padding). */
+static int64_t source_index(const job_t *j, bool rows, int64_t o, int64_t k)
+{
+    const hq_layer_params_t *p = &j->l->params;
+    int stride = rows ? p->stride_h : p->stride_w;
+    int dilation = rows ? p->dilation_h : p->dilation_w;
+    int pad = rows ? p->pads[0] : p->pads[1];
+    int64_t extent = rows ? j->in_h : j->in_w;
+    stride = stride < 1 ? 1 : stride;
+    dilation = dilation < 1 ? 1 : dilation;
+    if (j->l->type != HQ_LAYER_DECONV) {
+        int64_t s = o * stride - pad + k * dilation;
+        return s >= 0 && s < extent ? s : -1;
+    }
+    /* a transposed conv: input s reaches output o through tap k when o + pad = s*stride + k*dil */
+    int64_t t = o + pad - k * dilation;
+    if (t < 0 || t % stride)
+        return -1;
+    return t / stride < extent ? t / stride : -1;
+}
+
+/* Copies the drawn patches of `count` samples (global index first ...) of the layer's input. */
+static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
+{
+    int64_t per_in = j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c;
+    for (int64_t n = 0; n < count && first + n < j->samples; n++) {
+        const float *xs = x + n * per_in;
+        int64_t sample = first + n;
+        uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)sample;
+        for (int64_t t = 0; t < j->positions; t++)
+            j->pick[t] = t;
+        /* the first per_sample entries of a partial Fisher-Yates shuffle, in ascending order so
+         * that neighbouring rows read neighbouring memory */
+        if (j->per_sample < j->positions) {
+            for (int64_t t = 0; t < j->per_sample; t++) {
+                int64_t u = t + (int64_t)(splitmix64(&seed) % (uint64_t)(j->positions - t));
+                int64_t tmp = j->pick[t];
+                j->pick[t] = j->pick[u];
+                j->pick[u] = tmp;
+            }
+            for (int64_t a = 1; a < j->per_sample; a++)
+                for (int64_t b = a; b > 0 && j->pick[b - 1] > j->pick[b]; b--) {
+                    int64_t tmp = j->pick[b];
+                    j->pick[b] = j->pick[b - 1];
+                    j->pick[b - 1] = tmp;
+                }
+        }
+        j->collected++;
+        for (int64_t t = 0; t < j->per_sample; t++) {
+            int64_t row = sample * j->per_sample + t, pos = j->pick[t];
+            if (j->dense) {
+                memcpy(j->patches + row * j->kpg, xs + pos * j->cin_pg,
+                       sizeof(float) * (size_t)j->cin_pg);
+                continue;
+            }
+            int64_t oy = pos / j->out_w, ox = pos % j->out_w;
+            for (int64_t g = 0; g < j->groups; g++) {
+                float *dst = j->patches + (g * j->rows + row) * j->kpg;
+                for (int64_t ky = 0; ky < j->l->params.kernel_h; ky++) {
+                    int64_t iy = source_index(j, true, oy, ky);
+                    for (int64_t kx = 0; kx < j->l->params.kernel_w; kx++) {
+                        int64_t ix = source_index(j, false, ox, kx);
+                        float *d = dst + (ky * j->l->params.kernel_w + kx) * j->cin_pg;
+                        if (iy < 0 || ix < 0)
+                            memset(d, 0, sizeof(float) * (size_t)j->cin_pg);
+                        else
+                            memcpy(d, xs + (iy * j->in_w + ix) * j->in_c + g * j->cin_pg,
+                                   sizeof(float) * (size_t)j->cin_pg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+
+/* What every task of one layer shares. */
+typedef struct train {
+    job_t *job;
+    const hqi_adaround_config_t *cfg;
+    int64_t blocks_per_group;
+    int64_t steps, warmup_steps, rows_per_step;
+    float **scratch; /* per thread */
+} train_t;
+
+/* Floats of scratch one task needs: V, Adam m and v, base, fixed, soft weights, gradient
+ * (kpg x BLOCK each), the float kernel's outputs of every row and room for the integer one's
+ * (rows x BLOCK each). */
+static size_t scratch_floats(const job_t *j)
+{
+    return (size_t)j->kpg * BLOCK * 7 + (size_t)j->rows * BLOCK * 2;
+}
+
+static double rectified_sigmoid(double v, double *slope)
+{
+    double s = 1.0 / (1.0 + exp(-v));
+    double h = s * (ZETA - GAMMA) + GAMMA;
+    *slope = h > 0.0 && h < 1.0 ? s * (1.0 - s) * (ZETA - GAMMA) : 0.0;
+    return h < 0.0 ? 0.0 : h > 1.0 ? 1.0 : h;
+}
+
+static int32_t int_weight(const job_t *j, int64_t index)
+{
+    return j->weight_bits == 16 ? ((const int16_t *)j->w_int)[index]
+                                : ((const int8_t *)j->w_int)[index];
+}
+
+/* The hot loops, compiled for AVX2 too (picked at load time where the CPU has it). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT
+#endif
+
+/* out[r] = x[r] . w for rows [0, rows), out [rows x BLOCK]. */
+HOT static void output_rows(const float *x, int64_t rows, int64_t K, const float *w, float *out)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * K;
+        float z[BLOCK] = {0};
+        for (int64_t k = 0; k < K; k++)
+            for (int c = 0; c < BLOCK; c++)
+                z[c] += xr[k] * w[k * BLOCK + c];
+        memcpy(out + r * BLOCK, z, sizeof z);
+    }
+}
+
+/* grad += sum over rows [r0, r1) of x[r]^T (x[r] . w - target[r]): half the squared error's
+ * gradient. */
+HOT static void gradient_rows(const float *x, const float *target, int64_t r0, int64_t r1,
+                              int64_t K, const float *w, float *grad)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * K;
+        float z[BLOCK] = {0};
+        for (int64_t k = 0; k < K; k++)
+            for (int c = 0; c < BLOCK; c++)
+                z[c] += xr[k] * w[k * BLOCK + c];
+        for (int c = 0; c < BLOCK; c++)
+            z[c] -= target[r * BLOCK + c];
+        for (int64_t k = 0; k < K; k++)
+            for (int c = 0; c < BLOCK; c++)
+                grad[k * BLOCK + c] += xr[k] * z[c];
+    }
+}
+
+/* Sum over every row of the squared error of x . w against target, per channel (scratch: rows x
+ * BLOCK floats). */
+static void block_error(const job_t *j, const float *x, int64_t nb, const float *w,
+                        const float *target, float *scratch, double *err)
+{
+    output_rows(x, j->rows, j->kpg, w, scratch);
+    for (int64_t c = 0; c < nb; c++) {
+        err[c] = 0;
+        for (int64_t r = 0; r < j->rows; r++) {
+            double e = (double)scratch[r * BLOCK + c] - (double)target[r * BLOCK + c];
+            err[c] += e * e;
+        }
+    }
+}
+
+static void train_block(void *context, int64_t task, int thread)
+{
+    train_t *t = context;
+    job_t *j = t->job;
+    const hqi_adaround_config_t *cfg = t->cfg;
+    const int64_t g = task / t->blocks_per_group;
+    const int64_t o0 = g * j->cout_pg + (task % t->blocks_per_group) * BLOCK;
+    const int64_t nb = j->cout_pg - (o0 - g * j->cout_pg) < BLOCK ? j->cout_pg - (o0 - g * j->cout_pg)
+                                                                   : BLOCK;
+    const int64_t K = j->kpg, cout = j->cout;
+    const float *x = j->patches + g * j->rows * K;
+    float *v = t->scratch[thread], *m = v + K * BLOCK, *s2 = m + K * BLOCK, *base = s2 + K * BLOCK,
+          *fixed = base + K * BLOCK, *w = fixed + K * BLOCK, *grad = w + K * BLOCK,
+          *zf = grad + K * BLOCK, *zq = zf + j->rows * BLOCK;
+    const double wmax = ldexp(1.0, j->weight_bits - 1) - 1.0;
+    float scale[BLOCK] = {0};
+    /* V from the fractional parts; a weight whose floor or floor + 1 leaves the code range keeps
+     * its nearest code (fixed != 0), as do the padding lanes of a block narrower than BLOCK */
+    for (int64_t c = 0; c < BLOCK; c++) {
+        int64_t o = o0 + c;
+        scale[c] = c < nb ? j->w_scale[o] : 0.0f;
+        const double clip = c >= nb                                                    ? 0
+                            : j->dec->weight_clip_channels && j->dec->weight_clip_channels[o] > 0
+                                ? j->dec->weight_clip_channels[o]
+                            : j->dec->weight_clip > 0 ? j->dec->weight_clip
+                                                      : INFINITY;
+        for (int64_t k = 0; k < K; k++) {
+            float *vk = &v[k * BLOCK + c];
+            m[k * BLOCK + c] = s2[k * BLOCK + c] = 0;
+            if (c >= nb) {
+                *vk = 0;
+                base[k * BLOCK + c] = 0;
+                fixed[k * BLOCK + c] = 1; /* padding lanes: weight 0, never trained */
+                continue;
+            }
+            double wv = j->w_float[k * cout + o];
+            wv = wv > clip ? clip : wv < -clip ? -clip : wv;
+            double ratio = wv / (double)scale[c], lo = floor(ratio);
+            int32_t nearest = int_weight(j, k * cout + o);
+            if (lo < -wmax || lo + 1 > wmax || fabs((double)nearest - ratio) > 1.0) {
+                base[k * BLOCK + c] = (float)nearest;
+                fixed[k * BLOCK + c] = 1;
+                *vk = 0;
+                continue;
+            }
+            double frac = ratio - lo;
+            base[k * BLOCK + c] = (float)lo;
+            fixed[k * BLOCK + c] = 0;
+            *vk = (float)-log((ZETA - GAMMA) / (frac - GAMMA) - 1.0);
+        }
+    }
+    /* float outputs of the sampled rows */
+    for (int64_t k = 0; k < K; k++)
+        for (int c = 0; c < BLOCK; c++)
+            w[k * BLOCK + c] = c < nb ? j->w_float[k * cout + o0 + c] : 0.0f;
+    output_rows(x, j->rows, K, w, zf);
+    /* The reconstruction term of a channel is measured in units of round-to-nearest's error per
+     * weight (its mean squared error over the rows divided by the weights it has), so that
+     * lambda weighs the regulariser against it the same way whatever the magnitudes of the
+     * layer's inputs and weights: at nearest rounding the term equals the channel's weights. */
+    double unit[BLOCK], nearest_error[BLOCK];
+    for (int64_t k = 0; k < K; k++)
+        for (int c = 0; c < BLOCK; c++)
+            w[k * BLOCK + c] = c < nb ? scale[c] * (float)int_weight(j, k * cout + o0 + c) : 0.0f;
+    block_error(j, x, nb, w, zf, zq, nearest_error);
+    for (int c = 0; c < BLOCK; c++) {
+        double per_weight = c < nb ? nearest_error[c] / (double)j->rows / (double)K : 0.0;
+        unit[c] = per_weight > 0 ? 1.0 / per_weight : 0.0;
+    }
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    double b1t = 1.0, b2t = 1.0;
+    int64_t steps_per_epoch = (j->rows + t->rows_per_step - 1) / t->rows_per_step;
+    for (int64_t step = 0; step < t->steps; step++) {
+        int64_t r0 = (step % steps_per_epoch) * t->rows_per_step;
+        int64_t r1 = r0 + t->rows_per_step < j->rows ? r0 + t->rows_per_step : j->rows;
+        for (int64_t k = 0; k < K * BLOCK; k++) {
+            double slope;
+            w[k] = fixed[k] != 0 ? scale[k % BLOCK] * base[k]
+                                 : scale[k % BLOCK] * (float)(base[k] + rectified_sigmoid(v[k], &slope));
+            grad[k] = 0;
+        }
+        gradient_rows(x, zf, r0, r1, K, w, grad);
+        const double norm = 2.0 / (double)(r1 - r0);
+        const bool regularize = step >= t->warmup_steps;
+        const double progress = t->steps > t->warmup_steps
+                                    ? (double)(step - t->warmup_steps) /
+                                          (double)(t->steps - t->warmup_steps)
+                                    : 1.0;
+        const double beta = cfg->beta_start + (cfg->beta_end - cfg->beta_start) * progress;
+        b1t *= b1;
+        b2t *= b2;
+        for (int64_t k = 0; k < K * BLOCK; k++) {
+            if (fixed[k] != 0)
+                continue;
+            double slope, h = rectified_sigmoid(v[k], &slope);
+            double d = grad[k] * norm * unit[k % BLOCK] * scale[k % BLOCK] * slope;
+            if (regularize) {
+                double u = 2.0 * h - 1.0, a = fabs(u);
+                if (a > 0)
+                    d += cfg->weight * -beta * pow(a, beta - 1.0) * (u > 0 ? 2.0 : -2.0) * slope;
+            }
+            m[k] = (float)(b1 * m[k] + (1 - b1) * d);
+            s2[k] = (float)(b2 * s2[k] + (1 - b2) * d * d);
+            double mh = m[k] / (1 - b1t), vh = s2[k] / (1 - b2t);
+            v[k] -= (float)(cfg->learning_rate * mh / (sqrt(vh) + eps));
+        }
+    }
+    /* hard rounding, and the choice per channel between it and nearest */
+    double err_learned[BLOCK], err_nearest[BLOCK];
+    for (int64_t k = 0; k < K * BLOCK; k++) {
+        double slope;
+        if (fixed[k] == 0)
+            base[k] += rectified_sigmoid(v[k], &slope) >= 0.5 ? 1.0f : 0.0f;
+        w[k] = scale[k % BLOCK] * base[k];
+    }
+    block_error(j, x, nb, w, zf, zq, err_learned);
+    for (int64_t k = 0; k < K; k++)
+        for (int c = 0; c < BLOCK; c++)
+            grad[k * BLOCK + c] = c < nb ? scale[c] * (float)int_weight(j, k * cout + o0 + c) : 0;
+    block_error(j, x, nb, grad, zf, zq, err_nearest);
+    for (int64_t c = 0; c < nb; c++) {
+        int64_t o = o0 + c;
+        j->err_nearest[o] = err_nearest[c] / (double)j->rows;
+        j->err_learned[o] = err_learned[c] / (double)j->rows;
+        j->keep_nearest[o] = !(err_learned[c] < err_nearest[c]);
+        double change = 0;
+        if (!j->keep_nearest[o]) {
+            for (int64_t r = 0; r < j->rows; r++) {
+                const float *xr = x + r * K;
+                double acc = 0;
+                for (int64_t k = 0; k < K; k++)
+                    acc += (double)xr[k] * ((double)w[k * BLOCK + c] - grad[k * BLOCK + c]);
+                change += acc;
+            }
+            change /= (double)j->rows;
+        }
+        j->mean_change[o] = change;
+        if (j->keep_nearest[o])
+            continue;
+        for (int64_t k = 0; k < K; k++) {
+            int32_t qv = (int32_t)base[k * BLOCK + c];
+            if (j->weight_bits == 16)
+                ((int16_t *)j->w_int)[k * cout + o] = (int16_t)qv;
+            else
+                ((int8_t *)j->w_int)[k * cout + o] = (int8_t)qv;
+        }
+    }
+}
+
+/* Trains every output channel of a collected layer and writes its new integer kernel. */
+static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_threadpool_t *pool,
+                             bool bias_corrected, hq_error_t *err)
+{
+    int threads = hqi_threadpool_size(pool);
+    train_t t = {.job = j, .cfg = cfg};
+    t.blocks_per_group = (j->cout_pg + BLOCK - 1) / BLOCK;
+    int64_t batch = cfg->batch_size < j->samples ? cfg->batch_size : j->samples;
+    t.rows_per_step = batch * j->per_sample;
+    int64_t steps_per_epoch = (j->rows + t.rows_per_step - 1) / t.rows_per_step;
+    t.steps = cfg->epochs * steps_per_epoch;
+    t.warmup_steps = (int64_t)(cfg->warmup * (double)t.steps);
+    t.scratch = calloc((size_t)threads, sizeof *t.scratch);
+    hq_status_t st = t.scratch ? HQ_OK : hqi_nomem(err, where);
+    size_t bytes = 0;
+    for (int k = 0; k < threads && st == HQ_OK; k++)
+        if (!hqi_mul_size(scratch_floats(j), sizeof(float), &bytes) ||
+            !(t.scratch[k] = malloc(bytes)))
+            st = hqi_nomem(err, where);
+    if (st == HQ_OK)
+        hqi_threadpool_run(pool, j->groups * t.blocks_per_group, train_block, &t);
+    for (int k = 0; t.scratch && k < threads; k++)
+        free(t.scratch[k]);
+    free(t.scratch);
+    if (st != HQ_OK || !bias_corrected || !j->bias)
+        return st;
+    /* keep the earlier bias correction valid: it corrected the mean error of nearest rounding */
+    for (int64_t o = 0; o < j->cout; o++) {
+        double acc_scale = j->s_in * (double)j->w_scale[o];
+        if (j->keep_nearest[o] || !(acc_scale > 0) || !isfinite(j->mean_change[o]))
+            continue;
+        int64_t delta = hqrt_round_double(j->mean_change[o] / acc_scale);
+        j->bias[o] = hqrt_clamp64(j->bias[o] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
+    }
+    return HQ_OK;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+/* ---- the sweep -------------------------------------------------------------------------------- */
+
+/* The quantized network run layer by layer over every sample at once, holding the codes of the
+ * tensors still to be read. */
+typedef struct sweep {
+    const hq_graph_t *graph;
+    const hq_npz_t *q;
+    hqi_qemu_t *qemu; /* of q as it is now */
+    int threads;
+    int64_t samples;
+    void ***codes;    /* [layer][port]: samples x per-sample codes, NULL once read for the last time */
+    int *last;        /* [layer]: topological step of its last reader, -1 when none */
+    float *scratch;   /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
+} sweep_t;
+
+static int64_t per_sample(const hq_layer_t *l, int port)
+{
+    hq_shape_t s = hq_layer_port_shape(l, port);
+    int64_t n = 1;
+    for (int d = 1; d < s.ndim; d++)
+        n *= s.dims[d];
+    return n;
+}
+
+static size_t code_bytes(const hqi_qlayer_t *ql)
+{
+    return ql->bits == 16 ? 2u : 1u;
+}
+
+static hq_status_t sweep_emulator(sweep_t *w, hq_error_t *err)
+{
+    hqi_qemu_destroy(w->qemu);
+    w->qemu = NULL;
+    hq_status_t st = hqi_qemu_create(w->graph, w->q, where, &w->qemu, err);
+    if (st == HQ_OK)
+        st = hqi_qemu_set_threads(w->qemu, w->threads, err);
+    return st;
+}
+
+static void sweep_free_layer(sweep_t *w, int layer)
+{
+    if (!w->codes[layer])
+        return;
+    for (int p = 0; p < hq_layer_port_count(hq_graph_layer(w->graph, layer)); p++)
+        free(w->codes[layer][p]);
+    free(w->codes[layer]);
+    w->codes[layer] = NULL;
+}
+
+/* Codes of every port of layer i for all samples: an input layer quantizes the dataset's
+ * samples (input k of the graph reads dataset input source[k]), any other runs its kernel. */
+static hq_status_t sweep_layer(sweep_t *w, int i, hq_dataset_t *data, const int *source,
+                               float *const *buffers, hq_error_t *err)
+{
+    const hq_layer_t *l = hq_graph_layer(w->graph, i);
+    const hqi_qlayer_t *ql = hqi_qemu_layer(w->qemu, i);
+    int ports = hq_layer_port_count(l);
+    w->codes[i] = calloc((size_t)ports, sizeof *w->codes[i]);
+    if (!w->codes[i])
+        return hqi_nomem(err, where);
+    for (int p = 0; p < ports; p++) {
+        size_t bytes = 0;
+        if (!hqi_mul_size((size_t)(w->samples * per_sample(l, p)), code_bytes(ql), &bytes) ||
+            !(w->codes[i][p] = malloc(bytes ? bytes : 1)))
+            return hqi_nomem(err, where);
+    }
+    if (l->type != HQ_LAYER_INPUT) {
+        const void *ins[64];
+        if (l->input_count > 64)
+            return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': too many inputs", where, l->name);
+        for (int k = 0; k < l->input_count; k++)
+            ins[k] = w->codes[l->inputs[k]][l->input_ports[k]];
+        return hqi_qemu_run_layer(w->qemu, i, w->samples, ins, w->codes[i], err);
+    }
+    int in_count = 0, k = 0;
+    const int *ins = hq_graph_inputs(w->graph, &in_count);
+    while (k < in_count && ins[k] != i)
+        k++;
+    if (k == in_count)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'", where, l->name);
+    int64_t per = per_sample(l, 0);
+    hq_status_t st = HQ_OK;
+    for (int64_t first = 0; first < w->samples && st == HQ_OK; first += EMULATE_BATCH) {
+        int64_t b = w->samples - first < EMULATE_BATCH ? w->samples - first : EMULATE_BATCH;
+        st = hq_dataset_read(data, source[k], first, b, buffers[k], err);
+        if (st == HQ_OK)
+            hqi_qemu_quantize(ql, buffers[k], b * per,
+                              (char *)w->codes[i][0] + (size_t)(first * per) * code_bytes(ql));
+    }
+    return st;
+}
+
+/* Hands the job its input (dequantized codes of its producer) and draws its patches. */
+static void sweep_collect(sweep_t *w, job_t *j)
+{
+    int producer = j->l->inputs[0], port = j->l->input_ports[0];
+    const hqi_qlayer_t *pq = hqi_qemu_layer(w->qemu, producer);
+    int64_t per = per_sample(hq_graph_layer(w->graph, producer), port);
+    int64_t want = j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c;
+    j->s_in = pq->scale;
+    if (per != want)
+        return;
+    for (int64_t first = 0; first < w->samples; first += EMULATE_BATCH) {
+        int64_t b = w->samples - first < EMULATE_BATCH ? w->samples - first : EMULATE_BATCH;
+        hqi_qemu_dequantize(pq,
+                            (const char *)w->codes[producer][port] +
+                                (size_t)(first * per) * code_bytes(pq),
+                            b * per, w->scratch);
+        job_collect(j, first, b, w->scratch);
+    }
+}
+
+static void log_layer(const hqi_logger_t *log, const job_t *j)
+{
+    double before = 0, after = 0;
+    int kept = 0;
+    for (int64_t o = 0; o < j->cout; o++) {
+        before += j->err_nearest[o];
+        after += j->keep_nearest[o] ? j->err_nearest[o] : j->err_learned[o];
+        kept += j->keep_nearest[o];
+    }
+    hqi_logf(log, HQ_LOG_DEBUG,
+             "adaround: %s (%d-bit, %lld weights, %lld patches): error %.6g -> %.6g "
+             "(%d of %lld channel(s) kept nearest)",
+             j->l->bare_name, j->weight_bits, (long long)(j->kpg * j->cout), (long long)j->rows,
+             before, after, kept, (long long)j->cout);
+}
+
+hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
+                             const hqi_layer_quant_t *dec, hq_npz_t *q,
+                             const hqi_adaround_config_t *cfg, hqi_adaround_bias_t bias,
+                             const hqi_adaround_data_t *in, int threads,
+                             const hqi_logger_t *log, hqi_adaround_report_t *report,
+                             hq_error_t *err)
+{
+    hq_dataset_t *data = in->data;
+    const bool bias_corrected = bias != HQI_ADAROUND_BIAS_NONE;
+    double t0 = seconds_now();
+    hqi_adaround_report_t rep = {0};
+    if (report)
+        *report = rep;
+    int n = hq_graph_layer_count(graph), order_count = 0, in_count = 0;
+    const int *order = hq_graph_topo_order(graph, &order_count);
+    const int *ins = hq_graph_inputs(graph, &in_count);
+    int64_t samples = hq_dataset_count(data);
+    if (cfg->dataset_size > 0 && cfg->dataset_size < samples)
+        samples = cfg->dataset_size;
+    else if (cfg->dataset_size > samples)
+        hqi_logf(log, HQ_LOG_WARNING,
+                 "adaround: dataset_size %lld but the calibration set has %lld sample(s): "
+                 "training on %lld",
+                 (long long)cfg->dataset_size, (long long)samples, (long long)samples);
+    if (threads <= 0)
+        threads = hqi_default_threads();
+    job_t *jobs = calloc((size_t)n + 1, sizeof *jobs);
+    bool *pending = calloc((size_t)n + 1, sizeof *pending);
+    int *source = calloc((size_t)in_count + 1, sizeof *source);
+    float **buffers = calloc((size_t)in_count + 1, sizeof *buffers);
+    sweep_t w = {graph, q, NULL, threads, samples, NULL, NULL, NULL};
+    w.codes = calloc((size_t)n + 1, sizeof *w.codes);
+    w.last = malloc(sizeof *w.last * ((size_t)n + 1));
+    hqi_threadpool_t *pool = NULL;
+    hq_status_t st = jobs && pending && source && buffers && w.codes && w.last
+                         ? HQ_OK
+                         : hqi_nomem(err, where);
+    int targets = 0;
+    for (int i = 0; i < n && st == HQ_OK; i++)
+        if (job_init(&jobs[i], graph, fpo, q, dec, i, cfg))
+            pending[i] = true, targets++;
+    if (st == HQ_OK && (targets == 0 || samples < 1)) {
+        hqi_logf(log, HQ_LOG_INFO, "adaround: no layer to train (%s)",
+                 samples < 1 ? "no calibration samples"
+                 : cfg->train_all ? "no conv, depthwise, deconv or dense layer"
+                                  : "mode=train_4bit and no layer has 4-bit weights");
+        goto done;
+    }
+    if (st == HQ_OK)
+        st = hqi_calibration_sources(graph, data, in->input_names, source, err);
+    int64_t largest = 1;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hq_layer_port_count(hq_graph_layer(graph, i)); p++)
+            if (per_sample(hq_graph_layer(graph, i), p) > largest)
+                largest = per_sample(hq_graph_layer(graph, i), p);
+    for (int k = 0; k < in_count && st == HQ_OK; k++) {
+        size_t bytes;
+        if (!hqi_mul_size((size_t)per_sample(hq_graph_layer(graph, ins[k]), 0),
+                          EMULATE_BATCH * sizeof(float), &bytes) ||
+            !(buffers[k] = malloc(bytes)))
+            st = hqi_nomem(err, where);
+    }
+    size_t scratch_bytes = 0;
+    if (st == HQ_OK && (!hqi_mul_size((size_t)largest, EMULATE_BATCH * sizeof(float),
+                                      &scratch_bytes) ||
+                        !(w.scratch = malloc(scratch_bytes))))
+        st = hqi_nomem(err, where);
+    for (int i = 0; i < n; i++)
+        w.last[i] = -1;
+    for (int t = 0; t < order_count; t++) {
+        const hq_layer_t *l = hq_graph_layer(graph, order[t]);
+        for (int k = 0; k < l->input_count; k++)
+            w.last[l->inputs[k]] = t;
+    }
+    if (st == HQ_OK && threads > 1)
+        st = hqi_threadpool_create(threads, &pool, err);
+    if (st == HQ_OK)
+        st = sweep_emulator(&w, err);
+    for (int t = 0; t < order_count && st == HQ_OK; t++) {
+        const int i = order[t];
+        if (pending[i]) {
+            job_t *j = &jobs[i];
+            st = job_alloc(j, samples, cfg->positions, err);
+            if (st == HQ_OK)
+                sweep_collect(&w, j);
+            if (st == HQ_OK && j->collected != samples)
+                /* the input's shape is not the one the layer's geometry reads */
+                hqi_logf(log, HQ_LOG_WARNING,
+                         "adaround: %s: its input was not collected; left at round-to-nearest",
+                         j->l->name);
+            else if (st == HQ_OK)
+                st = job_train(j, cfg, pool, bias_corrected, err);
+            if (st == HQ_OK && j->collected == samples) {
+                log_layer(log, j);
+                for (int64_t o = 0; o < j->cout; o++) {
+                    rep.error_nearest += j->err_nearest[o];
+                    rep.error_adaround +=
+                        j->keep_nearest[o] ? j->err_nearest[o] : j->err_learned[o];
+                    rep.kept_nearest += j->keep_nearest[o];
+                }
+                rep.layers++;
+                /* the layer runs with its new kernel (the emulator prepares kernels once) */
+                st = sweep_emulator(&w, err);
+            }
+            job_free(j);
+        }
+        if (st == HQ_OK)
+            st = sweep_layer(&w, i, data, source, buffers, err);
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        for (int k = 0; k < l->input_count; k++)
+            if (w.last[l->inputs[k]] == t)
+                sweep_free_layer(&w, l->inputs[k]);
+    }
+    hqi_qemu_destroy(w.qemu);
+    for (int i = 0; w.codes && i < n; i++)
+        sweep_free_layer(&w, i);
+    if (st == HQ_OK && rep.layers && bias == HQI_ADAROUND_BIAS_ITERATIVE) {
+        /* each layer's measured correction also compensated what the layers before it passed on,
+         * which the new rounding changed: measure again */
+        double t1 = seconds_now();
+        int corrected = 0;
+        st = hqi_bias_correct_iterative(graph, in->calibration, q, data, in->input_names,
+                                        in->calibset, in->batch, threads, 0, &corrected, err);
+        if (st == HQ_OK)
+            hqi_logf(log, HQ_LOG_DEBUG,
+                     "adaround: bias correction (iterative) again: %d layer(s), %.2f s", corrected,
+                     seconds_now() - t1);
+    }
+done:
+    hqi_threadpool_destroy(pool);
+    for (int k = 0; buffers && k < in_count; k++)
+        free(buffers[k]);
+    free(buffers);
+    free(source);
+    free(w.codes);
+    free(w.last);
+    free(w.scratch);
+    free(pending);
+    free(jobs);
+    rep.samples = samples;
+    rep.seconds = seconds_now() - t0;
+    if (st == HQ_OK && report)
+        *report = rep;
+    if (st == HQ_OK && rep.layers)
+        hqi_logf(log, HQ_LOG_INFO,
+                 "adaround: %d layer(s) on %lld sample(s), reconstruction error %.6g -> %.6g "
+                 "(sum over layers), %lld channel(s) kept nearest, %.2f s",
+                 rep.layers, (long long)samples, rep.error_nearest, rep.error_adaround,
+                 (long long)rep.kept_nearest, rep.seconds);
+    return st;
+}

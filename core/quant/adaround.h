@@ -1,0 +1,80 @@
+/* adaround.h — post_quantization_optimization(adaround): learned rounding of the integer weights
+ * (adaround.c, docs/quantizer.md "AdaRound"). Internal to libhq; prefix hqi_. */
+#ifndef HQI_ADAROUND_H
+#define HQI_ADAROUND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hq/dataset.h"
+#include "hq/graph.h"
+#include "hq/tensor.h"
+#include "numerics/qmodel.h"
+#include "quant/calibrate.h"
+#include "quant/quant_util.h"
+
+/* The script's keys (post_quantization_optimization(adaround, ...)); defaults in
+ * hqi_adaround_defaults. */
+typedef struct hqi_adaround_config {
+    int64_t dataset_size; /* calibration samples the layers' inputs are taken from; 0: the
+                             optimization level's, else the calibration set */
+    int64_t epochs;       /* passes over the samples */
+    int64_t batch_size;   /* samples per optimizer step */
+    double learning_rate; /* Adam's step size on the rounding variables */
+    double warmup;        /* share of the steps before the rounding regularizer starts, [0, 1) */
+    double beta_start;    /* b_range[0]: the regularizer's exponent when it starts */
+    double beta_end;      /* b_range[1]: ... when the last step runs */
+    double weight;        /* lambda, the regularizer's weight against the reconstruction error
+                             measured in round-to-nearest's error per weight */
+    bool train_all;       /* mode=train_all: every weighted layer; train_4bit: 4-bit layers only */
+    int64_t positions;    /* output positions sampled per sample and layer; 0: every position */
+} hqi_adaround_config_t;
+
+void hqi_adaround_defaults(hqi_adaround_config_t *config);
+
+/* What one run did, for the log and the tests. Errors are the mean over the sampled output
+ * positions of the squared pre-activation error summed over output channels, against the float
+ * kernel on the same (quantized) inputs; the totals sum them over the layers trained. */
+typedef struct hqi_adaround_report {
+    int layers;            /* layers trained */
+    int64_t kept_nearest;  /* output channels whose learned rounding did not lower their error:
+                              left at round-to-nearest */
+    int64_t samples;       /* calibration samples used */
+    double error_nearest;  /* sum over layers, round-to-nearest */
+    double error_adaround; /* sum over layers, after hard rounding */
+    double seconds;
+} hqi_adaround_report_t;
+
+/* How the biases of `q` were corrected before AdaRound runs. */
+typedef enum hqi_adaround_bias {
+    HQI_ADAROUND_BIAS_NONE = 0,
+    HQI_ADAROUND_BIAS_ANALYTIC,  /* a correction of round-to-nearest's mean error */
+    HQI_ADAROUND_BIAS_ITERATIVE, /* measured on the quantized network (hqi_bias_correct_iterative) */
+} hqi_adaround_bias_t;
+
+/* Where the layers' inputs come from: samples [0, dataset_size) of `data`, its inputs matched by
+ * `input_names` as in hqi_calibrate; and what an iterative bias correction measures against. */
+typedef struct hqi_adaround_data {
+    hq_dataset_t *data;
+    char *const *input_names;
+    const hqi_calibration_t *calibration; /* the calibration statistics */
+    int64_t calibset, batch;              /* samples calibrated, in batches of */
+} hqi_adaround_data_t;
+
+/* Re-rounds the integer kernels of `q` (built by hqi_quant_build_params for `graph` from the float
+ * kernels of `fpo` and `decisions`), layer by layer in topological order: each conv, depthwise,
+ * deconv and dense layer the mode selects is trained on its inputs as the quantized network (every
+ * earlier layer already re-rounded) computes them, then hard rounded; every weight ends at
+ * floor(w / scale) or one step above. kernel:0 changes; after an analytic or iterative bias
+ * correction (`bias`) the layer's bias:0 also moves by the mean output change the new rounding
+ * causes, and after an iterative one hqi_bias_correct_iterative runs again at the end, since the
+ * errors it measured upstream have changed. `threads` as hq_optimize's (0: the default). Progress
+ * goes to `log` (a debug line per layer); `report` may be NULL. */
+hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
+                             const hqi_layer_quant_t *decisions, hq_npz_t *q,
+                             const hqi_adaround_config_t *config, hqi_adaround_bias_t bias,
+                             const hqi_adaround_data_t *data, int threads,
+                             const hqi_logger_t *log, hqi_adaround_report_t *report,
+                             hq_error_t *err);
+
+#endif

@@ -1,0 +1,505 @@
+/* test_adaround.c — post_quantization_optimization(adaround): on one conv layer, learned rounding
+ * reconstructs the float pre-activations better than round-to-nearest, every weight stays at the
+ * floor of its (clipped) float value over the scale or one step above, and only kernel:0 changes;
+ * the script keys are read, and out-of-range values refused with one line naming the script and
+ * the key. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hq/emulate.h"
+#include "quant/adaround.h"
+#include "quant/optimize.h"
+#include "quant/optimize_script.h"
+#include "test_graphs.h"
+
+typedef struct captured {
+    char text[32768];
+} captured_t;
+
+static void capture(void *user, hq_log_level_t level, const char *message)
+{
+    (void)level;
+    captured_t *c = user;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
+}
+
+static char tmp_dir[64];
+
+static int make_tmp(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/hq_test_adaround_XXXXXX");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int remove_tmp(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static hq_script_t *script_of(const char *text)
+{
+    hq_script_t *s = NULL;
+    hq_error_t err = {0};
+    if (hq_script_parse(text, strlen(text), "test.alls", &s, &err))
+        fail_msg("script: %s", err.message);
+    return s;
+}
+
+/* ---- one conv layer ---------------------------------------------------------------------- */
+
+enum { H = 8, W = 8, CIN = 6, COUT = 8, K = 3, SAMPLES = 16 };
+
+/* input (8x8x6) -> conv1 (3x3, pad 1, 6 -> 8, no activation) -> output, kernel values spread so
+ * that 4-bit rounding has something to choose. */
+static hq_graph_t *one_conv(hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", H, W, CIN);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, K, CIN, COUT, 1, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
+    test_finalize(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    int64_t kshape[4] = {K, K, CIN, COUT}, bshape[1] = {COUT};
+    test_put_filled(*params, "net/conv1/kernel:0", 4, kshape, 91);
+    float *b = test_put_filled(*params, "net/conv1/bias:0", 1, bshape, 92);
+    for (int c = 0; c < COUT; c++)
+        b[c] *= 0.1f;
+    return g;
+}
+
+static hq_archive_t *archive_of(const hq_graph_t *g, const hq_npz_t *params)
+{
+    hq_archive_t *a = NULL;
+    hq_graph_t *gc = NULL;
+    hq_npz_t *pc = NULL;
+    assert_int_equal(hq_archive_create(hq_graph_net_name(g), &a, NULL), HQ_OK);
+    assert_int_equal(hq_graph_clone(g, &gc, NULL), HQ_OK);
+    assert_int_equal(hq_npz_create(&pc, NULL), HQ_OK);
+    for (size_t i = 0; i < hq_npz_count(params); i++)
+        assert_int_equal(
+            hq_npz_put_copy(pc, hq_npz_key(params, i), hq_npz_get_index(params, i), NULL), HQ_OK);
+    assert_int_equal(hq_archive_set_graph(a, gc, NULL), HQ_OK);
+    assert_int_equal(hq_archive_set_params(a, HQ_PARAMS_NATIVE, pc, NULL), HQ_OK);
+    return a;
+}
+
+static hq_dataset_t *dataset_of(const hq_graph_t *g, float **values)
+{
+    int64_t shape[4] = {SAMPLES, H, W, CIN};
+    hq_tensor_t *t = NULL;
+    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
+    float *x = t->data;
+    test_fill(x, hq_tensor_count(t), 93);
+    /* correlated channels and neighbours, as real activations are (with independent inputs
+     * round-to-nearest is already the best rounding): channel c leans on channel 0, and every
+     * position on its left and upper neighbours */
+    for (int64_t p = 0; p < SAMPLES * H * W; p++)
+        for (int c = 1; c < CIN; c++)
+            x[p * CIN + c] = 0.6f * x[p * CIN] + 0.4f * x[p * CIN + c];
+    for (int64_t n = 0; n < SAMPLES; n++)
+        for (int y = H - 1; y >= 0; y--)
+            for (int xx = W - 1; xx >= 0; xx--)
+                for (int c = 0; c < CIN; c++) {
+                    float *v = &x[((n * H + y) * W + xx) * CIN + c];
+                    float left = xx > 0 ? v[-CIN] : 0.0f, up = y > 0 ? v[-W * CIN] : 0.0f;
+                    *v = 0.5f * *v + 0.3f * left + 0.3f * up;
+                }
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.npy", tmp_dir);
+    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
+    *values = malloc(t->nbytes);
+    memcpy(*values, x, t->nbytes);
+    hq_tensor_destroy(t);
+    hq_dataset_t *ds = NULL;
+    hq_error_t err = {0};
+    if (hq_dataset_open(path, g, &ds, &err))
+        fail_msg("dataset: %s", err.message);
+    return ds;
+}
+
+static void optimize(hq_archive_t *a, const char *text, hq_dataset_t *ds, captured_t *log)
+{
+    hq_script_t *s = script_of(text);
+    hq_optimize_options_t options = {0};
+    options.log = capture;
+    options.log_user = log;
+    options.threads = 2;
+    hq_error_t err = {0};
+    if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
+        fail_msg("optimize: %s", err.message);
+    hq_script_destroy(s);
+}
+
+typedef struct input_tap {
+    int layer;
+    float *x; /* [SAMPLES * H * W * CIN] */
+} input_tap_t;
+
+static hq_status_t keep_input(void *user, int layer, int port, const hq_shape_t *shape,
+                              const float *data, hq_error_t *err)
+{
+    (void)port;
+    (void)shape;
+    (void)err;
+    input_tap_t *t = user;
+    if (layer == t->layer)
+        memcpy(t->x, data, sizeof(float) * SAMPLES * H * W * CIN);
+    return HQ_OK;
+}
+
+/* Sum over every sample, position and channel of the squared difference between conv1's
+ * pre-activation with the integer kernel (times its scales) and with the float kernel, both on
+ * the input as the quantized network sees it; the weights' integer codes go to codes. */
+static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *codes)
+{
+    hq_graph_t *g = NULL;
+    hq_npz_t *q = NULL, *fpo = NULL;
+    assert_int_equal(hq_archive_graph(a, &g, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    const hq_tensor_t *kq = hq_npz_get(q, "net/conv1/kernel:0");
+    const hq_tensor_t *ks = hq_npz_get(q, "net/conv1/kernel_scale:0");
+    const hq_tensor_t *kf = hq_npz_get(fpo, "net/conv1/kernel:0");
+    assert_non_null(kq);
+    assert_int_equal(kq->dtype, HQ_DTYPE_INT8);
+    const int8_t *wq = kq->data;
+    const float *s = ks->data, *wf = kf->data;
+    for (int i = 0; i < K * K * CIN * COUT; i++)
+        codes[i] = wq[i];
+    input_tap_t tap = {hq_graph_find(g, "input_layer1"), malloc(sizeof(float) * SAMPLES * H * W * CIN)};
+    hq_emulator_t *emu = NULL;
+    hq_error_t err = {0};
+    if (hq_emulator_create(g, q, HQ_TARGET_QUANTIZED, "test", &emu, &err))
+        fail_msg("emulator: %s", err.message);
+    const float *ins[1] = {x};
+    if (hq_emulator_run(emu, SAMPLES, ins, NULL, keep_input, &tap, &err))
+        fail_msg("run: %s", err.message);
+    hq_emulator_destroy(emu);
+    double total = 0;
+    for (int n = 0; n < SAMPLES; n++)
+        for (int oy = 0; oy < H; oy++)
+            for (int ox = 0; ox < W; ox++)
+                for (int o = 0; o < COUT; o++) {
+                    double zq = 0, zf = 0;
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            int iy = oy - 1 + ky, ix = ox - 1 + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                continue;
+                            for (int i = 0; i < CIN; i++) {
+                                double v = tap.x[((n * H + iy) * W + ix) * CIN + i];
+                                int widx = ((ky * K + kx) * CIN + i) * COUT + o;
+                                zq += v * wq[widx] * s[o];
+                                zf += v * wf[widx];
+                            }
+                        }
+                    total += (zq - zf) * (zq - zf);
+                }
+    free(tap.x);
+    return total;
+}
+
+/* The same conv quantized to 4 bits twice, bias correction off: with AdaRound the error of the
+ * pre-activations over every position (not only the sampled ones) falls well below nearest
+ * rounding's; each AdaRound code is floor(w / s) or one above, at most one step from nearest;
+ * some codes did move; nothing but kernel:0 differs. */
+static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = one_conv(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
+                         "post_quantization_optimization(bias_correction, policy=disabled)\n";
+    char text[2][512];
+    snprintf(text[0], sizeof text[0], "%s", common);
+    snprintf(text[1], sizeof text[1],
+             "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "
+             "batch_size=4)\n",
+             common);
+    hq_archive_t *a[2];
+    double error[2];
+    static int32_t codes[2][K * K * CIN * COUT];
+    captured_t log[2] = {{""}, {""}};
+    for (int m = 0; m < 2; m++) {
+        a[m] = archive_of(g, params);
+        optimize(a[m], text[m], ds, &log[m]);
+        error[m] = reconstruction_error(a[m], x, codes[m]);
+    }
+    assert_non_null(strstr(log[0].text, "adaround: skipped (level 2 < 3)"));
+    assert_non_null(strstr(log[1].text, "adaround: 1 layer(s) on 16 sample(s)"));
+    if (!(error[1] < 0.8 * error[0]))
+        fail_msg("error %g with adaround, %g with nearest rounding", error[1], error[0]);
+    hq_npz_t *q = NULL, *q0 = NULL, *fpo = NULL;
+    assert_int_equal(hq_archive_params(a[1], HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a[0], HQ_PARAMS_QUANTIZED, &q0, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a[1], HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    const float *s = hq_npz_get(q, "net/conv1/kernel_scale:0")->data;
+    const float *wf = hq_npz_get(fpo, "net/conv1/kernel:0")->data;
+    int moved = 0;
+    for (int i = 0; i < K * K * CIN * COUT; i++) {
+        double lo = floor((double)wf[i] / s[i % COUT]);
+        if (!(codes[1][i] == lo || codes[1][i] == lo + 1) || abs(codes[1][i] - codes[0][i]) > 1)
+            fail_msg("weight %d: %g / %g gives code %d (nearest %d)", i, wf[i], s[i % COUT],
+                     codes[1][i], codes[0][i]);
+        assert_true(codes[1][i] >= -7 && codes[1][i] <= 7);
+        moved += codes[1][i] != codes[0][i];
+    }
+    assert_true(moved > 0);
+    for (size_t i = 0; i < hq_npz_count(q); i++) {
+        const char *key = hq_npz_key(q, i);
+        const hq_tensor_t *t1 = hq_npz_get_index(q, i), *t0 = hq_npz_get(q0, key);
+        assert_non_null(t0);
+        if (strstr(key, "conv1/kernel:0"))
+            continue;
+        assert_int_equal(t0->nbytes, t1->nbytes);
+        if (memcmp(t0->data, t1->data, t1->nbytes))
+            fail_msg("%s differs", key);
+    }
+    free(x);
+    hq_archive_destroy(a[0]);
+    hq_archive_destroy(a[1]);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- every weighted layer type ------------------------------------------------------------ */
+
+/* input (8x8x6) -> one layer of `type` (4-bit weights, no activation) -> output. */
+static hq_graph_t *one_layer(hq_layer_type_t type, hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", H, W, CIN);
+    int l = test_add_layer(g, "layer1", type, in);
+    hq_layer_params_t *p = &hq_graph_layer_mut(g, l)->params;
+    int64_t kshape[4] = {K, K, CIN, COUT};
+    int kdims = 4;
+    if (type == HQ_LAYER_DW) {
+        test_set_conv(g, l, K, 1, CIN, 1, HQ_ACT_LINEAR);
+        kshape[2] = 1;
+        kshape[3] = CIN;
+    } else if (type == HQ_LAYER_DECONV) {
+        test_set_conv(g, l, K, CIN, COUT, 1, HQ_ACT_LINEAR);
+        p->stride_h = p->stride_w = 2;
+    } else {
+        p->kernel_in = H * W * CIN;
+        p->kernel_out = COUT;
+        p->has_bias = true;
+        kshape[0] = H * W * CIN;
+        kshape[1] = COUT;
+        kdims = 2;
+    }
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, l);
+    test_finalize(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    int64_t bshape[1] = {kshape[kdims - 1]};
+    test_put_filled(*params, "net/layer1/kernel:0", kdims, kshape, 94);
+    float *b = test_put_filled(*params, "net/layer1/bias:0", 1, bshape, 95);
+    for (int c = 0; c < bshape[0]; c++)
+        b[c] *= 0.1f;
+    return g;
+}
+
+/* Sum of squared differences between the quantized and the fp-optimized outputs on x. */
+static double output_error(hq_archive_t *a, const float *x)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_archive_graph(a, &g, NULL), HQ_OK);
+    int count = 0;
+    const int *outs = hq_graph_outputs(g, &count);
+    hq_shape_t shape = hq_layer_port_shape(hq_graph_layer(g, outs[0]), 0);
+    int64_t n = SAMPLES;
+    for (int d = 1; d < shape.ndim; d++)
+        n *= shape.dims[d];
+    float *y[2] = {malloc(sizeof(float) * (size_t)n), malloc(sizeof(float) * (size_t)n)};
+    const hq_params_kind_t kinds[2] = {HQ_PARAMS_QUANTIZED, HQ_PARAMS_FP_OPTIMIZED};
+    const hq_target_t targets[2] = {HQ_TARGET_QUANTIZED, HQ_TARGET_FP_OPTIMIZED};
+    for (int k = 0; k < 2; k++) {
+        hq_npz_t *params = NULL;
+        assert_int_equal(hq_archive_params(a, kinds[k], &params, NULL), HQ_OK);
+        hq_emulator_t *emu = NULL;
+        hq_error_t err = {0};
+        if (hq_emulator_create(g, params, targets[k], "test", &emu, &err))
+            fail_msg("emulator: %s", err.message);
+        const float *ins[1] = {x};
+        float *outputs[1] = {y[k]};
+        if (hq_emulator_run(emu, SAMPLES, ins, outputs, NULL, NULL, &err))
+            fail_msg("run: %s", err.message);
+        hq_emulator_destroy(emu);
+    }
+    double total = 0;
+    for (int64_t i = 0; i < n; i++)
+        total += ((double)y[0][i] - y[1][i]) * ((double)y[0][i] - y[1][i]);
+    free(y[0]);
+    free(y[1]);
+    return total;
+}
+
+/* Depthwise, deconv (stride 2) and dense layers are trained too: the quantized network's output
+ * comes closer to the float one than with round-to-nearest. */
+static void depthwise_deconv_and_dense_layers_are_trained(void **state)
+{
+    (void)state;
+    const hq_layer_type_t types[] = {HQ_LAYER_DW, HQ_LAYER_DECONV, HQ_LAYER_DENSE};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        hq_npz_t *params = NULL;
+        hq_graph_t *g = one_layer(types[t], &params);
+        float *x = NULL;
+        hq_dataset_t *ds = dataset_of(g, &x);
+        const char *common = "quantization_param(layer1, precision_mode=a8_w4)\n"
+                             "post_quantization_optimization(bias_correction, policy=disabled)\n";
+        char text[512];
+        snprintf(text, sizeof text,
+                 "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "
+                 "batch_size=4)\n",
+                 common);
+        hq_archive_t *near = archive_of(g, params), *ada = archive_of(g, params);
+        captured_t log[2] = {{""}, {""}};
+        optimize(near, common, ds, &log[0]);
+        optimize(ada, text, ds, &log[1]);
+        if (!strstr(log[1].text, "adaround: 1 layer(s) on 16 sample(s)"))
+            fail_msg("%s: %s", hq_layer_type_name(types[t]), log[1].text);
+        double e_near = output_error(near, x), e_ada = output_error(ada, x);
+        if (!(e_ada < 0.9 * e_near))
+            fail_msg("%s: output error %g with adaround, %g with nearest rounding\n%s",
+                     hq_layer_type_name(types[t]), e_ada, e_near, log[1].text);
+        free(x);
+        hq_archive_destroy(near);
+        hq_archive_destroy(ada);
+        hq_dataset_destroy(ds);
+        hq_npz_destroy(params);
+        hq_graph_destroy(g);
+    }
+}
+
+/* mode=train_4bit (the default) leaves an 8-bit layer alone and says why. */
+static void train_4bit_skips_layers_with_8bit_weights(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = one_conv(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_archive_t *a = archive_of(g, params);
+    captured_t log = {""};
+    optimize(a, "post_quantization_optimization(adaround, policy=enabled)\n", ds, &log);
+    assert_non_null(strstr(log.text, "adaround: no layer to train (mode=train_4bit and no layer "
+                                     "has 4-bit weights)"));
+    free(x);
+    hq_archive_destroy(a);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* ---- the script's keys ------------------------------------------------------------------- */
+
+static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, captured_t *log,
+                               hq_error_t *err)
+{
+    hq_npz_t *params = NULL;
+    hqi_optimize_work_t w = {0};
+    w.graph = one_conv(&params);
+    w.native = params;
+    w.fpo = params;
+    w.script_name = "test.alls";
+    w.log.fn = capture;
+    w.log.user = log;
+    hqi_optimize_config_defaults(&w.cfg);
+    hq_script_t *s = script_of(text);
+    hq_status_t st = hqi_optimize_script_modify(&w, s, err);
+    *cfg = w.cfg;
+    hqi_optimize_work_clear(&w);
+    hq_script_destroy(s);
+    hq_graph_destroy(w.graph);
+    hq_npz_destroy(params);
+    return st;
+}
+
+static void adaround_keys_are_read_and_bad_values_refused(void **state)
+{
+    (void)state;
+    hqi_optimize_config_t cfg;
+    captured_t log = {""};
+    hq_error_t err = {0};
+    assert_int_equal(read_config("model_optimization_flavor(optimization_level=2)\n", &cfg, &log,
+                                 &err),
+                     HQ_OK);
+    assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], -1);
+    assert_int_equal(read_config("post_quantization_optimization(adaround, policy=enabled, "
+                                 "dataset_size=128, epochs=12, batch_size=16, "
+                                 "learning_rate=0.005, warmup=0.3, b_range=[16, 3], "
+                                 "mode=train_all, weight=0.02, decay_start=0.1)\n",
+                                 &cfg, &log, &err),
+                     HQ_OK);
+    const hqi_adaround_config_t *a = &cfg.adaround;
+    assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], 1);
+    assert_true(a->train_all);
+    assert_int_equal(a->dataset_size, 128);
+    assert_int_equal(a->epochs, 12);
+    assert_int_equal(a->batch_size, 16);
+    assert_true(a->learning_rate == 0.005 && a->warmup == 0.3 && a->weight == 0.02);
+    assert_true(a->beta_start == 16 && a->beta_end == 3);
+    /* a Hailo key hq does not read is reported, not refused */
+    assert_non_null(strstr(log.text, "post_quantization_optimization key 'decay_start': not "
+                                     "applied"));
+    assert_int_equal(read_config("post_quantization_optimization(adaround, policy=disabled)\n",
+                                 &cfg, &log, &err),
+                     HQ_OK);
+    assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], 0);
+    struct {
+        const char *args;
+        const char *message;
+    } bad[] = {
+        {"policy=maybe", "policy must be enabled or disabled"},
+        {"epochs=0", "epochs must be an integer from 1"},
+        {"dataset_size=2.5", "dataset_size must be an integer"},
+        {"batch_size=-1", "batch_size must be an integer from 1"},
+        {"learning_rate=0", "learning_rate must be a number above 0"},
+        {"warmup=1", "warmup must be a number from 0"},
+        {"weight=-0.1", "weight must be a number from 0"},
+        {"b_range=[2, 20]", "b_range must be [start, end]"},
+        {"b_range=[20]", "b_range must be [start, end]"},
+        {"mode=train_8bit", "mode must be train_4bit or train_all"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "\npost_quantization_optimization(adaround, %s)\n",
+                 bad[i].args);
+        memset(&err, 0, sizeof err);
+        assert_int_equal(read_config(text, &cfg, &log, &err), HQ_ERR_INVALID);
+        if (!strstr(err.message, "test.alls:2: post_quantization_optimization: ") ||
+            !strstr(err.message, bad[i].message) || strchr(err.message, '\n'))
+            fail_msg("'%s': %s", bad[i].args, err.message);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(adaround_on_one_conv_beats_nearest_rounding_within_one_step),
+        cmocka_unit_test(depthwise_deconv_and_dense_layers_are_trained),
+        cmocka_unit_test(train_4bit_skips_layers_with_8bit_weights),
+        cmocka_unit_test(adaround_keys_are_read_and_bad_values_refused),
+    };
+    return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+}
