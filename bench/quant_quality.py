@@ -11,6 +11,9 @@ normalized as the model expects) with
           histogram-calibrated uint8 activations), prepare_fx -> calibration passes -> convert_fx;
   hq      `hq parse` + `hq optimize` (default a8_w8, and a16_w16 everywhere through
           `quantization_param({*}, precision_mode=a16_w16)`), then `hq emulate --target quantized`;
+          and 4-bit weights everywhere (a8_w4), rounded to nearest and with AdaRound
+          (`post_quantization_optimization(adaround, policy=enabled)`, its default keys), each
+          with the default (analytic) and the iterative bias correction;
 
 and prints, for each, the top-1 accuracy on the held-out split, the output SQNR against the float
 model (dB, 10*log10(sum x^2 / sum (x - xq)^2) over all logits of the held-out split; also over
@@ -42,6 +45,9 @@ import make_sample as sample  # noqa: E402  (shared data and training helpers)
 CALIB_COUNT = 64
 CALIB_BATCH = 8  # hq's default calibration batch size; torch calibrates with the same batches
 A16_SCRIPT = "quantization_param({*}, precision_mode=a16_w16)\n"
+W4_SCRIPT = "quantization_param({*}, precision_mode=a8_w4)\n"
+ADAROUND_LINE = "post_quantization_optimization(adaround, policy=enabled)\n"
+ITERATIVE_LINE = "post_quantization_optimization(bias_correction, policy=enabled, mode=iterative)\n"
 
 
 def clean_net(torch):
@@ -145,6 +151,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
     parser.add_argument("--repeat", type=int, default=10,
                         help="quantization runs per tool; the median time is printed (default 10)")
+    parser.add_argument("--adaround-repeat", type=int, default=3,
+                        help="runs of the AdaRound row, which trains for seconds (default 3)")
     args = parser.parse_args()
 
     import torch
@@ -221,10 +229,18 @@ def main():
         if not hq_supports_optimize(hq):
             missing = f"{hq} has no `optimize` command yet"
         else:
-            for name, label, script in (("a8_w8", "hq optimize a8_w8", None),
-                                        ("a16_w16", "hq optimize a16_w16", A16_SCRIPT)):
+            for name, label, script, repeat in (
+                    ("a8_w8", "hq optimize a8_w8", None, args.repeat),
+                    ("a16_w16", "hq optimize a16_w16", A16_SCRIPT, args.repeat),
+                    ("a8_w4", "hq optimize a8_w4 (round to nearest)", W4_SCRIPT, args.repeat),
+                    ("a8_w4_adaround", "hq optimize a8_w4 + AdaRound", W4_SCRIPT + ADAROUND_LINE,
+                     args.adaround_repeat),
+                    ("a8_w4_iterative", "hq optimize a8_w4, iterative bias corr.",
+                     W4_SCRIPT + ITERATIVE_LINE, args.repeat),
+                    ("a8_w4_iterative_adaround", "hq optimize a8_w4, iter. b.c. + AdaRound",
+                     W4_SCRIPT + ITERATIVE_LINE + ADAROUND_LINE, args.adaround_repeat)):
                 logits, seconds, _ = hq_quantize(hq, work, har, calib_path, eval_path, name, script,
-                                                 args.repeat)
+                                                 repeat)
                 score(label, logits, seconds)
 
     print()
@@ -238,7 +254,7 @@ def main():
     print(f"top-1 and SQNR: {len(test_idx)} held-out images (one image = "
           f"{100.0 / len(test_idx):.2f}% top-1); SQNR (calib): the {CALIB_COUNT} calibration images,")
     print("where no value falls outside the calibrated ranges. Quantization time: median of "
-          f"{args.repeat} runs after one warm-up.")
+          f"{args.repeat} runs after one warm-up ({args.adaround_repeat} for AdaRound).")
     if missing:
         print(f"hq rows missing: {missing}")
     print("PP-OCRv4 det (real detector, real images): bench/ocr_quant_quality.py")

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/release}
 if [ ! -x "$build/hq" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target hq >/dev/null
+  cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target hq_cli >/dev/null
 fi
 mkdir -p "$root/bench/results"
 out="$root/bench/results/$(date -u +%Y-%m-%d)-quant-quality.txt"
