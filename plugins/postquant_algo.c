@@ -4,10 +4,11 @@
  * As the original tool: an info with the optimization level and whether it is implicit (no
  * `model_optimization_flavor(optimization_level=N)`, hq's default 2) or explicit, and one info per
  * post-quantization feature (bias_correction, finetune, adaround) saying whether it is enabled.
- * Explicit level 0: the original offers one level more; in hq level 1 already runs everything
- * there is (docs/quantizer.md: 0 = equalization only, 1 + bias correction, 2-4 add finetune and
- * AdaRound, which hq does not have), so the line offered is the default `optimization_level=2` (a
- * yes/no group, default yes). Explicit 1-4: an info that no level does more in hq. Implicit level
+ * Explicit level 0: the original offers one level more; hq offers its default
+ * `optimization_level=2` (docs/quantizer.md: 0 = equalization only, 1-2 + iterative bias
+ * correction, seconds; 3-4 + AdaRound on 256 / 1024 images, minutes), a yes/no group, default
+ * yes. Explicit 1-2: an info that levels 3-4 add AdaRound and what it costs; 3-4: an info with
+ * what the level runs. Implicit level
  * with features configured by hand: the
  * original's "non-default config" info. Beyond it: bias correction switched off by the script is
  * a warning with the line that enables it; finetune requested is an info saying hq does not
@@ -99,15 +100,20 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                   "hq",
                   level);
         insp_recommend(ctx, HQ_DIAG_WARNING, -1, "model_optimization_flavor(optimization_level=2)",
-                       "from level 1 on hq adds iterative bias correction, everything it has (the "
-                       "original tool offers one level more at a time)",
+                       "levels 1 and 2 add iterative bias correction, hq's default (the original "
+                       "tool offers one level more at a time)",
                        "optimization_level", HQ_GROUP_YES_NO,
                        "Would you like to increase the optimization level?", HQ_ANSWER_YES);
+    } else if (level < 3) {
+        insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,
+                  "optimization_level=%g: levels 3 and 4 add AdaRound (learned rounding of the "
+                  "weights, minutes on a CPU; worth most with 4-bit weights, docs/quantizer.md)",
+                  level);
     } else {
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,
-                  "optimization_level=%g: hq runs everything it has from level 1 on; for more "
-                  "accuracy see the advanced commands of hq-alls(5) (precision_mode, clipping)",
-                  level);
+                  "optimization_level=%g: hq runs iterative bias correction and AdaRound on up to "
+                  "%d images",
+                  level, level < 4 ? 256 : 1024);
     }
     return HQ_OK;
 }

@@ -4,7 +4,7 @@
 # the implicit level 2 and the feature states); calibset_size 128 (warning) and 16 (info) against
 # 64; an explicit optimization_level=0 with bias correction disabled and finetune asked (warnings,
 # optimization_level=2 and bias correction offered and accepted by default, finetune said not to be
-# applied); level 3 (info, nothing offered); then every pair of optimization level (none, 0-4) and
+# applied); level 3 (info with what it runs, nothing offered); then every pair of optimization level (none, 0-4) and
 # bias correction setting (absent, enabled, disabled, policy missing) with finetune/adaround and
 # equalization/calibset_size rotating through their values: no crash, no refused line (the
 # original tool crashed on some combinations).
@@ -41,7 +41,7 @@ check bad $Q --finding 'info:-:Explicit optimization level: 0' \
   --accepted 'warning:-:post_quantization_optimization(bias_correction, policy=enabled)'
 diag level3 level3 --order $Q
 check level3 $Q --quiet --finding 'info:-:Explicit optimization level: 3' \
-  --finding 'info:-:hq runs everything it has from level 1 on'
+  --finding 'info:-:optimization_level=3: hq runs iterative bias correction and AdaRound on up to 256 images'
 
 # combinations: hq optimize of the tiny 4x4 model with each script (the script travels in the
 # archive), then both inspectors; a crash or a refused recommendation line fails
