@@ -10,7 +10,9 @@
 # ident_net: 4% silent, 5% info (no line), a 20% or 21% tail held by one value that clipping would lose:
 # not offered; a layer with 48 values (no bin holds more than 3) does not crash and is not judged;
 # nor is a global pool with 64 values per channel (its sparse top is real per-sample spread); a
-# saturating relu6 conv is silent.
+# saturating relu6 conv is silent. Without a noise analysis (--no-noise-analysis), spike_net's
+# clip is judged by conv2's own gain against one bit: an info without a line on 512 samples, a
+# warning with the line on 2048.
 source "$HQ_SOURCE_DIR/tests/fixtures/inspectors/lib.sh"
 K=ClippingInspector
 quantize tail tail_net.onnx norm_ok.alls calib_rgb.npy
@@ -102,4 +104,56 @@ PY
 
 diag bounded bounded -d "$work/calib_rgb.npy" --order $K
 check bounded $K --status ran --silent
+
+# without a noise analysis (hq optimize --no-noise-analysis, and ClippingInspector alone, which
+# needs no per-layer SQNR, so hq-diag computes none): no output gain can be expected, and the
+# layer's own SQNR gain stands in, against one bit (6.02 dB). spike_net's one spike among 1.6M
+# values of conv2 (512 samples): the clip raises conv2's SQNR by ~3.7 dB, under the bit: an info
+# without a line, where the archive with a noise analysis got a warning (above). Among 4x as many
+# values (2048 samples, the same single spike) the finer step outweighs the one clipped value by
+# more than a bit: a warning with the line, still without an expected output gain.
+"$HQ" optimize "$work/spike_net.parsed.har" -d "$work/spike_calib.npy" -m "$work/spike.alls"   -o "$work/spike_nn.har" --no-noise-analysis >"$work/spike_nn.log" 2>&1
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+import numpy as np
+work = sys.argv[1]
+spike = np.load(work + "/spike_calib.npy")
+rng = np.random.default_rng(7)
+more = np.clip(rng.normal(0.0, 1.0, (1536,) + spike.shape[1:]), -4.3, 4.3).astype(np.float32)
+np.save(work + "/spike_calib_2k.npy", np.concatenate([spike, more]))
+PY
+diag spike_nn spike_nn -c 512 -d "$work/spike_calib.npy" --order $K
+check spike_nn $K --exit-status 0 \
+  --finding 'info:conv2:the top 92% of its range [4.436, 104.9]' \
+  --no-finding '*:*:the output SQNR by an expected' --no-finding 'warning:*:' --no-rec '*:*:'
+expect "no noise analysis, 512 samples: conv2's layer gain is under one bit, no expected output gain" \
+  /usr/bin/python3 - "$work/spike_nn.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = next(f for f in d["diagnostics"] if f["inspector"] == "ClippingInspector" and f["layer"] == "conv2")
+n = f["numbers"]
+print(f"  conv2: layer gain {n['layer_gain_db']:.2f} dB")
+sys.exit(0 if 0 < n["layer_gain_db"] < 6.02 and "expected_gain_db" not in n else 1)
+PY
+diag spike_nn spike_nn_2k -c 2048 -d "$work/spike_calib_2k.npy" --order $K
+check spike_nn_2k $K --exit-status 0 \
+  --finding 'warning:conv2:the top 92% of its range [4.436, 104.9]' \
+  --no-finding '*:*:the output SQNR by an expected' \
+  --accepted "warning:conv2:pre_quantization_optimization(activation_clipping, layers=[conv2], $m=[-4.3, 4.436])"
+expect "no noise analysis, 2048 samples: conv2's layer gain is over one bit" \
+  /usr/bin/python3 - "$work/spike_nn_2k.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = next(f for f in d["diagnostics"] if f["inspector"] == "ClippingInspector" and f["layer"] == "conv2")
+n = f["numbers"]
+print(f"  conv2: layer gain {n['layer_gain_db']:.2f} dB")
+sys.exit(0 if n["layer_gain_db"] >= 6.02 and "expected_gain_db" not in n else 1)
+PY
+expect "... and no per-layer SQNR was computed (the branch without a noise analysis ran)" \
+  /usr/bin/python3 - "$work/spike_nn.json" "$work/spike_nn_2k.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    d = json.load(open(path))
+    assert all(s["cumulative_db"] is None for s in d["layer_sqnr"]), (path, d["layer_sqnr"][:3])
+PY
 finish
