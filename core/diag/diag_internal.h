@@ -89,6 +89,27 @@ typedef struct hqi_diag_noise {
     bool computed;
 } hqi_diag_noise_t;
 
+/* How the headline judges a model output (agreement.c; docs/diag.md, "Decision outputs"): by its
+ * SQNR, or, for an output a sigmoid or a softmax produces, by the decisions it leads to. */
+typedef enum hqi_diag_decision_kind {
+    HQI_DECISION_NONE = 0,
+    HQI_DECISION_SIGMOID, /* a probability per element: the decision is the side of 0.5 */
+    HQI_DECISION_SOFTMAX, /* a distribution over classes: the decision is the largest class */
+} hqi_diag_decision_kind_t;
+
+typedef struct hqi_diag_decision {
+    hqi_diag_decision_kind_t kind;
+    int64_t classes; /* softmax: extent of its axis in the per-sample tensor */
+    int64_t inner;   /* softmax: elements after that axis (1 when it is the last) */
+} hqi_diag_decision_t;
+
+/* Decisions counted over the samples: sigmoid: [s] the elements where the reference is below
+ * (s = 0) or at or above (s = 1) 0.5 and how many of them the test keeps on that side; softmax:
+ * [0] the positions and how many have the reference's class. */
+typedef struct hqi_diag_agreement {
+    double kept[2], total[2];
+} hqi_diag_agreement_t;
+
 /* A file an inspector wrote (images go into the HTML report). */
 typedef struct hqi_diag_file {
     int module;
@@ -123,6 +144,9 @@ struct hq_diag {
     bool output_sqnr_ran;
     double *native_signal, *native_error; /* [outputs]: fp_optimized against native */
     bool native_sqnr_ran;
+    hqi_diag_decision_t *decisions;   /* [outputs] how each output is judged (agreement.c) */
+    hqi_diag_agreement_t *output_agree; /* [outputs]: quantized against the float target */
+    hqi_diag_agreement_t *native_agree; /* [outputs]: fp_optimized against native */
     bool verdict_made;            /* the headline measured at least one stage */
     hq_diag_level_t verdict_level; /* the headline's verdict (headline.c) */
     char *verdict_summary;         /* its one-line summary, NULL before the run */
@@ -166,6 +190,26 @@ void hqi_diag_load_noise(hq_diag_t *diag);
 double hqi_diag_output_sqnr(const hq_diag_t *diag, int output);
 /* SQNR (dB) of model output k of fp_optimized against native (valid when native_sqnr_ran). */
 double hqi_diag_native_sqnr(const hq_diag_t *diag, int output);
+/* Decision agreement (%) of model output k, quantized against the float target / fp_optimized
+ * against native (valid with output_sqnr_ran / native_sqnr_ran); NaN for an output judged by its
+ * SQNR alone. */
+double hqi_diag_output_agreement(const hq_diag_t *diag, int output);
+double hqi_diag_native_agreement(const hq_diag_t *diag, int output);
+
+/* The level the headline gives an output measured at `db` SQNR and `pct` decision agreement (NaN:
+ * an output judged by its SQNR): error below the floor, warning below the good level (headline.c). */
+hq_diag_level_t hqi_diag_output_level(double db, double pct);
+/* agreement.c: how output layer `output_layer` is judged: a sigmoid (or hard sigmoid) fused into
+ * the layer feeding it, a softmax feeding it, or neither. */
+hqi_diag_decision_t hqi_diag_output_decision(const hq_graph_t *graph, int output_layer);
+/* "sigmoid", "softmax", or NULL for HQI_DECISION_NONE. */
+const char *hqi_diag_decision_name(hqi_diag_decision_kind_t kind);
+/* Counts the decisions of `size` output values (whole samples) of `test` against `reference`. */
+void hqi_diag_agreement_add(const hqi_diag_decision_t *decision, const float *reference,
+                            const float *test, int64_t size, hqi_diag_agreement_t *a);
+/* The agreement in %: softmax, the share of positions with the reference's class; sigmoid, the
+ * mean over the reference's two sides of the share kept on that side. NaN when nothing counted. */
+double hqi_diag_agreement_pct(const hqi_diag_agreement_t *a);
 /* The headline: prints the stage table (output SQNR per output and stage) and records the verdict
  * as a host finding, or says why nothing was measured (headline.c). Runs after the pass. */
 void hqi_diag_headline(hq_diag_t *diag);

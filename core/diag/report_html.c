@@ -71,7 +71,7 @@ static const char *module_status(const hq_diag_t *d, int m)
 
 static const char *db_class(double db)
 {
-    return db < 10 ? "error" : db < 20 ? "warning" : "info";
+    return hqi_diag_level_word(hqi_diag_output_level(db, NAN));
 }
 
 static void db_cell(hqi_buf_t *b, bool measured, double db)
@@ -82,6 +82,18 @@ static void db_cell(hqi_buf_t *b, bool measured, double db)
         hqi_buf_printf(b, "<td class=\"num info\">identical</td>");
     else
         hqi_buf_printf(b, "<td class=\"num %s\">%.2f</td>", db_class(db), db);
+}
+
+/* An output's cell at a stage: its SQNR and, for an output judged by its decisions (a sigmoid or
+ * softmax output), the agreement, which then sets the cell's level as it sets the verdict's. */
+static void stage_cell(hqi_buf_t *b, bool measured, double db, double pct)
+{
+    if (!measured || !isfinite(pct) || db >= HTML_SQNR_IDENTICAL_DB) {
+        db_cell(b, measured, db);
+        return;
+    }
+    hqi_buf_printf(b, "<td class=\"num %s\">%.2f (%.2f%% agree)</td>",
+                   hqi_diag_level_word(hqi_diag_output_level(db, pct)), db, pct);
 }
 
 /* The headline: the verdict and the output SQNR per output and stage (headline.c measures them;
@@ -141,9 +153,9 @@ static void headline(hqi_buf_t *b, const hq_diag_t *d)
         if (reference)
             db_cell(b, true, hqi_diag_reference_sqnr(d, k));
         if (native)
-            db_cell(b, true, hqi_diag_native_sqnr(d, k));
+            stage_cell(b, true, hqi_diag_native_sqnr(d, k), hqi_diag_native_agreement(d, k));
         if (quant)
-            db_cell(b, true, hqi_diag_output_sqnr(d, k));
+            stage_cell(b, true, hqi_diag_output_sqnr(d, k), hqi_diag_output_agreement(d, k));
         hqi_buf_printf(b, "</tr>\n");
     }
     hqi_buf_printf(b, "</table>\n");

@@ -136,6 +136,17 @@ static cJSON *build(const hq_diag_t *d)
         cJSON_AddItemToObject(o, "native_vs_reference_db",
                               reference ? number(hqi_diag_reference_sqnr(d, k))
                                         : cJSON_CreateNull());
+        /* outputs judged by their decisions (agreement.c): how, and the agreement in % */
+        hqi_diag_decision_kind_t kind = d->decisions ? d->decisions[k].kind : HQI_DECISION_NONE;
+        const char *decision = hqi_diag_decision_name(kind);
+        cJSON_AddItemToObject(o, "decision",
+                              decision ? cJSON_CreateString(decision) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "quantized_vs_fp_optimized_agreement_pct",
+                              quant && decision ? number(hqi_diag_output_agreement(d, k))
+                                                : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "fp_optimized_vs_native_agreement_pct",
+                              native && decision ? number(hqi_diag_native_agreement(d, k))
+                                                 : cJSON_CreateNull());
         cJSON_AddItemToArray(outputs, o);
     }
     if (d->verdict_made) {

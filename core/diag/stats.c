@@ -102,8 +102,13 @@ void hqi_diag_free_stats(hq_diag_t *diag)
     free(diag->output_error);
     free(diag->native_signal);
     free(diag->native_error);
+    free(diag->decisions);
+    free(diag->output_agree);
+    free(diag->native_agree);
     diag->output_signal = diag->output_error = NULL;
     diag->native_signal = diag->native_error = NULL;
+    diag->decisions = NULL;
+    diag->output_agree = diag->native_agree = NULL;
 }
 
 static hq_status_t init_set(hq_diag_t *diag, hqi_diag_stats_t *set, hq_target_t target,
@@ -312,9 +317,11 @@ typedef struct run {
 } run_t;
 
 /* Adds one batch of `n` samples to the output SQNR of `test` against `reference`: the signal is
- * the reference output, the error their difference. */
+ * the reference output, the error their difference; and, for the outputs judged by their
+ * decisions, to the decision agreement (agreement.c). */
 static void add_output_noise(const run_t *test, const run_t *reference, int64_t n, int out_count,
-                             double *signal, double *error)
+                             const hqi_diag_decision_t *decisions, double *signal, double *error,
+                             hqi_diag_agreement_t *agree)
 {
     for (int k = 0; k < out_count; k++) {
         int64_t size = n * hq_emulator_output_size(reference->emu, k);
@@ -325,6 +332,9 @@ static void add_output_noise(const run_t *test, const run_t *reference, int64_t 
             signal[k] += f * f;
             error[k] += e * e;
         }
+        if (decisions && agree)
+            hqi_diag_agreement_add(&decisions[k], reference->outputs[k], test->outputs[k], size,
+                                   &agree[k]);
     }
 }
 
@@ -409,7 +419,7 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
 
     int layers = hq_graph_layer_count(d->graph);
     int out_count;
-    hq_graph_outputs(d->graph, &out_count);
+    const int *output_layers = hq_graph_outputs(d->graph, &out_count);
     int in_count;
     hq_graph_inputs(d->graph, &in_count);
     int64_t batch = d->options.batch_size;
@@ -473,6 +483,10 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
             native_run = r;
     }
     d->output_count = out_count;
+    free(d->decisions);
+    d->decisions = calloc((size_t)out_count + 1, sizeof *d->decisions);
+    for (int k = 0; d->decisions && k < out_count; k++)
+        d->decisions[k] = hqi_diag_output_decision(d->graph, output_layers[k]);
     double *signal = NULL, *error = NULL;
     float **kept = NULL;
     int64_t *kept_len = NULL;
@@ -513,12 +527,16 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
         free(d->output_error);
         d->output_signal = calloc((size_t)out_count + 1, sizeof *d->output_signal);
         d->output_error = calloc((size_t)out_count + 1, sizeof *d->output_error);
+        free(d->output_agree);
+        d->output_agree = calloc((size_t)out_count + 1, sizeof *d->output_agree);
     }
     if (st == HQ_OK && native_run > 0) {
         free(d->native_signal);
         free(d->native_error);
         d->native_signal = calloc((size_t)out_count + 1, sizeof *d->native_signal);
         d->native_error = calloc((size_t)out_count + 1, sizeof *d->native_error);
+        free(d->native_agree);
+        d->native_agree = calloc((size_t)out_count + 1, sizeof *d->native_agree);
     }
 
     int64_t total = d->samples, batches_read = 0;
@@ -533,11 +551,11 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
                 runs[r].batches += st == HQ_OK;
             }
         if (st == HQ_OK && quant_run > 0 && d->output_signal && d->output_error)
-            add_output_noise(&runs[quant_run], &runs[0], n, out_count, d->output_signal,
-                             d->output_error);
+            add_output_noise(&runs[quant_run], &runs[0], n, out_count, d->decisions,
+                             d->output_signal, d->output_error, d->output_agree);
         if (st == HQ_OK && native_run > 0 && d->native_signal && d->native_error)
-            add_output_noise(&runs[0], &runs[native_run], n, out_count, d->native_signal,
-                             d->native_error);
+            add_output_noise(&runs[0], &runs[native_run], n, out_count, d->decisions,
+                             d->native_signal, d->native_error, d->native_agree);
         if (d->options.on_event) {
             hq_diag_event_t ev = {.kind = HQ_DIAG_EVENT_PROGRESS,
                                   .text = "Collecting statistics",
@@ -626,4 +644,21 @@ double hqi_diag_output_sqnr(const hq_diag_t *diag, int output)
 double hqi_diag_native_sqnr(const hq_diag_t *diag, int output)
 {
     return sqnr_db(diag->native_signal[output], diag->native_error[output]);
+}
+
+static double agreement(const hq_diag_t *diag, const hqi_diag_agreement_t *agree, int output)
+{
+    if (!agree || !diag->decisions || diag->decisions[output].kind == HQI_DECISION_NONE)
+        return NAN;
+    return hqi_diag_agreement_pct(&agree[output]);
+}
+
+double hqi_diag_output_agreement(const hq_diag_t *diag, int output)
+{
+    return agreement(diag, diag->output_agree, output);
+}
+
+double hqi_diag_native_agreement(const hq_diag_t *diag, int output)
+{
+    return agreement(diag, diag->native_agree, output);
 }

@@ -4,7 +4,11 @@
 # 4-bit weights (below 0 dB: error verdict naming that head, exit 1) and degrades under 8-bit
 # (warning verdict, exit by the findings); the bundled sample quantized with sample_correct.alls
 # (no error verdict); a parsed archive (pre-quantization run: the skipped inspectors in one line,
-# exit by the findings; nothing runnable: exit 2 naming the file and `hq optimize`).
+# exit by the findings; nothing runnable: exit 2 naming the file and `hq optimize`). Outputs a
+# sigmoid produces are judged by their decision agreement too (docs/diag.md, "Decision outputs"):
+# the same head with a sigmoid, destroyed under 4-bit weights (about 61% agreement): error, exit 1;
+# at 8 bits (25 dB, some decisions at the threshold flip): healthy; a sigmoid map whose values
+# move far under 4 bits (below 10 dB) while every decision is kept: healthy.
 # Fixtures: tests/e2e/diag_headline_fixtures.py, from the committed twoout_net.onnx.
 set -euo pipefail
 work=$(mktemp -d)
@@ -18,7 +22,9 @@ cd "$work"
 /usr/bin/python3 "$HQ_SOURCE_DIR/tests/e2e/diag_headline_fixtures.py" . twoout.parsed.har
 for s in w4_head w8; do
   "$HQ" optimize fragile.parsed.har -d calib_std.npy -m $s.alls -o $s.har >/dev/null
+  "$HQ" optimize sigmoid.parsed.har -d calib_std.npy -m $s.alls -o sigmoid_$s.har >/dev/null
 done
+"$HQ" optimize sigmoid_kept.parsed.har -d calib_std.npy -m w4_head.alls -o sigmoid_kept.har >/dev/null
 "$HQ" parse "$samples/sample.onnx" -o sample.har >/dev/null
 "$HQ" optimize sample.har -m "$samples/sample_correct.alls" -d "$samples/sample_calib.npy" \
   -o sample_q.har >/dev/null
@@ -57,6 +63,40 @@ check "  ... --json: output_sqnr_db per output with both stages, and the verdict
            and d["exit_status"] == 1 and d["summary"]["error"] == 1'
 check "  ... the verdict is a finding of hq-diag on the worst output" \
   json w4 '[(x["inspector"], x["layer"]) for x in d["diagnostics"] if x["message"].startswith("Verdict: ")] == [("hq-diag", "output_layer2")]'
+check "  ... outputs without a sigmoid or softmax are judged by SQNR alone: no decision, no agreement" \
+  json w4 'all(o["decision"] is None and o["quantized_vs_fp_optimized_agreement_pct"] is None
+               and o["fp_optimized_vs_native_agreement_pct"] is None for o in d["output_sqnr_db"])'
+check "  ... and no agreement on the console" bash -c '! grep -q agree w4.txt'
+
+diag sigmoid_w4 -d calib_std.npy --order NormInspector sigmoid_w4_head.har
+check "a sigmoid head destroyed under 4-bit weights: an error verdict on its decision agreement, exit 1" \
+  bash -c '[ "$(cat sigmoid_w4.rc)" -eq 1 ] && grep -q "^\[error\] Verdict: quantization breaks the model: output output_layer2 (dense2) at [0-9.]* dB, [0-9.]*% decision agreement (below the 10 dB floor and the 85% decision-agreement floor); other outputs: output_layer1 (dense1) [0-9.]* dB$" sigmoid_w4.txt'
+check "  ... the stage table shows the agreement of the sigmoid output only" \
+  bash -c 'grep -Eq "^\[info\]   output_layer2 \(dense2\) +identical \(100.00% agree\) +[0-9.]+ \([0-9.]+% agree\)$" sigmoid_w4.txt &&
+           grep -Eq "^\[info\]   output_layer1 \(dense1\) +identical +[0-9.]+$" sigmoid_w4.txt'
+check "  ... --json: the decision and the agreement of each stage, and the verdict's figure" \
+  json sigmoid_w4 '[o["decision"] for o in d["output_sqnr_db"]] == [None, "sigmoid"]
+           and 50 < d["output_sqnr_db"][1]["quantized_vs_fp_optimized_agreement_pct"] < 85
+           and d["output_sqnr_db"][1]["fp_optimized_vs_native_agreement_pct"] == 100
+           and d["output_sqnr_db"][1]["quantized_vs_fp_optimized_db"] < 10
+           and d["output_sqnr_db"][0]["quantized_vs_fp_optimized_agreement_pct"] is None
+           and d["verdict"]["level"] == "error" and d["exit_status"] == 1
+           and [x["numbers"]["decision_agreement_pct"] for x in d["diagnostics"] if x["message"].startswith("Verdict: ")]
+               == [d["output_sqnr_db"][1]["quantized_vs_fp_optimized_agreement_pct"]]'
+check "  ... the log counts both sides of the map" \
+  grep -q "decision agreement of output_layer2 (dense2) (sigmoid, threshold 0.5), quantized vs fp_optimized: [0-9.]*%; below 0.5 in the reference: 32 elements" sigmoid_w4.log
+
+diag sigmoid_w8 -d calib_std.npy --order NormInspector sigmoid_w8.har
+check "the sigmoid head at 8 bits (above 20 dB, a few decisions at the threshold flip): healthy" \
+  json sigmoid_w8 'd["verdict"]["level"] == "info" and d["output_sqnr_db"][1]["quantized_vs_fp_optimized_db"] >= 20
+           and d["output_sqnr_db"][1]["quantized_vs_fp_optimized_agreement_pct"] < 95'
+
+diag sigmoid_kept -d calib_std.npy --order NormInspector sigmoid_kept.har
+check "a sigmoid map below 10 dB whose every decision is kept: healthy, exit 0" \
+  bash -c '[ "$(cat sigmoid_kept.rc)" -eq 0 ] && grep -q "^\[info\] Verdict: healthy: every output at 20 dB or more or 95% decision agreement or more (lowest: output_layer2 (dense2), [0-9.]* dB, 100.00% decision agreement in quantization)$" sigmoid_kept.txt'
+check "  ... --json: below the SQNR floor, 100% agreement" \
+  json sigmoid_kept 'd["output_sqnr_db"][1]["quantized_vs_fp_optimized_db"] < 10
+           and d["output_sqnr_db"][1]["quantized_vs_fp_optimized_agreement_pct"] == 100'
 
 diag w8 -d calib_std.npy --order NormInspector w8.har
 check "a head at 10-20 dB: a warning verdict naming it, exit 0" \

@@ -11,6 +11,16 @@ second argument: the test parses it first, this script needs numpy only):
                       about 14 dB (degraded); with 4-bit weights -3.4 rounds to -3 and the head
                       computes about 1.0 x, an error larger than the signal: below 0 dB. dense1, whose
                       weights do not cancel, keeps the first head above 30 dB.
+  sigmoid.parsed.har  the same network with a sigmoid fused into dense2, whose output is then a
+                      probability map (one element per sample) judged by its decision agreement:
+                      dense2's kernel [70, -34, -34, 0...] and bias -0.48 put the float head's
+                      pre-activation 2 x - 0.48 below 0 for half of the calibration samples (x's
+                      median is 0.24). With 4-bit weights -34 rounds to -30 and the head computes
+                      10 x - 0.48: most of the samples below 0.5 land above it, a destroyed map
+                      (agreement about 61%); with 8-bit weights the map keeps 25 dB.
+  sigmoid_kept.parsed.har  the same with dense2's kernel x 0.5 and bias 0: x >= 0 keeps every
+                      sample at or above 0.5, with x in float and 5 x under 4-bit weights: the
+                      values move far (under 10 dB) and no decision changes.
   w4_head.alls        4-bit weights on dense2 only, equalization and bias correction off (they
                       would move the weights set here)
   w8.alls             the same without the 4-bit line
@@ -18,6 +28,7 @@ second argument: the test parses it first, this script needs numpy only):
 Run: /usr/bin/python3 tests/e2e/diag_headline_fixtures.py OUT_DIR twoout_net.parsed.har
 """
 import io
+import json
 import os
 import sys
 import tarfile
@@ -40,19 +51,38 @@ dense = np.zeros_like(params[f"{net}/dense2/kernel:0"])
 dense[:3, 0] = [7.0, -3.4, -3.4]
 params[f"{net}/dense2/kernel:0"] = dense
 params[f"{net}/dense2/bias:0"] = np.zeros_like(params[f"{net}/dense2/bias:0"])
-buf = io.BytesIO()
-np.savez(buf, **params)
-members[f"{net}.npz"] = buf.getvalue()
 
-data = io.BytesIO()
-with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-    for name, payload in members.items():
-        info = tarfile.TarInfo(name)
-        info.size = len(payload)
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(payload))
-with open(os.path.join(out_dir, "fragile.parsed.har"), "wb") as f:
-    f.write(data.getvalue())
+
+def write_har(name, members, params):
+    buf = io.BytesIO()
+    np.savez(buf, **params)
+    members = dict(members)
+    members[f"{net}.npz"] = buf.getvalue()
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, payload in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(data.getvalue())
+
+
+write_har("fragile.parsed.har", members, params)
+
+# the sigmoid head: a threshold decision per sample, flipped by the 4-bit rounding of -34
+hn = json.loads(members[f"{net}.hn"])
+hn["layers"][f"{net}/dense2"]["params"]["activation"] = "sigmoid"
+sigmoid_members = dict(members)
+sigmoid_members[f"{net}.hn"] = json.dumps(hn, indent=1).encode()
+sigmoid_params = dict(params)
+sigmoid_params[f"{net}/dense2/kernel:0"] = dense * 10
+sigmoid_params[f"{net}/dense2/bias:0"] = np.full_like(params[f"{net}/dense2/bias:0"], -0.48)
+write_har("sigmoid.parsed.har", sigmoid_members, sigmoid_params)
+sigmoid_params[f"{net}/dense2/kernel:0"] = dense * -10
+sigmoid_params[f"{net}/dense2/bias:0"] = np.zeros_like(params[f"{net}/dense2/bias:0"])
+write_har("sigmoid_kept.parsed.har", sigmoid_members, sigmoid_params)
 
 common = ("pre_quantization_optimization(equalization, policy=disabled)\n"
           "post_quantization_optimization(bias_correction, policy=disabled)\n")
