@@ -68,7 +68,7 @@ check "  ... outputs without a sigmoid or softmax are judged by SQNR alone: no d
                and o["fp_optimized_vs_native_agreement_pct"] is None for o in d["output_sqnr_db"])'
 check "  ... and no agreement on the console" bash -c '! grep -q agree w4.txt'
 
-diag sigmoid_w4 -d calib_std.npy --order NormInspector sigmoid_w4_head.har
+diag sigmoid_w4 -d calib_std.npy --order NormInspector --report sigmoid_w4.html sigmoid_w4_head.har
 check "a sigmoid head destroyed under 4-bit weights: an error verdict on its decision agreement, exit 1" \
   bash -c '[ "$(cat sigmoid_w4.rc)" -eq 1 ] && grep -q "^\[error\] Verdict: quantization breaks the model: output output_layer2 (dense2) at [0-9.]* dB, [0-9.]*% decision agreement (below the 10 dB floor and the 85% decision-agreement floor); other outputs: output_layer1 (dense1) [0-9.]* dB$" sigmoid_w4.txt'
 check "  ... the stage table shows the agreement of the sigmoid output only" \
@@ -83,6 +83,9 @@ check "  ... --json: the decision and the agreement of each stage, and the verdi
            and d["verdict"]["level"] == "error" and d["exit_status"] == 1
            and [x["numbers"]["decision_agreement_pct"] for x in d["diagnostics"] if x["message"].startswith("Verdict: ")]
                == [d["output_sqnr_db"][1]["quantized_vs_fp_optimized_agreement_pct"]]'
+check "  ... --report: the sigmoid output's cell holds both figures, at the verdict's level" \
+  bash -c 'grep -Eq "^<tr><td><code>output_layer2</code> \(dense2\)</td><td class=\"num info\">identical</td><td class=\"num error\">[0-9.]+ \([0-9.]+% agree\)</td></tr>$" sigmoid_w4.html &&
+           grep -Eq "^<tr><td><code>output_layer1</code> \(dense1\)</td><td class=\"num info\">identical</td><td class=\"num info\">[0-9.]+</td></tr>$" sigmoid_w4.html'
 check "  ... the log counts both sides of the map" \
   grep -q "decision agreement of output_layer2 (dense2) (sigmoid, threshold 0.5), quantized vs fp_optimized: [0-9.]*%; below 0.5 in the reference: 32 elements" sigmoid_w4.log
 
