@@ -3,8 +3,9 @@
  * what the user's task reads from such an output (a mask thresholded at 0.5, a class). A sigmoid
  * map's SQNR misjudges it: its values sit near 0 and 1, so noise near the threshold costs SQNR
  * without changing a decision, and the SQNR floor of the headline would call a good quantization
- * broken. The headline judges these outputs by agreement (headline.c); thresholds, definitions and
- * the measurements behind them: docs/diag.md, "Decision outputs". */
+ * broken. The headline judges these outputs by agreement as well and gives them the better of the
+ * two levels (headline.c); thresholds, definitions and the measurements behind them: docs/diag.md,
+ * "Decision outputs". */
 #include <math.h>
 #include <string.h>
 

@@ -2,10 +2,10 @@
  * archive holds (the stage table: native against the framework's reference outputs when
  * --reference gave them, fp_optimized against native, quantized against fp_optimized),
  * measured on the diagnosis samples, and a verdict naming the outputs
- * and the stage that lose the accuracy. An output a sigmoid or a softmax produces is judged by its
- * decision agreement instead of its SQNR (agreement.c). The verdict is a host finding, so an
- * error verdict makes the exit status 1 like any error finding. Thresholds and their reasons:
- * docs/diag.md, "The headline" and "Decision outputs". */
+ * and the stage that lose the accuracy. An output a sigmoid or a softmax produces is also judged
+ * by its decision agreement (agreement.c) and gets the better of the two levels. The verdict is a
+ * host finding, so an error verdict makes the exit status 1 like any error finding. Thresholds
+ * and their reasons: docs/diag.md, "The headline" and "Decision outputs". */
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -228,7 +228,9 @@ void hqi_diag_headline(hq_diag_t *d)
             }
         }
         verdict = levels[k] > verdict ? levels[k] : verdict;
-        if (low < worst_db) {
+        /* the output the verdict's finding is on: the worst level, then the lowest SQNR */
+        if (k == 0 || levels[k] > levels[worst_output] ||
+            (levels[k] == levels[worst_output] && low < worst_db)) {
             worst_db = low;
             worst_output = k;
         }
