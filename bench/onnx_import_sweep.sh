@@ -12,8 +12,8 @@
 #   --out     also write the report to FILE (e.g. bench/results/<date>-onnx-import-sweep.txt)
 # Needs /usr/bin/python3 with torch and torchvision (models are exported into
 # <repo>/.cache/models/sweep, git-ignored, kept between runs) and node with onnxruntime-node
-# (found in HQ_NODE_MODULES, ${HQ_MODEL_CACHE}/node_modules, <repo>/.cache/models/node_modules, or fetched there by
-# tests/models/fetch_models.sh).
+# (found in HQ_NODE_MODULES, ${HQ_MODEL_CACHE}/node_modules, <repo>/.cache/models/node_modules,
+# or fetched there by tests/models/fetch_models.sh).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
