@@ -174,7 +174,8 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
     /* With fewer (a first convolution on RGB), a kernel row's kw x cin values are contiguous in
      * NHWC memory wherever the window row lies inside the input: one K block per kernel row
      * reads them in place (gathered only at the left and right borders) instead of an im2col
-     * copy of every row. The sums are the same, k after k (only where K is cut differs). */
+     * copy of every row (one block sum per kernel row, added up: where K is cut depends only
+     * on the shapes). */
     conv->rowwise = desc->kind == HQI_FAST_CONV && !conv->direct && !conv->winograd &&
                     !conv->tapwise && !conv->depthwise && groups == 1 && w->dilation_w == 1 &&
                     (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC;
