@@ -51,8 +51,14 @@ CLASSIFIERS = {
 }
 
 # torchvision segmentation nets (output 'out': [N, 21, H, W], upsampled by F.interpolate to the
-# input's size, which the export computes from Shape)
-SEGMENTERS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+# input's size, which the export computes from Shape): constructor keyword arguments and the input
+# side (None: --size). FCN-ResNet50 is the deep one (53 convolutions before the head, 2048
+# channels, dilated layer3/layer4), at the 256x256 its users run it at.
+SEGMENTERS = {
+    "lraspp_mobilenet_v3_large": ({}, None),
+    "deeplabv3_mobilenet_v3_large": ({}, None),
+    "fcn_resnet50": ({"aux_loss": False}, 256),
+}
 
 # F.interpolate forms (mode, align_corners, scale or size); the module convolves first so that
 # the resize reads a computed tensor, as in a network
@@ -79,7 +85,7 @@ SHAPE_MODULES = ("pad_to_multiple", "expand_bias", "arange_scale")
 
 def all_cases():
     cases = []
-    for model in tuple(CLASSIFIERS) + SEGMENTERS:
+    for model in tuple(CLASSIFIERS) + tuple(SEGMENTERS):
         for opset in OPSETS:
             for batch in ("static", "dynamic"):
                 cases.append((model, opset, batch))
@@ -124,11 +130,12 @@ def build_module(name, size):
             def __init__(self):
                 super().__init__()
                 self.net = getattr(torchvision.models.segmentation, name)(
-                    weights=None, weights_backbone=None)
+                    weights=None, weights_backbone=None, **SEGMENTERS[name][0])
 
             def forward(self, x):
                 return self.net(x)["out"]
 
+        size = SEGMENTERS[name][1] or size
         calibration = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(SEED))
         return recompute_batch_norm(Segmenter(), calibration), (1, 3, size, size)
 

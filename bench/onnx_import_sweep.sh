@@ -12,8 +12,8 @@
 #   --out     also write the report to FILE (e.g. bench/results/<date>-onnx-import-sweep.txt)
 # Needs /usr/bin/python3 with torch and torchvision (models are exported into
 # <repo>/.cache/models/sweep, git-ignored, kept between runs) and node with onnxruntime-node
-# (found in HQ_NODE_MODULES, <repo>/.cache/models/node_modules, or fetched there by
-# tests/models/fetch_models.sh).
+# (found in HQ_NODE_MODULES, ${HQ_MODEL_CACHE}/node_modules, <repo>/.cache/models/node_modules,
+# or fetched there by tests/models/fetch_models.sh).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 hq="$build/hq"
 [ -x "$hq" ] || { echo "onnx_import_sweep.sh: $hq: no hq CLI; build the tree first" >&2; exit 2; }
-modules=${HQ_NODE_MODULES:-$repo/.cache/models/node_modules}
+modules=${HQ_NODE_MODULES:-${HQ_MODEL_CACHE:-$repo/.cache/models}/node_modules}
 if [ ! -d "$modules/onnxruntime-node" ]; then
     "$repo/tests/models/fetch_models.sh" >/dev/null
 fi
@@ -43,7 +43,7 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
     echo "# ONNX import sweep, $(date -u '+%Y-%m-%d %H:%M UTC'), hq $(git -C "$repo" rev-parse --short HEAD)"
     echo "# machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores, $(uname -sr)"
     echo "# torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), torchvision $(/usr/bin/python3 -c 'import torchvision; print(torchvision.__version__)'), onnxruntime-node $(node -p "require('$modules/onnxruntime-node/package.json').version")"
-    echo "# pass: max|hq - onnxruntime| <= 1e-4 * (max - min of the onnxruntime output); classifiers at 96x96"
+    echo "# pass: max|hq - onnxruntime| <= 1e-4 * (max - min of the onnxruntime output); classifiers and mobile segmenters at 96x96, fcn_resnet50 at 256x256"
 } | report
 set +e
 /usr/bin/python3 "$repo/bench/onnx_import_sweep.py" --hq "$hq" --node-modules "$modules" \

@@ -124,10 +124,12 @@ typedef struct hqi_fast_epi {
 /* The per-ISA inner loops. */
 typedef struct hqi_fast_isa {
     const char *name;
-    /* c[r][0..16) = (init ? init[0..16) : c[r][0..16)) + sum_k a[r][k] * b[k*16 + j], r < 6,
-     * then the epilogue `epi` when not NULL (in registers for the activations that are a few
-     * compares and multiplies). Every output element is summed in k order with one rounding
-     * per step (FMA or not). */
+    /* With init: c[r][j] = init[j] + sum_k a[r][k] * b[k*16 + j] (j < 16, r < 6), summed from
+     * init; without: c[r][j] + (the same sum from zero), so that a long K cut into blocks is
+     * summed block by block and the block sums added (two levels of rounding error instead of
+     * one run over all of K). Then the epilogue `epi` when not NULL (in registers for the
+     * activations that are a few compares and multiplies). Every sum goes in k order with one
+     * rounding per step (FMA or not). */
     void (*gemm_6x16)(int64_t kc, const float *const *a, const float *b, float *const *c,
                       const float *init, const hqi_fast_epi_t *epi);
     /* row[j] = act(row[j] + (addend ? addend[j] : 0)), channel of j = channel0 + j. */
@@ -173,8 +175,8 @@ typedef struct hqi_fast_isa {
      * NULL when the ISA has no wider tile (the caller then runs gemm_6x16 twice). */
     void (*gemm_6x32)(int64_t kc, const float *const *a, const float *b, const float *b2,
                       float *const *c, const float *init, const hqi_fast_epi_t *epi);
-    /* One row over n (1..8) full panels: c[16*j + i] = (init ? init[16*j + i] : c[..]) +
-     * sum_k a[k] * b[j * panel_stride + k*16 + i], then the epilogue (epi->add[0], a row of
+    /* One row over n (1..8) full panels: c[16*j + i] = init[16*j + i] + sum_k a[k] *
+     * b[j * panel_stride + k*16 + i], or without init c[..] + that sum from zero, then the epilogue (epi->add[0], a row of
      * 16*n columns; channel of column x = epi->channel0 + x); the same sums per element as
      * gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of copies). */
     void (*gemm_1xn)(int64_t kc, const float *a, const float *b, int64_t panel_stride, int n,

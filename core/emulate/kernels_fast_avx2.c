@@ -89,23 +89,9 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
                                    float *const *c, const float *init, const hqi_fast_epi_t *epi)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    if (init) {
-        c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps(init);
-        c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(init + 8);
-    } else {
-        c00 = _mm256_loadu_ps(c[0]);
-        c01 = _mm256_loadu_ps(c[0] + 8);
-        c10 = _mm256_loadu_ps(c[1]);
-        c11 = _mm256_loadu_ps(c[1] + 8);
-        c20 = _mm256_loadu_ps(c[2]);
-        c21 = _mm256_loadu_ps(c[2] + 8);
-        c30 = _mm256_loadu_ps(c[3]);
-        c31 = _mm256_loadu_ps(c[3] + 8);
-        c40 = _mm256_loadu_ps(c[4]);
-        c41 = _mm256_loadu_ps(c[4] + 8);
-        c50 = _mm256_loadu_ps(c[5]);
-        c51 = _mm256_loadu_ps(c[5] + 8);
-    }
+    /* without init the block's sum starts from zero and is added to C at the end */
+    c00 = c10 = c20 = c30 = c40 = c50 = init ? _mm256_loadu_ps(init) : _mm256_setzero_ps();
+    c01 = c11 = c21 = c31 = c41 = c51 = init ? _mm256_loadu_ps(init + 8) : _mm256_setzero_ps();
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b);
@@ -129,6 +115,20 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
         av = _mm256_broadcast_ss(a5 + k);
         c50 = _mm256_fmadd_ps(av, b0, c50);
         c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    if (!init) {
+        c00 = _mm256_add_ps(_mm256_loadu_ps(c[0]), c00);
+        c01 = _mm256_add_ps(_mm256_loadu_ps(c[0] + 8), c01);
+        c10 = _mm256_add_ps(_mm256_loadu_ps(c[1]), c10);
+        c11 = _mm256_add_ps(_mm256_loadu_ps(c[1] + 8), c11);
+        c20 = _mm256_add_ps(_mm256_loadu_ps(c[2]), c20);
+        c21 = _mm256_add_ps(_mm256_loadu_ps(c[2] + 8), c21);
+        c30 = _mm256_add_ps(_mm256_loadu_ps(c[3]), c30);
+        c31 = _mm256_add_ps(_mm256_loadu_ps(c[3] + 8), c31);
+        c40 = _mm256_add_ps(_mm256_loadu_ps(c[4]), c40);
+        c41 = _mm256_add_ps(_mm256_loadu_ps(c[4] + 8), c41);
+        c50 = _mm256_add_ps(_mm256_loadu_ps(c[5]), c50);
+        c51 = _mm256_add_ps(_mm256_loadu_ps(c[5] + 8), c51);
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
@@ -372,16 +372,7 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
                                   float *const *c, const float *init, const hqi_fast_epi_t *epi)
 {
     __m256 c0, c1, c2, c3, c4, c5;
-    if (init) {
-        c0 = c1 = c2 = c3 = c4 = c5 = _mm256_loadu_ps(init);
-    } else {
-        c0 = _mm256_loadu_ps(c[0]);
-        c1 = _mm256_loadu_ps(c[1]);
-        c2 = _mm256_loadu_ps(c[2]);
-        c3 = _mm256_loadu_ps(c[3]);
-        c4 = _mm256_loadu_ps(c[4]);
-        c5 = _mm256_loadu_ps(c[5]);
-    }
+    c0 = c1 = c2 = c3 = c4 = c5 = init ? _mm256_loadu_ps(init) : _mm256_setzero_ps();
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b);
@@ -392,6 +383,14 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
         c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + k), b0, c3);
         c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), b0, c4);
         c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, c5);
+    }
+    if (!init) {
+        c0 = _mm256_add_ps(_mm256_loadu_ps(c[0]), c0);
+        c1 = _mm256_add_ps(_mm256_loadu_ps(c[1]), c1);
+        c2 = _mm256_add_ps(_mm256_loadu_ps(c[2]), c2);
+        c3 = _mm256_add_ps(_mm256_loadu_ps(c[3]), c3);
+        c4 = _mm256_add_ps(_mm256_loadu_ps(c[4]), c4);
+        c5 = _mm256_add_ps(_mm256_loadu_ps(c[5]), c5);
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
@@ -672,31 +671,33 @@ HQ_AVX2 static void wino_out_avx2(int64_t channels, const float *m, int64_t stri
     }
 }
 
-/* F(4x4, 3x3): the same transforms as the portable code, 8 channels at a time. */
+/* F(4x4, 3x3) on the points 0, 1, -1, 1/2, -2 and infinity: the portable code's operations in
+ * the same order, products and sums fused into FMAs, 8 channels at a time. */
 HQ_AVX2 static inline __attribute__((always_inline)) void wino4_bt8(const __m256 d[6], __m256 r[6])
 {
-    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
-                 five = _mm256_set1_ps(5.0f);
-    const __m256 d4_d2 = _mm256_sub_ps(d[4], d[2]), d3_d1 = _mm256_sub_ps(d[3], d[1]);
-    const __m256 d1d2 = _mm256_add_ps(d[1], d[2]), d3d4 = _mm256_add_ps(d[3], d[4]);
-    r[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[2], _mm256_mul_ps(four, d[0])), d[4]);
-    r[1] = _mm256_fnmadd_ps(four, d1d2, d3d4);
-    r[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(d[1], d[2]), _mm256_sub_ps(d[4], d[3]));
-    r[3] = _mm256_fmadd_ps(two, d3_d1, d4_d2);
-    r[4] = _mm256_fnmadd_ps(two, d3_d1, d4_d2);
-    r[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[3], _mm256_mul_ps(four, d[1])), d[5]);
+    const __m256 two = _mm256_set1_ps(2.0f), five = _mm256_set1_ps(5.0f),
+                 half3 = _mm256_set1_ps(1.5f);
+    const __m256 d3_d1 = _mm256_sub_ps(d[3], d[1]), d4_d2 = _mm256_sub_ps(d[4], d[2]);
+    const __m256 d1_d3 = _mm256_sub_ps(d[1], d[3]), d2_d4 = _mm256_sub_ps(d[2], d[4]);
+    r[0] = _mm256_fmadd_ps(half3, d3_d1, _mm256_fnmadd_ps(two, d[2], _mm256_add_ps(d[0], d[4])));
+    r[1] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[4], d[1]), _mm256_fmadd_ps(five, d[3], d[2]));
+    r[2] = _mm256_fnmadd_ps(two, _mm256_add_ps(d[1], d[4]), _mm256_fmsub_ps(five, d[2], d[3]));
+    r[3] = _mm256_fmadd_ps(two, d1_d3, d2_d4);
+    r[4] = _mm256_fnmadd_ps(two, d2_d4, d1_d3);
+    r[5] = _mm256_fmadd_ps(half3, d4_d2, _mm256_fnmadd_ps(two, d[3], _mm256_add_ps(d[5], d[1])));
 }
 
 HQ_AVX2 static inline __attribute__((always_inline)) void wino4_at8(const __m256 m[6], __m256 r[4])
 {
-    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
-                 eight = _mm256_set1_ps(8.0f);
     const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
-    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
-    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
-    r[1] = _mm256_fmadd_ps(two, d, b);
-    r[2] = _mm256_fmadd_ps(four, c, a);
-    r[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d, b), m[5]);
+    r[0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m[0], a), m[3]), m[4]);
+    r[1] = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), m[4],
+                            _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m[3], b));
+    r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[4],
+                           _mm256_fmadd_ps(_mm256_set1_ps(0.25f), m[3], a));
+    r[3] = _mm256_add_ps(_mm256_fnmadd_ps(_mm256_set1_ps(8.0f), m[4],
+                                          _mm256_fmadd_ps(_mm256_set1_ps(0.125f), m[3], b)),
+                         m[5]);
 }
 
 HQ_AVX2 static void wino4_in_avx2(int64_t channels, const float *const *d, float *v, int64_t stride)

@@ -143,16 +143,8 @@ HQ_AVX512 static void gemm_6x16_avx512(int64_t kc, const float *const *a, const 
                                        const hqi_fast_epi_t *epi)
 {
     __m512 c0, c1, c2, c3, c4, c5;
-    if (init) {
-        c0 = c1 = c2 = c3 = c4 = c5 = _mm512_loadu_ps(init);
-    } else {
-        c0 = _mm512_loadu_ps(c[0]);
-        c1 = _mm512_loadu_ps(c[1]);
-        c2 = _mm512_loadu_ps(c[2]);
-        c3 = _mm512_loadu_ps(c[3]);
-        c4 = _mm512_loadu_ps(c[4]);
-        c5 = _mm512_loadu_ps(c[5]);
-    }
+    /* without init the block's sum starts from zero and is added to C at the end */
+    c0 = c1 = c2 = c3 = c4 = c5 = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(b + k * 16);
@@ -162,6 +154,14 @@ HQ_AVX512 static void gemm_6x16_avx512(int64_t kc, const float *const *a, const 
         c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), b0, c3);
         c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), b0, c4);
         c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c5);
+    }
+    if (!init) {
+        c0 = _mm512_add_ps(_mm512_loadu_ps(c[0]), c0);
+        c1 = _mm512_add_ps(_mm512_loadu_ps(c[1]), c1);
+        c2 = _mm512_add_ps(_mm512_loadu_ps(c[2]), c2);
+        c3 = _mm512_add_ps(_mm512_loadu_ps(c[3]), c3);
+        c4 = _mm512_add_ps(_mm512_loadu_ps(c[4]), c4);
+        c5 = _mm512_add_ps(_mm512_loadu_ps(c[5]), c5);
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
@@ -190,23 +190,8 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
                                        const hqi_fast_epi_t *epi)
 {
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    if (init) {
-        c00 = c10 = c20 = c30 = c40 = c50 = _mm512_loadu_ps(init);
-        c01 = c11 = c21 = c31 = c41 = c51 = _mm512_loadu_ps(init + 16);
-    } else {
-        c00 = _mm512_loadu_ps(c[0]);
-        c01 = _mm512_loadu_ps(c[0] + 16);
-        c10 = _mm512_loadu_ps(c[1]);
-        c11 = _mm512_loadu_ps(c[1] + 16);
-        c20 = _mm512_loadu_ps(c[2]);
-        c21 = _mm512_loadu_ps(c[2] + 16);
-        c30 = _mm512_loadu_ps(c[3]);
-        c31 = _mm512_loadu_ps(c[3] + 16);
-        c40 = _mm512_loadu_ps(c[4]);
-        c41 = _mm512_loadu_ps(c[4] + 16);
-        c50 = _mm512_loadu_ps(c[5]);
-        c51 = _mm512_loadu_ps(c[5] + 16);
-    }
+    c00 = c10 = c20 = c30 = c40 = c50 = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
+    c01 = c11 = c21 = c31 = c41 = c51 = init ? _mm512_loadu_ps(init + 16) : _mm512_setzero_ps();
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(b + k * 16);
@@ -229,6 +214,20 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         av = _mm512_set1_ps(a5[k]);
         c50 = _mm512_fmadd_ps(av, b0, c50);
         c51 = _mm512_fmadd_ps(av, b1, c51);
+    }
+    if (!init) {
+        c00 = _mm512_add_ps(_mm512_loadu_ps(c[0]), c00);
+        c01 = _mm512_add_ps(_mm512_loadu_ps(c[0] + 16), c01);
+        c10 = _mm512_add_ps(_mm512_loadu_ps(c[1]), c10);
+        c11 = _mm512_add_ps(_mm512_loadu_ps(c[1] + 16), c11);
+        c20 = _mm512_add_ps(_mm512_loadu_ps(c[2]), c20);
+        c21 = _mm512_add_ps(_mm512_loadu_ps(c[2] + 16), c21);
+        c30 = _mm512_add_ps(_mm512_loadu_ps(c[3]), c30);
+        c31 = _mm512_add_ps(_mm512_loadu_ps(c[3] + 16), c31);
+        c40 = _mm512_add_ps(_mm512_loadu_ps(c[4]), c40);
+        c41 = _mm512_add_ps(_mm512_loadu_ps(c[4] + 16), c41);
+        c50 = _mm512_add_ps(_mm512_loadu_ps(c[5]), c50);
+        c51 = _mm512_add_ps(_mm512_loadu_ps(c[5] + 16), c51);
     }
     const bool fused = epi && act_in_registers(epi->act);
     if (fused) {
@@ -270,12 +269,14 @@ gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const 
 {
     __m512 acc[8];
     for (int j = 0; j < N; j++)
-        acc[j] = _mm512_loadu_ps(init ? init + 16 * j : c + 16 * j);
+        acc[j] = init ? _mm512_loadu_ps(init + 16 * j) : _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         const __m512 av = _mm512_set1_ps(a[k]);
         for (int j = 0; j < N; j++)
             acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + j * stride + k * 16), acc[j]);
     }
+    for (int j = 0; !init && j < N; j++)
+        acc[j] = _mm512_add_ps(_mm512_loadu_ps(c + 16 * j), acc[j]);
     const bool fused = epi && act_in_registers(epi->act);
     for (int j = 0; j < N; j++)
         _mm512_storeu_ps(c + 16 * j, fused ? epi16(epi, acc[j], 0, 16 * j) : acc[j]);
