@@ -290,12 +290,17 @@ typedef struct hqi_diag_cause {
     double expected_gain_db; /* largest `expected_gain_db` number of its findings; NAN: none */
     int line_count;          /* its recommended lines */
     bool fixes_input;        /* one of them changes the network's input (normalization, ...) */
+    bool fixes_network;      /* one of them changes a network-wide setting (compression, level) */
     char summary[1024];      /* one line: its worst finding (or the verdict) */
 } hqi_diag_cause_t;
 
 /* True when a model-script line changes what the network sees at its input (a normalization
  * layer or an input conversion): every statistic of a run was measured before it. */
 bool hqi_diag_changes_input(const char *line);
+/* True when a model-script line changes a quantization setting of the whole network (the
+ * compression level, the 4-bit weight ratio, the optimization level): the per-layer noise figures
+ * of a run were measured under it. */
+bool hqi_diag_changes_network(const char *line);
 /* The causes, ranked (docs/diag.md, "Triage"): a cause whose fix line changes the input first,
  * then an inspector's cause with a fix line before the host's verdict, then level (error >
  * warning > info), then an expected gain (present before absent, larger first), then inspector

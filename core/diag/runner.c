@@ -154,6 +154,12 @@ bool hqi_diag_changes_input(const char *line)
     return p && (p == line || p[-1] == ' ' || p[-1] == '=');
 }
 
+bool hqi_diag_changes_network(const char *line)
+{
+    return strstr(line, "model_optimization_flavor(") != NULL ||
+           strstr(line, "compression_params") != NULL;
+}
+
 /* Offers the recommendation groups module `module` made, in the order of their first line. Once a
  * line that changes the input is accepted, the groups offered after it default to none/no: their
  * evidence (ranges, histograms, SQNR) was measured on the input as it was, and accepting them

@@ -135,6 +135,10 @@ static bool ranks_before(const hq_diag_t *d, const hqi_diag_cause_t *a, const hq
     /* a wrong input first: every other cause was measured on it */
     if (a->fixes_input != b->fixes_input)
         return a->fixes_input;
+    /* then a network-wide setting (4-bit compression, the optimization level): the per-layer
+     * causes' expected gains were estimated from noise measured under it */
+    if (a->fixes_network != b->fixes_network)
+        return a->fixes_network;
     /* the verdict says how much is lost, not why: a cause with a fix line comes before it */
     bool fa = a->module >= 0 && a->line_count > 0, fb = b->module >= 0 && b->line_count > 0;
     if ((a->module < 0 && fb) || (b->module < 0 && fa))
@@ -180,8 +184,10 @@ static bool cause_of(const hq_diag_t *d, int module, hqi_diag_cause_t *c)
     for (int i = 0; i < d->rec_count; i++)
         if (d->recs[i].module == module) {
             recs++;
-            c->fixes_input = c->fixes_input || (d->recs[i].level >= HQ_DIAG_WARNING &&
-                                                hqi_diag_changes_input(d->recs[i].line));
+            bool acts = d->recs[i].level >= HQ_DIAG_WARNING;
+            c->fixes_input = c->fixes_input || (acts && hqi_diag_changes_input(d->recs[i].line));
+            c->fixes_network =
+                c->fixes_network || (acts && hqi_diag_changes_network(d->recs[i].line));
         }
     if (worst < 0 && recs == 0)
         return false;

@@ -4,7 +4,8 @@
 # the verdict is an error): the first cause of the triage, on the console and in --json, is
 # NormInspector's; the console has at most 8 `[warning]` lines (per-layer findings fold into one
 # line per inspector and level; docs/diag.md, "The short console and the triage") while --json
-# keeps every finding; the JSON triage is ranked 1..k (k <= 5) with the documented keys.
+# keeps every finding; the JSON triage is ranked 1..k (k <= 5) with the documented keys. A
+# network-wide fix (4-bit compression) ranks before a per-layer fix that expects more.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -70,4 +71,28 @@ for e in t:
     for l in e["lines"]:
         assert recs[(e["inspector"], l["line"])] == l["accepted"], (e, l)
 PY
+# a network-wide fix ranks before a per-layer one with a larger expected gain: the per-layer gain
+# was estimated from noise measured under the network's setting (docs/diag.md, "Triage"). The
+# sample with 4-bit weights set by a ratio (CompressionInspector: a warning with two lines) and
+# TestLayerGain (tests/plugins/layer_gain.c: a warning, 50 dB expected, one precision line),
+# which runs first so that the run order cannot decide.
+cp "$samples/sample_correct.alls" compressed.alls
+echo "model_optimization_config(compression_params, auto_4bit_weights_ratio=0.6)" >>compressed.alls
+"$HQ" optimize sample.har -m compressed.alls -d "$samples/sample_calib.npy" -o compressed.har \
+  >/dev/null
+mkdir network && cd network
+"$HQ_DIAG" --no-interactive --plugin-path "$HQ_BUILD_DIR/tests/plugins/triage/layer_gain.so" \
+  --order TestLayerGain CompressionInspector -d "$samples/sample_calib.npy" --json out.json \
+  ../compressed.har >out.txt 2>&1 <&- || true
+check "a network-wide fix (compression) ranks before a per-layer fix expecting more" \
+  /usr/bin/python3 - <<'PY'
+import json
+t = json.load(open("out.json"))["triage"]
+names = [e["inspector"] for e in t]
+assert names[:2] == ["CompressionInspector", "TestLayerGain"], t
+assert t[1]["expected_gain_db"] == 50.0, t[1]
+assert t[0]["expected_gain_db"] is None or t[0]["expected_gain_db"] < 50.0, t[0]
+assert any("compression" in l["line"] for l in t[0]["lines"]), t[0]
+PY
+cd ..
 exit $fail
