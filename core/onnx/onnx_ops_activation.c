@@ -3,6 +3,7 @@
  * patterns that onnx_patterns.c plans. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,59 @@ hq_status_t onnxi_convert_clip(onnxi_ctx_t *c, const Onnx__NodeProto *n)
     return onnxi_apply_activation(c, n, x, HQ_ACT_CLIP, lo, hi, NULL, 1);
 }
 
+/* PRelu whose slope varies along H, W or L (Keras' PReLU with shared_axes=None has one slope per
+ * element): relu(x) + slope * min(x, 0), with the slope a const_input broadcast by ew_mult. One
+ * of the two terms is exactly 0, so the float result is onnxruntime's x or slope * x to the bit.
+ * The ew_add is made first so that the node's name finds the PRelu's output before the
+ * const_input, which carries it too, as every constant operand does. */
+static hq_status_t prelu_decomposed(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
+                                    const hq_tensor_t *slope)
+{
+    int rank;
+    int64_t dims[4];
+    hq_status_t st = onnxi_onnx_shape_of(c, x, &rank, dims);
+    if (st != HQ_OK)
+        return st;
+    bool fits = slope->ndim <= rank;
+    for (int d = 0; fits && d < slope->ndim; d++) {
+        int axis = d + rank - slope->ndim;
+        int64_t e = slope->shape[d];
+        fits = e == 1 || (axis > 0 && e == dims[axis]);
+    }
+    if (!fits) {
+        char got[96], want[96];
+        int used = 0;
+        got[0] = '\0';
+        for (int d = 0; d < slope->ndim && used < (int)sizeof got - 24; d++)
+            used += snprintf(got + used, sizeof got - (size_t)used, "%s%lld", d ? ", " : "",
+                             (long long)slope->shape[d]);
+        used = snprintf(want, sizeof want, "N");
+        for (int d = 1; d < rank; d++)
+            used += snprintf(want + used, sizeof want - (size_t)used, ", %lld", (long long)dims[d]);
+        NODE_FAIL(c, n, HQ_ERR_INVALID, "slope [%s] does not broadcast to the input [%s]", got,
+                  want);
+    }
+    int sum, pos, neg, konst, mult;
+    if ((st = onnxi_new_layer(c, HQ_LAYER_EW_ADD, n, &sum)) != HQ_OK ||
+        (st = onnxi_new_layer(c, HQ_LAYER_ACTIVATION, NULL, &pos)) != HQ_OK ||
+        (st = onnxi_connect_value(c, x, pos)) != HQ_OK ||
+        (st = onnxi_new_layer(c, HQ_LAYER_ACTIVATION, NULL, &neg)) != HQ_OK ||
+        (st = onnxi_connect_value(c, x, neg)) != HQ_OK ||
+        (st = onnxi_add_const_layer(c, n, slope, rank, &konst)) != HQ_OK ||
+        (st = onnxi_new_layer(c, HQ_LAYER_EW_MULT, NULL, &mult)) != HQ_OK ||
+        (st = hq_graph_connect(c->graph, neg, 0, mult, c->err)) != HQ_OK ||
+        (st = hq_graph_connect(c->graph, konst, 0, mult, c->err)) != HQ_OK ||
+        (st = hq_graph_connect(c->graph, pos, 0, sum, c->err)) != HQ_OK ||
+        (st = hq_graph_connect(c->graph, mult, 0, sum, c->err)) != HQ_OK)
+        return st;
+    onnxi_layer_params(c, pos)->activation = HQ_ACT_RELU;
+    hq_layer_params_t *np = onnxi_layer_params(c, neg);
+    np->activation = HQ_ACT_CLIP;
+    np->activation_alpha = -CLIP_OPEN;
+    np->activation_beta = 0.0f;
+    return onnxi_set_layer_output(c, n, 0, sum, 0, x->rank);
+}
+
 hq_status_t onnxi_convert_prelu(onnxi_ctx_t *c, const Onnx__NodeProto *n)
 {
     onnxi_value_t *x;
@@ -205,7 +259,7 @@ hq_status_t onnxi_convert_prelu(onnxi_ctx_t *c, const Onnx__NodeProto *n)
         return st;
     float *vec;
     if (!onnxi_channel_vector(s, x->rank, channels, &vec))
-        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "slope must be a scalar or one value per channel");
+        return prelu_decomposed(c, n, x, s);
     st = onnxi_apply_activation(c, n, x, HQ_ACT_PRELU, 0, 0, vec, 1);
     free(vec);
     return st;

@@ -5,7 +5,9 @@
 # BN/activation/add leave no layer of their own), and hq emulate (native) must match
 # onnxruntime's outputs element by element within |hq - ref| <= 1e-4 |ref| + 1e-5, with the fast
 # kernels and with the scalar reference kernels. Two cases
-# also go through hq optimize and run as fp_optimized with --tap (ONNX node and hq layer names).
+# also go through hq optimize and run as fp_optimized with --tap (ONNX node and hq layer names);
+# the QUANTIZED cases go through hq optimize, hq compile and hq run, whose outputs must equal
+# quantized emulation (reference and default kernels) byte for byte.
 set -euo pipefail
 py=/usr/bin/python3
 cases="$HQ_SOURCE_DIR/tests/models/pattern_cases.py"
@@ -40,6 +42,17 @@ while read -r case; do
         # shellcheck disable=SC2086
         "$HQ" emulate "$tmp/$case.q.har" -d "$in" --target fp_optimized -o "$tmp/$case.fpo.npz" \
             $taps >/dev/null
+    fi
+    if [ -n "$("$py" "$cases" quantized "$case")" ]; then
+        # quantized: emulation (reference and default kernels) and the compiled program agree
+        "$HQ" optimize "$tmp/$case.har" -d "$in" -o "$tmp/$case.q8.har" >/dev/null 2>&1 &&
+            "$HQ" compile "$tmp/$case.q8.har" -o "$tmp/$case.hqx" >/dev/null &&
+            HQ_EMULATE_KERNELS=reference "$HQ" emulate "$tmp/$case.q8.har" --target quantized \
+                -d "$in" -o "$tmp/$case.qref.npz" >/dev/null &&
+            "$HQ" emulate "$tmp/$case.q8.har" --target quantized -d "$in" \
+                -o "$tmp/$case.qfast.npz" >/dev/null &&
+            "$HQ" run "$tmp/$case.hqx" -d "$in" -o "$tmp/$case.run.npz" -j 2 >/dev/null ||
+            { echo "$case: hq optimize / compile / quantized emulate / run failed"; status=1; }
     fi
 done < <("$py" "$cases" list)
 "$py" "$cases" check-all "$tmp" "$fix" || status=1

@@ -10,12 +10,14 @@ must handle (the issue's op list), with their onnxruntime reference outputs.
                                              (REF_PREFIX.<k>.npy) as the fixture OUT.npz
   pattern_cases.py inputs FIXTURES WORK       writes WORK/<case>.nhwc.npy (hq's layout)
   pattern_cases.py taps CASE                 the --tap arguments of a case run with taps
+  pattern_cases.py quantized CASE            "yes" for a case also quantized, compiled and run
   pattern_cases.py check CASE MODEL.har HQ_OUT.npz FIXTURE.npz
                                              compares hq's outputs (NHWC) with the fixture,
                                              element by element, and the parsed graph (.hn in the
                                              archive) with what the case expects; exit 1 on a miss
   pattern_cases.py check-all WORK FIXTURES   check for every case (tests/e2e/onnx_patterns.sh),
-                                             plus fp_optimized outputs and taps where run
+                                             plus fp_optimized outputs and taps where run, and
+                                             the quantized cases' compiled runs
 
 Models are built with the onnx helper of /usr/bin/python3 (python3-onnx 1.12) and committed
 (tests/fixtures/onnx/patterns/<case>.onnx, a few KB each) together with <case>.npz: the input
@@ -239,6 +241,29 @@ def _(g, x):
 def _(g, x):
     g.out(g.op("PRelu", [x, g.const(np.array([0.25]))]))
     return [2, 3, 4, 4]
+
+
+PRELU_SPLIT = ["activation", "activation", "const_input", "ew_mult", "ew_add"]
+
+
+@case("prelu_slope_per_element_row_and_column", ["conv"] + PRELU_SPLIT * 3,
+      [("activation", {"activation": "relu"}), ("activation", {"activation": "clip"})])
+def _(g, x):
+    r = g.rng
+    t = g.conv(x, 3, 4)   # read by the three PRelus: nothing fuses into it
+    g.out(g.op("PRelu", [t, g.const(r.uniform(-0.5, 1.5, (4, 5, 6)))]))  # Keras' [C, H, W]
+    g.out(g.op("PRelu", [t, g.const(r.uniform(-0.5, 1.5, (1, 6)))]))     # one per column
+    g.out(g.op("PRelu", [t, g.const(r.uniform(-0.5, 1.5, (5, 1)))]))     # one per row
+    return [2, 3, 5, 6]
+
+
+@case("prelu_slope_along_a_sequence", ["reshape"] + PRELU_SPLIT * 2, [])
+def _(g, x):
+    r = g.rng
+    t = g.op("Reshape", [x, g.const([0, 3, 20], dtype=np.int64)])   # [N, C, L]
+    g.out(g.op("PRelu", [t, g.const(r.uniform(-0.5, 1.5, (20,)))]))     # one per position
+    g.out(g.op("PRelu", [t, g.const(r.uniform(-0.5, 1.5, (3, 20)))]))   # one per element
+    return [2, 3, 4, 5]
 
 
 @case("hardswish_decomposed_clip_forms", ["conv"] * 3,
@@ -664,6 +689,42 @@ TAPS_LAST = {"conv_add_residual_becomes_elementwise_add": "conv3",
              "paddle_constant_node_weights": "ew_mult1"}
 
 
+# Cases also quantized (hq optimize on the case's own input), compiled and run: hq run's outputs
+# equal quantized emulation's byte for byte, with the reference and the default kernels, and stay
+# within QUANT_TOL of onnxruntime's range (8-bit activations on two samples).
+QUANTIZED = {"prelu_slope_per_element_row_and_column", "prelu_slope_along_a_sequence"}
+QUANT_TOL = 0.05
+
+
+def check_quantized(name, work, fixture_path):
+    fix = np.load(fixture_path)
+    emu = np.load("%s/%s.qref.npz" % (work, name))
+    ok = True
+    for label in ("qfast", "run"):
+        got = np.load("%s/%s.%s.npz" % (work, name, label))
+        for k in emu.files:
+            if k not in got.files or got[k].dtype != emu[k].dtype or \
+                    got[k].tobytes() != emu[k].tobytes():
+                print("%s: %s differs from quantized emulation in %s" % (name, label, k))
+                ok = False
+    worst = 0.0
+    k = 0
+    while "output_%d" % k in fix.files:
+        ref = to_nhwc(fix["output_%d" % k]).astype(np.float64)
+        key = [f for f in emu.files if f.endswith("/output_layer%d" % (k + 1))]
+        if not key or emu[key[0]].shape != ref.shape:
+            print("%s: quantized output %d missing or of another shape" % (name, k))
+            ok = False
+        else:
+            err = np.abs(emu[key[0]].astype(np.float64) - ref).max() / np.abs(ref).max()
+            worst = max(worst, err)
+        k += 1
+    ok = ok and worst <= QUANT_TOL
+    print("%-45s %-13s %s  bit-exact with hq run, max |q-ref| / max|ref| %.2e" % (
+        name, "quantized", "ok  " if ok else "FAIL", worst))
+    return ok
+
+
 def check_all(work, fixtures):
     """hq's results in WORK (<case>.har, <case>.out.npz, <case>.refk.npz from the scalar
     reference kernels; for TAPS cases also <case>.fpo.npz and <case>.taps.npz from fp_optimized
@@ -679,12 +740,14 @@ def check_all(work, fixtures):
                 ok = check(name, har, "%s/%s.fpo.npz" % (work, name), fix, "fp_optimized") and ok
                 ok = check_taps(name, "%s/%s.taps.npz" % (work, name),
                                 "%s/%s.fpo.npz" % (work, name)) and ok
+            if name in QUANTIZED:
+                ok = check_quantized(name, work, fix) and ok
         except (OSError, KeyError, ValueError) as e:
             print("%s: FAIL: %s" % (name, e))
             ok = False
-    print("onnx patterns: %d cases (fast and reference kernels), %d also fp_optimized with taps: "
-          "%s" % (
-        len(CASES), len(TAPS), "all match onnxruntime" if ok else "FAILED"))
+    print("onnx patterns: %d cases (fast and reference kernels), %d also fp_optimized with taps, "
+          "%d quantized and run: %s" % (
+        len(CASES), len(TAPS), len(QUANTIZED), "all match onnxruntime" if ok else "FAILED"))
     return ok
 
 
@@ -719,6 +782,9 @@ def main(argv):
         for n in CASES:
             fix = np.load("%s/%s.npz" % (argv[1], n))
             np.save("%s/%s.nhwc.npy" % (argv[2], n), np.ascontiguousarray(to_nhwc(fix["input"])))
+        return 0
+    if len(argv) == 2 and argv[0] == "quantized":
+        print("yes" if argv[1] in QUANTIZED else "")
         return 0
     if len(argv) == 2 and argv[0] == "taps":
         print(" ".join("--tap " + t for t in TAPS.get(argv[1], [])))
