@@ -151,6 +151,21 @@ static void serialize(compiler_t *cc, const hqi_op_t *op, void *params, uint32_t
         memcpy(params, &pp, *size = sizeof pp);
         return;
     }
+    case HQX_OP_DILATED_MAXPOOL: {
+        const hqrt_pool_params_t *k = &op->u.pool;
+        hqx_dilated_pool_params_t dp = {.pool = {.kernel_h = k->kernel_h,
+                                                 .kernel_w = k->kernel_w,
+                                                 .stride_h = k->stride_h,
+                                                 .stride_w = k->stride_w,
+                                                 .pad_top = k->pad_top,
+                                                 .pad_left = k->pad_left,
+                                                 .pad_bottom = k->pad_bottom,
+                                                 .pad_right = k->pad_right},
+                                        .dilation_h = k->dilation_h,
+                                        .dilation_w = k->dilation_w};
+        memcpy(params, &dp, *size = sizeof dp);
+        return;
+    }
     case HQX_OP_ELTWISE: {
         const hqrt_ew_params_t *k = &op->u.eltwise;
         hqx_eltwise_params_t ep = {.op = k->op,
@@ -273,6 +288,7 @@ static hq_status_t emit(compiler_t *cc, int index)
         hqx_conv_params_t conv;
         hqx_softmax_params_t softmax;
         hqx_pool_params_t pool;
+        hqx_dilated_pool_params_t dilated_pool;
         hqx_eltwise_params_t eltwise;
         hqx_layer_norm_params_t layer_norm;
     } params; /* room for the largest params struct */

@@ -197,7 +197,7 @@ static hq_status_t run_pool(const hqi_emu_call_t *call, bool max, hq_error_t *er
         st = image_dims(&call->output_shapes[0], "output", &out, err);
     if (st != HQ_OK)
         return st;
-    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, false), p->count_include_pad};
+    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, max), p->count_include_pad};
     return max ? hqi_ref_maxpool(&pp, in, call->inputs[0], out, call->outputs[0], err)
                : hqi_ref_avgpool(&pp, in, call->inputs[0], out, call->outputs[0], err);
 }

@@ -177,7 +177,7 @@ static hq_status_t run_pool(const hqi_emu_call_t *call, bool max, hq_error_t *er
     hqi_ref_dims_t in, out;
     if (!image_dims(&call->input_shapes[0], &in) || !image_dims(&call->output_shapes[0], &out))
         return reference(call, err);
-    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, false), p->count_include_pad};
+    hqi_ref_pool_params_t pp = {hqi_emu_layer_window(p, max), p->count_include_pad};
     return max ? hqi_fast_maxpool(&pp, in, call->inputs[0], out, call->outputs[0], call->pool, err)
                : hqi_fast_avgpool(&pp, in, call->inputs[0], out, call->outputs[0], call->pool, err);
 }

@@ -230,7 +230,7 @@ static hq_status_t q_pool(const qcall_t *c, hq_error_t *err)
     if (st != HQ_OK)
         return st;
     const hqrt_pool_params_t *pp = &c->op->u.pool;
-    if (c->op->code == HQX_OP_MAXPOOL)
+    if (c->op->code == HQX_OP_MAXPOOL || c->op->code == HQX_OP_DILATED_MAXPOOL)
         return kernel_status(hqrt_maxpool(pp, in, c->inputs[0], out, c->outputs[0]), "maxpool",
                              err);
     return kernel_status(hqrt_avgpool(pp, in, c->inputs[0], out, c->outputs[0]), "avgpool", err);
@@ -430,6 +430,7 @@ static const qkernel_fn qkernels[HQX_OP_COUNT_] = {
     [HQX_OP_CONV] = q_conv,
     [HQX_OP_DENSE] = q_dense,
     [HQX_OP_MAXPOOL] = q_pool,
+    [HQX_OP_DILATED_MAXPOOL] = q_pool,
     [HQX_OP_AVGPOOL] = q_pool,
     [HQX_OP_GLOBAL_AVG] = q_global_pool,
     [HQX_OP_ELTWISE] = q_ew,

@@ -895,7 +895,9 @@ static bool write_params(cJSON *obj, const hqi_node_t *node)
         int v[4] = {1, p->stride_h, p->stride_w, 1};
         ok = ok && add_ints(obj, "strides", v, 4);
     }
-    if (keys & HQI_P_DILATIONS) {
+    /* an undilated maxpool writes no dilations, so its .hn reads as before they existed */
+    bool undilated = p->dilation_h == 1 && p->dilation_w == 1;
+    if ((keys & HQI_P_DILATIONS) && !(l->type == HQ_LAYER_MAXPOOL && undilated)) {
         int v[4] = {1, p->dilation_h, p->dilation_w, 1};
         ok = ok && add_ints(obj, "dilations", v, 4);
     }

@@ -56,7 +56,7 @@ const hqi_layer_type_row_t hqi_layer_type_rows[HQ_LAYER_TYPE_COUNT + 1] = {
                                 .param_keys = HQI_P_MEAN_STD},
     [HQ_LAYER_MAXPOOL] = {.traits = {TRAITS, .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
                                      MOVES_VALUES},
-                          .param_keys = POOL_KEYS},
+                          .param_keys = POOL_KEYS | HQI_P_DILATIONS},
     [HQ_LAYER_AVGPOOL] = {.traits = {TRAITS, .name = "avgpool", .min_inputs = 1, .max_inputs = 1,
                                      .passes_precision = true, .quant_form = HQ_QUANT_POOL},
                           .param_keys = POOL_KEYS | HQI_P_COUNT_INCLUDE_PAD},

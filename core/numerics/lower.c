@@ -147,7 +147,8 @@ static hq_status_t lower_pool(const lowering_t *c, hqi_op_t *op)
     const hq_layer_params_t *p = &l->params;
     const hqi_qlayer_t *in = input_q(c, 0);
     hqrt_pool_params_t *pp = &op->u.pool;
-    *pp = (hqrt_pool_params_t){.in_bits = in->bits, .in_zp = in->zp};
+    *pp = (hqrt_pool_params_t){
+        .in_bits = in->bits, .in_zp = in->zp, .dilation_h = 1, .dilation_w = 1};
     op->code = HQX_OP_GLOBAL_AVG;
     if (l->type != HQ_LAYER_GLOBAL_AVG_POOL) {
         pp->kernel_h = p->kernel_h;
@@ -160,6 +161,12 @@ static hq_status_t lower_pool(const lowering_t *c, hqi_op_t *op)
         pp->pad_right = p->pads[3];
         pp->count_include_pad = p->count_include_pad ? 1 : 0;
         op->code = l->type == HQ_LAYER_MAXPOOL ? HQX_OP_MAXPOOL : HQX_OP_AVGPOOL;
+    }
+    if (l->type == HQ_LAYER_MAXPOOL && (p->dilation_h > 1 || p->dilation_w > 1)) {
+        /* its own op, so that a program without one keeps its older format version */
+        pp->dilation_h = p->dilation_h;
+        pp->dilation_w = p->dilation_w;
+        op->code = HQX_OP_DILATED_MAXPOOL;
     }
     if (l->type != HQ_LAYER_MAXPOOL) /* a maxpool keeps its input's codes */
         pp->out = c->q->stage;

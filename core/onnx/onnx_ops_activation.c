@@ -203,10 +203,11 @@ static hq_status_t prelu_decomposed(onnxi_ctx_t *c, const Onnx__NodeProto *n, on
     hq_status_t st = onnxi_onnx_shape_of(c, x, &rank, dims);
     if (st != HQ_OK)
         return st;
-    bool fits = slope->ndim <= rank;
+    bool fits = slope->ndim <= rank, batch = false;
     for (int d = 0; fits && d < slope->ndim; d++) {
         int axis = d + rank - slope->ndim;
         int64_t e = slope->shape[d];
+        batch |= axis == 0 && e != 1;
         fits = e == 1 || (axis > 0 && e == dims[axis]);
     }
     if (!fits) {
@@ -219,6 +220,11 @@ static hq_status_t prelu_decomposed(onnxi_ctx_t *c, const Onnx__NodeProto *n, on
         used = snprintf(want, sizeof want, "N");
         for (int d = 1; d < rank; d++)
             used += snprintf(want + used, sizeof want - (size_t)used, ", %lld", (long long)dims[d]);
+        if (batch)
+            NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                      "slope [%s] varies along the batch axis of the input [%s] (hq runs every "
+                      "sample on its own)",
+                      got, want);
         NODE_FAIL(c, n, HQ_ERR_INVALID, "slope [%s] does not broadcast to the input [%s]", got,
                   want);
     }

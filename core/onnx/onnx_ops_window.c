@@ -24,8 +24,7 @@ static hq_status_t window_params(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_la
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED, "dilations must be 2 positive values");
         if (!dilations_allowed && (v[0] != 1 || v[1] != 1))
             NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
-                      "dilations [%lld, %lld]: hq's pool layers have no dilation (neither the "
-                      ".hn nor the compiled pool op carries one)",
+                      "dilations [%lld, %lld]: hq's average pool has no dilation (maxpool has)",
                       (long long)v[0], (long long)v[1]);
         p->dilation_h = (int)v[0];
         p->dilation_w = (int)v[1];
@@ -257,8 +256,14 @@ static hq_status_t convert_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool g
     w.stride_h = w.stride_w = w.dilation_h = w.dilation_w = 1;
     w.kernel_h = (int)ks[0];
     w.kernel_w = (int)ks[1];
-    if ((st = window_params(c, n, &w, false)) != HQ_OK)
+    if ((st = window_params(c, n, &w, max)) != HQ_OK)
         return st;
+    if ((w.dilation_h > 1 || w.dilation_w > 1) &&
+        (w.padding == HQ_PADDING_SAME || w.padding == HQ_PADDING_SAME_TENSORFLOW))
+        NODE_FAIL(c, n, HQ_ERR_UNSUPPORTED,
+                  "auto_pad '%s' with dilations: the ONNX spec pads for the dilated window, "
+                  "onnxruntime for the undilated one; export with explicit pads",
+                  onnxi_attr_string(n, "auto_pad", "NOTSET"));
     bool include_pad = !max && onnxi_attr_int(n, "count_include_pad", 0);
     /* Ceil mode: extra rows/cols at the end so the floor rule gives the ceil size; a last
      * window that would start in the end padding is dropped, as ONNX does. */
@@ -270,7 +275,9 @@ static hq_status_t convert_pool(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool g
             memset(w.pads, 0, sizeof w.pads);
         int64_t ext[2] = {dims[2], dims[3]};
         for (int a = 0; a < 2; a++) {
-            int s = a ? w.stride_w : w.stride_h, kk = a ? w.kernel_w : w.kernel_h;
+            int s = a ? w.stride_w : w.stride_h;
+            int64_t kk = a ? (int64_t)w.dilation_w * (w.kernel_w - 1) + 1
+                           : (int64_t)w.dilation_h * (w.kernel_h - 1) + 1; /* the window's span */
             int64_t span = ext[a] + w.pads[a] + w.pads[a + 2] - kk;
             if (span < 0)
                 continue;

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define HQX_MAGIC "HQXPROG\n" /* 8 bytes, no NUL */
-#define HQX_VERSION 3u /* the newest format: this runtime reads versions 1 .. HQX_VERSION */
+#define HQX_VERSION 4u /* the newest format: this runtime reads versions 1 .. HQX_VERSION */
 #define HQX_HEADER_SIZE 160u
 #define HQX_ALIGN 64u /* every data blob starts at a multiple of this file offset */
 #define HQX_MAX_TENSORS 65536u
@@ -39,7 +39,7 @@ typedef struct hqx_header {
     uint64_t total_size;     /*  16 file size in bytes */
     uint64_t checksum;       /*  24 FNV-1a-64 of the whole file with these 8 bytes read as 0 */
     char hw_arch[16];        /*  32 target architecture, NUL-padded ("hailo8") */
-    uint32_t flags;          /*  48 must be 0 (versions 1 to 3) */
+    uint32_t flags;          /*  48 must be 0 (versions 1 to 4) */
     uint32_t net_name;       /*  52 string offset of the network name */
     uint32_t tensor_count;   /*  56 */
     uint32_t op_count;       /*  60 */
@@ -118,6 +118,8 @@ typedef enum hqx_op_code {
     HQX_OP_TRANSPOSE_VIEW = 23, /* hqx_transpose_view_params_t */
     /* version 3 */
     HQX_OP_LAYER_NORM = 24, /* hqx_layer_norm_params_t */
+    /* version 4 */
+    HQX_OP_DILATED_MAXPOOL = 25, /* hqx_dilated_pool_params_t, no output stage */
     HQX_OP_COUNT_
 } hqx_op_code_t;
 
@@ -126,7 +128,10 @@ typedef enum hqx_op_code {
  * every version-1 runtime still reads it; a runtime refuses a version it does not know. */
 static inline uint32_t hqx_op_version(uint32_t code)
 {
-    return code >= HQX_OP_LAYER_NORM ? 3u : code >= HQX_OP_TRANSPOSE_VIEW ? 2u : 1u;
+    return code >= HQX_OP_DILATED_MAXPOOL  ? 4u
+           : code >= HQX_OP_LAYER_NORM     ? 3u
+           : code >= HQX_OP_TRANSPOSE_VIEW ? 2u
+                                           : 1u;
 }
 
 /* The output stage every arithmetic op ends with (docs/numerics.md "output stage"): requantize
@@ -170,6 +175,13 @@ typedef struct hqx_pool_params {
     int32_t reserved;
     hqx_stage_t stage; /* maxpool: unused (all zero) */
 } hqx_pool_params_t;
+
+/* A maxpool whose window taps every dilation-th row and column: window (kernel - 1) * dilation + 1
+ * wide. A maxpool without dilation stays HQX_OP_MAXPOOL, so its program keeps its version. */
+typedef struct hqx_dilated_pool_params {
+    hqx_pool_params_t pool;         /* count_include_pad 0, stage unused (all zero) */
+    int32_t dilation_h, dilation_w; /* 1 .. HQX_MAX_PARAM, not both 1 */
+} hqx_dilated_pool_params_t;
 
 typedef struct hqx_eltwise_params {
     int32_t op; /* HQRT_EW_* of hqrt_kernels_ref.h */
@@ -256,6 +268,8 @@ _Static_assert(sizeof(hqx_op_t) == 32, "op layout");
 _Static_assert(sizeof(hqx_blob_t) == 16, "blob layout");
 _Static_assert(sizeof(hqx_stage_t) == 104, "stage layout");
 _Static_assert(sizeof(hqx_conv_params_t) == 200, "conv params layout");
+_Static_assert(sizeof(hqx_pool_params_t) == 144, "pool params layout");
+_Static_assert(sizeof(hqx_dilated_pool_params_t) == 152, "dilated pool params layout");
 _Static_assert(sizeof(hqx_softmax_params_t) == 128, "softmax params layout");
 _Static_assert(sizeof(hqx_transpose_view_params_t) == 56, "transpose_view params layout");
 _Static_assert(sizeof(hqx_layer_norm_params_t) == 152, "layer_norm params layout");

@@ -220,6 +220,17 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
         }
 }
 
+/* First tap k of a window starting at `start` with taps `dilation` apart that lands at or after 0,
+ * and one past the last that lands before `extent`. */
+static void taps_inside(int64_t start, int32_t kernel, int32_t dilation, int64_t extent,
+                        int64_t *first, int64_t *end)
+{
+    int64_t a = start < 0 ? (-start + dilation - 1) / dilation : 0;
+    int64_t b = start < extent ? (extent - start + dilation - 1) / dilation : 0;
+    *first = a;
+    *end = b < kernel ? b : kernel;
+}
+
 /* 8-bit maxpool over output rows [row_begin, row_end): the max of the window's input codes,
  * 32 channels at a time (vpmaxub), in_zp for a window without input cells, as hqrt_maxpool. */
 __attribute__((target("avx2"))) static void maxpool_rows(const hqrt_pool_params_t *kp,
@@ -231,18 +242,21 @@ __attribute__((target("avx2"))) static void maxpool_rows(const hqrt_pool_params_
     for (int64_t oy = row_begin; oy < row_end; oy++)
         for (int64_t ox = 0; ox < out.w; ox++) {
             uint8_t *dst = output + ((size_t)oy * (size_t)out.w + (size_t)ox) * c;
-            int64_t y0 = oy * kp->stride_h - kp->pad_top, x0 = ox * kp->stride_w - kp->pad_left;
-            int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + kp->kernel_h < in.h ? y0 + kp->kernel_h : in.h;
-            int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + kp->kernel_w < in.w ? x0 + kp->kernel_w : in.w;
-            if (ya >= yb || xa >= xb) {
+            const int64_t y0 = oy * kp->stride_h - kp->pad_top;
+            const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+            const int64_t dy = kp->dilation_h, dx = kp->dilation_w;
+            int64_t ka, kb, ja, jb;
+            taps_inside(y0, kp->kernel_h, kp->dilation_h, in.h, &ka, &kb);
+            taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &ja, &jb);
+            if (ka >= kb || ja >= jb) {
                 memset(dst, kp->in_zp, c);
                 continue;
             }
             size_t ch = 0;
             for (; ch + 32 <= c; ch += 32) {
                 __m256i best = _mm256_setzero_si256();
-                for (int64_t y = ya; y < yb; y++)
-                    for (int64_t x = xa; x < xb; x++)
+                for (int64_t y = y0 + ka * dy; y < y0 + kb * dy; y += dy)
+                    for (int64_t x = x0 + ja * dx; x < x0 + jb * dx; x += dx)
                         best = _mm256_max_epu8(
                             best, _mm256_loadu_si256(
                                       (const __m256i *)(const void *)(input +
@@ -254,8 +268,8 @@ __attribute__((target("avx2"))) static void maxpool_rows(const hqrt_pool_params_
             }
             for (; ch < c; ch++) {
                 uint8_t best = 0;
-                for (int64_t y = ya; y < yb; y++)
-                    for (int64_t x = xa; x < xb; x++) {
+                for (int64_t y = y0 + ka * dy; y < y0 + kb * dy; y += dy)
+                    for (int64_t x = x0 + ja * dx; x < x0 + jb * dx; x += dx) {
                         uint8_t q = input[((size_t)y * (size_t)in.w + (size_t)x) * c + ch];
                         best = q > best ? q : best;
                     }
@@ -400,7 +414,8 @@ void hqrt_i_pool_prepare(const hqrt_model_t *m, const hqx_op_t *op, hqrt_i_prepa
 #ifdef HQRT_HAVE_AVX2_BUILD
     const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
     const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
-    if (op->code != HQX_OP_MAXPOOL || ti->bits != 8 || !cpu_has_avx2() || getenv("HQRT_NO_FAST"))
+    if ((op->code != HQX_OP_MAXPOOL && op->code != HQX_OP_DILATED_MAXPOOL) || ti->bits != 8 ||
+        !cpu_has_avx2() || getenv("HQRT_NO_FAST"))
         return;
     *prep = (hqrt_i_prepared_t){.fast = true, .kind = HQRT_KIND_MAXPOOL, .rows = to->h};
 #else

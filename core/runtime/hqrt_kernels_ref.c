@@ -292,7 +292,8 @@ static int pool_check(const hqrt_pool_params_t *p, hqrt_dims_t in, const void *i
     if (!p || !input || !output || !dims_ok(in) || !dims_ok(out) || in.n != out.n || in.c != out.c)
         return HQRT_KERNEL_ERR_ARGUMENT;
     if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 ||
-        p->pad_top < 0 || p->pad_left < 0 || p->pad_bottom < 0 || p->pad_right < 0)
+        p->dilation_h < 1 || p->dilation_w < 1 || p->pad_top < 0 || p->pad_left < 0 ||
+        p->pad_bottom < 0 || p->pad_right < 0)
         return HQRT_KERNEL_ERR_ARGUMENT;
     if (!bits_ok(p->in_bits) || p->in_zp < 0 || p->in_zp > hqrt_code_max(p->in_bits))
         return HQRT_KERNEL_ERR_ARGUMENT;
@@ -310,11 +311,13 @@ int hqrt_maxpool(const hqrt_pool_params_t *p, hqrt_dims_t in, const void *input,
                 for (int32_t c = 0; c < out.c; c++) {
                     int32_t best = -1;
                     for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-                        int64_t y = (int64_t)oh * p->stride_h - p->pad_top + ky;
+                        int64_t y =
+                            (int64_t)oh * p->stride_h - p->pad_top + (int64_t)ky * p->dilation_h;
                         if (y < 0 || y >= in.h)
                             continue;
                         for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-                            int64_t x = (int64_t)ow * p->stride_w - p->pad_left + kx;
+                            int64_t x = (int64_t)ow * p->stride_w - p->pad_left +
+                                        (int64_t)kx * p->dilation_w;
                             if (x < 0 || x >= in.w)
                                 continue;
                             int32_t q = hqrt_load(
@@ -334,7 +337,8 @@ int hqrt_maxpool(const hqrt_pool_params_t *p, hqrt_dims_t in, const void *input,
 int hqrt_avgpool(const hqrt_pool_params_t *p, hqrt_dims_t in, const void *input, hqrt_dims_t out,
                  void *output)
 {
-    if (pool_check(p, in, input, out, output) != HQRT_KERNEL_OK ||
+    if (pool_check(p, in, input, out, output) != HQRT_KERNEL_OK || p->dilation_h != 1 ||
+        p->dilation_w != 1 ||
         hqrt_output_stage_check(&p->out, p->kernel_h * p->kernel_w) != HQRT_KERNEL_OK ||
         p->out.count != p->kernel_h * p->kernel_w)
         return HQRT_KERNEL_ERR_ARGUMENT;

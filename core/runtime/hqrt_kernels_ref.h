@@ -132,10 +132,12 @@ typedef struct hqrt_pool_params {
     int32_t count_include_pad; /* avgpool: 1 counts cells of the declared pads */
     int32_t in_bits, in_zp;
     hqrt_output_stage_t out; /* avgpool: count == kernel_h*kernel_w, entry k-1 divides by k */
+    int32_t dilation_h, dilation_w; /* >= 1; maxpool only (avgpool: 1) */
 } hqrt_pool_params_t;
 
-/* Max of the input codes of each window (pads ignored); output encoding = input encoding; a
- * window without input cells gives in_zp. `out` is unused. */
+/* Max of the input codes of each window (pads ignored), the window's taps dilation_h rows and
+ * dilation_w columns apart; output encoding = input encoding; a window without input cells
+ * gives in_zp. `out` is unused. */
 int hqrt_maxpool(const hqrt_pool_params_t *params, hqrt_dims_t in, const void *input,
                  hqrt_dims_t out, void *output);
 /* acc = sum of (q - in_zp) over the counted cells, k = their number, output stage entry k-1

@@ -268,15 +268,24 @@ static hqrt_status_t check_pool(const check_t *c, const hqx_op_t *op)
             return BAD("%s: layer %s: global average pool output is not 1x1", c->name, ln);
         return check_stage(c, op, &p->stage, out, 1, false);
     }
-    if (!window_ok(p->kernel_h, p->stride_h, 1, p->pad_top, p->pad_bottom, 1 << 15) ||
-        !window_ok(p->kernel_w, p->stride_w, 1, p->pad_left, p->pad_right, 1 << 15) ||
+    int32_t dh = 1, dw = 1;
+    if (op->code == HQX_OP_DILATED_MAXPOOL) {
+        const hqx_dilated_pool_params_t *d = (const void *)p;
+        dh = d->dilation_h;
+        dw = d->dilation_w;
+        if ((dh == 1 && dw == 1) || p->count_include_pad)
+            return BAD("%s: layer %s: dilated maxpool without dilation or counting pads", c->name,
+                       ln);
+    }
+    if (!window_ok(p->kernel_h, p->stride_h, dh, p->pad_top, p->pad_bottom, 1 << 15) ||
+        !window_ok(p->kernel_w, p->stride_w, dw, p->pad_left, p->pad_right, 1 << 15) ||
         (uint64_t)p->kernel_h * (uint64_t)p->kernel_w > (1u << 16))
         return BAD("%s: layer %s: pool window out of range", c->name, ln);
-    int64_t oh = window_extent(in->h, p->kernel_h, p->stride_h, 1, p->pad_top, p->pad_bottom);
-    int64_t ow = window_extent(in->w, p->kernel_w, p->stride_w, 1, p->pad_left, p->pad_right);
+    int64_t oh = window_extent(in->h, p->kernel_h, p->stride_h, dh, p->pad_top, p->pad_bottom);
+    int64_t ow = window_extent(in->w, p->kernel_w, p->stride_w, dw, p->pad_left, p->pad_right);
     if (oh != out->h || ow != out->w)
         return BAD("%s: layer %s: pool output shape does not follow from its input", c->name, ln);
-    if (op->code == HQX_OP_MAXPOOL)
+    if (op->code == HQX_OP_MAXPOOL || op->code == HQX_OP_DILATED_MAXPOOL)
         return same_qp(in, out)
                    ? HQRT_OK
                    : BAD("%s: layer %s: maxpool input and output quantization differ", c->name, ln);
@@ -613,6 +622,8 @@ static const op_rule_t op_rules[HQX_OP_COUNT_] = {
                                check_transpose_view},
     [HQX_OP_LAYER_NORM] = {"layer_norm", sizeof(hqx_layer_norm_params_t), 1, 1, 1, 1,
                            check_layer_norm},
+    [HQX_OP_DILATED_MAXPOOL] = {"dilated_maxpool", sizeof(hqx_dilated_pool_params_t), 1, 1, 1, 1,
+                                check_pool},
 };
 
 const char *hqrt_i_op_kind(uint32_t code)

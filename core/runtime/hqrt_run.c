@@ -109,8 +109,15 @@ static int run_pool(const op_call_t *c)
 {
     const hqx_pool_params_t *p = hqrt_i_params(c->m, c->op);
     const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
+    bool max = c->op->code == HQX_OP_MAXPOOL || c->op->code == HQX_OP_DILATED_MAXPOOL;
+    int32_t dilation_h = 1, dilation_w = 1;
+    if (c->op->code == HQX_OP_DILATED_MAXPOOL) { /* the pool params open the dilated ones */
+        const hqx_dilated_pool_params_t *d = hqrt_i_params(c->m, c->op);
+        dilation_h = d->dilation_h;
+        dilation_w = d->dilation_w;
+    }
     hqrt_output_stage_t stage = {0};
-    if (c->op->code != HQX_OP_MAXPOOL)
+    if (!max)
         stage = hqrt_i_stage(c->m->base, &p->stage, to);
     if (c->op->code == HQX_OP_GLOBAL_AVG)
         return hqrt_global_avg_pool((int32_t)ti->bits, ti->qp_zp, &stage, dims_of(ti),
@@ -128,11 +135,13 @@ static int run_pool(const op_call_t *c)
         .in_bits = (int32_t)ti->bits,
         .in_zp = ti->qp_zp,
         .out = stage,
+        .dilation_h = dilation_h,
+        .dilation_w = dilation_w,
     };
-    if (c->op->code == HQX_OP_MAXPOOL && c->prep->fast)
+    if (max && c->prep->fast)
         return hqrt_i_maxpool_fast(c->prep, &kp, dims_of(ti), data_of(c, ti), dims_of(to),
                                    data_of(c, to), c->row_begin, c->row_end);
-    if (c->op->code == HQX_OP_MAXPOOL)
+    if (max)
         return hqrt_maxpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
     return hqrt_avgpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
 }
@@ -332,6 +341,7 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
     [HQX_OP_CONV] = run_conv,
     [HQX_OP_DENSE] = run_conv,
     [HQX_OP_MAXPOOL] = run_pool,
+    [HQX_OP_DILATED_MAXPOOL] = run_pool,
     [HQX_OP_AVGPOOL] = run_pool,
     [HQX_OP_GLOBAL_AVG] = run_pool,
     [HQX_OP_ELTWISE] = run_eltwise,
@@ -727,7 +737,7 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
             size_t need = hqrt_deconv2d_get_buffer_size(&kp, in);
             scratch = need > scratch ? need : scratch;
         }
-        if (op->code == HQX_OP_MAXPOOL)
+        if (op->code == HQX_OP_MAXPOOL || op->code == HQX_OP_DILATED_MAXPOOL)
             hqrt_i_pool_prepare(m, op, &m->prepared[i]);
         if ((op->code == HQX_OP_DECONV || op->code == HQX_OP_ELTWISE) &&
             hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {

@@ -266,6 +266,18 @@ def _(g, x):
     return [2, 3, 4, 5]
 
 
+@case("maxpool_dilated_strides_pads_ceil", ["conv", "maxpool", "maxpool", "maxpool"],
+      [("maxpool", {"dilations": [1, 2, 3, 1], "strides": [1, 2, 1, 1], "padding": "EXPLICIT"}),
+       ("maxpool", {"dilations": [1, 2, 2, 1], "padding": "EXPLICIT", "pads": [0, 0, 0, 1]})])
+def _(g, x):
+    t = g.conv(x, 3, 4)
+    g.out(g.op("MaxPool", [t], kernel_shape=[3, 2], dilations=[2, 3], strides=[2, 1],
+               pads=[1, 1, 2, 0], ceil_mode=1))
+    g.out(g.op("MaxPool", [t], kernel_shape=[3, 3], dilations=[2, 2], strides=[2, 2], ceil_mode=1))
+    g.out(g.op("MaxPool", [t], kernel_shape=[2, 2], dilations=[3, 1], strides=[3, 3]))
+    return [2, 3, 11, 10]
+
+
 @case("hardswish_decomposed_clip_forms", ["conv"] * 3,
       [("conv", {"activation": "hardswish"})], opset=11, scale=3.0)
 def _(g, x):
@@ -692,7 +704,8 @@ TAPS_LAST = {"conv_add_residual_becomes_elementwise_add": "conv3",
 # Cases also quantized (hq optimize on the case's own input), compiled and run: hq run's outputs
 # equal quantized emulation's byte for byte, with the reference and the default kernels, and stay
 # within QUANT_TOL of onnxruntime's range (8-bit activations on two samples).
-QUANTIZED = {"prelu_slope_per_element_row_and_column", "prelu_slope_along_a_sequence"}
+QUANTIZED = {"prelu_slope_per_element_row_and_column", "prelu_slope_along_a_sequence",
+             "maxpool_dilated_strides_pads_ceil"}
 QUANT_TOL = 0.05
 
 

@@ -876,7 +876,9 @@ static void a_wrong_version_is_refused(void **state)
     uint32_t v = HQX_VERSION + 1;
     memcpy(bytes + 8, &v, 4);
     hqrt_b_reseal(bytes, len);
-    refused(bytes, len, "version 4");
+    char want[32];
+    snprintf(want, sizeof want, "version %u", HQX_VERSION + 1);
+    refused(bytes, len, want);
     v = 0;
     memcpy(bytes + 8, &v, 4);
     hqrt_b_reseal(bytes, len);
@@ -997,6 +999,73 @@ static void layer_norm_runs_the_integer_formula_in_a_version_3_program(void **st
     free(bytes);
     bytes = build_layer_norm(1, 16, &len); /* 16-bit gamma: the 4-byte blob is too short */
     refused(bytes, len, "gamma blob is not 4 codes");
+    free(bytes);
+}
+
+/* in [1, 7, 8, 40] -> maxpool 3x2, stride 2x1, dilation 2x3, pads (1, 1, 2, 0): out [1, 3, 6, 40]
+ * (40 channels: a 32-channel vector step and a tail on the fast path). */
+static uint8_t *build_dilated_maxpool(int32_t dilation_h, int32_t dilation_w, size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+    int32_t x = tensor4(b, "net/in", 7, 8, 40, 8), y = tensor4(b, "net/pool", 3, 6, 40, 8);
+    hqx_dilated_pool_params_t p = {.pool = {.kernel_h = 3,
+                                            .kernel_w = 2,
+                                            .stride_h = 2,
+                                            .stride_w = 1,
+                                            .pad_top = 1,
+                                            .pad_left = 1,
+                                            .pad_bottom = 2},
+                                   .dilation_h = dilation_h,
+                                   .dilation_w = dilation_w};
+    op1(b, HQX_OP_DILATED_MAXPOOL, "net/pool", &p, sizeof p, x, y);
+    assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    return bytes;
+}
+
+static void dilated_maxpool_takes_every_dilation_th_code_in_a_version_4_program(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_dilated_maxpool(2, 3, &len);
+    uint32_t version;
+    memcpy(&version, bytes + 8, 4);
+    assert_int_equal(version, 4);
+    hqrt_model_t *model;
+    hqrt_error_t err;
+    if (hqrt_open_memory(bytes, len, "pool", &model, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    enum { H = 7, W = 8, C = 40, OH = 3, OW = 6 };
+    static uint8_t in[H * W * C], out[OH * OW * C];
+    for (int i = 0; i < H * W * C; i++)
+        in[i] = (uint8_t)rnd();
+    const void *ins[1] = {in};
+    void *outs[1] = {out};
+    assert_int_equal(hqrt_run(model, 1, ins, outs, NULL, &err), HQRT_OK);
+    for (int oy = 0; oy < OH; oy++) /* rows 2*oy - 1 + 2*ky, columns ox - 1 + 3*kx */
+        for (int ox = 0; ox < OW; ox++)
+            for (int c = 0; c < C; c++) {
+                int best = 0;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 2; kx++) {
+                        int y = 2 * oy - 1 + 2 * ky, xx = ox - 1 + 3 * kx;
+                        if (y >= 0 && y < H && xx >= 0 && xx < W && in[(y * W + xx) * C + c] > best)
+                            best = in[(y * W + xx) * C + c];
+                    }
+                assert_int_equal(out[(oy * OW + ox) * C + c], best);
+            }
+    hqrt_close(model);
+    run_three_ways(bytes, len, 3);
+    version = 3; /* a version-3 reader never knew the op */
+    memcpy(bytes + 8, &version, 4);
+    hqrt_b_reseal(bytes, len);
+    refused(bytes, len, "dilated_maxpool needs format version 4");
+    free(bytes);
+    bytes = build_dilated_maxpool(1, 1, &len); /* an undilated pool is HQX_OP_MAXPOOL's */
+    refused(bytes, len, "dilated maxpool without dilation");
     free(bytes);
 }
 
@@ -1395,6 +1464,7 @@ int main(void)
         cmocka_unit_test(a_program_carries_the_oldest_version_that_has_all_its_ops),
         cmocka_unit_test(a_transpose_view_that_does_not_fit_its_tensors_is_refused),
         cmocka_unit_test(layer_norm_runs_the_integer_formula_in_a_version_3_program),
+        cmocka_unit_test(dilated_maxpool_takes_every_dilation_th_code_in_a_version_4_program),
         cmocka_unit_test(out_of_range_offsets_are_refused_even_with_a_valid_checksum),
         cmocka_unit_test(a_missing_file_is_an_io_error),
         cmocka_unit_test(quantize_helpers_round_half_away_from_zero_and_clamp),

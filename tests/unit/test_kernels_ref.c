@@ -443,6 +443,23 @@ static void maxpool_treats_pads_as_minus_infinity(void **state)
     assert_close_array(out, want, 9, 0);
 }
 
+static void dilated_maxpool_takes_every_dilation_th_value_and_skips_pads(void **state)
+{
+    (void)state;
+    /* as the runtime's test: 2x2 window, dilation 2, stride 1, pad top 1 on 4x4 values; the
+     * padded row never wins, even against negative values */
+    const float in[16] = {-5, -1, -9, -3, 2, 8, 4, 7, 6, 0, 11, 10, 12, 15, 13, 14};
+    float out[6];
+    hqi_ref_pool_params_t p = {window(2, 1, 2, 1, 0, 0, 0), false};
+    hqi_ref_dims_t di = {1, 4, 4, 1}, dout = {1, 3, 2, 1};
+    assert_int_equal(hqi_ref_maxpool(&p, di, in, dout, out, NULL), HQ_OK);
+    const float want[6] = {4, 8, 11, 10, 13, 15};
+    assert_close_array(out, want, 6, 0);
+    const float neg[16] = {-5, -1, -9, -3, -2, -8, -4, -7, -6, 0, -11, -10, -12, -15, -13, -14};
+    assert_int_equal(hqi_ref_maxpool(&p, di, neg, dout, out, NULL), HQ_OK);
+    assert_true(out[0] == -2.0f && out[1] == -7.0f);
+}
+
 static void avgpool_counts_pads_only_with_count_include_pad(void **state)
 {
     (void)state;
@@ -999,6 +1016,7 @@ int main(void)
         cmocka_unit_test(normalization_subtracts_mean_and_divides_by_std_per_channel),
         cmocka_unit_test(every_activation_follows_its_formula),
         cmocka_unit_test(maxpool_treats_pads_as_minus_infinity),
+        cmocka_unit_test(dilated_maxpool_takes_every_dilation_th_value_and_skips_pads),
         cmocka_unit_test(avgpool_counts_pads_only_with_count_include_pad),
         cmocka_unit_test(avgpool_in_ceil_mode_never_counts_cells_beyond_the_padded_input),
         cmocka_unit_test(window_extent_in_ceil_mode_drops_a_window_starting_in_the_end_padding),

@@ -612,6 +612,49 @@ static void non_finite_activation_parameters_are_refused(void **state)
         "m.onnx: node 'leaky' (LeakyRelu): activation parameter inf is not a finite number");
 }
 
+static void prelu_slope_per_element_becomes_relu_plus_slope_times_min(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    float slope[32];
+    for (int i = 0; i < 32; i++)
+        slope[i] = 0.01f * (float)i;
+    input(&m, "x", 4, IMG);
+    init_f(&m, "s", 3, (int64_t[]){2, 4, 4}, slope);
+    node(&m, "PRelu", "pr", "x,s", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_ACTIVATION), 2);
+    assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_MULT), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_EW_ADD), 1);
+    const hq_layer_t *pr = layer_named(a, "pr"); /* the node's name finds its output */
+    assert_int_equal(pr->type, HQ_LAYER_EW_ADD);
+    hq_archive_destroy(a);
+
+    const struct {
+        int ndim;
+        int64_t dims[4];
+        const char *message;
+    } bad[2] = {{3,
+                 {2, 4, 3},
+                 "m.onnx: node 'pr' (PRelu): slope [2, 4, 3] does not broadcast to the input "
+                 "[N, 2, 4, 4]"},
+                {4,
+                 {3, 2, 4, 4},
+                 "m.onnx: node 'pr' (PRelu): slope [3, 2, 4, 4] varies along the batch axis of "
+                 "the input [N, 2, 4, 4] (hq runs every sample on its own)"}};
+    static const float zeros[96] = {0};
+    for (int i = 0; i < 2; i++) {
+        model_t b = {0};
+        input(&b, "x", 4, IMG);
+        init_f(&b, "s", bad[i].ndim, bad[i].dims, zeros);
+        node(&b, "PRelu", "pr", "x,s", "y", NULL);
+        output(&b, "y");
+        expect_error(&b, NULL, i ? HQ_ERR_UNSUPPORTED : HQ_ERR_INVALID, bad[i].message);
+    }
+}
+
 static void silu_and_hardswish_patterns_fuse_into_the_conv(void **state)
 {
     (void)state;
@@ -929,6 +972,41 @@ static void pools_map_with_count_include_pad_and_ceil_mode(void **state)
     assert_int_equal(ap->output_shape.dims[1], 3);
     assert_int_equal(layer_named(a, "gap")->type, HQ_LAYER_GLOBAL_AVG_POOL);
     hq_archive_destroy(a);
+}
+
+static void maxpool_dilations_are_kept_and_dilated_average_pools_refused(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, (int64_t[]){1, 2, 9, 8});
+    node(&m, "MaxPool", "mp", "x", "y",
+         "kernel_shape=3,2;dilations=2,3;strides=2,1;pads=1,1,0,0;ceil_mode=1");
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    const hq_layer_t *mp = layer_named(a, "mp");
+    assert_int_equal(mp->type, HQ_LAYER_MAXPOOL);
+    assert_int_equal(mp->params.dilation_h, 2);
+    assert_int_equal(mp->params.dilation_w, 3);
+    /* H: ceil((9 + 1 - 5) / 2) + 1 = 4 (the last window starts at row 5, inside); W: 8 + 1 - 4
+     * = 5 + 1 = 6 */
+    assert_int_equal(mp->output_shape.dims[1], 4);
+    assert_int_equal(mp->output_shape.dims[2], 6);
+    hq_archive_destroy(a);
+
+    const char *bad[2][3] = {
+        {"AveragePool", "kernel_shape=2,2;dilations=2,2",
+         "m.onnx: node 'p' (AveragePool): dilations [2, 2]: hq's average pool has no dilation "
+         "(maxpool has)"},
+        {"MaxPool", "kernel_shape=2,2;dilations=2,2;auto_pad=s:SAME_UPPER",
+         "m.onnx: node 'p' (MaxPool): auto_pad 'SAME_UPPER' with dilations: the ONNX spec pads for "
+         "the dilated window, onnxruntime for the undilated one; export with explicit pads"}};
+    for (int i = 0; i < 2; i++) {
+        model_t b = {0};
+        input(&b, "x", 4, IMG);
+        node(&b, bad[i][0], "p", "x", "y", bad[i][1]);
+        output(&b, "y");
+        expect_error(&b, NULL, HQ_ERR_UNSUPPORTED, bad[i][2]);
+    }
 }
 
 static void ceil_mode_average_with_pads_counted_is_a_pad_then_an_uncounted_pool(void **state)
@@ -2394,6 +2472,7 @@ int main(void)
         cmocka_unit_test(clip_activations_map_to_relu6_leaky_hardsigmoid_and_clip),
         cmocka_unit_test(max_and_min_with_constants_become_clips_that_survive_a_save),
         cmocka_unit_test(non_finite_activation_parameters_are_refused),
+        cmocka_unit_test(prelu_slope_per_element_becomes_relu_plus_slope_times_min),
         cmocka_unit_test(silu_and_hardswish_patterns_fuse_into_the_conv),
         cmocka_unit_test(gelu_erf_forms_and_the_gelu_op_become_gelu),
         cmocka_unit_test(gelu_tanh_approximation_is_refused),
@@ -2404,6 +2483,7 @@ int main(void)
         cmocka_unit_test(add_of_two_tensors_becomes_conv_elementwise_add_then_relu),
         cmocka_unit_test(elementwise_ops_between_tensors_and_with_constants),
         cmocka_unit_test(pools_map_with_count_include_pad_and_ceil_mode),
+        cmocka_unit_test(maxpool_dilations_are_kept_and_dilated_average_pools_refused),
         cmocka_unit_test(ceil_mode_average_with_pads_counted_is_a_pad_then_an_uncounted_pool),
         cmocka_unit_test(concat_split_slice_and_pad_remap_axes_to_nhwc),
         cmocka_unit_test(constant_of_shape_channel_padding_becomes_a_pad_layer),

@@ -186,7 +186,7 @@ static void pools_max_on_codes_and_average_with_the_count_folded_in(void **state
      * 1/4 -> (2^30, -1) */
     m[0] = ONE_M, s[0] = 1, m[1] = HALF, s[1] = 0, m[2] = 1431655765, s[2] = -1, m[3] = HALF,
     s[3] = -1;
-    hqrt_pool_params_t p = {2, 2, 1, 1, 0, 0, 1, 1, 0, 8, 1, stage(m, s, 4, 8, 1, 0, 255)};
+    hqrt_pool_params_t p = {2, 2, 1, 1, 0, 0, 1, 1, 0, 8, 1, stage(m, s, 4, 8, 1, 0, 255), 1, 1};
     hqrt_dims_t d = {1, 2, 2, 1};
     uint8_t out[4];
     assert_int_equal(hqrt_avgpool(&p, d, in, d, out), HQRT_KERNEL_OK);
@@ -204,6 +204,24 @@ static void pools_max_on_codes_and_average_with_the_count_folded_in(void **state
     hqrt_output_stage_t g = stage(&gm, &gs, 1, 8, 1, 0, 255);
     assert_int_equal(hqrt_global_avg_pool(8, 1, &g, d, in, out), HQRT_KERNEL_OK);
     assert_int_equal(out[0], 3);
+}
+
+static void dilated_maxpool_takes_every_dilation_th_code_and_skips_pads(void **state)
+{
+    (void)state;
+    /* 4x4 codes, 2x2 window with dilation 2, stride 1, pad top 1: the windows of output row 0
+     * reach input rows -1 (padding, ignored) and 1; rows 1 and 2 read rows {0, 2} and {1, 3}. */
+    const uint8_t in[16] = {5, 1, 9, 3, 2, 8, 4, 7, 6, 0, 11, 10, 12, 15, 13, 14};
+    hqrt_pool_params_t p = {2, 2, 1, 1, 1, 0, 0, 0, 0, 8, 0, {0}, 2, 2};
+    hqrt_dims_t di = {1, 4, 4, 1}, dout = {1, 3, 2, 1};
+    uint8_t out[6];
+    assert_int_equal(hqrt_maxpool(&p, di, in, dout, out), HQRT_KERNEL_OK);
+    const uint8_t want[6] = {4, 8, 11, 10, 13, 15};
+    assert_memory_equal(out, want, 6);
+    p.dilation_w = 0; /* no dilation is 1, never 0 */
+    assert_int_equal(hqrt_maxpool(&p, di, in, dout, out), HQRT_KERNEL_ERR_ARGUMENT);
+    p.dilation_w = 2; /* the average pool has no dilation */
+    assert_int_equal(hqrt_avgpool(&p, di, in, dout, out), HQRT_KERNEL_ERR_ARGUMENT);
 }
 
 static void elementwise_add_rescales_both_inputs(void **state)
@@ -368,6 +386,7 @@ int main(void)
         cmocka_unit_test(dense_accumulates_over_inputs),
         cmocka_unit_test(deconv_scatters_with_stride),
         cmocka_unit_test(pools_max_on_codes_and_average_with_the_count_folded_in),
+        cmocka_unit_test(dilated_maxpool_takes_every_dilation_th_code_and_skips_pads),
         cmocka_unit_test(elementwise_add_rescales_both_inputs),
         cmocka_unit_test(data_movement_kernels_copy_codes),
         cmocka_unit_test(resize_uses_exact_fixed_point_coordinates),
