@@ -1,6 +1,8 @@
 /* onnx_ops_elementwise.c — Add, Sub, Mul, Div, Max, Min: with a constant operand folded into
- * the producer (per-channel scale/shift), turned into a clip (Max/Min with a scalar) or given a
- * const_input layer; with two computed operands an ew_* layer, or the conv's elementwise_add. */
+ * the producer (per-channel scale/shift), made a normalization layer on a network input (the
+ * preprocessing), turned into a clip (Max/Min with a scalar) or given a const_input layer; with
+ * two computed operands an ew_* layer, or the conv's elementwise_add. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +62,64 @@ hq_status_t onnxi_add_const_layer(onnxi_ctx_t *c, const Onnx__NodeProto *n, cons
     return hq_layer_set_output_shape(c->graph, *index, &shape, c->err);
 }
 
+/* x * scale + shift per channel (x - k, x + k, x * k, x / k by a per-channel constant k) on a
+ * network input, or on the normalization layer made of earlier such steps: the preprocessing an
+ * exporter writes before the network ((x / 255 - mean) / std), held as one normalization layer
+ * (x - mean) / std, which quantizes as an affine layer where ew_* layers with constants would not.
+ * Sets *done when it took the node. */
+static hq_status_t normalize_input(onnxi_ctx_t *c, const Onnx__NodeProto *n, const onnxi_value_t *x,
+                                   hq_layer_type_t type, const float *k, int64_t channels,
+                                   bool *done)
+{
+    *done = false;
+    const hq_layer_t *p = hq_graph_layer(c->graph, x->layer);
+    bool extend = p->type == HQ_LAYER_NORMALIZATION && p->params.activation == HQ_ACT_LINEAR &&
+                  (p->params.channels == 1 || p->params.channels == channels) &&
+                  onnxi_sole_reader(c, x, 1);
+    if ((!extend && p->type != HQ_LAYER_INPUT) || channels < 1 || channels > (1 << 24))
+        return HQ_OK;
+    bool scale = type == HQ_LAYER_EW_MULT || type == HQ_LAYER_EW_DIV;
+    for (int64_t i = 0; i < channels; i++)
+        if (!isfinite(k[i]) || (scale && k[i] == 0.0f))
+            return HQ_OK;
+    float *mean = malloc(2 * (size_t)channels * sizeof *mean);
+    if (!mean)
+        return hqi_nomem(c->err, c->name);
+    float *std = mean + channels;
+    for (int64_t i = 0; i < channels; i++) {
+        int64_t from = extend && p->params.channels > 1 ? i : 0;
+        mean[i] = extend ? p->params.mean[from] : 0.0f;
+        std[i] = extend ? p->params.std[from] : 1.0f;
+        /* (x - m) / s * k = (x - m) / (s / k); (x - m) / s + k = (x - (m - k s)) / s */
+        if (type == HQ_LAYER_EW_MULT)
+            std[i] /= k[i];
+        else if (type == HQ_LAYER_EW_DIV)
+            std[i] *= k[i];
+        else
+            mean[i] -= (type == HQ_LAYER_EW_ADD ? k[i] : -k[i]) * std[i];
+        if (!isfinite(mean[i]) || !isfinite(std[i]) || std[i] == 0.0f) {
+            free(mean);
+            return HQ_OK;
+        }
+    }
+    int index = x->layer;
+    hq_status_t st = HQ_OK;
+    if (!extend) {
+        st = onnxi_new_layer(c, HQ_LAYER_NORMALIZATION, n, &index);
+        if (st == HQ_OK)
+            st = onnxi_connect_value(c, x, index);
+    } else {
+        st = hq_layer_add_original_name(c->graph, index, onnxi_node_label(n), c->err);
+    }
+    if (st == HQ_OK)
+        st = hq_layer_set_normalization(c->graph, index, mean, std, (int)channels, c->err);
+    free(mean);
+    if (st != HQ_OK)
+        return st;
+    *done = true;
+    return onnxi_set_layer_output(c, n, 0, index, 0, x->rank);
+}
+
 /* The binary op that becomes an ew_* layer of type `type`. */
 static hq_status_t convert_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_layer_type_t type)
 {
@@ -106,6 +166,15 @@ static hq_status_t convert_binary(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_l
                                                  c->err)) != HQ_OK)
                 return st;
             return onnxi_set_layer_output(c, n, 0, x->layer, 0, x->rank);
+        }
+        if (per_channel && type != HQ_LAYER_EW_MAX && type != HQ_LAYER_EW_MIN &&
+            !(const_first && (type == HQ_LAYER_EW_SUB || type == HQ_LAYER_EW_DIV))) {
+            bool done;
+            st = normalize_input(c, n, x, type, vec, channels, &done);
+            if (st != HQ_OK || done) {
+                free(vec);
+                return st;
+            }
         }
         free(vec);
         int cindex, index;

@@ -322,14 +322,16 @@ def _(g, x):
     return [2, 3, 5, 5]
 
 
+# a per-channel or scalar Add/Sub/Mul/Div by a constant on the network input is a normalization
+# layer (preprocessing); the other constants are const_input layers
 @case("elementwise_with_constants_and_broadcast",
-      ["ew_add", "ew_add", "ew_sub", "ew_sub", "ew_sub", "ew_mult", "ew_mult", "ew_mult",
-       "ew_mult", "ew_div", "ew_div", "ew_max", "ew_min", "global_avg_pool", "activation",
-       "conv"] + ["const_input"] * 8,
+      ["ew_add", "ew_sub", "ew_sub", "ew_mult", "ew_mult", "ew_mult", "ew_div", "ew_max",
+       "ew_min", "global_avg_pool", "activation", "conv"] + ["const_input"] * 4
+      + ["normalization"] * 4,
       [("ew_mult", {"activation": "linear"})])
 def _(g, x):
     r = g.rng
-    g.out(g.op("Add", [x, g.const(r.uniform(-1, 1, (1, 4, 1, 1)))]))          # per channel
+    g.out(g.op("Add", [x, g.const(r.uniform(-1, 1, (1, 4, 1, 1)))]))          # normalization
     g.out(g.op("Sub", [g.const(1.5), x]))                                       # c - x
     g.out(g.op("Mul", [x, g.const(r.uniform(-1, 1, (1, 1, 5, 6)))]))           # spatial
     g.out(g.op("Div", [x, g.const(r.uniform(1, 2, (4, 1, 1)))]))               # rank 3 const

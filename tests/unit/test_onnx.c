@@ -954,6 +954,63 @@ static void elementwise_ops_between_tensors_and_with_constants(void **state)
     hq_archive_destroy(a);
 }
 
+/* (x * (1/255) - mean) / std on the input, as exporters write the preprocessing: one
+ * normalization layer with the composed mean and std (it quantizes as an affine layer, where ew_*
+ * layers with constants would not), computing what the ONNX graph computes; a constant first
+ * operand of Sub keeps its ew_sub and const_input, and so does a Mul on a computed tensor whose
+ * producer cannot take it (an ew_add). */
+static void input_preprocessing_by_constants_becomes_one_normalization(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    input(&m, "z", 4, IMG);
+    float scale = 1.0f / 255, mean[2] = {0.485f, 0.406f}, std[2] = {0.229f, 0.225f}, k[2] = {3, 5};
+    init_f(&m, "scale", 1, (int64_t[]){1}, &scale);
+    init_f(&m, "mean", 3, (int64_t[]){2, 1, 1}, mean);
+    init_f(&m, "std", 3, (int64_t[]){2, 1, 1}, std);
+    init_f(&m, "k", 3, (int64_t[]){2, 1, 1}, k);
+    node(&m, "Mul", "mul", "x,scale", "a", NULL);
+    node(&m, "Sub", "sub", "a,mean", "b", NULL);
+    node(&m, "Div", "div", "b,std", "c", NULL);
+    node(&m, "Sub", "ksub", "k,z", "d", NULL); /* k - z: not (z - mean) / std */
+    node(&m, "Add", "add", "c,d", "e", NULL);
+    node(&m, "Mul", "kmul", "e,k", "y", NULL); /* on an ew_add: a const_input */
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_NORMALIZATION), 1);
+    const hq_layer_t *norm = layer_named(a, "mul");
+    assert_int_equal(norm->type, HQ_LAYER_NORMALIZATION);
+    assert_int_equal(norm->params.channels, 2);
+    assert_int_equal(norm->original_name_count, 3); /* mul, sub, div */
+    for (int ch = 0; ch < 2; ch++) {
+        assert_float_equal(norm->params.mean[ch], mean[ch] * 255, 1e-3);
+        assert_float_equal(norm->params.std[ch], std[ch] * 255, 1e-4);
+    }
+    assert_int_equal(layer_named(a, "m/ew_sub1")->type, HQ_LAYER_EW_SUB);
+    assert_int_equal(layer_named(a, "m/ew_mult1")->type, HQ_LAYER_EW_MULT);
+    assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 2);
+    /* x = z = 0..31 (NHWC [1, 4, 4, 2]); y = ((x / 255 - mean) / std + k - z) * k */
+    hq_emulator_t *emu = NULL;
+    hq_error_t err = {0};
+    if (hq_emulator_create_from_archive(a, HQ_TARGET_NATIVE, &emu, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    float in[32], out[32];
+    for (int i = 0; i < 32; i++)
+        in[i] = (float)i * 7;
+    const float *ins[2] = {in, in};
+    float *outs[1] = {out};
+    if (hq_emulator_run(emu, 1, ins, outs, NULL, NULL, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    for (int i = 0; i < 32; i++) {
+        int ch = i % 2;
+        float want = ((in[i] * scale - mean[ch]) / std[ch] + k[ch] - in[i]) * k[ch];
+        assert_float_equal(out[i], want, 1e-4 * fabsf(want) + 1e-5);
+    }
+    hq_emulator_destroy(emu);
+    hq_archive_destroy(a);
+}
+
 static void pools_map_with_count_include_pad_and_ceil_mode(void **state)
 {
     (void)state;
@@ -2273,12 +2330,14 @@ static void onnx_test_models_match_their_reference_outputs_in_the_emulator(void 
 
 /* ---- constant folding: what the evaluator computes ------------------------------------------ */
 
-/* Parses m, whose graph ends Add(x, Cast(c, float)) -> y on an input x [N, k], and checks that y
- * = want for x = 0: the folded constant c reached the network with these values. */
+/* Parses m, whose graph ends Add(Relu(x), Cast(c, float)) -> y on an input x [N, k], and checks
+ * that y = want for x = 0: the folded constant c reached the network with these values (as a
+ * const_input: on the input itself the Add would be a normalization layer). */
 static void expect_folded(model_t *m, int k, const float *want)
 {
+    node(m, "Relu", "folded_relu", "x", "folded_x", NULL);
     node(m, "Cast", "to_float", "c", "cf", "to=1");
-    node(m, "Add", "add", "x,cf", "y", NULL);
+    node(m, "Add", "add", "folded_x,cf", "y", NULL);
     output(m, "y");
     hq_archive_t *a = parse_ok(m);
     assert_int_equal(count_type(a, HQ_LAYER_CONST_INPUT), 1);
@@ -2482,6 +2541,7 @@ int main(void)
         cmocka_unit_test(matmul_with_constant_becomes_dense_and_add_folds_into_bias),
         cmocka_unit_test(add_of_two_tensors_becomes_conv_elementwise_add_then_relu),
         cmocka_unit_test(elementwise_ops_between_tensors_and_with_constants),
+        cmocka_unit_test(input_preprocessing_by_constants_becomes_one_normalization),
         cmocka_unit_test(pools_map_with_count_include_pad_and_ceil_mode),
         cmocka_unit_test(maxpool_dilations_are_kept_and_dilated_average_pools_refused),
         cmocka_unit_test(ceil_mode_average_with_pads_counted_is_a_pad_then_an_uncounted_pool),
