@@ -32,7 +32,9 @@ SEED = 20261207
 
 
 def save_atomic(path, write):
-    tmp = path + ".tmp"
+    """write(tmp) then rename: readers never see half a file, and builders running at once (two
+    tests on a cold cache) each write their own temporary file."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
     write(tmp)
     os.replace(tmp, path)
 
