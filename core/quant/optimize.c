@@ -185,13 +185,21 @@ static hq_status_t run_open(run_t *r, hq_archive_t *archive, const hq_script_t *
     return st;
 }
 
-/* A layer whose params have no integer form (a resize the integer kernel does not compute) is
- * refused before any calibration, naming the layer and why. */
-static hq_status_t check_integer_forms(const run_t *r, hq_error_t *err)
+/* A layer with no integer form (a type without a runtime op: matmul between computed tensors,
+ * ew_div, reduce_sum; or params the integer kernel does not compute, such as some resizes) is
+ * refused before any calibration, naming the layer and why: the quantized archive could be neither
+ * emulated nor compiled. */
+static hq_status_t check_integer_forms(const run_t *r, bool build_integer, hq_error_t *err)
 {
     const hq_graph_t *g = r->work.graph;
     for (int i = 0; i < hq_graph_layer_count(g); i++) {
         const hq_layer_t *layer = hq_graph_layer(g, i);
+        if (build_integer && layer->type != HQ_LAYER_INPUT && !hqi_lower_supported(layer->type))
+            return hqi_error(err, HQ_ERR_UNSUPPORTED,
+                             "%s: layer '%s': type %s has no integer form in hq (it runs in float "
+                             "emulation only); cut the graph before it (hq parse "
+                             "--end-node-names) or run it on the host",
+                             r->path, layer->name, hq_layer_type_name(layer->type));
         const char *why = hqi_lower_params_unsupported(layer);
         if (why)
             return hqi_error(err, HQ_ERR_UNSUPPORTED, "%s: layer '%s': %s", r->path, layer->name,
@@ -721,7 +729,7 @@ hq_status_t hqi_optimize_run(hq_archive_t *archive, const hq_script_t *script_in
     hq_status_t st = run_open(&r, archive, script_in, calib, err);
     double t0 = seconds_now();
     if (st == HQ_OK)
-        st = check_integer_forms(&r, err);
+        st = check_integer_forms(&r, build_integer, err);
     if (st == HQ_OK)
         st = run_float_optimizations(&r, err);
     if (st == HQ_OK)

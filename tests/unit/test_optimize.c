@@ -1150,10 +1150,10 @@ static void iterative_bias_correction_by_walk_matches_full_passes(void **state)
     hq_graph_destroy(g);
 }
 
-/* A layer without a quantized kernel (ew_div) leaves the archive buildable but the quantized
- * network not emulated: bias correction falls back to the analytic form with a warning and its
- * gain is said not to be measured; the run succeeds. */
-static void without_quantized_emulation_bias_correction_is_analytic_and_gain_unmeasured(void **s)
+/* A layer without an integer form (ew_div between computed tensors) could be neither emulated
+ * quantized nor compiled: hq optimize refuses it before any work, naming the layer and the type,
+ * and leaves the archive as it was. */
+static void a_layer_without_integer_form_is_refused_before_any_work(void **s)
 {
     (void)s;
     hq_graph_t *g = NULL;
@@ -1181,18 +1181,10 @@ static void without_quantized_emulation_bias_correction_is_analytic_and_gain_unm
     hq_error_t err = {0};
     hq_status_t st = hqi_optimize_run(a, script, ds, &options, true, NULL, &err);
     hq_script_destroy(script);
-    if (st != HQ_OK)
-        fail_msg("optimize: %s", err.message);
-    assert_int_equal(count_of(log.text, "bias_correction: the iterative form measures on the "
-                                        "quantized network, which cannot be emulated"),
-                     1);
-    assert_int_equal(count_of(log.text, "bias_correction: run (level 1 >= 1): analytic, 2 layer(s) "
-                                        "corrected"),
-                     1);
-    assert_int_equal(count_of(log.text, "gain not measured: the quantized network cannot be "
-                                        "emulated"),
-                     1);
-    assert_int_equal(hq_archive_state(a), HQ_STATE_QUANTIZED);
+    assert_int_equal(st, HQ_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "layer 'net/ew_div1': type ew_div has no integer form"));
+    assert_int_equal(count_of(log.text, "calibration:"), 0);
+    assert_int_equal(hq_archive_state(a), HQ_STATE_PARSED);
     hq_archive_destroy(a);
     hq_dataset_destroy(ds);
     hq_npz_destroy(params);
@@ -1305,8 +1297,7 @@ int main(void)
         cmocka_unit_test(iterative_bias_correction_zeroes_the_mean_error_of_each_channel),
         cmocka_unit_test(iterative_bias_correction_by_walk_matches_full_passes),
         cmocka_unit_test(gains_are_the_output_sqnr_on_the_held_back_samples),
-        cmocka_unit_test(
-            without_quantized_emulation_bias_correction_is_analytic_and_gain_unmeasured),
+        cmocka_unit_test(a_layer_without_integer_form_is_refused_before_any_work),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }
