@@ -17,14 +17,16 @@ preprocessing arithmetic first, one with an NHWC output), each at opsets 11, 13 
 static shape and a dynamic batch; and PaddleOCR's det (320x320 and 640x640), cls and rec (whole,
 and cut where its convolutional part ends) from the model cache's fixed ONNX files.
 For each case: `hq parse`, then `hq emulate` (native float) on the NHWC input, against onnxruntime-node
-(CPU, fp32) on the NCHW input (a channels-last model: both on its own NHWC input). A case passes when max|hq - ort| <= 1e-4 * (max(ort) - min(ort)),
-or is reported with hq's one-line refusal. One line per case, then a closing count; the failures
+(CPU, fp32) on the NCHW input (a channels-last model: both on its own NHWC input). A case passes
+when max|hq - ort| <= 1e-4 * (max(ort) - min(ort)) on every output, or is reported with hq's
+one-line refusal. One line per case, then a closing count; the failures
 are listed again at the end with their reason.
 
 usage: onnx_import_sweep.py --hq BUILD/hq --node-modules DIR [--cache DIR] [--cases REGEX]
                             [--size N] [--ocr DIR]
-Needs /usr/bin/python3 with torch and torchvision, node with onnxruntime-node under
---node-modules (tests/models/fetch_models.sh installs it). bench/onnx_import_sweep.sh drives it.
+Needs /usr/bin/python3 with torch, torchvision (and skimage for PaddleOCR's images), node with
+onnxruntime-node under --node-modules (tests/models/fetch_models.sh installs it).
+bench/onnx_import_sweep.sh drives it.
 """
 import argparse
 import os
@@ -230,7 +232,7 @@ CHANNELS_LAST = {
     "nhwc_permute": ("Permute", 3, 1 / 255.0, False),
     "nhwc_preprocess": ("Preprocess", 3, 1.0, False),
     "nhwc_gray": ("Gray", 1, 1 / 255.0, False),
-    "nhwc_output": ("Output", 3, 1.0 / 255.0, True),
+    "nhwc_output": ("Output", 3, 1 / 255.0, True),
 }
 # PaddleOCR (fixed ONNX files under <model cache>/ocr, dynamic H and W, so one opset and shapes
 # given with --tensor-shapes): the file, the input shape, the end nodes of a cut (None: whole)
