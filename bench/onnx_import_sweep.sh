@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # onnx_import_sweep.sh — imports what real exporters write and checks it against onnxruntime:
 # torchvision classifiers x ONNX opsets 11/13/17 x static / dynamic batch / dynamic batch, H and
-# W, F.interpolate forms and modules that compute with their input's shape
+# W, F.interpolate forms and modules that compute with their input's shape, ConvNeXt-Tiny,
+# YOLOv5/v8-style detectors (heads, decoded, cut), channels-last models and PaddleOCR det/cls/rec
 # (bench/onnx_import_sweep.py has the list), each `hq parse` + `hq emulate` (native float) vs
 # onnxruntime-node within 1e-4 of the output range, or hq's one-line refusal. Prints the machine,
 # one line per case, a closing count and the failures with their reason.

@@ -49,32 +49,41 @@ def images(rng, count):
     return high.numpy() + 0.3 * rng.standard_normal((count, 3, SIZE, SIZE)).astype(np.float32)
 
 
-def main():
+def model():
+    """convnext_tiny() in eval mode, seeded random weights, layer scales and LayerNorm affines
+    drawn as the header says (bench/onnx_import_sweep.py builds it too)."""
     import torch
     import torchvision
 
-    os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
-    model = torchvision.models.convnext_tiny().eval()
+    net = torchvision.models.convnext_tiny().eval()
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for name, p in net.named_parameters():
             if name.endswith("layer_scale"):
                 p.uniform_(0.3, 0.8)
-        for module in model.modules():
+        for module in net.modules():
             if isinstance(module, torch.nn.LayerNorm):  # LayerNorm2d is one too
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.2, 0.2)
+    return net
+
+
+def main():
+    import torch
+
+    os.makedirs(OUT, exist_ok=True)
+    net = model()
+    rng = np.random.default_rng(SEED)
     x = images(rng, 4)
     calib = images(rng, 16)
     for opset in (13, 17):
         path = os.path.join(OUT, "convnext_tiny_op%d.onnx" % opset)
         if not os.path.exists(path):
             save_atomic(path, lambda tmp: torch.onnx.export(
-                model, torch.from_numpy(x[:1]), tmp, opset_version=opset, input_names=["x"],
+                net, torch.from_numpy(x[:1]), tmp, opset_version=opset, input_names=["x"],
                 output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}}))
     with torch.no_grad():
-        ref = model(torch.from_numpy(x)).numpy().astype(np.float32)
+        ref = net(torch.from_numpy(x)).numpy().astype(np.float32)
     files = {"input_nchw.npy": x, "input_nhwc.npy": x.transpose(0, 2, 3, 1),
              "calib_nhwc.npy": calib.transpose(0, 2, 3, 1), "torch_output.npy": ref}
     for name, array in files.items():
