@@ -71,6 +71,7 @@ bool hqi_finetune_loss_parse(const char *word, hqi_finetune_loss_t *out)
 typedef struct ft_layer {
     const hq_layer_t *l;
     int index;
+    bool pool;  /* a maxpool, avgpool or global_avg_pool inside a block: no params */
     bool dense;
     int64_t in_h, in_w, in_c, out_h, out_w; /* dense: out_h rows of in_c (= cin_pg) values */
     int64_t cout, groups, cin_pg, cout_pg, kh, kw, kpg;
@@ -96,7 +97,95 @@ typedef struct ft_layer {
 
 static int64_t params_of(const ft_layer_t *L)
 {
-    return L->kpg * L->cout + L->cout;
+    return L->pool ? 0 : L->kpg * L->cout + L->cout;
+}
+
+/* Whether layer i is a pool a block may run through (one input, one output piece, an image). */
+static bool pool_init(ft_layer_t *L, const hq_graph_t *graph, int i)
+{
+    const hq_layer_t *l = hq_graph_layer(graph, i);
+    memset(L, 0, sizeof *L);
+    if ((l->type != HQ_LAYER_MAXPOOL && l->type != HQ_LAYER_AVGPOOL &&
+         l->type != HQ_LAYER_GLOBAL_AVG_POOL) ||
+        l->input_count != 1 || hq_layer_port_count(l) != 1)
+        return false;
+    hq_shape_t in = l->input_shapes[0], out = l->output_shape;
+    if (in.ndim != 4 || out.ndim != 4 || in.dims[3] != out.dims[3])
+        return false;
+    L->l = l;
+    L->index = i;
+    L->pool = true;
+    L->act.type = HQ_ACT_LINEAR;
+    L->in_h = in.dims[1];
+    L->in_w = in.dims[2];
+    L->in_c = L->cout = in.dims[3];
+    L->out_h = out.dims[1];
+    L->out_w = out.dims[2];
+    bool global = l->type == HQ_LAYER_GLOBAL_AVG_POOL;
+    L->kh = global ? L->in_h : l->params.kernel_h;
+    L->kw = global ? L->in_w : l->params.kernel_w;
+    if (L->kh < 1 || L->kw < 1 || (global && (L->out_h != 1 || L->out_w != 1)))
+        return false;
+    L->in_size = L->in_h * L->in_w * L->in_c;
+    L->out_size = L->out_h * L->out_w * L->cout;
+    return true;
+}
+
+/* The input row (rows) or column of a pool's window tap k for output o, -1 outside. */
+static int64_t pool_source(const ft_layer_t *L, bool rows, int64_t o, int64_t k)
+{
+    if (L->l->type == HQ_LAYER_GLOBAL_AVG_POOL)
+        return k;
+    const hq_layer_params_t *p = &L->l->params;
+    int stride = rows ? p->stride_h : p->stride_w;
+    int64_t s = o * (stride < 1 ? 1 : stride) - (rows ? p->pads[0] : p->pads[1]) + k;
+    return s >= 0 && s < (rows ? L->in_h : L->in_w) ? s : -1;
+}
+
+/* A pool's output for one sample; with dz and dx, the gradient instead (dx += ...). */
+static void pool_pass(const ft_layer_t *L, const float *x, float *z, const float *dz, float *dx)
+{
+    const bool max = L->l->type == HQ_LAYER_MAXPOOL;
+    const bool all = L->l->type == HQ_LAYER_GLOBAL_AVG_POOL || L->l->params.count_include_pad;
+    const int64_t C = L->cout;
+    if (dx)
+        memset(dx, 0, sizeof(float) * (size_t)L->in_size);
+    for (int64_t oy = 0; oy < L->out_h; oy++)
+        for (int64_t ox = 0; ox < L->out_w; ox++)
+            for (int64_t c = 0; c < C; c++) {
+                const int64_t at = (oy * L->out_w + ox) * C + c;
+                float best = -INFINITY, sum = 0;
+                int64_t arg = -1, count = 0;
+                for (int64_t ky = 0; ky < L->kh; ky++) {
+                    int64_t iy = pool_source(L, true, oy, ky);
+                    for (int64_t kx = 0; kx < L->kw; kx++) {
+                        int64_t ix = pool_source(L, false, ox, kx);
+                        if (iy < 0 || ix < 0) {
+                            count += all;
+                            continue;
+                        }
+                        int64_t src = (iy * L->in_w + ix) * C + c;
+                        count++;
+                        sum += x[src];
+                        if (x[src] > best)
+                            best = x[src], arg = src;
+                    }
+                }
+                if (dx && max && arg >= 0) {
+                    dx[arg] += dz[at];
+                } else if (dx && !max && count > 0) {
+                    for (int64_t ky = 0; ky < L->kh; ky++) {
+                        int64_t iy = pool_source(L, true, oy, ky);
+                        for (int64_t kx = 0; kx < L->kw; kx++) {
+                            int64_t ix = pool_source(L, false, ox, kx);
+                            if (iy >= 0 && ix >= 0)
+                                dx[(iy * L->in_w + ix) * C + c] += dz[at] / (float)count;
+                        }
+                    }
+                } else if (!dx) {
+                    z[at] = max ? (arg >= 0 ? best : 0.0f) : count > 0 ? sum / (float)count : 0.0f;
+                }
+            }
 }
 
 static void layer_free(ft_layer_t *L)
@@ -202,6 +291,13 @@ static hq_status_t layer_alloc(ft_layer_t *L, const hq_npz_t *fpo,
                                const hqi_layer_quant_t *dec, const hqi_sweep_t *sweep,
                                hq_error_t *err)
 {
+    if (L->pool) {
+        const hqi_qlayer_t *own = hqi_sweep_layer(sweep, L->index);
+        L->out_scale = own->scale;
+        L->out_zp = own->zp;
+        L->out_max = own->bits == 16 ? 65535 : 255;
+        return HQ_OK;
+    }
     int64_t n = params_of(L);
     size_t bytes = 0;
     if (!hqi_mul_size((size_t)n, sizeof(float), &bytes) || !(L->wf = malloc(bytes)) ||
@@ -475,7 +571,10 @@ static void block_forward(const block_t *b, params_kind_t kind, workspace_t *ws)
 {
     for (int k = 0; k < b->count; k++) {
         const ft_layer_t *L = &b->layers[k];
-        layer_forward(L, params(L, kind), ws->xs[k], ws->zs[k]);
+        if (L->pool)
+            pool_pass(L, ws->xs[k], ws->zs[k], NULL, NULL);
+        else
+            layer_forward(L, params(L, kind), ws->xs[k], ws->zs[k]);
         float *y = ws->xs[k + 1], slope;
         for (int64_t e = 0; e < L->out_size; e++)
             y[e] = activate(L, ws->zs[k][e], e % L->cout, &slope);
@@ -560,7 +659,10 @@ static void train_sample(void *context, int64_t task, int thread)
             }
             ws->g1[e] = d;
         }
-        layer_backward(L, L->wq, ws->xs[k], ws->g1, g + offset, k > 0 ? ws->g0 : NULL);
+        if (L->pool)
+            pool_pass(L, ws->xs[k], NULL, ws->g1, ws->g0);
+        else
+            layer_backward(L, L->wq, ws->xs[k], ws->g1, g + offset, k > 0 ? ws->g0 : NULL);
     }
 }
 
@@ -652,7 +754,8 @@ static hq_status_t block_train(block_t *b, const hqi_sweep_t *sweep,
             }
         }
         for (int k = 0; k < b->count; k++)
-            layer_round(&b->layers[k]);
+            if (!b->layers[k].pool)
+                layer_round(&b->layers[k]);
         t.batch = order + at * batch;
         t.batch_count = samples - at * batch < batch ? samples - at * batch : batch;
         hqi_threadpool_run(pool, t.batch_count, train_sample, &t);
@@ -679,11 +782,13 @@ static hq_status_t block_train(block_t *b, const hqi_sweep_t *sweep,
         }
     }
     for (int k = 0; k < b->count; k++)
-        layer_round(&b->layers[k]);
+        if (!b->layers[k].pool)
+            layer_round(&b->layers[k]);
     out->after = evaluate(&t, pool, checked, chunk, slots, TRAINED_PARAMS);
     out->kept = !(out->after < out->before);
     for (int k = 0; !out->kept && k < b->count; k++)
-        layer_store(&b->layers[k]);
+        if (!b->layers[k].pool)
+            layer_store(&b->layers[k]);
 done:
     for (int k = 0; t.ws && k < threads; k++)
         workspace_free(&t.ws[k]);
@@ -725,7 +830,8 @@ static bool named_loss(const hqi_finetune_config_t *cfg, const hq_layer_t *l, in
     return false;
 }
 
-/* Chains the trainable layers into blocks, in topological order. */
+/* Chains the trainable layers into blocks, in topological order: up to block_layers weighted
+ * layers, with the pools between them (maxpool, avgpool, global_avg_pool). */
 static int plan_blocks(run_t *r)
 {
     int n = hq_graph_layer_count(r->graph), order_count = 0, blocks = 0;
@@ -742,22 +848,34 @@ static int plan_blocks(run_t *r)
             continue;
         r->block_of[i] = i;
         blocks++;
-        int at = i;
+        int at = i, last = i;
         for (;;) {
             const hq_layer_t *l = hq_graph_layer(r->graph, at);
             if (named_loss(r->cfg, l, &k) || length >= r->cfg->block_layers ||
                 l->output_count != 1)
                 break;
-            int c = l->outputs[0];
+            int c = l->outputs[0], steps = 0;
+            for (int u = i; u >= 0; u = r->next[u])
+                steps++;
             const hq_layer_t *cl = hq_graph_layer(r->graph, c);
-            if (r->block_of[c] >= 0 || cl->inputs[0] != at ||
-                !layer_init(&L, r->graph, r->fpo, r->q, r->dec, c))
+            bool weighted = layer_init(&L, r->graph, r->fpo, r->q, r->dec, c);
+            if (r->block_of[c] >= 0 || cl->inputs[0] != at || steps >= MAX_BLOCK ||
+                (!weighted && !pool_init(&L, r->graph, c)))
                 break;
             r->next[at] = c;
             r->block_of[c] = i;
             at = c;
-            length++;
+            if (weighted)
+                last = c, length++;
         }
+        /* a block ends at a weighted layer: the pools after its last one are not its own */
+        for (int u = r->next[last]; u >= 0;) {
+            int w = r->next[u];
+            r->block_of[u] = r->next[u] = -1;
+            u = w;
+        }
+        r->next[last] = -1;
+        at = last;
         const hq_layer_t *end = hq_graph_layer(r->graph, at);
         r->loss_at[at] = named_loss(r->cfg, end, &k)
                              ? (k < r->cfg->loss_type_count ? r->cfg->loss_types[k]
@@ -781,7 +899,7 @@ static hq_status_t train_block(void *context, const hqi_sweep_t *sweep, int i, b
     int end = i;
     for (int at = i; at >= 0 && b.count < MAX_BLOCK && st == HQ_OK; at = r->next[at]) {
         ft_layer_t *L = &b.layers[b.count];
-        if (!layer_init(L, r->graph, r->fpo, r->q, r->dec, at))
+        if (!layer_init(L, r->graph, r->fpo, r->q, r->dec, at) && !pool_init(L, r->graph, at))
             break;
         b.count++;
         st = layer_alloc(L, r->fpo, r->dec, sweep, err);

@@ -28,7 +28,7 @@ for m in nearest finetune; do
         --no-noise-analysis -j 2 >$m.log
 done
 grep -q "finetune: skipped (level 1 < 2)" nearest.log
-grep -q "^\[info\] finetune: 5 block(s) of 5 layer(s) on 64 sample(s), 32 step(s) each, block loss" finetune.log
+grep -q "^\[info\] finetune: 3 block(s) of 7 layer(s) on 64 sample(s), 32 step(s) each, block loss" finetune.log
 grep -Eq "^\[info\] finetune: run \(level 2 >= 2\) on 64 images: .* output SQNR -?[0-9.]+ -> -?[0-9.]+ dB, gain [-+][0-9.]+ dB" finetune.log
 
 "$HQ" emulate nearest.har --target fp_optimized -d eval.npy -o float.npz -q >/dev/null
