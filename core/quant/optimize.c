@@ -4,12 +4,13 @@
  * input_conversion bgr_to_rgb, change_output_activation); batch-norm folding and cross-layer
  * equalization (fp-optimized params); one calibration pass; precision propagation; compression;
  * ranges and clipping; integer params (hqi_quant_build_params, core/numerics/qmodel_build.c);
- * the post-quantization algorithms (bias correction); statistics and decisions into the archive;
+ * the post-quantization algorithms (finetune, bias correction, AdaRound); statistics and decisions
+ * into the archive;
  * simple noise analysis. What the script's commands mean is read in optimize_script.c.
  *
- * Which optimization algorithms run is one table (`algorithms`): per algorithm the lowest
- * optimization level that runs it, the samples each level wants and its run function (NULL when
- * hq does not have it). The script's policy= overrides the level. Each algorithm logs one line:
+ * Which optimization algorithms run is one table (`algorithms`): per algorithm the lowest and
+ * highest optimization level that run it, the samples each level wants and its run function (NULL
+ * when hq does not have it). The script's policy= overrides the level. Each algorithm logs one line:
  * run or skipped and why, its time and, for those acting on the integer params, the output SQNR
  * it gained on held-back samples (holdout.c).
  *
