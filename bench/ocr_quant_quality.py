@@ -358,6 +358,8 @@ def main():
                         help="layers put at a16_w16 in the second hq run (default 8)")
     parser.add_argument("--work", help="folder for intermediate files (default: a temporary one)")
     parser.add_argument("--skip-torch", action="store_true", help="hq only")
+    parser.add_argument("--level1-row", action="store_true",
+                        help="also hq a8_w8 at optimization_level=1 (no finetune; one run)")
     args = parser.parse_args()
     if args.size % 32:
         parser.error("--size must be a multiple of 32")
@@ -415,6 +417,14 @@ def main():
     hq_seconds, log = hq_quantize(hq, har, calib_path, qhar, None, args.threads, args.repeat)
     hq_quant = hq_emulate(qhar, "a8")
     rows.append(("hq optimize a8_w8 (default script)", hq_float, hq_quant, hq_seconds))
+    if args.level1_row:
+        script = os.path.join(work, "level1.alls")
+        with open(script, "w") as f:
+            f.write("model_optimization_flavor(optimization_level=1)\n")
+        level1_har = os.path.join(work, "det_level1.har")
+        seconds, _ = hq_quantize(hq, har, calib_path, level1_har, script, args.threads, 0)
+        rows.append(("hq optimize a8_w8, level 1 (no finetune)", hq_float,
+                     hq_emulate(level1_har, "level1"), seconds))
     if args.a16_layers > 0:
         names, table = sensitive_layers(hq, work, qhar, calib_path, args.a16_layers, args.threads)
         script = os.path.join(work, "a16.alls")
@@ -469,6 +479,9 @@ def main():
     done = [line.strip() for line in log.splitlines() if "optimize: done" in line]
     if done:
         print(f"hq optimize a8_w8 log: {done[0]} (before the noise analysis)")
+    for line in log.splitlines():
+        if line.startswith(("[info] finetune: ", "[info] bias_correction: run")):
+            print(f"hq optimize a8_w8 log: {line.strip()}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0

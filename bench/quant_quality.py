@@ -47,7 +47,10 @@ CALIB_BATCH = 8  # hq's default calibration batch size; torch calibrates with th
 A16_SCRIPT = "quantization_param({*}, precision_mode=a16_w16)\n"
 W4_SCRIPT = "quantization_param({*}, precision_mode=a8_w4)\n"
 ADAROUND_LINE = "post_quantization_optimization(adaround, policy=enabled)\n"
-ITERATIVE_LINE = "post_quantization_optimization(bias_correction, policy=enabled, mode=iterative)\n"
+ADAROUND_ALL_LINE = "post_quantization_optimization(adaround, policy=enabled, mode=train_all)\n"
+FINETUNE16_LINE = "post_quantization_optimization(finetune, policy=enabled, epochs=16)\n"
+# level 1: iterative bias correction and no training; level 2 (the default) adds finetune
+LEVEL1 = "model_optimization_flavor(optimization_level=1)\n"
 
 
 def clean_net(torch):
@@ -230,15 +233,17 @@ def main():
             missing = f"{hq} has no `optimize` command yet"
         else:
             for name, label, script, repeat in (
-                    ("a8_w8", "hq optimize a8_w8", None, args.repeat),
-                    ("a16_w16", "hq optimize a16_w16", A16_SCRIPT, args.repeat),
-                    ("a8_w4", "hq optimize a8_w4 (round to nearest)", W4_SCRIPT, args.repeat),
-                    ("a8_w4_adaround", "hq optimize a8_w4 + AdaRound", W4_SCRIPT + ADAROUND_LINE,
+                    ("a8_w8", "hq a8_w8 nearest (level 1)", LEVEL1, args.repeat),
+                    ("a8_w8_adaround", "hq a8_w8 AdaRound (train_all)",
+                     LEVEL1 + ADAROUND_ALL_LINE, args.adaround_repeat),
+                    ("a8_w8_finetune", "hq a8_w8 finetune (level 2)", None, args.repeat),
+                    ("a16_w16", "hq a16_w16 nearest (level 1)", LEVEL1 + A16_SCRIPT, args.repeat),
+                    ("a8_w4", "hq a8_w4 nearest (level 1)", LEVEL1 + W4_SCRIPT, args.repeat),
+                    ("a8_w4_adaround", "hq a8_w4 AdaRound", LEVEL1 + W4_SCRIPT + ADAROUND_LINE,
                      args.adaround_repeat),
-                    ("a8_w4_iterative", "hq optimize a8_w4, iterative bias corr.",
-                     W4_SCRIPT + ITERATIVE_LINE, args.repeat),
-                    ("a8_w4_iterative_adaround", "hq optimize a8_w4, iter. b.c. + AdaRound",
-                     W4_SCRIPT + ITERATIVE_LINE + ADAROUND_LINE, args.adaround_repeat)):
+                    ("a8_w4_finetune", "hq a8_w4 finetune (level 2)", W4_SCRIPT, args.repeat),
+                    ("a8_w4_finetune16", "hq a8_w4 finetune, epochs=16",
+                     W4_SCRIPT + FINETUNE16_LINE, args.repeat)):
                 logits, seconds, _ = hq_quantize(hq, work, har, calib_path, eval_path, name, script,
                                                  repeat)
                 score(label, logits, seconds)
@@ -255,6 +260,8 @@ def main():
           f"{100.0 / len(test_idx):.2f}% top-1); SQNR (calib): the {CALIB_COUNT} calibration images,")
     print("where no value falls outside the calibrated ranges. Quantization time: median of "
           f"{args.repeat} runs after one warm-up ({args.adaround_repeat} for AdaRound).")
+    print("Optimization level 1 = iterative bias correction; level 2 (hq's default) = finetune, "
+          "then iterative bias correction.")
     if missing:
         print(f"hq rows missing: {missing}")
     print("PP-OCRv4 det (real detector, real images): bench/ocr_quant_quality.py")

@@ -34,7 +34,7 @@
 /* Calibration samples each optimization level needs for stable ranges (docs/inspectors.md):
  * every level calibrates ranges (min/max, percentiles) from one pass; level 1 adds bias
  * correction, which measures per-channel means on the same samples, and means settle before the
- * range tails do; levels 2-4 add finetune and AdaRound, which hq does not have. */
+ * range tails do; level 2 adds finetune and 3-4 AdaRound, which train on what there is. */
 static const int NEEDED_BY_LEVEL[5] = {64, 64, 64, 64, 64};
 
 /* One input of the dataset: its shape and what the pass gathered. */

@@ -3,18 +3,17 @@
  *
  * As the original tool: an info with the optimization level and whether it is implicit (no
  * `model_optimization_flavor(optimization_level=N)`, hq's default 2) or explicit, and one info per
- * post-quantization feature (bias_correction, finetune, adaround) saying whether it is enabled.
- * Explicit level 0: the original offers one level more; hq offers its default
- * `optimization_level=2` (docs/quantizer.md: 0 = equalization only, 1-2 + iterative bias
- * correction, seconds; 3-4 + AdaRound on 256 / 1024 images, minutes), a yes/no group, default
- * yes. Explicit 1-2: an info that levels 3-4 add AdaRound and what it costs; 3-4: an info with
- * what the level runs. Implicit level
- * with features configured by hand: the
- * original's "non-default config" info. Beyond it: bias correction switched off by the script is
- * a warning with the line that enables it; finetune requested is an info saying hq does not
- * apply it (adaround it does). The original indexed its feature table by name and crashed when the one feature
- * enabled was not bias_correction; here any combination of commands, values of any kind or none at
- * all, is read without failing. */
+ * post-quantization feature (bias_correction, finetune, adaround) saying whether it is enabled, by
+ * the script's policy or else by the level (docs/quantizer.md: 0 = equalization only, 1 +
+ * iterative bias correction, seconds; 2 + finetune, seconds to minutes; 3-4 bias correction and
+ * AdaRound on 256 / 1024 images, minutes). Explicit level 0: the original offers one level more;
+ * hq offers its default `optimization_level=2`, a yes/no group, default yes. Explicit 1-2: an
+ * info that levels 3-4 learn the rounding with AdaRound and what it costs; 3-4: an info with what
+ * the level runs. Implicit level with features configured by hand: the original's "non-default
+ * config" info. Beyond it: bias correction switched off by the script is a warning with the line
+ * that enables it. The original indexed its feature table by name and crashed when the one
+ * feature enabled was not bias_correction; here any combination of commands, values of any kind
+ * or none at all, is read without failing. */
 #include "../inspectors/inspector_util.h"
 
 #define DEFAULT_LEVEL 2
@@ -61,21 +60,17 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
     insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1, "%s optimization level: %g",
               explicit ? "Explicit" : "Implicit", level);
     static const char *const features[] = {"bias_correction", "finetune", "adaround"};
+    /* the levels that run each feature in hq (docs/quantizer.md) */
+    static const double lowest[] = {1, 2, 3}, highest[] = {4, 2, 4};
     int configured = 0;
     for (int k = 0; k < 3; k++) {
         int p = policy(ctx, features[k]);
         configured += p >= 0;
-        bool on = p == 1 || (p < 0 && k == 0 && level >= 1);
+        bool by_level = level >= lowest[k] && level <= highest[k];
+        bool on = p == 1 || (p < 0 && by_level);
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0, "%s is %s%s", features[k],
                   on ? "enabled" : "disabled",
-                  p >= 0   ? " (model script)"
-                  : k == 0 ? " (optimization level)"
-                           : "");
-        if (on && k == 1) /* adaround runs in hq (docs/quantizer.md); finetune does not */
-            insp_emit(ctx, HQ_DIAG_INFO, -1, 0, NULL, 0,
-                      "%s is requested, but hq does not train during quantization: the line is "
-                      "kept in the script and not applied (docs/quantizer.md)",
-                      features[k]);
+                  p >= 0 ? " (model script)" : by_level ? " (optimization level)" : "");
     }
     if (policy(ctx, "bias_correction") == 0) {
         insp_emit(ctx, HQ_DIAG_WARNING, -1, 0, n, 1,
@@ -100,14 +95,15 @@ static hq_status_t run(hq_inspector_context_t *ctx, void *state, hq_error_t *err
                   "hq",
                   level);
         insp_recommend(ctx, HQ_DIAG_WARNING, -1, "model_optimization_flavor(optimization_level=2)",
-                       "levels 1 and 2 add iterative bias correction, hq's default (the original "
-                       "tool offers one level more at a time)",
+                       "level 1 adds iterative bias correction and level 2, hq's default, finetune "
+                       "(the original tool offers one level more at a time)",
                        "optimization_level", HQ_GROUP_YES_NO,
                        "Would you like to increase the optimization level?", HQ_ANSWER_YES);
     } else if (level < 3) {
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,
-                  "optimization_level=%g: levels 3 and 4 add AdaRound (learned rounding of the "
-                  "weights, minutes on a CPU; worth most with 4-bit weights, docs/quantizer.md)",
+                  "optimization_level=%g: levels 3 and 4 learn the rounding with AdaRound instead "
+                  "of finetune (minutes on a CPU; worth most with 4-bit weights, "
+                  "docs/quantizer.md)",
                   level);
     } else {
         insp_emit(ctx, HQ_DIAG_INFO, -1, 0, n, 1,

@@ -36,12 +36,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "emulate/qemulator.h"
 #include "quant/adaround.h"
 #include "quant/calibrate.h"
 #include "quant/optimize_bias.h"
+#include "quant/sweep.h"
 #include "runtime/hqrt_numerics.h"
 #include "util/threadpool.h"
 #include "util/util.h"
@@ -72,21 +71,6 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     long long v = env ? strtoll(env, &end, 10) : -1;
     if (env && end && *end == '\0' && v >= 0)
         cfg->positions = v;
-}
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
 }
 
 /* ---- one layer ------------------------------------------------------------------------------- */
@@ -221,27 +205,6 @@ static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_er
     return HQ_OK;
 }
 
-/* The input index a conv or deconv tap reads for output row/column `o` (-1: padding). */
-static int64_t source_index(const job_t *j, bool rows, int64_t o, int64_t k)
-{
-    const hq_layer_params_t *p = &j->l->params;
-    int stride = rows ? p->stride_h : p->stride_w;
-    int dilation = rows ? p->dilation_h : p->dilation_w;
-    int pad = rows ? p->pads[0] : p->pads[1];
-    int64_t extent = rows ? j->in_h : j->in_w;
-    stride = stride < 1 ? 1 : stride;
-    dilation = dilation < 1 ? 1 : dilation;
-    if (j->l->type != HQ_LAYER_DECONV) {
-        int64_t s = o * stride - pad + k * dilation;
-        return s >= 0 && s < extent ? s : -1;
-    }
-    /* a transposed conv: input s reaches output o through tap k when o + pad = s*stride + k*dil */
-    int64_t t = o + pad - k * dilation;
-    if (t < 0 || t % stride)
-        return -1;
-    return t / stride < extent ? t / stride : -1;
-}
-
 /* Copies the drawn patches of `count` samples (global index first ...) of the layer's input. */
 static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
 {
@@ -256,7 +219,7 @@ static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
          * that neighbouring rows read neighbouring memory */
         if (j->per_sample < j->positions) {
             for (int64_t t = 0; t < j->per_sample; t++) {
-                int64_t u = t + (int64_t)(splitmix64(&seed) % (uint64_t)(j->positions - t));
+                int64_t u = t + (int64_t)(hqi_splitmix64(&seed) % (uint64_t)(j->positions - t));
                 int64_t tmp = j->pick[t];
                 j->pick[t] = j->pick[u];
                 j->pick[u] = tmp;
@@ -280,9 +243,9 @@ static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
             for (int64_t g = 0; g < j->groups; g++) {
                 float *dst = j->patches + (g * j->rows + row) * j->kpg;
                 for (int64_t ky = 0; ky < j->l->params.kernel_h; ky++) {
-                    int64_t iy = source_index(j, true, oy, ky);
+                    int64_t iy = hqi_tap_source(j->l, true, oy, ky, j->in_h);
                     for (int64_t kx = 0; kx < j->l->params.kernel_w; kx++) {
-                        int64_t ix = source_index(j, false, ox, kx);
+                        int64_t ix = hqi_tap_source(j->l, false, ox, kx, j->in_w);
                         float *d = dst + (ky * j->l->params.kernel_w + kx) * j->cin_pg;
                         if (iy < 0 || ix < 0)
                             memset(d, 0, sizeof(float) * (size_t)j->cin_pg);
@@ -632,118 +595,6 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
 
 /* ---- the run --------------------------------------------------------------------------------- */
 
-/* ---- the sweep -------------------------------------------------------------------------------- */
-
-/* The quantized network run layer by layer over every sample at once, holding the codes of the
- * tensors still to be read. */
-typedef struct sweep {
-    const hq_graph_t *graph;
-    const hq_npz_t *q;
-    hqi_qemu_t *qemu; /* of q as it is now */
-    int threads;
-    int64_t samples;
-    void ***codes;    /* [layer][port]: samples x per-sample codes, NULL once read for the last time */
-    int *last;        /* [layer]: topological step of its last reader, -1 when none */
-    float *scratch;   /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
-} sweep_t;
-
-static int64_t per_sample(const hq_layer_t *l, int port)
-{
-    hq_shape_t s = hq_layer_port_shape(l, port);
-    int64_t n = 1;
-    for (int d = 1; d < s.ndim; d++)
-        n *= s.dims[d];
-    return n;
-}
-
-static size_t code_bytes(const hqi_qlayer_t *ql)
-{
-    return ql->bits == 16 ? 2u : 1u;
-}
-
-static hq_status_t sweep_emulator(sweep_t *w, hq_error_t *err)
-{
-    hqi_qemu_destroy(w->qemu);
-    w->qemu = NULL;
-    hq_status_t st = hqi_qemu_create(w->graph, w->q, where, &w->qemu, err);
-    if (st == HQ_OK)
-        st = hqi_qemu_set_threads(w->qemu, w->threads, err);
-    return st;
-}
-
-static void sweep_free_layer(sweep_t *w, int layer)
-{
-    if (!w->codes[layer])
-        return;
-    for (int p = 0; p < hq_layer_port_count(hq_graph_layer(w->graph, layer)); p++)
-        free(w->codes[layer][p]);
-    free(w->codes[layer]);
-    w->codes[layer] = NULL;
-}
-
-/* Codes of every port of layer i for all samples: an input layer quantizes the dataset's
- * samples (input k of the graph reads dataset input source[k]), any other runs its kernel. */
-static hq_status_t sweep_layer(sweep_t *w, int i, hq_dataset_t *data, const int *source,
-                               float *const *buffers, hq_error_t *err)
-{
-    const hq_layer_t *l = hq_graph_layer(w->graph, i);
-    const hqi_qlayer_t *ql = hqi_qemu_layer(w->qemu, i);
-    int ports = hq_layer_port_count(l);
-    w->codes[i] = calloc((size_t)ports, sizeof *w->codes[i]);
-    if (!w->codes[i])
-        return hqi_nomem(err, where);
-    for (int p = 0; p < ports; p++) {
-        size_t bytes = 0;
-        if (!hqi_mul_size((size_t)(w->samples * per_sample(l, p)), code_bytes(ql), &bytes) ||
-            !(w->codes[i][p] = malloc(bytes ? bytes : 1)))
-            return hqi_nomem(err, where);
-    }
-    if (l->type != HQ_LAYER_INPUT) {
-        const void *ins[64];
-        if (l->input_count > 64)
-            return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': too many inputs", where, l->name);
-        for (int k = 0; k < l->input_count; k++)
-            ins[k] = w->codes[l->inputs[k]][l->input_ports[k]];
-        return hqi_qemu_run_layer(w->qemu, i, w->samples, ins, w->codes[i], err);
-    }
-    int in_count = 0, k = 0;
-    const int *ins = hq_graph_inputs(w->graph, &in_count);
-    while (k < in_count && ins[k] != i)
-        k++;
-    if (k == in_count)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'", where, l->name);
-    int64_t per = per_sample(l, 0);
-    hq_status_t st = HQ_OK;
-    for (int64_t first = 0; first < w->samples && st == HQ_OK; first += EMULATE_BATCH) {
-        int64_t b = w->samples - first < EMULATE_BATCH ? w->samples - first : EMULATE_BATCH;
-        st = hq_dataset_read(data, source[k], first, b, buffers[k], err);
-        if (st == HQ_OK)
-            hqi_qemu_quantize(ql, buffers[k], b * per,
-                              (char *)w->codes[i][0] + (size_t)(first * per) * code_bytes(ql));
-    }
-    return st;
-}
-
-/* Hands the job its input (dequantized codes of its producer) and draws its patches. */
-static void sweep_collect(sweep_t *w, job_t *j)
-{
-    int producer = j->l->inputs[0], port = j->l->input_ports[0];
-    const hqi_qlayer_t *pq = hqi_qemu_layer(w->qemu, producer);
-    int64_t per = per_sample(hq_graph_layer(w->graph, producer), port);
-    int64_t want = j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c;
-    j->s_in = pq->scale;
-    if (per != want)
-        return;
-    for (int64_t first = 0; first < w->samples; first += EMULATE_BATCH) {
-        int64_t b = w->samples - first < EMULATE_BATCH ? w->samples - first : EMULATE_BATCH;
-        hqi_qemu_dequantize(pq,
-                            (const char *)w->codes[producer][port] +
-                                (size_t)(first * per) * code_bytes(pq),
-                            b * per, w->scratch);
-        job_collect(j, first, b, w->scratch);
-    }
-}
-
 static void log_layer(const hqi_logger_t *log, const job_t *j)
 {
     double before = 0, after = 0;
@@ -760,6 +611,61 @@ static void log_layer(const hqi_logger_t *log, const job_t *j)
              before, after, kept, (long long)j->cout);
 }
 
+/* What the sweep's hook trains: the layers still pending and what the run reports. */
+typedef struct run {
+    const hq_graph_t *graph;
+    const hq_npz_t *fpo;
+    const hqi_layer_quant_t *dec;
+    hq_npz_t *q;
+    const hqi_adaround_config_t *cfg;
+    bool bias_corrected;
+    const hqi_logger_t *log;
+    hqi_threadpool_t *pool;
+    float *scratch; /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
+    hqi_adaround_report_t rep;
+} run_t;
+
+/* Trains layer i when the mode selects it: its patches from its input's codes, then hard
+ * rounding; the sweep then runs it with its new kernel. */
+static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, bool *changed,
+                               hq_error_t *err)
+{
+    run_t *r = context;
+    job_t j;
+    if (!job_init(&j, r->graph, r->fpo, r->q, r->dec, i, r->cfg))
+        return HQ_OK;
+    int64_t samples = hqi_sweep_samples(sweep);
+    hq_status_t st = job_alloc(&j, samples, r->cfg->positions, err);
+    int64_t per = hqi_sweep_input_size(sweep, i, 0);
+    int64_t want = j.dense ? j.out_h * j.cin_pg : j.in_h * j.in_w * j.in_c;
+    j.s_in = hqi_sweep_input_scale(sweep, i, 0);
+    for (int64_t first = 0; st == HQ_OK && per == want && first < samples;
+         first += EMULATE_BATCH) {
+        int64_t b = samples - first < EMULATE_BATCH ? samples - first : EMULATE_BATCH;
+        hqi_sweep_input(sweep, i, 0, first, b, r->scratch);
+        job_collect(&j, first, b, r->scratch);
+    }
+    if (st == HQ_OK && j.collected != samples)
+        /* the input's shape is not the one the layer's geometry reads */
+        hqi_logf(r->log, HQ_LOG_WARNING,
+                 "adaround: %s: its input was not collected; left at round-to-nearest",
+                 j.l->name);
+    else if (st == HQ_OK)
+        st = job_train(&j, r->cfg, r->pool, r->bias_corrected, err);
+    if (st == HQ_OK && j.collected == samples) {
+        log_layer(r->log, &j);
+        for (int64_t o = 0; o < j.cout; o++) {
+            r->rep.error_nearest += j.err_nearest[o];
+            r->rep.error_adaround += j.keep_nearest[o] ? j.err_nearest[o] : j.err_learned[o];
+            r->rep.kept_nearest += j.keep_nearest[o];
+        }
+        r->rep.layers++;
+        *changed = true;
+    }
+    job_free(&j);
+    return st;
+}
+
 hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                              const hqi_layer_quant_t *dec, hq_npz_t *q,
                              const hqi_adaround_config_t *cfg, hqi_adaround_bias_t bias,
@@ -768,14 +674,11 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                              hq_error_t *err)
 {
     hq_dataset_t *data = in->data;
-    const bool bias_corrected = bias != HQI_ADAROUND_BIAS_NONE;
-    double t0 = seconds_now();
-    hqi_adaround_report_t rep = {0};
+    double t0 = hqi_seconds_now();
+    run_t r = {graph, fpo, dec, q, cfg, bias != HQI_ADAROUND_BIAS_NONE, log, NULL, NULL, {0}};
     if (report)
-        *report = rep;
-    int n = hq_graph_layer_count(graph), order_count = 0, in_count = 0;
-    const int *order = hq_graph_topo_order(graph, &order_count);
-    const int *ins = hq_graph_inputs(graph, &in_count);
+        *report = r.rep;
+    int n = hq_graph_layer_count(graph);
     int64_t samples = hq_dataset_count(data);
     if (cfg->dataset_size > 0 && cfg->dataset_size < samples)
         samples = cfg->dataset_size;
@@ -786,128 +689,62 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                  (long long)cfg->dataset_size, (long long)samples, (long long)samples);
     if (threads <= 0)
         threads = hqi_default_threads();
-    job_t *jobs = calloc((size_t)n + 1, sizeof *jobs);
-    bool *pending = calloc((size_t)n + 1, sizeof *pending);
-    int *source = calloc((size_t)in_count + 1, sizeof *source);
-    float **buffers = calloc((size_t)in_count + 1, sizeof *buffers);
-    sweep_t w = {graph, q, NULL, threads, samples, NULL, NULL, NULL};
-    w.codes = calloc((size_t)n + 1, sizeof *w.codes);
-    w.last = malloc(sizeof *w.last * ((size_t)n + 1));
-    hqi_threadpool_t *pool = NULL;
-    hq_status_t st = jobs && pending && source && buffers && w.codes && w.last
-                         ? HQ_OK
-                         : hqi_nomem(err, where);
+    hq_status_t st = HQ_OK;
     int targets = 0;
-    for (int i = 0; i < n && st == HQ_OK; i++)
-        if (job_init(&jobs[i], graph, fpo, q, dec, i, cfg))
-            pending[i] = true, targets++;
-    if (st == HQ_OK && (targets == 0 || samples < 1)) {
+    for (int i = 0; i < n; i++) {
+        job_t j;
+        if (job_init(&j, graph, fpo, q, dec, i, cfg))
+            targets++;
+    }
+    if (targets == 0 || samples < 1) {
         hqi_logf(log, HQ_LOG_INFO, "adaround: no layer to train (%s)",
                  samples < 1 ? "no calibration samples"
                  : cfg->train_all ? "no conv, depthwise, deconv or dense layer"
                                   : "mode=train_4bit and no layer has 4-bit weights");
         goto done;
     }
-    if (st == HQ_OK)
-        st = hqi_calibration_sources(graph, data, in->input_names, source, err);
     int64_t largest = 1;
     for (int i = 0; i < n; i++)
-        for (int p = 0; p < hq_layer_port_count(hq_graph_layer(graph, i)); p++)
-            if (per_sample(hq_graph_layer(graph, i), p) > largest)
-                largest = per_sample(hq_graph_layer(graph, i), p);
-    for (int k = 0; k < in_count && st == HQ_OK; k++) {
-        size_t bytes;
-        if (!hqi_mul_size((size_t)per_sample(hq_graph_layer(graph, ins[k]), 0),
-                          EMULATE_BATCH * sizeof(float), &bytes) ||
-            !(buffers[k] = malloc(bytes)))
-            st = hqi_nomem(err, where);
-    }
-    size_t scratch_bytes = 0;
-    if (st == HQ_OK && (!hqi_mul_size((size_t)largest, EMULATE_BATCH * sizeof(float),
-                                      &scratch_bytes) ||
-                        !(w.scratch = malloc(scratch_bytes))))
-        st = hqi_nomem(err, where);
-    for (int i = 0; i < n; i++)
-        w.last[i] = -1;
-    for (int t = 0; t < order_count; t++) {
-        const hq_layer_t *l = hq_graph_layer(graph, order[t]);
-        for (int k = 0; k < l->input_count; k++)
-            w.last[l->inputs[k]] = t;
-    }
-    if (st == HQ_OK && threads > 1)
-        st = hqi_threadpool_create(threads, &pool, err);
-    if (st == HQ_OK)
-        st = sweep_emulator(&w, err);
-    for (int t = 0; t < order_count && st == HQ_OK; t++) {
-        const int i = order[t];
-        if (pending[i]) {
-            job_t *j = &jobs[i];
-            st = job_alloc(j, samples, cfg->positions, err);
-            if (st == HQ_OK)
-                sweep_collect(&w, j);
-            if (st == HQ_OK && j->collected != samples)
-                /* the input's shape is not the one the layer's geometry reads */
-                hqi_logf(log, HQ_LOG_WARNING,
-                         "adaround: %s: its input was not collected; left at round-to-nearest",
-                         j->l->name);
-            else if (st == HQ_OK)
-                st = job_train(j, cfg, pool, bias_corrected, err);
-            if (st == HQ_OK && j->collected == samples) {
-                log_layer(log, j);
-                for (int64_t o = 0; o < j->cout; o++) {
-                    rep.error_nearest += j->err_nearest[o];
-                    rep.error_adaround +=
-                        j->keep_nearest[o] ? j->err_nearest[o] : j->err_learned[o];
-                    rep.kept_nearest += j->keep_nearest[o];
-                }
-                rep.layers++;
-                /* the layer runs with its new kernel (the emulator prepares kernels once) */
-                st = sweep_emulator(&w, err);
-            }
-            job_free(j);
+        for (int p = 0; p < hq_layer_port_count(hq_graph_layer(graph, i)); p++) {
+            hq_shape_t s = hq_layer_port_shape(hq_graph_layer(graph, i), p);
+            int64_t size = 1;
+            for (int d = 1; d < s.ndim; d++)
+                size *= s.dims[d];
+            largest = size > largest ? size : largest;
         }
-        if (st == HQ_OK)
-            st = sweep_layer(&w, i, data, source, buffers, err);
-        const hq_layer_t *l = hq_graph_layer(graph, i);
-        for (int k = 0; k < l->input_count; k++)
-            if (w.last[l->inputs[k]] == t)
-                sweep_free_layer(&w, l->inputs[k]);
-    }
-    hqi_qemu_destroy(w.qemu);
-    for (int i = 0; w.codes && i < n; i++)
-        sweep_free_layer(&w, i);
-    if (st == HQ_OK && rep.layers && bias == HQI_ADAROUND_BIAS_ITERATIVE) {
+    size_t scratch_bytes = 0;
+    if (!hqi_mul_size((size_t)largest, EMULATE_BATCH * sizeof(float), &scratch_bytes) ||
+        !(r.scratch = malloc(scratch_bytes)))
+        st = hqi_nomem(err, where);
+    if (st == HQ_OK && threads > 1)
+        st = hqi_threadpool_create(threads, &r.pool, err);
+    if (st == HQ_OK)
+        st = hqi_sweep_run(graph, q, data, in->input_names, samples, threads, where, train_layer,
+                           &r, err);
+    if (st == HQ_OK && r.rep.layers && bias == HQI_ADAROUND_BIAS_ITERATIVE) {
         /* each layer's measured correction also compensated what the layers before it passed on,
          * which the new rounding changed: measure again */
-        double t1 = seconds_now();
+        double t1 = hqi_seconds_now();
         int corrected = 0;
         st = hqi_bias_correct_iterative(graph, in->calibration, q, data, in->input_names,
                                         in->calibset, in->batch, threads, 0, &corrected, err);
         if (st == HQ_OK)
             hqi_logf(log, HQ_LOG_DEBUG,
                      "adaround: bias correction (iterative) again: %d layer(s), %.2f s", corrected,
-                     seconds_now() - t1);
+                     hqi_seconds_now() - t1);
     }
 done:
-    hqi_threadpool_destroy(pool);
-    for (int k = 0; buffers && k < in_count; k++)
-        free(buffers[k]);
-    free(buffers);
-    free(source);
-    free(w.codes);
-    free(w.last);
-    free(w.scratch);
-    free(pending);
-    free(jobs);
-    rep.samples = samples;
-    rep.seconds = seconds_now() - t0;
+    hqi_threadpool_destroy(r.pool);
+    free(r.scratch);
+    r.rep.samples = samples;
+    r.rep.seconds = hqi_seconds_now() - t0;
     if (st == HQ_OK && report)
-        *report = rep;
-    if (st == HQ_OK && rep.layers)
+        *report = r.rep;
+    if (st == HQ_OK && r.rep.layers)
         hqi_logf(log, HQ_LOG_INFO,
                  "adaround: %d layer(s) on %lld sample(s), reconstruction error %.6g -> %.6g "
                  "(sum over layers), %lld channel(s) kept nearest, %.2f s",
-                 rep.layers, (long long)samples, rep.error_nearest, rep.error_adaround,
-                 (long long)rep.kept_nearest, rep.seconds);
+                 r.rep.layers, (long long)samples, r.rep.error_nearest, r.rep.error_adaround,
+                 (long long)r.rep.kept_nearest, r.rep.seconds);
     return st;
 }

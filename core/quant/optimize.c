@@ -4,12 +4,13 @@
  * input_conversion bgr_to_rgb, change_output_activation); batch-norm folding and cross-layer
  * equalization (fp-optimized params); one calibration pass; precision propagation; compression;
  * ranges and clipping; integer params (hqi_quant_build_params, core/numerics/qmodel_build.c);
- * the post-quantization algorithms (bias correction); statistics and decisions into the archive;
+ * the post-quantization algorithms (finetune, bias correction, AdaRound); statistics and decisions
+ * into the archive;
  * simple noise analysis. What the script's commands mean is read in optimize_script.c.
  *
- * Which optimization algorithms run is one table (`algorithms`): per algorithm the lowest
- * optimization level that runs it, the samples each level wants and its run function (NULL when
- * hq does not have it). The script's policy= overrides the level. Each algorithm logs one line:
+ * Which optimization algorithms run is one table (`algorithms`): per algorithm the lowest and
+ * highest optimization level that run it, the samples each level wants and its run function (NULL
+ * when hq does not have it). The script's policy= overrides the level. Each algorithm logs one line:
  * run or skipped and why, its time and, for those acting on the integer params, the output SQNR
  * it gained on held-back samples (holdout.c).
  *
@@ -28,6 +29,7 @@
 #include "graph/layer_types.h"
 #include "numerics/lower.h"
 #include "quant/adaround.h"
+#include "quant/finetune.h"
 #include "quant/calibrate.h"
 #include "quant/compression.h"
 #include "quant/equalize.h"
@@ -114,6 +116,8 @@ typedef struct run {
     int level;                    /* the optimization level used */
     int bias_mode;                /* HQI_BIAS_ANALYTIC or HQI_BIAS_ITERATIVE */
     int folded, pairs, corrected; /* batch norms folded, pairs equalized, layers bias-corrected */
+    bool finetuned;               /* finetune changed integer params (analytic bias correction,
+                                     which rebuilds them from the float ones, would undo it) */
     hqi_holdout_t holdout;        /* the samples gains are measured on */
     hqi_sqnr_probe_t *probe;      /* measures them (NULL until an algorithm on integers runs) */
     int emulation;                /* the quantized network can be emulated: -1 not known yet,
@@ -221,6 +225,7 @@ typedef hq_status_t (*algorithm_fn)(run_t *r, int64_t images, char *detail, size
 typedef struct algorithm {
     hqi_algorithm_t id;    /* names the algorithm and indexes the script's policy */
     int min_level;         /* the lowest optimization_level that runs it */
+    int max_level;         /* the highest */
     int64_t images[LEVELS]; /* per level, the samples it wants; 0: the calibration set */
     bool on_integers;      /* acts on the integer params: its output-SQNR gain is measured */
     algorithm_fn run;      /* NULL: not available in hq (a warning says so when asked for) */
@@ -232,17 +237,21 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
                                        hq_error_t *err);
 static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t size,
                                 hq_error_t *err);
+static hq_status_t run_finetune(run_t *r, int64_t images, char *detail, size_t size,
+                                hq_error_t *err);
 
 /* The levels as Hailo documents them: 0 equalization; 1 + iterative bias correction; 2 (the
- * default) + finetune on 1024 images; 3 + AdaRound on 256 images; 4 AdaRound on 1024 images.
- * Finetune would run before bias correction, which corrects what it leaves. AdaRound runs after
+ * default) + finetune on 1024 images; 3 AdaRound on 256 images; 4 AdaRound on 1024 images
+ * (levels 3 and 4 train the rounding instead of finetune: AdaRound re-rounds a layer from its
+ * float kernel, which would discard what finetune learned). Finetune runs before bias
+ * correction, which corrects the mean error it leaves on the whole network. AdaRound runs after
  * it: the analytic form rebuilds the integer kernels from the float ones, and AdaRound keeps
  * either form's correction valid (adaround.h). */
 static const algorithm_t algorithms[] = {
-    {HQI_ALGORITHM_EQUALIZATION, 0, {0, 0, 0, 0, 0}, false, run_equalization},
-    {HQI_ALGORITHM_FINETUNE, 2, {0, 0, 1024, 1024, 1024}, true, NULL},
-    {HQI_ALGORITHM_BIAS_CORRECTION, 1, {0, 0, 0, 0, 0}, true, run_bias_correction},
-    {HQI_ALGORITHM_ADAROUND, 3, {0, 0, 0, 256, 1024}, true, run_adaround},
+    {HQI_ALGORITHM_EQUALIZATION, 0, 4, {0, 0, 0, 0, 0}, false, run_equalization},
+    {HQI_ALGORITHM_FINETUNE, 2, 2, {0, 0, 1024, 0, 0}, true, run_finetune},
+    {HQI_ALGORITHM_BIAS_CORRECTION, 1, 4, {0, 0, 0, 0, 0}, true, run_bias_correction},
+    {HQI_ALGORITHM_ADAROUND, 3, 4, {0, 0, 0, 256, 1024}, true, run_adaround},
 };
 
 /* Whether row `a` runs, and why, into `why`. */
@@ -252,6 +261,10 @@ static bool algorithm_decided(const run_t *r, const algorithm_t *a, char *why, s
     if (policy >= 0) {
         snprintf(why, size, "policy=%s in the script", policy ? "enabled" : "disabled");
         return policy == 1;
+    }
+    if (r->level > a->max_level) {
+        snprintf(why, size, "level %d > %d", r->level, a->max_level);
+        return false;
     }
     snprintf(why, size, "level %d %s %d", r->level, r->level >= a->min_level ? ">=" : "<",
              a->min_level);
@@ -399,6 +412,12 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
                  r->no_emulation.message);
         r->bias_mode = HQI_BIAS_ANALYTIC;
     }
+    if (r->bias_mode == HQI_BIAS_ANALYTIC && r->finetuned) {
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "bias_correction: mode=analytic rebuilds the integer params from the float ones, "
+                 "which would undo finetune: the iterative form instead");
+        r->bias_mode = HQI_BIAS_ITERATIVE;
+    }
     if (r->bias_mode == HQI_BIAS_ITERATIVE) {
         st = hqi_bias_correct_iterative(w->graph, r->cal, r->q, r->calib,
                                         r->names_ok ? r->input_names : NULL, r->calibset,
@@ -457,6 +476,41 @@ static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t s
              "kept nearest",
              rep.layers, (long long)rep.samples, rep.error_nearest, rep.error_adaround,
              (long long)rep.kept_nearest);
+    return st;
+}
+
+/* Block-wise reconstruction of the integer weights and biases on `images` samples (the script's
+ * dataset_size, else the level's, else the calibration set), before bias correction. */
+static hq_status_t run_finetune(run_t *r, int64_t images, char *detail, size_t size,
+                                hq_error_t *err)
+{
+    hqi_optimize_work_t *w = &r->work;
+    if (!quantized_emulation(r)) {
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "finetune: the blocks' inputs come from the quantized network, which cannot be "
+                 "emulated (%s): nothing trained",
+                 r->no_emulation.message);
+        snprintf(detail, size, "nothing trained");
+        return HQ_OK;
+    }
+    hqi_finetune_config_t cfg = w->cfg.finetune;
+    int64_t wanted = cfg.dataset_size > 0 ? cfg.dataset_size : images > 0 ? images : r->calibset;
+    cfg.dataset_size = hqi_holdout_images(&r->holdout, wanted);
+    if (cfg.dataset_size < wanted && w->cfg.finetune.dataset_size > 0)
+        hqi_logf(&w->log, HQ_LOG_WARNING,
+                 "finetune: dataset_size %lld, but the dataset has %lld sample(s) besides the "
+                 "held-back ones: training on those",
+                 (long long)wanted, (long long)cfg.dataset_size);
+    hqi_finetune_report_t rep = {0};
+    hq_status_t st = hqi_finetune_run(w->graph, w->fpo, r->dec, r->q, &cfg, r->calib,
+                                      r->names_ok ? r->input_names : NULL, r->options->threads,
+                                      &w->log, &rep, err);
+    r->finetuned = st == HQ_OK && rep.blocks > rep.kept;
+    snprintf(detail, size,
+             "%d block(s) of %d layer(s) on %lld sample(s), %lld step(s) each, block loss %.4g -> "
+             "%.4g, %d block(s) kept",
+             rep.blocks, rep.layers, (long long)rep.samples, (long long)rep.steps,
+             rep.loss_before, rep.loss_after, rep.kept);
     return st;
 }
 

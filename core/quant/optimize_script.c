@@ -30,6 +30,7 @@ void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg)
         cfg->policy[a] = -1;
     cfg->bias_mode = -1;
     hqi_adaround_defaults(&cfg->adaround);
+    hqi_finetune_defaults(&cfg->finetune);
 }
 
 const char *const hqi_algorithm_names[HQI_ALGORITHM_COUNT] = {
@@ -572,6 +573,78 @@ static hq_status_t read_adaround(hqi_optimize_work_t *o, const hq_command_t *c, 
     return st;
 }
 
+/* The words of a value that is one word or a list of words, into out (at most max); -1 when
+ * it is neither or has more. */
+static int value_words(const hq_value_t *v, const char **out, int max)
+{
+    if (v->kind == HQ_VALUE_IDENT || v->kind == HQ_VALUE_STRING)
+        return max >= 1 && v->text ? (out[0] = v->text, 1) : -1;
+    if (v->kind != HQ_VALUE_LIST || v->item_count > max)
+        return -1;
+    for (int k = 0; k < v->item_count; k++) {
+        const hq_value_t *item = &v->items[k];
+        if ((item->kind != HQ_VALUE_IDENT && item->kind != HQ_VALUE_STRING) || !item->text)
+            return -1;
+        out[k] = item->text;
+    }
+    return v->item_count;
+}
+
+/* post_quantization_optimization(finetune, policy=, dataset_size=, epochs=, batch_size=,
+ * learning_rate=, loss_layer_names=[...], loss_types=[...]). */
+static hq_status_t read_finetune(hqi_optimize_work_t *o, const hq_command_t *c, hq_error_t *err)
+{
+    hqi_finetune_config_t *f = &o->cfg.finetune;
+    hq_status_t st = read_policy(o, c, &o->cfg.policy[HQI_ALGORITHM_FINETUNE], err);
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "dataset_size", 1, INT64_C(1) << 40, &f->dataset_size, err);
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "epochs", 1, 100000, &f->epochs, err);
+    if (st == HQ_OK && hq_command_kwarg(c, "epochs"))
+        f->max_steps = 0; /* the epochs asked for, whatever they cost */
+    if (st == HQ_OK)
+        st = read_int_key(o, c, "batch_size", 1, 1 << 20, &f->batch_size, err);
+    if (st == HQ_OK)
+        st = read_real_key(o, c, "learning_rate", 0, 10, true, &f->learning_rate, err);
+    const char *words[HQI_FINETUNE_MAX_LOSSES];
+    const hq_value_t *names = hq_command_kwarg(c, "loss_layer_names");
+    int count = names && st == HQ_OK ? value_words(names, words, HQI_FINETUNE_MAX_LOSSES) : 0;
+    if (count < 0)
+        st = script_error(o, c, err, "loss_layer_names must be a layer name or a list of at most %d",
+                          HQI_FINETUNE_MAX_LOSSES);
+    for (int k = 0; k < count && st == HQ_OK; k++) {
+        if (strlen(words[k]) >= HQI_FINETUNE_NAME_MAX)
+            st = script_error(o, c, err, "loss_layer_names: '%s' is longer than %d characters",
+                              words[k], HQI_FINETUNE_NAME_MAX - 1);
+        else
+            snprintf(f->loss_layers[k], HQI_FINETUNE_NAME_MAX, "%s", words[k]);
+    }
+    if (st == HQ_OK && names)
+        f->loss_count = count;
+    const hq_value_t *types = hq_command_kwarg(c, "loss_types");
+    count = types && st == HQ_OK ? value_words(types, words, HQI_FINETUNE_MAX_LOSSES) : 0;
+    if (count < 0)
+        st = script_error(o, c, err, "loss_types must be a loss or a list of at most %d",
+                          HQI_FINETUNE_MAX_LOSSES);
+    for (int k = 0; k < count && st == HQ_OK; k++)
+        if (!hqi_finetune_loss_parse(words[k], &f->loss_types[k]))
+            st = script_error(o, c, err, "loss_types: '%s' is not l2rel, l2, cosine or ce",
+                              words[k]);
+    if (st == HQ_OK && types)
+        f->loss_type_count = count;
+    if (st == HQ_OK && f->loss_type_count > 1 && f->loss_type_count != f->loss_count)
+        st = script_error(o, c, err,
+                          "loss_types must have one entry or one per loss_layer_names entry "
+                          "(%d given for %d)",
+                          f->loss_type_count, f->loss_count);
+    static const char *const known[] = {"policy",        "dataset_size",     "epochs",
+                                        "batch_size",    "learning_rate",    "loss_layer_names",
+                                        "loss_types",    NULL};
+    if (st == HQ_OK)
+        unknown_keys(o, c, known);
+    return st;
+}
+
 static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c, bool *handled,
                                   hq_error_t *err)
 {
@@ -627,10 +700,7 @@ static hq_status_t config_command(hqi_optimize_work_t *o, const hq_command_t *c,
         st = read_adaround(o, c, err);
     } else if (strcmp(c->name, "post_quantization_optimization") == 0 &&
                value_word(first, "finetune")) {
-        /* not in hq: the policy decides whether the level table says it was asked for; the
-           command stays "not applied" (handled is false) */
-        st = read_policy(o, c, &cfg->policy[HQI_ALGORITHM_FINETUNE], err);
-        *handled = false;
+        st = read_finetune(o, c, err);
     } else {
         *handled = false;
     }

@@ -11,6 +11,7 @@
 #include "hq/script.h"
 #include "hq/tensor.h"
 #include "quant/adaround.h"
+#include "quant/finetune.h"
 #include "quant/precision.h"
 #include "quant/quant_util.h"
 #include "quant/ranges.h"
@@ -44,6 +45,7 @@ typedef struct hqi_optimize_config {
     int bias_mode;          /* bias_correction mode=: -1 not given (the level decides),
                                HQI_BIAS_ANALYTIC or HQI_BIAS_ITERATIVE */
     hqi_adaround_config_t adaround; /* post_quantization_optimization(adaround, ...) keys */
+    hqi_finetune_config_t finetune; /* post_quantization_optimization(finetune, ...) keys */
 } hqi_optimize_config_t;
 
 void hqi_optimize_config_defaults(hqi_optimize_config_t *cfg);

@@ -7,7 +7,7 @@
 # the default emulation, whose conv/dense layers run the runtime's fast kernels, is compared too,
 # as "emufast"). Models: the conv fixture; the sample model with its model script (and with
 # iterative bias correction); small_cnn with the optimize test's precision script (a16_w16,
-# a16_w16_a8, a8_w8_a16 layers), with 4-bit compression, and with 4-bit compression and AdaRound;
+# a16_w16_a8, a8_w8_a16 layers), with 4-bit compression, and with 4-bit compression and AdaRound or finetune;
 # the inspector fixtures (tests/fixtures/inspectors/data: 4-bit weights, LUT
 # activations, two outputs, concat heads); and every ONNX pattern case that quantizes (a case that
 # `hq emulate --target quantized` refuses must be refused by `hq compile` too). The test also
@@ -80,6 +80,12 @@ echo 'post_quantization_optimization(adaround, policy=enabled, mode=train_all, e
     >>"$tmp/w4_adaround.alls"
 quantize small_w4_adaround "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
     "$tmp/small_in.npy" "$tmp/w4_adaround.alls"
+# ... and with finetune (block-wise reconstruction) trained longer than level 2's default: again
+# only the integer kernels and biases change
+cat "$tmp/w4.alls" >"$tmp/w4_finetune.alls"
+echo 'post_quantization_optimization(finetune, policy=enabled, epochs=16)' >>"$tmp/w4_finetune.alls"
+quantize small_w4_finetune "$src/tests/fixtures/optimize/small_cnn.onnx" "$tmp/small_calib.npy" \
+    "$tmp/small_in.npy" "$tmp/w4_finetune.alls"
 
 # the inspector fixtures, with the scripts their tests quantize them with
 ins="$src/tests/fixtures/inspectors/data"

@@ -227,7 +227,8 @@ static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **s
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, &x);
     const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
-                         "post_quantization_optimization(bias_correction, policy=disabled)\n";
+                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                         "post_quantization_optimization(finetune, policy=disabled)\n";
     char text[2][512];
     snprintf(text[0], sizeof text[0], "%s", common);
     snprintf(text[1], sizeof text[1],
@@ -366,7 +367,8 @@ static void depthwise_deconv_and_dense_layers_are_trained(void **state)
         float *x = NULL;
         hq_dataset_t *ds = dataset_of(g, &x);
         const char *common = "quantization_param(layer1, precision_mode=a8_w4)\n"
-                             "post_quantization_optimization(bias_correction, policy=disabled)\n";
+                             "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                             "post_quantization_optimization(finetune, policy=disabled)\n";
         char text[512];
         snprintf(text, sizeof text,
                  "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "

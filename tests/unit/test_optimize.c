@@ -778,11 +778,12 @@ static void unknown_commands_are_kept_and_reported_once(void **state)
     const char *text = "# comment kept\n"
                        "nms_postprocess(meta.json, meta_arch=yolov5)\n"
                        "nms_postprocess(other.json)\n"
-                       "post_quantization_optimization(finetune, policy=enabled)\n"
+                       "pre_quantization_optimization(dead_channels_removal, policy=enabled)\n"
                        "quantization_param(conv1, precision_mode=a16_w16, bias_mode=double)\n";
     run_ok(a, text, ds, &log, NULL);
     assert_int_equal(count_of(log.text, "nms_postprocess: not applied"), 1);
-    assert_int_equal(count_of(log.text, "post_quantization_optimization finetune: not applied"), 1);
+    assert_int_equal(count_of(log.text, "pre_quantization_optimization dead_channels_removal: not applied"),
+                     1);
     assert_int_equal(count_of(log.text, "quantization_param key 'bias_mode': not applied"), 1);
     hq_script_t *kept = NULL;
     assert_int_equal(hq_archive_script(a, &kept, NULL), HQ_OK);
@@ -1222,6 +1223,7 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
         snprintf(text, sizeof text,
                  "quantization_param({conv*}, precision_mode=a8_w4)\n"
                  "model_optimization_config(calibration, calibset_size=16)\n"
+                 "post_quantization_optimization(finetune, policy=disabled)\n"
                  "post_quantization_optimization(bias_correction, policy=%s)\n",
                  modes[m]);
         archives[m] = archive_of(g, params);
