@@ -875,6 +875,20 @@ static int plan_blocks(run_t *r)
             u = w;
         }
         r->next[last] = -1;
+        /* train_4bit: a block without 4-bit weights is not trained (its members may still start
+         * or join a later block that reaches a 4-bit layer) */
+        bool has_4bit = false;
+        for (int u = i; u >= 0; u = r->next[u])
+            has_4bit = has_4bit || r->dec[u].weight_bits == 4;
+        if (!r->cfg->train_all && !has_4bit) {
+            for (int u = i; u >= 0;) {
+                int w = r->next[u];
+                r->block_of[u] = r->next[u] = -1;
+                u = w;
+            }
+            blocks--;
+            continue;
+        }
         at = last;
         const hq_layer_t *end = hq_graph_layer(r->graph, at);
         r->loss_at[at] = named_loss(r->cfg, end, &k)
@@ -990,8 +1004,9 @@ hq_status_t hqi_finetune_run(const hq_graph_t *graph, const hq_npz_t *fpo,
     int blocks = st == HQ_OK ? plan_blocks(&r) : 0;
     if (st == HQ_OK && (blocks == 0 || samples < 1)) {
         hqi_logf(log, HQ_LOG_INFO, "finetune: nothing to train (%s)",
-                 samples < 1 ? "no calibration samples"
-                             : "no conv, depthwise, deconv or dense layer with one input");
+                 samples < 1     ? "no calibration samples"
+                 : cfg->train_all ? "no conv, depthwise, deconv or dense layer with one input"
+                                  : "mode=train_4bit and no block has a layer at 4-bit weights");
         goto done;
     }
     int64_t batch = cfg->batch_size < samples ? cfg->batch_size : samples;

@@ -36,6 +36,8 @@ typedef struct hqi_finetune_config {
     int64_t batch_size;    /* samples per Adam step */
     double learning_rate;  /* Adam's step, in quantization steps of each weight's channel */
     int block_layers;      /* the most layers one block chains (not a script key) */
+    bool train_all;        /* mode=train_all: every block; train_4bit (the default): only blocks
+                              with a layer at 4-bit weights */
     int loss_count;        /* entries of loss_layers (0: none given) */
     char loss_layers[HQI_FINETUNE_MAX_LOSSES][HQI_FINETUNE_NAME_MAX]; /* loss_layer_names */
     int loss_type_count;   /* entries of loss_types (0: none given: l2rel) */

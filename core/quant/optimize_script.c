@@ -591,7 +591,7 @@ static int value_words(const hq_value_t *v, const char **out, int max)
 }
 
 /* post_quantization_optimization(finetune, policy=, dataset_size=, epochs=, batch_size=,
- * learning_rate=, loss_layer_names=[...], loss_types=[...]). */
+ * learning_rate=, loss_layer_names=[...], loss_types=[...], mode=train_4bit|train_all). */
 static hq_status_t read_finetune(hqi_optimize_work_t *o, const hq_command_t *c, hq_error_t *err)
 {
     hqi_finetune_config_t *f = &o->cfg.finetune;
@@ -637,9 +637,14 @@ static hq_status_t read_finetune(hqi_optimize_work_t *o, const hq_command_t *c, 
                           "loss_types must have one entry or one per loss_layer_names entry "
                           "(%d given for %d)",
                           f->loss_type_count, f->loss_count);
+    const hq_value_t *mode = hq_command_kwarg(c, "mode");
+    if (st == HQ_OK && mode && !value_word(mode, "train_4bit") && !value_word(mode, "train_all"))
+        st = script_error(o, c, err, "mode must be train_4bit or train_all");
+    if (st == HQ_OK && mode)
+        f->train_all = value_word(mode, "train_all");
     static const char *const known[] = {"policy",        "dataset_size",     "epochs",
                                         "batch_size",    "learning_rate",    "loss_layer_names",
-                                        "loss_types",    NULL};
+                                        "loss_types",    "mode",             NULL};
     if (st == HQ_OK)
         unknown_keys(o, c, known);
     return st;

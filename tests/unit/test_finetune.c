@@ -274,6 +274,38 @@ static void finetune_on_a_two_conv_chain_beats_nearest_rounding(void **state)
     hq_graph_destroy(g);
 }
 
+/* mode=train_4bit (the default) trains only blocks with a layer at 4-bit weights: at a8_w8 the
+ * chain is left as rounded (and the run says why), with mode=train_all it is trained. */
+static void train_4bit_leaves_8bit_blocks_and_train_all_trains_them(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_convs(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    static const char *const text[2] = {
+        "post_quantization_optimization(bias_correction, policy=disabled)\n"
+        "post_quantization_optimization(finetune, policy=enabled, epochs=20, batch_size=4)\n",
+        "post_quantization_optimization(bias_correction, policy=disabled)\n"
+        "post_quantization_optimization(finetune, policy=enabled, epochs=20, batch_size=4, "
+        "mode=train_all)\n"};
+    captured_t log[2] = {{""}, {""}};
+    for (int m = 0; m < 2; m++) {
+        hq_archive_t *a = archive_of(g, params);
+        optimize(a, text[m], ds, 1, &log[m]);
+        hq_archive_destroy(a);
+    }
+    if (!strstr(log[0].text, "finetune: nothing to train (mode=train_4bit and no block has a "
+                             "layer at 4-bit weights)"))
+        fail_msg("%s", log[0].text);
+    if (!strstr(log[1].text, "finetune: 1 block(s) of 2 layer(s) on 16 sample(s)"))
+        fail_msg("%s", log[1].text);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* One thread or two: the very same integer params. */
 static void finetune_does_not_depend_on_the_thread_count(void **state)
 {
@@ -379,10 +411,11 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
     assert_int_equal(cfg.finetune.epochs, 4);
     assert_int_equal(cfg.finetune.max_steps, 32); /* level 2's budget */
     assert_int_equal(cfg.finetune.loss_count, 0);
+    assert_false(cfg.finetune.train_all); /* train_4bit */
     assert_int_equal(read_config("post_quantization_optimization(finetune, policy=enabled, "
                                  "dataset_size=128, epochs=12, batch_size=16, "
                                  "learning_rate=0.005, loss_layer_names=[conv1, conv2], "
-                                 "loss_types=[l2, cosine], decay_rate=0.5)\n",
+                                 "loss_types=[l2, cosine], mode=train_all, decay_rate=0.5)\n",
                                  &cfg, &log, &err),
                      HQ_OK);
     const hqi_finetune_config_t *f = &cfg.finetune;
@@ -397,6 +430,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
     assert_int_equal(f->loss_type_count, 2);
     assert_int_equal(f->loss_types[0], HQI_FINETUNE_L2);
     assert_int_equal(f->loss_types[1], HQI_FINETUNE_COSINE);
+    assert_true(f->train_all);
     /* a Hailo key hq does not read is reported, not refused */
     assert_non_null(strstr(log.text, "post_quantization_optimization key 'decay_rate': not "
                                      "applied"));
@@ -414,6 +448,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
         const char *message;
     } bad[] = {
         {"policy=maybe", "policy must be enabled or disabled"},
+        {"mode=train_8bit", "mode must be train_4bit or train_all"},
         {"epochs=0", "epochs must be an integer from 1"},
         {"dataset_size=2.5", "dataset_size must be an integer"},
         {"batch_size=-1", "batch_size must be an integer from 1"},
@@ -442,6 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(finetune_on_a_two_conv_chain_beats_nearest_rounding),
         cmocka_unit_test(finetune_does_not_depend_on_the_thread_count),
+        cmocka_unit_test(train_4bit_leaves_8bit_blocks_and_train_all_trains_them),
         cmocka_unit_test(loss_layers_and_ce_are_reported),
         cmocka_unit_test(finetune_keys_are_read_and_bad_values_refused),
     };
