@@ -439,6 +439,21 @@ static hq_status_t run_bias_correction(run_t *r, int64_t images, char *detail, s
     return st;
 }
 
+/* The samples a trainer (AdaRound, finetune) runs on: the script's dataset_size, else the
+ * level's `images`, else the calibration set, at most what the dataset has besides the held-back
+ * samples; a script's dataset_size that cannot be met is said. */
+static int64_t trainer_images(run_t *r, const char *name, int64_t script_size, int64_t images)
+{
+    int64_t wanted = script_size > 0 ? script_size : images > 0 ? images : r->calibset;
+    int64_t got = hqi_holdout_images(&r->holdout, wanted);
+    if (got < wanted && script_size > 0)
+        hqi_logf(&r->work.log, HQ_LOG_WARNING,
+                 "%s: dataset_size %lld, but the dataset has %lld sample(s) besides the "
+                 "held-back ones: training on those",
+                 name, (long long)wanted, (long long)got);
+    return got;
+}
+
 /* Learned rounding of the integer weights on `images` samples (the script's dataset_size, else
  * the level's, else the calibration set), after bias correction when it ran. */
 static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t size,
@@ -454,13 +469,7 @@ static hq_status_t run_adaround(run_t *r, int64_t images, char *detail, size_t s
         return HQ_OK;
     }
     hqi_adaround_config_t cfg = w->cfg.adaround;
-    int64_t wanted = cfg.dataset_size > 0 ? cfg.dataset_size : images > 0 ? images : r->calibset;
-    cfg.dataset_size = hqi_holdout_images(&r->holdout, wanted);
-    if (cfg.dataset_size < wanted && w->cfg.adaround.dataset_size > 0)
-        hqi_logf(&w->log, HQ_LOG_WARNING,
-                 "adaround: dataset_size %lld, but the dataset has %lld sample(s) besides the "
-                 "held-back ones: training on those",
-                 (long long)wanted, (long long)cfg.dataset_size);
+    cfg.dataset_size = trainer_images(r, "adaround", cfg.dataset_size, images);
     char why[160];
     const algorithm_t *bc = &algorithms[2];
     hqi_adaround_bias_t bias = !algorithm_decided(r, bc, why, sizeof why) ? HQI_ADAROUND_BIAS_NONE
@@ -494,13 +503,7 @@ static hq_status_t run_finetune(run_t *r, int64_t images, char *detail, size_t s
         return HQ_OK;
     }
     hqi_finetune_config_t cfg = w->cfg.finetune;
-    int64_t wanted = cfg.dataset_size > 0 ? cfg.dataset_size : images > 0 ? images : r->calibset;
-    cfg.dataset_size = hqi_holdout_images(&r->holdout, wanted);
-    if (cfg.dataset_size < wanted && w->cfg.finetune.dataset_size > 0)
-        hqi_logf(&w->log, HQ_LOG_WARNING,
-                 "finetune: dataset_size %lld, but the dataset has %lld sample(s) besides the "
-                 "held-back ones: training on those",
-                 (long long)wanted, (long long)cfg.dataset_size);
+    cfg.dataset_size = trainer_images(r, "finetune", cfg.dataset_size, images);
     hqi_finetune_report_t rep = {0};
     hq_status_t st = hqi_finetune_run(w->graph, w->fpo, r->dec, r->q, &cfg, r->calib,
                                       r->names_ok ? r->input_names : NULL, r->options->threads,
