@@ -43,7 +43,7 @@ static void print_table(hq_archive_t *archive, const hq_graph_t *graph, bool adv
         return;
     printf("%-40s %-10s %10s%s\n", "layer", "precision", "snr_db",
            advanced ? "  partial_snr_db" : "");
-    int order_count = 0;
+    int order_count = 0, exact_constants = 0;
     const int *order = hq_graph_topo_order(graph, &order_count);
     for (int t = 0; t < order_count; t++) {
         const hq_layer_t *layer = hq_graph_layer(graph, order[t]);
@@ -52,13 +52,25 @@ static void print_table(hq_archive_t *archive, const hq_graph_t *graph, bool adv
         const hq_tensor_t *snr = hq_npz_get(q, key);
         snprintf(key, sizeof key, "%s/layer_noise_analysis/partial_snr:0", layer->name);
         const hq_tensor_t *partial = hq_npz_get(q, key);
+        double snr_db = snr && snr->dtype == HQ_DTYPE_FLOAT32 ? *(const float *)snr->data : 0.0;
+        double partial_db =
+            partial && partial->dtype == HQ_DTYPE_FLOAT32 ? *(const float *)partial->data : 200.0;
+        /* Constants the encoding holds exactly say nothing: one line counts them. */
+        if (layer->type == HQ_LAYER_CONST_INPUT && snr_db >= 200.0 && partial_db >= 200.0) {
+            exact_constants++;
+            continue;
+        }
         printf("%-40s %-10s %10.2f", layer->bare_name,
                layer->precision_mode[0] ? layer->precision_mode : "-",
-               snr && snr->dtype == HQ_DTYPE_FLOAT32 ? (double)*(const float *)snr->data : 0.0);
+               snr_db);
         if (advanced && partial && partial->dtype == HQ_DTYPE_FLOAT32)
-            printf("  %14.2f", (double)*(const float *)partial->data);
+            printf("  %14.2f", partial_db);
         printf("\n");
     }
+    if (exact_constants)
+        printf("(%d constant input%s held exactly by %s encoding%s, 200 dB: not listed)\n",
+               exact_constants, exact_constants == 1 ? "" : "s", exact_constants == 1 ? "its" : "their",
+               exact_constants == 1 ? "" : "s");
 }
 
 int hq_cmd_analyze_noise(int argc, char **argv)

@@ -357,6 +357,14 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
         if (st == HQ_OK && progress)
             progress(options->progress_user, stage, runs_done, total * runs_per_sample);
         for (int t = 0; t < order_count && st == HQ_OK && mode == HQ_NOISE_ADVANCED; t++) {
+            /* A layer without inputs (a constant, or an input whose data its encoding holds
+             * exactly) whose integer output has equalled its float output on every sample so
+             * far changes nothing when quantized alone: the run would reproduce the float
+             * outputs, error 0. Constants are most of these (PP-OCR det has 48). */
+            if (hq_graph_layer(graph, order[t])->input_count == 0 && !(n.error[order[t]] > 0)) {
+                runs_done += b;
+                continue;
+            }
             n.only = order[t];
             n.only_done = false;
             for (int i = 0; i < in_count; i++)
