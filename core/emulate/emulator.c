@@ -851,9 +851,9 @@ static bool small_work(const hq_layer_t *layer, const hq_shape_t *out_shapes, in
  * outputs. */
 static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
                              const float *const *inputs, float *const *outputs,
-                             hq_emulator_tap_fn tap, void *user, hq_shape_t *in_shapes,
-                             const float **in_data, hq_shape_t *out_shapes, float **out_data,
-                             hq_error_t *err)
+                             hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
+                             hq_shape_t *in_shapes, const float **in_data, hq_shape_t *out_shapes,
+                             float **out_data, hq_error_t *err)
 {
     const hq_graph_t *graph = emu->graph;
     const hq_layer_t *layer = hq_graph_layer(graph, index);
@@ -888,26 +888,39 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
         out_shapes[p] = batched_shape(layer, p, batch);
         out_data[p] = emu->slot_data[emu->values[emu->first_value[index] + p].slot];
     }
-    call.input_count = layer->input_count;
-    call.input_shapes = in_shapes;
+    if (subset && subset->mode[index] == HQI_SUBSET_PRESET) {
+        for (int p = 0; p < ports; p++) {
+            const float *given = subset->preset(subset->user, index, p);
+            if (!given)
+                return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no preset values for layer '%s'",
+                                 emu->name, layer->name);
+            memcpy(out_data[p], given,
+                   (size_t)(emu->values[emu->first_value[index] + p].size * batch) *
+                       sizeof(float));
+        }
+    } else {
+        call.input_count = layer->input_count;
+        call.input_shapes = in_shapes;
     call.inputs = in_data;
     call.output_count = ports;
     call.output_shapes = out_shapes;
-    call.outputs = out_data;
-    call.prepared = emu->prepared[index].state;
-    call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
-    call.pool = small_work(layer, out_shapes, ports) ? NULL : emu->pool;
-    hq_error_t detail = {0};
-    double start = now_seconds();
-    hq_status_t st = emu->kernels[layer->type](&call, &detail);
-    emu->type_seconds[layer->type] += now_seconds() - start;
-    emu->type_calls[layer->type]++;
-    if (st != HQ_OK)
-        return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
-    for (int p = 0; p < ports && tap; p++) {
-        st = tap(user, index, p, &out_shapes[p], out_data[p], err);
+        call.outputs = out_data;
+        call.prepared = emu->prepared[index].state;
+        call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
+        call.pool = small_work(layer, out_shapes, ports) ? NULL : emu->pool;
+        hq_error_t detail = {0};
+        double start = now_seconds();
+        hq_status_t st = emu->kernels[layer->type](&call, &detail);
+        emu->type_seconds[layer->type] += now_seconds() - start;
+        emu->type_calls[layer->type]++;
         if (st != HQ_OK)
-            return st;
+            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name,
+                             detail.message);
+        for (int p = 0; p < ports && tap; p++) {
+            st = tap(user, index, p, &out_shapes[p], out_data[p], err);
+            if (st != HQ_OK)
+                return st;
+        }
     }
     int o = position(graph_outputs, out_count, index);
     if (o >= 0 && outputs && outputs[o])
@@ -916,9 +929,35 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     return HQ_OK;
 }
 
+static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
+                               const float *const *inputs, float *const *outputs,
+                               hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
+                               hq_error_t *err);
+
 HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
                                    const float *const *inputs, float *const *outputs,
                                    hq_emulator_tap_fn tap, void *user, hq_error_t *err)
+{
+    return run_network(emulator, batch, inputs, outputs, tap, user, NULL, err);
+}
+
+hq_status_t hqi_emulator_run_subset(hq_emulator_t *emulator, int64_t batch,
+                                    const float *const *inputs, float *const *outputs,
+                                    hq_emulator_tap_fn tap, void *user,
+                                    const hqi_subset_t *subset, hq_error_t *err)
+{
+    if (emulator && emulator->quant)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: a subset run needs a float target",
+                         emulator->name);
+    if (!subset || !subset->mode || !subset->preset)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: subset run without its layer modes");
+    return run_network(emulator, batch, inputs, outputs, tap, user, subset, err);
+}
+
+static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
+                               const float *const *inputs, float *const *outputs,
+                               hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
+                               hq_error_t *err)
 {
     if (!emulator)
         return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator");
@@ -931,7 +970,8 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no input data", emulator->name);
     if (emulator->quant) /* integer kernels, batch split by sample: the same bytes at any count */
         return hqi_qemu_run(emulator->quant, batch, inputs, outputs, tap, user, err);
-    const int64_t chunk = chunk_of(emulator, batch, tap != NULL);
+    /* a subset run's preset values cover the whole batch: one pass */
+    const int64_t chunk = chunk_of(emulator, batch, tap != NULL || subset != NULL);
     hq_status_t st = ensure_slots(emulator, chunk, err);
     if (st == HQ_OK)
         st = ensure_threads_and_scratch(emulator, chunk, err);
@@ -960,8 +1000,10 @@ HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
                               ? outputs[o] + first * hq_emulator_output_size(emulator, o)
                               : NULL;
         for (int t = 0; t < order_count && st == HQ_OK; t++)
-            st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
-                           tap, user, in_shapes, in_data, out_shapes, out_data, err);
+            if (!subset || subset->mode[order[t]] != HQI_SUBSET_SKIP)
+                st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs,
+                               pass_out, tap, user, subset, in_shapes, in_data, out_shapes,
+                               out_data, err);
     }
     free(pass_in);
     free(pass_out);

@@ -112,4 +112,21 @@ hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t
                                          const hqi_emu_kernel_set_t *set, hq_emulator_t **out,
                                          hq_error_t *err);
 
+/* A run of part of the network (hq_analyze_noise's "only this layer quantized" runs, where
+ * everything upstream of the layer is known from a float run of the same batch). Per layer
+ * (mode[layer index]): COMPUTE runs its kernel as hq_emulator_run does; PRESET copies
+ * preset(user, layer, port) (batch x the port's values per sample) into its output instead, no
+ * tap; SKIP leaves it out (nothing computed later may read it, and it is no graph output).
+ * Input layers must be COMPUTE (their values are the caller's inputs). Float targets only. */
+typedef enum { HQI_SUBSET_COMPUTE = 0, HQI_SUBSET_PRESET, HQI_SUBSET_SKIP } hqi_subset_mode_t;
+typedef struct hqi_subset {
+    const unsigned char *mode; /* hqi_subset_mode_t per layer index */
+    const float *(*preset)(void *user, int layer, int port);
+    void *user;
+} hqi_subset_t;
+hq_status_t hqi_emulator_run_subset(hq_emulator_t *emulator, int64_t batch,
+                                    const float *const *inputs, float *const *outputs,
+                                    hq_emulator_tap_fn tap, void *user,
+                                    const hqi_subset_t *subset, hq_error_t *err);
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emulate/emulator_internal.h"
 #include "emulate/noise.h"
 #include "emulate/qemulator.h"
 #include "hq/emulate.h"
@@ -159,6 +160,51 @@ static hq_status_t replace_tap(void *user, int layer, int port, const hq_shape_t
     return HQ_OK;
 }
 
+/* subset run: the float values of the reference run of this batch */
+static const float *preset_tap(void *user, int layer, int port)
+{
+    const noise_t *n = user;
+    return n->taps[n->first_port[layer] + port];
+}
+
+/* Which layers the run with only `only` quantized must compute: `only` and everything
+ * downstream of it. The others hold the reference run's values: those that feed a computed
+ * layer or are graph outputs are copied from the taps, the rest are skipped. `seen` is scratch
+ * of the layer count. */
+static void subset_modes(const hq_graph_t *graph, int only, unsigned char *mode, int *stack)
+{
+    int count = hq_graph_layer_count(graph);
+    memset(mode, HQI_SUBSET_SKIP, (size_t)count);
+    int top = 0;
+    mode[only] = HQI_SUBSET_COMPUTE;
+    stack[top++] = only;
+    while (top > 0) {
+        const hq_layer_t *l = hq_graph_layer(graph, stack[--top]);
+        for (int k = 0; k < l->output_count; k++)
+            if (mode[l->outputs[k]] != HQI_SUBSET_COMPUTE) {
+                mode[l->outputs[k]] = HQI_SUBSET_COMPUTE;
+                stack[top++] = l->outputs[k];
+            }
+    }
+    int out_count = 0;
+    const int *outputs = hq_graph_outputs(graph, &out_count);
+    for (int o = 0; o < out_count; o++)
+        if (mode[outputs[o]] == HQI_SUBSET_SKIP)
+            mode[outputs[o]] = HQI_SUBSET_PRESET;
+    for (int i = 0; i < count; i++) {
+        const hq_layer_t *l = hq_graph_layer(graph, i);
+        if (l->type == HQ_LAYER_INPUT) {
+            mode[i] = HQI_SUBSET_COMPUTE; /* its values are the run's inputs */
+            continue;
+        }
+        if (mode[i] != HQI_SUBSET_COMPUTE)
+            continue;
+        for (int k = 0; k < l->input_count; k++)
+            if (mode[l->inputs[k]] == HQI_SUBSET_SKIP)
+                mode[l->inputs[k]] = HQI_SUBSET_PRESET;
+    }
+}
+
 static hq_status_t put_db(hq_npz_t *q, const hq_layer_t *layer, const char *suffix, double db,
                           hq_error_t *err)
 {
@@ -254,9 +300,12 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
     n.error = calloc((size_t)n.layer_count + 1, sizeof *n.error);
     double *partial_s = calloc((size_t)n.layer_count + 1, sizeof *partial_s);
     double *partial_e = calloc((size_t)n.layer_count + 1, sizeof *partial_e);
+    unsigned char *modes = calloc((size_t)n.layer_count + 1, 1);
+    int *stack = calloc((size_t)n.layer_count + 1, sizeof *stack);
     int *source = calloc((size_t)in_count + 1, sizeof *source);
     if (st == HQ_OK &&
-        (!n.first_port || !n.signal || !n.error || !partial_s || !partial_e || !source))
+        (!n.first_port || !n.signal || !n.error || !partial_s || !partial_e || !source || !modes ||
+         !stack))
         st = hqi_nomem(err, "noise analysis");
     int64_t sample_floats = 0;
     int max_ports = 1;
@@ -370,8 +419,13 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
             for (int i = 0; i < in_count; i++)
                 memcpy(in_data[i], pristine[i],
                        (size_t)(n.port_size[n.first_port[graph_inputs[i]]] * b) * sizeof(float));
-            /* the float taps kept above stay valid: only this run's buffers change */
-            st = hq_emulator_run(emu, b, (const float *const *)in_data, outs, replace_tap, &n, err);
+            /* The float taps kept above stay valid: only this run's buffers change. Layers
+             * that do not depend on `only` keep the reference run's values (the same bits a
+             * float run would compute): only `only` and what lies downstream of it run. */
+            subset_modes(graph, order[t], modes, stack);
+            hqi_subset_t subset = {.mode = modes, .preset = preset_tap, .user = &n};
+            st = hqi_emulator_run_subset(emu, b, (const float *const *)in_data, outs, replace_tap,
+                                         &n, &subset, err);
             for (int o = 0; o < out_count && st == HQ_OK; o++) {
                 int64_t c = n.port_size[n.first_port[graph_outputs[o]]] * b;
                 for (int64_t i = 0; i < c; i++) {
@@ -415,6 +469,8 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
     free(n.error);
     free(partial_s);
     free(partial_e);
+    free(modes);
+    free(stack);
     free(source);
     hq_emulator_destroy(emu);
     hqi_qemu_destroy(n.qemu);

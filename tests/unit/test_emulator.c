@@ -532,6 +532,105 @@ static void a_residual_branch_keeps_its_input_alive_until_the_add(void **state)
     hq_graph_destroy(g);
 }
 
+/* subset runs: conv's output replaced by 10 + x, the other branch held from presets */
+static hq_status_t replace_conv_tap(void *user, int layer, int port, const hq_shape_t *shape,
+                                    const float *data, hq_error_t *err)
+{
+    (void)port;
+    (void)err;
+    const int *conv = user;
+    if (layer == *conv)
+        for (int64_t i = 0; i < shape->dims[0] * 4; i++)
+            ((float *)data)[i] += 10.0f;
+    return HQ_OK;
+}
+
+static const float *preset_side(void *user, int layer, int port)
+{
+    (void)layer;
+    (void)port;
+    return user;
+}
+
+static void a_subset_run_computes_only_its_layers_and_presets_the_rest(void **state)
+{
+    (void)state;
+    /* in -> conv (x2 + 1) -> add(in, conv) -> out; in -> side conv (x3) -> out_side */
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "in", 2, 2, 1);
+    int conv = test_add_layer(g, "conv", HQ_LAYER_CONV, in);
+    test_set_conv(g, conv, 1, 1, 1, 0, HQ_ACT_LINEAR);
+    int sum = test_add_layer(g, "add", HQ_LAYER_EW_ADD, -1);
+    test_connect(g, in, 0, sum);
+    test_connect(g, conv, 0, sum);
+    int out = test_add_layer(g, "out", HQ_LAYER_OUTPUT, sum);
+    int side = test_add_layer(g, "side", HQ_LAYER_CONV, in);
+    test_set_conv(g, side, 1, 1, 1, 0, HQ_ACT_LINEAR);
+    int out_side = test_add_layer(g, "out_side", HQ_LAYER_OUTPUT, side);
+    test_finalize(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    test_put_filled(params, "net/conv/kernel:0", 4, (int64_t[]){1, 1, 1, 1}, 0)[0] = 2.0f;
+    test_put_filled(params, "net/conv/bias:0", 1, (int64_t[]){1}, 0)[0] = 1.0f;
+    test_put_filled(params, "net/side/kernel:0", 4, (int64_t[]){1, 1, 1, 1}, 0)[0] = 3.0f;
+    test_put_filled(params, "net/side/bias:0", 1, (int64_t[]){1}, 0)[0] = 0.0f;
+    hq_emulator_t *emu = create_ok(g, params);
+    int outputs_count = 0;
+    const int *graph_outputs = hq_graph_outputs(g, &outputs_count);
+    assert_int_equal(outputs_count, 2);
+    int main_port = graph_outputs[0] == out ? 0 : 1;
+    float x[4] = {1, 2, 3, -4}, y[2][4];
+    const float *inputs[1] = {x};
+    float *outputs[2] = {y[0], y[1]};
+    /* the side branch is "known": a preset that differs from what its kernel would compute
+     * shows that it was copied, not computed */
+    float side_values[4] = {7, 7, 7, 7};
+    unsigned char mode[8] = {0};
+    mode[in] = HQI_SUBSET_COMPUTE;
+    mode[conv] = HQI_SUBSET_COMPUTE;
+    mode[sum] = HQI_SUBSET_COMPUTE;
+    mode[out] = HQI_SUBSET_COMPUTE;
+    mode[side] = HQI_SUBSET_PRESET;
+    mode[out_side] = HQI_SUBSET_COMPUTE;
+    hqi_subset_t subset = {.mode = mode, .preset = preset_side, .user = side_values};
+    hq_emulator_reset_stats(emu);
+    assert_int_equal(hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv,
+                                             &subset, NULL),
+                     HQ_OK);
+    float want_main[4] = {14, 17, 20, -1}; /* x + (2x + 1 + 10) */
+    assert_memory_equal(y[main_port], want_main, sizeof want_main);
+    assert_memory_equal(y[1 - main_port], side_values, sizeof side_values);
+    int64_t conv_calls = 0;
+    hq_emulator_type_seconds(emu, HQ_LAYER_CONV, &conv_calls);
+    assert_int_equal(conv_calls, 1); /* conv ran, side did not */
+
+    /* SKIP leaves a layer out: with the side output preset and its conv skipped */
+    mode[side] = HQI_SUBSET_SKIP;
+    mode[out_side] = HQI_SUBSET_PRESET;
+    hq_emulator_reset_stats(emu);
+    assert_int_equal(hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv,
+                                             &subset, NULL),
+                     HQ_OK);
+    assert_memory_equal(y[main_port], want_main, sizeof want_main);
+    assert_memory_equal(y[1 - main_port], side_values, sizeof side_values);
+    hq_emulator_type_seconds(emu, HQ_LAYER_CONV, &conv_calls);
+    assert_int_equal(conv_calls, 1);
+
+    /* a full run is unchanged by the subset runs before it */
+    assert_int_equal(hq_emulator_run(emu, 1, inputs, outputs, NULL, NULL, NULL), HQ_OK);
+    float full_main[4] = {4, 7, 10, -11}, full_side[4] = {3, 6, 9, -12};
+    assert_memory_equal(y[main_port], full_main, sizeof full_main);
+    assert_memory_equal(y[1 - main_port], full_side, sizeof full_side);
+    /* missing modes are refused */
+    hqi_subset_t empty = {0};
+    assert_int_equal(hqi_emulator_run_subset(emu, 1, inputs, outputs, NULL, NULL, &empty, NULL),
+                     HQ_ERR_ARGUMENT);
+    hq_emulator_destroy(emu);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 static void a_splitter_reports_each_piece_and_feeds_the_right_consumer(void **state)
 {
     (void)state;
@@ -952,6 +1051,7 @@ int main(void)
         cmocka_unit_test(an_unfinalized_graph_is_refused),
         cmocka_unit_test(the_planned_peak_is_below_the_sum_of_activations_on_a_chain),
         cmocka_unit_test(a_residual_branch_keeps_its_input_alive_until_the_add),
+        cmocka_unit_test(a_subset_run_computes_only_its_layers_and_presets_the_rest),
         cmocka_unit_test(a_splitter_reports_each_piece_and_feeds_the_right_consumer),
         cmocka_unit_test(batch_norm_prelu_and_const_input_use_their_params),
         cmocka_unit_test(every_layer_type_runs_and_gives_the_same_result_in_any_batch),
