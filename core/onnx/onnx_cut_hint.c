@@ -292,13 +292,15 @@ hq_status_t onnxi_refused_node_cut(onnxi_ctx_t *c, const Onnx__NodeProto *n,
     cut_options(&found, cut, sizeof cut);
     const char *label = onnxi_node_label(n);
     /* the reason names the node already, or the hint names it */
-    snprintf(prefix, sizeof prefix, "%s: node '%s' (%s)", c->name, label, n->op_type);
-    bool named = !strncmp(reason.message, prefix, strlen(prefix));
-    char line[3 * HQ_ERROR_MESSAGE_MAX];
-    snprintf(line, sizeof line, "%s; %s%s%s is %s: %s %s", reason.message, named ? "it" : "node '",
-             named ? "" : label, named ? "" : "'", post ? "post-processing" : "preprocessing",
-             post ? "cut before it with" : "start after it with", cut);
-    if (strlen(line) >= HQ_ERROR_MESSAGE_MAX) /* a truncated list would not parse: no hint */
+    int len = snprintf(prefix, sizeof prefix, "%s: node '%s' (%s)", c->name, label, n->op_type);
+    bool named = len > 0 && (size_t)len < sizeof prefix &&
+                 !strncmp(reason.message, prefix, (size_t)len);
+    char line[HQ_ERROR_MESSAGE_MAX];
+    len = snprintf(line, sizeof line, "%s; %s%s%s is %s: %s %s", reason.message,
+                   named ? "it" : "node '", named ? "" : label, named ? "" : "'",
+                   post ? "post-processing" : "preprocessing",
+                   post ? "cut before it with" : "start after it with", cut);
+    if (len < 0 || (size_t)len >= sizeof line) /* a truncated list would not parse: no hint */
         return st;
     return hqi_error(c->err, st, "%s", line);
 }
