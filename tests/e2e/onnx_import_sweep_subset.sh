@@ -17,8 +17,9 @@
 # refusals, PaddleOCR's cls, mnasnet0_5), one of each import path but the detector cut and the
 # larger classifiers.
 # Fails when any case FAILs or when the sweep ran another number of cases than asked for.
-# Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch and torchvision, or
-# node with onnxruntime-node and the PaddleOCR models cannot be had (tests/models/fetch_models.sh).
+# Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch and torchvision or
+# there is no node; onnxruntime-node and the PaddleOCR models come from tests/models/fetch_models.sh,
+# whose failure fails the test.
 set -euo pipefail
 py=/usr/bin/python3
 if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
@@ -30,8 +31,8 @@ if ! command -v node >/dev/null; then
     exit 0
 fi
 fetched=$("$HQ_SOURCE_DIR/tests/models/fetch_models.sh" 2>&1) || {
-    echo "onnx_import_sweep_subset: SKIPPED: tests/models/fetch_models.sh: $(tail -n1 <<<"$fetched")"
-    exit 0
+    echo "FAIL tests/models/fetch_models.sh: $(tail -n1 <<<"$fetched")"
+    exit 1
 }
 modules=$(awk -F'\t' '$1 == "node_modules" { print $2 }' <<<"$fetched")
 tmp=$(mktemp -d)

@@ -7,20 +7,23 @@
 # second hq parse must work, cut at the three head convolutions (yolo_cases.HEAD_NODES), and
 # hq emulate (native) of the cut archive must equal onnxruntime-node running the export with those
 # nodes' tensors as its outputs, within 1e-4 of each output's range.
-# Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch, or node with
-# onnxruntime-node cannot be had (tests/models/fetch_models.sh).
+# Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch or there is no node;
+# onnxruntime-node comes from tests/models/fetch_models.sh, whose failure fails the test.
 set -euo pipefail
 py=/usr/bin/python3
 if ! "$py" -c 'import torch' 2>/dev/null; then
     echo "onnx_yolo_decode_cut: SKIPPED: /usr/bin/python3 cannot import torch"
     exit 0
 fi
-modules=$("$HQ_SOURCE_DIR/tests/models/fetch_models.sh" 2>/dev/null | awk -F'\t' '$1 == "node_modules" { print $2 }') ||
-    modules=
-if [ -z "$modules" ] || ! command -v node >/dev/null; then
-    echo "onnx_yolo_decode_cut: SKIPPED: no node with onnxruntime-node (tests/models/fetch_models.sh)"
+if ! command -v node >/dev/null; then
+    echo "onnx_yolo_decode_cut: SKIPPED: no node"
     exit 0
 fi
+fetched=$("$HQ_SOURCE_DIR/tests/models/fetch_models.sh" 2>&1) || {
+    echo "FAIL tests/models/fetch_models.sh: $(tail -n1 <<<"$fetched")"
+    exit 1
+}
+modules=$(awk -F'\t' '$1 == "node_modules" { print $2 }' <<<"$fetched")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
