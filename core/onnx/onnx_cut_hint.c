@@ -94,9 +94,9 @@ static bool shape_recorded(const Onnx__GraphProto *g, const char *name)
         const Onnx__TensorShapeProto *shape = vi->type->tensor_type->shape;
         bool known = shape->n_dim >= 2 && shape->n_dim <= 4;
         for (size_t d = 1; d < shape->n_dim && known; d++)
-            known = shape->dim[d]->value_case ==
-                        ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                    shape->dim[d]->dim_value >= 1;
+            known =
+                shape->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                shape->dim[d]->dim_value >= 1;
         return known;
     }
     return false;
@@ -266,8 +266,9 @@ hq_status_t onnxi_unconvertible_node(onnxi_ctx_t *c, const Onnx__NodeProto *n,
         return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
                          "%s: node '%s' (%s) is not supported; cut the graph before it with %s",
                          c->name, label, n->op_type, cut);
-    return hqi_error(c->err, HQ_ERR_UNSUPPORTED, "%s: node '%s' (%s) is %s hq cannot convert; %s %s",
-                     c->name, label, n->op_type, found.post ? "post-processing" : "preprocessing",
+    return hqi_error(c->err, HQ_ERR_UNSUPPORTED,
+                     "%s: node '%s' (%s) is %s hq cannot convert; %s %s", c->name, label,
+                     n->op_type, found.post ? "post-processing" : "preprocessing",
                      found.post ? "cut before it with" : "start after it with", cut);
 }
 
@@ -293,8 +294,8 @@ hq_status_t onnxi_refused_node_cut(onnxi_ctx_t *c, const Onnx__NodeProto *n,
     const char *label = onnxi_node_label(n);
     /* the reason names the node already, or the hint names it */
     int len = snprintf(prefix, sizeof prefix, "%s: node '%s' (%s)", c->name, label, n->op_type);
-    bool named = len > 0 && (size_t)len < sizeof prefix &&
-                 !strncmp(reason.message, prefix, (size_t)len);
+    bool named =
+        len > 0 && (size_t)len < sizeof prefix && !strncmp(reason.message, prefix, (size_t)len);
     char line[HQ_ERROR_MESSAGE_MAX];
     len = snprintf(line, sizeof line, "%s; %s%s%s is %s: %s %s", reason.message,
                    named ? "it" : "node '", named ? "" : label, named ? "" : "'",

@@ -49,6 +49,7 @@ grep -q "^hq parse: $m.onnx: node '/detect/Reshape' (Reshape): reshape to rank 5
 option=$(sed -n 's/.* with \(--end-node-names .*\)$/\1/p' err.txt)
 # shellcheck disable=SC2086 # the option is a list of words, as the user pastes it
 "$HQ" parse "$m.onnx" -o cut.har $option >out.txt 2>&1 || { echo "FAIL $option: $(cat out.txt)"; exit 1; }
+# shellcheck disable=SC2086 # the node names, one argument each
 "$py" - "$HQ_SOURCE_DIR" "$m" $option <<'PY'
 import os, sys
 import numpy as np
