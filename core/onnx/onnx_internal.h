@@ -510,5 +510,10 @@ hq_status_t onnxi_convert_channels_last(onnxi_ctx_t *c, const Onnx__NodeProto *n
  * `outputs`. */
 hq_status_t onnxi_unconvertible_node(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                      const char *const *outputs, int output_count);
+/* Node n has a converter, which returned `st`: a refusal (HQ_ERR_UNSUPPORTED) of a node in the
+ * post-processing or the preprocessing gets the same cut added to its reason in c->err, when it
+ * fits the line. Returns st. */
+hq_status_t onnxi_refused_node_cut(onnxi_ctx_t *c, const Onnx__NodeProto *n,
+                                   const char *const *outputs, int output_count, hq_status_t st);
 
 #endif

@@ -317,6 +317,8 @@ static hq_status_t convert(onnxi_ctx_t *c, const char *const *outputs, int outpu
                                        : unconvertible(c, n, outputs, output_count);
             }
         }
+        if (st != HQ_OK) /* a converter's refusal: the cut around it, when there is one */
+            st = onnxi_refused_node_cut(c, n, outputs, output_count, st);
         release_inputs(c, n);
     }
     c->node_needed = NULL;

@@ -1550,6 +1550,129 @@ static void the_end_cut_covers_every_path_to_the_outputs(void **state)
     hq_archive_destroy(a);
 }
 
+/* Two heads decoded as YOLOv5 does, through a rank-5 view hq refuses, concatenated into one
+ * output, and a third output read straight from the first head. */
+static void build_rank5_decoded_heads(model_t *m)
+{
+    input(m, "x", 4, IMG);
+    init_i(m, "five", 1, (int64_t[]){5}, (int64_t[]){1, 3, 1, 2, 2});
+    init_i(m, "three", 1, (int64_t[]){3}, (int64_t[]){1, 3, 4});
+    const char *head[2] = {"1", "2"};
+    for (int h = 0; h < 2; h++) {
+        char name[16], ins[64], outs[16], out[16];
+        snprintf(name, sizeof name, "c%s", head[h]);
+        snprintf(out, sizeof out, "a%s", head[h]);
+        add_conv(m, name, "x", out, NULL); /* [1, 3, 2, 2] */
+        snprintf(name, sizeof name, "view%s", head[h]);
+        snprintf(ins, sizeof ins, "a%s,five", head[h]);
+        snprintf(outs, sizeof outs, "v%s", head[h]);
+        node(m, "Reshape", name, ins, outs, NULL);
+        snprintf(name, sizeof name, "sig%s", head[h]);
+        snprintf(ins, sizeof ins, "v%s", head[h]);
+        snprintf(outs, sizeof outs, "s%s", head[h]);
+        node(m, "Sigmoid", name, ins, outs, NULL);
+        snprintf(name, sizeof name, "flat%s", head[h]);
+        snprintf(ins, sizeof ins, "s%s,three", head[h]);
+        snprintf(outs, sizeof outs, "f%s", head[h]);
+        node(m, "Reshape", name, ins, outs, NULL);
+    }
+    node(m, "Concat", "boxes", "f1,f2", "y", "axis=2");
+    node(m, "Relu", "aux", "a1", "z", NULL);
+    output(m, "y");
+    output(m, "z");
+}
+
+static void a_refused_decode_names_the_end_cut_on_every_head(void **state)
+{
+    (void)state;
+    /* the converter refuses the first head's rank-5 view; the second head's decode would fail
+     * the same way, so the cut ends both heads where the network ends, and keeps the output
+     * read straight from a head */
+    model_t m = {0};
+    build_rank5_decoded_heads(&m);
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'view1' (Reshape): reshape to rank 5 with batch 1; hq keeps [N, C], "
+                 "[N, C, L] and [N, C, H, W] tensors; it is post-processing: cut before it with "
+                 "--end-node-names c1 c2 aux");
+    m = (model_t){0};
+    build_rank5_decoded_heads(&m);
+    const char *end[] = {"c1", "c2", "aux"};
+    hq_parse_options_t opts = {.end_nodes = end, .end_count = 3};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    int count;
+    const int *outs = hq_graph_outputs(graph_of(a), &count);
+    assert_int_equal(count, 3);
+    assert_string_equal(hq_graph_layer(graph_of(a), outs[1])->original_names[0], "a2");
+    assert_int_equal(count_type(a, HQ_LAYER_CONV), 2);
+    hq_archive_destroy(a);
+}
+
+static void a_refusal_inside_the_network_keeps_its_reason_alone(void **state)
+{
+    (void)state;
+    /* a conv after the refused view: cutting there would drop part of the network */
+    model_t m = {0};
+    input(&m, "x", 4, IMG);
+    init_i(&m, "five", 1, (int64_t[]){5}, (int64_t[]){1, 3, 1, 2, 2});
+    init_i(&m, "four", 1, (int64_t[]){4}, (int64_t[]){1, 2, 3, 2});
+    add_conv(&m, "c1", "x", "a", NULL);
+    node(&m, "Reshape", "view", "a,five", "v", NULL);
+    node(&m, "Reshape", "back", "v,four", "b", NULL);
+    add_conv(&m, "c2", "b", "y", "pads=1,1,1,1");
+    output(&m, "y");
+    hq_archive_t *archive = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(parse_model(&m, NULL, &archive, &err), HQ_ERR_UNSUPPORTED);
+    assert_string_equal(err.message, "m.onnx: node 'view' (Reshape): reshape to rank 5 with batch "
+                                     "1; hq keeps [N, C], [N, C, L] and [N, C, H, W] tensors");
+}
+
+/* The image resized by a cubic Resize before the network; `recorded` adds the shape of the
+ * resized tensor to the model's value_info. */
+static void build_cubic_preprocessing(model_t *m, bool recorded)
+{
+    input(m, "x", 4, IMG);
+    init_f(m, "scales", 1, (int64_t[]){4}, (float[]){1, 1, 2, 2});
+    node(m, "Resize", "resize", "x,,scales", "e", "mode=s:cubic");
+    add_conv(m, "c2", "e", "y", NULL);
+    output(m, "y");
+    if (recorded)
+        value_info(m, 13, "e", 4, (int64_t[]){-1, 2, 8, 8});
+}
+
+static void a_refused_preprocessing_names_the_start_cut_when_its_shape_is_known(void **state)
+{
+    (void)state;
+    model_t m = {0};
+    build_cubic_preprocessing(&m, true);
+    expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                 "m.onnx: node 'resize' (Resize): mode 'cubic' is not supported (hq resizes "
+                 "nearest or linear); it is preprocessing: start after it with "
+                 "--start-node-names c2");
+    m = (model_t){0};
+    build_cubic_preprocessing(&m, true);
+    const char *start[] = {"c2"};
+    hq_parse_options_t opts = {.start_nodes = start, .start_count = 1};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    const hq_layer_t *in = layer_named(a, "m/input_layer1");
+    assert_string_equal(in->original_names[0], "e");
+    assert_int_equal(in->output_shape.dims[1], 8);
+    hq_archive_destroy(a);
+    /* without the recorded shape that cut could not learn it: the reason stands alone */
+    m = (model_t){0};
+    build_cubic_preprocessing(&m, false);
+    hq_archive_t *archive = NULL;
+    assert_int_equal(parse_model(&m, NULL, &archive, &err), HQ_ERR_UNSUPPORTED);
+    assert_string_equal(err.message, "m.onnx: node 'resize' (Resize): mode 'cubic' is not "
+                                     "supported (hq resizes nearest or linear)");
+}
+
 static void an_unknown_hw_arch_is_refused_naming_the_known_ones(void **state)
 {
     (void)state;
@@ -2568,6 +2691,9 @@ int main(void)
         cmocka_unit_test(a_start_cut_whose_prefix_fails_reports_it_once),
         cmocka_unit_test(unconvertible_preprocessing_names_the_start_cut_that_then_parses),
         cmocka_unit_test(the_end_cut_covers_every_path_to_the_outputs),
+        cmocka_unit_test(a_refused_decode_names_the_end_cut_on_every_head),
+        cmocka_unit_test(a_refusal_inside_the_network_keeps_its_reason_alone),
+        cmocka_unit_test(a_refused_preprocessing_names_the_start_cut_when_its_shape_is_known),
         cmocka_unit_test(an_unknown_hw_arch_is_refused_naming_the_known_ones),
         cmocka_unit_test(unknown_cut_node_is_reported),
         cmocka_unit_test(truncated_protobuf_is_one_clear_line),
