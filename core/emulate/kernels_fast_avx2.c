@@ -15,11 +15,14 @@
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count);
 
-/* The activations the GEMM epilogue applies in registers: the same operations as act_row_avx2's
- * vector loops (so the same bits); the others go through act_row_avx2 after the store. */
+/* The activations the GEMM epilogue and the depthwise rows apply in registers: the same
+ * operations as act_row_avx2's vector loops (so the same bits); the others go through
+ * act_row_avx2 after the store. */
 static bool act_in_registers(const hqi_ref_act_t *act)
 {
     switch (act->type) {
+    case HQ_ACT_SIGMOID:
+    case HQ_ACT_SILU:
     case HQ_ACT_LINEAR:
     case HQ_ACT_RELU:
     case HQ_ACT_RELU6:
@@ -33,6 +36,45 @@ static bool act_in_registers(const hqi_ref_act_t *act)
     default:
         return false;
     }
+}
+
+/* sigmoid, 8 lanes, as the reference writes it (1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
+ * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial (as
+ * exp_avx2 below) with 2^n made from its exponent bits (n in [-126, 0]: always normal), and the
+ * quotient by the reciprocal estimate refined by one Newton step rather than a division. About
+ * 25 operations a register instead of exp_avx2's clamps and blends, a second scaling and a
+ * division: in the epilogue of a narrow 1x1 convolution (K = 16) with silu the activation, not
+ * the GEMM, was most of the time. Within a few ulp of the reference (the refined estimate is
+ * within about 2^-22 of 1 / d); NaN stays NaN. */
+HQ_AVX2 static inline __attribute__((always_inline)) __m256 sigmoid8(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    /* -|x|, kept above expf's normal range (e^-87.3 ~ 1e-38: 1 + e rounds to 1 long before) */
+    const __m256 a =
+        _mm256_max_ps(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(-87.3365448f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), a);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    const __m256 scale = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    /* below the clamp e^-|x| is 0, as expf's is (or a denormal): so silu(-inf) is NaN */
+    const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.3365448f), _CMP_LT_OQ),
+                                      _mm256_mul_ps(p, scale));
+    const __m256 d = _mm256_add_ps(one, e);
+    __m256 q = _mm256_rcp_ps(d);
+    q = _mm256_mul_ps(q, _mm256_fnmadd_ps(d, q, _mm256_set1_ps(2.0f)));
+    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 y = _mm256_mul_ps(_mm256_blendv_ps(one, e, neg), q);
+    /* NaN: the max above turned it into a number */
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 /* act_row_avx2's vector step for one register; `slope` = the 8 PReLU slopes of its columns. */
@@ -73,6 +115,10 @@ HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_a
         __m256 y = _mm256_blendv_ps(x, beta, _mm256_cmp_ps(x, beta, _CMP_GT_OQ));
         return _mm256_blendv_ps(y, alpha, _mm256_cmp_ps(x, alpha, _CMP_LT_OQ));
     }
+    case HQ_ACT_SIGMOID:
+        return sigmoid8(x);
+    case HQ_ACT_SILU:
+        return _mm256_mul_ps(x, sigmoid8(x));
     default:
         return x;
     }
@@ -209,7 +255,8 @@ HQ_AVX2 static __m256 exp_avx2(__m256 x)
     return _mm256_blendv_ps(y, x, nan);
 }
 
-/* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below. */
+/* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, with a
+ * true division (tanh's form: 2 sigmoid(2x) - 1 near 0 needs the quotient to the last bit). */
 HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -219,9 +266,9 @@ HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 }
 
 /* The activations that are a few compares and multiplies run 8 lanes at a time, with the same
- * operations in the same order as hqi_ref_activate (so the same bits); sigmoid, silu, tanh and
- * exp use the vector e^x above (within a few ulp of the reference); prelu with a shared slope,
- * gelu and the tails call hqi_ref_activate per element. */
+ * operations in the same order as hqi_ref_activate (so the same bits); sigmoid and silu use
+ * sigmoid8, tanh and exp the vector e^x above (within a few ulp of the reference); prelu with a
+ * shared slope, gelu and the tails call hqi_ref_activate per element. */
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count)
 {
@@ -293,12 +340,12 @@ HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const flo
         break;
     case HQ_ACT_SIGMOID:
         for (; j + 8 <= count; j += 8)
-            _mm256_storeu_ps(row + j, sigmoid_avx2(_mm256_loadu_ps(row + j)));
+            _mm256_storeu_ps(row + j, sigmoid8(_mm256_loadu_ps(row + j)));
         break;
     case HQ_ACT_SILU:
         for (; j + 8 <= count; j += 8) {
             __m256 x = _mm256_loadu_ps(row + j);
-            _mm256_storeu_ps(row + j, _mm256_mul_ps(x, sigmoid_avx2(x)));
+            _mm256_storeu_ps(row + j, _mm256_mul_ps(x, sigmoid8(x)));
         }
         break;
     case HQ_ACT_TANH:
@@ -419,6 +466,67 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
     _mm256_storeu_ps(c[5], c5);
     for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
         act_row_avx2(epi->act, c[r], epi->add[r], epi->channel0, 8);
+}
+
+/* One row over N (1..4) full panels: 2N accumulators (independent chains, so the FMAs overlap),
+ * one B load per FMA, one broadcast of a[k] for all; each element summed as gemm_6x16 sums it. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const int N, float *c,
+              const float *init, const hqi_fast_epi_t *epi, int64_t off)
+{
+    __m256 acc[8];
+    for (int j = 0; j < 2 * N; j++)
+        acc[j] = init ? _mm256_loadu_ps(init + 8 * j) : _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 av = _mm256_broadcast_ss(a + k);
+        for (int j = 0; j < N; j++) {
+            acc[2 * j] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + j * stride + k * 16), acc[2 * j]);
+            acc[2 * j + 1] =
+                _mm256_fmadd_ps(av, _mm256_loadu_ps(b + j * stride + k * 16 + 8), acc[2 * j + 1]);
+        }
+    }
+    for (int j = 0; !init && j < 2 * N; j++)
+        acc[j] = _mm256_add_ps(_mm256_loadu_ps(c + 8 * j), acc[j]);
+    const bool fused = epi && act_in_registers(epi->act);
+    const float *slope =
+        fused && epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 + off : NULL;
+    for (int j = 0; j < 2 * N; j++) {
+        __m256 v = acc[j];
+        if (fused) {
+            if (epi->add[0])
+                v = _mm256_add_ps(v, _mm256_loadu_ps(epi->add[0] + off + 8 * j));
+            if (epi->act->type != HQ_ACT_LINEAR)
+                v = act8(epi->act, v, slope ? slope + 8 * j : NULL);
+        }
+        _mm256_storeu_ps(c + 8 * j, v);
+    }
+    if (epi && !fused)
+        act_row_avx2(epi->act, c, epi->add[0] ? epi->add[0] + off : NULL, epi->channel0 + off,
+                     16 * (int64_t)N);
+}
+
+/* One row over n (1..8) full panels, four panels (eight accumulators) at a time. */
+HQ_AVX2 static void gemm_1xn_avx2(int64_t kc, const float *a, const float *b, int64_t stride, int n,
+                                  float *c, const float *init, const hqi_fast_epi_t *epi)
+{
+    for (int j = 0; j < n; j += 4) {
+        const int64_t off = 16 * (int64_t)j;
+        const float *bj = b + j * stride, *ij = init ? init + off : NULL;
+        switch (n - j < 4 ? n - j : 4) {
+        case 4:
+            gemm_1xn_body(kc, a, bj, stride, 4, c + off, ij, epi, off);
+            break;
+        case 3:
+            gemm_1xn_body(kc, a, bj, stride, 3, c + off, ij, epi, off);
+            break;
+        case 2:
+            gemm_1xn_body(kc, a, bj, stride, 2, c + off, ij, epi, off);
+            break;
+        default:
+            gemm_1xn_body(kc, a, bj, stride, 1, c + off, ij, epi, off);
+            break;
+        }
+    }
 }
 
 /* Four pixels of 8 channels at a time (each weight load serves four FMAs), the pixels outside
@@ -793,6 +901,7 @@ static const hqi_fast_isa_t isa_avx2 = {
     .wino4_in = wino4_in_avx2,
     .wino4_out = wino4_out_avx2,
     .sum_pixels = sum_pixels_avx2,
+    .gemm_1xn = gemm_1xn_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)
