@@ -529,8 +529,8 @@ HQ_AVX2 static void gemm_1xn_avx2(int64_t kc, const float *a, const float *b, in
     }
 }
 
-/* Four pixels of 8 channels at a time (each weight load serves four FMAs), the pixels outside
- * and the channels inside, so that the few input pixels a group reads stay in L1 while all
+/* Four pixels of 8 channels at a time (each weight load serves four FMAs), any window, the
+ * pixels outside and the channels inside, so that the few input pixels a group reads stay in L1 while all
  * their channels are done; every output element still sums bias, then the taps in order, with
  * one FMA each, as dw_pixel does. The addend and the activation follow in registers. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256
@@ -550,10 +550,12 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     int64_t q = 0;
-    if (taps == 9) {
-        const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2], o3 = offsets[3],
-                      o4 = offsets[4], o5 = offsets[5], o6 = offsets[6], o7 = offsets[7],
-                      o8 = offsets[8];
+    {
+        const bool nine = taps == 9;
+        const int64_t o0 = offsets[0], o1 = nine ? offsets[1] : 0, o2 = nine ? offsets[2] : 0,
+                      o3 = nine ? offsets[3] : 0, o4 = nine ? offsets[4] : 0,
+                      o5 = nine ? offsets[5] : 0, o6 = nine ? offsets[6] : 0,
+                      o7 = nine ? offsets[7] : 0, o8 = nine ? offsets[8] : 0;
 #define DW_TAP(t, o)                                                                               \
     k = _mm256_loadu_ps(w + (t)*channels + c);                                                     \
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0);                                        \
@@ -562,9 +564,21 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
         /* 3x3, stride 1, no dilation: the four pixels' windows share columns, so each kernel
          * row loads its 6 input columns once for the 12 FMAs (same sums, same order) */
-        const bool dense_row = step == channels && o1 - o0 == channels && o2 - o1 == channels &&
-                               o4 - o3 == channels && o5 - o4 == channels && o7 - o6 == channels &&
-                               o8 - o7 == channels;
+        const bool dense_row = nine && step == channels && o1 - o0 == channels &&
+                               o2 - o1 == channels && o4 - o3 == channels && o5 - o4 == channels &&
+                               o7 - o6 == channels && o8 - o7 == channels;
+        /* other windows (5x5, the kernel rows inside the input at the top and bottom borders),
+         * stride 1, no dilation: runs of `run` taps on consecutive columns (a kernel row), whose
+         * four pixels' inputs slide by one column per tap: each tap loads one new input column
+         * and its weights for 4 FMAs, instead of 4 inputs (same sums, same order); 0 when the
+         * taps are not such runs, then each tap loads its four inputs */
+        int run = 0;
+        for (int len = 5; !nine && !run && len >= 3 && step == channels; len -= 2) {
+            bool ok = taps % len == 0;
+            for (int t = 0; ok && t < taps; t++)
+                ok = t % len == 0 || offsets[t] - offsets[t - 1] == channels;
+            run = ok ? len : 0;
+        }
 #define DW_ROW(t, o)                                                                               \
     {                                                                                              \
         const float *r = x0 + (o);                                                                 \
@@ -591,6 +605,31 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
                     DW_ROW(0, o0);
                     DW_ROW(3, o3);
                     DW_ROW(6, o6);
+                } else if (run) {
+                    for (int t = 0; t < taps; t += run) {
+                        const float *r = x0 + offsets[t];
+                        __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);
+                        __m256 v2 = _mm256_loadu_ps(r + 2 * channels);
+                        __m256 v3 = _mm256_loadu_ps(r + 3 * channels);
+                        for (int i = 0;; i++) {
+                            k = _mm256_loadu_ps(w + (t + i) * channels + c);
+                            a0 = _mm256_fmadd_ps(v0, k, a0);
+                            a1 = _mm256_fmadd_ps(v1, k, a1);
+                            a2 = _mm256_fmadd_ps(v2, k, a2);
+                            a3 = _mm256_fmadd_ps(v3, k, a3);
+                            if (i + 1 == run)
+                                break;
+                            v0 = v1;
+                            v1 = v2;
+                            v2 = v3;
+                            v3 = _mm256_loadu_ps(r + (4 + i) * channels);
+                        }
+                    }
+                } else if (!nine) {
+                    for (int t = 0; t < taps; t++) {
+                        const int64_t o = offsets[t];
+                        DW_TAP(t, o);
+                    }
                 } else {
                     DW_TAP(0, o0);
                     DW_TAP(1, o1);
@@ -619,7 +658,7 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
                 float *y = out + p * channels;
                 for (int64_t d = channels - channels % 8; d < channels; d++) {
                     float acc = bias ? bias[d] : 0.0f;
-                    for (int t = 0; t < 9; t++)
+                    for (int t = 0; t < taps; t++)
                         acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
                     if (vadd)
                         acc += vadd[p * channels + d];
