@@ -541,6 +541,99 @@ dw_finish(__m256 v, const hqi_ref_act_t *act, const float *add, const float *slo
     return act ? act8(act, v, slope) : v;
 }
 
+/* 3x3 stride 1 (the kernel rows' inputs at r0, r1, r2 for the first pixel), `groups` groups of
+ * four pixels, all channels of a group before the next: the loop of dw_row_avx2's dense rows
+ * alone, with the activation's type a constant (`type`), so that the compiler keeps the
+ * addresses and weights in registers instead of the stack (twice the speed of that loop inside
+ * the general function). The same sums in the same order; channels past the last multiple of 8
+ * are left to the caller. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+dw3x3_body(int64_t channels, int64_t groups, const float *r0, const float *r1, const float *r2,
+           const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
+           hq_activation_t type, const float *addend)
+{
+    hqi_ref_act_t fixed = {0};
+    if (act) {
+        fixed = *act;
+        fixed.type = type;
+    }
+    const hqi_ref_act_t *vact = act ? &fixed : NULL;
+    const int64_t c4 = 4 * channels;
+    for (int64_t g = 0; g < groups; g++, r0 += c4, r1 += c4, r2 += c4, out += c4) {
+        const float *add = addend ? addend + g * c4 : NULL;
+        for (int64_t c = 0; c + 8 <= channels; c += 8) {
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            __m256 a1 = a0, a2 = a0, a3 = a0;
+#define DW3_ROW(r, t)                                                                              \
+    {                                                                                              \
+        const float *x = (r) + c;                                                                  \
+        const __m256 k0 = _mm256_loadu_ps(w + (t)*channels + c);                                   \
+        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                           \
+        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                           \
+        __m256 v = _mm256_loadu_ps(x);                                                             \
+        a0 = _mm256_fmadd_ps(v, k0, a0);                                                           \
+        v = _mm256_loadu_ps(x + channels);                                                         \
+        a0 = _mm256_fmadd_ps(v, k1, a0);                                                           \
+        a1 = _mm256_fmadd_ps(v, k0, a1);                                                           \
+        v = _mm256_loadu_ps(x + 2 * channels);                                                     \
+        a0 = _mm256_fmadd_ps(v, k2, a0);                                                           \
+        a1 = _mm256_fmadd_ps(v, k1, a1);                                                           \
+        a2 = _mm256_fmadd_ps(v, k0, a2);                                                           \
+        v = _mm256_loadu_ps(x + 3 * channels);                                                     \
+        a1 = _mm256_fmadd_ps(v, k2, a1);                                                           \
+        a2 = _mm256_fmadd_ps(v, k1, a2);                                                           \
+        a3 = _mm256_fmadd_ps(v, k0, a3);                                                           \
+        v = _mm256_loadu_ps(x + 4 * channels);                                                     \
+        a2 = _mm256_fmadd_ps(v, k2, a2);                                                           \
+        a3 = _mm256_fmadd_ps(v, k1, a3);                                                           \
+        v = _mm256_loadu_ps(x + 5 * channels);                                                     \
+        a3 = _mm256_fmadd_ps(v, k2, a3);                                                           \
+    }
+            DW3_ROW(r0, 0);
+            DW3_ROW(r1, 3);
+            DW3_ROW(r2, 6);
+#undef DW3_ROW
+            const float *slope = type == HQ_ACT_PRELU ? act->slope + c : NULL;
+            float *y = out + c;
+            const float *ad = add ? add + c : NULL;
+            _mm256_storeu_ps(y, dw_finish(a0, vact, ad, slope));
+            _mm256_storeu_ps(y + channels, dw_finish(a1, vact, ad ? ad + channels : NULL, slope));
+            _mm256_storeu_ps(y + 2 * channels,
+                             dw_finish(a2, vact, ad ? ad + 2 * channels : NULL, slope));
+            _mm256_storeu_ps(y + 3 * channels,
+                             dw_finish(a3, vact, ad ? ad + 3 * channels : NULL, slope));
+        }
+    }
+}
+
+/* dw3x3_body for the activation `act` (NULL: none; one applied in registers). */
+HQ_AVX2 __attribute__((noinline)) static void
+dw3x3_avx2(int64_t channels, int64_t groups, const float *r0, const float *r1, const float *r2,
+           const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
+           const float *addend)
+{
+    switch (act ? act->type : HQ_ACT_LINEAR) {
+    case HQ_ACT_LINEAR:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, NULL, HQ_ACT_LINEAR, addend);
+        break;
+    case HQ_ACT_RELU:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU, addend);
+        break;
+    case HQ_ACT_RELU6:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU6, addend);
+        break;
+    case HQ_ACT_HARDSWISH:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_HARDSWISH, addend);
+        break;
+    case HQ_ACT_SILU:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_SILU, addend);
+        break;
+    default:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, act->type, addend);
+        break;
+    }
+}
+
 HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *in, int64_t step,
                                 const int64_t *offsets, int taps, const float *w, const float *bias,
                                 float *out, const hqi_ref_act_t *act, const float *addend)
@@ -550,7 +643,27 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     int64_t q = 0;
-    {
+    if (taps == 9 && step == channels && pixels >= 4 && channels >= 8 && fused &&
+        offsets[1] - offsets[0] == channels && offsets[2] - offsets[1] == channels &&
+        offsets[4] - offsets[3] == channels && offsets[5] - offsets[4] == channels &&
+        offsets[7] - offsets[6] == channels && offsets[8] - offsets[7] == channels) {
+        const int64_t groups = pixels / 4;
+        dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w, bias,
+                   out, vact, vadd);
+        /* the channels past the last multiple of 8 of those pixels, one at a time */
+        for (int64_t p = 0; p < 4 * groups && channels % 8; p++) {
+            const float *base = in + p * step;
+            for (int64_t d = channels - channels % 8; d < channels; d++) {
+                float acc = bias ? bias[d] : 0.0f;
+                for (int t = 0; t < 9; t++)
+                    acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
+                if (vadd)
+                    acc += vadd[p * channels + d];
+                out[p * channels + d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
+            }
+        }
+        q = 4 * groups;
+    } else {
         const bool nine = taps == 9;
         const int64_t o0 = offsets[0], o1 = nine ? offsets[1] : 0, o2 = nine ? offsets[2] : 0,
                       o3 = nine ? offsets[3] : 0, o4 = nine ? offsets[4] : 0,
