@@ -530,9 +530,10 @@ HQ_AVX2 static void gemm_1xn_avx2(int64_t kc, const float *a, const float *b, in
 }
 
 /* Four pixels of 8 channels at a time (each weight load serves four FMAs), any window, the
- * pixels outside and the channels inside, so that the few input pixels a group reads stay in L1 while all
- * their channels are done; every output element still sums bias, then the taps in order, with
- * one FMA each, as dw_pixel does. The addend and the activation follow in registers. */
+ * pixels outside and the channels inside, so that the few input pixels a group reads stay in L1
+ * while all their channels are done (dw3x3_avx2, dw_any_avx2); every output element still sums
+ * bias, then the taps in order, with one FMA each, as dw_pixel does. The addend and the
+ * activation follow in registers. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256
 dw_finish(__m256 v, const hqi_ref_act_t *act, const float *add, const float *slope)
 {
@@ -634,6 +635,109 @@ dw3x3_avx2(int64_t channels, int64_t groups, const float *r0, const float *r1, c
     }
 }
 
+/* Any other window: `groups` groups of four pixels `step` apart, the taps at `offsets`; with
+ * `run` > 0 (stride 1) the taps are runs of `run` consecutive columns, over which the four
+ * pixels' inputs slide by one column per tap (one new input load and one weight load per 4
+ * FMAs), else each tap loads its four inputs. A function of its own with the activation's
+ * type a constant, as dw3x3_body. The same sums in the same order (bias, then the taps in
+ * order); channels past the last multiple of 8 are left to the caller. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+dw_any_body(int64_t channels, int64_t groups, const float *in, int64_t step,
+            const int64_t *offsets, int taps, int run, const float *w, const float *bias,
+            float *out, const hqi_ref_act_t *act, hq_activation_t type, const float *addend)
+{
+    hqi_ref_act_t fixed = {0};
+    if (act) {
+        fixed = *act;
+        fixed.type = type;
+    }
+    const hqi_ref_act_t *vact = act ? &fixed : NULL;
+    for (int64_t g = 0; g < groups; g++) {
+        const float *add = addend ? addend + g * 4 * channels : NULL;
+        float *y0 = out + g * 4 * channels;
+        for (int64_t c = 0; c + 8 <= channels; c += 8) {
+            const float *x0 = in + g * 4 * step + c;
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            __m256 a1 = a0, a2 = a0, a3 = a0;
+            if (run) {
+                for (int t = 0; t < taps; t += run) {
+                    const float *r = x0 + offsets[t];
+                    const float *k = w + t * channels + c;
+                    __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);
+                    __m256 v2 = _mm256_loadu_ps(r + 2 * channels);
+                    __m256 v3 = _mm256_loadu_ps(r + 3 * channels);
+                    for (int i = 0;; i++) {
+                        const __m256 kv = _mm256_loadu_ps(k + i * channels);
+                        a0 = _mm256_fmadd_ps(v0, kv, a0);
+                        a1 = _mm256_fmadd_ps(v1, kv, a1);
+                        a2 = _mm256_fmadd_ps(v2, kv, a2);
+                        a3 = _mm256_fmadd_ps(v3, kv, a3);
+                        if (i + 1 == run)
+                            break;
+                        v0 = v1;
+                        v1 = v2;
+                        v2 = v3;
+                        v3 = _mm256_loadu_ps(r + (4 + i) * channels);
+                    }
+                }
+            } else {
+                const float *x1 = x0 + step, *x2 = x1 + step, *x3 = x2 + step;
+                for (int t = 0; t < taps; t++) {
+                    const int64_t o = offsets[t];
+                    const __m256 kv = _mm256_loadu_ps(w + t * channels + c);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + o), kv, a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + o), kv, a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + o), kv, a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + o), kv, a3);
+                }
+            }
+            const float *slope = type == HQ_ACT_PRELU ? act->slope + c : NULL;
+            float *y = y0 + c;
+            const float *ad = add ? add + c : NULL;
+            _mm256_storeu_ps(y, dw_finish(a0, vact, ad, slope));
+            _mm256_storeu_ps(y + channels, dw_finish(a1, vact, ad ? ad + channels : NULL, slope));
+            _mm256_storeu_ps(y + 2 * channels,
+                             dw_finish(a2, vact, ad ? ad + 2 * channels : NULL, slope));
+            _mm256_storeu_ps(y + 3 * channels,
+                             dw_finish(a3, vact, ad ? ad + 3 * channels : NULL, slope));
+        }
+    }
+}
+
+/* dw_any_body for the activation `act` (NULL: none; one applied in registers). */
+HQ_AVX2 __attribute__((noinline)) static void
+dw_any_avx2(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+            int taps, int run, const float *w, const float *bias, float *out,
+            const hqi_ref_act_t *act, const float *addend)
+{
+    switch (act ? act->type : HQ_ACT_LINEAR) {
+    case HQ_ACT_LINEAR:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, NULL,
+                    HQ_ACT_LINEAR, addend);
+        break;
+    case HQ_ACT_RELU:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_RELU,
+                    addend);
+        break;
+    case HQ_ACT_RELU6:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act,
+                    HQ_ACT_RELU6, addend);
+        break;
+    case HQ_ACT_HARDSWISH:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act,
+                    HQ_ACT_HARDSWISH, addend);
+        break;
+    case HQ_ACT_SILU:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_SILU,
+                    addend);
+        break;
+    default:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, act->type,
+                    addend);
+        break;
+    }
+}
+
 HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *in, int64_t step,
                                 const int64_t *offsets, int taps, const float *w, const float *bias,
                                 float *out, const hqi_ref_act_t *act, const float *addend)
@@ -643,149 +747,43 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     int64_t q = 0;
-    if (taps == 9 && step == channels && pixels >= 4 && channels >= 8 && fused &&
-        offsets[1] - offsets[0] == channels && offsets[2] - offsets[1] == channels &&
-        offsets[4] - offsets[3] == channels && offsets[5] - offsets[4] == channels &&
-        offsets[7] - offsets[6] == channels && offsets[8] - offsets[7] == channels) {
+    if (pixels >= 4 && channels >= 8) {
         const int64_t groups = pixels / 4;
-        dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w, bias,
-                   out, vact, vadd);
-        /* the channels past the last multiple of 8 of those pixels, one at a time */
-        for (int64_t p = 0; p < 4 * groups && channels % 8; p++) {
+        if (taps == 9 && step == channels && offsets[1] - offsets[0] == channels &&
+            offsets[2] - offsets[1] == channels && offsets[4] - offsets[3] == channels &&
+            offsets[5] - offsets[4] == channels && offsets[7] - offsets[6] == channels &&
+            offsets[8] - offsets[7] == channels) {
+            dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w,
+                       bias, out, vact, vadd);
+        } else {
+            /* runs of consecutive columns (stride 1, no dilation): 5x5, the border rows'
+             * shorter windows */
+            int run = 0;
+            for (int len = 5; !run && len >= 3 && step == channels; len -= 2) {
+                bool ok = taps % len == 0;
+                for (int t = 0; ok && t < taps; t++)
+                    ok = t % len == 0 || offsets[t] - offsets[t - 1] == channels;
+                run = ok ? len : 0;
+            }
+            dw_any_avx2(channels, groups, in, step, offsets, taps, run, w, bias, out, vact, vadd);
+        }
+        q = 4 * groups;
+        for (int64_t p = 0; p < q; p++) {
+            /* the channels past the last multiple of 8, one at a time */
             const float *base = in + p * step;
+            float *y = out + p * channels;
             for (int64_t d = channels - channels % 8; d < channels; d++) {
                 float acc = bias ? bias[d] : 0.0f;
-                for (int t = 0; t < 9; t++)
+                for (int t = 0; t < taps; t++)
                     acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
                 if (vadd)
                     acc += vadd[p * channels + d];
-                out[p * channels + d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
+                y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
             }
+            /* an activation not applied in registers: after the sums, with the addend */
+            if (act && !fused)
+                act_row_avx2(act, y, addend ? addend + p * channels : NULL, 0, channels);
         }
-        q = 4 * groups;
-    } else {
-        const bool nine = taps == 9;
-        const int64_t o0 = offsets[0], o1 = nine ? offsets[1] : 0, o2 = nine ? offsets[2] : 0,
-                      o3 = nine ? offsets[3] : 0, o4 = nine ? offsets[4] : 0,
-                      o5 = nine ? offsets[5] : 0, o6 = nine ? offsets[6] : 0,
-                      o7 = nine ? offsets[7] : 0, o8 = nine ? offsets[8] : 0;
-#define DW_TAP(t, o)                                                                               \
-    k = _mm256_loadu_ps(w + (t)*channels + c);                                                     \
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0);                                        \
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1);                                        \
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2);                                        \
-    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
-        /* 3x3, stride 1, no dilation: the four pixels' windows share columns, so each kernel
-         * row loads its 6 input columns once for the 12 FMAs (same sums, same order) */
-        const bool dense_row = nine && step == channels && o1 - o0 == channels &&
-                               o2 - o1 == channels && o4 - o3 == channels && o5 - o4 == channels &&
-                               o7 - o6 == channels && o8 - o7 == channels;
-        /* other windows (5x5, the kernel rows inside the input at the top and bottom borders),
-         * stride 1, no dilation: runs of `run` taps on consecutive columns (a kernel row), whose
-         * four pixels' inputs slide by one column per tap: each tap loads one new input column
-         * and its weights for 4 FMAs, instead of 4 inputs (same sums, same order); 0 when the
-         * taps are not such runs, then each tap loads its four inputs */
-        int run = 0;
-        for (int len = 5; !nine && !run && len >= 3 && step == channels; len -= 2) {
-            bool ok = taps % len == 0;
-            for (int t = 0; ok && t < taps; t++)
-                ok = t % len == 0 || offsets[t] - offsets[t - 1] == channels;
-            run = ok ? len : 0;
-        }
-#define DW_ROW(t, o)                                                                               \
-    {                                                                                              \
-        const float *r = x0 + (o);                                                                 \
-        const __m256 k0 = _mm256_loadu_ps(w + (t)*channels + c);                                   \
-        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                           \
-        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                           \
-        const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);                  \
-        const __m256 v2 = _mm256_loadu_ps(r + 2 * channels);                                       \
-        const __m256 v3 = _mm256_loadu_ps(r + 3 * channels);                                       \
-        const __m256 v4 = _mm256_loadu_ps(r + 4 * channels);                                       \
-        const __m256 v5 = _mm256_loadu_ps(r + 5 * channels);                                       \
-        a0 = _mm256_fmadd_ps(v2, k2, _mm256_fmadd_ps(v1, k1, _mm256_fmadd_ps(v0, k0, a0)));        \
-        a1 = _mm256_fmadd_ps(v3, k2, _mm256_fmadd_ps(v2, k1, _mm256_fmadd_ps(v1, k0, a1)));        \
-        a2 = _mm256_fmadd_ps(v4, k2, _mm256_fmadd_ps(v3, k1, _mm256_fmadd_ps(v2, k0, a2)));        \
-        a3 = _mm256_fmadd_ps(v5, k2, _mm256_fmadd_ps(v4, k1, _mm256_fmadd_ps(v3, k0, a3)));        \
-    }
-        for (; q + 4 <= pixels; q += 4) {
-            for (int64_t c = 0; c + 8 <= channels; c += 8) {
-                const float *x0 = in + q * step + c, *x1 = x0 + step, *x2 = x1 + step,
-                            *x3 = x2 + step;
-                __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
-                __m256 a1 = a0, a2 = a0, a3 = a0, k;
-                if (dense_row) {
-                    DW_ROW(0, o0);
-                    DW_ROW(3, o3);
-                    DW_ROW(6, o6);
-                } else if (run) {
-                    for (int t = 0; t < taps; t += run) {
-                        const float *r = x0 + offsets[t];
-                        __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);
-                        __m256 v2 = _mm256_loadu_ps(r + 2 * channels);
-                        __m256 v3 = _mm256_loadu_ps(r + 3 * channels);
-                        for (int i = 0;; i++) {
-                            k = _mm256_loadu_ps(w + (t + i) * channels + c);
-                            a0 = _mm256_fmadd_ps(v0, k, a0);
-                            a1 = _mm256_fmadd_ps(v1, k, a1);
-                            a2 = _mm256_fmadd_ps(v2, k, a2);
-                            a3 = _mm256_fmadd_ps(v3, k, a3);
-                            if (i + 1 == run)
-                                break;
-                            v0 = v1;
-                            v1 = v2;
-                            v2 = v3;
-                            v3 = _mm256_loadu_ps(r + (4 + i) * channels);
-                        }
-                    }
-                } else if (!nine) {
-                    for (int t = 0; t < taps; t++) {
-                        const int64_t o = offsets[t];
-                        DW_TAP(t, o);
-                    }
-                } else {
-                    DW_TAP(0, o0);
-                    DW_TAP(1, o1);
-                    DW_TAP(2, o2);
-                    DW_TAP(3, o3);
-                    DW_TAP(4, o4);
-                    DW_TAP(5, o5);
-                    DW_TAP(6, o6);
-                    DW_TAP(7, o7);
-                    DW_TAP(8, o8);
-                }
-                const float *slope = prelu ? vact->slope + c : NULL;
-                float *y = out + q * channels + c;
-                const float *add = vadd ? vadd + q * channels + c : NULL;
-                _mm256_storeu_ps(y, dw_finish(a0, vact, add, slope));
-                _mm256_storeu_ps(y + channels,
-                                 dw_finish(a1, vact, add ? add + channels : NULL, slope));
-                _mm256_storeu_ps(y + 2 * channels,
-                                 dw_finish(a2, vact, add ? add + 2 * channels : NULL, slope));
-                _mm256_storeu_ps(y + 3 * channels,
-                                 dw_finish(a3, vact, add ? add + 3 * channels : NULL, slope));
-            }
-            /* the channels past the last multiple of 8, one pixel at a time */
-            for (int64_t p = q; p < q + 4 && channels % 8; p++) {
-                const float *base = in + p * step;
-                float *y = out + p * channels;
-                for (int64_t d = channels - channels % 8; d < channels; d++) {
-                    float acc = bias ? bias[d] : 0.0f;
-                    for (int t = 0; t < taps; t++)
-                        acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
-                    if (vadd)
-                        acc += vadd[p * channels + d];
-                    y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
-                }
-                if (act && !fused)
-                    act_row_avx2(act, y, addend ? addend + p * channels : NULL, 0, channels);
-            }
-            for (int64_t p = q; p < q + 4 && !(channels % 8) && act && !fused; p++)
-                act_row_avx2(act, out + p * channels, addend ? addend + p * channels : NULL, 0,
-                             channels);
-        }
-#undef DW_TAP
-#undef DW_ROW
     }
     for (; q < pixels; q++) {
         const float *base = in + q * step;
