@@ -642,9 +642,9 @@ dw3x3_avx2(int64_t channels, int64_t groups, const float *r0, const float *r1, c
  * type a constant, as dw3x3_body. The same sums in the same order (bias, then the taps in
  * order); channels past the last multiple of 8 are left to the caller. */
 HQ_AVX2 static inline __attribute__((always_inline)) void
-dw_any_body(int64_t channels, int64_t groups, const float *in, int64_t step,
-            const int64_t *offsets, int taps, int run, const float *w, const float *bias,
-            float *out, const hqi_ref_act_t *act, hq_activation_t type, const float *addend)
+dw_any_body(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+            int taps, int run, const float *w, const float *bias, float *out,
+            const hqi_ref_act_t *act, hq_activation_t type, const float *addend)
 {
     hqi_ref_act_t fixed = {0};
     if (act) {
@@ -720,8 +720,8 @@ dw_any_avx2(int64_t channels, int64_t groups, const float *in, int64_t step, con
                     addend);
         break;
     case HQ_ACT_RELU6:
-        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act,
-                    HQ_ACT_RELU6, addend);
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_RELU6,
+                    addend);
         break;
     case HQ_ACT_HARDSWISH:
         dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act,
@@ -753,8 +753,8 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
             offsets[2] - offsets[1] == channels && offsets[4] - offsets[3] == channels &&
             offsets[5] - offsets[4] == channels && offsets[7] - offsets[6] == channels &&
             offsets[8] - offsets[7] == channels) {
-            dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w,
-                       bias, out, vact, vadd);
+            dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w, bias,
+                       out, vact, vadd);
         } else {
             /* runs of consecutive columns (stride 1, no dilation): 5x5, the border rows'
              * shorter windows */
