@@ -16,8 +16,9 @@ HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const flo
                                  int64_t channel0, int64_t count);
 
 /* The activations the GEMM epilogue and the depthwise rows apply in registers: the same
- * operations as act_row_avx2's vector loops (so the same bits); the others go through
- * act_row_avx2 after the store. */
+ * operations as act_row_avx2's vector loops (so the same bits), except sigmoid and silu, which
+ * take sigmoid8 (within a few ulp of act_row_avx2's); the others go through act_row_avx2 after
+ * the store. */
 static bool act_in_registers(const hqi_ref_act_t *act)
 {
     switch (act->type) {
@@ -77,7 +78,8 @@ HQ_AVX2 static inline __attribute__((always_inline)) __m256 sigmoid8(__m256 x)
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
-/* act_row_avx2's vector step for one register; `slope` = the 8 PReLU slopes of its columns. */
+/* act_row_avx2's vector step for one register (sigmoid and silu: sigmoid8); `slope` = the 8
+ * PReLU slopes of its columns. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_act_t *act, __m256 x,
                                                                  const float *slope)
 {
@@ -256,7 +258,7 @@ HQ_AVX2 static __m256 exp_avx2(__m256 x)
 }
 
 /* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, with a
- * true division (tanh's form: 2 sigmoid(2x) - 1 near 0 needs the quotient to the last bit). */
+ * true division (tanh's form, 2 sigmoid(2x) - 1, needs the quotient to the last bit near 0). */
 HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -266,9 +268,11 @@ HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 }
 
 /* The activations that are a few compares and multiplies run 8 lanes at a time, with the same
- * operations in the same order as hqi_ref_activate (so the same bits); sigmoid and silu use
- * sigmoid8, tanh and exp the vector e^x above (within a few ulp of the reference); prelu with a
- * shared slope, gelu and the tails call hqi_ref_activate per element. */
+ * operations in the same order as hqi_ref_activate (so the same bits); sigmoid, silu, tanh and
+ * exp use the vector e^x above and a true division (within a few ulp of the reference; the
+ * AVX-512 table runs this pass too, so its results stay as they were: only the epilogues in
+ * registers take sigmoid8); prelu with a shared slope, gelu and the tails call hqi_ref_activate
+ * per element. */
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count)
 {
@@ -340,12 +344,12 @@ HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const flo
         break;
     case HQ_ACT_SIGMOID:
         for (; j + 8 <= count; j += 8)
-            _mm256_storeu_ps(row + j, sigmoid8(_mm256_loadu_ps(row + j)));
+            _mm256_storeu_ps(row + j, sigmoid_avx2(_mm256_loadu_ps(row + j)));
         break;
     case HQ_ACT_SILU:
         for (; j + 8 <= count; j += 8) {
             __m256 x = _mm256_loadu_ps(row + j);
-            _mm256_storeu_ps(row + j, _mm256_mul_ps(x, sigmoid8(x)));
+            _mm256_storeu_ps(row + j, _mm256_mul_ps(x, sigmoid_avx2(x)));
         }
         break;
     case HQ_ACT_TANH:
@@ -439,7 +443,10 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
         c4 = _mm256_add_ps(_mm256_loadu_ps(c[4]), c4);
         c5 = _mm256_add_ps(_mm256_loadu_ps(c[5]), c5);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    /* the AVX-512 table runs this kernel for its last panels of 8 columns: sigmoid and silu
+     * stay in act_row_avx2's form there, as its results were */
+    const bool fused = epi && act_in_registers(epi->act) && epi->act->type != HQ_ACT_SIGMOID &&
+                       epi->act->type != HQ_ACT_SILU;
     if (fused) {
         const float *slope =
             epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 : NULL;
