@@ -15,11 +15,15 @@
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count);
 
-/* The activations the GEMM epilogue applies in registers: the same operations as act_row_avx2's
- * vector loops (so the same bits); the others go through act_row_avx2 after the store. */
+/* The activations the GEMM epilogue and the depthwise rows apply in registers: the same
+ * operations as act_row_avx2's vector loops (so the same bits), except sigmoid and silu, which
+ * take sigmoid8 (within a few ulp of act_row_avx2's); the others go through act_row_avx2 after
+ * the store. */
 static bool act_in_registers(const hqi_ref_act_t *act)
 {
     switch (act->type) {
+    case HQ_ACT_SIGMOID:
+    case HQ_ACT_SILU:
     case HQ_ACT_LINEAR:
     case HQ_ACT_RELU:
     case HQ_ACT_RELU6:
@@ -35,7 +39,47 @@ static bool act_in_registers(const hqi_ref_act_t *act)
     }
 }
 
-/* act_row_avx2's vector step for one register; `slope` = the 8 PReLU slopes of its columns. */
+/* sigmoid, 8 lanes, as the reference writes it (1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
+ * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial (as
+ * exp_avx2 below) with 2^n made from its exponent bits (n in [-126, 0]: always normal), and the
+ * quotient by the reciprocal estimate refined by one Newton step rather than a division. About
+ * 25 operations a register instead of exp_avx2's clamps and blends, a second scaling and a
+ * division: in the epilogue of a narrow 1x1 convolution (K = 16) with silu the activation, not
+ * the GEMM, was most of the time. Within a few ulp of the reference (the refined estimate is
+ * within about 2^-22 of 1 / d); NaN stays NaN. */
+HQ_AVX2 static inline __attribute__((always_inline)) __m256 sigmoid8(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    /* -|x|, kept above expf's normal range (e^-87.3 ~ 1e-38: 1 + e rounds to 1 long before) */
+    const __m256 a =
+        _mm256_max_ps(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(-87.3365448f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), a);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    const __m256 scale = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    /* below the clamp e^-|x| is 0, as expf's is (or a denormal): so silu(-inf) is NaN */
+    const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.3365448f), _CMP_LT_OQ),
+                                      _mm256_mul_ps(p, scale));
+    const __m256 d = _mm256_add_ps(one, e);
+    __m256 q = _mm256_rcp_ps(d);
+    q = _mm256_mul_ps(q, _mm256_fnmadd_ps(d, q, _mm256_set1_ps(2.0f)));
+    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 y = _mm256_mul_ps(_mm256_blendv_ps(one, e, neg), q);
+    /* NaN: the max above turned it into a number */
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* act_row_avx2's vector step for one register (sigmoid and silu: sigmoid8); `slope` = the 8
+ * PReLU slopes of its columns. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_act_t *act, __m256 x,
                                                                  const float *slope)
 {
@@ -73,6 +117,10 @@ HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_a
         __m256 y = _mm256_blendv_ps(x, beta, _mm256_cmp_ps(x, beta, _CMP_GT_OQ));
         return _mm256_blendv_ps(y, alpha, _mm256_cmp_ps(x, alpha, _CMP_LT_OQ));
     }
+    case HQ_ACT_SIGMOID:
+        return sigmoid8(x);
+    case HQ_ACT_SILU:
+        return _mm256_mul_ps(x, sigmoid8(x));
     default:
         return x;
     }
@@ -209,7 +257,8 @@ HQ_AVX2 static __m256 exp_avx2(__m256 x)
     return _mm256_blendv_ps(y, x, nan);
 }
 
-/* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below. */
+/* sigmoid as the reference writes it: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, with a
+ * true division (tanh's form, 2 sigmoid(2x) - 1, needs the quotient to the last bit near 0). */
 HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -220,8 +269,10 @@ HQ_AVX2 static __m256 sigmoid_avx2(__m256 x)
 
 /* The activations that are a few compares and multiplies run 8 lanes at a time, with the same
  * operations in the same order as hqi_ref_activate (so the same bits); sigmoid, silu, tanh and
- * exp use the vector e^x above (within a few ulp of the reference); prelu with a shared slope,
- * gelu and the tails call hqi_ref_activate per element. */
+ * exp use the vector e^x above and a true division (within a few ulp of the reference; the
+ * AVX-512 table runs this pass too, so its results stay as they were: only the epilogues in
+ * registers take sigmoid8); prelu with a shared slope, gelu and the tails call hqi_ref_activate
+ * per element. */
 HQ_AVX2 static void act_row_avx2(const hqi_ref_act_t *act, float *row, const float *addend,
                                  int64_t channel0, int64_t count)
 {
@@ -392,7 +443,10 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
         c4 = _mm256_add_ps(_mm256_loadu_ps(c[4]), c4);
         c5 = _mm256_add_ps(_mm256_loadu_ps(c[5]), c5);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    /* the AVX-512 table runs this kernel for its last panels of 8 columns: sigmoid and silu
+     * stay in act_row_avx2's form there, as its results were */
+    const bool fused = epi && act_in_registers(epi->act) && epi->act->type != HQ_ACT_SIGMOID &&
+                       epi->act->type != HQ_ACT_SILU;
     if (fused) {
         const float *slope =
             epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 : NULL;
@@ -421,16 +475,274 @@ HQ_AVX2 static void gemm_6x8_avx2(int64_t kc, const float *const *a, const float
         act_row_avx2(epi->act, c[r], epi->add[r], epi->channel0, 8);
 }
 
-/* Four pixels of 8 channels at a time (each weight load serves four FMAs), the pixels outside
- * and the channels inside, so that the few input pixels a group reads stay in L1 while all
- * their channels are done; every output element still sums bias, then the taps in order, with
- * one FMA each, as dw_pixel does. The addend and the activation follow in registers. */
+/* One row over N (1..4) full panels: 2N accumulators (independent chains, so the FMAs overlap),
+ * one B load per FMA, one broadcast of a[k] for all; each element summed as gemm_6x16 sums it. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const int N, float *c,
+              const float *init, const hqi_fast_epi_t *epi, int64_t off)
+{
+    __m256 acc[8];
+    for (int j = 0; j < 2 * N; j++)
+        acc[j] = init ? _mm256_loadu_ps(init + 8 * j) : _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 av = _mm256_broadcast_ss(a + k);
+        for (int j = 0; j < N; j++) {
+            acc[2 * j] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + j * stride + k * 16), acc[2 * j]);
+            acc[2 * j + 1] =
+                _mm256_fmadd_ps(av, _mm256_loadu_ps(b + j * stride + k * 16 + 8), acc[2 * j + 1]);
+        }
+    }
+    for (int j = 0; !init && j < 2 * N; j++)
+        acc[j] = _mm256_add_ps(_mm256_loadu_ps(c + 8 * j), acc[j]);
+    const bool fused = epi && act_in_registers(epi->act);
+    const float *slope =
+        fused && epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 + off : NULL;
+    for (int j = 0; j < 2 * N; j++) {
+        __m256 v = acc[j];
+        if (fused) {
+            if (epi->add[0])
+                v = _mm256_add_ps(v, _mm256_loadu_ps(epi->add[0] + off + 8 * j));
+            if (epi->act->type != HQ_ACT_LINEAR)
+                v = act8(epi->act, v, slope ? slope + 8 * j : NULL);
+        }
+        _mm256_storeu_ps(c + 8 * j, v);
+    }
+    if (epi && !fused)
+        act_row_avx2(epi->act, c, epi->add[0] ? epi->add[0] + off : NULL, epi->channel0 + off,
+                     16 * (int64_t)N);
+}
+
+/* One row over n (1..8) full panels, four panels (eight accumulators) at a time. */
+HQ_AVX2 static void gemm_1xn_avx2(int64_t kc, const float *a, const float *b, int64_t stride, int n,
+                                  float *c, const float *init, const hqi_fast_epi_t *epi)
+{
+    for (int j = 0; j < n; j += 4) {
+        const int64_t off = 16 * (int64_t)j;
+        const float *bj = b + j * stride, *ij = init ? init + off : NULL;
+        switch (n - j < 4 ? n - j : 4) {
+        case 4:
+            gemm_1xn_body(kc, a, bj, stride, 4, c + off, ij, epi, off);
+            break;
+        case 3:
+            gemm_1xn_body(kc, a, bj, stride, 3, c + off, ij, epi, off);
+            break;
+        case 2:
+            gemm_1xn_body(kc, a, bj, stride, 2, c + off, ij, epi, off);
+            break;
+        default:
+            gemm_1xn_body(kc, a, bj, stride, 1, c + off, ij, epi, off);
+            break;
+        }
+    }
+}
+
+/* Four pixels of 8 channels at a time (each weight load serves four FMAs), any window, the
+ * pixels outside and the channels inside, so that the few input pixels a group reads stay in L1
+ * while all their channels are done (dw3x3_avx2, dw_any_avx2); every output element still sums
+ * bias, then the taps in order, with one FMA each, as dw_pixel does. The addend and the
+ * activation follow in registers. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256
 dw_finish(__m256 v, const hqi_ref_act_t *act, const float *add, const float *slope)
 {
     if (add)
         v = _mm256_add_ps(v, _mm256_loadu_ps(add));
     return act ? act8(act, v, slope) : v;
+}
+
+/* 3x3 stride 1 (the kernel rows' inputs at r0, r1, r2 for the first pixel), `groups` groups of
+ * four pixels, all channels of a group before the next: the loop of dw_row_avx2's dense rows
+ * alone, with the activation's type a constant (`type`), so that the compiler keeps the
+ * addresses and weights in registers instead of the stack (twice the speed of that loop inside
+ * the general function). The same sums in the same order; channels past the last multiple of 8
+ * are left to the caller. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+dw3x3_body(int64_t channels, int64_t groups, const float *r0, const float *r1, const float *r2,
+           const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
+           hq_activation_t type, const float *addend)
+{
+    hqi_ref_act_t fixed = {0};
+    if (act) {
+        fixed = *act;
+        fixed.type = type;
+    }
+    const hqi_ref_act_t *vact = act ? &fixed : NULL;
+    const int64_t c4 = 4 * channels;
+    for (int64_t g = 0; g < groups; g++, r0 += c4, r1 += c4, r2 += c4, out += c4) {
+        const float *add = addend ? addend + g * c4 : NULL;
+        for (int64_t c = 0; c + 8 <= channels; c += 8) {
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            __m256 a1 = a0, a2 = a0, a3 = a0;
+#define DW3_ROW(r, t)                                                                              \
+    {                                                                                              \
+        const float *x = (r) + c;                                                                  \
+        const __m256 k0 = _mm256_loadu_ps(w + (t)*channels + c);                                   \
+        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                           \
+        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                           \
+        __m256 v = _mm256_loadu_ps(x);                                                             \
+        a0 = _mm256_fmadd_ps(v, k0, a0);                                                           \
+        v = _mm256_loadu_ps(x + channels);                                                         \
+        a0 = _mm256_fmadd_ps(v, k1, a0);                                                           \
+        a1 = _mm256_fmadd_ps(v, k0, a1);                                                           \
+        v = _mm256_loadu_ps(x + 2 * channels);                                                     \
+        a0 = _mm256_fmadd_ps(v, k2, a0);                                                           \
+        a1 = _mm256_fmadd_ps(v, k1, a1);                                                           \
+        a2 = _mm256_fmadd_ps(v, k0, a2);                                                           \
+        v = _mm256_loadu_ps(x + 3 * channels);                                                     \
+        a1 = _mm256_fmadd_ps(v, k2, a1);                                                           \
+        a2 = _mm256_fmadd_ps(v, k1, a2);                                                           \
+        a3 = _mm256_fmadd_ps(v, k0, a3);                                                           \
+        v = _mm256_loadu_ps(x + 4 * channels);                                                     \
+        a2 = _mm256_fmadd_ps(v, k2, a2);                                                           \
+        a3 = _mm256_fmadd_ps(v, k1, a3);                                                           \
+        v = _mm256_loadu_ps(x + 5 * channels);                                                     \
+        a3 = _mm256_fmadd_ps(v, k2, a3);                                                           \
+    }
+            DW3_ROW(r0, 0);
+            DW3_ROW(r1, 3);
+            DW3_ROW(r2, 6);
+#undef DW3_ROW
+            const float *slope = type == HQ_ACT_PRELU ? act->slope + c : NULL;
+            float *y = out + c;
+            const float *ad = add ? add + c : NULL;
+            _mm256_storeu_ps(y, dw_finish(a0, vact, ad, slope));
+            _mm256_storeu_ps(y + channels, dw_finish(a1, vact, ad ? ad + channels : NULL, slope));
+            _mm256_storeu_ps(y + 2 * channels,
+                             dw_finish(a2, vact, ad ? ad + 2 * channels : NULL, slope));
+            _mm256_storeu_ps(y + 3 * channels,
+                             dw_finish(a3, vact, ad ? ad + 3 * channels : NULL, slope));
+        }
+    }
+}
+
+/* dw3x3_body for the activation `act` (NULL: none; one applied in registers). */
+HQ_AVX2 __attribute__((noinline)) static void
+dw3x3_avx2(int64_t channels, int64_t groups, const float *r0, const float *r1, const float *r2,
+           const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
+           const float *addend)
+{
+    switch (act ? act->type : HQ_ACT_LINEAR) {
+    case HQ_ACT_LINEAR:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, NULL, HQ_ACT_LINEAR, addend);
+        break;
+    case HQ_ACT_RELU:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU, addend);
+        break;
+    case HQ_ACT_RELU6:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU6, addend);
+        break;
+    case HQ_ACT_HARDSWISH:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_HARDSWISH, addend);
+        break;
+    case HQ_ACT_SILU:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_SILU, addend);
+        break;
+    default:
+        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, act->type, addend);
+        break;
+    }
+}
+
+/* Any other window: `groups` groups of four pixels `step` apart, the taps at `offsets`; with
+ * `run` > 0 (stride 1) the taps are runs of `run` consecutive columns, over which the four
+ * pixels' inputs slide by one column per tap (one new input load and one weight load per 4
+ * FMAs), else each tap loads its four inputs. A function of its own with the activation's
+ * type a constant, as dw3x3_body. The same sums in the same order (bias, then the taps in
+ * order); channels past the last multiple of 8 are left to the caller. */
+HQ_AVX2 static inline __attribute__((always_inline)) void
+dw_any_body(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+            int taps, int run, const float *w, const float *bias, float *out,
+            const hqi_ref_act_t *act, hq_activation_t type, const float *addend)
+{
+    hqi_ref_act_t fixed = {0};
+    if (act) {
+        fixed = *act;
+        fixed.type = type;
+    }
+    const hqi_ref_act_t *vact = act ? &fixed : NULL;
+    for (int64_t g = 0; g < groups; g++) {
+        const float *add = addend ? addend + g * 4 * channels : NULL;
+        float *y0 = out + g * 4 * channels;
+        for (int64_t c = 0; c + 8 <= channels; c += 8) {
+            const float *x0 = in + g * 4 * step + c;
+            __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            __m256 a1 = a0, a2 = a0, a3 = a0;
+            if (run) {
+                for (int t = 0; t < taps; t += run) {
+                    const float *r = x0 + offsets[t];
+                    const float *k = w + t * channels + c;
+                    __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);
+                    __m256 v2 = _mm256_loadu_ps(r + 2 * channels);
+                    __m256 v3 = _mm256_loadu_ps(r + 3 * channels);
+                    for (int i = 0;; i++) {
+                        const __m256 kv = _mm256_loadu_ps(k + i * channels);
+                        a0 = _mm256_fmadd_ps(v0, kv, a0);
+                        a1 = _mm256_fmadd_ps(v1, kv, a1);
+                        a2 = _mm256_fmadd_ps(v2, kv, a2);
+                        a3 = _mm256_fmadd_ps(v3, kv, a3);
+                        if (i + 1 == run)
+                            break;
+                        v0 = v1;
+                        v1 = v2;
+                        v2 = v3;
+                        v3 = _mm256_loadu_ps(r + (4 + i) * channels);
+                    }
+                }
+            } else {
+                const float *x1 = x0 + step, *x2 = x1 + step, *x3 = x2 + step;
+                for (int t = 0; t < taps; t++) {
+                    const int64_t o = offsets[t];
+                    const __m256 kv = _mm256_loadu_ps(w + t * channels + c);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + o), kv, a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + o), kv, a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + o), kv, a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + o), kv, a3);
+                }
+            }
+            const float *slope = type == HQ_ACT_PRELU ? act->slope + c : NULL;
+            float *y = y0 + c;
+            const float *ad = add ? add + c : NULL;
+            _mm256_storeu_ps(y, dw_finish(a0, vact, ad, slope));
+            _mm256_storeu_ps(y + channels, dw_finish(a1, vact, ad ? ad + channels : NULL, slope));
+            _mm256_storeu_ps(y + 2 * channels,
+                             dw_finish(a2, vact, ad ? ad + 2 * channels : NULL, slope));
+            _mm256_storeu_ps(y + 3 * channels,
+                             dw_finish(a3, vact, ad ? ad + 3 * channels : NULL, slope));
+        }
+    }
+}
+
+/* dw_any_body for the activation `act` (NULL: none; one applied in registers). */
+HQ_AVX2 __attribute__((noinline)) static void
+dw_any_avx2(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+            int taps, int run, const float *w, const float *bias, float *out,
+            const hqi_ref_act_t *act, const float *addend)
+{
+    switch (act ? act->type : HQ_ACT_LINEAR) {
+    case HQ_ACT_LINEAR:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, NULL,
+                    HQ_ACT_LINEAR, addend);
+        break;
+    case HQ_ACT_RELU:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_RELU,
+                    addend);
+        break;
+    case HQ_ACT_RELU6:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_RELU6,
+                    addend);
+        break;
+    case HQ_ACT_HARDSWISH:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act,
+                    HQ_ACT_HARDSWISH, addend);
+        break;
+    case HQ_ACT_SILU:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, HQ_ACT_SILU,
+                    addend);
+        break;
+    default:
+        dw_any_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, act->type,
+                    addend);
+        break;
+    }
 }
 
 HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *in, int64_t step,
@@ -442,90 +754,43 @@ HQ_AVX2 static void dw_row_avx2(int64_t channels, int64_t pixels, const float *i
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     int64_t q = 0;
-    if (taps == 9) {
-        const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2], o3 = offsets[3],
-                      o4 = offsets[4], o5 = offsets[5], o6 = offsets[6], o7 = offsets[7],
-                      o8 = offsets[8];
-#define DW_TAP(t, o)                                                                               \
-    k = _mm256_loadu_ps(w + (t)*channels + c);                                                     \
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + (o)), k, a0);                                        \
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + (o)), k, a1);                                        \
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + (o)), k, a2);                                        \
-    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + (o)), k, a3)
-        /* 3x3, stride 1, no dilation: the four pixels' windows share columns, so each kernel
-         * row loads its 6 input columns once for the 12 FMAs (same sums, same order) */
-        const bool dense_row = step == channels && o1 - o0 == channels && o2 - o1 == channels &&
-                               o4 - o3 == channels && o5 - o4 == channels && o7 - o6 == channels &&
-                               o8 - o7 == channels;
-#define DW_ROW(t, o)                                                                               \
-    {                                                                                              \
-        const float *r = x0 + (o);                                                                 \
-        const __m256 k0 = _mm256_loadu_ps(w + (t)*channels + c);                                   \
-        const __m256 k1 = _mm256_loadu_ps(w + ((t) + 1) * channels + c);                           \
-        const __m256 k2 = _mm256_loadu_ps(w + ((t) + 2) * channels + c);                           \
-        const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + channels);                  \
-        const __m256 v2 = _mm256_loadu_ps(r + 2 * channels);                                       \
-        const __m256 v3 = _mm256_loadu_ps(r + 3 * channels);                                       \
-        const __m256 v4 = _mm256_loadu_ps(r + 4 * channels);                                       \
-        const __m256 v5 = _mm256_loadu_ps(r + 5 * channels);                                       \
-        a0 = _mm256_fmadd_ps(v2, k2, _mm256_fmadd_ps(v1, k1, _mm256_fmadd_ps(v0, k0, a0)));        \
-        a1 = _mm256_fmadd_ps(v3, k2, _mm256_fmadd_ps(v2, k1, _mm256_fmadd_ps(v1, k0, a1)));        \
-        a2 = _mm256_fmadd_ps(v4, k2, _mm256_fmadd_ps(v3, k1, _mm256_fmadd_ps(v2, k0, a2)));        \
-        a3 = _mm256_fmadd_ps(v5, k2, _mm256_fmadd_ps(v4, k1, _mm256_fmadd_ps(v3, k0, a3)));        \
-    }
-        for (; q + 4 <= pixels; q += 4) {
-            for (int64_t c = 0; c + 8 <= channels; c += 8) {
-                const float *x0 = in + q * step + c, *x1 = x0 + step, *x2 = x1 + step,
-                            *x3 = x2 + step;
-                __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
-                __m256 a1 = a0, a2 = a0, a3 = a0, k;
-                if (dense_row) {
-                    DW_ROW(0, o0);
-                    DW_ROW(3, o3);
-                    DW_ROW(6, o6);
-                } else {
-                    DW_TAP(0, o0);
-                    DW_TAP(1, o1);
-                    DW_TAP(2, o2);
-                    DW_TAP(3, o3);
-                    DW_TAP(4, o4);
-                    DW_TAP(5, o5);
-                    DW_TAP(6, o6);
-                    DW_TAP(7, o7);
-                    DW_TAP(8, o8);
-                }
-                const float *slope = prelu ? vact->slope + c : NULL;
-                float *y = out + q * channels + c;
-                const float *add = vadd ? vadd + q * channels + c : NULL;
-                _mm256_storeu_ps(y, dw_finish(a0, vact, add, slope));
-                _mm256_storeu_ps(y + channels,
-                                 dw_finish(a1, vact, add ? add + channels : NULL, slope));
-                _mm256_storeu_ps(y + 2 * channels,
-                                 dw_finish(a2, vact, add ? add + 2 * channels : NULL, slope));
-                _mm256_storeu_ps(y + 3 * channels,
-                                 dw_finish(a3, vact, add ? add + 3 * channels : NULL, slope));
+    if (pixels >= 4 && channels >= 8) {
+        const int64_t groups = pixels / 4;
+        if (taps == 9 && step == channels && offsets[1] - offsets[0] == channels &&
+            offsets[2] - offsets[1] == channels && offsets[4] - offsets[3] == channels &&
+            offsets[5] - offsets[4] == channels && offsets[7] - offsets[6] == channels &&
+            offsets[8] - offsets[7] == channels) {
+            dw3x3_avx2(channels, groups, in + offsets[0], in + offsets[3], in + offsets[6], w, bias,
+                       out, vact, vadd);
+        } else {
+            /* runs of consecutive columns (stride 1, no dilation): 5x5, the border rows'
+             * shorter windows */
+            int run = 0;
+            for (int len = 5; !run && len >= 3 && step == channels; len -= 2) {
+                bool ok = taps % len == 0;
+                for (int t = 0; ok && t < taps; t++)
+                    ok = t % len == 0 || offsets[t] - offsets[t - 1] == channels;
+                run = ok ? len : 0;
             }
-            /* the channels past the last multiple of 8, one pixel at a time */
-            for (int64_t p = q; p < q + 4 && channels % 8; p++) {
-                const float *base = in + p * step;
-                float *y = out + p * channels;
-                for (int64_t d = channels - channels % 8; d < channels; d++) {
-                    float acc = bias ? bias[d] : 0.0f;
-                    for (int t = 0; t < 9; t++)
-                        acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
-                    if (vadd)
-                        acc += vadd[p * channels + d];
-                    y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
-                }
-                if (act && !fused)
-                    act_row_avx2(act, y, addend ? addend + p * channels : NULL, 0, channels);
-            }
-            for (int64_t p = q; p < q + 4 && !(channels % 8) && act && !fused; p++)
-                act_row_avx2(act, out + p * channels, addend ? addend + p * channels : NULL, 0,
-                             channels);
+            dw_any_avx2(channels, groups, in, step, offsets, taps, run, w, bias, out, vact, vadd);
         }
-#undef DW_TAP
-#undef DW_ROW
+        q = 4 * groups;
+        for (int64_t p = 0; p < q; p++) {
+            /* the channels past the last multiple of 8, one at a time */
+            const float *base = in + p * step;
+            float *y = out + p * channels;
+            for (int64_t d = channels - channels % 8; d < channels; d++) {
+                float acc = bias ? bias[d] : 0.0f;
+                for (int t = 0; t < taps; t++)
+                    acc = __builtin_fmaf(base[offsets[t] + d], w[t * channels + d], acc);
+                if (vadd)
+                    acc += vadd[p * channels + d];
+                y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
+            }
+            /* an activation not applied in registers: after the sums, with the addend */
+            if (act && !fused)
+                act_row_avx2(act, y, addend ? addend + p * channels : NULL, 0, channels);
+        }
     }
     for (; q < pixels; q++) {
         const float *base = in + q * step;
@@ -793,6 +1058,7 @@ static const hqi_fast_isa_t isa_avx2 = {
     .wino4_in = wino4_in_avx2,
     .wino4_out = wino4_out_avx2,
     .sum_pixels = sum_pixels_avx2,
+    .gemm_1xn = gemm_1xn_avx2,
 };
 
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void)

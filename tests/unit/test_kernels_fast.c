@@ -1000,6 +1000,22 @@ static const conv_case_t mobile_cases[] = {
      true,
      false,
      HQ_ACT_SILU},
+    /* 5x5 stride 1 with channels past the last multiple of 8 (and of 16) and an addend: the
+     * depthwise rows' sliding runs of taps, their channel tail and the border rows' shorter
+     * windows */
+    {HQI_FAST_CONV,
+     1,
+     9,
+     13,
+     36,
+     36,
+     36,
+     {5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_RELU6},
     {HQI_FAST_CONV,
      2,
      17,
