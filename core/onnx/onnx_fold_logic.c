@@ -355,7 +355,7 @@ static hq_status_t scalar_of(onnxi_ctx_t *c, const Onnx__NodeProto *n, const hq_
 hq_status_t onnxi_fold_range(onnxi_ctx_t *c, const Onnx__NodeProto *n, hq_tensor_t *const in[4],
                              bool *folded)
 {
-    double start, limit, delta;
+    double start = 0, limit = 0, delta = 0;
     hq_status_t st;
     if ((st = scalar_of(c, n, in[0], "start", &start)) != HQ_OK ||
         (st = scalar_of(c, n, in[1], "limit", &limit)) != HQ_OK ||

@@ -68,7 +68,7 @@ hq_status_t onnxi_onnx_shape_of(onnxi_ctx_t *c, const onnxi_value_t *v, int *ran
 hq_status_t onnxi_channels_of(onnxi_ctx_t *c, const onnxi_value_t *v, int64_t *channels)
 {
     int rank;
-    int64_t dims[4];
+    int64_t dims[4] = {0};
     hq_status_t st = onnxi_onnx_shape_of(c, v, &rank, dims);
     *channels = dims[1];
     return st;
