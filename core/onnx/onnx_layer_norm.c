@@ -460,8 +460,7 @@ static bool elementwise_op(const char *op)
 /* A constant broadcasting against [N, H, W, C] (rank 4) or [N, L, C] (rank 3), rearranged to
  * broadcast the same way against [N, C, H, W] or [N, C, L] (caller owns *out); NULL when its
  * rank is higher. A scalar is left as it is. */
-static hq_status_t to_nchw_order(onnxi_ctx_t *c, const hq_tensor_t *t, int rank,
-                                 hq_tensor_t **out)
+static hq_status_t to_nchw_order(onnxi_ctx_t *c, const hq_tensor_t *t, int rank, hq_tensor_t **out)
 {
     *out = NULL;
     if (t->ndim > rank || hq_tensor_count(t) == 1)
@@ -597,8 +596,7 @@ hq_status_t onnxi_convert_nhwc_view(onnxi_ctx_t *c, const Onnx__NodeProto *n,
     }
     if (views == 0)
         return HQ_OK;
-    if (transpose && x->nhwc &&
-        (x->rank == 3 ? perm_is(n, swap, 3) : perm_is(n, to_nchw, 4))) {
+    if (transpose && x->nhwc && (x->rank == 3 ? perm_is(n, swap, 3) : perm_is(n, to_nchw, 4))) {
         hq_status_t st = onnxi_alias_output(c, n, x);
         if (st == HQ_OK)
             onnxi_value_of(c, n->output[0])->nhwc = false;

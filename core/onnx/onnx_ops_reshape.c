@@ -350,7 +350,8 @@ static hq_status_t unstack(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value
             break;
         hq_layer_params_t *sp = onnxi_layer_params(c, slice);
         /* slice_* index: 0 = H, 1 = W, 2 = C */
-        const int64_t begin[3] = {0, 0, index[p] * group}, end[3] = {1, in[1], (index[p] + 1) * group};
+        const int64_t begin[3] = {0, 0, index[p] * group},
+                      end[3] = {1, in[1], (index[p] + 1) * group};
         for (int s = 0; s < 3; s++) {
             sp->slice_begin[s] = (int)begin[s];
             sp->slice_end[s] = (int)end[s];
