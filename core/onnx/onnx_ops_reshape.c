@@ -262,9 +262,11 @@ static int64_t unstack_index(onnxi_ctx_t *c, const Onnx__NodeProto *r, size_t at
         clear_error(c);
         return -1;
     }
+    if (k != 1 || (axes[0] != 0 && axes[0] != -5) || steps[0] != 1)
+        return -1;
     int64_t s = starts[0] < 0 ? starts[0] + extent : starts[0];
     int64_t e = ends[0] < 0 ? ends[0] + extent : ends[0] > extent ? extent : ends[0];
-    if (k != 1 || axes[0] != 0 || steps[0] != 1 || s < 0 || s >= extent || e != s + 1)
+    if (s < 0 || s >= extent || e != s + 1)
         return -1;
     onnxi_value_t *o = onnxi_value_of(c, r->output[0]);
     for (size_t j = at + 1; o && o->uses == 1 && j < c->g->n_node; j++) {
@@ -311,6 +313,9 @@ static hq_status_t unstack(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value
                               : NULL;
     if (!perm || k != 5 || perm[0] != 2 || perm[1] != 0)
         return HQ_OK;
+    for (int d = 2; d < 5; d++)
+        if (perm[d] < 0 || perm[d] > 4)
+            return HQ_OK;
     /* the order of T, A, B after the Transpose, as axes 1..3 of [N, T, A, B] */
     static const int axis_of[5] = {0, 1, -1, 2, 3};
     int order[4] = {0, axis_of[perm[2]], axis_of[perm[3]], axis_of[perm[4]]};
