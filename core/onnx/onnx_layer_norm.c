@@ -429,7 +429,9 @@ static hq_status_t matmul_on_sequence(onnxi_ctx_t *c, const Onnx__NodeProto *n, 
     const hq_tensor_t *w = bv ? bv->constant : NULL;
     hq_shape_t s;
     hq_status_t st = onnxi_hq_shape_of(c, x, &s);
-    if (st != HQ_OK || !w || w->ndim != 2 || s.ndim != 4 || w->shape[0] != s.dims[2])
+    /* the checks matmul_on_view makes, before a transpose it would leave unread */
+    if (st != HQ_OK || !w || w->ndim != 2 || w->dtype != HQ_DTYPE_FLOAT32 || s.ndim != 4 ||
+        w->shape[0] != s.dims[2] || w->shape[1] < 1 || w->shape[1] > INT32_MAX)
         return st;
     static const int swap_last[4] = {0, 1, 3, 2};
     int index;
