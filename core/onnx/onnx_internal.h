@@ -31,7 +31,9 @@ typedef struct onnxi_value {
     bool flat;             /* VALUE_LAYER: ONNX [N, C*H*W] view of a rank-4 layer output that
                               is not materialized yet (a dense consuming it permutes its rows) */
     bool nhwc;             /* VALUE_LAYER, rank 4: the ONNX tensor is [N, H, W, C], the layer
-                              output itself (a Transpose [0, 2, 3, 1] that made no layer); a node
+                              output itself (a Transpose [0, 2, 3, 1] that made no layer); rank 3:
+                              the ONNX tensor is the sequence [N, L, C], the layer output
+                              [-1, 1, L, C] itself (a Transpose [0, 2, 1] of [N, C, L]); a node
                               that cannot read it so gets it materialized (onnx_layer_norm.c) */
     int64_t flat_c, flat_h, flat_w;
     int uses;     /* consuming node inputs + graph outputs (needed nodes only) */
@@ -456,6 +458,12 @@ hq_status_t onnxi_convert_reshape(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_flatten(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_squeeze(onnxi_ctx_t *c, const Onnx__NodeProto *n);
 hq_status_t onnxi_convert_unsqueeze(onnxi_ctx_t *c, const Onnx__NodeProto *n);
+/* Reshape node n of the channels-last view x (laid out in ONNX order, so a reshape keeping the
+ * batch first is one reshape layer giving a view again), or the unstacking of attention's
+ * q, k, v from one projection (a 5-D reshape and a Transpose whose readers each take one index
+ * of its first axis): then *done = true; *done = false when it is neither. */
+hq_status_t onnxi_reshape_view(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
+                               bool *done);
 
 /* ---- resize (onnx_ops_resize.c) ----------------------------------------------------------- */
 

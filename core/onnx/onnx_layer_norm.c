@@ -4,10 +4,12 @@
  * runs on. ConvNeXt and most transformer-style blocks permute an NCHW tensor to [N, H, W, C]
  * (Transpose [0, 2, 3, 1]), normalize and project over the last axis, and permute back: in hq's
  * NHWC layout that tensor is the layer output itself, so the Transpose makes no layer and marks
- * the value as a view (onnxi_value_t.nhwc). The nodes that read a view as it is laid out (the
- * layer normalization, MatMul with a constant as a 1x1 conv, elementwise ops with their
- * constants moved to NCHW order, activations, the Transpose back) keep it; any other node gets
- * it materialized as the transpose hq would have made. */
+ * the value as a view (onnxi_value_t.nhwc). Sequence models do the same in rank 3: a
+ * Transpose [0, 2, 1] of [N, C, L] gives [N, T, C], the layer output [-1, 1, T, C] itself. The
+ * nodes that read a view as it is laid out (the layer normalization, MatMul with a constant as a
+ * 1x1 conv, elementwise ops with their constants moved to NCHW order, activations, Reshape, the
+ * Transpose back) keep it; any other node gets it materialized as the transpose hq would have
+ * made. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +48,13 @@ static int uses_of(onnxi_ctx_t *c, const char *name)
 /* The ONNX rank of a layer value and the ONNX axis hq's channel axis is (-1: none). */
 static int onnx_rank(const onnxi_value_t *x)
 {
-    return x->nhwc ? 4 : x->rank;
+    return x->nhwc ? (x->rank == 3 ? 3 : 4) : x->rank;
 }
 
 static int channel_axis(const onnxi_value_t *x)
 {
     if (x->nhwc)
-        return 3;
+        return onnx_rank(x) - 1;
     return x->rank >= 2 && x->rank <= 4 ? 1 : -1;
 }
 
@@ -358,11 +360,11 @@ static hq_status_t convert_planned(onnxi_ctx_t *c, const Onnx__NodeProto *n,
 
 /* ---- channels-last views ------------------------------------------------------------------- */
 
-static bool perm_is(const Onnx__NodeProto *n, const int64_t *want)
+static bool perm_is(const Onnx__NodeProto *n, const int64_t *want, int rank)
 {
     int k;
     const int64_t *perm = onnxi_attr_ints(n, "perm", &k);
-    return k == 4 && !memcmp(perm, want, 4 * sizeof *perm);
+    return k == rank && !memcmp(perm, want, (size_t)rank * sizeof *perm);
 }
 
 /* Output k of n stands for output `port` of `layer` as a view (or not). */
@@ -370,13 +372,13 @@ static void mark_outputs(onnxi_ctx_t *c, const Onnx__NodeProto *n, bool nhwc)
 {
     for (size_t k = 0; k < n->n_output; k++) {
         onnxi_value_t *o = n->output[k][0] ? onnxi_value_of(c, n->output[k]) : NULL;
-        if (o && o->kind == VALUE_LAYER && o->rank == 4 && !o->flat)
+        if (o && o->kind == VALUE_LAYER && (o->rank == 4 || o->rank == 3) && !o->flat)
             o->nhwc = nhwc;
     }
 }
 
 /* MatMul(view, B) with a constant B [C, C'] is a 1x1 conv on the view: the result is again a
- * view [N, H, W, C']. */
+ * view [N, H, W, C'] (or [N, L, C']). */
 static hq_status_t matmul_on_view(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
                                   bool *done)
 {
@@ -410,11 +412,37 @@ static hq_status_t matmul_on_view(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnx
     p->groups = 1;
     p->padding = HQ_PADDING_VALID;
     p->has_bias = true;
-    if ((st = onnxi_set_layer_output(c, n, 0, index, 0, 4)) != HQ_OK)
+    if ((st = onnxi_set_layer_output(c, n, 0, index, 0, onnx_rank(x))) != HQ_OK)
         return st;
     mark_outputs(c, n, true);
     *done = true;
     return HQ_OK;
+}
+
+/* MatMul(x, B) of a sequence [N, C, L] (not a view) with a constant B [L, C'] multiplies along
+ * L: x becomes the view [N, C, L] of the layer output [-1, 1, C, L] by one transpose (x itself
+ * stays as it is for its other readers), then the 1x1 conv of matmul_on_view. */
+static hq_status_t matmul_on_sequence(onnxi_ctx_t *c, const Onnx__NodeProto *n, onnxi_value_t *x,
+                                      bool *done)
+{
+    onnxi_value_t *bv = n->n_input == 2 ? const_value(c, n->input[1]) : NULL;
+    const hq_tensor_t *w = bv ? bv->constant : NULL;
+    hq_shape_t s;
+    hq_status_t st = onnxi_hq_shape_of(c, x, &s);
+    /* the checks matmul_on_view makes, before a transpose it would leave unread */
+    if (st != HQ_OK || !w || w->ndim != 2 || w->dtype != HQ_DTYPE_FLOAT32 || s.ndim != 4 ||
+        w->shape[0] != s.dims[2] || w->shape[1] < 1 || w->shape[1] > INT32_MAX)
+        return st;
+    static const int swap_last[4] = {0, 1, 3, 2};
+    int index;
+    if ((st = onnxi_add_transpose(c, x->layer, x->port, swap_last, 4, &index)) != HQ_OK ||
+        (st = hq_layer_add_original_name(c->graph, index, onnxi_node_label(n), c->err)) != HQ_OK)
+        return st;
+    onnxi_value_t view = *x;
+    view.layer = index;
+    view.port = 0;
+    view.nhwc = true;
+    return matmul_on_view(c, n, &view, done);
 }
 
 /* Ops that compute each element from the elements at the same index (constants broadcast):
@@ -431,18 +459,24 @@ static bool elementwise_op(const char *op)
     return false;
 }
 
-/* A constant broadcasting against [N, H, W, C], rearranged to broadcast the same way against
- * [N, C, H, W] (caller owns *out); NULL when it has rank > 4. A scalar is left as it is. */
-static hq_status_t to_nchw_order(onnxi_ctx_t *c, const hq_tensor_t *t, hq_tensor_t **out)
+/* A constant broadcasting against [N, H, W, C] (rank 4) or [N, L, C] (rank 3), rearranged to
+ * broadcast the same way against [N, C, H, W] or [N, C, L] (caller owns *out); NULL when its
+ * rank is higher. A scalar is left as it is. */
+static hq_status_t to_nchw_order(onnxi_ctx_t *c, const hq_tensor_t *t, int rank, hq_tensor_t **out)
 {
     *out = NULL;
-    if (t->ndim > 4 || hq_tensor_count(t) == 1)
+    if (t->ndim > rank || hq_tensor_count(t) == 1)
         return HQ_OK;
+    /* a sequence's [b, l, c] is read as [1, b, l, c]: with b = 1 (one for every sample) the
+     * moves of rank 4 give [1, c, 1, l], the elements of [1, c, l] */
     int64_t d[4] = {1, 1, 1, 1};
     for (int i = 0; i < t->ndim; i++)
         d[4 - t->ndim + i] = t->shape[i];
-    int64_t shape[4] = {d[0], d[3], d[1], d[2]};
-    hq_status_t st = onnxi_new_tensor(c, t->dtype, 4, shape, out);
+    if (rank == 3 && d[1] != 1)
+        return HQ_OK;
+    int64_t shape4[4] = {d[0], d[3], d[1], d[2]}, shape3[3] = {1, d[3], d[2]};
+    hq_status_t st = rank == 3 ? onnxi_new_tensor(c, t->dtype, 3, shape3, out)
+                               : onnxi_new_tensor(c, t->dtype, 4, shape4, out);
     if (st != HQ_OK)
         return st;
     for (int64_t n = 0; n < d[0]; n++)
@@ -469,13 +503,23 @@ static hq_status_t elementwise_on_views(onnxi_ctx_t *c, const Onnx__NodeProto *n
     hq_status_t st = HQ_OK;
     if (plan->act >= 0) /* a planned activation reads its act_input only */
         views[nv++] = onnxi_value_of(c, plan->act_input);
+    /* the views' rank (3: sequences, 4): the constants broadcast against it */
+    int rank = 0;
+    for (size_t k = 0; k < n->n_input && k < MAX_IN && plan->act < 0; k++) {
+        onnxi_value_t *v = n->input[k][0] ? onnxi_value_of(c, n->input[k]) : NULL;
+        if (v && v->kind == VALUE_LAYER && v->nhwc) {
+            if (rank && rank != onnx_rank(v))
+                return HQ_OK; /* a sequence and an image: left to the materialized path */
+            rank = onnx_rank(v);
+        }
+    }
     for (size_t k = 0; k < n->n_input && k < MAX_IN && plan->act < 0; k++) {
         onnxi_value_t *v = n->input[k][0] ? onnxi_value_of(c, n->input[k]) : NULL;
         if (v && v->kind == VALUE_LAYER && v->nhwc)
             views[nv++] = v;
         else if (v && v->kind == VALUE_CONST) {
             hq_tensor_t *moved;
-            if ((st = to_nchw_order(c, v->constant, &moved)) != HQ_OK)
+            if ((st = to_nchw_order(c, v->constant, rank, &moved)) != HQ_OK)
                 break;
             if (!moved && hq_tensor_count(v->constant) != 1) {
                 st = HQ_ERR_UNSUPPORTED; /* left to the materialized path */
@@ -515,7 +559,7 @@ static hq_status_t elementwise_on_views(onnxi_ctx_t *c, const Onnx__NodeProto *n
 hq_status_t onnxi_convert_nhwc_view(onnxi_ctx_t *c, const Onnx__NodeProto *n,
                                     const onnxi_node_plan_t *plan, bool *done)
 {
-    static const int64_t to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2};
+    static const int64_t to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2}, swap[3] = {0, 2, 1};
     *done = false;
     if (plan->norm_mean) {
         *done = true;
@@ -537,17 +581,24 @@ hq_status_t onnxi_convert_nhwc_view(onnxi_ctx_t *c, const Onnx__NodeProto *n,
     }
     onnxi_value_t *x = n->n_input >= 1 && n->input[0][0] ? onnxi_value_of(c, n->input[0]) : NULL;
     const bool transpose = is_op(n, "Transpose", 1) && n->n_output == 1;
-    if (transpose && views == 0 && x && x->kind == VALUE_LAYER && x->rank == 4 && !x->flat &&
-        perm_is(n, to_nhwc)) {
+    const bool computed_x = x && x->kind == VALUE_LAYER && !x->flat;
+    /* [N, C, H, W] -> [N, H, W, C] and [N, C, L] -> [N, L, C] are the layer output as it is */
+    if (transpose && views == 0 && computed_x &&
+        ((x->rank == 4 && perm_is(n, to_nhwc, 4)) || (x->rank == 3 && perm_is(n, swap, 3)))) {
         hq_status_t st = onnxi_alias_output(c, n, x);
         if (st == HQ_OK)
             onnxi_value_of(c, n->output[0])->nhwc = true;
         *done = true;
         return st;
     }
+    if (views == 0 && computed_x && x->rank == 3 && is_op(n, "MatMul", 2)) {
+        hq_status_t st = matmul_on_sequence(c, n, x, done);
+        if (st != HQ_OK || *done)
+            return st;
+    }
     if (views == 0)
         return HQ_OK;
-    if (transpose && x->nhwc && perm_is(n, to_nchw)) {
+    if (transpose && x->nhwc && (x->rank == 3 ? perm_is(n, swap, 3) : perm_is(n, to_nchw, 4))) {
         hq_status_t st = onnxi_alias_output(c, n, x);
         if (st == HQ_OK)
             onnxi_value_of(c, n->output[0])->nhwc = false;
@@ -556,6 +607,11 @@ hq_status_t onnxi_convert_nhwc_view(onnxi_ctx_t *c, const Onnx__NodeProto *n,
     }
     if (is_op(n, "MatMul", 2) && views == 1 && x->nhwc) {
         hq_status_t st = matmul_on_view(c, n, x, done);
+        if (st != HQ_OK || *done)
+            return st;
+    }
+    if (is_op(n, "Reshape", 2) && views == 1 && x->nhwc) {
+        hq_status_t st = onnxi_reshape_view(c, n, x, done);
         if (st != HQ_OK || *done)
             return st;
     }

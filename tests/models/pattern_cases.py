@@ -598,6 +598,58 @@ def _(g, x):
     return [2, 4, 4, 5]
 
 
+def _layer_norm_decomposed(g, x, c):
+    """LayerNorm over the last axis as PaddlePaddle and torch export it at opset 13."""
+    mean = g.op("ReduceMean", [x], axes=[-1])
+    d = g.op("Sub", [x, mean])
+    var = g.op("ReduceMean", [g.op("Pow", [d, g.const(2.0)])], axes=[-1])
+    y = g.op("Div", [d, g.op("Sqrt", [g.op("Add", [var, g.const(1e-5)])])])
+    return g.op("Add", [g.op("Mul", [y, g.const(g.rng.uniform(0.5, 1.5, c))]),
+                        g.const(g.rng.uniform(-0.5, 0.5, c))])
+
+
+@case("sequence_layer_norm_and_attention",
+      ["conv", "layer_norm", "conv", "slice", "slice", "slice", "reshape", "reshape", "reshape",
+       "transpose", "transpose", "transpose", "transpose", "ew_mult", "const_input", "matmul",
+       "softmax", "matmul", "transpose", "reshape", "transpose", "conv", "layer_norm",
+       "transpose", "conv"],
+      [("conv", {"elementwise_add": True}), ("softmax", {"axis": 2})], scale=1.0)
+def _(g, x):
+    # an SVTR-style mixer (PP-OCRv4 rec's neck) as PaddlePaddle exports it: the feature map
+    # [N, C, 1, W] flattened to [N, C, W] and transposed to the sequence [N, T, C]; LayerNorm
+    # over C; one MatMul for q, k and v, reshaped to [N, T, 3, heads, C/heads], transposed to
+    # [3, N, heads, T, C/heads] and unstacked (Slice + Squeeze for q and k, Gather for v);
+    # attention; heads merged back; projection, residual, LayerNorm; back to [N, C, 1, W]
+    c, heads, t = 8, 2, 6
+    dh = c // heads
+    f = g.conv(x, 4, c, k=1)
+    seq = g.op("Transpose", [g.op("Reshape", [f, g.const([0, c, -1], dtype=np.int64)])],
+               perm=[0, 2, 1])
+    h = _layer_norm_decomposed(g, seq, c)
+    qkv = g.op("Add", [g.op("MatMul", [h, g.weights(c, 3 * c)]), g.weights(3 * c)])
+    qkv = g.op("Reshape", [qkv, g.const([0, -1, 3, heads, dh], dtype=np.int64)])
+    qkv = g.op("Transpose", [qkv], perm=[2, 0, 3, 1, 4])
+
+    def piece(i):
+        s = g.op("Slice", [qkv, g.const([i], dtype=np.int64), g.const([i + 1], dtype=np.int64),
+                           g.const([0], dtype=np.int64)])
+        return g.op("Squeeze", [s, g.const([0], dtype=np.int64)])
+    q = g.op("Mul", [piece(0), g.const(dh ** -0.5)])
+    k = piece(1)
+    v = g.op("Gather", [qkv, g.const(2, dtype=np.int64)], axis=0)
+    a = g.op("Softmax", [g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])],
+             axis=-1)
+    o = g.op("Transpose", [g.op("MatMul", [a, v])], perm=[0, 2, 1, 3])
+    o = g.op("Reshape", [o, g.const([0, -1, c], dtype=np.int64)])
+    o = g.op("Add", [g.op("MatMul", [o, g.weights(c, c)]), g.weights(c)])
+    y = _layer_norm_decomposed(g, g.op("Add", [seq, o]), c)
+    g.out(y)  # the sequence [N, T, C] itself
+    img = g.op("Transpose", [g.op("Reshape", [y, g.const([0, 1, t, c], dtype=np.int64)])],
+               perm=[0, 3, 1, 2])
+    g.out(g.conv(img, c, 3, k=(1, 3)))
+    return [2, 4, 1, t]
+
+
 @case("gemm_bn_matmul_softmax_on_vectors", ["dense", "dense", "softmax"],
       [("dense", {"activation": "relu", "batch_norm": True})])
 def _(g, x):

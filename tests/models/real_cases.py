@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""real_cases.py — the real-model cases of the ONNX tests: PP-OCRv4 det and PP-OCR cls on real
-images from python3-skimage, preprocessed the PaddleOCR way.
+"""real_cases.py — the real-model cases of the ONNX tests: PP-OCRv4 det, PP-OCR cls and PP-OCRv4
+rec on real images from python3-skimage, preprocessed the PaddleOCR way.
 
   real_cases.py list                          one line per case: name model-key nchw-shape
   real_cases.py inputs OUTDIR                 writes OUTDIR/<case>.nchw.npy (onnxruntime) and
@@ -18,7 +18,9 @@ error).
 
 Fixtures (tests/fixtures/onnx/real/<case>.npz) keep the reference small: for 4-D outputs a
 strided grid of values (every GRID-th row and column from GRID_OFFSET), the sum of every row and
-of every column, and min/max/mean of the whole tensor; 2-D outputs are stored whole. The
+of every column, and min/max/mean of the whole tensor; 2-D outputs are stored whole; 3-D outputs
+(the recognizer's [N, T, classes] probabilities) keep every CLASS_STRIDE-th class from
+GRID_OFFSET at every step, each step's largest value and its class, and min/max/mean. The
 tolerance, the same for every number compared (a sum of n values gets n times the bound):
     |hq - ref| <= 1e-4 * max|ref| + 1e-5
 where max|ref| is the largest magnitude of the whole reference output of that case. The largest
@@ -33,6 +35,7 @@ import numpy as np
 DATA = "/usr/lib/python3/dist-packages/skimage/data"
 GRID = 8
 GRID_OFFSET = 3
+CLASS_STRIDE = 256
 REL = 1e-4
 ABS = 1e-5
 
@@ -49,6 +52,9 @@ CASES = {
     "cls_48x192": ("cls", [("page", 4, 36, 2, 130, False), ("page", 42, 62, 0, 80, False),
                            ("page", 4, 36, 2, 130, True), ("page", 42, 62, 0, 80, True)],
                    (48, 192)),
+    # two text lines of `page` at the recognizer's 48x320 (the same resize and normalization)
+    "rec_48x320": ("rec", [("page", 4, 36, 2, 130, False), ("page", 42, 62, 0, 80, False)],
+                   (48, 320)),
 }
 
 
@@ -90,8 +96,8 @@ def det_input(name, h, w):
 
 
 def cls_input(spec, h, w):
-    """PaddleOCR resize_norm_img for cls: height 48, width by aspect up to 192, (x/255-0.5)/0.5,
-    zero padding on the right."""
+    """PaddleOCR resize_norm_img for cls and rec: height 48, width by aspect up to w (192 for cls,
+    320 for rec), (x/255-0.5)/0.5, zero padding on the right."""
     name, y0, y1, x0, x1, turn = spec
     img = load_bgr(name)[y0:y1, x0:x1]
     if turn:
@@ -131,6 +137,12 @@ def summarize(case, ref_path, out_path):
         fields["grid"] = ref[:, :, GRID_OFFSET::GRID, GRID_OFFSET::GRID]
         fields["row_sums"] = ref.astype(np.float64).sum(axis=3)
         fields["col_sums"] = ref.astype(np.float64).sum(axis=2)
+    elif ref.ndim == 3:
+        top2 = np.sort(ref, axis=2)[:, :, -2:]
+        fields["classes"] = ref[:, :, GRID_OFFSET::CLASS_STRIDE]
+        fields["top"] = top2[:, :, 1]
+        fields["margin"] = top2[:, :, 1] - top2[:, :, 0]
+        fields["argmax"] = ref.argmax(axis=2).astype(np.int64)
     else:
         fields["full"] = ref
     np.savez_compressed(out_path, **fields)
@@ -154,7 +166,9 @@ def check(case, hq_path, fixture_path, input_path=None):
         return 1
     got = outs[keys[0]].astype(np.float64)
     shape = tuple(int(v) for v in fx["shape"])
-    if got.ndim == 4:
+    if got.ndim == 4 and len(shape) == 3:
+        got = got[:, 0].transpose(0, 2, 1)  # [N, C, L] is hq's [N, 1, L, C]
+    elif got.ndim == 4:
         got = got.transpose(0, 3, 1, 2)  # hq writes NHWC
     if got.shape != shape:
         print("%s: hq output shape %s, reference %s" % (case, got.shape, shape))
@@ -163,6 +177,16 @@ def check(case, hq_path, fixture_path, input_path=None):
     checks = []
     if "full" in fx:
         checks.append(("all values", got, fx["full"], 1))
+    elif "classes" in fx:
+        checks.append(("class values", got[:, :, GRID_OFFSET::CLASS_STRIDE], fx["classes"], 1))
+        checks.append(("step maxima", got.max(axis=2), fx["top"], 1))
+        # the class read at each step, where onnxruntime's choice is clear by more than the bound
+        clear = fx["margin"] > 2 * (REL * float(fx["max_abs"]) + ABS)
+        wrong = int(np.sum((got.argmax(axis=2) != fx["argmax"]) & clear))
+        if wrong:
+            print("%s: %d of %d steps read another class than onnxruntime"
+                  % (case, wrong, int(clear.sum())))
+            return 1
     else:
         checks.append(("grid values", got[:, :, GRID_OFFSET::GRID, GRID_OFFSET::GRID], fx["grid"], 1))
         checks.append(("row sums", got.sum(axis=3), fx["row_sums"], shape[3]))

@@ -2185,6 +2185,89 @@ static void matmul_of_two_computed_tensors_is_one_product_per_channel(void **sta
                  "node 'scores' (MatMul): MatMul of two computed tensors of ranks 3 and 3");
 }
 
+/* x [1, 3, 2] ([N, C, L]) -> Transpose to the sequence [N, L, C] -> LayerNorm over C -> MatMul
+ * [3, 2] + bias: a layer_norm and a 1x1 conv on the layer output as it is; the [N, L, 2] output
+ * is held as hq holds any [N, C, L] tensor, one transpose. */
+static void a_sequence_is_a_view_for_layer_normalization_and_matmul(void **state)
+{
+    (void)state;
+    const float g[3] = {1.5f, -0.5f, 1}, b[3] = {0.25f, 0, -1}, w[6] = {1, -1, 0.5f, 2, -2, 0};
+    const float bias[2] = {0.5f, -0.25f};
+    model_t m = {0};
+    input(&m, "x", 3, (int64_t[]){1, 3, 2});
+    init_f(&m, "g", 1, (int64_t[]){3}, g);
+    init_f(&m, "b", 1, (int64_t[]){3}, b);
+    init_f(&m, "w", 2, (int64_t[]){3, 2}, w);
+    init_f(&m, "bias", 1, (int64_t[]){2}, bias);
+    node(&m, "Transpose", "to_sequence", "x", "s", "perm=0,2,1");
+    node(&m, "LayerNormalization", "ln", "s,g,b", "n", "axis=-1;epsilon=0.01f");
+    node(&m, "MatMul", "fc", "n,w", "f", NULL);
+    node(&m, "Add", "fc_bias", "f,bias", "y", NULL);
+    output(&m, "y");
+    hq_archive_t *a = parse_ok(&m);
+    assert_int_equal(count_type(a, HQ_LAYER_LAYER_NORM), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_CONV), 1);
+    assert_int_equal(count_type(a, HQ_LAYER_TRANSPOSE), 1);
+    assert_int_equal(hq_graph_layer_count(graph_of(a)), 5); /* input, ln, conv, transpose, out */
+    const float x[6] = {1, 2, 4, 3, 3, 6}; /* NHWC [1, 1, L, C]: two steps of three features */
+    double n[6];
+    layer_norm_rows(x, 2, 3, g, b, 0.01, n);
+    float out[4];
+    emulate(a, x, out, 4);
+    /* the ONNX output [N, L, 2] is hq's [N, 1, 2, L] */
+    for (int t = 0; t < 2; t++)
+        for (int o = 0; o < 2; o++) {
+            double want = bias[o];
+            for (int c = 0; c < 3; c++)
+                want += n[t * 3 + c] * w[c * 2 + o];
+            assert_float_equal(out[o * 2 + t], want, 1e-5);
+        }
+    hq_archive_destroy(a);
+}
+
+/* The sequence [N, T, 6] reshaped to [N, T, 3, 1, 2] and transposed to [3, N, 1, T, 2]: each
+ * index of the first axis (Gather, or Slice + Squeeze) is two channels of the sequence. A
+ * Transpose that brings another axis first is refused as the rank-5 reshape it needs. */
+static void unstacking_a_sequence_takes_channel_groups(void **state)
+{
+    (void)state;
+    for (int form = 0; form < 3; form++) {
+        model_t m = {0};
+        input(&m, "x", 3, (int64_t[]){1, 6, 2});
+        init_i(&m, "shape5", 1, (int64_t[]){5}, (int64_t[]){0, -1, 3, 1, 2});
+        init_i(&m, "one", 0, NULL, (int64_t[]){1});
+        init_i(&m, "s1", 1, (int64_t[]){1}, (int64_t[]){1});
+        init_i(&m, "e2", 1, (int64_t[]){1}, (int64_t[]){2});
+        init_i(&m, "ax0", 1, (int64_t[]){1}, (int64_t[]){0});
+        node(&m, "Transpose", "to_sequence", "x", "s", "perm=0,2,1");
+        node(&m, "Reshape", "split_heads", "s,shape5", "r", NULL);
+        node(&m, "Transpose", "stack_first", "r", "t",
+             form == 2 ? "perm=3,0,2,1,4" : "perm=2,0,3,1,4");
+        if (form == 1) {
+            node(&m, "Slice", "take", "t,s1,e2,ax0", "sl", NULL);
+            node(&m, "Squeeze", "drop", "sl,ax0", "y", NULL);
+        } else {
+            node(&m, "Gather", "take", "t,one", "y", "axis=0");
+        }
+        output(&m, "y");
+        if (form == 2) {
+            expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
+                         "node 'split_heads' (Reshape): reshape to rank 5 with batch 1");
+            continue;
+        }
+        hq_archive_t *a = parse_ok(&m);
+        assert_int_equal(count_type(a, HQ_LAYER_SLICE), 1);
+        const float x[12] = {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}; /* [1, 1, T, 6] */
+        float out[4];
+        emulate(a, x, out, 4);
+        /* piece 1: [N, 1, T, 2] = channels 2..3 of each step, hq's [N, T, 2, 1] */
+        const float want[4] = {2, 3, 12, 13};
+        for (int i = 0; i < 4; i++)
+            assert_float_equal(out[i], want[i], 0);
+        hq_archive_destroy(a);
+    }
+}
+
 static void default_network_name_drops_only_the_last_extension(void **state)
 {
     (void)state;
@@ -2713,6 +2796,8 @@ int main(void)
         cmocka_unit_test(layer_norm_over_other_axes_than_the_channels_is_refused),
         cmocka_unit_test(a_channels_last_view_read_by_another_op_is_materialized),
         cmocka_unit_test(matmul_of_two_computed_tensors_is_one_product_per_channel),
+        cmocka_unit_test(a_sequence_is_a_view_for_layer_normalization_and_matmul),
+        cmocka_unit_test(unstacking_a_sequence_takes_channel_groups),
         cmocka_unit_test(default_network_name_drops_only_the_last_extension),
         cmocka_unit_test(onnx_test_models_parse_into_the_expected_layers),
         cmocka_unit_test(onnx_test_models_match_their_reference_outputs_in_the_emulator),
