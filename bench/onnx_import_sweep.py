@@ -471,8 +471,6 @@ EXPECTED_REFUSALS = (
     (r"^yolov5n_decode_op", r"\(Reshape\): reshape to rank 5 .*; it is post-processing: cut "
                             r"before it with --end-node-names /detect/m\.0/Conv /detect/m\.1/Conv "
                             r"/detect/m\.2/Conv$"),
-    # the SVTR neck's LayerNorm over a [N, T, C] sequence
-    (r"^ppocr_rec$", r"normalizes over axes"),
 )
 
 
