@@ -61,6 +61,19 @@ int hqrt_i_vector_isa(void);
 void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
                       const int64_t *bias, int32_t ch0, int32_t n, void *out);
 
+/* The output stage of `pixels` pixels of `channels` channels each (acc and out pixel after
+ * pixel, channel innermost): hqrt_i_stage_row per pixel, or, for few channels, over runs of
+ * whole pixels with the stage's constants repeated to a whole number of vectors. */
+void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                         const int64_t *bias, int32_t channels, int64_t pixels, void *out);
+
+/* The same with a residual addend, as a conv ends (hqrt_conv2d): out[j] = the code of
+ * requantize(acc[j] + bias[ch0 + j]) + requantize(addend code first + j - its zp) through
+ * hqrt_output_code_sum, in channel ch0 + j. The 64-bit path runs the reference's steps. */
+void hqrt_i_stage_row_addend(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                             const int64_t *bias, int32_t ch0, int32_t n,
+                             const hqrt_addend_t *addend, size_t first, void *out);
+
 /* hqrt_elementwise (same arguments, same status, same codes): vector runs along the innermost
  * axis for every broadcast form on the 32-bit path; the reference otherwise. */
 int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape,

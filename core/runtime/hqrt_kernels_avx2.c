@@ -11,9 +11,10 @@
  * An int32 lane then stays exact for depth <= 2^16, which prepare enforces. The int32 sum plus
  * the int64 bias is the very accumulator of the reference kernels (hqrt_kernels_ref.c: exact
  * integer sums), and the output stage is the numerics' own hqrt_output_code /
- * hqrt_output_code_sum (or, on the VNNI path, the same integer steps in vector lanes), so
- * results are bit-exact by construction; tests check it on random shapes (tests/unit/
- * test_hqrt.c) and on whole models against the quantized emulator (tests/e2e/deploy_bitexact*).
+ * hqrt_output_code_sum steps in vector lanes (hqrt_kernels_stage.c for a pixel's channels, or
+ * the VNNI tile's own), so results are bit-exact by construction; tests check it on random shapes
+ * (tests/unit/test_hqrt.c) and on whole models against the quantized emulator
+ * (tests/e2e/deploy_bitexact*).
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -94,8 +95,11 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
     const int64_t kpad = prep->depth_padded;
     const int16_t *weights = prep->packed;
     int16_t *patches = (int16_t *)(void *)scratch;
+    /* the block's int32 sums, [PIXELS][cout], after the patches */
+    int32_t *sums_of = (int32_t *)(void *)(scratch + (size_t)(PIXELS * kpad) * sizeof(int16_t));
     const int32_t cout = out.c;
-    const int32_t bits = kp->out.out_bits;
+    const size_t esize = kp->out.out_bits == 16 ? 2 : 1;
+    const int isa = hqrt_i_vector_isa();
     int64_t total = (row_end - row_begin) * out.w;
     for (int64_t first = 0; first < total; first += PIXELS) {
         int np = total - first < PIXELS ? (int)(total - first) : PIXELS;
@@ -137,15 +141,20 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
             _mm256_storeu_si256((__m256i *)(void *)sums,
                                 hsum8(a00, a01, a02, a03, a10, a11, a12, a13));
             for (int j = 0; j < np; j++) {
-                size_t oi = pix[j] * (size_t)cout + (size_t)o;
-                int64_t acc = (bias ? bias[o] : 0) + sums[j];
-                hqrt_store(output, bits, oi, hqrt_i_finish_value(kp, addend, acc, o, oi));
-                if (o1 != o) {
-                    acc = (bias ? bias[o1] : 0) + sums[4 + j];
-                    hqrt_store(output, bits, oi + 1,
-                               hqrt_i_finish_value(kp, addend, acc, o1, oi + 1));
-                }
+                sums_of[(size_t)j * (size_t)cout + (size_t)o] = sums[j];
+                sums_of[(size_t)j * (size_t)cout + (size_t)o1] = sums[4 + j];
             }
+        }
+        /* the output stage of each pixel's channels in vector lanes (the int64 sum of the
+         * reference is bias + the exact int32 sum, formed there) */
+        for (int j = 0; j < np; j++) {
+            const size_t base = pix[j] * (size_t)cout;
+            if (addend)
+                hqrt_i_stage_row_addend(isa, &kp->out, sums_of + (size_t)j * (size_t)cout, bias, 0,
+                                        cout, addend, base, output + base * esize);
+            else
+                hqrt_i_stage_row(isa, &kp->out, sums_of + (size_t)j * (size_t)cout, bias, 0, cout,
+                                 output + base * esize);
         }
     }
 }
@@ -164,8 +173,12 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const __m256i zp = _mm256_set1_epi32(kp->in_zp);
     const int32_t bits = kp->out.out_bits;
     const int isa = hqrt_i_vector_isa();
-    for (int64_t oy = row_begin; oy < row_end; oy++)
+    /* few channels and no addend: a whole row's sums, then one output stage for the row */
+    const bool by_row = c < 8 && !addend;
+    for (int64_t oy = row_begin; oy < row_end; oy++) {
         for (int64_t ox = 0; ox < out.w; ox++) {
+            if (by_row)
+                acc = (int32_t *)(void *)scratch + ox * c;
             int64_t ch = 0;
             for (; ch + 8 <= c; ch += 8) {
                 __m256i a = _mm256_setzero_si256();
@@ -207,17 +220,21 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 }
                 acc[ch] = a;
             }
+            if (by_row)
+                continue;
             size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
-            if (!addend) {
+            if (addend)
+                hqrt_i_stage_row_addend(isa, &kp->out, acc, bias, 0, c, addend, base,
+                                        output + base * (bits == 16 ? 2u : 1u));
+            else
                 hqrt_i_stage_row(isa, &kp->out, acc, bias, 0, c,
                                  output + base * (bits == 16 ? 2u : 1u));
-                continue;
-            }
-            for (int32_t o = 0; o < c; o++)
-                hqrt_store(output, bits, base + (size_t)o,
-                           hqrt_i_finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o,
-                                               base + (size_t)o));
         }
+        if (by_row)
+            hqrt_i_stage_pixels(
+                isa, &kp->out, (const int32_t *)(const void *)scratch, bias, c, out.w,
+                output + (size_t)oy * (size_t)out.w * (size_t)c * (bits == 16 ? 2u : 1u));
+    }
 }
 
 /* First tap k of a window starting at `start` with taps `dilation` apart that lands at or after 0,
@@ -336,7 +353,8 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                                     .packed = packed,
                                     .depth = depth,
                                     .depth_padded = kpad,
-                                    .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t)};
+                                    .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t) +
+                                               (size_t)PIXELS * (size_t)cout * sizeof(int32_t)};
         return HQRT_OK;
     }
     if (kp->groups == in.c && in.c == out.c) {
@@ -353,15 +371,16 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             for (int32_t ch = 0; ch < cout; ch++)
                 packed[t * cpad + ch] =
                     hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
-        *prep = (hqrt_i_prepared_t){.fast = true,
-                                    .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512
-                                                ? HQRT_KIND_DW512
-                                                : HQRT_KIND_DW,
-                                    .rows = out.h,
-                                    .packed = packed,
-                                    .depth = taps,
-                                    .depth_padded = cpad,
-                                    .scratch = (size_t)cpad * sizeof(int32_t)};
+        *prep = (hqrt_i_prepared_t){
+            .fast = true,
+            .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512 ? HQRT_KIND_DW512 : HQRT_KIND_DW,
+            .rows = out.h,
+            .packed = packed,
+            .depth = taps,
+            .depth_padded = cpad,
+            /* AVX2, fewer than 8 channels: a whole row's sums */
+            .scratch =
+                (size_t)(in.c < 8 && out.w * in.c > cpad ? out.w * in.c : cpad) * sizeof(int32_t)};
     }
 #else
     (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;

@@ -65,7 +65,7 @@ static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bi
 
 typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
-    int path, per_channel, dense, addend;
+    int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -141,8 +141,9 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
         bias[i] = rnd_range(-100000, 100000);
     p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
     p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
-    if (k->addend) {
-        ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, 8, 0.1f, 7);
+    if (k->addend) { /* addend 2: 16-bit codes */
+        ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, k->addend == 2 ? 16 : 8,
+                               0.1f, k->addend == 2 ? 30000 : 7);
         nin = 2;
         p.addend_multiplier = rnd_range(1 << 30, INT32_MAX);
         /* right shifts, the left shifts of real residual adds (addend to the output scale
@@ -255,7 +256,7 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
             .out_bits = rnd() % 4 ? 8 : 16,
             .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
             .per_channel = (int)(rnd() % 2),
-            .addend = rnd() % 4 == 0,
+            .addend = rnd() % 4 ? 0 : 1 + (int)(rnd() % 2),
         };
         k.pad = rnd_range(0, k.kh - 1);
         if (k.h + 2 * k.pad < k.dilation * (k.kh - 1) + 1)
@@ -399,7 +400,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
     for (int iter = 0; iter < 60; iter++) {
-        int c = rnd_range(1, 45);
+        int c = iter % 3 == 0 ? rnd_range(1, 7) : rnd_range(1, 45); /* few: a row's one stage */
         conv_case_t k = {
             .h = rnd_range(3, 14),
             .w = rnd_range(3, 14),
@@ -415,7 +416,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
             .out_bits = rnd() % 4 ? 8 : 16,
             .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
             .per_channel = 1,
-            .addend = rnd() % 4 == 0,
+            .addend = rnd() % 4 ? 0 : 1 + (int)(rnd() % 2),
         };
         k.pad = rnd_range(0, k.kh - 1);
         if (k.h < (k.kh - 1) * k.dilation + 1)
@@ -1255,6 +1256,36 @@ static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
     }
 }
 
+/* The stage of whole pixels (few channels: the constants repeated to whole vectors) against
+ * the reference's hqrt_output_code of every value in its channel. */
+static void vector_stage_of_pixels_equals_reference_for_every_channel_count(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int32_t acc[40 * 70];
+    static int64_t bias[64];
+    static uint16_t want[40 * 70], got[40 * 70];
+    for (int iter = 0; iter < 2000; iter++) {
+        int32_t c = iter % 2 ? rnd_range(1, 9) : rnd_range(1, 64), bits = rnd() % 3 ? 8 : 16;
+        int64_t pixels = rnd_range(1, 40);
+        random_stage(&r, c, bits);
+        for (int64_t j = 0; j < pixels * c; j++)
+            acc[j] = random_accumulator();
+        for (int32_t o = 0; o < c; o++)
+            bias[o] = rnd() % 2 ? (int64_t)rnd_range(-100000, 100000)
+                                : (int64_t)random_accumulator() * 1000;
+        const int64_t *b = rnd() % 2 ? bias : NULL;
+        for (int64_t j = 0; j < pixels * c; j++)
+            hqrt_store(want, bits, (size_t)j,
+                       hqrt_output_code(&r.stage, (b ? b[j % c] : 0) + acc[j], (int32_t)(j % c)));
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_pixels(isa, &r.stage, acc, b, c, pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+        }
+    }
+}
+
 static void vector_elementwise_equals_reference_for_every_broadcast_form(void **state)
 {
     (void)state;
@@ -1450,6 +1481,7 @@ int main(void)
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
