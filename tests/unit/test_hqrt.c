@@ -1435,6 +1435,68 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
+/* Deconvolutions whose kernel equals their stride (PP-OCR's 2x2/s2 upsampling) take a matrix
+ * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
+ * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
+ * may not be seeded with. */
+static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int8_t w[3 * 3 * 70 * 40];
+    static uint16_t in[2 * 9 * 9 * 70], want[2 * 27 * 27 * 40], got[2 * 27 * 27 * 40];
+    static int64_t bias[64];
+    for (int iter = 0; iter < 400; iter++) {
+        const int32_t k = rnd_range(1, 3), kw = rnd() % 4 ? k : rnd_range(1, 3);
+        hqrt_conv_params_t p = {.kernel_h = k,
+                                .kernel_w = kw,
+                                .stride_h = k,
+                                .stride_w = kw,
+                                .dilation_h = 1,
+                                .dilation_w = 1,
+                                .groups = 1,
+                                .in_bits = 8,
+                                .weight_bits = rnd() % 3 ? 8 : 4};
+        p.in_zp = rnd_range(0, 255);
+        const int32_t cin = iter % 5 == 0 ? rnd_range(33, 70) : rnd_range(1, 32);
+        hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 9), rnd_range(1, 9), cin};
+        hqrt_dims_t od = {id.n, 0, id.w * kw, iter % 3 == 0 ? 1 : rnd_range(1, 40)};
+        /* a piece of rows [first, last) of the full output, as a thread runs it */
+        const int32_t full_h = id.h * k, first = rnd() % 2 ? 0 : rnd_range(0, full_h - 1);
+        const int32_t last = rnd() % 2 ? full_h : rnd_range(first + 1, full_h);
+        p.pad_top = first, p.pad_bottom = full_h - last;
+        od.h = last - first;
+        int32_t out_bits = rnd() % 4 ? 8 : 16;
+        random_stage(&r, od.c, out_bits);
+        p.out = r.stage;
+        size_t wcount = (size_t)k * (size_t)kw * (size_t)cin * (size_t)od.c;
+        int32_t wmax = p.weight_bits == 8 ? 127 : 7;
+        for (size_t i = 0; i < wcount; i++)
+            w[i] =
+                (int8_t)(rnd() % 8 ? rnd_range(-wmax - 1, wmax) : (rnd() % 2 ? -wmax - 1 : wmax));
+        for (size_t i = 0; i < sizeof in; i++)
+            ((uint8_t *)in)[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        for (int32_t o = 0; o < od.c; o++) {
+            int32_t kind = rnd_range(0, 3);
+            bias[o] = kind == 0   ? (int64_t)rnd_range(-100000, 100000)
+                      : kind == 1 ? (int64_t)random_accumulator() * (rnd() % 2 ? 1 : 4)
+                      : kind == 2 ? 0
+                                  : (rnd() % 2 ? 1 : -1) * ((int64_t)1 << rnd_range(29, 62));
+        }
+        const int64_t *b = rnd() % 4 ? bias : NULL;
+        size_t bytes =
+            (size_t)od.n * (size_t)od.h * (size_t)od.w * (size_t)od.c * (out_bits == 16 ? 2 : 1);
+        assert_true(bytes <= sizeof want);
+        assert_int_equal(hqrt_deconv2d(&p, id, in, w, b, od, want, NULL), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_deconv_fast(isa, &p, id, in, w, b, od, got, NULL),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, bytes);
+        }
+    }
+}
+
 static void vector_activation_equals_reference_for_every_stage_form(void **state)
 {
     (void)state;
@@ -1485,6 +1547,7 @@ int main(void)
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
+        cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
