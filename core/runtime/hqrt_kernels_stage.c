@@ -314,26 +314,23 @@ AVX2_TARGET static inline __m256i shl_sat_avx2(__m256i x, __m256i left)
     return _mm256_blendv_epi8(sat, s, kept);
 }
 
-/* hqrt_srdhm on 4 int64 products in the even lanes: the int32 quotient in each low half */
-AVX2_TARGET static inline __m256i srdhm_half_avx2(__m256i ab)
-{
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i pos = _mm256_set1_epi64x((int64_t)1 << 30),
-                  neg = _mm256_set1_epi64x(1 - ((int64_t)1 << 30)),
-                  fix = _mm256_set1_epi64x(((int64_t)1 << 31) - 1);
-    __m256i v = _mm256_add_epi64(ab, _mm256_blendv_epi8(pos, neg, _mm256_cmpgt_epi64(zero, ab)));
-    v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), fix));
-    return _mm256_srli_epi64(v, 31);
-}
-
+/* hqrt_srdhm: with the nudge, truncation toward zero of (ab + 2^30) / 2^31 for ab >= 0 and of
+ * (ab + 1 - 2^30) / 2^31 for ab < 0 are both floor((ab + 2^30) / 2^31) (for ab < 0 the sum is
+ * negative and truncation is floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31)); the floor's low 32 bits
+ * are a logical shift's. The one quotient beyond int32, INT32_MIN * INT32_MIN, saturates. */
 AVX2_TARGET static inline __m256i srdhm_avx2(__m256i a, __m256i b)
 {
-    __m256i even = srdhm_half_avx2(_mm256_mul_epi32(a, b));
-    __m256i odd =
-        srdhm_half_avx2(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)));
-    __m256i q = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(a, b), nudge), 31);
+    __m256i odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), nudge);
+    /* odd's quotient, bits 31.. of the sum, into the high halves */
+    __m256i q = _mm256_blend_epi32(even, _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32), 0xAA);
     const __m256i min = _mm256_set1_epi32(INT32_MIN);
-    __m256i both = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(b, min));
+    __m256i b_min = _mm256_cmpeq_epi32(b, min);
+    if (_mm256_testz_si256(b_min, b_min))
+        return q;
+    __m256i both = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), b_min);
     return _mm256_blendv_epi8(q, _mm256_set1_epi32(INT32_MAX), both);
 }
 
@@ -353,7 +350,9 @@ AVX2_TARGET static inline __m256i requantize32_avx2(__m256i x, __m256i m, __m256
     const __m256i zero = _mm256_setzero_si256();
     __m256i left = _mm256_max_epi32(shift, zero);
     __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-    return rdbp_avx2(srdhm_avx2(shl_sat_avx2(x, left), m), right);
+    if (!_mm256_testz_si256(left, left)) /* most stages shift right only */
+        x = shl_sat_avx2(x, left);
+    return rdbp_avx2(srdhm_avx2(x, m), right);
 }
 
 /* clamp32 of 4 int64 lanes, the results in the low 4 int32 lanes (in order) */
