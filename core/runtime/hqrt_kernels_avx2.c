@@ -23,7 +23,7 @@
 
 #include "hqrt_kernels_fast_internal.h"
 
-enum { PIXELS = 4 };         /* output pixels per GEMM block */
+enum { PIXELS = 6 };         /* output pixels per GEMM block */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -36,20 +36,6 @@ static bool cpu_has_avx2(void)
         cached = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
     return cached == 1;
-}
-
-/* Sums of 8 vectors of 8 int32 lanes: out[j] = sum of lanes of v[j]. */
-__attribute__((target("avx2"))) static inline __m256i hsum8(__m256i v0, __m256i v1, __m256i v2,
-                                                            __m256i v3, __m256i v4, __m256i v5,
-                                                            __m256i v6, __m256i v7)
-{
-    __m256i s01 = _mm256_hadd_epi32(v0, v1), s23 = _mm256_hadd_epi32(v2, v3);
-    __m256i s45 = _mm256_hadd_epi32(v4, v5), s67 = _mm256_hadd_epi32(v6, v7);
-    __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
-    /* lanes: [0123 low halves | 0123 high halves], same for 4567 */
-    __m256i lo = _mm256_permute2x128_si256(s0123, s4567, 0x20);
-    __m256i hi = _mm256_permute2x128_si256(s0123, s4567, 0x31);
-    return _mm256_add_epi32(lo, hi);
 }
 
 /* Centred int16 patch of one output pixel: the taps in (ky, kx, i) order, 0 outside the input,
@@ -86,75 +72,111 @@ __attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t
         memset(dst, 0, (size_t)(padded - used) * sizeof *dst);
 }
 
-/* groups == 1 conv and dense: rows of the output, PIXELS pixels x 2 output channels per block. */
+/* The bias can start the int32 sums: with it every sum of `depth` products of |q - zp| <= 255
+ * and |w| <= 128 stays inside int32, so the int64 sum of the reference is that int32 sum and
+ * the stage's clamp of it to int32 never acts. */
+static bool bias_folds(const int64_t *bias, int32_t count, int64_t depth)
+{
+    const int64_t room = INT32_MAX - depth * 255 * 128;
+    for (int32_t o = 0; bias && o < count; o++)
+        if (bias[o] < -room || bias[o] > room)
+            return false;
+    return bias != NULL;
+}
+
+/* One block of np (<= PIXELS) pixels x 8 * nv (nv 1 or 2) output channels from channel o, both
+ * constants where inlined: the int32 sums of each pixel's patch (pairs of int16 taps,
+ * broadcast) with the weights packed [pairs][cout_pad][2] (8 channels per ymm), plus the folded
+ * bias b32; stored at sums[j * stride + o]. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+gemm_block(int np, int nv, const int16_t *patches, int64_t kpad, int64_t pairs,
+           const int16_t *weights, int64_t cout_pad, const int32_t *b32, int32_t o, int32_t *sums,
+           int64_t stride)
+{
+    __m256i lo[PIXELS], hi[PIXELS];
+    for (int j = 0; j < np; j++)
+        lo[j] = hi[j] = _mm256_setzero_si256();
+    const int16_t *w = weights + (size_t)o * 2;
+    for (int64_t k = 0; k < pairs; k++, w += cout_pad * 2) {
+        const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w);
+        const __m256i w1 =
+            nv == 2 ? _mm256_load_si256((const __m256i *)(const void *)(w + 16)) : w0;
+        for (int j = 0; j < np; j++) {
+            int32_t pair;
+            memcpy(&pair, patches + (size_t)j * (size_t)kpad + (size_t)k * 2, sizeof pair);
+            const __m256i x = _mm256_set1_epi32(pair);
+            lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(x, w0));
+            if (nv == 2)
+                hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(x, w1));
+        }
+    }
+    const __m256i b0 = _mm256_load_si256((const __m256i *)(const void *)(b32 + o));
+    const __m256i b1 =
+        nv == 2 ? _mm256_load_si256((const __m256i *)(const void *)(b32 + o + 8)) : b0;
+    for (int j = 0; j < np; j++) {
+        int32_t *dst = sums + (size_t)j * (size_t)stride + (size_t)o;
+        _mm256_store_si256((__m256i *)(void *)dst, _mm256_add_epi32(lo[j], b0));
+        if (nv == 2)
+            _mm256_store_si256((__m256i *)(void *)(dst + 8), _mm256_add_epi32(hi[j], b1));
+    }
+}
+
+/* groups == 1 conv and dense: rows of the output, blocks of PIXELS pixels x 16 output channels
+ * (the channels in the lanes), then each pixel's output stage. */
 __attribute__((target("avx2"))) static void
 gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
           const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend, hqrt_dims_t out,
           uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch)
 {
-    const int64_t kpad = prep->depth_padded;
-    const int16_t *weights = prep->packed;
-    int16_t *patches = (int16_t *)(void *)scratch;
-    /* the block's int32 sums, [PIXELS][cout], after the patches */
-    int32_t *sums_of = (int32_t *)(void *)(scratch + (size_t)(PIXELS * kpad) * sizeof(int16_t));
+    const int64_t kpad = prep->depth_padded, pairs = (prep->depth + 1) / 2;
     const int32_t cout = out.c;
+    const int64_t cout_pad = ((int64_t)cout + 7) / 8 * 8;
+    const int16_t *weights = prep->packed;
+    /* scratch: the patches [PIXELS][kpad] int16, the sums [PIXELS][cout_pad] int32, the folded
+     * bias [cout_pad] int32 */
+    int16_t *patches = (int16_t *)(void *)scratch;
+    int32_t *sums = (int32_t *)(void *)(scratch + (size_t)(PIXELS * kpad) * sizeof(int16_t));
+    int32_t *b32 = sums + (size_t)PIXELS * (size_t)cout_pad;
     const size_t esize = kp->out.out_bits == 16 ? 2 : 1;
     const int isa = hqrt_i_vector_isa();
+    const bool fold = bias_folds(bias, cout, prep->depth);
+    const int64_t *stage_bias = fold ? NULL : bias;
+    for (int64_t o = 0; o < cout_pad; o++)
+        b32[o] = fold && o < cout ? (int32_t)bias[o] : 0;
     int64_t total = (row_end - row_begin) * out.w;
     for (int64_t first = 0; first < total; first += PIXELS) {
         int np = total - first < PIXELS ? (int)(total - first) : PIXELS;
         size_t pix[PIXELS];
-        for (int j = 0; j < PIXELS; j++) {
-            int64_t k = first + (j < np ? j : 0);
+        for (int j = 0; j < np; j++) {
+            int64_t k = first + j;
             int64_t oy = row_begin + k / out.w, ox = k % out.w;
             pix[j] = (size_t)(oy * out.w + ox);
-            if (j < np)
-                build_patch(kp, in, input, oy, ox, kpad, patches + j * kpad);
-            else /* replicate pixel 0: computed, never stored */
-                memcpy(patches + j * kpad, patches, (size_t)kpad * sizeof *patches);
+            build_patch(kp, in, input, oy, ox, kpad, patches + j * kpad);
         }
-        const int16_t *p0 = patches, *p1 = patches + kpad, *p2 = patches + 2 * kpad,
-                      *p3 = patches + 3 * kpad;
-        for (int32_t o = 0; o < cout; o += 2) {
-            int32_t o1 = o + 1 < cout ? o + 1 : o; /* odd tail: compute o twice */
-            const int16_t *w0 = weights + (size_t)o * (size_t)kpad;
-            const int16_t *w1 = weights + (size_t)o1 * (size_t)kpad;
-            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
-            __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-            for (int64_t k = 0; k < kpad; k += 16) {
-                __m256i x0 = _mm256_load_si256((const __m256i *)(const void *)(p0 + k));
-                __m256i x1 = _mm256_load_si256((const __m256i *)(const void *)(p1 + k));
-                __m256i x2 = _mm256_load_si256((const __m256i *)(const void *)(p2 + k));
-                __m256i x3 = _mm256_load_si256((const __m256i *)(const void *)(p3 + k));
-                __m256i v0 = _mm256_load_si256((const __m256i *)(const void *)(w0 + k));
-                __m256i v1 = _mm256_load_si256((const __m256i *)(const void *)(w1 + k));
-                a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, v0));
-                a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, v0));
-                a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(x2, v0));
-                a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(x3, v0));
-                a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, v1));
-                a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, v1));
-                a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(x2, v1));
-                a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(x3, v1));
-            }
-            int32_t sums[8];
-            _mm256_storeu_si256((__m256i *)(void *)sums,
-                                hsum8(a00, a01, a02, a03, a10, a11, a12, a13));
-            for (int j = 0; j < np; j++) {
-                sums_of[(size_t)j * (size_t)cout + (size_t)o] = sums[j];
-                sums_of[(size_t)j * (size_t)cout + (size_t)o1] = sums[4 + j];
-            }
+        for (int32_t o = 0; o < cout; o += 16) {
+            const bool two = o + 8 < cout; /* else the last 8 channels */
+            if (np == PIXELS && two)
+                gemm_block(PIXELS, 2, patches, kpad, pairs, weights, cout_pad, b32, o, sums,
+                           cout_pad);
+            else if (np == PIXELS)
+                gemm_block(PIXELS, 1, patches, kpad, pairs, weights, cout_pad, b32, o, sums,
+                           cout_pad);
+            else
+                for (int j = 0; j < np; j++) /* the last pixels: one at a time */
+                    gemm_block(1, two ? 2 : 1, patches + (size_t)j * (size_t)kpad, kpad, pairs,
+                               weights, cout_pad, b32, o, sums + (size_t)j * (size_t)cout_pad,
+                               cout_pad);
         }
         /* the output stage of each pixel's channels in vector lanes (the int64 sum of the
          * reference is bias + the exact int32 sum, formed there) */
         for (int j = 0; j < np; j++) {
             const size_t base = pix[j] * (size_t)cout;
             if (addend)
-                hqrt_i_stage_row_addend(isa, &kp->out, sums_of + (size_t)j * (size_t)cout, bias, 0,
-                                        cout, addend, base, output + base * esize);
+                hqrt_i_stage_row_addend(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad,
+                                        stage_bias, 0, cout, addend, base, output + base * esize);
             else
-                hqrt_i_stage_row(isa, &kp->out, sums_of + (size_t)j * (size_t)cout, bias, 0, cout,
-                                 output + base * esize);
+                hqrt_i_stage_row(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad, stage_bias, 0,
+                                 cout, output + base * esize);
         }
     }
 }
@@ -175,13 +197,19 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const int isa = hqrt_i_vector_isa();
     /* few channels and no addend: a whole row's sums, then one output stage for the row */
     const bool by_row = c < 8 && !addend;
+    /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
+    int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
+    const bool fold = bias_folds(bias, c, prep->depth);
+    for (int32_t o = 0; o < cpad; o++)
+        bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
+    const int64_t *stage_bias = fold ? NULL : bias;
     for (int64_t oy = row_begin; oy < row_end; oy++) {
         for (int64_t ox = 0; ox < out.w; ox++) {
             if (by_row)
                 acc = (int32_t *)(void *)scratch + ox * c;
             int64_t ch = 0;
             for (; ch + 8 <= c; ch += 8) {
-                __m256i a = _mm256_setzero_si256();
+                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch));
                 for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
                     int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
                     if (y < 0 || y >= in.h)
@@ -203,7 +231,7 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 _mm256_storeu_si256((__m256i *)(void *)(acc + ch), a);
             }
             for (; ch < c; ch++) { /* channel tail */
-                int32_t a = 0;
+                int32_t a = bias32[ch];
                 for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
                     int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
                     if (y < 0 || y >= in.h)
@@ -224,15 +252,15 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 continue;
             size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
             if (addend)
-                hqrt_i_stage_row_addend(isa, &kp->out, acc, bias, 0, c, addend, base,
+                hqrt_i_stage_row_addend(isa, &kp->out, acc, stage_bias, 0, c, addend, base,
                                         output + base * (bits == 16 ? 2u : 1u));
             else
-                hqrt_i_stage_row(isa, &kp->out, acc, bias, 0, c,
+                hqrt_i_stage_row(isa, &kp->out, acc, stage_bias, 0, c,
                                  output + base * (bits == 16 ? 2u : 1u));
         }
         if (by_row)
             hqrt_i_stage_pixels(
-                isa, &kp->out, (const int32_t *)(const void *)scratch, bias, c, out.w,
+                isa, &kp->out, (const int32_t *)(const void *)scratch, stage_bias, c, out.w,
                 output + (size_t)oy * (size_t)out.w * (size_t)c * (bits == 16 ? 2u : 1u));
     }
 }
@@ -334,18 +362,22 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             return hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin, exact_reads, name, prep,
                                        err);
         int64_t kpad = (depth + 15) / 16 * 16;
-        size_t bytes = (size_t)kpad * (size_t)cout * sizeof(int16_t);
+        const int64_t pairs = (depth + 1) / 2, cout_pad = ((int64_t)cout + 7) / 8 * 8;
+        size_t bytes = (size_t)(pairs * cout_pad * 2) * sizeof(int16_t);
         int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-        /* [cout][kpad]: patch order (ky, kx, i) is exactly the [kh, kw, cin, cout] row order */
-        for (int32_t o = 0; o < cout; o++) {
-            for (int64_t k = 0; k < depth; k++)
-                packed[(size_t)o * (size_t)kpad + (size_t)k] = (int16_t)hqrt_i_weight_at(
-                    w, kp->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
-            for (int64_t k = depth; k < kpad; k++)
-                packed[(size_t)o * (size_t)kpad + (size_t)k] = 0;
-        }
+        /* [pairs][cout_pad][2]: tap k = 2 * pair + e in patch order (ky, kx, i), exactly the
+         * [kh, kw, cin, cout] row order; zero past the depth and past cout */
+        for (int64_t k2 = 0; k2 < pairs; k2++)
+            for (int64_t o = 0; o < cout_pad; o++)
+                for (int64_t e = 0; e < 2; e++) {
+                    const int64_t k = 2 * k2 + e;
+                    packed[(size_t)((k2 * cout_pad + o) * 2 + e)] =
+                        k < depth && o < cout
+                            ? (int16_t)hqrt_i_weight_at(w, kp->weight_bits, (size_t)(k * cout + o))
+                            : 0;
+                }
         *prep = (hqrt_i_prepared_t){.fast = true,
                                     .kind = HQRT_KIND_GEMM,
                                     .dense = dense,
@@ -353,8 +385,9 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                                     .packed = packed,
                                     .depth = depth,
                                     .depth_padded = kpad,
-                                    .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t) +
-                                               (size_t)PIXELS * (size_t)cout * sizeof(int32_t)};
+                                    .scratch =
+                                        (size_t)(PIXELS * kpad) * sizeof(int16_t) +
+                                        (size_t)(PIXELS + 1) * (size_t)cout_pad * sizeof(int32_t)};
         return HQRT_OK;
     }
     if (kp->groups == in.c && in.c == out.c) {
@@ -378,9 +411,10 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             .packed = packed,
             .depth = taps,
             .depth_padded = cpad,
-            /* AVX2, fewer than 8 channels: a whole row's sums */
-            .scratch =
-                (size_t)(in.c < 8 && out.w * in.c > cpad ? out.w * in.c : cpad) * sizeof(int32_t)};
+            /* the sums of a pixel (AVX2, fewer than 8 channels: of a row), then the bias as
+             * int32 (AVX2) */
+            .scratch = (size_t)((in.c < 8 && out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) *
+                       sizeof(int32_t)};
     }
 #else
     (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;

@@ -139,6 +139,13 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
     int64_t bias[512];
     for (int i = 0; i < k->cout; i++)
         bias[i] = rnd_range(-100000, 100000);
+    if (rnd() % 3 == 0) { /* biases the int32 sums can and cannot start from */
+        int64_t depth = (int64_t)wcount / k->cout, room = INT32_MAX - depth * 255 * 128;
+        int32_t o = rnd_range(0, k->cout - 1), kind = rnd_range(0, 2);
+        bias[o] = (rnd() % 2 ? 1 : -1) * (kind == 0   ? room
+                                          : kind == 1 ? room + 1
+                                                      : (int64_t)1 << rnd_range(31, 40));
+    }
     p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
     p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
     if (k->addend) { /* addend 2: 16-bit codes */
