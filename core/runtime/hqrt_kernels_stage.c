@@ -1006,6 +1006,53 @@ void hqrt_i_stage_row_addend(int isa, const hqrt_output_stage_t *s, const int32_
     }
 }
 
+#ifdef HQRT_HAVE_VECTOR_STAGE
+static int64_t shape_elements(const hqrt_shape_t *s)
+{
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+        n *= s->dims[d];
+    return n;
+}
+
+/* Fewest output elements worth a table (it costs 256). */
+#define EW_TABLE_MIN 2048
+
+/* An operand of one element (a constant: x + 3, x * (1/6)) with an 8-bit other operand of the
+ * output's shape and a per-tensor stage: each output code is a function of the other operand's
+ * code alone, so the op is a lookup in the table of its 256 values, computed by the vector
+ * kernel itself. false: not such an op. */
+static bool ew_by_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                        const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out)
+{
+    const bool a_one = shape_elements(as) == 1, b_one = shape_elements(bs) == 1;
+    const hqrt_shape_t *vs = a_one ? bs : as;
+    const uint8_t *v = a_one ? b : a;
+    const int64_t total = shape_elements(os);
+    if (p->out.count != 1 || a_one == b_one || (a_one ? p->b_bits : p->a_bits) != 8 ||
+        vs->ndim != os->ndim || !same_shape(vs, os) || total < EW_TABLE_MIN)
+        return false;
+    uint8_t codes[256];
+    uint16_t table[256];
+    for (int q = 0; q < 256; q++)
+        codes[q] = (uint8_t)q;
+    const hqrt_shape_t all = {.ndim = 1, .dims = {256}}, one = {.ndim = 1, .dims = {1}};
+    const hqrt_shape_t *ts_a = a_one ? &one : &all, *ts_b = a_one ? &all : &one;
+    const void *ta = a_one ? a : codes, *tb = a_one ? codes : b;
+    if (isa == HQRT_ISA_AVX512)
+        ew_avx512(p, ts_a, ta, ts_b, tb, &all, table);
+    else
+        ew_avx2(p, ts_a, ta, ts_b, tb, &all, table);
+    if (p->out.out_bits == 16)
+        for (int64_t i = 0; i < total; i++)
+            ((uint16_t *)out)[i] = table[v[i]];
+    else
+        for (int64_t i = 0; i < total; i++)
+            ((uint8_t *)out)[i] = ((const uint8_t *)table)[v[i]];
+    return true;
+}
+#endif
+
 int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
                             const void *a, const hqrt_shape_t *bs, const void *b,
                             const hqrt_shape_t *os, void *out)
@@ -1014,6 +1061,9 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
     if (rc != HQRT_KERNEL_OK || p->out.path != HQRT_PATH_GEMMLOWP)
         return hqrt_elementwise(p, as, a, bs, b, os, out);
 #ifdef HQRT_HAVE_VECTOR_STAGE
+    if ((isa == HQRT_ISA_AVX512 || isa == HQRT_ISA_AVX2) &&
+        ew_by_table(isa, p, as, a, bs, b, os, out))
+        return HQRT_KERNEL_OK;
     if (isa == HQRT_ISA_AVX512) {
         ew_avx512(p, as, a, bs, b, os, out);
         return HQRT_KERNEL_OK;

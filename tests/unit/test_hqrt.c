@@ -1354,6 +1354,52 @@ static void vector_elementwise_equals_reference_for_every_broadcast_form(void **
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
+/* One operand a single element (x + 3, x * (1/6)), the other 8-bit codes of the output's shape,
+ * enough of them for the table of 256 codes: every op, both orders, 8/16-bit outputs and
+ * constants, stages with and without luts and negative-side multipliers. */
+static void vector_elementwise_with_a_constant_operand_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t v[3 * 40 * 40];
+    static uint16_t k[1], want[3 * 40 * 40], got[3 * 40 * 40];
+    for (int iter = 0; iter < 600; iter++) {
+        hqrt_shape_t os = {.ndim = 3,
+                           .dims = {rnd_range(1, 3), rnd_range(20, 40), rnd_range(1, 40)}};
+        hqrt_shape_t ks = {.ndim = 3, .dims = {1, 1, 1}};
+        const int64_t total = (int64_t)os.dims[0] * os.dims[1] * os.dims[2];
+        const bool k_first = rnd() % 2;
+        const int32_t k_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t p = {.op = rnd_range(HQRT_EW_ADD, HQRT_EW_MIN),
+                              .a_bits = k_first ? k_bits : 8,
+                              .b_bits = k_first ? 8 : k_bits,
+                              .a_multiplier = random_multiplier(),
+                              .a_shift = random_shift(),
+                              .b_multiplier = random_multiplier(),
+                              .b_shift = random_shift()};
+        p.a_zp = rnd_range(0, p.a_bits == 16 ? 65535 : 255);
+        p.b_zp = rnd_range(0, p.b_bits == 16 ? 65535 : 255);
+        int32_t out_bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, 1, out_bits);
+        r.stage.path = HQRT_PATH_GEMMLOWP;
+        p.out = r.stage;
+        for (int64_t i = 0; i < total; i++)
+            v[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        k[0] = (uint16_t)rnd();
+        if (k_bits == 8)
+            ((uint8_t *)k)[0] = (uint8_t)rnd();
+        const hqrt_shape_t *as = k_first ? &ks : &os, *bs = k_first ? &os : &ks;
+        const void *a = k_first ? (const void *)k : v, *b = k_first ? (const void *)v : k;
+        assert_int_equal(hqrt_elementwise(&p, as, a, bs, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_elementwise_fast(isa, &p, as, a, bs, b, &os, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total * (out_bits == 16 ? 2 : 1));
+        }
+    }
+}
+
 static void vector_deconv_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
@@ -1553,6 +1599,7 @@ int main(void)
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
