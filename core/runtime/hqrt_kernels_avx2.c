@@ -24,6 +24,7 @@
 #include "hqrt_kernels_fast_internal.h"
 
 enum { PIXELS = 6 };         /* output pixels per GEMM block */
+enum { DW_PAIR_TAPS = 64 };  /* depthwise windows of at most this many taps pair them */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -203,11 +204,64 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     for (int32_t o = 0; o < cpad; o++)
         bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
     const int64_t *stage_bias = fold ? NULL : bias;
+    /* windows inside the input, 16 channels at a time: vpmaddwd on pairs of taps (tap offsets
+     * from the window's first pixel; weights after the int32 ones, see dw_pack_pairs) */
+    const int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w, pairs = (taps + 1) / 2;
+    const int64_t groups = c / 16, gstride = cpad / 16;
+    const int16_t *w16 = (const int16_t *)(const void *)(weights + taps * cpad);
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)kp->in_zp);
+    size_t toff[DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; t < taps && taps <= DW_PAIR_TAPS; t++)
+        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
+                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
+                  (size_t)c;
+    toff[taps <= DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
     for (int64_t oy = row_begin; oy < row_end; oy++) {
+        const int64_t y0 = oy * kp->stride_h - kp->pad_top;
+        const bool rows_inside =
+            y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h;
         for (int64_t ox = 0; ox < out.w; ox++) {
             if (by_row)
                 acc = (int32_t *)(void *)scratch + ox * c;
             int64_t ch = 0;
+            const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+            if (rows_inside && taps <= DW_PAIR_TAPS && x0 >= 0 &&
+                x0 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t g = 0; g < groups; g++, ch += 16) {
+                    __m256i lo = _mm256_setzero_si256(), hi = lo;
+                    const int16_t *wp = w16 + g * 32;
+                    for (int64_t pr = 0; pr < pairs; pr++, wp += gstride * 32) {
+                        __m256i v0 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr] + ch))),
+                            zp16);
+                        __m256i v1 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr + 1] + ch))),
+                            zp16);
+                        /* channels 0-3 and 8-11 (lo), 4-7 and 12-15 (hi), taps paired */
+                        lo = _mm256_add_epi32(
+                            lo, _mm256_madd_epi16(
+                                    _mm256_unpacklo_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)wp)));
+                        hi = _mm256_add_epi32(
+                            hi, _mm256_madd_epi16(
+                                    _mm256_unpackhi_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)(wp + 16))));
+                    }
+                    __m256i s0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+                    __m256i s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch),
+                        _mm256_add_epi32(
+                            s0, _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch))));
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch + 8),
+                        _mm256_add_epi32(s1, _mm256_loadu_si256((
+                                                 const __m256i *)(const void *)(bias32 + ch + 8))));
+                }
+            }
             for (; ch + 8 <= c; ch += 8) {
                 __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch));
                 for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
@@ -395,7 +449,10 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         if (taps > MAX_FAST_DEPTH)
             return HQRT_OK;
         int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* 8 lanes (AVX2) or 16 (AVX-512) */
-        size_t bytes = (size_t)(taps * cpad) * sizeof(int32_t);
+        /* [taps][cpad] int32, then (AVX2) the pairs of taps [pairs][cpad / 16][32] int16 */
+        const int64_t pairs = (taps + 1) / 2;
+        size_t bytes =
+            (size_t)(taps * cpad) * sizeof(int32_t) + (size_t)(pairs * cpad * 2) * sizeof(int16_t);
         int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
@@ -404,6 +461,19 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             for (int32_t ch = 0; ch < cout; ch++)
                 packed[t * cpad + ch] =
                     hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
+        /* per pair and group of 16 channels: the lanes of vpunpcklwd (channels 0-3, 8-11) then
+         * of vpunpckhwd (4-7, 12-15), each channel's two taps adjacent; an odd last tap's
+         * partner weighs 0 */
+        int16_t *pairs16 = (int16_t *)(void *)(packed + taps * cpad);
+        static const int lane_channel[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+        for (int64_t pr = 0; pr < pairs; pr++)
+            for (int64_t g = 0; g < cpad / 16; g++)
+                for (int l = 0; l < 16; l++)
+                    for (int e = 0; e < 2; e++) {
+                        const int64_t t = 2 * pr + e, ch = g * 16 + lane_channel[l];
+                        pairs16[((pr * (cpad / 16) + g) * 16 + l) * 2 + e] =
+                            t < taps && ch < cout ? (int16_t)packed[t * cpad + ch] : 0;
+                    }
         *prep = (hqrt_i_prepared_t){
             .fast = true,
             .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512 ? HQRT_KIND_DW512 : HQRT_KIND_DW,
