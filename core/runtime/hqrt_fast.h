@@ -61,6 +61,11 @@ int hqrt_i_vector_isa(void);
 void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
                       const int64_t *bias, int32_t ch0, int32_t n, void *out);
 
+/* hqrt_i_stage_row of `pixels` runs of n channels (0..n-1) each, run px's accumulators at
+ * acc + px * astride and its codes after the previous run's (consecutive output pixels). */
+void hqrt_i_stage_block(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                        size_t astride, const int64_t *bias, int32_t n, int32_t pixels, void *out);
+
 /* The output stage of `pixels` pixels of `channels` channels each (acc and out pixel after
  * pixel, channel innermost): hqrt_i_stage_row per pixel, or, for few channels, over runs of
  * whole pixels with the stage's constants repeated to a whole number of vectors. */

@@ -170,14 +170,15 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
         }
         /* the output stage of each pixel's channels in vector lanes (the int64 sum of the
          * reference is bias + the exact int32 sum, formed there) */
+        if (!addend) { /* the block's pixels are consecutive output pixels */
+            hqrt_i_stage_block(isa, &kp->out, sums, (size_t)cout_pad, stage_bias, cout, np,
+                               output + pix[0] * (size_t)cout * esize);
+            continue;
+        }
         for (int j = 0; j < np; j++) {
             const size_t base = pix[j] * (size_t)cout;
-            if (addend)
-                hqrt_i_stage_row_addend(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad,
-                                        stage_bias, 0, cout, addend, base, output + base * esize);
-            else
-                hqrt_i_stage_row(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad, stage_bias, 0,
-                                 cout, output + base * esize);
+            hqrt_i_stage_row_addend(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad, stage_bias,
+                                    0, cout, addend, base, output + base * esize);
         }
     }
 }

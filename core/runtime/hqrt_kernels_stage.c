@@ -436,8 +436,12 @@ AVX2_TARGET static inline __m256i load_consts_avx2(const int32_t *a, int32_t ch,
     return _mm256_loadu_si256((const __m256i *)(void *)t);
 }
 
-AVX2_TARGET static void stage_row_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
-                                           const int64_t *bias, int32_t ch0, int32_t n, void *out)
+/* `pixels` runs of n values in channels ch0..: run px's accumulators at acc + px * astride, its
+ * codes at out + px * n codes; the stage's constants of a vector of channels are loaded once for
+ * all the runs. */
+AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
+                                             size_t astride, const int64_t *bias, int32_t ch0,
+                                             int32_t n, int32_t pixels, void *out)
 {
     const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
     const size_t esize = s->out_bits == 16 ? 2 : 1;
@@ -454,29 +458,40 @@ AVX2_TARGET static void stage_row_i32_avx2(const hqrt_output_stage_t *s, const i
                 shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
             }
         }
-        __m256i a;
-        if (w == 8) {
-            a = _mm256_loadu_si256((const __m256i *)(const void *)(acc + j));
-            if (bias)
-                a = sat_sum32_avx2(a, bias + ch0 + j);
-        } else {
-            int32_t t[8] = {0};
-            int64_t tb[8] = {0};
-            memcpy(t, acc + j, (size_t)w * sizeof(int32_t));
-            a = _mm256_loadu_si256((const __m256i *)(void *)t);
-            if (bias) {
-                memcpy(tb, bias + ch0 + j, (size_t)w * sizeof(int64_t));
-                a = sat_sum32_avx2(a, tb);
+        int64_t tb[8] = {0};
+        const int64_t *b = bias ? bias + ch0 + j : NULL;
+        if (bias && w < 8) {
+            memcpy(tb, b, (size_t)w * sizeof(int64_t));
+            b = tb;
+        }
+        for (int32_t px = 0; px < pixels; px++) {
+            const int32_t *src = acc + (size_t)px * astride + j;
+            __m256i a;
+            if (w == 8) {
+                a = _mm256_loadu_si256((const __m256i *)(const void *)src);
+            } else {
+                int32_t t[8] = {0};
+                memcpy(t, src, (size_t)w * sizeof(int32_t));
+                a = _mm256_loadu_si256((const __m256i *)(void *)t);
             }
+            if (b)
+                a = sat_sum32_avx2(a, b);
+            __m256i mm = m, ss = sh;
+            if (has_neg) {
+                __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
+                mm = _mm256_blendv_epi8(m, mn, negative);
+                ss = _mm256_blendv_epi8(sh, shn, negative);
+            }
+            finish_store_avx2(s, requantize32_avx2(a, mm, ss), w,
+                              (uint8_t *)out + ((size_t)px * (size_t)n + (size_t)j) * esize);
         }
-        __m256i mm = m, ss = sh;
-        if (has_neg) {
-            __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
-            mm = _mm256_blendv_epi8(m, mn, negative);
-            ss = _mm256_blendv_epi8(sh, shn, negative);
-        }
-        finish_store_avx2(s, requantize32_avx2(a, mm, ss), w, (uint8_t *)out + (size_t)j * esize);
     }
+}
+
+AVX2_TARGET static void stage_row_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
+                                           const int64_t *bias, int32_t ch0, int32_t n, void *out)
+{
+    stage_block_i32_avx2(s, acc, 0, bias, ch0, n, 1, out);
 }
 
 /* 8 centred codes q - zp from `bits`-bit codes at p (stride 1; n of them, the others 0 - zp), or
@@ -933,6 +948,21 @@ void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
     for (int32_t j = 0; j < n; j++)
         hqrt_store(out, s->out_bits, (size_t)j,
                    hqrt_output_code(s, (bias ? bias[ch0 + j] : 0) + acc[j], ch0 + j));
+}
+
+void hqrt_i_stage_block(int isa, const hqrt_output_stage_t *s, const int32_t *acc, size_t astride,
+                        const int64_t *bias, int32_t n, int32_t pixels, void *out)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
+        stage_block_i32_avx2(s, acc, astride, bias, 0, n, pixels, out);
+        return;
+    }
+#endif
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    for (int32_t px = 0; px < pixels; px++)
+        hqrt_i_stage_row(isa, s, acc + (size_t)px * astride, bias, 0, n,
+                         (uint8_t *)out + (size_t)px * (size_t)n * esize);
 }
 
 void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *s, const int32_t *acc,

@@ -1263,8 +1263,9 @@ static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
     }
 }
 
-/* The stage of whole pixels (few channels: the constants repeated to whole vectors) against
- * the reference's hqrt_output_code of every value in its channel. */
+/* The stage of whole pixels (few channels: the constants repeated to whole vectors), and of
+ * blocks of pixels with spaced accumulators, against the reference's hqrt_output_code of every
+ * value in its channel. */
 static void vector_stage_of_pixels_equals_reference_for_every_channel_count(void **state)
 {
     (void)state;
@@ -1288,6 +1289,17 @@ static void vector_stage_of_pixels_equals_reference_for_every_channel_count(void
         for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
             memset(got, 0xAB, sizeof got);
             hqrt_i_stage_pixels(isa, &r.stage, acc, b, c, pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+        }
+        /* the same runs as a block whose accumulators are `stride` apart */
+        static int32_t spaced[40 * 80];
+        const int32_t stride = c + rnd_range(0, 9);
+        for (int64_t px = 0; px < pixels; px++)
+            for (int32_t o = 0; o < stride; o++)
+                spaced[px * stride + o] = o < c ? acc[px * c + o] : random_accumulator();
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_block(isa, &r.stage, spaced, (size_t)stride, b, c, (int32_t)pixels, got);
             assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
         }
     }
