@@ -91,6 +91,12 @@ int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
                            const hqrt_output_stage_t *stage, int64_t rows, int32_t channels,
                            const void *input, void *output);
 
+/* hqrt_global_avg_pool (same arguments, same status, same codes): 8-bit codes summed pixel
+ * after pixel in int32 lanes, then the vector output stage; the reference otherwise. */
+int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
+                                const hqrt_output_stage_t *stage, hqrt_dims_t in, const void *input,
+                                void *output);
+
 /* hqrt_deconv2d (same arguments, same status, same codes): output channels in vector lanes with
  * int32 sums for 8-bit inputs and 4/8-bit weights, groups 1 (hqrt_kernels_deconv.c); the
  * reference otherwise. */

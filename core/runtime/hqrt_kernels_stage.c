@@ -1108,6 +1108,60 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
     return hqrt_elementwise(p, as, a, bs, b, os, out);
 }
 
+/* Channels of a global average pool summed on the stack (more: the reference). */
+#define GAP_MAX_CHANNELS 4096
+
+#ifdef HQRT_HAVE_VECTOR_STAGE
+/* sums[ch] += codes of channel ch over `pixels` pixels of 8-bit codes (channels innermost), 8
+ * channels per ymm, pixel after pixel (the reference walks channel after channel). */
+AVX2_TARGET static void gap_sums_avx2(const uint8_t *input, int64_t pixels, int32_t c,
+                                      int32_t *sums)
+{
+    int32_t ch = 0;
+    for (; ch + 8 <= c; ch += 8) {
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t i = 0; i < pixels; i++)
+            a = _mm256_add_epi32(a, _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                                        (const __m128i *)(const void *)(input + i * c + ch))));
+        _mm256_storeu_si256((__m256i *)(void *)(sums + ch), a);
+    }
+    for (; ch < c; ch++) {
+        int32_t a = 0;
+        for (int64_t i = 0; i < pixels; i++)
+            a += input[i * c + ch];
+        sums[ch] = a;
+    }
+}
+#endif
+
+int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
+                                const hqrt_output_stage_t *s, hqrt_dims_t in, const void *input,
+                                void *output)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    const int64_t pixels = (int64_t)in.h * in.w;
+    /* the codes' sum and the centred sum (|.| <= 255 * pixels) stay in int32 */
+    if ((isa == HQRT_ISA_AVX2 || isa == HQRT_ISA_AVX512) && in_bits == 8 && input && output &&
+        in.n >= 1 && in.h >= 1 && in.w >= 1 && in.c >= 1 && in.c <= GAP_MAX_CHANNELS &&
+        pixels <= ((int64_t)1 << 23) && in_zp >= 0 && in_zp <= 255 &&
+        hqrt_output_stage_check(s, 1) == HQRT_KERNEL_OK) {
+        int32_t sums[GAP_MAX_CHANNELS];
+        const size_t esize = s->out_bits == 16 ? 2 : 1;
+        for (int32_t n = 0; n < in.n; n++) { /* the stage is per tensor (count 1, checked) */
+            gap_sums_avx2((const uint8_t *)input + (size_t)(n * pixels * in.c), pixels, in.c, sums);
+            for (int32_t ch = 0; ch < in.c; ch++)
+                sums[ch] -= (int32_t)(in_zp * pixels);
+            hqrt_i_stage_row(isa, s, sums, NULL, 0, in.c,
+                             (uint8_t *)output + (size_t)n * (size_t)in.c * esize);
+        }
+        return HQRT_KERNEL_OK;
+    }
+#else
+    (void)isa;
+#endif
+    return hqrt_global_avg_pool(in_bits, in_zp, s, in, input, output);
+}
+
 /* Centred codes per hqrt_i_stage_row call: a stack buffer, as kernels never allocate. */
 #define ACTIVATION_CHUNK 256
 

@@ -1412,6 +1412,34 @@ static void vector_elementwise_with_a_constant_operand_equals_reference(void **s
     }
 }
 
+/* Global average pools of 8-bit codes (summed pixel after pixel) against the reference, and
+ * the reference's status for what it refuses. */
+static void vector_global_avg_pool_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint16_t in[2 * 30 * 30 * 70], want[2 * 70], got[2 * 70];
+    for (int iter = 0; iter < 600; iter++) {
+        hqrt_dims_t d = {rnd_range(1, 2), rnd_range(1, 30), rnd_range(1, 30), rnd_range(1, 70)};
+        int32_t in_bits = rnd() % 4 ? 8 : 16, out_bits = rnd() % 3 ? 8 : 16;
+        int32_t in_zp = rnd_range(0, in_bits == 16 ? 65535 : 255);
+        random_stage(&r, 1, out_bits);
+        for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+            in[i] = (uint16_t)rnd();
+        assert_int_equal(hqrt_global_avg_pool(in_bits, in_zp, &r.stage, d, in, want),
+                         HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_global_avg_pool_fast(isa, in_bits, in_zp, &r.stage, d, in, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)(d.n * d.c) * (out_bits == 16 ? 2 : 1));
+        }
+    }
+    hqrt_dims_t bad = {1, 0, 4, 4};
+    assert_int_equal(hqrt_i_global_avg_pool_fast(hqrt_i_vector_isa(), 8, 0, &r.stage, bad, in, got),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+}
+
 static void vector_deconv_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
@@ -1612,6 +1640,7 @@ int main(void)
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
+        cmocka_unit_test(vector_global_avg_pool_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
