@@ -1045,6 +1045,32 @@ static int64_t shape_elements(const hqrt_shape_t *s)
     return n;
 }
 
+/* out[i] = table[v[i]] for a table of 256 bytes: each 16-byte part of it looked up by vpshufb
+ * with the code's low nibble, kept where the high nibble names that part. */
+AVX2_TARGET static void lookup_u8_avx2(const uint8_t *table, const uint8_t *v, int64_t n,
+                                       uint8_t *out)
+{
+    __m256i part[16];
+    for (int k = 0; k < 16; k++)
+        part[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(table + 16 * k)));
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(v + i));
+        const __m256i lo = _mm256_and_si256(x, nibble);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+        __m256i r = _mm256_setzero_si256();
+        for (int k = 0; k < 16; k++)
+            r = _mm256_or_si256(r,
+                                _mm256_and_si256(_mm256_shuffle_epi8(part[k], lo),
+                                                 _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)k))));
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), r);
+    }
+    for (; i < n; i++)
+        out[i] = table[v[i]];
+}
+
 /* Fewest output elements worth a table (it costs 256). */
 #define EW_TABLE_MIN 2048
 
@@ -1077,8 +1103,7 @@ static bool ew_by_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *
         for (int64_t i = 0; i < total; i++)
             ((uint16_t *)out)[i] = table[v[i]];
     else
-        for (int64_t i = 0; i < total; i++)
-            ((uint8_t *)out)[i] = ((const uint8_t *)table)[v[i]];
+        lookup_u8_avx2((const uint8_t *)table, v, total, out);
     return true;
 }
 #endif
