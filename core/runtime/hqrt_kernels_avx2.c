@@ -87,8 +87,8 @@ static bool bias_folds(const int64_t *bias, int32_t count, int64_t depth)
 
 /* One block of np (<= PIXELS) pixels x 8 * nv (nv 1 or 2) output channels from channel o, both
  * constants where inlined: the int32 sums of each pixel's patch (pairs of int16 taps,
- * broadcast) with the weights packed [pairs][cout_pad][2] (8 channels per ymm), plus the folded
- * bias b32; stored at sums[j * stride + o]. */
+ * broadcast) with the block's weights, packed [pairs][8 * nv][2] (8 channels per ymm), plus the
+ * folded bias b32; stored at sums[j * stride + o]. */
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
 gemm_block(int np, int nv, const int16_t *patches, int64_t kpad, int64_t pairs,
            const int16_t *weights, int64_t cout_pad, const int32_t *b32, int32_t o, int32_t *sums,
@@ -97,8 +97,9 @@ gemm_block(int np, int nv, const int16_t *patches, int64_t kpad, int64_t pairs,
     __m256i lo[PIXELS], hi[PIXELS];
     for (int j = 0; j < np; j++)
         lo[j] = hi[j] = _mm256_setzero_si256();
-    const int16_t *w = weights + (size_t)o * 2;
-    for (int64_t k = 0; k < pairs; k++, w += cout_pad * 2) {
+    /* the block's weights: contiguous, pair after pair (see the packing in prepare) */
+    const int16_t *w = weights + (size_t)o * 2 * (size_t)pairs;
+    for (int64_t k = 0; k < pairs; k++, w += nv * 16) {
         const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w);
         const __m256i w1 =
             nv == 2 ? _mm256_load_si256((const __m256i *)(const void *)(w + 16)) : w0;
@@ -422,13 +423,16 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-        /* [pairs][cout_pad][2]: tap k = 2 * pair + e in patch order (ky, kx, i), exactly the
-         * [kh, kw, cin, cout] row order; zero past the depth and past cout */
+        /* blocks of 16 channels (the last of 8 when cout_pad says so), each [pairs][16 or
+         * 8][2] and contiguous, block b from channel 16 * b: tap k = 2 * pair + e in patch
+         * order (ky, kx, i), exactly the [kh, kw, cin, cout] row order; zero past the depth and
+         * past cout */
         for (int64_t k2 = 0; k2 < pairs; k2++)
             for (int64_t o = 0; o < cout_pad; o++)
                 for (int64_t e = 0; e < 2; e++) {
-                    const int64_t k = 2 * k2 + e;
-                    packed[(size_t)((k2 * cout_pad + o) * 2 + e)] =
+                    const int64_t k = 2 * k2 + e, o0 = o / 16 * 16;
+                    const int64_t width = cout_pad - o0 < 16 ? cout_pad - o0 : 16;
+                    packed[(size_t)(o0 * 2 * pairs + (k2 * width + (o - o0)) * 2 + e)] =
                         k < depth && o < cout
                             ? (int16_t)hqrt_i_weight_at(w, kp->weight_bits, (size_t)(k * cout + o))
                             : 0;
