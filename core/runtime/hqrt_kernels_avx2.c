@@ -23,7 +23,7 @@
 
 #include "hqrt_kernels_fast_internal.h"
 
-enum { PIXELS = 6 };         /* output pixels per GEMM block */
+enum { PIXELS = 4 };         /* output pixels per GEMM block */
 enum { DW_PAIR_TAPS = 64 };  /* depthwise windows of at most this many taps pair them */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
