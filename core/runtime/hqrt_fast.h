@@ -67,8 +67,8 @@ void hqrt_i_stage_block(int isa, const hqrt_output_stage_t *stage, const int32_t
                         size_t astride, const int64_t *bias, int32_t n, int32_t pixels, void *out);
 
 /* The output stage of `pixels` pixels of `channels` channels each (acc and out pixel after
- * pixel, channel innermost): hqrt_i_stage_row per pixel, or, for few channels, over runs of
- * whole pixels with the stage's constants repeated to a whole number of vectors. */
+ * pixel, channel innermost): hqrt_i_stage_block, or, for fewer than 8 channels (and not a
+ * multiple of 8), runs of whole pixels with the stage's constants repeated to whole vectors. */
 void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
                          const int64_t *bias, int32_t channels, int64_t pixels, void *out);
 

@@ -198,8 +198,8 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const __m256i zp = _mm256_set1_epi32(kp->in_zp);
     const int32_t bits = kp->out.out_bits;
     const int isa = hqrt_i_vector_isa();
-    /* few channels and no addend: a whole row's sums, then one output stage for the row */
-    const bool by_row = c < 8 && !addend;
+    /* no addend: a whole row's sums, then one output stage for the row */
+    const bool by_row = !addend;
     /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
     int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
     const bool fold = bias_folds(bias, c, prep->depth);
@@ -486,10 +486,9 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             .packed = packed,
             .depth = taps,
             .depth_padded = cpad,
-            /* the sums of a pixel (AVX2, fewer than 8 channels: of a row), then the bias as
-             * int32 (AVX2) */
-            .scratch = (size_t)((in.c < 8 && out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) *
-                       sizeof(int32_t)};
+            /* the sums of a row (AVX2; AVX-512: of a pixel), then the bias as int32 (AVX2) */
+            .scratch =
+                (size_t)((out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) * sizeof(int32_t)};
     }
 #else
     (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;

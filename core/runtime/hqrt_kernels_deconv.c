@@ -135,7 +135,7 @@ __attribute__((target("avx2"))) static void deconv_avx2(const hqrt_conv_params_t
  * weights packed per kernel row and channel pair as [kh][pairs][columns][2] int16, 8 columns per
  * ymm. The sums are the reference's exact int64 ones (the same bound as above); then the vector
  * output stage, once per output row for a per-tensor stage seeded with a small bias (as
- * deconv_all), else once per output pixel. */
+ * deconv_all), else as one block of the row's pixels (hqrt_i_stage_block). */
 #define KS_ROW_MAX 8192     /* int32 sums of one output row (out.w * cout) on the stack */
 #define KS_PACKED_MAX 16384 /* packed int16 weights on the stack */
 #define KS_BLOCK 8          /* ymm accumulators per pass (64 columns) */
@@ -236,9 +236,7 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
                         row[j] += (int32_t)bias[j % cout];
                 hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out.w * cout, out_row);
             } else {
-                for (int32_t ow = 0; ow < out.w; ow++)
-                    hqrt_i_stage_row(isa, &p->out, row + (size_t)ow * (size_t)cout, bias, 0, cout,
-                                     out_row + (size_t)ow * (size_t)cout * esize);
+                hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out.w, out_row);
             }
         }
 }

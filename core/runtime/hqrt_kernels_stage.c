@@ -984,9 +984,10 @@ void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *s, const int32_t *a
     }
     const int32_t period = channels / g * 8; /* lcm(channels, 8): whole vectors and pixels */
     if (channels % 8 == 0 || channels > 64 || isa == HQRT_ISA_REFERENCE) {
-        for (int64_t px = 0; px < pixels; px++)
-            hqrt_i_stage_row(isa, s, acc + px * channels, bias, 0, channels,
-                             (uint8_t *)out + (size_t)(px * channels) * esize);
+        for (int64_t px = 0; px < pixels; px += 1 << 20)
+            hqrt_i_stage_block(isa, s, acc + px * channels, (size_t)channels, bias, channels,
+                               (int32_t)(pixels - px < 1 << 20 ? pixels - px : 1 << 20),
+                               (uint8_t *)out + (size_t)(px * channels) * esize);
         return;
     }
     /* the stage's constants (and the bias) repeated over `period` values, so that one call
