@@ -126,8 +126,11 @@ caches=$(for index in /sys/devices/system/cpu/cpu0/cache/index*; do
         printf 'L%s %s, ' "$(cat "$index/level")" "$(cat "$index/size")"
 done 2>/dev/null | sed 's/, $//')
 torch_version=$("$py" -c 'import torch; print(torch.__version__)')
-onednn_isa=$(ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$py" "$repo/bench/deploy_torch.py" bench "$work" -m mobilenet_v2 -n 1 -w 0 2>&1 |
-    sed -n 's/.*,isa:\(.*\)$/\1/p' | head -n1)
+# the ISA oneDNN dispatches to, from one run of the first torch model asked for (none: "?")
+torch_model=$(for m in $models; do [[ $m == ppocr_det* ]] || { echo "$m"; break; }; done)
+onednn_isa=$([ -z "$torch_model" ] || { ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$py" \
+    "$repo/bench/deploy_torch.py" bench "$work" -m "$torch_model" -n 1 -w 0 2>&1 || true; } |
+    sed -n '/,isa:/{s/.*,isa:\(.*\)$/\1/p;q}')
 hq_kernels="AVX2 (vpmaddwd) conv/dense, AVX2 depthwise/maxpool/output stage/eltwise/deconv"
 grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
     hq_kernels="AVX2 (vpmaddwd) conv/dense and maxpool, AVX-512 depthwise/output stage/eltwise/deconv"

@@ -244,7 +244,8 @@ static hq_status_t q_global_pool(const qcall_t *c, hq_error_t *err)
         return st;
     const hqrt_pool_params_t *pp = &c->op->u.pool;
     return kernel_status(
-        hqrt_global_avg_pool(pp->in_bits, pp->in_zp, &pp->out, in, c->inputs[0], c->outputs[0]),
+        hqrt_i_global_avg_pool_fast(vector_isa(c), pp->in_bits, pp->in_zp, &pp->out, in,
+                                    c->inputs[0], c->outputs[0]),
         "global_avg_pool", err);
 }
 

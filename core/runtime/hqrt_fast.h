@@ -61,6 +61,24 @@ int hqrt_i_vector_isa(void);
 void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
                       const int64_t *bias, int32_t ch0, int32_t n, void *out);
 
+/* hqrt_i_stage_row of `pixels` runs of n channels (0..n-1) each, run px's accumulators at
+ * acc + px * astride and its codes after the previous run's (consecutive output pixels). */
+void hqrt_i_stage_block(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                        size_t astride, const int64_t *bias, int32_t n, int32_t pixels, void *out);
+
+/* The output stage of `pixels` pixels of `channels` channels each (acc and out pixel after
+ * pixel, channel innermost): hqrt_i_stage_block, or, for fewer than 8 channels (and not a
+ * multiple of 8), runs of whole pixels with the stage's constants repeated to whole vectors. */
+void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                         const int64_t *bias, int32_t channels, int64_t pixels, void *out);
+
+/* The same with a residual addend, as a conv ends (hqrt_conv2d): out[j] = the code of
+ * requantize(acc[j] + bias[ch0 + j]) + requantize(addend code first + j - its zp) through
+ * hqrt_output_code_sum, in channel ch0 + j. The 64-bit path runs the reference's steps. */
+void hqrt_i_stage_row_addend(int isa, const hqrt_output_stage_t *stage, const int32_t *acc,
+                             const int64_t *bias, int32_t ch0, int32_t n,
+                             const hqrt_addend_t *addend, size_t first, void *out);
+
 /* hqrt_elementwise (same arguments, same status, same codes): vector runs along the innermost
  * axis for every broadcast form on the 32-bit path; the reference otherwise. */
 int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape,
@@ -72,6 +90,12 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_
 int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
                            const hqrt_output_stage_t *stage, int64_t rows, int32_t channels,
                            const void *input, void *output);
+
+/* hqrt_global_avg_pool (same arguments, same status, same codes): 8-bit codes summed pixel
+ * after pixel in int32 lanes, then the vector output stage; the reference otherwise. */
+int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
+                                const hqrt_output_stage_t *stage, hqrt_dims_t in, const void *input,
+                                void *output);
 
 /* hqrt_deconv2d (same arguments, same status, same codes): output channels in vector lanes with
  * int32 sums for 8-bit inputs and 4/8-bit weights, groups 1 (hqrt_kernels_deconv.c); the

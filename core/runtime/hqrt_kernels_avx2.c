@@ -11,9 +11,10 @@
  * An int32 lane then stays exact for depth <= 2^16, which prepare enforces. The int32 sum plus
  * the int64 bias is the very accumulator of the reference kernels (hqrt_kernels_ref.c: exact
  * integer sums), and the output stage is the numerics' own hqrt_output_code /
- * hqrt_output_code_sum (or, on the VNNI path, the same integer steps in vector lanes), so
- * results are bit-exact by construction; tests check it on random shapes (tests/unit/
- * test_hqrt.c) and on whole models against the quantized emulator (tests/e2e/deploy_bitexact*).
+ * hqrt_output_code_sum steps in vector lanes (hqrt_kernels_stage.c for a pixel's channels, or
+ * the VNNI tile's own), so results are bit-exact by construction; tests check it on random shapes
+ * (tests/unit/test_hqrt.c) and on whole models against the quantized emulator
+ * (tests/e2e/deploy_bitexact*).
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -23,6 +24,7 @@
 #include "hqrt_kernels_fast_internal.h"
 
 enum { PIXELS = 4 };         /* output pixels per GEMM block */
+enum { DW_PAIR_TAPS = 64 };  /* depthwise windows of at most this many taps pair them */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -35,20 +37,6 @@ static bool cpu_has_avx2(void)
         cached = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
     return cached == 1;
-}
-
-/* Sums of 8 vectors of 8 int32 lanes: out[j] = sum of lanes of v[j]. */
-__attribute__((target("avx2"))) static inline __m256i hsum8(__m256i v0, __m256i v1, __m256i v2,
-                                                            __m256i v3, __m256i v4, __m256i v5,
-                                                            __m256i v6, __m256i v7)
-{
-    __m256i s01 = _mm256_hadd_epi32(v0, v1), s23 = _mm256_hadd_epi32(v2, v3);
-    __m256i s45 = _mm256_hadd_epi32(v4, v5), s67 = _mm256_hadd_epi32(v6, v7);
-    __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
-    /* lanes: [0123 low halves | 0123 high halves], same for 4567 */
-    __m256i lo = _mm256_permute2x128_si256(s0123, s4567, 0x20);
-    __m256i hi = _mm256_permute2x128_si256(s0123, s4567, 0x31);
-    return _mm256_add_epi32(lo, hi);
 }
 
 /* Centred int16 patch of one output pixel: the taps in (ky, kx, i) order, 0 outside the input,
@@ -85,67 +73,113 @@ __attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t
         memset(dst, 0, (size_t)(padded - used) * sizeof *dst);
 }
 
-/* groups == 1 conv and dense: rows of the output, PIXELS pixels x 2 output channels per block. */
+/* The bias can start the int32 sums: with it every sum of `depth` products of |q - zp| <= 255
+ * and |w| <= 128 stays inside int32, so the int64 sum of the reference is that int32 sum and
+ * the stage's clamp of it to int32 never acts. */
+static bool bias_folds(const int64_t *bias, int32_t count, int64_t depth)
+{
+    const int64_t room = INT32_MAX - depth * 255 * 128;
+    for (int32_t o = 0; bias && o < count; o++)
+        if (bias[o] < -room || bias[o] > room)
+            return false;
+    return bias != NULL;
+}
+
+/* One block of np (<= PIXELS) pixels x 8 * nv (nv 1 or 2) output channels from channel o, both
+ * constants where inlined: the int32 sums of each pixel's patch (pairs of int16 taps,
+ * broadcast) with the block's weights, packed [pairs][8 * nv][2] (8 channels per ymm), plus the
+ * folded bias b32; stored at sums[j * stride + o]. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+gemm_block(int np, int nv, const int16_t *patches, int64_t kpad, int64_t pairs,
+           const int16_t *weights, int64_t cout_pad, const int32_t *b32, int32_t o, int32_t *sums,
+           int64_t stride)
+{
+    __m256i lo[PIXELS], hi[PIXELS];
+    for (int j = 0; j < np; j++)
+        lo[j] = hi[j] = _mm256_setzero_si256();
+    /* the block's weights: contiguous, pair after pair (see the packing in prepare) */
+    const int16_t *w = weights + (size_t)o * 2 * (size_t)pairs;
+    for (int64_t k = 0; k < pairs; k++, w += nv * 16) {
+        const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w);
+        const __m256i w1 =
+            nv == 2 ? _mm256_load_si256((const __m256i *)(const void *)(w + 16)) : w0;
+        for (int j = 0; j < np; j++) {
+            int32_t pair;
+            memcpy(&pair, patches + (size_t)j * (size_t)kpad + (size_t)k * 2, sizeof pair);
+            const __m256i x = _mm256_set1_epi32(pair);
+            lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(x, w0));
+            if (nv == 2)
+                hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(x, w1));
+        }
+    }
+    const __m256i b0 = _mm256_load_si256((const __m256i *)(const void *)(b32 + o));
+    const __m256i b1 =
+        nv == 2 ? _mm256_load_si256((const __m256i *)(const void *)(b32 + o + 8)) : b0;
+    for (int j = 0; j < np; j++) {
+        int32_t *dst = sums + (size_t)j * (size_t)stride + (size_t)o;
+        _mm256_store_si256((__m256i *)(void *)dst, _mm256_add_epi32(lo[j], b0));
+        if (nv == 2)
+            _mm256_store_si256((__m256i *)(void *)(dst + 8), _mm256_add_epi32(hi[j], b1));
+    }
+}
+
+/* groups == 1 conv and dense: rows of the output, blocks of PIXELS pixels x 16 output channels
+ * (the channels in the lanes), then each pixel's output stage. */
 __attribute__((target("avx2"))) static void
 gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
           const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend, hqrt_dims_t out,
           uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch)
 {
-    const int64_t kpad = prep->depth_padded;
-    const int16_t *weights = prep->packed;
-    int16_t *patches = (int16_t *)(void *)scratch;
+    const int64_t kpad = prep->depth_padded, pairs = (prep->depth + 1) / 2;
     const int32_t cout = out.c;
-    const int32_t bits = kp->out.out_bits;
+    const int64_t cout_pad = ((int64_t)cout + 7) / 8 * 8;
+    const int16_t *weights = prep->packed;
+    /* scratch: the patches [PIXELS][kpad] int16, the sums [PIXELS][cout_pad] int32, the folded
+     * bias [cout_pad] int32 */
+    int16_t *patches = (int16_t *)(void *)scratch;
+    int32_t *sums = (int32_t *)(void *)(scratch + (size_t)(PIXELS * kpad) * sizeof(int16_t));
+    int32_t *b32 = sums + (size_t)PIXELS * (size_t)cout_pad;
+    const size_t esize = kp->out.out_bits == 16 ? 2 : 1;
+    const int isa = hqrt_i_vector_isa();
+    const bool fold = bias_folds(bias, cout, prep->depth);
+    const int64_t *stage_bias = fold ? NULL : bias;
+    for (int64_t o = 0; o < cout_pad; o++)
+        b32[o] = fold && o < cout ? (int32_t)bias[o] : 0;
     int64_t total = (row_end - row_begin) * out.w;
     for (int64_t first = 0; first < total; first += PIXELS) {
         int np = total - first < PIXELS ? (int)(total - first) : PIXELS;
         size_t pix[PIXELS];
-        for (int j = 0; j < PIXELS; j++) {
-            int64_t k = first + (j < np ? j : 0);
+        for (int j = 0; j < np; j++) {
+            int64_t k = first + j;
             int64_t oy = row_begin + k / out.w, ox = k % out.w;
             pix[j] = (size_t)(oy * out.w + ox);
-            if (j < np)
-                build_patch(kp, in, input, oy, ox, kpad, patches + j * kpad);
-            else /* replicate pixel 0: computed, never stored */
-                memcpy(patches + j * kpad, patches, (size_t)kpad * sizeof *patches);
+            build_patch(kp, in, input, oy, ox, kpad, patches + j * kpad);
         }
-        const int16_t *p0 = patches, *p1 = patches + kpad, *p2 = patches + 2 * kpad,
-                      *p3 = patches + 3 * kpad;
-        for (int32_t o = 0; o < cout; o += 2) {
-            int32_t o1 = o + 1 < cout ? o + 1 : o; /* odd tail: compute o twice */
-            const int16_t *w0 = weights + (size_t)o * (size_t)kpad;
-            const int16_t *w1 = weights + (size_t)o1 * (size_t)kpad;
-            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
-            __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-            for (int64_t k = 0; k < kpad; k += 16) {
-                __m256i x0 = _mm256_load_si256((const __m256i *)(const void *)(p0 + k));
-                __m256i x1 = _mm256_load_si256((const __m256i *)(const void *)(p1 + k));
-                __m256i x2 = _mm256_load_si256((const __m256i *)(const void *)(p2 + k));
-                __m256i x3 = _mm256_load_si256((const __m256i *)(const void *)(p3 + k));
-                __m256i v0 = _mm256_load_si256((const __m256i *)(const void *)(w0 + k));
-                __m256i v1 = _mm256_load_si256((const __m256i *)(const void *)(w1 + k));
-                a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, v0));
-                a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, v0));
-                a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(x2, v0));
-                a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(x3, v0));
-                a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, v1));
-                a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, v1));
-                a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(x2, v1));
-                a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(x3, v1));
-            }
-            int32_t sums[8];
-            _mm256_storeu_si256((__m256i *)(void *)sums,
-                                hsum8(a00, a01, a02, a03, a10, a11, a12, a13));
-            for (int j = 0; j < np; j++) {
-                size_t oi = pix[j] * (size_t)cout + (size_t)o;
-                int64_t acc = (bias ? bias[o] : 0) + sums[j];
-                hqrt_store(output, bits, oi, hqrt_i_finish_value(kp, addend, acc, o, oi));
-                if (o1 != o) {
-                    acc = (bias ? bias[o1] : 0) + sums[4 + j];
-                    hqrt_store(output, bits, oi + 1,
-                               hqrt_i_finish_value(kp, addend, acc, o1, oi + 1));
-                }
-            }
+        for (int32_t o = 0; o < cout; o += 16) {
+            const bool two = o + 8 < cout; /* else the last 8 channels */
+            if (np == PIXELS && two)
+                gemm_block(PIXELS, 2, patches, kpad, pairs, weights, cout_pad, b32, o, sums,
+                           cout_pad);
+            else if (np == PIXELS)
+                gemm_block(PIXELS, 1, patches, kpad, pairs, weights, cout_pad, b32, o, sums,
+                           cout_pad);
+            else
+                for (int j = 0; j < np; j++) /* the last pixels: one at a time */
+                    gemm_block(1, two ? 2 : 1, patches + (size_t)j * (size_t)kpad, kpad, pairs,
+                               weights, cout_pad, b32, o, sums + (size_t)j * (size_t)cout_pad,
+                               cout_pad);
+        }
+        /* the output stage of each pixel's channels in vector lanes (the int64 sum of the
+         * reference is bias + the exact int32 sum, formed there) */
+        if (!addend) { /* the block's pixels are consecutive output pixels */
+            hqrt_i_stage_block(isa, &kp->out, sums, (size_t)cout_pad, stage_bias, cout, np,
+                               output + pix[0] * (size_t)cout * esize);
+            continue;
+        }
+        for (int j = 0; j < np; j++) {
+            const size_t base = pix[j] * (size_t)cout;
+            hqrt_i_stage_row_addend(isa, &kp->out, sums + (size_t)j * (size_t)cout_pad, stage_bias,
+                                    0, cout, addend, base, output + base * esize);
         }
     }
 }
@@ -164,11 +198,74 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const __m256i zp = _mm256_set1_epi32(kp->in_zp);
     const int32_t bits = kp->out.out_bits;
     const int isa = hqrt_i_vector_isa();
-    for (int64_t oy = row_begin; oy < row_end; oy++)
+    /* no addend: a whole row's sums, then one output stage for the row */
+    const bool by_row = !addend;
+    /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
+    int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
+    const bool fold = bias_folds(bias, c, prep->depth);
+    for (int32_t o = 0; o < cpad; o++)
+        bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
+    const int64_t *stage_bias = fold ? NULL : bias;
+    /* windows inside the input, 16 channels at a time: vpmaddwd on pairs of taps (tap offsets
+     * from the window's first pixel; weights after the int32 ones, see dw_pack_pairs) */
+    const int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w, pairs = (taps + 1) / 2;
+    const int64_t groups = c / 16, gstride = cpad / 16;
+    const int16_t *w16 = (const int16_t *)(const void *)(weights + taps * cpad);
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)kp->in_zp);
+    size_t toff[DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; t < taps && taps <= DW_PAIR_TAPS; t++)
+        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
+                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
+                  (size_t)c;
+    toff[taps <= DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
+    for (int64_t oy = row_begin; oy < row_end; oy++) {
+        const int64_t y0 = oy * kp->stride_h - kp->pad_top;
+        const bool rows_inside =
+            y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h;
         for (int64_t ox = 0; ox < out.w; ox++) {
+            if (by_row)
+                acc = (int32_t *)(void *)scratch + ox * c;
             int64_t ch = 0;
+            const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+            if (rows_inside && taps <= DW_PAIR_TAPS && x0 >= 0 &&
+                x0 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t g = 0; g < groups; g++, ch += 16) {
+                    __m256i lo = _mm256_setzero_si256(), hi = lo;
+                    const int16_t *wp = w16 + g * 32;
+                    for (int64_t pr = 0; pr < pairs; pr++, wp += gstride * 32) {
+                        __m256i v0 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr] + ch))),
+                            zp16);
+                        __m256i v1 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr + 1] + ch))),
+                            zp16);
+                        /* channels 0-3 and 8-11 (lo), 4-7 and 12-15 (hi), taps paired */
+                        lo = _mm256_add_epi32(
+                            lo, _mm256_madd_epi16(
+                                    _mm256_unpacklo_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)wp)));
+                        hi = _mm256_add_epi32(
+                            hi, _mm256_madd_epi16(
+                                    _mm256_unpackhi_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)(wp + 16))));
+                    }
+                    __m256i s0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+                    __m256i s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch),
+                        _mm256_add_epi32(
+                            s0, _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch))));
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch + 8),
+                        _mm256_add_epi32(s1, _mm256_loadu_si256((
+                                                 const __m256i *)(const void *)(bias32 + ch + 8))));
+                }
+            }
             for (; ch + 8 <= c; ch += 8) {
-                __m256i a = _mm256_setzero_si256();
+                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch));
                 for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
                     int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
                     if (y < 0 || y >= in.h)
@@ -190,7 +287,7 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 _mm256_storeu_si256((__m256i *)(void *)(acc + ch), a);
             }
             for (; ch < c; ch++) { /* channel tail */
-                int32_t a = 0;
+                int32_t a = bias32[ch];
                 for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
                     int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
                     if (y < 0 || y >= in.h)
@@ -207,17 +304,21 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 }
                 acc[ch] = a;
             }
-            size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
-            if (!addend) {
-                hqrt_i_stage_row(isa, &kp->out, acc, bias, 0, c,
-                                 output + base * (bits == 16 ? 2u : 1u));
+            if (by_row)
                 continue;
-            }
-            for (int32_t o = 0; o < c; o++)
-                hqrt_store(output, bits, base + (size_t)o,
-                           hqrt_i_finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o,
-                                               base + (size_t)o));
+            size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
+            if (addend)
+                hqrt_i_stage_row_addend(isa, &kp->out, acc, stage_bias, 0, c, addend, base,
+                                        output + base * (bits == 16 ? 2u : 1u));
+            else
+                hqrt_i_stage_row(isa, &kp->out, acc, stage_bias, 0, c,
+                                 output + base * (bits == 16 ? 2u : 1u));
         }
+        if (by_row)
+            hqrt_i_stage_pixels(
+                isa, &kp->out, (const int32_t *)(const void *)scratch, stage_bias, c, out.w,
+                output + (size_t)oy * (size_t)out.w * (size_t)c * (bits == 16 ? 2u : 1u));
+    }
 }
 
 /* First tap k of a window starting at `start` with taps `dilation` apart that lands at or after 0,
@@ -317,18 +418,25 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             return hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin, exact_reads, name, prep,
                                        err);
         int64_t kpad = (depth + 15) / 16 * 16;
-        size_t bytes = (size_t)kpad * (size_t)cout * sizeof(int16_t);
+        const int64_t pairs = (depth + 1) / 2, cout_pad = ((int64_t)cout + 7) / 8 * 8;
+        size_t bytes = (size_t)(pairs * cout_pad * 2) * sizeof(int16_t);
         int16_t *packed = aligned_alloc(32, (bytes + 31) / 32 * 32);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-        /* [cout][kpad]: patch order (ky, kx, i) is exactly the [kh, kw, cin, cout] row order */
-        for (int32_t o = 0; o < cout; o++) {
-            for (int64_t k = 0; k < depth; k++)
-                packed[(size_t)o * (size_t)kpad + (size_t)k] = (int16_t)hqrt_i_weight_at(
-                    w, kp->weight_bits, (size_t)k * (size_t)cout + (size_t)o);
-            for (int64_t k = depth; k < kpad; k++)
-                packed[(size_t)o * (size_t)kpad + (size_t)k] = 0;
-        }
+        /* blocks of 16 channels (the last of 8 when cout_pad says so), each [pairs][16 or
+         * 8][2] and contiguous, block b from channel 16 * b: tap k = 2 * pair + e in patch
+         * order (ky, kx, i), exactly the [kh, kw, cin, cout] row order; zero past the depth and
+         * past cout */
+        for (int64_t k2 = 0; k2 < pairs; k2++)
+            for (int64_t o = 0; o < cout_pad; o++)
+                for (int64_t e = 0; e < 2; e++) {
+                    const int64_t k = 2 * k2 + e, o0 = o / 16 * 16;
+                    const int64_t width = cout_pad - o0 < 16 ? cout_pad - o0 : 16;
+                    packed[(size_t)(o0 * 2 * pairs + (k2 * width + (o - o0)) * 2 + e)] =
+                        k < depth && o < cout
+                            ? (int16_t)hqrt_i_weight_at(w, kp->weight_bits, (size_t)(k * cout + o))
+                            : 0;
+                }
         *prep = (hqrt_i_prepared_t){.fast = true,
                                     .kind = HQRT_KIND_GEMM,
                                     .dense = dense,
@@ -336,7 +444,9 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                                     .packed = packed,
                                     .depth = depth,
                                     .depth_padded = kpad,
-                                    .scratch = (size_t)(PIXELS * kpad) * sizeof(int16_t)};
+                                    .scratch =
+                                        (size_t)(PIXELS * kpad) * sizeof(int16_t) +
+                                        (size_t)(PIXELS + 1) * (size_t)cout_pad * sizeof(int32_t)};
         return HQRT_OK;
     }
     if (kp->groups == in.c && in.c == out.c) {
@@ -344,7 +454,10 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         if (taps > MAX_FAST_DEPTH)
             return HQRT_OK;
         int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* 8 lanes (AVX2) or 16 (AVX-512) */
-        size_t bytes = (size_t)(taps * cpad) * sizeof(int32_t);
+        /* [taps][cpad] int32, then (AVX2) the pairs of taps [pairs][cpad / 16][32] int16 */
+        const int64_t pairs = (taps + 1) / 2;
+        size_t bytes =
+            (size_t)(taps * cpad) * sizeof(int32_t) + (size_t)(pairs * cpad * 2) * sizeof(int16_t);
         int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
@@ -353,15 +466,29 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             for (int32_t ch = 0; ch < cout; ch++)
                 packed[t * cpad + ch] =
                     hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
-        *prep = (hqrt_i_prepared_t){.fast = true,
-                                    .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512
-                                                ? HQRT_KIND_DW512
-                                                : HQRT_KIND_DW,
-                                    .rows = out.h,
-                                    .packed = packed,
-                                    .depth = taps,
-                                    .depth_padded = cpad,
-                                    .scratch = (size_t)cpad * sizeof(int32_t)};
+        /* per pair and group of 16 channels: the lanes of vpunpcklwd (channels 0-3, 8-11) then
+         * of vpunpckhwd (4-7, 12-15), each channel's two taps adjacent; an odd last tap's
+         * partner weighs 0 */
+        int16_t *pairs16 = (int16_t *)(void *)(packed + taps * cpad);
+        static const int lane_channel[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+        for (int64_t pr = 0; pr < pairs; pr++)
+            for (int64_t g = 0; g < cpad / 16; g++)
+                for (int l = 0; l < 16; l++)
+                    for (int e = 0; e < 2; e++) {
+                        const int64_t t = 2 * pr + e, ch = g * 16 + lane_channel[l];
+                        pairs16[((pr * (cpad / 16) + g) * 16 + l) * 2 + e] =
+                            t < taps && ch < cout ? (int16_t)packed[t * cpad + ch] : 0;
+                    }
+        *prep = (hqrt_i_prepared_t){
+            .fast = true,
+            .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512 ? HQRT_KIND_DW512 : HQRT_KIND_DW,
+            .rows = out.h,
+            .packed = packed,
+            .depth = taps,
+            .depth_padded = cpad,
+            /* the sums of a row (AVX2; AVX-512: of a pixel), then the bias as int32 (AVX2) */
+            .scratch =
+                (size_t)((out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) * sizeof(int32_t)};
     }
 #else
     (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;

@@ -10,11 +10,16 @@
  * hqrt_output_code does. Other layers (16-bit codes or weights, groups, deeper sums, a bias
  * beyond +-2^62 that the reference clamps) run the reference. The loop is compiled once for
  * AVX-512 and once for AVX2 (target attributes, chosen by hqrt_i_vector_isa like the other
- * per-element kernels); HQRT_ISA_REFERENCE runs hqrt_deconv2d itself. */
+ * per-element kernels); HQRT_ISA_REFERENCE runs hqrt_deconv2d itself. A kernel equal to its
+ * stride runs as a matrix product instead (deconv_ks_avx2, below), on either instruction set. */
 #include <string.h>
 
 #include "hqrt_fast.h"
 #include "hqrt_numerics.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#endif
 
 /* int32 sums per pass (a run of output pixels of one row, or part of one pixel's channels):
  * on the stack, as kernels never allocate. */
@@ -120,6 +125,123 @@ __attribute__((target("avx2"))) static void deconv_avx2(const hqrt_conv_params_t
 }
 #endif
 
+/* ---- kernel == stride: each input pixel a kh x kw block of its own outputs ---------------------
+ * With kernel_h == stride_h, kernel_w == stride_w, dilation 1, no left/right pads and no output
+ * padding, output row oh takes, at full-output row fy = oh + pad_top, exactly one kernel row
+ * ky = fy % kh of one input row ih = fy / kh (pad_top/pad_bottom: the rows a thread's piece
+ * leaves, or a real crop), and its pixels are, for each input pixel iw of that row in turn, the
+ * kw * cout sums sum_i (q[i] - zp) * w[ky, kx, i, o] in (kx, o) order: a matrix product, run
+ * with vpmaddwd on the centred codes of two input channels broadcast as an int16 pair and the
+ * weights packed per kernel row and channel pair as [kh][pairs][columns][2] int16, 8 columns per
+ * ymm. The sums are the reference's exact int64 ones (the same bound as above); then the vector
+ * output stage, once per output row for a per-tensor stage seeded with a small bias (as
+ * deconv_all), else as one block of the row's pixels (hqrt_i_stage_block). */
+#define KS_ROW_MAX 8192     /* int32 sums of one output row (out.w * cout) on the stack */
+#define KS_PACKED_MAX 16384 /* packed int16 weights on the stack */
+#define KS_BLOCK 8          /* ymm accumulators per pass (64 columns) */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+static bool deconv_ks_fits(const hqrt_conv_params_t *p, hqrt_dims_t in, hqrt_dims_t out)
+{
+    const int64_t pairs = ((int64_t)in.c + 1) / 2, cols = (int64_t)p->kernel_w * out.c;
+    return p->kernel_h == p->stride_h && p->kernel_w == p->stride_w && p->dilation_h == 1 &&
+           p->dilation_w == 1 && p->pad_left == 0 && p->pad_right == 0 && p->output_pad_h == 0 &&
+           p->output_pad_w == 0 && (int64_t)out.w * out.c + 8 <= KS_ROW_MAX &&
+           p->kernel_h * pairs * ((cols + 7) / 8 * 8) * 2 <= KS_PACKED_MAX;
+}
+
+/* The sums of output row (n, ih * kh + ky) into row[0 .. in.w * cols), plus up to 7 spilled. */
+__attribute__((target("avx2"))) static void ks_row(const hqrt_conv_params_t *p, hqrt_dims_t in,
+                                                   const uint8_t *input, const int16_t *packed,
+                                                   int32_t cols, int32_t n, int32_t ih, int16_t *q,
+                                                   int32_t *row)
+{
+    const int32_t cin = in.c, pairs = (cin + 1) / 2, vecs = (cols + 7) / 8;
+    const __m256i zp = _mm256_set1_epi16((int16_t)p->in_zp);
+    for (int32_t iw = 0; iw < in.w; iw++) {
+        const uint8_t *src =
+            input +
+            (((size_t)n * (size_t)in.h + (size_t)ih) * (size_t)in.w + (size_t)iw) * (size_t)cin;
+        int32_t i = 0;
+        for (; i + 16 <= cin; i += 16)
+            _mm256_storeu_si256((__m256i *)(void *)(q + i),
+                                _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                                     (const __m128i *)(const void *)(src + i))),
+                                                 zp));
+        for (; i < cin; i++)
+            q[i] = (int16_t)(src[i] - p->in_zp);
+        q[cin] = 0;
+        int32_t *dst = row + (size_t)iw * (size_t)cols;
+        for (int32_t v0 = 0; v0 < vecs; v0 += KS_BLOCK) {
+            const int32_t nv = vecs - v0 < KS_BLOCK ? vecs - v0 : KS_BLOCK;
+            __m256i acc[KS_BLOCK];
+            for (int32_t v = 0; v < KS_BLOCK; v++)
+                acc[v] = _mm256_setzero_si256();
+            for (int32_t pr = 0; pr < pairs; pr++) {
+                int32_t pair;
+                memcpy(&pair, q + 2 * pr, sizeof pair);
+                const __m256i x = _mm256_set1_epi32(pair);
+                const int16_t *wp = packed + ((size_t)pr * (size_t)vecs + (size_t)v0) * 16;
+                for (int32_t v = 0; v < nv; v++)
+                    acc[v] = _mm256_add_epi32(
+                        acc[v], _mm256_madd_epi16(
+                                    x, _mm256_load_si256(
+                                           (const __m256i *)(const void *)(wp + (size_t)v * 16))));
+            }
+            /* columns past cols spill into the next pixel's (written after) or the slack */
+            for (int32_t v = 0; v < nv; v++)
+                _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)(v0 + v) * 8), acc[v]);
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void
+deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8_t *input,
+               const int8_t *weights, const int64_t *bias, hqrt_dims_t out, uint8_t *output)
+{
+    const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, kw = p->kernel_w;
+    const int32_t pairs = (cin + 1) / 2, cols = kw * cout, vecs = (cols + 7) / 8;
+    const size_t esize = p->out.out_bits == 16 ? 2 : 1, per_ky = (size_t)pairs * (size_t)vecs * 16;
+    _Alignas(32) int16_t packed[KS_PACKED_MAX];
+    _Alignas(32) int32_t row[KS_ROW_MAX];
+    int16_t q[KS_PACKED_MAX / 16 * 2 + 2]; /* cin <= 2 * pairs <= KS_PACKED_MAX / 8 */
+    /* per-tensor stage: the bias seeds the sums when it cannot take them near 2^31 */
+    bool seeded = p->out.count == 1;
+    for (int32_t o = 0; seeded && bias && o < cout; o++)
+        seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    /* packed[ky][pair][col][2]: col = kx * cout + o; zero past cols and past the last channel */
+    for (int32_t ky = 0; ky < kh; ky++)
+        for (int32_t pr = 0; pr < pairs; pr++)
+            for (int32_t col = 0; col < vecs * 8; col++)
+                for (int32_t e = 0; e < 2; e++) {
+                    const int32_t i = 2 * pr + e, kx = col / cout, o = col % cout;
+                    packed[(size_t)ky * per_ky + ((size_t)pr * (size_t)vecs * 8 + (size_t)col) * 2 +
+                           (size_t)e] =
+                        col < cols && i < cin
+                            ? weights[(((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)cin +
+                                       (size_t)i) *
+                                          (size_t)cout +
+                                      (size_t)o]
+                            : 0;
+                }
+    for (int32_t n = 0; n < out.n; n++)
+        for (int32_t oh = 0; oh < out.h; oh++) {
+            const int32_t fy = oh + p->pad_top;
+            ks_row(p, in, input, packed + (size_t)(fy % kh) * per_ky, cols, n, fy / kh, q, row);
+            uint8_t *out_row = output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) *
+                                            (size_t)cout * esize;
+            if (seeded) {
+                if (bias)
+                    for (int32_t j = 0; j < out.w * cout; j++)
+                        row[j] += (int32_t)bias[j % cout];
+                hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out.w * cout, out_row);
+            } else {
+                hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out.w, out_row);
+            }
+        }
+}
+#endif
+
 /* The layer qualifies for the int32 sums (see the header comment) and its arguments are those
  * the reference accepted (hqrt_deconv2d_check). */
 static bool deconv_qualifies(const hqrt_conv_params_t *p, hqrt_dims_t in, const int64_t *bias,
@@ -143,7 +265,9 @@ int hqrt_i_deconv_fast(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, con
     if (isa != HQRT_ISA_REFERENCE &&
         hqrt_deconv2d_check(p, in, input, weights, out, output) == HQRT_KERNEL_OK &&
         deconv_qualifies(p, in, bias, out)) {
-        if (isa == HQRT_ISA_AVX512)
+        if (deconv_ks_fits(p, in, out))
+            deconv_ks_avx2(isa, p, in, input, weights, bias, out, output);
+        else if (isa == HQRT_ISA_AVX512)
             deconv_avx512(p, in, input, weights, bias, out, output);
         else
             deconv_avx2(p, in, input, weights, bias, out, output);

@@ -5,7 +5,7 @@
  * tap and channel group, products of the centred code (|q - zp| <= 255) and the weight summed in
  * int32: exact for the <= 65536 taps prepare allows, the same sums as the AVX2 kernel and the
  * reference's int64 ones. The output stage is hqrt_i_stage_row, or, with a residual addend,
- * hqrt_i_finish_value per value, as in the AVX2 kernel. */
+ * hqrt_i_finish_value per value (the AVX2 kernel: hqrt_i_stage_row_addend). */
 #include "hqrt_kernels_fast_internal.h"
 
 #ifdef HQRT_HAVE_AVX2_BUILD

@@ -1,20 +1,18 @@
 /* hqrt_kernels_stage.c — vector lanes for the per-element kernels: the output stage applied to
- * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations),
+ * a run of accumulators (hqrt_i_stage_row: depthwise conv, the conv fallbacks, activations; with
+ * a residual addend hqrt_i_stage_row_addend; whole pixels of few channels hqrt_i_stage_pixels),
  * hqrt_elementwise (hqrt_i_elementwise_fast) and hqrt_activation (hqrt_i_activation_fast).
  * AVX-512BW or AVX2, chosen at run time by CPU flag (hqrt_i_vector_isa); the reference kernels
  * otherwise.
  *
- * Bit-exact by construction: every lane is an int64 holding exactly the int64 value of the
- * reference (hqrt_numerics.h), and each step is the reference's step on that value, so no int32
- * bound needs proving. The 32-bit path's requantization is hqrt_requantize32 as written there
+ * Bit-exact by construction: each step is the reference's step (hqrt_numerics.h) on the
+ * reference's own value. The 32-bit path's requantization is hqrt_requantize32 as written there
  * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT); the
- * 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The code is written once
- * with GCC vector extensions (8 x int64 lanes) in always_inline functions and compiled into one
- * entry per instruction set (AVX-512: one zmm per vector; AVX2: two ymm). LUT activations look
- * the table up one lane at a time after the vector requantization (a gather could read past the
- * table's end). On AVX-512 the output stage (stage_row_i32, luts by gathers kept inside the
- * table) and elementwise without a lut (ew_run_i32) run in 16 int32 lanes instead, forming the
- * reference's int64 values only where they can leave int32. */
+ * 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The output stage and
+ * elementwise ops run in int32 lanes (16 per zmm on AVX-512, 8 per ymm on AVX2), forming the
+ * reference's int64 values only where they can leave int32; luts are looked up by 4-byte
+ * gathers kept inside the table. AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
+ * GCC vector extensions in always_inline functions), each lane the reference's int64 value. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,41 +183,6 @@ INLINE void stage_store(const hqrt_output_stage_t *s, lanes_t y, int n, void *ou
     }
 }
 
-/* w (<= LANES) outputs of hqrt_i_stage_row from acc[j], channel ch0 + j onwards. Called with
- * the constant LANES for whole vectors, so that every copy in and out is one full-width load or
- * store (a copy of a run-time length goes through the stack, and reading a vector back from
- * there stalls on store forwarding). */
-INLINE void stage_lanes(const hqrt_output_stage_t *s, stage_lanes_t *k, const int32_t *acc,
-                        const int64_t *bias, int32_t ch0, int32_t j, int w, void *out)
-{
-    if (s->count != 1)
-        stage_load(s, ch0 + j, w, k);
-    lanes32_t a32 = {0};
-    memcpy(&a32, acc + j, (size_t)w * sizeof(int32_t));
-    lanes_t a = __builtin_convertvector(a32, lanes_t);
-    if (bias) {
-        lanes_t b = {0};
-        memcpy(&b, bias + ch0 + j, (size_t)w * sizeof(int64_t));
-        a += b;
-    }
-    stage_store(s, stage_y(s, k, a), w, out);
-}
-
-/* hqrt_i_stage_row's body: acc[j] + bias[ch0 + j] in channel ch0 + j. */
-INLINE void stage_row(const hqrt_output_stage_t *s, const int32_t *acc, const int64_t *bias,
-                      int32_t ch0, int32_t n, void *out)
-{
-    const size_t esize = s->out_bits == 16 ? 2 : 1;
-    stage_lanes_t k = {0};
-    if (s->count == 1)
-        stage_load(s, 0, LANES, &k);
-    int32_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        stage_lanes(s, &k, acc, bias, ch0, j, LANES, (uint8_t *)out + (size_t)j * esize);
-    if (j < n)
-        stage_lanes(s, &k, acc, bias, ch0, j, (int)(n - j), (uint8_t *)out + (size_t)j * esize);
-}
-
 /* The output stage without a lut on the 32-bit path in int32 lanes (16 per zmm): the same steps
  * as requantize32 / stage_store, with each int64 intermediate of the reference formed where it
  * can exceed int32 (the bias sum, the left shift and the SRDHM product, as vpmuldq's even and
@@ -334,10 +297,326 @@ AVX512_TARGET static void stage_row_i32_avx512(const hqrt_output_stage_t *s, con
     }
 }
 
-AVX2_TARGET static void stage_row_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
-                                       const int64_t *bias, int32_t ch0, int32_t n, void *out)
+/* ---- AVX2: the 32-bit path in 8 int32 lanes ---------------------------------------------------
+ * The steps of requantize32 / stage_store with each int64 intermediate of the reference formed
+ * where it can exceed int32: the bias sum (4 int64 lanes per half), the SRDHM product (vpmuldq
+ * on even and odd lanes); the left shift is checked for overflow by shifting back. AVX2 has no
+ * 64-bit arithmetic shift, so floor(v / 2^31) is taken from a logical shift's low 32 bits: the
+ * quotient fits int32 except for INT32_MIN * INT32_MIN, which the reference saturates. */
+
+/* clamp32(x << left) for left in 0..30 */
+AVX2_TARGET static inline __m256i shl_sat_avx2(__m256i x, __m256i left)
 {
-    stage_row(s, acc, bias, ch0, n, out);
+    __m256i s = _mm256_sllv_epi32(x, left);
+    __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(s, left), x);
+    /* INT32_MAX for x >= 0, INT32_MIN for x < 0 */
+    __m256i sat = _mm256_xor_si256(_mm256_set1_epi32(INT32_MAX), _mm256_srai_epi32(x, 31));
+    return _mm256_blendv_epi8(sat, s, kept);
+}
+
+/* hqrt_srdhm: with the nudge, truncation toward zero of (ab + 2^30) / 2^31 for ab >= 0 and of
+ * (ab + 1 - 2^30) / 2^31 for ab < 0 are both floor((ab + 2^30) / 2^31) (for ab < 0 the sum is
+ * negative and truncation is floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31)); the floor's low 32 bits
+ * are a logical shift's. The one quotient beyond int32, INT32_MIN * INT32_MIN, saturates. */
+AVX2_TARGET static inline __m256i srdhm_avx2(__m256i a, __m256i b)
+{
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(a, b), nudge), 31);
+    __m256i odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), nudge);
+    /* odd's quotient, bits 31.. of the sum, into the high halves */
+    __m256i q = _mm256_blend_epi32(even, _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32), 0xAA);
+    const __m256i min = _mm256_set1_epi32(INT32_MIN);
+    __m256i b_min = _mm256_cmpeq_epi32(b, min);
+    if (_mm256_testz_si256(b_min, b_min))
+        return q;
+    __m256i both = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), b_min);
+    return _mm256_blendv_epi8(q, _mm256_set1_epi32(INT32_MAX), both);
+}
+
+/* hqrt_rounding_divide_by_pot by right (0..31) */
+AVX2_TARGET static inline __m256i rdbp_avx2(__m256i q, __m256i right)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+    /* a mask is -1 where true, so subtracting it adds 1 */
+    __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, q));
+    __m256i r = _mm256_srav_epi32(q, right);
+    return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(_mm256_and_si256(q, mask), threshold));
+}
+
+AVX2_TARGET static inline __m256i requantize32_avx2(__m256i x, __m256i m, __m256i shift)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i left = _mm256_max_epi32(shift, zero);
+    __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+    if (!_mm256_testz_si256(left, left)) /* most stages shift right only */
+        x = shl_sat_avx2(x, left);
+    return rdbp_avx2(srdhm_avx2(x, m), right);
+}
+
+/* clamp32 of 4 int64 lanes, the results in the low 4 int32 lanes (in order) */
+AVX2_TARGET static inline __m128i narrow_sat_half_avx2(__m256i v)
+{
+    const __m256i hi = _mm256_set1_epi64x(INT32_MAX), lo = _mm256_set1_epi64x(INT32_MIN);
+    v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+    v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+    return _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+/* clamp32((int64)acc + bias) of 8 lanes (|bias| < 2^62: the sign survives the clamp) */
+AVX2_TARGET static inline __m256i sat_sum32_avx2(__m256i acc, const int64_t *bias)
+{
+    __m256i lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc)),
+                                  _mm256_loadu_si256((const __m256i *)(const void *)bias));
+    __m256i hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc, 1)),
+                                  _mm256_loadu_si256((const __m256i *)(const void *)(bias + 4)));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(narrow_sat_half_avx2(lo)),
+                                   narrow_sat_half_avx2(hi), 1);
+}
+
+/* lut[clamp(y + pre_zp, 0, max)] for 8 lanes, by 4-byte gathers that stay inside the table (as
+ * lut_lookup: the 4 bytes that end at the entry, or for the first entries the 4 that start
+ * there). Every lane's index is clamped into the table, so no lane needs a mask. */
+AVX2_TARGET static inline __m256i lut_lookup_avx2(const hqrt_output_stage_t *s, __m256i y)
+{
+    const int32_t max = hqrt_code_max(s->out_bits), esize = s->out_bits == 16 ? 2 : 1;
+    __m256i idx = _mm256_min_epi32(
+        _mm256_max_epi32(_mm256_add_epi32(y, _mm256_set1_epi32(s->pre_zp)), _mm256_setzero_si256()),
+        _mm256_set1_epi32(max));
+    __m256i byte = _mm256_slli_epi32(idx, esize - 1); /* first byte of the entry */
+    __m256i ends = _mm256_cmpgt_epi32(byte, _mm256_set1_epi32(3 - esize));
+    __m256i start = _mm256_sub_epi32(byte, _mm256_and_si256(ends, _mm256_set1_epi32(4 - esize)));
+    __m256i word = _mm256_i32gather_epi32((const int *)(const void *)s->lut, start, 1);
+    __m256i shift = _mm256_and_si256(ends, _mm256_set1_epi32(32 - 8 * esize));
+    return _mm256_and_si256(_mm256_srlv_epi32(word, shift), _mm256_set1_epi32(max));
+}
+
+/* The finish of 8 lanes: y clamped to +-2^20 (beyond it the clamp to the codes' range gives
+ * act_min or act_max either way), lut or out_zp, act_min/act_max; n (<= 8) codes stored. */
+AVX2_TARGET static inline void finish_store_avx2(const hqrt_output_stage_t *s, __m256i y, int n,
+                                                 void *out)
+{
+    y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(-(1 << 20))),
+                         _mm256_set1_epi32(1 << 20));
+    __m256i code =
+        s->lut ? lut_lookup_avx2(s, y) : _mm256_add_epi32(y, _mm256_set1_epi32(s->out_zp));
+    code = _mm256_min_epi32(_mm256_max_epi32(code, _mm256_set1_epi32(s->act_min)),
+                            _mm256_set1_epi32(s->act_max));
+    /* codes lie in [0, 65535]: unsigned saturation keeps them */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+    if (s->out_bits == 16) {
+        if (n == 8)
+            _mm_storeu_si128((__m128i *)out, w);
+        else {
+            uint16_t t[8];
+            _mm_storeu_si128((__m128i *)(void *)t, w);
+            memcpy(out, t, (size_t)n * 2);
+        }
+    } else {
+        __m128i b = _mm_packus_epi16(w, w);
+        if (n == 8)
+            _mm_storel_epi64((__m128i *)out, b);
+        else {
+            uint8_t t[16];
+            _mm_storeu_si128((__m128i *)(void *)t, b);
+            memcpy(out, t, (size_t)n);
+        }
+    }
+}
+
+/* 8 lanes of the stage's constants from channel ch on (count == channels) */
+AVX2_TARGET static inline __m256i load_consts_avx2(const int32_t *a, int32_t ch, int n)
+{
+    if (n == 8)
+        return _mm256_loadu_si256((const __m256i *)(const void *)(a + ch));
+    int32_t t[8] = {0};
+    memcpy(t, a + ch, (size_t)n * sizeof(int32_t));
+    return _mm256_loadu_si256((const __m256i *)(void *)t);
+}
+
+/* `pixels` runs of n values in channels ch0..: run px's accumulators at acc + px * astride, its
+ * codes at out + px * n codes; the stage's constants of a vector of channels are loaded once for
+ * all the runs. */
+AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
+                                             size_t astride, const int64_t *bias, int32_t ch0,
+                                             int32_t n, int32_t pixels, void *out)
+{
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
+    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
+    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    for (int32_t j = 0; j < n; j += 8) {
+        const int w = n - j >= 8 ? 8 : (int)(n - j);
+        if (per_channel) {
+            m = load_consts_avx2(s->multiplier, ch0 + j, w);
+            sh = load_consts_avx2(s->shift, ch0 + j, w);
+            if (has_neg) {
+                mn = load_consts_avx2(s->multiplier_neg, ch0 + j, w);
+                shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
+            }
+        }
+        int64_t tb[8] = {0};
+        const int64_t *b = bias ? bias + ch0 + j : NULL;
+        if (bias && w < 8) {
+            memcpy(tb, b, (size_t)w * sizeof(int64_t));
+            b = tb;
+        }
+        for (int32_t px = 0; px < pixels; px++) {
+            const int32_t *src = acc + (size_t)px * astride + j;
+            __m256i a;
+            if (w == 8) {
+                a = _mm256_loadu_si256((const __m256i *)(const void *)src);
+            } else {
+                int32_t t[8] = {0};
+                memcpy(t, src, (size_t)w * sizeof(int32_t));
+                a = _mm256_loadu_si256((const __m256i *)(void *)t);
+            }
+            if (b)
+                a = sat_sum32_avx2(a, b);
+            __m256i mm = m, ss = sh;
+            if (has_neg) {
+                __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
+                mm = _mm256_blendv_epi8(m, mn, negative);
+                ss = _mm256_blendv_epi8(sh, shn, negative);
+            }
+            finish_store_avx2(s, requantize32_avx2(a, mm, ss), w,
+                              (uint8_t *)out + ((size_t)px * (size_t)n + (size_t)j) * esize);
+        }
+    }
+}
+
+AVX2_TARGET static void stage_row_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
+                                           const int64_t *bias, int32_t ch0, int32_t n, void *out)
+{
+    stage_block_i32_avx2(s, acc, 0, bias, ch0, n, 1, out);
+}
+
+/* 8 centred codes q - zp from `bits`-bit codes at p (stride 1; n of them, the others 0 - zp), or
+ * p[0] in every lane (stride 0). */
+AVX2_TARGET static inline __m256i codes_avx2(const void *p, int32_t bits, int stride, int n,
+                                             int32_t zp)
+{
+    __m256i v;
+    if (stride == 0) {
+        v = _mm256_set1_epi32(hqrt_load(p, bits, 0));
+    } else if (bits == 16) {
+        uint16_t t[8] = {0};
+        if (n == 8)
+            v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+        else {
+            memcpy(t, p, (size_t)n * 2);
+            v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(void *)t));
+        }
+    } else {
+        uint8_t t[8] = {0};
+        if (n == 8)
+            v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+        else {
+            memcpy(t, p, (size_t)n);
+            v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)t));
+        }
+    }
+    return _mm256_sub_epi32(v, _mm256_set1_epi32(zp));
+}
+
+/* hqrt_output_code_sum's y of z = ta + tb (exact: the int64 sum is never formed, floor(z / 2^8)
+ * and z mod 2^8 come from the terms' own quotients and remainders), on the 32-bit path.
+ * has_neg: where z < 0, z = requantize32(clamp32(z), mn, shn) first. */
+AVX2_TARGET static inline __m256i sum_y_avx2(__m256i ta, __m256i tb, bool has_neg, __m256i mn,
+                                             __m256i shn)
+{
+    const __m256i zero = _mm256_setzero_si256(), low = _mm256_set1_epi32(255);
+    __m256i carry = _mm256_add_epi32(_mm256_and_si256(ta, low), _mm256_and_si256(tb, low));
+    __m256i r =
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(ta, 8), _mm256_srai_epi32(tb, 8)),
+                         _mm256_srli_epi32(carry, 8));
+    __m256i rem = _mm256_and_si256(carry, low);
+    __m256i negative = _mm256_cmpgt_epi32(zero, r); /* z < 0 exactly when floor(z / 2^8) < 0 */
+    __m256i threshold = _mm256_sub_epi32(_mm256_set1_epi32(127), negative);
+    __m256i y = _mm256_sub_epi32(r, _mm256_cmpgt_epi32(rem, threshold));
+    if (has_neg) {
+        __m256i z32 = _mm256_add_epi32(ta, tb);
+        /* the sum wrapped where both terms' signs differ from its own: all ones there */
+        __m256i wrapped = _mm256_srai_epi32(
+            _mm256_and_si256(_mm256_xor_si256(ta, z32), _mm256_xor_si256(tb, z32)), 31);
+        __m256i sat = _mm256_xor_si256(_mm256_set1_epi32(INT32_MAX), _mm256_srai_epi32(ta, 31));
+        z32 = _mm256_blendv_epi8(z32, sat, wrapped);
+        __m256i yn = rdbp_avx2(requantize32_avx2(z32, mn, shn), _mm256_set1_epi32(8));
+        y = _mm256_blendv_epi8(y, yn, negative);
+    }
+    return y;
+}
+
+/* ew_run for the 32-bit path on AVX2, 8 int32 lanes (luts by the gathers of lut_lookup_avx2). */
+AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_params_t *p,
+                                                                  const void *a, int a_stride,
+                                                                  const void *b, int b_stride,
+                                                                  int32_t ch0, int64_t n, void *out)
+{
+    const hqrt_output_stage_t *s = &p->out;
+    const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
+                 osize = s->out_bits == 16 ? 2 : 1;
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const bool narrow = p->a_bits == 8 && p->b_bits == 8; /* |qa * qb| < 2^16 */
+    const __m256i am = _mm256_set1_epi32(p->a_multiplier), ash = _mm256_set1_epi32(p->a_shift),
+                  bm = _mm256_set1_epi32(p->b_multiplier), bsh = _mm256_set1_epi32(p->b_shift);
+    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
+    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
+    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    for (int64_t j = 0; j < n; j += 8) {
+        const int w = n - j >= 8 ? 8 : (int)(n - j);
+        if (per_channel) {
+            const int32_t ch = ch0 + (int32_t)j;
+            m = load_consts_avx2(s->multiplier, ch, w);
+            sh = load_consts_avx2(s->shift, ch, w);
+            if (has_neg) {
+                mn = load_consts_avx2(s->multiplier_neg, ch, w);
+                shn = load_consts_avx2(s->shift_neg, ch, w);
+            }
+        }
+        __m256i qa = codes_avx2((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
+                                a_stride, w, p->a_zp);
+        __m256i qb = codes_avx2((const uint8_t *)b + (size_t)(j * b_stride) * bsize, p->b_bits,
+                                b_stride, w, p->b_zp);
+        __m256i y;
+        if (p->op == HQRT_EW_MULT) {
+            __m256i acc;
+            if (narrow) {
+                acc = _mm256_mullo_epi32(qa, qb);
+            } else { /* clamp32 of the int64 product (16-bit codes: up to 2^32) */
+                __m256i lo = _mm256_mul_epi32(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(qa)),
+                                              _mm256_cvtepi32_epi64(_mm256_castsi256_si128(qb)));
+                __m256i hi =
+                    _mm256_mul_epi32(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(qa, 1)),
+                                     _mm256_cvtepi32_epi64(_mm256_extracti128_si256(qb, 1)));
+                acc = _mm256_inserti128_si256(_mm256_castsi128_si256(narrow_sat_half_avx2(lo)),
+                                              narrow_sat_half_avx2(hi), 1);
+            }
+            __m256i mm = m, ss = sh;
+            if (has_neg) {
+                __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), acc);
+                mm = _mm256_blendv_epi8(m, mn, negative);
+                ss = _mm256_blendv_epi8(sh, shn, negative);
+            }
+            y = requantize32_avx2(acc, mm, ss);
+        } else {
+            __m256i ta = requantize32_avx2(qa, am, ash), tb = requantize32_avx2(qb, bm, bsh);
+            if (p->op == HQRT_EW_ADD) {
+                y = sum_y_avx2(ta, tb, has_neg, mn, shn);
+            } else {
+                __m256i z =
+                    p->op == HQRT_EW_MAX ? _mm256_max_epi32(ta, tb) : _mm256_min_epi32(ta, tb);
+                if (has_neg)
+                    z = _mm256_blendv_epi8(z, requantize32_avx2(z, mn, shn),
+                                           _mm256_cmpgt_epi32(_mm256_setzero_si256(), z));
+                y = rdbp_avx2(z, _mm256_set1_epi32(8));
+            }
+        }
+        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * osize);
+    }
 }
 
 /* LANES centred codes q - zp from `bits`-bit codes at p (stride 1), or p[0] in every lane
@@ -543,11 +822,62 @@ static bool same_shape(const hqrt_shape_t *a, const hqrt_shape_t *b)
     return true;
 }
 
+/* hqrt_i_stage_row_addend on AVX2 (also run on AVX-512 CPUs): the residual sum of
+ * hqrt_i_finish_value, requantize32 of the accumulator (no negative-side constants: those act
+ * on the sum) plus requantize32 of the centred addend code, then hqrt_output_code_sum's y. */
+AVX2_TARGET __attribute__((noinline)) static void
+stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const int64_t *bias,
+                      int32_t ch0, int32_t n, const hqrt_addend_t *addend, const void *codes,
+                      void *out)
+{
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const size_t esize = s->out_bits == 16 ? 2 : 1, asize = addend->bits == 16 ? 2 : 1;
+    const __m256i am = _mm256_set1_epi32(addend->multiplier),
+                  ash = _mm256_set1_epi32(addend->shift);
+    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
+    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
+    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    for (int32_t j = 0; j < n; j += 8) {
+        const int w = n - j >= 8 ? 8 : (int)(n - j);
+        if (per_channel) {
+            m = load_consts_avx2(s->multiplier, ch0 + j, w);
+            sh = load_consts_avx2(s->shift, ch0 + j, w);
+            if (has_neg) {
+                mn = load_consts_avx2(s->multiplier_neg, ch0 + j, w);
+                shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
+            }
+        }
+        __m256i a;
+        if (w == 8) {
+            a = _mm256_loadu_si256((const __m256i *)(const void *)(acc + j));
+            if (bias)
+                a = sat_sum32_avx2(a, bias + ch0 + j);
+        } else {
+            int32_t t[8] = {0};
+            int64_t tb[8] = {0};
+            memcpy(t, acc + j, (size_t)w * sizeof(int32_t));
+            a = _mm256_loadu_si256((const __m256i *)(void *)t);
+            if (bias) {
+                memcpy(tb, bias + ch0 + j, (size_t)w * sizeof(int64_t));
+                a = sat_sum32_avx2(a, tb);
+            }
+        }
+        __m256i q =
+            codes_avx2((const uint8_t *)codes + (size_t)j * asize, addend->bits, 1, w, addend->zp);
+        __m256i y = sum_y_avx2(requantize32_avx2(a, m, sh), requantize32_avx2(q, am, ash), has_neg,
+                               mn, shn);
+        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * esize);
+    }
+}
+
+/* Which run ew_all takes: int64 lanes (ew_run), or int32 lanes on AVX-512 or AVX2. */
+enum { EW_INT64 = 0, EW_I32_AVX512 = 1, EW_I32_AVX2 = 2 };
+
 /* The whole op as runs along the innermost axis (one run when nothing broadcasts and the stage
  * is per tensor). */
 INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
                    const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out,
-                   bool i32)
+                   int lanes)
 {
     const int nd = os->ndim;
     const int32_t c = os->dims[nd - 1];
@@ -555,8 +885,10 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
     for (int d = 0; d < nd; d++)
         total *= os->dims[d];
     if (p->out.count == 1 && same_shape(as, os) && same_shape(bs, os)) {
-        if (i32)
+        if (lanes == EW_I32_AVX512)
             ew_run_i32(p, a, 1, b, 1, 0, total, out);
+        else if (lanes == EW_I32_AVX2)
+            ew_run_i32_avx2(p, a, 1, b, 1, 0, total, out);
         else
             ew_run(p, a, 1, b, 1, 0, total, out);
         return;
@@ -569,8 +901,10 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
         const uint8_t *ra = (const uint8_t *)a + broadcast_offset(as, os, coord) * asize;
         const uint8_t *rb = (const uint8_t *)b + broadcast_offset(bs, os, coord) * bsize;
         uint8_t *ro = (uint8_t *)out + (size_t)(row * c) * osize;
-        if (i32)
+        if (lanes == EW_I32_AVX512)
             ew_run_i32(p, ra, a_stride, rb, b_stride, 0, c, ro);
+        else if (lanes == EW_I32_AVX2)
+            ew_run_i32_avx2(p, ra, a_stride, rb, b_stride, 0, c, ro);
         else
             ew_run(p, ra, a_stride, rb, b_stride, 0, c, ro);
         for (int d = nd - 2; d >= 0; d--) {
@@ -585,14 +919,14 @@ AVX512_TARGET static void ew_avx512(const hqrt_ew_params_t *p, const hqrt_shape_
                                     const void *a, const hqrt_shape_t *bs, const void *b,
                                     const hqrt_shape_t *os, void *out)
 {
-    ew_all(p, as, a, bs, b, os, out, !p->out.lut);
+    ew_all(p, as, a, bs, b, os, out, p->out.lut ? EW_INT64 : EW_I32_AVX512);
 }
 
 AVX2_TARGET static void ew_avx2(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
                                 const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
                                 void *out)
 {
-    ew_all(p, as, a, bs, b, os, out, false);
+    ew_all(p, as, a, bs, b, os, out, EW_I32_AVX2);
 }
 #endif /* HQRT_HAVE_VECTOR_STAGE */
 
@@ -605,7 +939,7 @@ void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
         return;
     }
     if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
-        stage_row_avx2(s, acc, bias, ch0, n, out);
+        stage_row_i32_avx2(s, acc, bias, ch0, n, out);
         return;
     }
 #else
@@ -616,6 +950,165 @@ void hqrt_i_stage_row(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
                    hqrt_output_code(s, (bias ? bias[ch0 + j] : 0) + acc[j], ch0 + j));
 }
 
+void hqrt_i_stage_block(int isa, const hqrt_output_stage_t *s, const int32_t *acc, size_t astride,
+                        const int64_t *bias, int32_t n, int32_t pixels, void *out)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (s->path == HQRT_PATH_GEMMLOWP && isa == HQRT_ISA_AVX2) {
+        stage_block_i32_avx2(s, acc, astride, bias, 0, n, pixels, out);
+        return;
+    }
+#endif
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    for (int32_t px = 0; px < pixels; px++)
+        hqrt_i_stage_row(isa, s, acc + (size_t)px * astride, bias, 0, n,
+                         (uint8_t *)out + (size_t)px * (size_t)n * esize);
+}
+
+void hqrt_i_stage_pixels(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
+                         const int64_t *bias, int32_t channels, int64_t pixels, void *out)
+{
+    const size_t esize = s->out_bits == 16 ? 2 : 1;
+    const int64_t total = pixels * channels;
+    if (s->count == 1 && !bias) {
+        for (int64_t off = 0; off < total; off += 1 << 20)
+            hqrt_i_stage_row(isa, s, acc + off, NULL, 0,
+                             (int32_t)(total - off < 1 << 20 ? total - off : 1 << 20),
+                             (uint8_t *)out + (size_t)off * esize);
+        return;
+    }
+    int32_t g = channels, e = 8;
+    while (e) { /* gcd(channels, 8) */
+        int32_t t = g % e;
+        g = e, e = t;
+    }
+    const int32_t period = channels / g * 8; /* lcm(channels, 8): whole vectors and pixels */
+    if (channels % 8 == 0 || channels > 64 || isa == HQRT_ISA_REFERENCE) {
+        for (int64_t px = 0; px < pixels; px += 1 << 20)
+            hqrt_i_stage_block(isa, s, acc + px * channels, (size_t)channels, bias, channels,
+                               (int32_t)(pixels - px < 1 << 20 ? pixels - px : 1 << 20),
+                               (uint8_t *)out + (size_t)(px * channels) * esize);
+        return;
+    }
+    /* the stage's constants (and the bias) repeated over `period` values, so that one call
+     * covers period / channels pixels */
+    int32_t m[512], sh[512], mn[512], shn[512];
+    int64_t b[512];
+    hqrt_output_stage_t t = *s;
+    for (int32_t j = 0; j < period; j++) {
+        const int32_t ch = j % channels, i = s->count == 1 ? 0 : ch;
+        m[j] = s->multiplier[i], sh[j] = s->shift[i];
+        if (s->multiplier_neg)
+            mn[j] = s->multiplier_neg[i], shn[j] = s->shift_neg[i];
+        b[j] = bias ? bias[ch] : 0;
+    }
+    t.count = period, t.multiplier = m, t.shift = sh;
+    if (s->multiplier_neg)
+        t.multiplier_neg = mn, t.shift_neg = shn;
+    for (int64_t off = 0; off < total; off += period)
+        hqrt_i_stage_row(isa, &t, acc + off, b, 0,
+                         (int32_t)(total - off < period ? total - off : period),
+                         (uint8_t *)out + (size_t)off * esize);
+}
+
+void hqrt_i_stage_row_addend(int isa, const hqrt_output_stage_t *s, const int32_t *acc,
+                             const int64_t *bias, int32_t ch0, int32_t n,
+                             const hqrt_addend_t *addend, size_t first, void *out)
+{
+    const size_t asize = addend->bits == 16 ? 2 : 1;
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    if (s->path == HQRT_PATH_GEMMLOWP && isa != HQRT_ISA_REFERENCE) {
+        stage_row_addend_avx2(s, acc, bias, ch0, n, addend,
+                              (const uint8_t *)addend->data + first * asize, out);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    (void)asize;
+    for (int32_t j = 0; j < n; j++) {
+        const int32_t o = ch0 + j, i = s->count == 1 ? 0 : o;
+        const int64_t a = (bias ? bias[o] : 0) + acc[j];
+        int64_t t1 = hqrt_requantize(a, s->multiplier[i], s->shift[i], s->path);
+        int64_t t2 =
+            hqrt_requantize(hqrt_load(addend->data, addend->bits, first + (size_t)j) - addend->zp,
+                            addend->multiplier, addend->shift, s->path);
+        hqrt_store(out, s->out_bits, (size_t)j, hqrt_output_code_sum(s, t1 + t2, o));
+    }
+}
+
+#ifdef HQRT_HAVE_VECTOR_STAGE
+static int64_t shape_elements(const hqrt_shape_t *s)
+{
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+        n *= s->dims[d];
+    return n;
+}
+
+/* out[i] = table[v[i]] for a table of 256 bytes: each 16-byte part of it looked up by vpshufb
+ * with the code's low nibble, kept where the high nibble names that part. */
+AVX2_TARGET static void lookup_u8_avx2(const uint8_t *table, const uint8_t *v, int64_t n,
+                                       uint8_t *out)
+{
+    __m256i part[16];
+    for (int k = 0; k < 16; k++)
+        part[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(table + 16 * k)));
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(v + i));
+        const __m256i lo = _mm256_and_si256(x, nibble);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+        __m256i r = _mm256_setzero_si256();
+        for (int k = 0; k < 16; k++)
+            r = _mm256_or_si256(r,
+                                _mm256_and_si256(_mm256_shuffle_epi8(part[k], lo),
+                                                 _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)k))));
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), r);
+    }
+    for (; i < n; i++)
+        out[i] = table[v[i]];
+}
+
+/* Fewest output elements worth a table (it costs 256). */
+#define EW_TABLE_MIN 2048
+
+/* An operand of one element (a constant: x + 3, x * (1/6)) with an 8-bit other operand of the
+ * output's shape and a per-tensor stage: each output code is a function of the other operand's
+ * code alone, so the op is a lookup in the table of its 256 values, computed by the vector
+ * kernel itself. false: not such an op. */
+static bool ew_by_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                        const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out)
+{
+    const bool a_one = shape_elements(as) == 1, b_one = shape_elements(bs) == 1;
+    const hqrt_shape_t *vs = a_one ? bs : as;
+    const uint8_t *v = a_one ? b : a;
+    const int64_t total = shape_elements(os);
+    if (p->out.count != 1 || a_one == b_one || (a_one ? p->b_bits : p->a_bits) != 8 ||
+        vs->ndim != os->ndim || !same_shape(vs, os) || total < EW_TABLE_MIN)
+        return false;
+    uint8_t codes[256];
+    uint16_t table[256];
+    for (int q = 0; q < 256; q++)
+        codes[q] = (uint8_t)q;
+    const hqrt_shape_t all = {.ndim = 1, .dims = {256}}, one = {.ndim = 1, .dims = {1}};
+    const hqrt_shape_t *ts_a = a_one ? &one : &all, *ts_b = a_one ? &all : &one;
+    const void *ta = a_one ? a : codes, *tb = a_one ? codes : b;
+    if (isa == HQRT_ISA_AVX512)
+        ew_avx512(p, ts_a, ta, ts_b, tb, &all, table);
+    else
+        ew_avx2(p, ts_a, ta, ts_b, tb, &all, table);
+    if (p->out.out_bits == 16)
+        for (int64_t i = 0; i < total; i++)
+            ((uint16_t *)out)[i] = table[v[i]];
+    else
+        lookup_u8_avx2((const uint8_t *)table, v, total, out);
+    return true;
+}
+#endif
+
 int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
                             const void *a, const hqrt_shape_t *bs, const void *b,
                             const hqrt_shape_t *os, void *out)
@@ -624,6 +1117,9 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
     if (rc != HQRT_KERNEL_OK || p->out.path != HQRT_PATH_GEMMLOWP)
         return hqrt_elementwise(p, as, a, bs, b, os, out);
 #ifdef HQRT_HAVE_VECTOR_STAGE
+    if ((isa == HQRT_ISA_AVX512 || isa == HQRT_ISA_AVX2) &&
+        ew_by_table(isa, p, as, a, bs, b, os, out))
+        return HQRT_KERNEL_OK;
     if (isa == HQRT_ISA_AVX512) {
         ew_avx512(p, as, a, bs, b, os, out);
         return HQRT_KERNEL_OK;
@@ -636,6 +1132,60 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *p, const hqrt_shape
     (void)isa;
 #endif
     return hqrt_elementwise(p, as, a, bs, b, os, out);
+}
+
+/* Channels of a global average pool summed on the stack (more: the reference). */
+#define GAP_MAX_CHANNELS 4096
+
+#ifdef HQRT_HAVE_VECTOR_STAGE
+/* sums[ch] += codes of channel ch over `pixels` pixels of 8-bit codes (channels innermost), 8
+ * channels per ymm, pixel after pixel (the reference walks channel after channel). */
+AVX2_TARGET static void gap_sums_avx2(const uint8_t *input, int64_t pixels, int32_t c,
+                                      int32_t *sums)
+{
+    int32_t ch = 0;
+    for (; ch + 8 <= c; ch += 8) {
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t i = 0; i < pixels; i++)
+            a = _mm256_add_epi32(a, _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                                        (const __m128i *)(const void *)(input + i * c + ch))));
+        _mm256_storeu_si256((__m256i *)(void *)(sums + ch), a);
+    }
+    for (; ch < c; ch++) {
+        int32_t a = 0;
+        for (int64_t i = 0; i < pixels; i++)
+            a += input[i * c + ch];
+        sums[ch] = a;
+    }
+}
+#endif
+
+int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
+                                const hqrt_output_stage_t *s, hqrt_dims_t in, const void *input,
+                                void *output)
+{
+#ifdef HQRT_HAVE_VECTOR_STAGE
+    const int64_t pixels = (int64_t)in.h * in.w;
+    /* the codes' sum and the centred sum (|.| <= 255 * pixels) stay in int32 */
+    if ((isa == HQRT_ISA_AVX2 || isa == HQRT_ISA_AVX512) && in_bits == 8 && input && output &&
+        in.n >= 1 && in.h >= 1 && in.w >= 1 && in.c >= 1 && in.c <= GAP_MAX_CHANNELS &&
+        pixels <= ((int64_t)1 << 23) && in_zp >= 0 && in_zp <= 255 &&
+        hqrt_output_stage_check(s, 1) == HQRT_KERNEL_OK) {
+        int32_t sums[GAP_MAX_CHANNELS];
+        const size_t esize = s->out_bits == 16 ? 2 : 1;
+        for (int32_t n = 0; n < in.n; n++) { /* the stage is per tensor (count 1, checked) */
+            gap_sums_avx2((const uint8_t *)input + (size_t)(n * pixels * in.c), pixels, in.c, sums);
+            for (int32_t ch = 0; ch < in.c; ch++)
+                sums[ch] -= (int32_t)(in_zp * pixels);
+            hqrt_i_stage_row(isa, s, sums, NULL, 0, in.c,
+                             (uint8_t *)output + (size_t)n * (size_t)in.c * esize);
+        }
+        return HQRT_KERNEL_OK;
+    }
+#else
+    (void)isa;
+#endif
+    return hqrt_global_avg_pool(in_bits, in_zp, s, in, input, output);
 }
 
 /* Centred codes per hqrt_i_stage_row call: a stack buffer, as kernels never allocate. */

@@ -120,8 +120,8 @@ static int run_pool(const op_call_t *c)
     if (!max)
         stage = hqrt_i_stage(c->m->base, &p->stage, to);
     if (c->op->code == HQX_OP_GLOBAL_AVG)
-        return hqrt_global_avg_pool((int32_t)ti->bits, ti->qp_zp, &stage, dims_of(ti),
-                                    data_of(c, ti), data_of(c, to));
+        return hqrt_i_global_avg_pool_fast(hqrt_i_vector_isa(), (int32_t)ti->bits, ti->qp_zp,
+                                           &stage, dims_of(ti), data_of(c, ti), data_of(c, to));
     hqrt_pool_params_t kp = {
         .kernel_h = p->kernel_h,
         .kernel_w = p->kernel_w,

@@ -65,7 +65,7 @@ static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bi
 
 typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
-    int path, per_channel, dense, addend;
+    int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -139,10 +139,18 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
     int64_t bias[512];
     for (int i = 0; i < k->cout; i++)
         bias[i] = rnd_range(-100000, 100000);
+    if (rnd() % 3 == 0) { /* biases the int32 sums can and cannot start from */
+        int64_t depth = (int64_t)wcount / k->cout, room = INT32_MAX - depth * 255 * 128;
+        int32_t o = rnd_range(0, k->cout - 1), kind = rnd_range(0, 2);
+        bias[o] = (rnd() % 2 ? 1 : -1) * (kind == 0   ? room
+                                          : kind == 1 ? room + 1
+                                                      : (int64_t)1 << rnd_range(31, 40));
+    }
     p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
     p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
-    if (k->addend) {
-        ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, 8, 0.1f, 7);
+    if (k->addend) { /* addend 2: 16-bit codes */
+        ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, k->addend == 2 ? 16 : 8,
+                               0.1f, k->addend == 2 ? 30000 : 7);
         nin = 2;
         p.addend_multiplier = rnd_range(1 << 30, INT32_MAX);
         /* right shifts, the left shifts of real residual adds (addend to the output scale
@@ -255,7 +263,7 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
             .out_bits = rnd() % 4 ? 8 : 16,
             .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
             .per_channel = (int)(rnd() % 2),
-            .addend = rnd() % 4 == 0,
+            .addend = rnd() % 4 ? 0 : 1 + (int)(rnd() % 2),
         };
         k.pad = rnd_range(0, k.kh - 1);
         if (k.h + 2 * k.pad < k.dilation * (k.kh - 1) + 1)
@@ -399,7 +407,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
     for (int iter = 0; iter < 60; iter++) {
-        int c = rnd_range(1, 45);
+        int c = iter % 3 == 0 ? rnd_range(1, 7) : rnd_range(1, 45); /* few: a row's one stage */
         conv_case_t k = {
             .h = rnd_range(3, 14),
             .w = rnd_range(3, 14),
@@ -415,7 +423,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
             .out_bits = rnd() % 4 ? 8 : 16,
             .path = rnd() % 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
             .per_channel = 1,
-            .addend = rnd() % 4 == 0,
+            .addend = rnd() % 4 ? 0 : 1 + (int)(rnd() % 2),
         };
         k.pad = rnd_range(0, k.kh - 1);
         if (k.h < (k.kh - 1) * k.dilation + 1)
@@ -1255,6 +1263,48 @@ static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
     }
 }
 
+/* The stage of whole pixels (few channels: the constants repeated to whole vectors), and of
+ * blocks of pixels with spaced accumulators, against the reference's hqrt_output_code of every
+ * value in its channel. */
+static void vector_stage_of_pixels_equals_reference_for_every_channel_count(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int32_t acc[40 * 70];
+    static int64_t bias[64];
+    static uint16_t want[40 * 70], got[40 * 70];
+    for (int iter = 0; iter < 2000; iter++) {
+        int32_t c = iter % 2 ? rnd_range(1, 9) : rnd_range(1, 64), bits = rnd() % 3 ? 8 : 16;
+        int64_t pixels = rnd_range(1, 40);
+        random_stage(&r, c, bits);
+        for (int64_t j = 0; j < pixels * c; j++)
+            acc[j] = random_accumulator();
+        for (int32_t o = 0; o < c; o++)
+            bias[o] = rnd() % 2 ? (int64_t)rnd_range(-100000, 100000)
+                                : (int64_t)random_accumulator() * 1000;
+        const int64_t *b = rnd() % 2 ? bias : NULL;
+        for (int64_t j = 0; j < pixels * c; j++)
+            hqrt_store(want, bits, (size_t)j,
+                       hqrt_output_code(&r.stage, (b ? b[j % c] : 0) + acc[j], (int32_t)(j % c)));
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_pixels(isa, &r.stage, acc, b, c, pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+        }
+        /* the same runs as a block whose accumulators are `stride` apart */
+        static int32_t spaced[40 * 80];
+        const int32_t stride = c + rnd_range(0, 9);
+        for (int64_t px = 0; px < pixels; px++)
+            for (int32_t o = 0; o < stride; o++)
+                spaced[px * stride + o] = o < c ? acc[px * c + o] : random_accumulator();
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_block(isa, &r.stage, spaced, (size_t)stride, b, c, (int32_t)pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+        }
+    }
+}
+
 static void vector_elementwise_equals_reference_for_every_broadcast_form(void **state)
 {
     (void)state;
@@ -1313,6 +1363,80 @@ static void vector_elementwise_equals_reference_for_every_broadcast_form(void **
     hqrt_shape_t s4 = {.ndim = 1, .dims = {4}}, s3 = {.ndim = 1, .dims = {3}};
     hqrt_ew_params_t p = {.op = HQRT_EW_ADD, .a_bits = 8, .b_bits = 8, .out = r.stage};
     assert_int_equal(hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &p, &s4, a, &s3, b, &s4, got),
+                     HQRT_KERNEL_ERR_ARGUMENT);
+}
+
+/* One operand a single element (x + 3, x * (1/6)), the other 8-bit codes of the output's shape,
+ * enough of them for the table of 256 codes: every op, both orders, 8/16-bit outputs and
+ * constants, stages with and without luts and negative-side multipliers. */
+static void vector_elementwise_with_a_constant_operand_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t v[3 * 40 * 40];
+    static uint16_t k[1], want[3 * 40 * 40], got[3 * 40 * 40];
+    for (int iter = 0; iter < 600; iter++) {
+        hqrt_shape_t os = {.ndim = 3,
+                           .dims = {rnd_range(1, 3), rnd_range(20, 40), rnd_range(1, 40)}};
+        hqrt_shape_t ks = {.ndim = 3, .dims = {1, 1, 1}};
+        const int64_t total = (int64_t)os.dims[0] * os.dims[1] * os.dims[2];
+        const bool k_first = rnd() % 2;
+        const int32_t k_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t p = {.op = rnd_range(HQRT_EW_ADD, HQRT_EW_MIN),
+                              .a_bits = k_first ? k_bits : 8,
+                              .b_bits = k_first ? 8 : k_bits,
+                              .a_multiplier = random_multiplier(),
+                              .a_shift = random_shift(),
+                              .b_multiplier = random_multiplier(),
+                              .b_shift = random_shift()};
+        p.a_zp = rnd_range(0, p.a_bits == 16 ? 65535 : 255);
+        p.b_zp = rnd_range(0, p.b_bits == 16 ? 65535 : 255);
+        int32_t out_bits = rnd() % 3 ? 8 : 16;
+        random_stage(&r, 1, out_bits);
+        r.stage.path = HQRT_PATH_GEMMLOWP;
+        p.out = r.stage;
+        for (int64_t i = 0; i < total; i++)
+            v[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        k[0] = (uint16_t)rnd();
+        if (k_bits == 8)
+            ((uint8_t *)k)[0] = (uint8_t)rnd();
+        const hqrt_shape_t *as = k_first ? &ks : &os, *bs = k_first ? &os : &ks;
+        const void *a = k_first ? (const void *)k : v, *b = k_first ? (const void *)v : k;
+        assert_int_equal(hqrt_elementwise(&p, as, a, bs, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_elementwise_fast(isa, &p, as, a, bs, b, &os, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total * (out_bits == 16 ? 2 : 1));
+        }
+    }
+}
+
+/* Global average pools of 8-bit codes (summed pixel after pixel) against the reference, and
+ * the reference's status for what it refuses. */
+static void vector_global_avg_pool_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint16_t in[2 * 30 * 30 * 70], want[2 * 70], got[2 * 70];
+    for (int iter = 0; iter < 600; iter++) {
+        hqrt_dims_t d = {rnd_range(1, 2), rnd_range(1, 30), rnd_range(1, 30), rnd_range(1, 70)};
+        int32_t in_bits = rnd() % 4 ? 8 : 16, out_bits = rnd() % 3 ? 8 : 16;
+        int32_t in_zp = rnd_range(0, in_bits == 16 ? 65535 : 255);
+        random_stage(&r, 1, out_bits);
+        for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+            in[i] = (uint16_t)rnd();
+        assert_int_equal(hqrt_global_avg_pool(in_bits, in_zp, &r.stage, d, in, want),
+                         HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_global_avg_pool_fast(isa, in_bits, in_zp, &r.stage, d, in, got),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)(d.n * d.c) * (out_bits == 16 ? 2 : 1));
+        }
+    }
+    hqrt_dims_t bad = {1, 0, 4, 4};
+    assert_int_equal(hqrt_i_global_avg_pool_fast(hqrt_i_vector_isa(), 8, 0, &r.stage, bad, in, got),
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
@@ -1404,6 +1528,68 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
                      HQRT_KERNEL_ERR_ARGUMENT);
 }
 
+/* Deconvolutions whose kernel equals their stride (PP-OCR's 2x2/s2 upsampling) take a matrix
+ * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
+ * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
+ * may not be seeded with. */
+static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int8_t w[3 * 3 * 70 * 40];
+    static uint16_t in[2 * 9 * 9 * 70], want[2 * 27 * 27 * 40], got[2 * 27 * 27 * 40];
+    static int64_t bias[64];
+    for (int iter = 0; iter < 400; iter++) {
+        const int32_t k = rnd_range(1, 3), kw = rnd() % 4 ? k : rnd_range(1, 3);
+        hqrt_conv_params_t p = {.kernel_h = k,
+                                .kernel_w = kw,
+                                .stride_h = k,
+                                .stride_w = kw,
+                                .dilation_h = 1,
+                                .dilation_w = 1,
+                                .groups = 1,
+                                .in_bits = 8,
+                                .weight_bits = rnd() % 3 ? 8 : 4};
+        p.in_zp = rnd_range(0, 255);
+        const int32_t cin = iter % 5 == 0 ? rnd_range(33, 70) : rnd_range(1, 32);
+        hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 9), rnd_range(1, 9), cin};
+        hqrt_dims_t od = {id.n, 0, id.w * kw, iter % 3 == 0 ? 1 : rnd_range(1, 40)};
+        /* a piece of rows [first, last) of the full output, as a thread runs it */
+        const int32_t full_h = id.h * k, first = rnd() % 2 ? 0 : rnd_range(0, full_h - 1);
+        const int32_t last = rnd() % 2 ? full_h : rnd_range(first + 1, full_h);
+        p.pad_top = first, p.pad_bottom = full_h - last;
+        od.h = last - first;
+        int32_t out_bits = rnd() % 4 ? 8 : 16;
+        random_stage(&r, od.c, out_bits);
+        p.out = r.stage;
+        size_t wcount = (size_t)k * (size_t)kw * (size_t)cin * (size_t)od.c;
+        int32_t wmax = p.weight_bits == 8 ? 127 : 7;
+        for (size_t i = 0; i < wcount; i++)
+            w[i] =
+                (int8_t)(rnd() % 8 ? rnd_range(-wmax - 1, wmax) : (rnd() % 2 ? -wmax - 1 : wmax));
+        for (size_t i = 0; i < sizeof in; i++)
+            ((uint8_t *)in)[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        for (int32_t o = 0; o < od.c; o++) {
+            int32_t kind = rnd_range(0, 3);
+            bias[o] = kind == 0   ? (int64_t)rnd_range(-100000, 100000)
+                      : kind == 1 ? (int64_t)random_accumulator() * (rnd() % 2 ? 1 : 4)
+                      : kind == 2 ? 0
+                                  : (rnd() % 2 ? 1 : -1) * ((int64_t)1 << rnd_range(29, 62));
+        }
+        const int64_t *b = rnd() % 4 ? bias : NULL;
+        size_t bytes =
+            (size_t)od.n * (size_t)od.h * (size_t)od.w * (size_t)od.c * (out_bits == 16 ? 2 : 1);
+        assert_true(bytes <= sizeof want);
+        assert_int_equal(hqrt_deconv2d(&p, id, in, w, b, od, want, NULL), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_deconv_fast(isa, &p, id, in, w, b, od, got, NULL),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, bytes);
+        }
+    }
+}
+
 static void vector_activation_equals_reference_for_every_stage_form(void **state)
 {
     (void)state;
@@ -1450,9 +1636,13 @@ int main(void)
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
+        cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
+        cmocka_unit_test(vector_global_avg_pool_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
+        cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
