@@ -817,6 +817,7 @@ static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, 
             continue;
         if (weights) {
             ranges[i].weight_clip = m;
+            ranges[i].weight_clip_default = false;
             ranges[i].weight_a = a;
             ranges[i].weight_b = b;
         } else {
