@@ -677,8 +677,7 @@ static hq_status_t probe_corrected(run_t *r, const hq_npz_t *q, double *db, hq_e
  * clip). When an iterative bias correction will run, both are compared after one (on copies): it
  * changes the picture, and round to nearest alone measures too close to call on a network whose
  * uncorrected output is mostly noise (PP-OCRv4 det at a8_w4: 0.00 against 0.04 dB before, 1.58
- * against 2.84 dB after). Not when finetune or AdaRound is to train the layers: they learn on the
- * grid they are given, and measured better on the clipped one (docs/quantizer.md section 6). */
+ * against 2.84 dB after). */
 static hq_status_t probe_default_clip(run_t *r, hq_error_t *err)
 {
     hqi_optimize_work_t *w = &r->work;
@@ -692,18 +691,6 @@ static hq_status_t probe_default_clip(run_t *r, hq_error_t *err)
                  "weights clipping: the default clip kept on %d layer(s) unmeasured: the "
                  "quantized network cannot be emulated (%s)",
                  layers, r->no_emulation.message);
-        return HQ_OK;
-    }
-    /* a trainer learns on the grid it is given, and measured better on the clipped one (docs) */
-    char why[160];
-    const char *trainer = algorithm_decided(r, &algorithms[3], why, sizeof why) ? "adaround"
-                          : algorithm_decided(r, &algorithms[1], why, sizeof why) ? "finetune"
-                                                                                 : NULL;
-    if (trainer) {
-        hqi_logf(&w->log, HQ_LOG_INFO,
-                 "weights clipping: the default clip kept on %d layer(s) unmeasured: %s "
-                 "learns the rounding on its grid",
-                 layers, trainer);
         return HQ_OK;
     }
     hq_status_t st = probe_open(r, err);
@@ -723,6 +710,7 @@ static hq_status_t probe_default_clip(run_t *r, hq_error_t *err)
     free(plain);
     if (st == HQ_OK)
         st = hqi_sqnr_probe_measure(r->probe, q, &db, err);
+    char why[160];
     bool after_bc = algorithm_decided(r, &algorithms[2], why, sizeof why) &&
                     r->bias_mode == HQI_BIAS_ITERATIVE;
     if (st == HQ_OK && after_bc)
