@@ -31,15 +31,23 @@ SIZE x SIZE window, BGR, PaddleOCR's NormalizeImage (ImageNet mean/std on x/255)
 in float64 numpy (the code of tests/models/real_cases.py), so the inputs are the same bytes on
 every machine.
 
+With --w4-levels (e.g. 1,3), a row per level with every conv, depthwise and deconv at a8_w4,
+and after the table the CPU time of each such `hq optimize` and its log's per-algorithm lines
+(seconds, held-back gain, and the sizes that bound the time: layers, samples, steps). With
+--calib-views 5 each calibration photo gives five samples (centre crop, mirror, three crops at
+1.5x): 320, so that level 3's AdaRound gets its 256 images and 16 are held back.
+
 Run: bench/run_ocr_quant_quality.sh (writes bench/results/<date>-ocr-quant.txt), or
   /usr/bin/python3 bench/ocr_quant_quality.py --hq BUILD/hq [--size 320] [--repeat 3]
-      [--a16-layers 8] [--threads 2] [--skip-torch] [--work DIR]
+      [--a16-layers 8] [--threads 2] [--skip-torch] [--work DIR] [--w4-levels 1,3]
+      [--calib-views 5]
 One hq optimize of this model takes minutes on a loaded 2-core machine: --repeat defaults to 3.
 """
 import argparse
 import copy
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -335,14 +343,51 @@ def sensitive_layers(hq, work, har, calib_path, count, threads):
     return [name for _, name in rows[:count]], rows[:count]
 
 
-def hq_quantize(hq, har, calib_path, out, script, threads, repeat):
-    """hq optimize (warm-up + `repeat` timed runs): returns (median seconds, log of the first)."""
-    command = [hq, "optimize", har, "-d", calib_path, "-o", out, "-j", str(threads)]
+def cpu_seconds():
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def hq_quantize(hq, har, calib_path, out, script, threads, repeat, extra=()):
+    """hq optimize (warm-up + `repeat` timed runs): returns (median seconds, log of the first,
+    CPU seconds of the first)."""
+    command = [hq, "optimize", har, "-d", calib_path, "-o", out, "-j", str(threads), *extra]
     if script:
         command[3:3] = ["-m", script]
+    cpu = cpu_seconds()
     log, seconds = run(command, "hq optimize")
+    cpu = cpu_seconds() - cpu
     times = [run(command, "hq optimize")[1] for _ in range(repeat)] if repeat else [seconds]
-    return float(np.median(times)), log
+    return float(np.median(times)), log, cpu
+
+
+# What each optimization step of an `hq optimize` log took and what bounds it: the algorithm lines
+# (run or skipped, seconds, held-back gain) and the lines that give their sizes.
+ALGORITHM_LINES = ("[info] calibration: ", "[info] weights clipping: ", "[info] finetune: ",
+                   "[info] bias_correction: run", "[info] adaround: ", "[info] optimize: done")
+
+
+def calibration_views(path, size):
+    """Five size x size views of one photo, for a calibration set larger than the photos: the
+    centre crop (det_input's), its mirror image, and of the photo resized to 1.5x: the top-left
+    and bottom-right crops and the mirrored centre crop."""
+    image = load_bgr(path)
+    h, w = image.shape[:2]
+    views = []
+    for factor in (1.0, 1.5):
+        side = size * factor
+        scale = side / min(h, w)
+        rh, rw = max(round(side), round(h * scale)), max(round(side), round(w * scale))
+        resized = real_cases.resize_bilinear(image, rh, rw)
+        top, left = (rh - size) // 2, (rw - size) // 2
+        centre = resized[top:top + size, left:left + size]
+        if factor == 1.0:
+            views += [centre, centre[:, ::-1]]
+        else:
+            views += [resized[:size, :size], resized[rh - size:, rw - size:], centre[:, ::-1]]
+    return [((v / 255.0 - real_cases.DET_MEAN) / real_cases.DET_STD).astype(np.float32)
+            for v in views]
 
 
 def main():
@@ -360,6 +405,14 @@ def main():
     parser.add_argument("--skip-torch", action="store_true", help="hq only")
     parser.add_argument("--level1-row", action="store_true",
                         help="also hq a8_w8 at optimization_level=1 (no finetune; one run)")
+    parser.add_argument("--w4-levels", default="",
+                        help="comma-separated optimization levels: a row each for every conv, "
+                             "dw and deconv at a8_w4 at that level (one run each, with its CPU "
+                             "time and the log's per-algorithm lines), e.g. 1,3")
+    parser.add_argument("--calib-views", type=int, default=1, choices=range(1, 6),
+                        help="views per calibration photo (1: the centre crop; up to 5 with its "
+                             "mirror and three crops at 1.5x): 5 gives 320 samples, enough for "
+                             "level 3's 256 plus 16 held back")
     args = parser.parse_args()
     if args.size % 32:
         parser.error("--size must be a multiple of 32")
@@ -379,8 +432,13 @@ def main():
 
     torch.set_num_threads(args.threads)
     calib = np.stack([det_input(p, size) for p in CALIB_IMAGES])
+    if args.calib_views > 1:
+        # the 64 centre crops first (the first 64 samples are the 64-image set), then view by view
+        views = [calibration_views(p, size)[1:args.calib_views] for p in CALIB_IMAGES]
+        calib = np.concatenate([calib, np.stack([v[k] for k in range(args.calib_views - 1)
+                                                 for v in views]).transpose(0, 3, 1, 2)])
     held = np.stack([det_input(p, size) for p in HELD_OUT_IMAGES])
-    assert len(calib) == 64, len(calib)
+    assert len(calib) == 64 * args.calib_views, len(calib)
     calib_path, eval_path = os.path.join(work, "calib.npy"), os.path.join(work, "eval.npy")
     np.save(calib_path, np.ascontiguousarray(calib.transpose(0, 2, 3, 1)))
     np.save(eval_path, np.ascontiguousarray(held.transpose(0, 2, 3, 1)))
@@ -394,8 +452,9 @@ def main():
           f"{args.threads} thread(s) for both tools; shared machine: timings are noisy")
     print(f"# {version.strip()} ({hq}), source tree {commit}; torch {torch.__version__}")
     print(f"# model: {os.path.basename(onnx_path)}, input 1x3x{size}x{size} (shorter side resized, "
-          f"centre crop, BGR, ImageNet mean/std); {len(calib)} calibration images (skimage, "
-          f"opencv-doc, darknet photos), {len(held)} held-out: "
+          f"centre crop, BGR, ImageNet mean/std); {len(calib)} calibration samples "
+          f"({len(CALIB_IMAGES)} skimage, opencv-doc, darknet photos x {args.calib_views} "
+          f"view(s)), {len(held)} held-out: "
           f"{', '.join(os.path.basename(p) for p in HELD_OUT_IMAGES)}")
 
     # hq: parse, float reference, optimize (timed), quantized emulation
@@ -414,7 +473,7 @@ def main():
 
     rows, notes = [], []
     qhar = os.path.join(work, "det_a8.har")
-    hq_seconds, log = hq_quantize(hq, har, calib_path, qhar, None, args.threads, args.repeat)
+    hq_seconds, log, _ = hq_quantize(hq, har, calib_path, qhar, None, args.threads, args.repeat)
     hq_quant = hq_emulate(qhar, "a8")
     rows.append(("hq optimize a8_w8 (default script)", hq_float, hq_quant, hq_seconds))
     if args.level1_row:
@@ -422,16 +481,30 @@ def main():
         with open(script, "w") as f:
             f.write("model_optimization_flavor(optimization_level=1)\n")
         level1_har = os.path.join(work, "det_level1.har")
-        seconds, _ = hq_quantize(hq, har, calib_path, level1_har, script, args.threads, 0)
+        seconds, _, _ = hq_quantize(hq, har, calib_path, level1_har, script, args.threads, 0)
         rows.append(("hq optimize a8_w8, level 1 (no finetune)", hq_float,
                      hq_emulate(level1_har, "level1"), seconds))
+    for level in [int(v) for v in args.w4_levels.split(",") if v.strip()]:
+        script = os.path.join(work, f"w4_level{level}.alls")
+        with open(script, "w") as f:
+            f.write("quantization_param({conv*, dw*, deconv*}, precision_mode=a8_w4)\n"
+                    f"model_optimization_flavor(optimization_level={level})\n")
+        w4_har = os.path.join(work, f"det_w4_level{level}.har")
+        seconds, w4_log, cpu = hq_quantize(hq, har, calib_path, w4_har, script, args.threads, 0,
+                                           ("--no-noise-analysis",))
+        label = f"hq a8_w4, level {level}"
+        rows.append((label, hq_float, hq_emulate(w4_har, f"w4_level{level}"), seconds))
+        notes.append(f"{label}: hq optimize {cpu:.1f} s of CPU ({cpu / args.threads:.1f} s per "
+                     f"core of {args.threads}), {seconds:.1f} s wall (no noise analysis)")
+        notes += [f"{label} log: {line.strip()}" for line in w4_log.splitlines()
+                  if line.startswith(ALGORITHM_LINES)]
     if args.a16_layers > 0:
         names, table = sensitive_layers(hq, work, qhar, calib_path, args.a16_layers, args.threads)
         script = os.path.join(work, "a16.alls")
         with open(script, "w") as f:
             f.write(f"quantization_param([{', '.join(names)}], precision_mode=a16_w16)\n")
         mixed_har = os.path.join(work, "det_mixed.har")
-        seconds, _ = hq_quantize(hq, har, calib_path, mixed_har, script, args.threads, 0)
+        seconds, _, _ = hq_quantize(hq, har, calib_path, mixed_har, script, args.threads, 0)
         rows.append((f"hq optimize, {len(names)} layers a16_w16", hq_float,
                      hq_emulate(mixed_har, "mixed"), seconds))
         notes.append("a16_w16 layers (lowest partial_snr of `hq analyze-noise --analyze-mode "
@@ -474,7 +547,8 @@ def main():
         print(note)
     print(f"quantization time: median of {max(args.repeat, 1)} run(s) after one warm-up (the "
           f"a16 row: one run); hq = the whole `hq optimize` process (load, fold, equalize, "
-          f"calibrate {len(calib)} images, build, noise analysis of {len(calib)} images, write); "
+          f"calibrate {min(len(calib), 64)} images, build, noise analysis of {min(len(calib), 64)} "
+          f"images, write); "
           f"torch = prepare_fx + calibration + convert_fx.")
     done = [line.strip() for line in log.splitlines() if "optimize: done" in line]
     if done:

@@ -65,6 +65,7 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     cfg->beta_end = 2.0;
     cfg->weight = 16.0;
     cfg->positions = 64;
+    cfg->max_steps = 2560; /* 320 epochs of 64 samples in batches of 8 */
     /* a measurement knob (docs/quantizer.md): the positions drawn per sample, 0 for all */
     const char *env = getenv("HQ_ADAROUND_POSITIONS");
     char *end = NULL;
@@ -556,6 +557,14 @@ static void train_block(void *context, int64_t task, int thread)
     }
 }
 
+/* Adam steps per layer: `epochs` passes over the samples in batches, at most the budget. */
+static int64_t adaround_steps(const hqi_adaround_config_t *cfg, int64_t samples)
+{
+    int64_t batch = cfg->batch_size < samples ? cfg->batch_size : samples;
+    int64_t steps = cfg->epochs * ((samples + batch - 1) / batch);
+    return cfg->max_steps > 0 && steps > cfg->max_steps ? cfg->max_steps : steps;
+}
+
 /* Trains every output channel of a collected layer and writes its new integer kernel. */
 static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_threadpool_t *pool,
                              bool bias_corrected, hq_error_t *err)
@@ -565,8 +574,7 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
     t.blocks_per_group = (j->cout_pg + BLOCK - 1) / BLOCK;
     int64_t batch = cfg->batch_size < j->samples ? cfg->batch_size : j->samples;
     t.rows_per_step = batch * j->per_sample;
-    int64_t steps_per_epoch = (j->rows + t.rows_per_step - 1) / t.rows_per_step;
-    t.steps = cfg->epochs * steps_per_epoch;
+    t.steps = adaround_steps(cfg, j->samples);
     t.warmup_steps = (int64_t)(cfg->warmup * (double)t.steps);
     t.scratch = calloc((size_t)threads, sizeof *t.scratch);
     hq_status_t st = t.scratch ? HQ_OK : hqi_nomem(err, where);
@@ -689,6 +697,17 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                  (long long)cfg->dataset_size, (long long)samples, (long long)samples);
     if (threads <= 0)
         threads = hqi_default_threads();
+    if (samples > 0) {
+        int64_t batch = cfg->batch_size < samples ? cfg->batch_size : samples;
+        int64_t wanted = cfg->epochs * ((samples + batch - 1) / batch);
+        if (cfg->max_steps > 0 && wanted > cfg->max_steps)
+            hqi_logf(log, HQ_LOG_INFO,
+                     "adaround: %lld epoch(s) of %lld sample(s) would be %lld step(s) per layer; "
+                     "the default budget is %lld (epochs= in the script lifts it)",
+                     (long long)cfg->epochs, (long long)samples, (long long)wanted,
+                     (long long)cfg->max_steps);
+    }
+    r.rep.steps = samples > 0 ? adaround_steps(cfg, samples) : 0;
     hq_status_t st = HQ_OK;
     int targets = 0;
     for (int i = 0; i < n; i++) {
@@ -742,9 +761,10 @@ done:
         *report = r.rep;
     if (st == HQ_OK && r.rep.layers)
         hqi_logf(log, HQ_LOG_INFO,
-                 "adaround: %d layer(s) on %lld sample(s), reconstruction error %.6g -> %.6g "
-                 "(sum over layers), %lld channel(s) kept nearest, %.2f s",
-                 r.rep.layers, (long long)samples, r.rep.error_nearest, r.rep.error_adaround,
+                 "adaround: %d layer(s) on %lld sample(s), %lld step(s) each, reconstruction "
+                 "error %.6g -> %.6g (sum over layers), %lld channel(s) kept nearest, %.2f s",
+                 r.rep.layers, (long long)samples, (long long)r.rep.steps, r.rep.error_nearest,
+                 r.rep.error_adaround,
                  (long long)r.rep.kept_nearest, r.rep.seconds);
     return st;
 }

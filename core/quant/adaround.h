@@ -28,6 +28,8 @@ typedef struct hqi_adaround_config {
                              measured in round-to-nearest's error per weight */
     bool train_all;       /* mode=train_all: every weighted layer; train_4bit: 4-bit layers only */
     int64_t positions;    /* output positions sampled per sample and layer; 0: every position */
+    int64_t max_steps;    /* the default budget: at most this many Adam steps per layer (0: no
+                             budget; an explicit epochs= in the script sets 0) */
 } hqi_adaround_config_t;
 
 void hqi_adaround_defaults(hqi_adaround_config_t *config);
@@ -40,6 +42,7 @@ typedef struct hqi_adaround_report {
     int64_t kept_nearest;  /* output channels whose learned rounding did not lower their error:
                               left at round-to-nearest */
     int64_t samples;       /* calibration samples used */
+    int64_t steps;         /* Adam steps per layer */
     double error_nearest;  /* sum over layers, round-to-nearest */
     double error_adaround; /* sum over layers, after hard rounding */
     double seconds;

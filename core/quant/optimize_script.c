@@ -542,6 +542,8 @@ static hq_status_t read_adaround(hqi_optimize_work_t *o, const hq_command_t *c, 
         st = read_int_key(o, c, "dataset_size", 1, INT64_C(1) << 40, &a->dataset_size, err);
     if (st == HQ_OK)
         st = read_int_key(o, c, "epochs", 1, 100000, &a->epochs, err);
+    if (st == HQ_OK && hq_command_kwarg(c, "epochs"))
+        a->max_steps = 0; /* the epochs asked for, whatever they cost */
     if (st == HQ_OK)
         st = read_int_key(o, c, "batch_size", 1, 1 << 20, &a->batch_size, err);
     if (st == HQ_OK)
@@ -815,6 +817,7 @@ static hq_status_t read_clipping(hqi_optimize_work_t *o, const hq_command_t *c, 
             continue;
         if (weights) {
             ranges[i].weight_clip = m;
+            ranges[i].weight_clip_default = false;
             ranges[i].weight_a = a;
             ranges[i].weight_b = b;
         } else {

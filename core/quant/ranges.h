@@ -29,6 +29,8 @@ typedef struct hqi_range_request {
                                     (of |w| in the layer, clip_b or clip_a when one value), mmse
                                     (per output channel), mmse_if4b */
     double weight_a, weight_b;
+    bool weight_clip_default; /* weight_clip is hq's default (no weights_clipping line names the
+                                 layer): the optimizer may drop it after measuring */
 } hqi_range_request_t;
 
 /* True for layers whose output shares one calibrated range with their inputs: the layer type's

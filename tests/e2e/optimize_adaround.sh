@@ -30,7 +30,7 @@ for m in nearest adaround; do
         --no-noise-analysis -j 2 >$m.log
 done
 ! grep -q "adaround: run" nearest.log
-grep -q "adaround: 5 layer(s) on 64 sample(s), reconstruction error" adaround.log
+grep -q "adaround: 5 layer(s) on 64 sample(s), 800 step(s) each, reconstruction error" adaround.log
 
 "$HQ" emulate nearest.har --target fp_optimized -d eval.npy -o float.npz -q >/dev/null
 sqnr() { "$HQ" compare float.npz --against "$1" -d eval.npy --target quantized -q | awk 'NR == 2 {print $4}'; }

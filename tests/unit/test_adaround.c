@@ -413,6 +413,43 @@ static void train_4bit_skips_layers_with_8bit_weights(void **state)
     hq_graph_destroy(g);
 }
 
+/* Without epochs= in the script the steps per layer stop at the default budget, and the log says
+ * so; an explicit epochs= runs what it asks for. */
+static void default_epochs_stop_at_the_step_budget(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = one_conv(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
+                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                         "post_quantization_optimization(finetune, policy=disabled)\n";
+    const char *lines[2] = {"post_quantization_optimization(adaround, policy=enabled, "
+                            "batch_size=1)\n",
+                            "post_quantization_optimization(adaround, policy=enabled, "
+                            "batch_size=1, epochs=170)\n"};
+    const char *want[2] = {"adaround: 1 layer(s) on 16 sample(s), 2560 step(s) each",
+                           "adaround: 1 layer(s) on 16 sample(s), 2720 step(s) each"};
+    for (int m = 0; m < 2; m++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s%s", common, lines[m]);
+        hq_archive_t *a = archive_of(g, params);
+        captured_t log = {""};
+        optimize(a, text, ds, &log);
+        if (!strstr(log.text, want[m]))
+            fail_msg("no '%s' in\n%s", want[m], log.text);
+        const char *budget = "adaround: 320 epoch(s) of 16 sample(s) would be 5120 step(s) per "
+                             "layer; the default budget is 2560 (epochs= in the script lifts it)";
+        assert_true((strstr(log.text, budget) != NULL) == (m == 0));
+        hq_archive_destroy(a);
+    }
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- the script's keys ------------------------------------------------------------------- */
 
 static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, captured_t *log,
@@ -447,6 +484,7 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
                                  &err),
                      HQ_OK);
     assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], -1);
+    assert_int_equal(cfg.adaround.max_steps, 2560); /* the default budget per layer */
     assert_int_equal(read_config("post_quantization_optimization(adaround, policy=enabled, "
                                  "dataset_size=128, epochs=12, batch_size=16, "
                                  "learning_rate=0.005, warmup=0.3, b_range=[16, 3], "
@@ -458,6 +496,7 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
     assert_true(a->train_all);
     assert_int_equal(a->dataset_size, 128);
     assert_int_equal(a->epochs, 12);
+    assert_int_equal(a->max_steps, 0); /* an explicit epochs= lifts the budget */
     assert_int_equal(a->batch_size, 16);
     assert_true(a->learning_rate == 0.005 && a->warmup == 0.3 && a->weight == 0.02);
     assert_true(a->beta_start == 16 && a->beta_end == 3);
@@ -502,6 +541,7 @@ int main(void)
         cmocka_unit_test(depthwise_deconv_and_dense_layers_are_trained),
         cmocka_unit_test(train_4bit_skips_layers_with_8bit_weights),
         cmocka_unit_test(adaround_keys_are_read_and_bad_values_refused),
+        cmocka_unit_test(default_epochs_stop_at_the_step_budget),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }

@@ -210,7 +210,11 @@ static double block_error(hq_archive_t *a, const float *x)
     return total;
 }
 
+/* the least-MSE weights clip named, so that both rows round on the same grid whatever the
+ * probe of the default clip would choose */
 static const char common[] = "quantization_param({conv*}, precision_mode=a8_w4)\n"
+                             "pre_quantization_optimization(weights_clipping, layers={conv*}, "
+                             "mode=mmse_if4b)\n"
                              "post_quantization_optimization(bias_correction, policy=disabled)\n";
 
 /* The chain quantized to 4-bit weights twice, bias correction off: with finetune the block's

@@ -1013,7 +1013,10 @@ static void iterative_bias_correction_zeroes_the_mean_error_of_each_channel(void
     hq_graph_t *g = two_convs_graph(&params, 51, 61);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 24, 6, 6, 3, 0.0f, 2.0f, 71, &x);
+    /* the weights clip named: both rows round on one grid, whatever the default's probe picks */
     const char *common = "quantization_param({conv*}, precision_mode=a8_w4)\n"
+                         "pre_quantization_optimization(weights_clipping, layers={conv*}, "
+                         "mode=mmse_if4b)\n"
                          "model_optimization_config(calibration, batch_size=5)\n";
     const char *modes[2] = {"post_quantization_optimization(bias_correction, policy=disabled)\n",
                             "post_quantization_optimization(bias_correction, policy=enabled, "
@@ -1222,6 +1225,8 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
         char text[512];
         snprintf(text, sizeof text,
                  "quantization_param({conv*}, precision_mode=a8_w4)\n"
+                 "pre_quantization_optimization(weights_clipping, layers={conv*}, "
+                 "mode=mmse_if4b)\n"
                  "model_optimization_config(calibration, calibset_size=16)\n"
                  "post_quantization_optimization(finetune, policy=disabled)\n"
                  "post_quantization_optimization(bias_correction, policy=%s)\n",
@@ -1278,6 +1283,102 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
     hq_graph_destroy(g);
 }
 
+/* in (4x4x64) -> conv1 (1x1, 64 -> 2) at a8_w4: each output channel has 63 small weights and one
+ * outlier (from input 63) that the default least-MSE clip cuts. The optimizer builds the integer
+ * params with and without that clip and keeps the one with the better output SQNR (16 samples,
+ * all calibration ones). Where input 63 is always zero the clip only refines the other weights'
+ * grid: kept (scale below the outlier's). Where input 63 is large, cutting the outlier costs the
+ * output more than the finer grid gains: dropped (the outlier at the largest code, scale
+ * max|w| / 7), also when both are compared after the bias correction that follows. A script line
+ * naming the layer is obeyed without the probe. */
+static void default_weights_clip_is_kept_only_where_it_helps_the_output(void **state)
+{
+    (void)state;
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", 4, 4, 64);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, 1, 64, 2, 0, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
+    test_finalize(g);
+    hq_npz_t *params = NULL;
+    assert_int_equal(hq_npz_create(&params, NULL), HQ_OK);
+    float k[128], b[2] = {0.05f, -0.05f};
+    uint32_t seed = 7;
+    for (int i = 0; i < 63; i++)
+        for (int c = 0; c < 2; c++)
+            k[i * 2 + c] = 0.1f * test_uniform(&seed);
+    k[63 * 2] = 1.0f;
+    k[63 * 2 + 1] = -1.0f;
+    int64_t kshape[4] = {1, 1, 64, 2}, bshape[1] = {2};
+    test_put_floats(params, "net/conv1/kernel:0", 4, kshape, k);
+    test_put_floats(params, "net/conv1/bias:0", 1, bshape, b);
+    const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
+                         "post_quantization_optimization(finetune, policy=disabled)\n";
+    const char *no_bc = "post_quantization_optimization(bias_correction, policy=disabled)\n";
+    struct {
+        float amp;         /* input 63 = amp * uniform */
+        const char *extra; /* script lines */
+        const char *line;  /* expected in the log, NULL: no probe line */
+        bool clipped;
+    } cases[] = {
+        {0.0f, no_bc, "(round to nearest): kept", true},
+        {8.0f, no_bc, "(round to nearest): dropped", false},
+        {8.0f, "pre_quantization_optimization(weights_clipping, layers=[conv1], mode=mmse_if4b)\n",
+         NULL, true},
+        /* with the iterative bias correction (the default) both are compared after one */
+        {8.0f, "", "; after an iterative bias correction ", false},
+    };
+    for (int m = 0; m < 4; m++) {
+        int64_t shape[4] = {16, 4, 4, 64};
+        hq_tensor_t *t = NULL;
+        assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
+        float *x = t->data;
+        test_fill(x, hq_tensor_count(t), 201);
+        for (int64_t p = 0; p < 16 * 4 * 4; p++)
+            x[p * 64 + 63] *= cases[m].amp;
+        char path[128];
+        snprintf(path, sizeof path, "%s/clip_%d.npy", tmp_dir, m);
+        assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
+        hq_tensor_destroy(t);
+        hq_dataset_t *ds = NULL;
+        hq_error_t err = {0};
+        if (hq_dataset_open(path, g, &ds, &err))
+            fail_msg("dataset: %s", err.message);
+        char text[512];
+        snprintf(text, sizeof text, "%s%s", common, cases[m].extra);
+        hq_archive_t *a = archive_of(g, params);
+        hq_script_t *s = script_of(text);
+        captured_t log = {""};
+        hq_optimize_options_t options = {0};
+        options.log = capture;
+        options.log_user = &log;
+        if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
+            fail_msg("optimize: %s", err.message);
+        hq_script_destroy(s);
+        const char *probe = strstr(log.text, "weights clipping: the default least-MSE clip on 1 "
+                                             "layer(s): output SQNR ");
+        if (cases[m].line ? !probe || !strstr(probe, cases[m].line) : probe != NULL)
+            fail_msg("case %d: log\n%s", m, log.text);
+        hq_npz_t *q = NULL;
+        assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+        const float *scale = hq_npz_get(q, "net/conv1/kernel_scale:0")->data;
+        const int8_t *codes = hq_npz_get(q, "net/conv1/kernel:0")->data;
+        for (int c = 0; c < 2; c++) {
+            if (cases[m].clipped) {
+                assert_true(scale[c] < 0.9f / 7.0f);
+            } else {
+                assert_true(scale[c] == (float)(1.0 / 7.0));
+                assert_int_equal(codes[63 * 2 + c], c == 0 ? 7 : -7);
+            }
+        }
+        hq_archive_destroy(a);
+        hq_dataset_destroy(ds);
+    }
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1299,6 +1400,7 @@ int main(void)
         cmocka_unit_test(iterative_bias_correction_zeroes_the_mean_error_of_each_channel),
         cmocka_unit_test(iterative_bias_correction_by_walk_matches_full_passes),
         cmocka_unit_test(gains_are_the_output_sqnr_on_the_held_back_samples),
+        cmocka_unit_test(default_weights_clip_is_kept_only_where_it_helps_the_output),
         cmocka_unit_test(a_layer_without_integer_form_is_refused_before_any_work),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
