@@ -27,12 +27,13 @@ hq_status_t hqi_stats_init(hqi_stats_t *s, int channels, bool preact, const char
     s->fine = calloc(HQI_STATS_FINE_BINS, sizeof *s->fine);
     s->channel_mean_sum = calloc(c, sizeof(double));
     s->channel_var_sum = calloc(c, sizeof(double));
+    s->scratch = calloc(2 * c, sizeof(double));
     if (preact) {
         s->preact_mean_sum = calloc(c, sizeof(double));
         s->preact_var_sum = calloc(c, sizeof(double));
         s->preact_sq_sum = calloc(c, sizeof(double));
     }
-    if (!s->fine || !s->channel_mean_sum || !s->channel_var_sum ||
+    if (!s->fine || !s->channel_mean_sum || !s->channel_var_sum || !s->scratch ||
         (preact && (!s->preact_mean_sum || !s->preact_var_sum || !s->preact_sq_sum)))
         return hqi_nomem(err, where);
     return HQ_OK;
@@ -45,6 +46,7 @@ void hqi_stats_free(hqi_stats_t *s)
     free(s->fine);
     free(s->channel_mean_sum);
     free(s->channel_var_sum);
+    free(s->scratch);
     free(s->preact_mean_sum);
     free(s->preact_var_sum);
     free(s->preact_sq_sum);
@@ -83,18 +85,50 @@ static void grow(hqi_stats_t *s, double lo, double hi)
 void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
 {
     int64_t total = element_count(shape);
-    double bmin = INFINITY, bmax = -INFINITY, sum = 0.0, sumsq = 0.0;
-    for (int64_t i = 0; i < total; i++) {
-        double v = x[i];
-        if (!isfinite(v)) {
-            s->nonfinite++;
-            continue;
-        }
-        bmin = v < bmin ? v : bmin;
-        bmax = v > bmax ? v : bmax;
-        sum += v;
-        sumsq += v * v;
+    /* Four independent lanes (element i goes to lane i % 4), added up at the end: the sums are
+     * not one serial chain of additions, whose latency bounded this loop, and a non-finite
+     * value (v - v is NaN) is masked, not branched around. */
+    enum { LANES = 4 };
+    double lmin[LANES], lmax[LANES], lsum[LANES], lsq[LANES];
+    int64_t lbad[LANES];
+    for (int j = 0; j < LANES; j++) {
+        lmin[j] = INFINITY;
+        lmax[j] = -INFINITY;
+        lsum[j] = lsq[j] = 0.0;
+        lbad[j] = 0;
     }
+    int64_t i = 0;
+    for (; i + LANES <= total; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            double v = x[i + j];
+            bool finite = v - v == 0.0;
+            double f = finite ? v : 0.0;
+            lmin[j] = finite && v < lmin[j] ? v : lmin[j];
+            lmax[j] = finite && v > lmax[j] ? v : lmax[j];
+            lsum[j] += f;
+            lsq[j] += f * f;
+            lbad[j] += !finite;
+        }
+    for (int j = 0; i < total; i++, j++) {
+        double v = x[i];
+        bool finite = v - v == 0.0;
+        double f = finite ? v : 0.0;
+        lmin[j] = finite && v < lmin[j] ? v : lmin[j];
+        lmax[j] = finite && v > lmax[j] ? v : lmax[j];
+        lsum[j] += f;
+        lsq[j] += f * f;
+        lbad[j] += !finite;
+    }
+    double bmin = lmin[0], bmax = lmax[0], sum = lsum[0], sumsq = lsq[0];
+    int64_t nonfinite = lbad[0];
+    for (int j = 1; j < LANES; j++) {
+        bmin = lmin[j] < bmin ? lmin[j] : bmin;
+        bmax = lmax[j] > bmax ? lmax[j] : bmax;
+        sum += lsum[j];
+        sumsq += lsq[j];
+        nonfinite += lbad[j];
+    }
+    s->nonfinite += nonfinite;
     if (bmin > bmax)
         return;
     s->sum += sum;
@@ -111,35 +145,45 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
         s->max = bmax > s->max ? bmax : s->max;
     }
     grow(s, lo, hi);
-    double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo);
-    for (int64_t i = 0; i < total; i++) {
-        double v = x[i];
+    /* locals: through `s` the compiler would store the count and reload the bins' address
+     * after every increment of a bin (they might alias) */
+    double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), fine_lo = s->fine_lo;
+    int64_t *fine = s->fine;
+    for (int64_t k = 0; k < total; k++) {
+        double v = x[k];
         if (!isfinite(v))
             continue;
-        int64_t b = (int64_t)((v - s->fine_lo) * scale);
+        int64_t b = (int64_t)((v - fine_lo) * scale);
         b = b < 0 ? 0 : b >= HQI_STATS_FINE_BINS ? HQI_STATS_FINE_BINS - 1 : b;
-        s->fine[b]++;
-        s->count++;
+        fine[b]++;
     }
+    s->count += total - nonfinite;
     /* per-channel moments: one sweep of sum and sum of squares per sample and channel */
     int64_t batch = shape->dims[0], c = s->channels;
     int64_t per = batch > 0 ? total / batch : 0;
     int64_t spatial = c > 0 ? per / c : 0;
     if (c <= 0 || spatial <= 0)
         return;
-    for (int64_t n = 0; n < batch; n++)
-        for (int64_t ch = 0; ch < c; ch++) {
-            double csum = 0.0, csq = 0.0;
-            const float *p = x + n * per + ch;
-            for (int64_t k = 0; k < spatial; k++) {
-                double v = isfinite(p[k * c]) ? p[k * c] : 0.0;
-                csum += v;
-                csq += v * v;
+    /* Positions outside, channels inside: the values are read in memory order, and each
+     * channel's sums still add its positions in order (the same bits as a channel-by-channel
+     * sweep, which read the tensor once per channel with a stride of C). */
+    double *restrict csum = s->scratch, *restrict csq = s->scratch + c;
+    for (int64_t n = 0; n < batch; n++) {
+        memset(csum, 0, sizeof(double) * 2 * (size_t)c);
+        const float *restrict row = x + n * per;
+        for (int64_t k = 0; k < spatial; k++, row += c)
+            for (int64_t ch = 0; ch < c; ch++) {
+                double v = row[ch];
+                v = v - v == 0.0 ? v : 0.0; /* a non-finite value counts as 0 */
+                csum[ch] += v;
+                csq[ch] += v * v;
             }
-            double mean = csum / (double)spatial, var = csq / (double)spatial - mean * mean;
+        for (int64_t ch = 0; ch < c; ch++) {
+            double mean = csum[ch] / (double)spatial, var = csq[ch] / (double)spatial - mean * mean;
             s->channel_mean_sum[ch] += mean;
             s->channel_var_sum[ch] += var > 0 ? var : 0;
         }
+    }
     s->samples += batch;
 }
 
@@ -162,22 +206,29 @@ void hqi_stats_add_preact(hqi_stats_t *s, const hq_shape_t *shape, const float *
         s->preact_min = v < s->preact_min ? v : s->preact_min;
         s->preact_max = v > s->preact_max ? v : s->preact_max;
     }
-    /* two passes per sample and channel: the variance is stored (q.npz), so no cancellation */
+    /* two passes per sample and channel: the variance is stored (q.npz), so no cancellation;
+     * each pass reads the positions in memory order, every channel's sum in position order */
+    double *sum = s->scratch, *var = s->scratch + c;
     for (int64_t n = 0; n < batch; n++) {
-        for (int64_t ch = 0; ch < c; ch++) {
-            const float *p = x + n * per + ch;
-            double sum = 0.0;
-            for (int64_t k = 0; k < spatial; k++)
-                sum += p[k * c];
-            double mean = sum / (double)spatial, var = 0.0;
-            for (int64_t k = 0; k < spatial; k++) {
-                double dv = p[k * c] - mean;
-                var += dv * dv;
+        memset(sum, 0, sizeof(double) * 2 * (size_t)c);
+        const float *sample = x + n * per;
+        const float *row = sample;
+        for (int64_t k = 0; k < spatial; k++, row += c)
+            for (int64_t ch = 0; ch < c; ch++)
+                sum[ch] += row[ch];
+        for (int64_t ch = 0; ch < c; ch++)
+            sum[ch] /= (double)spatial; /* the mean */
+        row = sample;
+        for (int64_t k = 0; k < spatial; k++, row += c)
+            for (int64_t ch = 0; ch < c; ch++) {
+                double dv = row[ch] - sum[ch];
+                var[ch] += dv * dv;
             }
-            var /= (double)spatial;
-            if (isfinite(mean) && isfinite(var)) {
+        for (int64_t ch = 0; ch < c; ch++) {
+            double mean = sum[ch], v = var[ch] / (double)spatial;
+            if (isfinite(mean) && isfinite(v)) {
                 s->preact_mean_sum[ch] += mean;
-                s->preact_var_sum[ch] += var;
+                s->preact_var_sum[ch] += v;
                 s->preact_sq_sum[ch] += mean * mean;
             }
         }

@@ -52,6 +52,7 @@ typedef struct hqi_stats {
     double *preact_var_sum;        /* [channels] sums of per-sample variances */
     double *preact_sq_sum;         /* [channels] sums of squared per-sample means */
     double preact_min, preact_max; /* observed range (valid when preact_samples) */
+    double *scratch;               /* [2 * channels] per-sample sums of one batch */
 } hqi_stats_t;
 
 /* Prepares an empty accumulator for an output of `channels` channels (the last extent; 1 for a
