@@ -82,6 +82,20 @@ static void grow(hqi_stats_t *s, double lo, double hi)
     }
 }
 
+/* One value into one lane of hqi_stats_add_output's range and sums; a non-finite value (v - v
+ * is NaN) is counted and masked. */
+static inline void lane_add(double v, double *min, double *max, double *sum, double *sq,
+                            int64_t *bad)
+{
+    bool finite = v - v == 0.0;
+    double f = finite ? v : 0.0;
+    *min = finite && v < *min ? v : *min;
+    *max = finite && v > *max ? v : *max;
+    *sum += f;
+    *sq += f * f;
+    *bad += !finite;
+}
+
 void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
 {
     int64_t total = element_count(shape);
@@ -99,26 +113,10 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
     }
     int64_t i = 0;
     for (; i + LANES <= total; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            double v = x[i + j];
-            bool finite = v - v == 0.0;
-            double f = finite ? v : 0.0;
-            lmin[j] = finite && v < lmin[j] ? v : lmin[j];
-            lmax[j] = finite && v > lmax[j] ? v : lmax[j];
-            lsum[j] += f;
-            lsq[j] += f * f;
-            lbad[j] += !finite;
-        }
-    for (int j = 0; i < total; i++, j++) {
-        double v = x[i];
-        bool finite = v - v == 0.0;
-        double f = finite ? v : 0.0;
-        lmin[j] = finite && v < lmin[j] ? v : lmin[j];
-        lmax[j] = finite && v > lmax[j] ? v : lmax[j];
-        lsum[j] += f;
-        lsq[j] += f * f;
-        lbad[j] += !finite;
-    }
+        for (int j = 0; j < LANES; j++)
+            lane_add(x[i + j], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
+    for (int j = 0; i < total; i++, j++)
+        lane_add(x[i], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
     double bmin = lmin[0], bmax = lmax[0], sum = lsum[0], sumsq = lsq[0];
     int64_t nonfinite = lbad[0];
     for (int j = 1; j < LANES; j++) {
