@@ -61,16 +61,16 @@ static void print_table(hq_archive_t *archive, const hq_graph_t *graph, bool adv
             continue;
         }
         printf("%-40s %-10s %10.2f", layer->bare_name,
-               layer->precision_mode[0] ? layer->precision_mode : "-",
-               snr_db);
+               layer->precision_mode[0] ? layer->precision_mode : "-", snr_db);
         if (advanced && partial && partial->dtype == HQ_DTYPE_FLOAT32)
             printf("  %14.2f", partial_db);
         printf("\n");
     }
-    if (exact_constants)
-        printf("(%d constant input%s held exactly by %s encoding%s, 200 dB: not listed)\n",
-               exact_constants, exact_constants == 1 ? "" : "s", exact_constants == 1 ? "its" : "their",
-               exact_constants == 1 ? "" : "s");
+    if (exact_constants == 1)
+        printf("(1 constant input held exactly by its encoding, 200 dB: not listed)\n");
+    else if (exact_constants > 1)
+        printf("(%d constant inputs held exactly by their encodings, 200 dB: not listed)\n",
+               exact_constants);
 }
 
 int hq_cmd_analyze_noise(int argc, char **argv)

@@ -895,15 +895,14 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
                 return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no preset values for layer '%s'",
                                  emu->name, layer->name);
             memcpy(out_data[p], given,
-                   (size_t)(emu->values[emu->first_value[index] + p].size * batch) *
-                       sizeof(float));
+                   (size_t)(emu->values[emu->first_value[index] + p].size * batch) * sizeof(float));
         }
     } else {
         call.input_count = layer->input_count;
         call.input_shapes = in_shapes;
-    call.inputs = in_data;
-    call.output_count = ports;
-    call.output_shapes = out_shapes;
+        call.inputs = in_data;
+        call.output_count = ports;
+        call.output_shapes = out_shapes;
         call.outputs = out_data;
         call.prepared = emu->prepared[index].state;
         call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
@@ -914,8 +913,7 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
         emu->type_seconds[layer->type] += now_seconds() - start;
         emu->type_calls[layer->type]++;
         if (st != HQ_OK)
-            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name,
-                             detail.message);
+            return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
         for (int p = 0; p < ports && tap; p++) {
             st = tap(user, index, p, &out_shapes[p], out_data[p], err);
             if (st != HQ_OK)
@@ -929,35 +927,9 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     return HQ_OK;
 }
 
-static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
-                               const float *const *inputs, float *const *outputs,
-                               hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
-                               hq_error_t *err);
-
-HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
-                                   const float *const *inputs, float *const *outputs,
-                                   hq_emulator_tap_fn tap, void *user, hq_error_t *err)
-{
-    return run_network(emulator, batch, inputs, outputs, tap, user, NULL, err);
-}
-
-hq_status_t hqi_emulator_run_subset(hq_emulator_t *emulator, int64_t batch,
-                                    const float *const *inputs, float *const *outputs,
-                                    hq_emulator_tap_fn tap, void *user,
-                                    const hqi_subset_t *subset, hq_error_t *err)
-{
-    if (emulator && emulator->quant)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: a subset run needs a float target",
-                         emulator->name);
-    if (!subset || !subset->mode || !subset->preset)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: subset run without its layer modes");
-    return run_network(emulator, batch, inputs, outputs, tap, user, subset, err);
-}
-
-static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
-                               const float *const *inputs, float *const *outputs,
-                               hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
-                               hq_error_t *err)
+static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const float *const *inputs,
+                               float *const *outputs, hq_emulator_tap_fn tap, void *user,
+                               const hqi_subset_t *subset, hq_error_t *err)
 {
     if (!emulator)
         return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: NULL emulator");
@@ -1001,9 +973,8 @@ static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
                               : NULL;
         for (int t = 0; t < order_count && st == HQ_OK; t++)
             if (!subset || subset->mode[order[t]] != HQI_SUBSET_SKIP)
-                st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs,
-                               pass_out, tap, user, subset, in_shapes, in_data, out_shapes,
-                               out_data, err);
+                st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
+                               tap, user, subset, in_shapes, in_data, out_shapes, out_data, err);
     }
     free(pass_in);
     free(pass_out);
@@ -1012,6 +983,26 @@ static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch,
     free(out_shapes);
     free(out_data);
     return st;
+}
+
+HQ_API hq_status_t hq_emulator_run(hq_emulator_t *emulator, int64_t batch,
+                                   const float *const *inputs, float *const *outputs,
+                                   hq_emulator_tap_fn tap, void *user, hq_error_t *err)
+{
+    return run_network(emulator, batch, inputs, outputs, tap, user, NULL, err);
+}
+
+hq_status_t hqi_emulator_run_subset(hq_emulator_t *emulator, int64_t batch,
+                                    const float *const *inputs, float *const *outputs,
+                                    hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
+                                    hq_error_t *err)
+{
+    if (emulator && emulator->quant)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: a subset run needs a float target",
+                         emulator->name);
+    if (!subset || !subset->mode || !subset->preset)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "emulator: subset run without its layer modes");
+    return run_network(emulator, batch, inputs, outputs, tap, user, subset, err);
 }
 
 /* ---- datasets

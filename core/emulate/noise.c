@@ -169,7 +169,7 @@ static const float *preset_tap(void *user, int layer, int port)
 
 /* Which layers the run with only `only` quantized must compute: `only` and everything
  * downstream of it. The others hold the reference run's values: those that feed a computed
- * layer or are graph outputs are copied from the taps, the rest are skipped. `seen` is scratch
+ * layer or are graph outputs are copied from the taps, the rest are skipped. `stack` is scratch
  * of the layer count. */
 static void subset_modes(const hq_graph_t *graph, int only, unsigned char *mode, int *stack)
 {
@@ -303,9 +303,8 @@ HQ_API hq_status_t hq_analyze_noise(hq_archive_t *archive, hq_dataset_t *data, i
     unsigned char *modes = calloc((size_t)n.layer_count + 1, 1);
     int *stack = calloc((size_t)n.layer_count + 1, sizeof *stack);
     int *source = calloc((size_t)in_count + 1, sizeof *source);
-    if (st == HQ_OK &&
-        (!n.first_port || !n.signal || !n.error || !partial_s || !partial_e || !source || !modes ||
-         !stack))
+    if (st == HQ_OK && (!n.first_port || !n.signal || !n.error || !partial_s || !partial_e ||
+                        !source || !modes || !stack))
         st = hqi_nomem(err, "noise analysis");
     int64_t sample_floats = 0;
     int max_ports = 1;

@@ -595,9 +595,9 @@ static void a_subset_run_computes_only_its_layers_and_presets_the_rest(void **st
     mode[out_side] = HQI_SUBSET_COMPUTE;
     hqi_subset_t subset = {.mode = mode, .preset = preset_side, .user = side_values};
     hq_emulator_reset_stats(emu);
-    assert_int_equal(hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv,
-                                             &subset, NULL),
-                     HQ_OK);
+    assert_int_equal(
+        hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv, &subset, NULL),
+        HQ_OK);
     float want_main[4] = {14, 17, 20, -1}; /* x + (2x + 1 + 10) */
     assert_memory_equal(y[main_port], want_main, sizeof want_main);
     assert_memory_equal(y[1 - main_port], side_values, sizeof side_values);
@@ -609,9 +609,9 @@ static void a_subset_run_computes_only_its_layers_and_presets_the_rest(void **st
     mode[side] = HQI_SUBSET_SKIP;
     mode[out_side] = HQI_SUBSET_PRESET;
     hq_emulator_reset_stats(emu);
-    assert_int_equal(hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv,
-                                             &subset, NULL),
-                     HQ_OK);
+    assert_int_equal(
+        hqi_emulator_run_subset(emu, 1, inputs, outputs, replace_conv_tap, &conv, &subset, NULL),
+        HQ_OK);
     assert_memory_equal(y[main_port], want_main, sizeof want_main);
     assert_memory_equal(y[1 - main_port], side_values, sizeof side_values);
     hq_emulator_type_seconds(emu, HQ_LAYER_CONV, &conv_calls);
