@@ -16,8 +16,8 @@
 #                                 [--skip-advanced] [--out FILE]
 #   defaults: --build <repo>/build/rel, --work <repo>/.cache/models/ocr-quant-work, --runs 3,
 #   --threads 2. Needs what bench/ocr_quant_quality.py needs to make the work folder (npm for the
-#   model, python3-torch, skimage/opencv-doc/darknet photos); GNU time (/usr/bin/time) is not
-#   needed: times come from bash's `times` of a subshell.
+#   model, python3-torch, skimage/opencv-doc/darknet photos); neither GNU time nor bc is
+#   needed: times come from bash's `times` of a subshell, arithmetic from awk.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,7 +65,7 @@ cpu_wall() {
         for (i = 1; i <= n; i++) { split(f[i], p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] }
         print s }')
     t1=$(date +%s.%N)
-    echo "$cpu $(echo "$t1 - $t0" | bc -l)"
+    echo "$cpu $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -105,5 +105,6 @@ if [ "$advanced" -eq 1 ]; then
     measure "analyze-noise" 1 "$hq" analyze-noise "$work/det_a8.har" -d "$work/calib.npy" \
         --analyze-mode advanced -j "$threads" -q -o "$scratch/an.har"
 fi
-echo "# hq-diag / (float pass + quantized pass), CPU time: $(echo "$diag_cpu / ($float_cpu + $quant_cpu)" | bc -l | xargs printf '%.2f')"
+echo "# hq-diag / (float pass + quantized pass), CPU time: $(awk -v d="$diag_cpu" -v f="$float_cpu" \
+    -v q="$quant_cpu" 'BEGIN { printf "%.2f", d / (f + q) }')"
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
