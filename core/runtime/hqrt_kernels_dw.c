@@ -1,11 +1,16 @@
 /* hqrt_kernels_dw.c — the AVX-512 depthwise kernel (prepared as HQRT_KIND_DW512 when
  * hqrt_i_vector_isa() is AVX-512 at open time; the AVX2 one in hqrt_kernels_avx2.c otherwise).
- * Channels in 16 int32 lanes (the last group masked, so no read past a pixel's channels), the
- * window's rows and columns inside the input found once per output pixel instead of tested per
- * tap and channel group, products of the centred code (|q - zp| <= 255) and the weight summed in
- * int32: exact for the <= 65536 taps prepare allows, the same sums as the AVX2 kernel and the
- * reference's int64 ones. The output stage is hqrt_i_stage_row, or, with a residual addend,
- * hqrt_i_finish_value per value (the AVX2 kernel: hqrt_i_stage_row_addend). */
+ * Windows inside the input (at most HQRT_DW_PAIR_TAPS taps): 32 channels per step, the raw codes
+ * of two taps interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 *
+ * 128), started from bias - in_zp * sum(w), which makes the sum the reference's centred one.
+ * Border windows: only the taps inside the input, the centred code (|q - zp| <= 255) times the
+ * weight (vpmulld), 16 channels per step. The last group of channels is masked, so nothing is
+ * read past a pixel's channels. Every sum is exact in int32 for the taps prepare allows, the same
+ * sums as the AVX2 kernel and the reference's int64 ones. The output stage: one
+ * hqrt_i_stage_pixels per output row, or with a residual addend hqrt_i_stage_row_addend per
+ * pixel. */
+#include <string.h>
+
 #include "hqrt_kernels_fast_internal.h"
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -24,56 +29,179 @@ static void taps_inside(int64_t origin, int32_t taps, int32_t dilation, int64_t 
     *last = k;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void
-hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
-                      const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
-                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
-                      uint8_t *scratch)
+/* Packed weights: [taps][cpad] int32 (the border pixels' per-tap products), [cpad] int32 the sum
+ * of each channel's weights (init's in_zp correction), then the pairs of taps as
+ * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
+ * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
+ * adjacent; an odd last tap's partner and the channels past c weigh 0. */
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int64_t cpad)
+{
+    const int64_t pairs = (taps + 1) / 2;
+    return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
+           (size_t)(pairs * cpad * 2) * sizeof(int16_t);
+}
+
+size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
+{
+    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t);
+}
+
+void hqrt_i_dw512_pack(const void *w, int32_t weight_bits, int64_t taps, int32_t c, int64_t cpad,
+                       int32_t *packed)
+{
+    memset(packed, 0, hqrt_i_dw512_packed_bytes(taps, cpad));
+    int32_t *wsum = packed + taps * cpad;
+    for (int64_t t = 0; t < taps; t++)
+        for (int32_t ch = 0; ch < c; ch++) {
+            const int32_t v = hqrt_i_weight_at(w, weight_bits, (size_t)(t * c + ch));
+            packed[t * cpad + ch] = v;
+            wsum[ch] += v;
+        }
+    int16_t *pairs16 = (int16_t *)(void *)(wsum + cpad);
+    const int64_t pairs = (taps + 1) / 2;
+    for (int64_t pr = 0; pr < pairs; pr++)
+        for (int64_t g = 0; g < cpad / 32; g++)
+            for (int l = 0; l < 32; l++) /* l < 16: vpunpcklwd's dword l, else vpunpckhwd's */
+                for (int e = 0; e < 2; e++) {
+                    const int d = l % 16;
+                    const int64_t t = 2 * pr + e, ch = g * 32 + 8 * (d / 4) + d % 4 + 4 * (l / 16);
+                    pairs16[((pr * (cpad / 32) + g) * 32 + l) * 2 + e] =
+                        t < taps && ch < c ? (int16_t)packed[t * cpad + ch] : 0;
+                }
+}
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+
+/* The int32 sums of one output pixel whose window has taps outside the input: only the taps
+ * inside, each the centred code times the weight (vpmulld), 16 channels per step, from the
+ * int32 bias. */
+AVX512_TARGET static void border_pixel(const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                       const uint8_t *input, const int32_t *weights, size_t cpad,
+                                       const int32_t *bias32, int64_t y0, int32_t ky0, int32_t ky1,
+                                       int64_t x0, int32_t kx0, int32_t kx1, int32_t *acc)
 {
     const int32_t c = in.c;
-    const size_t cpad = (size_t)prep->depth_padded; /* channels rounded up to 16 */
-    const int32_t *weights = prep->packed;          /* [kh*kw][cpad] int32 */
-    int32_t *acc = (int32_t *)(void *)scratch;      /* cpad int32 */
     const __m512i zp = _mm512_set1_epi32(kp->in_zp);
-    const int32_t bits = kp->out.out_bits;
     const size_t row_bytes = (size_t)in.w * (size_t)c;
+    for (int32_t ch = 0; ch < c; ch += 16) {
+        const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
+        __m512i a = _mm512_loadu_si512((const void *)(bias32 + ch));
+        for (int32_t ky = ky0; ky < ky1; ky++) {
+            const uint8_t *row =
+                input + (size_t)(y0 + (int64_t)ky * kp->dilation_h) * row_bytes + ch;
+            const int32_t *wrow = weights + (size_t)ky * (size_t)kp->kernel_w * cpad + ch;
+            for (int32_t kx = kx0; kx < kx1; kx++) {
+                const uint8_t *src = row + (size_t)(x0 + (int64_t)kx * kp->dilation_w) * (size_t)c;
+                __m512i v =
+                    _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src)), zp);
+                __m512i w = _mm512_load_si512((const void *)(wrow + (size_t)kx * cpad));
+                a = _mm512_add_epi32(a, _mm512_mullo_epi32(v, w));
+            }
+        }
+        _mm512_mask_storeu_epi32(acc + ch, k, a);
+    }
+}
+
+/* The int32 sums of one output pixel whose window lies inside the input: 32 channels per step,
+ * the window's taps in pairs (toff: byte offsets from the window's first pixel, an odd last
+ * tap paired with tap 0 under weight 0), the raw codes of a pair interleaved as int16 and
+ * multiplied into int32 by vpmaddwd with the pair's weights (pairs16, in vpunpck{l,h}wd lane
+ * order), then put back in channel order (vpermt2d) and started from init = bias - in_zp *
+ * sum(w): the centred sum, as the reference's. */
+AVX512_TARGET static inline __attribute__((always_inline)) void
+interior_pixel(int32_t c, const uint8_t *first, const size_t *toff, int64_t pairs,
+               const int16_t *pairs16, size_t gstride, const int32_t *init, int32_t *acc)
+{
+    const __m512i idx_lo = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+    const __m512i idx_hi =
+        _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+    const int16_t *wg = pairs16;
+    for (int32_t ch = 0; ch < c; ch += 32, wg += 64) {
+        const int32_t n = c - ch < 32 ? c - ch : 32;
+        const __mmask32 k = n == 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
+        __m512i lo = _mm512_setzero_si512(), hi = lo;
+        const int16_t *wp = wg;
+        for (int64_t pr = 0; pr < pairs; pr++, wp += gstride) {
+            __m512i v0 =
+                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, first + toff[2 * pr] + ch));
+            __m512i v1 =
+                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, first + toff[2 * pr + 1] + ch));
+            /* lo: channels 0-3, 8-11, 16-19, 24-27; hi: 4-7, 12-15, 20-23, 28-31 */
+            lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(v0, v1),
+                                                        _mm512_load_si512((const void *)wp)));
+            hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(v0, v1),
+                                                        _mm512_load_si512((const void *)(wp + 32))));
+        }
+        __m512i s0 = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, idx_lo, hi),
+                                      _mm512_loadu_si512((const void *)(init + ch)));
+        __m512i s1 = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, idx_hi, hi),
+                                      _mm512_loadu_si512((const void *)(init + ch + 16)));
+        _mm512_mask_storeu_epi32(acc + ch, (__mmask16)k, s0);
+        if (n > 16)
+            _mm512_mask_storeu_epi32(acc + ch + 16, (__mmask16)(k >> 16), s1);
+    }
+}
+
+AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
+                                         const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                         const uint8_t *input, const int64_t *bias,
+                                         const hqrt_addend_t *addend, hqrt_dims_t out,
+                                         uint8_t *output, int64_t row_begin, int64_t row_end,
+                                         uint8_t *scratch)
+{
+    const int32_t c = in.c;
+    const size_t cpad = (size_t)prep->depth_padded; /* channels rounded up to 32 */
+    const int64_t taps = prep->depth, pairs = (taps + 1) / 2;
+    const int32_t *weights = prep->packed;          /* [taps][cpad] int32 */
+    const int32_t *wsum = weights + (size_t)taps * cpad; /* [cpad] sum of each channel's taps */
+    const int16_t *pairs16 = (const int16_t *)(const void *)(wsum + cpad);
+    const int32_t bits = kp->out.out_bits;
+    const size_t esize = bits == 16 ? 2u : 1u;
+    /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds) and the
+     * interior pixels' starting values, both [cpad] and 64-aligned */
+    int32_t *sums = (int32_t *)(void *)scratch;
+    int32_t *bias32 = sums + ((size_t)out.w * (size_t)c + 15) / 16 * 16;
+    int32_t *init = bias32 + cpad;
+    const bool fold = hqrt_i_bias_folds(bias, c, taps);
+    for (size_t o = 0; o < cpad; o++) {
+        bias32[o] = fold && o < (size_t)c ? (int32_t)bias[o] : 0;
+        /* wraps only where the sums it starts, which end inside int32, wrap back */
+        init[o] = (int32_t)((uint32_t)bias32[o] - (uint32_t)kp->in_zp * (uint32_t)wsum[o]);
+    }
+    const int64_t *stage_bias = fold ? NULL : bias;
+    const bool paired = taps <= HQRT_DW_PAIR_TAPS;
+    size_t toff[HQRT_DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; paired && t < taps; t++)
+        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
+                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
+                  (size_t)c;
+    toff[paired ? taps : 0] = 0; /* an odd last tap's partner: tap 0 under weight 0 */
     for (int64_t oy = row_begin; oy < row_end; oy++) {
         const int64_t y0 = oy * kp->stride_h - kp->pad_top;
         int32_t ky0, ky1;
         taps_inside(y0, kp->kernel_h, kp->dilation_h, in.h, &ky0, &ky1);
+        const bool rows_inside = paired && ky0 == 0 && ky1 == kp->kernel_h;
         for (int64_t ox = 0; ox < out.w; ox++) {
+            int32_t *acc = sums + (size_t)ox * (size_t)c;
             const int64_t x0 = ox * kp->stride_w - kp->pad_left;
             int32_t kx0, kx1;
             taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &kx0, &kx1);
-            for (int32_t ch = 0; ch < c; ch += 16) {
-                const __mmask16 k =
-                    c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
-                __m512i a = _mm512_setzero_si512();
-                for (int32_t ky = ky0; ky < ky1; ky++) {
-                    const uint8_t *row =
-                        input + (size_t)(y0 + (int64_t)ky * kp->dilation_h) * row_bytes + ch;
-                    const int32_t *wrow = weights + (size_t)ky * (size_t)kp->kernel_w * cpad + ch;
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const uint8_t *src =
-                            row + (size_t)(x0 + (int64_t)kx * kp->dilation_w) * (size_t)c;
-                        __m512i v = _mm512_sub_epi32(
-                            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src)), zp);
-                        __m512i w = _mm512_load_si512(wrow + (size_t)kx * cpad);
-                        a = _mm512_add_epi32(a, _mm512_mullo_epi32(v, w));
-                    }
-                }
-                _mm512_storeu_si512(acc + ch, a);
-            }
+            if (rows_inside && kx0 == 0 && kx1 == kp->kernel_w)
+                interior_pixel(c, input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c,
+                               toff, pairs, pairs16, cpad * 2, init, acc);
+            else
+                border_pixel(kp, in, input, weights, cpad, bias32, y0, ky0, ky1, x0, kx0, kx1,
+                             acc);
+        }
+        uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
+        if (!addend) {
+            hqrt_i_stage_pixels(HQRT_ISA_AVX512, &kp->out, sums, stage_bias, c, out.w, row_out);
+            continue;
+        }
+        for (int64_t ox = 0; ox < out.w; ox++) {
             const size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
-            if (!addend) {
-                hqrt_i_stage_row(HQRT_ISA_AVX512, &kp->out, acc, bias, 0, c,
-                                 output + base * (bits == 16 ? 2u : 1u));
-                continue;
-            }
-            for (int32_t o = 0; o < c; o++)
-                hqrt_store(output, bits, base + (size_t)o,
-                           hqrt_i_finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o,
-                                               base + (size_t)o));
+            hqrt_i_stage_row_addend(HQRT_ISA_AVX512, &kp->out, sums + (size_t)ox * (size_t)c,
+                                    stage_bias, 0, c, addend, base, output + base * esize);
         }
     }
 }

@@ -24,6 +24,21 @@ enum {
     HQRT_KIND_DW512 = 5
 };
 
+/* Depthwise windows of at most this many taps run the paired-tap interior paths. */
+#define HQRT_DW_PAIR_TAPS 64
+
+/* The bias can start the int32 sums: with it every sum of `depth` products of |q - zp| <= 255
+ * and |w| <= 128 stays inside int32, so the int64 sum of the reference is that int32 sum and
+ * the stage's clamp of it to int32 never acts. */
+static inline bool hqrt_i_bias_folds(const int64_t *bias, int32_t count, int64_t depth)
+{
+    const int64_t room = INT32_MAX - depth * 255 * 128;
+    for (int32_t o = 0; bias && o < count; o++)
+        if (bias[o] < -room || bias[o] > room)
+            return false;
+    return bias != NULL;
+}
+
 /* The end of one output value, written exactly as the reference conv does it. */
 static inline int32_t hqrt_i_finish_value(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend,
                                           int64_t acc, int32_t o, size_t oi)
@@ -63,12 +78,21 @@ void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *k
                       uint8_t *scratch);
 
 /* Depthwise output rows [row_begin, row_end) on AVX-512 (hqrt_kernels_dw.c): an op prepared with
- * kind HQRT_KIND_DW512 (weights [kh*kw][cpad] int32, cpad a multiple of 16; scratch cpad
- * int32). */
+ * kind HQRT_KIND_DW512 by hqrt_i_dw512_pack (cpad a multiple of 32; scratch
+ * hqrt_i_dw512_scratch bytes). */
 void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                            hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
                            const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
                            int64_t row_begin, int64_t row_end, uint8_t *scratch);
+
+/* Bytes of packed weights for hqrt_i_dw512_pack, and of scratch for hqrt_i_dw_rows_avx512. */
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int64_t cpad);
+size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad);
+
+/* Packs a depthwise layer's [kh, kw, 1, c] weights (weight_bits 4/8: int8) for
+ * hqrt_i_dw_rows_avx512 into packed (hqrt_i_dw512_packed_bytes, 64-aligned). */
+void hqrt_i_dw512_pack(const void *w, int32_t weight_bits, int64_t taps, int32_t c, int64_t cpad,
+                       int32_t *packed);
 #endif
 
 #endif

@@ -437,6 +437,41 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
     }
 }
 
+/* The depthwise layers of mobile networks: 3x3 and 5x5 windows at stride 1 and 2 with "same"
+ * pads over rows wide enough that most windows lie inside the input (the AVX-512 kernel's
+ * paired-tap path, 32 channels per step) and channel counts on and off multiples of 16 and 32
+ * (the last group masked), some with a residual addend, some dilated. */
+static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
+{
+    (void)state;
+    static const int channels[] = {16, 24, 32, 40, 72, 96, 120, 184, 200, 33, 1, 63};
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
+        const int c = channels[i], kernel = i % 2 ? 5 : 3, dilation = i % 5 == 4 ? 2 : 1;
+        conv_case_t k = {.h = rnd_range(5, 13) | 1,
+                         .w = rnd_range(9, 31),
+                         .cin = c,
+                         .cout = c,
+                         .kh = kernel,
+                         .kw = kernel,
+                         .stride = 1 + (int)(i / 2 % 2),
+                         .dilation = dilation,
+                         .pad = (kernel - 1) / 2 * dilation,
+                         .groups = c,
+                         .weight_bits = i % 3 == 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = 1,
+                         .addend = i % 4 == 3 ? 1 : 0};
+        if (k.h < (kernel - 1) * dilation + 1)
+            k.h = (kernel - 1) * dilation + 1;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
 static void fast_dense_equals_reference_including_deep_inputs(void **state)
 {
     (void)state;
@@ -1635,6 +1670,7 @@ int main(void)
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
+        cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
