@@ -9,8 +9,8 @@
  * channels][4 taps] int8 (one sequential stream per tile), followed by the int64 corrections
  * (bias - in_zp * column sum) and the per-block output-stage constants (vnni_fin_t). A tile is
  * VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm accumulators. The output
- * stage is vectorized for the common case (32-bit path, no lut, no negative-side multipliers,
- * 8-bit output) with the integer steps of hqrt_numerics.h merged as shown at vnni_fin_t, and
+ * stage is vectorized for the common case (32-bit path, no negative-side multipliers, 8-bit
+ * output, a lut looked up by one gather of its int32 copy) with the integer steps of hqrt_numerics.h merged as shown at vnni_fin_t, and
  * falls back to int64 lanes or hqrt_i_finish_value otherwise.
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
@@ -149,13 +149,26 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i residual_sum(__
     return _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
 }
 
-/* 8-bit output codes from y: clamped in y's units (act - zp; y + zp could leave int32), then
- * the zero point added. c: zp, act_min - zp, act_max - zp. */
-VNNI_TARGET static inline __attribute__((always_inline)) __m128i code_bytes(__m512i y,
-                                                                            const __m512i *c)
+/* 8-bit output codes from y: clamped in y's units (y + zp could leave int32), then the zero
+ * point added; c: zp, act_min - zp, act_max - zp. With a lut (lut32: the stage's 256 codes as
+ * int32, each already clamped to [act_min, act_max]) the same steps give the table index
+ * clamp(y + pre_zp, 0, 255), c: pre_zp, -pre_zp, 255 - pre_zp (code_consts), then one gather. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m128i
+code_bytes(__m512i y, const __m512i *c, const int32_t *lut32)
 {
-    return _mm512_cvtepi32_epi8(
-        _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]));
+    __m512i v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]);
+    if (lut32)
+        v = _mm512_i32gather_epi32(v, (const void *)lut32, 4);
+    return _mm512_cvtepi32_epi8(v);
+}
+
+/* code_bytes' offset and clamp bounds: out_zp, act_min/act_max - out_zp, or with a lut pre_zp
+ * and the table's bounds - pre_zp. */
+static void code_consts(const hqrt_output_stage_t *st, int32_t *zp, int32_t *lo, int32_t *hi)
+{
+    *zp = st->lut ? st->pre_zp : st->out_zp;
+    *lo = (st->lut ? 0 : st->act_min) - *zp;
+    *hi = (st->lut ? 255 : st->act_max) - *zp;
 }
 
 /* A bound on |hqrt_requantize32(x, m, shift)| for |x| <= x_max, m >= 0 (saturated to
@@ -207,7 +220,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
                   const vnni_fin_t *fin, const vnni_fin_t *afin, bool sum_check, const __m512i *raw,
-                  int np, const size_t *pix, int32_t o0, int32_t cout, uint8_t *output)
+                  int np, const size_t *pix, int32_t o0, int32_t cout, const int32_t *lut32,
+                  uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
@@ -218,10 +232,10 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         const vnni_rq_t ak = afin ? rq_load(afin) : k;
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
-        const bool floor_clamped = !addend && st->act_min >= st->out_zp;
-        const __m512i c[3] = {_mm512_set1_epi32(st->out_zp),
-                              _mm512_set1_epi32(st->act_min - st->out_zp),
-                              _mm512_set1_epi32(st->act_max - st->out_zp)};
+        const bool floor_clamped = !addend && !lut32 && st->act_min >= st->out_zp;
+        int32_t zp, lo, hi;
+        code_consts(st, &zp, &lo, &hi);
+        const __m512i c[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
         for (int j = 0; j < np; j++) {
             size_t oi = pix[j] * (size_t)cout + (size_t)o0;
             __m512i x = raw[j]; /* the tile started from fin->corr */
@@ -245,7 +259,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     continue; /* int64 lanes below */
                 y = residual_sum(y, t2);
             }
-            __m128i bytes = code_bytes(y, c);
+            __m128i bytes = code_bytes(y, c, lut32);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
             else
@@ -344,8 +358,9 @@ typedef struct vnni_epilogue {
     uint8_t *out[VNNI_PIXELS];       /* where the group's first block of pixel j goes */
     const uint8_t *add[VNNI_PIXELS]; /* EPI_ADDEND: the addend at the same place */
     const vnni_fin_t *afin;          /* EPI_ADDEND: the addend's requantization */
+    const int32_t *lut32;            /* the stage's lut as clamped int32 codes, or NULL */
     int32_t a_zp, a_left;
-    int32_t zp, lo, hi; /* out_zp, act_min, act_max */
+    int32_t zp, lo, hi; /* code_bytes' offset and clamp bounds (code_consts) */
     int mode;
 } vnni_epilogue_t;
 
@@ -361,7 +376,7 @@ epilogue_store(__m512i x, const vnni_rq_t *k, const vnni_epilogue_t *ep, const v
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
         y = residual_sum(y, rq_merged_x16(a, ak, true));
     }
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), code_bytes(y, c));
+    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), code_bytes(y, c, ep->lut32));
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -369,8 +384,8 @@ epilogue_store(__m512i x, const vnni_rq_t *k, const vnni_epilogue_t *ep, const v
 VNNI_TARGET static __attribute__((noinline)) void
 vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
 {
-    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo - ep->zp),
-                          _mm512_set1_epi32(ep->hi - ep->zp)};
+    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
+                          _mm512_set1_epi32(ep->hi)};
     const bool addend = ep->mode == EPI_ADDEND;
     const __m512i a_shift[2] = {_mm512_set1_epi32(addend ? ep->a_zp : 0),
                                 _mm512_set1_epi32(addend ? ep->a_left : 0)};
@@ -544,6 +559,8 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
         (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
     const vnni_fin_t *fin = prep->finish;
+    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
+    const int32_t *lut32 = fin && kp->out.lut ? (const int32_t *)(const void *)(fin + blocks) : NULL;
     /* a fused addend's requantization, the same constants in every lane */
     _Alignas(64) vnni_fin_t addend_fin;
     const vnni_fin_t *afin = NULL;
@@ -649,7 +666,8 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                                   : _mm512_setzero_si512();
             }
             /* full tiles of the group finish in the tile's registers (vnni_epilogue_t) */
-            int mode = !addend      ? (kp->out.act_min >= kp->out.out_zp ? EPI_CLAMPED : EPI_EXACT)
+            int mode = !addend ? (kp->out.act_min >= kp->out.out_zp && !lut32 ? EPI_CLAMPED
+                                                                              : EPI_EXACT)
                        : epi_addend ? EPI_ADDEND
                                     : 0;
             for (int b = 0; b < nb; b++)
@@ -674,7 +692,8 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.afin = afin;
                     ep.a_zp = addend ? addend->zp : 0;
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
-                    ep.zp = kp->out.out_zp, ep.lo = kp->out.act_min, ep.hi = kp->out.act_max;
+                    ep.lut32 = lut32;
+                    code_consts(&kp->out, &ep.zp, &ep.lo, &ep.hi);
                     ep.mode = mode;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
@@ -764,7 +783,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     vnni_finish_block(kp, addend, corr, bfin[b], afin,
                                       !bfin[b] || bfin[b]->y_bound > SUM_LIMIT ||
                                           t2_bound > SUM_LIMIT,
-                                      raw, np[t], pix[t], (b0 + b) * 16, cout, output);
+                                      raw, np[t], pix[t], (b0 + b) * 16, cout, lut32, output);
                 }
             }
         }
@@ -772,13 +791,13 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
 }
 
 /* Fills the int32 finish constants of every block of 16 channels; false when no block can use
- * them. A block can when the stage is the 32-bit path into 8-bit codes without a lut or
- * negative-side multipliers, its multipliers are >= 0, and every channel's accumulator, raw +
+ * them. A block can when the stage is the 32-bit path into 8-bit codes (through a lut or not)
+ * without negative-side multipliers, its multipliers are >= 0, and every channel's accumulator, raw +
  * corr for any u8 codes, fits int32 (so hqrt_requantize's saturation to int32 never acts). */
 static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, int32_t wbits,
                                 int64_t depth, int32_t cout, const int64_t *corr, vnni_fin_t *fin)
 {
-    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->lut || st->out_bits != 8)
+    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->out_bits != 8)
         return false;
     bool any = false;
     for (int32_t b = 0; b < (cout + 15) / 16; b++)
@@ -834,7 +853,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
     int32_t blocks = (cout + 15) / 16;
     size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
     size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
-    size_t all = fin_at + (size_t)blocks * sizeof(vnni_fin_t);
+    size_t lut_at = fin_at + (size_t)blocks * sizeof(vnni_fin_t);
+    size_t all = lut_at + (kp->out.lut ? 256 * sizeof(int32_t) : 0);
     int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
     if (!packed)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
@@ -861,6 +881,15 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
         corr[o] += bias[o];
     vnni_fin_t *fin = (vnni_fin_t *)(void *)(packed + fin_at);
     bool exact32 = vnni_prepare_finish(&kp->out, w, kp->weight_bits, depth, cout, corr, fin);
+    if (kp->out.lut) { /* the 8-bit lut as int32 codes, clamped as the stage clamps them */
+        int32_t *lut32 = (int32_t *)(void *)(packed + lut_at);
+        for (int i = 0; i < 256; i++) {
+            int32_t code = ((const uint8_t *)kp->out.lut)[i];
+            lut32[i] = code < kp->out.act_min   ? kp->out.act_min
+                       : code > kp->out.act_max ? kp->out.act_max
+                                                : code;
+        }
+    }
     bool direct = dense || (kp->kernel_h == 1 && kp->kernel_w == 1);
     *prep = (hqrt_i_prepared_t){.fast = true,
                                 .kind = HQRT_KIND_VNNI,

@@ -66,6 +66,8 @@ static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bi
 typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
     int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
+    int lut;                              /* 1: a random 8-bit lut ends the stage (hardswish) */
+    int positive;                         /* 1: no negative multipliers (every block's fast stage) */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -148,6 +150,22 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
     }
     p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
     p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
+    if (k->positive) {
+        stage_data_t d;
+        for (int i = 0; i < (k->per_channel ? k->cout : 1); i++) {
+            d.mult[i] = rnd_range(1 << 30, INT32_MAX);
+            d.shift[i] = rnd_range(-12, -4);
+        }
+        p.stage.multiplier = hqrt_b_blob(b, d.mult, (size_t)(k->per_channel ? k->cout : 1) * 4);
+        p.stage.shift = hqrt_b_blob(b, d.shift, (size_t)(k->per_channel ? k->cout : 1) * 4);
+    }
+    if (k->lut && k->out_bits == 8) {
+        uint8_t lut[256];
+        for (int i = 0; i < 256; i++)
+            lut[i] = (uint8_t)rnd();
+        p.stage.lut = hqrt_b_blob(b, lut, sizeof lut);
+        p.stage.pre_zp = rnd_range(0, 255);
+    }
     if (k->addend) { /* addend 2: 16-bit codes */
         ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, k->addend == 2 ? 16 : 8,
                                0.1f, k->addend == 2 ? 30000 : 7);
@@ -465,6 +483,42 @@ static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
                          .addend = i % 4 == 3 ? 1 : 0};
         if (k.h < (kernel - 1) * dilation + 1)
             k.h = (kernel - 1) * dilation + 1;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* Convs and dense ops whose stage ends in a lut (hardswish, sigmoid): the VNNI kernel looks
+ * the codes up in its own clamped int32 copy of the table, in the tile's registers for full
+ * tiles and per pixel otherwise; with narrowed clamps, addends, partial blocks. */
+static void fast_conv_with_a_lut_stage_equals_reference(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 16; iter++) {
+        const bool one = iter % 4 < 2;
+        conv_case_t k = {.h = rnd_range(3, 13),
+                         .w = rnd_range(3, 13),
+                         .cin = rnd_range(1, 40),
+                         .cout = iter % 6 == 0 ? 64 : iter % 3 == 0 ? rnd_range(60, 80) : rnd_range(1, 70),
+                         .kh = one ? 1 : 3,
+                         .kw = one ? 1 : 3,
+                         .stride = 1 + iter % 2,
+                         .dilation = 1,
+                         .pad = one ? 0 : 1,
+                         .groups = 1,
+                         .weight_bits = iter % 3 == 1 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = iter % 5 != 4,
+                         .dense = iter % 7 == 6,
+                         .addend = iter % 4 == 3 ? 1 : 0,
+                         .lut = 1,
+                         .positive = iter % 6 != 5};
+        if (k.dense)
+            k.addend = 0;
         size_t len;
         uint8_t *bytes = build_conv(&k, &len);
         run_three_ways(bytes, len, 2);
@@ -1671,6 +1725,7 @@ int main(void)
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
+        cmocka_unit_test(fast_conv_with_a_lut_stage_equals_reference),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
