@@ -446,14 +446,16 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
             if (!packed)
                 return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-            hqrt_i_dw512_pack(w, kp->weight_bits, taps, in.c, cpad, packed);
-            *prep = (hqrt_i_prepared_t){.fast = true,
-                                        .kind = HQRT_KIND_DW512,
-                                        .rows = out.h,
-                                        .packed = packed,
-                                        .depth = taps,
-                                        .depth_padded = cpad,
-                                        .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad)};
+            const bool fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
+            *prep =
+                (hqrt_i_prepared_t){.fast = true,
+                                    .kind = HQRT_KIND_DW512,
+                                    .rows = out.h,
+                                    .packed = packed,
+                                    .depth = taps,
+                                    .depth_padded = cpad,
+                                    .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
+                                    .finish = fin ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL};
             return HQRT_OK;
         }
         int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* groups of 16 channels */

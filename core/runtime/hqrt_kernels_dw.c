@@ -6,9 +6,10 @@
  * Border windows: only the taps inside the input, the centred code (|q - zp| <= 255) times the
  * weight (vpmulld), 16 channels per step. The last group of channels is masked, so nothing is
  * read past a pixel's channels. Every sum is exact in int32 for the taps prepare allows, the same
- * sums as the AVX2 kernel and the reference's int64 ones. The output stage: one
- * hqrt_i_stage_pixels per output row, or with a residual addend hqrt_i_stage_row_addend per
- * pixel. */
+ * sums as the AVX2 kernel and the reference's int64 ones. The output stage of a row: the int32
+ * lanes of the VNNI kernel (hqrt_i_rq_merged_x16, constants prepared per block of 16 channels)
+ * where they are exact for the layer (dw_fin_prepare), else hqrt_i_stage_pixels, or with a
+ * residual addend hqrt_i_stage_row_addend per pixel. */
 #include <string.h>
 
 #include "hqrt_kernels_fast_internal.h"
@@ -33,12 +34,46 @@ static void taps_inside(int64_t origin, int32_t taps, int32_t dilation, int64_t 
  * of each channel's weights (init's in_zp correction), then the pairs of taps as
  * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
  * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
- * adjacent; an odd last tap's partner and the channels past c weigh 0. */
+ * adjacent; an odd last tap's partner and the channels past c weigh 0. Then the output stage's
+ * int32 constants per block of 16 channels (hqrt_i_fin_t, see dw_fin_prepare) and the lut's
+ * clamped int32 codes (256). */
 size_t hqrt_i_dw512_packed_bytes(int64_t taps, int64_t cpad)
 {
     const int64_t pairs = (taps + 1) / 2;
     return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
-           (size_t)(pairs * cpad * 2) * sizeof(int16_t);
+           (size_t)(pairs * cpad * 2) * sizeof(int16_t) +
+           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t);
+}
+
+const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad)
+{
+    const int16_t *pairs16 = (const int16_t *)(const void *)(packed + (taps + 1) * cpad);
+    return pairs16 + (taps + 1) / 2 * cpad * 2;
+}
+
+/* The stage's int32 constants for the row's sums, when they give the reference's codes: the
+ * 32-bit path into 8-bit codes, no negative-side multipliers, every multiplier >= 0, and the
+ * bias absent or folded into the int32 sums (hqrt_i_bias_folds), so that each sum is the
+ * reference's accumulator and its clamp to int32 never acts. Returns whether they do. */
+static bool dw_fin_prepare(const hqrt_output_stage_t *st, const int64_t *bias, int64_t taps,
+                           int32_t c, int64_t cpad, hqrt_i_fin_t *fin, int32_t *lut32)
+{
+    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->out_bits != 8 ||
+        (bias && !hqrt_i_bias_folds(bias, c, taps)))
+        return false;
+    for (int64_t o = 0; o < cpad; o++) {
+        const int32_t i = st->count == 1 ? 0 : (int32_t)(o < c ? o : 0);
+        if (st->multiplier[i] < 0)
+            return false;
+        /* channels past c: computed from zero sums, never stored */
+        hqrt_i_fin_constants(o < c ? st->multiplier[i] : 0, o < c ? st->shift[i] : 0, (int)(o % 16),
+                             &fin[o / 16]);
+    }
+    for (int i = 0; st->lut && i < 256; i++) {
+        const int32_t code = ((const uint8_t *)st->lut)[i];
+        lut32[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
+    }
+    return true;
 }
 
 size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
@@ -46,9 +81,10 @@ size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
     return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t);
 }
 
-void hqrt_i_dw512_pack(const void *w, int32_t weight_bits, int64_t taps, int32_t c, int64_t cpad,
-                       int32_t *packed)
+bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
+                       int64_t taps, int32_t c, int64_t cpad, int32_t *packed)
 {
+    const int32_t weight_bits = kp->weight_bits;
     memset(packed, 0, hqrt_i_dw512_packed_bytes(taps, cpad));
     int32_t *wsum = packed + taps * cpad;
     for (int64_t t = 0; t < taps; t++)
@@ -68,9 +104,11 @@ void hqrt_i_dw512_pack(const void *w, int32_t weight_bits, int64_t taps, int32_t
                     pairs16[((pr * (cpad / 32) + g) * 32 + l) * 2 + e] =
                         t < taps && ch < c ? (int16_t)packed[t * cpad + ch] : 0;
                 }
+    hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(pairs16 + pairs * cpad * 2);
+    return dw_fin_prepare(&kp->out, bias, taps, c, cpad, fin, (int32_t *)(void *)(fin + cpad / 16));
 }
 
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define AVX512_TARGET HQRT_AVX512_TARGET
 
 /* The int32 sums of one output pixel whose window has taps outside the input: only the taps
  * inside, each the centred code times the weight (vpmulld), 16 channels per step, from the
@@ -129,8 +167,9 @@ interior_pixel(int32_t c, const uint8_t *first, const size_t *toff, int64_t pair
             /* lo: channels 0-3, 8-11, 16-19, 24-27; hi: 4-7, 12-15, 20-23, 28-31 */
             lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(v0, v1),
                                                         _mm512_load_si512((const void *)wp)));
-            hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(v0, v1),
-                                                        _mm512_load_si512((const void *)(wp + 32))));
+            hi =
+                _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(v0, v1),
+                                                       _mm512_load_si512((const void *)(wp + 32))));
         }
         __m512i s0 = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, idx_lo, hi),
                                       _mm512_loadu_si512((const void *)(init + ch)));
@@ -139,6 +178,44 @@ interior_pixel(int32_t c, const uint8_t *first, const size_t *toff, int64_t pair
         _mm512_mask_storeu_epi32(acc + ch, (__mmask16)k, s0);
         if (n > 16)
             _mm512_mask_storeu_epi32(acc + ch + 16, (__mmask16)(k >> 16), s1);
+    }
+}
+
+/* 16 channels from ch of `pixels` pixels' sums (c apart) to 8-bit codes with the prepared
+ * int32 stage (exact: the negative-side correction, needed unless every y <= 0 clamps to one
+ * code). */
+AVX512_TARGET static inline __attribute__((always_inline)) void
+finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, const int32_t *sums,
+             int32_t c, int32_t ch, int64_t pixels, uint8_t *out, const bool exact)
+{
+    const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
+    const hqrt_i_rq_t rq = hqrt_i_rq_load(f);
+    const __m512i left = _mm512_load_si512((const void *)f->left);
+    const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+    for (int64_t px = 0; px < pixels; px++) {
+        const size_t at = (size_t)px * (size_t)c + (size_t)ch;
+        __m512i x = _mm512_maskz_loadu_epi32(k, sums + at);
+        if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
+            x = hqrt_i_sat_shl_x16(x, left);
+        _mm_mask_storeu_epi8(out + at, k,
+                             hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut32));
+    }
+}
+
+/* The output stage of a row's sums through the int32 constants dw_fin_prepare made. */
+AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i_fin_t *fin,
+                                     const int32_t *lut32, const int32_t *sums, int32_t c,
+                                     int64_t pixels, uint8_t *out)
+{
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(st, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    const bool clamped = !lut32 && st->act_min >= st->out_zp;
+    for (int32_t ch = 0; ch < c; ch += 16) {
+        if (clamped)
+            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, false);
+        else
+            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, true);
     }
 }
 
@@ -152,9 +229,13 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     const int32_t c = in.c;
     const size_t cpad = (size_t)prep->depth_padded; /* channels rounded up to 32 */
     const int64_t taps = prep->depth, pairs = (taps + 1) / 2;
-    const int32_t *weights = prep->packed;          /* [taps][cpad] int32 */
+    const int32_t *weights = prep->packed;               /* [taps][cpad] int32 */
     const int32_t *wsum = weights + (size_t)taps * cpad; /* [cpad] sum of each channel's taps */
     const int16_t *pairs16 = (const int16_t *)(const void *)(wsum + cpad);
+    /* the prepared int32 stage (prep->finish), the lut's codes after its blocks */
+    const hqrt_i_fin_t *fin = prep->finish;
+    const int32_t *lut32 =
+        fin && kp->out.lut ? (const int32_t *)(const void *)(fin + cpad / 16) : NULL;
     const int32_t bits = kp->out.out_bits;
     const size_t esize = bits == 16 ? 2u : 1u;
     /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds) and the
@@ -190,10 +271,13 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
                 interior_pixel(c, input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c,
                                toff, pairs, pairs16, cpad * 2, init, acc);
             else
-                border_pixel(kp, in, input, weights, cpad, bias32, y0, ky0, ky1, x0, kx0, kx1,
-                             acc);
+                border_pixel(kp, in, input, weights, cpad, bias32, y0, ky0, ky1, x0, kx0, kx1, acc);
         }
         uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
+        if (!addend && fin) {
+            finish_row(&kp->out, fin, lut32, sums, c, out.w, row_out);
+            continue;
+        }
         if (!addend) {
             hqrt_i_stage_pixels(HQRT_ISA_AVX512, &kp->out, sums, stage_bias, c, out.w, row_out);
             continue;

@@ -67,7 +67,7 @@ typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
     int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
     int lut;                              /* 1: a random 8-bit lut ends the stage (hardswish) */
-    int positive;                         /* 1: no negative multipliers (every block's fast stage) */
+    int positive; /* 1: no negative multipliers (every block's fast stage) */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -458,12 +458,16 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 /* The depthwise layers of mobile networks: 3x3 and 5x5 windows at stride 1 and 2 with "same"
  * pads over rows wide enough that most windows lie inside the input (the AVX-512 kernel's
  * paired-tap path, 32 channels per step) and channel counts on and off multiples of 16 and 32
- * (the last group masked), some with a residual addend, some dilated. */
+ * (the last group masked), some with a residual addend, some dilated; mostly non-negative
+ * multipliers, so that the AVX-512 kernel's int32 output stage runs (with and without a lut,
+ * per channel and per tensor), the rest through the shared vector stage. */
 static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
 {
     (void)state;
     static const int channels[] = {16, 24, 32, 40, 72, 96, 120, 184, 200, 33, 1, 63};
-    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
+    const size_t shapes = sizeof channels / sizeof channels[0];
+    for (size_t r = 0; r < 2 * shapes; r++) { /* every shape twice, other options */
+        const size_t i = r % shapes;
         const int c = channels[i], kernel = i % 2 ? 5 : 3, dilation = i % 5 == 4 ? 2 : 1;
         conv_case_t k = {.h = rnd_range(5, 13) | 1,
                          .w = rnd_range(9, 31),
@@ -475,12 +479,14 @@ static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
                          .dilation = dilation,
                          .pad = (kernel - 1) / 2 * dilation,
                          .groups = c,
-                         .weight_bits = i % 3 == 2 ? 4 : 8,
+                         .weight_bits = r % 3 == 2 ? 4 : 8,
                          .in_bits = 8,
                          .out_bits = 8,
                          .path = HQRT_PATH_GEMMLOWP,
-                         .per_channel = 1,
-                         .addend = i % 4 == 3 ? 1 : 0};
+                         .per_channel = r % 7 != 6,
+                         .addend = r % 4 == 3 ? 1 : 0,
+                         .lut = r % 3 == 1,
+                         .positive = r % 6 != 5};
         if (k.h < (kernel - 1) * dilation + 1)
             k.h = (kernel - 1) * dilation + 1;
         size_t len;
@@ -501,7 +507,9 @@ static void fast_conv_with_a_lut_stage_equals_reference(void **state)
         conv_case_t k = {.h = rnd_range(3, 13),
                          .w = rnd_range(3, 13),
                          .cin = rnd_range(1, 40),
-                         .cout = iter % 6 == 0 ? 64 : iter % 3 == 0 ? rnd_range(60, 80) : rnd_range(1, 70),
+                         .cout = iter % 6 == 0   ? 64
+                                 : iter % 3 == 0 ? rnd_range(60, 80)
+                                                 : rnd_range(1, 70),
                          .kh = one ? 1 : 3,
                          .kw = one ? 1 : 3,
                          .stride = 1 + iter % 2,
