@@ -1628,7 +1628,8 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
 /* Deconvolutions whose kernel equals their stride (PP-OCR's 2x2/s2 upsampling) take a matrix
  * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
  * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
- * may not be seeded with. */
+ * may not be seeded with; with VNNI the vpdpbusd product, whose int32 output stage runs for
+ * non-negative multipliers (every third case), and PP-OCR det's 24 input channels. */
 static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
 {
     (void)state;
@@ -1648,7 +1649,9 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
                                 .in_bits = 8,
                                 .weight_bits = rnd() % 3 ? 8 : 4};
         p.in_zp = rnd_range(0, 255);
-        const int32_t cin = iter % 5 == 0 ? rnd_range(33, 70) : rnd_range(1, 32);
+        const int32_t cin = iter % 5 == 0   ? rnd_range(33, 70)
+                            : iter % 7 == 0 ? 24
+                                            : rnd_range(1, 32);
         hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 9), rnd_range(1, 9), cin};
         hqrt_dims_t od = {id.n, 0, id.w * kw, iter % 3 == 0 ? 1 : rnd_range(1, 40)};
         /* a piece of rows [first, last) of the full output, as a thread runs it */
@@ -1658,6 +1661,12 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
         od.h = last - first;
         int32_t out_bits = rnd() % 4 ? 8 : 16;
         random_stage(&r, od.c, out_bits);
+        if (iter % 3 == 1) { /* multipliers >= 0: the VNNI kernel's int32 stage */
+            for (int32_t o = 0; o < od.c; o++)
+                r.mult[o] = r.mult[o] < 0 ? -r.mult[o] : r.mult[o];
+            r.stage.multiplier_neg = r.stage.shift_neg = NULL;
+            r.stage.path = HQRT_PATH_GEMMLOWP;
+        }
         p.out = r.stage;
         size_t wcount = (size_t)k * (size_t)kw * (size_t)cin * (size_t)od.c;
         int32_t wmax = p.weight_bits == 8 ? 127 : 7;
