@@ -1,15 +1,16 @@
 /* hqrt_kernels_dw.c — the AVX-512 depthwise kernel (prepared as HQRT_KIND_DW512 when
  * hqrt_i_vector_isa() is AVX-512 at open time; the AVX2 one in hqrt_kernels_avx2.c otherwise).
- * Windows inside the input (at most HQRT_DW_PAIR_TAPS taps): 32 channels per step, the raw codes
- * of two taps interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 *
- * 128), started from bias - in_zp * sum(w), which makes the sum the reference's centred one.
- * Border windows: only the taps inside the input, the centred code (|q - zp| <= 255) times the
- * weight (vpmulld), 16 channels per step. The last group of channels is masked, so nothing is
- * read past a pixel's channels. Every sum is exact in int32 for the taps prepare allows, the same
- * sums as the AVX2 kernel and the reference's int64 ones. The output stage of a row: the int32
- * lanes of the VNNI kernel (hqrt_i_rq_merged_x16, constants prepared per block of 16 channels)
- * where they are exact for the layer (dw_fin_prepare), else hqrt_i_stage_pixels, or with a
- * residual addend hqrt_i_stage_row_addend per pixel. */
+ * Windows of at most HQRT_DW_PAIR_TAPS taps: 32 channels per step, the raw codes of two taps
+ * interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 * 128),
+ * started from bias - in_zp * sum(w), which makes the sum the reference's centred one; a tap
+ * outside the input reads a row of in_zp codes, which that start cancels as the reference's pad
+ * adds 0. Larger windows: only the taps inside the input, the centred code (|q - zp| <= 255)
+ * times the weight (vpmulld), 16 channels per step. The last group of channels is masked, so
+ * nothing is read past a pixel's channels. Every sum is exact in int32 for the taps prepare
+ * allows, the same sums as the AVX2 kernel and the reference's int64 ones. The output stage of
+ * a row: the int32 lanes of the VNNI kernel (hqrt_i_rq_merged_x16, constants prepared per block
+ * of 16 channels) where they are exact for the layer (dw_fin_prepare), else
+ * hqrt_i_stage_pixels, or with a residual addend hqrt_i_stage_row_addend per pixel. */
 #include <string.h>
 
 #include "hqrt_kernels_fast_internal.h"
@@ -30,8 +31,8 @@ static void taps_inside(int64_t origin, int32_t taps, int32_t dilation, int64_t 
     *last = k;
 }
 
-/* Packed weights: [taps][cpad] int32 (the border pixels' per-tap products), [cpad] int32 the sum
- * of each channel's weights (init's in_zp correction), then the pairs of taps as
+/* Packed weights: [taps][cpad] int32 (the per-tap products of windows too large to pair), [cpad]
+ * int32 the sum of each channel's weights (init's in_zp correction), then the pairs of taps as
  * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
  * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
  * adjacent; an odd last tap's partner and the channels past c weigh 0. Then the output stage's
@@ -78,7 +79,7 @@ static bool dw_fin_prepare(const hqrt_output_stage_t *st, const int64_t *bias, i
 
 size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
 {
-    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t);
+    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t) + (size_t)cpad;
 }
 
 bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
@@ -110,9 +111,9 @@ bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_
 
 #define AVX512_TARGET HQRT_AVX512_TARGET
 
-/* The int32 sums of one output pixel whose window has taps outside the input: only the taps
- * inside, each the centred code times the weight (vpmulld), 16 channels per step, from the
- * int32 bias. */
+/* The int32 sums of one output pixel of a window too large for the paired taps: only the taps
+ * inside the input, each the centred code times the weight (vpmulld), 16 channels per step,
+ * from the int32 bias. */
 AVX512_TARGET static void border_pixel(const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                        const uint8_t *input, const int32_t *weights, size_t cpad,
                                        const int32_t *bias32, int64_t y0, int32_t ky0, int32_t ky1,
@@ -140,15 +141,16 @@ AVX512_TARGET static void border_pixel(const hqrt_conv_params_t *kp, hqrt_dims_t
     }
 }
 
-/* The int32 sums of one output pixel whose window lies inside the input: 32 channels per step,
- * the window's taps in pairs (toff: byte offsets from the window's first pixel, an odd last
- * tap paired with tap 0 under weight 0), the raw codes of a pair interleaved as int16 and
+/* The int32 sums of one output pixel: 32 channels per step, the window's taps in pairs (src:
+ * each tap's first code; a tap outside the input points at a row of in_zp codes, and an odd
+ * last tap's partner, under weight 0, too), the raw codes of a pair interleaved as int16 and
  * multiplied into int32 by vpmaddwd with the pair's weights (pairs16, in vpunpck{l,h}wd lane
  * order), then put back in channel order (vpermt2d) and started from init = bias - in_zp *
- * sum(w): the centred sum, as the reference's. */
+ * sum(w): the centred sum, as the reference's (an in_zp code adds in_zp * w, which init takes
+ * away again, as the reference's pad adds 0). */
 AVX512_TARGET static inline __attribute__((always_inline)) void
-interior_pixel(int32_t c, const uint8_t *first, const size_t *toff, int64_t pairs,
-               const int16_t *pairs16, size_t gstride, const int32_t *init, int32_t *acc)
+pixel_sums(int32_t c, const uint8_t *const *src, int64_t pairs, const int16_t *pairs16,
+           size_t gstride, const int32_t *init, int32_t *acc)
 {
     const __m512i idx_lo = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
     const __m512i idx_hi =
@@ -160,10 +162,8 @@ interior_pixel(int32_t c, const uint8_t *first, const size_t *toff, int64_t pair
         __m512i lo = _mm512_setzero_si512(), hi = lo;
         const int16_t *wp = wg;
         for (int64_t pr = 0; pr < pairs; pr++, wp += gstride) {
-            __m512i v0 =
-                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, first + toff[2 * pr] + ch));
-            __m512i v1 =
-                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, first + toff[2 * pr + 1] + ch));
+            __m512i v0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, src[2 * pr] + ch));
+            __m512i v1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, src[2 * pr + 1] + ch));
             /* lo: channels 0-3, 8-11, 16-19, 24-27; hi: 4-7, 12-15, 20-23, 28-31 */
             lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(v0, v1),
                                                         _mm512_load_si512((const void *)wp)));
@@ -197,8 +197,11 @@ finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, con
         __m512i x = _mm512_maskz_loadu_epi32(k, sums + at);
         if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
             x = hqrt_i_sat_shl_x16(x, left);
-        _mm_mask_storeu_epi8(out + at, k,
-                             hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut32));
+        const __m128i codes = hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut32);
+        if (k == 0xFFFF) /* vpmovdb straight to memory (what a masked store becomes) is slow */
+            _mm_storeu_si128((__m128i *)(void *)(out + at), codes);
+        else
+            _mm_mask_storeu_epi8(out + at, k, codes);
     }
 }
 
@@ -238,11 +241,13 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         fin && kp->out.lut ? (const int32_t *)(const void *)(fin + cpad / 16) : NULL;
     const int32_t bits = kp->out.out_bits;
     const size_t esize = bits == 16 ? 2u : 1u;
-    /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds) and the
-     * interior pixels' starting values, both [cpad] and 64-aligned */
+    /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds), the paired
+     * sums' starting values (both [cpad] int32) and a row of cpad in_zp codes */
     int32_t *sums = (int32_t *)(void *)scratch;
     int32_t *bias32 = sums + ((size_t)out.w * (size_t)c + 15) / 16 * 16;
     int32_t *init = bias32 + cpad;
+    uint8_t *zp_row = (uint8_t *)(void *)(init + cpad);
+    memset(zp_row, kp->in_zp, cpad);
     const bool fold = hqrt_i_bias_folds(bias, c, taps);
     for (size_t o = 0; o < cpad; o++) {
         bias32[o] = fold && o < (size_t)c ? (int32_t)bias[o] : 0;
@@ -256,7 +261,8 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
                    (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
                   (size_t)c;
-    toff[paired ? taps : 0] = 0; /* an odd last tap's partner: tap 0 under weight 0 */
+    const uint8_t *src[HQRT_DW_PAIR_TAPS + 1];
+    src[paired ? taps : 0] = zp_row; /* an odd last tap's partner, under weight 0 */
     for (int64_t oy = row_begin; oy < row_end; oy++) {
         const int64_t y0 = oy * kp->stride_h - kp->pad_top;
         int32_t ky0, ky1;
@@ -267,11 +273,27 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
             const int64_t x0 = ox * kp->stride_w - kp->pad_left;
             int32_t kx0, kx1;
             taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &kx0, &kx1);
-            if (rows_inside && kx0 == 0 && kx1 == kp->kernel_w)
-                interior_pixel(c, input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c,
-                               toff, pairs, pairs16, cpad * 2, init, acc);
-            else
+            if (!paired) { /* a window too large for the paired taps */
                 border_pixel(kp, in, input, weights, cpad, bias32, y0, ky0, ky1, x0, kx0, kx1, acc);
+                continue;
+            }
+            if (rows_inside && kx0 == 0 && kx1 == kp->kernel_w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t t = 0; t < taps; t++)
+                    src[t] = first + toff[t];
+            } else { /* the taps outside the input read in_zp codes */
+                for (int64_t t = 0; t < taps; t++) {
+                    const int32_t ky = (int32_t)(t / kp->kernel_w),
+                                  kx = (int32_t)(t % kp->kernel_w);
+                    src[t] =
+                        ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1
+                            ? input + ((size_t)(y0 + (int64_t)ky * kp->dilation_h) * (size_t)in.w +
+                                       (size_t)(x0 + (int64_t)kx * kp->dilation_w)) *
+                                          (size_t)c
+                            : zp_row;
+                }
+            }
+            pixel_sums(c, src, pairs, pairs16, cpad * 2, init, acc);
         }
         uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
         if (!addend && fin) {
