@@ -442,20 +442,25 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
             return HQRT_OK;
         if (hqrt_i_vector_isa() == HQRT_ISA_AVX512) {
             const int64_t cpad = ((int64_t)in.c + 31) / 32 * 32;
-            const size_t bytes = hqrt_i_dw512_packed_bytes(taps, cpad);
+            const size_t bytes = hqrt_i_dw512_packed_bytes(taps, in.c, cpad);
             int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
             if (!packed)
                 return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-            const bool fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
-            *prep =
-                (hqrt_i_prepared_t){.fast = true,
-                                    .kind = HQRT_KIND_DW512,
-                                    .rows = out.h,
-                                    .packed = packed,
-                                    .depth = taps,
-                                    .depth_padded = cpad,
-                                    .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
-                                    .finish = fin ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL};
+            const int fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
+            /* a 1x1 window, stride 1, no pads: each output row is its input row, run flat */
+            const bool flat = (fin & 2) && kp->stride_h == 1 && kp->stride_w == 1 &&
+                              kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
+                              kp->pad_right == 0 && out.h == in.h && out.w == in.w;
+            *prep = (hqrt_i_prepared_t){
+                .fast = true,
+                .kind = HQRT_KIND_DW512,
+                .direct = flat,
+                .rows = out.h,
+                .packed = packed,
+                .depth = taps,
+                .depth_padded = cpad,
+                .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
+                .finish = (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL};
             return HQRT_OK;
         }
         int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* groups of 16 channels */

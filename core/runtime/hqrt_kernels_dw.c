@@ -31,19 +31,37 @@ static void taps_inside(int64_t origin, int32_t taps, int32_t dilation, int64_t 
     *last = k;
 }
 
+/* A 1x1 window (a normalization: one multiplier per channel) also runs a row as one flat run of
+ * out.w * c values, 16 per vector, with its per-channel constants repeated over lcm(c, 16)
+ * values (at most DW_FLAT_MAX); 0 when it does not. */
+#define DW_FLAT_MAX 1024
+static int64_t flat_period(int64_t taps, int32_t c)
+{
+    int32_t g = c, e = 16;
+    while (e) { /* gcd(c, 16) */
+        const int32_t t = g % e;
+        g = e, e = t;
+    }
+    const int64_t period = (int64_t)c / g * 16;
+    return taps == 1 && period <= DW_FLAT_MAX ? period : 0;
+}
+
 /* Packed weights: [taps][cpad] int32 (the per-tap products of windows too large to pair), [cpad]
  * int32 the sum of each channel's weights (init's in_zp correction), then the pairs of taps as
  * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
  * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
  * adjacent; an odd last tap's partner and the channels past c weigh 0. Then the output stage's
  * int32 constants per block of 16 channels (hqrt_i_fin_t, see dw_fin_prepare) and the lut's
- * clamped int32 codes (256). */
-size_t hqrt_i_dw512_packed_bytes(int64_t taps, int64_t cpad)
+ * clamped int32 codes (256); then, for a 1x1 window (flat_period), the weight and the start
+ * (bias - in_zp * w) of each value of a period, [period] int32 each, and the stage's constants
+ * per 16 values of it. */
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad)
 {
-    const int64_t pairs = (taps + 1) / 2;
+    const int64_t pairs = (taps + 1) / 2, period = flat_period(taps, c);
     return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
            (size_t)(pairs * cpad * 2) * sizeof(int16_t) +
-           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t);
+           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t) +
+           (size_t)period * 2 * sizeof(int32_t) + (size_t)(period / 16) * sizeof(hqrt_i_fin_t);
 }
 
 const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad)
@@ -82,11 +100,11 @@ size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
     return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t) + (size_t)cpad;
 }
 
-bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
-                       int64_t taps, int32_t c, int64_t cpad, int32_t *packed)
+int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
+                      int64_t taps, int32_t c, int64_t cpad, int32_t *packed)
 {
     const int32_t weight_bits = kp->weight_bits;
-    memset(packed, 0, hqrt_i_dw512_packed_bytes(taps, cpad));
+    memset(packed, 0, hqrt_i_dw512_packed_bytes(taps, c, cpad));
     int32_t *wsum = packed + taps * cpad;
     for (int64_t t = 0; t < taps; t++)
         for (int32_t ch = 0; ch < c; ch++) {
@@ -106,7 +124,24 @@ bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_
                         t < taps && ch < c ? (int16_t)packed[t * cpad + ch] : 0;
                 }
     hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(pairs16 + pairs * cpad * 2);
-    return dw_fin_prepare(&kp->out, bias, taps, c, cpad, fin, (int32_t *)(void *)(fin + cpad / 16));
+    int32_t *lut32 = (int32_t *)(void *)(fin + cpad / 16);
+    if (!dw_fin_prepare(&kp->out, bias, taps, c, cpad, fin, lut32))
+        return 0;
+    const int64_t period = flat_period(taps, c);
+    if (!period)
+        return 1;
+    /* the flat run's constants: value j of a period is channel j % c */
+    int32_t *w_rep = lut32 + 256, *start = w_rep + period;
+    hqrt_i_fin_t *fin_rep = (hqrt_i_fin_t *)(void *)(start + period);
+    for (int64_t j = 0; j < period; j++) {
+        const int32_t ch = (int32_t)(j % c), i = kp->out.count == 1 ? 0 : ch;
+        w_rep[j] = packed[ch];
+        /* folded (dw_fin_prepare checked it): the reference's accumulator stays in int32 */
+        start[j] = (int32_t)((bias ? bias[ch] : 0) - (int64_t)kp->in_zp * packed[ch]);
+        hqrt_i_fin_constants(kp->out.multiplier[i], kp->out.shift[i], (int)(j % 16),
+                             &fin_rep[j / 16]);
+    }
+    return 3;
 }
 
 #define AVX512_TARGET HQRT_AVX512_TARGET
@@ -222,6 +257,42 @@ AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i
     }
 }
 
+/* One output row of a 1x1 window as a flat run of n values (flat_period): start + q * w in
+ * int32 (|q * w| <= 255 * 128), then the int32 stage, 16 values per vector, each block of the
+ * period's constants loaded once per row. */
+AVX512_TARGET static void flat_row(const hqrt_output_stage_t *st, const int32_t *flat,
+                                   int64_t period, const int32_t *lut32, const uint8_t *src,
+                                   int64_t n, uint8_t *out)
+{
+    const int32_t *w_rep = flat, *start = flat + period;
+    const hqrt_i_fin_t *fin = (const hqrt_i_fin_t *)(const void *)(start + period);
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(st, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    const bool exact = lut32 || st->act_min < st->out_zp;
+    for (int64_t b = 0; b < period; b += 16) {
+        const hqrt_i_rq_t rq = hqrt_i_rq_load(fin + b / 16);
+        const __m512i left = _mm512_load_si512((const void *)fin[b / 16].left);
+        const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+        const __m512i w = _mm512_load_si512((const void *)(w_rep + b));
+        const __m512i s = _mm512_load_si512((const void *)(start + b));
+        for (int64_t j = b; j < n; j += period) {
+            const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+            const __m512i q = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src + j));
+            __m512i x = _mm512_add_epi32(s, _mm512_mullo_epi32(q, w));
+            if (any_left)
+                x = hqrt_i_sat_shl_x16(x, left);
+            const __m128i codes = hqrt_i_code_bytes(exact ? hqrt_i_rq_merged_x16(x, &rq, true)
+                                                          : hqrt_i_rq_merged_x16(x, &rq, false),
+                                                    cc, lut32);
+            if (k == 0xFFFF)
+                _mm_storeu_si128((__m128i *)(void *)(out + j), codes);
+            else
+                _mm_mask_storeu_epi8(out + j, k, codes);
+        }
+    }
+}
+
 AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
                                          const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                          const uint8_t *input, const int64_t *bias,
@@ -237,10 +308,17 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     const int16_t *pairs16 = (const int16_t *)(const void *)(wsum + cpad);
     /* the prepared int32 stage (prep->finish), the lut's codes after its blocks */
     const hqrt_i_fin_t *fin = prep->finish;
-    const int32_t *lut32 =
-        fin && kp->out.lut ? (const int32_t *)(const void *)(fin + cpad / 16) : NULL;
+    const int32_t *lut_area = fin ? (const int32_t *)(const void *)(fin + cpad / 16) : NULL;
+    const int32_t *lut32 = kp->out.lut ? lut_area : NULL;
     const int32_t bits = kp->out.out_bits;
     const size_t esize = bits == 16 ? 2u : 1u;
+    if (prep->direct && !addend) { /* a 1x1 window over whole rows (prepare checked) */
+        const size_t n = (size_t)out.w * (size_t)c;
+        for (int64_t oy = row_begin; oy < row_end; oy++)
+            flat_row(&kp->out, lut_area + 256, flat_period(taps, c), lut32, input + (size_t)oy * n,
+                     (int64_t)n, output + (size_t)oy * n);
+        return;
+    }
     /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds), the paired
      * sums' starting values (both [cpad] int32) and a row of cpad in_zp codes */
     int32_t *sums = (int32_t *)(void *)scratch;

@@ -217,15 +217,16 @@ hqrt_i_sat_shl_x16(__m512i x, __m512i left)
 }
 
 /* Bytes of packed weights for hqrt_i_dw512_pack, and of scratch for hqrt_i_dw_rows_avx512. */
-size_t hqrt_i_dw512_packed_bytes(int64_t taps, int64_t cpad);
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad);
 size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad);
 
 /* Packs a depthwise layer's [kh, kw, 1, c] weights (weight_bits 4/8: int8) for
  * hqrt_i_dw_rows_avx512 into packed (hqrt_i_dw512_packed_bytes, 64-aligned), with the output
- * stage's int32 constants; returns whether they apply (then prep->finish points at them:
- * hqrt_i_dw512_finish). */
-bool hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
-                       int64_t taps, int32_t c, int64_t cpad, int32_t *packed);
+ * stage's int32 constants. Returns bit 0 when those apply (then prep->finish points at them:
+ * hqrt_i_dw512_finish), bit 1 when a 1x1 window's flat-row constants were made too (then a
+ * stride-1 unpadded layer may set prep->direct). */
+int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
+                      int64_t taps, int32_t c, int64_t cpad, int32_t *packed);
 
 /* Where hqrt_i_dw512_pack put the stage's constants in packed. */
 const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad);

@@ -496,6 +496,40 @@ static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
     }
 }
 
+/* 1x1 depthwise layers (a normalization: one multiplier per channel): the AVX-512 kernel runs
+ * each row as one flat run with the channels' constants repeated over lcm(c, 16) values; few
+ * channels (3: an RGB normalization), channel counts whose period is long (200: 400 values) or
+ * beyond the flat run's limit (500: 2000 values, the ordinary path), rows whose
+ * length is not a multiple of 16, LUTs, per-tensor stages. */
+static void fast_pointwise_depthwise_equals_reference(void **state)
+{
+    (void)state;
+    static const int channels[] = {3, 1, 5, 16, 24, 40, 200, 136, 500, 3, 7, 48};
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
+        conv_case_t k = {.h = rnd_range(1, 6),
+                         .w = rnd_range(1, 23),
+                         .cin = channels[i],
+                         .cout = channels[i],
+                         .kh = 1,
+                         .kw = 1,
+                         .stride = 1,
+                         .dilation = 1,
+                         .pad = 0,
+                         .groups = channels[i],
+                         .weight_bits = i % 3 == 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = i % 4 != 3,
+                         .lut = i % 3 == 1,
+                         .positive = i % 5 != 4};
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
 /* Convs and dense ops whose stage ends in a lut (hardswish, sigmoid): the VNNI kernel looks
  * the codes up in its own clamped int32 copy of the table, in the tile's registers for full
  * tiles and per pixel otherwise; with narrowed clamps, addends, partial blocks. */
@@ -1743,6 +1777,7 @@ int main(void)
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
         cmocka_unit_test(fast_conv_with_a_lut_stage_equals_reference),
+        cmocka_unit_test(fast_pointwise_depthwise_equals_reference),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
