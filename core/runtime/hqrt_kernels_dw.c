@@ -4,7 +4,8 @@
  * interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 * 128),
  * started from bias - in_zp * sum(w), which makes the sum the reference's centred one; a tap
  * outside the input reads a row of in_zp codes, which that start cancels as the reference's pad
- * adds 0. Larger windows: only the taps inside the input, the centred code (|q - zp| <= 255)
+ * adds 0; 8 or 16 channels at stride 1: 32 / c output pixels per step. Larger windows: only the
+ * taps inside the input, the centred code (|q - zp| <= 255)
  * times the weight (vpmulld), 16 channels per step. The last group of channels is masked, so
  * nothing is read past a pixel's channels. Every sum is exact in int32 for the taps prepare
  * allows, the same sums as the AVX2 kernel and the reference's int64 ones. The output stage of
@@ -46,6 +47,14 @@ static int64_t flat_period(int64_t taps, int32_t c)
     return taps == 1 && period <= DW_FLAT_MAX ? period : 0;
 }
 
+/* Layers of 8 or 16 channels take 32 / c consecutive output pixels per 32-lane step at stride
+ * 1 (lane l: pixel l / c, channel l % c; the pixels' taps are c bytes apart), with the pairs of
+ * weights repeated over the lanes; 1 otherwise. */
+static int32_t group_pixels(int32_t c)
+{
+    return c == 8 || c == 16 ? 32 / c : 1;
+}
+
 /* Packed weights: [taps][cpad] int32 (the per-tap products of windows too large to pair), [cpad]
  * int32 the sum of each channel's weights (init's in_zp correction), then the pairs of taps as
  * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
@@ -54,14 +63,24 @@ static int64_t flat_period(int64_t taps, int32_t c)
  * int32 constants per block of 16 channels (hqrt_i_fin_t, see dw_fin_prepare) and the lut's
  * clamped int32 codes (256); then, for a 1x1 window (flat_period), the weight and the start
  * (bias - in_zp * w) of each value of a period, [period] int32 each, and the stage's constants
- * per 16 values of it. */
+ * per 16 values of it; last, for pixel groups (group_pixels), the pairs of weights [pairs][64]
+ * int16 of 32 lanes whose channel is lane % c (vpunpck lane order as above). */
 size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad)
 {
     const int64_t pairs = (taps + 1) / 2, period = flat_period(taps, c);
     return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
            (size_t)(pairs * cpad * 2) * sizeof(int16_t) +
            (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t) +
-           (size_t)period * 2 * sizeof(int32_t) + (size_t)(period / 16) * sizeof(hqrt_i_fin_t);
+           (size_t)period * 2 * sizeof(int32_t) + (size_t)(period / 16) * sizeof(hqrt_i_fin_t) +
+           (size_t)(group_pixels(c) > 1 ? pairs * 64 : 0) * sizeof(int16_t);
+}
+
+/* Where the pixel groups' pairs of weights start in packed (after everything else). */
+static const int16_t *group_pairs(const int32_t *packed, int64_t taps, int32_t c, int64_t cpad)
+{
+    return (const int16_t *)(const void *)((const uint8_t *)(const void *)packed +
+                                           hqrt_i_dw512_packed_bytes(taps, c, cpad) -
+                                           (size_t)((taps + 1) / 2 * 64) * sizeof(int16_t));
 }
 
 const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad)
@@ -97,7 +116,7 @@ static bool dw_fin_prepare(const hqrt_output_stage_t *st, const int64_t *bias, i
 
 size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
 {
-    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad) * sizeof(int32_t) + (size_t)cpad;
+    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad + 32) * sizeof(int32_t) + (size_t)cpad;
 }
 
 int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
@@ -123,6 +142,17 @@ int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t
                     pairs16[((pr * (cpad / 32) + g) * 32 + l) * 2 + e] =
                         t < taps && ch < c ? (int16_t)packed[t * cpad + ch] : 0;
                 }
+    if (group_pixels(c) > 1) { /* the same pairs, lane l's channel l % c */
+        int16_t *g16 = (int16_t *)(uintptr_t)group_pairs(packed, taps, c, cpad);
+        for (int64_t pr = 0; pr < pairs; pr++)
+            for (int l = 0; l < 32; l++)
+                for (int e = 0; e < 2; e++) {
+                    const int d = l % 16;
+                    const int64_t t = 2 * pr + e, lane = 8 * (d / 4) + d % 4 + 4 * (l / 16);
+                    g16[(pr * 32 + l) * 2 + e] =
+                        t < taps ? (int16_t)packed[t * cpad + lane % c] : 0;
+                }
+    }
     hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(pairs16 + pairs * cpad * 2);
     int32_t *lut32 = (int32_t *)(void *)(fin + cpad / 16);
     if (!dw_fin_prepare(&kp->out, bias, taps, c, cpad, fin, lut32))
@@ -320,11 +350,12 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         return;
     }
     /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds), the paired
-     * sums' starting values (both [cpad] int32) and a row of cpad in_zp codes */
+     * sums' starting values (both [cpad] int32), those of a pixel group (32 int32) and a row of
+     * cpad in_zp codes */
     int32_t *sums = (int32_t *)(void *)scratch;
     int32_t *bias32 = sums + ((size_t)out.w * (size_t)c + 15) / 16 * 16;
-    int32_t *init = bias32 + cpad;
-    uint8_t *zp_row = (uint8_t *)(void *)(init + cpad);
+    int32_t *init = bias32 + cpad, *group_init = init + cpad;
+    uint8_t *zp_row = (uint8_t *)(void *)(group_init + 32);
     memset(zp_row, kp->in_zp, cpad);
     const bool fold = hqrt_i_bias_folds(bias, c, taps);
     for (size_t o = 0; o < cpad; o++) {
@@ -334,6 +365,11 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     }
     const int64_t *stage_bias = fold ? NULL : bias;
     const bool paired = taps <= HQRT_DW_PAIR_TAPS;
+    /* pixel groups: at stride 1, when both ends of the group's windows lie inside the input */
+    const int32_t gp = kp->stride_w == 1 && paired ? group_pixels(c) : 1;
+    const int16_t *gpairs16 = gp > 1 ? group_pairs(weights, taps, c, (int64_t)cpad) : NULL;
+    for (int l = 0; gp > 1 && l < 32; l++)
+        group_init[l] = init[l % c];
     size_t toff[HQRT_DW_PAIR_TAPS + 1];
     for (int64_t t = 0; paired && t < taps; t++)
         toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
@@ -349,6 +385,15 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         for (int64_t ox = 0; ox < out.w; ox++) {
             int32_t *acc = sums + (size_t)ox * (size_t)c;
             const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+            if (gp > 1 && rows_inside && ox + gp <= out.w && x0 >= 0 &&
+                x0 + gp - 1 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t t = 0; t < taps; t++)
+                    src[t] = first + toff[t];
+                pixel_sums(32, src, pairs, gpairs16, 64, group_init, acc);
+                ox += gp - 1;
+                continue;
+            }
             int32_t kx0, kx1;
             taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &kx0, &kx1);
             if (!paired) { /* a window too large for the paired taps */

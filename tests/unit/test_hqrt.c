@@ -464,7 +464,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
 static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
 {
     (void)state;
-    static const int channels[] = {16, 24, 32, 40, 72, 96, 120, 184, 200, 33, 1, 63};
+    static const int channels[] = {16, 24, 32, 40, 72, 96, 120, 184, 200, 33, 1, 63, 8, 16};
     const size_t shapes = sizeof channels / sizeof channels[0];
     for (size_t r = 0; r < 2 * shapes; r++) { /* every shape twice, other options */
         const size_t i = r % shapes;
