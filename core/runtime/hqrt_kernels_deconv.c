@@ -349,6 +349,79 @@ ksv_block(const uint8_t *src, int32_t cin, int32_t quads, const int8_t *w, int32
     }
 }
 
+/* Fewer than 16 columns that divide 16 (a 2x2 deconvolution to one channel: 2 columns), with
+ * the int32 stage and whole dwords of channels (cin % 4 == 0): one zmm holds 16 / cols input
+ * pixels' columns (lane l: pixel l / cols, column l % cols), so its 16 sums are 16 consecutive
+ * outputs of the row; each pixel's four channels come by one masked gather per dword (lanes of
+ * pixels past the row are neither read nor stored). fin and packed as ksv_prepare made them for
+ * one block of 16 columns per kernel row. */
+VNNI_TARGET static void ksv_narrow(const hqrt_conv_params_t *p, hqrt_dims_t in,
+                                   const uint8_t *input, const int8_t *packed,
+                                   const hqrt_i_fin_t *fin, const int32_t *lut, const __m512i *cc,
+                                   bool clamped, hqrt_dims_t out, uint8_t *output)
+{
+    const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, cols = p->kernel_w * cout;
+    const int32_t quads = cin / 4, per = 16 / cols;
+    _Alignas(64) int8_t wn[KSV_PACKED_MAX];
+    _Alignas(64) hqrt_i_fin_t fn[KSV_FIN_MAX];
+    _Alignas(64) int32_t offs[16];
+    /* the columns repeated over the lanes: weights, stage constants, starts */
+    for (int32_t ky = 0; ky < kh; ky++) {
+        for (int32_t q = 0; q < quads; q++)
+            for (int l = 0; l < 16; l++)
+                memcpy(wn + ((size_t)ky * (size_t)quads + (size_t)q) * 64 + (size_t)l * 4,
+                       packed + ((size_t)ky * (size_t)quads + (size_t)q) * 64 +
+                           (size_t)(l % cols) * 4,
+                       4);
+        for (int l = 0; l < 16; l++) {
+            const int32_t o = (l % cols) % cout, i = p->out.count == 1 ? 0 : o;
+            hqrt_i_fin_constants(p->out.multiplier[i], p->out.shift[i], l, &fn[ky]);
+            fn[ky].corr[l] = fin[ky].corr[l % cols];
+        }
+    }
+    for (int l = 0; l < 16; l++)
+        offs[l] = l / cols * cin;
+    const __m512i base = _mm512_load_si512((const void *)offs);
+    for (int32_t n = 0; n < out.n; n++)
+        for (int32_t oh = 0; oh < out.h; oh++) {
+            const int32_t fy = oh + p->pad_top, ky = fy % kh;
+            const uint8_t *src =
+                input +
+                (((size_t)n * (size_t)in.h + (size_t)(fy / kh)) * (size_t)in.w) * (size_t)cin;
+            uint8_t *out_row =
+                output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) * (size_t)cout;
+            const int8_t *w = wn + (size_t)ky * (size_t)quads * 64;
+            const hqrt_i_rq_t rq = hqrt_i_rq_load(&fn[ky]);
+            const __m512i corr = _mm512_load_si512((const void *)fn[ky].corr);
+            const __m512i left = _mm512_load_si512((const void *)fn[ky].left);
+            const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+            for (int32_t iw = 0; iw < in.w; iw += per) {
+                const int32_t np = in.w - iw < per ? in.w - iw : per;
+                const __mmask16 k = (__mmask16)(np == per ? 0xFFFF : (1u << (np * cols)) - 1);
+                const uint8_t *s0 = src + (size_t)iw * (size_t)cin;
+                __m512i acc = corr;
+                for (int32_t q = 0; q < quads; q++) {
+                    const __m512i x = _mm512_mask_i32gather_epi32(
+                        _mm512_setzero_si512(), k, _mm512_add_epi32(base, _mm512_set1_epi32(4 * q)),
+                        (const void *)s0, 1);
+                    acc = _mm512_dpbusd_epi32(
+                        acc, x, _mm512_load_si512((const void *)(w + (size_t)q * 64)));
+                }
+                if (any_left)
+                    acc = hqrt_i_sat_shl_x16(acc, left);
+                const __m128i codes =
+                    hqrt_i_code_bytes(clamped ? hqrt_i_rq_merged_x16(acc, &rq, false)
+                                              : hqrt_i_rq_merged_x16(acc, &rq, true),
+                                      cc, lut);
+                uint8_t *dst = out_row + (size_t)iw * (size_t)cols;
+                if (k == 0xFFFF)
+                    _mm_storeu_si128((__m128i *)(void *)dst, codes);
+                else
+                    _mm_mask_storeu_epi8(dst, k, codes);
+            }
+        }
+}
+
 VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in,
                                        const uint8_t *input, const int8_t *weights,
                                        const int64_t *bias, hqrt_dims_t out, uint8_t *output)
@@ -372,6 +445,10 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
     bool seeded = p->out.count == 1;
     for (int32_t o = 0; seeded && bias && o < cout; o++)
         seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    if (exact && cols < 16 && 16 % cols == 0 && cin % 4 == 0) {
+        ksv_narrow(p, in, input, packed, fin, lut, cc, clamped, out, output);
+        return;
+    }
     for (int32_t n = 0; n < out.n; n++)
         for (int32_t oh = 0; oh < out.h; oh++) {
             const int32_t fy = oh + p->pad_top, ky = fy % kh;
