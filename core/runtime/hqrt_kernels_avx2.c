@@ -24,7 +24,6 @@
 #include "hqrt_kernels_fast_internal.h"
 
 enum { PIXELS = 4 };         /* output pixels per GEMM block */
-enum { DW_PAIR_TAPS = 64 };  /* depthwise windows of at most this many taps pair them */
 #define MAX_FAST_DEPTH 65536 /* keeps every int32 lane exact */
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -71,18 +70,6 @@ __attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t
     int64_t used = dst - patch;
     if (padded > used)
         memset(dst, 0, (size_t)(padded - used) * sizeof *dst);
-}
-
-/* The bias can start the int32 sums: with it every sum of `depth` products of |q - zp| <= 255
- * and |w| <= 128 stays inside int32, so the int64 sum of the reference is that int32 sum and
- * the stage's clamp of it to int32 never acts. */
-static bool bias_folds(const int64_t *bias, int32_t count, int64_t depth)
-{
-    const int64_t room = INT32_MAX - depth * 255 * 128;
-    for (int32_t o = 0; bias && o < count; o++)
-        if (bias[o] < -room || bias[o] > room)
-            return false;
-    return bias != NULL;
 }
 
 /* One block of np (<= PIXELS) pixels x 8 * nv (nv 1 or 2) output channels from channel o, both
@@ -141,7 +128,7 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
     int32_t *b32 = sums + (size_t)PIXELS * (size_t)cout_pad;
     const size_t esize = kp->out.out_bits == 16 ? 2 : 1;
     const int isa = hqrt_i_vector_isa();
-    const bool fold = bias_folds(bias, cout, prep->depth);
+    const bool fold = hqrt_i_bias_folds(bias, cout, prep->depth);
     const int64_t *stage_bias = fold ? NULL : bias;
     for (int64_t o = 0; o < cout_pad; o++)
         b32[o] = fold && o < cout ? (int32_t)bias[o] : 0;
@@ -202,7 +189,7 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const bool by_row = !addend;
     /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
     int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
-    const bool fold = bias_folds(bias, c, prep->depth);
+    const bool fold = hqrt_i_bias_folds(bias, c, prep->depth);
     for (int32_t o = 0; o < cpad; o++)
         bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
     const int64_t *stage_bias = fold ? NULL : bias;
@@ -212,12 +199,12 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
     const int64_t groups = c / 16, gstride = cpad / 16;
     const int16_t *w16 = (const int16_t *)(const void *)(weights + taps * cpad);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)kp->in_zp);
-    size_t toff[DW_PAIR_TAPS + 1];
-    for (int64_t t = 0; t < taps && taps <= DW_PAIR_TAPS; t++)
+    size_t toff[HQRT_DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; t < taps && taps <= HQRT_DW_PAIR_TAPS; t++)
         toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
                    (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
                   (size_t)c;
-    toff[taps <= DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
+    toff[taps <= HQRT_DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
     for (int64_t oy = row_begin; oy < row_end; oy++) {
         const int64_t y0 = oy * kp->stride_h - kp->pad_top;
         const bool rows_inside =
@@ -227,7 +214,7 @@ dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t
                 acc = (int32_t *)(void *)scratch + ox * c;
             int64_t ch = 0;
             const int64_t x0 = ox * kp->stride_w - kp->pad_left;
-            if (rows_inside && taps <= DW_PAIR_TAPS && x0 >= 0 &&
+            if (rows_inside && taps <= HQRT_DW_PAIR_TAPS && x0 >= 0 &&
                 x0 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
                 const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
                 for (int64_t g = 0; g < groups; g++, ch += 16) {
@@ -453,7 +440,30 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w;
         if (taps > MAX_FAST_DEPTH)
             return HQRT_OK;
-        int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* 8 lanes (AVX2) or 16 (AVX-512) */
+        if (hqrt_i_vector_isa() == HQRT_ISA_AVX512) {
+            const int64_t cpad = ((int64_t)in.c + 31) / 32 * 32;
+            const size_t bytes = hqrt_i_dw512_packed_bytes(taps, in.c, cpad);
+            int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+            if (!packed)
+                return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
+            const int fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
+            /* a 1x1 window, stride 1, no pads: each output row is its input row, run flat */
+            const bool flat = (fin & 2) && kp->stride_h == 1 && kp->stride_w == 1 &&
+                              kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
+                              kp->pad_right == 0 && out.h == in.h && out.w == in.w;
+            *prep = (hqrt_i_prepared_t){
+                .fast = true,
+                .kind = HQRT_KIND_DW512,
+                .direct = flat,
+                .rows = out.h,
+                .packed = packed,
+                .depth = taps,
+                .depth_padded = cpad,
+                .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
+                .finish = (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL};
+            return HQRT_OK;
+        }
+        int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* groups of 16 channels */
         /* [taps][cpad] int32, then (AVX2) the pairs of taps [pairs][cpad / 16][32] int16 */
         const int64_t pairs = (taps + 1) / 2;
         size_t bytes =
@@ -481,12 +491,12 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                     }
         *prep = (hqrt_i_prepared_t){
             .fast = true,
-            .kind = hqrt_i_vector_isa() == HQRT_ISA_AVX512 ? HQRT_KIND_DW512 : HQRT_KIND_DW,
+            .kind = HQRT_KIND_DW,
             .rows = out.h,
             .packed = packed,
             .depth = taps,
             .depth_padded = cpad,
-            /* the sums of a row (AVX2; AVX-512: of a pixel), then the bias as int32 (AVX2) */
+            /* the sums of a row, then the bias as int32 */
             .scratch =
                 (size_t)((out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) * sizeof(int32_t)};
     }

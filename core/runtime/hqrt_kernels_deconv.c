@@ -11,10 +11,12 @@
  * beyond +-2^62 that the reference clamps) run the reference. The loop is compiled once for
  * AVX-512 and once for AVX2 (target attributes, chosen by hqrt_i_vector_isa like the other
  * per-element kernels); HQRT_ISA_REFERENCE runs hqrt_deconv2d itself. A kernel equal to its
- * stride runs as a matrix product instead (deconv_ks_avx2, below), on either instruction set. */
+ * stride runs as a matrix product instead (deconv_ks_avx2, below; with AVX-512 VNNI
+ * deconv_ks_vnni). */
 #include <string.h>
 
 #include "hqrt_fast.h"
+#include "hqrt_kernels_fast_internal.h"
 #include "hqrt_numerics.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -242,6 +244,283 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
 }
 #endif
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* ---- kernel == stride with AVX-512 VNNI
+ * ---------------------------------------------------------- The same matrix product as
+ * deconv_ks_avx2 with vpdpbusd: the RAW codes of four input channels broadcast as one dword against
+ * the weights packed as [kh][cin/4][vecs][16 columns][4] int8, 16 columns per zmm, 4 input pixels
+ * per pass; a column's sum starts from -in_zp * sum_i w (so it is the centred sum, exact in int32
+ * for depths <= 65536) plus, when the stage runs in the int32 lanes, the bias. That stage
+ * (hqrt_i_rq_merged_x16, constants per 16 columns, a LUT by gather) finishes each pixel's columns
+ * in registers when it is exact for the layer (32-bit path, 8-bit output, no negative-side
+ * multipliers, multipliers >= 0, every sum plus bias inside int32 for any codes); otherwise the
+ * sums of a row go to memory and through the stages deconv_ks_avx2 uses. Weights and constants are
+ * packed per call (on the stack: small layers only). */
+#define KSV_PACKED_MAX 16384 /* packed int8 weights */
+#define KSV_FIN_MAX 16       /* blocks of 16 columns over all kernel rows */
+#define KSV_PIXELS 4         /* input pixels per pass */
+#define KSV_VECS 4           /* zmm columns per pass */
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+static bool deconv_ks_vnni_fits(const hqrt_conv_params_t *p, hqrt_dims_t in, hqrt_dims_t out)
+{
+    const int64_t quads = ((int64_t)in.c + 3) / 4, vecs = ((int64_t)p->kernel_w * out.c + 15) / 16;
+    return hqrt_i_cpu_has_vnni() && (int64_t)p->kernel_h * quads * vecs * 64 <= KSV_PACKED_MAX &&
+           p->kernel_h * vecs <= KSV_FIN_MAX;
+}
+
+/* The stage's int32 constants per block of 16 columns (column kx * cout + o: channel o) and the
+ * sums' starting values; returns whether the int32 stage is exact for the layer. */
+static bool ksv_prepare(const hqrt_conv_params_t *p, hqrt_dims_t in, const int8_t *weights,
+                        const int64_t *bias, int32_t cout, int8_t *packed, hqrt_i_fin_t *fin,
+                        int32_t *init, int32_t *lut32)
+{
+    const hqrt_output_stage_t *st = &p->out;
+    const int32_t cin = in.c, kh = p->kernel_h, kw = p->kernel_w, cols = kw * cout;
+    const int32_t quads = (cin + 3) / 4, vecs = (cols + 15) / 16;
+    bool exact = st->path == HQRT_PATH_GEMMLOWP && !st->multiplier_neg && st->out_bits == 8;
+    for (int32_t ky = 0; ky < kh; ky++)
+        for (int32_t col = 0; col < vecs * 16; col++) {
+            const int32_t kx = col / cout, o = col % cout;
+            int64_t sum = 0, pos = 0, neg = 0;
+            for (int32_t i = 0; i < quads * 4; i++) {
+                const int32_t v =
+                    col < cols && i < cin
+                        ? weights[(((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)cin +
+                                   (size_t)i) *
+                                      (size_t)cout +
+                                  (size_t)o]
+                        : 0;
+                packed[(((size_t)ky * (size_t)quads + (size_t)(i / 4)) * (size_t)vecs +
+                        (size_t)(col / 16)) *
+                           64 +
+                       (size_t)(col % 16) * 4 + (size_t)(i % 4)] = (int8_t)v;
+                sum += v;
+                pos += v > 0 ? v : 0;
+                neg += v < 0 ? v : 0;
+            }
+            hqrt_i_fin_t *f = &fin[ky * vecs + col / 16];
+            const int64_t b = col < cols && bias ? bias[o] : 0, corr = -(int64_t)p->in_zp * sum;
+            const int32_t i = st->count == 1 ? 0 : o;
+            /* every sum raw + corr + b, raw of codes 0..255, inside int32 */
+            if (col < cols && (b + corr + 255 * neg < INT32_MIN ||
+                               b + corr + 255 * pos > INT32_MAX || st->multiplier[i] < 0))
+                exact = false;
+            hqrt_i_fin_constants(col < cols ? st->multiplier[i] : 0, col < cols ? st->shift[i] : 0,
+                                 col % 16, f);
+            init[(ky * vecs + col / 16) * 16 + col % 16] = (int32_t)corr;
+            f->corr[col % 16] = (int32_t)(b + corr); /* read only when exact */
+        }
+    for (int i = 0; exact && st->lut && i < 256; i++) {
+        const int32_t code = ((const uint8_t *)st->lut)[i];
+        lut32[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
+    }
+    return exact;
+}
+
+/* The sums of np (<= KSV_PIXELS) consecutive input pixels x nv (<= KSV_VECS) blocks of 16
+ * columns from block v0, started from start[v], into acc[j][v]. */
+VNNI_TARGET static inline __attribute__((always_inline)) void
+ksv_block(const uint8_t *src, int32_t cin, int32_t quads, const int8_t *w, int32_t vecs, int32_t v0,
+          const int np, const int nv, const __m512i *start, __m512i acc[][KSV_VECS])
+{
+    for (int j = 0; j < np; j++)
+        for (int v = 0; v < nv; v++)
+            acc[j][v] = start[v];
+    for (int32_t q = 0; q < quads; q++) {
+        const int8_t *wq = w + ((size_t)q * (size_t)vecs + (size_t)v0) * 64;
+        __m512i wv[KSV_VECS];
+        for (int v = 0; v < nv; v++)
+            wv[v] = _mm512_load_si512((const void *)(wq + (size_t)v * 64));
+        for (int j = 0; j < np; j++) {
+            int32_t four;
+            const uint8_t *at = src + (size_t)j * (size_t)cin + (size_t)q * 4;
+            if (q * 4 + 4 <= cin)
+                memcpy(&four, at, 4);
+            else { /* the last channels: zero past cin (their weights are 0 too) */
+                uint8_t b[4] = {0, 0, 0, 0};
+                memcpy(b, at, (size_t)(cin - q * 4));
+                memcpy(&four, b, 4);
+            }
+            const __m512i x = _mm512_set1_epi32(four);
+            for (int v = 0; v < nv; v++)
+                acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], x, wv[v]);
+        }
+    }
+}
+
+/* Fewer than 16 columns that divide 16 (a 2x2 deconvolution to one channel: 2 columns), with
+ * the int32 stage and whole dwords of channels (cin % 4 == 0): one zmm holds 16 / cols input
+ * pixels' columns (lane l: pixel l / cols, column l % cols), so its 16 sums are 16 consecutive
+ * outputs of the row; each pixel's four channels come by one masked gather per dword (lanes of
+ * pixels past the row are neither read nor stored). fin and packed as ksv_prepare made them for
+ * one block of 16 columns per kernel row. */
+VNNI_TARGET static void ksv_narrow(const hqrt_conv_params_t *p, hqrt_dims_t in,
+                                   const uint8_t *input, const int8_t *packed,
+                                   const hqrt_i_fin_t *fin, const int32_t *lut, const __m512i *cc,
+                                   bool clamped, hqrt_dims_t out, uint8_t *output)
+{
+    const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, cols = p->kernel_w * cout;
+    const int32_t quads = cin / 4, per = 16 / cols;
+    _Alignas(64) int8_t wn[KSV_PACKED_MAX];
+    _Alignas(64) hqrt_i_fin_t fn[KSV_FIN_MAX];
+    _Alignas(64) int32_t offs[16];
+    /* the columns repeated over the lanes: weights, stage constants, starts */
+    for (int32_t ky = 0; ky < kh; ky++) {
+        for (int32_t q = 0; q < quads; q++)
+            for (int l = 0; l < 16; l++)
+                memcpy(wn + ((size_t)ky * (size_t)quads + (size_t)q) * 64 + (size_t)l * 4,
+                       packed + ((size_t)ky * (size_t)quads + (size_t)q) * 64 +
+                           (size_t)(l % cols) * 4,
+                       4);
+        for (int l = 0; l < 16; l++) {
+            const int32_t o = (l % cols) % cout, i = p->out.count == 1 ? 0 : o;
+            hqrt_i_fin_constants(p->out.multiplier[i], p->out.shift[i], l, &fn[ky]);
+            fn[ky].corr[l] = fin[ky].corr[l % cols];
+        }
+    }
+    for (int l = 0; l < 16; l++)
+        offs[l] = l / cols * cin;
+    const __m512i base = _mm512_load_si512((const void *)offs);
+    for (int32_t n = 0; n < out.n; n++)
+        for (int32_t oh = 0; oh < out.h; oh++) {
+            const int32_t fy = oh + p->pad_top, ky = fy % kh;
+            const uint8_t *src =
+                input +
+                (((size_t)n * (size_t)in.h + (size_t)(fy / kh)) * (size_t)in.w) * (size_t)cin;
+            uint8_t *out_row =
+                output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) * (size_t)cout;
+            const int8_t *w = wn + (size_t)ky * (size_t)quads * 64;
+            const hqrt_i_rq_t rq = hqrt_i_rq_load(&fn[ky]);
+            const __m512i corr = _mm512_load_si512((const void *)fn[ky].corr);
+            const __m512i left = _mm512_load_si512((const void *)fn[ky].left);
+            const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+            for (int32_t iw = 0; iw < in.w; iw += per) {
+                const int32_t np = in.w - iw < per ? in.w - iw : per;
+                const __mmask16 k = (__mmask16)(np == per ? 0xFFFF : (1u << (np * cols)) - 1);
+                const uint8_t *s0 = src + (size_t)iw * (size_t)cin;
+                __m512i acc = corr;
+                for (int32_t q = 0; q < quads; q++) {
+                    const __m512i x = _mm512_mask_i32gather_epi32(
+                        _mm512_setzero_si512(), k, _mm512_add_epi32(base, _mm512_set1_epi32(4 * q)),
+                        (const void *)s0, 1);
+                    acc = _mm512_dpbusd_epi32(
+                        acc, x, _mm512_load_si512((const void *)(w + (size_t)q * 64)));
+                }
+                if (any_left)
+                    acc = hqrt_i_sat_shl_x16(acc, left);
+                const __m128i codes =
+                    hqrt_i_code_bytes(clamped ? hqrt_i_rq_merged_x16(acc, &rq, false)
+                                              : hqrt_i_rq_merged_x16(acc, &rq, true),
+                                      cc, lut);
+                uint8_t *dst = out_row + (size_t)iw * (size_t)cols;
+                if (k == 0xFFFF)
+                    _mm_storeu_si128((__m128i *)(void *)dst, codes);
+                else
+                    _mm_mask_storeu_epi8(dst, k, codes);
+            }
+        }
+}
+
+VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in,
+                                       const uint8_t *input, const int8_t *weights,
+                                       const int64_t *bias, hqrt_dims_t out, uint8_t *output)
+{
+    const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, kw = p->kernel_w;
+    const int32_t cols = kw * cout, quads = (cin + 3) / 4, vecs = (cols + 15) / 16;
+    const size_t esize = p->out.out_bits == 16 ? 2 : 1;
+    _Alignas(64) int8_t packed[KSV_PACKED_MAX];
+    _Alignas(64) hqrt_i_fin_t fin[KSV_FIN_MAX];
+    _Alignas(64) int32_t init[KSV_FIN_MAX * 16];
+    _Alignas(64) int32_t lut32[256];
+    _Alignas(64) int32_t row[KS_ROW_MAX];
+    const bool exact = ksv_prepare(p, in, weights, bias, cout, packed, fin, init, lut32);
+    const int32_t *lut = exact && p->out.lut ? lut32 : NULL;
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(&p->out, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    const bool clamped = !lut && p->out.act_min >= p->out.out_zp;
+    /* the fallback's per-tensor stage: the bias seeds the sums when it cannot take them near
+     * 2^31 (as deconv_ks_avx2) */
+    bool seeded = p->out.count == 1;
+    for (int32_t o = 0; seeded && bias && o < cout; o++)
+        seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    if (exact && cols < 16 && 16 % cols == 0 && cin % 4 == 0) {
+        ksv_narrow(p, in, input, packed, fin, lut, cc, clamped, out, output);
+        return;
+    }
+    for (int32_t n = 0; n < out.n; n++)
+        for (int32_t oh = 0; oh < out.h; oh++) {
+            const int32_t fy = oh + p->pad_top, ky = fy % kh;
+            const uint8_t *src =
+                input +
+                (((size_t)n * (size_t)in.h + (size_t)(fy / kh)) * (size_t)in.w) * (size_t)cin;
+            const int8_t *w = packed + (size_t)ky * (size_t)quads * (size_t)vecs * 64;
+            uint8_t *out_row = output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) *
+                                            (size_t)cout * esize;
+            for (int32_t iw = 0; iw < in.w; iw += KSV_PIXELS) {
+                const int np = in.w - iw < KSV_PIXELS ? in.w - iw : KSV_PIXELS;
+                for (int32_t v0 = 0; v0 < vecs; v0 += KSV_VECS) {
+                    const int nv = vecs - v0 < KSV_VECS ? vecs - v0 : KSV_VECS;
+                    __m512i start[KSV_VECS], acc[KSV_PIXELS][KSV_VECS];
+                    const hqrt_i_fin_t *f = fin + ky * vecs + v0;
+                    for (int v = 0; v < nv; v++)
+                        start[v] = exact ? _mm512_load_si512((const void *)f[v].corr)
+                                         : _mm512_load_si512(
+                                               (const void *)(init + (ky * vecs + v0 + v) * 16));
+                    const uint8_t *s0 = src + (size_t)iw * (size_t)cin;
+                    if (np == KSV_PIXELS && nv == KSV_VECS)
+                        ksv_block(s0, cin, quads, w, vecs, v0, KSV_PIXELS, KSV_VECS, start, acc);
+                    else if (np == KSV_PIXELS && nv == 1)
+                        ksv_block(s0, cin, quads, w, vecs, v0, KSV_PIXELS, 1, start, acc);
+                    else if (np == KSV_PIXELS && nv == 2)
+                        ksv_block(s0, cin, quads, w, vecs, v0, KSV_PIXELS, 2, start, acc);
+                    else if (np == KSV_PIXELS)
+                        ksv_block(s0, cin, quads, w, vecs, v0, KSV_PIXELS, 3, start, acc);
+                    else
+                        for (int j = 0; j < np; j++) /* the row's last pixels: one at a time */
+                            ksv_block(s0 + (size_t)j * (size_t)cin, cin, quads, w, vecs, v0, 1, nv,
+                                      start, acc + j);
+                    for (int j = 0; j < np; j++)
+                        for (int v = 0; v < nv; v++) {
+                            const int32_t col = (v0 + v) * 16;
+                            const int32_t left = cols - col < 16 ? cols - col : 16;
+                            const __mmask16 k = (__mmask16)(left == 16 ? 0xFFFF : (1u << left) - 1);
+                            const size_t at = (size_t)(iw + j) * (size_t)cols + (size_t)col;
+                            if (!exact) {
+                                _mm512_mask_storeu_epi32(row + at, k, acc[j][v]);
+                                continue;
+                            }
+                            const hqrt_i_rq_t rq = hqrt_i_rq_load(f + v);
+                            __m512i x = acc[j][v];
+                            const __m512i lsh = _mm512_load_si512((const void *)f[v].left);
+                            if (_mm512_test_epi32_mask(lsh, lsh))
+                                x = hqrt_i_sat_shl_x16(x, lsh);
+                            const __m128i codes =
+                                hqrt_i_code_bytes(clamped ? hqrt_i_rq_merged_x16(x, &rq, false)
+                                                          : hqrt_i_rq_merged_x16(x, &rq, true),
+                                                  cc, lut);
+                            if (left == 16)
+                                _mm_storeu_si128((__m128i *)(void *)(out_row + at), codes);
+                            else
+                                _mm_mask_storeu_epi8(out_row + at, k, codes);
+                        }
+                }
+            }
+            if (exact)
+                continue;
+            if (seeded) {
+                if (bias)
+                    for (int32_t j = 0; j < out.w * cout; j++)
+                        row[j] += (int32_t)bias[j % cout];
+                hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out.w * cout, out_row);
+            } else {
+                hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out.w, out_row);
+            }
+        }
+}
+#endif
+
 /* The layer qualifies for the int32 sums (see the header comment) and its arguments are those
  * the reference accepted (hqrt_deconv2d_check). */
 static bool deconv_qualifies(const hqrt_conv_params_t *p, hqrt_dims_t in, const int64_t *bias,
@@ -265,7 +544,9 @@ int hqrt_i_deconv_fast(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, con
     if (isa != HQRT_ISA_REFERENCE &&
         hqrt_deconv2d_check(p, in, input, weights, out, output) == HQRT_KERNEL_OK &&
         deconv_qualifies(p, in, bias, out)) {
-        if (deconv_ks_fits(p, in, out))
+        if (deconv_ks_fits(p, in, out) && isa == HQRT_ISA_AVX512 && deconv_ks_vnni_fits(p, in, out))
+            deconv_ks_vnni(isa, p, in, input, weights, bias, out, output);
+        else if (deconv_ks_fits(p, in, out))
             deconv_ks_avx2(isa, p, in, input, weights, bias, out, output);
         else if (isa == HQRT_ISA_AVX512)
             deconv_avx512(p, in, input, weights, bias, out, output);

@@ -1,11 +1,19 @@
 /* hqrt_kernels_dw.c — the AVX-512 depthwise kernel (prepared as HQRT_KIND_DW512 when
  * hqrt_i_vector_isa() is AVX-512 at open time; the AVX2 one in hqrt_kernels_avx2.c otherwise).
- * Channels in 16 int32 lanes (the last group masked, so no read past a pixel's channels), the
- * window's rows and columns inside the input found once per output pixel instead of tested per
- * tap and channel group, products of the centred code (|q - zp| <= 255) and the weight summed in
- * int32: exact for the <= 65536 taps prepare allows, the same sums as the AVX2 kernel and the
- * reference's int64 ones. The output stage is hqrt_i_stage_row, or, with a residual addend,
- * hqrt_i_finish_value per value (the AVX2 kernel: hqrt_i_stage_row_addend). */
+ * Windows of at most HQRT_DW_PAIR_TAPS taps: 32 channels per step, the raw codes of two taps
+ * interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 * 128),
+ * started from bias - in_zp * sum(w), which makes the sum the reference's centred one; a tap
+ * outside the input reads a row of in_zp codes, which that start cancels as the reference's pad
+ * adds 0; 8 or 16 channels at stride 1: 32 / c output pixels per step. Larger windows: only the
+ * taps inside the input, the centred code (|q - zp| <= 255)
+ * times the weight (vpmulld), 16 channels per step. The last group of channels is masked, so
+ * nothing is read past a pixel's channels. Every sum is exact in int32 for the taps prepare
+ * allows, the same sums as the AVX2 kernel and the reference's int64 ones. The output stage of
+ * a row: the int32 lanes of the VNNI kernel (hqrt_i_rq_merged_x16, constants prepared per block
+ * of 16 channels) where they are exact for the layer (dw_fin_prepare), else
+ * hqrt_i_stage_pixels, or with a residual addend hqrt_i_stage_row_addend per pixel. */
+#include <string.h>
+
 #include "hqrt_kernels_fast_internal.h"
 
 #ifdef HQRT_HAVE_AVX2_BUILD
@@ -24,56 +32,405 @@ static void taps_inside(int64_t origin, int32_t taps, int32_t dilation, int64_t 
     *last = k;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void
-hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
-                      const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
-                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
-                      uint8_t *scratch)
+/* A 1x1 window (a normalization: one multiplier per channel) also runs a row as one flat run of
+ * out.w * c values, 16 per vector, with its per-channel constants repeated over lcm(c, 16)
+ * values (at most DW_FLAT_MAX); 0 when it does not. */
+#define DW_FLAT_MAX 1024
+static int64_t flat_period(int64_t taps, int32_t c)
+{
+    int32_t g = c, e = 16;
+    while (e) { /* gcd(c, 16) */
+        const int32_t t = g % e;
+        g = e, e = t;
+    }
+    const int64_t period = (int64_t)c / g * 16;
+    return taps == 1 && period <= DW_FLAT_MAX ? period : 0;
+}
+
+/* Layers of 8 or 16 channels take 32 / c consecutive output pixels per 32-lane step at stride
+ * 1 (lane l: pixel l / c, channel l % c; the pixels' taps are c bytes apart), with the pairs of
+ * weights repeated over the lanes; 1 otherwise. */
+static int32_t group_pixels(int32_t c)
+{
+    return c == 8 || c == 16 ? 32 / c : 1;
+}
+
+/* Packed weights: [taps][cpad] int32 (the per-tap products of windows too large to pair), [cpad]
+ * int32 the sum of each channel's weights (init's in_zp correction), then the pairs of taps as
+ * [pairs][cpad / 32][64] int16: per group of 32 channels the lanes of vpunpcklwd (dword i:
+ * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
+ * adjacent; an odd last tap's partner and the channels past c weigh 0. Then the output stage's
+ * int32 constants per block of 16 channels (hqrt_i_fin_t, see dw_fin_prepare) and the lut's
+ * clamped int32 codes (256); then, for a 1x1 window (flat_period), the weight and the start
+ * (bias - in_zp * w) of each value of a period, [period] int32 each, and the stage's constants
+ * per 16 values of it; last, for pixel groups (group_pixels), the pairs of weights [pairs][64]
+ * int16 of 32 lanes whose channel is lane % c (vpunpck lane order as above). */
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad)
+{
+    const int64_t pairs = (taps + 1) / 2, period = flat_period(taps, c);
+    return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
+           (size_t)(pairs * cpad * 2) * sizeof(int16_t) +
+           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t) +
+           (size_t)period * 2 * sizeof(int32_t) + (size_t)(period / 16) * sizeof(hqrt_i_fin_t) +
+           (size_t)(group_pixels(c) > 1 ? pairs * 64 : 0) * sizeof(int16_t);
+}
+
+/* Where the pixel groups' pairs of weights start in packed (after everything else). */
+static const int16_t *group_pairs(const int32_t *packed, int64_t taps, int32_t c, int64_t cpad)
+{
+    return (const int16_t *)(const void *)((const uint8_t *)(const void *)packed +
+                                           hqrt_i_dw512_packed_bytes(taps, c, cpad) -
+                                           (size_t)((taps + 1) / 2 * 64) * sizeof(int16_t));
+}
+
+const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad)
+{
+    const int16_t *pairs16 = (const int16_t *)(const void *)(packed + (taps + 1) * cpad);
+    return pairs16 + (taps + 1) / 2 * cpad * 2;
+}
+
+/* The stage's int32 constants for the row's sums, when they give the reference's codes: the
+ * 32-bit path into 8-bit codes, no negative-side multipliers, every multiplier >= 0, and the
+ * bias absent or folded into the int32 sums (hqrt_i_bias_folds), so that each sum is the
+ * reference's accumulator and its clamp to int32 never acts. Returns whether they do. */
+static bool dw_fin_prepare(const hqrt_output_stage_t *st, const int64_t *bias, int64_t taps,
+                           int32_t c, int64_t cpad, hqrt_i_fin_t *fin, int32_t *lut32)
+{
+    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->out_bits != 8 ||
+        (bias && !hqrt_i_bias_folds(bias, c, taps)))
+        return false;
+    for (int64_t o = 0; o < cpad; o++) {
+        const int32_t i = st->count == 1 ? 0 : (int32_t)(o < c ? o : 0);
+        if (st->multiplier[i] < 0)
+            return false;
+        /* channels past c: computed from zero sums, never stored */
+        hqrt_i_fin_constants(o < c ? st->multiplier[i] : 0, o < c ? st->shift[i] : 0, (int)(o % 16),
+                             &fin[o / 16]);
+    }
+    for (int i = 0; st->lut && i < 256; i++) {
+        const int32_t code = ((const uint8_t *)st->lut)[i];
+        lut32[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
+    }
+    return true;
+}
+
+size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad)
+{
+    return (size_t)((out_w * c + 15) / 16 * 16 + 2 * cpad + 32) * sizeof(int32_t) + (size_t)cpad;
+}
+
+int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
+                      int64_t taps, int32_t c, int64_t cpad, int32_t *packed)
+{
+    const int32_t weight_bits = kp->weight_bits;
+    memset(packed, 0, hqrt_i_dw512_packed_bytes(taps, c, cpad));
+    int32_t *wsum = packed + taps * cpad;
+    for (int64_t t = 0; t < taps; t++)
+        for (int32_t ch = 0; ch < c; ch++) {
+            const int32_t v = hqrt_i_weight_at(w, weight_bits, (size_t)(t * c + ch));
+            packed[t * cpad + ch] = v;
+            wsum[ch] += v;
+        }
+    int16_t *pairs16 = (int16_t *)(void *)(wsum + cpad);
+    const int64_t pairs = (taps + 1) / 2;
+    for (int64_t pr = 0; pr < pairs; pr++)
+        for (int64_t g = 0; g < cpad / 32; g++)
+            for (int l = 0; l < 32; l++) /* l < 16: vpunpcklwd's dword l, else vpunpckhwd's */
+                for (int e = 0; e < 2; e++) {
+                    const int d = l % 16;
+                    const int64_t t = 2 * pr + e, ch = g * 32 + 8 * (d / 4) + d % 4 + 4 * (l / 16);
+                    pairs16[((pr * (cpad / 32) + g) * 32 + l) * 2 + e] =
+                        t < taps && ch < c ? (int16_t)packed[t * cpad + ch] : 0;
+                }
+    if (group_pixels(c) > 1) { /* the same pairs, lane l's channel l % c */
+        int16_t *g16 = (int16_t *)(uintptr_t)group_pairs(packed, taps, c, cpad);
+        for (int64_t pr = 0; pr < pairs; pr++)
+            for (int l = 0; l < 32; l++)
+                for (int e = 0; e < 2; e++) {
+                    const int d = l % 16;
+                    const int64_t t = 2 * pr + e, lane = 8 * (d / 4) + d % 4 + 4 * (l / 16);
+                    g16[(pr * 32 + l) * 2 + e] =
+                        t < taps ? (int16_t)packed[t * cpad + lane % c] : 0;
+                }
+    }
+    hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(pairs16 + pairs * cpad * 2);
+    int32_t *lut32 = (int32_t *)(void *)(fin + cpad / 16);
+    if (!dw_fin_prepare(&kp->out, bias, taps, c, cpad, fin, lut32))
+        return 0;
+    const int64_t period = flat_period(taps, c);
+    if (!period)
+        return 1;
+    /* the flat run's constants: value j of a period is channel j % c */
+    int32_t *w_rep = lut32 + 256, *start = w_rep + period;
+    hqrt_i_fin_t *fin_rep = (hqrt_i_fin_t *)(void *)(start + period);
+    for (int64_t j = 0; j < period; j++) {
+        const int32_t ch = (int32_t)(j % c), i = kp->out.count == 1 ? 0 : ch;
+        w_rep[j] = packed[ch];
+        /* folded (dw_fin_prepare checked it): the reference's accumulator stays in int32 */
+        start[j] = (int32_t)((bias ? bias[ch] : 0) - (int64_t)kp->in_zp * packed[ch]);
+        hqrt_i_fin_constants(kp->out.multiplier[i], kp->out.shift[i], (int)(j % 16),
+                             &fin_rep[j / 16]);
+    }
+    return 3;
+}
+
+#define AVX512_TARGET HQRT_AVX512_TARGET
+
+/* The int32 sums of one output pixel of a window too large for the paired taps: only the taps
+ * inside the input, each the centred code times the weight (vpmulld), 16 channels per step,
+ * from the int32 bias. */
+AVX512_TARGET static void border_pixel(const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                       const uint8_t *input, const int32_t *weights, size_t cpad,
+                                       const int32_t *bias32, int64_t y0, int32_t ky0, int32_t ky1,
+                                       int64_t x0, int32_t kx0, int32_t kx1, int32_t *acc)
 {
     const int32_t c = in.c;
-    const size_t cpad = (size_t)prep->depth_padded; /* channels rounded up to 16 */
-    const int32_t *weights = prep->packed;          /* [kh*kw][cpad] int32 */
-    int32_t *acc = (int32_t *)(void *)scratch;      /* cpad int32 */
     const __m512i zp = _mm512_set1_epi32(kp->in_zp);
-    const int32_t bits = kp->out.out_bits;
     const size_t row_bytes = (size_t)in.w * (size_t)c;
+    for (int32_t ch = 0; ch < c; ch += 16) {
+        const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
+        __m512i a = _mm512_loadu_si512((const void *)(bias32 + ch));
+        for (int32_t ky = ky0; ky < ky1; ky++) {
+            const uint8_t *row =
+                input + (size_t)(y0 + (int64_t)ky * kp->dilation_h) * row_bytes + ch;
+            const int32_t *wrow = weights + (size_t)ky * (size_t)kp->kernel_w * cpad + ch;
+            for (int32_t kx = kx0; kx < kx1; kx++) {
+                const uint8_t *src = row + (size_t)(x0 + (int64_t)kx * kp->dilation_w) * (size_t)c;
+                __m512i v =
+                    _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src)), zp);
+                __m512i w = _mm512_load_si512((const void *)(wrow + (size_t)kx * cpad));
+                a = _mm512_add_epi32(a, _mm512_mullo_epi32(v, w));
+            }
+        }
+        _mm512_mask_storeu_epi32(acc + ch, k, a);
+    }
+}
+
+/* The int32 sums of one output pixel: 32 channels per step, the window's taps in pairs (src:
+ * each tap's first code; a tap outside the input points at a row of in_zp codes, and an odd
+ * last tap's partner, under weight 0, too), the raw codes of a pair interleaved as int16 and
+ * multiplied into int32 by vpmaddwd with the pair's weights (pairs16, in vpunpck{l,h}wd lane
+ * order), then put back in channel order (vpermt2d) and started from init = bias - in_zp *
+ * sum(w): the centred sum, as the reference's (an in_zp code adds in_zp * w, which init takes
+ * away again, as the reference's pad adds 0). */
+AVX512_TARGET static inline __attribute__((always_inline)) void
+pixel_sums(int32_t c, const uint8_t *const *src, int64_t pairs, const int16_t *pairs16,
+           size_t gstride, const int32_t *init, int32_t *acc)
+{
+    const __m512i idx_lo = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+    const __m512i idx_hi =
+        _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+    const int16_t *wg = pairs16;
+    for (int32_t ch = 0; ch < c; ch += 32, wg += 64) {
+        const int32_t n = c - ch < 32 ? c - ch : 32;
+        const __mmask32 k = n == 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
+        __m512i lo = _mm512_setzero_si512(), hi = lo;
+        const int16_t *wp = wg;
+        for (int64_t pr = 0; pr < pairs; pr++, wp += gstride) {
+            __m512i v0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, src[2 * pr] + ch));
+            __m512i v1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(k, src[2 * pr + 1] + ch));
+            /* lo: channels 0-3, 8-11, 16-19, 24-27; hi: 4-7, 12-15, 20-23, 28-31 */
+            lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(v0, v1),
+                                                        _mm512_load_si512((const void *)wp)));
+            hi =
+                _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(v0, v1),
+                                                       _mm512_load_si512((const void *)(wp + 32))));
+        }
+        __m512i s0 = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, idx_lo, hi),
+                                      _mm512_loadu_si512((const void *)(init + ch)));
+        __m512i s1 = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, idx_hi, hi),
+                                      _mm512_loadu_si512((const void *)(init + ch + 16)));
+        _mm512_mask_storeu_epi32(acc + ch, (__mmask16)k, s0);
+        if (n > 16)
+            _mm512_mask_storeu_epi32(acc + ch + 16, (__mmask16)(k >> 16), s1);
+    }
+}
+
+/* 16 channels from ch of `pixels` pixels' sums (c apart) to 8-bit codes with the prepared
+ * int32 stage (exact: the negative-side correction, needed unless every y <= 0 clamps to one
+ * code). */
+AVX512_TARGET static inline __attribute__((always_inline)) void
+finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, const int32_t *sums,
+             int32_t c, int32_t ch, int64_t pixels, uint8_t *out, const bool exact)
+{
+    const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
+    const hqrt_i_rq_t rq = hqrt_i_rq_load(f);
+    const __m512i left = _mm512_load_si512((const void *)f->left);
+    const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+    for (int64_t px = 0; px < pixels; px++) {
+        const size_t at = (size_t)px * (size_t)c + (size_t)ch;
+        __m512i x = _mm512_maskz_loadu_epi32(k, sums + at);
+        if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
+            x = hqrt_i_sat_shl_x16(x, left);
+        const __m128i codes = hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut32);
+        if (k == 0xFFFF) /* vpmovdb straight to memory (what a masked store becomes) is slow */
+            _mm_storeu_si128((__m128i *)(void *)(out + at), codes);
+        else
+            _mm_mask_storeu_epi8(out + at, k, codes);
+    }
+}
+
+/* The output stage of a row's sums through the int32 constants dw_fin_prepare made. */
+AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i_fin_t *fin,
+                                     const int32_t *lut32, const int32_t *sums, int32_t c,
+                                     int64_t pixels, uint8_t *out)
+{
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(st, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    const bool clamped = !lut32 && st->act_min >= st->out_zp;
+    for (int32_t ch = 0; ch < c; ch += 16) {
+        if (clamped)
+            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, false);
+        else
+            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, true);
+    }
+}
+
+/* One output row of a 1x1 window as a flat run of n values (flat_period): start + q * w in
+ * int32 (|q * w| <= 255 * 128), then the int32 stage, 16 values per vector, each block of the
+ * period's constants loaded once per row. */
+AVX512_TARGET static void flat_row(const hqrt_output_stage_t *st, const int32_t *flat,
+                                   int64_t period, const int32_t *lut32, const uint8_t *src,
+                                   int64_t n, uint8_t *out)
+{
+    const int32_t *w_rep = flat, *start = flat + period;
+    const hqrt_i_fin_t *fin = (const hqrt_i_fin_t *)(const void *)(start + period);
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(st, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    const bool exact = lut32 || st->act_min < st->out_zp;
+    for (int64_t b = 0; b < period; b += 16) {
+        const hqrt_i_rq_t rq = hqrt_i_rq_load(fin + b / 16);
+        const __m512i left = _mm512_load_si512((const void *)fin[b / 16].left);
+        const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
+        const __m512i w = _mm512_load_si512((const void *)(w_rep + b));
+        const __m512i s = _mm512_load_si512((const void *)(start + b));
+        for (int64_t j = b; j < n; j += period) {
+            const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+            const __m512i q = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src + j));
+            __m512i x = _mm512_add_epi32(s, _mm512_mullo_epi32(q, w));
+            if (any_left)
+                x = hqrt_i_sat_shl_x16(x, left);
+            const __m128i codes = hqrt_i_code_bytes(exact ? hqrt_i_rq_merged_x16(x, &rq, true)
+                                                          : hqrt_i_rq_merged_x16(x, &rq, false),
+                                                    cc, lut32);
+            if (k == 0xFFFF)
+                _mm_storeu_si128((__m128i *)(void *)(out + j), codes);
+            else
+                _mm_mask_storeu_epi8(out + j, k, codes);
+        }
+    }
+}
+
+AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
+                                         const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                         const uint8_t *input, const int64_t *bias,
+                                         const hqrt_addend_t *addend, hqrt_dims_t out,
+                                         uint8_t *output, int64_t row_begin, int64_t row_end,
+                                         uint8_t *scratch)
+{
+    const int32_t c = in.c;
+    const size_t cpad = (size_t)prep->depth_padded; /* channels rounded up to 32 */
+    const int64_t taps = prep->depth, pairs = (taps + 1) / 2;
+    const int32_t *weights = prep->packed;               /* [taps][cpad] int32 */
+    const int32_t *wsum = weights + (size_t)taps * cpad; /* [cpad] sum of each channel's taps */
+    const int16_t *pairs16 = (const int16_t *)(const void *)(wsum + cpad);
+    /* the prepared int32 stage (prep->finish), the lut's codes after its blocks */
+    const hqrt_i_fin_t *fin = prep->finish;
+    const int32_t *lut_area = fin ? (const int32_t *)(const void *)(fin + cpad / 16) : NULL;
+    const int32_t *lut32 = kp->out.lut ? lut_area : NULL;
+    const int32_t bits = kp->out.out_bits;
+    const size_t esize = bits == 16 ? 2u : 1u;
+    if (prep->direct && !addend) { /* a 1x1 window over whole rows (prepare checked) */
+        const size_t n = (size_t)out.w * (size_t)c;
+        for (int64_t oy = row_begin; oy < row_end; oy++)
+            flat_row(&kp->out, lut_area + 256, flat_period(taps, c), lut32, input + (size_t)oy * n,
+                     (int64_t)n, output + (size_t)oy * n);
+        return;
+    }
+    /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds), the paired
+     * sums' starting values (both [cpad] int32), those of a pixel group (32 int32) and a row of
+     * cpad in_zp codes */
+    int32_t *sums = (int32_t *)(void *)scratch;
+    int32_t *bias32 = sums + ((size_t)out.w * (size_t)c + 15) / 16 * 16;
+    int32_t *init = bias32 + cpad, *group_init = init + cpad;
+    uint8_t *zp_row = (uint8_t *)(void *)(group_init + 32);
+    memset(zp_row, kp->in_zp, cpad);
+    const bool fold = hqrt_i_bias_folds(bias, c, taps);
+    for (size_t o = 0; o < cpad; o++) {
+        bias32[o] = fold && o < (size_t)c ? (int32_t)bias[o] : 0;
+        /* wraps only where the sums it starts, which end inside int32, wrap back */
+        init[o] = (int32_t)((uint32_t)bias32[o] - (uint32_t)kp->in_zp * (uint32_t)wsum[o]);
+    }
+    const int64_t *stage_bias = fold ? NULL : bias;
+    const bool paired = taps <= HQRT_DW_PAIR_TAPS;
+    /* pixel groups: at stride 1, when both ends of the group's windows lie inside the input */
+    const int32_t gp = kp->stride_w == 1 && paired ? group_pixels(c) : 1;
+    const int16_t *gpairs16 = gp > 1 ? group_pairs(weights, taps, c, (int64_t)cpad) : NULL;
+    for (int l = 0; gp > 1 && l < 32; l++)
+        group_init[l] = init[l % c];
+    size_t toff[HQRT_DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; paired && t < taps; t++)
+        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
+                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
+                  (size_t)c;
+    const uint8_t *src[HQRT_DW_PAIR_TAPS + 1];
+    src[paired ? taps : 0] = zp_row; /* an odd last tap's partner, under weight 0 */
     for (int64_t oy = row_begin; oy < row_end; oy++) {
         const int64_t y0 = oy * kp->stride_h - kp->pad_top;
         int32_t ky0, ky1;
         taps_inside(y0, kp->kernel_h, kp->dilation_h, in.h, &ky0, &ky1);
+        const bool rows_inside = paired && ky0 == 0 && ky1 == kp->kernel_h;
         for (int64_t ox = 0; ox < out.w; ox++) {
+            int32_t *acc = sums + (size_t)ox * (size_t)c;
             const int64_t x0 = ox * kp->stride_w - kp->pad_left;
-            int32_t kx0, kx1;
-            taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &kx0, &kx1);
-            for (int32_t ch = 0; ch < c; ch += 16) {
-                const __mmask16 k =
-                    c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
-                __m512i a = _mm512_setzero_si512();
-                for (int32_t ky = ky0; ky < ky1; ky++) {
-                    const uint8_t *row =
-                        input + (size_t)(y0 + (int64_t)ky * kp->dilation_h) * row_bytes + ch;
-                    const int32_t *wrow = weights + (size_t)ky * (size_t)kp->kernel_w * cpad + ch;
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const uint8_t *src =
-                            row + (size_t)(x0 + (int64_t)kx * kp->dilation_w) * (size_t)c;
-                        __m512i v = _mm512_sub_epi32(
-                            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, src)), zp);
-                        __m512i w = _mm512_load_si512(wrow + (size_t)kx * cpad);
-                        a = _mm512_add_epi32(a, _mm512_mullo_epi32(v, w));
-                    }
-                }
-                _mm512_storeu_si512(acc + ch, a);
-            }
-            const size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
-            if (!addend) {
-                hqrt_i_stage_row(HQRT_ISA_AVX512, &kp->out, acc, bias, 0, c,
-                                 output + base * (bits == 16 ? 2u : 1u));
+            if (gp > 1 && rows_inside && ox + gp <= out.w && x0 >= 0 &&
+                x0 + gp - 1 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t t = 0; t < taps; t++)
+                    src[t] = first + toff[t];
+                pixel_sums(32, src, pairs, gpairs16, 64, group_init, acc);
+                ox += gp - 1;
                 continue;
             }
-            for (int32_t o = 0; o < c; o++)
-                hqrt_store(output, bits, base + (size_t)o,
-                           hqrt_i_finish_value(kp, addend, (bias ? bias[o] : 0) + acc[o], o,
-                                               base + (size_t)o));
+            int32_t kx0, kx1;
+            taps_inside(x0, kp->kernel_w, kp->dilation_w, in.w, &kx0, &kx1);
+            if (!paired) { /* a window too large for the paired taps */
+                border_pixel(kp, in, input, weights, cpad, bias32, y0, ky0, ky1, x0, kx0, kx1, acc);
+                continue;
+            }
+            if (rows_inside && kx0 == 0 && kx1 == kp->kernel_w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t t = 0; t < taps; t++)
+                    src[t] = first + toff[t];
+            } else { /* the taps outside the input read in_zp codes */
+                for (int64_t t = 0; t < taps; t++) {
+                    const int32_t ky = (int32_t)(t / kp->kernel_w),
+                                  kx = (int32_t)(t % kp->kernel_w);
+                    src[t] =
+                        ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1
+                            ? input + ((size_t)(y0 + (int64_t)ky * kp->dilation_h) * (size_t)in.w +
+                                       (size_t)(x0 + (int64_t)kx * kp->dilation_w)) *
+                                          (size_t)c
+                            : zp_row;
+                }
+            }
+            pixel_sums(c, src, pairs, pairs16, cpad * 2, init, acc);
+        }
+        uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
+        if (!addend && fin) {
+            finish_row(&kp->out, fin, lut32, sums, c, out.w, row_out);
+            continue;
+        }
+        if (!addend) {
+            hqrt_i_stage_pixels(HQRT_ISA_AVX512, &kp->out, sums, stage_bias, c, out.w, row_out);
+            continue;
+        }
+        for (int64_t ox = 0; ox < out.w; ox++) {
+            const size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
+            hqrt_i_stage_row_addend(HQRT_ISA_AVX512, &kp->out, sums + (size_t)ox * (size_t)c,
+                                    stage_bias, 0, c, addend, base, output + base * esize);
         }
     }
 }

@@ -24,6 +24,21 @@ enum {
     HQRT_KIND_DW512 = 5
 };
 
+/* Depthwise windows of at most this many taps run the paired-tap interior paths. */
+#define HQRT_DW_PAIR_TAPS 64
+
+/* The bias can start the int32 sums: with it every sum of `depth` products of |q - zp| <= 255
+ * and |w| <= 128 stays inside int32, so the int64 sum of the reference is that int32 sum and
+ * the stage's clamp of it to int32 never acts. */
+static inline bool hqrt_i_bias_folds(const int64_t *bias, int32_t count, int64_t depth)
+{
+    const int64_t room = INT32_MAX - depth * 255 * 128;
+    for (int32_t o = 0; bias && o < count; o++)
+        if (bias[o] < -room || bias[o] > room)
+            return false;
+    return bias != NULL;
+}
+
 /* The end of one output value, written exactly as the reference conv does it. */
 static inline int32_t hqrt_i_finish_value(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend,
                                           int64_t acc, int32_t o, size_t oi)
@@ -63,12 +78,158 @@ void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *k
                       uint8_t *scratch);
 
 /* Depthwise output rows [row_begin, row_end) on AVX-512 (hqrt_kernels_dw.c): an op prepared with
- * kind HQRT_KIND_DW512 (weights [kh*kw][cpad] int32, cpad a multiple of 16; scratch cpad
- * int32). */
+ * kind HQRT_KIND_DW512 by hqrt_i_dw512_pack (cpad a multiple of 32; scratch
+ * hqrt_i_dw512_scratch bytes). */
 void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                            hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
                            const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
                            int64_t row_begin, int64_t row_end, uint8_t *scratch);
+
+/* ---- the 32-bit output stage in int32 lanes (AVX-512), shared by the VNNI conv/dense kernel
+ * and the AVX-512 depthwise kernel --------------------------------------------------------- */
+#define HQRT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+
+/* The 32-bit path's two roundings as one (m >= 0, right = max(-shift, 0) in 0..31): with
+ * A = x*m + 2^30, SRDHM(x, m) = floor(A / 2^31) for either sign (gemmlowp's nudged truncation:
+ * A >= 0 truncates to the floor; for A < 0 the nudge 1 - 2^30 plus the truncation's 2^31 - 1
+ * give the same A), and RoundingDivideByPOT(q, r) = floor((q + 2^(r-1) - [q < 0]) / 2^r). Nested
+ * floors of divisions by powers of two compose, so
+ *   y = floor((x*m + round - [A < 0] * neg) / 2^(31 + r)),
+ *   round = 2^30 + 2^(30 + r), neg = 2^31   (r >= 1);   round = 2^30, neg = 0   (r == 0).
+ * m >= 0 never meets SRDHM's one overflow (INT32_MIN^2). Constants per channel are prepared in
+ * the even/odd lane order of vpmuldq (hqrt_i_fin_t). */
+typedef struct hqrt_i_fin {
+    int32_t corr[16];    /* bias - in_zp * sum(w): raw + corr is the exact int32 accumulator */
+    int32_t mul[16];     /* m of channel l in lane l */
+    int32_t mul_odd[16]; /* m of channel 2i+1 in lane 2i (vpmuldq reads the even lanes) */
+    int32_t left[16];    /* max(shift, 0): hqrt_requantize32's saturating pre-shift */
+    int64_t round[2][8]; /* [even/odd channels] the constant above */
+    int64_t neg[2][8];   /* 2^31 or 0 */
+    int64_t shift[2][8]; /* 31 + r */
+    int32_t usable;      /* the block's stage and accumulator bounds allow this path */
+    int32_t y_bound;     /* no channel's requantized y exceeds this in magnitude */
+    int32_t unused[14];
+} hqrt_i_fin_t;
+
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_rq_merged_x8(__m512i x, __m512i m, __m512i round, __m512i neg, __m512i shift,
+                    const bool exact_neg)
+{
+    __m512i ab = _mm512_mul_epi32(x, m);
+    __m512i a = _mm512_add_epi64(ab, round);
+    if (exact_neg)
+        a = _mm512_mask_sub_epi64(
+            a, _mm512_cmplt_epi64_mask(ab, _mm512_set1_epi64(-((int64_t)1 << 30))), a, neg);
+    return _mm512_srav_epi64(a, shift);
+}
+
+/* A block's requantization constants in registers (hqrt_i_fin_t loaded once per block). */
+typedef struct hqrt_i_rq {
+    __m512i m, m_odd, round[2], neg[2], shift[2];
+} hqrt_i_rq_t;
+
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) hqrt_i_rq_t
+hqrt_i_rq_load(const hqrt_i_fin_t *f)
+{
+    hqrt_i_rq_t k;
+    k.m = _mm512_load_si512((const void *)f->mul);
+    k.m_odd = _mm512_load_si512((const void *)f->mul_odd);
+    for (int h = 0; h < 2; h++) {
+        k.round[h] = _mm512_load_si512((const void *)f->round[h]);
+        k.neg[h] = _mm512_load_si512((const void *)f->neg[h]);
+        k.shift[h] = _mm512_load_si512((const void *)f->shift[h]);
+    }
+    return k;
+}
+
+/* hqrt_requantize32 on 16 int32 lanes already pre-shifted, the result in int32 lanes.
+ * exact_neg false skips the correction for A < 0: then every such lane gives y_correct or
+ * y_correct + 1, both <= 0 (A + round < 2^(31 + r)), which is only right when the caller clamps
+ * every y <= 0 to one code (act_min >= out_zp, no addend). */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_rq_merged_x16(__m512i x, const hqrt_i_rq_t *k, const bool exact_neg)
+{
+    __m512i ye = hqrt_i_rq_merged_x8(x, k->m, k->round[0], k->neg[0], k->shift[0], exact_neg);
+    __m512i yo = hqrt_i_rq_merged_x8(_mm512_srli_epi64(x, 32), k->m_odd, k->round[1], k->neg[1],
+                                     k->shift[1], exact_neg);
+    return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+}
+
+/* 8-bit output codes from y: clamped in y's units (y + zp could leave int32), then the zero
+ * point added; c: zp, act_min - zp, act_max - zp. With a lut (lut32: the stage's 256 codes as
+ * int32, each already clamped to [act_min, act_max]) the same steps give the table index
+ * clamp(y + pre_zp, 0, 255), c: pre_zp, -pre_zp, 255 - pre_zp (code_consts), then one gather. */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m128i
+hqrt_i_code_bytes(__m512i y, const __m512i *c, const int32_t *lut32)
+{
+    __m512i v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]);
+    if (lut32)
+        v = _mm512_i32gather_epi32(v, (const void *)lut32, 4);
+    return _mm512_cvtepi32_epi8(v);
+}
+
+/* code_bytes' offset and clamp bounds: out_zp, act_min/act_max - out_zp, or with a lut pre_zp
+ * and the table's bounds - pre_zp. */
+static inline void hqrt_i_code_consts(const hqrt_output_stage_t *st, int32_t *zp, int32_t *lo,
+                                      int32_t *hi)
+{
+    *zp = st->lut ? st->pre_zp : st->out_zp;
+    *lo = (st->lut ? 0 : st->act_min) - *zp;
+    *hi = (st->lut ? 255 : st->act_max) - *zp;
+}
+
+/* A bound on |hqrt_requantize32(x, m, shift)| for |x| <= x_max, m >= 0 (saturated to
+ * INT32_MAX): the pre-shift saturates at 2^31, then |y| <= x*m / 2^(31 + r) + 1. */
+static inline int32_t hqrt_i_requantized_bound(int64_t x_max, int32_t m, int32_t shift)
+{
+    int32_t left = shift > 0 ? shift : 0, r = shift < 0 ? -shift : 0;
+    int64_t x = x_max > ((int64_t)1 << 31) >> left ? (int64_t)1 << 31 : x_max << left;
+    int64_t y = ((x * m) >> (31 + r)) + 1;
+    return y > INT32_MAX ? INT32_MAX : (int32_t)y;
+}
+
+/* The per-lane constants of one requantization (m, shift) into fin's even/odd slots. */
+static inline void hqrt_i_fin_constants(int32_t m, int32_t shift, int lane, hqrt_i_fin_t *f)
+{
+    int32_t r = shift < 0 ? -shift : 0;
+    int half = lane % 2, at = lane / 2;
+    f->mul[lane] = m;
+    if (half)
+        f->mul_odd[2 * at] = m;
+    f->left[lane] = shift > 0 ? shift : 0;
+    f->round[half][at] = ((int64_t)1 << 30) + (r ? (int64_t)1 << (30 + r) : 0);
+    f->neg[half][at] = r ? (int64_t)1 << 31 : 0;
+    f->shift[half][at] = 31 + r;
+}
+
+/* x * 2^left on 16 int32 lanes, saturated to int32 lane by lane (hqrt_requantize32's
+ * pre-shift; `left` in 0..30). */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_sat_shl_x16(__m512i x, __m512i left)
+{
+    const __m512i zero16 = _mm512_setzero_si512();
+    __m512i xs = _mm512_sllv_epi32(x, left);
+    __mmask16 over = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(xs, left), x);
+    __m512i sat =
+        _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(x, zero16), _mm512_set1_epi32(INT32_MAX),
+                                _mm512_set1_epi32(INT32_MIN));
+    return _mm512_mask_blend_epi32(over, xs, sat);
+}
+
+/* Bytes of packed weights for hqrt_i_dw512_pack, and of scratch for hqrt_i_dw_rows_avx512. */
+size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad);
+size_t hqrt_i_dw512_scratch(int64_t out_w, int32_t c, int64_t cpad);
+
+/* Packs a depthwise layer's [kh, kw, 1, c] weights (weight_bits 4/8: int8) for
+ * hqrt_i_dw_rows_avx512 into packed (hqrt_i_dw512_packed_bytes, 64-aligned), with the output
+ * stage's int32 constants. Returns bit 0 when those apply (then prep->finish points at them:
+ * hqrt_i_dw512_finish), bit 1 when a 1x1 window's flat-row constants were made too (then a
+ * stride-1 unpadded layer may set prep->direct). */
+int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t *bias,
+                      int64_t taps, int32_t c, int64_t cpad, int32_t *packed);
+
+/* Where hqrt_i_dw512_pack put the stage's constants in packed. */
+const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad);
 #endif
 
 #endif

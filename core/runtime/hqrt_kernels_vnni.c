@@ -7,11 +7,12 @@
  * exact centred sum is raw - in_zp * sum(w) (padded taps hold in_zp, so they contribute 0).
  * Weights are packed per group of VNNI_BLOCKS blocks of 16 channels as [depth/4][block][16
  * channels][4 taps] int8 (one sequential stream per tile), followed by the int64 corrections
- * (bias - in_zp * column sum) and the per-block output-stage constants (vnni_fin_t). A tile is
+ * (bias - in_zp * column sum) and the per-block output-stage constants (hqrt_i_fin_t). A tile is
  * VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm accumulators. The output
- * stage is vectorized for the common case (32-bit path, no lut, no negative-side multipliers,
- * 8-bit output) with the integer steps of hqrt_numerics.h merged as shown at vnni_fin_t, and
- * falls back to int64 lanes or hqrt_i_finish_value otherwise.
+ * stage is vectorized for the common case (32-bit path, no negative-side multipliers, 8-bit
+ * output, a lut looked up by one gather of its int32 copy) with the integer steps of
+ * hqrt_numerics.h merged as shown at hqrt_i_fin_t, and falls back to int64 lanes or
+ * hqrt_i_finish_value otherwise.
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -75,70 +76,6 @@ stage_param_x8(const int32_t *a, int32_t count, int32_t o)
     return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + o)));
 }
 
-/* The 32-bit path's two roundings as one (m >= 0, right = max(-shift, 0) in 0..31): with
- * A = x*m + 2^30, SRDHM(x, m) = floor(A / 2^31) for either sign (gemmlowp's nudged truncation:
- * A >= 0 truncates to the floor; for A < 0 the nudge 1 - 2^30 plus the truncation's 2^31 - 1
- * give the same A), and RoundingDivideByPOT(q, r) = floor((q + 2^(r-1) - [q < 0]) / 2^r). Nested
- * floors of divisions by powers of two compose, so
- *   y = floor((x*m + round - [A < 0] * neg) / 2^(31 + r)),
- *   round = 2^30 + 2^(30 + r), neg = 2^31   (r >= 1);   round = 2^30, neg = 0   (r == 0).
- * m >= 0 never meets SRDHM's one overflow (INT32_MIN^2). Constants per channel are prepared in
- * the even/odd lane order of vpmuldq (vnni_fin_t). */
-typedef struct vnni_fin {
-    int32_t corr[16];    /* bias - in_zp * sum(w): raw + corr is the exact int32 accumulator */
-    int32_t mul[16];     /* m of channel l in lane l */
-    int32_t mul_odd[16]; /* m of channel 2i+1 in lane 2i (vpmuldq reads the even lanes) */
-    int32_t left[16];    /* max(shift, 0): hqrt_requantize32's saturating pre-shift */
-    int64_t round[2][8]; /* [even/odd channels] the constant above */
-    int64_t neg[2][8];   /* 2^31 or 0 */
-    int64_t shift[2][8]; /* 31 + r */
-    int32_t usable;      /* the block's stage and accumulator bounds allow this path */
-    int32_t y_bound;     /* no channel's requantized y exceeds this in magnitude */
-    int32_t unused[14];
-} vnni_fin_t;
-
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i
-rq_merged_x8(__m512i x, __m512i m, __m512i round, __m512i neg, __m512i shift, const bool exact_neg)
-{
-    __m512i ab = _mm512_mul_epi32(x, m);
-    __m512i a = _mm512_add_epi64(ab, round);
-    if (exact_neg)
-        a = _mm512_mask_sub_epi64(
-            a, _mm512_cmplt_epi64_mask(ab, _mm512_set1_epi64(-((int64_t)1 << 30))), a, neg);
-    return _mm512_srav_epi64(a, shift);
-}
-
-/* A block's requantization constants in registers (vnni_fin_t loaded once per block). */
-typedef struct vnni_rq {
-    __m512i m, m_odd, round[2], neg[2], shift[2];
-} vnni_rq_t;
-
-VNNI_TARGET static inline __attribute__((always_inline)) vnni_rq_t rq_load(const vnni_fin_t *f)
-{
-    vnni_rq_t k;
-    k.m = _mm512_load_si512((const void *)f->mul);
-    k.m_odd = _mm512_load_si512((const void *)f->mul_odd);
-    for (int h = 0; h < 2; h++) {
-        k.round[h] = _mm512_load_si512((const void *)f->round[h]);
-        k.neg[h] = _mm512_load_si512((const void *)f->neg[h]);
-        k.shift[h] = _mm512_load_si512((const void *)f->shift[h]);
-    }
-    return k;
-}
-
-/* hqrt_requantize32 on 16 int32 lanes already pre-shifted, the result in int32 lanes.
- * exact_neg false skips the correction for A < 0: then every such lane gives y_correct or
- * y_correct + 1, both <= 0 (A + round < 2^(31 + r)), which is only right when the caller clamps
- * every y <= 0 to one code (act_min >= out_zp, no addend). */
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i
-rq_merged_x16(__m512i x, const vnni_rq_t *k, const bool exact_neg)
-{
-    __m512i ye = rq_merged_x8(x, k->m, k->round[0], k->neg[0], k->shift[0], exact_neg);
-    __m512i yo = rq_merged_x8(_mm512_srli_epi64(x, 32), k->m_odd, k->round[1], k->neg[1],
-                              k->shift[1], exact_neg);
-    return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
-}
-
 /* RoundingDivideByPOT(y + t2, 8) = floor((sum + 128 - [sum < 0]) / 256), both terms within
  * +-SUM_LIMIT so that nothing leaves int32. */
 VNNI_TARGET static inline __attribute__((always_inline)) __m512i residual_sum(__m512i y, __m512i t2)
@@ -149,85 +86,40 @@ VNNI_TARGET static inline __attribute__((always_inline)) __m512i residual_sum(__
     return _mm512_srai_epi32(sum, HQRT_SUM_FRAC_BITS);
 }
 
-/* 8-bit output codes from y: clamped in y's units (act - zp; y + zp could leave int32), then
- * the zero point added. c: zp, act_min - zp, act_max - zp. */
-VNNI_TARGET static inline __attribute__((always_inline)) __m128i code_bytes(__m512i y,
-                                                                            const __m512i *c)
-{
-    return _mm512_cvtepi32_epi8(
-        _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]));
-}
-
-/* A bound on |hqrt_requantize32(x, m, shift)| for |x| <= x_max, m >= 0 (saturated to
- * INT32_MAX): the pre-shift saturates at 2^31, then |y| <= x*m / 2^(31 + r) + 1. */
-static int32_t requantized_bound(int64_t x_max, int32_t m, int32_t shift)
-{
-    int32_t left = shift > 0 ? shift : 0, r = shift < 0 ? -shift : 0;
-    int64_t x = x_max > ((int64_t)1 << 31) >> left ? (int64_t)1 << 31 : x_max << left;
-    int64_t y = ((x * m) >> (31 + r)) + 1;
-    return y > INT32_MAX ? INT32_MAX : (int32_t)y;
-}
-
-/* The per-lane constants of one requantization (m, shift) into fin's even/odd slots. */
-static void fin_constants(int32_t m, int32_t shift, int lane, vnni_fin_t *f)
-{
-    int32_t r = shift < 0 ? -shift : 0;
-    int half = lane % 2, at = lane / 2;
-    f->mul[lane] = m;
-    if (half)
-        f->mul_odd[2 * at] = m;
-    f->left[lane] = shift > 0 ? shift : 0;
-    f->round[half][at] = ((int64_t)1 << 30) + (r ? (int64_t)1 << (30 + r) : 0);
-    f->neg[half][at] = r ? (int64_t)1 << 31 : 0;
-    f->shift[half][at] = 31 + r;
-}
-
-/* x * 2^left on 16 int32 lanes, saturated to int32 lane by lane (hqrt_requantize32's
- * pre-shift; `left` in 0..30). */
-VNNI_TARGET static inline __attribute__((always_inline)) __m512i sat_shl_x16(__m512i x,
-                                                                             __m512i left)
-{
-    const __m512i zero16 = _mm512_setzero_si512();
-    __m512i xs = _mm512_sllv_epi32(x, left);
-    __mmask16 over = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(xs, left), x);
-    __m512i sat =
-        _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(x, zero16), _mm512_set1_epi32(INT32_MAX),
-                                _mm512_set1_epi32(INT32_MIN));
-    return _mm512_mask_blend_epi32(over, xs, sat);
-}
-
 #define SUM_LIMIT ((1 << 30) - 128)
 
 /* Finishes channels o0 .. o0+15 of the np pixels of a tile from the raw vpdpbusd sums raw[j].
- * fin (prepared, see vnni_fin_t) when the block's accumulators always fit int32 and its stage
+ * fin (prepared, see hqrt_i_fin_t) when the block's accumulators always fit int32 and its stage
  * is the plain 32-bit path into 8-bit codes; afin likewise for a fused addend (NULL: none, or
  * not on that path). Pixels the int32 lanes cannot finish exactly (an addend sum that could
  * leave int32) go through int64 lanes (rq32_x8), or one value at a time through
  * hqrt_i_finish_value. corr = bias - in_zp * sum(w) per channel (int64, precomputed at prepare). */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
-                  const vnni_fin_t *fin, const vnni_fin_t *afin, bool sum_check, const __m512i *raw,
-                  int np, const size_t *pix, int32_t o0, int32_t cout, uint8_t *output)
+                  const hqrt_i_fin_t *fin, const hqrt_i_fin_t *afin, bool sum_check,
+                  const __m512i *raw, int np, const size_t *pix, int32_t o0, int32_t cout,
+                  const int32_t *lut32, uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
     uint32_t slow = (1u << np) - 1;
     if (fin && (!addend || afin)) {
         const __mmask16 lanes = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
-        const vnni_rq_t k = rq_load(fin);
-        const vnni_rq_t ak = afin ? rq_load(afin) : k;
+        const hqrt_i_rq_t k = hqrt_i_rq_load(fin);
+        const hqrt_i_rq_t ak = afin ? hqrt_i_rq_load(afin) : k;
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
-        const bool floor_clamped = !addend && st->act_min >= st->out_zp;
-        const __m512i c[3] = {_mm512_set1_epi32(st->out_zp),
-                              _mm512_set1_epi32(st->act_min - st->out_zp),
-                              _mm512_set1_epi32(st->act_max - st->out_zp)};
+        const bool floor_clamped = !addend && !lut32 && st->act_min >= st->out_zp;
+        int32_t zp, lo, hi;
+        hqrt_i_code_consts(st, &zp, &lo, &hi);
+        const __m512i c[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
         for (int j = 0; j < np; j++) {
             size_t oi = pix[j] * (size_t)cout + (size_t)o0;
             __m512i x = raw[j]; /* the tile started from fin->corr */
             if (any_left)       /* x * 2^left saturated to int32, as hqrt_requantize32 */
-                x = sat_shl_x16(x, left);
-            __m512i y = floor_clamped ? rq_merged_x16(x, &k, false) : rq_merged_x16(x, &k, true);
+                x = hqrt_i_sat_shl_x16(x, left);
+            __m512i y = floor_clamped ? hqrt_i_rq_merged_x16(x, &k, false)
+                                      : hqrt_i_rq_merged_x16(x, &k, true);
             if (addend) {
                 __m512i a = addend->bits == 8 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(
                                                     lanes, (const uint8_t *)addend->data + oi))
@@ -235,8 +127,8 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                                                     lanes, (const uint16_t *)addend->data + oi));
                 a = _mm512_sub_epi32(a, _mm512_set1_epi32(addend->zp));
                 if (afin->left[0] > 0)
-                    a = sat_shl_x16(a, _mm512_set1_epi32(afin->left[0]));
-                __m512i t2 = rq_merged_x16(a, &ak, true);
+                    a = hqrt_i_sat_shl_x16(a, _mm512_set1_epi32(afin->left[0]));
+                __m512i t2 = hqrt_i_rq_merged_x16(a, &ak, true);
                 /* both terms within +-SUM_LIMIT: the sum and its rounding stay in int32 (checked
                  * only when the prepared bounds do not prove it) */
                 const __m512i limit = _mm512_set1_epi32(SUM_LIMIT);
@@ -245,7 +137,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     continue; /* int64 lanes below */
                 y = residual_sum(y, t2);
             }
-            __m128i bytes = code_bytes(y, c);
+            __m128i bytes = hqrt_i_code_bytes(y, c, lut32);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
             else
@@ -340,28 +232,29 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
 enum { EPI_CLAMPED = 1, EPI_EXACT = 2, EPI_ADDEND = 3 };
 
 typedef struct vnni_epilogue {
-    const vnni_fin_t *fin[VNNI_BLOCKS];
+    const hqrt_i_fin_t *fin[VNNI_BLOCKS];
     uint8_t *out[VNNI_PIXELS];       /* where the group's first block of pixel j goes */
     const uint8_t *add[VNNI_PIXELS]; /* EPI_ADDEND: the addend at the same place */
-    const vnni_fin_t *afin;          /* EPI_ADDEND: the addend's requantization */
+    const hqrt_i_fin_t *afin;        /* EPI_ADDEND: the addend's requantization */
+    const int32_t *lut32;            /* the stage's lut as clamped int32 codes, or NULL */
     int32_t a_zp, a_left;
-    int32_t zp, lo, hi; /* out_zp, act_min, act_max */
+    int32_t zp, lo, hi; /* code_bytes' offset and clamp bounds (code_consts) */
     int mode;
 } vnni_epilogue_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
-epilogue_store(__m512i x, const vnni_rq_t *k, const vnni_epilogue_t *ep, const vnni_rq_t *ak,
+epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const hqrt_i_rq_t *ak,
                const __m512i *a_shift, const __m512i *c, int b, int j, const int mode)
 {
     /* c: zp, act_min - zp, act_max - zp; a_shift: the addend's zero point and left shift */
-    __m512i y = rq_merged_x16(x, k, mode != EPI_CLAMPED);
+    __m512i y = hqrt_i_rq_merged_x16(x, k, mode != EPI_CLAMPED);
     if (mode == EPI_ADDEND) {
         __m512i a = _mm512_cvtepu8_epi32(
             _mm_loadu_si128((const __m128i *)(const void *)(ep->add[j] + 16 * b)));
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
-        y = residual_sum(y, rq_merged_x16(a, ak, true));
+        y = residual_sum(y, hqrt_i_rq_merged_x16(a, ak, true));
     }
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), code_bytes(y, c));
+    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), hqrt_i_code_bytes(y, c, ep->lut32));
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -369,14 +262,14 @@ epilogue_store(__m512i x, const vnni_rq_t *k, const vnni_epilogue_t *ep, const v
 VNNI_TARGET static __attribute__((noinline)) void
 vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
 {
-    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo - ep->zp),
-                          _mm512_set1_epi32(ep->hi - ep->zp)};
+    const __m512i c[3] = {_mm512_set1_epi32(ep->zp), _mm512_set1_epi32(ep->lo),
+                          _mm512_set1_epi32(ep->hi)};
     const bool addend = ep->mode == EPI_ADDEND;
     const __m512i a_shift[2] = {_mm512_set1_epi32(addend ? ep->a_zp : 0),
                                 _mm512_set1_epi32(addend ? ep->a_left : 0)};
     for (int b = 0; b < nb; b++) {
-        const vnni_rq_t k = rq_load(ep->fin[b]);
-        const vnni_rq_t ak = addend ? rq_load(ep->afin) : k;
+        const hqrt_i_rq_t k = hqrt_i_rq_load(ep->fin[b]);
+        const hqrt_i_rq_t ak = addend ? hqrt_i_rq_load(ep->afin) : k;
         if (ep->mode == EPI_CLAMPED)
             for (int j = 0; j < VNNI_PIXELS; j++)
                 epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_CLAMPED);
@@ -543,19 +436,22 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int64_t *corr =
         (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
-    const vnni_fin_t *fin = prep->finish;
+    const hqrt_i_fin_t *fin = prep->finish;
+    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
+    const int32_t *lut32 =
+        fin && kp->out.lut ? (const int32_t *)(const void *)(fin + blocks) : NULL;
     /* a fused addend's requantization, the same constants in every lane */
-    _Alignas(64) vnni_fin_t addend_fin;
-    const vnni_fin_t *afin = NULL;
+    _Alignas(64) hqrt_i_fin_t addend_fin;
+    const hqrt_i_fin_t *afin = NULL;
     int32_t t2_bound = INT32_MAX; /* bounds |the addend's requantized term| */
     bool epi_addend = false;
     if (fin && addend && addend->multiplier >= 0 && addend->shift >= -31 && addend->shift <= 30) {
         for (int l = 0; l < 16; l++)
-            fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
+            hqrt_i_fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
         afin = &addend_fin;
         int64_t top = addend->bits == 16 ? 65535 : 255;
         int64_t a_max = addend->zp > top - addend->zp ? addend->zp : top - addend->zp;
-        t2_bound = requantized_bound(a_max, addend->multiplier, addend->shift);
+        t2_bound = hqrt_i_requantized_bound(a_max, addend->multiplier, addend->shift);
         /* the fused epilogue: 8-bit, a pre-shift that never saturates, a sum inside int32 */
         int32_t a_left = addend->shift > 0 ? addend->shift : 0;
         epi_addend = addend->bits == 8 && a_max << a_left <= INT32_MAX && t2_bound <= SUM_LIMIT;
@@ -642,14 +538,15 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
             int nb = blocks - b0 < VNNI_BLOCKS ? blocks - b0 : VNNI_BLOCKS;
             const int8_t *w = weights + (size_t)b0 * (size_t)k4n * 64;
             __m512i init[VNNI_BLOCKS]; /* fin: accumulators start from the int32 corr */
-            const vnni_fin_t *bfin[VNNI_BLOCKS] = {0};
+            const hqrt_i_fin_t *bfin[VNNI_BLOCKS] = {0};
             for (int b = 0; b < VNNI_BLOCKS; b++) {
                 bfin[b] = fin && b < nb && fin[b0 + b].usable ? fin + b0 + b : NULL;
                 init[b] = bfin[b] ? _mm512_load_si512((const void *)bfin[b]->corr)
                                   : _mm512_setzero_si512();
             }
             /* full tiles of the group finish in the tile's registers (vnni_epilogue_t) */
-            int mode = !addend      ? (kp->out.act_min >= kp->out.out_zp ? EPI_CLAMPED : EPI_EXACT)
+            int mode = !addend
+                           ? (kp->out.act_min >= kp->out.out_zp && !lut32 ? EPI_CLAMPED : EPI_EXACT)
                        : epi_addend ? EPI_ADDEND
                                     : 0;
             for (int b = 0; b < nb; b++)
@@ -674,7 +571,8 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.afin = afin;
                     ep.a_zp = addend ? addend->zp : 0;
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
-                    ep.zp = kp->out.out_zp, ep.lo = kp->out.act_min, ep.hi = kp->out.act_max;
+                    ep.lut32 = lut32;
+                    hqrt_i_code_consts(&kp->out, &ep.zp, &ep.lo, &ep.hi);
                     ep.mode = mode;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
@@ -764,7 +662,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     vnni_finish_block(kp, addend, corr, bfin[b], afin,
                                       !bfin[b] || bfin[b]->y_bound > SUM_LIMIT ||
                                           t2_bound > SUM_LIMIT,
-                                      raw, np[t], pix[t], (b0 + b) * 16, cout, output);
+                                      raw, np[t], pix[t], (b0 + b) * 16, cout, lut32, output);
                 }
             }
         }
@@ -772,22 +670,22 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
 }
 
 /* Fills the int32 finish constants of every block of 16 channels; false when no block can use
- * them. A block can when the stage is the 32-bit path into 8-bit codes without a lut or
- * negative-side multipliers, its multipliers are >= 0, and every channel's accumulator, raw +
- * corr for any u8 codes, fits int32 (so hqrt_requantize's saturation to int32 never acts). */
+ * them. A block can when the stage is the 32-bit path into 8-bit codes (through a lut or not)
+ * without negative-side multipliers, its multipliers are >= 0, and every channel's accumulator, raw
+ * + corr for any u8 codes, fits int32 (so hqrt_requantize's saturation to int32 never acts). */
 static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, int32_t wbits,
-                                int64_t depth, int32_t cout, const int64_t *corr, vnni_fin_t *fin)
+                                int64_t depth, int32_t cout, const int64_t *corr, hqrt_i_fin_t *fin)
 {
-    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->lut || st->out_bits != 8)
+    if (st->path != HQRT_PATH_GEMMLOWP || st->multiplier_neg || st->out_bits != 8)
         return false;
     bool any = false;
     for (int32_t b = 0; b < (cout + 15) / 16; b++)
         fin[b].usable = 1, fin[b].y_bound = 0;
     for (int32_t o = 0; o < (cout + 15) / 16 * 16; o++) {
-        vnni_fin_t *f = &fin[o / 16];
+        hqrt_i_fin_t *f = &fin[o / 16];
         if (o >= cout) { /* lanes past cout: computed, never stored */
             f->corr[o % 16] = 0;
-            fin_constants(0, 0, o % 16, f);
+            hqrt_i_fin_constants(0, 0, o % 16, f);
             continue;
         }
         int32_t i = st->count == 1 ? 0 : o;
@@ -804,13 +702,14 @@ static bool vnni_prepare_finish(const hqrt_output_stage_t *st, const void *w, in
         int64_t lo = corr[o] + 255 * neg, hi = corr[o] + 255 * pos;
         if (lo < INT32_MIN || hi > INT32_MAX)
             f->usable = 0;
-        int32_t yb = requantized_bound(lo < 0 && -lo > hi ? -lo
-                                       : hi < 0           ? -hi
-                                                          : hi,
-                                       st->multiplier[i] < 0 ? 0 : st->multiplier[i], st->shift[i]);
+        int32_t yb =
+            hqrt_i_requantized_bound(lo < 0 && -lo > hi ? -lo
+                                     : hi < 0           ? -hi
+                                                        : hi,
+                                     st->multiplier[i] < 0 ? 0 : st->multiplier[i], st->shift[i]);
         f->y_bound = yb > f->y_bound ? yb : f->y_bound;
         f->corr[o % 16] = (int32_t)corr[o];
-        fin_constants(st->multiplier[i], st->shift[i], o % 16, f);
+        hqrt_i_fin_constants(st->multiplier[i], st->shift[i], o % 16, f);
     }
     for (int32_t b = 0; b < (cout + 15) / 16; b++)
         any = any || fin[b].usable;
@@ -834,7 +733,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
     int32_t blocks = (cout + 15) / 16;
     size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
     size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
-    size_t all = fin_at + (size_t)blocks * sizeof(vnni_fin_t);
+    size_t lut_at = fin_at + (size_t)blocks * sizeof(hqrt_i_fin_t);
+    size_t all = lut_at + (kp->out.lut ? 256 * sizeof(int32_t) : 0);
     int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
     if (!packed)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
@@ -859,8 +759,17 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
         }
     for (int32_t o = 0; bias && o < cout; o++)
         corr[o] += bias[o];
-    vnni_fin_t *fin = (vnni_fin_t *)(void *)(packed + fin_at);
+    hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(packed + fin_at);
     bool exact32 = vnni_prepare_finish(&kp->out, w, kp->weight_bits, depth, cout, corr, fin);
+    if (kp->out.lut) { /* the 8-bit lut as int32 codes, clamped as the stage clamps them */
+        int32_t *lut32 = (int32_t *)(void *)(packed + lut_at);
+        for (int i = 0; i < 256; i++) {
+            int32_t code = ((const uint8_t *)kp->out.lut)[i];
+            lut32[i] = code < kp->out.act_min   ? kp->out.act_min
+                       : code > kp->out.act_max ? kp->out.act_max
+                                                : code;
+        }
+    }
     bool direct = dense || (kp->kernel_h == 1 && kp->kernel_w == 1);
     *prep = (hqrt_i_prepared_t){.fast = true,
                                 .kind = HQRT_KIND_VNNI,

@@ -66,6 +66,8 @@ static hqx_stage_t make_stage(hqrt_builder_t *b, int count, int path, int out_bi
 typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
     int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
+    int lut;                              /* 1: a random 8-bit lut ends the stage (hardswish) */
+    int positive; /* 1: no negative multipliers (every block's fast stage) */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -148,6 +150,22 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
     }
     p.bias = hqrt_b_blob(b, bias, (size_t)k->cout * 8);
     p.stage = make_stage(b, k->per_channel ? k->cout : 1, k->path, k->out_bits);
+    if (k->positive) {
+        stage_data_t d;
+        for (int i = 0; i < (k->per_channel ? k->cout : 1); i++) {
+            d.mult[i] = rnd_range(1 << 30, INT32_MAX);
+            d.shift[i] = rnd_range(-12, -4);
+        }
+        p.stage.multiplier = hqrt_b_blob(b, d.mult, (size_t)(k->per_channel ? k->cout : 1) * 4);
+        p.stage.shift = hqrt_b_blob(b, d.shift, (size_t)(k->per_channel ? k->cout : 1) * 4);
+    }
+    if (k->lut && k->out_bits == 8) {
+        uint8_t lut[256];
+        for (int i = 0; i < 256; i++)
+            lut[i] = (uint8_t)rnd();
+        p.stage.lut = hqrt_b_blob(b, lut, sizeof lut);
+        p.stage.pre_zp = rnd_range(0, 255);
+    }
     if (k->addend) { /* addend 2: 16-bit codes */
         ins[1] = hqrt_b_tensor(b, "net/input_layer2", 4, oh, ow, k->cout, k->addend == 2 ? 16 : 8,
                                0.1f, k->addend == 2 ? 30000 : 7);
@@ -430,6 +448,119 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
             k.h = (k.kh - 1) * k.dilation + 1;
         if (k.w < (k.kw - 1) * k.dilation + 1)
             k.w = (k.kw - 1) * k.dilation + 1;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* The depthwise layers of mobile networks: 3x3 and 5x5 windows at stride 1 and 2 with "same"
+ * pads over rows wide enough that most windows lie inside the input (the AVX-512 kernel's
+ * paired-tap path, 32 channels per step) and channel counts on and off multiples of 16 and 32
+ * (the last group masked), some with a residual addend, some dilated; mostly non-negative
+ * multipliers, so that the AVX-512 kernel's int32 output stage runs (with and without a lut,
+ * per channel and per tensor), the rest through the shared vector stage. */
+static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
+{
+    (void)state;
+    static const int channels[] = {16, 24, 32, 40, 72, 96, 120, 184, 200, 33, 1, 63, 8, 16};
+    const size_t shapes = sizeof channels / sizeof channels[0];
+    for (size_t r = 0; r < 2 * shapes; r++) { /* every shape twice, other options */
+        const size_t i = r % shapes;
+        const int c = channels[i], kernel = i % 2 ? 5 : 3, dilation = i % 5 == 4 ? 2 : 1;
+        conv_case_t k = {.h = rnd_range(5, 13) | 1,
+                         .w = rnd_range(9, 31),
+                         .cin = c,
+                         .cout = c,
+                         .kh = kernel,
+                         .kw = kernel,
+                         .stride = 1 + (int)(i / 2 % 2),
+                         .dilation = dilation,
+                         .pad = (kernel - 1) / 2 * dilation,
+                         .groups = c,
+                         .weight_bits = r % 3 == 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = r % 7 != 6,
+                         .addend = r % 4 == 3 ? 1 : 0,
+                         .lut = r % 3 == 1,
+                         .positive = r % 6 != 5};
+        if (k.h < (kernel - 1) * dilation + 1)
+            k.h = (kernel - 1) * dilation + 1;
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* 1x1 depthwise layers (a normalization: one multiplier per channel): the AVX-512 kernel runs
+ * each row as one flat run with the channels' constants repeated over lcm(c, 16) values; few
+ * channels (3: an RGB normalization), channel counts whose period is long (200: 400 values) or
+ * beyond the flat run's limit (500: 2000 values, the ordinary path), rows whose
+ * length is not a multiple of 16, LUTs, per-tensor stages. */
+static void fast_pointwise_depthwise_equals_reference(void **state)
+{
+    (void)state;
+    static const int channels[] = {3, 1, 5, 16, 24, 40, 200, 136, 500, 3, 7, 48};
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
+        conv_case_t k = {.h = rnd_range(1, 6),
+                         .w = rnd_range(1, 23),
+                         .cin = channels[i],
+                         .cout = channels[i],
+                         .kh = 1,
+                         .kw = 1,
+                         .stride = 1,
+                         .dilation = 1,
+                         .pad = 0,
+                         .groups = channels[i],
+                         .weight_bits = i % 3 == 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = i % 4 != 3,
+                         .lut = i % 3 == 1,
+                         .positive = i % 5 != 4};
+        size_t len;
+        uint8_t *bytes = build_conv(&k, &len);
+        run_three_ways(bytes, len, 2);
+        free(bytes);
+    }
+}
+
+/* Convs and dense ops whose stage ends in a lut (hardswish, sigmoid): the VNNI kernel looks
+ * the codes up in its own clamped int32 copy of the table, in the tile's registers for full
+ * tiles and per pixel otherwise; with narrowed clamps, addends, partial blocks. */
+static void fast_conv_with_a_lut_stage_equals_reference(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 16; iter++) {
+        const bool one = iter % 4 < 2;
+        conv_case_t k = {.h = rnd_range(3, 13),
+                         .w = rnd_range(3, 13),
+                         .cin = rnd_range(1, 40),
+                         .cout = iter % 6 == 0   ? 64
+                                 : iter % 3 == 0 ? rnd_range(60, 80)
+                                                 : rnd_range(1, 70),
+                         .kh = one ? 1 : 3,
+                         .kw = one ? 1 : 3,
+                         .stride = 1 + iter % 2,
+                         .dilation = 1,
+                         .pad = one ? 0 : 1,
+                         .groups = 1,
+                         .weight_bits = iter % 3 == 1 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = 8,
+                         .path = HQRT_PATH_GEMMLOWP,
+                         .per_channel = iter % 5 != 4,
+                         .dense = iter % 7 == 6,
+                         .addend = iter % 4 == 3 ? 1 : 0,
+                         .lut = 1,
+                         .positive = iter % 6 != 5};
+        if (k.dense)
+            k.addend = 0;
         size_t len;
         uint8_t *bytes = build_conv(&k, &len);
         run_three_ways(bytes, len, 2);
@@ -1531,7 +1662,8 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
 /* Deconvolutions whose kernel equals their stride (PP-OCR's 2x2/s2 upsampling) take a matrix
  * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
  * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
- * may not be seeded with. */
+ * may not be seeded with; with VNNI the vpdpbusd product, whose int32 output stage runs for
+ * non-negative multipliers (every third case), and PP-OCR det's 24 input channels. */
 static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
 {
     (void)state;
@@ -1551,9 +1683,12 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
                                 .in_bits = 8,
                                 .weight_bits = rnd() % 3 ? 8 : 4};
         p.in_zp = rnd_range(0, 255);
-        const int32_t cin = iter % 5 == 0 ? rnd_range(33, 70) : rnd_range(1, 32);
+        const int32_t cin = iter % 5 == 0                    ? rnd_range(33, 70)
+                            : iter % 7 == 0 || iter % 9 == 1 ? 24
+                                                             : rnd_range(1, 32);
         hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 9), rnd_range(1, 9), cin};
-        hqrt_dims_t od = {id.n, 0, id.w * kw, iter % 3 == 0 ? 1 : rnd_range(1, 40)};
+        hqrt_dims_t od = {id.n, 0, id.w * kw,
+                          iter % 3 == 0 || iter % 9 == 1 ? 1 : rnd_range(1, 40)};
         /* a piece of rows [first, last) of the full output, as a thread runs it */
         const int32_t full_h = id.h * k, first = rnd() % 2 ? 0 : rnd_range(0, full_h - 1);
         const int32_t last = rnd() % 2 ? full_h : rnd_range(first + 1, full_h);
@@ -1561,6 +1696,12 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
         od.h = last - first;
         int32_t out_bits = rnd() % 4 ? 8 : 16;
         random_stage(&r, od.c, out_bits);
+        if (iter % 3 == 1) { /* multipliers >= 0: the VNNI kernel's int32 stage */
+            for (int32_t o = 0; o < od.c; o++)
+                r.mult[o] = r.mult[o] < 0 ? -r.mult[o] : r.mult[o];
+            r.stage.multiplier_neg = r.stage.shift_neg = NULL;
+            r.stage.path = HQRT_PATH_GEMMLOWP;
+        }
         p.out = r.stage;
         size_t wcount = (size_t)k * (size_t)kw * (size_t)cin * (size_t)od.c;
         int32_t wmax = p.weight_bits == 8 ? 127 : 7;
@@ -1635,6 +1776,9 @@ int main(void)
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
+        cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
+        cmocka_unit_test(fast_conv_with_a_lut_stage_equals_reference),
+        cmocka_unit_test(fast_pointwise_depthwise_equals_reference),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
