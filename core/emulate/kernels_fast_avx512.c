@@ -261,6 +261,57 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
 }
 
+/* Winograd's products, 6 rows x 16 * W columns: the sum of the runs so far (s) and the run
+ * being summed (t) both in registers, so that C is written once, not loaded and stored after
+ * every run of a few channels. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+gemm_runs_body(int64_t kc, int64_t kb, const float *const *a, const float *b, const float *b2,
+               float *const *c, const int W)
+{
+    __m512 s[HQI_FAST_MR][2], t[HQI_FAST_MR][2];
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        s[r][0] = s[r][1] = _mm512_setzero_ps(); /* replaced by the first run */
+    for (int64_t k0 = 0; k0 < kc; k0 += kb) {
+        const int64_t k1 = kc - k0 < kb ? kc : k0 + kb;
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                t[r][j] = _mm512_setzero_ps();
+        for (int64_t k = k0; k < k1; k++) {
+            __m512 bv[2];
+            bv[0] = _mm512_loadu_ps(b + k * 16);
+            if (W == 2)
+                bv[1] = _mm512_loadu_ps(b2 + k * 16);
+            const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+            for (int r = 0; r < HQI_FAST_MR; r++) {
+                const __m512 av = _mm512_set1_ps(ak[r]);
+                for (int j = 0; j < W; j++)
+                    t[r][j] = _mm512_fmadd_ps(av, bv[j], t[r][j]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                s[r][j] = k0 ? _mm512_add_ps(s[r][j], t[r][j]) : t[r][j];
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        for (int j = 0; j < W; j++)
+            _mm512_storeu_ps(c[r] + 16 * j, s[r][j]);
+}
+
+HQ_AVX512 static void gemm_runs_avx512(int64_t kc, int64_t kb, const float *const *a,
+                                       const float *b, const float *b2, float *const *c)
+{
+    if (b2)
+        gemm_runs_body(kc, kb, a, b, b2, c, 2);
+    else
+        gemm_runs_body(kc, kb, a, b, NULL, c, 1);
+}
+
 /* One row over N full panels: N accumulators (independent chains, so the FMAs overlap), one
  * B load per FMA, a broadcast of a[k] shared by all. */
 HQ_AVX512 static inline __attribute__((always_inline)) void
@@ -468,6 +519,7 @@ static void fill_avx512(void)
     isa_avx512.name = "avx512";
     isa_avx512.gemm_6x16 = gemm_6x16_avx512;
     isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_runs = gemm_runs_avx512;
     isa_avx512.gemm_1xn = gemm_1xn_avx512;
     isa_avx512.dw_row = dw_row_avx512;
     isa_avx512.dw_pixel = dw_pixel_avx512;

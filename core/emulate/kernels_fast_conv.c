@@ -788,10 +788,12 @@ static void winograd_task(void *context, int64_t task, int thread)
         else
             isa->wino_in(cin, d, v + r * cin, tiles * cin);
     }
-    float dummy[HQI_FAST_MR][HQI_FAST_NR];
+    float dummy[HQI_FAST_MR][2 * HQI_FAST_NR];
+    /* an ISA with gemm_runs takes the panels two at a time (the same sums) */
+    const int64_t pw = isa->gemm_runs ? 2 : 1;
     for (int x = 0; x < xs; x++) {
         const float *packed = conv->packed + x * cin * conv->panels * HQI_FAST_NR;
-        for (int64_t p = 0; p < conv->panels; p++) {
+        for (int64_t p = 0; p < conv->panels; p += pw) {
             const float *panel = panel_of(conv, packed, 0, p);
             for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
                 const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
@@ -803,6 +805,12 @@ static void winograd_task(void *context, int64_t task, int thread)
                 }
                 /* the sum over the input channels in runs of WINO_KB, each run summed alone
                  * and then added to the product (see WINO_KB) */
+                if (isa->gemm_runs) {
+                    const float *panel2 =
+                        p + 1 < conv->panels ? panel_of(conv, packed, 0, p + 1) : NULL;
+                    isa->gemm_runs(cin, WINO_KB, a6, panel, panel2, c6);
+                    continue;
+                }
                 for (int64_t k0 = 0; k0 < cin; k0 += WINO_KB) {
                     const float *ak[HQI_FAST_MR];
                     for (int r = 0; r < HQI_FAST_MR; r++)
