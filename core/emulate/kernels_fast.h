@@ -189,6 +189,14 @@ typedef struct hqi_fast_isa {
      * sum in registers instead of C. NULL when the ISA has none. */
     void (*gemm_runs)(int64_t kc, int64_t kb, const float *const *a, const float *b,
                       const float *b2, float *const *c);
+    /* gemm_6x32 over nb K blocks of kc rows each in one call, as nb calls would compute it
+     * (block i: A rows a[i * a_stride + r], B panels b + i * b_stride and b2 + i * b_stride;
+     * init, when not NULL, seeds block 0, else block 0's sum is added to C; each later block
+     * summed from zero and added; the epilogue after the last), with the sum of the blocks so
+     * far in registers instead of C. NULL when the ISA has none. */
+    void (*gemm_blocks)(int nb, int64_t kc, const float *const *a, int64_t a_stride, const float *b,
+                        const float *b2, int64_t b_stride, float *const *c, const float *init,
+                        const hqi_fast_epi_t *epi);
     /* row[k] = x[k] + x[stride + k] + ... + x[(pixels - 1) * stride + k], k < width, summed in
      * pixel order in float from 0 (the row sums of the global average pool). */
     void (*sum_pixels)(const float *x, int64_t pixels, int64_t stride, int64_t width, float *row);

@@ -312,6 +312,64 @@ HQ_AVX512 static void gemm_runs_avx512(int64_t kc, int64_t kb, const float *cons
         gemm_runs_body(kc, kb, a, b, NULL, c, 1);
 }
 
+/* nb K blocks of a 6 x 32 tile in one call: the sum of the blocks so far (s) and the block
+ * being summed (t) in registers, C loaded (without init) and stored once. A convolution whose
+ * K blocks are short (a first convolution on RGB: one block of kw x 3 values per kernel row)
+ * otherwise spends more on C than on the products. */
+HQ_AVX512 static void gemm_blocks_avx512(int nb, int64_t kc, const float *const *a,
+                                         int64_t a_stride, const float *b, const float *b2,
+                                         int64_t b_stride, float *const *c, const float *init,
+                                         const hqi_fast_epi_t *epi)
+{
+    __m512 s[HQI_FAST_MR][2], t[HQI_FAST_MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        s[r][0] = init ? _mm512_loadu_ps(init) : _mm512_loadu_ps(c[r]);
+        s[r][1] = init ? _mm512_loadu_ps(init + 16) : _mm512_loadu_ps(c[r] + 16);
+    }
+    for (int i = 0; i < nb; i++) {
+        const float *const *ai = a + i * a_stride;
+        const float *a0 = ai[0], *a1 = ai[1], *a2 = ai[2], *a3 = ai[3], *a4 = ai[4], *a5 = ai[5];
+        const float *bi = b + i * b_stride, *b2i = b2 + i * b_stride;
+        /* block 0 with init sums from the seed, every other block from zero */
+        const bool seeded = i == 0 && init;
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            t[r][0] = seeded ? s[r][0] : _mm512_setzero_ps();
+            t[r][1] = seeded ? s[r][1] : _mm512_setzero_ps();
+        }
+        for (int64_t k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_loadu_ps(bi + k * 16);
+            const __m512 b1 = _mm512_loadu_ps(b2i + k * 16);
+            const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+            for (int r = 0; r < HQI_FAST_MR; r++) {
+                const __m512 av = _mm512_set1_ps(ak[r]);
+                t[r][0] = _mm512_fmadd_ps(av, b0, t[r][0]);
+                t[r][1] = _mm512_fmadd_ps(av, b1, t[r][1]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            s[r][0] = seeded ? t[r][0] : _mm512_add_ps(s[r][0], t[r][0]);
+            s[r][1] = seeded ? t[r][1] : _mm512_add_ps(s[r][1], t[r][1]);
+        }
+    }
+    const bool fused = epi && act_in_registers(epi->act);
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        if (fused) {
+            s[r][0] = epi16(epi, s[r][0], r, 0);
+            s[r][1] = epi16(epi, s[r][1], r, 16);
+        }
+        _mm512_storeu_ps(c[r], s[r][0]);
+        _mm512_storeu_ps(c[r] + 16, s[r][1]);
+    }
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
+}
+
 /* One row over N full panels: N accumulators (independent chains, so the FMAs overlap), one
  * B load per FMA, a broadcast of a[k] shared by all. */
 HQ_AVX512 static inline __attribute__((always_inline)) void
@@ -520,6 +578,7 @@ static void fill_avx512(void)
     isa_avx512.gemm_6x16 = gemm_6x16_avx512;
     isa_avx512.gemm_6x32 = gemm_6x32_avx512;
     isa_avx512.gemm_runs = gemm_runs_avx512;
+    isa_avx512.gemm_blocks = gemm_blocks_avx512;
     isa_avx512.gemm_1xn = gemm_1xn_avx512;
     isa_avx512.dw_row = dw_row_avx512;
     isa_avx512.dw_pixel = dw_pixel_avx512;

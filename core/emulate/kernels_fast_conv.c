@@ -46,6 +46,9 @@ struct hqi_fast_conv {
     float *bias;        /* [cout] or NULL */
 };
 
+/* Kernel rows of a rowwise convolution at most (their A rows are found up front). */
+#define ROW_BLOCKS 16
+
 static const float zeros16[HQI_FAST_NR];
 static const float zeros32[2 * HQI_FAST_NR];
 static const float zeros_wide[8 * HQI_FAST_NR];
@@ -178,7 +181,7 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
      * on the shapes). */
     conv->rowwise = desc->kind == HQI_FAST_CONV && !conv->direct && !conv->winograd &&
                     !conv->tapwise && !conv->depthwise && groups == 1 && w->dilation_w == 1 &&
-                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC;
+                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC && w->kernel_h <= ROW_BLOCKS;
     if (conv->winograd) {
         /* F(4x4, 3x3) does 4x fewer multiplies than the direct form (F(2x2): 2.25x) for more
          * transform work and 36 weight matrices: taken while those stay small (at most
@@ -324,6 +327,8 @@ int64_t hqi_fast_conv_scratch(const hqi_fast_conv_t *conv)
                (conv->desc.cin + conv->panels * HQI_FAST_NR);
     if (!conv || conv->depthwise || conv->direct || conv->tapwise)
         return 0;
+    if (conv->rowwise) /* the border rows of every kernel row, gathered up front */
+        return HQI_FAST_MC * conv->block * conv->blocks;
     return HQI_FAST_MC * conv->block;
 }
 
@@ -440,6 +445,39 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
     }
 }
 
+/* Rowwise: the A row of output row r for kernel row b, into a[b][r]: the window row in place
+ * where it lies inside the input, gathered into scratch (block b's rows at
+ * gathered + (b * MC + r) * block) where it crosses the left or right border, zeros_row where
+ * it is in the top or bottom padding. */
+static void rowwise_a_rows(const job_t *job, int count, const int64_t *origin_n,
+                           const int64_t *origin_y, const int64_t *origin_x, float *gathered,
+                           const float *a[][HQI_FAST_MC])
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t in_c = job->in.c, depth = conv->block;
+    for (int64_t b = 0; b < conv->blocks; b++) {
+        const int64_t dy = b * w->dilation_h; /* block b: kernel row b */
+        for (int r = 0; r < count; r++) {
+            const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
+            const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
+            if (iy < 0 || iy >= job->in.h) {
+                a[b][r] = zeros_row;
+            } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
+                a[b][r] = line + ix * in_c;
+            } else { /* the window row crosses the left or right border */
+                float *to = gathered + (b * HQI_FAST_MC + r) * depth;
+                for (int kx = 0; kx < w->kernel_w; kx++)
+                    for (int64_t ci = 0; ci < in_c; ci++)
+                        to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
+                                                 ? line[(ix + kx) * in_c + ci]
+                                                 : 0.0f;
+                a[b][r] = to;
+            }
+        }
+    }
+}
+
 static void gemm_task(void *context, int64_t task, int thread)
 {
     const job_t *job = context;
@@ -495,7 +533,13 @@ static void gemm_task(void *context, int64_t task, int thread)
         }
     }
     float *gathered =
-        job->scratch ? job->scratch + (int64_t)thread * HQI_FAST_MC * conv->block : NULL;
+        job->scratch ? job->scratch + (int64_t)thread * hqi_fast_conv_scratch(conv) : NULL;
+    /* rowwise: the A rows of every kernel row, so that a tile can sum all of them in one call
+     * (gemm_blocks, when the ISA has it) */
+    const float *row_a[ROW_BLOCKS][HQI_FAST_MC];
+    const bool all_rows = conv->rowwise && isa->gemm_blocks;
+    if (conv->rowwise)
+        rowwise_a_rows(job, count, origin_n, origin_y, origin_x, gathered, row_a);
     for (int64_t b = 0; b < conv->blocks; b++) {
         const int64_t k0 = block_start(conv, b), depth = block_rows(conv, b);
         const bool first = b == 0, last = b == conv->blocks - 1;
@@ -517,24 +561,8 @@ static void gemm_task(void *context, int64_t task, int thread)
                               g * conv->cin_group + ci;
             }
         } else if (conv->rowwise) {
-            const int64_t dy = b * w->dilation_h, in_c = job->in.c; /* block b: kernel row b */
-            for (int r = 0; r < count; r++) {
-                const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
-                const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
-                if (iy < 0 || iy >= job->in.h) {
-                    a_block[r] = zeros_row;
-                } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
-                    a_block[r] = line + ix * in_c;
-                } else { /* the window row crosses the left or right border */
-                    float *to = gathered + r * depth;
-                    for (int kx = 0; kx < w->kernel_w; kx++)
-                        for (int64_t ci = 0; ci < in_c; ci++)
-                            to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
-                                                     ? line[(ix + kx) * in_c + ci]
-                                                     : 0.0f;
-                    a_block[r] = to;
-                }
-            }
+            for (int r = 0; r < count; r++)
+                a_block[r] = row_a[b][r];
         } else {
             gather_rows(job, g, m0, count, k0, depth, gathered);
             for (int r = 0; r < count; r++)
@@ -565,7 +593,10 @@ static void gemm_task(void *context, int64_t task, int thread)
             const int r0 = (int)(rows_outer ? step / npg : step % nr) * HQI_FAST_MR;
             if (pw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
                 r0 + HQI_FAST_MR <= count && !deconv) {
-                /* two full panels of 6 existing rows: the 32-column tile */
+                /* two full panels of 6 existing rows: the 32-column tile; rowwise with
+                 * gemm_blocks, every kernel row's block in one call at the first */
+                if (all_rows && !first)
+                    continue;
                 const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
                 for (int r = 0; r < HQI_FAST_MR; r++)
@@ -578,6 +609,21 @@ static void gemm_task(void *context, int64_t task, int thread)
                     epi.channel0 = g * conv->cout_group + j0;
                     for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
                         epi.add[r] = add_rows[r0 + r] + j0;
+                }
+                if (all_rows) {
+                    if (job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR)) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
+                            epi.add[r] = add_rows[r0 + r] + j0;
+                    }
+                    isa->gemm_blocks(
+                        (int)conv->blocks, depth, &row_a[0][r0], HQI_FAST_MC,
+                        block_b + pg * depth * HQI_FAST_NR,
+                        block_b + (pg + 1) * depth * HQI_FAST_NR,
+                        depth * conv->panels * HQI_FAST_NR, c6, init,
+                        job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR) ? &epi
+                                                                                          : NULL);
+                    continue;
                 }
                 isa->gemm_6x32(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
                                block_b + (pg + 1) * depth * HQI_FAST_NR, c6, init,
