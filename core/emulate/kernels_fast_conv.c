@@ -40,11 +40,20 @@ struct hqi_fast_conv {
                            cout] (packed: [(n+2)^2][cin x panels x NR]), n = wino_n */
     int wino_n;         /* output tile: 2 (F(2x2, 3x3), 16 GEMMs) or 4 (F(4x4, 3x3), 36) */
     int64_t wino_tiles; /* tiles per task (a multiple of MR) */
+    int mc;             /* GEMM rows per task: HQI_FAST_MC, or MC_BIG (see there) */
     float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
     float *bias16;      /* [groups][panels x NR], zero padded; NULL without bias */
     float *dw;          /* depthwise: [taps][C] */
     float *bias;        /* [cout] or NULL */
 };
+
+/* GEMM rows per task when B is large: a task streams all of its panels' B once (from L3 when
+ * B is larger than L2) for its rows, so a weight matrix of megabytes (resnet18's last layers:
+ * 9.4 MB) run over a batch of 8 in tasks of 72 rows is read from L3 six times, in tasks of
+ * 288 rows twice; A and C of 288 rows still stay in L2. Only where A is read in place (direct,
+ * tapwise): the im2col scratch stays at HQI_FAST_MC rows. */
+#define MC_BIG 288
+#define MC_BIG_BYTES (512 * 1024) /* B larger than this: MC_BIG */
 
 /* Kernel rows of a rowwise convolution at most (their A rows are found up front). */
 #define ROW_BLOCKS 16
@@ -211,6 +220,10 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
         conv->blocks = ceil_div(conv->depth, HQI_FAST_KC);
         conv->block = ceil_div(conv->depth, conv->blocks);
     }
+    conv->mc = HQI_FAST_MC;
+    if ((conv->direct || conv->tapwise) && desc->kind != HQI_FAST_DECONV && !conv->depthwise &&
+        conv->depth * conv->panels * HQI_FAST_NR * (int64_t)sizeof(float) > MC_BIG_BYTES)
+        conv->mc = MC_BIG;
     if (bias) {
         conv->bias = alloc_floats(desc->cout);
         if (!conv->bias) {
@@ -486,22 +499,22 @@ static void gemm_task(void *context, int64_t task, int thread)
     const int64_t split = task % job->n_splits;
     const int64_t tile = (task / job->n_splits) % job->m_tiles;
     const int g = (int)(task / job->n_splits / job->m_tiles);
-    const int64_t m0 = tile * HQI_FAST_MC;
-    const int count = (int)(job->rows - m0 < HQI_FAST_MC ? job->rows - m0 : HQI_FAST_MC);
+    const int64_t m0 = tile * conv->mc;
+    const int count = (int)(job->rows - m0 < conv->mc ? job->rows - m0 : conv->mc);
     const int64_t p0 = conv->panels * split / job->n_splits;
     const int64_t p1 = conv->panels * (split + 1) / job->n_splits;
     const int64_t gemm_index =
         conv->desc.kind == HQI_FAST_DECONV ? (int64_t)job->tap * conv->desc.groups + g : g;
     const float *packed = conv->packed + gemm_index * conv->depth * conv->panels * HQI_FAST_NR;
 
-    const float *a_rows[HQI_FAST_MC];
-    float *c_rows[HQI_FAST_MC];
-    const float *add_rows[HQI_FAST_MC];
+    const float *a_rows[MC_BIG];
+    float *c_rows[MC_BIG];
+    const float *add_rows[MC_BIG];
     float dummy[HQI_FAST_MR][HQI_FAST_NR];
     float edge[HQI_FAST_MR][HQI_FAST_NR];
     memset(dummy, 0, sizeof dummy);
     memset(edge, 0, sizeof edge);
-    int64_t origin_n[HQI_FAST_MC], origin_y[HQI_FAST_MC], origin_x[HQI_FAST_MC];
+    int64_t origin_n[MC_BIG], origin_y[MC_BIG], origin_x[MC_BIG];
     const hqi_ref_window_t *w = &conv->desc.window;
     /* the output pixel of row m0, then advanced row by row (no divisions per row) */
     int64_t ox = m0 % job->out.w, oy = m0 / job->out.w % job->out.h;
@@ -543,7 +556,7 @@ static void gemm_task(void *context, int64_t task, int thread)
     for (int64_t b = 0; b < conv->blocks; b++) {
         const int64_t k0 = block_start(conv, b), depth = block_rows(conv, b);
         const bool first = b == 0, last = b == conv->blocks - 1;
-        const float *a_block[HQI_FAST_MC];
+        const float *a_block[MC_BIG];
         if (conv->direct) {
             for (int r = 0; r < count; r++)
                 a_block[r] = a_rows[r] + k0;
@@ -894,7 +907,7 @@ static void winograd_task(void *context, int64_t task, int thread)
 static void plan_tasks(job_t *job, int threads)
 {
     const hqi_fast_conv_t *conv = job->conv;
-    job->m_tiles = ceil_div(job->rows, HQI_FAST_MC);
+    job->m_tiles = ceil_div(job->rows, job->conv->mc);
     job->n_splits = 1;
     while (threads > 1 && conv->desc.groups * job->m_tiles * job->n_splits < 4 * threads &&
            job->n_splits * 2 <= conv->panels)

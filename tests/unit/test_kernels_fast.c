@@ -1211,6 +1211,35 @@ static const conv_case_t mobile_cases[] = {
      false,
      false,
      HQ_ACT_RELU6},
+    /* weights over 512 KiB, so tasks of 288 rows: a 1x1 convolution 256 -> 520 channels on 323
+     * rows (a full task and a partial one) with an addend, and a 3x3 stride 2 one 64 -> 300
+     * channels read tap by tap */
+    {HQI_FAST_CONV,
+     1,
+     19,
+     17,
+     256,
+     520,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     35,
+     33,
+     64,
+     300,
+     1,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
     /* Winograd layers (3x3 stride 1, padded): F(4x4) with an odd panel left over after the
      * pairs (48 columns) and a channel count that ends in a short run, F(2x2) with 144 ->
      * 200 channels (13 panels) */
