@@ -4,15 +4,18 @@
 // (ms_all: every timed run in run order, pooled by run_emulate.sh over interleaved invocations).
 // The input is the same deterministic pseudo-random sequence as hq_bench.c's, generated in NHWC
 // order and transposed to NCHW, so both runtimes see the same values.
-// usage: node ort_bench.js MODULE_DIR model.onnx N,C,H,W THREADS RUNS WARMUP [MIN_MS]
+// usage: node ort_bench.js MODULE_DIR model.onnx N,C,H,W THREADS RUNS WARMUP [MIN_MS] [--cpu-time]
 // MIN_MS: keep running past RUNS until the timed runs add up to MIN_MS (at most 100 * RUNS), as
-// hq_bench -t does.
+// hq_bench -t does. --cpu-time: time with the process's CPU time (all its threads, as
+// hq_bench --cpu-time) instead of the wall clock, to compare the runtimes on a loaded machine.
 'use strict';
 const path = require('path');
 
 async function main() {
+    const args = process.argv.slice(2);
+    const cpuTime = args.includes('--cpu-time');
     const [moduleDir, model, shapeText, threadsText, runsText, warmupText, minText] =
-        process.argv.slice(2);
+        args.filter((a) => a !== '--cpu-time');
     const minMs = Number(minText || 0);
     const ort = require(path.join(moduleDir, 'onnxruntime-node'));
     const [n, c, h, w] = shapeText.split(',').map(Number);
@@ -41,9 +44,14 @@ async function main() {
     const ms = [];
     let total = 0;
     while (ms.length < (minMs > 0 ? 100 * runs : runs) && (ms.length < runs || total < minMs)) {
-        const start = process.hrtime.bigint();
+        const start = process.hrtime.bigint(), cpuStart = process.cpuUsage();
         await session.run(feeds);
-        ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+        if (cpuTime) {
+            const used = process.cpuUsage(cpuStart);
+            ms.push((used.user + used.system) / 1e3);
+        } else {
+            ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+        }
         total += ms[ms.length - 1];
     }
     const count = ms.length;

@@ -176,11 +176,27 @@ typedef struct hqi_fast_isa {
     void (*gemm_6x32)(int64_t kc, const float *const *a, const float *b, const float *b2,
                       float *const *c, const float *init, const hqi_fast_epi_t *epi);
     /* One row over n (1..8) full panels: c[16*j + i] = init[16*j + i] + sum_k a[k] *
-     * b[j * panel_stride + k*16 + i], or without init c[..] + that sum from zero, then the epilogue (epi->add[0], a row of
-     * 16*n columns; channel of column x = epi->channel0 + x); the same sums per element as
-     * gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of copies). */
+     * b[j * panel_stride + k*16 + i], or without init c[..] + that sum from zero, then the epilogue
+     * (epi->add[0], a row of 16*n columns; channel of column x = epi->channel0 + x); the same sums
+     * per element as gemm_6x16. NULL when the ISA has none (the caller then runs a 6-row tile of
+     * copies). */
     void (*gemm_1xn)(int64_t kc, const float *a, const float *b, int64_t panel_stride, int n,
                      float *c, const float *init, const hqi_fast_epi_t *epi);
+    /* Winograd's products: c[r][j] = the sum over k < kc of a[r][k] * b[k*16 + j] (j < 16; b2
+     * for columns 16..31, or NULL for a 16-column tile), r < 6, summed in runs of kb: each run
+     * from zero in k order, then added to the sum of the runs before it, as gemm_6x16 called
+     * once per run (the first with init zero, the others without) would, but with the running
+     * sum in registers instead of C. NULL when the ISA has none. */
+    void (*gemm_runs)(int64_t kc, int64_t kb, const float *const *a, const float *b,
+                      const float *b2, float *const *c);
+    /* gemm_6x32 over nb K blocks of kc rows each in one call, as nb calls would compute it
+     * (block i: A rows a[i * a_stride + r], B panels b + i * b_stride and b2 + i * b_stride;
+     * init, when not NULL, seeds block 0, else block 0's sum is added to C; each later block
+     * summed from zero and added; the epilogue after the last), with the sum of the blocks so
+     * far in registers instead of C. NULL when the ISA has none. */
+    void (*gemm_blocks)(int nb, int64_t kc, const float *const *a, int64_t a_stride, const float *b,
+                        const float *b2, int64_t b_stride, float *const *c, const float *init,
+                        const hqi_fast_epi_t *epi);
     /* row[k] = x[k] + x[stride + k] + ... + x[(pixels - 1) * stride + k], k < width, summed in
      * pixel order in float from 0 (the row sums of the global average pool). */
     void (*sum_pixels)(const float *x, int64_t pixels, int64_t stride, int64_t width, float *row);

@@ -261,6 +261,115 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
 }
 
+/* Winograd's products, 6 rows x 16 * W columns: the sum of the runs so far (s) and the run
+ * being summed (t) both in registers, so that C is written once, not loaded and stored after
+ * every run of a few channels. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+gemm_runs_body(int64_t kc, int64_t kb, const float *const *a, const float *b, const float *b2,
+               float *const *c, const int W)
+{
+    __m512 s[HQI_FAST_MR][2], t[HQI_FAST_MR][2];
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        s[r][0] = s[r][1] = _mm512_setzero_ps(); /* replaced by the first run */
+    for (int64_t k0 = 0; k0 < kc; k0 += kb) {
+        const int64_t k1 = kc - k0 < kb ? kc : k0 + kb;
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                t[r][j] = _mm512_setzero_ps();
+        for (int64_t k = k0; k < k1; k++) {
+            __m512 bv[2];
+            bv[0] = _mm512_loadu_ps(b + k * 16);
+            if (W == 2)
+                bv[1] = _mm512_loadu_ps(b2 + k * 16);
+            const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+            for (int r = 0; r < HQI_FAST_MR; r++) {
+                const __m512 av = _mm512_set1_ps(ak[r]);
+                for (int j = 0; j < W; j++)
+                    t[r][j] = _mm512_fmadd_ps(av, bv[j], t[r][j]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                s[r][j] = k0 ? _mm512_add_ps(s[r][j], t[r][j]) : t[r][j];
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        for (int j = 0; j < W; j++)
+            _mm512_storeu_ps(c[r] + 16 * j, s[r][j]);
+}
+
+HQ_AVX512 static void gemm_runs_avx512(int64_t kc, int64_t kb, const float *const *a,
+                                       const float *b, const float *b2, float *const *c)
+{
+    if (b2)
+        gemm_runs_body(kc, kb, a, b, b2, c, 2);
+    else
+        gemm_runs_body(kc, kb, a, b, NULL, c, 1);
+}
+
+/* nb K blocks of a 6 x 32 tile in one call: the sum of the blocks so far (s) and the block
+ * being summed (t) in registers, C loaded (without init) and stored once. A convolution whose
+ * K blocks are short (a first convolution on RGB: one block of kw x 3 values per kernel row)
+ * otherwise spends more on C than on the products. */
+HQ_AVX512 static void gemm_blocks_avx512(int nb, int64_t kc, const float *const *a,
+                                         int64_t a_stride, const float *b, const float *b2,
+                                         int64_t b_stride, float *const *c, const float *init,
+                                         const hqi_fast_epi_t *epi)
+{
+    __m512 s[HQI_FAST_MR][2], t[HQI_FAST_MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        s[r][0] = init ? _mm512_loadu_ps(init) : _mm512_loadu_ps(c[r]);
+        s[r][1] = init ? _mm512_loadu_ps(init + 16) : _mm512_loadu_ps(c[r] + 16);
+    }
+    for (int i = 0; i < nb; i++) {
+        const float *const *ai = a + i * a_stride;
+        const float *a0 = ai[0], *a1 = ai[1], *a2 = ai[2], *a3 = ai[3], *a4 = ai[4], *a5 = ai[5];
+        const float *bi = b + i * b_stride, *b2i = b2 + i * b_stride;
+        /* block 0 with init sums from the seed, every other block from zero */
+        const bool seeded = i == 0 && init;
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            t[r][0] = seeded ? s[r][0] : _mm512_setzero_ps();
+            t[r][1] = seeded ? s[r][1] : _mm512_setzero_ps();
+        }
+        for (int64_t k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_loadu_ps(bi + k * 16);
+            const __m512 b1 = _mm512_loadu_ps(b2i + k * 16);
+            const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+            for (int r = 0; r < HQI_FAST_MR; r++) {
+                const __m512 av = _mm512_set1_ps(ak[r]);
+                t[r][0] = _mm512_fmadd_ps(av, b0, t[r][0]);
+                t[r][1] = _mm512_fmadd_ps(av, b1, t[r][1]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            s[r][0] = seeded ? t[r][0] : _mm512_add_ps(s[r][0], t[r][0]);
+            s[r][1] = seeded ? t[r][1] : _mm512_add_ps(s[r][1], t[r][1]);
+        }
+    }
+    const bool fused = epi && act_in_registers(epi->act);
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        if (fused) {
+            s[r][0] = epi16(epi, s[r][0], r, 0);
+            s[r][1] = epi16(epi, s[r][1], r, 16);
+        }
+        _mm512_storeu_ps(c[r], s[r][0]);
+        _mm512_storeu_ps(c[r] + 16, s[r][1]);
+    }
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
+        avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
+}
+
 /* One row over N full panels: N accumulators (independent chains, so the FMAs overlap), one
  * B load per FMA, a broadcast of a[k] shared by all. */
 HQ_AVX512 static inline __attribute__((always_inline)) void
@@ -327,49 +436,60 @@ dw_store(float *y, __m512 v, __mmask16 lanes, const hqi_ref_act_t *vact, const f
     _mm512_mask_storeu_ps(y, lanes, v);
 }
 
-/* Depthwise rows: four output pixels x 16 channels per step (each weight load serves four
- * FMAs), one block of 16 channels along the whole row before the next, so that the kernel rows'
- * inputs of that block (kh x W x 64 bytes) stay in L1 while the windows slide over them, and a
- * 3x3 kernel's nine weight registers stay loaded; any number of taps (3x3, 5x5, ...). 3x3
- * stride 1 loads the 6 input columns of a kernel row once for its 12 FMAs. Each output element:
- * bias, then the taps in order, one FMA each (as dw_pixel). Channels past the last multiple of 16
- * run under a mask. */
-HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
-                                    const int64_t *offsets, int taps, const float *w,
-                                    const float *bias, float *out, const hqi_ref_act_t *act,
-                                    const float *addend)
+/* The shapes of window dw_row_body has loops for. */
+enum { DW_ANY, DW_RUNS, DW_3X3_S1, DW_3X3_S2 };
+
+/* Depthwise rows: four output pixels x 16 channels per step (each weight serves four FMAs),
+ * one block of 16 channels along the whole row before the next, so that the kernel rows'
+ * inputs of that block (kh x W x 64 bytes) stay in L1 while the windows slide over them.
+ * Channels past the last multiple of 16 run under a mask. Loops by window (`form`, a constant
+ * in each copy, as is the activation's `type`, so that the compiler keeps addresses and
+ * weights in registers):
+ * - DW_3X3_S1: the nine weights in registers; a kernel row's 6 input columns loaded once for
+ *   its 12 FMAs;
+ * - DW_3X3_S2: the same with stride 2: 9 input columns per kernel row for 12 FMAs;
+ * - DW_RUNS: taps in runs of `run` consecutive columns (stride 1: 5x5, the border rows'
+ *   shorter windows), over which the four pixels' inputs slide by one column per tap (one new
+ *   input load and one weight load per four FMAs);
+ * - DW_ANY: each tap loads its four inputs.
+ * Each output element: bias, then the taps in order, one FMA each (as dw_pixel); then the
+ * addend and the activation (NULL: none) in registers. Pixels past the last multiple of four
+ * are left to the caller. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+dw_row_body(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+            int taps, int run, const float *w, const float *bias, float *out,
+            const hqi_ref_act_t *act, const float *addend, const int form,
+            const hq_activation_t type)
 {
-    const bool fused = !act || act_in_registers(act);
-    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
-    const float *vadd = fused ? addend : NULL;
-    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
-    const bool dense3 = taps == 9 && step == channels && offsets[1] - offsets[0] == channels &&
-                        offsets[2] - offsets[1] == channels &&
-                        offsets[4] - offsets[3] == channels &&
-                        offsets[5] - offsets[4] == channels &&
-                        offsets[7] - offsets[6] == channels && offsets[8] - offsets[7] == channels;
+    hqi_ref_act_t fixed = {0};
+    if (act) {
+        fixed = *act;
+        fixed.type = type;
+    }
+    const hqi_ref_act_t *vact = act ? &fixed : NULL;
+    const int64_t ch = channels;
     for (int64_t c = 0; c < channels; c += 16) {
         const __mmask16 m =
             channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
         const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
-        const float *slope = prelu ? vact->slope + c : NULL;
+        const float *slope = type == HQ_ACT_PRELU && act ? act->slope + c : NULL;
         __m512 k3[9]; /* 3x3: the weights stay in registers over the row */
-        for (int t = 0; dense3 && t < 9; t++)
-            k3[t] = _mm512_maskz_loadu_ps(m, w + t * channels + c);
-        int64_t q = 0;
-        for (; q + 4 <= pixels; q += 4) {
-            const float *x0 = in + q * step + c;
+        if (form == DW_3X3_S1 || form == DW_3X3_S2)
+            for (int t = 0; t < 9; t++)
+                k3[t] = _mm512_maskz_loadu_ps(m, w + t * ch + c);
+        for (int64_t g = 0; g < groups; g++) {
+            const float *x0 = in + 4 * g * step + c;
             __m512 a0 = seed, a1 = seed, a2 = seed, a3 = seed;
-            if (dense3) {
+            if (form == DW_3X3_S1) {
                 for (int t = 0; t < 9; t += 3) {
                     const float *r = x0 + offsets[t];
                     const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
                     const __m512 v0 = _mm512_maskz_loadu_ps(m, r);
-                    const __m512 v1 = _mm512_maskz_loadu_ps(m, r + channels);
-                    const __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * channels);
-                    const __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * channels);
-                    const __m512 v4 = _mm512_maskz_loadu_ps(m, r + 4 * channels);
-                    const __m512 v5 = _mm512_maskz_loadu_ps(m, r + 5 * channels);
+                    const __m512 v1 = _mm512_maskz_loadu_ps(m, r + ch);
+                    const __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
+                    const __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
+                    const __m512 v4 = _mm512_maskz_loadu_ps(m, r + 4 * ch);
+                    const __m512 v5 = _mm512_maskz_loadu_ps(m, r + 5 * ch);
                     a0 = _mm512_fmadd_ps(v2, k2,
                                          _mm512_fmadd_ps(v1, k1, _mm512_fmadd_ps(v0, k0, a0)));
                     a1 = _mm512_fmadd_ps(v3, k2,
@@ -379,32 +499,166 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                     a3 = _mm512_fmadd_ps(v5, k2,
                                          _mm512_fmadd_ps(v4, k1, _mm512_fmadd_ps(v3, k0, a3)));
                 }
+            } else if (form == DW_3X3_S2) {
+                for (int t = 0; t < 9; t += 3) {
+                    const float *r = x0 + offsets[t];
+                    const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
+                    __m512 v0 = _mm512_maskz_loadu_ps(m, r);
+                    __m512 v1 = _mm512_maskz_loadu_ps(m, r + ch);
+                    __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
+                    a0 = _mm512_fmadd_ps(v2, k2,
+                                         _mm512_fmadd_ps(v1, k1, _mm512_fmadd_ps(v0, k0, a0)));
+                    v0 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
+                    v1 = _mm512_maskz_loadu_ps(m, r + 4 * ch);
+                    a1 = _mm512_fmadd_ps(v1, k2,
+                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v2, k0, a1)));
+                    v0 = _mm512_maskz_loadu_ps(m, r + 5 * ch);
+                    v2 = _mm512_maskz_loadu_ps(m, r + 6 * ch);
+                    a2 = _mm512_fmadd_ps(v2, k2,
+                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v1, k0, a2)));
+                    v0 = _mm512_maskz_loadu_ps(m, r + 7 * ch);
+                    v1 = _mm512_maskz_loadu_ps(m, r + 8 * ch);
+                    a3 = _mm512_fmadd_ps(v1, k2,
+                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v2, k0, a3)));
+                }
+            } else if (form == DW_RUNS) {
+                for (int t = 0; t < taps; t += run) {
+                    const float *r = x0 + offsets[t];
+                    const float *k = w + t * ch + c;
+                    __m512 v0 = _mm512_maskz_loadu_ps(m, r), v1 = _mm512_maskz_loadu_ps(m, r + ch);
+                    __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
+                    __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
+                    for (int i = 0;; i++) {
+                        const __m512 kv = _mm512_maskz_loadu_ps(m, k + i * ch);
+                        a0 = _mm512_fmadd_ps(v0, kv, a0);
+                        a1 = _mm512_fmadd_ps(v1, kv, a1);
+                        a2 = _mm512_fmadd_ps(v2, kv, a2);
+                        a3 = _mm512_fmadd_ps(v3, kv, a3);
+                        if (i + 1 == run)
+                            break;
+                        v0 = v1;
+                        v1 = v2;
+                        v2 = v3;
+                        v3 = _mm512_maskz_loadu_ps(m, r + (4 + i) * ch);
+                    }
+                }
             } else {
                 const float *x1 = x0 + step, *x2 = x1 + step, *x3 = x2 + step;
                 for (int t = 0; t < taps; t++) {
                     const int64_t o = offsets[t];
-                    const __m512 k = _mm512_maskz_loadu_ps(m, w + t * channels + c);
+                    const __m512 k = _mm512_maskz_loadu_ps(m, w + t * ch + c);
                     a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + o), k, a0);
                     a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x1 + o), k, a1);
                     a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x2 + o), k, a2);
                     a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x3 + o), k, a3);
                 }
             }
-            float *y = out + q * channels + c;
-            const float *add = vadd ? vadd + q * channels + c : NULL;
+            float *y = out + 4 * g * ch + c;
+            const float *add = addend ? addend + 4 * g * ch + c : NULL;
             dw_store(y, a0, m, vact, add, slope);
-            dw_store(y + channels, a1, m, vact, add ? add + channels : NULL, slope);
-            dw_store(y + 2 * channels, a2, m, vact, add ? add + 2 * channels : NULL, slope);
-            dw_store(y + 3 * channels, a3, m, vact, add ? add + 3 * channels : NULL, slope);
+            dw_store(y + ch, a1, m, vact, add ? add + ch : NULL, slope);
+            dw_store(y + 2 * ch, a2, m, vact, add ? add + 2 * ch : NULL, slope);
+            dw_store(y + 3 * ch, a3, m, vact, add ? add + 3 * ch : NULL, slope);
         }
-        for (; q < pixels; q++) {
+    }
+}
+
+/* dw_row_body of one window form for the activation `act` (NULL: none; one applied in
+ * registers): a copy per common activation, the type a constant in each. */
+#define DW_ROW_FORM(name, form)                                                                    \
+    HQ_AVX512 __attribute__((noinline)) static void name(                                          \
+        int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,   \
+        int taps, int run, const float *w, const float *bias, float *out,                          \
+        const hqi_ref_act_t *act, const float *addend)                                             \
+    {                                                                                              \
+        switch (act ? act->type : HQ_ACT_LINEAR) {                                                 \
+        case HQ_ACT_LINEAR:                                                                        \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, NULL,        \
+                        addend, form, HQ_ACT_LINEAR);                                              \
+            break;                                                                                 \
+        case HQ_ACT_RELU:                                                                          \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+                        form, HQ_ACT_RELU);                                                        \
+            break;                                                                                 \
+        case HQ_ACT_RELU6:                                                                         \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+                        form, HQ_ACT_RELU6);                                                       \
+            break;                                                                                 \
+        case HQ_ACT_HARDSWISH:                                                                     \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+                        form, HQ_ACT_HARDSWISH);                                                   \
+            break;                                                                                 \
+        case HQ_ACT_SILU:                                                                          \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+                        form, HQ_ACT_SILU);                                                        \
+            break;                                                                                 \
+        default:                                                                                   \
+            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+                        form, act->type);                                                          \
+            break;                                                                                 \
+        }                                                                                          \
+    }
+DW_ROW_FORM(dw_3x3_s1_avx512, DW_3X3_S1)
+DW_ROW_FORM(dw_3x3_s2_avx512, DW_3X3_S2)
+DW_ROW_FORM(dw_runs_avx512, DW_RUNS)
+DW_ROW_FORM(dw_any_avx512, DW_ANY)
+#undef DW_ROW_FORM
+
+/* Whether the taps are kernel rows of `len` consecutive columns (offsets one pixel apart
+ * within a row). */
+static bool taps_in_runs(const int64_t *offsets, int taps, int len, int64_t channels)
+{
+    if (taps % len)
+        return false;
+    for (int t = 0; t < taps; t++)
+        if (t % len && offsets[t] - offsets[t - 1] != channels)
+            return false;
+    return true;
+}
+
+/* Depthwise rows: groups of four pixels by the loop of their window's form (dw_row_body),
+ * the last pixels one at a time (16 channels per register, a masked tail); an activation not
+ * applied in registers after the sums. */
+HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
+                                    const int64_t *offsets, int taps, const float *w,
+                                    const float *bias, float *out, const hqi_ref_act_t *act,
+                                    const float *addend)
+{
+    const bool fused = !act || act_in_registers(act);
+    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
+    const float *vadd = fused ? addend : NULL;
+    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
+    const int64_t groups = pixels / 4;
+    if (groups > 0) {
+        const bool rows3 = taps == 9 && taps_in_runs(offsets, taps, 3, channels);
+        int run = 0;
+        for (int len = 5; !run && len >= 3 && step == channels; len -= 2)
+            run = taps_in_runs(offsets, taps, len, channels) ? len : 0;
+        if (rows3 && step == channels)
+            dw_3x3_s1_avx512(channels, groups, in, step, offsets, taps, 3, w, bias, out, vact,
+                             vadd);
+        else if (rows3 && step == 2 * channels)
+            dw_3x3_s2_avx512(channels, groups, in, step, offsets, taps, 3, w, bias, out, vact,
+                             vadd);
+        else if (run)
+            dw_runs_avx512(channels, groups, in, step, offsets, taps, run, w, bias, out, vact,
+                           vadd);
+        else
+            dw_any_avx512(channels, groups, in, step, offsets, taps, 0, w, bias, out, vact, vadd);
+    }
+    /* one block of 16 channels over all the last pixels before the next: its weights (taps x
+     * 64 bytes) stay in L1, where all of a 5x5 layer's would not */
+    for (int64_t c = 0; c < channels && 4 * groups < pixels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        for (int64_t q = 4 * groups; q < pixels; q++) {
             const float *base = in + q * step + c;
-            __m512 a0 = seed;
+            __m512 a0 = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
             for (int t = 0; t < taps; t++)
                 a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, base + offsets[t]),
                                      _mm512_maskz_loadu_ps(m, w + t * channels + c), a0);
             dw_store(out + q * channels + c, a0, m, vact, vadd ? vadd + q * channels + c : NULL,
-                     slope);
+                     prelu ? vact->slope + c : NULL);
         }
     }
     if (act && !fused) {
@@ -468,6 +722,8 @@ static void fill_avx512(void)
     isa_avx512.name = "avx512";
     isa_avx512.gemm_6x16 = gemm_6x16_avx512;
     isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_runs = gemm_runs_avx512;
+    isa_avx512.gemm_blocks = gemm_blocks_avx512;
     isa_avx512.gemm_1xn = gemm_1xn_avx512;
     isa_avx512.dw_row = dw_row_avx512;
     isa_avx512.dw_pixel = dw_pixel_avx512;

@@ -40,11 +40,23 @@ struct hqi_fast_conv {
                            cout] (packed: [(n+2)^2][cin x panels x NR]), n = wino_n */
     int wino_n;         /* output tile: 2 (F(2x2, 3x3), 16 GEMMs) or 4 (F(4x4, 3x3), 36) */
     int64_t wino_tiles; /* tiles per task (a multiple of MR) */
+    int mc;             /* GEMM rows per task: HQI_FAST_MC, or MC_BIG (see there) */
     float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
     float *bias16;      /* [groups][panels x NR], zero padded; NULL without bias */
     float *dw;          /* depthwise: [taps][C] */
     float *bias;        /* [cout] or NULL */
 };
+
+/* GEMM rows per task when B is large: a task streams all of its panels' B once (from L3 when
+ * B is larger than L2) for its rows, so a weight matrix of megabytes (resnet18's last layers:
+ * 9.4 MB) run over a batch of 8 in tasks of 72 rows is read from L3 six times, in tasks of
+ * 288 rows twice; A and C of 288 rows still stay in L2. Only where A is read in place (direct,
+ * tapwise): the im2col scratch stays at HQI_FAST_MC rows. */
+#define MC_BIG 288
+#define MC_BIG_BYTES (512 * 1024) /* B larger than this: MC_BIG */
+
+/* Kernel rows of a rowwise convolution at most (their A rows are found up front). */
+#define ROW_BLOCKS 16
 
 static const float zeros16[HQI_FAST_NR];
 static const float zeros32[2 * HQI_FAST_NR];
@@ -178,7 +190,7 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
      * on the shapes). */
     conv->rowwise = desc->kind == HQI_FAST_CONV && !conv->direct && !conv->winograd &&
                     !conv->tapwise && !conv->depthwise && groups == 1 && w->dilation_w == 1 &&
-                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC;
+                    (int64_t)w->kernel_w * desc->cin <= HQI_FAST_KC && w->kernel_h <= ROW_BLOCKS;
     if (conv->winograd) {
         /* F(4x4, 3x3) does 4x fewer multiplies than the direct form (F(2x2): 2.25x) for more
          * transform work and 36 weight matrices: taken while those stay small (at most
@@ -208,6 +220,10 @@ hq_status_t hqi_fast_conv_prepare(const hqi_fast_conv_desc_t *desc, const float 
         conv->blocks = ceil_div(conv->depth, HQI_FAST_KC);
         conv->block = ceil_div(conv->depth, conv->blocks);
     }
+    conv->mc = HQI_FAST_MC;
+    if ((conv->direct || conv->tapwise) && desc->kind != HQI_FAST_DECONV && !conv->depthwise &&
+        conv->depth * conv->panels * HQI_FAST_NR * (int64_t)sizeof(float) > MC_BIG_BYTES)
+        conv->mc = MC_BIG;
     if (bias) {
         conv->bias = alloc_floats(desc->cout);
         if (!conv->bias) {
@@ -324,6 +340,8 @@ int64_t hqi_fast_conv_scratch(const hqi_fast_conv_t *conv)
                (conv->desc.cin + conv->panels * HQI_FAST_NR);
     if (!conv || conv->depthwise || conv->direct || conv->tapwise)
         return 0;
+    if (conv->rowwise) /* the border rows of every kernel row, gathered up front */
+        return HQI_FAST_MC * conv->block * conv->blocks;
     return HQI_FAST_MC * conv->block;
 }
 
@@ -440,6 +458,39 @@ static void gather_rows(const job_t *job, int g, int64_t m0, int count, int64_t 
     }
 }
 
+/* Rowwise: the A row of output row r for kernel row b, into a[b][r]: the window row in place
+ * where it lies inside the input, gathered into scratch (block b's rows at
+ * gathered + (b * MC + r) * block) where it crosses the left or right border, zeros_row where
+ * it is in the top or bottom padding. */
+static void rowwise_a_rows(const job_t *job, int count, const int64_t *origin_n,
+                           const int64_t *origin_y, const int64_t *origin_x, float *gathered,
+                           const float *a[][HQI_FAST_MC])
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t in_c = job->in.c, depth = conv->block;
+    for (int64_t b = 0; b < conv->blocks; b++) {
+        const int64_t dy = b * w->dilation_h; /* block b: kernel row b */
+        for (int r = 0; r < count; r++) {
+            const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
+            const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
+            if (iy < 0 || iy >= job->in.h) {
+                a[b][r] = zeros_row;
+            } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
+                a[b][r] = line + ix * in_c;
+            } else { /* the window row crosses the left or right border */
+                float *to = gathered + (b * HQI_FAST_MC + r) * depth;
+                for (int kx = 0; kx < w->kernel_w; kx++)
+                    for (int64_t ci = 0; ci < in_c; ci++)
+                        to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
+                                                 ? line[(ix + kx) * in_c + ci]
+                                                 : 0.0f;
+                a[b][r] = to;
+            }
+        }
+    }
+}
+
 static void gemm_task(void *context, int64_t task, int thread)
 {
     const job_t *job = context;
@@ -448,22 +499,22 @@ static void gemm_task(void *context, int64_t task, int thread)
     const int64_t split = task % job->n_splits;
     const int64_t tile = (task / job->n_splits) % job->m_tiles;
     const int g = (int)(task / job->n_splits / job->m_tiles);
-    const int64_t m0 = tile * HQI_FAST_MC;
-    const int count = (int)(job->rows - m0 < HQI_FAST_MC ? job->rows - m0 : HQI_FAST_MC);
+    const int64_t m0 = tile * conv->mc;
+    const int count = (int)(job->rows - m0 < conv->mc ? job->rows - m0 : conv->mc);
     const int64_t p0 = conv->panels * split / job->n_splits;
     const int64_t p1 = conv->panels * (split + 1) / job->n_splits;
     const int64_t gemm_index =
         conv->desc.kind == HQI_FAST_DECONV ? (int64_t)job->tap * conv->desc.groups + g : g;
     const float *packed = conv->packed + gemm_index * conv->depth * conv->panels * HQI_FAST_NR;
 
-    const float *a_rows[HQI_FAST_MC];
-    float *c_rows[HQI_FAST_MC];
-    const float *add_rows[HQI_FAST_MC];
+    const float *a_rows[MC_BIG];
+    float *c_rows[MC_BIG];
+    const float *add_rows[MC_BIG];
     float dummy[HQI_FAST_MR][HQI_FAST_NR];
     float edge[HQI_FAST_MR][HQI_FAST_NR];
     memset(dummy, 0, sizeof dummy);
     memset(edge, 0, sizeof edge);
-    int64_t origin_n[HQI_FAST_MC], origin_y[HQI_FAST_MC], origin_x[HQI_FAST_MC];
+    int64_t origin_n[MC_BIG], origin_y[MC_BIG], origin_x[MC_BIG];
     const hqi_ref_window_t *w = &conv->desc.window;
     /* the output pixel of row m0, then advanced row by row (no divisions per row) */
     int64_t ox = m0 % job->out.w, oy = m0 / job->out.w % job->out.h;
@@ -495,11 +546,17 @@ static void gemm_task(void *context, int64_t task, int thread)
         }
     }
     float *gathered =
-        job->scratch ? job->scratch + (int64_t)thread * HQI_FAST_MC * conv->block : NULL;
+        job->scratch ? job->scratch + (int64_t)thread * hqi_fast_conv_scratch(conv) : NULL;
+    /* rowwise: the A rows of every kernel row, so that a tile can sum all of them in one call
+     * (gemm_blocks, when the ISA has it) */
+    const float *row_a[ROW_BLOCKS][HQI_FAST_MC];
+    const bool all_rows = conv->rowwise && isa->gemm_blocks;
+    if (conv->rowwise)
+        rowwise_a_rows(job, count, origin_n, origin_y, origin_x, gathered, row_a);
     for (int64_t b = 0; b < conv->blocks; b++) {
         const int64_t k0 = block_start(conv, b), depth = block_rows(conv, b);
         const bool first = b == 0, last = b == conv->blocks - 1;
-        const float *a_block[HQI_FAST_MC];
+        const float *a_block[MC_BIG];
         if (conv->direct) {
             for (int r = 0; r < count; r++)
                 a_block[r] = a_rows[r] + k0;
@@ -517,24 +574,8 @@ static void gemm_task(void *context, int64_t task, int thread)
                               g * conv->cin_group + ci;
             }
         } else if (conv->rowwise) {
-            const int64_t dy = b * w->dilation_h, in_c = job->in.c; /* block b: kernel row b */
-            for (int r = 0; r < count; r++) {
-                const int64_t iy = origin_y[r] + dy, ix = origin_x[r];
-                const float *line = job->input + (origin_n[r] * job->in.h + iy) * job->in.w * in_c;
-                if (iy < 0 || iy >= job->in.h) {
-                    a_block[r] = zeros_row;
-                } else if (ix >= 0 && ix + w->kernel_w <= job->in.w) {
-                    a_block[r] = line + ix * in_c;
-                } else { /* the window row crosses the left or right border */
-                    float *to = gathered + r * depth;
-                    for (int kx = 0; kx < w->kernel_w; kx++)
-                        for (int64_t ci = 0; ci < in_c; ci++)
-                            to[kx * in_c + ci] = ix + kx >= 0 && ix + kx < job->in.w
-                                                     ? line[(ix + kx) * in_c + ci]
-                                                     : 0.0f;
-                    a_block[r] = to;
-                }
-            }
+            for (int r = 0; r < count; r++)
+                a_block[r] = row_a[b][r];
         } else {
             gather_rows(job, g, m0, count, k0, depth, gathered);
             for (int r = 0; r < count; r++)
@@ -565,7 +606,10 @@ static void gemm_task(void *context, int64_t task, int thread)
             const int r0 = (int)(rows_outer ? step / npg : step % nr) * HQI_FAST_MR;
             if (pw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
                 r0 + HQI_FAST_MR <= count && !deconv) {
-                /* two full panels of 6 existing rows: the 32-column tile */
+                /* two full panels of 6 existing rows: the 32-column tile; rowwise with
+                 * gemm_blocks, every kernel row's block in one call at the first */
+                if (all_rows && !first)
+                    continue;
                 const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
                 for (int r = 0; r < HQI_FAST_MR; r++)
@@ -578,6 +622,21 @@ static void gemm_task(void *context, int64_t task, int thread)
                     epi.channel0 = g * conv->cout_group + j0;
                     for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
                         epi.add[r] = add_rows[r0 + r] + j0;
+                }
+                if (all_rows) {
+                    if (job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR)) {
+                        epi.channel0 = g * conv->cout_group + j0;
+                        for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
+                            epi.add[r] = add_rows[r0 + r] + j0;
+                    }
+                    isa->gemm_blocks(
+                        (int)conv->blocks, depth, &row_a[0][r0], HQI_FAST_MC,
+                        block_b + pg * depth * HQI_FAST_NR,
+                        block_b + (pg + 1) * depth * HQI_FAST_NR,
+                        depth * conv->panels * HQI_FAST_NR, c6, init,
+                        job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR) ? &epi
+                                                                                          : NULL);
+                    continue;
                 }
                 isa->gemm_6x32(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
                                block_b + (pg + 1) * depth * HQI_FAST_NR, c6, init,
@@ -788,10 +847,12 @@ static void winograd_task(void *context, int64_t task, int thread)
         else
             isa->wino_in(cin, d, v + r * cin, tiles * cin);
     }
-    float dummy[HQI_FAST_MR][HQI_FAST_NR];
+    float dummy[HQI_FAST_MR][2 * HQI_FAST_NR];
+    /* an ISA with gemm_runs takes the panels two at a time (the same sums) */
+    const int64_t pw = isa->gemm_runs ? 2 : 1;
     for (int x = 0; x < xs; x++) {
         const float *packed = conv->packed + x * cin * conv->panels * HQI_FAST_NR;
-        for (int64_t p = 0; p < conv->panels; p++) {
+        for (int64_t p = 0; p < conv->panels; p += pw) {
             const float *panel = panel_of(conv, packed, 0, p);
             for (int r0 = 0; r0 < count; r0 += HQI_FAST_MR) {
                 const int valid = count - r0 < HQI_FAST_MR ? count - r0 : HQI_FAST_MR;
@@ -803,6 +864,12 @@ static void winograd_task(void *context, int64_t task, int thread)
                 }
                 /* the sum over the input channels in runs of WINO_KB, each run summed alone
                  * and then added to the product (see WINO_KB) */
+                if (isa->gemm_runs) {
+                    const float *panel2 =
+                        p + 1 < conv->panels ? panel_of(conv, packed, 0, p + 1) : NULL;
+                    isa->gemm_runs(cin, WINO_KB, a6, panel, panel2, c6);
+                    continue;
+                }
                 for (int64_t k0 = 0; k0 < cin; k0 += WINO_KB) {
                     const float *ak[HQI_FAST_MR];
                     for (int r = 0; r < HQI_FAST_MR; r++)
@@ -840,7 +907,7 @@ static void winograd_task(void *context, int64_t task, int thread)
 static void plan_tasks(job_t *job, int threads)
 {
     const hqi_fast_conv_t *conv = job->conv;
-    job->m_tiles = ceil_div(job->rows, HQI_FAST_MC);
+    job->m_tiles = ceil_div(job->rows, job->conv->mc);
     job->n_splits = 1;
     while (threads > 1 && conv->desc.groups * job->m_tiles * job->n_splits < 4 * threads &&
            job->n_splits * 2 <= conv->panels)

@@ -497,8 +497,7 @@ static void winograd_4x4_stays_within_the_header_bound_at_128_channels(void **st
  * max |fast - ref| over the range of the reference's last output, the figure the import sweep
  * holds to 1e-4. */
 #define LAYERS 16
-static void conv_stack_errors(int64_t c, int64_t side, const char *const forms[3],
-                              double error[3])
+static void conv_stack_errors(int64_t c, int64_t side, const char *const forms[3], double error[3])
 {
     const hqi_ref_window_t win = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
     const hqi_ref_dims_t dims = {1, side, side, c};
@@ -515,9 +514,8 @@ static void conv_stack_errors(int64_t c, int64_t side, const char *const forms[3
     hq_error_t err = {0};
     memcpy(ref, input, (size_t)count * sizeof(float));
     for (int l = 0; l < LAYERS; l++) {
-        assert_int_equal(hqi_ref_conv2d(&p, dims, ref, k + l * k_count, NULL, NULL, dims, next,
-                                        &err),
-                         HQ_OK);
+        assert_int_equal(
+            hqi_ref_conv2d(&p, dims, ref, k + l * k_count, NULL, NULL, dims, next, &err), HQ_OK);
         memcpy(ref, next, (size_t)count * sizeof(float));
     }
     double lo = ref[0], hi = ref[0];
@@ -535,9 +533,9 @@ static void conv_stack_errors(int64_t c, int64_t side, const char *const forms[3
             assert_int_equal(hqi_fast_conv_prepare(&desc, k + l * k_count, NULL, &conv, &err),
                              HQ_OK);
             float *scratch = floats(hqi_fast_conv_scratch(conv));
-            assert_int_equal(hqi_fast_conv_run(conv, &relu, dims, fast, NULL, dims, next, scratch,
-                                               NULL, &err),
-                             HQ_OK);
+            assert_int_equal(
+                hqi_fast_conv_run(conv, &relu, dims, fast, NULL, dims, next, scratch, NULL, &err),
+                HQ_OK);
             memcpy(fast, next, (size_t)count * sizeof(float));
             hqi_fast_conv_destroy(conv);
             free(scratch);
@@ -652,8 +650,8 @@ static void conv_refuses_shapes_it_was_not_prepared_for(void **state)
     assert_int_equal(hqi_fast_conv_prepare(&desc, k, NULL, &conv, &err), HQ_OK);
     hqi_ref_act_t act = {HQ_ACT_LINEAR, 0, 0, NULL, 0};
     hqi_ref_dims_t in = {1, 5, 5, 2}, out = {1, 5, 5, 4}, wrong = {1, 4, 5, 4};
-    /* row-wise: border pixels gather one kernel row (3 taps x 2 channels) */
-    assert_int_equal(hqi_fast_conv_scratch(conv), HQI_FAST_MC * 6);
+    /* row-wise: border pixels gather each of the 3 kernel rows (3 taps x 2 channels) */
+    assert_int_equal(hqi_fast_conv_scratch(conv), HQI_FAST_MC * 6 * 3);
     assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, out, y, NULL, NULL, &err),
                      HQ_ERR_ARGUMENT);
     assert_string_equal(err.message, "conv2d: scratch: pointer is NULL");
@@ -845,12 +843,9 @@ static void resize_matches_the_reference_for_every_mode(void **state)
     for (int method = 0; method <= HQ_RESIZE_BILINEAR; method++)
         for (int coords = 0; coords <= HQ_RESIZE_TF_HALF_PIXEL_FOR_NN; coords++)
             for (int round = 0; round < 8; round++) {
-                hqi_ref_resize_params_t p = {(hq_resize_method_t)method,
-                                             (hq_resize_coords_t)coords,
-                                             round & 1,
-                                             (round & 2) != 0,
-                                             round & 4 ? 1.7 : 0,
-                                             round & 4 ? 0.6 : 0};
+                hqi_ref_resize_params_t p = {
+                    (hq_resize_method_t)method, (hq_resize_coords_t)coords, round & 1,
+                    (round & 2) != 0,           round & 4 ? 1.7 : 0,        round & 4 ? 0.6 : 0};
                 hqi_ref_dims_t in = {2, pick(1, 9), pick(1, 9), channel_choices[pick(0, 10)]};
                 hqi_ref_dims_t out = {2, pick(1, 20), pick(1, 20), in.c};
                 int64_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
@@ -1187,6 +1182,93 @@ static const conv_case_t mobile_cases[] = {
      true,
      false,
      HQ_ACT_GELU},
+    /* first convolutions read row by row: a 7x7 stride 2 stem to 64 channels with an addend
+     * and PReLU (applied after the store), and a 3x3 one to 40 channels (a pair of panels and a
+     * partial one) whose odd map leaves tiles of fewer than 6 rows */
+    {HQI_FAST_CONV,
+     2,
+     23,
+     19,
+     3,
+     64,
+     1,
+     {7, 7, 2, 2, 1, 1, 3, 3, 3, 3},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_PRELU},
+    {HQI_FAST_CONV,
+     1,
+     15,
+     17,
+     3,
+     40,
+     1,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_RELU6},
+    /* weights over 512 KiB, so tasks of 288 rows: a 1x1 convolution 256 -> 520 channels on 323
+     * rows (a full task and a partial one) with an addend, and a 3x3 stride 2 one 64 -> 300
+     * channels read tap by tap */
+    {HQI_FAST_CONV,
+     1,
+     19,
+     17,
+     256,
+     520,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     35,
+     33,
+     64,
+     300,
+     1,
+     {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
+    /* Winograd layers (3x3 stride 1, padded): F(4x4) with an odd panel left over after the
+     * pairs (48 columns) and a channel count that ends in a short run, F(2x2) with 144 ->
+     * 200 channels (13 panels) */
+    {HQI_FAST_CONV,
+     2,
+     11,
+     9,
+     37,
+     48,
+     1,
+     {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_RELU},
+    {HQI_FAST_CONV,
+     1,
+     7,
+     6,
+     144,
+     200,
+     1,
+     {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_LINEAR},
 };
 
 /* Every ISA the CPU runs (portable, AVX2, AVX-512) against the reference on random shapes and
@@ -1230,6 +1312,127 @@ static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **sta
     hqi_fast_isa_override(NULL);
 }
 
+/* The Winograd products of an ISA's gemm_runs are, bit for bit, what gemm_6x16 gives when
+ * called once per run of kb (the first from zero, the others added to C), for two panels and
+ * one, depths that end in a short run, and a run longer than the depth. */
+static void gemm_runs_sums_as_gemm_6x16_does_run_by_run(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {hqi_fast_isa_avx2(), hqi_fast_isa_avx512()};
+    static const int64_t shapes[][2] = {{16, 16}, {37, 16}, {128, 16}, {255, 16}, {9, 16}, {50, 7}};
+    rng = 77u;
+    for (int i = 0; i < 2; i++) {
+        if (!isas[i] || !isas[i]->gemm_runs)
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            for (int two = 0; two < 2; two++) {
+                const int64_t kc = shapes[s][0], kb = shapes[s][1];
+                float *a = floats(HQI_FAST_MR * kc), *b = floats(2 * kc * HQI_FAST_NR);
+                float got[HQI_FAST_MR][2 * HQI_FAST_NR], want[HQI_FAST_MR][2 * HQI_FAST_NR];
+                fill(a, HQI_FAST_MR * kc);
+                fill(b, 2 * kc * HQI_FAST_NR);
+                memset(got, 0, sizeof got);
+                memset(want, 0, sizeof want);
+                const float *a6[HQI_FAST_MR];
+                float *cg[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++) {
+                    a6[r] = a + r * kc;
+                    cg[r] = got[r];
+                }
+                const float *b2 = two ? b + kc * HQI_FAST_NR : NULL;
+                isas[i]->gemm_runs(kc, kb, a6, b, b2, cg);
+                static const float zeros[HQI_FAST_NR];
+                for (int half = 0; half <= two; half++) {
+                    float *cw[HQI_FAST_MR];
+                    for (int r = 0; r < HQI_FAST_MR; r++)
+                        cw[r] = want[r] + half * HQI_FAST_NR;
+                    for (int64_t k0 = 0; k0 < kc; k0 += kb) {
+                        const float *ak[HQI_FAST_MR];
+                        for (int r = 0; r < HQI_FAST_MR; r++)
+                            ak[r] = a6[r] + k0;
+                        isas[i]->gemm_6x16(kc - k0 < kb ? kc - k0 : kb, ak,
+                                           b + (half * kc + k0) * HQI_FAST_NR, cw,
+                                           k0 ? NULL : zeros, NULL);
+                    }
+                }
+                for (int r = 0; r < HQI_FAST_MR; r++)
+                    for (int j = 0; j < (two ? 2 : 1) * HQI_FAST_NR; j++)
+                        if (memcmp(&got[r][j], &want[r][j], sizeof(float)))
+                            fail_msg("%s: gemm_runs kc %lld kb %lld %s: [%d][%d] %.9g, run by "
+                                     "run %.9g",
+                                     isas[i]->name, (long long)kc, (long long)kb,
+                                     two ? "two panels" : "one panel", r, j, (double)got[r][j],
+                                     (double)want[r][j]);
+                free(a);
+                free(b);
+            }
+        }
+    }
+}
+
+/* An ISA's gemm_blocks gives, bit for bit, what gemm_6x32 gives when called once per K block
+ * (the seed or C on the first, the epilogue after the last), with and without a seed, for
+ * one block and several, short and long blocks, an activation in registers and one after the
+ * store. */
+static void gemm_blocks_sums_as_gemm_6x32_does_block_by_block(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {hqi_fast_isa_avx2(), hqi_fast_isa_avx512()};
+    static const int shapes[][2] = {{7, 21}, {3, 9}, {1, 5}, {2, 128}};
+    const hq_activation_t acts[] = {HQ_ACT_RELU, HQ_ACT_PRELU, HQ_ACT_SILU};
+    enum { W = 2 * HQI_FAST_NR };
+    rng = 91u;
+    for (int i = 0; i < 2; i++) {
+        if (!isas[i] || !isas[i]->gemm_blocks)
+            continue;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+            for (int seeded = 0; seeded < 2; seeded++) {
+                const int nb = shapes[sh][0];
+                const int64_t kc = shapes[sh][1], b_stride = 3 * kc * HQI_FAST_NR;
+                float *a = floats(nb * HQI_FAST_MR * kc), *b = floats(nb * b_stride);
+                float init[W], slopes[W], add[HQI_FAST_MR][W];
+                float got[HQI_FAST_MR][W], want[HQI_FAST_MR][W];
+                fill(a, nb * HQI_FAST_MR * kc);
+                fill(b, nb * b_stride);
+                fill(init, W);
+                fill(slopes, W);
+                fill(&add[0][0], HQI_FAST_MR * W);
+                fill(&got[0][0], HQI_FAST_MR * W);
+                memcpy(want, got, sizeof got);
+                const hq_activation_t act_type = acts[(sh + (size_t)seeded) % 3];
+                const hqi_ref_act_t act = make_act(act_type, slopes, W);
+                hqi_fast_epi_t epi = {.act = &act, .channel0 = 0};
+                const float *rows[8 * HQI_FAST_MR];
+                float *cg[HQI_FAST_MR], *cw[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++) {
+                    cg[r] = got[r];
+                    cw[r] = want[r];
+                    epi.add[r] = r % 2 ? add[r] : NULL;
+                }
+                for (int blk = 0; blk < nb; blk++)
+                    for (int r = 0; r < HQI_FAST_MR; r++)
+                        rows[blk * HQI_FAST_MR + r] = a + (blk * HQI_FAST_MR + r) * kc;
+                const float *b2 = b + kc * HQI_FAST_NR;
+                isas[i]->gemm_blocks(nb, kc, rows, HQI_FAST_MR, b, b2, b_stride, cg,
+                                     seeded ? init : NULL, &epi);
+                for (int blk = 0; blk < nb; blk++)
+                    isas[i]->gemm_6x32(kc, rows + blk * HQI_FAST_MR, b + blk * b_stride,
+                                       b2 + blk * b_stride, cw, blk == 0 && seeded ? init : NULL,
+                                       blk == nb - 1 ? &epi : NULL);
+                for (int r = 0; r < HQI_FAST_MR; r++)
+                    for (int j = 0; j < W; j++)
+                        if (memcmp(&got[r][j], &want[r][j], sizeof(float)))
+                            fail_msg("%s: gemm_blocks %d x %lld %s: [%d][%d] %.9g, block by "
+                                     "block %.9g",
+                                     isas[i]->name, nb, (long long)kc, seeded ? "seeded" : "on C",
+                                     r, j, (double)got[r][j], (double)want[r][j]);
+                free(a);
+                free(b);
+            }
+        }
+    }
+}
+
 /* HQ_EMULATE_ISA narrows the choice; without it the widest the CPU runs is chosen. */
 static void the_environment_forces_a_narrower_isa(void **state)
 {
@@ -1267,6 +1470,8 @@ int main(void)
         cmocka_unit_test(activation_and_folded_batch_norm_match_the_reference),
         cmocka_unit_test(the_portable_code_matches_the_reference_too),
         cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
+        cmocka_unit_test(gemm_runs_sums_as_gemm_6x16_does_run_by_run),
+        cmocka_unit_test(gemm_blocks_sums_as_gemm_6x32_does_block_by_block),
         cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
     printf("fast kernels: %s\n", hqi_fast_isa_name());
