@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "stats/stats.h"
+#include "stats/stats_isa.h"
 #include "util/util.h"
 
 hq_status_t hqi_stats_init(hqi_stats_t *s, int channels, bool preact, const char *where,
@@ -96,13 +99,123 @@ static inline void lane_add(double v, double *min, double *max, double *sum, dou
     *bad += !finite;
 }
 
+/* ---- the portable inner loops (stats_isa.h): they define the result ------------------------- */
+
+static void range_lanes_portable(const float *x, int64_t count, double *min, double *max,
+                                 double *sum, double *sq, int64_t *bad)
+{
+    for (int64_t i = 0; i + HQI_STATS_LANES <= count; i += HQI_STATS_LANES)
+        for (int j = 0; j < HQI_STATS_LANES; j++)
+            lane_add(x[i + j], &min[j], &max[j], &sum[j], &sq[j], &bad[j]);
+}
+
+static void bin_portable(const float *x, int64_t count, double lo, double scale, int64_t bins,
+                         int64_t *fine)
+{
+    for (int64_t k = 0; k < count; k++) {
+        double v = x[k];
+        if (!isfinite(v))
+            continue;
+        int64_t b = (int64_t)((v - lo) * scale);
+        b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
+        fine[b]++;
+    }
+}
+
+/* Positions outside, channels inside: the values are read in memory order, and each channel's
+ * sums still add its positions in order. */
+static void channel_sums_portable(const float *x, int64_t spatial, int64_t c, double *sum,
+                                  double *sq)
+{
+    double *restrict csum = sum, *restrict csq = sq;
+    const float *restrict row = x;
+    for (int64_t k = 0; k < spatial; k++, row += c)
+        for (int64_t ch = 0; ch < c; ch++) {
+            double v = row[ch];
+            v = v - v == 0.0 ? v : 0.0; /* a non-finite value counts as 0 */
+            csum[ch] += v;
+            csq[ch] += v * v;
+        }
+}
+
+static void channel_sum_portable(const float *x, int64_t spatial, int64_t c, double *sum)
+{
+    const float *row = x;
+    for (int64_t k = 0; k < spatial; k++, row += c)
+        for (int64_t ch = 0; ch < c; ch++)
+            sum[ch] += row[ch];
+}
+
+static void channel_deviation_portable(const float *x, int64_t spatial, int64_t c,
+                                       const double *mean, double *sq)
+{
+    const float *row = x;
+    for (int64_t k = 0; k < spatial; k++, row += c)
+        for (int64_t ch = 0; ch < c; ch++) {
+            double dv = row[ch] - mean[ch];
+            sq[ch] += dv * dv;
+        }
+}
+
+static void finite_range_portable(const float *x, int64_t count, double *min, double *max)
+{
+    double lo = *min, hi = *max;
+    for (int64_t i = 0; i < count; i++) {
+        double v = x[i];
+        if (!isfinite(v))
+            continue;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    *min = lo;
+    *max = hi;
+}
+
+const hqi_stats_isa_t hqi_stats_isa_portable = {
+    .name = "portable",
+    .range_lanes = range_lanes_portable,
+    .bin = bin_portable,
+    .channel_sums = channel_sums_portable,
+    .channel_sum = channel_sum_portable,
+    .channel_deviation = channel_deviation_portable,
+    .finite_range = finite_range_portable,
+};
+
+static const hqi_stats_isa_t *chosen_isa;
+static pthread_once_t chosen_isa_once = PTHREAD_ONCE_INIT;
+
+static void choose_isa(void)
+{
+    const char *force = getenv("HQ_EMULATE_ISA");
+    const hqi_stats_isa_t *avx2 = hqi_stats_isa_avx2();
+    chosen_isa = avx2 && !(force && !strcmp(force, "portable")) ? avx2 : &hqi_stats_isa_portable;
+}
+
+const hqi_stats_isa_t *hqi_stats_isa(void)
+{
+    pthread_once(&chosen_isa_once, choose_isa);
+    return chosen_isa;
+}
+
+void hqi_stats_isa_override(const hqi_stats_isa_t *isa)
+{
+    pthread_once(&chosen_isa_once, choose_isa);
+    if (isa)
+        chosen_isa = isa;
+    else
+        choose_isa();
+}
+
+/* ---- accumulating --------------------------------------------------------------------------- */
+
 void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
 {
+    const hqi_stats_isa_t *isa = hqi_stats_isa();
     int64_t total = element_count(shape);
     /* Four independent lanes (element i goes to lane i % 4), added up at the end: the sums are
      * not one serial chain of additions, whose latency bounded this loop, and a non-finite
      * value (v - v is NaN) is masked, not branched around. */
-    enum { LANES = 4 };
+    enum { LANES = HQI_STATS_LANES };
     double lmin[LANES], lmax[LANES], lsum[LANES], lsq[LANES];
     int64_t lbad[LANES];
     for (int j = 0; j < LANES; j++) {
@@ -111,10 +224,8 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
         lsum[j] = lsq[j] = 0.0;
         lbad[j] = 0;
     }
-    int64_t i = 0;
-    for (; i + LANES <= total; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            lane_add(x[i + j], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
+    int64_t i = total - total % LANES;
+    isa->range_lanes(x, i, lmin, lmax, lsum, lsq, lbad);
     for (int j = 0; i < total; i++, j++)
         lane_add(x[i], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
     double bmin = lmin[0], bmax = lmax[0], sum = lsum[0], sumsq = lsq[0];
@@ -143,18 +254,8 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
         s->max = bmax > s->max ? bmax : s->max;
     }
     grow(s, lo, hi);
-    /* locals: through `s` the compiler would store the count and reload the bins' address
-     * after every increment of a bin (they might alias) */
-    double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), fine_lo = s->fine_lo;
-    int64_t *fine = s->fine;
-    for (int64_t k = 0; k < total; k++) {
-        double v = x[k];
-        if (!isfinite(v))
-            continue;
-        int64_t b = (int64_t)((v - fine_lo) * scale);
-        b = b < 0 ? 0 : b >= HQI_STATS_FINE_BINS ? HQI_STATS_FINE_BINS - 1 : b;
-        fine[b]++;
-    }
+    isa->bin(x, total, s->fine_lo, HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo),
+             HQI_STATS_FINE_BINS, s->fine);
     s->count += total - nonfinite;
     /* per-channel moments: one sweep of sum and sum of squares per sample and channel */
     int64_t batch = shape->dims[0], c = s->channels;
@@ -162,20 +263,10 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
     int64_t spatial = c > 0 ? per / c : 0;
     if (c <= 0 || spatial <= 0)
         return;
-    /* Positions outside, channels inside: the values are read in memory order, and each
-     * channel's sums still add its positions in order (the same bits as a channel-by-channel
-     * sweep, which read the tensor once per channel with a stride of C). */
-    double *restrict csum = s->scratch, *restrict csq = s->scratch + c;
+    double *csum = s->scratch, *csq = s->scratch + c;
     for (int64_t n = 0; n < batch; n++) {
         memset(csum, 0, sizeof(double) * 2 * (size_t)c);
-        const float *restrict row = x + n * per;
-        for (int64_t k = 0; k < spatial; k++, row += c)
-            for (int64_t ch = 0; ch < c; ch++) {
-                double v = row[ch];
-                v = v - v == 0.0 ? v : 0.0; /* a non-finite value counts as 0 */
-                csum[ch] += v;
-                csq[ch] += v * v;
-            }
+        isa->channel_sums(x + n * per, spatial, c, csum, csq);
         for (int64_t ch = 0; ch < c; ch++) {
             double mean = csum[ch] / (double)spatial, var = csq[ch] / (double)spatial - mean * mean;
             s->channel_mean_sum[ch] += mean;
@@ -189,39 +280,27 @@ void hqi_stats_add_preact(hqi_stats_t *s, const hq_shape_t *shape, const float *
 {
     if (!s->has_preact)
         return;
+    const hqi_stats_isa_t *isa = hqi_stats_isa();
     int64_t batch = shape->dims[0], c = s->channels, total = element_count(shape);
     int64_t per = batch > 0 ? total / batch : 0;
     int64_t spatial = c > 0 ? per / c : 0;
     if (c <= 0 || spatial <= 0)
         return;
     s->preact_spatial = spatial;
-    for (int64_t i = 0; i < total; i++) {
-        double v = x[i];
-        if (!isfinite(v))
-            continue;
-        if (!s->preact_samples && i == 0)
-            s->preact_min = s->preact_max = v;
-        s->preact_min = v < s->preact_min ? v : s->preact_min;
-        s->preact_max = v > s->preact_max ? v : s->preact_max;
-    }
+    /* the first value of the first batch starts the range (when it is finite) */
+    if (!s->preact_samples && isfinite((double)x[0]))
+        s->preact_min = s->preact_max = x[0];
+    isa->finite_range(x, total, &s->preact_min, &s->preact_max);
     /* two passes per sample and channel: the variance is stored (q.npz), so no cancellation;
      * each pass reads the positions in memory order, every channel's sum in position order */
     double *sum = s->scratch, *var = s->scratch + c;
     for (int64_t n = 0; n < batch; n++) {
         memset(sum, 0, sizeof(double) * 2 * (size_t)c);
         const float *sample = x + n * per;
-        const float *row = sample;
-        for (int64_t k = 0; k < spatial; k++, row += c)
-            for (int64_t ch = 0; ch < c; ch++)
-                sum[ch] += row[ch];
+        isa->channel_sum(sample, spatial, c, sum);
         for (int64_t ch = 0; ch < c; ch++)
             sum[ch] /= (double)spatial; /* the mean */
-        row = sample;
-        for (int64_t k = 0; k < spatial; k++, row += c)
-            for (int64_t ch = 0; ch < c; ch++) {
-                double dv = row[ch] - sum[ch];
-                var[ch] += dv * dv;
-            }
+        isa->channel_deviation(sample, spatial, c, sum, var);
         for (int64_t ch = 0; ch < c; ch++) {
             double mean = sum[ch], v = var[ch] / (double)spatial;
             if (isfinite(mean) && isfinite(v)) {
