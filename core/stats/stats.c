@@ -110,7 +110,7 @@ static void range_lanes_portable(const float *x, int64_t count, double *min, dou
 }
 
 static void bin_portable(const float *x, int64_t count, double lo, double scale, int64_t bins,
-                         int64_t *fine)
+                         int64_t delta, int64_t *fine)
 {
     for (int64_t k = 0; k < count; k++) {
         double v = x[k];
@@ -118,7 +118,7 @@ static void bin_portable(const float *x, int64_t count, double lo, double scale,
             continue;
         int64_t b = (int64_t)((v - lo) * scale);
         b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
-        fine[b]++;
+        fine[b] += delta;
     }
 }
 
@@ -208,10 +208,83 @@ void hqi_stats_isa_override(const hqi_stats_isa_t *isa)
 
 /* ---- accumulating --------------------------------------------------------------------------- */
 
+/* Floats of one piece of hqi_stats_add_output's single sweep: small enough that its three
+ * loops (range and sums, per-channel sums, binning) read it from the L1 cache. */
+#define PIECE_FLOATS 2048
+
+/* The per-sample channel sums (`sum`, `sq` over `spatial` positions) into the accumulator's
+ * per-channel moments. */
+static void add_sample_moments(hqi_stats_t *s, int64_t spatial, const double *sum,
+                               const double *sq)
+{
+    for (int64_t ch = 0; ch < s->channels; ch++) {
+        double mean = sum[ch] / (double)spatial, var = sq[ch] / (double)spatial - mean * mean;
+        s->channel_mean_sum[ch] += mean;
+        s->channel_var_sum[ch] += var > 0 ? var : 0;
+    }
+}
+
+/* The range lanes of x[0..count) folded: the finite extremes so far (+-INFINITY before any). */
+static void lanes_range(const double *lmin, const double *lmax, double *min, double *max)
+{
+    *min = lmin[0];
+    *max = lmax[0];
+    for (int j = 1; j < HQI_STATS_LANES; j++) {
+        *min = lmin[j] < *min ? lmin[j] : *min;
+        *max = lmax[j] > *max ? lmax[j] : *max;
+    }
+}
+
+/* hqi_stats_add_output's one sweep, once the working histogram exists: the batch in pieces of
+ * whole rows, each folded into the range lanes, the per-channel sums and, while the range so far
+ * stays inside the working histogram (so that the batch will not grow it), the bins. Returns how
+ * many values from the start were binned (all of them unless the range left the histogram).
+ * The per-sample moments go into the accumulator as each sample ends. A batch without a finite
+ * value adds no moments in the two-sweep order; here each of its samples adds a mean and a
+ * variance of +0.0 (its values count as +0.0), which leaves every sum's bits as they were (a sum
+ * that starts at +0.0 and only adds never becomes -0.0). */
+static int64_t sweep_once(hqi_stats_t *s, const hqi_stats_isa_t *isa, const float *x,
+                          int64_t batch, int64_t per, int64_t spatial, double *lmin, double *lmax,
+                          double *lsum, double *lsq, int64_t *lbad)
+{
+    int64_t c = s->channels;
+    double *csum = s->scratch, *csq = s->scratch + c;
+    /* whole rows, a multiple of the lanes: every piece starts on lane 0 (per % lanes == 0) */
+    int64_t rows = PIECE_FLOATS / c / HQI_STATS_LANES * HQI_STATS_LANES;
+    rows = rows > 0 ? rows : HQI_STATS_LANES;
+    double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo);
+    bool inside = true;
+    int64_t binned = 0;
+    for (int64_t n = 0; n < batch; n++) {
+        memset(csum, 0, sizeof(double) * 2 * (size_t)c);
+        for (int64_t k = 0; k < spatial; k += rows) {
+            int64_t r = spatial - k < rows ? spatial - k : rows;
+            const float *piece = x + n * per + k * c;
+            isa->range_lanes(piece, r * c, lmin, lmax, lsum, lsq, lbad);
+            isa->channel_sums(piece, r, c, csum, csq);
+            if (inside) {
+                double lo, hi;
+                lanes_range(lmin, lmax, &lo, &hi);
+                inside = !(lo < s->fine_lo) && !(hi > s->fine_hi);
+            }
+            if (inside) {
+                isa->bin(piece, r * c, s->fine_lo, scale, HQI_STATS_FINE_BINS, 1, s->fine);
+                binned = piece - x + r * c;
+            }
+        }
+        add_sample_moments(s, spatial, csum, csq);
+    }
+    return binned;
+}
+
 void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
 {
     const hqi_stats_isa_t *isa = hqi_stats_isa();
     int64_t total = element_count(shape);
+    int64_t batch = shape->dims[0], c = s->channels;
+    int64_t per = batch > 0 ? total / batch : 0;
+    int64_t spatial = c > 0 ? per / c : 0;
+    bool moments = c > 0 && spatial > 0;
     /* Four independent lanes (element i goes to lane i % 4), added up at the end: the sums are
      * not one serial chain of additions, whose latency bounded this loop, and a non-finite
      * value (v - v is NaN) is masked, not branched around. */
@@ -224,10 +297,21 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
         lsum[j] = lsq[j] = 0.0;
         lbad[j] = 0;
     }
-    int64_t i = total - total % LANES;
-    isa->range_lanes(x, i, lmin, lmax, lsum, lsq, lbad);
-    for (int j = 0; i < total; i++, j++)
-        lane_add(x[i], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
+    /* One sweep over memory when the working histogram exists already (every batch but the
+     * first): each piece is read by the three loops while it is in cache. The first batch sets
+     * the histogram's range, so it is binned after its range is known. Both give the same bits:
+     * every sum adds the same values in the same order, and values binned before the range
+     * turned out to grow the histogram are taken out again before it grows. */
+    bool once = s->seen && moments && per % LANES == 0 && batch * per == total;
+    int64_t binned = 0;
+    if (once) {
+        binned = sweep_once(s, isa, x, batch, per, spatial, lmin, lmax, lsum, lsq, lbad);
+    } else {
+        int64_t i = total - total % LANES;
+        isa->range_lanes(x, i, lmin, lmax, lsum, lsq, lbad);
+        for (int j = 0; i < total; i++, j++)
+            lane_add(x[i], &lmin[j], &lmax[j], &lsum[j], &lsq[j], &lbad[j]);
+    }
     double bmin = lmin[0], bmax = lmax[0], sum = lsum[0], sumsq = lsq[0];
     int64_t nonfinite = lbad[0];
     for (int j = 1; j < LANES; j++) {
@@ -239,7 +323,7 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
     }
     s->nonfinite += nonfinite;
     if (bmin > bmax)
-        return;
+        return; /* no finite value: nothing else to add (and no bin was counted) */
     s->sum += sum;
     s->sumsq += sumsq;
     double lo = bmin < 0 ? bmin : 0, hi = bmax > 0 ? bmax : 0; /* ranges always contain 0 */
@@ -253,24 +337,27 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
         s->min = bmin < s->min ? bmin : s->min;
         s->max = bmax > s->max ? bmax : s->max;
     }
+    if (binned > 0 && (lo < s->fine_lo || hi > s->fine_hi)) {
+        /* the histogram grows: out with what was binned on the old grid, all in on the new */
+        isa->bin(x, binned, s->fine_lo, HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo),
+                 HQI_STATS_FINE_BINS, -1, s->fine);
+        binned = 0;
+    }
     grow(s, lo, hi);
-    isa->bin(x, total, s->fine_lo, HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo),
-             HQI_STATS_FINE_BINS, s->fine);
+    if (binned < total)
+        isa->bin(x + binned, total - binned, s->fine_lo,
+                 HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), HQI_STATS_FINE_BINS, 1,
+                 s->fine);
     s->count += total - nonfinite;
-    /* per-channel moments: one sweep of sum and sum of squares per sample and channel */
-    int64_t batch = shape->dims[0], c = s->channels;
-    int64_t per = batch > 0 ? total / batch : 0;
-    int64_t spatial = c > 0 ? per / c : 0;
-    if (c <= 0 || spatial <= 0)
+    if (!moments)
         return;
-    double *csum = s->scratch, *csq = s->scratch + c;
-    for (int64_t n = 0; n < batch; n++) {
-        memset(csum, 0, sizeof(double) * 2 * (size_t)c);
-        isa->channel_sums(x + n * per, spatial, c, csum, csq);
-        for (int64_t ch = 0; ch < c; ch++) {
-            double mean = csum[ch] / (double)spatial, var = csq[ch] / (double)spatial - mean * mean;
-            s->channel_mean_sum[ch] += mean;
-            s->channel_var_sum[ch] += var > 0 ? var : 0;
+    if (!once) {
+        /* per-channel moments: one sweep of sum and sum of squares per sample and channel */
+        double *csum = s->scratch, *csq = s->scratch + c;
+        for (int64_t n = 0; n < batch; n++) {
+            memset(csum, 0, sizeof(double) * 2 * (size_t)c);
+            isa->channel_sums(x + n * per, spatial, c, csum, csq);
+            add_sample_moments(s, spatial, csum, csq);
         }
     }
     s->samples += batch;

@@ -69,7 +69,7 @@ HQ_AVX2 static void range_lanes_avx2(const float *x, int64_t count, double *min,
 }
 
 HQ_AVX2 static void bin_avx2(const float *x, int64_t count, double lo, double scale,
-                             int64_t bins, int64_t *fine)
+                             int64_t bins, int64_t delta, int64_t *fine)
 {
     const __m256d vlo = _mm256_set1_pd(lo), vscale = _mm256_set1_pd(scale);
     const __m256d zero = _mm256_setzero_pd(), last = _mm256_set1_pd((double)(bins - 1));
@@ -96,23 +96,23 @@ HQ_AVX2 static void bin_avx2(const float *x, int64_t count, double lo, double sc
         int32_t idx[4];
         _mm_storeu_si128((__m128i *)idx, bin4);
         if (ok == 0xF) {
-            fine[idx[0]]++;
-            fine[idx[1]]++;
-            fine[idx[2]]++;
-            fine[idx[3]]++;
+            fine[idx[0]] += delta;
+            fine[idx[1]] += delta;
+            fine[idx[2]] += delta;
+            fine[idx[3]] += delta;
         } else {
             for (int j = 0; j < 4; j++)
-                fine[idx[j]] += (ok >> j) & 1;
+                fine[idx[j]] += (ok >> j) & 1 ? delta : 0;
         }
     }
-    fine[b0] += zeros;
+    fine[b0] += zeros * delta;
     for (; k < count; k++) {
         double v = x[k];
         if (!isfinite(v))
             continue;
         int64_t b = (int64_t)((v - lo) * scale);
         b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
-        fine[b]++;
+        fine[b] += delta;
     }
 }
 

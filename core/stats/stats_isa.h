@@ -20,10 +20,11 @@ typedef struct hqi_stats_isa {
     void (*range_lanes)(const float *x, int64_t count, double min[HQI_STATS_LANES],
                         double max[HQI_STATS_LANES], double sum[HQI_STATS_LANES],
                         double sq[HQI_STATS_LANES], int64_t bad[HQI_STATS_LANES]);
-    /* Counts each finite value of x[0..count) into fine[b], b = (int64)((v - lo) * scale)
-       clamped to [0, bins - 1]. The caller's range covers every finite value. */
+    /* Adds `delta` (1, or -1 to take values out again) to fine[b] for each finite value of
+       x[0..count), b = (int64)((v - lo) * scale) clamped to [0, bins - 1]. The caller's range
+       covers every finite value. */
     void (*bin)(const float *x, int64_t count, double lo, double scale, int64_t bins,
-                int64_t *fine);
+                int64_t delta, int64_t *fine);
     /* Per channel of `spatial` rows of `channels` values: sum[c] += v and sq[c] += v * v, each
        channel's positions in order, a non-finite value taken as 0. */
     void (*channel_sums)(const float *x, int64_t spatial, int64_t channels, double *sum,

@@ -242,7 +242,7 @@ static int tables(const hqi_stats_isa_t **out)
 /* Feeds `batches` random batches of one shape to the definition and to an accumulator per
  * table, then compares them. */
 static void check_case(int64_t batch, int64_t h, int64_t w, int64_t c, int batches, int style,
-                       bool preact)
+                       bool preact, bool late_outlier)
 {
     const hqi_stats_isa_t *isa[2];
     int count = tables(isa);
@@ -255,8 +255,12 @@ static void check_case(int64_t batch, int64_t h, int64_t w, int64_t c, int batch
     float *x = malloc((size_t)n * sizeof *x + 1);
     assert_non_null(x);
     for (int b = 0; b < batches; b++) {
-        /* the range moves and widens from batch to batch, so the working histogram grows */
-        fill(x, n, b == 0 && style == 2 ? 0 : style, (b % 3 - 1) * 0.5 * b, 1.0 + b * b);
+        /* the range moves, widens and narrows from batch to batch: the working histogram grows
+           in some batches and holds others whole */
+        fill(x, n, b == 0 && style == 2 ? 0 : style, (b % 3 - 1) * 0.5 * b,
+             1.0 + (b * 5 + style) % 4);
+        if (late_outlier && b > 0)
+            x[n - 1] = (float)(40.0 * b); /* the last value grows the histogram */
         ref_add_preact(&ref, &shape, x);
         ref_add_output(&ref, &shape, x);
         for (int t = 0; t < count; t++) {
@@ -284,18 +288,54 @@ static void every_table_gives_the_bits_of_the_serial_definition_on_random_shapes
         int64_t c = channels[next_u32() % (sizeof channels / sizeof channels[0])];
         int64_t batch = 1 + next_u32() % 3, h = 1 + next_u32() % 9, w = 1 + next_u32() % 11;
         int style = (int)(next_u32() % 3);
-        check_case(batch, h, w, c, 1 + (int)(next_u32() % 4), style, round % 2 == 0);
+        check_case(batch, h, w, c, 1 + (int)(next_u32() % 4), style, round % 2 == 0,
+                   round % 5 == 0);
     }
 }
 
 static void every_table_agrees_on_large_relu_outputs_and_zeros_of_both_signs(void **state)
 {
     (void)state;
-    check_case(2, 40, 33, 16, 3, 1, true);  /* long runs of +0 in the bin of 0 */
-    check_case(3, 17, 19, 24, 2, 1, false); /* 16 + 4 + ... channel blocks */
-    check_case(1, 64, 64, 1, 2, 1, true);   /* one channel */
-    check_case(2, 5, 7, 9, 2, 3, true);     /* only zeros: the extremes are signed zeros */
-    check_case(1, 300, 7, 3, 2, 2, true);   /* non-finite values across many groups of four */
+    check_case(2, 40, 33, 16, 3, 1, true, false);  /* long runs of +0 in the bin of 0 */
+    check_case(3, 17, 19, 24, 2, 1, false, false); /* 16 + 4 + ... channel blocks */
+    check_case(1, 64, 64, 1, 2, 1, true, false);   /* one channel */
+    check_case(2, 5, 7, 9, 2, 3, true, false);     /* only zeros: the extremes are signed zeros */
+    check_case(1, 300, 7, 3, 2, 2, true, false);   /* non-finite values across many groups */
+}
+
+static void a_range_that_grows_late_in_a_batch_is_binned_on_the_grown_histogram(void **state)
+{
+    (void)state;
+    /* many pieces per sample; the last value of every later batch grows the histogram after
+       most of the batch was binned on the old one */
+    check_case(2, 48, 40, 8, 4, 0, false, true);
+    check_case(3, 33, 31, 5, 3, 1, true, true); /* per sample not a multiple of 4 */
+    check_case(1, 90, 90, 36, 3, 2, false, true);
+}
+
+static void binning_with_minus_one_takes_out_what_plus_one_put_in(void **state)
+{
+    (void)state;
+    const hqi_stats_isa_t *isa[2];
+    int count = tables(isa);
+    enum { N = 4099 };
+    float x[N];
+    fill(x, N, 2, 0.25, 3.0);
+    x[0] = 3.25f; /* the top of the range: the last bin */
+    static int64_t want[HQI_STATS_FINE_BINS], got[HQI_STATS_FINE_BINS];
+    double lo = -2.75, scale = HQI_STATS_FINE_BINS / 6.0;
+    memset(want, 0, sizeof want);
+    hqi_stats_isa_portable.bin(x, N, lo, scale, HQI_STATS_FINE_BINS, 1, want);
+    for (int t = 0; t < count; t++) {
+        memset(got, 0, sizeof got);
+        isa[t]->bin(x, N, lo, scale, HQI_STATS_FINE_BINS, 1, got);
+        assert_memory_equal(got, want, sizeof want);
+        assert_true(got[HQI_STATS_FINE_BINS - 1] > 0);
+        isa[t]->bin(x, 1000, lo, scale, HQI_STATS_FINE_BINS, -1, got);
+        isa[t]->bin(x + 1000, N - 1000, lo, scale, HQI_STATS_FINE_BINS, -1, got);
+        for (int b = 0; b < HQI_STATS_FINE_BINS; b++)
+            assert_int_equal(got[b], 0);
+    }
 }
 
 static void a_batch_without_finite_values_changes_only_the_non_finite_count(void **state)
@@ -303,20 +343,36 @@ static void a_batch_without_finite_values_changes_only_the_non_finite_count(void
     (void)state;
     const hqi_stats_isa_t *isa[2];
     int count = tables(isa);
-    float x[2 * 3 * 5];
-    for (int i = 0; i < 30; i++)
-        x[i] = i % 2 ? NAN : -INFINITY;
-    hq_shape_t shape = {.ndim = 4, .dims = {2, 3, 1, 5}};
+    enum { N = 2, H = 3, W = 1, C = 8, SIZE = N * H * W * C };
+    float finite[SIZE], bad[SIZE];
+    fill(finite, SIZE, 0, 0.5, 2.0);
+    for (int i = 0; i < SIZE; i++)
+        bad[i] = i % 2 ? NAN : -INFINITY;
+    hq_shape_t shape = {.ndim = 4, .dims = {N, H, W, C}};
     for (int t = 0; t < count; t++) {
-        hqi_stats_t s;
-        assert_int_equal(hqi_stats_init(&s, 5, true, "test", NULL), HQ_OK);
+        hqi_stats_t s, ref;
+        assert_int_equal(hqi_stats_init(&s, C, false, "test", NULL), HQ_OK);
+        assert_int_equal(hqi_stats_init(&ref, C, false, "test", NULL), HQ_OK);
         hqi_stats_isa_override(isa[t]);
-        hqi_stats_add_output(&s, &shape, x);
+        /* first alone (no working histogram yet), then after a finite batch (one sweep) */
+        hqi_stats_add_output(&s, &shape, bad);
         assert_false(s.seen);
-        assert_int_equal(s.nonfinite, 30);
-        assert_int_equal(s.count, 0);
+        assert_int_equal(s.nonfinite, SIZE);
         assert_int_equal(s.samples, 0);
+        hqi_stats_add_output(&s, &shape, finite);
+        ref_add_output(&ref, &shape, bad);
+        ref_add_output(&ref, &shape, finite);
+        double mean_before[C];
+        memcpy(mean_before, s.channel_mean_sum, sizeof mean_before);
+        hqi_stats_add_output(&s, &shape, bad);
+        ref_add_output(&ref, &shape, bad);
+        assert_int_equal(s.nonfinite, 2 * SIZE);
+        assert_int_equal(s.count, SIZE);
+        assert_int_equal(s.samples, N);
+        assert_memory_equal(s.channel_mean_sum, mean_before, sizeof mean_before);
+        assert_same_stats(&s, &ref);
         hqi_stats_free(&s);
+        hqi_stats_free(&ref);
     }
     hqi_stats_isa_override(NULL);
 }
@@ -326,6 +382,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_table_gives_the_bits_of_the_serial_definition_on_random_shapes),
         cmocka_unit_test(every_table_agrees_on_large_relu_outputs_and_zeros_of_both_signs),
+        cmocka_unit_test(a_range_that_grows_late_in_a_batch_is_binned_on_the_grown_histogram),
+        cmocka_unit_test(binning_with_minus_one_takes_out_what_plus_one_put_in),
         cmocka_unit_test(a_batch_without_finite_values_changes_only_the_non_finite_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
