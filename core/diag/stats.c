@@ -310,9 +310,10 @@ typedef struct run {
     hqi_stats_split_t split; /* float pass: the graph with activations split off */
     bool use_split;
     bool active; /* the emulator was built; the run takes part in the pass */
-    bool collect; /* its layer outputs go into the statistics set of its slot: always for the
-                     float run; for the quantized and native runs only when an inspector needs
-                     that set (a run there for the headline alone only gives model outputs) */
+    /* its layer outputs go into the statistics set of its slot: always for the float run; for
+       the quantized and native runs only when an inspector needs that set (a run there for the
+       headline alone only gives model outputs) */
+    bool collect;
     hq_emulator_t *emu;
     hq_npz_t *params; /* borrowed from the archive */
     float **outputs;  /* [outputs] one batch of model outputs */

@@ -214,8 +214,7 @@ void hqi_stats_isa_override(const hqi_stats_isa_t *isa)
 
 /* The per-sample channel sums (`sum`, `sq` over `spatial` positions) into the accumulator's
  * per-channel moments. */
-static void add_sample_moments(hqi_stats_t *s, int64_t spatial, const double *sum,
-                               const double *sq)
+static void add_sample_moments(hqi_stats_t *s, int64_t spatial, const double *sum, const double *sq)
 {
     for (int64_t ch = 0; ch < s->channels; ch++) {
         double mean = sum[ch] / (double)spatial, var = sq[ch] / (double)spatial - mean * mean;
@@ -243,9 +242,9 @@ static void lanes_range(const double *lmin, const double *lmax, double *min, dou
  * value adds no moments in the two-sweep order; here each of its samples adds a mean and a
  * variance of +0.0 (its values count as +0.0), which leaves every sum's bits as they were (a sum
  * that starts at +0.0 and only adds never becomes -0.0). */
-static int64_t sweep_once(hqi_stats_t *s, const hqi_stats_isa_t *isa, const float *x,
-                          int64_t batch, int64_t per, int64_t spatial, double *lmin, double *lmax,
-                          double *lsum, double *lsq, int64_t *lbad)
+static int64_t sweep_once(hqi_stats_t *s, const hqi_stats_isa_t *isa, const float *x, int64_t batch,
+                          int64_t per, int64_t spatial, double *lmin, double *lmax, double *lsum,
+                          double *lsq, int64_t *lbad)
 {
     int64_t c = s->channels;
     double *csum = s->scratch, *csq = s->scratch + c;
@@ -346,8 +345,7 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
     grow(s, lo, hi);
     if (binned < total)
         isa->bin(x + binned, total - binned, s->fine_lo,
-                 HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), HQI_STATS_FINE_BINS, 1,
-                 s->fine);
+                 HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), HQI_STATS_FINE_BINS, 1, s->fine);
     s->count += total - nonfinite;
     if (!moments)
         return;

@@ -68,8 +68,8 @@ HQ_AVX2 static void range_lanes_avx2(const float *x, int64_t count, double *min,
         bad[j] += nonfinite[j];
 }
 
-HQ_AVX2 static void bin_avx2(const float *x, int64_t count, double lo, double scale,
-                             int64_t bins, int64_t delta, int64_t *fine)
+HQ_AVX2 static void bin_avx2(const float *x, int64_t count, double lo, double scale, int64_t bins,
+                             int64_t delta, int64_t *fine)
 {
     const __m256d vlo = _mm256_set1_pd(lo), vscale = _mm256_set1_pd(scale);
     const __m256d zero = _mm256_setzero_pd(), last = _mm256_set1_pd((double)(bins - 1));

@@ -23,8 +23,8 @@ typedef struct hqi_stats_isa {
     /* Adds `delta` (1, or -1 to take values out again) to fine[b] for each finite value of
        x[0..count), b = (int64)((v - lo) * scale) clamped to [0, bins - 1]. The caller's range
        covers every finite value. */
-    void (*bin)(const float *x, int64_t count, double lo, double scale, int64_t bins,
-                int64_t delta, int64_t *fine);
+    void (*bin)(const float *x, int64_t count, double lo, double scale, int64_t bins, int64_t delta,
+                int64_t *fine);
     /* Per channel of `spatial` rows of `channels` values: sum[c] += v and sq[c] += v * v, each
        channel's positions in order, a non-finite value taken as 0. */
     void (*channel_sums)(const float *x, int64_t spatial, int64_t channels, double *sum,
@@ -32,8 +32,8 @@ typedef struct hqi_stats_isa {
     /* Per channel: sum[c] += v over the positions in order (non-finite values included). */
     void (*channel_sum)(const float *x, int64_t spatial, int64_t channels, double *sum);
     /* Per channel: sq[c] += (v - mean[c])^2 over the positions in order. */
-    void (*channel_deviation)(const float *x, int64_t spatial, int64_t channels,
-                              const double *mean, double *sq);
+    void (*channel_deviation)(const float *x, int64_t spatial, int64_t channels, const double *mean,
+                              double *sq);
     /* The range of the finite values of x[0..count) folded into *min / *max in element order
        (strict comparisons, as a serial loop: the same zero sign too). */
     void (*finite_range)(const float *x, int64_t count, double *min, double *max);
