@@ -223,7 +223,8 @@ static void add_sample_moments(hqi_stats_t *s, int64_t spatial, const double *su
     }
 }
 
-/* The range lanes of x[0..count) folded: the finite extremes so far (+-INFINITY before any). */
+/* The lanes' extremes folded into one range: the finite extremes so far (+-INFINITY before
+ * any). */
 static void lanes_range(const double *lmin, const double *lmax, double *min, double *max)
 {
     *min = lmin[0];
@@ -301,7 +302,8 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
      * the histogram's range, so it is binned after its range is known. Both give the same bits:
      * every sum adds the same values in the same order, and values binned before the range
      * turned out to grow the histogram are taken out again before it grows. */
-    bool once = s->seen && moments && per % LANES == 0 && batch * per == total;
+    bool once =
+        s->seen && moments && per % LANES == 0 && batch * per == total && spatial * c == per;
     int64_t binned = 0;
     if (once) {
         binned = sweep_once(s, isa, x, batch, per, spatial, lmin, lmax, lsum, lsq, lbad);

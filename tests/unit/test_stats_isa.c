@@ -313,6 +313,31 @@ static void a_range_that_grows_late_in_a_batch_is_binned_on_the_grown_histogram(
     check_case(1, 90, 90, 36, 3, 2, false, true);
 }
 
+static void a_tap_whose_last_extent_is_not_the_channel_count_keeps_the_old_sums(void **state)
+{
+    (void)state;
+    const hqi_stats_isa_t *isa[2];
+    int count = tables(isa);
+    enum { N = 2, SIZE = N * 3 * 4 * 4 };
+    float x[SIZE];
+    hq_shape_t shape = {.ndim = 4, .dims = {N, 3, 4, 4}}; /* 48 values a sample, 5 channels */
+    for (int t = 0; t < count; t++) {
+        hqi_stats_t s, ref;
+        assert_int_equal(hqi_stats_init(&s, 5, false, "test", NULL), HQ_OK);
+        assert_int_equal(hqi_stats_init(&ref, 5, false, "test", NULL), HQ_OK);
+        hqi_stats_isa_override(isa[t]);
+        for (int b = 0; b < 3; b++) {
+            fill(x, SIZE, 0, 0.1 * b, 1.0 + b);
+            hqi_stats_add_output(&s, &shape, x);
+            ref_add_output(&ref, &shape, x);
+        }
+        assert_same_stats(&s, &ref);
+        hqi_stats_free(&s);
+        hqi_stats_free(&ref);
+    }
+    hqi_stats_isa_override(NULL);
+}
+
 static void binning_with_minus_one_takes_out_what_plus_one_put_in(void **state)
 {
     (void)state;
@@ -383,6 +408,7 @@ int main(void)
         cmocka_unit_test(every_table_gives_the_bits_of_the_serial_definition_on_random_shapes),
         cmocka_unit_test(every_table_agrees_on_large_relu_outputs_and_zeros_of_both_signs),
         cmocka_unit_test(a_range_that_grows_late_in_a_batch_is_binned_on_the_grown_histogram),
+        cmocka_unit_test(a_tap_whose_last_extent_is_not_the_channel_count_keeps_the_old_sums),
         cmocka_unit_test(binning_with_minus_one_takes_out_what_plus_one_put_in),
         cmocka_unit_test(a_batch_without_finite_values_changes_only_the_non_finite_count),
     };
