@@ -310,6 +310,10 @@ typedef struct run {
     hqi_stats_split_t split; /* float pass: the graph with activations split off */
     bool use_split;
     bool active; /* the emulator was built; the run takes part in the pass */
+    /* its layer outputs go into the statistics set of its slot: always for the float run; for
+       the quantized and native runs only when an inspector needs that set (a run there for the
+       headline alone only gives model outputs) */
+    bool collect;
     hq_emulator_t *emu;
     hq_npz_t *params; /* borrowed from the archive */
     float **outputs;  /* [outputs] one batch of model outputs */
@@ -407,13 +411,16 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
     memset(runs, 0, sizeof runs);
     int run_count = 0;
     runs[run_count].slot = HQ_STATS_FLOAT;
+    runs[run_count].collect = true;
     runs[run_count++].target = float_target;
     if (want_quant) {
         runs[run_count].slot = HQ_STATS_QUANTIZED;
+        runs[run_count].collect = inspectors_quant;
         runs[run_count++].target = (hq_target_t)qt;
     }
     if (want_native) {
         runs[run_count].slot = HQ_STATS_NATIVE;
+        runs[run_count].collect = any_needs(d, HQ_NEEDS_NATIVE_STATS);
         runs[run_count++].target = HQ_TARGET_NATIVE;
     }
 
@@ -434,7 +441,7 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
     for (int r = 0; r < run_count && st == HQ_OK; r++) {
         hqi_diag_stats_t *set = &d->stats[runs[r].slot];
         hq_error_t e = {0};
-        hq_status_t rs = init_set(d, set, runs[r].target, &e);
+        hq_status_t rs = runs[r].collect ? init_set(d, set, runs[r].target, &e) : HQ_OK;
         if (rs == HQ_OK && runs[r].slot == HQ_STATS_FLOAT)
             start_split_float(d, &runs[r]);
         if (rs == HQ_OK && !runs[r].emu)
@@ -461,6 +468,7 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
                            e.message);
             free_set(set);
             set->why = hqi_strdup(e.message);
+            runs[r].collect = false;
             if (runs[r].slot == HQ_STATS_FLOAT) { /* nothing to compare with: stop */
                 st = rs;
                 err = e;
@@ -547,7 +555,7 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
         for (int r = 0; r < run_count && st == HQ_OK; r++)
             if (runs[r].active) {
                 st = hq_emulator_run(runs[r].emu, n, (const float *const *)inputs, runs[r].outputs,
-                                     tap, &passes[r], &err);
+                                     runs[r].collect ? tap : NULL, &passes[r], &err);
                 runs[r].batches += st == HQ_OK;
             }
         if (st == HQ_OK && quant_run > 0 && d->output_signal && d->output_error)
@@ -587,6 +595,10 @@ void hqi_diag_compute_stats(hq_diag_t *diag)
         hq_error_t e = {0};
         if (!runs[r].active) {
             /* its reason is recorded already */
+        } else if (!runs[r].collect) {
+            /* model outputs only: the set stays empty, saying why (or why the pass failed) */
+            free(set->why);
+            set->why = hqi_strdup(st != HQ_OK ? err.message : no_data);
         } else if (st == HQ_OK && finish_set(set, &e) == HQ_OK) {
             set->ran = true;
             free(set->why);

@@ -372,8 +372,10 @@ struct hq_inspector_context {
                                 int64_t count, float *out, hq_error_t *err);
 
     /* ---- cached statistics (one streaming pass per target, shared by all inspectors) ------- */
-    /* Whether the pass for `target` ran and succeeded (false without dataset, or when the target
-     * cannot be emulated yet: then `why` — if not NULL — receives a host-owned reason). */
+    /* Whether the pass for `target` ran and succeeded (false without dataset, when no selected
+     * inspector needs that target's statistics (HQ_NEEDS_QUANTIZED_STATS, HQ_NEEDS_NATIVE_STATS:
+     * a run the headline makes alone keeps no per-layer statistics), or when the target cannot
+     * be emulated yet: then `why` — if not NULL — receives a host-owned reason). */
     bool (*stats_available)(hq_inspector_context_t *ctx, hq_stats_target_t target,
                             const char **why);
     /* Statistics of output piece `port` of `layer` for `target`, NULL when unavailable. */
