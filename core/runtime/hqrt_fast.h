@@ -31,7 +31,11 @@ typedef struct hqrt_i_prepared {
     bool exact_reads;     /* never read past an input's last byte (buffers without slack) */
     size_t scratch;       /* bytes of scratch one thread needs */
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
+    int ew_pair;          /* elementwise: HQRT_EW_PAIR_FIRST (computed by the next op's pair),
+                             HQRT_EW_PAIR_SECOND (computes the previous op too), else 0 */
 } hqrt_i_prepared_t;
+
+enum { HQRT_EW_PAIR_FIRST = 1, HQRT_EW_PAIR_SECOND = 2 };
 
 /* Fast conv/dw/dense (hqrt_kernels_avx2.c, hqrt_kernels_vnni.c). prepare decides whether an op
  * qualifies (8-bit input, 4/8-bit weights, shapes the kernel handles) and packs its weights; run
@@ -84,6 +88,32 @@ void hqrt_i_stage_row_addend(int isa, const hqrt_output_stage_t *stage, const in
 int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_shape_t *a_shape,
                             const void *a, const hqrt_shape_t *b_shape, const void *b,
                             const hqrt_shape_t *out_shape, void *output);
+
+/* Fewest output pixels for which an elementwise op becomes a per-channel table
+ * (hqrt_kernels_table.c): the table costs 256 evaluations per channel. */
+#define HQRT_EW_TABLE_MIN_PIXELS 512
+
+/* Scratch bytes hqrt_i_elementwise_table / hqrt_i_elementwise_pair need for C channels. */
+size_t hqrt_i_ew_table_bytes(int32_t channels);
+
+/* hqrt_elementwise (same codes) as a per-channel lookup when one operand is 8-bit codes of the
+ * output's shape, the other is broadcast along every axis but the channels (C > 1), the stage
+ * is per tensor, the output 8-bit and it has at least HQRT_EW_TABLE_MIN_PIXELS pixels: the table
+ * T[c][q] is made by hqrt_i_elementwise_fast itself. HQRT_KERNEL_OK, or -1 (nothing written)
+ * when the op is not of that form or the scratch is short (the caller runs it another way). */
+int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
+                             const void *a, const hqrt_shape_t *bs, const void *b,
+                             const hqrt_shape_t *os, void *out, void *scratch,
+                             size_t scratch_size);
+
+/* Two elementwise ops as one table: m = f(x, s) with s of shape ss (broadcast but along the
+ * channels), then out = g(x, m); x is in slot a of f when f_x_is_a (else b), likewise for g;
+ * xs is x's shape and out's. Per-tensor stages, 8-bit x, m and out. Writes the codes g would
+ * write from the m that f would write; -1 (nothing written) when not of that form. */
+int hqrt_i_elementwise_pair(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
+                            const hqrt_ew_params_t *g, bool g_x_is_a, const hqrt_shape_t *xs,
+                            const void *x, const hqrt_shape_t *ss, const void *s, void *out,
+                            void *scratch, size_t scratch_size);
 
 /* hqrt_activation (same arguments, same status, same codes): the centred codes q - in_zp run
  * through hqrt_i_stage_row in chunks (per tensor: across rows; per channel: within a row). */

@@ -1412,6 +1412,167 @@ static void vector_elementwise_with_a_constant_operand_equals_reference(void **s
     }
 }
 
+/* Random 8-bit-output elementwise params for a per-channel table: x (8-bit) in slot a or b,
+ * the other operand 8 or 16-bit, a per-tensor stage (luts, negative sides, both paths). */
+static hqrt_ew_params_t random_table_op(random_stage_t *r, bool x_is_a, int32_t other_bits)
+{
+    hqrt_ew_params_t p = {.op = rnd_range(HQRT_EW_ADD, HQRT_EW_MIN),
+                          .a_bits = x_is_a ? 8 : other_bits,
+                          .b_bits = x_is_a ? other_bits : 8,
+                          .a_multiplier = random_multiplier(),
+                          .a_shift = random_shift(),
+                          .b_multiplier = random_multiplier(),
+                          .b_shift = random_shift()};
+    p.a_zp = rnd_range(0, p.a_bits == 16 ? 65535 : 255);
+    p.b_zp = rnd_range(0, p.b_bits == 16 ? 65535 : 255);
+    random_stage(r, 1, 8);
+    p.out = r->stage;
+    return p;
+}
+
+/* One operand 8-bit codes of the output's shape, the other one code per channel ([1,1,1,C], a
+ * squeeze-and-excitation scale), at least HQRT_EW_TABLE_MIN_PIXELS pixels: the per-channel
+ * table gives the reference's codes on every ISA, both orders, 8/16-bit scales; other forms
+ * (per-channel stages, 16-bit outputs, too few pixels, short scratch) are left to the caller. */
+static void vector_elementwise_per_channel_table_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t x[40 * 40 * 70], want[40 * 40 * 70], got[40 * 40 * 70];
+    static uint16_t sc[70];
+    static uint8_t scratch[2 * 70 * 256 + 64];
+    for (int iter = 0; iter < 300; iter++) {
+        const int32_t c = rnd_range(2, 70);
+        hqrt_shape_t os = {.ndim = 4, .dims = {1, rnd_range(16, 40), rnd_range(32, 40), c}};
+        hqrt_shape_t ss = {.ndim = 4, .dims = {1, 1, 1, c}};
+        const int64_t total = (int64_t)os.dims[1] * os.dims[2] * c;
+        const bool x_is_a = rnd() % 2;
+        const int32_t s_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t p = random_table_op(&r, x_is_a, s_bits);
+        for (int64_t i = 0; i < total; i++)
+            x[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        for (int32_t i = 0; i < c; i++)
+            sc[i] = (uint16_t)rnd();
+        if (s_bits == 8)
+            for (int32_t i = 0; i < c; i++)
+                ((uint8_t *)sc)[i] = (uint8_t)rnd();
+        const hqrt_shape_t *as = x_is_a ? &os : &ss, *bs = x_is_a ? &ss : &os;
+        const void *a = x_is_a ? (const void *)x : sc, *b = x_is_a ? (const void *)sc : x;
+        assert_int_equal(hqrt_elementwise(&p, as, a, bs, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(
+                hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch, sizeof scratch),
+                HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total);
+        }
+        /* what the table does not take: the caller runs the op another way */
+        const int isa = hqrt_i_vector_isa();
+        assert_int_equal(hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch,
+                                                  hqrt_i_ew_table_bytes(c) - 1),
+                         -1);
+        hqrt_shape_t small = os;
+        small.dims[1] = 1, small.dims[2] = HQRT_EW_TABLE_MIN_PIXELS - 1;
+        assert_int_equal(hqrt_i_elementwise_table(isa, &p, x_is_a ? &small : &ss, a,
+                                                  x_is_a ? &ss : &small, b, &small, got, scratch,
+                                                  sizeof scratch),
+                         -1);
+        p.out.out_bits = 16;
+        assert_int_equal(
+            hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch, sizeof scratch), -1);
+    }
+}
+
+/* m = f(x, s) then out = g(x, m) as one table: the codes of the two reference ops in a row, x
+ * in either slot of either op, 8/16-bit scales, every op pair and stage form. */
+static void vector_elementwise_pair_equals_two_reference_ops(void **state)
+{
+    (void)state;
+    static random_stage_t rf, rg;
+    static uint8_t x[40 * 40 * 70], mid[40 * 40 * 70], want[40 * 40 * 70], got[40 * 40 * 70];
+    static uint16_t sc[70];
+    static uint8_t scratch[2 * 70 * 256 + 64];
+    for (int iter = 0; iter < 300; iter++) {
+        const int32_t c = rnd_range(2, 70);
+        hqrt_shape_t xs = {.ndim = 4, .dims = {1, rnd_range(1, 40), rnd_range(1, 40), c}};
+        hqrt_shape_t ss = {.ndim = 4, .dims = {1, 1, 1, c}};
+        const int64_t total = (int64_t)xs.dims[1] * xs.dims[2] * c;
+        const bool f_x_is_a = rnd() % 2, g_x_is_a = rnd() % 2;
+        const int32_t s_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t f = random_table_op(&rf, f_x_is_a, s_bits);
+        hqrt_ew_params_t g = random_table_op(&rg, g_x_is_a, 8);
+        /* x's encoding is one tensor's: the same zero point in both ops */
+        if (g_x_is_a)
+            g.a_zp = f_x_is_a ? f.a_zp : f.b_zp;
+        else
+            g.b_zp = f_x_is_a ? f.a_zp : f.b_zp;
+        for (int64_t i = 0; i < total; i++)
+            x[i] = (uint8_t)rnd();
+        for (int32_t i = 0; i < c; i++)
+            sc[i] = (uint16_t)rnd();
+        if (s_bits == 8)
+            for (int32_t i = 0; i < c; i++)
+                ((uint8_t *)sc)[i] = (uint8_t)rnd();
+        assert_int_equal(f_x_is_a ? hqrt_elementwise(&f, &xs, x, &ss, sc, &xs, mid)
+                                  : hqrt_elementwise(&f, &ss, sc, &xs, x, &xs, mid),
+                         HQRT_KERNEL_OK);
+        assert_int_equal(g_x_is_a ? hqrt_elementwise(&g, &xs, x, &xs, mid, &xs, want)
+                                  : hqrt_elementwise(&g, &xs, mid, &xs, x, &xs, want),
+                         HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_elementwise_pair(isa, &f, f_x_is_a, &g, g_x_is_a, &xs, x, &ss,
+                                                     sc, got, scratch, sizeof scratch),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total);
+        }
+        assert_int_equal(hqrt_i_elementwise_pair(HQRT_ISA_REFERENCE, &f, f_x_is_a, &g, g_x_is_a,
+                                                 &xs, x, &ss, sc, got, scratch, sizeof scratch),
+                         -1);
+    }
+}
+
+/* A program whose elementwise ops the runtime pairs (x * se, then x + that, PP-OCR's attention)
+ * and tables (x * se alone), with the scale a program input whose bytes the pair's output may
+ * reuse: the reference's bytes at 1 and 2 threads, VNNI and AVX2, batch 1 and 3. */
+static void paired_and_tabled_elementwise_ops_run_identically(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 12; iter++) {
+        const int32_t h = rnd_range(20, 40), w = rnd_range(26, 40), c = rnd_range(2, 40);
+        hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+        int32_t ins[2] = {tensor4(b, "net/input_layer1", h, w, c, 8),
+                          hqrt_b_tensor(b, "net/input_layer2", 4, 1, 1, (uint32_t)c, 8, 0.1f, 3)};
+        hqx_eltwise_params_t f = {.op = HQRT_EW_MULT}, g = {.op = HQRT_EW_ADD};
+        f.stage = make_stage(b, 1, HQRT_PATH_GEMMLOWP, 8);
+        g.stage = make_stage(b, 1, rnd() % 4 ? HQRT_PATH_GEMMLOWP : HQRT_PATH_WIDE, 8);
+        g.a_multiplier = rnd_range(1 << 30, INT32_MAX), g.a_shift = rnd_range(8, 20);
+        g.b_multiplier = rnd_range(1 << 30, INT32_MAX), g.b_shift = rnd_range(8, 20);
+        int32_t m = tensor4(b, "net/ew_mult1", h, w, c, 8);
+        int32_t y = tensor4(b, "net/ew_add1", h, w, c, 8);
+        int32_t z = tensor4(b, "net/ew_mult2", h, w, c, 8);
+        int32_t xs[2] = {ins[rnd() % 2 ? 0 : 1], 0}, xm[2];
+        xs[1] = xs[0] == ins[0] ? ins[1] : ins[0];
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_mult1", &f, sizeof f, xs, 2, &m, 1),
+                         0);
+        bool x_first = rnd() % 2;
+        xm[0] = x_first ? ins[0] : m, xm[1] = x_first ? m : ins[0];
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_add1", &g, sizeof g, xm, 2, &y, 1),
+                         0);
+        int32_t ys[2] = {y, iter % 4 < 2 ? ins[1] : ins[0]}; /* else s dies at the pair */
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_mult2", &f, sizeof f, ys, 2, &z, 1),
+                         0);
+        assert_int_equal(hqrt_b_io(b, ins, 2, &z, 1), 0);
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (hqrt_b_finish(b, &bytes, &len))
+            fail_msg("builder: %s", hqrt_b_error(b));
+        hqrt_b_destroy(b);
+        run_three_ways(bytes, len, iter % 2 ? 1 : 3);
+        free(bytes);
+    }
+}
+
 /* Global average pools of 8-bit codes (summed pixel after pixel) against the reference, and
  * the reference's status for what it refuses. */
 static void vector_global_avg_pool_equals_reference(void **state)
@@ -1640,6 +1801,9 @@ int main(void)
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
+        cmocka_unit_test(vector_elementwise_per_channel_table_equals_reference),
+        cmocka_unit_test(vector_elementwise_pair_equals_two_reference_ops),
+        cmocka_unit_test(paired_and_tabled_elementwise_ops_run_identically),
         cmocka_unit_test(vector_global_avg_pool_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
