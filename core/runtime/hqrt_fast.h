@@ -127,6 +127,15 @@ int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
                                 const hqrt_output_stage_t *stage, hqrt_dims_t in, const void *input,
                                 void *output);
 
+/* hqrt_resize (same codes) over output rows [row_begin, row_end) of every sample: nearest copies
+ * each pixel's channels (any width of codes), bilinear computes in exact double lanes (8-bit
+ * codes; AVX-512 or AVX2). Arguments the fast path does not take run the reference, which
+ * needs the whole output (row_begin 0, row_end out.h; else HQRT_KERNEL_ERR_ARGUMENT);
+ * hqrt_i_resize_rows_fast says which resizes take row pieces. */
+int hqrt_i_resize_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t in, const void *input,
+                       hqrt_dims_t out, void *output, int64_t row_begin, int64_t row_end);
+bool hqrt_i_resize_rows_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t out);
+
 /* hqrt_deconv2d (same arguments, same status, same codes): output channels in vector lanes with
  * int32 sums for 8-bit inputs and 4/8-bit weights, groups 1 (hqrt_kernels_deconv.c); the
  * reference otherwise. */

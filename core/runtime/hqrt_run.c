@@ -286,7 +286,10 @@ static int run_resize(const op_call_t *c)
     const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
     hqrt_resize_params_t kp = {p->method, p->coords, p->round_prefer_floor, (int32_t)ti->bits,
                                ti->qp_zp};
-    return hqrt_resize(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
+    const int64_t begin = c->prep->fast ? c->row_begin : 0;
+    const int64_t end = c->prep->fast ? c->row_end : (int64_t)to->h;
+    return hqrt_i_resize_fast(hqrt_i_vector_isa(), &kp, dims_of(ti), data_of(c, ti), dims_of(to),
+                              data_of(c, to), begin, end);
 }
 
 static int run_copy(const op_call_t *c)
@@ -877,6 +880,18 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         if (op->code == HQX_OP_ELTWISE && hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {
             size_t need = ew_table_scratch(m, op);
             scratch = need > scratch ? need : scratch;
+        }
+        if (op->code == HQX_OP_RESIZE) { /* rows of a vector resize: pieces of a shared op */
+            const hqx_resize_params_t *rp = hqrt_i_params(m, op);
+            const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+            const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+            hqrt_resize_params_t kp = {rp->method, rp->coords, rp->round_prefer_floor,
+                                       (int32_t)ti->bits, ti->qp_zp};
+            hqrt_dims_t od = {1, (int32_t)to->h, (int32_t)to->w, (int32_t)to->c};
+            int64_t row = (int64_t)to->w * to->c;
+            if (to->h > 1 && hqrt_i_resize_rows_fast(hqrt_i_vector_isa(), &kp, od))
+                m->prepared[i] = (hqrt_i_prepared_t){
+                    .fast = true, .rows = to->h, .min_rows = (ELTWISE_PIECE + row - 1) / row};
         }
         if ((op->code == HQX_OP_DECONV || op->code == HQX_OP_ELTWISE) &&
             hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {

@@ -1573,6 +1573,54 @@ static void paired_and_tabled_elementwise_ops_run_identically(void **state)
     }
 }
 
+/* Resizes (nearest with both roundings, bilinear; every coordinate mode; up, down and odd
+ * factors; 8 and 16-bit codes) against the reference, whole and cut into pieces of rows. */
+static void vector_resize_equals_reference_whole_and_in_row_pieces(void **state)
+{
+    (void)state;
+    static uint16_t in[2 * 24 * 24 * 40], want[2 * 50 * 50 * 40], got[2 * 50 * 50 * 40];
+    for (int iter = 0; iter < 400; iter++) {
+        hqrt_resize_params_t p = {.method = rnd_range(HQRT_RESIZE_NEAREST, HQRT_RESIZE_BILINEAR),
+                                  .coords = rnd_range(HQRT_COORDS_ASYMMETRIC,
+                                                      HQRT_COORDS_PYTORCH_HALF_PIXEL),
+                                  .round_prefer_floor = rnd() % 2,
+                                  .bits = rnd() % 4 ? 8 : 16};
+        p.zp = rnd_range(0, p.bits == 16 ? 65535 : 255);
+        hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 24), rnd_range(1, 24), rnd_range(1, 40)};
+        hqrt_dims_t od = {id.n, rnd() % 2 ? id.h * 2 : rnd_range(1, 50),
+                          rnd() % 2 ? id.w * 2 : rnd_range(1, 50), id.c};
+        const size_t es = p.bits == 16 ? 2 : 1;
+        const size_t in_n = (size_t)id.n * id.h * id.w * id.c,
+                     out_n = (size_t)od.n * od.h * od.w * od.c;
+        for (size_t i = 0; i < in_n; i++)
+            in[i] = (uint16_t)rnd();
+        if (p.bits == 8)
+            for (size_t i = 0; i < in_n; i++)
+                ((uint8_t *)in)[i] = (uint8_t)rnd();
+        assert_int_equal(hqrt_resize(&p, id, in, od, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_resize_fast(isa, &p, id, in, od, got, 0, od.h), HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, out_n * es);
+            if (!hqrt_i_resize_rows_fast(isa, &p, od))
+                continue;
+            memset(got, 0xAB, sizeof got);
+            for (int64_t r0 = 0, r1; r0 < od.h; r0 = r1) {
+                r1 = r0 + rnd_range(1, 7);
+                r1 = r1 > od.h ? od.h : r1;
+                assert_int_equal(hqrt_i_resize_fast(isa, &p, id, in, od, got, r0, r1),
+                                 HQRT_KERNEL_OK);
+            }
+            assert_memory_equal(got, want, out_n * es);
+        }
+    }
+    /* the reference's status for what it refuses */
+    hqrt_resize_params_t bad = {.method = 7, .bits = 8};
+    hqrt_dims_t d = {1, 2, 2, 3};
+    assert_int_equal(hqrt_i_resize_fast(hqrt_i_vector_isa(), &bad, d, in, d, got, 0, 2),
+                     hqrt_resize(&bad, d, in, d, got));
+}
+
 /* Global average pools of 8-bit codes (summed pixel after pixel) against the reference, and
  * the reference's status for what it refuses. */
 static void vector_global_avg_pool_equals_reference(void **state)
@@ -1804,6 +1852,7 @@ int main(void)
         cmocka_unit_test(vector_elementwise_per_channel_table_equals_reference),
         cmocka_unit_test(vector_elementwise_pair_equals_two_reference_ops),
         cmocka_unit_test(paired_and_tabled_elementwise_ops_run_identically),
+        cmocka_unit_test(vector_resize_equals_reference_whole_and_in_row_pieces),
         cmocka_unit_test(vector_global_avg_pool_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
