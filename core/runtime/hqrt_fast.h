@@ -99,8 +99,11 @@ size_t hqrt_i_ew_table_bytes(int32_t channels);
 /* hqrt_elementwise (same codes) as a per-channel lookup when one operand is 8-bit codes of the
  * output's shape, the other is broadcast along every axis but the channels (C > 1), the stage
  * is per tensor, the output 8-bit and it has at least HQRT_EW_TABLE_MIN_PIXELS pixels: the table
- * T[c][q] is made by hqrt_i_elementwise_fast itself. HQRT_KERNEL_OK, or -1 (nothing written)
- * when the op is not of that form or the scratch is short (the caller runs it another way). */
+ * T[c][q] is made by hqrt_i_elementwise_fast itself; and a sum, max or min of two 8-bit tensors
+ * of the output's shape (at least 4096 outputs, 8-bit output, no lut or negative-side
+ * multiplier) by tables of each operand's 256 requantized terms (no scratch needed).
+ * HQRT_KERNEL_OK, or -1 (nothing written) when the op is not of such a form or the scratch is
+ * short (the caller runs it another way). */
 int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
                              const void *a, const hqrt_shape_t *bs, const void *b,
                              const hqrt_shape_t *os, void *out, void *scratch,

@@ -9,7 +9,14 @@
  * ops in a row, m = f(x, s) then out = g(x, m) with m read by nothing else (PP-OCR's x + x·se),
  * compose the same way: T[c][q] = g(q, f(q, s[c])), one pass instead of two with three
  * requantizations per output. Tables cost 256·C evaluations, so they pay from a few hundred
- * pixels on (the callers check). AVX-512 (16 lanes of vpgatherdd) or AVX2 (8 lanes). */
+ * pixels on (the callers check). AVX-512 (16 lanes of vpgatherdd) or AVX2 (8 lanes).
+ *
+ * A sum (or max, min) of two 8-bit tensors of the output's shape requantizes each operand's
+ * code on its own, t = requantize(q - zp): two tables of 256 int32 terms (hqrt_requantize, the
+ * reference's own function) replace the two requantizations per output with two gathers; where
+ * every term is below 2^30 in magnitude the sum z stays in int32 and the reference's
+ * RoundingDivideByPOT(z, 8), zero point and clamps finish it in int32 lanes (no negative-side
+ * multiplier, no output table: those run the vector kernel). */
 #include <string.h>
 
 #include "hqrt_fast.h"
@@ -154,6 +161,105 @@ static void lookup(int isa, const uint8_t *table, const uint8_t *x, int64_t pixe
             out[px * c + ch] = table[ch * 256 + x[px * c + ch]];
 }
 
+/* Fewest outputs of a two-tensor op worth its two term tables (512 scalar requantizations). */
+#define EW_TERMS_MIN 4096
+
+/* The 256 terms of one operand: t[q] = hqrt_requantize(q - zp, m, shift, path); false when one
+ * is 2^30 or more in magnitude (then sums could leave int32). */
+static bool term_table(int32_t zp, int32_t m, int32_t shift, int32_t path, int32_t t[256])
+{
+    for (int q = 0; q < 256; q++) {
+        int64_t v = hqrt_requantize(q - zp, m, shift, path);
+        if (v <= -((int64_t)1 << 30) || v >= (int64_t)1 << 30)
+            return false;
+        t[q] = (int32_t)v;
+    }
+    return true;
+}
+
+#ifdef HQRT_HAVE_TABLE_VECTORS
+AVX512_TARGET static void terms_avx512(const hqrt_ew_params_t *p, const int32_t *ta,
+                                       const int32_t *tb, const uint8_t *a, const uint8_t *b,
+                                       int64_t n, uint8_t *out)
+{
+    const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi32(255),
+                  half = _mm512_set1_epi32(127), one = _mm512_set1_epi32(1);
+    const __m512i zp = _mm512_set1_epi32(p->out.out_zp), amin = _mm512_set1_epi32(p->out.act_min),
+                  amax = _mm512_set1_epi32(p->out.act_max);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512i qa = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, a + i));
+        __m512i qb = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, b + i));
+        __m512i x = _mm512_i32gather_epi32(qa, ta, 4), y = _mm512_i32gather_epi32(qb, tb, 4);
+        __m512i z = p->op == HQRT_EW_ADD   ? _mm512_add_epi32(x, y)
+                    : p->op == HQRT_EW_MAX ? _mm512_max_epi32(x, y)
+                                           : _mm512_min_epi32(x, y);
+        /* RoundingDivideByPOT(z, 8): up one where the remainder exceeds 127 (128 below 0) */
+        __m512i threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(z, zero), half, one);
+        __m512i r = _mm512_srai_epi32(z, 8);
+        r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(z, low), threshold),
+                                  r, one);
+        __m512i code = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), amin), amax);
+        _mm512_mask_cvtepi32_storeu_epi8(out + i, k, code);
+    }
+}
+
+AVX2_TARGET static void terms_avx2(const hqrt_ew_params_t *p, const int32_t *ta, const int32_t *tb,
+                                   const uint8_t *a, const uint8_t *b, int64_t n, uint8_t *out)
+{
+    const __m256i zero = _mm256_setzero_si256(), low = _mm256_set1_epi32(255),
+                  half = _mm256_set1_epi32(127);
+    const __m256i zp = _mm256_set1_epi32(p->out.out_zp), amin = _mm256_set1_epi32(p->out.act_min),
+                  amax = _mm256_set1_epi32(p->out.act_max);
+    for (int64_t i = 0; i < n; i += 8) {
+        const int w = n - i >= 8 ? 8 : (int)(n - i);
+        uint8_t ca[8] = {0}, cb[8] = {0};
+        memcpy(ca, a + i, (size_t)w);
+        memcpy(cb, b + i, (size_t)w);
+        __m256i qa = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)ca));
+        __m256i qb = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)cb));
+        __m256i x = _mm256_i32gather_epi32(ta, qa, 4), y = _mm256_i32gather_epi32(tb, qb, 4);
+        __m256i z = p->op == HQRT_EW_ADD   ? _mm256_add_epi32(x, y)
+                    : p->op == HQRT_EW_MAX ? _mm256_max_epi32(x, y)
+                                           : _mm256_min_epi32(x, y);
+        /* a mask is -1 where true, so subtracting it adds 1 */
+        __m256i threshold = _mm256_sub_epi32(half, _mm256_cmpgt_epi32(zero, z));
+        __m256i r = _mm256_sub_epi32(_mm256_srai_epi32(z, 8),
+                                     _mm256_cmpgt_epi32(_mm256_and_si256(z, low), threshold));
+        __m256i code = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), amin), amax);
+        __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+        uint8_t t[16];
+        _mm_storeu_si128((__m128i *)(void *)t, _mm_packus_epi16(h, h));
+        memcpy(out + i, t, (size_t)w);
+    }
+}
+#endif
+
+/* Two 8-bit tensors of the output's shape, summed (or max, min): by term tables; false when not
+ * of that form. */
+static bool ew_by_terms(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
+                        const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out)
+{
+#ifdef HQRT_HAVE_TABLE_VECTORS
+    if (p->op == HQRT_EW_MULT || p->a_bits != 8 || p->b_bits != 8 || p->out.out_bits != 8 ||
+        p->out.lut || p->out.multiplier_neg || !same_shape(as, os) || !same_shape(bs, os) ||
+        elements(os) < EW_TERMS_MIN)
+        return false;
+    int32_t ta[256], tb[256];
+    if (!term_table(p->a_zp, p->a_multiplier, p->a_shift, p->out.path, ta) ||
+        !term_table(p->b_zp, p->b_multiplier, p->b_shift, p->out.path, tb))
+        return false;
+    if (isa == HQRT_ISA_AVX512)
+        terms_avx512(p, ta, tb, a, b, elements(os), out);
+    else
+        terms_avx2(p, ta, tb, a, b, elements(os), out);
+    return true;
+#else
+    (void)isa, (void)p, (void)as, (void)a, (void)bs, (void)b, (void)os, (void)out;
+    return false;
+#endif
+}
+
 /* An op the table takes: per-tensor stage, 8-bit output codes of out's shape. */
 static bool table_op(const hqrt_ew_params_t *p)
 {
@@ -164,8 +270,12 @@ int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shap
                              const void *a, const hqrt_shape_t *bs, const void *b,
                              const hqrt_shape_t *os, void *out, void *scratch, size_t scratch_size)
 {
-    if (isa == HQRT_ISA_REFERENCE || !scratch ||
-        hqrt_elementwise_check(p, as, a, bs, b, os, out) != HQRT_KERNEL_OK || !table_op(p))
+    if (isa == HQRT_ISA_REFERENCE ||
+        hqrt_elementwise_check(p, as, a, bs, b, os, out) != HQRT_KERNEL_OK)
+        return -1;
+    if (ew_by_terms(isa, p, as, a, bs, b, os, out))
+        return HQRT_KERNEL_OK;
+    if (!scratch || !table_op(p))
         return -1;
     const bool x_is_a = p->a_bits == 8 && same_shape(as, os) && channel_operand(bs, os) > 0;
     const bool x_is_b = !x_is_a && p->b_bits == 8 && same_shape(bs, os) && channel_operand(as, os) > 0;

@@ -1483,6 +1483,59 @@ static void vector_elementwise_per_channel_table_equals_reference(void **state)
     }
 }
 
+/* Two 8-bit tensors of the output's shape added (max, min) through tables of each operand's 256
+ * requantized terms: the reference's codes on every ISA, for realistic and extreme multipliers
+ * and shifts; terms of 2^30 or more, negative-side multipliers and luts are left to the vector
+ * kernel (-1). */
+static void vector_elementwise_by_term_tables_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t a[64 * 64 * 8], b[64 * 64 * 8], want[64 * 64 * 8], got[64 * 64 * 8];
+    static uint8_t scratch[64];
+    int taken = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        hqrt_shape_t os = {.ndim = 4,
+                           .dims = {1, rnd_range(8, 64), rnd_range(32, 64), rnd_range(2, 8)}};
+        const int64_t total = (int64_t)os.dims[1] * os.dims[2] * os.dims[3];
+        const bool realistic = rnd() % 4 != 0;
+        hqrt_ew_params_t p = {.op = rnd() % 3 ? HQRT_EW_ADD : rnd_range(HQRT_EW_MAX, HQRT_EW_MIN),
+                              .a_bits = 8,
+                              .b_bits = 8,
+                              .a_zp = rnd_range(0, 255),
+                              .b_zp = rnd_range(0, 255),
+                              .a_multiplier = realistic ? rnd_range(1 << 30, INT32_MAX)
+                                                        : random_multiplier(),
+                              .a_shift = realistic ? rnd_range(8, 21) : random_shift(),
+                              .b_multiplier = realistic ? -rnd_range(1 << 30, INT32_MAX)
+                                                        : random_multiplier(),
+                              .b_shift = realistic ? rnd_range(8, 21) : random_shift()};
+        if (rnd() % 2)
+            p.b_multiplier = -p.b_multiplier; /* ew_sub: b's multiplier negated */
+        random_stage(&r, os.dims[3], 8);
+        p.out = r.stage;
+        if (rnd() % 3) /* mostly the form the tables take */
+            p.out.lut = NULL, p.out.multiplier_neg = NULL, p.out.shift_neg = NULL;
+        for (int64_t i = 0; i < total; i++)
+            a[i] = (uint8_t)rnd(), b[i] = (uint8_t)rnd();
+        assert_int_equal(hqrt_elementwise(&p, &os, a, &os, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            int rc = hqrt_i_elementwise_table(isa, &p, &os, a, &os, b, &os, got, scratch,
+                                              sizeof scratch);
+            if (p.out.lut || p.out.multiplier_neg) {
+                assert_int_equal(rc, -1);
+                continue;
+            }
+            if (rc != HQRT_KERNEL_OK)
+                continue; /* a term of 2^30 or more */
+            taken++;
+            assert_memory_equal(got, want, (size_t)total);
+        }
+    }
+    assert_true(taken > 100);
+}
+
 /* m = f(x, s) then out = g(x, m) as one table: the codes of the two reference ops in a row, x
  * in either slot of either op, 8/16-bit scales, every op pair and stage form. */
 static void vector_elementwise_pair_equals_two_reference_ops(void **state)
@@ -1851,6 +1904,7 @@ int main(void)
         cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
         cmocka_unit_test(vector_elementwise_per_channel_table_equals_reference),
         cmocka_unit_test(vector_elementwise_pair_equals_two_reference_ops),
+        cmocka_unit_test(vector_elementwise_by_term_tables_equals_reference),
         cmocka_unit_test(paired_and_tabled_elementwise_ops_run_identically),
         cmocka_unit_test(vector_resize_equals_reference_whole_and_in_row_pieces),
         cmocka_unit_test(vector_global_avg_pool_equals_reference),
