@@ -109,10 +109,20 @@ int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shap
                              const hqrt_shape_t *os, void *out, void *scratch,
                              size_t scratch_size);
 
-/* Two elementwise ops as one table: m = f(x, s) with s of shape ss (broadcast but along the
- * channels), then out = g(x, m); x is in slot a of f when f_x_is_a (else b), likewise for g;
- * xs is x's shape and out's. Per-tensor stages, 8-bit x, m and out. Writes the codes g would
- * write from the m that f would write; -1 (nothing written) when not of that form. */
+/* Two elementwise ops as one table: m = f(x, s) with s one code per channel (C > 1), then
+ * out = g(x, m); x is in slot a of f when f_x_is_a (else b), likewise for g. Per-tensor stages,
+ * 8-bit x, m and out. hqrt_i_elementwise_pair_table writes hqrt_i_ew_pair_table_bytes(C) bytes
+ * at `table`: T[c][q] = g(q, f(q, s[c])) first, made by hqrt_i_elementwise_fast (any isa); -1
+ * when the ops are not of that form. hqrt_i_elementwise_lookup then gives out[i] =
+ * T[i % C][x[i]] for pixels of C channels, the codes g would write from the m f would write.
+ * hqrt_i_elementwise_pair does both for xs-shaped x with a table in scratch (at least the
+ * table's bytes + 64), -1 (nothing written) when not of that form. */
+size_t hqrt_i_ew_pair_table_bytes(int32_t channels);
+int hqrt_i_elementwise_pair_table(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
+                                  const hqrt_ew_params_t *g, bool g_x_is_a, int32_t channels,
+                                  const void *s, void *table);
+void hqrt_i_elementwise_lookup(int isa, const void *table, const void *x, int64_t pixels,
+                               int32_t channels, void *out);
 int hqrt_i_elementwise_pair(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
                             const hqrt_ew_params_t *g, bool g_x_is_a, const hqrt_shape_t *xs,
                             const void *x, const hqrt_shape_t *ss, const void *s, void *out,

@@ -292,21 +292,45 @@ int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shap
     return HQRT_KERNEL_OK;
 }
 
+size_t hqrt_i_ew_pair_table_bytes(int32_t channels)
+{
+    return channels > 0 ? 2 * (size_t)channels * 256 : 0;
+}
+
+int hqrt_i_elementwise_pair_table(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
+                                  const hqrt_ew_params_t *g, bool g_x_is_a, int32_t channels,
+                                  const void *s, void *table)
+{
+    const int32_t s_bits = f_x_is_a ? f->b_bits : f->a_bits;
+    if (!s || !table || channels < 2 || !table_op(f) || !table_op(g) ||
+        (f_x_is_a ? f->a_bits : f->b_bits) != 8 || (s_bits != 8 && s_bits != 16) ||
+        (g_x_is_a ? g->a_bits : g->b_bits) != 8 || (g_x_is_a ? g->b_bits : g->a_bits) != 8)
+        return -1;
+    /* the final table first: a gather at its last entry reads into the intermediate one */
+    uint8_t *final = table, *m = (uint8_t *)table + (size_t)channels * 256;
+    if (!build_table(isa, f, f_x_is_a, s, channels, m) ||
+        !build_second(isa, g, g_x_is_a, m, channels, final))
+        return -1;
+    return HQRT_KERNEL_OK;
+}
+
+void hqrt_i_elementwise_lookup(int isa, const void *table, const void *x, int64_t pixels,
+                               int32_t channels, void *out)
+{
+    lookup(isa, table, x, pixels, channels, out);
+}
+
 int hqrt_i_elementwise_pair(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
                             const hqrt_ew_params_t *g, bool g_x_is_a, const hqrt_shape_t *xs,
                             const void *x, const hqrt_shape_t *ss, const void *s,
                             void *out, void *scratch, size_t scratch_size)
 {
     const int32_t c = channel_operand(ss, xs);
-    const int32_t s_bits = f_x_is_a ? f->b_bits : f->a_bits;
-    if (isa == HQRT_ISA_REFERENCE || !scratch || !x || !s || !out || c == 0 || !table_op(f) ||
-        !table_op(g) || (f_x_is_a ? f->a_bits : f->b_bits) != 8 || (s_bits != 8 && s_bits != 16) ||
-        (g_x_is_a ? g->a_bits : g->b_bits) != 8 || (g_x_is_a ? g->b_bits : g->a_bits) != 8 ||
-        scratch_size < hqrt_i_ew_table_bytes(c))
+    if (isa == HQRT_ISA_REFERENCE || !x || !out || c == 0 ||
+        scratch_size < hqrt_i_ew_pair_table_bytes(c) + 64 ||
+        hqrt_i_elementwise_pair_table(isa, f, f_x_is_a, g, g_x_is_a, c, s, scratch) !=
+            HQRT_KERNEL_OK)
         return -1;
-    uint8_t *m = scratch, *table = (uint8_t *)scratch + (size_t)c * 256;
-    if (!build_table(isa, f, f_x_is_a, s, c, m) || !build_second(isa, g, g_x_is_a, m, c, table))
-        return -1;
-    lookup(isa, table, x, elements(xs) / c, c, out);
+    lookup(isa, scratch, x, elements(xs) / c, c, out);
     return HQRT_KERNEL_OK;
 }

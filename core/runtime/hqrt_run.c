@@ -197,45 +197,57 @@ static int eltwise_rows(const op_call_t *c, const hqx_op_t *op)
     return hqrt_i_elementwise_fast(isa, &kp, &as, a, &bs, b, &os, out);
 }
 
-/* A pair prepared by ew_pair_prepare: the previous op f (x, s) -> m and this op g (x, m) ->
- * out as one per-channel table over x's rows; should the table refuse, f's rows and then g's
- * (m is alive at both ops, so writing it here is what f would have done). */
-static int eltwise_pair(const op_call_t *c)
+/* The pair's operands (ew_pair_applies): x, and whether it is a or b of f = op - 1 and of g. */
+static uint32_t pair_x(const hqrt_model_t *m, const hqx_op_t *f, const hqx_op_t *g,
+                       bool *f_x_is_a, bool *g_x_is_a)
 {
-    const hqx_op_t *fop = c->op - 1, *gop = c->op;
+    const uint32_t m_id = m->ids[f->outputs_first];
+    *g_x_is_a = m->ids[g->inputs_first + 1] == m_id;
+    const uint32_t x_id = m->ids[g->inputs_first + (*g_x_is_a ? 0 : 1)];
+    *f_x_is_a = m->ids[f->inputs_first] == x_id;
+    return x_id;
+}
+
+/* f of a pair: instead of m = f(x, s), the pair's table T[c][q] = g(q, f(q, s[c])) written into
+ * m's bytes, which only g reads (2·256·C of its H·W·C, H·W >= 512); s is read here, before g
+ * writes anything, so g's output may take s's bytes and g's rows may be shared by threads. */
+static int eltwise_pair_table(const op_call_t *c)
+{
+    const hqx_op_t *fop = c->op, *gop = c->op + 1;
     hqrt_ew_params_t f, g;
     hqrt_shape_t fa, fb, fo, ga, gb, go;
     ew_setup(c->m, fop, &f, &fa, &fb, &fo);
     ew_setup(c->m, gop, &g, &ga, &gb, &go);
-    const uint32_t m_id = c->m->ids[fop->outputs_first];
-    const bool g_x_is_a = c->m->ids[gop->inputs_first + 1] == m_id;
-    const uint32_t x_id = c->m->ids[gop->inputs_first + (g_x_is_a ? 0 : 1)];
-    const bool f_x_is_a = c->m->ids[fop->inputs_first] == x_id;
-    const hqx_tensor_t *tx = &c->m->tensors[c->m->ids[fop->inputs_first + (f_x_is_a ? 0 : 1)]];
-    const hqx_tensor_t *ts = &c->m->tensors[c->m->ids[fop->inputs_first + (f_x_is_a ? 1 : 0)]];
-    const hqx_tensor_t *to = &c->m->tensors[c->m->ids[gop->outputs_first]];
-    hqrt_shape_t xs = shape_of(tx), ss = shape_of(ts);
-    const int64_t row = (int64_t)xs.dims[2] * xs.dims[3];
-    int64_t first = 0;
-    if (c->prep->fast) {
-        first = c->row_begin;
-        xs.dims[1] = (int32_t)(c->row_end - c->row_begin);
-    }
-    if (hqrt_i_elementwise_pair(hqrt_i_vector_isa(), &f, f_x_is_a, &g, g_x_is_a, &xs,
-                                data_of(c, tx) + first * row, &ss, data_of(c, ts),
-                                data_of(c, to) + first * row, c->scratch,
-                                c->m->scratch_size) == HQRT_KERNEL_OK)
-        return HQRT_KERNEL_OK;
-    int rc = eltwise_rows(c, fop);
-    return rc != HQRT_KERNEL_OK ? rc : eltwise_rows(c, gop);
+    bool f_x_is_a, g_x_is_a;
+    pair_x(c->m, fop, gop, &f_x_is_a, &g_x_is_a);
+    const hqx_tensor_t *ts = in_tensor(c, f_x_is_a ? 1 : 0), *tm = out_tensor(c, 0);
+    return hqrt_i_elementwise_pair_table(hqrt_i_vector_isa(), &f, f_x_is_a, &g, g_x_is_a,
+                                         (int32_t)tm->c, data_of(c, ts), data_of(c, tm));
+}
+
+/* g of a pair: its output rows [row_begin, row_end) looked up in the table f left in m. */
+static int eltwise_pair_lookup(const op_call_t *c)
+{
+    const hqx_op_t *fop = c->op - 1, *gop = c->op;
+    bool f_x_is_a, g_x_is_a;
+    const hqx_tensor_t *tx = &c->m->tensors[pair_x(c->m, fop, gop, &f_x_is_a, &g_x_is_a)];
+    const hqx_tensor_t *tm = &c->m->tensors[c->m->ids[fop->outputs_first]];
+    const hqx_tensor_t *to = out_tensor(c, 0);
+    int64_t first = 0, rows = to->h;
+    if (c->prep->fast)
+        first = c->row_begin, rows = c->row_end - c->row_begin;
+    const int64_t row = (int64_t)to->w * to->c;
+    hqrt_i_elementwise_lookup(hqrt_i_vector_isa(), data_of(c, tm), data_of(c, tx) + first * row,
+                              rows * to->w, (int32_t)to->c, data_of(c, to) + first * row);
+    return HQRT_KERNEL_OK;
 }
 
 static int run_eltwise(const op_call_t *c)
 {
     if (c->prep->ew_pair == HQRT_EW_PAIR_FIRST)
-        return HQRT_KERNEL_OK; /* the next op computes it */
+        return eltwise_pair_table(c);
     if (c->prep->ew_pair == HQRT_EW_PAIR_SECOND)
-        return eltwise_pair(c);
+        return eltwise_pair_lookup(c);
     return eltwise_rows(c, c->op);
 }
 
@@ -808,23 +820,10 @@ static size_t ew_table_scratch(const hqrt_model_t *m, const hqx_op_t *op)
     return 0;
 }
 
-static bool slots_overlap(const hqx_tensor_t *a, const hqx_tensor_t *b)
-{
-    return a->arena_offset < b->arena_offset + b->bytes &&
-           b->arena_offset < a->arena_offset + a->bytes;
-}
-
-/* x of a pair (ew_pair_applies): the input of op i + 1 that op i does not write. */
-static uint32_t ew_pair_x(const hqrt_model_t *m, uint32_t i)
-{
-    const uint32_t m_id = m->ids[m->ops[i].outputs_first];
-    const uint32_t g0 = m->ids[m->ops[i + 1].inputs_first];
-    return g0 == m_id ? m->ids[m->ops[i + 1].inputs_first + 1] : g0;
-}
-
-/* Ops i and i + 1 as one elementwise pair (hqrt_i_elementwise_pair): f = op i (x, s) -> m with x
- * 8-bit codes of m's shape and s per channel, g = op i + 1 reading x and m, m read by nothing
- * else, 8-bit codes and per-tensor stages throughout, and enough pixels for the table to pay. */
+/* Ops i and i + 1 as one elementwise pair (hqrt_i_elementwise_pair_table, then lookups): f = op
+ * i (x, s) -> m with x 8-bit codes of m's shape and s per channel, g = op i + 1 reading x and m,
+ * m read by nothing else and large enough to hold the table, 8-bit codes and per-tensor stages
+ * throughout, and enough pixels for the table to pay. */
 static bool ew_pair_applies(const hqrt_model_t *m, uint32_t i)
 {
     const hqx_header_t *h = m->header;
@@ -846,7 +845,9 @@ static bool ew_pair_applies(const hqrt_model_t *m, uint32_t i)
     if (tx->bits != 8 || tm->bits != 8 || to->bits != 8 || fp->stage.count != 1 ||
         gp->stage.count != 1 || !per_channel_operand(ts, tx) || tx->h != tm->h ||
         tx->w != tm->w || tx->c != tm->c || tx->ndim != tm->ndim || tx->h != to->h ||
-        tx->w != to->w || tx->c != to->c || (int64_t)tx->h * tx->w < HQRT_EW_TABLE_MIN_PIXELS)
+        tx->w != to->w || tx->c != to->c || (int64_t)tx->h * tx->w < HQRT_EW_TABLE_MIN_PIXELS ||
+        tm->bytes < hqrt_i_ew_pair_table_bytes((int32_t)tm->c) ||
+        (ts->bits != 8 && ts->bits != 16))
         return false;
     for (uint32_t k = 0; k < h->op_count; k++) /* m: read by g alone, not a program output */
         for (uint32_t j = 0; k != i + 1 && j < m->ops[k].input_count; j++)
@@ -923,16 +924,6 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         if (m->prepared[i].ew_pair != HQRT_EW_PAIR_SECOND && ew_pair_applies(m, i)) {
             m->prepared[i] = (hqrt_i_prepared_t){.ew_pair = HQRT_EW_PAIR_FIRST}; /* runs once */
             m->prepared[i + 1].ew_pair = HQRT_EW_PAIR_SECOND;
-            /* s is dead after f, so g's output may take its bytes: then g runs whole on one
-             * thread, which reads s (into the table) before it writes */
-            const hqx_op_t *f = &m->ops[i], *g = &m->ops[i + 1];
-            const uint32_t x_id = ew_pair_x(m, i);
-            const uint32_t s_id = m->ids[f->inputs_first] == x_id ? m->ids[f->inputs_first + 1]
-                                                                 : m->ids[f->inputs_first];
-            if (slots_overlap(&m->tensors[s_id], op_tensor(m, g, true, 0)))
-                m->prepared[i + 1].fast = false;
-            size_t need = hqrt_i_ew_table_bytes((int32_t)m->tensors[m->ids[m->ops[i].outputs_first]].c);
-            scratch = need > scratch ? need : scratch;
         }
     m->scratch_size = (scratch + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
     return HQRT_OK;
