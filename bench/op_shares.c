@@ -99,7 +99,8 @@ int main(int argc, char **argv)
             paths[models++] = argv[i];
     }
     if (!models || batch < 1 || runs < 1 || threads < 1) {
-        fprintf(stderr, "usage: op_shares model.hqx... [-b BATCH] [-n RUNS] [-j THREADS] [--ops]\n");
+        fprintf(stderr,
+                "usage: op_shares model.hqx... [-b BATCH] [-n RUNS] [-j THREADS] [--ops]\n");
         return 2;
     }
     int rc = 0;

@@ -435,8 +435,9 @@ static hq_status_t plan_fusions(compiler_t *cc, const int *order, int order_coun
         uint8_t codes[256];
         for (int i = 0; i < 256; i++) {
             int32_t base = s->lut ? ((const uint8_t *)s->lut)[i] : i;
-            codes[i] = (uint8_t)(base < s->act_min ? s->act_min : base > s->act_max ? s->act_max
-                                                                                    : base);
+            codes[i] = (uint8_t)(base < s->act_min   ? s->act_min
+                                 : base > s->act_max ? s->act_max
+                                                     : base);
         }
         int last = index, next, constant;
         while ((next = only_consumer(cc, last, is_output)) >= 0 &&

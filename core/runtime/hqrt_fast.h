@@ -106,8 +106,7 @@ size_t hqrt_i_ew_table_bytes(int32_t channels);
  * short (the caller runs it another way). */
 int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
                              const void *a, const hqrt_shape_t *bs, const void *b,
-                             const hqrt_shape_t *os, void *out, void *scratch,
-                             size_t scratch_size);
+                             const hqrt_shape_t *os, void *out, void *scratch, size_t scratch_size);
 
 /* Two elementwise ops as one table: m = f(x, s) with s one code per channel (C > 1), then
  * out = g(x, m); x is in slot a of f when f_x_is_a (else b), likewise for g. Per-tensor stages,

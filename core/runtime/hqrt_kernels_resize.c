@@ -104,13 +104,15 @@ AVX2_TARGET static void bilinear_row_avx2(const column_taps_t *t, const uint8_t 
         for (int32_t ch = 0; ch < c; ch += 4) {
             const int n = c - ch >= 4 ? 4 : c - ch;
             __m256d top = _mm256_add_pd(_mm256_mul_pd(wx0, centred8_avx2(r0 + lo + ch, n, zp)),
-                                          _mm256_mul_pd(wx1, centred8_avx2(r0 + hi + ch, n, zp)));
+                                        _mm256_mul_pd(wx1, centred8_avx2(r0 + hi + ch, n, zp)));
             __m256d bot = _mm256_add_pd(_mm256_mul_pd(wx0, centred8_avx2(r1 + lo + ch, n, zp)),
-                                          _mm256_mul_pd(wx1, centred8_avx2(r1 + hi + ch, n, zp)));
-            __m256d q = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(wy0, top), _mm256_mul_pd(wy1, bot)), scale);
+                                        _mm256_mul_pd(wx1, centred8_avx2(r1 + hi + ch, n, zp)));
+            __m256d q = _mm256_mul_pd(
+                _mm256_add_pd(_mm256_mul_pd(wy0, top), _mm256_mul_pd(wy1, bot)), scale);
             __m256d half = _mm256_blendv_pd(_mm256_set1_pd(0.5), _mm256_set1_pd(-0.5),
                                             _mm256_cmp_pd(q, _mm256_setzero_pd(), _CMP_LT_OQ));
-            __m128i r = _mm_add_epi32(_mm256_cvttpd_epi32(_mm256_add_pd(q, half)), _mm_set1_epi32(zp));
+            __m128i r =
+                _mm_add_epi32(_mm256_cvttpd_epi32(_mm256_add_pd(q, half)), _mm_set1_epi32(zp));
             r = _mm_min_epi32(_mm_max_epi32(r, _mm_setzero_si128()), _mm_set1_epi32(255));
             int32_t codes = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packus_epi32(r, r), r));
             memcpy(out + (size_t)ow * (size_t)c + ch, &codes, (size_t)n);
@@ -190,5 +192,6 @@ int hqrt_i_resize_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t in, c
 bool hqrt_i_resize_rows_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t out)
 {
     return p && isa != HQRT_ISA_REFERENCE && out.w <= RESIZE_MAX_WIDTH &&
-           (p->method == HQRT_RESIZE_NEAREST || (p->method == HQRT_RESIZE_BILINEAR && p->bits == 8));
+           (p->method == HQRT_RESIZE_NEAREST ||
+            (p->method == HQRT_RESIZE_BILINEAR && p->bits == 8));
 }

@@ -98,9 +98,9 @@ static bool build_second(int isa, const hqrt_ew_params_t *g, bool x_is_a, const 
 AVX512_TARGET static void lookup_avx512(const uint8_t *table, const uint8_t *x, int64_t pixels,
                                         int32_t c, uint8_t *out)
 {
-    const __m512i lane = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(256));
+    const __m512i lane =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(256));
     const __m512i low = _mm512_set1_epi32(0xff);
     for (int64_t px = 0; px < pixels; px++) {
         const uint8_t *xp = x + px * c;
@@ -195,7 +195,8 @@ AVX512_TARGET static void terms_avx512(const hqrt_ew_params_t *p, const int32_t 
                     : p->op == HQRT_EW_MAX ? _mm512_max_epi32(x, y)
                                            : _mm512_min_epi32(x, y);
         /* RoundingDivideByPOT(z, 8): up one where the remainder exceeds 127 (128 below 0) */
-        __m512i threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(z, zero), half, one);
+        __m512i threshold =
+            _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(z, zero), half, one);
         __m512i r = _mm512_srai_epi32(z, 8);
         r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(z, low), threshold),
                                   r, one);
@@ -227,7 +228,8 @@ AVX2_TARGET static void terms_avx2(const hqrt_ew_params_t *p, const int32_t *ta,
         __m256i r = _mm256_sub_epi32(_mm256_srai_epi32(z, 8),
                                      _mm256_cmpgt_epi32(_mm256_and_si256(z, low), threshold));
         __m256i code = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), amin), amax);
-        __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+        __m128i h =
+            _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
         uint8_t t[16];
         _mm_storeu_si128((__m128i *)(void *)t, _mm_packus_epi16(h, h));
         memcpy(out + i, t, (size_t)w);
@@ -278,7 +280,8 @@ int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shap
     if (!scratch || !table_op(p))
         return -1;
     const bool x_is_a = p->a_bits == 8 && same_shape(as, os) && channel_operand(bs, os) > 0;
-    const bool x_is_b = !x_is_a && p->b_bits == 8 && same_shape(bs, os) && channel_operand(as, os) > 0;
+    const bool x_is_b =
+        !x_is_a && p->b_bits == 8 && same_shape(bs, os) && channel_operand(as, os) > 0;
     if (!x_is_a && !x_is_b)
         return -1;
     const int32_t c = channel_operand(x_is_a ? bs : as, os);
@@ -322,8 +325,8 @@ void hqrt_i_elementwise_lookup(int isa, const void *table, const void *x, int64_
 
 int hqrt_i_elementwise_pair(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
                             const hqrt_ew_params_t *g, bool g_x_is_a, const hqrt_shape_t *xs,
-                            const void *x, const hqrt_shape_t *ss, const void *s,
-                            void *out, void *scratch, size_t scratch_size)
+                            const void *x, const hqrt_shape_t *ss, const void *s, void *out,
+                            void *scratch, size_t scratch_size)
 {
     const int32_t c = channel_operand(ss, xs);
     if (isa == HQRT_ISA_REFERENCE || !x || !out || c == 0 ||

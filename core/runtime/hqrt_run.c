@@ -198,8 +198,8 @@ static int eltwise_rows(const op_call_t *c, const hqx_op_t *op)
 }
 
 /* The pair's operands (ew_pair_applies): x, and whether it is a or b of f = op - 1 and of g. */
-static uint32_t pair_x(const hqrt_model_t *m, const hqx_op_t *f, const hqx_op_t *g,
-                       bool *f_x_is_a, bool *g_x_is_a)
+static uint32_t pair_x(const hqrt_model_t *m, const hqx_op_t *f, const hqx_op_t *g, bool *f_x_is_a,
+                       bool *g_x_is_a)
 {
     const uint32_t m_id = m->ids[f->outputs_first];
     *g_x_is_a = m->ids[g->inputs_first + 1] == m_id;
@@ -843,11 +843,10 @@ static bool ew_pair_applies(const hqrt_model_t *m, uint32_t i)
     const hqx_tensor_t *ts = &m->tensors[f0 == x_id ? f1 : f0], *to = op_tensor(m, g, true, 0);
     const hqx_eltwise_params_t *fp = hqrt_i_params(m, f), *gp = hqrt_i_params(m, g);
     if (tx->bits != 8 || tm->bits != 8 || to->bits != 8 || fp->stage.count != 1 ||
-        gp->stage.count != 1 || !per_channel_operand(ts, tx) || tx->h != tm->h ||
-        tx->w != tm->w || tx->c != tm->c || tx->ndim != tm->ndim || tx->h != to->h ||
-        tx->w != to->w || tx->c != to->c || (int64_t)tx->h * tx->w < HQRT_EW_TABLE_MIN_PIXELS ||
-        tm->bytes < hqrt_i_ew_pair_table_bytes((int32_t)tm->c) ||
-        (ts->bits != 8 && ts->bits != 16))
+        gp->stage.count != 1 || !per_channel_operand(ts, tx) || tx->h != tm->h || tx->w != tm->w ||
+        tx->c != tm->c || tx->ndim != tm->ndim || tx->h != to->h || tx->w != to->w ||
+        tx->c != to->c || (int64_t)tx->h * tx->w < HQRT_EW_TABLE_MIN_PIXELS ||
+        tm->bytes < hqrt_i_ew_pair_table_bytes((int32_t)tm->c) || (ts->bits != 8 && ts->bits != 16))
         return false;
     for (uint32_t k = 0; k < h->op_count; k++) /* m: read by g alone, not a program output */
         for (uint32_t j = 0; k != i + 1 && j < m->ops[k].input_count; j++)

@@ -1499,17 +1499,16 @@ static void vector_elementwise_by_term_tables_equals_reference(void **state)
                            .dims = {1, rnd_range(8, 64), rnd_range(32, 64), rnd_range(2, 8)}};
         const int64_t total = (int64_t)os.dims[1] * os.dims[2] * os.dims[3];
         const bool realistic = rnd() % 4 != 0;
-        hqrt_ew_params_t p = {.op = rnd() % 3 ? HQRT_EW_ADD : rnd_range(HQRT_EW_MAX, HQRT_EW_MIN),
-                              .a_bits = 8,
-                              .b_bits = 8,
-                              .a_zp = rnd_range(0, 255),
-                              .b_zp = rnd_range(0, 255),
-                              .a_multiplier = realistic ? rnd_range(1 << 30, INT32_MAX)
-                                                        : random_multiplier(),
-                              .a_shift = realistic ? rnd_range(8, 21) : random_shift(),
-                              .b_multiplier = realistic ? -rnd_range(1 << 30, INT32_MAX)
-                                                        : random_multiplier(),
-                              .b_shift = realistic ? rnd_range(8, 21) : random_shift()};
+        hqrt_ew_params_t p = {
+            .op = rnd() % 3 ? HQRT_EW_ADD : rnd_range(HQRT_EW_MAX, HQRT_EW_MIN),
+            .a_bits = 8,
+            .b_bits = 8,
+            .a_zp = rnd_range(0, 255),
+            .b_zp = rnd_range(0, 255),
+            .a_multiplier = realistic ? rnd_range(1 << 30, INT32_MAX) : random_multiplier(),
+            .a_shift = realistic ? rnd_range(8, 21) : random_shift(),
+            .b_multiplier = realistic ? -rnd_range(1 << 30, INT32_MAX) : random_multiplier(),
+            .b_shift = realistic ? rnd_range(8, 21) : random_shift()};
         if (rnd() % 2)
             p.b_multiplier = -p.b_multiplier; /* ew_sub: b's multiplier negated */
         random_stage(&r, os.dims[3], 8);
@@ -1633,11 +1632,11 @@ static void vector_resize_equals_reference_whole_and_in_row_pieces(void **state)
     (void)state;
     static uint16_t in[2 * 24 * 24 * 40], want[2 * 50 * 50 * 40], got[2 * 50 * 50 * 40];
     for (int iter = 0; iter < 400; iter++) {
-        hqrt_resize_params_t p = {.method = rnd_range(HQRT_RESIZE_NEAREST, HQRT_RESIZE_BILINEAR),
-                                  .coords = rnd_range(HQRT_COORDS_ASYMMETRIC,
-                                                      HQRT_COORDS_PYTORCH_HALF_PIXEL),
-                                  .round_prefer_floor = rnd() % 2,
-                                  .bits = rnd() % 4 ? 8 : 16};
+        hqrt_resize_params_t p = {
+            .method = rnd_range(HQRT_RESIZE_NEAREST, HQRT_RESIZE_BILINEAR),
+            .coords = rnd_range(HQRT_COORDS_ASYMMETRIC, HQRT_COORDS_PYTORCH_HALF_PIXEL),
+            .round_prefer_floor = rnd() % 2,
+            .bits = rnd() % 4 ? 8 : 16};
         p.zp = rnd_range(0, p.bits == 16 ? 65535 : 255);
         hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 24), rnd_range(1, 24), rnd_range(1, 40)};
         hqrt_dims_t od = {id.n, rnd() % 2 ? id.h * 2 : rnd_range(1, 50),
