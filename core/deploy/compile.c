@@ -16,12 +16,26 @@
 #include "runtime/hqrt_builder.h"
 #include "util/util.h"
 
+/* A conv/dense/deconv layer whose output runs through a chain of per-code ops (elementwise ops
+ * with a one-element constant, lookup tables, per-tensor activations) read by nothing else: the
+ * chain becomes a table in the layer's output stage (see plan_fusions). */
+typedef struct fusion {
+    int last;         /* the chain's last layer: its tensor is the op's output */
+    int32_t pre_zp;   /* the stage's table index is clamp(y + pre_zp, 0, 255) */
+    uint8_t lut[256]; /* the chain's output code for each table index */
+} fusion_t;
+
+enum { SKIP_LAYER = 1, SKIP_OP = 2 };
+
 typedef struct compiler {
     const hq_graph_t *graph;
     const hqi_qmodel_t *qmodel;
     hqrt_builder_t *b;
     int32_t **tensor; /* [layer][port] -> tensor id */
-    const char *name; /* archive name for messages */
+    fusion_t **fusion; /* [layer]: the chain fused into a conv's stage, or NULL */
+    uint8_t *skip;     /* [layer]: SKIP_LAYER computed by a fused stage (or a constant only it
+                          read), SKIP_OP the same but its tensor is the fused op's output */
+    const char *name;  /* archive name for messages */
     hq_error_t *err;
 } compiler_t;
 
@@ -284,6 +298,14 @@ static hq_status_t emit(compiler_t *cc, int index)
             return layer_error(cc, l, "rank above 4");
     }
     input_ids(cc, l, ins);
+    const fusion_t *f = cc->fusion[index];
+    if (f) { /* the chain's table as the stage's, the chain's last tensor as the output */
+        hqrt_output_stage_t *s = &op.u.conv.params.out;
+        s->lut = f->lut;
+        s->pre_zp = f->pre_zp;
+        s->act_min = 0;
+        s->act_max = 255;
+    }
     union {
         hqx_conv_params_t conv;
         hqx_softmax_params_t softmax;
@@ -295,8 +317,150 @@ static hq_status_t emit(compiler_t *cc, int index)
     uint32_t size = 0;
     serialize(cc, &op, &params, &size);
     int rc = hqrt_b_op(cc->b, op.code, l->name, &params, size, ins, (uint32_t)op.input_count,
-                       cc->tensor[index], (uint32_t)op.output_count);
+                       cc->tensor[f ? f->last : index], (uint32_t)op.output_count);
     return rc ? builder_error(cc, l) : HQ_OK;
+}
+
+/* ---- stage fusion ------------------------------------------------------------------------------
+ * A layer's 8-bit output code is finish(stage, y) = clamp(base[clamp(y + P, 0, 255)], act_min,
+ * act_max), with base the stage's table (P = pre_zp) or the identity (P = out_zp; act_min and
+ * act_max lie inside [0, 255], so clamping first to the codes' range changes nothing). An op that
+ * maps each 8-bit code to an 8-bit code on its own (an elementwise op with a one-element
+ * constant and a per-tensor stage, a lookup table, a per-tensor activation) is a function F of
+ * 256 values, computed here by the reference kernel itself; a chain of them after a conv whose
+ * output nothing else reads is the stage with table F(clamp(base[i], act_min, act_max)), index
+ * offset P and bounds [0, 255]. The program then computes every code of the chain's last tensor
+ * in the conv's output stage, exactly as the separate ops would from the same codes, and the
+ * intermediate tensors are never written. */
+
+/* The layer's only consumer, or -1 (several readers, a graph output or a splitter). */
+static int only_consumer(compiler_t *cc, int index, const bool *is_output)
+{
+    const hq_layer_t *l = hq_graph_layer(cc->graph, index);
+    if (is_output[index] || hq_layer_port_count(l) != 1 || l->output_count != 1)
+        return -1;
+    return l->outputs[0];
+}
+
+/* The one code of a one-element constant layer read only by `consumer`, or -1. */
+static int32_t const_code(compiler_t *cc, int index, int consumer, const bool *is_output)
+{
+    const hq_layer_t *l = hq_graph_layer(cc->graph, index);
+    if (l->type != HQ_LAYER_CONST_INPUT || only_consumer(cc, index, is_output) != consumer)
+        return -1;
+    hqi_op_t op;
+    hq_error_t ignored = {0};
+    if (hqi_lower_layer(cc->graph, cc->qmodel, index, &op, &ignored) != HQ_OK ||
+        op.code != HQX_OP_CONST || !op.u.constant.codes.data)
+        return -1;
+    size_t esize = code_bytes(op.u.constant.bits);
+    if (op.u.constant.codes.size != esize)
+        return -1;
+    return hqrt_load(op.u.constant.codes.data, op.u.constant.bits, 0);
+}
+
+/* F of layer `index` reading the 8-bit chain tensor: codes[i] = F(codes[i]) for the 256 entries;
+ * false when the layer is not such a per-code op. *constant: the constant layer it reads, or -1. */
+static bool apply_per_code(compiler_t *cc, int index, int from, const bool *is_output,
+                           uint8_t codes[256], int *constant)
+{
+    const hq_layer_t *l = hq_graph_layer(cc->graph, index);
+    hqi_op_t op;
+    hq_error_t ignored = {0};
+    *constant = -1;
+    if (!hqi_lower_supported(l->type) ||
+        hqi_lower_layer(cc->graph, cc->qmodel, index, &op, &ignored) != HQ_OK)
+        return false;
+    uint8_t out[256];
+    const hqrt_shape_t all = {.ndim = 1, .dims = {256}}, one = {.ndim = 1, .dims = {1}};
+    if (op.code == HQX_OP_ELTWISE && l->input_count == 2) {
+        const hqrt_ew_params_t *p = &op.u.eltwise;
+        int slot = l->inputs[0] == from ? 0 : 1, other = l->inputs[1 - slot];
+        if (l->inputs[slot] != from || other == from || p->out.count != 1 || p->out.out_bits != 8 ||
+            (slot == 0 ? p->a_bits : p->b_bits) != 8)
+            return false;
+        int32_t c = const_code(cc, other, index, is_output);
+        if (c < 0)
+            return false;
+        uint8_t c8[1] = {(uint8_t)c};
+        uint16_t c16[1] = {(uint16_t)c};
+        const void *cv = (slot == 0 ? p->b_bits : p->a_bits) == 16 ? (const void *)c16 : c8;
+        int rc = slot == 0 ? hqrt_elementwise(p, &all, codes, &one, cv, &all, out)
+                           : hqrt_elementwise(p, &one, cv, &all, codes, &all, out);
+        if (rc != HQRT_KERNEL_OK)
+            return false;
+        *constant = other;
+    } else if (op.code == HQX_OP_LUT && l->input_count == 1) {
+        if (op.u.activation.in_bits != 8 || op.u.activation.out_bits != 8 ||
+            !op.u.activation.lut.data || op.u.activation.lut.size != 256)
+            return false;
+        for (int i = 0; i < 256; i++)
+            out[i] = ((const uint8_t *)op.u.activation.lut.data)[codes[i]];
+    } else if (op.code == HQX_OP_ACTIVATION && l->input_count == 1) {
+        const hqrt_output_stage_t *st = &op.u.activation.stage;
+        if (op.u.activation.in_bits != 8 || st->count != 1 || st->out_bits != 8 ||
+            hqrt_activation(8, op.u.activation.in_zp, st, 1, 256, codes, out) != HQRT_KERNEL_OK)
+            return false;
+    } else {
+        return false;
+    }
+    memcpy(codes, out, sizeof out);
+    return true;
+}
+
+/* Finds every conv/dense/deconv whose 8-bit output feeds such a chain, computes its table and
+ * marks the chain's layers (and the constants only they read) as skipped. */
+static hq_status_t plan_fusions(compiler_t *cc, const int *order, int order_count)
+{
+    int count = hq_graph_layer_count(cc->graph), out_count = 0;
+    const int *gout = hq_graph_outputs(cc->graph, &out_count);
+    bool *is_output = calloc((size_t)count + 1, sizeof *is_output);
+    if (!is_output)
+        return hqi_nomem(cc->err, "compile");
+    for (int i = 0; i < out_count; i++)
+        is_output[gout[i]] = true;
+    for (int t = 0; t < order_count; t++) {
+        int index = order[t];
+        const hq_layer_t *l = hq_graph_layer(cc->graph, index);
+        if (cc->skip[index] || !hqi_lower_supported(l->type))
+            continue;
+        hqi_op_t op;
+        hq_error_t ignored = {0};
+        if (hqi_lower_layer(cc->graph, cc->qmodel, index, &op, &ignored) != HQ_OK ||
+            (op.code != HQX_OP_CONV && op.code != HQX_OP_DENSE && op.code != HQX_OP_DECONV))
+            continue;
+        const hqrt_output_stage_t *s = &op.u.conv.params.out;
+        if (s->out_bits != 8)
+            continue;
+        uint8_t codes[256];
+        for (int i = 0; i < 256; i++) {
+            int32_t base = s->lut ? ((const uint8_t *)s->lut)[i] : i;
+            codes[i] = (uint8_t)(base < s->act_min   ? s->act_min
+                                 : base > s->act_max ? s->act_max
+                                                     : base);
+        }
+        int last = index, next, constant;
+        while ((next = only_consumer(cc, last, is_output)) >= 0 &&
+               apply_per_code(cc, next, last, is_output, codes, &constant)) {
+            cc->skip[next] = SKIP_LAYER;
+            if (constant >= 0)
+                cc->skip[constant] = SKIP_LAYER;
+            last = next;
+        }
+        if (last == index)
+            continue;
+        cc->skip[last] = SKIP_OP;
+        cc->fusion[index] = malloc(sizeof *cc->fusion[index]);
+        if (!cc->fusion[index]) {
+            free(is_output);
+            return hqi_nomem(cc->err, "compile");
+        }
+        cc->fusion[index]->last = last;
+        cc->fusion[index]->pre_zp = s->lut ? s->pre_zp : s->out_zp;
+        memcpy(cc->fusion[index]->lut, codes, sizeof codes);
+    }
+    free(is_output);
+    return HQ_OK;
 }
 
 static hq_status_t build(compiler_t *cc, const char *net, const char *hw_arch, uint8_t **bytes,
@@ -306,10 +470,15 @@ static hq_status_t build(compiler_t *cc, const char *net, const char *hw_arch, u
     int count = hq_graph_layer_count(g);
     cc->b = hqrt_b_create(net, hw_arch);
     cc->tensor = calloc((size_t)count + 1, sizeof *cc->tensor);
-    if (!cc->b || !cc->tensor)
+    cc->fusion = calloc((size_t)count + 1, sizeof *cc->fusion);
+    cc->skip = calloc((size_t)count + 1, sizeof *cc->skip);
+    if (!cc->b || !cc->tensor || !cc->fusion || !cc->skip)
         return hqi_nomem(cc->err, "compile");
     int order_count = 0;
     const int *order = hq_graph_topo_order(g, &order_count);
+    hq_status_t planned = plan_fusions(cc, order, order_count);
+    if (planned != HQ_OK)
+        return planned;
     /* tensors first: one per output piece of every layer, with the layer's output encoding */
     for (int t = 0; t < order_count; t++) {
         const hq_layer_t *l = hq_graph_layer(g, order[t]);
@@ -318,6 +487,8 @@ static hq_status_t build(compiler_t *cc, const char *net, const char *hw_arch, u
         cc->tensor[order[t]] = calloc((size_t)ports, sizeof(int32_t));
         if (!cc->tensor[order[t]])
             return hqi_nomem(cc->err, "compile");
+        if (cc->skip[order[t]] == SKIP_LAYER || cc->fusion[order[t]])
+            continue; /* never written: a fused conv writes its chain's last tensor */
         for (int port = 0; port < ports; port++) {
             hq_shape_t s = hq_layer_port_shape(l, port);
             uint32_t nd, h, w, c;
@@ -337,7 +508,7 @@ static hq_status_t build(compiler_t *cc, const char *net, const char *hw_arch, u
     }
     for (int t = 0; t < order_count; t++) {
         const hq_layer_t *l = hq_graph_layer(g, order[t]);
-        if (l->type == HQ_LAYER_INPUT)
+        if (l->type == HQ_LAYER_INPUT || cc->skip[order[t]])
             continue;
         hq_status_t st = emit(cc, order[t]);
         if (st != HQ_OK)
@@ -397,7 +568,11 @@ hq_status_t hq_compile(hq_archive_t *archive, void **program, size_t *len, hq_er
     st = build(&cc, hq_archive_net_name(archive), hq_archive_hw_arch(archive), &bytes, &size);
     for (int i = 0; cc.tensor && i < hq_graph_layer_count(graph); i++)
         free(cc.tensor[i]);
+    for (int i = 0; cc.fusion && i < hq_graph_layer_count(graph); i++)
+        free(cc.fusion[i]);
     free(cc.tensor);
+    free(cc.fusion);
+    free(cc.skip);
     hqrt_b_destroy(cc.b);
     hqi_qmodel_destroy(qmodel);
     if (st == HQ_OK) {

@@ -32,7 +32,11 @@ typedef struct hqrt_i_prepared {
     bool exact_reads;     /* never read past an input's last byte (buffers without slack) */
     size_t scratch;       /* bytes of scratch one thread needs */
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
+    int ew_pair;          /* elementwise: HQRT_EW_PAIR_FIRST (computed by the next op's pair),
+                             HQRT_EW_PAIR_SECOND (computes the previous op too), else 0 */
 } hqrt_i_prepared_t;
+
+enum { HQRT_EW_PAIR_FIRST = 1, HQRT_EW_PAIR_SECOND = 2 };
 
 /* Fast conv/dw/dense (hqrt_kernels_avx2.c, hqrt_kernels_vnni.c). prepare decides whether an op
  * qualifies (8-bit input, 4/8-bit weights, shapes the kernel handles) and packs its weights; run
@@ -86,6 +90,44 @@ int hqrt_i_elementwise_fast(int isa, const hqrt_ew_params_t *params, const hqrt_
                             const void *a, const hqrt_shape_t *b_shape, const void *b,
                             const hqrt_shape_t *out_shape, void *output);
 
+/* Fewest output pixels for which an elementwise op becomes a per-channel table
+ * (hqrt_kernels_table.c): the table costs 256 evaluations per channel. */
+#define HQRT_EW_TABLE_MIN_PIXELS 512
+
+/* Scratch bytes hqrt_i_elementwise_table / hqrt_i_elementwise_pair need for C channels. */
+size_t hqrt_i_ew_table_bytes(int32_t channels);
+
+/* hqrt_elementwise (same codes) as a per-channel lookup when one operand is 8-bit codes of the
+ * output's shape, the other is broadcast along every axis but the channels (C > 1), the stage
+ * is per tensor, the output 8-bit and it has at least HQRT_EW_TABLE_MIN_PIXELS pixels: the table
+ * T[c][q] is made by hqrt_i_elementwise_fast itself; and a sum, max or min of two 8-bit tensors
+ * of the output's shape (at least 4096 outputs, 8-bit output, no lut or negative-side
+ * multiplier) by tables of each operand's 256 requantized terms (no scratch needed).
+ * HQRT_KERNEL_OK, or -1 (nothing written) when the op is not of such a form or the scratch is
+ * short (the caller runs it another way). */
+int hqrt_i_elementwise_table(int isa, const hqrt_ew_params_t *p, const hqrt_shape_t *as,
+                             const void *a, const hqrt_shape_t *bs, const void *b,
+                             const hqrt_shape_t *os, void *out, void *scratch, size_t scratch_size);
+
+/* Two elementwise ops as one table: m = f(x, s) with s one code per channel (C > 1), then
+ * out = g(x, m); x is in slot a of f when f_x_is_a (else b), likewise for g. Per-tensor stages,
+ * 8-bit x, m and out. hqrt_i_elementwise_pair_table writes hqrt_i_ew_pair_table_bytes(C) bytes
+ * at `table`: T[c][q] = g(q, f(q, s[c])) first, made by hqrt_i_elementwise_fast (any isa); -1
+ * when the ops are not of that form. hqrt_i_elementwise_lookup then gives out[i] =
+ * T[i % C][x[i]] for pixels of C channels, the codes g would write from the m f would write.
+ * hqrt_i_elementwise_pair does both for xs-shaped x with a table in scratch (at least the
+ * table's bytes + 64), -1 (nothing written) when not of that form. */
+size_t hqrt_i_ew_pair_table_bytes(int32_t channels);
+int hqrt_i_elementwise_pair_table(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
+                                  const hqrt_ew_params_t *g, bool g_x_is_a, int32_t channels,
+                                  const void *s, void *table);
+void hqrt_i_elementwise_lookup(int isa, const void *table, const void *x, int64_t pixels,
+                               int32_t channels, void *out);
+int hqrt_i_elementwise_pair(int isa, const hqrt_ew_params_t *f, bool f_x_is_a,
+                            const hqrt_ew_params_t *g, bool g_x_is_a, const hqrt_shape_t *xs,
+                            const void *x, const hqrt_shape_t *ss, const void *s, void *out,
+                            void *scratch, size_t scratch_size);
+
 /* hqrt_activation (same arguments, same status, same codes): the centred codes q - in_zp run
  * through hqrt_i_stage_row in chunks (per tensor: across rows; per channel: within a row). */
 int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
@@ -97,6 +139,15 @@ int hqrt_i_activation_fast(int isa, int32_t in_bits, int32_t in_zp,
 int hqrt_i_global_avg_pool_fast(int isa, int32_t in_bits, int32_t in_zp,
                                 const hqrt_output_stage_t *stage, hqrt_dims_t in, const void *input,
                                 void *output);
+
+/* hqrt_resize (same codes) over output rows [row_begin, row_end) of every sample: nearest copies
+ * each pixel's channels (any width of codes), bilinear computes in exact double lanes (8-bit
+ * codes; AVX-512 or AVX2). Arguments the fast path does not take run the reference, which
+ * needs the whole output (row_begin 0, row_end out.h; else HQRT_KERNEL_ERR_ARGUMENT);
+ * hqrt_i_resize_rows_fast says which resizes take row pieces. */
+int hqrt_i_resize_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t in, const void *input,
+                       hqrt_dims_t out, void *output, int64_t row_begin, int64_t row_end);
+bool hqrt_i_resize_rows_fast(int isa, const hqrt_resize_params_t *p, hqrt_dims_t out);
 
 /* hqrt_deconv2d (same arguments, same status, same codes): output channels in vector lanes with
  * int32 sums for 8-bit inputs and 4/8-bit weights, groups 1 (hqrt_kernels_deconv.c); the

@@ -721,6 +721,13 @@ static resize_tap_t resize_tap(const hqrt_resize_params_t *p, int64_t x, int64_t
     return t;
 }
 
+void hqrt_resize_source(const hqrt_resize_params_t *p, int64_t x, int64_t in, int64_t out,
+                        int64_t *lo, int64_t *hi, int32_t *w_hi)
+{
+    resize_tap_t t = resize_tap(p, x, in, out);
+    *lo = t.lo, *hi = t.hi, *w_hi = t.w_hi;
+}
+
 int hqrt_resize(const hqrt_resize_params_t *p, hqrt_dims_t in, const void *input, hqrt_dims_t out,
                 void *output)
 {

@@ -228,6 +228,10 @@ typedef struct hqrt_resize_params {
  * out = zp + RoundingDivideByPOT(sum of w_y * w_x * (q - zp), 30), w in Q15 summing to 2^15. */
 int hqrt_resize(const hqrt_resize_params_t *params, hqrt_dims_t in, const void *input,
                 hqrt_dims_t out, void *output);
+/* hqrt_resize's source taps of output index x along an axis of extent in -> out: indices lo and
+ * hi (clamped into the input) and hi's Q15 weight (nearest: lo == hi, weight 0). */
+void hqrt_resize_source(const hqrt_resize_params_t *params, int64_t x, int64_t in, int64_t out,
+                        int64_t *lo, int64_t *hi, int32_t *w_hi);
 
 /* depth_to_space (crd: CRD mode, else DCR) and space_to_depth, as ONNX. */
 int hqrt_depth_to_space(int32_t bits, int32_t block, int32_t crd, hqrt_dims_t in, const void *input,

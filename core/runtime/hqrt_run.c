@@ -146,11 +146,15 @@ static int run_pool(const op_call_t *c)
     return hqrt_avgpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
 }
 
-static int run_eltwise(const op_call_t *c)
+/* The kernel arguments of an elementwise op: params, the operands' and the output's shapes. */
+static void ew_setup(const hqrt_model_t *m, const hqx_op_t *op, hqrt_ew_params_t *kp,
+                     hqrt_shape_t *as, hqrt_shape_t *bs, hqrt_shape_t *os)
 {
-    const hqx_eltwise_params_t *p = hqrt_i_params(c->m, c->op);
-    const hqx_tensor_t *ta = in_tensor(c, 0), *tb = in_tensor(c, 1), *to = out_tensor(c, 0);
-    hqrt_ew_params_t kp = {
+    const hqx_eltwise_params_t *p = hqrt_i_params(m, op);
+    const hqx_tensor_t *ta = &m->tensors[m->ids[op->inputs_first]];
+    const hqx_tensor_t *tb = &m->tensors[m->ids[op->inputs_first + 1]];
+    const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    *kp = (hqrt_ew_params_t){
         .op = p->op,
         .a_bits = (int32_t)ta->bits,
         .a_zp = ta->qp_zp,
@@ -160,9 +164,21 @@ static int run_eltwise(const op_call_t *c)
         .a_shift = p->a_shift,
         .b_multiplier = p->b_multiplier,
         .b_shift = p->b_shift,
-        .out = hqrt_i_stage(c->m->base, &p->stage, to),
+        .out = hqrt_i_stage(m->base, &p->stage, to),
     };
-    hqrt_shape_t as = shape_of(ta), bs = shape_of(tb), os = shape_of(to);
+    *as = shape_of(ta), *bs = shape_of(tb), *os = shape_of(to);
+}
+
+/* An elementwise op on output rows [row_begin, row_end) of the call (all of them when the op
+ * is not shared): a per-channel table where it applies, else the vector kernels. */
+static int eltwise_rows(const op_call_t *c, const hqx_op_t *op)
+{
+    hqrt_ew_params_t kp;
+    hqrt_shape_t as, bs, os;
+    ew_setup(c->m, op, &kp, &as, &bs, &os);
+    const hqx_tensor_t *ta = &c->m->tensors[c->m->ids[op->inputs_first]];
+    const hqx_tensor_t *tb = &c->m->tensors[c->m->ids[op->inputs_first + 1]];
+    const hqx_tensor_t *to = &c->m->tensors[c->m->ids[op->outputs_first]];
     const uint8_t *a = data_of(c, ta), *b = data_of(c, tb);
     uint8_t *out = data_of(c, to);
     if (c->prep->fast) { /* output rows [row_begin, row_end): each element is computed alone */
@@ -174,7 +190,65 @@ static int run_eltwise(const op_call_t *c)
         bs.dims[1] = bs.dims[1] == 1 ? 1 : (int32_t)count;
         os.dims[1] = (int32_t)count;
     }
-    return hqrt_i_elementwise_fast(hqrt_i_vector_isa(), &kp, &as, a, &bs, b, &os, out);
+    const int isa = hqrt_i_vector_isa();
+    if (hqrt_i_elementwise_table(isa, &kp, &as, a, &bs, b, &os, out, c->scratch,
+                                 c->m->scratch_size) == HQRT_KERNEL_OK)
+        return HQRT_KERNEL_OK;
+    return hqrt_i_elementwise_fast(isa, &kp, &as, a, &bs, b, &os, out);
+}
+
+/* The pair's operands (ew_pair_applies): x, and whether it is a or b of f = op - 1 and of g. */
+static uint32_t pair_x(const hqrt_model_t *m, const hqx_op_t *f, const hqx_op_t *g, bool *f_x_is_a,
+                       bool *g_x_is_a)
+{
+    const uint32_t m_id = m->ids[f->outputs_first];
+    *g_x_is_a = m->ids[g->inputs_first + 1] == m_id;
+    const uint32_t x_id = m->ids[g->inputs_first + (*g_x_is_a ? 0 : 1)];
+    *f_x_is_a = m->ids[f->inputs_first] == x_id;
+    return x_id;
+}
+
+/* f of a pair: instead of m = f(x, s), the pair's table T[c][q] = g(q, f(q, s[c])) written into
+ * m's bytes, which only g reads (2·256·C of its H·W·C, H·W >= 512); s is read here, before g
+ * writes anything, so g's output may take s's bytes and g's rows may be shared by threads. */
+static int eltwise_pair_table(const op_call_t *c)
+{
+    const hqx_op_t *fop = c->op, *gop = c->op + 1;
+    hqrt_ew_params_t f, g;
+    hqrt_shape_t fa, fb, fo, ga, gb, go;
+    ew_setup(c->m, fop, &f, &fa, &fb, &fo);
+    ew_setup(c->m, gop, &g, &ga, &gb, &go);
+    bool f_x_is_a, g_x_is_a;
+    pair_x(c->m, fop, gop, &f_x_is_a, &g_x_is_a);
+    const hqx_tensor_t *ts = in_tensor(c, f_x_is_a ? 1 : 0), *tm = out_tensor(c, 0);
+    return hqrt_i_elementwise_pair_table(hqrt_i_vector_isa(), &f, f_x_is_a, &g, g_x_is_a,
+                                         (int32_t)tm->c, data_of(c, ts), data_of(c, tm));
+}
+
+/* g of a pair: its output rows [row_begin, row_end) looked up in the table f left in m. */
+static int eltwise_pair_lookup(const op_call_t *c)
+{
+    const hqx_op_t *fop = c->op - 1, *gop = c->op;
+    bool f_x_is_a, g_x_is_a;
+    const hqx_tensor_t *tx = &c->m->tensors[pair_x(c->m, fop, gop, &f_x_is_a, &g_x_is_a)];
+    const hqx_tensor_t *tm = &c->m->tensors[c->m->ids[fop->outputs_first]];
+    const hqx_tensor_t *to = out_tensor(c, 0);
+    int64_t first = 0, rows = to->h;
+    if (c->prep->fast)
+        first = c->row_begin, rows = c->row_end - c->row_begin;
+    const int64_t row = (int64_t)to->w * to->c;
+    hqrt_i_elementwise_lookup(hqrt_i_vector_isa(), data_of(c, tm), data_of(c, tx) + first * row,
+                              rows * to->w, (int32_t)to->c, data_of(c, to) + first * row);
+    return HQRT_KERNEL_OK;
+}
+
+static int run_eltwise(const op_call_t *c)
+{
+    if (c->prep->ew_pair == HQRT_EW_PAIR_FIRST)
+        return eltwise_pair_table(c);
+    if (c->prep->ew_pair == HQRT_EW_PAIR_SECOND)
+        return eltwise_pair_lookup(c);
+    return eltwise_rows(c, c->op);
 }
 
 static int run_activation(const op_call_t *c)
@@ -224,7 +298,10 @@ static int run_resize(const op_call_t *c)
     const hqx_tensor_t *ti = in_tensor(c, 0), *to = out_tensor(c, 0);
     hqrt_resize_params_t kp = {p->method, p->coords, p->round_prefer_floor, (int32_t)ti->bits,
                                ti->qp_zp};
-    return hqrt_resize(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
+    const int64_t begin = c->prep->fast ? c->row_begin : 0;
+    const int64_t end = c->prep->fast ? c->row_end : (int64_t)to->h;
+    return hqrt_i_resize_fast(hqrt_i_vector_isa(), &kp, dims_of(ti), data_of(c, ti), dims_of(to),
+                              data_of(c, to), begin, end);
 }
 
 static int run_copy(const op_call_t *c)
@@ -720,6 +797,67 @@ hqrt_status_t hqrt_op_profile(const hqrt_model_t *model, int index, hqrt_op_prof
 /* Fewest output elements of an elementwise op worth one piece of a shared sample. */
 #define ELTWISE_PIECE 8192
 
+static const hqx_tensor_t *op_tensor(const hqrt_model_t *m, const hqx_op_t *op, bool out, int i)
+{
+    return &m->tensors[m->ids[(out ? op->outputs_first : op->inputs_first) + (uint32_t)i]];
+}
+
+/* A tensor of [1,1,C] (or [1,C]) codes broadcast over an output of C channels, C > 1. */
+static bool per_channel_operand(const hqx_tensor_t *s, const hqx_tensor_t *out)
+{
+    return s->h == 1 && s->w == 1 && s->c == out->c && s->c > 1 && s->ndim == out->ndim;
+}
+
+/* Scratch an elementwise op's per-channel table needs (hqrt_i_elementwise_table), 0 if none. */
+static size_t ew_table_scratch(const hqrt_model_t *m, const hqx_op_t *op)
+{
+    const hqx_tensor_t *to = op_tensor(m, op, true, 0);
+    if ((int64_t)to->h * to->w < HQRT_EW_TABLE_MIN_PIXELS)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (per_channel_operand(op_tensor(m, op, false, i), to))
+            return hqrt_i_ew_table_bytes((int32_t)to->c);
+    return 0;
+}
+
+/* Ops i and i + 1 as one elementwise pair (hqrt_i_elementwise_pair_table, then lookups): f = op
+ * i (x, s) -> m with x 8-bit codes of m's shape and s per channel, g = op i + 1 reading x and m,
+ * m read by nothing else and large enough to hold the table, 8-bit codes and per-tensor stages
+ * throughout, and enough pixels for the table to pay. */
+static bool ew_pair_applies(const hqrt_model_t *m, uint32_t i)
+{
+    const hqx_header_t *h = m->header;
+    if (i + 1 >= h->op_count || m->ops[i].code != HQX_OP_ELTWISE ||
+        m->ops[i + 1].code != HQX_OP_ELTWISE)
+        return false;
+    const hqx_op_t *f = &m->ops[i], *g = &m->ops[i + 1];
+    const uint32_t m_id = m->ids[f->outputs_first];
+    const uint32_t g0 = m->ids[g->inputs_first], g1 = m->ids[g->inputs_first + 1];
+    const uint32_t f0 = m->ids[f->inputs_first], f1 = m->ids[f->inputs_first + 1];
+    if ((g0 == m_id) == (g1 == m_id))
+        return false;
+    const uint32_t x_id = g0 == m_id ? g1 : g0;
+    if ((f0 == x_id) == (f1 == x_id))
+        return false;
+    const hqx_tensor_t *tx = &m->tensors[x_id], *tm = &m->tensors[m_id];
+    const hqx_tensor_t *ts = &m->tensors[f0 == x_id ? f1 : f0], *to = op_tensor(m, g, true, 0);
+    const hqx_eltwise_params_t *fp = hqrt_i_params(m, f), *gp = hqrt_i_params(m, g);
+    if (tx->bits != 8 || tm->bits != 8 || to->bits != 8 || fp->stage.count != 1 ||
+        gp->stage.count != 1 || !per_channel_operand(ts, tx) || tx->h != tm->h || tx->w != tm->w ||
+        tx->c != tm->c || tx->ndim != tm->ndim || tx->h != to->h || tx->w != to->w ||
+        tx->c != to->c || (int64_t)tx->h * tx->w < HQRT_EW_TABLE_MIN_PIXELS ||
+        tm->bytes < hqrt_i_ew_pair_table_bytes((int32_t)tm->c) || (ts->bits != 8 && ts->bits != 16))
+        return false;
+    for (uint32_t k = 0; k < h->op_count; k++) /* m: read by g alone, not a program output */
+        for (uint32_t j = 0; k != i + 1 && j < m->ops[k].input_count; j++)
+            if (m->ids[m->ops[k].inputs_first + j] == m_id)
+                return false;
+    for (uint32_t j = 0; j < h->output_count; j++)
+        if (m->ids[h->io_first + h->input_count + j] == m_id)
+            return false;
+    return true;
+}
+
 hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
 {
     const hqx_header_t *h = m->header;
@@ -739,6 +877,22 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         }
         if (op->code == HQX_OP_MAXPOOL || op->code == HQX_OP_DILATED_MAXPOOL)
             hqrt_i_pool_prepare(m, op, &m->prepared[i]);
+        if (op->code == HQX_OP_ELTWISE && hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {
+            size_t need = ew_table_scratch(m, op);
+            scratch = need > scratch ? need : scratch;
+        }
+        if (op->code == HQX_OP_RESIZE) { /* rows of a vector resize: pieces of a shared op */
+            const hqx_resize_params_t *rp = hqrt_i_params(m, op);
+            const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+            const hqx_tensor_t *ti = &m->tensors[m->ids[op->inputs_first]];
+            hqrt_resize_params_t kp = {rp->method, rp->coords, rp->round_prefer_floor,
+                                       (int32_t)ti->bits, ti->qp_zp};
+            hqrt_dims_t od = {1, (int32_t)to->h, (int32_t)to->w, (int32_t)to->c};
+            int64_t row = (int64_t)to->w * to->c;
+            if (to->h > 1 && hqrt_i_resize_rows_fast(hqrt_i_vector_isa(), &kp, od))
+                m->prepared[i] = (hqrt_i_prepared_t){
+                    .fast = true, .rows = to->h, .min_rows = (ELTWISE_PIECE + row - 1) / row};
+        }
         if ((op->code == HQX_OP_DECONV || op->code == HQX_OP_ELTWISE) &&
             hqrt_i_vector_isa() != HQRT_ISA_REFERENCE) {
             /* vector kernels whose output rows the threads of one sample can share */
@@ -765,6 +919,11 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
             return st;
         scratch = m->prepared[i].scratch > scratch ? m->prepared[i].scratch : scratch;
     }
+    for (uint32_t i = 0; hqrt_i_vector_isa() != HQRT_ISA_REFERENCE && i < h->op_count; i++)
+        if (m->prepared[i].ew_pair != HQRT_EW_PAIR_SECOND && ew_pair_applies(m, i)) {
+            m->prepared[i] = (hqrt_i_prepared_t){.ew_pair = HQRT_EW_PAIR_FIRST}; /* runs once */
+            m->prepared[i + 1].ew_pair = HQRT_EW_PAIR_SECOND;
+        }
     m->scratch_size = (scratch + HQX_ALIGN - 1) / HQX_ALIGN * HQX_ALIGN;
     return HQRT_OK;
 }

@@ -96,6 +96,61 @@ for net in nobn_net concat_net twoout_net tail_net edge_bn_net bounded_net silu_
     quantize "$net" "$ins/$net.onnx" "$tmp/rgb.npy" "$tmp/rgb_in.npy" "$ins/norm_ok.alls"
 done
 
+# per-code chains fused into the producing conv's output stage (docs/deploy.md "Stage fusion"):
+# conv -> relu -> x*c -> +c -> sigmoid, conv -> +c -> hardswish -> x*c (a graph output), and a
+# conv whose output two layers read (not fused); the bytes are compared as for every model, and
+# the program must hold no elementwise or lookup op of the fused chains (hq run --stats)
+"$py" - "$tmp" <<'PY'
+import sys
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+tmp = sys.argv[1]
+r = np.random.RandomState(11)
+inits, nodes = [], []
+def const(name, value):
+    inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+    return name
+def conv(name, x, cin, cout, k):
+    w = const(name + "_w", r.randn(cout, cin, k, k) * 0.4)
+    b = const(name + "_b", r.randn(cout) * 0.1)
+    nodes.append(helper.make_node("Conv", [x, w, b], [name], pads=[k // 2] * 4))
+    return name
+def op(kind, name, *ins, **attrs):
+    nodes.append(helper.make_node(kind, list(ins), [name], **attrs))
+    return name
+x = conv("c1", "x", 3, 8, 3)
+x = op("Relu", "r1", x)
+x = op("Mul", "m1", x, const("k1", 0.75))
+x = op("Add", "a1", x, const("k2", -0.2))
+x = op("Sigmoid", "s1", x)
+y = conv("c2", x, 8, 6, 1)
+y = op("Add", "a2", y, const("k3", 0.5))
+y = op("HardSwish", "h2", y)
+y = op("Mul", "out1", y, const("k4", 1.5))
+z = conv("c3", x, 8, 4, 3)
+z2 = op("Mul", "m3", z, const("k5", 0.6))
+op("Add", "out2", z, z2)
+g = helper.make_graph(nodes, "fuse_net",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 12])],
+                      [helper.make_tensor_value_info("out1", TensorProto.FLOAT, [1, 6, 12, 12]),
+                       helper.make_tensor_value_info("out2", TensorProto.FLOAT, [1, 4, 12, 12])],
+                      inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+m.ir_version = 7
+open(tmp + "/fuse_net.onnx", "wb").write(m.SerializeToString())
+np.save(tmp + "/fuse_calib.npy", r.uniform(-1, 1, (16, 12, 12, 3)).astype(np.float32))
+np.save(tmp + "/fuse_in.npy", r.uniform(-1.2, 1.2, (5, 12, 12, 3)).astype(np.float32))
+PY
+quantize fuse_net "$tmp/fuse_net.onnx" "$tmp/fuse_calib.npy" "$tmp/fuse_in.npy" -
+stats=$("$HQ" run "$tmp/fuse_net.hqx" -d "$tmp/fuse_in.npy" --stats -q)
+fused_ew=$(sed -n 's/^stats: time eltwise .*(\([0-9]*\) op runs)$/\1/p' <<<"$stats")
+if [ "${fused_ew:-0}" != 10 ] || grep -qE '^stats: time (lut|activation) ' <<<"$stats"; then
+    echo "fuse_net: expected only the unfused x*c and its sum as elementwise ops (2 per sample)," \
+        "no lut or activation op; hq run --stats says:"
+    echo "$stats"
+    status=1
+fi
+
 # every ONNX pattern case that quantizes; the others must be refused by compile as by emulate
 "$py" "$src/tests/models/pattern_cases.py" inputs "$src/tests/fixtures/onnx/patterns" "$tmp"
 refused=0

@@ -1543,6 +1543,267 @@ static void vector_elementwise_with_a_constant_operand_equals_reference(void **s
     }
 }
 
+/* Random 8-bit-output elementwise params for a per-channel table: x (8-bit) in slot a or b,
+ * the other operand 8 or 16-bit, a per-tensor stage (luts, negative sides, both paths). */
+static hqrt_ew_params_t random_table_op(random_stage_t *r, bool x_is_a, int32_t other_bits)
+{
+    hqrt_ew_params_t p = {.op = rnd_range(HQRT_EW_ADD, HQRT_EW_MIN),
+                          .a_bits = x_is_a ? 8 : other_bits,
+                          .b_bits = x_is_a ? other_bits : 8,
+                          .a_multiplier = random_multiplier(),
+                          .a_shift = random_shift(),
+                          .b_multiplier = random_multiplier(),
+                          .b_shift = random_shift()};
+    p.a_zp = rnd_range(0, p.a_bits == 16 ? 65535 : 255);
+    p.b_zp = rnd_range(0, p.b_bits == 16 ? 65535 : 255);
+    random_stage(r, 1, 8);
+    p.out = r->stage;
+    return p;
+}
+
+/* One operand 8-bit codes of the output's shape, the other one code per channel ([1,1,1,C], a
+ * squeeze-and-excitation scale), at least HQRT_EW_TABLE_MIN_PIXELS pixels: the per-channel
+ * table gives the reference's codes on every ISA, both orders, 8/16-bit scales; other forms
+ * (per-channel stages, 16-bit outputs, too few pixels, short scratch) are left to the caller. */
+static void vector_elementwise_per_channel_table_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t x[40 * 40 * 70], want[40 * 40 * 70], got[40 * 40 * 70];
+    static uint16_t sc[70];
+    static uint8_t scratch[2 * 70 * 256 + 64];
+    for (int iter = 0; iter < 300; iter++) {
+        const int32_t c = rnd_range(2, 70);
+        hqrt_shape_t os = {.ndim = 4, .dims = {1, rnd_range(16, 40), rnd_range(32, 40), c}};
+        hqrt_shape_t ss = {.ndim = 4, .dims = {1, 1, 1, c}};
+        const int64_t total = (int64_t)os.dims[1] * os.dims[2] * c;
+        const bool x_is_a = rnd() % 2;
+        const int32_t s_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t p = random_table_op(&r, x_is_a, s_bits);
+        for (int64_t i = 0; i < total; i++)
+            x[i] = rnd() % 8 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        for (int32_t i = 0; i < c; i++)
+            sc[i] = (uint16_t)rnd();
+        if (s_bits == 8)
+            for (int32_t i = 0; i < c; i++)
+                ((uint8_t *)sc)[i] = (uint8_t)rnd();
+        const hqrt_shape_t *as = x_is_a ? &os : &ss, *bs = x_is_a ? &ss : &os;
+        const void *a = x_is_a ? (const void *)x : sc, *b = x_is_a ? (const void *)sc : x;
+        assert_int_equal(hqrt_elementwise(&p, as, a, bs, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(
+                hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch, sizeof scratch),
+                HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total);
+        }
+        /* what the table does not take: the caller runs the op another way */
+        const int isa = hqrt_i_vector_isa();
+        assert_int_equal(hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch,
+                                                  hqrt_i_ew_table_bytes(c) - 1),
+                         -1);
+        hqrt_shape_t small = os;
+        small.dims[1] = 1, small.dims[2] = HQRT_EW_TABLE_MIN_PIXELS - 1;
+        assert_int_equal(hqrt_i_elementwise_table(isa, &p, x_is_a ? &small : &ss, a,
+                                                  x_is_a ? &ss : &small, b, &small, got, scratch,
+                                                  sizeof scratch),
+                         -1);
+        p.out.out_bits = 16;
+        assert_int_equal(
+            hqrt_i_elementwise_table(isa, &p, as, a, bs, b, &os, got, scratch, sizeof scratch), -1);
+    }
+}
+
+/* Two 8-bit tensors of the output's shape added (max, min) through tables of each operand's 256
+ * requantized terms: the reference's codes on every ISA, for realistic and extreme multipliers
+ * and shifts; terms of 2^30 or more, negative-side multipliers and luts are left to the vector
+ * kernel (-1). */
+static void vector_elementwise_by_term_tables_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static uint8_t a[64 * 64 * 8], b[64 * 64 * 8], want[64 * 64 * 8], got[64 * 64 * 8];
+    static uint8_t scratch[64];
+    int taken = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        hqrt_shape_t os = {.ndim = 4,
+                           .dims = {1, rnd_range(8, 64), rnd_range(32, 64), rnd_range(2, 8)}};
+        const int64_t total = (int64_t)os.dims[1] * os.dims[2] * os.dims[3];
+        const bool realistic = rnd() % 4 != 0;
+        hqrt_ew_params_t p = {
+            .op = rnd() % 3 ? HQRT_EW_ADD : rnd_range(HQRT_EW_MAX, HQRT_EW_MIN),
+            .a_bits = 8,
+            .b_bits = 8,
+            .a_zp = rnd_range(0, 255),
+            .b_zp = rnd_range(0, 255),
+            .a_multiplier = realistic ? rnd_range(1 << 30, INT32_MAX) : random_multiplier(),
+            .a_shift = realistic ? rnd_range(8, 21) : random_shift(),
+            .b_multiplier = realistic ? -rnd_range(1 << 30, INT32_MAX) : random_multiplier(),
+            .b_shift = realistic ? rnd_range(8, 21) : random_shift()};
+        if (rnd() % 2)
+            p.b_multiplier = -p.b_multiplier; /* ew_sub: b's multiplier negated */
+        random_stage(&r, os.dims[3], 8);
+        p.out = r.stage;
+        if (rnd() % 3) /* mostly the form the tables take */
+            p.out.lut = NULL, p.out.multiplier_neg = NULL, p.out.shift_neg = NULL;
+        for (int64_t i = 0; i < total; i++)
+            a[i] = (uint8_t)rnd(), b[i] = (uint8_t)rnd();
+        assert_int_equal(hqrt_elementwise(&p, &os, a, &os, b, &os, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            int rc = hqrt_i_elementwise_table(isa, &p, &os, a, &os, b, &os, got, scratch,
+                                              sizeof scratch);
+            if (p.out.lut || p.out.multiplier_neg) {
+                assert_int_equal(rc, -1);
+                continue;
+            }
+            if (rc != HQRT_KERNEL_OK)
+                continue; /* a term of 2^30 or more */
+            taken++;
+            assert_memory_equal(got, want, (size_t)total);
+        }
+    }
+    assert_true(taken > 100);
+}
+
+/* m = f(x, s) then out = g(x, m) as one table: the codes of the two reference ops in a row, x
+ * in either slot of either op, 8/16-bit scales, every op pair and stage form. */
+static void vector_elementwise_pair_equals_two_reference_ops(void **state)
+{
+    (void)state;
+    static random_stage_t rf, rg;
+    static uint8_t x[40 * 40 * 70], mid[40 * 40 * 70], want[40 * 40 * 70], got[40 * 40 * 70];
+    static uint16_t sc[70];
+    static uint8_t scratch[2 * 70 * 256 + 64];
+    for (int iter = 0; iter < 300; iter++) {
+        const int32_t c = rnd_range(2, 70);
+        hqrt_shape_t xs = {.ndim = 4, .dims = {1, rnd_range(1, 40), rnd_range(1, 40), c}};
+        hqrt_shape_t ss = {.ndim = 4, .dims = {1, 1, 1, c}};
+        const int64_t total = (int64_t)xs.dims[1] * xs.dims[2] * c;
+        const bool f_x_is_a = rnd() % 2, g_x_is_a = rnd() % 2;
+        const int32_t s_bits = rnd() % 3 ? 8 : 16;
+        hqrt_ew_params_t f = random_table_op(&rf, f_x_is_a, s_bits);
+        hqrt_ew_params_t g = random_table_op(&rg, g_x_is_a, 8);
+        /* x's encoding is one tensor's: the same zero point in both ops */
+        if (g_x_is_a)
+            g.a_zp = f_x_is_a ? f.a_zp : f.b_zp;
+        else
+            g.b_zp = f_x_is_a ? f.a_zp : f.b_zp;
+        for (int64_t i = 0; i < total; i++)
+            x[i] = (uint8_t)rnd();
+        for (int32_t i = 0; i < c; i++)
+            sc[i] = (uint16_t)rnd();
+        if (s_bits == 8)
+            for (int32_t i = 0; i < c; i++)
+                ((uint8_t *)sc)[i] = (uint8_t)rnd();
+        assert_int_equal(f_x_is_a ? hqrt_elementwise(&f, &xs, x, &ss, sc, &xs, mid)
+                                  : hqrt_elementwise(&f, &ss, sc, &xs, x, &xs, mid),
+                         HQRT_KERNEL_OK);
+        assert_int_equal(g_x_is_a ? hqrt_elementwise(&g, &xs, x, &xs, mid, &xs, want)
+                                  : hqrt_elementwise(&g, &xs, mid, &xs, x, &xs, want),
+                         HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_elementwise_pair(isa, &f, f_x_is_a, &g, g_x_is_a, &xs, x, &ss,
+                                                     sc, got, scratch, sizeof scratch),
+                             HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, (size_t)total);
+        }
+        assert_int_equal(hqrt_i_elementwise_pair(HQRT_ISA_REFERENCE, &f, f_x_is_a, &g, g_x_is_a,
+                                                 &xs, x, &ss, sc, got, scratch, sizeof scratch),
+                         -1);
+    }
+}
+
+/* A program whose elementwise ops the runtime pairs (x * se, then x + that, PP-OCR's attention)
+ * and tables (x * se alone), with the scale a program input whose bytes the pair's output may
+ * reuse: the reference's bytes at 1 and 2 threads, VNNI and AVX2, batch 1 and 3. */
+static void paired_and_tabled_elementwise_ops_run_identically(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 12; iter++) {
+        const int32_t h = rnd_range(20, 40), w = rnd_range(26, 40), c = rnd_range(2, 40);
+        hqrt_builder_t *b = hqrt_b_create("net", "hailo8");
+        int32_t ins[2] = {tensor4(b, "net/input_layer1", h, w, c, 8),
+                          hqrt_b_tensor(b, "net/input_layer2", 4, 1, 1, (uint32_t)c, 8, 0.1f, 3)};
+        hqx_eltwise_params_t f = {.op = HQRT_EW_MULT}, g = {.op = HQRT_EW_ADD};
+        f.stage = make_stage(b, 1, HQRT_PATH_GEMMLOWP, 8);
+        g.stage = make_stage(b, 1, rnd() % 4 ? HQRT_PATH_GEMMLOWP : HQRT_PATH_WIDE, 8);
+        g.a_multiplier = rnd_range(1 << 30, INT32_MAX), g.a_shift = rnd_range(8, 20);
+        g.b_multiplier = rnd_range(1 << 30, INT32_MAX), g.b_shift = rnd_range(8, 20);
+        int32_t m = tensor4(b, "net/ew_mult1", h, w, c, 8);
+        int32_t y = tensor4(b, "net/ew_add1", h, w, c, 8);
+        int32_t z = tensor4(b, "net/ew_mult2", h, w, c, 8);
+        int32_t xs[2] = {ins[rnd() % 2 ? 0 : 1], 0}, xm[2];
+        xs[1] = xs[0] == ins[0] ? ins[1] : ins[0];
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_mult1", &f, sizeof f, xs, 2, &m, 1),
+                         0);
+        bool x_first = rnd() % 2;
+        xm[0] = x_first ? ins[0] : m, xm[1] = x_first ? m : ins[0];
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_add1", &g, sizeof g, xm, 2, &y, 1),
+                         0);
+        int32_t ys[2] = {y, iter % 4 < 2 ? ins[1] : ins[0]}; /* else s dies at the pair */
+        assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_mult2", &f, sizeof f, ys, 2, &z, 1),
+                         0);
+        assert_int_equal(hqrt_b_io(b, ins, 2, &z, 1), 0);
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (hqrt_b_finish(b, &bytes, &len))
+            fail_msg("builder: %s", hqrt_b_error(b));
+        hqrt_b_destroy(b);
+        run_three_ways(bytes, len, iter % 2 ? 1 : 3);
+        free(bytes);
+    }
+}
+
+/* Resizes (nearest with both roundings, bilinear; every coordinate mode; up, down and odd
+ * factors; 8 and 16-bit codes) against the reference, whole and cut into pieces of rows. */
+static void vector_resize_equals_reference_whole_and_in_row_pieces(void **state)
+{
+    (void)state;
+    static uint16_t in[2 * 24 * 24 * 40], want[2 * 50 * 50 * 40], got[2 * 50 * 50 * 40];
+    for (int iter = 0; iter < 400; iter++) {
+        hqrt_resize_params_t p = {
+            .method = rnd_range(HQRT_RESIZE_NEAREST, HQRT_RESIZE_BILINEAR),
+            .coords = rnd_range(HQRT_COORDS_ASYMMETRIC, HQRT_COORDS_PYTORCH_HALF_PIXEL),
+            .round_prefer_floor = rnd() % 2,
+            .bits = rnd() % 4 ? 8 : 16};
+        p.zp = rnd_range(0, p.bits == 16 ? 65535 : 255);
+        hqrt_dims_t id = {rnd_range(1, 2), rnd_range(1, 24), rnd_range(1, 24), rnd_range(1, 40)};
+        hqrt_dims_t od = {id.n, rnd() % 2 ? id.h * 2 : rnd_range(1, 50),
+                          rnd() % 2 ? id.w * 2 : rnd_range(1, 50), id.c};
+        const size_t es = p.bits == 16 ? 2 : 1;
+        const size_t in_n = (size_t)id.n * id.h * id.w * id.c,
+                     out_n = (size_t)od.n * od.h * od.w * od.c;
+        for (size_t i = 0; i < in_n; i++)
+            in[i] = (uint16_t)rnd();
+        if (p.bits == 8)
+            for (size_t i = 0; i < in_n; i++)
+                ((uint8_t *)in)[i] = (uint8_t)rnd();
+        assert_int_equal(hqrt_resize(&p, id, in, od, want), HQRT_KERNEL_OK);
+        for (int isa = HQRT_ISA_REFERENCE; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_resize_fast(isa, &p, id, in, od, got, 0, od.h), HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, out_n * es);
+            if (!hqrt_i_resize_rows_fast(isa, &p, od))
+                continue;
+            memset(got, 0xAB, sizeof got);
+            for (int64_t r0 = 0, r1; r0 < od.h; r0 = r1) {
+                r1 = r0 + rnd_range(1, 7);
+                r1 = r1 > od.h ? od.h : r1;
+                assert_int_equal(hqrt_i_resize_fast(isa, &p, id, in, od, got, r0, r1),
+                                 HQRT_KERNEL_OK);
+            }
+            assert_memory_equal(got, want, out_n * es);
+        }
+    }
+    /* the reference's status for what it refuses */
+    hqrt_resize_params_t bad = {.method = 7, .bits = 8};
+    hqrt_dims_t d = {1, 2, 2, 3};
+    assert_int_equal(hqrt_i_resize_fast(hqrt_i_vector_isa(), &bad, d, in, d, got, 0, 2),
+                     hqrt_resize(&bad, d, in, d, got));
+}
+
 /* Global average pools of 8-bit codes (summed pixel after pixel) against the reference, and
  * the reference's status for what it refuses. */
 static void vector_global_avg_pool_equals_reference(void **state)
@@ -1784,6 +2045,11 @@ int main(void)
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
+        cmocka_unit_test(vector_elementwise_per_channel_table_equals_reference),
+        cmocka_unit_test(vector_elementwise_pair_equals_two_reference_ops),
+        cmocka_unit_test(vector_elementwise_by_term_tables_equals_reference),
+        cmocka_unit_test(paired_and_tabled_elementwise_ops_run_identically),
+        cmocka_unit_test(vector_resize_equals_reference_whole_and_in_row_pieces),
         cmocka_unit_test(vector_global_avg_pool_equals_reference),
         cmocka_unit_test(vector_deconv_equals_reference_on_random_shapes),
         cmocka_unit_test(vector_deconv_with_kernel_equal_to_stride_equals_reference),
