@@ -16,14 +16,21 @@
 # on one batch of input codes), deploy_torch.py bench (times the frozen TorchScript int8 model)
 # and hq_bench (times hq_emulator_run of the float archive), rotating which goes first, each doing
 # WARMUP untimed runs then RUNS/ROUNDS timed runs. The ms columns are the medians of all RUNS
-# timed runs of each (wall clock), so that the load of other processes hits all alike.
+# timed runs of each (wall clock; CPU time with --cpu-time), so that the load of other processes
+# hits all alike.
 # vs_torch = torch_ms / hq_ms, vs_float = float_ms / hq_ms (> 1: hq run faster).
 # hq_ms covers the integer network only (input codes in, output codes out); torch's time includes
 # its float->uint8 quantize of the input and dequantize of the logits (a few microseconds here).
 #
 # usage: bench/run_deploy.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--quick]
-#                            [--threads "1 2"] [--batches "1 8"] [--models "..."] [--out FILE]
+#                            [--threads "1 2"] [--batches "1 8"] [--models "..."] [--cpu-time]
+#                            [--out FILE]
 #   defaults: --runs 24 --rounds 8 --warmup 2; --quick = --runs 4 --rounds 2 (development).
+#   --cpu-time: all three sides time with their process's CPU time instead of the wall clock
+#     (deploy_bench -c, deploy_torch.py -c, hq_bench --cpu-time), for a machine shared with
+#     other work, where wall clock measures the contention. At 1 thread it is what a quiet core
+#     costs; at 2 threads it is the CPU of both threads (cost, not latency: threads that wait by
+#     spinning count).
 # Needs: a built tree (default <repo>/build with hq, libhq and libhqrt_static.a), cc,
 # /usr/bin/python3 with python3-torch and python3-torchvision. Models go to
 # ${HQ_MODEL_CACHE:-<repo>/.cache/models}/deploy (never committed).
@@ -38,6 +45,7 @@ threads_list="1 2"
 batches="1 8"
 models="resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0 ppocr_det320"
 out=""
+cpu_time=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2; shift 2 ;;
@@ -48,8 +56,9 @@ while [ $# -gt 0 ]; do
     --threads) threads_list=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
+    --cpu-time) cpu_time=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run_deploy.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -114,6 +123,8 @@ np.save(sys.argv[2], np.load(sys.argv[1])[:8])' "$work/ocr$size/calib_rgb.npy" "
         sed -n 's/^total: .*, \([0-9.]*\) GMAC per frame.*/\1/p' | head -n1)
 done
 
+clock_name="wall clock"
+[ $cpu_time = 1 ] && clock_name="process CPU time: deploy_bench -c, deploy_torch.py -c, hq_bench --cpu-time"
 # ---- the machine -------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 family=$(awk -F': ' '/^cpu family/ { print $2; exit }' /proc/cpuinfo)
@@ -147,7 +158,7 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
     echo "# hq kernels: $hq_kernels; hq float emulation: $float_kernels; oneDNN ISA: ${onednn_isa:-?}"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# per case: $rounds rounds of (deploy_bench, deploy_torch.py, hq_bench) rotating which starts, each" \
-        "$warmup warm-up + $((runs / rounds)) timed runs; ms = median of all $runs timed runs (wall clock)"
+        "$warmup warm-up + $((runs / rounds)) timed runs; ms = median of all $runs timed runs ($clock_name)"
     echo "# vs_torch = torch_ms / hq_ms, vs_float = float_ms / hq_ms (> 1: hq run faster); hq_GMAC/s = GMAC per sample (hq profile) x batch / hq_ms"
     printf '%-18s %7s %5s %9s %9s %9s %8s %8s %9s\n' model threads batch hq_ms torch_ms float_ms \
         vs_torch vs_float hq_GMAC/s
@@ -157,6 +168,8 @@ all_of() { sed -n 's/.*ms_all=\([0-9.,]*\).*/\1/p' | tr ',' '\n'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2];
                                               else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 per_round=$((runs / rounds))
+hq_clock=() torch_clock=() float_clock=()
+[ $cpu_time = 1 ] && hq_clock=(-c) torch_clock=(-c) float_clock=(--cpu-time)
 for model in $models; do
     has_torch=1
     [[ $model == ppocr_det* ]] && has_torch=0
@@ -170,16 +183,16 @@ for model in $models; do
                     case $side in
                     hq)
                         line=$("$work/deploy_bench" "$work/$model.hqx" -j "$threads" -b "$batch" \
-                            -n "$per_round" -w "$warmup")
+                            -n "$per_round" -w "$warmup" "${hq_clock[@]}")
                         hq_times+="$(all_of <<<"$line")"$'\n' ;;
                     torch)
                         [ $has_torch = 1 ] || continue
                         line=$("$py" "$repo/bench/deploy_torch.py" bench "$work" -m "$model" \
-                            -j "$threads" -b "$batch" -n "$per_round" -w "$warmup")
+                            -j "$threads" -b "$batch" -n "$per_round" -w "$warmup" "${torch_clock[@]}")
                         torch_times+="$(all_of <<<"$line")"$'\n' ;;
                     float)
                         line=$("$work/hq_bench" "$work/$model.har" -j "$threads" -b "$batch" \
-                            -n "$per_round" -w "$warmup")
+                            -n "$per_round" -w "$warmup" "${float_clock[@]}")
                         float_times+="$(all_of <<<"$line")"$'\n' ;;
                     esac
                 done
