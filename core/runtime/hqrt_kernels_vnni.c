@@ -23,7 +23,10 @@
 
 #ifdef HQRT_HAVE_AVX2_BUILD
 
-enum { VNNI_PIXELS = 6, VNNI_BLOCKS = 4, VNNI_CHUNK = 8 };
+/* VNNI_CHUNK tiles share one pass over the weights (see hqrt_i_vnni_rows): 12 makes a 7x7 output
+ * (49 pixels, 9 tiles) one chunk, so that a deep 3x3 conv's 2.3 MiB of weights (more than L2) is
+ * read from L3 once per sample instead of twice (resnet18's last stage: about 10% faster). */
+enum { VNNI_PIXELS = 6, VNNI_BLOCKS = 4, VNNI_CHUNK = 12 };
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 bool hqrt_i_cpu_has_vnni(void)

@@ -315,7 +315,12 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
                                     {3, 3, 3, 1, 1, 1},
                                     {5, 1, 1, 1, 1, 0},
                                     {1, 3, 5, 1, 1, 2},
-                                    {6, 3, 3, 2, 2, 1}};
+                                    {6, 3, 3, 2, 2, 1},
+                                    /* deep: long kernel rows (300 bytes), a 1x1 of 129
+                                     * tap groups, a deep patch (87 channels) */
+                                    {100, 3, 3, 1, 1, 1},
+                                    {516, 1, 1, 1, 1, 0},
+                                    {87, 3, 3, 2, 1, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         conv_case_t k = {.h = rnd_range(12, 20),
                          .w = rnd_range(12, 20),
