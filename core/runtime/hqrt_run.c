@@ -380,12 +380,14 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
  * what it costs on one thread. The workers stay alive between runs (the model owns them): they
  * poll briefly for the next run, then sleep; the caller wakes them once per run, never per op. */
 
-/* Rates of the fast kernels on one thread (AVX-512 VNNI machine, process CPU time; see
- * docs/deploy.md "Threads"), and the least work worth a piece of its own. */
-#define NS_PER_CONV_MAC 0.005
-#define NS_PER_DW_MAC 0.05
-#define NS_PER_ELEMENT 0.5
-#define PIECE_MIN_NS 1.0
+/* Median rates of the fast kernels on one thread over the ops of resnet18, mobilenet_v2/v3 and
+ * PP-OCR det (AVX-512 VNNI machine, hqrt profiling), and the least work worth a piece of its own:
+ * handing a step from one thread to the other costs about 2.5 us (the next op reads what the
+ * other core wrote), measured as the time two threads add over one when every op runs whole. */
+#define NS_PER_CONV_MAC 0.01
+#define NS_PER_DW_MAC 0.2
+#define NS_PER_ELEMENT 0.25
+#define PIECE_MIN_NS 2500.0
 
 enum {
     SPIN_POLLS = 4000,    /* pause-loop polls (about 40 us) before a waiter sleeps */

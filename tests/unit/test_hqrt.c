@@ -721,7 +721,7 @@ static void every_op_validates_and_runs_identically_at_one_and_two_threads(void 
 static uint8_t *build_split_chain(size_t *len)
 {
     hqrt_builder_t *b = hqrt_b_create("split", "hailo8");
-    const uint32_t h = 40, w = 36;
+    const uint32_t h = 64, w = 60;
     int32_t x = tensor4(b, "split/in", h, w, 8, 8);
     hqx_conv_params_t cp = pointwise_params();
     cp.kernel_h = cp.kernel_w = 3;
