@@ -426,25 +426,25 @@ typedef struct run_shared {
 
 /* The model's worker threads, started by the first run with several threads. */
 struct hqrt_i_team {
-    int threads;                 /* asked for, the caller's thread included */
-    int started;                 /* workers running (threads - 1 unless pthread_create failed) */
-    int running;                 /* started + 1: the threads that take part in a run */
+    int threads; /* asked for, the caller's thread included */
+    int started; /* workers running (threads - 1 unless pthread_create failed) */
+    int running; /* started + 1: the threads that take part in a run */
     pthread_t workers[HQRT_MAX_THREADS];
     struct team_arg {
         struct hqrt_i_team *team;
         int thread;
     } args[HQRT_MAX_THREADS];
     const hqrt_model_t *m;
-    int64_t *pieces;             /* per op: pieces of a shared sample's op at `threads` */
-    int64_t *first;              /* op_count + 3: items before each step of a shared sample */
+    int64_t *pieces; /* per op: pieces of a shared sample's op at `running` threads */
+    int64_t *first;  /* op_count + 3: items before each step of a shared sample */
     pthread_mutex_t lock;
-    pthread_cond_t wake;         /* a new run or stop */
-    pthread_cond_t progress;     /* items finished while a thread sleeps in wait_done */
-    uint64_t generation;         /* guarded by lock */
-    bool stop;                   /* guarded by lock */
-    run_shared_t *run;           /* guarded by lock: the current run (valid while it lasts) */
-    int64_t run_whole, run_steps; /* guarded by lock: its whole samples and shared steps */
-    atomic_uint_fast64_t published; /* generation, for workers polling before they sleep */
+    pthread_cond_t wake;             /* a new run or stop */
+    pthread_cond_t progress;         /* items finished while a thread sleeps in wait_done */
+    uint64_t generation;             /* guarded by lock */
+    bool stop;                       /* guarded by lock */
+    run_shared_t *run;               /* guarded by lock: the current run (valid while it lasts) */
+    int64_t run_whole, run_steps;    /* guarded by lock: its whole samples and shared steps */
+    atomic_uint_fast64_t published;  /* generation, for workers polling before they sleep */
     atomic_uint_fast64_t whole_next; /* (tag << 40) | next whole sample to hand out */
     atomic_uint_fast64_t claim;      /* the claim word above */
     atomic_int_fast64_t done;        /* items of the current run finished */
@@ -602,11 +602,12 @@ static bool claim_piece(hqrt_i_team_t *team, uint64_t generation, int64_t whole,
         int64_t at = (int64_t)(word >> STEP_SHIFT & STEP_MASK);
         if (at >= steps)
             return false;
-        int64_t front = (int64_t)(word >> END_BITS & END_MASK), taken_back = (int64_t)(word & END_MASK);
-        int64_t pieces = step_pieces(team, at);
+        int64_t front = (int64_t)(word >> END_BITS & END_MASK);
+        int64_t taken_back = (int64_t)(word & END_MASK);
+        int64_t pieces = step_pieces(team, at), before = items_before(team, whole, at);
         if (front + taken_back < pieces &&
-            atomic_load_explicit(&team->done, memory_order_acquire) < items_before(team, whole, at)) {
-            if (!wait_done(team, items_before(team, whole, at), generation))
+            atomic_load_explicit(&team->done, memory_order_acquire) < before) {
+            if (!wait_done(team, before, generation))
                 return false;
             word = atomic_load_explicit(&team->claim, memory_order_acquire);
             continue;

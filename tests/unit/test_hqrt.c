@@ -812,8 +812,8 @@ static void runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread(
                     fail_msg("%s", err.message);
                 for (int o = 0; o < nout; o++)
                     if (memcmp(got[o], want[o], out_bytes[o] * (size_t)batch))
-                        fail_msg("program %d, %d threads, batch %lld: output %d differs from one "
-                                 "thread", program, plan[r][0], (long long)batch, o);
+                        fail_msg("program %d, %d threads, batch %lld: output %d differs",
+                                 program, plan[r][0], (long long)batch, o);
             }
         hqrt_close(model); /* after a run at 2 threads: the workers are stopped and joined */
         for (int i = 0; i < nin; i++)
