@@ -378,7 +378,8 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
  * barrier and a thread that holds no piece is never waited for: when the other thread is not
  * scheduled (a loaded machine), the caller's thread claims every piece itself and the run costs
  * what it costs on one thread. The workers stay alive between runs (the model owns them): they
- * poll briefly for the next run, then sleep; the caller wakes them once per run, never per op. */
+ * poll for the next run for a while (IDLE_POLLS), then sleep; the caller wakes a sleeping worker
+ * once per run, never per op. */
 
 /* Median rates of the fast kernels on one thread over the ops of resnet18, mobilenet_v2/v3 and
  * PP-OCR det (AVX-512 VNNI machine, hqrt profiling), and the least work worth a piece of its own:
@@ -390,8 +391,13 @@ static const op_run_fn op_runs[HQX_OP_COUNT_] = {
 #define PIECE_MIN_NS 2500.0
 
 enum {
-    SPIN_POLLS = 4000,    /* pause-loop polls (about 40 us) before a waiter sleeps */
-    PIECES_PER_THREAD = 6 /* a stalled thread holds the others up for one piece, not half an op */
+    SPIN_POLLS = 4000,     /* pause-loop polls (about 40 us) before a waiter inside a run sleeps */
+    IDLE_POLLS = 40000,    /* ... before a worker that finished its part of a run sleeps (about
+                              400 us): a worker woken for every run of a loop of runs was often
+                              placed on the caller's core and got none of the next run's pieces
+                              (resnet18 at 2 threads, loaded machine: 6.7 ms, like 1 thread,
+                              against 3.7 ms when it polls this long) */
+    PIECES_PER_THREAD = 6  /* a stalled thread holds the others up for one piece, not half an op */
 };
 
 /* The claim word: the run's tag, the split step being handed out, and the pieces of that step
@@ -666,7 +672,7 @@ static void *team_main(void *arg)
     const int thread = ((struct team_arg *)arg)->thread;
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN_POLLS &&
+        for (int i = 0; i < IDLE_POLLS &&
                         atomic_load_explicit(&team->published, memory_order_acquire) == seen;
              i++)
             cpu_relax();
