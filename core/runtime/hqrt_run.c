@@ -809,6 +809,9 @@ static hqrt_i_team_t *team_for(hqrt_model_t *m, int threads)
 #ifdef __linux__
     team->have_allowed = sched_getaffinity(0, sizeof team->allowed, &team->allowed) == 0;
 #endif
+    /* the kernels cache the CPU's vector ISA at their first call, in a plain static: ask once
+     * here, before any worker starts, so that two threads never fill it at the same time */
+    (void)hqrt_i_vector_isa();
     for (int t = 1; t < threads; t++) {
         team->args[t] = (struct team_arg){team, t};
         if (start_worker(team, t) != 0)
