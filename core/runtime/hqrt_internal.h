@@ -28,6 +28,8 @@ typedef struct hqrt_i_op_time {
 } hqrt_i_op_time_t;
 
 #define HQRT_MAX_THREADS 64
+/* The worker threads a model keeps between runs (hqrt_run.c). */
+typedef struct hqrt_i_team hqrt_i_team_t;
 struct hqrt_model {
     char name[128];      /* file or memory name, for error messages */
     const uint8_t *base; /* the whole program */
@@ -48,6 +50,7 @@ struct hqrt_model {
     int scratch_threads;
     bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */
     hqrt_i_op_time_t *op_time;   /* one per op: profiled totals; NULL until profiling is first on */
+    hqrt_i_team_t *team;         /* workers of the last run with several threads, or NULL */
 };
 
 /* Writes "name: message" into *err (when not NULL) and returns status. */

@@ -851,6 +851,115 @@ static void every_op_validates_and_runs_identically_at_one_and_two_threads(void 
     }
 }
 
+/* A chain large enough that the threads of a shared sample split every op: conv 3x3 (rows of
+ * output pixels), depthwise 3x3, 1x1 conv with the first conv's output as addend (a residual),
+ * maxpool, elementwise add; two outputs. */
+static uint8_t *build_split_chain(size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("split", "hailo8");
+    const uint32_t h = 64, w = 60;
+    int32_t x = tensor4(b, "split/in", h, w, 8, 8);
+    hqx_conv_params_t cp = pointwise_params();
+    cp.kernel_h = cp.kernel_w = 3;
+    cp.pad_top = cp.pad_left = cp.pad_bottom = cp.pad_right = 1;
+    cp.weights = random_blob(b, 3 * 3 * 8 * 32);
+    cp.stage = make_stage(b, 32, HQRT_PATH_GEMMLOWP, 8);
+    int32_t a = tensor4(b, "split/conv", h, w, 32, 8);
+    op1(b, HQX_OP_CONV, "split/conv", &cp, sizeof cp, x, a);
+    hqx_conv_params_t dw = cp;
+    dw.groups = 32;
+    dw.weights = random_blob(b, 3 * 3 * 32);
+    dw.stage = make_stage(b, 32, HQRT_PATH_GEMMLOWP, 8);
+    int32_t d = tensor4(b, "split/dw", h, w, 32, 8);
+    op1(b, HQX_OP_CONV, "split/dw", &dw, sizeof dw, a, d);
+    hqx_conv_params_t pw = pointwise_params();
+    pw.weights = random_blob(b, 32 * 32);
+    pw.stage = make_stage(b, 32, HQRT_PATH_GEMMLOWP, 8);
+    pw.addend_multiplier = 1 << 30;
+    pw.addend_shift = 1;
+    int32_t p = tensor4(b, "split/pw", h, w, 32, 8);
+    int32_t da[2] = {d, a};
+    if (hqrt_b_op(b, HQX_OP_CONV, "split/pw", &pw, sizeof pw, da, 2, &p, 1))
+        fail_msg("split/pw: %s", hqrt_b_error(b));
+    hqx_pool_params_t mp = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    int32_t q = tensor4(b, "split/maxpool", h / 2, w / 2, 32, 8);
+    op1(b, HQX_OP_MAXPOOL, "split/maxpool", &mp, sizeof mp, p, q);
+    hqx_eltwise_params_t ep = {.op = HQRT_EW_ADD,
+                               .a_multiplier = 1 << 30,
+                               .a_shift = 1,
+                               .b_multiplier = 1 << 30,
+                               .b_shift = 1};
+    ep.stage = make_stage(b, 1, HQRT_PATH_GEMMLOWP, 8);
+    int32_t e = tensor4(b, "split/add", h, w, 32, 8);
+    int32_t pa[2] = {p, a};
+    assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "split/add", &ep, sizeof ep, pa, 2, &e, 1), 0);
+    int32_t outs[2] = {q, e};
+    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 2), 0);
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    return bytes;
+}
+
+/* One model run again and again with the thread count and the batch changing (its worker
+ * threads are kept between runs and remade when the count changes; batches mix whole samples
+ * and shared ones) gives the bytes of one thread every time; closing it right after a run with
+ * threads stops them. */
+static void runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread(void **state)
+{
+    (void)state;
+    for (int program = 0; program < 3; program++) {
+        size_t len;
+        uint8_t *bytes = program < 2 ? build_zoo(program == 1, &len) : build_split_chain(&len);
+        hqrt_model_t *model = NULL;
+        hqrt_error_t err;
+        if (hqrt_open_memory(bytes, len, "threads", &model, &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        enum { MOST = 5 };
+        hqrt_io_t io;
+        void *ins[4] = {0}, *want[4] = {0}, *got[4] = {0};
+        size_t out_bytes[4] = {0};
+        int nin = 0, nout = 0;
+        for (; hqrt_describe(model, HQRT_INPUT, nin, &io, NULL) == HQRT_OK; nin++) {
+            assert_true(nin < 4);
+            ins[nin] = malloc(io.bytes * MOST);
+            for (size_t k = 0; k < io.bytes * MOST; k++)
+                ((uint8_t *)ins[nin])[k] = (uint8_t)rnd();
+        }
+        for (; hqrt_describe(model, HQRT_OUTPUT, nout, &io, NULL) == HQRT_OK; nout++) {
+            assert_true(nout < 4);
+            out_bytes[nout] = io.bytes;
+            want[nout] = malloc(io.bytes * MOST);
+            got[nout] = malloc(io.bytes * MOST);
+        }
+        hqrt_run_options_t one = {.threads = 1};
+        if (hqrt_run(model, MOST, (const void *const *)ins, want, &one, &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        static const int plan[][2] = {{2, 1}, {2, 1}, {3, 1}, {2, 5}, {3, 5}, {2, 3}, {4, 2},
+                                      {1, 2}, {2, 1}, {5, 4}, {2, 2}, {2, 1}};
+        for (int rep = 0; rep < 4; rep++)
+            for (size_t r = 0; r < sizeof plan / sizeof plan[0]; r++) {
+                hqrt_run_options_t opt = {.threads = plan[r][0]};
+                int64_t batch = plan[r][1];
+                for (int o = 0; o < nout; o++)
+                    memset(got[o], 0xA5, out_bytes[o] * MOST);
+                if (hqrt_run(model, batch, (const void *const *)ins, got, &opt, &err) != HQRT_OK)
+                    fail_msg("%s", err.message);
+                for (int o = 0; o < nout; o++)
+                    if (memcmp(got[o], want[o], out_bytes[o] * (size_t)batch))
+                        fail_msg("program %d, %d threads, batch %lld: output %d differs",
+                                 program, plan[r][0], (long long)batch, o);
+            }
+        hqrt_close(model); /* after a run at 2 threads: the workers are stopped and joined */
+        for (int i = 0; i < nin; i++)
+            free(ins[i]);
+        for (int o = 0; o < nout; o++)
+            free(want[o]), free(got[o]);
+        free(bytes);
+    }
+}
+
 /* ---- a chain program for corruption tests ---------------------------------------------------- */
 
 static uint8_t *build_chain(size_t *len)
@@ -2061,6 +2170,7 @@ int main(void)
         cmocka_unit_test(fast_dense_equals_reference_including_deep_inputs),
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
+        cmocka_unit_test(runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread),
         cmocka_unit_test(a_softmax_exp_table_above_two_to_the_thirty_is_refused),
         cmocka_unit_test(a_valid_program_opens),
         cmocka_unit_test(every_flipped_byte_is_refused),
