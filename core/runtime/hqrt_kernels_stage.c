@@ -13,6 +13,7 @@
  * reference's int64 values only where they can leave int32; luts are looked up by 4-byte
  * gathers kept inside the table. AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
  * GCC vector extensions in always_inline functions), each lane the reference's int64 value. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,18 +39,22 @@ typedef int32_t lanes32_t __attribute__((vector_size(LANES * 4)));
 typedef uint16_t lanes16_t __attribute__((vector_size(LANES * 2)));
 typedef uint8_t lanes8_t __attribute__((vector_size(LANES)));
 
+/* The answer is the same for every thread: threads that race to the first call store the same
+ * value, and the atomic makes that race a defined one. */
 static int cpu_isa(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int isa = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (isa < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
-                     ? HQRT_ISA_AVX512
-                 : __builtin_cpu_supports("avx2") ? HQRT_ISA_AVX2
-                                                  : HQRT_ISA_REFERENCE;
+        isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+                  ? HQRT_ISA_AVX512
+              : __builtin_cpu_supports("avx2") ? HQRT_ISA_AVX2
+                                               : HQRT_ISA_REFERENCE;
+        atomic_store_explicit(&cached, isa, memory_order_relaxed);
     }
-    return cached;
+    return isa;
 }
 #endif
 
