@@ -777,8 +777,8 @@ static hq_status_t float_targets(const hq_graph_t *graph, const hq_npz_t *fpo, c
     if (st == HQ_OK && threads > 0)
         st = hq_emulator_set_threads(emu, threads, err);
     int in_count = 0;
-    const int *ins = st == HQ_OK ? hq_graph_inputs(graph, &in_count) : NULL;
-    (void)ins;
+    if (st == HQ_OK)
+        hq_graph_inputs(graph, &in_count);
     int *source = calloc((size_t)(in_count ? in_count : 1), sizeof(int));
     float **buffers = calloc((size_t)(in_count ? in_count : 1), sizeof(float *));
     if (st == HQ_OK && (!source || !buffers))
