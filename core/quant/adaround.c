@@ -19,9 +19,17 @@
  * The outputs compared are pre-activation (the accumulator before bias, addend and fused
  * activation; the bias is the same on both sides): that loss is the same quadratic for every
  * activation, including the lookup-table ones, and a conv's elementwise addend lies outside the
- * weights' reach. Both sides read the same input: the layer's input as the quantized network
- * computes it (dequantized codes), with every earlier trained layer already hard rounded, so a
- * layer learns to fit the kernel to the inputs it will really see.
+ * weights' reach. The soft output reads the layer's input as the quantized network computes it
+ * (dequantized codes), with every earlier trained layer already hard rounded, so a layer learns
+ * to fit the kernel to the inputs it will really see. The float output it is compared with is,
+ * by default (float_target), the float network's own: its input as the float network computes it
+ * through the float kernel, measured by one float run over the samples before the sweep, at the
+ * same drawn positions; so each layer also makes up for part of what the layers before it lost,
+ * instead of each fitting the float kernel on its own quantized input while the errors add up
+ * along the network (the paper's "asymmetric" reconstruction). The error is centred by default
+ * (centered): the patches and the float outputs lose their mean over the rows, so what is fitted
+ * is the error about its mean per channel, the part a bias cannot remove; the bias correction
+ * that follows removes the rest.
  *
  * The quantized network runs once, layer by layer in topological order over all the samples at
  * once (the codes of every tensor still to be read are kept): a trained layer draws its patches
@@ -31,12 +39,14 @@
  * and their input patches kept. Output channels are independent problems: each thread trains
  * blocks of up to 8 channels of one group with its own Adam state, so the result does not depend
  * on the thread count. A channel whose learned rounding does not lower its error on the sampled
- * patches keeps round-to-nearest. */
+ * patches (or, with a holdout share, on the rows of the last samples, which then do not train)
+ * keeps round-to-nearest. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hq/emulate.h"
 #include "quant/adaround.h"
 #include "quant/calibrate.h"
 #include "quant/optimize_bias.h"
@@ -66,12 +76,25 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     cfg->weight = 16.0;
     cfg->positions = 64;
     cfg->max_steps = 2560; /* 320 epochs of 64 samples in batches of 8 */
+    cfg->float_target = true;
+    cfg->centered = true;
     /* a measurement knob (docs/quantizer.md): the positions drawn per sample, 0 for all */
     const char *env = getenv("HQ_ADAROUND_POSITIONS");
     char *end = NULL;
     long long v = env ? strtoll(env, &end, 10) : -1;
     if (env && end && *end == '\0' && v >= 0)
         cfg->positions = v;
+    /* measurement knobs too: the target (float: the float network's own outputs) and the
+     * centred error */
+    env = getenv("HQ_ADAROUND_TARGET");
+    if (env)
+        cfg->float_target = strcmp(env, "float") == 0;
+    env = getenv("HQ_ADAROUND_HOLDOUT");
+    if (env)
+        cfg->holdout = atof(env);
+    env = getenv("HQ_ADAROUND_CENTER");
+    if (env)
+        cfg->centered = strcmp(env, "1") == 0;
 }
 
 /* ---- one layer ------------------------------------------------------------------------------- */
@@ -84,19 +107,23 @@ typedef struct job {
     bool dense;
     int64_t groups, cin_pg, taps, kpg; /* kpg = taps * cin_pg: one patch of one group */
     int64_t cout, cout_pg;
-    int64_t out_h, out_w;           /* conv-like: output extent; dense: positions = out_h */
-    int64_t in_h, in_w, in_c;       /* conv-like input extent; dense: in_c = kernel_in */
-    int64_t positions;              /* output positions per sample (out_h * out_w, dense: rows) */
-    int64_t per_sample;             /* positions drawn per sample */
-    int64_t samples, rows;          /* rows = samples * per_sample */
-    int64_t collected;              /* samples whose patches the emulator's tap delivered */
-    float *patches;                 /* [groups][rows][kpg] */
-    int64_t *pick;                  /* [positions] scratch of the draw */
-    const float *w_float;           /* fpo kernel [kpg * cout] in kernel order */
-    void *w_int;                    /* q kernel:0, int8 or int16, rewritten in place */
-    const float *w_scale;           /* q kernel_scale:0 [cout] */
-    int64_t *bias;                  /* q bias:0 [cout] or NULL */
-    double s_in;                    /* the input's activation scale */
+    int64_t out_h, out_w;     /* conv-like: output extent; dense: positions = out_h */
+    int64_t in_h, in_w, in_c; /* conv-like input extent; dense: in_c = kernel_in */
+    int64_t positions;        /* output positions per sample (out_h * out_w, dense: rows) */
+    int64_t per_sample;       /* positions drawn per sample */
+    int64_t samples, rows;    /* rows = samples * per_sample */
+    int64_t collected;        /* samples whose patches the emulator's tap delivered */
+    float *patches;           /* [groups][rows][kpg] */
+    float *target;            /* [rows][cout]: the float network's pre-activations at the
+                                 drawn positions (float_target), else NULL */
+    float *xmean;             /* [groups][kpg]: the patches' mean over the rows, taken out
+                                 of them when the error is centred, else NULL */
+    int64_t *pick;            /* [positions] scratch of the draw */
+    const float *w_float;     /* fpo kernel [kpg * cout] in kernel order */
+    void *w_int;              /* q kernel:0, int8 or int16, rewritten in place */
+    const float *w_scale;     /* q kernel_scale:0 [cout] */
+    int64_t *bias;            /* q bias:0 [cout] or NULL */
+    double s_in;              /* the input's activation scale */
     const hqi_layer_quant_t *dec;
     /* results per output channel */
     double *err_nearest, *err_learned, *mean_change; /* [cout] */
@@ -106,6 +133,8 @@ typedef struct job {
 static void job_free(job_t *j)
 {
     free(j->patches);
+    free(j->target);
+    free(j->xmean);
     free(j->pick);
     free(j->err_nearest);
     free(j->err_learned);
@@ -135,9 +164,8 @@ static bool job_init(job_t *j, const hq_graph_t *graph, const hq_npz_t *fpo, con
     j->cout = p->kernel_out;
     j->cin_pg = p->kernel_in;
     if (!wf || !wq || !ks || wf->dtype != HQ_DTYPE_FLOAT32 || ks->dtype != HQ_DTYPE_FLOAT32 ||
-        wq->dtype != (wb == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || j->cout < 1 ||
-        j->cin_pg < 1 || hq_tensor_count(ks) != j->cout ||
-        hq_tensor_count(wq) != hq_tensor_count(wf) ||
+        wq->dtype != (wb == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || j->cout < 1 || j->cin_pg < 1 ||
+        hq_tensor_count(ks) != j->cout || hq_tensor_count(wq) != hq_tensor_count(wf) ||
         (bq && (bq->dtype != HQ_DTYPE_INT64 || hq_tensor_count(bq) != j->cout)))
         return false;
     hq_shape_t in = l->input_shapes[0];
@@ -183,7 +211,7 @@ static bool job_init(job_t *j, const hq_graph_t *graph, const hq_npz_t *fpo, con
 
 /* Allocates the patches of `samples` samples with at most `positions` drawn per sample (fewer
  * when the layer's patches would pass PATCH_BUDGET). */
-static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_error_t *err)
+static void job_plan(job_t *j, int64_t samples, int64_t positions)
 {
     int64_t per = positions > 0 && positions < j->positions ? positions : j->positions;
     double bytes_per = (double)samples * (double)j->groups * (double)j->kpg * sizeof(float);
@@ -194,6 +222,11 @@ static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_er
     j->per_sample = per;
     j->samples = samples;
     j->rows = samples * per;
+}
+
+static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_error_t *err)
+{
+    job_plan(j, samples, positions);
     size_t bytes = 0;
     if (!hqi_mul_size((size_t)(j->rows * j->groups), (size_t)j->kpg * sizeof(float), &bytes) ||
         !(j->patches = malloc(bytes ? bytes : 1)) ||
@@ -206,58 +239,90 @@ static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_er
     return HQ_OK;
 }
 
+/* Copies the drawn patches of one sample (`xs`, global index `sample`) of the layer's input to
+ * rows [row, row + per_sample) of `patches` ([groups][rows][kpg]). The draw depends on the layer
+ * and the sample only, so that the float network's patches (float_target) and the quantized
+ * one's are taken at the same positions. */
+static void collect_sample(job_t *j, int64_t sample, const float *xs, float *patches, int64_t rows,
+                           int64_t row0)
+{
+    uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)sample;
+    for (int64_t t = 0; t < j->positions; t++)
+        j->pick[t] = t;
+    /* the first per_sample entries of a partial Fisher-Yates shuffle, in ascending order so
+     * that neighbouring rows read neighbouring memory */
+    if (j->per_sample < j->positions) {
+        for (int64_t t = 0; t < j->per_sample; t++) {
+            int64_t u = t + (int64_t)(hqi_splitmix64(&seed) % (uint64_t)(j->positions - t));
+            int64_t tmp = j->pick[t];
+            j->pick[t] = j->pick[u];
+            j->pick[u] = tmp;
+        }
+        for (int64_t a = 1; a < j->per_sample; a++)
+            for (int64_t b = a; b > 0 && j->pick[b - 1] > j->pick[b]; b--) {
+                int64_t tmp = j->pick[b];
+                j->pick[b] = j->pick[b - 1];
+                j->pick[b - 1] = tmp;
+            }
+    }
+    for (int64_t t = 0; t < j->per_sample; t++) {
+        int64_t row = row0 + t, pos = j->pick[t];
+        if (j->dense) {
+            memcpy(patches + row * j->kpg, xs + pos * j->cin_pg, sizeof(float) * (size_t)j->cin_pg);
+            continue;
+        }
+        int64_t oy = pos / j->out_w, ox = pos % j->out_w;
+        for (int64_t g = 0; g < j->groups; g++) {
+            float *dst = patches + (g * rows + row) * j->kpg;
+            for (int64_t ky = 0; ky < j->l->params.kernel_h; ky++) {
+                int64_t iy = hqi_tap_source(j->l, true, oy, ky, j->in_h);
+                for (int64_t kx = 0; kx < j->l->params.kernel_w; kx++) {
+                    int64_t ix = hqi_tap_source(j->l, false, ox, kx, j->in_w);
+                    float *d = dst + (ky * j->l->params.kernel_w + kx) * j->cin_pg;
+                    if (iy < 0 || ix < 0)
+                        memset(d, 0, sizeof(float) * (size_t)j->cin_pg);
+                    else
+                        memcpy(d, xs + (iy * j->in_w + ix) * j->in_c + g * j->cin_pg,
+                               sizeof(float) * (size_t)j->cin_pg);
+                }
+            }
+        }
+    }
+}
+
 /* Copies the drawn patches of `count` samples (global index first ...) of the layer's input. */
 static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
 {
     int64_t per_in = j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c;
     for (int64_t n = 0; n < count && first + n < j->samples; n++) {
-        const float *xs = x + n * per_in;
-        int64_t sample = first + n;
-        uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)sample;
-        for (int64_t t = 0; t < j->positions; t++)
-            j->pick[t] = t;
-        /* the first per_sample entries of a partial Fisher-Yates shuffle, in ascending order so
-         * that neighbouring rows read neighbouring memory */
-        if (j->per_sample < j->positions) {
-            for (int64_t t = 0; t < j->per_sample; t++) {
-                int64_t u = t + (int64_t)(hqi_splitmix64(&seed) % (uint64_t)(j->positions - t));
-                int64_t tmp = j->pick[t];
-                j->pick[t] = j->pick[u];
-                j->pick[u] = tmp;
-            }
-            for (int64_t a = 1; a < j->per_sample; a++)
-                for (int64_t b = a; b > 0 && j->pick[b - 1] > j->pick[b]; b--) {
-                    int64_t tmp = j->pick[b];
-                    j->pick[b] = j->pick[b - 1];
-                    j->pick[b - 1] = tmp;
-                }
-        }
+        collect_sample(j, first + n, x + n * per_in, j->patches, j->rows,
+                       (first + n) * j->per_sample);
         j->collected++;
-        for (int64_t t = 0; t < j->per_sample; t++) {
-            int64_t row = sample * j->per_sample + t, pos = j->pick[t];
-            if (j->dense) {
-                memcpy(j->patches + row * j->kpg, xs + pos * j->cin_pg,
-                       sizeof(float) * (size_t)j->cin_pg);
-                continue;
-            }
-            int64_t oy = pos / j->out_w, ox = pos % j->out_w;
-            for (int64_t g = 0; g < j->groups; g++) {
-                float *dst = j->patches + (g * j->rows + row) * j->kpg;
-                for (int64_t ky = 0; ky < j->l->params.kernel_h; ky++) {
-                    int64_t iy = hqi_tap_source(j->l, true, oy, ky, j->in_h);
-                    for (int64_t kx = 0; kx < j->l->params.kernel_w; kx++) {
-                        int64_t ix = hqi_tap_source(j->l, false, ox, kx, j->in_w);
-                        float *d = dst + (ky * j->l->params.kernel_w + kx) * j->cin_pg;
-                        if (iy < 0 || ix < 0)
-                            memset(d, 0, sizeof(float) * (size_t)j->cin_pg);
-                        else
-                            memcpy(d, xs + (iy * j->in_w + ix) * j->in_c + g * j->cin_pg,
-                                   sizeof(float) * (size_t)j->cin_pg);
-                    }
-                }
-            }
-        }
     }
+}
+
+/* Takes the patches' mean over the rows out of them (centred error), keeping it in xmean. */
+static hq_status_t job_center(job_t *j, hq_error_t *err)
+{
+    if (!(j->xmean = calloc((size_t)(j->groups * j->kpg), sizeof(float))))
+        return hqi_nomem(err, where);
+    double *sum = calloc((size_t)j->kpg, sizeof(double));
+    if (!sum)
+        return hqi_nomem(err, where);
+    for (int64_t g = 0; g < j->groups; g++) {
+        float *x = j->patches + g * j->rows * j->kpg, *mean = j->xmean + g * j->kpg;
+        memset(sum, 0, sizeof(double) * (size_t)j->kpg);
+        for (int64_t r = 0; r < j->rows; r++)
+            for (int64_t k = 0; k < j->kpg; k++)
+                sum[k] += x[r * j->kpg + k];
+        for (int64_t k = 0; k < j->kpg; k++)
+            mean[k] = (float)(sum[k] / (double)j->rows);
+        for (int64_t r = 0; r < j->rows; r++)
+            for (int64_t k = 0; k < j->kpg; k++)
+                x[r * j->kpg + k] -= mean[k];
+    }
+    free(sum);
+    return HQ_OK;
 }
 
 /* ---- training -------------------------------------------------------------------------------- */
@@ -268,7 +333,9 @@ typedef struct train {
     const hqi_adaround_config_t *cfg;
     int64_t blocks_per_group;
     int64_t steps, warmup_steps, rows_per_step;
-    float **scratch; /* per thread */
+    int64_t train_rows; /* rows [0, train_rows) train; the rest, when any, decide per channel
+                           between the learned rounding and nearest */
+    float **scratch;    /* per thread */
 } train_t;
 
 /* Floats of scratch one task needs: the step's h(V) and its slope (doubles, first: kpg x BLOCK
@@ -392,12 +459,12 @@ HOT static void gradient_rows(const float *x, const float *target, int64_t r0, i
 /* Sum over every row of the squared error of x . w against target, per channel (scratch: rows x
  * BLOCK floats). */
 static void block_error(const job_t *j, const float *x, int64_t nb, const float *w,
-                        const float *target, float *scratch, double *err)
+                        const float *target, float *scratch, int64_t r0, int64_t r1, double *err)
 {
-    output_rows(x, j->rows, j->kpg, w, scratch);
+    output_rows(x + r0 * j->kpg, r1 - r0, j->kpg, w, scratch + r0 * BLOCK);
     for (int64_t c = 0; c < nb; c++) {
         err[c] = 0;
-        for (int64_t r = 0; r < j->rows; r++) {
+        for (int64_t r = r0; r < r1; r++) {
             double e = (double)scratch[r * BLOCK + c] - (double)target[r * BLOCK + c];
             err[c] += e * e;
         }
@@ -411,8 +478,8 @@ static void train_block(void *context, int64_t task, int thread)
     const hqi_adaround_config_t *cfg = t->cfg;
     const int64_t g = task / t->blocks_per_group;
     const int64_t o0 = g * j->cout_pg + (task % t->blocks_per_group) * BLOCK;
-    const int64_t nb = j->cout_pg - (o0 - g * j->cout_pg) < BLOCK ? j->cout_pg - (o0 - g * j->cout_pg)
-                                                                   : BLOCK;
+    const int64_t nb =
+        j->cout_pg - (o0 - g * j->cout_pg) < BLOCK ? j->cout_pg - (o0 - g * j->cout_pg) : BLOCK;
     const int64_t K = j->kpg, cout = j->cout;
     const float *x = j->patches + g * j->rows * K;
     double *h_step = (double *)(void *)t->scratch[thread], *slope_step = h_step + K * BLOCK;
@@ -426,7 +493,7 @@ static void train_block(void *context, int64_t task, int thread)
     for (int64_t c = 0; c < BLOCK; c++) {
         int64_t o = o0 + c;
         scale[c] = c < nb ? j->w_scale[o] : 0.0f;
-        const double clip = c >= nb                                                    ? 0
+        const double clip = c >= nb ? 0
                             : j->dec->weight_clip_channels && j->dec->weight_clip_channels[o] > 0
                                 ? j->dec->weight_clip_channels[o]
                             : j->dec->weight_clip > 0 ? j->dec->weight_clip
@@ -460,7 +527,24 @@ static void train_block(void *context, int64_t task, int thread)
     for (int64_t k = 0; k < K; k++)
         for (int c = 0; c < BLOCK; c++)
             w[k * BLOCK + c] = c < nb ? j->w_float[k * cout + o0 + c] : 0.0f;
-    output_rows(x, j->rows, K, w, zf);
+    if (j->target) {
+        for (int64_t r = 0; r < j->rows; r++)
+            for (int c = 0; c < BLOCK; c++)
+                zf[r * BLOCK + c] = c < nb ? j->target[r * cout + o0 + c] : 0.0f;
+    } else {
+        output_rows(x, j->rows, K, w, zf);
+    }
+    if (cfg->centered) {
+        /* with the patches centred too, the error is measured about its mean */
+        for (int c = 0; c < BLOCK; c++) {
+            double mean = 0;
+            for (int64_t r = 0; r < j->rows; r++)
+                mean += zf[r * BLOCK + c];
+            mean /= (double)j->rows;
+            for (int64_t r = 0; r < j->rows; r++)
+                zf[r * BLOCK + c] -= (float)mean;
+        }
+    }
     /* The reconstruction term of a channel is measured in units of round-to-nearest's error per
      * weight (its mean squared error over the rows divided by the weights it has), so that
      * lambda weighs the regulariser against it the same way whatever the magnitudes of the
@@ -469,17 +553,18 @@ static void train_block(void *context, int64_t task, int thread)
     for (int64_t k = 0; k < K; k++)
         for (int c = 0; c < BLOCK; c++)
             w[k * BLOCK + c] = c < nb ? scale[c] * (float)int_weight(j, k * cout + o0 + c) : 0.0f;
-    block_error(j, x, nb, w, zf, zq, nearest_error);
+    const int64_t train_rows = t->train_rows;
+    block_error(j, x, nb, w, zf, zq, 0, train_rows, nearest_error);
     for (int c = 0; c < BLOCK; c++) {
-        double per_weight = c < nb ? nearest_error[c] / (double)j->rows / (double)K : 0.0;
+        double per_weight = c < nb ? nearest_error[c] / (double)train_rows / (double)K : 0.0;
         unit[c] = per_weight > 0 ? 1.0 / per_weight : 0.0;
     }
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double b1t = 1.0, b2t = 1.0;
-    int64_t steps_per_epoch = (j->rows + t->rows_per_step - 1) / t->rows_per_step;
+    int64_t steps_per_epoch = (train_rows + t->rows_per_step - 1) / t->rows_per_step;
     for (int64_t step = 0; step < t->steps; step++) {
         int64_t r0 = (step % steps_per_epoch) * t->rows_per_step;
-        int64_t r1 = r0 + t->rows_per_step < j->rows ? r0 + t->rows_per_step : j->rows;
+        int64_t r1 = r0 + t->rows_per_step < train_rows ? r0 + t->rows_per_step : train_rows;
         for (int64_t k = 0; k < K * BLOCK; k++) {
             if (fixed[k] != 0) {
                 w[k] = scale[k % BLOCK] * base[k];
@@ -492,10 +577,10 @@ static void train_block(void *context, int64_t task, int thread)
         gradient_rows(x, zf, r0, r1, K, w, grad);
         const double norm = 2.0 / (double)(r1 - r0);
         const bool regularize = step >= t->warmup_steps;
-        const double progress = t->steps > t->warmup_steps
-                                    ? (double)(step - t->warmup_steps) /
-                                          (double)(t->steps - t->warmup_steps)
-                                    : 1.0;
+        const double progress =
+            t->steps > t->warmup_steps
+                ? (double)(step - t->warmup_steps) / (double)(t->steps - t->warmup_steps)
+                : 1.0;
         const double beta = cfg->beta_start + (cfg->beta_end - cfg->beta_start) * progress;
         b1t *= b1;
         b2t *= b2;
@@ -523,18 +608,23 @@ static void train_block(void *context, int64_t task, int thread)
             base[k] += rectified_sigmoid(v[k], &slope) >= 0.5 ? 1.0f : 0.0f;
         w[k] = scale[k % BLOCK] * base[k];
     }
-    block_error(j, x, nb, w, zf, zq, err_learned);
+    const int64_t d0 = train_rows < j->rows ? train_rows : 0, decide = j->rows - d0;
+    block_error(j, x, nb, w, zf, zq, d0, j->rows, err_learned);
     for (int64_t k = 0; k < K; k++)
         for (int c = 0; c < BLOCK; c++)
             grad[k * BLOCK + c] = c < nb ? scale[c] * (float)int_weight(j, k * cout + o0 + c) : 0;
-    block_error(j, x, nb, grad, zf, zq, err_nearest);
+    block_error(j, x, nb, grad, zf, zq, d0, j->rows, err_nearest);
     for (int64_t c = 0; c < nb; c++) {
         int64_t o = o0 + c;
-        j->err_nearest[o] = err_nearest[c] / (double)j->rows;
-        j->err_learned[o] = err_learned[c] / (double)j->rows;
+        j->err_nearest[o] = err_nearest[c] / (double)decide;
+        j->err_learned[o] = err_learned[c] / (double)decide;
         j->keep_nearest[o] = !(err_learned[c] < err_nearest[c]);
         double change = 0;
-        if (!j->keep_nearest[o]) {
+        if (!j->keep_nearest[o] && j->xmean) {
+            for (int64_t k = 0; k < K; k++)
+                change +=
+                    (double)j->xmean[g * K + k] * ((double)w[k * BLOCK + c] - grad[k * BLOCK + c]);
+        } else if (!j->keep_nearest[o]) {
             for (int64_t r = 0; r < j->rows; r++) {
                 const float *xr = x + r * K;
                 double acc = 0;
@@ -574,6 +664,10 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
     t.blocks_per_group = (j->cout_pg + BLOCK - 1) / BLOCK;
     int64_t batch = cfg->batch_size < j->samples ? cfg->batch_size : j->samples;
     t.rows_per_step = batch * j->per_sample;
+    int64_t held = (int64_t)(cfg->holdout * (double)j->samples + 0.5);
+    t.train_rows = j->samples > 1 && held > 0
+                       ? (j->samples - (held < j->samples ? held : j->samples - 1)) * j->per_sample
+                       : j->rows;
     t.steps = adaround_steps(cfg, j->samples);
     t.warmup_steps = (int64_t)(cfg->warmup * (double)t.steps);
     t.scratch = calloc((size_t)threads, sizeof *t.scratch);
@@ -599,6 +693,129 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
         j->bias[o] = hqrt_clamp64(j->bias[o] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
     }
     return HQ_OK;
+}
+
+/* ---- the float network's outputs (float_target) --------------------------------------------- */
+
+/* One float run over the samples: every trained layer's pre-activations (no bias) as the float
+ * network computes them, at the positions the quantized sweep will draw. */
+typedef struct float_pass {
+    job_t *jobs; /* [layer count]; .l NULL for a layer not trained */
+    int count;
+    int64_t first;  /* the batch's first sample */
+    float *patches; /* one sample's patches of the largest job */
+} float_pass_t;
+
+static void float_outputs(job_t *j, int64_t sample, const float *patches)
+{
+    for (int64_t t = 0; t < j->per_sample; t++) {
+        float *z = j->target + (sample * j->per_sample + t) * j->cout;
+        for (int64_t o = 0; o < j->cout; o++) {
+            const float *x = patches + ((o / j->cout_pg) * j->per_sample + t) * j->kpg;
+            double acc = 0;
+            for (int64_t k = 0; k < j->kpg; k++)
+                acc += (double)x[k] * j->w_float[k * j->cout + o];
+            z[o] = (float)acc;
+        }
+    }
+}
+
+static hq_status_t on_float_tap(void *user, int layer, int port, const hq_shape_t *shape,
+                                const float *data, hq_error_t *err)
+{
+    (void)err;
+    float_pass_t *f = user;
+    int64_t per = 1;
+    for (int d = 1; d < shape->ndim; d++)
+        per *= shape->dims[d];
+    for (int i = 0; i < f->count; i++) {
+        job_t *j = &f->jobs[i];
+        if (!j->l || j->l->inputs[0] != layer || j->l->input_ports[0] != port ||
+            per != (j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c))
+            continue;
+        for (int64_t n = 0; n < shape->dims[0] && f->first + n < j->samples; n++) {
+            collect_sample(j, f->first + n, data + n * per, f->patches, j->per_sample, 0);
+            float_outputs(j, f->first + n, f->patches);
+            j->collected++;
+        }
+    }
+    return HQ_OK;
+}
+
+/* Fills targets[i] ([rows][cout]) for every layer i the run trains, NULL for the others and for
+ * a layer whose input the float run did not deliver (it then trains against the float kernel on
+ * its quantized input). */
+static hq_status_t float_targets(const hq_graph_t *graph, const hq_npz_t *fpo, const hq_npz_t *q,
+                                 const hqi_layer_quant_t *dec, const hqi_adaround_config_t *cfg,
+                                 const hqi_adaround_data_t *in, int64_t samples, int threads,
+                                 float **targets, hq_error_t *err)
+{
+    int n = hq_graph_layer_count(graph);
+    float_pass_t f = {.count = n};
+    f.jobs = calloc((size_t)n, sizeof *f.jobs);
+    hq_status_t st = f.jobs ? HQ_OK : hqi_nomem(err, where);
+    size_t largest = 1;
+    for (int i = 0; i < n && st == HQ_OK; i++) {
+        job_t *j = &f.jobs[i];
+        if (!job_init(j, graph, fpo, q, dec, i, cfg))
+            continue;
+        job_plan(j, samples, cfg->positions);
+        size_t patch = (size_t)(j->per_sample * j->groups * j->kpg);
+        largest = patch > largest ? patch : largest;
+        size_t bytes = 0;
+        if (!hqi_mul_size((size_t)j->rows, (size_t)j->cout * sizeof(float), &bytes) ||
+            !(j->target = malloc(bytes)) ||
+            !(j->pick = malloc(sizeof *j->pick * (size_t)j->positions)))
+            st = hqi_nomem(err, where);
+    }
+    if (st == HQ_OK && !(f.patches = malloc(largest * sizeof(float))))
+        st = hqi_nomem(err, where);
+    hq_emulator_t *emu = NULL;
+    if (st == HQ_OK)
+        st = hq_emulator_create(graph, fpo, HQ_TARGET_FP_OPTIMIZED, "fp_optimized params", &emu,
+                                err);
+    if (st == HQ_OK && threads > 0)
+        st = hq_emulator_set_threads(emu, threads, err);
+    int in_count = 0;
+    if (st == HQ_OK)
+        hq_graph_inputs(graph, &in_count);
+    int *source = calloc((size_t)(in_count ? in_count : 1), sizeof(int));
+    float **buffers = calloc((size_t)(in_count ? in_count : 1), sizeof(float *));
+    if (st == HQ_OK && (!source || !buffers))
+        st = hqi_nomem(err, where);
+    if (st == HQ_OK)
+        st = hqi_calibration_sources(graph, in->data, in->input_names, source, err);
+    for (int k = 0; k < in_count && st == HQ_OK; k++) {
+        size_t bytes = 0;
+        if (!hqi_mul_size((size_t)hq_emulator_input_size(emu, k), EMULATE_BATCH * sizeof(float),
+                          &bytes) ||
+            !(buffers[k] = malloc(bytes)))
+            st = hqi_nomem(err, where);
+    }
+    for (f.first = 0; f.first < samples && st == HQ_OK; f.first += EMULATE_BATCH) {
+        int64_t b = samples - f.first < EMULATE_BATCH ? samples - f.first : EMULATE_BATCH;
+        for (int k = 0; k < in_count && st == HQ_OK; k++)
+            st = hq_dataset_read(in->data, source[k], f.first, b, buffers[k], err);
+        if (st == HQ_OK)
+            st =
+                hq_emulator_run(emu, b, (const float *const *)buffers, NULL, on_float_tap, &f, err);
+    }
+    for (int i = 0; f.jobs && i < n; i++) {
+        job_t *j = &f.jobs[i];
+        if (st == HQ_OK && j->l && j->collected == samples) {
+            targets[i] = j->target;
+            j->target = NULL;
+        }
+        job_free(j);
+    }
+    for (int k = 0; buffers && k < in_count; k++)
+        free(buffers[k]);
+    free(buffers);
+    free(source);
+    free(f.patches);
+    free(f.jobs);
+    hq_emulator_destroy(emu);
+    return st;
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
@@ -629,7 +846,8 @@ typedef struct run {
     bool bias_corrected;
     const hqi_logger_t *log;
     hqi_threadpool_t *pool;
-    float *scratch; /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
+    float *scratch;  /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
+    float **targets; /* [layer count] (float_target): what float_targets measured, else NULL */
     hqi_adaround_report_t rep;
 } run_t;
 
@@ -647,8 +865,7 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
     int64_t per = hqi_sweep_input_size(sweep, i, 0);
     int64_t want = j.dense ? j.out_h * j.cin_pg : j.in_h * j.in_w * j.in_c;
     j.s_in = hqi_sweep_input_scale(sweep, i, 0);
-    for (int64_t first = 0; st == HQ_OK && per == want && first < samples;
-         first += EMULATE_BATCH) {
+    for (int64_t first = 0; st == HQ_OK && per == want && first < samples; first += EMULATE_BATCH) {
         int64_t b = samples - first < EMULATE_BATCH ? samples - first : EMULATE_BATCH;
         hqi_sweep_input(sweep, i, 0, first, b, r->scratch);
         job_collect(&j, first, b, r->scratch);
@@ -656,10 +873,17 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
     if (st == HQ_OK && j.collected != samples)
         /* the input's shape is not the one the layer's geometry reads */
         hqi_logf(r->log, HQ_LOG_WARNING,
-                 "adaround: %s: its input was not collected; left at round-to-nearest",
-                 j.l->name);
-    else if (st == HQ_OK)
-        st = job_train(&j, r->cfg, r->pool, r->bias_corrected, err);
+                 "adaround: %s: its input was not collected; left at round-to-nearest", j.l->name);
+    else if (st == HQ_OK) {
+        if (r->targets) {
+            j.target = r->targets[i];
+            r->targets[i] = NULL;
+        }
+        if (r->cfg->centered)
+            st = job_center(&j, err);
+        if (st == HQ_OK)
+            st = job_train(&j, r->cfg, r->pool, r->bias_corrected, err);
+    }
     if (st == HQ_OK && j.collected == samples) {
         log_layer(r->log, &j);
         for (int64_t o = 0; o < j.cout; o++) {
@@ -677,13 +901,12 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
 hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                              const hqi_layer_quant_t *dec, hq_npz_t *q,
                              const hqi_adaround_config_t *cfg, hqi_adaround_bias_t bias,
-                             const hqi_adaround_data_t *in, int threads,
-                             const hqi_logger_t *log, hqi_adaround_report_t *report,
-                             hq_error_t *err)
+                             const hqi_adaround_data_t *in, int threads, const hqi_logger_t *log,
+                             hqi_adaround_report_t *report, hq_error_t *err)
 {
     hq_dataset_t *data = in->data;
     double t0 = hqi_seconds_now();
-    run_t r = {graph, fpo, dec, q, cfg, bias != HQI_ADAROUND_BIAS_NONE, log, NULL, NULL, {0}};
+    run_t r = {graph, fpo, dec, q, cfg, bias != HQI_ADAROUND_BIAS_NONE, log, NULL, NULL, NULL, {0}};
     if (report)
         *report = r.rep;
     int n = hq_graph_layer_count(graph);
@@ -717,7 +940,7 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
     }
     if (targets == 0 || samples < 1) {
         hqi_logf(log, HQ_LOG_INFO, "adaround: no layer to train (%s)",
-                 samples < 1 ? "no calibration samples"
+                 samples < 1      ? "no calibration samples"
                  : cfg->train_all ? "no conv, depthwise, deconv or dense layer"
                                   : "mode=train_4bit and no layer has 4-bit weights");
         goto done;
@@ -737,6 +960,20 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
         st = hqi_nomem(err, where);
     if (st == HQ_OK && threads > 1)
         st = hqi_threadpool_create(threads, &r.pool, err);
+    if (st == HQ_OK && cfg->float_target) {
+        double t1 = hqi_seconds_now();
+        if (!(r.targets = calloc((size_t)n, sizeof *r.targets)))
+            st = hqi_nomem(err, where);
+        if (st == HQ_OK)
+            st = float_targets(graph, fpo, q, dec, cfg, in, samples, threads, r.targets, err);
+        int got = 0;
+        for (int i = 0; r.targets && i < n; i++)
+            got += r.targets[i] != NULL;
+        if (st == HQ_OK)
+            hqi_logf(log, HQ_LOG_DEBUG,
+                     "adaround: the float network's outputs of %d of %d layer(s), %.2f s", got,
+                     targets, hqi_seconds_now() - t1);
+    }
     if (st == HQ_OK)
         st = hqi_sweep_run(graph, q, data, in->input_names, samples, threads, where, train_layer,
                            &r, err);
@@ -753,6 +990,9 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                      hqi_seconds_now() - t1);
     }
 done:
+    for (int i = 0; r.targets && i < n; i++)
+        free(r.targets[i]);
+    free(r.targets);
     hqi_threadpool_destroy(r.pool);
     free(r.scratch);
     r.rep.samples = samples;
@@ -764,7 +1004,6 @@ done:
                  "adaround: %d layer(s) on %lld sample(s), %lld step(s) each, reconstruction "
                  "error %.6g -> %.6g (sum over layers), %lld channel(s) kept nearest, %.2f s",
                  r.rep.layers, (long long)samples, (long long)r.rep.steps, r.rep.error_nearest,
-                 r.rep.error_adaround,
-                 (long long)r.rep.kept_nearest, r.rep.seconds);
+                 r.rep.error_adaround, (long long)r.rep.kept_nearest, r.rep.seconds);
     return st;
 }

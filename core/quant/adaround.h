@@ -30,13 +30,21 @@ typedef struct hqi_adaround_config {
     int64_t positions;    /* output positions sampled per sample and layer; 0: every position */
     int64_t max_steps;    /* the default budget: at most this many Adam steps per layer (0: no
                              budget; an explicit epochs= in the script sets 0) */
+    bool float_target;    /* reconstruct the float network's pre-activations (its own input
+                             through the float kernel) instead of the float kernel's on the
+                             quantized input */
+    double holdout;       /* share of the samples whose rows do not train but decide, per output
+                             channel, between the learned rounding and nearest; 0: none */
+    bool centered;        /* measure the error about its mean over the rows per channel: the
+                             bias correction that follows removes the mean */
 } hqi_adaround_config_t;
 
 void hqi_adaround_defaults(hqi_adaround_config_t *config);
 
 /* What one run did, for the log and the tests. Errors are the mean over the sampled output
  * positions of the squared pre-activation error summed over output channels, against the float
- * kernel on the same (quantized) inputs; the totals sum them over the layers trained. */
+ * network's pre-activations (float_target; else the float kernel on the same quantized inputs),
+ * about their mean per channel when centered; the totals sum them over the layers trained. */
 typedef struct hqi_adaround_report {
     int layers;            /* layers trained */
     int64_t kept_nearest;  /* output channels whose learned rounding did not lower their error:
@@ -52,7 +60,8 @@ typedef struct hqi_adaround_report {
 typedef enum hqi_adaround_bias {
     HQI_ADAROUND_BIAS_NONE = 0,
     HQI_ADAROUND_BIAS_ANALYTIC,  /* a correction of round-to-nearest's mean error */
-    HQI_ADAROUND_BIAS_ITERATIVE, /* measured on the quantized network (hqi_bias_correct_iterative) */
+    HQI_ADAROUND_BIAS_ITERATIVE, /* measured on the quantized network (hqi_bias_correct_iterative)
+                                  */
 } hqi_adaround_bias_t;
 
 /* Where the layers' inputs come from: samples [0, dataset_size) of `data`, its inputs matched by
@@ -67,7 +76,9 @@ typedef struct hqi_adaround_data {
 /* Re-rounds the integer kernels of `q` (built by hqi_quant_build_params for `graph` from the float
  * kernels of `fpo` and `decisions`), layer by layer in topological order: each conv, depthwise,
  * deconv and dense layer the mode selects is trained on its inputs as the quantized network (every
- * earlier layer already re-rounded) computes them, then hard rounded; every weight ends at
+ * earlier layer already re-rounded) computes them, against the float network's outputs at the
+ * same positions (float_target: one float run of `fpo` over the samples first), then hard
+ * rounded; every weight ends at
  * floor(w / scale) or one step above. kernel:0 changes; after an analytic or iterative bias
  * correction (`bias`) the layer's bias:0 also moves by the mean output change the new rounding
  * causes, and after an iterative one hqi_bias_correct_iterative runs again at the end, since the
@@ -76,8 +87,7 @@ typedef struct hqi_adaround_data {
 hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
                              const hqi_layer_quant_t *decisions, hq_npz_t *q,
                              const hqi_adaround_config_t *config, hqi_adaround_bias_t bias,
-                             const hqi_adaround_data_t *data, int threads,
-                             const hqi_logger_t *log, hqi_adaround_report_t *report,
-                             hq_error_t *err);
+                             const hqi_adaround_data_t *data, int threads, const hqi_logger_t *log,
+                             hqi_adaround_report_t *report, hq_error_t *err);
 
 #endif

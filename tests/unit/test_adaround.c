@@ -148,7 +148,8 @@ static void optimize(hq_archive_t *a, const char *text, hq_dataset_t *ds, captur
 
 typedef struct input_tap {
     int layer;
-    float *x; /* [SAMPLES * H * W * CIN] */
+    float *x;     /* [SAMPLES * H * W * channels] */
+    int channels; /* of the layer's output; 0: CIN */
 } input_tap_t;
 
 static hq_status_t keep_input(void *user, int layer, int port, const hq_shape_t *shape,
@@ -159,7 +160,7 @@ static hq_status_t keep_input(void *user, int layer, int port, const hq_shape_t 
     (void)err;
     input_tap_t *t = user;
     if (layer == t->layer)
-        memcpy(t->x, data, sizeof(float) * SAMPLES * H * W * CIN);
+        memcpy(t->x, data, sizeof(float) * SAMPLES * H * W * (t->channels ? t->channels : CIN));
     return HQ_OK;
 }
 
@@ -182,7 +183,8 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
     const float *s = ks->data, *wf = kf->data;
     for (int i = 0; i < K * K * CIN * COUT; i++)
         codes[i] = wq[i];
-    input_tap_t tap = {hq_graph_find(g, "input_layer1"), malloc(sizeof(float) * SAMPLES * H * W * CIN)};
+    input_tap_t tap = {hq_graph_find(g, "input_layer1"),
+                       malloc(sizeof(float) * SAMPLES * H * W * CIN), CIN};
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     if (hq_emulator_create(g, q, HQ_TARGET_QUANTIZED, "test", &emu, &err))
@@ -450,6 +452,147 @@ static void default_epochs_stop_at_the_step_budget(void **state)
     hq_graph_destroy(g);
 }
 
+/* ---- the float network's outputs as the target ------------------------------------------- */
+
+/* input (8x8x6) -> conv1 (3x3, 6 -> 8, relu) -> conv2 (3x3, 8 -> 8, linear) -> output. */
+static hq_graph_t *two_convs(hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
+    int in = test_add_input(g, "input_layer1", H, W, CIN);
+    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
+    test_set_conv(g, c1, K, CIN, COUT, 1, HQ_ACT_RELU);
+    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
+    test_set_conv(g, c2, K, COUT, COUT, 1, HQ_ACT_LINEAR);
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
+    test_finalize(g);
+    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
+    int64_t k1[4] = {K, K, CIN, COUT}, k2[4] = {K, K, COUT, COUT}, bshape[1] = {COUT};
+    test_put_filled(*params, "net/conv1/kernel:0", 4, k1, 96);
+    test_put_filled(*params, "net/conv2/kernel:0", 4, k2, 97);
+    float *b1 = test_put_filled(*params, "net/conv1/bias:0", 1, bshape, 98);
+    float *b2 = test_put_filled(*params, "net/conv2/bias:0", 1, bshape, 99);
+    for (int c = 0; c < COUT; c++)
+        b1[c] = 0.2f + 0.1f * b1[c], b2[c] *= 0.1f;
+    return g;
+}
+
+/* conv2's pre-activations (no bias) on every sample and position: the integer kernel times its
+ * scales on conv1's output as the quantized network computes it (zq), the float kernel on the
+ * float network's (zf); [SAMPLES * H * W * COUT] each. */
+static void conv2_preactivations(hq_archive_t *a, const float *x, double *zq, double *zf)
+{
+    hq_graph_t *g = NULL;
+    hq_npz_t *q = NULL, *fpo = NULL;
+    assert_int_equal(hq_archive_graph(a, &g, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
+    const int8_t *wq = hq_npz_get(q, "net/conv2/kernel:0")->data;
+    const float *s = hq_npz_get(q, "net/conv2/kernel_scale:0")->data;
+    const float *wf = hq_npz_get(fpo, "net/conv2/kernel:0")->data;
+    const hq_npz_t *params[2] = {q, fpo};
+    const hq_target_t targets[2] = {HQ_TARGET_QUANTIZED, HQ_TARGET_FP_OPTIMIZED};
+    double *out[2] = {zq, zf};
+    for (int m = 0; m < 2; m++) {
+        input_tap_t tap = {hq_graph_find(g, "conv1"),
+                           malloc(sizeof(float) * SAMPLES * H * W * COUT), COUT};
+        hq_emulator_t *emu = NULL;
+        hq_error_t err = {0};
+        if (hq_emulator_create(g, params[m], targets[m], "test", &emu, &err))
+            fail_msg("emulator: %s", err.message);
+        const float *ins[1] = {x};
+        if (hq_emulator_run(emu, SAMPLES, ins, NULL, keep_input, &tap, &err))
+            fail_msg("run: %s", err.message);
+        hq_emulator_destroy(emu);
+        for (int n = 0; n < SAMPLES; n++)
+            for (int oy = 0; oy < H; oy++)
+                for (int ox = 0; ox < W; ox++)
+                    for (int o = 0; o < COUT; o++) {
+                        double z = 0;
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++) {
+                                int iy = oy - 1 + ky, ix = ox - 1 + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                for (int i = 0; i < COUT; i++) {
+                                    double v = tap.x[((n * H + iy) * W + ix) * COUT + i];
+                                    int widx = ((ky * K + kx) * COUT + i) * COUT + o;
+                                    z += v * (m == 0 ? wq[widx] * (double)s[o] : wf[widx]);
+                                }
+                            }
+                        out[m][((n * H + oy) * W + ox) * COUT + o] = z;
+                    }
+        free(tap.x);
+    }
+}
+
+/* Sum over channels of the squared error of zq against zf over every sample and position, about
+ * its mean per channel when `centred` (what a bias correction leaves). */
+static double chain_error(const double *zq, const double *zf, bool centred)
+{
+    const int rows = SAMPLES * H * W;
+    double total = 0;
+    for (int o = 0; o < COUT; o++) {
+        double mean = 0;
+        for (int r = 0; centred && r < rows; r++)
+            mean += (zq[r * COUT + o] - zf[r * COUT + o]) / rows;
+        for (int r = 0; r < rows; r++) {
+            double e = zq[r * COUT + o] - zf[r * COUT + o] - mean;
+            total += e * e;
+        }
+    }
+    return total;
+}
+
+/* Both convs at 4 bits, bias correction off, every position sampled: trained against the float
+ * network's outputs (HQ_ADAROUND_TARGET=float), conv2 compensates part of what conv1's rounding
+ * and the activation's quantization changed, so its pre-activations end closer to the float
+ * network's than when trained against the float kernel on the quantized input; with the error
+ * centred (HQ_ADAROUND_CENTER=1) the error about the mean is what falls. */
+static void float_target_brings_the_second_layer_closer_to_the_float_network(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_convs(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    const char *text = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
+                       "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                       "post_quantization_optimization(finetune, policy=disabled)\n"
+                       "post_quantization_optimization(adaround, policy=enabled, epochs=100, "
+                       "batch_size=4)\n";
+    const size_t n = SAMPLES * H * W * COUT;
+    double *zq = malloc(sizeof(double) * n), *zf = malloc(sizeof(double) * n);
+    for (int centred = 0; centred < 2; centred++) {
+        double error[2];
+        for (int m = 0; m < 2; m++) {
+            setenv("HQ_ADAROUND_TARGET", m ? "float" : "quantized", 1);
+            setenv("HQ_ADAROUND_CENTER", centred ? "1" : "0", 1);
+            hq_archive_t *a = archive_of(g, params);
+            captured_t log = {""};
+            optimize(a, text, ds, &log);
+            assert_non_null(strstr(log.text, "adaround: 2 layer(s) on 16 sample(s)"));
+            conv2_preactivations(a, x, zq, zf);
+            error[m] = chain_error(zq, zf, centred);
+            if (getenv("DBG"))
+                fprintf(stderr, "c%d m%d %g\n%s", centred, m, error[m], log.text);
+            hq_archive_destroy(a);
+        }
+        if (!(error[1] < 0.97 * error[0]))
+            fail_msg("centred %d: conv2's error %g against the float network's outputs, %g "
+                     "against the float kernel on the quantized input",
+                     centred, error[1], error[0]);
+    }
+    unsetenv("HQ_ADAROUND_TARGET");
+    unsetenv("HQ_ADAROUND_CENTER");
+    free(zq);
+    free(zf);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- the script's keys ------------------------------------------------------------------- */
 
 static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, captured_t *log,
@@ -480,9 +623,8 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
     hqi_optimize_config_t cfg;
     captured_t log = {""};
     hq_error_t err = {0};
-    assert_int_equal(read_config("model_optimization_flavor(optimization_level=2)\n", &cfg, &log,
-                                 &err),
-                     HQ_OK);
+    assert_int_equal(
+        read_config("model_optimization_flavor(optimization_level=2)\n", &cfg, &log, &err), HQ_OK);
     assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], -1);
     assert_int_equal(cfg.adaround.max_steps, 2560); /* the default budget per layer */
     assert_int_equal(read_config("post_quantization_optimization(adaround, policy=enabled, "
@@ -542,6 +684,7 @@ int main(void)
         cmocka_unit_test(train_4bit_skips_layers_with_8bit_weights),
         cmocka_unit_test(adaround_keys_are_read_and_bad_values_refused),
         cmocka_unit_test(default_epochs_stop_at_the_step_budget),
+        cmocka_unit_test(float_target_brings_the_second_layer_closer_to_the_float_network),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }
