@@ -152,6 +152,30 @@ static bool deconv_ks_fits(const hqrt_conv_params_t *p, hqrt_dims_t in, hqrt_dim
            p->kernel_h * pairs * ((cols + 7) / 8 * 8) * 2 <= KS_PACKED_MAX;
 }
 
+/* A per-tensor stage whose bias cannot take the sums near 2^31: the bias then seeds the sums and
+ * the row runs as one flat stage; otherwise the stage adds the bias per channel. */
+static bool ks_seeded(const hqrt_conv_params_t *p, const int64_t *bias, int32_t cout)
+{
+    bool seeded = p->out.count == 1;
+    for (int32_t o = 0; seeded && bias && o < cout; o++)
+        seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    return seeded;
+}
+
+/* The output stage of one output row's int32 sums (out_w pixels of cout channels). */
+static void ks_stage_row(int isa, const hqrt_conv_params_t *p, bool seeded, const int64_t *bias,
+                         int32_t cout, int32_t out_w, int32_t *row, uint8_t *out_row)
+{
+    if (seeded) {
+        if (bias)
+            for (int32_t j = 0; j < out_w * cout; j++)
+                row[j] += (int32_t)bias[j % cout];
+        hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out_w * cout, out_row);
+    } else {
+        hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out_w, out_row);
+    }
+}
+
 /* The sums of output row (n, ih * kh + ky) into row[0 .. in.w * cols), plus up to 7 spilled. */
 __attribute__((target("avx2"))) static void ks_row(const hqrt_conv_params_t *p, hqrt_dims_t in,
                                                    const uint8_t *input, const int16_t *packed,
@@ -207,10 +231,7 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
     _Alignas(32) int16_t packed[KS_PACKED_MAX];
     _Alignas(32) int32_t row[KS_ROW_MAX];
     int16_t q[KS_PACKED_MAX / 16 * 2 + 2]; /* cin <= 2 * pairs <= KS_PACKED_MAX / 8 */
-    /* per-tensor stage: the bias seeds the sums when it cannot take them near 2^31 */
-    bool seeded = p->out.count == 1;
-    for (int32_t o = 0; seeded && bias && o < cout; o++)
-        seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    const bool seeded = ks_seeded(p, bias, cout);
     /* packed[ky][pair][col][2]: col = kx * cout + o; zero past cols and past the last channel */
     for (int32_t ky = 0; ky < kh; ky++)
         for (int32_t pr = 0; pr < pairs; pr++)
@@ -232,14 +253,7 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
             ks_row(p, in, input, packed + (size_t)(fy % kh) * per_ky, cols, n, fy / kh, q, row);
             uint8_t *out_row = output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) *
                                             (size_t)cout * esize;
-            if (seeded) {
-                if (bias)
-                    for (int32_t j = 0; j < out.w * cout; j++)
-                        row[j] += (int32_t)bias[j % cout];
-                hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out.w * cout, out_row);
-            } else {
-                hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out.w, out_row);
-            }
+            ks_stage_row(isa, p, seeded, bias, cout, out.w, row, out_row);
         }
 }
 #endif
@@ -440,11 +454,7 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
     hqrt_i_code_consts(&p->out, &zp, &lo, &hi);
     const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
     const bool clamped = !lut && p->out.act_min >= p->out.out_zp;
-    /* the fallback's per-tensor stage: the bias seeds the sums when it cannot take them near
-     * 2^31 (as deconv_ks_avx2) */
-    bool seeded = p->out.count == 1;
-    for (int32_t o = 0; seeded && bias && o < cout; o++)
-        seeded = bias[o] >= -((int64_t)1 << 30) && bias[o] <= (int64_t)1 << 30;
+    const bool seeded = ks_seeded(p, bias, cout); /* the fallback's stage */
     if (exact && cols < 16 && 16 % cols == 0 && cin % 4 == 0) {
         ksv_narrow(p, in, input, packed, fin, lut, cc, clamped, out, output);
         return;
@@ -509,14 +519,7 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
             }
             if (exact)
                 continue;
-            if (seeded) {
-                if (bias)
-                    for (int32_t j = 0; j < out.w * cout; j++)
-                        row[j] += (int32_t)bias[j % cout];
-                hqrt_i_stage_row(isa, &p->out, row, NULL, 0, out.w * cout, out_row);
-            } else {
-                hqrt_i_stage_block(isa, &p->out, row, (size_t)cout, bias, cout, out.w, out_row);
-            }
+            ks_stage_row(isa, p, seeded, bias, cout, out.w, row, out_row);
         }
 }
 #endif
