@@ -262,6 +262,15 @@ static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
     run_three_ways_on(bytes, len, batch, NULL);
 }
 
+/* Builds the conv case's program and runs it the three ways (run_three_ways). */
+static void conv_three_ways(const conv_case_t *k, int64_t batch)
+{
+    size_t len;
+    uint8_t *bytes = build_conv(k, &len);
+    run_three_ways(bytes, len, batch);
+    free(bytes);
+}
+
 static void fast_conv_equals_reference_on_random_shapes(void **state)
 {
     (void)state;
@@ -288,10 +297,7 @@ static void fast_conv_equals_reference_on_random_shapes(void **state)
             k.h = k.dilation * (k.kh - 1) + 1;
         if (k.w + 2 * k.pad < k.dilation * (k.kw - 1) + 1)
             k.w = k.dilation * (k.kw - 1) + 1;
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 1 + iter % 3);
-        free(bytes);
+        conv_three_ways(&k, 1 + iter % 3);
     }
 }
 
@@ -338,10 +344,7 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
                          .path = HQRT_PATH_GEMMLOWP,
                          .per_channel = 1,
                          .addend = i % 3 == 0};
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 2);
-        free(bytes);
+        conv_three_ways(&k, 2);
     }
 }
 
@@ -453,10 +456,7 @@ static void fast_depthwise_equals_reference_on_random_shapes(void **state)
             k.h = (k.kh - 1) * k.dilation + 1;
         if (k.w < (k.kw - 1) * k.dilation + 1)
             k.w = (k.kw - 1) * k.dilation + 1;
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 2);
-        free(bytes);
+        conv_three_ways(&k, 2);
     }
 }
 
@@ -494,10 +494,7 @@ static void fast_depthwise_of_mobile_shapes_equals_reference(void **state)
                          .positive = r % 6 != 5};
         if (k.h < (kernel - 1) * dilation + 1)
             k.h = (kernel - 1) * dilation + 1;
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 2);
-        free(bytes);
+        conv_three_ways(&k, 2);
     }
 }
 
@@ -528,10 +525,7 @@ static void fast_pointwise_depthwise_equals_reference(void **state)
                          .per_channel = i % 4 != 3,
                          .lut = i % 3 == 1,
                          .positive = i % 5 != 4};
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 2);
-        free(bytes);
+        conv_three_ways(&k, 2);
     }
 }
 
@@ -566,10 +560,7 @@ static void fast_conv_with_a_lut_stage_equals_reference(void **state)
                          .positive = iter % 6 != 5};
         if (k.dense)
             k.addend = 0;
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 2);
-        free(bytes);
+        conv_three_ways(&k, 2);
     }
 }
 
@@ -587,10 +578,7 @@ static void fast_dense_equals_reference_including_deep_inputs(void **state)
                          .path = HQRT_PATH_WIDE,
                          .per_channel = 1,
                          .dense = 1};
-        size_t len;
-        uint8_t *bytes = build_conv(&k, &len);
-        run_three_ways(bytes, len, 3);
-        free(bytes);
+        conv_three_ways(&k, 3);
     }
 }
 
@@ -612,10 +600,7 @@ static void sixteen_bit_layers_run_the_reference_path_identically_at_two_threads
                      .out_bits = 16,
                      .path = HQRT_PATH_WIDE,
                      .per_channel = 1};
-    size_t len;
-    uint8_t *bytes = build_conv(&k, &len);
-    run_three_ways(bytes, len, 2);
-    free(bytes);
+    conv_three_ways(&k, 2);
 }
 
 /* A hand-checked value: 1x1 conv, one input channel, weight 3, bias 10, zp 5, input code 9:
