@@ -1526,6 +1526,19 @@ static void build_two_decoded_heads(model_t *m)
     output(m, "z");
 }
 
+/* The model `build` makes, parsed with the cut --end-node-names end[0 .. count). */
+static hq_archive_t *parse_with_end_cut(void (*build)(model_t *), const char *const *end, int count)
+{
+    model_t m = {0};
+    build(&m);
+    hq_parse_options_t opts = {.end_nodes = end, .end_count = count};
+    hq_archive_t *a = NULL;
+    hq_error_t err = {0};
+    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
+        fail_msg("%s", err.message);
+    return a;
+}
+
 static void the_end_cut_covers_every_path_to_the_outputs(void **state)
 {
     (void)state;
@@ -1536,14 +1549,8 @@ static void the_end_cut_covers_every_path_to_the_outputs(void **state)
     expect_error(&m, NULL, HQ_ERR_UNSUPPORTED,
                  "m.onnx: node 'nz' (NonZero) is post-processing hq cannot convert; cut before "
                  "it with --end-node-names score box aux");
-    m = (model_t){0};
-    build_two_decoded_heads(&m);
     const char *end[] = {"score", "box", "aux"};
-    hq_parse_options_t opts = {.end_nodes = end, .end_count = 3};
-    hq_archive_t *a = NULL;
-    hq_error_t err = {0};
-    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
-        fail_msg("%s", err.message);
+    hq_archive_t *a = parse_with_end_cut(build_two_decoded_heads, end, 3);
     int count;
     hq_graph_outputs(graph_of(a), &count);
     assert_int_equal(count, 3);
@@ -1594,14 +1601,8 @@ static void a_refused_decode_names_the_end_cut_on_every_head(void **state)
                  "m.onnx: node 'view1' (Reshape): reshape to rank 5 with batch 1; hq keeps [N, C], "
                  "[N, C, L] and [N, C, H, W] tensors; it is post-processing: cut before it with "
                  "--end-node-names c1 c2 aux");
-    m = (model_t){0};
-    build_rank5_decoded_heads(&m);
     const char *end[] = {"c1", "c2", "aux"};
-    hq_parse_options_t opts = {.end_nodes = end, .end_count = 3};
-    hq_archive_t *a = NULL;
-    hq_error_t err = {0};
-    if (parse_model(&m, &opts, &a, &err) != HQ_OK)
-        fail_msg("%s", err.message);
+    hq_archive_t *a = parse_with_end_cut(build_rank5_decoded_heads, end, 3);
     int count;
     const int *outs = hq_graph_outputs(graph_of(a), &count);
     assert_int_equal(count, 3);
