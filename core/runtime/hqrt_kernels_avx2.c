@@ -1,6 +1,8 @@
 /* hqrt_kernels_avx2.c — the runtime's fast kernels, chosen at open time by CPU feature:
  * - AVX-512 VNNI (vpdpbusd): conv with groups == 1 and dense on 8-bit activations with 4- or
- *   8-bit weights (hqrt_kernels_vnni.c; HQRT_NO_VNNI=1 forces the AVX2 path);
+ *   8-bit weights (hqrt_kernels_vnni.c; HQRT_NO_VNNI=1 forces the AVX2 path), and the AMX
+ *   kernel on the same packing for convs where it wins (hqrt_kernels_amx.c; HQRT_NO_AMX=1 keeps
+ *   VNNI);
  * - AVX2 (this file): the same without VNNI, depthwise conv, and 8-bit maxpool (vpmaxub).
  * HQRT_NO_FAST=1 disables all of them (reference kernels only). This file also decides at
  * prepare which kernel an op gets (the CPU checks) and runs the prepared kernel (hqrt_fast.h).
@@ -401,9 +403,13 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         int64_t depth = taps * cin;
         if (depth > MAX_FAST_DEPTH)
             return HQRT_OK;
-        if (hqrt_i_cpu_has_vnni() && !getenv("HQRT_NO_VNNI"))
-            return hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin, exact_reads, name, prep,
-                                       err);
+        if (hqrt_i_cpu_has_vnni() && !getenv("HQRT_NO_VNNI")) {
+            hqrt_status_t st = hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin,
+                                                   exact_reads, name, prep, err);
+            if (st == HQRT_OK) /* the AMX kernel runs the same packing where it wins */
+                hqrt_i_amx_adopt(kp, out, prep);
+            return st;
+        }
         int64_t kpad = (depth + 15) / 16 * 16;
         const int64_t pairs = (depth + 1) / 2, cout_pad = ((int64_t)cout + 7) / 8 * 8;
         size_t bytes = (size_t)(pairs * cout_pad * 2) * sizeof(int16_t);
@@ -527,6 +533,10 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
         else
             hqrt_i_vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end,
                              scratch);
+        return 0;
+    }
+    if (prep->kind == HQRT_KIND_AMX) {
+        hqrt_i_amx_rows(prep, kp, in, input, addend, out, output, row_begin, row_end, scratch);
         return 0;
     }
     if (prep->kind == HQRT_KIND_DW512) {

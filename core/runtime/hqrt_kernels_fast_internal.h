@@ -1,6 +1,7 @@
 /* hqrt_kernels_fast_internal.h — what the fast kernels' two files share: hqrt_kernels_avx2.c
  * (the CPU checks, prepare and run of every fast kernel, the AVX2 kernels) and
- * hqrt_kernels_vnni.c (the AVX-512 VNNI kernels and their weight packing). Private to them. */
+ * hqrt_kernels_vnni.c (the AVX-512 VNNI kernels and their weight packing) and hqrt_kernels_amx.c
+ * (the AMX conv kernel on the VNNI packing). Private to them. */
 #ifndef HQRT_KERNELS_FAST_INTERNAL_H
 #define HQRT_KERNELS_FAST_INTERNAL_H
 
@@ -21,7 +22,8 @@ enum {
     HQRT_KIND_DW = 2,
     HQRT_KIND_VNNI = 3,
     HQRT_KIND_MAXPOOL = 4,
-    HQRT_KIND_DW512 = 5
+    HQRT_KIND_DW512 = 5,
+    HQRT_KIND_AMX = 6
 };
 
 /* Depthwise windows of at most this many taps run the paired-tap interior paths. */
@@ -215,6 +217,56 @@ hqrt_i_sat_shl_x16(__m512i x, __m512i left)
                                 _mm512_set1_epi32(INT32_MIN));
     return _mm512_mask_blend_epi32(over, xs, sat);
 }
+
+/* The VNNI packing's groups of blocks of 16 channels: [depth/4][block][16 channels][4 taps] int8
+ * per group (the last group may have fewer blocks). */
+#define HQRT_VNNI_BLOCKS 4
+
+/* Bytes of zeros after everything hqrt_i_vnni_prepare packs: an AMX tile of the last 16 rows of
+ * depth/4 reads up to 15 rows of HQRT_VNNI_BLOCKS * 64 bytes past a group's weights. */
+#define HQRT_VNNI_PACK_SLACK (15 * HQRT_VNNI_BLOCKS * 64)
+
+/* What the finish of an op prepared by hqrt_i_vnni_prepare needs (hqrt_i_vnni_stage_init): the
+ * packed corrections and per-block constants, and a fused addend's requantization. */
+typedef struct hqrt_i_vnni_stage {
+    _Alignas(64) hqrt_i_fin_t addend_fin; /* afin's storage: the same constants in every lane */
+    const int64_t *corr;                  /* bias - in_zp * sum(w) per channel */
+    const hqrt_i_fin_t *fin;              /* prep->finish: per block, or NULL */
+    const hqrt_i_fin_t *afin;             /* the addend's requantization, or NULL */
+    const int32_t *lut32;                 /* the stage's lut as clamped int32 codes, or NULL */
+    int32_t t2_bound;                     /* bounds |the addend's requantized term| */
+    bool epi_addend;                      /* the addend can take the fused tile epilogue */
+} hqrt_i_vnni_stage_t;
+
+void hqrt_i_vnni_stage_init(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                            const hqrt_addend_t *addend, int32_t cout, hqrt_i_vnni_stage_t *s);
+
+/* Output codes of channels 16 * block .. + 15 of np pixels (output pixel pix[j]) from their raw
+ * int32 sums sum q*w (sums[16 * j + l], without the correction), through the VNNI kernel's
+ * output stage (bit-exact with the reference). */
+void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqrt_conv_params_t *kp,
+                             const hqrt_addend_t *addend, const int32_t *sums, int np,
+                             const size_t *pix, int32_t block, int32_t cout, uint8_t *output);
+
+/* The VNNI kernel's u8 patch of output pixel (oy, ox): taps in (ky, kx, i) order, kernel rows
+ * row_stride bytes apart, in_zp outside the input, zeros up to `padded` bytes; wide: copies may
+ * read up to 64 bytes past a kernel row (arena slack) and write up to 64 bytes past the patch. */
+void hqrt_i_vnni_patch(const hqrt_conv_params_t *kp, hqrt_dims_t in, const uint8_t *input,
+                       int64_t oy, int64_t ox, int64_t padded, size_t row_stride, bool wide,
+                       uint8_t *patch);
+
+/* The CPU has AMX-INT8 and Linux granted this process the tile data state (checked once). */
+bool hqrt_i_cpu_has_amx(void);
+
+/* Turns an op prepared by hqrt_i_vnni_prepare into an AMX one (kind HQRT_KIND_AMX, same packing,
+ * more scratch) when its shape is one where the AMX kernel wins; otherwise leaves it. */
+void hqrt_i_amx_adopt(const hqrt_conv_params_t *kp, hqrt_dims_t out, hqrt_i_prepared_t *prep);
+
+/* hqrt_i_vnni_rows for an op adopted by hqrt_i_amx_adopt (tdpbusd: u8 x s8 -> int32 like
+ * vpdpbusd, so the same sums). */
+void hqrt_i_amx_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                     const uint8_t *input, const hqrt_addend_t *addend, hqrt_dims_t out,
+                     uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch);
 
 /* Bytes of packed weights for hqrt_i_dw512_pack, and of scratch for hqrt_i_dw_rows_avx512. */
 size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad);

@@ -26,7 +26,7 @@
 /* VNNI_CHUNK tiles share one pass over the weights (see hqrt_i_vnni_rows): 12 makes a 7x7 output
  * (49 pixels, 9 tiles) one chunk, so that a deep 3x3 conv's 2.3 MiB of weights (more than L2) is
  * read from L3 once per sample instead of twice (resnet18's last stage: about 10% faster). */
-enum { VNNI_PIXELS = 6, VNNI_BLOCKS = 4, VNNI_CHUNK = 12 };
+enum { VNNI_PIXELS = 6, VNNI_BLOCKS = HQRT_VNNI_BLOCKS, VNNI_CHUNK = 12 };
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 bool hqrt_i_cpu_has_vnni(void)
@@ -222,6 +222,54 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp_out), amin), amax);
             _mm_storel_epi64((__m128i *)(void *)(output + oi), _mm512_cvtepi64_epi8(code));
         }
+    }
+}
+
+/* The fused addend's requantization and bounds for the finish of an op prepared by
+ * hqrt_i_vnni_prepare (see hqrt_i_vnni_stage_t). */
+void hqrt_i_vnni_stage_init(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                            const hqrt_addend_t *addend, int32_t cout, hqrt_i_vnni_stage_t *s)
+{
+    const int32_t blocks = (cout + 15) / 16;
+    s->fin = prep->finish;
+    s->corr = (const int64_t *)(const void *)((const int8_t *)prep->packed +
+                                              (size_t)blocks * (size_t)prep->depth_padded * 16);
+    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
+    s->lut32 = s->fin && kp->out.lut ? (const int32_t *)(const void *)(s->fin + blocks) : NULL;
+    s->afin = NULL;
+    s->t2_bound = INT32_MAX;
+    s->epi_addend = false;
+    if (s->fin && addend && addend->multiplier >= 0 && addend->shift >= -31 &&
+        addend->shift <= 30) {
+        for (int l = 0; l < 16; l++)
+            hqrt_i_fin_constants(addend->multiplier, addend->shift, l, &s->addend_fin);
+        s->afin = &s->addend_fin;
+        int64_t top = addend->bits == 16 ? 65535 : 255;
+        int64_t a_max = addend->zp > top - addend->zp ? addend->zp : top - addend->zp;
+        s->t2_bound = hqrt_i_requantized_bound(a_max, addend->multiplier, addend->shift);
+        /* the fused epilogue: 8-bit, a pre-shift that never saturates, a sum inside int32 */
+        int32_t a_left = addend->shift > 0 ? addend->shift : 0;
+        s->epi_addend = addend->bits == 8 && a_max << a_left <= INT32_MAX && s->t2_bound <= SUM_LIMIT;
+    }
+}
+
+VNNI_TARGET void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqrt_conv_params_t *kp,
+                                         const hqrt_addend_t *addend, const int32_t *sums, int np,
+                                         const size_t *pix, int32_t block, int32_t cout,
+                                         uint8_t *output)
+{
+    const hqrt_i_fin_t *bfin = s->fin && s->fin[block].usable ? s->fin + block : NULL;
+    const bool sum_check = !bfin || bfin->y_bound > SUM_LIMIT || s->t2_bound > SUM_LIMIT;
+    for (int j0 = 0; j0 < np; j0 += VNNI_PIXELS) {
+        int n = np - j0 < VNNI_PIXELS ? np - j0 : VNNI_PIXELS;
+        __m512i raw[VNNI_PIXELS]; /* with bfin the sums start from its corr, as a tile's do */
+        for (int j = 0; j < n; j++) {
+            raw[j] = _mm512_loadu_si512((const void *)(sums + (size_t)(j0 + j) * 16));
+            if (bfin)
+                raw[j] = _mm512_add_epi32(raw[j], _mm512_load_si512((const void *)bfin->corr));
+        }
+        vnni_finish_block(kp, addend, s->corr, bfin, s->afin, sum_check, raw, n, pix + j0,
+                          block * 16, cout, s->lut32, output);
     }
 }
 
@@ -428,6 +476,13 @@ VNNI_TARGET static void build_patch_u8(const hqrt_conv_params_t *kp, hqrt_dims_t
         put_bytes(dst, NULL, 0, (size_t)(padded - used));
 }
 
+VNNI_TARGET void hqrt_i_vnni_patch(const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                                   const uint8_t *input, int64_t oy, int64_t ox, int64_t padded,
+                                   size_t row_stride, bool wide, uint8_t *patch)
+{
+    build_patch_u8(kp, in, input, oy, ox, padded, row_stride, wide, patch);
+}
+
 VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                                   hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
                                   const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
@@ -436,29 +491,14 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int64_t kbytes = prep->depth_padded, k4n = kbytes / 4;
     const int8_t *weights = prep->packed;
     const int32_t cout = out.c, blocks = (cout + 15) / 16;
-    const int64_t *corr =
-        (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
-    const hqrt_i_fin_t *fin = prep->finish;
-    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
-    const int32_t *lut32 =
-        fin && kp->out.lut ? (const int32_t *)(const void *)(fin + blocks) : NULL;
-    /* a fused addend's requantization, the same constants in every lane */
-    _Alignas(64) hqrt_i_fin_t addend_fin;
-    const hqrt_i_fin_t *afin = NULL;
-    int32_t t2_bound = INT32_MAX; /* bounds |the addend's requantized term| */
-    bool epi_addend = false;
-    if (fin && addend && addend->multiplier >= 0 && addend->shift >= -31 && addend->shift <= 30) {
-        for (int l = 0; l < 16; l++)
-            hqrt_i_fin_constants(addend->multiplier, addend->shift, l, &addend_fin);
-        afin = &addend_fin;
-        int64_t top = addend->bits == 16 ? 65535 : 255;
-        int64_t a_max = addend->zp > top - addend->zp ? addend->zp : top - addend->zp;
-        t2_bound = hqrt_i_requantized_bound(a_max, addend->multiplier, addend->shift);
-        /* the fused epilogue: 8-bit, a pre-shift that never saturates, a sum inside int32 */
-        int32_t a_left = addend->shift > 0 ? addend->shift : 0;
-        epi_addend = addend->bits == 8 && a_max << a_left <= INT32_MAX && t2_bound <= SUM_LIMIT;
-    }
+    hqrt_i_vnni_stage_t stage;
+    hqrt_i_vnni_stage_init(prep, kp, addend, cout, &stage);
+    const int64_t *corr = stage.corr;
+    const hqrt_i_fin_t *fin = stage.fin, *afin = stage.afin;
+    const int32_t *lut32 = stage.lut32;
+    const int32_t t2_bound = stage.t2_bound;
+    const bool epi_addend = stage.epi_addend;
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
                         kp->pad_right == 0 && in.c % 4 == 0;
@@ -738,6 +778,7 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
     size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
     size_t lut_at = fin_at + (size_t)blocks * sizeof(hqrt_i_fin_t);
     size_t all = lut_at + (kp->out.lut ? 256 * sizeof(int32_t) : 0);
+    all += HQRT_VNNI_PACK_SLACK; /* the AMX kernel's reads past the last weights */
     int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
     if (!packed)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
