@@ -190,12 +190,12 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
 }
 
 /* Runs a program on random codes (input 0: `codes` when not NULL, the same for every sample)
- * with the reference kernels only, then with the fast kernels at 1 and 2 threads (AVX-512 VNNI
- * where the CPU has it), then with the AVX2 kernels alone (HQRT_NO_VNNI); all must give the
- * same bytes. */
+ * with the reference kernels only, then with the fast kernels at 1 and 2 threads (AMX and
+ * AVX-512 VNNI where the CPU has them), with the VNNI kernels instead of AMX (HQRT_NO_AMX), then
+ * with the AVX2 kernels alone (HQRT_NO_VNNI); all must give the same bytes. */
 static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, const uint8_t *codes)
 {
-    hqrt_model_t *ref = NULL, *fast = NULL, *avx2 = NULL;
+    hqrt_model_t *ref = NULL, *fast = NULL, *vnni = NULL, *avx2 = NULL;
     hqrt_error_t err;
     setenv("HQRT_NO_FAST", "1", 1);
     if (hqrt_open_memory(bytes, len, "case", &ref, &err) != HQRT_OK)
@@ -203,6 +203,10 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
     unsetenv("HQRT_NO_FAST");
     if (hqrt_open_memory(bytes, len, "case", &fast, &err) != HQRT_OK)
         fail_msg("%s", err.message);
+    setenv("HQRT_NO_AMX", "1", 1);
+    if (hqrt_open_memory(bytes, len, "case", &vnni, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    unsetenv("HQRT_NO_AMX");
     setenv("HQRT_NO_VNNI", "1", 1);
     if (hqrt_open_memory(bytes, len, "case", &avx2, &err) != HQRT_OK)
         fail_msg("%s", err.message);
@@ -223,7 +227,7 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
     assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
     int nout = io.count;
     assert_true(nout <= 4);
-    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0};
+    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0}, *o5[4] = {0};
     size_t out_bytes[4];
     for (int o = 0; o < nout; o++) {
         hqrt_describe(ref, HQRT_OUTPUT, o, &io, NULL);
@@ -232,6 +236,7 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
         o2[o] = malloc(out_bytes[o]);
         o3[o] = malloc(out_bytes[o]);
         o4[o] = malloc(out_bytes[o]);
+        o5[o] = malloc(out_bytes[o]);
     }
     hqrt_run_options_t one = {1}, two = {2};
     if (hqrt_run(ref, batch, (const void *const *)ins, o1, &one, &err) != HQRT_OK)
@@ -242,18 +247,22 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
         fail_msg("%s", err.message);
     if (hqrt_run(avx2, batch, (const void *const *)ins, o4, &two, &err) != HQRT_OK)
         fail_msg("%s", err.message);
+    if (hqrt_run(vnni, batch, (const void *const *)ins, o5, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
     for (int o = 0; o < nout; o++) {
-        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o];
+        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o], *e = o5[o];
         for (size_t k = 0; k < out_bytes[o]; k++)
-            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k])
-                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u", o,
-                         k, out_bytes[o], a[k], b[k], c[k], d[k]);
-        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]);
+            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k] || a[k] != e[k])
+                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u, "
+                         "vnni %u",
+                         o, k, out_bytes[o], a[k], b[k], c[k], d[k], e[k]);
+        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]), free(o5[o]);
     }
     for (int i = 0; i < nin; i++)
         free(ins[i]);
     hqrt_close(ref);
     hqrt_close(fast);
+    hqrt_close(vnni);
     hqrt_close(avx2);
 }
 
@@ -526,6 +535,54 @@ static void fast_pointwise_depthwise_equals_reference(void **state)
                          .lut = i % 3 == 1,
                          .positive = i % 5 != 4};
         conv_three_ways(&k, 2);
+    }
+}
+
+/* Shapes the AMX kernel takes where the CPU has it (depth >= 64 bytes, >= 32 channels, >= 32
+ * pixels): pixel counts that leave partial 16-pixel tiles and chunk tails, depths that are not
+ * whole 64-byte steps, 1x1 stride-1 convs read in place (channels a multiple of 64) or not,
+ * a first conv's padded kernel rows, channel counts that leave a single block or half a group,
+ * 4- and 8-bit weights, addends, lut stages and stages off the int32 path. */
+static void fast_conv_amx_shapes_equal_reference(void **state)
+{
+    (void)state;
+    static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
+                                    {64, 1, 1, 1, 1, 0},
+                                    {128, 1, 1, 1, 1, 0},
+                                    {64, 1, 1, 2, 1, 0},
+                                    {72, 1, 1, 1, 1, 0},
+                                    {16, 3, 3, 1, 1, 1},
+                                    {64, 3, 3, 2, 1, 1},
+                                    {3, 7, 7, 2, 1, 3},
+                                    {33, 3, 3, 1, 2, 2},
+                                    {200, 1, 1, 1, 1, 0},
+                                    {24, 3, 1, 1, 1, 0}};
+    for (int iter = 0; iter < 30; iter++) {
+        const int *sh = shapes[iter % (int)(sizeof shapes / sizeof shapes[0])];
+        conv_case_t k = {.h = rnd_range(8, 19),
+                         .w = rnd_range(9, 21),
+                         .cin = sh[0],
+                         .cout = iter % 3 == 0 ? rnd_range(32, 40) : rnd_range(41, 150),
+                         .kh = sh[1],
+                         .kw = sh[2],
+                         .stride = sh[3],
+                         .dilation = sh[4],
+                         .pad = sh[5],
+                         .groups = 1,
+                         .weight_bits = iter % 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = iter % 7 == 6 ? 16 : 8,
+                         .path = iter % 5 == 4 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
+                         .per_channel = iter % 4 != 1,
+                         .addend = iter % 3 == 1 ? 1 : iter % 9 == 8 ? 2 : 0,
+                         .lut = iter % 6 == 5,
+                         .positive = iter % 2};
+        if (k.lut)
+            k.out_bits = 8;
+        int span = k.dilation * (k.kh - 1) + 1;
+        if (k.h + 2 * k.pad < span)
+            k.h = span;
+        conv_three_ways(&k, 1 + iter % 3);
     }
 }
 
@@ -2134,6 +2191,7 @@ int main(void)
         cmocka_unit_test(profiling_counts_one_run_per_op_and_sample_and_keeps_the_bytes),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
+        cmocka_unit_test(fast_conv_amx_shapes_equal_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
