@@ -33,7 +33,7 @@ enum { AMX_ROWS = 16, AMX_CHUNK = 64 };
 /* Where the kernel is used (from bench measurements, see docs/kernels.md): a depth of at least
  * AMX_MIN_DEPTH bytes, at least AMX_MIN_COUT output channels and at least AMX_MIN_PIXELS output
  * pixels per sample; pieces of a shared op keep at least AMX_PIECE_PIXELS pixels. */
-enum { AMX_MIN_DEPTH = 64, AMX_MIN_COUT = 32, AMX_MIN_PIXELS = 32, AMX_PIECE_PIXELS = 32 };
+enum { AMX_MIN_DEPTH = 128, AMX_MIN_COUT = 32, AMX_MIN_PIXELS = 32, AMX_PIECE_PIXELS = 32 };
 
 #define AMX_TARGET                                                                                 \
     __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
@@ -64,11 +64,19 @@ void hqrt_i_amx_adopt(const hqrt_conv_params_t *kp, hqrt_dims_t out, hqrt_i_prep
     if (prep->kind != HQRT_KIND_VNNI || prep->dense || !hqrt_i_cpu_has_amx() ||
         getenv("HQRT_NO_AMX"))
         return;
+    const size_t kb64 = (size_t)(prep->depth_padded + 63) / 64 * 64;
     if (prep->depth < AMX_MIN_DEPTH || out.c < AMX_MIN_COUT ||
         (int64_t)out.h * out.w < AMX_MIN_PIXELS)
         return;
-    (void)kp;
-    const size_t kb64 = (size_t)(prep->depth_padded + 63) / 64 * 64;
+    /* rows of taps padded to 4 bytes (a first conv's 7 x 3 channels) are read in place by the
+     * VNNI kernel, and more than 1/8 of the depth steps would be padding */
+    if (prep->row_bytes || (kb64 - (size_t)prep->depth_padded) * 8 > (size_t)prep->depth_padded)
+        return;
+    /* a 1x1 conv that does not read its input in place (stride 2) spends more on patches and
+     * the output stage than tdpbusd saves */
+    if (kp->kernel_h == 1 && kp->kernel_w == 1 &&
+        !(prep->direct && kp->stride_h == 1 && kp->stride_w == 1 && prep->depth % 64 == 0))
+        return;
     const size_t need = AMX_CHUNK * kb64 + 64; /* hqrt_i_vnni_patch's wide stores */
     prep->kind = HQRT_KIND_AMX;
     prep->min_rows = AMX_PIECE_PIXELS;

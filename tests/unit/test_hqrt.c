@@ -538,25 +538,25 @@ static void fast_pointwise_depthwise_equals_reference(void **state)
     }
 }
 
-/* Shapes the AMX kernel takes where the CPU has it (depth >= 64 bytes, >= 32 channels, >= 32
- * pixels): pixel counts that leave partial 16-pixel tiles and chunk tails, depths that are not
- * whole 64-byte steps, 1x1 stride-1 convs read in place (channels a multiple of 64) or not,
- * a first conv's padded kernel rows, channel counts that leave a single block or half a group,
- * 4- and 8-bit weights, addends, lut stages and stages off the int32 path. */
+/* Shapes the AMX kernel takes where the CPU has it (depth >= 128 bytes and at most 1/8 of its
+ * 64-byte steps padding, >= 32 channels, >= 32 pixels, 1x1 convs only stride 1 and read in
+ * place): pixel counts that leave partial 16-pixel tiles and chunk tails, depths that are not
+ * whole 64-byte steps, dilation, channel counts that leave a single block or half a group, 4- and
+ * 8-bit weights, addends, lut stages and stages off the int32 path. */
 static void fast_conv_amx_shapes_equal_reference(void **state)
 {
     (void)state;
     static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
-                                    {64, 1, 1, 1, 1, 0},
                                     {128, 1, 1, 1, 1, 0},
-                                    {64, 1, 1, 2, 1, 0},
-                                    {72, 1, 1, 1, 1, 0},
-                                    {16, 3, 3, 1, 1, 1},
+                                    {192, 1, 1, 1, 1, 0},
+                                    {256, 1, 1, 1, 1, 0},
+                                    {60, 3, 3, 1, 1, 1},
                                     {64, 3, 3, 2, 1, 1},
-                                    {3, 7, 7, 2, 1, 3},
+                                    {16, 5, 5, 1, 1, 2},
                                     {33, 3, 3, 1, 2, 2},
-                                    {200, 1, 1, 1, 1, 0},
-                                    {24, 3, 1, 1, 1, 0}};
+                                    {320, 1, 1, 1, 1, 0},
+                                    {100, 3, 1, 1, 1, 0},
+                                    {64, 3, 3, 1, 1, 1}};
     for (int iter = 0; iter < 30; iter++) {
         const int *sh = shapes[iter % (int)(sizeof shapes / sizeof shapes[0])];
         conv_case_t k = {.h = rnd_range(8, 19),
