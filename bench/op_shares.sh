@@ -6,7 +6,7 @@
 # CLOCK_THREAD_CPUTIME_ID (nothing else changes) and runs it.
 #   usage: bench/op_shares.sh [--repo DIR] model.hqx... [-b BATCH] [-n RUNS] [-j THREADS] [--ops]
 #   --repo: the tree whose runtime is measured (default: this one), to compare two trees.
-# HQRT_NO_VNNI=1 / HQRT_NO_FAST=1 choose the kernels as for hq run.
+# HQRT_NO_AMX=1 / HQRT_NO_VNNI=1 / HQRT_NO_FAST=1 choose the kernels as for hq run.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repo=$here
