@@ -147,6 +147,8 @@ grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
     hq_kernels="AVX2 (vpmaddwd) conv/dense and maxpool, AVX-512 depthwise/output stage/eltwise/deconv"
 grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo &&
     hq_kernels="AVX-512 VNNI (vpdpbusd) conv/dense, AVX-512 depthwise/output stage/eltwise/deconv, AVX2 maxpool"
+grep -qw avx512_vnni /proc/cpuinfo && grep -qw amx_int8 /proc/cpuinfo && [ -z "${HQRT_NO_AMX:-}" ] &&
+    hq_kernels="AMX (tdpbusd) deep convs, $hq_kernels"
 float_kernels=$("$work/hq_bench" "$work/$(first_model).har" --info 2>/dev/null || echo "?")
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
