@@ -30,9 +30,10 @@
  * so that its weights are read once per chunk (AMX_CHUNK * depth bytes of scratch). */
 enum { AMX_ROWS = 16, AMX_CHUNK = 64 };
 
-/* Where the kernel is used (from bench measurements, see docs/kernels.md): a depth of at least
- * AMX_MIN_DEPTH bytes, at least AMX_MIN_COUT output channels and at least AMX_MIN_PIXELS output
- * pixels per sample; pieces of a shared op keep at least AMX_PIECE_PIXELS pixels. */
+/* Where the kernel is used (per-op CPU times against the VNNI kernel, docs/deploy.md): a depth
+ * of at least AMX_MIN_DEPTH bytes, at least AMX_MIN_COUT output channels and at least
+ * AMX_MIN_PIXELS output pixels per sample; pieces of a shared op keep at least AMX_PIECE_PIXELS
+ * pixels. */
 enum { AMX_MIN_DEPTH = 128, AMX_MIN_COUT = 32, AMX_MIN_PIXELS = 32, AMX_PIECE_PIXELS = 32 };
 
 #define AMX_TARGET                                                                                 \
@@ -95,9 +96,8 @@ typedef struct amx_config {
  * bytes apart, 16 rows per step) over `steps` steps of 64 bytes; C tiles stored to c[mt][nt]
  * (16 x 16 int32 each). */
 AMX_TARGET static inline __attribute__((always_inline)) void
-amx_block(const uint8_t *a0, const uint8_t *a1, size_t astride, const int8_t *b0,
-          const int8_t *b1, size_t bstride, int64_t steps, const int mt, const int nt,
-          int32_t c[2][2][AMX_ROWS * 16])
+amx_block(const uint8_t *a0, const uint8_t *a1, size_t astride, const int8_t *b0, const int8_t *b1,
+          size_t bstride, int64_t steps, const int mt, const int nt, int32_t c[2][2][AMX_ROWS * 16])
 {
     _tile_zero(4);
     if (nt > 1)

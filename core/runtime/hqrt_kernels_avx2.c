@@ -404,8 +404,8 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
         if (depth > MAX_FAST_DEPTH)
             return HQRT_OK;
         if (hqrt_i_cpu_has_vnni() && !getenv("HQRT_NO_VNNI")) {
-            hqrt_status_t st = hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin,
-                                                   exact_reads, name, prep, err);
+            hqrt_status_t st = hqrt_i_vnni_prepare(kp, dense, out, w, bias, depth, cin, exact_reads,
+                                                   name, prep, err);
             if (st == HQRT_OK) /* the AMX kernel runs the same packing where it wins */
                 hqrt_i_amx_adopt(kp, out, prep);
             return st;

@@ -27,6 +27,8 @@
  * (49 pixels, 9 tiles) one chunk, so that a deep 3x3 conv's 2.3 MiB of weights (more than L2) is
  * read from L3 once per sample instead of twice (resnet18's last stage: about 10% faster). */
 enum { VNNI_PIXELS = 6, VNNI_BLOCKS = HQRT_VNNI_BLOCKS, VNNI_CHUNK = 12 };
+/* vnni_finish_block takes up to this many pixels: a VNNI tile's 6, or an AMX tile's 16 */
+enum { FINISH_PIXELS = 16 };
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 bool hqrt_i_cpu_has_vnni(void)
@@ -150,7 +152,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         if (!slow)
             return;
     }
-    __m512i raw_only[VNNI_PIXELS]; /* the fallbacks below add corr in int64 */
+    __m512i raw_only[FINISH_PIXELS]; /* the fallbacks below add corr in int64 */
     for (int j = 0; j < np; j++)
         raw_only[j] =
             fin ? _mm512_sub_epi32(raw[j], _mm512_load_si512((const void *)fin->corr)) : raw[j];
@@ -249,7 +251,8 @@ void hqrt_i_vnni_stage_init(const hqrt_i_prepared_t *prep, const hqrt_conv_param
         s->t2_bound = hqrt_i_requantized_bound(a_max, addend->multiplier, addend->shift);
         /* the fused epilogue: 8-bit, a pre-shift that never saturates, a sum inside int32 */
         int32_t a_left = addend->shift > 0 ? addend->shift : 0;
-        s->epi_addend = addend->bits == 8 && a_max << a_left <= INT32_MAX && s->t2_bound <= SUM_LIMIT;
+        s->epi_addend =
+            addend->bits == 8 && a_max << a_left <= INT32_MAX && s->t2_bound <= SUM_LIMIT;
     }
 }
 
@@ -260,9 +263,9 @@ VNNI_TARGET void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqr
 {
     const hqrt_i_fin_t *bfin = s->fin && s->fin[block].usable ? s->fin + block : NULL;
     const bool sum_check = !bfin || bfin->y_bound > SUM_LIMIT || s->t2_bound > SUM_LIMIT;
-    for (int j0 = 0; j0 < np; j0 += VNNI_PIXELS) {
-        int n = np - j0 < VNNI_PIXELS ? np - j0 : VNNI_PIXELS;
-        __m512i raw[VNNI_PIXELS]; /* with bfin the sums start from its corr, as a tile's do */
+    for (int j0 = 0; j0 < np; j0 += FINISH_PIXELS) {
+        int n = np - j0 < FINISH_PIXELS ? np - j0 : FINISH_PIXELS;
+        __m512i raw[FINISH_PIXELS]; /* with bfin the sums start from its corr, as a tile's do */
         for (int j = 0; j < n; j++) {
             raw[j] = _mm512_loadu_si512((const void *)(sums + (size_t)(j0 + j) * 16));
             if (bfin)

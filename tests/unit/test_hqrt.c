@@ -546,17 +546,11 @@ static void fast_pointwise_depthwise_equals_reference(void **state)
 static void fast_conv_amx_shapes_equal_reference(void **state)
 {
     (void)state;
-    static const int shapes[][6] = {/* cin, kh, kw, stride, dilation, pad */
-                                    {128, 1, 1, 1, 1, 0},
-                                    {192, 1, 1, 1, 1, 0},
-                                    {256, 1, 1, 1, 1, 0},
-                                    {60, 3, 3, 1, 1, 1},
-                                    {64, 3, 3, 2, 1, 1},
-                                    {16, 5, 5, 1, 1, 2},
-                                    {33, 3, 3, 1, 2, 2},
-                                    {320, 1, 1, 1, 1, 0},
-                                    {100, 3, 1, 1, 1, 0},
-                                    {64, 3, 3, 1, 1, 1}};
+    static const int shapes[][6] = {
+        /* cin, kh, kw, stride, dilation, pad */
+        {128, 1, 1, 1, 1, 0}, {192, 1, 1, 1, 1, 0}, {256, 1, 1, 1, 1, 0}, {60, 3, 3, 1, 1, 1},
+        {64, 3, 3, 2, 1, 1},  {16, 5, 5, 1, 1, 2},  {33, 3, 3, 1, 2, 2},  {320, 1, 1, 1, 1, 0},
+        {100, 3, 1, 1, 1, 0}, {64, 3, 3, 1, 1, 1}};
     for (int iter = 0; iter < 30; iter++) {
         const int *sh = shapes[iter % (int)(sizeof shapes / sizeof shapes[0])];
         conv_case_t k = {.h = rnd_range(8, 19),
@@ -574,7 +568,9 @@ static void fast_conv_amx_shapes_equal_reference(void **state)
                          .out_bits = iter % 7 == 6 ? 16 : 8,
                          .path = iter % 5 == 4 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
                          .per_channel = iter % 4 != 1,
-                         .addend = iter % 3 == 1 ? 1 : iter % 9 == 8 ? 2 : 0,
+                         .addend = iter % 3 == 1   ? 1
+                                   : iter % 9 == 8 ? 2
+                                                   : 0,
                          .lut = iter % 6 == 5,
                          .positive = iter % 2};
         if (k.lut)
