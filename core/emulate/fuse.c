@@ -31,7 +31,8 @@ struct hqi_fuse_plan {
     int *block_at; /* per layer: the block it starts, -1 */
     int *last_of;  /* per layer: its block's last layer, itself when in none */
     int64_t per_thread;
-    float *buf; /* per thread: per_thread floats */
+    float *buf;         /* per thread: per_thread floats */
+    hq_error_t *errors; /* per thread: the message of its first error */
     int buf_threads;
 };
 
@@ -244,6 +245,7 @@ void hqi_fuse_plan_destroy(hqi_fuse_plan_t *plan)
     free(plan->block_at);
     free(plan->last_of);
     free(plan->buf);
+    free(plan->errors);
     free(plan);
 }
 
@@ -357,13 +359,14 @@ hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const 
     const int threads = hqi_threadpool_size(pool);
     if (threads > plan->buf_threads) {
         free(plan->buf);
+        free(plan->errors);
         plan->buf = malloc((size_t)(plan->per_thread * threads) * sizeof(float));
-        plan->buf_threads = plan->buf ? threads : 0;
-        if (!plan->buf)
+        plan->errors = calloc((size_t)threads, sizeof *plan->errors);
+        plan->buf_threads = plan->buf && plan->errors ? threads : 0;
+        if (!plan->buf_threads)
             return hqi_nomem(err, "emulator fused block");
     }
     hq_status_t status[HQI_THREADS_MAX];
-    hq_error_t errors[HQI_THREADS_MAX];
     for (int t = 0; t < threads; t++)
         status[t] = HQ_OK;
     /* bands per sample: enough that the tasks split evenly over the threads; each band boundary
@@ -371,14 +374,20 @@ hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const 
     int64_t bands = threads / gcd(batch, threads);
     if (bands > b->mid.h)
         bands = b->mid.h;
-    job_t job = {b,      input,     b->project >= 0 ? addend : NULL,
-                 output, plan->buf, plan->per_thread,
-                 bands,  status,    errors};
+    job_t job = {.b = b,
+                 .input = input,
+                 .addend = b->project >= 0 ? addend : NULL,
+                 .output = output,
+                 .buf = plan->buf,
+                 .per_thread = plan->per_thread,
+                 .bands = bands,
+                 .status = status,
+                 .errors = plan->errors};
     hqi_threadpool_run(pool, batch * bands, band_task, &job);
     for (int t = 0; t < threads; t++)
         if (status[t] != HQ_OK) {
             if (err)
-                *err = errors[t];
+                *err = plan->errors[t];
             return status[t];
         }
     return HQ_OK;
