@@ -966,15 +966,16 @@ static hq_status_t run_block(hq_emulator_t *emu, int first, int64_t batch,
     const hq_layer_t *head = hq_graph_layer(emu->graph, first);
     const hq_layer_t *tail = hq_graph_layer(emu->graph, last);
     const float *input = input_data(emu, head, 0, inputs);
+    const float *input2 = head->input_count > 1 ? input_data(emu, head, 1, inputs) : NULL;
     const float *addend = tail->input_count > 1 ? input_data(emu, tail, 1, inputs) : NULL;
-    if (!input || (tail->input_count > 1 && !addend))
+    if (!input || (head->input_count > 1 && !input2) || (tail->input_count > 1 && !addend))
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for layer '%s'", emu->name, head->name);
     const value_t *v = &emu->values[emu->first_value[last]];
     float *output = emu->slot_data[v->slot];
     hq_error_t detail = {0};
     double start = now_seconds();
     hq_status_t st =
-        hqi_fuse_run(emu->fuse, block, batch, input, addend, output, emu->pool, &detail);
+        hqi_fuse_run(emu->fuse, block, batch, input, input2, addend, output, emu->pool, &detail);
     emu->type_seconds[tail->type] += now_seconds() - start;
     *step += hqi_fuse_block_layers(emu->fuse, block) - 1;
     int order_count = 0;

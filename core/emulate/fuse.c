@@ -15,9 +15,13 @@
 
 typedef struct block {
     int expand, dw, project; /* layer indices; expand or project -1 when absent */
+    int scale;               /* or: this elementwise layer (a squeeze-excitation's multiply,
+                                [H, W, C] by [1, 1, C]) before the projection; dw is then -1 */
+    hqi_ref_ew_op_t op;      /* the scale's operation */
+    int big;                 /* the scale's input (0 or 1) that is [H, W, C] */
     int first, last, layers;
     const hqi_fast_conv_t *e, *d, *p;
-    hqi_ref_act_t act_e, act_d, act_p;
+    hqi_ref_act_t act_e, act_d, act_p, act_s;
     hqi_ref_dims_t in, mid, out; /* per sample: dw input, dw output, block output */
     hqi_ref_window_t window;     /* the depthwise's */
     int64_t cin;                 /* the expand's input channels */
@@ -39,7 +43,7 @@ struct hqi_fuse_plan {
 /* One run of a block: what a task needs. */
 typedef struct job {
     const block_t *b;
-    const float *input, *addend;
+    const float *input, *input2, *addend; /* the first layer's inputs, the addend */
     float *output;
     float *buf;
     int64_t per_thread, bands;
@@ -127,7 +131,7 @@ static bool find_block(const hq_graph_t *graph, const hqi_emu_params_t *params,
         return false;
     memset(b, 0, sizeof *b);
     dims_of(dl, &b->mid);
-    b->expand = b->project = -1;
+    b->expand = b->project = b->scale = -1;
     b->dw = d;
     int e = dl->inputs[0], t = step_of[d];
     if (t > 0 && order[t - 1] == e && pointwise(hq_graph_layer(graph, e), &prepared[e]) &&
@@ -183,6 +187,66 @@ static bool find_block(const hq_graph_t *graph, const hqi_emu_params_t *params,
     return true;
 }
 
+/* The projection `p` of a scaled block, when it may be fused: a 1x1 reading `from` (and an addend
+ * ready before step `first_step`), right after it in the topological order. */
+static bool projection(const hq_graph_t *graph, const hqi_emu_prepared_t *prepared,
+                       const int *step_of, int from, int p, int first_step)
+{
+    const hq_layer_t *pl = hq_graph_layer(graph, p);
+    if (!pointwise(pl, &prepared[p]) || pl->inputs[0] != from || pl->input_ports[0] != 0 ||
+        step_of[p] != step_of[from] + 1)
+        return false;
+    if (!pl->params.elementwise_add)
+        return pl->input_count == 1;
+    if (pl->input_count != 2 || step_of[pl->inputs[1]] >= first_step)
+        return false;
+    hq_shape_t a = hq_layer_port_shape(hq_graph_layer(graph, pl->inputs[1]), pl->input_ports[1]);
+    bool same = a.ndim == 4;
+    for (int k = 1; same && k < 4; k++)
+        same = a.dims[k] == pl->output_shape.dims[k];
+    return same;
+}
+
+/* The block of elementwise layer `m` ([H, W, C] op [1, 1, C], a squeeze-excitation's multiply)
+ * and the projection that alone reads it. */
+static bool find_scaled(const hq_graph_t *graph, const hqi_emu_params_t *params,
+                        const hqi_emu_prepared_t *prepared, const int *step_of, int m, block_t *b)
+{
+    const hq_layer_t *ml = hq_graph_layer(graph, m);
+    const hq_layer_type_traits_t *traits = hqi_layer_traits(ml->type);
+    if (!traits || traits->ew_op == HQ_EW_NONE || ml->input_count != 2 ||
+        hq_layer_port_count(ml) != 1 || is_output(graph, m) || !dims_of(ml, &b->mid))
+        return false;
+    memset(b, 0, sizeof *b);
+    dims_of(ml, &b->mid);
+    hq_shape_t in[2];
+    for (int k = 0; k < 2; k++)
+        in[k] = hq_layer_port_shape(hq_graph_layer(graph, ml->inputs[k]), ml->input_ports[k]);
+    b->big = in[0].ndim == 4 && in[0].dims[1] == b->mid.h && in[0].dims[2] == b->mid.w ? 0 : 1;
+    const hq_shape_t *big = &in[b->big], *small = &in[1 - b->big];
+    if (big->ndim != 4 || big->dims[1] != b->mid.h || big->dims[2] != b->mid.w ||
+        big->dims[3] != b->mid.c || small->ndim != 4 || small->dims[1] != 1 ||
+        small->dims[2] != 1 || small->dims[3] != b->mid.c)
+        return false;
+    int p = only_reader(graph, m);
+    if (p < 0 || !projection(graph, prepared, step_of, m, p, step_of[m]) ||
+        !dims_of(hq_graph_layer(graph, p), &b->out))
+        return false;
+    b->expand = b->dw = -1;
+    b->scale = b->first = m;
+    b->project = b->last = p;
+    b->layers = 2;
+    b->op = hqi_ref_ew_op_of(traits->ew_op);
+    b->act_s = act_of(graph, params, m);
+    b->p = prepared[p].state;
+    b->act_p = act_of(graph, params, p);
+    const char *env = getenv("HQ_EMULATE_FUSE_KB");
+    int64_t bytes = env && atoll(env) > 0 ? atoll(env) * 1024 : STRIP_BYTES;
+    b->strip = bytes / (b->mid.w * b->mid.c * (int64_t)sizeof(float));
+    b->strip = b->strip < 1 ? 1 : b->strip > b->mid.h ? b->mid.h : b->strip;
+    return true;
+}
+
 static int64_t scratch_of(const block_t *b)
 {
     return (b->expand >= 0 ? b->held * b->in.w * b->in.c : 0) +
@@ -216,7 +280,8 @@ hq_status_t hqi_fuse_plan_create(const hq_graph_t *graph, const hqi_emu_params_t
     }
     for (int t = 0; t < order_count; t++) {
         block_t *b = &plan->blocks[plan->count];
-        if (!find_block(graph, params, prepared, step_of, order, order_count, order[t], b))
+        if (!find_block(graph, params, prepared, step_of, order, order_count, order[t], b) &&
+            !find_scaled(graph, params, prepared, step_of, order[t], b))
             continue;
         if (plan->last_of[b->first] != b->first) /* its expand ends an earlier block */
             continue;
@@ -274,10 +339,34 @@ int64_t hqi_fuse_scratch_floats(const hqi_fuse_plan_t *plan)
 /* Output rows [r0, r1) of sample n: expand the input rows their windows read that the strip
  * before did not leave in `held` (rows [*lo, *hi) of the expanded tensor), depthwise them,
  * project the result. */
+/* Rows [r0, r1) of sample n of a scaled block: the elementwise rows, then their projection. */
+static hq_status_t run_scaled_strip(const job_t *job, int64_t n, int64_t r0, int64_t r1, float *mid,
+                                    hq_error_t *err)
+{
+    const block_t *b = job->b;
+    const int64_t row = b->mid.w * b->mid.c;
+    const hq_shape_t rows = {4, {1, r1 - r0, b->mid.w, b->mid.c}}, one = {4, {1, 1, 1, b->mid.c}};
+    const float *big = (b->big ? job->input2 : job->input) + (n * b->mid.h + r0) * row;
+    const float *small = (b->big ? job->input : job->input2) + n * b->mid.c;
+    hq_status_t st = b->big ? hqi_fast_elementwise(b->op, &one, small, &rows, big, &b->act_s, &rows,
+                                                   mid, NULL, err)
+                            : hqi_fast_elementwise(b->op, &rows, big, &one, small, &b->act_s, &rows,
+                                                   mid, NULL, err);
+    if (st != HQ_OK)
+        return st;
+    hqi_ref_dims_t pin = {1, r1 - r0, b->mid.w, b->mid.c};
+    hqi_ref_dims_t pout = {1, r1 - r0, b->out.w, b->out.c};
+    int64_t at = (n * b->out.h + r0) * b->out.w * b->out.c;
+    return hqi_fast_conv_run(b->p, &b->act_p, pin, mid, job->addend ? job->addend + at : NULL, pout,
+                             job->output + at, NULL, NULL, err);
+}
+
 static hq_status_t run_strip(const job_t *job, int64_t n, int64_t r0, int64_t r1, float *held,
                              int64_t *lo, int64_t *hi, float *mid, hq_error_t *err)
 {
     const block_t *b = job->b;
+    if (b->scale >= 0)
+        return run_scaled_strip(job, n, r0, r1, mid, err);
     const hqi_ref_window_t *w = &b->window;
     int64_t a = r0 * w->stride_h - w->pad_top;
     int64_t e =
@@ -352,8 +441,8 @@ static int64_t gcd(int64_t a, int64_t b)
 }
 
 hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const float *input,
-                         const float *addend, float *output, hqi_threadpool_t *pool,
-                         hq_error_t *err)
+                         const float *input2, const float *addend, float *output,
+                         hqi_threadpool_t *pool, hq_error_t *err)
 {
     const block_t *b = &plan->blocks[block];
     const int threads = hqi_threadpool_size(pool);
@@ -376,6 +465,7 @@ hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const 
         bands = b->mid.h;
     job_t job = {.b = b,
                  .input = input,
+                 .input2 = input2,
                  .addend = b->project >= 0 ? addend : NULL,
                  .output = output,
                  .buf = plan->buf,

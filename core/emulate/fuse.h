@@ -2,9 +2,10 @@
  *
  * A block is a depthwise convolution with the 1x1 convolution that expands its input (its
  * producer) and/or the 1x1 convolution that projects its output (its consumer), optionally with
- * the residual add the projection carries. Run unfused, the expanded tensor (megabytes per sample
- * on 224x224 mobile networks) goes through L3 or memory twice; fused, the block is computed in
- * strips of output rows: the expand rows a strip's depthwise windows need (with the halo rows,
+ * the residual add the projection carries; or a squeeze-excitation's multiply ([H, W, C] by
+ * [1, 1, C]) with the projection that reads it. Run unfused, the expanded tensor (megabytes per
+ * sample on 224x224 mobile networks) goes through L3 or memory twice; fused, the block is computed
+ * in strips of output rows: the expand rows a strip's depthwise windows need (with the halo rows,
  * kept from the previous strip), the depthwise rows, then their projection, so that the strip
  * stays in L2. Every value is computed by the same kernels with the same sums in the same order
  * as the unfused run (docs/emulation.md, "Fused blocks"), so the results are the same bits.
@@ -40,10 +41,11 @@ int hqi_fuse_block_layers(const hqi_fuse_plan_t *plan, int block);
 /* Scratch floats per thread the blocks need (the run allocates them itself). */
 int64_t hqi_fuse_scratch_floats(const hqi_fuse_plan_t *plan);
 
-/* Runs block `block` on `batch` samples: `input` is the first layer's input, `addend` the
- * projection's second input (NULL when it has none), `output` the last layer's output. */
+/* Runs block `block` on `batch` samples: `input` and `input2` are the first layer's inputs
+ * (input2 NULL when it has one), `addend` the projection's second input (NULL when it has none),
+ * `output` the last layer's output. */
 hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const float *input,
-                         const float *addend, float *output, hqi_threadpool_t *pool,
-                         hq_error_t *err);
+                         const float *input2, const float *addend, float *output,
+                         hqi_threadpool_t *pool, hq_error_t *err);
 
 #endif

@@ -21,10 +21,12 @@
 #include "test_graphs.h"
 
 /* One block: in [h, w, cin] -> (expand 1x1 cin->mid, act) -> dw kxk stride s (act) ->
+ * (squeeze-excitation: dw * sigmoid(conv(relu(conv(global_avg_pool(dw)))))) ->
  * (project 1x1 mid->cout [+ in]) -> out. */
 typedef struct shape {
     int h, w, cin, mid, cout, k, stride;
-    bool expand, project, residual;
+    bool expand, project, residual, se;
+    bool se_first; /* the multiply's first input is the excitation ([1, 1, C]) */
     hq_activation_t act;
 } shape_t;
 
@@ -65,6 +67,17 @@ static void net_build(const shape_t *s, net_t *net)
     }
     last = test_add_layer(g, "dw", HQ_LAYER_DW, last);
     set_conv(g, last, s->k, s->stride, 1, mid, mid, s->act);
+    if (s->se) {
+        int dw = last;
+        int gap = test_add_layer(g, "gap", HQ_LAYER_GLOBAL_AVG_POOL, dw);
+        int squeeze = test_add_layer(g, "squeeze", HQ_LAYER_CONV, gap);
+        set_conv(g, squeeze, 1, 1, mid, 4, 1, HQ_ACT_RELU);
+        int excite = test_add_layer(g, "excite", HQ_LAYER_CONV, squeeze);
+        set_conv(g, excite, 1, 1, 4, mid, 1, HQ_ACT_SIGMOID);
+        last = test_add_layer(g, "scale", HQ_LAYER_EW_MULT, s->se_first ? excite : dw);
+        if (hq_graph_connect(g, s->se_first ? dw : excite, 0, last, &err))
+            fail_msg("connect: %s", err.message);
+    }
     if (s->project) {
         last = test_add_layer(g, "project", HQ_LAYER_CONV, last);
         set_conv(g, last, 1, 1, mid, s->cout, 1, HQ_ACT_LINEAR);
@@ -85,6 +98,12 @@ static void net_build(const shape_t *s, net_t *net)
     }
     test_put_filled(p, "net/dw/kernel:0", 4, (int64_t[]){s->k, s->k, 1, mid}, 3);
     test_put_filled(p, "net/dw/bias:0", 1, (int64_t[]){mid}, 4);
+    if (s->se) {
+        test_put_filled(p, "net/squeeze/kernel:0", 4, (int64_t[]){1, 1, mid, 4}, 7);
+        test_put_filled(p, "net/squeeze/bias:0", 1, (int64_t[]){4}, 8);
+        test_put_filled(p, "net/excite/kernel:0", 4, (int64_t[]){1, 1, 4, mid}, 9);
+        test_put_filled(p, "net/excite/bias:0", 1, (int64_t[]){mid}, 10);
+    }
     if (s->project) {
         test_put_filled(p, "net/project/kernel:0", 4, (int64_t[]){1, 1, mid, s->cout}, 5);
         test_put_filled(p, "net/project/bias:0", 1, (int64_t[]){s->cout}, 6);
@@ -102,10 +121,11 @@ static void net_free(net_t *net)
     hq_graph_destroy(net->graph);
 }
 
-/* Output of one untapped run; `fused` says whether the emulator fused the block (its depthwise
- * time then counts as the block's last layer's: zero for dw when there is a projection). */
+/* Output of one untapped run, and the seconds counted under `type` (a fused block's time counts
+ * as its last layer's: none under dw when the projection is fused with it, none under ew_mult
+ * when the multiply is). */
 static float *run(const net_t *net, bool fuse, int threads, int64_t batch, const float *x,
-                  double *dw_seconds)
+                  hq_layer_type_t type, double *seconds)
 {
     if (fuse)
         unsetenv("HQ_EMULATE_NO_FUSE");
@@ -125,7 +145,7 @@ static float *run(const net_t *net, bool fuse, int threads, int64_t batch, const
     float *outputs[1] = {y};
     if (hq_emulator_run(emu, batch, inputs, outputs, NULL, NULL, &err))
         fail_msg("run: %s", err.message);
-    *dw_seconds = hq_emulator_type_seconds(emu, HQ_LAYER_DW, NULL);
+    *seconds = hq_emulator_type_seconds(emu, type, NULL);
     hq_emulator_destroy(emu);
     return y;
 }
@@ -150,16 +170,17 @@ static void check_shape(const shape_t *s)
         setenv("HQ_EMULATE_FUSE_KB", strips[st], 1);
         for (int threads = 1; threads <= 2; threads++)
             for (int64_t batch = 1; batch <= batch_max; batch += 2) {
-                double dw_fused = 0.0, dw_plain = 0.0;
-                float *plain = run(&net, false, threads, batch, x, &dw_plain);
-                float *fused = run(&net, true, threads, batch, x, &dw_fused);
+                double fused_s = 0.0, plain_s = 0.0;
+                hq_layer_type_t type = s->se ? HQ_LAYER_EW_MULT : HQ_LAYER_DW;
+                float *plain = run(&net, false, threads, batch, x, type, &plain_s);
+                float *fused = run(&net, true, threads, batch, x, type, &fused_s);
                 if (memcmp(plain, fused, (size_t)(net.out_size * batch) * sizeof(float)))
                     fail_msg("%dx%dx%d -> %d -> %d, k %d stride %d, expand %d project %d "
-                             "residual %d, strip %s KB, %d threads, batch %lld: bits differ",
+                             "residual %d se %d, strip %s KB, %d threads, batch %lld: bits differ",
                              s->h, s->w, s->cin, s->mid, s->cout, s->k, s->stride, s->expand,
-                             s->project, s->residual, strips[st], threads, (long long)batch);
+                             s->project, s->residual, s->se, strips[st], threads, (long long)batch);
                 if (s->project)
-                    assert_true(dw_fused == 0.0 && dw_plain > 0.0); /* the block was fused */
+                    assert_true(fused_s == 0.0 && plain_s > 0.0); /* the block was fused */
                 free(plain);
                 free(fused);
             }
@@ -179,7 +200,7 @@ static void fused_blocks_give_the_bits_of_the_layer_by_layer_run(void **state)
         if (!isas[i])
             continue;
         hqi_fast_isa_override(isas[i]);
-        for (int c = 0; c < 8; c++) {
+        for (int c = 0; c < 12; c++) {
             shape_t s = {
                 .h = pick(1, 23),
                 .w = pick(1, 19),
@@ -190,6 +211,8 @@ static void fused_blocks_give_the_bits_of_the_layer_by_layer_run(void **state)
                 .stride = c / 2 % 2 ? 2 : 1,
                 .expand = c != 6,
                 .project = c != 7,
+                .se = c >= 8,
+                .se_first = c == 9 || c == 11,
                 .act = acts[c % 3],
             };
             s.residual = s.project && s.stride == 1 && c % 3 != 0;
