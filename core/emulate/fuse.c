@@ -1,7 +1,8 @@
-/* fuse.c — inverted-residual blocks (1x1 expand -> depthwise -> 1x1 project) computed strip by
- * strip of output rows (fuse.h). Only the fast kernels run here: the expand and project GEMMs
- * and the depthwise rows are hqi_fast_conv_run and hqi_fast_dw_rows on parts of the tensors,
- * which give each value the bits the whole-tensor call gives it. */
+/* fuse.c — inverted-residual blocks (1x1 expand -> depthwise -> 1x1 project, and a
+ * squeeze-excitation's multiply -> 1x1 project) computed strip by strip of output rows (fuse.h).
+ * Only the fast kernels run here: the GEMMs, the depthwise rows and the multiply are
+ * hqi_fast_conv_run, hqi_fast_dw_rows and hqi_fast_elementwise on parts of the tensors, which
+ * give each value the bits the whole-tensor call gives it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ typedef struct block {
     hqi_ref_dims_t in, mid, out; /* per sample: dw input, dw output, block output */
     hqi_ref_window_t window;     /* the depthwise's */
     int64_t cin;                 /* the expand's input channels */
-    int64_t strip;               /* dw output rows per strip */
+    int64_t strip;               /* output rows per strip */
     int64_t held;                /* expanded rows a strip holds at most */
 } block_t;
 
@@ -102,12 +103,17 @@ static hqi_ref_act_t act_of(const hq_graph_t *graph, const hqi_emu_params_t *par
     return hqi_emu_layer_act(&call);
 }
 
+static int64_t strip_bytes(void)
+{
+    const char *env = getenv("HQ_EMULATE_FUSE_KB");
+    return env && atoll(env) > 0 ? atoll(env) * 1024 : STRIP_BYTES;
+}
+
 /* Strip height and held rows: as many output rows as keep the expanded rows within the strip
  * bytes, at least one. */
 static void size_strips(block_t *b)
 {
-    const char *env = getenv("HQ_EMULATE_FUSE_KB");
-    int64_t bytes = env && atoll(env) > 0 ? atoll(env) * 1024 : STRIP_BYTES;
+    const int64_t bytes = strip_bytes();
     const hqi_ref_window_t *w = &b->window;
     int64_t row = b->in.w * b->in.c * (int64_t)sizeof(float);
     int64_t strip =
@@ -240,9 +246,7 @@ static bool find_scaled(const hq_graph_t *graph, const hqi_emu_params_t *params,
     b->act_s = act_of(graph, params, m);
     b->p = prepared[p].state;
     b->act_p = act_of(graph, params, p);
-    const char *env = getenv("HQ_EMULATE_FUSE_KB");
-    int64_t bytes = env && atoll(env) > 0 ? atoll(env) * 1024 : STRIP_BYTES;
-    b->strip = bytes / (b->mid.w * b->mid.c * (int64_t)sizeof(float));
+    b->strip = strip_bytes() / (b->mid.w * b->mid.c * (int64_t)sizeof(float));
     b->strip = b->strip < 1 ? 1 : b->strip > b->mid.h ? b->mid.h : b->strip;
     return true;
 }
