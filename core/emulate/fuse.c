@@ -127,7 +127,7 @@ static void size_strips(block_t *b)
 /* The block around depthwise layer `d`, if there is one worth fusing. */
 static bool find_block(const hq_graph_t *graph, const hqi_emu_params_t *params,
                        const hqi_emu_prepared_t *prepared, const int *step_of, const int *order,
-                       int order_count, int d, block_t *b)
+                       int order_count, int taken_until, int d, block_t *b)
 {
     const hq_layer_t *dl = hq_graph_layer(graph, d);
     const hq_layer_params_t *dp = &dl->params;
@@ -140,7 +140,8 @@ static bool find_block(const hq_graph_t *graph, const hqi_emu_params_t *params,
     b->expand = b->project = b->scale = -1;
     b->dw = d;
     int e = dl->inputs[0], t = step_of[d];
-    if (t > 0 && order[t - 1] == e && pointwise(hq_graph_layer(graph, e), &prepared[e]) &&
+    if (t > 0 && t - 1 > taken_until && order[t - 1] == e &&
+        pointwise(hq_graph_layer(graph, e), &prepared[e]) &&
         hq_graph_layer(graph, e)->input_count == 1 && only_reader(graph, e) == d &&
         !is_output(graph, e))
         b->expand = e;
@@ -282,13 +283,17 @@ hq_status_t hqi_fuse_plan_create(const hq_graph_t *graph, const hqi_emu_params_t
         plan->block_at[i] = -1;
         plan->last_of[i] = i;
     }
+    /* blocks are found in topological order; a layer at a step up to taken_until is in one */
+    int taken_until = -1;
     for (int t = 0; t < order_count; t++) {
         block_t *b = &plan->blocks[plan->count];
-        if (!find_block(graph, params, prepared, step_of, order, order_count, order[t], b) &&
+        if (!find_block(graph, params, prepared, step_of, order, order_count, taken_until, order[t],
+                        b) &&
             !find_scaled(graph, params, prepared, step_of, order[t], b))
             continue;
-        if (plan->last_of[b->first] != b->first) /* its expand ends an earlier block */
+        if (step_of[b->first] <= taken_until) /* a layer of it ends an earlier block */
             continue;
+        taken_until = step_of[b->last];
         plan->block_at[b->first] = plan->count;
         for (int s = step_of[b->first]; s <= step_of[b->last]; s++)
             plan->last_of[order[s]] = b->last;

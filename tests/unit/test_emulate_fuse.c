@@ -22,11 +22,13 @@
 
 /* One block: in [h, w, cin] -> (expand 1x1 cin->mid, act) -> dw kxk stride s (act) ->
  * (squeeze-excitation: dw * sigmoid(conv(relu(conv(global_avg_pool(dw)))))) ->
- * (project 1x1 mid->cout [+ in]) -> out. */
+ * (project 1x1 mid->cout [+ in]) -> (chain: dw2 3x3 -> project2 1x1 cout->cout, a depthwise
+ * right after a projection) -> out. */
 typedef struct shape {
     int h, w, cin, mid, cout, k, stride;
     bool expand, project, residual, se;
     bool se_first; /* the multiply's first input is the excitation ([1, 1, C]) */
+    bool chain;
     hq_activation_t act;
 } shape_t;
 
@@ -87,6 +89,12 @@ static void net_build(const shape_t *s, net_t *net)
                 fail_msg("connect: %s", err.message);
         }
     }
+    if (s->chain) {
+        last = test_add_layer(g, "dw2", HQ_LAYER_DW, last);
+        set_conv(g, last, 3, 1, 1, s->cout, s->cout, s->act);
+        last = test_add_layer(g, "project2", HQ_LAYER_CONV, last);
+        set_conv(g, last, 1, 1, s->cout, s->cout, 1, HQ_ACT_LINEAR);
+    }
     test_add_layer(g, "out", HQ_LAYER_OUTPUT, last);
     if (hq_graph_finalize(g, "test.hn", &err))
         fail_msg("finalize: %s", err.message);
@@ -107,6 +115,12 @@ static void net_build(const shape_t *s, net_t *net)
     if (s->project) {
         test_put_filled(p, "net/project/kernel:0", 4, (int64_t[]){1, 1, mid, s->cout}, 5);
         test_put_filled(p, "net/project/bias:0", 1, (int64_t[]){s->cout}, 6);
+    }
+    if (s->chain) {
+        test_put_filled(p, "net/dw2/kernel:0", 4, (int64_t[]){3, 3, 1, s->cout}, 11);
+        test_put_filled(p, "net/dw2/bias:0", 1, (int64_t[]){s->cout}, 12);
+        test_put_filled(p, "net/project2/kernel:0", 4, (int64_t[]){1, 1, s->cout, s->cout}, 13);
+        test_put_filled(p, "net/project2/bias:0", 1, (int64_t[]){s->cout}, 14);
     }
     net->graph = g;
     net->params = p;
@@ -200,7 +214,7 @@ static void fused_blocks_give_the_bits_of_the_layer_by_layer_run(void **state)
         if (!isas[i])
             continue;
         hqi_fast_isa_override(isas[i]);
-        for (int c = 0; c < 12; c++) {
+        for (int c = 0; c < 14; c++) {
             shape_t s = {
                 .h = pick(1, 23),
                 .w = pick(1, 19),
@@ -211,7 +225,8 @@ static void fused_blocks_give_the_bits_of_the_layer_by_layer_run(void **state)
                 .stride = c / 2 % 2 ? 2 : 1,
                 .expand = c != 6,
                 .project = c != 7,
-                .se = c >= 8,
+                .se = c >= 8 && c < 12,
+                .chain = c >= 12,
                 .se_first = c == 9 || c == 11,
                 .act = acts[c % 3],
             };
