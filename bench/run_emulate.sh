@@ -12,12 +12,16 @@
 # (bench/sgemm_peak.py: torch's oneDNN, measured once per run) times the threads.
 #
 # usage: bench/run_emulate.sh [--build DIR] [--runs N] [--rounds N] [--warmup N] [--min-ms MS]
-#                             [--quick]
+#                             [--quick] [--cpu-time] [--base-env VAR=VALUE]
 #                             [--threads "1 2"] [--batches "1 8"]
 #                             [--models "det cls resnet18 mobilenet_v2 mobilenet_v3_large
 #                                        efficientnet_b0"] [--out FILE]
 #   defaults: --runs 12 --rounds 4 --warmup 2 --min-ms 250; --quick = --runs 4 --rounds 2
 #   --min-ms 50 (for development).
+#   --cpu-time: both runtimes time with their process's CPU time (all threads) instead of the wall
+#   clock, for a machine loaded by other work. --base-env VAR=VALUE: each round also runs hq_bench
+#   with VAR=VALUE in its environment (e.g. HQ_EMULATE_NO_FUSE=1: the unfused executor), adding
+#   the columns base_ms (its median) and speedup = base_ms / hq_ms: a before/after in the same rounds.
 # Needs: a built tree (default <repo>/build, with libhq.so and hq), cc, node and npm (models and
 # onnxruntime-node come from tests/models/fetch_models.sh; the torch models from
 # tests/models/make_torch_models.py and bench/make_bench_models.py with python3-torch and
@@ -36,6 +40,8 @@ batches="1 8"
 models="det cls resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0"
 torch_models=" resnet18 mobilenet_v2 mobilenet_v3_large efficientnet_b0 "
 out=""
+cpu_time=""
+base_env=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2; shift 2 ;;
@@ -44,11 +50,13 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --min-ms) min_ms=$2; shift 2 ;;
     --quick) runs=4; rounds=2; min_ms=50; shift ;;
+    --cpu-time) cpu_time=--cpu-time; shift ;;
+    --base-env) base_env=$2; shift 2 ;;
     --threads) threads_list=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run_emulate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -164,11 +172,15 @@ report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
         "ms = median of all timed runs"
     echo "# ratio = ort_ms / hq_ms (> 1: hq faster); hq_GFLOP/s = conv/dense FLOPs / hq_ms;" \
         "peak% = hq_GFLOP/s / (sgemm peak x threads)"
+    [ -n "$cpu_time" ] && echo "# timed in process CPU time (--cpu-time), both runtimes"
+    [ -n "$base_env" ] && echo "# base: hq_bench with $base_env, in the same rounds; speedup = base_ms / hq_ms"
     echo "# sgemm peak: ${peak:-?} GFLOP/s per core (bench/sgemm_peak.py: torch's oneDNN," \
         "1 thread, 1024^3, process CPU time, median of 20)"
     for line in "${skipped[@]}"; do echo "$line"; done
-    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s %6s\n' model input threads batch hq_ms ort_ms \
+    printf '%-18s %-12s %7s %5s %10s %10s %7s %10s %6s' model input threads batch hq_ms ort_ms \
         ratio hq_GFLOP/s peak%
+    [ -n "$base_env" ] && printf ' %10s %7s %7s' base_ms speedup b_ratio
+    printf '\n'
 } | report
 
 # the ms_all lists of several invocations -> their median
@@ -185,31 +197,39 @@ for model in "${ready[@]}"; do
         for batch in $batches; do
             hq_times=""
             ort_times=""
+            base_times=""
             gflop=""
             for ((round = 0; round < rounds; round++)); do
-                for side in hq ort; do
+                for side in hq ort ${base_env:+base}; do
                     # odd rounds start with onnxruntime
                     [ $((round % 2)) -eq 1 ] && side=$([ $side = hq ] && echo ort || echo hq)
                     if [ $side = hq ]; then
                         line=$("$work/hq_bench" "$work/$model.har" -j "$threads" -b "$batch" \
-                            -n "$per_round" -t "$min_ms" -w "$warmup")
+                            -n "$per_round" -t "$min_ms" -w "$warmup" $cpu_time)
                         hq_times+="$(all_of <<<"$line")"$'\n'
                         gflop=$(sed -n 's/.*gflop=\([0-9.]*\).*/\1/p' <<<"$line")
+                    elif [ $side = base ]; then
+                        line=$(env "$base_env" "$work/hq_bench" "$work/$model.har" -j "$threads" \
+                            -b "$batch" -n "$per_round" -t "$min_ms" -w "$warmup" $cpu_time)
+                        base_times+="$(all_of <<<"$line")"$'\n'
                     else
                         line=$(node "$repo/bench/ort_bench.js" "$node_modules" "${peer[$model]}" \
-                            "$batch,${shape[$model]}" "$threads" "$per_round" "$warmup" "$min_ms")
+                            "$batch,${shape[$model]}" "$threads" "$per_round" "$warmup" "$min_ms" $cpu_time)
                         ort_times+="$(all_of <<<"$line")"$'\n'
                     fi
                 done
             done
             hq_ms=$(grep . <<<"$hq_times" | median)
             ort_ms=$(grep . <<<"$ort_times" | median)
+            base_ms=$([ -n "$base_env" ] && grep . <<<"$base_times" | median || echo 0)
             awk -v m="$model" -v i="$input" -v t="$threads" -v b="$batch" -v h="$hq_ms" \
-                -v o="$ort_ms" -v g="$gflop" -v p="${peak:-0}" 'BEGIN {
+                -v o="$ort_ms" -v g="$gflop" -v p="${peak:-0}" -v z="$base_ms" 'BEGIN {
                     r = g / (h * 1e-3)
                     share = p > 0 ? sprintf("%.0f", 100 * r / (p * t)) : "?"
-                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f %6s\n", m, i, t, b, h, o,
-                        o / h, r, share }' | report
+                    printf "%-18s %-12s %7s %5s %10.1f %10.1f %7.2f %10.1f %6s", m, i, t, b, h, o,
+                        o / h, r, share
+                    if (z > 0) printf " %10.1f %7.2f %7.2f", z, z / h, o / z
+                    printf "\n" }' | report
         done
     done
 done

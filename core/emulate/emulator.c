@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "emulate/emulator_internal.h"
+#include "emulate/fuse.h"
 #include "emulate/kernels_ref.h"
 #include "emulate/qemulator.h"
 #include "hq/emulate.h"
@@ -51,6 +52,7 @@ struct hq_emulator {
     /* --stats: time and calls per layer type */
     double type_seconds[HQ_LAYER_TYPE_COUNT];
     int64_t type_calls[HQ_LAYER_TYPE_COUNT];
+    hqi_fuse_plan_t *fuse; /* inverted-residual blocks run fused (fuse.h); NULL: none */
     hqi_qemu_t *quant; /* HQ_TARGET_QUANTIZED: the integer executor (qemulator.c) runs instead */
     hq_progress_fn progress; /* hq_emulator_run_dataset reports here; NULL: nowhere */
     void *progress_user;
@@ -407,8 +409,10 @@ static hq_status_t plan(hq_emulator_t *emu, hq_error_t *err)
         const hq_layer_t *layer = hq_graph_layer(emu->graph, i);
         for (int k = 0; k < layer->input_count; k++) {
             value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
-            if (step_of[i] > v->last_step)
-                v->last_step = step_of[i];
+            /* a fused block reads its inputs until its last layer has run */
+            int step = step_of[hqi_fuse_last_layer(emu->fuse, i)];
+            if (step > v->last_step)
+                v->last_step = step;
         }
     }
     for (int t = 0; t < order_count; t++) {
@@ -436,11 +440,16 @@ static hq_status_t plan(hq_emulator_t *emu, hq_error_t *err)
             busy[best] = true;
             v->slot = best;
         }
-        /* free what this step read for the last time, and outputs nobody reads */
-        for (int k = 0; k < layer->input_count; k++) {
-            value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
-            if (v->last_step == t && v->slot >= 0)
-                busy[v->slot] = false;
+        /* free what this step (or, at the end of a fused block, the block) read for the last
+         * time, and outputs nobody reads */
+        for (int s = t; s >= 0 && hqi_fuse_last_layer(emu->fuse, order[s]) == order[t]; s--) {
+            const hq_layer_t *reader = hq_graph_layer(emu->graph, order[s]);
+            for (int k = 0; k < reader->input_count; k++) {
+                value_t *v =
+                    &emu->values[emu->first_value[reader->inputs[k]] + reader->input_ports[k]];
+                if (v->last_step == t && v->slot >= 0)
+                    busy[v->slot] = false;
+            }
         }
         for (int p = 0; p < ports; p++) {
             value_t *v = &emu->values[first + p];
@@ -529,6 +538,9 @@ hq_status_t hqi_emulator_create_with_set(const hq_graph_t *graph, const hq_npz_t
         hqi_qemu_time_layers(emu->quant, emu->type_seconds, emu->type_calls);
     if (st == HQ_OK && !emu->quant)
         st = prepare_layers(emu, err);
+    const char *no_fuse = getenv("HQ_EMULATE_NO_FUSE");
+    if (st == HQ_OK && !emu->quant && set == hqi_emu_fast_set() && !(no_fuse && no_fuse[0] == '1'))
+        st = hqi_fuse_plan_create(graph, emu->params, emu->prepared, &emu->fuse, err);
     if (st == HQ_OK)
         st = plan(emu, err);
     if (st != HQ_OK) {
@@ -592,6 +604,7 @@ HQ_API void hq_emulator_destroy(hq_emulator_t *emulator)
         return;
     release_slots(emulator);
     hqi_qemu_destroy(emulator->quant);
+    hqi_fuse_plan_destroy(emulator->fuse);
     hqi_threadpool_destroy(emulator->pool);
     free(emulator->scratch);
     for (int i = 0; emulator->prepared && i < emulator->layer_count; i++)
@@ -689,6 +702,7 @@ HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t bat
     int64_t floats = scratch_need(emulator, batch, emulator->threads);
     if (floats < 0)
         return 0;
+    floats += hqi_fuse_scratch_floats(emulator->fuse) * emulator->threads;
     for (int s = 0; s < emulator->slot_count; s++) {
         if (emulator->slot_size[s] > INT64_MAX / 4 / batch - floats)
             return 0;
@@ -927,6 +941,57 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     return HQ_OK;
 }
 
+/* The data of input k of `layer`: its slot, or the caller's input. */
+static const float *input_data(const hq_emulator_t *emu, const hq_layer_t *layer, int k,
+                               const float *const *inputs)
+{
+    int in_count = 0;
+    const int *graph_inputs = hq_graph_inputs(emu->graph, &in_count);
+    const value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
+    if (v->slot >= 0)
+        return emu->slot_data[v->slot];
+    int i = position(graph_inputs, in_count, v->layer);
+    return i >= 0 && inputs ? inputs[i] : NULL;
+}
+
+/* Runs the fused block that starts at `first` (fuse.h) and moves *step to its last layer: its
+ * input and the projection's addend from their slots, into the last layer's slot. Its time
+ * counts as the last layer's type's (--stats), one call per layer. */
+static hq_status_t run_block(hq_emulator_t *emu, int first, int64_t batch,
+                             const float *const *inputs, float *const *outputs, int *step,
+                             hq_error_t *err)
+{
+    int block = hqi_fuse_block_at(emu->fuse, first);
+    int last = hqi_fuse_last_layer(emu->fuse, first);
+    const hq_layer_t *head = hq_graph_layer(emu->graph, first);
+    const hq_layer_t *tail = hq_graph_layer(emu->graph, last);
+    const float *input = input_data(emu, head, 0, inputs);
+    const float *input2 = head->input_count > 1 ? input_data(emu, head, 1, inputs) : NULL;
+    const float *addend = tail->input_count > 1 ? input_data(emu, tail, 1, inputs) : NULL;
+    if (!input || (head->input_count > 1 && !input2) || (tail->input_count > 1 && !addend))
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for layer '%s'", emu->name, head->name);
+    const value_t *v = &emu->values[emu->first_value[last]];
+    float *output = emu->slot_data[v->slot];
+    hq_error_t detail = {0};
+    double start = now_seconds();
+    hq_status_t st =
+        hqi_fuse_run(emu->fuse, block, batch, input, input2, addend, output, emu->pool, &detail);
+    emu->type_seconds[tail->type] += now_seconds() - start;
+    *step += hqi_fuse_block_layers(emu->fuse, block) - 1;
+    int order_count = 0;
+    const int *order = hq_graph_topo_order(emu->graph, &order_count);
+    for (int s = *step - hqi_fuse_block_layers(emu->fuse, block) + 1; s <= *step; s++)
+        emu->type_calls[hq_graph_layer(emu->graph, order[s])->type]++;
+    if (st != HQ_OK)
+        return hqi_error(err, st, "%s: layer '%s': %s", emu->name, tail->name, detail.message);
+    int out_count = 0;
+    const int *graph_outputs = hq_graph_outputs(emu->graph, &out_count);
+    int o = position(graph_outputs, out_count, last);
+    if (o >= 0 && outputs && outputs[o])
+        memcpy(outputs[o], output, (size_t)(v->size * batch) * sizeof(float));
+    return HQ_OK;
+}
+
 static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const float *const *inputs,
                                float *const *outputs, hq_emulator_tap_fn tap, void *user,
                                const hqi_subset_t *subset, hq_error_t *err)
@@ -972,7 +1037,10 @@ static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const flo
                               ? outputs[o] + first * hq_emulator_output_size(emulator, o)
                               : NULL;
         for (int t = 0; t < order_count && st == HQ_OK; t++)
-            if (!subset || subset->mode[order[t]] != HQI_SUBSET_SKIP)
+            if (!tap && !subset && hqi_fuse_block_at(emulator->fuse, order[t]) >= 0)
+                st = run_block(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
+                               &t, err);
+            else if (!subset || subset->mode[order[t]] != HQI_SUBSET_SKIP)
                 st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
                                tap, user, subset, in_shapes, in_data, out_shapes, out_data, err);
     }

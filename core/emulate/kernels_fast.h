@@ -78,6 +78,17 @@ hq_status_t hqi_fast_conv_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *
                               hqi_ref_dims_t out, float *output, float *scratch,
                               hqi_threadpool_t *pool, hq_error_t *err);
 
+/* Depthwise (a conv prepared with groups == cin == cout) output rows [row0, row1) of one sample,
+ * serially, with the same bits as hqi_fast_conv_run gives them: `input` holds that sample's
+ * input rows from in_row0 = max(0, row0 * stride_h - pad_top) on, as many as those outputs read
+ * (rows past the input's end are never read); `output` and `addend` (NULL or laid out as the
+ * output) point at output row row0. `in` and `out` are the whole sample's extents. The fused
+ * inverted-residual blocks (fuse.c) run the depthwise strip by strip with it. */
+hq_status_t hqi_fast_dw_rows(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
+                             hqi_ref_dims_t in, const float *input, int64_t in_row0,
+                             const float *addend, hqi_ref_dims_t out, float *output, int64_t row0,
+                             int64_t row1, hq_error_t *err);
+
 /* ---- memory-bound kernels (same contracts as the reference ones) -------------------------- */
 
 hq_status_t hqi_fast_activation(const hqi_ref_act_t *act, int64_t rows, int64_t channels,

@@ -1001,6 +1001,38 @@ static void depthwise_task(void *context, int64_t task, int thread)
     }
 }
 
+/* Output rows [row0, row1) of one sample as depthwise_task computes them: the rows held from
+ * in_row0 on are a whole input of their own whose top padding is what makes the same input
+ * rows fall under the same taps, so each output value has the same sums in the same order. */
+hq_status_t hqi_fast_dw_rows(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
+                             hqi_ref_dims_t in, const float *input, int64_t in_row0,
+                             const float *addend, hqi_ref_dims_t out, float *output, int64_t row0,
+                             int64_t row1, hq_error_t *err)
+{
+    const hqi_ref_window_t *w = &conv->desc.window;
+    const int64_t pad = w->pad_top + in_row0 - row0 * w->stride_h;
+    int64_t end =
+        (row1 - 1) * w->stride_h - w->pad_top + (int64_t)(w->kernel_h - 1) * w->dilation_h + 1;
+    if (!conv->depthwise || row0 < 0 || row1 > out.h || row0 >= row1 || pad < 0 || pad > INT32_MAX)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "depthwise rows: not a depthwise layer or rows");
+    hqi_fast_conv_t local = *conv;
+    local.desc.window.pad_top = (int)pad;
+    in.n = out.n = 1;
+    in.h = (end < in.h ? end : in.h) - in_row0;
+    out.h = row1 - row0;
+    job_t job = {.conv = &local,
+                 .isa = hqi_fast_isa(),
+                 .act = act,
+                 .in = in,
+                 .out = out,
+                 .input = input,
+                 .addend = addend,
+                 .output = output};
+    for (int64_t t = 0; t < out.h; t++)
+        depthwise_task(&job, t, 0);
+    return HQ_OK;
+}
+
 /* ---- deconv bias and activation passes ------------------------------------------------------ */
 
 static void fill_bias_task(void *context, int64_t task, int thread)
