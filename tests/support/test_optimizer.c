@@ -146,3 +146,20 @@ hq_status_t test_read_config(hq_graph_t *(*build)(hq_npz_t **params), const char
     hq_npz_destroy(params);
     return st;
 }
+
+void test_bad_keys_refused(hq_graph_t *(*build)(hq_npz_t **params), const char *algorithm,
+                           const test_bad_key_t *bad, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "\npost_quantization_optimization(%s, %s)\n", algorithm,
+                 bad[i].args);
+        hqi_optimize_config_t cfg;
+        test_log_t log = {""};
+        hq_error_t err = {0};
+        assert_int_equal(test_read_config(build, text, &cfg, &log, &err), HQ_ERR_INVALID);
+        if (!strstr(err.message, "test.alls:2: post_quantization_optimization: ") ||
+            !strstr(err.message, bad[i].message) || strchr(err.message, '\n'))
+            fail_msg("'%s': %s", bad[i].args, err.message);
+    }
+}

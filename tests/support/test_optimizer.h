@@ -65,4 +65,16 @@ hq_status_t test_keep_layer(void *user, int layer, int port, const hq_shape_t *s
 hq_status_t test_read_config(hq_graph_t *(*build)(hq_npz_t **params), const char *text,
                              hqi_optimize_config_t *cfg, test_log_t *log, hq_error_t *err);
 
+/* Keys of post_quantization_optimization(ALGORITHM, args) and what their refusal says. */
+typedef struct test_bad_key {
+    const char *args;
+    const char *message;
+} test_bad_key_t;
+
+/* Each bad[i].args, on line 2 of a script on the model `build` makes, is refused with
+ * HQ_ERR_INVALID and one line naming "test.alls:2: post_quantization_optimization: " and
+ * bad[i].message. */
+void test_bad_keys_refused(hq_graph_t *(*build)(hq_npz_t **params), const char *algorithm,
+                           const test_bad_key_t *bad, size_t count);
+
 #endif

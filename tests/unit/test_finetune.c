@@ -295,10 +295,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
                                  &cfg, &log, &err),
                      HQ_OK);
     assert_int_equal(cfg.policy[HQI_ALGORITHM_FINETUNE], 0);
-    struct {
-        const char *args;
-        const char *message;
-    } bad[] = {
+    static const test_bad_key_t bad[] = {
         {"policy=maybe", "policy must be enabled or disabled"},
         {"mode=train_8bit", "mode must be train_4bit or train_all"},
         {"epochs=0", "epochs must be an integer from 1"},
@@ -312,16 +309,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
         {"loss_layer_names=[conv1], loss_types=[l2, l2]", "loss_types must have one entry or one "
                                                           "per loss_layer_names entry"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "\npost_quantization_optimization(finetune, %s)\n",
-                 bad[i].args);
-        memset(&err, 0, sizeof err);
-        assert_int_equal(read_config(text, &cfg, &log, &err), HQ_ERR_INVALID);
-        if (!strstr(err.message, "test.alls:2: post_quantization_optimization: ") ||
-            !strstr(err.message, bad[i].message) || strchr(err.message, '\n'))
-            fail_msg("'%s': %s", bad[i].args, err.message);
-    }
+    test_bad_keys_refused(two_convs, "finetune", bad, sizeof bad / sizeof bad[0]);
 }
 
 int main(void)
