@@ -122,20 +122,17 @@ pipeline convnext_tiny
 
 "$py" - "$tmp" <<'PY' || status=1
 import json
+import os
 import sys
 import numpy as np
+sys.path.insert(0, os.environ["HQ_SOURCE_DIR"] + "/tests/fixtures/deploy")
+import compare
 tmp = sys.argv[1]
 ok = True
-for name in open(tmp + "/names").read().split():
+for name in compare.names(tmp):
     model = name[:-len("_diag")] if name.endswith("_diag") else name
     emu = np.load("%s/%s_emu.npz" % (tmp, name))
-    differ = []
-    for label in ("emufast", "run1", "run2", "har"):
-        got = np.load("%s/%s_%s.npz" % (tmp, name, label))
-        if sorted(got.files) != sorted(emu.files) or not all(
-                got[k].dtype == emu[k].dtype and got[k].tobytes() == emu[k].tobytes()
-                for k in emu.files):
-            differ.append(label)
+    differ = list(compare.differences(tmp, name))
     # the quantized outputs against torch's, output by output (hq's NHWC, torch's in order)
     ref = np.load("%s/%s.output.npz" % (tmp, model))
     against_torch = []
