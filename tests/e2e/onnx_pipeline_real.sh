@@ -23,13 +23,9 @@
 # it sets applied, compiled and run bit-exact again.
 # Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch and torchvision.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_pipeline_real: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_pipeline_real torch torchvision
+make_scratch
 src=$HQ_SOURCE_DIR
 dir=$("$py" "$src/tests/models/make_pipeline_models.py" 2>"$tmp/models.err" | tail -n1) ||
     { echo "FAIL tests/models/make_pipeline_models.py: $(tail -n1 "$tmp/models.err")"; exit 1; }
