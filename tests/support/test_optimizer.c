@@ -37,11 +37,6 @@ int test_tmp_remove(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-const char *test_tmp_dir(void)
-{
-    return tmp_dir;
-}
-
 hq_script_t *test_script_of(const char *text)
 {
     hq_script_t *s = NULL;
@@ -67,6 +62,24 @@ hq_archive_t *test_archive_of(const hq_graph_t *g, const hq_npz_t *params)
     return a;
 }
 
+hq_dataset_t *test_dataset_of_tensor(const hq_graph_t *g, hq_tensor_t *t, const char *file,
+                                     float **values)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, file);
+    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
+    if (values) {
+        *values = malloc(t->nbytes);
+        memcpy(*values, t->data, t->nbytes);
+    }
+    hq_tensor_destroy(t);
+    hq_dataset_t *ds = NULL;
+    hq_error_t err = {0};
+    if (hq_dataset_open(path, g, &ds, &err))
+        fail_msg("dataset: %s", err.message);
+    return ds;
+}
+
 hq_dataset_t *test_trainer_dataset(const hq_graph_t *g, int64_t n, int64_t h, int64_t w, int64_t c,
                                    float **values)
 {
@@ -86,17 +99,7 @@ hq_dataset_t *test_trainer_dataset(const hq_graph_t *g, int64_t n, int64_t h, in
                     float left = xx > 0 ? v[-c] : 0.0f, up = y > 0 ? v[-w * c] : 0.0f;
                     *v = 0.5f * *v + 0.3f * left + 0.3f * up;
                 }
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.npy", tmp_dir);
-    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-    *values = malloc(t->nbytes);
-    memcpy(*values, x, t->nbytes);
-    hq_tensor_destroy(t);
-    hq_dataset_t *ds = NULL;
-    hq_error_t err = {0};
-    if (hq_dataset_open(path, g, &ds, &err))
-        fail_msg("dataset: %s", err.message);
-    return ds;
+    return test_dataset_of_tensor(g, t, "data.npy", values);
 }
 
 void test_optimize(hq_archive_t *a, const char *text, hq_dataset_t *ds, int threads,

@@ -28,8 +28,6 @@ void test_log_capture(void *user, hq_log_level_t level, const char *message);
 /* Group setup and teardown for cmocka_run_group_tests: a new folder under /tmp, and its removal. */
 int test_tmp_create(void **state);
 int test_tmp_remove(void **state);
-/* The folder test_tmp_create made. */
-const char *test_tmp_dir(void);
 
 /* The model script `text`, named "test.alls"; the caller destroys it. */
 hq_script_t *test_script_of(const char *text);
@@ -37,6 +35,11 @@ hq_script_t *test_script_of(const char *text);
 /* An archive (state parsed) holding copies of g and params as its native params; the caller
  * destroys it. */
 hq_archive_t *test_archive_of(const hq_graph_t *g, const hq_npz_t *params);
+
+/* Writes t (which it destroys) to `file` in the group's folder and opens it as a dataset for g;
+ * *values gets a copy of t's floats when values is not NULL (the caller frees it). */
+hq_dataset_t *test_dataset_of_tensor(const hq_graph_t *g, hq_tensor_t *t, const char *file,
+                                     float **values);
 
 /* n samples of {h, w, c} that look like activations (with independent inputs round-to-nearest
  * is already the best rounding): test_fill(93), then channel i > 0 leans on channel 0 and every

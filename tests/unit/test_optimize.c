@@ -69,19 +69,9 @@ static hq_dataset_t *dataset_of(const hq_graph_t *g, int64_t n, int h, int w, in
     test_fill(x, hq_tensor_count(t), seed);
     for (int64_t i = 0; i < hq_tensor_count(t); i++)
         x[i] = lo + (x[i] + 1.0f) * 0.5f * (hi - lo);
-    char path[128];
-    snprintf(path, sizeof path, "%s/data_%u.npy", test_tmp_dir(), seed);
-    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-    if (values) {
-        *values = malloc(t->nbytes);
-        memcpy(*values, x, t->nbytes);
-    }
-    hq_tensor_destroy(t);
-    hq_dataset_t *ds = NULL;
-    hq_error_t err = {0};
-    if (hq_dataset_open(path, g, &ds, &err))
-        fail_msg("dataset: %s", err.message);
-    return ds;
+    char file[32];
+    snprintf(file, sizeof file, "data_%u.npy", seed);
+    return test_dataset_of_tensor(g, t, file, values);
 }
 
 /* Runs the optimizer's float half; fails the test on error. */
@@ -1281,14 +1271,10 @@ static void default_weights_clip_is_kept_only_where_it_helps_the_output(void **s
         test_fill(x, hq_tensor_count(t), 201);
         for (int64_t p = 0; p < 16 * 4 * 4; p++)
             x[p * 64 + 63] *= cases[m].amp;
-        char path[128];
-        snprintf(path, sizeof path, "%s/clip_%d.npy", test_tmp_dir(), m);
-        assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-        hq_tensor_destroy(t);
-        hq_dataset_t *ds = NULL;
+        char file[32];
+        snprintf(file, sizeof file, "clip_%d.npy", m);
+        hq_dataset_t *ds = test_dataset_of_tensor(g, t, file, NULL);
         hq_error_t err = {0};
-        if (hq_dataset_open(path, g, &ds, &err))
-            fail_msg("dataset: %s", err.message);
         char text[512];
         snprintf(text, sizeof text, "%s%s", common, cases[m].extra);
         hq_archive_t *a = test_archive_of(g, params);
