@@ -43,6 +43,7 @@ py=/usr/bin/python3
 net=ppocrv4_det
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+. "$repo/bench/seeded_ocr_cases.sh"
 
 if ! [ -x "$build/hq" ] || ! [ -x "$build/hq-diag" ]; then
     cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -89,23 +90,7 @@ say '```'
 # the reference: the float network on PaddleOCR-preprocessed held-out images (BGR, normalized)
 "$hq" emulate "$work/det.har" -d "$work/data/held_ref.npy" -j "$threads" -o "$work/ref.npz" >/dev/null
 
-# PaddleOCR det: NormalizeImage(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]) applied to
-# the B, G, R planes of cv2.imread. Our data is RGB; the script turns it into BGR for the network
-# (input_conversion) and normalizes in the data's (RGB) order: R gets 0.406/0.225, B 0.485/0.229.
-cat >"$work/a.alls" <<'EOF'
-input_conversion(rgb_to_bgr)
-normalization1 = normalization([103.53, 116.28, 123.675], [57.375, 57.12, 58.395])
-EOF
-cat >"$work/b.alls" <<'EOF'
-input_conversion(rgb_to_bgr)
-normalization1 = normalization([0.406, 0.456, 0.485], [0.225, 0.224, 0.229])
-EOF
-cp "$work/a.alls" "$work/c.alls"
-cp "$work/a.alls" "$work/d.alls"
-echo "model_optimization_config(compression_params, auto_4bit_weights_ratio=0.6)" >>"$work/d.alls"
-
-calib_of() { case $1 in c) echo "$work/data/calib_bgr.npy" ;; *) echo "$work/data/calib_rgb.npy" ;; esac; }
-held_of() { case $1 in c) echo "$work/data/held_bgr.npy" ;; *) echo "$work/data/held_rgb.npy" ;; esac; }
+seeded_scripts
 inspector_of() { case $1 in b) echo NormInspector ;; c) echo ImageInspector ;; d) echo CompressionInspector ;; *) echo "" ;; esac; }
 what_of() {
     case $1 in

@@ -40,6 +40,7 @@ py=/usr/bin/python3
 net=ppocrv4_det
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+. "$repo/bench/seeded_ocr_cases.sh"
 
 if [ "$table_only" != 1 ] && { ! [ -x "$build/hq" ] || ! [ -x "$build/hq-diag" ]; }; then
     cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -54,20 +55,7 @@ det=$(awk '$1 == "det" { print $2 }' <<<"$("$repo/tests/models/fetch_models.sh")
 "$py" "$repo/bench/seeded_ocr.py" images "$work/data" "$size" >"$work/images.log"
 "$hq" parse "$det" -o "$work/det.har" --net-name "$net" --tensor-shapes "1,3,$size,$size" >/dev/null
 
-# the model scripts of bench/seeded_ocr.sh
-cat >"$work/a.alls" <<'EOF'
-input_conversion(rgb_to_bgr)
-normalization1 = normalization([103.53, 116.28, 123.675], [57.375, 57.12, 58.395])
-EOF
-cat >"$work/b.alls" <<'EOF'
-input_conversion(rgb_to_bgr)
-normalization1 = normalization([0.406, 0.456, 0.485], [0.225, 0.224, 0.229])
-EOF
-cp "$work/a.alls" "$work/c.alls"
-cp "$work/a.alls" "$work/d.alls"
-echo "model_optimization_config(compression_params, auto_4bit_weights_ratio=0.6)" >>"$work/d.alls"
-calib_of() { case $1 in c) echo "$work/data/calib_bgr.npy" ;; *) echo "$work/data/calib_rgb.npy" ;; esac; }
-held_of() { case $1 in c) echo "$work/data/held_bgr.npy" ;; *) echo "$work/data/held_rgb.npy" ;; esac; }
+seeded_scripts
 
 # the separate measurement: HAR on HELD, quantized against fp_optimized, written to NAME.npz pair
 emulate() { # name har held

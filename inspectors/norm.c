@@ -212,6 +212,16 @@ static void range_numbers(hq_diag_number_t *n, const moments_t *m)
     n[3] = (hq_diag_number_t){"std_max", m->max_std};
 }
 
+/* The fix when 0-1 data meets constants for 0-255 pixels: `line`, the constants /255. */
+static void recommend_div255(hq_inspector_context_t *ctx, int norm, const insp_text_t *line)
+{
+    insp_recommend(ctx, HQ_DIAG_ERROR, norm, line->buf,
+                   "the data is 0-1 while the constants are for 0-255 pixels: /255 they are the "
+                   "training constants again and make the observed data standard",
+                   "normalization", HQ_GROUP_YES_NO,
+                   "Scale the normalization constants to 0-1 (/255)?", HQ_ANSWER_YES);
+}
+
 /* Checks one input and the normalization behind it (or its absence). */
 static void inspect_input(hq_inspector_context_t *ctx, int input, int input_count)
 {
@@ -318,11 +328,7 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
                   "again: normalized twice?",
                   iname, in.min_mean, in.max_mean, in.min_std, in.max_std, nname);
         if (div255_fits) {
-            insp_recommend(ctx, HQ_DIAG_ERROR, norm, div255.buf,
-                           "the data is 0-1 while the constants are for 0-255 pixels: /255 they "
-                           "are the training constants again and make the observed data standard",
-                           "normalization", HQ_GROUP_YES_NO,
-                           "Scale the normalization constants to 0-1 (/255)?", HQ_ANSWER_YES);
+            recommend_div255(ctx, norm, &div255);
             return;
         }
         insp_text_t line = {.len = 0};
@@ -349,11 +355,7 @@ static void inspect_input(hq_inspector_context_t *ctx, int input, int input_coun
     if (x255_fits)
         return; /* the x255 line above, now at error level, is the fix */
     if (div255_fits) {
-        insp_recommend(ctx, HQ_DIAG_ERROR, norm, div255.buf,
-                       "the data is 0-1 while the constants are for 0-255 pixels: /255 they are "
-                       "the training constants again and make the observed data standard",
-                       "normalization", HQ_GROUP_YES_NO,
-                       "Scale the normalization constants to 0-1 (/255)?", HQ_ANSWER_YES);
+        recommend_div255(ctx, norm, &div255);
         return;
     }
     insp_text_t line = {.len = 0};

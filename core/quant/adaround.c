@@ -150,61 +150,30 @@ static bool job_init(job_t *j, const hq_graph_t *graph, const hq_npz_t *fpo, con
 {
     const hq_layer_t *l = hq_graph_layer(graph, i);
     memset(j, 0, sizeof *j);
-    if (l->type != HQ_LAYER_CONV && l->type != HQ_LAYER_DW && l->type != HQ_LAYER_DECONV &&
-        l->type != HQ_LAYER_DENSE)
-        return false;
     int wb = dec[i].weight_bits;
-    if ((wb != 4 && wb != 8 && wb != 16) || (!cfg->train_all && wb != 4) || l->input_count < 1)
+    hqi_kernel_layer_t k;
+    if ((!cfg->train_all && wb != 4) || !hqi_kernel_layer(l, fpo, q, wb, &k))
         return false;
-    const hq_layer_params_t *p = &l->params;
-    const hq_tensor_t *wf = hqi_param(fpo, l, "kernel:0");
-    const hq_tensor_t *wq = hqi_param(q, l, "kernel:0");
-    const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
-    const hq_tensor_t *bq = hqi_param(q, l, "bias:0");
-    j->cout = p->kernel_out;
-    j->cin_pg = p->kernel_in;
-    if (!wf || !wq || !ks || wf->dtype != HQ_DTYPE_FLOAT32 || ks->dtype != HQ_DTYPE_FLOAT32 ||
-        wq->dtype != (wb == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || j->cout < 1 || j->cin_pg < 1 ||
-        hq_tensor_count(ks) != j->cout || hq_tensor_count(wq) != hq_tensor_count(wf) ||
-        (bq && (bq->dtype != HQ_DTYPE_INT64 || hq_tensor_count(bq) != j->cout)))
-        return false;
-    hq_shape_t in = l->input_shapes[0];
-    j->dense = l->type == HQ_LAYER_DENSE;
-    if (j->dense) {
-        int64_t per = 1;
-        for (int d = 1; d < in.ndim; d++)
-            per *= in.dims[d];
-        if (per % j->cin_pg)
-            return false;
-        j->groups = 1;
-        j->taps = 1;
-        j->in_c = j->cin_pg;
-        j->out_h = per / j->cin_pg;
-        j->out_w = 1;
-    } else {
-        if (in.ndim != 4 || l->output_shape.ndim != 4 || in.dims[3] % j->cin_pg)
-            return false;
-        j->in_h = in.dims[1];
-        j->in_w = in.dims[2];
-        j->in_c = in.dims[3];
-        j->out_h = l->output_shape.dims[1];
-        j->out_w = l->output_shape.dims[2];
-        j->groups = j->in_c / j->cin_pg;
-        j->taps = (int64_t)p->kernel_h * p->kernel_w;
-    }
-    j->kpg = j->taps * j->cin_pg;
-    if (j->groups < 1 || j->cout % j->groups || hq_tensor_count(wf) != j->kpg * j->cout ||
-        j->out_h < 1 || j->out_w < 1)
-        return false;
-    j->cout_pg = j->cout / j->groups;
+    j->dense = k.dense;
+    j->groups = k.groups;
+    j->cin_pg = k.cin_pg;
+    j->taps = k.kh * k.kw;
+    j->kpg = k.kpg;
+    j->cout = k.cout;
+    j->cout_pg = k.cout_pg;
+    j->out_h = k.out_h;
+    j->out_w = k.out_w;
+    j->in_h = k.in_h;
+    j->in_w = k.in_w;
+    j->in_c = k.in_c;
     j->layer = i;
     j->l = l;
     j->weight_bits = wb;
     j->dec = &dec[i];
-    j->w_float = wf->data;
-    j->w_int = wq->data;
-    j->w_scale = ks->data;
-    j->bias = bq ? bq->data : NULL;
+    j->w_float = k.w_float;
+    j->w_int = k.w_int;
+    j->w_scale = k.w_scale;
+    j->bias = k.bias;
     j->positions = j->out_h * j->out_w;
     return true;
 }

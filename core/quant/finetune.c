@@ -207,29 +207,17 @@ static bool layer_init(ft_layer_t *L, const hq_graph_t *graph, const hq_npz_t *f
 {
     const hq_layer_t *l = hq_graph_layer(graph, i);
     memset(L, 0, sizeof *L);
-    if ((l->type != HQ_LAYER_CONV && l->type != HQ_LAYER_DW && l->type != HQ_LAYER_DECONV &&
-         l->type != HQ_LAYER_DENSE) ||
-        l->input_count != 1 || l->params.elementwise_add || hq_layer_port_count(l) != 1)
-        return false;
     int wb = dec[i].weight_bits;
-    if (wb != 4 && wb != 8 && wb != 16)
+    hqi_kernel_layer_t k;
+    /* one input and one output piece, a bias to train, and an image output of cout channels */
+    if (l->input_count != 1 || l->params.elementwise_add || hq_layer_port_count(l) != 1 ||
+        !hqi_kernel_layer(l, fpo, q, wb, &k) || !k.bias ||
+        (!k.dense && l->output_shape.dims[3] != k.cout))
         return false;
     const hq_layer_params_t *p = &l->params;
-    const hq_tensor_t *wf = hqi_param(fpo, l, "kernel:0");
-    const hq_tensor_t *wq = hqi_param(q, l, "kernel:0");
-    const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
-    const hq_tensor_t *bq = hqi_param(q, l, "bias:0");
-    L->cout = p->kernel_out;
-    L->cin_pg = p->kernel_in;
-    if (!wf || !wq || !ks || !bq || wf->dtype != HQ_DTYPE_FLOAT32 ||
-        ks->dtype != HQ_DTYPE_FLOAT32 || bq->dtype != HQ_DTYPE_INT64 ||
-        wq->dtype != (wb == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || L->cout < 1 ||
-        L->cin_pg < 1 || hq_tensor_count(ks) != L->cout || hq_tensor_count(bq) != L->cout ||
-        hq_tensor_count(wq) != hq_tensor_count(wf))
-        return false;
     if (p->activation == HQ_ACT_PRELU) {
         const hq_tensor_t *slope = hqi_param(fpo, l, "prelu_slope:0");
-        if (!slope || (hq_tensor_count(slope) != 1 && hq_tensor_count(slope) != L->cout))
+        if (!slope || (hq_tensor_count(slope) != 1 && hq_tensor_count(slope) != k.cout))
             return false;
         L->act.slope = slope->data;
         L->act.slope_count = hq_tensor_count(slope);
@@ -237,46 +225,28 @@ static bool layer_init(ft_layer_t *L, const hq_graph_t *graph, const hq_npz_t *f
     L->act.type = p->activation;
     L->act.alpha = p->activation_alpha;
     L->act.beta = p->activation_beta;
-    hq_shape_t in = l->input_shapes[0];
-    L->dense = l->type == HQ_LAYER_DENSE;
-    if (L->dense) {
-        int64_t per = 1;
-        for (int d = 1; d < in.ndim; d++)
-            per *= in.dims[d];
-        if (per % L->cin_pg)
-            return false;
-        L->groups = 1;
-        L->kh = L->kw = 1;
-        L->in_c = L->cin_pg;
-        L->in_h = L->out_h = per / L->cin_pg;
-        L->in_w = L->out_w = 1;
-    } else {
-        if (in.ndim != 4 || l->output_shape.ndim != 4 || in.dims[3] % L->cin_pg ||
-            l->output_shape.dims[3] != L->cout)
-            return false;
-        L->in_h = in.dims[1];
-        L->in_w = in.dims[2];
-        L->in_c = in.dims[3];
-        L->out_h = l->output_shape.dims[1];
-        L->out_w = l->output_shape.dims[2];
-        L->groups = L->in_c / L->cin_pg;
-        L->kh = p->kernel_h;
-        L->kw = p->kernel_w;
-    }
-    L->kpg = L->kh * L->kw * L->cin_pg;
-    if (L->groups < 1 || L->cout % L->groups || hq_tensor_count(wf) != L->kpg * L->cout ||
-        L->out_h < 1 || L->out_w < 1)
-        return false;
-    L->cout_pg = L->cout / L->groups;
+    L->dense = k.dense;
+    L->in_h = k.in_h;
+    L->in_w = k.in_w;
+    L->in_c = k.in_c;
+    L->out_h = k.out_h;
+    L->out_w = k.out_w;
+    L->cout = k.cout;
+    L->groups = k.groups;
+    L->cin_pg = k.cin_pg;
+    L->cout_pg = k.cout_pg;
+    L->kh = k.kh;
+    L->kw = k.kw;
+    L->kpg = k.kpg;
     L->in_size = L->in_h * L->in_w * L->in_c;
     L->out_size = L->out_h * L->out_w * L->cout;
     L->l = l;
     L->index = i;
     L->weight_bits = wb;
     L->wmax = ldexp(1.0, wb - 1) - 1.0;
-    L->kscale = ks->data;
-    L->w_int = wq->data;
-    L->b_int = bq->data;
+    L->kscale = k.w_scale;
+    L->w_int = k.w_int;
+    L->b_int = k.bias;
     return true;
 }
 

@@ -18,7 +18,8 @@ typedef struct hqi_logger {
 void hqi_logf(const hqi_logger_t *logger, hq_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* "<layer name>/<suffix>" key lookup in a params set; NULL when absent or not float32. */
+/* "<layer name>/<suffix>" key lookup in a params set, any dtype (the caller checks it); NULL when
+ * absent. */
 const hq_tensor_t *hqi_param(const hq_npz_t *params, const hq_layer_t *layer, const char *suffix);
 /* Writable float32 tensor of a layer (a float16/64 tensor is converted in place first). */
 hq_status_t hqi_param_f32(hq_npz_t *params, const hq_layer_t *layer, const char *suffix,

@@ -8,6 +8,7 @@
 
 #include "emulate/qemulator.h"
 #include "quant/calibrate.h"
+#include "quant/quant_util.h"
 #include "quant/sweep.h"
 #include "util/threadpool.h"
 #include "util/util.h"
@@ -57,6 +58,64 @@ int64_t hqi_tap_source(const hq_layer_t *l, bool rows, int64_t o, int64_t k, int
     if (t < 0 || t % stride)
         return -1;
     return t / stride < extent ? t / stride : -1;
+}
+
+bool hqi_kernel_layer(const hq_layer_t *l, const hq_npz_t *fpo, const hq_npz_t *q, int weight_bits,
+                      hqi_kernel_layer_t *k)
+{
+    memset(k, 0, sizeof *k);
+    if ((l->type != HQ_LAYER_CONV && l->type != HQ_LAYER_DW && l->type != HQ_LAYER_DECONV &&
+         l->type != HQ_LAYER_DENSE) ||
+        (weight_bits != 4 && weight_bits != 8 && weight_bits != 16) || l->input_count < 1)
+        return false;
+    const hq_layer_params_t *p = &l->params;
+    const hq_tensor_t *wf = hqi_param(fpo, l, "kernel:0");
+    const hq_tensor_t *wq = hqi_param(q, l, "kernel:0");
+    const hq_tensor_t *ks = hqi_param(q, l, "kernel_scale:0");
+    const hq_tensor_t *bq = hqi_param(q, l, "bias:0");
+    k->cout = p->kernel_out;
+    k->cin_pg = p->kernel_in;
+    if (!wf || !wq || !ks || wf->dtype != HQ_DTYPE_FLOAT32 || ks->dtype != HQ_DTYPE_FLOAT32 ||
+        wq->dtype != (weight_bits == 16 ? HQ_DTYPE_INT16 : HQ_DTYPE_INT8) || k->cout < 1 ||
+        k->cin_pg < 1 || hq_tensor_count(ks) != k->cout ||
+        hq_tensor_count(wq) != hq_tensor_count(wf) ||
+        (bq && (bq->dtype != HQ_DTYPE_INT64 || hq_tensor_count(bq) != k->cout)))
+        return false;
+    hq_shape_t in = l->input_shapes[0];
+    k->dense = l->type == HQ_LAYER_DENSE;
+    if (k->dense) {
+        int64_t per = 1;
+        for (int d = 1; d < in.ndim; d++)
+            per *= in.dims[d];
+        if (per % k->cin_pg)
+            return false;
+        k->groups = 1;
+        k->kh = k->kw = 1;
+        k->in_c = k->cin_pg;
+        k->in_h = k->out_h = per / k->cin_pg;
+        k->in_w = k->out_w = 1;
+    } else {
+        if (in.ndim != 4 || l->output_shape.ndim != 4 || in.dims[3] % k->cin_pg)
+            return false;
+        k->in_h = in.dims[1];
+        k->in_w = in.dims[2];
+        k->in_c = in.dims[3];
+        k->out_h = l->output_shape.dims[1];
+        k->out_w = l->output_shape.dims[2];
+        k->groups = k->in_c / k->cin_pg;
+        k->kh = p->kernel_h;
+        k->kw = p->kernel_w;
+    }
+    k->kpg = k->kh * k->kw * k->cin_pg;
+    if (k->groups < 1 || k->cout % k->groups || hq_tensor_count(wf) != k->kpg * k->cout ||
+        k->out_h < 1 || k->out_w < 1)
+        return false;
+    k->cout_pg = k->cout / k->groups;
+    k->w_float = wf->data;
+    k->w_int = wq->data;
+    k->w_scale = ks->data;
+    k->bias = bq ? bq->data : NULL;
+    return true;
 }
 
 static int64_t port_size(const hq_layer_t *l, int port)

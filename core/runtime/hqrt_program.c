@@ -181,6 +181,24 @@ static hqrt_status_t check_stage(const check_t *c, const hqx_op_t *op, const hqx
     return HQRT_OK;
 }
 
+/* An optional bias blob: absent (size and offset 0), or `channels` int64 in the data area, each
+ * within +-2^62 (with an accumulation depth <= 2^30 and products below 2^32 the int64 sum stays
+ * exact). */
+static hqrt_status_t check_bias(const check_t *c, const hqx_op_t *op, hqx_blob_t b,
+                                uint32_t channels)
+{
+    if (!b.size && !b.offset)
+        return HQRT_OK;
+    const char *ln = op_name(c, op);
+    if (!blob_ok(c, b, (uint64_t)channels * 8))
+        return BAD("%s: layer %s: bias blob out of bounds or not %u int64", c->name, ln, channels);
+    const int64_t *bias = (const int64_t *)(c->base + b.offset);
+    for (uint32_t i = 0; i < channels; i++)
+        if (bias[i] > ((int64_t)1 << 62) || bias[i] < -((int64_t)1 << 62))
+            return BAD("%s: layer %s: bias %u out of range", c->name, ln, i);
+    return HQRT_OK;
+}
+
 static hqrt_status_t check_conv(const check_t *c, const hqx_op_t *op)
 {
     const hqx_conv_params_t *p = (const void *)(c->base + op->params_offset);
@@ -236,16 +254,9 @@ static hqrt_status_t check_conv(const check_t *c, const hqx_op_t *op)
                    "data area",
                    c->name, ln, (unsigned long long)p->weights.size,
                    (unsigned long long)p->weights.offset, (unsigned long long)wbytes);
-    if (p->bias.size || p->bias.offset) {
-        if (!blob_ok(c, p->bias, (uint64_t)out->c * 8))
-            return BAD("%s: layer %s: bias blob out of bounds or not %u int64", c->name, ln,
-                       out->c);
-        /* |bias| <= 2^62 and depth <= 2^30 products below 2^32 keep the int64 sum exact. */
-        const int64_t *bias = (const int64_t *)(c->base + p->bias.offset);
-        for (uint32_t i = 0; i < out->c; i++)
-            if (bias[i] > ((int64_t)1 << 62) || bias[i] < -((int64_t)1 << 62))
-                return BAD("%s: layer %s: bias %u out of range", c->name, ln, i);
-    }
+    hqrt_status_t st = check_bias(c, op, p->bias, out->c);
+    if (st != HQRT_OK)
+        return st;
     if (op->input_count == 2) {
         const hqx_tensor_t *add = op_tensor(c, op, false, 1);
         if (!same_extent(add, out) ||
@@ -570,15 +581,9 @@ static hqrt_status_t check_layer_norm(const check_t *c, const hqx_op_t *op)
     if (!blob_ok(c, p->gamma, (uint64_t)out->c * (p->weight_bits == 16 ? 2 : 1)))
         return BAD("%s: layer %s: layer_norm gamma blob is not %u codes in the data area", c->name,
                    ln, out->c);
-    if (p->bias.size || p->bias.offset) {
-        if (!blob_ok(c, p->bias, (uint64_t)out->c * 8))
-            return BAD("%s: layer %s: bias blob out of bounds or not %u int64", c->name, ln,
-                       out->c);
-        const int64_t *bias = (const int64_t *)(c->base + p->bias.offset);
-        for (uint32_t i = 0; i < out->c; i++)
-            if (bias[i] > ((int64_t)1 << 62) || bias[i] < -((int64_t)1 << 62))
-                return BAD("%s: layer %s: bias %u out of range", c->name, ln, i);
-    }
+    hqrt_status_t st = check_bias(c, op, p->bias, out->c);
+    if (st != HQRT_OK)
+        return st;
     return check_stage(c, op, &p->stage, out, out->c, true);
 }
 

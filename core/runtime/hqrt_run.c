@@ -148,14 +148,18 @@ static int run_pool(const op_call_t *c)
     return hqrt_avgpool(&kp, dims_of(ti), data_of(c, ti), dims_of(to), data_of(c, to));
 }
 
-/* The kernel arguments of an elementwise op: params, the operands' and the output's shapes. */
+/* The kernel arguments of an elementwise op: params, the operands' and the output's shapes;
+ * and, when `tensors` is not NULL, the operands' and the output's tensors (a, b, out). */
 static void ew_setup(const hqrt_model_t *m, const hqx_op_t *op, hqrt_ew_params_t *kp,
-                     hqrt_shape_t *as, hqrt_shape_t *bs, hqrt_shape_t *os)
+                     hqrt_shape_t *as, hqrt_shape_t *bs, hqrt_shape_t *os,
+                     const hqx_tensor_t *tensors[3])
 {
     const hqx_eltwise_params_t *p = hqrt_i_params(m, op);
     const hqx_tensor_t *ta = &m->tensors[m->ids[op->inputs_first]];
     const hqx_tensor_t *tb = &m->tensors[m->ids[op->inputs_first + 1]];
     const hqx_tensor_t *to = &m->tensors[m->ids[op->outputs_first]];
+    if (tensors)
+        tensors[0] = ta, tensors[1] = tb, tensors[2] = to;
     *kp = (hqrt_ew_params_t){
         .op = p->op,
         .a_bits = (int32_t)ta->bits,
@@ -177,10 +181,9 @@ static int eltwise_rows(const op_call_t *c, const hqx_op_t *op)
 {
     hqrt_ew_params_t kp;
     hqrt_shape_t as, bs, os;
-    ew_setup(c->m, op, &kp, &as, &bs, &os);
-    const hqx_tensor_t *ta = &c->m->tensors[c->m->ids[op->inputs_first]];
-    const hqx_tensor_t *tb = &c->m->tensors[c->m->ids[op->inputs_first + 1]];
-    const hqx_tensor_t *to = &c->m->tensors[c->m->ids[op->outputs_first]];
+    const hqx_tensor_t *t[3];
+    ew_setup(c->m, op, &kp, &as, &bs, &os, t);
+    const hqx_tensor_t *ta = t[0], *tb = t[1], *to = t[2];
     const uint8_t *a = data_of(c, ta), *b = data_of(c, tb);
     uint8_t *out = data_of(c, to);
     if (c->prep->fast) { /* output rows [row_begin, row_end): each element is computed alone */
@@ -218,8 +221,8 @@ static int eltwise_pair_table(const op_call_t *c)
     const hqx_op_t *fop = c->op, *gop = c->op + 1;
     hqrt_ew_params_t f, g;
     hqrt_shape_t fa, fb, fo, ga, gb, go;
-    ew_setup(c->m, fop, &f, &fa, &fb, &fo);
-    ew_setup(c->m, gop, &g, &ga, &gb, &go);
+    ew_setup(c->m, fop, &f, &fa, &fb, &fo, NULL);
+    ew_setup(c->m, gop, &g, &ga, &gb, &go, NULL);
     bool f_x_is_a, g_x_is_a;
     pair_x(c->m, fop, gop, &f_x_is_a, &g_x_is_a);
     const hqx_tensor_t *ts = in_tensor(c, f_x_is_a ? 1 : 0), *tm = out_tensor(c, 0);

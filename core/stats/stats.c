@@ -64,8 +64,7 @@ static int64_t element_count(const hq_shape_t *shape)
     return total;
 }
 
-/* Grows the working histogram until it covers [lo, hi]. */
-static void grow(hqi_stats_t *s, double lo, double hi)
+void hqi_stats_grow(hqi_stats_t *s, double lo, double hi)
 {
     for (int guard = 0; guard < 2100 && (lo < s->fine_lo || hi > s->fine_hi); guard++) {
         double width = s->fine_hi - s->fine_lo;
@@ -344,7 +343,7 @@ void hqi_stats_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *
                  HQI_STATS_FINE_BINS, -1, s->fine);
         binned = 0;
     }
-    grow(s, lo, hi);
+    hqi_stats_grow(s, lo, hi);
     if (binned < total)
         isa->bin(x + binned, total - binned, s->fine_lo,
                  HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo), HQI_STATS_FINE_BINS, 1, s->fine);

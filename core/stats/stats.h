@@ -68,6 +68,11 @@ void hqi_stats_free(hqi_stats_t *stats);
 void hqi_stats_add_output(hqi_stats_t *stats, const hq_shape_t *shape, const float *values);
 /* Adds one batch of the pre-activation (no-op without pre-activation sums). */
 void hqi_stats_add_preact(hqi_stats_t *stats, const hq_shape_t *shape, const float *values);
+/* Grows the working histogram until it covers [lo, hi]: the range doubles towards the side that
+ * overflowed and pairs of bins merge, so every count is kept. hqi_stats_add_output calls it
+ * whatever the instruction set (it is not one of stats_isa.h's loops). The range must already
+ * be set (by the first finite value): an empty one cannot double. */
+void hqi_stats_grow(hqi_stats_t *stats, double lo, double hi);
 
 /* The reported histogram: HQI_STATS_BINS bins over [*lo, *hi] = [min(min, 0), max(max, 0)],
  * bin i covering [lo + i*w, lo + (i+1)*w), the last closed. Re-binned from the working

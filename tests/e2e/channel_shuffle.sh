@@ -30,8 +30,11 @@ ALLS
 compare shuffle16 "$tmp/shuffle_in.npy"
 
 "$py" - "$tmp" <<'PY'
+import os
 import sys
 import numpy as np
+sys.path.insert(0, os.environ["HQ_SOURCE_DIR"] + "/tests/fixtures/deploy")
+import compare
 tmp = sys.argv[1]
 ok = True
 expect = np.load(tmp + "/shuffle_expect.npy")
@@ -41,16 +44,15 @@ for kernels in ("reference", "fast"):
     diff = np.abs(y.astype(np.float64) - expect).max()
     print("native emulation (%s kernels) vs numpy: max diff %.3g" % (kernels, diff))
     ok &= y.shape == expect.shape and diff <= 1e-4
-for name in open(tmp + "/names").read().split():
+for name in compare.names(tmp):
     emu = np.load(tmp + "/%s_emu.npz" % name)
-    for label in ("emufast", "run1", "run2", "har"):
-        got = np.load(tmp + "/%s_%s.npz" % (name, label))
-        same = sorted(got.files) == sorted(emu.files) and all(
-            got[k].dtype == emu[k].dtype and got[k].tobytes() == emu[k].tobytes()
-            for k in emu.files)
+    differ = compare.differences(tmp, name)
+    for label in compare.LABELS:
         print("%s: %s %s hq emulate --target quantized" % (name, label,
-              "equals" if same else "DIFFERS FROM"))
-        ok &= same
+              "DIFFERS FROM" if label in differ else "equals"))
+        for line in differ.get(label, []):
+            print(line)
+    ok &= not differ
     # the quantized output still follows the float one: mean error about 0.2% of the range,
     # where channels in another order would be off by over 10%
     q = emu[emu.files[0]].astype(np.float64)

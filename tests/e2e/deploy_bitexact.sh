@@ -173,29 +173,22 @@ echo "deploy_bitexact: $refused pattern case(s) not quantizable, refused alike b
 
 "$py" - "$tmp" <<'PY' || status=1
 import json
+import os
 import sys
 import tarfile
 import numpy as np
+sys.path.insert(0, os.environ["HQ_SOURCE_DIR"] + "/tests/fixtures/deploy")
+import compare
 tmp = sys.argv[1]
-names = open(tmp + "/names").read().split()
+names = compare.names(tmp)
 ok_all, modes = True, {}
 for name in names:
     base = tmp + "/" + name
     emu = np.load(base + "_emu.npz")
-    ok = True
-    for label in ("run1", "run2", "har", "emufast"):
-        got = np.load(base + "_" + label + ".npz")
-        if sorted(got.files) != sorted(emu.files):
-            print("%s: hq run (%s) outputs %s, emulate %s" % (name, label, got.files, emu.files))
-            ok = False
-            continue
-        for key in emu.files:
-            a, b = np.ascontiguousarray(emu[key]), np.ascontiguousarray(got[key])
-            if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
-                diff = np.abs(b.astype(np.float64) - a).max() if a.shape == b.shape else "shape"
-                print("%s: %s: hq run (%s) differs from hq emulate --target quantized (max diff %s)"
-                      % (name, key, label, diff))
-                ok = False
+    differ = compare.differences(tmp, name)
+    for lines in differ.values():
+        print("\n".join(lines))
+    ok = not differ
     with tarfile.open(base + "_q.har") as t:
         hn = json.load(t.extractfile([m for m in t.getmembers() if m.name.endswith(".hn")][0]))
     layer_modes = set()

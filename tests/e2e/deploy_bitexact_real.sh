@@ -48,26 +48,20 @@ else
 fi
 
 "$py" - "$tmp" <<'PY'
+import os
 import sys
 import numpy as np
+sys.path.insert(0, os.environ["HQ_SOURCE_DIR"] + "/tests/fixtures/deploy")
+import compare
 tmp = sys.argv[1]
-names = open(tmp + "/names").read().split()
+names = compare.names(tmp)
 ok_all = True
 for name in names:
-    base = tmp + "/" + name
-    emu = np.load(base + "_emu.npz")
-    ok = True
-    for label in ("run1", "run2", "har", "emufast"):
-        got = np.load(base + "_" + label + ".npz")
-        for key in emu.files:
-            a = np.ascontiguousarray(emu[key])
-            b = np.ascontiguousarray(got[key]) if key in got.files else None
-            if b is None or a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
-                diff = "missing" if b is None else (np.abs(b.astype(np.float64) - a).max()
-                                                    if a.shape == b.shape else "shape")
-                print("%s: %s: hq run (%s) differs from hq emulate --target quantized (max diff %s)"
-                      % (name, key, label, diff))
-                ok = False
+    emu = np.load(tmp + "/" + name + "_emu.npz")
+    differ = compare.differences(tmp, name)
+    for lines in differ.values():
+        print("\n".join(lines))
+    ok = not differ
     print("%-14s %d output(s), %6d bytes: %s" % (name, len(emu.files),
           sum(emu[k].nbytes for k in emu.files),
           "bit-exact (1 thread, 2 threads, compiled .har, fast emulation)" if ok else "MISMATCH"))

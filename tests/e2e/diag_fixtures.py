@@ -12,13 +12,14 @@ The quantized params are not a real quantization: they exist to exercise hq-diag
 (state checks, noise loading, script merge), not the integer emulation.
 Run: /usr/bin/python3 tests/e2e/diag_fixtures.py OUT_DIR
 """
-import io
 import json
 import os
 import sys
 import tarfile
 
 import numpy as np
+
+from har_fixture import npz_bytes, write_har
 
 out_dir = sys.argv[1]
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,9 +41,7 @@ q = {
     f"{net}/conv1/qp_scale:0": np.array([0.05], np.float32),
     f"{net}/compression/ratio_4bit:0": np.array([0.0], np.float32),
 }
-buf = io.BytesIO()
-np.savez(buf, **q)
-members[f"{net}.q.npz"] = buf.getvalue()
+members[f"{net}.q.npz"] = npz_bytes(q)
 members[f"{net}.alls"] = (
     "# test script\n"
     "normalization1 = normalization([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])\n"
@@ -52,15 +51,7 @@ members[f"{net}.alls"] = (
 
 
 def write_archive(name):
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for member, payload in members.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(payload)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(payload))
-    with open(os.path.join(out_dir, name), "wb") as f:
-        f.write(data.getvalue())
+    write_har(os.path.join(out_dir, name), members)
 
 
 write_archive("quantized.har")

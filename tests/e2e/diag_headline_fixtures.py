@@ -35,6 +35,8 @@ import tarfile
 
 import numpy as np
 
+from har_fixture import npz_bytes, write_har
+
 out_dir, src = sys.argv[1], sys.argv[2]
 net = "twoout_net"
 with tarfile.open(src) as tar:
@@ -53,23 +55,11 @@ params[f"{net}/dense2/kernel:0"] = dense
 params[f"{net}/dense2/bias:0"] = np.zeros_like(params[f"{net}/dense2/bias:0"])
 
 
-def write_har(name, members, params):
-    buf = io.BytesIO()
-    np.savez(buf, **params)
-    members = dict(members)
-    members[f"{net}.npz"] = buf.getvalue()
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for member, payload in members.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(payload)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(payload))
-    with open(os.path.join(out_dir, name), "wb") as f:
-        f.write(data.getvalue())
+def write_fixture(name, members, params):
+    write_har(os.path.join(out_dir, name), {**members, f"{net}.npz": npz_bytes(params)})
 
 
-write_har("fragile.parsed.har", members, params)
+write_fixture("fragile.parsed.har", members, params)
 
 # the sigmoid head: a threshold decision per sample, flipped by the 4-bit rounding of -34
 hn = json.loads(members[f"{net}.hn"])
@@ -79,10 +69,10 @@ sigmoid_members[f"{net}.hn"] = json.dumps(hn, indent=1).encode()
 sigmoid_params = dict(params)
 sigmoid_params[f"{net}/dense2/kernel:0"] = dense * 10
 sigmoid_params[f"{net}/dense2/bias:0"] = np.full_like(params[f"{net}/dense2/bias:0"], -0.48)
-write_har("sigmoid.parsed.har", sigmoid_members, sigmoid_params)
+write_fixture("sigmoid.parsed.har", sigmoid_members, sigmoid_params)
 sigmoid_params[f"{net}/dense2/kernel:0"] = dense * -10
 sigmoid_params[f"{net}/dense2/bias:0"] = np.zeros_like(params[f"{net}/dense2/bias:0"])
-write_har("sigmoid_kept.parsed.har", sigmoid_members, sigmoid_params)
+write_fixture("sigmoid_kept.parsed.har", sigmoid_members, sigmoid_params)
 
 common = ("pre_quantization_optimization(equalization, policy=disabled)\n"
           "post_quantization_optimization(bias_correction, policy=disabled)\n")

@@ -10,12 +10,11 @@ layer_norm's output), the normalization done as ONNX LayerNormalization over the
 
 Weights, gamma and beta come from a fixed seed. Run: /usr/bin/python3 make_layer_norm_har.py OUT_DIR
 """
-import io
-import json
 import sys
-import tarfile
 
 import numpy as np
+
+from har_fixture import parsed_members, write_har
 
 NET = "lnorm"
 out_dir = sys.argv[1]
@@ -70,22 +69,7 @@ for name, (k, b) in w.items():
 for name, (g, b, _) in norm.items():
     params[f"{NET}/{name}/gamma:0"] = g.astype(np.float32)
     params[f"{NET}/{name}/beta:0"] = b.astype(np.float32)
-npz = io.BytesIO()
-np.savez(npz, **params)
-metadata = {"state": "parsed_model", "hn": f"{NET}.hn", "hw_arch": "hailo8",
-            "hq_version": "0.1.0"}
-members = [(f"{NET}.metadata.json", json.dumps(metadata, indent=2).encode()),
-           (f"{NET}.hn", json.dumps(hn, indent=2).encode()),
-           (f"{NET}.npz", npz.getvalue())]
-tar_bytes = io.BytesIO()
-with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-    for name, data in members:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(data))
-with open(f"{out_dir}/{NET}.har", "wb") as f:
-    f.write(tar_bytes.getvalue())
+write_har(f"{out_dir}/{NET}.har", parsed_members(NET, hn, params))
 
 calib = rng.normal(0, 1, (16, 8, 8, 16)).astype(np.float32)
 x = rng.normal(0, 1, (4, 8, 8, 16)).astype(np.float32)

@@ -6,13 +6,9 @@
 # work with one line naming the layer, exit 2 and writes nothing (hq compile and quantized
 # emulation, which lower each layer, refuse it the same way: tests/unit/test_lower.c). Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch' 2>/dev/null; then
-    echo "onnx_attention: SKIPPED: /usr/bin/python3 cannot import torch"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_attention torch
+make_scratch
 cd "$tmp"
 "$py" - <<'PY' 2>/dev/null
 import numpy as np

@@ -8,13 +8,9 @@
 #   one line naming the cut, and the printed option pasted into a second command parses.
 # Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, onnx' 2>/dev/null; then
-    echo "onnx_channels_last: SKIPPED: /usr/bin/python3 cannot import torch and onnx"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_channels_last torch onnx
+make_scratch
 cd "$tmp"
 "$py" "$HQ_SOURCE_DIR/tests/models/channels_last_cases.py" . 2>/dev/null
 status=0

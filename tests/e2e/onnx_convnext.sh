@@ -13,13 +13,9 @@
 # blocks, most weights at 4 bits; not asserted beyond 5 dB). Skipped (exit 0 with a note) only when
 # /usr/bin/python3 cannot import torch and torchvision.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_convnext: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_convnext torch torchvision
+make_scratch
 dir=$("$py" "$HQ_SOURCE_DIR/tests/models/make_convnext.py" 2>/dev/null | tail -n1)
 status=0
 fail() { echo "FAIL $*"; status=1; }

@@ -21,22 +21,11 @@
 # there is no node; onnxruntime-node and the PaddleOCR models come from tests/models/fetch_models.sh,
 # whose failure fails the test.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_import_sweep_subset: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-if ! command -v node >/dev/null; then
-    echo "onnx_import_sweep_subset: SKIPPED: no node"
-    exit 0
-fi
-fetched=$("$HQ_SOURCE_DIR/tests/models/fetch_models.sh" 2>&1) || {
-    echo "FAIL tests/models/fetch_models.sh: $(tail -n1 <<<"$fetched")"
-    exit 1
-}
-modules=$(awk -F'\t' '$1 == "node_modules" { print $2 }' <<<"$fetched")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_import_sweep_subset torch torchvision
+need_node onnx_import_sweep_subset
+fetch_node_modules
+make_scratch
 
 cases=(nhwc_preprocess_op13_static nhwc_gray_op17_dynamic resize_bilinear_x0_75_op17_dynamic_hw
     resize_bicubic_x2_op17_static yolov5n_decode_op13_static ppocr_cls mnasnet0_5_op11_static)

@@ -23,13 +23,9 @@
 # it sets applied, compiled and run bit-exact again.
 # Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch and torchvision.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_pipeline_real: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_pipeline_real torch torchvision
+make_scratch
 src=$HQ_SOURCE_DIR
 dir=$("$py" "$src/tests/models/make_pipeline_models.py" 2>"$tmp/models.err" | tail -n1) ||
     { echo "FAIL tests/models/make_pipeline_models.py: $(tail -n1 "$tmp/models.err")"; exit 1; }
@@ -122,20 +118,17 @@ pipeline convnext_tiny
 
 "$py" - "$tmp" <<'PY' || status=1
 import json
+import os
 import sys
 import numpy as np
+sys.path.insert(0, os.environ["HQ_SOURCE_DIR"] + "/tests/fixtures/deploy")
+import compare
 tmp = sys.argv[1]
 ok = True
-for name in open(tmp + "/names").read().split():
+for name in compare.names(tmp):
     model = name[:-len("_diag")] if name.endswith("_diag") else name
     emu = np.load("%s/%s_emu.npz" % (tmp, name))
-    differ = []
-    for label in ("emufast", "run1", "run2", "har"):
-        got = np.load("%s/%s_%s.npz" % (tmp, name, label))
-        if sorted(got.files) != sorted(emu.files) or not all(
-                got[k].dtype == emu[k].dtype and got[k].tobytes() == emu[k].tobytes()
-                for k in emu.files):
-            differ.append(label)
+    differ = list(compare.differences(tmp, name))
     # the quantized outputs against torch's, output by output (hq's NHWC, torch's in order)
     ref = np.load("%s/%s.output.npz" % (tmp, model))
     against_torch = []

@@ -8,13 +8,9 @@
 # (the integer resize maps with output / input), exit 2, nothing written. Skipped (exit 0 with a
 # note) only when /usr/bin/python3 cannot import torch.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch' 2>/dev/null; then
-    echo "onnx_resize: SKIPPED: /usr/bin/python3 cannot import torch"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_resize torch
+make_scratch
 cd "$tmp"
 "$py" - <<'PY' 2>/dev/null
 import warnings

@@ -4,13 +4,9 @@
 # torch's logits within |hq - ref| <= 1e-4 * max|ref| + 1e-5. Skipped (exit 0 with a note) only
 # when /usr/bin/python3 cannot import torch.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_torch_models: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_torch_models torch torchvision
+make_scratch
 paths=$("$py" "$HQ_SOURCE_DIR/tests/models/make_torch_models.py")
 dir=$(dirname "$(head -n1 <<<"$paths")")
 status=0

@@ -10,13 +10,9 @@
 # hq compile + hq run. Skipped (exit 0 with a note) only when
 # /usr/bin/python3 cannot import torch and torchvision.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "onnx_torch_ops: SKIPPED: /usr/bin/python3 cannot import torch and torchvision"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_torch_ops torch torchvision
+make_scratch
 cd "$tmp"
 cases="shuffle_block shufflenet_v2_x0_5 mnasnet0_5 reduce_mean_keep pool_dilated prelu_slopes gelu"
 "$py" "$HQ_SOURCE_DIR/tests/models/torch_op_cases.py" . $cases 2>/dev/null

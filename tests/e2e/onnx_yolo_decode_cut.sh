@@ -10,22 +10,11 @@
 # Skipped (exit 0 with a note) only when /usr/bin/python3 cannot import torch or there is no node;
 # onnxruntime-node comes from tests/models/fetch_models.sh, whose failure fails the test.
 set -euo pipefail
-py=/usr/bin/python3
-if ! "$py" -c 'import torch' 2>/dev/null; then
-    echo "onnx_yolo_decode_cut: SKIPPED: /usr/bin/python3 cannot import torch"
-    exit 0
-fi
-if ! command -v node >/dev/null; then
-    echo "onnx_yolo_decode_cut: SKIPPED: no node"
-    exit 0
-fi
-fetched=$("$HQ_SOURCE_DIR/tests/models/fetch_models.sh" 2>&1) || {
-    echo "FAIL tests/models/fetch_models.sh: $(tail -n1 <<<"$fetched")"
-    exit 1
-}
-modules=$(awk -F'\t' '$1 == "node_modules" { print $2 }' <<<"$fetched")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$HQ_SOURCE_DIR/tests/fixtures/onnx/e2e_prelude.sh"
+need_python onnx_yolo_decode_cut torch
+need_node onnx_yolo_decode_cut
+fetch_node_modules
+make_scratch
 cd "$tmp"
 "$py" - "$HQ_SOURCE_DIR" <<'PY'
 import os, sys, warnings

@@ -78,6 +78,40 @@ void test_finalize(hq_graph_t *g)
         stop("hq_graph_finalize", hq_graph_net_name(g), &err);
 }
 
+hq_graph_t *test_conv_chain(int64_t h, int64_t w, int64_t c, int k, int count,
+                            const test_conv_t *convs, hq_npz_t **params)
+{
+    hq_graph_t *g = NULL;
+    hq_error_t err = {0};
+    if (hq_graph_create("net", &g, &err) != HQ_OK)
+        stop("hq_graph_create", "net", &err);
+    if (hq_npz_create(params, &err) != HQ_OK)
+        stop("hq_npz_create", "params", &err);
+    int from = test_add_input(g, "input_layer1", h, w, c);
+    int64_t cin = c;
+    char key[64];
+    for (int i = 0; i < count; i++) { /* the layers and their kernels, then the biases */
+        char name[32];
+        snprintf(name, sizeof name, "conv%d", i + 1);
+        from = test_add_layer(g, name, HQ_LAYER_CONV, from);
+        test_set_conv(g, from, k, (int)cin, convs[i].channels, k / 2, convs[i].act);
+        int64_t kshape[4] = {k, k, cin, convs[i].channels};
+        snprintf(key, sizeof key, "net/%s/kernel:0", name);
+        test_put_filled(*params, key, 4, kshape, convs[i].kernel_seed);
+        cin = convs[i].channels;
+    }
+    for (int i = 0; i < count; i++) {
+        int64_t bshape[1] = {convs[i].channels};
+        snprintf(key, sizeof key, "net/conv%d/bias:0", i + 1);
+        float *b = test_put_filled(*params, key, 1, bshape, convs[i].bias_seed);
+        for (int o = 0; o < convs[i].channels; o++)
+            b[o] = convs[i].bias_offset + 0.1f * b[o];
+    }
+    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, from);
+    test_finalize(g);
+    return g;
+}
+
 void test_fill(float *x, int64_t n, uint32_t seed)
 {
     uint32_t s = seed * 2654435761u + 1u;

@@ -33,6 +33,22 @@ void test_set_conv(hq_graph_t *g, int index, int k, int cin, int cout, int pad,
 /* hq_graph_finalize under the file name "test.hn". */
 void test_finalize(hq_graph_t *g);
 
+/* One conv of test_conv_chain: its output channels, fused activation, and the seeds of its
+ * params: the kernel test_fill(kernel_seed), the bias bias_offset + 0.1 * test_fill(bias_seed). */
+typedef struct test_conv {
+    int channels;
+    hq_activation_t act;
+    uint32_t kernel_seed, bias_seed;
+    float bias_offset;
+} test_conv_t;
+
+/* Net "net": input_layer1 ({-1, h, w, c}) -> conv1 -> ... -> conv<count> -> output_layer1, each
+ * conv k x k with a padding of k / 2 on every side (so the output is h x w too) and the channels
+ * and activation of convs[i]; its kernel ({k, k, in, out}) and bias go into *params (created
+ * here, the caller destroys it with the graph). Finalized. */
+hq_graph_t *test_conv_chain(int64_t h, int64_t w, int64_t c, int k, int count,
+                            const test_conv_t *convs, hq_npz_t **params);
+
 /* n deterministic values in [-1, 1) drawn from `seed` (the same seed, the same values). */
 void test_fill(float *x, int64_t n, uint32_t seed);
 

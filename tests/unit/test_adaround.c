@@ -20,44 +20,7 @@
 #include "quant/optimize.h"
 #include "quant/optimize_script.h"
 #include "test_graphs.h"
-
-typedef struct captured {
-    char text[32768];
-} captured_t;
-
-static void capture(void *user, hq_log_level_t level, const char *message)
-{
-    (void)level;
-    captured_t *c = user;
-    size_t used = strlen(c->text);
-    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
-}
-
-static char tmp_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/hq_test_adaround_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static hq_script_t *script_of(const char *text)
-{
-    hq_script_t *s = NULL;
-    hq_error_t err = {0};
-    if (hq_script_parse(text, strlen(text), "test.alls", &s, &err))
-        fail_msg("script: %s", err.message);
-    return s;
-}
+#include "test_optimizer.h"
 
 /* ---- one conv layer ---------------------------------------------------------------------- */
 
@@ -67,101 +30,8 @@ enum { H = 8, W = 8, CIN = 6, COUT = 8, K = 3, SAMPLES = 16 };
  * that 4-bit rounding has something to choose. */
 static hq_graph_t *one_conv(hq_npz_t **params)
 {
-    hq_graph_t *g = NULL;
-    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = test_add_input(g, "input_layer1", H, W, CIN);
-    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
-    test_set_conv(g, c1, K, CIN, COUT, 1, HQ_ACT_LINEAR);
-    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c1);
-    test_finalize(g);
-    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
-    int64_t kshape[4] = {K, K, CIN, COUT}, bshape[1] = {COUT};
-    test_put_filled(*params, "net/conv1/kernel:0", 4, kshape, 91);
-    float *b = test_put_filled(*params, "net/conv1/bias:0", 1, bshape, 92);
-    for (int c = 0; c < COUT; c++)
-        b[c] *= 0.1f;
-    return g;
-}
-
-static hq_archive_t *archive_of(const hq_graph_t *g, const hq_npz_t *params)
-{
-    hq_archive_t *a = NULL;
-    hq_graph_t *gc = NULL;
-    hq_npz_t *pc = NULL;
-    assert_int_equal(hq_archive_create(hq_graph_net_name(g), &a, NULL), HQ_OK);
-    assert_int_equal(hq_graph_clone(g, &gc, NULL), HQ_OK);
-    assert_int_equal(hq_npz_create(&pc, NULL), HQ_OK);
-    for (size_t i = 0; i < hq_npz_count(params); i++)
-        assert_int_equal(
-            hq_npz_put_copy(pc, hq_npz_key(params, i), hq_npz_get_index(params, i), NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_graph(a, gc, NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_params(a, HQ_PARAMS_NATIVE, pc, NULL), HQ_OK);
-    return a;
-}
-
-static hq_dataset_t *dataset_of(const hq_graph_t *g, float **values)
-{
-    int64_t shape[4] = {SAMPLES, H, W, CIN};
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
-    float *x = t->data;
-    test_fill(x, hq_tensor_count(t), 93);
-    /* correlated channels and neighbours, as real activations are (with independent inputs
-     * round-to-nearest is already the best rounding): channel c leans on channel 0, and every
-     * position on its left and upper neighbours */
-    for (int64_t p = 0; p < SAMPLES * H * W; p++)
-        for (int c = 1; c < CIN; c++)
-            x[p * CIN + c] = 0.6f * x[p * CIN] + 0.4f * x[p * CIN + c];
-    for (int64_t n = 0; n < SAMPLES; n++)
-        for (int y = H - 1; y >= 0; y--)
-            for (int xx = W - 1; xx >= 0; xx--)
-                for (int c = 0; c < CIN; c++) {
-                    float *v = &x[((n * H + y) * W + xx) * CIN + c];
-                    float left = xx > 0 ? v[-CIN] : 0.0f, up = y > 0 ? v[-W * CIN] : 0.0f;
-                    *v = 0.5f * *v + 0.3f * left + 0.3f * up;
-                }
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.npy", tmp_dir);
-    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-    *values = malloc(t->nbytes);
-    memcpy(*values, x, t->nbytes);
-    hq_tensor_destroy(t);
-    hq_dataset_t *ds = NULL;
-    hq_error_t err = {0};
-    if (hq_dataset_open(path, g, &ds, &err))
-        fail_msg("dataset: %s", err.message);
-    return ds;
-}
-
-static void optimize(hq_archive_t *a, const char *text, hq_dataset_t *ds, captured_t *log)
-{
-    hq_script_t *s = script_of(text);
-    hq_optimize_options_t options = {0};
-    options.log = capture;
-    options.log_user = log;
-    options.threads = 2;
-    hq_error_t err = {0};
-    if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
-        fail_msg("optimize: %s", err.message);
-    hq_script_destroy(s);
-}
-
-typedef struct input_tap {
-    int layer;
-    float *x;     /* [SAMPLES * H * W * channels] */
-    int channels; /* of the layer's output; 0: CIN */
-} input_tap_t;
-
-static hq_status_t keep_input(void *user, int layer, int port, const hq_shape_t *shape,
-                              const float *data, hq_error_t *err)
-{
-    (void)port;
-    (void)shape;
-    (void)err;
-    input_tap_t *t = user;
-    if (layer == t->layer)
-        memcpy(t->x, data, sizeof(float) * SAMPLES * H * W * (t->channels ? t->channels : CIN));
-    return HQ_OK;
+    const test_conv_t conv1 = {COUT, HQ_ACT_LINEAR, 91, 92, 0.0f};
+    return test_conv_chain(H, W, CIN, K, 1, &conv1, params);
 }
 
 /* Sum over every sample, position and channel of the squared difference between conv1's
@@ -183,14 +53,14 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
     const float *s = ks->data, *wf = kf->data;
     for (int i = 0; i < K * K * CIN * COUT; i++)
         codes[i] = wq[i];
-    input_tap_t tap = {hq_graph_find(g, "input_layer1"),
-                       malloc(sizeof(float) * SAMPLES * H * W * CIN), CIN};
+    test_tap_t tap = {hq_graph_find(g, "input_layer1"),
+                      malloc(sizeof(float) * SAMPLES * H * W * CIN), SAMPLES * H * W * CIN};
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     if (hq_emulator_create(g, q, HQ_TARGET_QUANTIZED, "test", &emu, &err))
         fail_msg("emulator: %s", err.message);
     const float *ins[1] = {x};
-    if (hq_emulator_run(emu, SAMPLES, ins, NULL, keep_input, &tap, &err))
+    if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
         fail_msg("run: %s", err.message);
     hq_emulator_destroy(emu);
     double total = 0;
@@ -227,7 +97,7 @@ static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **s
     hq_npz_t *params = NULL;
     hq_graph_t *g = one_conv(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
                          "post_quantization_optimization(bias_correction, policy=disabled)\n"
                          "post_quantization_optimization(finetune, policy=disabled)\n";
@@ -240,10 +110,10 @@ static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **s
     hq_archive_t *a[2];
     double error[2];
     static int32_t codes[2][K * K * CIN * COUT];
-    captured_t log[2] = {{""}, {""}};
+    test_log_t log[2] = {{""}, {""}};
     for (int m = 0; m < 2; m++) {
-        a[m] = archive_of(g, params);
-        optimize(a[m], text[m], ds, &log[m]);
+        a[m] = test_archive_of(g, params);
+        test_optimize(a[m], text[m], ds, 2, &log[m]);
         error[m] = reconstruction_error(a[m], x, codes[m]);
     }
     assert_non_null(strstr(log[0].text, "adaround: skipped (level 2 < 3)"));
@@ -367,7 +237,7 @@ static void depthwise_deconv_and_dense_layers_are_trained(void **state)
         hq_npz_t *params = NULL;
         hq_graph_t *g = one_layer(types[t], &params);
         float *x = NULL;
-        hq_dataset_t *ds = dataset_of(g, &x);
+        hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
         const char *common = "quantization_param(layer1, precision_mode=a8_w4)\n"
                              "post_quantization_optimization(bias_correction, policy=disabled)\n"
                              "post_quantization_optimization(finetune, policy=disabled)\n";
@@ -376,10 +246,10 @@ static void depthwise_deconv_and_dense_layers_are_trained(void **state)
                  "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "
                  "batch_size=4)\n",
                  common);
-        hq_archive_t *near = archive_of(g, params), *ada = archive_of(g, params);
-        captured_t log[2] = {{""}, {""}};
-        optimize(near, common, ds, &log[0]);
-        optimize(ada, text, ds, &log[1]);
+        hq_archive_t *near = test_archive_of(g, params), *ada = test_archive_of(g, params);
+        test_log_t log[2] = {{""}, {""}};
+        test_optimize(near, common, ds, 2, &log[0]);
+        test_optimize(ada, text, ds, 2, &log[1]);
         if (!strstr(log[1].text, "adaround: 1 layer(s) on 16 sample(s)"))
             fail_msg("%s: %s", hq_layer_type_name(types[t]), log[1].text);
         double e_near = output_error(near, x), e_ada = output_error(ada, x);
@@ -402,10 +272,10 @@ static void train_4bit_skips_layers_with_8bit_weights(void **state)
     hq_npz_t *params = NULL;
     hq_graph_t *g = one_conv(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
-    hq_archive_t *a = archive_of(g, params);
-    captured_t log = {""};
-    optimize(a, "post_quantization_optimization(adaround, policy=enabled)\n", ds, &log);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
+    hq_archive_t *a = test_archive_of(g, params);
+    test_log_t log = {""};
+    test_optimize(a, "post_quantization_optimization(adaround, policy=enabled)\n", ds, 2, &log);
     assert_non_null(strstr(log.text, "adaround: no layer to train (mode=train_4bit and no layer "
                                      "has 4-bit weights)"));
     free(x);
@@ -423,7 +293,7 @@ static void default_epochs_stop_at_the_step_budget(void **state)
     hq_npz_t *params = NULL;
     hq_graph_t *g = one_conv(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
                          "post_quantization_optimization(bias_correction, policy=disabled)\n"
                          "post_quantization_optimization(finetune, policy=disabled)\n";
@@ -436,9 +306,9 @@ static void default_epochs_stop_at_the_step_budget(void **state)
     for (int m = 0; m < 2; m++) {
         char text[512];
         snprintf(text, sizeof text, "%s%s", common, lines[m]);
-        hq_archive_t *a = archive_of(g, params);
-        captured_t log = {""};
-        optimize(a, text, ds, &log);
+        hq_archive_t *a = test_archive_of(g, params);
+        test_log_t log = {""};
+        test_optimize(a, text, ds, 2, &log);
         if (!strstr(log.text, want[m]))
             fail_msg("no '%s' in\n%s", want[m], log.text);
         const char *budget = "adaround: 320 epoch(s) of 16 sample(s) would be 5120 step(s) per "
@@ -457,24 +327,9 @@ static void default_epochs_stop_at_the_step_budget(void **state)
 /* input (8x8x6) -> conv1 (3x3, 6 -> 8, relu) -> conv2 (3x3, 8 -> 8, linear) -> output. */
 static hq_graph_t *two_convs(hq_npz_t **params)
 {
-    hq_graph_t *g = NULL;
-    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = test_add_input(g, "input_layer1", H, W, CIN);
-    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
-    test_set_conv(g, c1, K, CIN, COUT, 1, HQ_ACT_RELU);
-    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
-    test_set_conv(g, c2, K, COUT, COUT, 1, HQ_ACT_LINEAR);
-    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
-    test_finalize(g);
-    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
-    int64_t k1[4] = {K, K, CIN, COUT}, k2[4] = {K, K, COUT, COUT}, bshape[1] = {COUT};
-    test_put_filled(*params, "net/conv1/kernel:0", 4, k1, 96);
-    test_put_filled(*params, "net/conv2/kernel:0", 4, k2, 97);
-    float *b1 = test_put_filled(*params, "net/conv1/bias:0", 1, bshape, 98);
-    float *b2 = test_put_filled(*params, "net/conv2/bias:0", 1, bshape, 99);
-    for (int c = 0; c < COUT; c++)
-        b1[c] = 0.2f + 0.1f * b1[c], b2[c] *= 0.1f;
-    return g;
+    const test_conv_t convs[2] = {{COUT, HQ_ACT_RELU, 96, 98, 0.2f},
+                                  {COUT, HQ_ACT_LINEAR, 97, 99, 0.0f}};
+    return test_conv_chain(H, W, CIN, K, 2, convs, params);
 }
 
 /* conv2's pre-activations (no bias) on every sample and position: the integer kernel times its
@@ -494,14 +349,14 @@ static void conv2_preactivations(hq_archive_t *a, const float *x, double *zq, do
     const hq_target_t targets[2] = {HQ_TARGET_QUANTIZED, HQ_TARGET_FP_OPTIMIZED};
     double *out[2] = {zq, zf};
     for (int m = 0; m < 2; m++) {
-        input_tap_t tap = {hq_graph_find(g, "conv1"),
-                           malloc(sizeof(float) * SAMPLES * H * W * COUT), COUT};
+        test_tap_t tap = {hq_graph_find(g, "conv1"), malloc(sizeof(float) * SAMPLES * H * W * COUT),
+                          SAMPLES * H * W * COUT};
         hq_emulator_t *emu = NULL;
         hq_error_t err = {0};
         if (hq_emulator_create(g, params[m], targets[m], "test", &emu, &err))
             fail_msg("emulator: %s", err.message);
         const float *ins[1] = {x};
-        if (hq_emulator_run(emu, SAMPLES, ins, NULL, keep_input, &tap, &err))
+        if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
             fail_msg("run: %s", err.message);
         hq_emulator_destroy(emu);
         for (int n = 0; n < SAMPLES; n++)
@@ -555,7 +410,7 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     const char *text = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
                        "post_quantization_optimization(bias_correction, policy=disabled)\n"
                        "post_quantization_optimization(finetune, policy=disabled)\n"
@@ -568,9 +423,9 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
         for (int m = 0; m < 2; m++) {
             setenv("HQ_ADAROUND_TARGET", m ? "float" : "quantized", 1);
             setenv("HQ_ADAROUND_CENTER", centred ? "1" : "0", 1);
-            hq_archive_t *a = archive_of(g, params);
-            captured_t log = {""};
-            optimize(a, text, ds, &log);
+            hq_archive_t *a = test_archive_of(g, params);
+            test_log_t log = {""};
+            test_optimize(a, text, ds, 2, &log);
             assert_non_null(strstr(log.text, "adaround: 2 layer(s) on 16 sample(s)"));
             conv2_preactivations(a, x, zq, zf);
             error[m] = chain_error(zq, zf, centred);
@@ -595,33 +450,17 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
 
 /* ---- the script's keys ------------------------------------------------------------------- */
 
-static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, captured_t *log,
+static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, test_log_t *log,
                                hq_error_t *err)
 {
-    hq_npz_t *params = NULL;
-    hqi_optimize_work_t w = {0};
-    w.graph = one_conv(&params);
-    w.native = params;
-    w.fpo = params;
-    w.script_name = "test.alls";
-    w.log.fn = capture;
-    w.log.user = log;
-    hqi_optimize_config_defaults(&w.cfg);
-    hq_script_t *s = script_of(text);
-    hq_status_t st = hqi_optimize_script_modify(&w, s, err);
-    *cfg = w.cfg;
-    hqi_optimize_work_clear(&w);
-    hq_script_destroy(s);
-    hq_graph_destroy(w.graph);
-    hq_npz_destroy(params);
-    return st;
+    return test_read_config(one_conv, text, cfg, log, err);
 }
 
 static void adaround_keys_are_read_and_bad_values_refused(void **state)
 {
     (void)state;
     hqi_optimize_config_t cfg;
-    captured_t log = {""};
+    test_log_t log = {""};
     hq_error_t err = {0};
     assert_int_equal(
         read_config("model_optimization_flavor(optimization_level=2)\n", &cfg, &log, &err), HQ_OK);
@@ -649,10 +488,7 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
                                  &cfg, &log, &err),
                      HQ_OK);
     assert_int_equal(cfg.policy[HQI_ALGORITHM_ADAROUND], 0);
-    struct {
-        const char *args;
-        const char *message;
-    } bad[] = {
+    static const test_bad_key_t bad[] = {
         {"policy=maybe", "policy must be enabled or disabled"},
         {"epochs=0", "epochs must be an integer from 1"},
         {"dataset_size=2.5", "dataset_size must be an integer"},
@@ -664,16 +500,7 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
         {"b_range=[20]", "b_range must be [start, end]"},
         {"mode=train_8bit", "mode must be train_4bit or train_all"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "\npost_quantization_optimization(adaround, %s)\n",
-                 bad[i].args);
-        memset(&err, 0, sizeof err);
-        assert_int_equal(read_config(text, &cfg, &log, &err), HQ_ERR_INVALID);
-        if (!strstr(err.message, "test.alls:2: post_quantization_optimization: ") ||
-            !strstr(err.message, bad[i].message) || strchr(err.message, '\n'))
-            fail_msg("'%s': %s", bad[i].args, err.message);
-    }
+    test_bad_keys_refused(one_conv, "adaround", bad, sizeof bad / sizeof bad[0]);
 }
 
 int main(void)
@@ -686,5 +513,5 @@ int main(void)
         cmocka_unit_test(default_epochs_stop_at_the_step_budget),
         cmocka_unit_test(float_target_brings_the_second_layer_closer_to_the_float_network),
     };
-    return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+    return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }

@@ -20,44 +20,7 @@
 #include "quant/optimize.h"
 #include "quant/optimize_script.h"
 #include "test_graphs.h"
-
-typedef struct captured {
-    char text[32768];
-} captured_t;
-
-static void capture(void *user, hq_log_level_t level, const char *message)
-{
-    (void)level;
-    captured_t *c = user;
-    size_t used = strlen(c->text);
-    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
-}
-
-static char tmp_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/hq_test_finetune_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static hq_script_t *script_of(const char *text)
-{
-    hq_script_t *s = NULL;
-    hq_error_t err = {0};
-    if (hq_script_parse(text, strlen(text), "test.alls", &s, &err))
-        fail_msg("script: %s", err.message);
-    return s;
-}
+#include "test_optimizer.h"
 
 /* ---- a chain of two convs ---------------------------------------------------------------- */
 
@@ -67,108 +30,9 @@ enum { H = 8, W = 8, CIN = 6, MID = 8, COUT = 8, K = 3, SAMPLES = 16 };
  * output: one block of two layers. */
 static hq_graph_t *two_convs(hq_npz_t **params)
 {
-    hq_graph_t *g = NULL;
-    assert_int_equal(hq_graph_create("net", &g, NULL), HQ_OK);
-    int in = test_add_input(g, "input_layer1", H, W, CIN);
-    int c1 = test_add_layer(g, "conv1", HQ_LAYER_CONV, in);
-    test_set_conv(g, c1, K, CIN, MID, 1, HQ_ACT_RELU);
-    int c2 = test_add_layer(g, "conv2", HQ_LAYER_CONV, c1);
-    test_set_conv(g, c2, K, MID, COUT, 1, HQ_ACT_LINEAR);
-    test_add_layer(g, "output_layer1", HQ_LAYER_OUTPUT, c2);
-    test_finalize(g);
-    assert_int_equal(hq_npz_create(params, NULL), HQ_OK);
-    int64_t k1[4] = {K, K, CIN, MID}, k2[4] = {K, K, MID, COUT}, b1[1] = {MID}, b2[1] = {COUT};
-    test_put_filled(*params, "net/conv1/kernel:0", 4, k1, 91);
-    test_put_filled(*params, "net/conv2/kernel:0", 4, k2, 96);
-    float *b = test_put_filled(*params, "net/conv1/bias:0", 1, b1, 92);
-    for (int c = 0; c < MID; c++)
-        b[c] = 0.2f + 0.1f * b[c];
-    b = test_put_filled(*params, "net/conv2/bias:0", 1, b2, 97);
-    for (int c = 0; c < COUT; c++)
-        b[c] *= 0.1f;
-    return g;
-}
-
-static hq_archive_t *archive_of(const hq_graph_t *g, const hq_npz_t *params)
-{
-    hq_archive_t *a = NULL;
-    hq_graph_t *gc = NULL;
-    hq_npz_t *pc = NULL;
-    assert_int_equal(hq_archive_create(hq_graph_net_name(g), &a, NULL), HQ_OK);
-    assert_int_equal(hq_graph_clone(g, &gc, NULL), HQ_OK);
-    assert_int_equal(hq_npz_create(&pc, NULL), HQ_OK);
-    for (size_t i = 0; i < hq_npz_count(params); i++)
-        assert_int_equal(
-            hq_npz_put_copy(pc, hq_npz_key(params, i), hq_npz_get_index(params, i), NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_graph(a, gc, NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_params(a, HQ_PARAMS_NATIVE, pc, NULL), HQ_OK);
-    return a;
-}
-
-static hq_dataset_t *dataset_of(const hq_graph_t *g, float **values)
-{
-    int64_t shape[4] = {SAMPLES, H, W, CIN};
-    hq_tensor_t *t = NULL;
-    assert_int_equal(hq_tensor_create(HQ_DTYPE_FLOAT32, 4, shape, &t, NULL), HQ_OK);
-    float *x = t->data;
-    test_fill(x, hq_tensor_count(t), 93);
-    /* correlated channels and neighbours, as real activations are (with independent inputs
-     * round-to-nearest is already the best rounding): channel c leans on channel 0, and every
-     * position on its left and upper neighbours */
-    for (int64_t p = 0; p < SAMPLES * H * W; p++)
-        for (int c = 1; c < CIN; c++)
-            x[p * CIN + c] = 0.6f * x[p * CIN] + 0.4f * x[p * CIN + c];
-    for (int64_t n = 0; n < SAMPLES; n++)
-        for (int y = H - 1; y >= 0; y--)
-            for (int xx = W - 1; xx >= 0; xx--)
-                for (int c = 0; c < CIN; c++) {
-                    float *v = &x[((n * H + y) * W + xx) * CIN + c];
-                    float left = xx > 0 ? v[-CIN] : 0.0f, up = y > 0 ? v[-W * CIN] : 0.0f;
-                    *v = 0.5f * *v + 0.3f * left + 0.3f * up;
-                }
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.npy", tmp_dir);
-    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-    *values = malloc(t->nbytes);
-    memcpy(*values, x, t->nbytes);
-    hq_tensor_destroy(t);
-    hq_dataset_t *ds = NULL;
-    hq_error_t err = {0};
-    if (hq_dataset_open(path, g, &ds, &err))
-        fail_msg("dataset: %s", err.message);
-    return ds;
-}
-
-
-static void optimize(hq_archive_t *a, const char *text, hq_dataset_t *ds, int threads,
-                     captured_t *log)
-{
-    hq_script_t *s = script_of(text);
-    hq_optimize_options_t options = {0};
-    options.log = capture;
-    options.log_user = log;
-    options.threads = threads;
-    hq_error_t err = {0};
-    if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
-        fail_msg("optimize: %s", err.message);
-    hq_script_destroy(s);
-}
-
-typedef struct input_tap {
-    int layer;
-    float *x; /* [SAMPLES * H * W * CIN] */
-} input_tap_t;
-
-static hq_status_t keep_input(void *user, int layer, int port, const hq_shape_t *shape,
-                              const float *data, hq_error_t *err)
-{
-    (void)port;
-    (void)shape;
-    (void)err;
-    input_tap_t *t = user;
-    if (layer == t->layer)
-        memcpy(t->x, data, sizeof(float) * SAMPLES * H * W * CIN);
-    return HQ_OK;
+    const test_conv_t convs[2] = {{MID, HQ_ACT_RELU, 91, 92, 0.2f},
+                                  {COUT, HQ_ACT_LINEAR, 96, 97, 0.0f}};
+    return test_conv_chain(H, W, CIN, K, 2, convs, params);
 }
 
 /* The block's reconstruction error: the sum over every sample, position and channel of the
@@ -183,15 +47,15 @@ static double block_error(hq_archive_t *a, const float *x)
     assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &fpo, NULL), HQ_OK);
     const int64_t n = (int64_t)SAMPLES * H * W * COUT;
     float *yq = malloc(sizeof(float) * (size_t)n), *yf = malloc(sizeof(float) * (size_t)n);
-    input_tap_t tap = {hq_graph_find(g, "input_layer1"),
-                       malloc(sizeof(float) * SAMPLES * H * W * CIN)};
+    test_tap_t tap = {hq_graph_find(g, "input_layer1"),
+                      malloc(sizeof(float) * SAMPLES * H * W * CIN), SAMPLES * H * W * CIN};
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     if (hq_emulator_create(g, q, HQ_TARGET_QUANTIZED, "test", &emu, &err))
         fail_msg("emulator: %s", err.message);
     const float *ins[1] = {x};
     float *outs[1] = {yq};
-    if (hq_emulator_run(emu, SAMPLES, ins, outs, keep_input, &tap, &err))
+    if (hq_emulator_run(emu, SAMPLES, ins, outs, test_keep_layer, &tap, &err))
         fail_msg("run: %s", err.message);
     hq_emulator_destroy(emu);
     if (hq_emulator_create(g, fpo, HQ_TARGET_FP_OPTIMIZED, "test", &emu, &err))
@@ -226,7 +90,7 @@ static void finetune_on_a_two_conv_chain_beats_nearest_rounding(void **state)
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     char text[2][512];
     snprintf(text[0], sizeof text[0], "%spost_quantization_optimization(finetune, policy=disabled)\n",
              common);
@@ -236,10 +100,10 @@ static void finetune_on_a_two_conv_chain_beats_nearest_rounding(void **state)
              common);
     hq_archive_t *a[2];
     double error[2];
-    captured_t log[2] = {{""}, {""}};
+    test_log_t log[2] = {{""}, {""}};
     for (int m = 0; m < 2; m++) {
-        a[m] = archive_of(g, params);
-        optimize(a[m], text[m], ds, 2, &log[m]);
+        a[m] = test_archive_of(g, params);
+        test_optimize(a[m], text[m], ds, 2, &log[m]);
         error[m] = block_error(a[m], x);
     }
     assert_non_null(strstr(log[0].text, "finetune: skipped (policy=disabled in the script)"));
@@ -286,17 +150,17 @@ static void train_4bit_leaves_8bit_blocks_and_train_all_trains_them(void **state
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     static const char *const text[2] = {
         "post_quantization_optimization(bias_correction, policy=disabled)\n"
         "post_quantization_optimization(finetune, policy=enabled, epochs=20, batch_size=4)\n",
         "post_quantization_optimization(bias_correction, policy=disabled)\n"
         "post_quantization_optimization(finetune, policy=enabled, epochs=20, batch_size=4, "
         "mode=train_all)\n"};
-    captured_t log[2] = {{""}, {""}};
+    test_log_t log[2] = {{""}, {""}};
     for (int m = 0; m < 2; m++) {
-        hq_archive_t *a = archive_of(g, params);
-        optimize(a, text[m], ds, 1, &log[m]);
+        hq_archive_t *a = test_archive_of(g, params);
+        test_optimize(a, text[m], ds, 1, &log[m]);
         hq_archive_destroy(a);
     }
     if (!strstr(log[0].text, "finetune: nothing to train (mode=train_4bit and no block has a "
@@ -317,17 +181,17 @@ static void finetune_does_not_depend_on_the_thread_count(void **state)
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     char text[512];
     snprintf(text, sizeof text,
              "%spost_quantization_optimization(finetune, policy=enabled, epochs=3, "
              "batch_size=4)\n",
              common);
     hq_archive_t *a[2];
-    captured_t log[2] = {{""}, {""}};
+    test_log_t log[2] = {{""}, {""}};
     for (int m = 0; m < 2; m++) {
-        a[m] = archive_of(g, params);
-        optimize(a[m], text, ds, m + 1, &log[m]);
+        a[m] = test_archive_of(g, params);
+        test_optimize(a[m], text, ds, m + 1, &log[m]);
     }
     hq_npz_t *q0 = NULL, *q1 = NULL;
     assert_int_equal(hq_archive_params(a[0], HQ_PARAMS_QUANTIZED, &q0, NULL), HQ_OK);
@@ -356,15 +220,15 @@ static void loss_layers_and_ce_are_reported(void **state)
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
-    hq_archive_t *a = archive_of(g, params);
-    captured_t log = {""};
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
+    hq_archive_t *a = test_archive_of(g, params);
+    test_log_t log = {""};
     char text[512];
     snprintf(text, sizeof text,
              "%spost_quantization_optimization(finetune, epochs=1, loss_layer_names=[conv1, "
              "output_layer1], loss_types=[cosine, ce])\n",
              common);
-    optimize(a, text, ds, 2, &log);
+    test_optimize(a, text, ds, 2, &log);
     assert_non_null(strstr(log.text, "finetune: loss_layer_names: 'output_layer1' is not a layer "
                                      "finetune trains"));
     assert_non_null(strstr(log.text, "finetune: loss_types ce compares class scores with labels"));
@@ -380,33 +244,17 @@ static void loss_layers_and_ce_are_reported(void **state)
 
 /* ---- the script's keys ------------------------------------------------------------------- */
 
-static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, captured_t *log,
+static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, test_log_t *log,
                                hq_error_t *err)
 {
-    hq_npz_t *params = NULL;
-    hqi_optimize_work_t w = {0};
-    w.graph = two_convs(&params);
-    w.native = params;
-    w.fpo = params;
-    w.script_name = "test.alls";
-    w.log.fn = capture;
-    w.log.user = log;
-    hqi_optimize_config_defaults(&w.cfg);
-    hq_script_t *s = script_of(text);
-    hq_status_t st = hqi_optimize_script_modify(&w, s, err);
-    *cfg = w.cfg;
-    hqi_optimize_work_clear(&w);
-    hq_script_destroy(s);
-    hq_graph_destroy(w.graph);
-    hq_npz_destroy(params);
-    return st;
+    return test_read_config(two_convs, text, cfg, log, err);
 }
 
 static void finetune_keys_are_read_and_bad_values_refused(void **state)
 {
     (void)state;
     static hqi_optimize_config_t cfg;
-    captured_t log = {""};
+    test_log_t log = {""};
     hq_error_t err = {0};
     assert_int_equal(read_config("model_optimization_flavor(optimization_level=2)\n", &cfg, &log,
                                  &err),
@@ -447,10 +295,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
                                  &cfg, &log, &err),
                      HQ_OK);
     assert_int_equal(cfg.policy[HQI_ALGORITHM_FINETUNE], 0);
-    struct {
-        const char *args;
-        const char *message;
-    } bad[] = {
+    static const test_bad_key_t bad[] = {
         {"policy=maybe", "policy must be enabled or disabled"},
         {"mode=train_8bit", "mode must be train_4bit or train_all"},
         {"epochs=0", "epochs must be an integer from 1"},
@@ -464,16 +309,7 @@ static void finetune_keys_are_read_and_bad_values_refused(void **state)
         {"loss_layer_names=[conv1], loss_types=[l2, l2]", "loss_types must have one entry or one "
                                                           "per loss_layer_names entry"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "\npost_quantization_optimization(finetune, %s)\n",
-                 bad[i].args);
-        memset(&err, 0, sizeof err);
-        assert_int_equal(read_config(text, &cfg, &log, &err), HQ_ERR_INVALID);
-        if (!strstr(err.message, "test.alls:2: post_quantization_optimization: ") ||
-            !strstr(err.message, bad[i].message) || strchr(err.message, '\n'))
-            fail_msg("'%s': %s", bad[i].args, err.message);
-    }
+    test_bad_keys_refused(two_convs, "finetune", bad, sizeof bad / sizeof bad[0]);
 }
 
 int main(void)
@@ -485,5 +321,5 @@ int main(void)
         cmocka_unit_test(loss_layers_and_ce_are_reported),
         cmocka_unit_test(finetune_keys_are_read_and_bad_values_refused),
     };
-    return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+    return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }

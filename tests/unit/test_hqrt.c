@@ -1404,6 +1404,8 @@ static void out_of_range_offsets_are_refused_even_with_a_valid_checksum(void **s
     MUTATE(po + offsetof(hqx_conv_params_t, weights.offset), p.weights.offset + 1, "weights blob");
     MUTATE(po + offsetof(hqx_conv_params_t, weights.size), p.weights.size - 1, "weights blob");
     MUTATE(po + offsetof(hqx_conv_params_t, bias.offset), (uint64_t)64, "bias blob");
+    assert_true(p.bias.size >= 16); /* a value past 2^62 in the blob itself */
+    MUTATE((size_t)p.bias.offset + 8, ((int64_t)1 << 62) + 1, "bias 1 out of range");
     MUTATE(offsetof(hqx_header_t, tensors_offset), (uint64_t)len - 8, "tensor table");
     MUTATE(offsetof(hqx_header_t, ops_offset), (uint64_t)UINT64_MAX - 7, "op table");
     MUTATE(offsetof(hqx_header_t, arena_size), (uint64_t)64, "arena");

@@ -24,20 +24,7 @@
 #include "quant/precision.h"
 #include "quant/ranges.h"
 #include "test_graphs.h"
-
-/* ---- logging ------------------------------------------------------------------------------ */
-
-typedef struct captured {
-    char text[32768];
-} captured_t;
-
-static void capture(void *user, hq_log_level_t level, const char *message)
-{
-    (void)level;
-    captured_t *c = user;
-    size_t used = strlen(c->text);
-    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
-}
+#include "test_optimizer.h"
 
 static int count_of(const char *text, const char *needle)
 {
@@ -70,40 +57,6 @@ static void conv_params(hq_npz_t *npz, const hq_graph_t *g, int index, uint32_t 
         b[c] *= 0.1f * (scale ? scale[c] : 1.0f);
 }
 
-/* An archive holding clones of `g` and `params` (state parsed_model, hailo8). */
-static hq_archive_t *archive_of(const hq_graph_t *g, const hq_npz_t *params)
-{
-    hq_archive_t *a = NULL;
-    hq_graph_t *gc = NULL;
-    hq_npz_t *pc = NULL;
-    assert_int_equal(hq_archive_create(hq_graph_net_name(g), &a, NULL), HQ_OK);
-    assert_int_equal(hq_graph_clone(g, &gc, NULL), HQ_OK);
-    assert_int_equal(hq_npz_create(&pc, NULL), HQ_OK);
-    for (size_t i = 0; i < hq_npz_count(params); i++)
-        assert_int_equal(
-            hq_npz_put_copy(pc, hq_npz_key(params, i), hq_npz_get_index(params, i), NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_graph(a, gc, NULL), HQ_OK);
-    assert_int_equal(hq_archive_set_params(a, HQ_PARAMS_NATIVE, pc, NULL), HQ_OK);
-    return a;
-}
-
-static char tmp_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/hq_test_optimize_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 /* Writes n samples of [h, w, c] data in [lo, hi) to a .npy and opens it for graph g. The values
  * go to *values when it is not NULL (caller frees). */
 static hq_dataset_t *dataset_of(const hq_graph_t *g, int64_t n, int h, int w, int c, float lo,
@@ -116,37 +69,18 @@ static hq_dataset_t *dataset_of(const hq_graph_t *g, int64_t n, int h, int w, in
     test_fill(x, hq_tensor_count(t), seed);
     for (int64_t i = 0; i < hq_tensor_count(t); i++)
         x[i] = lo + (x[i] + 1.0f) * 0.5f * (hi - lo);
-    char path[128];
-    snprintf(path, sizeof path, "%s/data_%u.npy", tmp_dir, seed);
-    assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-    if (values) {
-        *values = malloc(t->nbytes);
-        memcpy(*values, x, t->nbytes);
-    }
-    hq_tensor_destroy(t);
-    hq_dataset_t *ds = NULL;
-    hq_error_t err = {0};
-    if (hq_dataset_open(path, g, &ds, &err))
-        fail_msg("dataset: %s", err.message);
-    return ds;
-}
-
-static hq_script_t *script_of(const char *text)
-{
-    hq_script_t *s = NULL;
-    hq_error_t err = {0};
-    if (hq_script_parse(text, strlen(text), "test.alls", &s, &err))
-        fail_msg("script: %s", err.message);
-    return s;
+    char file[32];
+    snprintf(file, sizeof file, "data_%u.npy", seed);
+    return test_dataset_of_tensor(g, t, file, values);
 }
 
 /* Runs the optimizer's float half; fails the test on error. */
-static void run_ok(hq_archive_t *a, const char *script_text, hq_dataset_t *ds, captured_t *log,
+static void run_ok(hq_archive_t *a, const char *script_text, hq_dataset_t *ds, test_log_t *log,
                    hqi_optimize_result_t *result)
 {
-    hq_script_t *s = script_of(script_text);
+    hq_script_t *s = test_script_of(script_text);
     hq_optimize_options_t options = {0};
-    options.log = capture;
+    options.log = test_log_capture;
     options.log_user = log;
     options.script_name = "test.alls";
     hq_error_t err = {0};
@@ -159,7 +93,7 @@ static void run_ok(hq_archive_t *a, const char *script_text, hq_dataset_t *ds, c
 static hq_status_t run_status(hq_archive_t *a, const char *script_text, hq_dataset_t *ds,
                               hq_error_t *err)
 {
-    hq_script_t *s = script_of(script_text);
+    hq_script_t *s = test_script_of(script_text);
     hq_status_t st = hqi_optimize_run(a, s, ds, NULL, false, NULL, err);
     hq_script_destroy(s);
     return st;
@@ -258,10 +192,10 @@ static void equalization_keeps_the_float_network_and_balances_channels(void **st
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = chain_graph(&params);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 6, 6, 6, 3, -1.0f, 1.0f, 5, &x);
-    captured_t log = {""};
+    test_log_t log = {""};
     hqi_optimize_result_t result;
     run_ok(a, "pre_quantization_optimization(equalization, policy=enabled)\n", ds, &log, &result);
     assert_int_equal(result.equalized_pairs, 2); /* conv1 -> conv2, conv2 -> act1 -> dw3 */
@@ -282,7 +216,7 @@ static void equalization_keeps_the_float_network_and_balances_channels(void **st
     hq_archive_destroy(a);
 
     /* disabled: fp_optimized kernels are the native ones */
-    a = archive_of(g, params);
+    a = test_archive_of(g, params);
     run_ok(a,
            "pre_quantization_optimization(equalization, policy=disabled)\n"
            "model_optimization_flavor(optimization_level=0)\n",
@@ -321,10 +255,10 @@ static void a_standalone_batch_norm_is_folded_into_the_conv_before_it(void **sta
     float *var = test_put_filled(params, "net/bn1/moving_variance:0", 1, c4, 10);
     for (int i = 0; i < 4; i++)
         var[i] = fabsf(var[i]) + 0.5f;
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 4, 5, 5, 3, -2.0f, 2.0f, 9, &x);
-    captured_t log = {""};
+    test_log_t log = {""};
     hqi_optimize_result_t result;
     run_ok(a, "", ds, &log, &result);
     assert_int_equal(result.folded_batch_norms, 1);
@@ -376,10 +310,10 @@ static void normalization_inserts_a_layer_after_the_input(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 3, 4, 4, 3, 0.0f, 255.0f, 13, &x);
-    captured_t log = {""};
+    test_log_t log = {""};
     run_ok(a, "norm1 = normalization([10.0, 20.0, 30.0], [2.0, 4.0, 8.0])\n", ds, &log, NULL);
     hq_graph_t *ng = NULL;
     assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
@@ -413,7 +347,7 @@ static void normalization_inserts_a_layer_after_the_input(void **state)
     hq_dataset_destroy(ds);
     hq_archive_destroy(a);
     /* the wrong number of channels is refused naming the line */
-    a = archive_of(g, params);
+    a = test_archive_of(g, params);
     ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 14, NULL);
     hq_error_t err = {0};
     assert_int_equal(run_status(a, "\nnormalization([1.0, 2.0], [1.0, 1.0])\n", ds, &err),
@@ -430,10 +364,10 @@ static void bgr_to_rgb_is_folded_into_the_first_conv(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = single_conv_graph(&params, HQ_ACT_RELU);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     float *x = NULL;
     hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 17, &x);
-    captured_t log = {""};
+    test_log_t log = {""};
     run_ok(a,
            "normalization([0.1, 0.2, 0.3], [1.0, 2.0, 4.0])\n"
            "input_conversion(bgr_to_rgb)\n",
@@ -472,16 +406,16 @@ static void change_output_activation_sets_the_layer_activation(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 19, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     run_ok(a, "change_output_activation(conv1, sigmoid)\n", ds, &log, NULL);
     hq_graph_t *ng = NULL;
     assert_int_equal(hq_archive_graph(a, &ng, NULL), HQ_OK);
     assert_int_equal(hq_graph_layer(ng, hq_graph_find(ng, "conv1"))->params.activation,
                      HQ_ACT_SIGMOID);
     hq_archive_destroy(a);
-    a = archive_of(g, params);
+    a = test_archive_of(g, params);
     hq_error_t err = {0};
     assert_int_equal(run_status(a, "change_output_activation(output_layer1, relu)\n", ds, &err),
                      HQ_ERR_INVALID);
@@ -521,9 +455,9 @@ static void concat_inputs_share_one_range_and_add_inputs_do_not(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_branch_graph(HQ_LAYER_CONCAT, &params);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 4, 4, 4, 2, -1.0f, 1.0f, 23, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     hqi_optimize_result_t r;
     run_ok(a, "", ds, &log, &r);
     int ia = hq_graph_find(g, "conv_a"), ib = hq_graph_find(g, "conv_b"),
@@ -543,7 +477,7 @@ static void concat_inputs_share_one_range_and_add_inputs_do_not(void **state)
     hq_graph_destroy(g);
 
     g = two_branch_graph(HQ_LAYER_EW_ADD, &params);
-    a = archive_of(g, params);
+    a = test_archive_of(g, params);
     ds = dataset_of(g, 4, 4, 4, 2, -1.0f, 1.0f, 23, NULL);
     run_ok(a, "", ds, &log, &r);
     assert_true(r.decisions[ia].out_max < r.decisions[ib].out_max / 10);
@@ -559,9 +493,9 @@ static void forced_and_clipped_ranges_replace_the_observed_ones_and_contain_zero
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_branch_graph(HQ_LAYER_EW_ADD, &params);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 8, 4, 4, 2, -1.0f, 1.0f, 29, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     hqi_optimize_result_t r;
     run_ok(a,
            "quantization_param(conv_a, force_range_out=[0.5, 3.0])\n"
@@ -659,8 +593,8 @@ static void compression_levels_take_the_largest_layers_first(void **state)
     hqi_precision_request_t req[8] = {0};
     hqi_layer_quant_t dec[8] = {0};
     hqi_compression_result_t res;
-    captured_t log = {""};
-    hqi_logger_t logger = {capture, &log};
+    test_log_t log = {""};
+    hqi_logger_t logger = {test_log_capture, &log};
     int c1 = hq_graph_find(g, "conv1"), c2 = hq_graph_find(g, "conv2"),
         c3 = hq_graph_find(g, "conv3"), c4 = hq_graph_find(g, "conv4");
     /* level 0: nothing */
@@ -711,8 +645,8 @@ static void weights_beyond_the_arch_memory_are_compressed_implicitly(void **stat
     hqi_precision_request_t req[8] = {0};
     hqi_layer_quant_t dec[8] = {0};
     hqi_compression_result_t res;
-    captured_t log = {""};
-    hqi_logger_t logger = {capture, &log};
+    test_log_t log = {""};
+    hqi_logger_t logger = {test_log_capture, &log};
     int c1 = hq_graph_find(g, "conv1"), c2 = hq_graph_find(g, "conv2");
     /* fits: no compression */
     assert_int_equal(hqi_precision_propagate(g, req, dec, NULL, NULL), HQ_OK);
@@ -744,9 +678,9 @@ static void compression_level_from_the_script_lands_in_the_archive(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = sized_graph(&params);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 4, 0.0f, 1.0f, 31, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     run_ok(a, "model_optimization_flavor(compression_level=5)\n", ds, &log, NULL);
     hq_npz_t *q = NULL;
     assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
@@ -772,9 +706,9 @@ static void unknown_commands_are_kept_and_reported_once(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = single_conv_graph(&params, HQ_ACT_RELU);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 2, 4, 4, 3, 0.0f, 1.0f, 37, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     const char *text = "# comment kept\n"
                        "nms_postprocess(meta.json, meta_arch=yolov5)\n"
                        "nms_postprocess(other.json)\n"
@@ -823,7 +757,7 @@ static void bad_script_values_and_archive_states_are_refused(void **state)
          "percentiles"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        hq_archive_t *a = archive_of(g, params);
+        hq_archive_t *a = test_archive_of(g, params);
         hq_error_t err = {0};
         assert_int_equal(run_status(a, cases[i].script, ds, &err), HQ_ERR_INVALID);
         if (!strstr(err.message, cases[i].message))
@@ -831,7 +765,7 @@ static void bad_script_values_and_archive_states_are_refused(void **state)
         assert_int_equal(hq_archive_state(a), HQ_STATE_PARSED);
         hq_archive_destroy(a);
     }
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     assert_int_equal(hq_archive_set_state(a, HQ_STATE_QUANTIZED, NULL), HQ_OK);
     hq_error_t err = {0};
     assert_int_equal(run_status(a, "", ds, &err), HQ_ERR_STATE);
@@ -847,9 +781,9 @@ static void calibset_size_limits_the_samples_run(void **state)
     (void)state;
     hq_npz_t *params = NULL;
     hq_graph_t *g = single_conv_graph(&params, HQ_ACT_LINEAR);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_dataset_t *ds = dataset_of(g, 20, 4, 4, 3, 0.0f, 1.0f, 43, NULL);
-    captured_t log = {""};
+    test_log_t log = {""};
     hqi_optimize_result_t r;
     run_ok(a, "model_optimization_config(calibration, batch_size=3, calibset_size=7)\n", ds, &log,
            &r);
@@ -1025,13 +959,13 @@ static void iterative_bias_correction_zeroes_the_mean_error_of_each_channel(void
     double error[2][16];
     int64_t channels = 0;
     for (int m = 0; m < 2; m++) {
-        archives[m] = archive_of(g, params);
+        archives[m] = test_archive_of(g, params);
         char text[512];
         snprintf(text, sizeof text, "%s%s", common, modes[m]);
-        hq_script_t *s = script_of(text);
-        captured_t log = {""};
+        hq_script_t *s = test_script_of(text);
+        test_log_t log = {""};
         hq_optimize_options_t options = {0};
-        options.log = capture;
+        options.log = test_log_capture;
         options.log_user = &log;
         hq_error_t err = {0};
         if (hqi_optimize_run(archives[m], s, ds, &options, true, NULL, &err))
@@ -1106,9 +1040,9 @@ static void iterative_bias_correction_by_walk_matches_full_passes(void **state)
     conv_params(params, g, c3, 131, NULL);
     conv_params(params, g, c4, 141, NULL);
     hq_dataset_t *ds = dataset_of(g, 21, 6, 6, 3, -1.0f, 2.0f, 151, NULL);
-    hq_archive_t *a = archive_of(g, params);
+    hq_archive_t *a = test_archive_of(g, params);
     hq_script_t *s =
-        script_of("quantization_param({conv*}, precision_mode=a8_w4)\n"
+        test_script_of("quantization_param({conv*}, precision_mode=a8_w4)\n"
                   "quantization_param(conv4, precision_mode=a8_w8_a16)\n"
                   "model_optimization_config(calibration, batch_size=4)\n"
                   "post_quantization_optimization(bias_correction, policy=disabled)\n");
@@ -1176,11 +1110,11 @@ static void a_layer_without_integer_form_is_refused_before_any_work(void **s)
     conv_params(params, g, c1, 161, NULL);
     conv_params(params, g, c2, 171, NULL);
     hq_dataset_t *ds = dataset_of(g, 12, 6, 6, 3, 0.5f, 2.0f, 181, NULL);
-    hq_archive_t *a = archive_of(g, params);
-    hq_script_t *script = script_of("model_optimization_flavor(optimization_level=1)\n");
-    captured_t log = {""};
+    hq_archive_t *a = test_archive_of(g, params);
+    hq_script_t *script = test_script_of("model_optimization_flavor(optimization_level=1)\n");
+    test_log_t log = {""};
     hq_optimize_options_t options = {0};
-    options.log = capture;
+    options.log = test_log_capture;
     options.log_user = &log;
     hq_error_t err = {0};
     hq_status_t st = hqi_optimize_run(a, script, ds, &options, true, NULL, &err);
@@ -1220,7 +1154,7 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
     const char *modes[2] = {"disabled", "enabled"};
     hq_npz_t *qs[2];
     hq_archive_t *archives[2];
-    captured_t log = {""};
+    test_log_t log = {""};
     for (int m = 0; m < 2; m++) {
         char text[512];
         snprintf(text, sizeof text,
@@ -1231,10 +1165,10 @@ static void gains_are_the_output_sqnr_on_the_held_back_samples(void **state)
                  "post_quantization_optimization(finetune, policy=disabled)\n"
                  "post_quantization_optimization(bias_correction, policy=%s)\n",
                  modes[m]);
-        archives[m] = archive_of(g, params);
-        hq_script_t *s = script_of(text);
+        archives[m] = test_archive_of(g, params);
+        hq_script_t *s = test_script_of(text);
         hq_optimize_options_t options = {0};
-        options.log = capture;
+        options.log = test_log_capture;
         options.log_user = &log;
         hq_error_t err = {0};
         if (hqi_optimize_run(archives[m], s, ds, &options, true, NULL, &err))
@@ -1337,21 +1271,17 @@ static void default_weights_clip_is_kept_only_where_it_helps_the_output(void **s
         test_fill(x, hq_tensor_count(t), 201);
         for (int64_t p = 0; p < 16 * 4 * 4; p++)
             x[p * 64 + 63] *= cases[m].amp;
-        char path[128];
-        snprintf(path, sizeof path, "%s/clip_%d.npy", tmp_dir, m);
-        assert_int_equal(hq_npy_write_file(path, t, NULL), HQ_OK);
-        hq_tensor_destroy(t);
-        hq_dataset_t *ds = NULL;
+        char file[32];
+        snprintf(file, sizeof file, "clip_%d.npy", m);
+        hq_dataset_t *ds = test_dataset_of_tensor(g, t, file, NULL);
         hq_error_t err = {0};
-        if (hq_dataset_open(path, g, &ds, &err))
-            fail_msg("dataset: %s", err.message);
         char text[512];
         snprintf(text, sizeof text, "%s%s", common, cases[m].extra);
-        hq_archive_t *a = archive_of(g, params);
-        hq_script_t *s = script_of(text);
-        captured_t log = {""};
+        hq_archive_t *a = test_archive_of(g, params);
+        hq_script_t *s = test_script_of(text);
+        test_log_t log = {""};
         hq_optimize_options_t options = {0};
-        options.log = capture;
+        options.log = test_log_capture;
         options.log_user = &log;
         if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
             fail_msg("optimize: %s", err.message);
@@ -1403,5 +1333,5 @@ int main(void)
         cmocka_unit_test(default_weights_clip_is_kept_only_where_it_helps_the_output),
         cmocka_unit_test(a_layer_without_integer_form_is_refused_before_any_work),
     };
-    return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+    return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }

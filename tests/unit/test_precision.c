@@ -13,18 +13,7 @@
 
 #include "quant/precision.h"
 #include "test_graphs.h"
-
-typedef struct captured {
-    char text[8192];
-} captured_t;
-
-static void capture(void *user, hq_log_level_t level, const char *message)
-{
-    (void)level;
-    captured_t *c = user;
-    size_t used = strlen(c->text);
-    snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
-}
+#include "test_optimizer.h"
 
 static void set_conv(hq_graph_t *g, int index, int cin, int cout)
 {
@@ -113,8 +102,8 @@ static void without_requests_every_layer_is_a8_w8(void **state)
     hq_graph_t *g = splitter_graph();
     hqi_precision_request_t req[LAYERS] = {0};
     hqi_layer_quant_t dec[LAYERS] = {0};
-    captured_t log = {""};
-    hqi_logger_t logger = {capture, &log};
+    test_log_t log = {""};
+    hqi_logger_t logger = {test_log_capture, &log};
     assert_int_equal(hqi_precision_propagate(g, req, dec, &logger, NULL), HQ_OK);
     for (int i = 0; i < LAYERS; i++) {
         assert_int_equal(dec[i].input_bits, 8);
@@ -134,8 +123,8 @@ sixteen_bit_spreads_through_a_feature_splitter_and_raised_layers_are_logged(void
     hqi_precision_request_t req[LAYERS] = {0};
     hqi_layer_quant_t dec[LAYERS] = {0};
     request(&req[CONV1], "a16_w16", 3);
-    captured_t log = {""};
-    hqi_logger_t logger = {capture, &log};
+    test_log_t log = {""};
+    hqi_logger_t logger = {test_log_capture, &log};
     hq_error_t err = {0};
     assert_int_equal(hqi_precision_propagate(g, req, dec, &logger, &err), HQ_OK);
     assert_mode(&dec[IN], "a16_w16"); /* conv1 reads 16 bit: the input writes it */
@@ -183,8 +172,8 @@ static void a_sixteen_bit_output_spreads_to_the_other_concat_input(void **state)
     hqi_precision_request_t req[LAYERS] = {0};
     hqi_layer_quant_t dec[LAYERS] = {0};
     request(&req[CONV2], "a8_w8_a16", 1);
-    captured_t log = {""};
-    hqi_logger_t logger = {capture, &log};
+    test_log_t log = {""};
+    hqi_logger_t logger = {test_log_capture, &log};
     assert_int_equal(hqi_precision_propagate(g, req, dec, &logger, NULL), HQ_OK);
     assert_mode(&dec[CONV3], "a8_w8_a16");
     assert_mode(&dec[CAT], "a16_w16");

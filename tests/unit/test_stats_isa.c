@@ -3,7 +3,12 @@
  * through the AVX2 table (when this CPU has AVX2) hold the same range, sums, working histogram
  * and per-channel moments, and both hold what the plain serial definition below computes, on
  * random shapes (odd channel counts, one position, one channel, sizes not a multiple of 4),
- * values with zeros of both signs, NaN and infinities, and ranges that grow. */
+ * values with zeros of both signs, NaN and infinities, and ranges that grow.
+ *
+ * The definition grows the working histogram with the library's own hqi_stats_grow: growing is
+ * not one of the per-instruction-set loops (every table shares it), and test_stats.c checks it
+ * on crafted ranges. What the tables compute is written out again below, whole batches at a
+ * time and serially, so that the portable table is checked against it too, not against itself. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,26 +23,6 @@
 #include "stats/stats_isa.h"
 
 /* ---- the definition: the serial loops the engine computed before it had an ISA table ------- */
-
-static void ref_grow(hqi_stats_t *s, double lo, double hi)
-{
-    for (int guard = 0; guard < 2100 && (lo < s->fine_lo || hi > s->fine_hi); guard++) {
-        double width = s->fine_hi - s->fine_lo;
-        int64_t *f = s->fine;
-        if (hi > s->fine_hi) {
-            for (int i = 0; i < HQI_STATS_FINE_BINS / 2; i++)
-                f[i] = f[2 * i] + f[2 * i + 1];
-            memset(f + HQI_STATS_FINE_BINS / 2, 0, sizeof(int64_t) * (HQI_STATS_FINE_BINS / 2));
-            s->fine_hi = s->fine_lo + 2 * width;
-        } else {
-            for (int i = 0; i < HQI_STATS_FINE_BINS / 2; i++)
-                f[HQI_STATS_FINE_BINS - 1 - i] =
-                    f[HQI_STATS_FINE_BINS - 1 - 2 * i] + f[HQI_STATS_FINE_BINS - 2 - 2 * i];
-            memset(f, 0, sizeof(int64_t) * (HQI_STATS_FINE_BINS / 2));
-            s->fine_lo = s->fine_hi - 2 * width;
-        }
-    }
-}
 
 static void ref_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float *x)
 {
@@ -84,7 +69,7 @@ static void ref_add_output(hqi_stats_t *s, const hq_shape_t *shape, const float 
         s->min = bmin < s->min ? bmin : s->min;
         s->max = bmax > s->max ? bmax : s->max;
     }
-    ref_grow(s, lo, hi);
+    hqi_stats_grow(s, lo, hi);
     double scale = HQI_STATS_FINE_BINS / (s->fine_hi - s->fine_lo);
     for (int64_t k = 0; k < total; k++) {
         double v = x[k];
