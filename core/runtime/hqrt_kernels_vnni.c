@@ -10,7 +10,8 @@
  * (bias - in_zp * column sum) and the per-block output-stage constants (hqrt_i_fin_t). A tile is
  * VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm accumulators. The output
  * stage is vectorized for the common case (32-bit path, no negative-side multipliers, 8-bit
- * output, a lut looked up by one gather of its int32 copy) with the integer steps of
+ * output, a lut looked up by vpermi2b in its byte copy, or by one gather of its int32 copy on
+ * CPUs without AVX512-VBMI) with the integer steps of
  * hqrt_numerics.h merged as shown at hqrt_i_fin_t, and falls back to int64 lanes or
  * hqrt_i_finish_value otherwise.
  *
@@ -41,6 +42,16 @@ bool hqrt_i_cpu_has_vnni(void)
                      : 0;
     }
     return cached == 1;
+}
+
+bool hqrt_i_lut_vbmi(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = hqrt_i_cpu_has_vnni() && __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+    }
+    return cached == 1 && !getenv("HQRT_NO_VNNI") && !getenv("HQRT_NO_VBMI");
 }
 
 /* hqrt_requantize32 on 8 int64 lanes holding int32 values: shift left with int32 saturation,
@@ -101,7 +112,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
                   const hqrt_i_fin_t *fin, const hqrt_i_fin_t *afin, bool sum_check,
                   const __m512i *raw, int np, const size_t *pix, int32_t o0, int32_t cout,
-                  const int32_t *lut32, uint8_t *output)
+                  const hqrt_i_lut_regs_t *lut, uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
@@ -112,7 +123,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         const hqrt_i_rq_t ak = afin ? hqrt_i_rq_load(afin) : k;
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
-        const bool floor_clamped = !addend && !lut32 && st->act_min >= st->out_zp;
+        const bool floor_clamped = !addend && !lut->lut32 && st->act_min >= st->out_zp;
         int32_t zp, lo, hi;
         hqrt_i_code_consts(st, &zp, &lo, &hi);
         const __m512i c[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
@@ -140,7 +151,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     continue; /* int64 lanes below */
                 y = residual_sum(y, t2);
             }
-            __m128i bytes = hqrt_i_code_bytes(y, c, lut32);
+            __m128i bytes = hqrt_i_code_bytes(y, c, lut);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
             else
@@ -239,7 +250,7 @@ typedef struct vnni_epilogue {
     uint8_t *out[VNNI_PIXELS];       /* where the group's first block of pixel j goes */
     const uint8_t *add[VNNI_PIXELS]; /* EPI_ADDEND: the addend at the same place */
     const hqrt_i_fin_t *afin;        /* EPI_ADDEND: the addend's requantization */
-    const int32_t *lut32;            /* the stage's lut as clamped int32 codes, or NULL */
+    hqrt_i_lut_regs_t lut;           /* the stage's lut (lut.lut32 NULL: none) */
     int32_t a_zp, a_left;
     int32_t zp, lo, hi; /* code_bytes' offset and clamp bounds (code_consts) */
     int mode;
@@ -257,7 +268,7 @@ epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
         y = residual_sum(y, hqrt_i_rq_merged_x16(a, ak, true));
     }
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), hqrt_i_code_bytes(y, c, ep->lut32));
+    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), hqrt_i_code_bytes(y, c, &ep->lut));
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -440,9 +451,10 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
         (const int64_t *)(const void *)(weights + (size_t)blocks * (size_t)kbytes * 16);
     (void)bias; /* folded into corr */
     const hqrt_i_fin_t *fin = prep->finish;
-    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
+    /* a lut stage's tables (HQRT_I_LUT_BYTES) follow the blocks' finish constants */
     const int32_t *lut32 =
         fin && kp->out.lut ? (const int32_t *)(const void *)(fin + blocks) : NULL;
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, prep->lut_vbmi);
     /* a fused addend's requantization, the same constants in every lane */
     _Alignas(64) hqrt_i_fin_t addend_fin;
     const hqrt_i_fin_t *afin = NULL;
@@ -574,7 +586,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.afin = afin;
                     ep.a_zp = addend ? addend->zp : 0;
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
-                    ep.lut32 = lut32;
+                    ep.lut = lut;
                     hqrt_i_code_consts(&kp->out, &ep.zp, &ep.lo, &ep.hi);
                     ep.mode = mode;
                 }
@@ -665,7 +677,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     vnni_finish_block(kp, addend, corr, bfin[b], afin,
                                       !bfin[b] || bfin[b]->y_bound > SUM_LIMIT ||
                                           t2_bound > SUM_LIMIT,
-                                      raw, np[t], pix[t], (b0 + b) * 16, cout, lut32, output);
+                                      raw, np[t], pix[t], (b0 + b) * 16, cout, &lut, output);
                 }
             }
         }
@@ -737,7 +749,7 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
     size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
     size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
     size_t lut_at = fin_at + (size_t)blocks * sizeof(hqrt_i_fin_t);
-    size_t all = lut_at + (kp->out.lut ? 256 * sizeof(int32_t) : 0);
+    size_t all = lut_at + (kp->out.lut ? HQRT_I_LUT_BYTES : 0);
     int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
     if (!packed)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
@@ -764,15 +776,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
         corr[o] += bias[o];
     hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(packed + fin_at);
     bool exact32 = vnni_prepare_finish(&kp->out, w, kp->weight_bits, depth, cout, corr, fin);
-    if (kp->out.lut) { /* the 8-bit lut as int32 codes, clamped as the stage clamps them */
-        int32_t *lut32 = (int32_t *)(void *)(packed + lut_at);
-        for (int i = 0; i < 256; i++) {
-            int32_t code = ((const uint8_t *)kp->out.lut)[i];
-            lut32[i] = code < kp->out.act_min   ? kp->out.act_min
-                       : code > kp->out.act_max ? kp->out.act_max
-                                                : code;
-        }
-    }
+    if (kp->out.lut) /* the 8-bit lut's codes, clamped as the stage clamps them */
+        hqrt_i_lut_prepare(&kp->out, (int32_t *)(void *)(packed + lut_at));
     bool direct = dense || (kp->kernel_h == 1 && kp->kernel_w == 1);
     *prep = (hqrt_i_prepared_t){.fast = true,
                                 .kind = HQRT_KIND_VNNI,
@@ -787,7 +792,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
                                 .exact_reads = exact_reads,
                                 .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes) +
                                            64, /* build_patch_u8's wide stores */
-                                .finish = exact32 ? fin : NULL};
+                                .finish = exact32 ? fin : NULL,
+                                .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
     return HQRT_OK;
 }
 

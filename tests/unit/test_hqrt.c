@@ -191,11 +191,12 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
 
 /* Runs a program on random codes (input 0: `codes` when not NULL, the same for every sample)
  * with the reference kernels only, then with the fast kernels at 1 and 2 threads (AVX-512 VNNI
- * where the CPU has it), then with the AVX2 kernels alone (HQRT_NO_VNNI); all must give the
- * same bytes. */
+ * where the CPU has it, luts by vpermi2b where it has AVX512-VBMI), then with the AVX2 kernels
+ * alone (HQRT_NO_VNNI), then with the fast kernels but luts by gathers (HQRT_NO_VBMI); all must
+ * give the same bytes. */
 static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, const uint8_t *codes)
 {
-    hqrt_model_t *ref = NULL, *fast = NULL, *avx2 = NULL;
+    hqrt_model_t *ref = NULL, *fast = NULL, *avx2 = NULL, *gather = NULL;
     hqrt_error_t err;
     setenv("HQRT_NO_FAST", "1", 1);
     if (hqrt_open_memory(bytes, len, "case", &ref, &err) != HQRT_OK)
@@ -207,6 +208,10 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
     if (hqrt_open_memory(bytes, len, "case", &avx2, &err) != HQRT_OK)
         fail_msg("%s", err.message);
     unsetenv("HQRT_NO_VNNI");
+    setenv("HQRT_NO_VBMI", "1", 1);
+    if (hqrt_open_memory(bytes, len, "case", &gather, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    unsetenv("HQRT_NO_VBMI");
     hqrt_io_t io;
     int nin = 0;
     void *ins[4] = {0};
@@ -223,7 +228,7 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
     assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
     int nout = io.count;
     assert_true(nout <= 4);
-    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0};
+    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0}, *o5[4] = {0};
     size_t out_bytes[4];
     for (int o = 0; o < nout; o++) {
         hqrt_describe(ref, HQRT_OUTPUT, o, &io, NULL);
@@ -232,6 +237,7 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
         o2[o] = malloc(out_bytes[o]);
         o3[o] = malloc(out_bytes[o]);
         o4[o] = malloc(out_bytes[o]);
+        o5[o] = malloc(out_bytes[o]);
     }
     hqrt_run_options_t one = {1}, two = {2};
     if (hqrt_run(ref, batch, (const void *const *)ins, o1, &one, &err) != HQRT_OK)
@@ -242,19 +248,23 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
         fail_msg("%s", err.message);
     if (hqrt_run(avx2, batch, (const void *const *)ins, o4, &two, &err) != HQRT_OK)
         fail_msg("%s", err.message);
+    if (hqrt_run(gather, batch, (const void *const *)ins, o5, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
     for (int o = 0; o < nout; o++) {
-        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o];
+        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o], *e = o5[o];
         for (size_t k = 0; k < out_bytes[o]; k++)
-            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k])
-                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u", o,
-                         k, out_bytes[o], a[k], b[k], c[k], d[k]);
-        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]);
+            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k] || a[k] != e[k])
+                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u, "
+                         "gathers %u",
+                         o, k, out_bytes[o], a[k], b[k], c[k], d[k], e[k]);
+        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]), free(o5[o]);
     }
     for (int i = 0; i < nin; i++)
         free(ins[i]);
     hqrt_close(ref);
     hqrt_close(fast);
     hqrt_close(avx2);
+    hqrt_close(gather);
 }
 
 static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
@@ -2023,7 +2033,8 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
  * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
  * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
  * may not be seeded with; with VNNI the vpdpbusd product, whose int32 output stage runs for
- * non-negative multipliers (every third case), and PP-OCR det's 24 input channels. */
+ * non-negative multipliers (every third case, a lut looked up by vpermi2b where the CPU has
+ * AVX512-VBMI and by gathers under HQRT_NO_VBMI), and PP-OCR det's 24 input channels. */
 static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
 {
     (void)state;
@@ -2086,6 +2097,14 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
             memset(got, 0xAB, sizeof got);
             assert_int_equal(hqrt_i_deconv_fast(isa, &p, id, in, w, b, od, got, NULL),
                              HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, bytes);
+        }
+        if (p.out.lut && hqrt_i_vector_isa() == HQRT_ISA_AVX512) { /* luts by gathers too */
+            setenv("HQRT_NO_VBMI", "1", 1);
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_deconv_fast(HQRT_ISA_AVX512, &p, id, in, w, b, od, got, NULL),
+                             HQRT_KERNEL_OK);
+            unsetenv("HQRT_NO_VBMI");
             assert_memory_equal(got, want, bytes);
         }
     }
