@@ -236,8 +236,9 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
     }
 }
 
-/* The output stage of a full tile (6 pixels), specialized, when every block
- * of the group has int32 constants (fin) without a pre-shift and all 16 lanes are stored:
+/* The output stage of a full tile (6 pixels), specialized, when every block of the group has
+ * int32 constants (fin) without a pre-shift (a last block of fewer than 16 channels, the 24 or
+ * 40 of a narrow projection, stores and reads its addend under the mask `last`):
  * EPI_CLAMPED: no addend and every y <= 0 clamps to one code (act_min >= out_zp), so the
  *   negative-side correction is moot;
  * EPI_EXACT: no addend, the correction applied;
@@ -253,22 +254,30 @@ typedef struct vnni_epilogue {
     hqrt_i_lut_regs_t lut;           /* the stage's lut (lut.lut32 NULL: none) */
     int32_t a_zp, a_left;
     int32_t zp, lo, hi; /* code_bytes' offset and clamp bounds (code_consts) */
+    __mmask16 last;     /* the channels of block nb - 1 that exist (0xFFFF: all 16) */
     int mode;
 } vnni_epilogue_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
 epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const hqrt_i_rq_t *ak,
-               const __m512i *a_shift, const __m512i *c, int b, int j, const int mode)
+               const __m512i *a_shift, const __m512i *c, int b, int j, __mmask16 lanes,
+               const int mode)
 {
     /* c: zp, act_min - zp, act_max - zp; a_shift: the addend's zero point and left shift */
     __m512i y = hqrt_i_rq_merged_x16(x, k, mode != EPI_CLAMPED);
     if (mode == EPI_ADDEND) {
+        const uint8_t *at = ep->add[j] + 16 * b;
         __m512i a = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128((const __m128i *)(const void *)(ep->add[j] + 16 * b)));
+            lanes == 0xFFFF ? _mm_loadu_si128((const __m128i *)(const void *)at)
+                            : _mm_maskz_loadu_epi8(lanes, at));
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
         y = residual_sum(y, hqrt_i_rq_merged_x16(a, ak, true));
     }
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), hqrt_i_code_bytes(y, c, &ep->lut));
+    const __m128i codes = hqrt_i_code_bytes(y, c, &ep->lut);
+    if (lanes == 0xFFFF)
+        _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), codes);
+    else
+        _mm_mask_storeu_epi8(ep->out[j] + 16 * b, lanes, codes);
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -284,15 +293,16 @@ vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
     for (int b = 0; b < nb; b++) {
         const hqrt_i_rq_t k = hqrt_i_rq_load(ep->fin[b]);
         const hqrt_i_rq_t ak = addend ? hqrt_i_rq_load(ep->afin) : k;
+        const __mmask16 lanes = b == nb - 1 ? ep->last : (__mmask16)0xFFFF;
         if (ep->mode == EPI_CLAMPED)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_CLAMPED);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_CLAMPED);
         else if (ep->mode == EPI_EXACT)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_EXACT);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_EXACT);
         else
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_ADDEND);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_ADDEND);
     }
 }
 
@@ -569,8 +579,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     _mm512_test_epi32_mask(_mm512_load_si512((const void *)bfin[b]->left),
                                            _mm512_load_si512((const void *)bfin[b]->left)))
                     mode = 0;
-            if ((b0 + nb) * 16 > cout)
-                mode = 0;
+            const int32_t tail = cout - (b0 + nb - 1) * 16; /* channels in block nb - 1 */
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
                 vnni_epilogue_t ep;
@@ -588,6 +597,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
                     ep.lut = lut;
                     hqrt_i_code_consts(&kp->out, &ep.zp, &ep.lo, &ep.hi);
+                    ep.last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
                     ep.mode = mode;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
