@@ -17,6 +17,7 @@
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,14 +45,18 @@ bool hqrt_i_cpu_has_vnni(void)
     return cached == 1;
 }
 
+/* The deconvolution asks at run time, from several threads: they store the same value, and the
+ * atomic makes that race a defined one. */
 bool hqrt_i_lut_vbmi(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int has = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (has < 0) {
         __builtin_cpu_init();
-        cached = hqrt_i_cpu_has_vnni() && __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        has = hqrt_i_cpu_has_vnni() && __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        atomic_store_explicit(&cached, has, memory_order_relaxed);
     }
-    return cached == 1 && !getenv("HQRT_NO_VNNI") && !getenv("HQRT_NO_VBMI");
+    return has == 1 && !getenv("HQRT_NO_VNNI") && !getenv("HQRT_NO_VBMI");
 }
 
 /* hqrt_requantize32 on 8 int64 lanes holding int32 values: shift left with int32 saturation,
