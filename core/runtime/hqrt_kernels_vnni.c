@@ -265,7 +265,8 @@ typedef struct vnni_epilogue {
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
 epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const hqrt_i_rq_t *ak,
-               const __m512i *a_shift, const __m512i *c, int b, int j, __mmask16 lanes,
+               const __m512i *a_shift, const __m512i *c, const hqrt_i_lut_regs_t *lut, int b,
+               int j, __mmask16 lanes,
                const int mode)
 {
     /* c: zp, act_min - zp, act_max - zp; a_shift: the addend's zero point and left shift */
@@ -278,7 +279,7 @@ epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
         y = residual_sum(y, hqrt_i_rq_merged_x16(a, ak, true));
     }
-    const __m128i codes = hqrt_i_code_bytes(y, c, &ep->lut);
+    const __m128i codes = hqrt_i_code_bytes(y, c, lut);
     if (lanes == 0xFFFF)
         _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), codes);
     else
@@ -295,19 +296,22 @@ vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
     const bool addend = ep->mode == EPI_ADDEND;
     const __m512i a_shift[2] = {_mm512_set1_epi32(addend ? ep->a_zp : 0),
                                 _mm512_set1_epi32(addend ? ep->a_left : 0)};
+    /* a copy of the lut's registers, which the stores to output cannot alias: they stay in
+     * registers instead of being reloaded from ep for every 16 codes */
+    const hqrt_i_lut_regs_t lut = ep->lut;
     for (int b = 0; b < nb; b++) {
         const hqrt_i_rq_t k = hqrt_i_rq_load(ep->fin[b]);
         const hqrt_i_rq_t ak = addend ? hqrt_i_rq_load(ep->afin) : k;
         const __mmask16 lanes = b == nb - 1 ? ep->last : (__mmask16)0xFFFF;
         if (ep->mode == EPI_CLAMPED)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_CLAMPED);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_CLAMPED);
         else if (ep->mode == EPI_EXACT)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_EXACT);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_EXACT);
         else
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, lanes, EPI_ADDEND);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_ADDEND);
     }
 }
 
