@@ -32,6 +32,8 @@ typedef struct hqrt_i_prepared {
     bool exact_reads;     /* never read past an input's last byte (buffers without slack) */
     size_t scratch;       /* bytes of scratch one thread needs */
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
+    bool lut_vbmi;        /* VNNI, AVX-512 depthwise: the stage's lut is looked up by vpermi2b
+                           * (hqrt_i_lut_vbmi at prepare time), not by gathers */
     int ew_pair;          /* elementwise: HQRT_EW_PAIR_FIRST (computed by the next op's pair),
                              HQRT_EW_PAIR_SECOND (computes the previous op too), else 0 */
 } hqrt_i_prepared_t;

@@ -466,7 +466,8 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                 .depth = taps,
                 .depth_padded = cpad,
                 .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
-                .finish = (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL};
+                .finish = (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL,
+                .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
             return HQRT_OK;
         }
         int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* groups of 16 channels */

@@ -325,10 +325,8 @@ static bool ksv_prepare(const hqrt_conv_params_t *p, hqrt_dims_t in, const int8_
             init[(ky * vecs + col / 16) * 16 + col % 16] = (int32_t)corr;
             f->corr[col % 16] = (int32_t)(b + corr); /* read only when exact */
         }
-    for (int i = 0; exact && st->lut && i < 256; i++) {
-        const int32_t code = ((const uint8_t *)st->lut)[i];
-        lut32[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
-    }
+    if (exact && st->lut)
+        hqrt_i_lut_prepare(st, lut32);
     return exact;
 }
 
@@ -371,7 +369,8 @@ ksv_block(const uint8_t *src, int32_t cin, int32_t quads, const int8_t *w, int32
  * one block of 16 columns per kernel row. */
 VNNI_TARGET static void ksv_narrow(const hqrt_conv_params_t *p, hqrt_dims_t in,
                                    const uint8_t *input, const int8_t *packed,
-                                   const hqrt_i_fin_t *fin, const int32_t *lut, const __m512i *cc,
+                                   const hqrt_i_fin_t *fin, const hqrt_i_lut_regs_t *lut,
+                                   const __m512i *cc,
                                    bool clamped, hqrt_dims_t out, uint8_t *output)
 {
     const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, cols = p->kernel_w * cout;
@@ -446,17 +445,18 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
     _Alignas(64) int8_t packed[KSV_PACKED_MAX];
     _Alignas(64) hqrt_i_fin_t fin[KSV_FIN_MAX];
     _Alignas(64) int32_t init[KSV_FIN_MAX * 16];
-    _Alignas(64) int32_t lut32[256];
+    _Alignas(64) int32_t lut32[HQRT_I_LUT_BYTES / sizeof(int32_t)];
     _Alignas(64) int32_t row[KS_ROW_MAX];
     const bool exact = ksv_prepare(p, in, weights, bias, cout, packed, fin, init, lut32);
-    const int32_t *lut = exact && p->out.lut ? lut32 : NULL;
+    const hqrt_i_lut_regs_t lut =
+        hqrt_i_lut_load(exact && p->out.lut ? lut32 : NULL, p->out.lut && hqrt_i_lut_vbmi());
     int32_t zp, lo, hi;
     hqrt_i_code_consts(&p->out, &zp, &lo, &hi);
     const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
-    const bool clamped = !lut && p->out.act_min >= p->out.out_zp;
+    const bool clamped = !lut.lut32 && p->out.act_min >= p->out.out_zp;
     const bool seeded = ks_seeded(p, bias, cout); /* the fallback's stage */
     if (exact && cols < 16 && 16 % cols == 0 && cin % 4 == 0) {
-        ksv_narrow(p, in, input, packed, fin, lut, cc, clamped, out, output);
+        ksv_narrow(p, in, input, packed, fin, &lut, cc, clamped, out, output);
         return;
     }
     for (int32_t n = 0; n < out.n; n++)
@@ -509,7 +509,7 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
                             const __m128i codes =
                                 hqrt_i_code_bytes(clamped ? hqrt_i_rq_merged_x16(x, &rq, false)
                                                           : hqrt_i_rq_merged_x16(x, &rq, true),
-                                                  cc, lut);
+                                                  cc, &lut);
                             if (left == 16)
                                 _mm_storeu_si128((__m128i *)(void *)(out_row + at), codes);
                             else

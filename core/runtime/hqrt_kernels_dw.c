@@ -61,7 +61,7 @@ static int32_t group_pixels(int32_t c)
  * channel 8 * (i / 4) + i % 4) then of vpunpckhwd (the same + 4), each channel's two taps
  * adjacent; an odd last tap's partner and the channels past c weigh 0. Then the output stage's
  * int32 constants per block of 16 channels (hqrt_i_fin_t, see dw_fin_prepare) and the lut's
- * clamped int32 codes (256); then, for a 1x1 window (flat_period), the weight and the start
+ * clamped codes (HQRT_I_LUT_BYTES: as int32, then as bytes); then, for a 1x1 window (flat_period), the weight and the start
  * (bias - in_zp * w) of each value of a period, [period] int32 each, and the stage's constants
  * per 16 values of it; last, for pixel groups (group_pixels), the pairs of weights [pairs][64]
  * int16 of 32 lanes whose channel is lane % c (vpunpck lane order as above). */
@@ -70,7 +70,7 @@ size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad)
     const int64_t pairs = (taps + 1) / 2, period = flat_period(taps, c);
     return (size_t)((taps + 1) * cpad) * sizeof(int32_t) +
            (size_t)(pairs * cpad * 2) * sizeof(int16_t) +
-           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + 256 * sizeof(int32_t) +
+           (size_t)(cpad / 16) * sizeof(hqrt_i_fin_t) + HQRT_I_LUT_BYTES +
            (size_t)period * 2 * sizeof(int32_t) + (size_t)(period / 16) * sizeof(hqrt_i_fin_t) +
            (size_t)(group_pixels(c) > 1 ? pairs * 64 : 0) * sizeof(int16_t);
 }
@@ -107,10 +107,8 @@ static bool dw_fin_prepare(const hqrt_output_stage_t *st, const int64_t *bias, i
         hqrt_i_fin_constants(o < c ? st->multiplier[i] : 0, o < c ? st->shift[i] : 0, (int)(o % 16),
                              &fin[o / 16]);
     }
-    for (int i = 0; st->lut && i < 256; i++) {
-        const int32_t code = ((const uint8_t *)st->lut)[i];
-        lut32[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
-    }
+    if (st->lut)
+        hqrt_i_lut_prepare(st, lut32);
     return true;
 }
 
@@ -161,7 +159,7 @@ int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t
     if (!period)
         return 1;
     /* the flat run's constants: value j of a period is channel j % c */
-    int32_t *w_rep = lut32 + 256, *start = w_rep + period;
+    int32_t *w_rep = lut32 + HQRT_I_LUT_BYTES / sizeof(int32_t), *start = w_rep + period;
     hqrt_i_fin_t *fin_rep = (hqrt_i_fin_t *)(void *)(start + period);
     for (int64_t j = 0; j < period; j++) {
         const int32_t ch = (int32_t)(j % c), i = kp->out.count == 1 ? 0 : ch;
@@ -250,7 +248,8 @@ pixel_sums(int32_t c, const uint8_t *const *src, int64_t pairs, const int16_t *p
  * int32 stage (exact: the negative-side correction, needed unless every y <= 0 clamps to one
  * code). */
 AVX512_TARGET static inline __attribute__((always_inline)) void
-finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, const int32_t *sums,
+finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const hqrt_i_lut_regs_t *lut,
+             const int32_t *sums,
              int32_t c, int32_t ch, int64_t pixels, uint8_t *out, const bool exact)
 {
     const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
@@ -262,7 +261,7 @@ finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, con
         __m512i x = _mm512_maskz_loadu_epi32(k, sums + at);
         if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
             x = hqrt_i_sat_shl_x16(x, left);
-        const __m128i codes = hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut32);
+        const __m128i codes = hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, exact), cc, lut);
         if (k == 0xFFFF) /* vpmovdb straight to memory (what a masked store becomes) is slow */
             _mm_storeu_si128((__m128i *)(void *)(out + at), codes);
         else
@@ -272,18 +271,19 @@ finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const int32_t *lut32, con
 
 /* The output stage of a row's sums through the int32 constants dw_fin_prepare made. */
 AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i_fin_t *fin,
-                                     const int32_t *lut32, const int32_t *sums, int32_t c,
-                                     int64_t pixels, uint8_t *out)
+                                     const int32_t *lut32, bool vbmi, const int32_t *sums,
+                                     int32_t c, int64_t pixels, uint8_t *out)
 {
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, vbmi);
     int32_t zp, lo, hi;
     hqrt_i_code_consts(st, &zp, &lo, &hi);
     const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
     const bool clamped = !lut32 && st->act_min >= st->out_zp;
     for (int32_t ch = 0; ch < c; ch += 16) {
         if (clamped)
-            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, false);
+            finish_block(fin + ch / 16, cc, &lut, sums, c, ch, pixels, out, false);
         else
-            finish_block(fin + ch / 16, cc, lut32, sums, c, ch, pixels, out, true);
+            finish_block(fin + ch / 16, cc, &lut, sums, c, ch, pixels, out, true);
     }
 }
 
@@ -291,9 +291,10 @@ AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i
  * int32 (|q * w| <= 255 * 128), then the int32 stage, 16 values per vector, each block of the
  * period's constants loaded once per row. */
 AVX512_TARGET static void flat_row(const hqrt_output_stage_t *st, const int32_t *flat,
-                                   int64_t period, const int32_t *lut32, const uint8_t *src,
-                                   int64_t n, uint8_t *out)
+                                   int64_t period, const int32_t *lut32, bool vbmi,
+                                   const uint8_t *src, int64_t n, uint8_t *out)
 {
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, vbmi);
     const int32_t *w_rep = flat, *start = flat + period;
     const hqrt_i_fin_t *fin = (const hqrt_i_fin_t *)(const void *)(start + period);
     int32_t zp, lo, hi;
@@ -314,7 +315,7 @@ AVX512_TARGET static void flat_row(const hqrt_output_stage_t *st, const int32_t 
                 x = hqrt_i_sat_shl_x16(x, left);
             const __m128i codes = hqrt_i_code_bytes(exact ? hqrt_i_rq_merged_x16(x, &rq, true)
                                                           : hqrt_i_rq_merged_x16(x, &rq, false),
-                                                    cc, lut32);
+                                                    cc, &lut);
             if (k == 0xFFFF)
                 _mm_storeu_si128((__m128i *)(void *)(out + j), codes);
             else
@@ -345,8 +346,9 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     if (prep->direct && !addend) { /* a 1x1 window over whole rows (prepare checked) */
         const size_t n = (size_t)out.w * (size_t)c;
         for (int64_t oy = row_begin; oy < row_end; oy++)
-            flat_row(&kp->out, lut_area + 256, flat_period(taps, c), lut32, input + (size_t)oy * n,
-                     (int64_t)n, output + (size_t)oy * n);
+            flat_row(&kp->out, lut_area + HQRT_I_LUT_BYTES / sizeof(int32_t), flat_period(taps, c),
+                     lut32, prep->lut_vbmi, input + (size_t)oy * n, (int64_t)n,
+                     output + (size_t)oy * n);
         return;
     }
     /* scratch: the row's sums [out.w][c], then the bias as int32 (when it folds), the paired
@@ -420,7 +422,7 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         }
         uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
         if (!addend && fin) {
-            finish_row(&kp->out, fin, lut32, sums, c, out.w, row_out);
+            finish_row(&kp->out, fin, lut32, prep->lut_vbmi, sums, c, out.w, row_out);
             continue;
         }
         if (!addend) {

@@ -157,16 +157,72 @@ hqrt_i_rq_merged_x16(__m512i x, const hqrt_i_rq_t *k, const bool exact_neg)
     return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
 }
 
+/* The fast 8-bit stages' copy of a lut (HQRT_I_LUT_BYTES, 64-aligned): the 256 codes clamped to
+ * [act_min, act_max] as they are looked up, first as int32 (one vpgatherdd per 16 codes), then as
+ * bytes (four 64-byte quarters for vpermi2b, on CPUs with AVX512-VBMI). */
+#define HQRT_I_LUT_BYTES (256 * sizeof(int32_t) + 256)
+
+/* Fills lut (HQRT_I_LUT_BYTES) from the stage's 8-bit lut. */
+static inline void hqrt_i_lut_prepare(const hqrt_output_stage_t *st, int32_t *lut)
+{
+    uint8_t *bytes = (uint8_t *)(void *)(lut + 256);
+    for (int i = 0; i < 256; i++) {
+        const int32_t code = ((const uint8_t *)st->lut)[i];
+        lut[i] = code < st->act_min ? st->act_min : code > st->act_max ? st->act_max : code;
+        bytes[i] = (uint8_t)lut[i];
+    }
+}
+
+/* The CPU has AVX512-VBMI besides what hqrt_i_cpu_has_vnni checks, and neither HQRT_NO_VNNI nor
+ * HQRT_NO_VBMI is set: the lut stages then look codes up by vpermi2b (hqrt_i_lut_bytes). */
+bool hqrt_i_lut_vbmi(void);
+
+/* A lut stage's tables in registers: the byte quarters when the op uses vpermi2b (vbmi), else
+ * unused (the int32 codes are gathered from memory). */
+typedef struct hqrt_i_lut_regs {
+    const int32_t *lut32; /* the stage's HQRT_I_LUT_BYTES copy, or NULL: no lut */
+    bool vbmi;            /* look up by vpermi2b in q, not by gathers from lut32 */
+    __m512i q[4];         /* codes 0-63, 64-127, 128-191, 192-255 */
+} hqrt_i_lut_regs_t;
+
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) hqrt_i_lut_regs_t
+hqrt_i_lut_load(const int32_t *lut32, bool vbmi)
+{
+    hqrt_i_lut_regs_t r = {.lut32 = lut32, .vbmi = lut32 && vbmi};
+    for (int i = 0; i < 4; i++)
+        r.q[i] = r.vbmi ? _mm512_load_si512((const void *)(lut32 + 256 + 16 * i))
+                        : _mm512_setzero_si512();
+    return r;
+}
+
+/* The table's codes for the byte indices of idx (any 0..255): vpermi2b looks the low 7 bits up
+ * in two quarters (bit 6 picks the quarter), once in the low half and once in the high half of
+ * the table; the top bit of each index picks between the two. vpermi2b is AVX512-VBMI, which the
+ * target of these files leaves out so that the compiler never emits it where the CPU may lack
+ * it: it is written as asm, and reached only after the run-time check (hqrt_i_lut_vbmi). */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_lut_bytes(__m512i idx, const hqrt_i_lut_regs_t *t)
+{
+    __m512i low = idx, high = idx;
+    __asm__("vpermi2b %2, %1, %0" : "+v"(low) : "v"(t->q[0]), "v"(t->q[1]));
+    __asm__("vpermi2b %2, %1, %0" : "+v"(high) : "v"(t->q[2]), "v"(t->q[3]));
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
+}
+
 /* 8-bit output codes from y: clamped in y's units (y + zp could leave int32), then the zero
- * point added; c: zp, act_min - zp, act_max - zp. With a lut (lut32: the stage's 256 codes as
- * int32, each already clamped to [act_min, act_max]) the same steps give the table index
- * clamp(y + pre_zp, 0, 255), c: pre_zp, -pre_zp, 255 - pre_zp (code_consts), then one gather. */
+ * point added; c: zp, act_min - zp, act_max - zp. With a lut (t->lut32, each code already
+ * clamped to [act_min, act_max]) the same steps give the table index clamp(y + pre_zp, 0, 255),
+ * c: pre_zp, -pre_zp, 255 - pre_zp (code_consts), then one lookup: vpermi2b on the index bytes,
+ * or one gather of the int32 codes. */
 HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m128i
-hqrt_i_code_bytes(__m512i y, const __m512i *c, const int32_t *lut32)
+hqrt_i_code_bytes(__m512i y, const __m512i *c, const hqrt_i_lut_regs_t *t)
 {
     __m512i v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, c[1]), c[2]), c[0]);
-    if (lut32)
-        v = _mm512_i32gather_epi32(v, (const void *)lut32, 4);
+    if (t->lut32 && t->vbmi)
+        return _mm512_castsi512_si128(
+            hqrt_i_lut_bytes(_mm512_zextsi128_si512(_mm512_cvtepi32_epi8(v)), t));
+    if (t->lut32)
+        v = _mm512_i32gather_epi32(v, (const void *)t->lut32, 4);
     return _mm512_cvtepi32_epi8(v);
 }
 
@@ -233,7 +289,8 @@ typedef struct hqrt_i_vnni_stage {
     const int64_t *corr;                  /* bias - in_zp * sum(w) per channel */
     const hqrt_i_fin_t *fin;              /* prep->finish: per block, or NULL */
     const hqrt_i_fin_t *afin;             /* the addend's requantization, or NULL */
-    const int32_t *lut32;                 /* the stage's lut as clamped int32 codes, or NULL */
+    const int32_t *lut32;                 /* the stage's HQRT_I_LUT_BYTES copy, or NULL */
+    bool lut_vbmi;                        /* look the lut up by vpermi2b (prep->lut_vbmi) */
     int32_t t2_bound;                     /* bounds |the addend's requantized term| */
     bool epi_addend;                      /* the addend can take the fused tile epilogue */
 } hqrt_i_vnni_stage_t;

@@ -12,12 +12,14 @@
  * elementwise ops run in int32 lanes (16 per zmm on AVX-512, 8 per ymm on AVX2), forming the
  * reference's int64 values only where they can leave int32; luts are looked up by 4-byte
  * gathers kept inside the table. AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
- * GCC vector extensions in always_inline functions), each lane the reference's int64 value. */
+ * GCC vector extensions in always_inline functions), each lane the reference's int64 value,
+ * except products of two 8-bit operands, which take the VNNI conv's int32 finish (ew_mult8_t). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hqrt_fast.h"
+#include "hqrt_kernels_fast_internal.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HQRT_HAVE_VECTOR_STAGE 1
@@ -875,14 +877,85 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
     }
 }
 
-/* Which run ew_all takes: int64 lanes (ew_run), or int32 lanes on AVX-512 or AVX2. */
-enum { EW_INT64 = 0, EW_I32_AVX512 = 1, EW_I32_AVX2 = 2 };
+/* A product of two 8-bit operands into 8-bit codes with a per-tensor stage on the 32-bit path
+ * and a multiplier >= 0 (the squeeze-excitation scaling of mobile networks): its accumulator
+ * (a - a_zp)(b - b_zp), at most 255^2 in magnitude, is in int32 as it is, so the conv kernels'
+ * int32 finish applies as they run it: the saturating pre-shift, the merged requantization
+ * (hqrt_i_rq_merged_x16, constants as hqrt_i_fin_t in every lane) and the code step
+ * (hqrt_i_code_bytes, a lut included) on 16 values per zmm. */
+typedef struct ew_mult8 {
+    _Alignas(64) hqrt_i_fin_t fin;                             /* the stage in every lane */
+    _Alignas(64) int32_t lut[HQRT_I_LUT_BYTES / sizeof(int32_t)]; /* when the stage has one */
+    bool vbmi;                                                 /* lut by vpermi2b (lut_vbmi) */
+} ew_mult8_t;
+
+/* Fills m8 and returns true when the op qualifies for ew_mult8_run. */
+static bool ew_mult8_prepare(const hqrt_ew_params_t *p, ew_mult8_t *m8)
+{
+    const hqrt_output_stage_t *s = &p->out;
+    if (p->op != HQRT_EW_MULT || p->a_bits != 8 || p->b_bits != 8 || s->count != 1 ||
+        s->path != HQRT_PATH_GEMMLOWP || s->multiplier_neg || s->out_bits != 8 ||
+        s->multiplier[0] < 0)
+        return false;
+    for (int l = 0; l < 16; l++)
+        hqrt_i_fin_constants(s->multiplier[0], s->shift[0], l, &m8->fin);
+    if (s->lut)
+        hqrt_i_lut_prepare(s, m8->lut);
+    m8->vbmi = s->lut && hqrt_i_lut_vbmi();
+    return true;
+}
+
+AVX512_TARGET __attribute__((noinline)) static void
+ew_mult8_run(const hqrt_ew_params_t *p, const ew_mult8_t *m8, const void *a, int a_stride,
+             const void *b, int b_stride, int64_t n, void *out)
+{
+    const hqrt_i_rq_t rq = hqrt_i_rq_load(&m8->fin);
+    const __m512i left = _mm512_load_si512((const void *)m8->fin.left);
+    const bool any_left = m8->fin.left[0] > 0;
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(p->out.lut ? m8->lut : NULL, m8->vbmi);
+    int32_t zp, lo, hi;
+    hqrt_i_code_consts(&p->out, &zp, &lo, &hi);
+    const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
+    uint8_t *o = out;
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512i qa = codes_i32((const uint8_t *)a + j * a_stride, 8, a_stride, k, p->a_zp);
+        const __m512i qb = codes_i32((const uint8_t *)b + j * b_stride, 8, b_stride, k, p->b_zp);
+        __m512i x = _mm512_mullo_epi32(qa, qb);
+        if (any_left) /* x * 2^left saturated to int32, as hqrt_requantize32 */
+            x = hqrt_i_sat_shl_x16(x, left);
+        const __m128i codes = hqrt_i_code_bytes(hqrt_i_rq_merged_x16(x, &rq, true), cc, &lut);
+        if (k == 0xFFFF) /* vpmovdb straight to memory (what a masked store becomes) is slow */
+            _mm_storeu_si128((__m128i *)(void *)(o + j), codes);
+        else
+            _mm_mask_storeu_epi8(o + j, k, codes);
+    }
+}
+
+/* Which run ew_all takes: int64 lanes (ew_run), int32 lanes on AVX-512 or AVX2, or an 8-bit
+ * product (ew_mult8_run). */
+enum { EW_INT64 = 0, EW_I32_AVX512 = 1, EW_I32_AVX2 = 2, EW_MULT8_AVX512 = 3 };
+
+/* One run of n values of the op in the lanes chosen (m8: EW_MULT8_AVX512's constants). */
+INLINE void ew_run_lanes(const hqrt_ew_params_t *p, const ew_mult8_t *m8, const void *a,
+                         int a_stride, const void *b, int b_stride, int64_t n, void *out,
+                         int lanes)
+{
+    if (lanes == EW_MULT8_AVX512)
+        ew_mult8_run(p, m8, a, a_stride, b, b_stride, n, out);
+    else if (lanes == EW_I32_AVX512)
+        ew_run_i32(p, a, a_stride, b, b_stride, 0, n, out);
+    else if (lanes == EW_I32_AVX2)
+        ew_run_i32_avx2(p, a, a_stride, b, b_stride, 0, n, out);
+    else
+        ew_run(p, a, a_stride, b, b_stride, 0, n, out);
+}
 
 /* The whole op as runs along the innermost axis (one run when nothing broadcasts and the stage
  * is per tensor). */
-INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
-                   const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os, void *out,
-                   int lanes)
+INLINE void ew_all(const hqrt_ew_params_t *p, const ew_mult8_t *m8, const hqrt_shape_t *as,
+                   const void *a, const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
+                   void *out, int lanes)
 {
     const int nd = os->ndim;
     const int32_t c = os->dims[nd - 1];
@@ -890,12 +963,7 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
     for (int d = 0; d < nd; d++)
         total *= os->dims[d];
     if (p->out.count == 1 && same_shape(as, os) && same_shape(bs, os)) {
-        if (lanes == EW_I32_AVX512)
-            ew_run_i32(p, a, 1, b, 1, 0, total, out);
-        else if (lanes == EW_I32_AVX2)
-            ew_run_i32_avx2(p, a, 1, b, 1, 0, total, out);
-        else
-            ew_run(p, a, 1, b, 1, 0, total, out);
+        ew_run_lanes(p, m8, a, 1, b, 1, total, out, lanes);
         return;
     }
     const size_t asize = p->a_bits == 16 ? 2 : 1, bsize = p->b_bits == 16 ? 2 : 1,
@@ -906,12 +974,7 @@ INLINE void ew_all(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void
         const uint8_t *ra = (const uint8_t *)a + broadcast_offset(as, os, coord) * asize;
         const uint8_t *rb = (const uint8_t *)b + broadcast_offset(bs, os, coord) * bsize;
         uint8_t *ro = (uint8_t *)out + (size_t)(row * c) * osize;
-        if (lanes == EW_I32_AVX512)
-            ew_run_i32(p, ra, a_stride, rb, b_stride, 0, c, ro);
-        else if (lanes == EW_I32_AVX2)
-            ew_run_i32_avx2(p, ra, a_stride, rb, b_stride, 0, c, ro);
-        else
-            ew_run(p, ra, a_stride, rb, b_stride, 0, c, ro);
+        ew_run_lanes(p, m8, ra, a_stride, rb, b_stride, c, ro, lanes);
         for (int d = nd - 2; d >= 0; d--) {
             if (++coord[d] < os->dims[d])
                 break;
@@ -924,14 +987,18 @@ AVX512_TARGET static void ew_avx512(const hqrt_ew_params_t *p, const hqrt_shape_
                                     const void *a, const hqrt_shape_t *bs, const void *b,
                                     const hqrt_shape_t *os, void *out)
 {
-    ew_all(p, as, a, bs, b, os, out, p->out.lut ? EW_INT64 : EW_I32_AVX512);
+    ew_mult8_t m8;
+    if (ew_mult8_prepare(p, &m8))
+        ew_all(p, &m8, as, a, bs, b, os, out, EW_MULT8_AVX512);
+    else
+        ew_all(p, NULL, as, a, bs, b, os, out, p->out.lut ? EW_INT64 : EW_I32_AVX512);
 }
 
 AVX2_TARGET static void ew_avx2(const hqrt_ew_params_t *p, const hqrt_shape_t *as, const void *a,
                                 const hqrt_shape_t *bs, const void *b, const hqrt_shape_t *os,
                                 void *out)
 {
-    ew_all(p, as, a, bs, b, os, out, EW_I32_AVX2);
+    ew_all(p, NULL, as, a, bs, b, os, out, EW_I32_AVX2);
 }
 #endif /* HQRT_HAVE_VECTOR_STAGE */
 

@@ -10,12 +10,14 @@
  * (bias - in_zp * column sum) and the per-block output-stage constants (hqrt_i_fin_t). A tile is
  * VNNI_PIXELS output pixels x up to VNNI_BLOCKS x 16 channels, 24 zmm accumulators. The output
  * stage is vectorized for the common case (32-bit path, no negative-side multipliers, 8-bit
- * output, a lut looked up by one gather of its int32 copy) with the integer steps of
+ * output, a lut looked up by vpermi2b in its byte copy, or by one gather of its int32 copy on
+ * CPUs without AVX512-VBMI) with the integer steps of
  * hqrt_numerics.h merged as shown at hqrt_i_fin_t, and falls back to int64 lanes or
  * hqrt_i_finish_value otherwise.
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,20 @@ bool hqrt_i_cpu_has_vnni(void)
                      : 0;
     }
     return cached == 1;
+}
+
+/* The deconvolution asks at run time, from several threads: they store the same value, and the
+ * atomic makes that race a defined one. */
+bool hqrt_i_lut_vbmi(void)
+{
+    static _Atomic int cached = -1;
+    int has = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = hqrt_i_cpu_has_vnni() && __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        atomic_store_explicit(&cached, has, memory_order_relaxed);
+    }
+    return has == 1 && !getenv("HQRT_NO_VNNI") && !getenv("HQRT_NO_VBMI");
 }
 
 /* hqrt_requantize32 on 8 int64 lanes holding int32 values: shift left with int32 saturation,
@@ -103,7 +119,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, const int64_t *corr,
                   const hqrt_i_fin_t *fin, const hqrt_i_fin_t *afin, bool sum_check,
                   const __m512i *raw, int np, const size_t *pix, int32_t o0, int32_t cout,
-                  const int32_t *lut32, uint8_t *output)
+                  const hqrt_i_lut_regs_t *lut, uint8_t *output)
 {
     const hqrt_output_stage_t *st = &kp->out;
     int32_t n = cout - o0 < 16 ? cout - o0 : 16;
@@ -114,7 +130,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         const hqrt_i_rq_t ak = afin ? hqrt_i_rq_load(afin) : k;
         const __m512i left = _mm512_load_si512((const void *)fin->left);
         const bool any_left = _mm512_test_epi32_mask(left, left) != 0;
-        const bool floor_clamped = !addend && !lut32 && st->act_min >= st->out_zp;
+        const bool floor_clamped = !addend && !lut->lut32 && st->act_min >= st->out_zp;
         int32_t zp, lo, hi;
         hqrt_i_code_consts(st, &zp, &lo, &hi);
         const __m512i c[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
@@ -142,7 +158,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                     continue; /* int64 lanes below */
                 y = residual_sum(y, t2);
             }
-            __m128i bytes = hqrt_i_code_bytes(y, c, lut32);
+            __m128i bytes = hqrt_i_code_bytes(y, c, lut);
             if (n == 16) /* vpmovdb straight to memory (what a masked store becomes) is slow */
                 _mm_storeu_si128((__m128i *)(void *)(output + oi), bytes);
             else
@@ -236,8 +252,9 @@ void hqrt_i_vnni_stage_init(const hqrt_i_prepared_t *prep, const hqrt_conv_param
     s->fin = prep->finish;
     s->corr = (const int64_t *)(const void *)((const int8_t *)prep->packed +
                                               (size_t)blocks * (size_t)prep->depth_padded * 16);
-    /* a lut stage's clamped int32 codes follow the blocks' finish constants */
+    /* a lut stage's tables (HQRT_I_LUT_BYTES) follow the blocks' finish constants */
     s->lut32 = s->fin && kp->out.lut ? (const int32_t *)(const void *)(s->fin + blocks) : NULL;
+    s->lut_vbmi = prep->lut_vbmi;
     s->afin = NULL;
     s->t2_bound = INT32_MAX;
     s->epi_addend = false;
@@ -263,6 +280,7 @@ VNNI_TARGET void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqr
 {
     const hqrt_i_fin_t *bfin = s->fin && s->fin[block].usable ? s->fin + block : NULL;
     const bool sum_check = !bfin || bfin->y_bound > SUM_LIMIT || s->t2_bound > SUM_LIMIT;
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(s->lut32, s->lut_vbmi);
     for (int j0 = 0; j0 < np; j0 += FINISH_PIXELS) {
         int n = np - j0 < FINISH_PIXELS ? np - j0 : FINISH_PIXELS;
         __m512i raw[FINISH_PIXELS]; /* with bfin the sums start from its corr, as a tile's do */
@@ -272,12 +290,13 @@ VNNI_TARGET void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqr
                 raw[j] = _mm512_add_epi32(raw[j], _mm512_load_si512((const void *)bfin->corr));
         }
         vnni_finish_block(kp, addend, s->corr, bfin, s->afin, sum_check, raw, n, pix + j0,
-                          block * 16, cout, s->lut32, output);
+                          block * 16, cout, &lut, output);
     }
 }
 
-/* The output stage of a full tile (6 pixels), specialized, when every block
- * of the group has int32 constants (fin) without a pre-shift and all 16 lanes are stored:
+/* The output stage of a full tile (6 pixels), specialized, when every block of the group has
+ * int32 constants (fin) without a pre-shift (a last block of fewer than 16 channels, the 24 or
+ * 40 of a narrow projection, stores and reads its addend under the mask `last`):
  * EPI_CLAMPED: no addend and every y <= 0 clamps to one code (act_min >= out_zp), so the
  *   negative-side correction is moot;
  * EPI_EXACT: no addend, the correction applied;
@@ -290,25 +309,34 @@ typedef struct vnni_epilogue {
     uint8_t *out[VNNI_PIXELS];       /* where the group's first block of pixel j goes */
     const uint8_t *add[VNNI_PIXELS]; /* EPI_ADDEND: the addend at the same place */
     const hqrt_i_fin_t *afin;        /* EPI_ADDEND: the addend's requantization */
-    const int32_t *lut32;            /* the stage's lut as clamped int32 codes, or NULL */
+    hqrt_i_lut_regs_t lut;           /* the stage's lut (lut.lut32 NULL: none) */
     int32_t a_zp, a_left;
     int32_t zp, lo, hi; /* code_bytes' offset and clamp bounds (code_consts) */
+    __mmask16 last;     /* the channels of block nb - 1 that exist (0xFFFF: all 16) */
     int mode;
 } vnni_epilogue_t;
 
 VNNI_TARGET static inline __attribute__((always_inline)) void
 epilogue_store(__m512i x, const hqrt_i_rq_t *k, const vnni_epilogue_t *ep, const hqrt_i_rq_t *ak,
-               const __m512i *a_shift, const __m512i *c, int b, int j, const int mode)
+               const __m512i *a_shift, const __m512i *c, const hqrt_i_lut_regs_t *lut, int b,
+               int j, __mmask16 lanes,
+               const int mode)
 {
     /* c: zp, act_min - zp, act_max - zp; a_shift: the addend's zero point and left shift */
     __m512i y = hqrt_i_rq_merged_x16(x, k, mode != EPI_CLAMPED);
     if (mode == EPI_ADDEND) {
+        const uint8_t *at = ep->add[j] + 16 * b;
         __m512i a = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128((const __m128i *)(const void *)(ep->add[j] + 16 * b)));
+            lanes == 0xFFFF ? _mm_loadu_si128((const __m128i *)(const void *)at)
+                            : _mm_maskz_loadu_epi8(lanes, at));
         a = _mm512_sllv_epi32(_mm512_sub_epi32(a, a_shift[0]), a_shift[1]);
         y = residual_sum(y, hqrt_i_rq_merged_x16(a, ak, true));
     }
-    _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), hqrt_i_code_bytes(y, c, ep->lut32));
+    const __m128i codes = hqrt_i_code_bytes(y, c, lut);
+    if (lanes == 0xFFFF)
+        _mm_storeu_si128((__m128i *)(void *)(ep->out[j] + 16 * b), codes);
+    else
+        _mm_mask_storeu_epi8(ep->out[j] + 16 * b, lanes, codes);
 }
 
 /* A full tile's nb blocks through epilogue_store, one loop per mode (kept out of vnni_tile: its
@@ -321,18 +349,22 @@ vnni_epilogue_run(const vnni_epilogue_t *ep, __m512i acc[][VNNI_BLOCKS], int nb)
     const bool addend = ep->mode == EPI_ADDEND;
     const __m512i a_shift[2] = {_mm512_set1_epi32(addend ? ep->a_zp : 0),
                                 _mm512_set1_epi32(addend ? ep->a_left : 0)};
+    /* a copy of the lut's registers, which the stores to output cannot alias: they stay in
+     * registers instead of being reloaded from ep for every 16 codes */
+    const hqrt_i_lut_regs_t lut = ep->lut;
     for (int b = 0; b < nb; b++) {
         const hqrt_i_rq_t k = hqrt_i_rq_load(ep->fin[b]);
         const hqrt_i_rq_t ak = addend ? hqrt_i_rq_load(ep->afin) : k;
+        const __mmask16 lanes = b == nb - 1 ? ep->last : (__mmask16)0xFFFF;
         if (ep->mode == EPI_CLAMPED)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_CLAMPED);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_CLAMPED);
         else if (ep->mode == EPI_EXACT)
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_EXACT);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_EXACT);
         else
             for (int j = 0; j < VNNI_PIXELS; j++)
-                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, b, j, EPI_ADDEND);
+                epilogue_store(acc[j][b], &k, ep, &ak, a_shift, c, &lut, b, j, lanes, EPI_ADDEND);
     }
 }
 
@@ -502,6 +534,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     const int32_t *lut32 = stage.lut32;
     const int32_t t2_bound = stage.t2_bound;
     const bool epi_addend = stage.epi_addend;
+    const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, prep->lut_vbmi);
     const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
                         kp->pad_right == 0 && in.c % 4 == 0;
@@ -600,8 +633,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     _mm512_test_epi32_mask(_mm512_load_si512((const void *)bfin[b]->left),
                                            _mm512_load_si512((const void *)bfin[b]->left)))
                     mode = 0;
-            if ((b0 + nb) * 16 > cout)
-                mode = 0;
+            const int32_t tail = cout - (b0 + nb - 1) * 16; /* channels in block nb - 1 */
             for (int t = 0; t < tiles; t++) {
                 __m512i acc[VNNI_PIXELS][VNNI_BLOCKS];
                 vnni_epilogue_t ep;
@@ -617,8 +649,9 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     ep.afin = afin;
                     ep.a_zp = addend ? addend->zp : 0;
                     ep.a_left = addend && addend->shift > 0 ? addend->shift : 0;
-                    ep.lut32 = lut32;
+                    ep.lut = lut;
                     hqrt_i_code_consts(&kp->out, &ep.zp, &ep.lo, &ep.hi);
+                    ep.last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
                     ep.mode = mode;
                 }
                 const int64_t ns = seg[t] ? kp->kernel_h : 1;
@@ -708,7 +741,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     vnni_finish_block(kp, addend, corr, bfin[b], afin,
                                       !bfin[b] || bfin[b]->y_bound > SUM_LIMIT ||
                                           t2_bound > SUM_LIMIT,
-                                      raw, np[t], pix[t], (b0 + b) * 16, cout, lut32, output);
+                                      raw, np[t], pix[t], (b0 + b) * 16, cout, &lut, output);
                 }
             }
         }
@@ -780,7 +813,7 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
     size_t wbytes = (size_t)blocks * (size_t)kbytes * 16;
     size_t fin_at = wbytes + (size_t)blocks * 16 * sizeof(int64_t);
     size_t lut_at = fin_at + (size_t)blocks * sizeof(hqrt_i_fin_t);
-    size_t all = lut_at + (kp->out.lut ? 256 * sizeof(int32_t) : 0);
+    size_t all = lut_at + (kp->out.lut ? HQRT_I_LUT_BYTES : 0);
     all += HQRT_VNNI_PACK_SLACK; /* the AMX kernel's reads past the last weights */
     int8_t *packed = aligned_alloc(64, (all + 63) / 64 * 64);
     if (!packed)
@@ -808,15 +841,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
         corr[o] += bias[o];
     hqrt_i_fin_t *fin = (hqrt_i_fin_t *)(void *)(packed + fin_at);
     bool exact32 = vnni_prepare_finish(&kp->out, w, kp->weight_bits, depth, cout, corr, fin);
-    if (kp->out.lut) { /* the 8-bit lut as int32 codes, clamped as the stage clamps them */
-        int32_t *lut32 = (int32_t *)(void *)(packed + lut_at);
-        for (int i = 0; i < 256; i++) {
-            int32_t code = ((const uint8_t *)kp->out.lut)[i];
-            lut32[i] = code < kp->out.act_min   ? kp->out.act_min
-                       : code > kp->out.act_max ? kp->out.act_max
-                                                : code;
-        }
-    }
+    if (kp->out.lut) /* the 8-bit lut's codes, clamped as the stage clamps them */
+        hqrt_i_lut_prepare(&kp->out, (int32_t *)(void *)(packed + lut_at));
     bool direct = dense || (kp->kernel_h == 1 && kp->kernel_w == 1);
     *prep = (hqrt_i_prepared_t){.fast = true,
                                 .kind = HQRT_KIND_VNNI,
@@ -831,7 +857,8 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
                                 .exact_reads = exact_reads,
                                 .scratch = (size_t)(VNNI_PIXELS * VNNI_CHUNK * kbytes) +
                                            64, /* build_patch_u8's wide stores */
-                                .finish = exact32 ? fin : NULL};
+                                .finish = exact32 ? fin : NULL,
+                                .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
     return HQRT_OK;
 }
 

@@ -191,26 +191,29 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
 
 /* Runs a program on random codes (input 0: `codes` when not NULL, the same for every sample)
  * with the reference kernels only, then with the fast kernels at 1 and 2 threads (AMX and
- * AVX-512 VNNI where the CPU has them), with the VNNI kernels instead of AMX (HQRT_NO_AMX), then
- * with the AVX2 kernels alone (HQRT_NO_VNNI); all must give the same bytes. */
+ * AVX-512 VNNI where the CPU has them, luts by vpermi2b where it has AVX512-VBMI), with the VNNI
+ * kernels instead of AMX (HQRT_NO_AMX), with the AVX2 kernels alone (HQRT_NO_VNNI), and with
+ * luts by gathers (HQRT_NO_VBMI); all must give the same bytes. */
 static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, const uint8_t *codes)
 {
-    hqrt_model_t *ref = NULL, *fast = NULL, *vnni = NULL, *avx2 = NULL;
+    /* each way: the environment switch its program is opened under, and its thread count */
+    static const struct {
+        const char *name, *env;
+        int threads;
+    } ways[] = {{"reference", "HQRT_NO_FAST", 1}, {"fast", NULL, 1},         {"fast x2", NULL, 2},
+                {"avx2", "HQRT_NO_VNNI", 2},      {"vnni", "HQRT_NO_AMX", 1}, {"gathers", "HQRT_NO_VBMI", 1}};
+    enum { WAYS = sizeof ways / sizeof ways[0] };
+    hqrt_model_t *model[WAYS] = {0};
     hqrt_error_t err;
-    setenv("HQRT_NO_FAST", "1", 1);
-    if (hqrt_open_memory(bytes, len, "case", &ref, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    unsetenv("HQRT_NO_FAST");
-    if (hqrt_open_memory(bytes, len, "case", &fast, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    setenv("HQRT_NO_AMX", "1", 1);
-    if (hqrt_open_memory(bytes, len, "case", &vnni, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    unsetenv("HQRT_NO_AMX");
-    setenv("HQRT_NO_VNNI", "1", 1);
-    if (hqrt_open_memory(bytes, len, "case", &avx2, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    unsetenv("HQRT_NO_VNNI");
+    for (int w = 0; w < WAYS; w++) {
+        if (ways[w].env)
+            setenv(ways[w].env, "1", 1);
+        if (hqrt_open_memory(bytes, len, "case", &model[w], &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        if (ways[w].env)
+            unsetenv(ways[w].env);
+    }
+    hqrt_model_t *ref = model[0];
     hqrt_io_t io;
     int nin = 0;
     void *ins[4] = {0};
@@ -227,43 +230,35 @@ static void run_three_ways_on(const uint8_t *bytes, size_t len, int64_t batch, c
     assert_int_equal(hqrt_describe(ref, HQRT_OUTPUT, 0, &io, NULL), HQRT_OK);
     int nout = io.count;
     assert_true(nout <= 4);
-    void *o1[4] = {0}, *o2[4] = {0}, *o3[4] = {0}, *o4[4] = {0}, *o5[4] = {0};
+    void *outs[WAYS][4] = {{0}};
     size_t out_bytes[4];
     for (int o = 0; o < nout; o++) {
         hqrt_describe(ref, HQRT_OUTPUT, o, &io, NULL);
         out_bytes[o] = io.bytes * (size_t)batch;
-        o1[o] = malloc(out_bytes[o]);
-        o2[o] = malloc(out_bytes[o]);
-        o3[o] = malloc(out_bytes[o]);
-        o4[o] = malloc(out_bytes[o]);
-        o5[o] = malloc(out_bytes[o]);
+        for (int w = 0; w < WAYS; w++)
+            outs[w][o] = malloc(out_bytes[o]);
     }
-    hqrt_run_options_t one = {1}, two = {2};
-    if (hqrt_run(ref, batch, (const void *const *)ins, o1, &one, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    if (hqrt_run(fast, batch, (const void *const *)ins, o2, &one, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    if (hqrt_run(fast, batch, (const void *const *)ins, o3, &two, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    if (hqrt_run(avx2, batch, (const void *const *)ins, o4, &two, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
-    if (hqrt_run(vnni, batch, (const void *const *)ins, o5, &one, &err) != HQRT_OK)
-        fail_msg("%s", err.message);
+    for (int w = 0; w < WAYS; w++) {
+        hqrt_run_options_t opt = {ways[w].threads};
+        if (hqrt_run(model[w], batch, (const void *const *)ins, outs[w], &opt, &err) != HQRT_OK)
+            fail_msg("%s: %s", ways[w].name, err.message);
+    }
     for (int o = 0; o < nout; o++) {
-        const uint8_t *a = o1[o], *b = o2[o], *c = o3[o], *d = o4[o], *e = o5[o];
-        for (size_t k = 0; k < out_bytes[o]; k++)
-            if (a[k] != b[k] || a[k] != c[k] || a[k] != d[k] || a[k] != e[k])
-                fail_msg("output %d byte %zu of %zu: reference %u, fast %u, fast x2 %u, avx2 %u, "
-                         "vnni %u",
-                         o, k, out_bytes[o], a[k], b[k], c[k], d[k], e[k]);
-        free(o1[o]), free(o2[o]), free(o3[o]), free(o4[o]), free(o5[o]);
+        const uint8_t *a = outs[0][o];
+        for (int w = 1; w < WAYS; w++) {
+            const uint8_t *b = outs[w][o];
+            for (size_t k = 0; k < out_bytes[o]; k++)
+                if (a[k] != b[k])
+                    fail_msg("output %d byte %zu of %zu: reference %u, %s %u", o, k, out_bytes[o],
+                             a[k], ways[w].name, b[k]);
+        }
+        for (int w = 0; w < WAYS; w++)
+            free(outs[w][o]);
     }
     for (int i = 0; i < nin; i++)
         free(ins[i]);
-    hqrt_close(ref);
-    hqrt_close(fast);
-    hqrt_close(vnni);
-    hqrt_close(avx2);
+    for (int w = 0; w < WAYS; w++)
+        hqrt_close(model[w]);
 }
 
 static void run_three_ways(const uint8_t *bytes, size_t len, int64_t batch)
@@ -2078,7 +2073,8 @@ static void vector_deconv_equals_reference_on_random_shapes(void **state)
  * product of their own; with the pad_top/pad_bottom of a thread's piece of rows too. Odd channel
  * counts, one output channel, per-tensor and per-channel stages, biases the int32 sums may and
  * may not be seeded with; with VNNI the vpdpbusd product, whose int32 output stage runs for
- * non-negative multipliers (every third case), and PP-OCR det's 24 input channels. */
+ * non-negative multipliers (every third case, a lut looked up by vpermi2b where the CPU has
+ * AVX512-VBMI and by gathers under HQRT_NO_VBMI), and PP-OCR det's 24 input channels. */
 static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **state)
 {
     (void)state;
@@ -2141,6 +2137,14 @@ static void vector_deconv_with_kernel_equal_to_stride_equals_reference(void **st
             memset(got, 0xAB, sizeof got);
             assert_int_equal(hqrt_i_deconv_fast(isa, &p, id, in, w, b, od, got, NULL),
                              HQRT_KERNEL_OK);
+            assert_memory_equal(got, want, bytes);
+        }
+        if (p.out.lut && hqrt_i_vector_isa() == HQRT_ISA_AVX512) { /* luts by gathers too */
+            setenv("HQRT_NO_VBMI", "1", 1);
+            memset(got, 0xAB, sizeof got);
+            assert_int_equal(hqrt_i_deconv_fast(HQRT_ISA_AVX512, &p, id, in, w, b, od, got, NULL),
+                             HQRT_KERNEL_OK);
+            unsetenv("HQRT_NO_VBMI");
             assert_memory_equal(got, want, bytes);
         }
     }
