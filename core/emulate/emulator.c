@@ -1135,6 +1135,8 @@ static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const flo
         st = ensure_threads_and_scratch(emulator, &layout, batch, err);
     if (st != HQ_OK)
         return st;
+    /* workers asleep since the last run start polling now, while the first layers run */
+    hqi_threadpool_wake(emulator->pool);
     const run_args_t args = {inputs, outputs, tap, user, subset};
     lane_t *lanes = calloc((size_t)layout.lanes, sizeof *lanes);
     if (!lanes)
