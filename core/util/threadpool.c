@@ -1,5 +1,5 @@
 /* threadpool.c — the fixed pthread pool of threadpool.h: between runs workers poll for about
- * 400 us, then sleep on a condition variable; during a run every thread claims task indices from
+ * 40 us, then sleep on a condition variable; during a run every thread claims task indices from
  * an atomic ticket (CAS, tagged with the run's generation): thread 1 from the back, the others
  * from the front. The caller returns as soon as every task is done: a worker that was not
  * scheduled in time is not waited for (on a shared machine it may be milliseconds late; the
@@ -54,11 +54,14 @@ enum {
     /* pause-loop polls (about 40 us) the caller waits for the other threads' last tasks before it
      * yields its CPU at every poll (the machine may be shared) */
     SPIN_POLLS = 4000,
-    /* pause-loop polls (about 400 us) a worker polls for the next run before sleeping: layers
-     * follow each other within microseconds, a run of small layers on the caller alone can
-     * take a hundred, and a futex wake-up costs tens of microseconds on a quiet machine and
-     * far more on a loaded one (the runtime's IDLE_POLLS, docs/deploy.md "Threads") */
-    IDLE_POLLS = 40000,
+    /* pause-loop polls (about 40 us) a worker polls for the next run before sleeping: layers
+     * follow each other within microseconds. Not the runtime's 400 us (docs/deploy.md
+     * "Threads"): on a loaded machine the emulator's caller is often descheduled, and a worker
+     * polling that long burnt its CPU while the caller waited for one (mobilenet_v2, 2 threads,
+     * batch 1, load average 18, farm-bench paired: 1.25x the wall time and 1.28x the CPU time
+     * of 40 us polls, bench/results/2026-12-07-emulate-threads.txt); a run wakes sleeping workers
+     * at its start instead (hqi_threadpool_wake). */
+    IDLE_POLLS = 4000,
 };
 
 typedef struct worker_arg {

@@ -35,7 +35,7 @@ int hqi_threadpool_size(const hqi_threadpool_t *pool);
  * pool. */
 void hqi_threadpool_run(hqi_threadpool_t *pool, int64_t count, hqi_task_fn fn, void *context);
 
-/* Tells workers that sleep (they do after about 400 us without a run) to poll again: a caller
+/* Tells workers that sleep (they do after about 40 us without a run) to poll again: a caller
  * that is about to start a series of runs calls it first, so that the workers are awake when
  * the first run comes instead of paying a wake-up at it. Cheap when none sleeps; accepts NULL. */
 void hqi_threadpool_wake(hqi_threadpool_t *pool);
