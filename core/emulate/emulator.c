@@ -40,7 +40,10 @@ struct hq_emulator {
     value_t *values;
     int slot_count;
     int64_t *slot_size; /* floats per sample */
-    float **slot_data;  /* allocated for slot_batch samples */
+    /* slot_sets sets of slot_count buffers, each for slot_batch samples: set t is thread t's
+     * when the threads run whole samples each (run_layout_t); otherwise only set 0 is used */
+    float **slot_data;
+    int slot_sets;
     int64_t slot_batch;
     int max_inputs, max_outputs; /* largest arity, for the call arrays */
     /* fast kernel sets: per-layer prepared state, threads, one scratch buffer for all layers */
@@ -458,6 +461,7 @@ static hq_status_t plan(hq_emulator_t *emu, hq_error_t *err)
         }
     }
     emu->slot_data = calloc((size_t)emu->slot_count + 1, sizeof *emu->slot_data);
+    emu->slot_sets = 1;
     if (!emu->slot_data)
         st = hqi_nomem(err, "emulator plan");
 done:
@@ -591,7 +595,7 @@ HQ_API hq_status_t hq_emulator_create_from_archive(hq_archive_t *archive, hq_tar
 
 static void release_slots(hq_emulator_t *emu)
 {
-    for (int s = 0; emu->slot_data && s < emu->slot_count; s++) {
+    for (int s = 0; emu->slot_data && s < emu->slot_sets * emu->slot_count; s++) {
         free(emu->slot_data[s]);
         emu->slot_data[s] = NULL;
     }
@@ -654,14 +658,6 @@ HQ_API int64_t hq_emulator_output_size(const hq_emulator_t *emulator, int output
     return layer_size(emulator, layers, count, output);
 }
 
-HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t batch)
-{
-    if (!emulator || batch < 1)
-        return 0;
-    int64_t floats = scratch_need(emulator, batch, emulator->threads);
-    return floats < 0 || floats > INT64_MAX / 4 ? 0 : floats * (int64_t)sizeof(float);
-}
-
 /* Samples per pass of a run without a tap: the network runs on `chunk` samples at a time. A
  * pass reads every weight once and writes its activations: one sample per pass keeps a large
  * network's activations in the caches (a batch of 8 at 640x640 holds hundreds of MB), while a
@@ -694,19 +690,88 @@ static int64_t chunk_of(const hq_emulator_t *emu, int64_t batch, bool tapped)
     return chunk < 1 ? 1 : chunk > batch ? batch : chunk;
 }
 
+/* How a run of `batch` samples is spread over the threads. With a batch of at least as many
+ * samples as threads, each thread (a lane) runs whole samples through the network on its own
+ * buffers, with no hand-off between threads inside the network: batch / threads samples each, in
+ * passes of lane_chunk. The samples left over (batch % threads, or the whole batch when lanes
+ * is 1) run in passes of `chunk` with every layer's rows split over the pool. Lanes are not used
+ * when a tap sees the run (one pass), for the quantized target, or when a pass of the lanes'
+ * size would hold fewer samples than chunk_of wants (a network whose weights outweigh its
+ * activations, such as resnet18 at batch 8, is better read once by all threads than once per
+ * thread). HQ_EMULATE_LANES=0 in the environment turns lanes off (experiments, tests). The
+ * results are the same bits either way: every kernel computes each sample alike whatever the
+ * batch and the thread count. */
+typedef struct run_layout {
+    int lanes;            /* threads that run whole samples each; 1 = none do */
+    int64_t lane_samples; /* samples each lane runs (0 when lanes is 1) */
+    int64_t lane_chunk;   /* samples per pass of a lane */
+    int64_t rest;         /* samples left for the row-split passes: batch - lanes * lane_samples */
+    int64_t chunk;        /* samples per row-split pass */
+} run_layout_t;
+
+static run_layout_t layout_of(const hq_emulator_t *emu, int64_t batch, bool one_pass)
+{
+    run_layout_t layout = {.lanes = 1, .rest = batch, .chunk = chunk_of(emu, batch, one_pass)};
+    const int threads = emu->threads;
+    const char *env = getenv("HQ_EMULATE_LANES");
+    if (one_pass || emu->quant || threads < 2 || batch < threads || (env && env[0] == '0'))
+        return layout;
+    if (layout.chunk > batch / threads)
+        return layout;
+    layout.lanes = threads;
+    layout.lane_samples = batch / threads;
+    layout.lane_chunk = layout.chunk;
+    layout.rest = batch - layout.lane_samples * threads;
+    layout.chunk = layout.rest > 0 ? chunk_of(emu, layout.rest, false) : 1;
+    return layout;
+}
+
+/* Samples each slot buffer holds for a layout. */
+static int64_t slot_samples(const run_layout_t *layout)
+{
+    int64_t rows = layout->rest > 0 ? layout->chunk : 1;
+    return layout->lanes > 1 && layout->lane_chunk > rows ? layout->lane_chunk : rows;
+}
+
+/* Scratch floats of one lane (layout->lanes > 1), and of the whole run: the lanes' scratch side
+ * by side, or the row-split passes' on all threads, whichever is larger. -1 on overflow. */
+static int64_t lane_scratch(const hq_emulator_t *emu, const run_layout_t *layout)
+{
+    return layout->lanes > 1 ? scratch_need(emu, layout->lane_chunk, 1) : 0;
+}
+
+static int64_t run_scratch(const hq_emulator_t *emu, const run_layout_t *layout)
+{
+    int64_t rows = layout->rest > 0 ? scratch_need(emu, layout->chunk, emu->threads) : 0;
+    int64_t lane = lane_scratch(emu, layout);
+    if (rows < 0 || lane < 0 || lane > INT64_MAX / layout->lanes)
+        return -1;
+    return lane * layout->lanes > rows ? lane * layout->lanes : rows;
+}
+
+HQ_API int64_t hq_emulator_scratch_bytes(const hq_emulator_t *emulator, int64_t batch)
+{
+    if (!emulator || batch < 1)
+        return 0;
+    run_layout_t layout = layout_of(emulator, batch, false);
+    int64_t floats = run_scratch(emulator, &layout);
+    return floats < 0 || floats > INT64_MAX / 4 ? 0 : floats * (int64_t)sizeof(float);
+}
+
 HQ_API int64_t hq_emulator_peak_bytes(const hq_emulator_t *emulator, int64_t batch)
 {
     if (!emulator || batch < 1)
         return 0;
-    batch = chunk_of(emulator, batch, false);
-    int64_t floats = scratch_need(emulator, batch, emulator->threads);
+    run_layout_t layout = layout_of(emulator, batch, false);
+    const int64_t samples = slot_samples(&layout) * layout.lanes;
+    int64_t floats = run_scratch(emulator, &layout);
     if (floats < 0)
         return 0;
     floats += hqi_fuse_scratch_floats(emulator->fuse) * emulator->threads;
     for (int s = 0; s < emulator->slot_count; s++) {
-        if (emulator->slot_size[s] > INT64_MAX / 4 / batch - floats)
+        if (emulator->slot_size[s] > INT64_MAX / 4 / samples - floats)
             return 0;
-        floats += emulator->slot_size[s] * batch;
+        floats += emulator->slot_size[s] * samples;
     }
     return floats * (int64_t)sizeof(float);
 }
@@ -772,16 +837,21 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Starts the pool for the requested thread count and grows the scratch for this batch. */
-static hq_status_t ensure_threads_and_scratch(hq_emulator_t *emu, int64_t batch, hq_error_t *err)
+/* Starts the pool for the requested thread count and grows the scratch for this layout. */
+static hq_status_t ensure_threads_and_scratch(hq_emulator_t *emu, const run_layout_t *layout,
+                                              int64_t batch, hq_error_t *err)
 {
     if (emu->threads > 1 && !emu->pool) {
         hq_status_t st = hqi_threadpool_create(emu->threads, &emu->pool, err);
         if (st != HQ_OK)
             return st;
     }
-    int threads = hqi_threadpool_size(emu->pool);
-    int64_t need = scratch_need(emu, batch, threads);
+    /* strip buffers of the fused blocks: one per thread, whether the pool splits a block's rows
+     * or each thread runs whole samples on a lane of its own */
+    hq_status_t st = hqi_fuse_reserve(emu->fuse, emu->threads, err);
+    if (st != HQ_OK)
+        return st;
+    int64_t need = run_scratch(emu, layout);
     size_t bytes;
     if (need < 0 || !hqi_mul_size((size_t)need, sizeof(float), &bytes))
         return hqi_error(err, HQ_ERR_LIMIT, "%s: batch of %lld samples is too large", emu->name,
@@ -797,15 +867,29 @@ static hq_status_t ensure_threads_and_scratch(hq_emulator_t *emu, int64_t batch,
     return HQ_OK;
 }
 
-static hq_status_t ensure_slots(hq_emulator_t *emu, int64_t batch, hq_error_t *err)
+/* Grows the slot buffers to `sets` sets of `batch` samples each. */
+static hq_status_t ensure_slots(hq_emulator_t *emu, int sets, int64_t batch, hq_error_t *err)
 {
-    if (batch <= emu->slot_batch)
+    if (batch <= emu->slot_batch && sets <= emu->slot_sets)
         return HQ_OK;
+    if (batch < emu->slot_batch) /* never shrink: runs of other sizes come back */
+        batch = emu->slot_batch;
+    if (sets < emu->slot_sets)
+        sets = emu->slot_sets;
     release_slots(emu);
-    for (int s = 0; s < emu->slot_count; s++) {
+    if (sets > emu->slot_sets) {
+        float **grown = calloc((size_t)sets * (size_t)emu->slot_count + 1, sizeof *grown);
+        if (!grown)
+            return hqi_nomem(err, "emulator activations");
+        free(emu->slot_data);
+        emu->slot_data = grown;
+        emu->slot_sets = sets;
+    }
+    for (int s = 0; s < sets * emu->slot_count; s++) {
         size_t bytes;
-        if (emu->slot_size[s] > HQI_REF_MAX_ELEMENTS / batch ||
-            !hqi_mul_size((size_t)(emu->slot_size[s] * batch), sizeof(float), &bytes))
+        int64_t size = emu->slot_size[s % emu->slot_count];
+        if (size > HQI_REF_MAX_ELEMENTS / batch ||
+            !hqi_mul_size((size_t)(size * batch), sizeof(float), &bytes))
             return hqi_error(err, HQ_ERR_LIMIT, "%s: batch of %lld samples is too large", emu->name,
                              (long long)batch);
         emu->slot_data[s] = malloc(bytes);
@@ -861,16 +945,79 @@ static bool small_work(const hq_layer_t *layer, const hq_shape_t *out_shapes, in
     return outputs < 32768.0;
 }
 
-/* Runs one layer: gathers its inputs, calls its kernel, taps and copies graph
+/* What a thread running layers holds of its own: the slot set its activations live in, its
+ * scratch, the pool its layers' rows are split over (NULL inside a lane), the call arrays, and
+ * its share of the per-type times, added to the emulator's when the run is over. */
+typedef struct lane {
+    float **slots;          /* slot_count buffers */
+    float *scratch;         /* NULL when no layer needs any */
+    hqi_threadpool_t *pool; /* NULL: the layers run on this thread alone */
+    int set;                /* the lane's slot set and fused blocks' strip buffer */
+    hq_shape_t *in_shapes;  /* max_inputs */
+    const float **in_data;
+    hq_shape_t *out_shapes; /* max_outputs */
+    float **out_data;
+    const float **pass_in; /* per pass: the caller's inputs and outputs from its first sample */
+    float **pass_out;
+    double type_seconds[HQ_LAYER_TYPE_COUNT];
+    int64_t type_calls[HQ_LAYER_TYPE_COUNT];
+    hq_status_t status; /* of the lane's passes; its message in err */
+    hq_error_t err;
+} lane_t;
+
+static void lane_free(lane_t *lane)
+{
+    free(lane->in_shapes);
+    free(lane->in_data);
+    free(lane->out_shapes);
+    free(lane->out_data);
+    free(lane->pass_in);
+    free(lane->pass_out);
+}
+
+static hq_status_t lane_init(const hq_emulator_t *emu, lane_t *lane, int set, float *scratch,
+                             hqi_threadpool_t *pool, hq_error_t *err)
+{
+    int in_count = 0, out_count = 0;
+    hq_graph_inputs(emu->graph, &in_count);
+    hq_graph_outputs(emu->graph, &out_count);
+    lane->slots = emu->slot_data + (size_t)set * (size_t)emu->slot_count;
+    lane->set = set;
+    lane->scratch = scratch;
+    lane->pool = pool;
+    lane->in_shapes = calloc((size_t)emu->max_inputs + 1, sizeof *lane->in_shapes);
+    lane->in_data = calloc((size_t)emu->max_inputs + 1, sizeof *lane->in_data);
+    lane->out_shapes = calloc((size_t)emu->max_outputs + 1, sizeof *lane->out_shapes);
+    lane->out_data = calloc((size_t)emu->max_outputs + 1, sizeof *lane->out_data);
+    lane->pass_in = calloc((size_t)in_count + 1, sizeof *lane->pass_in);
+    lane->pass_out = calloc((size_t)out_count + 1, sizeof *lane->pass_out);
+    if (!lane->in_shapes || !lane->in_data || !lane->out_shapes || !lane->out_data ||
+        !lane->pass_in || !lane->pass_out)
+        return hqi_nomem(err, "emulator run");
+    return HQ_OK;
+}
+
+/* A run's caller-side arguments, shared by its passes. */
+typedef struct run_args {
+    const float *const *inputs;
+    float *const *outputs;
+    hq_emulator_tap_fn tap;
+    void *user;
+    const hqi_subset_t *subset;
+} run_args_t;
+
+/* Runs one layer on a lane: gathers its inputs, calls its kernel, taps and copies graph
  * outputs. */
-static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
+static hq_status_t run_layer(const hq_emulator_t *emu, lane_t *lane, int index, int64_t batch,
                              const float *const *inputs, float *const *outputs,
-                             hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
-                             hq_shape_t *in_shapes, const float **in_data, hq_shape_t *out_shapes,
-                             float **out_data, hq_error_t *err)
+                             const run_args_t *args, hq_error_t *err)
 {
     const hq_graph_t *graph = emu->graph;
     const hq_layer_t *layer = hq_graph_layer(graph, index);
+    const hqi_subset_t *subset = args->subset;
+    hq_shape_t *in_shapes = lane->in_shapes, *out_shapes = lane->out_shapes;
+    const float **in_data = lane->in_data;
+    float **out_data = lane->out_data;
     int in_count = 0, out_count = 0;
     const int *graph_inputs = hq_graph_inputs(graph, &in_count);
     const int *graph_outputs = hq_graph_outputs(graph, &out_count);
@@ -883,8 +1030,8 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
             return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for input layer '%s'", emu->name,
                              layer->name);
         out_shapes[0] = batched_shape(layer, 0, batch);
-        if (tap)
-            return tap(user, index, 0, &out_shapes[0], inputs[i], err);
+        if (args->tap)
+            return args->tap(args->user, index, 0, &out_shapes[0], inputs[i], err);
         return HQ_OK;
     }
     for (int k = 0; k < layer->input_count; k++) {
@@ -892,7 +1039,7 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
         const value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
         in_shapes[k] = batched_shape(producer, layer->input_ports[k], batch);
         if (v->slot >= 0) {
-            in_data[k] = emu->slot_data[v->slot];
+            in_data[k] = lane->slots[v->slot];
         } else {
             int i = position(graph_inputs, in_count, v->layer);
             in_data[k] = i >= 0 && inputs ? inputs[i] : NULL;
@@ -900,7 +1047,7 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     }
     for (int p = 0; p < ports; p++) {
         out_shapes[p] = batched_shape(layer, p, batch);
-        out_data[p] = emu->slot_data[emu->values[emu->first_value[index] + p].slot];
+        out_data[p] = lane->slots[emu->values[emu->first_value[index] + p].slot];
     }
     if (subset && subset->mode[index] == HQI_SUBSET_PRESET) {
         for (int p = 0; p < ports; p++) {
@@ -919,17 +1066,17 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
         call.output_shapes = out_shapes;
         call.outputs = out_data;
         call.prepared = emu->prepared[index].state;
-        call.scratch = emu->scratch_floats > 0 ? emu->scratch : NULL;
-        call.pool = small_work(layer, out_shapes, ports) ? NULL : emu->pool;
+        call.scratch = lane->scratch;
+        call.pool = lane->pool && !small_work(layer, out_shapes, ports) ? lane->pool : NULL;
         hq_error_t detail = {0};
         double start = now_seconds();
         hq_status_t st = emu->kernels[layer->type](&call, &detail);
-        emu->type_seconds[layer->type] += now_seconds() - start;
-        emu->type_calls[layer->type]++;
+        lane->type_seconds[layer->type] += now_seconds() - start;
+        lane->type_calls[layer->type]++;
         if (st != HQ_OK)
             return hqi_error(err, st, "%s: layer '%s': %s", emu->name, layer->name, detail.message);
-        for (int p = 0; p < ports && tap; p++) {
-            st = tap(user, index, p, &out_shapes[p], out_data[p], err);
+        for (int p = 0; p < ports && args->tap; p++) {
+            st = args->tap(args->user, index, p, &out_shapes[p], out_data[p], err);
             if (st != HQ_OK)
                 return st;
         }
@@ -941,23 +1088,24 @@ static hq_status_t run_layer(hq_emulator_t *emu, int index, int64_t batch,
     return HQ_OK;
 }
 
-/* The data of input k of `layer`: its slot, or the caller's input. */
-static const float *input_data(const hq_emulator_t *emu, const hq_layer_t *layer, int k,
-                               const float *const *inputs)
+/* The data of input k of `layer` on a lane: its slot, or the caller's input. */
+static const float *input_data(const hq_emulator_t *emu, const lane_t *lane,
+                               const hq_layer_t *layer, int k, const float *const *inputs)
 {
     int in_count = 0;
     const int *graph_inputs = hq_graph_inputs(emu->graph, &in_count);
     const value_t *v = &emu->values[emu->first_value[layer->inputs[k]] + layer->input_ports[k]];
     if (v->slot >= 0)
-        return emu->slot_data[v->slot];
+        return lane->slots[v->slot];
     int i = position(graph_inputs, in_count, v->layer);
     return i >= 0 && inputs ? inputs[i] : NULL;
 }
 
-/* Runs the fused block that starts at `first` (fuse.h) and moves *step to its last layer: its
- * input and the projection's addend from their slots, into the last layer's slot. Its time
- * counts as the last layer's type's (--stats), one call per layer. */
-static hq_status_t run_block(hq_emulator_t *emu, int first, int64_t batch,
+/* Runs the fused block that starts at `first` (fuse.h) on a lane and moves *step to its last
+ * layer: its input and the projection's addend from their slots, into the last layer's slot,
+ * with the lane's strip buffers. Its time counts as the last layer's type's (--stats), one call
+ * per layer. */
+static hq_status_t run_block(const hq_emulator_t *emu, lane_t *lane, int first, int64_t batch,
                              const float *const *inputs, float *const *outputs, int *step,
                              hq_error_t *err)
 {
@@ -965,23 +1113,23 @@ static hq_status_t run_block(hq_emulator_t *emu, int first, int64_t batch,
     int last = hqi_fuse_last_layer(emu->fuse, first);
     const hq_layer_t *head = hq_graph_layer(emu->graph, first);
     const hq_layer_t *tail = hq_graph_layer(emu->graph, last);
-    const float *input = input_data(emu, head, 0, inputs);
-    const float *input2 = head->input_count > 1 ? input_data(emu, head, 1, inputs) : NULL;
-    const float *addend = tail->input_count > 1 ? input_data(emu, tail, 1, inputs) : NULL;
+    const float *input = input_data(emu, lane, head, 0, inputs);
+    const float *input2 = head->input_count > 1 ? input_data(emu, lane, head, 1, inputs) : NULL;
+    const float *addend = tail->input_count > 1 ? input_data(emu, lane, tail, 1, inputs) : NULL;
     if (!input || (head->input_count > 1 && !input2) || (tail->input_count > 1 && !addend))
         return hqi_error(err, HQ_ERR_ARGUMENT, "%s: no data for layer '%s'", emu->name, head->name);
     const value_t *v = &emu->values[emu->first_value[last]];
-    float *output = emu->slot_data[v->slot];
+    float *output = lane->slots[v->slot];
     hq_error_t detail = {0};
     double start = now_seconds();
-    hq_status_t st =
-        hqi_fuse_run(emu->fuse, block, batch, input, input2, addend, output, emu->pool, &detail);
-    emu->type_seconds[tail->type] += now_seconds() - start;
+    hq_status_t st = hqi_fuse_run(emu->fuse, block, batch, input, input2, addend, output,
+                                  lane->pool, lane->set, &detail);
+    lane->type_seconds[tail->type] += now_seconds() - start;
     *step += hqi_fuse_block_layers(emu->fuse, block) - 1;
     int order_count = 0;
     const int *order = hq_graph_topo_order(emu->graph, &order_count);
     for (int s = *step - hqi_fuse_block_layers(emu->fuse, block) + 1; s <= *step; s++)
-        emu->type_calls[hq_graph_layer(emu->graph, order[s])->type]++;
+        lane->type_calls[hq_graph_layer(emu->graph, order[s])->type]++;
     if (st != HQ_OK)
         return hqi_error(err, st, "%s: layer '%s': %s", emu->name, tail->name, detail.message);
     int out_count = 0;
@@ -990,6 +1138,54 @@ static hq_status_t run_block(hq_emulator_t *emu, int first, int64_t batch,
     if (o >= 0 && outputs && outputs[o])
         memcpy(outputs[o], output, (size_t)(v->size * batch) * sizeof(float));
     return HQ_OK;
+}
+
+/* Runs samples first .. first + count - 1 through the network on a lane. */
+static hq_status_t run_pass(const hq_emulator_t *emu, lane_t *lane, int64_t first, int64_t count,
+                            const run_args_t *args, hq_error_t *err)
+{
+    int in_count = 0, out_count = 0, order_count = 0;
+    hq_graph_inputs(emu->graph, &in_count);
+    hq_graph_outputs(emu->graph, &out_count);
+    const int *order = hq_graph_topo_order(emu->graph, &order_count);
+    for (int i = 0; i < in_count; i++)
+        lane->pass_in[i] = args->inputs[i]
+                               ? args->inputs[i] + first * hq_emulator_input_size(emu, i)
+                               : NULL;
+    for (int o = 0; o < out_count; o++)
+        lane->pass_out[o] = args->outputs && args->outputs[o]
+                                ? args->outputs[o] + first * hq_emulator_output_size(emu, o)
+                                : NULL;
+    const float *const *inputs = in_count > 0 ? lane->pass_in : args->inputs;
+    hq_status_t st = HQ_OK;
+    for (int t = 0; t < order_count && st == HQ_OK; t++)
+        if (!args->tap && !args->subset && hqi_fuse_block_at(emu->fuse, order[t]) >= 0)
+            st = run_block(emu, lane, order[t], count, inputs, lane->pass_out, &t, err);
+        else if (!args->subset || args->subset->mode[order[t]] != HQI_SUBSET_SKIP)
+            st = run_layer(emu, lane, order[t], count, inputs, lane->pass_out, args, err);
+    return st;
+}
+
+/* The lanes' part of a run: task k runs lane k's samples on the thread that claims it, with that
+ * thread's lane (a thread that claims two tasks, when another was late to start, runs them one
+ * after the other on its own buffers). */
+typedef struct lanes_job {
+    const hq_emulator_t *emu;
+    lane_t *lanes; /* per thread */
+    const run_layout_t *layout;
+    const run_args_t *args;
+} lanes_job_t;
+
+static void lane_task(void *context, int64_t task, int thread)
+{
+    const lanes_job_t *job = context;
+    lane_t *lane = &job->lanes[thread];
+    const int64_t first = task * job->layout->lane_samples;
+    const int64_t end = first + job->layout->lane_samples;
+    for (int64_t at = first; at < end && lane->status == HQ_OK; at += job->layout->lane_chunk) {
+        int64_t count = end - at < job->layout->lane_chunk ? end - at : job->layout->lane_chunk;
+        lane->status = run_pass(job->emu, lane, at, count, job->args, &lane->err);
+    }
 }
 
 static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const float *const *inputs,
@@ -1008,48 +1204,46 @@ static hq_status_t run_network(hq_emulator_t *emulator, int64_t batch, const flo
     if (emulator->quant) /* integer kernels, batch split by sample: the same bytes at any count */
         return hqi_qemu_run(emulator->quant, batch, inputs, outputs, tap, user, err);
     /* a subset run's preset values cover the whole batch: one pass */
-    const int64_t chunk = chunk_of(emulator, batch, tap != NULL || subset != NULL);
-    hq_status_t st = ensure_slots(emulator, chunk, err);
+    const run_layout_t layout = layout_of(emulator, batch, tap != NULL || subset != NULL);
+    hq_status_t st = ensure_slots(emulator, layout.lanes, slot_samples(&layout), err);
     if (st == HQ_OK)
-        st = ensure_threads_and_scratch(emulator, chunk, err);
+        st = ensure_threads_and_scratch(emulator, &layout, batch, err);
     if (st != HQ_OK)
         return st;
-    hq_shape_t *in_shapes = calloc((size_t)emulator->max_inputs, sizeof *in_shapes);
-    const float **in_data = calloc((size_t)emulator->max_inputs, sizeof *in_data);
-    hq_shape_t *out_shapes = calloc((size_t)emulator->max_outputs, sizeof *out_shapes);
-    float **out_data = calloc((size_t)emulator->max_outputs, sizeof *out_data);
-    if (!in_shapes || !in_data || !out_shapes || !out_data)
-        st = hqi_nomem(err, "emulator run");
-    int order_count = 0, out_count = 0;
-    const int *order = hq_graph_topo_order(emulator->graph, &order_count);
-    hq_graph_outputs(emulator->graph, &out_count);
-    /* per pass, the caller's inputs and outputs from the pass's first sample on */
-    const float **pass_in = calloc((size_t)in_count + 1, sizeof *pass_in);
-    float **pass_out = calloc((size_t)out_count + 1, sizeof *pass_out);
-    if (st == HQ_OK && (!pass_in || !pass_out))
-        st = hqi_nomem(err, "emulator run");
-    for (int64_t first = 0; first < batch && st == HQ_OK; first += chunk) {
-        int64_t count = batch - first < chunk ? batch - first : chunk;
-        for (int i = 0; i < in_count; i++)
-            pass_in[i] = inputs[i] ? inputs[i] + first * hq_emulator_input_size(emulator, i) : NULL;
-        for (int o = 0; o < out_count; o++)
-            pass_out[o] = outputs && outputs[o]
-                              ? outputs[o] + first * hq_emulator_output_size(emulator, o)
-                              : NULL;
-        for (int t = 0; t < order_count && st == HQ_OK; t++)
-            if (!tap && !subset && hqi_fuse_block_at(emulator->fuse, order[t]) >= 0)
-                st = run_block(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
-                               &t, err);
-            else if (!subset || subset->mode[order[t]] != HQI_SUBSET_SKIP)
-                st = run_layer(emulator, order[t], count, in_count > 0 ? pass_in : inputs, pass_out,
-                               tap, user, subset, in_shapes, in_data, out_shapes, out_data, err);
+    /* workers asleep since the last run start polling now, while the first layers run */
+    hqi_threadpool_wake(emulator->pool);
+    const run_args_t args = {inputs, outputs, tap, user, subset};
+    lane_t *lanes = calloc((size_t)layout.lanes, sizeof *lanes);
+    if (!lanes)
+        return hqi_nomem(err, "emulator run");
+    /* the lanes' scratch side by side; the row-split passes use all of it on lane 0 */
+    const int64_t lane_floats = lane_scratch(emulator, &layout);
+    for (int t = 0; t < layout.lanes && st == HQ_OK; t++)
+        st = lane_init(emulator, &lanes[t], t,
+                       emulator->scratch_floats > 0 ? emulator->scratch + t * lane_floats : NULL,
+                       NULL, err);
+    if (st == HQ_OK && layout.lanes > 1) {
+        lanes_job_t job = {emulator, lanes, &layout, &args};
+        hqi_threadpool_run(emulator->pool, layout.lanes, lane_task, &job);
+        for (int t = 0; t < layout.lanes && st == HQ_OK; t++)
+            if (lanes[t].status != HQ_OK)
+                st = hqi_error(err, lanes[t].status, "%s", lanes[t].err.message);
     }
-    free(pass_in);
-    free(pass_out);
-    free(in_shapes);
-    free(in_data);
-    free(out_shapes);
-    free(out_data);
+    const int64_t rows_first = batch - layout.rest;
+    lanes[0].pool = emulator->pool;
+    lanes[0].scratch = emulator->scratch_floats > 0 ? emulator->scratch : NULL;
+    for (int64_t first = rows_first; first < batch && st == HQ_OK; first += layout.chunk) {
+        int64_t count = batch - first < layout.chunk ? batch - first : layout.chunk;
+        st = run_pass(emulator, &lanes[0], first, count, &args, err);
+    }
+    for (int t = 0; t < layout.lanes; t++) {
+        for (int type = 0; type < HQ_LAYER_TYPE_COUNT; type++) {
+            emulator->type_seconds[type] += lanes[t].type_seconds[type];
+            emulator->type_calls[type] += lanes[t].type_calls[type];
+        }
+        lane_free(&lanes[t]);
+    }
+    free(lanes);
     return st;
 }
 

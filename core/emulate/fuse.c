@@ -449,21 +449,29 @@ static int64_t gcd(int64_t a, int64_t b)
     return a;
 }
 
-hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const float *input,
-                         const float *input2, const float *addend, float *output,
-                         hqi_threadpool_t *pool, hq_error_t *err)
+hq_status_t hqi_fuse_reserve(hqi_fuse_plan_t *plan, int sets, hq_error_t *err)
+{
+    if (!plan || sets <= plan->buf_threads)
+        return HQ_OK;
+    free(plan->buf);
+    free(plan->errors);
+    plan->buf = malloc((size_t)(plan->per_thread * sets) * sizeof(float));
+    plan->errors = calloc((size_t)sets, sizeof *plan->errors);
+    plan->buf_threads = plan->buf && plan->errors ? sets : 0;
+    if (!plan->buf_threads)
+        return hqi_nomem(err, "emulator fused block");
+    return HQ_OK;
+}
+
+hq_status_t hqi_fuse_run(const hqi_fuse_plan_t *plan, int block, int64_t batch,
+                         const float *input, const float *input2, const float *addend,
+                         float *output, hqi_threadpool_t *pool, int set, hq_error_t *err)
 {
     const block_t *b = &plan->blocks[block];
     const int threads = hqi_threadpool_size(pool);
-    if (threads > plan->buf_threads) {
-        free(plan->buf);
-        free(plan->errors);
-        plan->buf = malloc((size_t)(plan->per_thread * threads) * sizeof(float));
-        plan->errors = calloc((size_t)threads, sizeof *plan->errors);
-        plan->buf_threads = plan->buf && plan->errors ? threads : 0;
-        if (!plan->buf_threads)
-            return hqi_nomem(err, "emulator fused block");
-    }
+    if (set < 0 || set + threads > plan->buf_threads)
+        return hqi_error(err, HQ_ERR_STATE, "fused block: strip buffers %d..%d of %d reserved",
+                         set, set + threads - 1, plan->buf_threads);
     hq_status_t status[HQI_THREADS_MAX];
     for (int t = 0; t < threads; t++)
         status[t] = HQ_OK;
@@ -477,16 +485,16 @@ hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const 
                  .input2 = input2,
                  .addend = b->project >= 0 ? addend : NULL,
                  .output = output,
-                 .buf = plan->buf,
+                 .buf = plan->buf + (int64_t)set * plan->per_thread,
                  .per_thread = plan->per_thread,
                  .bands = bands,
                  .status = status,
-                 .errors = plan->errors};
+                 .errors = plan->errors + set};
     hqi_threadpool_run(pool, batch * bands, band_task, &job);
     for (int t = 0; t < threads; t++)
         if (status[t] != HQ_OK) {
             if (err)
-                *err = plan->errors[t];
+                *err = plan->errors[set + t];
             return status[t];
         }
     return HQ_OK;

@@ -41,11 +41,17 @@ int hqi_fuse_block_layers(const hqi_fuse_plan_t *plan, int block);
 /* Scratch floats per thread the blocks need (the run allocates them itself). */
 int64_t hqi_fuse_scratch_floats(const hqi_fuse_plan_t *plan);
 
+/* Reserves the strip buffers of `sets` threads or lanes (at least the emulator's thread count);
+ * not thread-safe: call before a run, never during one. */
+hq_status_t hqi_fuse_reserve(hqi_fuse_plan_t *plan, int sets, hq_error_t *err);
+
 /* Runs block `block` on `batch` samples: `input` and `input2` are the first layer's inputs
  * (input2 NULL when it has one), `addend` the projection's second input (NULL when it has none),
- * `output` the last layer's output. */
-hq_status_t hqi_fuse_run(hqi_fuse_plan_t *plan, int block, int64_t batch, const float *input,
-                         const float *input2, const float *addend, float *output,
-                         hqi_threadpool_t *pool, hq_error_t *err);
+ * `output` the last layer's output. The pool's threads take strip buffers set .. set + threads - 1
+ * (hqi_fuse_reserve): a lane running whole samples on its own (pool NULL) passes its own set, a
+ * run split over the pool passes 0; so concurrent lanes never share a buffer. */
+hq_status_t hqi_fuse_run(const hqi_fuse_plan_t *plan, int block, int64_t batch,
+                         const float *input, const float *input2, const float *addend,
+                         float *output, hqi_threadpool_t *pool, int set, hq_error_t *err);
 
 #endif

@@ -28,9 +28,17 @@ void hqi_threadpool_destroy(hqi_threadpool_t *pool);
 int hqi_threadpool_size(const hqi_threadpool_t *pool);
 
 /* Calls fn(context, task, thread) for every task in 0 .. count-1 and returns when all are done.
- * With a NULL pool, one thread, or count 1 the caller runs them in order. Not reentrant: a task
- * must not call hqi_threadpool_run on the same pool. */
+ * With a NULL pool, one thread, or count 1 the caller runs them in order. Thread 1 claims tasks
+ * from the back of the range and the others from the front, so on 2 threads each keeps about the
+ * same part of the range from run to run (which the caches like when task k of every run
+ * touches the same rows). Not reentrant: a task must not call hqi_threadpool_run on the same
+ * pool. */
 void hqi_threadpool_run(hqi_threadpool_t *pool, int64_t count, hqi_task_fn fn, void *context);
+
+/* Tells workers that sleep (they do after about 40 us without a run) to poll again: a caller
+ * that is about to start a series of runs calls it first, so that the workers are awake when
+ * the first run comes instead of paying a wake-up at it. Cheap when none sleeps; accepts NULL. */
+void hqi_threadpool_wake(hqi_threadpool_t *pool);
 
 /* The default thread count: HQ_THREADS when set to an integer in 1 .. HQI_THREADS_MAX, else the
  * CPUs this process may run on (sched_getaffinity), else 1. */

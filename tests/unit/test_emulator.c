@@ -479,10 +479,17 @@ static void the_planned_peak_is_below_the_sum_of_activations_on_a_chain(void **s
     assert_true(peak < sum);
     /* a batch runs in passes of a few samples (here, without weights, one: docs/emulation.md)
      * and holds the buffers of one pass; forced to one pass of 5, five times as much */
+    assert_int_equal(hq_emulator_set_threads(emu, 1, NULL), HQ_OK);
     assert_int_equal(hq_emulator_peak_bytes(emu, 5), peak);
     setenv("HQ_EMULATE_CHUNK", "5", 1);
     assert_int_equal(hq_emulator_peak_bytes(emu, 5), 5 * peak);
+    /* on 2 threads each runs whole samples on buffers of its own: two passes' worth, unless a
+     * pass must hold more samples than a thread's share (then one pass split by rows) */
+    assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
+    assert_int_equal(hq_emulator_peak_bytes(emu, 5), 5 * peak);
     unsetenv("HQ_EMULATE_CHUNK");
+    assert_int_equal(hq_emulator_peak_bytes(emu, 5), 2 * peak);
+    assert_int_equal(hq_emulator_peak_bytes(emu, 1), peak);
     assert_int_equal(hq_emulator_peak_bytes(emu, 0), 0);
     /* and the values are still right: tanh then relu, alternating */
     float x[256], y[256];

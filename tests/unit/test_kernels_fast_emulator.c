@@ -281,19 +281,85 @@ static void passes_of_a_few_samples_give_the_same_bits_as_one_pass(void **state)
     float *outputs[1] = {whole};
     assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, ignore_tap, NULL, NULL), HQ_OK);
     const int64_t peak_one = hq_emulator_peak_bytes(emu, 1);
-    for (int chunk = 1; chunk < BATCH; chunk++) {
-        char text[8];
-        snprintf(text, sizeof text, "%d", chunk);
-        setenv("HQ_EMULATE_CHUNK", text, 1);
-        memset(parts, 0xff, sizeof parts);
-        outputs[0] = parts;
-        assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, NULL, NULL, NULL), HQ_OK);
-        assert_memory_equal(whole, parts, sizeof whole);
-        if (chunk == 1)
-            assert_int_equal(hq_emulator_peak_bytes(emu, BATCH), peak_one);
-        else
-            assert_true(hq_emulator_peak_bytes(emu, BATCH) > peak_one);
+    /* with the threads running whole samples each (the default) and with every pass split by
+     * rows (HQ_EMULATE_LANES=0, where the peak is that of one pass) */
+    for (int lanes = 0; lanes <= 1; lanes++) {
+        if (!lanes)
+            setenv("HQ_EMULATE_LANES", "0", 1);
+        for (int chunk = 1; chunk < BATCH; chunk++) {
+            char text[8];
+            snprintf(text, sizeof text, "%d", chunk);
+            setenv("HQ_EMULATE_CHUNK", text, 1);
+            memset(parts, 0xff, sizeof parts);
+            outputs[0] = parts;
+            assert_int_equal(hq_emulator_run(emu, BATCH, inputs, outputs, NULL, NULL, NULL),
+                             HQ_OK);
+            assert_memory_equal(whole, parts, sizeof whole);
+            if (lanes)
+                continue;
+            if (chunk == 1)
+                assert_int_equal(hq_emulator_peak_bytes(emu, BATCH), peak_one);
+            else
+                assert_true(hq_emulator_peak_bytes(emu, BATCH) > peak_one);
+        }
+        unsetenv("HQ_EMULATE_LANES");
     }
+    unsetenv("HQ_EMULATE_CHUNK");
+    hq_emulator_destroy(emu);
+    net_free(&net);
+}
+
+/* An untapped batch of at least as many samples as threads runs whole samples on each thread
+ * (lanes), the samples left over split by rows: the same bits as one thread for every batch
+ * and thread count, each lane on buffers of its own, and every layer's run counted once per
+ * pass in the per-type calls. */
+static void threads_running_whole_samples_give_the_same_bits_as_one_thread(void **state)
+{
+    (void)state;
+    enum { MOST = 7 };
+    net_t net;
+    net_build(&net);
+    hq_emulator_t *emu = NULL;
+    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
+                                                  hqi_emu_fast_set(), &emu, NULL),
+                     HQ_OK);
+    float x[MOST * 13 * 11 * 5], x2[MOST * 8], one[MOST * 10], more[MOST * 10];
+    test_fill(x, MOST * 13 * 11 * 5, 400);
+    test_fill(x2, MOST * 8, 401);
+    const float *inputs[2] = {x, x2};
+    for (int64_t batch = 1; batch <= MOST; batch++) {
+        float *outputs[1] = {one};
+        assert_int_equal(hq_emulator_set_threads(emu, 1, NULL), HQ_OK);
+        assert_int_equal(hq_emulator_run(emu, batch, inputs, outputs, NULL, NULL, NULL), HQ_OK);
+        for (int threads = 2; threads <= 3; threads++)
+            for (int chunk = 0; chunk <= 2; chunk++) {
+                char text[8];
+                snprintf(text, sizeof text, "%d", chunk);
+                if (chunk)
+                    setenv("HQ_EMULATE_CHUNK", text, 1);
+                assert_int_equal(hq_emulator_set_threads(emu, threads, NULL), HQ_OK);
+                hq_emulator_reset_stats(emu);
+                memset(more, 0xff, sizeof more);
+                outputs[0] = more;
+                assert_int_equal(hq_emulator_run(emu, batch, inputs, outputs, NULL, NULL, NULL),
+                                 HQ_OK);
+                unsetenv("HQ_EMULATE_CHUNK");
+                if (memcmp(one, more, (size_t)batch * 10 * sizeof(float)))
+                    fail_msg("batch %lld, %d threads, chunk %d: differs from 1 thread",
+                             (long long)batch, threads, chunk);
+                int64_t calls = 0;
+                hq_emulator_type_seconds(emu, HQ_LAYER_DENSE, &calls);
+                /* the one dense layer runs once per pass: at least once, at most per sample */
+                assert_true(calls >= 1 && calls <= batch);
+            }
+    }
+    /* a batch of 4 on 2 threads runs 2 samples a thread: twice the buffers of one thread */
+    assert_int_equal(hq_emulator_set_threads(emu, 1, NULL), HQ_OK);
+    setenv("HQ_EMULATE_CHUNK", "1", 1);
+    const int64_t slots_one = hq_emulator_peak_bytes(emu, 4) - hq_emulator_scratch_bytes(emu, 4);
+    assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
+    assert_int_equal(hq_emulator_peak_bytes(emu, 4) - hq_emulator_scratch_bytes(emu, 4),
+                     2 * slots_one);
     unsetenv("HQ_EMULATE_CHUNK");
     hq_emulator_destroy(emu);
     net_free(&net);
@@ -312,6 +378,7 @@ static void peak_bytes_count_the_planned_scratch_per_thread(void **state)
                                                   hqi_emu_fast_set(), &fast, NULL),
                      HQ_OK);
     assert_int_equal(hq_emulator_scratch_bytes(ref, 4), 0);
+    assert_int_equal(hq_emulator_set_threads(ref, 1, NULL), HQ_OK);
     assert_int_equal(hq_emulator_set_threads(fast, 1, NULL), HQ_OK);
     /* the largest need: conv1 gathers MC rows x (3*3*5 = 45) floats per thread; conv2
      * (Winograd F(4x4, 3x3), 20 -> 24 channels) holds 36 transformed values of its tiles'
@@ -365,6 +432,7 @@ int main(void)
         cmocka_unit_test(the_fast_set_gives_the_same_bits_on_one_two_and_three_threads),
         cmocka_unit_test(a_batch_gives_the_same_bits_as_its_samples_one_by_one),
         cmocka_unit_test(passes_of_a_few_samples_give_the_same_bits_as_one_pass),
+        cmocka_unit_test(threads_running_whole_samples_give_the_same_bits_as_one_thread),
         cmocka_unit_test(peak_bytes_count_the_planned_scratch_per_thread),
         cmocka_unit_test(layer_type_seconds_count_every_layer_run),
     };
