@@ -959,13 +959,29 @@ static void depthwise_task(void *context, int64_t task, int thread)
         offsets[t] = ((int64_t)(t / w->kernel_w) * w->dilation_h * job->in.w +
                       (int64_t)(t % w->kernel_w) * w->dilation_w) *
                      c;
+    /* the border pixels left and right of the inner ones, channel block by channel block,
+     * when the ISA has a loop for them */
+    const bool span = job->isa->dw_span && ky_lo <= ky_hi && w->kernel_h * w->kernel_w <= 64;
+    const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
     for (int64_t ox = 0; ox < job->out.w; ox++) {
         float *pixel = job->output + ((n * job->out.h + oy) * job->out.w + ox) * c;
+        if (span && (ox < inner_lo || ox >= inner_hi)) {
+            const int64_t end = ox >= inner_hi          ? job->out.w
+                                : inner_lo < job->out.w ? inner_lo
+                                                        : job->out.w;
+            job->isa->dw_span(c, ox, end, job->input + (n * job->in.h + iy0) * job->in.w * c,
+                              (int64_t)w->dilation_h * job->in.w * c, job->in.w, ky_hi - ky_lo + 1,
+                              w->kernel_w, w->stride_w, w->dilation_w, w->pad_left,
+                              conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
+                              finish ? job->act : NULL,
+                              job->addend ? job->addend + (pixel - job->output) : NULL);
+            ox = end - 1;
+            continue;
+        }
         if (ox == inner_lo && inner_hi > inner_lo) {
             const float *first =
                 job->input +
                 ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
-            const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
             job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
                              conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
                              finish ? job->act : NULL,
@@ -995,7 +1011,7 @@ static void depthwise_task(void *context, int64_t task, int thread)
         }
         if (used || !seeded)
             job->isa->dw_pixel(c, used, ins, ws, seeded ? pixel : conv->bias, pixel);
-        if (job->addend || job->act->type != HQ_ACT_LINEAR)
+        if (finish)
             job->isa->act_row(job->act, pixel,
                               job->addend ? job->addend + (pixel - job->output) : NULL, 0, c);
     }
