@@ -212,6 +212,14 @@ typedef struct hqi_fast_isa {
                     int64_t in_w, int rows, int kw, int stride, int dilation, int pad_left,
                     const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
                     const float *addend);
+    /* gemm_6x32 over a full panel (b) and the group's last panel (b2) of cols2 columns
+     * (1..15): c rows, init and epi->add of 16 + cols2 columns, nothing past them read or
+     * written; the same sums per element, and the epilogue each panel got from gemm_6x16 and
+     * gemm_6x8 or the stored-tile pass (act_row) before, the same bits. NULL when the ISA has
+     * none. */
+    void (*gemm_6x32_part)(int64_t kc, const float *const *a, const float *b, const float *b2,
+                           int cols2, float *const *c, const float *init,
+                           const hqi_fast_epi_t *epi);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);

@@ -261,6 +261,68 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
 }
 
+/* gemm_6x32 whose second panel is the layer's last, with cols2 (1..15) columns: that half's
+ * loads of C, the addend and the slope and its stores under a mask. Its epilogue is what the
+ * 8-column AVX2 kernel or the stored-tile pass gave this panel before: in registers for the
+ * activations that are the same operations there (not sigmoid and silu, whose AVX-512 form
+ * differs in the last bits) when it has 8 columns, else act_row over its columns. */
+HQ_AVX512 static void gemm_6x32_part_avx512(int64_t kc, const float *const *a, const float *b,
+                                            const float *b2, int cols2, float *const *c,
+                                            const float *init, const hqi_fast_epi_t *epi)
+{
+    const __mmask16 m2 = (__mmask16)((1u << cols2) - 1);
+    __m512 lo[HQI_FAST_MR], hi[HQI_FAST_MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        lo[r] = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
+        hi[r] = init ? _mm512_maskz_loadu_ps(m2, init + 16) : _mm512_setzero_ps();
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * 16);
+        const __m512 b1 = _mm512_loadu_ps(b2 + k * 16);
+        const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            const __m512 av = _mm512_set1_ps(ak[r]);
+            lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+            hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; !init && r < HQI_FAST_MR; r++) {
+        lo[r] = _mm512_add_ps(_mm512_loadu_ps(c[r]), lo[r]);
+        hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, c[r] + 16), hi[r]);
+    }
+    const bool fused_lo = epi && act_in_registers(epi->act);
+    const bool fused_hi =
+        fused_lo && cols2 == 8 && epi->act->type != HQ_ACT_SIGMOID && epi->act->type != HQ_ACT_SILU;
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        if (fused_lo)
+            lo[r] = epi16(epi, lo[r], r, 0);
+        if (fused_hi) {
+            if (epi->add[r])
+                hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m2, epi->add[r] + 16));
+            if (epi->act->type != HQ_ACT_LINEAR)
+                hi[r] = act16(epi->act, hi[r],
+                              epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 + 16
+                                                             : NULL,
+                              m2);
+        }
+        _mm512_storeu_ps(c[r], lo[r]);
+        _mm512_mask_storeu_ps(c[r] + 16, m2, hi[r]);
+    }
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && r < HQI_FAST_MR; r++) {
+        if (!fused_lo)
+            avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, HQI_FAST_NR);
+        if (!fused_hi)
+            avx2->act_row(epi->act, c[r] + 16, epi->add[r] ? epi->add[r] + 16 : NULL,
+                          epi->channel0 + 16, cols2);
+    }
+}
+
 /* Winograd's products, 6 rows x 16 * W columns: the sum of the runs so far (s) and the run
  * being summed (t) both in registers, so that C is written once, not loaded and stored after
  * every run of a few channels. */
@@ -769,6 +831,7 @@ static void fill_avx512(void)
     isa_avx512.name = "avx512";
     isa_avx512.gemm_6x16 = gemm_6x16_avx512;
     isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_6x32_part = gemm_6x32_part_avx512;
     isa_avx512.gemm_runs = gemm_runs_avx512;
     isa_avx512.gemm_blocks = gemm_blocks_avx512;
     isa_avx512.gemm_1xn = gemm_1xn_avx512;
