@@ -289,10 +289,12 @@ HQ_AVX512 static void gemm_6x32_part_avx512(int64_t kc, const float *const *a, c
             hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
         }
     }
+    if (!init) {
 #pragma GCC unroll 6
-    for (int r = 0; !init && r < HQI_FAST_MR; r++) {
-        lo[r] = _mm512_add_ps(_mm512_loadu_ps(c[r]), lo[r]);
-        hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, c[r] + 16), hi[r]);
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            lo[r] = _mm512_add_ps(_mm512_loadu_ps(c[r]), lo[r]);
+            hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, c[r] + 16), hi[r]);
+        }
     }
     const bool fused_lo = epi && act_in_registers(epi->act);
     const bool fused_hi =
