@@ -204,8 +204,9 @@ typedef struct hqi_fast_isa {
      * reach past the input's left or right edge: pixel q's tap (r, kx), r < rows, kx < kw,
      * reads in + r*row_step + ix*channels with ix = q*stride - pad_left + kx*dilation where
      * 0 <= ix < in_w (weights w + (r*kw + kx)*channels), and sums the taps inside as dw_pixel
-     * does (bias, then those taps in order, one FMA each); then, as dw_row, the addend (NULL
-     * or laid out as out) and the activation (NULL: none). in: column 0 of the first kernel
+     * does (bias, then those taps in order, one FMA each); then, as act_row would (channel0
+     * 0), the addend (NULL or laid out as out) and the activation (NULL: none): the same bits
+     * as dw_pixel followed by act_row. in: column 0 of the first kernel
      * row; out and addend: pixel x0's. NULL when the ISA has none (the caller then runs
      * dw_pixel pixel by pixel). */
     void (*dw_span)(int64_t channels, int64_t x0, int64_t x1, const float *in, int64_t row_step,

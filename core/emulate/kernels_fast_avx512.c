@@ -758,13 +758,17 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
  * before the next, so that the block's weights (rows x kw x 64 bytes) stay in L1 instead of
  * the whole layer's being read again for every pixel (7 x 7 x 1152 at 5 x 5: 115 KB); each
  * pixel sums the taps inside, in order (a tap outside is skipped, not added as zero: the same
- * bits as dw_pixel, -0 included), then the addend and the activation in registers. */
+ * bits as dw_pixel, -0 included), then the addend and the activation in registers, except
+ * sigmoid and silu: act_row's. */
 HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, const float *in,
                                      int64_t row_step, int64_t in_w, int rows, int kw, int stride,
                                      int dilation, int pad_left, const float *w, const float *bias,
                                      float *out, const hqi_ref_act_t *act, const float *addend)
 {
-    const bool fused = !act || act_in_registers(act);
+    /* sigmoid and silu by act_row after the store, as the border pixels always had them (the
+     * registers' form differs in the last bits) */
+    const bool fused =
+        !act || (act_in_registers(act) && act->type != HQ_ACT_SIGMOID && act->type != HQ_ACT_SILU);
     const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
