@@ -211,6 +211,27 @@ typedef struct hqi_fast_isa {
     /* row[k] = x[k] + x[stride + k] + ... + x[(pixels - 1) * stride + k], k < width, summed in
      * pixel order in float from 0 (the row sums of the global average pool). */
     void (*sum_pixels)(const float *x, int64_t pixels, int64_t stride, int64_t width, float *row);
+    /* Depthwise, multiplier 1, output pixels x0 .. x1-1 of one output row whose windows may
+     * reach past the input's left or right edge: pixel q's tap (r, kx), r < rows, kx < kw,
+     * reads in + r*row_step + ix*channels with ix = q*stride - pad_left + kx*dilation where
+     * 0 <= ix < in_w (weights w + (r*kw + kx)*channels), and sums the taps inside as dw_pixel
+     * does (bias, then those taps in order, one FMA each); then, as act_row would (channel0
+     * 0), the addend (NULL or laid out as out) and the activation (NULL: none): the same bits
+     * as dw_pixel followed by act_row. in: column 0 of the first kernel
+     * row; out and addend: pixel x0's. NULL when the ISA has none (the caller then runs
+     * dw_pixel pixel by pixel). */
+    void (*dw_span)(int64_t channels, int64_t x0, int64_t x1, const float *in, int64_t row_step,
+                    int64_t in_w, int rows, int kw, int stride, int dilation, int pad_left,
+                    const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
+                    const float *addend);
+    /* gemm_6x32 over a full panel (b) and the group's last panel (b2) of cols2 columns
+     * (1..15): c rows, init and epi->add of 16 + cols2 columns, nothing past them read or
+     * written; the same sums per element, and the epilogue each panel got from gemm_6x16 and
+     * gemm_6x8 or the stored-tile pass (act_row) before, the same bits. NULL when the ISA has
+     * none. */
+    void (*gemm_6x32_part)(int64_t kc, const float *const *a, const float *b, const float *b2,
+                           int cols2, float *const *c, const float *init,
+                           const hqi_fast_epi_t *epi);
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);

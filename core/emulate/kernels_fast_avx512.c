@@ -261,6 +261,70 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, 2 * HQI_FAST_NR);
 }
 
+/* gemm_6x32 whose second panel is the layer's last, with cols2 (1..15) columns: that half's
+ * loads of C, the addend and the slope and its stores under a mask. Its epilogue is what the
+ * 8-column AVX2 kernel or the stored-tile pass gave this panel before: in registers for the
+ * activations that are the same operations there (not sigmoid and silu, whose AVX-512 form
+ * differs in the last bits) when it has 8 columns, else act_row over its columns. */
+HQ_AVX512 static void gemm_6x32_part_avx512(int64_t kc, const float *const *a, const float *b,
+                                            const float *b2, int cols2, float *const *c,
+                                            const float *init, const hqi_fast_epi_t *epi)
+{
+    const __mmask16 m2 = (__mmask16)((1u << cols2) - 1);
+    __m512 lo[HQI_FAST_MR], hi[HQI_FAST_MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        lo[r] = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
+        hi[r] = init ? _mm512_maskz_loadu_ps(m2, init + 16) : _mm512_setzero_ps();
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * 16);
+        const __m512 b1 = _mm512_loadu_ps(b2 + k * 16);
+        const float ak[HQI_FAST_MR] = {a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]};
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            const __m512 av = _mm512_set1_ps(ak[r]);
+            lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+            hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+        }
+    }
+    if (!init) {
+#pragma GCC unroll 6
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            lo[r] = _mm512_add_ps(_mm512_loadu_ps(c[r]), lo[r]);
+            hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, c[r] + 16), hi[r]);
+        }
+    }
+    const bool fused_lo = epi && act_in_registers(epi->act);
+    const bool fused_hi =
+        fused_lo && cols2 == 8 && epi->act->type != HQ_ACT_SIGMOID && epi->act->type != HQ_ACT_SILU;
+#pragma GCC unroll 6
+    for (int r = 0; r < HQI_FAST_MR; r++) {
+        if (fused_lo)
+            lo[r] = epi16(epi, lo[r], r, 0);
+        if (fused_hi) {
+            if (epi->add[r])
+                hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m2, epi->add[r] + 16));
+            if (epi->act->type != HQ_ACT_LINEAR)
+                hi[r] = act16(epi->act, hi[r],
+                              epi->act->type == HQ_ACT_PRELU ? epi->act->slope + epi->channel0 + 16
+                                                             : NULL,
+                              m2);
+        }
+        _mm512_storeu_ps(c[r], lo[r]);
+        _mm512_mask_storeu_ps(c[r] + 16, m2, hi[r]);
+    }
+    const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+    for (int r = 0; epi && r < HQI_FAST_MR; r++) {
+        if (!fused_lo)
+            avx2->act_row(epi->act, c[r], epi->add[r], epi->channel0, HQI_FAST_NR);
+        if (!fused_hi)
+            avx2->act_row(epi->act, c[r] + 16, epi->add[r] ? epi->add[r] + 16 : NULL,
+                          epi->channel0 + 16, cols2);
+    }
+}
+
 /* Winograd's products, 6 rows x 16 * W columns: the sum of the runs so far (s) and the run
  * being summed (t) both in registers, so that C is written once, not loaded and stored after
  * every run of a few channels. */
@@ -436,27 +500,160 @@ dw_store(float *y, __m512 v, __mmask16 lanes, const hqi_ref_act_t *vact, const f
     _mm512_mask_storeu_ps(y, lanes, v);
 }
 
+/* Output pixels per strip of a depthwise row (dw_row_body). */
+#define DW_STRIP 32
+
 /* The shapes of window dw_row_body has loops for. */
 enum { DW_ANY, DW_RUNS, DW_3X3_S1, DW_3X3_S2 };
 
-/* Depthwise rows: four output pixels x 16 channels per step (each weight serves four FMAs),
- * one block of 16 channels along the whole row before the next, so that the kernel rows'
- * inputs of that block (kh x W x 64 bytes) stay in L1 while the windows slide over them.
- * Channels past the last multiple of 16 run under a mask. Loops by window (`form`, a constant
- * in each copy, as is the activation's `type`, so that the compiler keeps addresses and
- * weights in registers):
- * - DW_3X3_S1: the nine weights in registers; a kernel row's 6 input columns loaded once for
- *   its 12 FMAs;
- * - DW_3X3_S2: the same with stride 2: 9 input columns per kernel row for 12 FMAs;
+/* P output pixels x 16 channels (lanes m) of a depthwise row, pixel p's window at x0 + p*step
+ * + offsets[t]: a[p] (seeded by the caller) += the taps in order, one FMA each (as dw_pixel).
+ * wc: the weights of this channel block (tap t at wc + t*ch); k3: the nine 3x3 weights, kept in
+ * registers by the caller. P and `form` are constants in every copy, so that the arrays below
+ * are registers:
+ * - DW_3X3_S1: a kernel row's P + 2 input columns loaded once for its 3P FMAs;
+ * - DW_3X3_S2: the same with stride 2: 2P + 1 input columns per kernel row for 3P FMAs;
  * - DW_RUNS: taps in runs of `run` consecutive columns (stride 1: 5x5, the border rows'
- *   shorter windows), over which the four pixels' inputs slide by one column per tap (one new
- *   input load and one weight load per four FMAs);
- * - DW_ANY: each tap loads its four inputs.
- * Each output element: bias, then the taps in order, one FMA each (as dw_pixel); then the
- * addend and the activation (NULL: none) in registers. Pixels past the last multiple of four
- * are left to the caller. */
+ *   shorter windows), over which the P pixels' inputs slide by one column per tap (one new
+ *   input load and one weight load per P FMAs);
+ * - DW_ANY: each tap loads its P inputs and its weight. */
 HQ_AVX512 static inline __attribute__((always_inline)) void
-dw_row_body(int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,
+dw_group(__m512 *a, const int P, const float *x0, int64_t step, int64_t ch, const int64_t *offsets,
+         int taps, int run, const float *wc, const __m512 *k3, __mmask16 m, const int form)
+{
+    if (form == DW_3X3_S1) {
+        for (int t = 0; t < 9; t += 3) {
+            const float *r = x0 + offsets[t];
+            __m512 v[8 + 2];
+#pragma GCC unroll 10
+            for (int i = 0; i < P + 2; i++)
+                v[i] = _mm512_maskz_loadu_ps(m, r + i * ch);
+#pragma GCC unroll 8
+            for (int p = 0; p < P; p++)
+                a[p] = _mm512_fmadd_ps(
+                    v[p + 2], k3[t + 2],
+                    _mm512_fmadd_ps(v[p + 1], k3[t + 1], _mm512_fmadd_ps(v[p], k3[t], a[p])));
+        }
+    } else if (form == DW_3X3_S2) {
+        for (int t = 0; t < 9; t += 3) {
+            const float *r = x0 + offsets[t];
+            __m512 prev = _mm512_maskz_loadu_ps(m, r); /* column 2p, shared with pixel p - 1 */
+#pragma GCC unroll 8
+            for (int p = 0; p < P; p++) {
+                const __m512 mid = _mm512_maskz_loadu_ps(m, r + (2 * p + 1) * ch);
+                const __m512 next = _mm512_maskz_loadu_ps(m, r + (2 * p + 2) * ch);
+                a[p] = _mm512_fmadd_ps(
+                    next, k3[t + 2],
+                    _mm512_fmadd_ps(mid, k3[t + 1], _mm512_fmadd_ps(prev, k3[t], a[p])));
+                prev = next;
+            }
+        }
+    } else if (form == DW_RUNS) {
+        for (int t = 0; t < taps; t += run) {
+            const float *r = x0 + offsets[t];
+            const float *k = wc + t * ch;
+            __m512 v[8];
+#pragma GCC unroll 8
+            for (int p = 0; p < P; p++)
+                v[p] = _mm512_maskz_loadu_ps(m, r + p * ch);
+            for (int i = 0;; i++) {
+                const __m512 kv = _mm512_maskz_loadu_ps(m, k + i * ch);
+#pragma GCC unroll 8
+                for (int p = 0; p < P; p++)
+                    a[p] = _mm512_fmadd_ps(v[p], kv, a[p]);
+                if (i + 1 == run)
+                    break;
+#pragma GCC unroll 8
+                for (int p = 0; p + 1 < P; p++)
+                    v[p] = v[p + 1];
+                v[P - 1] = _mm512_maskz_loadu_ps(m, r + (P + i) * ch);
+            }
+        }
+    } else {
+        for (int t = 0; t < taps; t++) {
+            const int64_t o = offsets[t];
+            const __m512 k = _mm512_maskz_loadu_ps(m, wc + t * ch);
+#pragma GCC unroll 8
+            for (int p = 0; p < P; p++)
+                a[p] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + p * step + o), k, a[p]);
+        }
+    }
+}
+
+/* P pixels of one channel block: the seed, dw_group, then the addend and activation on the
+ * stores (pixel p's output at y + p*ch). */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+dw_pixels(const int P, const float *x0, int64_t step, int64_t ch, const int64_t *offsets, int taps,
+          int run, const float *wc, const __m512 *k3, __mmask16 m, const int form, __m512 seed,
+          float *y, const float *add, const hqi_ref_act_t *vact, const float *slope)
+{
+    __m512 a[8];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+        a[p] = seed;
+    dw_group(a, P, x0, step, ch, offsets, taps, run, wc, k3, m, form);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+        dw_store(y + p * ch, a[p], m, vact, add ? add + p * ch : NULL, slope);
+}
+
+/* dw_row_body's pixels q0 .. end-1 (a strip of at most DW_STRIP): the channel blocks one
+ * after the other over the strip. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+dw_strip(int64_t channels, int64_t q0, int64_t end, const float *in, int64_t step,
+         const int64_t *offsets, int taps, int run, const float *w, const float *bias, float *out,
+         const hqi_ref_act_t *act, const hqi_ref_act_t *vact, const float *addend, const int form,
+         const hq_activation_t type)
+{
+    const int64_t ch = channels;
+    for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        const float *slope = type == HQ_ACT_PRELU && act ? act->slope + c : NULL;
+        __m512 k3[9]; /* 3x3: the weights stay in registers over the strip */
+        if (form == DW_3X3_S1 || form == DW_3X3_S2)
+            for (int t = 0; t < 9; t++)
+                k3[t] = _mm512_maskz_loadu_ps(m, w + t * ch + c);
+        int64_t q = q0;
+        for (; q + 8 <= end; q += 8)
+            dw_pixels(8, in + q * step + c, step, ch, offsets, taps, run, w + c, k3, m, form, seed,
+                      out + q * ch + c, addend ? addend + q * ch + c : NULL, vact, slope);
+        /* the last 1 to 7 pixels: a group of four, then one of the rest */
+        for (int left = (int)(end - q); left > 0; left = (int)(end - q)) {
+            const int P = left >= 4 ? 4 : left;
+            const float *x0 = in + q * step + c;
+            float *y = out + q * ch + c;
+            const float *add = addend ? addend + q * ch + c : NULL;
+            if (P == 4)
+                dw_pixels(4, x0, step, ch, offsets, taps, run, w + c, k3, m, form, seed, y, add,
+                          vact, slope);
+            else if (P == 3)
+                dw_pixels(3, x0, step, ch, offsets, taps, run, w + c, k3, m, form, seed, y, add,
+                          vact, slope);
+            else if (P == 2)
+                dw_pixels(2, x0, step, ch, offsets, taps, run, w + c, k3, m, form, seed, y, add,
+                          vact, slope);
+            else
+                dw_pixels(1, x0, step, ch, offsets, taps, run, w + c, k3, m, form, seed, y, add,
+                          vact, slope);
+            q += P;
+        }
+    }
+}
+
+/* Depthwise rows: eight output pixels x 16 channels per step (each weight serves eight FMAs,
+ * eight independent sums hide the FMA latency), then a step of four and one of the last
+ * one to three pixels, with the weights still in registers; one block of 16 channels along a
+ * strip of DW_STRIP pixels before the next, so that the kernel rows' inputs of that block stay
+ * in L1 while the windows slide over them, and the strip's inputs of all blocks (kh x 34 pixels
+ * x C floats) stay in L1/L2 from one block to the next (along a whole row of 112 pixels they
+ * came back from L3: 112 x 112 x 32 at 3x3 took 1.3x as long). Channels past the last multiple of
+ * 16 run under a mask. Loops by window (`form`, see dw_group) and activation (`type`), both
+ * constants in each copy. Each output element: bias, then the taps in order, one FMA each (as
+ * dw_pixel); then the addend and the activation (NULL: none) in registers. */
+HQ_AVX512 static inline __attribute__((always_inline)) void
+dw_row_body(int64_t channels, int64_t pixels, const float *in, int64_t step, const int64_t *offsets,
             int taps, int run, const float *w, const float *bias, float *out,
             const hqi_ref_act_t *act, const float *addend, const int form,
             const hq_activation_t type)
@@ -467,99 +664,10 @@ dw_row_body(int64_t channels, int64_t groups, const float *in, int64_t step, con
         fixed.type = type;
     }
     const hqi_ref_act_t *vact = act ? &fixed : NULL;
-    const int64_t ch = channels;
-    for (int64_t c = 0; c < channels; c += 16) {
-        const __mmask16 m =
-            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
-        const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
-        const float *slope = type == HQ_ACT_PRELU && act ? act->slope + c : NULL;
-        __m512 k3[9]; /* 3x3: the weights stay in registers over the row */
-        if (form == DW_3X3_S1 || form == DW_3X3_S2)
-            for (int t = 0; t < 9; t++)
-                k3[t] = _mm512_maskz_loadu_ps(m, w + t * ch + c);
-        for (int64_t g = 0; g < groups; g++) {
-            const float *x0 = in + 4 * g * step + c;
-            __m512 a0 = seed, a1 = seed, a2 = seed, a3 = seed;
-            if (form == DW_3X3_S1) {
-                for (int t = 0; t < 9; t += 3) {
-                    const float *r = x0 + offsets[t];
-                    const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
-                    const __m512 v0 = _mm512_maskz_loadu_ps(m, r);
-                    const __m512 v1 = _mm512_maskz_loadu_ps(m, r + ch);
-                    const __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
-                    const __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
-                    const __m512 v4 = _mm512_maskz_loadu_ps(m, r + 4 * ch);
-                    const __m512 v5 = _mm512_maskz_loadu_ps(m, r + 5 * ch);
-                    a0 = _mm512_fmadd_ps(v2, k2,
-                                         _mm512_fmadd_ps(v1, k1, _mm512_fmadd_ps(v0, k0, a0)));
-                    a1 = _mm512_fmadd_ps(v3, k2,
-                                         _mm512_fmadd_ps(v2, k1, _mm512_fmadd_ps(v1, k0, a1)));
-                    a2 = _mm512_fmadd_ps(v4, k2,
-                                         _mm512_fmadd_ps(v3, k1, _mm512_fmadd_ps(v2, k0, a2)));
-                    a3 = _mm512_fmadd_ps(v5, k2,
-                                         _mm512_fmadd_ps(v4, k1, _mm512_fmadd_ps(v3, k0, a3)));
-                }
-            } else if (form == DW_3X3_S2) {
-                for (int t = 0; t < 9; t += 3) {
-                    const float *r = x0 + offsets[t];
-                    const __m512 k0 = k3[t], k1 = k3[t + 1], k2 = k3[t + 2];
-                    __m512 v0 = _mm512_maskz_loadu_ps(m, r);
-                    __m512 v1 = _mm512_maskz_loadu_ps(m, r + ch);
-                    __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
-                    a0 = _mm512_fmadd_ps(v2, k2,
-                                         _mm512_fmadd_ps(v1, k1, _mm512_fmadd_ps(v0, k0, a0)));
-                    v0 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
-                    v1 = _mm512_maskz_loadu_ps(m, r + 4 * ch);
-                    a1 = _mm512_fmadd_ps(v1, k2,
-                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v2, k0, a1)));
-                    v0 = _mm512_maskz_loadu_ps(m, r + 5 * ch);
-                    v2 = _mm512_maskz_loadu_ps(m, r + 6 * ch);
-                    a2 = _mm512_fmadd_ps(v2, k2,
-                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v1, k0, a2)));
-                    v0 = _mm512_maskz_loadu_ps(m, r + 7 * ch);
-                    v1 = _mm512_maskz_loadu_ps(m, r + 8 * ch);
-                    a3 = _mm512_fmadd_ps(v1, k2,
-                                         _mm512_fmadd_ps(v0, k1, _mm512_fmadd_ps(v2, k0, a3)));
-                }
-            } else if (form == DW_RUNS) {
-                for (int t = 0; t < taps; t += run) {
-                    const float *r = x0 + offsets[t];
-                    const float *k = w + t * ch + c;
-                    __m512 v0 = _mm512_maskz_loadu_ps(m, r), v1 = _mm512_maskz_loadu_ps(m, r + ch);
-                    __m512 v2 = _mm512_maskz_loadu_ps(m, r + 2 * ch);
-                    __m512 v3 = _mm512_maskz_loadu_ps(m, r + 3 * ch);
-                    for (int i = 0;; i++) {
-                        const __m512 kv = _mm512_maskz_loadu_ps(m, k + i * ch);
-                        a0 = _mm512_fmadd_ps(v0, kv, a0);
-                        a1 = _mm512_fmadd_ps(v1, kv, a1);
-                        a2 = _mm512_fmadd_ps(v2, kv, a2);
-                        a3 = _mm512_fmadd_ps(v3, kv, a3);
-                        if (i + 1 == run)
-                            break;
-                        v0 = v1;
-                        v1 = v2;
-                        v2 = v3;
-                        v3 = _mm512_maskz_loadu_ps(m, r + (4 + i) * ch);
-                    }
-                }
-            } else {
-                const float *x1 = x0 + step, *x2 = x1 + step, *x3 = x2 + step;
-                for (int t = 0; t < taps; t++) {
-                    const int64_t o = offsets[t];
-                    const __m512 k = _mm512_maskz_loadu_ps(m, w + t * ch + c);
-                    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + o), k, a0);
-                    a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x1 + o), k, a1);
-                    a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x2 + o), k, a2);
-                    a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x3 + o), k, a3);
-                }
-            }
-            float *y = out + 4 * g * ch + c;
-            const float *add = addend ? addend + 4 * g * ch + c : NULL;
-            dw_store(y, a0, m, vact, add, slope);
-            dw_store(y + ch, a1, m, vact, add ? add + ch : NULL, slope);
-            dw_store(y + 2 * ch, a2, m, vact, add ? add + 2 * ch : NULL, slope);
-            dw_store(y + 3 * ch, a3, m, vact, add ? add + 3 * ch : NULL, slope);
-        }
+    for (int64_t q0 = 0; q0 < pixels; q0 += DW_STRIP) {
+        const int64_t end = pixels - q0 < DW_STRIP ? pixels : q0 + DW_STRIP;
+        dw_strip(channels, q0, end, in, step, offsets, taps, run, w, bias, out, act, vact, addend,
+                 form, type);
     }
 }
 
@@ -567,33 +675,33 @@ dw_row_body(int64_t channels, int64_t groups, const float *in, int64_t step, con
  * registers): a copy per common activation, the type a constant in each. */
 #define DW_ROW_FORM(name, form)                                                                    \
     HQ_AVX512 __attribute__((noinline)) static void name(                                          \
-        int64_t channels, int64_t groups, const float *in, int64_t step, const int64_t *offsets,   \
+        int64_t channels, int64_t pixels, const float *in, int64_t step, const int64_t *offsets,   \
         int taps, int run, const float *w, const float *bias, float *out,                          \
         const hqi_ref_act_t *act, const float *addend)                                             \
     {                                                                                              \
         switch (act ? act->type : HQ_ACT_LINEAR) {                                                 \
         case HQ_ACT_LINEAR:                                                                        \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, NULL,        \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, NULL,        \
                         addend, form, HQ_ACT_LINEAR);                                              \
             break;                                                                                 \
         case HQ_ACT_RELU:                                                                          \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
                         form, HQ_ACT_RELU);                                                        \
             break;                                                                                 \
         case HQ_ACT_RELU6:                                                                         \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
                         form, HQ_ACT_RELU6);                                                       \
             break;                                                                                 \
         case HQ_ACT_HARDSWISH:                                                                     \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
                         form, HQ_ACT_HARDSWISH);                                                   \
             break;                                                                                 \
         case HQ_ACT_SILU:                                                                          \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
                         form, HQ_ACT_SILU);                                                        \
             break;                                                                                 \
         default:                                                                                   \
-            dw_row_body(channels, groups, in, step, offsets, taps, run, w, bias, out, act, addend, \
+            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
                         form, act->type);                                                          \
             break;                                                                                 \
         }                                                                                          \
@@ -616,9 +724,8 @@ static bool taps_in_runs(const int64_t *offsets, int taps, int len, int64_t chan
     return true;
 }
 
-/* Depthwise rows: groups of four pixels by the loop of their window's form (dw_row_body),
- * the last pixels one at a time (16 channels per register, a masked tail); an activation not
- * applied in registers after the sums. */
+/* Depthwise rows: every pixel by the loop of its window's form (dw_row_body); an activation
+ * not applied in registers after the sums. */
 HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
                                     const int64_t *offsets, int taps, const float *w,
                                     const float *bias, float *out, const hqi_ref_act_t *act,
@@ -627,45 +734,73 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
     const bool fused = !act || act_in_registers(act);
     const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
     const float *vadd = fused ? addend : NULL;
-    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
-    const int64_t groups = pixels / 4;
-    if (groups > 0) {
-        const bool rows3 = taps == 9 && taps_in_runs(offsets, taps, 3, channels);
-        int run = 0;
-        for (int len = 5; !run && len >= 3 && step == channels; len -= 2)
-            run = taps_in_runs(offsets, taps, len, channels) ? len : 0;
-        if (rows3 && step == channels)
-            dw_3x3_s1_avx512(channels, groups, in, step, offsets, taps, 3, w, bias, out, vact,
-                             vadd);
-        else if (rows3 && step == 2 * channels)
-            dw_3x3_s2_avx512(channels, groups, in, step, offsets, taps, 3, w, bias, out, vact,
-                             vadd);
-        else if (run)
-            dw_runs_avx512(channels, groups, in, step, offsets, taps, run, w, bias, out, vact,
-                           vadd);
-        else
-            dw_any_avx512(channels, groups, in, step, offsets, taps, 0, w, bias, out, vact, vadd);
-    }
-    /* one block of 16 channels over all the last pixels before the next: its weights (taps x
-     * 64 bytes) stay in L1, where all of a 5x5 layer's would not */
-    for (int64_t c = 0; c < channels && 4 * groups < pixels; c += 16) {
-        const __mmask16 m =
-            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
-        for (int64_t q = 4 * groups; q < pixels; q++) {
-            const float *base = in + q * step + c;
-            __m512 a0 = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
-            for (int t = 0; t < taps; t++)
-                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, base + offsets[t]),
-                                     _mm512_maskz_loadu_ps(m, w + t * channels + c), a0);
-            dw_store(out + q * channels + c, a0, m, vact, vadd ? vadd + q * channels + c : NULL,
-                     prelu ? vact->slope + c : NULL);
-        }
-    }
+    const bool rows3 = taps == 9 && taps_in_runs(offsets, taps, 3, channels);
+    int run = 0;
+    for (int len = 5; !run && len >= 3 && step == channels; len -= 2)
+        run = taps_in_runs(offsets, taps, len, channels) ? len : 0;
+    if (rows3 && step == channels)
+        dw_3x3_s1_avx512(channels, pixels, in, step, offsets, taps, 3, w, bias, out, vact, vadd);
+    else if (rows3 && step == 2 * channels)
+        dw_3x3_s2_avx512(channels, pixels, in, step, offsets, taps, 3, w, bias, out, vact, vadd);
+    else if (run)
+        dw_runs_avx512(channels, pixels, in, step, offsets, taps, run, w, bias, out, vact, vadd);
+    else
+        dw_any_avx512(channels, pixels, in, step, offsets, taps, 0, w, bias, out, vact, vadd);
     if (act && !fused) {
         const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
         for (int64_t q = 0; q < pixels; q++)
             avx2->act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0,
                           channels);
+    }
+}
+
+/* Depthwise border pixels (dw_span): one block of 16 channels over all of the span's pixels
+ * before the next, so that the block's weights (rows x kw x 64 bytes) stay in L1 instead of
+ * the whole layer's being read again for every pixel (7 x 7 x 1152 at 5 x 5: 115 KB); each
+ * pixel sums the taps inside, in order (a tap outside is skipped, not added as zero: the same
+ * bits as dw_pixel, -0 included), then the addend and the activation in registers, except
+ * sigmoid and silu: act_row's. */
+HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, const float *in,
+                                     int64_t row_step, int64_t in_w, int rows, int kw, int stride,
+                                     int dilation, int pad_left, const float *w, const float *bias,
+                                     float *out, const hqi_ref_act_t *act, const float *addend)
+{
+    /* sigmoid and silu by act_row after the store, as the border pixels always had them (the
+     * registers' form differs in the last bits) */
+    const bool fused =
+        !act || (act_in_registers(act) && act->type != HQ_ACT_SIGMOID && act->type != HQ_ACT_SILU);
+    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
+    const float *vadd = fused ? addend : NULL;
+    const bool prelu = vact && vact->type == HQ_ACT_PRELU;
+    const int64_t ch = channels;
+    for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 m =
+            channels - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (channels - c)) - 1);
+        const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
+        for (int64_t q = x0; q < x1; q++) {
+            const int64_t left = q * stride - pad_left; /* input column of tap kx = 0 */
+            int lo = 0, hi = kw - 1;
+            while (lo < kw && left + (int64_t)lo * dilation < 0)
+                lo++;
+            while (hi >= 0 && left + (int64_t)hi * dilation >= in_w)
+                hi--;
+            __m512 acc = seed;
+            for (int r = 0; r < rows; r++) {
+                const float *x = in + r * row_step + c;
+                const float *k = w + (int64_t)r * kw * ch + c;
+                for (int kx = lo; kx <= hi; kx++)
+                    acc = _mm512_fmadd_ps(
+                        _mm512_maskz_loadu_ps(m, x + (left + (int64_t)kx * dilation) * ch),
+                        _mm512_maskz_loadu_ps(m, k + kx * ch), acc);
+            }
+            dw_store(out + (q - x0) * ch + c, acc, m, vact, vadd ? vadd + (q - x0) * ch + c : NULL,
+                     prelu ? vact->slope + c : NULL);
+        }
+    }
+    if (act && !fused) {
+        const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
+        for (int64_t q = 0; q < x1 - x0; q++)
+            avx2->act_row(act, out + q * ch, addend ? addend + q * ch : NULL, 0, ch);
     }
 }
 
@@ -722,11 +857,13 @@ static void fill_avx512(void)
     isa_avx512.name = "avx512";
     isa_avx512.gemm_6x16 = gemm_6x16_avx512;
     isa_avx512.gemm_6x32 = gemm_6x32_avx512;
+    isa_avx512.gemm_6x32_part = gemm_6x32_part_avx512;
     isa_avx512.gemm_runs = gemm_runs_avx512;
     isa_avx512.gemm_blocks = gemm_blocks_avx512;
     isa_avx512.gemm_1xn = gemm_1xn_avx512;
     isa_avx512.dw_row = dw_row_avx512;
     isa_avx512.dw_pixel = dw_pixel_avx512;
+    isa_avx512.dw_span = dw_span_avx512;
     isa_avx512.sum_pixels = sum_pixels_avx512;
 }
 

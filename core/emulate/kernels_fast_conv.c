@@ -589,6 +589,12 @@ static void gemm_task(void *context, int64_t task, int thread)
         const bool rows_outer = depth * (p1 - p0) * HQI_FAST_NR <= 4096;
         /* an ISA with a 32-column tile takes the panels two at a time (the same sums) */
         const int64_t pw = isa->gemm_6x32 ? 2 : 1, npg = (np + pw - 1) / pw;
+        /* an odd number of panels whose last is partial: the first goes alone, so that the
+         * partial one pairs with a full one in gemm_6x32_part (which panels share a tile does
+         * not change the sums) */
+        const int64_t shift = pw == 2 && isa->gemm_6x32_part && np % 2 && np > 1 &&
+                              p1 == conv->panels && conv->cout_group % HQI_FAST_NR && !all_rows &&
+                              conv->desc.kind != HQI_FAST_DECONV;
         /* this K block's panels (panel_of, without its divisions in the tile loop) */
         const float *block_b = panel_of(conv, packed, b, 0);
         /* a last tile of one row (a batch-1 dense or squeeze-excitation layer is only that)
@@ -602,9 +608,12 @@ static void gemm_task(void *context, int64_t task, int thread)
         hqi_fast_epi_t epi = {.act = job->act};
         const bool deconv = conv->desc.kind == HQI_FAST_DECONV; /* rows may fall outside */
         for (int64_t step = 0; step < npg * nr; step++) {
-            const int64_t pg = p0 + (rows_outer ? step % npg : step / nr) * pw;
+            const int64_t gi = rows_outer ? step % npg : step / nr;
+            /* the group's first panel and its panels (1 or pw) */
+            const int64_t pg = p0 + (shift && gi ? gi * pw - 1 : gi * pw);
+            const int64_t gw = shift && !gi ? 1 : pw;
             const int r0 = (int)(rows_outer ? step / npg : step % nr) * HQI_FAST_MR;
-            if (pw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
+            if (gw == 2 && pg + 1 < p1 && (pg + 2) * HQI_FAST_NR <= conv->cout_group &&
                 r0 + HQI_FAST_MR <= count && !deconv) {
                 /* two full panels of 6 existing rows: the 32-column tile; rowwise with
                  * gemm_blocks, every kernel row's block in one call at the first */
@@ -643,7 +652,31 @@ static void gemm_task(void *context, int64_t task, int thread)
                                finish ? &epi : NULL);
                 continue;
             }
-            for (int64_t p = pg; p < pg + pw && p < p1; p++) {
+            const int64_t cols2 = conv->cout_group - (pg + 1) * HQI_FAST_NR;
+            if (gw == 2 && isa->gemm_6x32_part && pg + 2 == p1 && p1 == conv->panels && cols2 > 0 &&
+                cols2 < HQI_FAST_NR && r0 + HQI_FAST_MR <= count && !deconv && !all_rows) {
+                /* a full panel and the last, partial one of 6 existing rows: one 32-column tile
+                 * with that panel's columns under a mask, not a 16-column tile and an
+                 * 8-column one (or one through `edge`) */
+                const int64_t j0 = pg * HQI_FAST_NR;
+                float *c6[HQI_FAST_MR];
+                for (int r = 0; r < HQI_FAST_MR; r++)
+                    c6[r] = c_rows[r0 + r] + j0;
+                const float *init = NULL;
+                if (first && job->seed_bias)
+                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR
+                                        : zeros32;
+                if (finish) {
+                    epi.channel0 = g * conv->cout_group + j0;
+                    for (int r = 0; r < HQI_FAST_MR; r++)
+                        epi.add[r] = job->addend ? add_rows[r0 + r] + j0 : NULL;
+                }
+                isa->gemm_6x32_part(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
+                                    block_b + (pg + 1) * depth * HQI_FAST_NR, (int)cols2, c6, init,
+                                    finish ? &epi : NULL);
+                continue;
+            }
+            for (int64_t p = pg; p < pg + gw && p < p1; p++) {
                 const float *panel = block_b + p * depth * HQI_FAST_NR;
                 if (single_tail && r0 == count - 1 && (p + 1) * HQI_FAST_NR <= conv->cout_group)
                     continue;
@@ -959,13 +992,29 @@ static void depthwise_task(void *context, int64_t task, int thread)
         offsets[t] = ((int64_t)(t / w->kernel_w) * w->dilation_h * job->in.w +
                       (int64_t)(t % w->kernel_w) * w->dilation_w) *
                      c;
+    /* the border pixels left and right of the inner ones, channel block by channel block,
+     * when the ISA has a loop for them */
+    const bool span = job->isa->dw_span && ky_lo <= ky_hi && w->kernel_h * w->kernel_w <= 64;
+    const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
     for (int64_t ox = 0; ox < job->out.w; ox++) {
         float *pixel = job->output + ((n * job->out.h + oy) * job->out.w + ox) * c;
+        if (span && (ox < inner_lo || ox >= inner_hi)) {
+            const int64_t end = ox >= inner_hi          ? job->out.w
+                                : inner_lo < job->out.w ? inner_lo
+                                                        : job->out.w;
+            job->isa->dw_span(c, ox, end, job->input + (n * job->in.h + iy0) * job->in.w * c,
+                              (int64_t)w->dilation_h * job->in.w * c, job->in.w, ky_hi - ky_lo + 1,
+                              w->kernel_w, w->stride_w, w->dilation_w, w->pad_left,
+                              conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
+                              finish ? job->act : NULL,
+                              job->addend ? job->addend + (pixel - job->output) : NULL);
+            ox = end - 1;
+            continue;
+        }
         if (ox == inner_lo && inner_hi > inner_lo) {
             const float *first =
                 job->input +
                 ((n * job->in.h + iy0) * job->in.w + ox * w->stride_w - w->pad_left) * c;
-            const bool finish = job->addend || job->act->type != HQ_ACT_LINEAR;
             job->isa->dw_row(c, inner_hi - inner_lo, first, (int64_t)w->stride_w * c, offsets, taps,
                              conv->dw + (int64_t)ky_lo * w->kernel_w * c, conv->bias, pixel,
                              finish ? job->act : NULL,
@@ -995,7 +1044,7 @@ static void depthwise_task(void *context, int64_t task, int thread)
         }
         if (used || !seeded)
             job->isa->dw_pixel(c, used, ins, ws, seeded ? pixel : conv->bias, pixel);
-        if (job->addend || job->act->type != HQ_ACT_LINEAR)
+        if (finish)
             job->isa->act_row(job->act, pixel,
                               job->addend ? job->addend + (pixel - job->output) : NULL, 0, c);
     }

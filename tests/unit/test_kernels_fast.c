@@ -1240,6 +1240,173 @@ static const conv_case_t mobile_cases[] = {
      true,
      false,
      HQ_ACT_HARDSWISH},
+    /* Depthwise rows by groups of eight, four and the last one to three pixels, and the border
+     * pixels left and right of them channel block by channel block (dw_span): a 7 x 7 map at
+     * 5x5 (3 inner pixels between spans of two), 10 columns at 3x3 (8 inner), dilation 2 (the
+     * loop for any window, spans that skip every other column), stride 2 with uneven pads, a
+     * map narrower than the window (spans only), per-channel prelu and activations applied
+     * after the sums (tanh, gelu) */
+    {HQI_FAST_CONV,
+     2,
+     7,
+     7,
+     40,
+     40,
+     40,
+     {5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     9,
+     10,
+     24,
+     24,
+     24,
+     {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_TANH},
+    {HQI_FAST_CONV,
+     1,
+     11,
+     13,
+     33,
+     33,
+     33,
+     {3, 3, 1, 1, 2, 2, 2, 2, 2, 2},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_PRELU},
+    {HQI_FAST_CONV,
+     1,
+     8,
+     15,
+     20,
+     20,
+     20,
+     {5, 5, 2, 2, 1, 1, 1, 2, 2, 1},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_GELU},
+    {HQI_FAST_CONV,
+     2,
+     4,
+     3,
+     19,
+     19,
+     19,
+     {5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU},
+    /* 1x1 convolutions whose last panel is partial, paired with a full one in one 32-column
+     * tile (gemm_6x32_part): 24 and 120 outputs (an even number of panels), 40, 72 and 200 (odd:
+     * the first panel goes alone), 21 (5 columns: the epilogue by act_row), K = 300 (two K
+     * blocks: C loaded under the mask), a per-channel slope, and silu (its last 8 columns not in
+     * the AVX-512 registers' form) */
+    {HQI_FAST_CONV,
+     1,
+     9,
+     7,
+     144,
+     24,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_LINEAR},
+    {HQI_FAST_CONV,
+     2,
+     5,
+     7,
+     40,
+     72,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_HARDSWISH},
+    {HQI_FAST_CONV,
+     1,
+     7,
+     9,
+     300,
+     40,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_PRELU},
+    {HQI_FAST_CONV,
+     1,
+     6,
+     6,
+     24,
+     200,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     false,
+     false,
+     HQ_ACT_RELU},
+    {HQI_FAST_CONV,
+     1,
+     5,
+     9,
+     20,
+     21,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_TANH},
+    {HQI_FAST_CONV,
+     1,
+     8,
+     5,
+     16,
+     120,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     false,
+     HQ_ACT_RELU6},
+    {HQI_FAST_CONV,
+     1,
+     6,
+     7,
+     24,
+     40,
+     1,
+     {1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+     0,
+     0,
+     true,
+     true,
+     HQ_ACT_SILU},
     /* Winograd layers (3x3 stride 1, padded): F(4x4) with an odd panel left over after the
      * pairs (48 columns) and a channel count that ends in a short run, F(2x2) with 144 ->
      * 200 channels (13 panels) */
@@ -1310,6 +1477,69 @@ static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **sta
     for (int c = 0; c < n_cases; c++)
         free(avx2_out[c]);
     hqi_fast_isa_override(NULL);
+}
+
+/* An ISA's dw_span gives, bit for bit, what dw_pixel gives on each pixel's taps inside the input
+ * followed by act_row (with the addend): every activation, windows of 1 to 5 columns, strides
+ * and dilations 1 and 2, pads up to the window, channel counts off the 16-lane grid. */
+static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isa = hqi_fast_isa_avx512();
+    if (!isa || !isa->dw_span)
+        skip();
+    rng = 77;
+    for (int a = 0; a < (int)(sizeof all_acts / sizeof all_acts[0]); a++) {
+        for (int trial = 0; trial < 6; trial++) {
+            const int64_t ch = pick(1, 40), in_w = pick(1, 9);
+            const int kw = pick(1, 5), stride = pick(1, 2), dilation = pick(1, 2);
+            const int rows = pick(1, 3), pad = pick(0, kw - 1);
+            const int64_t span = (int64_t)dilation * (kw - 1) + 1;
+            if (in_w + 2 * pad < span)
+                continue;
+            const int64_t out_w = (in_w + 2 * pad - span) / stride + 1;
+            const int64_t row_step = in_w * ch;
+            float *in = floats(rows * row_step), *w = floats(rows * kw * ch), *bias = floats(ch);
+            float *slopes = floats(ch), *add = floats(out_w * ch);
+            float *got = floats(out_w * ch), *want = floats(out_w * ch);
+            fill(in, rows * row_step);
+            fill(w, rows * kw * ch);
+            fill(bias, ch);
+            fill(slopes, ch);
+            fill(add, out_w * ch);
+            const hqi_ref_act_t act = make_act(all_acts[a], slopes, ch);
+            const bool with_add = trial % 2;
+            isa->dw_span(ch, 0, out_w, in, row_step, in_w, rows, kw, stride, dilation, pad, w, bias,
+                         got, &act, with_add ? add : NULL);
+            for (int64_t q = 0; q < out_w; q++) {
+                const float *ins[15], *ws[15];
+                int used = 0;
+                for (int r = 0; r < rows; r++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        const int64_t ix = q * stride - pad + (int64_t)kx * dilation;
+                        if (ix < 0 || ix >= in_w)
+                            continue;
+                        ins[used] = in + r * row_step + ix * ch;
+                        ws[used++] = w + ((int64_t)r * kw + kx) * ch;
+                    }
+                isa->dw_pixel(ch, used, ins, ws, bias, want + q * ch);
+                isa->act_row(&act, want + q * ch, with_add ? add + q * ch : NULL, 0, ch);
+            }
+            for (int64_t e = 0; e < out_w * ch; e++)
+                if (memcmp(&got[e], &want[e], sizeof(float)))
+                    fail_msg("act %d, %lld channels, in_w %lld, k %d s %d d %d pad %d: element "
+                             "%lld: dw_span %.9g, dw_pixel + act_row %.9g",
+                             (int)all_acts[a], (long long)ch, (long long)in_w, kw, stride, dilation,
+                             pad, (long long)e, (double)got[e], (double)want[e]);
+            free(in);
+            free(w);
+            free(bias);
+            free(slopes);
+            free(add);
+            free(got);
+            free(want);
+        }
+    }
 }
 
 /* The Winograd products of an ISA's gemm_runs are, bit for bit, what gemm_6x16 gives when
@@ -1471,6 +1701,7 @@ int main(void)
         cmocka_unit_test(the_portable_code_matches_the_reference_too),
         cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
         cmocka_unit_test(gemm_runs_sums_as_gemm_6x16_does_run_by_run),
+        cmocka_unit_test(dw_span_gives_the_bits_of_dw_pixel_and_act_row),
         cmocka_unit_test(gemm_blocks_sums_as_gemm_6x32_does_block_by_block),
         cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
