@@ -491,6 +491,27 @@ static void rowwise_a_rows(const job_t *job, int count, const int64_t *origin_n,
     }
 }
 
+/* A 32-column tile at panel pg of group g, rows r0 .. r0 + 5: their output rows (c6), and when
+ * the tile finishes the epilogue's first channel and addend rows; returns the seed of its sums
+ * (the bias, or zeros, on the first depth block of a seeded run; else NULL). */
+static const float *tile32_rows(const job_t *job, int g, int64_t pg, int r0, bool first,
+                                bool finish, float *const *c_rows, const float *const *add_rows,
+                                float *c6[HQI_FAST_MR], hqi_fast_epi_t *epi)
+{
+    const hqi_fast_conv_t *conv = job->conv;
+    const int64_t j0 = pg * HQI_FAST_NR;
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        c6[r] = c_rows[r0 + r] + j0;
+    if (finish) {
+        epi->channel0 = g * conv->cout_group + j0;
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            epi->add[r] = job->addend ? add_rows[r0 + r] + j0 : NULL;
+    }
+    if (!first || !job->seed_bias)
+        return NULL;
+    return conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR : zeros32;
+}
+
 static void gemm_task(void *context, int64_t task, int thread)
 {
     const job_t *job = context;
@@ -621,17 +642,8 @@ static void gemm_task(void *context, int64_t task, int thread)
                     continue;
                 const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
-                for (int r = 0; r < HQI_FAST_MR; r++)
-                    c6[r] = c_rows[r0 + r] + j0;
-                const float *init = NULL;
-                if (first && job->seed_bias)
-                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR
-                                        : zeros32;
-                if (finish) {
-                    epi.channel0 = g * conv->cout_group + j0;
-                    for (int r = 0; job->addend && r < HQI_FAST_MR; r++)
-                        epi.add[r] = add_rows[r0 + r] + j0;
-                }
+                const float *init =
+                    tile32_rows(job, g, pg, r0, first, finish, c_rows, add_rows, c6, &epi);
                 if (all_rows) {
                     if (job->epilogue && (job->addend || job->act->type != HQ_ACT_LINEAR)) {
                         epi.channel0 = g * conv->cout_group + j0;
@@ -658,19 +670,9 @@ static void gemm_task(void *context, int64_t task, int thread)
                 /* a full panel and the last, partial one of 6 existing rows: one 32-column tile
                  * with that panel's columns under a mask, not a 16-column tile and an
                  * 8-column one (or one through `edge`) */
-                const int64_t j0 = pg * HQI_FAST_NR;
                 float *c6[HQI_FAST_MR];
-                for (int r = 0; r < HQI_FAST_MR; r++)
-                    c6[r] = c_rows[r0 + r] + j0;
-                const float *init = NULL;
-                if (first && job->seed_bias)
-                    init = conv->bias16 ? conv->bias16 + (g * conv->panels + pg) * HQI_FAST_NR
-                                        : zeros32;
-                if (finish) {
-                    epi.channel0 = g * conv->cout_group + j0;
-                    for (int r = 0; r < HQI_FAST_MR; r++)
-                        epi.add[r] = job->addend ? add_rows[r0 + r] + j0 : NULL;
-                }
+                const float *init =
+                    tile32_rows(job, g, pg, r0, first, finish, c_rows, add_rows, c6, &epi);
                 isa->gemm_6x32_part(depth, a_block + r0, block_b + pg * depth * HQI_FAST_NR,
                                     block_b + (pg + 1) * depth * HQI_FAST_NR, (int)cols2, c6, init,
                                     finish ? &epi : NULL);
