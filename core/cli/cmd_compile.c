@@ -3,6 +3,7 @@
  * compiled_model, the program embedded as `<net>.hqx`). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,27 @@ void hq_cmd_compile_usage(FILE *out)
     hq_cli_print_options(out, compile_options);
 }
 
+/* The path exists and is no regular file (/dev/null, a FIFO): written in place and never
+ * renamed over or removed, which would replace the device with a regular file. */
+static bool special_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+}
+
 /* Temporary file in the same folder, fsync, rename: `path` is never half-written. */
 static int write_atomic(const char *path, const void *bytes, size_t len, hq_error_t *err)
 {
+    if (special_file(path)) {
+        FILE *f = fopen(path, "wb");
+        bool ok = f && fwrite(bytes, 1, len, f) == len;
+        if (f && fclose(f) != 0)
+            ok = false;
+        if (!ok)
+            snprintf(err->message, sizeof err->message, "%s: cannot write: %s", path,
+                     strerror(errno));
+        return ok ? 0 : -1;
+    }
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp)
@@ -125,7 +144,8 @@ int hq_cmd_compile(int argc, char **argv)
     if (st == HQ_OK) {
         st = hq_archive_save(archive, har, &err);
         if (st != HQ_OK)
-            unlink(output); /* all or nothing */
+            if (!special_file(output))
+                unlink(output); /* all or nothing */
     }
     if (st == HQ_OK) {
         hqrt_model_t *m = NULL;

@@ -96,9 +96,48 @@ hq_status_t hqi_read_file(const char *path, size_t limit, void **bytes, size_t *
     return HQ_OK;
 }
 
+/* Writes all of bytes to fd (retrying short writes and EINTR); true when all were written. */
+static bool write_all(int fd, const void *bytes, size_t len)
+{
+    const uint8_t *p = bytes;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, p + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/* A path that exists and is no regular file (/dev/null, /dev/stdout, a FIFO) is written in
+ * place: a temporary file renamed over it would replace the device with a regular file, and
+ * with root's rights that breaks /dev/null for every program on the machine. */
+static hq_status_t write_in_place(const char *path, const void *bytes, size_t len, hq_error_t *err)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return hqi_error(err, HQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    bool ok = write_all(fd, bytes, len);
+    int saved = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok)
+        return hqi_error(err, HQ_ERR_IO, "%s: write failed: %s", path, strerror(saved));
+    return HQ_OK;
+}
+
 hq_status_t hqi_write_file_atomic(const char *path, const void *bytes, size_t len,
                                   hq_error_t *err)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return S_ISDIR(sb.st_mode) ? hqi_error(err, HQ_ERR_IO, "%s: is a directory", path)
+                                   : write_in_place(path, bytes, len, err);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp)
@@ -112,19 +151,10 @@ hq_status_t hqi_write_file_atomic(const char *path, const void *bytes, size_t le
         return st;
     }
     fchmod(fd, 0644);
-    const uint8_t *p = bytes;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
+    const bool written = write_all(fd, bytes, len);
     int saved = errno;
-    bool ok = done == len && fsync(fd) == 0;
-    if (!ok && done == len)
+    bool ok = written && fsync(fd) == 0;
+    if (!ok && written)
         saved = errno;
     if (close(fd) != 0 && ok) {
         ok = false;

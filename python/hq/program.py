@@ -43,6 +43,11 @@ class Program:
 
     def save(self, path):
         """Writes the program (the bytes `hq compile -o` writes)."""
+        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+            # /dev/null, a FIFO: written in place, never replaced by a regular file
+            with open(path, "wb") as f:
+                f.write(self.bytes)
+            return
         tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(self.bytes)
