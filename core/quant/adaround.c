@@ -366,47 +366,52 @@ typedef struct train {
     float **scratch;    /* per thread */
 } train_t;
 
+/* QDrop per element: a step's draws are a window of a per-task table of draws, at a random
+ * offset in [0, QDROP_SPAN) */
+#define QDROP_SPAN 65536
+
 /* Floats of scratch one task needs: the step's h(V) and its slope (doubles, first: kpg x BLOCK
  * each, two floats' room per double), V, Adam m and v, base, fixed, soft weights, gradient
  * (kpg x BLOCK each), the float kernel's outputs of every row and room for the integer one's
- * (rows x BLOCK each), and with QDrop one step's mixed patches (rows_per_step x kpg). */
-static size_t scratch_floats(const job_t *j, int64_t rows_per_step)
+ * (rows x BLOCK each), and with QDrop one step's mixed patches (rows_per_step x kpg) and, per
+ * element, the table of draws (rows_per_step x kpg + QDROP_SPAN). */
+static size_t scratch_floats(const job_t *j, const hqi_adaround_config_t *cfg,
+                             int64_t rows_per_step)
 {
-    return (size_t)j->kpg * BLOCK * 11 + (size_t)j->rows * BLOCK * 2 +
-           (j->fpatches ? (size_t)(rows_per_step * j->kpg) : 0);
+    size_t floats = (size_t)j->kpg * BLOCK * 11 + (size_t)j->rows * BLOCK * 2;
+    if (j->fpatches && cfg->qdrop > 0)
+        floats += (size_t)(rows_per_step * j->kpg) *
+                      (cfg->qdrop_sample ? 1 : 2) +
+                  (cfg->qdrop_sample ? 0 : QDROP_SPAN);
+    return floats;
 }
 
 /* QDrop (Wei et al., "QDrop: Randomly Dropping Quantization for Extremely Low-bit Post-Training
- * Quantization", 2022): rows [r0, r1) of the quantized patches xq with each element (or, per
- * sample, each run of per_sample rows) replaced by the float network's, xf, with probability p
- * (per element: rounded to sixteenths), written to out [r1 - r0][K]. The draw depends on the seed only (layer, block and step), not on
- * the thread that trains the block. */
-static void qdrop_rows(const job_t *j, const float *xq, const float *xf, int64_t r0, int64_t r1,
-                       double p, bool per_sample, uint64_t seed, float *out)
+ * Quantization", 2022), per sample: rows [r0, r1) of the quantized patches xq with each run of
+ * per_sample rows (one sample) replaced by the float network's, xf, with probability p, written
+ * to out [r1 - r0][K]. The draw depends on the seed only (layer, block and step), not on the
+ * thread that trains the block. */
+static void qdrop_samples(const job_t *j, const float *xq, const float *xf, int64_t r0, int64_t r1,
+                          double p, uint64_t seed, float *out)
 {
     const int64_t K = j->kpg;
-    if (per_sample) {
-        for (int64_t r = r0; r < r1; r += j->per_sample) {
-            int64_t n = r1 - r < j->per_sample ? r1 - r : j->per_sample;
-            double u = (double)(hqi_splitmix64(&seed) >> 11) * 0x1.0p-53;
-            memcpy(out + (r - r0) * K, (u < p ? xf : xq) + r * K, sizeof(float) * (size_t)(n * K));
-        }
-        return;
+    for (int64_t r = r0; r < r1; r += j->per_sample) {
+        int64_t n = r1 - r < j->per_sample ? r1 - r : j->per_sample;
+        double u = (double)(hqi_splitmix64(&seed) >> 11) * 0x1.0p-53;
+        memcpy(out + (r - r0) * K, (u < p ? xf : xq) + r * K, sizeof(float) * (size_t)(n * K));
     }
-    /* p in sixteenths: one 4-bit draw per element, sixteen per 64-bit number, and a select
-     * without a branch (the draws are unpredictable by design) */
+}
+
+/* QDrop per element: table[0, n) of draws, 1 with probability p (in sixteenths: one 4-bit draw
+ * per entry, sixteen per 64-bit number), else 0. */
+static void qdrop_table(float *table, int64_t n, double p, uint64_t seed)
+{
     const uint64_t threshold = (uint64_t)(p * 16.0 + 0.5);
-    const int64_t n = (r1 - r0) * K;
-    const float *q = xq + r0 * K, *f = xf + r0 * K;
     uint64_t bits = 0;
     for (int64_t e = 0; e < n; e++) {
         if ((e & 15) == 0)
             bits = hqi_splitmix64(&seed);
-        uint32_t take = (uint32_t)0 - (uint32_t)((bits & 15u) < threshold), fe, qe;
-        memcpy(&fe, f + e, sizeof fe);
-        memcpy(&qe, q + e, sizeof qe);
-        qe = (fe & take) | (qe & ~take);
-        memcpy(out + e, &qe, sizeof qe);
+        table[e] = (bits & 15u) < threshold ? 1.0f : 0.0f;
         bits >>= 4;
     }
 }
@@ -487,6 +492,15 @@ HOT static void output_rows(const float *x, int64_t rows, int64_t K, const float
     }
 }
 
+/* out[e] = f[e] where draw[e] is 1, q[e] where it is 0, for e in [0, n): d * f + (1 - d) * q is
+ * exactly one of the two for finite values, and the loop has no branch to mispredict. */
+HOT static void qdrop_blend(const float *q, const float *f, const float *draw, int64_t n,
+                            float *out)
+{
+    for (int64_t e = 0; e < n; e++)
+        out[e] = draw[e] * f[e] + (1.0f - draw[e]) * q[e];
+}
+
 /* grad += sum over rows [r0, r1) of x[r]^T (x[r] . w - target[r]): half the squared error's
  * gradient (each grad element gathers its rows in row order). */
 HOT static void gradient_rows(const float *x, const float *target, int64_t r0, int64_t r1,
@@ -550,7 +564,7 @@ static void train_block(void *context, int64_t task, int thread)
     float *v = (float *)(void *)(slope_step + K * BLOCK), *m = v + K * BLOCK, *s2 = m + K * BLOCK,
           *base = s2 + K * BLOCK, *fixed = base + K * BLOCK, *w = fixed + K * BLOCK,
           *grad = w + K * BLOCK, *zf = grad + K * BLOCK, *zq = zf + j->rows * BLOCK,
-          *mixed = zq + j->rows * BLOCK;
+          *mixed = zq + j->rows * BLOCK, *draws = mixed + t->rows_per_step * K;
     const float *xf = j->fpatches ? j->fpatches + g * j->rows * K : NULL;
     const double wmax = ldexp(1.0, j->weight_bits - 1) - 1.0;
     float scale[BLOCK] = {0};
@@ -625,6 +639,9 @@ static void train_block(void *context, int64_t task, int thread)
         double per_weight = c < nb ? nearest_error[c] / (double)train_rows / (double)K : 0.0;
         unit[c] = per_weight > 0 ? 1.0 / per_weight : 0.0;
     }
+    if (xf && cfg->qdrop > 0 && !cfg->qdrop_sample)
+        qdrop_table(draws, t->rows_per_step * K + QDROP_SPAN, cfg->qdrop,
+                    ((uint64_t)j->layer << 40) ^ (uint64_t)o0 ^ 0x9e3779b97f4a7c15u);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double b1t = 1.0, b2t = 1.0;
     int64_t steps_per_epoch = (train_rows + t->rows_per_step - 1) / t->rows_per_step;
@@ -642,7 +659,12 @@ static void train_block(void *context, int64_t task, int thread)
         }
         if (xf && cfg->qdrop > 0) {
             uint64_t seed = ((uint64_t)j->layer << 48) ^ ((uint64_t)o0 << 24) ^ (uint64_t)step;
-            qdrop_rows(j, x, xf, r0, r1, cfg->qdrop, cfg->qdrop_sample, seed, mixed);
+            if (cfg->qdrop_sample) {
+                qdrop_samples(j, x, xf, r0, r1, cfg->qdrop, seed, mixed);
+            } else {
+                int64_t offset = (int64_t)(hqi_splitmix64(&seed) % QDROP_SPAN);
+                qdrop_blend(x + r0 * K, xf + r0 * K, draws + offset, (r1 - r0) * K, mixed);
+            }
             gradient_rows(mixed, zf + r0 * BLOCK, 0, r1 - r0, K, w, grad);
         } else {
             gradient_rows(x, zf, r0, r1, K, w, grad);
@@ -746,7 +768,7 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
     hq_status_t st = t.scratch ? HQ_OK : hqi_nomem(err, where);
     size_t bytes = 0;
     for (int k = 0; k < threads && st == HQ_OK; k++)
-        if (!hqi_mul_size(scratch_floats(j, t.rows_per_step), sizeof(float), &bytes) ||
+        if (!hqi_mul_size(scratch_floats(j, cfg, t.rows_per_step), sizeof(float), &bytes) ||
             !(t.scratch[k] = malloc(bytes)))
             st = hqi_nomem(err, where);
     if (st == HQ_OK)
