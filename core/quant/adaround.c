@@ -29,7 +29,10 @@
  * along the network (the paper's "asymmetric" reconstruction). The error is centred by default
  * (centered): the patches and the float outputs lose their mean over the rows, so what is fitted
  * is the error about its mean per channel, the part a bias cannot remove; the bias correction
- * that follows removes the rest.
+ * that follows removes the rest. With QDrop (qdrop > 0, Wei et al. 2022), each step's patches
+ * read, element by element (or sample by sample) with probability qdrop, the float network's
+ * input instead of the quantized one, drawn afresh every step: the rounding is then fitted for a
+ * range of input errors around the ones seen, not to the exact ones of the calibration samples.
  *
  * The quantized network runs once, layer by layer in topological order over all the samples at
  * once (the codes of every tensor still to be read are kept): a trained layer draws its patches
@@ -95,6 +98,12 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     env = getenv("HQ_ADAROUND_CENTER");
     if (env)
         cfg->centered = strcmp(env, "1") == 0;
+    env = getenv("HQ_ADAROUND_QDROP");
+    if (env)
+        cfg->qdrop = atof(env);
+    env = getenv("HQ_ADAROUND_QDROP_MODE");
+    if (env)
+        cfg->qdrop_sample = strcmp(env, "sample") == 0;
 }
 
 /* ---- one layer ------------------------------------------------------------------------------- */
@@ -118,6 +127,8 @@ typedef struct job {
                                  drawn positions (float_target), else NULL */
     float *xmean;             /* [groups][kpg]: the patches' mean over the rows, taken out
                                  of them when the error is centred, else NULL */
+    float *fpatches;          /* [groups][rows][kpg]: the float network's patches at the same
+                                 positions (QDrop), else NULL */
     int64_t *pick;            /* [positions] scratch of the draw */
     const float *w_float;     /* fpo kernel [kpg * cout] in kernel order */
     void *w_int;              /* q kernel:0, int8 or int16, rewritten in place */
@@ -135,6 +146,7 @@ static void job_free(job_t *j)
     free(j->patches);
     free(j->target);
     free(j->xmean);
+    free(j->fpatches);
     free(j->pick);
     free(j->err_nearest);
     free(j->err_learned);
@@ -270,27 +282,43 @@ static void job_collect(job_t *j, int64_t first, int64_t count, const float *x)
     }
 }
 
-/* Takes the patches' mean over the rows out of them (centred error), keeping it in xmean. */
-static hq_status_t job_center(job_t *j, hq_error_t *err)
+/* Takes the mean over the rows out of patches [groups][rows][kpg], writing it to mean
+ * [groups][kpg]. */
+static void center_patches(const job_t *j, float *patches, float *mean, double *sum)
 {
-    if (!(j->xmean = calloc((size_t)(j->groups * j->kpg), sizeof(float))))
-        return hqi_nomem(err, where);
-    double *sum = calloc((size_t)j->kpg, sizeof(double));
-    if (!sum)
-        return hqi_nomem(err, where);
     for (int64_t g = 0; g < j->groups; g++) {
-        float *x = j->patches + g * j->rows * j->kpg, *mean = j->xmean + g * j->kpg;
+        float *x = patches + g * j->rows * j->kpg, *m = mean + g * j->kpg;
         memset(sum, 0, sizeof(double) * (size_t)j->kpg);
         for (int64_t r = 0; r < j->rows; r++)
             for (int64_t k = 0; k < j->kpg; k++)
                 sum[k] += x[r * j->kpg + k];
         for (int64_t k = 0; k < j->kpg; k++)
-            mean[k] = (float)(sum[k] / (double)j->rows);
+            m[k] = (float)(sum[k] / (double)j->rows);
         for (int64_t r = 0; r < j->rows; r++)
             for (int64_t k = 0; k < j->kpg; k++)
-                x[r * j->kpg + k] -= mean[k];
+                x[r * j->kpg + k] -= m[k];
     }
+}
+
+/* Takes the patches' mean over the rows out of them (centred error), keeping it in xmean; the
+ * float network's patches (QDrop) lose their own mean, as the float outputs they produce do. */
+static hq_status_t job_center(job_t *j, hq_error_t *err)
+{
+    size_t n = (size_t)(j->groups * j->kpg);
+    if (!(j->xmean = calloc(n, sizeof(float))))
+        return hqi_nomem(err, where);
+    double *sum = calloc((size_t)j->kpg, sizeof(double));
+    float *fmean = j->fpatches ? calloc(n, sizeof(float)) : NULL;
+    if (!sum || (j->fpatches && !fmean)) {
+        free(sum);
+        free(fmean);
+        return hqi_nomem(err, where);
+    }
+    center_patches(j, j->patches, j->xmean, sum);
+    if (j->fpatches)
+        center_patches(j, j->fpatches, fmean, sum);
     free(sum);
+    free(fmean);
     return HQ_OK;
 }
 
@@ -307,13 +335,54 @@ typedef struct train {
     float **scratch;    /* per thread */
 } train_t;
 
+/* QDrop per element: a step's draws are a window of a per-task table of draws, at a random
+ * offset in [0, QDROP_SPAN) */
+#define QDROP_SPAN 65536
+
 /* Floats of scratch one task needs: the step's h(V) and its slope (doubles, first: kpg x BLOCK
  * each, two floats' room per double), V, Adam m and v, base, fixed, soft weights, gradient
  * (kpg x BLOCK each), the float kernel's outputs of every row and room for the integer one's
- * (rows x BLOCK each). */
-static size_t scratch_floats(const job_t *j)
+ * (rows x BLOCK each), and with QDrop one step's mixed patches (rows_per_step x kpg) and, per
+ * element, the table of draws (rows_per_step x kpg + QDROP_SPAN). */
+static size_t scratch_floats(const job_t *j, const hqi_adaround_config_t *cfg,
+                             int64_t rows_per_step)
 {
-    return (size_t)j->kpg * BLOCK * 11 + (size_t)j->rows * BLOCK * 2;
+    size_t floats = (size_t)j->kpg * BLOCK * 11 + (size_t)j->rows * BLOCK * 2;
+    if (j->fpatches && cfg->qdrop > 0)
+        floats += (size_t)(rows_per_step * j->kpg) *
+                      (cfg->qdrop_sample ? 1 : 2) +
+                  (cfg->qdrop_sample ? 0 : QDROP_SPAN);
+    return floats;
+}
+
+/* QDrop (Wei et al., "QDrop: Randomly Dropping Quantization for Extremely Low-bit Post-Training
+ * Quantization", 2022), per sample: rows [r0, r1) of the quantized patches xq with each run of
+ * per_sample rows (one sample) replaced by the float network's, xf, with probability p, written
+ * to out [r1 - r0][K]. The draw depends on the seed only (layer, block and step), not on the
+ * thread that trains the block. */
+static void qdrop_samples(const job_t *j, const float *xq, const float *xf, int64_t r0, int64_t r1,
+                          double p, uint64_t seed, float *out)
+{
+    const int64_t K = j->kpg;
+    for (int64_t r = r0; r < r1; r += j->per_sample) {
+        int64_t n = r1 - r < j->per_sample ? r1 - r : j->per_sample;
+        double u = (double)(hqi_splitmix64(&seed) >> 11) * 0x1.0p-53;
+        memcpy(out + (r - r0) * K, (u < p ? xf : xq) + r * K, sizeof(float) * (size_t)(n * K));
+    }
+}
+
+/* QDrop per element: table[0, n) of draws, 1 with probability p (in sixteenths: one 4-bit draw
+ * per entry, sixteen per 64-bit number), else 0. */
+static void qdrop_table(float *table, int64_t n, double p, uint64_t seed)
+{
+    const uint64_t threshold = (uint64_t)(p * 16.0 + 0.5);
+    uint64_t bits = 0;
+    for (int64_t e = 0; e < n; e++) {
+        if ((e & 15) == 0)
+            bits = hqi_splitmix64(&seed);
+        table[e] = (bits & 15u) < threshold ? 1.0f : 0.0f;
+        bits >>= 4;
+    }
 }
 
 static double rectified_sigmoid(double v, double *slope)
@@ -392,6 +461,15 @@ HOT static void output_rows(const float *x, int64_t rows, int64_t K, const float
     }
 }
 
+/* out[e] = f[e] where draw[e] is 1, q[e] where it is 0, for e in [0, n): d * f + (1 - d) * q is
+ * exactly one of the two for finite values, and the loop has no branch to mispredict. */
+HOT static void qdrop_blend(const float *q, const float *f, const float *draw, int64_t n,
+                            float *out)
+{
+    for (int64_t e = 0; e < n; e++)
+        out[e] = draw[e] * f[e] + (1.0f - draw[e]) * q[e];
+}
+
 /* grad += sum over rows [r0, r1) of x[r]^T (x[r] . w - target[r]): half the squared error's
  * gradient (each grad element gathers its rows in row order). */
 HOT static void gradient_rows(const float *x, const float *target, int64_t r0, int64_t r1,
@@ -454,7 +532,9 @@ static void train_block(void *context, int64_t task, int thread)
     double *h_step = (double *)(void *)t->scratch[thread], *slope_step = h_step + K * BLOCK;
     float *v = (float *)(void *)(slope_step + K * BLOCK), *m = v + K * BLOCK, *s2 = m + K * BLOCK,
           *base = s2 + K * BLOCK, *fixed = base + K * BLOCK, *w = fixed + K * BLOCK,
-          *grad = w + K * BLOCK, *zf = grad + K * BLOCK, *zq = zf + j->rows * BLOCK;
+          *grad = w + K * BLOCK, *zf = grad + K * BLOCK, *zq = zf + j->rows * BLOCK,
+          *mixed = zq + j->rows * BLOCK, *draws = mixed + t->rows_per_step * K;
+    const float *xf = j->fpatches ? j->fpatches + g * j->rows * K : NULL;
     const double wmax = ldexp(1.0, j->weight_bits - 1) - 1.0;
     float scale[BLOCK] = {0};
     /* V from the fractional parts; a weight whose floor or floor + 1 leaves the code range keeps
@@ -528,6 +608,9 @@ static void train_block(void *context, int64_t task, int thread)
         double per_weight = c < nb ? nearest_error[c] / (double)train_rows / (double)K : 0.0;
         unit[c] = per_weight > 0 ? 1.0 / per_weight : 0.0;
     }
+    if (xf && cfg->qdrop > 0 && !cfg->qdrop_sample)
+        qdrop_table(draws, t->rows_per_step * K + QDROP_SPAN, cfg->qdrop,
+                    ((uint64_t)j->layer << 40) ^ (uint64_t)o0 ^ 0x9e3779b97f4a7c15u);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double b1t = 1.0, b2t = 1.0;
     int64_t steps_per_epoch = (train_rows + t->rows_per_step - 1) / t->rows_per_step;
@@ -543,7 +626,18 @@ static void train_block(void *context, int64_t task, int thread)
             }
             grad[k] = 0;
         }
-        gradient_rows(x, zf, r0, r1, K, w, grad);
+        if (xf && cfg->qdrop > 0) {
+            uint64_t seed = ((uint64_t)j->layer << 48) ^ ((uint64_t)o0 << 24) ^ (uint64_t)step;
+            if (cfg->qdrop_sample) {
+                qdrop_samples(j, x, xf, r0, r1, cfg->qdrop, seed, mixed);
+            } else {
+                int64_t offset = (int64_t)(hqi_splitmix64(&seed) % QDROP_SPAN);
+                qdrop_blend(x + r0 * K, xf + r0 * K, draws + offset, (r1 - r0) * K, mixed);
+            }
+            gradient_rows(mixed, zf + r0 * BLOCK, 0, r1 - r0, K, w, grad);
+        } else {
+            gradient_rows(x, zf, r0, r1, K, w, grad);
+        }
         const double norm = 2.0 / (double)(r1 - r0);
         const bool regularize = step >= t->warmup_steps;
         const double progress =
@@ -643,7 +737,7 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
     hq_status_t st = t.scratch ? HQ_OK : hqi_nomem(err, where);
     size_t bytes = 0;
     for (int k = 0; k < threads && st == HQ_OK; k++)
-        if (!hqi_mul_size(scratch_floats(j), sizeof(float), &bytes) ||
+        if (!hqi_mul_size(scratch_floats(j, cfg, t.rows_per_step), sizeof(float), &bytes) ||
             !(t.scratch[k] = malloc(bytes)))
             st = hqi_nomem(err, where);
     if (st == HQ_OK)
@@ -675,12 +769,15 @@ typedef struct float_pass {
     float *patches; /* one sample's patches of the largest job */
 } float_pass_t;
 
-static void float_outputs(job_t *j, int64_t sample, const float *patches)
+/* The float kernel's outputs of one sample's rows [row0, row0 + per_sample) of patches
+ * ([groups][rows][kpg]). */
+static void float_outputs(job_t *j, int64_t sample, const float *patches, int64_t rows,
+                          int64_t row0)
 {
     for (int64_t t = 0; t < j->per_sample; t++) {
         float *z = j->target + (sample * j->per_sample + t) * j->cout;
         for (int64_t o = 0; o < j->cout; o++) {
-            const float *x = patches + ((o / j->cout_pg) * j->per_sample + t) * j->kpg;
+            const float *x = patches + ((o / j->cout_pg) * rows + row0 + t) * j->kpg;
             double acc = 0;
             for (int64_t k = 0; k < j->kpg; k++)
                 acc += (double)x[k] * j->w_float[k * j->cout + o];
@@ -703,8 +800,15 @@ static hq_status_t on_float_tap(void *user, int layer, int port, const hq_shape_
             per != (j->dense ? j->out_h * j->cin_pg : j->in_h * j->in_w * j->in_c))
             continue;
         for (int64_t n = 0; n < shape->dims[0] && f->first + n < j->samples; n++) {
-            collect_sample(j, f->first + n, data + n * per, f->patches, j->per_sample, 0);
-            float_outputs(j, f->first + n, f->patches);
+            int64_t s = f->first + n;
+            if (j->fpatches) {
+                /* QDrop: the float patches stay for the training */
+                collect_sample(j, s, data + n * per, j->fpatches, j->rows, s * j->per_sample);
+                float_outputs(j, s, j->fpatches, j->rows, s * j->per_sample);
+            } else {
+                collect_sample(j, s, data + n * per, f->patches, j->per_sample, 0);
+                float_outputs(j, s, f->patches, j->per_sample, 0);
+            }
             j->collected++;
         }
     }
@@ -713,11 +817,12 @@ static hq_status_t on_float_tap(void *user, int layer, int port, const hq_shape_
 
 /* Fills targets[i] ([rows][cout]) for every layer i the run trains, NULL for the others and for
  * a layer whose input the float run did not deliver (it then trains against the float kernel on
- * its quantized input). */
+ * its quantized input); with QDrop (cfg->qdrop > 0) also fpatches[i], the float patches
+ * ([groups][rows][kpg]). */
 static hq_status_t float_targets(const hq_graph_t *graph, const hq_npz_t *fpo, const hq_npz_t *q,
                                  const hqi_layer_quant_t *dec, const hqi_adaround_config_t *cfg,
                                  const hqi_adaround_data_t *in, int64_t samples, int threads,
-                                 float **targets, hq_error_t *err)
+                                 float **targets, float **fpatches, hq_error_t *err)
 {
     int n = hq_graph_layer_count(graph);
     float_pass_t f = {.count = n};
@@ -735,6 +840,11 @@ static hq_status_t float_targets(const hq_graph_t *graph, const hq_npz_t *fpo, c
         if (!hqi_mul_size((size_t)j->rows, (size_t)j->cout * sizeof(float), &bytes) ||
             !(j->target = malloc(bytes)) ||
             !(j->pick = malloc(sizeof *j->pick * (size_t)j->positions)))
+            st = hqi_nomem(err, where);
+        if (st == HQ_OK && cfg->qdrop > 0 &&
+            (!hqi_mul_size((size_t)(j->rows * j->groups), (size_t)j->kpg * sizeof(float),
+                           &bytes) ||
+             !(j->fpatches = malloc(bytes ? bytes : 1))))
             st = hqi_nomem(err, where);
     }
     if (st == HQ_OK && !(f.patches = malloc(largest * sizeof(float))))
@@ -774,6 +884,8 @@ static hq_status_t float_targets(const hq_graph_t *graph, const hq_npz_t *fpo, c
         if (st == HQ_OK && j->l && j->collected == samples) {
             targets[i] = j->target;
             j->target = NULL;
+            fpatches[i] = j->fpatches;
+            j->fpatches = NULL;
         }
         job_free(j);
     }
@@ -817,6 +929,7 @@ typedef struct run {
     hqi_threadpool_t *pool;
     float *scratch;  /* dequantized inputs of EMULATE_BATCH samples of the largest tensor */
     float **targets; /* [layer count] (float_target): what float_targets measured, else NULL */
+    float **fpatches; /* [layer count] (QDrop): the float patches float_targets kept, else NULL */
     hqi_adaround_report_t rep;
 } run_t;
 
@@ -847,6 +960,8 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
         if (r->targets) {
             j.target = r->targets[i];
             r->targets[i] = NULL;
+            j.fpatches = r->fpatches[i];
+            r->fpatches[i] = NULL;
         }
         if (r->cfg->centered)
             st = job_center(&j, err);
@@ -875,7 +990,8 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
 {
     hq_dataset_t *data = in->data;
     double t0 = hqi_seconds_now();
-    run_t r = {graph, fpo, dec, q, cfg, bias != HQI_ADAROUND_BIAS_NONE, log, NULL, NULL, NULL, {0}};
+    run_t r = {graph, fpo, dec, q,    cfg, bias != HQI_ADAROUND_BIAS_NONE, log, NULL, NULL, NULL,
+               NULL,  {0}};
     if (report)
         *report = r.rep;
     int n = hq_graph_layer_count(graph);
@@ -931,10 +1047,12 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
         st = hqi_threadpool_create(threads, &r.pool, err);
     if (st == HQ_OK && cfg->float_target) {
         double t1 = hqi_seconds_now();
-        if (!(r.targets = calloc((size_t)n, sizeof *r.targets)))
+        if (!(r.targets = calloc((size_t)n, sizeof *r.targets)) ||
+            !(r.fpatches = calloc((size_t)n, sizeof *r.fpatches)))
             st = hqi_nomem(err, where);
         if (st == HQ_OK)
-            st = float_targets(graph, fpo, q, dec, cfg, in, samples, threads, r.targets, err);
+            st = float_targets(graph, fpo, q, dec, cfg, in, samples, threads, r.targets,
+                               r.fpatches, err);
         int got = 0;
         for (int i = 0; r.targets && i < n; i++)
             got += r.targets[i] != NULL;
@@ -961,7 +1079,10 @@ hq_status_t hqi_adaround_run(const hq_graph_t *graph, const hq_npz_t *fpo,
 done:
     for (int i = 0; r.targets && i < n; i++)
         free(r.targets[i]);
+    for (int i = 0; r.fpatches && i < n; i++)
+        free(r.fpatches[i]);
     free(r.targets);
+    free(r.fpatches);
     hqi_threadpool_destroy(r.pool);
     free(r.scratch);
     r.rep.samples = samples;

@@ -37,6 +37,11 @@ typedef struct hqi_adaround_config {
                              channel, between the learned rounding and nearest; 0: none */
     bool centered;        /* measure the error about its mean over the rows per channel: the
                              bias correction that follows removes the mean */
+    double qdrop;         /* QDrop: the probability with which each input element of a step's
+                             rows is the float network's instead of the quantized one (needs
+                             float_target); 0: off */
+    bool qdrop_sample;    /* QDrop draws per sample (all of a sample's rows at once) instead of
+                             per element */
 } hqi_adaround_config_t;
 
 void hqi_adaround_defaults(hqi_adaround_config_t *config);

@@ -448,6 +448,104 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
     hq_graph_destroy(g);
 }
 
+/* ---- QDrop ---------------------------------------------------------------------------------- */
+
+/* The integer kernels of both convs of `a`, conv1's then conv2's. */
+static void two_conv_codes(hq_archive_t *a, int8_t *codes)
+{
+    hq_npz_t *q = NULL;
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &q, NULL), HQ_OK);
+    const hq_tensor_t *k1 = hq_npz_get(q, "net/conv1/kernel:0"),
+                      *k2 = hq_npz_get(q, "net/conv2/kernel:0");
+    assert_int_equal(k1->nbytes, K * K * CIN * COUT);
+    assert_int_equal(k2->nbytes, K * K * COUT * COUT);
+    memcpy(codes, k1->data, k1->nbytes);
+    memcpy(codes + k1->nbytes, k2->data, k2->nbytes);
+}
+
+/* Optimizes a copy of the two convs with `text` on `threads` threads; conv2's chain error
+ * (centred) to *error when not NULL, both kernels' codes to codes. */
+static void run_two_convs(const hq_graph_t *g, const hq_npz_t *params, hq_dataset_t *ds,
+                          const float *x, const char *text, int threads, int8_t *codes,
+                          double *error)
+{
+    hq_archive_t *a = archive_of(g, params);
+    captured_t log = {""};
+    hq_script_t *s = script_of(text);
+    hq_optimize_options_t options = {0};
+    options.log = capture;
+    options.log_user = &log;
+    options.threads = threads;
+    hq_error_t err = {0};
+    if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
+        fail_msg("optimize: %s", err.message);
+    hq_script_destroy(s);
+    two_conv_codes(a, codes);
+    if (error) {
+        const size_t n = SAMPLES * H * W * COUT;
+        double *zq = malloc(sizeof(double) * n), *zf = malloc(sizeof(double) * n);
+        conv2_preactivations(a, x, zq, zf);
+        *error = chain_error(zq, zf, true);
+        free(zq);
+        free(zf);
+    }
+    hq_archive_destroy(a);
+}
+
+/* QDrop (HQ_ADAROUND_QDROP=p): with p = 1 every input the training reads is the float network's,
+ * so conv2 learns other codes than from the quantized inputs alone (p = 0, the default); at
+ * p = 0.5, per element and per sample, the draws do not depend on the thread count, and conv2
+ * still ends closer to the float network than with round-to-nearest. */
+static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_convs(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = dataset_of(g, &x);
+    const char *common = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
+                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                         "post_quantization_optimization(finetune, policy=disabled)\n";
+    char text[512];
+    snprintf(text, sizeof text,
+             "%spost_quantization_optimization(adaround, policy=enabled, epochs=100, "
+             "batch_size=4)\n",
+             common);
+    enum { CODES = K * K * CIN * COUT + K * K * COUT * COUT };
+    static int8_t nearest[CODES], p0[CODES], p1[CODES], one[CODES], two[CODES];
+    double e_nearest = 0, e_half = 0;
+    run_two_convs(g, params, ds, x, common, 2, nearest, &e_nearest);
+    setenv("HQ_ADAROUND_QDROP", "0", 1);
+    run_two_convs(g, params, ds, x, text, 2, p0, NULL);
+    const char *modes[2] = {"element", "sample"};
+    for (int m = 0; m < 2; m++) {
+        setenv("HQ_ADAROUND_QDROP_MODE", modes[m], 1);
+        setenv("HQ_ADAROUND_QDROP", "1", 1);
+        run_two_convs(g, params, ds, x, text, 2, p1, NULL);
+        int differ = 0;
+        for (int i = K * K * CIN * COUT; i < CODES; i++)
+            differ += p0[i] != p1[i];
+        if (differ == 0)
+            fail_msg("QDrop per %s: conv2 learned the same codes from the float inputs as from "
+                     "the quantized ones",
+                     modes[m]);
+        setenv("HQ_ADAROUND_QDROP", "0.5", 1);
+        run_two_convs(g, params, ds, x, text, 1, one, NULL);
+        run_two_convs(g, params, ds, x, text, 2, two, &e_half);
+        if (memcmp(one, two, CODES))
+            fail_msg("QDrop per %s: the codes depend on the thread count", modes[m]);
+        if (!(e_half < 0.9 * e_nearest))
+            fail_msg("QDrop per %s: conv2's error %g, %g with round-to-nearest", modes[m], e_half,
+                     e_nearest);
+    }
+    unsetenv("HQ_ADAROUND_QDROP");
+    unsetenv("HQ_ADAROUND_QDROP_MODE");
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- the script's keys ------------------------------------------------------------------- */
 
 static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, test_log_t *log,
@@ -512,6 +610,7 @@ int main(void)
         cmocka_unit_test(adaround_keys_are_read_and_bad_values_refused),
         cmocka_unit_test(default_epochs_stop_at_the_step_budget),
         cmocka_unit_test(float_target_brings_the_second_layer_closer_to_the_float_network),
+        cmocka_unit_test(qdrop_reads_the_float_inputs_and_does_not_depend_on_threads),
     };
     return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }
