@@ -469,17 +469,9 @@ static void run_two_convs(const hq_graph_t *g, const hq_npz_t *params, hq_datase
                           const float *x, const char *text, int threads, int8_t *codes,
                           double *error)
 {
-    hq_archive_t *a = archive_of(g, params);
-    captured_t log = {""};
-    hq_script_t *s = script_of(text);
-    hq_optimize_options_t options = {0};
-    options.log = capture;
-    options.log_user = &log;
-    options.threads = threads;
-    hq_error_t err = {0};
-    if (hqi_optimize_run(a, s, ds, &options, true, NULL, &err))
-        fail_msg("optimize: %s", err.message);
-    hq_script_destroy(s);
+    hq_archive_t *a = test_archive_of(g, params);
+    test_log_t log = {""};
+    test_optimize(a, text, ds, threads, &log);
     two_conv_codes(a, codes);
     if (error) {
         const size_t n = SAMPLES * H * W * COUT;
@@ -502,7 +494,7 @@ static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **s
     hq_npz_t *params = NULL;
     hq_graph_t *g = two_convs(&params);
     float *x = NULL;
-    hq_dataset_t *ds = dataset_of(g, &x);
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
     const char *common = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
                          "post_quantization_optimization(bias_correction, policy=disabled)\n"
                          "post_quantization_optimization(finetune, policy=disabled)\n";
