@@ -12,33 +12,33 @@ calib="$HQ_SOURCE_DIR/samples/tiny_calib.npy"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Runs "$@" (a command whose output is "$work/out.fifo") with a reader on the FIFO copying to
+# $1's file; then the FIFO must still be one and the copy equal the regular output $2.
+through_fifo() {
+    local copy=$1 regular=$2
+    shift 2
+    timeout 30 cat "$work/out.fifo" >"$copy" &
+    local reader=$!
+    "$@"
+    wait "$reader"
+    [ -p "$work/out.fifo" ] || { echo "$1 $2 replaced the FIFO" >&2; exit 1; }
+    cmp "$regular" "$copy"
+}
+mkfifo "$work/out.fifo"
+
 # through the library's writer (npz): hq emulate
 "$HQ" emulate "$har" -d "$calib" -o "$work/regular.npz" -q
-mkfifo "$work/out.fifo"
-timeout 30 cat "$work/out.fifo" >"$work/via_fifo.npz" &
-reader=$!
-"$HQ" emulate "$har" -d "$calib" -o "$work/out.fifo" -q
-wait "$reader"
-[ -p "$work/out.fifo" ] || { echo "hq emulate replaced the FIFO" >&2; exit 1; }
-cmp "$work/regular.npz" "$work/via_fifo.npz"
+through_fifo "$work/via_fifo.npz" "$work/regular.npz" \
+    "$HQ" emulate "$har" -d "$calib" -o "$work/out.fifo" -q
 
 # through hq compile's own writer (.hqx), then hq run's output (npz)
 "$HQ" optimize "$har" -d "$calib" -o "$work/q.har" -q
 "$HQ" compile "$work/q.har" -o "$work/regular.hqx" --har "$work/c1.har" -q
-timeout 30 cat "$work/out.fifo" >"$work/via_fifo.hqx" &
-reader=$!
-"$HQ" compile "$work/q.har" -o "$work/out.fifo" --har "$work/c2.har" -q
-wait "$reader"
-[ -p "$work/out.fifo" ] || { echo "hq compile replaced the FIFO" >&2; exit 1; }
-cmp "$work/regular.hqx" "$work/via_fifo.hqx"
-
+through_fifo "$work/via_fifo.hqx" "$work/regular.hqx" \
+    "$HQ" compile "$work/q.har" -o "$work/out.fifo" --har "$work/c2.har" -q
 "$HQ" run "$work/regular.hqx" -d "$calib" -o "$work/run.npz" -q
-timeout 30 cat "$work/out.fifo" >"$work/run_fifo.npz" &
-reader=$!
-"$HQ" run "$work/regular.hqx" -d "$calib" -o "$work/out.fifo" -q
-wait "$reader"
-[ -p "$work/out.fifo" ] || { echo "hq run replaced the FIFO" >&2; exit 1; }
-cmp "$work/run.npz" "$work/run_fifo.npz"
+through_fifo "$work/run_fifo.npz" "$work/run.npz" \
+    "$HQ" run "$work/regular.hqx" -d "$calib" -o "$work/out.fifo" -q
 
 # a directory is refused: one line, exit 2, the directory untouched
 mkdir "$work/dir.npz"
