@@ -162,6 +162,20 @@ static bool ks_seeded(const hqrt_conv_params_t *p, const int64_t *bias, int32_t 
     return seeded;
 }
 
+/* The weight [ky, kx, i, o] ([kh][kw][cin][cout] int8) that packed column col = kx * cout + o of
+ * kernel row ky takes from input channel i; 0 past the row's cols columns and past the channels
+ * (the packings' padding). */
+static int32_t ks_weight(const int8_t *weights, int32_t kw, int32_t cin, int32_t cout, int32_t cols,
+                         int32_t ky, int32_t col, int32_t i)
+{
+    if (col >= cols || i >= cin)
+        return 0;
+    const int32_t kx = col / cout, o = col % cout;
+    return weights[(((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)cin + (size_t)i) *
+                       (size_t)cout +
+                   (size_t)o];
+}
+
 /* The output stage of one output row's int32 sums (out_w pixels of cout channels). */
 static void ks_stage_row(int isa, const hqrt_conv_params_t *p, bool seeded, const int64_t *bias,
                          int32_t cout, int32_t out_w, int32_t *row, uint8_t *out_row)
@@ -236,17 +250,10 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
     for (int32_t ky = 0; ky < kh; ky++)
         for (int32_t pr = 0; pr < pairs; pr++)
             for (int32_t col = 0; col < vecs * 8; col++)
-                for (int32_t e = 0; e < 2; e++) {
-                    const int32_t i = 2 * pr + e, kx = col / cout, o = col % cout;
+                for (int32_t e = 0; e < 2; e++)
                     packed[(size_t)ky * per_ky + ((size_t)pr * (size_t)vecs * 8 + (size_t)col) * 2 +
                            (size_t)e] =
-                        col < cols && i < cin
-                            ? weights[(((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)cin +
-                                       (size_t)i) *
-                                          (size_t)cout +
-                                      (size_t)o]
-                            : 0;
-                }
+                        (int16_t)ks_weight(weights, kw, cin, cout, cols, ky, col, 2 * pr + e);
     for (int32_t n = 0; n < out.n; n++)
         for (int32_t oh = 0; oh < out.h; oh++) {
             const int32_t fy = oh + p->pad_top;
@@ -295,16 +302,10 @@ static bool ksv_prepare(const hqrt_conv_params_t *p, hqrt_dims_t in, const int8_
     bool exact = st->path == HQRT_PATH_GEMMLOWP && !st->multiplier_neg && st->out_bits == 8;
     for (int32_t ky = 0; ky < kh; ky++)
         for (int32_t col = 0; col < vecs * 16; col++) {
-            const int32_t kx = col / cout, o = col % cout;
+            const int32_t o = col % cout; /* the column's channel */
             int64_t sum = 0, pos = 0, neg = 0;
             for (int32_t i = 0; i < quads * 4; i++) {
-                const int32_t v =
-                    col < cols && i < cin
-                        ? weights[(((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)cin +
-                                   (size_t)i) *
-                                      (size_t)cout +
-                                  (size_t)o]
-                        : 0;
+                const int32_t v = ks_weight(weights, kw, cin, cout, cols, ky, col, i);
                 packed[(((size_t)ky * (size_t)quads + (size_t)(i / 4)) * (size_t)vecs +
                         (size_t)(col / 16)) *
                            64 +
