@@ -87,6 +87,16 @@ static void maybe_write_seed(const uint8_t *bytes, size_t len, bool always)
     }
 }
 
+/* The program b holds (the test fails when the builder refuses it); destroys b. */
+static uint8_t *finish_program(hqrt_builder_t *b, size_t *len)
+{
+    uint8_t *bytes = NULL;
+    if (hqrt_b_finish(b, &bytes, len))
+        fail_msg("builder: %s", hqrt_b_error(b));
+    hqrt_b_destroy(b);
+    return bytes;
+}
+
 /* A 1x1 conv, stride 1, 8-bit weights: the params every hand-made case starts from. */
 static hqx_conv_params_t pointwise_params(void)
 {
@@ -180,11 +190,7 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
                                ins, (uint32_t)nin, &y, 1),
                      0);
     assert_int_equal(hqrt_b_io(b, ins, (uint32_t)nin, &y, 1), 0);
-    uint8_t *bytes = NULL;
-    int r = hqrt_b_finish(b, &bytes, len);
-    if (r)
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     maybe_write_seed(bytes, *len, false);
     return bytes;
 }
@@ -423,11 +429,8 @@ static void vector_output_stage_equals_reference_on_every_accumulator_of_a_windo
         assert_int_equal(
             hqrt_b_op(b, HQX_OP_CONV, "net/conv1", &p, sizeof p, ins, (uint32_t)nin, &y, 1), 0);
         assert_int_equal(hqrt_b_io(b, ins, (uint32_t)nin, &y, 1), 0);
-        uint8_t *bytes = NULL;
         size_t len = 0;
-        if (hqrt_b_finish(b, &bytes, &len))
-            fail_msg("builder: %s", hqrt_b_error(b));
-        hqrt_b_destroy(b);
+        uint8_t *bytes = finish_program(b, &len);
         run_three_ways_on(bytes, len, 2, codes);
         free(bytes);
     }
@@ -670,10 +673,8 @@ static void conv_output_matches_a_hand_computed_value(void **state)
     p.stage.shift = hqrt_b_blob(b, &s, 4);
     assert_int_equal(hqrt_b_op(b, HQX_OP_CONV, "net/conv", &p, sizeof p, &x, 1, &y, 1), 0);
     assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
-    uint8_t *bytes;
     size_t len;
-    assert_int_equal(hqrt_b_finish(b, &bytes, &len), 0);
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, &len);
     hqrt_model_t *model;
     hqrt_error_t err;
     assert_int_equal(hqrt_open_memory(bytes, len, "hand", &model, &err), HQRT_OK);
@@ -860,10 +861,7 @@ static uint8_t *build_zoo(bool wide, size_t *len)
     op1(b, HQX_OP_SOFTMAX, "zoo/softmax", &smp, sizeof smp, r, y);
     int32_t outs[4] = {t, w, v, y};
     assert_int_equal(hqrt_b_io(b, &x, 1, outs, 4), 0);
-    uint8_t *bytes = NULL;
-    if (hqrt_b_finish(b, &bytes, len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     maybe_write_seed(bytes, *len, true);
     return bytes;
 }
@@ -928,10 +926,7 @@ static uint8_t *build_split_chain(size_t *len)
     assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "split/add", &ep, sizeof ep, pa, 2, &e, 1), 0);
     int32_t outs[2] = {q, e};
     assert_int_equal(hqrt_b_io(b, &x, 1, outs, 2), 0);
-    uint8_t *bytes = NULL;
-    if (hqrt_b_finish(b, &bytes, len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     return bytes;
 }
 
@@ -1115,11 +1110,8 @@ static void a_softmax_exp_table_above_two_to_the_thirty_is_refused(void **state)
     p.stage = make_stage(b, 1, HQRT_PATH_WIDE, 8);
     op1(b, HQX_OP_SOFTMAX, "net/softmax1", &p, sizeof p, x, y);
     assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
-    uint8_t *bytes = NULL;
     size_t len = 0;
-    if (hqrt_b_finish(b, &bytes, &len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, &len);
     refused(bytes, len, "softmax exp table");
     free(bytes);
 }
@@ -1183,10 +1175,7 @@ static uint8_t *build_shuffle(const hqx_transpose_view_params_t *vp, size_t *len
     int32_t x = tensor4(b, "net/in", 2, 2, 6, 8), y = tensor4(b, "net/shuffle", 2, 2, 6, 8);
     op1(b, HQX_OP_TRANSPOSE_VIEW, "net/shuffle", vp, sizeof *vp, x, y);
     assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
-    uint8_t *bytes = NULL;
-    if (hqrt_b_finish(b, &bytes, len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     return bytes;
 }
 
@@ -1244,10 +1233,7 @@ static uint8_t *build_layer_norm(int64_t epsilon_term, int32_t weight_bits, size
     p.stage.shift = hqrt_b_blob(b, &shift, 4);
     op1(b, HQX_OP_LAYER_NORM, "net/norm", &p, sizeof p, x, y);
     assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
-    uint8_t *bytes = NULL;
-    if (hqrt_b_finish(b, &bytes, len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     return bytes;
 }
 
@@ -1305,10 +1291,7 @@ static uint8_t *build_dilated_maxpool(int32_t dilation_h, int32_t dilation_w, si
                                    .dilation_w = dilation_w};
     op1(b, HQX_OP_DILATED_MAXPOOL, "net/pool", &p, sizeof p, x, y);
     assert_int_equal(hqrt_b_io(b, &x, 1, &y, 1), 0);
-    uint8_t *bytes = NULL;
-    if (hqrt_b_finish(b, &bytes, len))
-        fail_msg("builder: %s", hqrt_b_error(b));
-    hqrt_b_destroy(b);
+    uint8_t *bytes = finish_program(b, len);
     return bytes;
 }
 
@@ -1895,11 +1878,8 @@ static void paired_and_tabled_elementwise_ops_run_identically(void **state)
         assert_int_equal(hqrt_b_op(b, HQX_OP_ELTWISE, "net/ew_mult2", &f, sizeof f, ys, 2, &z, 1),
                          0);
         assert_int_equal(hqrt_b_io(b, ins, 2, &z, 1), 0);
-        uint8_t *bytes = NULL;
         size_t len = 0;
-        if (hqrt_b_finish(b, &bytes, &len))
-            fail_msg("builder: %s", hqrt_b_error(b));
-        hqrt_b_destroy(b);
+        uint8_t *bytes = finish_program(b, &len);
         run_three_ways(bytes, len, iter % 2 ? 1 : 3);
         free(bytes);
     }
