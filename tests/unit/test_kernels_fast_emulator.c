@@ -158,13 +158,22 @@ static void taps_free(taps_t *taps)
     memset(taps, 0, sizeof *taps);
 }
 
-static void run_taps(const net_t *net, const hqi_emu_kernel_set_t *set, int threads, taps_t *taps)
+/* An emulator of net (native target) on the kernel set `set`; the test fails when it cannot be
+ * made. */
+static hq_emulator_t *emulator_of(const net_t *net, const hqi_emu_kernel_set_t *set)
 {
     hq_emulator_t *emu = NULL;
     hq_error_t err = {0};
     if (hqi_emulator_create_with_set(net->graph, net->params, HQ_TARGET_NATIVE, "t", set, &emu,
                                      &err))
         fail_msg("create: %s", err.message);
+    return emu;
+}
+
+static void run_taps(const net_t *net, const hqi_emu_kernel_set_t *set, int threads, taps_t *taps)
+{
+    hq_emulator_t *emu = emulator_of(net, set);
+    hq_error_t err = {0};
     assert_int_equal(hq_emulator_set_threads(emu, threads, &err), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], y[BATCH * 10];
     test_fill(x, BATCH * 13 * 11 * 5, 100);
@@ -234,10 +243,7 @@ static void a_batch_gives_the_same_bits_as_its_samples_one_by_one(void **state)
     (void)state;
     net_t net;
     net_build(&net);
-    hq_emulator_t *emu = NULL;
-    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
-                                                  hqi_emu_fast_set(), &emu, NULL),
-                     HQ_OK);
+    hq_emulator_t *emu = emulator_of(&net, hqi_emu_fast_set());
     assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], whole[BATCH * 10], single[BATCH * 10];
     test_fill(x, BATCH * 13 * 11 * 5, 200);
@@ -269,10 +275,7 @@ static void passes_of_a_few_samples_give_the_same_bits_as_one_pass(void **state)
     (void)state;
     net_t net;
     net_build(&net);
-    hq_emulator_t *emu = NULL;
-    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
-                                                  hqi_emu_fast_set(), &emu, NULL),
-                     HQ_OK);
+    hq_emulator_t *emu = emulator_of(&net, hqi_emu_fast_set());
     assert_int_equal(hq_emulator_set_threads(emu, 2, NULL), HQ_OK);
     float x[BATCH * 13 * 11 * 5], x2[BATCH * 8], whole[BATCH * 10], parts[BATCH * 10];
     test_fill(x, BATCH * 13 * 11 * 5, 300);
@@ -319,10 +322,7 @@ static void threads_running_whole_samples_give_the_same_bits_as_one_thread(void 
     enum { MOST = 7 };
     net_t net;
     net_build(&net);
-    hq_emulator_t *emu = NULL;
-    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
-                                                  hqi_emu_fast_set(), &emu, NULL),
-                     HQ_OK);
+    hq_emulator_t *emu = emulator_of(&net, hqi_emu_fast_set());
     float x[MOST * 13 * 11 * 5], x2[MOST * 8], one[MOST * 10], more[MOST * 10];
     test_fill(x, MOST * 13 * 11 * 5, 400);
     test_fill(x2, MOST * 8, 401);
@@ -370,13 +370,8 @@ static void peak_bytes_count_the_planned_scratch_per_thread(void **state)
     (void)state;
     net_t net;
     net_build(&net);
-    hq_emulator_t *ref = NULL, *fast = NULL;
-    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
-                                                  hqi_emu_ref_set(), &ref, NULL),
-                     HQ_OK);
-    assert_int_equal(hqi_emulator_create_with_set(net.graph, net.params, HQ_TARGET_NATIVE, "t",
-                                                  hqi_emu_fast_set(), &fast, NULL),
-                     HQ_OK);
+    hq_emulator_t *ref = emulator_of(&net, hqi_emu_ref_set());
+    hq_emulator_t *fast = emulator_of(&net, hqi_emu_fast_set());
     assert_int_equal(hq_emulator_scratch_bytes(ref, 4), 0);
     assert_int_equal(hq_emulator_set_threads(ref, 1, NULL), HQ_OK);
     assert_int_equal(hq_emulator_set_threads(fast, 1, NULL), HQ_OK);
