@@ -23,6 +23,12 @@
 #include <immintrin.h>
 #endif
 
+/* Index of the first element of pixel (n, y, x) in a dense [N, H, W, C] tensor of dims d. */
+static inline size_t pixel_at(hqrt_dims_t d, int64_t n, int64_t y, int64_t x)
+{
+    return (((size_t)n * (size_t)d.h + (size_t)y) * (size_t)d.w + (size_t)x) * (size_t)d.c;
+}
+
 /* int32 sums per pass (a run of output pixels of one row, or part of one pixel's channels):
  * on the stack, as kernels never allocate. */
 #define DECONV_CHUNK 4096
@@ -47,9 +53,7 @@ INLINE void deconv_pixel(const hqrt_conv_params_t *p, hqrt_dims_t in, const uint
             if (tx < 0 || tx % p->stride_w || tx / p->stride_w >= in.w)
                 continue;
             const int64_t iw = tx / p->stride_w;
-            const uint8_t *src =
-                input +
-                (((size_t)n * (size_t)in.h + (size_t)ih) * (size_t)in.w + (size_t)iw) * (size_t)cin;
+            const uint8_t *src = input + pixel_at(in, n, ih, iw);
             const int8_t *wt =
                 weights +
                 ((size_t)ky * (size_t)p->kernel_w + (size_t)kx) * (size_t)cin * (size_t)cout +
@@ -82,9 +86,7 @@ INLINE void deconv_all(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, con
     const int32_t run = runs ? DECONV_CHUNK / cout : 1;
     for (int32_t n = 0; n < out.n; n++)
         for (int32_t oh = 0; oh < out.h; oh++) {
-            uint8_t *row_out =
-                output +
-                (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w * (size_t)cout) * esize;
+            uint8_t *row_out = output + pixel_at(out, n, oh, 0) * esize;
             for (int32_t ow0 = 0; ow0 < out.w; ow0 += run) {
                 const int32_t pixels = out.w - ow0 < run ? out.w - ow0 : run;
                 if (runs) {
@@ -199,9 +201,7 @@ __attribute__((target("avx2"))) static void ks_row(const hqrt_conv_params_t *p, 
     const int32_t cin = in.c, pairs = (cin + 1) / 2, vecs = (cols + 7) / 8;
     const __m256i zp = _mm256_set1_epi16((int16_t)p->in_zp);
     for (int32_t iw = 0; iw < in.w; iw++) {
-        const uint8_t *src =
-            input +
-            (((size_t)n * (size_t)in.h + (size_t)ih) * (size_t)in.w + (size_t)iw) * (size_t)cin;
+        const uint8_t *src = input + pixel_at(in, n, ih, iw);
         int32_t i = 0;
         for (; i + 16 <= cin; i += 16)
             _mm256_storeu_si256((__m256i *)(void *)(q + i),
@@ -258,8 +258,7 @@ deconv_ks_avx2(int isa, const hqrt_conv_params_t *p, hqrt_dims_t in, const uint8
         for (int32_t oh = 0; oh < out.h; oh++) {
             const int32_t fy = oh + p->pad_top;
             ks_row(p, in, input, packed + (size_t)(fy % kh) * per_ky, cols, n, fy / kh, q, row);
-            uint8_t *out_row = output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) *
-                                            (size_t)cout * esize;
+            uint8_t *out_row = output + pixel_at(out, n, oh, 0) * esize;
             ks_stage_row(isa, p, seeded, bias, cout, out.w, row, out_row);
         }
 }
@@ -371,8 +370,8 @@ ksv_block(const uint8_t *src, int32_t cin, int32_t quads, const int8_t *w, int32
 VNNI_TARGET static void ksv_narrow(const hqrt_conv_params_t *p, hqrt_dims_t in,
                                    const uint8_t *input, const int8_t *packed,
                                    const hqrt_i_fin_t *fin, const hqrt_i_lut_regs_t *lut,
-                                   const __m512i *cc,
-                                   bool clamped, hqrt_dims_t out, uint8_t *output)
+                                   const __m512i *cc, bool clamped, hqrt_dims_t out,
+                                   uint8_t *output)
 {
     const int32_t cin = in.c, cout = out.c, kh = p->kernel_h, cols = p->kernel_w * cout;
     const int32_t quads = cin / 4, per = 16 / cols;
@@ -399,11 +398,8 @@ VNNI_TARGET static void ksv_narrow(const hqrt_conv_params_t *p, hqrt_dims_t in,
     for (int32_t n = 0; n < out.n; n++)
         for (int32_t oh = 0; oh < out.h; oh++) {
             const int32_t fy = oh + p->pad_top, ky = fy % kh;
-            const uint8_t *src =
-                input +
-                (((size_t)n * (size_t)in.h + (size_t)(fy / kh)) * (size_t)in.w) * (size_t)cin;
-            uint8_t *out_row =
-                output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) * (size_t)cout;
+            const uint8_t *src = input + pixel_at(in, n, fy / kh, 0);
+            uint8_t *out_row = output + pixel_at(out, n, oh, 0);
             const int8_t *w = wn + (size_t)ky * (size_t)quads * 64;
             const hqrt_i_rq_t rq = hqrt_i_rq_load(&fn[ky]);
             const __m512i corr = _mm512_load_si512((const void *)fn[ky].corr);
@@ -463,12 +459,9 @@ VNNI_TARGET static void deconv_ks_vnni(int isa, const hqrt_conv_params_t *p, hqr
     for (int32_t n = 0; n < out.n; n++)
         for (int32_t oh = 0; oh < out.h; oh++) {
             const int32_t fy = oh + p->pad_top, ky = fy % kh;
-            const uint8_t *src =
-                input +
-                (((size_t)n * (size_t)in.h + (size_t)(fy / kh)) * (size_t)in.w) * (size_t)cin;
+            const uint8_t *src = input + pixel_at(in, n, fy / kh, 0);
             const int8_t *w = packed + (size_t)ky * (size_t)quads * (size_t)vecs * 64;
-            uint8_t *out_row = output + (((size_t)n * (size_t)out.h + (size_t)oh) * (size_t)out.w) *
-                                            (size_t)cout * esize;
+            uint8_t *out_row = output + pixel_at(out, n, oh, 0) * esize;
             for (int32_t iw = 0; iw < in.w; iw += KSV_PIXELS) {
                 const int np = in.w - iw < KSV_PIXELS ? in.w - iw : KSV_PIXELS;
                 for (int32_t v0 = 0; v0 < vecs; v0 += KSV_VECS) {
