@@ -2,6 +2,7 @@
  * run through the public API; AVX2 kernels against the numerics' reference kernels (bit-exact on
  * random shapes), thread counts, and corrupted programs refused with one line. Links only
  * libhqrt in the runtime-only target (test_hqrt_standalone), so it uses no libhq function. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1431,6 +1432,42 @@ static void quantize_helpers_round_half_away_from_zero_and_clamp(void **state)
     assert_true(back[0] == 0.5f && back[4] == 0.0f);
 }
 
+/* hqrt_quantize (vector path where the CPU has one) against hqrt_quantize_value element by
+ * element: halves of either sign, values beyond the codes' range, NaN and infinities, a count
+ * that leaves a tail, both widths and several scales. */
+static void quantize_matches_the_scalar_formula(void **state)
+{
+    (void)state;
+    enum { N = 1003 };
+    static float x[N];
+    static uint16_t q[N];
+    const float scales[] = {0.5f, 1.0f / 255.0f, 0.0173f, 3.75f, 1e-6f};
+    for (int bits = 8; bits <= 16; bits += 8)
+        for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
+            hqrt_io_t io = {.bits = bits, .qp_scale = scales[si],
+                            .qp_zp = bits == 8 ? rnd_range(0, 255) : rnd_range(0, 65535)};
+            for (int i = 0; i < N; i++) {
+                int kind = rnd_range(0, 5);
+                float half_steps = (float)rnd_range(-600, 600) * 0.5f; /* exact halves */
+                x[i] = kind == 0   ? half_steps * io.qp_scale
+                       : kind == 1 ? (float)rnd_range(-1000000, 1000000) * 1e-3f
+                       : kind == 2 ? (float)rnd_range(-70000, 70000) * io.qp_scale
+                       : kind == 3 ? (rnd_range(0, 1) ? 1e30f : -1e30f)
+                                   : (float)rnd_range(-300, 300) * 0.37f * io.qp_scale;
+            }
+            x[5] = NAN, x[6] = INFINITY, x[7] = -INFINITY, x[N - 1] = NAN, x[N - 2] = -0.0f;
+            memset(q, 0xAB, sizeof q);
+            hqrt_quantize(&io, x, N, q);
+            for (int i = 0; i < N; i++) {
+                int32_t want = hqrt_quantize_value(x[i], io.qp_scale, io.qp_zp, bits);
+                int32_t got = bits == 8 ? ((uint8_t *)q)[i] : q[i];
+                if (got != want)
+                    fail_msg("bits %d scale %g zp %d: x[%d] = %.9g gives %d, want %d", bits,
+                             (double)io.qp_scale, io.qp_zp, i, (double)x[i], got, want);
+            }
+        }
+}
+
 /* ---- vector per-element kernels (hqrt_kernels_stage.c) against the reference --------------- */
 
 /* A multiplier: 0, or |m| in [2^30, 2^31), either sign (ew_sub's b is negative). */
@@ -2208,6 +2245,7 @@ int main(void)
         cmocka_unit_test(out_of_range_offsets_are_refused_even_with_a_valid_checksum),
         cmocka_unit_test(a_missing_file_is_an_io_error),
         cmocka_unit_test(quantize_helpers_round_half_away_from_zero_and_clamp),
+        cmocka_unit_test(quantize_matches_the_scalar_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
