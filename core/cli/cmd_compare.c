@@ -36,22 +36,6 @@ void hq_cmd_compare_usage(FILE *out)
                  "--min-sqnr, 2 bad arguments or unreadable input.\n");
 }
 
-/* Reads an .npz, or an .npy as a set of one array named "array". */
-static hq_status_t read_set(const char *path, hq_npz_t **out, hq_error_t *err)
-{
-    if (!hq_cli_has_suffix(path, ".npy"))
-        return hq_npz_read_file(path, out, err);
-    hq_tensor_t *tensor = NULL;
-    hq_status_t st = hq_npy_read_file(path, &tensor, err);
-    if (st == HQ_OK)
-        st = hq_npz_create(out, err);
-    if (st == HQ_OK)
-        st = hq_npz_put(*out, "array", tensor, err);
-    else
-        hq_tensor_destroy(tensor);
-    return st;
-}
-
 /* The array as float64 (caller frees), or NULL with err set. */
 static double *as_doubles(const char *path, const char *key, const hq_tensor_t *tensor,
                           hq_error_t *err)
@@ -247,10 +231,10 @@ int hq_cmd_compare(int argc, char **argv)
 
     hq_error_t err = {0};
     hq_npz_t *sets[2] = {NULL, NULL};
-    hq_status_t st = read_set(paths[0], &sets[0], &err);
+    hq_status_t st = hq_npz_read_set_file(paths[0], &sets[0], &err);
     if (st == HQ_OK)
         st = against ? emulate_set(against, data, target, quiet, &sets[1], &err)
-                     : read_set(paths[1], &sets[1], &err);
+                     : hq_npz_read_set_file(paths[1], &sets[1], &err);
     const char *other_name = against ? against : paths[1];
     int compared = 0, below = 0;
     for (size_t k = 0; st == HQ_OK && k < hq_npz_count(sets[0]); k++) {

@@ -135,23 +135,6 @@ static hq_status_t take_output(hq_diag_t *d, hqi_diag_reference_t *r, const hq_n
     return HQ_OK;
 }
 
-/* Reads an .npz, or an .npy as a set of one array. */
-static hq_status_t read_set(const char *path, hq_npz_t **out, hq_error_t *err)
-{
-    size_t n = strlen(path);
-    if (n < 4 || strcmp(path + n - 4, ".npy"))
-        return hq_npz_read_file(path, out, err);
-    hq_tensor_t *tensor = NULL;
-    hq_status_t st = hq_npy_read_file(path, &tensor, err);
-    if (st == HQ_OK)
-        st = hq_npz_create(out, err);
-    if (st == HQ_OK)
-        st = hq_npz_put(*out, "array", tensor, err);
-    else
-        hq_tensor_destroy(tensor);
-    return st;
-}
-
 hq_status_t hq_diag_set_reference(hq_diag_t *d, const char *path, hq_error_t *err)
 {
     if (!d->archive)
@@ -175,7 +158,7 @@ hq_status_t hq_diag_set_reference(hq_diag_t *d, const char *path, hq_error_t *er
     hq_npz_t *set = NULL;
     hq_status_t st = !r->path || !r->values || !r->sizes || !r->signal || !r->error
                          ? hqi_nomem(err, path)
-                         : read_set(path, &set, err);
+                         : hq_npz_read_set_file(path, &set, err);
     /* by name when every output has a named array, else in order when the counts agree */
     bool by_order = false;
     for (int k = 0; st == HQ_OK && k < count; k++) {

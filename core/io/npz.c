@@ -265,6 +265,29 @@ HQ_API hq_status_t hq_npz_read_file(const char *path, hq_npz_t **out, hq_error_t
     return st;
 }
 
+HQ_API hq_status_t hq_npz_read_set_file(const char *path, hq_npz_t **out, hq_error_t *err)
+{
+    size_t n = strlen(path);
+    if (n < 4 || strcmp(path + n - 4, ".npy"))
+        return hq_npz_read_file(path, out, err);
+    *out = NULL;
+    hq_tensor_t *tensor = NULL;
+    hq_status_t st = hq_npy_read_file(path, &tensor, err);
+    if (st != HQ_OK)
+        return st;
+    st = hq_npz_create(out, err);
+    if (st != HQ_OK) {
+        hq_tensor_destroy(tensor);
+        return st;
+    }
+    st = hq_npz_put(*out, "array", tensor, err); /* owns the tensor, also on failure */
+    if (st != HQ_OK) {
+        hq_npz_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 /* ---- writing --------------------------------------------------------------------------- */
 
 HQ_API hq_status_t hq_npz_write_memory(const hq_npz_t *npz, bool compress, void **bytes,

@@ -104,6 +104,9 @@ HQ_API void hq_npz_destroy(hq_npz_t *npz);
 HQ_API hq_status_t hq_npz_read_memory(const void *bytes, size_t len, const char *name,
                                       hq_npz_t **out, hq_error_t *err);
 HQ_API hq_status_t hq_npz_read_file(const char *path, hq_npz_t **out, hq_error_t *err);
+/* hq_npz_read_file, or for a path ending in ".npy" that one array as a set holding it under the
+ * key "array" (what a command that takes either file reads). */
+HQ_API hq_status_t hq_npz_read_set_file(const char *path, hq_npz_t **out, hq_error_t *err);
 
 /* Encodes the set as a zip; `compress` selects deflate (numpy.savez_compressed) or stored
  * (numpy.savez). Zip64 records are written where a member or offset needs them.

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -199,6 +200,54 @@ static void writes_and_reads_files(void **state)
     hq_npz_destroy(back);
     remove(path);
     assert_int_equal(hq_npz_read_file(path, &back, &err), HQ_ERR_NOT_FOUND);
+    hq_npz_destroy(npz);
+}
+
+/* hq_npz_read_set_file: an .npz as it is, an .npy as a set of one array named "array", a
+ * missing or broken file refused with its path. */
+static void reads_an_npy_or_an_npz_as_a_set(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hq_test_npz_set_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char npy[64], npz_path[64], bad[64];
+    snprintf(npy, sizeof npy, "%s/one.npy", dir);
+    snprintf(npz_path, sizeof npz_path, "%s/set.npz", dir);
+    snprintf(bad, sizeof bad, "%s/bad.npy", dir);
+    hq_error_t err;
+    int64_t shape[] = {2, 3};
+    hq_tensor_t *t = ramp(HQ_DTYPE_FLOAT32, 2, shape);
+    assert_int_equal(hq_npy_write_file(npy, t, &err), HQ_OK);
+    hq_npz_t *npz = sample_set(), *back;
+    assert_int_equal(hq_npz_write_file(npz_path, npz, false, &err), HQ_OK);
+
+    assert_int_equal(hq_npz_read_set_file(npy, &back, &err), HQ_OK);
+    assert_int_equal(hq_npz_count(back), 1);
+    const hq_tensor_t *got = hq_npz_get(back, "array");
+    assert_non_null(got);
+    assert_int_equal(got->nbytes, t->nbytes);
+    assert_memory_equal(got->data, t->data, t->nbytes);
+    hq_npz_destroy(back);
+
+    assert_int_equal(hq_npz_read_set_file(npz_path, &back, &err), HQ_OK);
+    assert_same_set(npz, back);
+    hq_npz_destroy(back);
+
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    fputs("\x93NUMPY", f);
+    fclose(f);
+    back = (hq_npz_t *)(uintptr_t)1;
+    assert_int_not_equal(hq_npz_read_set_file(bad, &back, &err), HQ_OK);
+    assert_null(back);
+    assert_non_null(strstr(err.message, "bad.npy"));
+    remove(bad);
+    remove(npy);
+    assert_int_equal(hq_npz_read_set_file(npy, &back, &err), HQ_ERR_NOT_FOUND);
+    assert_null(back);
+    remove(npz_path);
+    rmdir(dir);
+    hq_tensor_destroy(t);
     hq_npz_destroy(npz);
 }
 
@@ -623,6 +672,7 @@ int main(void)
         cmocka_unit_test(puts_replaces_gets_and_removes_keys_in_order),
         cmocka_unit_test(reads_and_writes_an_empty_set),
         cmocka_unit_test(writes_and_reads_files),
+        cmocka_unit_test(reads_an_npy_or_an_npz_as_a_set),
         cmocka_unit_test(reads_zip64_records_written_with_the_forced_zip64_knob),
         cmocka_unit_test(refuses_zip64_markers_without_zip64_records),
         cmocka_unit_test(writes_zip64_end_records_for_more_than_65535_members),
