@@ -600,121 +600,128 @@ AVX2_TARGET static inline __m256i load_consts_avx2(const int32_t *a, int32_t ch,
     return _mm256_loadu_si256((const __m256i *)(void *)t);
 }
 
-/* One vector of w (<= 8) channels of a stage_block_i32_avx2 call. */
-typedef struct stage_vec {
-    const int32_t *acc;     /* the first run's accumulators of these channels */
-    size_t astride;         /* int32 between runs */
-    const int64_t *bias;    /* 8 int64 (NULL: folded) */
-    uint8_t *out;           /* the first run's codes of these channels */
-    size_t ostride;         /* bytes between runs */
-    int32_t pixels;         /* runs */
-    int w;                  /* channels */
-    rq8_t k;                /* when merged: the constants */
-    __m256i m, sh, mn, shn; /* otherwise: the stage's constants (mn, shn when has_neg) */
-    fin8_t f;               /* the code step (no 16-bit lut) */
-} stage_vec_t;
-
-/* The runs of one vector of channels: y by the merged requantization (merged) or by the steps of
- * requantize32_avx2 (with the negative side's constants where the value is negative), then the
- * code step by fin8_t, or the reference's finish with a 16-bit lut (finish_store_avx2). The
- * flags are constants where the common forms are instantiated. */
-AVX2_TARGET static inline __attribute__((always_inline)) void
-stage_vec_avx2(const hqrt_output_stage_t *s, const stage_vec_t *v, const bool merged,
-               const bool exact_neg, const bool full, const bool with_bias, const int32_t bits,
-               const bool lut16, const bool has_neg)
+/* One vector of w (<= 8) channels ch.. over `pixels` runs (accumulators at acc + px * astride,
+ * codes at out + px * ostride bytes), any stage form: y by the merged requantization where
+ * rq8_make allows it, else by requantize32_avx2 with the negative side's constants where the value
+ * is negative; the code step by fin8_t, or with a 16-bit lut by finish_store_avx2. */
+AVX2_TARGET __attribute__((noinline)) static void
+stage_vector_any_avx2(const hqrt_output_stage_t *s, const int32_t *acc, size_t astride,
+                      const int64_t *bias, int32_t ch, int w, int32_t pixels, uint8_t *out,
+                      size_t ostride)
 {
-    for (int32_t px = 0; px < v->pixels; px++) {
-        const int32_t *src = v->acc + (size_t)px * v->astride;
-        uint8_t *dst = v->out + (size_t)px * v->ostride;
-        __m256i a;
-        if (full) {
-            a = _mm256_loadu_si256((const __m256i *)(const void *)src);
-        } else {
-            int32_t t[8] = {0};
-            memcpy(t, src, (size_t)v->w * sizeof(int32_t));
-            a = _mm256_loadu_si256((const __m256i *)(void *)t);
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const bool lut16 = s->lut && s->out_bits == 16;
+    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
+    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
+    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    if (per_channel) {
+        m = load_consts_avx2(s->multiplier, ch, w);
+        /* lanes past w (no channel) get shift -1, which keeps the merged form open */
+        sh = _mm256_blendv_epi8(load_consts_avx2(s->shift, ch, w), _mm256_set1_epi32(-1),
+                                _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                   _mm256_set1_epi32(w - 1)));
+        if (has_neg) {
+            mn = load_consts_avx2(s->multiplier_neg, ch, w);
+            shn = load_consts_avx2(s->shift_neg, ch, w);
         }
-        if (with_bias)
-            a = sat_sum32_avx2(a, v->bias);
+    }
+    rq8_t k;
+    const bool merged = !has_neg && rq8_make(m, sh, &k);
+    const fin8_t f = fin8_make(s);
+    int64_t tb[8] = {0};
+    const int64_t *b = bias ? bias + ch : NULL;
+    if (bias && w < 8) {
+        memcpy(tb, b, (size_t)w * sizeof(int64_t));
+        b = tb;
+    }
+    for (int32_t px = 0; px < pixels; px++) {
+        int32_t t[8] = {0};
+        memcpy(t, acc + (size_t)px * astride, (size_t)w * sizeof(int32_t));
+        __m256i a = _mm256_loadu_si256((const __m256i *)(void *)t);
+        if (b)
+            a = sat_sum32_avx2(a, b);
         __m256i y;
         if (merged) {
-            y = rq8_apply(a, &v->k, exact_neg);
+            y = rq8_apply(a, &k, true);
         } else {
-            __m256i mm = v->m, ss = v->sh;
+            __m256i mm = m, ss = sh;
             if (has_neg) {
                 const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
-                mm = _mm256_blendv_epi8(v->m, v->mn, negative);
-                ss = _mm256_blendv_epi8(v->sh, v->shn, negative);
+                mm = _mm256_blendv_epi8(m, mn, negative);
+                ss = _mm256_blendv_epi8(sh, shn, negative);
             }
             y = requantize32_avx2(a, mm, ss);
         }
-        if (lut16) {
-            finish_store_avx2(s, y, full ? 8 : v->w, dst);
-        } else {
-            const __m256i code =
-                _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, v->f.lo), v->f.hi), v->f.off);
-            store_codes_avx2(code, bits, full ? 8 : v->w, dst);
-        }
+        uint8_t *dst = out + (size_t)px * ostride;
+        if (lut16)
+            finish_store_avx2(s, y, w, dst);
+        else
+            store_codes_avx2(
+                _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, f.lo), f.hi), f.off),
+                s->out_bits, w, dst);
+    }
+}
+
+/* The runs of one vector of 8 whole channels of the common form: merged (k), bias folded, 8-bit
+ * codes. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+stage_vector_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size_t ostride,
+                          int32_t pixels, const rq8_t *k, const fin8_t *f, const bool exact_neg)
+{
+    for (int32_t px = 0; px < pixels; px++) {
+        const __m256i a =
+            _mm256_loadu_si256((const __m256i *)(const void *)(acc + (size_t)px * astride));
+        const __m256i code = _mm256_add_epi32(
+            _mm256_min_epi32(_mm256_max_epi32(rq8_apply(a, k, exact_neg), f->lo), f->hi), f->off);
+        const __m128i w =
+            _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+        _mm_storel_epi64((__m128i *)(void *)(out + (size_t)px * ostride), _mm_packus_epi16(w, w));
     }
 }
 
 /* `pixels` runs of n values in channels ch0..: run px's accumulators at acc + px * astride, its
  * codes at out + px * n codes. The stage's constants of a vector of channels are made once for
- * all the runs: the merged requantization's where every lane allows it (a right shift, no
- * negative-side multiplier: every stage of the benchmark networks), else requantize32_avx2's.
- * The forms that matter are instantiated with constant flags: 8 whole channels, bias folded,
- * 8-bit codes, with and without the correction for A < 0. An 8-bit lut is looked up afterwards
- * over the whole output, 32 codes at a time (lut8_apply_avx2). */
+ * all the runs. The common form (every lane merged: a right shift, no negative-side multiplier;
+ * bias folded; 8-bit codes; every stage of the benchmark networks) runs its own loop, with and
+ * without the correction for A < 0; other vectors and a last partial one take
+ * stage_vector_any_avx2. An 8-bit lut is looked up afterwards over the whole output, 32 codes at
+ * a time (lut8_apply_avx2). */
 AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
                                              size_t astride, const int64_t *bias, int32_t ch0,
                                              int32_t n, int32_t pixels, void *out)
 {
-    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
-    const bool lut16 = s->lut && s->out_bits == 16;
-    const size_t esize = s->out_bits == 16 ? 2 : 1;
-    stage_vec_t v = {.astride = astride,
-                     .ostride = (size_t)n * esize,
-                     .pixels = pixels,
-                     .m = _mm256_set1_epi32(s->multiplier[0]),
-                     .sh = _mm256_set1_epi32(s->shift[0]),
-                     .f = fin8_make(s)};
-    v.mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : v.m;
-    v.shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : v.sh;
+    const bool per_channel = s->count != 1;
+    const size_t esize = s->out_bits == 16 ? 2 : 1, ostride = (size_t)n * esize;
+    const fin8_t f = fin8_make(s);
     /* every y <= 0 gives one code when the clamp's lower bound is >= 0 (act_min >= out_zp, or
      * a lut indexed from pre_zp 0) */
-    const bool exact_neg = lut16 || _mm256_extract_epi32(v.f.lo, 0) < 0;
-    bool merged = !has_neg && rq8_make(v.m, v.sh, &v.k);
-    int64_t tb[8] = {0};
-    for (int32_t j = 0; j < n; j += 8) {
-        v.w = n - j >= 8 ? 8 : (int)(n - j);
-        v.acc = acc + j;
-        v.out = (uint8_t *)out + (size_t)j * esize;
-        if (per_channel) {
-            v.m = load_consts_avx2(s->multiplier, ch0 + j, v.w);
-            v.sh = load_consts_avx2(s->shift, ch0 + j, v.w);
-            if (has_neg) {
-                v.mn = load_consts_avx2(s->multiplier_neg, ch0 + j, v.w);
-                v.shn = load_consts_avx2(s->shift_neg, ch0 + j, v.w);
-            }
-            merged = !has_neg && rq8_make(v.m, v.sh, &v.k);
-        }
-        v.bias = bias ? bias + ch0 + j : NULL;
-        if (bias && v.w < 8) {
-            memcpy(tb, v.bias, (size_t)v.w * sizeof(int64_t));
-            v.bias = tb;
-        }
-        if (merged && v.w == 8 && !bias && s->out_bits == 8) {
-            if (exact_neg)
-                stage_vec_avx2(s, &v, true, true, true, false, 8, false, false);
+    const bool exact_neg = (s->lut ? 0 : s->act_min) - (s->lut ? s->pre_zp : s->out_zp) < 0;
+    int32_t j = 0;
+    if (!s->multiplier_neg && !bias && s->out_bits == 8) {
+        const __m256i m1 = _mm256_set1_epi32(s->multiplier[0]),
+                      sh1 = _mm256_set1_epi32(s->shift[0]);
+        for (; j + 8 <= n; j += 8) {
+            const __m256i m =
+                per_channel
+                    ? _mm256_loadu_si256((const __m256i *)(const void *)(s->multiplier + ch0 + j))
+                    : m1;
+            const __m256i sh =
+                per_channel
+                    ? _mm256_loadu_si256((const __m256i *)(const void *)(s->shift + ch0 + j))
+                    : sh1;
+            rq8_t k;
+            uint8_t *o = (uint8_t *)out + j;
+            if (!rq8_make(m, sh, &k))
+                stage_vector_any_avx2(s, acc + j, astride, NULL, ch0 + j, 8, pixels, o, ostride);
+            else if (exact_neg)
+                stage_vector_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &f, true);
             else
-                stage_vec_avx2(s, &v, true, false, true, false, 8, false, false);
-        } else if (merged) {
-            stage_vec_avx2(s, &v, true, exact_neg, v.w == 8, bias != NULL, s->out_bits, lut16,
-                           false);
-        } else {
-            stage_vec_avx2(s, &v, false, true, v.w == 8, bias != NULL, s->out_bits, lut16, has_neg);
+                stage_vector_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &f, false);
         }
     }
+    for (; j < n; j += 8)
+        stage_vector_any_avx2(s, acc + j, astride, bias, ch0 + j, n - j >= 8 ? 8 : (int)(n - j),
+                              pixels, (uint8_t *)out + (size_t)j * esize, ostride);
     if (s->lut && s->out_bits == 8)
         lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)pixels * (size_t)n);
 }
