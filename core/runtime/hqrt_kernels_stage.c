@@ -679,6 +679,29 @@ stage_vector_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size
     }
 }
 
+/* Two vectors of channels (16 whole ones) of the common form; both vectors' codes packed into
+ * one 16-byte store per run. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+stage_pair_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size_t ostride,
+                        int32_t pixels, const rq8_t *k0, const rq8_t *k1, const fin8_t *f,
+                        const bool exact_neg)
+{
+    /* after the two packs, dwords 0 and 4 hold the first vector's codes, 1 and 5 the second's */
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int32_t px = 0; px < pixels; px++) {
+        const int32_t *src = acc + (size_t)px * astride;
+        __m256i y0 =
+            rq8_apply(_mm256_loadu_si256((const __m256i *)(const void *)src), k0, exact_neg);
+        __m256i y1 =
+            rq8_apply(_mm256_loadu_si256((const __m256i *)(const void *)(src + 8)), k1, exact_neg);
+        y0 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y0, f->lo), f->hi), f->off);
+        y1 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y1, f->lo), f->hi), f->off);
+        const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(y0, y1), _mm256_setzero_si256());
+        _mm_storeu_si128((__m128i *)(void *)(out + (size_t)px * ostride),
+                         _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, order)));
+    }
+}
+
 /* `pixels` runs of n values in channels ch0..: run px's accumulators at acc + px * astride, its
  * codes at out + px * n codes. The stage's constants of a vector of channels are made once for
  * all the runs. The common form (every lane merged: a right shift, no negative-side multiplier;
@@ -709,8 +732,26 @@ AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const
                 per_channel
                     ? _mm256_loadu_si256((const __m256i *)(const void *)(s->shift + ch0 + j))
                     : sh1;
-            rq8_t k;
+            rq8_t k, k1;
             uint8_t *o = (uint8_t *)out + j;
+            if (j + 16 <= n && rq8_make(m, sh, &k) &&
+                rq8_make(per_channel
+                             ? _mm256_loadu_si256(
+                                   (const __m256i *)(const void *)(s->multiplier + ch0 + j + 8))
+                             : m1,
+                         per_channel ? _mm256_loadu_si256(
+                                           (const __m256i *)(const void *)(s->shift + ch0 + j + 8))
+                                     : sh1,
+                         &k1)) {
+                if (exact_neg)
+                    stage_pair_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &k1, &f,
+                                            true);
+                else
+                    stage_pair_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &k1, &f,
+                                            false);
+                j += 8;
+                continue;
+            }
             if (!rq8_make(m, sh, &k))
                 stage_vector_any_avx2(s, acc + j, astride, NULL, ch0 + j, 8, pixels, o, ostride);
             else if (exact_neg)
