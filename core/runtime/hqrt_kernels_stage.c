@@ -499,6 +499,13 @@ AVX2_TARGET static inline __m256i rq8_apply(__m256i x, const rq8_t *k, const boo
     return _mm256_sub_epi32(q, k->offset);
 }
 
+/* hqrt_requantize32 of 8 lanes: by k when made (merged), else by the separate steps. */
+AVX2_TARGET static inline __m256i rq8_or_steps(__m256i x, bool merged, const rq8_t *k, __m256i m,
+                                               __m256i shift)
+{
+    return merged ? rq8_apply(x, k, true) : requantize32_avx2(x, m, shift);
+}
+
 /* The code step without a 16-bit lut: clamp(y, lo, hi) + off, which is the reference's
  * clamp(y + out_zp, act_min, act_max) with off = out_zp, lo/hi = act_min/act_max - out_zp (y is
  * an int32, the bounds within +-65535: nothing wraps); with an 8-bit lut the table index
@@ -588,6 +595,19 @@ AVX2_TARGET static void lut8_apply_avx2(const uint8_t *table, int32_t act_min, i
             memcpy(codes + i, t, n - i);
         }
     }
+}
+
+/* The code step of 8 lanes (n <= 8 stored): by f, or with a 16-bit lut by finish_store_avx2; an
+ * 8-bit lut's index is stored, for lut8_apply_avx2 over the run afterwards. */
+AVX2_TARGET static inline void finish_codes_avx2(const hqrt_output_stage_t *s, const fin8_t *f,
+                                                 __m256i y, int n, void *out)
+{
+    if (s->lut && s->out_bits == 16)
+        finish_store_avx2(s, y, n, out);
+    else
+        store_codes_avx2(
+            _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, f->lo), f->hi), f->off),
+            s->out_bits, n, out);
 }
 
 /* 8 lanes of the stage's constants from channel ch on (count == channels) */
@@ -845,6 +865,12 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
     __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
     __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
     __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    /* the merged requantization's constants where they apply: the terms' once per call, the
+     * stage's once per vector of channels (products only) */
+    rq8_t ka, kb, km;
+    const bool merged_a = rq8_make(am, ash, &ka), merged_b = rq8_make(bm, bsh, &kb);
+    bool merged_m = !has_neg && rq8_make(m, sh, &km);
+    const fin8_t f = fin8_make(s);
     for (int64_t j = 0; j < n; j += 8) {
         const int w = n - j >= 8 ? 8 : (int)(n - j);
         if (per_channel) {
@@ -855,6 +881,7 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 mn = load_consts_avx2(s->multiplier_neg, ch, w);
                 shn = load_consts_avx2(s->shift_neg, ch, w);
             }
+            merged_m = p->op == HQRT_EW_MULT && !has_neg && rq8_make(m, sh, &km);
         }
         __m256i qa = codes_avx2((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
                                 a_stride, w, p->a_zp);
@@ -880,9 +907,10 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 mm = _mm256_blendv_epi8(m, mn, negative);
                 ss = _mm256_blendv_epi8(sh, shn, negative);
             }
-            y = requantize32_avx2(acc, mm, ss);
+            y = rq8_or_steps(acc, merged_m, &km, mm, ss);
         } else {
-            __m256i ta = requantize32_avx2(qa, am, ash), tb = requantize32_avx2(qb, bm, bsh);
+            __m256i ta = rq8_or_steps(qa, merged_a, &ka, am, ash),
+                    tb = rq8_or_steps(qb, merged_b, &kb, bm, bsh);
             if (p->op == HQRT_EW_ADD) {
                 y = sum_y_avx2(ta, tb, has_neg, mn, shn);
             } else {
@@ -894,8 +922,10 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 y = rdbp_avx2(z, _mm256_set1_epi32(8));
             }
         }
-        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * osize);
+        finish_codes_avx2(s, &f, y, w, (uint8_t *)out + (size_t)j * osize);
     }
+    if (s->lut && s->out_bits == 8)
+        lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)n);
 }
 
 /* LANES centred codes q - zp from `bits`-bit codes at p (stride 1), or p[0] in every lane
@@ -1116,6 +1146,12 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
     __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
     __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
     __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    /* the merged requantization's constants where they apply: the addend's once per call, the
+     * accumulator's once per vector of channels */
+    rq8_t ka, km;
+    const bool merged_a = rq8_make(am, ash, &ka);
+    bool merged_m = rq8_make(m, sh, &km);
+    const fin8_t f = fin8_make(s);
     for (int32_t j = 0; j < n; j += 8) {
         const int w = n - j >= 8 ? 8 : (int)(n - j);
         if (per_channel) {
@@ -1125,6 +1161,7 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
                 mn = load_consts_avx2(s->multiplier_neg, ch0 + j, w);
                 shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
             }
+            merged_m = rq8_make(m, sh, &km);
         }
         __m256i a;
         if (w == 8) {
@@ -1143,10 +1180,12 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
         }
         __m256i q =
             codes_avx2((const uint8_t *)codes + (size_t)j * asize, addend->bits, 1, w, addend->zp);
-        __m256i y = sum_y_avx2(requantize32_avx2(a, m, sh), requantize32_avx2(q, am, ash), has_neg,
-                               mn, shn);
-        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * esize);
+        __m256i y = sum_y_avx2(rq8_or_steps(a, merged_m, &km, m, sh),
+                               rq8_or_steps(q, merged_a, &ka, am, ash), has_neg, mn, shn);
+        finish_codes_avx2(s, &f, y, w, (uint8_t *)out + (size_t)j * esize);
     }
+    if (s->lut && s->out_bits == 8)
+        lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)n);
 }
 
 /* A product of two 8-bit operands into 8-bit codes with a per-tensor stage on the 32-bit path
