@@ -7,11 +7,13 @@
  *
  * Bit-exact by construction: each step is the reference's step (hqrt_numerics.h) on the
  * reference's own value. The 32-bit path's requantization is hqrt_requantize32 as written there
- * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT); the
- * 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The output stage and
+ * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT), or on
+ * AVX2, where every lane shifts right, the two roundings merged into one exact floor (rq8_t);
+ * the 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The output stage and
  * elementwise ops run in int32 lanes (16 per zmm on AVX-512, 8 per ymm on AVX2), forming the
  * reference's int64 values only where they can leave int32; luts are looked up by 4-byte
- * gathers kept inside the table. AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
+ * gathers kept inside the table, on AVX2 8-bit luts by vpshufb over the finished run
+ * (lut8_apply_avx2). AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
  * GCC vector extensions in always_inline functions), each lane the reference's int64 value,
  * except products of two 8-bit operands, which take the VNNI conv's int32 finish (ew_mult8_t). */
 #include <stdatomic.h>
@@ -1146,11 +1148,10 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
     __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
     __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
     __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
-    /* the merged requantization's constants where they apply: the addend's once per call, the
-     * accumulator's once per vector of channels */
-    rq8_t ka, km;
+    /* the addend's merged requantization's constants, once per call, where they apply (the
+     * accumulator's would be made per vector for one pixel: no faster than the steps) */
+    rq8_t ka;
     const bool merged_a = rq8_make(am, ash, &ka);
-    bool merged_m = rq8_make(m, sh, &km);
     const fin8_t f = fin8_make(s);
     for (int32_t j = 0; j < n; j += 8) {
         const int w = n - j >= 8 ? 8 : (int)(n - j);
@@ -1161,7 +1162,6 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
                 mn = load_consts_avx2(s->multiplier_neg, ch0 + j, w);
                 shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
             }
-            merged_m = rq8_make(m, sh, &km);
         }
         __m256i a;
         if (w == 8) {
@@ -1180,8 +1180,8 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
         }
         __m256i q =
             codes_avx2((const uint8_t *)codes + (size_t)j * asize, addend->bits, 1, w, addend->zp);
-        __m256i y = sum_y_avx2(rq8_or_steps(a, merged_m, &km, m, sh),
-                               rq8_or_steps(q, merged_a, &ka, am, ash), has_neg, mn, shn);
+        __m256i y = sum_y_avx2(requantize32_avx2(a, m, sh), rq8_or_steps(q, merged_a, &ka, am, ash),
+                               has_neg, mn, shn);
         finish_codes_avx2(s, &f, y, w, (uint8_t *)out + (size_t)j * esize);
     }
     if (s->lut && s->out_bits == 8)
@@ -1195,9 +1195,9 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
  * (hqrt_i_rq_merged_x16, constants as hqrt_i_fin_t in every lane) and the code step
  * (hqrt_i_code_bytes, a lut included) on 16 values per zmm. */
 typedef struct ew_mult8 {
-    _Alignas(64) hqrt_i_fin_t fin;                             /* the stage in every lane */
+    _Alignas(64) hqrt_i_fin_t fin;                                /* the stage in every lane */
     _Alignas(64) int32_t lut[HQRT_I_LUT_BYTES / sizeof(int32_t)]; /* when the stage has one */
-    bool vbmi;                                                 /* lut by vpermi2b (lut_vbmi) */
+    bool vbmi;                                                    /* lut by vpermi2b (lut_vbmi) */
 } ew_mult8_t;
 
 /* Fills m8 and returns true when the op qualifies for ew_mult8_run. */
