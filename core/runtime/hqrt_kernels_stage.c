@@ -728,7 +728,8 @@ stage_pair_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size_t
  * codes at out + px * n codes. The stage's constants of a vector of channels are made once for
  * all the runs. The common form (every lane merged: a right shift, no negative-side multiplier;
  * bias folded; 8-bit codes; every stage of the benchmark networks) runs its own loop, with and
- * without the correction for A < 0; other vectors and a last partial one take
+ * without the correction for A < 0, two vectors at a time while 16 channels remain
+ * (stage_pair_merged8_avx2); other vectors and a last partial one take
  * stage_vector_any_avx2. An 8-bit lut is looked up afterwards over the whole output, 32 codes at
  * a time (lut8_apply_avx2). */
 AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
