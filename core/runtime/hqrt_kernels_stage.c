@@ -1198,7 +1198,7 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
 typedef struct ew_mult8 {
     _Alignas(64) hqrt_i_fin_t fin;                             /* the stage in every lane */
     _Alignas(64) int32_t lut[HQRT_I_LUT_BYTES / sizeof(int32_t)]; /* when the stage has one */
-    bool vbmi;                                                    /* lut by vpermi2b (lut_vbmi) */
+    bool vbmi;                                                 /* lut by vpermi2b (lut_vbmi) */
 } ew_mult8_t;
 
 /* Fills m8 and returns true when the op qualifies for ew_mult8_run. */
