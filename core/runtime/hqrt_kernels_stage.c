@@ -7,11 +7,13 @@
  *
  * Bit-exact by construction: each step is the reference's step (hqrt_numerics.h) on the
  * reference's own value. The 32-bit path's requantization is hqrt_requantize32 as written there
- * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT); the
- * 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The output stage and
+ * (saturating pre-shift, SRDHM with gemmlowp's nudge and truncation, RoundingDivideByPOT), or on
+ * AVX2, where every lane shifts right, the two roundings merged into one exact floor (rq8_t);
+ * the 64-bit path (16-bit layers, 96-bit intermediates) runs the reference. The output stage and
  * elementwise ops run in int32 lanes (16 per zmm on AVX-512, 8 per ymm on AVX2), forming the
  * reference's int64 values only where they can leave int32; luts are looked up by 4-byte
- * gathers kept inside the table. AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
+ * gathers kept inside the table, on AVX2 8-bit luts by vpshufb over the finished run
+ * (lut8_apply_avx2). AVX-512 elementwise ops with a lut keep int64 lanes (8 x int64,
  * GCC vector extensions in always_inline functions), each lane the reference's int64 value,
  * except products of two 8-bit operands, which take the VNNI conv's int32 finish (ew_mult8_t). */
 #include <stdatomic.h>
@@ -433,6 +435,183 @@ AVX2_TARGET static inline void finish_store_avx2(const hqrt_output_stage_t *s, _
     }
 }
 
+/* ---- AVX2: the merged requantization (hqrt_i_rq_merged_x8's form) in 8 int32 lanes ------------
+ * For shift <= -1 (r = -shift in 1..31: no pre-shift), hqrt_requantize32(x, m, shift) is one
+ * floor of one int64 sum (the derivation at hqrt_i_fin_t, which holds for m of either sign:
+ * SRDHM = floor(A / 2^31) with A = x*m + 2^30, then RoundingDivideByPOT):
+ *   y = floor(v / 2^(31 + r)),   v = x*m + 2^30 + 2^(30 + r) - [A < 0] * 2^31.
+ * SRDHM's one overflow needs no case: for x = m = INT32_MIN the reference rounds INT32_MAX / 2^r
+ * and the formula floors (2^62 + 2^30 + 2^(30 + r)) / 2^(31 + r), both 2^(31 - r) for r >= 1.
+ * AVX2 has no 64-bit arithmetic shift (vpsravq), so v is offset by 2^63 and shifted logically.
+ * Bounds: |x|, |m| <= 2^31 give -2^62 < x*m <= 2^62, so
+ *   -2^62 < v <= 2^62 + 2^61 + 2^30,   0 < v + 2^63 < 2^64,
+ * and as 2^63 is a multiple of 2^(31 + r), the unsigned quotient (v + 2^63) >> (31 + r) is
+ * exactly y + 2^(32 - r). y is an int32 (the reference's own result), so y is that quotient's
+ * low 32 bits minus 2^(32 - r) modulo 2^32. The offset rides in the rounding constant (adding it
+ * modulo 2^64 gives the unsigned sum). vpmuldq multiplies the even lanes; the odd lanes' sums are
+ * shifted by r - 1 = (31 + r) - 32 only, which leaves the same 32 bits in the lane's high half,
+ * where the result wants them. The constants are made once per vector of channels (rq8_make)
+ * and serve every pixel of a call. */
+typedef struct rq8 {
+    __m256i m, m_odd; /* multipliers: channel l in lane l; channel 2i+1 in lane 2i */
+    __m256i round[2]; /* [even/odd channels] 2^63 + 2^30 + 2^(30 + r), int64 */
+    __m256i shift[2]; /* 31 + r (even channels), r - 1 (odd channels), int64 */
+    __m256i offset;   /* 2^(32 - r) modulo 2^32, int32 */
+} rq8_t;
+
+/* k from 8 channels' multipliers and shifts; false when a lane is outside the merged form (a
+ * shift >= 0), which requantize32_avx2 then takes. */
+AVX2_TARGET static inline bool rq8_make(__m256i m, __m256i shift, rq8_t *k)
+{
+    const __m256i bad = _mm256_cmpgt_epi32(shift, _mm256_set1_epi32(-1));
+    if (!_mm256_testz_si256(bad, bad))
+        return false;
+    const __m256i r = _mm256_sub_epi32(_mm256_setzero_si256(), shift);
+    const __m256i r_even = _mm256_and_si256(r, _mm256_set1_epi64x(0xFFFFFFFF)),
+                  r_odd = _mm256_srli_epi64(r, 32);
+    const __m256i base = _mm256_set1_epi64x(INT64_MIN + ((int64_t)1 << 30)), /* 2^63 + 2^30 */
+        half = _mm256_set1_epi64x((int64_t)1 << 30);
+    k->m = m;
+    k->m_odd = _mm256_srli_epi64(m, 32);
+    k->round[0] = _mm256_add_epi64(base, _mm256_sllv_epi64(half, r_even));
+    k->round[1] = _mm256_add_epi64(base, _mm256_sllv_epi64(half, r_odd));
+    k->shift[0] = _mm256_add_epi64(r_even, _mm256_set1_epi64x(31));
+    k->shift[1] = _mm256_sub_epi64(r_odd, _mm256_set1_epi64x(1));
+    k->offset = _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_sub_epi32(_mm256_set1_epi32(32), r));
+    return true;
+}
+
+/* hqrt_requantize32 of 8 lanes by k. exact_neg false leaves out the correction where A < 0: such
+ * a lane then gives y or y + 1 (the numerators differ by 2^31 <= 2^(31 + r)), both <= 0 (A + 2^(30
+ * + r) < 2^(31 + r)), which is only right when the finish maps every y <= 0 to one code. */
+AVX2_TARGET static inline __m256i rq8_apply(__m256i x, const rq8_t *k, const bool exact_neg)
+{
+    const __m256i ab_even = _mm256_mul_epi32(x, k->m);
+    const __m256i ab_odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), k->m_odd);
+    __m256i v_even = _mm256_add_epi64(ab_even, k->round[0]);
+    __m256i v_odd = _mm256_add_epi64(ab_odd, k->round[1]);
+    if (exact_neg) { /* - 2^31 where A < 0, that is x*m < -2^30: the mask (-1) shifted by 31 */
+        const __m256i limit = _mm256_set1_epi64x(-((int64_t)1 << 30));
+        v_even =
+            _mm256_add_epi64(v_even, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, ab_even), 31));
+        v_odd = _mm256_add_epi64(v_odd, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, ab_odd), 31));
+    }
+    const __m256i q = _mm256_blend_epi32(_mm256_srlv_epi64(v_even, k->shift[0]),
+                                         _mm256_srlv_epi64(v_odd, k->shift[1]), 0xAA);
+    return _mm256_sub_epi32(q, k->offset);
+}
+
+/* hqrt_requantize32 of 8 lanes: by k when made (merged), else by the separate steps. */
+AVX2_TARGET static inline __m256i rq8_or_steps(__m256i x, bool merged, const rq8_t *k, __m256i m,
+                                               __m256i shift)
+{
+    return merged ? rq8_apply(x, k, true) : requantize32_avx2(x, m, shift);
+}
+
+/* The code step without a 16-bit lut: clamp(y, lo, hi) + off, which is the reference's
+ * clamp(y + out_zp, act_min, act_max) with off = out_zp, lo/hi = act_min/act_max - out_zp (y is
+ * an int32, the bounds within +-65535: nothing wraps); with an 8-bit lut the table index
+ * clamp(y + pre_zp, 0, 255) with off = pre_zp, lo/hi = -pre_zp, 255 - pre_zp, looked up
+ * afterwards (lut8_apply_avx2). */
+typedef struct fin8 {
+    __m256i off, lo, hi;
+} fin8_t;
+
+AVX2_TARGET static inline fin8_t fin8_make(const hqrt_output_stage_t *s)
+{
+    const int32_t off = s->lut ? s->pre_zp : s->out_zp;
+    const int32_t lo = (s->lut ? 0 : s->act_min) - off;
+    const int32_t hi = (s->lut ? hqrt_code_max(s->out_bits) : s->act_max) - off;
+    return (fin8_t){_mm256_set1_epi32(off), _mm256_set1_epi32(lo), _mm256_set1_epi32(hi)};
+}
+
+/* n (<= 8) codes of 8 lanes (each in [0, 65535]) stored at out as `bits`-bit codes. */
+AVX2_TARGET static inline void store_codes_avx2(__m256i code, int32_t bits, int n, void *out)
+{
+    /* codes lie in [0, 65535]: unsigned saturation keeps them */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+    if (bits == 16) {
+        if (n == 8)
+            _mm_storeu_si128((__m128i *)out, w);
+        else {
+            uint16_t t[8];
+            _mm_storeu_si128((__m128i *)(void *)t, w);
+            memcpy(out, t, (size_t)n * 2);
+        }
+    } else {
+        __m128i b = _mm_packus_epi16(w, w);
+        if (n == 8)
+            _mm_storel_epi64((__m128i *)out, b);
+        else {
+            uint8_t t[16];
+            _mm_storeu_si128((__m128i *)(void *)t, b);
+            memcpy(out, t, (size_t)n);
+        }
+    }
+}
+
+/* The 256-entry byte table looked up for 32 codes: each 16-entry part of it by vpshufb with the
+ * codes' low nibble, then the part the high nibble names chosen by a tree of byte blends (bit 4
+ * between neighbouring parts, then bit 5, 6, 7; vpblendvb reads each byte's top bit, where a
+ * shift of 16-bit lanes by 3, 2, 1 puts bit 4, 5, 6 of that byte). */
+AVX2_TARGET static inline __m256i lut8_lookup_avx2(const uint8_t *table, __m256i x)
+{
+    const __m256i low = _mm256_and_si256(x, _mm256_set1_epi8(0x0f));
+    const __m256i bit4 = _mm256_slli_epi16(x, 3), bit5 = _mm256_slli_epi16(x, 2),
+                  bit6 = _mm256_slli_epi16(x, 1);
+    __m256i t[8];
+    for (int p = 0; p < 8; p++) {
+        const __m256i even =
+            _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                    (const __m128i *)(const void *)(table + 32 * p))),
+                                low);
+        const __m256i odd =
+            _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                    (const __m128i *)(const void *)(table + 32 * p + 16))),
+                                low);
+        t[p] = _mm256_blendv_epi8(even, odd, bit4);
+    }
+    for (int p = 0; p < 4; p++)
+        t[p] = _mm256_blendv_epi8(t[2 * p], t[2 * p + 1], bit5);
+    for (int p = 0; p < 2; p++)
+        t[p] = _mm256_blendv_epi8(t[2 * p], t[2 * p + 1], bit6);
+    return _mm256_blendv_epi8(t[0], t[1], x);
+}
+
+/* codes[i] = clamp(table[codes[i]], act_min, act_max) for n 8-bit codes, in place. */
+AVX2_TARGET static void lut8_apply_avx2(const uint8_t *table, int32_t act_min, int32_t act_max,
+                                        uint8_t *codes, size_t n)
+{
+    const __m256i lo = _mm256_set1_epi8((char)act_min), hi = _mm256_set1_epi8((char)act_max);
+    for (size_t i = 0; i < n; i += 32) {
+        if (n - i >= 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(codes + i));
+            x = _mm256_min_epu8(_mm256_max_epu8(lut8_lookup_avx2(table, x), lo), hi);
+            _mm256_storeu_si256((__m256i *)(void *)(codes + i), x);
+        } else {
+            uint8_t t[32] = {0};
+            memcpy(t, codes + i, n - i);
+            __m256i x = _mm256_loadu_si256((const __m256i *)(void *)t);
+            x = _mm256_min_epu8(_mm256_max_epu8(lut8_lookup_avx2(table, x), lo), hi);
+            _mm256_storeu_si256((__m256i *)(void *)t, x);
+            memcpy(codes + i, t, n - i);
+        }
+    }
+}
+
+/* The code step of 8 lanes (n <= 8 stored): by f, or with a 16-bit lut by finish_store_avx2; an
+ * 8-bit lut's index is stored, for lut8_apply_avx2 over the run afterwards. */
+AVX2_TARGET static inline void finish_codes_avx2(const hqrt_output_stage_t *s, const fin8_t *f,
+                                                 __m256i y, int n, void *out)
+{
+    if (s->lut && s->out_bits == 16)
+        finish_store_avx2(s, y, n, out);
+    else
+        store_codes_avx2(
+            _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, f->lo), f->hi), f->off),
+            s->out_bits, n, out);
+}
+
 /* 8 lanes of the stage's constants from channel ch on (count == channels) */
 AVX2_TARGET static inline __m256i load_consts_avx2(const int32_t *a, int32_t ch, int n)
 {
@@ -443,56 +622,172 @@ AVX2_TARGET static inline __m256i load_consts_avx2(const int32_t *a, int32_t ch,
     return _mm256_loadu_si256((const __m256i *)(void *)t);
 }
 
+/* One vector of w (<= 8) channels ch.. over `pixels` runs (accumulators at acc + px * astride,
+ * codes at out + px * ostride bytes), any stage form: y by the merged requantization where
+ * rq8_make allows it, else by requantize32_avx2 with the negative side's constants where the value
+ * is negative; the code step by fin8_t, or with a 16-bit lut by finish_store_avx2. */
+AVX2_TARGET __attribute__((noinline)) static void
+stage_vector_any_avx2(const hqrt_output_stage_t *s, const int32_t *acc, size_t astride,
+                      const int64_t *bias, int32_t ch, int w, int32_t pixels, uint8_t *out,
+                      size_t ostride)
+{
+    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
+    const bool lut16 = s->lut && s->out_bits == 16;
+    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
+    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
+    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    if (per_channel) {
+        m = load_consts_avx2(s->multiplier, ch, w);
+        /* lanes past w (no channel) get shift -1, which keeps the merged form open */
+        sh = _mm256_blendv_epi8(load_consts_avx2(s->shift, ch, w), _mm256_set1_epi32(-1),
+                                _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                   _mm256_set1_epi32(w - 1)));
+        if (has_neg) {
+            mn = load_consts_avx2(s->multiplier_neg, ch, w);
+            shn = load_consts_avx2(s->shift_neg, ch, w);
+        }
+    }
+    rq8_t k;
+    const bool merged = !has_neg && rq8_make(m, sh, &k);
+    const fin8_t f = fin8_make(s);
+    int64_t tb[8] = {0};
+    const int64_t *b = bias ? bias + ch : NULL;
+    if (bias && w < 8) {
+        memcpy(tb, b, (size_t)w * sizeof(int64_t));
+        b = tb;
+    }
+    for (int32_t px = 0; px < pixels; px++) {
+        int32_t t[8] = {0};
+        memcpy(t, acc + (size_t)px * astride, (size_t)w * sizeof(int32_t));
+        __m256i a = _mm256_loadu_si256((const __m256i *)(void *)t);
+        if (b)
+            a = sat_sum32_avx2(a, b);
+        __m256i y;
+        if (merged) {
+            y = rq8_apply(a, &k, true);
+        } else {
+            __m256i mm = m, ss = sh;
+            if (has_neg) {
+                const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
+                mm = _mm256_blendv_epi8(m, mn, negative);
+                ss = _mm256_blendv_epi8(sh, shn, negative);
+            }
+            y = requantize32_avx2(a, mm, ss);
+        }
+        uint8_t *dst = out + (size_t)px * ostride;
+        if (lut16)
+            finish_store_avx2(s, y, w, dst);
+        else
+            store_codes_avx2(
+                _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, f.lo), f.hi), f.off),
+                s->out_bits, w, dst);
+    }
+}
+
+/* The runs of one vector of 8 whole channels of the common form: merged (k), bias folded, 8-bit
+ * codes. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+stage_vector_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size_t ostride,
+                          int32_t pixels, const rq8_t *k, const fin8_t *f, const bool exact_neg)
+{
+    for (int32_t px = 0; px < pixels; px++) {
+        const __m256i a =
+            _mm256_loadu_si256((const __m256i *)(const void *)(acc + (size_t)px * astride));
+        const __m256i code = _mm256_add_epi32(
+            _mm256_min_epi32(_mm256_max_epi32(rq8_apply(a, k, exact_neg), f->lo), f->hi), f->off);
+        const __m128i w =
+            _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+        _mm_storel_epi64((__m128i *)(void *)(out + (size_t)px * ostride), _mm_packus_epi16(w, w));
+    }
+}
+
+/* Two vectors of channels (16 whole ones) of the common form; both vectors' codes packed into
+ * one 16-byte store per run. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+stage_pair_merged8_avx2(const int32_t *acc, size_t astride, uint8_t *out, size_t ostride,
+                        int32_t pixels, const rq8_t *k0, const rq8_t *k1, const fin8_t *f,
+                        const bool exact_neg)
+{
+    /* after the two packs, dwords 0 and 4 hold the first vector's codes, 1 and 5 the second's */
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int32_t px = 0; px < pixels; px++) {
+        const int32_t *src = acc + (size_t)px * astride;
+        __m256i y0 =
+            rq8_apply(_mm256_loadu_si256((const __m256i *)(const void *)src), k0, exact_neg);
+        __m256i y1 =
+            rq8_apply(_mm256_loadu_si256((const __m256i *)(const void *)(src + 8)), k1, exact_neg);
+        y0 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y0, f->lo), f->hi), f->off);
+        y1 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y1, f->lo), f->hi), f->off);
+        const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(y0, y1), _mm256_setzero_si256());
+        _mm_storeu_si128((__m128i *)(void *)(out + (size_t)px * ostride),
+                         _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, order)));
+    }
+}
+
 /* `pixels` runs of n values in channels ch0..: run px's accumulators at acc + px * astride, its
- * codes at out + px * n codes; the stage's constants of a vector of channels are loaded once for
- * all the runs. */
+ * codes at out + px * n codes. The stage's constants of a vector of channels are made once for
+ * all the runs. The common form (every lane merged: a right shift, no negative-side multiplier;
+ * bias folded; 8-bit codes; every stage of the benchmark networks) runs its own loop, with and
+ * without the correction for A < 0, two vectors at a time while 16 channels remain
+ * (stage_pair_merged8_avx2); other vectors and a last partial one take
+ * stage_vector_any_avx2. An 8-bit lut is looked up afterwards over the whole output, 32 codes at
+ * a time (lut8_apply_avx2). */
 AVX2_TARGET static void stage_block_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
                                              size_t astride, const int64_t *bias, int32_t ch0,
                                              int32_t n, int32_t pixels, void *out)
 {
-    const bool per_channel = s->count != 1, has_neg = s->multiplier_neg != NULL;
-    const size_t esize = s->out_bits == 16 ? 2 : 1;
-    __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
-    __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
-    __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
-    for (int32_t j = 0; j < n; j += 8) {
-        const int w = n - j >= 8 ? 8 : (int)(n - j);
-        if (per_channel) {
-            m = load_consts_avx2(s->multiplier, ch0 + j, w);
-            sh = load_consts_avx2(s->shift, ch0 + j, w);
-            if (has_neg) {
-                mn = load_consts_avx2(s->multiplier_neg, ch0 + j, w);
-                shn = load_consts_avx2(s->shift_neg, ch0 + j, w);
+    const bool per_channel = s->count != 1;
+    const size_t esize = s->out_bits == 16 ? 2 : 1, ostride = (size_t)n * esize;
+    const fin8_t f = fin8_make(s);
+    /* every y <= 0 gives one code when the clamp's lower bound is >= 0 (act_min >= out_zp, or
+     * a lut indexed from pre_zp 0) */
+    const bool exact_neg = (s->lut ? 0 : s->act_min) - (s->lut ? s->pre_zp : s->out_zp) < 0;
+    int32_t j = 0;
+    if (!s->multiplier_neg && !bias && s->out_bits == 8) {
+        const __m256i m1 = _mm256_set1_epi32(s->multiplier[0]),
+                      sh1 = _mm256_set1_epi32(s->shift[0]);
+        for (; j + 8 <= n; j += 8) {
+            const __m256i m =
+                per_channel
+                    ? _mm256_loadu_si256((const __m256i *)(const void *)(s->multiplier + ch0 + j))
+                    : m1;
+            const __m256i sh =
+                per_channel
+                    ? _mm256_loadu_si256((const __m256i *)(const void *)(s->shift + ch0 + j))
+                    : sh1;
+            rq8_t k, k1;
+            uint8_t *o = (uint8_t *)out + j;
+            if (j + 16 <= n && rq8_make(m, sh, &k) &&
+                rq8_make(per_channel
+                             ? _mm256_loadu_si256(
+                                   (const __m256i *)(const void *)(s->multiplier + ch0 + j + 8))
+                             : m1,
+                         per_channel ? _mm256_loadu_si256(
+                                           (const __m256i *)(const void *)(s->shift + ch0 + j + 8))
+                                     : sh1,
+                         &k1)) {
+                if (exact_neg)
+                    stage_pair_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &k1, &f,
+                                            true);
+                else
+                    stage_pair_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &k1, &f,
+                                            false);
+                j += 8;
+                continue;
             }
-        }
-        int64_t tb[8] = {0};
-        const int64_t *b = bias ? bias + ch0 + j : NULL;
-        if (bias && w < 8) {
-            memcpy(tb, b, (size_t)w * sizeof(int64_t));
-            b = tb;
-        }
-        for (int32_t px = 0; px < pixels; px++) {
-            const int32_t *src = acc + (size_t)px * astride + j;
-            __m256i a;
-            if (w == 8) {
-                a = _mm256_loadu_si256((const __m256i *)(const void *)src);
-            } else {
-                int32_t t[8] = {0};
-                memcpy(t, src, (size_t)w * sizeof(int32_t));
-                a = _mm256_loadu_si256((const __m256i *)(void *)t);
-            }
-            if (b)
-                a = sat_sum32_avx2(a, b);
-            __m256i mm = m, ss = sh;
-            if (has_neg) {
-                __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), a);
-                mm = _mm256_blendv_epi8(m, mn, negative);
-                ss = _mm256_blendv_epi8(sh, shn, negative);
-            }
-            finish_store_avx2(s, requantize32_avx2(a, mm, ss), w,
-                              (uint8_t *)out + ((size_t)px * (size_t)n + (size_t)j) * esize);
+            if (!rq8_make(m, sh, &k))
+                stage_vector_any_avx2(s, acc + j, astride, NULL, ch0 + j, 8, pixels, o, ostride);
+            else if (exact_neg)
+                stage_vector_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &f, true);
+            else
+                stage_vector_merged8_avx2(acc + j, astride, o, ostride, pixels, &k, &f, false);
         }
     }
+    for (; j < n; j += 8)
+        stage_vector_any_avx2(s, acc + j, astride, bias, ch0 + j, n - j >= 8 ? 8 : (int)(n - j),
+                              pixels, (uint8_t *)out + (size_t)j * esize, ostride);
+    if (s->lut && s->out_bits == 8)
+        lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)pixels * (size_t)n);
 }
 
 AVX2_TARGET static void stage_row_i32_avx2(const hqrt_output_stage_t *s, const int32_t *acc,
@@ -573,6 +868,12 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
     __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
     __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
     __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    /* the merged requantization's constants where they apply: the terms' once per call, the
+     * stage's once per vector of channels (products only) */
+    rq8_t ka, kb, km;
+    const bool merged_a = rq8_make(am, ash, &ka), merged_b = rq8_make(bm, bsh, &kb);
+    bool merged_m = !has_neg && rq8_make(m, sh, &km);
+    const fin8_t f = fin8_make(s);
     for (int64_t j = 0; j < n; j += 8) {
         const int w = n - j >= 8 ? 8 : (int)(n - j);
         if (per_channel) {
@@ -583,6 +884,7 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 mn = load_consts_avx2(s->multiplier_neg, ch, w);
                 shn = load_consts_avx2(s->shift_neg, ch, w);
             }
+            merged_m = p->op == HQRT_EW_MULT && !has_neg && rq8_make(m, sh, &km);
         }
         __m256i qa = codes_avx2((const uint8_t *)a + (size_t)(j * a_stride) * asize, p->a_bits,
                                 a_stride, w, p->a_zp);
@@ -608,9 +910,10 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 mm = _mm256_blendv_epi8(m, mn, negative);
                 ss = _mm256_blendv_epi8(sh, shn, negative);
             }
-            y = requantize32_avx2(acc, mm, ss);
+            y = rq8_or_steps(acc, merged_m, &km, mm, ss);
         } else {
-            __m256i ta = requantize32_avx2(qa, am, ash), tb = requantize32_avx2(qb, bm, bsh);
+            __m256i ta = rq8_or_steps(qa, merged_a, &ka, am, ash),
+                    tb = rq8_or_steps(qb, merged_b, &kb, bm, bsh);
             if (p->op == HQRT_EW_ADD) {
                 y = sum_y_avx2(ta, tb, has_neg, mn, shn);
             } else {
@@ -622,8 +925,10 @@ AVX2_TARGET __attribute__((noinline)) static void ew_run_i32_avx2(const hqrt_ew_
                 y = rdbp_avx2(z, _mm256_set1_epi32(8));
             }
         }
-        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * osize);
+        finish_codes_avx2(s, &f, y, w, (uint8_t *)out + (size_t)j * osize);
     }
+    if (s->lut && s->out_bits == 8)
+        lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)n);
 }
 
 /* LANES centred codes q - zp from `bits`-bit codes at p (stride 1), or p[0] in every lane
@@ -844,6 +1149,11 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
     __m256i m = _mm256_set1_epi32(s->multiplier[0]), sh = _mm256_set1_epi32(s->shift[0]);
     __m256i mn = has_neg ? _mm256_set1_epi32(s->multiplier_neg[0]) : m;
     __m256i shn = has_neg ? _mm256_set1_epi32(s->shift_neg[0]) : sh;
+    /* the addend's merged requantization's constants, once per call, where they apply (the
+     * accumulator's would be made per vector for one pixel: no faster than the steps) */
+    rq8_t ka;
+    const bool merged_a = rq8_make(am, ash, &ka);
+    const fin8_t f = fin8_make(s);
     for (int32_t j = 0; j < n; j += 8) {
         const int w = n - j >= 8 ? 8 : (int)(n - j);
         if (per_channel) {
@@ -871,10 +1181,12 @@ stage_row_addend_avx2(const hqrt_output_stage_t *s, const int32_t *acc, const in
         }
         __m256i q =
             codes_avx2((const uint8_t *)codes + (size_t)j * asize, addend->bits, 1, w, addend->zp);
-        __m256i y = sum_y_avx2(requantize32_avx2(a, m, sh), requantize32_avx2(q, am, ash), has_neg,
-                               mn, shn);
-        finish_store_avx2(s, y, w, (uint8_t *)out + (size_t)j * esize);
+        __m256i y = sum_y_avx2(requantize32_avx2(a, m, sh), rq8_or_steps(q, merged_a, &ka, am, ash),
+                               has_neg, mn, shn);
+        finish_codes_avx2(s, &f, y, w, (uint8_t *)out + (size_t)j * esize);
     }
+    if (s->lut && s->out_bits == 8)
+        lut8_apply_avx2(s->lut, s->act_min, s->act_max, out, (size_t)n);
 }
 
 /* A product of two 8-bit operands into 8-bit codes with a per-tensor stage on the 32-bit path

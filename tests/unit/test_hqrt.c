@@ -1605,6 +1605,78 @@ static void vector_stage_of_pixels_equals_reference_for_every_channel_count(void
     }
 }
 
+/* The stage forms of compiled networks (a right shift in every channel, no negative-side
+ * multiplier: the vector kernels' merged requantization) with the values at its bounds: any
+ * multiplier including 0, INT32_MAX and INT32_MIN (which leaves the merged form), shifts -1 and
+ * -31, INT32 extremes with and without a bias, a lower clamp at the zero point (every y <= 0
+ * one code) or below it, luts of both widths (pre_zp 0 too), odd channel counts, runs of
+ * pixels. Each value against the reference's hqrt_output_code in its channel. */
+static void vector_stage_merged_requantization_equals_reference(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static int32_t acc[9 * 80];
+    static int64_t bias[80];
+    static uint16_t want[9 * 80], got[9 * 80];
+    for (int iter = 0; iter < 4000; iter++) {
+        const int32_t c = rnd_range(1, 80), bits = rnd() % 3 ? 8 : 16, pixels = rnd_range(1, 9);
+        const int32_t max = bits == 16 ? 65535 : 255;
+        random_stage(&r, c > 64 ? 64 : c, bits);
+        r.stage.path = HQRT_PATH_GEMMLOWP;
+        r.stage.count = c > 64 || rnd() % 4 == 0 ? 1 : c;
+        r.stage.multiplier_neg = r.stage.shift_neg = NULL;
+        for (int32_t i = 0; i < r.stage.count; i++) {
+            int32_t kind = rnd_range(0, 19);
+            r.mult[i] = kind == 0   ? INT32_MIN
+                        : kind == 1 ? -INT32_MAX
+                        : kind == 2 ? INT32_MAX
+                                    : random_multiplier();
+            kind = rnd_range(0, 5);
+            r.shift[i] = kind == 0 ? -1 : kind == 1 ? -31 : rnd_range(-20, -1);
+        }
+        if (iter % 8 == 0) /* a vector of channels with a lane outside the merged form */
+            r.shift[rnd_range(0, r.stage.count - 1)] = rnd_range(0, 30);
+        if (rnd() % 2) { /* a lower clamp at or above the zero point */
+            r.stage.out_zp = rnd_range(0, max);
+            r.stage.act_min = rnd_range(r.stage.out_zp, max);
+            r.stage.act_max = rnd_range(r.stage.act_min, max);
+            if (r.stage.lut && rnd() % 2)
+                r.stage.pre_zp = 0;
+        }
+        for (int32_t j = 0; j < pixels * c; j++) {
+            const int32_t kind = rnd_range(0, 5);
+            acc[j] = kind == 0   ? INT32_MIN
+                     : kind == 1 ? INT32_MAX
+                     : kind == 2 ? rnd_range(-3, 3)
+                                 : random_accumulator();
+        }
+        for (int32_t o = 0; o < c; o++) {
+            const int32_t kind = rnd_range(0, 3);
+            bias[o] = kind == 0   ? (int64_t)rnd_range(-100000, 100000)
+                      : kind == 1 ? (int64_t)random_accumulator() * (rnd() % 2 ? 1 : 1000)
+                      : kind == 2 ? (rnd() % 2 ? HQRT_ACC_LIMIT : -HQRT_ACC_LIMIT)
+                                  : 0;
+        }
+        const int64_t *b = rnd() % 3 ? NULL : bias;
+        for (int32_t j = 0; j < pixels * c; j++)
+            hqrt_store(want, bits, (size_t)j,
+                       hqrt_output_code(&r.stage, (b ? b[j % c] : 0) + acc[j], j % c));
+        for (int isa = HQRT_ISA_AVX2; isa <= hqrt_i_vector_isa(); isa++) {
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_block(isa, &r.stage, acc, (size_t)c, b, c, pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+            memset(got, 0xAB, sizeof got);
+            hqrt_i_stage_pixels(isa, &r.stage, acc, b, c, pixels, got);
+            assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+            if (pixels == 1 || (r.stage.count == 1 && !b)) { /* the values as one row */
+                memset(got, 0xAB, sizeof got);
+                hqrt_i_stage_row(isa, &r.stage, acc, b, 0, pixels * c, got);
+                assert_memory_equal(got, want, (size_t)(pixels * c) * (bits == 16 ? 2 : 1));
+            }
+        }
+    }
+}
+
 static void vector_elementwise_equals_reference_for_every_broadcast_form(void **state)
 {
     (void)state;
@@ -2218,6 +2290,7 @@ int main(void)
         cmocka_unit_test(fast_pointwise_depthwise_equals_reference),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
+        cmocka_unit_test(vector_stage_merged_requantization_equals_reference),
         cmocka_unit_test(vector_elementwise_equals_reference_for_every_broadcast_form),
         cmocka_unit_test(vector_activation_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_elementwise_with_a_constant_operand_equals_reference),
