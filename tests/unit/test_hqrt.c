@@ -358,6 +358,46 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
     }
 }
 
+/* The AVX2 GEMM's chunks of 6-pixel tiles: deep patches (few tiles per chunk, several chunks
+ * of equal size, a last tile of 1 or 2 pixels rebalanced), a 1x1 conv over many pixels (full
+ * chunks), odd pixel counts, first convs of 3 channels (7x7 stride 2 and 3x3 stride 2, kernel
+ * rows converted as one run, partly outside the input at the borders), dilated rows, blocks of
+ * 8 channels at the end, a dense op, and residual addends; at 2 threads the pieces end inside
+ * rows and inside tiles. */
+static void fast_gemm_chunks_and_tiles_equal_reference(void **state)
+{
+    (void)state;
+    static const int shapes[][10] = {
+        /* h, w, cin, cout, kh, kw, stride, dilation, pad, dense */
+        {7, 7, 700, 40, 3, 3, 1, 1, 1, 0},   {9, 5, 520, 24, 3, 3, 1, 1, 1, 0},
+        {13, 13, 24, 144, 1, 1, 1, 1, 0, 0}, {1, 7, 16, 24, 1, 1, 1, 1, 0, 0},
+        {1, 8, 9, 8, 1, 1, 1, 1, 0, 0},      {1, 13, 33, 17, 1, 1, 1, 1, 0, 0},
+        {23, 23, 3, 64, 7, 7, 2, 1, 3, 0},   {17, 15, 3, 32, 3, 3, 2, 1, 1, 0},
+        {11, 12, 3, 16, 3, 3, 1, 2, 2, 0},   {10, 9, 5, 40, 5, 3, 1, 1, 2, 0},
+        {1, 1, 300, 56, 1, 1, 1, 1, 0, 1},   {1, 1, 2049, 8, 1, 1, 1, 1, 0, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *sh = shapes[i];
+        conv_case_t k = {.h = sh[0],
+                         .w = sh[1],
+                         .cin = sh[2],
+                         .cout = sh[3],
+                         .kh = sh[4],
+                         .kw = sh[5],
+                         .stride = sh[6],
+                         .dilation = sh[7],
+                         .pad = sh[8],
+                         .dense = sh[9],
+                         .groups = 1,
+                         .weight_bits = i % 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = i % 5 == 4 ? 16 : 8,
+                         .path = i % 3 == 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
+                         .per_channel = (int)(i % 2),
+                         .addend = sh[9] ? 0 : (int)(i % 3)};
+        conv_three_ways(&k, 1 + (int64_t)(i % 2));
+    }
+}
+
 /* The VNNI output stage runs the 32-bit path's two roundings as one shift on int32 lanes (and
  * skips the negative-side correction when every y <= 0 clamps to one code). This walks 256
  * consecutive accumulators of every channel through it: a 1x1 conv with weights 1 over input
@@ -2173,6 +2213,7 @@ int main(void)
         cmocka_unit_test(profiling_counts_one_run_per_op_and_sample_and_keeps_the_bytes),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
+        cmocka_unit_test(fast_gemm_chunks_and_tiles_equal_reference),
         cmocka_unit_test(fast_conv_amx_shapes_equal_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
