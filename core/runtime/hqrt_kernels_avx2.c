@@ -206,6 +206,11 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
     const int64_t *stage_bias = fold ? NULL : bias;
     for (int64_t o = 0; o < cout_pad; o++)
         b32[o] = fold && o < cout ? (int32_t)bias[o] : 0;
+    /* a 1x1 window, stride 1, no pads, channels a multiple of 16 (a dense op's too): output
+     * pixel p reads input pixel p alone, whose centred codes are its whole patch */
+    const bool flat = kp->kernel_h == 1 && kp->kernel_w == 1 && kp->stride_h == 1 &&
+                      kp->stride_w == 1 && kp->pad_top == 0 && kp->pad_left == 0 && in.h == out.h &&
+                      in.w == out.w && kpad == in.c;
     const int64_t total = row_end - row_begin; /* GEMM ops are split by output pixels */
     const int64_t all_tiles = (total + TILE - 1) / TILE;
     const int64_t chunks = (all_tiles + chunk_tiles - 1) / chunk_tiles;
@@ -225,7 +230,10 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
         /* the chunk's pixels in order: one division for its first, then a running (oy, ox) */
         const int64_t pix0 = row_begin + first;
         int64_t oy = pix0 / out.w, ox = pix0 % out.w;
-        for (int64_t j = 0; j < count; j++) {
+        if (flat) /* the patches are the chunk's input pixels, back to back */
+            centre_codes(patches, input + (size_t)pix0 * (size_t)in.c, count * kpad, kp->in_zp,
+                         wide);
+        for (int64_t j = 0; j < count && !flat; j++) {
             build_patch(kp, in, input, oy, ox, kpad, wide, patches + (size_t)(j * kpad));
             if (++ox == out.w)
                 ox = 0, oy++;

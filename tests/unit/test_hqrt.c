@@ -359,11 +359,12 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
 }
 
 /* The AVX2 GEMM's chunks of 6-pixel tiles: deep patches (few tiles per chunk, several chunks
- * of equal size, a last tile of 1 or 2 pixels rebalanced), a 1x1 conv over many pixels (full
- * chunks), odd pixel counts, first convs of 3 channels (7x7 stride 2 and 3x3 stride 2, kernel
- * rows converted as one run, partly outside the input at the borders), dilated rows, blocks of
- * 8 channels at the end, a dense op, and residual addends; at 2 threads the pieces end inside
- * rows and inside tiles. */
+ * of equal size, a last tile of 1 or 2 pixels rebalanced), 1x1 convs over many pixels (full
+ * chunks; with channels a multiple of 16, patches converted as one flat run of pixels), odd
+ * pixel counts, first convs of 3 channels (7x7 stride 2 and 3x3 stride 2, kernel rows
+ * converted as one run, partly outside the input at the borders), dilated rows, blocks of 8
+ * channels at the end, dense ops, and residual addends; at 2 threads the pieces end inside rows
+ * and inside tiles. */
 static void fast_gemm_chunks_and_tiles_equal_reference(void **state)
 {
     (void)state;
@@ -374,7 +375,8 @@ static void fast_gemm_chunks_and_tiles_equal_reference(void **state)
         {1, 8, 9, 8, 1, 1, 1, 1, 0, 0},      {1, 13, 33, 17, 1, 1, 1, 1, 0, 0},
         {23, 23, 3, 64, 7, 7, 2, 1, 3, 0},   {17, 15, 3, 32, 3, 3, 2, 1, 1, 0},
         {11, 12, 3, 16, 3, 3, 1, 2, 2, 0},   {10, 9, 5, 40, 5, 3, 1, 1, 2, 0},
-        {1, 1, 300, 56, 1, 1, 1, 1, 0, 1},   {1, 1, 2049, 8, 1, 1, 1, 1, 0, 1}};
+        {1, 1, 300, 56, 1, 1, 1, 1, 0, 1},   {1, 1, 2049, 8, 1, 1, 1, 1, 0, 1},
+        {13, 11, 64, 40, 1, 1, 1, 1, 0, 0},  {1, 1, 512, 24, 1, 1, 1, 1, 0, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int *sh = shapes[i];
         conv_case_t k = {.h = sh[0],
