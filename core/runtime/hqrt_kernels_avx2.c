@@ -178,7 +178,7 @@ static size_t gemm_scratch(const gemm_layout_t *g, int32_t cout)
 }
 
 /* Padded row r of the input (row r - pad_top; zeros outside the input) into dst: padded_w pixels
- * from column -pad_left, centred int16. */
+ * from column -pad_left, centred int16, then the extra value (0; only ever multiplied by 0). */
 __attribute__((target("avx2"))) static void padded_row(const hqrt_conv_params_t *kp, hqrt_dims_t in,
                                                        const uint8_t *input, int64_t r,
                                                        const gemm_layout_t *g, bool wide,
@@ -186,7 +186,7 @@ __attribute__((target("avx2"))) static void padded_row(const hqrt_conv_params_t 
 {
     const int64_t c = in.c, y = r - kp->pad_top, pl = kp->pad_left;
     if (y < 0 || y >= in.h) {
-        memset(dst, 0, (size_t)(g->padded_w * c) * sizeof *dst);
+        memset(dst, 0, (size_t)g->row_values * sizeof *dst);
         return;
     }
     const int64_t left = pl < g->padded_w ? pl : g->padded_w;
@@ -197,6 +197,7 @@ __attribute__((target("avx2"))) static void padded_row(const hqrt_conv_params_t 
     if (g->padded_w > left + inside)
         memset(dst + (left + inside) * c, 0,
                (size_t)((g->padded_w - left - inside) * c) * sizeof *dst);
+    dst[g->padded_w * c] = 0;
 }
 
 /* One tile: mp <= TILE pixels x 8 * nv (nv 1 or 2) output channels, both constants after
