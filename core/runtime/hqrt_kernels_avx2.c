@@ -12,13 +12,14 @@
  * weights widened to int16, and vpmaddwd sums pairs into int32 exactly (|pair| <= 2*255*128).
  * An int32 lane then stays exact for depth <= 2^16, which prepare enforces. Register tiles of 6
  * output pixels x 16 channels (12 accumulators, 2 weight vectors, 1 broadcast pair of taps) run
- * over chunks of tiles whose patches are built once, each block of 16 channels over all the
- * chunk's tiles (gemm_rows). The int32 sum plus the int64 bias is the very accumulator of the
- * reference kernels (hqrt_kernels_ref.c: exact integer sums), and the output stage is the
- * numerics' own hqrt_output_code / hqrt_output_code_sum steps in vector lanes
- * (hqrt_kernels_stage.c for a pixel's channels, or the VNNI tile's own), so results are
- * bit-exact by construction; tests check it on random shapes (tests/unit/test_hqrt.c) and on
- * whole models against the quantized emulator (tests/e2e/deploy_bitexact*).
+ * over chunks of tiles whose input is converted once (padded rows whose kernel rows the tiles
+ * read in place, see gemm_layout), each block of 16 channels over all the chunk's tiles
+ * (gemm_rows). The int32 sum plus the int64 bias is the very accumulator of the reference
+ * kernels (hqrt_kernels_ref.c: exact integer sums), and the output stage is the numerics' own
+ * hqrt_output_code / hqrt_output_code_sum steps in vector lanes (hqrt_kernels_stage.c for a
+ * pixel's channels, or the VNNI tile's own), so results are bit-exact by construction; tests
+ * check it on random shapes (tests/unit/test_hqrt.c) and on whole models against the quantized
+ * emulator (tests/e2e/deploy_bitexact*).
  *
  * Kernels never allocate: scratch comes from the caller (prepare states how much). */
 #define _POSIX_C_SOURCE 200809L
@@ -60,11 +61,10 @@ centre_codes(int16_t *dst, const uint8_t *src, int64_t n, int32_t zp, bool wide)
         dst[i] = (int16_t)(src[i] - zp);
 }
 
-/* Centred int16 patch of one output pixel: the taps in (ky, kx, i) order, 0 outside the input,
- * zero tail up to depth_padded. With dilation_w == 1 a kernel row's taps inside the input are
- * one contiguous span of the input row, converted as one run (a first conv's 7 taps x 3
- * channels: two vectors, not 21 values). wide: see centre_codes (the caller's scratch holds
- * PATCH_SLACK bytes after the last patch). */
+/* Centred int16 patch of one output pixel of a conv dilated along w (gemm_layout: the others
+ * read their input in place): the taps in (ky, kx, i) order, 0 outside the input, zero tail up
+ * to depth_padded. wide: see centre_codes (the caller's scratch holds PATCH_SLACK bytes after
+ * the last patch). */
 __attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t *kp,
                                                         hqrt_dims_t in, const uint8_t *input,
                                                         int64_t oy, int64_t ox, int64_t padded,
@@ -80,21 +80,6 @@ __attribute__((target("avx2"))) static void build_patch(const hqrt_conv_params_t
             continue;
         }
         const uint8_t *row = input + (size_t)y * (size_t)in.w * (size_t)c;
-        if (kp->dilation_w == 1) {
-            int64_t a = x0 < 0 ? -x0 : 0; /* taps [a, b) lie inside the input */
-            if (a > kw)
-                a = kw;
-            int64_t b = in.w - x0 < kw ? in.w - x0 : kw;
-            if (b < a)
-                b = a;
-            if (a > 0)
-                memset(dst, 0, (size_t)(a * c) * sizeof *dst);
-            if (b > a)
-                centre_codes(dst + a * c, row + (x0 + a) * c, (b - a) * c, kp->in_zp, wide);
-            if (kw > b)
-                memset(dst + b * c, 0, (size_t)((kw - b) * c) * sizeof *dst);
-            continue;
-        }
         for (int64_t kx = 0; kx < kw; kx++) {
             int64_t x = x0 + kx * kp->dilation_w;
             if (x < 0 || x >= in.w)
