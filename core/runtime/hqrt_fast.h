@@ -23,7 +23,8 @@ typedef struct hqrt_i_prepared {
     bool dense;           /* a dense op: the input is one pixel of h*w*c channels */
     bool direct;          /* VNNI: 1x1 window, input pixels used in place when possible;
                            * AVX-512 depthwise: a 1x1 window run as flat rows */
-    int64_t rows;         /* output rows (VNNI conv: output pixels) the threads share */
+    int64_t rows;         /* output rows (VNNI and AVX2 GEMM convs: output pixels) the threads
+                           * share */
     int64_t min_rows;     /* fewest rows worth one piece of a shared op (>= 1) */
     void *packed;         /* weights repacked for the fast kernel (aligned_alloc), or NULL */
     int64_t depth;        /* accumulation depth per output (taps * channels per group) */

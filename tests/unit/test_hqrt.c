@@ -68,7 +68,8 @@ typedef struct conv_case {
     int h, w, cin, cout, kh, kw, stride, dilation, pad, groups, weight_bits, in_bits, out_bits;
     int path, per_channel, dense, addend; /* addend: 0 none, 1 8-bit codes, 2 16-bit codes */
     int lut;                              /* 1: a random 8-bit lut ends the stage (hardswish) */
-    int positive; /* 1: no negative multipliers (every block's fast stage) */
+    int positive;   /* 1: no negative multipliers (every block's fast stage) */
+    int dilation_w; /* when not 0, the dilation along w (`dilation` then along h only) */
 } conv_case_t;
 
 /* With HQRT_SEED_DIR set, every small program a test builds is also written there: the seed
@@ -121,7 +122,8 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
         hqrt_b_tensor(b, "net/input_layer1", k->dense ? 2 : 4, k->dense ? 1 : k->h,
                       k->dense ? 1 : k->w, k->dense ? k->cin : k->cin, k->in_bits, 0.02f, in_zp);
     int oh = k->dense ? 1 : (k->h + 2 * k->pad - k->dilation * (k->kh - 1) - 1) / k->stride + 1;
-    int ow = k->dense ? 1 : (k->w + 2 * k->pad - k->dilation * (k->kw - 1) - 1) / k->stride + 1;
+    const int dw = k->dilation_w ? k->dilation_w : k->dilation;
+    int ow = k->dense ? 1 : (k->w + 2 * k->pad - dw * (k->kw - 1) - 1) / k->stride + 1;
     int32_t y = hqrt_b_tensor(b, "net/conv1", k->dense ? 2 : 4, oh, ow, k->cout, k->out_bits, 0.05f,
                               rnd_range(0, 100));
     int32_t ins[2] = {x, -1};
@@ -131,7 +133,8 @@ static uint8_t *build_conv(const conv_case_t *k, size_t *len)
         p.kernel_h = k->kh;
         p.kernel_w = k->kw;
         p.stride_h = p.stride_w = k->stride;
-        p.dilation_h = p.dilation_w = k->dilation;
+        p.dilation_h = k->dilation;
+        p.dilation_w = dw;
         p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = k->pad;
     }
     p.groups = k->groups;
@@ -356,6 +359,51 @@ static void fast_conv_reading_kernel_rows_in_place_equals_reference(void **state
                          .per_channel = 1,
                          .addend = i % 3 == 0};
         conv_three_ways(&k, 2);
+    }
+}
+
+/* The AVX2 GEMM's chunks of 6-pixel tiles: deep windows (few tiles per chunk, several chunks
+ * of equal size, a last tile of 1 or 2 pixels rebalanced), 1x1 convs over many pixels (full
+ * chunks; with channels a multiple of 16, patches converted as one flat run of pixels, else read
+ * in padded rows), odd pixel counts, kernel rows of an odd number of values (first convs of 3
+ * channels: 7x7 stride 2, 3x3 stride 2), rows dilated along h only (read in place) or along w
+ * (patches), blocks of 8 channels at the end, dense ops, and residual addends; at 2 threads the
+ * pieces end inside rows and inside tiles. */
+static void fast_gemm_chunks_and_tiles_equal_reference(void **state)
+{
+    (void)state;
+    static const int shapes[][11] = {
+        /* h, w, cin, cout, kh, kw, stride, dilation (h), pad, dense, dilation along w */
+        {7, 7, 700, 40, 3, 3, 1, 1, 1, 0, 0},   {9, 5, 520, 24, 3, 3, 1, 1, 1, 0, 0},
+        {13, 13, 24, 144, 1, 1, 1, 1, 0, 0, 0}, {1, 7, 16, 24, 1, 1, 1, 1, 0, 0, 0},
+        {1, 8, 9, 8, 1, 1, 1, 1, 0, 0, 0},      {1, 13, 33, 17, 1, 1, 1, 1, 0, 0, 0},
+        {23, 23, 3, 64, 7, 7, 2, 1, 3, 0, 0},   {17, 15, 3, 32, 3, 3, 2, 1, 1, 0, 0},
+        {11, 12, 3, 16, 3, 3, 1, 2, 2, 0, 0},   {10, 9, 5, 40, 5, 3, 1, 1, 2, 0, 0},
+        {1, 1, 300, 56, 1, 1, 1, 1, 0, 1, 0},   {1, 1, 2049, 8, 1, 1, 1, 1, 0, 1, 0},
+        {13, 11, 64, 40, 1, 1, 1, 1, 0, 0, 0},  {1, 1, 512, 24, 1, 1, 1, 1, 0, 1, 0},
+        {14, 9, 7, 24, 3, 3, 1, 2, 2, 0, 1},    {12, 13, 6, 17, 3, 3, 2, 1, 1, 0, 2},
+        {15, 15, 16, 32, 1, 1, 2, 1, 0, 0, 0},  {9, 40, 3, 16, 3, 3, 1, 3, 3, 0, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *sh = shapes[i];
+        conv_case_t k = {.h = sh[0],
+                         .w = sh[1],
+                         .cin = sh[2],
+                         .cout = sh[3],
+                         .kh = sh[4],
+                         .kw = sh[5],
+                         .stride = sh[6],
+                         .dilation = sh[7],
+                         .pad = sh[8],
+                         .dense = sh[9],
+                         .groups = 1,
+                         .weight_bits = i % 2 ? 4 : 8,
+                         .in_bits = 8,
+                         .out_bits = i % 5 == 4 ? 16 : 8,
+                         .path = i % 3 == 2 ? HQRT_PATH_WIDE : HQRT_PATH_GEMMLOWP,
+                         .per_channel = (int)(i % 2),
+                         .addend = sh[9] ? 0 : (int)(i % 3),
+                         .dilation_w = sh[10]};
+        conv_three_ways(&k, 1 + (int64_t)(i % 2));
     }
 }
 
@@ -2282,6 +2330,7 @@ int main(void)
         cmocka_unit_test(profiling_counts_one_run_per_op_and_sample_and_keeps_the_bytes),
         cmocka_unit_test(fast_conv_equals_reference_on_random_shapes),
         cmocka_unit_test(fast_conv_reading_kernel_rows_in_place_equals_reference),
+        cmocka_unit_test(fast_gemm_chunks_and_tiles_equal_reference),
         cmocka_unit_test(fast_conv_amx_shapes_equal_reference),
         cmocka_unit_test(vector_output_stage_equals_reference_on_every_accumulator_of_a_window),
         cmocka_unit_test(fast_depthwise_equals_reference_on_random_shapes),
