@@ -1479,15 +1479,9 @@ static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **sta
     hqi_fast_isa_override(NULL);
 }
 
-/* An ISA's dw_span gives, bit for bit, what dw_pixel gives on each pixel's taps inside the input
- * followed by act_row (with the addend): every activation, windows of 1 to 5 columns, strides
- * and dilations 1 and 2, pads up to the window, channel counts off the 16-lane grid. */
-static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+/* dw_span_gives_the_bits_of_dw_pixel_and_act_row for one ISA. */
+static void dw_span_matches(const hqi_fast_isa_t *isa)
 {
-    (void)state;
-    const hqi_fast_isa_t *isa = hqi_fast_isa_avx512();
-    if (!isa || !isa->dw_span)
-        skip();
     rng = 77;
     for (int a = 0; a < (int)(sizeof all_acts / sizeof all_acts[0]); a++) {
         for (int trial = 0; trial < 6; trial++) {
@@ -1527,9 +1521,9 @@ static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
             }
             for (int64_t e = 0; e < out_w * ch; e++)
                 if (memcmp(&got[e], &want[e], sizeof(float)))
-                    fail_msg("act %d, %lld channels, in_w %lld, k %d s %d d %d pad %d: element "
-                             "%lld: dw_span %.9g, dw_pixel + act_row %.9g",
-                             (int)all_acts[a], (long long)ch, (long long)in_w, kw, stride, dilation,
+                    fail_msg("%s: act %d, %lld channels, in_w %lld, k %d s %d d %d pad %d: "
+                             "element %lld: dw_span %.9g, dw_pixel + act_row %.9g",
+                             isa->name, (int)all_acts[a], (long long)ch, (long long)in_w, kw, stride, dilation,
                              pad, (long long)e, (double)got[e], (double)want[e]);
             free(in);
             free(w);
@@ -1540,6 +1534,98 @@ static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
             free(want);
         }
     }
+}
+
+/* Each vector ISA's dw_span (AVX2, and AVX-512 where the CPU has it) gives, bit for bit, what
+ * its dw_pixel gives on each pixel's taps inside the input followed by act_row (with the
+ * addend): every activation, windows of 1 to 5 columns, strides and dilations 1 and 2, pads up
+ * to the window, channel counts off the 8- and 16-lane grids. */
+static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {hqi_fast_isa_avx2(), hqi_fast_isa_avx512()};
+    int checked = 0;
+    for (int i = 0; i < 2; i++) {
+        const hqi_fast_isa_t *isa = isas[i];
+        if (!isa || !isa->dw_span)
+            continue;
+        checked++;
+        dw_span_matches(isa);
+    }
+    if (!checked)
+        skip();
+}
+
+/* dw_row_gives_the_bits_of_dw_pixel_and_act_row for one ISA. */
+static void dw_row_matches(const hqi_fast_isa_t *isa)
+{
+    rng = 91;
+    for (int a = 0; a < (int)(sizeof all_acts / sizeof all_acts[0]); a++) {
+        /* sigmoid and silu in registers take a faster form than act_row's (a few ulp apart) */
+        if (all_acts[a] == HQ_ACT_SIGMOID || all_acts[a] == HQ_ACT_SILU)
+            continue;
+        for (int trial = 0; trial < 12; trial++) {
+            /* windows: 3x3 and 5x5 at strides 1 and 2 (whole or the border rows' 1 to 4
+             * kernel rows), and dilation 2 (no runs of consecutive columns) */
+            const int kw = trial % 2 ? 5 : 3, stride = pick(1, 2), dilation = trial % 5 == 4 ? 2 : 1;
+            const int rows = trial % 3 == 2 ? pick(1, kw - 1) : kw;
+            const int64_t ch = pick(1, 44), pixels = pick(1, 21);
+            const int64_t in_w = (pixels - 1) * stride + (int64_t)(kw - 1) * dilation + 1;
+            const int64_t row_step = in_w * ch, step = stride * ch;
+            const int taps = rows * kw;
+            int64_t offsets[25];
+            for (int t = 0; t < taps; t++)
+                offsets[t] = ((int64_t)(t / kw) * dilation * in_w + (t % kw) * dilation) * ch;
+            float *in = floats(rows * dilation * row_step), *w = floats(taps * ch), *bias = floats(ch);
+            float *slopes = floats(ch), *add = floats(pixels * ch);
+            float *got = floats(pixels * ch), *want = floats(pixels * ch);
+            fill(in, rows * dilation * row_step);
+            fill(w, taps * ch);
+            fill(bias, ch);
+            fill(slopes, ch);
+            fill(add, pixels * ch);
+            const hqi_ref_act_t act = make_act(all_acts[a], slopes, ch);
+            const bool with_add = trial % 4 < 2, with_bias = trial % 7 != 3;
+            isa->dw_row(ch, pixels, in, step, offsets, taps, w, with_bias ? bias : NULL, got, &act,
+                        with_add ? add : NULL);
+            for (int64_t q = 0; q < pixels; q++) {
+                const float *ins[25], *ws[25];
+                for (int t = 0; t < taps; t++) {
+                    ins[t] = in + q * step + offsets[t];
+                    ws[t] = w + t * ch;
+                }
+                isa->dw_pixel(ch, taps, ins, ws, with_bias ? bias : NULL, want + q * ch);
+                isa->act_row(&act, want + q * ch, with_add ? add + q * ch : NULL, 0, ch);
+            }
+            for (int64_t e = 0; e < pixels * ch; e++)
+                if (memcmp(&got[e], &want[e], sizeof(float)))
+                    fail_msg("%s: act %d, %lld channels, %lld pixels, k %d (%d rows) s %d d %d: "
+                             "element %lld: dw_row %.9g, dw_pixel + act_row %.9g",
+                             isa->name, (int)all_acts[a], (long long)ch, (long long)pixels, kw,
+                             rows, stride, dilation, (long long)e, (double)got[e], (double)want[e]);
+            free(in);
+            free(w);
+            free(bias);
+            free(slopes);
+            free(add);
+            free(got);
+            free(want);
+        }
+    }
+}
+
+/* Each ISA's depthwise rows (dw_row: groups of eight, four and single pixels, sliding runs of
+ * 3 and 5 columns at strides 1 and 2, any other window, channel tails off the 8- and 16-lane
+ * grids) give, bit for bit, what its dw_pixel gives on each pixel followed by act_row (with the
+ * addend), for every activation but sigmoid and silu. */
+static void dw_row_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {&hqi_fast_isa_portable, hqi_fast_isa_avx2(),
+                                    hqi_fast_isa_avx512()};
+    for (int i = 0; i < 3; i++)
+        if (isas[i])
+            dw_row_matches(isas[i]);
 }
 
 /* The Winograd products of an ISA's gemm_runs are, bit for bit, what gemm_6x16 gives when
@@ -1702,6 +1788,7 @@ int main(void)
         cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
         cmocka_unit_test(gemm_runs_sums_as_gemm_6x16_does_run_by_run),
         cmocka_unit_test(dw_span_gives_the_bits_of_dw_pixel_and_act_row),
+        cmocka_unit_test(dw_row_gives_the_bits_of_dw_pixel_and_act_row),
         cmocka_unit_test(gemm_blocks_sums_as_gemm_6x32_does_block_by_block),
         cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
