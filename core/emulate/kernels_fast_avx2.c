@@ -133,8 +133,9 @@ HQ_AVX2 static inline __attribute__((always_inline)) __m256 act8(const hqi_ref_a
 #define EPI_ACT(v, off) v = act8(epi->act, v, slope + (off))
 
 /* 12 accumulators of 8 floats, 2 B vectors and 1 broadcast: 15 of the 16 ymm registers. */
-HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const float *b,
-                                   float *const *c, const float *init, const hqi_fast_epi_t *epi)
+HQ_AVX2 static inline __attribute__((always_inline)) void
+gemm_6x16_body(int64_t kc, const float *const *a, const float *b, float *const *c,
+               const float *init, const hqi_fast_epi_t *epi)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     /* without init the block's sum starts from zero and is added to C at the end */
@@ -223,6 +224,35 @@ HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const floa
     _mm256_storeu_ps(c[5] + 8, c51);
     for (int r = 0; epi && !fused && r < HQI_FAST_MR; r++)
         act_row_avx2(epi->act, c[r], epi->add[r], epi->channel0, HQI_FAST_NR);
+}
+
+HQ_AVX2 static void gemm_6x16_avx2(int64_t kc, const float *const *a, const float *b,
+                                   float *const *c, const float *init, const hqi_fast_epi_t *epi)
+{
+    gemm_6x16_body(kc, a, b, c, init, epi);
+}
+
+/* Two panels side by side (b: columns 0..15, b2: 16..31) as two 6x16 tiles in one call, the
+ * first's then the second's (AVX2 has registers for one): the same sums and epilogue per
+ * element as gemm_6x16 on each panel, the same bits. A tile of 16 columns over K = 16..64 is a
+ * few hundred cycles, so the tile loop's bookkeeping per call was a tenth of a narrow 1x1
+ * convolution's time; one call per two panels halves it. */
+HQ_AVX2 static void gemm_6x32_avx2(int64_t kc, const float *const *a, const float *b,
+                                   const float *b2, float *const *c, const float *init,
+                                   const hqi_fast_epi_t *epi)
+{
+    gemm_6x16_body(kc, a, b, c, init, epi);
+    float *c2[HQI_FAST_MR];
+    hqi_fast_epi_t epi2;
+    for (int r = 0; r < HQI_FAST_MR; r++)
+        c2[r] = c[r] + HQI_FAST_NR;
+    if (epi) {
+        epi2 = *epi;
+        epi2.channel0 += HQI_FAST_NR;
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            epi2.add[r] = epi->add[r] ? epi->add[r] + HQI_FAST_NR : NULL;
+    }
+    gemm_6x16_body(kc, a, b2, c2, init ? init + HQI_FAST_NR : NULL, epi ? &epi2 : NULL);
 }
 
 /* e^x, 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial),
@@ -1225,6 +1255,7 @@ static const hqi_fast_isa_t isa_avx2 = {
     .wino4_out = wino4_out_avx2,
     .sum_pixels = sum_pixels_avx2,
     .gemm_1xn = gemm_1xn_avx2,
+    .gemm_6x32 = gemm_6x32_avx2,
     .dw_span = dw_span_avx2,
 };
 

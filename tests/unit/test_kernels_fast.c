@@ -1749,6 +1749,63 @@ static void gemm_blocks_sums_as_gemm_6x32_does_block_by_block(void **state)
     }
 }
 
+/* The AVX2 gemm_6x32 (two 6x16 tiles in one call) gives, bit for bit, what gemm_6x16 gives on
+ * each panel: seeded or added to C, with the addend on some rows and the activations that the
+ * epilogue applies in registers (relu, per-channel prelu, silu) or after the store (tanh). */
+static void avx2_gemm_6x32_is_two_gemm_6x16_tiles(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isa = hqi_fast_isa_avx2();
+    if (!isa || !isa->gemm_6x32)
+        skip();
+    const hq_activation_t acts[] = {HQ_ACT_LINEAR, HQ_ACT_RELU, HQ_ACT_PRELU, HQ_ACT_SILU,
+                                    HQ_ACT_TANH};
+    enum { W = 2 * HQI_FAST_NR };
+    rng = 57u;
+    for (int trial = 0; trial < 20; trial++) {
+        const int64_t kc = pick(1, 70);
+        const bool seeded = trial % 2, with_epi = trial % 5 != 4;
+        float *a = floats(HQI_FAST_MR * kc), *b = floats(kc * HQI_FAST_NR);
+        float *b2 = floats(kc * HQI_FAST_NR);
+        float init[W], slopes[W + 7], add[HQI_FAST_MR][W];
+        float got[HQI_FAST_MR][W], want[HQI_FAST_MR][W];
+        fill(a, HQI_FAST_MR * kc);
+        fill(b, kc * HQI_FAST_NR);
+        fill(b2, kc * HQI_FAST_NR);
+        fill(init, W);
+        fill(slopes, W + 7);
+        fill(&add[0][0], HQI_FAST_MR * W);
+        fill(&got[0][0], HQI_FAST_MR * W);
+        memcpy(want, got, sizeof got);
+        const hqi_ref_act_t act = make_act(acts[trial % 5], slopes, W + 7);
+        const float *rows[HQI_FAST_MR];
+        float *cg[HQI_FAST_MR], *cw[HQI_FAST_MR], *cw2[HQI_FAST_MR];
+        hqi_fast_epi_t epi = {.act = &act, .channel0 = 7}, epi2 = epi;
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            rows[r] = a + r * kc;
+            cg[r] = got[r];
+            cw[r] = want[r];
+            cw2[r] = want[r] + HQI_FAST_NR;
+            epi.add[r] = r % 2 ? add[r] : NULL;
+            epi2.add[r] = r % 2 ? add[r] + HQI_FAST_NR : NULL;
+        }
+        epi2.channel0 = epi.channel0 + HQI_FAST_NR;
+        isa->gemm_6x32(kc, rows, b, b2, cg, seeded ? init : NULL, with_epi ? &epi : NULL);
+        isa->gemm_6x16(kc, rows, b, cw, seeded ? init : NULL, with_epi ? &epi : NULL);
+        isa->gemm_6x16(kc, rows, b2, cw2, seeded ? init + HQI_FAST_NR : NULL,
+                       with_epi ? &epi2 : NULL);
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                if (memcmp(&got[r][j], &want[r][j], sizeof(float)))
+                    fail_msg("gemm_6x32 k %lld act %d %s: [%d][%d] %.9g, two 6x16 tiles %.9g",
+                             (long long)kc, (int)acts[trial % 5], seeded ? "seeded" : "on C", r,
+                             j, (double)got[r][j], (double)want[r][j]);
+        free(a);
+        free(b);
+        free(b2);
+    }
+}
+
 /* HQ_EMULATE_ISA narrows the choice; without it the widest the CPU runs is chosen. */
 static void the_environment_forces_a_narrower_isa(void **state)
 {
@@ -1790,6 +1847,7 @@ int main(void)
         cmocka_unit_test(dw_span_gives_the_bits_of_dw_pixel_and_act_row),
         cmocka_unit_test(dw_row_gives_the_bits_of_dw_pixel_and_act_row),
         cmocka_unit_test(gemm_blocks_sums_as_gemm_6x32_does_block_by_block),
+        cmocka_unit_test(avx2_gemm_6x32_is_two_gemm_6x16_tiles),
         cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
     printf("fast kernels: %s\n", hqi_fast_isa_name());
