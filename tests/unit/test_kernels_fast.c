@@ -1479,15 +1479,9 @@ static void every_isa_matches_the_reference_and_the_vector_isas_agree(void **sta
     hqi_fast_isa_override(NULL);
 }
 
-/* An ISA's dw_span gives, bit for bit, what dw_pixel gives on each pixel's taps inside the input
- * followed by act_row (with the addend): every activation, windows of 1 to 5 columns, strides
- * and dilations 1 and 2, pads up to the window, channel counts off the 16-lane grid. */
-static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+/* dw_span_gives_the_bits_of_dw_pixel_and_act_row for one ISA. */
+static void dw_span_matches(const hqi_fast_isa_t *isa)
 {
-    (void)state;
-    const hqi_fast_isa_t *isa = hqi_fast_isa_avx512();
-    if (!isa || !isa->dw_span)
-        skip();
     rng = 77;
     for (int a = 0; a < (int)(sizeof all_acts / sizeof all_acts[0]); a++) {
         for (int trial = 0; trial < 6; trial++) {
@@ -1527,9 +1521,9 @@ static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
             }
             for (int64_t e = 0; e < out_w * ch; e++)
                 if (memcmp(&got[e], &want[e], sizeof(float)))
-                    fail_msg("act %d, %lld channels, in_w %lld, k %d s %d d %d pad %d: element "
-                             "%lld: dw_span %.9g, dw_pixel + act_row %.9g",
-                             (int)all_acts[a], (long long)ch, (long long)in_w, kw, stride, dilation,
+                    fail_msg("%s: act %d, %lld channels, in_w %lld, k %d s %d d %d pad %d: "
+                             "element %lld: dw_span %.9g, dw_pixel + act_row %.9g",
+                             isa->name, (int)all_acts[a], (long long)ch, (long long)in_w, kw, stride, dilation,
                              pad, (long long)e, (double)got[e], (double)want[e]);
             free(in);
             free(w);
@@ -1540,6 +1534,98 @@ static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
             free(want);
         }
     }
+}
+
+/* Each vector ISA's dw_span (AVX2, and AVX-512 where the CPU has it) gives, bit for bit, what
+ * its dw_pixel gives on each pixel's taps inside the input followed by act_row (with the
+ * addend): every activation, windows of 1 to 5 columns, strides and dilations 1 and 2, pads up
+ * to the window, channel counts off the 8- and 16-lane grids. */
+static void dw_span_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {hqi_fast_isa_avx2(), hqi_fast_isa_avx512()};
+    int checked = 0;
+    for (int i = 0; i < 2; i++) {
+        const hqi_fast_isa_t *isa = isas[i];
+        if (!isa || !isa->dw_span)
+            continue;
+        checked++;
+        dw_span_matches(isa);
+    }
+    if (!checked)
+        skip();
+}
+
+/* dw_row_gives_the_bits_of_dw_pixel_and_act_row for one ISA. */
+static void dw_row_matches(const hqi_fast_isa_t *isa)
+{
+    rng = 91;
+    for (int a = 0; a < (int)(sizeof all_acts / sizeof all_acts[0]); a++) {
+        /* sigmoid and silu in registers take a faster form than act_row's (a few ulp apart) */
+        if (all_acts[a] == HQ_ACT_SIGMOID || all_acts[a] == HQ_ACT_SILU)
+            continue;
+        for (int trial = 0; trial < 12; trial++) {
+            /* windows: 3x3 and 5x5 at strides 1 and 2 (whole or the border rows' 1 to 4
+             * kernel rows), and dilation 2 (no runs of consecutive columns) */
+            const int kw = trial % 2 ? 5 : 3, stride = pick(1, 2), dilation = trial % 5 == 4 ? 2 : 1;
+            const int rows = trial % 3 == 2 ? pick(1, kw - 1) : kw;
+            const int64_t ch = pick(1, 44), pixels = pick(1, 21);
+            const int64_t in_w = (pixels - 1) * stride + (int64_t)(kw - 1) * dilation + 1;
+            const int64_t row_step = in_w * ch, step = stride * ch;
+            const int taps = rows * kw;
+            int64_t offsets[25];
+            for (int t = 0; t < taps; t++)
+                offsets[t] = ((int64_t)(t / kw) * dilation * in_w + (t % kw) * dilation) * ch;
+            float *in = floats(rows * dilation * row_step), *w = floats(taps * ch), *bias = floats(ch);
+            float *slopes = floats(ch), *add = floats(pixels * ch);
+            float *got = floats(pixels * ch), *want = floats(pixels * ch);
+            fill(in, rows * dilation * row_step);
+            fill(w, taps * ch);
+            fill(bias, ch);
+            fill(slopes, ch);
+            fill(add, pixels * ch);
+            const hqi_ref_act_t act = make_act(all_acts[a], slopes, ch);
+            const bool with_add = trial % 4 < 2, with_bias = trial % 7 != 3;
+            isa->dw_row(ch, pixels, in, step, offsets, taps, w, with_bias ? bias : NULL, got, &act,
+                        with_add ? add : NULL);
+            for (int64_t q = 0; q < pixels; q++) {
+                const float *ins[25], *ws[25];
+                for (int t = 0; t < taps; t++) {
+                    ins[t] = in + q * step + offsets[t];
+                    ws[t] = w + t * ch;
+                }
+                isa->dw_pixel(ch, taps, ins, ws, with_bias ? bias : NULL, want + q * ch);
+                isa->act_row(&act, want + q * ch, with_add ? add + q * ch : NULL, 0, ch);
+            }
+            for (int64_t e = 0; e < pixels * ch; e++)
+                if (memcmp(&got[e], &want[e], sizeof(float)))
+                    fail_msg("%s: act %d, %lld channels, %lld pixels, k %d (%d rows) s %d d %d: "
+                             "element %lld: dw_row %.9g, dw_pixel + act_row %.9g",
+                             isa->name, (int)all_acts[a], (long long)ch, (long long)pixels, kw,
+                             rows, stride, dilation, (long long)e, (double)got[e], (double)want[e]);
+            free(in);
+            free(w);
+            free(bias);
+            free(slopes);
+            free(add);
+            free(got);
+            free(want);
+        }
+    }
+}
+
+/* Each ISA's depthwise rows (dw_row: groups of eight, four and single pixels, sliding runs of
+ * 3 and 5 columns at strides 1 and 2, any other window, channel tails off the 8- and 16-lane
+ * grids) give, bit for bit, what its dw_pixel gives on each pixel followed by act_row (with the
+ * addend), for every activation but sigmoid and silu. */
+static void dw_row_gives_the_bits_of_dw_pixel_and_act_row(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isas[] = {&hqi_fast_isa_portable, hqi_fast_isa_avx2(),
+                                    hqi_fast_isa_avx512()};
+    for (int i = 0; i < 3; i++)
+        if (isas[i])
+            dw_row_matches(isas[i]);
 }
 
 /* The Winograd products of an ISA's gemm_runs are, bit for bit, what gemm_6x16 gives when
@@ -1663,6 +1749,63 @@ static void gemm_blocks_sums_as_gemm_6x32_does_block_by_block(void **state)
     }
 }
 
+/* The AVX2 gemm_6x32 (two 6x16 tiles in one call) gives, bit for bit, what gemm_6x16 gives on
+ * each panel: seeded or added to C, with the addend on some rows and the activations that the
+ * epilogue applies in registers (relu, per-channel prelu, silu) or after the store (tanh). */
+static void avx2_gemm_6x32_is_two_gemm_6x16_tiles(void **state)
+{
+    (void)state;
+    const hqi_fast_isa_t *isa = hqi_fast_isa_avx2();
+    if (!isa || !isa->gemm_6x32)
+        skip();
+    const hq_activation_t acts[] = {HQ_ACT_LINEAR, HQ_ACT_RELU, HQ_ACT_PRELU, HQ_ACT_SILU,
+                                    HQ_ACT_TANH};
+    enum { W = 2 * HQI_FAST_NR };
+    rng = 57u;
+    for (int trial = 0; trial < 20; trial++) {
+        const int64_t kc = pick(1, 70);
+        const bool seeded = trial % 2, with_epi = trial % 5 != 4;
+        float *a = floats(HQI_FAST_MR * kc), *b = floats(kc * HQI_FAST_NR);
+        float *b2 = floats(kc * HQI_FAST_NR);
+        float init[W], slopes[W + 7], add[HQI_FAST_MR][W];
+        float got[HQI_FAST_MR][W], want[HQI_FAST_MR][W];
+        fill(a, HQI_FAST_MR * kc);
+        fill(b, kc * HQI_FAST_NR);
+        fill(b2, kc * HQI_FAST_NR);
+        fill(init, W);
+        fill(slopes, W + 7);
+        fill(&add[0][0], HQI_FAST_MR * W);
+        fill(&got[0][0], HQI_FAST_MR * W);
+        memcpy(want, got, sizeof got);
+        const hqi_ref_act_t act = make_act(acts[trial % 5], slopes, W + 7);
+        const float *rows[HQI_FAST_MR];
+        float *cg[HQI_FAST_MR], *cw[HQI_FAST_MR], *cw2[HQI_FAST_MR];
+        hqi_fast_epi_t epi = {.act = &act, .channel0 = 7}, epi2 = epi;
+        for (int r = 0; r < HQI_FAST_MR; r++) {
+            rows[r] = a + r * kc;
+            cg[r] = got[r];
+            cw[r] = want[r];
+            cw2[r] = want[r] + HQI_FAST_NR;
+            epi.add[r] = r % 2 ? add[r] : NULL;
+            epi2.add[r] = r % 2 ? add[r] + HQI_FAST_NR : NULL;
+        }
+        epi2.channel0 = epi.channel0 + HQI_FAST_NR;
+        isa->gemm_6x32(kc, rows, b, b2, cg, seeded ? init : NULL, with_epi ? &epi : NULL);
+        isa->gemm_6x16(kc, rows, b, cw, seeded ? init : NULL, with_epi ? &epi : NULL);
+        isa->gemm_6x16(kc, rows, b2, cw2, seeded ? init + HQI_FAST_NR : NULL,
+                       with_epi ? &epi2 : NULL);
+        for (int r = 0; r < HQI_FAST_MR; r++)
+            for (int j = 0; j < W; j++)
+                if (memcmp(&got[r][j], &want[r][j], sizeof(float)))
+                    fail_msg("gemm_6x32 k %lld act %d %s: [%d][%d] %.9g, two 6x16 tiles %.9g",
+                             (long long)kc, (int)acts[trial % 5], seeded ? "seeded" : "on C", r,
+                             j, (double)got[r][j], (double)want[r][j]);
+        free(a);
+        free(b);
+        free(b2);
+    }
+}
+
 /* HQ_EMULATE_ISA narrows the choice; without it the widest the CPU runs is chosen. */
 static void the_environment_forces_a_narrower_isa(void **state)
 {
@@ -1702,7 +1845,9 @@ int main(void)
         cmocka_unit_test(every_isa_matches_the_reference_and_the_vector_isas_agree),
         cmocka_unit_test(gemm_runs_sums_as_gemm_6x16_does_run_by_run),
         cmocka_unit_test(dw_span_gives_the_bits_of_dw_pixel_and_act_row),
+        cmocka_unit_test(dw_row_gives_the_bits_of_dw_pixel_and_act_row),
         cmocka_unit_test(gemm_blocks_sums_as_gemm_6x32_does_block_by_block),
+        cmocka_unit_test(avx2_gemm_6x32_is_two_gemm_6x16_tiles),
         cmocka_unit_test(the_environment_forces_a_narrower_isa),
     };
     printf("fast kernels: %s\n", hqi_fast_isa_name());
