@@ -549,37 +549,57 @@ AVX2_TARGET static void dw2_widen_row(const uint8_t *src, int64_t room, int32_t 
     }
 }
 
+/* The float sums a[j] of DW_STEP pixels over kernel rows [r0, r1) (one group's buffers rows[r]
+ * from column `off`, weights wrows[r] [kw][8]); kw, sw, dw: constants where inlined. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+dw2_float_sums(const float *const *rows, const float *const *wrows, int64_t r0, int64_t r1,
+               size_t off, int kw, int sw, int dw, __m256 *a)
+{
+#pragma GCC unroll 8
+    for (int j = 0; j < DW_STEP; j++)
+        a[j] = _mm256_setzero_ps();
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = rows[r] + off, *w = wrows[r];
+        for (int kx = 0; kx < kw; kx++) {
+            const __m256 wv = _mm256_loadu_ps(w + kx * 8);
+#pragma GCC unroll 8
+            for (int j = 0; j < DW_STEP; j++)
+                a[j] =
+                    _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)(j * sw + kx * dw) * 8), a[j]);
+        }
+    }
+}
+
 /* One group's pass over an output row: rows[r] (r < nrows) the buffers (this group's) of the
- * kernel rows inside the input, wrows[r] their weights [kw][8]; DW_STEP pixels per step, each
- * pixel's sums (b plus the float sums of `chunk` kernel rows at a time) stored at sums + ox * c:
- * all 8 lanes, pixel after pixel, so that the lanes a group past c stores into the next pixel are
- * stored again by that pixel (see dw2_rows' group order). kw, sw, dw: constants where inlined. */
+ * kernel rows inside the input, wrows[r] their weights; DW_STEP pixels per step, each pixel's
+ * sums (b plus the float sums of `chunk` kernel rows at a time) stored at sums + ox * c: all 8
+ * lanes, pixel after pixel, so that the lanes a group past c stores into the next pixel are
+ * stored again by that pixel (see hqrt_i_dw_rows_avx2's group order). One float sum (the
+ * common case) goes straight to the stores; more are added up in int32 lanes first. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 dw2_group(const float *const *rows, const float *const *wrows, int64_t nrows, int64_t chunk, int kw,
           int sw, int dw, __m256i b, int64_t out_w, int32_t c, int32_t *sums)
 {
+    __m256 a[DW_STEP];
+    if (nrows <= chunk) {
+        for (int64_t ox = 0; ox < out_w; ox += DW_STEP) {
+            dw2_float_sums(rows, wrows, 0, nrows, (size_t)(ox * sw) * 8, kw, sw, dw, a);
+            int32_t *dst = sums + (size_t)ox * (size_t)c;
+#pragma GCC unroll 8
+            for (int j = 0; j < DW_STEP; j++)
+                _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)j * (size_t)c),
+                                    _mm256_add_epi32(b, _mm256_cvtps_epi32(a[j])));
+        }
+        return;
+    }
     for (int64_t ox = 0; ox < out_w; ox += DW_STEP) {
-        const size_t off = (size_t)(ox * sw) * 8;
         __m256i s[DW_STEP];
 #pragma GCC unroll 8
         for (int j = 0; j < DW_STEP; j++)
             s[j] = b;
         for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
             const int64_t r1 = nrows - r0 < chunk ? nrows : r0 + chunk;
-            __m256 a[DW_STEP];
-#pragma GCC unroll 8
-            for (int j = 0; j < DW_STEP; j++)
-                a[j] = _mm256_setzero_ps();
-            for (int64_t r = r0; r < r1; r++) {
-                const float *x = rows[r] + off, *w = wrows[r];
-                for (int kx = 0; kx < kw; kx++) {
-                    const __m256 wv = _mm256_loadu_ps(w + kx * 8);
-#pragma GCC unroll 8
-                    for (int j = 0; j < DW_STEP; j++)
-                        a[j] = _mm256_fmadd_ps(
-                            wv, _mm256_loadu_ps(x + (size_t)(j * sw + kx * dw) * 8), a[j]);
-                }
-            }
+            dw2_float_sums(rows, wrows, r0, r1, (size_t)(ox * sw) * 8, kw, sw, dw, a);
 #pragma GCC unroll 8
             for (int j = 0; j < DW_STEP; j++)
                 s[j] = _mm256_add_epi32(s[j], _mm256_cvtps_epi32(a[j]));
