@@ -1,7 +1,8 @@
 /* hqrt_kernels_dw.c — the depthwise kernels (groups == channels): their prepare, which
- * hqrt_kernels_avx2.c calls for every depthwise op (hqrt_i_dw_prepare), the AVX2 kernel
- * (HQRT_KIND_DW) and the AVX-512 one (HQRT_KIND_DW512, when hqrt_i_vector_isa() is AVX-512 at
- * open time).
+ * hqrt_kernels_avx2.c calls for every depthwise op (hqrt_i_dw_prepare), the AVX2 kernels
+ * (HQRT_KIND_DW: exact float sums over widened input rows, or paired taps at strides of 2 and
+ * more; see "AVX2" below) and the AVX-512 one (HQRT_KIND_DW512, when hqrt_i_vector_isa() is
+ * AVX-512 at open time).
  *
  * AVX-512: windows of at most HQRT_DW_PAIR_TAPS taps: 32 channels per step, the raw codes of two
  * taps interleaved as int16 pairs and summed by vpmaddwd into int32 (|pair| <= 2 * 255 * 128),
@@ -455,10 +456,16 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
  * row wholly outside the input is left out of the window's rows. Buffers stay in slots keyed by
  * the input row while the next output rows read them. Output pixels then go DW_STEP at a time
  * through one group of 8 channels: 8 accumulators (the fused multiply-add's latency) per weight
- * vector, read from the buffer at constant offsets for the common windows (3x3, 5x5, 7x7 at
- * stride 1 or 2, 1x1), so that at stride 1 the compiler reuses a loaded input vector for the next
- * pixel's next tap. A row's int32 sums (the bias added, when it folds) then go through
- * hqrt_i_stage_pixels, or with a residual addend hqrt_i_stage_row_addend per pixel. */
+ * vector, read from the buffer at constant offsets for the common windows at stride 1 (3x3, 5x5,
+ * 7x7, 1x1), so that the compiler reuses a loaded input vector for the next pixel's next tap. A
+ * row's int32 sums (the bias added, when it folds) then go through hqrt_i_stage_pixels, or with
+ * a residual addend hqrt_i_stage_row_addend per pixel.
+ *
+ * Windows of at most HQRT_DW_PAIR_TAPS taps at a horizontal stride of 2 or more run the
+ * paired-tap kernel instead (dw_pairs_rows, prep->direct): there every output pixel of a row
+ * would widen four input pixels, which costs more than it saves (per-layer CPU time on
+ * mobilenet_v2, mobilenet_v3_large, efficientnet_b0 and PP-OCRv4 det: 0.55-0.8x that kernel's
+ * speed at stride 2). */
 #define DW_FLOAT_TAPS 512
 #define DW_STEP 8
 #define DW_MAX_SLOTS 64 /* kernels taller than this (dilated) widen their rows per output row */
@@ -619,12 +626,9 @@ dw2_group(const float *const *rows, const float *const *wrows, int64_t nrows, in
         dw2_group(rows, wrows, nrows, chunk, KW, SW, DL, b, out_w, c, sums);                       \
     }
 DW2_GROUP(dw2_group_1x1, 1, 1, 1)
-DW2_GROUP(dw2_group_3s1, 3, 1, 1)
-DW2_GROUP(dw2_group_3s2, 3, 2, 1)
-DW2_GROUP(dw2_group_5s1, 5, 1, 1)
-DW2_GROUP(dw2_group_5s2, 5, 2, 1)
-DW2_GROUP(dw2_group_7s1, 7, 1, 1)
-DW2_GROUP(dw2_group_7s2, 7, 2, 1)
+DW2_GROUP(dw2_group_3x3, 3, 1, 1)
+DW2_GROUP(dw2_group_5x5, 5, 1, 1)
+DW2_GROUP(dw2_group_7x7, 7, 1, 1)
 #undef DW2_GROUP
 
 /* Any other window: kw, stride and dilation at run time. */
@@ -635,11 +639,156 @@ dw2_group_any(const float *const *rows, const float *const *wrows, int64_t nrows
     dw2_group(rows, wrows, nrows, chunk, kw, sw, dw, b, out_w, c, sums);
 }
 
+/* The paired-tap kernel, for strides of 2 and more (prep->direct), where widening the input
+ * rows (four input pixels per output pixel at stride 2) costs more than it saves: channels in
+ * lanes, windows inside the input 16 channels at a time, the centred codes of two taps
+ * interleaved as int16 pairs (vpunpck[lh]wd) and summed by vpmaddwd against weights packed per
+ * pair in that lane order; border windows and the last channels 8 lanes at a time, vpmulld; int32
+ * sums from the folded bias, then the same output stage calls as below. */
+AVX2_TARGET static void dw_pairs_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                                      hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                                      const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                                      int64_t row_begin, int64_t row_end, uint8_t *scratch)
+{
+    const int32_t c = in.c;
+    const int64_t cpad = prep->depth_padded; /* channels rounded up to 8 */
+    const int32_t *weights = prep->packed;   /* [kh*kw][cpad] int32 */
+    int32_t *acc = (int32_t *)(void *)scratch;
+    const __m256i zp = _mm256_set1_epi32(kp->in_zp);
+    const int32_t bits = kp->out.out_bits;
+    const int isa = hqrt_i_vector_isa();
+    /* no addend: a whole row's sums, then one output stage for the row */
+    const bool by_row = !addend;
+    /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
+    int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
+    const bool fold = hqrt_i_bias_folds(bias, c, prep->depth);
+    for (int32_t o = 0; o < cpad; o++)
+        bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
+    const int64_t *stage_bias = fold ? NULL : bias;
+    /* windows inside the input, 16 channels at a time: vpmaddwd on pairs of taps (tap offsets
+     * from the window's first pixel; weights after the int32 ones, see dw_pack_pairs) */
+    const int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w, pairs = (taps + 1) / 2;
+    const int64_t groups = c / 16, gstride = cpad / 16;
+    const int16_t *w16 = (const int16_t *)(const void *)(weights + taps * cpad);
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)kp->in_zp);
+    size_t toff[HQRT_DW_PAIR_TAPS + 1];
+    for (int64_t t = 0; t < taps && taps <= HQRT_DW_PAIR_TAPS; t++)
+        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
+                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
+                  (size_t)c;
+    toff[taps <= HQRT_DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
+    for (int64_t oy = row_begin; oy < row_end; oy++) {
+        const int64_t y0 = oy * kp->stride_h - kp->pad_top;
+        const bool rows_inside =
+            y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h;
+        for (int64_t ox = 0; ox < out.w; ox++) {
+            if (by_row)
+                acc = (int32_t *)(void *)scratch + ox * c;
+            int64_t ch = 0;
+            const int64_t x0 = ox * kp->stride_w - kp->pad_left;
+            if (rows_inside && taps <= HQRT_DW_PAIR_TAPS && x0 >= 0 &&
+                x0 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
+                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
+                for (int64_t g = 0; g < groups; g++, ch += 16) {
+                    __m256i lo = _mm256_setzero_si256(), hi = lo;
+                    const int16_t *wp = w16 + g * 32;
+                    for (int64_t pr = 0; pr < pairs; pr++, wp += gstride * 32) {
+                        __m256i v0 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr] + ch))),
+                            zp16);
+                        __m256i v1 = _mm256_sub_epi16(
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                (const __m128i *)(const void *)(first + toff[2 * pr + 1] + ch))),
+                            zp16);
+                        /* channels 0-3 and 8-11 (lo), 4-7 and 12-15 (hi), taps paired */
+                        lo = _mm256_add_epi32(
+                            lo, _mm256_madd_epi16(
+                                    _mm256_unpacklo_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)wp)));
+                        hi = _mm256_add_epi32(
+                            hi, _mm256_madd_epi16(
+                                    _mm256_unpackhi_epi16(v0, v1),
+                                    _mm256_load_si256((const __m256i *)(const void *)(wp + 16))));
+                    }
+                    __m256i s0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+                    __m256i s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch),
+                        _mm256_add_epi32(
+                            s0, _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch))));
+                    _mm256_storeu_si256(
+                        (__m256i *)(void *)(acc + ch + 8),
+                        _mm256_add_epi32(s1, _mm256_loadu_si256((
+                                                 const __m256i *)(const void *)(bias32 + ch + 8))));
+                }
+            }
+            for (; ch + 8 <= c; ch += 8) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch));
+                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
+                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+                    if (y < 0 || y >= in.h)
+                        continue;
+                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
+                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
+                        if (x < 0 || x >= in.w)
+                            continue;
+                        const uint8_t *src =
+                            input + ((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + ch;
+                        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)src);
+                        __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(b), zp);
+                        __m256i w = _mm256_load_si256(
+                            (const __m256i *)(const void *)(weights +
+                                                            (ky * kp->kernel_w + kx) * cpad + ch));
+                        a = _mm256_add_epi32(a, _mm256_mullo_epi32(v, w));
+                    }
+                }
+                _mm256_storeu_si256((__m256i *)(void *)(acc + ch), a);
+            }
+            for (; ch < c; ch++) { /* channel tail */
+                int32_t a = bias32[ch];
+                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
+                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
+                    if (y < 0 || y >= in.h)
+                        continue;
+                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
+                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
+                        if (x < 0 || x >= in.w)
+                            continue;
+                        int32_t q =
+                            input[((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + (size_t)ch] -
+                            kp->in_zp;
+                        a += q * weights[(ky * kp->kernel_w + kx) * cpad + ch];
+                    }
+                }
+                acc[ch] = a;
+            }
+            if (by_row)
+                continue;
+            size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
+            if (addend)
+                hqrt_i_stage_row_addend(isa, &kp->out, acc, stage_bias, 0, c, addend, base,
+                                        output + base * (bits == 16 ? 2u : 1u));
+            else
+                hqrt_i_stage_row(isa, &kp->out, acc, stage_bias, 0, c,
+                                 output + base * (bits == 16 ? 2u : 1u));
+        }
+        if (by_row)
+            hqrt_i_stage_pixels(
+                isa, &kp->out, (const int32_t *)(const void *)scratch, stage_bias, c, out.w,
+                output + (size_t)oy * (size_t)out.w * (size_t)c * (bits == 16 ? 2u : 1u));
+    }
+}
+
 AVX2_TARGET void hqrt_i_dw_rows_avx2(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                                      hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
                                      const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
                                      int64_t row_begin, int64_t row_end, uint8_t *scratch)
 {
+    if (prep->direct) {
+        dw_pairs_rows(prep, kp, in, input, bias, addend, out, output, row_begin, row_end, scratch);
+        return;
+    }
     const int32_t c = in.c;
     const dw2_layout_t l = dw2_layout(kp, in, out);
     const int64_t taps = prep->depth, kw = kp->kernel_w;
@@ -691,20 +840,16 @@ AVX2_TARGET void hqrt_i_dw_rows_avx2(const hqrt_i_prepared_t *prep, const hqrt_c
                 wrows[r] += woff;
             }
             int32_t *gs = sums + g * 8;
-            if (dl != 1 || (kw != 1 && kw != 3 && kw != 5 && kw != 7) || sw > 2 ||
-                (kw == 1 && sw != 1))
+            if (dl != 1 || sw != 1 || (kw != 1 && kw != 3 && kw != 5 && kw != 7))
                 dw2_group_any(rows, wrows, nrows, chunk, (int)kw, sw, dl, b, out.w, c, gs);
             else if (kw == 1)
                 dw2_group_1x1(rows, wrows, nrows, chunk, b, out.w, c, gs);
             else if (kw == 3)
-                (sw == 1 ? dw2_group_3s1 : dw2_group_3s2)(rows, wrows, nrows, chunk, b, out.w, c,
-                                                          gs);
+                dw2_group_3x3(rows, wrows, nrows, chunk, b, out.w, c, gs);
             else if (kw == 5)
-                (sw == 1 ? dw2_group_5s1 : dw2_group_5s2)(rows, wrows, nrows, chunk, b, out.w, c,
-                                                          gs);
+                dw2_group_5x5(rows, wrows, nrows, chunk, b, out.w, c, gs);
             else
-                (sw == 1 ? dw2_group_7s1 : dw2_group_7s2)(rows, wrows, nrows, chunk, b, out.w, c,
-                                                          gs);
+                dw2_group_7x7(rows, wrows, nrows, chunk, b, out.w, c, gs);
             for (int64_t r = 0; r < nrows; r++) {
                 rows[r] -= goff;
                 wrows[r] -= woff;
@@ -756,6 +901,46 @@ hqrt_status_t hqrt_i_dw_prepare(const hqrt_conv_params_t *kp, hqrt_dims_t in, hq
                                     .finish =
                                         (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL,
                                     .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
+        return HQRT_OK;
+    }
+    if (kp->stride_w >= 2 && taps <= HQRT_DW_PAIR_TAPS) { /* the paired-tap kernel */
+        int64_t cpad = ((int64_t)in.c + 15) / 16 * 16;    /* groups of 16 channels */
+        /* [taps][cpad] int32, then (AVX2) the pairs of taps [pairs][cpad / 16][32] int16 */
+        const int64_t pairs = (taps + 1) / 2;
+        size_t bytes =
+            (size_t)(taps * cpad) * sizeof(int32_t) + (size_t)(pairs * cpad * 2) * sizeof(int16_t);
+        int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!packed)
+            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
+        memset(packed, 0, bytes);
+        for (int64_t t = 0; t < taps; t++)
+            for (int32_t ch = 0; ch < cout; ch++)
+                packed[t * cpad + ch] =
+                    hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
+        /* per pair and group of 16 channels: the lanes of vpunpcklwd (channels 0-3, 8-11) then
+         * of vpunpckhwd (4-7, 12-15), each channel's two taps adjacent; an odd last tap's
+         * partner weighs 0 */
+        int16_t *pairs16 = (int16_t *)(void *)(packed + taps * cpad);
+        static const int lane_channel[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+        for (int64_t pr = 0; pr < pairs; pr++)
+            for (int64_t g = 0; g < cpad / 16; g++)
+                for (int l = 0; l < 16; l++)
+                    for (int e = 0; e < 2; e++) {
+                        const int64_t t = 2 * pr + e, ch = g * 16 + lane_channel[l];
+                        pairs16[((pr * (cpad / 16) + g) * 16 + l) * 2 + e] =
+                            t < taps && ch < cout ? (int16_t)packed[t * cpad + ch] : 0;
+                    }
+        *prep = (hqrt_i_prepared_t){
+            .fast = true,
+            .kind = HQRT_KIND_DW,
+            .direct = true,
+            .rows = out.h,
+            .packed = packed,
+            .depth = taps,
+            .depth_padded = cpad,
+            /* the sums of a row, then the bias as int32 */
+            .scratch =
+                (size_t)((out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) * sizeof(int32_t)};
         return HQRT_OK;
     }
     /* the AVX2 kernel's float sums: whole kernel rows of at most DW_FLOAT_TAPS taps; centred
