@@ -22,8 +22,7 @@ typedef struct hqrt_i_prepared {
     int kind;             /* fast kernel variant (hqrt_kernels_fast_internal.h) */
     bool dense;           /* a dense op: the input is one pixel of h*w*c channels */
     bool direct;          /* VNNI: 1x1 window, input pixels used in place when possible;
-                           * AVX-512 depthwise: a 1x1 window run as flat rows; AVX2
-                           * depthwise: the paired-tap kernel (strides of 2 and more) */
+                           * AVX-512 depthwise: a 1x1 window run as flat rows */
     int64_t rows;         /* output rows (VNNI conv: output pixels) the threads share */
     int64_t min_rows;     /* fewest rows worth one piece of a shared op (>= 1) */
     void *packed;         /* weights repacked for the fast kernel (aligned_alloc), or NULL */

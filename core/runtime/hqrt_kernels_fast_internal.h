@@ -20,7 +20,7 @@
 /* hqrt_i_prepared_t.kind: which fast kernel an op was prepared for. */
 enum {
     HQRT_KIND_GEMM = 1,
-    HQRT_KIND_DW = 2,
+    HQRT_KIND_DW = 2, /* AVX2 depthwise; prep->direct set: its paired-tap kernel (stride >= 2) */
     HQRT_KIND_VNNI = 3,
     HQRT_KIND_MAXPOOL = 4,
     HQRT_KIND_DW512 = 5,
