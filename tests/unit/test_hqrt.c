@@ -1628,9 +1628,11 @@ static void fast_depthwise_kernel_equals_reference_on_row_pieces(void **state)
             /* aligned as the executor's (a 1-channel case is a groups == 1 conv) */
             uint8_t *scratch = aligned_alloc(64, (prep.scratch + 63) / 64 * 64);
             memset(got, 0xAB, out_size);
-            for (int64_t row = 0; row < out.h;) { /* random pieces of rows */
-                const int64_t end = row + rnd_range(1, rnd() % 2 ? 3 : out.h);
-                const int64_t stop = end < out.h ? end : out.h;
+            /* random pieces of what the threads share (prep.rows: output rows, or output
+             * pixels for kernels that split by pixel, such as a 1-channel case's conv) */
+            for (int64_t row = 0; row < prep.rows;) {
+                const int64_t end = row + rnd_range(1, rnd() % 2 ? 3 : (int32_t)prep.rows);
+                const int64_t stop = end < prep.rows ? end : prep.rows;
                 assert_int_equal(
                     hqrt_i_conv_fast(&prep, &p, in, x, b, ad, out, got, row, stop, scratch), 0);
                 row = stop;
