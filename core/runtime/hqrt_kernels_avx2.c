@@ -3,7 +3,8 @@
  *   8-bit weights (hqrt_kernels_vnni.c; HQRT_NO_VNNI=1 forces the AVX2 path), and the AMX
  *   kernel on the same packing for convs where it wins (hqrt_kernels_amx.c; HQRT_NO_AMX=1 keeps
  *   VNNI);
- * - AVX2 (this file): the same without VNNI, depthwise conv, and 8-bit maxpool (vpmaxub).
+ * - AVX2 (this file): the same without VNNI, and 8-bit maxpool (vpmaxub);
+ * - depthwise conv on either (hqrt_kernels_dw.c, which packs its weights too).
  * HQRT_NO_FAST=1 disables all of them (reference kernels only). This file also decides at
  * prepare which kernel an op gets (the CPU checks) and runs the prepared kernel (hqrt_fast.h).
  *
@@ -391,143 +392,6 @@ gemm_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims
     }
 }
 
-/* Depthwise (groups == channels, one output per input channel): channels in lanes of 8, int32
- * products of the centred input and the weight. */
-__attribute__((target("avx2"))) static void
-dw_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
-        const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend, hqrt_dims_t out,
-        uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch)
-{
-    const int32_t c = in.c;
-    const int64_t cpad = prep->depth_padded; /* channels rounded up to 8 */
-    const int32_t *weights = prep->packed;   /* [kh*kw][cpad] int32 */
-    int32_t *acc = (int32_t *)(void *)scratch;
-    const __m256i zp = _mm256_set1_epi32(kp->in_zp);
-    const int32_t bits = kp->out.out_bits;
-    const int isa = hqrt_i_vector_isa();
-    /* no addend: a whole row's sums, then one output stage for the row */
-    const bool by_row = !addend;
-    /* the bias as int32 starting values when it folds (after the row's sums in scratch) */
-    int32_t *bias32 = (int32_t *)(void *)scratch + prep->scratch / sizeof(int32_t) - cpad;
-    const bool fold = hqrt_i_bias_folds(bias, c, prep->depth);
-    for (int32_t o = 0; o < cpad; o++)
-        bias32[o] = fold && o < c ? (int32_t)bias[o] : 0;
-    const int64_t *stage_bias = fold ? NULL : bias;
-    /* windows inside the input, 16 channels at a time: vpmaddwd on pairs of taps (tap offsets
-     * from the window's first pixel; weights after the int32 ones, see dw_pack_pairs) */
-    const int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w, pairs = (taps + 1) / 2;
-    const int64_t groups = c / 16, gstride = cpad / 16;
-    const int16_t *w16 = (const int16_t *)(const void *)(weights + taps * cpad);
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)kp->in_zp);
-    size_t toff[HQRT_DW_PAIR_TAPS + 1];
-    for (int64_t t = 0; t < taps && taps <= HQRT_DW_PAIR_TAPS; t++)
-        toff[t] = ((size_t)(t / kp->kernel_w) * (size_t)kp->dilation_h * (size_t)in.w +
-                   (size_t)(t % kp->kernel_w) * (size_t)kp->dilation_w) *
-                  (size_t)c;
-    toff[taps <= HQRT_DW_PAIR_TAPS ? taps : 0] = toff[0]; /* an odd last tap's partner: weight 0 */
-    for (int64_t oy = row_begin; oy < row_end; oy++) {
-        const int64_t y0 = oy * kp->stride_h - kp->pad_top;
-        const bool rows_inside =
-            y0 >= 0 && y0 + (int64_t)(kp->kernel_h - 1) * kp->dilation_h < in.h;
-        for (int64_t ox = 0; ox < out.w; ox++) {
-            if (by_row)
-                acc = (int32_t *)(void *)scratch + ox * c;
-            int64_t ch = 0;
-            const int64_t x0 = ox * kp->stride_w - kp->pad_left;
-            if (rows_inside && taps <= HQRT_DW_PAIR_TAPS && x0 >= 0 &&
-                x0 + (int64_t)(kp->kernel_w - 1) * kp->dilation_w < in.w) {
-                const uint8_t *first = input + ((size_t)y0 * (size_t)in.w + (size_t)x0) * (size_t)c;
-                for (int64_t g = 0; g < groups; g++, ch += 16) {
-                    __m256i lo = _mm256_setzero_si256(), hi = lo;
-                    const int16_t *wp = w16 + g * 32;
-                    for (int64_t pr = 0; pr < pairs; pr++, wp += gstride * 32) {
-                        __m256i v0 = _mm256_sub_epi16(
-                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                                (const __m128i *)(const void *)(first + toff[2 * pr] + ch))),
-                            zp16);
-                        __m256i v1 = _mm256_sub_epi16(
-                            _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                                (const __m128i *)(const void *)(first + toff[2 * pr + 1] + ch))),
-                            zp16);
-                        /* channels 0-3 and 8-11 (lo), 4-7 and 12-15 (hi), taps paired */
-                        lo = _mm256_add_epi32(
-                            lo, _mm256_madd_epi16(
-                                    _mm256_unpacklo_epi16(v0, v1),
-                                    _mm256_load_si256((const __m256i *)(const void *)wp)));
-                        hi = _mm256_add_epi32(
-                            hi, _mm256_madd_epi16(
-                                    _mm256_unpackhi_epi16(v0, v1),
-                                    _mm256_load_si256((const __m256i *)(const void *)(wp + 16))));
-                    }
-                    __m256i s0 = _mm256_permute2x128_si256(lo, hi, 0x20);
-                    __m256i s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
-                    _mm256_storeu_si256(
-                        (__m256i *)(void *)(acc + ch),
-                        _mm256_add_epi32(
-                            s0, _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch))));
-                    _mm256_storeu_si256(
-                        (__m256i *)(void *)(acc + ch + 8),
-                        _mm256_add_epi32(s1, _mm256_loadu_si256((
-                                                 const __m256i *)(const void *)(bias32 + ch + 8))));
-                }
-            }
-            for (; ch + 8 <= c; ch += 8) {
-                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(bias32 + ch));
-                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
-                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
-                    if (y < 0 || y >= in.h)
-                        continue;
-                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
-                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
-                        if (x < 0 || x >= in.w)
-                            continue;
-                        const uint8_t *src =
-                            input + ((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + ch;
-                        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)src);
-                        __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(b), zp);
-                        __m256i w = _mm256_load_si256(
-                            (const __m256i *)(const void *)(weights +
-                                                            (ky * kp->kernel_w + kx) * cpad + ch));
-                        a = _mm256_add_epi32(a, _mm256_mullo_epi32(v, w));
-                    }
-                }
-                _mm256_storeu_si256((__m256i *)(void *)(acc + ch), a);
-            }
-            for (; ch < c; ch++) { /* channel tail */
-                int32_t a = bias32[ch];
-                for (int32_t ky = 0; ky < kp->kernel_h; ky++) {
-                    int64_t y = oy * kp->stride_h - kp->pad_top + (int64_t)ky * kp->dilation_h;
-                    if (y < 0 || y >= in.h)
-                        continue;
-                    for (int32_t kx = 0; kx < kp->kernel_w; kx++) {
-                        int64_t x = ox * kp->stride_w - kp->pad_left + (int64_t)kx * kp->dilation_w;
-                        if (x < 0 || x >= in.w)
-                            continue;
-                        int32_t q =
-                            input[((size_t)y * (size_t)in.w + (size_t)x) * (size_t)c + (size_t)ch] -
-                            kp->in_zp;
-                        a += q * weights[(ky * kp->kernel_w + kx) * cpad + ch];
-                    }
-                }
-                acc[ch] = a;
-            }
-            if (by_row)
-                continue;
-            size_t base = ((size_t)oy * (size_t)out.w + (size_t)ox) * (size_t)c;
-            if (addend)
-                hqrt_i_stage_row_addend(isa, &kp->out, acc, stage_bias, 0, c, addend, base,
-                                        output + base * (bits == 16 ? 2u : 1u));
-            else
-                hqrt_i_stage_row(isa, &kp->out, acc, stage_bias, 0, c,
-                                 output + base * (bits == 16 ? 2u : 1u));
-        }
-        if (by_row)
-            hqrt_i_stage_pixels(
-                isa, &kp->out, (const int32_t *)(const void *)scratch, stage_bias, c, out.w,
-                output + (size_t)oy * (size_t)out.w * (size_t)c * (bits == 16 ? 2u : 1u));
-    }
-}
-
 /* First tap k of a window starting at `start` with taps `dilation` apart that lands at or after 0,
  * and one past the last that lands before `extent`. */
 static void taps_inside(int64_t start, int32_t kernel, int32_t dilation, int64_t extent,
@@ -676,71 +540,8 @@ hqrt_status_t hqrt_i_conv_prepare_kernel(const hqrt_conv_params_t *kp, bool dens
                                     .scratch = gemm_scratch(&g, cout)};
         return HQRT_OK;
     }
-    if (kp->groups == in.c && in.c == out.c) {
-        int64_t taps = (int64_t)kp->kernel_h * kp->kernel_w;
-        if (taps > MAX_FAST_DEPTH)
-            return HQRT_OK;
-        if (hqrt_i_vector_isa() == HQRT_ISA_AVX512) {
-            const int64_t cpad = ((int64_t)in.c + 31) / 32 * 32;
-            const size_t bytes = hqrt_i_dw512_packed_bytes(taps, in.c, cpad);
-            int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-            if (!packed)
-                return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-            const int fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
-            /* a 1x1 window, stride 1, no pads: each output row is its input row, run flat */
-            const bool flat = (fin & 2) && kp->stride_h == 1 && kp->stride_w == 1 &&
-                              kp->pad_top == 0 && kp->pad_left == 0 && kp->pad_bottom == 0 &&
-                              kp->pad_right == 0 && out.h == in.h && out.w == in.w;
-            *prep = (hqrt_i_prepared_t){
-                .fast = true,
-                .kind = HQRT_KIND_DW512,
-                .direct = flat,
-                .rows = out.h,
-                .packed = packed,
-                .depth = taps,
-                .depth_padded = cpad,
-                .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
-                .finish = (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL,
-                .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
-            return HQRT_OK;
-        }
-        int64_t cpad = ((int64_t)in.c + 15) / 16 * 16; /* groups of 16 channels */
-        /* [taps][cpad] int32, then (AVX2) the pairs of taps [pairs][cpad / 16][32] int16 */
-        const int64_t pairs = (taps + 1) / 2;
-        size_t bytes =
-            (size_t)(taps * cpad) * sizeof(int32_t) + (size_t)(pairs * cpad * 2) * sizeof(int16_t);
-        int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (!packed)
-            return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
-        memset(packed, 0, bytes);
-        for (int64_t t = 0; t < taps; t++)
-            for (int32_t ch = 0; ch < cout; ch++)
-                packed[t * cpad + ch] =
-                    hqrt_i_weight_at(w, kp->weight_bits, (size_t)(t * cout + ch));
-        /* per pair and group of 16 channels: the lanes of vpunpcklwd (channels 0-3, 8-11) then
-         * of vpunpckhwd (4-7, 12-15), each channel's two taps adjacent; an odd last tap's
-         * partner weighs 0 */
-        int16_t *pairs16 = (int16_t *)(void *)(packed + taps * cpad);
-        static const int lane_channel[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
-        for (int64_t pr = 0; pr < pairs; pr++)
-            for (int64_t g = 0; g < cpad / 16; g++)
-                for (int l = 0; l < 16; l++)
-                    for (int e = 0; e < 2; e++) {
-                        const int64_t t = 2 * pr + e, ch = g * 16 + lane_channel[l];
-                        pairs16[((pr * (cpad / 16) + g) * 16 + l) * 2 + e] =
-                            t < taps && ch < cout ? (int16_t)packed[t * cpad + ch] : 0;
-                    }
-        *prep = (hqrt_i_prepared_t){
-            .fast = true,
-            .kind = HQRT_KIND_DW,
-            .rows = out.h,
-            .packed = packed,
-            .depth = taps,
-            .depth_padded = cpad,
-            /* the sums of a row, then the bias as int32 */
-            .scratch =
-                (size_t)((out.w * in.c > cpad ? out.w * in.c : cpad) + cpad) * sizeof(int32_t)};
-    }
+    if (kp->groups == in.c && in.c == out.c)
+        return hqrt_i_dw_prepare(kp, in, out, w, bias, name, prep, err);
 #else
     (void)kp, (void)dense, (void)in, (void)out, (void)w, (void)bias, (void)exact_reads;
     (void)name, (void)err;
@@ -776,7 +577,8 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
         return 0;
     }
     if (prep->kind == HQRT_KIND_DW) {
-        dw_rows(prep, kp, in, input, bias, addend, out, output, row_begin, row_end, scratch);
+        hqrt_i_dw_rows_avx2(prep, kp, in, input, bias, addend, out, output, row_begin, row_end,
+                            scratch);
         return 0;
     }
 #else

@@ -1,7 +1,8 @@
-/* hqrt_kernels_fast_internal.h — what the fast kernels' two files share: hqrt_kernels_avx2.c
- * (the CPU checks, prepare and run of every fast kernel, the AVX2 kernels) and
- * hqrt_kernels_vnni.c (the AVX-512 VNNI kernels and their weight packing) and hqrt_kernels_amx.c
- * (the AMX conv kernel on the VNNI packing). Private to them. */
+/* hqrt_kernels_fast_internal.h — what the fast kernels' files share: hqrt_kernels_avx2.c
+ * (the CPU checks, prepare and run of every fast kernel, the AVX2 conv/dense and maxpool
+ * kernels), hqrt_kernels_vnni.c (the AVX-512 VNNI kernels and their weight packing),
+ * hqrt_kernels_amx.c (the AMX conv kernel on the VNNI packing) and hqrt_kernels_dw.c (the
+ * depthwise kernels and their packing). Private to them. */
 #ifndef HQRT_KERNELS_FAST_INTERNAL_H
 #define HQRT_KERNELS_FAST_INTERNAL_H
 
@@ -19,7 +20,7 @@
 /* hqrt_i_prepared_t.kind: which fast kernel an op was prepared for. */
 enum {
     HQRT_KIND_GEMM = 1,
-    HQRT_KIND_DW = 2,
+    HQRT_KIND_DW = 2, /* AVX2 depthwise; prep->direct set: its paired-tap kernel (stride >= 2) */
     HQRT_KIND_VNNI = 3,
     HQRT_KIND_MAXPOOL = 4,
     HQRT_KIND_DW512 = 5,
@@ -78,6 +79,22 @@ void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *k
                       const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
                       hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
                       uint8_t *scratch);
+
+/* The depthwise part of hqrt_i_conv_prepare_kernel (hqrt_kernels_dw.c), for a conv with groups ==
+ * in.c == out.c on 8-bit activations and 4/8-bit weights: packs the weights for the AVX-512
+ * kernel (HQRT_KIND_DW512) when hqrt_i_vector_isa() says AVX-512, else for the AVX2 one
+ * (HQRT_KIND_DW), into prep->packed (aligned_alloc; the caller frees it), and fills prep; leaves
+ * prep zeroed (the reference runs) for shapes neither takes. */
+hqrt_status_t hqrt_i_dw_prepare(const hqrt_conv_params_t *kp, hqrt_dims_t in, hqrt_dims_t out,
+                                const void *w, const int64_t *bias, const char *name,
+                                hqrt_i_prepared_t *prep, hqrt_error_t *err);
+
+/* Depthwise output rows [row_begin, row_end) on AVX2 (hqrt_kernels_dw.c): an op prepared with kind
+ * HQRT_KIND_DW by hqrt_i_dw_prepare (scratch prep->scratch bytes). */
+void hqrt_i_dw_rows_avx2(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                         hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                         const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                         int64_t row_begin, int64_t row_end, uint8_t *scratch);
 
 /* Depthwise output rows [row_begin, row_end) on AVX-512 (hqrt_kernels_dw.c): an op prepared with
  * kind HQRT_KIND_DW512 by hqrt_i_dw512_pack (cpad a multiple of 32; scratch

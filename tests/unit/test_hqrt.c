@@ -1584,6 +1584,160 @@ static int32_t random_accumulator(void)
                        : rnd_range(-70000, 70000);
 }
 
+/* The depthwise kernel itself (hqrt_i_conv_prepare_kernel, hqrt_i_conv_fast) against hqrt_conv2d
+ * on random shapes, over random pieces of output rows (what threads sharing a sample run), with
+ * the input, output and scratch allocated to their exact sizes so that a read or write past any
+ * of them is seen under the sanitizers: channel counts on and off multiples of 8 and 16 (down to
+ * 1), odd widths (the last step of 8 pixels runs past the row), 1x1, 3x3, 5x5, 7x7 and other
+ * windows, strides 1 to 3 and dilations 1 to 3 per axis, asymmetric pads (some wider than the
+ * window, so that whole output rows see only pads), windows of more than 512 taps (float sums
+ * added to int32 every 512 taps) and dilated windows taller than the kernel's 64 row slots,
+ * 4- and 8-bit weights at their extremes, input codes 0 and 255, biases that fold into the
+ * int32 sums and biases that do not, 8- and 16-bit outputs, luts, residual addends; a third of
+ * the cases end in a stage that passes each sum through (16-bit codes acc + 32768), so that a sum
+ * off by one shows, some of them on the largest sums (every product 255 * 127). */
+static void fast_depthwise_kernel_equals_reference_on_row_pieces(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    static const int channels[] = {1,  3,  5,  7,  8,  9,  15, 16,  17,
+                                   24, 31, 32, 33, 40, 45, 72, 100, 136};
+    int fast_cases = 0;
+    for (int iter = 0; iter < 400; iter++) {
+        const int32_t c = channels[rnd() % (sizeof channels / sizeof channels[0])];
+        hqrt_conv_params_t p = {.groups = c, .in_bits = 8, .in_zp = rnd_range(0, 255)};
+        const int shape = rnd_range(0, 9);
+        if (shape < 6) { /* the common windows, square */
+            static const int k[] = {1, 3, 3, 5, 5, 7};
+            p.kernel_h = p.kernel_w = k[shape];
+        } else if (shape < 9) {
+            p.kernel_h = rnd_range(1, 6), p.kernel_w = rnd_range(1, 6);
+        } else if (rnd() % 2) { /* more than 512 taps */
+            p.kernel_h = rnd_range(35, 45), p.kernel_w = rnd_range(13, 16);
+        } else { /* a dilated window taller than 64 input rows */
+            p.kernel_h = rnd_range(8, 9), p.kernel_w = rnd_range(1, 3);
+        }
+        const bool huge = shape == 9, pass = iter % 3 == 0;
+        /* the largest sums (see below): windows of more than 512 taps inside the input */
+        const bool extreme = huge && pass && p.kernel_h > 9 && rnd() % 2;
+        p.stride_h = rnd() % 3 ? rnd_range(1, 2) : 3;
+        p.stride_w = rnd() % 3 ? rnd_range(1, 2) : 3;
+        p.dilation_h = huge && p.kernel_h < 10 ? 9 : rnd() % 4 || extreme ? 1 : rnd_range(2, 3);
+        p.dilation_w = rnd() % 4 || extreme ? 1 : rnd_range(2, 3);
+        const int32_t ext_h = (p.kernel_h - 1) * p.dilation_h + 1;
+        const int32_t ext_w = (p.kernel_w - 1) * p.dilation_w + 1;
+        p.pad_top = rnd_range(0, ext_h - 1), p.pad_bottom = rnd_range(0, ext_h - 1);
+        p.pad_left = rnd_range(0, ext_w - 1), p.pad_right = rnd_range(0, ext_w - 1);
+        if (rnd() % 8 == 0) /* pads past the window */
+            p.pad_top = ext_h + rnd_range(0, 2), p.pad_left = ext_w + rnd_range(0, 2);
+        if (extreme)
+            p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 0;
+        p.weight_bits = rnd() % 3 ? 8 : 4;
+        hqrt_dims_t in = {1, rnd_range(1, 20), rnd_range(1, 27), c};
+        if (huge && p.kernel_h > 9) /* more kernel rows inside the input than one float sum's */
+            in.h = rnd_range(p.kernel_h - 4, p.kernel_h + 3),
+            in.w = rnd_range(p.kernel_w - 3, p.kernel_w + 5);
+        if (extreme)
+            in.h = p.kernel_h + rnd_range(0, 2), in.w = p.kernel_w + rnd_range(0, 9);
+        if (in.h + p.pad_top + p.pad_bottom < ext_h)
+            p.pad_bottom = ext_h - in.h - p.pad_top;
+        if (in.w + p.pad_left + p.pad_right < ext_w)
+            p.pad_right = ext_w - in.w - p.pad_left;
+        hqrt_dims_t out = {1, (in.h + p.pad_top + p.pad_bottom - ext_h) / p.stride_h + 1,
+                           (in.w + p.pad_left + p.pad_right - ext_w) / p.stride_w + 1, c};
+        const int32_t out_bits = pass || rnd() % 4 == 0 ? 16 : 8;
+        random_stage(&r, c <= 64 ? c : 1, out_bits);
+        p.out = r.stage;
+        if (c > 64)
+            p.out.count = 1;
+        if (pass) { /* y = requantize(acc, 2^30, 1) = acc */
+            r.mult[0] = 1 << 30, r.shift[0] = 1;
+            p.out = (hqrt_output_stage_t){.path = HQRT_PATH_GEMMLOWP,
+                                          .count = 1,
+                                          .multiplier = r.mult,
+                                          .shift = r.shift,
+                                          .out_bits = 16,
+                                          .out_zp = 32768,
+                                          .act_max = 65535};
+        }
+        const size_t taps = (size_t)p.kernel_h * (size_t)p.kernel_w;
+        int8_t *w = malloc(taps * (size_t)c);
+        const int32_t wmax = p.weight_bits == 8 ? 127 : 7;
+        for (size_t i = 0; i < taps * (size_t)c; i++)
+            w[i] = (int8_t)(rnd() % 6 ? rnd_range(-wmax - 1, wmax) : rnd() % 2 ? -wmax - 1 : wmax);
+        const size_t in_bytes = (size_t)in.h * (size_t)in.w * (size_t)c;
+        uint8_t *x = malloc(in_bytes);
+        for (size_t i = 0; i < in_bytes; i++)
+            x[i] = rnd() % 6 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        int64_t *bias = malloc((size_t)c * sizeof *bias);
+        const int64_t room = INT32_MAX - (int64_t)taps * 255 * 128;
+        for (int32_t o = 0; o < c; o++)
+            bias[o] = rnd() % 16 ? rnd_range(-100000, 100000)
+                                 : (rnd() % 2 ? 1 : -1) * (rnd() % 2 ? room : room + 1);
+        const int64_t *b = rnd() % 5 ? bias : NULL;
+        if (extreme) {
+            /* the largest sums: every product 255 * 127, the bias taking the full window's sum
+             * away again, so that the passed-through codes of windows inside the input show any
+             * rounding of sums past 2^24 */
+            p.in_zp = 0, p.weight_bits = 8;
+            memset(x, 255, in_bytes);
+            memset(w, 127, taps * (size_t)c);
+            for (int32_t o = 0; o < c; o++)
+                bias[o] = -(int64_t)taps * 255 * 127 + rnd_range(-1000, 1000);
+            b = bias;
+        }
+        const size_t out_count = (size_t)out.h * (size_t)out.w * (size_t)c;
+        const size_t out_size = out_count * (out_bits == 16 ? 2 : 1);
+        hqrt_addend_t addend = {0}, *ad = NULL;
+        void *ad_codes = NULL;
+        if (rnd() % 5 == 0) {
+            addend.bits = rnd() % 3 ? 8 : 16;
+            addend.zp = addend.bits == 16 ? 30000 : 7;
+            addend.multiplier = rnd_range(1 << 30, INT32_MAX);
+            addend.shift = rnd_range(-4, 8);
+            ad_codes = malloc(out_count * (addend.bits == 16 ? 2 : 1));
+            for (size_t i = 0; i < out_count * (addend.bits == 16 ? 2 : 1); i++)
+                ((uint8_t *)ad_codes)[i] = (uint8_t)rnd();
+            addend.data = ad_codes;
+            ad = &addend;
+        }
+        void *want = malloc(out_size), *got = malloc(out_size);
+        void *ref_scratch = malloc(hqrt_conv2d_get_buffer_size(&p, in) + 1);
+        assert_int_equal(hqrt_conv2d(&p, in, x, w, b, ad, out, want, ref_scratch), HQRT_KERNEL_OK);
+        hqrt_i_prepared_t prep;
+        hqrt_error_t err;
+        assert_int_equal(
+            hqrt_i_conv_prepare_kernel(&p, false, in, out, w, b, true, "dw", &prep, &err), HQRT_OK);
+        if (prep.fast) {
+            fast_cases++;
+            /* aligned as the executor's (a 1-channel case is a groups == 1 conv) */
+            uint8_t *scratch = aligned_alloc(64, (prep.scratch + 63) / 64 * 64);
+            memset(got, 0xAB, out_size);
+            /* random pieces of what the threads share (prep.rows: output rows, or output
+             * pixels for kernels that split by pixel, such as a 1-channel case's conv) */
+            for (int64_t row = 0; row < prep.rows;) {
+                const int64_t end = row + rnd_range(1, rnd() % 2 ? 3 : (int32_t)prep.rows);
+                const int64_t stop = end < prep.rows ? end : prep.rows;
+                assert_int_equal(
+                    hqrt_i_conv_fast(&prep, &p, in, x, b, ad, out, got, row, stop, scratch), 0);
+                row = stop;
+            }
+            if (memcmp(got, want, out_size))
+                fail_msg("case %d: c %d, %dx%d window, strides %d/%d, dilations %d/%d, pads "
+                         "%d %d %d %d, input %dx%d: the fast kernel's codes differ",
+                         iter, c, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h,
+                         p.dilation_w, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, in.h,
+                         in.w);
+            free(scratch);
+            free(prep.packed);
+        }
+        free(w), free(x), free(bias), free(want), free(got), free(ref_scratch), free(ad_codes);
+    }
+    /* every case qualifies where the CPU has AVX2 (and HQRT_NO_FAST is unset) */
+    if (hqrt_i_vector_isa() != HQRT_ISA_REFERENCE)
+        assert_int_equal(fast_cases, 400);
+}
+
 static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
 {
     (void)state;
@@ -2337,6 +2491,7 @@ int main(void)
         cmocka_unit_test(fast_depthwise_of_mobile_shapes_equals_reference),
         cmocka_unit_test(fast_conv_with_a_lut_stage_equals_reference),
         cmocka_unit_test(fast_pointwise_depthwise_equals_reference),
+        cmocka_unit_test(fast_depthwise_kernel_equals_reference_on_row_pieces),
         cmocka_unit_test(vector_stage_row_equals_reference_for_every_stage_form),
         cmocka_unit_test(vector_stage_of_pixels_equals_reference_for_every_channel_count),
         cmocka_unit_test(vector_stage_merged_requantization_equals_reference),
