@@ -104,6 +104,17 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     env = getenv("HQ_ADAROUND_QDROP_MODE");
     if (env)
         cfg->qdrop_sample = strcmp(env, "sample") == 0;
+    /* measurement knobs: shuffled batches, and another draw of the positions (the spread of the
+     * results over draws is the noise a change of the training must beat) */
+    env = getenv("HQ_ADAROUND_SHUFFLE");
+    if (env)
+        cfg->shuffle = strcmp(env, "1") == 0;
+    env = getenv("HQ_ADAROUND_BIAS_STEP");
+    if (env)
+        cfg->bias_step = strcmp(env, "1") == 0;
+    env = getenv("HQ_ADAROUND_SEED");
+    if (env)
+        cfg->seed = strtoull(env, NULL, 10);
 }
 
 /* ---- one layer ------------------------------------------------------------------------------- */
@@ -130,6 +141,7 @@ typedef struct job {
     float *fpatches;          /* [groups][rows][kpg]: the float network's patches at the same
                                  positions (QDrop), else NULL */
     int64_t *pick;            /* [positions] scratch of the draw */
+    uint64_t seed;            /* mixed into the draw (cfg->seed spread over 64 bits; 0: none) */
     const float *w_float;     /* fpo kernel [kpg * cout] in kernel order */
     void *w_int;              /* q kernel:0, int8 or int16, rewritten in place */
     const float *w_scale;     /* q kernel_scale:0 [cout] */
@@ -187,6 +199,7 @@ static bool job_init(job_t *j, const hq_graph_t *graph, const hq_npz_t *fpo, con
     j->w_scale = k.w_scale;
     j->bias = k.bias;
     j->positions = j->out_h * j->out_w;
+    j->seed = cfg->seed ? cfg->seed * 0x9e3779b97f4a7c15u : 0;
     return true;
 }
 
@@ -227,7 +240,7 @@ static hq_status_t job_alloc(job_t *j, int64_t samples, int64_t positions, hq_er
 static void collect_sample(job_t *j, int64_t sample, const float *xs, float *patches, int64_t rows,
                            int64_t row0)
 {
-    uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)sample;
+    uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)sample ^ j->seed;
     for (int64_t t = 0; t < j->positions; t++)
         j->pick[t] = t;
     /* the first per_sample entries of a partial Fisher-Yates shuffle, in ascending order so
@@ -614,9 +627,26 @@ static void train_block(void *context, int64_t task, int thread)
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double b1t = 1.0, b2t = 1.0;
     int64_t steps_per_epoch = (train_rows + t->rows_per_step - 1) / t->rows_per_step;
+    /* shuffled batches: the samples' order of the epoch (the same for every block of the layer) */
+    const int64_t train_samples = train_rows / j->per_sample,
+                  batch_samples = t->rows_per_step / j->per_sample;
+    int64_t *order = cfg->shuffle && !(xf && cfg->qdrop > 0)
+                         ? malloc(sizeof *order * (size_t)train_samples) /* NULL: fixed order */
+                         : NULL;
     for (int64_t step = 0; step < t->steps; step++) {
         int64_t r0 = (step % steps_per_epoch) * t->rows_per_step;
         int64_t r1 = r0 + t->rows_per_step < train_rows ? r0 + t->rows_per_step : train_rows;
+        if (order && step % steps_per_epoch == 0) {
+            uint64_t seed = ((uint64_t)j->layer << 40) ^ (uint64_t)(step / steps_per_epoch) ^
+                            j->seed ^ 0x5851f42d4c957f2du;
+            for (int64_t n = 0; n < train_samples; n++)
+                order[n] = n;
+            for (int64_t n = train_samples - 1; n > 0; n--) {
+                int64_t u = (int64_t)(hqi_splitmix64(&seed) % (uint64_t)(n + 1)), tmp = order[n];
+                order[n] = order[u];
+                order[u] = tmp;
+            }
+        }
         for (int64_t k = 0; k < K * BLOCK; k++) {
             if (fixed[k] != 0) {
                 w[k] = scale[k % BLOCK] * base[k];
@@ -635,6 +665,12 @@ static void train_block(void *context, int64_t task, int thread)
                 qdrop_blend(x + r0 * K, xf + r0 * K, draws + offset, (r1 - r0) * K, mixed);
             }
             gradient_rows(mixed, zf + r0 * BLOCK, 0, r1 - r0, K, w, grad);
+        } else if (order) {
+            /* the batch's samples, each a run of per_sample rows, in the epoch's order */
+            int64_t first = (step % steps_per_epoch) * batch_samples;
+            for (int64_t n = first; n < first + batch_samples && n < train_samples; n++)
+                gradient_rows(x, zf, order[n] * j->per_sample, (order[n] + 1) * j->per_sample, K,
+                              w, grad);
         } else {
             gradient_rows(x, zf, r0, r1, K, w, grad);
         }
@@ -663,6 +699,7 @@ static void train_block(void *context, int64_t task, int thread)
             v[k] -= (float)(cfg->learning_rate * mh / (sqrt(vh) + eps));
         }
     }
+    free(order);
     /* hard rounding, and the choice per channel between it and nearest */
     double err_learned[BLOCK], err_nearest[BLOCK];
     for (int64_t k = 0; k < K * BLOCK; k++) {
@@ -756,6 +793,32 @@ static hq_status_t job_train(job_t *j, const hqi_adaround_config_t *cfg, hqi_thr
         j->bias[o] = hqrt_clamp64(j->bias[o] - delta, -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
     }
     return HQ_OK;
+}
+
+/* The bias step (cfg->bias_step): each channel's integer bias such that its mean pre-activation
+ * over the sampled rows, the patches' mean through the new integer kernel plus the bias, equals
+ * the float network's there (the float kernel's outputs' mean plus the float bias). Needs the
+ * float target and the patches' mean (centred error). */
+static void job_bias_step(job_t *j, const hq_npz_t *fpo)
+{
+    const hq_tensor_t *bt = hqi_param(fpo, j->l, "bias:0");
+    const float *bf = bt && hq_tensor_count(bt) == j->cout ? bt->data : NULL;
+    for (int64_t o = 0; o < j->cout; o++) {
+        double acc_scale = j->s_in * (double)j->w_scale[o];
+        if (!(acc_scale > 0))
+            continue;
+        const float *xm = j->xmean + (o / j->cout_pg) * j->kpg;
+        double zq = 0, zf = 0;
+        for (int64_t k = 0; k < j->kpg; k++)
+            zq += (double)xm[k] * (double)j->w_scale[o] * (double)int_weight(j, k * j->cout + o);
+        for (int64_t r = 0; r < j->rows; r++)
+            zf += j->target[r * j->cout + o];
+        zf = zf / (double)j->rows + (bf ? bf[o] : 0.0);
+        double code = (zf - zq) / acc_scale;
+        if (isfinite(code))
+            j->bias[o] =
+                hqrt_clamp64(hqrt_round_double(code), -HQRT_ACC_LIMIT, HQRT_ACC_LIMIT);
+    }
 }
 
 /* ---- the float network's outputs (float_target) --------------------------------------------- */
@@ -967,6 +1030,9 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
             st = job_center(&j, err);
         if (st == HQ_OK)
             st = job_train(&j, r->cfg, r->pool, r->bias_corrected, err);
+        if (st == HQ_OK && r->cfg->bias_step && r->bias_corrected && j.target && j.xmean &&
+            j.bias)
+            job_bias_step(&j, r->fpo);
     }
     if (st == HQ_OK && j.collected == samples) {
         log_layer(r->log, &j);

@@ -42,6 +42,16 @@ typedef struct hqi_adaround_config {
                              float_target); 0: off */
     bool qdrop_sample;    /* QDrop draws per sample (all of a sample's rows at once) instead of
                              per element */
+    bool shuffle;         /* each epoch visits the samples in a new order (a seed per layer and
+                             epoch) instead of the same fixed batches in turn */
+    bool bias_step;       /* after a bias correction, with the float target and the centred
+                             error: each trained layer's integer bias is set right after its
+                             training so that its mean pre-activation on the sampled rows equals
+                             the float network's, so the layers after it train on inputs
+                             corrected for every layer before (the final iterative correction
+                             then measures again) */
+    uint64_t seed;        /* mixed into the draw of the sampled positions (and the shuffle):
+                             0, the default, keeps the draws of the earlier runs */
 } hqi_adaround_config_t;
 
 void hqi_adaround_defaults(hqi_adaround_config_t *config);

@@ -538,6 +538,127 @@ static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **s
     hq_graph_destroy(g);
 }
 
+/* ---- shuffled batches, another draw, the bias step --------------------------------------- */
+
+/* HQ_ADAROUND_SHUFFLE=1 visits the samples in a new order every epoch: other codes than the fixed
+ * batches, the same at 1 and 2 threads, and conv2 still ends closer to the float network than
+ * with round-to-nearest. HQ_ADAROUND_SEED draws other positions (when fewer than every position
+ * are drawn): other codes, again not depending on the thread count. */
+static void shuffle_and_seed_change_the_codes_not_their_thread_independence(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_convs(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
+    const char *common = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
+                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
+                         "post_quantization_optimization(finetune, policy=disabled)\n";
+    char text[512];
+    snprintf(text, sizeof text,
+             "%spost_quantization_optimization(adaround, policy=enabled, epochs=100, "
+             "batch_size=4)\n",
+             common);
+    enum { CODES = K * K * CIN * COUT + K * K * COUT * COUT };
+    static int8_t nearest[CODES], fixed[CODES], one[CODES], two[CODES];
+    double e_nearest = 0, e_shuffled = 0;
+    run_two_convs(g, params, ds, x, common, 2, nearest, &e_nearest);
+    run_two_convs(g, params, ds, x, text, 2, fixed, NULL);
+    const char *knobs[2] = {"HQ_ADAROUND_SHUFFLE", "HQ_ADAROUND_SEED"};
+    for (int m = 0; m < 2; m++) {
+        if (m == 1)
+            setenv("HQ_ADAROUND_POSITIONS", "16", 1); /* of 64: the draw matters */
+        run_two_convs(g, params, ds, x, text, 2, fixed, NULL);
+        setenv(knobs[m], "1", 1);
+        run_two_convs(g, params, ds, x, text, 1, one, NULL);
+        run_two_convs(g, params, ds, x, text, 2, two, m == 0 ? &e_shuffled : NULL);
+        unsetenv(knobs[m]);
+        if (memcmp(one, two, CODES))
+            fail_msg("%s=1: the codes depend on the thread count", knobs[m]);
+        if (!memcmp(one, fixed, CODES))
+            fail_msg("%s=1: the same codes as without", knobs[m]);
+    }
+    unsetenv("HQ_ADAROUND_POSITIONS");
+    if (!(e_shuffled < 0.9 * e_nearest))
+        fail_msg("shuffled: conv2's error %g, %g with round-to-nearest", e_shuffled, e_nearest);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
+/* Per channel, the mean over every sample and position of conv2's output (the network's output:
+ * linear) as the quantized network computes it minus the float network's; returns the sum of
+ * their magnitudes. */
+static double conv2_mean_error(hq_archive_t *a, const float *x)
+{
+    hq_graph_t *g = NULL;
+    hq_npz_t *params[2] = {NULL, NULL};
+    assert_int_equal(hq_archive_graph(a, &g, NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_QUANTIZED, &params[0], NULL), HQ_OK);
+    assert_int_equal(hq_archive_params(a, HQ_PARAMS_FP_OPTIMIZED, &params[1], NULL), HQ_OK);
+    const hq_target_t targets[2] = {HQ_TARGET_QUANTIZED, HQ_TARGET_FP_OPTIMIZED};
+    const int64_t n = SAMPLES * H * W * COUT;
+    double mean[2][COUT] = {{0}};
+    for (int m = 0; m < 2; m++) {
+        test_tap_t tap = {hq_graph_find(g, "conv2"), malloc(sizeof(float) * (size_t)n), n};
+        hq_emulator_t *emu = NULL;
+        hq_error_t err = {0};
+        if (hq_emulator_create(g, params[m], targets[m], "test", &emu, &err))
+            fail_msg("emulator: %s", err.message);
+        const float *ins[1] = {x};
+        if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
+            fail_msg("run: %s", err.message);
+        hq_emulator_destroy(emu);
+        for (int64_t e = 0; e < n; e++)
+            mean[m][e % COUT] += tap.x[e] / (double)(n / COUT);
+        free(tap.x);
+    }
+    double total = 0;
+    for (int o = 0; o < COUT; o++)
+        total += fabs(mean[0][o] - mean[1][o]);
+    return total;
+}
+
+/* HQ_ADAROUND_BIAS_STEP=1 after the analytic bias correction (which does not measure the
+ * quantized network, and after which no iterative pass runs): each trained layer's bias is set
+ * from the float network's mean pre-activation on the sampled rows (every position here), so
+ * conv2's output mean error against the float network falls well below what the analytic
+ * correction and AdaRound's own bias update leave, which do not see what conv1 changed. */
+static void bias_step_matches_the_float_networks_mean(void **state)
+{
+    (void)state;
+    hq_npz_t *params = NULL;
+    hq_graph_t *g = two_convs(&params);
+    float *x = NULL;
+    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
+    const char *text = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
+                       "post_quantization_optimization(bias_correction, policy=enabled, "
+                       "mode=analytic)\n"
+                       "post_quantization_optimization(finetune, policy=disabled)\n"
+                       "post_quantization_optimization(adaround, policy=enabled, epochs=100, "
+                       "batch_size=4)\n";
+    double error[2];
+    for (int m = 0; m < 2; m++) {
+        setenv("HQ_ADAROUND_BIAS_STEP", m ? "1" : "0", 1);
+        hq_archive_t *a = test_archive_of(g, params);
+        test_log_t log = {""};
+        test_optimize(a, text, ds, 2, &log);
+        assert_non_null(strstr(log.text, "adaround: 2 layer(s) on 16 sample(s)"));
+        error[m] = conv2_mean_error(a, x);
+        hq_archive_destroy(a);
+    }
+    unsetenv("HQ_ADAROUND_BIAS_STEP");
+    if (getenv("DBG"))
+        fprintf(stderr, "bias step %g, without %g\n", error[1], error[0]);
+    if (!(error[1] < 0.5 * error[0]))
+        fail_msg("conv2's mean error %g with the bias step, %g without", error[1], error[0]);
+    free(x);
+    hq_dataset_destroy(ds);
+    hq_npz_destroy(params);
+    hq_graph_destroy(g);
+}
+
 /* ---- the script's keys ------------------------------------------------------------------- */
 
 static hq_status_t read_config(const char *text, hqi_optimize_config_t *cfg, test_log_t *log,
@@ -603,6 +724,8 @@ int main(void)
         cmocka_unit_test(default_epochs_stop_at_the_step_budget),
         cmocka_unit_test(float_target_brings_the_second_layer_closer_to_the_float_network),
         cmocka_unit_test(qdrop_reads_the_float_inputs_and_does_not_depend_on_threads),
+        cmocka_unit_test(shuffle_and_seed_change_the_codes_not_their_thread_independence),
+        cmocka_unit_test(bias_step_matches_the_float_networks_mean),
     };
     return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }
