@@ -402,20 +402,12 @@ AVX2_TARGET static inline __m256i lut_lookup_avx2(const hqrt_output_stage_t *s, 
     return _mm256_and_si256(_mm256_srlv_epi32(word, shift), _mm256_set1_epi32(max));
 }
 
-/* The finish of 8 lanes: y clamped to +-2^20 (beyond it the clamp to the codes' range gives
- * act_min or act_max either way), lut or out_zp, act_min/act_max; n (<= 8) codes stored. */
-AVX2_TARGET static inline void finish_store_avx2(const hqrt_output_stage_t *s, __m256i y, int n,
-                                                 void *out)
+/* n (<= 8) codes of 8 lanes (each in [0, 65535]) stored at out as `bits`-bit codes. */
+AVX2_TARGET static inline void store_codes_avx2(__m256i code, int32_t bits, int n, void *out)
 {
-    y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(-(1 << 20))),
-                         _mm256_set1_epi32(1 << 20));
-    __m256i code =
-        s->lut ? lut_lookup_avx2(s, y) : _mm256_add_epi32(y, _mm256_set1_epi32(s->out_zp));
-    code = _mm256_min_epi32(_mm256_max_epi32(code, _mm256_set1_epi32(s->act_min)),
-                            _mm256_set1_epi32(s->act_max));
     /* codes lie in [0, 65535]: unsigned saturation keeps them */
     __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
-    if (s->out_bits == 16) {
+    if (bits == 16) {
         if (n == 8)
             _mm_storeu_si128((__m128i *)out, w);
         else {
@@ -433,6 +425,20 @@ AVX2_TARGET static inline void finish_store_avx2(const hqrt_output_stage_t *s, _
             memcpy(out, t, (size_t)n);
         }
     }
+}
+
+/* The finish of 8 lanes: y clamped to +-2^20 (beyond it the clamp to the codes' range gives
+ * act_min or act_max either way), lut or out_zp, act_min/act_max; n (<= 8) codes stored. */
+AVX2_TARGET static inline void finish_store_avx2(const hqrt_output_stage_t *s, __m256i y, int n,
+                                                 void *out)
+{
+    y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(-(1 << 20))),
+                         _mm256_set1_epi32(1 << 20));
+    __m256i code =
+        s->lut ? lut_lookup_avx2(s, y) : _mm256_add_epi32(y, _mm256_set1_epi32(s->out_zp));
+    code = _mm256_min_epi32(_mm256_max_epi32(code, _mm256_set1_epi32(s->act_min)),
+                            _mm256_set1_epi32(s->act_max));
+    store_codes_avx2(code, s->out_bits, n, out);
 }
 
 /* ---- AVX2: the merged requantization (hqrt_i_rq_merged_x8's form) in 8 int32 lanes ------------
@@ -523,31 +529,6 @@ AVX2_TARGET static inline fin8_t fin8_make(const hqrt_output_stage_t *s)
     const int32_t lo = (s->lut ? 0 : s->act_min) - off;
     const int32_t hi = (s->lut ? hqrt_code_max(s->out_bits) : s->act_max) - off;
     return (fin8_t){_mm256_set1_epi32(off), _mm256_set1_epi32(lo), _mm256_set1_epi32(hi)};
-}
-
-/* n (<= 8) codes of 8 lanes (each in [0, 65535]) stored at out as `bits`-bit codes. */
-AVX2_TARGET static inline void store_codes_avx2(__m256i code, int32_t bits, int n, void *out)
-{
-    /* codes lie in [0, 65535]: unsigned saturation keeps them */
-    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
-    if (bits == 16) {
-        if (n == 8)
-            _mm_storeu_si128((__m128i *)out, w);
-        else {
-            uint16_t t[8];
-            _mm_storeu_si128((__m128i *)(void *)t, w);
-            memcpy(out, t, (size_t)n * 2);
-        }
-    } else {
-        __m128i b = _mm_packus_epi16(w, w);
-        if (n == 8)
-            _mm_storel_epi64((__m128i *)out, b);
-        else {
-            uint8_t t[16];
-            _mm_storeu_si128((__m128i *)(void *)t, b);
-            memcpy(out, t, (size_t)n);
-        }
-    }
 }
 
 /* The 256-entry byte table looked up for 32 codes: each 16-entry part of it by vpshufb with the
