@@ -6,6 +6,7 @@
 #ifndef HQ_CORE_EMULATE_EMULATOR_INTERNAL_H
 #define HQ_CORE_EMULATE_EMULATOR_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hq/common.h"
@@ -72,10 +73,10 @@ extern const hqi_emu_kernel_fn hqi_emu_ref_kernels[HQ_LAYER_TYPE_COUNT];
  * and the scratch its kernel needs per run. The executor plans one scratch buffer for the
  * largest need of any layer (layers run one at a time) and counts it in the peak bytes. */
 typedef struct hqi_emu_prepared {
-    void *state;                 /* owned by the emulator, freed with release; may be NULL */
+    void *state; /* owned by the emulator, freed with release; may be NULL */
     void (*release)(void *state);
-    int64_t scratch_per_thread;  /* floats of scratch per thread of the pool */
-    int64_t scratch_per_sample;  /* plus floats per sample of the batch */
+    int64_t scratch_per_thread; /* floats of scratch per thread of the pool */
+    int64_t scratch_per_sample; /* plus floats per sample of the batch */
 } hqi_emu_prepared_t;
 
 /* Fills *out (zeroed by the caller) for a layer whose params were bound and checked. On
@@ -126,7 +127,93 @@ typedef struct hqi_subset {
 } hqi_subset_t;
 hq_status_t hqi_emulator_run_subset(hq_emulator_t *emulator, int64_t batch,
                                     const float *const *inputs, float *const *outputs,
-                                    hq_emulator_tap_fn tap, void *user,
-                                    const hqi_subset_t *subset, hq_error_t *err);
+                                    hq_emulator_tap_fn tap, void *user, const hqi_subset_t *subset,
+                                    hq_error_t *err);
+
+/* ---- the executor's own state, shared by its files: emulator.c (create, destroy, the
+ * accessors), emulator_params.c (binding and checking each layer's tensors, the kernel set's
+ * prepare), emulator_plan.c (the buffer plan and how a run is laid out over passes, lanes and
+ * scratch) and emulator_run.c (running batches and datasets). Nothing outside them reads it. */
+
+/* One activation: piece `port` of layer `layer`. */
+typedef struct hqi_emu_value {
+    int layer;
+    int port;
+    int64_t size;  /* floats per sample */
+    int last_step; /* topological position of the last layer that reads it */
+    int slot;      /* buffer holding it; -1 for input layers (the caller's data) */
+} hqi_emu_value_t;
+
+struct hq_emulator {
+    const hq_graph_t *graph;
+    hq_target_t target;
+    char *name;                       /* prefixes error messages */
+    const hqi_emu_kernel_fn *kernels; /* per layer type */
+    const hqi_emu_kernel_set_t *set;  /* kernels, prepare */
+    hqi_emu_kernel_set_t custom_set;  /* when created from a bare kernel table */
+    int layer_count;
+    hqi_emu_params_t *params; /* per layer */
+    hq_tensor_t **converted;  /* float32 copies of params stored in other dtypes */
+    int converted_count;
+    int *first_value; /* per layer: index of its port-0 value */
+    int value_count;
+    hqi_emu_value_t *values;
+    int slot_count;
+    int64_t *slot_size; /* floats per sample */
+    /* slot_sets sets of slot_count buffers, each for slot_batch samples: set t is thread t's
+     * when the threads run whole samples each (hqi_emu_layout_t); otherwise only set 0 is used */
+    float **slot_data;
+    int slot_sets;
+    int64_t slot_batch;
+    int max_inputs, max_outputs; /* largest arity, for the call arrays */
+    /* fast kernel sets: per-layer prepared state, threads, one scratch buffer for all layers */
+    hqi_emu_prepared_t *prepared; /* per layer */
+    int threads;                  /* requested thread count, >= 1 */
+    hqi_threadpool_t *pool;       /* started lazily at the first run with threads > 1 */
+    float *scratch;
+    int64_t scratch_floats; /* allocated */
+    /* --stats: time and calls per layer type */
+    double type_seconds[HQ_LAYER_TYPE_COUNT];
+    int64_t type_calls[HQ_LAYER_TYPE_COUNT];
+    struct hqi_fuse_plan *fuse; /* inverted-residual blocks run fused (fuse.h); NULL: none */
+    struct hqi_qemu
+        *quant; /* HQ_TARGET_QUANTIZED: the integer executor (qemulator.c) runs instead */
+    hq_progress_fn progress; /* hq_emulator_run_dataset reports here; NULL: nowhere */
+    void *progress_user;
+};
+
+/* emulator_params.c: finds, checks and binds every layer's tensors (float32 views, converted
+ * copies kept in emu->converted), refusing a layer type the kernel table lacks; then lets the
+ * kernel set prepare each layer and checks the scratch it states. */
+hq_status_t hqi_emu_bind_params(hq_emulator_t *emu, const hq_npz_t *params, hq_error_t *err);
+hq_status_t hqi_emu_prepare_layers(hq_emulator_t *emu, hq_error_t *err);
+
+/* emulator_plan.c. Floats per sample of a shape (dims[0] is the batch); -1 on overflow or a
+ * bad extent. */
+int64_t hqi_emu_per_sample(const hq_shape_t *shape);
+/* Gives every activation its slot (emu->values, slot_size) from the topological order, the
+ * fused blocks taken into account. */
+hq_status_t hqi_emu_plan(hq_emulator_t *emu, hq_error_t *err);
+
+/* How a run of `batch` samples is spread over the threads (hqi_emu_layout_of, emulator_plan.c,
+ * says when each form is taken). */
+typedef struct hqi_emu_layout {
+    int lanes;            /* threads that run whole samples each; 1 = none do */
+    int64_t lane_samples; /* samples each lane runs (0 when lanes is 1) */
+    int64_t lane_chunk;   /* samples per pass of a lane */
+    int64_t rest;         /* samples left for the row-split passes: batch - lanes * lane_samples */
+    int64_t chunk;        /* samples per row-split pass */
+} hqi_emu_layout_t;
+
+hqi_emu_layout_t hqi_emu_layout_of(const hq_emulator_t *emu, int64_t batch, bool one_pass);
+/* Samples each slot buffer holds for a layout. */
+int64_t hqi_emu_slot_samples(const hqi_emu_layout_t *layout);
+/* Scratch floats of one lane (layout->lanes > 1), and of the whole run: the lanes' scratch side
+ * by side, or the row-split passes' on all threads, whichever is larger. -1 on overflow. */
+int64_t hqi_emu_lane_scratch(const hq_emulator_t *emu, const hqi_emu_layout_t *layout);
+int64_t hqi_emu_run_scratch(const hq_emulator_t *emu, const hqi_emu_layout_t *layout);
+
+/* emulator_run.c: frees the slot buffers (kept: their pointer array). */
+void hqi_emu_release_slots(hq_emulator_t *emu);
 
 #endif
