@@ -137,18 +137,31 @@ static hq_status_t float_data(hq_emulator_t *emu, const hq_tensor_t *tensor, con
     return HQ_OK;
 }
 
+/* The tensor "<layer>/<suffix>" of the params set into *out, its key into key[1024] (for the
+ * messages that follow). */
+static hq_status_t find_param(const hq_emulator_t *emu, const hq_npz_t *params,
+                              const hq_layer_t *layer, const char *suffix, char key[1024],
+                              const hq_tensor_t **out, hq_error_t *err)
+{
+    int len = snprintf(key, 1024, "%s/%s", layer->name, suffix);
+    if (len < 0 || len >= 1024)
+        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long", emu->name,
+                         layer->name);
+    *out = params ? hq_npz_get(params, key) : NULL;
+    if (!*out)
+        return hqi_error(err, HQ_ERR_NOT_FOUND, "%s: layer '%s': params key '%s' missing",
+                         emu->name, layer->name, key);
+    return HQ_OK;
+}
+
 static hq_status_t bind_param(hq_emulator_t *emu, const hq_npz_t *params, const hq_layer_t *layer,
                               const param_need_t *n, hq_error_t *err)
 {
     char key[1024];
-    int len = snprintf(key, sizeof key, "%s/%s", layer->name, n->suffix);
-    if (len < 0 || (size_t)len >= sizeof key)
-        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long", emu->name,
-                         layer->name);
-    const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
-    if (!t)
-        return hqi_error(err, HQ_ERR_NOT_FOUND, "%s: layer '%s': params key '%s' missing",
-                         emu->name, layer->name, key);
+    const hq_tensor_t *t = NULL;
+    hq_status_t st = find_param(emu, params, layer, n->suffix, key, &t, err);
+    if (st != HQ_OK)
+        return st;
     int64_t count = hq_tensor_count(t);
     if (n->ndim > 0) {
         bool same = t->ndim == n->ndim;
@@ -177,14 +190,10 @@ static hq_status_t bind_slope(hq_emulator_t *emu, const hq_npz_t *params, const 
                               hqi_emu_params_t *p, hq_error_t *err)
 {
     char key[1024];
-    int len = snprintf(key, sizeof key, "%s/prelu_slope:0", layer->name);
-    if (len < 0 || (size_t)len >= sizeof key)
-        return hqi_error(err, HQ_ERR_LIMIT, "%s: layer '%s': name too long", emu->name,
-                         layer->name);
-    const hq_tensor_t *t = params ? hq_npz_get(params, key) : NULL;
-    if (!t)
-        return hqi_error(err, HQ_ERR_NOT_FOUND, "%s: layer '%s': params key '%s' missing",
-                         emu->name, layer->name, key);
+    const hq_tensor_t *t = NULL;
+    hq_status_t st = find_param(emu, params, layer, "prelu_slope:0", key, &t, err);
+    if (st != HQ_OK)
+        return st;
     int64_t count = hq_tensor_count(t), channels = layer_channels(layer);
     if (count != 1 && count != channels)
         return hqi_error(err, HQ_ERR_INVALID,
