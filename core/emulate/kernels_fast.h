@@ -246,4 +246,72 @@ extern const hqi_fast_isa_t hqi_fast_isa_portable;
 const hqi_fast_isa_t *hqi_fast_isa_avx2(void);
 const hqi_fast_isa_t *hqi_fast_isa_avx512(void);
 
+/* ---- the prepared layer, shared by kernels_fast_conv.c (prepare, depthwise, entry) and
+ * kernels_fast_gemm.c (packed layout, GEMM driver); nothing else reads it ------------------ */
+
+struct hqi_fast_conv {
+    hqi_fast_conv_desc_t desc;
+    int64_t cin_group, cout_group; /* channels per group */
+    int taps;                      /* kh * kw (dense: 1) */
+    int64_t depth;      /* K of one GEMM: conv taps * cin_group, deconv and dense cin_group */
+    int64_t panels;     /* column panels per group: ceil(cout_group / NR) */
+    int64_t block;      /* rows of a full K block */
+    int64_t blocks;     /* K blocks */
+    int64_t tap_blocks; /* tapwise: K blocks per tap */
+    bool depthwise;     /* conv with groups == cin == cout: the dedicated loop */
+    bool direct;        /* A rows read in place (no im2col) */
+    bool tapwise;       /* conv whose K blocks never straddle a tap: A rows are read
+                           in place per tap (a zero row where the tap is in the pad) */
+    bool rowwise;       /* conv with few input channels, one group: one K block per kernel
+                           row, read in place where the window row lies inside the input */
+    bool scatter;       /* deconv with stride == kernel, no pads: one GEMM whose
+                           columns are (tap, channel), scattered to the output */
+    int64_t gemm_n;     /* columns of one GEMM: cout_group, or taps * cout (scatter) */
+    bool winograd;      /* 3x3 stride 1: Winograd, (n+2)^2 GEMMs of [tiles x cin] . [cin x
+                           cout] (packed: [(n+2)^2][cin x panels x NR]), n = wino_n */
+    int wino_n;         /* output tile: 2 (F(2x2, 3x3), 16 GEMMs) or 4 (F(4x4, 3x3), 36) */
+    int64_t wino_tiles; /* tiles per task (a multiple of MR) */
+    int mc;             /* GEMM rows per task: HQI_FAST_MC, or MC_BIG (see there) */
+    float *packed;      /* [gemms][K x panels x NR] (deconv: gemms = taps * groups) */
+    float *bias16;      /* [groups][panels x NR], zero padded; NULL without bias */
+    float *dw;          /* depthwise: [taps][C] */
+    float *bias;        /* [cout] or NULL */
+};
+
+/* GEMM rows per task when B is large (kernels_fast_conv.c says when and why). */
+#define HQI_FAST_MC_BIG 288
+/* Kernel rows of a rowwise convolution at most (their A rows are found up front). */
+#define HQI_FAST_ROW_BLOCKS 16
+
+static inline int64_t hqi_fast_ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* One run of a prepared layer: everything a task needs to find its rows. */
+typedef struct hqi_fast_job {
+    const hqi_fast_conv_t *conv;
+    const hqi_fast_isa_t *isa;
+    const hqi_ref_act_t *act;
+    hqi_ref_dims_t in, out;
+    const float *input, *addend;
+    float *output;
+    float *scratch; /* per thread: MC x block */
+    int64_t rows;   /* M of one GEMM */
+    int64_t m_tiles, n_splits;
+    int tap;        /* deconv: the tap being accumulated */
+    bool seed_bias; /* first K block starts from the bias (else from C) */
+    bool epilogue;  /* apply addend + activation after the last K block */
+} hqi_fast_job_t;
+
+/* Packs B[k][j] = src[k * ld + j] (k < depth, j < gemm_n) into `dst`, K block by K block, the
+ * panels of a block side by side. */
+void hqi_fast_conv_pack_b(const hqi_fast_conv_t *conv, const float *src, int64_t ld, float *dst);
+/* The tasks of one run on the pool: the layer's GEMMs (conv, dense, one tap of a deconv; its
+ * job->rows set), a deconv whose stride is its kernel as one GEMM scattered to the output
+ * (job->rows: the input pixels), a Winograd convolution. */
+void hqi_fast_conv_gemms(hqi_fast_job_t *job, hqi_threadpool_t *pool);
+void hqi_fast_conv_scatter(hqi_fast_job_t *job, hqi_threadpool_t *pool);
+void hqi_fast_conv_winograd(hqi_fast_job_t *job, hqi_threadpool_t *pool);
+
 #endif
