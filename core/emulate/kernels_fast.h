@@ -235,6 +235,45 @@ typedef struct hqi_fast_isa {
 } hqi_fast_isa_t;
 
 const hqi_fast_isa_t *hqi_fast_isa(void);
+
+/* Whether an ISA's GEMM epilogues and depthwise loops apply `act` in registers: the
+ * activations that are a few compares and multiplies (the same operations as act_row's vector
+ * loops, so the same bits), prelu with a slope per channel, and sigmoid and silu (their own
+ * e^x and reciprocal: within a few ulp of act_row's; the depthwise border pixels and AVX2's
+ * last 8 columns keep act_row's form for them). The others go through act_row after the
+ * store. The AVX2 and AVX-512 files share this test. */
+static inline bool hqi_fast_act_in_registers(const hqi_ref_act_t *act)
+{
+    switch (act->type) {
+    case HQ_ACT_SIGMOID:
+    case HQ_ACT_SILU:
+    case HQ_ACT_LINEAR:
+    case HQ_ACT_RELU:
+    case HQ_ACT_RELU6:
+    case HQ_ACT_LEAKY:
+    case HQ_ACT_HARDSWISH:
+    case HQ_ACT_HARDSIGMOID:
+    case HQ_ACT_CLIP:
+        return true;
+    case HQ_ACT_PRELU:
+        return act->slope_count != 1;
+    default:
+        return false;
+    }
+}
+
+/* Whether a depthwise row's taps are kernel rows of `len` consecutive columns (offsets one
+ * pixel apart within a row): the windows the ISAs' row loops have a form for. */
+static inline bool hqi_fast_taps_in_runs(const int64_t *offsets, int taps, int len,
+                                         int64_t channels)
+{
+    if (taps % len)
+        return false;
+    for (int t = 0; t < taps; t++)
+        if (t % len && offsets[t] - offsets[t - 1] != channels)
+            return false;
+    return true;
+}
 /* Replaces the chosen ISA (NULL: back to the automatic choice). For tests, which run both the
  * portable and the AVX2 code in one process; never while a kernel runs. */
 void hqi_fast_isa_override(const hqi_fast_isa_t *isa);

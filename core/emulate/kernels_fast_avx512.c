@@ -21,30 +21,6 @@
 
 #define HQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 
-/* The activations applied in registers: those that are a few compares and multiplies, with
- * the same operations as act_row's vector loops (so the same bits), and sigmoid and silu
- * (sigmoid16 below, within a few ulp of act_row's); the others go through act_row after the
- * store. */
-static bool act_in_registers(const hqi_ref_act_t *act)
-{
-    switch (act->type) {
-    case HQ_ACT_SIGMOID:
-    case HQ_ACT_SILU:
-    case HQ_ACT_LINEAR:
-    case HQ_ACT_RELU:
-    case HQ_ACT_RELU6:
-    case HQ_ACT_LEAKY:
-    case HQ_ACT_HARDSWISH:
-    case HQ_ACT_HARDSIGMOID:
-    case HQ_ACT_CLIP:
-        return true;
-    case HQ_ACT_PRELU:
-        return act->slope_count != 1;
-    default:
-        return false;
-    }
-}
-
 /* sigmoid, 16 lanes, as the reference writes it (1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
  * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial (as
  * kernels_fast_avx2.c's exp_avx2) with 2^n by scalef, and the quotient by a reciprocal estimate
@@ -163,7 +139,7 @@ HQ_AVX512 static void gemm_6x16_avx512(int64_t kc, const float *const *a, const 
         c4 = _mm512_add_ps(_mm512_loadu_ps(c[4]), c4);
         c5 = _mm512_add_ps(_mm512_loadu_ps(c[5]), c5);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && hqi_fast_act_in_registers(epi->act);
     if (fused) {
         c0 = epi16(epi, c0, 0, 0);
         c1 = epi16(epi, c1, 1, 0);
@@ -229,7 +205,7 @@ HQ_AVX512 static void gemm_6x32_avx512(int64_t kc, const float *const *a, const 
         c50 = _mm512_add_ps(_mm512_loadu_ps(c[5]), c50);
         c51 = _mm512_add_ps(_mm512_loadu_ps(c[5] + 16), c51);
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && hqi_fast_act_in_registers(epi->act);
     if (fused) {
         c00 = epi16(epi, c00, 0, 0);
         c01 = epi16(epi, c01, 0, 16);
@@ -296,7 +272,7 @@ HQ_AVX512 static void gemm_6x32_part_avx512(int64_t kc, const float *const *a, c
             hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, c[r] + 16), hi[r]);
         }
     }
-    const bool fused_lo = epi && act_in_registers(epi->act);
+    const bool fused_lo = epi && hqi_fast_act_in_registers(epi->act);
     const bool fused_hi =
         fused_lo && cols2 == 8 && epi->act->type != HQ_ACT_SIGMOID && epi->act->type != HQ_ACT_SILU;
 #pragma GCC unroll 6
@@ -419,7 +395,7 @@ HQ_AVX512 static void gemm_blocks_avx512(int nb, int64_t kc, const float *const 
             s[r][1] = seeded ? t[r][1] : _mm512_add_ps(s[r][1], t[r][1]);
         }
     }
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && hqi_fast_act_in_registers(epi->act);
 #pragma GCC unroll 6
     for (int r = 0; r < HQI_FAST_MR; r++) {
         if (fused) {
@@ -450,7 +426,7 @@ gemm_1xn_body(int64_t kc, const float *a, const float *b, int64_t stride, const 
     }
     for (int j = 0; !init && j < N; j++)
         acc[j] = _mm512_add_ps(_mm512_loadu_ps(c + 16 * j), acc[j]);
-    const bool fused = epi && act_in_registers(epi->act);
+    const bool fused = epi && hqi_fast_act_in_registers(epi->act);
     for (int j = 0; j < N; j++)
         _mm512_storeu_ps(c + 16 * j, fused ? epi16(epi, acc[j], 0, 16 * j) : acc[j]);
     if (epi && !fused)
@@ -712,18 +688,6 @@ DW_ROW_FORM(dw_runs_avx512, DW_RUNS)
 DW_ROW_FORM(dw_any_avx512, DW_ANY)
 #undef DW_ROW_FORM
 
-/* Whether the taps are kernel rows of `len` consecutive columns (offsets one pixel apart
- * within a row). */
-static bool taps_in_runs(const int64_t *offsets, int taps, int len, int64_t channels)
-{
-    if (taps % len)
-        return false;
-    for (int t = 0; t < taps; t++)
-        if (t % len && offsets[t] - offsets[t - 1] != channels)
-            return false;
-    return true;
-}
-
 /* Depthwise rows: every pixel by the loop of its window's form (dw_row_body); an activation
  * not applied in registers after the sums. */
 HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const float *in, int64_t step,
@@ -731,13 +695,13 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                                     const float *bias, float *out, const hqi_ref_act_t *act,
                                     const float *addend)
 {
-    const bool fused = !act || act_in_registers(act);
+    const bool fused = !act || hqi_fast_act_in_registers(act);
     const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
     const float *vadd = fused ? addend : NULL;
-    const bool rows3 = taps == 9 && taps_in_runs(offsets, taps, 3, channels);
+    const bool rows3 = taps == 9 && hqi_fast_taps_in_runs(offsets, taps, 3, channels);
     int run = 0;
     for (int len = 5; !run && len >= 3 && step == channels; len -= 2)
-        run = taps_in_runs(offsets, taps, len, channels) ? len : 0;
+        run = hqi_fast_taps_in_runs(offsets, taps, len, channels) ? len : 0;
     if (rows3 && step == channels)
         dw_3x3_s1_avx512(channels, pixels, in, step, offsets, taps, 3, w, bias, out, vact, vadd);
     else if (rows3 && step == 2 * channels)
@@ -767,8 +731,8 @@ HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, c
 {
     /* sigmoid and silu by act_row after the store, as the border pixels always had them (the
      * registers' form differs in the last bits) */
-    const bool fused =
-        !act || (act_in_registers(act) && act->type != HQ_ACT_SIGMOID && act->type != HQ_ACT_SILU);
+    const bool fused = !act || (hqi_fast_act_in_registers(act) && act->type != HQ_ACT_SIGMOID &&
+                                act->type != HQ_ACT_SILU);
     const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
     const float *vadd = fused ? addend : NULL;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
