@@ -262,6 +262,55 @@ static inline bool hqi_fast_act_in_registers(const hqi_ref_act_t *act)
     }
 }
 
+/* How a depthwise loop finishes its outputs: the addend and the activation in registers
+ * (vact: NULL when there is no activation or it is linear; vadd: the addend or NULL) or, when
+ * `after`, act_row over the stored pixels, the addend with it (hqi_fast_dw_finish_after).
+ * Sigmoid and silu go after unless `sigmoid_in_registers`: the border pixels keep act_row's
+ * form for them (the registers' differs in the last bits). */
+typedef struct hqi_fast_dw_finish {
+    const hqi_ref_act_t *vact;
+    const float *vadd;
+    bool after;
+} hqi_fast_dw_finish_t;
+
+static inline hqi_fast_dw_finish_t
+hqi_fast_dw_finish_of(const hqi_ref_act_t *act, const float *addend, bool sigmoid_in_registers)
+{
+    const bool fused =
+        !act ||
+        (hqi_fast_act_in_registers(act) &&
+         (sigmoid_in_registers || (act->type != HQ_ACT_SIGMOID && act->type != HQ_ACT_SILU)));
+    return (hqi_fast_dw_finish_t){.vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL,
+                                  .vadd = fused ? addend : NULL,
+                                  .after = act && !fused};
+}
+
+/* The finish after the sums (finish.after): act_row over `pixels` stored pixels of `channels`
+ * values from `out`, each with its addend pixel (addend NULL: none). */
+static inline void hqi_fast_dw_finish_after(void (*act_row)(const hqi_ref_act_t *, float *,
+                                                            const float *, int64_t, int64_t),
+                                            const hqi_ref_act_t *act, float *out,
+                                            const float *addend, int64_t pixels, int64_t channels)
+{
+    for (int64_t q = 0; q < pixels; q++)
+        act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0, channels);
+}
+
+/* The taps *lo .. *hi of a window row (or column) of `taps` taps, tap k reading input position
+ * first + k * dilation, that fall inside the input's `extent`; *lo > *hi when none does. The
+ * depthwise loops sum only those (a tap outside is skipped, not added as zero: -0 stays). */
+static inline void hqi_fast_taps_inside(int64_t first, int taps, int dilation, int64_t extent,
+                                        int *lo, int *hi)
+{
+    int l = 0, h = taps - 1;
+    while (l < taps && first + (int64_t)l * dilation < 0)
+        l++;
+    while (h >= 0 && first + (int64_t)h * dilation >= extent)
+        h--;
+    *lo = l;
+    *hi = h;
+}
+
 /* Whether a depthwise row's taps are kernel rows of `len` consecutive columns (offsets one
  * pixel apart within a row): the windows the ISAs' row loops have a form for. */
 static inline bool hqi_fast_taps_in_runs(const int64_t *offsets, int taps, int len,

@@ -14,25 +14,16 @@
 
 #ifdef HQI_FAST_AVX2
 
-/* e^x, 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial),
- * within 2 ulp of expf over [-87.3, 88.7]; below that 0 (expf: a denormal or 0), above +inf,
- * and NaN stays NaN. */
+/* e^x, 8 lanes: Cephes' expf (exp_reduced8: range reduction by ln 2 in two parts, degree-6
+ * polynomial), within 2 ulp of expf over [-87.3, 88.7]; below that 0 (expf: a denormal or 0),
+ * above +inf, and NaN stays NaN. */
 HQ_AVX2 static __m256 exp_avx2(__m256 x)
 {
     const __m256 hi = _mm256_set1_ps(88.7228391f), lo = _mm256_set1_ps(-87.3365448f);
     __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q), big = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
     __m256 v = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 n;
+    const __m256 p = exp_reduced8(v, &n);
     /* 2^n: n in [-126, 128]; split so that 2^n never leaves the normal range on its own */
     __m256i ni = _mm256_cvtps_epi32(n);
     __m256i half = _mm256_srai_epi32(ni, 1);

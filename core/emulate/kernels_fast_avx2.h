@@ -40,12 +40,31 @@ HQ_AVX2 void hqi_fast_avx2_dw_span(int64_t channels, int64_t x0, int64_t x1, con
                                    int dilation, int pad_left, const float *w, const float *bias,
                                    float *out, const hqi_ref_act_t *act, const float *addend);
 
+/* Cephes' expf without its 2^n: n = round(v / ln 2) and the degree-6 polynomial of
+ * r = v - n ln 2 (ln 2 in two parts), so that e^v = p * 2^n. The callers clamp v first and
+ * make 2^n as their range allows (exp_avx2, sigmoid8). */
+HQ_AVX2 static inline __attribute__((always_inline)) __m256 exp_reduced8(__m256 v, __m256 *n_out)
+{
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    *n_out = n;
+    return _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+}
+
 /* sigmoid, 8 lanes, as the reference writes it (1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
- * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial (as
- * kernels_fast_avx2.c's exp_avx2) with 2^n made from its exponent bits (n in [-126, 0]: always
- * normal), and the quotient by the reciprocal estimate refined by one Newton step rather than a
- * division. About 25 operations a register instead of exp_avx2's clamps and blends, a second
- * scaling and a division: in the epilogue of a narrow 1x1 convolution (K = 16) with silu the
+ * below), both from e = e^-|x| in (0, 1]: Cephes' expf range reduction and polynomial
+ * (exp_reduced8, as kernels_fast_avx2.c's exp_avx2) with 2^n made from its exponent bits (n in
+ * [-126, 0]: always normal), and the quotient by the reciprocal estimate refined by one Newton step
+ * rather than a division. About 25 operations a register instead of exp_avx2's clamps and blends, a
+ * second scaling and a division: in the epilogue of a narrow 1x1 convolution (K = 16) with silu the
  * activation, not the GEMM, was most of the time. Within a few ulp of the reference (the refined
  * estimate is within about 2^-22 of 1 / d); NaN stays NaN. */
 HQ_AVX2 static inline __attribute__((always_inline)) __m256 sigmoid8(__m256 x)
@@ -54,17 +73,8 @@ HQ_AVX2 static inline __attribute__((always_inline)) __m256 sigmoid8(__m256 x)
     /* -|x|, kept above expf's normal range (e^-87.3 ~ 1e-38: 1 + e rounds to 1 long before) */
     const __m256 a =
         _mm256_max_ps(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(-87.3365448f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), a);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    __m256 n;
+    const __m256 p = exp_reduced8(a, &n);
     const __m256 scale = _mm256_castsi256_ps(
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
     /* below the clamp e^-|x| is 0, as expf's is (or a denormal): so silu(-inf) is NaN */

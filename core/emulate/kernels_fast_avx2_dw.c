@@ -361,9 +361,9 @@ HQ_AVX2 void hqi_fast_avx2_dw_row(int64_t channels, int64_t pixels, const float 
                                   const float *bias, float *out, const hqi_ref_act_t *act,
                                   const float *addend)
 {
-    const bool fused = !act || hqi_fast_act_in_registers(act);
-    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
-    const float *vadd = fused ? addend : NULL;
+    const hqi_fast_dw_finish_t finish = hqi_fast_dw_finish_of(act, addend, true);
+    const hqi_ref_act_t *vact = finish.vact;
+    const float *vadd = finish.vadd;
     if (channels >= 8) {
         const bool s1 = step == channels, s2 = step == 2 * channels;
         const bool rows3 = hqi_fast_taps_in_runs(offsets, taps, 3, channels);
@@ -388,15 +388,11 @@ HQ_AVX2 void hqi_fast_avx2_dw_row(int64_t channels, int64_t pixels, const float 
         else
             dw_any_avx2(channels, pixels, in, step, offsets, taps, w, bias, out, vact, vadd);
     }
-    for (int64_t q = 0; q < pixels; q++) {
-        if (channels % 8)
-            dw_tail(channels, taps, in + q * step, offsets, w, bias, out + q * channels, vact,
-                    vadd ? vadd + q * channels : NULL);
-        /* an activation not applied in registers: after the sums, with the addend */
-        if (act && !fused)
-            hqi_fast_avx2_act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0,
-                                  channels);
-    }
+    for (int64_t q = 0; channels % 8 && q < pixels; q++)
+        dw_tail(channels, taps, in + q * step, offsets, w, bias, out + q * channels, vact,
+                vadd ? vadd + q * channels : NULL);
+    if (finish.after)
+        hqi_fast_dw_finish_after(hqi_fast_avx2_act_row, act, out, addend, pixels, channels);
 }
 
 /* dw_span's pixels x0 .. x1-1 for the W (1 or 4) registers of channels c .. c + 8W - 1: W
@@ -410,11 +406,8 @@ dw_span_block(const int W, int64_t c, int64_t ch, int64_t x0, int64_t x1, const 
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     for (int64_t q = x0; q < x1; q++) {
         const int64_t left = q * stride - pad_left; /* input column of tap kx = 0 */
-        int lo = 0, hi = kw - 1;
-        while (lo < kw && left + (int64_t)lo * dilation < 0)
-            lo++;
-        while (hi >= 0 && left + (int64_t)hi * dilation >= in_w)
-            hi--;
+        int lo, hi;
+        hqi_fast_taps_inside(left, kw, dilation, in_w, &lo, &hi);
         __m256 acc[4];
 #pragma GCC unroll 4
         for (int v = 0; v < W; v++)
@@ -452,10 +445,9 @@ HQ_AVX2 void hqi_fast_avx2_dw_span(int64_t channels, int64_t x0, int64_t x1, con
                                    int dilation, int pad_left, const float *w, const float *bias,
                                    float *out, const hqi_ref_act_t *act, const float *addend)
 {
-    const bool fused = !act || (hqi_fast_act_in_registers(act) && act->type != HQ_ACT_SIGMOID &&
-                                act->type != HQ_ACT_SILU);
-    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
-    const float *vadd = fused ? addend : NULL;
+    const hqi_fast_dw_finish_t finish = hqi_fast_dw_finish_of(act, addend, false);
+    const hqi_ref_act_t *vact = finish.vact;
+    const float *vadd = finish.vadd;
     const int64_t ch = channels, full = channels - channels % 8;
     int64_t c = 0;
     for (; c + 32 <= full; c += 32)
@@ -466,25 +458,24 @@ HQ_AVX2 void hqi_fast_avx2_dw_span(int64_t channels, int64_t x0, int64_t x1, con
                       bias, out, vact, vadd);
     for (int64_t q = x0; full < channels && q < x1; q++) {
         const int64_t left = q * stride - pad_left;
+        int lo, hi;
+        hqi_fast_taps_inside(left, kw, dilation, in_w, &lo, &hi);
         float *y = out + (q - x0) * ch;
         const float *add = vadd ? vadd + (q - x0) * ch : NULL;
         for (int64_t d = full; d < channels; d++) {
             float acc = bias ? bias[d] : 0.0f;
             for (int r = 0; r < rows; r++)
-                for (int kx = 0; kx < kw; kx++) {
-                    const int64_t ix = left + (int64_t)kx * dilation;
-                    if (ix >= 0 && ix < in_w)
-                        acc = __builtin_fmaf(in[r * row_step + ix * ch + d],
-                                             w[((int64_t)r * kw + kx) * ch + d], acc);
-                }
+                for (int kx = lo; kx <= hi; kx++)
+                    acc =
+                        __builtin_fmaf(in[r * row_step + (left + (int64_t)kx * dilation) * ch + d],
+                                       w[((int64_t)r * kw + kx) * ch + d], acc);
             if (add)
                 acc += add[d];
             y[d] = vact ? hqi_ref_activate(vact, acc, d) : acc;
         }
     }
-    if (act && !fused)
-        for (int64_t q = 0; q < x1 - x0; q++)
-            hqi_fast_avx2_act_row(act, out + q * ch, addend ? addend + q * ch : NULL, 0, ch);
+    if (finish.after)
+        hqi_fast_dw_finish_after(hqi_fast_avx2_act_row, act, out, addend, x1 - x0, ch);
 }
 
 #endif

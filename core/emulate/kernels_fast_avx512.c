@@ -695,9 +695,9 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
                                     const float *bias, float *out, const hqi_ref_act_t *act,
                                     const float *addend)
 {
-    const bool fused = !act || hqi_fast_act_in_registers(act);
-    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
-    const float *vadd = fused ? addend : NULL;
+    const hqi_fast_dw_finish_t finish = hqi_fast_dw_finish_of(act, addend, true);
+    const hqi_ref_act_t *vact = finish.vact;
+    const float *vadd = finish.vadd;
     const bool rows3 = taps == 9 && hqi_fast_taps_in_runs(offsets, taps, 3, channels);
     int run = 0;
     for (int len = 5; !run && len >= 3 && step == channels; len -= 2)
@@ -710,12 +710,8 @@ HQ_AVX512 static void dw_row_avx512(int64_t channels, int64_t pixels, const floa
         dw_runs_avx512(channels, pixels, in, step, offsets, taps, run, w, bias, out, vact, vadd);
     else
         dw_any_avx512(channels, pixels, in, step, offsets, taps, 0, w, bias, out, vact, vadd);
-    if (act && !fused) {
-        const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
-        for (int64_t q = 0; q < pixels; q++)
-            avx2->act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0,
-                          channels);
-    }
+    if (finish.after)
+        hqi_fast_dw_finish_after(hqi_fast_isa_avx2()->act_row, act, out, addend, pixels, channels);
 }
 
 /* Depthwise border pixels (dw_span): one block of 16 channels over all of the span's pixels
@@ -729,12 +725,10 @@ HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, c
                                      int dilation, int pad_left, const float *w, const float *bias,
                                      float *out, const hqi_ref_act_t *act, const float *addend)
 {
-    /* sigmoid and silu by act_row after the store, as the border pixels always had them (the
-     * registers' form differs in the last bits) */
-    const bool fused = !act || (hqi_fast_act_in_registers(act) && act->type != HQ_ACT_SIGMOID &&
-                                act->type != HQ_ACT_SILU);
-    const hqi_ref_act_t *vact = act && act->type != HQ_ACT_LINEAR && fused ? act : NULL;
-    const float *vadd = fused ? addend : NULL;
+    /* sigmoid and silu by act_row after the store, as the border pixels always had them */
+    const hqi_fast_dw_finish_t finish = hqi_fast_dw_finish_of(act, addend, false);
+    const hqi_ref_act_t *vact = finish.vact;
+    const float *vadd = finish.vadd;
     const bool prelu = vact && vact->type == HQ_ACT_PRELU;
     const int64_t ch = channels;
     for (int64_t c = 0; c < channels; c += 16) {
@@ -743,11 +737,8 @@ HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, c
         const __m512 seed = bias ? _mm512_maskz_loadu_ps(m, bias + c) : _mm512_setzero_ps();
         for (int64_t q = x0; q < x1; q++) {
             const int64_t left = q * stride - pad_left; /* input column of tap kx = 0 */
-            int lo = 0, hi = kw - 1;
-            while (lo < kw && left + (int64_t)lo * dilation < 0)
-                lo++;
-            while (hi >= 0 && left + (int64_t)hi * dilation >= in_w)
-                hi--;
+            int lo, hi;
+            hqi_fast_taps_inside(left, kw, dilation, in_w, &lo, &hi);
             __m512 acc = seed;
             for (int r = 0; r < rows; r++) {
                 const float *x = in + r * row_step + c;
@@ -761,11 +752,8 @@ HQ_AVX512 static void dw_span_avx512(int64_t channels, int64_t x0, int64_t x1, c
                      prelu ? vact->slope + c : NULL);
         }
     }
-    if (act && !fused) {
-        const hqi_fast_isa_t *avx2 = hqi_fast_isa_avx2();
-        for (int64_t q = 0; q < x1 - x0; q++)
-            avx2->act_row(act, out + q * ch, addend ? addend + q * ch : NULL, 0, ch);
-    }
+    if (finish.after)
+        hqi_fast_dw_finish_after(hqi_fast_isa_avx2()->act_row, act, out, addend, x1 - x0, ch);
 }
 
 /* Row sums of the global average pool: 64 channels (four registers) at a time, every pixel

@@ -278,13 +278,9 @@ static void depthwise_task(void *context, int64_t task, int thread)
      * and the columns whose window lies inside the input: those run as rows of pixels over the
      * taps of the kernel rows inside, which are the taps a pixel sums, in the same order */
     int64_t inner_lo = job->out.w, inner_hi = job->out.w;
-    int ky_lo = 0, ky_hi = w->kernel_h - 1;
-    while (ky_lo < w->kernel_h &&
-           oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h < 0)
-        ky_lo++;
-    while (ky_hi >= 0 &&
-           oy * w->stride_h - w->pad_top + (int64_t)ky_hi * w->dilation_h >= job->in.h)
-        ky_hi--;
+    int ky_lo, ky_hi;
+    hqi_fast_taps_inside(oy * w->stride_h - w->pad_top, w->kernel_h, w->dilation_h, job->in.h,
+                         &ky_lo, &ky_hi);
     const int64_t iy0 = oy * w->stride_h - w->pad_top + (int64_t)ky_lo * w->dilation_h;
     const int taps = (ky_hi - ky_lo + 1) * w->kernel_w;
     if (ky_lo <= ky_hi && w->kernel_h * w->kernel_w <= 64) {
