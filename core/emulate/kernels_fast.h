@@ -296,6 +296,32 @@ static inline void hqi_fast_dw_finish_after(void (*act_row)(const hqi_ref_act_t 
         act_row(act, out + q * channels, addend ? addend + q * channels : NULL, 0, channels);
 }
 
+/* Runs CALL(a, type), the activation's type a constant for the common ones (linear, with a
+ * NULL; relu, relu6, hardswish, silu) and act's own for the rest: the depthwise loops of the AVX2
+ * and AVX-512 files keep one copy per common activation, so that the compiler keeps their
+ * addresses and weights in registers instead of the stack. */
+#define HQI_FAST_BY_ACTIVATION(act, CALL)                                                          \
+    switch ((act) ? (act)->type : HQ_ACT_LINEAR) {                                                 \
+    case HQ_ACT_LINEAR:                                                                            \
+        CALL(NULL, HQ_ACT_LINEAR);                                                                 \
+        break;                                                                                     \
+    case HQ_ACT_RELU:                                                                              \
+        CALL((act), HQ_ACT_RELU);                                                                  \
+        break;                                                                                     \
+    case HQ_ACT_RELU6:                                                                             \
+        CALL((act), HQ_ACT_RELU6);                                                                 \
+        break;                                                                                     \
+    case HQ_ACT_HARDSWISH:                                                                         \
+        CALL((act), HQ_ACT_HARDSWISH);                                                             \
+        break;                                                                                     \
+    case HQ_ACT_SILU:                                                                              \
+        CALL((act), HQ_ACT_SILU);                                                                  \
+        break;                                                                                     \
+    default:                                                                                       \
+        CALL((act), (act)->type);                                                                  \
+        break;                                                                                     \
+    }
+
 /* The taps *lo .. *hi of a window row (or column) of `taps` taps, tap k reading input position
  * first + k * dilation, that fall inside the input's `extent`; *lo > *hi when none does. The
  * depthwise loops sum only those (a tap outside is skipped, not added as zero: -0 stays). */

@@ -132,26 +132,9 @@ dw3x3_avx2(int64_t channels, int64_t groups, const float *r0, const float *r1, c
            const float *w, const float *bias, float *out, const hqi_ref_act_t *act,
            const float *addend)
 {
-    switch (act ? act->type : HQ_ACT_LINEAR) {
-    case HQ_ACT_LINEAR:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, NULL, HQ_ACT_LINEAR, addend);
-        break;
-    case HQ_ACT_RELU:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU, addend);
-        break;
-    case HQ_ACT_RELU6:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_RELU6, addend);
-        break;
-    case HQ_ACT_HARDSWISH:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_HARDSWISH, addend);
-        break;
-    case HQ_ACT_SILU:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, HQ_ACT_SILU, addend);
-        break;
-    default:
-        dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, act, act->type, addend);
-        break;
-    }
+#define DW3X3_CALL(a, type) dw3x3_body(channels, groups, r0, r1, r2, w, bias, out, a, type, addend)
+    HQI_FAST_BY_ACTIVATION(act, DW3X3_CALL)
+#undef DW3X3_CALL
 }
 
 /* Output pixels per strip of a depthwise row (dw_row_body). */
@@ -296,38 +279,16 @@ dw_row_body(int64_t channels, int64_t pixels, const float *in, int64_t step, con
 
 /* dw_row_body of one window form for the activation `act` (NULL: none; one applied in
  * registers): a copy per common activation, the type a constant in each. */
-#define DW_ROW_FORM(name, form)                                                                    \
+#define DW_ROW_CALL(a, type)                                                                       \
+    dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, a, addend, form, type)
+#define DW_ROW_FORM(name, window)                                                                  \
     HQ_AVX2 __attribute__((noinline)) static void name(                                            \
         int64_t channels, int64_t pixels, const float *in, int64_t step, const int64_t *offsets,   \
         int taps, const float *w, const float *bias, float *out, const hqi_ref_act_t *act,         \
         const float *addend)                                                                       \
     {                                                                                              \
-        switch (act ? act->type : HQ_ACT_LINEAR) {                                                 \
-        case HQ_ACT_LINEAR:                                                                        \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, NULL, addend,     \
-                        form, HQ_ACT_LINEAR);                                                      \
-            break;                                                                                 \
-        case HQ_ACT_RELU:                                                                          \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, act, addend,      \
-                        form, HQ_ACT_RELU);                                                        \
-            break;                                                                                 \
-        case HQ_ACT_RELU6:                                                                         \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, act, addend,      \
-                        form, HQ_ACT_RELU6);                                                       \
-            break;                                                                                 \
-        case HQ_ACT_HARDSWISH:                                                                     \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, act, addend,      \
-                        form, HQ_ACT_HARDSWISH);                                                   \
-            break;                                                                                 \
-        case HQ_ACT_SILU:                                                                          \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, act, addend,      \
-                        form, HQ_ACT_SILU);                                                        \
-            break;                                                                                 \
-        default:                                                                                   \
-            dw_row_body(channels, pixels, in, step, offsets, taps, w, bias, out, act, addend,      \
-                        form, act->type);                                                          \
-            break;                                                                                 \
-        }                                                                                          \
+        const int form = window;                                                                   \
+        HQI_FAST_BY_ACTIVATION(act, DW_ROW_CALL)                                                   \
     }
 DW_ROW_FORM(dw_r3s1_avx2, DW_R3S1)
 DW_ROW_FORM(dw_r5s1_avx2, DW_R5S1)
@@ -335,6 +296,7 @@ DW_ROW_FORM(dw_r3s2_avx2, DW_R3S2)
 DW_ROW_FORM(dw_r5s2_avx2, DW_R5S2)
 DW_ROW_FORM(dw_any_avx2, DW_ANY)
 #undef DW_ROW_FORM
+#undef DW_ROW_CALL
 
 /* The channels past the last multiple of 8 of one depthwise output pixel, one at a time, each
  * summed as dw_pixel sums it; then the addend and the activation (NULL: none) as act_row's

@@ -649,44 +649,23 @@ dw_row_body(int64_t channels, int64_t pixels, const float *in, int64_t step, con
 
 /* dw_row_body of one window form for the activation `act` (NULL: none; one applied in
  * registers): a copy per common activation, the type a constant in each. */
-#define DW_ROW_FORM(name, form)                                                                    \
+#define DW_ROW_CALL(a, type)                                                                       \
+    dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, a, addend, form, type)
+#define DW_ROW_FORM(name, window)                                                                  \
     HQ_AVX512 __attribute__((noinline)) static void name(                                          \
         int64_t channels, int64_t pixels, const float *in, int64_t step, const int64_t *offsets,   \
         int taps, int run, const float *w, const float *bias, float *out,                          \
         const hqi_ref_act_t *act, const float *addend)                                             \
     {                                                                                              \
-        switch (act ? act->type : HQ_ACT_LINEAR) {                                                 \
-        case HQ_ACT_LINEAR:                                                                        \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, NULL,        \
-                        addend, form, HQ_ACT_LINEAR);                                              \
-            break;                                                                                 \
-        case HQ_ACT_RELU:                                                                          \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
-                        form, HQ_ACT_RELU);                                                        \
-            break;                                                                                 \
-        case HQ_ACT_RELU6:                                                                         \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
-                        form, HQ_ACT_RELU6);                                                       \
-            break;                                                                                 \
-        case HQ_ACT_HARDSWISH:                                                                     \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
-                        form, HQ_ACT_HARDSWISH);                                                   \
-            break;                                                                                 \
-        case HQ_ACT_SILU:                                                                          \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
-                        form, HQ_ACT_SILU);                                                        \
-            break;                                                                                 \
-        default:                                                                                   \
-            dw_row_body(channels, pixels, in, step, offsets, taps, run, w, bias, out, act, addend, \
-                        form, act->type);                                                          \
-            break;                                                                                 \
-        }                                                                                          \
+        const int form = window;                                                                   \
+        HQI_FAST_BY_ACTIVATION(act, DW_ROW_CALL)                                                   \
     }
 DW_ROW_FORM(dw_3x3_s1_avx512, DW_3X3_S1)
 DW_ROW_FORM(dw_3x3_s2_avx512, DW_3X3_S2)
 DW_ROW_FORM(dw_runs_avx512, DW_RUNS)
 DW_ROW_FORM(dw_any_avx512, DW_ANY)
 #undef DW_ROW_FORM
+#undef DW_ROW_CALL
 
 /* Depthwise rows: every pixel by the loop of its window's form (dw_row_body); an activation
  * not applied in registers after the sums. */
