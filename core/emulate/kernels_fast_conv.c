@@ -415,18 +415,6 @@ static void activate_task(void *context, int64_t task, int thread)
 
 /* ---- entry ---------------------------------------------------------------------------------- */
 
-static hq_status_t check_extent(const char *kernel, const char *axis, int64_t got, int64_t expected,
-                                hq_error_t *err)
-{
-    if (expected < 1)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: window: kernel does not fit the %s axis",
-                         kernel, axis);
-    if (got != expected)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: %s extent %lld, expected %lld", kernel,
-                         axis, (long long)got, (long long)expected);
-    return HQ_OK;
-}
-
 static hq_status_t check_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *act,
                              hqi_ref_dims_t in, const float *input, hqi_ref_dims_t out,
                              float *output, float *scratch, hq_error_t *err)
@@ -453,30 +441,9 @@ static hq_status_t check_run(const hqi_fast_conv_t *conv, const hqi_ref_act_t *a
                          "%s: weights: prepared for %lld -> %lld channels, got %lld -> %lld",
                          kernel, (long long)d->cin, (long long)d->cout, (long long)in.c,
                          (long long)out.c);
-    if (d->kind == HQI_FAST_CONV)
-        return (st = check_extent(kernel, "H", out.h,
-                                  hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h,
-                                                        w->dilation_h, w->pad_top, w->pad_bottom,
-                                                        false),
-                                  err))
-                   ? st
-                   : check_extent(kernel, "W", out.w,
-                                  hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w,
-                                                        w->dilation_w, w->pad_left, w->pad_right,
-                                                        false),
-                                  err);
-    if (d->kind == HQI_FAST_DECONV)
-        return (st = check_extent(kernel, "H", out.h,
-                                  hqi_ref_deconv_extent(in.h, w->kernel_h, w->stride_h,
-                                                        w->dilation_h, w->pad_top, w->pad_bottom,
-                                                        d->output_pad_h),
-                                  err))
-                   ? st
-                   : check_extent(kernel, "W", out.w,
-                                  hqi_ref_deconv_extent(in.w, w->kernel_w, w->stride_w,
-                                                        w->dilation_w, w->pad_left, w->pad_right,
-                                                        d->output_pad_w),
-                                  err);
+    if (d->kind != HQI_FAST_DENSE)
+        return hqi_ref_conv_extents_check(w, d->kind == HQI_FAST_DECONV, d->output_pad_h,
+                                          d->output_pad_w, in, out, kernel, err);
     if (in.h != 1 || in.w != 1 || out.h != 1 || out.w != 1)
         return hqi_error(err, HQ_ERR_ARGUMENT, "dense: input: expected [n, 1, 1, c] views");
     return HQ_OK;

@@ -78,6 +78,13 @@ int64_t hqi_ref_window_extent(int64_t in, int kernel, int stride, int dilation, 
  * or -1 when not positive. */
 int64_t hqi_ref_deconv_extent(int64_t in, int kernel, int stride, int dilation, int pad_begin,
                               int pad_end, int output_pad);
+/* Checks out.h and out.w against the extents `window` gives over `in`: a convolution's (the
+ * floor extents of hqi_ref_window_extent) or, when `deconv`, a transposed convolution's
+ * (hqi_ref_deconv_extent with output_pad_h and output_pad_w). HQ_ERR_ARGUMENT, naming `kernel`,
+ * when the kernel does not fit an axis or an extent differs. */
+hq_status_t hqi_ref_conv_extents_check(const hqi_ref_window_t *window, bool deconv,
+                                       int output_pad_h, int output_pad_w, hqi_ref_dims_t in,
+                                       hqi_ref_dims_t out, const char *kernel, hq_error_t *err);
 
 /* Convolution:
  *   out[n,oh,ow,o] = act( bias[o] + addend[n,oh,ow,o]

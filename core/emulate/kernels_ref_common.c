@@ -107,6 +107,38 @@ int64_t hqi_ref_deconv_extent(int64_t in, int kernel, int stride, int dilation, 
     return out >= 1 ? out : -1;
 }
 
+static hq_status_t check_extent(const char *kernel, const char *axis, int64_t got,
+                                int64_t expected, hq_error_t *err)
+{
+    if (expected < 1)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: window: kernel does not fit the %s axis",
+                         kernel, axis);
+    if (got != expected)
+        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: %s extent %lld, expected %lld",
+                         kernel, axis, (long long)got, (long long)expected);
+    return HQ_OK;
+}
+
+hq_status_t hqi_ref_conv_extents_check(const hqi_ref_window_t *w, bool deconv, int output_pad_h,
+                                       int output_pad_w, hqi_ref_dims_t in, hqi_ref_dims_t out,
+                                       const char *kernel, hq_error_t *err)
+{
+    const int64_t h = deconv ? hqi_ref_deconv_extent(in.h, w->kernel_h, w->stride_h,
+                                                     w->dilation_h, w->pad_top, w->pad_bottom,
+                                                     output_pad_h)
+                             : hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h,
+                                                     w->dilation_h, w->pad_top, w->pad_bottom,
+                                                     false);
+    const int64_t wd = deconv ? hqi_ref_deconv_extent(in.w, w->kernel_w, w->stride_w,
+                                                      w->dilation_w, w->pad_left, w->pad_right,
+                                                      output_pad_w)
+                              : hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w,
+                                                      w->dilation_w, w->pad_left, w->pad_right,
+                                                      false);
+    hq_status_t st = check_extent(kernel, "H", out.h, h, err);
+    return st ? st : check_extent(kernel, "W", out.w, wd, err);
+}
+
 /* ---- activation -------------------------------------------------------------------------- */
 
 hq_status_t hqi_ref_act_check(const hqi_ref_act_t *act, int64_t channels, const char *kernel,

@@ -27,18 +27,6 @@ static hq_status_t check_conv_common(const char *kernel, int groups, hqi_ref_dim
     return HQ_OK;
 }
 
-static hq_status_t check_extent(const char *kernel, const char *axis, int64_t got,
-                                int64_t expected, hq_error_t *err)
-{
-    if (expected < 1)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: window: kernel does not fit the %s axis",
-                         kernel, axis);
-    if (got != expected)
-        return hqi_error(err, HQ_ERR_ARGUMENT, "%s: output: %s extent %lld, expected %lld",
-                         kernel, axis, (long long)got, (long long)expected);
-    return HQ_OK;
-}
-
 hq_status_t hqi_ref_conv2d(const hqi_ref_conv_params_t *params, hqi_ref_dims_t in,
                            const float *input, const float *weights, const float *bias,
                            const float *addend, hqi_ref_dims_t out, float *output,
@@ -52,12 +40,7 @@ hq_status_t hqi_ref_conv2d(const hqi_ref_conv_params_t *params, hqi_ref_dims_t i
         (st = hqi_ref_act_check(&params->act, out.c, kernel, err)))
         return st;
     const hqi_ref_window_t *w = &params->window;
-    if ((st = check_extent(kernel, "H",  out.h,
-                           hqi_ref_window_extent(in.h, w->kernel_h, w->stride_h, w->dilation_h,
-                                                 w->pad_top, w->pad_bottom, false), err)) ||
-        (st = check_extent(kernel, "W", out.w,
-                           hqi_ref_window_extent(in.w, w->kernel_w, w->stride_w, w->dilation_w,
-                                                 w->pad_left, w->pad_right, false), err)))
+    if ((st = hqi_ref_conv_extents_check(w, false, 0, 0, in, out, kernel, err)))
         return st;
     int64_t weight_count;
     const int64_t cin_group = in.c / params->groups, cout_group = out.c / params->groups;
@@ -112,14 +95,8 @@ hq_status_t hqi_ref_deconv2d(const hqi_ref_deconv_params_t *params, hqi_ref_dims
         return hqi_error(err, HQ_ERR_ARGUMENT,
                          "%s: output_padding: [%d, %d] must be between 0 and stride - 1", kernel,
                          params->output_pad_h, params->output_pad_w);
-    if ((st = check_extent(kernel, "H", out.h,
-                           hqi_ref_deconv_extent(in.h, w->kernel_h, w->stride_h, w->dilation_h,
-                                                 w->pad_top, w->pad_bottom,
-                                                 params->output_pad_h), err)) ||
-        (st = check_extent(kernel, "W", out.w,
-                           hqi_ref_deconv_extent(in.w, w->kernel_w, w->stride_w, w->dilation_w,
-                                                 w->pad_left, w->pad_right,
-                                                 params->output_pad_w), err)))
+    if ((st = hqi_ref_conv_extents_check(w, true, params->output_pad_h, params->output_pad_w, in,
+                                         out, kernel, err)))
         return st;
     int64_t weight_count;
     const int64_t cin_group = in.c / params->groups, cout_group = out.c / params->groups;

@@ -669,6 +669,29 @@ static void conv_refuses_shapes_it_was_not_prepared_for(void **state)
     assert_null(conv);
 }
 
+/* A transposed convolution's output is checked against its own extents (the taps' canvas plus
+ * output padding, not a convolution's), on the W axis too. */
+static void deconv_refuses_an_output_of_a_convolutions_extent(void **state)
+{
+    (void)state;
+    float k[2 * 2 * 1 * 1] = {0}, x[2 * 3] = {0}, y[4 * 7];
+    hqi_fast_conv_desc_t desc = {HQI_FAST_DECONV, {2, 2, 2, 2, 1, 1, 0, 0, 0, 0}, 0, 1, 1, 1, 1};
+    hqi_fast_conv_t *conv = NULL;
+    hq_error_t err = {0};
+    assert_int_equal(hqi_fast_conv_prepare(&desc, k, NULL, &conv, &err), HQ_OK);
+    hqi_ref_act_t act = {HQ_ACT_LINEAR, 0, 0, NULL, 0};
+    hqi_ref_dims_t in = {1, 2, 3, 1}, out = {1, 4, 7, 1}, as_conv = {1, 1, 1, 1};
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, out, y, NULL, NULL, &err), HQ_OK);
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, as_conv, y, NULL, NULL, &err),
+                     HQ_ERR_ARGUMENT);
+    assert_string_equal(err.message, "deconv2d: output: H extent 1, expected 4");
+    hqi_ref_dims_t short_w = {1, 4, 6, 1}; /* 6 without the output padding column */
+    assert_int_equal(hqi_fast_conv_run(conv, &act, in, x, NULL, short_w, y, NULL, NULL, &err),
+                     HQ_ERR_ARGUMENT);
+    assert_string_equal(err.message, "deconv2d: output: W extent 6, expected 7");
+    hqi_fast_conv_destroy(conv);
+}
+
 /* ---- memory-bound kernels ------------------------------------------------------------------- */
 
 static void pools_match_the_reference_including_ceil_extents_and_nan(void **state)
@@ -1835,6 +1858,7 @@ int main(void)
         cmocka_unit_test(deconv_matches_the_reference_with_and_without_overlap),
         cmocka_unit_test(dense_matches_the_reference_for_small_and_odd_sizes),
         cmocka_unit_test(conv_refuses_shapes_it_was_not_prepared_for),
+        cmocka_unit_test(deconv_refuses_an_output_of_a_convolutions_extent),
         cmocka_unit_test(pools_match_the_reference_including_ceil_extents_and_nan),
         cmocka_unit_test(global_avg_pool_of_a_large_map_stays_within_tolerance_on_every_isa),
         cmocka_unit_test(elementwise_matches_the_reference_for_every_op_and_broadcast),

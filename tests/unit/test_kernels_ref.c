@@ -216,6 +216,20 @@ static void deconv_kernel_2_stride_2_tiles_the_scaled_kernel(void **state)
     assert_close_array(out, want, 16, 0);
 }
 
+static void deconv_checks_each_axis_against_its_own_extent_with_output_padding(void **state)
+{
+    (void)state;
+    float in[6] = {0}, k[4] = {0}, out[4 * 7];
+    hqi_ref_deconv_params_t p = {window(2, 2, 1, 0, 0, 0, 0), 0, 1, 1, linear};
+    hqi_ref_dims_t di = {1, 2, 3, 1}, good = {1, 4, 7, 1}, short_w = {1, 4, 6, 1};
+    hq_error_t err;
+    assert_int_equal(hqi_ref_deconv2d(&p, di, in, k, NULL, good, out, &err), HQ_OK);
+    assert_int_equal(hqi_ref_deconv2d(&p, di, in, k, NULL, short_w, out, &err), HQ_ERR_ARGUMENT);
+    assert_non_null(strstr(err.message, "deconv2d: output: W extent 6, expected 7"));
+    p.output_pad_w = 0;
+    assert_int_equal(hqi_ref_deconv2d(&p, di, in, k, NULL, short_w, out, &err), HQ_OK);
+}
+
 static void deconv_pads_crop_the_canvas_and_output_padding_gets_only_bias(void **state)
 {
     (void)state;
@@ -1008,6 +1022,7 @@ int main(void)
         cmocka_unit_test(kernels_refuse_shapes_whose_element_count_overflows),
         cmocka_unit_test(deconv_kernel_2_stride_2_tiles_the_scaled_kernel),
         cmocka_unit_test(deconv_pads_crop_the_canvas_and_output_padding_gets_only_bias),
+        cmocka_unit_test(deconv_checks_each_axis_against_its_own_extent_with_output_padding),
         cmocka_unit_test(deconv_with_groups_and_dilation_matches_a_scatter_implementation),
         cmocka_unit_test(dense_multiplies_rows_by_the_cin_by_cout_matrix),
         cmocka_unit_test(batch_norm_scales_by_gamma_over_sqrt_var_plus_epsilon),
