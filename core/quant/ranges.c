@@ -45,14 +45,18 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
                                const hqi_logger_t *logger, hq_error_t *err)
 {
     int n = hq_graph_layer_count(graph);
+    /* per layer: its range, union-find parent and whether a request fixed it; per group (at
+     * its root): the range, whether a member's request fixed it and its computing members */
     double *lo = malloc(sizeof(double) * (size_t)(n ? n : 1) * 2);
     int *parent = malloc(sizeof(int) * (size_t)(n ? n : 1));
     int *forced = calloc((size_t)(n ? n : 1), sizeof(int));
-    if (!lo || !parent || !forced) {
-        free(lo);
-        free(parent);
-        free(forced);
-        return hqi_nomem(err, "ranges");
+    double *glo = malloc(sizeof(double) * (size_t)(n ? n : 1) * 2);
+    int *gforced = calloc((size_t)(n ? n : 1), sizeof(int));
+    int *gsize = calloc((size_t)(n ? n : 1), sizeof(int));
+    hq_status_t st = HQ_OK;
+    if (!lo || !parent || !forced || !glo || !gforced || !gsize) {
+        st = hqi_nomem(err, "ranges");
+        goto done;
     }
     double *hi = lo + n;
     for (int i = 0; i < n; i++) {
@@ -100,18 +104,6 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
                     parent[a] = b;
             }
     }
-    double *glo = malloc(sizeof(double) * (size_t)(n ? n : 1) * 2);
-    int *gforced = calloc((size_t)(n ? n : 1), sizeof(int));
-    int *gsize = calloc((size_t)(n ? n : 1), sizeof(int));
-    if (!glo || !gforced || !gsize) {
-        free(lo);
-        free(parent);
-        free(forced);
-        free(glo);
-        free(gforced);
-        free(gsize);
-        return hqi_nomem(err, "ranges");
-    }
     double *ghi = glo + n;
     for (int i = 0; i < n; i++) {
         glo[i] = 0.0;
@@ -158,13 +150,14 @@ hq_status_t hqi_ranges_compute(const hq_graph_t *graph, const hqi_calibration_t 
             }
         }
     }
+done:
     free(lo);
     free(parent);
     free(forced);
     free(glo);
     free(gforced);
     free(gsize);
-    return HQ_OK;
+    return st;
 }
 
 /* ---- activation clipping by least MSE -------------------------------------------------------- */
