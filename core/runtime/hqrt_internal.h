@@ -45,7 +45,9 @@ struct hqrt_model {
     size_t scratch_size;         /* kernel scratch bytes one thread needs for any op */
     uint8_t *arena;              /* arena_count arenas of arena_stride bytes, made by hqrt_run */
     size_t arena_stride;         /* arena_size rounded up, plus HQRT_ARENA_SLACK */
-    int arena_count;             /* one per thread that runs whole samples */
+    int arena_count;             /* group_samples per thread that runs whole samples */
+    int group_samples;           /* most samples a thread runs together (1: one at a time) */
+    uint32_t group_from;         /* a group runs ops before this one sample by sample */
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
     bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */

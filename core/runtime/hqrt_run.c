@@ -25,6 +25,7 @@ typedef struct op_call {
     uint8_t *arena;
     uint8_t *scratch; /* model->scratch_size bytes owned by this thread */
     int64_t row_begin, row_end;
+    int64_t samples; /* a grouped conv (prep->grouped): samples in arenas arena_stride apart */
 } op_call_t;
 
 static const hqx_tensor_t *in_tensor(const op_call_t *c, int i)
@@ -97,6 +98,11 @@ static int run_conv(const op_call_t *c)
     }
     const void *w = hqrt_i_blob(c->m, p->weights);
     const int64_t *bias = hqrt_i_blob(c->m, p->bias);
+    if (c->samples > 1)
+        return hqrt_i_conv_fast_samples(c->prep, &kp, dims_of(ti), data_of(c, ti), bias, pa,
+                                        dims_of(to), data_of(c, to), c->samples,
+                                        c->m->arena_stride, 0, c->samples * c->prep->rows,
+                                        c->scratch);
     if (c->prep->fast)
         return hqrt_i_conv_fast(c->prep, &kp, dims_of(ti), data_of(c, ti), bias, pa, dims_of(to),
                                 data_of(c, to), c->row_begin, c->row_end, c->scratch);
@@ -503,6 +509,8 @@ typedef struct run_shared {
     const void *const *inputs;
     void *const *outputs;
     int64_t whole;           /* samples run whole: 0 .. whole - 1 */
+    int64_t group;           /* ... in groups of this many samples (the last may have fewer) */
+    int64_t groups;          /* the groups: whole / group rounded up */
     int64_t shared_steps;    /* steps of the shared samples: (batch - whole) * (ops + 2) */
     pthread_mutex_t lock;    /* guards failed_op */
     int failed_op;           /* -1, or the first op whose kernel refused its arguments */
@@ -533,7 +541,8 @@ struct hqrt_i_team {
     uint64_t generation;             /* guarded by lock */
     bool stop;                       /* guarded by lock */
     run_shared_t *run;               /* guarded by lock: the current run (valid while it lasts) */
-    int64_t run_whole, run_steps;    /* guarded by lock: its whole samples and shared steps */
+    int64_t run_whole, run_steps;    /* guarded by lock: its groups of whole samples and shared
+                                        steps */
     atomic_uint_fast64_t published;  /* generation, for workers polling before they sleep */
     atomic_uint_fast64_t whole_next; /* (tag << 40) | next whole sample to hand out */
     atomic_uint_fast64_t claim;      /* the claim word above */
@@ -636,17 +645,56 @@ static void run_piece(run_shared_t *s, uint32_t i, int64_t piece, int64_t pieces
     }
 }
 
-/* One whole sample on this thread, in `arena`. */
-static void run_whole(run_shared_t *s, int64_t sample, uint8_t *arena, uint8_t *scratch,
-                      hqrt_i_op_time_t *times)
+/* A grouped op (prep->grouped) on `count` samples, sample k in arena + k * arena_stride, in one
+ * kernel call (profiling counts it as `count` runs). */
+static void run_samples(run_shared_t *s, uint32_t i, int64_t count, uint8_t *arena,
+                        uint8_t *scratch, hqrt_i_op_time_t *times)
 {
-    copy_io(s, arena, sample, true);
-    for (uint32_t i = 0; i < s->m->header->op_count; i++)
-        run_piece(s, i, 0, 1, arena, scratch, times);
-    copy_io(s, arena, sample, false);
+    const hqrt_model_t *m = s->m;
+    op_call_t call = {.m = m,
+                      .op = &m->ops[i],
+                      .prep = &m->prepared[i],
+                      .arena = arena,
+                      .scratch = scratch,
+                      .samples = count};
+    double start = times ? now_seconds() : 0.0;
+    if (op_runs[m->ops[i].code](&call) != 0)
+        record_failure(s, (int)i);
+    if (times) {
+        times[i].seconds += now_seconds() - start;
+        times[i].runs += count;
+    }
 }
 
-/* Takes the next whole sample of run `tag`: its index, or -1 when none is left. */
+/* Whole samples [first, first + count) on this thread, sample k in arena + k * arena_stride:
+ * each sample's ops before group_from one sample after the other (the early, wide layers keep
+ * their activations in cache), then the other ops op by op over the samples, a grouped op in
+ * one kernel call that reads its weights once for all of them. Every op computes the bytes it
+ * computes alone. */
+static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *arena,
+                      uint8_t *scratch, hqrt_i_op_time_t *times)
+{
+    const hqrt_model_t *m = s->m;
+    const size_t stride = m->arena_stride;
+    const uint32_t ops = m->header->op_count, split = count > 1 ? m->group_from : ops;
+    for (int64_t k = 0; k < count; k++) {
+        copy_io(s, arena + (size_t)k * stride, first + k, true);
+        for (uint32_t i = 0; i < split; i++)
+            run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
+    }
+    for (uint32_t i = split; i < ops; i++) {
+        if (m->prepared[i].grouped) {
+            run_samples(s, i, count, arena, scratch, times);
+            continue;
+        }
+        for (int64_t k = 0; k < count; k++)
+            run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
+    }
+    for (int64_t k = 0; k < count; k++)
+        copy_io(s, arena + (size_t)k * stride, first + k, false);
+}
+
+/* Takes the next group of whole samples of run `tag`: its index, or -1 when none is left. */
 static int64_t claim_whole(hqrt_i_team_t *team, uint64_t tag, int64_t whole)
 {
     uint64_t word = atomic_load_explicit(&team->whole_next, memory_order_acquire);
@@ -668,8 +716,8 @@ static int64_t step_pieces(const hqrt_i_team_t *team, int64_t step)
     return k == 0 || k == ops + 1 ? 1 : team->pieces[k - 1];
 }
 
-/* Items a run finishes before split step `step` may start: its whole samples and every piece of
- * the steps before it. */
+/* Items a run finishes before split step `step` may start: its groups of whole samples and every
+ * piece of the steps before it. */
 static int64_t items_before(const hqrt_i_team_t *team, int64_t whole, int64_t step)
 {
     const int64_t per_sample = team->m->header->op_count + 2;
@@ -720,24 +768,27 @@ static bool claim_piece(hqrt_i_team_t *team, uint64_t generation, int64_t whole,
     }
 }
 
-/* Thread `thread`'s part of run `tag`: whole samples while any is left, then pieces of the
- * shared steps. `s` is touched only after a successful claim (the caller is still inside the
- * run then: it waits for every claimed item), so a worker that wakes after the run is over
- * reads nothing of it. */
-static void take_part(hqrt_i_team_t *team, run_shared_t *s, uint64_t generation, int64_t whole,
+/* Thread `thread`'s part of run `tag`: groups of whole samples (`groups` of them) while any is
+ * left, each in the thread's own arenas, then pieces of the shared steps. `s` is touched only
+ * after a successful claim (the caller is still inside the run then: it waits for every claimed
+ * item), so a worker that wakes after the run is over reads nothing of it. */
+static void take_part(hqrt_i_team_t *team, run_shared_t *s, uint64_t generation, int64_t groups,
                       int64_t steps, int thread)
 {
     const uint64_t tag = generation & TAG_MASK;
     const hqrt_model_t *m = team->m;
     const uint32_t ops = m->header->op_count;
     uint8_t *scratch = m->scratch + (size_t)thread * m->scratch_size;
-    for (int64_t sample; (sample = claim_whole(team, tag, whole)) >= 0;) {
+    for (int64_t g; (g = claim_whole(team, tag, groups)) >= 0;) {
         hqrt_i_op_time_t *times = s->times ? s->times + (size_t)thread * ops : NULL;
-        run_whole(s, sample, m->arena + (size_t)thread * m->arena_stride, scratch, times);
+        const int64_t first = g * s->group;
+        const int64_t count = s->whole - first < s->group ? s->whole - first : s->group;
+        run_group(s, first, count, m->arena + (size_t)thread * (size_t)s->group * m->arena_stride,
+                  scratch, times);
         finish_item(team);
     }
     int64_t step, piece;
-    while (claim_piece(team, generation, whole, steps, thread, &step, &piece)) {
+    while (claim_piece(team, generation, groups, steps, thread, &step, &piece)) {
         hqrt_i_op_time_t *times = s->times ? s->times + (size_t)thread * ops : NULL;
         int64_t sample = step / (ops + 2), k = step % (ops + 2);
         if (k == 0)
@@ -942,18 +993,17 @@ static hqrt_status_t ensure_buffers(hqrt_model_t *model, int threads, int arenas
     return HQRT_OK;
 }
 
-/* The run on the team: publish it, take part as thread 0, wait for every item. Whole samples
- * while at least `running` are left (so every thread has one), the rest shared. */
+/* The run on the team: publish it, take part as thread 0, wait for every item: the groups of
+ * whole samples (hqrt_run), then the shared samples' steps. */
 static void run_on_team(hqrt_i_team_t *team, run_shared_t *s)
 {
     const uint32_t ops = s->m->header->op_count;
-    s->whole = s->batch / team->running * team->running;
     s->shared_steps = (s->batch - s->whole) * (ops + 2);
-    const int64_t items = s->whole + (s->batch - s->whole) * team->first[ops + 2];
+    const int64_t items = s->groups + (s->batch - s->whole) * team->first[ops + 2];
     pthread_mutex_lock(&team->lock);
     uint64_t generation = ++team->generation, tag = generation & TAG_MASK;
     team->run = s;
-    team->run_whole = s->whole;
+    team->run_whole = s->groups;
     team->run_steps = s->shared_steps;
     atomic_store_explicit(&team->done, 0, memory_order_relaxed);
     atomic_store_explicit(&team->whole_next, tag << 40, memory_order_relaxed);
@@ -962,7 +1012,7 @@ static void run_on_team(hqrt_i_team_t *team, run_shared_t *s)
     pthread_cond_broadcast(&team->wake);
     pthread_cond_broadcast(&team->progress); /* a late worker still asleep in the last run */
     pthread_mutex_unlock(&team->lock);
-    take_part(team, s, generation, s->whole, s->shared_steps, 0);
+    take_part(team, s, generation, s->groups, s->shared_steps, 0);
     /* items other threads still run; a worker that never woke holds none and is not waited for */
     wait_done(team, items, generation);
 }
@@ -986,13 +1036,22 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     if (threads > 1 && batch > 0 && !team)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory for threads", model->name);
     int running = team ? team->running : 1;
-    hqrt_status_t st = ensure_buffers(model, running, batch >= running ? running : 1, err);
+    /* whole samples while at least `running` are left (so every thread has one), the rest
+     * shared; each thread's whole samples in groups of up to group_samples */
+    const int64_t whole = batch / running * running;
+    int64_t group = whole / running < model->group_samples ? whole / running : model->group_samples;
+    group = group > 1 ? group : 1;
+    hqrt_status_t st =
+        ensure_buffers(model, running, batch >= running ? running * (int)group : 1, err);
     if (st != HQRT_OK)
         return st;
     run_shared_t s = {.m = model,
                       .batch = batch,
                       .inputs = inputs,
                       .outputs = outputs,
+                      .whole = whole,
+                      .group = group,
+                      .groups = (whole + group - 1) / group,
                       .failed_op = -1};
     if (model->profiling) {
         s.times = calloc((size_t)running * h->op_count, sizeof *s.times);
@@ -1003,9 +1062,9 @@ hqrt_status_t hqrt_run(hqrt_model_t *model, int64_t batch, const void *const *in
     if (running > 1) {
         run_on_team(team, &s);
     } else {
-        uint8_t *scratch = model->scratch;
-        for (int64_t sample = 0; sample < batch; sample++)
-            run_whole(&s, sample, model->arena, scratch, s.times);
+        for (int64_t first = 0; first < batch; first += group)
+            run_group(&s, first, batch - first < group ? batch - first : group, model->arena,
+                      model->scratch, s.times);
     }
     pthread_mutex_destroy(&s.lock);
     for (int t = 0; s.times && t < running; t++)
@@ -1065,6 +1124,27 @@ hqrt_status_t hqrt_op_profile(const hqrt_model_t *model, int index, hqrt_op_prof
 static const hqx_tensor_t *op_tensor(const hqrt_model_t *m, const hqx_op_t *op, bool out, int i)
 {
     return &m->tensors[m->ids[(out ? op->outputs_first : op->inputs_first) + (uint32_t)i]];
+}
+
+/* Grouped batches (run_group, docs/deploy.md "Batches"): a thread runs up to GROUP_SAMPLES of its
+ * whole samples together (HQRT_GROUP=n sets that number, 1: one sample at a time), and a conv or
+ * dense op whose kernel takes several samples runs them in one call when its output has at most
+ * GROUP_MAX_PIXELS pixels: a deep layer with many weights and few pixels reads its weights once
+ * for the group instead of once per sample. */
+enum { GROUP_SAMPLES = 8, GROUP_MAX_PIXELS = 196 };
+
+/* Marks op i grouped when it qualifies (above; 8-bit output codes, an 8-bit addend or none);
+ * returns the scratch its grouped calls need (0: not grouped). */
+static size_t group_prepare(hqrt_model_t *m, uint32_t i)
+{
+    const hqx_op_t *op = &m->ops[i];
+    const hqx_tensor_t *to = op_tensor(m, op, true, 0);
+    const size_t need = hqrt_i_conv_samples_scratch(&m->prepared[i]);
+    if (!need || to->bits != 8 || (op->input_count == 2 && op_tensor(m, op, false, 1)->bits != 8) ||
+        (int64_t)to->h * to->w > GROUP_MAX_PIXELS)
+        return 0;
+    m->prepared[i].grouped = true;
+    return need;
 }
 
 /* A tensor of [1,1,C] (or [1,C]) codes broadcast over an output of C channels, C > 1. */
@@ -1130,6 +1210,10 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
     if (!m->prepared)
         return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
     size_t scratch = 0;
+    const char *group = getenv("HQRT_GROUP");
+    m->group_samples = group ? atoi(group) : GROUP_SAMPLES;
+    if (m->group_samples < 1 || m->group_samples > GROUP_SAMPLES)
+        m->group_samples = group ? 1 : GROUP_SAMPLES;
     for (uint32_t i = 0; i < h->op_count; i++) {
         const hqx_op_t *op = &m->ops[i];
         if (op->code == HQX_OP_DECONV) {
@@ -1183,7 +1267,15 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         if (st != HQRT_OK)
             return st;
         scratch = m->prepared[i].scratch > scratch ? m->prepared[i].scratch : scratch;
+        size_t grouped = m->group_samples > 1 ? group_prepare(m, i) : 0;
+        scratch = grouped > scratch ? grouped : scratch;
     }
+    m->group_from = h->op_count;
+    for (uint32_t i = h->op_count; i-- > 0;)
+        if (m->prepared[i].grouped)
+            m->group_from = i;
+    if (m->group_from == h->op_count)
+        m->group_samples = 1; /* no op gains: one sample at a time, one arena per thread */
     for (uint32_t i = 0; hqrt_i_vector_isa() != HQRT_ISA_REFERENCE && i < h->op_count; i++)
         if (m->prepared[i].ew_pair != HQRT_EW_PAIR_SECOND && ew_pair_applies(m, i)) {
             m->prepared[i] = (hqrt_i_prepared_t){.ew_pair = HQRT_EW_PAIR_FIRST}; /* runs once */
