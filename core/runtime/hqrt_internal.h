@@ -55,6 +55,26 @@ struct hqrt_model {
     hqrt_i_team_t *team;         /* workers of the last run with several threads, or NULL */
 };
 
+/* What one op call runs (hqrt_i_run_op): an op's output rows [row_begin, row_end) of one sample,
+ * or of `samples` samples at once for a grouped op. Ops without a fast path run whole (rows 0 ..
+ * all) through the reference kernels. */
+typedef struct hqrt_i_op_call {
+    const hqrt_model_t *m;
+    const hqx_op_t *op;
+    const hqrt_i_prepared_t *prep;
+    uint8_t *arena;
+    uint8_t *scratch; /* model->scratch_size bytes owned by this thread */
+    int64_t row_begin, row_end;
+    int64_t samples; /* > 1: a grouped op (prep->grouped) over the samples in arena, arena +
+                        arena_stride, ... (all their rows) */
+} hqrt_i_op_call_t;
+
+/* Runs one op call (hqrt_run.c): 0, or nonzero when its kernel refused the arguments. */
+int hqrt_i_run_op(const hqrt_i_op_call_t *c);
+
+/* Stops and frees a model's worker threads (hqrt_schedule.c; NULL: nothing). */
+void hqrt_i_team_destroy(hqrt_i_team_t *team);
+
 /* Writes "name: message" into *err (when not NULL) and returns status. */
 hqrt_status_t hqrt_i_fail(hqrt_error_t *err, hqrt_status_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
