@@ -1037,6 +1037,123 @@ static void runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread(
     }
 }
 
+/* A chain whose deep layers run grouped (docs/deploy.md "Batches") between ops that do not: a
+ * 3x3 conv of 256 output pixels (too many to group), maxpool, a 3x3 conv on the AMX kernel where
+ * the CPU has it (depth 576), depthwise, a 1x1 conv with that conv's output as addend, a 3x3
+ * stride-2 conv, a dense op, and a 1x1 conv into 16-bit codes (never grouped); three outputs. */
+static uint8_t *build_group_chain(size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("group", "hailo8");
+    int32_t x = tensor4(b, "group/in", 16, 16, 8, 8);
+    hqx_conv_params_t c3 = pointwise_params();
+    c3.kernel_h = c3.kernel_w = 3;
+    c3.pad_top = c3.pad_left = c3.pad_bottom = c3.pad_right = 1;
+    hqx_conv_params_t cp = c3;
+    cp.weights = random_blob(b, 3 * 3 * 8 * 64);
+    cp.stage = make_stage(b, 64, HQRT_PATH_GEMMLOWP, 8);
+    int32_t a = tensor4(b, "group/wide", 16, 16, 64, 8);
+    op1(b, HQX_OP_CONV, "group/wide", &cp, sizeof cp, x, a);
+    hqx_pool_params_t mp = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    int32_t q = tensor4(b, "group/maxpool", 8, 8, 64, 8);
+    op1(b, HQX_OP_MAXPOOL, "group/maxpool", &mp, sizeof mp, a, q);
+    cp = c3;
+    cp.weights = random_blob(b, 3 * 3 * 64 * 48);
+    cp.stage = make_stage(b, 48, HQRT_PATH_GEMMLOWP, 8);
+    int32_t d = tensor4(b, "group/deep", 8, 8, 48, 8);
+    op1(b, HQX_OP_CONV, "group/deep", &cp, sizeof cp, q, d);
+    hqx_conv_params_t dw = c3;
+    dw.groups = 48;
+    dw.weights = random_blob(b, 3 * 3 * 48);
+    dw.stage = make_stage(b, 48, HQRT_PATH_GEMMLOWP, 8);
+    int32_t e = tensor4(b, "group/dw", 8, 8, 48, 8);
+    op1(b, HQX_OP_CONV, "group/dw", &dw, sizeof dw, d, e);
+    hqx_conv_params_t pw = pointwise_params();
+    pw.weights = random_blob(b, 48 * 48);
+    pw.stage = make_stage(b, 48, HQRT_PATH_GEMMLOWP, 8);
+    pw.addend_multiplier = 1 << 30;
+    pw.addend_shift = 1;
+    int32_t r = tensor4(b, "group/residual", 8, 8, 48, 8);
+    int32_t ed[2] = {e, d};
+    if (hqrt_b_op(b, HQX_OP_CONV, "group/residual", &pw, sizeof pw, ed, 2, &r, 1))
+        fail_msg("group/residual: %s", hqrt_b_error(b));
+    cp = c3;
+    cp.stride_h = cp.stride_w = 2;
+    cp.weights = random_blob(b, 3 * 3 * 48 * 40);
+    cp.stage = make_stage(b, 40, HQRT_PATH_GEMMLOWP, 8);
+    int32_t s = tensor4(b, "group/stride2", 4, 4, 40, 8);
+    op1(b, HQX_OP_CONV, "group/stride2", &cp, sizeof cp, r, s);
+    hqx_conv_params_t dp = {.groups = 1, .weight_bits = 8};
+    dp.weights = random_blob(b, 4 * 4 * 40 * 10);
+    dp.stage = make_stage(b, 10, HQRT_PATH_GEMMLOWP, 8);
+    int32_t y = hqrt_b_tensor(b, "group/dense", 2, 1, 1, 10, 8, 0.05f, 100);
+    op1(b, HQX_OP_DENSE, "group/dense", &dp, sizeof dp, s, y);
+    pw = pointwise_params();
+    pw.weights = random_blob(b, 40 * 8);
+    pw.stage = make_stage(b, 8, HQRT_PATH_WIDE, 16);
+    int32_t w = tensor4(b, "group/wide_codes", 4, 4, 8, 16);
+    op1(b, HQX_OP_CONV, "group/wide_codes", &pw, sizeof pw, s, w);
+    int32_t outs[3] = {y, r, w};
+    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 3), 0);
+    return finish_program(b, len);
+}
+
+/* Batches 1..9 at 1 and 2 threads, with groups of up to 8 samples (the default) and of up to 3
+ * (HQRT_GROUP=3: groups of 3, 3 and 1 at batch 7), give the bytes of the samples run one at a
+ * time (HQRT_GROUP=1). */
+static void grouped_batches_give_the_bytes_of_samples_run_one_by_one(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_group_chain(&len);
+    enum { MOST = 9, OUTS = 3 };
+    static const char *const groups[] = {"1", NULL, "3"};
+    hqrt_model_t *model[3];
+    hqrt_error_t err;
+    for (int g = 0; g < 3; g++) {
+        if (groups[g])
+            setenv("HQRT_GROUP", groups[g], 1);
+        if (hqrt_open_memory(bytes, len, "group", &model[g], &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        unsetenv("HQRT_GROUP");
+    }
+    hqrt_io_t io;
+    assert_int_equal(hqrt_describe(model[0], HQRT_INPUT, 0, &io, NULL), HQRT_OK);
+    uint8_t *in = malloc(io.bytes * MOST);
+    for (size_t k = 0; k < io.bytes * MOST; k++)
+        in[k] = (uint8_t)rnd();
+    void *want[OUTS], *got[OUTS];
+    size_t out_bytes[OUTS];
+    for (int o = 0; o < OUTS; o++) {
+        assert_int_equal(hqrt_describe(model[0], HQRT_OUTPUT, o, &io, NULL), HQRT_OK);
+        out_bytes[o] = io.bytes;
+        want[o] = malloc(io.bytes * MOST);
+        got[o] = malloc(io.bytes * MOST);
+    }
+    const void *ins[1] = {in};
+    hqrt_run_options_t one = {.threads = 1};
+    if (hqrt_run(model[0], MOST, ins, want, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    for (int g = 0; g < 3; g++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int64_t batch = 1; batch <= MOST; batch++) {
+                hqrt_run_options_t opt = {.threads = threads};
+                for (int o = 0; o < OUTS; o++)
+                    memset(got[o], 0xA5, out_bytes[o] * MOST);
+                if (hqrt_run(model[g], batch, ins, got, &opt, &err) != HQRT_OK)
+                    fail_msg("%s", err.message);
+                for (int o = 0; o < OUTS; o++)
+                    if (memcmp(got[o], want[o], out_bytes[o] * (size_t)batch))
+                        fail_msg("groups of %s, %d threads, batch %lld: output %d differs",
+                                 groups[g] ? groups[g] : "8", threads, (long long)batch, o);
+            }
+    for (int g = 0; g < 3; g++)
+        hqrt_close(model[g]);
+    for (int o = 0; o < OUTS; o++)
+        free(want[o]), free(got[o]);
+    free(in);
+    free(bytes);
+}
+
 /* ---- a chain program for corruption tests ---------------------------------------------------- */
 
 static uint8_t *build_chain(size_t *len)
@@ -2510,6 +2627,7 @@ int main(void)
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
         cmocka_unit_test(runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread),
+        cmocka_unit_test(grouped_batches_give_the_bytes_of_samples_run_one_by_one),
         cmocka_unit_test(a_softmax_exp_table_above_two_to_the_thirty_is_refused),
         cmocka_unit_test(a_valid_program_opens),
         cmocka_unit_test(every_flipped_byte_is_refused),
