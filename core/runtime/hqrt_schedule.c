@@ -18,8 +18,8 @@
 /* ---- threads --------------------------------------------------------------------------------- */
 
 /* A run with several threads is one sequence of work items that the threads claim in order:
- * first the batch's whole samples (each run by its claimer in the claimer's own arena, no
- * synchronization), then the steps of the shared samples (the rest: batch 1 at 2 threads, the
+ * first the groups of the batch's whole samples (each run by its claimer in the claimer's own
+ * arenas, no synchronization: run_group), then the steps of the shared samples (the rest: batch 1 at 2 threads, the
  * last of a batch of 3) in arena 0: copy the sample's inputs in, every op, copy its outputs
  * out. A step is cut into pieces (op output rows); a piece waits until every piece of the
  * earlier steps is done (one shared counter of finished items), so consecutive ops need no
@@ -106,7 +106,7 @@ struct hqrt_i_team {
     int64_t run_whole, run_steps;    /* guarded by lock: its groups of whole samples and shared
                                         steps */
     atomic_uint_fast64_t published;  /* generation, for workers polling before they sleep */
-    atomic_uint_fast64_t whole_next; /* (tag << 40) | next whole sample to hand out */
+    atomic_uint_fast64_t whole_next; /* (tag << 40) | next group of whole samples to hand out */
     atomic_uint_fast64_t claim;      /* the claim word above */
     atomic_int_fast64_t done;        /* items of the current run finished */
     atomic_int sleepers;             /* threads asleep (or about to be) in wait_done */
@@ -257,11 +257,11 @@ static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *ar
 }
 
 /* Takes the next group of whole samples of run `tag`: its index, or -1 when none is left. */
-static int64_t claim_whole(hqrt_i_team_t *team, uint64_t tag, int64_t whole)
+static int64_t claim_whole(hqrt_i_team_t *team, uint64_t tag, int64_t groups)
 {
     uint64_t word = atomic_load_explicit(&team->whole_next, memory_order_acquire);
     for (;;) {
-        if (word >> 40 != tag || (int64_t)(word & ((UINT64_C(1) << 40) - 1)) >= whole)
+        if (word >> 40 != tag || (int64_t)(word & ((UINT64_C(1) << 40) - 1)) >= groups)
             return -1;
         if (atomic_compare_exchange_weak_explicit(&team->whole_next, &word, word + 1,
                                                   memory_order_acq_rel, memory_order_acquire))
@@ -280,17 +280,17 @@ static int64_t step_pieces(const hqrt_i_team_t *team, int64_t step)
 
 /* Items a run finishes before split step `step` may start: its groups of whole samples and every
  * piece of the steps before it. */
-static int64_t items_before(const hqrt_i_team_t *team, int64_t whole, int64_t step)
+static int64_t items_before(const hqrt_i_team_t *team, int64_t groups, int64_t step)
 {
     const int64_t per_sample = team->m->header->op_count + 2;
-    return whole + step / per_sample * team->first[per_sample] + team->first[step % per_sample];
+    return groups + step / per_sample * team->first[per_sample] + team->first[step % per_sample];
 }
 
 /* Takes a piece of the shared steps of run `generation` for thread `thread`, once every item
  * before its step is done: sets *step and *piece and returns true, or false when every step is
  * handed out. A thread waits before it claims, never while it holds a piece, so a thread that
  * sleeps (or is not scheduled) while waiting holds nobody up. */
-static bool claim_piece(hqrt_i_team_t *team, uint64_t generation, int64_t whole, int64_t steps,
+static bool claim_piece(hqrt_i_team_t *team, uint64_t generation, int64_t groups, int64_t steps,
                         int thread, int64_t *step, int64_t *piece)
 {
     const bool back = thread == 1 && team->running == 2;
@@ -304,7 +304,7 @@ static bool claim_piece(hqrt_i_team_t *team, uint64_t generation, int64_t whole,
             return false;
         int64_t front = (int64_t)(word >> END_BITS & END_MASK);
         int64_t taken_back = (int64_t)(word & END_MASK);
-        int64_t pieces = step_pieces(team, at), before = items_before(team, whole, at);
+        int64_t pieces = step_pieces(team, at), before = items_before(team, groups, at);
         if (front + taken_back < pieces &&
             atomic_load_explicit(&team->done, memory_order_acquire) < before) {
             if (!wait_done(team, before, generation))
@@ -386,9 +386,9 @@ static void *team_main(void *arg)
         }
         seen = team->generation;
         run_shared_t *s = team->run;
-        int64_t whole = team->run_whole, steps = team->run_steps;
+        int64_t groups = team->run_whole, steps = team->run_steps;
         pthread_mutex_unlock(&team->lock);
-        take_part(team, s, seen, whole, steps, thread);
+        take_part(team, s, seen, groups, steps, thread);
     }
 }
 
