@@ -47,7 +47,8 @@ struct hqrt_model {
     size_t arena_stride;         /* arena_size rounded up, plus HQRT_ARENA_SLACK */
     int arena_count;             /* group_samples per thread that runs whole samples */
     int group_samples;           /* most samples a thread runs together (1: one at a time) */
-    uint32_t group_from;         /* a group runs ops before this one sample by sample */
+    uint32_t group_from;         /* a group runs ops before this one sample by sample, */
+    uint32_t group_to;           /* ... then up to this one op by op, the rest sample by sample */
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
     bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */

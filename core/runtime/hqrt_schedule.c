@@ -230,21 +230,23 @@ static void run_samples(run_shared_t *s, uint32_t i, int64_t count, uint8_t *are
 
 /* Whole samples [first, first + count) on this thread, sample k in arena + k * arena_stride:
  * each sample's ops before group_from one sample after the other (the early, wide layers keep
- * their activations in cache), then the other ops op by op over the samples, a grouped op in
- * one kernel call that reads its weights once for all of them. Every op computes the bytes it
- * computes alone. */
+ * their activations in cache), then ops [group_from, group_to) op by op over the samples, a
+ * grouped op in one kernel call that reads its weights once for all of them, then each sample's
+ * remaining ops (a detector's wide head) one sample after the other again. Every op computes
+ * the bytes it computes alone. */
 static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *arena,
                       uint8_t *scratch, hqrt_i_op_time_t *times)
 {
     const hqrt_model_t *m = s->m;
     const size_t stride = m->arena_stride;
-    const uint32_t ops = m->header->op_count, split = count > 1 ? m->group_from : ops;
+    const uint32_t ops = m->header->op_count;
+    const uint32_t from = count > 1 ? m->group_from : ops, to = count > 1 ? m->group_to : ops;
     for (int64_t k = 0; k < count; k++) {
         copy_io(s, arena + (size_t)k * stride, first + k, true);
-        for (uint32_t i = 0; i < split; i++)
+        for (uint32_t i = 0; i < from; i++)
             run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
     }
-    for (uint32_t i = split; i < ops; i++) {
+    for (uint32_t i = from; i < to; i++) {
         if (m->prepared[i].grouped) {
             run_samples(s, i, count, arena, scratch, times);
             continue;
@@ -252,8 +254,11 @@ static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *ar
         for (int64_t k = 0; k < count; k++)
             run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
     }
-    for (int64_t k = 0; k < count; k++)
+    for (int64_t k = 0; k < count; k++) {
+        for (uint32_t i = to; i < ops; i++)
+            run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
         copy_io(s, arena + (size_t)k * stride, first + k, false);
+    }
 }
 
 /* Takes the next group of whole samples of run `tag`: its index, or -1 when none is left. */
