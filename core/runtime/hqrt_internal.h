@@ -28,6 +28,11 @@ typedef struct hqrt_i_op_time {
 } hqrt_i_op_time_t;
 
 #define HQRT_MAX_THREADS 64
+/* Bytes [offset, offset + bytes) of an arena. */
+typedef struct hqrt_i_span {
+    uint64_t offset, bytes;
+} hqrt_i_span_t;
+
 /* The worker threads a model keeps between runs (hqrt_run.c). */
 typedef struct hqrt_i_team hqrt_i_team_t;
 struct hqrt_model {
@@ -49,6 +54,9 @@ struct hqrt_model {
     int group_samples;           /* most samples a thread runs together (1: one at a time) */
     uint32_t group_from;         /* a group runs ops before this one sample by sample, */
     uint32_t group_to;           /* ... then up to this one op by op, the rest sample by sample */
+    hqrt_i_span_t *carry;        /* the arena bytes the ops before group_from leave to the later
+                                    ones (hqrt_schedule.c's run_group copies them) */
+    uint32_t carry_count;
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
     bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */

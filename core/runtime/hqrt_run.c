@@ -475,6 +475,38 @@ static size_t group_prepare(hqrt_model_t *m, uint32_t i)
     return need;
 }
 
+/* The tensors that ops before group_from (or the program's inputs) write and ops from group_from
+ * on (or the program's outputs) read, as m->carry: run_group runs every sample's early ops in one
+ * arena, which stays in cache, and copies these bytes to the sample's own arena. -1: no memory. */
+static int group_carry(hqrt_model_t *m)
+{
+    const hqx_header_t *h = m->header;
+    uint8_t *early = calloc(h->tensor_count, 2); /* per tensor: written early, read late */
+    m->carry = malloc((h->tensor_count ? h->tensor_count : 1) * sizeof *m->carry);
+    if (!early || !m->carry) {
+        free(early);
+        return -1;
+    }
+    for (uint32_t i = 0; i < h->input_count; i++)
+        early[2 * m->ids[h->io_first + i]] = 1;
+    for (uint32_t j = 0; j < h->output_count; j++)
+        early[2 * m->ids[h->io_first + h->input_count + j] + 1] = 1;
+    for (uint32_t k = 0; k < h->op_count; k++) {
+        const hqx_op_t *op = &m->ops[k];
+        for (uint32_t j = 0; k < m->group_from && j < op->output_count; j++)
+            early[2 * m->ids[op->outputs_first + j]] = 1;
+        for (uint32_t j = 0; k >= m->group_from && j < op->input_count; j++)
+            early[2 * m->ids[op->inputs_first + j] + 1] = 1;
+    }
+    m->carry_count = 0;
+    for (uint32_t t = 0; t < h->tensor_count; t++)
+        if (early[2 * t] && early[2 * t + 1])
+            m->carry[m->carry_count++] =
+                (hqrt_i_span_t){m->tensors[t].arena_offset, m->tensors[t].bytes};
+    free(early);
+    return 0;
+}
+
 /* A tensor of [1,1,C] (or [1,C]) codes broadcast over an output of C channels, C > 1. */
 static bool per_channel_operand(const hqx_tensor_t *s, const hqx_tensor_t *out)
 {
@@ -606,6 +638,8 @@ hqrt_status_t hqrt_i_prepare(hqrt_model_t *m, hqrt_error_t *err)
         }
     if (m->group_from == h->op_count)
         m->group_samples = 1; /* no op gains: one sample at a time, one arena per thread */
+    if (m->group_samples > 1 && group_carry(m) != 0)
+        return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", m->name);
     for (uint32_t i = 0; hqrt_i_vector_isa() != HQRT_ISA_REFERENCE && i < h->op_count; i++)
         if (m->prepared[i].ew_pair != HQRT_EW_PAIR_SECOND && ew_pair_applies(m, i)) {
             m->prepared[i] = (hqrt_i_prepared_t){.ew_pair = HQRT_EW_PAIR_FIRST}; /* runs once */
@@ -622,5 +656,7 @@ void hqrt_i_release(hqrt_model_t *m)
     for (uint32_t i = 0; m->prepared && i < m->header->op_count; i++)
         free(m->prepared[i].packed);
     free(m->prepared);
+    free(m->carry);
+    m->carry = NULL;
     m->prepared = NULL;
 }

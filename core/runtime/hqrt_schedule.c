@@ -229,11 +229,12 @@ static void run_samples(run_shared_t *s, uint32_t i, int64_t count, uint8_t *are
 }
 
 /* Whole samples [first, first + count) on this thread, sample k in arena + k * arena_stride:
- * each sample's ops before group_from one sample after the other (the early, wide layers keep
- * their activations in cache), then ops [group_from, group_to) op by op over the samples, a
- * grouped op in one kernel call that reads its weights once for all of them, then each sample's
- * remaining ops (a detector's wide head) one sample after the other again. Every op computes
- * the bytes it computes alone. */
+ * each sample's ops before group_from one sample after the other, all in the last sample's
+ * arena (the early, wide layers' activations stay in cache from sample to sample; the bytes the
+ * later ops read, m->carry, are then copied to the sample's own arena), then ops [group_from,
+ * group_to) op by op over the samples, a grouped op in one kernel call that reads its weights
+ * once for all of them, then each sample's remaining ops (a detector's wide head) one sample
+ * after the other again. Every op computes the bytes it computes alone. */
 static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *arena,
                       uint8_t *scratch, hqrt_i_op_time_t *times)
 {
@@ -241,10 +242,14 @@ static void run_group(run_shared_t *s, int64_t first, int64_t count, uint8_t *ar
     const size_t stride = m->arena_stride;
     const uint32_t ops = m->header->op_count;
     const uint32_t from = count > 1 ? m->group_from : ops, to = count > 1 ? m->group_to : ops;
+    uint8_t *work = arena + (size_t)(count - 1) * stride;
     for (int64_t k = 0; k < count; k++) {
-        copy_io(s, arena + (size_t)k * stride, first + k, true);
+        copy_io(s, work, first + k, true);
         for (uint32_t i = 0; i < from; i++)
-            run_piece(s, i, 0, 1, arena + (size_t)k * stride, scratch, times);
+            run_piece(s, i, 0, 1, work, scratch, times);
+        for (uint32_t c = 0; k < count - 1 && c < m->carry_count; c++)
+            memcpy(arena + (size_t)k * stride + m->carry[c].offset, work + m->carry[c].offset,
+                   m->carry[c].bytes);
     }
     for (uint32_t i = from; i < to; i++) {
         if (m->prepared[i].grouped) {
