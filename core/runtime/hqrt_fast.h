@@ -35,6 +35,7 @@ typedef struct hqrt_i_prepared {
     const void *finish;   /* VNNI: per-block output-stage constants inside packed, or NULL */
     bool lut_vbmi;        /* VNNI, AVX-512 depthwise: the stage's lut is looked up by vpermi2b
                            * (hqrt_i_lut_vbmi at prepare time), not by gathers */
+    bool grouped;         /* conv/dense: runs a group of samples in one kernel call (hqrt_run.c) */
     int ew_pair;          /* elementwise: HQRT_EW_PAIR_FIRST (computed by the next op's pair),
                              HQRT_EW_PAIR_SECOND (computes the previous op too), else 0 */
 } hqrt_i_prepared_t;
@@ -56,6 +57,20 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
                      const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
                      uint8_t *scratch);
+
+/* hqrt_i_conv_fast over `samples` samples in one call (the runtime's grouped batches,
+ * docs/deploy.md "Batches"), so that the kernel reads a block of weights once for the pixels of
+ * every sample: output pixels [row_begin, row_end) of the samples' pixels in order (sample s's
+ * pixel p is s * prep->rows + p), sample s's input, addend and output at s * stride bytes past
+ * the first's. Ops whose kernel takes it have hqrt_i_conv_samples_scratch > 0 (the scratch it
+ * needs; 0: run the samples one by one); with several samples the output must be 8-bit codes
+ * and the addend, if any, 8-bit (else -1, nothing written). Same bytes as one call per sample. */
+size_t hqrt_i_conv_samples_scratch(const hqrt_i_prepared_t *prep);
+int hqrt_i_conv_fast_samples(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                             hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                             const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                             int64_t samples, size_t stride, int64_t row_begin, int64_t row_end,
+                             uint8_t *scratch);
 
 /* Vector lanes for the per-element kernels (hqrt_kernels_stage.c), bit-exact with the
  * reference. hqrt_i_vector_isa: the variant this CPU runs now, HQRT_ISA_AVX512 (AVX512F/BW/DQ/

@@ -28,6 +28,11 @@ typedef struct hqrt_i_op_time {
 } hqrt_i_op_time_t;
 
 #define HQRT_MAX_THREADS 64
+/* Bytes [offset, offset + bytes) of an arena. */
+typedef struct hqrt_i_span {
+    uint64_t offset, bytes;
+} hqrt_i_span_t;
+
 /* The worker threads a model keeps between runs (hqrt_run.c). */
 typedef struct hqrt_i_team hqrt_i_team_t;
 struct hqrt_model {
@@ -45,13 +50,39 @@ struct hqrt_model {
     size_t scratch_size;         /* kernel scratch bytes one thread needs for any op */
     uint8_t *arena;              /* arena_count arenas of arena_stride bytes, made by hqrt_run */
     size_t arena_stride;         /* arena_size rounded up, plus HQRT_ARENA_SLACK */
-    int arena_count;             /* one per thread that runs whole samples */
+    int arena_count;             /* group_samples per thread that runs whole samples */
+    int group_samples;           /* most samples a thread runs together (1: one at a time) */
+    uint32_t group_from;         /* a group runs ops before this one sample by sample, */
+    uint32_t group_to;           /* ... then up to this one op by op, the rest sample by sample */
+    hqrt_i_span_t *carry;        /* the arena bytes the ops before group_from leave to the later
+                                    ones (hqrt_schedule.c's run_group copies them) */
+    uint32_t carry_count;
     uint8_t *scratch;            /* scratch_size bytes per thread */
     int scratch_threads;
     bool profiling;              /* hqrt_run times every op (hqrt_set_profiling) */
     hqrt_i_op_time_t *op_time;   /* one per op: profiled totals; NULL until profiling is first on */
     hqrt_i_team_t *team;         /* workers of the last run with several threads, or NULL */
 };
+
+/* What one op call runs (hqrt_i_run_op): an op's output rows [row_begin, row_end) of one sample,
+ * or of `samples` samples at once for a grouped op. Ops without a fast path run whole (rows 0 ..
+ * all) through the reference kernels. */
+typedef struct hqrt_i_op_call {
+    const hqrt_model_t *m;
+    const hqx_op_t *op;
+    const hqrt_i_prepared_t *prep;
+    uint8_t *arena;
+    uint8_t *scratch; /* model->scratch_size bytes owned by this thread */
+    int64_t row_begin, row_end;
+    int64_t samples; /* > 1: a grouped op (prep->grouped) over the samples in arena, arena +
+                        arena_stride, ... (all their rows) */
+} hqrt_i_op_call_t;
+
+/* Runs one op call (hqrt_run.c): 0, or nonzero when its kernel refused the arguments. */
+int hqrt_i_run_op(const hqrt_i_op_call_t *c);
+
+/* Stops and frees a model's worker threads (hqrt_schedule.c; NULL: nothing). */
+void hqrt_i_team_destroy(hqrt_i_team_t *team);
 
 /* Writes "name: message" into *err (when not NULL) and returns status. */
 hqrt_status_t hqrt_i_fail(hqrt_error_t *err, hqrt_status_t status, const char *fmt, ...)

@@ -29,6 +29,10 @@
 /* Output pixels whose im2col rows one pass builds: every block of channels then runs over them,
  * so that its weights are read once per chunk (AMX_CHUNK * depth bytes of scratch). */
 enum { AMX_ROWS = 16, AMX_CHUNK = 64 };
+/* A call over several samples' pixels (hqrt_i_conv_fast_samples) builds chunks of up to
+ * AMX_CHUNK_SAMPLES pixels: resnet18's last 3x3 convs (2.3 MiB of weights, 49 pixels a sample)
+ * then read their weights from L3 once per 4 samples, not once per sample. */
+enum { AMX_CHUNK_SAMPLES = 256 };
 
 /* Where the kernel is used (per-op CPU times against the VNNI kernel, docs/deploy.md): a depth
  * of at least AMX_MIN_DEPTH bytes, at least AMX_MIN_COUT output channels and at least
@@ -85,6 +89,14 @@ void hqrt_i_amx_adopt(const hqrt_conv_params_t *kp, hqrt_dims_t out, hqrt_i_prep
         prep->scratch = need;
 }
 
+size_t hqrt_i_amx_samples_scratch(const hqrt_i_prepared_t *prep)
+{
+    const size_t kb64 = (size_t)(prep->depth_padded + 63) / 64 * 64;
+    const size_t vnni = hqrt_i_vnni_samples_scratch(prep); /* fewer than AMX_ROWS pixels */
+    const size_t need = AMX_CHUNK_SAMPLES * kb64 + 64;
+    return need > vnni ? need : vnni;
+}
+
 /* The palette-1 configuration: tiles 0, 1 = A, 2, 3 = B, 4..7 = C, all 16 rows x 64 bytes. */
 typedef struct amx_config {
     uint8_t palette, start_row, reserved[14];
@@ -135,22 +147,26 @@ amx_block(const uint8_t *a0, const uint8_t *a1, size_t astride, const int8_t *b0
 
 AMX_TARGET void hqrt_i_amx_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                                 hqrt_dims_t in, const uint8_t *input, const hqrt_addend_t *addend,
-                                hqrt_dims_t out, uint8_t *output, int64_t row_begin,
-                                int64_t row_end, uint8_t *scratch)
+                                hqrt_dims_t out, uint8_t *output, int64_t samples,
+                                size_t stride, int64_t row_begin, int64_t row_end,
+                                uint8_t *scratch)
 {
     const int64_t total = row_end - row_begin; /* split by output pixels, as the VNNI kernel */
     if (total < AMX_ROWS) { /* not one tile's rows: the VNNI kernel, on the same packing */
-        hqrt_i_vnni_rows(prep, kp, in, input, NULL, addend, out, output, row_begin, row_end,
-                         scratch);
+        hqrt_i_vnni_rows(prep, kp, in, input, NULL, addend, out, output, samples, stride,
+                         row_begin, row_end, scratch);
         return;
     }
+    const int64_t plane = (int64_t)out.h * out.w, max_chunk = samples > 1 ? AMX_CHUNK_SAMPLES
+                                                                           : AMX_CHUNK;
     const int64_t kbytes = prep->depth_padded;
     const int8_t *weights = prep->packed;
     const int32_t cout = out.c, blocks = (cout + 15) / 16;
     hqrt_i_vnni_stage_t stage;
     hqrt_i_vnni_stage_init(prep, kp, addend, cout, &stage);
-    /* 1x1, stride 1, no pads, whole steps of channels: pixel p's row is input pixel p itself */
-    const bool direct = prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
+    /* 1x1, stride 1, no pads, whole steps of channels: pixel p's row is input pixel p itself
+     * (one sample's pixels: several samples' inputs lie apart) */
+    const bool direct = samples == 1 && prep->direct && kp->kernel_h == 1 && kp->kernel_w == 1 &&
                         kp->stride_h == 1 && kp->stride_w == 1 && kp->pad_top == 0 &&
                         kp->pad_left == 0 && kp->pad_bottom == 0 && kp->pad_right == 0 &&
                         in.c % 64 == 0 && kbytes == in.c;
@@ -167,17 +183,21 @@ AMX_TARGET void hqrt_i_amx_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_p
     _tile_loadconfig(&cfg);
     _Alignas(64) int32_t c[2][2][AMX_ROWS * 16];
     size_t pix[AMX_ROWS];
-    for (int64_t first = 0; first < total; first += AMX_CHUNK) {
+    /* several samples: chunks of equal sizes (a group's 392 pixels: 2 x 196, not 256 + 136) */
+    const int64_t chunks = (total + max_chunk - 1) / max_chunk;
+    const int64_t chunk = samples > 1 ? (total + chunks - 1) / chunks : AMX_CHUNK;
+    for (int64_t first = 0; first < total; first += chunk) {
         /* the chunk computes pixels [base, end) and finishes [first, end): a last chunk of
          * fewer than AMX_ROWS pixels recomputes some of the previous one's */
-        const int64_t end = total - first < AMX_CHUNK ? total : first + AMX_CHUNK;
+        const int64_t end = total - first < chunk ? total : first + chunk;
         const int64_t base = end - first < AMX_ROWS ? end - AMX_ROWS : first;
         const int64_t count = end - base;
         const uint8_t *rows = direct ? input + (size_t)(row_begin + base) * (size_t)in.c : scratch;
         for (int64_t p = 0; !direct && p < count; p++) {
-            int64_t at = row_begin + base + p;
-            hqrt_i_vnni_patch(kp, in, input, at / out.w, at % out.w, (int64_t)kb64, row_stride,
-                              !prep->exact_reads, scratch + (size_t)p * kb64);
+            const int64_t at = row_begin + base + p, sample = at / plane, px = at % plane;
+            hqrt_i_vnni_patch(kp, in, input + (size_t)sample * stride, px / out.w, px % out.w,
+                              (int64_t)kb64, row_stride, !prep->exact_reads,
+                              scratch + (size_t)p * kb64);
         }
         const int64_t tiles = (count + AMX_ROWS - 1) / AMX_ROWS;
         for (int32_t g0 = 0; g0 < blocks; g0 += HQRT_VNNI_BLOCKS) {
@@ -214,8 +234,11 @@ AMX_TARGET void hqrt_i_amx_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_p
                         int np = (int)(start[i] + AMX_ROWS - from);
                         if (np <= 0)
                             continue;
-                        for (int j = 0; j < np; j++)
-                            pix[j] = (size_t)(row_begin + base + from + j);
+                        for (int j = 0; j < np; j++) {
+                            const int64_t at = row_begin + base + from + j;
+                            pix[j] = (size_t)(at / plane) * stride +
+                                     (size_t)(at % plane) * (size_t)cout;
+                        }
                         for (int n = 0; n < nt; n++)
                             hqrt_i_vnni_finish_sums(&stage, kp, addend,
                                                     c[i][n] + (from - start[i]) * 16, np, pix,

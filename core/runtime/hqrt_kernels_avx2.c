@@ -555,22 +555,17 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
                      uint8_t *scratch)
 {
 #ifdef HQRT_HAVE_AVX2_BUILD
-    if (prep->kind == HQRT_KIND_GEMM || prep->kind == HQRT_KIND_VNNI) {
+    if (prep->kind == HQRT_KIND_GEMM) {
         hqrt_conv_params_t k = *kp;
         hqrt_dims_t i = in, o = out;
         if (prep->dense)
             dense_as_conv(&k, &i, &o);
-        if (prep->kind == HQRT_KIND_GEMM)
-            gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
-        else
-            hqrt_i_vnni_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end,
-                             scratch);
+        gemm_rows(prep, &k, i, input, bias, addend, o, output, row_begin, row_end, scratch);
         return 0;
     }
-    if (prep->kind == HQRT_KIND_AMX) {
-        hqrt_i_amx_rows(prep, kp, in, input, addend, out, output, row_begin, row_end, scratch);
-        return 0;
-    }
+    if (prep->kind == HQRT_KIND_VNNI || prep->kind == HQRT_KIND_AMX)
+        return hqrt_i_conv_fast_samples(prep, kp, in, input, bias, addend, out, output, 1, 0,
+                                        row_begin, row_end, scratch);
     if (prep->kind == HQRT_KIND_DW512) {
         hqrt_i_dw_rows_avx512(prep, kp, in, input, bias, addend, out, output, row_begin, row_end,
                               scratch);
@@ -584,6 +579,49 @@ int hqrt_i_conv_fast(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp
 #else
     (void)prep, (void)kp, (void)in, (void)input, (void)bias, (void)addend, (void)out;
     (void)output, (void)row_begin, (void)row_end, (void)scratch;
+#endif
+    return -1;
+}
+
+size_t hqrt_i_conv_samples_scratch(const hqrt_i_prepared_t *prep)
+{
+#ifdef HQRT_HAVE_AVX2_BUILD
+    if (prep->kind == HQRT_KIND_VNNI)
+        return hqrt_i_vnni_samples_scratch(prep);
+    if (prep->kind == HQRT_KIND_AMX)
+        return hqrt_i_amx_samples_scratch(prep);
+#else
+    (void)prep;
+#endif
+    return 0;
+}
+
+int hqrt_i_conv_fast_samples(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
+                             hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
+                             const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
+                             int64_t samples, size_t stride, int64_t row_begin, int64_t row_end,
+                             uint8_t *scratch)
+{
+#ifdef HQRT_HAVE_AVX2_BUILD
+    if (samples > 1 && (kp->out.out_bits != 8 || (addend && addend->bits != 8)))
+        return -1; /* pixels are found by their byte offsets: one code per byte */
+    if (prep->kind == HQRT_KIND_VNNI) {
+        hqrt_conv_params_t k = *kp;
+        hqrt_dims_t i = in, o = out;
+        if (prep->dense)
+            dense_as_conv(&k, &i, &o);
+        hqrt_i_vnni_rows(prep, &k, i, input, bias, addend, o, output, samples, stride, row_begin,
+                         row_end, scratch);
+        return 0;
+    }
+    if (prep->kind == HQRT_KIND_AMX) {
+        hqrt_i_amx_rows(prep, kp, in, input, addend, out, output, samples, stride, row_begin,
+                        row_end, scratch);
+        return 0;
+    }
+#else
+    (void)prep, (void)kp, (void)in, (void)input, (void)bias, (void)addend, (void)out;
+    (void)output, (void)samples, (void)stride, (void)row_begin, (void)row_end, (void)scratch;
 #endif
     return -1;
 }

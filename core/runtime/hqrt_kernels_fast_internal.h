@@ -74,11 +74,16 @@ hqrt_status_t hqrt_i_vnni_prepare(const hqrt_conv_params_t *kp, bool dense, hqrt
                                   hqrt_error_t *err);
 
 /* Output pixels [row_begin, row_end) of an op prepared by hqrt_i_vnni_prepare (a dense op as a
- * 1x1 conv of one pixel); the bias is folded into the packed corrections. */
+ * 1x1 conv of one pixel); the bias is folded into the packed corrections. The pixels are those
+ * of `samples` samples in order (sample s's pixel p is s * out.h * out.w + p), sample s's input,
+ * addend and output at s * stride bytes past the first's (hqrt_i_conv_fast_samples). */
 void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
                       const uint8_t *input, const int64_t *bias, const hqrt_addend_t *addend,
-                      hqrt_dims_t out, uint8_t *output, int64_t row_begin, int64_t row_end,
-                      uint8_t *scratch);
+                      hqrt_dims_t out, uint8_t *output, int64_t samples, size_t stride,
+                      int64_t row_begin, int64_t row_end, uint8_t *scratch);
+
+/* Scratch hqrt_i_vnni_rows needs for several samples (larger chunks of pixels than one). */
+size_t hqrt_i_vnni_samples_scratch(const hqrt_i_prepared_t *prep);
 
 /* The depthwise part of hqrt_i_conv_prepare_kernel (hqrt_kernels_dw.c), for a conv with groups ==
  * in.c == out.c on 8-bit activations and 4/8-bit weights: packs the weights for the AVX-512
@@ -315,9 +320,9 @@ typedef struct hqrt_i_vnni_stage {
 void hqrt_i_vnni_stage_init(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                             const hqrt_addend_t *addend, int32_t cout, hqrt_i_vnni_stage_t *s);
 
-/* Output codes of channels 16 * block .. + 15 of np pixels (output pixel pix[j]) from their raw
- * int32 sums sum q*w (sums[16 * j + l], without the correction), through the VNNI kernel's
- * output stage (bit-exact with the reference). */
+/* Output codes of channels 16 * block .. + 15 of np pixels from their raw int32 sums sum q*w
+ * (sums[16 * j + l], without the correction), through the VNNI kernel's output stage (bit-exact
+ * with the reference). Pixel j's channel 0 is code pix[j] of output (and of the addend). */
 void hqrt_i_vnni_finish_sums(const hqrt_i_vnni_stage_t *s, const hqrt_conv_params_t *kp,
                              const hqrt_addend_t *addend, const int32_t *sums, int np,
                              const size_t *pix, int32_t block, int32_t cout, uint8_t *output);
@@ -337,10 +342,14 @@ bool hqrt_i_cpu_has_amx(void);
 void hqrt_i_amx_adopt(const hqrt_conv_params_t *kp, hqrt_dims_t out, hqrt_i_prepared_t *prep);
 
 /* hqrt_i_vnni_rows for an op adopted by hqrt_i_amx_adopt (tdpbusd: u8 x s8 -> int32 like
- * vpdpbusd, so the same sums). */
+ * vpdpbusd, so the same sums), with the same samples and stride. */
 void hqrt_i_amx_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
                      const uint8_t *input, const hqrt_addend_t *addend, hqrt_dims_t out,
-                     uint8_t *output, int64_t row_begin, int64_t row_end, uint8_t *scratch);
+                     uint8_t *output, int64_t samples, size_t stride, int64_t row_begin,
+                     int64_t row_end, uint8_t *scratch);
+
+/* Scratch hqrt_i_amx_rows needs for several samples. */
+size_t hqrt_i_amx_samples_scratch(const hqrt_i_prepared_t *prep);
 
 /* Bytes of packed weights for hqrt_i_dw512_pack, and of scratch for hqrt_i_dw_rows_avx512. */
 size_t hqrt_i_dw512_packed_bytes(int64_t taps, int32_t c, int64_t cpad);

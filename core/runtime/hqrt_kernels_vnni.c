@@ -29,6 +29,10 @@
  * (49 pixels, 9 tiles) one chunk, so that a deep 3x3 conv's 2.3 MiB of weights (more than L2) is
  * read from L3 once per sample instead of twice (resnet18's last stage: about 10% faster). */
 enum { VNNI_PIXELS = 6, VNNI_BLOCKS = HQRT_VNNI_BLOCKS, VNNI_CHUNK = 12 };
+/* A call over several samples' pixels (hqrt_i_conv_fast_samples) takes chunks of up to
+ * VNNI_CHUNK_SAMPLES tiles: a group of 8 samples of a 7x7 output (392 pixels) reads the weights
+ * twice instead of 8 times, for VNNI_PIXELS * VNNI_CHUNK_SAMPLES * depth bytes of patches. */
+enum { VNNI_CHUNK_SAMPLES = 36 };
 /* vnni_finish_block takes up to this many pixels: a VNNI tile's 6, or an AMX tile's 16 */
 enum { FINISH_PIXELS = 16 };
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
@@ -135,7 +139,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         hqrt_i_code_consts(st, &zp, &lo, &hi);
         const __m512i c[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
         for (int j = 0; j < np; j++) {
-            size_t oi = pix[j] * (size_t)cout + (size_t)o0;
+            size_t oi = pix[j] + (size_t)o0;
             __m512i x = raw[j]; /* the tile started from fin->corr */
             if (any_left)       /* x * 2^left saturated to int32, as hqrt_requantize32 */
                 x = hqrt_i_sat_shl_x16(x, left);
@@ -182,7 +186,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
                 continue;
             int32_t sums[16];
             _mm512_storeu_si512((void *)sums, raw[j]);
-            size_t base = pix[j] * (size_t)cout + (size_t)o0;
+            size_t base = pix[j] + (size_t)o0;
             if (isa != HQRT_ISA_REFERENCE) {
                 hqrt_i_stage_row(isa, st, sums, corr, o0, n,
                                  output + base * (st->out_bits == 16 ? 2u : 1u));
@@ -215,7 +219,7 @@ vnni_finish_block(const hqrt_conv_params_t *kp, const hqrt_addend_t *addend, con
         for (int j = 0; j < np; j++) {
             if (!(slow & (1u << j)))
                 continue;
-            size_t oi = pix[j] * (size_t)cout + (size_t)o;
+            size_t oi = pix[j] + (size_t)o;
             __m512i r = _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(raw[j], 1)
                                                    : _mm512_castsi512_si256(raw[j]));
             __m512i acc = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(r, c), lo32), hi32);
@@ -521,9 +525,11 @@ VNNI_TARGET void hqrt_i_vnni_patch(const hqrt_conv_params_t *kp, hqrt_dims_t in,
 VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp,
                                   hqrt_dims_t in, const uint8_t *input, const int64_t *bias,
                                   const hqrt_addend_t *addend, hqrt_dims_t out, uint8_t *output,
-                                  int64_t row_begin, int64_t row_end, uint8_t *scratch)
+                                  int64_t samples, size_t stride, int64_t row_begin,
+                                  int64_t row_end, uint8_t *scratch)
 {
     const int64_t kbytes = prep->depth_padded, k4n = kbytes / 4;
+    const int64_t max_chunk = samples > 1 ? VNNI_CHUNK_SAMPLES : VNNI_CHUNK;
     const int8_t *weights = prep->packed;
     const int32_t cout = out.c, blocks = (cout + 15) / 16;
     (void)bias; /* folded into corr */
@@ -552,18 +558,20 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
     /* Chunks of equal tile counts (49 pixels: 5 + 4 tiles, not 8 + 1): the weights are streamed
      * once per chunk, so a nearly empty last chunk would cost as much as a full one. */
     const int64_t all_tiles = (total + VNNI_PIXELS - 1) / VNNI_PIXELS;
-    const int64_t chunks = (all_tiles + VNNI_CHUNK - 1) / VNNI_CHUNK;
+    const int64_t chunks = (all_tiles + max_chunk - 1) / max_chunk;
     const int64_t per_chunk = chunks ? (all_tiles + chunks - 1) / chunks : 0;
     for (int64_t first = 0; first < total; first += VNNI_PIXELS * per_chunk) {
         int64_t count =
             total - first < VNNI_PIXELS * per_chunk ? total - first : VNNI_PIXELS * per_chunk;
         int tiles = (int)((count + VNNI_PIXELS - 1) / VNNI_PIXELS);
-        const uint8_t *rows[VNNI_CHUNK][VNNI_PIXELS];
-        size_t pix[VNNI_CHUNK][VNNI_PIXELS];
-        int np[VNNI_CHUNK];
-        bool seg[VNNI_CHUNK];
-        /* the chunk's pixels in order: one division for its first, then a running (oy, ox) */
-        int64_t oy = (row_begin + first) / out.w, ox = (row_begin + first) % out.w;
+        const uint8_t *rows[VNNI_CHUNK_SAMPLES][VNNI_PIXELS];
+        size_t pix[VNNI_CHUNK_SAMPLES][VNNI_PIXELS]; /* where each pixel's codes start */
+        int np[VNNI_CHUNK_SAMPLES];
+        bool seg[VNNI_CHUNK_SAMPLES];
+        /* the chunk's pixels in order: one division for its first, then a running (s, oy, ox) */
+        const int64_t plane = (int64_t)out.h * out.w;
+        int64_t s = (row_begin + first) / plane;
+        int64_t oy = (row_begin + first) % plane / out.w, ox = (row_begin + first) % out.w;
         for (int t = 0; t < tiles; t++)
             np[t] = count - (int64_t)t * VNNI_PIXELS < VNNI_PIXELS
                         ? (int)(count - (int64_t)t * VNNI_PIXELS)
@@ -573,11 +581,13 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
             np[tiles - 2] = (two + 1) / 2, np[tiles - 1] = two / 2;
         }
         for (int t = 0; t < tiles; t++) {
-            int64_t ys[VNNI_PIXELS], xs[VNNI_PIXELS];
+            int64_t ys[VNNI_PIXELS], xs[VNNI_PIXELS], ss[VNNI_PIXELS];
             for (int j = 0; j < np[t]; j++) {
-                ys[j] = oy, xs[j] = ox;
+                ys[j] = oy, xs[j] = ox, ss[j] = s;
                 if (++ox == out.w)
                     ox = 0, oy++;
+                if (oy == out.h)
+                    oy = 0, s++;
             }
             /* segments: a tile whose windows all lie inside the input reads each kernel row's
              * kw*c contiguous bytes in place (no patch) */
@@ -594,20 +604,21 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     rows[t][j] = rows[t][0];
                     continue;
                 }
-                pix[t][j] = (size_t)(ys[j] * out.w + xs[j]);
+                pix[t][j] = (size_t)ss[j] * stride + (size_t)(ys[j] * out.w + xs[j]) * (size_t)cout;
+                const uint8_t *sample_in = input + (size_t)ss[j] * stride;
                 if (seg[t])
                     rows[t][j] =
-                        input + ((size_t)(ys[j] * kp->stride_h - kp->pad_top) * (size_t)in.w +
+                        sample_in + ((size_t)(ys[j] * kp->stride_h - kp->pad_top) * (size_t)in.w +
                                  (size_t)(xs[j] * kp->stride_w - kp->pad_left)) *
                                     (size_t)in.c;
                 else if (direct)
-                    rows[t][j] = input + ((size_t)(ys[j] * kp->stride_h) * (size_t)in.w +
+                    rows[t][j] = sample_in + ((size_t)(ys[j] * kp->stride_h) * (size_t)in.w +
                                           (size_t)(xs[j] * kp->stride_w)) *
                                              (size_t)in.c;
                 else {
                     uint8_t *patch =
                         scratch + ((size_t)t * VNNI_PIXELS + (size_t)j) * (size_t)kbytes;
-                    build_patch_u8(kp, in, input, ys[j], xs[j], kbytes, row_stride,
+                    build_patch_u8(kp, in, sample_in, ys[j], xs[j], kbytes, row_stride,
                                    !prep->exact_reads, patch);
                     rows[t][j] = patch;
                 }
@@ -642,7 +653,7 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
                     for (int b = 0; b < nb; b++)
                         ep.fin[b] = bfin[b];
                     for (int j = 0; j < VNNI_PIXELS; j++) {
-                        size_t at = pix[t][j] * (size_t)cout + (size_t)b0 * 16;
+                        size_t at = pix[t][j] + (size_t)b0 * 16;
                         ep.out[j] = output + at;
                         ep.add[j] = mode == EPI_ADDEND ? (const uint8_t *)addend->data + at : NULL;
                     }
@@ -746,6 +757,11 @@ VNNI_TARGET void hqrt_i_vnni_rows(const hqrt_i_prepared_t *prep, const hqrt_conv
             }
         }
     }
+}
+
+size_t hqrt_i_vnni_samples_scratch(const hqrt_i_prepared_t *prep)
+{
+    return (size_t)(VNNI_PIXELS * VNNI_CHUNK_SAMPLES * prep->depth_padded) + 64;
 }
 
 /* Fills the int32 finish constants of every block of 16 channels; false when no block can use

@@ -1037,6 +1037,124 @@ static void runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread(
     }
 }
 
+/* A chain whose deep layers run grouped (docs/deploy.md "Batches": at most 196 output pixels,
+ * at least 64 KiB of weights) between ops that do not: a 3x3 conv of 256 output pixels, maxpool,
+ * a 3x3 conv on the AMX kernel where the CPU has it (depth 576), depthwise, a 3x3 conv with that
+ * conv's output as addend, a 3x3 stride-2 conv, a dense op, and a 1x1 conv into 16-bit codes
+ * (never grouped); three outputs. */
+static uint8_t *build_group_chain(size_t *len)
+{
+    hqrt_builder_t *b = hqrt_b_create("group", "hailo8");
+    int32_t x = tensor4(b, "group/in", 16, 16, 8, 8);
+    hqx_conv_params_t c3 = pointwise_params();
+    c3.kernel_h = c3.kernel_w = 3;
+    c3.pad_top = c3.pad_left = c3.pad_bottom = c3.pad_right = 1;
+    hqx_conv_params_t cp = c3;
+    cp.weights = random_blob(b, 3 * 3 * 8 * 64);
+    cp.stage = make_stage(b, 64, HQRT_PATH_GEMMLOWP, 8);
+    int32_t a = tensor4(b, "group/wide", 16, 16, 64, 8);
+    op1(b, HQX_OP_CONV, "group/wide", &cp, sizeof cp, x, a);
+    hqx_pool_params_t mp = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    int32_t q = tensor4(b, "group/maxpool", 8, 8, 64, 8);
+    op1(b, HQX_OP_MAXPOOL, "group/maxpool", &mp, sizeof mp, a, q);
+    cp = c3;
+    cp.weights = random_blob(b, 3 * 3 * 64 * 128);
+    cp.stage = make_stage(b, 128, HQRT_PATH_GEMMLOWP, 8);
+    int32_t d = tensor4(b, "group/deep", 8, 8, 128, 8);
+    op1(b, HQX_OP_CONV, "group/deep", &cp, sizeof cp, q, d);
+    hqx_conv_params_t dw = c3;
+    dw.groups = 128;
+    dw.weights = random_blob(b, 3 * 3 * 128);
+    dw.stage = make_stage(b, 128, HQRT_PATH_GEMMLOWP, 8);
+    int32_t e = tensor4(b, "group/dw", 8, 8, 128, 8);
+    op1(b, HQX_OP_CONV, "group/dw", &dw, sizeof dw, d, e);
+    cp = c3;
+    cp.weights = random_blob(b, 3 * 3 * 128 * 128);
+    cp.stage = make_stage(b, 128, HQRT_PATH_GEMMLOWP, 8);
+    cp.addend_multiplier = 1 << 30;
+    cp.addend_shift = 1;
+    int32_t r = tensor4(b, "group/residual", 8, 8, 128, 8);
+    int32_t ed[2] = {e, d};
+    if (hqrt_b_op(b, HQX_OP_CONV, "group/residual", &cp, sizeof cp, ed, 2, &r, 1))
+        fail_msg("group/residual: %s", hqrt_b_error(b));
+    cp = c3;
+    cp.stride_h = cp.stride_w = 2;
+    cp.weights = random_blob(b, 3 * 3 * 128 * 64);
+    cp.stage = make_stage(b, 64, HQRT_PATH_GEMMLOWP, 8);
+    int32_t s = tensor4(b, "group/stride2", 4, 4, 64, 8);
+    op1(b, HQX_OP_CONV, "group/stride2", &cp, sizeof cp, r, s);
+    hqx_conv_params_t dp = {.groups = 1, .weight_bits = 8};
+    dp.weights = random_blob(b, 4 * 4 * 64 * 64);
+    dp.stage = make_stage(b, 64, HQRT_PATH_GEMMLOWP, 8);
+    int32_t y = hqrt_b_tensor(b, "group/dense", 2, 1, 1, 64, 8, 0.05f, 100);
+    op1(b, HQX_OP_DENSE, "group/dense", &dp, sizeof dp, s, y);
+    hqx_conv_params_t pw = pointwise_params();
+    pw.weights = random_blob(b, 64 * 8);
+    pw.stage = make_stage(b, 8, HQRT_PATH_WIDE, 16);
+    int32_t w = tensor4(b, "group/wide_codes", 4, 4, 8, 16);
+    op1(b, HQX_OP_CONV, "group/wide_codes", &pw, sizeof pw, s, w);
+    int32_t outs[3] = {y, r, w};
+    assert_int_equal(hqrt_b_io(b, &x, 1, outs, 3), 0);
+    return finish_program(b, len);
+}
+
+/* Batches 1..9 at 1 and 2 threads, with groups of up to 8 samples (the default) and of up to 3
+ * (HQRT_GROUP=3: groups of 3, 3 and 1 at batch 7), give the bytes of the samples run one at a
+ * time (HQRT_GROUP=1). */
+static void grouped_batches_give_the_bytes_of_samples_run_one_by_one(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *bytes = build_group_chain(&len);
+    enum { MOST = 9, OUTS = 3 };
+    static const char *const groups[] = {"1", NULL, "3"};
+    hqrt_model_t *model[3];
+    hqrt_error_t err;
+    for (int g = 0; g < 3; g++) {
+        if (groups[g])
+            setenv("HQRT_GROUP", groups[g], 1);
+        if (hqrt_open_memory(bytes, len, "group", &model[g], &err) != HQRT_OK)
+            fail_msg("%s", err.message);
+        unsetenv("HQRT_GROUP");
+    }
+    hqrt_io_t io;
+    assert_int_equal(hqrt_describe(model[0], HQRT_INPUT, 0, &io, NULL), HQRT_OK);
+    uint8_t *in = malloc(io.bytes * MOST);
+    for (size_t k = 0; k < io.bytes * MOST; k++)
+        in[k] = (uint8_t)rnd();
+    void *want[OUTS], *got[OUTS];
+    size_t out_bytes[OUTS];
+    for (int o = 0; o < OUTS; o++) {
+        assert_int_equal(hqrt_describe(model[0], HQRT_OUTPUT, o, &io, NULL), HQRT_OK);
+        out_bytes[o] = io.bytes;
+        want[o] = malloc(io.bytes * MOST);
+        got[o] = malloc(io.bytes * MOST);
+    }
+    const void *ins[1] = {in};
+    hqrt_run_options_t one = {.threads = 1};
+    if (hqrt_run(model[0], MOST, ins, want, &one, &err) != HQRT_OK)
+        fail_msg("%s", err.message);
+    for (int g = 0; g < 3; g++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int64_t batch = 1; batch <= MOST; batch++) {
+                hqrt_run_options_t opt = {.threads = threads};
+                for (int o = 0; o < OUTS; o++)
+                    memset(got[o], 0xA5, out_bytes[o] * MOST);
+                if (hqrt_run(model[g], batch, ins, got, &opt, &err) != HQRT_OK)
+                    fail_msg("%s", err.message);
+                for (int o = 0; o < OUTS; o++)
+                    if (memcmp(got[o], want[o], out_bytes[o] * (size_t)batch))
+                        fail_msg("groups of %s, %d threads, batch %lld: output %d differs",
+                                 groups[g] ? groups[g] : "8", threads, (long long)batch, o);
+            }
+    for (int g = 0; g < 3; g++)
+        hqrt_close(model[g]);
+    for (int o = 0; o < OUTS; o++)
+        free(want[o]), free(got[o]);
+    free(in);
+    free(bytes);
+}
+
 /* ---- a chain program for corruption tests ---------------------------------------------------- */
 
 static uint8_t *build_chain(size_t *len)
@@ -1736,6 +1854,128 @@ static void fast_depthwise_kernel_equals_reference_on_row_pieces(void **state)
     /* every case qualifies where the CPU has AVX2 (and HQRT_NO_FAST is unset) */
     if (hqrt_i_vector_isa() != HQRT_ISA_REFERENCE)
         assert_int_equal(fast_cases, 400);
+}
+
+/* The conv/dense kernels over several samples in one call (hqrt_i_conv_fast_samples, the
+ * runtime's grouped batches) against hqrt_conv2d / hqrt_dense sample by sample, on random shapes:
+ * 2 to 5 samples laid out like the executor's arenas (each sample's input, output and addend at
+ * the same offsets of a block, the blocks `stride` bytes apart), the samples' pixels cut into
+ * random pieces (so that chunks and tiles start and end inside samples and straddle them), the
+ * AMX kernel and (HQRT_NO_AMX) the VNNI one, 1x1 and 3x3 windows with strides, pads and
+ * dilations, channel counts on and off multiples of 16 and 64, 4- and 8-bit weights, 8-bit
+ * residual addends, luts, dense ops. Kernels that take one sample only (hqrt_i_conv_samples_scratch
+ * 0: AVX2, depthwise) are skipped. */
+static void fast_conv_over_several_samples_equals_reference_per_sample(void **state)
+{
+    (void)state;
+    static random_stage_t r;
+    for (int iter = 0; iter < 120; iter++) {
+        const bool dense = iter % 8 == 7, deep = iter % 3 == 0;
+        const int32_t k = dense ? 1 : rnd() % 3 ? 3 : 1;
+        hqrt_conv_params_t p = {.kernel_h = k,
+                                .kernel_w = k,
+                                .stride_h = rnd() % 3 ? 1 : 2,
+                                .dilation_h = rnd() % 5 ? 1 : 2,
+                                .groups = 1,
+                                .in_bits = 8,
+                                .in_zp = rnd_range(0, 255),
+                                .weight_bits = rnd() % 3 ? 8 : 4};
+        p.stride_w = p.stride_h, p.dilation_w = p.dilation_h;
+        const int32_t ext = (k - 1) * p.dilation_h + 1;
+        p.pad_top = p.pad_left = rnd_range(0, ext - 1);
+        p.pad_bottom = p.pad_right = rnd_range(0, ext - 1);
+        hqrt_dims_t in = {1, rnd_range(1, 14), rnd_range(1, 14),
+                          deep ? 64 * rnd_range(1, 3) : rnd_range(1, 80)};
+        if (in.h + p.pad_top + p.pad_bottom < ext)
+            p.pad_bottom = ext - in.h - p.pad_top;
+        if (in.w + p.pad_left + p.pad_right < ext)
+            p.pad_right = ext - in.w - p.pad_left;
+        const int32_t cout = rnd() % 2 ? rnd_range(32, 150) : rnd_range(1, 40);
+        hqrt_dims_t out = {1, (in.h + p.pad_top + p.pad_bottom - ext) / p.stride_h + 1,
+                           (in.w + p.pad_left + p.pad_right - ext) / p.stride_w + 1, cout};
+        if (dense)
+            out = (hqrt_dims_t){1, 1, 1, cout};
+        random_stage(&r, cout <= 64 ? cout : 1, 8);
+        p.out = r.stage;
+        if (cout > 64)
+            p.out.count = 1;
+        const size_t depth = (size_t)k * (size_t)k * (size_t)in.c * (dense ? (size_t)in.h * in.w : 1);
+        int8_t *w = malloc(depth * (size_t)cout);
+        const int32_t wmax = p.weight_bits == 8 ? 127 : 7;
+        for (size_t i = 0; i < depth * (size_t)cout; i++)
+            w[i] = (int8_t)rnd_range(-wmax - 1, wmax);
+        int64_t *bias = malloc((size_t)cout * sizeof *bias);
+        for (int32_t o = 0; o < cout; o++)
+            bias[o] = rnd_range(-100000, 100000);
+        const bool add = !dense && rnd() % 3 == 0;
+        const size_t in_bytes = (size_t)in.h * in.w * in.c, out_bytes = (size_t)out.h * out.w * cout;
+        /* a sample's block: input, output, addend, each followed by 64 bytes of slack */
+        const size_t o_off = (in_bytes + 64 + 63) / 64 * 64;
+        const size_t a_off = o_off + (out_bytes + 64 + 63) / 64 * 64;
+        const size_t stride = a_off + (add ? (out_bytes + 64 + 63) / 64 * 64 : 64);
+        const int64_t samples = rnd_range(2, 5);
+        uint8_t *block = aligned_alloc(64, stride * (size_t)samples);
+        for (size_t i = 0; i < stride * (size_t)samples; i++)
+            block[i] = (uint8_t)rnd();
+        hqrt_addend_t addend = {.data = block + a_off,
+                                .bits = 8,
+                                .zp = rnd_range(0, 255),
+                                .multiplier = rnd_range(1 << 30, INT32_MAX),
+                                .shift = rnd_range(-4, 8)};
+        uint8_t *want = malloc(out_bytes * (size_t)samples);
+        void *ref_scratch = malloc(hqrt_conv2d_get_buffer_size(&p, in) + 1);
+        for (int64_t n = 0; n < samples; n++) {
+            const uint8_t *x = block + (size_t)n * stride;
+            hqrt_addend_t an = addend;
+            an.data = block + (size_t)n * stride + a_off;
+            uint8_t *y = want + (size_t)n * out_bytes;
+            if (dense)
+                assert_int_equal(hqrt_dense(&p, 1, (int32_t)depth, cout, x, w, bias, y),
+                                 HQRT_KERNEL_OK);
+            else
+                assert_int_equal(hqrt_conv2d(&p, in, x, w, bias, add ? &an : NULL, out, y,
+                                             ref_scratch),
+                                 HQRT_KERNEL_OK);
+        }
+        if (iter % 2)
+            setenv("HQRT_NO_AMX", "1", 1);
+        hqrt_i_prepared_t prep;
+        hqrt_error_t err;
+        assert_int_equal(
+            hqrt_i_conv_prepare_kernel(&p, dense, in, out, w, bias, false, "s", &prep, &err),
+            HQRT_OK);
+        unsetenv("HQRT_NO_AMX");
+        const size_t need = hqrt_i_conv_samples_scratch(&prep);
+        if (need) {
+            uint8_t *scratch = aligned_alloc(64, (need + 63) / 64 * 64);
+            for (int64_t n = 0; n < samples; n++)
+                memset(block + (size_t)n * stride + o_off, 0xAB, out_bytes);
+            const int64_t all = samples * prep.rows;
+            for (int64_t row = 0; row < all;) {
+                const int64_t end = row + (rnd() % 3 ? all : rnd_range(1, (int32_t)all));
+                const int64_t stop = end < all ? end : all;
+                assert_int_equal(hqrt_i_conv_fast_samples(&prep, &p, in, block, bias,
+                                                          add ? &addend : NULL, out, block + o_off,
+                                                          samples, stride, row, stop, scratch),
+                                 0);
+                row = stop;
+            }
+            for (int64_t n = 0; n < samples; n++)
+                if (memcmp(block + (size_t)n * stride + o_off, want + (size_t)n * out_bytes,
+                           out_bytes))
+                    fail_msg("case %d: %s %dx%dx%d -> %dx%dx%d, window %d, stride %d, dilation "
+                             "%d, %lld samples: sample %lld differs",
+                             iter, dense ? "dense" : "conv", in.h, in.w, in.c, out.h, out.w, cout,
+                             k, p.stride_h, p.dilation_h, (long long)samples, (long long)n);
+            free(scratch);
+        }
+        free(prep.packed);
+        free(ref_scratch);
+        free(want);
+        free(block);
+        free(bias);
+        free(w);
+    }
 }
 
 static void vector_stage_row_equals_reference_for_every_stage_form(void **state)
@@ -2510,6 +2750,8 @@ int main(void)
         cmocka_unit_test(sixteen_bit_layers_run_the_reference_path_identically_at_two_threads),
         cmocka_unit_test(every_op_validates_and_runs_identically_at_one_and_two_threads),
         cmocka_unit_test(runs_with_changing_threads_and_batches_give_the_bytes_of_one_thread),
+        cmocka_unit_test(grouped_batches_give_the_bytes_of_samples_run_one_by_one),
+        cmocka_unit_test(fast_conv_over_several_samples_equals_reference_per_sample),
         cmocka_unit_test(a_softmax_exp_table_above_two_to_the_thirty_is_refused),
         cmocka_unit_test(a_valid_program_opens),
         cmocka_unit_test(every_flipped_byte_is_refused),
