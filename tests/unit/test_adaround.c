@@ -72,10 +72,10 @@ static int setup_one_conv(void **state)
  * pass its settings on to the next. */
 static int teardown(void **state)
 {
-    static const char *const knobs[] = {"HQ_ADAROUND_TARGET",    "HQ_ADAROUND_CENTER",
-                                        "HQ_ADAROUND_QDROP",     "HQ_ADAROUND_QDROP_MODE",
-                                        "HQ_ADAROUND_SHUFFLE",   "HQ_ADAROUND_SEED",
-                                        "HQ_ADAROUND_POSITIONS", "HQ_ADAROUND_BIAS_STEP"};
+    static const char *const knobs[] = {
+        "HQ_ADAROUND_TARGET",     "HQ_ADAROUND_CENTER",    "HQ_ADAROUND_QDROP",
+        "HQ_ADAROUND_QDROP_MODE", "HQ_ADAROUND_SHUFFLE",   "HQ_ADAROUND_SEED",
+        "HQ_ADAROUND_POSITIONS",  "HQ_ADAROUND_BIAS_STEP", "HQ_ADAROUND_MIN_ROWS"};
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++)
         unsetenv(knobs[k]);
     fixture_free(*state);
@@ -563,6 +563,35 @@ static void shuffle_and_seed_change_the_codes_not_their_thread_independence(void
         fail_msg("shuffled: conv2's error %g, %g with round-to-nearest", e_shuffled, e_nearest);
 }
 
+/* HQ_ADAROUND_MIN_ROWS=16: conv1 has 54 weights per channel and conv2 72, both 1024 rows (16
+ * samples of 64 positions): conv2, below 16 rows per weight, keeps round-to-nearest's codes and
+ * the log says why, while conv1 learns exactly the codes it learns without the knob. */
+static void min_rows_leaves_a_layer_with_too_few_rows_at_nearest(void **state)
+{
+    const fixture_t *f = *state;
+    enum { CODES1 = K * K * CIN * COUT, CODES = CODES1 + K * K * COUT * COUT };
+    static int8_t nearest[CODES], trained[CODES], skipped[CODES];
+    run_two_convs(f, W4_BOTH, 2, nearest, NULL);
+    run_two_convs(f, W4_BOTH ADAROUND(100), 2, trained, NULL);
+    setenv("HQ_ADAROUND_MIN_ROWS", "16", 1);
+    hq_archive_t *a = test_archive_of(f->g, f->params);
+    test_log_t log = {""};
+    test_optimize(a, W4_BOTH ADAROUND(100), f->ds, 2, &log);
+    unsetenv("HQ_ADAROUND_MIN_ROWS");
+    two_conv_codes(a, skipped);
+    hq_archive_destroy(a);
+    const char *want[] = {"adaround: conv2: 1024 row(s) for 72 weight(s) per channel, below "
+                          "min_rows 16 per weight: left at round-to-nearest",
+                          "adaround: 1 layer(s) on 16 sample(s)",
+                          "adaround: 1 layer(s) left at round-to-nearest"};
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++)
+        if (!strstr(log.text, want[w]))
+            fail_msg("no '%s' in\n%s", want[w], log.text);
+    assert_memory_equal(skipped, trained, CODES1);
+    assert_memory_equal(skipped + CODES1, nearest + CODES1, CODES - CODES1);
+    assert_memory_not_equal(trained + CODES1, nearest + CODES1, CODES - CODES1);
+}
+
 /* Per channel, the mean over every sample and position of conv2's output (the network's output:
  * linear) as the quantized network computes it minus the float network's; returns the sum of
  * their magnitudes. */
@@ -693,6 +722,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(bias_step_matches_the_float_networks_mean, setup_two_convs,
                                         teardown),
+        cmocka_unit_test_setup_teardown(min_rows_leaves_a_layer_with_too_few_rows_at_nearest,
+                                        setup_two_convs, teardown),
     };
     return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }
