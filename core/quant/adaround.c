@@ -43,7 +43,8 @@
  * blocks of up to 8 channels of one group with its own Adam state, so the result does not depend
  * on the thread count. A channel whose learned rounding does not lower its error on the sampled
  * patches (or, with a holdout share, on the rows of the last samples, which then do not train)
- * keeps round-to-nearest. */
+ * keeps round-to-nearest, and so does a whole layer with fewer rows than min_rows times a
+ * channel's weights (a squeeze-and-excitation conv on a pooled input has one row per sample). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,9 @@ void hqi_adaround_defaults(hqi_adaround_config_t *cfg)
     env = getenv("HQ_ADAROUND_BIAS_STEP");
     if (env)
         cfg->bias_step = strcmp(env, "1") == 0;
+    env = getenv("HQ_ADAROUND_MIN_ROWS");
+    if (env)
+        cfg->min_rows = atof(env);
     env = getenv("HQ_ADAROUND_SEED");
     if (env)
         cfg->seed = strtoull(env, NULL, 10);
@@ -1007,6 +1011,18 @@ static hq_status_t train_layer(void *context, const hqi_sweep_t *sweep, int i, b
         return HQ_OK;
     int64_t samples = hqi_sweep_samples(sweep);
     hq_status_t st = job_alloc(&j, samples, r->cfg->positions, err);
+    if (st == HQ_OK && (double)j.rows < r->cfg->min_rows * (double)j.kpg) {
+        /* fewer rows than min_rows per weight of a channel (a squeeze-and-excitation conv on a
+         * pooled input has one row per sample): the rounding would fit those samples rather
+         * than the layer */
+        hqi_logf(r->log, HQ_LOG_DEBUG,
+                 "adaround: %s: %lld row(s) for %lld weight(s) per channel, below min_rows %g "
+                 "per weight: left at round-to-nearest",
+                 j.l->bare_name, (long long)j.rows, (long long)j.kpg, r->cfg->min_rows);
+        r->rep.skipped++;
+        job_free(&j);
+        return HQ_OK;
+    }
     int64_t per = hqi_sweep_input_size(sweep, i, 0);
     int64_t want = j.dense ? j.out_h * j.cin_pg : j.in_h * j.in_w * j.in_c;
     j.s_in = hqi_sweep_input_scale(sweep, i, 0);
@@ -1161,5 +1177,10 @@ done:
                  "error %.6g -> %.6g (sum over layers), %lld channel(s) kept nearest, %.2f s",
                  r.rep.layers, (long long)samples, (long long)r.rep.steps, r.rep.error_nearest,
                  r.rep.error_adaround, (long long)r.rep.kept_nearest, r.rep.seconds);
+    if (st == HQ_OK && r.rep.skipped)
+        hqi_logf(log, HQ_LOG_INFO,
+                 "adaround: %d layer(s) left at round-to-nearest: fewer rows than min_rows %g "
+                 "per weight of a channel",
+                 r.rep.skipped, cfg->min_rows);
     return st;
 }

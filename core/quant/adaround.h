@@ -50,6 +50,9 @@ typedef struct hqi_adaround_config {
                              the float network's, so the layers after it train on inputs
                              corrected for every layer before (the final iterative correction
                              then measures again) */
+    double min_rows;      /* a layer with fewer sampled rows than min_rows times the weights of
+                             one output channel is not trained: it keeps round-to-nearest (its
+                             rounding would fit those rows, not the layer); 0: every layer */
     uint64_t seed;        /* mixed into the draw of the sampled positions (and the shuffle):
                              0, the default, keeps the draws of the earlier runs */
 } hqi_adaround_config_t;
@@ -62,6 +65,7 @@ void hqi_adaround_defaults(hqi_adaround_config_t *config);
  * about their mean per channel when centered; the totals sum them over the layers trained. */
 typedef struct hqi_adaround_report {
     int layers;            /* layers trained */
+    int skipped;           /* layers left at round-to-nearest for too few rows (min_rows) */
     int64_t kept_nearest;  /* output channels whose learned rounding did not lower their error:
                               left at round-to-nearest */
     int64_t samples;       /* calibration samples used */

@@ -34,6 +34,81 @@ static hq_graph_t *one_conv(hq_npz_t **params)
     return test_conv_chain(H, W, CIN, K, 1, &conv1, params);
 }
 
+/* ---- the shared fixture ------------------------------------------------------------------ */
+
+/* One network, its params and SAMPLES random inputs (x) as a dataset: what most tests train. */
+typedef struct fixture {
+    hq_graph_t *g;
+    hq_npz_t *params;
+    float *x;
+    hq_dataset_t *ds;
+} fixture_t;
+
+static fixture_t *fixture_of(hq_graph_t *(*build)(hq_npz_t **))
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->g = build(&f->params);
+    f->ds = test_trainer_dataset(f->g, SAMPLES, H, W, CIN, &f->x);
+    return f;
+}
+
+static void fixture_free(fixture_t *f)
+{
+    free(f->x);
+    hq_dataset_destroy(f->ds);
+    hq_npz_destroy(f->params);
+    hq_graph_destroy(f->g);
+    free(f);
+}
+
+static int setup_one_conv(void **state)
+{
+    *state = fixture_of(one_conv);
+    return 0;
+}
+
+/* Also clears every measurement knob a test sets, so that a test that fails half-way does not
+ * pass its settings on to the next. */
+static int teardown(void **state)
+{
+    static const char *const knobs[] = {
+        "HQ_ADAROUND_TARGET",     "HQ_ADAROUND_CENTER",    "HQ_ADAROUND_QDROP",
+        "HQ_ADAROUND_QDROP_MODE", "HQ_ADAROUND_SHUFFLE",   "HQ_ADAROUND_SEED",
+        "HQ_ADAROUND_POSITIONS",  "HQ_ADAROUND_BIAS_STEP", "HQ_ADAROUND_MIN_ROWS"};
+    for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++)
+        unsetenv(knobs[k]);
+    fixture_free(*state);
+    return 0;
+}
+
+/* The scripts' common lines: 4-bit weights, no bias correction, no finetune, so that what
+ * changes the integer params is AdaRound alone; and AdaRound with a short schedule. */
+#define NO_BIAS_NO_FINETUNE                                                                        \
+    "post_quantization_optimization(bias_correction, policy=disabled)\n"                           \
+    "post_quantization_optimization(finetune, policy=disabled)\n"
+#define W4_CONV1 "quantization_param(conv1, precision_mode=a8_w4)\n" NO_BIAS_NO_FINETUNE
+#define W4_BOTH "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n" NO_BIAS_NO_FINETUNE
+#define ADAROUND(epochs)                                                                           \
+    "post_quantization_optimization(adaround, policy=enabled, epochs=" #epochs ", batch_size=4)\n"
+
+/* The n values of `layer`'s output on the SAMPLES inputs x, as the emulator computes them with
+ * `params` at `target` (malloc'd). */
+static float *layer_values(const hq_graph_t *g, const hq_npz_t *params, hq_target_t target,
+                           const char *layer, const float *x, int64_t n)
+{
+    test_tap_t tap = {hq_graph_find(g, layer), malloc(sizeof(float) * (size_t)n), n};
+    hq_emulator_t *emu = NULL;
+    hq_error_t err = {0};
+    if (hq_emulator_create(g, params, target, "test", &emu, &err))
+        fail_msg("emulator: %s", err.message);
+    const float *ins[1] = {x};
+    if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
+        fail_msg("run: %s", err.message);
+    hq_emulator_destroy(emu);
+    return tap.x;
+}
+
 /* Sum over every sample, position and channel of the squared difference between conv1's
  * pre-activation with the integer kernel (times its scales) and with the float kernel, both on
  * the input as the quantized network sees it; the weights' integer codes go to codes. */
@@ -53,16 +128,7 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
     const float *s = ks->data, *wf = kf->data;
     for (int i = 0; i < K * K * CIN * COUT; i++)
         codes[i] = wq[i];
-    test_tap_t tap = {hq_graph_find(g, "input_layer1"),
-                      malloc(sizeof(float) * SAMPLES * H * W * CIN), SAMPLES * H * W * CIN};
-    hq_emulator_t *emu = NULL;
-    hq_error_t err = {0};
-    if (hq_emulator_create(g, q, HQ_TARGET_QUANTIZED, "test", &emu, &err))
-        fail_msg("emulator: %s", err.message);
-    const float *ins[1] = {x};
-    if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
-        fail_msg("run: %s", err.message);
-    hq_emulator_destroy(emu);
+    float *in = layer_values(g, q, HQ_TARGET_QUANTIZED, "input_layer1", x, SAMPLES * H * W * CIN);
     double total = 0;
     for (int n = 0; n < SAMPLES; n++)
         for (int oy = 0; oy < H; oy++)
@@ -75,7 +141,7 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
                             if (iy < 0 || iy >= H || ix < 0 || ix >= W)
                                 continue;
                             for (int i = 0; i < CIN; i++) {
-                                double v = tap.x[((n * H + iy) * W + ix) * CIN + i];
+                                double v = in[((n * H + iy) * W + ix) * CIN + i];
                                 int widx = ((ky * K + kx) * CIN + i) * COUT + o;
                                 zq += v * wq[widx] * s[o];
                                 zf += v * wf[widx];
@@ -83,7 +149,7 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
                         }
                     total += (zq - zf) * (zq - zf);
                 }
-    free(tap.x);
+    free(in);
     return total;
 }
 
@@ -93,28 +159,16 @@ static double reconstruction_error(hq_archive_t *a, const float *x, int32_t *cod
  * some codes did move; nothing but kernel:0 differs. */
 static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = one_conv(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
-                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                         "post_quantization_optimization(finetune, policy=disabled)\n";
-    char text[2][512];
-    snprintf(text[0], sizeof text[0], "%s", common);
-    snprintf(text[1], sizeof text[1],
-             "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "
-             "batch_size=4)\n",
-             common);
+    const fixture_t *f = *state;
+    const char *text[2] = {W4_CONV1, W4_CONV1 ADAROUND(200)};
     hq_archive_t *a[2];
     double error[2];
     static int32_t codes[2][K * K * CIN * COUT];
     test_log_t log[2] = {{""}, {""}};
     for (int m = 0; m < 2; m++) {
-        a[m] = test_archive_of(g, params);
-        test_optimize(a[m], text[m], ds, 2, &log[m]);
-        error[m] = reconstruction_error(a[m], x, codes[m]);
+        a[m] = test_archive_of(f->g, f->params);
+        test_optimize(a[m], text[m], f->ds, 2, &log[m]);
+        error[m] = reconstruction_error(a[m], f->x, codes[m]);
     }
     assert_non_null(strstr(log[0].text, "adaround: skipped (level 2 < 3)"));
     assert_non_null(strstr(log[1].text, "adaround: 1 layer(s) on 16 sample(s)"));
@@ -146,12 +200,8 @@ static void adaround_on_one_conv_beats_nearest_rounding_within_one_step(void **s
         if (memcmp(t0->data, t1->data, t1->nbytes))
             fail_msg("%s differs", key);
     }
-    free(x);
     hq_archive_destroy(a[0]);
     hq_archive_destroy(a[1]);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* ---- every weighted layer type ------------------------------------------------------------ */
@@ -238,18 +288,12 @@ static void depthwise_deconv_and_dense_layers_are_trained(void **state)
         hq_graph_t *g = one_layer(types[t], &params);
         float *x = NULL;
         hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-        const char *common = "quantization_param(layer1, precision_mode=a8_w4)\n"
-                             "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                             "post_quantization_optimization(finetune, policy=disabled)\n";
-        char text[512];
-        snprintf(text, sizeof text,
-                 "%spost_quantization_optimization(adaround, policy=enabled, epochs=200, "
-                 "batch_size=4)\n",
-                 common);
+#define W4_LAYER1 "quantization_param(layer1, precision_mode=a8_w4)\n" NO_BIAS_NO_FINETUNE
         hq_archive_t *near = test_archive_of(g, params), *ada = test_archive_of(g, params);
         test_log_t log[2] = {{""}, {""}};
-        test_optimize(near, common, ds, 2, &log[0]);
-        test_optimize(ada, text, ds, 2, &log[1]);
+        test_optimize(near, W4_LAYER1, ds, 2, &log[0]);
+        test_optimize(ada, W4_LAYER1 ADAROUND(200), ds, 2, &log[1]);
+#undef W4_LAYER1
         if (!strstr(log[1].text, "adaround: 1 layer(s) on 16 sample(s)"))
             fail_msg("%s: %s", hq_layer_type_name(types[t]), log[1].text);
         double e_near = output_error(near, x), e_ada = output_error(ada, x);
@@ -268,47 +312,30 @@ static void depthwise_deconv_and_dense_layers_are_trained(void **state)
 /* mode=train_4bit (the default) leaves an 8-bit layer alone and says why. */
 static void train_4bit_skips_layers_with_8bit_weights(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = one_conv(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    hq_archive_t *a = test_archive_of(g, params);
+    const fixture_t *f = *state;
+    hq_archive_t *a = test_archive_of(f->g, f->params);
     test_log_t log = {""};
-    test_optimize(a, "post_quantization_optimization(adaround, policy=enabled)\n", ds, 2, &log);
+    test_optimize(a, "post_quantization_optimization(adaround, policy=enabled)\n", f->ds, 2, &log);
     assert_non_null(strstr(log.text, "adaround: no layer to train (mode=train_4bit and no layer "
                                      "has 4-bit weights)"));
-    free(x);
     hq_archive_destroy(a);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* Without epochs= in the script the steps per layer stop at the default budget, and the log says
  * so; an explicit epochs= runs what it asks for. */
 static void default_epochs_stop_at_the_step_budget(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = one_conv(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    const char *common = "quantization_param(conv1, precision_mode=a8_w4)\n"
-                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                         "post_quantization_optimization(finetune, policy=disabled)\n";
-    const char *lines[2] = {"post_quantization_optimization(adaround, policy=enabled, "
-                            "batch_size=1)\n",
-                            "post_quantization_optimization(adaround, policy=enabled, "
-                            "batch_size=1, epochs=170)\n"};
+    const fixture_t *f = *state;
+    const char *text[2] = {W4_CONV1 "post_quantization_optimization(adaround, policy=enabled, "
+                                    "batch_size=1)\n",
+                           W4_CONV1 "post_quantization_optimization(adaround, policy=enabled, "
+                                    "batch_size=1, epochs=170)\n"};
     const char *want[2] = {"adaround: 1 layer(s) on 16 sample(s), 2560 step(s) each",
                            "adaround: 1 layer(s) on 16 sample(s), 2720 step(s) each"};
     for (int m = 0; m < 2; m++) {
-        char text[512];
-        snprintf(text, sizeof text, "%s%s", common, lines[m]);
-        hq_archive_t *a = test_archive_of(g, params);
+        hq_archive_t *a = test_archive_of(f->g, f->params);
         test_log_t log = {""};
-        test_optimize(a, text, ds, 2, &log);
+        test_optimize(a, text[m], f->ds, 2, &log);
         if (!strstr(log.text, want[m]))
             fail_msg("no '%s' in\n%s", want[m], log.text);
         const char *budget = "adaround: 320 epoch(s) of 16 sample(s) would be 5120 step(s) per "
@@ -316,10 +343,6 @@ static void default_epochs_stop_at_the_step_budget(void **state)
         assert_true((strstr(log.text, budget) != NULL) == (m == 0));
         hq_archive_destroy(a);
     }
-    free(x);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* ---- the float network's outputs as the target ------------------------------------------- */
@@ -330,6 +353,12 @@ static hq_graph_t *two_convs(hq_npz_t **params)
     const test_conv_t convs[2] = {{COUT, HQ_ACT_RELU, 96, 98, 0.2f},
                                   {COUT, HQ_ACT_LINEAR, 97, 99, 0.0f}};
     return test_conv_chain(H, W, CIN, K, 2, convs, params);
+}
+
+static int setup_two_convs(void **state)
+{
+    *state = fixture_of(two_convs);
+    return 0;
 }
 
 /* conv2's pre-activations (no bias) on every sample and position: the integer kernel times its
@@ -349,16 +378,7 @@ static void conv2_preactivations(hq_archive_t *a, const float *x, double *zq, do
     const hq_target_t targets[2] = {HQ_TARGET_QUANTIZED, HQ_TARGET_FP_OPTIMIZED};
     double *out[2] = {zq, zf};
     for (int m = 0; m < 2; m++) {
-        test_tap_t tap = {hq_graph_find(g, "conv1"), malloc(sizeof(float) * SAMPLES * H * W * COUT),
-                          SAMPLES * H * W * COUT};
-        hq_emulator_t *emu = NULL;
-        hq_error_t err = {0};
-        if (hq_emulator_create(g, params[m], targets[m], "test", &emu, &err))
-            fail_msg("emulator: %s", err.message);
-        const float *ins[1] = {x};
-        if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
-            fail_msg("run: %s", err.message);
-        hq_emulator_destroy(emu);
+        float *in = layer_values(g, params[m], targets[m], "conv1", x, SAMPLES * H * W * COUT);
         for (int n = 0; n < SAMPLES; n++)
             for (int oy = 0; oy < H; oy++)
                 for (int ox = 0; ox < W; ox++)
@@ -370,14 +390,14 @@ static void conv2_preactivations(hq_archive_t *a, const float *x, double *zq, do
                                 if (iy < 0 || iy >= H || ix < 0 || ix >= W)
                                     continue;
                                 for (int i = 0; i < COUT; i++) {
-                                    double v = tap.x[((n * H + iy) * W + ix) * COUT + i];
+                                    double v = in[((n * H + iy) * W + ix) * COUT + i];
                                     int widx = ((ky * K + kx) * COUT + i) * COUT + o;
                                     z += v * (m == 0 ? wq[widx] * (double)s[o] : wf[widx]);
                                 }
                             }
                         out[m][((n * H + oy) * W + ox) * COUT + o] = z;
                     }
-        free(tap.x);
+        free(in);
     }
 }
 
@@ -406,16 +426,7 @@ static double chain_error(const double *zq, const double *zf, bool centred)
  * centred (HQ_ADAROUND_CENTER=1) the error about the mean is what falls. */
 static void float_target_brings_the_second_layer_closer_to_the_float_network(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = two_convs(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    const char *text = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
-                       "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                       "post_quantization_optimization(finetune, policy=disabled)\n"
-                       "post_quantization_optimization(adaround, policy=enabled, epochs=100, "
-                       "batch_size=4)\n";
+    const fixture_t *f = *state;
     const size_t n = SAMPLES * H * W * COUT;
     double *zq = malloc(sizeof(double) * n), *zf = malloc(sizeof(double) * n);
     for (int centred = 0; centred < 2; centred++) {
@@ -423,11 +434,11 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
         for (int m = 0; m < 2; m++) {
             setenv("HQ_ADAROUND_TARGET", m ? "float" : "quantized", 1);
             setenv("HQ_ADAROUND_CENTER", centred ? "1" : "0", 1);
-            hq_archive_t *a = test_archive_of(g, params);
+            hq_archive_t *a = test_archive_of(f->g, f->params);
             test_log_t log = {""};
-            test_optimize(a, text, ds, 2, &log);
+            test_optimize(a, W4_BOTH ADAROUND(100), f->ds, 2, &log);
             assert_non_null(strstr(log.text, "adaround: 2 layer(s) on 16 sample(s)"));
-            conv2_preactivations(a, x, zq, zf);
+            conv2_preactivations(a, f->x, zq, zf);
             error[m] = chain_error(zq, zf, centred);
             if (getenv("DBG"))
                 fprintf(stderr, "c%d m%d %g\n%s", centred, m, error[m], log.text);
@@ -442,10 +453,6 @@ static void float_target_brings_the_second_layer_closer_to_the_float_network(voi
     unsetenv("HQ_ADAROUND_CENTER");
     free(zq);
     free(zf);
-    free(x);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* ---- QDrop ---------------------------------------------------------------------------------- */
@@ -463,20 +470,19 @@ static void two_conv_codes(hq_archive_t *a, int8_t *codes)
     memcpy(codes + k1->nbytes, k2->data, k2->nbytes);
 }
 
-/* Optimizes a copy of the two convs with `text` on `threads` threads; conv2's chain error
+/* Optimizes a copy of the two convs of f with `text` on `threads` threads; conv2's chain error
  * (centred) to *error when not NULL, both kernels' codes to codes. */
-static void run_two_convs(const hq_graph_t *g, const hq_npz_t *params, hq_dataset_t *ds,
-                          const float *x, const char *text, int threads, int8_t *codes,
+static void run_two_convs(const fixture_t *f, const char *text, int threads, int8_t *codes,
                           double *error)
 {
-    hq_archive_t *a = test_archive_of(g, params);
+    hq_archive_t *a = test_archive_of(f->g, f->params);
     test_log_t log = {""};
-    test_optimize(a, text, ds, threads, &log);
+    test_optimize(a, text, f->ds, threads, &log);
     two_conv_codes(a, codes);
     if (error) {
         const size_t n = SAMPLES * H * W * COUT;
         double *zq = malloc(sizeof(double) * n), *zf = malloc(sizeof(double) * n);
-        conv2_preactivations(a, x, zq, zf);
+        conv2_preactivations(a, f->x, zq, zf);
         *error = chain_error(zq, zf, true);
         free(zq);
         free(zf);
@@ -490,30 +496,19 @@ static void run_two_convs(const hq_graph_t *g, const hq_npz_t *params, hq_datase
  * still ends closer to the float network than with round-to-nearest. */
 static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = two_convs(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    const char *common = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
-                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                         "post_quantization_optimization(finetune, policy=disabled)\n";
-    char text[512];
-    snprintf(text, sizeof text,
-             "%spost_quantization_optimization(adaround, policy=enabled, epochs=100, "
-             "batch_size=4)\n",
-             common);
+    const fixture_t *f = *state;
+    const char *text = W4_BOTH ADAROUND(100);
     enum { CODES = K * K * CIN * COUT + K * K * COUT * COUT };
     static int8_t nearest[CODES], p0[CODES], p1[CODES], one[CODES], two[CODES];
     double e_nearest = 0, e_half = 0;
-    run_two_convs(g, params, ds, x, common, 2, nearest, &e_nearest);
+    run_two_convs(f, W4_BOTH, 2, nearest, &e_nearest);
     setenv("HQ_ADAROUND_QDROP", "0", 1);
-    run_two_convs(g, params, ds, x, text, 2, p0, NULL);
+    run_two_convs(f, text, 2, p0, NULL);
     const char *modes[2] = {"element", "sample"};
     for (int m = 0; m < 2; m++) {
         setenv("HQ_ADAROUND_QDROP_MODE", modes[m], 1);
         setenv("HQ_ADAROUND_QDROP", "1", 1);
-        run_two_convs(g, params, ds, x, text, 2, p1, NULL);
+        run_two_convs(f, text, 2, p1, NULL);
         int differ = 0;
         for (int i = K * K * CIN * COUT; i < CODES; i++)
             differ += p0[i] != p1[i];
@@ -522,8 +517,8 @@ static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **s
                      "the quantized ones",
                      modes[m]);
         setenv("HQ_ADAROUND_QDROP", "0.5", 1);
-        run_two_convs(g, params, ds, x, text, 1, one, NULL);
-        run_two_convs(g, params, ds, x, text, 2, two, &e_half);
+        run_two_convs(f, text, 1, one, NULL);
+        run_two_convs(f, text, 2, two, &e_half);
         if (memcmp(one, two, CODES))
             fail_msg("QDrop per %s: the codes depend on the thread count", modes[m]);
         if (!(e_half < 0.9 * e_nearest))
@@ -532,10 +527,6 @@ static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **s
     }
     unsetenv("HQ_ADAROUND_QDROP");
     unsetenv("HQ_ADAROUND_QDROP_MODE");
-    free(x);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* ---- shuffled batches, another draw, the bias step --------------------------------------- */
@@ -546,32 +537,21 @@ static void qdrop_reads_the_float_inputs_and_does_not_depend_on_threads(void **s
  * are drawn): other codes, again not depending on the thread count. */
 static void shuffle_and_seed_change_the_codes_not_their_thread_independence(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = two_convs(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
-    const char *common = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
-                         "post_quantization_optimization(bias_correction, policy=disabled)\n"
-                         "post_quantization_optimization(finetune, policy=disabled)\n";
-    char text[512];
-    snprintf(text, sizeof text,
-             "%spost_quantization_optimization(adaround, policy=enabled, epochs=100, "
-             "batch_size=4)\n",
-             common);
+    const fixture_t *f = *state;
+    const char *text = W4_BOTH ADAROUND(100);
     enum { CODES = K * K * CIN * COUT + K * K * COUT * COUT };
     static int8_t nearest[CODES], fixed[CODES], one[CODES], two[CODES];
     double e_nearest = 0, e_shuffled = 0;
-    run_two_convs(g, params, ds, x, common, 2, nearest, &e_nearest);
-    run_two_convs(g, params, ds, x, text, 2, fixed, NULL);
+    run_two_convs(f, W4_BOTH, 2, nearest, &e_nearest);
+    run_two_convs(f, text, 2, fixed, NULL);
     const char *knobs[2] = {"HQ_ADAROUND_SHUFFLE", "HQ_ADAROUND_SEED"};
     for (int m = 0; m < 2; m++) {
         if (m == 1)
             setenv("HQ_ADAROUND_POSITIONS", "16", 1); /* of 64: the draw matters */
-        run_two_convs(g, params, ds, x, text, 2, fixed, NULL);
+        run_two_convs(f, text, 2, fixed, NULL);
         setenv(knobs[m], "1", 1);
-        run_two_convs(g, params, ds, x, text, 1, one, NULL);
-        run_two_convs(g, params, ds, x, text, 2, two, m == 0 ? &e_shuffled : NULL);
+        run_two_convs(f, text, 1, one, NULL);
+        run_two_convs(f, text, 2, two, m == 0 ? &e_shuffled : NULL);
         unsetenv(knobs[m]);
         if (memcmp(one, two, CODES))
             fail_msg("%s=1: the codes depend on the thread count", knobs[m]);
@@ -581,10 +561,35 @@ static void shuffle_and_seed_change_the_codes_not_their_thread_independence(void
     unsetenv("HQ_ADAROUND_POSITIONS");
     if (!(e_shuffled < 0.9 * e_nearest))
         fail_msg("shuffled: conv2's error %g, %g with round-to-nearest", e_shuffled, e_nearest);
-    free(x);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
+}
+
+/* HQ_ADAROUND_MIN_ROWS=16: conv1 has 54 weights per channel and conv2 72, both 1024 rows (16
+ * samples of 64 positions): conv2, below 16 rows per weight, keeps round-to-nearest's codes and
+ * the log says why, while conv1 learns exactly the codes it learns without the knob. */
+static void min_rows_leaves_a_layer_with_too_few_rows_at_nearest(void **state)
+{
+    const fixture_t *f = *state;
+    enum { CODES1 = K * K * CIN * COUT, CODES = CODES1 + K * K * COUT * COUT };
+    static int8_t nearest[CODES], trained[CODES], skipped[CODES];
+    run_two_convs(f, W4_BOTH, 2, nearest, NULL);
+    run_two_convs(f, W4_BOTH ADAROUND(100), 2, trained, NULL);
+    setenv("HQ_ADAROUND_MIN_ROWS", "16", 1);
+    hq_archive_t *a = test_archive_of(f->g, f->params);
+    test_log_t log = {""};
+    test_optimize(a, W4_BOTH ADAROUND(100), f->ds, 2, &log);
+    unsetenv("HQ_ADAROUND_MIN_ROWS");
+    two_conv_codes(a, skipped);
+    hq_archive_destroy(a);
+    const char *want[] = {"adaround: conv2: 1024 row(s) for 72 weight(s) per channel, below "
+                          "min_rows 16 per weight: left at round-to-nearest",
+                          "adaround: 1 layer(s) on 16 sample(s)",
+                          "adaround: 1 layer(s) left at round-to-nearest"};
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++)
+        if (!strstr(log.text, want[w]))
+            fail_msg("no '%s' in\n%s", want[w], log.text);
+    assert_memory_equal(skipped, trained, CODES1);
+    assert_memory_equal(skipped + CODES1, nearest + CODES1, CODES - CODES1);
+    assert_memory_not_equal(trained + CODES1, nearest + CODES1, CODES - CODES1);
 }
 
 /* Per channel, the mean over every sample and position of conv2's output (the network's output:
@@ -601,18 +606,10 @@ static double conv2_mean_error(hq_archive_t *a, const float *x)
     const int64_t n = SAMPLES * H * W * COUT;
     double mean[2][COUT] = {{0}};
     for (int m = 0; m < 2; m++) {
-        test_tap_t tap = {hq_graph_find(g, "conv2"), malloc(sizeof(float) * (size_t)n), n};
-        hq_emulator_t *emu = NULL;
-        hq_error_t err = {0};
-        if (hq_emulator_create(g, params[m], targets[m], "test", &emu, &err))
-            fail_msg("emulator: %s", err.message);
-        const float *ins[1] = {x};
-        if (hq_emulator_run(emu, SAMPLES, ins, NULL, test_keep_layer, &tap, &err))
-            fail_msg("run: %s", err.message);
-        hq_emulator_destroy(emu);
+        float *y = layer_values(g, params[m], targets[m], "conv2", x, n);
         for (int64_t e = 0; e < n; e++)
-            mean[m][e % COUT] += tap.x[e] / (double)(n / COUT);
-        free(tap.x);
+            mean[m][e % COUT] += y[e] / (double)(n / COUT);
+        free(y);
     }
     double total = 0;
     for (int o = 0; o < COUT; o++)
@@ -627,25 +624,19 @@ static double conv2_mean_error(hq_archive_t *a, const float *x)
  * correction and AdaRound's own bias update leave, which do not see what conv1 changed. */
 static void bias_step_matches_the_float_networks_mean(void **state)
 {
-    (void)state;
-    hq_npz_t *params = NULL;
-    hq_graph_t *g = two_convs(&params);
-    float *x = NULL;
-    hq_dataset_t *ds = test_trainer_dataset(g, SAMPLES, H, W, CIN, &x);
+    const fixture_t *f = *state;
     const char *text = "quantization_param({conv1, conv2}, precision_mode=a8_w4)\n"
                        "post_quantization_optimization(bias_correction, policy=enabled, "
                        "mode=analytic)\n"
-                       "post_quantization_optimization(finetune, policy=disabled)\n"
-                       "post_quantization_optimization(adaround, policy=enabled, epochs=100, "
-                       "batch_size=4)\n";
+                       "post_quantization_optimization(finetune, policy=disabled)\n" ADAROUND(100);
     double error[2];
     for (int m = 0; m < 2; m++) {
         setenv("HQ_ADAROUND_BIAS_STEP", m ? "1" : "0", 1);
-        hq_archive_t *a = test_archive_of(g, params);
+        hq_archive_t *a = test_archive_of(f->g, f->params);
         test_log_t log = {""};
-        test_optimize(a, text, ds, 2, &log);
+        test_optimize(a, text, f->ds, 2, &log);
         assert_non_null(strstr(log.text, "adaround: 2 layer(s) on 16 sample(s)"));
-        error[m] = conv2_mean_error(a, x);
+        error[m] = conv2_mean_error(a, f->x);
         hq_archive_destroy(a);
     }
     unsetenv("HQ_ADAROUND_BIAS_STEP");
@@ -653,10 +644,6 @@ static void bias_step_matches_the_float_networks_mean(void **state)
         fprintf(stderr, "bias step %g, without %g\n", error[1], error[0]);
     if (!(error[1] < 0.5 * error[0]))
         fail_msg("conv2's mean error %g with the bias step, %g without", error[1], error[0]);
-    free(x);
-    hq_dataset_destroy(ds);
-    hq_npz_destroy(params);
-    hq_graph_destroy(g);
 }
 
 /* ---- the script's keys ------------------------------------------------------------------- */
@@ -717,15 +704,26 @@ static void adaround_keys_are_read_and_bad_values_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(adaround_on_one_conv_beats_nearest_rounding_within_one_step),
+        cmocka_unit_test_setup_teardown(adaround_on_one_conv_beats_nearest_rounding_within_one_step,
+                                        setup_one_conv, teardown),
         cmocka_unit_test(depthwise_deconv_and_dense_layers_are_trained),
-        cmocka_unit_test(train_4bit_skips_layers_with_8bit_weights),
+        cmocka_unit_test_setup_teardown(train_4bit_skips_layers_with_8bit_weights, setup_one_conv,
+                                        teardown),
         cmocka_unit_test(adaround_keys_are_read_and_bad_values_refused),
-        cmocka_unit_test(default_epochs_stop_at_the_step_budget),
-        cmocka_unit_test(float_target_brings_the_second_layer_closer_to_the_float_network),
-        cmocka_unit_test(qdrop_reads_the_float_inputs_and_does_not_depend_on_threads),
-        cmocka_unit_test(shuffle_and_seed_change_the_codes_not_their_thread_independence),
-        cmocka_unit_test(bias_step_matches_the_float_networks_mean),
+        cmocka_unit_test_setup_teardown(default_epochs_stop_at_the_step_budget, setup_one_conv,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            float_target_brings_the_second_layer_closer_to_the_float_network, setup_two_convs,
+            teardown),
+        cmocka_unit_test_setup_teardown(qdrop_reads_the_float_inputs_and_does_not_depend_on_threads,
+                                        setup_two_convs, teardown),
+        cmocka_unit_test_setup_teardown(
+            shuffle_and_seed_change_the_codes_not_their_thread_independence, setup_two_convs,
+            teardown),
+        cmocka_unit_test_setup_teardown(bias_step_matches_the_float_networks_mean, setup_two_convs,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(min_rows_leaves_a_layer_with_too_few_rows_at_nearest,
+                                        setup_two_convs, teardown),
     };
     return cmocka_run_group_tests(tests, test_tmp_create, test_tmp_remove);
 }
