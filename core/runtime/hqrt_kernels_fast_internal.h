@@ -168,10 +168,12 @@ hqrt_i_rq_load(const hqrt_i_fin_t *f)
 HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
 hqrt_i_rq_merged_x16(__m512i x, const hqrt_i_rq_t *k, const bool exact_neg)
 {
+    /* the odd lanes moved down and the results back up by vpshufd (port 5), not by 64-bit
+     * shifts: 512-bit shifts, products and vpdpbusd all take port 0, which bounds the kernels */
     __m512i ye = hqrt_i_rq_merged_x8(x, k->m, k->round[0], k->neg[0], k->shift[0], exact_neg);
-    __m512i yo = hqrt_i_rq_merged_x8(_mm512_srli_epi64(x, 32), k->m_odd, k->round[1], k->neg[1],
-                                     k->shift[1], exact_neg);
-    return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+    __m512i yo = hqrt_i_rq_merged_x8(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), k->m_odd, k->round[1],
+                                     k->neg[1], k->shift[1], exact_neg);
+    return _mm512_mask_shuffle_epi32(ye, 0xAAAA, yo, _MM_PERM_CCAA);
 }
 
 /* The fast 8-bit stages' copy of a lut (HQRT_I_LUT_BYTES, 64-aligned): the 256 codes clamped to
