@@ -543,7 +543,10 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     const int32_t *lut32 = kp->out.lut ? lut_area : NULL;
     const int32_t bits = kp->out.out_bits;
     const size_t esize = bits == 16 ? 2u : 1u;
-    if (prep->dw_quads && !addend) {
+    /* the quads when the call's rows amortize the kernel_h - 1 quad rows above its first one
+     * (threads sharing a small layer take pieces of one or two rows: the paired taps, which
+     * prepare nothing per call, measured faster there) */
+    if (prep->dw_quads && !addend && (row_end - row_begin) >= 2 * ((int64_t)kp->kernel_h - 1)) {
         quad_rows(prep, kp, in, input, bias, out, output, row_begin, row_end, scratch);
         return;
     }
