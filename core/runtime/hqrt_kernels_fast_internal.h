@@ -358,6 +358,21 @@ int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t
 
 /* Where hqrt_i_dw512_pack put the stage's constants in packed. */
 const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad);
+
+/* The depthwise quads (hqrt_kernels_dwq.c): whether a layer takes them on this CPU (AVX512-VNNI,
+ * no dilation, stride 1 across, 4/8-bit weights, 2 to 64 taps, at most 8 columns, and
+ * HQRT_NO_DW_QUADS unset); the bytes of their weights ([kernel_h][quads][cpad] int32, four int8
+ * taps per lane), packed from hqrt_i_dw512_pack's [taps][cpad] int32 copy; their scratch; and
+ * output rows [row_begin, row_end) of an op prepared with prep->dw_quads (its int32 stage in
+ * prep->finish, the quads' weights 64-aligned after hqrt_i_dw512_packed_bytes). */
+bool hqrt_i_dwq_apply(const hqrt_conv_params_t *kp, int64_t taps);
+size_t hqrt_i_dwq_weight_bytes(const hqrt_conv_params_t *kp, int64_t cpad);
+void hqrt_i_dwq_pack(const hqrt_conv_params_t *kp, const int32_t *weights, int64_t cpad,
+                     int32_t *quads);
+size_t hqrt_i_dwq_scratch(const hqrt_conv_params_t *kp, int64_t out_w, int32_t c);
+void hqrt_i_dwq_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                     const uint8_t *input, const int64_t *bias, hqrt_dims_t out, uint8_t *output,
+                     int64_t row_begin, int64_t row_end, uint8_t *scratch);
 #endif
 
 #endif

@@ -133,9 +133,9 @@ static void depthwise_quads_equal_reference_and_paired_taps(void **state)
         assert_int_equal(
             hqrt_i_conv_prepare_kernel(&p, false, in, out, w, b, true, "dw", &prep, &err), HQRT_OK);
         setenv("HQRT_NO_DW_QUADS", "1", 1);
-        assert_int_equal(hqrt_i_conv_prepare_kernel(&p, false, in, out, w, b, true, "dw",
-                                                    &prep_pairs, &err),
-                         HQRT_OK);
+        assert_int_equal(
+            hqrt_i_conv_prepare_kernel(&p, false, in, out, w, b, true, "dw", &prep_pairs, &err),
+            HQRT_OK);
         unsetenv("HQRT_NO_DW_QUADS");
         assert_false(prep_pairs.dw_quads);
         quad_cases += prep.dw_quads;
