@@ -275,17 +275,45 @@ finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const hqrt_i_lut_regs_t *
     }
 }
 
-/* The output stage of a row's sums through the int32 constants dw_fin_prepare made. */
+/* 64 channels from ch of `pixels` pixels' sums (c apart) to 8-bit codes through a lut stage by
+ * vpermi2b without pre-shifts: four blocks narrowed and looked up together (hqrt_i_codes64). */
+AVX512_TARGET static void finish_block64(const hqrt_i_fin_t *f, const __m512i *cc64,
+                                         const hqrt_i_lut_regs_t *lut, const int32_t *sums,
+                                         int32_t c, int32_t ch, int64_t pixels, uint8_t *out)
+{
+    hqrt_i_rq_t rq[4];
+    for (int b = 0; b < 4; b++)
+        rq[b] = hqrt_i_rq_load(f + b);
+    for (int64_t px = 0; px < pixels; px++) {
+        const size_t at = (size_t)px * (size_t)c + (size_t)ch;
+        __m512i y[4];
+        for (int b = 0; b < 4; b++)
+            y[b] = hqrt_i_rq_merged_x16(_mm512_loadu_si512((const void *)(sums + at + 16 * b)),
+                                        &rq[b], true);
+        _mm512_storeu_si512((void *)(out + at),
+                            hqrt_i_codes64(y, cc64[0], cc64[1], cc64[2], lut, cc64[3]));
+    }
+}
+
+/* The output stage of a row's sums through the int32 constants dw_fin_prepare made (wide: a lut
+ * stage by vpermi2b whose channels do not pre-shift, 64 channels at a time where they can). */
 AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i_fin_t *fin,
-                                     const int32_t *lut32, bool vbmi, const int32_t *sums,
-                                     int32_t c, int64_t pixels, uint8_t *out)
+                                     const int32_t *lut32, bool vbmi, bool wide,
+                                     const int32_t *sums, int32_t c, int64_t pixels, uint8_t *out)
 {
     const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, vbmi);
     int32_t zp, lo, hi;
     hqrt_i_code_consts(st, &zp, &lo, &hi);
     const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
     const bool clamped = !lut32 && st->act_min >= st->out_zp;
-    for (int32_t ch = 0; ch < c; ch += 16) {
+    int32_t ch = 0;
+    if (wide && lut32 && lut.vbmi) {
+        const __m512i cc64[4] = {_mm512_set1_epi16((short)zp), _mm512_set1_epi8((char)st->act_min),
+                                 _mm512_set1_epi8((char)st->act_max), hqrt_i_codes64_order()};
+        for (; ch + 64 <= c; ch += 64)
+            finish_block64(fin + ch / 16, cc64, &lut, sums, c, ch, pixels, out);
+    }
+    for (; ch < c; ch += 16) {
         if (clamped)
             finish_block(fin + ch / 16, cc, &lut, sums, c, ch, pixels, out, false);
         else
@@ -379,6 +407,9 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         init[o] = (int32_t)((uint32_t)bias32[o] - (uint32_t)kp->in_zp * (uint32_t)wsum[o]);
     }
     const int64_t *stage_bias = fold ? NULL : bias;
+    bool wide = fin != NULL; /* no channel pre-shifts its sum (finish_row) */
+    for (size_t l = 0; wide && l < cpad; l++)
+        wide = fin[l / 16].left[l % 16] == 0;
     const bool paired = taps <= HQRT_DW_PAIR_TAPS;
     /* pixel groups: at stride 1, when both ends of the group's windows lie inside the input */
     const int32_t gp = kp->stride_w == 1 && paired ? group_pixels(c) : 1;
@@ -435,7 +466,7 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         }
         uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
         if (!addend && fin) {
-            finish_row(&kp->out, fin, lut32, prep->lut_vbmi, sums, c, out.w, row_out);
+            finish_row(&kp->out, fin, lut32, prep->lut_vbmi, wide, sums, c, out.w, row_out);
             continue;
         }
         if (!addend) {

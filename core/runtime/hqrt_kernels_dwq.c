@@ -131,28 +131,8 @@ quad_block(const int32_t *const *rows, const int32_t *qw, size_t cpad, int64_t c
     }
 }
 
-/* The 8-bit codes of four blocks' int32 results y[0..3] (64 channels) in channel order, as
- * hqrt_i_code_bytes gives them block by block: clamp(y, lo, hi) + zp is clamp(y + zp, act_min,
- * act_max), and y + zp saturated to int16 (vpackssdw, vpaddsw) then to 0..255 (vpackuswb) keeps
- * every value that clamp keeps; the activation's clamp (or the lut, by vpermi2b, of the codes
- * clamped to 0..255 with zp the lut's pre_zp) then runs on 64 bytes at once, and one vpermd puts
- * the blocks' lanes (packs interleave them per 128 bits) back in channel order. */
-QUAD_TARGET static inline __attribute__((always_inline)) __m512i
-codes64(const __m512i *y, __m512i zp16, __m512i act_min, __m512i act_max,
-        const hqrt_i_lut_regs_t *lut, __m512i order)
-{
-    const __m512i lo = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), zp16);
-    const __m512i hi = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), zp16);
-    __m512i bytes = _mm512_packus_epi16(lo, hi);
-    if (lut->lut32)
-        bytes = hqrt_i_lut_bytes(bytes, lut);
-    else
-        bytes = _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max);
-    return _mm512_permutexvar_epi32(order, bytes);
-}
-
 /* One output row's 64 channels from ch (four whole blocks without a pre-shift; a lut only by
- * vpermi2b): the sums as quad_block, the codes by codes64, one 64-byte store per pixel. */
+ * vpermi2b): the sums as quad_block, the codes by hqrt_i_codes64, one 64-byte store per pixel. */
 QUAD_TARGET static inline __attribute__((always_inline)) void
 quad_block64(const int32_t *const *rows, const int32_t *qw, size_t cpad, int64_t cq, int32_t ch,
              int32_t c, int64_t out_w, const int32_t *init, const hqrt_i_fin_t *f,
@@ -182,7 +162,7 @@ quad_block64(const int32_t *const *rows, const int32_t *qw, size_t cpad, int64_t
             y[b] = exact ? hqrt_i_rq_merged_x16(acc[b], &rq[b], true)
                          : hqrt_i_rq_merged_x16(acc[b], &rq[b], false);
         _mm512_storeu_si512((void *)(out + (size_t)ox * (size_t)c + (size_t)ch),
-                            codes64(y, cc64[0], cc64[1], cc64[2], lut, cc64[3]));
+                            hqrt_i_codes64(y, cc64[0], cc64[1], cc64[2], lut, cc64[3]));
     }
 }
 
@@ -224,13 +204,8 @@ QUAD_TARGET void hqrt_i_dwq_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_
     bool wide = lut32 && lut.vbmi;
     for (int64_t l = 0; wide && l < (int64_t)cpad; l++)
         wide = fin[l / 16].left[l % 16] == 0;
-    uint8_t order[64];
-    for (int i = 0; i < 16; i++) /* dword 4 * (i % 4) + i / 4 of the packed codes to dword i */
-        for (int e = 0; e < 4; e++)
-            order[4 * i + e] = (uint8_t)(e == 0 ? 4 * (i % 4) + i / 4 : 0);
     const __m512i cc64[4] = {_mm512_set1_epi16((short)zp), _mm512_set1_epi8((char)kp->out.act_min),
-                             _mm512_set1_epi8((char)kp->out.act_max),
-                             _mm512_loadu_si512((const void *)order)};
+                             _mm512_set1_epi8((char)kp->out.act_max), hqrt_i_codes64_order()};
     const int32_t *rows[HQRT_DW_PAIR_TAPS];
     const size_t row_bytes = (size_t)in.w * (size_t)c;
     for (int64_t oy = row_begin; oy < row_end; oy++) {

@@ -245,6 +245,33 @@ hqrt_i_code_bytes(__m512i y, const __m512i *c, const hqrt_i_lut_regs_t *t)
     return _mm512_cvtepi32_epi8(v);
 }
 
+/* The 8-bit codes of four blocks' int32 results y[0..3] (64 channels) in channel order, as
+ * hqrt_i_code_bytes gives them block by block: clamp(y, lo, hi) + zp is clamp(y + zp, act_min,
+ * act_max), and y + zp saturated to int16 (vpackssdw, vpaddsw) then to 0..255 (vpackuswb) keeps
+ * every value that clamp keeps; the activation's clamp (or the lut, by vpermi2b, of the codes
+ * clamped to 0..255 with zp the lut's pre_zp) then runs on 64 bytes at once, and one vpermd puts
+ * the blocks' lanes (packs interleave them per 128 bits) back in channel order (`order`:
+ * hqrt_i_codes64_order). */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_codes64(const __m512i *y, __m512i zp16, __m512i act_min, __m512i act_max,
+               const hqrt_i_lut_regs_t *lut, __m512i order)
+{
+    const __m512i lo = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), zp16);
+    const __m512i hi = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), zp16);
+    __m512i bytes = _mm512_packus_epi16(lo, hi);
+    if (lut->lut32)
+        bytes = hqrt_i_lut_bytes(bytes, lut);
+    else
+        bytes = _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max);
+    return _mm512_permutexvar_epi32(order, bytes);
+}
+
+/* hqrt_i_codes64's order: dword 4 * (i % 4) + i / 4 in dword i. */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i hqrt_i_codes64_order(void)
+{
+    return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+}
+
 /* code_bytes' offset and clamp bounds: out_zp, act_min/act_max - out_zp, or with a lut pre_zp
  * and the table's bounds - pre_zp. */
 static inline void hqrt_i_code_consts(const hqrt_output_stage_t *st, int32_t *zp, int32_t *lo,
