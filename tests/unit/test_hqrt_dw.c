@@ -28,7 +28,7 @@ static uint32_t rnd(void)
 }
 static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
 {
-    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
+    return (int32_t)((int64_t)lo + (int64_t)(rnd() % (uint32_t)((int64_t)hi - lo + 1)));
 }
 
 /* Output rows [0, prep->rows) of a prepared depthwise op in one call (whole) or in random
