@@ -38,6 +38,8 @@ typedef struct hqrt_i_prepared {
     bool grouped;         /* conv/dense: runs a group of samples in one kernel call (hqrt_run.c) */
     int ew_pair;          /* elementwise: HQRT_EW_PAIR_FIRST (computed by the next op's pair),
                              HQRT_EW_PAIR_SECOND (computes the previous op too), else 0 */
+    bool dw_quads;        /* AVX-512 depthwise: rows run on vpdpbusd over quads of input
+                           * columns (hqrt_kernels_dw.c), not on pairs of taps */
 } hqrt_i_prepared_t;
 
 enum { HQRT_EW_PAIR_FIRST = 1, HQRT_EW_PAIR_SECOND = 2 };

@@ -15,7 +15,8 @@
  * allows, the same sums as the AVX2 kernel and the reference's int64 ones. The output stage of
  * a row: the int32 lanes of the VNNI kernel (hqrt_i_rq_merged_x16, constants prepared per block
  * of 16 channels) where they are exact for the layer (dw_fin_prepare), else
- * hqrt_i_stage_pixels, or with a residual addend hqrt_i_stage_row_addend per pixel. */
+ * hqrt_i_stage_pixels, or with a residual addend hqrt_i_stage_row_addend per pixel. With
+ * AVX512-VNNI, windows at stride 1 across take quads of columns instead (hqrt_kernels_dwq.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,17 +275,45 @@ finish_block(const hqrt_i_fin_t *f, const __m512i *cc, const hqrt_i_lut_regs_t *
     }
 }
 
-/* The output stage of a row's sums through the int32 constants dw_fin_prepare made. */
+/* 64 channels from ch of `pixels` pixels' sums (c apart) to 8-bit codes through a lut stage by
+ * vpermi2b without pre-shifts: four blocks narrowed and looked up together (hqrt_i_codes64). */
+AVX512_TARGET static void finish_block64(const hqrt_i_fin_t *f, const __m512i *cc64,
+                                         const hqrt_i_lut_regs_t *lut, const int32_t *sums,
+                                         int32_t c, int32_t ch, int64_t pixels, uint8_t *out)
+{
+    hqrt_i_rq_t rq[4];
+    for (int b = 0; b < 4; b++)
+        rq[b] = hqrt_i_rq_load(f + b);
+    for (int64_t px = 0; px < pixels; px++) {
+        const size_t at = (size_t)px * (size_t)c + (size_t)ch;
+        __m512i y[4];
+        for (int b = 0; b < 4; b++)
+            y[b] = hqrt_i_rq_merged_x16(_mm512_loadu_si512((const void *)(sums + at + 16 * b)),
+                                        &rq[b], true);
+        _mm512_storeu_si512((void *)(out + at),
+                            hqrt_i_codes64(y, cc64[0], cc64[1], cc64[2], lut, cc64[3]));
+    }
+}
+
+/* The output stage of a row's sums through the int32 constants dw_fin_prepare made (wide: a lut
+ * stage by vpermi2b whose channels do not pre-shift, 64 channels at a time where they can). */
 AVX512_TARGET static void finish_row(const hqrt_output_stage_t *st, const hqrt_i_fin_t *fin,
-                                     const int32_t *lut32, bool vbmi, const int32_t *sums,
-                                     int32_t c, int64_t pixels, uint8_t *out)
+                                     const int32_t *lut32, bool vbmi, bool wide,
+                                     const int32_t *sums, int32_t c, int64_t pixels, uint8_t *out)
 {
     const hqrt_i_lut_regs_t lut = hqrt_i_lut_load(lut32, vbmi);
     int32_t zp, lo, hi;
     hqrt_i_code_consts(st, &zp, &lo, &hi);
     const __m512i cc[3] = {_mm512_set1_epi32(zp), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi)};
     const bool clamped = !lut32 && st->act_min >= st->out_zp;
-    for (int32_t ch = 0; ch < c; ch += 16) {
+    int32_t ch = 0;
+    if (wide && lut32 && lut.vbmi) {
+        const __m512i cc64[4] = {_mm512_set1_epi16((short)zp), _mm512_set1_epi8((char)st->act_min),
+                                 _mm512_set1_epi8((char)st->act_max), hqrt_i_codes64_order()};
+        for (; ch + 64 <= c; ch += 64)
+            finish_block64(fin + ch / 16, cc64, &lut, sums, c, ch, pixels, out);
+    }
+    for (; ch < c; ch += 16) {
         if (clamped)
             finish_block(fin + ch / 16, cc, &lut, sums, c, ch, pixels, out, false);
         else
@@ -348,6 +377,13 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
     const int32_t *lut32 = kp->out.lut ? lut_area : NULL;
     const int32_t bits = kp->out.out_bits;
     const size_t esize = bits == 16 ? 2u : 1u;
+    /* the quads when the call's rows amortize the kernel_h - 1 quad rows above its first one
+     * (threads sharing a small layer take pieces of one or two rows: the paired taps, which
+     * prepare nothing per call, measured faster there) */
+    if (prep->dw_quads && !addend && (row_end - row_begin) >= 2 * ((int64_t)kp->kernel_h - 1)) {
+        hqrt_i_dwq_rows(prep, kp, in, input, bias, out, output, row_begin, row_end, scratch);
+        return;
+    }
     if (prep->direct && !addend) { /* a 1x1 window over whole rows (prepare checked) */
         const size_t n = (size_t)out.w * (size_t)c;
         for (int64_t oy = row_begin; oy < row_end; oy++)
@@ -371,6 +407,9 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         init[o] = (int32_t)((uint32_t)bias32[o] - (uint32_t)kp->in_zp * (uint32_t)wsum[o]);
     }
     const int64_t *stage_bias = fold ? NULL : bias;
+    bool wide = fin != NULL; /* no channel pre-shifts its sum (finish_row) */
+    for (size_t l = 0; wide && l < cpad; l++)
+        wide = fin[l / 16].left[l % 16] == 0;
     const bool paired = taps <= HQRT_DW_PAIR_TAPS;
     /* pixel groups: at stride 1, when both ends of the group's windows lie inside the input */
     const int32_t gp = kp->stride_w == 1 && paired ? group_pixels(c) : 1;
@@ -427,7 +466,7 @@ AVX512_TARGET void hqrt_i_dw_rows_avx512(const hqrt_i_prepared_t *prep,
         }
         uint8_t *row_out = output + (size_t)oy * (size_t)out.w * (size_t)c * esize;
         if (!addend && fin) {
-            finish_row(&kp->out, fin, lut32, prep->lut_vbmi, sums, c, out.w, row_out);
+            finish_row(&kp->out, fin, lut32, prep->lut_vbmi, wide, sums, c, out.w, row_out);
             continue;
         }
         if (!addend) {
@@ -881,15 +920,25 @@ hqrt_status_t hqrt_i_dw_prepare(const hqrt_conv_params_t *kp, hqrt_dims_t in, hq
         return HQRT_OK;
     if (hqrt_i_vector_isa() == HQRT_ISA_AVX512) {
         const int64_t cpad = ((int64_t)in.c + 31) / 32 * 32;
-        const size_t bytes = hqrt_i_dw512_packed_bytes(taps, in.c, cpad);
-        int32_t *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        /* the pairs' layout, then (64-aligned) the quads' weights when they apply */
+        const size_t bytes = (hqrt_i_dw512_packed_bytes(taps, in.c, cpad) + 63) / 64 * 64;
+        const bool quads = hqrt_i_dwq_apply(kp, taps);
+        const size_t quad_bytes = quads ? hqrt_i_dwq_weight_bytes(kp, cpad) : 0;
+        int32_t *packed = aligned_alloc(64, (bytes + quad_bytes + 63) / 64 * 64);
         if (!packed)
             return hqrt_i_fail(err, HQRT_ERR_NOMEM, "%s: out of memory", name);
         const int fin = hqrt_i_dw512_pack(kp, w, bias, taps, in.c, cpad, packed);
+        if (quads)
+            hqrt_i_dwq_pack(kp, packed, cpad, (int32_t *)(void *)((uint8_t *)packed + bytes));
         /* a 1x1 window, stride 1, no pads: each output row is its input row, run flat */
         const bool flat = (fin & 2) && kp->stride_h == 1 && kp->stride_w == 1 && kp->pad_top == 0 &&
                           kp->pad_left == 0 && kp->pad_bottom == 0 && kp->pad_right == 0 &&
                           out.h == in.h && out.w == in.w;
+        /* the quads take every layer with the int32 stage but the flat rows */
+        const bool dw_quads = quads && (fin & 1) && !flat;
+        size_t scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad);
+        if (dw_quads && hqrt_i_dwq_scratch(kp, out.w, in.c) > scratch)
+            scratch = hqrt_i_dwq_scratch(kp, out.w, in.c);
         *prep = (hqrt_i_prepared_t){.fast = true,
                                     .kind = HQRT_KIND_DW512,
                                     .direct = flat,
@@ -897,10 +946,11 @@ hqrt_status_t hqrt_i_dw_prepare(const hqrt_conv_params_t *kp, hqrt_dims_t in, hq
                                     .packed = packed,
                                     .depth = taps,
                                     .depth_padded = cpad,
-                                    .scratch = hqrt_i_dw512_scratch(out.w, in.c, cpad),
+                                    .scratch = scratch,
                                     .finish =
                                         (fin & 1) ? hqrt_i_dw512_finish(packed, taps, cpad) : NULL,
-                                    .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi()};
+                                    .lut_vbmi = kp->out.lut && hqrt_i_lut_vbmi(),
+                                    .dw_quads = dw_quads};
         return HQRT_OK;
     }
     if (kp->stride_w >= 2 && taps <= HQRT_DW_PAIR_TAPS) { /* the paired-tap kernel */

@@ -173,10 +173,12 @@ hqrt_i_rq_load(const hqrt_i_fin_t *f)
 HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
 hqrt_i_rq_merged_x16(__m512i x, const hqrt_i_rq_t *k, const bool exact_neg)
 {
+    /* the odd lanes moved down and the results back up by vpshufd (port 5), not by 64-bit
+     * shifts: 512-bit shifts, products and vpdpbusd all take port 0, which bounds the kernels */
     __m512i ye = hqrt_i_rq_merged_x8(x, k->m, k->round[0], k->neg[0], k->shift[0], exact_neg);
-    __m512i yo = hqrt_i_rq_merged_x8(_mm512_srli_epi64(x, 32), k->m_odd, k->round[1], k->neg[1],
-                                     k->shift[1], exact_neg);
-    return _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+    __m512i yo = hqrt_i_rq_merged_x8(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), k->m_odd, k->round[1],
+                                     k->neg[1], k->shift[1], exact_neg);
+    return _mm512_mask_shuffle_epi32(ye, 0xAAAA, yo, _MM_PERM_CCAA);
 }
 
 /* The fast 8-bit stages' copy of a lut (HQRT_I_LUT_BYTES, 64-aligned): the 256 codes clamped to
@@ -246,6 +248,33 @@ hqrt_i_code_bytes(__m512i y, const __m512i *c, const hqrt_i_lut_regs_t *t)
     if (t->lut32)
         v = _mm512_i32gather_epi32(v, (const void *)t->lut32, 4);
     return _mm512_cvtepi32_epi8(v);
+}
+
+/* The 8-bit codes of four blocks' int32 results y[0..3] (64 channels) in channel order, as
+ * hqrt_i_code_bytes gives them block by block: clamp(y, lo, hi) + zp is clamp(y + zp, act_min,
+ * act_max), and y + zp saturated to int16 (vpackssdw, vpaddsw) then to 0..255 (vpackuswb) keeps
+ * every value that clamp keeps; the activation's clamp (or the lut, by vpermi2b, of the codes
+ * clamped to 0..255 with zp the lut's pre_zp) then runs on 64 bytes at once, and one vpermd puts
+ * the blocks' lanes (packs interleave them per 128 bits) back in channel order (`order`:
+ * hqrt_i_codes64_order). */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i
+hqrt_i_codes64(const __m512i *y, __m512i zp16, __m512i act_min, __m512i act_max,
+               const hqrt_i_lut_regs_t *lut, __m512i order)
+{
+    const __m512i lo = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), zp16);
+    const __m512i hi = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), zp16);
+    __m512i bytes = _mm512_packus_epi16(lo, hi);
+    if (lut->lut32)
+        bytes = hqrt_i_lut_bytes(bytes, lut);
+    else
+        bytes = _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max);
+    return _mm512_permutexvar_epi32(order, bytes);
+}
+
+/* hqrt_i_codes64's order: dword 4 * (i % 4) + i / 4 in dword i. */
+HQRT_AVX512_TARGET static inline __attribute__((always_inline)) __m512i hqrt_i_codes64_order(void)
+{
+    return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
 }
 
 /* code_bytes' offset and clamp bounds: out_zp, act_min/act_max - out_zp, or with a lut pre_zp
@@ -365,6 +394,21 @@ int hqrt_i_dw512_pack(const hqrt_conv_params_t *kp, const void *w, const int64_t
 
 /* Where hqrt_i_dw512_pack put the stage's constants in packed. */
 const void *hqrt_i_dw512_finish(const int32_t *packed, int64_t taps, int64_t cpad);
+
+/* The depthwise quads (hqrt_kernels_dwq.c): whether a layer takes them on this CPU (AVX512-VNNI,
+ * no dilation, stride 1 across, 4/8-bit weights, 2 to 64 taps, at most 8 columns, and
+ * HQRT_NO_DW_QUADS unset); the bytes of their weights ([kernel_h][quads][cpad] int32, four int8
+ * taps per lane), packed from hqrt_i_dw512_pack's [taps][cpad] int32 copy; their scratch; and
+ * output rows [row_begin, row_end) of an op prepared with prep->dw_quads (its int32 stage in
+ * prep->finish, the quads' weights 64-aligned after hqrt_i_dw512_packed_bytes). */
+bool hqrt_i_dwq_apply(const hqrt_conv_params_t *kp, int64_t taps);
+size_t hqrt_i_dwq_weight_bytes(const hqrt_conv_params_t *kp, int64_t cpad);
+void hqrt_i_dwq_pack(const hqrt_conv_params_t *kp, const int32_t *weights, int64_t cpad,
+                     int32_t *quads);
+size_t hqrt_i_dwq_scratch(const hqrt_conv_params_t *kp, int64_t out_w, int32_t c);
+void hqrt_i_dwq_rows(const hqrt_i_prepared_t *prep, const hqrt_conv_params_t *kp, hqrt_dims_t in,
+                     const uint8_t *input, const int64_t *bias, hqrt_dims_t out, uint8_t *output,
+                     int64_t row_begin, int64_t row_end, uint8_t *scratch);
 #endif
 
 #endif
