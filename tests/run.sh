@@ -35,7 +35,8 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== fuzz corpus replay (clang libFuzzer)"
 fuzz_build="$root/build/test-fuzz"
 CC=clang cmake -S "$root" -B "$fuzz_build" -DHQ_FUZZ=ON -DHQ_WERROR=ON >/dev/null
-cmake --build "$fuzz_build" -j"$jobs" >/dev/null
+# the fuzz targets and the static library they link, not the tools nor the inspector modules
+cmake --build "$fuzz_build" --target hq_fuzzers -j"$jobs" >/dev/null
 for corpus in "$root"/tests/fuzz/corpus/*/; do
   name=$(basename "$corpus")
   target="$fuzz_build/tests/fuzz/fuzz_$name"
