@@ -17,18 +17,16 @@
 
 #include "runtime/hqrt_fast.h"
 #include "runtime/hqrt_kernels_ref.h"
+#include "test_rng.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
+    return test_rng_next(&rng_state);
 }
 static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
 {
-    return (int32_t)((int64_t)lo + (int64_t)(rnd() % (uint32_t)((int64_t)hi - lo + 1)));
+    return test_rng_range(&rng_state, lo, hi);
 }
 
 /* Output rows [0, prep->rows) of a prepared depthwise op in one call (whole) or in random
@@ -112,12 +110,10 @@ static void depthwise_quads_equal_reference_and_paired_taps(void **state)
         const size_t taps = (size_t)p.kernel_h * (size_t)p.kernel_w;
         int8_t *w = malloc(taps * (size_t)c);
         const int32_t wmax = p.weight_bits == 8 ? 127 : 7;
-        for (size_t i = 0; i < taps * (size_t)c; i++)
-            w[i] = (int8_t)(rnd() % 6 ? rnd_range(-wmax - 1, wmax) : rnd() % 2 ? -wmax - 1 : wmax);
+        test_rng_weights(&rng_state, w, taps * (size_t)c, wmax);
         const size_t in_bytes = (size_t)in.h * (size_t)in.w * (size_t)c;
         uint8_t *x = malloc(in_bytes);
-        for (size_t i = 0; i < in_bytes; i++)
-            x[i] = rnd() % 6 ? (uint8_t)rnd() : (rnd() % 2 ? 0 : 255);
+        test_rng_codes(&rng_state, x, in_bytes);
         int64_t *bias = malloc((size_t)c * sizeof *bias);
         const int64_t room = INT32_MAX - (int64_t)taps * 255 * 128;
         for (int32_t o = 0; o < c; o++)
